@@ -39,9 +39,10 @@ std::string Format(std::string_view event, std::initializer_list<Field> fields);
 
 }  // namespace faas::log
 
-#define FAAS_LOG(logger, level, event, ...)                                         \
+// `lvl` is a spdlog level name: trace, debug, info, warn, err, critical.
+#define FAAS_LOG(logger, lvl, event, ...)                                           \
   do {                                                                              \
-    if ((logger)->should_log(spdlog::level::level)) {                               \
-      (logger)->log(spdlog::level::level, ::faas::log::Format(event, {__VA_ARGS__})); \
+    if ((logger)->should_log(spdlog::level::lvl)) {                                 \
+      (logger)->log(spdlog::level::lvl, ::faas::log::Format(event, {__VA_ARGS__})); \
     }                                                                               \
   } while (false)

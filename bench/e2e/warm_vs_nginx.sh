@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Warm invocation throughput and latency of faasd's `hello` vs nginx returning a static 200, both
+# on loopback, measured with the same wrk settings in the same run (DESIGN §5).
+#   bench/e2e/warm_vs_nginx.sh [DURATION=10s] [CONNECTIONS=32]
+# Needs a release build (cmake --build build) and: ./infra/install-deps.sh --bench
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${1:-10s}
+CONNS=${2:-32}
+command -v wrk >/dev/null && command -v nginx >/dev/null || ./infra/install-deps.sh --bench
+WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
+cleanup() {
+  [[ -n "${FAASD:-}" ]] && kill -TERM "$FAASD" 2>/dev/null && wait "$FAASD" 2>/dev/null
+  [[ -f "$WORK/nginx.pid" ]] && kill -QUIT "$(cat "$WORK/nginx.pid")" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
+  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  server { listen 127.0.0.1:$NGINX_PORT; location / { return 200 "Hello from faas!\n"; } }
+}
+CONF
+nginx -c "$WORK/nginx.conf"
+
+build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
+  --ready-file "$WORK/ready.json" --log-level warn &
+FAASD=$!
+for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
+HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")
+GRPC=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
+build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so >/dev/null
+FIRST=$(curl -s -D - -o /dev/null "http://$HTTP/function/hello" | tr -d '\r' | grep -i '^server-timing')
+echo "first invocation after deploy (cold start): $FIRST"
+
+run() {  # name url -> prints "name rps p50 p99"
+  wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$2" > "$WORK/$1.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$1.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$WORK/$1.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/$1.txt")
+  echo "$1 $rps $p50 $p99"
+}
+wrk -t1 -c"$CONNS" -d2s "http://$HTTP/function/hello" >/dev/null  # warm up instances
+N=$(run nginx "http://127.0.0.1:$NGINX_PORT/")
+F=$(run faasd "http://$HTTP/function/hello")
+printf '%-6s %12s %10s %10s\n' target req/s p50 p99
+printf '%-6s %12s %10s %10s\n' $N
+printf '%-6s %12s %10s %10s\n' $F
+python3 - "$N" "$F" <<'PY'
+import sys
+def ms(v):
+    return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
+n, f = sys.argv[1].split(), sys.argv[2].split()
+print(f"throughput faasd/nginx = {float(f[1]) / float(n[1]):.2f}x   p99 faasd/nginx = {ms(f[3]) / ms(n[3]):.1f}x")
+PY

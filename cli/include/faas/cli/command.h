@@ -1,0 +1,111 @@
+// faasctl command line: parsing argv into one command struct (DESIGN §4.3).
+//
+//   FAAS_ASSIGN_OR_RETURN(faas::cli::Invocation inv, faas::cli::Parse({"deploy", "hello",
+//   "h.so"})); const auto& deploy = std::get<faas::cli::DeployCommand>(inv.command);
+//
+// Parse() checks every flag value where it enters (durations, K=V pairs, enums) and answers
+// kInvalidArgument naming the flag and the value; Run() turns that into exit status 2.
+// No gRPC or protobuf types here: this header is cheap to include.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <istream>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "faas/base/status.h"
+
+namespace faas::cli {
+
+enum class OutputFormat { kTable, kJson };
+
+// Options valid before or after any subcommand.
+struct GlobalOptions {
+  std::string server = "127.0.0.1:9090";       // --server, env FAAS_SERVER
+  std::string token;                           // --token, env FAAS_TOKEN; empty = no authorization
+  OutputFormat output = OutputFormat::kTable;  // -o table|json
+  std::chrono::milliseconds rpc_timeout{60'000};  // --rpc-timeout
+};
+
+// deploy flags; unset optionals leave the server's default (DESIGN §4.4).
+struct DeployOptions {
+  std::optional<uint64_t> memory_mb;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> cpu_limit;
+  std::optional<uint32_t> min_warm;
+  std::optional<uint32_t> max_instances;
+  std::optional<std::chrono::milliseconds> idle_ttl;
+  std::string isolation;  // "" (default), "warm" or "fresh"
+  std::string network;    // "" (default), "none" or "outbound"
+  std::map<std::string, std::string> env;
+  bool is_public = false;
+  std::optional<uint64_t> max_body_bytes;
+};
+
+struct DeployCommand {
+  std::string name;
+  std::string library_path;
+  DeployOptions options;
+};
+struct ListCommand {};
+struct DescribeCommand {
+  std::string name;
+};
+struct DeleteCommand {
+  std::string name;
+};
+struct VersionsCommand {
+  std::string name;
+};
+struct RollbackCommand {
+  std::string name;
+  uint32_t version = 0;
+};
+
+// Where `invoke --data` takes the request body from.
+struct DataSource {
+  enum class Kind { kNone, kLiteral, kFile, kStdin };
+  Kind kind = Kind::kNone;
+  std::string value;  // kLiteral: the body; kFile: the path (without '@')
+};
+// "@path" reads a file, "-" reads stdin, anything else is the body itself.
+DataSource ParseDataSource(const std::string& arg);
+// Reads the body. A file that cannot be read is kInvalidArgument naming "--data @path".
+Result<std::string> ReadData(const DataSource& source, std::istream& in);
+
+struct InvokeCommand {
+  std::string name;
+  DataSource data;
+  std::string method;  // "" = server default (POST)
+  std::string path;
+  std::string query;
+  bool verbose = false;
+};
+struct VersionCommand {};
+// -h/--help anywhere: print `text` to stdout and exit 0.
+struct HelpCommand {
+  std::string text;
+};
+
+using Command =
+    std::variant<DeployCommand, ListCommand, DescribeCommand, DeleteCommand, VersionsCommand,
+                 RollbackCommand, InvokeCommand, VersionCommand, HelpCommand>;
+
+struct Invocation {
+  GlobalOptions global;
+  Command command;
+};
+
+// Parses arguments (without argv[0]). Environment FAAS_SERVER and FAAS_TOKEN are read here.
+// Errors are kInvalidArgument with CLI11's message or ours, e.g.
+// `--timeout "2x": duration "2x": unknown unit "x" (use ms, s, m or h)`.
+Result<Invocation> Parse(const std::vector<std::string>& args);
+
+// Parses "K=V" pairs (K non-empty, each K once) for --env. All problems are reported at once.
+Result<std::map<std::string, std::string>> ParseEnv(const std::vector<std::string>& pairs);
+
+}  // namespace faas::cli

@@ -1,0 +1,318 @@
+// argv → Invocation with CLI11. CLI11 checks the shape (subcommands, arity, enum values);
+// we check the values CLI11 cannot (durations, integers, K=V) and report them all at once.
+#include <charconv>
+#include <chrono>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "faas/base/time.h"
+#include "faas/base/unique_fd.h"
+#include "faas/cli/command.h"
+
+namespace faas::cli {
+namespace {
+
+// Collects every bad flag value so the user sees all of them in one run (STYLE §4).
+class Problems {
+ public:
+  void Add(std::string_view flag, std::string_view value, std::string_view why) {
+    std::string line = std::string(flag) + " \"" + std::string(value) + "\": " + std::string(why);
+    lines_.push_back(std::move(line));
+  }
+  void AddRaw(std::string line) { lines_.push_back(std::move(line)); }
+  bool Empty() const { return lines_.empty(); }
+  Status ToStatus() const {
+    std::string joined;
+    for (const auto& line : lines_) {
+      if (!joined.empty()) {
+        joined += "; ";
+      }
+      joined += line;
+    }
+    return InvalidArgumentError(std::move(joined));
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+// Decimal only: CLI11's own unsigned conversion accepts "-5" (strtoull wraps) and octal.
+template <typename T>
+std::optional<T> ParseUnsigned(const std::string& text, std::string_view flag, Problems& problems) {
+  T value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec == std::errc::result_out_of_range) {
+    problems.Add(flag, text, text.empty() ? "must not be empty" : "too large");
+    return std::nullopt;
+  }
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    problems.Add(flag, text, "must be a non-negative integer");
+    return std::nullopt;
+  }
+  return value;
+}
+
+// The control API carries milliseconds; 0 would mean "default", so durations must be >= 1ms
+// and whole milliseconds.
+std::optional<std::chrono::milliseconds> ParseMillis(const std::string& text, std::string_view flag,
+                                                     Problems& problems) {
+  Result<std::chrono::nanoseconds> d = ParseDuration(text);
+  if (!d.ok()) {
+    problems.Add(flag, text, d.status().message());
+    return std::nullopt;
+  }
+  if (*d < std::chrono::milliseconds(1)) {
+    problems.Add(flag, text, "must be at least 1ms");
+    return std::nullopt;
+  }
+  if (*d % std::chrono::milliseconds(1) != std::chrono::nanoseconds(0)) {
+    problems.Add(flag, text, "must be a whole number of milliseconds");
+    return std::nullopt;
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+// Raw flag values, filled by CLI11, checked after the parse.
+struct RawDeploy {
+  std::string memory, timeout, cpu_limit, min_warm, max_instances, idle_ttl, max_body;
+  std::vector<std::string> env;
+};
+struct RawRollback {
+  std::string version;
+};
+
+}  // namespace
+
+DataSource ParseDataSource(const std::string& arg) {
+  if (arg == "-") {
+    return {DataSource::Kind::kStdin, {}};
+  }
+  if (!arg.empty() && arg.front() == '@') {
+    return {DataSource::Kind::kFile, arg.substr(1)};
+  }
+  return {DataSource::Kind::kLiteral, arg};
+}
+
+Result<std::string> ReadData(const DataSource& source, std::istream& in) {
+  switch (source.kind) {
+    case DataSource::Kind::kNone:
+      return std::string();
+    case DataSource::Kind::kLiteral:
+      return source.value;
+    case DataSource::Kind::kFile: {
+      Result<std::string> data = ReadFile(source.value);
+      if (!data.ok()) {
+        return InvalidArgumentError("--data \"@" + source.value + "\": " + data.status().message());
+      }
+      return data;
+    }
+    case DataSource::Kind::kStdin: {
+      std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (in.bad()) {
+        return InvalidArgumentError("--data \"-\": reading stdin failed");
+      }
+      return data;
+    }
+  }
+  return InternalError("unknown data source");
+}
+
+Result<std::map<std::string, std::string>> ParseEnv(const std::vector<std::string>& pairs) {
+  Problems problems;
+  std::map<std::string, std::string> env;
+  for (const auto& pair : pairs) {
+    auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      problems.Add("--env", pair, "must be K=V with a non-empty K");
+      continue;
+    }
+    std::string key = pair.substr(0, eq);
+    if (!env.emplace(key, pair.substr(eq + 1)).second) {
+      problems.Add("--env", pair, "\"" + key + "\" given more than once");
+    }
+  }
+  if (!problems.Empty()) {
+    return problems.ToStatus();
+  }
+  return env;
+}
+
+Result<Invocation> Parse(const std::vector<std::string>& args) {
+  Invocation inv;
+  std::string output = "table";
+  std::string rpc_timeout = "60s";
+
+  CLI::App app("faasctl: deploy, inspect and invoke functions on faasd", "faasctl");
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
+  app.add_option("--server", inv.global.server, "faasd control API address (env FAAS_SERVER)")
+      ->envname("FAAS_SERVER")
+      ->capture_default_str();
+  app.add_option("--token", inv.global.token, "API token, sent as a Bearer token (env FAAS_TOKEN)")
+      ->envname("FAAS_TOKEN");
+  app.add_option("-o,--output", output, "output format")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_option("--rpc-timeout", rpc_timeout, "deadline for the call to faasd")
+      ->type_name("DUR")
+      ->capture_default_str();
+
+  // deploy
+  DeployCommand deploy;
+  RawDeploy raw;
+  CLI::App* deploy_cmd = app.add_subcommand("deploy", "upload a library as a new version");
+  deploy_cmd->add_option("NAME", deploy.name, "function name")->required();
+  deploy_cmd->add_option("LIB.so", deploy.library_path, "shared library to upload")->required();
+  deploy_cmd->add_option("--memory", raw.memory, "memory limit in MiB (default 128)")
+      ->type_name("MB");
+  deploy_cmd->add_option("--timeout", raw.timeout, "wall-clock limit, e.g. 10s (default 10s)")
+      ->type_name("DUR");
+  deploy_cmd->add_option("--cpu-limit", raw.cpu_limit, "CPU time per invocation (default: timeout)")
+      ->type_name("DUR");
+  deploy_cmd->add_option("--min-warm", raw.min_warm, "instances kept ready (default 0)")
+      ->type_name("N");
+  deploy_cmd->add_option("--max-instances", raw.max_instances, "instance cap (default 16)")
+      ->type_name("N");
+  deploy_cmd->add_option("--idle-ttl", raw.idle_ttl, "stop idle instances after (default 5m)")
+      ->type_name("DUR");
+  deploy_cmd->add_option("--isolation", deploy.options.isolation, "warm or fresh")
+      ->check(CLI::IsMember({"warm", "fresh"}));
+  deploy_cmd->add_option("--network", deploy.options.network, "none or outbound")
+      ->check(CLI::IsMember({"none", "outbound"}));
+  deploy_cmd->add_option("--env", raw.env, "K=V visible to the function (repeatable)")
+      ->type_name("K=V")
+      ->allow_extra_args(false);
+  deploy_cmd->add_flag("--public", deploy.options.is_public, "invocable without an API key");
+  deploy_cmd->add_option("--max-body", raw.max_body, "request/response size limit in bytes")
+      ->type_name("BYTES");
+
+  CLI::App* list_cmd = app.add_subcommand("list", "list functions");
+
+  DescribeCommand describe;
+  CLI::App* describe_cmd = app.add_subcommand("describe", "show one function");
+  describe_cmd->add_option("NAME", describe.name, "function name")->required();
+
+  DeleteCommand del;
+  CLI::App* delete_cmd = app.add_subcommand("delete", "delete a function and its versions");
+  delete_cmd->add_option("NAME", del.name, "function name")->required();
+
+  VersionsCommand versions;
+  CLI::App* versions_cmd = app.add_subcommand("versions", "list a function's versions");
+  versions_cmd->add_option("NAME", versions.name, "function name")->required();
+
+  RollbackCommand rollback;
+  RawRollback raw_rollback;
+  CLI::App* rollback_cmd = app.add_subcommand("rollback", "point latest at an older version");
+  rollback_cmd->add_option("NAME", rollback.name, "function name")->required();
+  rollback_cmd->add_option("VERSION", raw_rollback.version, "version number")
+      ->type_name("N")
+      ->required();
+
+  InvokeCommand invoke;
+  std::string data_arg;
+  CLI::App* invoke_cmd = app.add_subcommand("invoke", "call a function once and print its body");
+  invoke_cmd->add_option("NAME", invoke.name, "function name")->required();
+  CLI::Option* data_opt =
+      invoke_cmd->add_option("-d,--data", data_arg, "body: @file, - for stdin, or the text itself")
+          ->type_name("@FILE|-|STRING");
+  invoke_cmd->add_option("-X,--method", invoke.method, "HTTP method (default POST)");
+  invoke_cmd->add_option("--path", invoke.path, "path after /function/NAME");
+  invoke_cmd->add_option("--query", invoke.query, "query string, without '?'");
+  invoke_cmd->add_flag("-v,--verbose", invoke.verbose, "status, timings and logs on stderr");
+
+  CLI::App* version_cmd = app.add_subcommand("version", "client and server versions");
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    inv.command = HelpCommand{app.help()};
+    return inv;
+  } catch (const CLI::CallForAllHelp&) {
+    inv.command = HelpCommand{app.help("", CLI::AppFormatMode::All)};
+    return inv;
+  } catch (const CLI::ParseError& e) {
+    return InvalidArgumentError(e.what());
+  }
+
+  Problems problems;
+  inv.global.output = output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+  if (auto ms = ParseMillis(rpc_timeout, "--rpc-timeout", problems)) {
+    inv.global.rpc_timeout = *ms;
+  }
+  if (inv.global.server.empty()) {
+    problems.AddRaw("--server must not be empty");
+  }
+
+  if (deploy_cmd->parsed()) {
+    DeployOptions& o = deploy.options;
+    if (deploy_cmd->count("--memory") > 0) {
+      o.memory_mb = ParseUnsigned<uint64_t>(raw.memory, "--memory", problems);
+      if (o.memory_mb && *o.memory_mb == 0) {
+        problems.Add("--memory", raw.memory, "must be at least 1");
+      }
+    }
+    if (deploy_cmd->count("--timeout") > 0) {
+      o.timeout = ParseMillis(raw.timeout, "--timeout", problems);
+    }
+    if (deploy_cmd->count("--cpu-limit") > 0) {
+      o.cpu_limit = ParseMillis(raw.cpu_limit, "--cpu-limit", problems);
+    }
+    if (deploy_cmd->count("--min-warm") > 0) {
+      o.min_warm = ParseUnsigned<uint32_t>(raw.min_warm, "--min-warm", problems);
+    }
+    if (deploy_cmd->count("--max-instances") > 0) {
+      o.max_instances = ParseUnsigned<uint32_t>(raw.max_instances, "--max-instances", problems);
+      if (o.max_instances && *o.max_instances == 0) {
+        problems.Add("--max-instances", raw.max_instances, "must be at least 1");
+      }
+    }
+    if (deploy_cmd->count("--idle-ttl") > 0) {
+      o.idle_ttl = ParseMillis(raw.idle_ttl, "--idle-ttl", problems);
+    }
+    if (deploy_cmd->count("--max-body") > 0) {
+      o.max_body_bytes = ParseUnsigned<uint64_t>(raw.max_body, "--max-body", problems);
+    }
+    Result<std::map<std::string, std::string>> env = ParseEnv(raw.env);
+    if (env.ok()) {
+      o.env = std::move(env).value();
+    } else {
+      problems.AddRaw(env.status().message());
+    }
+    inv.command = std::move(deploy);
+  } else if (list_cmd->parsed()) {
+    inv.command = ListCommand{};
+  } else if (describe_cmd->parsed()) {
+    inv.command = std::move(describe);
+  } else if (delete_cmd->parsed()) {
+    inv.command = std::move(del);
+  } else if (versions_cmd->parsed()) {
+    inv.command = std::move(versions);
+  } else if (rollback_cmd->parsed()) {
+    if (auto v = ParseUnsigned<uint32_t>(raw_rollback.version, "VERSION", problems)) {
+      rollback.version = *v;
+    }
+    inv.command = std::move(rollback);
+  } else if (invoke_cmd->parsed()) {
+    if (data_opt->count() > 0) {
+      invoke.data = ParseDataSource(data_arg);
+    }
+    inv.command = std::move(invoke);
+  } else if (version_cmd->parsed()) {
+    inv.command = VersionCommand{};
+  } else {
+    return InvalidArgumentError("a subcommand is required");
+  }
+
+  if (!problems.Empty()) {
+    return problems.ToStatus();
+  }
+  return inv;
+}
+
+}  // namespace faas::cli

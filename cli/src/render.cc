@@ -1,0 +1,350 @@
+#include "faas/cli/render.h"
+
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iterator>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "faas/base/time.h"
+#include "faas/cli/table.h"
+
+namespace faas::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string MillisDuration(uint64_t ms) {
+  if (ms == 0) {
+    return "-";
+  }
+  return FormatDuration(std::chrono::milliseconds(static_cast<int64_t>(ms)));
+}
+
+std::string MemoryMb(uint64_t mb) {
+  return mb == 0 ? "-" : std::to_string(mb) + " MiB";
+}
+
+// First `n` characters of a hex digest, "-" when there is none.
+std::string ShortHash(const std::string& hash, std::size_t n) {
+  if (hash.empty()) {
+    return "-";
+  }
+  return hash.substr(0, n);
+}
+
+// Bytes as a JSON value: a string when valid UTF-8, else base64 under "<key>_base64".
+void PutBytes(json& j, const std::string& key, const std::string& bytes) {
+  if (IsValidUtf8(bytes)) {
+    j[key] = bytes;
+  } else {
+    j[key + "_base64"] = Base64Encode(bytes);
+  }
+}
+
+}  // namespace
+
+Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& o) {
+  if (o.max_body_bytes) {
+    // TODO(lead): send it once faas.v1.FunctionConfig has a max body field.
+    return InvalidArgumentError("--max-body \"" + std::to_string(*o.max_body_bytes) +
+                                "\": this faasd control API has no max body setting yet");
+  }
+  faas::v1::FunctionConfig c;
+  if (o.memory_mb) {
+    c.set_memory_mb(*o.memory_mb);
+  }
+  if (o.timeout) {
+    c.set_timeout_ms(static_cast<uint64_t>(o.timeout->count()));
+  }
+  if (o.cpu_limit) {
+    c.set_cpu_limit_ms(static_cast<uint64_t>(o.cpu_limit->count()));
+  }
+  if (o.min_warm) {
+    c.set_min_warm(*o.min_warm);
+    c.set_has_min_warm(true);
+  }
+  if (o.max_instances) {
+    c.set_max_instances(*o.max_instances);
+  }
+  if (o.idle_ttl) {
+    c.set_idle_ttl_ms(static_cast<uint64_t>(o.idle_ttl->count()));
+  }
+  c.set_isolation(o.isolation);
+  c.set_network(o.network);
+  for (const auto& [k, v] : o.env) {
+    (*c.mutable_env())[k] = v;
+  }
+  c.set_is_public(o.is_public);
+  return c;
+}
+
+std::string RenderDeploy(const faas::v1::DeployReply& reply) {
+  const faas::v1::VersionInfo& v = reply.version();
+  if (reply.unchanged()) {
+    return v.function() + " unchanged at version " + std::to_string(v.version()) + "\n";
+  }
+  return "deployed " + v.function() + " version " + std::to_string(v.version()) + " (sha256 " +
+         ShortHash(v.artifact_sha256(), 8) + "\u2026, probe " + std::to_string(reply.probe_ms()) +
+         " ms)\n";
+}
+
+std::string RenderFunctionTable(const faas::v1::ListFunctionsReply& reply) {
+  Table t(
+      {"NAME", "VERSION", "VERSIONS", "IDLE", "BUSY", "INVOCATIONS", "COLD", "MEMORY", "TIMEOUT"});
+  for (const auto& f : reply.functions()) {
+    const faas::v1::FunctionConfig& c = f.latest().config();
+    t.AddRow({f.name(), std::to_string(f.latest_version()), std::to_string(f.version_count()),
+              std::to_string(f.instances_idle()), std::to_string(f.instances_busy()),
+              std::to_string(f.invocations()), std::to_string(f.cold_starts()),
+              MemoryMb(c.memory_mb()), MillisDuration(c.timeout_ms())});
+  }
+  return t.Render();
+}
+
+std::string RenderDescribe(const faas::v1::FunctionInfo& f) {
+  const faas::v1::VersionInfo& v = f.latest();
+  const faas::v1::FunctionConfig& c = v.config();
+  std::string out;
+  auto line = [&out](std::string_view key, const std::string& value) {
+    out.append(key);
+    out += ": ";
+    out += value;
+    out += '\n';
+  };
+  line("name", f.name());
+  line("latest version", std::to_string(f.latest_version()));
+  line("versions", std::to_string(f.version_count()));
+  line("created", FormatUnixMillis(v.created_unix_ms()));
+  line("sha256", v.artifact_sha256().empty() ? "-" : v.artifact_sha256());
+  line("content hash", v.content_hash().empty() ? "-" : v.content_hash());
+  line("size", FormatBytes(v.size_bytes()));
+  line("memory", MemoryMb(c.memory_mb()));
+  line("timeout", MillisDuration(c.timeout_ms()));
+  line("cpu limit", MillisDuration(c.cpu_limit_ms()));
+  line("min warm", std::to_string(c.min_warm()));
+  line("max instances", std::to_string(c.max_instances()));
+  line("idle ttl", MillisDuration(c.idle_ttl_ms()));
+  line("isolation", c.isolation().empty() ? "-" : c.isolation());
+  line("network", c.network().empty() ? "-" : c.network());
+  line("public", c.is_public() ? "yes" : "no");
+  // protobuf maps are unordered; sort for stable output.
+  std::map<std::string, std::string> env(c.env().begin(), c.env().end());
+  for (const auto& [k, val] : env) {
+    line("env " + k, val);
+  }
+  line("instances idle", std::to_string(f.instances_idle()));
+  line("instances busy", std::to_string(f.instances_busy()));
+  line("invocations", std::to_string(f.invocations()));
+  line("cold starts", std::to_string(f.cold_starts()));
+  return out;
+}
+
+std::string RenderVersionsTable(const faas::v1::ListVersionsReply& reply) {
+  Table t({"VERSION", "CREATED", "SHA256", "SIZE", "MEMORY", "TIMEOUT", "LATEST"});
+  for (const auto& v : reply.versions()) {
+    t.AddRow({std::to_string(v.version()), FormatUnixMillis(v.created_unix_ms()),
+              ShortHash(v.artifact_sha256(), 12), FormatBytes(v.size_bytes()),
+              MemoryMb(v.config().memory_mb()), MillisDuration(v.config().timeout_ms()),
+              v.latest() ? "*" : ""});
+  }
+  return t.Render();
+}
+
+std::string RenderInvokeDetails(const faas::v1::InvokeReply& reply) {
+  std::string out;
+  out += "status: " + std::to_string(reply.status()) + "\n";
+  out += "invocation: " + (reply.invocation_id().empty() ? "-" : reply.invocation_id()) + "\n";
+  out += std::string("cold start: ") + (reply.cold_start() ? "yes" : "no") + "\n";
+  for (const auto& t : reply.timings()) {
+    out += t.phase() + ": " + FormatMillis(t.ms()) + "\n";
+  }
+  out += "cpu: " + FormatMillis(reply.cpu_ms()) + "\n";
+  if (!reply.logs().empty()) {
+    out += "--- logs ---\n";
+    out += reply.logs();
+    if (reply.logs().back() != '\n') {
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+json ConfigToJson(const faas::v1::FunctionConfig& c) {
+  json env = json::object();
+  for (const auto& [k, v] : c.env()) {
+    env[k] = v;
+  }
+  return json{{"memory_mb", c.memory_mb()},
+              {"timeout_ms", c.timeout_ms()},
+              {"cpu_limit_ms", c.cpu_limit_ms()},
+              {"min_warm", c.min_warm()},
+              {"max_instances", c.max_instances()},
+              {"idle_ttl_ms", c.idle_ttl_ms()},
+              {"isolation", c.isolation()},
+              {"network", c.network()},
+              {"env", std::move(env)},
+              {"is_public", c.is_public()}};
+}
+
+json VersionInfoToJson(const faas::v1::VersionInfo& v) {
+  return json{{"function", v.function()},           {"version", v.version()},
+              {"content_hash", v.content_hash()},   {"artifact_sha256", v.artifact_sha256()},
+              {"size_bytes", v.size_bytes()},       {"created_unix_ms", v.created_unix_ms()},
+              {"config", ConfigToJson(v.config())}, {"latest", v.latest()}};
+}
+
+json DeployReplyToJson(const faas::v1::DeployReply& r) {
+  return json{{"version", VersionInfoToJson(r.version())},
+              {"unchanged", r.unchanged()},
+              {"probe_ms", r.probe_ms()}};
+}
+
+json FunctionInfoToJson(const faas::v1::FunctionInfo& f) {
+  return json{{"name", f.name()},
+              {"latest_version", f.latest_version()},
+              {"version_count", f.version_count()},
+              {"latest", VersionInfoToJson(f.latest())},
+              {"instances_idle", f.instances_idle()},
+              {"instances_busy", f.instances_busy()},
+              {"invocations", f.invocations()},
+              {"cold_starts", f.cold_starts()}};
+}
+
+json InvokeReplyToJson(const faas::v1::InvokeReply& r) {
+  json headers = json::array();
+  for (const auto& h : r.headers()) {
+    json header = json::object();
+    PutBytes(header, "name", h.name());
+    PutBytes(header, "value", h.value());
+    headers.push_back(std::move(header));
+  }
+  json timings = json::array();
+  for (const auto& t : r.timings()) {
+    timings.push_back(json{{"phase", t.phase()}, {"ms", t.ms()}});
+  }
+  json j{{"invocation_id", r.invocation_id()}, {"status", r.status()},
+         {"headers", std::move(headers)},      {"cold_start", r.cold_start()},
+         {"timings", std::move(timings)},      {"cpu_ms", r.cpu_ms()},
+         {"error_code", r.error_code()},       {"error_message", r.error_message()}};
+  PutBytes(j, "body", r.body());
+  PutBytes(j, "logs", r.logs());
+  return j;
+}
+
+std::string DumpJson(const json& j) {
+  // error_handler_t::replace: invalid UTF-8 becomes U+FFFD instead of a type_error throw.
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+bool IsValidUtf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80U) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0U) == 0xC0U) {
+      len = 2;
+      cp = c & 0x1FU;
+    } else if ((c & 0xF0U) == 0xE0U) {
+      len = 3;
+      cp = c & 0x0FU;
+    } else if ((c & 0xF8U) == 0xF0U) {
+      len = 4;
+      cp = c & 0x07U;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) {
+      return false;
+    }
+    for (std::size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0U) != 0x80U) {
+        return false;
+      }
+      cp = (cp << 6) | (cc & 0x3FU);
+    }
+    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are invalid (RFC 3629 §3).
+    static constexpr uint32_t kMinForLen[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLen[len] || cp > 0x10FFFFU || (cp >= 0xD800U && cp <= 0xDFFFU)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+std::string Base64Encode(std::string_view data) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    uint32_t n = (uint32_t{static_cast<unsigned char>(data[i])} << 16) |
+                 (uint32_t{static_cast<unsigned char>(data[i + 1])} << 8) |
+                 uint32_t{static_cast<unsigned char>(data[i + 2])};
+    out += kAlphabet[(n >> 18) & 63U];
+    out += kAlphabet[(n >> 12) & 63U];
+    out += kAlphabet[(n >> 6) & 63U];
+    out += kAlphabet[n & 63U];
+  }
+  std::size_t rest = data.size() - i;
+  if (rest > 0) {
+    uint32_t n = uint32_t{static_cast<unsigned char>(data[i])} << 16;
+    if (rest == 2) {
+      n |= uint32_t{static_cast<unsigned char>(data[i + 1])} << 8;
+    }
+    out += kAlphabet[(n >> 18) & 63U];
+    out += kAlphabet[(n >> 12) & 63U];
+    out += rest == 2 ? kAlphabet[(n >> 6) & 63U] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1024) {
+    return std::to_string(bytes) + " B";
+  }
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes) / 1024.0;
+  std::size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char buf[32];
+  (void)std::snprintf(buf, sizeof buf, "%.1f %s", value, kUnits[unit]);
+  return buf;
+}
+
+std::string FormatUnixMillis(int64_t unix_ms) {
+  if (unix_ms == 0) {
+    return "-";
+  }
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm_utc {};
+  if (gmtime_r(&secs, &tm_utc) == nullptr) {
+    return "-";
+  }
+  char buf[32];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
+  return n == 0 ? "-" : std::string(buf, n);
+}
+
+std::string FormatMillis(double ms) {
+  char buf[64];
+  (void)std::snprintf(buf, sizeof buf, "%.2f ms", ms);
+  return buf;
+}
+
+}  // namespace faas::cli

@@ -1,0 +1,403 @@
+// The gRPC side of faasctl: one function per command, each returning an Outcome that
+// MapOutcome turns into the exit status. The only file in cli/ that includes gRPC headers.
+#include "faas/cli/run.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "faas/base/status.h"
+#include "faas/base/unique_fd.h"
+#include "faas/cli/command.h"
+#include "faas/cli/exit_code.h"
+#include "faas/cli/render.h"
+#include "faas/v1/control.grpc.pb.h"
+
+#ifndef FAAS_CLI_VERSION
+#define FAAS_CLI_VERSION "0.0.0"
+#endif
+
+namespace faas::cli {
+namespace {
+
+#define FAAS_SAME_CODE_(ours, theirs) \
+  static_assert(static_cast<int>(RpcCode::ours) == static_cast<int>(grpc::StatusCode::theirs))
+FAAS_SAME_CODE_(kOk, OK);
+FAAS_SAME_CODE_(kCancelled, CANCELLED);
+FAAS_SAME_CODE_(kUnknown, UNKNOWN);
+FAAS_SAME_CODE_(kInvalidArgument, INVALID_ARGUMENT);
+FAAS_SAME_CODE_(kDeadlineExceeded, DEADLINE_EXCEEDED);
+FAAS_SAME_CODE_(kNotFound, NOT_FOUND);
+FAAS_SAME_CODE_(kAlreadyExists, ALREADY_EXISTS);
+FAAS_SAME_CODE_(kPermissionDenied, PERMISSION_DENIED);
+FAAS_SAME_CODE_(kResourceExhausted, RESOURCE_EXHAUSTED);
+FAAS_SAME_CODE_(kFailedPrecondition, FAILED_PRECONDITION);
+FAAS_SAME_CODE_(kAborted, ABORTED);
+FAAS_SAME_CODE_(kOutOfRange, OUT_OF_RANGE);
+FAAS_SAME_CODE_(kUnimplemented, UNIMPLEMENTED);
+FAAS_SAME_CODE_(kInternal, INTERNAL);
+FAAS_SAME_CODE_(kUnavailable, UNAVAILABLE);
+FAAS_SAME_CODE_(kDataLoss, DATA_LOSS);
+FAAS_SAME_CODE_(kUnauthenticated, UNAUTHENTICATED);
+#undef FAAS_SAME_CODE_
+
+// 256 KiB: well under gRPC's 4 MiB default message limit, big enough to keep the stream busy.
+constexpr std::size_t kDeployChunkBytes = 256 << 10;
+// 64 MiB: replies carry invocation bodies and logs, which can pass gRPC's 4 MiB default.
+constexpr int kMaxReplyBytes = 64 << 20;
+
+struct Io {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// Reads up to `n` bytes, fewer only at end of file.
+Result<std::size_t> ReadUpTo(int fd, char* buf, std::size_t n, const std::string& path) {
+  std::size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::read(fd, buf + got, n - got);
+    if (r < 0) {
+      int err = errno;
+      if (err == EINTR) {
+        continue;
+      }
+      return ErrnoError(err, "read", path);
+    }
+    if (r == 0) {
+      break;
+    }
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+// One connection to faasd and the per-call settings (deadline, token).
+class Session {
+ public:
+  explicit Session(const GlobalOptions& global) : global_(global) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(kMaxReplyBytes);
+    channel_ = grpc::CreateCustomChannel(global.server, grpc::InsecureChannelCredentials(), args);
+    stub_ = faas::v1::Control::NewStub(channel_);
+  }
+
+  faas::v1::Control::Stub& Stub() { return *stub_; }
+  const GlobalOptions& Global() const { return global_; }
+
+  void Prepare(grpc::ClientContext& ctx) const {
+    ctx.set_deadline(std::chrono::system_clock::now() + global_.rpc_timeout);
+    if (!global_.token.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + global_.token);
+    }
+  }
+
+  Outcome Failed(const grpc::Status& status, const grpc::ClientContext& ctx) {
+    RpcError e;
+    e.code = static_cast<RpcCode>(static_cast<int>(status.error_code()));
+    e.message = status.error_message();
+    const auto& trailers = ctx.GetServerTrailingMetadata();
+    if (auto it = trailers.find("faas-code"); it != trailers.end()) {
+      e.faas_code.assign(it->second.data(), it->second.size());
+    }
+    e.connected = channel_->GetState(false) == GRPC_CHANNEL_READY;
+    return Outcome::RpcFailed(std::move(e));
+  }
+
+ private:
+  GlobalOptions global_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<faas::v1::Control::Stub> stub_;
+};
+
+bool Json(const Session& s) {
+  return s.Global().output == OutputFormat::kJson;
+}
+
+Outcome RunDeploy(Session& s, const DeployCommand& cmd, Io& io) {
+  Result<faas::v1::FunctionConfig> config = ToProtoConfig(cmd.options);
+  if (!config.ok()) {
+    return Outcome::Usage(config.status().message());
+  }
+  int raw_fd = ::open(cmd.library_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw_fd < 0) {
+    return Outcome::Usage(ErrnoError(errno, "open", cmd.library_path).message());
+  }
+  UniqueFd fd(raw_fd);
+
+  // Chunk 1 carries name and config; it is read before the call so a bad path (a directory,
+  // say) fails before anything is sent.
+  faas::v1::DeployChunk chunk;
+  chunk.set_name(cmd.name);
+  *chunk.mutable_config() = std::move(config).value();
+  std::string* data = chunk.mutable_data();
+  data->resize(kDeployChunkBytes);
+  Result<std::size_t> n = ReadUpTo(fd.Get(), data->data(), data->size(), cmd.library_path);
+  if (!n.ok()) {
+    return Outcome::Usage(n.status().message());
+  }
+  data->resize(*n);
+  bool more = *n == kDeployChunkBytes;
+
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::DeployReply reply;
+  std::unique_ptr<grpc::ClientWriter<faas::v1::DeployChunk>> writer = s.Stub().Deploy(&ctx, &reply);
+  // A failed Write means the stream is over (the server answered early, or the connection
+  // broke); Finish() then tells why.
+  bool open = writer->Write(chunk);
+  while (open && more) {
+    chunk.Clear();
+    data = chunk.mutable_data();
+    data->resize(kDeployChunkBytes);
+    n = ReadUpTo(fd.Get(), data->data(), data->size(), cmd.library_path);
+    if (!n.ok()) {
+      ctx.TryCancel();
+      writer->Finish();  // cancelled by us: the read error is what matters
+      return Outcome::Usage(n.status().message());
+    }
+    data->resize(*n);
+    more = *n == kDeployChunkBytes;
+    if (*n > 0) {
+      open = writer->Write(chunk);
+    }
+  }
+  if (open) {
+    writer->WritesDone();
+  }
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(DeployReplyToJson(reply)) : RenderDeploy(reply));
+  return Outcome::Ok();
+}
+
+Outcome RunList(Session& s, const ListCommand&, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::ListFunctionsReply reply;
+  grpc::Status status = s.Stub().ListFunctions(&ctx, faas::v1::ListFunctionsRequest(), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    nlohmann::json fns = nlohmann::json::array();
+    for (const auto& f : reply.functions()) {
+      fns.push_back(FunctionInfoToJson(f));
+    }
+    io.out << DumpJson(nlohmann::json{{"functions", std::move(fns)}});
+  } else {
+    io.out << RenderFunctionTable(reply);
+  }
+  return Outcome::Ok();
+}
+
+faas::v1::NameRequest NameOf(const std::string& name) {
+  faas::v1::NameRequest req;
+  req.set_name(name);
+  return req;
+}
+
+Outcome RunDescribe(Session& s, const DescribeCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::FunctionInfo reply;
+  grpc::Status status = s.Stub().DescribeFunction(&ctx, NameOf(cmd.name), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(FunctionInfoToJson(reply)) : RenderDescribe(reply));
+  return Outcome::Ok();
+}
+
+Outcome RunDelete(Session& s, const DeleteCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::DeleteReply reply;
+  grpc::Status status = s.Stub().DeleteFunction(&ctx, NameOf(cmd.name), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(nlohmann::json{{"deleted", cmd.name}})
+                     : "deleted " + cmd.name + "\n");
+  return Outcome::Ok();
+}
+
+Outcome RunVersions(Session& s, const VersionsCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::ListVersionsReply reply;
+  grpc::Status status = s.Stub().ListVersions(&ctx, NameOf(cmd.name), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    nlohmann::json versions = nlohmann::json::array();
+    for (const auto& v : reply.versions()) {
+      versions.push_back(VersionInfoToJson(v));
+    }
+    io.out << DumpJson(nlohmann::json{{"versions", std::move(versions)}});
+  } else {
+    io.out << RenderVersionsTable(reply);
+  }
+  return Outcome::Ok();
+}
+
+Outcome RunRollback(Session& s, const RollbackCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::RollbackRequest req;
+  req.set_name(cmd.name);
+  req.set_version(cmd.version);
+  faas::v1::VersionInfo reply;
+  grpc::Status status = s.Stub().Rollback(&ctx, req, &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    io.out << DumpJson(VersionInfoToJson(reply));
+  } else {
+    io.out << cmd.name << " latest is now version " << reply.version() << "\n";
+  }
+  return Outcome::Ok();
+}
+
+Outcome RunInvoke(Session& s, const InvokeCommand& cmd, Io& io) {
+  Result<std::string> body = ReadData(cmd.data, io.in);
+  if (!body.ok()) {
+    return Outcome::Usage(body.status().message());
+  }
+  faas::v1::InvokeRequest req;
+  req.set_name(cmd.name);
+  req.set_body(std::move(body).value());
+  req.set_method(cmd.method);
+  req.set_path(cmd.path);
+  req.set_query(cmd.query);
+
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::InvokeReply reply;
+  grpc::Status status = s.Stub().Invoke(&ctx, req, &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    io.out << DumpJson(InvokeReplyToJson(reply));
+  } else {
+    // Raw bytes, no newline added: `faasctl invoke f > out.png` must be exact.
+    io.out.write(reply.body().data(), static_cast<std::streamsize>(reply.body().size()));
+    io.out.flush();
+    if (cmd.verbose) {
+      io.err << RenderInvokeDetails(reply);
+    }
+  }
+  if (reply.status() >= 400) {
+    if (!reply.error_code().empty()) {
+      return Outcome::Refused(reply.error_code() + ": " + reply.error_message());
+    }
+    return Outcome::Refused("HTTP " + std::to_string(reply.status()));
+  }
+  return Outcome::Ok();
+}
+
+Outcome RunVersion(Session& s, const VersionCommand&, Io& io) {
+  // The client line comes first, so it is there even when faasd cannot be reached.
+  if (!Json(s)) {
+    io.out << "faasctl " << ClientVersion() << "\n" << std::flush;
+  }
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::VersionReply reply;
+  grpc::Status status = s.Stub().GetVersion(&ctx, faas::v1::VersionRequest(), &reply);
+  if (Json(s)) {
+    nlohmann::json j{{"client", ClientVersion()}};
+    if (status.ok()) {
+      j["server"] = reply.version();
+      j["abi"] = reply.abi();
+    }
+    io.out << DumpJson(j);
+  } else if (status.ok()) {
+    io.out << "faasd " << reply.version() << " (function ABI " << reply.abi() << ")\n";
+  }
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  return Outcome::Ok();
+}
+
+int Finish(const Outcome& outcome, const std::string& server, std::ostream& err) {
+  ExitReport report = MapOutcome(outcome, server);
+  if (!report.error.empty()) {
+    err << report.error << "\n" << std::flush;
+  }
+  return static_cast<int>(report.code);
+}
+
+}  // namespace
+
+const char* ClientVersion() {
+  return FAAS_CLI_VERSION;
+}
+
+int Run(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+        std::ostream& err) {
+  Result<Invocation> parsed = Parse(args);
+  if (!parsed.ok()) {
+    return Finish(Outcome::Usage(parsed.status().message()), {}, err);
+  }
+  Invocation& inv = *parsed;
+  if (const auto* help = std::get_if<HelpCommand>(&inv.command)) {
+    out << help->text << std::flush;
+    return 0;
+  }
+  Io io{in, out, err};
+  Session session(inv.global);
+  Outcome outcome = std::visit(
+      [&](const auto& cmd) -> Outcome {
+        using T = std::decay_t<decltype(cmd)>;
+        if constexpr (std::is_same_v<T, DeployCommand>) {
+          return RunDeploy(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, ListCommand>) {
+          return RunList(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, DescribeCommand>) {
+          return RunDescribe(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, DeleteCommand>) {
+          return RunDelete(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, VersionsCommand>) {
+          return RunVersions(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, RollbackCommand>) {
+          return RunRollback(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, InvokeCommand>) {
+          return RunInvoke(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, VersionCommand>) {
+          return RunVersion(session, cmd, io);
+        } else {
+          static_assert(std::is_same_v<T, HelpCommand>);
+          return Outcome::Ok();  // handled above
+        }
+      },
+      inv.command);
+  out.flush();
+  return Finish(outcome, inv.global.server, err);
+}
+
+int Run(int argc, const char* const* argv, std::istream& in, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    args.emplace_back(argv[i]);
+  }
+  return Run(args, in, out, err);
+}
+
+}  // namespace faas::cli

@@ -1,0 +1,31 @@
+// faasd: configuration and the process lifecycle (DESIGN §2).
+//
+//   DaemonConfig cfg;
+//   if (int rc = ParseDaemonFlags(argc, argv, &cfg); rc >= 0) return rc;  // --help or bad flags
+//   return RunDaemon(cfg);   // blocks until SIGTERM/SIGINT, then drains and returns 0
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace faas::daemon {
+
+struct DaemonConfig {
+  std::string http = "127.0.0.1:8080";        // FAAS_HTTP; port 0 picks a free port
+  std::string grpc = "127.0.0.1:9090";        // FAAS_GRPC
+  std::string data_dir = "./faas-data";       // FAAS_DATA_DIR
+  std::string ready_file;                     // FAAS_READY_FILE: bound addresses as JSON once ready
+  std::string worker_path;                    // FAAS_WORKER; default: faas-worker next to faasd
+  std::string log_level = "info";             // FAAS_LOG_LEVEL: "info,scheduler=debug"
+  std::chrono::milliseconds shutdown_grace{30'000};  // FAAS_SHUTDOWN_GRACE
+  std::chrono::milliseconds init_timeout{10'000};    // FAAS_INIT_TIMEOUT
+};
+
+// Parses flags, FAAS_* env vars and an optional --config file (INI: key = value). Returns -1 to
+// continue, or the exit code to return now (0 for --help/--version, 2 for a usage error).
+int ParseDaemonFlags(int argc, char** argv, DaemonConfig* config);
+
+// Runs faasd until SIGTERM or SIGINT. Returns the process exit code.
+int RunDaemon(const DaemonConfig& config);
+
+}  // namespace faas::daemon

@@ -1,0 +1,296 @@
+#include "control_service.h"
+
+#include <string_view>
+
+#include "faas/base/ids.h"
+#include "faas/base/log.h"
+#include "faas/base/scope_exit.h"
+#include "faas/function.h"
+#include "faas/gateway/gateway.h"
+#include "faas/store/elf_check.h"
+#include "faas/store/hash.h"
+
+namespace faas::daemon {
+namespace {
+
+constexpr std::size_t kMaxLibraryBytes = 64u << 20;
+constexpr const char* kVersion = "0.1.0";
+
+grpc::StatusCode GrpcCode(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return grpc::StatusCode::OK;
+    case StatusCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
+    case StatusCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
+    case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
+    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
+    case StatusCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case StatusCode::kAborted: return grpc::StatusCode::ABORTED;
+    case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
+    case StatusCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
+  }
+  return grpc::StatusCode::UNKNOWN;
+}
+
+// A failed call: the stable code in trailing metadata "faas-code", the message for people.
+grpc::Status Fail(grpc::ServerContext* ctx, std::string_view code, const Status& s) {
+  ctx->AddTrailingMetadata("faas-code", std::string(code));
+  return {GrpcCode(s.code()), s.message()};
+}
+
+// Default code for a store error.
+grpc::Status FailStore(grpc::ServerContext* ctx, const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound: return Fail(ctx, "function_not_found", s);
+    case StatusCode::kInvalidArgument: return Fail(ctx, "invalid_argument", s);
+    default: return Fail(ctx, "internal", s);
+  }
+}
+
+store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
+  store::FunctionConfig c;
+  if (p.memory_mb() != 0) c.memory_mb = p.memory_mb();
+  if (p.timeout_ms() != 0) c.timeout = std::chrono::milliseconds(p.timeout_ms());
+  if (p.cpu_limit_ms() != 0) c.cpu_limit = std::chrono::milliseconds(p.cpu_limit_ms());
+  if (p.has_min_warm() || p.min_warm() != 0) c.min_warm = p.min_warm();
+  if (p.max_instances() != 0) c.max_instances = p.max_instances();
+  if (p.idle_ttl_ms() != 0) c.idle_ttl = std::chrono::milliseconds(p.idle_ttl_ms());
+  if (!p.isolation().empty()) c.isolation = p.isolation();
+  if (!p.network().empty()) c.network = p.network();
+  c.env.insert(p.env().begin(), p.env().end());
+  c.is_public = p.is_public();
+  return c;
+}
+
+void ToProto(const store::FunctionConfig& c, v1::FunctionConfig* p) {
+  p->set_memory_mb(c.memory_mb);
+  p->set_timeout_ms(static_cast<uint64_t>(c.timeout.count()));
+  p->set_cpu_limit_ms(static_cast<uint64_t>(
+      (c.cpu_limit.count() == 0 ? c.timeout : c.cpu_limit).count()));
+  p->set_min_warm(c.min_warm);
+  p->set_has_min_warm(true);
+  p->set_max_instances(c.max_instances);
+  p->set_idle_ttl_ms(static_cast<uint64_t>(c.idle_ttl.count()));
+  p->set_isolation(c.isolation);
+  p->set_network(c.network);
+  p->mutable_env()->insert(c.env.begin(), c.env.end());
+  p->set_is_public(c.is_public);
+}
+
+void ToProto(const store::Version& v, bool latest, v1::VersionInfo* p) {
+  p->set_function(v.function);
+  p->set_version(v.version);
+  p->set_content_hash(v.content_hash);
+  p->set_artifact_sha256(v.artifact_sha256);
+  p->set_size_bytes(v.size_bytes);
+  p->set_created_unix_ms(v.created_unix_ms);
+  ToProto(v.config, p->mutable_config());
+  p->set_latest(latest);
+}
+
+}  // namespace
+
+scheduler::FunctionSpec SpecFor(const store::Registry& registry, const store::Version& v) {
+  return {v.function, v.version, registry.ArtifactPath(v.artifact_sha256), v.config};
+}
+
+grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,
+                                    grpc::ServerReader<v1::DeployChunk>* reader,
+                                    v1::DeployReply* reply) {
+  v1::DeployChunk chunk;
+  if (!reader->Read(&chunk)) {
+    return Fail(ctx, "invalid_argument", InvalidArgumentError("empty deploy stream"));
+  }
+  std::string name = chunk.name();
+  store::FunctionConfig cfg = FromProto(chunk.config());
+  std::string library = std::move(*chunk.mutable_data());
+  while (reader->Read(&chunk)) {
+    if (library.size() + chunk.data().size() > kMaxLibraryBytes) {
+      return Fail(ctx, "payload_too_large",
+                  ResourceExhaustedError("the library is larger than the 64 MiB limit"));
+    }
+    library += chunk.data();
+  }
+  Status name_ok = store::ValidateName(name);
+  Status cfg_ok = store::ValidateConfig(cfg);
+  if (!name_ok.ok() || !cfg_ok.ok()) {
+    std::string msg = name_ok.ok() ? "" : name_ok.message();
+    if (!cfg_ok.ok()) {
+      msg += (msg.empty() ? "" : "; ") + cfg_ok.message();
+    }
+    return Fail(ctx, name_ok.ok() ? "invalid_config" : "invalid_name", InvalidArgumentError(msg));
+  }
+  {
+    std::lock_guard lock(deploy_mu_);
+    if (!deploying_.insert(name).second) {
+      return Fail(ctx, "conflict",
+                  AbortedError("another deploy of \"" + name + "\" is in progress; retry"));
+    }
+  }
+  ScopeExit done([&] {
+    std::lock_guard lock(deploy_mu_);
+    deploying_.erase(name);
+  });
+
+  auto elf = store::CheckFunctionElf(library);
+  if (!elf.ok()) {
+    return Fail(ctx, "invalid_artifact", elf.status());
+  }
+  auto sha = registry_->PutArtifact(library);
+  if (!sha.ok()) {
+    return Fail(ctx, "internal", sha.status());
+  }
+  // Load the library once in a separate worker before it can become latest: a library that
+  // cannot load or whose faas_init fails never replaces a working version.
+  scheduler::FunctionSpec probe{name, 0, registry_->ArtifactPath(*sha), cfg};
+  std::chrono::nanoseconds took{0};
+  Status probed = scheduler_->Probe(probe, &took);
+  if (!probed.ok()) {
+    bool timeout = probed.code() == StatusCode::kDeadlineExceeded;
+    bool lib_fault = timeout || probed.code() == StatusCode::kFailedPrecondition;
+    return Fail(ctx, timeout ? "init_timeout" : (lib_fault ? "init_failed" : "internal"),
+                Status(lib_fault ? StatusCode::kFailedPrecondition : probed.code(),
+                       "the library failed to start: " + probed.message()));
+  }
+  auto created = registry_->CreateVersion(name, *sha, cfg);
+  if (!created.ok()) {
+    return FailStore(ctx, created.status());
+  }
+  scheduler_->SetFunction(SpecFor(*registry_, created->version));
+  ToProto(created->version, true, reply->mutable_version());
+  reply->set_unchanged(created->unchanged);
+  reply->set_probe_ms(static_cast<uint64_t>(took.count() / 1'000'000));
+  static auto log = log::Get("control");
+  FAAS_LOG(log, info, "function.deployed", {"fn", name}, {"version", created->version.version},
+           {"unchanged", created->unchanged}, {"sha256", *sha}, {"probe_ms", ToMillis(took)});
+  return grpc::Status::OK;
+}
+
+void ControlService::FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo* info) {
+  info->set_name(rec.name);
+  info->set_latest_version(rec.latest_version);
+  info->set_version_count(rec.version_count);
+  ToProto(rec.latest, true, info->mutable_latest());
+  scheduler::FunctionStats st = scheduler_->Stats(rec.name);
+  info->set_instances_idle(st.idle);
+  info->set_instances_busy(st.busy);
+  info->set_invocations(st.invocations);
+  info->set_cold_starts(st.cold_starts);
+}
+
+grpc::Status ControlService::ListFunctions(grpc::ServerContext* ctx,
+                                           const v1::ListFunctionsRequest*,
+                                           v1::ListFunctionsReply* reply) {
+  auto list = registry_->ListFunctions();
+  if (!list.ok()) {
+    return FailStore(ctx, list.status());
+  }
+  for (const auto& rec : *list) {
+    FillInfo(rec, reply->add_functions());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::DescribeFunction(grpc::ServerContext* ctx,
+                                              const v1::NameRequest* req,
+                                              v1::FunctionInfo* reply) {
+  auto rec = registry_->GetFunction(req->name());
+  if (!rec.ok()) {
+    return FailStore(ctx, rec.status());
+  }
+  FillInfo(*rec, reply);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::DeleteFunction(grpc::ServerContext* ctx, const v1::NameRequest* req,
+                                            v1::DeleteReply*) {
+  Status s = registry_->Delete(req->name());
+  if (!s.ok()) {
+    return FailStore(ctx, s);
+  }
+  scheduler_->RemoveFunction(req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListVersions(grpc::ServerContext* ctx, const v1::NameRequest* req,
+                                          v1::ListVersionsReply* reply) {
+  auto rec = registry_->GetFunction(req->name());
+  if (!rec.ok()) {
+    return FailStore(ctx, rec.status());
+  }
+  auto versions = registry_->ListVersions(req->name());
+  if (!versions.ok()) {
+    return FailStore(ctx, versions.status());
+  }
+  for (const auto& v : *versions) {
+    ToProto(v, v.version == rec->latest_version, reply->add_versions());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Rollback(grpc::ServerContext* ctx, const v1::RollbackRequest* req,
+                                      v1::VersionInfo* reply) {
+  auto v = registry_->Rollback(req->name(), req->version());
+  if (!v.ok()) {
+    return Fail(ctx, v.status().code() == StatusCode::kNotFound ? "version_not_found" : "internal",
+                v.status());
+  }
+  scheduler_->SetFunction(SpecFor(*registry_, *v));
+  ToProto(*v, true, reply);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Invoke(grpc::ServerContext*, const v1::InvokeRequest* req,
+                                    v1::InvokeReply* reply) {
+  scheduler::InvokeRequest ir;
+  ir.invocation_id = NewInvocationId();
+  ir.method = req->method().empty() ? "POST" : req->method();
+  ir.path = req->path().empty() ? "/" : req->path();
+  ir.query = req->query();
+  ir.body = req->body();
+  std::string inv_id = ir.invocation_id;
+  scheduler::InvokeResult r = scheduler_->Invoke(req->name(), std::move(ir));
+  reply->set_invocation_id(inv_id);
+  reply->set_cold_start(r.cold_start);
+  reply->set_cpu_ms(ToMillis(r.cpu));
+  reply->set_logs(std::move(r.logs));
+  auto add_timing = [&](const char* phase, std::chrono::nanoseconds d) {
+    auto* t = reply->add_timings();
+    t->set_phase(phase);
+    t->set_ms(ToMillis(d));
+  };
+  add_timing("queue", r.timings.queue);
+  if (r.cold_start) {
+    add_timing("spawn", r.timings.spawn);
+    add_timing("load", r.timings.load);
+    add_timing("init", r.timings.init);
+    add_timing("cold", r.timings.cold);
+  }
+  add_timing("exec", r.timings.exec);
+  if (r.outcome == scheduler::Outcome::kOk) {
+    reply->set_status(r.status);
+    for (auto& [k, v] : r.headers) {
+      auto* h = reply->add_headers();
+      h->set_name(k);
+      h->set_value(v);
+    }
+    reply->set_body(std::move(r.body));
+  } else {
+    gateway::HttpError e = gateway::ToHttpError(r.outcome);
+    reply->set_status(e.status);
+    reply->set_error_code(e.code);
+    reply->set_error_message(r.error_message);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::GetVersion(grpc::ServerContext*, const v1::VersionRequest*,
+                                        v1::VersionReply* reply) {
+  reply->set_version(kVersion);
+  reply->set_abi(std::to_string(FAAS_ABI_VERSION));
+  return grpc::Status::OK;
+}
+
+}  // namespace faas::daemon

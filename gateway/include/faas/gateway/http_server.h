@@ -1,0 +1,108 @@
+// HttpServer: a small HTTP/1.1 server for the gateway (DESIGN §4.2). One thread per connection,
+// blocking I/O, keep-alive, bounded header/body sizes, read/write timeouts and graceful drain.
+// No Boost types leak from this header (the implementation is behind a pimpl).
+//
+//   faas::gateway::HttpServer server({.port = 0}, [](HttpRequest& req, HttpResponse& res) {
+//     res.headers.emplace_back("Content-Type", "text/plain");
+//     res.body = "hello " + req.path;
+//   });
+//   FAAS_ASSIGN_OR_RETURN(uint16_t port, server.Start());
+//   ...
+//   server.Drain(std::chrono::seconds(10));  // on SIGTERM
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "faas/base/status.h"
+
+namespace faas::gateway {
+
+// One parsed request, handed to the Handler. The handler may move strings out of it.
+struct HttpRequest {
+  std::string method;  // as sent, e.g. "GET"
+  std::string target;  // raw request-target
+  std::string path;    // target before '?', percent-decoding NOT applied
+  std::string query;   // after '?', without it
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in order
+  std::string body;
+  std::string remote_addr;  // "127.0.0.1:54321" ("[::1]:54321" for IPv6)
+
+  // First header named `lower_name` (which must be lower-case), or nullptr.
+  const std::string* Header(std::string_view lower_name) const;
+};
+
+// The handler's answer. The server writes Content-Length (except for 204/304) and Connection
+// itself; handler headers named Content-Length, Transfer-Encoding or Connection are ignored, and
+// headers containing CR, LF or NUL are dropped (logged) so a value cannot split the response.
+// For HEAD requests the body is not sent. A status outside 200..599 becomes a 500 "internal".
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool close = false;  // send Connection: close and close after writing
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // a numeric IPv4 or IPv6 address
+  uint16_t port = 0;               // 0 = pick a free port
+  // Beyond: 413 "payload_too_large", then the connection is closed. With Content-Length the
+  // answer comes before the body is read (no 100 Continue); chunked: as soon as it passes.
+  std::size_t max_body_bytes = 6u << 20;
+  // Beyond (request line + headers): 431 "header_too_large", then close.
+  std::size_t max_header_bytes = 16u << 10;
+  // Bounds, each on its own: the idle keep-alive wait for a request's first byte, the header
+  // read, and the body read. On expiry the connection is closed, after a 408 "request_timeout"
+  // if a request was partly read.
+  std::chrono::milliseconds read_timeout{30'000};
+  // Bounds writing one response; on expiry the connection is closed.
+  std::chrono::milliseconds write_timeout{30'000};
+  // Beyond: the connection is accepted, answered 503 "no_capacity" and closed.
+  std::size_t max_connections = 4096;
+};
+
+// Called on the connection's thread for each complete request; fills `res` (which starts as an
+// empty 200). May block (it runs the function). Exceptions are caught: the client gets a 500
+// "internal" and the server logs it.
+using Handler = std::function<void(HttpRequest& req, HttpResponse& res)>;
+
+// Thread-safe. Start, StopAccepting, Drain and Stop must not be called from inside the handler.
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Handler handler);
+  ~HttpServer();  // Stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens (SO_REUSEADDR) and starts the accept thread; returns the bound port.
+  // Errors: InvalidArgument (host is not a numeric address), Unavailable for socket errors
+  // ("bind(127.0.0.1:8080): Address already in use [EADDRINUSE]"), FailedPrecondition when
+  // called twice or after Stop.
+  faas::Result<uint16_t> Start();
+  // Closes the listener and joins the accept thread; existing connections continue. Idempotent.
+  void StopAccepting();
+  // StopAccepting, then: idle keep-alive connections are closed at once; requests in flight
+  // finish and are answered with Connection: close; after `grace`, the remaining connections are
+  // shut down (a handler still running is not interrupted: it must honour its own deadline).
+  // Returns when every connection thread has exited and been joined.
+  void Drain(std::chrono::milliseconds grace);
+  void Stop() { Drain(std::chrono::milliseconds(0)); }
+
+  // Open connections that have a thread (not counting 503-rejected ones).
+  std::size_t ActiveConnections() const;
+  // Requests whose header has been read and whose response has not yet been written.
+  std::size_t InFlightRequests() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faas::gateway

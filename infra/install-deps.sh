@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages faas needs to build, test and benchmark. Idempotent: installs
+# only what is missing. As root it runs apt-get; otherwise it prints the exact command.
+set -euo pipefail
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libboost-dev libboost-filesystem-dev
+  libseccomp-dev libcgroup-dev cgroup-tools
+  libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsqlite3-dev libssl-dev libhiredis-dev nlohmann-json3-dev libcli11-dev
+  redis-server curl
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  PACKAGES+=(wrk nginx-light)
+fi
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+if [[ $(id -u) -ne 0 ]]; then
+  echo "faas needs these Debian packages; run as root:" >&2
+  echo "  apt-get update && ${cmd[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${cmd[@]}" || { apt-get update && "${cmd[@]}"; }

@@ -1,0 +1,37 @@
+// The worker channel (DESIGN §4.5): length-prefixed frames on a stream socketpair.
+//
+// A frame is a 4-byte little-endian payload length followed by the payload (one serialized
+// faas.v1.WorkerRequest or WorkerResponse). Both sides bound the length before allocating: the
+// daemon treats an oversized or truncated frame from a worker as a protocol violation and kills
+// that worker; the worker exits on a bad frame from the daemon.
+//
+//   FAAS_RETURN_IF_ERROR(faas::sandbox::WriteFrame(fd, payload, deadline));
+//   FAAS_ASSIGN_OR_RETURN(std::string reply, faas::sandbox::ReadFrame(fd, kMaxFrameBytes, deadline));
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "faas/base/status.h"
+#include "faas/base/time.h"
+
+namespace faas::sandbox {
+
+// 6 MiB body limit + headers and framing slack. Bigger bodies will travel through a memfd.
+inline constexpr std::size_t kMaxFrameBytes = (6u << 20) + (256u << 10);
+inline constexpr std::size_t kFrameHeaderBytes = 4;
+
+// Writes one frame. With a deadline the fd must be non-blocking: waits with poll(2) and returns
+// DeadlineExceeded when the peer does not drain the socket in time. Peer gone: Unavailable.
+Status WriteFrame(int fd, std::string_view payload,
+                  std::optional<Clock::time_point> deadline = std::nullopt);
+
+// Reads one frame of at most `max_bytes`. EOF before the first byte: Unavailable("end of stream");
+// EOF inside a frame or a length over the limit: Internal("protocol violation: …");
+// deadline passed: DeadlineExceeded. With a deadline the fd must be non-blocking.
+Result<std::string> ReadFrame(int fd, std::size_t max_bytes,
+                              std::optional<Clock::time_point> deadline = std::nullopt);
+
+}  // namespace faas::sandbox

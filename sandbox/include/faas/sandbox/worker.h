@@ -1,0 +1,21 @@
+// faas-worker: the process that hosts one function instance (DESIGN §2, §4.5).
+//
+// Started by the scheduler as `faas-worker --library PATH --parent-pid PID` with the channel
+// socket at fd 3 and stdout/stderr pointing at the instance's log memfd. It confines itself
+// first (see docs/sandbox.md; the full jail is applied here in a later step), then loads the
+// library, checks its ABI, runs faas_init, reports WorkerReady, and serves one WorkerRequest
+// at a time until the channel closes. Nothing in here is trusted by the daemon.
+#pragma once
+
+namespace faas::sandbox {
+
+// Exit codes of the worker when it gives up before or between invocations.
+inline constexpr int kExitUsage = 100;            // bad command line
+inline constexpr int kExitNoChannel = 101;        // fd 3 is not a socket
+inline constexpr int kExitJail = 102;             // a confinement step failed
+inline constexpr int kExitBadFrame = 103;         // malformed frame from the daemon
+inline constexpr int kExitChannelError = 104;     // channel I/O failed
+
+int WorkerMain(int argc, char** argv);
+
+}  // namespace faas::sandbox

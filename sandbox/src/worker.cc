@@ -1,0 +1,292 @@
+// faas-worker: loads one function library and serves invocations on fd 3.
+//
+// Order matters: confinement happens before dlopen (which runs the library's constructors), and
+// nothing the function can reach is trusted by the daemon. Keep this file short and obvious.
+#include "faas/sandbox/worker.h"
+
+#include <dlfcn.h>
+#include <linux/close_range.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "faas/base/time.h"
+#include "faas/function.h"
+#include "faas/sandbox/channel.h"
+#include "faas/v1/worker.pb.h"
+
+// The opaque response the SDK's faas_response_* functions fill in.
+struct faas_response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool overflow = false;
+};
+
+namespace {
+
+constexpr int kChannelFd = 3;
+constexpr std::size_t kMaxResponseBytes = 6u << 20;  // DESIGN §4.4 default response limit
+constexpr std::size_t kMaxResponseHeaders = 100;
+constexpr std::size_t kMaxHeaderBytes = 8u << 10;
+
+bool IsTokenChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+[[noreturn]] void Die(int code, const char* what) {
+  std::fprintf(stderr, "faas-worker: %s\n", what);
+  std::fflush(stderr);
+  std::_Exit(code);
+}
+
+uint64_t NanosSince(faas::Clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(faas::Clock::now() - t).count());
+}
+
+// Minimal confinement available before the full jail lands: die with the daemon, no core
+// dumps, no privilege gain through exec, and only the channel and stdio open.
+void Confine(pid_t parent) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) {
+    Die(faas::sandbox::kExitJail, "parent is gone");
+  }
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    Die(faas::sandbox::kExitJail, "prctl(PR_SET_NO_NEW_PRIVS) failed");
+  }
+  rlimit core{0, 0};
+  if (::setrlimit(RLIMIT_CORE, &core) != 0) {
+    Die(faas::sandbox::kExitJail, "setrlimit(RLIMIT_CORE) failed");
+  }
+  if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, 0) != 0) {
+    Die(faas::sandbox::kExitJail, "close_range failed");
+  }
+}
+
+void Send(const faas::v1::WorkerResponse& msg) {
+  std::string out;
+  if (!msg.SerializeToString(&out) || !faas::sandbox::WriteFrame(kChannelFd, out).ok()) {
+    Die(faas::sandbox::kExitChannelError, "cannot write to the channel");
+  }
+}
+
+void SendReady(bool ok, std::string error, uint64_t load_ns, uint64_t init_ns) {
+  faas::v1::WorkerResponse msg;
+  auto* ready = msg.mutable_ready();
+  ready->set_ok(ok);
+  ready->set_error(std::move(error));
+  ready->set_load_ns(load_ns);
+  ready->set_init_ns(init_ns);
+  Send(msg);
+}
+
+faas_str Str(const std::string& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+// The SDK entry points a function library calls. Exported from the executable through
+// worker.dynlist so that dlopen'ed libraries resolve them.
+extern "C" {
+
+FAAS_EXPORT int faas_response_set_status(faas_response* res, int status) {
+  if (res == nullptr || status < 100 || status > 599) {
+    return -1;
+  }
+  res->status = status;
+  return 0;
+}
+
+FAAS_EXPORT int faas_response_set_header(faas_response* res, const char* name, const char* value) {
+  if (res == nullptr || name == nullptr || value == nullptr ||
+      res->headers.size() >= kMaxResponseHeaders) {
+    return -1;
+  }
+  std::string_view n(name);
+  std::string_view v(value);
+  if (n.empty() || n.size() + v.size() > kMaxHeaderBytes) {
+    return -1;
+  }
+  for (char c : n) {
+    if (!IsTokenChar(c)) {
+      return -1;
+    }
+  }
+  for (char c : v) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return -1;  // no header injection
+    }
+  }
+  std::string lower(n);
+  for (char& c : lower) {
+    c = Lower(c);
+  }
+  res->headers.emplace_back(std::move(lower), std::string(v));
+  return 0;
+}
+
+FAAS_EXPORT int faas_response_write(faas_response* res, const void* data, size_t len) {
+  if (res == nullptr || (data == nullptr && len != 0)) {
+    return -1;
+  }
+  if (len > kMaxResponseBytes - res->body.size()) {
+    res->overflow = true;
+    return -1;
+  }
+  res->body.append(static_cast<const char*>(data), len);
+  return 0;
+}
+
+FAAS_EXPORT const faas_str* faas_request_header(const faas_request* req, const char* name) {
+  if (req == nullptr || name == nullptr) {
+    return nullptr;
+  }
+  std::string_view want(name);
+  for (std::size_t i = 0; i < req->header_count; ++i) {
+    const faas_header& h = req->headers[i];
+    if (h.name.len != want.size()) {
+      continue;
+    }
+    bool same = true;
+    for (std::size_t j = 0; j < want.size() && same; ++j) {
+      same = Lower(h.name.data[j]) == Lower(want[j]);
+    }
+    if (same) {
+      return &h.value;
+    }
+  }
+  return nullptr;
+}
+
+}  // extern "C"
+
+namespace faas::sandbox {
+
+int WorkerMain(int argc, char** argv) {
+  std::string library;
+  pid_t parent = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string_view flag(argv[i]);
+    if (flag == "--library") {
+      library = argv[i + 1];
+    } else if (flag == "--parent-pid") {
+      parent = static_cast<pid_t>(std::atoi(argv[i + 1]));
+    }
+  }
+  if (library.empty() || parent <= 0) {
+    Die(kExitUsage, "usage: faas-worker --library PATH --parent-pid PID (channel on fd 3)");
+  }
+  struct stat st {};
+  if (::fstat(kChannelFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    Die(kExitNoChannel, "fd 3 is not the channel socket");
+  }
+  Confine(parent);
+
+  auto t0 = Clock::now();
+  void* lib = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* err = ::dlerror();
+    SendReady(false, std::string("dlopen: ") + (err ? err : "unknown error"), NanosSince(t0), 0);
+    return 0;
+  }
+  const auto* abi = static_cast<const uint32_t*>(::dlsym(lib, "faas_abi_version"));
+  if (abi == nullptr) {
+    SendReady(false, "library does not export faas_abi_version (add FAAS_FUNCTION_ABI)",
+              NanosSince(t0), 0);
+    return 0;
+  }
+  if (*abi != FAAS_ABI_VERSION) {
+    SendReady(false,
+              "library is built for faas ABI " + std::to_string(*abi) + ", this worker runs ABI " +
+                  std::to_string(FAAS_ABI_VERSION),
+              NanosSince(t0), 0);
+    return 0;
+  }
+  using HandleFn = int (*)(const faas_request*, faas_response*);
+  using InitFn = int (*)();
+  auto handle = reinterpret_cast<HandleFn>(::dlsym(lib, "faas_handle"));
+  auto init = reinterpret_cast<InitFn>(::dlsym(lib, "faas_init"));
+  if (handle == nullptr) {
+    SendReady(false, "library does not export faas_handle", NanosSince(t0), 0);
+    return 0;
+  }
+  uint64_t load_ns = NanosSince(t0);
+  auto t1 = Clock::now();
+  if (init != nullptr) {
+    int rc = init();
+    std::fflush(nullptr);
+    if (rc != 0) {
+      SendReady(false, "faas_init returned " + std::to_string(rc), load_ns, NanosSince(t1));
+      return 0;
+    }
+  }
+  SendReady(true, "", load_ns, NanosSince(t1));
+
+  faas::v1::WorkerRequest req;
+  faas::v1::WorkerResponse reply;
+  std::vector<faas_header> headers;
+  for (;;) {
+    Result<std::string> frame = ReadFrame(kChannelFd, kMaxFrameBytes);
+    if (!frame.ok()) {
+      if (frame.status().code() == StatusCode::kUnavailable) {
+        return 0;  // the daemon closed the channel: retire
+      }
+      Die(kExitChannelError, frame.status().message().c_str());
+    }
+    if (!req.ParseFromString(*frame)) {
+      Die(kExitBadFrame, "malformed request frame");
+    }
+    headers.clear();
+    for (const auto& h : req.headers()) {
+      headers.push_back({Str(h.name()), Str(h.value())});
+    }
+    faas_request r{};
+    r.method = Str(req.method());
+    r.path = Str(req.path());
+    r.query = Str(req.query());
+    r.body = Str(req.body());
+    r.invocation_id = Str(req.invocation_id());
+    r.headers = headers.data();
+    r.header_count = headers.size();
+    r.trigger = Str(req.trigger());
+    r.queue = Str(req.queue());
+    r.message_id = Str(req.message_id());
+    r.attempt = req.attempt();
+    r.deadline_unix_ms = req.deadline_unix_ms();
+
+    faas_response res;
+    int rc = handle(&r, &res);
+    std::fflush(nullptr);  // stdio buffers belong to this invocation's log
+
+    reply.Clear();
+    auto* result = reply.mutable_result();
+    result->set_status(res.status);
+    result->set_handler_return(rc);
+    result->set_response_too_large(res.overflow);
+    for (auto& [name, value] : res.headers) {
+      auto* h = result->add_headers();
+      h->set_name(std::move(name));
+      h->set_value(std::move(value));
+    }
+    result->set_body(std::move(res.body));
+    Send(reply);
+  }
+}
+
+}  // namespace faas::sandbox

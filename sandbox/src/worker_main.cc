@@ -1,0 +1,3 @@
+#include "faas/sandbox/worker.h"
+
+int main(int argc, char** argv) { return faas::sandbox::WorkerMain(argc, argv); }

@@ -1,0 +1,127 @@
+// The scheduler: per-function pools of worker instances, cold starts, deadlines (DESIGN §1, §4.6).
+//
+//   faas::scheduler::Scheduler sched({.worker_path = "build/bin/faas-worker"});
+//   sched.SetFunction(spec);                                  // deploy / rollback
+//   InvokeResult r = sched.Invoke("hello", std::move(req));   // blocks until done
+//
+// Each function has one pool: an idle instance is reused (warm), else a new worker process is
+// started (a cold start), up to max_instances; beyond that callers wait for a free instance
+// until the function's timeout, then get kNoCapacity. Idle instances above min_warm stop after
+// idle_ttl. The wall-clock deadline of every invocation is enforced here, from outside the
+// worker: on expiry the worker is SIGKILLed and replaced. A worker that dies, or breaks the
+// frame protocol, fails only its own invocation. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "faas/base/status.h"
+#include "faas/base/time.h"
+#include "faas/store/registry.h"
+
+namespace faas::scheduler {
+
+// What the scheduler needs to run one version of a function.
+struct FunctionSpec {
+  std::string name;
+  uint32_t version = 0;
+  std::string library_path;
+  store::FunctionConfig config;
+};
+
+struct InvokeRequest {
+  std::string invocation_id;
+  std::string method = "POST";
+  std::string path = "/";
+  std::string query;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string trigger = "http";
+  Clock::time_point arrived = Clock::now();
+};
+
+enum class Outcome {
+  kOk,                // the handler returned 0; status/headers/body are the function's
+  kFunctionError,     // the handler returned non-zero (500 function_error)
+  kCrashed,           // the worker died or broke protocol (502 function_crashed)
+  kTimeout,           // the execution-time limit passed; the instance was killed (504)
+  kInitFailed,        // the library failed to load or faas_init failed (502 init_failed)
+  kResponseTooLarge,  // the response passed its limit (502)
+  kNoCapacity,        // at max_instances and no instance freed in time (503)
+  kNotFound,          // no such function (404)
+  kShuttingDown,      // the daemon is stopping (503)
+  kInternal,          // our failure, e.g. cannot spawn (500)
+};
+
+// Durations of the phases of one invocation (zero when the phase did not happen).
+struct PhaseTimings {
+  std::chrono::nanoseconds queue{0};  // waiting for a free instance
+  std::chrono::nanoseconds spawn{0};  // cold start: until the worker process exists
+  std::chrono::nanoseconds load{0};   // cold start: dlopen + ABI checks (worker-reported)
+  std::chrono::nanoseconds init{0};   // cold start: faas_init (worker-reported)
+  std::chrono::nanoseconds cold{0};   // cold start: request for an instance until it is ready
+  std::chrono::nanoseconds exec{0};   // request frame written until response frame read
+};
+
+struct InvokeResult {
+  Outcome outcome = Outcome::kInternal;
+  std::string error_message;  // for every outcome but kOk and kFunctionError
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  int handler_return = 0;
+  bool cold_start = false;
+  uint32_t version = 0;
+  PhaseTimings timings;
+  std::chrono::nanoseconds cpu{0};  // kernel-measured CPU time of the instance during exec
+  std::string logs;                 // captured stdout/stderr of this invocation (capped)
+};
+
+struct FunctionStats {
+  uint32_t idle = 0;
+  uint32_t busy = 0;
+  uint64_t invocations = 0;
+  uint64_t cold_starts = 0;
+};
+
+struct SchedulerOptions {
+  std::string worker_path;                              // faas-worker binary
+  std::chrono::milliseconds init_timeout{10'000};       // load + faas_init of a new instance
+  std::size_t log_capture_bytes = 64u << 10;            // per invocation, then a marker
+  std::chrono::milliseconds reap_interval{1'000};       // how often idle_ttl is checked
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(SchedulerOptions options);
+  ~Scheduler();  // Shutdown()
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Makes `spec` the current version of its function (deploy, rollback, startup). Idle
+  // instances of other versions stop now; busy ones stop when their invocation ends.
+  void SetFunction(FunctionSpec spec);
+  // Stops every instance of the function; later invocations get kNotFound.
+  void RemoveFunction(const std::string& name);
+  // Runs one invocation of the current version of `name`. Blocks; never throws.
+  InvokeResult Invoke(const std::string& name, InvokeRequest request);
+  // Starts one instance of `spec` in a separate worker, waits for it to load and initialise,
+  // then stops it. InvalidArgument("init_failed: …") or DeadlineExceeded on failure.
+  Status Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took = nullptr);
+  FunctionStats Stats(const std::string& name) const;
+  // Stops accepting invocations, waits up to `grace` for running ones, then kills every
+  // worker and waits for them to exit.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::string_view OutcomeName(Outcome outcome);
+
+}  // namespace faas::scheduler

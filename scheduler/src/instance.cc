@@ -1,0 +1,213 @@
+#include "instance.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "faas/metering/cpu_clock.h"
+#include "faas/sandbox/channel.h"
+#include "faas/v1/worker.pb.h"
+
+namespace faas::scheduler {
+namespace {
+
+constexpr std::size_t kMaxResponseHeaders = 100;
+
+std::chrono::nanoseconds CpuOf(pid_t pid) {
+  auto cpu = metering::ProcessCpuTime(pid);
+  return cpu.ok() ? *cpu : std::chrono::nanoseconds(0);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const FunctionSpec> spec,
+                                                  const SchedulerOptions& options,
+                                                  StartTimings* timings) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return ErrnoError(errno, "socketpair");
+  }
+  UniqueFd ours(sv[0]);
+  UniqueFd theirs(sv[1]);
+  UniqueFd log(::memfd_create("faas-log", MFD_CLOEXEC));
+  if (!log.Valid()) {
+    return ErrnoError(errno, "memfd_create");
+  }
+  // O_APPEND lives on the shared open file description: the worker always appends, so the
+  // daemon can truncate the log between invocations without the worker's offset going stale.
+  if (::fcntl(log.Get(), F_SETFL, O_APPEND) != 0) {
+    return ErrnoError(errno, "fcntl(F_SETFL, O_APPEND)");
+  }
+
+  auto t0 = Clock::now();
+  SpawnSpec ss{options.worker_path, spec->library_path, spec->config.env, theirs.Get(), log.Get()};
+  FAAS_ASSIGN_OR_RETURN(WorkerProcess process, WorkerProcess::Spawn(ss));
+  timings->spawn = Clock::now() - t0;
+  theirs.Reset();
+  if (::fcntl(ours.Get(), F_SETFL, O_NONBLOCK) != 0) {
+    return ErrnoError(errno, "fcntl(F_SETFL, O_NONBLOCK)");
+  }
+  std::unique_ptr<Instance> inst(
+      new Instance(std::move(spec), std::move(process), std::move(ours), std::move(log)));
+
+  auto frame = sandbox::ReadFrame(inst->channel_.Get(), sandbox::kMaxFrameBytes,
+                                  t0 + options.init_timeout);
+  if (!frame.ok()) {
+    if (frame.status().code() == StatusCode::kDeadlineExceeded) {
+      inst->Bury("init");
+      return DeadlineExceededError("the library did not finish loading and faas_init within " +
+                                   FormatDuration(options.init_timeout));
+    }
+    std::string why = inst->Bury(frame.status().message());
+    std::string logs = inst->ReadLogs(2048);
+    return FailedPreconditionError("worker " + why + " while loading the library" +
+                                   (logs.empty() ? "" : "; stderr: " + logs));
+  }
+  v1::WorkerResponse msg;
+  if (!msg.ParseFromString(*frame) || !msg.has_ready()) {
+    inst->Bury("protocol violation");
+    return FailedPreconditionError("protocol violation: expected a ready frame from the worker");
+  }
+  const v1::WorkerReady& ready = msg.ready();
+  timings->load = std::chrono::nanoseconds(std::min<uint64_t>(ready.load_ns(), INT64_MAX));
+  timings->init = std::chrono::nanoseconds(std::min<uint64_t>(ready.init_ns(), INT64_MAX));
+  if (!ready.ok()) {
+    std::string logs = inst->ReadLogs(2048);
+    inst->Bury("init failed");
+    return FailedPreconditionError(ready.error().substr(0, 4096) +
+                                   (logs.empty() ? "" : "; stderr: " + logs));
+  }
+  return inst;
+}
+
+Instance::~Instance() {
+  // Closing the channel asks a healthy worker to exit; the kill makes sure it does.
+  channel_.Reset();
+  process_.Kill();
+  process_.Wait();
+}
+
+std::string Instance::Bury(std::string_view what) {
+  healthy_ = false;
+  ExitInfo info;
+  // Give a worker that is already on its way out a moment to finish, so we report its own exit
+  // status (e.g. SIGSEGV) rather than our SIGKILL.
+  if (!process_.WaitFor(std::chrono::milliseconds(50), &info)) {
+    process_.Kill();
+    process_.Wait();
+    return std::string(what) + " (worker killed)";
+  }
+  return info.Describe();
+}
+
+std::string Instance::ReadLogs(std::size_t cap) const {
+  struct stat st {};
+  if (::fstat(log_.Get(), &st) != 0 || st.st_size <= 0) {
+    return {};
+  }
+  auto size = static_cast<std::size_t>(st.st_size);
+  std::string out(std::min(size, cap), '\0');
+  ssize_t n = ::pread(log_.Get(), out.data(), out.size(), 0);
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  if (size > cap) {
+    out += "\n[faas: log truncated, " + std::to_string(size - cap) + " bytes dropped]\n";
+  }
+  return out;
+}
+
+void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
+                      InvokeResult* out) {
+  const store::FunctionConfig& cfg = spec_->config;
+  if (::ftruncate(log_.Get(), 0) != 0) {
+    // Not fatal: the log of this invocation would include the previous one's tail.
+  }
+  v1::WorkerRequest wr;
+  wr.set_invocation_id(req.invocation_id);
+  wr.set_method(req.method);
+  wr.set_path(req.path);
+  wr.set_query(req.query);
+  for (const auto& [name, value] : req.headers) {
+    auto* h = wr.add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  wr.set_body(req.body);
+  wr.set_trigger(req.trigger);
+  wr.set_attempt(1);
+  wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
+  std::string payload;
+  wr.SerializeToString(&payload);
+
+  auto cpu_before = CpuOf(process_.pid());
+  auto t0 = Clock::now();
+  auto deadline = t0 + cfg.timeout;
+  Status s = sandbox::WriteFrame(channel_.Get(), payload, deadline);
+  Result<std::string> frame = s.ok() ? sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes,
+                                                          deadline)
+                                     : Result<std::string>(s);
+  out->timings.exec = Clock::now() - t0;
+  if (!frame.ok()) {
+    const Status& err = frame.status();
+    if (err.code() == StatusCode::kDeadlineExceeded) {
+      out->cpu = CpuOf(process_.pid()) - cpu_before;
+      process_.Kill();  // enforced from outside; the worker gets no say
+      Bury("timeout");
+      out->outcome = Outcome::kTimeout;
+      out->error_message = "the function did not finish within its " +
+                           FormatDuration(cfg.timeout) + " timeout; the instance was killed";
+    } else {
+      // EOF or a protocol violation. Read the CPU clock before reaping (a zombie still has it).
+      std::string why = err.code() == StatusCode::kInternal ? err.message() : "";
+      out->cpu = CpuOf(process_.pid()) - cpu_before;
+      if (!why.empty()) {
+        process_.Kill();
+      }
+      std::string exit = Bury(why.empty() ? "closed its channel" : why);
+      out->outcome = Outcome::kCrashed;
+      out->error_message = why.empty() ? "the worker " + exit
+                                       : "the worker broke the protocol: " + why + "; " + exit;
+    }
+    out->logs = ReadLogs(log_capture_bytes);
+    return;
+  }
+  out->cpu = CpuOf(process_.pid()) - cpu_before;
+  out->logs = ReadLogs(log_capture_bytes);
+
+  v1::WorkerResponse msg;
+  if (!msg.ParseFromString(*frame) || !msg.has_result() ||
+      msg.result().headers_size() > static_cast<int>(kMaxResponseHeaders) ||
+      msg.result().status() < 100 || msg.result().status() > 599) {
+    process_.Kill();
+    out->outcome = Outcome::kCrashed;
+    out->error_message = "the worker broke the protocol: malformed response frame; " +
+                         Bury("protocol violation");
+    return;
+  }
+  v1::WorkerResult* result = msg.mutable_result();
+  out->handler_return = result->handler_return();
+  if (result->response_too_large()) {
+    out->outcome = Outcome::kResponseTooLarge;
+    out->error_message = "the function's response passed the 6 MiB limit";
+    return;
+  }
+  if (result->handler_return() != 0) {
+    out->outcome = Outcome::kFunctionError;
+    out->error_message =
+        "the function returned " + std::to_string(result->handler_return()) + " (non-zero)";
+    return;
+  }
+  out->outcome = Outcome::kOk;
+  out->status = result->status();
+  out->headers.reserve(static_cast<std::size_t>(result->headers_size()));
+  for (auto& h : *result->mutable_headers()) {
+    out->headers.emplace_back(std::move(*h.mutable_name()), std::move(*h.mutable_value()));
+  }
+  out->body = std::move(*result->mutable_body());
+}
+
+}  // namespace faas::scheduler

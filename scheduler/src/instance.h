@@ -1,0 +1,60 @@
+// Instance: one running worker of one function version, with its channel and log memfd.
+// Owned by exactly one thread at a time (the pool hands it out); not thread-safe, except
+// Kill(), which any thread may call.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "faas/base/unique_fd.h"
+#include "faas/scheduler/scheduler.h"
+#include "worker_process.h"
+
+namespace faas::scheduler {
+
+struct StartTimings {
+  std::chrono::nanoseconds spawn{0};
+  std::chrono::nanoseconds load{0};
+  std::chrono::nanoseconds init{0};
+};
+
+class Instance {
+ public:
+  // Spawns a worker for `spec` and waits for its WorkerReady until `init_timeout`.
+  // Errors: FailedPrecondition (the library failed to load or init; message says why, with the
+  // worker's stderr), DeadlineExceeded (init took too long), others (cannot spawn).
+  static Result<std::unique_ptr<Instance>> Start(std::shared_ptr<const FunctionSpec> spec,
+                                                 const SchedulerOptions& options,
+                                                 StartTimings* timings);
+  ~Instance();
+
+  // Runs one invocation with the function's wall-clock timeout. Fills outcome, response,
+  // cpu, logs and timings.exec in *out. After kTimeout/kCrashed the instance is dead.
+  void Invoke(const InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out);
+
+  bool Healthy() const { return healthy_; }
+  const FunctionSpec& Spec() const { return *spec_; }
+  pid_t Pid() const { return process_.pid(); }
+  void Kill() { process_.Kill(); }
+  Clock::time_point last_used;
+
+ private:
+  Instance(std::shared_ptr<const FunctionSpec> spec, WorkerProcess process, UniqueFd channel,
+           UniqueFd log)
+      : spec_(std::move(spec)),
+        process_(std::move(process)),
+        channel_(std::move(channel)),
+        log_(std::move(log)) {}
+  // The worker stopped talking: learn why (its exit status if it exited on its own within a
+  // moment, else kill it) and mark the instance dead.
+  std::string Bury(std::string_view what);
+  std::string ReadLogs(std::size_t cap) const;
+
+  std::shared_ptr<const FunctionSpec> spec_;
+  WorkerProcess process_;
+  UniqueFd channel_;
+  UniqueFd log_;
+  bool healthy_ = true;
+};
+
+}  // namespace faas::scheduler

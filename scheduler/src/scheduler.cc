@@ -1,0 +1,353 @@
+#include "faas/scheduler/scheduler.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "faas/base/log.h"
+#include "instance.h"
+
+namespace faas::scheduler {
+
+std::string_view OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kOk: return "ok";
+    case Outcome::kFunctionError: return "function_error";
+    case Outcome::kCrashed: return "function_crashed";
+    case Outcome::kTimeout: return "function_timeout";
+    case Outcome::kInitFailed: return "init_failed";
+    case Outcome::kResponseTooLarge: return "response_too_large";
+    case Outcome::kNoCapacity: return "no_capacity";
+    case Outcome::kNotFound: return "function_not_found";
+    case Outcome::kShuttingDown: return "shutting_down";
+    case Outcome::kInternal: return "internal";
+  }
+  return "internal";
+}
+
+namespace {
+
+using InstancePtr = std::unique_ptr<Instance>;
+
+struct Pool {
+  std::shared_ptr<const FunctionSpec> spec;  // the current version
+  std::vector<InstancePtr> idle;             // back = most recently used
+  std::set<Instance*> busy;                  // running an invocation (owned by that thread)
+  uint32_t total = 0;                        // idle + busy + starting
+  uint64_t invocations = 0;
+  uint64_t cold_starts = 0;
+  bool removed = false;
+  std::condition_variable freed;             // an instance or a slot became available
+};
+
+}  // namespace
+
+struct Scheduler::Impl {
+  SchedulerOptions options;
+  std::shared_ptr<spdlog::logger> log = log::Get("scheduler");
+  mutable std::mutex mu;
+  std::map<std::string, std::shared_ptr<Pool>, std::less<>> pools;
+  bool stopping = false;
+  int in_flight = 0;
+  std::condition_variable drained;
+  std::condition_variable reaper_wake;
+  std::thread reaper;
+
+  void ReaperLoop();
+  void Release(const std::shared_ptr<Pool>& pool, InstancePtr inst, std::vector<InstancePtr>* dead);
+};
+
+Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->reaper = std::thread([this] { impl_->ReaperLoop(); });
+}
+
+Scheduler::~Scheduler() { Shutdown(); }
+
+void Scheduler::SetFunction(FunctionSpec spec) {
+  auto shared = std::make_shared<const FunctionSpec>(std::move(spec));
+  std::vector<InstancePtr> retired;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto& pool = impl_->pools[shared->name];
+    if (!pool) {
+      pool = std::make_shared<Pool>();
+    }
+    pool->spec = shared;
+    auto stale = std::stable_partition(pool->idle.begin(), pool->idle.end(), [&](auto& i) {
+      return i->Spec().version == shared->version;
+    });
+    std::move(stale, pool->idle.end(), std::back_inserter(retired));
+    pool->idle.erase(stale, pool->idle.end());
+    pool->total -= static_cast<uint32_t>(retired.size());
+  }
+  impl_->reaper_wake.notify_all();  // min_warm may have changed
+  FAAS_LOG(impl_->log, info, "function.set", {"fn", shared->name}, {"version", shared->version},
+           {"retired", retired.size()});
+}
+
+void Scheduler::RemoveFunction(const std::string& name) {
+  std::vector<InstancePtr> retired;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->pools.find(name);
+    if (it == impl_->pools.end()) {
+      return;
+    }
+    it->second->removed = true;
+    retired = std::move(it->second->idle);
+    it->second->total -= static_cast<uint32_t>(retired.size());
+    it->second->freed.notify_all();
+    impl_->pools.erase(it);
+  }
+  FAAS_LOG(impl_->log, info, "function.removed", {"fn", name}, {"stopped", retired.size()});
+}
+
+void Scheduler::Impl::Release(const std::shared_ptr<Pool>& pool, InstancePtr inst,
+                              std::vector<InstancePtr>* dead) {
+  pool->busy.erase(inst.get());
+  bool keep = inst->Healthy() && !pool->removed && !stopping &&
+              inst->Spec().version == pool->spec->version &&
+              pool->spec->config.isolation != "fresh";
+  if (keep) {
+    inst->last_used = Clock::now();
+    pool->idle.push_back(std::move(inst));
+  } else {
+    --pool->total;
+    dead->push_back(std::move(inst));
+  }
+  pool->freed.notify_one();
+}
+
+InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
+  InvokeResult out;
+  std::shared_ptr<Pool> pool;
+  std::shared_ptr<const FunctionSpec> spec;
+  InstancePtr inst;
+  std::vector<InstancePtr> dead;  // destroyed (SIGKILL + reap) outside the lock
+  {
+    std::unique_lock lock(impl_->mu);
+    if (impl_->stopping) {
+      out.outcome = Outcome::kShuttingDown;
+      out.error_message = "faasd is shutting down";
+      return out;
+    }
+    auto it = impl_->pools.find(name);
+    if (it == impl_->pools.end()) {
+      out.outcome = Outcome::kNotFound;
+      out.error_message = "function \"" + name + "\" does not exist";
+      return out;
+    }
+    pool = it->second;
+    spec = pool->spec;
+    ++impl_->in_flight;
+    auto wait_until = Clock::now() + spec->config.timeout;
+    for (;;) {
+      if (pool->removed) {
+        out.outcome = Outcome::kNotFound;
+        out.error_message = "function \"" + name + "\" was deleted";
+        break;
+      }
+      if (!pool->idle.empty()) {
+        inst = std::move(pool->idle.back());
+        pool->idle.pop_back();
+        if (inst->Spec().version != spec->version) {
+          --pool->total;
+          dead.push_back(std::move(inst));
+          continue;
+        }
+        break;
+      }
+      if (pool->total < spec->config.max_instances) {
+        ++pool->total;
+        out.cold_start = true;
+        ++pool->cold_starts;
+        break;
+      }
+      if (pool->freed.wait_until(lock, wait_until) == std::cv_status::timeout &&
+          pool->idle.empty() && pool->total >= spec->config.max_instances) {
+        out.outcome = Outcome::kNoCapacity;
+        out.error_message = "all " + std::to_string(spec->config.max_instances) +
+                            " instances of \"" + name + "\" stayed busy for " +
+                            FormatDuration(spec->config.timeout);
+        break;
+      }
+    }
+    if (inst) {
+      pool->busy.insert(inst.get());
+    }
+    if (!inst && !out.cold_start) {
+      --impl_->in_flight;
+      impl_->drained.notify_all();
+      lock.unlock();
+      dead.clear();
+      return out;
+    }
+  }
+  out.timings.queue = Clock::now() - request.arrived;
+
+  if (out.cold_start) {
+    auto t0 = Clock::now();
+    StartTimings st;
+    auto started = Instance::Start(spec, impl_->options, &st);
+    out.timings.spawn = st.spawn;
+    out.timings.load = st.load;
+    out.timings.init = st.init;
+    out.timings.cold = Clock::now() - t0;
+    if (!started.ok()) {
+      const Status& s = started.status();
+      bool lib_fault = s.code() == StatusCode::kFailedPrecondition ||
+                       s.code() == StatusCode::kDeadlineExceeded;
+      out.outcome = lib_fault ? Outcome::kInitFailed : Outcome::kInternal;
+      out.error_message = lib_fault ? s.message() : "cannot start an instance: " + s.message();
+      FAAS_LOG(impl_->log, warn, "instance.start_failed", {"fn", name},
+               {"inv", request.invocation_id}, {"error", s.message()});
+      std::lock_guard lock(impl_->mu);
+      --pool->total;
+      ++pool->invocations;
+      pool->freed.notify_one();
+      --impl_->in_flight;
+      impl_->drained.notify_all();
+      return out;
+    }
+    inst = std::move(*started);
+    FAAS_LOG(impl_->log, debug, "instance.started", {"fn", name}, {"pid", inst->Pid()},
+             {"inv", request.invocation_id}, {"cold_ms", ToMillis(out.timings.cold)});
+    std::lock_guard lock(impl_->mu);
+    pool->busy.insert(inst.get());
+  }
+
+  out.version = spec->version;
+  inst->Invoke(request, impl_->options.log_capture_bytes, &out);
+  if (!inst->Healthy()) {
+    FAAS_LOG(impl_->log, warn, "instance.lost", {"fn", name}, {"inv", request.invocation_id},
+             {"pid", inst->Pid()}, {"outcome", OutcomeName(out.outcome)},
+             {"reason", out.error_message});
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    ++pool->invocations;
+    impl_->Release(pool, std::move(inst), &dead);
+    --impl_->in_flight;
+    impl_->drained.notify_all();
+  }
+  return out;
+}
+
+Status Scheduler::Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took) {
+  auto t0 = Clock::now();
+  StartTimings st;
+  auto started = Instance::Start(std::make_shared<const FunctionSpec>(spec), impl_->options, &st);
+  if (took != nullptr) {
+    *took = Clock::now() - t0;
+  }
+  if (!started.ok()) {
+    return started.status();
+  }
+  return OkStatus();  // the probe instance stops here (destructor: close, kill, reap)
+}
+
+FunctionStats Scheduler::Stats(const std::string& name) const {
+  FunctionStats s;
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->pools.find(name);
+  if (it != impl_->pools.end()) {
+    s.idle = static_cast<uint32_t>(it->second->idle.size());
+    s.busy = static_cast<uint32_t>(it->second->busy.size());
+    s.invocations = it->second->invocations;
+    s.cold_starts = it->second->cold_starts;
+  }
+  return s;
+}
+
+void Scheduler::Impl::ReaperLoop() {
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    reaper_wake.wait_for(lock, options.reap_interval);
+    if (stopping) {
+      break;
+    }
+    auto now = Clock::now();
+    std::vector<InstancePtr> expired;
+    std::vector<std::shared_ptr<Pool>> need_warm;
+    for (auto& [name, pool] : pools) {
+      const auto& cfg = pool->spec->config;
+      // idle is LRU-ordered: front = least recently used.
+      while (!pool->idle.empty() && pool->total > cfg.min_warm &&
+             now - pool->idle.front()->last_used >= cfg.idle_ttl) {
+        expired.push_back(std::move(pool->idle.front()));
+        pool->idle.erase(pool->idle.begin());
+        --pool->total;
+      }
+      if (pool->total < cfg.min_warm) {
+        need_warm.push_back(pool);
+      }
+    }
+    // Start min_warm instances one at a time, outside the lock.
+    for (auto& pool : need_warm) {
+      if (pool->total >= pool->spec->config.min_warm || pool->removed) {
+        continue;
+      }
+      ++pool->total;
+      auto spec = pool->spec;
+      lock.unlock();
+      StartTimings st;
+      auto started = Instance::Start(spec, options, &st);
+      lock.lock();
+      if (started.ok() && !pool->removed && !stopping && spec == pool->spec) {
+        (*started)->last_used = Clock::now();
+        pool->idle.push_back(std::move(*started));
+        pool->freed.notify_one();
+      } else {
+        --pool->total;
+        if (!started.ok()) {
+          FAAS_LOG(log, warn, "instance.prewarm_failed", {"fn", spec->name},
+                   {"error", started.status().message()});
+        } else {
+          expired.push_back(std::move(*started));
+        }
+      }
+    }
+    if (!expired.empty()) {
+      lock.unlock();
+      FAAS_LOG(log, debug, "instances.expired", {"count", expired.size()});
+      expired.clear();
+      lock.lock();
+    }
+  }
+}
+
+void Scheduler::Shutdown(std::chrono::milliseconds grace) {
+  std::vector<InstancePtr> all;
+  {
+    std::unique_lock lock(impl_->mu);
+    if (impl_->stopping && !impl_->reaper.joinable()) {
+      return;
+    }
+    impl_->stopping = true;
+    impl_->reaper_wake.notify_all();
+    impl_->drained.wait_for(lock, grace, [&] { return impl_->in_flight == 0; });
+    for (auto& [name, pool] : impl_->pools) {
+      for (Instance* busy : pool->busy) {
+        busy->Kill();  // past the grace period: the invocation ends as crashed
+      }
+      for (auto& i : pool->idle) {
+        all.push_back(std::move(i));
+      }
+      pool->total -= static_cast<uint32_t>(pool->idle.size());
+      pool->idle.clear();
+      pool->freed.notify_all();
+    }
+    impl_->drained.wait(lock, [&] { return impl_->in_flight == 0; });
+  }
+  if (impl_->reaper.joinable()) {
+    impl_->reaper.join();
+  }
+  FAAS_LOG(impl_->log, info, "scheduler.stopped", {"instances", all.size()});
+  all.clear();  // SIGKILL + reap each
+}
+
+}  // namespace faas::scheduler

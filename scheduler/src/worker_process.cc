@@ -1,0 +1,189 @@
+// Spawning workers with Boost.Process. This is the only translation unit that includes it
+// (35 s to compile). Boost.Process 1.74 forks (not vfork): see BUILD-NOTES P3/P4 — we never use
+// bp::child::terminate/wait; the child is detached at once and owned through a pidfd.
+#include "worker_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+
+namespace faas::scheduler {
+namespace {
+
+namespace bp = boost::process;
+
+// Runs in the forked child before execve: moves the channel to fd 3 and the log memfd to
+// stdout/stderr. Async-signal-safe calls only.
+struct ChildFds : bp::extend::handler {
+  int channel;
+  int log;
+  ChildFds(int c, int l) : channel(c), log(l) {}
+  template <typename Executor>
+  void on_exec_setup(Executor& exec) const {
+    // Dup to high numbers first, so a source that already sits on 1..3 is not clobbered.
+    int c = ::fcntl(channel, F_DUPFD_CLOEXEC, 10);
+    int l = ::fcntl(log, F_DUPFD_CLOEXEC, 10);
+    int null = ::open("/dev/null", O_RDONLY);
+    if (c < 0 || l < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(l, 1) < 0 ||
+        ::dup2(l, 2) < 0 || ::dup2(c, 3) < 0) {
+      exec.set_error(std::error_code(errno, std::system_category()), "worker fd setup");
+      return;
+    }
+    // dup2 leaves 0..3 without FD_CLOEXEC; the worker closes whatever else leaked past 3.
+  }
+};
+
+// The worker asks for SIGKILL when its parent dies (PR_SET_PDEATHSIG), and "parent" there means
+// the *thread* that forked it (prctl(2)): a worker forked on a connection thread would be killed
+// when that connection closes. So every fork happens on this one thread, which lives as long as
+// the process (leaked on purpose: it must outlive static destructors).
+class SpawnerThread {
+ public:
+  static SpawnerThread& Get() {
+    static SpawnerThread* t = new SpawnerThread();
+    return *t;
+  }
+  // Runs `fn` on the spawner thread and waits for it.
+  void Run(const std::function<void()>& fn) {
+    std::packaged_task<void()> task(fn);
+    auto done = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    done.get();
+  }
+
+ private:
+  SpawnerThread() {
+    std::thread([this] {
+      for (;;) {
+        std::packaged_task<void()> task;
+        {
+          std::unique_lock lock(mu_);
+          cv_.wait(lock, [&] { return !queue_.empty(); });
+          task = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        task();
+      }
+    }).detach();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<void()>> queue_;
+};
+
+}  // namespace
+
+std::string ExitInfo::Describe() const {
+  if (!signaled) {
+    return "exited with status " + std::to_string(value);
+  }
+  const char* abbrev = ::sigabbrev_np(value);
+  return "killed by signal " + std::to_string(value) + " (SIG" + (abbrev ? abbrev : "?") + ")";
+}
+
+Result<WorkerProcess> WorkerProcess::Spawn(const SpawnSpec& spec) {
+  bp::environment env;  // empty: the worker sees only the function's own variables
+  for (const auto& [k, v] : spec.env) {
+    env[k] = v;
+  }
+  std::error_code ec;
+  pid_t pid = -1;
+  SpawnerThread::Get().Run([&] {
+    bp::child child(bp::exe = spec.worker_path,
+                    bp::args = {"--library", spec.library_path, "--parent-pid",
+                                std::to_string(::getpid())},
+                    bp::env = env, ChildFds(spec.channel_fd, spec.log_fd), ec);
+    if (!ec) {
+      pid = child.id();
+      child.detach();  // we own the process through its pidfd from here on
+    }
+  });
+  if (ec) {
+    return UnavailableError("spawn " + spec.worker_path + ": " + ec.message());
+  }
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.Valid()) {
+    int err = errno;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return ErrnoError(err, "pidfd_open", std::to_string(pid));
+  }
+  return WorkerProcess(pid, std::move(pidfd));
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (pidfd_.Valid() && !reaped_) {
+    Kill();
+    Wait();
+  }
+}
+
+void WorkerProcess::Kill() {
+  if (pidfd_.Valid() && !reaped_) {
+    ::syscall(SYS_pidfd_send_signal, pidfd_.Get(), SIGKILL, nullptr, 0);
+  }
+}
+
+ExitInfo WorkerProcess::Wait() {
+  while (!reaped_) {
+    siginfo_t info{};
+    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED) != 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      reaped_ = true;  // ECHILD: somebody else reaped it; nothing more to learn
+      break;
+    }
+    reaped_ = true;
+    exit_.signaled = info.si_code != CLD_EXITED;
+    exit_.value = info.si_status;
+  }
+  return exit_;
+}
+
+bool WorkerProcess::WaitFor(std::chrono::milliseconds timeout, ExitInfo* out) {
+  if (!reaped_) {
+    pollfd p{pidfd_.Get(), POLLIN, 0};  // a pidfd polls readable once the process has exited
+    int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (n == 0) {
+      return false;
+    }
+    siginfo_t info{};
+    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED | WNOHANG) != 0) {
+      if (errno == EINTR) {
+        return false;
+      }
+      reaped_ = true;
+    } else if (info.si_pid == 0) {
+      return false;  // still running
+    } else {
+      reaped_ = true;
+      exit_.signaled = info.si_code != CLD_EXITED;
+      exit_.value = info.si_status;
+    }
+  }
+  *out = exit_;
+  return true;
+}
+
+}  // namespace faas::scheduler

@@ -1,0 +1,121 @@
+// Registry: functions, their immutable versions and the content-addressed artifact store, kept
+// in one data directory (DESIGN §4.4):
+//
+//   <data_dir>/faas.db                     SQLite (WAL): functions, versions
+//   <data_dir>/artifacts/<sha256hex>.so    libraries, mode 0444, named only by their digest
+//
+//   FAAS_ASSIGN_OR_RETURN(auto reg, faas::store::Registry::Open("/var/lib/faas"));
+//   FAAS_ASSIGN_OR_RETURN(std::string sha, reg->PutArtifact(library_bytes));
+//   FAAS_ASSIGN_OR_RETURN(faas::store::DeployResult d, reg->CreateVersion("resize", sha, cfg));
+//   // d.version.version == 1 on the first deploy; d.unchanged when nothing changed
+//   std::string so = reg->ArtifactPath(d.version.artifact_sha256);
+//
+// Version numbers start at 1 and are never reused for a function, even after a rollback;
+// deleting a function forgets its numbering. Errors carry the SQLite message; a busy or locked
+// database is Unavailable, a full disk ResourceExhausted, an unreadable one FailedPrecondition.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "faas/base/status.h"
+#include "faas/store/config.h"
+
+struct sqlite3;
+
+namespace faas::store {
+
+// One immutable deployed version of a function.
+struct Version {
+  std::string function;
+  uint32_t version = 0;
+  std::string content_hash;     // sha256(artifact_sha256 + "\n" + ConfigToJson(config))
+  std::string artifact_sha256;  // the library: Registry::ArtifactPath(artifact_sha256)
+  uint64_t size_bytes = 0;      // size of the library
+  int64_t created_unix_ms = 0;
+  FunctionConfig config;
+};
+
+// A function and the version `latest` points to.
+struct FunctionRecord {
+  std::string name;
+  uint32_t latest_version = 0;
+  uint32_t version_count = 0;
+  int64_t created_unix_ms = 0;
+  Version latest;
+};
+
+// Outcome of CreateVersion: the new version, or the unchanged latest one.
+struct DeployResult {
+  Version version;
+  bool unchanged = false;  // the deploy matched latest's content hash; no version was created
+};
+
+// Thread-safe: one internal mutex serialises all access to one SQLite connection. One process
+// owns a data directory at a time (Open garbage-collects files other writers may be creating).
+class Registry {
+ public:
+  // Opens or creates <data_dir>, its artifacts/ folder and the schema; removes temp files left
+  // by a crash and artifacts no version references. Errors: ErrnoError for directories,
+  // FailedPrecondition/Internal from SQLite.
+  static faas::Result<std::unique_ptr<Registry>> Open(const std::string& data_dir);
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Stores `library_bytes` at ArtifactPath(sha256) (temp file, fsync, rename, mode 0444) and
+  // returns the sha256 hex. Idempotent: identical content is stored once. Does not inspect the
+  // bytes (use CheckFunctionElf first). Errors: ResourceExhausted above kMaxLibraryBytes,
+  // ErrnoError on I/O. An artifact put but never used by CreateVersion survives until the
+  // next Open.
+  faas::Result<std::string> PutArtifact(std::string_view library_bytes);
+
+  // <data_dir>/artifacts/<sha256_hex>.so. `sha256_hex` must come from PutArtifact or a
+  // Version (callers never pass user input here). Does not touch the disk.
+  std::string ArtifactPath(const std::string& sha256_hex) const;
+
+  // Creates version N+1 of `name` (1 for a new function) with the stored artifact and `cfg`,
+  // and makes it latest. If its content hash equals latest's, creates nothing and returns
+  // latest with unchanged=true. Errors: InvalidArgument for a bad name, config (all problems
+  // at once) or digest; NotFound if the artifact is not stored.
+  faas::Result<DeployResult> CreateVersion(std::string_view name,
+                                           const std::string& artifact_sha256,
+                                           const FunctionConfig& cfg);
+
+  // All functions, sorted by name.
+  faas::Result<std::vector<FunctionRecord>> ListFunctions();
+  // NotFound: `function "x" does not exist`; InvalidArgument for an invalid name.
+  faas::Result<FunctionRecord> GetFunction(std::string_view name);
+  // The version latest points to. NotFound as GetFunction.
+  faas::Result<Version> GetLatest(std::string_view name);
+  // NotFound: `function "x" has no version 7` (or that the function does not exist).
+  faas::Result<Version> GetVersion(std::string_view name, uint32_t version);
+  // Every version of `name`, ascending. NotFound as GetFunction.
+  faas::Result<std::vector<Version>> ListVersions(std::string_view name);
+  // Points latest at an existing `version` and returns it. NotFound as GetVersion.
+  faas::Result<Version> Rollback(std::string_view name, uint32_t version);
+  // Removes the function and all its versions in one transaction, then unlinks the artifacts
+  // no other version references (failures to unlink are logged). NotFound as GetFunction.
+  faas::Status Delete(std::string_view name);
+
+ private:
+  Registry(std::string data_dir, sqlite3* db);
+  faas::Result<Version> GetVersionLocked(std::string_view name, uint32_t version);
+  faas::Result<FunctionRecord> GetFunctionLocked(std::string_view name);
+  // Unlinks those of `candidates` that no version references and no PutArtifact is pending on.
+  void CollectGarbageLocked(const std::vector<std::string>& candidates);
+
+  const std::string data_dir_;
+  const std::string artifacts_dir_;
+  std::mutex mu_;
+  sqlite3* db_;                              // guarded by mu_; owned
+  std::map<std::string, int> pending_puts_;  // guarded by mu_: put, not yet in a version
+};
+
+}  // namespace faas::store

@@ -1,0 +1,507 @@
+#include "faas/store/registry.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <utility>
+
+#include "faas/base/log.h"
+#include "faas/base/scope_exit.h"
+#include "faas/base/time.h"
+#include "faas/base/unique_fd.h"
+#include "faas/store/elf_check.h"
+#include "faas/store/hash.h"
+
+#include "sqlite.h"
+
+namespace faas::store {
+namespace {
+
+using sql::Stmt;
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr std::string_view kTempInfix = ".so.tmp.";
+
+// versions.function is a foreign key, so deleting a function row deletes its versions.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS functions (
+  name            TEXT PRIMARY KEY NOT NULL,
+  latest_version  INTEGER NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  next_version    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+  function        TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  version         INTEGER NOT NULL,
+  content_hash    TEXT NOT NULL,
+  artifact_sha256 TEXT NOT NULL,
+  size_bytes      INTEGER NOT NULL,
+  config_json     TEXT NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  PRIMARY KEY (function, version)
+);
+CREATE INDEX IF NOT EXISTS versions_by_artifact ON versions(artifact_sha256);
+)sql";
+
+// Columns 0..6 of every version query, read by ReadVersion.
+#define FAAS_VERSION_COLUMNS                                                                \
+  "v.function, v.version, v.content_hash, v.artifact_sha256, v.size_bytes, v.config_json, " \
+  "v.created_unix_ms"
+
+auto Log() {
+  static auto log = faas::log::Get("store");
+  return log;
+}
+
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    out += (u >= 0x20 && u < 0x7f && c != '"' && c != '\\') ? c : '?';
+  }
+  return out + "\"";
+}
+
+faas::Status NoSuchFunction(std::string_view name) {
+  return faas::NotFoundError("function " + Quote(name) + " does not exist");
+}
+
+faas::Result<uint32_t> ToU32(int64_t v, std::string_view what) {
+  if (v < 0 || v > int64_t{UINT32_MAX}) {
+    return faas::InternalError("registry database holds an invalid " + std::string(what) + " " +
+                               std::to_string(v));
+  }
+  return static_cast<uint32_t>(v);
+}
+
+faas::Result<Version> ReadVersion(const Stmt& s, int col) {
+  Version v;
+  v.function = s.Text(col);
+  FAAS_ASSIGN_OR_RETURN(v.version, ToU32(s.Int(col + 1), "version"));
+  v.content_hash = s.Text(col + 2);
+  v.artifact_sha256 = s.Text(col + 3);
+  int64_t size = s.Int(col + 4);
+  v.size_bytes = static_cast<uint64_t>(size < 0 ? 0 : size);
+  faas::Result<FunctionConfig> cfg = ConfigFromJson(s.Text(col + 5));
+  if (!cfg.ok()) {
+    return faas::InternalError("stored config of " + v.function + " version " +
+                               std::to_string(v.version) +
+                               " is corrupt: " + cfg.status().message());
+  }
+  v.config = std::move(cfg).value();
+  v.created_unix_ms = s.Int(col + 6);
+  if (!IsSha256Hex(v.artifact_sha256)) {
+    return faas::InternalError("stored artifact digest of " + v.function + " version " +
+                               std::to_string(v.version) + " is not a sha256 hex digest");
+  }
+  return v;
+}
+
+// Columns: name, latest_version, created_unix_ms, version count, then the latest version.
+#define FAAS_SELECT_FUNCTIONS                                                          \
+  "SELECT f.name, f.latest_version, f.created_unix_ms, "                               \
+  "(SELECT COUNT(*) FROM versions c WHERE c.function = f.name), " FAAS_VERSION_COLUMNS \
+  " FROM functions f JOIN versions v ON v.function = f.name AND v.version = f.latest_version "
+
+faas::Result<FunctionRecord> ReadRecord(const Stmt& s) {
+  FunctionRecord r;
+  r.name = s.Text(0);
+  FAAS_ASSIGN_OR_RETURN(r.latest_version, ToU32(s.Int(1), "latest_version"));
+  r.created_unix_ms = s.Int(2);
+  FAAS_ASSIGN_OR_RETURN(r.version_count, ToU32(s.Int(3), "version count"));
+  FAAS_ASSIGN_OR_RETURN(r.latest, ReadVersion(s, 4));
+  return r;
+}
+
+faas::Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
+    return faas::ErrnoError(errno, "mkdir", path);
+  }
+  return faas::OkStatus();
+}
+
+// Makes a rename in `dir` durable (rename(2) is atomic but not durable until the directory
+// itself is synced; fsync(2) NOTES).
+faas::Status FsyncDir(const std::string& dir) {
+  faas::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.Valid()) {
+    return faas::ErrnoError(errno, "open", dir);
+  }
+  if (::fsync(fd.Get()) != 0) {
+    return faas::ErrnoError(errno, "fsync", dir);
+  }
+  return faas::OkStatus();
+}
+
+// Like faas::WriteFileAtomic, but the file is read-only (0444) from creation and the temp name
+// is unique per call, so concurrent puts of the same content cannot collide.
+faas::Status WriteReadOnlyFileAtomic(const std::string& dir, const std::string& path,
+                                     std::string_view data) {
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+  faas::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  if (!fd.Valid()) {
+    return faas::ErrnoError(errno, "open", tmp);
+  }
+  faas::ScopeExit remove_tmp([&] { ::unlink(tmp.c_str()); });
+  FAAS_RETURN_IF_ERROR(faas::WriteAll(fd.Get(), data));
+  if (::fsync(fd.Get()) != 0) {
+    return faas::ErrnoError(errno, "fsync", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return faas::ErrnoError(errno, "rename", path);
+  }
+  remove_tmp.Cancel();
+  return FsyncDir(dir);
+}
+
+}  // namespace
+
+Registry::Registry(std::string data_dir, sqlite3* db)
+    : data_dir_(std::move(data_dir)), artifacts_dir_(data_dir_ + "/artifacts"), db_(db) {}
+
+Registry::~Registry() {
+  int rc = sqlite3_close(db_);
+  if (rc != SQLITE_OK) {
+    Log()->error(faas::log::Format("registry.close_failed", {{"error", sqlite3_errstr(rc)}}));
+  }
+}
+
+faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& data_dir) {
+  FAAS_RETURN_IF_ERROR(MakeDir(data_dir));
+  FAAS_RETURN_IF_ERROR(MakeDir(data_dir + "/artifacts"));
+  std::string db_path = data_dir + "/faas.db";
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(db_path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  // The handle exists (and must be closed) even when open fails; the Registry owns it now.
+  std::unique_ptr<Registry> reg(new Registry(data_dir, db));
+  if (rc != SQLITE_OK) {
+    return sql::Error(db, rc, "open " + db_path);
+  }
+  rc = sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  if (rc != SQLITE_OK) {
+    return sql::Error(db, rc, "busy_timeout");
+  }
+  {
+    FAAS_ASSIGN_OR_RETURN(Stmt wal, Stmt::Prepare(db, "PRAGMA journal_mode=WAL"));
+    FAAS_ASSIGN_OR_RETURN(bool row, wal.Step());
+    if (!row || wal.Text(0) != "wal") {
+      Log()->warn(faas::log::Format("registry.no_wal",
+                                    {{"db", db_path}, {"journal_mode", row ? wal.Text(0) : ""}}));
+    }
+  }
+  FAAS_RETURN_IF_ERROR(sql::Exec(db, "PRAGMA synchronous=NORMAL"));
+  FAAS_RETURN_IF_ERROR(sql::Exec(db, "PRAGMA foreign_keys=ON"));
+  FAAS_RETURN_IF_ERROR(sql::Exec(db, kSchema));
+
+  // Leftovers of a crash: temp files of interrupted puts, and artifacts put but never deployed
+  // (or whose last version was deleted just before the crash).
+  std::vector<std::string> candidates;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(reg->artifacts_dir_, ec)) {
+    std::string file = entry.path().filename().string();
+    std::string_view name = file;
+    if (name.size() == 64 + 3 && name.ends_with(".so") && IsSha256Hex(name.substr(0, 64))) {
+      candidates.emplace_back(name.substr(0, 64));
+    } else if (name.size() > 64 && IsSha256Hex(name.substr(0, 64)) &&
+               name.substr(64).starts_with(kTempInfix)) {
+      if (::unlink(entry.path().c_str()) != 0) {
+        int err = errno;
+        Log()->warn(faas::log::Format("artifact.unlink_failed",
+                                      {{"path", entry.path().string()}, {"errno", err}}));
+      }
+    } else {
+      Log()->warn(faas::log::Format("artifact.unexpected_file", {{"path", entry.path().string()}}));
+    }
+  }
+  if (ec) {
+    return faas::ErrnoError(ec.value(), "opendir", reg->artifacts_dir_);
+  }
+  std::lock_guard<std::mutex> lock(reg->mu_);
+  reg->CollectGarbageLocked(candidates);
+  return reg;
+}
+
+std::string Registry::ArtifactPath(const std::string& sha256_hex) const {
+  FAAS_CHECK(IsSha256Hex(sha256_hex));  // names come only from digests, never from user input
+  return artifacts_dir_ + "/" + sha256_hex + ".so";
+}
+
+faas::Result<std::string> Registry::PutArtifact(std::string_view library_bytes) {
+  if (library_bytes.size() > kMaxLibraryBytes) {
+    return faas::ResourceExhaustedError("artifact is " + std::to_string(library_bytes.size()) +
+                                        " bytes, above the " +
+                                        std::to_string(kMaxLibraryBytes >> 20) + " MiB limit");
+  }
+  std::string hex = Sha256Hex(library_bytes);
+  std::string path = ArtifactPath(hex);
+  {
+    // From here until CreateVersion uses it, Delete's garbage collection leaves it alone.
+    std::lock_guard<std::mutex> lock(mu_);
+    ++pending_puts_[hex];
+  }
+  faas::ScopeExit unpend([&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--pending_puts_[hex] <= 0) {
+      pending_puts_.erase(hex);
+    }
+  });
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<uint64_t>(st.st_size) == library_bytes.size()) {
+    unpend.Cancel();
+    return hex;  // content-addressed: same digest, same bytes
+  }
+  FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(artifacts_dir_, path, library_bytes));
+  unpend.Cancel();
+  Log()->info(
+      faas::log::Format("artifact.stored", {{"sha256", hex}, {"bytes", library_bytes.size()}}));
+  return hex;
+}
+
+faas::Result<DeployResult> Registry::CreateVersion(std::string_view name,
+                                                   const std::string& artifact_sha256,
+                                                   const FunctionConfig& cfg) {
+  std::string problems;
+  for (const faas::Status& s : {ValidateName(name), ValidateConfig(cfg)}) {
+    if (!s.ok()) {
+      problems += (problems.empty() ? "" : "; ") + s.message();
+    }
+  }
+  if (!IsSha256Hex(artifact_sha256)) {
+    problems += (problems.empty() ? "" : "; ") + std::string("artifact ") +
+                Quote(artifact_sha256.substr(0, 80)) + " is not a sha256 hex digest";
+  }
+  if (!problems.empty()) {
+    return faas::InvalidArgumentError(problems);
+  }
+  std::string path = ArtifactPath(artifact_sha256);
+  std::string config_json = ConfigToJson(cfg);
+  std::string content_hash = Sha256Hex(artifact_sha256 + "\n" + config_json);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return faas::NotFoundError("artifact " + artifact_sha256 + " is not stored");
+    }
+    return faas::ErrnoError(errno, "stat", path);
+  }
+  FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt fn,
+      Stmt::Prepare(db_, "SELECT latest_version, next_version FROM functions WHERE name = ?",
+                    {name}));
+  FAAS_ASSIGN_OR_RETURN(bool exists, fn.Step());
+  int64_t next = 1;
+  if (exists) {
+    FAAS_ASSIGN_OR_RETURN(uint32_t latest_number, ToU32(fn.Int(0), "latest_version"));
+    next = fn.Int(1);
+    FAAS_ASSIGN_OR_RETURN(Version latest, GetVersionLocked(name, latest_number));
+    if (latest.content_hash == content_hash) {
+      pending_puts_.erase(artifact_sha256);  // latest references it
+      return DeployResult{std::move(latest), true};
+    }
+  } else {
+    FAAS_ASSIGN_OR_RETURN(
+        Stmt insert, Stmt::Prepare(db_,
+                                   "INSERT INTO functions (name, latest_version, created_unix_ms, "
+                                   "next_version) VALUES (?, 0, ?, 1)",
+                                   {name, faas::UnixMillisNow()}));
+    FAAS_RETURN_IF_ERROR(insert.Run());
+  }
+  if (next < 1 || next > int64_t{UINT32_MAX}) {
+    return faas::ResourceExhaustedError("function " + Quote(name) +
+                                        " has used all version numbers");
+  }
+  Version v;
+  v.function = std::string(name);
+  v.version = static_cast<uint32_t>(next);
+  v.content_hash = content_hash;
+  v.artifact_sha256 = artifact_sha256;
+  v.size_bytes = static_cast<uint64_t>(st.st_size);
+  v.created_unix_ms = faas::UnixMillisNow();
+  v.config = cfg;
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt insert,
+      Stmt::Prepare(db_,
+                    "INSERT INTO versions (function, version, content_hash, artifact_sha256, "
+                    "size_bytes, config_json, created_unix_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    {name, int64_t{v.version}, v.content_hash, v.artifact_sha256,
+                     static_cast<int64_t>(v.size_bytes), config_json, v.created_unix_ms}));
+  FAAS_RETURN_IF_ERROR(insert.Run());
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt update,
+      Stmt::Prepare(db_, "UPDATE functions SET latest_version = ?, next_version = ? WHERE name = ?",
+                    {int64_t{v.version}, next + 1, name}));
+  FAAS_RETURN_IF_ERROR(update.Run());
+  FAAS_RETURN_IF_ERROR(txn.Commit());
+  pending_puts_.erase(artifact_sha256);  // now referenced by a version
+  Log()->info(faas::log::Format(
+      "version.created",
+      {{"fn", v.function}, {"version", v.version}, {"sha256", v.artifact_sha256}}));
+  return DeployResult{std::move(v), false};
+}
+
+faas::Result<Version> Registry::GetVersionLocked(std::string_view name, uint32_t version) {
+  FAAS_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_,
+                                              "SELECT " FAAS_VERSION_COLUMNS
+                                              " FROM versions v WHERE v.function = ? AND "
+                                              "v.version = ?",
+                                              {name, int64_t{version}}));
+  FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (row) {
+    return ReadVersion(s, 0);
+  }
+  FAAS_ASSIGN_OR_RETURN(Stmt fn,
+                        Stmt::Prepare(db_, "SELECT 1 FROM functions WHERE name = ?", {name}));
+  FAAS_ASSIGN_OR_RETURN(bool exists, fn.Step());
+  if (!exists) {
+    return NoSuchFunction(name);
+  }
+  return faas::NotFoundError("function " + Quote(name) + " has no version " +
+                             std::to_string(version));
+}
+
+faas::Result<FunctionRecord> Registry::GetFunctionLocked(std::string_view name) {
+  FAAS_ASSIGN_OR_RETURN(Stmt s,
+                        Stmt::Prepare(db_, FAAS_SELECT_FUNCTIONS "WHERE f.name = ?", {name}));
+  FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) {
+    return NoSuchFunction(name);
+  }
+  return ReadRecord(s);
+}
+
+faas::Result<std::vector<FunctionRecord>> Registry::ListFunctions() {
+  std::lock_guard<std::mutex> lock(mu_);
+  FAAS_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_, FAAS_SELECT_FUNCTIONS "ORDER BY f.name"));
+  std::vector<FunctionRecord> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return out;
+    }
+    FAAS_ASSIGN_OR_RETURN(FunctionRecord r, ReadRecord(s));
+    out.push_back(std::move(r));
+  }
+}
+
+faas::Result<FunctionRecord> Registry::GetFunction(std::string_view name) {
+  FAAS_RETURN_IF_ERROR(ValidateName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  return GetFunctionLocked(name);
+}
+
+faas::Result<Version> Registry::GetLatest(std::string_view name) {
+  FAAS_ASSIGN_OR_RETURN(FunctionRecord r, GetFunction(name));
+  return std::move(r.latest);
+}
+
+faas::Result<Version> Registry::GetVersion(std::string_view name, uint32_t version) {
+  FAAS_RETURN_IF_ERROR(ValidateName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  return GetVersionLocked(name, version);
+}
+
+faas::Result<std::vector<Version>> Registry::ListVersions(std::string_view name) {
+  FAAS_RETURN_IF_ERROR(ValidateName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  FAAS_ASSIGN_OR_RETURN(Stmt fn,
+                        Stmt::Prepare(db_, "SELECT 1 FROM functions WHERE name = ?", {name}));
+  FAAS_ASSIGN_OR_RETURN(bool exists, fn.Step());
+  if (!exists) {
+    return NoSuchFunction(name);
+  }
+  FAAS_ASSIGN_OR_RETURN(Stmt s,
+                        Stmt::Prepare(db_,
+                                      "SELECT " FAAS_VERSION_COLUMNS
+                                      " FROM versions v WHERE v.function = ? ORDER BY v.version",
+                                      {name}));
+  std::vector<Version> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return out;
+    }
+    FAAS_ASSIGN_OR_RETURN(Version v, ReadVersion(s, 0));
+    out.push_back(std::move(v));
+  }
+}
+
+faas::Result<Version> Registry::Rollback(std::string_view name, uint32_t version) {
+  FAAS_RETURN_IF_ERROR(ValidateName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  FAAS_ASSIGN_OR_RETURN(Version v, GetVersionLocked(name, version));
+  FAAS_ASSIGN_OR_RETURN(Stmt update,
+                        Stmt::Prepare(db_, "UPDATE functions SET latest_version = ? WHERE name = ?",
+                                      {int64_t{version}, name}));
+  FAAS_RETURN_IF_ERROR(update.Run());
+  Log()->info(faas::log::Format("version.rollback", {{"fn", v.function}, {"version", v.version}}));
+  return v;
+}
+
+faas::Status Registry::Delete(std::string_view name) {
+  FAAS_RETURN_IF_ERROR(ValidateName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> artifacts;
+  {
+    FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
+    FAAS_ASSIGN_OR_RETURN(
+        Stmt s,
+        Stmt::Prepare(db_, "SELECT DISTINCT artifact_sha256 FROM versions WHERE function = ?",
+                      {name}));
+    for (;;) {
+      FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) {
+        break;
+      }
+      artifacts.push_back(s.Text(0));
+    }
+    FAAS_ASSIGN_OR_RETURN(Stmt del,
+                          Stmt::Prepare(db_, "DELETE FROM functions WHERE name = ?", {name}));
+    FAAS_RETURN_IF_ERROR(del.Run());
+    if (sqlite3_changes(db_) == 0) {
+      return NoSuchFunction(name);
+    }
+    FAAS_RETURN_IF_ERROR(txn.Commit());
+  }
+  Log()->info(faas::log::Format("function.deleted", {{"fn", name}}));
+  CollectGarbageLocked(artifacts);
+  return faas::OkStatus();
+}
+
+void Registry::CollectGarbageLocked(const std::vector<std::string>& candidates) {
+  for (const std::string& sha : candidates) {
+    if (!IsSha256Hex(sha) || pending_puts_.contains(sha)) {
+      continue;
+    }
+    faas::Result<Stmt> s = Stmt::Prepare(
+        db_, "SELECT 1 FROM versions WHERE artifact_sha256 = ? LIMIT 1", {std::string_view(sha)});
+    faas::Result<bool> used = s.ok() ? s->Step() : faas::Result<bool>(s.status());
+    if (!used.ok()) {
+      Log()->error(faas::log::Format("artifact.gc_failed",
+                                     {{"sha256", sha}, {"error", used.status().message()}}));
+      continue;
+    }
+    if (*used) {
+      continue;
+    }
+    std::string path = ArtifactPath(sha);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      int err = errno;
+      Log()->warn(faas::log::Format("artifact.unlink_failed", {{"path", path}, {"errno", err}}));
+      continue;
+    }
+    Log()->info(faas::log::Format("artifact.removed", {{"sha256", sha}}));
+  }
+}
+
+}  // namespace faas::store

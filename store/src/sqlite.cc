@@ -1,0 +1,127 @@
+#include "sqlite.h"
+
+#include <utility>
+
+#include "faas/base/log.h"
+
+namespace faas::store::sql {
+
+faas::Status Error(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = "sqlite " + std::string(what) + ": " +
+                    (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return faas::UnavailableError(std::move(msg));
+    case SQLITE_FULL:
+      return faas::ResourceExhaustedError(std::move(msg));
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return faas::FailedPreconditionError(std::move(msg));
+    default:
+      return faas::InternalError(std::move(msg));
+  }
+}
+
+faas::Status Exec(sqlite3* db, const char* sql) {
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    return Error(db, rc, sql);
+  }
+  return faas::OkStatus();
+}
+
+faas::Result<Stmt> Stmt::Prepare(sqlite3* db, const char* sql,
+                                 std::initializer_list<Param> params) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(raw);
+    return Error(db, rc, "prepare");
+  }
+  Stmt stmt(db, raw);
+  int index = 0;
+  for (const Param& p : params) {
+    ++index;
+    if (const int64_t* i = std::get_if<int64_t>(&p)) {
+      rc = sqlite3_bind_int64(raw, index, *i);
+    } else {
+      std::string_view text = std::get<std::string_view>(p);
+      rc = sqlite3_bind_text64(raw, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+    if (rc != SQLITE_OK) {
+      return Error(db, rc, "bind");
+    }
+  }
+  return stmt;
+}
+
+Stmt::Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+
+Stmt::~Stmt() {
+  // sqlite3_finalize repeats the last step's error, which Step() already reported.
+  sqlite3_finalize(stmt_);
+}
+
+faas::Result<bool> Stmt::Step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) {
+    return true;
+  }
+  if (rc == SQLITE_DONE) {
+    return false;
+  }
+  return Error(db_, rc, "step");
+}
+
+faas::Status Stmt::Run() {
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool row, Step());
+    if (!row) {
+      return faas::OkStatus();
+    }
+  }
+}
+
+int64_t Stmt::Int(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
+
+std::string Stmt::Text(int col) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, col);
+  int len = sqlite3_column_bytes(stmt_, col);
+  if (text == nullptr || len <= 0) {
+    return {};
+  }
+  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(len));
+}
+
+faas::Result<Transaction> Transaction::Begin(sqlite3* db) {
+  FAAS_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
+  return Transaction(db);
+}
+
+Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+
+Transaction::~Transaction() {
+  if (db_ == nullptr) {
+    return;
+  }
+  faas::Status s = Exec(db_, "ROLLBACK");
+  if (!s.ok()) {
+    faas::log::Get("store")->error(
+        faas::log::Format("sqlite.rollback_failed", {{"error", s.message()}}));
+  }
+}
+
+faas::Status Transaction::Commit() {
+  FAAS_RETURN_IF_ERROR(Exec(db_, "COMMIT"));
+  db_ = nullptr;
+  return faas::OkStatus();
+}
+
+}  // namespace faas::store::sql

@@ -1,0 +1,274 @@
+// End-to-end: a real faasd on free loopback ports, deployed with the real faasctl, invoked over
+// real HTTP. Covers the vertical slice of issue #2: bodies, headers, codes, timeouts, crashes,
+// redeploy, rollback, restart, and bad input.
+#include <signal.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "faasd_process.h"
+#include "http_client.h"
+
+namespace faas::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using Json = nlohmann::json;
+
+class E2E : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(d_.Start()) << d_.Logs(); }
+  void TearDown() override {
+    if (HasFailure()) {
+      std::fprintf(stderr, "---- faasd log ----\n%s\n", d_.Logs().c_str());
+    }
+  }
+
+  void Deploy(const std::string& name, const std::string& lib,
+              std::vector<std::string> flags = {}) {
+    std::vector<std::string> args = {"deploy", name, lib};
+    args.insert(args.end(), flags.begin(), flags.end());
+    CommandResult r = d_.Ctl(args);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  HttpResult Get(const std::string& target) { return HttpRequest(d_.http_port(), "GET", target); }
+
+  // Checks the DESIGN §4.2 error JSON and that its invocation id matches the header.
+  static void ExpectError(const HttpResult& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    Json j = Json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.body;
+    EXPECT_EQ(j["error"]["code"], code) << r.body;
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
+    EXPECT_EQ(j["error"]["invocation_id"], r.Header("x-invocation-id"));
+    EXPECT_EQ(r.Header("content-type"), "application/json");
+  }
+
+  FaasdProcess d_;
+};
+
+TEST_F(E2E, HelloIsServedColdThenWarmWithPlatformHeaders) {
+  Deploy("hello", FunctionLib("hello"));
+  HttpResult first = Get("/function/hello");
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "Hello from faas!\n");
+  EXPECT_EQ(first.Header("x-faas-cold-start"), "true");
+  EXPECT_EQ(first.Header("x-invocation-id").size(), 26u);
+  EXPECT_NE(first.Header("server-timing").find("cold;dur="), std::string::npos);
+  HttpResult second = Get("/function/hello");
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.Header("x-faas-cold-start"), "false");
+  EXPECT_NE(second.Header("x-invocation-id"), first.Header("x-invocation-id"));
+  EXPECT_NE(second.Header("server-timing").find("exec;dur="), std::string::npos);
+}
+
+TEST_F(E2E, KeepAliveConnectionServesManyInvocations) {
+  Deploy("hello", FunctionLib("hello"));
+  HttpConnection c("127.0.0.1", d_.http_port());
+  for (int i = 0; i < 50; ++i) {
+    HttpResult r = c.Request("GET", "/function/hello");
+    ASSERT_EQ(r.status, 200) << i;
+  }
+}
+
+TEST_F(E2E, EchoSeesMethodPathQueryHeadersAndBodyButNoSpoofedPlatformHeaders) {
+  Deploy("echo", FunctionLib("echo"));
+  HttpResult r = HttpRequest(d_.http_port(), "POST", "/function/echo/a/b?x=1&y=2",
+                             "{\"hello\":\"world\"}",
+                             {{"X-Custom", "Value"}, {"X-Faas-Cold-Start", "forged"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+  Json j = Json::parse(r.body);
+  EXPECT_EQ(j["method"], "POST");
+  EXPECT_EQ(j["path"], "/a/b");
+  EXPECT_EQ(j["query"], "x=1&y=2");
+  EXPECT_EQ(j["body"], "{\"hello\":\"world\"}");
+  EXPECT_EQ(j["trigger"], "http");
+  EXPECT_EQ(j["headers"]["x-custom"], "Value");
+  EXPECT_FALSE(j["headers"].contains("x-faas-cold-start"));
+  EXPECT_EQ(j["invocation_id"], r.Header("x-invocation-id"));
+}
+
+TEST_F(E2E, TimeoutIs504WithinTimeoutPlus100msAndTheNextCallWorks) {
+  Deploy("sleep", FunctionLib("sleep"), {"--timeout", "300ms"});
+  ASSERT_EQ(Get("/function/sleep?ms=1").status, 200);  // warm it up: time only the timeout
+  auto t0 = std::chrono::steady_clock::now();
+  HttpResult r = Get("/function/sleep?ms=5000");
+  auto took = std::chrono::steady_clock::now() - t0;
+  ExpectError(r, 504, "function_timeout");
+  EXPECT_LT(took, milliseconds(300 + 100));
+  EXPECT_GE(took, milliseconds(300));
+  HttpResult next = Get("/function/sleep?ms=10");
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, "slept 10 ms\n");
+  EXPECT_EQ(next.Header("x-faas-cold-start"), "true");  // the killed instance was replaced
+}
+
+TEST_F(E2E, CrashIs502WithTheSignalAndDoesNotHurtOtherFunctions) {
+  Deploy("crash", FunctionLib("crash"));
+  Deploy("hello", FunctionLib("hello"));
+  for (int i = 0; i < 3; ++i) {
+    HttpResult r = Get("/function/crash");
+    ExpectError(r, 502, "function_crashed");
+    EXPECT_NE(r.body.find("SIGSEGV"), std::string::npos) << r.body;
+    EXPECT_EQ(Get("/function/hello").status, 200);
+  }
+}
+
+TEST_F(E2E, NonZeroReturnIs500FunctionError) {
+  Deploy("fail", FunctionLib("fail"));
+  ExpectError(Get("/function/fail"), 500, "function_error");
+}
+
+TEST_F(E2E, ProtocolViolationKillsOnlyThatWorker) {
+  Deploy("garbage", TestdataLib("garbage"));
+  HttpResult r = Get("/function/garbage");
+  ExpectError(r, 502, "function_crashed");
+  EXPECT_NE(r.body.find("protocol"), std::string::npos) << r.body;
+  Deploy("hello", FunctionLib("hello"));
+  EXPECT_EQ(Get("/function/hello").status, 200);
+}
+
+TEST_F(E2E, OversizedResponseIs502ResponseTooLarge) {
+  Deploy("big", TestdataLib("bigresponse"));
+  ExpectError(Get("/function/big"), 502, "response_too_large");
+}
+
+TEST_F(E2E, UnknownFunctionAndRouteAre404) {
+  ExpectError(Get("/function/nope"), 404, "function_not_found");
+  ExpectError(Get("/nowhere"), 404, "route_not_found");
+  EXPECT_EQ(Get("/healthz").status, 200);
+  EXPECT_EQ(Get("/readyz").status, 200);
+}
+
+TEST_F(E2E, OversizedBodyIs413BeforeAnyFunctionRuns) {
+  Deploy("echo", FunctionLib("echo"));
+  std::string body((6u << 20) + 1, 'x');
+  HttpResult r = HttpRequest(d_.http_port(), "POST", "/function/echo", body);
+  ExpectError(r, 413, "payload_too_large");
+  EXPECT_EQ(Get("/function/echo").status, 200);
+}
+
+TEST_F(E2E, RedeployRollbackVersionsAndDelete) {
+  Deploy("multi", FunctionLib("hello"));
+  EXPECT_EQ(Get("/function/multi").body, "Hello from faas!\n");
+  Deploy("multi", FunctionLib("echo"));
+  EXPECT_EQ(Get("/function/multi").Header("content-type"), "application/json");
+
+  CommandResult versions = d_.Ctl({"versions", "multi", "-o", "json"});
+  ASSERT_EQ(versions.exit_code, 0) << versions.err;
+  Json v = Json::parse(versions.out);
+  ASSERT_TRUE(v.contains("versions")) << versions.out;
+  EXPECT_EQ(v["versions"].size(), 2u);
+
+  CommandResult same = d_.Ctl({"deploy", "multi", FunctionLib("echo")});
+  EXPECT_EQ(same.exit_code, 0);
+  EXPECT_NE(same.out.find("unchanged"), std::string::npos) << same.out;
+
+  CommandResult rb = d_.Ctl({"rollback", "multi", "1"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_EQ(Get("/function/multi").body, "Hello from faas!\n");
+  EXPECT_EQ(d_.Ctl({"rollback", "multi", "9"}).exit_code, 1);
+
+  ASSERT_EQ(d_.Ctl({"delete", "multi"}).exit_code, 0);
+  ExpectError(Get("/function/multi"), 404, "function_not_found");
+  EXPECT_EQ(d_.Ctl({"describe", "multi"}).exit_code, 1);
+}
+
+TEST_F(E2E, BadDeploysAreRefusedWithClearErrorsAndChangeNothing) {
+  Deploy("keep", FunctionLib("hello"));
+  TempDir tmp;
+  std::string text = tmp.path() + "/notelf.so";
+  WriteFileOrDie(text, "this is not a shared library\n");
+  std::string arm = tmp.path() + "/arm.so";
+  std::string elf = ReadFileOrEmpty(FunctionLib("hello"));
+  elf[18] = static_cast<char>(183);  // e_machine = EM_AARCH64
+  elf[19] = 0;
+  WriteFileOrDie(arm, elf);
+
+  struct Case {
+    std::string name, lib, code, says;
+  };
+  std::vector<Case> cases = {
+      {"keep", text, "invalid_artifact", "ELF"},
+      {"keep", arm, "invalid_artifact", "AArch64"},
+      {"keep", TestdataLib("noexport"), "invalid_artifact", "faas_handle"},
+      {"keep", TestdataLib("badabi"), "invalid_artifact", "ABI"},
+      {"keep", TestdataLib("initfail"), "init_failed", "faas_init returned 7"},
+      {"../x", FunctionLib("hello"), "invalid_name", "../x"},
+      {"Foo", FunctionLib("hello"), "invalid_name", "Foo"},
+      {std::string(64, 'a'), FunctionLib("hello"), "invalid_name", "[a-z]"},
+  };
+  for (const Case& c : cases) {
+    CommandResult r = d_.Ctl({"deploy", c.name, c.lib});
+    EXPECT_EQ(r.exit_code, 1) << c.lib << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find(c.code), std::string::npos) << c.lib << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << c.lib << ": " << r.err;
+  }
+  CommandResult list = d_.Ctl({"list", "-o", "json"});
+  ASSERT_EQ(list.exit_code, 0);
+  Json j = Json::parse(list.out);
+  ASSERT_EQ(j["functions"].size(), 1u) << list.out;
+  EXPECT_EQ(j["functions"][0]["name"], "keep");
+  EXPECT_EQ(j["functions"][0]["latest_version"], 1);
+  EXPECT_EQ(Get("/function/keep").status, 200);
+  CommandResult bad_flag = d_.Ctl({"deploy", "keep", FunctionLib("hello"), "--memory", "4"});
+  EXPECT_EQ(bad_flag.exit_code, 1) << bad_flag.err;
+  EXPECT_NE(bad_flag.err.find("16"), std::string::npos) << bad_flag.err;
+}
+
+TEST_F(E2E, FaasctlInvokeReportsColdStartAndExitCodes) {
+  Deploy("echo", FunctionLib("echo"));
+  CommandResult r = d_.Ctl({"invoke", "echo", "--data", "{\"x\":1}", "-v"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["body"], "{\"x\":1}");
+  EXPECT_NE(r.err.find("cold start: yes"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("echo: 7 body bytes"), std::string::npos) << r.err;  // captured stderr
+  EXPECT_EQ(d_.Ctl({"invoke", "nope"}).exit_code, 1);
+  EXPECT_EQ(d_.Ctl({"frobnicate"}).exit_code, 2);
+  CommandResult unreachable =
+      RunCommand({BinDir() + "/faasctl", "--server", "127.0.0.1:1", "list"});
+  EXPECT_EQ(unreachable.exit_code, 3) << unreachable.err;
+}
+
+TEST_F(E2E, FunctionsSurviveARestartWithTheSameDataDir) {
+  Deploy("hello", FunctionLib("hello"));
+  Deploy("hello", FunctionLib("echo"));
+  ASSERT_EQ(d_.Ctl({"rollback", "hello", "1"}).exit_code, 0);
+  ASSERT_EQ(d_.Stop(), 0) << d_.Logs();
+  ASSERT_TRUE(d_.Start()) << d_.Logs();
+  HttpResult r = Get("/function/hello");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Hello from faas!\n");
+}
+
+TEST_F(E2E, SigtermFinishesInFlightInvocationsThenExitsZero) {
+  Deploy("sleep", FunctionLib("sleep"));
+  ASSERT_EQ(Get("/function/sleep?ms=1").status, 200);
+  auto in_flight = std::async(std::launch::async, [&] { return Get("/function/sleep?ms=700"); });
+  // Wait until the invocation is running (the function is busy), then stop faasd.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    CommandResult d = d_.Ctl({"describe", "sleep", "-o", "json"});
+    if (d.exit_code == 0 && Json::parse(d.out)["instances_busy"] == 1) {
+      break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+  }
+  int pid = d_.pid();
+  auto stopped = std::async(std::launch::async, [&] { return d_.Stop(); });
+  HttpResult r = in_flight.get();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "slept 700 ms\n");
+  EXPECT_EQ(stopped.get(), 0);
+  EXPECT_NE(::kill(pid, 0), 0);  // gone
+}
+
+}  // namespace
+}  // namespace faas::testing

@@ -1,0 +1,122 @@
+#include "faasd_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
+namespace faas::testing {
+
+std::string BinDir() { return FAAS_TEST_BIN_DIR; }
+std::string FunctionLib(const std::string& name) {
+  return std::string(FAAS_TEST_FUNCTIONS_DIR) + "/lib" + name + ".so";
+}
+std::string TestdataLib(const std::string& name) {
+  return std::string(FAAS_TEST_TESTDATA_DIR) + "/lib" + name + ".so";
+}
+
+FaasdProcess::FaasdProcess() : data_dir_(tmp_.path() + "/data"), log_path_(tmp_.path() + "/faasd.log") {}
+
+FaasdProcess::FaasdProcess(const std::string& data_dir)
+    : data_dir_(data_dir), log_path_(tmp_.path() + "/faasd.log") {}
+
+FaasdProcess::~FaasdProcess() {
+  if (pid_ > 0) {
+    Kill9();
+  }
+}
+
+bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
+  std::string ready = tmp_.path() + "/ready.json";
+  ::unlink(ready.c_str());
+  std::vector<std::string> argv = {BinDir() + "/faasd",   "--http",       "127.0.0.1:0",
+                                   "--grpc",              "127.0.0.1:0",  "--data-dir",
+                                   data_dir_,             "--ready-file", ready,
+                                   "--log-level",         "info"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> args;
+  for (auto& a : argv) {
+    args.push_back(a.data());
+  }
+  args.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string text = ReadFileOrEmpty(ready);
+    if (!text.empty()) {
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      if (!j.is_discarded()) {
+        std::string http = j["http"];
+        http_port_ = std::atoi(http.substr(http.rfind(':') + 1).c_str());
+        grpc_addr_ = j["grpc"];
+        return true;
+      }
+    }
+    if (!Running()) {
+      return false;
+    }
+    // Polling a file the daemon writes once; a short pause between polls, bounded by the deadline.
+    ::usleep(10'000);
+  }
+  return false;
+}
+
+bool FaasdProcess::Running() {
+  if (pid_ <= 0) {
+    return false;
+  }
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int FaasdProcess::Stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) {
+    return -1;
+  }
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    ::usleep(5'000);
+  }
+  Kill9();
+  return -1;
+}
+
+void FaasdProcess::Kill9() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+}
+
+std::string FaasdProcess::Logs() const { return ReadFileOrEmpty(log_path_); }
+
+CommandResult FaasdProcess::Ctl(const std::vector<std::string>& args, const std::string& input) {
+  std::vector<std::string> argv = {BinDir() + "/faasctl", "--server", grpc_addr_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, input);
+}
+
+}  // namespace faas::testing

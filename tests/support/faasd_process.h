@@ -1,0 +1,54 @@
+// Test support: a real faasd on free loopback ports with its own data dir, plus faasctl.
+//
+//   FaasdProcess d;                       // temp data dir
+//   ASSERT_TRUE(d.Start()) << d.Logs();   // waits for --ready-file
+//   auto r = d.Ctl({"deploy", "hello", FunctionLib("hello")});
+//   auto h = HttpRequest(d.http_port(), "GET", "/function/hello");
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "subprocess.h"
+
+namespace faas::testing {
+
+// Paths baked in by CMake.
+std::string BinDir();                               // build/bin
+std::string FunctionLib(const std::string& name);   // build/functions/lib<name>.so
+std::string TestdataLib(const std::string& name);   // build/tests/testdata/lib<name>.so
+
+class FaasdProcess {
+ public:
+  FaasdProcess();  // fresh temp data dir
+  explicit FaasdProcess(const std::string& data_dir);
+  ~FaasdProcess();  // SIGKILLs a still-running faasd (by its PID) and reaps it
+
+  // Starts faasd and waits (deadline 30 s) for its ready file. False on failure.
+  bool Start(const std::vector<std::string>& extra_args = {});
+  // SIGTERM, then waits for exit (deadline). Returns the exit code, -1 on signal/timeout.
+  int Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  void Kill9();
+  bool Running();
+
+  int http_port() const { return http_port_; }
+  const std::string& grpc_addr() const { return grpc_addr_; }
+  const std::string& data_dir() const { return data_dir_; }
+  pid_t pid() const { return pid_; }
+  std::string Logs() const;  // faasd's stderr so far
+
+  // Runs faasctl against this daemon.
+  CommandResult Ctl(const std::vector<std::string>& args, const std::string& input = "");
+
+ private:
+  TempDir tmp_;
+  std::string data_dir_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  int http_port_ = 0;
+  std::string grpc_addr_;
+};
+
+}  // namespace faas::testing

@@ -1,0 +1,391 @@
+// faasctl end to end against an in-process fake Control service on 127.0.0.1:0.
+#include "faas/cli/run.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "faas/v1/control.grpc.pb.h"
+
+namespace faas::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class FakeControl final : public faas::v1::Control::Service {
+ public:
+  grpc::Status Deploy(grpc::ServerContext* ctx, grpc::ServerReader<faas::v1::DeployChunk>* reader,
+                      faas::v1::DeployReply* reply) override {
+    std::vector<faas::v1::DeployChunk> chunks;
+    faas::v1::DeployChunk chunk;
+    while (reader->Read(&chunk)) {
+      chunks.push_back(chunk);
+    }
+    std::string name = chunks.empty() ? "" : chunks.front().name();
+    {
+      std::lock_guard lock(mu_);
+      deploy_chunks_ = chunks;
+    }
+    if (name == "bad") {
+      ctx->AddTrailingMetadata("faas-code", "invalid_artifact");
+      return {grpc::StatusCode::INVALID_ARGUMENT, "not an ELF file"};
+    }
+    reply->mutable_version()->set_function(name);
+    reply->mutable_version()->set_version(3);
+    reply->mutable_version()->set_artifact_sha256("0123456789abcdef");
+    reply->set_probe_ms(4);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListFunctions(grpc::ServerContext* ctx, const faas::v1::ListFunctionsRequest*,
+                             faas::v1::ListFunctionsReply* reply) override {
+    RecordAuth(ctx);
+    auto* f = reply->add_functions();
+    f->set_name("hello");
+    f->set_latest_version(1);
+    f->set_version_count(1);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DescribeFunction(grpc::ServerContext* ctx, const faas::v1::NameRequest* req,
+                                faas::v1::FunctionInfo* reply) override {
+    if (req->name() != "hello") {
+      ctx->AddTrailingMetadata("faas-code", "not_found");
+      return {grpc::StatusCode::NOT_FOUND, "no function \"" + req->name() + "\""};
+    }
+    reply->set_name("hello");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Rollback(grpc::ServerContext*, const faas::v1::RollbackRequest*,
+                        faas::v1::VersionInfo*) override {
+    // No faas-code: the CLI falls back to the gRPC code's name.
+    return {grpc::StatusCode::FAILED_PRECONDITION, "store is read-only"};
+  }
+
+  grpc::Status Invoke(grpc::ServerContext* ctx, const faas::v1::InvokeRequest* req,
+                      faas::v1::InvokeReply* reply) override {
+    {
+      std::lock_guard lock(mu_);
+      last_invoke_ = *req;
+    }
+    if (req->name() == "slow") {
+      // Holds the call until the client's deadline cancels it.
+      while (!ctx->IsCancelled()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return grpc::Status::CANCELLED;
+    }
+    reply->set_invocation_id("inv-42");
+    reply->set_body(req->body().empty() ? std::string("out\0put\xff", 8) : "echo:" + req->body());
+    reply->set_status(200);
+    reply->set_cold_start(true);
+    auto* t = reply->add_timings();
+    t->set_phase("init");
+    t->set_ms(0.5);
+    reply->set_cpu_ms(0.25);
+    reply->set_logs("log line\n");
+    if (req->name() == "missing-page") {
+      reply->set_status(404);
+    } else if (req->name() == "timeout") {
+      reply->set_status(504);
+      reply->set_error_code("function_timeout");
+      reply->set_error_message("ran past 10s");
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetVersion(grpc::ServerContext*, const faas::v1::VersionRequest*,
+                          faas::v1::VersionReply* reply) override {
+    reply->set_version("9.8.7");
+    reply->set_abi("1");
+    return grpc::Status::OK;
+  }
+
+  std::vector<faas::v1::DeployChunk> DeployChunks() {
+    std::lock_guard lock(mu_);
+    return deploy_chunks_;
+  }
+  faas::v1::InvokeRequest LastInvoke() {
+    std::lock_guard lock(mu_);
+    return last_invoke_;
+  }
+  std::string LastAuthorization() {
+    std::lock_guard lock(mu_);
+    return last_authorization_;
+  }
+
+ private:
+  void RecordAuth(grpc::ServerContext* ctx) {
+    std::lock_guard lock(mu_);
+    last_authorization_.clear();
+    const auto& md = ctx->client_metadata();
+    if (auto it = md.find("authorization"); it != md.end()) {
+      last_authorization_.assign(it->second.data(), it->second.size());
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<faas::v1::DeployChunk> deploy_chunks_;
+  faas::v1::InvokeRequest last_invoke_;
+  std::string last_authorization_;
+};
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    unsetenv("FAAS_SERVER");
+    unsetenv("FAAS_TOKEN");
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port, 0);
+    addr_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override {
+    if (server_) {
+      server_->Shutdown(std::chrono::system_clock::now());
+    }
+  }
+
+  int RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+    args.insert(args.begin(), {"--server", addr_});
+    std::istringstream in(stdin_text);
+    out_.str("");
+    err_.str("");
+    return faas::cli::Run(args, in, out_, err_);
+  }
+
+  std::string WriteTempFile(const std::string& name, const std::string& bytes) {
+    std::string path = ::testing::TempDir() + name;
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    temp_files_.push_back(path);
+    return path;
+  }
+
+  ~RunTest() override {
+    for (const auto& p : temp_files_) {
+      (void)std::remove(p.c_str());  // best effort: TempDir is per run
+    }
+  }
+
+  FakeControl service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string addr_;
+  std::ostringstream out_, err_;
+  std::vector<std::string> temp_files_;
+};
+
+std::string PatternBytes(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    s[i] = static_cast<char>((i * 131 + i / 7) & 0xFF);
+  }
+  return s;
+}
+
+TEST_F(RunTest, DeployStreamsFileInChunksWithNameAndConfigFirst) {
+  constexpr std::size_t kChunk = 256 << 10;
+  std::string lib = PatternBytes(2 * kChunk + 12345);
+  std::string path = WriteTempFile("faasctl_run_test_lib.so", lib);
+
+  int rc = RunCli({"deploy", "hello", path, "--memory", "256", "--min-warm", "0", "--env", "K=V"});
+  ASSERT_EQ(rc, 0) << err_.str();
+  EXPECT_EQ(out_.str(), "deployed hello version 3 (sha256 01234567\u2026, probe 4 ms)\n");
+
+  std::vector<faas::v1::DeployChunk> chunks = service_.DeployChunks();
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[0].name(), "hello");
+  ASSERT_TRUE(chunks[0].has_config());
+  EXPECT_EQ(chunks[0].config().memory_mb(), 256u);
+  EXPECT_TRUE(chunks[0].config().has_min_warm());
+  EXPECT_EQ(chunks[0].config().env().at("K"), "V");
+  std::string joined;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    if (i > 0) {
+      EXPECT_EQ(chunks[i].name(), "") << "chunk " << i;
+      EXPECT_FALSE(chunks[i].has_config()) << "chunk " << i;
+    }
+    EXPECT_LE(chunks[i].data().size(), kChunk);
+    joined += chunks[i].data();
+  }
+  EXPECT_EQ(joined, lib);
+}
+
+TEST_F(RunTest, DeployOfExactMultipleSendsNoEmptyTrailingChunk) {
+  std::string lib = PatternBytes(std::size_t{2} * (256 << 10));
+  std::string path = WriteTempFile("faasctl_run_test_exact.so", lib);
+  ASSERT_EQ(RunCli({"deploy", "hello", path}), 0) << err_.str();
+  std::vector<faas::v1::DeployChunk> chunks = service_.DeployChunks();
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].data() + chunks[1].data(), lib);
+}
+
+TEST_F(RunTest, DeployJsonPrintsTheReply) {
+  std::string path = WriteTempFile("faasctl_run_test_small.so", "tiny");
+  ASSERT_EQ(RunCli({"-o", "json", "deploy", "hello", path}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("\"function\": \"hello\""));
+  EXPECT_THAT(out_.str(), HasSubstr("\"probe_ms\": 4"));
+}
+
+TEST_F(RunTest, FaasCodeTrailerIsExitOneWithThatCode) {
+  std::string path = WriteTempFile("faasctl_run_test_bad.so", "not elf");
+  EXPECT_EQ(RunCli({"deploy", "bad", path}), 1);
+  EXPECT_EQ(err_.str(), "error: invalid_artifact: not an ELF file\n");
+  EXPECT_EQ(out_.str(), "");
+
+  EXPECT_EQ(RunCli({"describe", "nope"}), 1);
+  EXPECT_EQ(err_.str(), "error: not_found: no function \"nope\"\n");
+}
+
+TEST_F(RunTest, GrpcCodeNameWhenNoFaasCode) {
+  EXPECT_EQ(RunCli({"rollback", "hello", "1"}), 1);
+  EXPECT_EQ(err_.str(), "error: failed_precondition: store is read-only\n");
+}
+
+TEST_F(RunTest, DeployOfMissingFileIsUsageErrorAndSendsNothing) {
+  EXPECT_EQ(RunCli({"deploy", "hello", "/nonexistent/faasctl/lib.so"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("/nonexistent/faasctl/lib.so"));
+  EXPECT_TRUE(service_.DeployChunks().empty());
+}
+
+TEST_F(RunTest, TokenTravelsAsBearerMetadata) {
+  ASSERT_EQ(RunCli({"--token", "s3cret", "list"}), 0) << err_.str();
+  EXPECT_EQ(service_.LastAuthorization(), "Bearer s3cret");
+  ASSERT_EQ(RunCli({"list"}), 0) << err_.str();
+  EXPECT_EQ(service_.LastAuthorization(), "");
+}
+
+TEST_F(RunTest, ListPrintsTable) {
+  ASSERT_EQ(RunCli({"list"}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), StartsWith("NAME   VERSION  VERSIONS  IDLE  BUSY  INVOCATIONS  COLD"));
+  EXPECT_THAT(out_.str(), HasSubstr("\nhello  1        1 "));
+}
+
+TEST_F(RunTest, InvokePrintsRawBodyWithoutNewline) {
+  ASSERT_EQ(RunCli({"invoke", "echo"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), std::string("out\0put\xff", 8));
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(RunTest, InvokeDataSourcesAndRequestFields) {
+  ASSERT_EQ(RunCli({"invoke", "echo", "--data", "hi", "--method", "GET", "--path", "/x", "--query",
+                    "a=1"}),
+            0);
+  EXPECT_EQ(out_.str(), "echo:hi");
+  faas::v1::InvokeRequest req = service_.LastInvoke();
+  EXPECT_EQ(req.method(), "GET");
+  EXPECT_EQ(req.path(), "/x");
+  EXPECT_EQ(req.query(), "a=1");
+
+  std::string path = WriteTempFile("faasctl_run_test_body.bin", std::string("\x01\x00z", 3));
+  ASSERT_EQ(RunCli({"invoke", "echo", "--data", "@" + path}), 0);
+  EXPECT_EQ(service_.LastInvoke().body(), std::string("\x01\x00z", 3));
+
+  ASSERT_EQ(RunCli({"invoke", "echo", "--data", "-"}, "from stdin"), 0);
+  EXPECT_EQ(out_.str(), "echo:from stdin");
+
+  EXPECT_EQ(RunCli({"invoke", "echo", "--data", "@/nonexistent/faasctl/body"}), 2);
+}
+
+TEST_F(RunTest, InvokeVerboseGoesToStderr) {
+  ASSERT_EQ(RunCli({"invoke", "echo", "-d", "x", "-v"}), 0);
+  EXPECT_EQ(out_.str(), "echo:x");
+  EXPECT_EQ(err_.str(),
+            "status: 200\ninvocation: inv-42\ncold start: yes\ninit: 0.50 ms\ncpu: 0.25 ms\n"
+            "--- logs ---\nlog line\n");
+}
+
+TEST_F(RunTest, InvokeHttpErrorIsExitOne) {
+  EXPECT_EQ(RunCli({"invoke", "missing-page"}), 1);
+  EXPECT_EQ(err_.str(), "error: HTTP 404\n");
+  EXPECT_EQ(RunCli({"invoke", "timeout"}), 1);
+  EXPECT_EQ(err_.str(), "error: function_timeout: ran past 10s\n");
+}
+
+TEST_F(RunTest, InvokeJsonUsesBase64ForBinaryBodies) {
+  ASSERT_EQ(RunCli({"-o", "json", "invoke", "echo"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("\"body_base64\": \"b3V0AHB1dP8=\""));
+  ASSERT_EQ(RunCli({"-o", "json", "invoke", "echo", "-d", "text"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("\"body\": \"echo:text\""));
+  EXPECT_THAT(out_.str(), HasSubstr("\"invocation_id\": \"inv-42\""));
+}
+
+TEST_F(RunTest, DeadlineAfterConnectingIsExitOne) {
+  EXPECT_EQ(RunCli({"--rpc-timeout", "200ms", "invoke", "slow"}), 1);
+  EXPECT_THAT(err_.str(), StartsWith("error: deadline_exceeded: "));
+}
+
+TEST_F(RunTest, VersionPrintsBothSides) {
+  ASSERT_EQ(RunCli({"version"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(),
+            std::string("faasctl ") + ClientVersion() + "\nfaasd 9.8.7 (function ABI 1)\n");
+}
+
+TEST_F(RunTest, UsageErrorIsExitTwoWithHint) {
+  EXPECT_EQ(RunCli({"deploy", "hello", "x.so", "--timeout", "2x"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--timeout \"2x\""));
+  EXPECT_THAT(err_.str(), HasSubstr("run faasctl --help\n"));
+}
+
+TEST_F(RunTest, HelpIsExitZeroOnStdout) {
+  EXPECT_EQ(RunCli({"--help"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("invoke"));
+  EXPECT_EQ(err_.str(), "");
+}
+
+// A port that was just free: bind to :0, note it, close.
+int ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    return 1;
+  }
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
+TEST(RunUnreachable, ClosedPortIsExitThree) {
+  std::string addr = "127.0.0.1:" + std::to_string(ClosedPort());
+  std::istringstream in;
+  std::ostringstream out, err;
+  EXPECT_EQ(faas::cli::Run({"--server", addr, "--rpc-timeout", "5s", "list"}, in, out, err), 3);
+  EXPECT_THAT(err.str(), StartsWith("error: cannot reach faasd at " + addr + ": "));
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST(RunUnreachable, VersionStillPrintsTheClientLine) {
+  std::string addr = "127.0.0.1:" + std::to_string(ClosedPort());
+  std::istringstream in;
+  std::ostringstream out, err;
+  EXPECT_EQ(faas::cli::Run({"--server", addr, "version"}, in, out, err), 3);
+  EXPECT_EQ(out.str(), std::string("faasctl ") + ClientVersion() + "\n");
+  EXPECT_THAT(err.str(), StartsWith("error: cannot reach faasd at " + addr));
+}
+
+}  // namespace
+}  // namespace faas::cli
