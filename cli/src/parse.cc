@@ -150,10 +150,10 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   CLI::App app("faasctl: deploy, inspect and invoke functions on faasd", "faasctl");
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
-  app.add_option("--server", inv.global.server, "faasd control API address (env FAAS_SERVER)")
+  app.add_option("--server", inv.global.server, "faasd control API address")
       ->envname("FAAS_SERVER")
       ->capture_default_str();
-  app.add_option("--token", inv.global.token, "API token, sent as a Bearer token (env FAAS_TOKEN)")
+  app.add_option("--token", inv.global.token, "API token, sent as a Bearer token")
       ->envname("FAAS_TOKEN");
   app.add_option("-o,--output", output, "output format")
       ->check(CLI::IsMember({"table", "json"}))

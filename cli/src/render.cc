@@ -46,15 +46,19 @@ void PutBytes(json& j, const std::string& key, const std::string& bytes) {
   }
 }
 
+std::string FormatMs(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", ms);
+  return buf;
+}
+
 }  // namespace
 
 Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& o) {
-  if (o.max_body_bytes) {
-    // TODO(lead): send it once faas.v1.FunctionConfig has a max body field.
-    return InvalidArgumentError("--max-body \"" + std::to_string(*o.max_body_bytes) +
-                                "\": this faasd control API has no max body setting yet");
-  }
   faas::v1::FunctionConfig c;
+  if (o.max_body_bytes) {
+    c.set_max_body_bytes(*o.max_body_bytes);
+  }
   if (o.memory_mb) {
     c.set_memory_mb(*o.memory_mb);
   }
@@ -89,7 +93,7 @@ std::string RenderDeploy(const faas::v1::DeployReply& reply) {
     return v.function() + " unchanged at version " + std::to_string(v.version()) + "\n";
   }
   return "deployed " + v.function() + " version " + std::to_string(v.version()) + " (sha256 " +
-         ShortHash(v.artifact_sha256(), 8) + "\u2026, probe " + std::to_string(reply.probe_ms()) +
+         ShortHash(v.artifact_sha256(), 8) + "\u2026, probe " + FormatMs(reply.probe_ms()) +
          " ms)\n";
 }
 

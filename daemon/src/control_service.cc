@@ -61,6 +61,7 @@ store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
   if (!p.network().empty()) c.network = p.network();
   c.env.insert(p.env().begin(), p.env().end());
   c.is_public = p.is_public();
+  if (p.max_body_bytes() != 0) c.max_body_bytes = p.max_body_bytes();
   return c;
 }
 
@@ -77,6 +78,7 @@ void ToProto(const store::FunctionConfig& c, v1::FunctionConfig* p) {
   p->set_network(c.network);
   p->mutable_env()->insert(c.env.begin(), c.env.end());
   p->set_is_public(c.is_public);
+  p->set_max_body_bytes(c.max_body_bytes);
 }
 
 void ToProto(const store::Version& v, bool latest, v1::VersionInfo* p) {
@@ -161,7 +163,7 @@ grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,
   scheduler_->SetFunction(SpecFor(*registry_, created->version));
   ToProto(created->version, true, reply->mutable_version());
   reply->set_unchanged(created->unchanged);
-  reply->set_probe_ms(static_cast<uint64_t>(took.count() / 1'000'000));
+  reply->set_probe_ms(ToMillis(took));
   static auto log = log::Get("control");
   FAAS_LOG(log, info, "function.deployed", {"fn", name}, {"version", created->version.version},
            {"unchanged", created->unchanged}, {"sha256", *sha}, {"probe_ms", ToMillis(took)});

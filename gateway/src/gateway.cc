@@ -47,6 +47,7 @@ HttpError ToHttpError(Outcome outcome) {
     case Outcome::kResponseTooLarge: return {502, "response_too_large"};
     case Outcome::kNoCapacity: return {503, "no_capacity"};
     case Outcome::kNotFound: return {404, "function_not_found"};
+    case Outcome::kPayloadTooLarge: return {413, "payload_too_large"};
     case Outcome::kShuttingDown: return {503, "shutting_down"};
     case Outcome::kInternal: return {500, "internal"};
   }

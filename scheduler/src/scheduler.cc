@@ -22,6 +22,7 @@ std::string_view OutcomeName(Outcome outcome) {
     case Outcome::kResponseTooLarge: return "response_too_large";
     case Outcome::kNoCapacity: return "no_capacity";
     case Outcome::kNotFound: return "function_not_found";
+    case Outcome::kPayloadTooLarge: return "payload_too_large";
     case Outcome::kShuttingDown: return "shutting_down";
     case Outcome::kInternal: return "internal";
   }
@@ -143,6 +144,14 @@ InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
     }
     pool = it->second;
     spec = pool->spec;
+    if (request.body.size() > spec->config.max_body_bytes) {
+      out.outcome = Outcome::kPayloadTooLarge;
+      out.error_message = "the request body of " + std::to_string(request.body.size()) +
+                          " bytes is over the limit of " +
+                          std::to_string(spec->config.max_body_bytes) + " bytes for \"" + name +
+                          "\"";
+      return out;
+    }
     ++impl_->in_flight;
     auto wait_until = Clock::now() + spec->config.timeout;
     for (;;) {

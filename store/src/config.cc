@@ -26,7 +26,7 @@ constexpr uint32_t kMaxInstances = 1000;
 constexpr std::size_t kMaxEnvEntries = 64;
 constexpr std::size_t kMaxEnvValueBytes = 4096;
 constexpr uint64_t kMinBodyBytes = 1024;
-constexpr uint64_t kMaxBodyBytes = uint64_t{32} << 20;
+constexpr uint64_t kMaxBodyBytes = uint64_t{6} << 20;  // worker frames carry at most 6 MiB of body
 
 // A JSON string literal for `s`; never throws (invalid UTF-8 becomes U+FFFD).
 std::string Quote(std::string_view s) {

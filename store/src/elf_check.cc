@@ -555,10 +555,10 @@ class Reader {
 }  // namespace
 
 const std::vector<std::string>& AllowedNeededLibraries() {
-  static const std::vector<std::string> kAllowed = {
+  static const std::vector<std::string> allowed = {
       "libc.so.6",  "libm.so.6",  "libstdc++.so.6",       "libgcc_s.so.1",        "libpthread.so.0",
       "libdl.so.2", "librt.so.1", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"};
-  return kAllowed;
+  return allowed;
 }
 
 faas::Result<ElfInfo> CheckFunctionElf(std::string_view bytes) {

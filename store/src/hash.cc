@@ -12,7 +12,7 @@ std::string Sha256Hex(std::string_view data) {
   FAAS_CHECK(EVP_Digest(data.data(), data.size(), md, &md_len, EVP_sha256(), nullptr) == 1);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * md_len);
+  out.reserve(std::size_t{md_len} * 2);
   for (unsigned int i = 0; i < md_len; ++i) {
     out.push_back(kHex[md[i] >> 4]);
     out.push_back(kHex[md[i] & 0xf]);

@@ -483,8 +483,8 @@ void Registry::CollectGarbageLocked(const std::vector<std::string>& candidates) 
     if (!IsSha256Hex(sha) || pending_puts_.contains(sha)) {
       continue;
     }
-    faas::Result<Stmt> s = Stmt::Prepare(
-        db_, "SELECT 1 FROM versions WHERE artifact_sha256 = ? LIMIT 1", {std::string_view(sha)});
+    faas::Result<Stmt> s =
+        Stmt::Prepare(db_, "SELECT 1 FROM versions WHERE artifact_sha256 = ? LIMIT 1", {sha});
     faas::Result<bool> used = s.ok() ? s->Step() : faas::Result<bool>(s.status());
     if (!used.ok()) {
       Log()->error(faas::log::Format("artifact.gc_failed",

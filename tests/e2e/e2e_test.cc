@@ -153,6 +153,12 @@ TEST_F(E2E, OversizedBodyIs413BeforeAnyFunctionRuns) {
   HttpResult r = HttpRequest(d_.http_port(), "POST", "/function/echo", body);
   ExpectError(r, 413, "payload_too_large");
   EXPECT_EQ(Get("/function/echo").status, 200);
+
+  Deploy("small", FunctionLib("echo"), {"--max-body", "1024"});
+  ExpectError(HttpRequest(d_.http_port(), "POST", "/function/small", std::string(1025, 'x')), 413,
+              "payload_too_large");
+  EXPECT_EQ(HttpRequest(d_.http_port(), "POST", "/function/small", std::string(1024, 'x')).status,
+            200);
 }
 
 TEST_F(E2E, RedeployRollbackVersionsAndDelete) {

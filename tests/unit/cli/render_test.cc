@@ -51,20 +51,19 @@ TEST(ToProtoConfig, SetsOnlyGivenFieldsAndHasMinWarm) {
   EXPECT_FALSE(defaults->has_min_warm());
 }
 
-TEST(ToProtoConfig, MaxBodyIsRefusedUntilTheApiCarriesIt) {
+TEST(ToProtoConfig, MaxBodyIsSent) {
   DeployOptions o;
   o.max_body_bytes = 1024;
   auto c = ToProtoConfig(o);
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(c.status().message(), HasSubstr("--max-body"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->max_body_bytes(), 1024u);
 }
 
 TEST(RenderDeploy, NewVersionAndUnchanged) {
   faas::v1::DeployReply r;
   *r.mutable_version() = Version(3, true);
-  r.set_probe_ms(7);
-  EXPECT_EQ(RenderDeploy(r), "deployed hello version 3 (sha256 abcdef01\u2026, probe 7 ms)\n");
+  r.set_probe_ms(7.25);
+  EXPECT_EQ(RenderDeploy(r), "deployed hello version 3 (sha256 abcdef01\u2026, probe 7.2 ms)\n");
   r.set_unchanged(true);
   EXPECT_EQ(RenderDeploy(r), "hello unchanged at version 3\n");
 }

@@ -211,7 +211,7 @@ TEST_F(RunTest, DeployStreamsFileInChunksWithNameAndConfigFirst) {
 
   int rc = RunCli({"deploy", "hello", path, "--memory", "256", "--min-warm", "0", "--env", "K=V"});
   ASSERT_EQ(rc, 0) << err_.str();
-  EXPECT_EQ(out_.str(), "deployed hello version 3 (sha256 01234567\u2026, probe 4 ms)\n");
+  EXPECT_EQ(out_.str(), "deployed hello version 3 (sha256 01234567\u2026, probe 4.0 ms)\n");
 
   std::vector<faas::v1::DeployChunk> chunks = service_.DeployChunks();
   ASSERT_EQ(chunks.size(), 3u);

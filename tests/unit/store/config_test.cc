@@ -43,7 +43,7 @@ TEST(ValidateConfig, AcceptsDefaultsAndBounds) {
   c.isolation = "fresh";
   c.network = "outbound";
   c.env = {{"_X", "1"}, {"Path9", std::string(4096, 'v')}};
-  c.max_body_bytes = 32u << 20;
+  c.max_body_bytes = 6u << 20;
   Status s = ValidateConfig(c);
   EXPECT_TRUE(s.ok()) << s.ToString();
 }
@@ -74,7 +74,7 @@ TEST(ValidateConfig, ReportsAllProblemsAtOnce) {
   EXPECT_THAT(m, HasSubstr("env: key \"FAAS_SECRET\" must not start with FAAS_"));
   EXPECT_THAT(m, HasSubstr("env: key \"1BAD\" must match [A-Za-z_][A-Za-z0-9_]*"));
   EXPECT_THAT(m, HasSubstr("env: value of \"BIG\" is 5000 bytes, above the 4096-byte maximum"));
-  EXPECT_THAT(m, HasSubstr("max_body_bytes: 10 is outside 1024..33554432"));
+  EXPECT_THAT(m, HasSubstr("max_body_bytes: 10 is outside 1024..6291456"));
 }
 
 TEST(ValidateConfig, RejectsTooManyEnvEntriesAndBadValues) {

@@ -31,10 +31,11 @@ constexpr const char* kHandle = "int faas_handle(const void* a, void* b) { retur
 // Compiles small C sources with the system compiler into one temp dir shared by the suite.
 class ElfCheckTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { dir_ = std::make_unique<testing::TempDir>(); }
-  static void TearDownTestSuite() { dir_.reset(); }
+  static void SetUpTestSuite() { lib_dir = std::make_unique<testing::TempDir>(); }
+  static void TearDownTestSuite() { lib_dir.reset(); }
 
   void SetUp() override {
+    // NOLINTNEXTLINE(cert-env33-c): the test drives the system compiler on purpose
     if (std::system("cc --version >/dev/null 2>&1") != 0) {
       GTEST_SKIP() << "no C compiler (cc) to build test libraries";
     }
@@ -43,11 +44,11 @@ class ElfCheckTest : public ::testing::Test {
   // Writes `source` to <name>.c, runs `cc <flags> <name>.c -o <name>` and returns the output.
   static std::string Build(const std::string& name, const std::string& source,
                            const std::string& flags = "-shared -fPIC") {
-    std::string base = dir_->path() + "/" + name;
+    std::string base = lib_dir->Path() + "/" + name;
     std::ofstream(base + ".c") << source;
-    std::string cmd =
-        "cc " + base + ".c -o " + base + " " + flags + " -L" + dir_->path() + " 2>" + base + ".err";
-    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::string cmd = "cc " + base + ".c -o " + base + " " + flags + " -L" + lib_dir->Path() +
+                      " 2>" + base + ".err";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;  // NOLINT(cert-env33-c): as above
     return Slurp(base);
   }
   static std::string Slurp(const std::string& path) {
@@ -91,7 +92,7 @@ class ElfCheckTest : public ::testing::Test {
     EXPECT_THAT(r.status().message(), HasSubstr(reason));
   }
 
-  static inline std::unique_ptr<testing::TempDir> dir_;
+  static inline std::unique_ptr<testing::TempDir> lib_dir;
 };
 
 TEST_F(ElfCheckTest, AcceptsMinimalFunctionLibrary) {
@@ -228,8 +229,9 @@ TEST_F(ElfCheckTest, RejectsEveryTruncation) {
   for (bool stripped : {false, true}) {
     std::string lib = stripped ? WithoutSectionHeaders(ValidLibrary()) : ValidLibrary();
     std::size_t must_reject_below = stripped ? LoadEnd(lib) : lib.size();
+    std::string_view view = lib;
     for (std::size_t len = 0; len < lib.size(); ++len) {
-      Result<ElfInfo> r = CheckFunctionElf(std::string_view(lib).substr(0, len));
+      Result<ElfInfo> r = CheckFunctionElf(view.substr(0, len));
       if (len < must_reject_below) {
         ASSERT_FALSE(r.ok()) << "prefix of " << len << " bytes accepted, stripped=" << stripped;
       }

@@ -29,7 +29,7 @@ class RegistryTest : public ::testing::Test {
 
   void Reopen() {
     reg_.reset();
-    Result<std::unique_ptr<Registry>> r = Registry::Open(dir_.path());
+    Result<std::unique_ptr<Registry>> r = Registry::Open(dir_.Path());
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     reg_ = std::move(r).value();
   }
@@ -49,7 +49,7 @@ class RegistryTest : public ::testing::Test {
 
   std::set<std::string> ArtifactFiles() const {
     std::set<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/artifacts")) {
+    for (const auto& e : std::filesystem::directory_iterator(dir_.Path() + "/artifacts")) {
       out.insert(e.path().filename().string());
     }
     return out;
@@ -155,7 +155,7 @@ TEST_F(RegistryTest, StoresArtifactsOnceReadOnlyAndCollectsThemAfterDelete) {
   EXPECT_EQ(Put("shared-lib"), sha);
   EXPECT_EQ(ArtifactFiles(), std::set<std::string>{sha + ".so"});
   std::string path = reg_->ArtifactPath(sha);
-  EXPECT_EQ(path, dir_.path() + "/artifacts/" + sha + ".so");
+  EXPECT_EQ(path, dir_.Path() + "/artifacts/" + sha + ".so");
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0444u);
@@ -181,7 +181,7 @@ TEST_F(RegistryTest, ReopenKeepsEverythingAndCleansLeftovers) {
   ASSERT_TRUE(reg_->Rollback("alpha", 1).ok());
   Deploy("beta", "b1");
   std::string orphan = Put("never-deployed");
-  std::string stale_tmp = dir_.path() + "/artifacts/" + Sha256Hex("x") + ".so.tmp.123.0";
+  std::string stale_tmp = dir_.Path() + "/artifacts/" + Sha256Hex("x") + ".so.tmp.123.0";
   std::ofstream(stale_tmp) << "partial";
 
   Reopen();
@@ -242,6 +242,7 @@ TEST_F(RegistryTest, RejectsOversizedArtifact) {
 
 TEST_F(RegistryTest, ConcurrentDeploysAreSerialised) {
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([this, t] {
       for (int i = 1; i <= 11; ++i) {  // deletes after 3, 6 and 9, then deploys 10 and 11

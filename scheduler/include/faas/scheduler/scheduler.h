@@ -53,6 +53,7 @@ enum class Outcome {
   kResponseTooLarge,  // the response passed its limit (502)
   kNoCapacity,        // at max_instances and no instance freed in time (503)
   kNotFound,          // no such function (404)
+  kPayloadTooLarge,   // the request body is over the function's max_body_bytes (413)
   kShuttingDown,      // the daemon is stopping (503)
   kInternal,          // our failure, e.g. cannot spawn (500)
 };

@@ -33,7 +33,7 @@ struct FunctionConfig {
   std::string network = "none";                 // none|outbound
   std::map<std::string, std::string> env;       // see ValidateConfig
   bool is_public = false;                       // invocable without an API key
-  uint64_t max_body_bytes = uint64_t{6} << 20;  // request/response body limit, 1 KiB..32 MiB
+  uint64_t max_body_bytes = uint64_t{6} << 20;  // request body limit, 1 KiB..6 MiB
 
   bool operator==(const FunctionConfig&) const = default;
 };

@@ -33,6 +33,7 @@ struct ElfInfo {
 };
 
 // The DT_NEEDED names a function library may depend on (exact names; paths are refused).
+// Thread-safe (an immutable static list).
 const std::vector<std::string>& AllowedNeededLibraries();
 
 // Checks that `bytes` is a deployable function library for this machine: ELF64 little-endian,
