@@ -45,6 +45,7 @@ HttpError ToHttpError(Outcome outcome) {
     case Outcome::kTimeout: return {504, "function_timeout"};
     case Outcome::kInitFailed: return {502, "init_failed"};
     case Outcome::kResponseTooLarge: return {502, "response_too_large"};
+    case Outcome::kSandboxViolation: return {502, "sandbox_violation"};
     case Outcome::kNoCapacity: return {503, "no_capacity"};
     case Outcome::kNotFound: return {404, "function_not_found"};
     case Outcome::kPayloadTooLarge: return {413, "payload_too_large"};

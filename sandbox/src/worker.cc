@@ -5,12 +5,9 @@
 #include "faas/sandbox/worker.h"
 
 #include <dlfcn.h>
-#include <linux/close_range.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +24,7 @@
 #include "faas/base/time.h"
 #include "faas/function.h"
 #include "faas/sandbox/channel.h"
+#include "faas/sandbox/jail.h"
 #include "faas/v1/worker.pb.h"
 
 // The opaque response the SDK's faas_response_* functions fill in.
@@ -62,21 +60,10 @@ uint64_t NanosSince(faas::Clock::time_point t) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(faas::Clock::now() - t).count());
 }
 
-// Minimal confinement available before the full jail lands: die with the daemon, no core
-// dumps, no privilege gain through exec, and only the channel and stdio open.
-void Confine(pid_t parent) {
+// Die with the daemon: a worker never outlives the process that owns its deadline.
+void DieWithParent(pid_t parent) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) {
     Die(faas::sandbox::kExitJail, "parent is gone");
-  }
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    Die(faas::sandbox::kExitJail, "prctl(PR_SET_NO_NEW_PRIVS) failed");
-  }
-  rlimit core{0, 0};
-  if (::setrlimit(RLIMIT_CORE, &core) != 0) {
-    Die(faas::sandbox::kExitJail, "setrlimit(RLIMIT_CORE) failed");
-  }
-  if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, 0) != 0) {
-    Die(faas::sandbox::kExitJail, "close_range failed");
   }
 }
 
@@ -179,24 +166,55 @@ FAAS_EXPORT const faas_str* faas_request_header(const faas_request* req, const c
 namespace faas::sandbox {
 
 int WorkerMain(int argc, char** argv) {
-  std::string library;
+  JailSpec spec;
   pid_t parent = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool jail = true;
+  for (int i = 1; i < argc; ++i) {
     std::string_view flag(argv[i]);
+    const char* value = i + 1 < argc ? argv[i + 1] : "";
+    auto number = [&] { return std::strtoull(value, nullptr, 10); };
+    if (flag == "--no-jail") {  // for tests of the worker protocol only; faasd never passes it
+      jail = false;
+      continue;
+    }
+    ++i;
     if (flag == "--library") {
-      library = argv[i + 1];
+      spec.library = value;
     } else if (flag == "--parent-pid") {
-      parent = static_cast<pid_t>(std::atoi(argv[i + 1]));
+      parent = static_cast<pid_t>(number());
+    } else if (flag == "--uid") {
+      spec.uid = static_cast<uid_t>(number());
+    } else if (flag == "--gid") {
+      spec.gid = static_cast<gid_t>(number());
+    } else if (flag == "--memory-bytes") {
+      spec.memory_bytes = number();
+    } else if (flag == "--tmp-bytes") {
+      spec.tmp_bytes = number();
+    } else if (flag == "--network") {
+      spec.network_outbound = std::string_view(value) == "outbound";
+    } else {
+      Die(kExitUsage, "unknown flag");
     }
   }
-  if (library.empty() || parent <= 0) {
-    Die(kExitUsage, "usage: faas-worker --library PATH --parent-pid PID (channel on fd 3)");
+  if (spec.library.empty() || parent <= 0 || (jail && (spec.uid == 0 || spec.gid == 0))) {
+    Die(kExitUsage,
+        "usage: faas-worker --library PATH --parent-pid PID --uid U --gid G "
+        "[--memory-bytes N] [--tmp-bytes N] [--network none|outbound] (channel on fd 3)");
   }
   struct stat st {};
   if (::fstat(kChannelFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
     Die(kExitNoChannel, "fd 3 is not the channel socket");
   }
-  Confine(parent);
+  DieWithParent(parent);
+  std::string library = spec.library;
+  if (jail) {
+    Result<std::string> in_jail = EnterJail(spec);
+    if (!in_jail.ok()) {
+      SendReady(false, in_jail.status().message(), 0, 0);
+      return kExitJail;
+    }
+    library = *in_jail;
+  }
 
   auto t0 = Clock::now();
   void* lib = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);

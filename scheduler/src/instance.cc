@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 
+#include "faas/base/scope_exit.h"
 #include "faas/metering/cpu_clock.h"
 #include "faas/sandbox/channel.h"
+#include "faas/sandbox/jail.h"
 #include "faas/v1/worker.pb.h"
 
 namespace faas::scheduler {
@@ -45,7 +48,15 @@ Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const Function
   }
 
   auto t0 = Clock::now();
-  SpawnSpec ss{options.worker_path, spec->library_path, spec->config.env, theirs.Get(), log.Get()};
+  uid_t uid = sandbox::FunctionUid(spec->name);
+  SpawnSpec ss{options.worker_path,
+               spec->library_path,
+               {"--uid", std::to_string(uid), "--gid", std::to_string(uid), "--memory-bytes",
+                std::to_string(spec->config.memory_mb << 20), "--tmp-bytes",
+                std::to_string(options.tmp_bytes), "--network", spec->config.network},
+               spec->config.env,
+               theirs.Get(),
+               log.Get()};
   FAAS_ASSIGN_OR_RETURN(WorkerProcess process, WorkerProcess::Spawn(ss));
   timings->spawn = Clock::now() - t0;
   theirs.Reset();
@@ -92,14 +103,19 @@ Instance::~Instance() {
   process_.Wait();
 }
 
-std::string Instance::Bury(std::string_view what) {
+std::string Instance::Bury(std::string_view what, ExitInfo* exit) {
   healthy_ = false;
   ExitInfo info;
+  ScopeExit report([&] {
+    if (exit != nullptr) {
+      *exit = info;
+    }
+  });
   // Give a worker that is already on its way out a moment to finish, so we report its own exit
   // status (e.g. SIGSEGV) rather than our SIGKILL.
   if (!process_.WaitFor(std::chrono::milliseconds(50), &info)) {
     process_.Kill();
-    process_.Wait();
+    info = process_.Wait();
     return std::string(what) + " (worker killed)";
   }
   return info.Describe();
@@ -167,10 +183,17 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
       if (!why.empty()) {
         process_.Kill();
       }
-      std::string exit = Bury(why.empty() ? "closed its channel" : why);
+      ExitInfo info;
+      std::string exit = Bury(why.empty() ? "closed its channel" : why, &info);
       out->outcome = Outcome::kCrashed;
       out->error_message = why.empty() ? "the worker " + exit
                                        : "the worker broke the protocol: " + why + "; " + exit;
+      if (why.empty() && info.signaled && info.value == SIGSYS) {
+        // The seccomp policy killed it (SCMP_ACT_KILL_PROCESS delivers SIGSYS).
+        out->outcome = Outcome::kSandboxViolation;
+        out->error_message =
+            "the worker was killed by the sandbox for a forbidden system call (SIGSYS)";
+      }
     }
     out->logs = ReadLogs(log_capture_bytes);
     return;

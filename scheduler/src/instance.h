@@ -47,7 +47,7 @@ class Instance {
         log_(std::move(log)) {}
   // The worker stopped talking: learn why (its exit status if it exited on its own within a
   // moment, else kill it) and mark the instance dead.
-  std::string Bury(std::string_view what);
+  std::string Bury(std::string_view what, ExitInfo* exit = nullptr);
   std::string ReadLogs(std::size_t cap) const;
 
   std::shared_ptr<const FunctionSpec> spec_;

@@ -20,6 +20,7 @@ std::string_view OutcomeName(Outcome outcome) {
     case Outcome::kTimeout: return "function_timeout";
     case Outcome::kInitFailed: return "init_failed";
     case Outcome::kResponseTooLarge: return "response_too_large";
+    case Outcome::kSandboxViolation: return "sandbox_violation";
     case Outcome::kNoCapacity: return "no_capacity";
     case Outcome::kNotFound: return "function_not_found";
     case Outcome::kPayloadTooLarge: return "payload_too_large";

@@ -108,11 +108,11 @@ Result<WorkerProcess> WorkerProcess::Spawn(const SpawnSpec& spec) {
   }
   std::error_code ec;
   pid_t pid = -1;
+  std::vector<std::string> args = {"--library", spec.library_path, "--parent-pid",
+                                   std::to_string(::getpid())};
+  args.insert(args.end(), spec.jail_args.begin(), spec.jail_args.end());
   SpawnerThread::Get().Run([&] {
-    bp::child child(bp::exe = spec.worker_path,
-                    bp::args = {"--library", spec.library_path, "--parent-pid",
-                                std::to_string(::getpid())},
-                    bp::env = env, ChildFds(spec.channel_fd, spec.log_fd), ec);
+    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, ChildFds(spec.channel_fd, spec.log_fd), ec);
     if (!ec) {
       pid = child.id();
       child.detach();  // we own the process through its pidfd from here on

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "faas/base/status.h"
 #include "faas/base/unique_fd.h"
@@ -16,6 +17,7 @@ namespace faas::scheduler {
 struct SpawnSpec {
   std::string worker_path;
   std::string library_path;
+  std::vector<std::string> jail_args;      // --uid, --gid, limits (see sandbox/worker.h)
   std::map<std::string, std::string> env;  // the function's env only; nothing inherited
   int channel_fd = -1;                     // becomes fd 3 in the worker
   int log_fd = -1;                         // becomes stdout and stderr

@@ -1,10 +1,11 @@
 // faas-worker: the process that hosts one function instance (DESIGN §2, §4.5).
 //
-// Started by the scheduler as `faas-worker --library PATH --parent-pid PID` with the channel
-// socket at fd 3 and stdout/stderr pointing at the instance's log memfd. It confines itself
-// first (see docs/sandbox.md; the full jail is applied here in a later step), then loads the
-// library, checks its ABI, runs faas_init, reports WorkerReady, and serves one WorkerRequest
-// at a time until the channel closes. Nothing in here is trusted by the daemon.
+// Started by the scheduler as `faas-worker --library PATH --parent-pid PID --uid U --gid G
+// [--memory-bytes N] [--tmp-bytes N] [--network none|outbound]` with the channel socket at fd 3
+// and stdout/stderr pointing at the instance's log memfd. It enters the jail first (EnterJail,
+// docs/sandbox.md), then loads the library, checks its ABI, runs faas_init, reports
+// WorkerReady, and serves one WorkerRequest at a time until the channel closes. Nothing in here
+// is trusted by the daemon.
 #pragma once
 
 namespace faas::sandbox {

@@ -51,6 +51,7 @@ enum class Outcome {
   kTimeout,           // the execution-time limit passed; the instance was killed (504)
   kInitFailed,        // the library failed to load or faas_init failed (502 init_failed)
   kResponseTooLarge,  // the response passed its limit (502)
+  kSandboxViolation,  // killed for a forbidden syscall or a sandbox limit (502)
   kNoCapacity,        // at max_instances and no instance freed in time (503)
   kNotFound,          // no such function (404)
   kPayloadTooLarge,   // the request body is over the function's max_body_bytes (413)
@@ -94,6 +95,7 @@ struct SchedulerOptions {
   std::chrono::milliseconds init_timeout{10'000};       // load + faas_init of a new instance
   std::size_t log_capture_bytes = 64u << 10;            // per invocation, then a marker
   std::chrono::milliseconds reap_interval{1'000};       // how often idle_ttl is checked
+  uint64_t tmp_bytes = 16u << 20;                       // each instance's private /tmp
 };
 
 class Scheduler {

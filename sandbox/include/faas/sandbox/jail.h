@@ -1,0 +1,57 @@
+// The jail a worker enters before it loads a function library (DESIGN §4.9, docs/sandbox.md).
+//
+//   JailSpec spec{.uid = 1234567, .gid = 1234567, .library = "/data/artifacts/ab….so"};
+//   FAAS_ASSIGN_OR_RETURN(std::string lib_in_jail, EnterJail(spec));
+//   dlopen(lib_in_jail.c_str(), RTLD_NOW);
+//
+// EnterJail must run single-threaded, as root, in a process that will never leave the jail. It
+// applies the steps in one fixed order (see EnterJail in jail.cc for why this order) and returns
+// the library's path inside the new root. Any error leaves the process half-confined: the
+// caller must report it and exit.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "faas/base/status.h"
+
+namespace faas::sandbox {
+
+struct JailSpec {
+  uid_t uid = 0;                       // unprivileged, distinct per function; never 0
+  gid_t gid = 0;
+  std::string library;                 // host path of the function library (read-only inside)
+  bool network_outbound = false;       // false: a private net namespace with only `lo`
+  uint64_t memory_bytes = 128u << 20;  // sizes RLIMIT_AS (the cgroup enforces the real limit)
+  uint64_t tmp_bytes = 16u << 20;      // size of the private writable /tmp
+  uint64_t nofile = 1024;              // RLIMIT_NOFILE
+  uint64_t stack_bytes = 8u << 20;     // RLIMIT_STACK
+};
+
+// Where the library appears inside the jail.
+inline constexpr const char* kLibraryInJail = "/function/lib.so";
+
+// Applies every step; returns kLibraryInJail. Errors name the step and the errno.
+Result<std::string> EnterJail(const JailSpec& spec);
+
+// The individual steps, in the order EnterJail applies them (one file each in sandbox/src/).
+Status PreloadAllowedLibraries();                               // libraries.cc
+Status UnshareNamespaces(bool new_network);                     // namespaces.cc
+Status BringUpLoopback();                                       // namespaces.cc
+Status BuildRootFilesystem(const std::string& library, uint64_t tmp_bytes);  // filesystem.cc
+Status SetHardLimits(const JailSpec& spec);                     // rlimits.cc
+Status CloseInheritedFds();                                     // fds.cc: keeps 0, 1, 2, 3
+Status DropPrivileges(uid_t uid, gid_t gid);                    // privileges.cc
+Status InstallSeccomp();                                        // seccomp_policy.cc
+
+// The unprivileged uid (= gid) a function runs as: stable across restarts, distinct per function
+// name (collisions across 1,000,000 values are possible but only ever share a uid, never root).
+uid_t FunctionUid(std::string_view function_name);
+
+// Name of a syscall number on this architecture, or "syscall N" (for error messages).
+std::string SyscallName(int nr);
+
+}  // namespace faas::sandbox

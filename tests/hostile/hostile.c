@@ -1,0 +1,213 @@
+/* hostile: one function library that attacks its sandbox in the way ?do=NAME says, and reports
+ * what happened in its response body ("ok" when the attack was stopped with an error it could
+ * see, or the errno it got). Attacks that the sandbox answers by killing the worker never
+ * return. Used only by tests/hostile/hostile_test.cc, inside the jail.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <faas/function.h>
+
+FAAS_FUNCTION_ABI
+
+extern char **environ;
+
+static char g_reply[4096];
+
+static int reply(faas_response *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reply(faas_response *res, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(g_reply, sizeof g_reply, fmt, ap);
+  va_end(ap);
+  return faas_response_write(res, g_reply, (size_t)n);
+}
+
+static int is(const faas_request *req, const char *what) {
+  char want[128];
+  snprintf(want, sizeof want, "do=%s", what);
+  size_t n = strlen(want);
+  return req->query.len >= n && memcmp(req->query.data, want, n) == 0 &&
+         (req->query.len == n || req->query.data[n] == '&');
+}
+
+static int recurse(int depth) {
+  volatile char pad[4096];
+  pad[0] = (char)depth;
+  return recurse(depth + 1) + pad[0];
+}
+
+static int try_open(faas_response *res, const char *path, int flags) {
+  int fd = open(path, flags, 0644);
+  if (fd >= 0) return reply(res, "opened %s", path);
+  return reply(res, "errno=%s", strerrorname_np(errno));
+}
+
+static int try_connect(faas_response *res, const char *ip, int port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return reply(res, "socket errno=%s", strerrorname_np(errno));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  int rc = connect(s, (struct sockaddr *)&a, sizeof a);
+  int err = errno;
+  close(s);
+  return rc == 0 ? reply(res, "connected") : reply(res, "errno=%s", strerrorname_np(err));
+}
+
+int faas_handle(const faas_request *req, faas_response *res) {
+  if (is(req, "identity")) {
+    return reply(res, "uid=%d gid=%d pid=%d", (int)getuid(), (int)getgid(), (int)getpid());
+  }
+  if (is(req, "env")) {
+    int n = 0;
+    for (char **e = environ; *e; ++e) ++n;
+    const char *v = getenv("GREETING");
+    return reply(res, "count=%d GREETING=%s", n, v ? v : "(unset)");
+  }
+  if (is(req, "shadow")) return try_open(res, "/etc/shadow", O_RDONLY);
+  if (is(req, "datadir")) {
+    const faas_str *dir = faas_request_header(req, "x-target");
+    char path[512];
+    snprintf(path, sizeof path, "%.*s", dir ? (int)dir->len : 0, dir ? dir->data : "");
+    return try_open(res, path, O_RDONLY);
+  }
+  if (is(req, "write-root")) return try_open(res, "/evil", O_WRONLY | O_CREAT);
+  if (is(req, "write-lib")) return try_open(res, "/function/lib.so", O_WRONLY);
+  if (is(req, "write-tmp")) {
+    int fd = open("/tmp/ok", O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) return reply(res, "errno=%s", strerrorname_np(errno));
+    ssize_t n = write(fd, "hello", 5);
+    close(fd);
+    return reply(res, "wrote %zd", n);
+  }
+  if (is(req, "exec-tmp")) {
+    /* Drop a binary copy of /function/lib.so in /tmp and try to map it executable: noexec. */
+    int fd = open("/tmp/x", O_RDWR | O_CREAT, 0755);
+    if (fd < 0 || write(fd, "\x7f" "ELF", 4) != 4) return reply(res, "setup failed");
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    return p == MAP_FAILED ? reply(res, "errno=%s", strerrorname_np(errno)) : reply(res, "mapped");
+  }
+  if (is(req, "fill-tmp")) {
+    int fd = open("/tmp/fill", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    static char buf[1 << 16];
+    long total = 0;
+    ssize_t n;
+    signal(SIGXFSZ, SIG_IGN);
+    while ((n = write(fd, buf, sizeof buf)) > 0) total += n;
+    int err = errno;
+    close(fd);
+    unlink("/tmp/fill");
+    return reply(res, "wrote=%ld errno=%s", total, strerrorname_np(err));
+  }
+  if (is(req, "fds")) {
+    int n = 0;
+    while (n < 10000 && open("/dev/null", O_RDONLY) >= 0) ++n;
+    int err = errno;
+    for (int fd = 4; fd < 4 + n + 8; ++fd) close(fd);
+    return reply(res, "opened=%d errno=%s", n, strerrorname_np(err));
+  }
+  if (is(req, "mmap-huge")) {
+    void *p = mmap(NULL, 100ul << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? reply(res, "errno=%s", strerrorname_np(errno)) : reply(res, "mapped");
+  }
+  if (is(req, "exec-sh")) {
+    char *argv[] = {"/bin/sh", "-c", "id", NULL};
+    execve("/bin/sh", argv, environ);
+    return reply(res, "errno=%s", strerrorname_np(errno));
+  }
+  if (is(req, "connect-local")) {
+    const faas_str *p = faas_request_header(req, "x-port");
+    return try_connect(res, "127.0.0.1", p ? atoi(p->data) : 80);
+  }
+  if (is(req, "connect-public")) return try_connect(res, "1.1.1.1", 80);
+  if (is(req, "raw-socket")) {
+    int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    int e1 = errno;
+    int p = socket(AF_PACKET, SOCK_RAW, 0);
+    int e2 = errno;
+    int nl = socket(AF_NETLINK, SOCK_RAW, 0);
+    int e3 = errno;
+    return reply(res, "raw=%s packet=%s netlink=%s", s < 0 ? strerrorname_np(e1) : "OPEN",
+                 p < 0 ? strerrorname_np(e2) : "OPEN", nl < 0 ? strerrorname_np(e3) : "OPEN");
+  }
+  if (is(req, "hostname")) {
+    char h[64] = {0};
+    gethostname(h, sizeof h - 1);
+    int rc = sethostname("pwned", 5);
+    return reply(res, "hostname=%s set=%s", h, rc == 0 ? "OK" : strerrorname_np(errno));
+  }
+  if (is(req, "listdir")) {
+    /* What can it see? The jail's root holds only dev, function, tmp. */
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    char buf[4096];
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    char out[1024] = "";
+    for (long off = 0; off < n;) {
+      unsigned short reclen = *(unsigned short *)(buf + off + 16);
+      const char *name = buf + off + 19;
+      if (name[0] != '.') {
+        strncat(out, name, sizeof out - strlen(out) - 2);
+        strncat(out, " ", sizeof out - strlen(out) - 1);
+      }
+      off += reclen;
+    }
+    return reply(res, "%s", out);
+  }
+  /* Attacks the sandbox answers by killing the worker (SIGSYS): these never return. */
+  if (is(req, "ptrace")) return (int)ptrace(PTRACE_ATTACH, getppid(), 0, 0);
+  if (is(req, "setuid")) return setuid(0);
+  if (is(req, "mount")) return (int)syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, 0);
+  if (is(req, "unshare")) return unshare(CLONE_NEWUSER);
+  if (is(req, "bpf")) return (int)syscall(SYS_bpf, 0, 0, 0);
+  if (is(req, "perf")) return (int)syscall(SYS_perf_event_open, 0, 0, -1, -1, 0);
+  if (is(req, "keyctl")) return (int)syscall(SYS_keyctl, 0, 0, 0);
+  if (is(req, "userfaultfd")) return (int)syscall(SYS_userfaultfd, 0);
+  if (is(req, "io_uring")) return (int)syscall(SYS_io_uring_setup, 1, 0);
+  if (is(req, "kexec")) return (int)syscall(SYS_kexec_load, 0, 0, 0, 0);
+  if (is(req, "module")) return (int)syscall(SYS_init_module, 0, 0, "");
+  if (is(req, "process_vm")) return (int)syscall(SYS_process_vm_readv, 1, 0, 0, 0, 0, 0);
+  if (is(req, "clone-ns")) return (int)syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+  if (is(req, "setns")) return (int)syscall(SYS_setns, 0, 0);
+  if (is(req, "int80")) {
+    /* getpid through the i386 ABI: a bad architecture for the filter. */
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) : "memory");
+    return reply(res, "int80 returned %ld", ret);
+  }
+  /* Crashes the platform must contain. */
+  if (is(req, "stack-overflow")) return recurse(0);
+  if (is(req, "exit")) exit(0);
+  if (is(req, "stderr-flood")) {
+    static char line[1024];
+    memset(line, 'e', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    for (int i = 0; i < 8192; ++i) fwrite(line, 1, sizeof line, stderr);
+    return reply(res, "flooded");
+  }
+  if (is(req, "block-signals-sleep")) {
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    for (;;) pause();
+  }
+  if (is(req, "spin")) {
+    for (volatile unsigned long i = 0;; ++i) {
+    }
+  }
+  return reply(res, "unknown attack");
+}

@@ -1,0 +1,262 @@
+// The hostile suite: a function that attacks its sandbox, each attack asserting the exact outcome
+// and that the daemon and a well-behaved neighbour keep serving (DESIGN §4.9, docs/sandbox.md).
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "faasd_process.h"
+#include "http_client.h"
+
+namespace faas::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string HostileLib() { return std::string(FAAS_TEST_HOSTILE_LIB); }
+
+class Hostile : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0) {
+      return;  // each test skips with the reason
+    }
+    daemon_ = new FaasdProcess();
+    ASSERT_TRUE(daemon_->Start()) << daemon_->Logs();
+    for (auto [name, lib] : {std::pair{"hostile", HostileLib()},
+                             std::pair{"hello", FunctionLib("hello")}}) {
+      CommandResult r = daemon_->Ctl({"deploy", name, lib, "--timeout", "2s", "--env",
+                                      "GREETING=hi"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+  }
+  static void TearDownTestSuite() {
+    if (daemon_ != nullptr) {
+      EXPECT_EQ(daemon_->Stop(), 0);
+      delete daemon_;
+      daemon_ = nullptr;
+    }
+  }
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "the sandbox needs root (namespaces, mounts, setresuid); run as root";
+    }
+    ASSERT_NE(daemon_, nullptr);
+  }
+  void TearDown() override {
+    // Whatever the attack did, the daemon and the neighbour keep serving.
+    HttpResult hello = Get("hello", "");
+    EXPECT_EQ(hello.status, 200) << "neighbour broken after the attack";
+    if (HasFailure()) {
+      std::fprintf(stderr, "---- faasd log (tail) ----\n%s\n",
+                   daemon_->Logs().substr(daemon_->Logs().size() > 4000
+                                              ? daemon_->Logs().size() - 4000
+                                              : 0).c_str());
+    }
+  }
+
+  static HttpResult Get(const std::string& fn, const std::string& query,
+                        std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return HttpRequest(daemon_->http_port(), "GET", "/function/" + fn + "?" + query, "", headers);
+  }
+  static HttpResult Attack(const std::string& what,
+                           std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return Get("hostile", "do=" + what, std::move(headers));
+  }
+  static std::string Code(const HttpResult& r) {
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return j.is_discarded() || !j.contains("error") ? "" : j["error"]["code"].get<std::string>();
+  }
+
+  static FaasdProcess* daemon_;
+};
+
+FaasdProcess* Hostile::daemon_ = nullptr;
+
+// The function sees an error, and nothing escapes.
+struct Refused {
+  const char* attack;
+  const char* expect;  // substring of the function's own report
+};
+
+TEST_F(Hostile, RefusedAttacksFailInsideTheFunction) {
+  const Refused cases[] = {
+      {"shadow", "errno=ENOENT"},           // no /etc in the view
+      {"write-root", "errno=EROFS"},        // the root is read-only
+      {"write-lib", "errno=EACCES"},        // its own library: 0444 on a read-only bind
+      {"exec-sh", "errno=ENOENT"},          // no /bin/sh in the view
+      {"exec-tmp", "errno=EPERM"},          // /tmp is noexec
+      {"connect-public", "errno=ENETUNREACH"},  // network namespace with only lo
+      {"raw-socket", "raw=EPERM packet=EPERM netlink=EPERM"},
+      {"mmap-huge", "errno=ENOMEM"},        // RLIMIT_AS
+      {"fds", "errno=EMFILE"},              // RLIMIT_NOFILE 1024
+      {"hostname", "hostname=faas set=EPERM"},
+      {"write-tmp", "wrote 5"},             // the one writable place
+  };
+  for (const Refused& c : cases) {
+    HttpResult r = Attack(c.attack);
+    EXPECT_EQ(r.status, 200) << c.attack << ": " << r.body;
+    EXPECT_NE(r.body.find(c.expect), std::string::npos) << c.attack << ": " << r.body;
+  }
+}
+
+TEST_F(Hostile, SeesOnlyItsOwnTinyFilesystem) {
+  HttpResult r = Attack("listdir");
+  std::istringstream words(r.body);
+  std::vector<std::string> names{std::istream_iterator<std::string>(words), {}};
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"dev", "function", "tmp"})) << r.body;
+}
+
+TEST_F(Hostile, OpenFilesAreCappedByRlimit) {
+  HttpResult r = Attack("fds");
+  long opened = std::atol(r.body.c_str() + r.body.find('=') + 1);
+  EXPECT_GT(opened, 1000) << r.body;
+  EXPECT_LE(opened, 1020) << r.body;
+}
+
+TEST_F(Hostile, CannotReachTheDaemonOverLoopback) {
+  HttpResult r = Attack("connect-local", {{"X-Port", std::to_string(daemon_->http_port())}});
+  EXPECT_NE(r.body.find("errno=ECONNREFUSED"), std::string::npos) << r.body;
+}
+
+TEST_F(Hostile, CannotReadTheDaemonsDataDir) {
+  HttpResult r = Attack("datadir", {{"X-Target", daemon_->data_dir() + "/faas.db"}});
+  EXPECT_NE(r.body.find("errno=ENOENT"), std::string::npos) << r.body;
+}
+
+TEST_F(Hostile, RunsAsAnUnprivilegedUserWithOnlyItsOwnEnvironment) {
+  HttpResult id = Attack("identity");
+  EXPECT_EQ(id.status, 200);
+  EXPECT_EQ(id.body.find("uid=0 "), std::string::npos) << id.body;
+  EXPECT_NE(id.body.find("uid=1"), std::string::npos) << id.body;  // 1,000,000..1,999,999
+  HttpResult env = Attack("env");
+  EXPECT_EQ(env.body, "count=1 GREETING=hi") << env.body;
+}
+
+TEST_F(Hostile, TmpIsSizeLimited) {
+  HttpResult r = Attack("fill-tmp");
+  EXPECT_EQ(r.status, 200);
+  // 16 MiB: RLIMIT_FSIZE (EFBIG) or the tmpfs size (ENOSPC), whichever comes first.
+  EXPECT_TRUE(r.body.find("errno=EFBIG") != std::string::npos ||
+              r.body.find("errno=ENOSPC") != std::string::npos)
+      << r.body;
+  long wrote = std::atol(r.body.c_str() + r.body.find('=') + 1);
+  EXPECT_LE(wrote, 16l << 20);
+}
+
+TEST_F(Hostile, KernelSurfaceCallsKillTheWorker) {
+  for (const char* call : {"ptrace", "setuid", "mount", "unshare", "bpf", "perf", "keyctl",
+                           "userfaultfd", "io_uring", "kexec", "module", "process_vm",
+                           "clone-ns", "setns"}) {
+    auto t0 = std::chrono::steady_clock::now();
+    HttpResult r = Attack(call);
+    EXPECT_EQ(r.status, 502) << call << ": " << r.body;
+    EXPECT_EQ(Code(r), "sandbox_violation") << call << ": " << r.body;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(1000)) << call;
+  }
+}
+
+TEST_F(Hostile, ForeignArchitectureSyscallsNeverRun) {
+  // i386 `int 0x80`: the filter's bad-arch action kills with SIGSYS; a kernel built without
+  // IA32 emulation refuses it first with SIGSEGV. Either way the call never runs.
+  HttpResult r = Attack("int80");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_TRUE(Code(r) == "sandbox_violation" ||
+              (Code(r) == "function_crashed" && r.body.find("SIGSEGV") != std::string::npos))
+      << r.body;
+}
+
+TEST_F(Hostile, CrashesAreContained) {
+  HttpResult overflow = Attack("stack-overflow");
+  EXPECT_EQ(overflow.status, 502);
+  EXPECT_EQ(Code(overflow), "function_crashed");
+  EXPECT_NE(overflow.body.find("SIGSEGV"), std::string::npos) << overflow.body;
+  HttpResult exited = Attack("exit");
+  EXPECT_EQ(Code(exited), "function_crashed");
+  EXPECT_NE(exited.body.find("exited with status 0"), std::string::npos) << exited.body;
+}
+
+TEST_F(Hostile, HangsAreKilledAtTheTimeout) {
+  for (const char* what : {"spin", "block-signals-sleep"}) {
+    auto t0 = std::chrono::steady_clock::now();
+    HttpResult r = Attack(what);
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(r.status, 504) << what;
+    EXPECT_EQ(Code(r), "function_timeout") << what;
+    EXPECT_LT(took, milliseconds(2000 + 100)) << what;
+  }
+}
+
+TEST_F(Hostile, StderrFloodIsCappedPerInvocation) {
+  CommandResult r = daemon_->Ctl({"invoke", "hostile", "--query", "do=stderr-flood", "-v"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("log truncated"), std::string::npos);
+  EXPECT_LT(r.err.size(), 100u << 10);
+}
+
+// Reads "Key:\tvalue" from a /proc status file.
+std::string StatusField(const std::string& status, const std::string& key) {
+  std::istringstream in(status);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) {
+      std::string v = line.substr(key.size() + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return "";
+}
+
+TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
+  ASSERT_EQ(Attack("identity").status, 200);  // at least one warm instance
+  int checked = 0;
+  DIR* proc = ::opendir("/proc");
+  ASSERT_NE(proc, nullptr);
+  while (dirent* e = ::readdir(proc)) {
+    std::string pid = e->d_name;
+    if (pid.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::string status = ReadFileOrEmpty("/proc/" + pid + "/status");
+    if (StatusField(status, "Name") != "faas-worker" ||
+        StatusField(status, "PPid") != std::to_string(daemon_->pid())) {
+      continue;
+    }
+    DIR* tasks = ::opendir(("/proc/" + pid + "/task").c_str());
+    ASSERT_NE(tasks, nullptr);
+    while (dirent* t = ::readdir(tasks)) {
+      if (t->d_name[0] == '.') {
+        continue;
+      }
+      std::string ts = ReadFileOrEmpty("/proc/" + pid + "/task/" + t->d_name + "/status");
+      EXPECT_EQ(StatusField(ts, "Seccomp"), "2") << pid;
+      EXPECT_EQ(StatusField(ts, "NoNewPrivs"), "1") << pid;
+      EXPECT_EQ(StatusField(ts, "CapEff"), "0000000000000000") << pid;
+      EXPECT_EQ(StatusField(ts, "Uid").rfind("0\t", 0), std::string::npos) << pid;
+      ++checked;
+    }
+    ::closedir(tasks);
+    std::string limits = ReadFileOrEmpty("/proc/" + pid + "/limits");
+    EXPECT_NE(limits.find("Max open files            1024                 1024"),
+              std::string::npos)
+        << limits;
+    EXPECT_NE(limits.find("Max core file size        0                    0"), std::string::npos)
+        << limits;
+  }
+  ::closedir(proc);
+  EXPECT_GE(checked, 1) << "no live worker found";
+}
+
+}  // namespace
+}  // namespace faas::testing
