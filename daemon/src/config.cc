@@ -48,6 +48,14 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   app.add_option("--log-level", c->log_level, "log levels, e.g. info or info,scheduler=debug")
       ->envname("FAAS_LOG_LEVEL")
       ->capture_default_str();
+  app.add_option("--cgroup-mode", c->cgroup_mode,
+                 "cgroup layout: auto (detect), v1, or v2")
+      ->envname("FAAS_CGROUP_MODE")
+      ->check(CLI::IsMember({"auto", "v1", "v2"}))
+      ->capture_default_str();
+  app.add_option("--cgroup-v2-mount", c->cgroup_v2_mount, "where the cgroup2 hierarchy is mounted")
+      ->envname("FAAS_CGROUP_V2_MOUNT")
+      ->capture_default_str();
   AddDuration(app, "--shutdown-grace", &c->shutdown_grace,
               "on SIGTERM, how long in-flight invocations may finish", "FAAS_SHUTDOWN_GRACE");
   AddDuration(app, "--init-timeout", &c->init_timeout,

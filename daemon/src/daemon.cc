@@ -15,6 +15,7 @@
 #include "faas/daemon/daemon.h"
 #include "faas/gateway/gateway.h"
 #include "faas/gateway/http_server.h"
+#include "faas/sandbox/cgroup.h"
 
 namespace faas::daemon {
 namespace {
@@ -79,7 +80,23 @@ int RunDaemon(const DaemonConfig& config) {
              {"error", registry.status().message()});
     return 1;
   }
-  scheduler::Scheduler sched({.worker_path = worker, .init_timeout = config.init_timeout});
+  sandbox::CgroupOptions cg_opts;
+  if (config.cgroup_mode != "auto") {
+    cg_opts.mode = config.cgroup_mode == "v2" ? sandbox::CgroupMode::kV2 : sandbox::CgroupMode::kV1;
+  }
+  cg_opts.v2_mount = config.cgroup_v2_mount;
+  auto cgroups = sandbox::CgroupRoot::Create(cg_opts);
+  if (!cgroups.ok()) {
+    FAAS_LOG(log, err, "faasd.cgroups_failed", {"error", cgroups.status().message()},
+             {"hint", "faasd needs root and the memory, pids, cpu and cpuacct controllers"});
+    return 1;
+  }
+  FAAS_LOG(log, info, "faasd.cgroups",
+           {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
+           {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()});
+  scheduler::Scheduler sched({.worker_path = worker,
+                              .init_timeout = config.init_timeout,
+                              .cgroups = cgroups->get()});
   auto functions = (*registry)->ListFunctions();
   if (!functions.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", functions.status().message()});

@@ -79,6 +79,8 @@ Status ReadBytes(int fd, char* out, std::size_t size, std::optional<Clock::time_
 
 }  // namespace
 
+Status WaitReadable(int fd, Clock::time_point deadline) { return WaitFor(fd, POLLIN, deadline); }
+
 Status WriteFrame(int fd, std::string_view payload, std::optional<Clock::time_point> deadline) {
   if (payload.size() > UINT32_MAX) {
     return InvalidArgumentError("frame too large");

@@ -23,7 +23,8 @@ uid_t FunctionUid(std::string_view function_name) {
 // The order, and why (also in docs/sandbox.md):
 //  0. cgroup: joined by the scheduler before exec, so every byte and cycle is charged.
 //  1. preload system libraries: needs the host filesystem, which step 3 removes.
-//  2. namespaces: mount/ipc/uts/net; needs root (CAP_SYS_ADMIN), which step 6 drops.
+//  2. namespaces: pid (a fork: the function runs as PID 1 of its own namespace, the parent
+//     stays outside as a keeper), then mount/ipc/uts/net; needs root, which step 6 drops.
 //  3. filesystem view: needs the mount namespace (2) and root (6).
 //  4. rlimits: lowering needs no privilege; before anything the function controls.
 //  5. fds: only stdio and the channel remain.
@@ -32,6 +33,7 @@ uid_t FunctionUid(std::string_view function_name) {
 // Only then does the worker dlopen the library, whose constructors are untrusted code.
 Result<std::string> EnterJail(const JailSpec& spec) {
   FAAS_RETURN_IF_ERROR(Step("libraries", PreloadAllowedLibraries()));
+  FAAS_RETURN_IF_ERROR(Step("pid namespace", EnterPidNamespace(spec.uid, spec.gid)));
   FAAS_RETURN_IF_ERROR(Step("namespaces", UnshareNamespaces(!spec.network_outbound)));
   if (!spec.network_outbound) {
     FAAS_RETURN_IF_ERROR(Step("loopback", BringUpLoopback()));

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 
+#include "faas/base/log.h"
 #include "faas/base/scope_exit.h"
 #include "faas/metering/cpu_clock.h"
 #include "faas/sandbox/channel.h"
@@ -48,6 +50,15 @@ Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const Function
   }
 
   auto t0 = Clock::now();
+  std::unique_ptr<sandbox::InstanceCgroup> cg;
+  if (options.cgroups != nullptr) {
+    static std::atomic<uint64_t> next_id{0};
+    sandbox::CgroupLimits limits;
+    limits.memory_bytes = spec->config.memory_mb << 20;
+    limits.pids_max = options.pids_max;
+    FAAS_ASSIGN_OR_RETURN(cg, options.cgroups->CreateInstance(
+                                  "i-" + std::to_string(next_id.fetch_add(1)), limits));
+  }
   uid_t uid = sandbox::FunctionUid(spec->name);
   SpawnSpec ss{options.worker_path,
                spec->library_path,
@@ -56,7 +67,8 @@ Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const Function
                 std::to_string(options.tmp_bytes), "--network", spec->config.network},
                spec->config.env,
                theirs.Get(),
-               log.Get()};
+               log.Get(),
+               cg ? cg->ProcsFds() : std::vector<int>{}};
   FAAS_ASSIGN_OR_RETURN(WorkerProcess process, WorkerProcess::Spawn(ss));
   timings->spawn = Clock::now() - t0;
   theirs.Reset();
@@ -64,7 +76,8 @@ Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const Function
     return ErrnoError(errno, "fcntl(F_SETFL, O_NONBLOCK)");
   }
   std::unique_ptr<Instance> inst(
-      new Instance(std::move(spec), std::move(process), std::move(ours), std::move(log)));
+      new Instance(std::move(spec), std::move(cg), std::move(process), std::move(ours),
+                   std::move(log)));
 
   auto frame = sandbox::ReadFrame(inst->channel_.Get(), sandbox::kMaxFrameBytes,
                                   t0 + options.init_timeout);
@@ -97,10 +110,30 @@ Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const Function
 }
 
 Instance::~Instance() {
-  // Closing the channel asks a healthy worker to exit; the kill makes sure it does.
+  // Closing the channel asks a healthy worker to exit; the kill makes sure it does. The cgroup
+  // (destroyed after this body) then kills anything the function left behind and is removed.
   channel_.Reset();
   process_.Kill();
   process_.Wait();
+}
+
+void Instance::KillAll() {
+  process_.Kill();
+  if (cgroup_) {
+    Status s = cgroup_->KillAll();
+    if (!s.ok()) {
+      static auto log = log::Get("scheduler");
+      FAAS_LOG(log, err, "instance.kill_failed", {"pid", process_.pid()}, {"error", s.message()});
+    }
+  }
+}
+
+std::chrono::nanoseconds Instance::Cpu() const {
+  if (cgroup_) {
+    auto cpu = cgroup_->CpuUsage();
+    return cpu.ok() ? *cpu : std::chrono::nanoseconds(0);
+  }
+  return CpuOf(process_.pid());
 }
 
 std::string Instance::Bury(std::string_view what, ExitInfo* exit) {
@@ -159,10 +192,31 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
   std::string payload;
   wr.SerializeToString(&payload);
 
-  auto cpu_before = CpuOf(process_.pid());
+  auto cpu_before = Cpu();
   auto t0 = Clock::now();
   auto deadline = t0 + cfg.timeout;
+  auto cpu_limit = store::EffectiveCpuLimit(cfg);
+  bool cpu_exceeded = false;
   Status s = sandbox::WriteFrame(channel_.Get(), payload, deadline);
+  // Wait for the answer. The CPU budget is checked whenever it could have run out: the cgroup's
+  // CPU quota (one CPU) means CPU time never grows faster than wall time.
+  while (s.ok()) {
+    auto used = Cpu() - cpu_before;
+    if (used >= cpu_limit) {
+      cpu_exceeded = true;
+      s = DeadlineExceededError("cpu limit");
+      break;
+    }
+    auto slice = std::max<std::chrono::nanoseconds>(cpu_limit - used, std::chrono::milliseconds(1));
+    auto until = std::min(deadline, Clock::now() + slice);
+    s = sandbox::WaitReadable(channel_.Get(), until);
+    if (s.ok()) {
+      break;
+    }
+    if (s.code() == StatusCode::kDeadlineExceeded && Clock::now() < deadline) {
+      s = OkStatus();  // a budget check, not the deadline
+    }
+  }
   Result<std::string> frame = s.ok() ? sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes,
                                                           deadline)
                                      : Result<std::string>(s);
@@ -170,21 +224,24 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
   if (!frame.ok()) {
     const Status& err = frame.status();
     if (err.code() == StatusCode::kDeadlineExceeded) {
-      out->cpu = CpuOf(process_.pid()) - cpu_before;
-      process_.Kill();  // enforced from outside; the worker gets no say
+      KillAll();  // enforced from outside; the worker gets no say
+      out->cpu = Cpu() - cpu_before;
       Bury("timeout");
       out->outcome = Outcome::kTimeout;
-      out->error_message = "the function did not finish within its " +
-                           FormatDuration(cfg.timeout) + " timeout; the instance was killed";
+      out->error_message =
+          cpu_exceeded ? "the function used its " + FormatDuration(cpu_limit) +
+                             " CPU-time limit; the instance was killed"
+                       : "the function did not finish within its " + FormatDuration(cfg.timeout) +
+                             " timeout; the instance was killed";
     } else {
-      // EOF or a protocol violation. Read the CPU clock before reaping (a zombie still has it).
+      // EOF or a protocol violation.
       std::string why = err.code() == StatusCode::kInternal ? err.message() : "";
-      out->cpu = CpuOf(process_.pid()) - cpu_before;
       if (!why.empty()) {
-        process_.Kill();
+        KillAll();
       }
       ExitInfo info;
       std::string exit = Bury(why.empty() ? "closed its channel" : why, &info);
+      out->cpu = Cpu() - cpu_before;
       out->outcome = Outcome::kCrashed;
       out->error_message = why.empty() ? "the worker " + exit
                                        : "the worker broke the protocol: " + why + "; " + exit;
@@ -193,19 +250,23 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
         out->outcome = Outcome::kSandboxViolation;
         out->error_message =
             "the worker was killed by the sandbox for a forbidden system call (SIGSYS)";
+      } else if (cgroup_ && cgroup_->OomKills() > 0) {
+        out->outcome = Outcome::kSandboxViolation;
+        out->error_message = "the instance passed its memory limit of " +
+                             std::to_string(cfg.memory_mb) + " MiB and was killed";
       }
     }
     out->logs = ReadLogs(log_capture_bytes);
     return;
   }
-  out->cpu = CpuOf(process_.pid()) - cpu_before;
+  out->cpu = Cpu() - cpu_before;
   out->logs = ReadLogs(log_capture_bytes);
 
   v1::WorkerResponse msg;
   if (!msg.ParseFromString(*frame) || !msg.has_result() ||
       msg.result().headers_size() > static_cast<int>(kMaxResponseHeaders) ||
       msg.result().status() < 100 || msg.result().status() > 599) {
-    process_.Kill();
+    KillAll();
     out->outcome = Outcome::kCrashed;
     out->error_message = "the worker broke the protocol: malformed response frame; " +
                          Bury("protocol violation");

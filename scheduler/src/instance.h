@@ -7,6 +7,7 @@
 #include <string>
 
 #include "faas/base/unique_fd.h"
+#include "faas/sandbox/cgroup.h"
 #include "faas/scheduler/scheduler.h"
 #include "worker_process.h"
 
@@ -26,6 +27,8 @@ class Instance {
   static Result<std::unique_ptr<Instance>> Start(std::shared_ptr<const FunctionSpec> spec,
                                                  const SchedulerOptions& options,
                                                  StartTimings* timings);
+  // Kills everything in the instance (its cgroup, or the worker) and waits until it is gone.
+  void KillAll();
   ~Instance();
 
   // Runs one invocation with the function's wall-clock timeout. Fills outcome, response,
@@ -39,18 +42,21 @@ class Instance {
   Clock::time_point last_used;
 
  private:
-  Instance(std::shared_ptr<const FunctionSpec> spec, WorkerProcess process, UniqueFd channel,
-           UniqueFd log)
+  Instance(std::shared_ptr<const FunctionSpec> spec, std::unique_ptr<sandbox::InstanceCgroup> cg,
+           WorkerProcess process, UniqueFd channel, UniqueFd log)
       : spec_(std::move(spec)),
+        cgroup_(std::move(cg)),
         process_(std::move(process)),
         channel_(std::move(channel)),
         log_(std::move(log)) {}
+  std::chrono::nanoseconds Cpu() const;
   // The worker stopped talking: learn why (its exit status if it exited on its own within a
   // moment, else kill it) and mark the instance dead.
   std::string Bury(std::string_view what, ExitInfo* exit = nullptr);
   std::string ReadLogs(std::size_t cap) const;
 
   std::shared_ptr<const FunctionSpec> spec_;
+  std::unique_ptr<sandbox::InstanceCgroup> cgroup_;  // destroyed after process_ (declared first)
   WorkerProcess process_;
   UniqueFd channel_;
   UniqueFd log_;

@@ -33,9 +33,17 @@ namespace bp = boost::process;
 struct ChildFds : bp::extend::handler {
   int channel;
   int log;
-  ChildFds(int c, int l) : channel(c), log(l) {}
+  const std::vector<int>* cgroups;
+  ChildFds(int c, int l, const std::vector<int>* g) : channel(c), log(l), cgroups(g) {}
   template <typename Executor>
   void on_exec_setup(Executor& exec) const {
+    // Join the instance's cgroups first, so everything from exec on is charged there.
+    for (int fd : *cgroups) {
+      if (::write(fd, "0", 1) != 1) {
+        exec.set_error(std::error_code(errno, std::system_category()), "join cgroup");
+        return;
+      }
+    }
     // Dup to high numbers first, so a source that already sits on 1..3 is not clobbered.
     int c = ::fcntl(channel, F_DUPFD_CLOEXEC, 10);
     int l = ::fcntl(log, F_DUPFD_CLOEXEC, 10);
@@ -112,7 +120,7 @@ Result<WorkerProcess> WorkerProcess::Spawn(const SpawnSpec& spec) {
                                    std::to_string(::getpid())};
   args.insert(args.end(), spec.jail_args.begin(), spec.jail_args.end());
   SpawnerThread::Get().Run([&] {
-    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, ChildFds(spec.channel_fd, spec.log_fd), ec);
+    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, ChildFds(spec.channel_fd, spec.log_fd, &spec.cgroup_procs_fds), ec);
     if (!ec) {
       pid = child.id();
       child.detach();  // we own the process through its pidfd from here on

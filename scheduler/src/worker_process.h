@@ -21,6 +21,7 @@ struct SpawnSpec {
   std::map<std::string, std::string> env;  // the function's env only; nothing inherited
   int channel_fd = -1;                     // becomes fd 3 in the worker
   int log_fd = -1;                         // becomes stdout and stderr
+  std::vector<int> cgroup_procs_fds;       // the child joins each (writes "0") before exec
 };
 
 struct ExitInfo {

@@ -218,9 +218,47 @@ std::string StatusField(const std::string& status, const std::string& key) {
   return "";
 }
 
+// Every thread of `pid`: seccomp filter on, NO_NEW_PRIVS, no capabilities, not root.
+int ExpectConfined(const std::string& pid) {
+  int threads = 0;
+  DIR* tasks = ::opendir(("/proc/" + pid + "/task").c_str());
+  if (tasks == nullptr) {
+    ADD_FAILURE() << "cannot list threads of " << pid;
+    return 0;
+  }
+  while (dirent* t = ::readdir(tasks)) {
+    if (t->d_name[0] == '.') {
+      continue;
+    }
+    std::string ts = ReadFileOrEmpty("/proc/" + pid + "/task/" + t->d_name + "/status");
+    EXPECT_EQ(StatusField(ts, "Seccomp"), "2") << pid;
+    EXPECT_EQ(StatusField(ts, "NoNewPrivs"), "1") << pid;
+    EXPECT_EQ(StatusField(ts, "CapEff"), "0000000000000000") << pid;
+    EXPECT_EQ(StatusField(ts, "Uid").rfind("0\t", 0), std::string::npos) << pid;
+    ++threads;
+  }
+  ::closedir(tasks);
+  return threads;
+}
+
+// The cgroup directory of `pid` for a v1 controller (or v2 when controller is "").
+std::string CgroupDirOf(const std::string& pid, const std::string& controller) {
+  std::istringstream in(ReadFileOrEmpty("/proc/" + pid + "/cgroup"));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto c1 = line.find(':');
+    auto c2 = line.find(':', c1 + 1);
+    std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1);
+    if (("," + ctrls + ",").find("," + controller + ",") != std::string::npos) {
+      return "/sys/fs/cgroup/" + controller + line.substr(c2 + 1);
+    }
+  }
+  return "";
+}
+
 TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
   ASSERT_EQ(Attack("identity").status, 200);  // at least one warm instance
-  int checked = 0;
+  int keepers = 0, functions = 0;
   DIR* proc = ::opendir("/proc");
   ASSERT_NE(proc, nullptr);
   while (dirent* e = ::readdir(proc)) {
@@ -233,29 +271,35 @@ TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
         StatusField(status, "PPid") != std::to_string(daemon_->pid())) {
       continue;
     }
-    DIR* tasks = ::opendir(("/proc/" + pid + "/task").c_str());
-    ASSERT_NE(tasks, nullptr);
-    while (dirent* t = ::readdir(tasks)) {
-      if (t->d_name[0] == '.') {
-        continue;
+    // The worker the daemon spawned is the keeper outside the pid namespace; its one child is
+    // the process that runs the function (PID 1 inside).
+    keepers += ExpectConfined(pid) > 0 ? 1 : 0;
+    std::istringstream children(ReadFileOrEmpty("/proc/" + pid + "/task/" + pid + "/children"));
+    std::string child;
+    while (children >> child) {
+      EXPECT_GE(ExpectConfined(child), 1);
+      std::string limits = ReadFileOrEmpty("/proc/" + child + "/limits");
+      EXPECT_NE(limits.find("Max open files            1024                 1024"),
+                std::string::npos)
+          << limits;
+      EXPECT_NE(limits.find("Max core file size        0                    0"),
+                std::string::npos)
+          << limits;
+      // The cgroup limits as configured (memory 128 MiB default, pids 64), on cgroup v1.
+      std::string mem = CgroupDirOf(child, "memory");
+      std::string pids = CgroupDirOf(child, "pids");
+      if (!mem.empty() && !pids.empty()) {
+        EXPECT_NE(mem.find("/faas-" + std::to_string(daemon_->pid()) + "/i-"), std::string::npos)
+            << mem;
+        EXPECT_EQ(ReadFileOrEmpty(mem + "/memory.limit_in_bytes"), "134217728\n") << mem;
+        EXPECT_EQ(ReadFileOrEmpty(pids + "/pids.max"), "64\n") << pids;
       }
-      std::string ts = ReadFileOrEmpty("/proc/" + pid + "/task/" + t->d_name + "/status");
-      EXPECT_EQ(StatusField(ts, "Seccomp"), "2") << pid;
-      EXPECT_EQ(StatusField(ts, "NoNewPrivs"), "1") << pid;
-      EXPECT_EQ(StatusField(ts, "CapEff"), "0000000000000000") << pid;
-      EXPECT_EQ(StatusField(ts, "Uid").rfind("0\t", 0), std::string::npos) << pid;
-      ++checked;
+      ++functions;
     }
-    ::closedir(tasks);
-    std::string limits = ReadFileOrEmpty("/proc/" + pid + "/limits");
-    EXPECT_NE(limits.find("Max open files            1024                 1024"),
-              std::string::npos)
-        << limits;
-    EXPECT_NE(limits.find("Max core file size        0                    0"), std::string::npos)
-        << limits;
   }
   ::closedir(proc);
-  EXPECT_GE(checked, 1) << "no live worker found";
+  EXPECT_GE(keepers, 1) << "no live worker found";
+  EXPECT_GE(functions, 1) << "no function process found";
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The scheduler against real faas-worker processes and real example functions.
 #include "faas/scheduler/scheduler.h"
 
+#include "faas/sandbox/cgroup.h"
+
 #include <signal.h>
 
 #include <chrono>
@@ -22,8 +24,14 @@ FunctionSpec Spec(const std::string& fn, uint32_t version = 1) {
   return s;
 }
 
+sandbox::CgroupRoot* Cgroups() {
+  static auto root = sandbox::CgroupRoot::Create({});
+  return root.ok() ? root->get() : nullptr;
+}
+
 SchedulerOptions Options() {
   SchedulerOptions o;
+  o.cgroups = Cgroups();
   o.worker_path = std::string(FAAS_TEST_BIN_DIR) + "/faas-worker";
   o.reap_interval = milliseconds(20);
   return o;

@@ -19,6 +19,8 @@ struct DaemonConfig {
   std::string log_level = "info";             // FAAS_LOG_LEVEL: "info,scheduler=debug"
   std::chrono::milliseconds shutdown_grace{30'000};  // FAAS_SHUTDOWN_GRACE
   std::chrono::milliseconds init_timeout{10'000};    // FAAS_INIT_TIMEOUT
+  std::string cgroup_mode = "auto";           // FAAS_CGROUP_MODE: auto | v1 | v2
+  std::string cgroup_v2_mount = "/sys/fs/cgroup";  // FAAS_CGROUP_V2_MOUNT
 };
 
 // Parses flags, FAAS_* env vars and an optional --config file (INI: key = value). Returns -1 to

@@ -40,6 +40,10 @@ Result<std::string> EnterJail(const JailSpec& spec);
 // The individual steps, in the order EnterJail applies them (one file each in sandbox/src/).
 Status PreloadAllowedLibraries();                               // libraries.cc
 Status UnshareNamespaces(bool new_network);                     // namespaces.cc
+// Enters a new pid namespace: forks; returns in the child (PID 1 there). The parent becomes the
+// keeper, which never returns: it waits for the child and exits exactly as it did.
+Status EnterPidNamespace(uid_t uid, gid_t gid);                 // namespaces.cc
+inline constexpr int kKeeperSetupFailed = 105;
 Status BringUpLoopback();                                       // namespaces.cc
 Status BuildRootFilesystem(const std::string& library, uint64_t tmp_bytes);  // filesystem.cc
 Status SetHardLimits(const JailSpec& spec);                     // rlimits.cc

@@ -23,6 +23,10 @@
 #include "faas/base/time.h"
 #include "faas/store/registry.h"
 
+namespace faas::sandbox {
+class CgroupRoot;
+}  // namespace faas::sandbox
+
 namespace faas::scheduler {
 
 // What the scheduler needs to run one version of a function.
@@ -96,6 +100,8 @@ struct SchedulerOptions {
   std::size_t log_capture_bytes = 64u << 10;            // per invocation, then a marker
   std::chrono::milliseconds reap_interval{1'000};       // how often idle_ttl is checked
   uint64_t tmp_bytes = 16u << 20;                       // each instance's private /tmp
+  uint64_t pids_max = 64;                               // processes + threads per instance
+  sandbox::CgroupRoot* cgroups = nullptr;               // per-instance cgroups; not owned
 };
 
 class Scheduler {

@@ -1,0 +1,106 @@
+// Per-instance cgroups: memory (swap off), pids and CPU quota limits, CPU accounting, and
+// killing everything an instance started (DESIGN §4.9, docs/sandbox.md).
+//
+//   FAAS_ASSIGN_OR_RETURN(auto root, CgroupRoot::Create({}));          // once per daemon
+//   FAAS_ASSIGN_OR_RETURN(auto cg, root->CreateInstance("i-42", limits));
+//   spawn the worker so that it writes "0" to each of cg->ProcsFds() before exec;
+//   ... cg->CpuUsage() ... cg->KillAll(); (the destructor also kills and removes it)
+//
+// Layout: every cgroup is nested under the daemon's own cgroup (read from /proc/self/cgroup)
+// as <own>/faas-<daemon pid>/<leaf>, per controller on cgroup v1 (each controller may be its own
+// hierarchy, with its own path) and once on cgroup v2. A daemon that starts removes the
+// faas-<pid> trees of daemons that are no longer running. v1 groups are made with libcgroup;
+// v2 groups with plain mkdir/write, because libcgroup 2.0.2 cannot parse the v2 line of
+// /proc/self/cgroup and writes subtree_control into every ancestor (BUILD-NOTES §4).
+// Thread-safe after creation.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "faas/base/status.h"
+#include "faas/base/unique_fd.h"
+
+namespace faas::sandbox {
+
+enum class CgroupMode { kV1, kV2 };
+
+struct CgroupLimits {
+  uint64_t memory_bytes = 128u << 20;  // swap is off
+  uint64_t pids_max = 64;
+  uint64_t cpu_quota_us = 100'000;     // per period: 100000/100000 = one CPU
+  uint64_t cpu_period_us = 100'000;
+};
+
+struct CgroupOptions {
+  std::optional<CgroupMode> mode;       // default: detect (pure v2 if /sys/fs/cgroup is cgroup2)
+  std::string v2_mount = "/sys/fs/cgroup";  // tests point this at /sys/fs/cgroup/unified
+};
+
+class InstanceCgroup;
+
+class CgroupRoot {
+ public:
+  // FailedPrecondition with the fix when the host cannot give us cgroups.
+  static Result<std::unique_ptr<CgroupRoot>> Create(const CgroupOptions& options);
+  ~CgroupRoot();  // removes faas-<pid> (instances must be gone)
+  CgroupRoot(const CgroupRoot&) = delete;
+  CgroupRoot& operator=(const CgroupRoot&) = delete;
+
+  Result<std::unique_ptr<InstanceCgroup>> CreateInstance(const std::string& leaf,
+                                                         const CgroupLimits& limits);
+  CgroupMode mode() const { return mode_; }
+  // Whether memory and pids limits are enforced (false on a v2 mount whose controllers are
+  // bound to v1 hierarchies, as on the hybrid test host's `unified` mount).
+  bool EnforcesLimits() const { return enforces_limits_; }
+  // Directories of this daemon's tree (one per v1 hierarchy, or one on v2).
+  const std::vector<std::string>& Dirs() const { return dirs_; }
+
+ private:
+  CgroupRoot() = default;
+  CgroupMode mode_ = CgroupMode::kV1;
+  bool enforces_limits_ = false;
+  // v1: controller -> (libcgroup name of our parent, directory); v2: one entry "".
+  std::vector<std::pair<std::string, std::string>> parents_;  // {controller, relative name}
+  std::vector<std::string> dirs_;
+};
+
+class InstanceCgroup {
+ public:
+  ~InstanceCgroup();  // KillAll, then remove the group(s); failures are logged
+  InstanceCgroup(const InstanceCgroup&) = delete;
+  InstanceCgroup& operator=(const InstanceCgroup&) = delete;
+
+  // Open O_WRONLY|O_CLOEXEC fds of every cgroup.procs: a forked child writes "0" to each to
+  // join before exec (async-signal-safe), so every byte it allocates is charged here.
+  std::vector<int> ProcsFds() const;
+  // CPU time of everything in the group since creation (cpuacct.usage / cpu.stat usage_usec).
+  Result<std::chrono::nanoseconds> CpuUsage() const;
+  // How often the kernel OOM-killed inside this group (memory.oom_control / memory.events).
+  uint64_t OomKills() const;
+  // How often a fork failed at pids.max (pids.events "max").
+  uint64_t PidsLimitHits() const;
+  // SIGCONT then SIGKILL to every member until the group is empty (bounded at 5 s).
+  Status KillAll();
+  const std::vector<std::string>& Dirs() const { return dirs_; }
+
+ private:
+  friend class CgroupRoot;
+  InstanceCgroup() = default;
+  CgroupMode mode_ = CgroupMode::kV1;
+  std::vector<std::pair<std::string, std::string>> groups_;  // {controller, libcgroup name}
+  std::vector<std::string> dirs_;
+  std::vector<UniqueFd> procs_;
+  std::string cpu_dir_, memory_dir_, pids_dir_, kill_dir_;
+};
+
+// "<controller>" -> path of the calling process's cgroup in that v1 hierarchy, or "" -> v2 path,
+// parsed from /proc/self/cgroup (libcgroup 2.0.2 fails on the v2 line).
+Result<std::vector<std::pair<std::string, std::string>>> ReadSelfCgroups();
+
+}  // namespace faas::sandbox

@@ -1,0 +1,398 @@
+#include "faas/sandbox/cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <libcgroup.h>
+
+#include "faas/base/log.h"
+
+namespace faas::sandbox {
+namespace {
+
+constexpr long kCgroup2SuperMagic = 0x63677270;  // linux/magic.h CGROUP2_SUPER_MAGIC
+const char* const kV1Controllers[] = {"memory", "pids", "cpu", "cpuacct"};
+
+// libcgroup returns ECG* codes; ECGOTHER means "see cgroup_get_last_errno()".
+Status CgError(int rc, const std::string& what) {
+  std::string msg = what + ": " + cgroup_strerror(rc);
+  if (rc == ECGOTHER) {
+    msg += std::string(" (") + std::strerror(cgroup_get_last_errno()) + ")";
+  }
+  return FailedPreconditionError(msg);
+}
+
+Status WriteFile(const std::string& path, const std::string& value) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.Valid()) {
+    return ErrnoError(errno, "open", path);
+  }
+  if (::write(fd.Get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    return ErrnoError(errno, "write", path + " <- " + value);
+  }
+  return OkStatus();
+}
+
+std::string ReadSmall(const std::string& path) {
+  auto r = ReadFile(path, 1u << 20);
+  return r.ok() ? *r : std::string();
+}
+
+// Value of "key N" in a flat keyed file (memory.events, cpu.stat, pids.events, oom_control).
+uint64_t KeyedValue(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string k;
+  uint64_t v = 0;
+  while (in >> k >> v) {
+    if (k == key) {
+      return v;
+    }
+  }
+  return 0;
+}
+
+std::vector<pid_t> Members(const std::string& dir) {
+  std::vector<pid_t> out;
+  std::istringstream in(ReadSmall(dir + "/cgroup.procs"));
+  pid_t p;
+  while (in >> p) {
+    out.push_back(p);
+  }
+  return out;
+}
+
+// Kills everything under `dir` (recursively) and removes the directories bottom-up.
+void RemoveTree(const std::string& dir) {
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') {
+        RemoveTree(dir + "/" + e->d_name);
+      }
+    }
+    ::closedir(d);
+  }
+  for (int i = 0; i < 500; ++i) {
+    auto pids = Members(dir);
+    if (pids.empty()) {
+      break;
+    }
+    for (pid_t p : pids) {
+      ::kill(p, SIGCONT);
+      ::kill(p, SIGKILL);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // bounded: 5 s in all
+  }
+  ::rmdir(dir.c_str());
+}
+
+// Removes faas-<pid> trees of daemons that are gone (a crashed daemon's leftovers).
+void RemoveLeftovers(const std::string& parent_dir) {
+  DIR* d = ::opendir(parent_dir.c_str());
+  if (d == nullptr) {
+    return;
+  }
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind("faas-", 0) != 0 || name.find_first_not_of("0123456789", 5) != std::string::npos) {
+      continue;
+    }
+    pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + 5));
+    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) {
+      stale.push_back(parent_dir + "/" + name);
+    }
+  }
+  ::closedir(d);
+  static auto log = log::Get("sandbox");
+  for (const auto& dir : stale) {
+    FAAS_LOG(log, warn, "cgroup.leftover_removed", {"dir", dir});
+    RemoveTree(dir);
+  }
+}
+
+std::once_flag g_cgroup_init;
+int g_cgroup_init_rc = 0;
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> ReadSelfCgroups() {
+  FAAS_ASSIGN_OR_RETURN(std::string text, ReadFile("/proc/self/cgroup"));
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    // "4:memory:/process_api/abc", "1:cpu,cpuacct:/", "0::/user.slice"
+    auto c1 = line.find(':');
+    auto c2 = line.find(':', c1 + 1);
+    if (c1 == std::string::npos || c2 == std::string::npos) {
+      continue;
+    }
+    std::string controllers = line.substr(c1 + 1, c2 - c1 - 1);
+    std::string path = line.substr(c2 + 1);
+    if (controllers.empty()) {
+      out.emplace_back("", path);
+      continue;
+    }
+    std::istringstream cs(controllers);
+    std::string c;
+    while (std::getline(cs, c, ',')) {
+      out.emplace_back(c, path);
+    }
+  }
+  return out;
+}
+
+Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& options) {
+  std::unique_ptr<CgroupRoot> root(new CgroupRoot());
+  CgroupMode mode = CgroupMode::kV1;
+  if (options.mode) {
+    mode = *options.mode;
+  } else {
+    struct statfs fs {};
+    if (::statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == kCgroup2SuperMagic) {
+      mode = CgroupMode::kV2;
+    }
+  }
+  root->mode_ = mode;
+  FAAS_ASSIGN_OR_RETURN(auto self, ReadSelfCgroups());
+  std::string leaf = "faas-" + std::to_string(::getpid());
+
+  if (mode == CgroupMode::kV2) {
+    std::string own;
+    for (const auto& [c, p] : self) {
+      if (c.empty()) {
+        own = p;
+      }
+    }
+    std::string own_dir = options.v2_mount + (own == "/" ? "" : own);
+    RemoveLeftovers(own_dir);
+    std::string dir = own_dir + "/" + leaf;
+    // Limits need memory, pids and cpu delegated to our subtree.
+    std::string avail = ReadSmall(own_dir + "/cgroup.controllers");
+    bool have_all = avail.find("memory") != std::string::npos &&
+                    avail.find("pids") != std::string::npos &&
+                    avail.find("cpu") != std::string::npos;
+    if (have_all && !WriteFile(own_dir + "/cgroup.subtree_control", "+memory +pids +cpu").ok()) {
+      // "No internal processes": move ourselves into a leaf first, then delegate.
+      std::string sup = own_dir + "/" + leaf + "-daemon";
+      if (::mkdir(sup.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoError(errno, "mkdir", sup);
+      }
+      FAAS_RETURN_IF_ERROR(WriteFile(sup + "/cgroup.procs", "0"));
+      FAAS_RETURN_IF_ERROR(WriteFile(own_dir + "/cgroup.subtree_control", "+memory +pids +cpu"));
+    }
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "mkdir", dir);
+    }
+    if (have_all) {
+      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cgroup.subtree_control", "+memory +pids +cpu"));
+    }
+    root->enforces_limits_ = have_all;
+    root->parents_.emplace_back("", dir);
+    root->dirs_.push_back(dir);
+    return root;
+  }
+
+  std::call_once(g_cgroup_init, [] { g_cgroup_init_rc = cgroup_init(); });
+  if (g_cgroup_init_rc != 0) {
+    return CgError(g_cgroup_init_rc, "cgroup_init (are the v1 controllers mounted?)");
+  }
+  std::map<std::string, std::string> dir_of;  // mount dir -> first controller using it
+  for (const char* ctrl : kV1Controllers) {
+    char* mnt = nullptr;
+    int rc = cgroup_get_subsys_mount_point(ctrl, &mnt);
+    if (rc != 0) {
+      return CgError(rc, std::string("controller ") + ctrl + " is not mounted");
+    }
+    std::string mount(mnt);
+    std::free(mnt);
+    std::string own = "/";
+    for (const auto& [c, p] : self) {
+      if (c == ctrl) {
+        own = p;
+      }
+    }
+    std::string rel = (own == "/" ? "" : own) + "/" + leaf;
+    std::string dir = mount + rel;
+    if (dir_of.count(dir) != 0) {
+      continue;  // co-mounted with an earlier controller (e.g. cpu,cpuacct)
+    }
+    dir_of[dir] = ctrl;
+    RemoveLeftovers(mount + (own == "/" ? "" : own));
+    cgroup* cg = cgroup_new_cgroup(rel.c_str());
+    if (cg == nullptr || cgroup_add_controller(cg, ctrl) == nullptr) {
+      return InternalError("libcgroup: cannot build group " + rel);
+    }
+    int crc = cgroup_create_cgroup(cg, 0);
+    cgroup_free(&cg);
+    if (crc != 0) {
+      return CgError(crc, "create " + dir);
+    }
+    root->parents_.emplace_back(ctrl, rel);
+    root->dirs_.push_back(dir);
+  }
+  root->enforces_limits_ = true;
+  return root;
+}
+
+CgroupRoot::~CgroupRoot() {
+  for (const auto& dir : dirs_) {
+    RemoveTree(dir);
+  }
+}
+
+Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(const std::string& leaf,
+                                                                   const CgroupLimits& limits) {
+  std::unique_ptr<InstanceCgroup> inst(new InstanceCgroup());
+  inst->mode_ = mode_;
+  if (mode_ == CgroupMode::kV2) {
+    std::string dir = dirs_[0] + "/" + leaf;
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      return ErrnoError(errno, "mkdir", dir);
+    }
+    inst->dirs_.push_back(dir);  // from here on the destructor removes it
+    if (enforces_limits_) {
+      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/memory.max", std::to_string(limits.memory_bytes)));
+      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/memory.swap.max", "0"));
+      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/pids.max", std::to_string(limits.pids_max)));
+      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cpu.max", std::to_string(limits.cpu_quota_us) + " " +
+                                                           std::to_string(limits.cpu_period_us)));
+    }
+    inst->cpu_dir_ = inst->memory_dir_ = inst->pids_dir_ = inst->kill_dir_ = dir;
+  } else {
+    for (std::size_t i = 0; i < parents_.size(); ++i) {
+      const auto& [ctrl, parent_rel] = parents_[i];
+      std::string rel = parent_rel + "/" + leaf;
+      std::string dir = dirs_[i] + "/" + leaf;
+      cgroup* cg = cgroup_new_cgroup(rel.c_str());
+      cgroup_controller* c = cg == nullptr ? nullptr : cgroup_add_controller(cg, ctrl.c_str());
+      if (c == nullptr) {
+        cgroup_free(&cg);
+        return InternalError("libcgroup: cannot build group " + rel);
+      }
+      // Values are written in this order when the group is created.
+      if (ctrl == "memory") {
+        cgroup_add_value_string(c, "memory.limit_in_bytes",
+                                std::to_string(limits.memory_bytes).c_str());
+        cgroup_add_value_string(c, "memory.swappiness", "0");
+        inst->memory_dir_ = dir;
+      } else if (ctrl == "pids") {
+        cgroup_add_value_string(c, "pids.max", std::to_string(limits.pids_max).c_str());
+        inst->pids_dir_ = dir;
+        inst->kill_dir_ = dir;
+      } else if (ctrl == "cpu") {
+        cgroup_add_value_string(c, "cpu.cfs_period_us",
+                                std::to_string(limits.cpu_period_us).c_str());
+        cgroup_add_value_string(c, "cpu.cfs_quota_us", std::to_string(limits.cpu_quota_us).c_str());
+      } else if (ctrl == "cpuacct") {
+        inst->cpu_dir_ = dir;
+      }
+      int rc = cgroup_create_cgroup(cg, 0);
+      cgroup_free(&cg);
+      inst->dirs_.push_back(dir);  // a failed create may still have made it (BUILD-NOTES P8d)
+      if (rc != 0) {
+        return CgError(rc, "create " + dir);
+      }
+      // Swap off: memsw exists only with swap accounting; it must be >= limit_in_bytes.
+      std::string memsw = dir + "/memory.memsw.limit_in_bytes";
+      if (ctrl == "memory" && ::access(memsw.c_str(), W_OK) == 0) {
+        FAAS_RETURN_IF_ERROR(WriteFile(memsw, std::to_string(limits.memory_bytes)));
+      }
+    }
+  }
+  for (const auto& dir : inst->dirs_) {
+    std::string procs = dir + "/cgroup.procs";
+    UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.Valid()) {
+      return ErrnoError(errno, "open", procs);
+    }
+    inst->procs_.push_back(std::move(fd));
+  }
+  return inst;
+}
+
+InstanceCgroup::~InstanceCgroup() {
+  Status s = KillAll();
+  static auto log = log::Get("sandbox");
+  if (!s.ok()) {
+    FAAS_LOG(log, err, "cgroup.kill_failed", {"error", s.message()});
+  }
+  procs_.clear();
+  for (const auto& dir : dirs_) {
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+      FAAS_LOG(log, err, "cgroup.remove_failed", {"dir", dir}, {"errno", errno});
+    }
+  }
+}
+
+std::vector<int> InstanceCgroup::ProcsFds() const {
+  std::vector<int> out;
+  for (const auto& fd : procs_) {
+    out.push_back(fd.Get());
+  }
+  return out;
+}
+
+Result<std::chrono::nanoseconds> InstanceCgroup::CpuUsage() const {
+  if (mode_ == CgroupMode::kV2) {
+    FAAS_ASSIGN_OR_RETURN(std::string stat, ReadFile(cpu_dir_ + "/cpu.stat", 4096));
+    return std::chrono::nanoseconds(
+        std::chrono::microseconds(static_cast<int64_t>(KeyedValue(stat, "usage_usec"))));
+  }
+  FAAS_ASSIGN_OR_RETURN(std::string usage, ReadFile(cpu_dir_ + "/cpuacct.usage", 64));
+  return std::chrono::nanoseconds(std::strtoll(usage.c_str(), nullptr, 10));
+}
+
+uint64_t InstanceCgroup::OomKills() const {
+  if (memory_dir_.empty()) {
+    return 0;
+  }
+  return mode_ == CgroupMode::kV2 ? KeyedValue(ReadSmall(memory_dir_ + "/memory.events"), "oom_kill")
+                                  : KeyedValue(ReadSmall(memory_dir_ + "/memory.oom_control"),
+                                               "oom_kill");
+}
+
+uint64_t InstanceCgroup::PidsLimitHits() const {
+  return pids_dir_.empty() ? 0 : KeyedValue(ReadSmall(pids_dir_ + "/pids.events"), "max");
+}
+
+Status InstanceCgroup::KillAll() {
+  if (kill_dir_.empty()) {
+    return OkStatus();
+  }
+  if (mode_ == CgroupMode::kV2 && ::access((kill_dir_ + "/cgroup.kill").c_str(), W_OK) == 0) {
+    FAAS_RETURN_IF_ERROR(WriteFile(kill_dir_ + "/cgroup.kill", "1"));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    auto pids = Members(kill_dir_);
+    if (pids.empty()) {
+      return OkStatus();
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return DeadlineExceededError(kill_dir_ + " still has " + std::to_string(pids.size()) +
+                                   " processes after SIGKILL");
+    }
+    // A process can fork between our read and our kill; loop until the group stays empty.
+    for (pid_t p : pids) {
+      ::kill(p, SIGCONT);
+      ::kill(p, SIGKILL);
+    }
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace faas::sandbox
