@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +47,13 @@ static int is(const faas_request *req, const char *what) {
   size_t n = strlen(want);
   return req->query.len >= n && memcmp(req->query.data, want, n) == 0 &&
          (req->query.len == n || req->query.data[n] == '&');
+}
+
+static void *nap(void *arg) {
+  (void)arg;
+  struct timespec ts = {0, 200 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  return NULL;
 }
 
 static int recurse(int depth) {
@@ -167,6 +177,58 @@ int faas_handle(const faas_request *req, faas_response *res) {
       off += reclen;
     }
     return reply(res, "%s", out);
+  }
+  if (is(req, "sleep")) {
+    struct timespec ts = {0, 500 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return reply(res, "slept");
+  }
+  if (is(req, "fork-bomb")) {
+    int n = 0;
+    pid_t p;
+    while (n < 100000 && (p = fork()) >= 0) {
+      if (p == 0) {
+        for (;;) pause();
+      }
+      ++n;
+    }
+    int err = errno;
+    /* PID 1 of its own namespace: kill(-1) reaches every other process in it, and only those. */
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0) {
+    }
+    return reply(res, "forked=%d errno=%s", n, strerrorname_np(err));
+  }
+  if (is(req, "thread-bomb")) {
+    static pthread_t threads[100000];
+    int n = 0;
+    int err = 0;
+    while (n < 100000 && (err = pthread_create(&threads[n], NULL, nap, NULL)) == 0) ++n;
+    for (int i = 0; i < n; ++i) pthread_join(threads[i], NULL);
+    return reply(res, "threads=%d errno=%s", n, strerrorname_np(err));
+  }
+  if (is(req, "balloon")) {
+    /* Touch memory 1 MiB at a time up to 4 GiB; the memory cgroup must stop it. */
+    for (size_t mb = 0; mb < 4096; ++mb) {
+      volatile char *p = malloc(1 << 20);
+      if (p == NULL) return reply(res, "malloc failed at %zu MiB", mb);
+      for (size_t i = 0; i < (1 << 20); i += 4096) p[i] = 1;
+    }
+    return reply(res, "ballooned 4 GiB");
+  }
+  if (is(req, "double-fork-hang")) {
+    /* A grandchild in its own session, spinning: it must not outlive the instance's kill. */
+    pid_t p = fork();
+    if (p == 0) {
+      setsid();
+      if (fork() == 0) {
+        for (volatile unsigned long i = 0;; ++i) {
+        }
+      }
+      _exit(0);
+    }
+    waitpid(p, NULL, 0);
+    for (;;) pause();
   }
   /* Attacks the sandbox answers by killing the worker (SIGSYS): these never return. */
   if (is(req, "ptrace")) return (int)ptrace(PTRACE_ATTACH, getppid(), 0, 0);

@@ -24,6 +24,8 @@ using std::chrono::milliseconds;
 
 std::string HostileLib() { return std::string(FAAS_TEST_HOSTILE_LIB); }
 
+std::string CgroupDirOf(const std::string& pid, const std::string& controller);
+
 class Hostile : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -35,15 +37,27 @@ class Hostile : public ::testing::Test {
     for (auto [name, lib] : {std::pair{"hostile", HostileLib()},
                              std::pair{"hello", FunctionLib("hello")}}) {
       CommandResult r = daemon_->Ctl({"deploy", name, lib, "--timeout", "2s", "--env",
-                                      "GREETING=hi"});
+                                      "GREETING=hi", "--max-instances", "1"});
       ASSERT_EQ(r.exit_code, 0) << r.err;
     }
+    CommandResult r = daemon_->Ctl({"deploy", "cpu-capped", HostileLib(), "--timeout", "5s",
+                                    "--cpu-limit", "200ms"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   static void TearDownTestSuite() {
     if (daemon_ != nullptr) {
+      pid_t pid = daemon_->pid();
       EXPECT_EQ(daemon_->Stop(), 0);
       delete daemon_;
       daemon_ = nullptr;
+      // Nothing outlives the daemon: its cgroups are gone, and a cgroup cannot be removed
+      // while any process is still in it.
+      std::string leaf = "faas-" + std::to_string(pid);
+      for (const char* ctrl : {"pids", "cpu", "cpuacct", "memory"}) {
+        std::string own = CgroupDirOf("self", ctrl);
+        std::string dir = (own.empty() ? std::string("/sys/fs/cgroup/") + ctrl : own) + "/" + leaf;
+        EXPECT_NE(::access(dir.c_str(), F_OK), 0) << dir << " was left behind";
+      }
     }
   }
   void SetUp() override {
@@ -250,7 +264,8 @@ std::string CgroupDirOf(const std::string& pid, const std::string& controller) {
     auto c2 = line.find(':', c1 + 1);
     std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1);
     if (("," + ctrls + ",").find("," + controller + ",") != std::string::npos) {
-      return "/sys/fs/cgroup/" + controller + line.substr(c2 + 1);
+      std::string path = line.substr(c2 + 1);
+      return "/sys/fs/cgroup/" + controller + (path == "/" ? "" : path);
     }
   }
   return "";
@@ -300,6 +315,98 @@ TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
   ::closedir(proc);
   EXPECT_GE(keepers, 1) << "no live worker found";
   EXPECT_GE(functions, 1) << "no function process found";
+}
+
+// The hostile instance's function process (PID 1 of its namespace), found from the daemon.
+std::vector<std::string> FunctionProcesses(pid_t daemon) {
+  std::vector<std::string> out;
+  DIR* proc = ::opendir("/proc");
+  while (dirent* e = proc != nullptr ? ::readdir(proc) : nullptr) {
+    std::string pid = e->d_name;
+    std::string status = ReadFileOrEmpty("/proc/" + pid + "/status");
+    if (StatusField(status, "Name") == "faas-worker" &&
+        StatusField(status, "PPid") == std::to_string(daemon)) {
+      std::istringstream children(ReadFileOrEmpty("/proc/" + pid + "/task/" + pid + "/children"));
+      std::string child;
+      while (children >> child) {
+        out.push_back(child);
+      }
+    }
+  }
+  if (proc != nullptr) {
+    ::closedir(proc);
+  }
+  return out;
+}
+
+// Bombs run only in an instance whose pids and memory limits were verified first.
+class HostileBombs : public Hostile {
+ protected:
+  void SetUp() override {
+    Hostile::SetUp();
+    if (IsSkipped()) {
+      return;
+    }
+    ASSERT_EQ(Attack("identity").status, 200);  // the one warm instance (max-instances 1)
+    auto fns = FunctionProcesses(daemon_->pid());
+    ASSERT_FALSE(fns.empty());
+    for (const auto& pid : fns) {
+      std::string mem = CgroupDirOf(pid, "memory");
+      std::string pids = CgroupDirOf(pid, "pids");
+      if (mem.find("/i-") == std::string::npos) {
+        continue;  // the neighbour's or another instance: each has its own cgroup
+      }
+      ASSERT_EQ(ReadFileOrEmpty(mem + "/memory.limit_in_bytes"), "134217728\n") << mem;
+      ASSERT_EQ(ReadFileOrEmpty(pids + "/pids.max"), "64\n") << pids;
+      verified_ = true;
+    }
+    ASSERT_TRUE(verified_) << "could not verify the instance's cgroup limits; not running bombs";
+  }
+  bool verified_ = false;
+};
+
+TEST_F(HostileBombs, ForkBombStopsAtThePidsLimit) {
+  HttpResult r = Attack("fork-bomb");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("errno=EAGAIN"), std::string::npos) << r.body;
+  long forked = std::atol(r.body.c_str() + r.body.find('=') + 1);
+  EXPECT_GT(forked, 10) << r.body;
+  EXPECT_LT(forked, 64) << r.body;
+}
+
+TEST_F(HostileBombs, ThreadBombStopsAtThePidsLimit) {
+  HttpResult r = Attack("thread-bomb");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("errno=EAGAIN"), std::string::npos) << r.body;
+  long threads = std::atol(r.body.c_str() + r.body.find('=') + 1);
+  EXPECT_LT(threads, 64) << r.body;
+}
+
+TEST_F(HostileBombs, MemoryBalloonIsKilledAtTheMemoryLimit) {
+  auto t0 = std::chrono::steady_clock::now();
+  HttpResult r = Attack("balloon");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(Code(r), "sandbox_violation") << r.body;
+  EXPECT_NE(r.body.find("memory limit of 128 MiB"), std::string::npos) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000 + 100));
+}
+
+TEST_F(HostileBombs, DoubleForkedGrandchildDiesWithTheInstance) {
+  HttpResult r = Attack("double-fork-hang");
+  EXPECT_EQ(r.status, 504) << r.body;
+  // The timeout killed the whole cgroup and waited for it to empty before answering.
+  EXPECT_TRUE(FunctionProcesses(daemon_->pid()).size() <= 1u);  // only the neighbour's
+}
+
+TEST_F(Hostile, CpuLimitKillsSpinnersButNotSleepers) {
+  auto t0 = std::chrono::steady_clock::now();
+  HttpResult spin = Get("cpu-capped", "do=spin");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(spin.status, 504) << spin.body;
+  EXPECT_NE(spin.body.find("CPU-time limit"), std::string::npos) << spin.body;
+  EXPECT_LT(took, milliseconds(1000)) << "killed at the CPU limit, long before the 5 s timeout";
+  HttpResult sleeper = Get("cpu-capped", "do=sleep");  // 500 ms of waiting, ~0 CPU
+  EXPECT_EQ(sleeper.status, 200) << sleeper.body;
 }
 
 }  // namespace

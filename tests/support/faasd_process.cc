@@ -27,7 +27,7 @@ FaasdProcess::FaasdProcess(const std::string& data_dir)
 
 FaasdProcess::~FaasdProcess() {
   if (pid_ > 0) {
-    Kill9();
+    Stop();  // SIGTERM: faasd removes its workers and cgroups (SIGKILL after the deadline)
   }
 }
 
