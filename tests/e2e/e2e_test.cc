@@ -229,6 +229,33 @@ TEST_F(E2E, BadDeploysAreRefusedWithClearErrorsAndChangeNothing) {
   EXPECT_NE(bad_flag.err.find("16"), std::string::npos) << bad_flag.err;
 }
 
+TEST(E2EDeploy, MisbehavingConstructorsFailTheDeployInsideTheSandbox) {
+  FaasdProcess d;
+  ASSERT_TRUE(d.Start({"--init-timeout", "1s"})) << d.Logs();
+  ASSERT_EQ(d.Ctl({"deploy", "ctor", FunctionLib("hello")}).exit_code, 0);
+  struct Case {
+    const char* lib;
+    const char* code;
+    const char* says;
+  };
+  for (const Case& c : {Case{"ctor_spin", "init_timeout", "within 1s"},
+                        Case{"ctor_forkbomb", "init_failed", "exited with status 3"},
+                        Case{"ctor_exit", "init_failed", "exited with status 0"},
+                        Case{"ctor_crash", "init_failed", "SIGSEGV"},
+                        Case{"ctor_garbage", "init_failed", "protocol violation"}}) {
+    auto t0 = std::chrono::steady_clock::now();
+    CommandResult r = d.Ctl({"deploy", "ctor", TestdataLib(c.lib)});
+    EXPECT_EQ(r.exit_code, 1) << c.lib << ": " << r.err;
+    EXPECT_NE(r.err.find(c.code), std::string::npos) << c.lib << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << c.lib << ": " << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << c.lib;
+  }
+  // The working version stayed latest and still serves.
+  HttpResult r = HttpRequest(d.http_port(), "GET", "/function/ctor");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Hello from faas!\n");
+}
+
 TEST_F(E2E, FaasctlInvokeReportsColdStartAndExitCodes) {
   Deploy("echo", FunctionLib("echo"));
   CommandResult r = d_.Ctl({"invoke", "echo", "--data", "{\"x\":1}", "-v"});

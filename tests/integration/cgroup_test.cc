@@ -1,0 +1,213 @@
+// Per-instance cgroups on this host's cgroup v1 hierarchies and on a cgroup v2 mount (the
+// `unified` mount here; a pure v2 host at /sys/fs/cgroup), with real processes.
+#include "faas/sandbox/cgroup.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "faas/base/unique_fd.h"
+
+namespace faas::sandbox {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct ModeCase {
+  const char* name;
+  CgroupMode mode;
+  const char* v2_mount;
+};
+
+class Cgroup : public ::testing::TestWithParam<ModeCase> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "creating cgroups needs root";
+    }
+    const ModeCase& c = GetParam();
+    if (c.mode == CgroupMode::kV2 &&
+        ::access((std::string(c.v2_mount) + "/cgroup.procs").c_str(), F_OK) != 0) {
+      GTEST_SKIP() << "no cgroup2 mount at " << c.v2_mount;
+    }
+    auto root = CgroupRoot::Create({.mode = c.mode, .v2_mount = c.v2_mount});
+    ASSERT_TRUE(root.ok()) << root.status().ToString();
+    root_ = std::move(*root);
+  }
+
+  // Forks a child that joins `cg` (as the spawner does), then runs `body` and exits.
+  template <typename F>
+  pid_t SpawnInto(const InstanceCgroup& cg, F body) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      for (int fd : cg.ProcsFds()) {
+        if (::write(fd, "0", 1) != 1) {
+          ::_exit(90);
+        }
+      }
+      body();
+      ::_exit(0);
+    }
+    return pid;
+  }
+
+  std::unique_ptr<CgroupRoot> root_;
+};
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+TEST_P(Cgroup, NestsUnderOurOwnCgroupAndCleansUp) {
+  std::vector<std::string> dirs = root_->Dirs();
+  ASSERT_FALSE(dirs.empty());
+  for (const auto& d : dirs) {
+    EXPECT_TRUE(Exists(d)) << d;
+    EXPECT_NE(d.find("/faas-" + std::to_string(::getpid())), std::string::npos) << d;
+  }
+  std::vector<std::string> inst_dirs;
+  {
+    auto inst = root_->CreateInstance("t-clean", {});
+    ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+    inst_dirs = (*inst)->Dirs();
+    for (const auto& d : inst_dirs) {
+      EXPECT_TRUE(Exists(d)) << d;
+    }
+  }
+  for (const auto& d : inst_dirs) {
+    EXPECT_FALSE(Exists(d)) << d << " outlived its instance";
+  }
+  root_.reset();
+  for (const auto& d : dirs) {
+    EXPECT_FALSE(Exists(d)) << d << " outlived the root";
+  }
+}
+
+TEST_P(Cgroup, CountsTheCpuOfEveryMember) {
+  auto inst = root_->CreateInstance("t-cpu", {});
+  ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+  pid_t pid = SpawnInto(**inst, [] {
+    timespec start{}, now{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
+    do {
+      ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) <
+             100000000L);
+  });
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto cpu = (*inst)->CpuUsage();
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  EXPECT_GE(*cpu, milliseconds(100));
+  EXPECT_LT(*cpu, milliseconds(1000));
+}
+
+TEST_P(Cgroup, KillAllEmptiesTheGroupIncludingGrandchildren) {
+  auto inst = root_->CreateInstance("t-kill", {});
+  ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  pid_t pid = SpawnInto(**inst, [&] {
+    if (::fork() == 0) {
+      ::setsid();
+      if (::fork() == 0) {
+        for (;;) {
+          ::pause();
+        }
+      }
+      for (;;) {
+        ::pause();
+      }
+    }
+    if (::write(ready[1], "x", 1) != 1) {
+      ::_exit(91);
+    }
+    for (;;) {
+      ::pause();
+    }
+  });
+  ::close(ready[1]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  Status s = (*inst)->KillAll();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  std::string procs = (*inst)->Dirs().front() + "/cgroup.procs";
+  auto left = ReadFile(procs);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(*left, "");
+}
+
+TEST_P(Cgroup, EnforcesMemoryAndPidsLimitsWhereControllersAreAvailable) {
+  if (!root_->EnforcesLimits()) {
+    GTEST_SKIP() << "memory/pids controllers are not available on this cgroup2 mount "
+                    "(they are bound to v1 hierarchies on this host)";
+  }
+  CgroupLimits limits;
+  limits.memory_bytes = 32u << 20;
+  limits.pids_max = 4;
+  auto inst = root_->CreateInstance("t-limits", limits);
+  ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+  // pids: 3 more forks fit beside the child itself, the rest fail.
+  pid_t pid = SpawnInto(**inst, [] {
+    int ok = 0;
+    for (int i = 0; i < 10; ++i) {
+      pid_t p = ::fork();
+      if (p == 0) {
+        ::pause();
+      }
+      ok += p > 0 ? 1 : 0;
+    }
+    ::_exit(ok);
+  });
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  EXPECT_GT((*inst)->PidsLimitHits(), 0u);
+  ASSERT_TRUE((*inst)->KillAll().ok());
+  // memory: touching 256 MiB in a 32 MiB group is OOM-killed.
+  pid_t hog = SpawnInto(**inst, [] {
+    for (int i = 0; i < 256; ++i) {
+      volatile char* p = static_cast<volatile char*>(::malloc(1 << 20));
+      for (int j = 0; j < (1 << 20); j += 4096) {
+        p[j] = 1;
+      }
+    }
+  });
+  ASSERT_EQ(::waitpid(hog, &status, 0), hog);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  EXPECT_GT((*inst)->OomKills(), 0u);
+}
+
+TEST_P(Cgroup, RemovesLeftoversOfADeadDaemon) {
+  // A faas-<pid> tree whose daemon is gone (pid 999999 is above the default pid_max... or dead).
+  std::string parent = root_->Dirs().front();
+  parent = parent.substr(0, parent.rfind('/'));
+  std::string stale = parent + "/faas-999999";
+  ASSERT_EQ(::mkdir(stale.c_str(), 0755), 0) << stale;
+  ASSERT_EQ(::mkdir((stale + "/i-0").c_str(), 0755), 0);
+  root_.reset();
+  const ModeCase& c = GetParam();
+  auto again = CgroupRoot::Create({.mode = c.mode, .v2_mount = c.v2_mount});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(Exists(stale)) << stale << " was not cleaned up";
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Cgroup,
+                         ::testing::Values(ModeCase{"v1", CgroupMode::kV1, "/sys/fs/cgroup"},
+                                           ModeCase{"v2", CgroupMode::kV2,
+                                                    "/sys/fs/cgroup/unified"}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+}  // namespace
+}  // namespace faas::sandbox
