@@ -150,8 +150,10 @@ void BM_InstanceStart(benchmark::State& state) {
     state.SkipWithError(root.status().message().c_str());
     return;
   }
-  faas::scheduler::Scheduler sched({.worker_path = std::string(FAAS_BENCH_BIN_DIR) + "/faas-worker",
-                                    .cgroups = root->get()});
+  faas::scheduler::SchedulerOptions opts;
+  opts.worker_path = std::string(FAAS_BENCH_BIN_DIR) + "/faas-worker";
+  opts.cgroups = root->get();
+  faas::scheduler::Scheduler sched(opts);
   faas::scheduler::FunctionSpec spec{"bench", 1, kLib, {}};
   for (auto _ : state) {
     faas::Status s = sched.Probe(spec);

@@ -7,6 +7,8 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -48,11 +50,39 @@ void PutBytes(json& j, const std::string& key, const std::string& bytes) {
 
 std::string FormatMs(double ms) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", ms);
+  (void)std::snprintf(buf, sizeof buf, "%.1f", ms);
   return buf;
 }
 
+std::string OrDash(const std::string& s) {
+  return s.empty() ? "-" : s;
+}
+
+// One bill line after the key column.
+std::vector<std::string> BillCells(const faas::v1::BillRow& row) {
+  return {std::to_string(row.invocations()), FormatMs(row.cpu_ms()),
+          std::to_string(row.billed_ms()),   FormatMicros(row.cost_micros()),
+          std::to_string(row.cold_starts()), std::to_string(row.errors())};
+}
+
 }  // namespace
+
+faas::v1::BillRequest ToBillRequest(const BillCommand& cmd) {
+  faas::v1::BillRequest req;
+  req.set_function(cmd.function);
+  req.set_since_unix_ms(cmd.since_unix_ms);
+  req.set_until_unix_ms(cmd.until_unix_ms);
+  req.set_by(cmd.by);
+  return req;
+}
+
+faas::v1::ListInvocationsRequest ToListInvocationsRequest(const InvocationsCommand& cmd) {
+  faas::v1::ListInvocationsRequest req;
+  req.set_function(cmd.name);
+  req.set_last(cmd.last);
+  req.set_outcome(cmd.outcome);
+  return req;
+}
 
 Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& o) {
   faas::v1::FunctionConfig c;
@@ -178,6 +208,43 @@ std::string RenderInvokeDetails(const faas::v1::InvokeReply& reply) {
   return out;
 }
 
+std::string RenderBillTable(const faas::v1::BillReply& reply, std::string_view by) {
+  std::string currency = CurrencyName(reply.currency_unit());
+  std::vector<std::string> headers = {
+      "INVOCATIONS", "CPU MS", "BILLED MS", currency.empty() ? "COST" : "COST (" + currency + ")",
+      "COLD STARTS", "ERRORS"};
+  if (by.empty()) {
+    Table t(std::move(headers));
+    t.AddRow(BillCells(reply.total()));
+    return t.Render();
+  }
+  std::string key_header = by == "function" ? "FUNCTION" : by == "day" ? "DAY" : "HOUR";
+  headers.insert(headers.begin(), std::move(key_header));
+  Table t(std::move(headers));
+  auto add = [&t](std::string key, const faas::v1::BillRow& row) {
+    std::vector<std::string> cells = BillCells(row);
+    cells.insert(cells.begin(), std::move(key));
+    t.AddRow(std::move(cells));
+  };
+  for (const auto& row : reply.rows()) {
+    add(OrDash(row.key()), row);
+  }
+  add("TOTAL", reply.total());
+  return t.Render();
+}
+
+std::string RenderInvocationsTable(const faas::v1::ListInvocationsReply& reply) {
+  Table t({"ID", "START", "OUTCOME", "COLD", "WALL MS", "CPU MS", "BILLED MS", "PEAK MEM", "KIND"});
+  for (const auto& r : reply.invocations()) {
+    t.AddRow({OrDash(r.invocation_id()), FormatUnixMillisPrecise(r.start_unix_ms()),
+              OrDash(r.outcome()), r.cold_start() ? "yes" : "no", FormatNanosAsMillis(r.wall_ns()),
+              FormatNanosAsMillis(r.cpu_ns()), std::to_string(r.billed_ms()),
+              r.peak_memory_bytes() == 0 ? "-" : FormatBytes(r.peak_memory_bytes()),
+              OrDash(r.kind())});
+  }
+  return t.Render();
+}
+
 json ConfigToJson(const faas::v1::FunctionConfig& c) {
   json env = json::object();
   for (const auto& [k, v] : c.env()) {
@@ -238,6 +305,50 @@ json InvokeReplyToJson(const faas::v1::InvokeReply& r) {
   PutBytes(j, "body", r.body());
   PutBytes(j, "logs", r.logs());
   return j;
+}
+
+json BillRowToJson(const faas::v1::BillRow& row) {
+  return json{{"key", row.key()},
+              {"invocations", row.invocations()},
+              {"cpu_ms", row.cpu_ms()},
+              {"billed_ms", row.billed_ms()},
+              {"cost_micros", row.cost_micros()},
+              {"cost", FormatMicros(row.cost_micros())},
+              {"cold_starts", row.cold_starts()},
+              {"errors", row.errors()}};
+}
+
+json BillReplyToJson(const faas::v1::BillReply& reply) {
+  json rows = json::array();
+  for (const auto& row : reply.rows()) {
+    rows.push_back(BillRowToJson(row));
+  }
+  return json{{"rows", std::move(rows)},
+              {"total", BillRowToJson(reply.total())},
+              {"currency_unit", reply.currency_unit()}};
+}
+
+json InvocationRecordToJson(const faas::v1::InvocationRecord& r) {
+  return json{{"invocation_id", r.invocation_id()},
+              {"function", r.function()},
+              {"version", r.version()},
+              {"trigger", r.trigger()},
+              {"kind", r.kind()},
+              {"start_unix_ms", r.start_unix_ms()},
+              {"wall_ns", r.wall_ns()},
+              {"cpu_ns", r.cpu_ns()},
+              {"billed_ms", r.billed_ms()},
+              {"cost_micros", r.cost_micros()},
+              {"cost", FormatMicros(r.cost_micros())},
+              {"peak_memory_bytes", r.peak_memory_bytes()},
+              {"cold_start", r.cold_start()},
+              {"outcome", r.outcome()},
+              {"error_code", r.error_code()},
+              {"queue_ns", r.queue_ns()},
+              {"spawn_ns", r.spawn_ns()},
+              {"load_ns", r.load_ns()},
+              {"init_ns", r.init_ns()},
+              {"exec_ns", r.exec_ns()}};
 }
 
 std::string DumpJson(const json& j) {
@@ -349,6 +460,64 @@ std::string FormatMillis(double ms) {
   char buf[64];
   (void)std::snprintf(buf, sizeof buf, "%.2f ms", ms);
   return buf;
+}
+
+std::string FormatUnixMillisPrecise(int64_t unix_ms) {
+  if (unix_ms == 0) {
+    return "-";
+  }
+  // Floor division, so times before 1970 still get a millisecond part in 0..999.
+  int64_t secs = unix_ms / 1000;
+  int64_t millis = unix_ms % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
+  time_t t = static_cast<time_t>(secs);
+  struct tm tm_utc {};
+  if (gmtime_r(&t, &tm_utc) == nullptr) {
+    return "-";
+  }
+  char buf[48];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm_utc);
+  if (n == 0) {
+    return "-";
+  }
+  char ms_buf[8];
+  (void)std::snprintf(ms_buf, sizeof ms_buf, ".%03dZ", static_cast<int>(millis));
+  return std::string(buf, n) + ms_buf;
+}
+
+std::string FormatNanosAsMillis(uint64_t ns) {
+  // Hundredths of a millisecond, rounded half up without overflowing near UINT64_MAX.
+  uint64_t hundredths = ns / 10'000 + (ns % 10'000 >= 5'000 ? 1 : 0);
+  char buf[32];
+  (void)std::snprintf(buf, sizeof buf, "%llu.%02llu",
+                      static_cast<unsigned long long>(hundredths / 100),
+                      static_cast<unsigned long long>(hundredths % 100));
+  return buf;
+}
+
+std::string FormatMicros(int64_t micros) {
+  constexpr uint64_t kMicrosPerUnit = 1'000'000;
+  // The magnitude in unsigned arithmetic, so INT64_MIN does not overflow.
+  uint64_t magnitude =
+      micros < 0 ? ~static_cast<uint64_t>(micros) + 1 : static_cast<uint64_t>(micros);
+  char buf[32];
+  (void)std::snprintf(buf, sizeof buf, "%s%llu.%06llu", micros < 0 ? "-" : "",
+                      static_cast<unsigned long long>(magnitude / kMicrosPerUnit),
+                      static_cast<unsigned long long>(magnitude % kMicrosPerUnit));
+  return buf;
+}
+
+std::string CurrencyName(std::string_view currency_unit) {
+  while (!currency_unit.empty() && currency_unit.back() == ' ') {
+    currency_unit.remove_suffix(1);
+  }
+  std::size_t cut = currency_unit.find_last_of(" -");
+  std::string_view last =
+      cut == std::string_view::npos ? currency_unit : currency_unit.substr(cut + 1);
+  return std::string(last);
 }
 
 }  // namespace faas::cli

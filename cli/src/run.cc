@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -311,6 +312,82 @@ Outcome RunInvoke(Session& s, const InvokeCommand& cmd, Io& io) {
   return Outcome::Ok();
 }
 
+Outcome RunBill(Session& s, const BillCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::BillReply reply;
+  grpc::Status status = s.Stub().Bill(&ctx, ToBillRequest(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(BillReplyToJson(reply)) : RenderBillTable(reply, cmd.by));
+  return Outcome::Ok();
+}
+
+Outcome RunInvocations(Session& s, const InvocationsCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::ListInvocationsReply reply;
+  grpc::Status status = s.Stub().ListInvocations(&ctx, ToListInvocationsRequest(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    nlohmann::json records = nlohmann::json::array();
+    for (const auto& r : reply.invocations()) {
+      records.push_back(InvocationRecordToJson(r));
+    }
+    io.out << DumpJson(nlohmann::json{{"invocations", std::move(records)}});
+  } else {
+    io.out << RenderInvocationsTable(reply);
+  }
+  return Outcome::Ok();
+}
+
+Outcome RunLogs(Session& s, const LogsCommand& cmd, Io& io) {
+  uint64_t after = 0;
+  nlohmann::json all = nlohmann::json::array();
+  for (bool first = true;; first = false) {
+    grpc::ClientContext ctx;
+    s.Prepare(ctx);
+    faas::v1::LogsRequest req;
+    req.set_function(cmd.name);
+    req.set_invocation_id(cmd.invocation);
+    req.set_last(first ? cmd.last : 1000);
+    req.set_after_seq(after);
+    faas::v1::LogsReply reply;
+    grpc::Status status = s.Stub().GetLogs(&ctx, req, &reply);
+    if (!status.ok()) {
+      return s.Failed(status, ctx);
+    }
+    for (const auto& e : reply.entries()) {
+      after = std::max<uint64_t>(after, e.seq());
+      if (Json(s)) {
+        all.push_back({{"invocation_id", e.invocation_id()},
+                       {"start", FormatUnixMillis(e.start_unix_ms())},
+                       {"text", e.text()}});
+      } else {
+        io.out << "=== " << e.invocation_id() << " " << FormatUnixMillis(e.start_unix_ms())
+               << " ===\n"
+               << e.text();
+        if (!e.text().empty() && e.text().back() != '\n') {
+          io.out << "\n";
+        }
+      }
+    }
+    io.out.flush();
+    if (!cmd.follow) {
+      break;
+    }
+    // --follow polls; output is captured per invocation, so new entries appear as whole blocks.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (Json(s)) {
+    io.out << DumpJson(nlohmann::json{{"logs", std::move(all)}});
+  }
+  return Outcome::Ok();
+}
+
 Outcome RunVersion(Session& s, const VersionCommand&, Io& io) {
   // The client line comes first, so it is there even when faasd cannot be reached.
   if (!Json(s)) {
@@ -380,6 +457,12 @@ int Run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
           return RunRollback(session, cmd, io);
         } else if constexpr (std::is_same_v<T, InvokeCommand>) {
           return RunInvoke(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, BillCommand>) {
+          return RunBill(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, InvocationsCommand>) {
+          return RunInvocations(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, LogsCommand>) {
+          return RunLogs(session, cmd, io);
         } else if constexpr (std::is_same_v<T, VersionCommand>) {
           return RunVersion(session, cmd, io);
         } else {

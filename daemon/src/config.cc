@@ -48,6 +48,19 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   app.add_option("--log-level", c->log_level, "log levels, e.g. info or info,scheduler=debug")
       ->envname("FAAS_LOG_LEVEL")
       ->capture_default_str();
+  app.add_option("--price-per-cpu-ms", c->price_per_cpu_ms,
+                 "price of one billed CPU millisecond per 128 MiB memory tier, in micro-units")
+      ->envname("FAAS_PRICE_PER_CPU_MS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--price-per-request", c->price_per_request,
+                 "price of one invocation, in micro-units")
+      ->envname("FAAS_PRICE_PER_REQUEST")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--currency-unit", c->currency_unit, "what one micro-unit of money is called")
+      ->envname("FAAS_CURRENCY_UNIT")
+      ->capture_default_str();
   app.add_option("--cgroup-mode", c->cgroup_mode,
                  "cgroup layout: auto (detect), v1, or v2")
       ->envname("FAAS_CGROUP_MODE")

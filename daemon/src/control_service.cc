@@ -1,5 +1,6 @@
 #include "control_service.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "faas/base/ids.h"
@@ -292,6 +293,104 @@ grpc::Status ControlService::GetVersion(grpc::ServerContext*, const v1::VersionR
                                         v1::VersionReply* reply) {
   reply->set_version(kVersion);
   reply->set_abi(std::to_string(FAAS_ABI_VERSION));
+  return grpc::Status::OK;
+}
+
+namespace {
+
+void ToProto(const store::BillRow& r, v1::BillRow* p) {
+  p->set_key(r.key);
+  p->set_invocations(r.invocations);
+  p->set_cpu_ms(static_cast<double>(r.cpu_ns) / 1e6);
+  p->set_billed_ms(r.billed_ms);
+  p->set_cost_micros(r.cost_micros);
+  p->set_cold_starts(r.cold_starts);
+  p->set_errors(r.errors);
+}
+
+}  // namespace
+
+grpc::Status ControlService::Bill(grpc::ServerContext* ctx, const v1::BillRequest* req,
+                                  v1::BillReply* reply) {
+  // Rows appended just now may still be in the writer's queue: flush so a bill is complete.
+  Status flushed = ledger_->Flush();
+  if (!flushed.ok()) {
+    return Fail(ctx, "internal", flushed);
+  }
+  auto rows = ledger_->Bill({.function = req->function(),
+                             .since_unix_ms = req->since_unix_ms(),
+                             .until_unix_ms = req->until_unix_ms(),
+                             .by = req->by()});
+  if (!rows.ok()) {
+    return FailStore(ctx, rows.status());
+  }
+  for (std::size_t i = 0; i + 1 < rows->size(); ++i) {
+    ToProto((*rows)[i], reply->add_rows());
+  }
+  ToProto(rows->back(), reply->mutable_total());
+  reply->set_currency_unit(currency_unit_);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListInvocations(grpc::ServerContext* ctx,
+                                             const v1::ListInvocationsRequest* req,
+                                             v1::ListInvocationsReply* reply) {
+  Status flushed = ledger_->Flush();
+  if (!flushed.ok()) {
+    return Fail(ctx, "internal", flushed);
+  }
+  uint32_t last = req->last() == 0 ? 20 : std::min<uint32_t>(req->last(), 1000);
+  auto list = ledger_->List(req->function(), last, req->outcome());
+  if (!list.ok()) {
+    return FailStore(ctx, list.status());
+  }
+  for (const auto& r : *list) {
+    v1::InvocationRecord* p = reply->add_invocations();
+    p->set_invocation_id(r.invocation_id);
+    p->set_function(r.function);
+    p->set_version(r.version);
+    p->set_trigger(r.trigger);
+    p->set_kind(r.kind);
+    p->set_start_unix_ms(r.start_unix_ms);
+    p->set_wall_ns(r.wall_ns);
+    p->set_cpu_ns(r.cpu_ns);
+    p->set_billed_ms(r.billed_ms);
+    p->set_cost_micros(r.cost_micros);
+    p->set_peak_memory_bytes(r.peak_memory_bytes);
+    p->set_cold_start(r.cold_start);
+    p->set_outcome(r.outcome);
+    p->set_error_code(r.error_code);
+    p->set_queue_ns(r.queue_ns);
+    p->set_spawn_ns(r.spawn_ns);
+    p->set_load_ns(r.load_ns);
+    p->set_init_ns(r.init_ns);
+    p->set_exec_ns(r.exec_ns);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::GetLogs(grpc::ServerContext* ctx, const v1::LogsRequest* req,
+                                     v1::LogsReply* reply) {
+  auto fn = registry_->GetFunction(req->function());
+  if (!fn.ok()) {
+    return FailStore(ctx, fn.status());
+  }
+  Status flushed = ledger_->Flush();
+  if (!flushed.ok()) {
+    return Fail(ctx, "internal", flushed);
+  }
+  uint32_t last = req->last() == 0 ? 20 : std::min<uint32_t>(req->last(), 1000);
+  auto logs = ledger_->Logs(req->function(), req->invocation_id(), last, req->after_seq());
+  if (!logs.ok()) {
+    return FailStore(ctx, logs.status());
+  }
+  for (auto& l : *logs) {
+    v1::LogEntry* e = reply->add_entries();
+    e->set_seq(l.seq);
+    e->set_invocation_id(l.invocation_id);
+    e->set_start_unix_ms(l.start_unix_ms);
+    e->set_text(std::move(l.text));
+  }
   return grpc::Status::OK;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "faas/scheduler/scheduler.h"
+#include "faas/store/ledger.h"
 #include "faas/store/registry.h"
 #include "faas/v1/control.grpc.pb.h"
 
@@ -16,8 +17,12 @@ scheduler::FunctionSpec SpecFor(const store::Registry& registry, const store::Ve
 
 class ControlService final : public v1::Control::Service {
  public:
-  ControlService(store::Registry* registry, scheduler::Scheduler* scheduler)
-      : registry_(registry), scheduler_(scheduler) {}
+  ControlService(store::Registry* registry, scheduler::Scheduler* scheduler,
+                 store::Ledger* ledger, std::string currency_unit)
+      : registry_(registry),
+        scheduler_(scheduler),
+        ledger_(ledger),
+        currency_unit_(std::move(currency_unit)) {}
 
   grpc::Status Deploy(grpc::ServerContext* ctx, grpc::ServerReader<v1::DeployChunk>* reader,
                       v1::DeployReply* reply) override;
@@ -35,11 +40,19 @@ class ControlService final : public v1::Control::Service {
                       v1::InvokeReply* reply) override;
   grpc::Status GetVersion(grpc::ServerContext* ctx, const v1::VersionRequest* req,
                           v1::VersionReply* reply) override;
+  grpc::Status Bill(grpc::ServerContext* ctx, const v1::BillRequest* req,
+                    v1::BillReply* reply) override;
+  grpc::Status ListInvocations(grpc::ServerContext* ctx, const v1::ListInvocationsRequest* req,
+                               v1::ListInvocationsReply* reply) override;
+  grpc::Status GetLogs(grpc::ServerContext* ctx, const v1::LogsRequest* req,
+                       v1::LogsReply* reply) override;
 
  private:
   void FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo* info);
   store::Registry* registry_;
   scheduler::Scheduler* scheduler_;
+  store::Ledger* ledger_;
+  std::string currency_unit_;
   std::mutex deploy_mu_;
   std::set<std::string> deploying_;  // names with a deploy in progress (the loser gets conflict)
 };

@@ -80,6 +80,13 @@ int RunDaemon(const DaemonConfig& config) {
              {"error", registry.status().message()});
     return 1;
   }
+  auto ledger = store::Ledger::Open(config.data_dir);
+  if (!ledger.ok()) {
+    FAAS_LOG(log, err, "faasd.ledger_failed", {"dir", config.data_dir},
+             {"error", ledger.status().message()});
+    return 1;
+  }
+  metering::Metrics metrics;
   sandbox::CgroupOptions cg_opts;
   if (config.cgroup_mode != "auto") {
     cg_opts.mode = config.cgroup_mode == "v2" ? sandbox::CgroupMode::kV2 : sandbox::CgroupMode::kV1;
@@ -96,7 +103,12 @@ int RunDaemon(const DaemonConfig& config) {
            {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()});
   scheduler::Scheduler sched({.worker_path = worker,
                               .init_timeout = config.init_timeout,
-                              .cgroups = cgroups->get()});
+                              .cgroups = cgroups->get(),
+                              .ledger = ledger->get(),
+                              .metrics = &metrics,
+                              .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,
+                                         .per_request_micros = config.price_per_request,
+                                         .unit = config.currency_unit}});
   auto functions = (*registry)->ListFunctions();
   if (!functions.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", functions.status().message()});
@@ -106,7 +118,7 @@ int RunDaemon(const DaemonConfig& config) {
     sched.SetFunction(SpecFor(**registry, rec.latest));
   }
 
-  gateway::Gateway gw(&sched);
+  gateway::Gateway gw(&sched, &metrics);
   gateway::ServerOptions http_opts;
   http_opts.host = http_addr->first;
   http_opts.port = http_addr->second;
@@ -119,7 +131,7 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
 
-  ControlService control(registry->get(), &sched);
+  ControlService control(registry->get(), &sched, ledger->get(), config.currency_unit);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc, grpc::InsecureServerCredentials(), &grpc_port);

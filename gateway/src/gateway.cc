@@ -76,6 +76,13 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
     }
   }
   std::string inv_id = NewInvocationId();
+  if (path == "/metrics" && metrics_ != nullptr) {
+    res.status = 200;
+    res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    res.body = metrics_->Render();
+    AddPlatformHeaders(res, inv_id, nullptr);
+    return;
+  }
   if (path == "/healthz" || path == "/readyz") {
     bool ok = path == "/healthz" || ready_.load();
     if (ok) {

@@ -365,6 +365,21 @@ uint64_t InstanceCgroup::OomKills() const {
                                                "oom_kill");
 }
 
+uint64_t InstanceCgroup::PeakMemory() const {
+  if (memory_dir_.empty()) {
+    return 0;
+  }
+  std::string v = ReadSmall(memory_dir_ + (mode_ == CgroupMode::kV2 ? "/memory.peak"
+                                                                      : "/memory.max_usage_in_bytes"));
+  return std::strtoull(v.c_str(), nullptr, 10);
+}
+
+void InstanceCgroup::ResetPeakMemory() {
+  if (mode_ == CgroupMode::kV1 && !memory_dir_.empty()) {
+    WriteFile(memory_dir_ + "/memory.max_usage_in_bytes", "0").IgnoreError();  // best effort
+  }
+}
+
 uint64_t InstanceCgroup::PidsLimitHits() const {
   return pids_dir_.empty() ? 0 : KeyedValue(ReadSmall(pids_dir_ + "/pids.events"), "max");
 }

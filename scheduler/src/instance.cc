@@ -115,6 +115,25 @@ Instance::~Instance() {
   channel_.Reset();
   process_.Kill();
   process_.Wait();
+  if (on_end_ && used_ && cgroup_) {
+    // Kill the rest first, so the final CPU reading is final.
+    KillAll();
+    on_end_(*spec_, TakeBackgroundCpu(true));
+  }
+}
+
+std::chrono::nanoseconds Instance::TakeBackgroundCpu(bool final) {
+  if (final && used_) {
+    auto now = Cpu();
+    if (now > last_cpu_) {
+      background_ += now - last_cpu_;
+      last_cpu_ = now;
+    }
+  }
+  std::chrono::nanoseconds take = final ? background_
+                                        : std::chrono::milliseconds(background_.count() / 1'000'000);
+  background_ -= take;
+  return take;
 }
 
 void Instance::KillAll() {
@@ -192,7 +211,25 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
   std::string payload;
   wr.SerializeToString(&payload);
 
-  auto cpu_before = Cpu();
+  // CPU since the last invocation ended is background use; a cold start's first invocation is
+  // charged from zero (the cgroup was created for it), which includes loading and faas_init.
+  auto cpu_now = Cpu();
+  std::chrono::nanoseconds cpu_before = cpu_now;
+  if (!used_ && cgroup_) {
+    cpu_before = std::chrono::nanoseconds(0);
+  } else if (cpu_now > last_cpu_) {
+    background_ += cpu_now - last_cpu_;
+  }
+  used_ = true;
+  if (cgroup_) {
+    cgroup_->ResetPeakMemory();
+  }
+  ScopeExit account([&] {
+    last_cpu_ = cpu_before + out->cpu;
+    if (cgroup_) {
+      out->peak_memory_bytes = cgroup_->PeakMemory();
+    }
+  });
   auto t0 = Clock::now();
   auto deadline = t0 + cfg.timeout;
   auto cpu_limit = store::EffectiveCpuLimit(cfg);

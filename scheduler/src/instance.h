@@ -3,6 +3,7 @@
 // Kill(), which any thread may call.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,8 +33,16 @@ class Instance {
   ~Instance();
 
   // Runs one invocation with the function's wall-clock timeout. Fills outcome, response,
-  // cpu, logs and timings.exec in *out. After kTimeout/kCrashed the instance is dead.
+  // cpu, logs and timings.exec in *out. After kTimeout/kCrashed the instance is dead. The first
+  // invocation of a cold start is charged the CPU of starting the instance too.
   void Invoke(const InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out);
+  // Background CPU (used between invocations) not yet recorded: whole milliseconds, or all of
+  // it when `final` (the instance is ending). The recorder bills what this returns.
+  std::chrono::nanoseconds TakeBackgroundCpu(bool final);
+  // Called once, when the instance ends, with its last background CPU.
+  void SetOnEnd(std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> fn) {
+    on_end_ = std::move(fn);
+  }
 
   bool Healthy() const { return healthy_; }
   const FunctionSpec& Spec() const { return *spec_; }
@@ -61,6 +70,10 @@ class Instance {
   UniqueFd channel_;
   UniqueFd log_;
   bool healthy_ = true;
+  bool used_ = false;                       // has served an invocation
+  std::chrono::nanoseconds last_cpu_{0};    // cgroup CPU at the end of the last invocation
+  std::chrono::nanoseconds background_{0};  // used between invocations, not yet recorded
+  std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;
 };
 
 }  // namespace faas::scheduler

@@ -9,6 +9,7 @@
 
 #include "faas/base/log.h"
 #include "instance.h"
+#include "recorder.h"
 
 namespace faas::scheduler {
 
@@ -49,6 +50,7 @@ struct Pool {
 
 struct Scheduler::Impl {
   SchedulerOptions options;
+  std::unique_ptr<Recorder> recorder;
   std::shared_ptr<spdlog::logger> log = log::Get("scheduler");
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Pool>, std::less<>> pools;
@@ -59,11 +61,21 @@ struct Scheduler::Impl {
   std::thread reaper;
 
   void ReaperLoop();
+  InvokeResult InvokeInner(const std::string& name, const InvokeRequest& request,
+                           std::shared_ptr<const FunctionSpec>* spec_out);
+  void WatchBackground(Instance* inst) {
+    Recorder* rec = recorder.get();
+    inst->SetOnEnd([rec](const FunctionSpec& spec, std::chrono::nanoseconds cpu) {
+      rec->Background(spec, cpu, /*final=*/true);
+    });
+  }
   void Release(const std::shared_ptr<Pool>& pool, InstancePtr inst, std::vector<InstancePtr>* dead);
 };
 
 Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->recorder = std::make_unique<Recorder>(impl_->options.ledger, impl_->options.metrics,
+                                               impl_->options.prices);
   impl_->reaper = std::thread([this] { impl_->ReaperLoop(); });
 }
 
@@ -125,26 +137,40 @@ void Scheduler::Impl::Release(const std::shared_ptr<Pool>& pool, InstancePtr ins
 }
 
 InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
+  int64_t start_unix_ms = UnixMillisNow();
+  std::shared_ptr<const FunctionSpec> spec;
+  InvokeResult out = impl_->InvokeInner(name, request, &spec);
+  if (out.outcome != Outcome::kNotFound) {
+    // Before the caller answers the client: an answered invocation is always in the ledger.
+    impl_->recorder->Invocation(spec.get(), name, request, out, start_unix_ms);
+  }
+  return out;
+}
+
+InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeRequest& request,
+                                          std::shared_ptr<const FunctionSpec>* spec_out) {
   InvokeResult out;
   std::shared_ptr<Pool> pool;
   std::shared_ptr<const FunctionSpec> spec;
   InstancePtr inst;
   std::vector<InstancePtr> dead;  // destroyed (SIGKILL + reap) outside the lock
   {
-    std::unique_lock lock(impl_->mu);
-    if (impl_->stopping) {
+    std::unique_lock lock(mu);
+    if (stopping) {
       out.outcome = Outcome::kShuttingDown;
       out.error_message = "faasd is shutting down";
       return out;
     }
-    auto it = impl_->pools.find(name);
-    if (it == impl_->pools.end()) {
+    auto it = pools.find(name);
+    if (it == pools.end()) {
       out.outcome = Outcome::kNotFound;
       out.error_message = "function \"" + name + "\" does not exist";
       return out;
     }
     pool = it->second;
     spec = pool->spec;
+    *spec_out = spec;
+    out.version = spec->version;
     if (request.body.size() > spec->config.max_body_bytes) {
       out.outcome = Outcome::kPayloadTooLarge;
       out.error_message = "the request body of " + std::to_string(request.body.size()) +
@@ -153,7 +179,7 @@ InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
                           "\"";
       return out;
     }
-    ++impl_->in_flight;
+    ++in_flight;
     auto wait_until = Clock::now() + spec->config.timeout;
     for (;;) {
       if (pool->removed) {
@@ -190,8 +216,8 @@ InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
       pool->busy.insert(inst.get());
     }
     if (!inst && !out.cold_start) {
-      --impl_->in_flight;
-      impl_->drained.notify_all();
+      --in_flight;
+      drained.notify_all();
       lock.unlock();
       dead.clear();
       return out;
@@ -202,7 +228,7 @@ InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
   if (out.cold_start) {
     auto t0 = Clock::now();
     StartTimings st;
-    auto started = Instance::Start(spec, impl_->options, &st);
+    auto started = Instance::Start(spec, options, &st);
     out.timings.spawn = st.spawn;
     out.timings.load = st.load;
     out.timings.init = st.init;
@@ -213,36 +239,40 @@ InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
                        s.code() == StatusCode::kDeadlineExceeded;
       out.outcome = lib_fault ? Outcome::kInitFailed : Outcome::kInternal;
       out.error_message = lib_fault ? s.message() : "cannot start an instance: " + s.message();
-      FAAS_LOG(impl_->log, warn, "instance.start_failed", {"fn", name},
+      FAAS_LOG(log, warn, "instance.start_failed", {"fn", name},
                {"inv", request.invocation_id}, {"error", s.message()});
-      std::lock_guard lock(impl_->mu);
+      std::lock_guard lock(mu);
       --pool->total;
       ++pool->invocations;
       pool->freed.notify_one();
-      --impl_->in_flight;
-      impl_->drained.notify_all();
+      --in_flight;
+      drained.notify_all();
       return out;
     }
     inst = std::move(*started);
-    FAAS_LOG(impl_->log, debug, "instance.started", {"fn", name}, {"pid", inst->Pid()},
+    WatchBackground(inst.get());
+    FAAS_LOG(log, debug, "instance.started", {"fn", name}, {"pid", inst->Pid()},
              {"inv", request.invocation_id}, {"cold_ms", ToMillis(out.timings.cold)});
-    std::lock_guard lock(impl_->mu);
+    std::lock_guard lock(mu);
     pool->busy.insert(inst.get());
   }
 
   out.version = spec->version;
-  inst->Invoke(request, impl_->options.log_capture_bytes, &out);
+  inst->Invoke(request, options.log_capture_bytes, &out);
   if (!inst->Healthy()) {
-    FAAS_LOG(impl_->log, warn, "instance.lost", {"fn", name}, {"inv", request.invocation_id},
+    FAAS_LOG(log, warn, "instance.lost", {"fn", name}, {"inv", request.invocation_id},
              {"pid", inst->Pid()}, {"outcome", OutcomeName(out.outcome)},
              {"reason", out.error_message});
   }
+  if (auto bg = inst->TakeBackgroundCpu(false); bg.count() > 0) {
+    recorder->Background(inst->Spec(), bg, /*final=*/false);
+  }
   {
-    std::lock_guard lock(impl_->mu);
+    std::lock_guard lock(mu);
     ++pool->invocations;
-    impl_->Release(pool, std::move(inst), &dead);
-    --impl_->in_flight;
-    impl_->drained.notify_all();
+    Release(pool, std::move(inst), &dead);
+    --in_flight;
+    drained.notify_all();
   }
   return out;
 }
@@ -308,6 +338,7 @@ void Scheduler::Impl::ReaperLoop() {
       auto started = Instance::Start(spec, options, &st);
       lock.lock();
       if (started.ok() && !pool->removed && !stopping && spec == pool->spec) {
+        WatchBackground(started->get());
         (*started)->last_used = Clock::now();
         pool->idle.push_back(std::move(*started));
         pool->freed.notify_one();

@@ -66,6 +66,17 @@ TEST_F(E2E, HelloIsServedColdThenWarmWithPlatformHeaders) {
   EXPECT_EQ(second.Header("x-faas-cold-start"), "false");
   EXPECT_NE(second.Header("x-invocation-id"), first.Header("x-invocation-id"));
   EXPECT_NE(second.Header("server-timing").find("exec;dur="), std::string::npos);
+
+  HttpResult metrics = Get("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("faas_coldstarts_total{function=\"hello\"} 1\n"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("faas_invocations_total{function=\"hello\",outcome=\"ok\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("faas_billed_cpu_ms_total{function=\"hello\"}"), std::string::npos);
+  EXPECT_NE(metrics.body.find("faas_invoke_duration_seconds_bucket{function=\"hello\",phase=\"exec\""),
+            std::string::npos);
 }
 
 TEST_F(E2E, KeepAliveConnectionServesManyInvocations) {
@@ -268,6 +279,41 @@ TEST_F(E2E, FaasctlInvokeReportsColdStartAndExitCodes) {
   CommandResult unreachable =
       RunCommand({BinDir() + "/faasctl", "--server", "127.0.0.1:1", "list"});
   EXPECT_EQ(unreachable.exit_code, 3) << unreachable.err;
+}
+
+TEST_F(E2E, LogsInvocationsAndBillFromTheCli) {
+  Deploy("fail", FunctionLib("fail"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    HttpResult r = Get("/function/fail");
+    ASSERT_EQ(r.status, 500);
+    ids.push_back(r.Header("x-invocation-id"));
+  }
+  CommandResult logs = d_.Ctl({"logs", "fail"});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  for (const auto& id : ids) {
+    EXPECT_NE(logs.out.find("refusing invocation " + id), std::string::npos) << logs.out;
+  }
+  CommandResult one = d_.Ctl({"logs", "fail", "--invocation", ids[0]});
+  EXPECT_NE(one.out.find(ids[0]), std::string::npos);
+  EXPECT_EQ(one.out.find(ids[1]), std::string::npos);
+
+  CommandResult inv = d_.Ctl({"invocations", "fail", "-o", "json"});
+  ASSERT_EQ(inv.exit_code, 0) << inv.err;
+  Json j = Json::parse(inv.out);
+  ASSERT_EQ(j["invocations"].size(), 2u) << inv.out;
+  EXPECT_EQ(j["invocations"][0]["invocation_id"], ids[1]);  // newest first
+  EXPECT_EQ(j["invocations"][0]["outcome"], "function_error");
+
+  CommandResult bill = d_.Ctl({"bill", "--function", "fail", "-o", "json"});
+  ASSERT_EQ(bill.exit_code, 0) << bill.err;
+  Json b = Json::parse(bill.out);
+  EXPECT_EQ(b["total"]["invocations"], 2) << bill.out;
+  EXPECT_EQ(b["total"]["errors"], 2) << bill.out;
+  CommandResult table = d_.Ctl({"bill", "--by", "function"});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("fail"), std::string::npos) << table.out;
+  EXPECT_EQ(d_.Ctl({"logs", "nope"}).exit_code, 1);
 }
 
 TEST_F(E2E, FunctionsSurviveARestartWithTheSameDataDir) {

@@ -81,7 +81,11 @@ TEST(Scheduler, MeasuresCpuFromTheKernel) {
   EXPECT_GE(r.cpu, milliseconds(50));
   EXPECT_LT(r.cpu, milliseconds(500));
   s.SetFunction(Spec("sleep"));
+  InvokeResult cold = s.Invoke("sleep", Req("ms=1"));
+  ASSERT_TRUE(cold.cold_start);
+  EXPECT_GT(cold.cpu, std::chrono::microseconds(100));  // a cold start pays for starting up
   InvokeResult idle = s.Invoke("sleep", Req("ms=50"));
+  ASSERT_FALSE(idle.cold_start);
   ASSERT_EQ(idle.outcome, Outcome::kOk);
   EXPECT_LT(idle.cpu, milliseconds(10));  // waiting is not billed as CPU
 }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "faas/v1/control.grpc.pb.h"
 
@@ -118,6 +120,55 @@ class FakeControl final : public faas::v1::Control::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Bill(grpc::ServerContext*, const faas::v1::BillRequest* req,
+                    faas::v1::BillReply* reply) override {
+    {
+      std::lock_guard lock(mu_);
+      last_bill_ = *req;
+    }
+    if (!req->by().empty()) {
+      auto* row = reply->add_rows();
+      row->set_key("2026-11-29");
+      row->set_invocations(2);
+      row->set_cpu_ms(1.25);
+      row->set_billed_ms(3);
+      row->set_cost_micros(1234);
+    }
+    auto* total = reply->mutable_total();
+    total->set_invocations(2);
+    total->set_cpu_ms(1.25);
+    total->set_billed_ms(3);
+    total->set_cost_micros(1234);
+    total->set_errors(1);
+    reply->set_currency_unit("micro-USD");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListInvocations(grpc::ServerContext* ctx,
+                               const faas::v1::ListInvocationsRequest* req,
+                               faas::v1::ListInvocationsReply* reply) override {
+    {
+      std::lock_guard lock(mu_);
+      last_list_invocations_ = *req;
+    }
+    if (req->function() != "x") {
+      ctx->AddTrailingMetadata("faas-code", "not_found");
+      return {grpc::StatusCode::NOT_FOUND, "no function \"" + req->function() + "\""};
+    }
+    auto* r = reply->add_invocations();
+    r->set_invocation_id("inv-7");
+    r->set_function("x");
+    r->set_start_unix_ms(1795957445123);
+    r->set_outcome("ok");
+    r->set_wall_ns(2'500'000);
+    r->set_cpu_ns(1'000'000);
+    r->set_billed_ms(1);
+    r->set_cost_micros(17);
+    r->set_peak_memory_bytes(2048);
+    r->set_kind("invocation");
+    return grpc::Status::OK;
+  }
+
   std::vector<faas::v1::DeployChunk> DeployChunks() {
     std::lock_guard lock(mu_);
     return deploy_chunks_;
@@ -125,6 +176,14 @@ class FakeControl final : public faas::v1::Control::Service {
   faas::v1::InvokeRequest LastInvoke() {
     std::lock_guard lock(mu_);
     return last_invoke_;
+  }
+  std::optional<faas::v1::BillRequest> LastBill() {
+    std::lock_guard lock(mu_);
+    return last_bill_;
+  }
+  std::optional<faas::v1::ListInvocationsRequest> LastListInvocations() {
+    std::lock_guard lock(mu_);
+    return last_list_invocations_;
   }
   std::string LastAuthorization() {
     std::lock_guard lock(mu_);
@@ -144,6 +203,8 @@ class FakeControl final : public faas::v1::Control::Service {
   std::mutex mu_;
   std::vector<faas::v1::DeployChunk> deploy_chunks_;
   faas::v1::InvokeRequest last_invoke_;
+  std::optional<faas::v1::BillRequest> last_bill_;
+  std::optional<faas::v1::ListInvocationsRequest> last_list_invocations_;
   std::string last_authorization_;
 };
 
@@ -352,6 +413,94 @@ TEST_F(RunTest, HelpIsExitZeroOnStdout) {
   EXPECT_EQ(RunCli({"--help"}), 0);
   EXPECT_THAT(out_.str(), HasSubstr("invoke"));
   EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(RunTest, BillSendsTheRequestAndPrintsRowsAndTotal) {
+  ASSERT_EQ(RunCli({"bill", "--function", "x", "--since", "2026-11-29", "--by", "day"}), 0)
+      << err_.str();
+  std::optional<faas::v1::BillRequest> req = service_.LastBill();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->function(), "x");
+  EXPECT_EQ(req->since_unix_ms(), 1795910400000);  // 2026-11-29T00:00:00Z
+  EXPECT_EQ(req->until_unix_ms(), 0);
+  EXPECT_EQ(req->by(), "day");
+  EXPECT_EQ(out_.str(),
+            "DAY         INVOCATIONS  CPU MS  BILLED MS  COST (USD)  COLD STARTS  ERRORS\n"
+            "2026-11-29  2            1.2     3          0.001234    0            0\n"
+            "TOTAL       2            1.2     3          0.001234    0            1\n");
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(RunTest, BillWithoutFlagsSendsAnEmptyRequestAndPrintsTheTotal) {
+  ASSERT_EQ(RunCli({"bill"}), 0) << err_.str();
+  std::optional<faas::v1::BillRequest> req = service_.LastBill();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->function(), "");
+  EXPECT_EQ(req->since_unix_ms(), 0);
+  EXPECT_EQ(req->until_unix_ms(), 0);
+  EXPECT_EQ(req->by(), "");
+  EXPECT_EQ(out_.str(),
+            "INVOCATIONS  CPU MS  BILLED MS  COST (USD)  COLD STARTS  ERRORS\n"
+            "2            1.2     3          0.001234    0            1\n");
+}
+
+TEST_F(RunTest, BillJsonHasIntegerMicrosAndDecimalCost) {
+  ASSERT_EQ(RunCli({"-o", "json", "bill", "--by", "day"}), 0) << err_.str();
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["currency_unit"], "micro-USD");
+  EXPECT_EQ(j["total"]["cost_micros"], 1234);
+  EXPECT_EQ(j["total"]["cost"], "0.001234");
+  ASSERT_EQ(j["rows"].size(), 1u);
+  EXPECT_EQ(j["rows"][0]["key"], "2026-11-29");
+}
+
+TEST_F(RunTest, BillUsageErrorIsExitTwoAndSendsNothing) {
+  EXPECT_EQ(RunCli({"bill", "--since", "2026-11-30", "--until", "2026-11-29"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--since \"2026-11-30\" is after --until \"2026-11-29\""));
+  EXPECT_EQ(RunCli({"bill", "--until", "soon"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--until \"soon\""));
+  EXPECT_FALSE(service_.LastBill().has_value());
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(RunTest, InvocationsSendsLastAndPrintsTable) {
+  ASSERT_EQ(RunCli({"invocations", "x", "--last", "5"}), 0) << err_.str();
+  std::optional<faas::v1::ListInvocationsRequest> req = service_.LastListInvocations();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->function(), "x");
+  EXPECT_EQ(req->last(), 5u);
+  EXPECT_EQ(req->outcome(), "");
+  EXPECT_EQ(out_.str(),
+            "ID     START                     OUTCOME  COLD  WALL MS  CPU MS  BILLED MS  PEAK MEM  "
+            "KIND\n"
+            "inv-7  2026-11-29T13:04:05.123Z  ok       no    2.50     1.00    1          2.0 KiB   "
+            "invocation\n");
+}
+
+TEST_F(RunTest, InvocationsDefaultsToTwentyAndSendsOutcome) {
+  ASSERT_EQ(RunCli({"invocations", "x", "--outcome", "function_error"}), 0) << err_.str();
+  std::optional<faas::v1::ListInvocationsRequest> req = service_.LastListInvocations();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->last(), 20u);
+  EXPECT_EQ(req->outcome(), "function_error");
+}
+
+TEST_F(RunTest, InvocationsJsonIsAnArrayUnderInvocations) {
+  ASSERT_EQ(RunCli({"-o", "json", "invocations", "x"}), 0) << err_.str();
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  ASSERT_TRUE(j["invocations"].is_array());
+  ASSERT_EQ(j["invocations"].size(), 1u);
+  EXPECT_EQ(j["invocations"][0]["invocation_id"], "inv-7");
+  EXPECT_EQ(j["invocations"][0]["wall_ns"], 2'500'000);
+  EXPECT_EQ(j["invocations"][0]["cost_micros"], 17);
+}
+
+TEST_F(RunTest, InvocationsErrorsUseTheExitCodeMapping) {
+  EXPECT_EQ(RunCli({"invocations", "nope"}), 1);
+  EXPECT_EQ(err_.str(), "error: not_found: no function \"nope\"\n");
+  EXPECT_EQ(RunCli({"invocations", "x", "--last", "1001"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--last \"1001\": must be 1..1000"));
+  EXPECT_EQ(service_.LastListInvocations()->function(), "nope");  // the usage error sent nothing
 }
 
 // A port that was just free: bind to :0, note it, close.

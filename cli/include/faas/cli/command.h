@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -85,15 +86,35 @@ struct InvokeCommand {
   std::string query;
   bool verbose = false;
 };
+// bill: CPU-ms billing totals (DESIGN §4.7), optionally grouped.
+struct BillCommand {
+  std::string function;       // "" = every function
+  int64_t since_unix_ms = 0;  // 0 = from the beginning
+  int64_t until_unix_ms = 0;  // 0 = until now
+  std::string by;             // "" (one total), "function", "day" or "hour"
+};
+// invocations: the ledger's latest rows for one function.
+struct InvocationsCommand {
+  std::string name;
+  uint32_t last = 20;   // 1..1000
+  std::string outcome;  // filter, e.g. "function_timeout"; "" = all
+};
+// logs: captured stdout/stderr of a function's invocations (newest last).
+struct LogsCommand {
+  std::string name;
+  std::string invocation;  // only this invocation; "" = all
+  uint32_t last = 20;      // 1..1000
+  bool follow = false;     // keep printing new entries until interrupted
+};
 struct VersionCommand {};
 // -h/--help anywhere: print `text` to stdout and exit 0.
 struct HelpCommand {
   std::string text;
 };
 
-using Command =
-    std::variant<DeployCommand, ListCommand, DescribeCommand, DeleteCommand, VersionsCommand,
-                 RollbackCommand, InvokeCommand, VersionCommand, HelpCommand>;
+using Command = std::variant<DeployCommand, ListCommand, DescribeCommand, DeleteCommand,
+                             VersionsCommand, RollbackCommand, InvokeCommand, BillCommand,
+                             InvocationsCommand, LogsCommand, VersionCommand, HelpCommand>;
 
 struct Invocation {
   GlobalOptions global;
@@ -104,6 +125,13 @@ struct Invocation {
 // Errors are kInvalidArgument with CLI11's message or ours, e.g.
 // `--timeout "2x": duration "2x": unknown unit "x" (use ms, s, m or h)`.
 Result<Invocation> Parse(const std::vector<std::string>& args);
+
+// A `bill --since/--until` value as Unix milliseconds: a UTC date or date-time
+// ("2026-11-29", "2026-11-29T13:00", "2026-11-29T13:00:00Z", "2026-11-29T13:00:00.250+02:00";
+// no zone means UTC), or a duration back from `now_unix_ms` ("30m", "1h", "7d"; the units of
+// ParseDuration plus d, and a unit is required). kInvalidArgument says why, e.g.
+// `time "2026-13-01": month must be 01..12`; times before 1970-01-01T00:00:00.001Z are refused.
+Result<int64_t> ParseTimeArg(std::string_view text, int64_t now_unix_ms);
 
 // Parses "K=V" pairs (K non-empty, each K once) for --env. All problems are reported at once.
 Result<std::map<std::string, std::string>> ParseEnv(const std::vector<std::string>& pairs);

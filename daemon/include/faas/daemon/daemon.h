@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace faas::daemon {
@@ -19,6 +20,9 @@ struct DaemonConfig {
   std::string log_level = "info";             // FAAS_LOG_LEVEL: "info,scheduler=debug"
   std::chrono::milliseconds shutdown_grace{30'000};  // FAAS_SHUTDOWN_GRACE
   std::chrono::milliseconds init_timeout{10'000};    // FAAS_INIT_TIMEOUT
+  int64_t price_per_cpu_ms = 1;               // FAAS_PRICE_PER_CPU_MS: micro-units per billed ms per 128 MiB
+  int64_t price_per_request = 0;              // FAAS_PRICE_PER_REQUEST: micro-units per invocation
+  std::string currency_unit = "micro-credits";  // FAAS_CURRENCY_UNIT: what one micro-unit is
   std::string cgroup_mode = "auto";           // FAAS_CGROUP_MODE: auto | v1 | v2
   std::string cgroup_v2_mount = "/sys/fs/cgroup";  // FAAS_CGROUP_V2_MOUNT
 };

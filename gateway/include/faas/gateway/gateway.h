@@ -3,7 +3,7 @@
 //   faas::gateway::Gateway gw(&scheduler);
 //   HttpServer server(opts, [&](HttpRequest& q, HttpResponse& r) { gw.Handle(q, r); });
 //
-// Routes: ANY /function/{name}[/{rest}], GET /healthz, GET /readyz. Every response carries
+// Routes: ANY /function/{name}[/{rest}], GET /healthz, GET /readyz, GET /metrics. Every response carries
 // X-Invocation-Id, X-Faas-Cold-Start and Server-Timing; errors are the JSON of DESIGN §4.2.
 // Thread-safe: Handle runs concurrently on connection threads.
 #pragma once
@@ -28,7 +28,9 @@ std::string ServerTiming(const scheduler::InvokeResult& r);
 
 class Gateway {
  public:
-  explicit Gateway(scheduler::Scheduler* scheduler) : scheduler_(scheduler) {}
+  // `metrics` (optional, not owned) is served at GET /metrics.
+  explicit Gateway(scheduler::Scheduler* scheduler, metering::Metrics* metrics = nullptr)
+      : scheduler_(scheduler), metrics_(metrics) {}
   void Handle(HttpRequest& req, HttpResponse& res);
   // /readyz answers 503 while not ready (starting or draining).
   void SetReady(bool ready) { ready_.store(ready); }
@@ -36,6 +38,7 @@ class Gateway {
  private:
   void Invoke(const std::string& name, std::string rest, HttpRequest& req, HttpResponse& res);
   scheduler::Scheduler* scheduler_;
+  metering::Metrics* metrics_;
   std::atomic<bool> ready_{false};
 };
 

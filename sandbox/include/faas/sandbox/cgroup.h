@@ -83,6 +83,11 @@ class InstanceCgroup {
   Result<std::chrono::nanoseconds> CpuUsage() const;
   // How often the kernel OOM-killed inside this group (memory.oom_control / memory.events).
   uint64_t OomKills() const;
+  // Peak memory use since creation or the last ResetPeakMemory (v1 memory.max_usage_in_bytes,
+  // v2 memory.peak); 0 when unknown.
+  uint64_t PeakMemory() const;
+  // Starts a new peak window (v1 only; v2 keeps the lifetime peak).
+  void ResetPeakMemory();
   // How often a fork failed at pids.max (pids.events "max").
   uint64_t PidsLimitHits() const;
   // SIGCONT then SIGKILL to every member until the group is empty (bounded at 5 s).

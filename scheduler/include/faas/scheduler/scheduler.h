@@ -21,6 +21,9 @@
 
 #include "faas/base/status.h"
 #include "faas/base/time.h"
+#include "faas/metering/metrics.h"
+#include "faas/metering/pricing.h"
+#include "faas/store/ledger.h"
 #include "faas/store/registry.h"
 
 namespace faas::sandbox {
@@ -84,6 +87,7 @@ struct InvokeResult {
   uint32_t version = 0;
   PhaseTimings timings;
   std::chrono::nanoseconds cpu{0};  // kernel-measured CPU time of the instance during exec
+  uint64_t peak_memory_bytes = 0;   // the instance's peak during this invocation (0: unknown)
   std::string logs;                 // captured stdout/stderr of this invocation (capped)
 };
 
@@ -102,6 +106,9 @@ struct SchedulerOptions {
   uint64_t tmp_bytes = 16u << 20;                       // each instance's private /tmp
   uint64_t pids_max = 64;                               // processes + threads per instance
   sandbox::CgroupRoot* cgroups = nullptr;               // per-instance cgroups; not owned
+  store::Ledger* ledger = nullptr;                      // every invocation's row; not owned
+  metering::Metrics* metrics = nullptr;                 // /metrics counters; not owned
+  metering::Prices prices;
 };
 
 class Scheduler {

@@ -1,0 +1,61 @@
+// Metrics: per-function counters and duration histograms, rendered in the Prometheus text format
+// at GET /metrics. Names follow the OpenTelemetry FaaS conventions where they exist.
+//
+//   metrics.RecordInvocation({.function = "resize", .outcome = "ok", .cold_start = true, ...});
+//   std::string text = metrics.Render();
+//
+// Thread-safe; recording takes one short lock.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace faas::metering {
+
+struct InvocationSample {
+  std::string function;
+  std::string outcome;  // "ok", "function_timeout", ...
+  bool cold_start = false;
+  std::chrono::nanoseconds cpu{0};
+  uint64_t billed_ms = 0;
+  std::chrono::nanoseconds queue{0}, spawn{0}, load{0}, init{0}, exec{0}, total{0};
+};
+
+class Metrics {
+ public:
+  void RecordInvocation(const InvocationSample& s);
+  // CPU used by an instance between invocations (also billed).
+  void RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
+                        uint64_t billed_ms);
+  // Prometheus text exposition format 0.0.4.
+  std::string Render() const;
+
+  // Histogram buckets in seconds (0.1 ms .. 30 s).
+  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                      0.005,  0.01,    0.025,  0.05,  0.1,
+                                                      0.25,   1,       5,      30};
+
+ private:
+  struct Histogram {
+    std::array<uint64_t, kBuckets.size()> counts{};
+    uint64_t count = 0;
+    double sum = 0;
+    void Observe(std::chrono::nanoseconds d);
+  };
+  struct PerFunction {
+    std::map<std::string, uint64_t> by_outcome;
+    uint64_t cold_starts = 0;
+    uint64_t cpu_ns = 0;
+    uint64_t billed_ms = 0;
+    Histogram init;  // faas_init + load of cold starts
+    std::map<std::string, Histogram> phases;  // queue, spawn, load, init, exec, total
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, PerFunction> functions_;
+};
+
+}  // namespace faas::metering

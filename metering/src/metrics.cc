@@ -1,0 +1,133 @@
+#include "faas/metering/metrics.h"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+
+namespace faas::metering {
+namespace {
+
+// Label values are function names ([a-z0-9-]) and outcome names: nothing to escape, but keep the
+// exposition valid for anything.
+std::string Escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void AppendF(std::string& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void AppendF(std::string& out, const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  out.append(buf, static_cast<std::size_t>(std::min(n, static_cast<int>(sizeof buf) - 1)));
+}
+
+}  // namespace
+
+void Metrics::Histogram::Observe(std::chrono::nanoseconds d) {
+  double s = static_cast<double>(d.count()) / 1e9;
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (s <= kBuckets[i]) {
+      ++counts[i];
+    }
+  }
+  ++count;
+  sum += s;
+}
+
+void Metrics::RecordInvocation(const InvocationSample& s) {
+  std::lock_guard lock(mu_);
+  PerFunction& f = functions_[s.function];
+  ++f.by_outcome[s.outcome];
+  f.cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, s.cpu.count()));
+  f.billed_ms += s.billed_ms;
+  if (s.cold_start) {
+    ++f.cold_starts;
+    f.init.Observe(s.load + s.init);
+    f.phases["spawn"].Observe(s.spawn);
+    f.phases["load"].Observe(s.load);
+    f.phases["init"].Observe(s.init);
+  }
+  f.phases["queue"].Observe(s.queue);
+  f.phases["exec"].Observe(s.exec);
+  f.phases["total"].Observe(s.total);
+}
+
+void Metrics::RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
+                               uint64_t billed_ms) {
+  std::lock_guard lock(mu_);
+  PerFunction& f = functions_[function];
+  f.cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, cpu.count()));
+  f.billed_ms += billed_ms;
+}
+
+std::string Metrics::Render() const {
+  std::string out;
+  std::lock_guard lock(mu_);
+  out += "# HELP faas_invocations_total Invocations by function and outcome.\n";
+  out += "# TYPE faas_invocations_total counter\n";
+  for (const auto& [fn, f] : functions_) {
+    for (const auto& [outcome, n] : f.by_outcome) {
+      AppendF(out, "faas_invocations_total{function=\"%s\",outcome=\"%s\"} %llu\n",
+              Escape(fn).c_str(), Escape(outcome).c_str(), static_cast<unsigned long long>(n));
+    }
+  }
+  out += "# HELP faas_coldstarts_total Invocations that had to start an instance.\n";
+  out += "# TYPE faas_coldstarts_total counter\n";
+  for (const auto& [fn, f] : functions_) {
+    AppendF(out, "faas_coldstarts_total{function=\"%s\"} %llu\n", Escape(fn).c_str(),
+            static_cast<unsigned long long>(f.cold_starts));
+  }
+  out += "# HELP faas_cpu_seconds_total CPU time of the function's instances, from the kernel.\n";
+  out += "# TYPE faas_cpu_seconds_total counter\n";
+  for (const auto& [fn, f] : functions_) {
+    AppendF(out, "faas_cpu_seconds_total{function=\"%s\"} %.9f\n", Escape(fn).c_str(),
+            static_cast<double>(f.cpu_ns) / 1e9);
+  }
+  out += "# HELP faas_billed_cpu_ms_total Billed CPU milliseconds.\n";
+  out += "# TYPE faas_billed_cpu_ms_total counter\n";
+  for (const auto& [fn, f] : functions_) {
+    AppendF(out, "faas_billed_cpu_ms_total{function=\"%s\"} %llu\n", Escape(fn).c_str(),
+            static_cast<unsigned long long>(f.billed_ms));
+  }
+  auto histogram = [&](const char* name, const std::string& labels, const Histogram& h) {
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      AppendF(out, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels.c_str(), kBuckets[i],
+              static_cast<unsigned long long>(h.counts[i]));
+    }
+    AppendF(out, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels.c_str(),
+            static_cast<unsigned long long>(h.count));
+    AppendF(out, "%s_sum{%s} %.9f\n", name, labels.c_str(), h.sum);
+    AppendF(out, "%s_count{%s} %llu\n", name, labels.c_str(),
+            static_cast<unsigned long long>(h.count));
+  };
+  out += "# HELP faas_init_duration_seconds Load + faas_init time of cold starts.\n";
+  out += "# TYPE faas_init_duration_seconds histogram\n";
+  for (const auto& [fn, f] : functions_) {
+    histogram("faas_init_duration_seconds", "function=\"" + Escape(fn) + "\"", f.init);
+  }
+  out += "# HELP faas_invoke_duration_seconds Invocation phases (queue, spawn, load, init, exec, "
+         "total).\n";
+  out += "# TYPE faas_invoke_duration_seconds histogram\n";
+  for (const auto& [fn, f] : functions_) {
+    for (const auto& [phase, h] : f.phases) {
+      histogram("faas_invoke_duration_seconds",
+                "function=\"" + Escape(fn) + "\",phase=\"" + phase + "\"", h);
+    }
+  }
+  return out;
+}
+
+}  // namespace faas::metering

@@ -1,0 +1,107 @@
+// The invocation ledger: one row per invocation id, durable before the client sees a response
+// (DESIGN §4.7, docs/design/0002-ledger-durability.md).
+//
+//   FAAS_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(data_dir));
+//   FAAS_RETURN_IF_ERROR(ledger->Append(record));   // then answer the client
+//   auto rows = ledger->Bill({.function = "resize", .by = "day"});
+//
+// Append writes the record to an append-only journal with one write(2) (the page cache keeps it
+// if faasd dies, even by SIGKILL) and queues it; a writer thread moves queued records into SQLite
+// (WAL) in batches, then deletes the journal generation they came from. Open replays journals
+// left by a crashed daemon; replay is idempotent (the invocation id is the primary key).
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "faas/base/status.h"
+
+namespace faas::store {
+
+struct InvocationRecord {
+  std::string invocation_id;
+  std::string function;
+  uint32_t version = 0;
+  std::string trigger;              // http | async | queue | background
+  std::string kind = "invocation";  // invocation | background
+  int64_t start_unix_ms = 0;
+  uint64_t wall_ns = 0;
+  uint64_t cpu_ns = 0;
+  uint64_t billed_ms = 0;
+  int64_t cost_micros = 0;
+  uint64_t peak_memory_bytes = 0;
+  bool cold_start = false;
+  std::string outcome;     // scheduler outcome name ("ok", "function_timeout", ...)
+  std::string error_code;  // empty when ok
+  uint64_t queue_ns = 0, spawn_ns = 0, load_ns = 0, init_ns = 0, exec_ns = 0;
+};
+
+struct BillQuery {
+  std::string function;     // empty: all functions
+  int64_t since_unix_ms = 0;
+  int64_t until_unix_ms = 0;  // 0: no upper bound
+  std::string by;           // "" | function | day | hour
+};
+
+struct BillRow {
+  std::string key;          // per `by`; "" for the total
+  uint64_t invocations = 0; // kind=invocation rows only
+  uint64_t cpu_ns = 0;      // all rows, background included
+  uint64_t billed_ms = 0;
+  int64_t cost_micros = 0;
+  uint64_t cold_starts = 0;
+  uint64_t errors = 0;      // invocations whose outcome is not ok
+};
+
+struct LogEntry {
+  uint64_t seq = 0;
+  std::string invocation_id;
+  std::string function;
+  int64_t start_unix_ms = 0;
+  std::string text;
+};
+
+struct LedgerOptions {
+  std::size_t max_log_entries_per_function = 1000;
+  std::chrono::milliseconds flush_interval{50};
+  std::size_t max_batch = 2000;
+};
+
+class Ledger {
+ public:
+  static Result<std::unique_ptr<Ledger>> Open(const std::string& data_dir,
+                                              LedgerOptions options = {});
+  ~Ledger();  // flushes everything queued, stops the writer
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Durable against a crash of this process when it returns OK. Call before answering.
+  Status Append(const InvocationRecord& record);
+  // Returns once every record appended before the call is in SQLite.
+  Status Flush();
+  // Totals per `by` key (sorted by key), and the grand total last with key "".
+  Result<std::vector<BillRow>> Bill(const BillQuery& query);
+  // The newest `last` records of a function (newest first), optionally of one outcome.
+  Result<std::vector<InvocationRecord>> List(const std::string& function, uint32_t last,
+                                             const std::string& outcome = "");
+  // Function output of one invocation: best effort (not journaled), kept for the newest
+  // max_log_entries_per_function invocations of each function. Thread-safe.
+  void AppendLog(LogEntry entry);
+  // Newest `last` entries (oldest first) with seq > after_seq, of a function or one invocation.
+  Result<std::vector<LogEntry>> Logs(const std::string& function,
+                                     const std::string& invocation_id, uint32_t last,
+                                     uint64_t after_seq);
+  // Rows in SQLite (after Flush, every appended record).
+  Result<uint64_t> Count();
+
+ private:
+  struct Impl;
+  explicit Ledger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faas::store

@@ -1,0 +1,486 @@
+#include "faas/store/ledger.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "faas/base/log.h"
+#include "faas/base/unique_fd.h"
+#include "sqlite.h"
+
+namespace faas::store {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS invocations (
+  id TEXT PRIMARY KEY,
+  function TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  trigger TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  wall_ns INTEGER NOT NULL,
+  cpu_ns INTEGER NOT NULL,
+  billed_ms INTEGER NOT NULL,
+  cost_micros INTEGER NOT NULL,
+  peak_memory_bytes INTEGER NOT NULL,
+  cold_start INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  error_code TEXT NOT NULL,
+  queue_ns INTEGER NOT NULL, spawn_ns INTEGER NOT NULL, load_ns INTEGER NOT NULL,
+  init_ns INTEGER NOT NULL, exec_ns INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations(function, start_ms);
+CREATE INDEX IF NOT EXISTS invocations_by_start ON invocations(start_ms);
+CREATE TABLE IF NOT EXISTS logs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL,
+  function TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  text BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_by_function ON logs(function, seq);
+CREATE INDEX IF NOT EXISTS logs_by_id ON logs(id);
+)sql";
+
+std::string ToJsonLine(const InvocationRecord& r) {
+  Json j = {{"id", r.invocation_id},  {"fn", r.function},      {"v", r.version},
+            {"trigger", r.trigger},   {"kind", r.kind},        {"start", r.start_unix_ms},
+            {"wall", r.wall_ns},      {"cpu", r.cpu_ns},       {"billed", r.billed_ms},
+            {"cost", r.cost_micros},  {"mem", r.peak_memory_bytes}, {"cold", r.cold_start},
+            {"outcome", r.outcome},   {"err", r.error_code},   {"q", r.queue_ns},
+            {"sp", r.spawn_ns},       {"ld", r.load_ns},       {"in", r.init_ns},
+            {"ex", r.exec_ns}};
+  // Invalid UTF-8 in a name cannot throw here: replace it.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+// Parses one journal line; false for a torn or foreign line (skipped on replay).
+bool FromJsonLine(const std::string& line, InvocationRecord* r) {
+  Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return false;
+  }
+  try {
+    r->invocation_id = j.at("id");
+    r->function = j.at("fn");
+    r->version = j.at("v");
+    r->trigger = j.at("trigger");
+    r->kind = j.at("kind");
+    r->start_unix_ms = j.at("start");
+    r->wall_ns = j.at("wall");
+    r->cpu_ns = j.at("cpu");
+    r->billed_ms = j.at("billed");
+    r->cost_micros = j.at("cost");
+    r->peak_memory_bytes = j.at("mem");
+    r->cold_start = j.at("cold");
+    r->outcome = j.at("outcome");
+    r->error_code = j.at("err");
+    r->queue_ns = j.at("q");
+    r->spawn_ns = j.at("sp");
+    r->load_ns = j.at("ld");
+    r->init_ns = j.at("in");
+    r->exec_ns = j.at("ex");
+  } catch (const Json::exception&) {
+    return false;
+  }
+  return true;
+}
+
+Status Insert(sqlite3* db, const InvocationRecord& r) {
+  // INSERT OR IGNORE: replaying a journal twice (crash during replay) adds nothing.
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(
+          db,
+          "INSERT OR IGNORE INTO invocations VALUES "
+          "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          {r.invocation_id, r.function, int64_t{r.version}, r.trigger, r.kind, r.start_unix_ms,
+           static_cast<int64_t>(r.wall_ns), static_cast<int64_t>(r.cpu_ns),
+           static_cast<int64_t>(r.billed_ms), r.cost_micros,
+           static_cast<int64_t>(r.peak_memory_bytes), int64_t{r.cold_start ? 1 : 0}, r.outcome,
+           r.error_code, static_cast<int64_t>(r.queue_ns), static_cast<int64_t>(r.spawn_ns),
+           static_cast<int64_t>(r.load_ns), static_cast<int64_t>(r.init_ns),
+           static_cast<int64_t>(r.exec_ns)}));
+  return st.Run();
+}
+
+}  // namespace
+
+struct Ledger::Impl {
+  LedgerOptions options;
+  std::string journal_dir;
+  sqlite3* db = nullptr;
+  std::shared_ptr<spdlog::logger> log = log::Get("ledger");
+
+  std::mutex mu;                  // guards the journal fd, queue, generation and counters
+  std::condition_variable wake;   // writer: work or stop
+  std::condition_variable flushed;
+  UniqueFd journal;
+  uint64_t generation = 0;
+  std::vector<InvocationRecord> queue;
+  std::vector<LogEntry> log_queue;
+  uint64_t appended = 0;          // records appended so far
+  uint64_t committed = 0;         // records in SQLite so far
+  uint64_t logs_appended = 0;
+  uint64_t logs_committed = 0;
+  bool stopping = false;
+  std::thread writer;
+  std::mutex db_mu;               // one connection: queries and the writer take turns
+
+  std::string JournalPath(uint64_t gen) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "%016llx.jsonl", static_cast<unsigned long long>(gen));
+    return journal_dir + "/" + name;
+  }
+
+  Status OpenGeneration(uint64_t gen) {
+    std::string path = JournalPath(gen);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!fd.Valid()) {
+      return ErrnoError(errno, "open", path);
+    }
+    journal = std::move(fd);
+    generation = gen;
+    return OkStatus();
+  }
+
+  // Inserts a batch in one transaction.
+  Status Commit(const std::vector<InvocationRecord>& batch,
+                const std::vector<LogEntry>& logs = {}) {
+    std::lock_guard lock(db_mu);
+    FAAS_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(db));
+    for (const auto& r : batch) {
+      FAAS_RETURN_IF_ERROR(Insert(db, r));
+    }
+    std::set<std::string> touched;
+    for (const auto& l : logs) {
+      FAAS_ASSIGN_OR_RETURN(
+          sql::Stmt st,
+          sql::Stmt::Prepare(db, "INSERT INTO logs(id, function, start_ms, text) VALUES (?,?,?,?)",
+                             {l.invocation_id, l.function, l.start_unix_ms, l.text}));
+      FAAS_RETURN_IF_ERROR(st.Run());
+      touched.insert(l.function);
+    }
+    for (const auto& fn : touched) {  // keep each function's store bounded
+      FAAS_ASSIGN_OR_RETURN(
+          sql::Stmt st,
+          sql::Stmt::Prepare(db,
+                             "DELETE FROM logs WHERE function = ?1 AND seq <= (SELECT seq FROM logs"
+                             " WHERE function = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                             {fn, static_cast<int64_t>(options.max_log_entries_per_function)}));
+      FAAS_RETURN_IF_ERROR(st.Run());
+    }
+    return tx.Commit();
+  }
+
+  // Replays every journal generation left on disk (a crashed daemon's), then removes them.
+  Result<uint64_t> Replay() {
+    std::vector<std::string> files;
+    if (DIR* d = ::opendir(journal_dir.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() > 6 && n.ends_with(".jsonl")) {
+          files.push_back(n);
+        }
+      }
+      ::closedir(d);
+    }
+    std::sort(files.begin(), files.end());
+    uint64_t replayed = 0;
+    uint64_t max_gen = 0;
+    for (const auto& n : files) {
+      max_gen = std::max<uint64_t>(max_gen, std::strtoull(n.c_str(), nullptr, 16));
+      FAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(journal_dir + "/" + n, 1ull << 32));
+      std::vector<InvocationRecord> batch;
+      std::istringstream in(text);
+      std::string line;
+      while (std::getline(in, line)) {
+        InvocationRecord r;
+        if (FromJsonLine(line, &r)) {
+          batch.push_back(std::move(r));
+        }
+      }
+      FAAS_RETURN_IF_ERROR(Commit(batch));
+      replayed += batch.size();
+      ::unlink((journal_dir + "/" + n).c_str());
+    }
+    generation = max_gen + 1;
+    return replayed;
+  }
+
+  void WriterLoop() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      wake.wait_for(lock, options.flush_interval,
+                    [&] { return stopping || queue.size() >= options.max_batch; });
+      if (queue.empty() && log_queue.empty()) {
+        if (stopping) {
+          return;
+        }
+        continue;
+      }
+      // Swap out the batch and start a new journal generation under the lock: the old file
+      // then holds exactly this batch, and can be deleted once it is committed.
+      std::vector<InvocationRecord> batch;
+      batch.swap(queue);
+      std::vector<LogEntry> logs;
+      logs.swap(log_queue);
+      uint64_t old_gen = generation;
+      UniqueFd old_fd = std::move(journal);
+      Status opened = OpenGeneration(old_gen + 1);
+      if (!opened.ok()) {
+        FAAS_LOG(log, err, "ledger.journal_failed", {"error", opened.message()});
+        journal = std::move(old_fd);  // keep appending to the old generation
+        generation = old_gen;
+      }
+      lock.unlock();
+      Status s = Commit(batch, logs);
+      lock.lock();
+      if (!s.ok()) {
+        // Keep the records (and their journal) and retry on the next round.
+        FAAS_LOG(log, err, "ledger.commit_failed", {"error", s.message()}, {"rows", batch.size()});
+        queue.insert(queue.begin(), std::make_move_iterator(batch.begin()),
+                     std::make_move_iterator(batch.end()));
+        log_queue.insert(log_queue.begin(), std::make_move_iterator(logs.begin()),
+                         std::make_move_iterator(logs.end()));
+        continue;
+      }
+      if (opened.ok()) {
+        old_fd.Reset();
+        ::unlink(JournalPath(old_gen).c_str());
+      }
+      committed += batch.size();
+      logs_committed += logs.size();
+      flushed.notify_all();
+    }
+  }
+};
+
+Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, LedgerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->journal_dir = data_dir + "/ledger-journal";
+  for (const std::string& dir : {data_dir, impl->journal_dir}) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "mkdir", dir);
+    }
+  }
+  std::string path = data_dir + "/ledger.db";
+  int rc = sqlite3_open_v2(path.c_str(), &impl->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = sql::Error(impl->db, rc, "open " + path);
+    sqlite3_close(impl->db);
+    impl->db = nullptr;
+    return s;
+  }
+  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA journal_mode=WAL"));
+  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA synchronous=NORMAL"));
+  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA busy_timeout=5000"));
+  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, kSchema));
+  FAAS_ASSIGN_OR_RETURN(uint64_t replayed, impl->Replay());
+  if (replayed > 0) {
+    FAAS_LOG(impl->log, warn, "ledger.replayed", {"rows", replayed},
+             {"why", "journal left by a faasd that did not stop cleanly"});
+  }
+  FAAS_RETURN_IF_ERROR(impl->OpenGeneration(impl->generation));
+  Impl* raw = impl.get();
+  impl->writer = std::thread([raw] { raw->WriterLoop(); });
+  return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
+}
+
+Ledger::~Ledger() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->writer.joinable()) {
+    impl_->writer.join();
+  }
+  if (impl_->queue.empty()) {
+    impl_->journal.Reset();
+    ::unlink(impl_->JournalPath(impl_->generation).c_str());
+  }
+  sqlite3_close(impl_->db);
+}
+
+Status Ledger::Append(const InvocationRecord& record) {
+  std::string line = ToJsonLine(record);
+  std::lock_guard lock(impl_->mu);
+  // One write(2) with O_APPEND: a whole line or nothing useful (a torn tail is skipped on replay).
+  FAAS_RETURN_IF_ERROR(WriteAll(impl_->journal.Get(), line));
+  impl_->queue.push_back(record);
+  ++impl_->appended;
+  if (impl_->queue.size() >= impl_->options.max_batch) {
+    impl_->wake.notify_one();
+  }
+  return OkStatus();
+}
+
+void Ledger::AppendLog(LogEntry entry) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->log_queue.size() < 100'000) {  // best effort: never let logs grow without bound
+    impl_->log_queue.push_back(std::move(entry));
+    ++impl_->logs_appended;
+  }
+}
+
+Result<std::vector<LogEntry>> Ledger::Logs(const std::string& function,
+                                           const std::string& invocation_id, uint32_t last,
+                                           uint64_t after_seq) {
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(impl_->db,
+                         "SELECT seq, id, function, start_ms, text FROM logs"
+                         " WHERE function = ?1 AND (?2 = '' OR id = ?2) AND seq > ?3"
+                         " ORDER BY seq DESC LIMIT ?4",
+                         {function, invocation_id, static_cast<int64_t>(after_seq),
+                          int64_t{last}}));
+  std::vector<LogEntry> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
+    if (!more) {
+      break;
+    }
+    out.push_back({static_cast<uint64_t>(st.Int(0)), st.Text(1), st.Text(2), st.Int(3),
+                   st.Text(4)});
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Status Ledger::Flush() {
+  std::unique_lock lock(impl_->mu);
+  uint64_t target = impl_->appended;
+  uint64_t log_target = impl_->logs_appended;
+  impl_->wake.notify_one();
+  if (!impl_->flushed.wait_for(lock, std::chrono::seconds(30), [&] {
+        return impl_->committed >= target && impl_->logs_committed >= log_target;
+      })) {
+    return DeadlineExceededError("ledger flush did not finish within 30s");
+  }
+  return OkStatus();
+}
+
+Result<std::vector<BillRow>> Ledger::Bill(const BillQuery& q) {
+  std::string key_expr;
+  if (q.by.empty()) {
+    key_expr = "''";
+  } else if (q.by == "function") {
+    key_expr = "function";
+  } else if (q.by == "day") {
+    key_expr = "strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch')";
+  } else if (q.by == "hour") {
+    key_expr = "strftime('%Y-%m-%dT%H', start_ms / 1000, 'unixepoch')";
+  } else {
+    return InvalidArgumentError("by \"" + q.by + "\": use function, day or hour");
+  }
+  // key_expr is one of the constants above, never user input.
+  std::string sql = "SELECT " + key_expr +
+                    ", SUM(kind = 'invocation'), SUM(cpu_ns), SUM(billed_ms), SUM(cost_micros),"
+                    " SUM(cold_start), SUM(kind = 'invocation' AND outcome != 'ok')"
+                    " FROM invocations WHERE (?1 = '' OR function = ?1) AND start_ms >= ?2"
+                    " AND (?3 = 0 OR start_ms < ?3) GROUP BY 1 ORDER BY 1";
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(sql::Stmt st, sql::Stmt::Prepare(impl_->db, sql.c_str(),
+                                                         {q.function, q.since_unix_ms,
+                                                          q.until_unix_ms}));
+  std::vector<BillRow> rows;
+  BillRow total;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
+    if (!more) {
+      break;
+    }
+    BillRow r;
+    r.key = st.Text(0);
+    r.invocations = static_cast<uint64_t>(st.Int(1));
+    r.cpu_ns = static_cast<uint64_t>(st.Int(2));
+    r.billed_ms = static_cast<uint64_t>(st.Int(3));
+    r.cost_micros = st.Int(4);
+    r.cold_starts = static_cast<uint64_t>(st.Int(5));
+    r.errors = static_cast<uint64_t>(st.Int(6));
+    total.invocations += r.invocations;
+    total.cpu_ns += r.cpu_ns;
+    total.billed_ms += r.billed_ms;
+    total.cost_micros += r.cost_micros;
+    total.cold_starts += r.cold_starts;
+    total.errors += r.errors;
+    if (!q.by.empty()) {
+      rows.push_back(std::move(r));
+    }
+  }
+  rows.push_back(total);
+  return rows;
+}
+
+Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, uint32_t last,
+                                                   const std::string& outcome) {
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(impl_->db,
+                         "SELECT id, function, version, trigger, kind, start_ms, wall_ns, cpu_ns,"
+                         " billed_ms, cost_micros, peak_memory_bytes, cold_start, outcome,"
+                         " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns"
+                         " FROM invocations WHERE function = ?1 AND (?2 = '' OR outcome = ?2)"
+                         " ORDER BY start_ms DESC, rowid DESC LIMIT ?3",
+                         {function, outcome, int64_t{last}}));
+  std::vector<InvocationRecord> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
+    if (!more) {
+      break;
+    }
+    InvocationRecord r;
+    r.invocation_id = st.Text(0);
+    r.function = st.Text(1);
+    r.version = static_cast<uint32_t>(st.Int(2));
+    r.trigger = st.Text(3);
+    r.kind = st.Text(4);
+    r.start_unix_ms = st.Int(5);
+    r.wall_ns = static_cast<uint64_t>(st.Int(6));
+    r.cpu_ns = static_cast<uint64_t>(st.Int(7));
+    r.billed_ms = static_cast<uint64_t>(st.Int(8));
+    r.cost_micros = st.Int(9);
+    r.peak_memory_bytes = static_cast<uint64_t>(st.Int(10));
+    r.cold_start = st.Int(11) != 0;
+    r.outcome = st.Text(12);
+    r.error_code = st.Text(13);
+    r.queue_ns = static_cast<uint64_t>(st.Int(14));
+    r.spawn_ns = static_cast<uint64_t>(st.Int(15));
+    r.load_ns = static_cast<uint64_t>(st.Int(16));
+    r.init_ns = static_cast<uint64_t>(st.Int(17));
+    r.exec_ns = static_cast<uint64_t>(st.Int(18));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<uint64_t> Ledger::Count() {
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
+                        sql::Stmt::Prepare(impl_->db, "SELECT COUNT(*) FROM invocations"));
+  FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? static_cast<uint64_t>(st.Int(0)) : 0;
+}
+
+}  // namespace faas::store
