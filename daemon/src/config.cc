@@ -61,6 +61,8 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   app.add_option("--currency-unit", c->currency_unit, "what one micro-unit of money is called")
       ->envname("FAAS_CURRENCY_UNIT")
       ->capture_default_str();
+  app.add_flag("--unsafe-no-ledger", c->unsafe_no_ledger,
+               "benchmarks only: do not record or bill invocations (measures metering overhead)");
   app.add_option("--cgroup-mode", c->cgroup_mode,
                  "cgroup layout: auto (detect), v1, or v2")
       ->envname("FAAS_CGROUP_MODE")

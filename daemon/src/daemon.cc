@@ -98,13 +98,16 @@ int RunDaemon(const DaemonConfig& config) {
              {"hint", "faasd needs root and the memory, pids, cpu and cpuacct controllers"});
     return 1;
   }
+  if (config.unsafe_no_ledger) {
+    FAAS_LOG(log, warn, "faasd.no_ledger", {"why", "--unsafe-no-ledger: nothing is recorded or billed"});
+  }
   FAAS_LOG(log, info, "faasd.cgroups",
            {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
            {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()});
   scheduler::Scheduler sched({.worker_path = worker,
                               .init_timeout = config.init_timeout,
                               .cgroups = cgroups->get(),
-                              .ledger = ledger->get(),
+                              .ledger = config.unsafe_no_ledger ? nullptr : ledger->get(),
                               .metrics = &metrics,
                               .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,
                                          .per_request_micros = config.price_per_request,

@@ -56,6 +56,13 @@ static void *nap(void *arg) {
   return NULL;
 }
 
+static void *spin(void *arg) {
+  (void)arg;
+  for (volatile unsigned long i = 0;; ++i) {
+  }
+  return NULL;
+}
+
 static int recurse(int depth) {
   volatile char pad[4096];
   pad[0] = (char)depth;
@@ -229,6 +236,34 @@ int faas_handle(const faas_request *req, faas_response *res) {
     }
     waitpid(p, NULL, 0);
     for (;;) pause();
+  }
+  if (is(req, "busy-threads")) {
+    /* Four spinning threads and a hang: bounded by the CPU quota, killed at the timeout. */
+    pthread_t t;
+    for (int i = 0; i < 4; ++i) pthread_create(&t, NULL, spin, NULL);
+    for (;;) pause();
+  }
+  if (is(req, "background-thread")) {
+    /* Answer at once, keep a thread spinning after the response. */
+    static int started = 0;
+    pthread_t t;
+    if (!started && pthread_create(&t, NULL, spin, NULL) == 0) started = 1;
+    return reply(res, "answered");
+  }
+  if (is(req, "kill-daemon")) {
+    /* The daemon's pid (from the host) is not in this pid namespace: nothing to signal. */
+    const faas_str *p = faas_request_header(req, "x-pid");
+    int rc = kill(p ? atoi(p->data) : 1, SIGKILL);
+    int e1 = errno;
+    int rc1 = kill(1, SIGKILL); /* PID 1 is the function itself: the kernel ignores it */
+    return reply(res, "daemon=%s self=%s", rc == 0 ? "SENT" : strerrorname_np(e1),
+                 rc1 == 0 ? "ok" : strerrorname_np(errno));
+  }
+  if (is(req, "half-frame")) {
+    /* A frame header promising 100 bytes, 10 of them, then exit: a protocol violation. */
+    static const unsigned char kHalf[] = {100, 0, 0, 0, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'};
+    if (write(3, kHalf, sizeof kHalf) < 0) return 1;
+    _exit(0);
   }
   /* Attacks the sandbox answers by killing the worker (SIGSYS): these never return. */
   if (is(req, "ptrace")) return (int)ptrace(PTRACE_ATTACH, getppid(), 0, 0);

@@ -211,6 +211,34 @@ TEST_F(Hostile, HangsAreKilledAtTheTimeout) {
   }
 }
 
+TEST_F(Hostile, BusyThreadsAreBoundedAndKilledAtTheTimeout) {
+  auto t0 = std::chrono::steady_clock::now();
+  HttpResult r = Attack("busy-threads");
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000 + 100));
+}
+
+TEST_F(Hostile, CannotSignalTheDaemonOrEscapeItsPidNamespace) {
+  HttpResult r = Attack("kill-daemon", {{"X-Pid", std::to_string(daemon_->pid())}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("daemon=ESRCH"), std::string::npos) << r.body;
+  EXPECT_TRUE(daemon_->Running());
+}
+
+TEST_F(Hostile, ABackgroundThreadAfterTheResponseDoesNotBlockTheNextInvocation) {
+  HttpResult first = Attack("background-thread");
+  EXPECT_EQ(first.status, 200) << first.body;
+  HttpResult second = Attack("identity");  // same instance, a spinner running beside it
+  EXPECT_EQ(second.status, 200) << second.body;
+}
+
+TEST_F(Hostile, HalfAFrameIsAProtocolViolation) {
+  HttpResult r = Attack("half-frame");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(Code(r), "function_crashed") << r.body;
+  EXPECT_NE(r.body.find("protocol"), std::string::npos) << r.body;
+}
+
 TEST_F(Hostile, StderrFloodIsCappedPerInvocation) {
   CommandResult r = daemon_->Ctl({"invoke", "hostile", "--query", "do=stderr-flood", "-v"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -23,6 +23,7 @@ struct DaemonConfig {
   int64_t price_per_cpu_ms = 1;               // FAAS_PRICE_PER_CPU_MS: micro-units per billed ms per 128 MiB
   int64_t price_per_request = 0;              // FAAS_PRICE_PER_REQUEST: micro-units per invocation
   std::string currency_unit = "micro-credits";  // FAAS_CURRENCY_UNIT: what one micro-unit is
+  bool unsafe_no_ledger = false;              // benchmarks only: record and bill nothing
   std::string cgroup_mode = "auto";           // FAAS_CGROUP_MODE: auto | v1 | v2
   std::string cgroup_v2_mount = "/sys/fs/cgroup";  // FAAS_CGROUP_V2_MOUNT
 };
