@@ -313,6 +313,16 @@ Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(const std::st
       }
     }
   }
+  std::string cpu_file = inst->cpu_dir_ + (mode_ == CgroupMode::kV2 ? "/cpu.stat" : "/cpuacct.usage");
+  inst->cpu_fd_.Reset(::open(cpu_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!inst->cpu_fd_.Valid()) {
+    return ErrnoError(errno, "open", cpu_file);
+  }
+  if (!inst->memory_dir_.empty()) {
+    std::string peak = inst->memory_dir_ +
+                       (mode_ == CgroupMode::kV2 ? "/memory.peak" : "/memory.max_usage_in_bytes");
+    inst->peak_fd_.Reset(::open(peak.c_str(), O_RDWR | O_CLOEXEC));  // may not exist: optional
+  }
   for (const auto& dir : inst->dirs_) {
     std::string procs = dir + "/cgroup.procs";
     UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
@@ -331,6 +341,8 @@ InstanceCgroup::~InstanceCgroup() {
     FAAS_LOG(log, err, "cgroup.kill_failed", {"error", s.message()});
   }
   procs_.clear();
+  cpu_fd_.Reset();
+  peak_fd_.Reset();
   for (const auto& dir : dirs_) {
     if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
       FAAS_LOG(log, err, "cgroup.remove_failed", {"dir", dir}, {"errno", errno});
@@ -346,14 +358,25 @@ std::vector<int> InstanceCgroup::ProcsFds() const {
   return out;
 }
 
-Result<std::chrono::nanoseconds> InstanceCgroup::CpuUsage() const {
-  if (mode_ == CgroupMode::kV2) {
-    FAAS_ASSIGN_OR_RETURN(std::string stat, ReadFile(cpu_dir_ + "/cpu.stat", 4096));
-    return std::chrono::nanoseconds(
-        std::chrono::microseconds(static_cast<int64_t>(KeyedValue(stat, "usage_usec"))));
+namespace {
+// Reads a small cgroup file from offset 0 of an open fd (cgroup files regenerate on each read).
+Result<std::string> PreadAll(int fd) {
+  char buf[4096];
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n < 0) {
+    return ErrnoError(errno, "pread", "cgroup file");
   }
-  FAAS_ASSIGN_OR_RETURN(std::string usage, ReadFile(cpu_dir_ + "/cpuacct.usage", 64));
-  return std::chrono::nanoseconds(std::strtoll(usage.c_str(), nullptr, 10));
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+}  // namespace
+
+Result<std::chrono::nanoseconds> InstanceCgroup::CpuUsage() const {
+  FAAS_ASSIGN_OR_RETURN(std::string text, PreadAll(cpu_fd_.Get()));
+  if (mode_ == CgroupMode::kV2) {
+    return std::chrono::nanoseconds(
+        std::chrono::microseconds(static_cast<int64_t>(KeyedValue(text, "usage_usec"))));
+  }
+  return std::chrono::nanoseconds(std::strtoll(text.c_str(), nullptr, 10));
 }
 
 uint64_t InstanceCgroup::OomKills() const {
@@ -366,17 +389,19 @@ uint64_t InstanceCgroup::OomKills() const {
 }
 
 uint64_t InstanceCgroup::PeakMemory() const {
-  if (memory_dir_.empty()) {
+  if (!peak_fd_.Valid()) {
     return 0;
   }
-  std::string v = ReadSmall(memory_dir_ + (mode_ == CgroupMode::kV2 ? "/memory.peak"
-                                                                      : "/memory.max_usage_in_bytes"));
-  return std::strtoull(v.c_str(), nullptr, 10);
+  auto v = PreadAll(peak_fd_.Get());
+  return v.ok() ? std::strtoull(v->c_str(), nullptr, 10) : 0;
 }
 
 void InstanceCgroup::ResetPeakMemory() {
-  if (mode_ == CgroupMode::kV1 && !memory_dir_.empty()) {
-    WriteFile(memory_dir_ + "/memory.max_usage_in_bytes", "0").IgnoreError();  // best effort
+  if (mode_ == CgroupMode::kV1 && peak_fd_.Valid()) {
+    // Best effort: a failed reset only widens the peak window to the instance's lifetime.
+    if (::pwrite(peak_fd_.Get(), "0", 1, 0) != 1) {
+      return;
+    }
   }
 }
 
