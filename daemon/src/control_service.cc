@@ -63,6 +63,8 @@ store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
   c.env.insert(p.env().begin(), p.env().end());
   c.is_public = p.is_public();
   if (p.max_body_bytes() != 0) c.max_body_bytes = p.max_body_bytes();
+  if (p.has_queue_depth()) c.queue_depth = p.queue_depth();
+  if (p.queue_timeout_ms() != 0) c.queue_timeout = std::chrono::milliseconds(p.queue_timeout_ms());
   return c;
 }
 
@@ -80,6 +82,9 @@ void ToProto(const store::FunctionConfig& c, v1::FunctionConfig* p) {
   p->mutable_env()->insert(c.env.begin(), c.env.end());
   p->set_is_public(c.is_public);
   p->set_max_body_bytes(c.max_body_bytes);
+  p->set_queue_depth(c.queue_depth);
+  p->set_has_queue_depth(true);
+  p->set_queue_timeout_ms(static_cast<uint64_t>(store::EffectiveQueueTimeout(c).count()));
 }
 
 void ToProto(const store::Version& v, bool latest, v1::VersionInfo* p) {
@@ -366,6 +371,24 @@ grpc::Status ControlService::ListInvocations(grpc::ServerContext* ctx,
     p->set_init_ns(r.init_ns);
     p->set_exec_ns(r.exec_ns);
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Prewarm(grpc::ServerContext* ctx, const v1::PrewarmRequest* req,
+                                     v1::PrewarmReply* reply) {
+  if (req->count() == 0 || req->count() > 1000) {
+    return Fail(ctx, "invalid_argument",
+                InvalidArgumentError("count " + std::to_string(req->count()) + " must be 1..1000"));
+  }
+  auto started = scheduler_->Prewarm(req->name(), req->count());
+  if (!started.ok()) {
+    if (started.status().code() == StatusCode::kNotFound) {
+      return Fail(ctx, "function_not_found", started.status());
+    }
+    return Fail(ctx, "init_failed", started.status());
+  }
+  reply->set_started(*started);
+  reply->set_idle(scheduler_->Stats(req->name()).idle);
   return grpc::Status::OK;
 }
 

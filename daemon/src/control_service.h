@@ -46,6 +46,8 @@ class ControlService final : public v1::Control::Service {
                                v1::ListInvocationsReply* reply) override;
   grpc::Status GetLogs(grpc::ServerContext* ctx, const v1::LogsRequest* req,
                        v1::LogsReply* reply) override;
+  grpc::Status Prewarm(grpc::ServerContext* ctx, const v1::PrewarmRequest* req,
+                       v1::PrewarmReply* reply) override;
 
  private:
   void FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo* info);

@@ -112,6 +112,13 @@ int RunDaemon(const DaemonConfig& config) {
                               .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,
                                          .per_request_micros = config.price_per_request,
                                          .unit = config.currency_unit}});
+  metrics.SetInstanceSource([&sched] {
+    std::vector<metering::InstanceGauge> out;
+    for (const auto& [name, st] : sched.AllStats()) {
+      out.push_back({name, st.idle, st.busy, st.waiting});
+    }
+    return out;
+  });
   auto functions = (*registry)->ListFunctions();
   if (!functions.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", functions.status().message()});

@@ -75,6 +75,27 @@ void Metrics::RecordBackground(const std::string& function, std::chrono::nanosec
 
 std::string Metrics::Render() const {
   std::string out;
+  std::function<std::vector<InstanceGauge>()> source;
+  {
+    std::lock_guard lock(mu_);
+    source = instances_;
+  }
+  if (source) {  // outside our lock: the source takes the scheduler's
+    out += "# HELP faas_instances Function instances by state.\n";
+    out += "# TYPE faas_instances gauge\n";
+    std::string waiting;
+    for (const InstanceGauge& g : source()) {
+      AppendF(out, "faas_instances{function=\"%s\",state=\"idle\"} %u\n", Escape(g.function).c_str(),
+              g.idle);
+      AppendF(out, "faas_instances{function=\"%s\",state=\"busy\"} %u\n", Escape(g.function).c_str(),
+              g.busy);
+      AppendF(waiting, "faas_queue_waiting{function=\"%s\"} %u\n", Escape(g.function).c_str(),
+              g.waiting);
+    }
+    out += "# HELP faas_queue_waiting Requests waiting for a free instance.\n";
+    out += "# TYPE faas_queue_waiting gauge\n";
+    out += waiting;
+  }
   std::lock_guard lock(mu_);
   out += "# HELP faas_invocations_total Invocations by function and outcome.\n";
   out += "# TYPE faas_invocations_total counter\n";

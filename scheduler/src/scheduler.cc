@@ -40,6 +40,7 @@ struct Pool {
   std::vector<InstancePtr> idle;             // back = most recently used
   std::set<Instance*> busy;                  // running an invocation (owned by that thread)
   uint32_t total = 0;                        // idle + busy + starting
+  uint32_t waiting = 0;                      // requests queued for an instance
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
   bool removed = false;
@@ -180,7 +181,9 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
       return out;
     }
     ++in_flight;
-    auto wait_until = Clock::now() + spec->config.timeout;
+    // Backpressure: at max_instances, a request waits in a bounded queue for a free instance.
+    auto wait_until = request.arrived + store::EffectiveQueueTimeout(spec->config);
+    bool queued = false;
     for (;;) {
       if (pool->removed) {
         out.outcome = Outcome::kNotFound;
@@ -203,14 +206,28 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
         ++pool->cold_starts;
         break;
       }
+      if (!queued) {
+        if (pool->waiting >= spec->config.queue_depth) {
+          out.outcome = Outcome::kNoCapacity;
+          out.error_message = "all " + std::to_string(spec->config.max_instances) +
+                              " instances of \"" + name + "\" are busy and " +
+                              std::to_string(pool->waiting) + " requests are already waiting";
+          break;
+        }
+        queued = true;
+        ++pool->waiting;
+      }
       if (pool->freed.wait_until(lock, wait_until) == std::cv_status::timeout &&
           pool->idle.empty() && pool->total >= spec->config.max_instances) {
         out.outcome = Outcome::kNoCapacity;
         out.error_message = "all " + std::to_string(spec->config.max_instances) +
                             " instances of \"" + name + "\" stayed busy for " +
-                            FormatDuration(spec->config.timeout);
+                            FormatDuration(store::EffectiveQueueTimeout(spec->config));
         break;
       }
+    }
+    if (queued) {
+      --pool->waiting;
     }
     if (inst) {
       pool->busy.insert(inst.get());
@@ -290,6 +307,62 @@ Status Scheduler::Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took
   return OkStatus();  // the probe instance stops here (destructor: close, kill, reap)
 }
 
+Result<uint32_t> Scheduler::Prewarm(const std::string& name, uint32_t count) {
+  std::shared_ptr<Pool> pool;
+  std::shared_ptr<const FunctionSpec> spec;
+  uint32_t slots = 0;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->pools.find(name);
+    if (it == impl_->pools.end()) {
+      return NotFoundError("function \"" + name + "\" does not exist");
+    }
+    pool = it->second;
+    spec = pool->spec;
+    uint32_t free = spec->config.max_instances - std::min(pool->total, spec->config.max_instances);
+    slots = std::min(count, free);
+    pool->total += slots;  // reserved: concurrent invocations see them as starting
+  }
+  uint32_t started = 0;
+  Status first_error;
+  for (uint32_t i = 0; i < slots; ++i) {
+    StartTimings st;
+    auto inst = Instance::Start(spec, impl_->options, &st);
+    std::lock_guard lock(impl_->mu);
+    if (!inst.ok() || pool->removed || impl_->stopping || spec != pool->spec) {
+      --pool->total;
+      if (!inst.ok() && first_error.ok()) {
+        first_error = inst.status();
+      }
+      continue;
+    }
+    impl_->WatchBackground(inst->get());
+    (*inst)->last_used = Clock::now();
+    pool->idle.push_back(std::move(*inst));
+    pool->freed.notify_one();
+    ++started;
+  }
+  if (started == 0 && !first_error.ok()) {
+    return first_error;
+  }
+  return started;
+}
+
+std::vector<std::pair<std::string, FunctionStats>> Scheduler::AllStats() const {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [name, pool] : impl_->pools) {
+      names.push_back(name);
+    }
+  }
+  std::vector<std::pair<std::string, FunctionStats>> out;
+  for (const auto& n : names) {
+    out.emplace_back(n, Stats(n));
+  }
+  return out;
+}
+
 FunctionStats Scheduler::Stats(const std::string& name) const {
   FunctionStats s;
   std::lock_guard lock(impl_->mu);
@@ -297,6 +370,7 @@ FunctionStats Scheduler::Stats(const std::string& name) const {
   if (it != impl_->pools.end()) {
     s.idle = static_cast<uint32_t>(it->second->idle.size());
     s.busy = static_cast<uint32_t>(it->second->busy.size());
+    s.waiting = it->second->waiting;
     s.invocations = it->second->invocations;
     s.cold_starts = it->second->cold_starts;
   }

@@ -168,6 +168,12 @@ faas::Status ValidateConfig(const FunctionConfig& c) {
                    std::to_string(c.max_instances));
   }
   CheckDuration(errs, "idle_ttl", c.idle_ttl, kMinIdleTtl, kMaxIdleTtl);
+  if (c.queue_depth > 100'000) {
+    errs.push_back("queue_depth: " + std::to_string(c.queue_depth) + " is above the 100000 maximum");
+  }
+  if (c.queue_timeout.count() != 0) {
+    CheckDuration(errs, "queue_timeout", c.queue_timeout, kMinTimeout, kMaxTimeout);
+  }
   if (c.isolation != "warm" && c.isolation != "fresh") {
     errs.push_back("isolation: " + Quote(c.isolation) + " must be \"warm\" or \"fresh\"");
   }
@@ -217,6 +223,8 @@ std::string ConfigToJson(const FunctionConfig& c) {
       {"env", c.env},
       {"public", c.is_public},
       {"max_body_bytes", c.max_body_bytes},
+      {"queue_depth", c.queue_depth},
+      {"queue_timeout_ms", c.queue_timeout.count()},
   };
   // nlohmann::json objects are std::maps, so keys come out sorted.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -258,6 +266,10 @@ faas::Result<FunctionConfig> ConfigFromJson(std::string_view json) {
       r.Bool(v, key, c.is_public);
     } else if (key == "max_body_bytes") {
       r.Uint(v, key, UINT64_MAX, c.max_body_bytes);
+    } else if (key == "queue_depth") {
+      r.Uint32(v, key, c.queue_depth);
+    } else if (key == "queue_timeout_ms") {
+      r.Millis(v, key, c.queue_timeout);
     } else {
       errs.push_back("config: unknown key " + Quote(key));
     }

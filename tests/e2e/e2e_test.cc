@@ -75,6 +75,9 @@ TEST_F(E2E, HelloIsServedColdThenWarmWithPlatformHeaders) {
   EXPECT_NE(metrics.body.find("faas_invocations_total{function=\"hello\",outcome=\"ok\"} 2\n"),
             std::string::npos);
   EXPECT_NE(metrics.body.find("faas_billed_cpu_ms_total{function=\"hello\"}"), std::string::npos);
+  EXPECT_NE(metrics.body.find("faas_instances{function=\"hello\",state=\"idle\"} 1\n"),
+            std::string::npos)
+      << metrics.body;
   EXPECT_NE(metrics.body.find("faas_invoke_duration_seconds_bucket{function=\"hello\",phase=\"exec\""),
             std::string::npos);
 }
@@ -314,6 +317,23 @@ TEST_F(E2E, LogsInvocationsAndBillFromTheCli) {
   EXPECT_EQ(table.exit_code, 0);
   EXPECT_NE(table.out.find("fail"), std::string::npos) << table.out;
   EXPECT_EQ(d_.Ctl({"logs", "nope"}).exit_code, 1);
+}
+
+TEST_F(E2E, ABurstOf200ConcurrentRequestsToAScaledToZeroFunctionAllSucceed) {
+  Deploy("sleep", FunctionLib("sleep"), {"--max-instances", "16"});
+  std::vector<std::future<HttpResult>> burst;
+  for (int i = 0; i < 200; ++i) {
+    burst.push_back(std::async(std::launch::async, [&] { return Get("/function/sleep?ms=50"); }));
+  }
+  int ok = 0, cold = 0;
+  for (auto& f : burst) {
+    HttpResult r = f.get();
+    ok += r.status == 200 ? 1 : 0;
+    cold += r.Header("x-faas-cold-start") == "true" ? 1 : 0;
+  }
+  EXPECT_EQ(ok, 200);
+  EXPECT_GE(cold, 1);
+  EXPECT_LE(cold, 16);  // never more instances than max_instances: the rest waited in the queue
 }
 
 TEST_F(E2E, FunctionsSurviveARestartWithTheSameDataDir) {

@@ -143,6 +143,50 @@ TEST(Scheduler, WaitsForCapacityAtMaxInstancesThenGivesUp) {
   EXPECT_TRUE(refused.outcome == Outcome::kOk || refused.outcome == Outcome::kNoCapacity);
 }
 
+TEST(Scheduler, AFullQueueAnswersNoCapacityAtOnce) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("sleep");
+  spec.config.max_instances = 1;
+  spec.config.queue_depth = 1;
+  spec.config.timeout = milliseconds(5000);
+  s.SetFunction(spec);
+  auto busy = std::async(std::launch::async, [&] { return s.Invoke("sleep", Req("ms=500")); });
+  ASSERT_TRUE(Eventually([&] { return s.Stats("sleep").busy == 1; }));
+  auto queued = std::async(std::launch::async, [&] { return s.Invoke("sleep", Req("ms=1")); });
+  ASSERT_TRUE(Eventually([&] { return s.Stats("sleep").waiting == 1; }));
+  auto t0 = Clock::now();
+  InvokeResult refused = s.Invoke("sleep", Req("ms=1"));
+  EXPECT_EQ(refused.outcome, Outcome::kNoCapacity);
+  EXPECT_LT(Clock::now() - t0, milliseconds(100)) << "a full queue answers at once";
+  EXPECT_NE(refused.error_message.find("already waiting"), std::string::npos)
+      << refused.error_message;
+  EXPECT_EQ(busy.get().outcome, Outcome::kOk);
+  EXPECT_EQ(queued.get().outcome, Outcome::kOk);
+}
+
+TEST(Scheduler, PrewarmStartsIdleInstancesUpToMaxInstances) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("hello");
+  spec.config.max_instances = 3;
+  s.SetFunction(spec);
+  auto started = s.Prewarm("hello", 5);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_EQ(*started, 3u);
+  EXPECT_EQ(s.Stats("hello").idle, 3u);
+  EXPECT_FALSE(s.Invoke("hello", Req()).cold_start);
+  EXPECT_EQ(s.Prewarm("nope", 1).status().code(), StatusCode::kNotFound);
+}
+
+TEST(Scheduler, FreshIsolationNeverReusesAnInstance) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("hello");
+  spec.config.isolation = "fresh";
+  s.SetFunction(spec);
+  EXPECT_TRUE(s.Invoke("hello", Req()).cold_start);
+  EXPECT_TRUE(s.Invoke("hello", Req()).cold_start);
+  EXPECT_EQ(s.Stats("hello").idle, 0u);
+}
+
 TEST(Scheduler, IdleInstancesStopAfterTheirTtlButMinWarmStays) {
   Scheduler s(Options());
   FunctionSpec spec = Spec("hello");

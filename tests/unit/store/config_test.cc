@@ -96,7 +96,8 @@ TEST(ConfigJson, DefaultsAreCanonicalWithSortedKeys) {
   EXPECT_EQ(ConfigToJson(FunctionConfig{}),
             R"({"cpu_limit_ms":0,"env":{},"idle_ttl_ms":300000,"isolation":"warm",)"
             R"("max_body_bytes":6291456,"max_instances":16,"memory_mb":128,"min_warm":0,)"
-            R"("network":"none","public":false,"timeout_ms":10000})");
+            R"("network":"none","public":false,"queue_depth":1000,"queue_timeout_ms":0,)"
+            R"("timeout_ms":10000})");
 }
 
 TEST(ConfigJson, RoundTrips) {

@@ -10,9 +10,11 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace faas::metering {
 
@@ -25,8 +27,21 @@ struct InvocationSample {
   std::chrono::nanoseconds queue{0}, spawn{0}, load{0}, init{0}, exec{0}, total{0};
 };
 
+// Live instance counts of one function, read when /metrics is scraped.
+struct InstanceGauge {
+  std::string function;
+  uint32_t idle = 0;
+  uint32_t busy = 0;
+  uint32_t waiting = 0;  // requests queued for an instance
+};
+
 class Metrics {
  public:
+  // Where faas_instances{state} and faas_queue_waiting come from (the scheduler).
+  void SetInstanceSource(std::function<std::vector<InstanceGauge>()> source) {
+    std::lock_guard lock(mu_);
+    instances_ = std::move(source);
+  }
   void RecordInvocation(const InvocationSample& s);
   // CPU used by an instance between invocations (also billed).
   void RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
@@ -56,6 +71,7 @@ class Metrics {
   };
   mutable std::mutex mu_;
   std::map<std::string, PerFunction> functions_;
+  std::function<std::vector<InstanceGauge>()> instances_;
 };
 
 }  // namespace faas::metering

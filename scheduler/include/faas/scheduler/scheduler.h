@@ -5,8 +5,8 @@
 //   InvokeResult r = sched.Invoke("hello", std::move(req));   // blocks until done
 //
 // Each function has one pool: an idle instance is reused (warm), else a new worker process is
-// started (a cold start), up to max_instances; beyond that callers wait for a free instance
-// until the function's timeout, then get kNoCapacity. Idle instances above min_warm stop after
+// started (a cold start), up to max_instances; beyond that up to queue_depth callers wait for a
+// free instance for at most queue_timeout, then get kNoCapacity (a full queue answers at once). Idle instances above min_warm stop after
 // idle_ttl. The wall-clock deadline of every invocation is enforced here, from outside the
 // worker: on expiry the worker is SIGKILLed and replaced. A worker that dies, or breaks the
 // frame protocol, fails only its own invocation. Thread-safe.
@@ -94,6 +94,7 @@ struct InvokeResult {
 struct FunctionStats {
   uint32_t idle = 0;
   uint32_t busy = 0;
+  uint32_t waiting = 0;  // requests queued for an instance
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
 };
@@ -128,7 +129,12 @@ class Scheduler {
   // Starts one instance of `spec` in a separate worker, waits for it to load and initialise,
   // then stops it. InvalidArgument("init_failed: …") or DeadlineExceeded on failure.
   Status Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took = nullptr);
+  // Starts up to `count` instances now (bounded by max_instances) and keeps them idle. Returns
+  // how many it started; NotFound for an unknown function; the first start error if none started.
+  Result<uint32_t> Prewarm(const std::string& name, uint32_t count);
   FunctionStats Stats(const std::string& name) const;
+  // Stats of every function, by name.
+  std::vector<std::pair<std::string, FunctionStats>> AllStats() const;
   // Stops accepting invocations, waits up to `grace` for running ones, then kills every
   // worker and waits for them to exit.
   void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));

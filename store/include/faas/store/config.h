@@ -34,6 +34,8 @@ struct FunctionConfig {
   std::map<std::string, std::string> env;       // see ValidateConfig
   bool is_public = false;                       // invocable without an API key
   uint64_t max_body_bytes = uint64_t{6} << 20;  // request body limit, 1 KiB..6 MiB
+  uint32_t queue_depth = 1000;                  // requests waiting for an instance, 0..100000
+  std::chrono::milliseconds queue_timeout{0};   // longest wait; 0 = same as timeout
 
   bool operator==(const FunctionConfig&) const = default;
 };
@@ -41,6 +43,11 @@ struct FunctionConfig {
 // The effective CPU limit: cpu_limit, or timeout when cpu_limit is 0.
 inline std::chrono::milliseconds EffectiveCpuLimit(const FunctionConfig& c) {
   return c.cpu_limit.count() == 0 ? c.timeout : c.cpu_limit;
+}
+
+// The effective longest wait for a free instance: queue_timeout, or timeout when it is 0.
+inline std::chrono::milliseconds EffectiveQueueTimeout(const FunctionConfig& c) {
+  return c.queue_timeout.count() == 0 ? c.timeout : c.queue_timeout;
 }
 
 // OK if `name` matches [a-z][a-z0-9-]{0,62}; else InvalidArgument quoting the value and the
