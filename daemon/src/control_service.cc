@@ -258,6 +258,7 @@ grpc::Status ControlService::Invoke(grpc::ServerContext*, const v1::InvokeReques
   ir.path = req->path().empty() ? "/" : req->path();
   ir.query = req->query();
   ir.body = req->body();
+  ir.fresh = req->fresh();
   std::string inv_id = ir.invocation_id;
   scheduler::InvokeResult r = scheduler_->Invoke(req->name(), std::move(ir));
   reply->set_invocation_id(inv_id);

@@ -45,6 +45,8 @@ class Instance {
   }
 
   bool Healthy() const { return healthy_; }
+  // Marks the instance as not to be reused; it stops when released.
+  void Retire() { healthy_ = false; }
   const FunctionSpec& Spec() const { return *spec_; }
   pid_t Pid() const { return process_.pid(); }
   void Kill() { process_.Kill(); }

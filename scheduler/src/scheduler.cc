@@ -190,7 +190,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
         out.error_message = "function \"" + name + "\" was deleted";
         break;
       }
-      if (!pool->idle.empty()) {
+      if (!pool->idle.empty() && !request.fresh) {
         inst = std::move(pool->idle.back());
         pool->idle.pop_back();
         if (inst->Spec().version != spec->version) {
@@ -199,6 +199,13 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
           continue;
         }
         break;
+      }
+      if (request.fresh && !pool->idle.empty() &&
+          pool->total >= spec->config.max_instances) {
+        // A forced cold start at max_instances makes room by stopping an idle instance.
+        dead.push_back(std::move(pool->idle.front()));
+        pool->idle.erase(pool->idle.begin());
+        --pool->total;
       }
       if (pool->total < spec->config.max_instances) {
         ++pool->total;
@@ -280,6 +287,9 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
     FAAS_LOG(log, warn, "instance.lost", {"fn", name}, {"inv", request.invocation_id},
              {"pid", inst->Pid()}, {"outcome", OutcomeName(out.outcome)},
              {"reason", out.error_message});
+  }
+  if (request.fresh) {
+    inst->Retire();  // used once, never reused
   }
   if (auto bg = inst->TakeBackgroundCpu(false); bg.count() > 0) {
     recorder->Background(inst->Spec(), bg, /*final=*/false);

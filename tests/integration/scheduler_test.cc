@@ -177,6 +177,20 @@ TEST(Scheduler, PrewarmStartsIdleInstancesUpToMaxInstances) {
   EXPECT_EQ(s.Prewarm("nope", 1).status().code(), StatusCode::kNotFound);
 }
 
+TEST(Scheduler, AFreshRequestForcesAColdStartEvenWithIdleInstances) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("hello");
+  spec.config.max_instances = 1;
+  s.SetFunction(spec);
+  ASSERT_EQ(s.Invoke("hello", Req()).outcome, Outcome::kOk);  // one idle instance, at max
+  InvokeRequest fresh = Req();
+  fresh.fresh = true;
+  InvokeResult r = s.Invoke("hello", fresh);
+  EXPECT_EQ(r.outcome, Outcome::kOk);
+  EXPECT_TRUE(r.cold_start);
+  EXPECT_EQ(s.Stats("hello").idle, 0u);  // discarded after use
+}
+
 TEST(Scheduler, FreshIsolationNeverReusesAnInstance) {
   Scheduler s(Options());
   FunctionSpec spec = Spec("hello");

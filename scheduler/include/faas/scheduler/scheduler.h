@@ -48,6 +48,7 @@ struct InvokeRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string trigger = "http";
+  bool fresh = false;  // a new instance, discarded afterwards (forced cold start, for benchmarks)
   Clock::time_point arrived = Clock::now();
 };
 
