@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -60,6 +61,16 @@ struct Scheduler::Impl {
   std::condition_variable drained;
   std::condition_variable reaper_wake;
   std::thread reaper;
+  // Instances done with: destroyed (SIGKILL, reap, cgroup removal: milliseconds) by the reaper
+  // thread, off the request path. Guarded by mu.
+  std::vector<InstancePtr> graveyard;
+  void ToGraveyard(std::vector<InstancePtr>* dead) {  // mu held
+    if (!dead->empty()) {
+      std::move(dead->begin(), dead->end(), std::back_inserter(graveyard));
+      dead->clear();
+      reaper_wake.notify_all();
+    }
+  }
 
   void ReaperLoop();
   InvokeResult InvokeInner(const std::string& name, const InvokeRequest& request,
@@ -242,8 +253,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
     if (!inst && !out.cold_start) {
       --in_flight;
       drained.notify_all();
-      lock.unlock();
-      dead.clear();
+      ToGraveyard(&dead);
       return out;
     }
   }
@@ -300,6 +310,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
     Release(pool, std::move(inst), &dead);
     --in_flight;
     drained.notify_all();
+    ToGraveyard(&dead);
   }
   return out;
 }
@@ -390,12 +401,14 @@ FunctionStats Scheduler::Stats(const std::string& name) const {
 void Scheduler::Impl::ReaperLoop() {
   std::unique_lock lock(mu);
   while (!stopping) {
-    reaper_wake.wait_for(lock, options.reap_interval);
+    reaper_wake.wait_for(lock, options.reap_interval,
+                         [&] { return stopping || !graveyard.empty(); });
     if (stopping) {
       break;
     }
     auto now = Clock::now();
     std::vector<InstancePtr> expired;
+    expired.swap(graveyard);
     std::vector<std::shared_ptr<Pool>> need_warm;
     for (auto& [name, pool] : pools) {
       const auto& cfg = pool->spec->config;
@@ -438,7 +451,7 @@ void Scheduler::Impl::ReaperLoop() {
     }
     if (!expired.empty()) {
       lock.unlock();
-      FAAS_LOG(log, debug, "instances.expired", {"count", expired.size()});
+      FAAS_LOG(log, debug, "instances.stopped", {"count", expired.size()});
       expired.clear();
       lock.lock();
     }
@@ -470,6 +483,11 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   }
   if (impl_->reaper.joinable()) {
     impl_->reaper.join();
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    std::move(impl_->graveyard.begin(), impl_->graveyard.end(), std::back_inserter(all));
+    impl_->graveyard.clear();
   }
   FAAS_LOG(impl_->log, info, "scheduler.stopped", {"instances", all.size()});
   all.clear();  // SIGKILL + reap each

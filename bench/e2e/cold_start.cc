@@ -1,0 +1,96 @@
+// Cold starts, measured against faasd with the same run's baseline (DESIGN §5):
+//   faas_coldstart_bench --server 127.0.0.1:9090 --function hello [-n 200]
+// For each of N rounds, interleaved: (1) a bare fork()+_exit()+waitpid() of this small process
+// (the baseline), (2) a forced cold start through the control API (Invoke with fresh=true: a new
+// sandboxed instance, discarded after), timing the whole round trip at the client (end to end)
+// and reading the server's phase timings (spawn, load, init, cold, exec) from the reply.
+// Prints medians, p90 and p99 per phase and the ratios to the baseline.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "faas/v1/control.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string server = "127.0.0.1:9090";
+  std::string function = "hello";
+  int n = 200;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--server") {
+      server = argv[i + 1];
+    } else if (flag == "--function") {
+      function = argv[i + 1];
+    } else if (flag == "-n") {
+      n = std::atoi(argv[i + 1]);
+    }
+  }
+  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  auto stub = faas::v1::Control::NewStub(channel);
+  std::map<std::string, std::vector<double>> samples;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::_exit(0);
+    }
+    ::waitpid(pid, nullptr, 0);
+    samples["baseline fork+exit+wait"].push_back(Ms(Clock::now() - t0));
+
+    grpc::ClientContext ctx;
+    faas::v1::InvokeRequest req;
+    req.set_name(function);
+    req.set_method("GET");
+    req.set_fresh(true);
+    faas::v1::InvokeReply reply;
+    auto t1 = Clock::now();
+    grpc::Status s = stub->Invoke(&ctx, req, &reply);
+    double e2e = Ms(Clock::now() - t1);
+    if (!s.ok() || reply.status() != 200 || !reply.cold_start()) {
+      std::fprintf(stderr, "invoke failed: %s %d %s\n", s.error_message().c_str(),
+                   reply.status(), reply.error_message().c_str());
+      return 1;
+    }
+    samples["end-to-end (control API round trip)"].push_back(e2e);
+    double cold = 0, exec = 0;
+    for (const auto& t : reply.timings()) {
+      samples["server " + t.phase()].push_back(t.ms());
+      cold += t.phase() == "cold" ? t.ms() : 0;
+      exec += t.phase() == "exec" ? t.ms() : 0;
+    }
+    samples["server-side cold start (cold + exec)"].push_back(cold + exec);
+  }
+  double base = Quantile(samples["baseline fork+exit+wait"], 0.5);
+  std::printf("%-40s %9s %9s %9s %10s\n", "phase (ms)", "p50", "p90", "p99", "p50/fork");
+  for (const auto& [name, v] : samples) {
+    double p50 = Quantile(v, 0.5);
+    std::printf("%-40s %9.3f %9.3f %9.3f %9.1fx\n", name.c_str(), p50, Quantile(v, 0.9),
+                Quantile(v, 0.99), p50 / base);
+  }
+  return 0;
+}
