@@ -1,7 +1,7 @@
 // Cold starts, measured against faasd with the same run's baseline (DESIGN §5):
 //   faas_coldstart_bench --server 127.0.0.1:9090 --function hello [-n 200]
-// For each of N rounds, interleaved: (1) a bare fork()+_exit()+waitpid() of this small process
-// (the baseline), (2) a forced cold start through the control API (Invoke with fresh=true: a new
+// For each of N rounds, interleaved: (1) a bare fork()+_exit()+waitpid() of a small process
+// (the baseline, timed inside a helper forked before gRPC starts), (2) a forced cold start through the control API (Invoke with fresh=true: a new
 // sandboxed instance, discarded after), timing the whole round trip at the client (end to end)
 // and reading the server's phase timings (spawn, load, init, cold, exec) from the reply.
 // Prints medians, p90 and p99 per phase and the ratios to the baseline.
@@ -34,9 +34,53 @@ double Quantile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
 }
 
+// The baseline runs in a small helper process forked before gRPC starts any thread or allocates
+// much (fork cost grows with the parent's memory): for each request byte it times one
+// fork()+_exit()+waitpid() and writes the nanoseconds back.
+struct BaselineHelper {
+  int to = -1, from = -1;
+  void Start() {
+    int a[2], b[2];
+    if (::pipe(a) != 0 || ::pipe(b) != 0) {
+      std::abort();
+    }
+    if (::fork() == 0) {
+      ::close(a[1]);
+      ::close(b[0]);
+      char c;
+      while (::read(a[0], &c, 1) == 1) {
+        auto t0 = Clock::now();
+        pid_t pid = ::fork();
+        if (pid == 0) {
+          ::_exit(0);
+        }
+        ::waitpid(pid, nullptr, 0);
+        int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        if (::write(b[1], &ns, sizeof ns) != sizeof ns) {
+          break;
+        }
+      }
+      ::_exit(0);
+    }
+    ::close(a[0]);
+    ::close(b[1]);
+    to = a[1];
+    from = b[0];
+  }
+  double ForkMs() {
+    int64_t ns = 0;
+    if (::write(to, "x", 1) != 1 || ::read(from, &ns, sizeof ns) != sizeof ns) {
+      std::abort();
+    }
+    return static_cast<double>(ns) / 1e6;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  BaselineHelper baseline;
+  baseline.Start();
   std::string server = "127.0.0.1:9090";
   std::string function = "hello";
   int n = 200;
@@ -54,13 +98,7 @@ int main(int argc, char** argv) {
   auto stub = faas::v1::Control::NewStub(channel);
   std::map<std::string, std::vector<double>> samples;
   for (int i = 0; i < n; ++i) {
-    auto t0 = Clock::now();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::_exit(0);
-    }
-    ::waitpid(pid, nullptr, 0);
-    samples["baseline fork+exit+wait"].push_back(Ms(Clock::now() - t0));
+    samples["baseline fork+exit+wait"].push_back(baseline.ForkMs());
 
     grpc::ClientContext ctx;
     faas::v1::InvokeRequest req;

@@ -255,6 +255,23 @@ struct RawInvocations {
 };
 
 constexpr uint32_t kMaxInvocations = 1000;
+constexpr uint32_t kMaxPrewarm = 1000;
+
+// Upper-cases `method` and checks it is one a route may have.
+void CheckRouteMethod(std::string& method, Problems& problems) {
+  std::string given = method;
+  for (char& c : method) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 'a' + 'A');
+    }
+  }
+  for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY"}) {
+    if (method == m) {
+      return;
+    }
+  }
+  problems.Add("METHOD", given, "must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, ANY");
+}
 
 }  // namespace
 
@@ -455,6 +472,35 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       ->type_name("N");
   logs_cmd->add_flag("--follow,-f", logs.follow, "keep printing new output until interrupted");
 
+  PrewarmCommand prewarm;
+  std::string raw_prewarm_count;
+  CLI::App* prewarm_cmd = app.add_subcommand("prewarm", "start N instances of a function now");
+  prewarm_cmd->add_option("NAME", prewarm.name, "function name")->required();
+  prewarm_cmd->add_option("N", raw_prewarm_count, "how many (1-1000)")->required();
+
+  CLI::App* route_cmd = app.add_subcommand("route", "custom HTTP routes to functions");
+  route_cmd->require_subcommand(1);
+  RouteAddCommand route_add;
+  CLI::App* route_add_cmd =
+      route_cmd->add_subcommand("add", "route METHOD PATH (on --host, if given) to FUNCTION");
+  route_add_cmd->add_option("METHOD", route_add.method, "GET, HEAD, POST, PUT, PATCH, DELETE, "
+                                                        "OPTIONS or ANY")
+      ->required();
+  route_add_cmd
+      ->add_option("PATH", route_add.path, "template: /literal, /{param}, a last /{rest...}")
+      ->required();
+  route_add_cmd->add_option("FUNCTION", route_add.function, "function name")->required();
+  route_add_cmd->add_option("--host", route_add.host, "only requests with this Host header")
+      ->type_name("HOST");
+  CLI::App* route_list_cmd = route_cmd->add_subcommand("list", "list routes");
+  RouteDeleteCommand route_delete;
+  CLI::App* route_delete_cmd = route_cmd->add_subcommand("delete", "delete a route");
+  route_delete_cmd->add_option("METHOD", route_delete.method, "the route's method")->required();
+  route_delete_cmd->add_option("PATH", route_delete.path, "the route's path, as added")
+      ->required();
+  route_delete_cmd->add_option("--host", route_delete.host, "the route's host, if it has one")
+      ->type_name("HOST");
+
   CLI::App* version_cmd = app.add_subcommand("version", "client and server versions");
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
@@ -582,6 +628,29 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       }
     }
     inv.command = std::move(logs);
+  } else if (prewarm_cmd->parsed()) {
+    if (auto n = ParseUnsigned<uint32_t>(raw_prewarm_count, "N", problems)) {
+      if (*n < 1 || *n > kMaxPrewarm) {
+        problems.Add("N", raw_prewarm_count, "must be 1..1000");
+      } else {
+        prewarm.count = *n;
+      }
+    }
+    inv.command = std::move(prewarm);
+  } else if (route_add_cmd->parsed()) {
+    CheckRouteMethod(route_add.method, problems);
+    if (route_add_cmd->count("--host") > 0 && route_add.host.empty()) {
+      problems.Add("--host", route_add.host, "must not be empty");
+    }
+    inv.command = std::move(route_add);
+  } else if (route_list_cmd->parsed()) {
+    inv.command = RouteListCommand{};
+  } else if (route_delete_cmd->parsed()) {
+    CheckRouteMethod(route_delete.method, problems);
+    if (route_delete_cmd->count("--host") > 0 && route_delete.host.empty()) {
+      problems.Add("--host", route_delete.host, "must not be empty");
+    }
+    inv.command = std::move(route_delete);
   } else if (version_cmd->parsed()) {
     inv.command = VersionCommand{};
   } else {

@@ -84,6 +84,31 @@ faas::v1::ListInvocationsRequest ToListInvocationsRequest(const InvocationsComma
   return req;
 }
 
+faas::v1::AddRouteRequest ToAddRouteRequest(const RouteAddCommand& cmd) {
+  faas::v1::AddRouteRequest req;
+  faas::v1::Route* r = req.mutable_route();
+  r->set_method(cmd.method);
+  r->set_path(cmd.path);
+  r->set_function(cmd.function);
+  r->set_host(cmd.host);
+  return req;
+}
+
+faas::v1::RouteKey ToRouteKey(const RouteDeleteCommand& cmd) {
+  faas::v1::RouteKey key;
+  key.set_method(cmd.method);
+  key.set_path(cmd.path);
+  key.set_host(cmd.host);
+  return key;
+}
+
+faas::v1::PrewarmRequest ToPrewarmRequest(const PrewarmCommand& cmd) {
+  faas::v1::PrewarmRequest req;
+  req.set_name(cmd.name);
+  req.set_count(cmd.count);
+  return req;
+}
+
 Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& o) {
   faas::v1::FunctionConfig c;
   if (o.max_body_bytes) {
@@ -243,6 +268,39 @@ std::string RenderInvocationsTable(const faas::v1::ListInvocationsReply& reply) 
               OrDash(r.kind())});
   }
   return t.Render();
+}
+
+std::string DescribeRoute(const faas::v1::Route& r) {
+  std::string out = r.method() + " " + r.path();
+  if (!r.host().empty()) {
+    out += " (host " + r.host() + ")";
+  }
+  return out + " -> " + r.function();
+}
+
+std::string RenderRoutesTable(const faas::v1::ListRoutesReply& reply) {
+  Table t({"METHOD", "PATH", "HOST", "FUNCTION"});
+  for (const auto& r : reply.routes()) {
+    t.AddRow({r.method(), r.path(), OrDash(r.host()), r.function()});
+  }
+  return t.Render();
+}
+
+std::string RenderPrewarm(const std::string& name, const faas::v1::PrewarmReply& reply) {
+  return "started " + std::to_string(reply.started()) + " instances of " + name + " (" +
+         std::to_string(reply.idle()) + " idle)\n";
+}
+
+json RouteToJson(const faas::v1::Route& r) {
+  return json{{"method", r.method()},
+              {"path", r.path()},
+              {"host", r.host()},
+              {"function", r.function()},
+              {"created_unix_ms", r.created_unix_ms()}};
+}
+
+json PrewarmReplyToJson(const faas::v1::PrewarmReply& reply) {
+  return json{{"started", reply.started()}, {"idle", reply.idle()}};
 }
 
 json ConfigToJson(const faas::v1::FunctionConfig& c) {

@@ -388,6 +388,68 @@ Outcome RunLogs(Session& s, const LogsCommand& cmd, Io& io) {
   return Outcome::Ok();
 }
 
+Outcome RunPrewarm(Session& s, const PrewarmCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::PrewarmReply reply;
+  grpc::Status status = s.Stub().Prewarm(&ctx, ToPrewarmRequest(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(PrewarmReplyToJson(reply)) : RenderPrewarm(cmd.name, reply));
+  return Outcome::Ok();
+}
+
+Outcome RunRouteAdd(Session& s, const RouteAddCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::Route reply;
+  grpc::Status status = s.Stub().AddRoute(&ctx, ToAddRouteRequest(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(RouteToJson(reply)) : "added route " + DescribeRoute(reply) + "\n");
+  return Outcome::Ok();
+}
+
+Outcome RunRouteList(Session& s, const RouteListCommand&, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::ListRoutesReply reply;
+  grpc::Status status = s.Stub().ListRoutes(&ctx, faas::v1::ListRoutesRequest(), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    nlohmann::json routes = nlohmann::json::array();
+    for (const auto& r : reply.routes()) {
+      routes.push_back(RouteToJson(r));
+    }
+    io.out << DumpJson(nlohmann::json{{"routes", std::move(routes)}});
+  } else {
+    io.out << RenderRoutesTable(reply);
+  }
+  return Outcome::Ok();
+}
+
+Outcome RunRouteDelete(Session& s, const RouteDeleteCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::DeleteReply reply;
+  grpc::Status status = s.Stub().DeleteRoute(&ctx, ToRouteKey(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    io.out << DumpJson(nlohmann::json{
+        {"deleted", {{"method", cmd.method}, {"path", cmd.path}, {"host", cmd.host}}}});
+  } else {
+    io.out << "deleted route " << cmd.method << " " << cmd.path
+           << (cmd.host.empty() ? "" : " (host " + cmd.host + ")") << "\n";
+  }
+  return Outcome::Ok();
+}
+
 Outcome RunVersion(Session& s, const VersionCommand&, Io& io) {
   // The client line comes first, so it is there even when faasd cannot be reached.
   if (!Json(s)) {
@@ -463,6 +525,14 @@ int Run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
           return RunInvocations(session, cmd, io);
         } else if constexpr (std::is_same_v<T, LogsCommand>) {
           return RunLogs(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, PrewarmCommand>) {
+          return RunPrewarm(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, RouteAddCommand>) {
+          return RunRouteAdd(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, RouteListCommand>) {
+          return RunRouteList(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, RouteDeleteCommand>) {
+          return RunRouteDelete(session, cmd, io);
         } else if constexpr (std::is_same_v<T, VersionCommand>) {
           return RunVersion(session, cmd, io);
         } else {

@@ -129,6 +129,12 @@ int RunDaemon(const DaemonConfig& config) {
   }
 
   gateway::Gateway gw(&sched, &metrics);
+  auto routes = (*registry)->ListRoutes();
+  if (!routes.ok()) {
+    FAAS_LOG(log, err, "faasd.store_failed", {"error", routes.status().message()});
+    return 1;
+  }
+  gw.SetRoutes(BuildRouter(*routes));
   gateway::ServerOptions http_opts;
   http_opts.host = http_addr->first;
   http_opts.port = http_addr->second;
@@ -141,7 +147,9 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
 
-  ControlService control(registry->get(), &sched, ledger->get(), config.currency_unit);
+  ControlService control(
+      registry->get(), &sched, ledger->get(), config.currency_unit,
+      [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); });
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc, grpc::InsecureServerCredentials(), &grpc_port);
@@ -167,7 +175,8 @@ int RunDaemon(const DaemonConfig& config) {
     }
   }
   FAAS_LOG(log, info, "faasd.ready", {"http", http_bound}, {"grpc", grpc_bound},
-           {"data_dir", config.data_dir}, {"functions", functions->size()}, {"pid", ::getpid()});
+           {"data_dir", config.data_dir}, {"functions", functions->size()},
+           {"routes", routes->size()}, {"pid", ::getpid()});
 
   int sig = 0;
   while (sigwait(&stop_signals, &sig) != 0) {

@@ -1,6 +1,7 @@
 #include "faas/gateway/gateway.h"
 
 #include <cstdio>
+#include <optional>
 #include <string_view>
 
 #include "faas/base/ids.h"
@@ -13,6 +14,7 @@ namespace {
 using scheduler::Outcome;
 
 constexpr std::string_view kFunctionPrefix = "/function/";
+constexpr std::string_view kParamHeaderPrefix = "x-faas-param-";
 
 // Headers a function may not set: framing is ours, and platform headers are never spoofed.
 bool IsReservedResponseHeader(std::string_view name) {
@@ -95,6 +97,15 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
     AddPlatformHeaders(res, inv_id, nullptr);
     return;
   }
+  if (std::shared_ptr<const Router> routes = routes_.load()) {
+    const std::string* host = req.Header("host");
+    std::optional<RouteMatch> m =
+        routes->Match(req.method, host == nullptr ? std::string_view() : *host, path);
+    if (m) {
+      Invoke(m->function, std::move(m->path), req, res, std::move(m->params));
+      return;
+    }
+  }
   res = MakeErrorResponse(404, "route_not_found",
                           "no route for " + req.method + " " + req.path +
                               " (functions are served at /function/NAME)",
@@ -102,19 +113,22 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
   AddPlatformHeaders(res, inv_id, nullptr);
 }
 
-void Gateway::Invoke(const std::string& name, std::string rest, HttpRequest& req,
-                     HttpResponse& res) {
+void Gateway::Invoke(const std::string& name, std::string path, HttpRequest& req,
+                     HttpResponse& res, Params params) {
   scheduler::InvokeRequest ir;
   ir.invocation_id = NewInvocationId();
   ir.method = req.method;
-  ir.path = std::move(rest);
+  ir.path = std::move(path);
   ir.query = std::move(req.query);
   ir.body = std::move(req.body);
-  ir.headers.reserve(req.headers.size());
+  ir.headers.reserve(req.headers.size() + params.size());
   for (auto& [k, v] : req.headers) {
     if (!k.starts_with("x-faas-")) {  // platform headers are set by the platform only
       ir.headers.emplace_back(std::move(k), std::move(v));
     }
+  }
+  for (auto& [k, v] : params) {  // after the stripping above: clients cannot spoof these
+    ir.headers.emplace_back(std::string(kParamHeaderPrefix) + k, std::move(v));
   }
   std::string inv_id = ir.invocation_id;
   scheduler::InvokeResult r = scheduler_->Invoke(name, std::move(ir));

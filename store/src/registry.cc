@@ -27,6 +27,7 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr std::string_view kTempInfix = ".so.tmp.";
 
 // versions.function is a foreign key, so deleting a function row deletes its versions.
+// routes.function is not: a route outlives its function (and answers function_not_found).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS functions (
   name            TEXT PRIMARY KEY NOT NULL,
@@ -45,6 +46,14 @@ CREATE TABLE IF NOT EXISTS versions (
   PRIMARY KEY (function, version)
 );
 CREATE INDEX IF NOT EXISTS versions_by_artifact ON versions(artifact_sha256);
+CREATE TABLE IF NOT EXISTS routes (
+  method          TEXT NOT NULL,
+  path            TEXT NOT NULL,
+  host            TEXT NOT NULL,
+  function        TEXT NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  PRIMARY KEY (method, path, host)
+);
 )sql";
 
 // Columns 0..6 of every version query, read by ReadVersion.
@@ -475,6 +484,96 @@ faas::Status Registry::Delete(std::string_view name) {
   }
   Log()->info(faas::log::Format("function.deleted", {{"fn", name}}));
   CollectGarbageLocked(artifacts);
+  return faas::OkStatus();
+}
+
+namespace {
+
+// `GET "/users/{id}"`, plus ` for host "h"` when there is one.
+std::string RouteName(std::string_view method, std::string_view path, std::string_view host) {
+  std::string out = Quote(method).substr(1);
+  out.pop_back();  // Quote's closing '"'
+  out += " " + Quote(path);
+  if (!host.empty()) {
+    out += " for host " + Quote(host);
+  }
+  return out;
+}
+
+}  // namespace
+
+faas::Result<Route> Registry::AddRoute(const Route& route) {
+  std::string problems;
+  if (route.method.empty()) {
+    problems += "method must not be empty";
+  }
+  if (route.path.empty()) {
+    problems += (problems.empty() ? "" : "; ") + std::string("path must not be empty");
+  }
+  if (faas::Status s = ValidateName(route.function); !s.ok()) {
+    problems += (problems.empty() ? "" : "; ") + s.message();
+  }
+  if (!problems.empty()) {
+    return faas::InvalidArgumentError(problems);
+  }
+  Route stored = route;
+  stored.created_unix_ms = faas::UnixMillisNow();
+  std::lock_guard<std::mutex> lock(mu_);
+  FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt find, Stmt::Prepare(db_,
+                               "SELECT function FROM routes WHERE method = ? AND path = ? AND "
+                               "host = ?",
+                               {route.method, route.path, route.host}));
+  FAAS_ASSIGN_OR_RETURN(bool exists, find.Step());
+  if (exists) {
+    return faas::AlreadyExistsError("route " + RouteName(route.method, route.path, route.host) +
+                                    " already exists (to " + Quote(find.Text(0)) + ")");
+  }
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt insert,
+      Stmt::Prepare(db_,
+                    "INSERT INTO routes (method, path, host, function, created_unix_ms) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    {stored.method, stored.path, stored.host, stored.function,
+                     stored.created_unix_ms}));
+  FAAS_RETURN_IF_ERROR(insert.Run());
+  FAAS_RETURN_IF_ERROR(txn.Commit());
+  Log()->info(faas::log::Format("route.added", {{"method", stored.method},
+                                                {"path", stored.path},
+                                                {"host", stored.host},
+                                                {"fn", stored.function}}));
+  return stored;
+}
+
+faas::Result<std::vector<Route>> Registry::ListRoutes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(db_,
+                            "SELECT method, path, host, function, created_unix_ms FROM routes "
+                            "ORDER BY path, method, host"));
+  std::vector<Route> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return out;
+    }
+    out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4)});
+  }
+}
+
+faas::Status Registry::DeleteRoute(std::string_view method, std::string_view path,
+                                   std::string_view host) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt del, Stmt::Prepare(db_, "DELETE FROM routes WHERE method = ? AND path = ? AND host = ?",
+                              {method, path, host}));
+  FAAS_RETURN_IF_ERROR(del.Run());
+  if (sqlite3_changes(db_) == 0) {
+    return faas::NotFoundError("no route " + RouteName(method, path, host));
+  }
+  Log()->info(faas::log::Format("route.deleted",
+                                {{"method", method}, {"path", path}, {"host", host}}));
   return faas::OkStatus();
 }
 

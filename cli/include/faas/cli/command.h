@@ -106,15 +106,36 @@ struct LogsCommand {
   uint32_t last = 20;      // 1..1000
   bool follow = false;     // keep printing new entries until interrupted
 };
+// prewarm: start `count` instances of a function now (DESIGN §4.3).
+struct PrewarmCommand {
+  std::string name;
+  uint32_t count = 0;  // 1..1000
+};
+// route add|list|delete: custom HTTP routes (DESIGN §4.2). The method is upper-cased and checked
+// here (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or ANY); faasd checks the rest.
+struct RouteAddCommand {
+  std::string method;
+  std::string path;  // template, e.g. /users/{id}
+  std::string function;
+  std::string host;  // --host; "" = every host
+};
+struct RouteListCommand {};
+struct RouteDeleteCommand {
+  std::string method;
+  std::string path;
+  std::string host;  // --host; must match the route's host ("" for a host-less route)
+};
 struct VersionCommand {};
 // -h/--help anywhere: print `text` to stdout and exit 0.
 struct HelpCommand {
   std::string text;
 };
 
-using Command = std::variant<DeployCommand, ListCommand, DescribeCommand, DeleteCommand,
-                             VersionsCommand, RollbackCommand, InvokeCommand, BillCommand,
-                             InvocationsCommand, LogsCommand, VersionCommand, HelpCommand>;
+using Command =
+    std::variant<DeployCommand, ListCommand, DescribeCommand, DeleteCommand, VersionsCommand,
+                 RollbackCommand, InvokeCommand, BillCommand, InvocationsCommand, LogsCommand,
+                 PrewarmCommand, RouteAddCommand, RouteListCommand, RouteDeleteCommand,
+                 VersionCommand, HelpCommand>;
 
 struct Invocation {
   GlobalOptions global;

@@ -23,6 +23,9 @@ Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& options);
 // Flags → requests; 0 and "" are the control API's "no bound" / "all".
 faas::v1::BillRequest ToBillRequest(const BillCommand& cmd);
 faas::v1::ListInvocationsRequest ToListInvocationsRequest(const InvocationsCommand& cmd);
+faas::v1::AddRouteRequest ToAddRouteRequest(const RouteAddCommand& cmd);
+faas::v1::RouteKey ToRouteKey(const RouteDeleteCommand& cmd);
+faas::v1::PrewarmRequest ToPrewarmRequest(const PrewarmCommand& cmd);
 
 // "deployed NAME version N (sha256 abcd1234…, probe 3 ms)" or "NAME unchanged at version N".
 std::string RenderDeploy(const faas::v1::DeployReply& reply);
@@ -40,6 +43,12 @@ std::string RenderInvokeDetails(const faas::v1::InvokeReply& reply);
 std::string RenderBillTable(const faas::v1::BillReply& reply, std::string_view by);
 // ID START OUTCOME COLD WALL MS CPU MS BILLED MS PEAK MEM KIND
 std::string RenderInvocationsTable(const faas::v1::ListInvocationsReply& reply);
+// "GET /users/{id} -> users" or "GET /users/{id} (host api.example.com) -> users"
+std::string DescribeRoute(const faas::v1::Route& route);
+// METHOD PATH HOST FUNCTION; HOST is "-" for a route on every host.
+std::string RenderRoutesTable(const faas::v1::ListRoutesReply& reply);
+// "started 3 instances of NAME (5 idle)"
+std::string RenderPrewarm(const std::string& name, const faas::v1::PrewarmReply& reply);
 
 nlohmann::json ConfigToJson(const faas::v1::FunctionConfig& config);
 nlohmann::json VersionInfoToJson(const faas::v1::VersionInfo& info);
@@ -54,6 +63,10 @@ nlohmann::json BillRowToJson(const faas::v1::BillRow& row);
 nlohmann::json BillReplyToJson(const faas::v1::BillReply& reply);
 // Every field of the record, plus "cost" as for a bill row.
 nlohmann::json InvocationRecordToJson(const faas::v1::InvocationRecord& record);
+// {"method", "path", "host", "function", "created_unix_ms"}
+nlohmann::json RouteToJson(const faas::v1::Route& route);
+// {"started": S, "idle": I}
+nlohmann::json PrewarmReplyToJson(const faas::v1::PrewarmReply& reply);
 // Pretty JSON plus '\n'; invalid UTF-8 in strings is replaced, never thrown.
 std::string DumpJson(const nlohmann::json& j);
 

@@ -1,7 +1,7 @@
 // Registry: functions, their immutable versions and the content-addressed artifact store, kept
 // in one data directory (DESIGN §4.4):
 //
-//   <data_dir>/faas.db                     SQLite (WAL): functions, versions
+//   <data_dir>/faas.db                     SQLite (WAL): functions, versions, routes
 //   <data_dir>/artifacts/<sha256hex>.so    libraries, mode 0444, named only by their digest
 //
 //   FAAS_ASSIGN_OR_RETURN(auto reg, faas::store::Registry::Open("/var/lib/faas"));
@@ -49,6 +49,16 @@ struct FunctionRecord {
   uint32_t version_count = 0;
   int64_t created_unix_ms = 0;
   Version latest;
+};
+
+// A custom HTTP route (DESIGN §4.2): (method, path, host) → function. The registry stores
+// routes as given; gateway::RouterBuilder validates them and checks conflicts.
+struct Route {
+  std::string method;    // GET, ..., or ANY
+  std::string path;      // template, e.g. /users/{id}
+  std::string host;      // "" = every host
+  std::string function;  // need not exist: deleting a function keeps its routes
+  int64_t created_unix_ms = 0;
 };
 
 // Outcome of CreateVersion: the new version, or the unchanged latest one.
@@ -102,7 +112,19 @@ class Registry {
   faas::Result<Version> Rollback(std::string_view name, uint32_t version);
   // Removes the function and all its versions in one transaction, then unlinks the artifacts
   // no other version references (failures to unlink are logged). NotFound as GetFunction.
+  // Does NOT delete the function's routes: they stay, and answer 404 function_not_found until
+  // a function of that name is deployed again.
   faas::Status Delete(std::string_view name);
+
+  // Stores `route` (created_unix_ms is set here) and returns it. Errors: InvalidArgument for an
+  // empty method or path or an invalid function name; AlreadyExists when a route with the same
+  // (method, path, host) is stored.
+  faas::Result<Route> AddRoute(const Route& route);
+  // Every route, sorted by path, method, host.
+  faas::Result<std::vector<Route>> ListRoutes();
+  // Removes the route keyed (method, path, host), compared exactly.
+  // NotFound: `no route GET /users/{id}` (with " for host H" when host is set).
+  faas::Status DeleteRoute(std::string_view method, std::string_view path, std::string_view host);
 
  private:
   Registry(std::string data_dir, sqlite3* db);
