@@ -483,8 +483,9 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   RouteAddCommand route_add;
   CLI::App* route_add_cmd =
       route_cmd->add_subcommand("add", "route METHOD PATH (on --host, if given) to FUNCTION");
-  route_add_cmd->add_option("METHOD", route_add.method, "GET, HEAD, POST, PUT, PATCH, DELETE, "
-                                                        "OPTIONS or ANY")
+  route_add_cmd
+      ->add_option("METHOD", route_add.method,
+                   "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or ANY")
       ->required();
   route_add_cmd
       ->add_option("PATH", route_add.path, "template: /literal, /{param}, a last /{rest...}")
@@ -496,8 +497,7 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   RouteDeleteCommand route_delete;
   CLI::App* route_delete_cmd = route_cmd->add_subcommand("delete", "delete a route");
   route_delete_cmd->add_option("METHOD", route_delete.method, "the route's method")->required();
-  route_delete_cmd->add_option("PATH", route_delete.path, "the route's path, as added")
-      ->required();
+  route_delete_cmd->add_option("PATH", route_delete.path, "the route's path, as added")->required();
   route_delete_cmd->add_option("--host", route_delete.host, "the route's host, if it has one")
       ->type_name("HOST");
 

@@ -399,8 +399,8 @@ std::shared_ptr<const gateway::Router> BuildRouter(const std::vector<store::Rout
     Status added = builder.Add({r.method, r.path, r.host, r.function});
     if (!added.ok()) {
       static auto log = log::Get("control");
-      FAAS_LOG(log, warn, "route.skipped", {"method", r.method}, {"path", r.path},
-               {"host", r.host}, {"fn", r.function}, {"error", added.message()});
+      FAAS_LOG(log, warn, "route.skipped", {"method", r.method}, {"path", r.path}, {"host", r.host},
+               {"fn", r.function}, {"error", added.message()});
     }
   }
   return std::move(builder).Build();
@@ -473,8 +473,7 @@ grpc::Status ControlService::DeleteRoute(grpc::ServerContext* ctx, const v1::Rou
   std::lock_guard lock(routes_mu_);
   Status deleted = registry_->DeleteRoute(key.method, key.path, key.host);
   if (!deleted.ok()) {
-    return Fail(ctx,
-                deleted.code() == StatusCode::kNotFound ? "route_not_found" : "internal",
+    return Fail(ctx, deleted.code() == StatusCode::kNotFound ? "route_not_found" : "internal",
                 deleted);
   }
   auto routes = registry_->ListRoutes();

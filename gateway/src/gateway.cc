@@ -113,8 +113,8 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
   AddPlatformHeaders(res, inv_id, nullptr);
 }
 
-void Gateway::Invoke(const std::string& name, std::string path, HttpRequest& req,
-                     HttpResponse& res, Params params) {
+void Gateway::Invoke(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
+                     Params&& params) {
   scheduler::InvokeRequest ir;
   ir.invocation_id = NewInvocationId();
   ir.method = req.method;

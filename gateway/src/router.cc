@@ -14,8 +14,8 @@
 namespace faas::gateway {
 namespace {
 
-constexpr std::array<std::string_view, 8> kMethods = {"GET",    "HEAD",    "POST", "PUT",
-                                                       "PATCH", "DELETE", "OPTIONS", "ANY"};
+constexpr std::array<std::string_view, 8> kMethods = {"GET",   "HEAD",   "POST",    "PUT",
+                                                      "PATCH", "DELETE", "OPTIONS", "ANY"};
 constexpr std::string_view kAny = "ANY";
 constexpr std::size_t kMaxParamNameBytes = 64;
 
@@ -190,6 +190,9 @@ std::string ValidateHost(std::string_view host) {
       return "may contain only letters, digits, '-' and '.'";
     }
   }
+  if (host.front() == '.' || host.back() == '.' || host.find("..") != std::string_view::npos) {
+    return "has an empty label";
+  }
   return "";
 }
 
@@ -251,9 +254,15 @@ std::string Shape(const std::vector<Segment>& segs) {
   for (const Segment& s : segs) {
     out += '/';
     switch (s.kind) {
-      case SegmentKind::kLiteral: out += s.text; break;
-      case SegmentKind::kParam: out += "{}"; break;
-      case SegmentKind::kRest: out += "{...}"; break;
+      case SegmentKind::kLiteral:
+        out += s.text;
+        break;
+      case SegmentKind::kParam:
+        out += "{}";
+        break;
+      case SegmentKind::kRest:
+        out += "{...}";
+        break;
     }
   }
   return out.empty() ? "/" : out;
@@ -354,6 +363,9 @@ RouteSpec NormalizeRoute(RouteSpec r) {
   }
   for (char& c : r.host) {
     c = Lower(c);
+  }
+  if (r.host.size() > 1 && r.host.back() == '.') {
+    r.host.pop_back();  // "example.com." names the same host as "example.com"
   }
   return r;
 }
@@ -485,10 +497,9 @@ faas::Status RouterBuilder::Add(RouteSpec route) {
   if (!segs.empty() && segs.front().kind == SegmentKind::kLiteral) {
     for (const Reserved& r : kReserved) {
       if (segs.front().text == r.segment) {
-        return faas::AlreadyExistsError("route " + DescribeRoute(route) +
-                                        " conflicts with the built-in route " +
-                                        std::string(r.route) + ": /" + std::string(r.segment) +
-                                        " is reserved by faasd");
+        return faas::AlreadyExistsError(
+            "route " + DescribeRoute(route) + " conflicts with the built-in route " +
+            std::string(r.route) + ": /" + std::string(r.segment) + " is reserved by faasd");
       }
     }
   }

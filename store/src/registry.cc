@@ -532,11 +532,11 @@ faas::Result<Route> Registry::AddRoute(const Route& route) {
   }
   FAAS_ASSIGN_OR_RETURN(
       Stmt insert,
-      Stmt::Prepare(db_,
-                    "INSERT INTO routes (method, path, host, function, created_unix_ms) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    {stored.method, stored.path, stored.host, stored.function,
-                     stored.created_unix_ms}));
+      Stmt::Prepare(
+          db_,
+          "INSERT INTO routes (method, path, host, function, created_unix_ms) "
+          "VALUES (?, ?, ?, ?, ?)",
+          {stored.method, stored.path, stored.host, stored.function, stored.created_unix_ms}));
   FAAS_RETURN_IF_ERROR(insert.Run());
   FAAS_RETURN_IF_ERROR(txn.Commit());
   Log()->info(faas::log::Format("route.added", {{"method", stored.method},
@@ -572,8 +572,8 @@ faas::Status Registry::DeleteRoute(std::string_view method, std::string_view pat
   if (sqlite3_changes(db_) == 0) {
     return faas::NotFoundError("no route " + RouteName(method, path, host));
   }
-  Log()->info(faas::log::Format("route.deleted",
-                                {{"method", method}, {"path", path}, {"host", host}}));
+  Log()->info(
+      faas::log::Format("route.deleted", {{"method", method}, {"path", path}, {"host", host}}));
   return faas::OkStatus();
 }
 

@@ -169,6 +169,48 @@ class FakeControl final : public faas::v1::Control::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status AddRoute(grpc::ServerContext* ctx, const faas::v1::AddRouteRequest* req,
+                        faas::v1::Route* reply) override {
+    if (req->route().path() == "/taken/{x}") {
+      ctx->AddTrailingMetadata("faas-code", "route_conflict");
+      return {grpc::StatusCode::ALREADY_EXISTS,
+              "route GET /taken/{x} conflicts with route GET /taken/{id} -> f"};
+    }
+    *reply = req->route();
+    reply->set_created_unix_ms(1795957445123);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListRoutes(grpc::ServerContext*, const faas::v1::ListRoutesRequest*,
+                          faas::v1::ListRoutesReply* reply) override {
+    faas::v1::Route* r = reply->add_routes();
+    r->set_method("GET");
+    r->set_path("/users/{id}");
+    r->set_function("users");
+    r = reply->add_routes();
+    r->set_method("ANY");
+    r->set_path("/files/{rest...}");
+    r->set_host("api.example.com");
+    r->set_function("files");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DeleteRoute(grpc::ServerContext* ctx, const faas::v1::RouteKey* req,
+                           faas::v1::DeleteReply*) override {
+    if (req->path() != "/users/{id}" || req->method() != "GET") {
+      ctx->AddTrailingMetadata("faas-code", "route_not_found");
+      return {grpc::StatusCode::NOT_FOUND, "no route " + req->method() + " \"" + req->path() + "\""};
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Prewarm(grpc::ServerContext*, const faas::v1::PrewarmRequest* req,
+                       faas::v1::PrewarmReply* reply) override {
+    reply->set_started(req->count());
+    reply->set_idle(req->count() + 2);
+    return grpc::Status::OK;
+  }
+
   std::vector<faas::v1::DeployChunk> DeployChunks() {
     std::lock_guard lock(mu_);
     return deploy_chunks_;
@@ -534,6 +576,47 @@ TEST(RunUnreachable, VersionStillPrintsTheClientLine) {
   EXPECT_EQ(faas::cli::Run({"--server", addr, "version"}, in, out, err), 3);
   EXPECT_EQ(out.str(), std::string("faasctl ") + ClientVersion() + "\n");
   EXPECT_THAT(err.str(), StartsWith("error: cannot reach faasd at " + addr));
+}
+
+TEST_F(RunTest, RouteAddListAndDelete) {
+  ASSERT_EQ(RunCli({"route", "add", "get", "/users/{id}", "users", "--host", "api.example.com"}),
+            0)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "added route GET /users/{id} (host api.example.com) -> users\n");
+  ASSERT_EQ(RunCli({"route", "add", "ANY", "/f/{rest...}", "files", "-o", "json"}), 0);
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["method"], "ANY");
+  EXPECT_EQ(j["function"], "files");
+  EXPECT_EQ(j["host"], "");
+  EXPECT_EQ(j["created_unix_ms"], 1795957445123);
+
+  EXPECT_EQ(RunCli({"route", "add", "GET", "/taken/{x}", "f"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("error: route_conflict: route GET /taken/{x} conflicts with "
+                                    "route GET /taken/{id}"));
+
+  ASSERT_EQ(RunCli({"route", "list"}), 0);
+  EXPECT_EQ(out_.str(),
+            "METHOD  PATH              HOST             FUNCTION\n"
+            "GET     /users/{id}       -                users\n"
+            "ANY     /files/{rest...}  api.example.com  files\n");
+  ASSERT_EQ(RunCli({"route", "list", "-o", "json"}), 0);
+  j = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(j["routes"].size(), 2u);
+  EXPECT_EQ(j["routes"][1]["host"], "api.example.com");
+
+  ASSERT_EQ(RunCli({"route", "delete", "GET", "/users/{id}"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "deleted route GET /users/{id}\n");
+  EXPECT_EQ(RunCli({"route", "delete", "GET", "/nope"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("error: route_not_found: no route GET \"/nope\""));
+}
+
+TEST_F(RunTest, PrewarmPrintsStartedAndIdle) {
+  ASSERT_EQ(RunCli({"prewarm", "hello", "3"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "started 3 instances of hello (5 idle)\n");
+  ASSERT_EQ(RunCli({"prewarm", "hello", "2", "-o", "json"}), 0);
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j, nlohmann::json({{"started", 2}, {"idle", 4}}));
+  EXPECT_EQ(RunCli({"prewarm", "hello", "1001"}), 2);
 }
 
 }  // namespace

@@ -168,8 +168,7 @@ TEST(Router, HostRoutesMatchTheirHostOnlyAndBeatHostlessOnes) {
 }
 
 TEST(Router, ParamsArePercentDecodedAfterSplitting) {
-  auto r = Make({{"GET", "/users/{id}", "", "users"},
-                 {"GET", "/files/{rest...}", "", "files"}});
+  auto r = Make({{"GET", "/users/{id}", "", "users"}, {"GET", "/files/{rest...}", "", "files"}});
   std::optional<RouteMatch> m = r->Match("GET", "", "/users/a%20b%2Fc");
   ASSERT_TRUE(m);
   EXPECT_THAT(m->params, ElementsAre(Pair("id", "a b/c")));
@@ -216,10 +215,13 @@ TEST(Router, ValidationReportsEachProblemWithItsValue) {
       {{"", "/a", "", "f"}, "method \"\""},
       {{"GET", "/a", "", "Bad_Name"}, "function name \"Bad_Name\" must match"},
       {{"GET", "/a", "", ""}, "function name \"\""},
-      {{"GET", "/a", "example.com:8080", "f"}, "host \"example.com:8080\": must be a host name "
-                                              "without a port"},
+      {{"GET", "/a", "example.com:8080", "f"},
+       "host \"example.com:8080\": must be a host name "
+       "without a port"},
       {{"GET", "/a", "exa mple", "f"}, "host \"exa mple\": may contain only"},
       {{"GET", "/a", "[zz]", "f"}, "bracketed IPv6"},
+      {{"GET", "/a", ".", "f"}, "host \".\": has an empty label"},
+      {{"GET", "/a", "a..b", "f"}, "has an empty label"},
   };
   std::string deep;
   for (int i = 0; i < 33; ++i) {
@@ -282,9 +284,9 @@ TEST(Router, SameShapeIsAConflictWhateverTheParamNames) {
 }
 
 TEST(Router, BuiltInPathsAreReserved) {
-  for (const char* path : {"/function/x", "/function/{name}", "/function", "/healthz",
-                           "/readyz", "/metrics", "/metrics/{rest...}", "/async-function/x",
-                           "/invocations/{id}"}) {
+  for (const char* path :
+       {"/function/x", "/function/{name}", "/function", "/healthz", "/readyz", "/metrics",
+        "/metrics/{rest...}", "/async-function/x", "/invocations/{id}"}) {
     Status s = AddError({}, {"GET", path, "", "f"});
     EXPECT_EQ(s.code(), StatusCode::kAlreadyExists) << path;
     EXPECT_THAT(s.message(), HasSubstr("conflicts with the built-in route")) << path;

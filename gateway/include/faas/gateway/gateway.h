@@ -48,7 +48,7 @@ class Gateway {
   using Params = std::vector<std::pair<std::string, std::string>>;
   // `path` is what the function sees; `params` become x-faas-param-<name> headers.
   void Invoke(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
-              Params params = {});
+              Params&& params = {});
   scheduler::Scheduler* scheduler_;
   metering::Metrics* metrics_;
   std::atomic<bool> ready_{false};

@@ -2,8 +2,8 @@
 //
 //   RouterBuilder b;
 //   FAAS_RETURN_IF_ERROR(b.Add({.method = "GET", .path = "/users/{id}", .function = "users"}));
-//   FAAS_RETURN_IF_ERROR(b.Add({.method = "ANY", .path = "/files/{rest...}", .function = "files"}));
-//   std::shared_ptr<const Router> router = std::move(b).Build();
+//   FAAS_RETURN_IF_ERROR(b.Add({.method = "ANY", .path = "/files/{rest...}", .function =
+//   "files"})); std::shared_ptr<const Router> router = std::move(b).Build();
 //   std::optional<RouteMatch> m = router->Match("GET", "api.example.com:8080", "/users/42");
 //   // m->function == "users", m->params == {{"id", "42"}}, m->path == "/users/42"
 //
@@ -51,7 +51,8 @@ constexpr std::size_t kMaxRouteSegments = 32;
 constexpr std::size_t kMaxRoutePathBytes = 1024;
 constexpr std::size_t kMaxRouteHostBytes = 253;  // longest DNS name
 
-// `r` with the method upper-cased and the host lower-cased (how routes are stored and keyed).
+// `r` with the method upper-cased and the host lower-cased, without a trailing '.' (how routes
+// are stored and keyed).
 RouteSpec NormalizeRoute(RouteSpec r);
 
 // Checks one route on its own (after NormalizeRoute): the template, method, host and function
@@ -69,7 +70,7 @@ struct RouteMatch {
   // Parameter name → percent-decoded value, in template order; a wildcard's value is the rest
   // of the path, decoded segment by segment and joined with '/'.
   std::vector<std::pair<std::string, std::string>> params;
-  std::string path;                 // the path the function sees: the full request path, as sent
+  std::string path;                  // the path the function sees: the full request path, as sent
   const RouteSpec* route = nullptr;  // the route that matched; lives as long as the Router
 };
 
