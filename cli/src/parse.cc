@@ -242,6 +242,7 @@ Result<int64_t> ParseAgo(std::string_view text) {
 // Raw flag values, filled by CLI11, checked after the parse.
 struct RawDeploy {
   std::string memory, timeout, cpu_limit, min_warm, max_instances, idle_ttl, max_body;
+  std::string queue_depth, queue_timeout;
   std::vector<std::string> env;
 };
 struct RawRollback {
@@ -400,6 +401,14 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   deploy_cmd->add_flag("--public", deploy.options.is_public, "invocable without an API key");
   deploy_cmd->add_option("--max-body", raw.max_body, "request/response size limit in bytes")
       ->type_name("BYTES");
+  deploy_cmd
+      ->add_option("--queue-depth", raw.queue_depth,
+                   "requests that may wait for a free instance at max-instances (default 1000)")
+      ->type_name("N");
+  deploy_cmd
+      ->add_option("--queue-timeout", raw.queue_timeout,
+                   "longest wait for a free instance (default: the timeout)")
+      ->type_name("DUR");
 
   CLI::App* list_cmd = app.add_subcommand("list", "list functions");
 
@@ -434,6 +443,8 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   invoke_cmd->add_option("--path", invoke.path, "path after /function/NAME");
   invoke_cmd->add_option("--query", invoke.query, "query string, without '?'");
   invoke_cmd->add_flag("-v,--verbose", invoke.verbose, "status, timings and logs on stderr");
+  invoke_cmd->add_flag("--fresh", invoke.fresh,
+                       "force a cold start: a new instance, discarded afterwards");
 
   BillCommand bill;
   RawBill raw_bill;
@@ -553,6 +564,12 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
     }
     if (deploy_cmd->count("--max-body") > 0) {
       o.max_body_bytes = ParseUnsigned<uint64_t>(raw.max_body, "--max-body", problems);
+    }
+    if (deploy_cmd->count("--queue-depth") > 0) {
+      o.queue_depth = ParseUnsigned<uint32_t>(raw.queue_depth, "--queue-depth", problems);
+    }
+    if (deploy_cmd->count("--queue-timeout") > 0) {
+      o.queue_timeout = ParseMillis(raw.queue_timeout, "--queue-timeout", problems);
     }
     Result<std::map<std::string, std::string>> env = ParseEnv(raw.env);
     if (env.ok()) {

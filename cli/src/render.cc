@@ -111,6 +111,13 @@ faas::v1::PrewarmRequest ToPrewarmRequest(const PrewarmCommand& cmd) {
 
 Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& o) {
   faas::v1::FunctionConfig c;
+  if (o.queue_depth) {
+    c.set_queue_depth(*o.queue_depth);
+    c.set_has_queue_depth(true);
+  }
+  if (o.queue_timeout) {
+    c.set_queue_timeout_ms(static_cast<uint64_t>(o.queue_timeout->count()));
+  }
   if (o.max_body_bytes) {
     c.set_max_body_bytes(*o.max_body_bytes);
   }

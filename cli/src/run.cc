@@ -285,6 +285,7 @@ Outcome RunInvoke(Session& s, const InvokeCommand& cmd, Io& io) {
   req.set_method(cmd.method);
   req.set_path(cmd.path);
   req.set_query(cmd.query);
+  req.set_fresh(cmd.fresh);
 
   grpc::ClientContext ctx;
   s.Prepare(ctx);

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "faas/cli/command.h"
+#include "faas/cli/render.h"
 
 namespace faas::cli {
 namespace {
@@ -284,6 +285,24 @@ TEST(ParseEnv, SplitsAtFirstEquals) {
   EXPECT_EQ(env->at("A"), "");
   EXPECT_EQ(env->at("B"), "c=d");
   EXPECT_FALSE(ParseEnv({"novalue"}).ok());
+}
+
+TEST_F(ParseTest, DeployQueueFlagsAndInvokeFresh) {
+  auto d = ParseAs<DeployCommand>(
+      {"deploy", "f", "/tmp/lib.so", "--queue-depth", "50", "--queue-timeout", "2s"});
+  ASSERT_TRUE(d.options.queue_depth.has_value());
+  EXPECT_EQ(*d.options.queue_depth, 50u);
+  ASSERT_TRUE(d.options.queue_timeout.has_value());
+  EXPECT_EQ(*d.options.queue_timeout, std::chrono::milliseconds(2000));
+  auto c = ToProtoConfig(d.options);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->has_queue_depth());
+  EXPECT_EQ(c->queue_depth(), 50u);
+  EXPECT_EQ(c->queue_timeout_ms(), 2000u);
+  EXPECT_NE(ErrorOf({"deploy", "f", "/tmp/lib.so", "--queue-timeout", "soon"}).find("--queue-timeout"),
+            std::string::npos);
+  auto inv = ParseAs<InvokeCommand>({"invoke", "f", "--fresh"});
+  EXPECT_TRUE(inv.fresh);
 }
 
 }  // namespace

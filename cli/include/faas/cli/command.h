@@ -45,6 +45,8 @@ struct DeployOptions {
   std::map<std::string, std::string> env;
   bool is_public = false;
   std::optional<uint64_t> max_body_bytes;
+  std::optional<uint32_t> queue_depth;
+  std::optional<std::chrono::milliseconds> queue_timeout;
 };
 
 struct DeployCommand {
@@ -85,6 +87,7 @@ struct InvokeCommand {
   std::string path;
   std::string query;
   bool verbose = false;
+  bool fresh = false;  // force a cold start on a new instance, discarded after
 };
 // bill: CPU-ms billing totals (DESIGN §4.7), optionally grouped.
 struct BillCommand {
