@@ -12,6 +12,7 @@
 
 #include "faas/base/time.h"
 #include "faas/cli/command.h"
+#include "parse_fixture.h"
 #include "faas/cli/render.h"
 
 namespace faas::cli {
@@ -24,35 +25,7 @@ constexpr int64_t kHourMs = 60 * kMinuteMs;
 constexpr int64_t kDayMs = 24 * kHourMs;
 constexpr int64_t kNov29 = 1795910400000;  // 2026-11-29T00:00:00Z
 
-class BillParseTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    unsetenv("FAAS_SERVER");
-    unsetenv("FAAS_TOKEN");
-  }
-
-  template <typename T>
-  T ParseAs(const std::vector<std::string>& args) {
-    Result<Invocation> inv = Parse(args);
-    EXPECT_TRUE(inv.ok()) << inv.status().ToString();
-    if (!inv.ok()) {
-      return T{};
-    }
-    const T* cmd = std::get_if<T>(&inv->command);
-    EXPECT_NE(cmd, nullptr);
-    return cmd == nullptr ? T{} : *cmd;
-  }
-
-  std::string ErrorOf(const std::vector<std::string>& args) {
-    Result<Invocation> inv = Parse(args);
-    EXPECT_FALSE(inv.ok());
-    if (inv.ok()) {
-      return "";
-    }
-    EXPECT_EQ(inv.status().code(), StatusCode::kInvalidArgument);
-    return inv.status().message();
-  }
-};
+class BillParseTest : public ParseFixture {};
 
 // --- bill: parsing -------------------------------------------------------------------------
 

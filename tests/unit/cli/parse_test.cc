@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "faas/cli/command.h"
+#include "parse_fixture.h"
 #include "faas/cli/render.h"
 
 namespace faas::cli {
@@ -20,42 +21,7 @@ using ::testing::HasSubstr;
 using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
 
 // Keeps FAAS_SERVER / FAAS_TOKEN from the developer's shell out of the tests.
-class ParseTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    unsetenv("FAAS_SERVER");
-    unsetenv("FAAS_TOKEN");
-  }
-  void TearDown() override {
-    unsetenv("FAAS_SERVER");
-    unsetenv("FAAS_TOKEN");
-  }
-
-  template <typename T>
-  T ParseAs(const std::vector<std::string>& args) {
-    Result<Invocation> inv = Parse(args);
-    EXPECT_TRUE(inv.ok()) << inv.status().ToString();
-    if (!inv.ok()) {
-      return T{};
-    }
-    last_global_ = inv->global;
-    const T* cmd = std::get_if<T>(&inv->command);
-    EXPECT_NE(cmd, nullptr);
-    return cmd == nullptr ? T{} : *cmd;
-  }
-
-  std::string ErrorOf(const std::vector<std::string>& args) {
-    Result<Invocation> inv = Parse(args);
-    EXPECT_FALSE(inv.ok());
-    if (inv.ok()) {
-      return "";
-    }
-    EXPECT_EQ(inv.status().code(), StatusCode::kInvalidArgument);
-    return inv.status().message();
-  }
-
-  GlobalOptions last_global_;
-};
+class ParseTest : public ParseFixture {};
 
 TEST_F(ParseTest, GlobalDefaults) {
   ParseAs<ListCommand>({"list"});

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/cli/command.h"
+#include "parse_fixture.h"
 #include "faas/cli/render.h"
 
 namespace faas::cli {
@@ -16,34 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class RouteParseTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    unsetenv("FAAS_SERVER");
-    unsetenv("FAAS_TOKEN");
-  }
-
-  template <typename T>
-  T ParseAs(const std::vector<std::string>& args) {
-    Result<Invocation> inv = Parse(args);
-    EXPECT_TRUE(inv.ok()) << inv.status().ToString();
-    if (!inv.ok()) {
-      return T{};
-    }
-    global_ = inv->global;
-    const T* cmd = std::get_if<T>(&inv->command);
-    EXPECT_NE(cmd, nullptr);
-    return cmd == nullptr ? T{} : *cmd;
-  }
-
-  std::string ErrorOf(const std::vector<std::string>& args) {
-    Result<Invocation> inv = Parse(args);
-    EXPECT_FALSE(inv.ok());
-    return inv.ok() ? "" : inv.status().message();
-  }
-
-  GlobalOptions global_;
-};
+class RouteParseTest : public ParseFixture {};
 
 TEST_F(RouteParseTest, RouteAdd) {
   auto cmd = ParseAs<RouteAddCommand>({"route", "add", "GET", "/users/{id}", "users"});
@@ -58,8 +32,8 @@ TEST_F(RouteParseTest, RouteAddUpperCasesTheMethodAndTakesHostAndGlobalFlags) {
                                        "api.example.com", "-o", "json", "--server", "10.0.0.1:1"});
   EXPECT_EQ(cmd.method, "ANY");
   EXPECT_EQ(cmd.host, "api.example.com");
-  EXPECT_EQ(global_.output, OutputFormat::kJson);
-  EXPECT_EQ(global_.server, "10.0.0.1:1");
+  EXPECT_EQ(last_global_.output, OutputFormat::kJson);
+  EXPECT_EQ(last_global_.server, "10.0.0.1:1");
 }
 
 TEST_F(RouteParseTest, RouteAddBadMethodOrEmptyHostIsUsageErrorNamingAll) {
