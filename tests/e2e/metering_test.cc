@@ -109,6 +109,24 @@ TEST_F(Metering, TimeoutsAndCrashesAreBilledForWhatTheyUsed) {
   EXPECT_GE(crash.billed_ms, 1u);
 }
 
+TEST_F(Metering, AFunctionThatForgesItsResponseFrameCannotEscapeItsBill) {
+  Deploy("forge", TestdataLib("forge"), {"--max-instances", "1"});
+  // The forged frame answers the first call at once; its 50 ms of CPU happen "after" it.
+  HttpResult first = HttpRequest(d_.http_port(), "GET", "/function/forge");
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, "forged");
+  // The second call on the same instance is answered only once the first call's real frame was
+  // written, i.e. after its 50 ms of CPU were spent.
+  HttpResult second = HttpRequest(d_.http_port(), "GET", "/function/forge");
+  ASSERT_NE(second.status, 0);
+  auto ledger = StopAndOpenLedger();  // ending the instance records its last background CPU
+  ASSERT_NE(ledger, nullptr);
+  auto bill = ledger->Bill({.function = "forge", .since_unix_ms = 0, .until_unix_ms = 0, .by = ""});
+  ASSERT_TRUE(bill.ok());
+  EXPECT_GE(bill->back().cpu_ns, 50'000'000u) << "the forged early answer hid CPU from the bill";
+  EXPECT_GE(bill->back().billed_ms, 50u);
+}
+
 TEST_F(Metering, TenThousandInvocationsMakeExactlyTenThousandRows) {
   Deploy("hello", FunctionLib("hello"), {"--max-instances", "4"});
   std::atomic<int> ok{0};
