@@ -512,6 +512,19 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   route_delete_cmd->add_option("--host", route_delete.host, "the route's host, if it has one")
       ->type_name("HOST");
 
+  BenchCommand bench;
+  std::string raw_bench_n, raw_bench_c;
+  CLI::App* bench_cmd = app.add_subcommand("bench", "measure cold starts or warm invocations");
+  bench_cmd->require_subcommand(1);
+  CLI::App* bench_cold =
+      bench_cmd->add_subcommand("cold-start", "N forced cold starts (new instances, no reuse)");
+  bench_cold->add_option("NAME", bench.name, "function name")->required();
+  bench_cold->add_option("-n", raw_bench_n, "invocations (default 100)")->type_name("N");
+  CLI::App* bench_warm = bench_cmd->add_subcommand("warm", "N warm invocations, C at a time");
+  bench_warm->add_option("NAME", bench.name, "function name")->required();
+  bench_warm->add_option("-n", raw_bench_n, "invocations (default 100)")->type_name("N");
+  bench_warm->add_option("-c", raw_bench_c, "concurrent clients (default 1)")->type_name("C");
+
   CLI::App* version_cmd = app.add_subcommand("version", "client and server versions");
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
@@ -668,6 +681,27 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       problems.Add("--host", route_delete.host, "must not be empty");
     }
     inv.command = std::move(route_delete);
+  } else if (bench_cmd->parsed()) {
+    bench.cold = bench_cold->parsed();
+    if (!raw_bench_n.empty()) {
+      if (auto n = ParseUnsigned<uint32_t>(raw_bench_n, "-n", problems)) {
+        if (*n < 1 || *n > 100000) {
+          problems.Add("-n", raw_bench_n, "must be 1..100000");
+        } else {
+          bench.n = *n;
+        }
+      }
+    }
+    if (!raw_bench_c.empty()) {
+      if (auto c = ParseUnsigned<uint32_t>(raw_bench_c, "-c", problems)) {
+        if (*c < 1 || *c > 256) {
+          problems.Add("-c", raw_bench_c, "must be 1..256");
+        } else {
+          bench.concurrency = *c;
+        }
+      }
+    }
+    inv.command = std::move(bench);
   } else if (version_cmd->parsed()) {
     inv.command = VersionCommand{};
   } else {

@@ -3,16 +3,24 @@
 #include "faas/cli/run.h"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
@@ -451,6 +459,141 @@ Outcome RunRouteDelete(Session& s, const RouteDeleteCommand& cmd, Io& io) {
   return Outcome::Ok();
 }
 
+// Percentile of a sample (nearest rank).
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  auto i = static_cast<std::size_t>(q * static_cast<double>(v.size()));
+  return v[std::min(v.size() - 1, i)];
+}
+
+Outcome RunBench(Session& s, const BenchCommand& cmd, Io& io) {
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::map<std::string, std::vector<double>> phases;  // name -> samples in ms
+  std::mutex mu;
+  std::optional<Outcome> failure;
+  std::atomic<uint32_t> next{0};
+  auto worker = [&] {
+    for (uint32_t i = next++; i < cmd.n && !failure; i = next++) {
+      grpc::ClientContext ctx;
+      s.Prepare(ctx);
+      faas::v1::InvokeRequest req;
+      req.set_name(cmd.name);
+      req.set_method("GET");
+      req.set_fresh(cmd.cold);
+      faas::v1::InvokeReply reply;
+      auto t0 = Clock::now();
+      grpc::Status status = s.Stub().Invoke(&ctx, req, &reply);
+      double e2e = ms(Clock::now() - t0);
+      std::lock_guard lock(mu);
+      if (!status.ok()) {
+        failure = s.Failed(status, ctx);
+        return;
+      }
+      if (reply.status() >= 400) {
+        failure = Outcome::Refused(reply.error_code() + ": " + reply.error_message());
+        return;
+      }
+      phases["end-to-end"].push_back(e2e);
+      double server = 0;
+      for (const auto& t : reply.timings()) {
+        phases[t.phase()].push_back(t.ms());
+        server += (t.phase() == "cold" || t.phase() == "exec" || t.phase() == "queue") ? t.ms() : 0;
+      }
+      phases["server"].push_back(server);
+    }
+  };
+  // The baseline, in the same run: a bare fork of this small process.
+  std::vector<double> fork_ms;
+  for (uint32_t i = 0; i < std::min<uint32_t>(cmd.n, 200); ++i) {
+    auto t0 = Clock::now();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::_exit(0);
+    }
+    ::waitpid(pid, nullptr, 0);
+    fork_ms.push_back(ms(Clock::now() - t0));
+  }
+  if (!cmd.cold) {
+    // Warm means warm: start one instance per client first, outside the measurement.
+    grpc::ClientContext ctx;
+    s.Prepare(ctx);
+    faas::v1::PrewarmRequest req;
+    req.set_name(cmd.name);
+    req.set_count(cmd.concurrency);
+    faas::v1::PrewarmReply reply;
+    grpc::Status status = s.Stub().Prewarm(&ctx, req, &reply);
+    if (!status.ok()) {
+      return s.Failed(status, ctx);
+    }
+  }
+  std::vector<std::thread> clients;
+  for (uint32_t c = 0; c < (cmd.cold ? 1 : cmd.concurrency); ++c) {
+    clients.emplace_back(worker);
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  if (failure) {
+    return *failure;
+  }
+  double base = Percentile(fork_ms, 0.5);
+  const char* order[] = {"queue", "spawn", "load", "init", "cold", "exec", "server", "end-to-end"};
+  if (Json(s)) {
+    nlohmann::json j = {{"function", cmd.name},
+                        {"mode", cmd.cold ? "cold-start" : "warm"},
+                        {"n", cmd.n},
+                        {"baseline_fork_ms", {{"p50", base}, {"p90", Percentile(fork_ms, 0.9)},
+                                              {"p99", Percentile(fork_ms, 0.99)}}}};
+    for (const char* name : order) {
+      if (phases.count(name) != 0) {
+        const auto& v = phases[name];
+        j["phases"][name] = {{"p50", Percentile(v, 0.5)}, {"p90", Percentile(v, 0.9)},
+                             {"p99", Percentile(v, 0.99)}, {"ratio_p50_to_fork", Percentile(v, 0.5) / base}};
+      }
+    }
+    io.out << DumpJson(j);
+    return Outcome::Ok();
+  }
+  char line[160];
+  std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %10s\n", "phase (ms)", "p50", "p90",
+                "p99", "p50/fork");
+  io.out << line;
+  std::snprintf(line, sizeof line, "%-12s %10.3f %10.3f %10.3f %9.1fx\n", "fork baseline", base,
+                Percentile(fork_ms, 0.9), Percentile(fork_ms, 0.99), 1.0);
+  io.out << line;
+  for (const char* name : order) {
+    if (phases.count(name) == 0) {
+      continue;
+    }
+    const auto& v = phases[name];
+    std::snprintf(line, sizeof line, "%-12s %10.3f %10.3f %10.3f %9.1fx\n", name,
+                  Percentile(v, 0.5), Percentile(v, 0.9), Percentile(v, 0.99),
+                  Percentile(v, 0.5) / base);
+    io.out << line;
+  }
+  // A text histogram of the server-side time, 10 buckets between min and p99.
+  const auto& server = phases["server"];
+  double lo = *std::min_element(server.begin(), server.end());
+  double hi = std::max(Percentile(server, 0.99), lo + 0.001);
+  std::vector<std::size_t> buckets(10, 0);
+  for (double v : server) {
+    auto b = static_cast<std::size_t>((std::min(v, hi) - lo) / (hi - lo) * 9.999);
+    ++buckets[std::min<std::size_t>(b, 9)];
+  }
+  std::size_t most = *std::max_element(buckets.begin(), buckets.end());
+  io.out << "\nserver-side ms (n=" << server.size() << ")\n";
+  for (std::size_t b = 0; b < buckets.size(); ++b) {
+    std::snprintf(line, sizeof line, "%9.3f | %-40s %zu\n", lo + (hi - lo) * static_cast<double>(b) / 10,
+                  std::string(most == 0 ? 0 : buckets[b] * 40 / most, '#').c_str(), buckets[b]);
+    io.out << line;
+  }
+  return Outcome::Ok();
+}
+
 Outcome RunVersion(Session& s, const VersionCommand&, Io& io) {
   // The client line comes first, so it is there even when faasd cannot be reached.
   if (!Json(s)) {
@@ -534,6 +677,8 @@ int Run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
           return RunRouteList(session, cmd, io);
         } else if constexpr (std::is_same_v<T, RouteDeleteCommand>) {
           return RunRouteDelete(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, BenchCommand>) {
+          return RunBench(session, cmd, io);
         } else if constexpr (std::is_same_v<T, VersionCommand>) {
           return RunVersion(session, cmd, io);
         } else {

@@ -336,6 +336,23 @@ TEST_F(E2E, ABurstOf200ConcurrentRequestsToAScaledToZeroFunctionAllSucceed) {
   EXPECT_LE(cold, 16);  // never more instances than max_instances: the rest waited in the queue
 }
 
+TEST_F(E2E, FaasctlBenchMeasuresColdAndWarmAgainstAForkBaseline) {
+  Deploy("hello", FunctionLib("hello"));
+  CommandResult cold = d_.Ctl({"bench", "cold-start", "hello", "-n", "5"});
+  ASSERT_EQ(cold.exit_code, 0) << cold.err;
+  EXPECT_NE(cold.out.find("fork baseline"), std::string::npos) << cold.out;
+  EXPECT_NE(cold.out.find("spawn"), std::string::npos) << cold.out;
+  EXPECT_NE(cold.out.find("server-side ms (n=5)"), std::string::npos) << cold.out;
+  CommandResult warm = d_.Ctl({"bench", "warm", "hello", "-n", "20", "-c", "2", "-o", "json"});
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  Json j = Json::parse(warm.out);
+  EXPECT_EQ(j["mode"], "warm");
+  EXPECT_GT(j["phases"]["exec"]["p50"].get<double>(), 0.0);
+  EXPECT_GT(j["baseline_fork_ms"]["p50"].get<double>(), 0.0);
+  EXPECT_FALSE(j["phases"].contains("spawn")) << "warm invocations start nothing";
+  EXPECT_EQ(d_.Ctl({"bench", "cold-start", "nope", "-n", "1"}).exit_code, 1);
+}
+
 TEST_F(E2E, FunctionsSurviveARestartWithTheSameDataDir) {
   Deploy("hello", FunctionLib("hello"));
   Deploy("hello", FunctionLib("echo"));

@@ -271,5 +271,19 @@ TEST_F(ParseTest, DeployQueueFlagsAndInvokeFresh) {
   EXPECT_TRUE(inv.fresh);
 }
 
+TEST_F(ParseTest, BenchColdStartAndWarm) {
+  auto cold = ParseAs<BenchCommand>({"bench", "cold-start", "f", "-n", "5"});
+  EXPECT_TRUE(cold.cold);
+  EXPECT_EQ(cold.name, "f");
+  EXPECT_EQ(cold.n, 5u);
+  auto warm = ParseAs<BenchCommand>({"bench", "warm", "f", "-n", "20", "-c", "4"});
+  EXPECT_FALSE(warm.cold);
+  EXPECT_EQ(warm.n, 20u);
+  EXPECT_EQ(warm.concurrency, 4u);
+  EXPECT_NE(ErrorOf({"bench", "warm", "f", "-n", "0"}).find("-n"), std::string::npos);
+  EXPECT_NE(ErrorOf({"bench", "warm", "f", "-c", "300"}).find("-c"), std::string::npos);
+  EXPECT_FALSE(Parse({"bench"}).ok());
+}
+
 }  // namespace
 }  // namespace faas::cli

@@ -134,11 +134,20 @@ struct HelpCommand {
   std::string text;
 };
 
+// bench cold-start|warm: N invocations with per-phase percentiles and, in the same run, the
+// baseline of a bare fork()+_exit()+waitpid() of this (small) process.
+struct BenchCommand {
+  bool cold = true;          // cold-start: every invocation on a new instance (fresh)
+  std::string name;
+  uint32_t n = 100;          // 1..100000
+  uint32_t concurrency = 1;  // warm only: parallel clients, 1..256
+};
+
 using Command =
     std::variant<DeployCommand, ListCommand, DescribeCommand, DeleteCommand, VersionsCommand,
                  RollbackCommand, InvokeCommand, BillCommand, InvocationsCommand, LogsCommand,
                  PrewarmCommand, RouteAddCommand, RouteListCommand, RouteDeleteCommand,
-                 VersionCommand, HelpCommand>;
+                 BenchCommand, VersionCommand, HelpCommand>;
 
 struct Invocation {
   GlobalOptions global;
