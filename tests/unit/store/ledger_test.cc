@@ -9,17 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/store/temp_dir.h"
+
 namespace faas::store {
 namespace {
 
 class LedgerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/faas-ledger-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   static InvocationRecord Rec(const std::string& id, const std::string& fn, int64_t start_ms,
                               uint64_t cpu_ns, const std::string& outcome = "ok") {
@@ -38,7 +34,8 @@ class LedgerTest : public ::testing::Test {
     return r;
   }
 
-  std::string dir_;
+  testing::TempDir tmp_;
+  const std::string& dir_ = tmp_.Path();
 };
 
 constexpr int64_t kDay = 86'400'000;
