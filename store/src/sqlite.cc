@@ -49,6 +49,10 @@ faas::Result<Stmt> Stmt::Prepare(sqlite3* db, const char* sql,
     ++index;
     if (const int64_t* i = std::get_if<int64_t>(&p)) {
       rc = sqlite3_bind_int64(raw, index, *i);
+    } else if (const Blob* blob = std::get_if<Blob>(&p)) {
+      // A null data pointer would bind NULL; an empty blob must stay an empty blob.
+      rc = sqlite3_bind_blob64(raw, index, blob->bytes.empty() ? "" : blob->bytes.data(),
+                               blob->bytes.size(), SQLITE_TRANSIENT);
     } else {
       std::string_view text = std::get<std::string_view>(p);
       rc = sqlite3_bind_text64(raw, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
@@ -98,6 +102,20 @@ std::string Stmt::Text(int col) const {
     return {};
   }
   return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(len));
+}
+
+std::string Stmt::Bytes(int col) const {
+  // sqlite3_column_blob first, then sqlite3_column_bytes (the order the SQLite docs require).
+  const void* data = sqlite3_column_blob(stmt_, col);
+  int len = sqlite3_column_bytes(stmt_, col);
+  if (data == nullptr || len <= 0) {
+    return {};
+  }
+  return std::string(static_cast<const char*>(data), static_cast<std::size_t>(len));
+}
+
+bool Stmt::IsNull(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
 faas::Result<Transaction> Transaction::Begin(sqlite3* db) {

@@ -22,8 +22,15 @@ faas::Status Error(sqlite3* db, int rc, std::string_view what);
 // Runs constant SQL (no parameters, rows ignored).
 faas::Status Exec(sqlite3* db, const char* sql);
 
-// A bound parameter: integers (uint64_t must be cast explicitly) or text (copied by SQLite).
-using Param = std::variant<int64_t, std::string_view>;
+// Bytes bound as a BLOB (copied by SQLite): any content, embedded NULs included, never
+// interpreted as UTF-8. Read back with Stmt::Bytes.
+struct Blob {
+  std::string_view bytes;
+};
+
+// A bound parameter: integers (uint64_t must be cast explicitly), text or a Blob (both copied
+// by SQLite).
+using Param = std::variant<int64_t, std::string_view, Blob>;
 
 // A prepared statement; move-only.
 class Stmt {
@@ -40,6 +47,10 @@ class Stmt {
   faas::Status Run();
   int64_t Int(int col) const;
   std::string Text(int col) const;
+  // The column's bytes exactly (a BLOB, or TEXT as stored); "" for NULL.
+  std::string Bytes(int col) const;
+  // True when the column is NULL.
+  bool IsNull(int col) const;
 
  private:
   Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}

@@ -1,0 +1,169 @@
+// The embedded queue (DESIGN §4.8): durable named queues with leases, retries and dead letters,
+// and the stored results of async invocations, in one SQLite database (WAL) that needs no
+// external service.
+//
+//   FAAS_ASSIGN_OR_RETURN(auto q, faas::store::Queue::Open(data_dir + "/queue.db"));
+//   FAAS_ASSIGN_OR_RETURN(int64_t id, q->Publish("emails", body));        // durable on return
+//   FAAS_ASSIGN_OR_RETURN(auto batch, q->Lease("emails", 16, 30s));      // hidden for 30 s
+//   for (auto& m : batch) { ...; FAAS_RETURN_IF_ERROR(q->Ack(m.id, m.attempt)); }
+//
+// Delivery is at least once. Lease hands out ready messages (visible_at <= now) oldest first,
+// increments their attempt and hides them until now + visibility; a consumer that dies
+// without Ack/Retry/DeadLetter loses its lease when visibility passes and the message is
+// leased again with attempt + 1. Ack, Retry and DeadLetter take the attempt of the lease they
+// end: a lease that expired and was handed out again answers NotFound (the other consumer now
+// owns it), so a slow consumer can never ack a message it no longer holds. (A lease that
+// expired but was not handed out again can still be ended by its holder.)
+// Thread-safe; one process owns a database file at a time. Writes from concurrent callers are
+// group-committed: each call still returns only after its own transaction is durable, but
+// callers that arrive while a commit is in progress share the next fsync.
+// Queue names are 1..200 bytes; every method taking one answers InvalidArgument otherwise.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "faas/base/status.h"
+#include "faas/base/time.h"
+
+struct sqlite3;
+
+namespace faas::store {
+
+using QueueHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct QueueMessage {
+  int64_t id = 0;             // unique in the database, increasing in publish order
+  std::string queue;
+  std::string body;           // bytes, any content
+  QueueHeaders headers;       // publisher metadata (async invocations keep their request here)
+  uint32_t attempt = 0;       // of the current lease, 1-based (0: never leased)
+  int64_t enqueued_unix_ms = 0;
+  std::string last_error;     // of the previous failed attempt, "" if none
+};
+
+struct DeadLetter {
+  QueueMessage message;       // attempt = the attempts it had; queue = the queue it came from
+  std::string origin_queue;   // the queue it was dead-lettered from (ReplayDead's target)
+  std::string error;          // why it was dead-lettered (last error, or "undecodable: …")
+  int64_t dead_unix_ms = 0;
+};
+
+struct QueueStats {
+  std::string queue;
+  uint64_t ready = 0;         // visible now
+  uint64_t delayed = 0;       // waiting for a retry backoff
+  uint64_t in_flight = 0;     // leased, lease not expired
+  uint64_t dead = 0;          // in the dead-letter list
+  uint64_t published = 0;     // ever, since the queue was first used
+  uint64_t acked = 0;         // ever
+  int64_t oldest_ready_unix_ms = 0;  // enqueue time of the oldest ready message, 0 if none
+};
+
+// State of an async invocation (DESIGN §4.2 GET /invocations/{id}).
+struct AsyncRecord {
+  std::string invocation_id;
+  std::string function;
+  std::string tenant;         // of the API key that queued it ("" = public function)
+  std::string status;         // queued | running | succeeded | failed
+  int http_status = 0;        // the function's status, or the error's (0 while not done)
+  QueueHeaders headers;       // response headers
+  std::string body;           // response body (truncated to the store's limit)
+  bool body_truncated = false;
+  std::string error_code;     // failed only: stable code, e.g. function_timeout
+  std::string error_message;
+  uint32_t attempts = 0;
+  std::string callback_url;   // "" = none
+  std::string callback_status;  // "" | pending | delivered | failed
+  int64_t created_unix_ms = 0;
+  int64_t updated_unix_ms = 0;
+};
+
+class Queue {
+ public:
+  // Opens or creates the database at `path`. One process owns the file, so leases left open by
+  // a previous process are released: their messages are ready at once (with attempt + 1 on the
+  // next lease) instead of waiting for their visibility deadline.
+  static Result<std::unique_ptr<Queue>> Open(const std::string& path);
+  ~Queue();
+  Queue(const Queue&) = delete;
+  Queue& operator=(const Queue&) = delete;
+
+  // Appends a message; it is durable (committed, synchronous=FULL) when this returns.
+  // `visible_at_unix_ms` > now delays the first delivery. Wakes WaitForReady callers.
+  // InvalidArgument for an empty or over-long (> 200 bytes) queue name. Headers are stored
+  // exactly (any bytes), in order.
+  Result<int64_t> Publish(std::string_view queue, std::string_view body,
+                          const QueueHeaders& headers = {}, int64_t visible_at_unix_ms = 0);
+
+  // Leases up to `max` ready messages of `queue`, oldest (lowest id) first (see the top of this
+  // file), in one transaction. Empty when none is ready. InvalidArgument for visibility <= 0.
+  Result<std::vector<QueueMessage>> Lease(std::string_view queue, uint32_t max,
+                                          std::chrono::milliseconds visibility);
+  // Blocks until `queue` may have a ready message (a Publish, a Retry or a lease expiry is
+  // due) or `deadline`; returns at once when one is ready now. Never a busy loop.
+  void WaitForReady(std::string_view queue, Clock::time_point deadline);
+  // Wakes every WaitForReady caller (shutdown). Not sticky: a call that starts waiting
+  // afterwards sleeps until its own deadline, so check your stop flag before waiting.
+  void WakeAll();
+
+  // Ends the lease: the message is gone. NotFound when the lease was lost (see above).
+  Status Ack(int64_t id, uint32_t attempt);
+  // Ends the lease with a failure: the message becomes ready again at `visible_at_unix_ms`
+  // with last_error = `error`. NotFound when the lease was lost.
+  Status Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms, std::string_view error);
+  // Ends the lease by moving the message to `dlq` (another queue name, whose dead-letter list
+  // it joins) with `error`. NotFound when the lease was lost. Dead letters are never leased;
+  // they leave the list only by ReplayDead.
+  Status DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq, std::string_view error);
+
+  // Counts for `queue`; all zero for a queue never used.
+  Result<QueueStats> Stats(std::string_view queue);
+  // Every queue that has or had messages, sorted by name.
+  Result<std::vector<QueueStats>> ListQueues();
+  // The dead letters of `dlq`, oldest (first dead-lettered) first, at most `limit`.
+  // (store:: because the DeadLetter method above hides the struct in this scope.)
+  Result<std::vector<store::DeadLetter>> ListDead(std::string_view dlq, uint32_t limit);
+  // Moves every dead letter of `dlq` back to the queue it came from, ready now with attempt 0
+  // (its id is kept, and last_error = the dead-letter error). Returns how many moved. Replays
+  // do not count as published.
+  Result<uint64_t> ReplayDead(std::string_view dlq);
+
+  // Async invocation records. PutAsync creates or replaces one; the message carrying the
+  // request and its record are written in one transaction by PublishAsync. InvalidArgument for
+  // an empty invocation_id or a status other than queued|running|succeeded|failed.
+  // created_unix_ms 0 keeps the stored creation time (now for a new record); updated_unix_ms 0
+  // means now. Body and error_message are stored as bytes, exactly.
+  Result<int64_t> PublishAsync(std::string_view queue, const AsyncRecord& record,
+                               std::string_view body, const QueueHeaders& headers);
+  Status PutAsync(const AsyncRecord& record);
+  // NotFound for an unknown or expired id.
+  Result<AsyncRecord> GetAsync(std::string_view invocation_id);
+  // Ack(id, attempt) and PutAsync(record) in one transaction, so a finished invocation is
+  // never run again after a crash and its result is never lost. NotFound when the lease was
+  // lost, and then the record is not written either.
+  Status AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record);
+  // Deletes finished (succeeded or failed) async records last updated before `before_unix_ms`.
+  // Returns how many.
+  Result<uint64_t> ExpireAsync(int64_t before_unix_ms);
+
+  // Small durable key → JSON-text table for the definitions of triggers (and other consumers'
+  // settings). Put replaces; deleting a missing key is not an error; List is sorted by key.
+  // InvalidArgument for an empty kind or key.
+  Status PutSetting(std::string_view kind, std::string_view key, std::string_view json);
+  Status DeleteSetting(std::string_view kind, std::string_view key);
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(std::string_view kind);
+
+ private:
+  struct Impl;
+  explicit Queue(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faas::store
