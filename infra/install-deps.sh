@@ -9,7 +9,7 @@ PACKAGES=(
   libseccomp-dev libcgroup-dev cgroup-tools
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libssl-dev libhiredis-dev nlohmann-json3-dev libcli11-dev
-  redis-server curl
+  redis-server redis-tools curl
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light)
