@@ -24,6 +24,9 @@
 //   Connection: close), and after the grace period shuts down the rest. Finished threads hand
 //   themselves to a reap list; the accept thread (woken by an eventfd) or Drain joins them, so no
 //   thread outlives Drain.
+// - The accept thread turns away, without blocking, connections over max_connections_per_ip
+//   (429; open connections are counted per client address in conns_per_client_, under mu_) and
+//   over max_connections (503). GetRejections() counts those and the 400/408/413/431 answers.
 // - Everything Boost stays in this file: Beast headers take ~30 s to compile.
 
 #include "faas/gateway/http_server.h"
@@ -44,11 +47,13 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>  // BUILD-NOTES P1: must precede the Boost headers.
 
 #include <boost/asio/error.hpp>
@@ -281,6 +286,30 @@ std::string FormatSockaddr(const sockaddr_storage& ss) {
   return "unknown";
 }
 
+// The peer's address without the port ("10.0.0.7", "2001:db8::1"); an IPv4-mapped IPv6 address
+// becomes its IPv4 form, so a dual-stack listener counts one client once. "" for other families.
+std::string ClientAddress(const sockaddr_storage& ss) {
+  std::array<char, INET6_ADDRSTRLEN> buf{};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    if (::inet_ntop(AF_INET, &a->sin_addr, buf.data(), buf.size()) != nullptr) {
+      return buf.data();
+    }
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      in_addr v4{};
+      std::memcpy(&v4, &a->sin6_addr.s6_addr[12], sizeof(v4));
+      if (::inet_ntop(AF_INET, &v4, buf.data(), buf.size()) != nullptr) {
+        return buf.data();
+      }
+    } else if (::inet_ntop(AF_INET6, &a->sin6_addr, buf.data(), buf.size()) != nullptr) {
+      return buf.data();
+    }
+  }
+  return "";
+}
+
 void AsciiLower(std::string& s) {
   for (char& c : s) {
     if (c >= 'A' && c <= 'Z') {
@@ -321,19 +350,33 @@ class HttpServer::Impl {
     return conns_.size();
   }
   std::size_t InFlightRequests() const { return in_flight_.load(std::memory_order_relaxed); }
+  HttpServer::Rejections GetRejections() const {
+    return {
+        .connections_global = rejected_global_.load(std::memory_order_relaxed),
+        .connections_per_ip = rejected_per_ip_.load(std::memory_order_relaxed),
+        .header_too_large = rejected_header_.load(std::memory_order_relaxed),
+        .payload_too_large = rejected_payload_.load(std::memory_order_relaxed),
+        .request_timeout = rejected_timeout_.load(std::memory_order_relaxed),
+        .bad_request = rejected_bad_request_.load(std::memory_order_relaxed),
+    };
+  }
 
  private:
   struct Conn {
     uint64_t id = 0;
     UniqueFd fd;         // closed (under mu_) only by Finish()
     std::string remote;  // "127.0.0.1:54321"
+    std::string client;  // its key in conns_per_client_, or "" when not counted
     bool idle = true;    // waiting for the first byte of a request; guarded by mu_
     std::thread thread;  // joined by ReapFinished() or Drain()
   };
 
   void AcceptLoop();
   void OnAccepted(UniqueFd fd, const sockaddr_storage& peer);
-  void RejectNoCapacity(UniqueFd fd);
+  // Answers a connection the server will not serve with `status` and closes it. Runs on the
+  // accept thread, so it never blocks.
+  void RejectConnection(UniqueFd fd, int status, std::string_view code, std::string_view message);
+  void ReleaseClientLocked(const std::string& client);
   void ServeConnection(const std::shared_ptr<Conn>& conn);
   CloseMode ServeRequests(Conn& conn, SocketStream& stream, beast::flat_buffer& buffer);
   CloseMode OnReadError(const Conn& conn, const SocketStream& stream,
@@ -365,6 +408,16 @@ class HttpServer::Impl {
   std::atomic<bool> draining_{false};                // written under mu_
   std::atomic<bool> stopping_{false};                // tells the accept thread to exit
   std::atomic<std::size_t> in_flight_{0};
+  // Open connections per client address (ClientAddress), when max_connections_per_ip is set;
+  // entries are erased at zero. Guarded by mu_.
+  std::unordered_map<std::string, std::size_t> conns_per_client_;
+  // GetRejections() counters.
+  std::atomic<uint64_t> rejected_global_{0};
+  std::atomic<uint64_t> rejected_per_ip_{0};
+  std::atomic<uint64_t> rejected_header_{0};
+  std::atomic<uint64_t> rejected_payload_{0};
+  std::atomic<uint64_t> rejected_timeout_{0};
+  std::atomic<uint64_t> rejected_bad_request_{0};
   UniqueFd listen_fd_;  // owned by the accept thread while it runs
   UniqueFd wake_fd_;    // eventfd: stop or reap; lives until ~Impl
 };
@@ -513,30 +566,62 @@ void HttpServer::Impl::OnAccepted(UniqueFd fd, const sockaddr_storage& peer) {
     FAAS_LOG(log_, debug, "http.nodelay_failed",
              {"error", ErrnoError(errno, "setsockopt(TCP_NODELAY)").message()});
   }
+  const std::size_t per_client = options_.max_connections_per_ip;
+  std::string client = per_client > 0 ? ClientAddress(peer) : std::string();
   std::unique_lock lock(mu_);
+  // The per-client cap first: a client over its own share is told so (429), even when the
+  // server is also full, and no_capacity then means a real shortage.
+  if (const auto it = conns_per_client_.find(client);
+      it != conns_per_client_.end() && it->second >= per_client) {
+    lock.unlock();
+    rejected_per_ip_.fetch_add(1, std::memory_order_relaxed);
+    FAAS_LOG(log_, warn, "http.client_over_cap", {"client", client},
+             {"max_connections_per_ip", per_client});
+    RejectConnection(std::move(fd), 429, "rate_limited",
+                     "too many open connections from " + client + " (at most " +
+                         std::to_string(per_client) + " per client address)");
+    return;
+  }
   if (conns_.size() >= options_.max_connections) {
     lock.unlock();
-    RejectNoCapacity(std::move(fd));
+    rejected_global_.fetch_add(1, std::memory_order_relaxed);
+    FAAS_LOG(log_, warn, "http.no_capacity", {"max_connections", options_.max_connections});
+    RejectConnection(std::move(fd), 503, "no_capacity", "too many open connections");
     return;
+  }
+  if (!client.empty()) {
+    ++conns_per_client_[client];
   }
   auto conn = std::make_shared<Conn>();
   conn->id = next_conn_id_++;
   conn->fd = std::move(fd);
   conn->remote = FormatSockaddr(peer);
+  conn->client = std::move(client);
   conns_.emplace(conn->id, conn);
   try {
     // The thread blocks on mu_ before touching conns_, so storing the handle under it is safe.
     conn->thread = std::thread([this, conn] { ServeConnection(conn); });
   } catch (const std::system_error& e) {
     conns_.erase(conn->id);
+    ReleaseClientLocked(conn->client);
     FAAS_LOG(log_, err, "http.thread_failed", {"remote", conn->remote}, {"error", e.what()});
   }
 }
 
-void HttpServer::Impl::RejectNoCapacity(UniqueFd fd) {
-  FAAS_LOG(log_, warn, "http.no_capacity", {"max_connections", options_.max_connections});
-  HttpResponse res = MakeErrorResponse(503, "no_capacity", "too many open connections",
-                                       NewInvocationId(), /*retry_after_s=*/1);
+void HttpServer::Impl::ReleaseClientLocked(const std::string& client) {
+  if (client.empty()) {
+    return;
+  }
+  const auto it = conns_per_client_.find(client);
+  if (it != conns_per_client_.end() && --it->second == 0) {
+    conns_per_client_.erase(it);
+  }
+}
+
+void HttpServer::Impl::RejectConnection(UniqueFd fd, int status, std::string_view code,
+                                        std::string_view message) {
+  HttpResponse res = MakeErrorResponse(status, code, message, NewInvocationId(),
+                                       /*retry_after_s=*/1);
   // The accept thread must not block: a fresh socket's send buffer takes this whole response,
   // so a zero deadline (one non-blocking attempt) is enough.
   if (WriteResponse(fd.Get(), res, 11, /*close=*/true, /*head_only=*/false, Clock::now())) {
@@ -595,6 +680,11 @@ CloseMode HttpServer::Impl::ServeRequests(Conn& conn, SocketStream& stream,
       return OnReadError(conn, stream, buffer, ec);
     }
     auto& msg = parser.get();
+    if (msg.target().size() > options_.max_target_bytes) {
+      return SendServerError(conn, 414, "uri_too_long",
+                             "request target is longer than " +
+                                 std::to_string(options_.max_target_bytes) + " bytes");
+    }
     if (msg.version() != 10 && msg.version() != 11) {
       return SendServerError(conn, 400, "bad_request", "unsupported HTTP version");
     }
@@ -711,6 +801,14 @@ CloseMode HttpServer::Impl::OnReadError(const Conn& conn, const SocketStream& st
 
 CloseMode HttpServer::Impl::SendServerError(const Conn& conn, int status, std::string_view code,
                                             std::string_view message, int retry_after_s) {
+  switch (status) {
+    case 400: rejected_bad_request_.fetch_add(1, std::memory_order_relaxed); break;
+    case 414: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
+    case 408: rejected_timeout_.fetch_add(1, std::memory_order_relaxed); break;
+    case 413: rejected_payload_.fetch_add(1, std::memory_order_relaxed); break;
+    case 431: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
+    default: break;
+  }
   const std::string inv = NewInvocationId();
   FAAS_LOG(log_, debug, "http.request_rejected", {"remote", conn.remote}, {"status", status},
            {"code", code}, {"inv", inv});
@@ -785,6 +883,7 @@ void HttpServer::Impl::Finish(std::shared_ptr<Conn> conn) {
     std::lock_guard lock(mu_);
     conn->fd.Reset();  // under mu_, so Drain never shuts down a recycled fd number
     conns_.erase(conn->id);
+    ReleaseClientLocked(conn->client);
     finished_.push_back(std::move(conn));
   }
   cv_.notify_all();
@@ -841,5 +940,6 @@ void HttpServer::StopAccepting() { impl_->StopAccepting(); }
 void HttpServer::Drain(std::chrono::milliseconds grace) { impl_->Drain(grace); }
 std::size_t HttpServer::ActiveConnections() const { return impl_->ActiveConnections(); }
 std::size_t HttpServer::InFlightRequests() const { return impl_->InFlightRequests(); }
+HttpServer::Rejections HttpServer::GetRejections() const { return impl_->GetRejections(); }
 
 }  // namespace faas::gateway

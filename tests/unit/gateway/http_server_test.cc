@@ -12,11 +12,13 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <memory>
 #include <latch>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -270,6 +272,7 @@ TEST_F(HttpServerTest, RejectsOversizedContentLengthBeforeTheBody) {
   EXPECT_THAT(res->body, HasSubstr(res->Header("x-invocation-id")));
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_EQ(calls.load(), 0);
+  EXPECT_EQ(server_->GetRejections().payload_too_large, 1u);
 }
 
 TEST_F(HttpServerTest, AcceptsBodyExactlyAtTheLimit) {
@@ -294,6 +297,7 @@ TEST_F(HttpServerTest, RejectsChunkedBodyOverTheLimit) {
   EXPECT_EQ(res->status, 413);
   EXPECT_THAT(res->body, HasSubstr("payload_too_large"));
   EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->GetRejections().payload_too_large, 1u);
 }
 
 TEST_F(HttpServerTest, RejectsOversizedHeaderWith431) {
@@ -305,6 +309,28 @@ TEST_F(HttpServerTest, RejectsOversizedHeaderWith431) {
   EXPECT_EQ(res->status, 431);
   EXPECT_THAT(res->body, HasSubstr(R"("code":"header_too_large")"));
   EXPECT_TRUE(c.WaitClosed());
+  const HttpServer::Rejections r = server_->GetRejections();
+  EXPECT_EQ(r.header_too_large, 1u);
+  EXPECT_EQ(r.payload_too_large, 0u);
+  EXPECT_EQ(r.bad_request, 0u);
+}
+
+TEST_F(HttpServerTest, RejectsLongTargetWith414) {
+  StartServer({.max_target_bytes = 100});
+  Client c(port_);
+  ASSERT_TRUE(c.Send("GET /" + std::string(200, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto res = c.ReadResponse();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->status, 414);
+  EXPECT_THAT(res->body, HasSubstr(R"("code":"uri_too_long")"));
+  EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->GetRejections().header_too_large, 1u);
+  // A target at the limit is served.
+  Client ok(port_);
+  ASSERT_TRUE(ok.Send("GET /" + std::string(99, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto served = ok.ReadResponse();
+  ASSERT_TRUE(served.has_value());
+  EXPECT_EQ(served->status, 200);
 }
 
 TEST_F(HttpServerTest, RejectsContentLengthWithTransferEncoding) {
@@ -324,6 +350,7 @@ TEST_F(HttpServerTest, RejectsContentLengthWithTransferEncoding) {
     EXPECT_THAT(res->body, HasSubstr(R"("code":"bad_request")"));
     EXPECT_TRUE(c.WaitClosed()) << request;
   }
+  EXPECT_EQ(server_->GetRejections().bad_request, 3u);
 }
 
 TEST_F(HttpServerTest, RejectsGarbageRequestLine) {
@@ -377,6 +404,7 @@ TEST_F(HttpServerTest, TimesOutAHalfSentRequest) {
   EXPECT_EQ(res->status, 408);
   EXPECT_THAT(res->body, HasSubstr("request_timeout"));
   EXPECT_TRUE(c.WaitClosed());
+  EXPECT_EQ(server_->GetRejections().request_timeout, 1u);
 }
 
 TEST_F(HttpServerTest, ClosesAnIdleKeepAliveConnectionSilently) {
@@ -384,6 +412,7 @@ TEST_F(HttpServerTest, ClosesAnIdleKeepAliveConnectionSilently) {
   Client c(port_);
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_TRUE(Eventually([&] { return server_->ActiveConnections() == 0; }));
+  EXPECT_EQ(server_->GetRejections().request_timeout, 0u);  // nothing was asked: no 408
 }
 
 TEST_F(HttpServerTest, AnswersNoCapacityBeyondMaxConnections) {
@@ -406,6 +435,98 @@ TEST_F(HttpServerTest, AnswersNoCapacityBeyondMaxConnections) {
   auto again = first.ReadResponse();
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->status, 200);
+  const HttpServer::Rejections r = server_->GetRejections();
+  EXPECT_EQ(r.connections_global, 1u);
+  EXPECT_EQ(r.connections_per_ip, 0u);
+}
+
+TEST_F(HttpServerTest, AnswersRateLimitedBeyondMaxConnectionsPerIp) {
+  StartServer({.max_connections_per_ip = 2});
+  std::vector<std::unique_ptr<Client>> open;
+  for (int i = 0; i < 2; ++i) {
+    open.push_back(std::make_unique<Client>(port_));
+    ASSERT_TRUE(open.back()->Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(open.back()->ReadResponse().has_value());  // accepted and counted
+  }
+
+  Client third(port_);
+  ASSERT_TRUE(third.connected());
+  auto res = third.ReadResponse();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->status, 429);
+  EXPECT_EQ(res->Header("content-type"), "application/json");
+  EXPECT_EQ(res->Header("retry-after"), "1");
+  EXPECT_EQ(res->Header("connection"), "close");
+  EXPECT_FALSE(res->Header("x-invocation-id").empty());
+  EXPECT_THAT(res->body, HasSubstr(R"j({"error":{"code":"rate_limited","message":"too many open )j"
+                                   R"j(connections from 127.0.0.1 (at most 2 per client address)")j"));
+  EXPECT_TRUE(third.WaitClosed());
+  HttpServer::Rejections r = server_->GetRejections();
+  EXPECT_EQ(r.connections_per_ip, 1u);
+  EXPECT_EQ(r.connections_global, 0u);
+  EXPECT_EQ(server_->ActiveConnections(), 2u);
+
+  // The open connections are unaffected.
+  for (auto& c : open) {
+    ASSERT_TRUE(c->Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto again = c->ReadResponse();
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->status, 200);
+  }
+
+  // A closed connection frees its slot.
+  open.pop_back();
+  ASSERT_TRUE(Eventually([&] { return server_->ActiveConnections() == 1; }));
+  Client fourth(port_);
+  ASSERT_TRUE(fourth.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto served = fourth.ReadResponse();
+  ASSERT_TRUE(served.has_value());
+  EXPECT_EQ(served->status, 200);
+  EXPECT_EQ(server_->GetRejections().connections_per_ip, 1u);
+}
+
+TEST_F(HttpServerTest, PerIpCapCountsRejectedAndFinishedConnectionsCorrectly) {
+  StartServer({.max_connections_per_ip = 1});
+  for (int round = 0; round < 3; ++round) {
+    auto holder = std::make_unique<Client>(port_);
+    ASSERT_TRUE(holder->Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(holder->ReadResponse().has_value()) << round;
+    Client refused(port_);
+    auto res = refused.ReadResponse();
+    ASSERT_TRUE(res.has_value()) << round;
+    EXPECT_EQ(res->status, 429) << round;
+    holder.reset();
+    ASSERT_TRUE(Eventually([&] { return server_->ActiveConnections() == 0; })) << round;
+  }
+  EXPECT_EQ(server_->GetRejections().connections_per_ip, 3u);
+}
+
+TEST_F(HttpServerTest, ZeroMaxConnectionsPerIpMeansNoCap) {
+  StartServer({.max_connections_per_ip = 0});
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(std::make_unique<Client>(port_));
+    ASSERT_TRUE(clients.back()->Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto res = clients.back()->ReadResponse();
+    ASSERT_TRUE(res.has_value());
+    EXPECT_EQ(res->status, 200);
+  }
+  EXPECT_EQ(server_->ActiveConnections(), 5u);
+  EXPECT_EQ(server_->GetRejections().connections_per_ip, 0u);
+}
+
+TEST_F(HttpServerTest, PerIpCapComesBeforeTheGlobalCap) {
+  StartServer({.max_connections = 1, .max_connections_per_ip = 1});
+  Client first(port_);
+  ASSERT_TRUE(first.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(first.ReadResponse().has_value());
+  Client second(port_);
+  auto res = second.ReadResponse();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->status, 429);
+  const HttpServer::Rejections r = server_->GetRejections();
+  EXPECT_EQ(r.connections_per_ip, 1u);
+  EXPECT_EQ(r.connections_global, 0u);
 }
 
 TEST_F(HttpServerTest, DrainFinishesTheRequestInFlightWithConnectionClose) {
@@ -521,6 +642,10 @@ TEST(HttpServerLifecycle, StopWithoutStartIsANoOp) {
   server.Stop();
   server.Stop();
   EXPECT_EQ(server.ActiveConnections(), 0u);
+  const HttpServer::Rejections r = server.GetRejections();
+  EXPECT_EQ(r.connections_global + r.connections_per_ip + r.header_too_large +
+                r.payload_too_large + r.request_timeout + r.bad_request,
+            0u);
 }
 
 TEST(ErrorResponse, HasTheDesignShapeAndHeaders) {

@@ -58,6 +58,8 @@ struct ServerOptions {
   std::size_t max_body_bytes = 6u << 20;
   // Beyond (request line + headers): 431 "header_too_large", then close.
   std::size_t max_header_bytes = 16u << 10;
+  // Beyond (the request-target: path and query): 414 "uri_too_long", then close.
+  std::size_t max_target_bytes = 8u << 10;
   // Bounds, each on its own: the idle keep-alive wait for a request's first byte, the header
   // read, and the body read. On expiry the connection is closed, after a 408 "request_timeout"
   // if a request was partly read.
@@ -66,6 +68,11 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   // Beyond: the connection is accepted, answered 503 "no_capacity" and closed.
   std::size_t max_connections = 4096;
+  // Open connections from one client address (IPv4, or IPv6 /128; an IPv4-mapped IPv6 peer
+  // counts as its IPv4 address); 0 = no cap. Beyond: the connection is accepted, answered 429
+  // "rate_limited" with Retry-After: 1, and closed. Behind a proxy or load balancer every
+  // connection shares its address: raise this (or set 0) there.
+  std::size_t max_connections_per_ip = 256;
 };
 
 // Called on the connection's thread for each complete request; fills `res` (which starts as an
@@ -95,10 +102,23 @@ class HttpServer {
   void Drain(std::chrono::milliseconds grace);
   void Stop() { Drain(std::chrono::milliseconds(0)); }
 
-  // Open connections that have a thread (not counting 503-rejected ones).
+  // Open connections that have a thread (not counting rejected ones: 503, 429).
   std::size_t ActiveConnections() const;
   // Requests whose header has been read and whose response has not yet been written.
   std::size_t InFlightRequests() const;
+
+  // What the server itself turned away since construction, by reason (answers the handler
+  // gives, e.g. a function's own body limit, are not counted). Each counter is exact; the set is
+  // not one snapshot.
+  struct Rejections {
+    uint64_t connections_global = 0;  // 503 no_capacity: max_connections reached
+    uint64_t connections_per_ip = 0;  // 429 rate_limited: max_connections_per_ip reached
+    uint64_t header_too_large = 0;    // 431 and 414
+    uint64_t payload_too_large = 0;   // 413
+    uint64_t request_timeout = 0;     // 408
+    uint64_t bad_request = 0;         // 400: malformed or unsupported framing
+  };
+  Rejections GetRejections() const;
 
  private:
   class Impl;

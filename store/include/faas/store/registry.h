@@ -1,7 +1,7 @@
 // Registry: functions, their immutable versions and the content-addressed artifact store, kept
 // in one data directory (DESIGN §4.4):
 //
-//   <data_dir>/faas.db                     SQLite (WAL): functions, versions, routes
+//   <data_dir>/faas.db                     SQLite (WAL): functions, versions, routes, api_keys
 //   <data_dir>/artifacts/<sha256hex>.so    libraries, mode 0444, named only by their digest
 //
 //   FAAS_ASSIGN_OR_RETURN(auto reg, faas::store::Registry::Open("/var/lib/faas"));
@@ -10,18 +10,26 @@
 //   // d.version.version == 1 on the first deploy; d.unchanged when nothing changed
 //   std::string so = reg->ArtifactPath(d.version.artifact_sha256);
 //
+// API keys (gateway edge, DESIGN §4.2 "unauthorized"/"rate_limited"):
+//
+//   FAAS_ASSIGN_OR_RETURN(auto created, reg->CreateKey("acme", {"resize"}, 10, 20));
+//   // created.second == "faas_3f9a0c1b2d4e_<43 base64url chars>": shown once, never stored
+//   FAAS_RETURN_IF_ERROR(reg->RevokeKey(created.first.id));
+//
 // Version numbers start at 1 and are never reused for a function, even after a rollback;
 // deleting a function forgets its numbering. Errors carry the SQLite message; a busy or locked
 // database is Unavailable, a full disk ResourceExhausted, an unreadable one FailedPrecondition.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "faas/base/status.h"
@@ -60,6 +68,29 @@ struct Route {
   std::string function;  // need not exist: deleting a function keeps its routes
   int64_t created_unix_ms = 0;
 };
+
+// An API key as stored: everything but the secret, of which only the SHA-256 is kept. The full
+// key string is "faas_" + id + "_" + secret (kApiKeyPrefix, kApiKeyIdChars, kApiKeySecretChars).
+struct ApiKey {
+  std::string id;                      // 12 lowercase hex digits, random; not secret
+  std::string tenant;                  // who the key belongs to; matches [a-z][a-z0-9-]{0,62}
+  std::vector<std::string> functions;  // functions it may invoke, sorted; empty = all
+  double rate_per_sec = 0;             // token-bucket refill rate; 0 = unlimited
+  uint32_t burst = 0;                  // bucket size; 0 exactly when rate_per_sec is 0
+  int64_t created_unix_ms = 0;
+  int64_t revoked_unix_ms = 0;  // 0 = active
+  std::string secret_sha256;    // Sha256Hex(secret): 64 lowercase hex digits
+};
+
+// "faas_<id>_<secret>": the id is 12 lowercase hex digits (48 random bits, only to find the
+// record), the secret 43 base64url characters without padding (32 bytes from getrandom(2)).
+inline constexpr std::string_view kApiKeyPrefix = "faas_";
+inline constexpr std::size_t kApiKeyIdChars = 12;
+inline constexpr std::size_t kApiKeySecretChars = 43;
+inline constexpr std::size_t kApiKeyChars =
+    kApiKeyPrefix.size() + kApiKeyIdChars + 1 + kApiKeySecretChars;
+// 1e6/s: far above what one gateway serves, and its default burst fits in uint32_t.
+inline constexpr double kMaxKeyRatePerSec = 1e6;
 
 // Outcome of CreateVersion: the new version, or the unchanged latest one.
 struct DeployResult {
@@ -125,6 +156,23 @@ class Registry {
   // Removes the route keyed (method, path, host), compared exactly.
   // NotFound: `no route GET /users/{id}` (with " for host H" when host is set).
   faas::Status DeleteRoute(std::string_view method, std::string_view path, std::string_view host);
+
+  // Creates an API key for `tenant`, allowed to invoke `functions` (empty = every function;
+  // duplicates are dropped and the list is sorted), limited to `rate_per_sec` with bucket size
+  // `burst` (rate 0 = unlimited; burst 0 with a rate = max(1, ceil(rate))). Returns the stored
+  // record and the full key string, which exists nowhere else: only sha256(secret) is stored.
+  // Errors (all problems at once): InvalidArgument for an invalid tenant or function name, a
+  // rate that is negative, not finite or above kMaxKeyRatePerSec, or a burst without a rate;
+  // ErrnoError when getrandom(2) fails.
+  faas::Result<std::pair<ApiKey, std::string>> CreateKey(std::string_view tenant,
+                                                         std::vector<std::string> functions,
+                                                         double rate_per_sec, uint32_t burst);
+  // Every key, revoked ones included, oldest first (ties by id).
+  faas::Result<std::vector<ApiKey>> ListKeys();
+  // Marks key `id` revoked now; revoking a revoked key succeeds and keeps the first time.
+  // Errors: InvalidArgument when `id` is not 12 lowercase hex digits (the value is not echoed:
+  // it may be a whole key); NotFound `API key "3f9a0c1b2d4e" does not exist`.
+  faas::Status RevokeKey(std::string_view id);
 
  private:
   Registry(std::string data_dir, sqlite3* db);
