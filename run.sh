@@ -21,15 +21,23 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 export FAAS_SERVER=$GRPC
-for fn in hello echo sleep burn crash fail; do
+# The control API needs the admin token faasd keeps in its data dir.
+FAAS_TOKEN=$(cat "$DATA/admin-token")
+export FAAS_TOKEN
+# hello is public (no API key); the others need one.
+build/bin/faasctl deploy hello build/functions/libhello.so --timeout 10s --public
+for fn in echo sleep burn crash fail; do
   build/bin/faasctl deploy "$fn" "build/functions/lib$fn.so" --timeout 10s
 done
 cat <<MSG
 
 faasd is running (pid $FAASD): HTTP on http://$HTTP, control API on $GRPC, data in $DATA.
-Try:
-  curl -s http://$HTTP/function/hello
-  curl -s -X POST --data '{"x":1}' 'http://$HTTP/function/echo/some/path?q=1'
+In another terminal:
+  export FAAS_SERVER=$GRPC FAAS_TOKEN=\$(cat $DATA/admin-token)
+  curl -s http://$HTTP/function/hello                       # public: no key needed
+  KEY=\$(build/bin/faasctl key create --tenant demo -o json | sed -n 's/.*"key": *"\([^"]*\)".*/\1/p')
+  curl -s -H "Authorization: Bearer \$KEY" -X POST --data '{"x":1}' 'http://$HTTP/function/echo/some/path?q=1'
+  curl -s -H "Authorization: Bearer \$KEY" -X POST --data 'later' http://$HTTP/async-function/echo
   build/bin/faasctl list
   build/bin/faasctl invoke echo --data '{"x":1}' -v
 Ctrl-C stops faasd (in-flight invocations finish first).

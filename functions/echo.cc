@@ -1,4 +1,4 @@
-// echo: returns the request (method, path, query, headers, body) as JSON. C++ with function.hpp.
+// echo: returns the request (method, path, query, trigger, queue fields, headers, body) as JSON. C++ with function.hpp.
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -41,6 +41,11 @@ faas::Response Echo(const faas::Request& req) {
   AppendJsonString(out, req.Trigger());
   out += ",\"invocation_id\":";
   AppendJsonString(out, req.InvocationId());
+  out += ",\"queue\":";
+  AppendJsonString(out, req.Queue());
+  out += ",\"message_id\":";
+  AppendJsonString(out, req.MessageId());
+  out += ",\"attempt\":" + std::to_string(req.Attempt());
   out += ",\"headers\":{";
   for (std::size_t i = 0; i < req.HeaderCount(); ++i) {
     auto [name, value] = req.HeaderAt(i);

@@ -1,5 +1,5 @@
 // Cold starts, measured against faasd with the same run's baseline (DESIGN §5):
-//   faas_coldstart_bench --server 127.0.0.1:9090 --function hello [-n 200]
+//   faas_coldstart_bench --server 127.0.0.1:9090 --function hello [-n 200] [--token T]
 // For each of N rounds, interleaved: (1) a bare fork()+_exit()+waitpid() of a small process
 // (the baseline, timed inside a helper forked before gRPC starts), (2) a forced cold start through the control API (Invoke with fresh=true: a new
 // sandboxed instance, discarded after), timing the whole round trip at the client (end to end)
@@ -83,6 +83,8 @@ int main(int argc, char** argv) {
   baseline.Start();
   std::string server = "127.0.0.1:9090";
   std::string function = "hello";
+  const char* env_token = std::getenv("FAAS_TOKEN");
+  std::string token = env_token == nullptr ? "" : env_token;  // the admin token (--token)
   int n = 200;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -90,6 +92,8 @@ int main(int argc, char** argv) {
       server = argv[i + 1];
     } else if (flag == "--function") {
       function = argv[i + 1];
+    } else if (flag == "--token") {
+      token = argv[i + 1];
     } else if (flag == "-n") {
       n = std::atoi(argv[i + 1]);
     }
@@ -101,6 +105,7 @@ int main(int argc, char** argv) {
     samples["baseline fork+exit+wait"].push_back(baseline.ForkMs());
 
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
     faas::v1::InvokeRequest req;
     req.set_name(function);
     req.set_method("GET");

@@ -11,5 +11,7 @@ FAASD=$!
 trap 'kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
 GRPC=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
-build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so >/dev/null
+FAAS_TOKEN=$(cat "$WORK/data/admin-token")
+export FAAS_TOKEN
+build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so --public >/dev/null
 build/bench/faas_coldstart_bench --server "$GRPC" --function hello -n "$N"

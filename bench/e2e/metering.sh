@@ -28,7 +28,8 @@ start with
 start without --unsafe-no-ledger
 for n in with without; do
   g=GRPC_$n
-  build/bin/faasctl --server "${!g}" deploy hello build/functions/libhello.so --max-instances 32 >/dev/null
+  build/bin/faasctl --server "${!g}" --token "$(cat "$WORK/$n/admin-token")" deploy hello \
+    build/functions/libhello.so --max-instances 32 --public >/dev/null
 done
 rps() { wrk -t1 -c32 -d"$DURATION" --latency "http://$1/function/hello" | awk '/Requests\/sec/ {print $2}'; }
 wrk -t1 -c32 -d2s "http://$HTTP_with/function/hello" >/dev/null
@@ -39,7 +40,9 @@ echo "warm hello req/s without ledger: $O1 $O2"
 python3 -c "w=($W1+$W2)/2; o=($O1+$O2)/2; print(f'ledger throughput = {w/o:.3f}x of no ledger (overhead {100*(1-w/o):.1f}%)')"
 
 # Billing error over N burn invocations on a warm instance.
-build/bin/faasctl --server "$GRPC_with" deploy burn build/functions/libburn.so --max-instances 1 >/dev/null
+FAAS_TOKEN=$(cat "$WORK/with/admin-token")
+export FAAS_TOKEN
+build/bin/faasctl --server "$GRPC_with" deploy burn build/functions/libburn.so --max-instances 1 --public >/dev/null
 curl -s "http://$HTTP_with/function/burn?ms=1" >/dev/null
 for _ in $(seq 1 "$N"); do curl -s -o /dev/null "http://$HTTP_with/function/burn?ms=20"; done
 build/bin/faasctl --server "$GRPC_with" invocations burn --last "$N" -o json > "$WORK/inv.json"

@@ -39,7 +39,9 @@ FAASD=$!
 for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
 HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")
 GRPC=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
-build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so >/dev/null
+FAAS_TOKEN=$(cat "$WORK/data/admin-token")
+export FAAS_TOKEN
+build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so --public >/dev/null
 FIRST=$(curl -s -D - -o /dev/null "http://$HTTP/function/hello" | tr -d '\r' | grep -i '^server-timing')
 echo "first invocation after deploy (cold start): $FIRST"
 

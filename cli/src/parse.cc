@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <iterator>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -254,9 +255,197 @@ struct RawBill {
 struct RawInvocations {
   std::string last;
 };
+struct RawRate {
+  std::string rate, burst;
+};
+struct RawTrigger {
+  std::string batch, concurrency, max_attempts, backoff, visibility_timeout;
+};
 
 constexpr uint32_t kMaxInvocations = 1000;
 constexpr uint32_t kMaxPrewarm = 1000;
+constexpr uint32_t kMaxDeadLetters = 1000;
+// The trigger manager's bounds (triggers/triggers.h TriggerSpec).
+constexpr uint32_t kMaxConcurrency = 1024;
+constexpr uint32_t kMaxAttempts = 100;
+// store::Queue refuses longer queue names.
+constexpr std::size_t kMaxQueueNameBytes = 200;
+// Far above what one faasd serves; a bigger number is a typo.
+constexpr double kMaxRatePerSec = 1'000'000;
+
+constexpr std::string_view kNamePattern = "must match [a-z][a-z0-9-]{0,62}";
+constexpr std::string_view kRateForms =
+    "must be a number per second (100), or per /s, /m or /h (100/s, 6000/m, 10/h)";
+constexpr std::string_view kSourceForms = "must be redis://HOST:PORT[/DB] or embedded";
+
+// Function and trigger names: [a-z][a-z0-9-]{0,62} (DESIGN §4.4).
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') {
+    return false;
+  }
+  return name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string_view::npos;
+}
+
+void CheckName(const std::string& name, std::string_view flag, Problems& problems) {
+  if (!IsValidName(name)) {
+    problems.Add(flag, name, kNamePattern);
+  }
+}
+
+void CheckQueueName(const std::string& queue, std::string_view flag, Problems& problems) {
+  if (queue.empty()) {
+    problems.Add(flag, queue, "must not be empty");
+  } else if (queue.size() > kMaxQueueNameBytes) {
+    problems.Add(flag, queue, "must be at most 200 bytes");
+  }
+}
+
+// A flag that was given must have a value.
+void CheckNotEmpty(const CLI::App* cmd, std::string_view flag, const std::string& value,
+                   Problems& problems) {
+  if (cmd->count(std::string(flag)) > 0 && value.empty()) {
+    problems.Add(flag, value, "must not be empty");
+  }
+}
+
+// An unsigned flag value within [min, max].
+std::optional<uint32_t> ParseBounded(const std::string& text, std::string_view flag, uint32_t min,
+                                     uint32_t max, Problems& problems) {
+  std::optional<uint32_t> v = ParseUnsigned<uint32_t>(text, flag, problems);
+  if (!v) {
+    return std::nullopt;
+  }
+  if (*v < min || *v > max) {
+    problems.Add(flag, text,
+                 max == UINT32_MAX ? "must be at least " + std::to_string(min)
+                                   : "must be " + std::to_string(min) + ".." + std::to_string(max));
+    return std::nullopt;
+  }
+  return v;
+}
+
+// --rate and --burst, shared by deploy and key create.
+void ParseRateFlags(const CLI::App* cmd, const RawRate& raw, std::optional<double>& rate,
+                    std::optional<uint32_t>& burst, Problems& problems) {
+  bool has_rate = cmd->count("--rate") > 0;
+  if (has_rate) {
+    Result<double> r = ParseRate(raw.rate);
+    if (r.ok()) {
+      rate = *r;
+    } else {
+      problems.Add("--rate", raw.rate, r.status().message());
+    }
+  }
+  if (cmd->count("--burst") > 0) {
+    burst = ParseBounded(raw.burst, "--burst", 1, UINT32_MAX, problems);
+    if (!has_rate) {
+      problems.Add("--burst", raw.burst, "needs --rate");
+    }
+  }
+}
+
+// "redis://HOST:PORT[/DB]": returns why `source` is not one, or "" when it is. HOST may be an
+// IPv6 address in brackets.
+std::string RedisSourceProblem(std::string_view source) {
+  constexpr std::string_view kScheme = "redis://";
+  std::string_view rest = source.substr(kScheme.size());
+  std::string_view db;
+  if (std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
+    db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!AllDigits(db) || db.size() > 9) {
+      return "DB \"" + std::string(db) + "\" must be a small non-negative integer";
+    }
+  }
+  std::string_view host;
+  std::string_view port;
+  if (!rest.empty() && rest.front() == '[') {
+    std::size_t close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+      return std::string(kSourceForms);
+    }
+    host = rest.substr(1, close - 1);
+    port = rest.substr(close + 2);
+    if (host.empty() ||
+        host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
+      return std::string(kSourceForms);
+    }
+  } else {
+    std::size_t colon = rest.find(':');
+    if (colon == std::string_view::npos) {
+      return "needs a port: redis://HOST:PORT[/DB]";
+    }
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (host.empty() ||
+        host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789.-_") != std::string_view::npos) {
+      return std::string(kSourceForms);
+    }
+  }
+  uint32_t port_number = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (!AllDigits(port) || ec != std::errc() || ptr != port.data() + port.size() ||
+      port_number < 1 || port_number > 65535) {
+    return "port \"" + std::string(port) + "\" must be 1..65535";
+  }
+  return "";
+}
+
+// --backoff MIN..MAX, two durations of whole milliseconds with MIN <= MAX.
+void ParseBackoff(const std::string& text, TriggerAddCommand& cmd, Problems& problems) {
+  std::size_t dots = text.find("..");
+  if (dots == std::string::npos) {
+    problems.Add("--backoff", text, "must be MIN..MAX, e.g. 100ms..30s");
+    return;
+  }
+  std::optional<std::chrono::milliseconds> min =
+      ParseMillis(text.substr(0, dots), "--backoff minimum", problems);
+  std::optional<std::chrono::milliseconds> max =
+      ParseMillis(text.substr(dots + 2), "--backoff maximum", problems);
+  if (min && max && *min > *max) {
+    problems.Add("--backoff", text,
+                 "minimum " + FormatDuration(*min) + " is above maximum " + FormatDuration(*max));
+    return;
+  }
+  cmd.backoff_min = min;
+  cmd.backoff_max = max;
+}
+
+// Source, stream, group and queue of `trigger add`, checked together.
+void CheckTriggerSource(const CLI::App* cmd, const TriggerAddCommand& t, Problems& problems) {
+  bool has_stream = cmd->count("--stream") > 0;
+  bool has_group = cmd->count("--group") > 0;
+  bool has_queue = cmd->count("--queue") > 0;
+  CheckNotEmpty(cmd, "--stream", t.stream, problems);
+  CheckNotEmpty(cmd, "--group", t.group, problems);
+  if (has_queue) {
+    CheckQueueName(t.queue, "--queue", problems);
+  }
+  if (t.source == "embedded") {
+    if (!has_queue) {
+      problems.Add("--source", t.source, "needs --queue");
+    }
+    if (has_stream) {
+      problems.Add("--stream", t.stream, "is only for a redis:// source");
+    }
+    if (has_group) {
+      problems.Add("--group", t.group, "is only for a redis:// source");
+    }
+  } else if (t.source.starts_with("redis://")) {
+    if (std::string why = RedisSourceProblem(t.source); !why.empty()) {
+      problems.Add("--source", t.source, why);
+    }
+    if (!has_stream) {
+      problems.Add("--source", t.source, "needs --stream");
+    }
+    if (has_queue) {
+      problems.Add("--queue", t.queue, "is only for --source embedded");
+    }
+  } else {
+    problems.Add("--source", t.source, kSourceForms);
+  }
+}
 
 // Upper-cases `method` and checks it is one a route may have.
 void CheckRouteMethod(std::string& method, Problems& problems) {
@@ -286,7 +475,7 @@ DataSource ParseDataSource(const std::string& arg) {
   return {DataSource::Kind::kLiteral, arg};
 }
 
-Result<std::string> ReadData(const DataSource& source, std::istream& in) {
+Result<std::string> ReadData(const DataSource& source, std::istream& in, std::string_view what) {
   switch (source.kind) {
     case DataSource::Kind::kNone:
       return std::string();
@@ -295,14 +484,15 @@ Result<std::string> ReadData(const DataSource& source, std::istream& in) {
     case DataSource::Kind::kFile: {
       Result<std::string> data = ReadFile(source.value);
       if (!data.ok()) {
-        return InvalidArgumentError("--data \"@" + source.value + "\": " + data.status().message());
+        return InvalidArgumentError(std::string(what) + " \"@" + source.value +
+                                    "\": " + data.status().message());
       }
       return data;
     }
     case DataSource::Kind::kStdin: {
       std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       if (in.bad()) {
-        return InvalidArgumentError("--data \"-\": reading stdin failed");
+        return InvalidArgumentError(std::string(what) + " \"-\": reading stdin failed");
       }
       return data;
     }
@@ -333,6 +523,55 @@ Result<int64_t> ParseTimeArg(std::string_view text, int64_t now_unix_ms) {
   return t;
 }
 
+Result<double> ParseRate(std::string_view text) {
+  if (text.empty()) {
+    return InvalidArgumentError("must not be empty");
+  }
+  std::string_view number = text;
+  double seconds_per_unit = 1;
+  if (std::size_t slash = text.find('/'); slash != std::string_view::npos) {
+    number = text.substr(0, slash);
+    std::string_view unit = text.substr(slash + 1);
+    if (unit == "m") {
+      seconds_per_unit = 60;
+    } else if (unit == "h") {
+      seconds_per_unit = 3600;
+    } else if (unit != "s") {
+      return InvalidArgumentError("unknown unit \"" + std::string(unit) + "\" (use /s, /m or /h)");
+    }
+  }
+  // Digits with an optional fraction: from_chars alone would also take "1e3", "inf" and "nan".
+  std::size_t dot = number.find('.');
+  if (!AllDigits(number.substr(0, dot)) ||
+      (dot != std::string_view::npos && !AllDigits(number.substr(dot + 1)))) {
+    return InvalidArgumentError(std::string(kRateForms));
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value,
+                                   std::chars_format::fixed);
+  if (ec == std::errc::result_out_of_range) {
+    return InvalidArgumentError("too large (at most 1000000/s)");
+  }
+  if (ec != std::errc() || ptr != number.data() + number.size()) {
+    return InvalidArgumentError(std::string(kRateForms));
+  }
+  double per_sec = value / seconds_per_unit;
+  if (!(per_sec > 0)) {
+    return InvalidArgumentError("must be more than 0 (leave it out for no limit)");
+  }
+  if (per_sec > kMaxRatePerSec) {
+    return InvalidArgumentError("too large (at most 1000000/s)");
+  }
+  return per_sec;
+}
+
+std::string DeadLetterQueueName(std::string_view queue) {
+  if (queue.ends_with(".dlq")) {
+    return std::string(queue);
+  }
+  return std::string(queue) + ".dlq";
+}
+
 Result<std::map<std::string, std::string>> ParseEnv(const std::vector<std::string>& pairs) {
   Problems problems;
   std::map<std::string, std::string> env;
@@ -358,7 +597,10 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   std::string output = "table";
   std::string rpc_timeout = "60s";
 
-  CLI::App app("faasctl: deploy, inspect and invoke functions on faasd", "faasctl");
+  CLI::App app(
+      "faasctl: deploy, inspect and invoke functions on faasd; manage its routes, API keys, "
+      "queue triggers and embedded queues",
+      "faasctl");
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
   app.add_option("--server", inv.global.server, "faasd control API address")
@@ -409,6 +651,16 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       ->add_option("--queue-timeout", raw.queue_timeout,
                    "longest wait for a free instance (default: the timeout)")
       ->type_name("DUR");
+  RawRate raw_deploy_rate;
+  deploy_cmd
+      ->add_option("--rate", raw_deploy_rate.rate,
+                   "invocations over all callers: 100/s, 6000/m, 10/h or a number per second "
+                   "(default: no limit)")
+      ->type_name("RATE");
+  deploy_cmd
+      ->add_option("--burst", raw_deploy_rate.burst,
+                   "with --rate: invocations allowed at once (default: the rate, rounded up)")
+      ->type_name("N");
 
   CLI::App* list_cmd = app.add_subcommand("list", "list functions");
 
@@ -445,6 +697,11 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   invoke_cmd->add_flag("-v,--verbose", invoke.verbose, "status, timings and logs on stderr");
   invoke_cmd->add_flag("--fresh", invoke.fresh,
                        "force a cold start: a new instance, discarded afterwards");
+  invoke_cmd->add_flag("--async", invoke.async, "queue the invocation and print its id");
+  invoke_cmd
+      ->add_option("--callback-url", invoke.callback_url,
+                   "with --async: http(s) URL that receives the result")
+      ->type_name("URL");
 
   BillCommand bill;
   RawBill raw_bill;
@@ -458,8 +715,8 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       ->type_name("T");
   bill_cmd->add_option("--until", raw_bill.until, "until T, same forms (default: now)")
       ->type_name("T");
-  bill_cmd->add_option("--by", bill.by, "one row per function, day or hour (UTC)")
-      ->check(CLI::IsMember({"function", "day", "hour"}));
+  bill_cmd->add_option("--by", bill.by, "one row per function, tenant, day or hour (UTC)")
+      ->check(CLI::IsMember({"function", "tenant", "day", "hour"}));
 
   InvocationsCommand invocations;
   RawInvocations raw_invocations;
@@ -512,6 +769,119 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   route_delete_cmd->add_option("--host", route_delete.host, "the route's host, if it has one")
       ->type_name("HOST");
 
+  CLI::App* key_cmd = app.add_subcommand("key", "API keys for the HTTP gateway");
+  key_cmd->require_subcommand(1);
+  KeyCreateCommand key_create;
+  RawRate raw_key_rate;
+  std::vector<std::string> raw_key_functions;
+  CLI::App* key_create_cmd =
+      key_cmd->add_subcommand("create", "create a key for a tenant and print it (shown once)");
+  key_create_cmd->add_option("--tenant", key_create.tenant, "who the key belongs to")
+      ->type_name("T")
+      ->required();
+  key_create_cmd
+      ->add_option("--functions", raw_key_functions,
+                   "only these functions, comma-separated (default: every function)")
+      ->type_name("FN,...")
+      ->allow_extra_args(false);
+  key_create_cmd
+      ->add_option("--rate", raw_key_rate.rate,
+                   "requests with this key: 100/s, 6000/m, 10/h or a number per second "
+                   "(default: no limit)")
+      ->type_name("RATE");
+  key_create_cmd
+      ->add_option("--burst", raw_key_rate.burst,
+                   "with --rate: requests allowed at once (default: the rate, rounded up)")
+      ->type_name("N");
+  CLI::App* key_list_cmd = key_cmd->add_subcommand("list", "list keys (never their secrets)");
+  KeyRevokeCommand key_revoke;
+  CLI::App* key_revoke_cmd = key_cmd->add_subcommand("revoke", "revoke a key at once");
+  key_revoke_cmd->add_option("ID", key_revoke.id, "the key's id, from key list")->required();
+
+  CLI::App* trigger_cmd =
+      app.add_subcommand("trigger", "queue triggers: a function for each message of a queue");
+  trigger_cmd->require_subcommand(1);
+  TriggerAddCommand trigger_add;
+  RawTrigger raw_trigger;
+  CLI::App* trigger_add_cmd = trigger_cmd->add_subcommand(
+      "add", "feed a Redis stream (--stream) or an embedded queue (--queue) to a function");
+  trigger_add_cmd->add_option("NAME", trigger_add.name, "trigger name")->required();
+  trigger_add_cmd->add_option("--function", trigger_add.function, "function to invoke")
+      ->type_name("FN")
+      ->required();
+  trigger_add_cmd->add_option("--source", trigger_add.source, "redis://HOST:PORT[/DB] or embedded")
+      ->type_name("SRC")
+      ->required();
+  trigger_add_cmd->add_option("--stream", trigger_add.stream, "redis: the stream key")
+      ->type_name("S");
+  trigger_add_cmd
+      ->add_option("--group", trigger_add.group, "redis: consumer group (default faas-NAME)")
+      ->type_name("G");
+  trigger_add_cmd->add_option("--queue", trigger_add.queue, "embedded: the queue name")
+      ->type_name("Q");
+  trigger_add_cmd
+      ->add_option("--batch", raw_trigger.batch, "messages fetched per read (default 16)")
+      ->type_name("N");
+  trigger_add_cmd
+      ->add_option("--concurrency", raw_trigger.concurrency,
+                   "invocations in flight, 1-1024 (default 1)")
+      ->type_name("N");
+  trigger_add_cmd
+      ->add_option("--max-attempts", raw_trigger.max_attempts,
+                   "attempts before dead-lettering, 1-100 (default 5)")
+      ->type_name("N");
+  trigger_add_cmd
+      ->add_option("--backoff", raw_trigger.backoff,
+                   "retry delay range, doubling per attempt, with jitter (default 100ms..30s)")
+      ->type_name("MIN..MAX");
+  trigger_add_cmd
+      ->add_option("--dlq", trigger_add.dlq,
+                   "dead-letter queue or stream (default: the stream's or queue's name + .dlq)")
+      ->type_name("NAME");
+  trigger_add_cmd
+      ->add_option("--visibility-timeout", raw_trigger.visibility_timeout,
+                   "redeliver a message unfinished after this (default: function timeout + 30s)")
+      ->type_name("DUR");
+  CLI::App* trigger_list_cmd =
+      trigger_cmd->add_subcommand("list", "triggers with their state and counters");
+  TriggerPauseCommand trigger_pause;
+  CLI::App* trigger_pause_cmd =
+      trigger_cmd->add_subcommand("pause", "stop fetching messages (deliveries in flight finish)");
+  trigger_pause_cmd->add_option("NAME", trigger_pause.name, "trigger name")->required();
+  TriggerResumeCommand trigger_resume;
+  CLI::App* trigger_resume_cmd =
+      trigger_cmd->add_subcommand("resume", "fetch messages again after pause");
+  trigger_resume_cmd->add_option("NAME", trigger_resume.name, "trigger name")->required();
+  TriggerDeleteCommand trigger_delete;
+  CLI::App* trigger_delete_cmd =
+      trigger_cmd->add_subcommand("delete", "remove a trigger (its messages stay in the queue)");
+  trigger_delete_cmd->add_option("NAME", trigger_delete.name, "trigger name")->required();
+
+  CLI::App* queue_cmd =
+      app.add_subcommand("queue", "the embedded queue: publish, stats, dead letters");
+  queue_cmd->require_subcommand(1);
+  QueuePublishCommand queue_publish;
+  std::string raw_publish_data;
+  CLI::App* queue_publish_cmd =
+      queue_cmd->add_subcommand("publish", "add a message to a queue and print its id");
+  queue_publish_cmd->add_option("Q", queue_publish.queue, "queue name")->required();
+  queue_publish_cmd
+      ->add_option("DATA", raw_publish_data, "body: @file, - for stdin, or the text itself")
+      ->type_name("@FILE|-|STRING")
+      ->required();
+  QueueStatsCommand queue_stats;
+  CLI::App* queue_stats_cmd = queue_cmd->add_subcommand("stats", "a queue's message counts");
+  queue_stats_cmd->add_option("Q", queue_stats.queue, "queue name")->required();
+  QueueDlqCommand queue_dlq;
+  std::string raw_dlq_limit;
+  CLI::App* queue_dlq_cmd = queue_cmd->add_subcommand(
+      "dlq", "dead letters of Q (read from Q.dlq unless Q already ends in .dlq)");
+  queue_dlq_cmd->add_option("Q", queue_dlq.queue, "queue name")->required();
+  queue_dlq_cmd->add_flag("--replay", queue_dlq.replay,
+                          "move every dead letter back to its queue, ready now");
+  queue_dlq_cmd->add_option("--limit", raw_dlq_limit, "how many to list (1-1000, default 100)")
+      ->type_name("N");
+
   BenchCommand bench;
   std::string raw_bench_n, raw_bench_c;
   CLI::App* bench_cmd = app.add_subcommand("bench", "measure cold starts or warm invocations");
@@ -526,6 +896,10 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   bench_warm->add_option("-c", raw_bench_c, "concurrent clients (default 1)")->type_name("C");
 
   CLI::App* version_cmd = app.add_subcommand("version", "client and server versions");
+  // Set last: subcommands created after it would copy it into their own help.
+  app.footer(
+      "Run faasctl SUBCOMMAND --help for its flags. Exit status: 0 ok, 1 faasd said no, 2 usage "
+      "error, 3 faasd unreachable.");
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
   try {
@@ -584,6 +958,7 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
     if (deploy_cmd->count("--queue-timeout") > 0) {
       o.queue_timeout = ParseMillis(raw.queue_timeout, "--queue-timeout", problems);
     }
+    ParseRateFlags(deploy_cmd, raw_deploy_rate, o.rate_per_sec, o.burst, problems);
     Result<std::map<std::string, std::string>> env = ParseEnv(raw.env);
     if (env.ok()) {
       o.env = std::move(env).value();
@@ -607,6 +982,16 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   } else if (invoke_cmd->parsed()) {
     if (data_opt->count() > 0) {
       invoke.data = ParseDataSource(data_arg);
+    }
+    if (invoke_cmd->count("--callback-url") > 0) {
+      const std::string& url = invoke.callback_url;
+      if (!invoke.async) {
+        problems.Add("--callback-url", url, "needs --async");
+      }
+      std::size_t scheme = url.starts_with("http://") ? 7 : url.starts_with("https://") ? 8 : 0;
+      if (scheme == 0 || url.size() == scheme || url[scheme] == '/') {
+        problems.Add("--callback-url", url, "must be an http:// or https:// URL with a host");
+      }
     }
     inv.command = std::move(invoke);
   } else if (bill_cmd->parsed()) {
@@ -681,6 +1066,97 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       problems.Add("--host", route_delete.host, "must not be empty");
     }
     inv.command = std::move(route_delete);
+  } else if (key_create_cmd->parsed()) {
+    if (key_create.tenant.empty()) {
+      problems.Add("--tenant", key_create.tenant, "must not be empty");
+    }
+    std::set<std::string> seen;
+    for (const std::string& list : raw_key_functions) {
+      std::string_view rest = list;
+      while (true) {
+        std::size_t comma = rest.find(',');
+        std::string fn(rest.substr(0, comma));
+        if (fn.empty()) {
+          problems.Add("--functions", list, "has an empty name");
+        } else if (!IsValidName(fn)) {
+          problems.Add("--functions", list, "\"" + fn + "\" " + std::string(kNamePattern));
+        } else if (!seen.insert(fn).second) {
+          problems.Add("--functions", list, "\"" + fn + "\" given more than once");
+        } else {
+          key_create.functions.push_back(std::move(fn));
+        }
+        if (comma == std::string_view::npos) {
+          break;
+        }
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    ParseRateFlags(key_create_cmd, raw_key_rate, key_create.rate_per_sec, key_create.burst,
+                   problems);
+    inv.command = std::move(key_create);
+  } else if (key_list_cmd->parsed()) {
+    inv.command = KeyListCommand{};
+  } else if (key_revoke_cmd->parsed()) {
+    if (key_revoke.id.empty()) {
+      problems.Add("ID", key_revoke.id, "must not be empty");
+    }
+    inv.command = std::move(key_revoke);
+  } else if (trigger_add_cmd->parsed()) {
+    TriggerAddCommand& t = trigger_add;
+    CheckName(t.name, "NAME", problems);
+    CheckName(t.function, "--function", problems);
+    CheckTriggerSource(trigger_add_cmd, t, problems);
+    if (trigger_add_cmd->count("--batch") > 0) {
+      t.batch = ParseBounded(raw_trigger.batch, "--batch", 1, UINT32_MAX, problems);
+    }
+    if (trigger_add_cmd->count("--concurrency") > 0) {
+      t.concurrency =
+          ParseBounded(raw_trigger.concurrency, "--concurrency", 1, kMaxConcurrency, problems);
+    }
+    if (trigger_add_cmd->count("--max-attempts") > 0) {
+      t.max_attempts =
+          ParseBounded(raw_trigger.max_attempts, "--max-attempts", 1, kMaxAttempts, problems);
+    }
+    if (trigger_add_cmd->count("--backoff") > 0) {
+      ParseBackoff(raw_trigger.backoff, t, problems);
+    }
+    CheckNotEmpty(trigger_add_cmd, "--dlq", t.dlq, problems);
+    if (trigger_add_cmd->count("--visibility-timeout") > 0) {
+      t.visibility_timeout =
+          ParseMillis(raw_trigger.visibility_timeout, "--visibility-timeout", problems);
+    }
+    inv.command = std::move(trigger_add);
+  } else if (trigger_list_cmd->parsed()) {
+    inv.command = TriggerListCommand{};
+  } else if (trigger_pause_cmd->parsed()) {
+    CheckName(trigger_pause.name, "NAME", problems);
+    inv.command = std::move(trigger_pause);
+  } else if (trigger_resume_cmd->parsed()) {
+    CheckName(trigger_resume.name, "NAME", problems);
+    inv.command = std::move(trigger_resume);
+  } else if (trigger_delete_cmd->parsed()) {
+    CheckName(trigger_delete.name, "NAME", problems);
+    inv.command = std::move(trigger_delete);
+  } else if (queue_publish_cmd->parsed()) {
+    CheckQueueName(queue_publish.queue, "Q", problems);
+    queue_publish.data = ParseDataSource(raw_publish_data);
+    inv.command = std::move(queue_publish);
+  } else if (queue_stats_cmd->parsed()) {
+    CheckQueueName(queue_stats.queue, "Q", problems);
+    inv.command = std::move(queue_stats);
+  } else if (queue_dlq_cmd->parsed()) {
+    CheckQueueName(queue_dlq.queue, "Q", problems);
+    queue_dlq.dlq = DeadLetterQueueName(queue_dlq.queue);
+    if (queue_dlq_cmd->count("--limit") > 0) {
+      if (auto n = ParseBounded(raw_dlq_limit, "--limit", 1, kMaxDeadLetters, problems)) {
+        queue_dlq.limit = *n;
+      }
+      if (queue_dlq.replay) {
+        // faasd replays every dead letter of the queue; a limit would be silently ignored.
+        problems.Add("--limit", raw_dlq_limit, "cannot be used with --replay (it replays all)");
+      }
+    }
+    inv.command = std::move(queue_dlq);
   } else if (bench_cmd->parsed()) {
     bench.cold = bench_cold->parsed();
     if (!raw_bench_n.empty()) {

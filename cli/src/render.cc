@@ -2,10 +2,13 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,7 +68,94 @@ std::vector<std::string> BillCells(const faas::v1::BillRow& row) {
           std::to_string(row.cold_starts()), std::to_string(row.errors())};
 }
 
+// 60 bytes: enough to recognise a message or an error in a table row.
+constexpr std::size_t kPreviewBytes = 60;
+
+std::string OrDashNumber(uint64_t n) {
+  return n == 0 ? "-" : std::to_string(n);
+}
+
+std::string FunctionList(const google::protobuf::RepeatedPtrField<std::string>& functions) {
+  if (functions.empty()) {
+    return "*";
+  }
+  std::string out;
+  for (const auto& f : functions) {
+    if (!out.empty()) {
+      out += ',';
+    }
+    out += f;
+  }
+  return out;
+}
+
+json FunctionsJson(const google::protobuf::RepeatedPtrField<std::string>& functions) {
+  json out = json::array();
+  for (const auto& f : functions) {
+    out.push_back(f);
+  }
+  return out;
+}
+
+std::string TriggerTarget(const faas::v1::Trigger& t) {
+  return t.source() == "embedded" ? t.queue() : t.stream();
+}
+
 }  // namespace
+
+faas::v1::InvokeRequest ToInvokeRequest(const InvokeCommand& cmd, std::string body) {
+  faas::v1::InvokeRequest req;
+  req.set_name(cmd.name);
+  req.set_body(std::move(body));
+  req.set_method(cmd.method);
+  req.set_path(cmd.path);
+  req.set_query(cmd.query);
+  req.set_fresh(cmd.fresh);
+  req.set_async(cmd.async);
+  req.set_callback_url(cmd.callback_url);
+  return req;
+}
+
+faas::v1::CreateKeyRequest ToCreateKeyRequest(const KeyCreateCommand& cmd) {
+  faas::v1::CreateKeyRequest req;
+  req.set_tenant(cmd.tenant);
+  for (const auto& f : cmd.functions) {
+    req.add_functions(f);
+  }
+  req.set_rate_per_sec(cmd.rate_per_sec.value_or(0));
+  req.set_burst(cmd.burst.value_or(0));
+  return req;
+}
+
+faas::v1::AddTriggerRequest ToAddTriggerRequest(const TriggerAddCommand& cmd) {
+  auto ms = [](const std::optional<std::chrono::milliseconds>& d) -> uint64_t {
+    return d ? static_cast<uint64_t>(d->count()) : 0;
+  };
+  faas::v1::AddTriggerRequest req;
+  faas::v1::Trigger* t = req.mutable_trigger();
+  t->set_name(cmd.name);
+  t->set_function(cmd.function);
+  t->set_source(cmd.source);
+  t->set_stream(cmd.stream);
+  t->set_group(cmd.group);
+  t->set_queue(cmd.queue);
+  t->set_batch(cmd.batch.value_or(0));
+  t->set_concurrency(cmd.concurrency.value_or(0));
+  t->set_max_attempts(cmd.max_attempts.value_or(0));
+  t->set_backoff_min_ms(ms(cmd.backoff_min));
+  t->set_backoff_max_ms(ms(cmd.backoff_max));
+  t->set_dlq(cmd.dlq);
+  t->set_visibility_timeout_ms(ms(cmd.visibility_timeout));
+  return req;
+}
+
+faas::v1::ListDeadRequest ToListDeadRequest(const QueueDlqCommand& cmd) {
+  faas::v1::ListDeadRequest req;
+  req.set_queue(cmd.dlq);
+  req.set_limit(cmd.limit);
+  req.set_replay(cmd.replay);
+  return req;
+}
 
 faas::v1::BillRequest ToBillRequest(const BillCommand& cmd) {
   faas::v1::BillRequest req;
@@ -146,6 +236,12 @@ Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& o) {
     (*c.mutable_env())[k] = v;
   }
   c.set_is_public(o.is_public);
+  if (o.rate_per_sec) {
+    c.set_rate_per_sec(*o.rate_per_sec);
+  }
+  if (o.burst) {
+    c.set_burst(*o.burst);
+  }
   return c;
 }
 
@@ -198,6 +294,8 @@ std::string RenderDescribe(const faas::v1::FunctionInfo& f) {
   line("isolation", c.isolation().empty() ? "-" : c.isolation());
   line("network", c.network().empty() ? "-" : c.network());
   line("public", c.is_public() ? "yes" : "no");
+  line("rate", FormatRate(c.rate_per_sec()));
+  line("burst", OrDashNumber(c.burst()));
   // protobuf maps are unordered; sort for stable output.
   std::map<std::string, std::string> env(c.env().begin(), c.env().end());
   for (const auto& [k, val] : env) {
@@ -250,7 +348,10 @@ std::string RenderBillTable(const faas::v1::BillReply& reply, std::string_view b
     t.AddRow(BillCells(reply.total()));
     return t.Render();
   }
-  std::string key_header = by == "function" ? "FUNCTION" : by == "day" ? "DAY" : "HOUR";
+  std::string key_header = by == "function" ? "FUNCTION"
+                           : by == "tenant"   ? "TENANT"
+                           : by == "day"      ? "DAY"
+                                              : "HOUR";
   headers.insert(headers.begin(), std::move(key_header));
   Table t(std::move(headers));
   auto add = [&t](std::string key, const faas::v1::BillRow& row) {
@@ -298,6 +399,157 @@ std::string RenderPrewarm(const std::string& name, const faas::v1::PrewarmReply&
          std::to_string(reply.idle()) + " idle)\n";
 }
 
+std::string RenderKeyCreated(const faas::v1::CreateKeyReply& reply) {
+  const faas::v1::ApiKey& k = reply.key();
+  return "id: " + k.id() + "\ntenant: " + k.tenant() +
+         "\nfunctions: " + FunctionList(k.functions()) + "\nrate: " + FormatRate(k.rate_per_sec()) +
+         "\nburst: " + OrDashNumber(k.burst()) + "\nkey: " + reply.secret() +
+         "\nwarning: this is the only time the key is shown; store it now (faasd keeps only its "
+         "hash)\n";
+}
+
+std::string RenderKeysTable(const faas::v1::ListKeysReply& reply) {
+  Table t({"ID", "TENANT", "FUNCTIONS", "RATE", "BURST", "CREATED", "STATE"});
+  for (const auto& k : reply.keys()) {
+    t.AddRow({k.id(), k.tenant(), FunctionList(k.functions()), FormatRate(k.rate_per_sec()),
+              OrDashNumber(k.burst()), FormatUnixMillis(k.created_unix_ms()),
+              k.revoked_unix_ms() == 0 ? "active" : "revoked"});
+  }
+  return t.Render();
+}
+
+std::string DescribeTriggerSource(const faas::v1::Trigger& t) {
+  if (t.source() == "embedded") {
+    return "embedded queue " + t.queue();
+  }
+  return t.source() + " stream " + t.stream();
+}
+
+std::string RenderTriggerAdded(const faas::v1::TriggerStatus& status) {
+  const faas::v1::Trigger& t = status.trigger();
+  return "added trigger " + t.name() + ": " + DescribeTriggerSource(t) + " -> " + t.function() +
+         " (" + OrDash(status.state()) + ")\n";
+}
+
+std::string RenderTriggerState(std::string_view verb, const faas::v1::TriggerStatus& status) {
+  std::string out =
+      std::string(verb) + " trigger " + status.trigger().name() + ": " + OrDash(status.state());
+  if (!status.last_error().empty()) {
+    out += " (" + PreviewBytes(status.last_error(), kPreviewBytes) + ")";
+  }
+  return out + "\n";
+}
+
+std::string RenderTriggersTable(const faas::v1::ListTriggersReply& reply) {
+  Table t({"NAME", "FUNCTION", "SOURCE", "STREAM/QUEUE", "STATE", "LAG", "IN FLIGHT", "DELIVERED",
+           "FAILED", "DEAD", "LAST ERROR"});
+  for (const auto& s : reply.triggers()) {
+    const faas::v1::Trigger& tr = s.trigger();
+    t.AddRow({tr.name(), tr.function(), tr.source(), OrDash(TriggerTarget(tr)), OrDash(s.state()),
+              s.lag() < 0 ? "-" : std::to_string(s.lag()), std::to_string(s.in_flight()),
+              std::to_string(s.delivered()), std::to_string(s.failed()),
+              std::to_string(s.dead_lettered()),
+              s.last_error().empty() ? "-" : PreviewBytes(s.last_error(), kPreviewBytes)});
+  }
+  return t.Render();
+}
+
+std::string RenderQueueStats(const faas::v1::QueueStats& q) {
+  return "queue: " + q.queue() + "\nready: " + std::to_string(q.ready()) +
+         "\ndelayed: " + std::to_string(q.delayed()) +
+         "\nin flight: " + std::to_string(q.in_flight()) + "\ndead: " + std::to_string(q.dead()) +
+         "\npublished: " + std::to_string(q.published()) + "\nacked: " + std::to_string(q.acked()) +
+         "\noldest ready: " + FormatUnixMillis(q.oldest_ready_unix_ms()) + "\n";
+}
+
+std::string RenderDeadTable(const faas::v1::ListDeadReply& reply) {
+  Table t({"ID", "ORIGIN", "ATTEMPTS", "ERROR", "TIME", "BODY"});
+  for (const auto& m : reply.messages()) {
+    t.AddRow({m.message_id(), OrDash(m.origin_queue()), std::to_string(m.attempts()),
+              m.error().empty() ? "-" : PreviewBytes(m.error(), kPreviewBytes),
+              FormatUnixMillis(m.dead_unix_ms()), PreviewBytes(m.body(), kPreviewBytes)});
+  }
+  return t.Render();
+}
+
+std::string RenderReplayed(std::string_view dlq, const faas::v1::ListDeadReply& reply) {
+  uint64_t n = reply.replayed();
+  return "replayed " + std::to_string(n) + (n == 1 ? " message" : " messages") + " from " +
+         std::string(dlq) + "\n";
+}
+
+json ApiKeyToJson(const faas::v1::ApiKey& k) {
+  return json{{"id", k.id()},
+              {"tenant", k.tenant()},
+              {"functions", FunctionsJson(k.functions())},
+              {"rate_per_sec", k.rate_per_sec()},
+              {"burst", k.burst()},
+              {"created_unix_ms", k.created_unix_ms()},
+              {"revoked_unix_ms", k.revoked_unix_ms()},
+              {"state", k.revoked_unix_ms() == 0 ? "active" : "revoked"}};
+}
+
+json CreateKeyReplyToJson(const faas::v1::CreateKeyReply& reply) {
+  const faas::v1::ApiKey& k = reply.key();
+  return json{{"id", k.id()},
+              {"tenant", k.tenant()},
+              {"functions", FunctionsJson(k.functions())},
+              {"rate_per_sec", k.rate_per_sec()},
+              {"burst", k.burst()},
+              {"key", reply.secret()}};
+}
+
+json TriggerStatusToJson(const faas::v1::TriggerStatus& s) {
+  const faas::v1::Trigger& t = s.trigger();
+  return json{{"name", t.name()},
+              {"function", t.function()},
+              {"source", t.source()},
+              {"stream", t.stream()},
+              {"group", t.group()},
+              {"queue", t.queue()},
+              {"batch", t.batch()},
+              {"concurrency", t.concurrency()},
+              {"max_attempts", t.max_attempts()},
+              {"backoff_min_ms", t.backoff_min_ms()},
+              {"backoff_max_ms", t.backoff_max_ms()},
+              {"dlq", t.dlq()},
+              {"visibility_timeout_ms", t.visibility_timeout_ms()},
+              {"paused", t.paused()},
+              {"state", s.state()},
+              {"last_error", s.last_error()},
+              {"lag", s.lag()},
+              {"in_flight", s.in_flight()},
+              {"delivered", s.delivered()},
+              {"failed", s.failed()},
+              {"dead_lettered", s.dead_lettered()}};
+}
+
+json QueueStatsToJson(const faas::v1::QueueStats& q) {
+  return json{{"queue", q.queue()},     {"ready", q.ready()},
+              {"delayed", q.delayed()}, {"in_flight", q.in_flight()},
+              {"dead", q.dead()},       {"published", q.published()},
+              {"acked", q.acked()},     {"oldest_ready_unix_ms", q.oldest_ready_unix_ms()}};
+}
+
+json DeadMessageToJson(const faas::v1::DeadMessage& m) {
+  json j{{"message_id", m.message_id()},
+         {"origin_queue", m.origin_queue()},
+         {"attempts", m.attempts()},
+         {"error", m.error()},
+         {"dead_unix_ms", m.dead_unix_ms()}};
+  PutBytes(j, "body", m.body());
+  return j;
+}
+
+json ListDeadReplyToJson(std::string_view dlq, const faas::v1::ListDeadReply& reply) {
+  json messages = json::array();
+  for (const auto& m : reply.messages()) {
+    messages.push_back(DeadMessageToJson(m));
+  }
+  return json{
+      {"dlq", std::string(dlq)}, {"messages", std::move(messages)}, {"replayed", reply.replayed()}};
+}
+
 json RouteToJson(const faas::v1::Route& r) {
   return json{{"method", r.method()},
               {"path", r.path()},
@@ -324,7 +576,9 @@ json ConfigToJson(const faas::v1::FunctionConfig& c) {
               {"isolation", c.isolation()},
               {"network", c.network()},
               {"env", std::move(env)},
-              {"is_public", c.is_public()}};
+              {"is_public", c.is_public()},
+              {"rate_per_sec", c.rate_per_sec()},
+              {"burst", c.burst()}};
 }
 
 json VersionInfoToJson(const faas::v1::VersionInfo& v) {
@@ -413,7 +667,8 @@ json InvocationRecordToJson(const faas::v1::InvocationRecord& r) {
               {"spawn_ns", r.spawn_ns()},
               {"load_ns", r.load_ns()},
               {"init_ns", r.init_ns()},
-              {"exec_ns", r.exec_ns()}};
+              {"exec_ns", r.exec_ns()},
+              {"tenant", r.tenant()}};
 }
 
 std::string DumpJson(const json& j) {
@@ -525,6 +780,78 @@ std::string FormatMillis(double ms) {
   char buf[64];
   (void)std::snprintf(buf, sizeof buf, "%.2f ms", ms);
   return buf;
+}
+
+std::string FormatRate(double per_sec) {
+  if (!std::isfinite(per_sec) || !(per_sec > 0)) {
+    return "-";
+  }
+  // The slack absorbs rounding in n/60 and n/3600 (6000/m is 100/s; 1/m times 60 is 1).
+  constexpr double kSlack = 1e-9;
+  char buf[48];
+  if (per_sec >= 1 - kSlack) {
+    (void)std::snprintf(buf, sizeof buf, "%.10g/s", per_sec);
+  } else if (per_sec * 60 >= 1 - kSlack) {
+    (void)std::snprintf(buf, sizeof buf, "%.10g/m", per_sec * 60);
+  } else {
+    (void)std::snprintf(buf, sizeof buf, "%.10g/h", per_sec * 3600);
+  }
+  return buf;
+}
+
+std::string PreviewBytes(std::string_view data, std::size_t max_bytes) {
+  std::size_t end = std::min(data.size(), max_bytes);
+  std::string out;
+  std::size_t i = 0;
+  char buf[16];
+  while (i < end) {
+    auto c = static_cast<unsigned char>(data[i]);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20U && c < 0x7FU) {
+      out += static_cast<char>(c);
+    } else {
+      std::size_t len = (c & 0xE0U) == 0xC0U   ? 2
+                        : (c & 0xF0U) == 0xE0U ? 3
+                        : (c & 0xF8U) == 0xF0U ? 4
+                                               : 0;
+      if (len > 0 && i + len <= data.size() && IsValidUtf8(data.substr(i, len))) {
+        if (i + len > end) {
+          break;  // the character does not fit; never split it
+        }
+        uint32_t cp = c & (0x7FU >> len);
+        for (std::size_t k = 1; k < len; ++k) {
+          cp = (cp << 6) | (static_cast<unsigned char>(data[i + k]) & 0x3FU);
+        }
+        // C1 controls, zero-width and direction marks, line separators and bidi
+        // overrides/isolates can hide or rearrange what a terminal shows.
+        bool hidden = cp <= 0x9FU || (cp >= 0x200BU && cp <= 0x200FU) ||
+                      (cp >= 0x2028U && cp <= 0x202EU) || (cp >= 0x2066U && cp <= 0x2069U) ||
+                      cp == 0xFEFFU;
+        if (hidden) {
+          (void)std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(cp));
+          out += buf;
+        } else {
+          out.append(data.substr(i, len));
+        }
+        i += len;
+        continue;
+      }
+      (void)std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned>(c));
+      out += buf;
+    }
+    ++i;
+  }
+  if (i < data.size()) {
+    out += "\u2026";
+  }
+  return out;
 }
 
 std::string FormatUnixMillisPrecise(int64_t unix_ms) {

@@ -287,13 +287,7 @@ Outcome RunInvoke(Session& s, const InvokeCommand& cmd, Io& io) {
   if (!body.ok()) {
     return Outcome::Usage(body.status().message());
   }
-  faas::v1::InvokeRequest req;
-  req.set_name(cmd.name);
-  req.set_body(std::move(body).value());
-  req.set_method(cmd.method);
-  req.set_path(cmd.path);
-  req.set_query(cmd.query);
-  req.set_fresh(cmd.fresh);
+  faas::v1::InvokeRequest req = ToInvokeRequest(cmd, std::move(body).value());
 
   grpc::ClientContext ctx;
   s.Prepare(ctx);
@@ -301,6 +295,12 @@ Outcome RunInvoke(Session& s, const InvokeCommand& cmd, Io& io) {
   grpc::Status status = s.Stub().Invoke(&ctx, req, &reply);
   if (!status.ok()) {
     return s.Failed(status, ctx);
+  }
+  if (cmd.async && reply.status() < 400) {
+    // Queued: the reply carries only the id (GET /invocations/{id} has the result).
+    io.out << (Json(s) ? DumpJson(nlohmann::json{{"invocation_id", reply.invocation_id()}})
+                       : reply.invocation_id() + "\n");
+    return Outcome::Ok();
   }
   if (Json(s)) {
     io.out << DumpJson(InvokeReplyToJson(reply));
@@ -455,6 +455,169 @@ Outcome RunRouteDelete(Session& s, const RouteDeleteCommand& cmd, Io& io) {
   } else {
     io.out << "deleted route " << cmd.method << " " << cmd.path
            << (cmd.host.empty() ? "" : " (host " + cmd.host + ")") << "\n";
+  }
+  return Outcome::Ok();
+}
+
+Outcome RunKeyCreate(Session& s, const KeyCreateCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::CreateKeyReply reply;
+  grpc::Status status = s.Stub().CreateKey(&ctx, ToCreateKeyRequest(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(CreateKeyReplyToJson(reply)) : RenderKeyCreated(reply));
+  return Outcome::Ok();
+}
+
+Outcome RunKeyList(Session& s, const KeyListCommand&, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::ListKeysReply reply;
+  grpc::Status status = s.Stub().ListKeys(&ctx, faas::v1::ListKeysRequest(), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    nlohmann::json keys = nlohmann::json::array();
+    for (const auto& k : reply.keys()) {
+      keys.push_back(ApiKeyToJson(k));
+    }
+    io.out << DumpJson(nlohmann::json{{"keys", std::move(keys)}});
+  } else {
+    io.out << RenderKeysTable(reply);
+  }
+  return Outcome::Ok();
+}
+
+Outcome RunKeyRevoke(Session& s, const KeyRevokeCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::KeyId req;
+  req.set_id(cmd.id);
+  faas::v1::ApiKey reply;
+  grpc::Status status = s.Stub().RevokeKey(&ctx, req, &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(ApiKeyToJson(reply))
+                     : "revoked key " + cmd.id + " (tenant " + reply.tenant() + ")\n");
+  return Outcome::Ok();
+}
+
+faas::v1::TriggerName TriggerNameOf(const std::string& name) {
+  faas::v1::TriggerName req;
+  req.set_name(name);
+  return req;
+}
+
+Outcome RunTriggerAdd(Session& s, const TriggerAddCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::TriggerStatus reply;
+  grpc::Status status = s.Stub().AddTrigger(&ctx, ToAddTriggerRequest(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(TriggerStatusToJson(reply)) : RenderTriggerAdded(reply));
+  return Outcome::Ok();
+}
+
+Outcome RunTriggerList(Session& s, const TriggerListCommand&, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::ListTriggersReply reply;
+  grpc::Status status = s.Stub().ListTriggers(&ctx, faas::v1::ListTriggersRequest(), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    nlohmann::json triggers = nlohmann::json::array();
+    for (const auto& t : reply.triggers()) {
+      triggers.push_back(TriggerStatusToJson(t));
+    }
+    io.out << DumpJson(nlohmann::json{{"triggers", std::move(triggers)}});
+  } else {
+    io.out << RenderTriggersTable(reply);
+  }
+  return Outcome::Ok();
+}
+
+// pause and resume: the same call shape, a different RPC.
+template <typename Rpc>
+Outcome RunTriggerState(Session& s, const std::string& name, std::string_view verb, Rpc rpc,
+                        Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::TriggerStatus reply;
+  grpc::Status status = (s.Stub().*rpc)(&ctx, TriggerNameOf(name), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(TriggerStatusToJson(reply)) : RenderTriggerState(verb, reply));
+  return Outcome::Ok();
+}
+
+Outcome RunTriggerDelete(Session& s, const TriggerDeleteCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::DeleteReply reply;
+  grpc::Status status = s.Stub().DeleteTrigger(&ctx, TriggerNameOf(cmd.name), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(nlohmann::json{{"deleted", cmd.name}})
+                     : "deleted trigger " + cmd.name + "\n");
+  return Outcome::Ok();
+}
+
+Outcome RunQueuePublish(Session& s, const QueuePublishCommand& cmd, Io& io) {
+  Result<std::string> body = ReadData(cmd.data, io.in, "DATA");
+  if (!body.ok()) {
+    return Outcome::Usage(body.status().message());
+  }
+  faas::v1::PublishRequest req;
+  req.set_queue(cmd.queue);
+  req.set_body(std::move(body).value());
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::PublishReply reply;
+  grpc::Status status = s.Stub().Publish(&ctx, req, &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(nlohmann::json{{"message_id", reply.message_id()}})
+                     : reply.message_id() + "\n");
+  return Outcome::Ok();
+}
+
+Outcome RunQueueStats(Session& s, const QueueStatsCommand& cmd, Io& io) {
+  faas::v1::QueueName req;
+  req.set_queue(cmd.queue);
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::QueueStats reply;
+  grpc::Status status = s.Stub().GetQueueStats(&ctx, req, &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << (Json(s) ? DumpJson(QueueStatsToJson(reply)) : RenderQueueStats(reply));
+  return Outcome::Ok();
+}
+
+Outcome RunQueueDlq(Session& s, const QueueDlqCommand& cmd, Io& io) {
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::ListDeadReply reply;
+  grpc::Status status = s.Stub().ListDead(&ctx, ToListDeadRequest(cmd), &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  if (Json(s)) {
+    io.out << DumpJson(ListDeadReplyToJson(cmd.dlq, reply));
+  } else {
+    io.out << (cmd.replay ? RenderReplayed(cmd.dlq, reply) : RenderDeadTable(reply));
   }
   return Outcome::Ok();
 }
@@ -677,6 +840,30 @@ int Run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
           return RunRouteList(session, cmd, io);
         } else if constexpr (std::is_same_v<T, RouteDeleteCommand>) {
           return RunRouteDelete(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, KeyCreateCommand>) {
+          return RunKeyCreate(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, KeyListCommand>) {
+          return RunKeyList(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, KeyRevokeCommand>) {
+          return RunKeyRevoke(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, TriggerAddCommand>) {
+          return RunTriggerAdd(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, TriggerListCommand>) {
+          return RunTriggerList(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, TriggerPauseCommand>) {
+          return RunTriggerState(session, cmd.name, "paused",
+                                 &faas::v1::Control::Stub::PauseTrigger, io);
+        } else if constexpr (std::is_same_v<T, TriggerResumeCommand>) {
+          return RunTriggerState(session, cmd.name, "resumed",
+                                 &faas::v1::Control::Stub::ResumeTrigger, io);
+        } else if constexpr (std::is_same_v<T, TriggerDeleteCommand>) {
+          return RunTriggerDelete(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, QueuePublishCommand>) {
+          return RunQueuePublish(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, QueueStatsCommand>) {
+          return RunQueueStats(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, QueueDlqCommand>) {
+          return RunQueueDlq(session, cmd, io);
         } else if constexpr (std::is_same_v<T, BenchCommand>) {
           return RunBench(session, cmd, io);
         } else if constexpr (std::is_same_v<T, VersionCommand>) {

@@ -71,6 +71,36 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   app.add_option("--cgroup-v2-mount", c->cgroup_v2_mount, "where the cgroup2 hierarchy is mounted")
       ->envname("FAAS_CGROUP_V2_MOUNT")
       ->capture_default_str();
+  app.add_option("--admin-token-file", c->admin_token_file,
+                 "file with the control API's admin token (default: <data-dir>/admin-token, "
+                 "created when missing)")
+      ->envname("FAAS_ADMIN_TOKEN_FILE");
+  app.add_option("--access-log", c->access_log, "log one line per HTTP request (true/false)")
+      ->envname("FAAS_ACCESS_LOG")
+      ->capture_default_str();
+  app.add_option("--max-connections", c->max_connections,
+                 "open HTTP connections; beyond, 503 no_capacity and close")
+      ->envname("FAAS_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-ip", c->max_connections_per_ip,
+                 "open HTTP connections from one client address; beyond, 429 and close (0 = no cap)")
+      ->envname("FAAS_MAX_CONNECTIONS_PER_IP")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--async-concurrency", c->async_concurrency,
+                 "async invocations run at the same time")
+      ->envname("FAAS_ASYNC_CONCURRENCY")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  AddDuration(app, "--http-read-timeout", &c->http_read_timeout,
+              "longest wait for a request's headers, its body, or the next request on an idle "
+              "keep-alive connection (408 when a request was started)",
+              "FAAS_HTTP_READ_TIMEOUT");
+  AddDuration(app, "--http-write-timeout", &c->http_write_timeout,
+              "longest time to write one response", "FAAS_HTTP_WRITE_TIMEOUT");
+  AddDuration(app, "--async-retention", &c->async_retention,
+              "how long the results of async invocations are kept", "FAAS_ASYNC_RETENTION");
   AddDuration(app, "--shutdown-grace", &c->shutdown_grace,
               "on SIGTERM, how long in-flight invocations may finish", "FAAS_SHUTDOWN_GRACE");
   AddDuration(app, "--init-timeout", &c->init_timeout,

@@ -1,5 +1,7 @@
 #include "control_service.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <string_view>
 
@@ -65,6 +67,8 @@ store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
   if (p.max_body_bytes() != 0) c.max_body_bytes = p.max_body_bytes();
   if (p.has_queue_depth()) c.queue_depth = p.queue_depth();
   if (p.queue_timeout_ms() != 0) c.queue_timeout = std::chrono::milliseconds(p.queue_timeout_ms());
+  c.rate_per_sec = p.rate_per_sec();
+  c.burst = p.burst();
   return c;
 }
 
@@ -85,6 +89,8 @@ void ToProto(const store::FunctionConfig& c, v1::FunctionConfig* p) {
   p->set_queue_depth(c.queue_depth);
   p->set_has_queue_depth(true);
   p->set_queue_timeout_ms(static_cast<uint64_t>(store::EffectiveQueueTimeout(c).count()));
+  p->set_rate_per_sec(c.rate_per_sec);
+  p->set_burst(c.rate_per_sec > 0 ? store::EffectiveBurst(c) : 0);
 }
 
 void ToProto(const store::Version& v, bool latest, v1::VersionInfo* p) {
@@ -107,6 +113,9 @@ scheduler::FunctionSpec SpecFor(const store::Registry& registry, const store::Ve
 grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,
                                     grpc::ServerReader<v1::DeployChunk>* reader,
                                     v1::DeployReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   v1::DeployChunk chunk;
   if (!reader->Read(&chunk)) {
     return Fail(ctx, "invalid_argument", InvalidArgumentError("empty deploy stream"));
@@ -191,6 +200,9 @@ void ControlService::FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo
 grpc::Status ControlService::ListFunctions(grpc::ServerContext* ctx,
                                            const v1::ListFunctionsRequest*,
                                            v1::ListFunctionsReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   auto list = registry_->ListFunctions();
   if (!list.ok()) {
     return FailStore(ctx, list.status());
@@ -204,6 +216,9 @@ grpc::Status ControlService::ListFunctions(grpc::ServerContext* ctx,
 grpc::Status ControlService::DescribeFunction(grpc::ServerContext* ctx,
                                               const v1::NameRequest* req,
                                               v1::FunctionInfo* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   auto rec = registry_->GetFunction(req->name());
   if (!rec.ok()) {
     return FailStore(ctx, rec.status());
@@ -214,6 +229,9 @@ grpc::Status ControlService::DescribeFunction(grpc::ServerContext* ctx,
 
 grpc::Status ControlService::DeleteFunction(grpc::ServerContext* ctx, const v1::NameRequest* req,
                                             v1::DeleteReply*) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   Status s = registry_->Delete(req->name());
   if (!s.ok()) {
     return FailStore(ctx, s);
@@ -224,6 +242,9 @@ grpc::Status ControlService::DeleteFunction(grpc::ServerContext* ctx, const v1::
 
 grpc::Status ControlService::ListVersions(grpc::ServerContext* ctx, const v1::NameRequest* req,
                                           v1::ListVersionsReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   auto rec = registry_->GetFunction(req->name());
   if (!rec.ok()) {
     return FailStore(ctx, rec.status());
@@ -240,6 +261,9 @@ grpc::Status ControlService::ListVersions(grpc::ServerContext* ctx, const v1::Na
 
 grpc::Status ControlService::Rollback(grpc::ServerContext* ctx, const v1::RollbackRequest* req,
                                       v1::VersionInfo* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   auto v = registry_->Rollback(req->name(), req->version());
   if (!v.ok()) {
     return Fail(ctx, v.status().code() == StatusCode::kNotFound ? "version_not_found" : "internal",
@@ -250,8 +274,29 @@ grpc::Status ControlService::Rollback(grpc::ServerContext* ctx, const v1::Rollba
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Invoke(grpc::ServerContext*, const v1::InvokeRequest* req,
+grpc::Status ControlService::Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest* req,
                                     v1::InvokeReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (req->async()) {
+    if (deps_.gateway == nullptr) {
+      return Fail(ctx, "async_unavailable", UnavailableError("async invocations are off"));
+    }
+    Result<std::string> id = deps_.gateway->EnqueueAsync(
+        req->name(), req->path().empty() ? "/" : req->path(), req->query(), req->body(),
+        req->callback_url());
+    if (!id.ok()) {
+      std::string_view code = id.status().code() == StatusCode::kNotFound ? "function_not_found"
+                              : id.status().code() == StatusCode::kInvalidArgument
+                                  ? "invalid_argument"
+                                  : "async_unavailable";
+      return Fail(ctx, code, id.status());
+    }
+    reply->set_invocation_id(*id);
+    reply->set_status(202);
+    return grpc::Status::OK;
+  }
   scheduler::InvokeRequest ir;
   ir.invocation_id = NewInvocationId();
   ir.method = req->method().empty() ? "POST" : req->method();
@@ -318,6 +363,9 @@ void ToProto(const store::BillRow& r, v1::BillRow* p) {
 
 grpc::Status ControlService::Bill(grpc::ServerContext* ctx, const v1::BillRequest* req,
                                   v1::BillReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   // Rows appended just now may still be in the writer's queue: flush so a bill is complete.
   Status flushed = ledger_->Flush();
   if (!flushed.ok()) {
@@ -341,6 +389,9 @@ grpc::Status ControlService::Bill(grpc::ServerContext* ctx, const v1::BillReques
 grpc::Status ControlService::ListInvocations(grpc::ServerContext* ctx,
                                              const v1::ListInvocationsRequest* req,
                                              v1::ListInvocationsReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   Status flushed = ledger_->Flush();
   if (!flushed.ok()) {
     return Fail(ctx, "internal", flushed);
@@ -371,12 +422,16 @@ grpc::Status ControlService::ListInvocations(grpc::ServerContext* ctx,
     p->set_load_ns(r.load_ns);
     p->set_init_ns(r.init_ns);
     p->set_exec_ns(r.exec_ns);
+    p->set_tenant(r.tenant);
   }
   return grpc::Status::OK;
 }
 
 grpc::Status ControlService::Prewarm(grpc::ServerContext* ctx, const v1::PrewarmRequest* req,
                                      v1::PrewarmReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   if (req->count() == 0 || req->count() > 1000) {
     return Fail(ctx, "invalid_argument",
                 InvalidArgumentError("count " + std::to_string(req->count()) + " must be 1..1000"));
@@ -420,6 +475,9 @@ void ToProto(const store::Route& r, v1::Route* p) {
 
 grpc::Status ControlService::AddRoute(grpc::ServerContext* ctx, const v1::AddRouteRequest* req,
                                       v1::Route* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   const v1::Route& in = req->route();
   gateway::RouteSpec spec =
       gateway::NormalizeRoute({in.method(), in.path(), in.host(), in.function()});
@@ -456,6 +514,9 @@ grpc::Status ControlService::AddRoute(grpc::ServerContext* ctx, const v1::AddRou
 
 grpc::Status ControlService::ListRoutes(grpc::ServerContext* ctx, const v1::ListRoutesRequest*,
                                         v1::ListRoutesReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   auto routes = registry_->ListRoutes();
   if (!routes.ok()) {
     return Fail(ctx, "internal", routes.status());
@@ -468,6 +529,9 @@ grpc::Status ControlService::ListRoutes(grpc::ServerContext* ctx, const v1::List
 
 grpc::Status ControlService::DeleteRoute(grpc::ServerContext* ctx, const v1::RouteKey* req,
                                          v1::DeleteReply*) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   // Keyed as AddRoute stores it: method upper-cased, host lower-cased, path exact.
   gateway::RouteSpec key = gateway::NormalizeRoute({req->method(), req->path(), req->host(), ""});
   std::lock_guard lock(routes_mu_);
@@ -488,6 +552,9 @@ grpc::Status ControlService::DeleteRoute(grpc::ServerContext* ctx, const v1::Rou
 
 grpc::Status ControlService::GetLogs(grpc::ServerContext* ctx, const v1::LogsRequest* req,
                                      v1::LogsReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
   auto fn = registry_->GetFunction(req->function());
   if (!fn.ok()) {
     return FailStore(ctx, fn.status());
@@ -507,6 +574,369 @@ grpc::Status ControlService::GetLogs(grpc::ServerContext* ctx, const v1::LogsReq
     e->set_invocation_id(l.invocation_id);
     e->set_start_unix_ms(l.start_unix_ms);
     e->set_text(std::move(l.text));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace faas::daemon
+
+// --- admin token, API keys, triggers, the embedded queue ---
+
+namespace faas::daemon {
+namespace {
+
+void ToProto(const store::ApiKey& k, v1::ApiKey* p) {
+  p->set_id(k.id);
+  p->set_tenant(k.tenant);
+  for (const auto& f : k.functions) {
+    p->add_functions(f);
+  }
+  p->set_rate_per_sec(k.rate_per_sec);
+  p->set_burst(k.burst);
+  p->set_created_unix_ms(k.created_unix_ms);
+  p->set_revoked_unix_ms(k.revoked_unix_ms);
+}
+
+triggers::TriggerSpec FromProto(const v1::Trigger& t) {
+  triggers::TriggerSpec s;
+  s.name = t.name();
+  s.function = t.function();
+  s.source = t.source();
+  s.stream = t.stream();
+  s.group = t.group();
+  s.queue = t.queue();
+  if (t.batch() != 0) s.batch = t.batch();
+  if (t.concurrency() != 0) s.concurrency = t.concurrency();
+  if (t.max_attempts() != 0) s.max_attempts = t.max_attempts();
+  if (t.backoff_min_ms() != 0) s.backoff_min = std::chrono::milliseconds(t.backoff_min_ms());
+  if (t.backoff_max_ms() != 0) s.backoff_max = std::chrono::milliseconds(t.backoff_max_ms());
+  s.dlq = t.dlq();
+  s.visibility_timeout = std::chrono::milliseconds(t.visibility_timeout_ms());
+  s.paused = t.paused();
+  return s;
+}
+
+void ToProto(const triggers::TriggerStatus& st, v1::TriggerStatus* p) {
+  v1::Trigger* t = p->mutable_trigger();
+  const triggers::TriggerSpec& s = st.spec;
+  t->set_name(s.name);
+  t->set_function(s.function);
+  t->set_source(s.source);
+  t->set_stream(s.stream);
+  t->set_group(s.group);
+  t->set_queue(s.queue);
+  t->set_batch(s.batch);
+  t->set_concurrency(s.concurrency);
+  t->set_max_attempts(s.max_attempts);
+  t->set_backoff_min_ms(static_cast<uint64_t>(s.backoff_min.count()));
+  t->set_backoff_max_ms(static_cast<uint64_t>(s.backoff_max.count()));
+  t->set_dlq(s.dlq);
+  t->set_visibility_timeout_ms(static_cast<uint64_t>(s.visibility_timeout.count()));
+  t->set_paused(s.paused);
+  p->set_state(st.state);
+  p->set_last_error(st.last_error);
+  p->set_lag(st.lag);
+  p->set_in_flight(st.in_flight);
+  p->set_delivered(st.delivered);
+  p->set_failed(st.failed);
+  p->set_dead_lettered(st.dead_lettered);
+}
+
+grpc::Status TriggerFail(grpc::ServerContext* ctx, const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound: return Fail(ctx, "trigger_not_found", s);
+    case StatusCode::kAlreadyExists: return Fail(ctx, "trigger_exists", s);
+    case StatusCode::kInvalidArgument: return Fail(ctx, "invalid_trigger", s);
+    default: return Fail(ctx, "internal", s);
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const gateway::KeyTable>> BuildKeyTable(store::Registry& registry) {
+  FAAS_ASSIGN_OR_RETURN(std::vector<store::ApiKey> keys, registry.ListKeys());
+  return gateway::KeyTable::Build(std::move(keys));
+}
+
+grpc::Status ControlService::Admin(grpc::ServerContext* ctx) const {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  std::string_view given;
+  if (it != md.end()) {
+    given = std::string_view(it->second.data(), it->second.size());
+  }
+  constexpr std::string_view kBearer = "Bearer ";
+  const std::string& want = deps_.admin_token;
+  bool ok = !want.empty() && given.starts_with(kBearer) &&
+            given.size() - kBearer.size() == want.size() &&
+            CRYPTO_memcmp(given.data() + kBearer.size(), want.data(), want.size()) == 0;
+  if (ok) {
+    return grpc::Status::OK;
+  }
+  return Fail(ctx, "unauthorized",
+              Status(StatusCode::kUnauthenticated,
+                     given.empty() ? "the control API needs the admin token: pass --token or set "
+                                     "FAAS_TOKEN (faasd keeps it in <data-dir>/admin-token)"
+                                   : "wrong admin token"));
+}
+
+grpc::Status ControlService::PublishKeys() {
+  auto table = BuildKeyTable(*registry_);
+  if (!table.ok()) {
+    return {grpc::StatusCode::INTERNAL, table.status().message()};
+  }
+  if (deps_.keys_sink) {
+    deps_.keys_sink(std::move(*table));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::CreateKey(grpc::ServerContext* ctx, const v1::CreateKeyRequest* req,
+                                       v1::CreateKeyReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  std::lock_guard lock(keys_mu_);
+  std::vector<std::string> functions(req->functions().begin(), req->functions().end());
+  auto created =
+      registry_->CreateKey(req->tenant(), std::move(functions), req->rate_per_sec(), req->burst());
+  if (!created.ok()) {
+    return Fail(ctx, created.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
+                                                                             : "internal",
+                created.status());
+  }
+  if (grpc::Status s = PublishKeys(); !s.ok()) {
+    return s;
+  }
+  ToProto(created->first, reply->mutable_key());
+  reply->set_secret(created->second);
+  static auto log = log::Get("control");
+  FAAS_LOG(log, info, "key.created", {"id", created->first.id}, {"tenant", created->first.tenant});
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListKeys(grpc::ServerContext* ctx, const v1::ListKeysRequest*,
+                                      v1::ListKeysReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  auto keys = registry_->ListKeys();
+  if (!keys.ok()) {
+    return Fail(ctx, "internal", keys.status());
+  }
+  for (const auto& k : *keys) {
+    ToProto(k, reply->add_keys());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::RevokeKey(grpc::ServerContext* ctx, const v1::KeyId* req,
+                                       v1::ApiKey* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  std::lock_guard lock(keys_mu_);
+  if (Status s = registry_->RevokeKey(req->id()); !s.ok()) {
+    return Fail(ctx, s.code() == StatusCode::kNotFound ? "key_not_found" : "internal", s);
+  }
+  if (grpc::Status s = PublishKeys(); !s.ok()) {
+    return s;
+  }
+  auto keys = registry_->ListKeys();
+  if (keys.ok()) {
+    for (const auto& k : *keys) {
+      if (k.id == req->id()) {
+        ToProto(k, reply);
+      }
+    }
+  }
+  static auto log = log::Get("control");
+  FAAS_LOG(log, info, "key.revoked", {"id", req->id()});
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::TriggerReply(grpc::ServerContext* ctx, const std::string& name,
+                                          v1::TriggerStatus* reply) {
+  auto st = deps_.triggers->Get(name);
+  if (!st.ok()) {
+    return TriggerFail(ctx, st.status());
+  }
+  ToProto(*st, reply);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::AddTrigger(grpc::ServerContext* ctx,
+                                        const v1::AddTriggerRequest* req,
+                                        v1::TriggerStatus* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.triggers == nullptr) {
+    return Fail(ctx, "internal", InternalError("triggers are not running"));
+  }
+  triggers::TriggerSpec spec = FromProto(req->trigger());
+  std::shared_ptr<const scheduler::FunctionSpec> fn = scheduler_->Current(spec.function);
+  if (fn == nullptr) {
+    return Fail(ctx, "function_not_found",
+                NotFoundError("function \"" + spec.function + "\" does not exist"));
+  }
+  if (spec.visibility_timeout.count() == 0) {
+    // A delivery may run for the function's whole timeout (plus a queue wait) before it is
+    // presumed lost.
+    spec.visibility_timeout = fn->config.timeout + std::chrono::seconds(30);
+  } else if (spec.visibility_timeout <= fn->config.timeout) {
+    return Fail(ctx, "invalid_trigger",
+                InvalidArgumentError("visibility timeout " +
+                                     FormatDuration(spec.visibility_timeout) +
+                                     " must exceed the function's timeout " +
+                                     FormatDuration(fn->config.timeout)));
+  }
+  std::string name = spec.name;
+  if (Status s = deps_.triggers->Add(std::move(spec)); !s.ok()) {
+    return TriggerFail(ctx, s);
+  }
+  static auto log = log::Get("control");
+  FAAS_LOG(log, info, "trigger.added", {"name", name}, {"fn", req->trigger().function()});
+  return TriggerReply(ctx, name, reply);
+}
+
+grpc::Status ControlService::ListTriggers(grpc::ServerContext* ctx,
+                                          const v1::ListTriggersRequest*,
+                                          v1::ListTriggersReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.triggers != nullptr) {
+    for (const auto& st : deps_.triggers->List()) {
+      ToProto(st, reply->add_triggers());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::PauseTrigger(grpc::ServerContext* ctx, const v1::TriggerName* req,
+                                          v1::TriggerStatus* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.triggers == nullptr) {
+    return Fail(ctx, "internal", InternalError("triggers are not running"));
+  }
+  if (Status s = deps_.triggers->Pause(req->name()); !s.ok()) {
+    return TriggerFail(ctx, s);
+  }
+  return TriggerReply(ctx, req->name(), reply);
+}
+
+grpc::Status ControlService::ResumeTrigger(grpc::ServerContext* ctx, const v1::TriggerName* req,
+                                           v1::TriggerStatus* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.triggers == nullptr) {
+    return Fail(ctx, "internal", InternalError("triggers are not running"));
+  }
+  if (Status s = deps_.triggers->Resume(req->name()); !s.ok()) {
+    return TriggerFail(ctx, s);
+  }
+  return TriggerReply(ctx, req->name(), reply);
+}
+
+grpc::Status ControlService::DeleteTrigger(grpc::ServerContext* ctx, const v1::TriggerName* req,
+                                           v1::DeleteReply*) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.triggers == nullptr) {
+    return Fail(ctx, "internal", InternalError("triggers are not running"));
+  }
+  if (Status s = deps_.triggers->Delete(req->name()); !s.ok()) {
+    return TriggerFail(ctx, s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Publish(grpc::ServerContext* ctx, const v1::PublishRequest* req,
+                                     v1::PublishReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.queue == nullptr) {
+    return Fail(ctx, "internal", InternalError("the embedded queue is not open"));
+  }
+  if (req->queue().starts_with("_")) {
+    return Fail(ctx, "invalid_argument",
+                InvalidArgumentError("queue names starting with _ are the platform's"));
+  }
+  store::QueueHeaders headers;
+  for (const auto& h : req->headers()) {
+    headers.emplace_back(h.name(), h.value());
+  }
+  auto id = deps_.queue->Publish(req->queue(), req->body(), headers);
+  if (!id.ok()) {
+    return Fail(ctx, id.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
+                                                                        : "internal",
+                id.status());
+  }
+  reply->set_message_id(std::to_string(*id));
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::GetQueueStats(grpc::ServerContext* ctx, const v1::QueueName* req,
+                                           v1::QueueStats* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.queue == nullptr) {
+    return Fail(ctx, "internal", InternalError("the embedded queue is not open"));
+  }
+  auto st = deps_.queue->Stats(req->queue());
+  if (!st.ok()) {
+    return Fail(ctx, st.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
+                                                                        : "internal",
+                st.status());
+  }
+  reply->set_queue(st->queue);
+  reply->set_ready(st->ready);
+  reply->set_delayed(st->delayed);
+  reply->set_in_flight(st->in_flight);
+  reply->set_dead(st->dead);
+  reply->set_published(st->published);
+  reply->set_acked(st->acked);
+  reply->set_oldest_ready_unix_ms(st->oldest_ready_unix_ms);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListDead(grpc::ServerContext* ctx, const v1::ListDeadRequest* req,
+                                      v1::ListDeadReply* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.queue == nullptr) {
+    return Fail(ctx, "internal", InternalError("the embedded queue is not open"));
+  }
+  if (req->replay()) {
+    auto n = deps_.queue->ReplayDead(req->queue());
+    if (!n.ok()) {
+      return Fail(ctx, "internal", n.status());
+    }
+    reply->set_replayed(*n);
+    return grpc::Status::OK;
+  }
+  auto dead = deps_.queue->ListDead(req->queue(), req->limit() == 0 ? 100 : req->limit());
+  if (!dead.ok()) {
+    return Fail(ctx, dead.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
+                                                                          : "internal",
+                dead.status());
+  }
+  for (const auto& d : *dead) {
+    v1::DeadMessage* m = reply->add_messages();
+    m->set_message_id(std::to_string(d.message.id));
+    m->set_origin_queue(d.origin_queue);
+    m->set_body(d.message.body);
+    m->set_error(d.error);
+    m->set_attempts(d.message.attempt);
+    m->set_dead_unix_ms(d.dead_unix_ms);
   }
   return grpc::Status::OK;
 }

@@ -8,10 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "faas/gateway/auth.h"
+#include "faas/gateway/gateway.h"
 #include "faas/gateway/router.h"
 #include "faas/scheduler/scheduler.h"
 #include "faas/store/ledger.h"
+#include "faas/store/queue.h"
 #include "faas/store/registry.h"
+#include "faas/triggers/triggers.h"
 #include "faas/v1/control.grpc.pb.h"
 
 namespace faas::daemon {
@@ -26,15 +30,36 @@ using RoutesSink = std::function<void(std::shared_ptr<const gateway::Router>)>;
 // earlier one is skipped and logged (route.skipped), never fatal.
 std::shared_ptr<const gateway::Router> BuildRouter(const std::vector<store::Route>& routes);
 
+// Receives the API-key table after each key change (the daemon hands it to Gateway::SetKeys).
+using KeysSink = std::function<void(std::shared_ptr<const gateway::KeyTable>)>;
+
+// The key table of the stored keys (revoked ones included, so they answer "revoked").
+Result<std::shared_ptr<const gateway::KeyTable>> BuildKeyTable(store::Registry& registry);
+
+struct ControlDeps {
+  store::Registry* registry = nullptr;
+  scheduler::Scheduler* scheduler = nullptr;
+  store::Ledger* ledger = nullptr;
+  std::string currency_unit;
+  RoutesSink routes_sink;
+  KeysSink keys_sink;
+  store::Queue* queue = nullptr;                 // embedded queue; null: queue RPCs fail
+  triggers::TriggerManager* triggers = nullptr;  // null: trigger RPCs fail
+  gateway::Gateway* gateway = nullptr;           // async invocations from `faasctl invoke --async`
+  std::string admin_token;                       // every call but GetVersion needs it
+};
+
+// Every call except GetVersion needs "authorization: Bearer <admin token>" (faas code
+// "unauthorized", UNAUTHENTICATED), compared in constant time.
 class ControlService final : public v1::Control::Service {
  public:
-  ControlService(store::Registry* registry, scheduler::Scheduler* scheduler,
-                 store::Ledger* ledger, std::string currency_unit, RoutesSink routes_sink = {})
-      : registry_(registry),
-        scheduler_(scheduler),
-        ledger_(ledger),
-        currency_unit_(std::move(currency_unit)),
-        routes_sink_(std::move(routes_sink)) {}
+  explicit ControlService(ControlDeps deps)
+      : registry_(deps.registry),
+        scheduler_(deps.scheduler),
+        ledger_(deps.ledger),
+        currency_unit_(std::move(deps.currency_unit)),
+        routes_sink_(std::move(deps.routes_sink)),
+        deps_(std::move(deps)) {}
 
   grpc::Status Deploy(grpc::ServerContext* ctx, grpc::ServerReader<v1::DeployChunk>* reader,
                       v1::DeployReply* reply) override;
@@ -69,9 +94,39 @@ class ControlService final : public v1::Control::Service {
                           v1::ListRoutesReply* reply) override;
   grpc::Status DeleteRoute(grpc::ServerContext* ctx, const v1::RouteKey* req,
                            v1::DeleteReply* reply) override;
+  // API keys. The secret is returned once by CreateKey and never stored.
+  grpc::Status CreateKey(grpc::ServerContext* ctx, const v1::CreateKeyRequest* req,
+                         v1::CreateKeyReply* reply) override;
+  grpc::Status ListKeys(grpc::ServerContext* ctx, const v1::ListKeysRequest* req,
+                        v1::ListKeysReply* reply) override;
+  grpc::Status RevokeKey(grpc::ServerContext* ctx, const v1::KeyId* req,
+                         v1::ApiKey* reply) override;
+  // Queue triggers. Faas codes: invalid_trigger, trigger_exists, trigger_not_found.
+  grpc::Status AddTrigger(grpc::ServerContext* ctx, const v1::AddTriggerRequest* req,
+                          v1::TriggerStatus* reply) override;
+  grpc::Status ListTriggers(grpc::ServerContext* ctx, const v1::ListTriggersRequest* req,
+                            v1::ListTriggersReply* reply) override;
+  grpc::Status PauseTrigger(grpc::ServerContext* ctx, const v1::TriggerName* req,
+                            v1::TriggerStatus* reply) override;
+  grpc::Status ResumeTrigger(grpc::ServerContext* ctx, const v1::TriggerName* req,
+                             v1::TriggerStatus* reply) override;
+  grpc::Status DeleteTrigger(grpc::ServerContext* ctx, const v1::TriggerName* req,
+                             v1::DeleteReply* reply) override;
+  // The embedded queue.
+  grpc::Status Publish(grpc::ServerContext* ctx, const v1::PublishRequest* req,
+                       v1::PublishReply* reply) override;
+  grpc::Status GetQueueStats(grpc::ServerContext* ctx, const v1::QueueName* req,
+                             v1::QueueStats* reply) override;
+  grpc::Status ListDead(grpc::ServerContext* ctx, const v1::ListDeadRequest* req,
+                        v1::ListDeadReply* reply) override;
 
  private:
   void FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo* info);
+  // OK, or the UNAUTHENTICATED status to return.
+  grpc::Status Admin(grpc::ServerContext* ctx) const;
+  grpc::Status PublishKeys();
+  grpc::Status TriggerReply(grpc::ServerContext* ctx, const std::string& name,
+                            v1::TriggerStatus* reply);
   store::Registry* registry_;
   scheduler::Scheduler* scheduler_;
   store::Ledger* ledger_;
@@ -80,6 +135,8 @@ class ControlService final : public v1::Control::Service {
   std::set<std::string> deploying_;  // names with a deploy in progress (the loser gets conflict)
   RoutesSink routes_sink_;
   std::mutex routes_mu_;  // serialises route changes: check, store, rebuild, publish
+  ControlDeps deps_;
+  std::mutex keys_mu_;    // serialises key changes: store, rebuild, publish
 };
 
 }  // namespace faas::daemon

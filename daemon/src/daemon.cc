@@ -1,21 +1,30 @@
 // faasd lifecycle: open the store, start the scheduler, serve HTTP and gRPC, and on SIGTERM drain
 // (stop accepting, let in-flight invocations finish within the grace period, stop workers).
 #include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
 #include "control_service.h"
+#include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/base/unique_fd.h"
 #include "faas/daemon/daemon.h"
 #include "faas/gateway/gateway.h"
 #include "faas/gateway/http_server.h"
 #include "faas/sandbox/cgroup.h"
+#include "faas/store/queue.h"
+#include "faas/triggers/triggers.h"
 
 namespace faas::daemon {
 namespace {
@@ -43,6 +52,118 @@ std::string DefaultWorkerPath() {
   std::string self(buf, static_cast<std::size_t>(n));
   return self.substr(0, self.rfind('/') + 1) + "faas-worker";
 }
+
+// The admin token: from --admin-token-file, else <data-dir>/admin-token, created when missing
+// (256 random bits as hex, mode 0600) so that only root and whoever root lets read it can
+// change the platform.
+Result<std::string> LoadAdminToken(const DaemonConfig& config) {
+  std::string path = config.admin_token_file;
+  if (path.empty()) {
+    path = config.data_dir + "/admin-token";
+    if (::access(path.c_str(), F_OK) != 0) {
+      unsigned char raw[32];
+      if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) {
+        return ErrnoError(errno, "getrandom", "admin token");
+      }
+      std::string token;
+      for (unsigned char b : raw) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        token += kHex[b >> 4];
+        token += kHex[b & 15];
+      }
+      mode_t old = ::umask(077);
+      Status s = WriteFileAtomic(path, token + "\n");
+      ::umask(old);
+      FAAS_RETURN_IF_ERROR(s);
+      ::chmod(path.c_str(), 0600);
+    }
+  }
+  FAAS_ASSIGN_OR_RETURN(std::string token, ReadFile(path, 4096));
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  if (token.size() < 16) {
+    return InvalidArgumentError("admin token in " + path + " is shorter than 16 characters");
+  }
+  return token;
+}
+
+std::string HeaderOf(const std::vector<std::pair<std::string, std::string>>& headers,
+                     std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k == name) {
+      return v;
+    }
+  }
+  return {};
+}
+
+// Runs one queue message through its trigger's function. Success is the handler returning 0
+// with a status below 500; the ledger row is journaled before Invoke returns.
+triggers::DeliveryResult RunQueueDelivery(scheduler::Scheduler& sched,
+                                          const triggers::Delivery& d) {
+  scheduler::InvokeRequest ir;
+  ir.invocation_id = NewInvocationId();
+  ir.method = "POST";
+  ir.path = "/";
+  ir.body = d.body;
+  ir.trigger = "queue";
+  ir.queue = d.queue;
+  ir.message_id = d.message_id;
+  ir.attempt = d.attempt;
+  for (const auto& [k, v] : d.headers) {
+    std::string name = k;
+    for (char& c : name) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    ir.headers.emplace_back(std::move(name), v);
+  }
+  scheduler::InvokeResult r = sched.Invoke(d.function, std::move(ir));
+  if (r.outcome == scheduler::Outcome::kOk && r.status < 500) {
+    return {.ok = true, .error = ""};
+  }
+  if (r.outcome == scheduler::Outcome::kOk) {
+    return {.ok = false, .error = "the function answered status " + std::to_string(r.status)};
+  }
+  gateway::HttpError e = gateway::ToHttpError(r.outcome);
+  return {.ok = false, .error = std::string(e.code) + ": " + r.error_message};
+}
+
+// Deletes expired async results now and then, off every request path.
+class AsyncJanitor {
+ public:
+  AsyncJanitor(store::Queue* queue, std::chrono::milliseconds retention)
+      : thread_([this, queue, retention] {
+          std::unique_lock lock(mu_);
+          while (!stop_) {
+            lock.unlock();
+            auto n = queue->ExpireAsync(UnixMillisNow() - retention.count());
+            if (!n.ok()) {
+              static auto log = log::Get("faasd");
+              FAAS_LOG(log, warn, "async.expire_failed", {"error", n.status().ToString()});
+            }
+            lock.lock();
+            wake_.wait_for(lock, std::chrono::minutes(5), [this] { return stop_; });
+          }
+        }) {}
+  ~AsyncJanitor() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts after the members it uses
+};
+
+constexpr uint32_t kAsyncAttempts = 3;
+constexpr uint32_t kCallbackAttempts = 5;
 
 }  // namespace
 
@@ -128,7 +249,28 @@ int RunDaemon(const DaemonConfig& config) {
     sched.SetFunction(SpecFor(**registry, rec.latest));
   }
 
-  gateway::Gateway gw(&sched, &metrics);
+  auto admin_token = LoadAdminToken(config);
+  if (!admin_token.ok()) {
+    FAAS_LOG(log, err, "faasd.admin_token_failed", {"error", admin_token.status().ToString()});
+    return 1;
+  }
+  auto queue = store::Queue::Open(config.data_dir + "/queue.db");
+  if (!queue.ok()) {
+    FAAS_LOG(log, err, "faasd.queue_failed", {"dir", config.data_dir},
+             {"error", queue.status().message()});
+    return 1;
+  }
+  gateway::Gateway gw({.scheduler = &sched,
+                       .metrics = &metrics,
+                       .queue = queue->get(),
+                       .access_log = config.access_log,
+                       .async_result_bytes = 256u << 10});
+  auto keys = BuildKeyTable(**registry);
+  if (!keys.ok()) {
+    FAAS_LOG(log, err, "faasd.store_failed", {"error", keys.status().message()});
+    return 1;
+  }
+  gw.SetKeys(*keys);
   auto routes = (*registry)->ListRoutes();
   if (!routes.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", routes.status().message()});
@@ -138,9 +280,72 @@ int RunDaemon(const DaemonConfig& config) {
   gateway::ServerOptions http_opts;
   http_opts.host = http_addr->first;
   http_opts.port = http_addr->second;
+  http_opts.max_connections = config.max_connections;
+  http_opts.read_timeout = config.http_read_timeout;
+  http_opts.write_timeout = config.http_write_timeout;
+  http_opts.max_connections_per_ip = config.max_connections_per_ip;
   gateway::HttpServer http(http_opts, [&gw](gateway::HttpRequest& q, gateway::HttpResponse& r) {
     gw.Handle(q, r);
   });
+  gw.SetServerRejections([&http] { return http.GetRejections(); });
+
+  // Queue triggers (user-defined), and the internal triggers that run async invocations and
+  // deliver their callbacks, on the same machinery.
+  triggers::TriggerManager user_triggers(
+      {.queue = queue->get(),
+       .invoke = [&sched](const triggers::Delivery& d) { return RunQueueDelivery(sched, d); },
+       .consumer_name = "",
+       .settings_kind = "trigger"});
+  if (Status s = user_triggers.Start(); !s.ok()) {
+    FAAS_LOG(log, err, "faasd.triggers_failed", {"error", s.ToString()});
+    return 1;
+  }
+  triggers::TriggerManager internal_triggers(
+      {.queue = queue->get(),
+       .invoke =
+           [&gw](const triggers::Delivery& d) {
+             triggers::DeliveryResult out;
+             if (d.queue == gateway::kAsyncQueue) {
+               out.ok = gw.RunAsync(d.body, d.headers, d.attempt, d.attempt >= kAsyncAttempts,
+                                    &out.error);
+             } else {
+               out.ok = gw.DeliverCallback(HeaderOf(d.headers, "id"),
+                                           d.attempt >= kCallbackAttempts, &out.error);
+             }
+             return out;
+           },
+       .consumer_name = "",
+       .settings_kind = "internal"});
+  {
+    // Defined here, not stored: flags may change between runs. The longest function timeout
+    // is 15 min, so a lease lives a little longer (faasd releases stale leases at start).
+    triggers::TriggerSpec async_spec;
+    async_spec.name = "async";
+    async_spec.function = "async";
+    async_spec.source = "embedded";
+    async_spec.queue = gateway::kAsyncQueue;
+    async_spec.concurrency = config.async_concurrency;
+    async_spec.max_attempts = kAsyncAttempts;
+    async_spec.backoff_min = std::chrono::seconds(1);
+    async_spec.backoff_max = std::chrono::seconds(30);
+    async_spec.visibility_timeout = std::chrono::minutes(16);
+    triggers::TriggerSpec callback_spec = async_spec;
+    callback_spec.name = "callbacks";
+    callback_spec.queue = gateway::kCallbackQueue;
+    callback_spec.concurrency = 4;
+    callback_spec.max_attempts = kCallbackAttempts;
+    callback_spec.backoff_max = std::chrono::seconds(60);
+    callback_spec.visibility_timeout = std::chrono::minutes(1);
+    for (auto* spec : {&async_spec, &callback_spec}) {
+      (*queue)->DeleteSetting("internal", spec->name).IgnoreError();  // absent on first start
+      if (Status s = internal_triggers.Add(*spec); !s.ok()) {
+        FAAS_LOG(log, err, "faasd.async_failed", {"error", s.ToString()});
+        return 1;
+      }
+    }
+  }
+  AsyncJanitor janitor(queue->get(), config.async_retention);
+
   auto http_port = http.Start();
   if (!http_port.ok()) {
     FAAS_LOG(log, err, "faasd.http_failed", {"error", http_port.status().message()});
@@ -148,8 +353,16 @@ int RunDaemon(const DaemonConfig& config) {
   }
 
   ControlService control(
-      registry->get(), &sched, ledger->get(), config.currency_unit,
-      [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); });
+      {.registry = registry->get(),
+       .scheduler = &sched,
+       .ledger = ledger->get(),
+       .currency_unit = config.currency_unit,
+       .routes_sink = [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); },
+       .keys_sink = [&gw](std::shared_ptr<const gateway::KeyTable> k) { gw.SetKeys(std::move(k)); },
+       .queue = queue->get(),
+       .triggers = &user_triggers,
+       .gateway = &gw,
+       .admin_token = *admin_token});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc, grpc::InsecureServerCredentials(), &grpc_port);
@@ -176,7 +389,9 @@ int RunDaemon(const DaemonConfig& config) {
   }
   FAAS_LOG(log, info, "faasd.ready", {"http", http_bound}, {"grpc", grpc_bound},
            {"data_dir", config.data_dir}, {"functions", functions->size()},
-           {"routes", routes->size()}, {"pid", ::getpid()});
+           {"routes", routes->size()}, {"pid", ::getpid()},
+           {"admin_token", config.admin_token_file.empty() ? config.data_dir + "/admin-token"
+                                                           : config.admin_token_file});
 
   int sig = 0;
   while (sigwait(&stop_signals, &sig) != 0) {
@@ -187,6 +402,9 @@ int RunDaemon(const DaemonConfig& config) {
   auto deadline = std::chrono::system_clock::now() + config.shutdown_grace;
   http.Drain(config.shutdown_grace);
   grpc_server->Shutdown(deadline);
+  // Deliveries still running after the grace stay unacknowledged and run again after restart.
+  user_triggers.Stop(config.shutdown_grace);
+  internal_triggers.Stop(config.shutdown_grace);
   sched.Shutdown(config.shutdown_grace);
   if (!config.ready_file.empty()) {
     ::unlink(config.ready_file.c_str());

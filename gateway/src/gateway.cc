@@ -1,19 +1,32 @@
 #include "faas/gateway/gateway.h"
 
+#include <sys/random.h>
+
+#include <cmath>
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/gateway/errors.h"
+#include "http_client.h"
 
 namespace faas::gateway {
 namespace {
 
 using scheduler::Outcome;
+using Json = nlohmann::json;
 
 constexpr std::string_view kFunctionPrefix = "/function/";
+constexpr std::string_view kAsyncPrefix = "/async-function/";
+constexpr std::string_view kInvocationsPrefix = "/invocations/";
+constexpr std::string_view kQueuesPrefix = "/queues/";
 constexpr std::string_view kParamHeaderPrefix = "x-faas-param-";
 
 // Headers a function may not set: framing is ours, and platform headers are never spoofed.
@@ -37,7 +50,269 @@ void AddPlatformHeaders(HttpResponse& res, const std::string& inv_id,
                            r != nullptr ? ServerTiming(*r) : std::string("queue;dur=0"));
 }
 
+bool IsHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Per-thread generator for span and trace ids, seeded from getrandom(2).
+std::mt19937_64& Rng() {
+  thread_local std::mt19937_64 rng = [] {
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) {
+      seed = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+    }
+    return std::mt19937_64(seed);
+  }();
+  return rng;
+}
+
+void AppendHex64(std::string& out, uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  out.append(buf, 16);
+}
+
+bool IsValidUtf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) {
+      return false;
+    }
+    for (std::size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) {
+        return false;
+      }
+    }
+    i += n;
+  }
+  return true;
+}
+
+std::string Base64(std::string_view in) {
+  static constexpr char kTable[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint32_t{static_cast<unsigned char>(in[i])} << 16) |
+                 (uint32_t{static_cast<unsigned char>(in[i + 1])} << 8) |
+                 uint32_t{static_cast<unsigned char>(in[i + 2])};
+    out += kTable[(v >> 18) & 63];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += kTable[v & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = uint32_t{static_cast<unsigned char>(in[i])} << 16;
+    if (i + 1 < in.size()) {
+      v |= uint32_t{static_cast<unsigned char>(in[i + 1])} << 8;
+    }
+    out += kTable[(v >> 18) & 63];
+    out += kTable[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kTable[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// The public JSON view of an async invocation (GET /invocations/{id} and callbacks).
+std::string AsyncJson(const store::AsyncRecord& r) {
+  Json j = {{"invocation_id", r.invocation_id},
+            {"function", r.function},
+            {"status", r.status},
+            {"attempts", r.attempts},
+            {"created_unix_ms", r.created_unix_ms},
+            {"updated_unix_ms", r.updated_unix_ms}};
+  if (r.status == "succeeded" || (r.status == "failed" && r.http_status != 0)) {
+    Json headers = Json::object();
+    for (const auto& [k, v] : r.headers) {
+      headers[k] = v;
+    }
+    bool utf8 = IsValidUtf8(r.body);
+    j["result"] = {{"status", r.http_status},
+                   {"headers", std::move(headers)},
+                   {"body", utf8 ? r.body : Base64(r.body)},
+                   {"body_encoding", utf8 ? "utf-8" : "base64"},
+                   {"truncated", r.body_truncated}};
+  }
+  if (!r.error_code.empty()) {
+    j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
+  }
+  if (!r.callback_url.empty()) {
+    j["callback"] = {{"url", r.callback_url}, {"status", r.callback_status}};
+  }
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+std::string HeaderValue(const store::QueueHeaders& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k == name) {
+      return v;
+    }
+  }
+  return {};
+}
+
+// Counters and histograms of the HTTP front (rendered after the scheduler's metrics).
+class HttpMetrics {
+ public:
+  void Request(const std::string& route, const std::string& function, int status,
+               std::chrono::nanoseconds took) {
+    std::lock_guard lock(mu_);
+    std::string key;
+    key.reserve(route.size() + function.size() + 8);
+    key.append(route).append(1, '\x1f').append(function).append(1, '\x1f');
+    key += std::to_string(status);
+    ++requests_[key];
+    Histogram& h = durations_[std::string(route)];
+    double s = static_cast<double>(took.count()) / 1e9;
+    for (std::size_t i = 0; i < metering::Metrics::kBuckets.size(); ++i) {
+      if (s <= metering::Metrics::kBuckets[i]) {
+        ++h.counts[i];
+      }
+    }
+    ++h.count;
+    h.sum += s;
+  }
+  void Reject(std::string_view reason) {
+    std::lock_guard lock(mu_);
+    ++rejections_[std::string(reason)];
+  }
+  void TenantInvocation(const std::string& tenant, const std::string& function) {
+    std::lock_guard lock(mu_);
+    ++tenants_[tenant + '\x1f' + function];
+  }
+
+  void Render(std::string& out, int64_t in_flight, const HttpServer::Rejections* server) const {
+    std::lock_guard lock(mu_);
+    out += "# HELP faas_http_requests_total HTTP requests answered, by route, function and status.\n";
+    out += "# TYPE faas_http_requests_total counter\n";
+    for (const auto& [key, n] : requests_) {
+      std::size_t a = key.find('\x1f');
+      std::size_t b = key.find('\x1f', a + 1);
+      out += "faas_http_requests_total{route=\"" + Escape(key.substr(0, a)) + "\",function=\"" +
+             Escape(key.substr(a + 1, b - a - 1)) + "\",status=\"" + key.substr(b + 1) + "\"} " +
+             std::to_string(n) + "\n";
+    }
+    out += "# HELP faas_http_request_duration_seconds Time from request parsed to response ready.\n";
+    out += "# TYPE faas_http_request_duration_seconds histogram\n";
+    for (const auto& [route, h] : durations_) {
+      std::string label = "route=\"" + Escape(route) + "\"";
+      for (std::size_t i = 0; i < metering::Metrics::kBuckets.size(); ++i) {
+        char le[32];
+        std::snprintf(le, sizeof le, "%g", metering::Metrics::kBuckets[i]);
+        out += "faas_http_request_duration_seconds_bucket{" + label + ",le=\"" + le + "\"} " +
+               std::to_string(h.counts[i]) + "\n";
+      }
+      out += "faas_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " +
+             std::to_string(h.count) + "\n";
+      char sum[64];
+      std::snprintf(sum, sizeof sum, "%.9f", h.sum);
+      out += "faas_http_request_duration_seconds_sum{" + label + "} " + sum + "\n";
+      out += "faas_http_request_duration_seconds_count{" + label + "} " +
+             std::to_string(h.count) + "\n";
+    }
+    out += "# HELP faas_http_in_flight Requests being handled now.\n";
+    out += "# TYPE faas_http_in_flight gauge\n";
+    out += "faas_http_in_flight " + std::to_string(in_flight) + "\n";
+    out += "# HELP faas_http_rejections_total Requests and connections refused before any "
+           "function ran, by reason.\n";
+    out += "# TYPE faas_http_rejections_total counter\n";
+    std::map<std::string, uint64_t> all(rejections_.begin(), rejections_.end());
+    if (server != nullptr) {
+      all["connections_global"] += server->connections_global;
+      all["connections_per_ip"] += server->connections_per_ip;
+      all["header_too_large"] += server->header_too_large;
+      all["payload_too_large"] += server->payload_too_large;
+      all["request_timeout"] += server->request_timeout;
+      all["bad_request"] += server->bad_request;
+    }
+    for (const auto& [reason, n] : all) {
+      out += "faas_http_rejections_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
+    }
+    out += "# HELP faas_tenant_invocations_total Invocations by API-key tenant and function.\n";
+    out += "# TYPE faas_tenant_invocations_total counter\n";
+    for (const auto& [key, n] : tenants_) {
+      std::size_t a = key.find('\x1f');
+      out += "faas_tenant_invocations_total{tenant=\"" + Escape(key.substr(0, a)) +
+             "\",function=\"" + Escape(key.substr(a + 1)) + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+
+ private:
+  static std::string Escape(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+      if (c == '\\' || c == '"') {
+        out += '\\';
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+  struct Histogram {
+    std::array<uint64_t, metering::Metrics::kBuckets.size()> counts{};
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> requests_;
+  std::map<std::string, Histogram> durations_;
+  std::map<std::string, uint64_t> rejections_;
+  std::map<std::string, uint64_t> tenants_;
+};
+
+// What the access log and the request metrics say about one request.
+struct RequestInfo {
+  std::string route = "other";  // a template, never the raw path (bounded cardinality)
+  std::string function;
+  std::string tenant;
+  std::string trace_id;
+  bool cold = false;
+};
+
 }  // namespace
+
+std::string ContinueTrace(const std::string* incoming, std::string* trace_id) {
+  // version "00" - trace-id (32 hex, not all 0) - parent-id (16 hex, not all 0) - flags (2 hex)
+  std::string out;
+  out.reserve(55);
+  if (incoming != nullptr && incoming->size() == 55 && incoming->starts_with("00-") &&
+      (*incoming)[35] == '-' && (*incoming)[52] == '-') {
+    std::string_view in = *incoming;
+    std::string_view tid = in.substr(3, 32);
+    std::string_view pid = in.substr(36, 16);
+    std::string_view flags = in.substr(53, 2);
+    if (IsHex(tid) && IsHex(pid) && IsHex(flags) && tid != std::string(32, '0') &&
+        pid != std::string(16, '0')) {
+      out.append("00-").append(tid).append("-");
+      AppendHex64(out, Rng()() | 1);
+      out.append("-").append(flags);
+      trace_id->assign(tid);
+      return out;
+    }
+  }
+  out = "00-";
+  AppendHex64(out, Rng()());
+  AppendHex64(out, Rng()() | 1);
+  trace_id->assign(out, 3, 32);
+  out += '-';
+  AppendHex64(out, Rng()() | 1);
+  out += "-00";
+  return out;
+}
 
 HttpError ToHttpError(Outcome outcome) {
   switch (outcome) {
@@ -65,99 +340,583 @@ std::string ServerTiming(const scheduler::InvokeResult& r) {
   return buf;
 }
 
+struct Gateway::Impl {
+  GatewayOptions o;
+  Gateway* self;
+  RateLimiter limiter;
+  HttpMetrics http;
+  std::atomic<int64_t> in_flight{0};
+  std::mutex rejections_mu;
+  std::function<HttpServer::Rejections()> server_rejections;  // guarded by rejections_mu
+  std::shared_ptr<spdlog::logger> access = log::Get("access");
+  std::shared_ptr<spdlog::logger> log = log::Get("gateway");
+
+  // The edge checks (see gateway.h). On refusal fills `res` and returns false. `spec` is the
+  // function's current version when it exists.
+  bool Admit(const std::string& name, const HttpRequest& req, const std::string& inv_id,
+             RequestInfo& info, HttpResponse& res,
+             std::shared_ptr<const scheduler::FunctionSpec>& spec) {
+    spec = o.scheduler->Current(name);
+    if (spec == nullptr || !spec->config.is_public) {
+      std::shared_ptr<const KeyTable> keys = self->keys_.load();
+      Result<Principal> p =
+          keys != nullptr
+              ? keys->Authenticate(req.Header("authorization"), name)
+              : Result<Principal>(Status(StatusCode::kUnauthenticated,
+                                         req.Header("authorization") == nullptr
+                                             ? "missing Authorization: Bearer <key> header"
+                                             : "invalid API key"));
+      if (!p.ok()) {
+        http.Reject("unauthorized");
+        res = MakeErrorResponse(401, "unauthorized", p.status().message(), inv_id);
+        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return false;
+      }
+      info.tenant = p->tenant;
+      if (p->rate_per_sec > 0) {
+        std::string bucket = "k:" + p->key_id;
+        std::chrono::nanoseconds wait = limiter.Take(bucket, p->rate_per_sec, p->burst);
+        if (wait.count() > 0) {
+          RateLimited(res, inv_id, wait,
+                      "this API key is over its rate of " + FormatRate(p->rate_per_sec));
+          return false;
+        }
+      }
+    }
+    if (spec == nullptr) {
+      http.Reject("function_not_found");
+      res = MakeErrorResponse(404, "function_not_found",
+                              "function \"" + name + "\" does not exist", inv_id);
+      return false;
+    }
+    if (spec->config.rate_per_sec > 0) {
+      std::string bucket = "f:" + name;
+      std::chrono::nanoseconds wait =
+          limiter.Take(bucket, spec->config.rate_per_sec, store::EffectiveBurst(spec->config));
+      if (wait.count() > 0) {
+        RateLimited(res, inv_id, wait,
+                    "function \"" + name + "\" is over its rate of " +
+                        FormatRate(spec->config.rate_per_sec));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static std::string FormatRate(double rate) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%g/s", rate);
+    return buf;
+  }
+
+  void RateLimited(HttpResponse& res, const std::string& inv_id, std::chrono::nanoseconds wait,
+                   const std::string& message) {
+    http.Reject("rate_limited");
+    double seconds = static_cast<double>(wait.count()) / 1e9;
+    int retry_after = std::max(1, static_cast<int>(std::ceil(seconds)));
+    res = MakeErrorResponse(429, "rate_limited", message + "; retry after " +
+                                                     std::to_string(retry_after) + "s",
+                            inv_id, retry_after);
+  }
+
+  // The headers the function sees: the client's minus platform headers (and the API key when
+  // the platform consumed it), then the route params and the trace context.
+  static std::vector<std::pair<std::string, std::string>> FunctionHeaders(
+      HttpRequest& req, std::vector<std::pair<std::string, std::string>>&& params,
+      bool strip_authorization, std::string traceparent) {
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(req.headers.size() + params.size() + 1);
+    for (auto& [k, v] : req.headers) {
+      if (k.starts_with("x-faas-") || k == "traceparent" ||
+          (strip_authorization && k == "authorization")) {
+        continue;  // platform headers are set by the platform only
+      }
+      out.emplace_back(std::move(k), std::move(v));
+    }
+    for (auto& [k, v] : params) {  // after the stripping above: clients cannot spoof these
+      out.emplace_back(std::string(kParamHeaderPrefix) + k, std::move(v));
+    }
+    out.emplace_back("traceparent", std::move(traceparent));
+    return out;
+  }
+
+  void Invoke(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
+              const std::string& inv_id, RequestInfo& info,
+              std::vector<std::pair<std::string, std::string>>&& params) {
+    info.function = name;
+    std::shared_ptr<const scheduler::FunctionSpec> spec;
+    if (!Admit(name, req, inv_id, info, res, spec)) {
+      AddPlatformHeaders(res, inv_id, nullptr);
+      return;
+    }
+    std::string traceparent = ContinueTrace(req.Header("traceparent"), &info.trace_id);
+    scheduler::InvokeRequest ir;
+    ir.invocation_id = inv_id;
+    ir.method = req.method;
+    ir.path = std::move(path);
+    ir.query = std::move(req.query);
+    ir.body = std::move(req.body);
+    ir.tenant = info.tenant;
+    ir.headers = FunctionHeaders(req, std::move(params), !spec->config.is_public,
+                                 std::move(traceparent));
+    scheduler::InvokeResult r = o.scheduler->Invoke(name, std::move(ir));
+    info.cold = r.cold_start;
+    if (!info.tenant.empty()) {
+      http.TenantInvocation(info.tenant, name);
+    }
+    if (r.outcome == Outcome::kOk) {
+      res.status = r.status;
+      res.headers.reserve(r.headers.size() + 4);
+      for (auto& [k, v] : r.headers) {
+        if (!IsReservedResponseHeader(k)) {
+          res.headers.emplace_back(std::move(k), std::move(v));
+        }
+      }
+      res.body = std::move(r.body);
+    } else {
+      HttpError e = ToHttpError(r.outcome);
+      if (r.outcome == Outcome::kNoCapacity || r.outcome == Outcome::kPayloadTooLarge) {
+        http.Reject(e.code);
+      }
+      std::string message = r.outcome == Outcome::kFunctionError
+                                ? "the function \"" + name + "\" failed: " + r.error_message
+                                : r.error_message;
+      res = MakeErrorResponse(e.status, e.code, message, inv_id,
+                              r.outcome == Outcome::kNoCapacity ? 1 : 0);
+    }
+    res.headers.emplace_back("X-Faas-Trace-Id", info.trace_id);
+    AddPlatformHeaders(res, inv_id, &r);
+    if (!r.logs.empty()) {
+      static auto fnlog = log::Get("function");
+      FAAS_LOG(fnlog, debug, "function.output", {"inv", inv_id}, {"fn", name}, {"output", r.logs});
+    }
+  }
+
+  // POST /async-function/{name}[/{rest}]: checks, then queues durably and answers 202.
+  void InvokeAsync(const std::string& name, std::string path, HttpRequest& req,
+                   HttpResponse& res, const std::string& inv_id, RequestInfo& info) {
+    info.function = name;
+    std::shared_ptr<const scheduler::FunctionSpec> spec;
+    if (req.method != "POST") {
+      res = MakeErrorResponse(405, "method_not_allowed",
+                              "async invocations are POST /async-function/NAME", inv_id);
+      res.headers.emplace_back("Allow", "POST");
+    } else if (o.queue == nullptr) {
+      res = MakeErrorResponse(503, "async_unavailable",
+                              "this faasd runs without a queue, so it takes no async invocations",
+                              inv_id);
+    } else if (Admit(name, req, inv_id, info, res, spec)) {
+      Enqueue(name, std::move(path), req, res, inv_id, info, *spec);
+    }
+    AddPlatformHeaders(res, inv_id, nullptr);
+  }
+
+  void Enqueue(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
+               const std::string& inv_id, RequestInfo& info,
+               const scheduler::FunctionSpec& spec) {
+    if (req.body.size() > spec.config.max_body_bytes) {
+      http.Reject("payload_too_large");
+      res = MakeErrorResponse(413, "payload_too_large",
+                              "the request body of " + std::to_string(req.body.size()) +
+                                  " bytes is over the limit of " +
+                                  std::to_string(spec.config.max_body_bytes) + " bytes for \"" +
+                                  name + "\"",
+                              inv_id);
+      return;
+    }
+    std::string callback;
+    if (const std::string* cb = req.Header("x-callback-url")) {
+      if (Status s = ValidateCallbackUrl(*cb); !s.ok()) {
+        res = MakeErrorResponse(400, "invalid_callback_url", s.message(), inv_id);
+        return;
+      }
+      callback = *cb;
+    }
+    std::string traceparent = ContinueTrace(req.Header("traceparent"), &info.trace_id);
+    store::QueueHeaders headers;
+    headers.emplace_back("id", inv_id);
+    headers.emplace_back("fn", name);
+    headers.emplace_back("method", req.method);
+    headers.emplace_back("path", std::move(path));
+    headers.emplace_back("query", req.query);
+    headers.emplace_back("tenant", info.tenant);
+    for (auto& [k, v] : FunctionHeaders(req, {}, !spec.config.is_public, std::move(traceparent))) {
+      if (k != "x-callback-url") {
+        headers.emplace_back("h:" + k, std::move(v));
+      }
+    }
+    store::AsyncRecord rec;
+    rec.invocation_id = inv_id;
+    rec.function = name;
+    rec.tenant = info.tenant;
+    rec.status = "queued";
+    rec.callback_url = callback;
+    rec.callback_status = callback.empty() ? "" : "pending";
+    rec.created_unix_ms = rec.updated_unix_ms = UnixMillisNow();
+    Result<int64_t> id = o.queue->PublishAsync(kAsyncQueue, rec, req.body, headers);
+    if (!id.ok()) {
+      FAAS_LOG(log, err, "async.enqueue_failed", {"inv", inv_id}, {"fn", name},
+               {"error", id.status().ToString()});
+      res = MakeErrorResponse(503, "async_unavailable",
+                              "could not queue the invocation: " + id.status().message(), inv_id,
+                              1);
+      return;
+    }
+    res.status = 202;
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.headers.emplace_back("Location", std::string(kInvocationsPrefix) + inv_id);
+    res.headers.emplace_back("X-Faas-Trace-Id", info.trace_id);
+    res.body = "{\"invocation_id\":\"" + inv_id + "\",\"status\":\"queued\",\"status_url\":\"" +
+               std::string(kInvocationsPrefix) + inv_id + "\"}\n";
+  }
+
+  // POST /queues/{name}: publishes the body to the embedded queue. Needs a key that is not
+  // limited to some functions (a queue feeds whatever its triggers say); the key's rate applies.
+  void PublishToQueue(std::string_view queue, HttpRequest& req, HttpResponse& res,
+                      const std::string& inv_id, RequestInfo& info) {
+    if (req.method != "POST") {
+      res = MakeErrorResponse(405, "method_not_allowed", "publish with POST /queues/NAME", inv_id);
+      res.headers.emplace_back("Allow", "POST");
+      return;
+    }
+    std::shared_ptr<const KeyTable> keys = self->keys_.load();
+    Result<Principal> p =
+        keys != nullptr ? keys->Authenticate(req.Header("authorization"), "")
+                        : Result<Principal>(Status(StatusCode::kUnauthenticated,
+                                                   "missing or invalid API key"));
+    if (!p.ok()) {
+      http.Reject("unauthorized");
+      res = MakeErrorResponse(401, "unauthorized",
+                              p.status().message() +
+                                  " (publishing needs a key not limited to some functions)",
+                              inv_id);
+      res.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return;
+    }
+    info.tenant = p->tenant;
+    if (p->rate_per_sec > 0) {
+      std::chrono::nanoseconds wait = limiter.Take("k:" + p->key_id, p->rate_per_sec, p->burst);
+      if (wait.count() > 0) {
+        RateLimited(res, inv_id, wait,
+                    "this API key is over its rate of " + FormatRate(p->rate_per_sec));
+        return;
+      }
+    }
+    if (o.queue == nullptr || queue.empty() || queue.starts_with("_")) {
+      res = MakeErrorResponse(o.queue == nullptr ? 503 : 400,
+                              o.queue == nullptr ? "async_unavailable" : "invalid_queue",
+                              o.queue == nullptr ? "this faasd runs without a queue"
+                                                 : "queue names must not be empty or start with _",
+                              inv_id);
+      return;
+    }
+    store::QueueHeaders headers;
+    headers.emplace_back("tenant", p->tenant);
+    if (const std::string* ct = req.Header("content-type")) {
+      headers.emplace_back("content-type", *ct);
+    }
+    Result<int64_t> id = o.queue->Publish(queue, req.body, headers);
+    if (!id.ok()) {
+      bool bad = id.status().code() == StatusCode::kInvalidArgument;
+      res = MakeErrorResponse(bad ? 400 : 503, bad ? "invalid_queue" : "async_unavailable",
+                              id.status().message(), inv_id, bad ? 0 : 1);
+      return;
+    }
+    res.status = 202;
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.body = "{\"queue\":\"" + JsonEscape(queue) + "\",\"message_id\":\"" +
+               std::to_string(*id) + "\"}\n";
+  }
+
+  // GET /invocations/{id}: the caller needs a key of the tenant that queued it (unless the
+  // function is public); anyone else gets the same 404 as for an unknown id.
+  void GetInvocation(std::string_view id, HttpRequest& req, HttpResponse& res,
+                     const std::string& inv_id, RequestInfo& info) {
+    Result<store::AsyncRecord> rec =
+        o.queue == nullptr ? Result<store::AsyncRecord>(NotFoundError(""))
+                           : o.queue->GetAsync(id);
+    auto not_found = [&] {
+      res = MakeErrorResponse(404, "invocation_not_found",
+                              "no async invocation \"" + std::string(id) +
+                                  "\" (results are kept for a limited time)",
+                              inv_id);
+    };
+    if (!rec.ok()) {
+      not_found();
+      return;
+    }
+    info.function = rec->function;
+    std::shared_ptr<const scheduler::FunctionSpec> spec = o.scheduler->Current(rec->function);
+    if (!rec->tenant.empty() || spec == nullptr || !spec->config.is_public) {
+      std::shared_ptr<const KeyTable> keys = self->keys_.load();
+      if (keys == nullptr) {
+        http.Reject("unauthorized");
+        res = MakeErrorResponse(401, "unauthorized", "missing or invalid API key", inv_id);
+        return;
+      }
+      Result<Principal> p = keys->Authenticate(req.Header("authorization"), rec->function);
+      if (!p.ok()) {
+        http.Reject("unauthorized");
+        res = MakeErrorResponse(401, "unauthorized", p.status().message(), inv_id);
+        return;
+      }
+      info.tenant = p->tenant;
+      if (p->tenant != rec->tenant) {
+        not_found();
+        return;
+      }
+    }
+    res.status = 200;
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.body = AsyncJson(*rec);
+  }
+};
+
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->o = std::move(options);
+  impl_->self = this;
+}
+
+Gateway::~Gateway() = default;
+
+void Gateway::SetServerRejections(std::function<HttpServer::Rejections()> source) {
+  std::lock_guard lock(impl_->rejections_mu);
+  impl_->server_rejections = std::move(source);
+}
+
 void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
+  Clock::time_point t0 = Clock::now();
+  impl_->in_flight.fetch_add(1, std::memory_order_relaxed);
+  std::string inv_id = NewInvocationId();
+  RequestInfo info;
   std::string_view path = req.path;
-  if (path.starts_with(kFunctionPrefix)) {
-    std::string_view tail = path.substr(kFunctionPrefix.size());
+  std::string method = req.method;  // the handlers may move the request's strings
+  if (path.starts_with(kFunctionPrefix) || path.starts_with(kAsyncPrefix)) {
+    bool async = path.starts_with(kAsyncPrefix);
+    std::string_view tail = path.substr(async ? kAsyncPrefix.size() : kFunctionPrefix.size());
     std::size_t slash = tail.find('/');
     std::string name(tail.substr(0, slash));
     std::string rest(slash == std::string_view::npos ? "/" : tail.substr(slash));
     if (!name.empty()) {
-      Invoke(name, std::move(rest), req, res);
-      return;
-    }
-  }
-  std::string inv_id = NewInvocationId();
-  if (path == "/metrics" && metrics_ != nullptr) {
-    res.status = 200;
-    res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    res.body = metrics_->Render();
-    AddPlatformHeaders(res, inv_id, nullptr);
-    return;
-  }
-  if (path == "/healthz" || path == "/readyz") {
-    bool ok = path == "/healthz" || ready_.load();
-    if (ok) {
-      res.status = 200;
-      res.headers.emplace_back("Content-Type", "application/json");
-      res.body = "{\"status\":\"ok\"}\n";
-    } else {
-      res = MakeErrorResponse(503, "not_ready", "faasd is starting or draining", inv_id);
-    }
-    AddPlatformHeaders(res, inv_id, nullptr);
-    return;
-  }
-  if (std::shared_ptr<const Router> routes = routes_.load()) {
-    const std::string* host = req.Header("host");
-    std::optional<RouteMatch> m =
-        routes->Match(req.method, host == nullptr ? std::string_view() : *host, path);
-    if (m) {
-      Invoke(m->function, std::move(m->path), req, res, std::move(m->params));
-      return;
-    }
-  }
-  res = MakeErrorResponse(404, "route_not_found",
-                          "no route for " + req.method + " " + req.path +
-                              " (functions are served at /function/NAME)",
-                          inv_id);
-  AddPlatformHeaders(res, inv_id, nullptr);
-}
-
-void Gateway::Invoke(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
-                     Params&& params) {
-  scheduler::InvokeRequest ir;
-  ir.invocation_id = NewInvocationId();
-  ir.method = req.method;
-  ir.path = std::move(path);
-  ir.query = std::move(req.query);
-  ir.body = std::move(req.body);
-  ir.headers.reserve(req.headers.size() + params.size());
-  for (auto& [k, v] : req.headers) {
-    if (!k.starts_with("x-faas-")) {  // platform headers are set by the platform only
-      ir.headers.emplace_back(std::move(k), std::move(v));
-    }
-  }
-  for (auto& [k, v] : params) {  // after the stripping above: clients cannot spoof these
-    ir.headers.emplace_back(std::string(kParamHeaderPrefix) + k, std::move(v));
-  }
-  std::string inv_id = ir.invocation_id;
-  scheduler::InvokeResult r = scheduler_->Invoke(name, std::move(ir));
-  if (r.outcome == Outcome::kOk) {
-    res.status = r.status;
-    res.headers.reserve(r.headers.size() + 3);
-    for (auto& [k, v] : r.headers) {
-      if (!IsReservedResponseHeader(k)) {
-        res.headers.emplace_back(std::move(k), std::move(v));
+      info.route = async ? "/async-function/{name}" : "/function/{name}";
+      if (async) {
+        impl_->InvokeAsync(name, std::move(rest), req, res, inv_id, info);
+      } else {
+        impl_->Invoke(name, std::move(rest), req, res, inv_id, info, {});
       }
     }
-    res.body = std::move(r.body);
+  }
+  if (info.route == "other") {
+    if (path.starts_with(kQueuesPrefix)) {
+      info.route = "/queues/{name}";
+      impl_->PublishToQueue(path.substr(kQueuesPrefix.size()), req, res, inv_id, info);
+      AddPlatformHeaders(res, inv_id, nullptr);
+    } else if (path.starts_with(kInvocationsPrefix) && req.method == "GET") {
+      info.route = "/invocations/{id}";
+      impl_->GetInvocation(path.substr(kInvocationsPrefix.size()), req, res, inv_id, info);
+      AddPlatformHeaders(res, inv_id, nullptr);
+    } else if (path == "/metrics" && impl_->o.metrics != nullptr) {
+      info.route = "/metrics";
+      res.status = 200;
+      res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      res.body = impl_->o.metrics->Render();
+      std::optional<HttpServer::Rejections> server;
+      {
+        std::lock_guard lock(impl_->rejections_mu);
+        if (impl_->server_rejections) {
+          server = impl_->server_rejections();
+        }
+      }
+      impl_->http.Render(res.body, impl_->in_flight.load(std::memory_order_relaxed),
+                         server ? &*server : nullptr);
+      AddPlatformHeaders(res, inv_id, nullptr);
+    } else if (path == "/healthz" || path == "/readyz") {
+      info.route = path == "/healthz" ? "/healthz" : "/readyz";
+      bool ok = path == "/healthz" || ready_.load();
+      if (ok) {
+        res.status = 200;
+        res.headers.emplace_back("Content-Type", "application/json");
+        res.body = "{\"status\":\"ok\"}\n";
+      } else {
+        res = MakeErrorResponse(503, "not_ready", "faasd is starting or draining", inv_id);
+      }
+      AddPlatformHeaders(res, inv_id, nullptr);
+    } else {
+      std::shared_ptr<const Router> routes = routes_.load();
+      const std::string* host = req.Header("host");
+      std::optional<RouteMatch> m;
+      if (routes != nullptr) {
+        m = routes->Match(req.method, host == nullptr ? std::string_view() : *host, path);
+      }
+      if (m) {
+        info.route = m->route->path;
+        impl_->Invoke(m->function, std::move(m->path), req, res, inv_id, info,
+                      std::move(m->params));
+      } else {
+        impl_->http.Reject("route_not_found");
+        res = MakeErrorResponse(404, "route_not_found",
+                                "no route for " + req.method + " " + req.path +
+                                    " (functions are served at /function/NAME)",
+                                inv_id);
+        AddPlatformHeaders(res, inv_id, nullptr);
+      }
+    }
+  }
+  std::chrono::nanoseconds took = Clock::now() - t0;
+  impl_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  impl_->http.Request(info.route, info.function, res.status, took);
+  if (impl_->o.access_log) {
+    FAAS_LOG(impl_->access, info, "request", {"method", method}, {"route", info.route},
+             {"fn", info.function}, {"status", res.status}, {"ms", ToMillis(took)},
+             {"cold", info.cold}, {"tenant", info.tenant}, {"inv", inv_id},
+             {"trace", info.trace_id}, {"remote", req.remote_addr});
+  }
+}
+
+Result<std::string> Gateway::EnqueueAsync(const std::string& name, std::string path,
+                                          std::string query, std::string body,
+                                          const std::string& callback_url) {
+  if (impl_->o.queue == nullptr) {
+    return UnavailableError("this faasd runs without a queue, so it takes no async invocations");
+  }
+  std::shared_ptr<const scheduler::FunctionSpec> spec = impl_->o.scheduler->Current(name);
+  if (spec == nullptr) {
+    return NotFoundError("function \"" + name + "\" does not exist");
+  }
+  HttpRequest req;
+  req.method = "POST";
+  req.path = std::string(kAsyncPrefix) + name + path;
+  req.query = std::move(query);
+  req.body = std::move(body);
+  if (!callback_url.empty()) {
+    req.headers.emplace_back("x-callback-url", callback_url);
+  }
+  HttpResponse res;
+  RequestInfo info;
+  std::string inv_id = NewInvocationId();
+  impl_->Enqueue(name, std::move(path), req, res, inv_id, info, *spec);
+  if (res.status == 202) {
+    return inv_id;
+  }
+  Json j = Json::parse(res.body, nullptr, false);
+  std::string message = j.is_object() ? j["error"].value("message", res.body) : res.body;
+  return Status(res.status == 503 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument,
+                message);
+}
+
+bool Gateway::RunAsync(std::string_view body, const store::QueueHeaders& headers,
+                       uint32_t attempt, bool final_attempt, std::string* error) {
+  Impl& im = *impl_;
+  std::string id = HeaderValue(headers, "id");
+  std::string fn = HeaderValue(headers, "fn");
+  Result<store::AsyncRecord> got = im.o.queue->GetAsync(id);
+  if (!got.ok()) {
+    *error = "no async record for \"" + id + "\": " + got.status().ToString();
+    return true;  // expired or never recorded: nothing to run it for
+  }
+  store::AsyncRecord rec = std::move(*got);
+  rec.status = "running";
+  rec.attempts = attempt;
+  rec.updated_unix_ms = UnixMillisNow();
+  if (Status s = im.o.queue->PutAsync(rec); !s.ok()) {
+    *error = s.ToString();
+    return false;
+  }
+  scheduler::InvokeRequest ir;
+  // Every attempt is its own ledger row, so a retry is billed too.
+  ir.invocation_id = attempt <= 1 ? id : id + "-a" + std::to_string(attempt);
+  ir.method = HeaderValue(headers, "method");
+  ir.path = HeaderValue(headers, "path");
+  ir.query = HeaderValue(headers, "query");
+  ir.tenant = rec.tenant;
+  ir.trigger = "async";
+  ir.message_id = id;
+  ir.attempt = attempt;
+  ir.body.assign(body);
+  for (const auto& [k, v] : headers) {
+    if (k.starts_with("h:")) {
+      ir.headers.emplace_back(k.substr(2), v);
+    }
+  }
+  scheduler::InvokeResult r = im.o.scheduler->Invoke(fn, std::move(ir));
+  if (!rec.tenant.empty()) {
+    im.http.TenantInvocation(rec.tenant, fn);
+  }
+  rec.updated_unix_ms = UnixMillisNow();
+  bool done = true;
+  if (r.outcome == Outcome::kOk) {
+    rec.status = "succeeded";
+    rec.http_status = r.status;
+    rec.headers.clear();
+    for (auto& [k, v] : r.headers) {
+      if (!IsReservedResponseHeader(k)) {
+        rec.headers.emplace_back(std::move(k), std::move(v));
+      }
+    }
+    rec.body_truncated = r.body.size() > im.o.async_result_bytes;
+    if (rec.body_truncated) {
+      r.body.resize(im.o.async_result_bytes);
+    }
+    rec.body = std::move(r.body);
+    rec.error_code.clear();
+    rec.error_message.clear();
   } else {
     HttpError e = ToHttpError(r.outcome);
-    std::string message = r.outcome == Outcome::kFunctionError
-                              ? "the function \"" + name + "\" failed: " + r.error_message
-                              : r.error_message;
-    res = MakeErrorResponse(e.status, e.code, message, inv_id,
-                            r.outcome == Outcome::kNoCapacity ? 1 : 0);
+    rec.error_code = e.code;
+    rec.error_message = r.error_message;
+    rec.http_status = e.status;
+    *error = std::string(e.code) + ": " + r.error_message;
+    // A function that no longer exists or a body over its limit will not get better.
+    bool permanent = r.outcome == Outcome::kNotFound || r.outcome == Outcome::kPayloadTooLarge;
+    done = final_attempt || permanent;
+    rec.status = done ? "failed" : "queued";
   }
-  AddPlatformHeaders(res, inv_id, &r);
-  static auto log = log::Get("gateway");
-  FAAS_LOG(log, debug, "invocation", {"inv", inv_id}, {"fn", name}, {"status", res.status},
-           {"cold", r.cold_start}, {"outcome", scheduler::OutcomeName(r.outcome)},
-           {"exec_ms", ToMillis(r.timings.exec)});
-  if (!r.logs.empty()) {
-    static auto fnlog = log::Get("function");
-    FAAS_LOG(fnlog, debug, "function.output", {"inv", inv_id}, {"fn", name}, {"output", r.logs});
+  if (done && !rec.callback_url.empty()) {
+    // Queued before this message is acknowledged: a crash in between sends the callback twice
+    // (at least once), never zero times.
+    if (Result<int64_t> cb = im.o.queue->Publish(kCallbackQueue, "", {{"id", id}}); !cb.ok()) {
+      *error = "could not queue the callback: " + cb.status().ToString();
+      return false;
+    }
   }
+  if (Status s = im.o.queue->PutAsync(rec); !s.ok()) {
+    *error = s.ToString();
+    return false;
+  }
+  FAAS_LOG(im.log, debug, "async.done", {"inv", id}, {"fn", fn}, {"attempt", attempt},
+           {"status", rec.status});
+  return done;
+}
+
+bool Gateway::DeliverCallback(const std::string& invocation_id, bool final_attempt,
+                              std::string* error) {
+  Impl& im = *impl_;
+  Result<store::AsyncRecord> rec = im.o.queue->GetAsync(invocation_id);
+  if (!rec.ok() || rec->callback_url.empty()) {
+    return true;  // expired or no callback: nothing to deliver
+  }
+  Result<int> status = PostJson(rec->callback_url, AsyncJson(*rec), std::chrono::seconds(5));
+  bool delivered = status.ok() && *status >= 200 && *status < 300;
+  if (!delivered) {
+    *error = status.ok() ? "callback answered HTTP " + std::to_string(*status)
+                         : status.status().message();
+  }
+  if (delivered || final_attempt) {
+    rec->callback_status = delivered ? "delivered" : "failed";
+    rec->updated_unix_ms = UnixMillisNow();
+    if (Status s = im.o.queue->PutAsync(*rec); !s.ok()) {
+      FAAS_LOG(im.log, warn, "async.callback_state_lost", {"inv", invocation_id},
+               {"error", s.ToString()});
+    }
+  }
+  if (delivered) {
+    FAAS_LOG(im.log, debug, "async.callback", {"inv", invocation_id}, {"url", rec->callback_url},
+             {"delivered", true});
+  } else {
+    FAAS_LOG(im.log, warn, "async.callback", {"inv", invocation_id}, {"url", rec->callback_url},
+             {"delivered", false}, {"final", final_attempt}, {"error", *error});
+  }
+  return delivered;
 }
 
 }  // namespace faas::gateway

@@ -24,10 +24,11 @@ struct Reserved {
   std::string_view segment;
   std::string_view route;
 };
-constexpr std::array<Reserved, 6> kReserved = {{
+constexpr std::array<Reserved, 7> kReserved = {{
     {"function", "ANY /function/{name}[/{rest}]"},
     {"async-function", "POST /async-function/{name}"},
     {"invocations", "GET /invocations/{id}"},
+    {"queues", "POST /queues/{name}"},
     {"healthz", "GET /healthz"},
     {"readyz", "GET /readyz"},
     {"metrics", "GET /metrics"},

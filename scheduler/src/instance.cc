@@ -206,7 +206,9 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
   }
   wr.set_body(req.body);
   wr.set_trigger(req.trigger);
-  wr.set_attempt(1);
+  wr.set_queue(req.queue);
+  wr.set_message_id(req.message_id);
+  wr.set_attempt(req.attempt == 0 ? 1 : req.attempt);
   wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
   std::string payload;
   wr.SerializeToString(&payload);

@@ -43,6 +43,7 @@ class Recorder {
     rec.function = name;
     rec.version = r.version;
     rec.trigger = req.trigger;
+    rec.tenant = req.tenant;
     rec.kind = "invocation";
     rec.start_unix_ms = start_unix_ms;
     rec.wall_ns = Ns(Clock::now() - req.arrived);

@@ -384,6 +384,12 @@ std::vector<std::pair<std::string, FunctionStats>> Scheduler::AllStats() const {
   return out;
 }
 
+std::shared_ptr<const FunctionSpec> Scheduler::Current(const std::string& name) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->pools.find(name);
+  return it == impl_->pools.end() ? nullptr : it->second->spec;
+}
+
 FunctionStats Scheduler::Stats(const std::string& name) const {
   FunctionStats s;
   std::lock_guard lock(impl_->mu);

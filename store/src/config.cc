@@ -1,5 +1,7 @@
 #include "faas/store/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -133,6 +135,14 @@ class FieldReader {
 
 }  // namespace
 
+uint32_t EffectiveBurst(const FunctionConfig& c) {
+  if (c.burst != 0) {
+    return c.burst;
+  }
+  double b = std::ceil(c.rate_per_sec);
+  return b < 1 ? 1 : static_cast<uint32_t>(std::min(b, 1e6));
+}
+
 faas::Status ValidateName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= kMaxNameLength && name[0] >= 'a' && name[0] <= 'z';
   for (std::size_t i = 1; ok && i < name.size(); ++i) {
@@ -173,6 +183,12 @@ faas::Status ValidateConfig(const FunctionConfig& c) {
   }
   if (c.queue_timeout.count() != 0) {
     CheckDuration(errs, "queue_timeout", c.queue_timeout, kMinTimeout, kMaxTimeout);
+  }
+  if (!(c.rate_per_sec >= 0 && c.rate_per_sec <= 1e6)) {  // also rejects NaN
+    errs.push_back("rate_per_sec: " + std::to_string(c.rate_per_sec) + " is outside 0..1000000");
+  }
+  if (c.burst > 1'000'000) {
+    errs.push_back("burst: " + std::to_string(c.burst) + " is above the 1000000 maximum");
   }
   if (c.isolation != "warm" && c.isolation != "fresh") {
     errs.push_back("isolation: " + Quote(c.isolation) + " must be \"warm\" or \"fresh\"");
@@ -225,6 +241,8 @@ std::string ConfigToJson(const FunctionConfig& c) {
       {"max_body_bytes", c.max_body_bytes},
       {"queue_depth", c.queue_depth},
       {"queue_timeout_ms", c.queue_timeout.count()},
+      {"rate_per_sec", c.rate_per_sec},
+      {"burst", c.burst},
   };
   // nlohmann::json objects are std::maps, so keys come out sorted.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -270,6 +288,14 @@ faas::Result<FunctionConfig> ConfigFromJson(std::string_view json) {
       r.Uint32(v, key, c.queue_depth);
     } else if (key == "queue_timeout_ms") {
       r.Millis(v, key, c.queue_timeout);
+    } else if (key == "rate_per_sec") {
+      if (v.is_number()) {
+        c.rate_per_sec = v.get<double>();
+      } else {
+        errs.push_back("rate_per_sec: must be a number");
+      }
+    } else if (key == "burst") {
+      r.Uint32(v, key, c.burst);
     } else {
       errs.push_back("config: unknown key " + Quote(key));
     }

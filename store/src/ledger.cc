@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS invocations (
   outcome TEXT NOT NULL,
   error_code TEXT NOT NULL,
   queue_ns INTEGER NOT NULL, spawn_ns INTEGER NOT NULL, load_ns INTEGER NOT NULL,
-  init_ns INTEGER NOT NULL, exec_ns INTEGER NOT NULL);
+  init_ns INTEGER NOT NULL, exec_ns INTEGER NOT NULL,
+  tenant TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations(function, start_ms);
 CREATE INDEX IF NOT EXISTS invocations_by_start ON invocations(start_ms);
 CREATE TABLE IF NOT EXISTS logs (
@@ -108,6 +109,7 @@ std::string ToJsonLine(const InvocationRecord& r) {
   num(",\"ld\":", r.load_ns);
   num(",\"in\":", r.init_ns);
   num(",\"ex\":", r.exec_ns);
+  str(",\"tenant\":", r.tenant);
   out += "}\n";
   return out;
 }
@@ -138,6 +140,7 @@ bool FromJsonLine(const std::string& line, InvocationRecord* r) {
     r->load_ns = j.at("ld");
     r->init_ns = j.at("in");
     r->exec_ns = j.at("ex");
+    r->tenant = j.value("tenant", "");  // absent in journals written before tenants existed
   } catch (const Json::exception&) {
     return false;
   }
@@ -150,15 +153,17 @@ Status Insert(sqlite3* db, const InvocationRecord& r) {
       sql::Stmt st,
       sql::Stmt::Prepare(
           db,
-          "INSERT OR IGNORE INTO invocations VALUES "
-          "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          "INSERT OR IGNORE INTO invocations (id, function, version, trigger, kind, start_ms,"
+          " wall_ns, cpu_ns, billed_ms, cost_micros, peak_memory_bytes, cold_start, outcome,"
+          " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant) VALUES "
+          "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
           {r.invocation_id, r.function, int64_t{r.version}, r.trigger, r.kind, r.start_unix_ms,
            static_cast<int64_t>(r.wall_ns), static_cast<int64_t>(r.cpu_ns),
            static_cast<int64_t>(r.billed_ms), r.cost_micros,
            static_cast<int64_t>(r.peak_memory_bytes), int64_t{r.cold_start ? 1 : 0}, r.outcome,
            r.error_code, static_cast<int64_t>(r.queue_ns), static_cast<int64_t>(r.spawn_ns),
            static_cast<int64_t>(r.load_ns), static_cast<int64_t>(r.init_ns),
-           static_cast<int64_t>(r.exec_ns)}));
+           static_cast<int64_t>(r.exec_ns), r.tenant}));
   return st.Run();
 }
 
@@ -232,6 +237,19 @@ struct Ledger::Impl {
   }
 
   // Replays every journal generation left on disk (a crashed daemon's), then removes them.
+  // Ledgers written before tenants existed lack the column; CREATE TABLE IF NOT EXISTS does
+  // not add it, so add it here (idempotent).
+  Status AddTenantColumn() {
+    FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
+                          sql::Stmt::Prepare(db, "SELECT 1 FROM pragma_table_info('invocations')"
+                                                 " WHERE name = 'tenant'"));
+    FAAS_ASSIGN_OR_RETURN(bool has, st.Step());
+    if (has) {
+      return OkStatus();
+    }
+    return sql::Exec(db, "ALTER TABLE invocations ADD COLUMN tenant TEXT NOT NULL DEFAULT ''");
+  }
+
   Result<uint64_t> Replay() {
     std::vector<std::string> files;
     if (DIR* d = ::opendir(journal_dir.c_str())) {
@@ -339,6 +357,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, Ledger
   FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA synchronous=NORMAL"));
   FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA busy_timeout=5000"));
   FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, kSchema));
+  FAAS_RETURN_IF_ERROR(impl->AddTenantColumn());
   FAAS_ASSIGN_OR_RETURN(uint64_t replayed, impl->Replay());
   if (replayed > 0) {
     FAAS_LOG(impl->log, warn, "ledger.replayed", {"rows", replayed},
@@ -435,12 +454,14 @@ Result<std::vector<BillRow>> Ledger::Bill(const BillQuery& q) {
     key_expr = "''";
   } else if (q.by == "function") {
     key_expr = "function";
+  } else if (q.by == "tenant") {
+    key_expr = "tenant";
   } else if (q.by == "day") {
     key_expr = "strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch')";
   } else if (q.by == "hour") {
     key_expr = "strftime('%Y-%m-%dT%H', start_ms / 1000, 'unixepoch')";
   } else {
-    return InvalidArgumentError("by \"" + q.by + "\": use function, day or hour");
+    return InvalidArgumentError("by \"" + q.by + "\": use function, tenant, day or hour");
   }
   // key_expr is one of the constants above, never user input.
   std::string sql = "SELECT " + key_expr +
@@ -489,7 +510,7 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
       sql::Stmt::Prepare(impl_->db,
                          "SELECT id, function, version, trigger, kind, start_ms, wall_ns, cpu_ns,"
                          " billed_ms, cost_micros, peak_memory_bytes, cold_start, outcome,"
-                         " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns"
+                         " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant"
                          " FROM invocations WHERE function = ?1 AND (?2 = '' OR outcome = ?2)"
                          " ORDER BY start_ms DESC, rowid DESC LIMIT ?3",
                          {function, outcome, int64_t{last}}));
@@ -519,6 +540,7 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
     r.load_ns = static_cast<uint64_t>(st.Int(16));
     r.init_ns = static_cast<uint64_t>(st.Int(17));
     r.exec_ns = static_cast<uint64_t>(st.Int(18));
+    r.tenant = st.Text(19);
     out.push_back(std::move(r));
   }
   return out;

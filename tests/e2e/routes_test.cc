@@ -178,7 +178,9 @@ TEST_F(Routes, ARouteToADeletedFunctionAnswersFunctionNotFound) {
   Ctl0({"route", "add", "GET", "/gone", "gone"});
   EXPECT_EQ(HttpRequest(d_.http_port(), "GET", "/gone").status, 200);
   Ctl0({"delete", "gone"});
-  ExpectError(HttpRequest(d_.http_port(), "GET", "/gone"), 404, "function_not_found");
+  ExpectError(HttpRequest(d_.http_port(), "GET", "/gone", "",
+                          {{"Authorization", "Bearer " + d_.CreateKey()}}),
+              404, "function_not_found");
   CommandResult list = d_.Ctl({"route", "list", "-o", "json"});
   EXPECT_EQ(Json::parse(list.out)["routes"].size(), 1u) << list.out;
 }

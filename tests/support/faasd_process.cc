@@ -1,10 +1,13 @@
 #include "faasd_process.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -113,7 +116,33 @@ void FaasdProcess::Kill9() {
 
 std::string FaasdProcess::Logs() const { return ReadFileOrEmpty(log_path_); }
 
+std::string FaasdProcess::AdminToken() const {
+  std::string token = ReadFileOrEmpty(data_dir_ + "/admin-token");
+  while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  return token;
+}
+
 CommandResult FaasdProcess::Ctl(const std::vector<std::string>& args, const std::string& input) {
+  std::vector<std::string> argv = {BinDir() + "/faasctl", "--server", grpc_addr_, "--token",
+                                   AdminToken()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (public_deploys_ && !args.empty() && args[0] == "deploy" &&
+      std::find(args.begin(), args.end(), "--public") == args.end()) {
+    argv.push_back("--public");
+  }
+  return RunCommand(argv, input);
+}
+
+std::string FaasdProcess::CreateKey(const std::string& tenant) {
+  CommandResult r = Ctl({"key", "create", "--tenant", tenant, "-o", "json"});
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  return r.exit_code == 0 && j.is_object() ? j.value("key", "") : "";
+}
+
+CommandResult FaasdProcess::CtlRaw(const std::vector<std::string>& args,
+                                   const std::string& input) {
   std::vector<std::string> argv = {BinDir() + "/faasctl", "--server", grpc_addr_};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, input);

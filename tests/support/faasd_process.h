@@ -39,8 +39,16 @@ class FaasdProcess {
   pid_t pid() const { return pid_; }
   std::string Logs() const;  // faasd's stderr so far
 
-  // Runs faasctl against this daemon.
+  // Runs faasctl against this daemon with its admin token. Unless set_public_deploys(false),
+  // `deploy` gets --public, so tests that are not about API keys can call functions directly.
   CommandResult Ctl(const std::vector<std::string>& args, const std::string& input = "");
+  // faasctl with exactly `args` after --server: no token, nothing added.
+  CommandResult CtlRaw(const std::vector<std::string>& args, const std::string& input = "");
+  void set_public_deploys(bool on) { public_deploys_ = on; }
+  // The admin token faasd created in its data dir ("" before the first start).
+  std::string AdminToken() const;
+  // A new API key of `tenant` for every function ("" on failure), made with faasctl.
+  std::string CreateKey(const std::string& tenant = "test");
 
  private:
   TempDir tmp_;
@@ -49,6 +57,7 @@ class FaasdProcess {
   pid_t pid_ = -1;
   int http_port_ = 0;
   std::string grpc_addr_;
+  bool public_deploys_ = true;
 };
 
 }  // namespace faas::testing

@@ -454,8 +454,9 @@ TEST(InvocationRecordToJson, EveryField) {
   EXPECT_EQ(j["load_ns"], 3);
   EXPECT_EQ(j["init_ns"], 4);
   EXPECT_EQ(j["exec_ns"], 5);
-  // 19 proto fields plus "cost".
-  EXPECT_EQ(j.size(), 20u);
+  EXPECT_EQ(j["tenant"], "");
+  // 20 proto fields plus "cost".
+  EXPECT_EQ(j.size(), 21u);
 }
 
 TEST(Requests, FromCommands) {

@@ -66,9 +66,25 @@ TEST_F(ParseTest, NoSubcommandIsUsageError) {
 }
 
 TEST_F(ParseTest, UnknownSubcommandIsUsageError) {
-  // Later issues add these; until then they are not commands.
-  EXPECT_FALSE(ErrorOf({"trigger", "list"}).empty());
   EXPECT_FALSE(ErrorOf({"frobnicate"}).empty());
+  EXPECT_FALSE(ErrorOf({"trigger", "frobnicate"}).empty());
+  EXPECT_FALSE(ErrorOf({"key"}).empty());
+  EXPECT_FALSE(ErrorOf({"queue"}).empty());
+}
+
+TEST_F(ParseTest, HelpListsEveryCommandGroup) {
+  Result<Invocation> inv = Parse({"--help"});
+  ASSERT_TRUE(inv.ok());
+  const auto* help = std::get_if<HelpCommand>(&inv->command);
+  ASSERT_NE(help, nullptr);
+  for (const char* cmd : {"deploy", "invoke", "route", "key", "trigger", "queue", "bench"}) {
+    EXPECT_THAT(help->text, HasSubstr(std::string("\n  ") + cmd + " ")) << cmd;
+  }
+  inv = Parse({"trigger", "add", "--help"});
+  ASSERT_TRUE(inv.ok());
+  help = std::get_if<HelpCommand>(&inv->command);
+  ASSERT_NE(help, nullptr);
+  EXPECT_THAT(help->text, HasSubstr("--visibility-timeout"));
 }
 
 TEST_F(ParseTest, HelpIsACommandWithText) {

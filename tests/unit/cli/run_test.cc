@@ -28,6 +28,7 @@ namespace faas::cli {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class FakeControl final : public faas::v1::Control::Service {
@@ -95,6 +96,14 @@ class FakeControl final : public faas::v1::Control::Service {
       return grpc::Status::CANCELLED;
     }
     reply->set_invocation_id("inv-42");
+    if (req->async()) {
+      reply->set_status(req->name() == "limited" ? 429 : 202);
+      if (req->name() == "limited") {
+        reply->set_error_code("rate_limited");
+        reply->set_error_message("over 10/s");
+      }
+      return grpc::Status::OK;
+    }
     reply->set_body(req->body().empty() ? std::string("out\0put\xff", 8) : "echo:" + req->body());
     reply->set_status(200);
     reply->set_cold_start(true);
@@ -211,6 +220,148 @@ class FakeControl final : public faas::v1::Control::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status CreateKey(grpc::ServerContext*, const faas::v1::CreateKeyRequest* req,
+                         faas::v1::CreateKeyReply* reply) override {
+    {
+      std::lock_guard lock(mu_);
+      last_create_key_ = *req;
+    }
+    faas::v1::ApiKey* k = reply->mutable_key();
+    k->set_id("k1");
+    k->set_tenant(req->tenant());
+    *k->mutable_functions() = req->functions();
+    k->set_rate_per_sec(req->rate_per_sec());
+    k->set_burst(req->burst());
+    k->set_created_unix_ms(1714564800000);
+    reply->set_secret("faas_k1_s3cr3t");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListKeys(grpc::ServerContext*, const faas::v1::ListKeysRequest*,
+                        faas::v1::ListKeysReply* reply) override {
+    faas::v1::ApiKey* k = reply->add_keys();
+    k->set_id("k1");
+    k->set_tenant("acme");
+    k->set_created_unix_ms(1714564800000);
+    k = reply->add_keys();
+    k->set_id("k0");
+    k->set_tenant("old");
+    k->add_functions("f");
+    k->set_rate_per_sec(5);
+    k->set_created_unix_ms(1714564800000);
+    k->set_revoked_unix_ms(1714564900000);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status RevokeKey(grpc::ServerContext* ctx, const faas::v1::KeyId* req,
+                         faas::v1::ApiKey* reply) override {
+    if (req->id() != "k1") {
+      ctx->AddTrailingMetadata("faas-code", "key_not_found");
+      return {grpc::StatusCode::NOT_FOUND, "no key \"" + req->id() + "\""};
+    }
+    reply->set_id("k1");
+    reply->set_tenant("acme");
+    reply->set_revoked_unix_ms(1714564900000);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status AddTrigger(grpc::ServerContext* ctx, const faas::v1::AddTriggerRequest* req,
+                          faas::v1::TriggerStatus* reply) override {
+    {
+      std::lock_guard lock(mu_);
+      last_add_trigger_ = *req;
+    }
+    if (req->trigger().name() == "taken") {
+      ctx->AddTrailingMetadata("faas-code", "trigger_exists");
+      return {grpc::StatusCode::ALREADY_EXISTS, "trigger \"taken\" exists"};
+    }
+    *reply->mutable_trigger() = req->trigger();
+    reply->set_state("running");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListTriggers(grpc::ServerContext*, const faas::v1::ListTriggersRequest*,
+                            faas::v1::ListTriggersReply* reply) override {
+    faas::v1::TriggerStatus* s = reply->add_triggers();
+    s->mutable_trigger()->set_name("mail");
+    s->mutable_trigger()->set_function("send");
+    s->mutable_trigger()->set_source("embedded");
+    s->mutable_trigger()->set_queue("emails");
+    s->set_state("running");
+    s->set_lag(3);
+    s->set_delivered(9);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status PauseTrigger(grpc::ServerContext* ctx, const faas::v1::TriggerName* req,
+                            faas::v1::TriggerStatus* reply) override {
+    return TriggerState(ctx, *req, "paused", reply);
+  }
+  grpc::Status ResumeTrigger(grpc::ServerContext* ctx, const faas::v1::TriggerName* req,
+                             faas::v1::TriggerStatus* reply) override {
+    return TriggerState(ctx, *req, "running", reply);
+  }
+  grpc::Status DeleteTrigger(grpc::ServerContext* ctx, const faas::v1::TriggerName* req,
+                             faas::v1::DeleteReply*) override {
+    faas::v1::TriggerStatus ignored;
+    return TriggerState(ctx, *req, "", &ignored);
+  }
+
+  grpc::Status Publish(grpc::ServerContext*, const faas::v1::PublishRequest* req,
+                       faas::v1::PublishReply* reply) override {
+    {
+      std::lock_guard lock(mu_);
+      last_publish_ = *req;
+    }
+    reply->set_message_id("101");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetQueueStats(grpc::ServerContext*, const faas::v1::QueueName* req,
+                             faas::v1::QueueStats* reply) override {
+    reply->set_queue(req->queue());
+    reply->set_ready(4);
+    reply->set_dead(2);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListDead(grpc::ServerContext*, const faas::v1::ListDeadRequest* req,
+                        faas::v1::ListDeadReply* reply) override {
+    {
+      std::lock_guard lock(mu_);
+      last_list_dead_ = *req;
+    }
+    if (req->replay()) {
+      reply->set_replayed(2);
+      return grpc::Status::OK;
+    }
+    faas::v1::DeadMessage* m = reply->add_messages();
+    m->set_message_id("7");
+    m->set_origin_queue("emails");
+    m->set_attempts(5);
+    m->set_error("function_error: boom");
+    m->set_dead_unix_ms(1714564800000);
+    m->set_body("{\"to\":\"a@b\"}\n");
+    return grpc::Status::OK;
+  }
+
+  std::optional<faas::v1::CreateKeyRequest> LastCreateKey() {
+    std::lock_guard lock(mu_);
+    return last_create_key_;
+  }
+  std::optional<faas::v1::AddTriggerRequest> LastAddTrigger() {
+    std::lock_guard lock(mu_);
+    return last_add_trigger_;
+  }
+  std::optional<faas::v1::PublishRequest> LastPublish() {
+    std::lock_guard lock(mu_);
+    return last_publish_;
+  }
+  std::optional<faas::v1::ListDeadRequest> LastListDead() {
+    std::lock_guard lock(mu_);
+    return last_list_dead_;
+  }
+
   std::vector<faas::v1::DeployChunk> DeployChunks() {
     std::lock_guard lock(mu_);
     return deploy_chunks_;
@@ -233,6 +384,17 @@ class FakeControl final : public faas::v1::Control::Service {
   }
 
  private:
+  static grpc::Status TriggerState(grpc::ServerContext* ctx, const faas::v1::TriggerName& req,
+                                   const std::string& state, faas::v1::TriggerStatus* reply) {
+    if (req.name() != "mail") {
+      ctx->AddTrailingMetadata("faas-code", "trigger_not_found");
+      return {grpc::StatusCode::NOT_FOUND, "no trigger \"" + req.name() + "\""};
+    }
+    reply->mutable_trigger()->set_name(req.name());
+    reply->set_state(state);
+    return grpc::Status::OK;
+  }
+
   void RecordAuth(grpc::ServerContext* ctx) {
     std::lock_guard lock(mu_);
     last_authorization_.clear();
@@ -247,6 +409,10 @@ class FakeControl final : public faas::v1::Control::Service {
   faas::v1::InvokeRequest last_invoke_;
   std::optional<faas::v1::BillRequest> last_bill_;
   std::optional<faas::v1::ListInvocationsRequest> last_list_invocations_;
+  std::optional<faas::v1::CreateKeyRequest> last_create_key_;
+  std::optional<faas::v1::AddTriggerRequest> last_add_trigger_;
+  std::optional<faas::v1::PublishRequest> last_publish_;
+  std::optional<faas::v1::ListDeadRequest> last_list_dead_;
   std::string last_authorization_;
 };
 
@@ -617,6 +783,147 @@ TEST_F(RunTest, PrewarmPrintsStartedAndIdle) {
   nlohmann::json j = nlohmann::json::parse(out_.str());
   EXPECT_EQ(j, nlohmann::json({{"started", 2}, {"idle", 4}}));
   EXPECT_EQ(RunCli({"prewarm", "hello", "1001"}), 2);
+}
+
+TEST_F(RunTest, InvokeAsyncPrintsOnlyTheInvocationId) {
+  ASSERT_EQ(
+      RunCli({"invoke", "echo", "--async", "--callback-url", "http://hook.example/r", "-d", "x"}),
+      0)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "inv-42\n");
+  EXPECT_EQ(err_.str(), "");
+  faas::v1::InvokeRequest req = service_.LastInvoke();
+  EXPECT_TRUE(req.async());
+  EXPECT_EQ(req.callback_url(), "http://hook.example/r");
+  EXPECT_EQ(req.body(), "x");
+
+  ASSERT_EQ(RunCli({"-o", "json", "invoke", "echo", "--async"}), 0);
+  EXPECT_EQ(nlohmann::json::parse(out_.str()), nlohmann::json({{"invocation_id", "inv-42"}}));
+
+  EXPECT_EQ(RunCli({"invoke", "limited", "--async"}), 1);
+  EXPECT_EQ(err_.str(), "error: rate_limited: over 10/s\n");
+  EXPECT_EQ(RunCli({"invoke", "echo", "--callback-url", "http://h/"}), 2);
+}
+
+TEST_F(RunTest, KeyCreateListRevoke) {
+  ASSERT_EQ(RunCli({"key", "create", "--tenant", "acme", "--functions", "a,b", "--rate", "6000/m",
+                    "--burst", "20"}),
+            0)
+      << err_.str();
+  std::optional<faas::v1::CreateKeyRequest> req = service_.LastCreateKey();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->tenant(), "acme");
+  ASSERT_EQ(req->functions_size(), 2);
+  EXPECT_EQ(req->functions(1), "b");
+  EXPECT_DOUBLE_EQ(req->rate_per_sec(), 100.0);
+  EXPECT_EQ(req->burst(), 20u);
+  EXPECT_THAT(out_.str(), HasSubstr("\nkey: faas_k1_s3cr3t\nwarning: this is the only time"));
+
+  ASSERT_EQ(RunCli({"-o", "json", "key", "create", "--tenant", "acme"}), 0);
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j, nlohmann::json({{"id", "k1"},
+                               {"tenant", "acme"},
+                               {"functions", nlohmann::json::array()},
+                               {"rate_per_sec", 0.0},
+                               {"burst", 0},
+                               {"key", "faas_k1_s3cr3t"}}));
+
+  ASSERT_EQ(RunCli({"key", "list"}), 0);
+  EXPECT_EQ(out_.str(),
+            "ID  TENANT  FUNCTIONS  RATE  BURST  CREATED               STATE\n"
+            "k1  acme    *          -     -      2024-05-01T12:00:00Z  active\n"
+            "k0  old     f          5/s   -      2024-05-01T12:00:00Z  revoked\n");
+  EXPECT_THAT(out_.str(), Not(HasSubstr("faas_")));
+  ASSERT_EQ(RunCli({"key", "list", "-o", "json"}), 0);
+  j = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(j["keys"].size(), 2u);
+  EXPECT_EQ(j["keys"][1]["state"], "revoked");
+
+  ASSERT_EQ(RunCli({"key", "revoke", "k1"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "revoked key k1 (tenant acme)\n");
+  EXPECT_EQ(RunCli({"key", "revoke", "k9"}), 1);
+  EXPECT_EQ(err_.str(), "error: key_not_found: no key \"k9\"\n");
+  EXPECT_EQ(RunCli({"key", "create", "--tenant", "acme", "--rate", "abc/s"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--rate \"abc/s\""));
+}
+
+TEST_F(RunTest, TriggerAddListPauseResumeDelete) {
+  ASSERT_EQ(RunCli({"trigger", "add", "orders", "--function", "process", "--source",
+                    "redis://127.0.0.1:6379", "--stream", "orders", "--backoff", "1s..10s"}),
+            0)
+      << err_.str();
+  EXPECT_EQ(out_.str(),
+            "added trigger orders: redis://127.0.0.1:6379 stream orders -> process (running)\n");
+  std::optional<faas::v1::AddTriggerRequest> req = service_.LastAddTrigger();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->trigger().backoff_min_ms(), 1000u);
+  EXPECT_EQ(req->trigger().backoff_max_ms(), 10'000u);
+  EXPECT_EQ(RunCli({"trigger", "add", "taken", "--function", "f", "--source", "embedded", "--queue",
+                    "q"}),
+            1);
+  EXPECT_EQ(err_.str(), "error: trigger_exists: trigger \"taken\" exists\n");
+
+  ASSERT_EQ(RunCli({"trigger", "list"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("\nmail  send      embedded  emails        running  3 "));
+  ASSERT_EQ(RunCli({"trigger", "list", "-o", "json"}), 0);
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(j["triggers"].size(), 1u);
+  EXPECT_EQ(j["triggers"][0]["delivered"], 9);
+
+  ASSERT_EQ(RunCli({"trigger", "pause", "mail"}), 0);
+  EXPECT_EQ(out_.str(), "paused trigger mail: paused\n");
+  ASSERT_EQ(RunCli({"trigger", "resume", "mail"}), 0);
+  EXPECT_EQ(out_.str(), "resumed trigger mail: running\n");
+  ASSERT_EQ(RunCli({"trigger", "resume", "mail", "-o", "json"}), 0);
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["state"], "running");
+  ASSERT_EQ(RunCli({"trigger", "delete", "mail"}), 0);
+  EXPECT_EQ(out_.str(), "deleted trigger mail\n");
+  EXPECT_EQ(RunCli({"trigger", "pause", "nope"}), 1);
+  EXPECT_EQ(err_.str(), "error: trigger_not_found: no trigger \"nope\"\n");
+
+  // Checked before anything is sent.
+  service_.LastAddTrigger();
+  EXPECT_EQ(RunCli({"trigger", "add", "x", "--function", "f", "--source", "redis://h:1"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("needs --stream"));
+  EXPECT_EQ(service_.LastAddTrigger()->trigger().name(), "taken");
+}
+
+TEST_F(RunTest, QueuePublishStatsAndDeadLetters) {
+  ASSERT_EQ(RunCli({"queue", "publish", "emails", "hello"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "101\n");
+  EXPECT_EQ(service_.LastPublish()->queue(), "emails");
+  EXPECT_EQ(service_.LastPublish()->body(), "hello");
+  ASSERT_EQ(RunCli({"queue", "publish", "emails", "-"}, "from stdin"), 0);
+  EXPECT_EQ(service_.LastPublish()->body(), "from stdin");
+  std::string path = WriteTempFile("faasctl_run_test_msg.bin", std::string("\x01\x00m", 3));
+  ASSERT_EQ(RunCli({"-o", "json", "queue", "publish", "emails", "@" + path}), 0);
+  EXPECT_EQ(service_.LastPublish()->body(), std::string("\x01\x00m", 3));
+  EXPECT_EQ(nlohmann::json::parse(out_.str()), nlohmann::json({{"message_id", "101"}}));
+  EXPECT_EQ(RunCli({"queue", "publish", "emails", "@/nonexistent/faasctl/msg"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("DATA \"@/nonexistent/faasctl/msg\""));
+
+  ASSERT_EQ(RunCli({"queue", "stats", "emails"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("queue: emails\nready: 4\n"));
+  ASSERT_EQ(RunCli({"queue", "stats", "emails", "-o", "json"}), 0);
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["dead"], 2);
+
+  ASSERT_EQ(RunCli({"queue", "dlq", "emails", "--limit", "10"}), 0);
+  EXPECT_EQ(service_.LastListDead()->queue(), "emails.dlq");
+  EXPECT_EQ(service_.LastListDead()->limit(), 10u);
+  EXPECT_FALSE(service_.LastListDead()->replay());
+  EXPECT_EQ(out_.str(),
+            "ID  ORIGIN  ATTEMPTS  ERROR                 TIME                  BODY\n"
+            "7   emails  5         function_error: boom  2024-05-01T12:00:00Z  "
+            "{\"to\":\"a@b\"}\\n\n");
+  ASSERT_EQ(RunCli({"queue", "dlq", "emails.dlq", "-o", "json"}), 0);
+  EXPECT_EQ(service_.LastListDead()->queue(), "emails.dlq");
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["dlq"], "emails.dlq");
+  EXPECT_EQ(j["messages"][0]["body"], "{\"to\":\"a@b\"}\n");
+
+  ASSERT_EQ(RunCli({"queue", "dlq", "emails", "--replay"}), 0);
+  EXPECT_TRUE(service_.LastListDead()->replay());
+  EXPECT_EQ(out_.str(), "replayed 2 messages from emails.dlq\n");
 }
 
 }  // namespace

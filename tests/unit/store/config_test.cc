@@ -1,5 +1,6 @@
 #include "faas/store/config.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -94,10 +95,10 @@ TEST(ValidateConfig, RejectsTooManyEnvEntriesAndBadValues) {
 
 TEST(ConfigJson, DefaultsAreCanonicalWithSortedKeys) {
   EXPECT_EQ(ConfigToJson(FunctionConfig{}),
-            R"({"cpu_limit_ms":0,"env":{},"idle_ttl_ms":300000,"isolation":"warm",)"
-            R"("max_body_bytes":6291456,"max_instances":16,"memory_mb":128,"min_warm":0,)"
-            R"("network":"none","public":false,"queue_depth":1000,"queue_timeout_ms":0,)"
-            R"("timeout_ms":10000})");
+            R"({"burst":0,"cpu_limit_ms":0,"env":{},"idle_ttl_ms":300000,"isolation":"warm",)"
+            R"("max_body_bytes":6291456,"max_instances":16,"memory_mb":128,)"
+            R"("min_warm":0,"network":"none","public":false,"queue_depth":1000,)"
+            R"("queue_timeout_ms":0,"rate_per_sec":0.0,"timeout_ms":10000})");
 }
 
 TEST(ConfigJson, RoundTrips) {
@@ -149,6 +150,33 @@ TEST(ConfigJson, ReportsAllTypeProblemsAtOnce) {
   EXPECT_THAT(m, HasSubstr("config: unknown key \"colour\""));
   EXPECT_THAT(m, HasSubstr("max_instances: must be an integer from 0 to 4294967295"));
   EXPECT_THAT(m, HasSubstr("isolation: must be a string"));
+}
+
+}  // namespace
+}  // namespace faas::store
+
+namespace faas::store {
+namespace {
+
+TEST(ConfigRate, RoundTripsAndIsBounded) {
+  FunctionConfig c;
+  c.rate_per_sec = 2.5;
+  c.burst = 7;
+  auto back = ConfigFromJson(ConfigToJson(c));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->rate_per_sec, 2.5);
+  EXPECT_EQ(back->burst, 7u);
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_EQ(EffectiveBurst(c), 7u);
+  c.burst = 0;
+  EXPECT_EQ(EffectiveBurst(c), 3u);  // ceil(2.5)
+  c.rate_per_sec = 0.2;
+  EXPECT_EQ(EffectiveBurst(c), 1u);
+  c.rate_per_sec = -1;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c.rate_per_sec = std::nan("");
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  EXPECT_FALSE(ConfigFromJson(R"({"rate_per_sec":"fast"})").ok());
 }
 
 }  // namespace

@@ -47,6 +47,8 @@ struct DeployOptions {
   std::optional<uint64_t> max_body_bytes;
   std::optional<uint32_t> queue_depth;
   std::optional<std::chrono::milliseconds> queue_timeout;
+  std::optional<double> rate_per_sec;  // --rate, invocations per second over all callers
+  std::optional<uint32_t> burst;       // --burst, >= 1; only with --rate
 };
 
 struct DeployCommand {
@@ -77,8 +79,10 @@ struct DataSource {
 };
 // "@path" reads a file, "-" reads stdin, anything else is the body itself.
 DataSource ParseDataSource(const std::string& arg);
-// Reads the body. A file that cannot be read is kInvalidArgument naming "--data @path".
-Result<std::string> ReadData(const DataSource& source, std::istream& in);
+// Reads the body. A file that cannot be read is kInvalidArgument naming `what` and the
+// argument, e.g. `--data "@path": ...` or `DATA "@path": ...`.
+Result<std::string> ReadData(const DataSource& source, std::istream& in,
+                             std::string_view what = "--data");
 
 struct InvokeCommand {
   std::string name;
@@ -87,7 +91,9 @@ struct InvokeCommand {
   std::string path;
   std::string query;
   bool verbose = false;
-  bool fresh = false;  // force a cold start on a new instance, discarded after
+  bool fresh = false;        // force a cold start on a new instance, discarded after
+  bool async = false;        // queue it (like POST /async-function/NAME) and print only its id
+  std::string callback_url;  // --callback-url, with --async only: http(s) URL for the result
 };
 // bill: CPU-ms billing totals (DESIGN §4.7), optionally grouped.
 struct BillCommand {
@@ -128,6 +134,67 @@ struct RouteDeleteCommand {
   std::string path;
   std::string host;  // --host; must match the route's host ("" for a host-less route)
 };
+// key create|list|revoke: API keys for the gateway (DESIGN §4.2). Only `key create` ever
+// shows a key's secret, once; faasd keeps a hash.
+struct KeyCreateCommand {
+  std::string tenant;
+  std::vector<std::string> functions;  // --functions a,b; each [a-z][a-z0-9-]{0,62}; empty = all
+  std::optional<double> rate_per_sec;  // --rate; unset = unlimited
+  std::optional<uint32_t> burst;       // --burst, >= 1; only with --rate
+};
+struct KeyListCommand {};
+struct KeyRevokeCommand {
+  std::string id;
+};
+
+// trigger add|list|pause|resume|delete: queue triggers (DESIGN §4.8). Parse() checks that a
+// redis:// source has --stream and no --queue, and `embedded` the reverse; unset optionals
+// leave faasd's defaults.
+struct TriggerAddCommand {
+  std::string name;                                      // [a-z][a-z0-9-]{0,62}
+  std::string function;                                  // [a-z][a-z0-9-]{0,62}
+  std::string source;                                    // "embedded" or "redis://HOST:PORT[/DB]"
+  std::string stream;                                    // redis only
+  std::string group;                                     // redis only; "" = faasd's default
+  std::string queue;                                     // embedded only
+  std::optional<uint32_t> batch;                         // >= 1
+  std::optional<uint32_t> concurrency;                   // 1..1024
+  std::optional<uint32_t> max_attempts;                  // 1..100
+  std::optional<std::chrono::milliseconds> backoff_min;  // --backoff MIN..MAX, MIN <= MAX
+  std::optional<std::chrono::milliseconds> backoff_max;
+  std::string dlq;  // "" = faasd's default ("<stream>.dlq" / "<queue>.dlq")
+  std::optional<std::chrono::milliseconds> visibility_timeout;
+};
+struct TriggerListCommand {};
+struct TriggerPauseCommand {
+  std::string name;
+};
+struct TriggerResumeCommand {
+  std::string name;
+};
+struct TriggerDeleteCommand {
+  std::string name;
+};
+
+// queue publish|stats|dlq: the embedded queue. Queue names are 1..200 bytes.
+struct QueuePublishCommand {
+  std::string queue;
+  DataSource data;  // DATA: the text itself, @file or - for stdin
+};
+struct QueueStatsCommand {
+  std::string queue;
+};
+// Lists (or with --replay, moves back) the dead letters of `dlq`, which is
+// DeadLetterQueueName(queue).
+struct QueueDlqCommand {
+  std::string queue;   // as given
+  std::string dlq;     // the dead-letter queue read
+  uint32_t limit = 0;  // --limit, 1..1000; 0 = faasd's default (100)
+  bool replay = false;
+};
+// "emails" → "emails.dlq"; a name that already ends in ".dlq" is returned unchanged.
+std::string DeadLetterQueueName(std::string_view queue);
+
 struct VersionCommand {};
 // -h/--help anywhere: print `text` to stdout and exit 0.
 struct HelpCommand {
@@ -147,6 +214,9 @@ using Command =
     std::variant<DeployCommand, ListCommand, DescribeCommand, DeleteCommand, VersionsCommand,
                  RollbackCommand, InvokeCommand, BillCommand, InvocationsCommand, LogsCommand,
                  PrewarmCommand, RouteAddCommand, RouteListCommand, RouteDeleteCommand,
+                 KeyCreateCommand, KeyListCommand, KeyRevokeCommand, TriggerAddCommand,
+                 TriggerListCommand, TriggerPauseCommand, TriggerResumeCommand,
+                 TriggerDeleteCommand, QueuePublishCommand, QueueStatsCommand, QueueDlqCommand,
                  BenchCommand, VersionCommand, HelpCommand>;
 
 struct Invocation {
@@ -165,6 +235,13 @@ Result<Invocation> Parse(const std::vector<std::string>& args);
 // ParseDuration plus d, and a unit is required). kInvalidArgument says why, e.g.
 // `time "2026-13-01": month must be 01..12`; times before 1970-01-01T00:00:00.001Z are refused.
 Result<int64_t> ParseTimeArg(std::string_view text, int64_t now_unix_ms);
+
+// A --rate value as invocations per second: "100/s", "6000/m", "10/h", or a bare number per
+// second ("100", "2.5"). The number is decimal digits with an optional fraction (no sign or
+// exponent). kInvalidArgument with the reason only (the caller names the flag and value), e.g.
+// `unknown unit "d" (use /s, /m or /h)`; 0 is refused (leaving the flag out means no limit), as
+// is anything above 1000000/s.
+Result<double> ParseRate(std::string_view text);
 
 // Parses "K=V" pairs (K non-empty, each K once) for --env. All problems are reported at once.
 Result<std::map<std::string, std::string>> ParseEnv(const std::vector<std::string>& pairs);

@@ -5,6 +5,7 @@
 //   out << DumpJson(FunctionInfoToJson(info));    // faasctl describe -o json
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,6 +27,11 @@ faas::v1::ListInvocationsRequest ToListInvocationsRequest(const InvocationsComma
 faas::v1::AddRouteRequest ToAddRouteRequest(const RouteAddCommand& cmd);
 faas::v1::RouteKey ToRouteKey(const RouteDeleteCommand& cmd);
 faas::v1::PrewarmRequest ToPrewarmRequest(const PrewarmCommand& cmd);
+faas::v1::InvokeRequest ToInvokeRequest(const InvokeCommand& cmd, std::string body);
+faas::v1::CreateKeyRequest ToCreateKeyRequest(const KeyCreateCommand& cmd);
+// Unset optionals stay 0 (faasd's default); durations in whole milliseconds.
+faas::v1::AddTriggerRequest ToAddTriggerRequest(const TriggerAddCommand& cmd);
+faas::v1::ListDeadRequest ToListDeadRequest(const QueueDlqCommand& cmd);
 
 // "deployed NAME version N (sha256 abcd1234…, probe 3 ms)" or "NAME unchanged at version N".
 std::string RenderDeploy(const faas::v1::DeployReply& reply);
@@ -49,6 +55,27 @@ std::string DescribeRoute(const faas::v1::Route& route);
 std::string RenderRoutesTable(const faas::v1::ListRoutesReply& reply);
 // "started 3 instances of NAME (5 idle)"
 std::string RenderPrewarm(const std::string& name, const faas::v1::PrewarmReply& reply);
+// `key create`: "key: value" lines (id, tenant, functions, rate, burst, key), then a line
+// warning that the key is shown only this once.
+std::string RenderKeyCreated(const faas::v1::CreateKeyReply& reply);
+// ID TENANT FUNCTIONS RATE BURST CREATED STATE; FUNCTIONS is "*" for every function, RATE and
+// BURST "-" when unset, STATE "active" or "revoked". No secrets: ApiKey has none.
+std::string RenderKeysTable(const faas::v1::ListKeysReply& reply);
+// "redis://127.0.0.1:6379 stream orders" or "embedded queue emails"
+std::string DescribeTriggerSource(const faas::v1::Trigger& trigger);
+// "added trigger NAME: <source> -> FUNCTION (state)"
+std::string RenderTriggerAdded(const faas::v1::TriggerStatus& status);
+// "<verb> trigger NAME: state" plus " (last error)" when there is one; verb "paused", "resumed".
+std::string RenderTriggerState(std::string_view verb, const faas::v1::TriggerStatus& status);
+// NAME FUNCTION SOURCE STREAM/QUEUE STATE LAG IN FLIGHT DELIVERED FAILED DEAD LAST ERROR;
+// LAG "-" when unknown, LAST ERROR a PreviewBytes of 60 bytes ("-" when none).
+std::string RenderTriggersTable(const faas::v1::ListTriggersReply& reply);
+// "key: value" lines: queue, ready, delayed, in flight, dead, published, acked, oldest ready.
+std::string RenderQueueStats(const faas::v1::QueueStats& stats);
+// ID ORIGIN ATTEMPTS ERROR TIME BODY; ERROR and BODY are PreviewBytes of 60 bytes.
+std::string RenderDeadTable(const faas::v1::ListDeadReply& reply);
+// "replayed N messages from DLQ"
+std::string RenderReplayed(std::string_view dlq, const faas::v1::ListDeadReply& reply);
 
 nlohmann::json ConfigToJson(const faas::v1::FunctionConfig& config);
 nlohmann::json VersionInfoToJson(const faas::v1::VersionInfo& info);
@@ -67,6 +94,22 @@ nlohmann::json InvocationRecordToJson(const faas::v1::InvocationRecord& record);
 nlohmann::json RouteToJson(const faas::v1::Route& route);
 // {"started": S, "idle": I}
 nlohmann::json PrewarmReplyToJson(const faas::v1::PrewarmReply& reply);
+// {"id", "tenant", "functions": [...], "rate_per_sec", "burst", "created_unix_ms",
+//  "revoked_unix_ms", "state": "active"|"revoked"}
+nlohmann::json ApiKeyToJson(const faas::v1::ApiKey& key);
+// {"id", "tenant", "functions", "rate_per_sec", "burst", "key"}: the one place the secret is
+// printed.
+nlohmann::json CreateKeyReplyToJson(const faas::v1::CreateKeyReply& reply);
+// Every Trigger field (backoff as backoff_min_ms/backoff_max_ms) plus "state", "last_error",
+// "lag", "in_flight", "delivered", "failed", "dead_lettered", in one flat object.
+nlohmann::json TriggerStatusToJson(const faas::v1::TriggerStatus& status);
+// Every QueueStats field.
+nlohmann::json QueueStatsToJson(const faas::v1::QueueStats& stats);
+// {"message_id", "origin_queue", "attempts", "error", "dead_unix_ms", "body"} with the body
+// as for InvokeReplyToJson ("body_base64" when not UTF-8).
+nlohmann::json DeadMessageToJson(const faas::v1::DeadMessage& message);
+// {"dlq": DLQ, "messages": [...], "replayed": N}
+nlohmann::json ListDeadReplyToJson(std::string_view dlq, const faas::v1::ListDeadReply& reply);
 // Pretty JSON plus '\n'; invalid UTF-8 in strings is replaced, never thrown.
 std::string DumpJson(const nlohmann::json& j);
 
@@ -79,6 +122,13 @@ std::string FormatBytes(uint64_t bytes);
 std::string FormatUnixMillis(int64_t unix_ms);
 // 3.2 → "3.20 ms"
 std::string FormatMillis(double ms);
+// A rate for people: "100/s", "2.5/s"; below 1/s per minute ("30/m"), below 1/m per hour
+// ("10/h"); 0 (no limit) → "-".
+std::string FormatRate(double per_sec);
+// At most the first `max_bytes` bytes of `data` on one line: printable ASCII and valid UTF-8
+// as is, \n \r \t \\ escaped, other bytes as \xNN, C1 controls and bidi overrides as
+// \uNNNN; "…" appended when something was cut. A UTF-8 character is never split.
+std::string PreviewBytes(std::string_view data, std::size_t max_bytes);
 // Unix ms → "2026-11-29T13:04:05.123Z" (UTC); 0 → "-".
 std::string FormatUnixMillisPrecise(int64_t unix_ms);
 // Nanoseconds as milliseconds with 2 decimals, rounded half up: 1'234'567 → "1.23".

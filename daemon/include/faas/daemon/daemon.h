@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -26,6 +27,16 @@ struct DaemonConfig {
   bool unsafe_no_ledger = false;              // benchmarks only: record and bill nothing
   std::string cgroup_mode = "auto";           // FAAS_CGROUP_MODE: auto | v1 | v2
   std::string cgroup_v2_mount = "/sys/fs/cgroup";  // FAAS_CGROUP_V2_MOUNT
+  // FAAS_ADMIN_TOKEN_FILE: the control API's admin token; default <data-dir>/admin-token,
+  // created (mode 0600, 256 random bits) when missing.
+  std::string admin_token_file;
+  bool access_log = true;                     // FAAS_ACCESS_LOG: one line per HTTP request
+  std::size_t max_connections = 4096;         // FAAS_MAX_CONNECTIONS: beyond, 503 and close
+  std::size_t max_connections_per_ip = 256;   // FAAS_MAX_CONNECTIONS_PER_IP: beyond, 429 and close
+  std::chrono::milliseconds http_read_timeout{30'000};   // FAAS_HTTP_READ_TIMEOUT: 408 after
+  std::chrono::milliseconds http_write_timeout{30'000};  // FAAS_HTTP_WRITE_TIMEOUT
+  uint32_t async_concurrency = 16;            // FAAS_ASYNC_CONCURRENCY: async invocations at once
+  std::chrono::milliseconds async_retention{24 * 3'600'000};  // FAAS_ASYNC_RETENTION
 };
 
 // Parses flags, FAAS_* env vars and an optional --config file (INI: key = value). Returns -1 to

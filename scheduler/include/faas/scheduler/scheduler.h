@@ -47,7 +47,11 @@ struct InvokeRequest {
   std::string query;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
-  std::string trigger = "http";
+  std::string trigger = "http";  // http | async | queue
+  std::string queue;             // queue triggers: the stream or queue name
+  std::string message_id;        // queue triggers and async: the message's id
+  uint32_t attempt = 1;          // delivery attempt, 1-based
+  std::string tenant;            // the API key's tenant, recorded in the ledger ("" = none)
   bool fresh = false;  // a new instance, discarded afterwards (forced cold start, for benchmarks)
   Clock::time_point arrived = Clock::now();
 };
@@ -133,6 +137,8 @@ class Scheduler {
   // Starts up to `count` instances now (bounded by max_instances) and keeps them idle. Returns
   // how many it started; NotFound for an unknown function; the first start error if none started.
   Result<uint32_t> Prewarm(const std::string& name, uint32_t count);
+  // The current version of `name`, or nullptr (the gateway's edge checks read its config).
+  std::shared_ptr<const FunctionSpec> Current(const std::string& name) const;
   FunctionStats Stats(const std::string& name) const;
   // Stats of every function, by name.
   std::vector<std::pair<std::string, FunctionStats>> AllStats() const;

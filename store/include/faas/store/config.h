@@ -8,7 +8,7 @@
 //
 // JSON keys (all optional on input; missing keys keep the defaults below): memory_mb,
 // timeout_ms, cpu_limit_ms, min_warm, max_instances, idle_ttl_ms, isolation, network, env,
-// public, max_body_bytes.
+// public, max_body_bytes, queue_depth, queue_timeout_ms, rate_per_sec, burst.
 #pragma once
 
 #include <chrono>
@@ -36,6 +36,8 @@ struct FunctionConfig {
   uint64_t max_body_bytes = uint64_t{6} << 20;  // request body limit, 1 KiB..6 MiB
   uint32_t queue_depth = 1000;                  // requests waiting for an instance, 0..100000
   std::chrono::milliseconds queue_timeout{0};   // longest wait; 0 = same as timeout
+  double rate_per_sec = 0;                      // invocations/s over all callers; 0 = unlimited
+  uint32_t burst = 0;                           // token bucket size; 0 = max(1, ceil(rate))
 
   bool operator==(const FunctionConfig&) const = default;
 };
@@ -44,6 +46,9 @@ struct FunctionConfig {
 inline std::chrono::milliseconds EffectiveCpuLimit(const FunctionConfig& c) {
   return c.cpu_limit.count() == 0 ? c.timeout : c.cpu_limit;
 }
+
+// The effective token-bucket size of the function's rate limit.
+uint32_t EffectiveBurst(const FunctionConfig& c);
 
 // The effective longest wait for a free instance: queue_timeout, or timeout when it is 0.
 inline std::chrono::milliseconds EffectiveQueueTimeout(const FunctionConfig& c) {

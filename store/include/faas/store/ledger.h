@@ -38,13 +38,14 @@ struct InvocationRecord {
   std::string outcome;     // scheduler outcome name ("ok", "function_timeout", ...)
   std::string error_code;  // empty when ok
   uint64_t queue_ns = 0, spawn_ns = 0, load_ns = 0, init_ns = 0, exec_ns = 0;
+  std::string tenant;      // the API key's tenant; "" for public functions and the control API
 };
 
 struct BillQuery {
   std::string function;     // empty: all functions
   int64_t since_unix_ms = 0;
   int64_t until_unix_ms = 0;  // 0: no upper bound
-  std::string by;           // "" | function | day | hour
+  std::string by;           // "" | function | tenant | day | hour
 };
 
 struct BillRow {
