@@ -344,53 +344,6 @@ void ParseRateFlags(const CLI::App* cmd, const RawRate& raw, std::optional<doubl
   }
 }
 
-// "redis://HOST:PORT[/DB]": returns why `source` is not one, or "" when it is. HOST may be an
-// IPv6 address in brackets.
-std::string RedisSourceProblem(std::string_view source) {
-  constexpr std::string_view kScheme = "redis://";
-  std::string_view rest = source.substr(kScheme.size());
-  std::string_view db;
-  if (std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
-    db = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-    if (!AllDigits(db) || db.size() > 9) {
-      return "DB \"" + std::string(db) + "\" must be a small non-negative integer";
-    }
-  }
-  std::string_view host;
-  std::string_view port;
-  if (!rest.empty() && rest.front() == '[') {
-    std::size_t close = rest.find(']');
-    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
-      return std::string(kSourceForms);
-    }
-    host = rest.substr(1, close - 1);
-    port = rest.substr(close + 2);
-    if (host.empty() ||
-        host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
-      return std::string(kSourceForms);
-    }
-  } else {
-    std::size_t colon = rest.find(':');
-    if (colon == std::string_view::npos) {
-      return "needs a port: redis://HOST:PORT[/DB]";
-    }
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-    if (host.empty() ||
-        host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                               "0123456789.-_") != std::string_view::npos) {
-      return std::string(kSourceForms);
-    }
-  }
-  uint32_t port_number = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
-  if (!AllDigits(port) || ec != std::errc() || ptr != port.data() + port.size() ||
-      port_number < 1 || port_number > 65535) {
-    return "port \"" + std::string(port) + "\" must be 1..65535";
-  }
-  return "";
-}
 
 // --backoff MIN..MAX, two durations of whole milliseconds with MIN <= MAX.
 void ParseBackoff(const std::string& text, TriggerAddCommand& cmd, Problems& problems) {
@@ -433,9 +386,8 @@ void CheckTriggerSource(const CLI::App* cmd, const TriggerAddCommand& t, Problem
       problems.Add("--group", t.group, "is only for a redis:// source");
     }
   } else if (t.source.starts_with("redis://")) {
-    if (std::string why = RedisSourceProblem(t.source); !why.empty()) {
-      problems.Add("--source", t.source, why);
-    }
+    // The rest of the address (host, port, DB) is checked by faasd, with the same parser the
+    // trigger connects with (triggers::ParseRedisSource): one definition of what is valid.
     if (!has_stream) {
       problems.Add("--source", t.source, "needs --stream");
     }

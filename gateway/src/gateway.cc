@@ -161,119 +161,6 @@ std::string HeaderValue(const store::QueueHeaders& headers, std::string_view nam
   return {};
 }
 
-// Counters and histograms of the HTTP front (rendered after the scheduler's metrics).
-class HttpMetrics {
- public:
-  void Request(const std::string& route, const std::string& function, int status,
-               std::chrono::nanoseconds took) {
-    std::lock_guard lock(mu_);
-    std::string key;
-    key.reserve(route.size() + function.size() + 8);
-    key.append(route).append(1, '\x1f').append(function).append(1, '\x1f');
-    key += std::to_string(status);
-    ++requests_[key];
-    Histogram& h = durations_[std::string(route)];
-    double s = static_cast<double>(took.count()) / 1e9;
-    for (std::size_t i = 0; i < metering::Metrics::kBuckets.size(); ++i) {
-      if (s <= metering::Metrics::kBuckets[i]) {
-        ++h.counts[i];
-      }
-    }
-    ++h.count;
-    h.sum += s;
-  }
-  void Reject(std::string_view reason) {
-    std::lock_guard lock(mu_);
-    ++rejections_[std::string(reason)];
-  }
-  void TenantInvocation(const std::string& tenant, const std::string& function) {
-    std::lock_guard lock(mu_);
-    ++tenants_[tenant + '\x1f' + function];
-  }
-
-  void Render(std::string& out, int64_t in_flight, const HttpServer::Rejections* server) const {
-    std::lock_guard lock(mu_);
-    out += "# HELP faas_http_requests_total HTTP requests answered, by route, function and status.\n";
-    out += "# TYPE faas_http_requests_total counter\n";
-    for (const auto& [key, n] : requests_) {
-      std::size_t a = key.find('\x1f');
-      std::size_t b = key.find('\x1f', a + 1);
-      out += "faas_http_requests_total{route=\"" + Escape(key.substr(0, a)) + "\",function=\"" +
-             Escape(key.substr(a + 1, b - a - 1)) + "\",status=\"" + key.substr(b + 1) + "\"} " +
-             std::to_string(n) + "\n";
-    }
-    out += "# HELP faas_http_request_duration_seconds Time from request parsed to response ready.\n";
-    out += "# TYPE faas_http_request_duration_seconds histogram\n";
-    for (const auto& [route, h] : durations_) {
-      std::string label = "route=\"" + Escape(route) + "\"";
-      for (std::size_t i = 0; i < metering::Metrics::kBuckets.size(); ++i) {
-        char le[32];
-        std::snprintf(le, sizeof le, "%g", metering::Metrics::kBuckets[i]);
-        out += "faas_http_request_duration_seconds_bucket{" + label + ",le=\"" + le + "\"} " +
-               std::to_string(h.counts[i]) + "\n";
-      }
-      out += "faas_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " +
-             std::to_string(h.count) + "\n";
-      char sum[64];
-      std::snprintf(sum, sizeof sum, "%.9f", h.sum);
-      out += "faas_http_request_duration_seconds_sum{" + label + "} " + sum + "\n";
-      out += "faas_http_request_duration_seconds_count{" + label + "} " +
-             std::to_string(h.count) + "\n";
-    }
-    out += "# HELP faas_http_in_flight Requests being handled now.\n";
-    out += "# TYPE faas_http_in_flight gauge\n";
-    out += "faas_http_in_flight " + std::to_string(in_flight) + "\n";
-    out += "# HELP faas_http_rejections_total Requests and connections refused before any "
-           "function ran, by reason.\n";
-    out += "# TYPE faas_http_rejections_total counter\n";
-    std::map<std::string, uint64_t> all(rejections_.begin(), rejections_.end());
-    if (server != nullptr) {
-      all["connections_global"] += server->connections_global;
-      all["connections_per_ip"] += server->connections_per_ip;
-      all["header_too_large"] += server->header_too_large;
-      all["payload_too_large"] += server->payload_too_large;
-      all["request_timeout"] += server->request_timeout;
-      all["bad_request"] += server->bad_request;
-    }
-    for (const auto& [reason, n] : all) {
-      out += "faas_http_rejections_total{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
-    }
-    out += "# HELP faas_tenant_invocations_total Invocations by API-key tenant and function.\n";
-    out += "# TYPE faas_tenant_invocations_total counter\n";
-    for (const auto& [key, n] : tenants_) {
-      std::size_t a = key.find('\x1f');
-      out += "faas_tenant_invocations_total{tenant=\"" + Escape(key.substr(0, a)) +
-             "\",function=\"" + Escape(key.substr(a + 1)) + "\"} " + std::to_string(n) + "\n";
-    }
-  }
-
- private:
-  static std::string Escape(const std::string& v) {
-    std::string out;
-    for (char c : v) {
-      if (c == '\\' || c == '"') {
-        out += '\\';
-        out += c;
-      } else if (c == '\n') {
-        out += "\\n";
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  }
-  struct Histogram {
-    std::array<uint64_t, metering::Metrics::kBuckets.size()> counts{};
-    uint64_t count = 0;
-    double sum = 0;
-  };
-  mutable std::mutex mu_;
-  std::map<std::string, uint64_t> requests_;
-  std::map<std::string, Histogram> durations_;
-  std::map<std::string, uint64_t> rejections_;
-  std::map<std::string, uint64_t> tenants_;
-};
-
 // What the access log and the request metrics say about one request.
 struct RequestInfo {
   std::string route = "other";  // a template, never the raw path (bounded cardinality)
@@ -344,10 +231,36 @@ struct Gateway::Impl {
   GatewayOptions o;
   Gateway* self;
   RateLimiter limiter;
-  HttpMetrics http;
   std::atomic<int64_t> in_flight{0};
   std::mutex rejections_mu;
   std::function<HttpServer::Rejections()> server_rejections;  // guarded by rejections_mu
+
+  void Reject(const std::string& reason) {
+    if (o.metrics != nullptr) {
+      o.metrics->RecordRejection(reason);
+    }
+  }
+  void TenantInvocation(const std::string& tenant, const std::string& function) {
+    if (o.metrics != nullptr && !tenant.empty()) {
+      o.metrics->RecordTenantInvocation(tenant, function);
+    }
+  }
+  // For /metrics: requests in flight and the HTTP server's own refusals.
+  metering::HttpGauges Gauges() {
+    metering::HttpGauges g;
+    g.in_flight = in_flight.load(std::memory_order_relaxed);
+    std::lock_guard lock(rejections_mu);
+    if (server_rejections) {
+      HttpServer::Rejections r = server_rejections();
+      g.rejections = {{"connections_global", r.connections_global},
+                      {"connections_per_ip", r.connections_per_ip},
+                      {"header_too_large", r.header_too_large},
+                      {"payload_too_large", r.payload_too_large},
+                      {"request_timeout", r.request_timeout},
+                      {"bad_request", r.bad_request}};
+    }
+    return g;
+  }
   std::shared_ptr<spdlog::logger> access = log::Get("access");
   std::shared_ptr<spdlog::logger> log = log::Get("gateway");
 
@@ -367,7 +280,7 @@ struct Gateway::Impl {
                                              ? "missing Authorization: Bearer <key> header"
                                              : "invalid API key"));
       if (!p.ok()) {
-        http.Reject("unauthorized");
+        Reject("unauthorized");
         res = MakeErrorResponse(401, "unauthorized", p.status().message(), inv_id);
         res.headers.emplace_back("WWW-Authenticate", "Bearer");
         return false;
@@ -384,7 +297,7 @@ struct Gateway::Impl {
       }
     }
     if (spec == nullptr) {
-      http.Reject("function_not_found");
+      Reject("function_not_found");
       res = MakeErrorResponse(404, "function_not_found",
                               "function \"" + name + "\" does not exist", inv_id);
       return false;
@@ -411,7 +324,7 @@ struct Gateway::Impl {
 
   void RateLimited(HttpResponse& res, const std::string& inv_id, std::chrono::nanoseconds wait,
                    const std::string& message) {
-    http.Reject("rate_limited");
+    Reject("rate_limited");
     double seconds = static_cast<double>(wait.count()) / 1e9;
     int retry_after = std::max(1, static_cast<int>(std::ceil(seconds)));
     res = MakeErrorResponse(429, "rate_limited", message + "; retry after " +
@@ -461,9 +374,7 @@ struct Gateway::Impl {
                                  std::move(traceparent));
     scheduler::InvokeResult r = o.scheduler->Invoke(name, std::move(ir));
     info.cold = r.cold_start;
-    if (!info.tenant.empty()) {
-      http.TenantInvocation(info.tenant, name);
-    }
+    TenantInvocation(info.tenant, name);
     if (r.outcome == Outcome::kOk) {
       res.status = r.status;
       res.headers.reserve(r.headers.size() + 4);
@@ -476,7 +387,7 @@ struct Gateway::Impl {
     } else {
       HttpError e = ToHttpError(r.outcome);
       if (r.outcome == Outcome::kNoCapacity || r.outcome == Outcome::kPayloadTooLarge) {
-        http.Reject(e.code);
+        Reject(e.code);
       }
       std::string message = r.outcome == Outcome::kFunctionError
                                 ? "the function \"" + name + "\" failed: " + r.error_message
@@ -515,7 +426,7 @@ struct Gateway::Impl {
                const std::string& inv_id, RequestInfo& info,
                const scheduler::FunctionSpec& spec) {
     if (req.body.size() > spec.config.max_body_bytes) {
-      http.Reject("payload_too_large");
+      Reject("payload_too_large");
       res = MakeErrorResponse(413, "payload_too_large",
                               "the request body of " + std::to_string(req.body.size()) +
                                   " bytes is over the limit of " +
@@ -585,7 +496,7 @@ struct Gateway::Impl {
                         : Result<Principal>(Status(StatusCode::kUnauthenticated,
                                                    "missing or invalid API key"));
     if (!p.ok()) {
-      http.Reject("unauthorized");
+      Reject("unauthorized");
       res = MakeErrorResponse(401, "unauthorized",
                               p.status().message() +
                                   " (publishing needs a key not limited to some functions)",
@@ -650,13 +561,13 @@ struct Gateway::Impl {
     if (!rec->tenant.empty() || spec == nullptr || !spec->config.is_public) {
       std::shared_ptr<const KeyTable> keys = self->keys_.load();
       if (keys == nullptr) {
-        http.Reject("unauthorized");
+        Reject("unauthorized");
         res = MakeErrorResponse(401, "unauthorized", "missing or invalid API key", inv_id);
         return;
       }
       Result<Principal> p = keys->Authenticate(req.Header("authorization"), rec->function);
       if (!p.ok()) {
-        http.Reject("unauthorized");
+        Reject("unauthorized");
         res = MakeErrorResponse(401, "unauthorized", p.status().message(), inv_id);
         return;
       }
@@ -675,9 +586,16 @@ struct Gateway::Impl {
 Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->o = std::move(options);
   impl_->self = this;
+  if (impl_->o.metrics != nullptr) {
+    impl_->o.metrics->SetHttpSource([impl = impl_.get()] { return impl->Gauges(); });
+  }
 }
 
-Gateway::~Gateway() = default;
+Gateway::~Gateway() {
+  if (impl_->o.metrics != nullptr) {
+    impl_->o.metrics->SetHttpSource({});
+  }
+}
 
 void Gateway::SetServerRejections(std::function<HttpServer::Rejections()> source) {
   std::lock_guard lock(impl_->rejections_mu);
@@ -720,15 +638,6 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
       res.status = 200;
       res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
       res.body = impl_->o.metrics->Render();
-      std::optional<HttpServer::Rejections> server;
-      {
-        std::lock_guard lock(impl_->rejections_mu);
-        if (impl_->server_rejections) {
-          server = impl_->server_rejections();
-        }
-      }
-      impl_->http.Render(res.body, impl_->in_flight.load(std::memory_order_relaxed),
-                         server ? &*server : nullptr);
       AddPlatformHeaders(res, inv_id, nullptr);
     } else if (path == "/healthz" || path == "/readyz") {
       info.route = path == "/healthz" ? "/healthz" : "/readyz";
@@ -753,7 +662,7 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
         impl_->Invoke(m->function, std::move(m->path), req, res, inv_id, info,
                       std::move(m->params));
       } else {
-        impl_->http.Reject("route_not_found");
+        impl_->Reject("route_not_found");
         res = MakeErrorResponse(404, "route_not_found",
                                 "no route for " + req.method + " " + req.path +
                                     " (functions are served at /function/NAME)",
@@ -764,7 +673,9 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
   }
   std::chrono::nanoseconds took = Clock::now() - t0;
   impl_->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  impl_->http.Request(info.route, info.function, res.status, took);
+  if (impl_->o.metrics != nullptr) {
+    impl_->o.metrics->RecordHttpRequest(info.route, info.function, res.status, took);
+  }
   if (impl_->o.access_log) {
     FAAS_LOG(impl_->access, info, "request", {"method", method}, {"route", info.route},
              {"fn", info.function}, {"status", res.status}, {"ms", ToMillis(took)},
@@ -839,9 +750,7 @@ bool Gateway::RunAsync(std::string_view body, const store::QueueHeaders& headers
     }
   }
   scheduler::InvokeResult r = im.o.scheduler->Invoke(fn, std::move(ir));
-  if (!rec.tenant.empty()) {
-    im.http.TenantInvocation(rec.tenant, fn);
-  }
+  im.TenantInvocation(rec.tenant, fn);
   rec.updated_unix_ms = UnixMillisNow();
   bool done = true;
   if (r.outcome == Outcome::kOk) {

@@ -31,7 +31,20 @@ void AppendF(std::string& out, const char* fmt, ...) {
   va_start(ap, fmt);
   int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  out.append(buf, static_cast<std::size_t>(std::min(n, static_cast<int>(sizeof buf) - 1)));
+  if (n < 0) {
+    return;
+  }
+  if (static_cast<std::size_t>(n) < sizeof buf) {
+    out.append(buf, static_cast<std::size_t>(n));
+    return;
+  }
+  // Long label values (route templates reach 1 KiB): format again into the string itself.
+  std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(n) + 1);
+  va_start(ap, fmt);
+  std::vsnprintf(out.data() + at, static_cast<std::size_t>(n) + 1, fmt, ap);
+  va_end(ap);
+  out.resize(at + static_cast<std::size_t>(n));
 }
 
 }  // namespace
@@ -73,13 +86,39 @@ void Metrics::RecordBackground(const std::string& function, std::chrono::nanosec
   f.billed_ms += billed_ms;
 }
 
+void Metrics::RecordHttpRequest(const std::string& route, const std::string& function,
+                                int status, std::chrono::nanoseconds took) {
+  std::string key;
+  key.reserve(route.size() + function.size() + 6);
+  key.append(route).append(1, '\x1f').append(function).append(1, '\x1f');
+  key += std::to_string(status);
+  std::lock_guard lock(mu_);
+  ++http_requests_[key];
+  http_durations_[route].Observe(took);
+}
+
+void Metrics::RecordRejection(const std::string& reason) {
+  std::lock_guard lock(mu_);
+  ++rejections_[reason];
+}
+
+void Metrics::RecordTenantInvocation(const std::string& tenant, const std::string& function) {
+  std::string key = tenant + '\x1f' + function;
+  std::lock_guard lock(mu_);
+  ++tenants_[key];
+}
+
 std::string Metrics::Render() const {
   std::string out;
   std::function<std::vector<InstanceGauge>()> source;
+  std::function<HttpGauges()> http_source;
   {
     std::lock_guard lock(mu_);
     source = instances_;
+    http_source = http_source_;
   }
+  // Outside our lock, like the instance source.
+  HttpGauges http = http_source ? http_source() : HttpGauges{};
   if (source) {  // outside our lock: the source takes the scheduler's
     out += "# HELP faas_instances Function instances by state.\n";
     out += "# TYPE faas_instances gauge\n";
@@ -147,6 +186,43 @@ std::string Metrics::Render() const {
       histogram("faas_invoke_duration_seconds",
                 "function=\"" + Escape(fn) + "\",phase=\"" + phase + "\"", h);
     }
+  }
+
+  out += "# HELP faas_http_requests_total HTTP requests answered, by route, function and status.\n";
+  out += "# TYPE faas_http_requests_total counter\n";
+  for (const auto& [key, n] : http_requests_) {
+    std::size_t a = key.find('\x1f');
+    std::size_t b = key.find('\x1f', a + 1);
+    AppendF(out, "faas_http_requests_total{route=\"%s\",function=\"%s\",status=\"%s\"} %llu\n",
+            Escape(key.substr(0, a)).c_str(), Escape(key.substr(a + 1, b - a - 1)).c_str(),
+            key.substr(b + 1).c_str(), static_cast<unsigned long long>(n));
+  }
+  out += "# HELP faas_http_request_duration_seconds Request parsed until response ready.\n";
+  out += "# TYPE faas_http_request_duration_seconds histogram\n";
+  for (const auto& [route, h] : http_durations_) {
+    histogram("faas_http_request_duration_seconds", "route=\"" + Escape(route) + "\"", h);
+  }
+  out += "# HELP faas_http_in_flight Requests being handled now.\n";
+  out += "# TYPE faas_http_in_flight gauge\n";
+  AppendF(out, "faas_http_in_flight %lld\n", static_cast<long long>(http.in_flight));
+  out += "# HELP faas_http_rejections_total Requests and connections refused before any function "
+         "ran, by reason.\n";
+  out += "# TYPE faas_http_rejections_total counter\n";
+  std::map<std::string, uint64_t> all = http.rejections;
+  for (const auto& [reason, n] : rejections_) {
+    all[reason] += n;
+  }
+  for (const auto& [reason, n] : all) {
+    AppendF(out, "faas_http_rejections_total{reason=\"%s\"} %llu\n", Escape(reason).c_str(),
+            static_cast<unsigned long long>(n));
+  }
+  out += "# HELP faas_tenant_invocations_total Invocations by API-key tenant and function.\n";
+  out += "# TYPE faas_tenant_invocations_total counter\n";
+  for (const auto& [key, n] : tenants_) {
+    std::size_t a = key.find('\x1f');
+    AppendF(out, "faas_tenant_invocations_total{tenant=\"%s\",function=\"%s\"} %llu\n",
+            Escape(key.substr(0, a)).c_str(), Escape(key.substr(a + 1)).c_str(),
+            static_cast<unsigned long long>(n));
   }
   return out;
 }

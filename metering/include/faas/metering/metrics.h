@@ -35,6 +35,12 @@ struct InstanceGauge {
   uint32_t waiting = 0;  // requests queued for an instance
 };
 
+// Live figures of the HTTP front, read when /metrics is scraped.
+struct HttpGauges {
+  int64_t in_flight = 0;                       // requests being handled now
+  std::map<std::string, uint64_t> rejections;  // the HTTP server's own refusals, by reason
+};
+
 class Metrics {
  public:
   // Where faas_instances{state} and faas_queue_waiting come from (the scheduler).
@@ -46,6 +52,19 @@ class Metrics {
   // CPU used by an instance between invocations (also billed).
   void RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
                         uint64_t billed_ms);
+  // The HTTP front (gateway): one answered request. `route` is the matched template, never a
+  // raw path, so label values stay few.
+  void RecordHttpRequest(const std::string& route, const std::string& function, int status,
+                         std::chrono::nanoseconds took);
+  // A request refused before any function ran (unauthorized, rate_limited, ...).
+  void RecordRejection(const std::string& reason);
+  // An invocation made with an API key of `tenant`.
+  void RecordTenantInvocation(const std::string& tenant, const std::string& function);
+  // Where faas_http_in_flight and the server's rejections come from (empty: none).
+  void SetHttpSource(std::function<HttpGauges()> source) {
+    std::lock_guard lock(mu_);
+    http_source_ = std::move(source);
+  }
   // Prometheus text exposition format 0.0.4.
   std::string Render() const;
 
@@ -72,6 +91,12 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::string, PerFunction> functions_;
   std::function<std::vector<InstanceGauge>()> instances_;
+  // HTTP front: keyed route \x1f function \x1f status; durations by route.
+  std::map<std::string, uint64_t> http_requests_;
+  std::map<std::string, Histogram> http_durations_;
+  std::map<std::string, uint64_t> rejections_;
+  std::map<std::string, uint64_t> tenants_;  // tenant \x1f function
+  std::function<HttpGauges()> http_source_;
 };
 
 }  // namespace faas::metering
