@@ -14,6 +14,7 @@
 
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
+#include "faas/base/text.h"
 #include "faas/gateway/errors.h"
 #include "http_client.h"
 
@@ -77,52 +78,6 @@ void AppendHex64(std::string& out, uint64_t v) {
   out.append(buf, 16);
 }
 
-bool IsValidUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > s.size()) {
-      return false;
-    }
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) {
-        return false;
-      }
-    }
-    i += n;
-  }
-  return true;
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint32_t{static_cast<unsigned char>(in[i])} << 16) |
-                 (uint32_t{static_cast<unsigned char>(in[i + 1])} << 8) |
-                 uint32_t{static_cast<unsigned char>(in[i + 2])};
-    out += kTable[(v >> 18) & 63];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += kTable[v & 63];
-  }
-  if (i < in.size()) {
-    uint32_t v = uint32_t{static_cast<unsigned char>(in[i])} << 16;
-    if (i + 1 < in.size()) {
-      v |= uint32_t{static_cast<unsigned char>(in[i + 1])} << 8;
-    }
-    out += kTable[(v >> 18) & 63];
-    out += kTable[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kTable[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // The public JSON view of an async invocation (GET /invocations/{id} and callbacks).
 std::string AsyncJson(const store::AsyncRecord& r) {
   Json j = {{"invocation_id", r.invocation_id},
@@ -139,7 +94,7 @@ std::string AsyncJson(const store::AsyncRecord& r) {
     bool utf8 = IsValidUtf8(r.body);
     j["result"] = {{"status", r.http_status},
                    {"headers", std::move(headers)},
-                   {"body", utf8 ? r.body : Base64(r.body)},
+                   {"body", utf8 ? r.body : Base64Encode(r.body)},
                    {"body_encoding", utf8 ? "utf-8" : "base64"},
                    {"truncated", r.body_truncated}};
   }

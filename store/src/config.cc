@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "faas/base/text.h"
 #include "faas/base/time.h"
 
 namespace faas::store {
@@ -33,15 +34,6 @@ constexpr uint64_t kMaxBodyBytes = uint64_t{6} << 20;  // worker frames carry at
 // A JSON string literal for `s`; never throws (invalid UTF-8 becomes U+FFFD).
 std::string Quote(std::string_view s) {
   return Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-bool IsValidUtf8(const std::string& s) {
-  try {
-    (void)Json(s).dump();
-    return true;
-  } catch (const Json::exception&) {
-    return false;
-  }
 }
 
 std::string Join(const std::vector<std::string>& parts) {

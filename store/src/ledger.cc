@@ -18,6 +18,7 @@
 
 #include "faas/base/log.h"
 #include "faas/base/unique_fd.h"
+#include "json_bytes.h"
 #include "sqlite.h"
 
 namespace faas::store {
@@ -56,27 +57,6 @@ CREATE INDEX IF NOT EXISTS logs_by_function ON logs(function, seq);
 CREATE INDEX IF NOT EXISTS logs_by_id ON logs(id);
 )sql";
 
-// Appends `v` as a JSON string. Names and outcomes are ASCII identifiers in practice; anything
-// else is escaped, and bytes that are not printable ASCII become \u00XX, so the line is always
-// valid JSON (the replay parser is nlohmann's).
-void AppendJsonString(std::string& out, std::string_view v) {
-  out += '"';
-  for (char c : v) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 // One journal line. Hand-rolled: this runs on every invocation's hot path, where building a
 // nlohmann::json object cost ~5% of the warm path's CPU (measured with perf).
 std::string ToJsonLine(const InvocationRecord& r) {
@@ -84,7 +64,7 @@ std::string ToJsonLine(const InvocationRecord& r) {
   out.reserve(320 + r.invocation_id.size() + r.function.size());
   auto str = [&](const char* key, std::string_view v) {
     out += key;
-    AppendJsonString(out, v);
+    AppendJsonBytes(out, v);
   };
   auto num = [&](const char* key, auto v) {
     out += key;

@@ -10,6 +10,7 @@
 
 #include "faas/base/log.h"
 
+#include "json_bytes.h"
 #include "sqlite.h"
 
 namespace faas::store {
@@ -154,28 +155,8 @@ uint64_t ToU64(int64_t v) {
   return static_cast<uint64_t>(std::max<int64_t>(v, 0));
 }
 
-// Headers are stored as a JSON array of [name, value] pairs. Names and values are bytes, so each
-// byte outside printable ASCII is written as \u00XX (one code point per byte, below 0x100);
-// HeadersFromJson maps the code points back to bytes. ASCII headers stay readable.
-void AppendJsonBytes(std::string& out, std::string_view v) {
-  out += '"';
-  for (char c : v) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u >= 0x7f) {
-      constexpr std::string_view kHex = "0123456789abcdef";
-      out += "\\u00";
-      out += kHex[std::size_t{u} >> 4];
-      out += kHex[std::size_t{u} & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
+// Headers are stored as a JSON array of [name, value] pairs, bytes escaped by AppendJsonBytes;
+// HeadersFromJson maps the code points back to bytes.
 std::string HeadersToJson(const QueueHeaders& headers) {
   std::string out = "[";
   for (const auto& [name, value] : headers) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "faas/base/status.h"
+#include "faas/base/text.h"
 #include "faas/cli/command.h"
 #include "faas/v1/control.pb.h"
 
@@ -114,8 +115,8 @@ nlohmann::json ListDeadReplyToJson(std::string_view dlq, const faas::v1::ListDea
 std::string DumpJson(const nlohmann::json& j);
 
 // Small helpers, public for tests.
-bool IsValidUtf8(std::string_view s);
-std::string Base64Encode(std::string_view data);
+using faas::Base64Encode;  // faas/base/text.h
+using faas::IsValidUtf8;
 // 1536 → "1.5 KiB"; below 1 KiB "812 B".
 std::string FormatBytes(uint64_t bytes);
 // Unix ms → "2024-05-01T12:00:00Z" (UTC); 0 → "-".
