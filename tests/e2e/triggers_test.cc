@@ -218,5 +218,45 @@ TEST_F(Triggers, RedisStreamMessagesReachTheFunctionWithTheirIds) {
   EXPECT_NE(list.dump().find("\"rs\""), std::string::npos) << list.dump();
 }
 
+TEST_F(Triggers, Kill9MidStreamLosesNoRedisMessage) {
+  if (RedisProcess::ServerPath().empty()) {
+    GTEST_SKIP() << "redis-server is not installed (apt-get install redis-server)";
+  }
+  RedisProcess redis;
+  std::string error;
+  ASSERT_TRUE(redis.Start(&error)) << error;
+  // A short timeout and visibility timeout so that the entries the killed faasd held are
+  // reclaimed (XAUTOCLAIM) by the restarted one within the test's time.
+  Ctl0({"deploy", "sleep", FunctionLib("sleep"), "--timeout", "1s"});
+  Ctl0({"trigger", "add", "slow", "--function", "sleep", "--source", redis.url(), "--stream",
+        "slow", "--concurrency", "2", "--backoff", "10ms..200ms", "--visibility-timeout", "2s"});
+  constexpr int kN = 30;
+  for (int i = 0; i < kN; ++i) {
+    CommandResult r = RunCommand({"/usr/bin/redis-cli", "-p", std::to_string(redis.port()), "XADD",
+                                  "slow", "*", "body", std::to_string(i)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  for (auto deadline = steady_clock::now() + seconds(30);
+       steady_clock::now() < deadline && QueueRows("sleep").size() < 4;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(QueueRows("sleep").size(), 4u);
+  ASSERT_LT(QueueRows("sleep").size(), static_cast<std::size_t>(kN)) << "finished before the kill";
+  d_.Kill9();
+  ASSERT_TRUE(d_.Start()) << d_.Logs();
+  // Everything is acknowledged in the end: nothing pending in the group, every entry ran.
+  CommandResult pending;
+  for (auto deadline = steady_clock::now() + seconds(60); steady_clock::now() < deadline;) {
+    pending = RunCommand({"/usr/bin/redis-cli", "-p", std::to_string(redis.port()), "XPENDING",
+                          "slow", "faas-slow"});
+    if (pending.out.starts_with("0") && QueueRows("sleep").size() >= static_cast<std::size_t>(kN)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(pending.out.starts_with("0")) << pending.out;
+  EXPECT_GE(QueueRows("sleep").size(), static_cast<std::size_t>(kN));
+}
+
 }  // namespace
 }  // namespace faas::testing
