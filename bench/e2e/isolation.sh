@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Isolation under load (issue #4 item 6d): the p99 of a well-behaved function (`hello`, wrk -t1
+# -c16) alone, and while a hostile function is invoked at full rate next to it (wrk -t1 -c4) in
+# each of its modes: fork bomb, memory balloon, CPU-spinning threads. Baselines alternate with
+# the hostile runs so drift shows; each hostile run is compared with the mean of the baselines
+# around it.     bench/e2e/isolation.sh [DURATION=10s]     (root; needs the test build for
+# build/tests/testdata/libhostile.so)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${1:-10s}
+HOSTILE=build/tests/testdata/libhostile.so
+[[ -f $HOSTILE ]] || { echo "build the tests first (ninja -C build testdata_hostile)" >&2; exit 1; }
+command -v wrk >/dev/null || ./infra/install-deps.sh --bench
+WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
+build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
+  --ready-file "$WORK/ready.json" --log-level error &
+FAASD=$!
+trap 'kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
+HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")
+export FAAS_SERVER=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
+FAAS_TOKEN=$(cat "$WORK/data/admin-token")
+export FAAS_TOKEN
+build/bin/faasctl deploy hello build/functions/libhello.so --public --max-instances 16 >/dev/null
+build/bin/faasctl deploy hostile "$HOSTILE" --public --timeout 1s --memory 64 \
+  --max-instances 4 --queue-timeout 100ms >/dev/null
+build/bin/faasctl deploy sleeper build/functions/libsleep.so --public --timeout 1s \
+  --max-instances 4 --queue-timeout 100ms >/dev/null
+
+p99() {  # wrk on hello -> "req/s p99"
+  wrk -t1 -c16 -d"$DURATION" --latency "http://$HTTP/function/hello" |
+    awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'
+}
+with_hostile() {  # mode -> hello's "req/s p99" while the hostile mode runs at full rate
+  local url="http://$HTTP/function/hostile?do=$1"
+  [[ $1 == timeout ]] && url="http://$HTTP/function/sleeper?ms=5000"
+  wrk -t1 -c4 -d"$DURATION" "$url" >/dev/null 2>&1 &
+  local h=$!
+  sleep 0.5
+  p99
+  wait $h || true
+}
+wrk -t1 -c16 -d2s "http://$HTTP/function/hello" >/dev/null
+# timeout: `sleep` outlives its 1 s timeout and is killed, using no CPU: instance churn alone.
+MODES=(fork-bomb balloon busy-threads timeout)
+RESULTS=("$(p99)")
+for m in "${MODES[@]}"; do
+  RESULTS+=("$(with_hostile "$m")" "$(p99)")
+done
+echo "hello alone (req/s p99): ${RESULTS[0]} | ${RESULTS[2]} | ${RESULTS[4]} | ${RESULTS[6]} | ${RESULTS[8]}"
+for i in "${!MODES[@]}"; do
+  echo "hello next to ${MODES[$i]}: ${RESULTS[$((2 * i + 1))]}"
+done
+python3 - "${MODES[*]}" "${RESULTS[@]}" <<'PY'
+import sys
+def ms(v):
+    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if v.endswith(unit):
+            return float(v[: -len(unit)]) * f
+modes, r = sys.argv[1].split(), sys.argv[2:]
+for i, name in enumerate(modes):
+    base = (ms(r[2 * i].split()[1]) + ms(r[2 * i + 2].split()[1])) / 2
+    p = ms(r[2 * i + 1].split()[1])
+    print(f"{name:13s} p99 {p:7.2f} ms vs {base:6.2f} ms alone (mean of the runs around it): "
+          f"{p / base:5.2f}x ({100 * (p / base - 1):+.0f} %, target <= +20 %)")
+PY
+curl -s "http://$HTTP/metrics" | grep -E '^faas_invocations_total\{function="hostile"' || true
