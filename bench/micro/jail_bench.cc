@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 #include <benchmark/benchmark.h>
 
@@ -80,6 +81,48 @@ void BM_Cgroup(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Cgroup)->UseRealTime();
+
+// Creating an instance group on demand vs taking a spare made ahead (with a different memory
+// limit written into it), without the join: what CgroupRoot::KeepSpares moves off a cold start.
+void BM_CgroupCreate(benchmark::State& state) {
+  auto root = faas::sandbox::CgroupRoot::Create({});
+  if (!root.ok()) {
+    state.SkipWithError(root.status().message().c_str());
+    return;
+  }
+  int n = 0;
+  for (auto _ : state) {
+    auto cg = (*root)->CreateInstance("create-" + std::to_string(n++), {});
+    state.PauseTiming();  // removal happens off the request path too
+    cg->reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_CgroupCreate)->UseRealTime();
+
+void BM_CgroupTakeSpare(benchmark::State& state) {
+  auto root = faas::sandbox::CgroupRoot::Create({});
+  if (!root.ok()) {
+    state.SkipWithError(root.status().message().c_str());
+    return;
+  }
+  faas::sandbox::CgroupLimits base;
+  (*root)->KeepSpares(4, base);
+  faas::sandbox::CgroupLimits other = base;
+  other.memory_bytes = 64u << 20;
+  for (auto _ : state) {
+    state.PauseTiming();  // the refill thread runs between cold starts
+    while ((*root)->SpareCount() < 4) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    state.ResumeTiming();
+    auto cg = (*root)->TakeInstance(other);
+    state.PauseTiming();
+    cg->reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_CgroupTakeSpare)->UseRealTime();
 
 void BM_Namespaces(benchmark::State& state) {
   ForkRun(state, [] {

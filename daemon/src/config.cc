@@ -88,6 +88,11 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_MAX_CONNECTIONS_PER_IP")
       ->check(CLI::Range(0, 1'000'000))
       ->capture_default_str();
+  app.add_option("--spare-cgroups", c->spare_cgroups,
+                 "empty instance cgroups kept ready so cold starts do not create one (0 = off)")
+      ->envname("FAAS_SPARE_CGROUPS")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
   app.add_option("--async-concurrency", c->async_concurrency,
                  "async invocations run at the same time")
       ->envname("FAAS_ASYNC_CONCURRENCY")

@@ -228,6 +228,7 @@ int RunDaemon(const DaemonConfig& config) {
   scheduler::Scheduler sched({.worker_path = worker,
                               .init_timeout = config.init_timeout,
                               .cgroups = cgroups->get(),
+                              .spare_cgroups = config.spare_cgroups,
                               .ledger = config.unsafe_no_ledger ? nullptr : ledger->get(),
                               .metrics = &metrics,
                               .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,

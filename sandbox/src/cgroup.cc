@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -248,10 +250,121 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
   return root;
 }
 
+// The spare pool: a refill thread keeps `want` empty groups made with `base`'s limits.
+struct CgroupRoot::Spares {
+  std::mutex mu;
+  std::condition_variable wake;  // refill: a spare was taken, or stop
+  std::deque<std::unique_ptr<InstanceCgroup>> ready;
+  std::size_t want = 0;
+  CgroupLimits base;
+  bool stop = false;
+  std::thread thread;
+};
+
 CgroupRoot::~CgroupRoot() {
+  KeepSpares(0, {});
   for (const auto& dir : dirs_) {
     RemoveTree(dir);
   }
+}
+
+void CgroupRoot::KeepSpares(std::size_t n, const CgroupLimits& base) {
+  if (spares_ != nullptr) {  // stop the old refill thread; its spares are removed below
+    {
+      std::lock_guard lock(spares_->mu);
+      spares_->stop = true;
+    }
+    spares_->wake.notify_all();
+    spares_->thread.join();
+    spares_.reset();
+  }
+  if (n == 0) {
+    return;
+  }
+  spares_ = std::make_unique<Spares>();
+  spares_->want = n;
+  spares_->base = base;
+  Spares* sp = spares_.get();
+  sp->thread = std::thread([this, sp] {
+    static auto log = log::Get("sandbox");
+    std::unique_lock lock(sp->mu);
+    bool failing = false;
+    while (!sp->stop) {
+      if (sp->ready.size() >= sp->want) {
+        sp->wake.wait(lock);
+        continue;
+      }
+      lock.unlock();
+      auto made = CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), sp->base);
+      lock.lock();
+      if (made.ok()) {
+        sp->ready.push_back(std::move(*made));
+        failing = false;
+      } else {
+        if (!failing) {  // once per failure streak; TakeInstance still creates on demand
+          FAAS_LOG(log, warn, "cgroup.spare_failed", {"error", made.status().ToString()});
+        }
+        failing = true;
+        sp->wake.wait_for(lock, std::chrono::seconds(1));
+      }
+    }
+  });
+}
+
+std::size_t CgroupRoot::SpareCount() const {
+  if (spares_ == nullptr) {
+    return 0;
+  }
+  std::lock_guard lock(spares_->mu);
+  return spares_->ready.size();
+}
+
+Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::TakeInstance(const CgroupLimits& limits) {
+  if (spares_ != nullptr) {
+    std::unique_ptr<InstanceCgroup> spare;
+    CgroupLimits base;
+    {
+      std::lock_guard lock(spares_->mu);
+      if (!spares_->ready.empty()) {
+        spare = std::move(spares_->ready.front());
+        spares_->ready.pop_front();
+        base = spares_->base;
+      }
+    }
+    spares_->wake.notify_one();
+    if (spare != nullptr) {
+      if (mode_ == CgroupMode::kV1 || enforces_limits_) {  // else there is nothing to set
+        FAAS_RETURN_IF_ERROR(spare->SetLimits(base, limits));
+      }
+      return spare;
+    }
+  }
+  return CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), limits);
+}
+
+Status InstanceCgroup::SetLimits(const CgroupLimits& from, const CgroupLimits& to) {
+  if (to.cpu_quota_us != from.cpu_quota_us || to.cpu_period_us != from.cpu_period_us) {
+    return InvalidArgumentError("a spare cgroup's CPU quota is fixed at creation");
+  }
+  bool v2 = mode_ == CgroupMode::kV2;
+  if (to.memory_bytes != from.memory_bytes && !memory_dir_.empty()) {
+    std::string mem = std::to_string(to.memory_bytes);
+    std::string memsw = memory_dir_ + "/memory.memsw.limit_in_bytes";
+    bool has_memsw = !v2 && ::access(memsw.c_str(), W_OK) == 0;
+    // v1 wants memsw >= limit at every step: raise memsw first when growing, last when shrinking.
+    if (has_memsw && to.memory_bytes > from.memory_bytes) {
+      FAAS_RETURN_IF_ERROR(WriteFile(memsw, mem));
+    }
+    FAAS_RETURN_IF_ERROR(
+        WriteFile(memory_dir_ + (v2 ? "/memory.max" : "/memory.limit_in_bytes"), mem));
+    if (has_memsw && to.memory_bytes < from.memory_bytes) {
+      FAAS_RETURN_IF_ERROR(WriteFile(memsw, mem));
+    }
+  }
+  if (to.pids_max != from.pids_max && !pids_dir_.empty()) {
+    FAAS_RETURN_IF_ERROR(WriteFile(pids_dir_ + "/pids.max", std::to_string(to.pids_max)));
+  }
+  return OkStatus();
 }
 
 Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(const std::string& leaf,

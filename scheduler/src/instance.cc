@@ -52,12 +52,11 @@ Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const Function
   auto t0 = Clock::now();
   std::unique_ptr<sandbox::InstanceCgroup> cg;
   if (options.cgroups != nullptr) {
-    static std::atomic<uint64_t> next_id{0};
     sandbox::CgroupLimits limits;
     limits.memory_bytes = spec->config.memory_mb << 20;
     limits.pids_max = options.pids_max;
-    FAAS_ASSIGN_OR_RETURN(cg, options.cgroups->CreateInstance(
-                                  "i-" + std::to_string(next_id.fetch_add(1)), limits));
+    // A spare made ahead of need when one is ready (SchedulerOptions::spare_cgroups).
+    FAAS_ASSIGN_OR_RETURN(cg, options.cgroups->TakeInstance(limits));
   }
   uid_t uid = sandbox::FunctionUid(spec->name);
   SpawnSpec ss{options.worker_path,

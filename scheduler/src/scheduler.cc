@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "faas/base/log.h"
+#include "faas/sandbox/cgroup.h"
 #include "instance.h"
 #include "recorder.h"
 
@@ -89,6 +90,12 @@ Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>())
   impl_->recorder = std::make_unique<Recorder>(impl_->options.ledger, impl_->options.metrics,
                                                impl_->options.prices);
   impl_->reaper = std::thread([this] { impl_->ReaperLoop(); });
+  if (impl_->options.cgroups != nullptr && impl_->options.spare_cgroups > 0) {
+    sandbox::CgroupLimits base;  // the default function: one write adjusts other memory sizes
+    base.memory_bytes = uint64_t{store::FunctionConfig{}.memory_mb} << 20;
+    base.pids_max = impl_->options.pids_max;
+    impl_->options.cgroups->KeepSpares(impl_->options.spare_cgroups, base);
+  }
 }
 
 Scheduler::~Scheduler() { Shutdown(); }

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -87,6 +89,58 @@ TEST_P(Cgroup, NestsUnderOurOwnCgroupAndCleansUp) {
   for (const auto& d : dirs) {
     EXPECT_FALSE(Exists(d)) << d << " outlived the root";
   }
+}
+
+TEST_P(Cgroup, SparesAreMadeAheadAndTakeTheirLimitsWhenTaken) {
+  CgroupLimits base;
+  base.memory_bytes = 128u << 20;
+  base.pids_max = 64;
+  root_->KeepSpares(2, base);
+  auto wait_for = [&](std::size_t n) {
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < deadline && root_->SpareCount() != n;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return root_->SpareCount();
+  };
+  ASSERT_EQ(wait_for(2), 2u);
+  CgroupLimits want = base;
+  want.memory_bytes = 48u << 20;
+  want.pids_max = 17;
+  std::vector<std::string> dirs;
+  {
+    auto inst = root_->TakeInstance(want);
+    ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+    dirs = (*inst)->Dirs();
+    if (GetParam().mode == CgroupMode::kV1 || root_->EnforcesLimits()) {
+      bool v2 = GetParam().mode == CgroupMode::kV2;
+      for (const auto& d : dirs) {
+        if (Exists(d + (v2 ? "/memory.max" : "/memory.limit_in_bytes"))) {
+          std::ifstream f(d + (v2 ? "/memory.max" : "/memory.limit_in_bytes"));
+          uint64_t v = 0;
+          f >> v;
+          EXPECT_EQ(v, want.memory_bytes) << d;
+        }
+        if (Exists(d + "/pids.max")) {
+          std::ifstream f(d + "/pids.max");
+          uint64_t v = 0;
+          f >> v;
+          EXPECT_EQ(v, 17u) << d;
+        }
+      }
+    }
+    // A child joins the spare like any group, and the pool refills behind it.
+    pid_t pid = SpawnInto(**inst, [] {});
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    EXPECT_EQ(wait_for(2), 2u);
+  }
+  for (const auto& d : dirs) {
+    EXPECT_FALSE(Exists(d)) << d << " outlived its instance";
+  }
+  root_->KeepSpares(0, {});
+  EXPECT_EQ(root_->SpareCount(), 0u);
 }
 
 TEST_P(Cgroup, CountsTheCpuOfEveryMember) {

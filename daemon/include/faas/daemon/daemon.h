@@ -35,6 +35,7 @@ struct DaemonConfig {
   std::size_t max_connections_per_ip = 256;   // FAAS_MAX_CONNECTIONS_PER_IP: beyond, 429 and close
   std::chrono::milliseconds http_read_timeout{30'000};   // FAAS_HTTP_READ_TIMEOUT: 408 after
   std::chrono::milliseconds http_write_timeout{30'000};  // FAAS_HTTP_WRITE_TIMEOUT
+  uint32_t spare_cgroups = 8;                 // FAAS_SPARE_CGROUPS: empty cgroups kept ready
   uint32_t async_concurrency = 16;            // FAAS_ASYNC_CONCURRENCY: async invocations at once
   std::chrono::milliseconds async_retention{24 * 3'600'000};  // FAAS_ASYNC_RETENTION
 };

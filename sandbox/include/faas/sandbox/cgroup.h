@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -54,6 +55,17 @@ class CgroupRoot {
 
   Result<std::unique_ptr<InstanceCgroup>> CreateInstance(const std::string& leaf,
                                                          const CgroupLimits& limits);
+
+  // Spare groups, made ahead of need off the request path: creating a group costs a few ms
+  // (a mkdir per v1 hierarchy, each allocating kernel state), setting a limit on an empty one
+  // a few µs. KeepSpares(n, base) starts a thread that keeps `n` empty groups with `base`'s
+  // limits ready; 0 stops it. TakeInstance hands out a spare, with `limits` written into it
+  // where they differ from the base, or creates a group when none is ready. Leaves are named
+  // i-<N> by the root.
+  void KeepSpares(std::size_t n, const CgroupLimits& base);
+  Result<std::unique_ptr<InstanceCgroup>> TakeInstance(const CgroupLimits& limits);
+  // Spares ready now (for tests and /metrics).
+  std::size_t SpareCount() const;
   CgroupMode mode() const { return mode_; }
   // Whether memory and pids limits are enforced (false on a v2 mount whose controllers are
   // bound to v1 hierarchies, as on the hybrid test host's `unified` mount).
@@ -68,6 +80,9 @@ class CgroupRoot {
   // v1: controller -> (libcgroup name of our parent, directory); v2: one entry "".
   std::vector<std::pair<std::string, std::string>> parents_;  // {controller, relative name}
   std::vector<std::string> dirs_;
+  struct Spares;
+  std::unique_ptr<Spares> spares_;
+  std::atomic<uint64_t> next_leaf_{0};
 };
 
 class InstanceCgroup {
@@ -92,6 +107,8 @@ class InstanceCgroup {
   uint64_t PidsLimitHits() const;
   // SIGCONT then SIGKILL to every member until the group is empty (bounded at 5 s).
   Status KillAll();
+  // Writes the memory and pids limits (the group must be empty). Used on spares.
+  Status SetLimits(const CgroupLimits& from, const CgroupLimits& to);
   const std::vector<std::string>& Dirs() const { return dirs_; }
 
  private:

@@ -112,6 +112,9 @@ struct SchedulerOptions {
   uint64_t tmp_bytes = 16u << 20;                       // each instance's private /tmp
   uint64_t pids_max = 64;                               // processes + threads per instance
   sandbox::CgroupRoot* cgroups = nullptr;               // per-instance cgroups; not owned
+  // Empty cgroups kept ready so a cold start does not create one (CgroupRoot::KeepSpares);
+  // 0 = create each on demand.
+  std::size_t spare_cgroups = 8;
   store::Ledger* ledger = nullptr;                      // every invocation's row; not owned
   metering::Metrics* metrics = nullptr;                 // /metrics counters; not owned
   metering::Prices prices;
