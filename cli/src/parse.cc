@@ -821,6 +821,10 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       ->add_option("DATA", raw_publish_data, "body: @file, - for stdin, or the text itself")
       ->type_name("@FILE|-|STRING")
       ->required();
+  AsyncStatusCommand async_status;
+  CLI::App* async_status_cmd = app.add_subcommand(
+      "invocation", "status and stored result of one async invocation (invoke --async)");
+  async_status_cmd->add_option("ID", async_status.id, "invocation id")->required();
   QueueStatsCommand queue_stats;
   CLI::App* queue_stats_cmd = queue_cmd->add_subcommand("stats", "a queue's message counts");
   queue_stats_cmd->add_option("Q", queue_stats.queue, "queue name")->required();
@@ -1093,6 +1097,8 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
     CheckQueueName(queue_publish.queue, "Q", problems);
     queue_publish.data = ParseDataSource(raw_publish_data);
     inv.command = std::move(queue_publish);
+  } else if (async_status_cmd->parsed()) {
+    inv.command = std::move(async_status);
   } else if (queue_stats_cmd->parsed()) {
     CheckQueueName(queue_stats.queue, "Q", problems);
     inv.command = std::move(queue_stats);

@@ -606,6 +606,21 @@ Outcome RunQueueStats(Session& s, const QueueStatsCommand& cmd, Io& io) {
   return Outcome::Ok();
 }
 
+// The reply is the gateway's JSON document; both output modes print it (it is nested).
+Outcome RunAsyncStatus(Session& s, const AsyncStatusCommand& cmd, Io& io) {
+  faas::v1::KeyId req;
+  req.set_id(cmd.id);
+  grpc::ClientContext ctx;
+  s.Prepare(ctx);
+  faas::v1::AsyncInvocation reply;
+  grpc::Status status = s.Stub().GetAsyncInvocation(&ctx, req, &reply);
+  if (!status.ok()) {
+    return s.Failed(status, ctx);
+  }
+  io.out << DumpJson(nlohmann::json::parse(reply.json(), nullptr, false));
+  return Outcome::Ok();
+}
+
 Outcome RunQueueDlq(Session& s, const QueueDlqCommand& cmd, Io& io) {
   grpc::ClientContext ctx;
   s.Prepare(ctx);
@@ -858,6 +873,8 @@ int Run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
                                  &faas::v1::Control::Stub::ResumeTrigger, io);
         } else if constexpr (std::is_same_v<T, TriggerDeleteCommand>) {
           return RunTriggerDelete(session, cmd, io);
+        } else if constexpr (std::is_same_v<T, AsyncStatusCommand>) {
+          return RunAsyncStatus(session, cmd, io);
         } else if constexpr (std::is_same_v<T, QueuePublishCommand>) {
           return RunQueuePublish(session, cmd, io);
         } else if constexpr (std::is_same_v<T, QueueStatsCommand>) {

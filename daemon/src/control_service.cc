@@ -941,4 +941,25 @@ grpc::Status ControlService::ListDead(grpc::ServerContext* ctx, const v1::ListDe
   return grpc::Status::OK;
 }
 
+grpc::Status ControlService::GetAsyncInvocation(grpc::ServerContext* ctx, const v1::KeyId* req,
+                                                v1::AsyncInvocation* reply) {
+  if (grpc::Status denied = Admin(ctx); !denied.ok()) {
+    return denied;
+  }
+  if (deps_.gateway == nullptr) {
+    return Fail(ctx, "invocation_not_found", NotFoundError("async invocations are off"));
+  }
+  auto json = deps_.gateway->AsyncStatusJson(req->id());
+  if (!json.ok()) {
+    return Fail(ctx, json.status().code() == StatusCode::kNotFound ? "invocation_not_found"
+                                                                   : "internal",
+                json.status().code() == StatusCode::kNotFound
+                    ? NotFoundError("no async invocation \"" + req->id() +
+                                    "\" (results are kept for --async-retention)")
+                    : json.status());
+  }
+  reply->set_json(std::move(*json));
+  return grpc::Status::OK;
+}
+
 }  // namespace faas::daemon

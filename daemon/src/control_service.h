@@ -119,6 +119,9 @@ class ControlService final : public v1::Control::Service {
                              v1::QueueStats* reply) override;
   grpc::Status ListDead(grpc::ServerContext* ctx, const v1::ListDeadRequest* req,
                         v1::ListDeadReply* reply) override;
+  // faas code invocation_not_found (NOT_FOUND) for an unknown or expired id.
+  grpc::Status GetAsyncInvocation(grpc::ServerContext* ctx, const v1::KeyId* req,
+                                  v1::AsyncInvocation* reply) override;
 
  private:
   void FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo* info);

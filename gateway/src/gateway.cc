@@ -670,6 +670,14 @@ Result<std::string> Gateway::EnqueueAsync(const std::string& name, std::string p
                 message);
 }
 
+Result<std::string> Gateway::AsyncStatusJson(std::string_view invocation_id) const {
+  if (impl_->o.queue == nullptr) {
+    return NotFoundError("this faasd runs without a queue");
+  }
+  FAAS_ASSIGN_OR_RETURN(store::AsyncRecord rec, impl_->o.queue->GetAsync(invocation_id));
+  return AsyncJson(rec);
+}
+
 bool Gateway::RunAsync(std::string_view body, const store::QueueHeaders& headers,
                        uint32_t attempt, bool final_attempt, std::string* error) {
   Impl& im = *impl_;

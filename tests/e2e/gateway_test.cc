@@ -314,6 +314,22 @@ TEST_F(Gateway, AsyncInvocationsRunAndKeepTheirResult) {
   std::string cli_id = Json::parse(cli.out)["invocation_id"];
   EXPECT_EQ(AwaitAsync(d_.http_port(), cli_id, key)["http_status"], 404)
       << "queued by the admin: no tenant, so an API key of acme must not see it";
+  // The admin reads it with faasctl.
+  Json seen;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       std::chrono::steady_clock::now() < deadline;) {
+    CommandResult st = d_.Ctl({"invocation", cli_id, "-o", "json"});
+    ASSERT_EQ(st.exit_code, 0) << st.out << st.err;
+    seen = Json::parse(st.out);
+    if (seen["status"] == "succeeded") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(seen["status"], "succeeded") << seen.dump();
+  CommandResult unknown = d_.Ctl({"invocation", "00000000000000000000000000"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no async invocation"), std::string::npos) << unknown.err;
 }
 
 // A one-shot HTTP listener on loopback that records the first request it gets.

@@ -347,6 +347,11 @@ TEST_F(KeysTriggersQueuesParseTest, QueuePublishTakesTheThreeDataForms) {
               HasSubstr("must be at most 200 bytes"));
 }
 
+TEST_F(KeysTriggersQueuesParseTest, AsyncInvocationStatus) {
+  EXPECT_EQ(ParseAs<AsyncStatusCommand>({"invocation", "01jdq3abc"}).id, "01jdq3abc");
+  EXPECT_FALSE(ErrorOf({"invocation"}).empty());
+}
+
 TEST_F(KeysTriggersQueuesParseTest, QueueStats) {
   EXPECT_EQ(ParseAs<QueueStatsCommand>({"queue", "stats", "emails"}).queue, "emails");
   EXPECT_FALSE(ErrorOf({"queue", "stats"}).empty());

@@ -181,6 +181,10 @@ struct QueuePublishCommand {
   std::string queue;
   DataSource data;  // DATA: the text itself, @file or - for stdin
 };
+// invocation ID: status and stored result of one async invocation (any tenant's).
+struct AsyncStatusCommand {
+  std::string id;
+};
 struct QueueStatsCommand {
   std::string queue;
 };
@@ -217,6 +221,7 @@ using Command =
                  KeyCreateCommand, KeyListCommand, KeyRevokeCommand, TriggerAddCommand,
                  TriggerListCommand, TriggerPauseCommand, TriggerResumeCommand,
                  TriggerDeleteCommand, QueuePublishCommand, QueueStatsCommand, QueueDlqCommand,
+                 AsyncStatusCommand,
                  BenchCommand, VersionCommand, HelpCommand>;
 
 struct Invocation {

@@ -88,6 +88,10 @@ class Gateway {
   Result<std::string> EnqueueAsync(const std::string& name, std::string path, std::string query,
                                    std::string body, const std::string& callback_url);
 
+  // The JSON of GET /invocations/{id} for the control API (an admin: any tenant). NotFound for
+  // an unknown or expired id.
+  Result<std::string> AsyncStatusJson(std::string_view invocation_id) const;
+
   // Runs one async invocation taken from kAsyncQueue (the daemon's internal trigger calls this):
   // records running, invokes, stores the result and queues its callback; `final_attempt` makes
   // a failure final. Returns true when the message is done (acknowledge it), false to retry it
