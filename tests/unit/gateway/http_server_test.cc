@@ -529,6 +529,19 @@ TEST_F(HttpServerTest, PerIpCapComesBeforeTheGlobalCap) {
   EXPECT_EQ(r.connections_global, 0u);
 }
 
+TEST_F(HttpServerTest, AClientThatNeverReadsIsDroppedAtTheWriteDeadline) {
+  // 32 MiB cannot sit in the socket buffers, so the write blocks until the deadline.
+  StartServer({.write_timeout = std::chrono::milliseconds(200)},
+              [](HttpRequest&, HttpResponse& res) { res.body.assign(32u << 20, 'x'); });
+  Client c(port_);
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_TRUE(Eventually([&] { return server_->ActiveConnections() == 1; }));
+  auto t0 = Clock::now();
+  // The connection thread gives up and exits although the client never read a byte.
+  EXPECT_TRUE(Eventually([&] { return server_->ActiveConnections() == 0; }));
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+}
+
 TEST_F(HttpServerTest, DrainFinishesTheRequestInFlightWithConnectionClose) {
   std::latch entered(1);
   std::latch release(1);
