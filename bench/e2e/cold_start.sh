@@ -4,14 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-200}
-WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
-build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
-  --ready-file "$WORK/ready.json" --log-level warn &
-FAASD=$!
-trap 'kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
-GRPC=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
-FAAS_TOKEN=$(cat "$WORK/data/admin-token")
-export FAAS_TOKEN
-build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so --public >/dev/null
-build/bench/faas_coldstart_bench --server "$GRPC" --function hello -n "$N"
+source bench/e2e/lib.sh
+start_faasd
+build/bin/faasctl deploy hello build/functions/libhello.so --public >/dev/null
+build/bench/faas_coldstart_bench --server "$FAAS_SERVER" --function hello -n "$N"

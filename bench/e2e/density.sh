@@ -6,15 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-1000}
-WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
-build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
-  --ready-file "$WORK/ready.json" --log-level warn &
-FAASD=$!
-trap 'kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
-export FAAS_SERVER=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
-FAAS_TOKEN=$(cat "$WORK/data/admin-token")
-export FAAS_TOKEN
+source bench/e2e/lib.sh
+start_faasd
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$FAASD/status"; }
 sleep 1
 RSS_IDLE=$(rss)

@@ -10,16 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-10s}
 command -v wrk >/dev/null || ./infra/install-deps.sh --bench
-WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
-build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
-  --ready-file "$WORK/ready.json" --log-level warn &
-FAASD=$!
-trap 'kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
-HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")
-export FAAS_SERVER=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
-FAAS_TOKEN=$(cat "$WORK/data/admin-token")
-export FAAS_TOKEN
+source bench/e2e/lib.sh
+start_faasd
 key() { build/bin/faasctl key create -o json "$@" | python3 -c "import json,sys;print(json.load(sys.stdin)['key'])"; }
 build/bin/faasctl deploy open build/functions/libhello.so --public --max-instances 32 >/dev/null
 build/bin/faasctl deploy guarded build/functions/libhello.so --max-instances 32 \

@@ -11,16 +11,8 @@ DURATION=${1:-10s}
 HOSTILE=build/tests/testdata/libhostile.so
 [[ -f $HOSTILE ]] || { echo "build the tests first (ninja -C build testdata_hostile)" >&2; exit 1; }
 command -v wrk >/dev/null || ./infra/install-deps.sh --bench
-WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
-build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
-  --ready-file "$WORK/ready.json" --log-level error &
-FAASD=$!
-trap 'kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
-HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")
-export FAAS_SERVER=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
-FAAS_TOKEN=$(cat "$WORK/data/admin-token")
-export FAAS_TOKEN
+source bench/e2e/lib.sh
+LOG_LEVEL=error start_faasd
 build/bin/faasctl deploy hello build/functions/libhello.so --public --max-instances 16 >/dev/null
 build/bin/faasctl deploy hostile "$HOSTILE" --public --timeout 1s --memory 64 \
   --max-instances 4 --queue-timeout 100ms >/dev/null

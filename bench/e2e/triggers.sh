@@ -11,23 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-5000}
 CONC=${2:-4}
-WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+source bench/e2e/lib.sh
 PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-"redis-server" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
+redis-server --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
   --logfile "$WORK/redis.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
-build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
-  --ready-file "$WORK/ready.json" --log-level warn &
-PIDS+=($!)
-for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
-HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")
-export FAAS_SERVER=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
-FAAS_TOKEN=$(cat "$WORK/data/admin-token")
-export FAAS_TOKEN
+start_faasd
 ctl() { build/bin/faasctl "$@"; }
 ctl deploy hello build/functions/libhello.so --max-instances 16 >/dev/null
 ctl deploy stamp build/functions/libstamp.so >/dev/null
