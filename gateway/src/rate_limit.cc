@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "faas/store/config.h"
+
 namespace faas::gateway {
 namespace {
 
@@ -21,14 +23,6 @@ int64_t IntervalNs(double rate_per_sec) {
   return std::max<int64_t>(1, static_cast<int64_t>(ns));
 }
 
-uint32_t EffectiveBurst(double rate_per_sec, uint32_t burst) {
-  if (burst != 0) {
-    return burst;
-  }
-  const double b = std::ceil(rate_per_sec);
-  return b < 1 ? 1 : static_cast<uint32_t>(std::min(b, 1e6));
-}
-
 }  // namespace
 
 std::chrono::nanoseconds RateLimiter::Take(std::string_view key, double rate_per_sec,
@@ -38,7 +32,7 @@ std::chrono::nanoseconds RateLimiter::Take(std::string_view key, double rate_per
   }
   const int64_t interval = IntervalNs(rate_per_sec);
   int64_t capacity = 0;  // burst * interval: how far full_at may run ahead of now
-  if (__builtin_mul_overflow(int64_t{EffectiveBurst(rate_per_sec, burst)}, interval, &capacity) ||
+  if (__builtin_mul_overflow(int64_t{store::EffectiveBurst(rate_per_sec, burst)}, interval, &capacity) ||
       capacity > kMaxBucketNs) {
     capacity = kMaxBucketNs;
   }

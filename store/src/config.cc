@@ -127,11 +127,11 @@ class FieldReader {
 
 }  // namespace
 
-uint32_t EffectiveBurst(const FunctionConfig& c) {
-  if (c.burst != 0) {
-    return c.burst;
+uint32_t EffectiveBurst(double rate_per_sec, uint32_t burst) {
+  if (burst != 0) {
+    return burst;
   }
-  double b = std::ceil(c.rate_per_sec);
+  double b = std::ceil(rate_per_sec);
   return b < 1 ? 1 : static_cast<uint32_t>(std::min(b, 1e6));
 }
 

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -742,7 +741,7 @@ faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(
     return faas::InvalidArgumentError(msg);
   }
   if (rate_per_sec > 0 && burst == 0) {
-    burst = static_cast<uint32_t>(std::max(1.0, std::ceil(rate_per_sec)));  // <= 1e6
+    burst = EffectiveBurst(rate_per_sec, 0);
   }
   std::sort(functions.begin(), functions.end());
   functions.erase(std::unique(functions.begin(), functions.end()), functions.end());

@@ -47,8 +47,13 @@ inline std::chrono::milliseconds EffectiveCpuLimit(const FunctionConfig& c) {
   return c.cpu_limit.count() == 0 ? c.timeout : c.cpu_limit;
 }
 
-// The effective token-bucket size of the function's rate limit.
-uint32_t EffectiveBurst(const FunctionConfig& c);
+// The token-bucket size for `rate_per_sec` when `burst` is 0 (unset): the rate per second
+// rounded up, at least 1, at most 1e6; else `burst`. One rule for functions, keys and the
+// gateway's limiter.
+uint32_t EffectiveBurst(double rate_per_sec, uint32_t burst);
+inline uint32_t EffectiveBurst(const FunctionConfig& c) {
+  return EffectiveBurst(c.rate_per_sec, c.burst);
+}
 
 // The effective longest wait for a free instance: queue_timeout, or timeout when it is 0.
 inline std::chrono::milliseconds EffectiveQueueTimeout(const FunctionConfig& c) {
