@@ -88,16 +88,6 @@ Result<std::string> LoadAdminToken(const DaemonConfig& config) {
   return token;
 }
 
-std::string HeaderOf(const std::vector<std::pair<std::string, std::string>>& headers,
-                     std::string_view name) {
-  for (const auto& [k, v] : headers) {
-    if (k == name) {
-      return v;
-    }
-  }
-  return {};
-}
-
 // Runs one queue message through its trigger's function. Success is the handler returning 0
 // with a status below 500; the ledger row is journaled before Invoke returns.
 triggers::DeliveryResult RunQueueDelivery(scheduler::Scheduler& sched,
@@ -310,8 +300,7 @@ int RunDaemon(const DaemonConfig& config) {
                out.ok = gw.RunAsync(d.body, d.headers, d.attempt, d.attempt >= kAsyncAttempts,
                                     &out.error);
              } else {
-               out.ok = gw.DeliverCallback(HeaderOf(d.headers, "id"),
-                                           d.attempt >= kCallbackAttempts, &out.error);
+               out.ok = gw.DeliverCallback(d.headers, d.attempt >= kCallbackAttempts, &out.error);
              }
              return out;
            },

@@ -137,8 +137,9 @@ std::string ContinueTrace(const std::string* incoming, std::string* trace_id) {
     std::string_view tid = in.substr(3, 32);
     std::string_view pid = in.substr(36, 16);
     std::string_view flags = in.substr(53, 2);
-    if (IsHex(tid) && IsHex(pid) && IsHex(flags) && tid != std::string(32, '0') &&
-        pid != std::string(16, '0')) {
+    // All-zero trace and parent ids are invalid (W3C trace context §3.2.2).
+    if (IsHex(tid) && IsHex(pid) && IsHex(flags) && tid.find_first_not_of('0') != tid.npos &&
+        pid.find_first_not_of('0') != pid.npos) {
       out.append("00-").append(tid).append("-");
       AppendHex64(out, Rng()() | 1);
       out.append("-").append(flags);
@@ -219,6 +220,34 @@ struct Gateway::Impl {
   std::shared_ptr<spdlog::logger> access = log::Get("access");
   std::shared_ptr<spdlog::logger> log = log::Get("gateway");
 
+  // The caller's API key, allowed to invoke `function` ("" admits only keys not limited to some
+  // functions); else nullopt with the 401 in `res` (`hint` appended to the message).
+  std::optional<Principal> Authenticate(const HttpRequest& req, std::string_view function,
+                                        const std::string& inv_id, HttpResponse& res,
+                                        std::string_view hint = "") {
+    Result<Principal> p = self->keys_.load()->Authenticate(req.Header("authorization"), function);
+    if (p.ok()) {
+      return std::move(*p);
+    }
+    Reject("unauthorized");
+    res = MakeErrorResponse(401, "unauthorized", p.status().message() + std::string(hint), inv_id);
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return std::nullopt;
+  }
+
+  // Takes a token from the key's bucket; false with the 429 in `res` when it is empty.
+  bool WithinKeyRate(const Principal& p, const std::string& inv_id, HttpResponse& res) {
+    if (p.rate_per_sec <= 0) {
+      return true;
+    }
+    std::chrono::nanoseconds wait = limiter.Take("k:" + p.key_id, p.rate_per_sec, p.burst);
+    if (wait.count() <= 0) {
+      return true;
+    }
+    RateLimited(res, inv_id, wait, "this API key is over its rate of " + FormatRate(p.rate_per_sec));
+    return false;
+  }
+
   // The edge checks (see gateway.h). On refusal fills `res` and returns false. `spec` is the
   // function's current version when it exists.
   bool Admit(const std::string& name, const HttpRequest& req, const std::string& inv_id,
@@ -226,29 +255,13 @@ struct Gateway::Impl {
              std::shared_ptr<const scheduler::FunctionSpec>& spec) {
     spec = o.scheduler->Current(name);
     if (spec == nullptr || !spec->config.is_public) {
-      std::shared_ptr<const KeyTable> keys = self->keys_.load();
-      Result<Principal> p =
-          keys != nullptr
-              ? keys->Authenticate(req.Header("authorization"), name)
-              : Result<Principal>(Status(StatusCode::kUnauthenticated,
-                                         req.Header("authorization") == nullptr
-                                             ? "missing Authorization: Bearer <key> header"
-                                             : "invalid API key"));
-      if (!p.ok()) {
-        Reject("unauthorized");
-        res = MakeErrorResponse(401, "unauthorized", p.status().message(), inv_id);
-        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+      std::optional<Principal> p = Authenticate(req, name, inv_id, res);
+      if (!p) {
         return false;
       }
       info.tenant = p->tenant;
-      if (p->rate_per_sec > 0) {
-        std::string bucket = "k:" + p->key_id;
-        std::chrono::nanoseconds wait = limiter.Take(bucket, p->rate_per_sec, p->burst);
-        if (wait.count() > 0) {
-          RateLimited(res, inv_id, wait,
-                      "this API key is over its rate of " + FormatRate(p->rate_per_sec));
-          return false;
-        }
+      if (!WithinKeyRate(*p, inv_id, res)) {
+        return false;
       }
     }
     if (spec == nullptr) {
@@ -372,30 +385,42 @@ struct Gateway::Impl {
                               "this faasd runs without a queue, so it takes no async invocations",
                               inv_id);
     } else if (Admit(name, req, inv_id, info, res, spec)) {
-      Enqueue(name, std::move(path), req, res, inv_id, info, *spec);
+      Status queued = Enqueue(name, std::move(path), req, inv_id, info, *spec);
+      if (queued.ok()) {
+        res.status = 202;
+        res.headers.emplace_back("Content-Type", "application/json");
+        res.headers.emplace_back("Location", std::string(kInvocationsPrefix) + inv_id);
+        res.headers.emplace_back("X-Faas-Trace-Id", info.trace_id);
+        res.body = "{\"invocation_id\":\"" + inv_id +
+                   "\",\"status\":\"queued\",\"status_url\":\"" +
+                   std::string(kInvocationsPrefix) + inv_id + "\"}\n";
+      } else if (queued.code() == StatusCode::kResourceExhausted) {
+        res = MakeErrorResponse(413, "payload_too_large", queued.message(), inv_id);
+      } else if (queued.code() == StatusCode::kInvalidArgument) {
+        res = MakeErrorResponse(400, "invalid_callback_url", queued.message(), inv_id);
+      } else {
+        res = MakeErrorResponse(503, "async_unavailable", queued.message(), inv_id, 1);
+      }
     }
     AddPlatformHeaders(res, inv_id, nullptr);
   }
 
-  void Enqueue(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
-               const std::string& inv_id, RequestInfo& info,
-               const scheduler::FunctionSpec& spec) {
+  // Checks the body and callback URL and queues the invocation durably. ResourceExhausted for a
+  // body over the function's limit, InvalidArgument for a bad callback URL, Unavailable when the
+  // queue cannot take it.
+  Status Enqueue(const std::string& name, std::string path, HttpRequest& req,
+                 const std::string& inv_id, RequestInfo& info,
+                 const scheduler::FunctionSpec& spec) {
     if (req.body.size() > spec.config.max_body_bytes) {
       Reject("payload_too_large");
-      res = MakeErrorResponse(413, "payload_too_large",
-                              "the request body of " + std::to_string(req.body.size()) +
-                                  " bytes is over the limit of " +
-                                  std::to_string(spec.config.max_body_bytes) + " bytes for \"" +
-                                  name + "\"",
-                              inv_id);
-      return;
+      return ResourceExhaustedError("the request body of " + std::to_string(req.body.size()) +
+                                    " bytes is over the limit of " +
+                                    std::to_string(spec.config.max_body_bytes) + " bytes for \"" +
+                                    name + "\"");
     }
     std::string callback;
     if (const std::string* cb = req.Header("x-callback-url")) {
-      if (Status s = ValidateCallbackUrl(*cb); !s.ok()) {
-        res = MakeErrorResponse(400, "invalid_callback_url", s.message(), inv_id);
-        return;
-      }
+      FAAS_RETURN_IF_ERROR(ValidateCallbackUrl(*cb));
       callback = *cb;
     }
     std::string traceparent = ContinueTrace(req.Header("traceparent"), &info.trace_id);
@@ -423,17 +448,9 @@ struct Gateway::Impl {
     if (!id.ok()) {
       FAAS_LOG(log, err, "async.enqueue_failed", {"inv", inv_id}, {"fn", name},
                {"error", id.status().ToString()});
-      res = MakeErrorResponse(503, "async_unavailable",
-                              "could not queue the invocation: " + id.status().message(), inv_id,
-                              1);
-      return;
+      return UnavailableError("could not queue the invocation: " + id.status().message());
     }
-    res.status = 202;
-    res.headers.emplace_back("Content-Type", "application/json");
-    res.headers.emplace_back("Location", std::string(kInvocationsPrefix) + inv_id);
-    res.headers.emplace_back("X-Faas-Trace-Id", info.trace_id);
-    res.body = "{\"invocation_id\":\"" + inv_id + "\",\"status\":\"queued\",\"status_url\":\"" +
-               std::string(kInvocationsPrefix) + inv_id + "\"}\n";
+    return OkStatus();
   }
 
   // POST /queues/{name}: publishes the body to the embedded queue. Needs a key that is not
@@ -445,28 +462,14 @@ struct Gateway::Impl {
       res.headers.emplace_back("Allow", "POST");
       return;
     }
-    std::shared_ptr<const KeyTable> keys = self->keys_.load();
-    Result<Principal> p =
-        keys != nullptr ? keys->Authenticate(req.Header("authorization"), "")
-                        : Result<Principal>(Status(StatusCode::kUnauthenticated,
-                                                   "missing or invalid API key"));
-    if (!p.ok()) {
-      Reject("unauthorized");
-      res = MakeErrorResponse(401, "unauthorized",
-                              p.status().message() +
-                                  " (publishing needs a key not limited to some functions)",
-                              inv_id);
-      res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    std::optional<Principal> p = Authenticate(
+        req, "", inv_id, res, " (publishing needs a key not limited to some functions)");
+    if (!p) {
       return;
     }
     info.tenant = p->tenant;
-    if (p->rate_per_sec > 0) {
-      std::chrono::nanoseconds wait = limiter.Take("k:" + p->key_id, p->rate_per_sec, p->burst);
-      if (wait.count() > 0) {
-        RateLimited(res, inv_id, wait,
-                    "this API key is over its rate of " + FormatRate(p->rate_per_sec));
-        return;
-      }
+    if (!WithinKeyRate(*p, inv_id, res)) {
+      return;
     }
     if (o.queue == nullptr || queue.empty() || queue.starts_with("_")) {
       res = MakeErrorResponse(o.queue == nullptr ? 503 : 400,
@@ -514,16 +517,8 @@ struct Gateway::Impl {
     info.function = rec->function;
     std::shared_ptr<const scheduler::FunctionSpec> spec = o.scheduler->Current(rec->function);
     if (!rec->tenant.empty() || spec == nullptr || !spec->config.is_public) {
-      std::shared_ptr<const KeyTable> keys = self->keys_.load();
-      if (keys == nullptr) {
-        Reject("unauthorized");
-        res = MakeErrorResponse(401, "unauthorized", "missing or invalid API key", inv_id);
-        return;
-      }
-      Result<Principal> p = keys->Authenticate(req.Header("authorization"), rec->function);
-      if (!p.ok()) {
-        Reject("unauthorized");
-        res = MakeErrorResponse(401, "unauthorized", p.status().message(), inv_id);
+      std::optional<Principal> p = Authenticate(req, rec->function, inv_id, res);
+      if (!p) {
         return;
       }
       info.tenant = p->tenant;
@@ -541,6 +536,7 @@ struct Gateway::Impl {
 Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->o = std::move(options);
   impl_->self = this;
+  SetKeys(nullptr);
   if (impl_->o.metrics != nullptr) {
     impl_->o.metrics->SetHttpSource([impl = impl_.get()] { return impl->Gauges(); });
   }
@@ -657,17 +653,16 @@ Result<std::string> Gateway::EnqueueAsync(const std::string& name, std::string p
   if (!callback_url.empty()) {
     req.headers.emplace_back("x-callback-url", callback_url);
   }
-  HttpResponse res;
   RequestInfo info;
   std::string inv_id = NewInvocationId();
-  impl_->Enqueue(name, std::move(path), req, res, inv_id, info, *spec);
-  if (res.status == 202) {
+  Status queued = impl_->Enqueue(name, std::move(path), req, inv_id, info, *spec);
+  if (queued.ok()) {
     return inv_id;
   }
-  Json j = Json::parse(res.body, nullptr, false);
-  std::string message = j.is_object() ? j["error"].value("message", res.body) : res.body;
-  return Status(res.status == 503 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument,
-                message);
+  // The control API reports a body over the limit like a bad callback URL: invalid_argument.
+  return Status(queued.code() == StatusCode::kUnavailable ? StatusCode::kUnavailable
+                                                          : StatusCode::kInvalidArgument,
+                queued.message());
 }
 
 Result<std::string> Gateway::AsyncStatusJson(std::string_view invocation_id) const {
@@ -760,9 +755,10 @@ bool Gateway::RunAsync(std::string_view body, const store::QueueHeaders& headers
   return done;
 }
 
-bool Gateway::DeliverCallback(const std::string& invocation_id, bool final_attempt,
+bool Gateway::DeliverCallback(const store::QueueHeaders& headers, bool final_attempt,
                               std::string* error) {
   Impl& im = *impl_;
+  std::string invocation_id = HeaderValue(headers, "id");
   Result<store::AsyncRecord> rec = im.o.queue->GetAsync(invocation_id);
   if (!rec.ok() || rec->callback_url.empty()) {
     return true;  // expired or no callback: nothing to deliver

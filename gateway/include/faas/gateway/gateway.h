@@ -78,7 +78,9 @@ class Gateway {
   // lookups never wait for this call beyond a pointer swap.
   void SetRoutes(std::shared_ptr<const Router> routes) { routes_.store(std::move(routes)); }
   // Replaces the API keys (nullptr = none: only public functions can be invoked).
-  void SetKeys(std::shared_ptr<const KeyTable> keys) { keys_.store(std::move(keys)); }
+  void SetKeys(std::shared_ptr<const KeyTable> keys) {
+    keys_.store(keys != nullptr ? std::move(keys) : KeyTable::Build({}));
+  }
   // Where /metrics reads the HTTP server's rejections (connection caps, 408/413/431/400).
   void SetServerRejections(std::function<HttpServer::Rejections()> source);
 
@@ -98,16 +100,17 @@ class Gateway {
   // (`error` says why).
   bool RunAsync(std::string_view body, const store::QueueHeaders& headers, uint32_t attempt,
                 bool final_attempt, std::string* error);
-  // Delivers the stored result of async invocation `invocation_id` to its callback URL
-  // (POST, JSON, 5 s timeout). True on a 2xx answer; records the callback's state.
-  bool DeliverCallback(const std::string& invocation_id, bool final_attempt, std::string* error);
+  // Delivers the stored result of the async invocation named by a kCallbackQueue message's
+  // `headers` to its callback URL (POST, JSON, 5 s timeout). True on a 2xx answer; records the
+  // callback's state.
+  bool DeliverCallback(const store::QueueHeaders& headers, bool final_attempt, std::string* error);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> ready_{false};
   std::atomic<std::shared_ptr<const Router>> routes_;
-  std::atomic<std::shared_ptr<const KeyTable>> keys_;
+  std::atomic<std::shared_ptr<const KeyTable>> keys_;  // never null
 };
 
 }  // namespace faas::gateway
