@@ -14,7 +14,7 @@
 #include "faas/store/hash.h"
 #include "faas/store/registry.h"
 
-#include "unit/store/temp_dir.h"
+#include "unit/store/registry_fixture.h"
 
 namespace faas::store {
 namespace {
@@ -25,17 +25,8 @@ using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
 using ::testing::Not;
 
-class KeysTest : public ::testing::Test {
+class KeysTest : public testing::RegistryFixture {
  protected:
-  void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    reg_.reset();
-    Result<std::unique_ptr<Registry>> r = Registry::Open(dir_.Path());
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    reg_ = std::move(r).value();
-  }
-
   std::pair<ApiKey, std::string> Create(std::string_view tenant,
                                         std::vector<std::string> functions = {},
                                         double rate = 0, uint32_t burst = 0) {
@@ -60,8 +51,6 @@ class KeysTest : public ::testing::Test {
     return out;
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<Registry> reg_;
 };
 
 TEST_F(KeysTest, CreateReturnsAKeyInTheDocumentedFormat) {

@@ -15,7 +15,7 @@
 
 #include "faas/store/hash.h"
 
-#include "unit/store/temp_dir.h"
+#include "unit/store/registry_fixture.h"
 
 namespace faas::store {
 namespace {
@@ -23,17 +23,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class RegistryTest : public ::testing::Test {
+class RegistryTest : public testing::RegistryFixture {
  protected:
-  void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    reg_.reset();
-    Result<std::unique_ptr<Registry>> r = Registry::Open(dir_.Path());
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    reg_ = std::move(r).value();
-  }
-
   std::string Put(std::string_view bytes) {
     Result<std::string> sha = reg_->PutArtifact(bytes);
     EXPECT_TRUE(sha.ok()) << sha.status().ToString();
@@ -65,8 +56,6 @@ class RegistryTest : public ::testing::Test {
     return out;
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<Registry> reg_;
 };
 
 TEST_F(RegistryTest, NumbersVersionsFromOneAndMovesLatest) {

@@ -8,30 +8,21 @@
 
 #include "faas/store/registry.h"
 
-#include "unit/store/temp_dir.h"
+#include "unit/store/registry_fixture.h"
 
 namespace faas::store {
 namespace {
 
 using ::testing::HasSubstr;
 
-class RoutesTest : public ::testing::Test {
+class RoutesTest : public testing::RegistryFixture {
  protected:
-  void SetUp() override { Reopen(); }
-  void Reopen() {
-    reg_.reset();
-    Result<std::unique_ptr<Registry>> r = Registry::Open(dir_.Path());
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    reg_ = std::move(r).value();
-  }
   std::vector<Route> List() {
     Result<std::vector<Route>> routes = reg_->ListRoutes();
     EXPECT_TRUE(routes.ok()) << routes.status().ToString();
     return routes.ok() ? *routes : std::vector<Route>{};
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<Registry> reg_;
 };
 
 TEST_F(RoutesTest, AddListDeleteAndSurviveAReopen) {
