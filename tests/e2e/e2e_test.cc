@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
 
@@ -20,15 +21,9 @@ namespace {
 using std::chrono::milliseconds;
 using Json = nlohmann::json;
 
-class E2E : public ::testing::Test {
+class E2E : public FaasdTest {
  protected:
   void SetUp() override { ASSERT_TRUE(d_.Start()) << d_.Logs(); }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::fprintf(stderr, "---- faasd log ----\n%s\n", d_.Logs().c_str());
-    }
-  }
-
   void Deploy(const std::string& name, const std::string& lib,
               std::vector<std::string> flags = {}) {
     std::vector<std::string> args = {"deploy", name, lib};
@@ -39,18 +34,6 @@ class E2E : public ::testing::Test {
 
   HttpResult Get(const std::string& target) { return HttpRequest(d_.http_port(), "GET", target); }
 
-  // Checks the DESIGN §4.2 error JSON and that its invocation id matches the header.
-  static void ExpectError(const HttpResult& r, int status, const std::string& code) {
-    EXPECT_EQ(r.status, status) << r.body;
-    Json j = Json::parse(r.body, nullptr, false);
-    ASSERT_FALSE(j.is_discarded()) << r.body;
-    EXPECT_EQ(j["error"]["code"], code) << r.body;
-    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
-    EXPECT_EQ(j["error"]["invocation_id"], r.Header("x-invocation-id"));
-    EXPECT_EQ(r.Header("content-type"), "application/json");
-  }
-
-  FaasdProcess d_;
 };
 
 TEST_F(E2E, HelloIsServedColdThenWarmWithPlatformHeaders) {

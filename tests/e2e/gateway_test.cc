@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
 
@@ -25,15 +26,6 @@ namespace {
 
 using Json = nlohmann::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
-
-void ExpectError(const HttpResult& r, int status, const std::string& code) {
-  EXPECT_EQ(r.status, status) << r.body;
-  Json j = Json::parse(r.body, nullptr, false);
-  ASSERT_FALSE(j.is_discarded()) << r.body;
-  EXPECT_EQ(j["error"]["code"], code) << r.body;
-  EXPECT_FALSE(j["error"]["message"].get<std::string>().empty()) << r.body;
-  EXPECT_EQ(j["error"]["invocation_id"], r.Header("x-invocation-id")) << r.body;
-}
 
 // The value of the first sample of `name` whose labels contain `labels`, or -1.
 double Metric(const std::string& text, const std::string& name, const std::string& labels = "") {
@@ -50,22 +42,13 @@ double Metric(const std::string& text, const std::string& name, const std::strin
   return -1;
 }
 
-class Gateway : public ::testing::Test {
+class Gateway : public FaasdTest {
  protected:
   void SetUp() override {
     d_.set_public_deploys(false);
     ASSERT_TRUE(d_.Start(extra_args_)) << d_.Logs();
     Ctl0({"deploy", "echo", FunctionLib("echo")});
     Ctl0({"deploy", "hello", FunctionLib("hello")});
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::fprintf(stderr, "---- faasd log ----\n%s\n", d_.Logs().c_str());
-    }
-  }
-  void Ctl0(const std::vector<std::string>& args) {
-    CommandResult r = d_.Ctl(args);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
   // Creates a key and returns the whole key string.
   std::string NewKey(const std::vector<std::string>& flags, std::string* id = nullptr) {
@@ -93,7 +76,6 @@ class Gateway : public ::testing::Test {
   std::string Metrics() { return HttpRequest(d_.http_port(), "GET", "/metrics").body; }
 
   std::vector<std::string> extra_args_;
-  FaasdProcess d_;
 };
 
 TEST_F(Gateway, PrivateFunctionsNeedAValidKeyBeforeAnySchedulingWork) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
 
@@ -13,24 +14,13 @@ namespace {
 
 using Json = nlohmann::json;
 
-class Routes : public ::testing::Test {
+class Routes : public FaasdTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(d_.Start()) << d_.Logs();
     CommandResult r = d_.Ctl({"deploy", "echo", FunctionLib("echo")});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::fprintf(stderr, "---- faasd log ----\n%s\n", d_.Logs().c_str());
-    }
-  }
-
-  void Ctl0(const std::vector<std::string>& args) {
-    CommandResult r = d_.Ctl(args);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  }
-
   // The echo function's JSON for one request; an empty object if the status was not 200.
   Json Echo(const std::string& method, const std::string& target,
             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
@@ -44,21 +34,12 @@ class Routes : public ::testing::Test {
     return j;
   }
 
-  static void ExpectError(const HttpResult& r, int status, const std::string& code) {
-    EXPECT_EQ(r.status, status) << r.body;
-    Json j = Json::parse(r.body, nullptr, false);
-    ASSERT_FALSE(j.is_discarded()) << r.body;
-    EXPECT_EQ(j["error"]["code"], code) << r.body;
-    EXPECT_EQ(j["error"]["invocation_id"], r.Header("x-invocation-id"));
-  }
-
   // A request with our own Host header (HttpConnection::Request always sends 127.0.0.1).
   HttpResult GetWithHost(const std::string& target, const std::string& host) {
     HttpConnection c("127.0.0.1", d_.http_port());
     return c.Raw("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
   }
 
-  FaasdProcess d_;
 };
 
 TEST_F(Routes, ParamsReachTheFunctionAsHeadersAndCannotBeSpoofed) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
 #include "redis_process.h"
@@ -22,18 +23,9 @@ using Json = nlohmann::json;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-class Triggers : public ::testing::Test {
+class Triggers : public FaasdTest {
  protected:
   void SetUp() override { ASSERT_TRUE(d_.Start()) << d_.Logs(); }
-  void TearDown() override {
-    if (HasFailure()) {
-      std::fprintf(stderr, "---- faasd log ----\n%s\n", d_.Logs().c_str());
-    }
-  }
-  void Ctl0(const std::vector<std::string>& args) {
-    CommandResult r = d_.Ctl(args);
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  }
   Json CtlJson(std::vector<std::string> args) {
     args.push_back("-o");
     args.push_back("json");
@@ -73,7 +65,6 @@ class Triggers : public ::testing::Test {
     return j[key].is_string() ? std::stoull(j[key].get<std::string>()) : j[key].get<uint64_t>();
   }
 
-  FaasdProcess d_;
 };
 
 TEST_F(Triggers, EmbeddedQueueMessagesReachTheFunctionAndAreAcked) {

@@ -1,0 +1,46 @@
+// The common ground of the e2e suites: a real faasd per test whose log is printed when the test
+// fails, faasctl that must succeed, and the check of DESIGN §4.2's error shape.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "faasd_process.h"
+#include "http_client.h"
+
+namespace faas::testing {
+
+// The DESIGN §4.2 error JSON with `status` and `code`, a message, and the invocation id of the
+// X-Invocation-Id header.
+inline void ExpectError(const HttpResult& r, int status, const std::string& code) {
+  EXPECT_EQ(r.status, status) << r.body;
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.body;
+  EXPECT_EQ(j["error"]["code"], code) << r.body;
+  EXPECT_FALSE(j["error"]["message"].get<std::string>().empty()) << r.body;
+  EXPECT_EQ(j["error"]["invocation_id"], r.Header("x-invocation-id")) << r.body;
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+}
+
+// Subclasses start d_ in SetUp (with the flags they need).
+class FaasdTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) {
+      std::fprintf(stderr, "---- faasd log ----\n%s\n", d_.Logs().c_str());
+    }
+  }
+  // faasctl against d_ that must exit 0.
+  void Ctl0(const std::vector<std::string>& args) {
+    CommandResult r = d_.Ctl(args);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  FaasdProcess d_;
+};
+
+}  // namespace faas::testing
