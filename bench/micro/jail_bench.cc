@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -53,16 +54,25 @@ void BM_Fork(benchmark::State& state) {
 }
 BENCHMARK(BM_Fork)->UseRealTime();
 
-void BM_Cgroup(benchmark::State& state) {
+// This daemon-like process's cgroup root, or nullptr after marking the benchmark skipped.
+std::unique_ptr<faas::sandbox::CgroupRoot> RootOrSkip(benchmark::State& state) {
   auto root = faas::sandbox::CgroupRoot::Create({});
   if (!root.ok()) {
     state.SkipWithError(root.status().message().c_str());
+    return nullptr;
+  }
+  return std::move(*root);
+}
+
+void BM_Cgroup(benchmark::State& state) {
+  auto root = RootOrSkip(state);
+  if (root == nullptr) {
     return;
   }
   int n = 0;
   for (auto _ : state) {
     // Create the instance group, fork a child that joins it, wait, remove the group.
-    auto cg = (*root)->CreateInstance("bench-" + std::to_string(n++), {});
+    auto cg = root->CreateInstance("bench-" + std::to_string(n++), {});
     if (!cg.ok()) {
       state.SkipWithError(cg.status().message().c_str());
       return;
@@ -85,14 +95,13 @@ BENCHMARK(BM_Cgroup)->UseRealTime();
 // Creating an instance group on demand vs taking a spare made ahead (with a different memory
 // limit written into it), without the join: what CgroupRoot::KeepSpares moves off a cold start.
 void BM_CgroupCreate(benchmark::State& state) {
-  auto root = faas::sandbox::CgroupRoot::Create({});
-  if (!root.ok()) {
-    state.SkipWithError(root.status().message().c_str());
+  auto root = RootOrSkip(state);
+  if (root == nullptr) {
     return;
   }
   int n = 0;
   for (auto _ : state) {
-    auto cg = (*root)->CreateInstance("create-" + std::to_string(n++), {});
+    auto cg = root->CreateInstance("create-" + std::to_string(n++), {});
     state.PauseTiming();  // removal happens off the request path too
     cg->reset();
     state.ResumeTiming();
@@ -101,22 +110,21 @@ void BM_CgroupCreate(benchmark::State& state) {
 BENCHMARK(BM_CgroupCreate)->UseRealTime();
 
 void BM_CgroupTakeSpare(benchmark::State& state) {
-  auto root = faas::sandbox::CgroupRoot::Create({});
-  if (!root.ok()) {
-    state.SkipWithError(root.status().message().c_str());
+  auto root = RootOrSkip(state);
+  if (root == nullptr) {
     return;
   }
   faas::sandbox::CgroupLimits base;
-  (*root)->KeepSpares(4, base);
+  root->KeepSpares(4, base);
   faas::sandbox::CgroupLimits other = base;
   other.memory_bytes = 64u << 20;
   for (auto _ : state) {
     state.PauseTiming();  // the refill thread runs between cold starts
-    while ((*root)->SpareCount() < 4) {
+    while (root->SpareCount() < 4) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     state.ResumeTiming();
-    auto cg = (*root)->TakeInstance(other);
+    auto cg = root->TakeInstance(other);
     state.PauseTiming();
     cg->reset();
     state.ResumeTiming();
@@ -188,14 +196,13 @@ BENCHMARK(BM_FullJailAndLoad)->UseRealTime();
 // A complete instance start as the scheduler does it: cgroup, Boost.Process spawn of
 // faas-worker, jail, load, init, ready frame, then stop.
 void BM_InstanceStart(benchmark::State& state) {
-  auto root = faas::sandbox::CgroupRoot::Create({});
-  if (!root.ok()) {
-    state.SkipWithError(root.status().message().c_str());
+  auto root = RootOrSkip(state);
+  if (root == nullptr) {
     return;
   }
   faas::scheduler::SchedulerOptions opts;
   opts.worker_path = std::string(FAAS_BENCH_BIN_DIR) + "/faas-worker";
-  opts.cgroups = root->get();
+  opts.cgroups = root.get();
   faas::scheduler::Scheduler sched(opts);
   faas::scheduler::FunctionSpec spec{"bench", 1, kLib, {}};
   for (auto _ : state) {
