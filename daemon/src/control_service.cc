@@ -280,9 +280,6 @@ grpc::Status ControlService::Invoke(grpc::ServerContext* ctx, const v1::InvokeRe
     return denied;
   }
   if (req->async()) {
-    if (deps_.gateway == nullptr) {
-      return Fail(ctx, "async_unavailable", UnavailableError("async invocations are off"));
-    }
     Result<std::string> id = deps_.gateway->EnqueueAsync(
         req->name(), req->path().empty() ? "/" : req->path(), req->query(), req->body(),
         req->callback_url());
@@ -771,9 +768,6 @@ grpc::Status ControlService::AddTrigger(grpc::ServerContext* ctx,
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
   }
-  if (deps_.triggers == nullptr) {
-    return Fail(ctx, "internal", InternalError("triggers are not running"));
-  }
   triggers::TriggerSpec spec = FromProto(req->trigger());
   std::shared_ptr<const scheduler::FunctionSpec> fn = scheduler_->Current(spec.function);
   if (fn == nullptr) {
@@ -806,10 +800,8 @@ grpc::Status ControlService::ListTriggers(grpc::ServerContext* ctx,
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
   }
-  if (deps_.triggers != nullptr) {
-    for (const auto& st : deps_.triggers->List()) {
-      ToProto(st, reply->add_triggers());
-    }
+  for (const auto& st : deps_.triggers->List()) {
+    ToProto(st, reply->add_triggers());
   }
   return grpc::Status::OK;
 }
@@ -818,9 +810,6 @@ grpc::Status ControlService::PauseTrigger(grpc::ServerContext* ctx, const v1::Tr
                                           v1::TriggerStatus* reply) {
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
-  }
-  if (deps_.triggers == nullptr) {
-    return Fail(ctx, "internal", InternalError("triggers are not running"));
   }
   if (Status s = deps_.triggers->Pause(req->name()); !s.ok()) {
     return TriggerFail(ctx, s);
@@ -833,9 +822,6 @@ grpc::Status ControlService::ResumeTrigger(grpc::ServerContext* ctx, const v1::T
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
   }
-  if (deps_.triggers == nullptr) {
-    return Fail(ctx, "internal", InternalError("triggers are not running"));
-  }
   if (Status s = deps_.triggers->Resume(req->name()); !s.ok()) {
     return TriggerFail(ctx, s);
   }
@@ -847,9 +833,6 @@ grpc::Status ControlService::DeleteTrigger(grpc::ServerContext* ctx, const v1::T
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
   }
-  if (deps_.triggers == nullptr) {
-    return Fail(ctx, "internal", InternalError("triggers are not running"));
-  }
   if (Status s = deps_.triggers->Delete(req->name()); !s.ok()) {
     return TriggerFail(ctx, s);
   }
@@ -860,9 +843,6 @@ grpc::Status ControlService::Publish(grpc::ServerContext* ctx, const v1::Publish
                                      v1::PublishReply* reply) {
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
-  }
-  if (deps_.queue == nullptr) {
-    return Fail(ctx, "internal", InternalError("the embedded queue is not open"));
   }
   if (req->queue().starts_with("_")) {
     return Fail(ctx, "invalid_argument",
@@ -887,9 +867,6 @@ grpc::Status ControlService::GetQueueStats(grpc::ServerContext* ctx, const v1::Q
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
   }
-  if (deps_.queue == nullptr) {
-    return Fail(ctx, "internal", InternalError("the embedded queue is not open"));
-  }
   auto st = deps_.queue->Stats(req->queue());
   if (!st.ok()) {
     return Fail(ctx, st.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
@@ -911,9 +888,6 @@ grpc::Status ControlService::ListDead(grpc::ServerContext* ctx, const v1::ListDe
                                       v1::ListDeadReply* reply) {
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
-  }
-  if (deps_.queue == nullptr) {
-    return Fail(ctx, "internal", InternalError("the embedded queue is not open"));
   }
   if (req->replay()) {
     auto n = deps_.queue->ReplayDead(req->queue());
@@ -945,9 +919,6 @@ grpc::Status ControlService::GetAsyncInvocation(grpc::ServerContext* ctx, const 
                                                 v1::AsyncInvocation* reply) {
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
-  }
-  if (deps_.gateway == nullptr) {
-    return Fail(ctx, "invocation_not_found", NotFoundError("async invocations are off"));
   }
   auto json = deps_.gateway->AsyncStatusJson(req->id());
   if (!json.ok()) {

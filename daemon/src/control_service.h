@@ -43,8 +43,9 @@ struct ControlDeps {
   std::string currency_unit;
   RoutesSink routes_sink;
   KeysSink keys_sink;
-  store::Queue* queue = nullptr;                 // embedded queue; null: queue RPCs fail
-  triggers::TriggerManager* triggers = nullptr;  // null: trigger RPCs fail
+  // Every pointer is required (not owned).
+  store::Queue* queue = nullptr;                 // the embedded queue
+  triggers::TriggerManager* triggers = nullptr;  // user triggers
   gateway::Gateway* gateway = nullptr;           // async invocations from `faasctl invoke --async`
   std::string admin_token;                       // every call but GetVersion needs it
 };
@@ -59,7 +60,10 @@ class ControlService final : public v1::Control::Service {
         ledger_(deps.ledger),
         currency_unit_(std::move(deps.currency_unit)),
         routes_sink_(std::move(deps.routes_sink)),
-        deps_(std::move(deps)) {}
+        deps_(std::move(deps)) {
+    FAAS_CHECK(registry_ != nullptr && scheduler_ != nullptr && ledger_ != nullptr &&
+               deps_.queue != nullptr && deps_.triggers != nullptr && deps_.gateway != nullptr);
+  }
 
   grpc::Status Deploy(grpc::ServerContext* ctx, grpc::ServerReader<v1::DeployChunk>* reader,
                       v1::DeployReply* reply) override;
