@@ -37,8 +37,19 @@ bool IsReservedResponseHeader(std::string_view name) {
          name == "x-invocation-id" || name.starts_with("x-faas-");
 }
 
-void AddPlatformHeaders(HttpResponse& res, const std::string& inv_id,
-                        const scheduler::InvokeResult* r) {
+// What the platform headers, the access log and the request metrics say about one request.
+struct RequestInfo {
+  std::string route = "other";  // a template, never the raw path (bounded cardinality)
+  std::string function;
+  std::string tenant;
+  std::string trace_id;
+  bool cold = false;
+  std::string server_timing = "queue;dur=0";  // ServerTiming of the invocation, if one ran
+};
+
+// X-Invocation-Id (unless the response has it), X-Faas-Cold-Start and Server-Timing: once per
+// response, whichever route answered.
+void AddPlatformHeaders(HttpResponse& res, const std::string& inv_id, const RequestInfo& info) {
   bool has_id = false;
   for (const auto& [k, v] : res.headers) {
     has_id = has_id || k == "X-Invocation-Id";
@@ -46,9 +57,8 @@ void AddPlatformHeaders(HttpResponse& res, const std::string& inv_id,
   if (!has_id) {
     res.headers.emplace_back("X-Invocation-Id", inv_id);
   }
-  res.headers.emplace_back("X-Faas-Cold-Start", r != nullptr && r->cold_start ? "true" : "false");
-  res.headers.emplace_back("Server-Timing",
-                           r != nullptr ? ServerTiming(*r) : std::string("queue;dur=0"));
+  res.headers.emplace_back("X-Faas-Cold-Start", info.cold ? "true" : "false");
+  res.headers.emplace_back("Server-Timing", info.server_timing);
 }
 
 bool IsHex(std::string_view s) {
@@ -115,15 +125,6 @@ std::string HeaderValue(const store::QueueHeaders& headers, std::string_view nam
   }
   return {};
 }
-
-// What the access log and the request metrics say about one request.
-struct RequestInfo {
-  std::string route = "other";  // a template, never the raw path (bounded cardinality)
-  std::string function;
-  std::string tenant;
-  std::string trace_id;
-  bool cold = false;
-};
 
 }  // namespace
 
@@ -327,7 +328,6 @@ struct Gateway::Impl {
     info.function = name;
     std::shared_ptr<const scheduler::FunctionSpec> spec;
     if (!Admit(name, req, inv_id, info, res, spec)) {
-      AddPlatformHeaders(res, inv_id, nullptr);
       return;
     }
     std::string traceparent = ContinueTrace(req.Header("traceparent"), &info.trace_id);
@@ -342,6 +342,7 @@ struct Gateway::Impl {
                                  std::move(traceparent));
     scheduler::InvokeResult r = o.scheduler->Invoke(name, std::move(ir));
     info.cold = r.cold_start;
+    info.server_timing = ServerTiming(r);
     TenantInvocation(info.tenant, name);
     if (r.outcome == Outcome::kOk) {
       res.status = r.status;
@@ -364,7 +365,6 @@ struct Gateway::Impl {
                               r.outcome == Outcome::kNoCapacity ? 1 : 0);
     }
     res.headers.emplace_back("X-Faas-Trace-Id", info.trace_id);
-    AddPlatformHeaders(res, inv_id, &r);
     if (!r.logs.empty()) {
       static auto fnlog = log::Get("function");
       FAAS_LOG(fnlog, debug, "function.output", {"inv", inv_id}, {"fn", name}, {"output", r.logs});
@@ -402,7 +402,6 @@ struct Gateway::Impl {
         res = MakeErrorResponse(503, "async_unavailable", queued.message(), inv_id, 1);
       }
     }
-    AddPlatformHeaders(res, inv_id, nullptr);
   }
 
   // Checks the body and callback URL and queues the invocation durably. ResourceExhausted for a
@@ -579,17 +578,14 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
     if (path.starts_with(kQueuesPrefix)) {
       info.route = "/queues/{name}";
       impl_->PublishToQueue(path.substr(kQueuesPrefix.size()), req, res, inv_id, info);
-      AddPlatformHeaders(res, inv_id, nullptr);
     } else if (path.starts_with(kInvocationsPrefix) && req.method == "GET") {
       info.route = "/invocations/{id}";
       impl_->GetInvocation(path.substr(kInvocationsPrefix.size()), req, res, inv_id, info);
-      AddPlatformHeaders(res, inv_id, nullptr);
     } else if (path == "/metrics" && impl_->o.metrics != nullptr) {
       info.route = "/metrics";
       res.status = 200;
       res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
       res.body = impl_->o.metrics->Render();
-      AddPlatformHeaders(res, inv_id, nullptr);
     } else if (path == "/healthz" || path == "/readyz") {
       info.route = path == "/healthz" ? "/healthz" : "/readyz";
       bool ok = path == "/healthz" || ready_.load();
@@ -600,7 +596,6 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
       } else {
         res = MakeErrorResponse(503, "not_ready", "faasd is starting or draining", inv_id);
       }
-      AddPlatformHeaders(res, inv_id, nullptr);
     } else {
       std::shared_ptr<const Router> routes = routes_.load();
       const std::string* host = req.Header("host");
@@ -618,10 +613,10 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
                                 "no route for " + req.method + " " + req.path +
                                     " (functions are served at /function/NAME)",
                                 inv_id);
-        AddPlatformHeaders(res, inv_id, nullptr);
       }
     }
   }
+  AddPlatformHeaders(res, inv_id, info);
   std::chrono::nanoseconds took = Clock::now() - t0;
   impl_->in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (impl_->o.metrics != nullptr) {
