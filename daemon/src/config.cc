@@ -93,6 +93,11 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_SPARE_CGROUPS")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  app.add_option("--zygotes", c->zygotes,
+                 "fork cold starts from a sandboxed, initialised zygote per function version "
+                 "(false: spawn a new worker for every instance)")
+      ->envname("FAAS_ZYGOTES")
+      ->capture_default_str();
   app.add_option("--async-concurrency", c->async_concurrency,
                  "async invocations run at the same time")
       ->envname("FAAS_ASYNC_CONCURRENCY")

@@ -219,6 +219,7 @@ int RunDaemon(const DaemonConfig& config) {
                               .init_timeout = config.init_timeout,
                               .cgroups = cgroups->get(),
                               .spare_cgroups = config.spare_cgroups,
+                              .zygotes = config.zygotes,
                               .ledger = config.unsafe_no_ledger ? nullptr : ledger->get(),
                               .metrics = &metrics,
                               .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,
@@ -227,7 +228,7 @@ int RunDaemon(const DaemonConfig& config) {
   metrics.SetInstanceSource([&sched] {
     std::vector<metering::InstanceGauge> out;
     for (const auto& [name, st] : sched.AllStats()) {
-      out.push_back({name, st.idle, st.busy, st.waiting});
+      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u});
     }
     return out;
   });

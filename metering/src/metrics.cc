@@ -128,6 +128,8 @@ std::string Metrics::Render() const {
               g.idle);
       AppendF(out, "faas_instances{function=\"%s\",state=\"busy\"} %u\n", Escape(g.function).c_str(),
               g.busy);
+      AppendF(out, "faas_instances{function=\"%s\",state=\"zygote\"} %u\n",
+              Escape(g.function).c_str(), g.zygote);
       AppendF(waiting, "faas_queue_waiting{function=\"%s\"} %u\n", Escape(g.function).c_str(),
               g.waiting);
     }

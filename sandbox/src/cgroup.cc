@@ -471,6 +471,17 @@ std::vector<int> InstanceCgroup::ProcsFds() const {
   return out;
 }
 
+Status InstanceCgroup::Move(pid_t pid) {
+  const std::string text = std::to_string(pid);
+  for (std::size_t i = 0; i < procs_.size(); ++i) {
+    ssize_t n = ::write(procs_[i].Get(), text.data(), text.size());
+    if (n != static_cast<ssize_t>(text.size())) {
+      return ErrnoError(errno, "write", dirs_[i] + "/cgroup.procs");
+    }
+  }
+  return OkStatus();
+}
+
 namespace {
 // Reads a small cgroup file from offset 0 of an open fd (cgroup files regenerate on each read).
 Result<std::string> PreadAll(int fd) {

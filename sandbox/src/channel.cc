@@ -4,9 +4,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 
 namespace faas::sandbox {
 namespace {
@@ -130,6 +133,115 @@ Result<std::string> ReadFrame(int fd, std::size_t max_bytes,
     return s;
   }
   return payload;
+}
+
+Status SendWithFds(int fd, char byte, std::span<const int> fds) {
+  constexpr std::size_t kMaxFds = 4;
+  if (fds.size() > kMaxFds) {
+    return InvalidArgumentError("too many fds for one message");
+  }
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
+  iovec iov{&byte, 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n == 1) {
+      return OkStatus();
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+      return UnavailableError("peer closed the channel");
+    }
+    return ErrnoError(errno, "sendmsg", "SCM_RIGHTS");
+  }
+}
+
+Result<std::pair<char, std::vector<UniqueFd>>> ReceiveWithFds(int fd, std::size_t want_fds) {
+  constexpr std::size_t kMaxFds = 4;
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
+  char byte = 0;
+  iovec iov{&byte, 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    return errno == ECONNRESET ? Status(UnavailableError("end of stream"))
+                               : ErrnoError(errno, "recvmsg");
+  }
+  std::vector<UniqueFd> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int received;
+        std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fds.emplace_back(received);
+      }
+    }
+  }
+  if (n == 0) {
+    return UnavailableError("end of stream");
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) != 0 || fds.size() != want_fds) {
+    return InternalError("protocol violation: expected " + std::to_string(want_fds) +
+                         " fds, got " + std::to_string(fds.size()));
+  }
+  return std::make_pair(byte, std::move(fds));
+}
+
+Result<pid_t> PeekSenderPid(int fd, Clock::time_point deadline) {
+  for (;;) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))] = {};
+    char byte = 0;
+    iovec iov{&byte, 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) {
+      return UnavailableError("end of stream");
+    }
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN) {
+        FAAS_RETURN_IF_ERROR(WaitFor(fd, POLLIN, deadline));
+        continue;
+      }
+      return errno == ECONNRESET ? Status(UnavailableError("end of stream"))
+                                 : ErrnoError(errno, "recvmsg", "SCM_CREDENTIALS");
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+        ucred cred;
+        std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        if (cred.pid > 0) {
+          return cred.pid;
+        }
+      }
+    }
+    return InternalError("no sender credentials on the channel (SO_PASSCRED not set?)");
+  }
 }
 
 }  // namespace faas::sandbox

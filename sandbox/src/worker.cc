@@ -169,12 +169,17 @@ int WorkerMain(int argc, char** argv) {
   JailSpec spec;
   pid_t parent = 0;
   bool jail = true;
+  bool zygote = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view flag(argv[i]);
     const char* value = i + 1 < argc ? argv[i + 1] : "";
     auto number = [&] { return std::strtoull(value, nullptr, 10); };
     if (flag == "--no-jail") {  // for tests of the worker protocol only; faasd never passes it
       jail = false;
+      continue;
+    }
+    if (flag == "--zygote") {
+      zygote = true;
       continue;
     }
     ++i;
@@ -199,7 +204,8 @@ int WorkerMain(int argc, char** argv) {
   if (spec.library.empty() || parent <= 0 || (jail && (spec.uid == 0 || spec.gid == 0))) {
     Die(kExitUsage,
         "usage: faas-worker --library PATH --parent-pid PID --uid U --gid G "
-        "[--memory-bytes N] [--tmp-bytes N] [--network none|outbound] (channel on fd 3)");
+        "[--memory-bytes N] [--tmp-bytes N] [--network none|outbound] [--zygote] "
+        "(channel on fd 3)");
   }
   struct stat st {};
   if (::fstat(kChannelFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -255,6 +261,11 @@ int WorkerMain(int argc, char** argv) {
     }
   }
   SendReady(true, "", load_ns, NanosSince(t1));
+  if (zygote) {
+    ServeForks(kChannelFd);
+    // A forked instance. Its first frame tells the daemon, through the kernel, who it is.
+    SendReady(true, "", 0, 0);
+  }
 
   faas::v1::WorkerRequest req;
   faas::v1::WorkerResponse reply;

@@ -1,9 +1,11 @@
 #include "instance.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include "faas/sandbox/channel.h"
 #include "faas/sandbox/jail.h"
 #include "faas/v1/worker.pb.h"
+#include "zygote.h"
 
 namespace faas::scheduler {
 namespace {
@@ -28,84 +31,219 @@ std::chrono::nanoseconds CpuOf(pid_t pid) {
   return cpu.ok() ? *cpu : std::chrono::nanoseconds(0);
 }
 
-}  // namespace
+// A channel socketpair (ours non-blocking once the worker has its end) and an O_APPEND log memfd.
+struct Endpoints {
+  UniqueFd ours, theirs, log;
+};
 
-Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const FunctionSpec> spec,
-                                                  const SchedulerOptions& options,
-                                                  StartTimings* timings) {
+Result<Endpoints> MakeEndpoints(bool pass_credentials) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return ErrnoError(errno, "socketpair");
   }
-  UniqueFd ours(sv[0]);
-  UniqueFd theirs(sv[1]);
-  UniqueFd log(::memfd_create("faas-log", MFD_CLOEXEC));
-  if (!log.Valid()) {
+  Endpoints e{UniqueFd(sv[0]), UniqueFd(sv[1]), UniqueFd(::memfd_create("faas-log", MFD_CLOEXEC))};
+  if (!e.log.Valid()) {
     return ErrnoError(errno, "memfd_create");
   }
   // O_APPEND lives on the shared open file description: the worker always appends, so the
   // daemon can truncate the log between invocations without the worker's offset going stale.
-  if (::fcntl(log.Get(), F_SETFL, O_APPEND) != 0) {
+  if (::fcntl(e.log.Get(), F_SETFL, O_APPEND) != 0) {
     return ErrnoError(errno, "fcntl(F_SETFL, O_APPEND)");
   }
-
-  auto t0 = Clock::now();
-  std::unique_ptr<sandbox::InstanceCgroup> cg;
-  if (options.cgroups != nullptr) {
-    sandbox::CgroupLimits limits;
-    limits.memory_bytes = spec->config.memory_mb << 20;
-    limits.pids_max = options.pids_max;
-    // A spare made ahead of need when one is ready (SchedulerOptions::spare_cgroups).
-    FAAS_ASSIGN_OR_RETURN(cg, options.cgroups->TakeInstance(limits));
+  // The kernel then stamps each message the peer sends with its pid (PeekSenderPid).
+  int on = 1;
+  if (pass_credentials && ::setsockopt(e.ours.Get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+    return ErrnoError(errno, "setsockopt(SO_PASSCRED)");
   }
+  return e;
+}
+
+// An instance's cgroup (i-N), or a zygote's (z-N, made on demand: starting one is off the
+// request path, and the name tells operators which is which).
+Result<std::unique_ptr<sandbox::InstanceCgroup>> TakeCgroup(const FunctionSpec& spec,
+                                                            const SchedulerOptions& options,
+                                                            bool zygote) {
+  if (options.cgroups == nullptr) {
+    return std::unique_ptr<sandbox::InstanceCgroup>();
+  }
+  sandbox::CgroupLimits limits;
+  limits.memory_bytes = spec.config.memory_mb << 20;
+  limits.pids_max = options.pids_max;
+  if (zygote) {
+    static std::atomic<uint64_t> next{0};
+    return options.cgroups->CreateInstance("z-" + std::to_string(next++), limits);
+  }
+  // A spare made ahead of need when one is ready (SchedulerOptions::spare_cgroups).
+  return options.cgroups->TakeInstance(limits);
+}
+
+// "Uid:\t1000\t..." -> "1000"; the last number of "NSpid:" (the pid in the innermost namespace).
+std::string StatusField(const std::string& status, std::string_view name, bool last) {
+  std::size_t at = status.find("\n" + std::string(name) + ":\t");
+  if (at == std::string::npos) {
+    return {};
+  }
+  std::size_t begin = at + name.size() + 3;
+  std::size_t end = status.find('\n', begin);
+  std::string line = status.substr(begin, end - begin);
+  std::size_t tab = last ? line.rfind('\t') : line.find('\t');
+  if (tab == std::string::npos) {
+    return line;
+  }
+  return last ? line.substr(tab + 1) : line.substr(0, tab);
+}
+
+std::string ProcStatus(pid_t pid) {
+  std::string out(4096, '\0');
+  UniqueFd fd(::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY | O_CLOEXEC));
+  ssize_t n = fd.Valid() ? ::read(fd.Get(), out.data(), out.size()) : -1;
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return "\n" + out;
+}
+
+bool Exited(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Instance>> Instance::Create(std::shared_ptr<const FunctionSpec> spec,
+                                                   const SchedulerOptions& options,
+                                                   const std::shared_ptr<Zygote>& zygote,
+                                                   StartTimings* timings) {
+  if (zygote != nullptr && zygote->Alive() && zygote->Spec().version == spec->version) {
+    auto forked = Fork(zygote, options, timings);
+    if (forked.ok()) {
+      return forked;
+    }
+    static auto log = log::Get("scheduler");
+    FAAS_LOG(log, warn, "zygote.fork_failed", {"fn", spec->name}, {"version", spec->version},
+             {"error", forked.status().message()}, {"fallback", "spawn"});
+    *timings = StartTimings{};
+  }
+  return Start(std::move(spec), options, timings);
+}
+
+Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const FunctionSpec> spec,
+                                                  const SchedulerOptions& options,
+                                                  StartTimings* timings, bool as_zygote) {
+  FAAS_ASSIGN_OR_RETURN(Endpoints e, MakeEndpoints(as_zygote));
+  auto t0 = Clock::now();
+  FAAS_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::InstanceCgroup> cg,
+                        TakeCgroup(*spec, options, as_zygote));
   uid_t uid = sandbox::FunctionUid(spec->name);
+  std::vector<std::string> jail_args = {
+      "--uid",        std::to_string(uid),     "--gid",        std::to_string(uid),
+      "--memory-bytes", std::to_string(spec->config.memory_mb << 20),
+      "--tmp-bytes",  std::to_string(options.tmp_bytes), "--network", spec->config.network};
+  if (as_zygote) {
+    jail_args.emplace_back("--zygote");
+  }
   SpawnSpec ss{options.worker_path,
                spec->library_path,
-               {"--uid", std::to_string(uid), "--gid", std::to_string(uid), "--memory-bytes",
-                std::to_string(spec->config.memory_mb << 20), "--tmp-bytes",
-                std::to_string(options.tmp_bytes), "--network", spec->config.network},
+               std::move(jail_args),
                spec->config.env,
-               theirs.Get(),
-               log.Get(),
+               e.theirs.Get(),
+               e.log.Get(),
                cg ? cg->ProcsFds() : std::vector<int>{}};
   FAAS_ASSIGN_OR_RETURN(WorkerProcess process, WorkerProcess::Spawn(ss));
   timings->spawn = Clock::now() - t0;
-  theirs.Reset();
-  if (::fcntl(ours.Get(), F_SETFL, O_NONBLOCK) != 0) {
+  e.theirs.Reset();
+  if (::fcntl(e.ours.Get(), F_SETFL, O_NONBLOCK) != 0) {
     return ErrnoError(errno, "fcntl(F_SETFL, O_NONBLOCK)");
   }
-  std::unique_ptr<Instance> inst(
-      new Instance(std::move(spec), std::move(cg), std::move(process), std::move(ours),
-                   std::move(log)));
+  std::unique_ptr<Instance> inst(new Instance(std::move(spec), std::move(cg), std::move(process),
+                                              std::move(e.ours), std::move(e.log)));
+  const auto deadline = t0 + options.init_timeout;
+  if (as_zygote) {
+    // The zygote (PID 1 of its namespace) writes the ready frame, not the keeper we spawned.
+    auto sender = sandbox::PeekSenderPid(inst->channel_.Get(), deadline);
+    inst->ready_pid_ = sender.ok() ? *sender : -1;  // on error AwaitReady says what happened
+  }
+  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings));
+  return inst;
+}
 
-  auto frame = sandbox::ReadFrame(inst->channel_.Get(), sandbox::kMaxFrameBytes,
-                                  t0 + options.init_timeout);
+Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& zygote,
+                                                 const SchedulerOptions& options,
+                                                 StartTimings* timings) {
+  std::shared_ptr<const FunctionSpec> spec = zygote->SpecPtr();
+  FAAS_ASSIGN_OR_RETURN(Endpoints e, MakeEndpoints(/*pass_credentials=*/true));
+  auto t0 = Clock::now();
+  const auto deadline = t0 + options.init_timeout;
+  FAAS_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::InstanceCgroup> cg,
+                        TakeCgroup(*spec, options, /*zygote=*/false));
+  FAAS_ASSIGN_OR_RETURN(pid_t ns_pid, zygote->Fork(e.theirs.Get(), e.log.Get(), deadline));
+  e.theirs.Reset();
+  if (::fcntl(e.ours.Get(), F_SETFL, O_NONBLOCK) != 0) {
+    return ErrnoError(errno, "fcntl(F_SETFL, O_NONBLOCK)");
+  }
+  // Who the child is comes from the kernel, not from the zygote: the pid stamped on its first
+  // frame. Then pin it with a pidfd and check it is this function's process (uid) and the one
+  // the zygote forked (its pid in the namespace), still alive after the check, so a recycled pid
+  // can never make us move a stranger into the group.
+  FAAS_ASSIGN_OR_RETURN(pid_t host_pid, sandbox::PeekSenderPid(e.ours.Get(), deadline));
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, host_pid, 0)));
+  if (!pidfd.Valid()) {
+    return ErrnoError(errno, "pidfd_open", "forked instance " + std::to_string(host_pid));
+  }
+  std::string status = ProcStatus(host_pid);
+  auto kill = [&] { ::syscall(SYS_pidfd_send_signal, pidfd.Get(), SIGKILL, nullptr, 0); };
+  if (StatusField(status, "Uid", false) != std::to_string(sandbox::FunctionUid(spec->name)) ||
+      StatusField(status, "NSpid", true) != std::to_string(ns_pid) || Exited(pidfd.Get())) {
+    kill();
+    return UnavailableError("the forked instance " + std::to_string(host_pid) +
+                            " is not the zygote's child " + std::to_string(ns_pid));
+  }
+  if (cg) {
+    Status moved = cg->Move(host_pid);
+    if (!moved.ok() || Exited(pidfd.Get())) {
+      kill();
+      return UnavailableError("cannot move the forked instance into its cgroup: " +
+                              (moved.ok() ? std::string("it exited") : moved.message()));
+    }
+  }
+  WorkerProcess process = WorkerProcess::Adopt(
+      host_pid, std::move(pidfd),
+      [z = zygote, ns_pid](Clock::time_point until) { return z->ExitOf(ns_pid, until); });
+  timings->spawn = Clock::now() - t0;
+  std::unique_ptr<Instance> inst(new Instance(std::move(spec), std::move(cg), std::move(process),
+                                              std::move(e.ours), std::move(e.log)));
+  inst->zygote_ = zygote;
+  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings));
+  return inst;
+}
+
+Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
+                            StartTimings* timings) {
+  auto frame = sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes, deadline);
   if (!frame.ok()) {
     if (frame.status().code() == StatusCode::kDeadlineExceeded) {
-      inst->Bury("init");
-      return DeadlineExceededError("the library did not finish loading and faas_init within " +
-                                   FormatDuration(options.init_timeout));
+      Bury("init");
+      return DeadlineExceededError(
+          "the library did not finish loading and faas_init within " + FormatDuration(budget));
     }
-    std::string why = inst->Bury(frame.status().message());
-    std::string logs = inst->ReadLogs(2048);
+    std::string why = Bury(frame.status().message());
+    std::string logs = ReadLogs(2048);
     return FailedPreconditionError("worker " + why + " while loading the library" +
                                    (logs.empty() ? "" : "; stderr: " + logs));
   }
   v1::WorkerResponse msg;
   if (!msg.ParseFromString(*frame) || !msg.has_ready()) {
-    inst->Bury("protocol violation");
+    Bury("protocol violation");
     return FailedPreconditionError("protocol violation: expected a ready frame from the worker");
   }
   const v1::WorkerReady& ready = msg.ready();
   timings->load = std::chrono::nanoseconds(std::min<uint64_t>(ready.load_ns(), INT64_MAX));
   timings->init = std::chrono::nanoseconds(std::min<uint64_t>(ready.init_ns(), INT64_MAX));
   if (!ready.ok()) {
-    std::string logs = inst->ReadLogs(2048);
-    inst->Bury("init failed");
+    std::string logs = ReadLogs(2048);
+    Bury("init failed");
     return FailedPreconditionError(ready.error().substr(0, 4096) +
                                    (logs.empty() ? "" : "; stderr: " + logs));
   }
-  return inst;
+  return OkStatus();
 }
 
 Instance::~Instance() {

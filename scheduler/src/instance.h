@@ -20,14 +20,28 @@ struct StartTimings {
   std::chrono::nanoseconds init{0};
 };
 
+class Zygote;
+
 class Instance {
  public:
-  // Spawns a worker for `spec` and waits for its WorkerReady until `init_timeout`.
+  // A new instance of `spec`: forked from `zygote` when it is given and alive, else (or when the
+  // fork fails, which is logged) a newly spawned worker.
+  static Result<std::unique_ptr<Instance>> Create(std::shared_ptr<const FunctionSpec> spec,
+                                                  const SchedulerOptions& options,
+                                                  const std::shared_ptr<Zygote>& zygote,
+                                                  StartTimings* timings);
+  // Spawns a worker for `spec` and waits for its WorkerReady until `init_timeout`. With
+  // `as_zygote` the worker serves fork requests after it is ready (see Zygote).
   // Errors: FailedPrecondition (the library failed to load or init; message says why, with the
   // worker's stderr), DeadlineExceeded (init took too long), others (cannot spawn).
   static Result<std::unique_ptr<Instance>> Start(std::shared_ptr<const FunctionSpec> spec,
                                                  const SchedulerOptions& options,
-                                                 StartTimings* timings);
+                                                 StartTimings* timings, bool as_zygote = false);
+  // Forks an instance from `zygote`, verifies the child the kernel names, and moves it into a
+  // cgroup of its own before it gets any work. Unavailable when the zygote failed.
+  static Result<std::unique_ptr<Instance>> Fork(const std::shared_ptr<Zygote>& zygote,
+                                                const SchedulerOptions& options,
+                                                StartTimings* timings);
   // Kills everything in the instance (its cgroup, or the worker) and waits until it is gone.
   void KillAll();
   ~Instance();
@@ -45,6 +59,7 @@ class Instance {
   }
 
   bool Healthy() const { return healthy_; }
+  bool Forked() const { return zygote_ != nullptr; }
   // Marks the instance as not to be reused; it stops when released.
   void Retire() { healthy_ = false; }
   const FunctionSpec& Spec() const { return *spec_; }
@@ -53,6 +68,7 @@ class Instance {
   Clock::time_point last_used;
 
  private:
+  friend class Zygote;  // a zygote is a worker started by Start(as_zygote): it uses the parts
   Instance(std::shared_ptr<const FunctionSpec> spec, std::unique_ptr<sandbox::InstanceCgroup> cg,
            WorkerProcess process, UniqueFd channel, UniqueFd log)
       : spec_(std::move(spec)),
@@ -61,17 +77,22 @@ class Instance {
         channel_(std::move(channel)),
         log_(std::move(log)) {}
   std::chrono::nanoseconds Cpu() const;
+  // Reads the WorkerReady frame (until `deadline`); on failure buries the worker and says why.
+  Status AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
+                    StartTimings* timings);
   // The worker stopped talking: learn why (its exit status if it exited on its own within a
   // moment, else kill it) and mark the instance dead.
   std::string Bury(std::string_view what, ExitInfo* exit = nullptr);
   std::string ReadLogs(std::size_t cap) const;
 
   std::shared_ptr<const FunctionSpec> spec_;
+  std::shared_ptr<Zygote> zygote_;                   // forked instances: PID 1 of their namespace
   std::unique_ptr<sandbox::InstanceCgroup> cgroup_;  // destroyed after process_ (declared first)
   WorkerProcess process_;
   UniqueFd channel_;
   UniqueFd log_;
   bool healthy_ = true;
+  pid_t ready_pid_ = -1;                    // as_zygote: who sent the ready frame (the kernel says)
   bool used_ = false;                       // has served an invocation
   std::chrono::nanoseconds last_cpu_{0};    // cgroup CPU at the end of the last invocation
   std::chrono::nanoseconds background_{0};  // used between invocations, not yet recorded

@@ -12,6 +12,7 @@
 #include "faas/sandbox/cgroup.h"
 #include "instance.h"
 #include "recorder.h"
+#include "zygote.h"
 
 namespace faas::scheduler {
 
@@ -36,6 +37,8 @@ std::string_view OutcomeName(Outcome outcome) {
 namespace {
 
 using InstancePtr = std::unique_ptr<Instance>;
+// Failed starts plus deaths of one version's zygotes before it spawns every instance instead.
+constexpr uint32_t kMaxZygoteFailures = 5;
 
 struct Pool {
   std::shared_ptr<const FunctionSpec> spec;  // the current version
@@ -46,6 +49,11 @@ struct Pool {
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
   bool removed = false;
+  // The current version's zygote (cold starts fork from it), started by the reaper thread.
+  std::shared_ptr<Zygote> zygote;
+  uint32_t zygote_failures = 0;           // failed starts and deaths of this version's zygotes
+  Clock::time_point zygote_retry_at{};    // restart backoff
+  bool zygote_disabled = false;           // this version spawns every instance (logged once)
   std::condition_variable freed;             // an instance or a slot became available
 };
 
@@ -61,7 +69,17 @@ struct Scheduler::Impl {
   int in_flight = 0;
   std::condition_variable drained;
   std::condition_variable reaper_wake;
+  bool reaper_work = false;  // something for the reaper now (a new version wants a zygote)
   std::thread reaper;
+  // Zygotes no pool uses any more; the last instance forked from one may still hold it. Released
+  // by the reaper outside the lock (closing one kills its namespace and waits). Guarded by mu.
+  std::vector<std::shared_ptr<Zygote>> retired_zygotes;
+  void RetireZygote(Pool* pool) {  // mu held
+    if (pool->zygote) {
+      retired_zygotes.push_back(std::move(pool->zygote));
+      pool->zygote.reset();
+    }
+  }
   // Instances done with: destroyed (SIGKILL, reap, cgroup removal: milliseconds) by the reaper
   // thread, off the request path. Guarded by mu.
   std::vector<InstancePtr> graveyard;
@@ -74,6 +92,10 @@ struct Scheduler::Impl {
   }
 
   void ReaperLoop();
+  // Starts a zygote for each pool in `pools` that still wants one. Called and returns with the
+  // lock held; starts run without it.
+  void StartZygotes(std::unique_lock<std::mutex>& lock,
+                    const std::vector<std::shared_ptr<Pool>>& want);
   InvokeResult InvokeInner(const std::string& name, const InvokeRequest& request,
                            std::shared_ptr<const FunctionSpec>* spec_out);
   void WatchBackground(Instance* inst) {
@@ -110,6 +132,12 @@ void Scheduler::SetFunction(FunctionSpec spec) {
       pool = std::make_shared<Pool>();
     }
     pool->spec = shared;
+    // The zygote was started with the old spec (library, env, limits): a new one is made.
+    impl_->RetireZygote(pool.get());
+    pool->zygote_failures = 0;
+    pool->zygote_retry_at = {};
+    pool->zygote_disabled = false;
+    impl_->reaper_work = true;
     auto stale = std::stable_partition(pool->idle.begin(), pool->idle.end(), [&](auto& i) {
       return i->Spec().version == shared->version;
     });
@@ -131,6 +159,8 @@ void Scheduler::RemoveFunction(const std::string& name) {
       return;
     }
     it->second->removed = true;
+    impl_->RetireZygote(it->second.get());
+    impl_->reaper_work = true;
     retired = std::move(it->second->idle);
     it->second->total -= static_cast<uint32_t>(retired.size());
     it->second->freed.notify_all();
@@ -267,9 +297,14 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
   out.timings.queue = Clock::now() - request.arrived;
 
   if (out.cold_start) {
+    std::shared_ptr<Zygote> zygote;
+    {
+      std::lock_guard lock(mu);
+      zygote = pool->zygote;
+    }
     auto t0 = Clock::now();
     StartTimings st;
-    auto started = Instance::Start(spec, options, &st);
+    auto started = Instance::Create(spec, options, zygote, &st);
     out.timings.spawn = st.spawn;
     out.timings.load = st.load;
     out.timings.init = st.init;
@@ -291,11 +326,17 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeR
       return out;
     }
     inst = std::move(*started);
+    out.forked = inst->Forked();
     WatchBackground(inst.get());
     FAAS_LOG(log, debug, "instance.started", {"fn", name}, {"pid", inst->Pid()},
-             {"inv", request.invocation_id}, {"cold_ms", ToMillis(out.timings.cold)});
+             {"inv", request.invocation_id}, {"cold_ms", ToMillis(out.timings.cold)},
+             {"start", out.forked ? "fork" : "spawn"});
     std::lock_guard lock(mu);
     pool->busy.insert(inst.get());
+    if (zygote != nullptr && !out.forked) {
+      reaper_work = true;  // the fork failed: the zygote is dead, restart it now
+      reaper_wake.notify_all();
+    }
   }
 
   out.version = spec->version;
@@ -354,8 +395,13 @@ Result<uint32_t> Scheduler::Prewarm(const std::string& name, uint32_t count) {
   uint32_t started = 0;
   Status first_error;
   for (uint32_t i = 0; i < slots; ++i) {
+    std::shared_ptr<Zygote> zygote;
+    {
+      std::lock_guard lock(impl_->mu);
+      zygote = pool->zygote;
+    }
     StartTimings st;
-    auto inst = Instance::Start(spec, impl_->options, &st);
+    auto inst = Instance::Create(spec, impl_->options, zygote, &st);
     std::lock_guard lock(impl_->mu);
     if (!inst.ok() || pool->removed || impl_->stopping || spec != pool->spec) {
       --pool->total;
@@ -407,6 +453,8 @@ FunctionStats Scheduler::Stats(const std::string& name) const {
     s.waiting = it->second->waiting;
     s.invocations = it->second->invocations;
     s.cold_starts = it->second->cold_starts;
+    s.zygote_pid = it->second->zygote ? it->second->zygote->HostPid() : 0;
+    s.spawn_only = it->second->zygote_disabled;
   }
   return s;
 }
@@ -415,16 +463,34 @@ void Scheduler::Impl::ReaperLoop() {
   std::unique_lock lock(mu);
   while (!stopping) {
     reaper_wake.wait_for(lock, options.reap_interval,
-                         [&] { return stopping || !graveyard.empty(); });
+                         [&] { return stopping || !graveyard.empty() || reaper_work; });
     if (stopping) {
       break;
     }
+    reaper_work = false;
     auto now = Clock::now();
     std::vector<InstancePtr> expired;
     expired.swap(graveyard);
     std::vector<std::shared_ptr<Pool>> need_warm;
+    std::vector<std::shared_ptr<Pool>> need_zygote;
     for (auto& [name, pool] : pools) {
       const auto& cfg = pool->spec->config;
+      if (pool->zygote && !pool->zygote->Alive()) {
+        ++pool->zygote_failures;
+        pool->zygote_retry_at = now + std::chrono::milliseconds(250);
+        FAAS_LOG(log, warn, "zygote.died", {"fn", name}, {"version", pool->spec->version},
+                 {"pid", pool->zygote->HostPid()}, {"deaths", pool->zygote_failures});
+        RetireZygote(pool.get());
+        if (pool->zygote_failures >= kMaxZygoteFailures) {
+          pool->zygote_disabled = true;
+          FAAS_LOG(log, warn, "zygote.unavailable", {"fn", name}, {"version", pool->spec->version},
+                   {"error", "its zygote died too often"}, {"fallback", "spawn"});
+        }
+      }
+      if (options.zygotes && !pool->zygote && !pool->zygote_disabled &&
+          now >= pool->zygote_retry_at) {
+        need_zygote.push_back(pool);
+      }
       // idle is LRU-ordered: front = least recently used.
       while (!pool->idle.empty() && pool->total > cfg.min_warm &&
              now - pool->idle.front()->last_used >= cfg.idle_ttl) {
@@ -436,6 +502,7 @@ void Scheduler::Impl::ReaperLoop() {
         need_warm.push_back(pool);
       }
     }
+    StartZygotes(lock, need_zygote);
     // Start min_warm instances one at a time, outside the lock.
     for (auto& pool : need_warm) {
       if (pool->total >= pool->spec->config.min_warm || pool->removed) {
@@ -443,9 +510,10 @@ void Scheduler::Impl::ReaperLoop() {
       }
       ++pool->total;
       auto spec = pool->spec;
+      auto zygote = pool->zygote;
       lock.unlock();
       StartTimings st;
-      auto started = Instance::Start(spec, options, &st);
+      auto started = Instance::Create(spec, options, zygote, &st);
       lock.lock();
       if (started.ok() && !pool->removed && !stopping && spec == pool->spec) {
         WatchBackground(started->get());
@@ -462,11 +530,59 @@ void Scheduler::Impl::ReaperLoop() {
         }
       }
     }
-    if (!expired.empty()) {
+    std::vector<std::shared_ptr<Zygote>> zygotes;
+    zygotes.swap(retired_zygotes);
+    if (!expired.empty() || !zygotes.empty()) {
       lock.unlock();
       FAAS_LOG(log, debug, "instances.stopped", {"count", expired.size()});
       expired.clear();
+      zygotes.clear();
       lock.lock();
+    }
+  }
+}
+
+void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
+                                   const std::vector<std::shared_ptr<Pool>>& want) {
+  for (const auto& pool : want) {
+    if (pool->removed || stopping || pool->zygote || pool->zygote_disabled) {
+      continue;
+    }
+    auto spec = pool->spec;
+    lock.unlock();
+    auto t0 = Clock::now();
+    auto started = Zygote::Start(spec, options);
+    auto took = Clock::now() - t0;
+    lock.lock();
+    if (started.ok()) {
+      Recorder* rec = recorder.get();
+      (*started)->SetOnEnd([rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) {
+        rec->Background(s, cpu, /*final=*/true);
+      });
+      if (pool->removed || stopping || spec != pool->spec) {
+        retired_zygotes.push_back(std::move(*started));  // deployed over while it started
+        continue;
+      }
+      pool->zygote = std::move(*started);
+      FAAS_LOG(log, info, "zygote.started", {"fn", spec->name}, {"version", spec->version},
+               {"pid", pool->zygote->HostPid()}, {"ms", ToMillis(took)});
+      continue;
+    }
+    if (spec != pool->spec) {
+      continue;
+    }
+    const Status& s = started.status();
+    ++pool->zygote_failures;
+    // A version whose faas_init cannot be forked (or fails) will not do better next time.
+    if (s.code() == StatusCode::kFailedPrecondition || pool->zygote_failures >= kMaxZygoteFailures) {
+      pool->zygote_disabled = true;
+      FAAS_LOG(log, warn, "zygote.unavailable", {"fn", spec->name}, {"version", spec->version},
+               {"error", s.message()}, {"fallback", "spawn"});
+    } else {
+      pool->zygote_retry_at =
+          Clock::now() + std::chrono::seconds(1) * (1u << std::min(pool->zygote_failures, 6u));
+      FAAS_LOG(log, warn, "zygote.start_failed", {"fn", spec->name}, {"version", spec->version},
+               {"error", s.message()}, {"failures", pool->zygote_failures});
     }
   }
 }
@@ -504,6 +620,15 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   }
   FAAS_LOG(impl_->log, info, "scheduler.stopped", {"instances", all.size()});
   all.clear();  // SIGKILL + reap each
+  std::vector<std::shared_ptr<Zygote>> zygotes;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [name, pool] : impl_->pools) {
+      impl_->RetireZygote(pool.get());
+    }
+    zygotes.swap(impl_->retired_zygotes);
+  }
+  zygotes.clear();  // after every instance: each zygote is PID 1 of its instances' namespace
 }
 
 }  // namespace faas::scheduler

@@ -102,6 +102,9 @@ class SpawnerThread {
 }  // namespace
 
 std::string ExitInfo::Describe() const {
+  if (unknown) {
+    return "ended (its zygote did not report how)";
+  }
   if (!signaled) {
     return "exited with status " + std::to_string(value);
   }
@@ -139,6 +142,28 @@ Result<WorkerProcess> WorkerProcess::Spawn(const SpawnSpec& spec) {
   return WorkerProcess(pid, std::move(pidfd));
 }
 
+WorkerProcess WorkerProcess::Adopt(pid_t pid, UniqueFd pidfd, ExitLookup exit_lookup) {
+  WorkerProcess p(pid, std::move(pidfd));
+  p.exit_lookup_ = std::move(exit_lookup);
+  return p;
+}
+
+bool WorkerProcess::WaitAdopted(int timeout_ms) {
+  pollfd p{pidfd_.Get(), POLLIN, 0};  // readable once the process has exited
+  int n;
+  do {
+    n = ::poll(&p, 1, timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) {
+    return false;
+  }
+  reaped_ = true;
+  // The zygote reaps its child at once; give its report a moment to arrive.
+  auto report = exit_lookup_(Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : 50));
+  exit_ = report ? *report : ExitInfo{.unknown = true};
+  return true;
+}
+
 WorkerProcess::~WorkerProcess() {
   if (pidfd_.Valid() && !reaped_) {
     Kill();
@@ -153,6 +178,12 @@ void WorkerProcess::Kill() {
 }
 
 ExitInfo WorkerProcess::Wait() {
+  if (exit_lookup_ && pidfd_.Valid()) {
+    while (!reaped_) {
+      WaitAdopted(-1);
+    }
+    return exit_;
+  }
   while (!reaped_) {
     siginfo_t info{};
     if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED) != 0) {
@@ -170,7 +201,11 @@ ExitInfo WorkerProcess::Wait() {
 }
 
 bool WorkerProcess::WaitFor(std::chrono::milliseconds timeout, ExitInfo* out) {
-  if (!reaped_) {
+  if (!reaped_ && exit_lookup_) {
+    if (!WaitAdopted(static_cast<int>(timeout.count()))) {
+      return false;
+    }
+  } else if (!reaped_) {
     pollfd p{pidfd_.Get(), POLLIN, 0};  // a pidfd polls readable once the process has exited
     int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
     if (n == 0) {

@@ -1,15 +1,20 @@
-// WorkerProcess: one faas-worker child (pid + pidfd). Move-only; its destructor SIGKILLs and
-// reaps a worker that is still around, so no worker outlives its owner.
+// WorkerProcess: one faas-worker process (pid + pidfd). Move-only; its destructor SIGKILLs and
+// reaps a worker that is still around, so no worker outlives its owner. Either our child
+// (Spawn), or an instance a zygote forked (Adopt): only its parent can wait for it, so its exit
+// status comes from the zygote's report.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "faas/base/status.h"
+#include "faas/base/time.h"
 #include "faas/base/unique_fd.h"
 
 namespace faas::scheduler {
@@ -26,15 +31,21 @@ struct SpawnSpec {
 
 struct ExitInfo {
   bool signaled = false;
-  int value = 0;  // exit status, or signal number
+  int value = 0;         // exit status, or signal number
+  bool unknown = false;  // an adopted process whose zygote did not report its end
   // "exited with status 3", "killed by signal 11 (SIGSEGV)"
   std::string Describe() const;
 };
+
+// How an adopted process ended, waiting until the deadline for its parent's report.
+using ExitLookup = std::function<std::optional<ExitInfo>(Clock::time_point deadline)>;
 
 class WorkerProcess {
  public:
   // Spawns the worker with Boost.Process (the only place that includes it).
   static Result<WorkerProcess> Spawn(const SpawnSpec& spec);
+  // Owns a process that is not our child, through `pidfd` (which must refer to `pid`).
+  static WorkerProcess Adopt(pid_t pid, UniqueFd pidfd, ExitLookup exit_lookup);
 
   WorkerProcess(WorkerProcess&&) noexcept = default;
   WorkerProcess& operator=(WorkerProcess&&) noexcept = default;
@@ -51,8 +62,11 @@ class WorkerProcess {
 
  private:
   WorkerProcess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  // Adopted: poll(2) the pidfd until the process is gone, then ask the lookup how it ended.
+  bool WaitAdopted(int timeout_ms);
   pid_t pid_ = -1;
   UniqueFd pidfd_;
+  ExitLookup exit_lookup_;  // set when adopted
   bool reaped_ = false;
   ExitInfo exit_;
 };

@@ -259,6 +259,17 @@ int faas_handle(const faas_request *req, faas_response *res) {
     return reply(res, "daemon=%s self=%s", rc == 0 ? "SENT" : strerrorname_np(e1),
                  rc1 == 0 ? "ok" : strerrorname_np(errno));
   }
+  if (is(req, "kill-zygote")) {
+    /* PID 1 of this namespace is the zygote every instance is forked from. From inside the
+     * namespace the kernel drops signals to its init that init does not handle: SIGKILL and
+     * SIGSTOP included. */
+    static const int kSignals[] = {SIGKILL, SIGSTOP, SIGTERM, SIGSEGV, SIGINT, SIGHUP, SIGUSR1};
+    int sent = 0;
+    for (size_t i = 0; i < sizeof kSignals / sizeof kSignals[0]; ++i) {
+      sent += kill(1, kSignals[i]) == 0;
+    }
+    return reply(res, "sent=%d pid=%d", sent, (int)getpid());
+  }
   if (is(req, "half-frame")) {
     /* A frame header promising 100 bytes, 10 of them, then exit: a protocol violation. */
     static const unsigned char kHalf[] = {100, 0, 0, 0, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'};

@@ -36,6 +36,7 @@ struct DaemonConfig {
   std::chrono::milliseconds http_read_timeout{30'000};   // FAAS_HTTP_READ_TIMEOUT: 408 after
   std::chrono::milliseconds http_write_timeout{30'000};  // FAAS_HTTP_WRITE_TIMEOUT
   uint32_t spare_cgroups = 8;                 // FAAS_SPARE_CGROUPS: empty cgroups kept ready
+  bool zygotes = true;                        // FAAS_ZYGOTES: cold starts fork from a zygote
   uint32_t async_concurrency = 16;            // FAAS_ASYNC_CONCURRENCY: async invocations at once
   std::chrono::milliseconds async_retention{24 * 3'600'000};  // FAAS_ASYNC_RETENTION
 };

@@ -33,6 +33,7 @@ struct InstanceGauge {
   uint32_t idle = 0;
   uint32_t busy = 0;
   uint32_t waiting = 0;  // requests queued for an instance
+  uint32_t zygote = 0;   // 1 while the current version has a zygote to fork from
 };
 
 // Live figures of the HTTP front, read when /metrics is scraped.

@@ -94,6 +94,10 @@ class InstanceCgroup {
   // Open O_WRONLY|O_CLOEXEC fds of every cgroup.procs: a forked child writes "0" to each to
   // join before exec (async-signal-safe), so every byte it allocates is charged here.
   std::vector<int> ProcsFds() const;
+  // Moves process `pid` with all its threads into the group (every cgroup.procs). For instances
+  // forked by a zygote, moved before they get work; on v1, memory charged before the move stays
+  // with the old group.
+  Status Move(pid_t pid);
   // CPU time of everything in the group since creation (cpuacct.usage / cpu.stat usage_usec).
   Result<std::chrono::nanoseconds> CpuUsage() const;
   // How often the kernel OOM-killed inside this group (memory.oom_control / memory.events).

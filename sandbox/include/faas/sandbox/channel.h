@@ -9,13 +9,19 @@
 //   FAAS_ASSIGN_OR_RETURN(std::string reply, faas::sandbox::ReadFrame(fd, kMaxFrameBytes, deadline));
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "faas/base/status.h"
 #include "faas/base/time.h"
+#include "faas/base/unique_fd.h"
 
 namespace faas::sandbox {
 
@@ -36,5 +42,18 @@ Status WriteFrame(int fd, std::string_view payload,
 // deadline passed: DeadlineExceeded. With a deadline the fd must be non-blocking.
 Result<std::string> ReadFrame(int fd, std::size_t max_bytes,
                               std::optional<Clock::time_point> deadline = std::nullopt);
+
+// Zygote fork requests (docs/design/0003-zygote.md): one byte with fds attached (SCM_RIGHTS), in
+// one sendmsg. Blocking.
+Status SendWithFds(int fd, char byte, std::span<const int> fds);
+// Receives one byte and exactly `want_fds` fds (made O_CLOEXEC). EOF: Unavailable. Any other
+// number of fds, or truncated control data: Internal (whatever arrived is closed).
+Result<std::pair<char, std::vector<UniqueFd>>> ReceiveWithFds(int fd, std::size_t want_fds);
+
+// The pid, in the caller's pid namespace, of the process that wrote the next unread byte on the
+// unix socket `fd`, as the kernel recorded it (SCM_CREDENTIALS: a sender cannot forge it without
+// CAP_SYS_ADMIN). Set SO_PASSCRED on `fd` before the peer writes. Waits until readable; does not
+// consume the byte. EOF: Unavailable.
+Result<pid_t> PeekSenderPid(int fd, Clock::time_point deadline);
 
 }  // namespace faas::sandbox

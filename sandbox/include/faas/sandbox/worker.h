@@ -1,11 +1,12 @@
 // faas-worker: the process that hosts one function instance (DESIGN §2, §4.5).
 //
 // Started by the scheduler as `faas-worker --library PATH --parent-pid PID --uid U --gid G
-// [--memory-bytes N] [--tmp-bytes N] [--network none|outbound]` with the channel socket at fd 3
+// [--memory-bytes N] [--tmp-bytes N] [--network none|outbound] [--zygote]` with the channel socket at fd 3
 // and stdout/stderr pointing at the instance's log memfd. It enters the jail first (EnterJail,
 // docs/sandbox.md), then loads the library, checks its ABI, runs faas_init, reports
-// WorkerReady, and serves one WorkerRequest at a time until the channel closes. Nothing in here
-// is trusted by the daemon.
+// WorkerReady, and serves one WorkerRequest at a time until the channel closes. With --zygote it
+// serves fork requests instead, and each forked child sends its own WorkerReady and serves
+// invocations (docs/design/0003-zygote.md). Nothing in here is trusted by the daemon.
 #pragma once
 
 namespace faas::sandbox {
@@ -18,5 +19,9 @@ inline constexpr int kExitBadFrame = 103;         // malformed frame from the da
 inline constexpr int kExitChannelError = 104;     // channel I/O failed
 
 int WorkerMain(int argc, char** argv);
+
+// With --zygote, after a successful ready frame: serve fork requests on `channel_fd` (zygote.cc).
+// Returns only in a forked child, whose `channel_fd` and stdout/stderr are then its own.
+void ServeForks(int channel_fd);
 
 }  // namespace faas::sandbox

@@ -4,13 +4,16 @@
 //   sched.SetFunction(spec);                                  // deploy / rollback
 //   InvokeResult r = sched.Invoke("hello", std::move(req));   // blocks until done
 //
-// Each function has one pool: an idle instance is reused (warm), else a new worker process is
-// started (a cold start), up to max_instances; beyond that up to queue_depth callers wait for a
+// Each function has one pool: an idle instance is reused (warm), else a new instance is forked
+// from the version's zygote (or, without one, a new worker is spawned: a cold start), up to
+// max_instances; beyond that up to queue_depth callers wait for a
 // free instance for at most queue_timeout, then get kNoCapacity (a full queue answers at once). Idle instances above min_warm stop after
 // idle_ttl. The wall-clock deadline of every invocation is enforced here, from outside the
 // worker: on expiry the worker is SIGKILLed and replaced. A worker that dies, or breaks the
 // frame protocol, fails only its own invocation. Thread-safe.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -89,6 +92,7 @@ struct InvokeResult {
   std::string body;
   int handler_return = 0;
   bool cold_start = false;
+  bool forked = false;  // the cold start forked the instance from the version's zygote
   uint32_t version = 0;
   PhaseTimings timings;
   std::chrono::nanoseconds cpu{0};  // kernel-measured CPU time of the instance during exec
@@ -102,6 +106,8 @@ struct FunctionStats {
   uint32_t waiting = 0;  // requests queued for an instance
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
+  pid_t zygote_pid = 0;  // the current version's zygote (host pid), 0 while it has none
+  bool spawn_only = false;  // this version cannot have a zygote (logged as zygote.unavailable)
 };
 
 struct SchedulerOptions {
@@ -115,6 +121,9 @@ struct SchedulerOptions {
   // Empty cgroups kept ready so a cold start does not create one (CgroupRoot::KeepSpares);
   // 0 = create each on demand.
   std::size_t spare_cgroups = 8;
+  // Cold starts fork from a per-version zygote (docs/design/0003-zygote.md); false: every
+  // instance is a newly spawned worker.
+  bool zygotes = true;
   store::Ledger* ledger = nullptr;                      // every invocation's row; not owned
   metering::Metrics* metrics = nullptr;                 // /metrics counters; not owned
   metering::Prices prices;

@@ -1,0 +1,159 @@
+#include "zygote.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+
+#include "faas/base/log.h"
+#include "faas/sandbox/channel.h"
+#include "faas/v1/worker.pb.h"
+
+namespace faas::scheduler {
+namespace {
+
+constexpr std::size_t kMaxKeptExits = 1024;     // unasked-for reports (e.g. a fork bomb's)
+constexpr std::size_t kMaxZygoteFrame = 4096;   // its frames are a few bytes
+
+// Threads of `pid` from /proc/<pid>/status (0 if unknown).
+int ThreadsOf(pid_t pid) {
+  std::array<char, 4096> buf{};
+  UniqueFd fd(::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY | O_CLOEXEC));
+  ssize_t n = fd.Valid() ? ::read(fd.Get(), buf.data(), buf.size() - 1) : -1;
+  if (n <= 0) {
+    return 0;
+  }
+  std::string_view status(buf.data(), static_cast<std::size_t>(n));
+  std::size_t at = status.find("\nThreads:\t");
+  return at == std::string_view::npos ? 0 : std::atoi(buf.data() + at + 10);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec> spec,
+                                              const SchedulerOptions& options) {
+  StartTimings timings;
+  FAAS_ASSIGN_OR_RETURN(std::unique_ptr<Instance> worker,
+                        Instance::Start(spec, options, &timings, /*as_zygote=*/true));
+  if (worker->ready_pid_ <= 0) {
+    return UnavailableError("the zygote's ready frame carried no sender pid");
+  }
+  // fork() copies only the calling thread: a faas_init that started threads would leave every
+  // instance without them. Such a version runs without a zygote.
+  int threads = ThreadsOf(worker->ready_pid_);
+  if (threads != 1) {
+    return FailedPreconditionError(
+        "faas_init left " + std::to_string(threads) +
+        " threads running; a zygote can only fork a single-threaded process");
+  }
+  std::shared_ptr<Zygote> z(new Zygote());
+  z->host_pid_ = worker->ready_pid_;
+  z->spec_ = std::move(spec);
+  z->worker_ = std::move(worker);
+  return z;
+}
+
+Zygote::~Zygote() {
+  if (!worker_) {
+    return;
+  }
+  // Closing the channel retires the zygote; as PID 1 its exit ends its namespace. Every instance
+  // held a reference, so none is left to lose. Its CPU (load, faas_init, forks) is billed.
+  worker_->KillAll();
+  if (on_end_ && worker_->cgroup_) {
+    on_end_(*spec_, worker_->Cpu());
+  }
+}
+
+bool Zygote::Alive() {
+  if (dead_) {
+    return false;
+  }
+  ExitInfo info;
+  if (worker_->process_.WaitFor(std::chrono::milliseconds(0), &info)) {
+    dead_ = true;  // the keeper exited: the zygote is gone
+  }
+  return !dead_;
+}
+
+Status Zygote::ReadOne(Clock::time_point deadline, std::optional<pid_t>* forked) {
+  auto frame = sandbox::ReadFrame(worker_->channel_.Get(), kMaxZygoteFrame, deadline);
+  if (!frame.ok()) {
+    if (frame.status().code() != StatusCode::kDeadlineExceeded) {
+      dead_ = true;
+    }
+    return frame.status();
+  }
+  v1::WorkerResponse msg;
+  if (!msg.ParseFromString(*frame)) {
+    dead_ = true;
+    return InternalError("protocol violation: malformed zygote frame");
+  }
+  if (msg.has_forked()) {
+    *forked = static_cast<pid_t>(msg.forked().pid());
+  } else if (msg.has_exited()) {
+    auto pid = static_cast<pid_t>(msg.exited().pid());
+    if (exits_.size() >= kMaxKeptExits) {
+      exits_.erase(exit_order_.front());
+      exit_order_.pop_front();
+    }
+    if (exits_.insert_or_assign(pid, ExitInfo{.signaled = msg.exited().signaled(),
+                                              .value = msg.exited().value()})
+            .second) {
+      exit_order_.push_back(pid);
+    }
+  } else {
+    dead_ = true;
+    return InternalError("protocol violation: unexpected zygote frame");
+  }
+  return OkStatus();
+}
+
+Result<pid_t> Zygote::Fork(int channel, int log, Clock::time_point deadline) {
+  std::lock_guard lock(mu_);
+  if (dead_) {
+    return UnavailableError("the zygote is gone");
+  }
+  const int fds[] = {channel, log};
+  Status sent = sandbox::SendWithFds(worker_->channel_.Get(), 'F', fds);
+  if (!sent.ok()) {
+    dead_ = true;
+    return UnavailableError("fork request: " + sent.message());
+  }
+  for (;;) {
+    std::optional<pid_t> forked;
+    Status s = ReadOne(deadline, &forked);
+    if (!s.ok()) {
+      dead_ = true;  // a zygote that does not answer a fork in time is not trusted again
+      return UnavailableError("the zygote did not answer the fork request: " + s.message());
+    }
+    if (forked) {
+      if (*forked <= 0) {
+        return UnavailableError("the zygote could not fork (pids limit?)");
+      }
+      // A recycled pid in the namespace: an old report is not this child's.
+      if (exits_.erase(*forked) > 0) {
+        std::erase(exit_order_, *forked);
+      }
+      return *forked;
+    }
+  }
+}
+
+std::optional<ExitInfo> Zygote::ExitOf(pid_t ns_pid, Clock::time_point deadline) {
+  std::lock_guard lock(mu_);
+  for (;;) {
+    if (auto it = exits_.find(ns_pid); it != exits_.end()) {
+      ExitInfo info = it->second;
+      exits_.erase(it);
+      std::erase(exit_order_, ns_pid);
+      return info;
+    }
+    std::optional<pid_t> forked;
+    if (dead_ || !ReadOne(deadline, &forked).ok()) {
+      return std::nullopt;
+    }
+  }
+}
+
+}  // namespace faas::scheduler

@@ -1,0 +1,75 @@
+// Zygote: a sandboxed worker of one function version that has loaded the library and run
+// faas_init, and forks new instances on request (docs/design/0003-zygote.md).
+//
+//   FAAS_ASSIGN_OR_RETURN(std::shared_ptr<Zygote> z, Zygote::Start(spec, options));
+//   FAAS_ASSIGN_OR_RETURN(pid_t ns_pid, z->Fork(channel_fd, log_fd, deadline));
+//   // the child's first frame on channel_fd carries its host pid (SCM_CREDENTIALS)
+//
+// Every instance forked from it holds a shared_ptr: the zygote is PID 1 of their pid namespace,
+// so it must outlive them. Thread-safe: forks are serialised on its channel.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "faas/base/status.h"
+#include "faas/base/time.h"
+#include "faas/base/unique_fd.h"
+#include "faas/sandbox/cgroup.h"
+#include "faas/scheduler/scheduler.h"
+#include "instance.h"
+#include "worker_process.h"
+
+namespace faas::scheduler {
+
+class Zygote {
+ public:
+  // Spawns `faas-worker --zygote` for `spec` in a cgroup of its own and waits for it to load and
+  // initialise. FailedPrecondition when this version cannot have a zygote (loading or faas_init
+  // failed, or faas_init left threads running, which a fork would not copy).
+  static Result<std::shared_ptr<Zygote>> Start(std::shared_ptr<const FunctionSpec> spec,
+                                               const SchedulerOptions& options);
+  ~Zygote();  // closes the channel (the zygote exits), kills what is left in its cgroup
+  Zygote(const Zygote&) = delete;
+  Zygote& operator=(const Zygote&) = delete;
+
+  // Forks an instance whose fd 3 is `channel` and stdout/stderr `log`. Returns its pid inside
+  // the zygote's namespace. On any failure the zygote is marked dead (Unavailable).
+  Result<pid_t> Fork(int channel, int log, Clock::time_point deadline);
+  // How the child `ns_pid` ended, as the zygote reported it (waits until `deadline`).
+  std::optional<ExitInfo> ExitOf(pid_t ns_pid, Clock::time_point deadline);
+  // False once the zygote died or failed a fork.
+  bool Alive();
+  pid_t HostPid() const { return host_pid_; }
+  const FunctionSpec& Spec() const { return *spec_; }
+  const std::shared_ptr<const FunctionSpec>& SpecPtr() const { return spec_; }
+  // Called once, from the destructor, with the CPU the zygote used (loading, faas_init, forks).
+  void SetOnEnd(std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> fn) {
+    on_end_ = std::move(fn);
+  }
+
+ private:
+  Zygote() = default;
+  // Reads one frame from the zygote: an exit report is kept for ExitOf, a fork reply is
+  // returned in *forked. Any error marks the zygote dead. mu_ held.
+  Status ReadOne(Clock::time_point deadline, std::optional<pid_t>* forked);
+
+  // The zygote is a worker started with --zygote: its keeper, cgroup, channel and log are an
+  // Instance's (never invoked).
+  std::unique_ptr<Instance> worker_;
+  std::shared_ptr<const FunctionSpec> spec_;
+  pid_t host_pid_ = -1;  // the zygote itself, PID 1 of its namespace
+  std::atomic<bool> dead_{false};
+  std::mutex mu_;
+  std::unordered_map<pid_t, ExitInfo> exits_;  // reported, not yet asked for; bounded
+  std::deque<pid_t> exit_order_;
+  std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;
+};
+
+}  // namespace faas::scheduler
