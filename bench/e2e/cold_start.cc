@@ -4,7 +4,14 @@
 // (the baseline, timed inside a helper forked before gRPC starts), (2) a forced cold start through the control API (Invoke with fresh=true: a new
 // sandboxed instance, discarded after), timing the whole round trip at the client (end to end)
 // and reading the server's phase timings (spawn, load, init, cold, exec) from the reply.
+// With --http HOST:PORT --http-function NAME (a function deployed with --isolation fresh, so
+// every request forks a new instance), each round also times one cold HTTP request end to end
+// on a kept-alive loopback connection, checking X-Faas-Cold-Start: true.
 // Prints medians, p90 and p99 per phase and the ratios to the baseline.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -76,6 +84,55 @@ struct BaselineHelper {
   }
 };
 
+// A kept-alive HTTP/1.1 connection for GET requests (responses with Content-Length only).
+struct HttpConnection {
+  int fd = -1;
+  std::string buf;
+  bool Connect(const std::string& host_port) {
+    auto colon = host_port.rfind(':');
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(std::atoi(host_port.c_str() + colon + 1)));
+    ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &a.sin_addr);
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  // Returns the response head (status line + headers), or "" on error.
+  std::string Get(const std::string& path) {
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: bench\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+      return "";
+    }
+    std::size_t end;
+    while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) {
+        return "";
+      }
+    }
+    std::string head = buf.substr(0, end + 4);
+    std::size_t cl = head.find("Content-Length: ");
+    std::size_t body = cl == std::string::npos ? 0 : std::strtoul(head.c_str() + cl + 16, nullptr, 10);
+    while (buf.size() < head.size() + body) {
+      if (!Fill()) {
+        return "";
+      }
+    }
+    buf.erase(0, head.size() + body);
+    return head;
+  }
+  bool Fill() {
+    char tmp[16384];
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+      return false;
+    }
+    buf.append(tmp, static_cast<std::size_t>(n));
+    return true;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,6 +143,7 @@ int main(int argc, char** argv) {
   const char* env_token = std::getenv("FAAS_TOKEN");
   std::string token = env_token == nullptr ? "" : env_token;  // the admin token (--token)
   int n = 200;
+  std::string http, http_function;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--server") {
@@ -94,6 +152,10 @@ int main(int argc, char** argv) {
       function = argv[i + 1];
     } else if (flag == "--token") {
       token = argv[i + 1];
+    } else if (flag == "--http") {
+      http = argv[i + 1];
+    } else if (flag == "--http-function") {
+      http_function = argv[i + 1];
     } else if (flag == "-n") {
       n = std::atoi(argv[i + 1]);
     }
@@ -101,8 +163,24 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
   auto stub = faas::v1::Control::NewStub(channel);
   std::map<std::string, std::vector<double>> samples;
+  HttpConnection conn;
+  if (!http.empty() && !conn.Connect(http)) {
+    std::fprintf(stderr, "cannot connect to %s\n", http.c_str());
+    return 1;
+  }
   for (int i = 0; i < n; ++i) {
     samples["baseline fork+exit+wait"].push_back(baseline.ForkMs());
+    if (!http.empty()) {
+      auto t0 = Clock::now();
+      std::string head = conn.Get("/function/" + http_function);
+      double ms = Ms(Clock::now() - t0);
+      if (head.rfind("HTTP/1.1 200", 0) != 0 ||
+          head.find("X-Faas-Cold-Start: true") == std::string::npos) {
+        std::fprintf(stderr, "HTTP cold start failed:\n%s\n", head.c_str());
+        return 1;
+      }
+      samples["end-to-end cold HTTP request"].push_back(ms);
+    }
 
     grpc::ClientContext ctx;
     ctx.AddMetadata("authorization", "Bearer " + token);

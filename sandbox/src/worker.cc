@@ -262,9 +262,7 @@ int WorkerMain(int argc, char** argv) {
   }
   SendReady(true, "", load_ns, NanosSince(t1));
   if (zygote) {
-    ServeForks(kChannelFd);
-    // A forked instance. Its first frame tells the daemon, through the kernel, who it is.
-    SendReady(true, "", 0, 0);
+    ServeForks(kChannelFd);  // returns in a forked instance, its ready frame sent
   }
 
   faas::v1::WorkerRequest req;

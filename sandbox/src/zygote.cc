@@ -26,21 +26,28 @@ namespace {
 
 void OnChild(int) {}  // only interrupts ppoll; the loop reaps
 
-// Exit reports are hints: when the daemon is not reading, drop them rather than block reaping.
-void Report(int fd, const v1::WorkerResponse& msg, bool may_drop) {
+// A whole frame (length + payload) for one send(2).
+std::string Frame(const v1::WorkerResponse& msg) {
   std::string payload;
   msg.SerializeToString(&payload);
+  std::string frame(kFrameHeaderBytes, '\0');
+  for (std::size_t i = 0; i < kFrameHeaderBytes; ++i) {
+    frame[i] = static_cast<char>((payload.size() >> (8 * i)) & 0xff);
+  }
+  return frame + payload;
+}
+
+// Exit reports are hints: when the daemon is not reading, drop them rather than block reaping.
+void Report(int fd, const v1::WorkerResponse& msg, bool may_drop) {
   if (may_drop) {
-    std::string frame(kFrameHeaderBytes, '\0');
-    for (std::size_t i = 0; i < kFrameHeaderBytes; ++i) {
-      frame[i] = static_cast<char>((payload.size() >> (8 * i)) & 0xff);
-    }
-    frame += payload;
+    std::string frame = Frame(msg);
     // One send: a frame is either queued whole or not at all (unix stream sockets queue a
     // small write atomically or return EAGAIN).
     (void)::send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     return;
   }
+  std::string payload;
+  msg.SerializeToString(&payload);
   if (!WriteFrame(fd, payload).ok()) {
     std::_Exit(kExitChannelError);
   }
@@ -76,6 +83,11 @@ void ServeForks(int channel_fd) {
   }
   sigset_t waiting = before;
   sigdelset(&waiting, SIGCHLD);
+  // Every child's first frame, built once: after fork each page written costs a copy-on-write
+  // fault (expensive under virtualisation), so the child only reads this and sends it.
+  v1::WorkerResponse ready_msg;
+  ready_msg.mutable_ready()->set_ok(true);
+  const std::string ready = Frame(ready_msg);
   for (;;) {
     ReapChildren(channel_fd);
     pollfd p{channel_fd, POLLIN, 0};
@@ -102,6 +114,12 @@ void ServeForks(int channel_fd) {
       }
       ::signal(SIGCHLD, SIG_DFL);
       ::sigprocmask(SIG_SETMASK, &before, nullptr);
+      // The kernel stamps this frame with our pid (SCM_CREDENTIALS): the daemon learns who we
+      // are from it, and moves us into our own cgroup before the first request.
+      if (::send(channel_fd, ready.data(), ready.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(ready.size())) {
+        std::_Exit(kExitChannelError);
+      }
       return;  // fds close as the request goes out of scope
     }
     v1::WorkerResponse msg;

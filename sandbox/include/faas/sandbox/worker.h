@@ -21,7 +21,8 @@ inline constexpr int kExitChannelError = 104;     // channel I/O failed
 int WorkerMain(int argc, char** argv);
 
 // With --zygote, after a successful ready frame: serve fork requests on `channel_fd` (zygote.cc).
-// Returns only in a forked child, whose `channel_fd` and stdout/stderr are then its own.
+// Returns only in a forked child, whose `channel_fd` and stdout/stderr are then its own and which
+// has already sent its ready frame.
 void ServeForks(int channel_fd);
 
 }  // namespace faas::sandbox
