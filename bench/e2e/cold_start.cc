@@ -8,10 +8,6 @@
 // every request forks a new instance), each round also times one cold HTTP request end to end
 // on a kept-alive loopback connection, checking X-Faas-Cold-Start: true.
 // Prints medians, p90 and p99 per phase and the ratios to the baseline.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +23,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "faas/v1/control.grpc.pb.h"
+#include "http_conn.h"
 
 namespace {
 
@@ -81,55 +78,6 @@ struct BaselineHelper {
       std::abort();
     }
     return static_cast<double>(ns) / 1e6;
-  }
-};
-
-// A kept-alive HTTP/1.1 connection for GET requests (responses with Content-Length only).
-struct HttpConnection {
-  int fd = -1;
-  std::string buf;
-  bool Connect(const std::string& host_port) {
-    auto colon = host_port.rfind(':');
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(std::atoi(host_port.c_str() + colon + 1)));
-    ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &a.sin_addr);
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
-  // Returns the response head (status line + headers), or "" on error.
-  std::string Get(const std::string& path) {
-    std::string req = "GET " + path + " HTTP/1.1\r\nHost: bench\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-      return "";
-    }
-    std::size_t end;
-    while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-      if (!Fill()) {
-        return "";
-      }
-    }
-    std::string head = buf.substr(0, end + 4);
-    std::size_t cl = head.find("Content-Length: ");
-    std::size_t body = cl == std::string::npos ? 0 : std::strtoul(head.c_str() + cl + 16, nullptr, 10);
-    while (buf.size() < head.size() + body) {
-      if (!Fill()) {
-        return "";
-      }
-    }
-    buf.erase(0, head.size() + body);
-    return head;
-  }
-  bool Fill() {
-    char tmp[16384];
-    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) {
-      return false;
-    }
-    buf.append(tmp, static_cast<std::size_t>(n));
-    return true;
   }
 };
 
