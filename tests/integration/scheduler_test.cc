@@ -374,5 +374,28 @@ TEST(Zygote, WithZygotesOffEveryInstanceIsSpawned) {
   EXPECT_EQ(s.Stats("hello").zygote_pid, 0);
 }
 
+TEST(Zygote, ManyLiveInstancesDoNotExhaustTheZygotesMemoryGroup) {
+  if (Cgroups() == nullptr) {
+    GTEST_SKIP() << "needs cgroups (root): the zygote's group is what this checks";
+  }
+  // Each live forked instance keeps ~160 KiB of kernel memory charged to the zygote's group: at
+  // 16 MiB, ~100 would OOM-kill the zygote (and every instance with it) without the allowance.
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("hello");
+  spec.config.memory_mb = 16;
+  spec.config.max_instances = 150;
+  s.SetFunction(spec);
+  pid_t zygote = ZygoteOf(s, "hello");
+  ASSERT_GT(zygote, 0);
+  auto started = s.Prewarm("hello", 150);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_EQ(*started, 150u);
+  EXPECT_EQ(s.Stats("hello").zygote_pid, zygote) << "the zygote died while forking";
+  EXPECT_EQ(s.Stats("hello").idle, 150u);
+  InvokeResult r = s.Invoke("hello", Req());
+  EXPECT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+  EXPECT_FALSE(r.cold_start);
+}
+
 }  // namespace
 }  // namespace faas::scheduler
