@@ -183,7 +183,15 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   // frame. Then pin it with a pidfd and check it is this function's process (uid) and the one
   // the zygote forked (its pid in the namespace), still alive after the check, so a recycled pid
   // can never make us move a stranger into the group.
-  FAAS_ASSIGN_OR_RETURN(pid_t host_pid, sandbox::PeekSenderPid(e.ours.Get(), deadline));
+  auto sender = sandbox::PeekSenderPid(e.ours.Get(), deadline);
+  if (!sender.ok()) {
+    // The child is somewhere in the zygote's namespace, unidentified and unmoved: retire the
+    // zygote, whose exit ends the namespace and the child with it.
+    zygote->Abandon();
+    return UnavailableError("the forked instance sent no first frame: " +
+                            sender.status().message());
+  }
+  const pid_t host_pid = *sender;
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, host_pid, 0)));
   if (!pidfd.Valid()) {
     return ErrnoError(errno, "pidfd_open", "forked instance " + std::to_string(host_pid));
@@ -193,6 +201,7 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   if (StatusField(status, "Uid", false) != std::to_string(sandbox::FunctionUid(spec->name)) ||
       StatusField(status, "NSpid", true) != std::to_string(ns_pid) || Exited(pidfd.Get())) {
     kill();
+    zygote->Abandon();
     return UnavailableError("the forked instance " + std::to_string(host_pid) +
                             " is not the zygote's child " + std::to_string(ns_pid));
   }

@@ -83,6 +83,7 @@ bool Zygote::Alive() {
   if (dead_) {
     return false;
   }
+  std::lock_guard lock(alive_mu_);
   ExitInfo info;
   if (worker_->process_.WaitFor(std::chrono::milliseconds(0), &info)) {
     dead_ = true;  // the keeper exited: the zygote is gone

@@ -44,8 +44,11 @@ class Zygote {
   Result<pid_t> Fork(int channel, int log, Clock::time_point deadline);
   // How the child `ns_pid` ended, as the zygote reported it (waits until `deadline`).
   std::optional<ExitInfo> ExitOf(pid_t ns_pid, Clock::time_point deadline);
-  // False once the zygote died or failed a fork.
+  // False once the zygote died or failed a fork. Any thread.
   bool Alive();
+  // Stop forking from this zygote: a child it forked did not behave (no first frame, wrong
+  // identity). Its namespace ends, with whatever is left in it, when the last instance is gone.
+  void Abandon() { dead_ = true; }
   pid_t HostPid() const { return host_pid_; }
   const FunctionSpec& Spec() const { return *spec_; }
   const std::shared_ptr<const FunctionSpec>& SpecPtr() const { return spec_; }
@@ -66,6 +69,7 @@ class Zygote {
   std::shared_ptr<const FunctionSpec> spec_;
   pid_t host_pid_ = -1;  // the zygote itself, PID 1 of its namespace
   std::atomic<bool> dead_{false};
+  std::mutex alive_mu_;  // Alive() polls the keeper: WorkerProcess is not thread-safe
   std::mutex mu_;
   std::unordered_map<pid_t, ExitInfo> exits_;  // reported, not yet asked for; bounded
   std::deque<pid_t> exit_order_;
