@@ -80,6 +80,16 @@ Status ReadBytes(int fd, char* out, std::size_t size, std::optional<Clock::time_
   return OkStatus();
 }
 
+// A message of the one byte in `iov` with `control` for ancillary data (fds, credentials).
+msghdr OneByte(iovec* iov, char* control, std::size_t control_len) {
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = control_len;
+  return msg;
+}
+
 }  // namespace
 
 Status WaitReadable(int fd, Clock::time_point deadline) { return WaitFor(fd, POLLIN, deadline); }
@@ -142,11 +152,7 @@ Status SendWithFds(int fd, char byte, std::span<const int> fds) {
   }
   alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
   iovec iov{&byte, 1};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+  msghdr msg = OneByte(&iov, control, CMSG_SPACE(fds.size() * sizeof(int)));
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -172,11 +178,7 @@ Result<std::pair<char, std::vector<UniqueFd>>> ReceiveWithFds(int fd, std::size_
   alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
   char byte = 0;
   iovec iov{&byte, 1};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  msghdr msg = OneByte(&iov, control, sizeof control);
   ssize_t n;
   do {
     n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
@@ -211,11 +213,7 @@ Result<pid_t> PeekSenderPid(int fd, Clock::time_point deadline) {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))] = {};
     char byte = 0;
     iovec iov{&byte, 1};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msghdr msg = OneByte(&iov, control, sizeof control);
     ssize_t n = ::recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) {
       return UnavailableError("end of stream");

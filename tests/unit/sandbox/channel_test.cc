@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -80,6 +81,57 @@ TEST(Channel, PeerThatDoesNotReadHitsTheWriteDeadline) {
   std::string big(8u << 20, 'x');  // more than the socket buffer holds
   auto got = WriteFrame(p.a.Get(), big, Clock::now() + milliseconds(50));
   EXPECT_EQ(got.code(), StatusCode::kDeadlineExceeded);
+}
+
+// Zygote fork requests: one byte with fds that arrive as new, working descriptors.
+TEST(Channel, PassesFdsWithOneByte) {
+  Pair p;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  UniqueFd r(pipe_fds[0]), w(pipe_fds[1]);
+  const int send[] = {w.Get(), r.Get()};
+  ASSERT_TRUE(SendWithFds(p.b.Get(), 'F', send).ok());
+  auto got = ReceiveWithFds(p.a.Get(), 2);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->first, 'F');
+  ASSERT_EQ(got->second.size(), 2u);
+  EXPECT_NE(got->second[0].Get(), w.Get());  // new descriptors for the same pipe
+  EXPECT_NE(::fcntl(got->second[0].Get(), F_GETFD) & FD_CLOEXEC, 0);
+  ASSERT_EQ(::write(got->second[0].Get(), "x", 1), 1);
+  char c = 0;
+  ASSERT_EQ(::read(r.Get(), &c, 1), 1);
+  EXPECT_EQ(c, 'x');
+}
+
+TEST(Channel, TheWrongNumberOfFdsIsAProtocolViolation) {
+  Pair p;
+  const int one[] = {p.b.Get()};
+  ASSERT_TRUE(SendWithFds(p.b.Get(), 'F', one).ok());
+  auto got = ReceiveWithFds(p.a.Get(), 2);
+  EXPECT_EQ(got.status().code(), StatusCode::kInternal) << got.status().ToString();
+  p.b.Reset();
+  EXPECT_EQ(ReceiveWithFds(p.a.Get(), 2).status().code(), StatusCode::kUnavailable);
+}
+
+// The kernel names the writer of the next byte: a forked child, not whoever holds the socket.
+TEST(Channel, PeekSenderPidNamesTheProcessThatWrote) {
+  Pair p;
+  int on = 1;
+  ASSERT_EQ(::setsockopt(p.a.Get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::_exit(WriteFrame(p.b.Get(), "hi").ok() ? 0 : 1);
+  }
+  ASSERT_GT(child, 0);
+  auto pid = PeekSenderPid(p.a.Get(), Clock::now() + std::chrono::seconds(10));
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  EXPECT_EQ(*pid, child);
+  // Peeking consumed nothing: the frame is still there.
+  auto frame = ReadFrame(p.a.Get(), 16, Clock::now() + std::chrono::seconds(1));
+  ASSERT_TRUE(frame.ok()) << frame.status().ToString();
+  EXPECT_EQ(*frame, "hi");
 }
 
 }  // namespace
