@@ -115,6 +115,24 @@ Status WriteFrame(int fd, std::string_view payload, std::optional<Clock::time_po
   return WriteBytes(fd, payload, deadline);
 }
 
+bool FillFrameHeader(std::string* frame) {
+  if (frame->size() < kFrameHeaderBytes || frame->size() - kFrameHeaderBytes > UINT32_MAX) {
+    return false;
+  }
+  auto len = static_cast<uint32_t>(frame->size() - kFrameHeaderBytes);
+  for (std::size_t i = 0; i < kFrameHeaderBytes; ++i) {
+    (*frame)[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  }
+  return true;
+}
+
+Status WriteFramed(int fd, std::string* frame, std::optional<Clock::time_point> deadline) {
+  if (!FillFrameHeader(frame)) {
+    return InvalidArgumentError("frame without a header, or too large");
+  }
+  return WriteBytes(fd, *frame, deadline);
+}
+
 Result<std::string> ReadFrame(int fd, std::size_t max_bytes,
                               std::optional<Clock::time_point> deadline) {
   unsigned char header[kFrameHeaderBytes];

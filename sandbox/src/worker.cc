@@ -68,8 +68,8 @@ void DieWithParent(pid_t parent) {
 }
 
 void Send(const faas::v1::WorkerResponse& msg) {
-  std::string out;
-  if (!msg.SerializeToString(&out) || !faas::sandbox::WriteFrame(kChannelFd, out).ok()) {
+  std::string frame(faas::sandbox::kFrameHeaderBytes, '\0');
+  if (!msg.AppendToString(&frame) || !faas::sandbox::WriteFramed(kChannelFd, &frame).ok()) {
     Die(faas::sandbox::kExitChannelError, "cannot write to the channel");
   }
 }

@@ -28,27 +28,22 @@ void OnChild(int) {}  // only interrupts ppoll; the loop reaps
 
 // A whole frame (length + payload) for one send(2).
 std::string Frame(const v1::WorkerResponse& msg) {
-  std::string payload;
-  msg.SerializeToString(&payload);
   std::string frame(kFrameHeaderBytes, '\0');
-  for (std::size_t i = 0; i < kFrameHeaderBytes; ++i) {
-    frame[i] = static_cast<char>((payload.size() >> (8 * i)) & 0xff);
-  }
-  return frame + payload;
+  msg.AppendToString(&frame);
+  FillFrameHeader(&frame);  // a few bytes: always fits
+  return frame;
 }
 
 // Exit reports are hints: when the daemon is not reading, drop them rather than block reaping.
 void Report(int fd, const v1::WorkerResponse& msg, bool may_drop) {
+  std::string frame = Frame(msg);
   if (may_drop) {
-    std::string frame = Frame(msg);
     // One send: a frame is either queued whole or not at all (unix stream sockets queue a
     // small write atomically or return EAGAIN).
     (void)::send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     return;
   }
-  std::string payload;
-  msg.SerializeToString(&payload);
-  if (!WriteFrame(fd, payload).ok()) {
+  if (!WriteFramed(fd, &frame).ok()) {
     std::_Exit(kExitChannelError);
   }
 }

@@ -334,8 +334,7 @@ std::string Instance::ReadLogs(std::size_t cap) const {
   return out;
 }
 
-void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
-                      InvokeResult* out) {
+void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out) {
   const store::FunctionConfig& cfg = spec_->config;
   if (::ftruncate(log_.Get(), 0) != 0) {
     // Not fatal: the log of this invocation would include the previous one's tail.
@@ -350,14 +349,14 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
     h->set_name(name);
     h->set_value(value);
   }
-  wr.set_body(req.body);
+  wr.set_body(std::move(req.body));
   wr.set_trigger(req.trigger);
   wr.set_queue(req.queue);
   wr.set_message_id(req.message_id);
   wr.set_attempt(req.attempt == 0 ? 1 : req.attempt);
   wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
-  std::string payload;
-  wr.SerializeToString(&payload);
+  std::string request_frame(sandbox::kFrameHeaderBytes, '\0');
+  wr.AppendToString(&request_frame);  // after the header: WriteFramed sends this buffer as is
 
   // CPU since the last invocation ended is background use; a cold start's first invocation is
   // charged from zero (the cgroup was created for it), which includes loading and faas_init.
@@ -382,7 +381,7 @@ void Instance::Invoke(const InvokeRequest& req, std::size_t log_capture_bytes,
   auto deadline = t0 + cfg.timeout;
   auto cpu_limit = store::EffectiveCpuLimit(cfg);
   bool cpu_exceeded = false;
-  Status s = sandbox::WriteFrame(channel_.Get(), payload, deadline);
+  Status s = sandbox::WriteFramed(channel_.Get(), &request_frame, deadline);
   // Wait for the answer. The CPU budget is checked whenever it could have run out: the cgroup's
   // CPU quota (one CPU) means CPU time never grows faster than wall time.
   for (bool first = true; s.ok(); first = false) {

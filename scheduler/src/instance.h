@@ -49,7 +49,8 @@ class Instance {
   // Runs one invocation with the function's wall-clock timeout. Fills outcome, response,
   // cpu, logs and timings.exec in *out. After kTimeout/kCrashed the instance is dead. The first
   // invocation of a cold start is charged the CPU of starting the instance too.
-  void Invoke(const InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out);
+  // The request's body is moved into the frame (the only copy is the serialisation).
+  void Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out);
   // Background CPU (used between invocations) not yet recorded: whole milliseconds, or all of
   // it when `final` (the instance is ending). The recorder bills what this returns.
   std::chrono::nanoseconds TakeBackgroundCpu(bool final);

@@ -96,7 +96,8 @@ struct Scheduler::Impl {
   // lock held; starts run without it.
   void StartZygotes(std::unique_lock<std::mutex>& lock,
                     const std::vector<std::shared_ptr<Pool>>& want);
-  InvokeResult InvokeInner(const std::string& name, const InvokeRequest& request,
+  // Moves the request's body into the worker's frame.
+  InvokeResult InvokeInner(const std::string& name, InvokeRequest& request,
                            std::shared_ptr<const FunctionSpec>* spec_out);
   void WatchBackground(Instance* inst) {
     Recorder* rec = recorder.get();
@@ -196,7 +197,7 @@ InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
   return out;
 }
 
-InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, const InvokeRequest& request,
+InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest& request,
                                           std::shared_ptr<const FunctionSpec>* spec_out) {
   InvokeResult out;
   std::shared_ptr<Pool> pool;

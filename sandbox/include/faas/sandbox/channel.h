@@ -37,6 +37,17 @@ Status WaitReadable(int fd, Clock::time_point deadline);
 Status WriteFrame(int fd, std::string_view payload,
                   std::optional<Clock::time_point> deadline = std::nullopt);
 
+// Writes a frame built in place, so the payload is not copied again into a frame buffer:
+//   std::string frame(kFrameHeaderBytes, '\0');
+//   msg.AppendToString(&frame);                     // serialise after the reserved header
+//   FAAS_RETURN_IF_ERROR(WriteFramed(fd, &frame, deadline));
+// Fills in the header (FillFrameHeader) and writes it all. Same errors as WriteFrame.
+Status WriteFramed(int fd, std::string* frame,
+                   std::optional<Clock::time_point> deadline = std::nullopt);
+// Writes the length of what follows the first kFrameHeaderBytes into them. False when `frame`
+// has no room for the header or its payload is over 4 GiB.
+bool FillFrameHeader(std::string* frame);
+
 // Reads one frame of at most `max_bytes`. EOF before the first byte: Unavailable("end of stream");
 // EOF inside a frame or a length over the limit: Internal("protocol violation: …");
 // deadline passed: DeadlineExceeded. With a deadline the fd must be non-blocking.
