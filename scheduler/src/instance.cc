@@ -181,8 +181,10 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   }
   // Who the child is comes from the kernel, not from the zygote: the pid stamped on its first
   // frame. Then pin it with a pidfd and check it is this function's process (uid) and the one
-  // the zygote forked (its pid in the namespace), still alive after the check, so a recycled pid
-  // can never make us move a stranger into the group.
+  // the zygote forked (its pid in the namespace), still alive after the check and after the move.
+  // A recycled pid could make us move a stranger only inside the few µs between the last check
+  // and the cgroup.procs write, and only if the child died and its pid was reused in them
+  // (docs/design/0003-zygote.md).
   auto sender = sandbox::PeekSenderPid(e.ours.Get(), deadline);
   if (!sender.ok()) {
     // The child is somewhere in the zygote's namespace, unidentified and unmoved: retire the
