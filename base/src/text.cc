@@ -74,4 +74,16 @@ std::string Base64Encode(std::string_view data) {
   return out;
 }
 
+std::string QuoteForMessage(std::string_view s, std::size_t max_shown) {
+  std::string out = "\"";
+  for (const char c : s.substr(0, max_shown)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += (u >= 0x20 && u < 0x7f && c != '"' && c != '\\') ? c : '?';
+  }
+  if (s.size() > max_shown) {
+    out += "...";
+  }
+  return out + "\"";
+}
+
 }  // namespace faas

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "faas/base/log.h"
+#include "faas/base/text.h"
 #include "faas/store/hash.h"
 
 namespace faas::gateway {
@@ -73,18 +74,6 @@ bool SplitKey(std::string_view key, std::string_view* id, std::string_view* secr
   return std::all_of(secret->begin(), secret->end(), IsBase64Url);
 }
 
-// `"name"` with anything outside printable ASCII, quotes and backslashes replaced by '?'.
-std::string QuoteFunction(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s.substr(0, kMaxQuotedFunction)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += (u >= 0x20 && u < 0x7f && c != '"' && c != '\\') ? c : '?';
-  }
-  if (s.size() > kMaxQuotedFunction) {
-    out += "...";
-  }
-  return out + "\"";
-}
 
 }  // namespace
 
@@ -149,7 +138,7 @@ Result<Principal> KeyTable::Authenticate(const std::string* authorization_header
   }
   if (!e.functions.empty() &&
       !std::binary_search(e.functions.begin(), e.functions.end(), function, std::less<>())) {
-    return Unauthenticated("this API key may not invoke function " + QuoteFunction(function));
+    return Unauthenticated("this API key may not invoke function " + QuoteForMessage(function, kMaxQuotedFunction));
   }
   return Principal{.key_id = it->first,
                    .tenant = e.tenant,

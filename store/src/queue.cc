@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/base/log.h"
+#include "faas/base/text.h"
 
 #include "json_bytes.h"
 #include "sqlite.h"
@@ -102,15 +103,7 @@ std::string_view NotNull(std::string_view s) {
   return s.data() != nullptr ? s : std::string_view("");
 }
 
-std::string Quote(std::string_view s) {
-  constexpr std::size_t kShown = 64;
-  std::string out = "\"";
-  for (char c : s.substr(0, kShown)) {
-    auto u = static_cast<unsigned char>(c);
-    out += (u >= 0x20 && u < 0x7f && c != '"' && c != '\\') ? c : '?';
-  }
-  return out + (s.size() > kShown ? "...\"" : "\"");
-}
+std::string Quote(std::string_view s) { return faas::QuoteForMessage(s, 64); }
 
 faas::Status CheckQueueName(std::string_view name, std::string_view what = "queue name") {
   if (name.empty()) {

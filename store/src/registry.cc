@@ -16,6 +16,7 @@
 
 #include "faas/base/log.h"
 #include "faas/base/scope_exit.h"
+#include "faas/base/text.h"
 #include "faas/base/time.h"
 #include "faas/base/unique_fd.h"
 #include "faas/store/elf_check.h"
@@ -89,14 +90,7 @@ auto Log() {
   return log;
 }
 
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    out += (u >= 0x20 && u < 0x7f && c != '"' && c != '\\') ? c : '?';
-  }
-  return out + "\"";
-}
+std::string Quote(std::string_view s) { return faas::QuoteForMessage(s); }
 
 faas::Status NoSuchFunction(std::string_view name) {
   return faas::NotFoundError("function " + Quote(name) + " does not exist");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "faas/base/log.h"
+#include "faas/base/text.h"
 #include "faas/triggers/triggers.h"
 
 #include "trigger.h"
@@ -23,9 +24,7 @@ std::string DefaultConsumerName() {
   return "faasd-" + std::string(host[0] != '\0' ? host : "host") + "-" + std::to_string(::getpid());
 }
 
-std::string Quote(const std::string& name) {
-  return "\"" + name + "\"";
-}
+std::string Quote(std::string_view name) { return QuoteForMessage(name); }
 
 }  // namespace
 

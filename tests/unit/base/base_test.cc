@@ -6,6 +6,7 @@
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/base/status.h"
+#include "faas/base/text.h"
 #include "faas/base/time.h"
 
 namespace faas {
@@ -80,6 +81,14 @@ TEST(LogField, QuotesAndEscapesUntrustedValues) {
   EXPECT_EQ(log::Format("ev", {{"fn", "hello"}, {"n", 3}}), "ev fn=hello n=3");
   EXPECT_EQ(log::Format("ev", {{"v", "a b\"c\n"}}), "ev v=\"a b\\\"c\\x0a\"");
   EXPECT_EQ(log::Format("ev", {{"v", "k=v"}}), "ev v=\"k=v\"");
+}
+
+TEST(Text, QuoteForMessageShowsOnlyPrintableAsciiAndBoundsTheLength) {
+  EXPECT_EQ(QuoteForMessage("orders"), "\"orders\"");
+  EXPECT_EQ(QuoteForMessage(std::string("a\"b\\c\nd\0e\xff", 10)), "\"a?b?c?d?e?\"");
+  EXPECT_EQ(QuoteForMessage("abcdef", 3), "\"abc...\"");
+  EXPECT_EQ(QuoteForMessage("abc", 3), "\"abc\"");
+  EXPECT_EQ(QuoteForMessage(""), "\"\"");
 }
 
 }  // namespace
