@@ -77,6 +77,13 @@ Result<std::unique_ptr<sandbox::InstanceCgroup>> TakeCgroup(const FunctionSpec& 
   return options.cgroups->TakeInstance(limits);
 }
 
+bool Exited(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
+}  // namespace
+
 // "Uid:\t1000\t..." -> "1000"; the last number of "NSpid:" (the pid in the innermost namespace).
 std::string StatusField(const std::string& status, std::string_view name, bool last) {
   std::size_t at = status.find("\n" + std::string(name) + ":\t");
@@ -100,13 +107,6 @@ std::string ProcStatus(pid_t pid) {
   out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
   return "\n" + out;
 }
-
-bool Exited(int pidfd) {
-  pollfd p{pidfd, POLLIN, 0};
-  return ::poll(&p, 1, 0) != 0;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Instance>> Instance::Create(std::shared_ptr<const FunctionSpec> spec,
                                                    const SchedulerOptions& options,

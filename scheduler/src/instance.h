@@ -22,6 +22,13 @@ struct StartTimings {
 
 class Zygote;
 
+// /proc/<pid>/status with a '\n' in front, so every field is found as "\n<Name>:\t" ("" and then
+// no fields when the process is gone).
+std::string ProcStatus(pid_t pid);
+// A field of ProcStatus's text: its first value ("Uid" -> the real uid), or with `last` its last
+// ("NSpid" -> the pid in the innermost namespace); "" when absent.
+std::string StatusField(const std::string& status, std::string_view name, bool last = false);
+
 class Instance {
  public:
   // A new instance of `spec`: forked from `zygote` when it is given and alive, else (or when the

@@ -1,9 +1,6 @@
 #include "zygote.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <array>
+#include <cstdlib>
 
 #include "faas/base/log.h"
 #include "faas/sandbox/channel.h"
@@ -20,19 +17,6 @@ constexpr std::size_t kMaxKeptExits = 1024;     // unasked-for reports (e.g. a f
 constexpr uint64_t kForkAllowanceBytes = 256u << 10;
 constexpr std::size_t kMaxZygoteFrame = 4096;   // its frames are a few bytes
 
-// Threads of `pid` from /proc/<pid>/status (0 if unknown).
-int ThreadsOf(pid_t pid) {
-  std::array<char, 4096> buf{};
-  UniqueFd fd(::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY | O_CLOEXEC));
-  ssize_t n = fd.Valid() ? ::read(fd.Get(), buf.data(), buf.size() - 1) : -1;
-  if (n <= 0) {
-    return 0;
-  }
-  std::string_view status(buf.data(), static_cast<std::size_t>(n));
-  std::size_t at = status.find("\nThreads:\t");
-  return at == std::string_view::npos ? 0 : std::atoi(buf.data() + at + 10);
-}
-
 }  // namespace
 
 Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec> spec,
@@ -45,7 +29,7 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
   }
   // fork() copies only the calling thread: a faas_init that started threads would leave every
   // instance without them. Such a version runs without a zygote.
-  int threads = ThreadsOf(worker->ready_pid_);
+  int threads = std::atoi(StatusField(ProcStatus(worker->ready_pid_), "Threads").c_str());
   if (threads != 1) {
     return FailedPreconditionError(
         "faas_init left " + std::to_string(threads) +
