@@ -10,12 +10,6 @@ start_faasd ${FAASD_FLAGS:-}
 build/bin/faasctl deploy hello build/functions/libhello.so --public >/dev/null
 # Every HTTP request to hello-fresh is a forced cold start (a new instance, discarded after).
 build/bin/faasctl deploy hello-fresh build/functions/libhello.so --public --isolation fresh >/dev/null
-# Cold starts fork from the zygote once it is up (it starts in the background after a deploy).
-for fn in hello hello-fresh; do
-  for _ in $(seq 100); do
-    curl -s "http://$HTTP/metrics" | grep -q "faas_instances{function=\"$fn\",state=\"zygote\"} 1" && break
-    sleep 0.1
-  done
-done
+wait_for_zygote hello hello-fresh
 build/bench/faas_coldstart_bench --server "$FAAS_SERVER" --function hello -n "$N" \
   --http "$HTTP" --http-function hello-fresh

@@ -3,7 +3,8 @@
 # (unshared) memory of each instance, from /proc/<pid>/smaps_rollup of every process in the
 # instance's cgroup (a process forked from the zygote; with --zygotes=false, the jail's keeper
 # and the function process), plus faasd's own RSS idle and with the N instances.
-# Extra faasd flags: FAASD_FLAGS="--zygotes=false" bench/e2e/density.sh      bench/e2e/density.sh [N=1000]        (root; release build)
+#     bench/e2e/density.sh [N=1000]        (root; release build)
+# Extra faasd flags: FAASD_FLAGS="--zygotes=false" bench/e2e/density.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-1000}
@@ -14,11 +15,7 @@ sleep 1
 RSS_IDLE=$(rss)
 build/bin/faasctl deploy hello build/functions/libhello.so --public --max-instances "$N" \
   --idle-ttl 24h >/dev/null
-# Instances fork from the zygote once it is up (it starts in the background after a deploy).
-for _ in $(seq 100); do
-  curl -s "http://$HTTP/metrics" | grep -q 'faas_instances{function="hello",state="zygote"} 1' && break
-  sleep 0.1
-done
+wait_for_zygote hello
 RSS_DEPLOYED=$(rss)
 T0=$(date +%s.%N)
 left=$N

@@ -22,3 +22,15 @@ start_faasd() {
   FAAS_TOKEN=$(cat "$WORK/data/admin-token")
   export FAAS_SERVER FAAS_TOKEN
 }
+
+# Waits (up to 10 s each) until each named function has a zygote: after a deploy it starts in the
+# background, and until then cold starts spawn a worker instead of forking.
+wait_for_zygote() {
+  local fn
+  for fn in "$@"; do
+    for _ in $(seq 100); do
+      curl -s "http://$HTTP/metrics" | grep -q "faas_instances{function=\"$fn\",state=\"zygote\"} 1" && break
+      sleep 0.1
+    done
+  done
+}
