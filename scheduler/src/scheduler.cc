@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -99,12 +100,14 @@ struct Scheduler::Impl {
   // Moves the request's body into the worker's frame.
   InvokeResult InvokeInner(const std::string& name, InvokeRequest& request,
                            std::shared_ptr<const FunctionSpec>* spec_out);
-  void WatchBackground(Instance* inst) {
+  // Bills what an instance or zygote used when it ends, as a final background row.
+  std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> BillAtEnd() {
     Recorder* rec = recorder.get();
-    inst->SetOnEnd([rec](const FunctionSpec& spec, std::chrono::nanoseconds cpu) {
+    return [rec](const FunctionSpec& spec, std::chrono::nanoseconds cpu) {
       rec->Background(spec, cpu, /*final=*/true);
-    });
+    };
   }
+  void WatchBackground(Instance* inst) { inst->SetOnEnd(BillAtEnd()); }
   void Release(const std::shared_ptr<Pool>& pool, InstancePtr inst, std::vector<InstancePtr>* dead);
 };
 
@@ -556,10 +559,7 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
     auto took = Clock::now() - t0;
     lock.lock();
     if (started.ok()) {
-      Recorder* rec = recorder.get();
-      (*started)->SetOnEnd([rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) {
-        rec->Background(s, cpu, /*final=*/true);
-      });
+      (*started)->SetOnEnd(BillAtEnd());
       if (pool->removed || stopping || spec != pool->spec) {
         retired_zygotes.push_back(std::move(*started));  // deployed over while it started
         continue;
