@@ -66,9 +66,7 @@ Result<std::unique_ptr<sandbox::InstanceCgroup>> TakeCgroup(const FunctionSpec& 
   if (options.cgroups == nullptr) {
     return std::unique_ptr<sandbox::InstanceCgroup>();
   }
-  sandbox::CgroupLimits limits;
-  limits.memory_bytes = spec.config.memory_mb << 20;
-  limits.pids_max = options.pids_max;
+  const sandbox::CgroupLimits limits = LimitsFor(spec, options);
   if (zygote) {
     static std::atomic<uint64_t> next{0};
     return options.cgroups->CreateInstance("z-" + std::to_string(next++), limits);
@@ -83,6 +81,13 @@ bool Exited(int pidfd) {
 }
 
 }  // namespace
+
+sandbox::CgroupLimits LimitsFor(const FunctionSpec& spec, const SchedulerOptions& options) {
+  sandbox::CgroupLimits limits;
+  limits.memory_bytes = spec.config.memory_mb << 20;
+  limits.pids_max = options.pids_max;
+  return limits;
+}
 
 // "Uid:\t1000\t..." -> "1000"; the last number of "NSpid:" (the pid in the innermost namespace).
 std::string StatusField(const std::string& status, std::string_view name, bool last) {

@@ -22,6 +22,9 @@ struct StartTimings {
 
 class Zygote;
 
+// The cgroup limits of one instance (or zygote, before its fork allowance) of `spec`.
+sandbox::CgroupLimits LimitsFor(const FunctionSpec& spec, const SchedulerOptions& options);
+
 // /proc/<pid>/status with a '\n' in front, so every field is found as "\n<Name>:\t" ("" and then
 // no fields when the process is gone).
 std::string ProcStatus(pid_t pid);

@@ -37,9 +37,7 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
   }
   if (worker->cgroup_ != nullptr) {
     // faas_init ran under the function's own memory limit; the allowance for forks comes now.
-    sandbox::CgroupLimits own;
-    own.memory_bytes = spec->config.memory_mb << 20;
-    own.pids_max = options.pids_max;
+    const sandbox::CgroupLimits own = LimitsFor(*spec, options);
     sandbox::CgroupLimits forking = own;
     forking.memory_bytes += uint64_t{spec->config.max_instances} * kForkAllowanceBytes;
     FAAS_RETURN_IF_ERROR(worker->cgroup_->SetLimits(own, forking));
