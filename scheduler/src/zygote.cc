@@ -128,22 +128,27 @@ Result<pid_t> Zygote::Fork(int channel, int log, Clock::time_point deadline) {
       if (*forked <= 0) {
         return UnavailableError("the zygote could not fork (pids limit?)");
       }
-      // A recycled pid in the namespace: an old report is not this child's.
-      if (exits_.erase(*forked) > 0) {
-        std::erase(exit_order_, *forked);
-      }
+      TakeExit(*forked);  // a recycled pid in the namespace: an old report is not this child's
       return *forked;
     }
   }
 }
 
+std::optional<ExitInfo> Zygote::TakeExit(pid_t ns_pid) {
+  auto it = exits_.find(ns_pid);
+  if (it == exits_.end()) {
+    return std::nullopt;
+  }
+  ExitInfo info = it->second;
+  exits_.erase(it);
+  std::erase(exit_order_, ns_pid);
+  return info;
+}
+
 std::optional<ExitInfo> Zygote::ExitOf(pid_t ns_pid, Clock::time_point deadline) {
   std::lock_guard lock(mu_);
   for (;;) {
-    if (auto it = exits_.find(ns_pid); it != exits_.end()) {
-      ExitInfo info = it->second;
-      exits_.erase(it);
-      std::erase(exit_order_, ns_pid);
+    if (auto info = TakeExit(ns_pid)) {
       return info;
     }
     std::optional<pid_t> forked;

@@ -62,6 +62,8 @@ class Zygote {
   // Reads one frame from the zygote: an exit report is kept for ExitOf, a fork reply is
   // returned in *forked. Any error marks the zygote dead. mu_ held.
   Status ReadOne(Clock::time_point deadline, std::optional<pid_t>* forked);
+  // Removes and returns the kept report of `ns_pid` (from exits_ and exit_order_). mu_ held.
+  std::optional<ExitInfo> TakeExit(pid_t ns_pid);
 
   // The zygote is a worker started with --zygote: its keeper, cgroup, channel and log are an
   // Instance's (never invoked).
