@@ -109,7 +109,9 @@ class InstanceCgroup {
   void ResetPeakMemory();
   // How often a fork failed at pids.max (pids.events "max").
   uint64_t PidsLimitHits() const;
-  // SIGCONT then SIGKILL to every member until the group is empty (bounded at 5 s).
+  // SIGCONT then SIGKILL to every member, then lifts the group's CPU quota (a throttled task
+  // cannot run to exit), until the group is empty (bounded at 5 s). Waits with a short backoff,
+  // never by spinning: the dying tasks need the CPU the waiter would take.
   Status KillAll();
   // Writes the memory and pids limits (the group must be empty). Used on spares.
   Status SetLimits(const CgroupLimits& from, const CgroupLimits& to);
@@ -123,6 +125,7 @@ class InstanceCgroup {
   std::vector<std::string> dirs_;
   std::vector<UniqueFd> procs_;
   std::string cpu_dir_, memory_dir_, pids_dir_, kill_dir_;
+  std::string quota_file_;  // cpu.cfs_quota_us (v1) or cpu.max (v2); empty when not enforced
   // Kept open: every invocation reads them, and pread(2) on an open fd is one syscall where
   // open+read+close is three (each ~1-3 µs on these VMs).
   UniqueFd cpu_fd_, peak_fd_;
