@@ -1,10 +1,11 @@
 // Open-loop load at a fixed rate, for latency under interference (bench/e2e/isolation.sh):
-//   faas_paced_load --addr 127.0.0.1:8080 --path /function/hello --rate 1000 -c 8 -d 10
+//   faas_paced_load --addr 127.0.0.1:8080 --path /function/hello --rate 1000 -c 8 -d 10 [--slow MS]
 // Each of C kept-alive connections sends GETs on its own fixed schedule (rate / C per second,
 // staggered). Latency is measured from the *scheduled* send time, so a stall is counted for
 // every request it delays (no coordinated omission, unlike wrk's closed loop). A closed loop at
 // saturation measures CPU contention, not isolation: any neighbour that uses CPU raises its p99.
-// Prints one line: sent, errors, achieved rate and p50/p90/p99/p99.9/max in ms.
+// Prints one line: sent, errors, achieved rate and p50/p90/p99/p99.9/max in ms; with --slow, each
+// request slower than MS also goes to stderr with its send delay and Server-Timing header.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -33,12 +34,14 @@ double Quantile(std::vector<double>& v, double q) {
 
 int main(int argc, char** argv) {
   std::string addr = "127.0.0.1:8080", path = "/function/hello";
-  double rate = 1000, seconds = 10;
+  double rate = 1000, seconds = 10, slow_ms = 0;
   int conns = 8;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--addr") {
       addr = argv[i + 1];
+    } else if (flag == "--slow") {
+      slow_ms = std::atof(argv[i + 1]);
     } else if (flag == "--path") {
       path = argv[i + 1];
     } else if (flag == "--rate") {
@@ -50,7 +53,7 @@ int main(int argc, char** argv) {
     }
   }
   if (rate <= 0 || conns <= 0 || seconds <= 0) {
-    std::fprintf(stderr, "usage: faas_paced_load --addr H:P --path P --rate R -c C -d SECONDS\n");
+    std::fprintf(stderr, "usage: faas_paced_load --addr H:P --path P --rate R -c C -d SECONDS [--slow MS]\n");
     return 2;
   }
   const auto interval = std::chrono::duration_cast<Clock::duration>(
@@ -71,8 +74,16 @@ int main(int argc, char** argv) {
       auto& mine = lat[static_cast<std::size_t>(c)];
       for (auto due = start + interval * c / conns; due < end; due += interval) {
         std::this_thread::sleep_until(due);
+        const auto sent = Clock::now();
         std::string head = conn.Get(path);
-        mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
+        mine.push_back(ms);
+        if (slow_ms > 0 && ms >= slow_ms) {  // where did a slow one's time go?
+          auto st = head.find("Server-Timing: ");
+          std::fprintf(stderr, "slow %.3f ms (sent %.3f ms late) %s\n", ms,
+                       std::chrono::duration<double, std::milli>(sent - due).count(),
+                       st == std::string::npos ? "" : head.substr(st, head.find('\r', st) - st).c_str());
+        }
         if (head.rfind("HTTP/1.1 200", 0) != 0) {
           ++errors;
           if (head.empty()) {
