@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <thread>
 
 #include "faas/base/log.h"
@@ -66,6 +67,10 @@ struct Scheduler::Impl {
   std::shared_ptr<spdlog::logger> log = log::Get("scheduler");
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Pool>, std::less<>> pools;
+  // Each function's current version, for Current(): the gateway asks on every request, and a
+  // shared lock keeps those lookups off `mu`. Written with mu held (order: mu, then specs_mu).
+  mutable std::shared_mutex specs_mu;
+  std::map<std::string, std::shared_ptr<const FunctionSpec>, std::less<>> specs;
   bool stopping = false;
   int in_flight = 0;
   std::condition_variable drained;
@@ -108,6 +113,8 @@ struct Scheduler::Impl {
     };
   }
   void WatchBackground(Instance* inst) { inst->SetOnEnd(BillAtEnd()); }
+  // Returns the instance to the idle list or to `dead` (mu held). The caller then notifies
+  // pool->freed after unlocking, so the woken waiter does not block at once on mu.
   void Release(const std::shared_ptr<Pool>& pool, InstancePtr inst, std::vector<InstancePtr>* dead);
 };
 
@@ -136,6 +143,10 @@ void Scheduler::SetFunction(FunctionSpec spec) {
       pool = std::make_shared<Pool>();
     }
     pool->spec = shared;
+    {
+      std::unique_lock specs_lock(impl_->specs_mu);
+      impl_->specs[shared->name] = shared;
+    }
     // The zygote was started with the old spec (library, env, limits): a new one is made.
     impl_->RetireZygote(pool.get());
     pool->zygote_failures = 0;
@@ -169,6 +180,8 @@ void Scheduler::RemoveFunction(const std::string& name) {
     it->second->total -= static_cast<uint32_t>(retired.size());
     it->second->freed.notify_all();
     impl_->pools.erase(it);
+    std::unique_lock specs_lock(impl_->specs_mu);
+    impl_->specs.erase(name);
   }
   FAAS_LOG(impl_->log, info, "function.removed", {"fn", name}, {"stopped", retired.size()});
 }
@@ -186,7 +199,6 @@ void Scheduler::Impl::Release(const std::shared_ptr<Pool>& pool, InstancePtr ins
     --pool->total;
     dead->push_back(std::move(inst));
   }
-  pool->freed.notify_one();
 }
 
 InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
@@ -364,6 +376,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     drained.notify_all();
     ToGraveyard(&dead);
   }
+  pool->freed.notify_one();
   return out;
 }
 
@@ -442,9 +455,9 @@ std::vector<std::pair<std::string, FunctionStats>> Scheduler::AllStats() const {
 }
 
 std::shared_ptr<const FunctionSpec> Scheduler::Current(const std::string& name) const {
-  std::lock_guard lock(impl_->mu);
-  auto it = impl_->pools.find(name);
-  return it == impl_->pools.end() ? nullptr : it->second->spec;
+  std::shared_lock lock(impl_->specs_mu);
+  auto it = impl_->specs.find(name);
+  return it == impl_->specs.end() ? nullptr : it->second;
 }
 
 FunctionStats Scheduler::Stats(const std::string& name) const {

@@ -11,6 +11,7 @@
 #include <deque>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <sstream>
 #include <thread>
 
@@ -155,7 +156,13 @@ struct Ledger::Impl {
   sqlite3* db = nullptr;
   std::shared_ptr<spdlog::logger> log = log::Get("ledger");
 
-  std::mutex mu;                  // guards the journal fd, queue, generation and counters
+  // Appends hold journal_mu shared across their write(2) and queue push, so they never wait
+  // for each other's I/O; the writer holds it exclusively (then mu) only to swap the batch and
+  // the journal generation. So a record's journal line and its queue entry are always in the
+  // same generation, and deleting a committed generation's file never loses a row. Order:
+  // journal_mu before mu.
+  std::shared_mutex journal_mu;   // guards the journal fd and generation
+  std::mutex mu;                  // guards the queue and counters
   std::condition_variable wake;   // writer: work or stop
   std::condition_variable flushed;
   UniqueFd journal;
@@ -176,13 +183,17 @@ struct Ledger::Impl {
     return journal_dir + "/" + name;
   }
 
-  Status OpenGeneration(uint64_t gen) {
+  Result<UniqueFd> CreateGeneration(uint64_t gen) const {
     std::string path = JournalPath(gen);
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!fd.Valid()) {
       return ErrnoError(errno, "open", path);
     }
-    journal = std::move(fd);
+    return fd;
+  }
+
+  Status OpenGeneration(uint64_t gen) {
+    FAAS_ASSIGN_OR_RETURN(journal, CreateGeneration(gen));
     generation = gen;
     return OkStatus();
   }
@@ -275,20 +286,29 @@ struct Ledger::Impl {
         }
         continue;
       }
-      // Swap out the batch and start a new journal generation under the lock: the old file
-      // then holds exactly this batch, and can be deleted once it is committed.
+      // Swap out the batch and start a new journal generation under both locks: the old file
+      // then holds exactly this batch, and can be deleted once it is committed. The new file is
+      // created first, outside them (only this thread changes `generation`).
+      const uint64_t old_gen = generation;
+      lock.unlock();
+      Result<UniqueFd> next = CreateGeneration(old_gen + 1);
+      std::unique_lock journal_lock(journal_mu);
+      lock.lock();
       std::vector<InvocationRecord> batch;
       batch.swap(queue);
       std::vector<LogEntry> logs;
       logs.swap(log_queue);
-      uint64_t old_gen = generation;
-      UniqueFd old_fd = std::move(journal);
-      Status opened = OpenGeneration(old_gen + 1);
-      if (!opened.ok()) {
-        FAAS_LOG(log, err, "ledger.journal_failed", {"error", opened.message()});
-        journal = std::move(old_fd);  // keep appending to the old generation
-        generation = old_gen;
+      UniqueFd old_fd;
+      const bool opened = next.ok();
+      if (opened) {
+        old_fd = std::move(journal);
+        journal = std::move(*next);
+        generation = old_gen + 1;
+      } else {
+        // Keep appending to the old generation; it is then not deleted after this commit.
+        FAAS_LOG(log, err, "ledger.journal_failed", {"error", next.status().message()});
       }
+      journal_lock.unlock();
       lock.unlock();
       Status s = Commit(batch, logs);
       lock.lock();
@@ -301,7 +321,7 @@ struct Ledger::Impl {
                          std::make_move_iterator(logs.end()));
         continue;
       }
-      if (opened.ok()) {
+      if (opened) {
         old_fd.Reset();
         ::unlink(JournalPath(old_gen).c_str());
       }
@@ -367,13 +387,15 @@ Ledger::~Ledger() {
 
 Status Ledger::Append(const InvocationRecord& record) {
   std::string line = ToJsonLine(record);
-  std::lock_guard lock(impl_->mu);
+  std::shared_lock journal_lock(impl_->journal_mu);
   // One write(2) with O_APPEND: a whole line or nothing useful (a torn tail is skipped on replay).
+  // Concurrent appends need no lock between them: the kernel serialises O_APPEND writes.
   ssize_t n = ::write(impl_->journal.Get(), line.data(), line.size());
   if (n != static_cast<ssize_t>(line.size())) {
     return n < 0 ? ErrnoError(errno, "write", "ledger journal")
                  : ResourceExhaustedError("ledger journal: short write (disk full?)");
   }
+  std::lock_guard lock(impl_->mu);
   impl_->queue.push_back(record);
   ++impl_->appended;
   if (impl_->queue.size() >= impl_->options.max_batch) {
