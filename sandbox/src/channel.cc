@@ -14,11 +14,13 @@
 namespace faas::sandbox {
 namespace {
 
-// Waits until `fd` is ready for `events` or the deadline passes.
+// Waits until `fd` is ready for `events` or the deadline passes (time_point::max(): no deadline).
 Status WaitFor(int fd, short events, Clock::time_point deadline) {
+  const bool forever = deadline == Clock::time_point::max();
   for (;;) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
+    auto left = forever ? -1
+                        : std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (!forever && left <= 0) {
       return DeadlineExceededError("deadline passed");
     }
     pollfd p{fd, events, 0};
@@ -58,13 +60,18 @@ Status ReadBytes(int fd, char* out, std::size_t size, std::optional<Clock::time_
                  std::size_t* got) {
   *got = 0;
   while (*got < size) {
-    ssize_t n = ::recv(fd, out + *got, size - *got, 0);
+    // Never blocks in recv: it waits in poll(2). A reader asleep in a unix stream socket's recv
+    // is woken, for nothing, every time the peer consumes bytes this side sent (the kernel's
+    // write-space wake-up reaches every sleeper on the socket), and poll's sleepers are woken
+    // only for the events they asked for. Measured on a warm invocation: one context switch less
+    // in the worker, and the daemon's recv no longer pays for waking it.
+    ssize_t n = ::recv(fd, out + *got, size - *got, MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
-      if (errno == EAGAIN && deadline) {
-        FAAS_RETURN_IF_ERROR(WaitFor(fd, POLLIN, *deadline));
+      if (errno == EAGAIN) {
+        FAAS_RETURN_IF_ERROR(WaitFor(fd, POLLIN, deadline.value_or(Clock::time_point::max())));
         continue;
       }
       if (errno == ECONNRESET) {
