@@ -44,24 +44,36 @@ faas::Result<Stmt> Stmt::Prepare(sqlite3* db, const char* sql,
     return Error(db, rc, "prepare");
   }
   Stmt stmt(db, raw);
+  FAAS_RETURN_IF_ERROR(stmt.Bind(params));
+  return stmt;
+}
+
+faas::Status Stmt::Rebind(std::initializer_list<Param> params) {
+  sqlite3_reset(stmt_);  // repeats the last step's error, which Step() already reported
+  return Bind(params);
+}
+
+faas::Status Stmt::Bind(std::initializer_list<Param> params) {
   int index = 0;
   for (const Param& p : params) {
     ++index;
+    int rc;
     if (const int64_t* i = std::get_if<int64_t>(&p)) {
-      rc = sqlite3_bind_int64(raw, index, *i);
+      rc = sqlite3_bind_int64(stmt_, index, *i);
     } else if (const Blob* blob = std::get_if<Blob>(&p)) {
       // A null data pointer would bind NULL; an empty blob must stay an empty blob.
-      rc = sqlite3_bind_blob64(raw, index, blob->bytes.empty() ? "" : blob->bytes.data(),
+      rc = sqlite3_bind_blob64(stmt_, index, blob->bytes.empty() ? "" : blob->bytes.data(),
                                blob->bytes.size(), SQLITE_TRANSIENT);
     } else {
       std::string_view text = std::get<std::string_view>(p);
-      rc = sqlite3_bind_text64(raw, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
+                               SQLITE_UTF8);
     }
     if (rc != SQLITE_OK) {
-      return Error(db, rc, "bind");
+      return Error(db_, rc, "bind");
     }
   }
-  return stmt;
+  return faas::OkStatus();
 }
 
 Stmt::Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}

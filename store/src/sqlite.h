@@ -41,6 +41,8 @@ class Stmt {
   Stmt& operator=(Stmt&&) = delete;
   ~Stmt();
 
+  // Resets the statement and binds new parameters (a statement prepared once, run many times).
+  faas::Status Rebind(std::initializer_list<Param> params);
   // Advances one row: true when a row is ready, false when the statement is done.
   faas::Result<bool> Step();
   // Steps to completion, ignoring rows.
@@ -54,6 +56,7 @@ class Stmt {
 
  private:
   Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  faas::Status Bind(std::initializer_list<Param> params);
   sqlite3* db_;
   sqlite3_stmt* stmt_;
 };
