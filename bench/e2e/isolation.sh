@@ -18,7 +18,7 @@ HOSTILE=build/tests/testdata/libhostile.so
 [[ -x build/bench/faas_paced_load ]] || { echo "build the benchmarks first (ninja -C build)" >&2; exit 1; }
 command -v wrk >/dev/null || ./infra/install-deps.sh --bench
 source bench/e2e/lib.sh
-LOG_LEVEL=error start_faasd
+LOG_LEVEL=error start_faasd ${FAASD_FLAGS:-}
 build/bin/faasctl deploy hello build/functions/libhello.so --public --max-instances 16 >/dev/null
 build/bin/faasctl deploy hostile "$HOSTILE" --public --timeout 1s --memory 64 \
   --max-instances 4 --queue-timeout 100ms >/dev/null

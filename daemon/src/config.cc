@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -92,6 +93,17 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "empty instance cgroups kept ready so cold starts do not create one (0 = off)")
       ->envname("FAAS_SPARE_CGROUPS")
       ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  app.add_option("--function-cpus", c->function_cpus,
+                 "CPUs all instances of one function may use together (the quota of its cgroup "
+                 "level): -1 = one fewer than faasd may run on, at least 1; 0 = no cap beyond "
+                 "each instance's one CPU; else at least 1")
+      ->envname("FAAS_FUNCTION_CPUS")
+      ->check([](const std::string& v) -> std::string {
+        // Below 1 would be under each instance's own one-CPU quota, which cgroup v1 refuses.
+        double d = std::strtod(v.c_str(), nullptr);
+        return d == -1 || d == 0 || (d >= 1 && d <= 4096) ? "" : "must be -1, 0, or 1 to 4096";
+      })
       ->capture_default_str();
   app.add_option("--zygotes", c->zygotes,
                  "fork cold starts from a sandboxed, initialised zygote per function version "

@@ -1,5 +1,6 @@
 // faasd lifecycle: open the store, start the scheduler, serve HTTP and gRPC, and on SIGTERM drain
 // (stop accepting, let in-flight invocations finish within the grace period, stop workers).
+#include <sched.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -28,6 +29,18 @@
 
 namespace faas::daemon {
 namespace {
+
+// --function-cpus -1: one CPU fewer than this process may run on (at least 1), so that one
+// function, however many instances it runs, always leaves a CPU to the gateway and the others.
+double FunctionCpus(double flag) {
+  if (flag >= 0) {
+    return flag;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  return cpus > 1 ? cpus - 1 : 1;
+}
 
 Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) {
   auto colon = addr.rfind(':');
@@ -220,6 +233,7 @@ int RunDaemon(const DaemonConfig& config) {
                               .cgroups = cgroups->get(),
                               .spare_cgroups = config.spare_cgroups,
                               .zygotes = config.zygotes,
+                              .function_cpus = FunctionCpus(config.function_cpus),
                               .ledger = config.unsafe_no_ledger ? nullptr : ledger->get(),
                               .metrics = &metrics,
                               .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,

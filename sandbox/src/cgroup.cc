@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <cstring>
@@ -251,11 +253,17 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
   return root;
 }
 
-// The spare pool: a refill thread keeps `want` empty groups made with `base`'s limits.
+// The spare pool: a refill thread keeps `want` empty groups made with `base`'s limits at each
+// level (the top, and each live function level). A spare does not hold its function level: the
+// level's destructor drops its spares (DropSpares) before it removes itself.
 struct CgroupRoot::Spares {
+  struct Level {
+    std::weak_ptr<FunctionCgroup> function;  // empty for the top level
+    std::deque<std::unique_ptr<InstanceCgroup>> ready;
+  };
   std::mutex mu;
-  std::condition_variable wake;  // refill: a spare was taken, or stop
-  std::deque<std::unique_ptr<InstanceCgroup>> ready;
+  std::condition_variable wake;  // refill: a spare was taken, a level appeared, or stop
+  std::map<const FunctionCgroup*, Level> levels;  // nullptr: the top level
   std::size_t want = 0;
   CgroupLimits base;
   bool stop = false;
@@ -286,61 +294,215 @@ void CgroupRoot::KeepSpares(std::size_t n, const CgroupLimits& base) {
   spares_->want = n;
   spares_->base = base;
   Spares* sp = spares_.get();
+  sp->levels[nullptr];
+  {
+    std::lock_guard fl(functions_mu_);
+    for (const auto& [leaf, weak] : functions_) {
+      if (auto f = weak.lock()) {
+        sp->levels[f.get()].function = f;
+      }
+    }
+  }
   sp->thread = std::thread([this, sp] {
     static auto log = log::Get("sandbox");
     std::unique_lock lock(sp->mu);
     bool failing = false;
     while (!sp->stop) {
-      if (sp->ready.size() >= sp->want) {
+      // The first level short of spares (a function level only while it is alive).
+      const FunctionCgroup* key = nullptr;
+      std::shared_ptr<FunctionCgroup> function;
+      bool found = false;
+      for (auto& [k, level] : sp->levels) {
+        if (level.ready.size() >= sp->want) {
+          continue;
+        }
+        if (k != nullptr && !(function = level.function.lock())) {
+          continue;
+        }
+        key = k;
+        found = true;
+        break;
+      }
+      if (!found) {
         sp->wake.wait(lock);
         continue;
       }
       lock.unlock();
-      auto made = CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), sp->base);
+      auto made =
+          CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), sp->base, function);
       lock.lock();
       if (made.ok()) {
-        sp->ready.push_back(std::move(*made));
-        failing = false;
-      } else {
-        if (!failing) {  // once per failure streak; TakeInstance still creates on demand
-          FAAS_LOG(log, warn, "cgroup.spare_failed", {"error", made.status().ToString()});
-        }
-        failing = true;
+        (*made)->parent_.reset();  // its level's destructor drops it (DropSpares)
+        sp->levels[key].ready.push_back(std::move(*made));  // held: the level is still there
+      } else if (!failing) {  // once per failure streak; TakeInstance still creates on demand
+        FAAS_LOG(log, warn, "cgroup.spare_failed", {"error", made.status().ToString()});
+      }
+      failing = !made.ok();
+      // Maybe the last holder of that level: let it go without our lock (DropSpares takes it).
+      lock.unlock();
+      function.reset();
+      lock.lock();
+      if (failing) {
         sp->wake.wait_for(lock, std::chrono::seconds(1));
       }
     }
   });
 }
 
-std::size_t CgroupRoot::SpareCount() const {
+std::size_t CgroupRoot::SpareCount(const FunctionCgroup* function) const {
   if (spares_ == nullptr) {
     return 0;
   }
   std::lock_guard lock(spares_->mu);
-  return spares_->ready.size();
+  auto it = spares_->levels.find(function);
+  return it == spares_->levels.end() ? 0 : it->second.ready.size();
 }
 
-Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::TakeInstance(const CgroupLimits& limits) {
+void CgroupRoot::DropSpares(const FunctionCgroup* function) {
+  if (spares_ == nullptr) {
+    return;
+  }
+  std::deque<std::unique_ptr<InstanceCgroup>> dropped;
+  {
+    std::lock_guard lock(spares_->mu);
+    auto it = spares_->levels.find(function);
+    if (it != spares_->levels.end()) {
+      dropped = std::move(it->second.ready);
+      spares_->levels.erase(it);
+    }
+  }
+  // Removed here, before the level's own directories.
+}
+
+Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::TakeInstance(
+    const CgroupLimits& limits, const std::shared_ptr<FunctionCgroup>& function) {
   if (spares_ != nullptr) {
     std::unique_ptr<InstanceCgroup> spare;
     CgroupLimits base;
     {
       std::lock_guard lock(spares_->mu);
-      if (!spares_->ready.empty()) {
-        spare = std::move(spares_->ready.front());
-        spares_->ready.pop_front();
+      auto& level = spares_->levels[function.get()];
+      if (function != nullptr && level.function.expired()) {
+        level.function = function;  // the refill thread keeps this level stocked from now on
+      }
+      if (!level.ready.empty()) {
+        spare = std::move(level.ready.front());
+        level.ready.pop_front();
         base = spares_->base;
       }
     }
     spares_->wake.notify_one();
     if (spare != nullptr) {
+      spare->parent_ = function;
       if (mode_ == CgroupMode::kV1 || enforces_limits_) {  // else there is nothing to set
         FAAS_RETURN_IF_ERROR(spare->SetLimits(base, limits));
       }
       return spare;
     }
   }
-  return CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), limits);
+  return CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), limits, function);
+}
+
+namespace {
+// A directory name for a function: its name when it is plainly safe (deploy already allows only
+// [a-z0-9_-]), else a hash of it.
+std::string FunctionLeaf(const std::string& name) {
+  bool plain = !name.empty() && name.size() <= 100 && name[0] != '.' &&
+               std::all_of(name.begin(), name.end(), [](char c) {
+                 return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
+                        c == '.';
+               });
+  if (plain) {
+    return "f-" + name;
+  }
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : name) {
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "f-x%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+}  // namespace
+
+Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& name,
+                                                             uint64_t cpu_cap_us,
+                                                             uint64_t cpu_period_us) {
+  const std::string leaf = FunctionLeaf(name);
+  std::lock_guard lock(functions_mu_);
+  if (auto it = functions_.find(leaf); it != functions_.end()) {
+    if (auto live = it->second.lock()) {
+      return live;
+    }
+  }
+  std::shared_ptr<FunctionCgroup> f(new FunctionCgroup());
+  f->root_ = this;
+  f->leaf_ = leaf;
+  const std::string quota = cpu_cap_us == 0 ? std::string("-1") : std::to_string(cpu_cap_us);
+  if (mode_ == CgroupMode::kV2) {
+    std::string dir = dirs_[0] + "/" + leaf;
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, "mkdir", dir);
+    }
+    f->dirs_.push_back(dir);  // from here on the destructor removes it
+    if (enforces_limits_) {
+      FAAS_RETURN_IF_ERROR(WriteFile(
+          dir + "/cpu.max", (cpu_cap_us == 0 ? std::string("max") : quota) + " " +
+                                std::to_string(cpu_period_us)));
+      // Instances below get their own limits: delegate the controllers one level further.
+      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cgroup.subtree_control", "+memory +pids +cpu"));
+    }
+  } else {
+    for (std::size_t i = 0; i < parents_.size(); ++i) {
+      const auto& [ctrl, parent_rel] = parents_[i];
+      std::string rel = parent_rel + "/" + leaf;
+      std::string dir = dirs_[i] + "/" + leaf;
+      cgroup* cg = cgroup_new_cgroup(rel.c_str());
+      cgroup_controller* c = cg == nullptr ? nullptr : cgroup_add_controller(cg, ctrl.c_str());
+      if (c == nullptr) {
+        cgroup_free(&cg);
+        return InternalError("libcgroup: cannot build group " + rel);
+      }
+      if (ctrl == "cpu") {
+        cgroup_add_value_string(c, "cpu.cfs_period_us", std::to_string(cpu_period_us).c_str());
+        cgroup_add_value_string(c, "cpu.cfs_quota_us", quota.c_str());
+      }
+      int rc = cgroup_create_cgroup(cg, 0);
+      cgroup_free(&cg);
+      f->groups_.emplace_back(ctrl, rel);
+      f->dirs_.push_back(dir);
+      if (rc != 0) {
+        return CgError(rc, "create " + dir);
+      }
+    }
+  }
+  functions_[leaf] = f;
+  if (spares_ != nullptr) {
+    {
+      std::lock_guard sl(spares_->mu);
+      spares_->levels[f.get()].function = f;
+    }
+    spares_->wake.notify_one();
+  }
+  return f;
+}
+
+FunctionCgroup::~FunctionCgroup() {
+  root_->DropSpares(this);
+  static auto log = log::Get("sandbox");
+  std::lock_guard lock(root_->functions_mu_);
+  auto it = root_->functions_.find(leaf_);
+  if (it != root_->functions_.end() && !it->second.expired()) {
+    return;  // a new level of the same name took over the directories before we got here
+  }
+  if (it != root_->functions_.end()) {
+    root_->functions_.erase(it);
+  }
+  for (const auto& dir : dirs_) {
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+      FAAS_LOG(log, err, "cgroup.remove_failed", {"dir", dir}, {"errno", errno});
+    }
+  }
 }
 
 Status InstanceCgroup::SetLimits(const CgroupLimits& from, const CgroupLimits& to) {
@@ -368,12 +530,16 @@ Status InstanceCgroup::SetLimits(const CgroupLimits& from, const CgroupLimits& t
   return OkStatus();
 }
 
-Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(const std::string& leaf,
-                                                                   const CgroupLimits& limits) {
+Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(
+    const std::string& leaf, const CgroupLimits& limits,
+    const std::shared_ptr<FunctionCgroup>& function) {
   std::unique_ptr<InstanceCgroup> inst(new InstanceCgroup());
   inst->mode_ = mode_;
+  inst->parent_ = function;
+  const std::vector<std::string>& base_dirs = function ? function->dirs_ : dirs_;
+  const auto& base_groups = function ? function->groups_ : parents_;
   if (mode_ == CgroupMode::kV2) {
-    std::string dir = dirs_[0] + "/" + leaf;
+    std::string dir = base_dirs[0] + "/" + leaf;
     if (::mkdir(dir.c_str(), 0755) != 0) {
       return ErrnoError(errno, "mkdir", dir);
     }
@@ -390,10 +556,10 @@ Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(const std::st
       inst->quota_file_ = dir + "/cpu.max";
     }
   } else {
-    for (std::size_t i = 0; i < parents_.size(); ++i) {
-      const auto& [ctrl, parent_rel] = parents_[i];
+    for (std::size_t i = 0; i < base_groups.size(); ++i) {
+      const auto& [ctrl, parent_rel] = base_groups[i];
       std::string rel = parent_rel + "/" + leaf;
-      std::string dir = dirs_[i] + "/" + leaf;
+      std::string dir = base_dirs[i] + "/" + leaf;
       cgroup* cg = cgroup_new_cgroup(rel.c_str());
       cgroup_controller* c = cg == nullptr ? nullptr : cgroup_add_controller(cg, ctrl.c_str());
       if (c == nullptr) {

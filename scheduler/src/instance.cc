@@ -60,19 +60,19 @@ Result<Endpoints> MakeEndpoints(bool pass_credentials) {
 
 // An instance's cgroup (i-N), or a zygote's (z-N, made on demand: starting one is off the
 // request path, and the name tells operators which is which).
-Result<std::unique_ptr<sandbox::InstanceCgroup>> TakeCgroup(const FunctionSpec& spec,
-                                                            const SchedulerOptions& options,
-                                                            bool zygote) {
+Result<std::unique_ptr<sandbox::InstanceCgroup>> TakeCgroup(
+    const FunctionSpec& spec, const SchedulerOptions& options, bool zygote,
+    const std::shared_ptr<sandbox::FunctionCgroup>& group) {
   if (options.cgroups == nullptr) {
     return std::unique_ptr<sandbox::InstanceCgroup>();
   }
   const sandbox::CgroupLimits limits = LimitsFor(spec, options);
   if (zygote) {
     static std::atomic<uint64_t> next{0};
-    return options.cgroups->CreateInstance("z-" + std::to_string(next++), limits);
+    return options.cgroups->CreateInstance("z-" + std::to_string(next++), limits, group);
   }
   // A spare made ahead of need when one is ready (SchedulerOptions::spare_cgroups).
-  return options.cgroups->TakeInstance(limits);
+  return options.cgroups->TakeInstance(limits, group);
 }
 
 bool Exited(int pidfd) {
@@ -113,10 +113,10 @@ std::string ProcStatus(pid_t pid) {
   return "\n" + out;
 }
 
-Result<std::unique_ptr<Instance>> Instance::Create(std::shared_ptr<const FunctionSpec> spec,
-                                                   const SchedulerOptions& options,
-                                                   const std::shared_ptr<Zygote>& zygote,
-                                                   StartTimings* timings) {
+Result<std::unique_ptr<Instance>> Instance::Create(
+    std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
+    const std::shared_ptr<Zygote>& zygote, const std::shared_ptr<sandbox::FunctionCgroup>& group,
+    StartTimings* timings) {
   if (zygote != nullptr && zygote->Alive() && zygote->Spec().version == spec->version) {
     auto forked = Fork(zygote, options, timings);
     if (forked.ok()) {
@@ -127,16 +127,17 @@ Result<std::unique_ptr<Instance>> Instance::Create(std::shared_ptr<const Functio
              {"error", forked.status().message()}, {"fallback", "spawn"});
     *timings = StartTimings{};
   }
-  return Start(std::move(spec), options, timings);
+  return Start(std::move(spec), options, group, timings);
 }
 
-Result<std::unique_ptr<Instance>> Instance::Start(std::shared_ptr<const FunctionSpec> spec,
-                                                  const SchedulerOptions& options,
-                                                  StartTimings* timings, bool as_zygote) {
+Result<std::unique_ptr<Instance>> Instance::Start(
+    std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
+    const std::shared_ptr<sandbox::FunctionCgroup>& group, StartTimings* timings,
+    bool as_zygote) {
   FAAS_ASSIGN_OR_RETURN(Endpoints e, MakeEndpoints(as_zygote));
   auto t0 = Clock::now();
   FAAS_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::InstanceCgroup> cg,
-                        TakeCgroup(*spec, options, as_zygote));
+                        TakeCgroup(*spec, options, as_zygote, group));
   uid_t uid = sandbox::FunctionUid(spec->name);
   std::vector<std::string> jail_args = {
       "--uid",        std::to_string(uid),     "--gid",        std::to_string(uid),
@@ -178,7 +179,7 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   auto t0 = Clock::now();
   const auto deadline = t0 + options.init_timeout;
   FAAS_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::InstanceCgroup> cg,
-                        TakeCgroup(*spec, options, /*zygote=*/false));
+                        TakeCgroup(*spec, options, /*zygote=*/false, zygote->Group()));
   FAAS_ASSIGN_OR_RETURN(pid_t ns_pid, zygote->Fork(e.theirs.Get(), e.log.Get(), deadline));
   e.theirs.Reset();
   if (::fcntl(e.ours.Get(), F_SETFL, O_NONBLOCK) != 0) {

@@ -36,19 +36,22 @@ class Instance {
  public:
   // A new instance of `spec`: forked from `zygote` when it is given and alive, else (or when the
   // fork fails, which is logged) a newly spawned worker.
-  static Result<std::unique_ptr<Instance>> Create(std::shared_ptr<const FunctionSpec> spec,
-                                                  const SchedulerOptions& options,
-                                                  const std::shared_ptr<Zygote>& zygote,
-                                                  StartTimings* timings);
+  // `group` is the function's cgroup level (nullptr: none).
+  static Result<std::unique_ptr<Instance>> Create(
+      std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
+      const std::shared_ptr<Zygote>& zygote,
+      const std::shared_ptr<sandbox::FunctionCgroup>& group, StartTimings* timings);
   // Spawns a worker for `spec` and waits for its WorkerReady until `init_timeout`. With
   // `as_zygote` the worker serves fork requests after it is ready (see Zygote).
   // Errors: FailedPrecondition (the library failed to load or init; message says why, with the
   // worker's stderr), DeadlineExceeded (init took too long), others (cannot spawn).
-  static Result<std::unique_ptr<Instance>> Start(std::shared_ptr<const FunctionSpec> spec,
-                                                 const SchedulerOptions& options,
-                                                 StartTimings* timings, bool as_zygote = false);
+  static Result<std::unique_ptr<Instance>> Start(
+      std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
+      const std::shared_ptr<sandbox::FunctionCgroup>& group, StartTimings* timings,
+      bool as_zygote = false);
   // Forks an instance from `zygote`, verifies the child the kernel names, and moves it into a
-  // cgroup of its own before it gets any work. Unavailable when the zygote failed.
+  // cgroup of its own (in the zygote's function level) before it gets any work. Unavailable
+  // when the zygote failed.
   static Result<std::unique_ptr<Instance>> Fork(const std::shared_ptr<Zygote>& zygote,
                                                 const SchedulerOptions& options,
                                                 StartTimings* timings);

@@ -56,6 +56,8 @@ struct Pool {
   uint32_t zygote_failures = 0;           // failed starts and deaths of this version's zygotes
   Clock::time_point zygote_retry_at{};    // restart backoff
   bool zygote_disabled = false;           // this version spawns every instance (logged once)
+  // The function's cgroup level (f-<name>): its instances and zygotes are made below it.
+  std::shared_ptr<sandbox::FunctionCgroup> cgroup;
   std::condition_variable freed;             // an instance or a slot became available
 };
 
@@ -136,11 +138,27 @@ Scheduler::~Scheduler() { Shutdown(); }
 void Scheduler::SetFunction(FunctionSpec spec) {
   auto shared = std::make_shared<const FunctionSpec>(std::move(spec));
   std::vector<InstancePtr> retired;
+  // The function's cgroup level, made (a few mkdirs) before taking the lock. Without one,
+  // instances are made at the top level.
+  std::shared_ptr<sandbox::FunctionCgroup> group;
+  if (impl_->options.cgroups != nullptr) {
+    auto made = impl_->options.cgroups->Function(
+        shared->name, static_cast<uint64_t>(impl_->options.function_cpus * 100'000));
+    if (made.ok()) {
+      group = std::move(*made);
+    } else {
+      FAAS_LOG(impl_->log, warn, "function.cgroup_failed", {"fn", shared->name},
+               {"error", made.status().message()});
+    }
+  }
   {
     std::lock_guard lock(impl_->mu);
     auto& pool = impl_->pools[shared->name];
     if (!pool) {
       pool = std::make_shared<Pool>();
+    }
+    if (group != nullptr) {
+      pool->cgroup = std::move(group);  // the old level (if any) goes when its last instance does
     }
     pool->spec = shared;
     {
@@ -314,13 +332,15 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
 
   if (out.cold_start) {
     std::shared_ptr<Zygote> zygote;
+    std::shared_ptr<sandbox::FunctionCgroup> group;
     {
       std::lock_guard lock(mu);
       zygote = pool->zygote;
+      group = pool->cgroup;
     }
     auto t0 = Clock::now();
     StartTimings st;
-    auto started = Instance::Create(spec, options, zygote, &st);
+    auto started = Instance::Create(spec, options, zygote, group, &st);
     out.timings.spawn = st.spawn;
     out.timings.load = st.load;
     out.timings.init = st.init;
@@ -383,7 +403,8 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
 Status Scheduler::Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took) {
   auto t0 = Clock::now();
   StartTimings st;
-  auto started = Instance::Start(std::make_shared<const FunctionSpec>(spec), impl_->options, &st);
+  auto started =
+      Instance::Start(std::make_shared<const FunctionSpec>(spec), impl_->options, nullptr, &st);
   if (took != nullptr) {
     *took = Clock::now() - t0;
   }
@@ -413,12 +434,14 @@ Result<uint32_t> Scheduler::Prewarm(const std::string& name, uint32_t count) {
   Status first_error;
   for (uint32_t i = 0; i < slots; ++i) {
     std::shared_ptr<Zygote> zygote;
+    std::shared_ptr<sandbox::FunctionCgroup> group;
     {
       std::lock_guard lock(impl_->mu);
       zygote = pool->zygote;
+      group = pool->cgroup;
     }
     StartTimings st;
-    auto inst = Instance::Create(spec, impl_->options, zygote, &st);
+    auto inst = Instance::Create(spec, impl_->options, zygote, group, &st);
     std::lock_guard lock(impl_->mu);
     if (!inst.ok() || pool->removed || impl_->stopping || spec != pool->spec) {
       --pool->total;
@@ -528,9 +551,10 @@ void Scheduler::Impl::ReaperLoop() {
       ++pool->total;
       auto spec = pool->spec;
       auto zygote = pool->zygote;
+      auto group = pool->cgroup;
       lock.unlock();
       StartTimings st;
-      auto started = Instance::Create(spec, options, zygote, &st);
+      auto started = Instance::Create(spec, options, zygote, group, &st);
       lock.lock();
       if (started.ok() && !pool->removed && !stopping && spec == pool->spec) {
         WatchBackground(started->get());
@@ -566,9 +590,10 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
       continue;
     }
     auto spec = pool->spec;
+    auto group = pool->cgroup;
     lock.unlock();
     auto t0 = Clock::now();
-    auto started = Zygote::Start(spec, options);
+    auto started = Zygote::Start(spec, options, std::move(group));
     auto took = Clock::now() - t0;
     lock.lock();
     if (started.ok()) {

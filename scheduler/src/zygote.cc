@@ -20,10 +20,11 @@ constexpr std::size_t kMaxZygoteFrame = 4096;   // its frames are a few bytes
 }  // namespace
 
 Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec> spec,
-                                              const SchedulerOptions& options) {
+                                              const SchedulerOptions& options,
+                                              std::shared_ptr<sandbox::FunctionCgroup> group) {
   StartTimings timings;
   FAAS_ASSIGN_OR_RETURN(std::unique_ptr<Instance> worker,
-                        Instance::Start(spec, options, &timings, /*as_zygote=*/true));
+                        Instance::Start(spec, options, group, &timings, /*as_zygote=*/true));
   if (worker->ready_pid_ <= 0) {
     return UnavailableError("the zygote's ready frame carried no sender pid");
   }
@@ -44,6 +45,7 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
   }
   std::shared_ptr<Zygote> z(new Zygote());
   z->host_pid_ = worker->ready_pid_;
+  z->group_ = std::move(group);
   z->spec_ = std::move(spec);
   z->worker_ = std::move(worker);
   return z;

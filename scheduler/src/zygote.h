@@ -33,8 +33,10 @@ class Zygote {
   // Spawns `faas-worker --zygote` for `spec` in a cgroup of its own and waits for it to load and
   // initialise. FailedPrecondition when this version cannot have a zygote (loading or faas_init
   // failed, or faas_init left threads running, which a fork would not copy).
-  static Result<std::shared_ptr<Zygote>> Start(std::shared_ptr<const FunctionSpec> spec,
-                                               const SchedulerOptions& options);
+  // `group` is the function's cgroup level: the zygote's group and its instances' go there.
+  static Result<std::shared_ptr<Zygote>> Start(
+      std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
+      std::shared_ptr<sandbox::FunctionCgroup> group);
   ~Zygote();  // closes the channel (the zygote exits), kills what is left in its cgroup
   Zygote(const Zygote&) = delete;
   Zygote& operator=(const Zygote&) = delete;
@@ -52,6 +54,7 @@ class Zygote {
   pid_t HostPid() const { return host_pid_; }
   const FunctionSpec& Spec() const { return *spec_; }
   const std::shared_ptr<const FunctionSpec>& SpecPtr() const { return spec_; }
+  const std::shared_ptr<sandbox::FunctionCgroup>& Group() const { return group_; }
   // Called once, from the destructor, with the CPU the zygote used (loading, faas_init, forks).
   void SetOnEnd(std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> fn) {
     on_end_ = std::move(fn);
@@ -67,6 +70,7 @@ class Zygote {
 
   // The zygote is a worker started with --zygote: its keeper, cgroup, channel and log are an
   // Instance's (never invoked).
+  std::shared_ptr<sandbox::FunctionCgroup> group_;  // outlives worker_ (declared first)
   std::unique_ptr<Instance> worker_;
   std::shared_ptr<const FunctionSpec> spec_;
   pid_t host_pid_ = -1;  // the zygote itself, PID 1 of its namespace

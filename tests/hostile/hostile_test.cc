@@ -1,6 +1,7 @@
 // The hostile suite: a function that attacks its sandbox, each attack asserting the exact outcome
 // and that the daemon and a well-behaved neighbour keep serving (DESIGN §4.9, docs/sandbox.md).
 #include <dirent.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -359,14 +360,18 @@ TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
       EXPECT_NE(limits.find("Max core file size        0                    0"),
                 std::string::npos)
           << limits;
-      // The cgroup limits as configured (memory 128 MiB default, pids 64), on cgroup v1: a
-      // zygote in z-N, every instance (forked or spawned) in its own i-N. A zygote's group also
-      // carries 256 KiB per max_instances for what its forks leave charged there.
+      // The cgroup limits as configured (memory 128 MiB default, pids 64), on cgroup v1: below
+      // the function's level f-<name>, a zygote in z-N, every instance (forked or spawned) in
+      // its own i-N. A zygote's group also carries 256 KiB per max_instances for what its forks
+      // leave charged there.
       std::string mem = CgroupDirOf(pid, "memory");
       std::string pids = CgroupDirOf(pid, "pids");
       if (!mem.empty() && !pids.empty()) {
-        bool zygote = mem.find(tree + "z-") != std::string::npos;
-        EXPECT_TRUE(zygote || mem.find(tree + "i-") != std::string::npos) << mem;
+        const std::string leaf = mem.substr(mem.rfind('/') + 1);
+        const std::string level = mem.substr(0, mem.rfind('/'));
+        EXPECT_NE(level.find(tree + "f-"), std::string::npos) << mem;
+        bool zygote = leaf.rfind("z-", 0) == 0;
+        EXPECT_TRUE(zygote || leaf.rfind("i-", 0) == 0) << mem;
         const long long limit = std::atoll(ReadFileOrEmpty(mem + "/memory.limit_in_bytes").c_str());
         const long long base = 128ll << 20, allowance = limit - base;
         if (zygote) {
@@ -377,6 +382,18 @@ TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
           EXPECT_EQ(limit, base) << mem;
         }
         EXPECT_EQ(ReadFileOrEmpty(pids + "/pids.max"), "64\n") << pids;
+        // The function's level caps all its instances together at one CPU fewer than the
+        // machine has (--function-cpus default), so one function never takes every CPU.
+        std::string cpu = CgroupDirOf(pid, "cpu");
+        if (!cpu.empty()) {
+          cpu_set_t set;
+          CPU_ZERO(&set);
+          ASSERT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+          const int cap = std::max(1, CPU_COUNT(&set) - 1);
+          EXPECT_EQ(ReadFileOrEmpty(cpu.substr(0, cpu.rfind('/')) + "/cpu.cfs_quota_us"),
+                    std::to_string(cap * 100000) + "\n")
+              << cpu;
+        }
         (zygote ? zygotes : instances) += 1;
       }
     }

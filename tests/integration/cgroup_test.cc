@@ -243,6 +243,107 @@ TEST_P(Cgroup, EnforcesMemoryAndPidsLimitsWhereControllersAreAvailable) {
   EXPECT_GT((*inst)->OomKills(), 0u);
 }
 
+// The first line of the CPU quota file in one of `dirs` ("" when none has one): v1
+// cpu.cfs_quota_us, v2 cpu.max.
+std::string CpuQuota(const std::vector<std::string>& dirs) {
+  for (const auto& d : dirs) {
+    for (const char* file : {"/cpu.cfs_quota_us", "/cpu.max"}) {
+      if (Exists(d + file)) {
+        std::ifstream f(d + file);
+        std::string line;
+        std::getline(f, line);
+        return line;
+      }
+    }
+  }
+  return "";
+}
+
+bool Below(const std::vector<std::string>& children, const std::vector<std::string>& parents) {
+  for (const auto& c : children) {
+    bool found = false;
+    for (const auto& p : parents) {
+      found = found || c.rfind(p + "/", 0) == 0;
+    }
+    if (!found) {
+      return false;
+    }
+  }
+  return !children.empty();
+}
+
+TEST_P(Cgroup, AFunctionLevelHoldsAndCapsItsInstancesAndGoesWithTheLastOne) {
+  const bool limits = GetParam().mode == CgroupMode::kV1 || root_->EnforcesLimits();
+  auto level = root_->Function("fn-a", 150'000);
+  ASSERT_TRUE(level.ok()) << level.status().ToString();
+  const std::vector<std::string> level_dirs = (*level)->Dirs();
+  ASSERT_TRUE(Below(level_dirs, root_->Dirs()));
+  for (const auto& d : level_dirs) {
+    EXPECT_EQ(d.substr(d.rfind('/') + 1), "f-fn-a");
+  }
+  if (limits) {  // the function's instances together: 1.5 CPUs
+    std::string quota = CpuQuota(level_dirs);
+    EXPECT_EQ(quota.substr(0, quota.find(' ')), "150000");
+  }
+  auto again = root_->Function("fn-a", 150'000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->get(), level->get()) << "one level per function while it lives";
+
+  auto inst = root_->CreateInstance("t-level", {}, *level);
+  ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+  EXPECT_TRUE(Below((*inst)->Dirs(), level_dirs));
+  level->reset();
+  again->reset();
+  for (const auto& d : level_dirs) {
+    EXPECT_TRUE(Exists(d)) << d << " went while an instance was in it";
+  }
+  inst->reset();
+  for (const auto& d : level_dirs) {
+    EXPECT_FALSE(Exists(d)) << d << " outlived its last instance";
+  }
+
+  // A name that is not plainly a directory name gets a hashed one, still inside our tree.
+  auto odd = root_->Function("../../evil", 0);
+  ASSERT_TRUE(odd.ok()) << odd.status().ToString();
+  EXPECT_TRUE(Below((*odd)->Dirs(), root_->Dirs()));
+  EXPECT_EQ((*odd)->Leaf().rfind("f-x", 0), 0u) << (*odd)->Leaf();
+  if (limits) {
+    std::string quota = CpuQuota((*odd)->Dirs());  // 0: no cap
+    EXPECT_TRUE(quota == "-1" || quota.rfind("max", 0) == 0) << quota;
+  }
+}
+
+TEST_P(Cgroup, EachFunctionLevelKeepsItsOwnSpares) {
+  CgroupLimits base;
+  base.memory_bytes = 128u << 20;
+  base.pids_max = 64;
+  root_->KeepSpares(1, base);
+  auto level = root_->Function("fn-b", 0);
+  ASSERT_TRUE(level.ok()) << level.status().ToString();
+  auto wait_for = [&](const FunctionCgroup* f, std::size_t n) {
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < deadline && root_->SpareCount(f) != n;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return root_->SpareCount(f);
+  };
+  ASSERT_EQ(wait_for(nullptr, 1), 1u);
+  ASSERT_EQ(wait_for(level->get(), 1), 1u);
+  {
+    auto inst = root_->TakeInstance(base, *level);
+    ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+    EXPECT_TRUE(Below((*inst)->Dirs(), (*level)->Dirs()));
+    EXPECT_EQ(wait_for(level->get(), 1), 1u) << "the level's pool refills";
+  }
+  std::vector<std::string> level_dirs = (*level)->Dirs();
+  level->reset();  // its spares go with it
+  for (const auto& d : level_dirs) {
+    EXPECT_FALSE(Exists(d)) << d;
+  }
+  EXPECT_EQ(root_->SpareCount(), 1u);
+  root_->KeepSpares(0, {});
+}
+
 TEST_P(Cgroup, RemovesLeftoversOfADeadDaemon) {
   // A faas-<pid> tree whose daemon is gone (pid 999999 is above the default pid_max... or dead).
   std::string parent = root_->Dirs().front();
@@ -250,6 +351,8 @@ TEST_P(Cgroup, RemovesLeftoversOfADeadDaemon) {
   std::string stale = parent + "/faas-999999";
   ASSERT_EQ(::mkdir(stale.c_str(), 0755), 0) << stale;
   ASSERT_EQ(::mkdir((stale + "/i-0").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((stale + "/f-fn").c_str(), 0755), 0);  // a function level, with an instance
+  ASSERT_EQ(::mkdir((stale + "/f-fn/i-1").c_str(), 0755), 0);
   root_.reset();
   const ModeCase& c = GetParam();
   auto again = CgroupRoot::Create({.mode = c.mode, .v2_mount = c.v2_mount});

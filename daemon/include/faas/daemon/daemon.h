@@ -37,6 +37,9 @@ struct DaemonConfig {
   std::chrono::milliseconds http_write_timeout{30'000};  // FAAS_HTTP_WRITE_TIMEOUT
   uint32_t spare_cgroups = 8;                 // FAAS_SPARE_CGROUPS: empty cgroups kept ready
   bool zygotes = true;                        // FAAS_ZYGOTES: cold starts fork from a zygote
+  // FAAS_FUNCTION_CPUS: CPUs one function's instances may use together; 0 = no cap, -1 = one
+  // fewer than the daemon may run on (at least 1), so one function never takes every CPU.
+  double function_cpus = -1;
   uint32_t async_concurrency = 16;            // FAAS_ASYNC_CONCURRENCY: async invocations at once
   std::chrono::milliseconds async_retention{24 * 3'600'000};  // FAAS_ASYNC_RETENTION
 };

@@ -7,7 +7,8 @@
 //   ... cg->CpuUsage() ... cg->KillAll(); (the destructor also kills and removes it)
 //
 // Layout: every cgroup is nested under the daemon's own cgroup (read from /proc/self/cgroup)
-// as <own>/faas-<daemon pid>/<leaf>, per controller on cgroup v1 (each controller may be its own
+// as <own>/faas-<daemon pid>/f-<function>/<leaf> (or <own>/faas-<daemon pid>/<leaf> without a
+// function level), per controller on cgroup v1 (each controller may be its own
 // hierarchy, with its own path) and once on cgroup v2. A daemon that starts removes the
 // faas-<pid> trees of daemons that are no longer running. v1 groups are made with libcgroup;
 // v2 groups with plain mkdir/write, because libcgroup 2.0.2 cannot parse the v2 line of
@@ -19,7 +20,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +47,7 @@ struct CgroupOptions {
 };
 
 class InstanceCgroup;
+class FunctionCgroup;
 
 class CgroupRoot {
  public:
@@ -53,19 +57,32 @@ class CgroupRoot {
   CgroupRoot(const CgroupRoot&) = delete;
   CgroupRoot& operator=(const CgroupRoot&) = delete;
 
-  Result<std::unique_ptr<InstanceCgroup>> CreateInstance(const std::string& leaf,
-                                                         const CgroupLimits& limits);
+  // A group for one instance (or zygote), below `function` when given.
+  Result<std::unique_ptr<InstanceCgroup>> CreateInstance(
+      const std::string& leaf, const CgroupLimits& limits,
+      const std::shared_ptr<FunctionCgroup>& function = nullptr);
+
+  // The level that holds one function's instances and zygote (f-<name>), made on first use: the
+  // CPU scheduler then sees one entity per function, however many instances it runs, and
+  // `cpu_cap_us` per `cpu_period_us` caps them together (0 = no cap), so one function cannot
+  // take every CPU (measured: a fork bomb's neighbour's p99 20-50 ms -> 5-7 ms with a one-CPU
+  // cap; docs/design/0005-function-cgroups.md). It lives while anyone holds it: the scheduler's
+  // pool, each instance and zygote under it; the last one removes it.
+  Result<std::shared_ptr<FunctionCgroup>> Function(const std::string& name, uint64_t cpu_cap_us,
+                                                   uint64_t cpu_period_us = 100'000);
 
   // Spare groups, made ahead of need off the request path: creating a group costs a few ms
   // (a mkdir per v1 hierarchy, each allocating kernel state), setting a limit on an empty one
   // a few µs. KeepSpares(n, base) starts a thread that keeps `n` empty groups with `base`'s
-  // limits ready; 0 stops it. TakeInstance hands out a spare, with `limits` written into it
-  // where they differ from the base, or creates a group when none is ready. Leaves are named
-  // i-<N> by the root.
+  // limits ready at the top level and in each live function level (a group cannot move to
+  // another parent); 0 stops it. TakeInstance hands out a spare of `function`'s level, with
+  // `limits` written into it where they differ from the base, or creates a group when none is
+  // ready. Leaves are named i-<N> by the root.
   void KeepSpares(std::size_t n, const CgroupLimits& base);
-  Result<std::unique_ptr<InstanceCgroup>> TakeInstance(const CgroupLimits& limits);
-  // Spares ready now (for tests and /metrics).
-  std::size_t SpareCount() const;
+  Result<std::unique_ptr<InstanceCgroup>> TakeInstance(
+      const CgroupLimits& limits, const std::shared_ptr<FunctionCgroup>& function = nullptr);
+  // Spares ready now at `function`'s level (for tests and /metrics).
+  std::size_t SpareCount(const FunctionCgroup* function = nullptr) const;
   CgroupMode mode() const { return mode_; }
   // Whether memory and pids limits are enforced (false on a v2 mount whose controllers are
   // bound to v1 hierarchies, as on the hybrid test host's `unified` mount).
@@ -74,7 +91,9 @@ class CgroupRoot {
   const std::vector<std::string>& Dirs() const { return dirs_; }
 
  private:
+  friend class FunctionCgroup;
   CgroupRoot() = default;
+  void DropSpares(const FunctionCgroup* function);  // a function level is going away
   CgroupMode mode_ = CgroupMode::kV1;
   bool enforces_limits_ = false;
   // v1: controller -> (libcgroup name of our parent, directory); v2: one entry "".
@@ -83,6 +102,25 @@ class CgroupRoot {
   struct Spares;
   std::unique_ptr<Spares> spares_;
   std::atomic<uint64_t> next_leaf_{0};
+  std::mutex functions_mu_;
+  std::map<std::string, std::weak_ptr<FunctionCgroup>> functions_;  // by directory name
+};
+
+class FunctionCgroup {
+ public:
+  ~FunctionCgroup();  // drops its spares and removes its directories (nothing is left under it)
+  FunctionCgroup(const FunctionCgroup&) = delete;
+  FunctionCgroup& operator=(const FunctionCgroup&) = delete;
+  const std::string& Leaf() const { return leaf_; }  // "f-<name>"
+  const std::vector<std::string>& Dirs() const { return dirs_; }
+
+ private:
+  friend class CgroupRoot;
+  FunctionCgroup() = default;
+  CgroupRoot* root_ = nullptr;  // outlives every function level
+  std::string leaf_;
+  std::vector<std::pair<std::string, std::string>> groups_;  // {controller, libcgroup name}
+  std::vector<std::string> dirs_;
 };
 
 class InstanceCgroup {
@@ -120,6 +158,7 @@ class InstanceCgroup {
  private:
   friend class CgroupRoot;
   InstanceCgroup() = default;
+  std::shared_ptr<FunctionCgroup> parent_;  // destroyed last: the parent is removed after us
   CgroupMode mode_ = CgroupMode::kV1;
   std::vector<std::pair<std::string, std::string>> groups_;  // {controller, libcgroup name}
   std::vector<std::string> dirs_;

@@ -124,6 +124,9 @@ struct SchedulerOptions {
   // Cold starts fork from a per-version zygote (docs/design/0003-zygote.md); false: every
   // instance is a newly spawned worker.
   bool zygotes = true;
+  // CPUs one function's instances and zygote may use together (its cgroup level's quota; 0 = no
+  // cap). Each instance also has its own one-CPU quota.
+  double function_cpus = 0;
   store::Ledger* ledger = nullptr;                      // every invocation's row; not owned
   metering::Metrics* metrics = nullptr;                 // /metrics counters; not owned
   metering::Prices prices;
