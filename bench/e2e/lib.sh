@@ -1,6 +1,7 @@
 # Sourced by the bench/e2e scripts: starts one faasd on free loopback ports in a temp dir.
 #   cd "$(dirname "$0")/../.." && source bench/e2e/lib.sh
-#   [LOG_LEVEL=warn] start_faasd [faasd flags...]    # sets WORK, FAASD (pid), HTTP, FAAS_SERVER, FAAS_TOKEN
+#   [LOG_LEVEL=warn] [FAASD_BIN=dir] start_faasd [faasd flags...]
+#       sets WORK, FAASD (pid), HTTP, FAAS_SERVER, FAAS_TOKEN; FAASD_BIN: another build's bin/
 # The EXIT trap stops faasd (SIGTERM, by its pid) and removes WORK; scripts that start more
 # processes add their pids to PIDS.
 WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
@@ -12,7 +13,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_faasd() {
-  build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
+  "${FAASD_BIN:-build/bin}/faasd" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
     --ready-file "$WORK/ready.json" --log-level "${LOG_LEVEL:-warn}" "$@" &
   FAASD=$!
   PIDS+=("$FAASD")
