@@ -36,7 +36,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         cg = open(f"/proc/{pid}/cgroup").read()
         if marker not in cg:
             continue
-        inst = re.search(r"/faas-\d+/(i-\d+)", cg).group(1)
+        inst = re.search(r"/faas-\d+/(?:f-[^/]+/)?(i-\d+)", cg).group(1)  # below f-<name>
         roll = open(f"/proc/{pid}/smaps_rollup").read()
     except (OSError, AttributeError):
         continue
