@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -44,10 +45,14 @@ class Hostile : public ::testing::Test {
     CommandResult r = daemon_->Ctl({"deploy", "cpu-capped", HostileLib(), "--timeout", "5s",
                                     "--cpu-limit", "200ms"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
+    // Several instances of one function at once, for the function-level CPU cap.
+    r = daemon_->Ctl({"deploy", "spinners", HostileLib(), "--timeout", "2s", "--max-instances",
+                      "4"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
     // Attacks run in instances forked from each version's zygote, as in production: wait until
     // every zygote is up (they start in the background after a deploy).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    for (const char* fn : {"hostile", "hello", "cpu-capped"}) {
+    for (const char* fn : {"hostile", "hello", "cpu-capped", "spinners"}) {
       std::string want = std::string("faas_instances{function=\"") + fn + "\",state=\"zygote\"} 1";
       while (HttpRequest(daemon_->http_port(), "GET", "/metrics", "", {}).body.find(want) ==
              std::string::npos) {
@@ -227,6 +232,52 @@ TEST_F(Hostile, BusyThreadsAreBoundedAndKilledAtTheTimeout) {
   HttpResult r = Attack("busy-threads");
   EXPECT_EQ(r.status, 504) << r.body;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000 + 100));
+}
+
+// Four instances of one function, each spinning four threads, together stay under the function's
+// CPU cap (--function-cpus default: one CPU fewer than the machine), so they leave a CPU to
+// faasd and the other functions. Without the cap they would take every CPU (each instance alone
+// may use one).
+TEST_F(Hostile, AFunctionsInstancesTogetherStayUnderItsCpuCap) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+  const int cpus = CPU_COUNT(&set);
+  const int cap = std::max(1, cpus - 1);
+  if (cpus < 2 || cap >= 4) {
+    GTEST_SKIP() << cpus << " CPUs: four one-CPU instances cannot pass a cap of " << cap;
+  }
+  const std::string own = CgroupDirOf("self", "cpuacct");
+  const std::string usage_file =
+      (own.empty() ? std::string("/sys/fs/cgroup/cpuacct") : own) + "/faas-" +
+      std::to_string(daemon_->pid()) + "/f-spinners/cpuacct.usage";
+  std::vector<std::thread> attacks;
+  for (int i = 0; i < 4; ++i) {
+    attacks.emplace_back([] { Get("spinners", "do=busy-threads"); });  // 504 after 2 s
+  }
+  const std::string busy = "faas_instances{function=\"spinners\",state=\"busy\"} 4";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (HttpRequest(daemon_->http_port(), "GET", "/metrics", "", {}).body.find(busy) ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+  }
+  auto read_usage = [&] { return std::atoll(ReadFileOrEmpty(usage_file).c_str()); };
+  // A measurement window (not synchronisation): CPU time used over 800 ms of wall time.
+  const long long u0 = read_usage();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(milliseconds(800));
+  const long long u1 = read_usage();
+  const double wall_ns = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+  for (auto& t : attacks) {
+    t.join();
+  }
+  ASSERT_GT(u0, 0) << usage_file;
+  const double used_cpus = static_cast<double>(u1 - u0) / wall_ns;
+  EXPECT_LE(used_cpus, cap * 1.15) << "16 spinning threads in 4 instances used " << used_cpus
+                                   << " CPUs; the cap is " << cap;
+  EXPECT_GT(used_cpus, cap * 0.5) << "the spinners hardly ran: the measurement says nothing";
 }
 
 TEST_F(Hostile, CannotSignalTheDaemonOrEscapeItsPidNamespace) {
