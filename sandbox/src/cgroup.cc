@@ -294,26 +294,25 @@ void CgroupRoot::KeepSpares(std::size_t n, const CgroupLimits& base) {
   spares_->want = n;
   spares_->base = base;
   Spares* sp = spares_.get();
-  sp->levels[nullptr];
-  {
-    std::lock_guard fl(functions_mu_);
-    for (const auto& [leaf, weak] : functions_) {
-      if (auto f = weak.lock()) {
-        sp->levels[f.get()].function = f;
-      }
-    }
-  }
+  sp->levels[nullptr];  // function levels join on their first TakeInstance
   sp->thread = std::thread([this, sp] {
     static auto log = log::Get("sandbox");
     std::unique_lock lock(sp->mu);
     bool failing = false;
     while (!sp->stop) {
-      // The first level short of spares (a function level only while it is alive).
+      // The first level short of spares (a function level only while it is alive). The `want`
+      // spares are shared out among the function levels that have started an instance (at
+      // least one each), so spares grow with the functions in use, not with those deployed;
+      // the top level, used only by probes and fallbacks, keeps at most two.
       const FunctionCgroup* key = nullptr;
       std::shared_ptr<FunctionCgroup> function;
       bool found = false;
+      const std::size_t functions = sp->levels.size() - sp->levels.count(nullptr);
+      const std::size_t per_function =
+          std::max<std::size_t>(1, sp->want / std::max<std::size_t>(1, functions));
       for (auto& [k, level] : sp->levels) {
-        if (level.ready.size() >= sp->want) {
+        const std::size_t target = k == nullptr ? std::min<std::size_t>(sp->want, 2) : per_function;
+        if (level.ready.size() >= target) {
           continue;
         }
         if (k != nullptr && !(function = level.function.lock())) {
@@ -477,13 +476,6 @@ Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& 
     }
   }
   functions_[leaf] = f;
-  if (spares_ != nullptr) {
-    {
-      std::lock_guard sl(spares_->mu);
-      spares_->levels[f.get()].function = f;
-    }
-    spares_->wake.notify_one();
-  }
   return f;
 }
 

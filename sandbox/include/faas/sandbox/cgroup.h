@@ -73,9 +73,9 @@ class CgroupRoot {
 
   // Spare groups, made ahead of need off the request path: creating a group costs a few ms
   // (a mkdir per v1 hierarchy, each allocating kernel state), setting a limit on an empty one
-  // a few µs. KeepSpares(n, base) starts a thread that keeps `n` empty groups with `base`'s
-  // limits ready at the top level and in each live function level (a group cannot move to
-  // another parent); 0 stops it. TakeInstance hands out a spare of `function`'s level, with
+  // a few µs. KeepSpares(n, base) starts a thread that keeps empty groups with `base`'s limits
+  // ready: up to two at the top level, and `n` shared out among the function levels that have
+  // taken one (at least one each; a group cannot move to another parent); 0 stops it. TakeInstance hands out a spare of `function`'s level, with
   // `limits` written into it where they differ from the base, or creates a group when none is
   // ready. Leaves are named i-<N> by the root.
   void KeepSpares(std::size_t n, const CgroupLimits& base);
