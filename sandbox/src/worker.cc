@@ -269,6 +269,9 @@ int WorkerMain(int argc, char** argv) {
   faas::v1::WorkerResponse reply;
   std::vector<faas_header> headers;
   for (;;) {
+    // Idle until the next request: wait in poll first (the request is almost never there yet
+    // when the previous answer has just gone), so ReadFrame's first recv finds it.
+    (void)WaitReadable(kChannelFd, Clock::time_point::max());
     Result<std::string> frame = ReadFrame(kChannelFd, kMaxFrameBytes);
     if (!frame.ok()) {
       if (frame.status().code() == StatusCode::kUnavailable) {

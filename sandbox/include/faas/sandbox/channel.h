@@ -29,7 +29,8 @@ namespace faas::sandbox {
 inline constexpr std::size_t kMaxFrameBytes = (6u << 20) + (256u << 10);
 inline constexpr std::size_t kFrameHeaderBytes = 4;
 
-// Waits until `fd` is readable (or hung up) or the deadline passes (DeadlineExceeded).
+// Waits until `fd` is readable (or hung up) or the deadline passes (DeadlineExceeded);
+// Clock::time_point::max() waits without a deadline.
 Status WaitReadable(int fd, Clock::time_point deadline);
 
 // Writes one frame. With a deadline the fd must be non-blocking: waits with poll(2) and returns
