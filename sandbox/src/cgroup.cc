@@ -17,6 +17,7 @@
 #include <deque>
 #include <cstring>
 #include <map>
+#include <utility>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -38,6 +39,25 @@ Status CgError(int rc, const std::string& what) {
     msg += std::string(" (") + std::strerror(cgroup_get_last_errno()) + ")";
   }
   return FailedPreconditionError(msg);
+}
+
+// Creates the v1 group `rel` (libcgroup's name; directory `dir`) of controller `ctrl`, with
+// `values` written in this order when it is created. A failed create may still have made the
+// directory (BUILD-NOTES P8d): callers record `dir` for removal either way.
+Status CreateV1Group(const std::string& rel, const std::string& dir, const std::string& ctrl,
+                     const std::vector<std::pair<std::string, std::string>>& values) {
+  cgroup* cg = cgroup_new_cgroup(rel.c_str());
+  cgroup_controller* c = cg == nullptr ? nullptr : cgroup_add_controller(cg, ctrl.c_str());
+  if (c == nullptr) {
+    cgroup_free(&cg);
+    return InternalError("libcgroup: cannot build group " + rel);
+  }
+  for (const auto& [name, value] : values) {
+    cgroup_add_value_string(c, name.c_str(), value.c_str());
+  }
+  int rc = cgroup_create_cgroup(cg, 0);
+  cgroup_free(&cg);
+  return rc == 0 ? OkStatus() : CgError(rc, "create " + dir);
 }
 
 Status WriteFile(const std::string& path, const std::string& value) {
@@ -311,7 +331,8 @@ void CgroupRoot::KeepSpares(std::size_t n, const CgroupLimits& base) {
       const std::size_t per_function =
           std::max<std::size_t>(1, sp->want / std::max<std::size_t>(1, functions));
       for (auto& [k, level] : sp->levels) {
-        const std::size_t target = k == nullptr ? std::min<std::size_t>(sp->want, 2) : per_function;
+        const std::size_t target =
+            k == nullptr ? std::min<std::size_t>(sp->want, 2) : per_function;
         if (level.ready.size() >= target) {
           continue;
         }
@@ -456,23 +477,15 @@ Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& 
       const auto& [ctrl, parent_rel] = parents_[i];
       std::string rel = parent_rel + "/" + leaf;
       std::string dir = dirs_[i] + "/" + leaf;
-      cgroup* cg = cgroup_new_cgroup(rel.c_str());
-      cgroup_controller* c = cg == nullptr ? nullptr : cgroup_add_controller(cg, ctrl.c_str());
-      if (c == nullptr) {
-        cgroup_free(&cg);
-        return InternalError("libcgroup: cannot build group " + rel);
-      }
+      std::vector<std::pair<std::string, std::string>> values;
       if (ctrl == "cpu") {
-        cgroup_add_value_string(c, "cpu.cfs_period_us", std::to_string(cpu_period_us).c_str());
-        cgroup_add_value_string(c, "cpu.cfs_quota_us", quota.c_str());
+        values = {{"cpu.cfs_period_us", std::to_string(cpu_period_us)},
+                  {"cpu.cfs_quota_us", quota}};
       }
-      int rc = cgroup_create_cgroup(cg, 0);
-      cgroup_free(&cg);
+      Status made = CreateV1Group(rel, dir, ctrl, values);
       f->groups_.emplace_back(ctrl, rel);
       f->dirs_.push_back(dir);
-      if (rc != 0) {
-        return CgError(rc, "create " + dir);
-      }
+      FAAS_RETURN_IF_ERROR(made);
     }
   }
   functions_[leaf] = f;
@@ -542,46 +555,33 @@ Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(
       FAAS_RETURN_IF_ERROR(WriteFile(dir + "/pids.max", std::to_string(limits.pids_max)));
       FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cpu.max", std::to_string(limits.cpu_quota_us) + " " +
                                                            std::to_string(limits.cpu_period_us)));
-    }
-    inst->cpu_dir_ = inst->memory_dir_ = inst->pids_dir_ = inst->kill_dir_ = dir;
-    if (enforces_limits_) {
       inst->quota_file_ = dir + "/cpu.max";
     }
+    inst->cpu_dir_ = inst->memory_dir_ = inst->pids_dir_ = inst->kill_dir_ = dir;
   } else {
     for (std::size_t i = 0; i < base_groups.size(); ++i) {
       const auto& [ctrl, parent_rel] = base_groups[i];
       std::string rel = parent_rel + "/" + leaf;
       std::string dir = base_dirs[i] + "/" + leaf;
-      cgroup* cg = cgroup_new_cgroup(rel.c_str());
-      cgroup_controller* c = cg == nullptr ? nullptr : cgroup_add_controller(cg, ctrl.c_str());
-      if (c == nullptr) {
-        cgroup_free(&cg);
-        return InternalError("libcgroup: cannot build group " + rel);
-      }
-      // Values are written in this order when the group is created.
+      std::vector<std::pair<std::string, std::string>> values;
       if (ctrl == "memory") {
-        cgroup_add_value_string(c, "memory.limit_in_bytes",
-                                std::to_string(limits.memory_bytes).c_str());
-        cgroup_add_value_string(c, "memory.swappiness", "0");
+        values = {{"memory.limit_in_bytes", std::to_string(limits.memory_bytes)},
+                  {"memory.swappiness", "0"}};
         inst->memory_dir_ = dir;
       } else if (ctrl == "pids") {
-        cgroup_add_value_string(c, "pids.max", std::to_string(limits.pids_max).c_str());
+        values = {{"pids.max", std::to_string(limits.pids_max)}};
         inst->pids_dir_ = dir;
         inst->kill_dir_ = dir;
       } else if (ctrl == "cpu") {
-        cgroup_add_value_string(c, "cpu.cfs_period_us",
-                                std::to_string(limits.cpu_period_us).c_str());
-        cgroup_add_value_string(c, "cpu.cfs_quota_us", std::to_string(limits.cpu_quota_us).c_str());
+        values = {{"cpu.cfs_period_us", std::to_string(limits.cpu_period_us)},
+                  {"cpu.cfs_quota_us", std::to_string(limits.cpu_quota_us)}};
         inst->quota_file_ = dir + "/cpu.cfs_quota_us";
       } else if (ctrl == "cpuacct") {
         inst->cpu_dir_ = dir;
       }
-      int rc = cgroup_create_cgroup(cg, 0);
-      cgroup_free(&cg);
-      inst->dirs_.push_back(dir);  // a failed create may still have made it (BUILD-NOTES P8d)
-      if (rc != 0) {
-        return CgError(rc, "create " + dir);
-      }
+      Status made = CreateV1Group(rel, dir, ctrl, values);
+      inst->dirs_.push_back(dir);  // removed by the destructor even when the create failed
+      FAAS_RETURN_IF_ERROR(made);
       // Swap off: memsw exists only with swap accounting; it must be >= limit_in_bytes.
       std::string memsw = dir + "/memory.memsw.limit_in_bytes";
       if (ctrl == "memory" && ::access(memsw.c_str(), W_OK) == 0) {
