@@ -89,6 +89,11 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_MAX_CONNECTIONS_PER_IP")
       ->check(CLI::Range(0, 1'000'000))
       ->capture_default_str();
+  app.add_option("--http-threads", c->http_threads,
+                 "event-loop threads serving HTTP connections (0 = one per CPU, at most 4)")
+      ->envname("FAAS_HTTP_THREADS")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   app.add_option("--spare-cgroups", c->spare_cgroups,
                  "empty instance cgroups kept ready so cold starts do not create one (0 = off)")
       ->envname("FAAS_SPARE_CGROUPS")

@@ -290,8 +290,9 @@ int RunDaemon(const DaemonConfig& config) {
   http_opts.read_timeout = config.http_read_timeout;
   http_opts.write_timeout = config.http_write_timeout;
   http_opts.max_connections_per_ip = config.max_connections_per_ip;
-  gateway::HttpServer http(http_opts, [&gw](gateway::HttpRequest& q, gateway::HttpResponse& r) {
-    gw.Handle(q, r);
+  http_opts.threads = config.http_threads;
+  gateway::HttpServer http(http_opts, [&gw](gateway::HttpRequest& q, gateway::Responder r) {
+    gw.HandleAsync(q, std::move(r));
   });
   gw.SetServerRejections([&http] { return http.GetRejections(); });
 

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "faas/base/event_loop.h"
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/base/text.h"
@@ -322,25 +323,31 @@ struct Gateway::Impl {
     return out;
   }
 
-  void Invoke(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
-              const std::string& inv_id, RequestInfo& info,
-              std::vector<std::pair<std::string, std::string>>&& params) {
+  // The edge checks, then the scheduler's request; false with the refusal in `res`.
+  bool PrepareInvoke(const std::string& name, std::string path, HttpRequest& req,
+                     HttpResponse& res, const std::string& inv_id, RequestInfo& info,
+                     std::vector<std::pair<std::string, std::string>>&& params,
+                     scheduler::InvokeRequest* ir) {
     info.function = name;
     std::shared_ptr<const scheduler::FunctionSpec> spec;
     if (!Admit(name, req, inv_id, info, res, spec)) {
-      return;
+      return false;
     }
     std::string traceparent = ContinueTrace(req.Header("traceparent"), &info.trace_id);
-    scheduler::InvokeRequest ir;
-    ir.invocation_id = inv_id;
-    ir.method = req.method;
-    ir.path = std::move(path);
-    ir.query = std::move(req.query);
-    ir.body = std::move(req.body);
-    ir.tenant = info.tenant;
-    ir.headers = FunctionHeaders(req, std::move(params), !spec->config.is_public,
-                                 std::move(traceparent));
-    scheduler::InvokeResult r = o.scheduler->Invoke(name, std::move(ir));
+    ir->invocation_id = inv_id;
+    ir->method = req.method;
+    ir->path = std::move(path);
+    ir->query = std::move(req.query);
+    ir->body = std::move(req.body);
+    ir->tenant = info.tenant;
+    ir->headers = FunctionHeaders(req, std::move(params), !spec->config.is_public,
+                                  std::move(traceparent));
+    return true;
+  }
+
+  // The invocation's answer as the client's response.
+  void FinishInvoke(const std::string& name, scheduler::InvokeResult& r, HttpResponse& res,
+                    const std::string& inv_id, RequestInfo& info) {
     info.cold = r.cold_start;
     info.server_timing = ServerTiming(r);
     TenantInvocation(info.tenant, name);
@@ -370,6 +377,37 @@ struct Gateway::Impl {
       FAAS_LOG(fnlog, debug, "function.output", {"inv", inv_id}, {"fn", name}, {"output", r.logs});
     }
   }
+
+  void Invoke(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
+              const std::string& inv_id, RequestInfo& info,
+              std::vector<std::pair<std::string, std::string>>&& params) {
+    scheduler::InvokeRequest ir;
+    if (!PrepareInvoke(name, std::move(path), req, res, inv_id, info, std::move(params), &ir)) {
+      return;
+    }
+    scheduler::InvokeResult r = o.scheduler->Invoke(name, std::move(ir));
+    FinishInvoke(name, r, res, inv_id, info);
+  }
+
+  // Every response, whichever route answered: platform headers, metrics, the access log line.
+  void Finalize(std::string_view method, const std::string& remote, HttpResponse& res,
+                const std::string& inv_id, const RequestInfo& info, Clock::time_point t0) {
+    AddPlatformHeaders(res, inv_id, info);
+    std::chrono::nanoseconds took = Clock::now() - t0;
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (o.metrics != nullptr) {
+      o.metrics->RecordHttpRequest(info.route, info.function, res.status, took);
+    }
+    if (o.access_log) {
+      FAAS_LOG(access, info, "request", {"method", method}, {"route", info.route},
+               {"fn", info.function}, {"status", res.status}, {"ms", ToMillis(took)},
+               {"cold", info.cold}, {"tenant", info.tenant}, {"inv", inv_id},
+               {"trace", info.trace_id}, {"remote", remote});
+    }
+  }
+
+  // Routes that may block (storage, metrics rendering) and async-handler work run here.
+  BlockingPool blocking;
 
   // POST /async-function/{name}[/{rest}]: checks, then queues durably and answers 202.
   void InvokeAsync(const std::string& name, std::string path, HttpRequest& req,
@@ -616,18 +654,80 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
       }
     }
   }
-  AddPlatformHeaders(res, inv_id, info);
-  std::chrono::nanoseconds took = Clock::now() - t0;
-  impl_->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  if (impl_->o.metrics != nullptr) {
-    impl_->o.metrics->RecordHttpRequest(info.route, info.function, res.status, took);
+  impl_->Finalize(method, req.remote_addr, res, inv_id, info, t0);
+}
+
+void Gateway::HandleAsync(HttpRequest& req, Responder responder) {
+  // Only invocations are served on the loop; other routes read or write storage.
+  std::string_view path = req.path;
+  std::string name;
+  std::string rest;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string route;
+  if (path.starts_with(kFunctionPrefix)) {
+    std::string_view tail = path.substr(kFunctionPrefix.size());
+    std::size_t slash = tail.find('/');
+    name = std::string(tail.substr(0, slash));
+    rest = std::string(slash == std::string_view::npos ? "/" : tail.substr(slash));
+    if (!name.empty()) {
+      route = "/function/{name}";
+    }
+  } else if (!path.starts_with(kAsyncPrefix) && !path.starts_with(kQueuesPrefix) &&
+             !path.starts_with(kInvocationsPrefix) && path != "/metrics" && path != "/healthz" &&
+             path != "/readyz") {
+    std::shared_ptr<const Router> routes = routes_.load();
+    if (routes != nullptr) {
+      const std::string* host = req.Header("host");
+      std::optional<RouteMatch> m =
+          routes->Match(req.method, host == nullptr ? std::string_view() : *host, path);
+      if (m) {
+        route = m->route->path;
+        name = m->function;
+        rest = std::move(m->path);
+        params = std::move(m->params);
+      }
+    }
   }
-  if (impl_->o.access_log) {
-    FAAS_LOG(impl_->access, info, "request", {"method", method}, {"route", info.route},
-             {"fn", info.function}, {"status", res.status}, {"ms", ToMillis(took)},
-             {"cold", info.cold}, {"tenant", info.tenant}, {"inv", inv_id},
-             {"trace", info.trace_id}, {"remote", req.remote_addr});
+  if (route.empty()) {
+    auto box = std::make_shared<HttpRequest>(std::move(req));
+    if (!impl_->blocking.Run([this, box, responder] {
+          HttpResponse res;
+          Handle(*box, res);
+          responder.Send(std::move(res));
+        })) {
+      responder.Send(MakeErrorResponse(503, "no_capacity", "cannot start a thread for the request",
+                                       NewInvocationId(), 1));
+    }
+    return;
   }
+  struct Call {
+    Clock::time_point t0 = Clock::now();
+    std::string inv_id = NewInvocationId();
+    RequestInfo info;
+    std::string method;
+    std::string remote;
+    HttpResponse res;
+  };
+  auto call = std::make_shared<Call>();
+  impl_->in_flight.fetch_add(1, std::memory_order_relaxed);
+  call->info.route = std::move(route);
+  call->method = req.method;
+  call->remote = req.remote_addr;
+  scheduler::InvokeRequest ir;
+  if (!impl_->PrepareInvoke(name, std::move(rest), req, call->res, call->inv_id, call->info,
+                            std::move(params), &ir)) {
+    impl_->Finalize(call->method, call->remote, call->res, call->inv_id, call->info, call->t0);
+    responder.Send(std::move(call->res));
+    return;
+  }
+  Impl* impl = impl_.get();
+  impl_->o.scheduler->InvokeAsync(
+      name, std::move(ir), responder.Loop(),
+      [impl, call, name, responder](scheduler::InvokeResult r) {
+        impl->FinishInvoke(name, r, call->res, call->inv_id, call->info);
+        impl->Finalize(call->method, call->remote, call->res, call->inv_id, call->info, call->t0);
+        responder.Send(std::move(call->res));
+      });
 }
 
 Result<std::string> Gateway::EnqueueAsync(const std::string& name, std::string path,

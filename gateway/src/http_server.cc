@@ -1,32 +1,35 @@
 // HttpServer implementation.
 //
-// Design: Boost.Beast's HTTP/1.1 parser over synchronous, blocking-style I/O, with one std::thread
-// per connection. Connections to the gateway are few and long-lived (keep-alive from load
-// balancers and SDK clients), so a thread each is cheap, and it keeps the blocking invocation
-// path (the handler runs the function) free of callbacks and context switches.
+// Design (docs/design/0006-warm-path-reactor.md): a few event-loop threads (faas::EventLoop,
+// epoll) own every connection, with non-blocking sockets and Boost.Beast's HTTP/1.1 parser fed
+// the bytes as they arrive. One wake-up of a loop serves whatever is ready: several clients'
+// requests, and (through the AsyncHandler's Responder) the answers of the functions they invoked.
+// A blocking Handler runs on a BlockingPool thread instead and answers through the same path.
 //
-// - The listener and the accepted sockets are plain POSIX fds (non-blocking, close-on-exec).
-//   Beast reads through SocketStream, a tiny SyncReadStream that poll(2)s with a deadline before
-//   each recv: Asio's own synchronous reads ignore SO_RCVTIMEO (they poll(-1) after EAGAIN), so
-//   deadlines are ours. Responses are serialized by hand and sent with sendmsg(MSG_NOSIGNAL).
+// - The listener is watched by loop 0, which accepts and hands connections round-robin to the
+//   loops. Sockets are edge-triggered (EPOLLIN | EPOLLOUT | EPOLLET) and registered once. A
+//   connection "may have input" until a recv comes back short (the queue was empty then: any
+//   later byte raises a new edge), so it is read only when that can find something.
 // - Each request: wait for its first byte (idle keep-alive, read_timeout), read the header
 //   (read_timeout; header_limit → 431), Beast checks Content-Length against body_limit as soon
 //   as the header is complete (early 413, before any body byte is read and without sending
 //   100 Continue), then read the body (read_timeout; chunked bodies fail with body_limit as soon
 //   as they pass it → 413). Framing errors, including Content-Length together with
 //   Transfer-Encoding (Beast rejects both orders) and a Transfer-Encoding whose last coding is not
-//   chunked (we reject: no way to find the end), answer 400 and close.
+//   chunked (we reject: no way to find the end), answer 400 and close. One timer per connection
+//   carries the deadline of its current phase.
+// - While a request is being handled the connection reads nothing more (pipelined requests wait
+//   in the buffer and the socket) and answers in order.
 // - After every error answer the server shuts down its write side and discards input for a
 //   short while ("lingering close", as nginx does) so that unread request bytes do not turn the
 //   close into a RST that destroys the answer before the client reads it.
-// - Connections live in a map guarded by mu_. A connection is "idle" while it waits for the
-//   first byte of a request; Drain shuts those down at once, lets busy ones finish (answered with
-//   Connection: close), and after the grace period shuts down the rest. Finished threads hand
-//   themselves to a reap list; the accept thread (woken by an eventfd) or Drain joins them, so no
-//   thread outlives Drain.
-// - The accept thread turns away, without blocking, connections over max_connections_per_ip
-//   (429; open connections are counted per client address in conns_per_client_, under mu_) and
-//   over max_connections (503). GetRejections() counts those and the 400/408/413/431 answers.
+// - Drain: stop accepting, close the connections waiting for a request, let busy ones finish
+//   (answered with Connection: close), and after the grace period shut down the rest; it returns
+//   once every connection is closed and every handler has answered (handlers are never
+//   interrupted), so no Responder outlives the server.
+// - Loop 0 turns away, without blocking, connections over max_connections_per_ip (429; open
+//   connections are counted per client address in conns_per_client_, under mu_) and over
+//   max_connections (503). GetRejections() counts those and the 400/408/413/431 answers.
 // - Everything Boost stays in this file: Beast headers take ~30 s to compile.
 
 #include "faas/gateway/http_server.h"
@@ -34,8 +37,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -49,23 +51,26 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <map>
+#include <future>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <utility>  // BUILD-NOTES P1: must precede the Boost headers.
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "faas/base/event_loop.h"
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/base/unique_fd.h"
@@ -77,157 +82,47 @@ namespace {
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace net = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 // Longest we keep reading (and discarding) after an error answer before closing.
 constexpr std::chrono::milliseconds kMaxLinger{2000};
+// Bytes asked of one recv: a typical request in one call, a big body in few.
+constexpr std::size_t kReadChunk = 64u << 10;
 
 std::string ToStd(beast::string_view s) { return std::string(s.data(), s.size()); }
 
-// Milliseconds until `deadline`, rounded up so poll(2) never wakes early; 0 once it passed.
-int PollTimeoutMs(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  if (left <= 0) {
-    return 0;
-  }
-  return static_cast<int>(std::min<int64_t>(left, INT_MAX));
-}
-
-// Waits until `fd` reports `events` (or HUP/ERR). Returns 1 when ready, 0 on timeout, -1 with
-// errno set on error. Retries EINTR.
-int PollFd(int fd, short events, Clock::time_point deadline) {
+// One non-blocking sendmsg of what is left of `head` then `body`; advances `*sent` (counted
+// over both). Returns false on a socket error; true otherwise (EAGAIN included: check *sent).
+bool SendSome(int fd, std::string_view head, std::string_view body, std::size_t* sent) {
   for (;;) {
-    pollfd p{fd, events, 0};
-    const int r = ::poll(&p, 1, PollTimeoutMs(deadline));
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    return r;
-  }
-}
-
-// Beast SyncReadStream over a non-blocking socket: every read_some waits at most until the
-// current deadline, then fails with beast::error::timeout. EOF is net::error::eof, as Beast
-// expects.
-class SocketStream {
- public:
-  explicit SocketStream(int fd) : fd_(fd) {}
-
-  void SetReadDeadline(Clock::time_point deadline) { deadline_ = deadline; }
-  // Bytes received since the last ResetBytesRead().
-  std::size_t BytesRead() const { return bytes_read_; }
-  void ResetBytesRead() { bytes_read_ = 0; }
-
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers, beast::error_code& ec) {
-    // Beast passes a single buffer (flat_buffer::prepare); use the first non-empty one.
-    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
-         ++it) {
-      net::mutable_buffer b = *it;
-      if (b.size() != 0) {
-        return ReadInto(b.data(), b.size(), ec);
-      }
-    }
-    ec = {};
-    return 0;
-  }
-
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    beast::error_code ec;
-    const std::size_t n = read_some(buffers, ec);
-    if (ec) {
-      throw beast::system_error(ec);
-    }
-    return n;
-  }
-
- private:
-  std::size_t ReadInto(void* data, std::size_t size, beast::error_code& ec) {
-    for (;;) {
-      const ssize_t n = ::recv(fd_, data, size, 0);
-      if (n > 0) {
-        ec = {};
-        bytes_read_ += static_cast<std::size_t>(n);
-        return static_cast<std::size_t>(n);
-      }
-      if (n == 0) {
-        ec = net::error::eof;
-        return 0;
-      }
-      const int err = errno;
-      if (err == EINTR) {
-        continue;
-      }
-      if (err != EAGAIN && err != EWOULDBLOCK) {
-        ec.assign(err, beast::system_category());
-        return 0;
-      }
-      const int r = PollFd(fd_, POLLIN, deadline_);
-      if (r == 0) {
-        ec = beast::error::timeout;
-        return 0;
-      }
-      if (r < 0) {
-        ec.assign(errno, beast::system_category());
-        return 0;
-      }
-    }
-  }
-
-  int fd_;
-  Clock::time_point deadline_ = Clock::time_point::max();
-  std::size_t bytes_read_ = 0;
-};
-
-// Sends `head` then `body`, retrying short writes, until `deadline`. Returns false on error or
-// timeout (the connection is unusable then).
-bool SendAll(int fd, std::string_view head, std::string_view body, Clock::time_point deadline) {
-  std::array<std::string_view, 2> parts{head, body};
-  std::size_t first = 0;
-  while (first < parts.size()) {
-    if (parts[first].empty()) {
-      ++first;
-      continue;
-    }
     std::array<iovec, 2> iov{};
     std::size_t count = 0;
-    for (std::size_t k = first; k < parts.size(); ++k) {
-      if (!parts[k].empty()) {
-        iov[count].iov_base = const_cast<char*>(parts[k].data());
-        iov[count].iov_len = parts[k].size();
-        ++count;
+    std::size_t skip = *sent;
+    for (std::string_view part : {head, body}) {
+      if (skip >= part.size()) {
+        skip -= part.size();
+        continue;
       }
+      iov[count].iov_base = const_cast<char*>(part.data() + skip);
+      iov[count].iov_len = part.size() - skip;
+      skip = 0;
+      ++count;
+    }
+    if (count == 0) {
+      return true;
     }
     msghdr msg{};
     msg.msg_iov = iov.data();
     msg.msg_iovlen = count;
-    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) {
-        continue;
-      }
-      if (err != EAGAIN && err != EWOULDBLOCK) {
-        return false;
-      }
-      if (PollFd(fd, POLLOUT, deadline) <= 0) {
-        return false;
-      }
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      *sent += static_cast<std::size_t>(n);
+      continue;  // until done or EAGAIN
+    }
+    if (errno == EINTR) {
       continue;
     }
-    auto sent = static_cast<std::size_t>(n);
-    while (sent > 0 && first < parts.size()) {
-      const std::size_t take = std::min(sent, parts[first].size());
-      parts[first].remove_prefix(take);
-      sent -= take;
-      if (parts[first].empty()) {
-        ++first;
-      }
-    }
+    return errno == EAGAIN || errno == EWOULDBLOCK;
   }
-  return true;
 }
 
 // RFC 9110 tchar.
@@ -318,12 +213,6 @@ void AsciiLower(std::string& s) {
   }
 }
 
-// What to do with the socket when a connection ends.
-enum class CloseMode {
-  kPlain,   // the request stream is at a message boundary (or dead): just close
-  kLinger,  // unread request bytes may follow: half-close, discard input briefly, then close
-};
-
 }  // namespace
 
 const std::string* HttpRequest::Header(std::string_view lower_name) const {
@@ -337,8 +226,11 @@ const std::string* HttpRequest::Header(std::string_view lower_name) const {
 
 class HttpServer::Impl {
  public:
-  Impl(ServerOptions options, Handler handler)
-      : options_(std::move(options)), handler_(std::move(handler)), log_(log::Get("gateway")) {}
+  Impl(ServerOptions options, Handler handler, AsyncHandler async)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        async_(std::move(async)),
+        log_(log::Get("gateway")) {}
   ~Impl() { Drain(std::chrono::milliseconds(0)); }
 
   Result<uint16_t> Start();
@@ -347,7 +239,7 @@ class HttpServer::Impl {
 
   std::size_t ActiveConnections() const {
     std::lock_guard lock(mu_);
-    return conns_.size();
+    return open_;
   }
   std::size_t InFlightRequests() const { return in_flight_.load(std::memory_order_relaxed); }
   HttpServer::Rejections GetRejections() const {
@@ -361,52 +253,111 @@ class HttpServer::Impl {
     };
   }
 
+  struct Conn;
+  struct Loop {
+    std::unique_ptr<EventLoop> ev;
+    std::thread thread;
+    std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;  // loop thread only
+  };
+  // Called (on `loop`'s thread) with a handler's answer for connection `conn_id`.
+  void OnResponse(Loop* loop, uint64_t conn_id, HttpResponse res);
+  void ResponseFromAnyThread(Loop* loop, uint64_t conn_id, HttpResponse res) {
+    if (loop->ev->InLoopThread()) {
+      OnResponse(loop, conn_id, std::move(res));
+      return;
+    }
+    // Copyable for std::function; moved out once.
+    auto box = std::make_shared<HttpResponse>(std::move(res));
+    loop->ev->Post([this, loop, conn_id, box] { OnResponse(loop, conn_id, std::move(*box)); });
+  }
+
+
  private:
+  enum class State { kReading, kHandling, kWriting, kLingering };
+
+ public:
   struct Conn {
     uint64_t id = 0;
-    UniqueFd fd;         // closed (under mu_) only by Finish()
+    Loop* loop = nullptr;
+    UniqueFd fd;
     std::string remote;  // "127.0.0.1:54321"
     std::string client;  // its key in conns_per_client_, or "" when not counted
-    bool idle = true;    // waiting for the first byte of a request; guarded by mu_
-    std::thread thread;  // joined by ReapFinished() or Drain()
+    State state = State::kReading;
+    beast::flat_buffer buffer;  // read but not yet parsed
+    std::optional<http::request_parser<http::string_body>> parser;
+    std::size_t request_bytes = 0;  // bytes of the current request received so far
+    bool header_checked = false;
+    bool may_read = true;  // input may be waiting in the socket (see the file comment)
+    uint64_t timer = 0;    // the current phase's deadline (0: none)
+    // The response being written.
+    std::string head;
+    std::string body;
+    std::size_t sent = 0;
+    bool close_after = false;
+    bool linger_after = false;
+    // Of the request being handled.
+    unsigned version = 11;
+    bool keep_alive = true;
+    bool head_only = false;
+    bool dispatching = false;  // inside Dispatch: an inline answer must not parse further
+    bool peer_closed = false;  // hang-up seen: every read may find the end
   };
 
-  void AcceptLoop();
+ private:
+
+  void OnListenerReady();
   void OnAccepted(UniqueFd fd, const sockaddr_storage& peer);
-  // Answers a connection the server will not serve with `status` and closes it. Runs on the
-  // accept thread, so it never blocks.
+  // Answers a connection the server will not serve with `status` and closes it, without
+  // blocking.
   void RejectConnection(UniqueFd fd, int status, std::string_view code, std::string_view message);
   void ReleaseClientLocked(const std::string& client);
-  void ServeConnection(const std::shared_ptr<Conn>& conn);
-  CloseMode ServeRequests(Conn& conn, SocketStream& stream, beast::flat_buffer& buffer);
-  CloseMode OnReadError(const Conn& conn, const SocketStream& stream,
-                        const beast::flat_buffer& buffer, const beast::error_code& ec);
-  CloseMode SendServerError(const Conn& conn, int status, std::string_view code,
-                            std::string_view message, int retry_after_s = 0);
-  // Serializes and sends `res`; `version` is the request's (10 or 11). False when the write
-  // failed or timed out.
-  bool WriteResponse(int fd, const HttpResponse& res, unsigned version, bool close, bool head_only,
-                     Clock::time_point deadline);
-  void LingeringClose(int fd);
-  void Finish(std::shared_ptr<Conn> conn);
-  void ReapFinished();
-  void Wake();
+  void Register(Loop* loop, std::unique_ptr<Conn> owned);
+  void OnEvents(Conn* c, uint32_t events);
+  void StartRequest(Conn* c);
+  // Reads and parses until a request is complete (dispatched), input runs dry, or the
+  // connection ends. Returns false when `c` was closed (and freed).
+  bool ProcessInput(Conn* c);
+  // Feeds buffered bytes to the parser; false when `c` was closed or answered with an error.
+  bool Parse(Conn* c);
+  bool Dispatch(Conn* c);
+  bool OnParseError(Conn* c, const beast::error_code& ec);
+  bool SendServerError(Conn* c, int status, std::string_view code, std::string_view message);
+  void PrepareResponse(Conn* c, const HttpResponse& res, HttpResponse* owned, unsigned version,
+                       bool head_only);
+  bool ContinueWrite(Conn* c);
+  void StartLinger(Conn* c);
+  bool Linger(Conn* c);
+  void SetTimer(Conn* c, Clock::time_point when, void (Impl::*on_expiry)(Conn*));
+  void OnReadTimeout(Conn* c);
+  void OnCloseTimeout(Conn* c) { Close(c); }
+  bool Idle(const Conn* c) const {
+    return c->state == State::kReading && c->request_bytes == 0 && c->buffer.size() == 0;
+  }
+  void Close(Conn* c);
+  void FinishHandling();
+  // Runs `fn` on every loop's thread and waits for all of them.
+  void OnEveryLoop(const std::function<void(Loop*)>& fn);
 
   const ServerOptions options_;
-  const Handler handler_;
+  const Handler handler_;    // either this
+  const AsyncHandler async_;  // or this
   const std::shared_ptr<spdlog::logger> log_;
+
+  std::vector<std::unique_ptr<Loop>> loops_;  // set by Start
+  std::unique_ptr<BlockingPool> pool_;        // blocking handlers
+  std::size_t next_loop_ = 0;                 // round-robin; loop 0's thread only
+  UniqueFd listen_fd_;                        // watched by loop 0
+  bool listening_ = false;                    // loop 0's thread only
+  uint64_t next_conn_id_ = 1;                 // loop 0's thread only
 
   std::mutex drain_mu_;  // serializes Drain()
   mutable std::mutex mu_;
-  std::condition_variable cv_;  // signalled when a connection finishes
+  std::condition_variable cv_;  // a connection closed or a handler answered
   bool started_ = false;        // guarded by mu_
   bool accept_stopped_ = false;  // guarded by mu_
-  std::thread accept_thread_;   // guarded by mu_
-  std::map<uint64_t, std::shared_ptr<Conn>> conns_;  // live connections; guarded by mu_
-  std::vector<std::shared_ptr<Conn>> finished_;      // exited, not yet joined; guarded by mu_
-  uint64_t next_conn_id_ = 1;                        // guarded by mu_
-  std::atomic<bool> draining_{false};                // written under mu_
-  std::atomic<bool> stopping_{false};                // tells the accept thread to exit
+  bool stopped_ = false;         // loops joined; guarded by mu_
+  std::size_t open_ = 0;         // connections being served; guarded by mu_
+  std::atomic<bool> draining_{false};
   std::atomic<std::size_t> in_flight_{0};
   // Open connections per client address (ClientAddress), when max_connections_per_ip is set;
   // entries are erased at zero. Guarded by mu_.
@@ -418,9 +369,30 @@ class HttpServer::Impl {
   std::atomic<uint64_t> rejected_payload_{0};
   std::atomic<uint64_t> rejected_timeout_{0};
   std::atomic<uint64_t> rejected_bad_request_{0};
-  UniqueFd listen_fd_;  // owned by the accept thread while it runs
-  UniqueFd wake_fd_;    // eventfd: stop or reap; lives until ~Impl
 };
+
+// What a Responder carries: where to deliver the answer, and whether it was.
+struct Responder::State {
+  HttpServer::Impl* server = nullptr;
+  HttpServer::Impl::Loop* loop = nullptr;
+  uint64_t conn_id = 0;
+  std::atomic<bool> sent{false};
+  ~State() {
+    if (!sent.load()) {
+      server->ResponseFromAnyThread(
+          loop, conn_id, MakeErrorResponse(500, "internal", "internal error", NewInvocationId()));
+    }
+  }
+};
+
+void Responder::Send(HttpResponse res) const {
+  if (state_->sent.exchange(true)) {
+    return;
+  }
+  state_->server->ResponseFromAnyThread(state_->loop, state_->conn_id, std::move(res));
+}
+
+EventLoop* Responder::Loop() const { return state_->loop->ev.get(); }
 
 Result<uint16_t> HttpServer::Impl::Start() {
   std::lock_guard lock(mu_);
@@ -472,91 +444,119 @@ Result<uint16_t> HttpServer::Impl::Start() {
   }
   const uint16_t port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                                 : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wake.Valid()) {
-    return unavailable(errno, "eventfd");
+  unsigned threads = options_.threads;
+  if (threads == 0) {
+    threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  }
+  std::vector<std::unique_ptr<Loop>> loops;
+  for (unsigned i = 0; i < threads; ++i) {
+    auto ev = EventLoop::Create();
+    if (!ev.ok()) {
+      return ev.status();
+    }
+    auto loop = std::make_unique<Loop>();
+    loop->ev = std::move(*ev);
+    loops.push_back(std::move(loop));
+  }
+  // Watched before any thread runs: loop 0 is not running yet, so this is its thread's work.
+  const int lfd = fd.Get();
+  if (Status s = loops[0]->ev->Watch(lfd, EPOLLIN, [this](uint32_t) { OnListenerReady(); });
+      !s.ok()) {
+    return UnavailableError(s.message());
   }
   listen_fd_ = std::move(fd);
-  wake_fd_ = std::move(wake);
-  try {
-    accept_thread_ = std::thread([this] { AcceptLoop(); });
-  } catch (const std::system_error& e) {
-    listen_fd_.Reset();
-    return UnavailableError(std::string("starting the accept thread: ") + e.what());
+  listening_ = true;
+  loops_ = std::move(loops);
+  if (handler_) {
+    pool_ = std::make_unique<BlockingPool>();
+  }
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    Loop* loop = loops_[i].get();
+    try {
+      loop->thread = std::thread([loop] { loop->ev->Run(); });
+    } catch (const std::system_error& e) {
+      for (std::size_t k = 0; k < i; ++k) {
+        loops_[k]->ev->Stop();
+        loops_[k]->thread.join();
+      }
+      loops_.clear();
+      listen_fd_.Reset();
+      return UnavailableError(std::string("starting the event-loop threads: ") + e.what());
+    }
   }
   started_ = true;
-  FAAS_LOG(log_, info, "http.listening", {"addr", FormatHostPort(options_.host, family, port)});
+  FAAS_LOG(log_, info, "http.listening", {"addr", FormatHostPort(options_.host, family, port)},
+           {"threads", loops_.size()});
   return port;
 }
 
-void HttpServer::Impl::Wake() {
-  const uint64_t one = 1;
-  // Cannot fail short of a counter overflow (2^64 - 1 wakeups); a lost wakeup only delays reaping.
-  [[maybe_unused]] const ssize_t n = ::write(wake_fd_.Get(), &one, sizeof(one));
+void HttpServer::Impl::OnEveryLoop(const std::function<void(Loop*)>& fn) {
+  std::vector<std::future<void>> done;
+  for (auto& loop : loops_) {
+    auto promise = std::make_shared<std::promise<void>>();
+    done.push_back(promise->get_future());
+    Loop* l = loop.get();
+    l->ev->Post([l, promise, &fn] {
+      fn(l);
+      promise->set_value();
+    });
+  }
+  for (auto& f : done) {
+    f.wait();
+  }
 }
 
 void HttpServer::Impl::StopAccepting() {
-  std::thread accept_thread;
   {
     std::lock_guard lock(mu_);
+    const bool was_listening = started_ && !accept_stopped_ && !stopped_;
     accept_stopped_ = true;
-    if (!accept_thread_.joinable()) {
+    if (!was_listening) {
       return;
     }
-    accept_thread = std::move(accept_thread_);
   }
-  stopping_.store(true);
-  Wake();
-  accept_thread.join();
-  listen_fd_.Reset();
+  auto promise = std::make_shared<std::promise<void>>();
+  auto done = promise->get_future();
+  Loop* loop0 = loops_[0].get();
+  loop0->ev->Post([this, loop0, promise] {
+    if (listen_fd_.Valid()) {
+      loop0->ev->Unwatch(listen_fd_.Get());
+      listen_fd_.Reset();
+    }
+    listening_ = false;
+    promise->set_value();
+  });
+  done.wait();
   FAAS_LOG(log_, info, "http.stopped_accepting", {"connections", ActiveConnections()});
 }
 
-void HttpServer::Impl::AcceptLoop() {
-  bool backoff = false;  // after EMFILE and friends: stop polling the listener for a moment
-  for (;;) {
-    std::array<pollfd, 2> fds{{{wake_fd_.Get(), POLLIN, 0}, {listen_fd_.Get(), POLLIN, 0}}};
-    const nfds_t nfds = backoff ? 1 : 2;
-    const int r = ::poll(fds.data(), nfds, backoff ? 100 : -1);
-    if (r < 0) {
-      if (errno != EINTR) {
-        FAAS_LOG(log_, err, "http.poll_failed", {"error", ErrnoError(errno, "poll").message()});
-        backoff = true;
-      }
-      continue;
-    }
-    backoff = false;
-    if (fds[0].revents != 0) {
-      uint64_t count = 0;
-      [[maybe_unused]] const ssize_t n = ::read(wake_fd_.Get(), &count, sizeof(count));
-      ReapFinished();
-      if (stopping_.load()) {
+void HttpServer::Impl::OnListenerReady() {
+  for (int i = 0; i < 64; ++i) {  // bounded, so a flood cannot starve the other connections
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof(peer);
+    const int cfd = ::accept4(listen_fd_.Get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
         return;
       }
-    }
-    if (nfds < 2 || (fds[1].revents & POLLIN) == 0) {
-      continue;
-    }
-    for (int i = 0; i < 64; ++i) {  // bounded, so a flood cannot starve the wake fd
-      sockaddr_storage peer{};
-      socklen_t peer_len = sizeof(peer);
-      const int cfd = ::accept4(listen_fd_.Get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                                SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (cfd < 0) {
-        const int err = errno;
-        if (err == EAGAIN || err == EWOULDBLOCK) {
-          break;
-        }
-        if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
-          continue;
-        }
-        // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the backlog; retry shortly.
-        FAAS_LOG(log_, warn, "http.accept_failed", {"error", ErrnoError(err, "accept4").message()});
-        backoff = true;
-        break;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
+        continue;
       }
-      OnAccepted(UniqueFd(cfd), peer);
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the backlog; stop watching the
+      // listener for a moment (it is level-triggered and would report it again at once).
+      FAAS_LOG(log_, warn, "http.accept_failed", {"error", ErrnoError(err, "accept4").message()});
+      EventLoop* ev = loops_[0]->ev.get();
+      ev->Unwatch(listen_fd_.Get());
+      ev->AddTimer(Clock::now() + std::chrono::milliseconds(100), [this, ev] {
+        if (listening_ && listen_fd_.Valid()) {
+          (void)ev->Watch(listen_fd_.Get(), EPOLLIN, [this](uint32_t) { OnListenerReady(); });
+        }
+      });
+      return;
     }
+    OnAccepted(UniqueFd(cfd), peer);
   }
 }
 
@@ -582,7 +582,7 @@ void HttpServer::Impl::OnAccepted(UniqueFd fd, const sockaddr_storage& peer) {
                          std::to_string(per_client) + " per client address)");
     return;
   }
-  if (conns_.size() >= options_.max_connections) {
+  if (open_ >= options_.max_connections) {
     lock.unlock();
     rejected_global_.fetch_add(1, std::memory_order_relaxed);
     FAAS_LOG(log_, warn, "http.no_capacity", {"max_connections", options_.max_connections});
@@ -592,20 +592,23 @@ void HttpServer::Impl::OnAccepted(UniqueFd fd, const sockaddr_storage& peer) {
   if (!client.empty()) {
     ++conns_per_client_[client];
   }
-  auto conn = std::make_shared<Conn>();
+  ++open_;
+  lock.unlock();
+  auto conn = std::make_unique<Conn>();
   conn->id = next_conn_id_++;
   conn->fd = std::move(fd);
   conn->remote = FormatSockaddr(peer);
   conn->client = std::move(client);
-  conns_.emplace(conn->id, conn);
-  try {
-    // The thread blocks on mu_ before touching conns_, so storing the handle under it is safe.
-    conn->thread = std::thread([this, conn] { ServeConnection(conn); });
-  } catch (const std::system_error& e) {
-    conns_.erase(conn->id);
-    ReleaseClientLocked(conn->client);
-    FAAS_LOG(log_, err, "http.thread_failed", {"remote", conn->remote}, {"error", e.what()});
+  Loop* loop = loops_[next_loop_].get();
+  next_loop_ = (next_loop_ + 1) % loops_.size();
+  if (loop == loops_[0].get()) {
+    Register(loop, std::move(conn));
+    return;
   }
+  // Handed over as a raw pointer (std::function needs a copyable lambda); the loop runs every
+  // posted function, even when stopping, so it is always adopted.
+  Conn* raw = conn.release();
+  loop->ev->Post([this, loop, raw] { Register(loop, std::unique_ptr<Conn>(raw)); });
 }
 
 void HttpServer::Impl::ReleaseClientLocked(const std::string& client) {
@@ -622,9 +625,12 @@ void HttpServer::Impl::RejectConnection(UniqueFd fd, int status, std::string_vie
                                         std::string_view message) {
   HttpResponse res = MakeErrorResponse(status, code, message, NewInvocationId(),
                                        /*retry_after_s=*/1);
-  // The accept thread must not block: a fresh socket's send buffer takes this whole response,
-  // so a zero deadline (one non-blocking attempt) is enough.
-  if (WriteResponse(fd.Get(), res, 11, /*close=*/true, /*head_only=*/false, Clock::now())) {
+  // A fresh socket's send buffer takes this whole response in one non-blocking write.
+  Conn tmp;
+  tmp.close_after = true;
+  PrepareResponse(&tmp, res, nullptr, 11, /*head_only=*/false);
+  std::size_t sent = 0;
+  if (SendSome(fd.Get(), tmp.head, tmp.body, &sent) && sent == tmp.head.size() + tmp.body.size()) {
     ::shutdown(fd.Get(), SHUT_WR);
     // Discard what already arrived so close() sends FIN, not RST.
     std::array<char, 4096> buf{};
@@ -633,200 +639,333 @@ void HttpServer::Impl::RejectConnection(UniqueFd fd, int status, std::string_vie
   }
 }
 
-void HttpServer::Impl::ServeConnection(const std::shared_ptr<Conn>& conn) {
-  const int fd = conn->fd.Get();  // stays open until Finish()
-  SocketStream stream(fd);
-  beast::flat_buffer buffer;
-  CloseMode mode = CloseMode::kPlain;
-  try {
-    mode = ServeRequests(*conn, stream, buffer);
-  } catch (const std::exception& e) {  // std::bad_alloc and the like; never crash the server
-    FAAS_LOG(log_, err, "http.connection_failed", {"remote", conn->remote}, {"error", e.what()});
+void HttpServer::Impl::Register(Loop* loop, std::unique_ptr<Conn> owned) {
+  Conn* c = owned.get();
+  c->loop = loop;
+  loop->conns.emplace(c->id, std::move(owned));
+  const uint64_t id = c->id;
+  Status s = loop->ev->Watch(c->fd.Get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             [this, loop, id](uint32_t events) {
+                               auto it = loop->conns.find(id);
+                               if (it != loop->conns.end()) {
+                                 OnEvents(it->second.get(), events);
+                               }
+                             });
+  if (!s.ok()) {
+    FAAS_LOG(log_, err, "http.watch_failed", {"remote", c->remote}, {"error", s.message()});
+    Close(c);
+    return;
   }
-  if (mode == CloseMode::kLinger) {
-    LingeringClose(fd);
+  if (draining_.load()) {
+    Close(c);
+    return;
   }
-  Finish(conn);
+  StartRequest(c);
+  ProcessInput(c);
 }
 
-CloseMode HttpServer::Impl::ServeRequests(Conn& conn, SocketStream& stream,
-                                          beast::flat_buffer& buffer) {
-  const int fd = conn.fd.Get();
-  const auto header_limit =
-      static_cast<std::uint32_t>(std::min<std::size_t>(options_.max_header_bytes, UINT32_MAX));
-  for (;;) {
-    // Idle keep-alive: wait for the first byte of the next request (unless pipelined bytes wait).
-    if (buffer.size() == 0 && PollFd(fd, POLLIN, Clock::now() + options_.read_timeout) <= 0) {
-      return CloseMode::kPlain;
-    }
-    {
-      std::lock_guard lock(mu_);
-      if (draining_.load()) {
-        return CloseMode::kPlain;
+void HttpServer::Impl::OnEvents(Conn* c, uint32_t events) {
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    c->may_read = true;
+  }
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    c->peer_closed = true;  // no edge will come for the end once it is next in line
+  }
+  switch (c->state) {
+    case State::kReading:
+      if (c->may_read) {
+        ProcessInput(c);
       }
-      conn.idle = false;
-    }
+      return;
+    case State::kWriting:
+      if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+        ContinueWrite(c);
+      }
+      return;
+    case State::kLingering:
+      Linger(c);
+      return;
+    case State::kHandling:
+      return;  // read after the answer; a dead peer shows when it is written
+  }
+}
 
-    stream.ResetBytesRead();
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(header_limit);
-    parser.body_limit(static_cast<std::uint64_t>(options_.max_body_bytes));
-    beast::error_code ec;
-    stream.SetReadDeadline(Clock::now() + options_.read_timeout);
-    // Also fails with body_limit when Content-Length is over the limit: Beast checks it as soon
-    // as the header is complete, before any body byte is consumed.
-    http::read_header(stream, buffer, parser, ec);
-    if (ec) {
-      return OnReadError(conn, stream, buffer, ec);
+void HttpServer::Impl::SetTimer(Conn* c, Clock::time_point when,
+                                void (Impl::*on_expiry)(Conn*)) {
+  EventLoop* ev = c->loop->ev.get();
+  if (c->timer != 0) {
+    ev->CancelTimer(c->timer);
+  }
+  Loop* loop = c->loop;
+  const uint64_t id = c->id;
+  c->timer = ev->AddTimer(when, [this, loop, id, on_expiry] {
+    auto it = loop->conns.find(id);
+    if (it != loop->conns.end()) {
+      it->second->timer = 0;
+      (this->*on_expiry)(it->second.get());
     }
-    auto& msg = parser.get();
-    if (msg.target().size() > options_.max_target_bytes) {
-      return SendServerError(conn, 414, "uri_too_long",
-                             "request target is longer than " +
-                                 std::to_string(options_.max_target_bytes) + " bytes");
-    }
-    if (msg.version() != 10 && msg.version() != 11) {
-      return SendServerError(conn, 400, "bad_request", "unsupported HTTP version");
-    }
-    if (msg.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
-      return SendServerError(conn, 400, "bad_request",
-                             "Transfer-Encoding must end with chunked");
-    }
-    if (!parser.is_done()) {
-      if (msg.version() == 11 && beast::iequals(msg[http::field::expect], "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (!SendAll(fd, kContinue, {}, Clock::now() + options_.write_timeout)) {
-          return CloseMode::kPlain;
+  });
+}
+
+void HttpServer::Impl::StartRequest(Conn* c) {
+  c->state = State::kReading;
+  c->parser.emplace();
+  c->parser->header_limit(
+      static_cast<std::uint32_t>(std::min<std::size_t>(options_.max_header_bytes, UINT32_MAX)));
+  c->parser->body_limit(static_cast<std::uint64_t>(options_.max_body_bytes));
+  c->parser->eager(true);
+  c->request_bytes = c->buffer.size();
+  c->header_checked = false;
+  // Idle keep-alive (or, with pipelined bytes, the header) deadline.
+  SetTimer(c, Clock::now() + options_.read_timeout, &Impl::OnReadTimeout);
+}
+
+void HttpServer::Impl::OnReadTimeout(Conn* c) {
+  if (c->state != State::kReading) {
+    return;
+  }
+  if (Idle(c)) {
+    Close(c);
+    return;
+  }
+  SendServerError(c, 408, "request_timeout",
+                  "request not received within " + std::to_string(options_.read_timeout.count()) +
+                      " ms");
+}
+
+bool HttpServer::Impl::ProcessInput(Conn* c) {
+  while (c->state == State::kReading) {
+    if (c->buffer.size() > 0) {
+      if (!Parse(c)) {
+        return false;
+      }
+      if (c->state != State::kReading) {
+        return true;  // answering an error, or lingering
+      }
+      if (c->parser->is_done()) {
+        if (!Dispatch(c)) {
+          return false;
         }
-      }
-      stream.SetReadDeadline(Clock::now() + options_.read_timeout);
-      http::read(stream, buffer, parser, ec);
-      if (ec) {
-        return OnReadError(conn, stream, buffer, ec);
+        continue;  // answered inline: the next request may already be buffered
       }
     }
-
-    in_flight_.fetch_add(1, std::memory_order_relaxed);
-    struct InFlightGuard {
-      std::atomic<std::size_t>& n;
-      ~InFlightGuard() { n.fetch_sub(1, std::memory_order_relaxed); }
-    } in_flight_guard{in_flight_};
-
-    HttpRequest req;
-    req.method = ToStd(msg.method_string());
-    req.target = ToStd(msg.target());
-    const std::size_t q = req.target.find('?');
-    if (q == std::string::npos) {
-      req.path = req.target;
-    } else {
-      req.path = req.target.substr(0, q);
-      req.query = req.target.substr(q + 1);
+    if (!c->may_read) {
+      return true;
     }
-    req.headers.reserve(16);
-    for (const auto& field : msg) {
-      std::string name = ToStd(field.name_string());
-      AsciiLower(name);
-      req.headers.emplace_back(std::move(name), ToStd(field.value()));
+    auto space = c->buffer.prepare(kReadChunk);
+    const ssize_t n = ::recv(c->fd.Get(), space.data(), space.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      c->buffer.commit(static_cast<std::size_t>(n));
+      if (c->request_bytes == 0) {  // the first byte: from the idle wait to the header's
+        SetTimer(c, Clock::now() + options_.read_timeout, &Impl::OnReadTimeout);
+      }
+      c->request_bytes += static_cast<std::size_t>(n);
+      c->may_read = c->peer_closed || static_cast<std::size_t>(n) == space.size();
+      continue;
     }
-    req.body = std::move(msg.body());
-    req.remote_addr = conn.remote;
-    const unsigned version = msg.version();
-    const bool keep_alive = msg.keep_alive();
-    const bool head_only = msg.method() == http::verb::head;
-
-    HttpResponse res;
-    try {
-      handler_(req, res);
-    } catch (const std::exception& e) {
-      FAAS_LOG(log_, err, "http.handler_exception", {"method", req.method}, {"path", req.path},
-               {"error", e.what()});
-      res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
-    } catch (...) {
-      FAAS_LOG(log_, err, "http.handler_exception", {"method", req.method}, {"path", req.path},
-               {"error", "non-std exception"});
-      res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
+    if (n < 0 && errno == EINTR) {
+      continue;
     }
-    if (res.status < 200 || res.status > 599) {
-      FAAS_LOG(log_, err, "http.bad_status", {"method", req.method}, {"path", req.path},
-               {"status", res.status});
-      res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      c->may_read = false;
+      return true;
     }
-    const bool close = res.close || !keep_alive || draining_.load();
-    if (!WriteResponse(fd, res, version, close, head_only,
-                       Clock::now() + options_.write_timeout)) {
-      FAAS_LOG(log_, debug, "http.write_failed", {"remote", conn.remote});
-      return CloseMode::kPlain;
+    // EOF (the client went away, maybe mid-request) or a socket error: nobody to answer.
+    if (n < 0) {
+      FAAS_LOG(log_, debug, "http.read_failed", {"remote", c->remote},
+               {"error", ErrnoError(errno, "recv").message()});
     }
-    if (close) {
-      return CloseMode::kPlain;
-    }
-    std::lock_guard lock(mu_);
-    if (draining_.load()) {
-      return CloseMode::kPlain;
-    }
-    conn.idle = true;
+    Close(c);
+    return false;
   }
+  return true;
 }
 
-CloseMode HttpServer::Impl::OnReadError(const Conn& conn, const SocketStream& stream,
-                                        const beast::flat_buffer& buffer,
-                                        const beast::error_code& ec) {
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
-    return CloseMode::kPlain;  // the client went away
-  }
-  if (ec == beast::error::timeout) {
-    if (stream.BytesRead() == 0 && buffer.size() == 0) {
-      return CloseMode::kPlain;
+bool HttpServer::Impl::Parse(Conn* c) {
+  auto& parser = *c->parser;
+  while (c->buffer.size() > 0 && !parser.is_done()) {
+    beast::error_code ec;
+    const std::size_t used = parser.put(c->buffer.data(), ec);
+    c->buffer.consume(used);
+    if (ec == http::error::need_more) {
+      break;
     }
-    return SendServerError(conn, 408, "request_timeout",
-                           "request not received within " +
-                               std::to_string(options_.read_timeout.count()) + " ms");
+    if (ec) {
+      return OnParseError(c, ec);
+    }
+    if (!c->header_checked && parser.is_header_done()) {
+      c->header_checked = true;
+      auto& msg = parser.get();
+      if (msg.target().size() > options_.max_target_bytes) {
+        return SendServerError(c, 414, "uri_too_long",
+                               "request target is longer than " +
+                                   std::to_string(options_.max_target_bytes) + " bytes");
+      }
+      if (msg.version() != 10 && msg.version() != 11) {
+        return SendServerError(c, 400, "bad_request", "unsupported HTTP version");
+      }
+      if (msg.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+        return SendServerError(c, 400, "bad_request", "Transfer-Encoding must end with chunked");
+      }
+      if (!parser.is_done()) {
+        if (msg.version() == 11 && beast::iequals(msg[http::field::expect], "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          std::size_t sent = 0;
+          if (!SendSome(c->fd.Get(), kContinue, {}, &sent) || sent != kContinue.size()) {
+            Close(c);  // 25 bytes do not fit: the client is not reading
+            return false;
+          }
+        }
+        SetTimer(c, Clock::now() + options_.read_timeout, &Impl::OnReadTimeout);  // the body's
+      }
+    }
+    if (used == 0) {
+      break;
+    }
   }
+  return true;
+}
+
+bool HttpServer::Impl::OnParseError(Conn* c, const beast::error_code& ec) {
   if (ec == http::error::header_limit) {
-    return SendServerError(conn, 431, "header_too_large",
+    return SendServerError(c, 431, "header_too_large",
                            "request header is larger than " +
                                std::to_string(options_.max_header_bytes) + " bytes");
   }
   if (ec == http::error::body_limit) {
-    return SendServerError(conn, 413, "payload_too_large",
+    return SendServerError(c, 413, "payload_too_large",
                            "request body is larger than " +
                                std::to_string(options_.max_body_bytes) + " bytes");
   }
-  if (ec.category() == make_error_code(http::error::bad_method).category()) {
-    return SendServerError(conn, 400, "bad_request", "malformed request: " + ec.message());
-  }
-  FAAS_LOG(log_, debug, "http.read_failed", {"remote", conn.remote}, {"error", ec.message()});
-  return CloseMode::kPlain;  // a socket error: nobody to answer
+  return SendServerError(c, 400, "bad_request", "malformed request: " + ec.message());
 }
 
-CloseMode HttpServer::Impl::SendServerError(const Conn& conn, int status, std::string_view code,
-                                            std::string_view message, int retry_after_s) {
-  switch (status) {
-    case 400: rejected_bad_request_.fetch_add(1, std::memory_order_relaxed); break;
-    case 414: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
-    case 408: rejected_timeout_.fetch_add(1, std::memory_order_relaxed); break;
-    case 413: rejected_payload_.fetch_add(1, std::memory_order_relaxed); break;
-    case 431: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
-    default: break;
+bool HttpServer::Impl::Dispatch(Conn* c) {
+  auto& msg = c->parser->get();
+  if (c->timer != 0) {
+    c->loop->ev->CancelTimer(c->timer);
+    c->timer = 0;
   }
-  const std::string inv = NewInvocationId();
-  FAAS_LOG(log_, debug, "http.request_rejected", {"remote", conn.remote}, {"status", status},
-           {"code", code}, {"inv", inv});
-  HttpResponse res = MakeErrorResponse(status, code, message, inv, retry_after_s);
-  if (!WriteResponse(conn.fd.Get(), res, 11, /*close=*/true, /*head_only=*/false,
-                     Clock::now() + options_.write_timeout)) {
-    return CloseMode::kPlain;
+  c->state = State::kHandling;
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+
+  HttpRequest req;
+  req.method = ToStd(msg.method_string());
+  req.target = ToStd(msg.target());
+  const std::size_t q = req.target.find('?');
+  if (q == std::string::npos) {
+    req.path = req.target;
+  } else {
+    req.path = req.target.substr(0, q);
+    req.query = req.target.substr(q + 1);
   }
-  return CloseMode::kLinger;
+  req.headers.reserve(16);
+  for (const auto& field : msg) {
+    std::string name = ToStd(field.name_string());
+    AsciiLower(name);
+    req.headers.emplace_back(std::move(name), ToStd(field.value()));
+  }
+  req.body = std::move(msg.body());
+  req.remote_addr = c->remote;
+  c->version = msg.version();
+  c->keep_alive = msg.keep_alive();
+  c->head_only = msg.method() == http::verb::head;
+  c->parser.reset();
+  // The next request starts where this one ended in the buffer.
+  c->request_bytes = c->buffer.size();
+
+  auto state = std::make_shared<Responder::State>();
+  state->server = this;
+  state->loop = c->loop;
+  state->conn_id = c->id;
+  Responder responder(std::move(state));
+  Loop* loop = c->loop;
+  const uint64_t id = c->id;
+  c->dispatching = true;  // an answer given before Dispatch returns must not read on
+  if (handler_) {
+    auto box = std::make_shared<HttpRequest>(std::move(req));
+    const bool queued = pool_->Run([this, box, responder] {
+      HttpResponse res;
+      try {
+        handler_(*box, res);
+      } catch (const std::exception& e) {
+        FAAS_LOG(log_, err, "http.handler_exception", {"method", box->method},
+                 {"path", box->path}, {"error", e.what()});
+        res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
+      } catch (...) {
+        FAAS_LOG(log_, err, "http.handler_exception", {"method", box->method},
+                 {"path", box->path}, {"error", "non-std exception"});
+        res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
+      }
+      responder.Send(std::move(res));
+    });
+    if (!queued) {
+      FAAS_LOG(log_, err, "http.thread_failed", {"remote", c->remote});
+      responder.Send(MakeErrorResponse(503, "no_capacity", "cannot start a thread for the request",
+                                       NewInvocationId(), 1));
+    }
+  } else {
+    try {
+      async_(req, responder);
+    } catch (const std::exception& e) {
+      FAAS_LOG(log_, err, "http.handler_exception", {"method", req.method}, {"path", req.path},
+               {"error", e.what()});
+      responder.Send(MakeErrorResponse(500, "internal", "internal error", NewInvocationId()));
+    } catch (...) {
+      FAAS_LOG(log_, err, "http.handler_exception", {"method", req.method}, {"path", req.path},
+               {"error", "non-std exception"});
+      responder.Send(MakeErrorResponse(500, "internal", "internal error", NewInvocationId()));
+    }
+  }
+  // The responder (our copy) goes here; an inline answer may have closed the connection.
+  responder = Responder(nullptr);
+  auto it = loop->conns.find(id);
+  if (it == loop->conns.end()) {
+    return false;
+  }
+  it->second->dispatching = false;
+  return true;
 }
 
-bool HttpServer::Impl::WriteResponse(int fd, const HttpResponse& res, unsigned version, bool close,
-                                     bool head_only, Clock::time_point deadline) {
+void HttpServer::Impl::FinishHandling() {
+  {
+    std::lock_guard lock(mu_);
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  cv_.notify_all();
+}
+
+void HttpServer::Impl::OnResponse(Loop* loop, uint64_t conn_id, HttpResponse res) {
+  FinishHandling();
+  auto it = loop->conns.find(conn_id);
+  if (it == loop->conns.end() || it->second->state != State::kHandling) {
+    return;  // the connection was shut down (drain grace expired)
+  }
+  Conn* c = it->second.get();
+  if (res.status < 200 || res.status > 599) {
+    FAAS_LOG(log_, err, "http.bad_status", {"status", res.status});
+    res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
+  }
+  c->close_after = res.close || !c->keep_alive || draining_.load();
+  c->linger_after = false;
+  PrepareResponse(c, res, &res, c->version, c->head_only);
+  c->state = State::kWriting;
+  if (!ContinueWrite(c)) {
+    return;
+  }
+  if (c->state == State::kReading && !c->dispatching) {
+    ProcessInput(c);
+  }
+}
+
+void HttpServer::Impl::PrepareResponse(Conn* c, const HttpResponse& res, HttpResponse* owned,
+                                       unsigned version, bool head_only) {
   const auto status = static_cast<unsigned>(res.status);
   const http::status known = http::int_to_status(status);
   const beast::string_view reason =
       known == http::status::unknown ? beast::string_view("Unknown") : http::obsolete_reason(known);
-  std::string head;
+  std::string& head = c->head;
+  head.clear();
   head.reserve(256);
   head += "HTTP/1.1 ";
   head += std::to_string(status);
@@ -853,85 +992,204 @@ bool HttpServer::Impl::WriteResponse(int fd, const HttpResponse& res, unsigned v
     head += std::to_string(res.body.size());
     head += "\r\n";
   }
-  if (close) {
+  if (c->close_after) {
     head += "Connection: close\r\n";
   } else if (version == 10) {
     head += "Connection: keep-alive\r\n";
   }
   head += "\r\n";
-  const std::string_view body = no_body || head_only ? std::string_view() : res.body;
-  return SendAll(fd, head, body, deadline);
+  c->body.clear();
+  if (!no_body && !head_only) {
+    if (owned != nullptr) {
+      c->body = std::move(owned->body);
+    } else {
+      c->body = res.body;
+    }
+  }
+  c->sent = 0;
 }
 
-void HttpServer::Impl::LingeringClose(int fd) {
-  ::shutdown(fd, SHUT_WR);
-  const Clock::time_point deadline = Clock::now() + std::min(options_.read_timeout, kMaxLinger);
+bool HttpServer::Impl::ContinueWrite(Conn* c) {
+  if (!SendSome(c->fd.Get(), c->head, c->body, &c->sent)) {
+    FAAS_LOG(log_, debug, "http.write_failed", {"remote", c->remote});
+    Close(c);
+    return false;
+  }
+  if (c->sent < c->head.size() + c->body.size()) {
+    if (c->timer == 0) {  // one deadline for the whole response
+      SetTimer(c, Clock::now() + options_.write_timeout, &Impl::OnCloseTimeout);
+    }
+    return true;  // EPOLLOUT continues it
+  }
+  c->head.clear();
+  c->body.clear();
+  c->body.shrink_to_fit();
+  if (c->timer != 0) {
+    c->loop->ev->CancelTimer(c->timer);
+    c->timer = 0;
+  }
+  if (c->close_after) {
+    if (c->linger_after) {
+      StartLinger(c);
+      return true;
+    }
+    Close(c);
+    return false;
+  }
+  if (draining_.load()) {
+    Close(c);
+    return false;
+  }
+  StartRequest(c);
+  return true;
+}
+
+bool HttpServer::Impl::SendServerError(Conn* c, int status, std::string_view code,
+                                       std::string_view message) {
+  switch (status) {
+    case 400: rejected_bad_request_.fetch_add(1, std::memory_order_relaxed); break;
+    case 414: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
+    case 408: rejected_timeout_.fetch_add(1, std::memory_order_relaxed); break;
+    case 413: rejected_payload_.fetch_add(1, std::memory_order_relaxed); break;
+    case 431: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
+    default: break;
+  }
+  const std::string inv = NewInvocationId();
+  FAAS_LOG(log_, debug, "http.request_rejected", {"remote", c->remote}, {"status", status},
+           {"code", code}, {"inv", inv});
+  HttpResponse res = MakeErrorResponse(status, code, message, inv);
+  if (c->timer != 0) {
+    c->loop->ev->CancelTimer(c->timer);
+    c->timer = 0;
+  }
+  c->close_after = true;
+  c->linger_after = true;
+  PrepareResponse(c, res, &res, 11, /*head_only=*/false);
+  c->state = State::kWriting;
+  return ContinueWrite(c);
+}
+
+void HttpServer::Impl::StartLinger(Conn* c) {
+  ::shutdown(c->fd.Get(), SHUT_WR);
+  c->state = State::kLingering;
+  SetTimer(c, Clock::now() + std::min(options_.read_timeout, kMaxLinger), &Impl::OnCloseTimeout);
+  Linger(c);
+}
+
+bool HttpServer::Impl::Linger(Conn* c) {
   std::array<char, 16384> buf{};
   for (;;) {
-    if (PollFd(fd, POLLIN, deadline) <= 0) {
-      return;
+    const ssize_t n = ::recv(c->fd.Get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      continue;
     }
-    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
-      return;
+    if (n < 0 && errno == EINTR) {
+      continue;
     }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return true;
+    }
+    Close(c);  // EOF or error
+    return false;
   }
 }
 
-void HttpServer::Impl::Finish(std::shared_ptr<Conn> conn) {
+void HttpServer::Impl::Close(Conn* c) {
+  Loop* loop = c->loop;
+  if (c->timer != 0) {
+    loop->ev->CancelTimer(c->timer);
+  }
+  loop->ev->Unwatch(c->fd.Get());
+  c->fd.Reset();
   {
     std::lock_guard lock(mu_);
-    conn->fd.Reset();  // under mu_, so Drain never shuts down a recycled fd number
-    conns_.erase(conn->id);
-    ReleaseClientLocked(conn->client);
-    finished_.push_back(std::move(conn));
+    --open_;
+    ReleaseClientLocked(c->client);
   }
   cv_.notify_all();
-  Wake();  // Drain joins this thread, so wake_fd_ outlives this call
-}
-
-void HttpServer::Impl::ReapFinished() {
-  std::vector<std::shared_ptr<Conn>> done;
-  {
-    std::lock_guard lock(mu_);
-    done.swap(finished_);
-  }
-  for (auto& conn : done) {
-    conn->thread.join();
-  }
+  loop->conns.erase(c->id);  // frees c
 }
 
 void HttpServer::Impl::Drain(std::chrono::milliseconds grace) {
   std::lock_guard drain_lock(drain_mu_);
   StopAccepting();
-  std::unique_lock lock(mu_);
-  draining_.store(true);
-  std::size_t idle = 0;
-  for (auto& [id, conn] : conns_) {
-    if (conn->idle) {
-      ::shutdown(conn->fd.Get(), SHUT_RDWR);  // wakes its poll(2); the thread sees draining_
-      ++idle;
+  {
+    std::lock_guard lock(mu_);
+    if (!started_ || stopped_) {
+      return;
     }
   }
-  if (!conns_.empty()) {
-    FAAS_LOG(log_, info, "http.draining", {"connections", conns_.size()}, {"idle", idle},
+  draining_.store(true);
+  std::atomic<std::size_t> idle{0};
+  OnEveryLoop([&](Loop* loop) {
+    std::vector<Conn*> close;
+    for (auto& [id, c] : loop->conns) {
+      if (Idle(c.get())) {
+        close.push_back(c.get());
+      }
+    }
+    idle += close.size();
+    for (Conn* c : close) {
+      Close(c);
+    }
+  });
+  std::unique_lock lock(mu_);
+  if (open_ > 0) {
+    FAAS_LOG(log_, info, "http.draining", {"connections", open_}, {"idle", idle.load()},
              {"grace_ms", grace.count()});
   }
-  if (!cv_.wait_until(lock, Clock::now() + grace, [&] { return conns_.empty(); })) {
-    FAAS_LOG(log_, warn, "http.drain_grace_expired", {"connections", conns_.size()});
-    for (auto& [id, conn] : conns_) {
-      ::shutdown(conn->fd.Get(), SHUT_RDWR);
+  auto done = [&] { return open_ == 0 && in_flight_.load() == 0; };
+  if (!cv_.wait_until(lock, Clock::now() + grace, done)) {
+    FAAS_LOG(log_, warn, "http.drain_grace_expired", {"connections", open_});
+    lock.unlock();
+    // Everything not waiting for a handler closes now; those that are close when it answers
+    // (the answer is not sent: the drain is over).
+    OnEveryLoop([&](Loop* loop) {
+      std::vector<Conn*> close;
+      for (auto& [id, c] : loop->conns) {
+        if (c->state != State::kHandling) {
+          close.push_back(c.get());
+        } else {
+          ::shutdown(c->fd.Get(), SHUT_RDWR);
+        }
+      }
+      for (Conn* c : close) {
+        Close(c);
+      }
+    });
+    lock.lock();
+    while (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return in_flight_.load() == 0; })) {
+      FAAS_LOG(log_, warn, "http.drain_waiting_for_handlers", {"requests", in_flight_.load()});
     }
-    while (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return conns_.empty(); })) {
-      FAAS_LOG(log_, warn, "http.drain_waiting_for_handlers", {"connections", conns_.size()});
-    }
+    lock.unlock();
+    // Their answers arrived (and failed to send): close what is left.
+    OnEveryLoop([&](Loop* loop) {
+      std::vector<Conn*> close;
+      for (auto& [id, c] : loop->conns) {
+        close.push_back(c.get());
+      }
+      for (Conn* c : close) {
+        Close(c);
+      }
+    });
+    lock.lock();
   }
+  stopped_ = true;
   lock.unlock();
-  ReapFinished();
+  for (auto& loop : loops_) {
+    loop->ev->Stop();
+  }
+  for (auto& loop : loops_) {
+    loop->thread.join();
+  }
+  pool_.reset();  // joins its threads; every handler has answered
 }
 
 HttpServer::HttpServer(ServerOptions options, Handler handler)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler), nullptr)) {}
+
+HttpServer::HttpServer(ServerOptions options, AsyncHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), nullptr, std::move(handler))) {}
 
 HttpServer::~HttpServer() = default;  // ~Impl drains with no grace
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -342,7 +343,7 @@ std::string Instance::ReadLogs(std::size_t cap) const {
   return out;
 }
 
-void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out) {
+void Instance::Begin(InvokeRequest& req, Exchange* x) {
   const store::FunctionConfig& cfg = spec_->config;
   if (::ftruncate(log_.Get(), 0) != 0) {
     // Not fatal: the log of this invocation would include the previous one's tail.
@@ -363,57 +364,174 @@ void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeR
   wr.set_message_id(req.message_id);
   wr.set_attempt(req.attempt == 0 ? 1 : req.attempt);
   wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
-  std::string request_frame(sandbox::kFrameHeaderBytes, '\0');
-  wr.AppendToString(&request_frame);  // after the header: WriteFramed sends this buffer as is
+  x->frame.assign(sandbox::kFrameHeaderBytes, '\0');
+  wr.AppendToString(&x->frame);  // after the header: sent as is
+  sandbox::FillFrameHeader(&x->frame);
+  x->done = 0;
+  x->writing = true;
 
   // CPU since the last invocation ended is background use; a cold start's first invocation is
   // charged from zero (the cgroup was created for it), which includes loading and faas_init.
-  auto cpu_now = Cpu();
-  std::chrono::nanoseconds cpu_before = cpu_now;
+  x->cpu_now = Cpu();
+  x->cpu_before = x->cpu_now;
   if (!used_ && cgroup_) {
-    cpu_before = std::chrono::nanoseconds(0);
-  } else if (cpu_now > last_cpu_) {
-    background_ += cpu_now - last_cpu_;
+    x->cpu_before = std::chrono::nanoseconds(0);
+  } else if (x->cpu_now > last_cpu_) {
+    background_ += x->cpu_now - last_cpu_;
   }
   used_ = true;
   if (cgroup_) {
     cgroup_->ResetPeakMemory();
   }
+  x->t0 = Clock::now();
+  x->deadline = x->t0 + cfg.timeout;
+  x->cpu_limit = store::EffectiveCpuLimit(cfg);
+  x->cpu_exceeded = false;
+}
+
+Clock::time_point Instance::NextCheck(Exchange* x, bool first, Status* expired) {
+  // The CPU budget is checked whenever it could have run out: the cgroup's CPU quota (one CPU)
+  // means CPU time never grows faster than wall time. The first check needs no read: the
+  // invocation has only just started.
+  auto used = first ? x->cpu_now - x->cpu_before : Cpu() - x->cpu_before;
+  if (used >= x->cpu_limit) {
+    x->cpu_exceeded = true;
+    *expired = DeadlineExceededError("cpu limit");
+    return x->deadline;
+  }
+  if (Clock::now() >= x->deadline) {
+    *expired = DeadlineExceededError("deadline");
+    return x->deadline;
+  }
+  *expired = OkStatus();
+  auto slice =
+      std::max<std::chrono::nanoseconds>(x->cpu_limit - used, std::chrono::milliseconds(1));
+  return std::min(x->deadline, Clock::now() + slice);
+}
+
+Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
+  const int fd = channel_.Get();
+  if (x->writing) {
+    while (x->done < x->frame.size()) {
+      const ssize_t n = ::send(fd, x->frame.data() + x->done, x->frame.size() - x->done,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        x->done += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return Pumped::kWaiting;
+      }
+      *answer = UnavailableError("end of stream");  // the worker is gone: read why (Finish)
+      return Pumped::kFailed;
+    }
+    x->writing = false;
+    x->frame.clear();
+    x->done = 0;
+  }
+  // The answer: the header, then the payload; usually one recv takes both.
+  for (;;) {
+    std::size_t want = 0;
+    if (x->frame.size() < sandbox::kFrameHeaderBytes) {
+      want = 64u << 10;
+    } else {
+      const auto* h = reinterpret_cast<const unsigned char*>(x->frame.data());
+      const uint32_t len = static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 8) |
+                           (static_cast<uint32_t>(h[2]) << 16) |
+                           (static_cast<uint32_t>(h[3]) << 24);
+      if (len > sandbox::kMaxFrameBytes) {
+        *answer = InternalError("protocol violation: frame of " + std::to_string(len) +
+                                " bytes exceeds the limit of " +
+                                std::to_string(sandbox::kMaxFrameBytes));
+        return Pumped::kFailed;
+      }
+      const std::size_t total = sandbox::kFrameHeaderBytes + len;
+      if (x->frame.size() > total) {
+        // The worker answers one frame per request and never more.
+        *answer = InternalError("protocol violation: bytes after the response frame");
+        return Pumped::kFailed;
+      }
+      if (x->frame.size() == total) {
+        *answer = x->frame.substr(sandbox::kFrameHeaderBytes);
+        return Pumped::kAnswered;
+      }
+      want = total - x->frame.size();
+    }
+    const std::size_t have = x->frame.size();
+    ssize_t n = 0;
+    if (have < sandbox::kFrameHeaderBytes) {
+      // The length is not known yet: read into a scratch buffer (no zero-filled allocation).
+      thread_local std::array<char, 64u << 10> scratch;
+      n = ::recv(fd, scratch.data(), scratch.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        x->frame.append(scratch.data(), static_cast<std::size_t>(n));
+      }
+    } else {
+      x->frame.resize(have + want);
+      n = ::recv(fd, x->frame.data() + have, want, MSG_DONTWAIT);
+      x->frame.resize(have + (n > 0 ? static_cast<std::size_t>(n) : 0));
+    }
+    if (n > 0) {
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return Pumped::kWaiting;
+    }
+    if (n == 0 && have == 0) {
+      *answer = UnavailableError("end of stream");
+    } else if (n == 0) {
+      *answer = InternalError("protocol violation: stream ended inside a frame");
+    } else {
+      *answer = ErrnoError(errno, "recv");
+    }
+    return Pumped::kFailed;
+  }
+}
+
+void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out) {
+  Exchange x;
+  Begin(req, &x);
+  Status s = sandbox::WriteFramed(channel_.Get(), &x.frame, x.deadline);
+  x.frame.clear();
+  // Wait for the answer, checking the CPU budget on the way.
+  for (bool first = true; s.ok(); first = false) {
+    auto until = NextCheck(&x, first, &s);
+    if (!s.ok()) {
+      break;
+    }
+    s = sandbox::WaitReadable(channel_.Get(), until);
+    if (s.ok()) {
+      break;
+    }
+    if (s.code() == StatusCode::kDeadlineExceeded && Clock::now() < x.deadline) {
+      s = OkStatus();  // a budget check, not the deadline
+    }
+  }
+  Result<std::string> frame = s.ok() ? sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes,
+                                                          x.deadline)
+                                     : Result<std::string>(s);
+  Finish(x, std::move(frame), log_capture_bytes, out);
+}
+
+void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
+                      InvokeResult* out) {
+  const store::FunctionConfig& cfg = spec_->config;
+  const auto cpu_before = x.cpu_before;
+  const auto cpu_limit = x.cpu_limit;
+  const bool cpu_exceeded = x.cpu_exceeded;
   ScopeExit account([&] {
     last_cpu_ = cpu_before + out->cpu;
     if (cgroup_) {
       out->peak_memory_bytes = cgroup_->PeakMemory();
     }
   });
-  auto t0 = Clock::now();
-  auto deadline = t0 + cfg.timeout;
-  auto cpu_limit = store::EffectiveCpuLimit(cfg);
-  bool cpu_exceeded = false;
-  Status s = sandbox::WriteFramed(channel_.Get(), &request_frame, deadline);
-  // Wait for the answer. The CPU budget is checked whenever it could have run out: the cgroup's
-  // CPU quota (one CPU) means CPU time never grows faster than wall time.
-  for (bool first = true; s.ok(); first = false) {
-    // The first check needs no read: the invocation has only just started.
-    auto used = first ? cpu_now - cpu_before : Cpu() - cpu_before;
-    if (used >= cpu_limit) {
-      cpu_exceeded = true;
-      s = DeadlineExceededError("cpu limit");
-      break;
-    }
-    auto slice = std::max<std::chrono::nanoseconds>(cpu_limit - used, std::chrono::milliseconds(1));
-    auto until = std::min(deadline, Clock::now() + slice);
-    s = sandbox::WaitReadable(channel_.Get(), until);
-    if (s.ok()) {
-      break;
-    }
-    if (s.code() == StatusCode::kDeadlineExceeded && Clock::now() < deadline) {
-      s = OkStatus();  // a budget check, not the deadline
-    }
-  }
-  Result<std::string> frame = s.ok() ? sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes,
-                                                          deadline)
-                                     : Result<std::string>(s);
-  out->timings.exec = Clock::now() - t0;
+  out->timings.exec = Clock::now() - x.t0;
   if (!frame.ok()) {
     const Status& err = frame.status();
     if (err.code() == StatusCode::kDeadlineExceeded) {

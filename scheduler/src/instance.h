@@ -64,6 +64,36 @@ class Instance {
   // invocation of a cold start is charged the CPU of starting the instance too.
   // The request's body is moved into the frame (the only copy is the serialisation).
   void Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out);
+
+  // The same invocation in steps, for an event loop (Scheduler::InvokeAsync):
+  //   Begin; Pump whenever the channel is ready (writable while WantsWrite, else readable) and
+  //   NextCheck at the time it returned, until Pump answers or fails or NextCheck expires; then
+  //   Finish with the answer, or with the failure (Finish may block then: it kills and reaps).
+  struct Exchange {
+    std::string frame;     // the request frame, then what has arrived of the answer
+    std::size_t done = 0;  // bytes of the request frame written
+    bool writing = true;
+    Clock::time_point t0;
+    Clock::time_point deadline;
+    std::chrono::nanoseconds cpu_now{0};
+    std::chrono::nanoseconds cpu_before{0};
+    std::chrono::nanoseconds cpu_limit{0};
+    bool cpu_exceeded = false;
+    bool WantsWrite() const { return writing; }
+  };
+  enum class Pumped { kWaiting, kAnswered, kFailed };
+  // Builds the request frame (the body is moved into it) and starts the CPU accounting.
+  void Begin(InvokeRequest& req, Exchange* x);
+  // Non-blocking: writes what it can of the request, reads what has arrived of the answer.
+  // kAnswered and kFailed set *answer (the payload, or why it failed).
+  Pumped Pump(Exchange* x, Result<std::string>* answer);
+  // When to check next (the CPU budget or the deadline); sets *expired to DeadlineExceeded once
+  // either is spent. `first`: right after Begin (no CPU read needed).
+  Clock::time_point NextCheck(Exchange* x, bool first, Status* expired);
+  // Fills *out from the answer (or failure); on failure kills and buries the worker.
+  void Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
+              InvokeResult* out);
+  int ChannelFd() const { return channel_.Get(); }
   // Background CPU (used between invocations) not yet recorded: whole milliseconds, or all of
   // it when `final` (the instance is ending). The recorder bills what this returns.
   std::chrono::nanoseconds TakeBackgroundCpu(bool final);

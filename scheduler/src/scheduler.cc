@@ -1,7 +1,10 @@
 #include "faas/scheduler/scheduler.h"
 
+#include <sys/epoll.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -10,6 +13,7 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "faas/base/event_loop.h"
 #include "faas/base/log.h"
 #include "faas/sandbox/cgroup.h"
 #include "instance.h"
@@ -42,6 +46,28 @@ using InstancePtr = std::unique_ptr<Instance>;
 // Failed starts plus deaths of one version's zygotes before it spawns every instance instead.
 constexpr uint32_t kMaxZygoteFailures = 5;
 
+struct Pool;
+
+// One InvokeAsync call, from its arrival to its `done` (docs/design/0006-warm-path-reactor.md).
+// Touched by its loop's thread only, except while it waits in Pool::async_waiters (under mu) and
+// while a blocking thread finishes a failed invocation (the loop does nothing with it then).
+struct AsyncCall {
+  std::string name;
+  InvokeRequest request;
+  EventLoop* loop = nullptr;
+  std::function<void(InvokeResult)> done;
+  int64_t start_unix_ms = 0;
+  std::shared_ptr<Pool> pool;
+  std::shared_ptr<const FunctionSpec> spec;
+  InvokeResult out;
+  std::unique_ptr<Instance> inst;  // while it runs
+  Instance::Exchange x;
+  uint64_t timer = 0;          // the queue timeout, then the next CPU/deadline check
+  uint32_t watched = 0;        // the channel's epoll events while watched, else 0
+  bool first_check = true;
+};
+using AsyncPtr = std::shared_ptr<AsyncCall>;
+
 struct Pool {
   std::shared_ptr<const FunctionSpec> spec;  // the current version
   std::vector<InstancePtr> idle;             // back = most recently used
@@ -59,6 +85,9 @@ struct Pool {
   // The function's cgroup level (f-<name>): its instances and zygotes are made below it.
   std::shared_ptr<sandbox::FunctionCgroup> cgroup;
   std::condition_variable freed;             // an instance or a slot became available
+  // InvokeAsync calls queued for an instance (also counted in `waiting`), oldest first.
+  std::deque<AsyncPtr> async_waiters;
+  bool serve_async_next = false;  // with both kinds waiting, turns alternate
 };
 
 }  // namespace
@@ -118,6 +147,33 @@ struct Scheduler::Impl {
   // Returns the instance to the idle list or to `dead` (mu held). The caller then notifies
   // pool->freed after unlocking, so the woken waiter does not block at once on mu.
   void Release(const std::shared_ptr<Pool>& pool, InstancePtr inst, std::vector<InstancePtr>* dead);
+
+  // Scheduler::Invoke's body.
+  InvokeResult InvokeSync(const std::string& name, InvokeRequest request);
+  // The async path (loop thread unless said otherwise).
+  void InvokeAsync(AsyncPtr call);
+  // Runs the whole invocation on a blocking thread (cold starts, forced fresh instances).
+  void RunBlocking(AsyncPtr call);
+  void StartAsync(const AsyncPtr& call);  // the call holds a busy instance
+  void PumpAsync(const AsyncPtr& call);
+  void CheckAsync(const AsyncPtr& call);  // CPU budget and deadline
+  void StopWatching(const AsyncPtr& call);
+  void FailAsync(const AsyncPtr& call, Status why);  // Finish on a blocking thread, then Complete
+  void CompleteAsync(const AsyncPtr& call);          // release the instance, record, done
+  // Ends a call that got no instance (refused, timed out in the queue, shut down); any thread.
+  void EndWithout(const AsyncPtr& call, Outcome outcome, std::string message);
+  void OnQueueTimeout(const AsyncPtr& call);
+  // With mu held: hands idle instances (and free slots) to queued async calls. The caller runs
+  // RunHandoffs after unlocking.
+  struct Handoffs {
+    std::vector<AsyncPtr> start;  // got an instance
+    std::vector<AsyncPtr> cold;   // got a free slot: cold start on a blocking thread
+  };
+  void HandOffLocked(const std::shared_ptr<Pool>& pool, std::vector<InstancePtr>* dead,
+                     Handoffs* h);
+  void RunHandoffs(Handoffs& h);
+
+  BlockingPool blocking;  // last: destroyed (joined) first
 };
 
 Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -185,6 +241,7 @@ void Scheduler::SetFunction(FunctionSpec spec) {
 
 void Scheduler::RemoveFunction(const std::string& name) {
   std::vector<InstancePtr> retired;
+  std::vector<AsyncPtr> gone;  // queued async calls
   {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->pools.find(name);
@@ -192,6 +249,9 @@ void Scheduler::RemoveFunction(const std::string& name) {
       return;
     }
     it->second->removed = true;
+    gone.assign(it->second->async_waiters.begin(), it->second->async_waiters.end());
+    it->second->waiting -= static_cast<uint32_t>(gone.size());
+    it->second->async_waiters.clear();
     impl_->RetireZygote(it->second.get());
     impl_->reaper_work = true;
     retired = std::move(it->second->idle);
@@ -200,6 +260,9 @@ void Scheduler::RemoveFunction(const std::string& name) {
     impl_->pools.erase(it);
     std::unique_lock specs_lock(impl_->specs_mu);
     impl_->specs.erase(name);
+  }
+  for (const AsyncPtr& call : gone) {
+    impl_->EndWithout(call, Outcome::kNotFound, "function \"" + name + "\" was deleted");
   }
   FAAS_LOG(impl_->log, info, "function.removed", {"fn", name}, {"stopped", retired.size()});
 }
@@ -220,14 +283,29 @@ void Scheduler::Impl::Release(const std::shared_ptr<Pool>& pool, InstancePtr ins
 }
 
 InvokeResult Scheduler::Invoke(const std::string& name, InvokeRequest request) {
+  return impl_->InvokeSync(name, std::move(request));
+}
+
+InvokeResult Scheduler::Impl::InvokeSync(const std::string& name, InvokeRequest request) {
   int64_t start_unix_ms = UnixMillisNow();
   std::shared_ptr<const FunctionSpec> spec;
-  InvokeResult out = impl_->InvokeInner(name, request, &spec);
+  InvokeResult out = InvokeInner(name, request, &spec);
   if (out.outcome != Outcome::kNotFound) {
     // Before the caller answers the client: an answered invocation is always in the ledger.
-    impl_->recorder->Invocation(spec.get(), name, request, out, start_unix_ms);
+    recorder->Invocation(spec.get(), name, request, out, start_unix_ms);
   }
   return out;
+}
+
+void Scheduler::InvokeAsync(const std::string& name, InvokeRequest request, EventLoop* loop,
+                            std::function<void(InvokeResult)> done) {
+  auto call = std::make_shared<AsyncCall>();
+  call->name = name;
+  call->request = std::move(request);
+  call->loop = loop;
+  call->done = std::move(done);
+  call->start_unix_ms = UnixMillisNow();
+  impl_->InvokeAsync(std::move(call));
 }
 
 InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest& request,
@@ -353,12 +431,18 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
       out.error_message = lib_fault ? s.message() : "cannot start an instance: " + s.message();
       FAAS_LOG(log, warn, "instance.start_failed", {"fn", name},
                {"inv", request.invocation_id}, {"error", s.message()});
-      std::lock_guard lock(mu);
-      --pool->total;
-      ++pool->invocations;
-      pool->freed.notify_one();
-      --in_flight;
-      drained.notify_all();
+      Handoffs handoffs;
+      {
+        std::lock_guard lock(mu);
+        --pool->total;
+        ++pool->invocations;
+        HandOffLocked(pool, &dead, &handoffs);
+        pool->freed.notify_one();
+        --in_flight;
+        drained.notify_all();
+        ToGraveyard(&dead);
+      }
+      RunHandoffs(handoffs);
       return out;
     }
     inst = std::move(*started);
@@ -388,16 +472,318 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
   if (auto bg = inst->TakeBackgroundCpu(false); bg.count() > 0) {
     recorder->Background(inst->Spec(), bg, /*final=*/false);
   }
+  Handoffs handoffs;
   {
     std::lock_guard lock(mu);
     ++pool->invocations;
     Release(pool, std::move(inst), &dead);
+    HandOffLocked(pool, &dead, &handoffs);
     --in_flight;
     drained.notify_all();
     ToGraveyard(&dead);
   }
   pool->freed.notify_one();
+  RunHandoffs(handoffs);
   return out;
+}
+
+void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
+  InvokeResult& out = call->out;
+  std::vector<InstancePtr> dead;
+  std::unique_lock lock(mu);
+  if (stopping) {
+    lock.unlock();
+    EndWithout(call, Outcome::kShuttingDown, "faasd is shutting down");
+    return;
+  }
+  auto it = pools.find(call->name);
+  if (it == pools.end()) {
+    lock.unlock();
+    EndWithout(call, Outcome::kNotFound, "function \"" + call->name + "\" does not exist");
+    return;
+  }
+  call->pool = it->second;
+  call->spec = call->pool->spec;
+  Pool& pool = *call->pool;
+  const store::FunctionConfig& cfg = call->spec->config;
+  out.version = call->spec->version;
+  if (call->request.body.size() > cfg.max_body_bytes) {
+    lock.unlock();
+    EndWithout(call, Outcome::kPayloadTooLarge,
+               "the request body of " + std::to_string(call->request.body.size()) +
+                   " bytes is over the limit of " + std::to_string(cfg.max_body_bytes) +
+                   " bytes for \"" + call->name + "\"");
+    return;
+  }
+  if (call->request.fresh) {
+    lock.unlock();
+    RunBlocking(std::move(call));
+    return;
+  }
+  // Waiting blocked callers go first (HandOffLocked alternates while both kinds wait).
+  const bool others_first = pool.waiting > 0;
+  while (!others_first && !pool.idle.empty()) {
+    InstancePtr inst = std::move(pool.idle.back());
+    pool.idle.pop_back();
+    if (inst->Spec().version != call->spec->version) {
+      --pool.total;
+      dead.push_back(std::move(inst));
+      continue;
+    }
+    call->inst = std::move(inst);
+    break;
+  }
+  ToGraveyard(&dead);
+  if (call->inst) {
+    pool.busy.insert(call->inst.get());
+    ++in_flight;
+    lock.unlock();
+    StartAsync(call);
+    return;
+  }
+  if (!others_first && pool.total < cfg.max_instances) {
+    lock.unlock();
+    RunBlocking(std::move(call));  // a cold start: spawning and init may take a while
+    return;
+  }
+  if (pool.waiting >= cfg.queue_depth) {
+    std::string message = "all " + std::to_string(cfg.max_instances) + " instances of \"" +
+                          call->name + "\" are busy and " + std::to_string(pool.waiting) +
+                          " requests are already waiting";
+    lock.unlock();
+    EndWithout(call, Outcome::kNoCapacity, std::move(message));
+    return;
+  }
+  // Backpressure: wait in the bounded queue for an instance; HandOffLocked starts it.
+  ++pool.waiting;
+  pool.async_waiters.push_back(call);
+  lock.unlock();
+  const auto until = call->request.arrived + store::EffectiveQueueTimeout(cfg);
+  call->timer = call->loop->AddTimer(until, [this, call] {
+    call->timer = 0;
+    OnQueueTimeout(call);
+  });
+}
+
+void Scheduler::Impl::OnQueueTimeout(const AsyncPtr& call) {
+  {
+    std::lock_guard lock(mu);
+    auto& waiters = call->pool->async_waiters;
+    auto it = std::find(waiters.begin(), waiters.end(), call);
+    if (it == waiters.end()) {
+      return;  // handed an instance meanwhile: its start is on the way
+    }
+    waiters.erase(it);
+    --call->pool->waiting;
+  }
+  const store::FunctionConfig& cfg = call->spec->config;
+  EndWithout(call, Outcome::kNoCapacity,
+             "all " + std::to_string(cfg.max_instances) + " instances of \"" + call->name +
+                 "\" stayed busy for " + FormatDuration(store::EffectiveQueueTimeout(cfg)));
+}
+
+void Scheduler::Impl::EndWithout(const AsyncPtr& call, Outcome outcome, std::string message) {
+  call->out.outcome = outcome;
+  call->out.error_message = std::move(message);
+  call->out.timings.queue = Clock::now() - call->request.arrived;
+  auto finish = [this, call] {
+    if (call->out.outcome != Outcome::kNotFound) {
+      recorder->Invocation(call->spec.get(), call->name, call->request, call->out,
+                           call->start_unix_ms);
+    }
+    call->done(std::move(call->out));
+  };
+  if (call->loop->InLoopThread()) {
+    finish();
+  } else {
+    call->loop->Post(std::move(finish));
+  }
+}
+
+void Scheduler::Impl::RunBlocking(AsyncPtr call) {
+  auto task = [this, call] {
+    auto result = std::make_shared<InvokeResult>(InvokeSync(call->name, std::move(call->request)));
+    call->loop->Post([call, result] { call->done(std::move(*result)); });
+  };
+  if (!blocking.Run(task)) {
+    EndWithout(call, Outcome::kInternal, "cannot start a thread for the invocation");
+  }
+}
+
+void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
+  if (call->timer != 0) {  // the queue timeout
+    call->loop->CancelTimer(call->timer);
+    call->timer = 0;
+  }
+  call->out.timings.queue = Clock::now() - call->request.arrived;
+  call->out.version = call->spec->version;
+  call->inst->Begin(call->request, &call->x);
+  call->first_check = true;
+  PumpAsync(call);
+}
+
+void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
+  Result<std::string> answer = InternalError("no answer");
+  const Instance::Pumped p = call->inst->Pump(&call->x, &answer);
+  if (p == Instance::Pumped::kWaiting) {
+    const uint32_t want = EPOLLIN | (call->x.WantsWrite() ? EPOLLOUT : 0u);
+    if (call->watched != want) {
+      const int fd = call->inst->ChannelFd();
+      if (call->watched != 0) {
+        call->loop->Unwatch(fd);
+      }
+      call->watched = 0;
+      if (Status s = call->loop->Watch(fd, want, [this, call](uint32_t) { PumpAsync(call); });
+          !s.ok()) {
+        StopWatching(call);
+        FailAsync(call, InternalError("cannot watch the worker's channel: " + s.message()));
+        return;
+      }
+      call->watched = want;
+    }
+    if (call->timer == 0) {
+      CheckAsync(call);
+    }
+    return;
+  }
+  StopWatching(call);
+  if (p == Instance::Pumped::kAnswered) {
+    call->inst->Finish(call->x, std::move(answer), options.log_capture_bytes, &call->out);
+    CompleteAsync(call);
+    return;
+  }
+  FailAsync(call, answer.status());
+}
+
+void Scheduler::Impl::CheckAsync(const AsyncPtr& call) {
+  Status expired;
+  const Clock::time_point next = call->inst->NextCheck(&call->x, call->first_check, &expired);
+  call->first_check = false;
+  if (!expired.ok()) {
+    StopWatching(call);
+    FailAsync(call, std::move(expired));
+    return;
+  }
+  call->timer = call->loop->AddTimer(next, [this, call] {
+    call->timer = 0;
+    CheckAsync(call);
+  });
+}
+
+void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
+  if (call->watched != 0) {
+    call->loop->Unwatch(call->inst->ChannelFd());
+    call->watched = 0;
+  }
+  if (call->timer != 0) {
+    call->loop->CancelTimer(call->timer);
+    call->timer = 0;
+  }
+}
+
+void Scheduler::Impl::FailAsync(const AsyncPtr& call, Status why) {
+  // Killing and reaping the worker waits for the kernel: not on the loop.
+  auto task = [this, call, why] {
+    call->inst->Finish(call->x, why, options.log_capture_bytes, &call->out);
+    call->loop->Post([this, call] { CompleteAsync(call); });
+  };
+  if (!blocking.Run(task)) {
+    task();  // no thread to be had: block the loop rather than lose the invocation
+  }
+}
+
+void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
+  InstancePtr inst = std::move(call->inst);
+  InvokeResult& out = call->out;
+  if (!inst->Healthy()) {
+    FAAS_LOG(log, warn, "instance.lost", {"fn", call->name}, {"inv", call->request.invocation_id},
+             {"pid", inst->Pid()}, {"outcome", OutcomeName(out.outcome)},
+             {"reason", out.error_message});
+  }
+  if (auto bg = inst->TakeBackgroundCpu(false); bg.count() > 0) {
+    recorder->Background(inst->Spec(), bg, /*final=*/false);
+  }
+  std::vector<InstancePtr> dead;
+  Handoffs handoffs;
+  {
+    std::lock_guard lock(mu);
+    ++call->pool->invocations;
+    Release(call->pool, std::move(inst), &dead);
+    HandOffLocked(call->pool, &dead, &handoffs);
+    --in_flight;
+    drained.notify_all();
+    ToGraveyard(&dead);
+  }
+  call->pool->freed.notify_one();
+  RunHandoffs(handoffs);
+  // Before the client is answered: an answered invocation is always in the ledger.
+  recorder->Invocation(call->spec.get(), call->name, call->request, out, call->start_unix_ms);
+  call->done(std::move(out));
+}
+
+void Scheduler::Impl::HandOffLocked(const std::shared_ptr<Pool>& pool,
+                                    std::vector<InstancePtr>* dead, Handoffs* h) {
+  while (!pool->async_waiters.empty() && !stopping && !pool->removed) {
+    const bool blocked_waiting = pool->waiting > pool->async_waiters.size();
+    if (blocked_waiting && !pool->serve_async_next) {
+      pool->serve_async_next = true;  // this one is for a blocked caller (notified after unlock)
+      return;
+    }
+    if (!pool->idle.empty()) {
+      InstancePtr inst = std::move(pool->idle.back());
+      pool->idle.pop_back();
+      if (inst->Spec().version != pool->spec->version) {
+        --pool->total;
+        dead->push_back(std::move(inst));
+        continue;
+      }
+      AsyncPtr call = std::move(pool->async_waiters.front());
+      pool->async_waiters.pop_front();
+      --pool->waiting;
+      pool->serve_async_next = false;
+      pool->busy.insert(inst.get());
+      call->inst = std::move(inst);
+      ++in_flight;
+      h->start.push_back(std::move(call));
+      continue;
+    }
+    if (pool->total < pool->spec->config.max_instances) {
+      AsyncPtr call = std::move(pool->async_waiters.front());
+      pool->async_waiters.pop_front();
+      --pool->waiting;
+      pool->serve_async_next = false;
+      h->cold.push_back(std::move(call));
+      continue;
+    }
+    return;
+  }
+}
+
+void Scheduler::Impl::RunHandoffs(Handoffs& h) {
+  for (AsyncPtr& call : h.start) {
+    if (call->loop->InLoopThread()) {
+      StartAsync(call);
+    } else {
+      call->loop->Post([this, call] { StartAsync(call); });
+    }
+  }
+  for (AsyncPtr& call : h.cold) {
+    if (call->loop->InLoopThread()) {
+      if (call->timer != 0) {
+        call->loop->CancelTimer(call->timer);
+        call->timer = 0;
+      }
+      RunBlocking(call);
+    } else {
+      call->loop->Post([this, call] {
+        if (call->timer != 0) {
+          call->loop->CancelTimer(call->timer);
+          call->timer = 0;
+        }
+        RunBlocking(call);
+      });
+    }
+  }
 }
 
 Status Scheduler::Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took) {
@@ -455,6 +841,11 @@ Result<uint32_t> Scheduler::Prewarm(const std::string& name, uint32_t count) {
     pool->idle.push_back(std::move(*inst));
     pool->freed.notify_one();
     ++started;
+    std::vector<InstancePtr> dead;
+    Impl::Handoffs handoffs;
+    impl_->HandOffLocked(pool, &dead, &handoffs);
+    impl_->ToGraveyard(&dead);
+    impl_->RunHandoffs(handoffs);  // posts to loops or starts blocking threads: fine under mu
   }
   if (started == 0 && !first_error.ok()) {
     return first_error;
@@ -561,6 +952,9 @@ void Scheduler::Impl::ReaperLoop() {
         (*started)->last_used = Clock::now();
         pool->idle.push_back(std::move(*started));
         pool->freed.notify_one();
+        Handoffs handoffs;
+        HandOffLocked(pool, &expired, &handoffs);
+        RunHandoffs(handoffs);  // not a loop thread: posts (or blocking threads), fine under mu
       } else {
         --pool->total;
         if (!started.ok()) {
@@ -628,12 +1022,23 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
 
 void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   std::vector<InstancePtr> all;
+  std::vector<AsyncPtr> queued;
   {
     std::unique_lock lock(impl_->mu);
     if (impl_->stopping && !impl_->reaper.joinable()) {
       return;
     }
     impl_->stopping = true;
+    for (auto& [name, pool] : impl_->pools) {
+      queued.insert(queued.end(), pool->async_waiters.begin(), pool->async_waiters.end());
+      pool->waiting -= static_cast<uint32_t>(pool->async_waiters.size());
+      pool->async_waiters.clear();
+    }
+    lock.unlock();
+    for (const AsyncPtr& call : queued) {
+      impl_->EndWithout(call, Outcome::kShuttingDown, "faasd is shutting down");
+    }
+    lock.lock();
     impl_->reaper_wake.notify_all();
     impl_->drained.wait_for(lock, grace, [&] { return impl_->in_flight == 0; });
     for (auto& [name, pool] : impl_->pools) {

@@ -35,6 +35,7 @@ struct DaemonConfig {
   std::size_t max_connections_per_ip = 256;   // FAAS_MAX_CONNECTIONS_PER_IP: beyond, 429 and close
   std::chrono::milliseconds http_read_timeout{30'000};   // FAAS_HTTP_READ_TIMEOUT: 408 after
   std::chrono::milliseconds http_write_timeout{30'000};  // FAAS_HTTP_WRITE_TIMEOUT
+  uint32_t http_threads = 0;                  // FAAS_HTTP_THREADS: event loops; 0 = per CPU, <= 4
   uint32_t spare_cgroups = 8;                 // FAAS_SPARE_CGROUPS: empty cgroups kept ready
   bool zygotes = true;                        // FAAS_ZYGOTES: cold starts fork from a zygote
   // FAAS_FUNCTION_CPUS: CPUs one function's instances may use together; 0 = no cap, -1 = one

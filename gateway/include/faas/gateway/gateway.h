@@ -71,7 +71,11 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
+  // Blocking: runs the route, invocations included, on the caller's thread.
   void Handle(HttpRequest& req, HttpResponse& res);
+  // For HttpServer's event loops: invocations (/function/NAME and custom routes) run there
+  // through Scheduler::InvokeAsync; every other route runs Handle on a blocking thread.
+  void HandleAsync(HttpRequest& req, Responder responder);
   // /readyz answers 503 while not ready (starting or draining).
   void SetReady(bool ready) { ready_.store(ready); }
   // Replaces the custom routes (nullptr = none). Requests already matched keep the old router;

@@ -1,11 +1,15 @@
-// HttpServer: a small HTTP/1.1 server for the gateway (DESIGN §4.2). One thread per connection,
-// blocking I/O, keep-alive, bounded header/body sizes, read/write timeouts and graceful drain.
-// No Boost types leak from this header (the implementation is behind a pimpl).
+// HttpServer: a small HTTP/1.1 server for the gateway (DESIGN §4.2). A few event-loop threads
+// own the connections (epoll, non-blocking I/O); keep-alive, bounded header/body sizes,
+// read/write timeouts and graceful drain. No Boost types leak from this header (pimpl).
 //
-//   faas::gateway::HttpServer server({.port = 0}, [](HttpRequest& req, HttpResponse& res) {
-//     res.headers.emplace_back("Content-Type", "text/plain");
-//     res.body = "hello " + req.path;
-//   });
+// Two kinds of handler:
+//   * Handler (blocking): runs on a thread of its own (BlockingPool), may block.
+//       faas::gateway::HttpServer server({.port = 0}, [](HttpRequest& req, HttpResponse& res) {
+//         res.body = "hello " + req.path;
+//       });
+//   * AsyncHandler: runs on the connection's event-loop thread and must not block; it answers
+//     through the Responder, at once or later from any thread (docs/design/0006).
+//       HttpServer server(opts, [](HttpRequest& req, Responder r) { r.Send(HttpResponse{}); });
 //   FAAS_ASSIGN_OR_RETURN(uint16_t port, server.Start());
 //   ...
 //   server.Drain(std::chrono::seconds(10));  // on SIGTERM
@@ -22,6 +26,10 @@
 #include <vector>
 
 #include "faas/base/status.h"
+
+namespace faas {
+class EventLoop;
+}  // namespace faas
 
 namespace faas::gateway {
 
@@ -66,6 +74,8 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};
   // Bounds writing one response; on expiry the connection is closed.
   std::chrono::milliseconds write_timeout{30'000};
+  // Event-loop threads serving the connections; 0 = one per CPU, at most 4.
+  unsigned threads = 0;
   // Beyond: the connection is accepted, answered 503 "no_capacity" and closed.
   std::size_t max_connections = 4096;
   // Open connections from one client address (IPv4, or IPv6 /128; an IPv4-mapped IPv6 peer
@@ -75,15 +85,36 @@ struct ServerOptions {
   std::size_t max_connections_per_ip = 256;
 };
 
-// Called on the connection's thread for each complete request; fills `res` (which starts as an
+// Called on a thread of its own for each complete request; fills `res` (which starts as an
 // empty 200). May block (it runs the function). Exceptions are caught: the client gets a 500
 // "internal" and the server logs it.
 using Handler = std::function<void(HttpRequest& req, HttpResponse& res)>;
+
+// Answers one request of an AsyncHandler. Send exactly once, from any thread (later calls are
+// ignored); when the last copy is dropped unsent, the client gets a 500 "internal". Sending on
+// the connection's own loop thread writes at once, without a thread hand-off.
+class Responder {
+ public:
+  struct State;
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  void Send(HttpResponse res) const;
+  // The event loop that owns the connection: the handler may watch fds and set timers on it
+  // (from its thread only) to finish the request there.
+  EventLoop* Loop() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Called on the connection's event-loop thread for each complete request. Must not block.
+// Exceptions thrown before Send are caught: the client gets a 500 "internal".
+using AsyncHandler = std::function<void(HttpRequest& req, Responder responder)>;
 
 // Thread-safe. Start, StopAccepting, Drain and Stop must not be called from inside the handler.
 class HttpServer {
  public:
   HttpServer(ServerOptions options, Handler handler);
+  HttpServer(ServerOptions options, AsyncHandler handler);
   ~HttpServer();  // Stop()s
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -98,11 +129,11 @@ class HttpServer {
   // StopAccepting, then: idle keep-alive connections are closed at once; requests in flight
   // finish and are answered with Connection: close; after `grace`, the remaining connections are
   // shut down (a handler still running is not interrupted: it must honour its own deadline).
-  // Returns when every connection thread has exited and been joined.
+  // Returns when every connection has closed and every handler has answered.
   void Drain(std::chrono::milliseconds grace);
   void Stop() { Drain(std::chrono::milliseconds(0)); }
 
-  // Open connections that have a thread (not counting rejected ones: 503, 429).
+  // Open connections being served (not counting rejected ones: 503, 429).
   std::size_t ActiveConnections() const;
   // Requests whose header has been read and whose response has not yet been written.
   std::size_t InFlightRequests() const;
@@ -121,6 +152,7 @@ class HttpServer {
   Rejections GetRejections() const;
 
  private:
+  friend struct Responder::State;
   class Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -28,6 +29,10 @@
 #include "faas/metering/pricing.h"
 #include "faas/store/ledger.h"
 #include "faas/store/registry.h"
+
+namespace faas {
+class EventLoop;
+}  // namespace faas
 
 namespace faas::sandbox {
 class CgroupRoot;
@@ -146,6 +151,14 @@ class Scheduler {
   void RemoveFunction(const std::string& name);
   // Runs one invocation of the current version of `name`. Blocks; never throws.
   InvokeResult Invoke(const std::string& name, InvokeRequest request);
+  // The same without blocking (docs/design/0006-warm-path-reactor.md): called on `loop`'s thread,
+  // which later (or before this returns) calls `done` with the result. The warm path runs in the
+  // loop: an idle instance, or the next one freed while the request waits in the queue, gets
+  // the frame; the answer is read when the channel is ready; the deadline is a timer. Cold
+  // starts, and killing an instance after a failure, run on a blocking thread. `loop` must keep
+  // running until `done` is called (HttpServer::Drain waits for every answer).
+  void InvokeAsync(const std::string& name, InvokeRequest request, EventLoop* loop,
+                   std::function<void(InvokeResult)> done);
   // Starts one instance of `spec` in a separate worker, waits for it to load and initialise,
   // then stops it. InvalidArgument("init_failed: …") or DeadlineExceeded on failure.
   Status Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took = nullptr);

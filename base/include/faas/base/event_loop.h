@@ -1,0 +1,112 @@
+// EventLoop: one thread's epoll(7) reactor with timers and cross-thread posts; and BlockingPool,
+// threads for work that may block, started on demand (docs/design/0006-warm-path-reactor.md).
+//
+//   auto loop = faas::EventLoop::Create().value();
+//   std::thread t([&] { loop->Run(); });
+//   loop->Post([&] { loop->Watch(fd, EPOLLIN | EPOLLET, [](uint32_t ev) { ... }); });
+//   ...
+//   loop->Stop(); t.join();
+//
+// Watch, Unwatch, AddTimer and CancelTimer are for the loop's own thread (callbacks run there);
+// Post and Stop may be called from any thread. A callback may Unwatch or cancel anything,
+// including itself; an fd unwatched during a batch gets no more of that batch's events.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "faas/base/status.h"
+#include "faas/base/time.h"
+#include "faas/base/unique_fd.h"
+
+namespace faas {
+
+class EventLoop {
+ public:
+  using FdCallback = std::function<void(uint32_t events)>;
+
+  // Errors: Unavailable (epoll_create1 or eventfd failed).
+  static Result<std::unique_ptr<EventLoop>> Create();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Runs callbacks until Stop(); returns with every posted function run.
+  void Run();
+  // Makes Run() return after its current batch. Any thread.
+  void Stop();
+  // Runs `fn` on the loop thread, soon. Any thread; from the loop thread it runs after the
+  // current batch (never inline).
+  void Post(std::function<void()> fn);
+  // True on the thread inside Run().
+  bool InLoopThread() const { return std::this_thread::get_id() == thread_.load(); }
+
+  // Calls `cb` with the epoll events each time `fd` reports them (`events`: EPOLLIN, EPOLLOUT,
+  // EPOLLET…; hang-ups and errors always). The fd must stay open until Unwatch. Loop thread.
+  Status Watch(int fd, uint32_t events, FdCallback cb);
+  void Unwatch(int fd);
+  // Calls `fn` once at `when` (not before). Returns an id for CancelTimer. Loop thread.
+  uint64_t AddTimer(Clock::time_point when, std::function<void()> fn);
+  void CancelTimer(uint64_t id);  // unknown or fired ids are ignored
+
+ private:
+  EventLoop(UniqueFd epoll, UniqueFd wake) : epoll_(std::move(epoll)), wake_(std::move(wake)) {}
+  void RunPosted();
+  void RunTimers();
+  int WaitMs() const;
+
+  struct Watched {
+    uint64_t token;  // epoll data: a stale event (fd unwatched, number reused) finds no match
+    FdCallback cb;
+  };
+  UniqueFd epoll_;
+  UniqueFd wake_;  // eventfd: Post and Stop
+  std::atomic<std::thread::id> thread_{};
+  std::atomic<bool> stop_{false};
+  std::unordered_map<int, Watched> fds_;
+  std::unordered_map<uint64_t, int> tokens_;  // token -> fd, for events of this batch
+  uint64_t next_token_ = 1;
+  std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> timers_;
+  std::unordered_map<uint64_t, Clock::time_point> timer_at_;
+  uint64_t next_timer_ = 1;
+  std::mutex post_mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by post_mu_
+};
+
+// Threads for work that may block (a blocking HTTP handler, killing an instance). Run never
+// waits: an idle thread takes the task, else a new thread starts. Threads idle for
+// `idle_timeout` exit. The destructor runs every queued task, then joins every thread.
+class BlockingPool {
+ public:
+  explicit BlockingPool(std::chrono::milliseconds idle_timeout = std::chrono::seconds(10))
+      : idle_timeout_(idle_timeout) {}
+  ~BlockingPool();
+  BlockingPool(const BlockingPool&) = delete;
+  BlockingPool& operator=(const BlockingPool&) = delete;
+
+  // False only when no thread could be started and none is idle (the task is not run).
+  bool Run(std::function<void()> task);
+
+ private:
+  void Work();
+  const std::chrono::milliseconds idle_timeout_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;   // guarded by mu_
+  std::size_t idle_ = 0;                       // threads waiting for a task; guarded by mu_
+  bool stopping_ = false;                      // guarded by mu_
+  std::map<std::thread::id, std::thread> threads_;  // guarded by mu_
+  std::vector<std::thread> exited_;           // joined by the next Run; guarded by mu_
+};
+
+}  // namespace faas

@@ -1,0 +1,247 @@
+#include "faas/base/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <system_error>
+
+namespace faas {
+
+Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
+  UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  if (!ep.Valid()) {
+    return UnavailableError(ErrnoError(errno, "epoll_create1").message());
+  }
+  UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake.Valid()) {
+    return UnavailableError(ErrnoError(errno, "eventfd").message());
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;  // token 0: the wake fd
+  if (::epoll_ctl(ep.Get(), EPOLL_CTL_ADD, wake.Get(), &ev) != 0) {
+    return UnavailableError(ErrnoError(errno, "epoll_ctl").message());
+  }
+  return std::unique_ptr<EventLoop>(new EventLoop(std::move(ep), std::move(wake)));
+}
+
+EventLoop::~EventLoop() = default;
+
+void EventLoop::Stop() {
+  stop_.store(true);
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(wake_.Get(), &one, sizeof(one));
+}
+
+void EventLoop::Post(std::function<void()> fn) {
+  bool first = false;
+  {
+    std::lock_guard lock(post_mu_);
+    first = posted_.empty();
+    posted_.push_back(std::move(fn));
+  }
+  if (first) {  // later posts find the loop already due to drain the list
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake_.Get(), &one, sizeof(one));
+  }
+}
+
+Status EventLoop::Watch(int fd, uint32_t events, FdCallback cb) {
+  const uint64_t token = next_token_++;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = token;
+  if (::epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return ErrnoError(errno, "epoll_ctl(ADD)");
+  }
+  fds_[fd] = Watched{token, std::move(cb)};
+  tokens_[token] = fd;
+  return OkStatus();
+}
+
+void EventLoop::Unwatch(int fd) {
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) {
+    return;
+  }
+  // Fails only when the fd was closed already, which removed it from the epoll set anyway.
+  ::epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
+  tokens_.erase(it->second.token);
+  fds_.erase(it);
+}
+
+uint64_t EventLoop::AddTimer(Clock::time_point when, std::function<void()> fn) {
+  const uint64_t id = next_timer_++;
+  timers_.emplace(std::make_pair(when, id), std::move(fn));
+  timer_at_.emplace(id, when);
+  return id;
+}
+
+void EventLoop::CancelTimer(uint64_t id) {
+  auto it = timer_at_.find(id);
+  if (it == timer_at_.end()) {
+    return;
+  }
+  timers_.erase(std::make_pair(it->second, id));
+  timer_at_.erase(it);
+}
+
+int EventLoop::WaitMs() const {
+  if (timers_.empty()) {
+    return -1;
+  }
+  // Rounded up, so a timer never fires early; 0 once due.
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first.first -
+                                                                 Clock::now())
+                        .count();
+  return static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX));
+}
+
+void EventLoop::RunPosted() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(post_mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) {
+    fn();
+  }
+}
+
+void EventLoop::RunTimers() {
+  const Clock::time_point now = Clock::now();
+  while (!timers_.empty() && timers_.begin()->first.first <= now) {
+    auto node = timers_.extract(timers_.begin());
+    timer_at_.erase(node.key().second);
+    node.mapped()();
+  }
+}
+
+void EventLoop::Run() {
+  thread_.store(std::this_thread::get_id());
+  std::array<epoll_event, 128> events{};
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const int n = ::epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()),
+                               WaitMs());
+    if (n < 0) {
+      if (errno != EINTR) {
+        std::fprintf(stderr, "faas: epoll_wait: %s\n", std::strerror(errno));
+      }
+      continue;
+    }
+    bool woken = false;
+    for (int i = 0; i < n; ++i) {
+      const epoll_event& e = events[static_cast<std::size_t>(i)];
+      const uint64_t token = e.data.u64;
+      if (token == 0) {
+        woken = true;
+        continue;
+      }
+      auto t = tokens_.find(token);
+      if (t == tokens_.end()) {
+        continue;  // unwatched earlier in this batch
+      }
+      // Copied: the callback may Unwatch (and so destroy) its own entry.
+      FdCallback cb = fds_[t->second].cb;
+      cb(e.events);
+    }
+    if (woken) {
+      uint64_t count = 0;
+      [[maybe_unused]] const ssize_t r = ::read(wake_.Get(), &count, sizeof(count));
+    }
+    RunPosted();
+    RunTimers();
+  }
+  RunPosted();
+  thread_.store(std::thread::id());
+}
+
+BlockingPool::~BlockingPool() {
+  std::map<std::thread::id, std::thread> threads;
+  std::vector<std::thread> exited;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    threads.swap(threads_);
+    exited.swap(exited_);
+  }
+  cv_.notify_all();
+  for (auto& [id, t] : threads) {
+    t.join();
+  }
+  for (auto& t : exited) {
+    t.join();
+  }
+}
+
+bool BlockingPool::Run(std::function<void()> task) {
+  std::vector<std::thread> exited;
+  {
+    std::lock_guard lock(mu_);
+    exited.swap(exited_);
+    tasks_.push_back(std::move(task));
+    if (idle_ >= tasks_.size()) {
+      cv_.notify_one();
+    } else {
+      try {
+        std::thread t([this] { Work(); });
+        const std::thread::id id = t.get_id();
+        threads_.emplace(id, std::move(t));
+      } catch (const std::system_error&) {
+        if (idle_ == 0 && threads_.empty()) {
+          tasks_.pop_back();
+          return false;
+        }
+        // A running thread takes it when it is done with its task.
+      }
+    }
+  }
+  for (auto& t : exited) {
+    t.join();
+  }
+  return true;
+}
+
+void BlockingPool::Work() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (!tasks_.empty()) {
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      try {
+        task();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "faas: blocking task threw: %s\n", e.what());
+      }
+      task = nullptr;  // its captures die outside the lock
+      lock.lock();
+      continue;
+    }
+    if (stopping_) {
+      return;
+    }
+    ++idle_;
+    const bool got = cv_.wait_for(lock, idle_timeout_,
+                                  [&] { return stopping_ || !tasks_.empty(); });
+    --idle_;
+    if (!got) {  // idle too long: exit, to be joined by the next Run (or the destructor)
+      auto it = threads_.find(std::this_thread::get_id());
+      if (it != threads_.end()) {
+        exited_.push_back(std::move(it->second));
+        threads_.erase(it);
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace faas
