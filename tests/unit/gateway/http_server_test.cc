@@ -10,9 +10,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <latch>
 #include <optional>
 #include <stdexcept>
@@ -23,6 +26,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "faas/base/event_loop.h"
 #include "faas/base/unique_fd.h"
 #include "faas/gateway/errors.h"
 
@@ -173,6 +177,12 @@ void EchoHandler(HttpRequest& req, HttpResponse& res) {
 class HttpServerTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions options = {}, Handler handler = EchoHandler) {
+    server_ = std::make_unique<HttpServer>(std::move(options), std::move(handler));
+    auto port = server_->Start();
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    port_ = *port;
+  }
+  void StartAsyncServer(ServerOptions options, AsyncHandler handler) {
     server_ = std::make_unique<HttpServer>(std::move(options), std::move(handler));
     auto port = server_->Start();
     ASSERT_TRUE(port.ok()) << port.status().ToString();
@@ -648,6 +658,142 @@ TEST_F(HttpServerTest, StartRejectsANonNumericHost) {
   auto port = server.Start();
   ASSERT_FALSE(port.ok());
   EXPECT_EQ(port.status().code(), StatusCode::kInvalidArgument);
+}
+
+// --- AsyncHandler: answers given on the loop, later, from other threads, or never.
+
+TEST_F(HttpServerTest, AnAsyncHandlerRunsOnTheLoopAndMayAnswerAtOnce) {
+  std::atomic<bool> on_loop{false};
+  StartAsyncServer({}, [&](HttpRequest& req, Responder r) {
+    on_loop = r.Loop()->InLoopThread();
+    HttpResponse res;
+    res.body = "inline " + req.path;
+    r.Send(std::move(res));
+  });
+  Client c(port_);
+  ASSERT_TRUE(c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto a = c.ReadResponse();
+  auto b = c.ReadResponse();
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_EQ(a->body, "inline /a");
+  EXPECT_EQ(b->body, "inline /b") << "pipelined requests are answered in order";
+  EXPECT_TRUE(on_loop.load());
+}
+
+TEST_F(HttpServerTest, AnAsyncAnswerMayComeLaterFromAnotherThreadWithoutBlockingTheLoop) {
+  std::mutex mu;
+  std::vector<Responder> parked;  // answered by the test thread
+  StartAsyncServer({.threads = 1}, [&](HttpRequest& req, Responder r) {
+    if (req.path == "/park") {
+      std::lock_guard lock(mu);
+      parked.push_back(std::move(r));
+      return;
+    }
+    HttpResponse res;
+    res.body = "quick";
+    r.Send(std::move(res));
+  });
+  Client slow(port_);
+  ASSERT_TRUE(slow.Send("GET /park HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(mu);
+    return parked.size() == 1;
+  }));
+  // One loop thread, and it is free: another client is served meanwhile.
+  Client quick(port_);
+  ASSERT_TRUE(quick.Send("GET /q HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto q = quick.ReadResponse();
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->body, "quick");
+  EXPECT_EQ(server_->InFlightRequests(), 1u);
+  std::thread([&] {
+    HttpResponse res;
+    res.body = "late";
+    std::lock_guard lock(mu);
+    parked[0].Send(std::move(res));
+    HttpResponse again;
+    again.status = 500;
+    parked[0].Send(std::move(again));  // a second Send is ignored
+  }).join();
+  auto late = slow.ReadResponse();
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->status, 200);
+  EXPECT_EQ(late->body, "late");
+  auto after = slow.ReadResponse();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->body, "quick") << "the pipelined request waited for the parked one";
+  std::lock_guard lock(mu);
+  parked.clear();
+}
+
+TEST_F(HttpServerTest, AResponderDroppedUnansweredAnswers500) {
+  StartAsyncServer({}, [](HttpRequest&, Responder) {});
+  Client c(port_);
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto res = c.ReadResponse();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->status, 500);
+  EXPECT_THAT(res->body, ::testing::HasSubstr("\"internal\""));
+  // The connection stays usable.
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_TRUE(c.ReadResponse().has_value());
+}
+
+TEST_F(HttpServerTest, DrainWaitsForAnAsyncAnswer) {
+  std::promise<Responder> handed;
+  StartAsyncServer({}, [&](HttpRequest&, Responder r) { handed.set_value(std::move(r)); });
+  Client c(port_);
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto f = handed.get_future();
+  ASSERT_EQ(f.wait_for(kDeadline), std::future_status::ready);
+  Responder r = f.get();
+  auto drained = std::async(std::launch::async, [&] { server_->Drain(milliseconds(0)); });
+  EXPECT_EQ(drained.wait_for(milliseconds(50)), std::future_status::timeout)
+      << "a handler's answer is awaited even past the grace period";
+  HttpResponse res;
+  res.body = "x";
+  r.Send(std::move(res));
+  ASSERT_EQ(drained.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_EQ(server_->ActiveConnections(), 0u);
+  EXPECT_EQ(server_->InFlightRequests(), 0u);
+}
+
+// Reads this process's thread count from /proc.
+int ThreadCount() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  char line[256];
+  int n = -1;
+  while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "Threads:", 8) == 0) {
+      n = std::atoi(line + 8);
+    }
+  }
+  if (f != nullptr) {
+    std::fclose(f);
+  }
+  return n;
+}
+
+TEST_F(HttpServerTest, ConnectionsDoNotCostAThreadEach) {
+  StartAsyncServer({.threads = 2, .max_connections_per_ip = 0}, [](HttpRequest&, Responder r) {
+    r.Send(HttpResponse{});
+  });
+  const int before = ThreadCount();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 300; ++i) {
+    clients.push_back(std::make_unique<Client>(port_));
+    ASSERT_TRUE(clients.back()->connected());
+  }
+  ASSERT_TRUE(Eventually([&] { return server_->ActiveConnections() == 300; }));
+  for (auto& c : clients) {
+    ASSERT_TRUE(c->Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
+  for (auto& c : clients) {
+    auto res = c->ReadResponse();
+    ASSERT_TRUE(res.has_value());
+    EXPECT_EQ(res->status, 200);
+  }
+  EXPECT_LE(ThreadCount(), before + 2) << "300 connections, still the same two loop threads";
 }
 
 TEST(HttpServerLifecycle, StopWithoutStartIsANoOp) {

@@ -1,0 +1,308 @@
+// Scheduler::InvokeAsync against real faas-worker processes, driven from a real EventLoop
+// thread (docs/design/0006-warm-path-reactor.md): the warm path in the loop, the queue's
+// hand-off, deadlines as timers, crashes and shutdown.
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "faas/base/event_loop.h"
+#include "faas/sandbox/cgroup.h"
+#include "faas/scheduler/scheduler.h"
+
+namespace faas::scheduler {
+namespace {
+
+using std::chrono::milliseconds;
+
+FunctionSpec Spec(const std::string& fn, uint32_t version = 1) {
+  FunctionSpec s;
+  s.name = fn;
+  s.version = version;
+  s.library_path = std::string(FAAS_TEST_FUNCTIONS_DIR) + "/lib" + fn + ".so";
+  return s;
+}
+
+SchedulerOptions Options() {
+  static auto root = sandbox::CgroupRoot::Create({});
+  SchedulerOptions o;
+  o.cgroups = root.ok() ? root->get() : nullptr;
+  o.worker_path = std::string(FAAS_TEST_BIN_DIR) + "/faas-worker";
+  o.reap_interval = milliseconds(20);
+  return o;
+}
+
+InvokeRequest Req(const std::string& query = "", std::string body = "") {
+  InvokeRequest r;
+  r.invocation_id = "test";
+  r.method = "POST";
+  r.query = query;
+  r.body = std::move(body);
+  return r;
+}
+
+// An EventLoop on its own thread, stopped and joined at the end of the test.
+class LoopThread {
+ public:
+  LoopThread() : loop_(std::move(EventLoop::Create().value())), thread_([this] { loop_->Run(); }) {}
+  ~LoopThread() {
+    loop_->Stop();
+    thread_.join();
+  }
+  EventLoop* get() { return loop_.get(); }
+
+  // Calls InvokeAsync on the loop's thread; the future is ready when `done` ran, and says
+  // whether it ran on the loop's thread.
+  std::future<std::pair<InvokeResult, bool>> Invoke(Scheduler& s, const std::string& name,
+                                                    InvokeRequest req) {
+    auto promise = std::make_shared<std::promise<std::pair<InvokeResult, bool>>>();
+    auto future = promise->get_future();
+    auto box = std::make_shared<InvokeRequest>(std::move(req));
+    EventLoop* loop = loop_.get();
+    loop->Post([&s, name, box, loop, promise] {
+      s.InvokeAsync(name, std::move(*box), loop, [loop, promise](InvokeResult r) {
+        promise->set_value({std::move(r), loop->InLoopThread()});
+      });
+    });
+    return future;
+  }
+
+ private:
+  std::unique_ptr<EventLoop> loop_;
+  std::thread thread_;
+};
+
+constexpr auto kWait = std::chrono::seconds(20);
+
+// Starts one idle instance; how many started (0 on error).
+uint32_t Prewarmed(Scheduler& s, const std::string& name) {
+  auto n = s.Prewarm(name, 1);
+  EXPECT_TRUE(n.ok()) << n.status().ToString();
+  return n.ok() ? *n : 0;
+}
+
+InvokeResult Get(std::future<std::pair<InvokeResult, bool>>& f) {
+  if (f.wait_for(kWait) != std::future_status::ready) {
+    ADD_FAILURE() << "the invocation never completed";
+    return {};
+  }
+  auto [r, on_loop] = f.get();
+  EXPECT_TRUE(on_loop) << "done runs on the loop's thread";
+  return r;
+}
+
+TEST(SchedulerAsync, ColdThenWarmBothAnswerOnTheLoopThread) {
+  Scheduler s(Options());
+  s.SetFunction(Spec("hello"));
+  LoopThread loop;
+  auto cold = loop.Invoke(s, "hello", Req());
+  InvokeResult a = Get(cold);
+  ASSERT_EQ(a.outcome, Outcome::kOk) << a.error_message;
+  EXPECT_TRUE(a.cold_start);
+  auto warm = loop.Invoke(s, "hello", Req());
+  InvokeResult b = Get(warm);
+  ASSERT_EQ(b.outcome, Outcome::kOk) << b.error_message;
+  EXPECT_FALSE(b.cold_start);
+  EXPECT_EQ(b.body, "Hello from faas!\n");
+  EXPECT_GT(b.timings.exec.count(), 0);
+  EXPECT_EQ(s.Stats("hello").idle, 1u);
+  EXPECT_EQ(s.Stats("hello").invocations, 2u);
+}
+
+TEST(SchedulerAsync, BigBodiesCrossTheChannelBothWays) {
+  Scheduler s(Options());
+  s.SetFunction(Spec("echo"));
+  ASSERT_EQ(Prewarmed(s, "echo"), 1u);
+  LoopThread loop;
+  // Bigger than a unix socket's buffer: the frame is written and read in many steps.
+  std::string body(3u << 20, 'x');
+  for (std::size_t i = 0; i < body.size(); i += 4099) {
+    body[i] = static_cast<char>('a' + i % 26);
+  }
+  auto f = loop.Invoke(s, "echo", Req("", body));
+  InvokeResult r = Get(f);
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+  EXPECT_FALSE(r.cold_start);
+  EXPECT_NE(r.body.find(body), std::string::npos) << "echo returns the body in its JSON";
+}
+
+TEST(SchedulerAsync, KillsAtTheDeadlineAndTheNextCallStartsAfresh) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("sleep");
+  spec.config.timeout = milliseconds(100);
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  LoopThread loop;
+  auto f = loop.Invoke(s, "sleep", Req("ms=10000"));
+  InvokeResult r = Get(f);
+  EXPECT_EQ(r.outcome, Outcome::kTimeout) << r.error_message;
+  EXPECT_FALSE(r.cold_start);
+  EXPECT_GE(r.timings.exec, milliseconds(100));
+  EXPECT_LT(r.timings.exec, milliseconds(1000));
+  auto next = loop.Invoke(s, "sleep", Req("ms=1"));
+  InvokeResult n = Get(next);
+  EXPECT_EQ(n.outcome, Outcome::kOk) << n.error_message;
+  EXPECT_TRUE(n.cold_start);
+}
+
+TEST(SchedulerAsync, ACpuBurnerStopsAtItsCpuLimit) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("burn");
+  spec.config.timeout = milliseconds(5000);
+  spec.config.cpu_limit = milliseconds(100);
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "burn"), 1u);
+  LoopThread loop;
+  auto f = loop.Invoke(s, "burn", Req("ms=3000"));
+  InvokeResult r = Get(f);
+  EXPECT_EQ(r.outcome, Outcome::kTimeout) << r.error_message;
+  EXPECT_NE(r.error_message.find("CPU-time limit"), std::string::npos) << r.error_message;
+  EXPECT_GE(r.cpu, milliseconds(100));
+  EXPECT_LT(r.timings.exec, milliseconds(2000));
+}
+
+TEST(SchedulerAsync, ACrashFailsOnlyItsOwnInvocation) {
+  Scheduler s(Options());
+  s.SetFunction(Spec("crash"));
+  s.SetFunction(Spec("hello"));
+  ASSERT_EQ(Prewarmed(s, "crash"), 1u);
+  ASSERT_EQ(Prewarmed(s, "hello"), 1u);
+  LoopThread loop;
+  auto crash = loop.Invoke(s, "crash", Req());
+  auto hello = loop.Invoke(s, "hello", Req());
+  InvokeResult c = Get(crash);
+  EXPECT_EQ(c.outcome, Outcome::kCrashed);
+  EXPECT_NE(c.error_message.find("SIGSEGV"), std::string::npos) << c.error_message;
+  EXPECT_EQ(Get(hello).outcome, Outcome::kOk);
+}
+
+TEST(SchedulerAsync, QueuedCallsAreHandedTheFreedInstanceInOrder) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("sleep");
+  spec.config.max_instances = 1;
+  spec.config.timeout = milliseconds(5000);
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  LoopThread loop;
+  std::vector<std::future<std::pair<InvokeResult, bool>>> calls;
+  for (int i = 0; i < 6; ++i) {
+    calls.push_back(loop.Invoke(s, "sleep", Req("ms=20")));
+  }
+  std::chrono::nanoseconds last_queue{0};
+  for (auto& f : calls) {
+    InvokeResult r = Get(f);
+    EXPECT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+    EXPECT_FALSE(r.cold_start) << "one instance serves them all, one after another";
+    EXPECT_GE(r.timings.queue, last_queue) << "first come, first served";
+    last_queue = r.timings.queue;
+  }
+  EXPECT_EQ(s.Stats("sleep").cold_starts, 0u);
+  EXPECT_EQ(s.Stats("sleep").waiting, 0u);
+}
+
+TEST(SchedulerAsync, BlockedAndAsyncWaitersBothGetTheInstance) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("sleep");
+  spec.config.max_instances = 1;
+  spec.config.timeout = milliseconds(5000);
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  LoopThread loop;
+  std::vector<std::future<std::pair<InvokeResult, bool>>> async_calls;
+  std::vector<std::future<InvokeResult>> blocked;
+  for (int i = 0; i < 4; ++i) {
+    async_calls.push_back(loop.Invoke(s, "sleep", Req("ms=10")));
+    blocked.push_back(
+        std::async(std::launch::async, [&s] { return s.Invoke("sleep", Req("ms=10")); }));
+  }
+  for (auto& f : async_calls) {
+    EXPECT_EQ(Get(f).outcome, Outcome::kOk);
+  }
+  for (auto& f : blocked) {
+    ASSERT_EQ(f.wait_for(kWait), std::future_status::ready);
+    EXPECT_EQ(f.get().outcome, Outcome::kOk);
+  }
+}
+
+TEST(SchedulerAsync, TheQueueTimesOutWithNoCapacity) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("sleep");
+  spec.config.max_instances = 1;
+  spec.config.timeout = milliseconds(3000);
+  spec.config.queue_timeout = milliseconds(100);
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  LoopThread loop;
+  auto hog = loop.Invoke(s, "sleep", Req("ms=1500"));
+  auto t0 = Clock::now();
+  auto waiting = loop.Invoke(s, "sleep", Req("ms=1"));
+  InvokeResult w = Get(waiting);
+  EXPECT_EQ(w.outcome, Outcome::kNoCapacity) << w.error_message;
+  EXPECT_GE(Clock::now() - t0, milliseconds(100));
+  EXPECT_LT(Clock::now() - t0, milliseconds(1400)) << "it gave up before the hog finished";
+  EXPECT_EQ(Get(hog).outcome, Outcome::kOk);
+}
+
+TEST(SchedulerAsync, AFullQueueAnswersAtOnce) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("sleep");
+  spec.config.max_instances = 1;
+  spec.config.queue_depth = 0;
+  spec.config.timeout = milliseconds(3000);
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  LoopThread loop;
+  auto hog = loop.Invoke(s, "sleep", Req("ms=500"));
+  auto t0 = Clock::now();
+  auto refused = loop.Invoke(s, "sleep", Req("ms=1"));
+  EXPECT_EQ(Get(refused).outcome, Outcome::kNoCapacity);
+  EXPECT_LT(Clock::now() - t0, milliseconds(400));
+  EXPECT_EQ(Get(hog).outcome, Outcome::kOk);
+}
+
+TEST(SchedulerAsync, QueuedCallsEndWhenTheFunctionIsRemovedOrTheSchedulerStops) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("sleep");
+  spec.config.max_instances = 1;
+  spec.config.timeout = milliseconds(5000);
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  LoopThread loop;
+  auto hog = loop.Invoke(s, "sleep", Req("ms=300"));
+  auto queued = loop.Invoke(s, "sleep", Req("ms=1"));
+  ASSERT_TRUE([&] {
+    for (auto end = Clock::now() + kWait; Clock::now() < end; std::this_thread::yield()) {
+      if (s.Stats("sleep").waiting == 1) {
+        return true;
+      }
+    }
+    return false;
+  }());
+  s.RemoveFunction("sleep");
+  EXPECT_EQ(Get(queued).outcome, Outcome::kNotFound);
+  Get(hog);  // the running one finishes (its instance then stops)
+
+  s.SetFunction(spec);
+  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  auto hog2 = loop.Invoke(s, "sleep", Req("ms=300"));
+  auto queued2 = loop.Invoke(s, "sleep", Req("ms=1"));
+  ASSERT_TRUE([&] {
+    for (auto end = Clock::now() + kWait; Clock::now() < end; std::this_thread::yield()) {
+      if (s.Stats("sleep").waiting == 1) {
+        return true;
+      }
+    }
+    return false;
+  }());
+  auto stopped = std::async(std::launch::async, [&] { s.Shutdown(milliseconds(5000)); });
+  EXPECT_EQ(Get(queued2).outcome, Outcome::kShuttingDown);
+  EXPECT_EQ(Get(hog2).outcome, Outcome::kOk) << "the grace period lets it finish";
+  ASSERT_EQ(stopped.wait_for(kWait), std::future_status::ready);
+}
+
+}  // namespace
+}  // namespace faas::scheduler
