@@ -62,7 +62,12 @@ Status EventLoop::Watch(int fd, uint32_t events, FdCallback cb) {
   if (::epoll_ctl(epoll_.Get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
     return ErrnoError(errno, "epoll_ctl(ADD)");
   }
-  fds_[fd] = Watched{token, std::move(cb)};
+  auto& slot = fds_[fd];
+  if (slot != nullptr) {  // a closed fd's stale entry (the kernel dropped it with the fd)
+    tokens_.erase(slot->token);
+    retired_.push_back(std::move(slot));
+  }
+  slot = std::make_unique<Watched>(Watched{token, std::move(cb)});
   tokens_[token] = fd;
   return OkStatus();
 }
@@ -74,7 +79,8 @@ void EventLoop::Unwatch(int fd) {
   }
   // Fails only when the fd was closed already, which removed it from the epoll set anyway.
   ::epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
-  tokens_.erase(it->second.token);
+  tokens_.erase(it->second->token);
+  retired_.push_back(std::move(it->second));
   fds_.erase(it);
 }
 
@@ -149,9 +155,7 @@ void EventLoop::Run() {
       if (t == tokens_.end()) {
         continue;  // unwatched earlier in this batch
       }
-      // Copied: the callback may Unwatch (and so destroy) its own entry.
-      FdCallback cb = fds_[t->second].cb;
-      cb(e.events);
+      fds_[t->second]->cb(e.events);  // an Unwatch inside keeps it alive in retired_
     }
     if (woken) {
       uint64_t count = 0;
@@ -159,6 +163,7 @@ void EventLoop::Run() {
     }
     RunPosted();
     RunTimers();
+    retired_.clear();
   }
   RunPosted();
   thread_.store(std::thread::id());

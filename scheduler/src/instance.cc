@@ -328,9 +328,10 @@ std::string Instance::Bury(std::string_view what, ExitInfo* exit) {
   return info.Describe();
 }
 
-std::string Instance::ReadLogs(std::size_t cap) const {
+std::string Instance::ReadLogs(std::size_t cap) {
   struct stat st {};
   if (::fstat(log_.Get(), &st) != 0 || st.st_size <= 0) {
+    log_empty_ = true;
     return {};
   }
   auto size = static_cast<std::size_t>(st.st_size);
@@ -345,9 +346,12 @@ std::string Instance::ReadLogs(std::size_t cap) const {
 
 void Instance::Begin(InvokeRequest& req, Exchange* x) {
   const store::FunctionConfig& cfg = spec_->config;
-  if (::ftruncate(log_.Get(), 0) != 0) {
+  // Emptied here unless the last invocation left it empty (most do: one syscall saved); output
+  // written between invocations then belongs to the next one.
+  if (!log_empty_ && ::ftruncate(log_.Get(), 0) != 0) {
     // Not fatal: the log of this invocation would include the previous one's tail.
   }
+  log_empty_ = false;
   v1::WorkerRequest wr;
   wr.set_invocation_id(req.invocation_id);
   wr.set_method(req.method);
@@ -431,6 +435,9 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
     x->writing = false;
     x->frame.clear();
     x->done = 0;
+    // The worker has not answered a request it got this instant: wait for the channel to be
+    // readable rather than spend a recv finding nothing.
+    return Pumped::kWaiting;
   }
   // The answer: the header, then the payload; usually one recv takes both.
   for (;;) {

@@ -127,7 +127,7 @@ class Instance {
   // The worker stopped talking: learn why (its exit status if it exited on its own within a
   // moment, else kill it) and mark the instance dead.
   std::string Bury(std::string_view what, ExitInfo* exit = nullptr);
-  std::string ReadLogs(std::size_t cap) const;
+  std::string ReadLogs(std::size_t cap);
 
   std::shared_ptr<const FunctionSpec> spec_;
   std::shared_ptr<Zygote> zygote_;                   // forked instances: PID 1 of their namespace
@@ -138,6 +138,7 @@ class Instance {
   bool healthy_ = true;
   pid_t ready_pid_ = -1;                    // as_zygote: who sent the ready frame (the kernel says)
   bool used_ = false;                       // has served an invocation
+  bool log_empty_ = false;                  // the log memfd was empty when last read
   std::chrono::nanoseconds last_cpu_{0};    // cgroup CPU at the end of the last invocation
   std::chrono::nanoseconds background_{0};  // used between invocations, not yet recorded
   std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;

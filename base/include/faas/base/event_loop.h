@@ -73,7 +73,10 @@ class EventLoop {
   UniqueFd wake_;  // eventfd: Post and Stop
   std::atomic<std::thread::id> thread_{};
   std::atomic<bool> stop_{false};
-  std::unordered_map<int, Watched> fds_;
+  std::unordered_map<int, std::unique_ptr<Watched>> fds_;
+  // Unwatched during the current batch: kept alive until it ends, so a callback that unwatches
+  // itself (or one still to be called in the batch) is never destroyed while it runs.
+  std::vector<std::unique_ptr<Watched>> retired_;
   std::unordered_map<uint64_t, int> tokens_;  // token -> fd, for events of this batch
   uint64_t next_token_ = 1;
   std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> timers_;
