@@ -716,6 +716,9 @@ void HttpServer::Impl::StartRequest(Conn* c) {
   c->parser->eager(true);
   c->request_bytes = c->buffer.size();
   c->header_checked = false;
+  if (c->buffer.size() == 0 && c->buffer.capacity() > 4096) {
+    c->buffer.shrink_to_fit();  // after a big request, an idle connection holds nothing big
+  }
   // Idle keep-alive (or, with pipelined bytes, the header) deadline.
   SetTimer(c, Clock::now() + options_.read_timeout, &Impl::OnReadTimeout);
 }
@@ -752,15 +755,18 @@ bool HttpServer::Impl::ProcessInput(Conn* c) {
     if (!c->may_read) {
       return true;
     }
-    auto space = c->buffer.prepare(kReadChunk);
-    const ssize_t n = ::recv(c->fd.Get(), space.data(), space.size(), MSG_DONTWAIT);
+    // Read into the loop's scratch buffer, then keep only what arrived: an idle connection
+    // holds a buffer the size of its last request, not of a read.
+    thread_local std::array<char, kReadChunk> scratch;
+    const ssize_t n = ::recv(c->fd.Get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
     if (n > 0) {
-      c->buffer.commit(static_cast<std::size_t>(n));
+      const auto got = static_cast<std::size_t>(n);
+      c->buffer.commit(net::buffer_copy(c->buffer.prepare(got), net::buffer(scratch.data(), got)));
       if (c->request_bytes == 0) {  // the first byte: from the idle wait to the header's
         SetTimer(c, Clock::now() + options_.read_timeout, &Impl::OnReadTimeout);
       }
-      c->request_bytes += static_cast<std::size_t>(n);
-      c->may_read = c->peer_closed || static_cast<std::size_t>(n) == space.size();
+      c->request_bytes += got;
+      c->may_read = c->peer_closed || got == scratch.size();
       continue;
     }
     if (n < 0 && errno == EINTR) {

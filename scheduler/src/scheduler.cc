@@ -737,8 +737,19 @@ void Scheduler::Impl::HandOffLocked(const std::shared_ptr<Pool>& pool,
         dead->push_back(std::move(inst));
         continue;
       }
-      AsyncPtr call = std::move(pool->async_waiters.front());
-      pool->async_waiters.pop_front();
+      // Within the first few waiters, one on the releasing thread's own loop goes first: it
+      // starts at once, where another loop's would cost a cross-thread wake-up.
+      auto pick = pool->async_waiters.begin();
+      const auto local_end = pool->async_waiters.begin() +
+                             std::min<std::ptrdiff_t>(8, std::ssize(pool->async_waiters));
+      for (auto w = pick; w != local_end; ++w) {
+        if ((*w)->loop->InLoopThread()) {
+          pick = w;
+          break;
+        }
+      }
+      AsyncPtr call = std::move(*pick);
+      pool->async_waiters.erase(pick);
       --pool->waiting;
       pool->serve_async_next = false;
       pool->busy.insert(inst.get());
