@@ -462,7 +462,8 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
         return Pumped::kFailed;
       }
       if (x->frame.size() == total) {
-        *answer = x->frame.substr(sandbox::kFrameHeaderBytes);
+        *answer = std::move(x->frame);  // with its header: Finish skips it (no copy)
+        x->frame.clear();
         return Pumped::kAnswered;
       }
       want = total - x->frame.size();
@@ -527,7 +528,7 @@ void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeR
 }
 
 void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
-                      InvokeResult* out) {
+                      InvokeResult* out, std::size_t skip) {
   const store::FunctionConfig& cfg = spec_->config;
   const auto cpu_before = x.cpu_before;
   const auto cpu_limit = x.cpu_limit;
@@ -581,7 +582,9 @@ void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t 
   out->logs = ReadLogs(log_capture_bytes);
 
   v1::WorkerResponse msg;
-  if (!msg.ParseFromString(*frame) || !msg.has_result() ||
+  if (frame->size() < skip ||
+      !msg.ParseFromArray(frame->data() + skip, static_cast<int>(frame->size() - skip)) ||
+      !msg.has_result() ||
       msg.result().headers_size() > static_cast<int>(kMaxResponseHeaders) ||
       msg.result().status() < 100 || msg.result().status() > 599) {
     KillAll();

@@ -85,14 +85,15 @@ class Instance {
   // Builds the request frame (the body is moved into it) and starts the CPU accounting.
   void Begin(InvokeRequest& req, Exchange* x);
   // Non-blocking: writes what it can of the request, reads what has arrived of the answer.
-  // kAnswered and kFailed set *answer (the payload, or why it failed).
+  // kAnswered and kFailed set *answer (the whole frame, header included, or why it failed).
   Pumped Pump(Exchange* x, Result<std::string>* answer);
   // When to check next (the CPU budget or the deadline); sets *expired to DeadlineExceeded once
   // either is spent. `first`: right after Begin (no CPU read needed).
   Clock::time_point NextCheck(Exchange* x, bool first, Status* expired);
-  // Fills *out from the answer (or failure); on failure kills and buries the worker.
+  // Fills *out from the answer (or failure); on failure kills and buries the worker. The
+  // answer's payload starts `skip` bytes in (Pump leaves the frame header in front).
   void Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
-              InvokeResult* out);
+              InvokeResult* out, std::size_t skip = 0);
   int ChannelFd() const { return channel_.Get(); }
   // Background CPU (used between invocations) not yet recorded: whole milliseconds, or all of
   // it when `final` (the instance is ending). The recorder bills what this returns.

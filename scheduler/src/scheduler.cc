@@ -16,6 +16,7 @@
 #include "faas/base/event_loop.h"
 #include "faas/base/log.h"
 #include "faas/sandbox/cgroup.h"
+#include "faas/sandbox/channel.h"
 #include "instance.h"
 #include "recorder.h"
 #include "zygote.h"
@@ -648,7 +649,8 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
   }
   StopWatching(call);
   if (p == Instance::Pumped::kAnswered) {
-    call->inst->Finish(call->x, std::move(answer), options.log_capture_bytes, &call->out);
+    call->inst->Finish(call->x, std::move(answer), options.log_capture_bytes, &call->out,
+                       sandbox::kFrameHeaderBytes);
     CompleteAsync(call);
     return;
   }
