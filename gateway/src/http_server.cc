@@ -758,17 +758,21 @@ bool HttpServer::Impl::ProcessInput(Conn* c) {
     // Until a body is due, read into the loop's scratch buffer and keep only what arrived: an
     // idle connection holds a buffer the size of its last request, not of a read. A body is
     // read straight into the connection's buffer (one copy fewer).
-    thread_local std::array<char, kReadChunk> scratch;
+    // Allocated on first use: a thread_local array would be zeroed in every thread's TLS.
+    thread_local std::unique_ptr<char[]> scratch;
+    if (scratch == nullptr) {
+      scratch = std::make_unique_for_overwrite<char[]>(kReadChunk);
+    }
     const bool in_body = c->header_checked;
     auto direct = in_body ? c->buffer.prepare(kReadChunk) : net::mutable_buffer();
-    char* into = in_body ? static_cast<char*>(direct.data()) : scratch.data();
+    char* into = in_body ? static_cast<char*>(direct.data()) : scratch.get();
     const ssize_t n = ::recv(c->fd.Get(), into, kReadChunk, MSG_DONTWAIT);
     if (n > 0) {
       const auto got = static_cast<std::size_t>(n);
       if (in_body) {
         c->buffer.commit(got);
       } else {
-        c->buffer.commit(net::buffer_copy(c->buffer.prepare(got), net::buffer(scratch.data(), got)));
+        c->buffer.commit(net::buffer_copy(c->buffer.prepare(got), net::buffer(scratch.get(), got)));
       }
       if (c->request_bytes == 0) {  // the first byte: from the idle wait to the header's
         SetTimer(c, Clock::now() + options_.read_timeout, &Impl::OnReadTimeout);

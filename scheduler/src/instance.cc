@@ -472,10 +472,15 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
     ssize_t n = 0;
     if (have < sandbox::kFrameHeaderBytes) {
       // The length is not known yet: read into a scratch buffer (no zero-filled allocation).
-      thread_local std::array<char, 64u << 10> scratch;
-      n = ::recv(fd, scratch.data(), scratch.size(), MSG_DONTWAIT);
+      // Allocated on first use: a thread_local array would be zeroed in every thread's TLS.
+      constexpr std::size_t kScratch = 64u << 10;
+      thread_local std::unique_ptr<char[]> scratch;
+      if (scratch == nullptr) {
+        scratch = std::make_unique_for_overwrite<char[]>(kScratch);
+      }
+      n = ::recv(fd, scratch.get(), kScratch, MSG_DONTWAIT);
       if (n > 0) {
-        x->frame.append(scratch.data(), static_cast<std::size_t>(n));
+        x->frame.append(scratch.get(), static_cast<std::size_t>(n));
       }
     } else {
       x->frame.resize(have + want);
