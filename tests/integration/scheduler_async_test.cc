@@ -13,37 +13,16 @@
 #include "faas/base/event_loop.h"
 #include "faas/sandbox/cgroup.h"
 #include "faas/scheduler/scheduler.h"
+#include "integration/scheduler_support.h"
 
 namespace faas::scheduler {
 namespace {
 
 using std::chrono::milliseconds;
 
-FunctionSpec Spec(const std::string& fn, uint32_t version = 1) {
-  FunctionSpec s;
-  s.name = fn;
-  s.version = version;
-  s.library_path = std::string(FAAS_TEST_FUNCTIONS_DIR) + "/lib" + fn + ".so";
-  return s;
-}
-
-SchedulerOptions Options() {
-  static auto root = sandbox::CgroupRoot::Create({});
-  SchedulerOptions o;
-  o.cgroups = root.ok() ? root->get() : nullptr;
-  o.worker_path = std::string(FAAS_TEST_BIN_DIR) + "/faas-worker";
-  o.reap_interval = milliseconds(20);
-  return o;
-}
-
-InvokeRequest Req(const std::string& query = "", std::string body = "") {
-  InvokeRequest r;
-  r.invocation_id = "test";
-  r.method = "POST";
-  r.query = query;
-  r.body = std::move(body);
-  return r;
-}
+using testing::Options;
+using testing::Req;
+using testing::Spec;
 
 // An EventLoop on its own thread, stopped and joined at the end of the test.
 class LoopThread {
@@ -77,6 +56,20 @@ class LoopThread {
 };
 
 constexpr auto kWait = std::chrono::seconds(20);
+
+// Deploys `fn` limited to one instance with `timeout`, and starts that instance.
+void OneWarmInstance(Scheduler& s, const std::string& fn, std::chrono::milliseconds timeout,
+                     void (*adjust)(FunctionSpec&) = nullptr) {
+  FunctionSpec spec = Spec(fn);
+  spec.config.max_instances = 1;
+  spec.config.timeout = timeout;
+  if (adjust != nullptr) {
+    adjust(spec);
+  }
+  s.SetFunction(spec);
+  auto n = s.Prewarm(fn, 1);
+  ASSERT_TRUE(n.ok() && *n == 1) << n.status().ToString();
+}
 
 // Starts one idle instance; how many started (0 on error).
 uint32_t Prewarmed(Scheduler& s, const std::string& name) {
@@ -182,11 +175,7 @@ TEST(SchedulerAsync, ACrashFailsOnlyItsOwnInvocation) {
 
 TEST(SchedulerAsync, QueuedCallsAreHandedTheFreedInstanceInOrder) {
   Scheduler s(Options());
-  FunctionSpec spec = Spec("sleep");
-  spec.config.max_instances = 1;
-  spec.config.timeout = milliseconds(5000);
-  s.SetFunction(spec);
-  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  OneWarmInstance(s, "sleep", milliseconds(5000));
   LoopThread loop;
   std::vector<std::future<std::pair<InvokeResult, bool>>> calls;
   for (int i = 0; i < 6; ++i) {
@@ -206,11 +195,7 @@ TEST(SchedulerAsync, QueuedCallsAreHandedTheFreedInstanceInOrder) {
 
 TEST(SchedulerAsync, BlockedAndAsyncWaitersBothGetTheInstance) {
   Scheduler s(Options());
-  FunctionSpec spec = Spec("sleep");
-  spec.config.max_instances = 1;
-  spec.config.timeout = milliseconds(5000);
-  s.SetFunction(spec);
-  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  OneWarmInstance(s, "sleep", milliseconds(5000));
   LoopThread loop;
   std::vector<std::future<std::pair<InvokeResult, bool>>> async_calls;
   std::vector<std::future<InvokeResult>> blocked;
@@ -230,12 +215,8 @@ TEST(SchedulerAsync, BlockedAndAsyncWaitersBothGetTheInstance) {
 
 TEST(SchedulerAsync, TheQueueTimesOutWithNoCapacity) {
   Scheduler s(Options());
-  FunctionSpec spec = Spec("sleep");
-  spec.config.max_instances = 1;
-  spec.config.timeout = milliseconds(3000);
-  spec.config.queue_timeout = milliseconds(100);
-  s.SetFunction(spec);
-  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  OneWarmInstance(s, "sleep", milliseconds(3000),
+                  [](FunctionSpec& f) { f.config.queue_timeout = milliseconds(100); });
   LoopThread loop;
   auto hog = loop.Invoke(s, "sleep", Req("ms=1500"));
   auto t0 = Clock::now();
@@ -249,12 +230,8 @@ TEST(SchedulerAsync, TheQueueTimesOutWithNoCapacity) {
 
 TEST(SchedulerAsync, AFullQueueAnswersAtOnce) {
   Scheduler s(Options());
-  FunctionSpec spec = Spec("sleep");
-  spec.config.max_instances = 1;
-  spec.config.queue_depth = 0;
-  spec.config.timeout = milliseconds(3000);
-  s.SetFunction(spec);
-  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  OneWarmInstance(s, "sleep", milliseconds(3000),
+                  [](FunctionSpec& f) { f.config.queue_depth = 0; });
   LoopThread loop;
   auto hog = loop.Invoke(s, "sleep", Req("ms=500"));
   auto t0 = Clock::now();
@@ -266,38 +243,19 @@ TEST(SchedulerAsync, AFullQueueAnswersAtOnce) {
 
 TEST(SchedulerAsync, QueuedCallsEndWhenTheFunctionIsRemovedOrTheSchedulerStops) {
   Scheduler s(Options());
-  FunctionSpec spec = Spec("sleep");
-  spec.config.max_instances = 1;
-  spec.config.timeout = milliseconds(5000);
-  s.SetFunction(spec);
-  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  OneWarmInstance(s, "sleep", milliseconds(5000));
   LoopThread loop;
   auto hog = loop.Invoke(s, "sleep", Req("ms=300"));
   auto queued = loop.Invoke(s, "sleep", Req("ms=1"));
-  ASSERT_TRUE([&] {
-    for (auto end = Clock::now() + kWait; Clock::now() < end; std::this_thread::yield()) {
-      if (s.Stats("sleep").waiting == 1) {
-        return true;
-      }
-    }
-    return false;
-  }());
+  ASSERT_TRUE(testing::Eventually([&] { return s.Stats("sleep").waiting == 1; }));
   s.RemoveFunction("sleep");
   EXPECT_EQ(Get(queued).outcome, Outcome::kNotFound);
   Get(hog);  // the running one finishes (its instance then stops)
 
-  s.SetFunction(spec);
-  ASSERT_EQ(Prewarmed(s, "sleep"), 1u);
+  OneWarmInstance(s, "sleep", milliseconds(5000));
   auto hog2 = loop.Invoke(s, "sleep", Req("ms=300"));
   auto queued2 = loop.Invoke(s, "sleep", Req("ms=1"));
-  ASSERT_TRUE([&] {
-    for (auto end = Clock::now() + kWait; Clock::now() < end; std::this_thread::yield()) {
-      if (s.Stats("sleep").waiting == 1) {
-        return true;
-      }
-    }
-    return false;
-  }());
+  ASSERT_TRUE(testing::Eventually([&] { return s.Stats("sleep").waiting == 1; }));
   auto stopped = std::async(std::launch::async, [&] { s.Shutdown(milliseconds(5000)); });
   EXPECT_EQ(Get(queued2).outcome, Outcome::kShuttingDown);
   EXPECT_EQ(Get(hog2).outcome, Outcome::kOk) << "the grace period lets it finish";

@@ -2,6 +2,7 @@
 #include "faas/scheduler/scheduler.h"
 
 #include "faas/sandbox/cgroup.h"
+#include "integration/scheduler_support.h"
 
 #include <signal.h>
 
@@ -16,47 +17,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
-FunctionSpec Spec(const std::string& fn, uint32_t version = 1) {
-  FunctionSpec s;
-  s.name = fn;
-  s.version = version;
-  s.library_path = std::string(FAAS_TEST_FUNCTIONS_DIR) + "/lib" + fn + ".so";
-  return s;
-}
-
-sandbox::CgroupRoot* Cgroups() {
-  static auto root = sandbox::CgroupRoot::Create({});
-  return root.ok() ? root->get() : nullptr;
-}
-
-SchedulerOptions Options() {
-  SchedulerOptions o;
-  o.cgroups = Cgroups();
-  o.worker_path = std::string(FAAS_TEST_BIN_DIR) + "/faas-worker";
-  o.reap_interval = milliseconds(20);
-  return o;
-}
-
-InvokeRequest Req(const std::string& query = "") {
-  InvokeRequest r;
-  r.invocation_id = "test";
-  r.method = "GET";
-  r.query = query;
-  return r;
-}
-
-// Polls `cond` until it holds or 10 s pass.
-template <typename F>
-bool Eventually(F cond) {
-  auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < deadline) {
-    if (cond()) {
-      return true;
-    }
-    std::this_thread::yield();
-  }
-  return cond();
-}
+using testing::Cgroups;
+using testing::Eventually;
+using testing::Options;
+using testing::Req;
+using testing::Spec;
 
 TEST(Scheduler, ReusesAWarmInstanceAfterTheColdStart) {
   Scheduler s(Options());
