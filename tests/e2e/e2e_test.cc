@@ -7,6 +7,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -373,6 +374,40 @@ TEST_F(E2E, SigtermFinishesInFlightInvocationsThenExitsZero) {
   EXPECT_EQ(r.body, "slept 700 ms\n");
   EXPECT_EQ(stopped.get(), 0);
   EXPECT_NE(::kill(pid, 0), 0);  // gone
+}
+
+TEST(E2ELoop, OneEventLoopServesQuickRequestsWhileSlowInvocationsRun) {
+  // With a single HTTP event loop, invocations must never hold it: slow ones wait in their
+  // worker, cold starts on blocking threads, and a quick request is answered meanwhile.
+  FaasdProcess d;
+  ASSERT_TRUE(d.Start({"--http-threads", "1"})) << d.Logs();
+  ASSERT_EQ(d.Ctl({"deploy", "sleep", FunctionLib("sleep")}).exit_code, 0);
+  ASSERT_EQ(d.Ctl({"deploy", "hello", FunctionLib("hello")}).exit_code, 0);
+  ASSERT_EQ(HttpRequest(d.http_port(), "GET", "/function/hello").status, 200);  // warm
+  std::vector<std::future<HttpResult>> slow;
+  for (int i = 0; i < 8; ++i) {  // 8 cold starts, then 1.5 s each in the function
+    slow.push_back(std::async(std::launch::async, [&] {
+      return HttpRequest(d.http_port(), "GET", "/function/sleep?ms=1500");
+    }));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {  // until every slow invocation is running in its worker
+    CommandResult desc = d.Ctl({"describe", "sleep", "-o", "json"});
+    if (desc.exit_code == 0 && Json::parse(desc.out)["instances_busy"] == 8) {
+      break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << desc.out;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  HttpResult quick = HttpRequest(d.http_port(), "GET", "/function/hello");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(quick.status, 200);
+  EXPECT_LT(took, milliseconds(1000)) << "the quick request waited for the slow ones";
+  for (auto& f : slow) {
+    HttpResult r = f.get();
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, "slept 1500 ms\n");
+  }
 }
 
 }  // namespace

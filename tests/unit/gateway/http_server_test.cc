@@ -758,6 +758,26 @@ TEST_F(HttpServerTest, DrainWaitsForAnAsyncAnswer) {
   EXPECT_EQ(server_->InFlightRequests(), 0u);
 }
 
+TEST_F(HttpServerTest, AClientThatStopsReadingDoesNotStallItsLoop) {
+  StartAsyncServer({.write_timeout = std::chrono::seconds(20), .threads = 1},
+                   [](HttpRequest& req, Responder r) {
+                     HttpResponse res;
+                     res.body = req.path == "/big" ? std::string(16u << 20, 'x') : "small";
+                     r.Send(std::move(res));
+                   });
+  Client stuck(port_);
+  ASSERT_TRUE(stuck.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));  // and never reads
+  ASSERT_TRUE(Eventually([&] { return server_->InFlightRequests() == 0; }));  // answered: writing
+  const auto t0 = Clock::now();
+  Client other(port_);
+  ASSERT_TRUE(other.Send("GET /small HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto res = other.ReadResponse();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->body, "small");
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5)) << "served long before the write deadline";
+  EXPECT_EQ(server_->ActiveConnections(), 2u) << "the stuck one is still being written";
+}
+
 // Reads this process's thread count from /proc.
 int ThreadCount() {
   FILE* f = std::fopen("/proc/self/status", "r");
