@@ -62,6 +62,19 @@ void AddPlatformHeaders(HttpResponse& res, const std::string& inv_id, const Requ
   res.headers.emplace_back("Server-Timing", info.server_timing);
 }
 
+// GET /healthz (always 200 while serving) and /readyz (503 while starting or draining).
+void Health(std::string_view path, bool ready, const std::string& inv_id, RequestInfo& info,
+            HttpResponse& res) {
+  info.route = path == "/healthz" ? "/healthz" : "/readyz";
+  if (path == "/healthz" || ready) {
+    res.status = 200;
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.body = "{\"status\":\"ok\"}\n";
+  } else {
+    res = MakeErrorResponse(503, "not_ready", "faasd is starting or draining", inv_id);
+  }
+}
+
 bool IsHex(std::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
@@ -389,6 +402,14 @@ struct Gateway::Impl {
     FinishInvoke(name, r, res, inv_id, info);
   }
 
+  void NoRoute(const HttpRequest& req, const std::string& inv_id, HttpResponse& res) {
+    Reject("route_not_found");
+    res = MakeErrorResponse(404, "route_not_found",
+                            "no route for " + req.method + " " + req.path +
+                                " (functions are served at /function/NAME)",
+                            inv_id);
+  }
+
   // Every response, whichever route answered: platform headers, metrics, the access log line.
   void Finalize(std::string_view method, const std::string& remote, HttpResponse& res,
                 const std::string& inv_id, const RequestInfo& info, Clock::time_point t0) {
@@ -625,15 +646,7 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
       res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
       res.body = impl_->o.metrics->Render();
     } else if (path == "/healthz" || path == "/readyz") {
-      info.route = path == "/healthz" ? "/healthz" : "/readyz";
-      bool ok = path == "/healthz" || ready_.load();
-      if (ok) {
-        res.status = 200;
-        res.headers.emplace_back("Content-Type", "application/json");
-        res.body = "{\"status\":\"ok\"}\n";
-      } else {
-        res = MakeErrorResponse(503, "not_ready", "faasd is starting or draining", inv_id);
-      }
+      Health(path, ready_.load(), inv_id, info, res);
     } else {
       std::shared_ptr<const Router> routes = routes_.load();
       const std::string* host = req.Header("host");
@@ -646,11 +659,7 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
         impl_->Invoke(m->function, std::move(m->path), req, res, inv_id, info,
                       std::move(m->params));
       } else {
-        impl_->Reject("route_not_found");
-        res = MakeErrorResponse(404, "route_not_found",
-                                "no route for " + req.method + " " + req.path +
-                                    " (functions are served at /function/NAME)",
-                                inv_id);
+        impl_->NoRoute(req, inv_id, res);
       }
     }
   }
@@ -687,6 +696,24 @@ void Gateway::HandleAsync(HttpRequest& req, Responder responder) {
         params = std::move(m->params);
       }
     }
+  }
+  const bool storage = path.starts_with(kAsyncPrefix) || path.starts_with(kQueuesPrefix) ||
+                       path.starts_with(kInvocationsPrefix) || path == "/metrics";
+  if (route.empty() && !storage) {
+    // Health checks and unknown routes: answered here, on the loop (no storage involved).
+    const Clock::time_point t0 = Clock::now();
+    impl_->in_flight.fetch_add(1, std::memory_order_relaxed);
+    const std::string inv_id = NewInvocationId();
+    RequestInfo info;
+    HttpResponse res;
+    if (path == "/healthz" || path == "/readyz") {
+      Health(path, ready_.load(), inv_id, info, res);
+    } else {
+      impl_->NoRoute(req, inv_id, res);
+    }
+    impl_->Finalize(req.method, req.remote_addr, res, inv_id, info, t0);
+    responder.Send(std::move(res));
+    return;
   }
   if (route.empty()) {
     auto box = std::make_shared<HttpRequest>(std::move(req));
