@@ -87,6 +87,10 @@ namespace net = boost::asio;
 constexpr std::chrono::milliseconds kMaxLinger{2000};
 // Bytes asked of one recv: a typical request in one call, a big body in few.
 constexpr std::size_t kReadChunk = 64u << 10;
+// Reads and inline answers one connection gets before the loop turns to the others: a client
+// that pipelines requests answered at once (401s, 404s, health checks) or streams a body must
+// not hold the loop.
+constexpr int kTurnBudget = 16;
 
 std::string ToStd(beast::string_view s) { return std::string(s.data(), s.size()); }
 
@@ -737,7 +741,19 @@ void HttpServer::Impl::OnReadTimeout(Conn* c) {
 }
 
 bool HttpServer::Impl::ProcessInput(Conn* c) {
-  while (c->state == State::kReading) {
+  for (int budget = kTurnBudget; c->state == State::kReading; --budget) {
+    if (budget == 0) {
+      // Let the loop's other connections have a turn; this one resumes after them.
+      Loop* loop = c->loop;
+      const uint64_t id = c->id;
+      loop->ev->Post([this, loop, id] {
+        auto it = loop->conns.find(id);
+        if (it != loop->conns.end() && it->second->state == State::kReading) {
+          ProcessInput(it->second.get());
+        }
+      });
+      return true;
+    }
     if (c->buffer.size() > 0) {
       if (!Parse(c)) {
         return false;

@@ -778,6 +778,44 @@ TEST_F(HttpServerTest, AClientThatStopsReadingDoesNotStallItsLoop) {
   EXPECT_EQ(server_->ActiveConnections(), 2u) << "the stuck one is still being written";
 }
 
+TEST_F(HttpServerTest, APipeliningClientCannotHoldItsLoop) {
+  constexpr int kRequests = 20000;
+  std::atomic<int> greedy_handled{0};
+  std::atomic<int> greedy_when_other{-1};  // how many of the burst were handled before /b
+  StartAsyncServer({.threads = 1}, [&](HttpRequest& req, Responder r) {
+    if (req.path == "/b") {
+      greedy_when_other = greedy_handled.load();
+    } else {
+      ++greedy_handled;
+    }
+    HttpResponse res;
+    res.body = req.path;  // answered inline, as a 401 or a health check is
+    r.Send(std::move(res));
+  });
+  std::string burst;
+  for (int i = 0; i < kRequests; ++i) {
+    burst += "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  Client greedy(port_);
+  std::thread reader([&] {  // reads as fast as it can, so its answers never back up
+    for (int n = 0; n < kRequests && greedy.ReadResponse().has_value(); ++n) {
+    }
+  });
+  std::thread writer([&] { greedy.Send(burst); });
+  ASSERT_TRUE(Eventually([&] { return greedy_handled.load() > 0; }));
+  Client other(port_);
+  const int greedy_before = greedy_handled.load();
+  ASSERT_TRUE(other.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto res = other.ReadResponse();
+  writer.join();
+  reader.join();
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->body, "/b");
+  // Served within a few turns of 16 (thousands of the burst were still waiting without turns).
+  EXPECT_LT(greedy_when_other.load() - greedy_before, kRequests / 10)
+      << "the other client waited while the loop served the burst";
+}
+
 // Reads this process's thread count from /proc.
 int ThreadCount() {
   FILE* f = std::fopen("/proc/self/status", "r");
