@@ -1112,7 +1112,18 @@ void HttpServer::Impl::StartLinger(Conn* c) {
 
 bool HttpServer::Impl::Linger(Conn* c) {
   std::array<char, 16384> buf{};
-  for (;;) {
+  for (int budget = kTurnBudget;; --budget) {
+    if (budget == 0) {  // a client still streaming: the others first (see kTurnBudget)
+      Loop* loop = c->loop;
+      const uint64_t id = c->id;
+      loop->ev->Post([this, loop, id] {
+        auto it = loop->conns.find(id);
+        if (it != loop->conns.end() && it->second->state == State::kLingering) {
+          Linger(it->second.get());
+        }
+      });
+      return true;
+    }
     const ssize_t n = ::recv(c->fd.Get(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n > 0) {
       continue;
