@@ -133,6 +133,14 @@ bool FillFrameHeader(std::string* frame) {
   return true;
 }
 
+uint32_t FrameLength(const char* header) {
+  uint32_t len = 0;
+  for (std::size_t i = 0; i < kFrameHeaderBytes; ++i) {
+    len |= static_cast<uint32_t>(static_cast<unsigned char>(header[i])) << (8 * i);
+  }
+  return len;
+}
+
 Status WriteFramed(int fd, std::string* frame, std::optional<Clock::time_point> deadline) {
   if (!FillFrameHeader(frame)) {
     return InvalidArgumentError("frame without a header, or too large");
@@ -142,18 +150,16 @@ Status WriteFramed(int fd, std::string* frame, std::optional<Clock::time_point> 
 
 Result<std::string> ReadFrame(int fd, std::size_t max_bytes,
                               std::optional<Clock::time_point> deadline) {
-  unsigned char header[kFrameHeaderBytes];
+  char header[kFrameHeaderBytes];
   std::size_t got = 0;
-  Status s = ReadBytes(fd, reinterpret_cast<char*>(header), sizeof header, deadline, &got);
+  Status s = ReadBytes(fd, header, sizeof header, deadline, &got);
   if (!s.ok()) {
     if (s.code() == StatusCode::kUnavailable && got > 0) {
       return InternalError("protocol violation: stream ended inside a frame header");
     }
     return s;
   }
-  uint32_t len = static_cast<uint32_t>(header[0]) | (static_cast<uint32_t>(header[1]) << 8) |
-                 (static_cast<uint32_t>(header[2]) << 16) |
-                 (static_cast<uint32_t>(header[3]) << 24);
+  const uint32_t len = FrameLength(header);
   if (len > max_bytes) {
     return InternalError("protocol violation: frame of " + std::to_string(len) +
                          " bytes exceeds the limit of " + std::to_string(max_bytes));

@@ -445,10 +445,7 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
     if (x->frame.size() < sandbox::kFrameHeaderBytes) {
       want = 64u << 10;
     } else {
-      const auto* h = reinterpret_cast<const unsigned char*>(x->frame.data());
-      const uint32_t len = static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 8) |
-                           (static_cast<uint32_t>(h[2]) << 16) |
-                           (static_cast<uint32_t>(h[3]) << 24);
+      const uint32_t len = sandbox::FrameLength(x->frame.data());
       if (len > sandbox::kMaxFrameBytes) {
         *answer = InternalError("protocol violation: frame of " + std::to_string(len) +
                                 " bytes exceeds the limit of " +

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +49,8 @@ Status WriteFramed(int fd, std::string* frame,
 // Writes the length of what follows the first kFrameHeaderBytes into them. False when `frame`
 // has no room for the header or its payload is over 4 GiB.
 bool FillFrameHeader(std::string* frame);
+// The payload length a frame header announces (its first kFrameHeaderBytes bytes).
+uint32_t FrameLength(const char* header);
 
 // Reads one frame of at most `max_bytes`. EOF before the first byte: Unavailable("end of stream");
 // EOF inside a frame or a length over the limit: Internal("protocol violation: …");
