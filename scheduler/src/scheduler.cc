@@ -91,6 +91,44 @@ struct Pool {
   bool serve_async_next = false;  // with both kinds waiting, turns alternate
 };
 
+// With mu held: the most recently used idle instance of `version`, or nullptr. Idle instances of
+// other versions met on the way leave the pool for `dead`.
+InstancePtr TakeIdleLocked(Pool& pool, uint32_t version, std::vector<InstancePtr>* dead) {
+  while (!pool.idle.empty()) {
+    InstancePtr inst = std::move(pool.idle.back());
+    pool.idle.pop_back();
+    if (inst->Spec().version == version) {
+      return inst;
+    }
+    --pool.total;
+    dead->push_back(std::move(inst));
+  }
+  return nullptr;
+}
+
+// The refusals both invocation paths give, worded once.
+constexpr const char* kShuttingDownMessage = "faasd is shutting down";
+std::string NotFoundMessage(const std::string& name) {
+  return "function \"" + name + "\" does not exist";
+}
+std::string DeletedMessage(const std::string& name) {
+  return "function \"" + name + "\" was deleted";
+}
+std::string TooLargeMessage(const std::string& name, std::size_t size,
+                            const store::FunctionConfig& cfg) {
+  return "the request body of " + std::to_string(size) + " bytes is over the limit of " +
+         std::to_string(cfg.max_body_bytes) + " bytes for \"" + name + "\"";
+}
+std::string QueueFullMessage(const std::string& name, const store::FunctionConfig& cfg,
+                             uint32_t waiting) {
+  return "all " + std::to_string(cfg.max_instances) + " instances of \"" + name +
+         "\" are busy and " + std::to_string(waiting) + " requests are already waiting";
+}
+std::string QueueTimeoutMessage(const std::string& name, const store::FunctionConfig& cfg) {
+  return "all " + std::to_string(cfg.max_instances) + " instances of \"" + name +
+         "\" stayed busy for " + FormatDuration(store::EffectiveQueueTimeout(cfg));
+}
+
 }  // namespace
 
 struct Scheduler::Impl {
@@ -164,6 +202,9 @@ struct Scheduler::Impl {
   // Ends a call that got no instance (refused, timed out in the queue, shut down); any thread.
   void EndWithout(const AsyncPtr& call, Outcome outcome, std::string message);
   void OnQueueTimeout(const AsyncPtr& call);
+  // Runs `fn` on the call's loop: now when this is that loop's thread, else posted there.
+  static void OnLoopOf(const AsyncPtr& call, std::function<void()> fn);
+  static void CancelTimer(const AsyncPtr& call);  // the call's loop thread
   // With mu held: hands idle instances (and free slots) to queued async calls. The caller runs
   // RunHandoffs after unlocking.
   struct Handoffs {
@@ -263,7 +304,7 @@ void Scheduler::RemoveFunction(const std::string& name) {
     impl_->specs.erase(name);
   }
   for (const AsyncPtr& call : gone) {
-    impl_->EndWithout(call, Outcome::kNotFound, "function \"" + name + "\" was deleted");
+    impl_->EndWithout(call, Outcome::kNotFound, DeletedMessage(name));
   }
   FAAS_LOG(impl_->log, info, "function.removed", {"fn", name}, {"stopped", retired.size()});
 }
@@ -320,13 +361,13 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     std::unique_lock lock(mu);
     if (stopping) {
       out.outcome = Outcome::kShuttingDown;
-      out.error_message = "faasd is shutting down";
+      out.error_message = kShuttingDownMessage;
       return out;
     }
     auto it = pools.find(name);
     if (it == pools.end()) {
       out.outcome = Outcome::kNotFound;
-      out.error_message = "function \"" + name + "\" does not exist";
+      out.error_message = NotFoundMessage(name);
       return out;
     }
     pool = it->second;
@@ -335,10 +376,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     out.version = spec->version;
     if (request.body.size() > spec->config.max_body_bytes) {
       out.outcome = Outcome::kPayloadTooLarge;
-      out.error_message = "the request body of " + std::to_string(request.body.size()) +
-                          " bytes is over the limit of " +
-                          std::to_string(spec->config.max_body_bytes) + " bytes for \"" + name +
-                          "\"";
+      out.error_message = TooLargeMessage(name, request.body.size(), spec->config);
       return out;
     }
     ++in_flight;
@@ -348,17 +386,10 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     for (;;) {
       if (pool->removed) {
         out.outcome = Outcome::kNotFound;
-        out.error_message = "function \"" + name + "\" was deleted";
+        out.error_message = DeletedMessage(name);
         break;
       }
-      if (!pool->idle.empty() && !request.fresh) {
-        inst = std::move(pool->idle.back());
-        pool->idle.pop_back();
-        if (inst->Spec().version != spec->version) {
-          --pool->total;
-          dead.push_back(std::move(inst));
-          continue;
-        }
+      if (!request.fresh && (inst = TakeIdleLocked(*pool, spec->version, &dead)) != nullptr) {
         break;
       }
       if (request.fresh && !pool->idle.empty() &&
@@ -377,9 +408,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
       if (!queued) {
         if (pool->waiting >= spec->config.queue_depth) {
           out.outcome = Outcome::kNoCapacity;
-          out.error_message = "all " + std::to_string(spec->config.max_instances) +
-                              " instances of \"" + name + "\" are busy and " +
-                              std::to_string(pool->waiting) + " requests are already waiting";
+          out.error_message = QueueFullMessage(name, spec->config, pool->waiting);
           break;
         }
         queued = true;
@@ -388,9 +417,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
       if (pool->freed.wait_until(lock, wait_until) == std::cv_status::timeout &&
           pool->idle.empty() && pool->total >= spec->config.max_instances) {
         out.outcome = Outcome::kNoCapacity;
-        out.error_message = "all " + std::to_string(spec->config.max_instances) +
-                            " instances of \"" + name + "\" stayed busy for " +
-                            FormatDuration(store::EffectiveQueueTimeout(spec->config));
+        out.error_message = QueueTimeoutMessage(name, spec->config);
         break;
       }
     }
@@ -494,13 +521,13 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
   std::unique_lock lock(mu);
   if (stopping) {
     lock.unlock();
-    EndWithout(call, Outcome::kShuttingDown, "faasd is shutting down");
+    EndWithout(call, Outcome::kShuttingDown, kShuttingDownMessage);
     return;
   }
   auto it = pools.find(call->name);
   if (it == pools.end()) {
     lock.unlock();
-    EndWithout(call, Outcome::kNotFound, "function \"" + call->name + "\" does not exist");
+    EndWithout(call, Outcome::kNotFound, NotFoundMessage(call->name));
     return;
   }
   call->pool = it->second;
@@ -511,9 +538,7 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
   if (call->request.body.size() > cfg.max_body_bytes) {
     lock.unlock();
     EndWithout(call, Outcome::kPayloadTooLarge,
-               "the request body of " + std::to_string(call->request.body.size()) +
-                   " bytes is over the limit of " + std::to_string(cfg.max_body_bytes) +
-                   " bytes for \"" + call->name + "\"");
+               TooLargeMessage(call->name, call->request.body.size(), cfg));
     return;
   }
   if (call->request.fresh) {
@@ -523,16 +548,8 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
   }
   // Waiting blocked callers go first (HandOffLocked alternates while both kinds wait).
   const bool others_first = pool.waiting > 0;
-  while (!others_first && !pool.idle.empty()) {
-    InstancePtr inst = std::move(pool.idle.back());
-    pool.idle.pop_back();
-    if (inst->Spec().version != call->spec->version) {
-      --pool.total;
-      dead.push_back(std::move(inst));
-      continue;
-    }
-    call->inst = std::move(inst);
-    break;
+  if (!others_first) {
+    call->inst = TakeIdleLocked(pool, call->spec->version, &dead);
   }
   ToGraveyard(&dead);
   if (call->inst) {
@@ -548,9 +565,7 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
     return;
   }
   if (pool.waiting >= cfg.queue_depth) {
-    std::string message = "all " + std::to_string(cfg.max_instances) + " instances of \"" +
-                          call->name + "\" are busy and " + std::to_string(pool.waiting) +
-                          " requests are already waiting";
+    std::string message = QueueFullMessage(call->name, cfg, pool.waiting);
     lock.unlock();
     EndWithout(call, Outcome::kNoCapacity, std::move(message));
     return;
@@ -577,10 +592,7 @@ void Scheduler::Impl::OnQueueTimeout(const AsyncPtr& call) {
     waiters.erase(it);
     --call->pool->waiting;
   }
-  const store::FunctionConfig& cfg = call->spec->config;
-  EndWithout(call, Outcome::kNoCapacity,
-             "all " + std::to_string(cfg.max_instances) + " instances of \"" + call->name +
-                 "\" stayed busy for " + FormatDuration(store::EffectiveQueueTimeout(cfg)));
+  EndWithout(call, Outcome::kNoCapacity, QueueTimeoutMessage(call->name, call->spec->config));
 }
 
 void Scheduler::Impl::EndWithout(const AsyncPtr& call, Outcome outcome, std::string message) {
@@ -594,10 +606,21 @@ void Scheduler::Impl::EndWithout(const AsyncPtr& call, Outcome outcome, std::str
     }
     call->done(std::move(call->out));
   };
+  OnLoopOf(call, std::move(finish));
+}
+
+void Scheduler::Impl::OnLoopOf(const AsyncPtr& call, std::function<void()> fn) {
   if (call->loop->InLoopThread()) {
-    finish();
+    fn();
   } else {
-    call->loop->Post(std::move(finish));
+    call->loop->Post(std::move(fn));
+  }
+}
+
+void Scheduler::Impl::CancelTimer(const AsyncPtr& call) {
+  if (call->timer != 0) {
+    call->loop->CancelTimer(call->timer);
+    call->timer = 0;
   }
 }
 
@@ -612,10 +635,7 @@ void Scheduler::Impl::RunBlocking(AsyncPtr call) {
 }
 
 void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
-  if (call->timer != 0) {  // the queue timeout
-    call->loop->CancelTimer(call->timer);
-    call->timer = 0;
-  }
+  CancelTimer(call);  // the queue timeout
   call->out.timings.queue = Clock::now() - call->request.arrived;
   call->out.version = call->spec->version;
   call->inst->Begin(call->request, &call->x);
@@ -677,10 +697,7 @@ void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
     call->loop->Unwatch(call->inst->ChannelFd());
     call->watched = 0;
   }
-  if (call->timer != 0) {
-    call->loop->CancelTimer(call->timer);
-    call->timer = 0;
-  }
+  CancelTimer(call);
 }
 
 void Scheduler::Impl::FailAsync(const AsyncPtr& call, Status why) {
@@ -731,14 +748,7 @@ void Scheduler::Impl::HandOffLocked(const std::shared_ptr<Pool>& pool,
       pool->serve_async_next = true;  // this one is for a blocked caller (notified after unlock)
       return;
     }
-    if (!pool->idle.empty()) {
-      InstancePtr inst = std::move(pool->idle.back());
-      pool->idle.pop_back();
-      if (inst->Spec().version != pool->spec->version) {
-        --pool->total;
-        dead->push_back(std::move(inst));
-        continue;
-      }
+    if (InstancePtr inst = TakeIdleLocked(*pool, pool->spec->version, dead)) {
       // Within the first few waiters, one on the releasing thread's own loop goes first: it
       // starts at once, where another loop's would cost a cross-thread wake-up.
       auto pick = pool->async_waiters.begin();
@@ -774,28 +784,13 @@ void Scheduler::Impl::HandOffLocked(const std::shared_ptr<Pool>& pool,
 
 void Scheduler::Impl::RunHandoffs(Handoffs& h) {
   for (AsyncPtr& call : h.start) {
-    if (call->loop->InLoopThread()) {
-      StartAsync(call);
-    } else {
-      call->loop->Post([this, call] { StartAsync(call); });
-    }
+    OnLoopOf(call, [this, call] { StartAsync(call); });
   }
   for (AsyncPtr& call : h.cold) {
-    if (call->loop->InLoopThread()) {
-      if (call->timer != 0) {
-        call->loop->CancelTimer(call->timer);
-        call->timer = 0;
-      }
+    OnLoopOf(call, [this, call] {
+      CancelTimer(call);  // the queue timeout
       RunBlocking(call);
-    } else {
-      call->loop->Post([this, call] {
-        if (call->timer != 0) {
-          call->loop->CancelTimer(call->timer);
-          call->timer = 0;
-        }
-        RunBlocking(call);
-      });
-    }
+    });
   }
 }
 
@@ -1049,7 +1044,7 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
     }
     lock.unlock();
     for (const AsyncPtr& call : queued) {
-      impl_->EndWithout(call, Outcome::kShuttingDown, "faasd is shutting down");
+      impl_->EndWithout(call, Outcome::kShuttingDown, kShuttingDownMessage);
     }
     lock.lock();
     impl_->reaper_wake.notify_all();
