@@ -75,6 +75,13 @@ void Health(std::string_view path, bool ready, const std::string& inv_id, Reques
   }
 }
 
+// The NAME and "/rest" ("/" when absent) of what follows /function/ or /async-function/.
+void SplitNameAndRest(std::string_view tail, std::string* name, std::string* rest) {
+  const std::size_t slash = tail.find('/');
+  *name = std::string(tail.substr(0, slash));
+  *rest = std::string(slash == std::string_view::npos ? "/" : tail.substr(slash));
+}
+
 bool IsHex(std::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
@@ -620,10 +627,10 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
   std::string method = req.method;  // the handlers may move the request's strings
   if (path.starts_with(kFunctionPrefix) || path.starts_with(kAsyncPrefix)) {
     bool async = path.starts_with(kAsyncPrefix);
-    std::string_view tail = path.substr(async ? kAsyncPrefix.size() : kFunctionPrefix.size());
-    std::size_t slash = tail.find('/');
-    std::string name(tail.substr(0, slash));
-    std::string rest(slash == std::string_view::npos ? "/" : tail.substr(slash));
+    std::string name;
+    std::string rest;
+    SplitNameAndRest(path.substr(async ? kAsyncPrefix.size() : kFunctionPrefix.size()), &name,
+                     &rest);
     if (!name.empty()) {
       info.route = async ? "/async-function/{name}" : "/function/{name}";
       if (async) {
@@ -648,12 +655,8 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
     } else if (path == "/healthz" || path == "/readyz") {
       Health(path, ready_.load(), inv_id, info, res);
     } else {
-      std::shared_ptr<const Router> routes = routes_.load();
-      const std::string* host = req.Header("host");
-      std::optional<RouteMatch> m;
-      if (routes != nullptr) {
-        m = routes->Match(req.method, host == nullptr ? std::string_view() : *host, path);
-      }
+      std::shared_ptr<const Router> routes;  // keeps m->route alive
+      std::optional<RouteMatch> m = MatchRoute(req, &routes);
       if (m) {
         info.route = m->route->path;
         impl_->Invoke(m->function, std::move(m->path), req, res, inv_id, info,
@@ -666,6 +669,16 @@ void Gateway::Handle(HttpRequest& req, HttpResponse& res) {
   impl_->Finalize(method, req.remote_addr, res, inv_id, info, t0);
 }
 
+std::optional<RouteMatch> Gateway::MatchRoute(const HttpRequest& req,
+                                              std::shared_ptr<const Router>* routes) const {
+  *routes = routes_.load();
+  if (*routes == nullptr) {
+    return std::nullopt;
+  }
+  const std::string* host = req.Header("host");
+  return (*routes)->Match(req.method, host == nullptr ? std::string_view() : *host, req.path);
+}
+
 void Gateway::HandleAsync(HttpRequest& req, Responder responder) {
   // Only invocations are served on the loop; other routes read or write storage.
   std::string_view path = req.path;
@@ -674,27 +687,19 @@ void Gateway::HandleAsync(HttpRequest& req, Responder responder) {
   std::vector<std::pair<std::string, std::string>> params;
   std::string route;
   if (path.starts_with(kFunctionPrefix)) {
-    std::string_view tail = path.substr(kFunctionPrefix.size());
-    std::size_t slash = tail.find('/');
-    name = std::string(tail.substr(0, slash));
-    rest = std::string(slash == std::string_view::npos ? "/" : tail.substr(slash));
+    SplitNameAndRest(path.substr(kFunctionPrefix.size()), &name, &rest);
     if (!name.empty()) {
       route = "/function/{name}";
     }
   } else if (!path.starts_with(kAsyncPrefix) && !path.starts_with(kQueuesPrefix) &&
              !path.starts_with(kInvocationsPrefix) && path != "/metrics" && path != "/healthz" &&
              path != "/readyz") {
-    std::shared_ptr<const Router> routes = routes_.load();
-    if (routes != nullptr) {
-      const std::string* host = req.Header("host");
-      std::optional<RouteMatch> m =
-          routes->Match(req.method, host == nullptr ? std::string_view() : *host, path);
-      if (m) {
-        route = m->route->path;
-        name = m->function;
-        rest = std::move(m->path);
-        params = std::move(m->params);
-      }
+    std::shared_ptr<const Router> routes;  // keeps m->route alive
+    if (std::optional<RouteMatch> m = MatchRoute(req, &routes)) {
+      route = m->route->path;
+      name = m->function;
+      rest = std::move(m->path);
+      params = std::move(m->params);
     }
   }
   const bool storage = path.starts_with(kAsyncPrefix) || path.starts_with(kQueuesPrefix) ||

@@ -334,6 +334,17 @@ class HttpServer::Impl {
   void SetTimer(Conn* c, Clock::time_point when, void (Impl::*on_expiry)(Conn*));
   void OnReadTimeout(Conn* c);
   void OnCloseTimeout(Conn* c) { Close(c); }
+  // The connection `id` of `loop`, or nullptr once it closed (loop thread).
+  static Conn* Find(Loop* loop, uint64_t id) {
+    auto it = loop->conns.find(id);
+    return it == loop->conns.end() ? nullptr : it->second.get();
+  }
+  // Runs `step` on `c` after the loop's other ready work, if `c` is still open and in `state`:
+  // how a connection that used its turn (kTurnBudget) resumes.
+  void ResumeLater(Conn* c, State state, bool (Impl::*step)(Conn*));
+  // Closes the connections of `loop` that `pick` selects; returns how many.
+  template <typename Pick>
+  std::size_t CloseWhere(Loop* loop, Pick pick);
   bool Idle(const Conn* c) const {
     return c->state == State::kReading && c->request_bytes == 0 && c->buffer.size() == 0;
   }
@@ -650,9 +661,8 @@ void HttpServer::Impl::Register(Loop* loop, std::unique_ptr<Conn> owned) {
   const uint64_t id = c->id;
   Status s = loop->ev->Watch(c->fd.Get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              [this, loop, id](uint32_t events) {
-                               auto it = loop->conns.find(id);
-                               if (it != loop->conns.end()) {
-                                 OnEvents(it->second.get(), events);
+                               if (Conn* conn = Find(loop, id)) {
+                                 OnEvents(conn, events);
                                }
                              });
   if (!s.ok()) {
@@ -703,12 +713,35 @@ void HttpServer::Impl::SetTimer(Conn* c, Clock::time_point when,
   Loop* loop = c->loop;
   const uint64_t id = c->id;
   c->timer = ev->AddTimer(when, [this, loop, id, on_expiry] {
-    auto it = loop->conns.find(id);
-    if (it != loop->conns.end()) {
-      it->second->timer = 0;
-      (this->*on_expiry)(it->second.get());
+    if (Conn* conn = Find(loop, id)) {
+      conn->timer = 0;
+      (this->*on_expiry)(conn);
     }
   });
+}
+
+void HttpServer::Impl::ResumeLater(Conn* c, State state, bool (Impl::*step)(Conn*)) {
+  Loop* loop = c->loop;
+  const uint64_t id = c->id;
+  loop->ev->Post([this, loop, id, state, step] {
+    if (Conn* conn = Find(loop, id); conn != nullptr && conn->state == state) {
+      (this->*step)(conn);
+    }
+  });
+}
+
+template <typename Pick>
+std::size_t HttpServer::Impl::CloseWhere(Loop* loop, Pick pick) {
+  std::vector<Conn*> close;  // collected first: Close erases from the map being walked
+  for (auto& [id, c] : loop->conns) {
+    if (pick(c.get())) {
+      close.push_back(c.get());
+    }
+  }
+  for (Conn* c : close) {
+    Close(c);
+  }
+  return close.size();
 }
 
 void HttpServer::Impl::StartRequest(Conn* c) {
@@ -742,16 +775,8 @@ void HttpServer::Impl::OnReadTimeout(Conn* c) {
 
 bool HttpServer::Impl::ProcessInput(Conn* c) {
   for (int budget = kTurnBudget; c->state == State::kReading; --budget) {
-    if (budget == 0) {
-      // Let the loop's other connections have a turn; this one resumes after them.
-      Loop* loop = c->loop;
-      const uint64_t id = c->id;
-      loop->ev->Post([this, loop, id] {
-        auto it = loop->conns.find(id);
-        if (it != loop->conns.end() && it->second->state == State::kReading) {
-          ProcessInput(it->second.get());
-        }
-      });
+    if (budget == 0) {  // the loop's other connections first; this one resumes after them
+      ResumeLater(c, State::kReading, &Impl::ProcessInput);
       return true;
     }
     if (c->buffer.size() > 0) {
@@ -953,11 +978,11 @@ bool HttpServer::Impl::Dispatch(Conn* c) {
   }
   // The responder (our copy) goes here; an inline answer may have closed the connection.
   responder = Responder(nullptr);
-  auto it = loop->conns.find(id);
-  if (it == loop->conns.end()) {
+  Conn* still = Find(loop, id);
+  if (still == nullptr) {
     return false;
   }
-  it->second->dispatching = false;
+  still->dispatching = false;
   return true;
 }
 
@@ -971,11 +996,10 @@ void HttpServer::Impl::FinishHandling() {
 
 void HttpServer::Impl::OnResponse(Loop* loop, uint64_t conn_id, HttpResponse res) {
   FinishHandling();
-  auto it = loop->conns.find(conn_id);
-  if (it == loop->conns.end() || it->second->state != State::kHandling) {
+  Conn* c = Find(loop, conn_id);
+  if (c == nullptr || c->state != State::kHandling) {
     return;  // the connection was shut down (drain grace expired)
   }
-  Conn* c = it->second.get();
   if (res.status < 200 || res.status > 599) {
     FAAS_LOG(log_, err, "http.bad_status", {"status", res.status});
     res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
@@ -1114,14 +1138,7 @@ bool HttpServer::Impl::Linger(Conn* c) {
   std::array<char, 16384> buf{};
   for (int budget = kTurnBudget;; --budget) {
     if (budget == 0) {  // a client still streaming: the others first (see kTurnBudget)
-      Loop* loop = c->loop;
-      const uint64_t id = c->id;
-      loop->ev->Post([this, loop, id] {
-        auto it = loop->conns.find(id);
-        if (it != loop->conns.end() && it->second->state == State::kLingering) {
-          Linger(it->second.get());
-        }
-      });
+      ResumeLater(c, State::kLingering, &Impl::Linger);
       return true;
     }
     const ssize_t n = ::recv(c->fd.Get(), buf.data(), buf.size(), MSG_DONTWAIT);
@@ -1166,18 +1183,7 @@ void HttpServer::Impl::Drain(std::chrono::milliseconds grace) {
   }
   draining_.store(true);
   std::atomic<std::size_t> idle{0};
-  OnEveryLoop([&](Loop* loop) {
-    std::vector<Conn*> close;
-    for (auto& [id, c] : loop->conns) {
-      if (Idle(c.get())) {
-        close.push_back(c.get());
-      }
-    }
-    idle += close.size();
-    for (Conn* c : close) {
-      Close(c);
-    }
-  });
+  OnEveryLoop([&](Loop* loop) { idle += CloseWhere(loop, [&](Conn* c) { return Idle(c); }); });
   std::unique_lock lock(mu_);
   if (open_ > 0) {
     FAAS_LOG(log_, info, "http.draining", {"connections", open_}, {"idle", idle.load()},
@@ -1190,17 +1196,13 @@ void HttpServer::Impl::Drain(std::chrono::milliseconds grace) {
     // Everything not waiting for a handler closes now; those that are close when it answers
     // (the answer is not sent: the drain is over).
     OnEveryLoop([&](Loop* loop) {
-      std::vector<Conn*> close;
-      for (auto& [id, c] : loop->conns) {
-        if (c->state != State::kHandling) {
-          close.push_back(c.get());
-        } else {
-          ::shutdown(c->fd.Get(), SHUT_RDWR);
+      CloseWhere(loop, [](Conn* c) {
+        if (c->state == State::kHandling) {
+          ::shutdown(c->fd.Get(), SHUT_RDWR);  // its answer's write will fail, and close it
+          return false;
         }
-      }
-      for (Conn* c : close) {
-        Close(c);
-      }
+        return true;
+      });
     });
     lock.lock();
     while (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return in_flight_.load() == 0; })) {
@@ -1208,15 +1210,7 @@ void HttpServer::Impl::Drain(std::chrono::milliseconds grace) {
     }
     lock.unlock();
     // Their answers arrived (and failed to send): close what is left.
-    OnEveryLoop([&](Loop* loop) {
-      std::vector<Conn*> close;
-      for (auto& [id, c] : loop->conns) {
-        close.push_back(c.get());
-      }
-      for (Conn* c : close) {
-        Close(c);
-      }
-    });
+    OnEveryLoop([&](Loop* loop) { CloseWhere(loop, [](Conn*) { return true; }); });
     lock.lock();
   }
   stopped_ = true;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,6 +111,10 @@ class Gateway {
   bool DeliverCallback(const store::QueueHeaders& headers, bool final_attempt, std::string* error);
 
  private:
+  // The custom route for `req`, if any; *routes keeps the matched RouteSpec alive.
+  std::optional<RouteMatch> MatchRoute(const HttpRequest& req,
+                                       std::shared_ptr<const Router>* routes) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> ready_{false};
