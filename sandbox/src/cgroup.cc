@@ -696,18 +696,22 @@ uint64_t InstanceCgroup::PidsLimitHits() const {
   return pids_dir_.empty() ? 0 : KeyedValue(ReadSmall(pids_dir_ + "/pids.events"), "max");
 }
 
-Status InstanceCgroup::KillAll() {
+Status InstanceCgroup::KillAll() { return KillAllExcept({}); }
+
+Status InstanceCgroup::KillAllExcept(std::span<const pid_t> keep) {
   if (kill_dir_.empty()) {
     return OkStatus();
   }
-  if (mode_ == CgroupMode::kV2 && ::access((kill_dir_ + "/cgroup.kill").c_str(), W_OK) == 0) {
+  if (keep.empty() && mode_ == CgroupMode::kV2 &&
+      ::access((kill_dir_ + "/cgroup.kill").c_str(), W_OK) == 0) {
     FAAS_RETURN_IF_ERROR(WriteFile(kill_dir_ + "/cgroup.kill", "1"));
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   auto pause = std::chrono::microseconds(20);
-  bool quota_lifted = quota_file_.empty();
+  bool quota_lifted = quota_file_.empty() || !keep.empty();  // the kept ones live on
   for (;;) {
     auto pids = Members(kill_dir_);
+    std::erase_if(pids, [&](pid_t p) { return std::find(keep.begin(), keep.end(), p) != keep.end(); });
     if (pids.empty()) {
       return OkStatus();
     }

@@ -25,7 +25,8 @@ uid_t FunctionUid(std::string_view function_name) {
 //  1. preload system libraries: needs the host filesystem, which step 3 removes.
 //  2. namespaces: pid (a fork: the function runs as PID 1 of its own namespace, the parent
 //     stays outside as a keeper), then mount/ipc/uts/net; needs root, which step 6 drops.
-//  3. filesystem view: needs the mount namespace (2) and root (6).
+//  3. filesystem view: needs the mount namespace (2) and root (6). A zygote also keeps a
+//     procfs of its pid namespace by fd, outside the view, for its instances' uid maps.
 //  4. rlimits: lowering needs no privilege; before anything the function controls.
 //  5. fds: only stdio and the channel remain.
 //  6. privileges: unprivileged uid/gid, no capabilities, NO_NEW_PRIVS.
@@ -39,10 +40,14 @@ Result<std::string> EnterJail(const JailSpec& spec) {
     FAAS_RETURN_IF_ERROR(Step("loopback", BringUpLoopback()));
   }
   FAAS_RETURN_IF_ERROR(Step("filesystem", BuildRootFilesystem(spec.library, spec.tmp_bytes)));
+  if (spec.zygote) {
+    FAAS_RETURN_IF_ERROR(Step("instance proc", MountInstanceProc()));
+  }
   FAAS_RETURN_IF_ERROR(Step("rlimits", SetHardLimits(spec)));
-  FAAS_RETURN_IF_ERROR(Step("fds", CloseInheritedFds()));
+  FAAS_RETURN_IF_ERROR(
+      Step("fds", CloseInheritedFds(spec.zygote ? kInstanceProcFd : 3)));
   FAAS_RETURN_IF_ERROR(Step("privileges", DropPrivileges(spec.uid, spec.gid)));
-  FAAS_RETURN_IF_ERROR(Step("seccomp", InstallSeccomp()));
+  FAAS_RETURN_IF_ERROR(Step("seccomp", InstallSeccomp(spec.zygote)));
   return std::string(kLibraryInJail);
 }
 

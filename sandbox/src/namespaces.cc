@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -70,7 +71,9 @@ Status EnterPidNamespace(uid_t uid, gid_t gid) {
   // (no fds), runs as the function's uid under the same seccomp filter, and cannot be seen
   // from inside the namespace.
   ::syscall(SYS_close_range, 0, ~0U, 0);
-  if (!DropPrivileges(uid, gid).ok() || !InstallSeccomp().ok()) {
+  const rlimit no_core{0, 0};  // it holds nothing worth a core file, and must not write one
+  if (::setrlimit(RLIMIT_CORE, &no_core) != 0 || !DropPrivileges(uid, gid).ok() ||
+      !InstallSeccomp().ok()) {
     ::kill(child, SIGKILL);
     ::_exit(kKeeperSetupFailed);
   }

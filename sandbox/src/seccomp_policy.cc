@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <iterator>
+#include <string_view>
 
 #include <seccomp.h>
 
@@ -320,7 +321,7 @@ std::string SyscallName(int nr) {
   return out;
 }
 
-Status InstallSeccomp() {
+Status InstallSeccomp(bool zygote_stage) {
   Filter f;
   if (f.Get() == nullptr) {
     return InternalError("seccomp_init failed");
@@ -334,6 +335,14 @@ Status InstallSeccomp() {
     FAAS_RETURN_IF_ERROR(AddByName(ctx, SCMP_ACT_ALLOW, r.name));
   }
   for (const Rule& r : kKill) {
+    // A zygote clones each instance into namespaces of its own (instance_jail.cc): it needs
+    // mount (a fresh /tmp) and capset (dropping what the new user namespace gave). Only it: the
+    // instance stacks BuildInstanceFilter, which kills both again.
+    const std::string_view name = r.name;
+    if (zygote_stage && (name == "mount" || name == "capset")) {
+      FAAS_RETURN_IF_ERROR(AddByName(ctx, SCMP_ACT_ALLOW, r.name));
+      continue;
+    }
     FAAS_RETURN_IF_ERROR(AddByName(ctx, SCMP_ACT_KILL_PROCESS, r.name));
   }
   // socket(): only local and IP families; AF_NETLINK, AF_PACKET (raw frames) etc. get EPERM.
@@ -347,8 +356,14 @@ Status InstallSeccomp() {
   FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                                               SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceFlags, 0)),
                              "clone"));
+  if (zygote_stage) {
+    // Exactly the instance clone; any other use of its flags gets EPERM (the default).
+    FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                                                SCMP_A0(SCMP_CMP_EQ, kInstanceCloneFlags)),
+                               "clone(instance)"));
+  }
   for (unsigned flag = 1; flag != 0; flag <<= 1) {
-    if ((kNamespaceFlags & flag) != 0) {
+    if ((kNamespaceFlags & flag) != 0 && !(zygote_stage && (kInstanceCloneFlags & flag) != 0)) {
       FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1,
                                                   SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)),
                                  "clone(namespace)"));

@@ -86,6 +86,25 @@ void SendReady(bool ok, std::string error, uint64_t load_ns, uint64_t init_ns) {
 
 faas_str Str(const std::string& s) { return {s.data(), s.size()}; }
 
+// The function's environment: the daemon's first frame (WorkerEnv), applied only now that the
+// jail is entered, so it can no longer steer the dynamic loader or anything that ran as root.
+void ApplyEnvironment() {
+  faas::Result<std::string> frame =
+      faas::sandbox::ReadFrame(kChannelFd, faas::sandbox::kMaxFrameBytes);
+  faas::v1::WorkerEnv env;
+  if (!frame.ok() || !env.ParseFromString(*frame)) {
+    Die(faas::sandbox::kExitBadFrame, "expected the environment frame");
+  }
+  ::clearenv();
+  for (const auto& var : env.vars()) {
+    if (var.name().empty() || var.name().find_first_of(std::string_view("=\0", 2)) != std::string::npos ||
+        var.value().find('\0') != std::string::npos ||
+        ::setenv(var.name().c_str(), var.value().c_str(), 1) != 0) {
+      Die(faas::sandbox::kExitBadFrame, "invalid environment variable");
+    }
+  }
+}
+
 }  // namespace
 
 // The SDK entry points a function library calls. Exported from the executable through
@@ -212,7 +231,18 @@ int WorkerMain(int argc, char** argv) {
     Die(kExitNoChannel, "fd 3 is not the channel socket");
   }
   DieWithParent(parent);
+  spec.zygote = zygote;
   std::string library = spec.library;
+  std::vector<sock_filter> instance_filter;
+  if (jail && zygote) {
+    // Built before the jail's filter and before any function code runs.
+    Result<std::vector<sock_filter>> built = BuildInstanceFilter();
+    if (!built.ok()) {
+      SendReady(false, "instance filter: " + built.status().message(), 0, 0);
+      return kExitJail;
+    }
+    instance_filter = std::move(*built);
+  }
   if (jail) {
     Result<std::string> in_jail = EnterJail(spec);
     if (!in_jail.ok()) {
@@ -221,6 +251,7 @@ int WorkerMain(int argc, char** argv) {
     }
     library = *in_jail;
   }
+  ApplyEnvironment();
 
   auto t0 = Clock::now();
   void* lib = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -262,7 +293,9 @@ int WorkerMain(int argc, char** argv) {
   }
   SendReady(true, "", load_ns, NanosSince(t1));
   if (zygote) {
-    ServeForks(kChannelFd);  // returns in a forked instance, its ready frame sent
+    const InstanceJail instance{.uid = spec.uid, .gid = spec.gid, .tmp_bytes = spec.tmp_bytes,
+                                .filter = &instance_filter};
+    ServeForks(kChannelFd, jail ? &instance : nullptr);  // returns in a forked instance
   }
 
   faas::v1::WorkerRequest req;

@@ -1,7 +1,8 @@
 // The zygote's loop (docs/design/0003-zygote.md). A worker started with --zygote runs this after
 // it has entered the whole jail, loaded the library and run faas_init. Each fork request is one
-// byte with two fds attached: the new instance's channel and its log. The zygote forks; the child
-// takes the fds as fd 3 and stdout/stderr and returns from ServeForks into the ordinary serve
+// byte with two fds attached: the new instance's channel and its log. The zygote clones a child
+// into namespaces of its own (instance_jail.cc, docs/design/0007); the child takes the fds as fd 3
+// and stdout/stderr, enters its instance jail and returns from ServeForks into the ordinary serve
 // loop, already sandboxed and initialised. The zygote never returns: it reaps its children (it
 // is PID 1 of the pid namespace, so orphans of instances come to it too) and reports each exit
 // on its channel. Nothing here is trusted by the daemon: the child's host pid comes from the
@@ -15,9 +16,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "faas/sandbox/channel.h"
+#include "faas/sandbox/jail.h"
 #include "faas/sandbox/worker.h"
 #include "faas/v1/worker.pb.h"
 
@@ -63,9 +66,11 @@ void ReapChildren(int fd) {
 
 }  // namespace
 
-void ServeForks(int channel_fd) {
-  // SIGCHLD stays blocked except inside ppoll, so an exit can never slip in between reaping and
-  // waiting.
+void ServeForks(int channel_fd, const InstanceJail* jail) {
+  // Every signal stays blocked here, and SIGCHLD is let in only inside ppoll, so an exit can
+  // never slip in between reaping and waiting. Blocking the rest means no handler faas_init
+  // installed (an alarm, a timer) ever runs function code in the zygote again; the children get
+  // the mask faas_init left back.
   struct sigaction sa {};
   sa.sa_handler = OnChild;
   sigemptyset(&sa.sa_mask);
@@ -73,10 +78,12 @@ void ServeForks(int channel_fd) {
   sigset_t chld, before;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  if (::sigaction(SIGCHLD, &sa, nullptr) != 0 || ::sigprocmask(SIG_BLOCK, &chld, &before) != 0) {
+  sigset_t all;
+  sigfillset(&all);
+  if (::sigaction(SIGCHLD, &sa, nullptr) != 0 || ::sigprocmask(SIG_BLOCK, &all, &before) != 0) {
     std::_Exit(kExitJail);
   }
-  sigset_t waiting = before;
+  sigset_t waiting = all;
   sigdelset(&waiting, SIGCHLD);
   // Every child's first frame, built once: after fork each page written costs a copy-on-write
   // fault (expensive under virtualisation), so the child only reads this and sends it.
@@ -100,12 +107,19 @@ void ServeForks(int channel_fd) {
       std::_Exit(kExitBadFrame);
     }
     std::fflush(nullptr);  // nothing buffered may be written twice
-    pid_t child = ::fork();
+    pid_t child = jail != nullptr ? CloneInstance() : ::fork();
     if (child == 0) {
       // The new instance: its channel on fd 3 (replacing the zygote's), its log on 1 and 2.
       if (::dup2(fds[0].Get(), channel_fd) < 0 || ::dup2(fds[1].Get(), 1) < 0 ||
           ::dup2(fds[1].Get(), 2) < 0) {
         std::_Exit(kExitNoChannel);
+      }
+      if (const char* failed = jail != nullptr ? EnterInstanceJail(*jail) : nullptr) {
+        // The daemon sees no first frame, reports this from the log and retires the zygote.
+        std::fprintf(stderr, "faas-worker: instance jail: %s: %s\n", failed,
+                     strerrorname_np(errno));
+        std::fflush(stderr);
+        std::_Exit(kExitJail);
       }
       ::signal(SIGCHLD, SIG_DFL);
       ::sigprocmask(SIG_SETMASK, &before, nullptr);

@@ -150,7 +150,6 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   SpawnSpec ss{options.worker_path,
                spec->library_path,
                std::move(jail_args),
-               spec->config.env,
                e.theirs.Get(),
                e.log.Get(),
                cg ? cg->ProcsFds() : std::vector<int>{}};
@@ -160,9 +159,22 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   if (::fcntl(e.ours.Get(), F_SETFL, O_NONBLOCK) != 0) {
     return ErrnoError(errno, "fcntl(F_SETFL, O_NONBLOCK)");
   }
+  const auto deadline = t0 + options.init_timeout;
+  // The function's environment, applied by the worker once it is jailed (WorkerEnv).
+  v1::WorkerEnv env;
+  for (const auto& [name, value] : spec->config.env) {
+    auto* var = env.add_vars();
+    var->set_name(name);
+    var->set_value(value);
+  }
+  std::string env_frame(sandbox::kFrameHeaderBytes, '\0');
+  env.AppendToString(&env_frame);
+  Status sent = sandbox::WriteFramed(e.ours.Get(), &env_frame, deadline);
   std::unique_ptr<Instance> inst(new Instance(std::move(spec), std::move(cg), std::move(process),
                                               std::move(e.ours), std::move(e.log)));
-  const auto deadline = t0 + options.init_timeout;
+  if (!sent.ok()) {
+    return UnavailableError("cannot send the worker its environment: " + inst->Bury(sent.message()));
+  }
   if (as_zygote) {
     // The zygote (PID 1 of its namespace) writes the ready frame, not the keeper we spawned.
     auto sender = sandbox::PeekSenderPid(inst->channel_.Get(), deadline);
@@ -197,7 +209,12 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
     // The child is somewhere in the zygote's namespace, unidentified and unmoved: retire the
     // zygote, whose exit ends the namespace and the child with it.
     zygote->Abandon();
-    return UnavailableError("the forked instance sent no first frame: " +
+    char said[512];
+    ssize_t n = ::pread(e.log.Get(), said, sizeof said, 0);  // the child's last words, if any
+    return UnavailableError("the forked instance sent no first frame" +
+                            (n > 0 ? " (" + std::string(said, static_cast<std::size_t>(n)) + ")"
+                                   : std::string()) +
+                            ": " +
                             sender.status().message());
   }
   const pid_t host_pid = *sender;
@@ -207,8 +224,12 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   }
   std::string status = ProcStatus(host_pid);
   auto kill = [&] { ::syscall(SYS_pidfd_send_signal, pidfd.Get(), SIGKILL, nullptr, 0); };
+  // NSpid of an instance: its host pid, its pid in the zygote's namespace (what the zygote
+  // reported), and 1 in the namespace of its own (docs/design/0007).
   if (StatusField(status, "Uid", false) != std::to_string(sandbox::FunctionUid(spec->name)) ||
-      StatusField(status, "NSpid", true) != std::to_string(ns_pid) || Exited(pidfd.Get())) {
+      status.find("\nNSpid:\t" + std::to_string(host_pid) + "\t" + std::to_string(ns_pid) +
+                  "\t1\n") == std::string::npos ||
+      Exited(pidfd.Get())) {
     kill();
     zygote->Abandon();
     return UnavailableError("the forked instance " + std::to_string(host_pid) +

@@ -113,17 +113,17 @@ std::string ExitInfo::Describe() const {
 }
 
 Result<WorkerProcess> WorkerProcess::Spawn(const SpawnSpec& spec) {
-  bp::environment env;  // empty: the worker sees only the function's own variables
-  for (const auto& [k, v] : spec.env) {
-    env[k] = v;
-  }
+  // Exec'd with an empty environment and from /: the worker runs as root until it has entered
+  // its jail, so nothing the function supplies (env) and nothing of the daemon's (cwd in the
+  // data dir) may reach it. The function's env arrives on the channel (WorkerEnv).
+  bp::environment env;
   std::error_code ec;
   pid_t pid = -1;
   std::vector<std::string> args = {"--library", spec.library_path, "--parent-pid",
                                    std::to_string(::getpid())};
   args.insert(args.end(), spec.jail_args.begin(), spec.jail_args.end());
   SpawnerThread::Get().Run([&] {
-    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, ChildFds(spec.channel_fd, spec.log_fd, &spec.cgroup_procs_fds), ec);
+    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, bp::start_dir = "/", ChildFds(spec.channel_fd, spec.log_fd, &spec.cgroup_procs_fds), ec);
     if (!ec) {
       pid = child.id();
       child.detach();  // we own the process through its pidfd from here on

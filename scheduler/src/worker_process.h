@@ -23,7 +23,6 @@ struct SpawnSpec {
   std::string worker_path;
   std::string library_path;
   std::vector<std::string> jail_args;      // --uid, --gid, limits (see sandbox/worker.h)
-  std::map<std::string, std::string> env;  // the function's env only; nothing inherited
   int channel_fd = -1;                     // becomes fd 3 in the worker
   int log_fd = -1;                         // becomes stdout and stderr
   std::vector<int> cgroup_procs_fds;       // the child joins each (writes "0") before exec

@@ -37,6 +37,11 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
         " threads running; a zygote can only fork a single-threaded process");
   }
   if (worker->cgroup_ != nullptr) {
+    // Whatever faas_init left running beside the zygote (a forked process) would share the
+    // zygote's pid namespace, from which every instance is visible: it goes, before the first
+    // fork. The zygote itself runs no function code after this (signals blocked, raw clone).
+    const pid_t keep[] = {worker->process_.pid(), worker->ready_pid_};
+    FAAS_RETURN_IF_ERROR(worker->cgroup_->KillAllExcept(keep));
     // faas_init ran under the function's own memory limit; the allowance for forks comes now.
     const sandbox::CgroupLimits own = LimitsFor(*spec, options);
     sandbox::CgroupLimits forking = own;

@@ -197,6 +197,13 @@ faas::Status ValidateConfig(const FunctionConfig& c) {
       errs.push_back("env: key " + Quote(key) + " must match [A-Za-z_][A-Za-z0-9_]*");
     } else if (key.starts_with("FAAS_")) {
       errs.push_back("env: key " + Quote(key) + " must not start with FAAS_ (reserved)");
+    } else if (key.starts_with("LD_") || key == "GLIBC_TUNABLES") {
+      // Read by the dynamic loader and glibc at process start, where they choose code to run.
+      // The worker applies env only inside its jail, but a loader variable has no legitimate
+      // use there and is refused outright rather than silently ignored.
+      errs.push_back("env: key " + Quote(key) +
+                     " is a dynamic-loader variable and is refused (it would choose code the "
+                     "worker loads)");
     }
     if (value.size() > kMaxEnvValueBytes) {
       errs.push_back("env: value of " + Quote(key) + " is " + std::to_string(value.size()) +

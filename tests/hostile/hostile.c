@@ -86,7 +86,58 @@ static int try_connect(faas_response *res, const char *ip, int port) {
   return rc == 0 ? reply(res, "connected") : reply(res, "errno=%s", strerrorname_np(err));
 }
 
+/* Loaded as LD_PRELOAD into the worker by a deploy's env (the attack of issue #13): if this ever
+ * runs before the jail, it runs as root on the host and leaves a mark there. */
+__attribute__((constructor)) static void mark_host(void) {
+  const char *path = getenv("HOSTILE_MARK");
+  if (path != NULL) {
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    if (fd >= 0) close(fd);
+  }
+}
+
+/* With HOSTILE_STRAY set, faas_init leaves a process behind in the zygote that keeps signalling
+ * everything it can see: the instances forked later must not be among them. */
+int faas_init(void) {
+  if (getenv("HOSTILE_STRAY") != NULL && fork() == 0) {
+    for (;;) {
+      kill(-1, SIGKILL);
+      struct timespec ts = {0, 2 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  return 0;
+}
+
+/* Attacks on the other instances of the same version. */
+static int instance_attack(const faas_request *req, faas_response *res) {
+  if (is(req, "tmp-plant")) {
+    /* Leave a caller's secret in /tmp: the next caller of a `fresh` function must not see it. */
+    int fd = open("/tmp/spy", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return reply(res, "errno=%s", strerrorname_np(errno));
+    ssize_t n = write(fd, req->body.data, req->body.len);
+    close(fd);
+    return reply(res, "planted %zd", n);
+  }
+  if (is(req, "tmp-peek")) {
+    char buf[256] = {0};
+    int fd = open("/tmp/spy", O_RDONLY);
+    if (fd < 0) return reply(res, "errno=%s", strerrorname_np(errno));
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return reply(res, "read %zd: %s", n, buf);
+  }
+  if (is(req, "kill-all")) {
+    /* Everything this instance may signal: siblings serving other callers must not be in it. */
+    int rc = kill(-1, SIGKILL);
+    return reply(res, "kill(-1)=%s", rc == 0 ? "SENT" : strerrorname_np(errno));
+  }
+  return -1;
+}
+
 int faas_handle(const faas_request *req, faas_response *res) {
+  int handled = instance_attack(req, res);
+  if (handled != -1) return handled;
   if (is(req, "identity")) {
     return reply(res, "uid=%d gid=%d pid=%d", (int)getuid(), (int)getgid(), (int)getpid());
   }

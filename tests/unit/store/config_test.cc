@@ -12,6 +12,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ValidateName, AcceptsNamesMatchingThePattern) {
   for (const std::string& name :
@@ -76,6 +77,20 @@ TEST(ValidateConfig, ReportsAllProblemsAtOnce) {
   EXPECT_THAT(m, HasSubstr("env: key \"1BAD\" must match [A-Za-z_][A-Za-z0-9_]*"));
   EXPECT_THAT(m, HasSubstr("env: value of \"BIG\" is 5000 bytes, above the 4096-byte maximum"));
   EXPECT_THAT(m, HasSubstr("max_body_bytes: 10 is outside 1024..6291456"));
+}
+
+TEST(ValidateConfig, RefusesDynamicLoaderVariablesByName) {
+  for (const char* key : {"LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH", "LD_BIND_NOW",
+                          "GLIBC_TUNABLES"}) {
+    FunctionConfig c;
+    c.env = {{key, "/x.so"}, {"LD", "fine"}, {"MY_LD_PATH", "fine"}};
+    Status s = ValidateConfig(c);
+    ASSERT_EQ(s.code(), StatusCode::kInvalidArgument) << key;
+    EXPECT_THAT(s.message(), HasSubstr(std::string("env: key \"") + key +
+                                       "\" is a dynamic-loader variable and is refused"));
+    EXPECT_THAT(s.message(), Not(HasSubstr("\"LD\""))) << s.message();
+    EXPECT_THAT(s.message(), Not(HasSubstr("MY_LD_PATH"))) << s.message();
+  }
 }
 
 TEST(ValidateConfig, RejectsTooManyEnvEntriesAndBadValues) {

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,9 @@ class InstanceCgroup {
   // cannot run to exit), until the group is empty (bounded at 5 s). Waits with a short backoff,
   // never by spinning: the dying tasks need the CPU the waiter would take.
   Status KillAll();
+  // The same for every member but `keep` (the quota stays): e.g. whatever a zygote's faas_init
+  // left running beside the zygote and its keeper.
+  Status KillAllExcept(std::span<const pid_t> keep);
   // Writes the memory and pids limits (the group must be empty). Used on spares.
   Status SetLimits(const CgroupLimits& from, const CgroupLimits& to);
   const std::vector<std::string>& Dirs() const { return dirs_; }

@@ -10,11 +10,15 @@
 // caller must report it and exit.
 #pragma once
 
+#include <linux/filter.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "faas/base/status.h"
 
@@ -29,6 +33,7 @@ struct JailSpec {
   uint64_t tmp_bytes = 16u << 20;      // size of the private writable /tmp
   uint64_t nofile = 1024;              // RLIMIT_NOFILE
   uint64_t stack_bytes = 8u << 20;     // RLIMIT_STACK
+  bool zygote = false;                 // forks instances: keeps kInstanceProcFd, zygote filter
 };
 
 // Where the library appears inside the jail.
@@ -47,9 +52,34 @@ inline constexpr int kKeeperSetupFailed = 105;
 Status BringUpLoopback();                                       // namespaces.cc
 Status BuildRootFilesystem(const std::string& library, uint64_t tmp_bytes);  // filesystem.cc
 Status SetHardLimits(const JailSpec& spec);                     // rlimits.cc
-Status CloseInheritedFds();                                     // fds.cc: keeps 0, 1, 2, 3
+Status MountInstanceProc();                                     // instance_jail.cc (zygote)
+Status CloseInheritedFds(int last_kept = 3);                      // fds.cc: keeps 0..last_kept
 Status DropPrivileges(uid_t uid, gid_t gid);                    // privileges.cc
-Status InstallSeccomp();                                        // seccomp_policy.cc
+// The allowlist. With zygote_stage it also allows what cloning an instance needs: exactly
+// kInstanceCloneFlags for clone, mount and capset (each instance takes them back).
+Status InstallSeccomp(bool zygote_stage = false);               // seccomp_policy.cc
+
+// ---- Instances forked from a zygote (instance_jail.cc, docs/design/0007) ----
+// Each instance gets its own user, mount, pid and IPC namespaces: its own /tmp, PID 1 of a
+// namespace where no sibling is visible or signallable.
+inline constexpr unsigned long kInstanceCloneFlags =
+    CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | SIGCHLD;
+// In a zygote: a procfs of its pid namespace, outside the jail's tree (MountInstanceProc).
+inline constexpr int kInstanceProcFd = 4;
+// The filter an instance stacks last: kills mount, capset, unshare, setns and namespace clones.
+Result<std::vector<sock_filter>> BuildInstanceFilter();
+// clone(kInstanceCloneFlags) without glibc's fork handlers: 0 in the child, like fork().
+pid_t CloneInstance();
+struct InstanceJail {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  uint64_t tmp_bytes = 0;
+  const std::vector<sock_filter>* filter = nullptr;
+};
+// In the cloned child: maps its uid/gid, mounts its /tmp, drops every capability, installs the
+// filter. Async-signal-safe calls only. Null on success, else the step that failed (errno set);
+// the child must then _exit.
+const char* EnterInstanceJail(const InstanceJail& jail);
 
 // The unprivileged uid (= gid) a function runs as: stable across restarts, distinct per function
 // name (collisions across 1,000,000 values are possible but only ever share a uid, never root).

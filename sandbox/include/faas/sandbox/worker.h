@@ -20,9 +20,12 @@ inline constexpr int kExitChannelError = 104;     // channel I/O failed
 
 int WorkerMain(int argc, char** argv);
 
+struct InstanceJail;
+
 // With --zygote, after a successful ready frame: serve fork requests on `channel_fd` (zygote.cc).
-// Returns only in a forked child, whose `channel_fd` and stdout/stderr are then its own and which
+// Returns only in a forked child, whose `channel_fd` and stdout/stderr are then its own, which
+// has entered `jail` (its own namespaces, /tmp and final filter; null only without a jail) and
 // has already sent its ready frame.
-void ServeForks(int channel_fd);
+void ServeForks(int channel_fd, const InstanceJail* jail);
 
 }  // namespace faas::sandbox
