@@ -31,11 +31,36 @@ constexpr std::string_view kInvocationsPrefix = "/invocations/";
 constexpr std::string_view kQueuesPrefix = "/queues/";
 constexpr std::string_view kParamHeaderPrefix = "x-faas-param-";
 
-// Headers a function may not set: framing is ours, and platform headers are never spoofed.
+// ASCII case-insensitive: does `name` start with the lower-case `prefix`?
+bool StartsWithIgnoreCase(std::string_view name, std::string_view prefix) {
+  if (name.size() < prefix.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+    if (c != prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Headers a function may not set, in any case (dropped, not refused: docs/sdk.md): framing and
+// hop-by-hop headers are the server's (RFC 9110 §7.6.1), and platform headers are never
+// spoofed. The scheduler lower-cases worker header names; this does not rely on it.
 bool IsReservedResponseHeader(std::string_view name) {
-  return name == "content-length" || name == "transfer-encoding" || name == "connection" ||
-         name == "keep-alive" || name == "upgrade" || name == "server-timing" ||
-         name == "x-invocation-id" || name.starts_with("x-faas-");
+  static constexpr std::string_view kExact[] = {
+      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+      "trailer",        "server-timing",     "x-invocation-id"};
+  for (std::string_view reserved : kExact) {
+    if (name.size() == reserved.size() && StartsWithIgnoreCase(name, reserved)) {
+      return true;
+    }
+  }
+  return StartsWithIgnoreCase(name, "x-faas-") || StartsWithIgnoreCase(name, "proxy-");
 }
 
 // What the platform headers, the access log and the request metrics say about one request.
