@@ -125,6 +125,7 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "a CIDR range (e.g. 10.1.0.0/16) that async callbacks may reach although it is "
                  "loopback, private, link-local or this host's own; repeatable")
       ->envname("FAAS_CALLBACK_ALLOW")
+      ->allow_extra_args(false)  // one range per --callback-allow; they accumulate
       ->delimiter(',')
       ->check([](const std::string& v) -> std::string {
         Result<gateway::Cidr> range = gateway::ParseCidr(v);
