@@ -123,6 +123,7 @@ TEST_F(Metering, AFunctionThatForgesItsResponseFrameCannotEscapeItsBill) {
   HttpResult second = HttpRequest(d_.http_port(), "GET", "/function/forge");
   EXPECT_NE(second.body, "real") << "the first call's leftover frame answered the second call";
   EXPECT_NE(second.body, "forged");
+  EXPECT_NE(second.body, "later") << "the instance that broke the protocol was reused";
   ExpectError(second, 502, "function_crashed");
   EXPECT_NE(second.body.find("protocol violation"), std::string::npos) << second.body;
   auto ledger = StopAndOpenLedger();  // ending the instance records its last background CPU

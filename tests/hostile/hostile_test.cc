@@ -350,25 +350,17 @@ TEST_F(Hostile, AMalformedResponseHeaderFromARawFrameIsAProtocolViolation) {
   EXPECT_EQ(r.Header("set-cookie"), "");
 }
 
-// CPU time (utime + stime, ms) and state letter of `pid` from /proc/PID/stat.
+// CPU time (ms, from /proc/PID/schedstat: the scheduler's exact count, which
+// CLOCK_PROCESS_CPUTIME_ID reads too, not tick samples) and state letter (/proc/PID/stat) of a
+// single-threaded `pid`.
 std::pair<long, char> CpuAndState(const std::string& pid) {
   std::string stat = ReadFileOrEmpty("/proc/" + pid + "/stat");
   std::size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) {
+  if (paren == std::string::npos || paren + 2 >= stat.size()) {
     return {0, '?'};
   }
-  std::istringstream in(stat.substr(paren + 2));
-  std::string field;
-  std::vector<std::string> f;
-  while (in >> field) {
-    f.push_back(field);
-  }
-  if (f.size() < 13) {
-    return {0, '?'};
-  }
-  // After the name: state(0) ... utime(11) stime(12), in clock ticks.
-  const long ticks = std::atol(f[11].c_str()) + std::atol(f[12].c_str());
-  return {ticks * 1000 / ::sysconf(_SC_CLK_TCK), f[0][0]};
+  const long long ns = std::atoll(ReadFileOrEmpty("/proc/" + pid + "/schedstat").c_str());
+  return {static_cast<long>(ns / 1'000'000), stat[paren + 2]};
 }
 
 // A worker that wrote a frame while idle (nobody asked) is a protocol violation: the frame left
@@ -381,7 +373,15 @@ TEST_F(Hostile, AFrameWrittenWhileIdleNeverAnswersTheNextCaller) {
   // then on the channel, unread).
   std::string pid;
   for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);;) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the instance never went idle";
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string seen;
+      for (const std::string& p : FunctionProcesses(daemon_->pid())) {
+        auto [cpu_ms, state] = CpuAndState(p);
+        seen += p + " " + CgroupDirOf(p, "memory") + " cpu_ms=" + std::to_string(cpu_ms) +
+                " state=" + state + "\n";
+      }
+      FAIL() << "the instance never went idle; function processes:\n" << seen;
+    }
     for (const std::string& p : FunctionProcesses(daemon_->pid())) {
       if (CgroupDirOf(p, "memory").find("/f-leftover/") != std::string::npos ||
           CgroupDirOf(p, "").find("/f-leftover/") != std::string::npos) {

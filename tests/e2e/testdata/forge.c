@@ -2,7 +2,9 @@
  * invocation id, so the daemon takes it as this invocation's answer. The function then burns
  * 50 ms of CPU "after" the invocation, and the worker writes the real answer ("real"), which is
  * left on the channel. Neither may pay off: the CPU is read from the instance's cgroup and
- * billed, and the leftover frame never answers the next caller (it is a protocol violation). */
+ * billed, and the leftover frame never answers the next caller (it is a protocol violation).
+ * Only an instance's first call forges; later calls answer "later" after 200 ms, so the leftover
+ * frame is on the channel well before the next call's own answer. */
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,7 +13,14 @@
 
 FAAS_FUNCTION_ABI
 
+static int g_calls;
+
 int faas_handle(const faas_request *req, faas_response *res) {
+  if (g_calls++ > 0) {
+    struct timespec nap = {0, 200 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    return faas_response_write(res, "later", 5);
+  }
   /* WorkerResponse{result{status: 200, body: "forged", invocation_id: <this call's>}}. */
   const size_t id_len = req->invocation_id.len < 100 ? req->invocation_id.len : 100;
   const unsigned char result_len = (unsigned char)(3 + 8 + 2 + id_len);
