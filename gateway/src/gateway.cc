@@ -53,8 +53,9 @@ bool StartsWithIgnoreCase(std::string_view name, std::string_view prefix) {
 // spoofed. The scheduler lower-cases worker header names; this does not rely on it.
 bool IsReservedResponseHeader(std::string_view name) {
   static constexpr std::string_view kExact[] = {
-      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
-      "trailer",        "server-timing",     "x-invocation-id"};
+      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+      "te", "trailer", "server-timing", "x-invocation-id",
+  };
   for (std::string_view reserved : kExact) {
     if (name.size() == reserved.size() && StartsWithIgnoreCase(name, reserved)) {
       return true;

@@ -439,11 +439,29 @@ TEST_F(Gateway, CallbacksToInternalAddressesAreRefusedAtAccept) {
   std::string key = NewKey({"--tenant", "acme"});
   CallbackSink sink;
   const std::string port = std::to_string(sink.port());
-  std::vector<std::string> hosts = {
-      "127.0.0.1", "localhost", "0x7f000001", "2130706433", "0177.0.0.1", "127.1",
-      "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::1]", "0.0.0.0", "0", "[::]",
-      "169.254.169.254", "[fe80::1]", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1",
-      "[fd00::1]", "224.0.0.1", "255.255.255.255", "[ff02::1]", "[::ffff:169.254.169.254]"};
+  std::vector<std::string> hosts = {"127.0.0.1",
+                                    "localhost",
+                                    "0x7f000001",
+                                    "2130706433",
+                                    "0177.0.0.1",
+                                    "127.1",
+                                    "[::ffff:127.0.0.1]",
+                                    "[::ffff:7f00:1]",
+                                    "[::1]",
+                                    "0.0.0.0",
+                                    "0",
+                                    "[::]",
+                                    "169.254.169.254",
+                                    "[fe80::1]",
+                                    "10.1.2.3",
+                                    "172.16.0.1",
+                                    "192.168.1.1",
+                                    "100.64.0.1",
+                                    "[fd00::1]",
+                                    "224.0.0.1",
+                                    "255.255.255.255",
+                                    "[ff02::1]",
+                                    "[::ffff:169.254.169.254]"};
   if (std::string own = OwnAddress(); !own.empty()) {
     hosts.push_back(own);
   }
@@ -544,10 +562,10 @@ TEST(GatewayRestart, ACallbackIsCheckedAgainWhenItIsDelivered) {
   for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
        !refused && std::chrono::steady_clock::now() < deadline;) {
     std::string logs = d.Logs();
-    refused = logs.find("async.callback inv=" + id) != std::string::npos &&
-              logs.find("delivered=false", logs.find("async.callback inv=" + id)) !=
-                  std::string::npos &&
-              logs.find("loopback") != std::string::npos;
+    refused =
+        logs.find("async.callback inv=" + id) != std::string::npos &&
+        logs.find("delivered=false", logs.find("async.callback inv=" + id)) != std::string::npos &&
+        logs.find("loopback") != std::string::npos;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(refused) << d.Logs();

@@ -13,8 +13,9 @@
 
 #include <gtest/gtest.h>
 
-#include "e2e/faasd_test.h"
 #include "faas/store/ledger.h"
+
+#include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
 

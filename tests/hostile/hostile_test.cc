@@ -54,8 +54,8 @@ class Hostile : public ::testing::Test {
     // is never reused; and a warm one with a single instance for the leftover-frame attacks.
     r = daemon_->Ctl({"deploy", "forger", HostileLib(), "--timeout", "2s", "--isolation", "fresh"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    r = daemon_->Ctl({"deploy", "leftover", HostileLib(), "--timeout", "2s", "--max-instances",
-                      "1"});
+    r = daemon_->Ctl(
+        {"deploy", "leftover", HostileLib(), "--timeout", "2s", "--max-instances", "1"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // Attacks run in instances forked from each version's zygote, as in production: wait until
     // every zygote is up (they start in the background after a deploy).

@@ -27,8 +27,7 @@ Cidr Range(const std::string& text) {
 
 // A policy that knows no host addresses unless given some.
 AddressPolicy Policy(std::vector<Cidr> allowed = {}, std::vector<IpAddress> own = {}) {
-  return AddressPolicy(std::move(allowed),
-                       [own] { return Result<std::vector<IpAddress>>(own); });
+  return AddressPolicy(std::move(allowed), [own] { return Result<std::vector<IpAddress>>(own); });
 }
 
 TEST(Cidr, ParsesIpv4AndIpv6RangesAndSingleAddresses) {
@@ -47,9 +46,9 @@ TEST(Cidr, ParsesIpv4AndIpv6RangesAndSingleAddresses) {
 }
 
 TEST(Cidr, RefusesWhatIsNotARange) {
-  for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "fd00::/129", "10.0.0.0/-1",
-                          "10.0.0.0/8x", "host.example/8", "0x7f000001/32", "10.0.0.1/8",
-                          "fd00::1/8", "10.0.0.0/8/8"}) {
+  for (const char* bad :
+       {"", "/8", "10.0.0.0/", "10.0.0.0/33", "fd00::/129", "10.0.0.0/-1", "10.0.0.0/8x",
+        "host.example/8", "0x7f000001/32", "10.0.0.1/8", "fd00::1/8", "10.0.0.0/8/8"}) {
     Result<Cidr> c = ParseCidr(bad);
     EXPECT_FALSE(c.ok()) << bad;
     if (!c.ok()) {
@@ -101,7 +100,9 @@ TEST(AddressPolicy, BlocksEveryRowOfTheTable) {
       {"::ffff:10.0.0.1", "private", {}},
       {"::ffff:0.0.0.0", "0.0.0.0/8", {}},
       // IPv4 embedded in NAT64 and 6to4 addresses: a translator or relay would reach it.
-      {"64:ff9b::7f00:1", "loopback 127.0.0.0/8 (embedded as 64:ff9b::7f00:1)", {"64:ff9b::808:808"}},
+      {"64:ff9b::7f00:1",
+       "loopback 127.0.0.0/8 (embedded as 64:ff9b::7f00:1)",
+       {"64:ff9b::808:808"}},
       {"2002:a9fe:a9fe::1", "cloud metadata", {"2002:808:808::1"}},
   };
   AddressPolicy policy = Policy();
@@ -149,13 +150,14 @@ TEST(AddressPolicy, AnAllowedRangePassesAndNothingElse) {
 // Every spelling of loopback getaddrinfo(3) accepts resolves to an address that is checked.
 TEST(AddressPolicy, ResolveRefusesEverySpellingOfLoopback) {
   AddressPolicy policy = Policy();
-  for (const char* host : {"127.0.0.1", "localhost", "0x7f000001", "2130706433", "0177.0.0.1",
-                           "127.1", "0x7f.0.0.1", "017700000001", "::ffff:127.0.0.1",
-                           "::ffff:7f00:1", "::1", "0:0:0:0:0:0:0:1", "0", "0.0.0.0", "::",
-                           "169.254.169.254", "0xa9fea9fe", "2852039166"}) {
+  for (const char* host :
+       {"127.0.0.1", "localhost", "0x7f000001", "2130706433", "0177.0.0.1", "127.1", "0x7f.0.0.1",
+        "017700000001", "::ffff:127.0.0.1", "::ffff:7f00:1", "::1", "0:0:0:0:0:0:0:1", "0",
+        "0.0.0.0", "::", "169.254.169.254", "0xa9fea9fe", "2852039166"}) {
     Result<std::vector<SocketAddress>> r = policy.Resolve(host, 80);
     ASSERT_FALSE(r.ok()) << host;
-    EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << host << ": " << r.status().ToString();
+    EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied)
+        << host << ": " << r.status().ToString();
   }
 }
 

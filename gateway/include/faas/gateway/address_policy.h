@@ -37,15 +37,15 @@ struct IpAddress {
   static std::optional<IpAddress> FromSockaddr(const sockaddr* sa);
   // Numeric only ("10.0.0.1", "::1", "::ffff:10.0.0.1"); nullopt otherwise.
   static std::optional<IpAddress> Parse(std::string_view text);
-  bool IsV4() const;  // an IPv4-mapped address
+  bool IsV4() const;             // an IPv4-mapped address
   std::string ToString() const;  // "127.0.0.1", "::1"
   bool operator==(const IpAddress&) const = default;
 };
 
 // An address range. IPv4 ranges are kept in the mapped form: 10.0.0.0/8 is ::ffff:10.0.0.0/104.
 struct Cidr {
-  IpAddress base;     // host bits zero
-  int prefix = 0;     // bits of `base` that must match, 0..128 in the IPv6 form
+  IpAddress base;  // host bits zero
+  int prefix = 0;  // bits of `base` that must match, 0..128 in the IPv6 form
   bool Contains(const IpAddress& addr) const;
   std::string ToString() const;  // "10.0.0.0/8", "fc00::/7"
 };
