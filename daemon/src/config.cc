@@ -5,6 +5,7 @@
 
 #include "faas/base/time.h"
 #include "faas/daemon/daemon.h"
+#include "faas/gateway/address_policy.h"
 
 namespace faas::daemon {
 namespace {
@@ -120,6 +121,16 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_ASYNC_CONCURRENCY")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  app.add_option("--callback-allow", c->callback_allow,
+                 "a CIDR range (e.g. 10.1.0.0/16) that async callbacks may reach although it is "
+                 "loopback, private, link-local or this host's own; repeatable")
+      ->envname("FAAS_CALLBACK_ALLOW")
+      ->allow_extra_args(false)  // one range per --callback-allow; they accumulate
+      ->delimiter(',')
+      ->check([](const std::string& v) -> std::string {
+        Result<gateway::Cidr> range = gateway::ParseCidr(v);
+        return range.ok() ? "" : range.status().message();
+      });
   AddDuration(app, "--http-read-timeout", &c->http_read_timeout,
               "longest wait for a request's headers, its body, or the next request on an idle "
               "keep-alive connection (408 when a request was started)",

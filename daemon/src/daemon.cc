@@ -266,11 +266,29 @@ int RunDaemon(const DaemonConfig& config) {
              {"error", queue.status().message()});
     return 1;
   }
+  std::vector<gateway::Cidr> callback_allow;
+  for (const std::string& range : config.callback_allow) {
+    Result<gateway::Cidr> c = gateway::ParseCidr(range);
+    if (!c.ok()) {  // the flag parser checked it already; a config path that did not is a bug
+      FAAS_LOG(log, err, "faasd.bad_callback_allow", {"error", c.status().message()});
+      return 2;
+    }
+    callback_allow.push_back(*c);
+  }
+  if (!callback_allow.empty()) {
+    std::string ranges;
+    for (const gateway::Cidr& c : callback_allow) {
+      ranges += (ranges.empty() ? "" : ",") + c.ToString();
+    }
+    FAAS_LOG(log, warn, "faasd.callback_allow", {"ranges", ranges},
+             {"why", "async callbacks may reach these internal ranges"});
+  }
   gateway::Gateway gw({.scheduler = &sched,
                        .metrics = &metrics,
                        .queue = queue->get(),
                        .access_log = config.access_log,
-                       .async_result_bytes = 256u << 10});
+                       .async_result_bytes = 256u << 10,
+                       .callback_allow = std::move(callback_allow)});
   auto keys = BuildKeyTable(**registry);
   if (!keys.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", keys.status().message()});

@@ -31,11 +31,37 @@ constexpr std::string_view kInvocationsPrefix = "/invocations/";
 constexpr std::string_view kQueuesPrefix = "/queues/";
 constexpr std::string_view kParamHeaderPrefix = "x-faas-param-";
 
-// Headers a function may not set: framing is ours, and platform headers are never spoofed.
+// ASCII case-insensitive: does `name` start with the lower-case `prefix`?
+bool StartsWithIgnoreCase(std::string_view name, std::string_view prefix) {
+  if (name.size() < prefix.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+    if (c != prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Headers a function may not set, in any case (dropped, not refused: docs/sdk.md): framing and
+// hop-by-hop headers are the server's (RFC 9110 §7.6.1), and platform headers are never
+// spoofed. The scheduler lower-cases worker header names; this does not rely on it.
 bool IsReservedResponseHeader(std::string_view name) {
-  return name == "content-length" || name == "transfer-encoding" || name == "connection" ||
-         name == "keep-alive" || name == "upgrade" || name == "server-timing" ||
-         name == "x-invocation-id" || name.starts_with("x-faas-");
+  static constexpr std::string_view kExact[] = {
+      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+      "te", "trailer", "server-timing", "x-invocation-id",
+  };
+  for (std::string_view reserved : kExact) {
+    if (name.size() == reserved.size() && StartsWithIgnoreCase(name, reserved)) {
+      return true;
+    }
+  }
+  return StartsWithIgnoreCase(name, "x-faas-") || StartsWithIgnoreCase(name, "proxy-");
 }
 
 // What the platform headers, the access log and the request metrics say about one request.
@@ -208,6 +234,7 @@ std::string ServerTiming(const scheduler::InvokeResult& r) {
 struct Gateway::Impl {
   GatewayOptions o;
   Gateway* self;
+  AddressPolicy callback_policy;  // where callbacks may go (checked at accept and at connect)
   RateLimiter limiter;
   std::atomic<int64_t> in_flight{0};
   std::mutex rejections_mu;
@@ -464,6 +491,8 @@ struct Gateway::Impl {
         res = MakeErrorResponse(413, "payload_too_large", queued.message(), inv_id);
       } else if (queued.code() == StatusCode::kInvalidArgument) {
         res = MakeErrorResponse(400, "invalid_callback_url", queued.message(), inv_id);
+      } else if (queued.code() == StatusCode::kPermissionDenied) {
+        res = MakeErrorResponse(400, "invalid_callback", queued.message(), inv_id);
       } else {
         res = MakeErrorResponse(503, "async_unavailable", queued.message(), inv_id, 1);
       }
@@ -471,8 +500,9 @@ struct Gateway::Impl {
   }
 
   // Checks the body and callback URL and queues the invocation durably. ResourceExhausted for a
-  // body over the function's limit, InvalidArgument for a bad callback URL, Unavailable when the
-  // queue cannot take it.
+  // body over the function's limit, InvalidArgument for a malformed callback URL,
+  // PermissionDenied for one whose host does not resolve or resolves to an address faasd must
+  // not reach (callback_policy), Unavailable when the resolver or the queue cannot answer now.
   Status Enqueue(const std::string& name, std::string path, HttpRequest& req,
                  const std::string& inv_id, RequestInfo& info,
                  const scheduler::FunctionSpec& spec) {
@@ -485,7 +515,17 @@ struct Gateway::Impl {
     }
     std::string callback;
     if (const std::string* cb = req.Header("x-callback-url")) {
-      FAAS_RETURN_IF_ERROR(ValidateCallbackUrl(*cb));
+      FAAS_ASSIGN_OR_RETURN(HttpUrl url, ParseHttpUrl(*cb));
+      // Checked now so the caller hears of it, and again when the callback is sent (PostJson):
+      // the name may resolve differently by then.
+      if (Result<std::vector<SocketAddress>> to = callback_policy.Resolve(url.host, url.port);
+          !to.ok()) {
+        Reject("invalid_callback");
+        return Status(to.status().code() == StatusCode::kUnavailable
+                          ? StatusCode::kUnavailable
+                          : StatusCode::kPermissionDenied,
+                      "callback URL refused: " + to.status().message());
+      }
       callback = *cb;
     }
     std::string traceparent = ContinueTrace(req.Header("traceparent"), &info.trace_id);
@@ -601,6 +641,7 @@ struct Gateway::Impl {
 Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->o = std::move(options);
   impl_->self = this;
+  impl_->callback_policy = AddressPolicy(impl_->o.callback_allow);
   SetKeys(nullptr);
   if (impl_->o.metrics != nullptr) {
     impl_->o.metrics->SetHttpSource([impl = impl_.get()] { return impl->Gauges(); });
@@ -890,7 +931,8 @@ bool Gateway::DeliverCallback(const store::QueueHeaders& headers, bool final_att
   if (!rec.ok() || rec->callback_url.empty()) {
     return true;  // expired or no callback: nothing to deliver
   }
-  Result<int> status = PostJson(rec->callback_url, AsyncJson(*rec), std::chrono::seconds(5));
+  Result<int> status =
+      PostJson(rec->callback_url, AsyncJson(*rec), std::chrono::seconds(5), im.callback_policy);
   bool delivered = status.ok() && *status >= 200 && *status < 300;
   if (!delivered) {
     *error = status.ok() ? "callback answered HTTP " + std::to_string(*status)

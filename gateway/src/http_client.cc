@@ -1,6 +1,5 @@
 #include "http_client.h"
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -99,25 +98,19 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
 }
 
 Result<int> PostJson(std::string_view url, const std::string& json,
-                     std::chrono::milliseconds timeout) {
+                     std::chrono::milliseconds timeout, const AddressPolicy& policy) {
   FAAS_ASSIGN_OR_RETURN(HttpUrl u, ParseHttpUrl(url));
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
+  FAAS_ASSIGN_OR_RETURN(std::vector<SocketAddress> addresses, policy.Resolve(u.host, u.port));
   std::string port = std::to_string(u.port);
-  if (int rc = ::getaddrinfo(u.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    return UnavailableError("resolve " + u.host + ": " + gai_strerror(rc));
-  }
   Clock::time_point deadline = Clock::now() + timeout;
   Status last = UnavailableError("no address for " + u.host);
   UniqueFd fd;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    UniqueFd s(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol));
+  for (const SocketAddress& to : addresses) {  // each one checked by Resolve
+    UniqueFd s(::socket(to.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!s.Valid()) {
       continue;
     }
-    if (::connect(s.Get(), ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+    if (::connect(s.Get(), to.Get(), to.len) != 0 && errno != EINPROGRESS) {
       last = UnavailableError("connect " + u.host + ":" + port + ": " + std::strerror(errno));
       continue;
     }
@@ -134,7 +127,6 @@ Result<int> PostJson(std::string_view url, const std::string& json,
     fd = std::move(s);
     break;
   }
-  ::freeaddrinfo(res);
   if (!fd.Valid()) {
     return last;
   }

@@ -112,7 +112,8 @@ void ApplyEnvironment() {
 extern "C" {
 
 FAAS_EXPORT int faas_response_set_status(faas_response* res, int status) {
-  if (res == nullptr || status < 100 || status > 599) {
+  // 1xx are interim answers, never a final one: the daemon refuses them (docs/sdk.md).
+  if (res == nullptr || status < 200 || status > 599) {
     return -1;
   }
   res->status = status;
@@ -342,6 +343,7 @@ int WorkerMain(int argc, char** argv) {
     result->set_status(res.status);
     result->set_handler_return(rc);
     result->set_response_too_large(res.overflow);
+    result->set_invocation_id(req.invocation_id());
     for (auto& [name, value] : res.headers) {
       auto* h = result->add_headers();
       h->set_name(std::move(name));

@@ -16,6 +16,7 @@
 
 #include "faas/base/log.h"
 #include "faas/base/scope_exit.h"
+#include "faas/base/text.h"
 #include "faas/metering/cpu_clock.h"
 #include "faas/sandbox/channel.h"
 #include "faas/sandbox/jail.h"
@@ -26,6 +27,48 @@ namespace faas::scheduler {
 namespace {
 
 constexpr std::size_t kMaxResponseHeaders = 100;
+constexpr std::size_t kMaxHeaderBytes = 8u << 10;  // name + value, as the SDK bounds them
+
+bool IsTokenChar(char c) {  // RFC 9110 §5.6.2
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// Empty when `r` is a well-formed answer to `invocation_id`, else the protocol violation. The
+// worker is not trusted: a function can write its own frames on fd 3, so everything the SDK
+// guarantees is checked again here. Header names are lower-cased in place (the SDK sends them
+// so; a forged frame may not), so the gateway's reserved-header filter sees one spelling.
+std::string CheckResult(v1::WorkerResult* r, std::string_view invocation_id) {
+  if (r->invocation_id() != invocation_id) {
+    return "protocol violation: the answer is for invocation " +
+           QuoteForMessage(r->invocation_id(), 64) + ", not " + std::string(invocation_id) +
+           " (a frame left over from an earlier call, or forged)";
+  }
+  if (r->status() < 200 || r->status() > 599) {
+    return "protocol violation: status " + std::to_string(r->status()) +
+           " (a final HTTP status is 200..599)";
+  }
+  if (r->headers_size() > static_cast<int>(kMaxResponseHeaders)) {
+    return "protocol violation: " + std::to_string(r->headers_size()) + " headers (at most " +
+           std::to_string(kMaxResponseHeaders) + ")";
+  }
+  for (v1::Header& h : *r->mutable_headers()) {
+    std::string& name = *h.mutable_name();
+    const std::string& value = h.value();
+    bool token = !name.empty();
+    for (char& c : name) {
+      token = token && IsTokenChar(c);
+      if (c >= 'A' && c <= 'Z') {
+        c = static_cast<char>(c - 'A' + 'a');
+      }
+    }
+    if (!token || value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos ||
+        name.size() + value.size() > kMaxHeaderBytes) {
+      return "protocol violation: malformed response header " + QuoteForMessage(name, 64);
+    }
+  }
+  return {};
+}
 
 std::chrono::nanoseconds CpuOf(pid_t pid) {
   auto cpu = metering::ProcessCpuTime(pid);
@@ -365,6 +408,19 @@ std::string Instance::ReadLogs(std::size_t cap) {
   return out;
 }
 
+Status Instance::CheckIdleChannel() const {
+  char byte = 0;
+  ssize_t n = 0;
+  do {
+    n = ::recv(channel_.Get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    return InternalError(
+        "protocol violation: the worker wrote to its channel while idle (nobody asked)");
+  }
+  return OkStatus();  // empty (EAGAIN), or closed: writing the request finds that out
+}
+
 void Instance::Begin(InvokeRequest& req, Exchange* x) {
   const store::FunctionConfig& cfg = spec_->config;
   // Emptied here unless the last invocation left it empty (most do: one syscall saved); output
@@ -375,6 +431,7 @@ void Instance::Begin(InvokeRequest& req, Exchange* x) {
   log_empty_ = false;
   v1::WorkerRequest wr;
   wr.set_invocation_id(req.invocation_id);
+  x->invocation_id = req.invocation_id;
   wr.set_method(req.method);
   wr.set_path(req.path);
   wr.set_query(req.query);
@@ -437,6 +494,12 @@ Clock::time_point Instance::NextCheck(Exchange* x, bool first, Status* expired) 
 Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
   const int fd = channel_.Get();
   if (x->writing) {
+    if (x->done == 0) {
+      if (Status idle = CheckIdleChannel(); !idle.ok()) {
+        *answer = std::move(idle);
+        return Pumped::kFailed;
+      }
+    }
     while (x->done < x->frame.size()) {
       const ssize_t n = ::send(fd, x->frame.data() + x->done, x->frame.size() - x->done,
                                MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -528,7 +591,10 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
 void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out) {
   Exchange x;
   Begin(req, &x);
-  Status s = sandbox::WriteFramed(channel_.Get(), &x.frame, x.deadline);
+  Status s = CheckIdleChannel();
+  if (s.ok()) {
+    s = sandbox::WriteFramed(channel_.Get(), &x.frame, x.deadline);
+  }
   x.frame.clear();
   // Wait for the answer, checking the CPU budget on the way.
   for (bool first = true; s.ok(); first = false) {
@@ -605,15 +671,19 @@ void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t 
   out->logs = ReadLogs(log_capture_bytes);
 
   v1::WorkerResponse msg;
+  std::string violation;
   if (frame->size() < skip ||
       !msg.ParseFromArray(frame->data() + skip, static_cast<int>(frame->size() - skip)) ||
-      !msg.has_result() ||
-      msg.result().headers_size() > static_cast<int>(kMaxResponseHeaders) ||
-      msg.result().status() < 100 || msg.result().status() > 599) {
+      !msg.has_result()) {
+    violation = "protocol violation: malformed response frame";
+  } else {
+    violation = CheckResult(msg.mutable_result(), x.invocation_id);
+  }
+  if (!violation.empty()) {
     KillAll();
     out->outcome = Outcome::kCrashed;
-    out->error_message = "the worker broke the protocol: malformed response frame; " +
-                         Bury("protocol violation");
+    out->error_message =
+        "the worker broke the protocol: " + violation + "; " + Bury("protocol violation");
     return;
   }
   v1::WorkerResult* result = msg.mutable_result();

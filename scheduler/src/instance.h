@@ -70,6 +70,7 @@ class Instance {
   //   NextCheck at the time it returned, until Pump answers or fails or NextCheck expires; then
   //   Finish with the answer, or with the failure (Finish may block then: it kills and reaps).
   struct Exchange {
+    std::string invocation_id;  // the request's: the answer must name it
     std::string frame;     // the request frame, then what has arrived of the answer
     std::size_t done = 0;  // bytes of the request frame written
     bool writing = true;
@@ -122,6 +123,10 @@ class Instance {
         channel_(std::move(channel)),
         log_(std::move(log)) {}
   std::chrono::nanoseconds Cpu() const;
+  // Internal("protocol violation: …") when the worker has written to its channel although no
+  // request is outstanding (a frame left over from an earlier call, or one forged ahead of the
+  // next): its next answer could not be told from a stale one. One non-blocking peek.
+  Status CheckIdleChannel() const;
   // Reads the WorkerReady frame (until `deadline`); on failure buries the worker and says why.
   Status AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
                     StartTimings* timings);

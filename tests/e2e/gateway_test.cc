@@ -1,5 +1,7 @@
 // End-to-end: the gateway's edge (issue #6): API keys, rate limits, the admin token, trace
 // context, the access log, async invocations with callbacks, and hostile HTTP sent as raw bytes.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -403,7 +405,90 @@ class CallbackSink {
   std::string request_;
 };
 
-TEST_F(Gateway, AsyncCallbacksAreRetriedUntilDelivered) {
+// The e2e callback receivers listen on 127.0.0.1, which faasd refuses unless allowed.
+class GatewayCallbacksAllowed : public Gateway {
+ protected:
+  GatewayCallbacksAllowed() { extra_args_ = {"--callback-allow", "127.0.0.0/8"}; }
+};
+
+// A non-loopback IPv4 address of this host ("" when it has none).
+std::string OwnAddress() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) {
+    return "";
+  }
+  std::string out;
+  for (ifaddrs* i = list; i != nullptr && out.empty(); i = i->ifa_next) {
+    if (i->ifa_addr != nullptr && i->ifa_addr->sa_family == AF_INET) {
+      char buf[INET_ADDRSTRLEN];
+      const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      if (ntohl(a->sin_addr.s_addr) >> 24 != 127 &&
+          ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf) != nullptr) {
+        out = buf;
+      }
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+// SSRF (issue #13): faasd runs as root on the host network, so a callback URL must not make it
+// POST to the host's loopback, its own addresses, cloud metadata or private ranges, however the
+// address is spelt.
+TEST_F(Gateway, CallbacksToInternalAddressesAreRefusedAtAccept) {
+  std::string key = NewKey({"--tenant", "acme"});
+  CallbackSink sink;
+  const std::string port = std::to_string(sink.port());
+  std::vector<std::string> hosts = {"127.0.0.1",
+                                    "localhost",
+                                    "0x7f000001",
+                                    "2130706433",
+                                    "0177.0.0.1",
+                                    "127.1",
+                                    "[::ffff:127.0.0.1]",
+                                    "[::ffff:7f00:1]",
+                                    "[::1]",
+                                    "0.0.0.0",
+                                    "0",
+                                    "[::]",
+                                    "169.254.169.254",
+                                    "[fe80::1]",
+                                    "10.1.2.3",
+                                    "172.16.0.1",
+                                    "192.168.1.1",
+                                    "100.64.0.1",
+                                    "[fd00::1]",
+                                    "224.0.0.1",
+                                    "255.255.255.255",
+                                    "[ff02::1]",
+                                    "[::ffff:169.254.169.254]"};
+  if (std::string own = OwnAddress(); !own.empty()) {
+    hosts.push_back(own);
+  }
+  for (const std::string& host : hosts) {
+    HttpResult r = Call("POST", "/async-function/echo", key, "",
+                        {{"X-Callback-Url", "http://" + host + ":" + port + "/hook"}});
+    SCOPED_TRACE(host);
+    ExpectError(r, 400, "invalid_callback");
+  }
+  EXPECT_EQ(sink.calls(), 0);
+}
+
+TEST_F(GatewayCallbacksAllowed, AnAllowedRangeAdmitsOnlyItself) {
+  std::string key = NewKey({"--tenant", "acme"});
+  for (const char* host : {"127.0.0.1", "0x7f000001", "[::ffff:127.0.0.1]"}) {
+    HttpResult r = Call("POST", "/async-function/echo", key, "",
+                        {{"X-Callback-Url", std::string("http://") + host + ":9/hook"}});
+    EXPECT_EQ(r.status, 202) << host << ": " << r.body;
+  }
+  for (const char* host : {"[::1]", "169.254.169.254", "10.0.0.1"}) {
+    ExpectError(Call("POST", "/async-function/echo", key, "",
+                     {{"X-Callback-Url", std::string("http://") + host + "/hook"}}),
+                400, "invalid_callback");
+  }
+}
+
+TEST_F(GatewayCallbacksAllowed, AsyncCallbacksAreRetriedUntilDelivered) {
   std::string key = NewKey({"--tenant", "acme"});
   CallbackSink sink;
   HttpResult accepted =
@@ -454,6 +539,37 @@ TEST(GatewayRestart, AnAcceptedAsyncInvocationSurvivesKill9) {
   // The one that was running when faasd died runs again (at least once).
   Json rerun = AwaitAsync(d.http_port(), busy_id, "");
   EXPECT_EQ(rerun["status"], "succeeded") << rerun.dump();
+}
+
+// The address is checked again when the callback is delivered (and only the checked address is
+// connected to): accepted under one policy, a callback is not delivered under a stricter one.
+TEST(GatewayRestart, ACallbackIsCheckedAgainWhenItIsDelivered) {
+  CallbackSink sink;
+  FaasdProcess d;
+  d.set_public_deploys(true);
+  ASSERT_TRUE(d.Start({"--callback-allow", "127.0.0.0/8"})) << d.Logs();
+  ASSERT_EQ(d.Ctl({"deploy", "sleep", FunctionLib("sleep")}).exit_code, 0);
+  HttpResult accepted =
+      HttpRequest(d.http_port(), "POST", "/async-function/sleep?ms=1000", "",
+                  {{"X-Callback-Url", "http://127.0.0.1:" + std::to_string(sink.port()) + "/"}});
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  d.Kill9();  // before the invocation (1 s) is done and its callback is sent
+
+  ASSERT_TRUE(d.Start()) << d.Logs();  // no --callback-allow now
+  std::string id = Json::parse(accepted.body)["invocation_id"];
+  EXPECT_EQ(AwaitAsync(d.http_port(), id, "")["status"], "succeeded");
+  bool refused = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       !refused && std::chrono::steady_clock::now() < deadline;) {
+    std::string logs = d.Logs();
+    refused =
+        logs.find("async.callback inv=" + id) != std::string::npos &&
+        logs.find("delivered=false", logs.find("async.callback inv=" + id)) != std::string::npos &&
+        logs.find("loopback") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(refused) << d.Logs();
+  EXPECT_EQ(sink.calls(), 0) << "the callback reached a loopback address after the restart";
 }
 
 // --- hostile HTTP as raw bytes ---

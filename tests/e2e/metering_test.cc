@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 
 #include "faas/store/ledger.h"
+
+#include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
 
@@ -111,14 +113,20 @@ TEST_F(Metering, TimeoutsAndCrashesAreBilledForWhatTheyUsed) {
 
 TEST_F(Metering, AFunctionThatForgesItsResponseFrameCannotEscapeItsBill) {
   Deploy("forge", TestdataLib("forge"), {"--max-instances", "1"});
-  // The forged frame answers the first call at once; its 50 ms of CPU happen "after" it.
+  // The forged frame (with the call's own invocation id) answers the first call at once; its
+  // 50 ms of CPU happen "after" it, and the worker's real answer is left on the channel.
   HttpResult first = HttpRequest(d_.http_port(), "GET", "/function/forge");
   ASSERT_EQ(first.status, 200);
   EXPECT_EQ(first.body, "forged");
-  // The second call on the same instance is answered only once the first call's real frame was
-  // written, i.e. after its 50 ms of CPU were spent.
+  // The second call on the same instance never gets the frame left over from the first: it is a
+  // protocol violation (found before the request is written, or by its invocation id), and the
+  // instance is killed.
   HttpResult second = HttpRequest(d_.http_port(), "GET", "/function/forge");
-  ASSERT_NE(second.status, 0);
+  EXPECT_NE(second.body, "real") << "the first call's leftover frame answered the second call";
+  EXPECT_NE(second.body, "forged");
+  EXPECT_NE(second.body, "later") << "the instance that broke the protocol was reused";
+  ExpectError(second, 502, "function_crashed");
+  EXPECT_NE(second.body.find("protocol violation"), std::string::npos) << second.body;
   auto ledger = StopAndOpenLedger();  // ending the instance records its last background CPU
   ASSERT_NE(ledger, nullptr);
   auto bill = ledger->Bill({.function = "forge", .since_unix_ms = 0, .until_unix_ms = 0, .by = ""});

@@ -135,6 +135,65 @@ static int instance_attack(const faas_request *req, faas_response *res) {
   return -1;
 }
 
+/* Raw WorkerResponse frames, encoded by hand (proto/faas/v1/worker.proto), for the attacks that
+ * talk to the daemon on fd 3 behind the worker's back. */
+typedef struct {
+  unsigned char data[2048];
+  size_t len;
+} pb;
+
+static void pb_varint(pb *b, unsigned long v) {
+  while (v >= 0x80 && b->len < sizeof b->data) {
+    b->data[b->len++] = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  if (b->len < sizeof b->data) b->data[b->len++] = (unsigned char)v;
+}
+
+static void pb_bytes(pb *b, unsigned field, const void *data, size_t len) {
+  pb_varint(b, (field << 3) | 2);
+  pb_varint(b, len);
+  if (len <= sizeof b->data - b->len) {
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+  }
+}
+
+static void pb_header(pb *b, const char *name, const char *value) {
+  pb h = {.len = 0};
+  pb_bytes(&h, 1, name, strlen(name));
+  pb_bytes(&h, 2, value, strlen(value));
+  pb_bytes(b, 2, h.data, h.len); /* WorkerResult.headers */
+}
+
+/* WorkerResult{status, headers (name, value pairs, NULL-terminated), body, invocation_id = the
+ * request's}, wrapped in WorkerResponse.result and length-prefixed, written to fd 3 at once. */
+static int write_result_frame(const faas_request *req, int status, const char *const *headers,
+                              const char *body) {
+  pb r = {.len = 0};
+  pb_varint(&r, (1 << 3) | 0);
+  pb_varint(&r, (unsigned long)status);
+  for (const char *const *h = headers; h != NULL && h[0] != NULL; h += 2) pb_header(&r, h[0], h[1]);
+  pb_bytes(&r, 3, body, strlen(body));
+  pb_bytes(&r, 6, req->invocation_id.data, req->invocation_id.len);
+  pb msg = {.len = 4};
+  pb_bytes(&msg, 2, r.data, r.len); /* WorkerResponse.result */
+  size_t n = msg.len - 4;
+  msg.data[0] = (unsigned char)n;
+  msg.data[1] = (unsigned char)(n >> 8);
+  msg.data[2] = (unsigned char)(n >> 16);
+  msg.data[3] = (unsigned char)(n >> 24);
+  return write(3, msg.data, msg.len) == (ssize_t)msg.len ? 0 : -1;
+}
+
+static void burn_cpu_ms(long ms) {
+  struct timespec a, b;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+  do {
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+  } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ms * 1000000L);
+}
+
 int faas_handle(const faas_request *req, faas_response *res) {
   int handled = instance_attack(req, res);
   if (handled != -1) return handled;
@@ -326,6 +385,41 @@ int faas_handle(const faas_request *req, faas_response *res) {
     static const unsigned char kHalf[] = {100, 0, 0, 0, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'};
     if (write(3, kHalf, sizeof kHalf) < 0) return 1;
     _exit(0);
+  }
+  /* Raw frames (run in a `fresh` deployment: one frame, then _exit, so nothing is left over). */
+  if (is(req, "frame-1xx")) {
+    /* 101 Switching Protocols with a body: the client would take the connection as upgraded. */
+    static const char *const kHeaders[] = {"upgrade", "websocket", "connection", "upgrade", NULL};
+    if (write_result_frame(req, 101, kHeaders, "smuggled") != 0) return 1;
+    _exit(0);
+  }
+  if (is(req, "frame-status-0")) {
+    if (write_result_frame(req, 0, NULL, "no status") != 0) return 1;
+    _exit(0);
+  }
+  if (is(req, "frame-reserved-headers")) {
+    /* Platform and hop-by-hop headers in any case: none may reach the client. */
+    static const char *const kHeaders[] = {
+        "X-Invocation-Id", "forged", "X-FAAS-Cold-Start", "forged", "x-Faas-Trace-Id", "forged",
+        "Server-Timing", "forged", "Upgrade", "forged", "CONNECTION", "forged",
+        "Keep-Alive", "forged", "Transfer-Encoding", "forged", "Content-Length", "999",
+        "Proxy-Authenticate", "forged", "Proxy-Connection", "forged", "TE", "forged",
+        "Trailer", "forged", "X-Kept", "yes", NULL};
+    if (write_result_frame(req, 200, kHeaders, "body") != 0) return 1;
+    _exit(0);
+  }
+  if (is(req, "frame-bad-header")) {
+    /* What the SDK refuses (a name that is no token, a value with CR LF) only a raw frame sends. */
+    static const char *const kHeaders[] = {"x-a", "1\r\nSet-Cookie: forged=1", NULL};
+    if (write_result_frame(req, 200, kHeaders, "body") != 0) return 1;
+    _exit(0);
+  }
+  if (is(req, "leftover")) {
+    /* Answers this call early with its own frame, then burns CPU and returns, so the worker's
+     * real answer ("real") is left on the channel for whoever comes next. */
+    if (write_result_frame(req, 200, NULL, "forged") != 0) return 1;
+    burn_cpu_ms(50);
+    return reply(res, "real");
   }
   /* Attacks the sandbox answers by killing the worker (SIGSYS): these never return. */
   if (is(req, "ptrace")) return (int)ptrace(PTRACE_ATTACH, getppid(), 0, 0);

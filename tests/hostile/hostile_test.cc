@@ -28,6 +28,7 @@ using std::chrono::milliseconds;
 std::string HostileLib() { return std::string(FAAS_TEST_HOSTILE_LIB); }
 
 std::string CgroupDirOf(const std::string& pid, const std::string& controller);
+std::vector<std::string> FunctionProcesses(pid_t daemon);
 
 class Hostile : public ::testing::Test {
  protected:
@@ -50,10 +51,17 @@ class Hostile : public ::testing::Test {
     r = daemon_->Ctl({"deploy", "spinners", HostileLib(), "--timeout", "2s", "--max-instances",
                       "4"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
+    // Raw-frame attackers: `fresh`, so the instance that wrote a frame behind the worker's back
+    // is never reused; and a warm one with a single instance for the leftover-frame attacks.
+    r = daemon_->Ctl({"deploy", "forger", HostileLib(), "--timeout", "2s", "--isolation", "fresh"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = daemon_->Ctl(
+        {"deploy", "leftover", HostileLib(), "--timeout", "2s", "--max-instances", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
     // Attacks run in instances forked from each version's zygote, as in production: wait until
     // every zygote is up (they start in the background after a deploy).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    for (const char* fn : {"hostile", "hello", "cpu-capped", "spinners"}) {
+    for (const char* fn : {"hostile", "hello", "cpu-capped", "spinners", "forger", "leftover"}) {
       std::string want = std::string("faas_instances{function=\"") + fn + "\",state=\"zygote\"} 1";
       while (HttpRequest(daemon_->http_port(), "GET", "/metrics", "", {}).body.find(want) ==
              std::string::npos) {
@@ -300,6 +308,103 @@ TEST_F(Hostile, HalfAFrameIsAProtocolViolation) {
   EXPECT_EQ(r.status, 502) << r.body;
   EXPECT_EQ(Code(r), "function_crashed") << r.body;
   EXPECT_NE(r.body.find("protocol"), std::string::npos) << r.body;
+}
+
+// A status outside 200..599 (a 1xx would make the client take the connection as switched or
+// keep waiting for the final answer) is a protocol violation, whoever wrote the frame.
+TEST_F(Hostile, AStatusBelow200FromARawFrameIsAProtocolViolation) {
+  for (auto [attack, status] : {std::pair{"frame-1xx", "101"}, std::pair{"frame-status-0", "0"}}) {
+    HttpResult r = Get("forger", std::string("do=") + attack);
+    EXPECT_EQ(r.status, 502) << attack << ": " << r.body;
+    EXPECT_EQ(Code(r), "function_crashed") << attack << ": " << r.body;
+    EXPECT_NE(r.body.find(std::string("protocol violation: status ") + status), std::string::npos)
+        << attack << ": " << r.body;
+    EXPECT_EQ(r.body.find("smuggled"), std::string::npos) << r.body;
+  }
+}
+
+// Platform and hop-by-hop headers from the function are dropped whatever their case; its own
+// headers pass.
+TEST_F(Hostile, ReservedResponseHeadersNeverReachTheClientInAnyCase) {
+  HttpResult r = Get("forger", "do=frame-reserved-headers");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "body");
+  EXPECT_EQ(r.Header("x-kept"), "yes");
+  EXPECT_EQ(r.Header("content-length"), "4");
+  for (const auto& [name, value] : r.headers) {
+    EXPECT_NE(value, "forged") << name;
+  }
+  for (const char* hop : {"upgrade", "keep-alive", "transfer-encoding", "proxy-authenticate",
+                          "proxy-connection", "te", "trailer"}) {
+    EXPECT_EQ(r.headers.count(hop), 0u) << hop;
+  }
+  EXPECT_EQ(r.Header("x-invocation-id").size(), 26u) << r.Header("x-invocation-id");
+  EXPECT_NE(r.Header("server-timing").find("exec;dur="), std::string::npos);
+}
+
+// What the SDK refuses to send (CR LF in a value) arrives only in a forged frame: a violation.
+TEST_F(Hostile, AMalformedResponseHeaderFromARawFrameIsAProtocolViolation) {
+  HttpResult r = Get("forger", "do=frame-bad-header");
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_EQ(Code(r), "function_crashed") << r.body;
+  EXPECT_NE(r.body.find("protocol violation"), std::string::npos) << r.body;
+  EXPECT_EQ(r.Header("set-cookie"), "");
+}
+
+// CPU time (ms, from /proc/PID/schedstat: the scheduler's exact count, which
+// CLOCK_PROCESS_CPUTIME_ID reads too, not tick samples) and state letter (/proc/PID/stat) of a
+// single-threaded `pid`.
+std::pair<long, char> CpuAndState(const std::string& pid) {
+  std::string stat = ReadFileOrEmpty("/proc/" + pid + "/stat");
+  std::size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) {
+    return {0, '?'};
+  }
+  const long long ns = std::atoll(ReadFileOrEmpty("/proc/" + pid + "/schedstat").c_str());
+  return {static_cast<long>(ns / 1'000'000), stat[paren + 2]};
+}
+
+// A worker that wrote a frame while idle (nobody asked) is a protocol violation: the frame left
+// over from one call must never answer the next caller.
+TEST_F(Hostile, AFrameWrittenWhileIdleNeverAnswersTheNextCaller) {
+  HttpResult first = Get("leftover", "do=leftover");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.body, "forged");  // its own early answer, with its own invocation id
+  // Wait until the instance is idle again: it has burnt its 50 ms and sleeps (its real answer is
+  // then on the channel, unread).
+  std::string pid;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);;) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string seen;
+      for (const std::string& p : FunctionProcesses(daemon_->pid())) {
+        auto [cpu_ms, state] = CpuAndState(p);
+        seen += p + " " + CgroupDirOf(p, "memory") + " cpu_ms=" + std::to_string(cpu_ms) +
+                " state=" + state + "\n";
+      }
+      FAIL() << "the instance never went idle; function processes:\n" << seen;
+    }
+    for (const std::string& p : FunctionProcesses(daemon_->pid())) {
+      if (CgroupDirOf(p, "memory").find("/f-leftover/") != std::string::npos ||
+          CgroupDirOf(p, "").find("/f-leftover/") != std::string::npos) {
+        pid = p;
+      }
+    }
+    if (!pid.empty()) {
+      auto [cpu_ms, state] = CpuAndState(pid);
+      if (cpu_ms >= 50 && state == 'S') {
+        break;
+      }
+    }
+  }
+  HttpResult second = Get("leftover", "do=identity");
+  EXPECT_NE(second.body, "real") << "the leftover frame answered the next caller";
+  EXPECT_EQ(second.status, 502) << second.body;
+  EXPECT_EQ(Code(second), "function_crashed") << second.body;
+  EXPECT_NE(second.body.find("while idle"), std::string::npos) << second.body;
+  // The instance was killed: the next call gets a new one.
+  HttpResult third = Get("leftover", "do=identity");
+  EXPECT_EQ(third.status, 200) << third.body;
+  EXPECT_EQ(third.body.find("uid="), 0u) << third.body;
 }
 
 TEST_F(Hostile, StderrFloodIsCappedPerInvocation) {

@@ -47,7 +47,7 @@ typedef struct faas_request {
 typedef struct faas_response faas_response;                         /* opaque, owned by the worker */
 
 /* All return 0 on success, -1 on error (bad argument, or the response limit was passed). */
-int faas_response_set_status(faas_response *res, int status);      /* default 200; 100..599 */
+int faas_response_set_status(faas_response *res, int status);      /* default 200; 200..599 */
 int faas_response_set_header(faas_response *res, const char *name, const char *value);
 int faas_response_write(faas_response *res, const void *data, size_t len);  /* appends; fails past the limit */
 /* Case-insensitive lookup; NULL if absent. The pointer lives as long as the request. */

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace faas::daemon {
 
@@ -43,6 +44,9 @@ struct DaemonConfig {
   double function_cpus = -1;
   uint32_t async_concurrency = 16;            // FAAS_ASYNC_CONCURRENCY: async invocations at once
   std::chrono::milliseconds async_retention{24 * 3'600'000};  // FAAS_ASYNC_RETENTION
+  // FAAS_CALLBACK_ALLOW (comma-separated): CIDR ranges async callbacks may reach although they
+  // are loopback, private, link-local or this host's own (gateway/address_policy.h).
+  std::vector<std::string> callback_allow;
 };
 
 // Parses flags, FAAS_* env vars and an optional --config file (INI: key = value). Returns -1 to

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "faas/gateway/address_policy.h"
 #include "faas/gateway/auth.h"
 #include "faas/gateway/http_server.h"
 #include "faas/gateway/rate_limit.h"
@@ -63,6 +64,8 @@ struct GatewayOptions {
   store::Queue* queue = nullptr;              // optional, not owned: async invocations
   bool access_log = true;                     // one "access" info line per request
   std::size_t async_result_bytes = 256u << 10;  // stored response body of an async invocation
+  // Ranges callbacks may reach although AddressPolicy blocks them (faasd --callback-allow).
+  std::vector<Cidr> callback_allow;
 };
 
 class Gateway {
@@ -91,7 +94,7 @@ class Gateway {
 
   // Queues an async POST invocation on behalf of the control API (an admin: no key, no rate
   // limit). Returns its invocation id. NotFound for an unknown function, InvalidArgument for a
-  // bad callback URL or a body over the function's limit, Unavailable without a queue.
+  // bad or refused callback URL or a body over the function's limit, Unavailable without a queue.
   Result<std::string> EnqueueAsync(const std::string& name, std::string path, std::string query,
                                    std::string body, const std::string& callback_url);
 
