@@ -20,12 +20,11 @@
 #include "faas/sandbox/channel.h"
 #include "faas/sandbox/jail.h"
 #include "faas/v1/worker.pb.h"
+#include "worker_response.h"
 #include "zygote.h"
 
 namespace faas::scheduler {
 namespace {
-
-constexpr std::size_t kMaxResponseHeaders = 100;
 
 std::chrono::nanoseconds CpuOf(pid_t pid) {
   auto cpu = metering::ProcessCpuTime(pid);
@@ -248,7 +247,7 @@ Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::millisecond
                                    (logs.empty() ? "" : "; stderr: " + logs));
   }
   v1::WorkerResponse msg;
-  if (!msg.ParseFromString(*frame) || !msg.has_ready()) {
+  if (!ParseWorkerReady(*frame, &msg)) {
     Bury("protocol violation");
     return FailedPreconditionError("protocol violation: expected a ready frame from the worker");
   }
@@ -445,25 +444,18 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
     if (x->frame.size() < sandbox::kFrameHeaderBytes) {
       want = 64u << 10;
     } else {
-      const uint32_t len = sandbox::FrameLength(x->frame.data());
-      if (len > sandbox::kMaxFrameBytes) {
-        *answer = InternalError("protocol violation: frame of " + std::to_string(len) +
-                                " bytes exceeds the limit of " +
-                                std::to_string(sandbox::kMaxFrameBytes));
+      // The worker answers one frame per request and never more.
+      Result<std::size_t> missing = sandbox::FrameBytesMissing(x->frame, sandbox::kMaxFrameBytes);
+      if (!missing.ok()) {
+        *answer = missing.status();
         return Pumped::kFailed;
       }
-      const std::size_t total = sandbox::kFrameHeaderBytes + len;
-      if (x->frame.size() > total) {
-        // The worker answers one frame per request and never more.
-        *answer = InternalError("protocol violation: bytes after the response frame");
-        return Pumped::kFailed;
-      }
-      if (x->frame.size() == total) {
+      if (*missing == 0) {
         *answer = std::move(x->frame);  // with its header: Finish skips it (no copy)
         x->frame.clear();
         return Pumped::kAnswered;
       }
-      want = total - x->frame.size();
+      want = *missing;
     }
     const std::size_t have = x->frame.size();
     ssize_t n = 0;
@@ -584,11 +576,7 @@ void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t 
   out->logs = ReadLogs(log_capture_bytes);
 
   v1::WorkerResponse msg;
-  if (frame->size() < skip ||
-      !msg.ParseFromArray(frame->data() + skip, static_cast<int>(frame->size() - skip)) ||
-      !msg.has_result() ||
-      msg.result().headers_size() > static_cast<int>(kMaxResponseHeaders) ||
-      msg.result().status() < 100 || msg.result().status() > 599) {
+  if (frame->size() < skip || !ParseWorkerResult(std::string_view(*frame).substr(skip), &msg)) {
     KillAll();
     out->outcome = Outcome::kCrashed;
     out->error_message = "the worker broke the protocol: malformed response frame; " +
