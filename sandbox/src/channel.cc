@@ -87,6 +87,11 @@ Status ReadBytes(int fd, char* out, std::size_t size, std::optional<Clock::time_
   return OkStatus();
 }
 
+Status OversizedFrame(uint32_t len, std::size_t max_bytes) {
+  return InternalError("protocol violation: frame of " + std::to_string(len) +
+                       " bytes exceeds the limit of " + std::to_string(max_bytes));
+}
+
 // A message of the one byte in `iov` with `control` for ancillary data (fds, credentials).
 msghdr OneByte(iovec* iov, char* control, std::size_t control_len) {
   msghdr msg{};
@@ -141,6 +146,21 @@ uint32_t FrameLength(const char* header) {
   return len;
 }
 
+Result<std::size_t> FrameBytesMissing(std::string_view received, std::size_t max_bytes) {
+  if (received.size() < kFrameHeaderBytes) {
+    return kFrameHeaderBytes - received.size();
+  }
+  const uint32_t len = FrameLength(received.data());
+  if (len > max_bytes) {
+    return OversizedFrame(len, max_bytes);
+  }
+  const std::size_t total = kFrameHeaderBytes + len;
+  if (received.size() > total) {
+    return InternalError("protocol violation: bytes after the response frame");
+  }
+  return total - received.size();
+}
+
 Status WriteFramed(int fd, std::string* frame, std::optional<Clock::time_point> deadline) {
   if (!FillFrameHeader(frame)) {
     return InvalidArgumentError("frame without a header, or too large");
@@ -161,8 +181,7 @@ Result<std::string> ReadFrame(int fd, std::size_t max_bytes,
   }
   const uint32_t len = FrameLength(header);
   if (len > max_bytes) {
-    return InternalError("protocol violation: frame of " + std::to_string(len) +
-                         " bytes exceeds the limit of " + std::to_string(max_bytes));
+    return OversizedFrame(len, max_bytes);
   }
   std::string payload(len, '\0');
   s = ReadBytes(fd, payload.data(), len, deadline, &got);

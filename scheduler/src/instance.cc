@@ -21,54 +21,11 @@
 #include "faas/sandbox/channel.h"
 #include "faas/sandbox/jail.h"
 #include "faas/v1/worker.pb.h"
+#include "worker_response.h"
 #include "zygote.h"
 
 namespace faas::scheduler {
 namespace {
-
-constexpr std::size_t kMaxResponseHeaders = 100;
-constexpr std::size_t kMaxHeaderBytes = 8u << 10;  // name + value, as the SDK bounds them
-
-bool IsTokenChar(char c) {  // RFC 9110 §5.6.2
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// Empty when `r` is a well-formed answer to `invocation_id`, else the protocol violation. The
-// worker is not trusted: a function can write its own frames on fd 3, so everything the SDK
-// guarantees is checked again here. Header names are lower-cased in place (the SDK sends them
-// so; a forged frame may not), so the gateway's reserved-header filter sees one spelling.
-std::string CheckResult(v1::WorkerResult* r, std::string_view invocation_id) {
-  if (r->invocation_id() != invocation_id) {
-    return "protocol violation: the answer is for invocation " +
-           QuoteForMessage(r->invocation_id(), 64) + ", not " + std::string(invocation_id) +
-           " (a frame left over from an earlier call, or forged)";
-  }
-  if (r->status() < 200 || r->status() > 599) {
-    return "protocol violation: status " + std::to_string(r->status()) +
-           " (a final HTTP status is 200..599)";
-  }
-  if (r->headers_size() > static_cast<int>(kMaxResponseHeaders)) {
-    return "protocol violation: " + std::to_string(r->headers_size()) + " headers (at most " +
-           std::to_string(kMaxResponseHeaders) + ")";
-  }
-  for (v1::Header& h : *r->mutable_headers()) {
-    std::string& name = *h.mutable_name();
-    const std::string& value = h.value();
-    bool token = !name.empty();
-    for (char& c : name) {
-      token = token && IsTokenChar(c);
-      if (c >= 'A' && c <= 'Z') {
-        c = static_cast<char>(c - 'A' + 'a');
-      }
-    }
-    if (!token || value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos ||
-        name.size() + value.size() > kMaxHeaderBytes) {
-      return "protocol violation: malformed response header " + QuoteForMessage(name, 64);
-    }
-  }
-  return {};
-}
 
 std::chrono::nanoseconds CpuOf(pid_t pid) {
   auto cpu = metering::ProcessCpuTime(pid);
@@ -312,7 +269,7 @@ Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::millisecond
                                    (logs.empty() ? "" : "; stderr: " + logs));
   }
   v1::WorkerResponse msg;
-  if (!msg.ParseFromString(*frame) || !msg.has_ready()) {
+  if (!ParseWorkerReady(*frame, &msg)) {
     Bury("protocol violation");
     return FailedPreconditionError("protocol violation: expected a ready frame from the worker");
   }
@@ -529,25 +486,18 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
     if (x->frame.size() < sandbox::kFrameHeaderBytes) {
       want = 64u << 10;
     } else {
-      const uint32_t len = sandbox::FrameLength(x->frame.data());
-      if (len > sandbox::kMaxFrameBytes) {
-        *answer = InternalError("protocol violation: frame of " + std::to_string(len) +
-                                " bytes exceeds the limit of " +
-                                std::to_string(sandbox::kMaxFrameBytes));
+      // The worker answers one frame per request and never more.
+      Result<std::size_t> missing = sandbox::FrameBytesMissing(x->frame, sandbox::kMaxFrameBytes);
+      if (!missing.ok()) {
+        *answer = missing.status();
         return Pumped::kFailed;
       }
-      const std::size_t total = sandbox::kFrameHeaderBytes + len;
-      if (x->frame.size() > total) {
-        // The worker answers one frame per request and never more.
-        *answer = InternalError("protocol violation: bytes after the response frame");
-        return Pumped::kFailed;
-      }
-      if (x->frame.size() == total) {
+      if (*missing == 0) {
         *answer = std::move(x->frame);  // with its header: Finish skips it (no copy)
         x->frame.clear();
         return Pumped::kAnswered;
       }
-      want = total - x->frame.size();
+      want = *missing;
     }
     const std::size_t have = x->frame.size();
     ssize_t n = 0;
@@ -671,14 +621,10 @@ void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t 
   out->logs = ReadLogs(log_capture_bytes);
 
   v1::WorkerResponse msg;
-  std::string violation;
-  if (frame->size() < skip ||
-      !msg.ParseFromArray(frame->data() + skip, static_cast<int>(frame->size() - skip)) ||
-      !msg.has_result()) {
-    violation = "protocol violation: malformed response frame";
-  } else {
-    violation = CheckResult(msg.mutable_result(), x.invocation_id);
-  }
+  std::string violation = frame->size() < skip
+                              ? "protocol violation: malformed response frame"
+                              : ParseWorkerResult(std::string_view(*frame).substr(skip),
+                                                  x.invocation_id, &msg);
   if (!violation.empty()) {
     KillAll();
     out->outcome = Outcome::kCrashed;

@@ -150,5 +150,35 @@ TEST(Channel, PeekSenderPidNamesTheProcessThatWrote) {
   EXPECT_EQ(*frame, "hi");
 }
 
+TEST(FrameBytesMissing, CountsDownToACompleteFrame) {
+  std::string frame(kFrameHeaderBytes, '\0');
+  frame += "hello";
+  ASSERT_TRUE(FillFrameHeader(&frame));
+  for (std::size_t n = 0; n <= frame.size(); ++n) {
+    auto missing = FrameBytesMissing(std::string_view(frame).substr(0, n), 16);
+    ASSERT_TRUE(missing.ok()) << n << ": " << missing.status().ToString();
+    EXPECT_EQ(*missing, n < kFrameHeaderBytes ? kFrameHeaderBytes - n : frame.size() - n) << n;
+  }
+}
+
+TEST(FrameBytesMissing, RefusesOversizedFramesAndTrailingBytes) {
+  std::string frame(kFrameHeaderBytes, '\0');
+  frame += "hello";
+  ASSERT_TRUE(FillFrameHeader(&frame));
+  auto over = FrameBytesMissing(std::string_view(frame).substr(0, kFrameHeaderBytes), 4);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(over.status().message(), "protocol violation: frame of 5 bytes exceeds the limit of 4");
+  auto trailing = FrameBytesMissing(frame + "x", 16);
+  ASSERT_FALSE(trailing.ok());
+  EXPECT_EQ(trailing.status().message(), "protocol violation: bytes after the response frame");
+  // ReadFrame refuses the oversized header with the same words.
+  Pair p;
+  ASSERT_TRUE(WriteFrame(p.b.Get(), "hello").ok());
+  auto read = ReadFrame(p.a.Get(), 4, Clock::now() + std::chrono::seconds(5));
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().message(), over.status().message());
+}
+
 }  // namespace
 }  // namespace faas::sandbox

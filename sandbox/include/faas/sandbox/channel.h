@@ -51,6 +51,12 @@ Status WriteFramed(int fd, std::string* frame,
 bool FillFrameHeader(std::string* frame);
 // The payload length a frame header announces (its first kFrameHeaderBytes bytes).
 uint32_t FrameLength(const char* header);
+// How many bytes are still missing from one frame of which `received` has arrived (a reader
+// that expects exactly one frame, such as the daemon's non-blocking Instance::Pump): 0 when it is
+// complete; kFrameHeaderBytes - received.size() while the header is incomplete. Errors, both
+// Internal("protocol violation: …"): the header announces more than `max_bytes`, or bytes
+// follow the frame. Pure function.
+Result<std::size_t> FrameBytesMissing(std::string_view received, std::size_t max_bytes);
 
 // Reads one frame of at most `max_bytes`. EOF before the first byte: Unavailable("end of stream");
 // EOF inside a frame or a length over the limit: Internal("protocol violation: …");
