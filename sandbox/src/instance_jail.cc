@@ -1,4 +1,4 @@
-// Per-instance isolation inside a version (docs/design/0007-instance-isolation.md).
+// Per-instance isolation inside a version (docs/design/0008-instance-isolation.md).
 //
 // A zygote forks every instance of its version. Without more, those instances share the
 // zygote's pid namespace, uid and /tmp: one could signal a sibling serving another caller, and

@@ -6,7 +6,9 @@
 // through another ABI (i386 `int 0x80`, x32) kills (the bad-arch action).
 #include <errno.h>
 #include <sched.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <iterator>
@@ -144,7 +146,6 @@ constexpr Rule kAllowed[] = {
     {"getpriority", "nice()"},
     {"setpriority", "nice() (can only lower priority unprivileged)"},
     {"arch_prctl", "TLS setup"},
-    {"prctl", "thread names (PR_SET_NAME); dangerous options need privileges we dropped"},
     {"exit", "thread exit"},
     {"exit_group", "process exit"},
     {"wait4", "waiting for its own children"},
@@ -197,8 +198,6 @@ constexpr Rule kAllowed[] = {
     {"getsid", "libraries"},
     {"setsid", "daemonising libraries"},
     {"setpgid", "subprocess management"},
-    {"uname", "libraries (UTS namespace)"},
-    {"sysinfo", "memory probing"},
     {"getrusage", "self-measurement"},
     {"times", "self-measurement"},
     {"getrlimit", "libraries"},
@@ -207,7 +206,6 @@ constexpr Rule kAllowed[] = {
     {"getrandom", "randomness"},
     {"getcpu", "NUMA-aware allocators"},
     {"capget", "capability checks (all empty)"},
-    {"ioctl", "terminal and socket queries (FIONREAD etc.)"},
 };
 
 // Calls that kill the worker at once: the kernel attack surface no function needs.
@@ -277,6 +275,45 @@ constexpr Rule kKill[] = {
     {"seccomp", "changing the filter"},
 };
 
+// ioctl(2) requests a runtime needs; every other request gets EPERM (device, filesystem and
+// terminal ioctls are kernel surface no function needs: TIOCSTI, FS_IOC_*, block devices...).
+struct ArgRule {
+  unsigned long value;
+  const char* who;
+};
+constexpr ArgRule kIoctls[] = {
+    {TCGETS, "isatty(): stdio chooses its buffering"},
+    {TIOCGWINSZ, "terminal size probes of logging libraries"},
+    {FIONREAD, "bytes available on a socket or pipe"},
+    {FIONBIO, "non-blocking sockets"},
+    {FIOCLEX, "close-on-exec"},
+    {FIONCLEX, "close-on-exec"},
+    {SIOCATMARK, "TCP urgent data"},
+    {SIOCOUTQ, "unsent bytes on a socket"},
+};
+// prctl(2) options a runtime needs (A0); everything else gets EPERM.
+constexpr ArgRule kPrctls[] = {
+    {PR_SET_NAME, "thread names"},
+    {PR_GET_NAME, "thread names"},
+    {PR_SET_PDEATHSIG, "subprocess libraries"},
+    {PR_GET_PDEATHSIG, "subprocess libraries"},
+    {PR_GET_DUMPABLE, "libraries"},
+    {PR_SET_DUMPABLE, "an instance maps its uid (instance_jail.cc); core files are off (RLIMIT_CORE 0)"},
+    {PR_SET_SECCOMP, "an instance stacks its final filter; a filter only ever restricts"},
+    {PR_GET_SECCOMP, "libraries"},
+    {PR_SET_NO_NEW_PRIVS, "already set; libraries set it again"},
+    {PR_GET_NO_NEW_PRIVS, "libraries"},
+    {PR_CAPBSET_READ, "capability probes (all empty)"},
+    {PR_GET_KEEPCAPS, "capability probes"},
+    {PR_SET_TIMERSLACK, "event loops"},
+    {PR_GET_TIMERSLACK, "event loops"},
+    {PR_SET_THP_DISABLE, "allocators"},
+    {PR_GET_THP_DISABLE, "allocators"},
+    {PR_GET_SPECULATION_CTRL, "hardening libraries"},
+    {PR_SET_SPECULATION_CTRL, "hardening libraries (can only restrict itself)"},
+    {PR_GET_TID_ADDRESS, "libraries"},
+};
+
 constexpr unsigned kNamespaceFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                      CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
@@ -344,6 +381,20 @@ Status InstallSeccomp(bool zygote_stage) {
       continue;
     }
     FAAS_RETURN_IF_ERROR(AddByName(ctx, SCMP_ACT_KILL_PROCESS, r.name));
+  }
+  // uname and sysinfo describe the host: trapped, and answered by InstallSyscallEmulation.
+  for (int nr : {SCMP_SYS(uname), SCMP_SYS(sysinfo)}) {
+    FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_TRAP, nr, 0), "trap"));
+  }
+  for (const ArgRule& r : kIoctls) {
+    FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                                                SCMP_A1(SCMP_CMP_EQ, r.value)),
+                               "ioctl"));
+  }
+  for (const ArgRule& r : kPrctls) {
+    FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                                                SCMP_A0(SCMP_CMP_EQ, r.value)),
+                               "prctl"));
   }
   // socket(): only local and IP families; AF_NETLINK, AF_PACKET (raw frames) etc. get EPERM.
   // SOCK_RAW on AF_INET needs CAP_NET_RAW, which we dropped.

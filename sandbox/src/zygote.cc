@@ -1,7 +1,7 @@
 // The zygote's loop (docs/design/0003-zygote.md). A worker started with --zygote runs this after
 // it has entered the whole jail, loaded the library and run faas_init. Each fork request is one
 // byte with two fds attached: the new instance's channel and its log. The zygote clones a child
-// into namespaces of its own (instance_jail.cc, docs/design/0007); the child takes the fds as fd 3
+// into namespaces of its own (instance_jail.cc, docs/design/0008); the child takes the fds as fd 3
 // and stdout/stderr, enters its instance jail and returns from ServeForks into the ordinary serve
 // loop, already sandboxed and initialised. The zygote never returns: it reaps its children (it
 // is PID 1 of the pid namespace, so orphans of instances come to it too) and reports each exit

@@ -15,7 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <linux/fs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <sys/ptrace.h>
@@ -126,6 +131,35 @@ static int instance_attack(const faas_request *req, faas_response *res) {
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     return reply(res, "read %zd: %s", n, buf);
+  }
+  if (is(req, "host-info")) {
+    /* What the kernel would tell about the host: its release and its memory and load. */
+    struct utsname u;
+    struct sysinfo si;
+    int urc = uname(&u);
+    int serr = sysinfo(&si) == 0 ? 0 : errno;
+    return reply(res, "uname=%s release=%s nodename=%s sysinfo=%s totalram=%llu procs=%u load=%lu",
+                 urc == 0 ? "ok" : strerrorname_np(errno), urc == 0 ? u.release : "-",
+                 urc == 0 ? u.nodename : "-", serr == 0 ? "ok" : strerrorname_np(serr),
+                 serr == 0 ? (unsigned long long)si.totalram * si.mem_unit : 0ull,
+                 serr == 0 ? (unsigned)si.procs : 0u, serr == 0 ? si.loads[0] : 0ul);
+  }
+  if (is(req, "ioctl-prctl")) {
+    /* Kernel surface no function needs, and what runtimes do need. */
+    int fd = open("/dev/zero", O_RDONLY);
+    int bsz = 0;
+    int r1 = ioctl(fd, FIGETBSZ, &bsz);
+    int e1 = errno;
+    int p[2], avail = -1;
+    int r2 = pipe(p) == 0 ? ioctl(p[0], FIONREAD, &avail) : -1;
+    int e2 = errno;
+    int r3 = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    int e3 = errno;
+    int r4 = prctl(PR_SET_NAME, "renamed", 0, 0, 0);
+    int e4 = errno;
+    return reply(res, "figetbsz=%s fionread=%s subreaper=%s set_name=%s",
+                 r1 == 0 ? "ok" : strerrorname_np(e1), r2 == 0 ? "ok" : strerrorname_np(e2),
+                 r3 == 0 ? "ok" : strerrorname_np(e3), r4 == 0 ? "ok" : strerrorname_np(e4));
   }
   if (is(req, "kill-all")) {
     /* Everything this instance may signal: siblings serving other callers must not be in it. */

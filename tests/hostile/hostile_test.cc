@@ -2,6 +2,7 @@
 // and that the daemon and a well-behaved neighbour keep serving (DESIGN §4.9, docs/sandbox.md).
 #include <dirent.h>
 #include <sched.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,6 +25,9 @@ namespace faas::testing {
 namespace {
 
 using std::chrono::milliseconds;
+
+// What uname(2) reports inside the sandbox (sandbox/src/emulated_syscalls.cc).
+constexpr const char* kSandboxKernelRelease = "6.0.0-faas";
 
 std::string HostileLib() { return std::string(FAAS_TEST_HOSTILE_LIB); }
 
@@ -595,7 +599,7 @@ TEST_F(Hostile, AnInstanceCannotKillOrStopItsZygote) {
   ASSERT_GE(before.size(), 3u);  // hostile, hello, cpu-capped
   HttpResult r = Attack("kill-zygote");
   ASSERT_EQ(r.status, 200) << r.body;
-  // Each instance is PID 1 of a namespace of its own (docs/design/0007): the zygote it was
+  // Each instance is PID 1 of a namespace of its own (docs/design/0008): the zygote it was
   // forked from is not even visible, so kill(1, ...) only reaches the instance itself (and the
   // kernel ignores signals to an init from inside its own namespace).
   EXPECT_NE(r.body.find("pid=1"), std::string::npos) << r.body;
@@ -689,6 +693,25 @@ void AwaitZygote(int http_port, const std::string& fn) {
   while (HttpRequest(http_port, "GET", "/metrics", "", {}).body.find(want) == std::string::npos) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no zygote for " << fn;
   }
+}
+
+TEST_F(Hostile, TheHostsKernelReleaseMemoryAndLoadAreNotVisible) {
+  utsname host{};
+  ASSERT_EQ(::uname(&host), 0);
+  HttpResult r = Attack("host-info");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find(host.release), std::string::npos) << "the host's kernel: " << r.body;
+  // A sanitised view: the kernel's name is fixed, memory is the function's own limit (128 MiB).
+  EXPECT_NE(r.body.find("uname=ok release=" + std::string(kSandboxKernelRelease) + " nodename=faas"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("sysinfo=ok totalram=134217728 procs=1 load=0"), std::string::npos) << r.body;
+}
+
+TEST_F(Hostile, IoctlAndPrctlAreLimitedToWhatRuntimesUse) {
+  HttpResult r = Attack("ioctl-prctl");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "figetbsz=EPERM fionread=ok subreaper=EPERM set_name=ok");
 }
 
 TEST_F(Hostile, ADeploysEnvCannotLoadCodeIntoTheWorkerBeforeTheJail) {

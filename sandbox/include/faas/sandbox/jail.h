@@ -55,11 +55,15 @@ Status SetHardLimits(const JailSpec& spec);                     // rlimits.cc
 Status MountInstanceProc();                                     // instance_jail.cc (zygote)
 Status CloseInheritedFds(int last_kept = 3);                      // fds.cc: keeps 0..last_kept
 Status DropPrivileges(uid_t uid, gid_t gid);                    // privileges.cc
+// uname(2) and sysinfo(2) are trapped by the filter and answered here with a fixed kernel release
+// and the function's own memory (emulated_syscalls.cc). Installed before the filter.
+inline constexpr const char* kSandboxKernelRelease = "6.0.0-faas";
+Status InstallSyscallEmulation(uint64_t memory_bytes);          // emulated_syscalls.cc
 // The allowlist. With zygote_stage it also allows what cloning an instance needs: exactly
 // kInstanceCloneFlags for clone, mount and capset (each instance takes them back).
 Status InstallSeccomp(bool zygote_stage = false);               // seccomp_policy.cc
 
-// ---- Instances forked from a zygote (instance_jail.cc, docs/design/0007) ----
+// ---- Instances forked from a zygote (instance_jail.cc, docs/design/0008) ----
 // Each instance gets its own user, mount, pid and IPC namespaces: its own /tmp, PID 1 of a
 // namespace where no sibling is visible or signallable.
 inline constexpr unsigned long kInstanceCloneFlags =
