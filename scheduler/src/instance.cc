@@ -225,7 +225,7 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   std::string status = ProcStatus(host_pid);
   auto kill = [&] { ::syscall(SYS_pidfd_send_signal, pidfd.Get(), SIGKILL, nullptr, 0); };
   // NSpid of an instance: its host pid, its pid in the zygote's namespace (what the zygote
-  // reported), and 1 in the namespace of its own (docs/design/0007).
+  // reported), and 1 in the namespace of its own (docs/design/0008).
   if (StatusField(status, "Uid", false) != std::to_string(sandbox::FunctionUid(spec->name)) ||
       status.find("\nNSpid:\t" + std::to_string(host_pid) + "\t" + std::to_string(ns_pid) +
                   "\t1\n") == std::string::npos ||
