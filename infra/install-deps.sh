@@ -10,6 +10,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libssl-dev libhiredis-dev nlohmann-json3-dev libcli11-dev
   redis-server redis-tools curl
+  slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light)

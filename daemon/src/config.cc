@@ -6,6 +6,7 @@
 #include "faas/base/time.h"
 #include "faas/daemon/daemon.h"
 #include "faas/gateway/address_policy.h"
+#include "faas/sandbox/network.h"
 
 namespace faas::daemon {
 namespace {
@@ -116,6 +117,20 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "(false: spawn a new worker for every instance)")
       ->envname("FAAS_ZYGOTES")
       ->capture_default_str();
+  app.add_option("--egress-allow", c->egress_allow,
+                 "an IPv4 network (CIDR) that `network: outbound` functions may reach although "
+                 "it is denied by default (private, link-local, or an address of this host); "
+                 "repeatable")
+      ->envname("FAAS_EGRESS_ALLOW")
+      ->check([](const std::string& v) -> std::string {
+        auto cidr = sandbox::ParseCidr(v);
+        return cidr.ok() ? "" : cidr.status().message();
+      });
+  app.add_option("--slirp4netns", c->slirp4netns,
+                 "the slirp4netns binary that carries outbound functions' traffic (default: "
+                 "/usr/bin/slirp4netns or /usr/local/bin/slirp4netns; without it outbound "
+                 "functions are refused)")
+      ->envname("FAAS_SLIRP4NETNS");
   app.add_option("--async-concurrency", c->async_concurrency,
                  "async invocations run at the same time")
       ->envname("FAAS_ASYNC_CONCURRENCY")

@@ -139,6 +139,11 @@ grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,
     }
     return Fail(ctx, name_ok.ok() ? "invalid_config" : "invalid_name", InvalidArgumentError(msg));
   }
+  if (cfg.network == "outbound") {
+    if (Status net = scheduler_->OutboundNetworkAvailable(); !net.ok()) {
+      return Fail(ctx, "invalid_config", net);  // fail closed: never the host's network
+    }
+  }
   {
     std::lock_guard lock(deploy_mu_);
     if (!deploying_.insert(name).second) {

@@ -24,6 +24,7 @@
 #include "faas/gateway/gateway.h"
 #include "faas/gateway/http_server.h"
 #include "faas/sandbox/cgroup.h"
+#include "faas/sandbox/network.h"
 #include "faas/store/queue.h"
 #include "faas/triggers/triggers.h"
 
@@ -228,12 +229,21 @@ int RunDaemon(const DaemonConfig& config) {
   FAAS_LOG(log, info, "faasd.cgroups",
            {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
            {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()});
+  // network: outbound needs slirp4netns; --egress-allow was checked by the flag parser.
+  std::string slirp = config.slirp4netns.empty() ? sandbox::FindSlirp4netns() : config.slirp4netns;
+  if (slirp.empty() || ::access(slirp.c_str(), X_OK) != 0) {
+    FAAS_LOG(log, warn, "faasd.no_slirp4netns", {"path", slirp},
+             {"effect", "functions with network: outbound are refused"},
+             {"hint", "apt-get install slirp4netns"});
+  }
   scheduler::Scheduler sched({.worker_path = worker,
                               .init_timeout = config.init_timeout,
                               .cgroups = cgroups->get(),
                               .spare_cgroups = config.spare_cgroups,
                               .zygotes = config.zygotes,
                               .function_cpus = FunctionCpus(config.function_cpus),
+                              .slirp4netns = slirp,
+                              .egress_allow = config.egress_allow,
                               .ledger = config.unsafe_no_ledger ? nullptr : ledger->get(),
                               .metrics = &metrics,
                               .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,

@@ -25,6 +25,8 @@ uid_t FunctionUid(std::string_view function_name) {
 //  1. preload system libraries: needs the host filesystem, which step 3 removes.
 //  2. namespaces: pid (a fork: the function runs as PID 1 of its own namespace, the parent
 //     stays outside as a keeper), then mount/ipc/uts/net; needs root, which step 6 drops.
+//  2b. outbound network: faasd attaches slirp4netns, the worker installs reject routes; needs
+//     root (routes), and must precede any function code (network.cc).
 //  3. filesystem view: needs the mount namespace (2) and root (6). A zygote also keeps a
 //     procfs of its pid namespace by fd, outside the view, for its instances' uid maps.
 //  4. rlimits: lowering needs no privilege; before anything the function controls.
@@ -35,9 +37,11 @@ uid_t FunctionUid(std::string_view function_name) {
 Result<std::string> EnterJail(const JailSpec& spec) {
   FAAS_RETURN_IF_ERROR(Step("libraries", PreloadAllowedLibraries()));
   FAAS_RETURN_IF_ERROR(Step("pid namespace", EnterPidNamespace(spec.uid, spec.gid)));
-  FAAS_RETURN_IF_ERROR(Step("namespaces", UnshareNamespaces(!spec.network_outbound)));
-  if (!spec.network_outbound) {
-    FAAS_RETURN_IF_ERROR(Step("loopback", BringUpLoopback()));
+  // A network namespace of its own in every case; outbound adds a filtered path out (2b).
+  FAAS_RETURN_IF_ERROR(Step("namespaces", UnshareNamespaces(/*new_network=*/true)));
+  FAAS_RETURN_IF_ERROR(Step("loopback", BringUpLoopback()));
+  if (spec.network_outbound) {
+    FAAS_RETURN_IF_ERROR(Step("outbound network", AttachOutboundNetwork(spec)));
   }
   FAAS_RETURN_IF_ERROR(Step("filesystem", BuildRootFilesystem(spec.library, spec.tmp_bytes)));
   if (spec.zygote) {

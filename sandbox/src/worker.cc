@@ -217,6 +217,10 @@ int WorkerMain(int argc, char** argv) {
       spec.tmp_bytes = number();
     } else if (flag == "--network") {
       spec.network_outbound = std::string_view(value) == "outbound";
+    } else if (flag == "--egress-deny") {
+      spec.egress_deny.emplace_back(value);
+    } else if (flag == "--egress-allow") {
+      spec.egress_allow.emplace_back(value);
     } else {
       Die(kExitUsage, "unknown flag");
     }

@@ -135,7 +135,25 @@ Result<std::unique_ptr<Instance>> Instance::Start(
     std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
     const std::shared_ptr<sandbox::FunctionCgroup>& group, StartTimings* timings,
     bool as_zygote) {
-  FAAS_ASSIGN_OR_RETURN(Endpoints e, MakeEndpoints(as_zygote));
+  const bool outbound = spec->config.network == "outbound";
+  sandbox::EgressPolicy egress;
+  egress.slirp_path = options.slirp4netns;
+  std::vector<sandbox::Cidr> host_addresses;
+  if (outbound) {
+    // Fail closed before anything starts; the host's addresses are read for every worker, so
+    // one added since the last start is refused too.
+    if (egress.slirp_path.empty()) {
+      return sandbox::Slirp::Start("", 0, Clock::now()).status();  // says what is missing
+    }
+    for (const std::string& a : options.egress_allow) {
+      FAAS_ASSIGN_OR_RETURN(sandbox::Cidr c, sandbox::ParseCidr(a));
+      egress.allow.push_back(c);
+    }
+    FAAS_ASSIGN_OR_RETURN(host_addresses, sandbox::HostAddresses());
+  }
+  // The kernel names the sender of the first frame: the zygote's ready frame, or the outbound
+  // worker's NetworkPending (both come from PID 1 of the worker's namespace, not the keeper).
+  FAAS_ASSIGN_OR_RETURN(Endpoints e, MakeEndpoints(as_zygote || outbound));
   auto t0 = Clock::now();
   FAAS_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::InstanceCgroup> cg,
                         TakeCgroup(*spec, options, as_zygote, group));
@@ -144,6 +162,10 @@ Result<std::unique_ptr<Instance>> Instance::Start(
       "--uid",        std::to_string(uid),     "--gid",        std::to_string(uid),
       "--memory-bytes", std::to_string(spec->config.memory_mb << 20),
       "--tmp-bytes",  std::to_string(options.tmp_bytes), "--network", spec->config.network};
+  if (outbound) {
+    std::vector<std::string> args = sandbox::EgressWorkerArgs(egress, host_addresses);
+    jail_args.insert(jail_args.end(), args.begin(), args.end());
+  }
   if (as_zygote) {
     jail_args.emplace_back("--zygote");
   }
@@ -160,27 +182,23 @@ Result<std::unique_ptr<Instance>> Instance::Start(
     return ErrnoError(errno, "fcntl(F_SETFL, O_NONBLOCK)");
   }
   const auto deadline = t0 + options.init_timeout;
-  // The function's environment, applied by the worker once it is jailed (WorkerEnv).
-  v1::WorkerEnv env;
-  for (const auto& [name, value] : spec->config.env) {
-    auto* var = env.add_vars();
-    var->set_name(name);
-    var->set_value(value);
-  }
-  std::string env_frame(sandbox::kFrameHeaderBytes, '\0');
-  env.AppendToString(&env_frame);
-  Status sent = sandbox::WriteFramed(e.ours.Get(), &env_frame, deadline);
   std::unique_ptr<Instance> inst(new Instance(std::move(spec), std::move(cg), std::move(process),
                                               std::move(e.ours), std::move(e.log)));
-  if (!sent.ok()) {
-    return UnavailableError("cannot send the worker its environment: " + inst->Bury(sent.message()));
+  if (!outbound) {
+    // An outbound worker gets it after its network (AttachNetwork): it waits for one byte first.
+    Status sent = inst->SendEnvironment(deadline);
+    if (!sent.ok()) {
+      return UnavailableError("cannot send the worker its environment: " +
+                              inst->Bury(sent.message()));
+    }
   }
-  if (as_zygote) {
+  if (as_zygote || outbound) {
     // The zygote (PID 1 of its namespace) writes the ready frame, not the keeper we spawned.
     auto sender = sandbox::PeekSenderPid(inst->channel_.Get(), deadline);
     inst->ready_pid_ = sender.ok() ? *sender : -1;  // on error AwaitReady says what happened
   }
-  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings));
+  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings,
+                                        outbound ? &egress : nullptr));
   return inst;
 }
 
@@ -254,9 +272,51 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   return inst;
 }
 
+// An outbound worker's first frame says its network namespace exists: attach slirp4netns to it
+// (faasd's own process, owned by this instance) and send the byte the worker waits for. Until
+// then the worker has run no function code.
+Status Instance::AttachNetwork(const sandbox::EgressPolicy& egress, Clock::time_point deadline) {
+  if (ready_pid_ <= 0) {
+    return UnavailableError("the outbound worker's first frame carried no sender pid");
+  }
+  FAAS_ASSIGN_OR_RETURN(sandbox::Slirp slirp,
+                        sandbox::Slirp::Start(egress.slirp_path, ready_pid_, deadline));
+  slirp_ = std::make_unique<sandbox::Slirp>(std::move(slirp));
+  // One byte, not a frame: the worker reads exactly one (a fresh socket always has room).
+  if (::send(channel_.Get(), "N", 1, MSG_NOSIGNAL) != 1) {
+    return ErrnoError(errno, "send", "the outbound worker's go-ahead");
+  }
+  return SendEnvironment(deadline);
+}
+
+// The function's environment, the worker's first frame (after the network byte of an outbound
+// worker), applied once it is jailed (WorkerEnv): it is exec'd with an empty one.
+Status Instance::SendEnvironment(Clock::time_point deadline) {
+  v1::WorkerEnv env;
+  for (const auto& [name, value] : spec_->config.env) {
+    auto* var = env.add_vars();
+    var->set_name(name);
+    var->set_value(value);
+  }
+  std::string frame(sandbox::kFrameHeaderBytes, '\0');
+  env.AppendToString(&frame);
+  return sandbox::WriteFramed(channel_.Get(), &frame, deadline);
+}
+
 Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
-                            StartTimings* timings) {
+                            StartTimings* timings, const sandbox::EgressPolicy* egress) {
   auto frame = sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes, deadline);
+  if (egress != nullptr && frame.ok()) {
+    v1::WorkerResponse first;
+    if (first.ParseFromString(*frame) && first.has_network_pending()) {
+      Status attached = AttachNetwork(*egress, deadline);
+      if (!attached.ok()) {
+        Bury("no network");
+        return attached;
+      }
+      frame = sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes, deadline);
+    }
+  }
   if (!frame.ok()) {
     if (frame.status().code() == StatusCode::kDeadlineExceeded) {
       Bury("init");

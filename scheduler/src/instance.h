@@ -9,6 +9,7 @@
 
 #include "faas/base/unique_fd.h"
 #include "faas/sandbox/cgroup.h"
+#include "faas/sandbox/network.h"
 #include "faas/scheduler/scheduler.h"
 #include "worker_process.h"
 
@@ -128,8 +129,11 @@ class Instance {
   // next): its next answer could not be told from a stale one. One non-blocking peek.
   Status CheckIdleChannel() const;
   // Reads the WorkerReady frame (until `deadline`); on failure buries the worker and says why.
+  // With `egress` (an outbound worker), a NetworkPending frame first gets AttachNetwork.
   Status AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
-                    StartTimings* timings);
+                    StartTimings* timings, const sandbox::EgressPolicy* egress = nullptr);
+  Status AttachNetwork(const sandbox::EgressPolicy& egress, Clock::time_point deadline);
+  Status SendEnvironment(Clock::time_point deadline);
   // The worker stopped talking: learn why (its exit status if it exited on its own within a
   // moment, else kill it) and mark the instance dead.
   std::string Bury(std::string_view what, ExitInfo* exit = nullptr);
@@ -139,6 +143,7 @@ class Instance {
   std::shared_ptr<Zygote> zygote_;                   // forked instances: PID 1 of their namespace
   std::unique_ptr<sandbox::InstanceCgroup> cgroup_;  // destroyed after process_ (declared first)
   WorkerProcess process_;
+  std::unique_ptr<sandbox::Slirp> slirp_;  // outbound: the worker's path out; ends with it
   UniqueFd channel_;
   UniqueFd log_;
   bool healthy_ = true;

@@ -1,6 +1,7 @@
 #include "faas/scheduler/scheduler.h"
 
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -806,6 +807,17 @@ Status Scheduler::Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took
     return started.status();
   }
   return OkStatus();  // the probe instance stops here (destructor: close, kill, reap)
+}
+
+Status Scheduler::OutboundNetworkAvailable() const {
+  const std::string& slirp = impl_->options.slirp4netns;
+  if (slirp.empty() || ::access(slirp.c_str(), X_OK) != 0) {
+    return FailedPreconditionError(
+        "network outbound needs slirp4netns" + (slirp.empty() ? "" : " (" + slirp + ")") +
+        ", which is not installed here (apt-get install slirp4netns); an outbound function is "
+        "refused rather than run without its egress filter");
+  }
+  return OkStatus();
 }
 
 Result<uint32_t> Scheduler::Prewarm(const std::string& name, uint32_t count) {

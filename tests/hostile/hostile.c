@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <faas/function.h>
@@ -228,9 +229,37 @@ static void burn_cpu_ms(long ms) {
   } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ms * 1000000L);
 }
 
+/* connect-to: TCP to X-Addr:X-Port with 3 s timeouts; on success reads what the peer sends. */
+static int try_connect_to(const faas_request *req, faas_response *res) {
+  const faas_str *a = faas_request_header(req, "x-addr");
+  const faas_str *p = faas_request_header(req, "x-port");
+  char ip[64];
+  snprintf(ip, sizeof ip, "%.*s", a ? (int)a->len : 0, a ? a->data : "");
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return reply(res, "socket errno=%s", strerrorname_np(errno));
+  struct timeval tv = {.tv_sec = 3};
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  /* bounds connect() */
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(p ? atoi(p->data) : 80))};
+  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) return reply(res, "bad address %s", ip);
+  if (connect(s, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int err = errno;
+    close(s);
+    return reply(res, "errno=%s", strerrorname_np(err));
+  }
+  char buf[16];
+  ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+  int err = errno;
+  close(s);
+  if (n < 0) return reply(res, "connected read errno=%s", strerrorname_np(err));
+  buf[n] = 0;
+  return reply(res, "connected read=%s", buf);
+}
+
 int faas_handle(const faas_request *req, faas_response *res) {
   int handled = instance_attack(req, res);
   if (handled != -1) return handled;
+  if (is(req, "connect-to")) return try_connect_to(req, res);
   if (is(req, "identity")) {
     return reply(res, "uid=%d gid=%d pid=%d", (int)getuid(), (int)getgid(), (int)getpid());
   }

@@ -39,6 +39,11 @@ struct DaemonConfig {
   uint32_t http_threads = 0;                  // FAAS_HTTP_THREADS: event loops; 0 = per CPU, <= 4
   uint32_t spare_cgroups = 8;                 // FAAS_SPARE_CGROUPS: empty cgroups kept ready
   bool zygotes = true;                        // FAAS_ZYGOTES: cold starts fork from a zygote
+  // network: outbound (docs/design/0007-outbound-network.md): networks a function may reach
+  // although they are denied by default (repeatable --egress-allow CIDR), and slirp4netns
+  // ("" = look in the system directories).
+  std::vector<std::string> egress_allow;
+  std::string slirp4netns;
   // FAAS_FUNCTION_CPUS: CPUs one function's instances may use together; 0 = no cap, -1 = one
   // fewer than the daemon may run on (at least 1), so one function never takes every CPU.
   double function_cpus = -1;

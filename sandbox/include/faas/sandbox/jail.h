@@ -29,6 +29,10 @@ struct JailSpec {
   gid_t gid = 0;
   std::string library;                 // host path of the function library (read-only inside)
   bool network_outbound = false;       // false: a private net namespace with only `lo`
+  // With network_outbound: networks the namespace refuses (prohibit routes) and opens through
+  // slirp's gateway (network.h, docs/design/0007-outbound-network.md).
+  std::vector<std::string> egress_deny;
+  std::vector<std::string> egress_allow;
   uint64_t memory_bytes = 128u << 20;  // sizes RLIMIT_AS (the cgroup enforces the real limit)
   uint64_t tmp_bytes = 16u << 20;      // size of the private writable /tmp
   uint64_t nofile = 1024;              // RLIMIT_NOFILE
@@ -50,6 +54,8 @@ Status UnshareNamespaces(bool new_network);                     // namespaces.cc
 Status EnterPidNamespace(uid_t uid, gid_t gid);                 // namespaces.cc
 inline constexpr int kKeeperSetupFailed = 105;
 Status BringUpLoopback();                                       // namespaces.cc
+// Outbound only: waits for faasd to attach slirp4netns, then installs the routes.
+Status AttachOutboundNetwork(const JailSpec& spec);             // network.cc
 Status BuildRootFilesystem(const std::string& library, uint64_t tmp_bytes);  // filesystem.cc
 Status SetHardLimits(const JailSpec& spec);                     // rlimits.cc
 Status MountInstanceProc();                                     // instance_jail.cc (zygote)

@@ -132,6 +132,11 @@ struct SchedulerOptions {
   // CPUs one function's instances and zygote may use together (its cgroup level's quota; 0 = no
   // cap). Each instance also has its own one-CPU quota.
   double function_cpus = 0;
+  // `network: outbound` (docs/design/0007-outbound-network.md): the slirp4netns binary ("" = not
+  // available: outbound functions are refused, see OutboundNetworkAvailable), and the IPv4
+  // networks (CIDR, checked by the caller with sandbox::ParseCidr) of faasd --egress-allow.
+  std::string slirp4netns;
+  std::vector<std::string> egress_allow;
   store::Ledger* ledger = nullptr;                      // every invocation's row; not owned
   metering::Metrics* metrics = nullptr;                 // /metrics counters; not owned
   metering::Prices prices;
@@ -162,6 +167,8 @@ class Scheduler {
   // Starts one instance of `spec` in a separate worker, waits for it to load and initialise,
   // then stops it. InvalidArgument("init_failed: …") or DeadlineExceeded on failure.
   Status Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took = nullptr);
+  // OK when outbound functions can run here; else FailedPrecondition saying what is missing.
+  Status OutboundNetworkAvailable() const;
   // Starts up to `count` instances now (bounded by max_instances) and keeps them idle. Returns
   // how many it started; NotFound for an unknown function; the first start error if none started.
   Result<uint32_t> Prewarm(const std::string& name, uint32_t count);
