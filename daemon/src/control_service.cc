@@ -107,7 +107,7 @@ void ToProto(const store::Version& v, bool latest, v1::VersionInfo* p) {
 }  // namespace
 
 scheduler::FunctionSpec SpecFor(const store::Registry& registry, const store::Version& v) {
-  return {v.function, v.version, registry.ArtifactPath(v.artifact_sha256), v.config};
+  return {v.function, v.version, registry.ArtifactPath(v.artifact_sha256), v.config, v.uid};
 }
 
 grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,

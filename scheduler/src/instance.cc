@@ -83,6 +83,10 @@ bool Exited(int pidfd) {
 
 }  // namespace
 
+uid_t RunAs(const FunctionSpec& spec) {
+  return spec.uid != 0 ? spec.uid : sandbox::FunctionUid(spec.name);
+}
+
 sandbox::CgroupLimits LimitsFor(const FunctionSpec& spec, const SchedulerOptions& options) {
   sandbox::CgroupLimits limits;
   limits.memory_bytes = spec.config.memory_mb << 20;
@@ -157,7 +161,7 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   auto t0 = Clock::now();
   FAAS_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::InstanceCgroup> cg,
                         TakeCgroup(*spec, options, as_zygote, group));
-  uid_t uid = sandbox::FunctionUid(spec->name);
+  uid_t uid = RunAs(*spec);
   std::vector<std::string> jail_args = {
       "--uid",        std::to_string(uid),     "--gid",        std::to_string(uid),
       "--memory-bytes", std::to_string(spec->config.memory_mb << 20),
@@ -244,7 +248,7 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   auto kill = [&] { ::syscall(SYS_pidfd_send_signal, pidfd.Get(), SIGKILL, nullptr, 0); };
   // NSpid of an instance: its host pid, its pid in the zygote's namespace (what the zygote
   // reported), and 1 in the namespace of its own (docs/design/0008).
-  if (StatusField(status, "Uid", false) != std::to_string(sandbox::FunctionUid(spec->name)) ||
+  if (StatusField(status, "Uid", false) != std::to_string(RunAs(*spec)) ||
       status.find("\nNSpid:\t" + std::to_string(host_pid) + "\t" + std::to_string(ns_pid) +
                   "\t1\n") == std::string::npos ||
       Exited(pidfd.Get())) {

@@ -23,6 +23,8 @@ struct StartTimings {
 
 class Zygote;
 
+// The host uid (= gid) the function runs as (FunctionSpec::uid).
+uid_t RunAs(const FunctionSpec& spec);
 // The cgroup limits of one instance (or zygote, before its fork allowance) of `spec`.
 sandbox::CgroupLimits LimitsFor(const FunctionSpec& spec, const SchedulerOptions& options);
 

@@ -33,6 +33,8 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr std::string_view kTempInfix = ".so.tmp.";
 
 // versions.function is a foreign key, so deleting a function row deletes its versions.
+// function_uids is not: a name keeps its uid after a delete, and no uid is ever given to another
+// name (kFunctionUidBase.., allocated in order).
 // routes.function is not: a route outlives its function (and answers function_not_found).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS functions (
@@ -52,6 +54,10 @@ CREATE TABLE IF NOT EXISTS versions (
   PRIMARY KEY (function, version)
 );
 CREATE INDEX IF NOT EXISTS versions_by_artifact ON versions(artifact_sha256);
+CREATE TABLE IF NOT EXISTS function_uids (
+  name            TEXT PRIMARY KEY NOT NULL,
+  uid             INTEGER NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS routes (
   method          TEXT NOT NULL,
   path            TEXT NOT NULL,
@@ -83,7 +89,7 @@ constexpr int kMaxKeyIdAttempts = 8;  // 48-bit random ids: a second attempt is 
 // Columns 0..6 of every version query, read by ReadVersion.
 #define FAAS_VERSION_COLUMNS                                                                \
   "v.function, v.version, v.content_hash, v.artifact_sha256, v.size_bytes, v.config_json, " \
-  "v.created_unix_ms"
+  "v.created_unix_ms, (SELECT u.uid FROM function_uids u WHERE u.name = v.function)"
 
 auto Log() {
   static auto log = faas::log::Get("store");
@@ -120,6 +126,7 @@ faas::Result<Version> ReadVersion(const Stmt& s, int col) {
   }
   v.config = std::move(cfg).value();
   v.created_unix_ms = s.Int(col + 6);
+  FAAS_ASSIGN_OR_RETURN(v.uid, ToU32(s.Int(col + 7), "uid"));
   if (!IsSha256Hex(v.artifact_sha256)) {
     return faas::InternalError("stored artifact digest of " + v.function + " version " +
                                std::to_string(v.version) + " is not a sha256 hex digest");
@@ -132,6 +139,28 @@ faas::Result<Version> ReadVersion(const Stmt& s, int col) {
   "SELECT f.name, f.latest_version, f.created_unix_ms, "                               \
   "(SELECT COUNT(*) FROM versions c WHERE c.function = f.name), " FAAS_VERSION_COLUMNS \
   " FROM functions f JOIN versions v ON v.function = f.name AND v.version = f.latest_version "
+
+// Gives `name` the next unused uid of the reserved range, once (inside the caller's transaction).
+faas::Result<uint32_t> AllocateUid(sqlite3* db, std::string_view name) {
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt insert,
+      Stmt::Prepare(db,
+                    "INSERT OR IGNORE INTO function_uids (name, uid) "
+                    "SELECT ?, COALESCE(MAX(uid) + 1, ?) FROM function_uids",
+                    {name, int64_t{kFunctionUidBase}}));
+  FAAS_RETURN_IF_ERROR(insert.Run());
+  FAAS_ASSIGN_OR_RETURN(
+      Stmt uid, Stmt::Prepare(db, "SELECT uid FROM function_uids WHERE name = ?", {name}));
+  FAAS_ASSIGN_OR_RETURN(bool row, uid.Step());
+  if (!row || uid.Int(0) < int64_t{kFunctionUidBase} ||
+      uid.Int(0) >= int64_t{kFunctionUidBase} + int64_t{kFunctionUidCount}) {
+    return faas::ResourceExhaustedError("every uid of the functions' range " +
+                                        std::to_string(kFunctionUidBase) + ".." +
+                                        std::to_string(kFunctionUidBase + kFunctionUidCount - 1) +
+                                        " is taken");
+  }
+  return static_cast<uint32_t>(uid.Int(0));
+}
 
 faas::Result<FunctionRecord> ReadRecord(const Stmt& s) {
   FunctionRecord r;
@@ -226,6 +255,25 @@ faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& data_d
   FAAS_RETURN_IF_ERROR(sql::Exec(db, "PRAGMA synchronous=NORMAL"));
   FAAS_RETURN_IF_ERROR(sql::Exec(db, "PRAGMA foreign_keys=ON"));
   FAAS_RETURN_IF_ERROR(sql::Exec(db, kSchema));
+  {
+    // Functions deployed before uids were allocated here (they ran as a hash of their name).
+    FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db));
+    FAAS_ASSIGN_OR_RETURN(
+        Stmt missing, Stmt::Prepare(db, "SELECT name FROM functions WHERE name NOT IN "
+                                        "(SELECT name FROM function_uids) ORDER BY name"));
+    std::vector<std::string> names;
+    for (;;) {
+      FAAS_ASSIGN_OR_RETURN(bool row, missing.Step());
+      if (!row) {
+        break;
+      }
+      names.push_back(missing.Text(0));
+    }
+    for (const std::string& name : names) {
+      FAAS_RETURN_IF_ERROR(AllocateUid(db, name).status());
+    }
+    FAAS_RETURN_IF_ERROR(txn.Commit());
+  }
 
   // Leftovers of a crash: temp files of interrupted puts, and artifacts put but never deployed
   // (or whose last version was deleted just before the crash).
@@ -347,6 +395,7 @@ faas::Result<DeployResult> Registry::CreateVersion(std::string_view name,
     return faas::ResourceExhaustedError("function " + Quote(name) +
                                         " has used all version numbers");
   }
+  FAAS_ASSIGN_OR_RETURN(uint32_t uid, AllocateUid(db_, name));
   Version v;
   v.function = std::string(name);
   v.version = static_cast<uint32_t>(next);
@@ -355,6 +404,7 @@ faas::Result<DeployResult> Registry::CreateVersion(std::string_view name,
   v.size_bytes = static_cast<uint64_t>(st.st_size);
   v.created_unix_ms = faas::UnixMillisNow();
   v.config = cfg;
+  v.uid = uid;
   FAAS_ASSIGN_OR_RETURN(
       Stmt insert,
       Stmt::Prepare(db_,

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -181,7 +182,7 @@ TEST_F(Hostile, RunsAsAnUnprivilegedUserWithOnlyItsOwnEnvironment) {
   HttpResult id = Attack("identity");
   EXPECT_EQ(id.status, 200);
   EXPECT_EQ(id.body.find("uid=0 "), std::string::npos) << id.body;
-  EXPECT_NE(id.body.find("uid=1"), std::string::npos) << id.body;  // 1,000,000..1,999,999
+  EXPECT_NE(id.body.find("uid=2"), std::string::npos) << id.body;  // 2,000,000..2,999,999
   HttpResult env = Attack("env");
   EXPECT_EQ(env.body, "count=1 GREETING=hi") << env.body;
 }
@@ -693,6 +694,40 @@ void AwaitZygote(int http_port, const std::string& fn) {
   while (HttpRequest(http_port, "GET", "/metrics", "", {}).body.find(want) == std::string::npos) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no zygote for " << fn;
   }
+}
+
+// The uid a function ran as before the registry allocated them: a hash of its name.
+uint32_t NameHashUid(const std::string& name) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : name) {
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  }
+  return static_cast<uint32_t>(1'000'000 + h % 1'000'000);
+}
+
+TEST_F(Hostile, TwoFunctionsNeverShareAUidEvenWhenTheirNamesCollide) {
+  // A deployer picks a name whose hash is a victim's: with hashed uids both ran as one user.
+  std::map<uint32_t, std::string> seen;
+  std::string a, b;
+  for (int i = 0; a.empty(); ++i) {
+    std::string name = "uid-" + std::to_string(i);
+    auto [it, fresh] = seen.emplace(NameHashUid(name), name);
+    if (!fresh) {
+      a = it->second;
+      b = name;
+    }
+  }
+  std::string uids[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string& fn = i == 0 ? a : b;
+    CommandResult r = daemon_->Ctl({"deploy", fn, HostileLib(), "--timeout", "2s"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    HttpResult id = Get(fn, "do=identity");
+    ASSERT_EQ(id.status, 200) << id.body;
+    uids[i] = id.body.substr(0, id.body.find(' '));
+  }
+  EXPECT_NE(uids[0], uids[1]) << a << " and " << b << " run as the same user";
+  EXPECT_GE(std::atoll(uids[0].c_str() + 4), 2'000'000) << uids[0];
 }
 
 TEST_F(Hostile, TheHostsKernelReleaseMemoryAndLoadAreNotVisible) {

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <sqlite3.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -257,6 +259,38 @@ TEST_F(RegistryTest, ConcurrentDeploysAreSerialised) {
   for (int t = 0; t < 4; ++t) {
     EXPECT_THAT(VersionNumbers("own-" + std::to_string(t)), ElementsAre(1u, 2u));
   }
+}
+
+TEST_F(RegistryTest, EveryFunctionGetsAUidOfItsOwnThatOutlivesADelete) {
+  DeployResult a = Deploy("alpha", "lib-a");
+  DeployResult b = Deploy("beta", "lib-b");
+  EXPECT_EQ(a.version.uid, kFunctionUidBase);
+  EXPECT_EQ(b.version.uid, kFunctionUidBase + 1);
+  // A new version, a read back and a reopen keep it.
+  EXPECT_EQ(Deploy("alpha", "lib-a2").version.uid, a.version.uid);
+  Reopen();
+  Result<FunctionRecord> got = reg_->GetFunction("beta");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->latest.uid, b.version.uid);
+  // A deleted name keeps its uid, and its uid is never given to another name.
+  ASSERT_TRUE(reg_->Delete("alpha").ok());
+  EXPECT_EQ(Deploy("gamma", "lib-c").version.uid, kFunctionUidBase + 2);
+  EXPECT_EQ(Deploy("alpha", "lib-a3").version.uid, a.version.uid);
+}
+
+TEST_F(RegistryTest, FunctionsFromBeforeUidsWereAllocatedGetOneWhenTheRegistryOpens) {
+  Deploy("old", "lib-old");
+  reg_.reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_.Path() + "/faas.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DELETE FROM function_uids", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  Reopen();
+  Result<FunctionRecord> got = reg_->GetFunction("old");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->latest.uid, kFunctionUidBase);
 }
 
 }  // namespace

@@ -46,6 +46,9 @@ struct FunctionSpec {
   uint32_t version = 0;
   std::string library_path;
   store::FunctionConfig config;
+  // The host uid (= gid) its instances run as: the registry's (store::kFunctionUidBase..). 0 only
+  // for embedders without a registry (tests, benches): then sandbox::FunctionUid(name).
+  uint32_t uid = 0;
 };
 
 struct InvokeRequest {

@@ -48,7 +48,13 @@ struct Version {
   uint64_t size_bytes = 0;      // size of the library
   int64_t created_unix_ms = 0;
   FunctionConfig config;
+  uint32_t uid = 0;             // the function's own host uid (= gid), from kFunctionUidBase
 };
+
+// Every function runs as a host uid of its own, allocated by the registry from this range on its
+// first deploy and never given to another name (operators keep it free of real users).
+inline constexpr uint32_t kFunctionUidBase = 2'000'000;
+inline constexpr uint32_t kFunctionUidCount = 1'000'000;
 
 // A function and the version `latest` points to.
 struct FunctionRecord {
