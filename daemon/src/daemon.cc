@@ -216,18 +216,39 @@ int RunDaemon(const DaemonConfig& config) {
     cg_opts.mode = config.cgroup_mode == "v2" ? sandbox::CgroupMode::kV2 : sandbox::CgroupMode::kV1;
   }
   cg_opts.v2_mount = config.cgroup_v2_mount;
+  cg_opts.max_memory_bytes =
+      config.max_memory_mb != 0 ? config.max_memory_mb << 20 : sandbox::DefaultMaxMemoryBytes();
+  cg_opts.max_pids = config.max_pids != 0 ? config.max_pids : sandbox::DefaultMaxPids();
+  // Without cgroups at all (not root, controllers not mounted) there is no sandbox to speak of:
+  // no kill of an instance's every process, no CPU metering, and the worker's jail needs root
+  // too. --unsafe-no-limits does not cover that.
   auto cgroups = sandbox::CgroupRoot::Create(cg_opts);
   if (!cgroups.ok()) {
     FAAS_LOG(log, err, "faasd.cgroups_failed", {"error", cgroups.status().message()},
              {"hint", "faasd needs root and the memory, pids, cpu and cpuacct controllers"});
     return 1;
   }
+  // Every limit fails closed (DESIGN §4.9): where memory and pids limits cannot be enforced,
+  // faasd does not serve unless the operator says so.
+  if (!(*cgroups)->EnforcesLimits()) {
+    if (!config.unsafe_no_limits) {
+      FAAS_LOG(log, err, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
+               {"hint", "faasd refuses to run functions without memory and pids limits; to run "
+                        "without them anyway (never on a shared host), pass --unsafe-no-limits"});
+      return 1;
+    }
+    FAAS_LOG(log, warn, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
+             {"why", "--unsafe-no-limits: functions run WITHOUT memory and pids limits; one "
+                     "function can exhaust this machine's memory or pids"});
+  }
+  metrics.SetLimitsEnforced((*cgroups)->EnforcesLimits());
   if (config.unsafe_no_ledger) {
     FAAS_LOG(log, warn, "faasd.no_ledger", {"why", "--unsafe-no-ledger: nothing is recorded or billed"});
   }
   FAAS_LOG(log, info, "faasd.cgroups",
            {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
-           {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()});
+           {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()},
+           {"max_memory_bytes", cg_opts.max_memory_bytes}, {"max_pids", cg_opts.max_pids});
   scheduler::Scheduler sched({.worker_path = worker,
                               .init_timeout = config.init_timeout,
                               .cgroups = cgroups->get(),
