@@ -102,6 +102,10 @@ sandbox::FunctionLimits FunctionLevelLimits(const FunctionSpec& spec,
   return limits;
 }
 
+uint64_t NprocFor(const FunctionSpec& spec, const SchedulerOptions& options) {
+  return FunctionLevelLimits(spec, options).pids_max + options.pids_max;
+}
+
 // "Uid:\t1000\t..." -> "1000"; the last number of "NSpid:" (the pid in the innermost namespace).
 std::string StatusField(const std::string& status, std::string_view name, bool last) {
   std::size_t at = status.find("\n" + std::string(name) + ":\t");
@@ -155,6 +159,7 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   std::vector<std::string> jail_args = {
       "--uid",        std::to_string(uid),     "--gid",        std::to_string(uid),
       "--memory-bytes", std::to_string(spec->config.memory_mb << 20),
+      "--nproc",      std::to_string(NprocFor(*spec, options)),
       "--tmp-bytes",  std::to_string(options.tmp_bytes), "--network", spec->config.network};
   if (as_zygote) {
     jail_args.emplace_back("--zygote");

@@ -41,6 +41,12 @@ inline constexpr uint64_t kForkAllowanceBytes = 256u << 10;
 sandbox::FunctionLimits FunctionLevelLimits(const FunctionSpec& spec,
                                             const SchedulerOptions& options);
 
+// RLIMIT_NPROC of the function's workers: a backstop, not the limit. The kernel counts every
+// task of the function's uid on the host (all its instances, zygotes, keepers and deploy probes
+// share the uid), checked at fork and clone; the pids cgroups are what bind. So: the function
+// level's pids cap plus one instance's pids for tasks still being reaped. Default function: 1216.
+uint64_t NprocFor(const FunctionSpec& spec, const SchedulerOptions& options);
+
 // /proc/<pid>/status with a '\n' in front, so every field is found as "\n<Name>:\t" ("" and then
 // no fields when the process is gone).
 std::string ProcStatus(pid_t pid);

@@ -562,9 +562,10 @@ TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
 }
 
 // Beyond each instance's own limits, the function's level caps the pids and memory of all its
-// instances and zygotes together, and the platform's level (faas-<pid>) those of every function
-// (issue #13, item 6). The numbers are derived in scheduler/src/instance.cc (FunctionLevelLimits).
-TEST_F(Hostile, FunctionAndPlatformLevelsCapPidsAndMemory) {
+// instances and zygotes together, the platform's level (faas-<pid>) those of every function,
+// and RLIMIT_NPROC backs the pids cgroup up per function uid (issue #13, item 6). The numbers
+// are derived in scheduler/src/instance.cc (FunctionLevelLimits, NprocFor).
+TEST_F(Hostile, FunctionAndPlatformLevelsCapPidsAndMemoryAndNprocBacksThemUp) {
   ASSERT_EQ(Attack("identity").status, 200);  // a warm instance of "hostile" (max_instances 1)
   const std::string tree = "/faas-" + std::to_string(daemon_->pid());
   const long long mib128 = 128ll << 20;
@@ -611,6 +612,12 @@ TEST_F(Hostile, FunctionAndPlatformLevelsCapPidsAndMemory) {
       EXPECT_LT(top_mem, total_kib * 1024) << mem_top;
       EXPECT_EQ(ReadFileOrEmpty(mem_top + "/memory.use_hierarchy"), "1\n")
           << "a parent's memory limit counts its children only with use_hierarchy";
+      // RLIMIT_NPROC: a backstop above the pids cgroup (which is the limit that bites): the
+      // function level's 192 plus one instance's 64 for tasks still being reaped.
+      const std::string limits = ReadFileOrEmpty("/proc/" + pid + "/limits");
+      EXPECT_NE(limits.find("Max processes             256                  256"),
+                std::string::npos)
+          << pid << " " << limits;
       ++checked;
     }
   }
