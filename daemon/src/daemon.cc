@@ -1,5 +1,6 @@
 // faasd lifecycle: open the store, start the scheduler, serve HTTP and gRPC, and on SIGTERM drain
 // (stop accepting, let in-flight invocations finish within the grace period, stop workers).
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -10,6 +11,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,6 +42,25 @@ double FunctionCpus(double flag) {
   CPU_ZERO(&set);
   int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
   return cpus > 1 ? cpus - 1 : 1;
+}
+
+// If the machine runs out of memory, the kernel's OOM killer should pick a function, not faasd:
+// faasd lowers its own oom_score_adj, and every worker runs at +500 (scheduler/src/
+// worker_process.cc; instances forked from a zygote inherit it). Lowering needs
+// CAP_SYS_RESOURCE; without it faasd stays where it is (0), still below its workers.
+constexpr int kDaemonOomScoreAdj = -500;
+void ProtectFromOomKiller() {
+  auto log = log::Get("faasd");
+  const std::string value = std::to_string(kDaemonOomScoreAdj);
+  UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+  if (!fd.Valid() || ::write(fd.Get(), value.data(), value.size()) !=
+                         static_cast<ssize_t>(value.size())) {
+    const int err = errno;
+    auto now = ReadFile("/proc/self/oom_score_adj", 64);
+    FAAS_LOG(log, warn, "faasd.oom_score_adj", {"error", std::strerror(err)},
+             {"value", now.ok() ? std::atoi(now->c_str()) : 0},
+             {"why", "lowering it needs CAP_SYS_RESOURCE; workers still run at +500, above faasd"});
+  }
 }
 
 Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) {
@@ -184,6 +205,8 @@ int RunDaemon(const DaemonConfig& config) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+
+  ProtectFromOomKiller();
 
   auto http_addr = SplitHostPort(config.http);
   auto grpc_addr = SplitHostPort(config.grpc);

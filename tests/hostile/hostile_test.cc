@@ -624,6 +624,34 @@ TEST_F(Hostile, FunctionAndPlatformLevelsCapPidsAndMemoryAndNprocBacksThemUp) {
   EXPECT_GE(checked, 2) << "no zygote or instance of a max_instances=1 function found";
 }
 
+// The kernel's OOM killer, if the machine runs out, picks a function before faasd: faasd lowers
+// its own oom_score_adj where it may (root with CAP_SYS_RESOURCE) and every worker it spawns
+// (keeper, zygote, instances, which inherit it) runs at +500.
+TEST_F(Hostile, TheOomKillerPicksWorkersBeforeFaasd) {
+  ASSERT_EQ(Attack("identity").status, 200);
+  const int daemon_adj = std::atoi(
+      ReadFileOrEmpty("/proc/" + std::to_string(daemon_->pid()) + "/oom_score_adj").c_str());
+  const std::string cap_eff = StatusField(ReadFileOrEmpty("/proc/self/status"), "CapEff");
+  const bool sys_resource = (std::strtoull(cap_eff.c_str(), nullptr, 16) >> 24) & 1;  // CAP_SYS_RESOURCE
+  EXPECT_EQ(daemon_adj, sys_resource ? -500 : 0)
+      << "without CAP_SYS_RESOURCE faasd cannot go below 0 (this host lacks it)";
+  int workers = 0;
+  for (const std::string& keeper : Keepers(daemon_->pid())) {
+    std::vector<std::string> all = Descendants(keeper);
+    all.push_back(keeper);
+    for (const std::string& pid : all) {
+      const std::string adj = ReadFileOrEmpty("/proc/" + pid + "/oom_score_adj");
+      if (adj.empty()) {
+        continue;  // exited meanwhile
+      }
+      EXPECT_EQ(adj, "500\n") << pid;
+      EXPECT_GT(std::atoi(adj.c_str()), daemon_adj);
+      ++workers;
+    }
+  }
+  EXPECT_GE(workers, 3) << "keeper, zygote, instance";
+}
+
 // The function instances (not zygotes) of the daemon's workers, each in its own i-N cgroup.
 std::vector<std::string> FunctionProcesses(pid_t daemon) {
   std::vector<std::string> out;
