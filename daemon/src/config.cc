@@ -74,6 +74,23 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   app.add_option("--cgroup-v2-mount", c->cgroup_v2_mount, "where the cgroup2 hierarchy is mounted")
       ->envname("FAAS_CGROUP_V2_MOUNT")
       ->capture_default_str();
+  app.add_flag("--unsafe-no-limits", c->unsafe_no_limits,
+               "start even where memory and pids limits cannot be enforced (a cgroup v2 tree "
+               "without those controllers): functions then run without them. Never on a shared "
+               "host; without this flag faasd refuses to start there and says how to fix it")
+      ->envname("FAAS_UNSAFE_NO_LIMITS");
+  app.add_option("--max-memory", c->max_memory_mb,
+                 "MiB all functions together may use (the platform's cgroup level; 0 = 3/4 of "
+                 "this machine's memory)")
+      ->envname("FAAS_MAX_MEMORY")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-pids", c->max_pids,
+                 "processes and threads all functions together may run (the platform's cgroup "
+                 "level; 0 = half of min(pid_max, threads-max))")
+      ->envname("FAAS_MAX_PIDS")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32))
+      ->capture_default_str();
   app.add_option("--admin-token-file", c->admin_token_file,
                  "file with the control API's admin token (default: <data-dir>/admin-token, "
                  "created when missing)")

@@ -1,5 +1,6 @@
 // faasd lifecycle: open the store, start the scheduler, serve HTTP and gRPC, and on SIGTERM drain
 // (stop accepting, let in-flight invocations finish within the grace period, stop workers).
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -10,6 +11,7 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -41,6 +43,25 @@ double FunctionCpus(double flag) {
   CPU_ZERO(&set);
   int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
   return cpus > 1 ? cpus - 1 : 1;
+}
+
+// If the machine runs out of memory, the kernel's OOM killer should pick a function, not faasd:
+// faasd lowers its own oom_score_adj, and every worker runs at +500 (scheduler/src/
+// worker_process.cc; instances forked from a zygote inherit it). Lowering needs
+// CAP_SYS_RESOURCE; without it faasd stays where it is (0), still below its workers.
+constexpr int kDaemonOomScoreAdj = -500;
+void ProtectFromOomKiller() {
+  auto log = log::Get("faasd");
+  const std::string value = std::to_string(kDaemonOomScoreAdj);
+  UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+  if (!fd.Valid() || ::write(fd.Get(), value.data(), value.size()) !=
+                         static_cast<ssize_t>(value.size())) {
+    const int err = errno;
+    auto now = ReadFile("/proc/self/oom_score_adj", 64);
+    FAAS_LOG(log, warn, "faasd.oom_score_adj", {"error", std::strerror(err)},
+             {"value", now.ok() ? std::atoi(now->c_str()) : 0},
+             {"why", "lowering it needs CAP_SYS_RESOURCE; workers still run at +500, above faasd"});
+  }
 }
 
 Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) {
@@ -186,6 +207,8 @@ int RunDaemon(const DaemonConfig& config) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  ProtectFromOomKiller();
+
   auto http_addr = SplitHostPort(config.http);
   auto grpc_addr = SplitHostPort(config.grpc);
   if (!http_addr.ok() || !grpc_addr.ok()) {
@@ -217,18 +240,39 @@ int RunDaemon(const DaemonConfig& config) {
     cg_opts.mode = config.cgroup_mode == "v2" ? sandbox::CgroupMode::kV2 : sandbox::CgroupMode::kV1;
   }
   cg_opts.v2_mount = config.cgroup_v2_mount;
+  cg_opts.max_memory_bytes =
+      config.max_memory_mb != 0 ? config.max_memory_mb << 20 : sandbox::DefaultMaxMemoryBytes();
+  cg_opts.max_pids = config.max_pids != 0 ? config.max_pids : sandbox::DefaultMaxPids();
+  // Without cgroups at all (not root, controllers not mounted) there is no sandbox to speak of:
+  // no kill of an instance's every process, no CPU metering, and the worker's jail needs root
+  // too. --unsafe-no-limits does not cover that.
   auto cgroups = sandbox::CgroupRoot::Create(cg_opts);
   if (!cgroups.ok()) {
     FAAS_LOG(log, err, "faasd.cgroups_failed", {"error", cgroups.status().message()},
              {"hint", "faasd needs root and the memory, pids, cpu and cpuacct controllers"});
     return 1;
   }
+  // Every limit fails closed (DESIGN §4.9): where memory and pids limits cannot be enforced,
+  // faasd does not serve unless the operator says so.
+  if (!(*cgroups)->EnforcesLimits()) {
+    if (!config.unsafe_no_limits) {
+      FAAS_LOG(log, err, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
+               {"hint", "faasd refuses to run functions without memory and pids limits; to run "
+                        "without them anyway (never on a shared host), pass --unsafe-no-limits"});
+      return 1;
+    }
+    FAAS_LOG(log, warn, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
+             {"why", "--unsafe-no-limits: functions run WITHOUT memory and pids limits; one "
+                     "function can exhaust this machine's memory or pids"});
+  }
+  metrics.SetLimitsEnforced((*cgroups)->EnforcesLimits());
   if (config.unsafe_no_ledger) {
     FAAS_LOG(log, warn, "faasd.no_ledger", {"why", "--unsafe-no-ledger: nothing is recorded or billed"});
   }
   FAAS_LOG(log, info, "faasd.cgroups",
            {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
-           {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()});
+           {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()},
+           {"max_memory_bytes", cg_opts.max_memory_bytes}, {"max_pids", cg_opts.max_pids});
   // network: outbound needs slirp4netns; --egress-allow was checked by the flag parser.
   std::string slirp = config.slirp4netns.empty() ? sandbox::FindSlirp4netns() : config.slirp4netns;
   if (slirp.empty() || ::access(slirp.c_str(), X_OK) != 0) {

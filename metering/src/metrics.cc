@@ -119,6 +119,10 @@ std::string Metrics::Render() const {
   }
   // Outside our lock, like the instance source.
   HttpGauges http = http_source ? http_source() : HttpGauges{};
+  out += "# HELP faas_limits_enforced 1 when instances' memory and pids limits are enforced, 0 "
+         "when faasd runs without them (--unsafe-no-limits).\n";
+  out += "# TYPE faas_limits_enforced gauge\n";
+  out += limits_enforced_.load() ? "faas_limits_enforced 1\n" : "faas_limits_enforced 0\n";
   if (source) {  // outside our lock: the source takes the scheduler's
     out += "# HELP faas_instances Function instances by state.\n";
     out += "# TYPE faas_instances gauge\n";

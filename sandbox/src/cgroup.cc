@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -74,6 +75,68 @@ Status WriteFile(const std::string& path, const std::string& value) {
 std::string ReadSmall(const std::string& path) {
   auto r = ReadFile(path, 1u << 20);
   return r.ok() ? *r : std::string();
+}
+
+// A memory limit on an existing v1 group. memory.memsw.limit_in_bytes (memory + swap; only with
+// swap accounting) must stay >= memory.limit_in_bytes at every step: raise it first when the
+// limit grows, last when it shrinks (a new group starts unlimited, so setting one shrinks it).
+Status SetV1Memory(const std::string& dir, uint64_t bytes) {
+  const std::string limit = dir + "/memory.limit_in_bytes";
+  const std::string memsw = dir + "/memory.memsw.limit_in_bytes";
+  const bool has_memsw = ::access(memsw.c_str(), W_OK) == 0;
+  const bool grows = bytes > std::strtoull(ReadSmall(limit).c_str(), nullptr, 10);
+  const std::string value = std::to_string(bytes);
+  if (has_memsw && grows) {
+    FAAS_RETURN_IF_ERROR(WriteFile(memsw, value));
+  }
+  FAAS_RETURN_IF_ERROR(WriteFile(limit, value));
+  if (has_memsw && !grows) {
+    FAAS_RETURN_IF_ERROR(WriteFile(memsw, value));
+  }
+  return OkStatus();
+}
+
+// Memory and pids caps of a level (the platform's or a function's) in the group of `ctrl` at
+// `dir` (v1: one controller per hierarchy; v2: ctrl "" and every file in one directory).
+// 0 = no cap: the file is left as it is.
+Status SetLevelCaps(const std::string& ctrl, const std::string& dir, uint64_t memory_bytes,
+                    uint64_t pids_max) {
+  if (memory_bytes != 0) {
+    if (ctrl == "memory") {
+      FAAS_RETURN_IF_ERROR(SetV1Memory(dir, memory_bytes));
+    } else if (ctrl.empty()) {
+      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/memory.max", std::to_string(memory_bytes)));
+      if (::access((dir + "/memory.swap.max").c_str(), W_OK) == 0) {
+        FAAS_RETURN_IF_ERROR(WriteFile(dir + "/memory.swap.max", "0"));
+      }
+    }
+  }
+  if (pids_max != 0 && (ctrl == "pids" || ctrl.empty())) {
+    FAAS_RETURN_IF_ERROR(WriteFile(dir + "/pids.max", std::to_string(pids_max)));
+  }
+  return OkStatus();
+}
+
+// The larger of two caps, where 0 means none (the largest).
+uint64_t Looser(uint64_t a, uint64_t b) { return a == 0 || b == 0 ? 0 : std::max(a, b); }
+
+// A number from a /proc file ("key: N kB" lines when `key` is given), 0 when unreadable.
+uint64_t ProcNumber(const std::string& path, const std::string& key = "") {
+  std::istringstream in(ReadSmall(path));
+  if (key.empty()) {
+    uint64_t v = 0;
+    return in >> v ? v : 0;
+  }
+  std::string k;
+  uint64_t v = 0;
+  std::string unit;
+  while (in >> k >> v) {
+    if (k == key) {
+      return v;
+    }
+    std::getline(in, unit);
+  }
+  return 0;
 }
 
 // Value of "key N" in a flat keyed file (memory.events, cpu.stat, pids.events, oom_control).
@@ -153,6 +216,16 @@ int g_cgroup_init_rc = 0;
 
 }  // namespace
 
+uint64_t DefaultMaxMemoryBytes() {
+  return ProcNumber("/proc/meminfo", "MemTotal:") * 1024 / 4 * 3;
+}
+
+uint64_t DefaultMaxPids() {
+  const uint64_t pid_max = ProcNumber("/proc/sys/kernel/pid_max");
+  const uint64_t threads_max = ProcNumber("/proc/sys/kernel/threads-max");
+  return std::min(pid_max, threads_max) / 2;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> ReadSelfCgroups() {
   FAAS_ASSIGN_OR_RETURN(std::string text, ReadFile("/proc/self/cgroup"));
   std::vector<std::pair<std::string, std::string>> out;
@@ -207,9 +280,36 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
     std::string dir = own_dir + "/" + leaf;
     // Limits need memory, pids and cpu delegated to our subtree.
     std::string avail = ReadSmall(own_dir + "/cgroup.controllers");
-    bool have_all = avail.find("memory") != std::string::npos &&
-                    avail.find("pids") != std::string::npos &&
-                    avail.find("cpu") != std::string::npos;
+    std::istringstream listed(avail);
+    std::vector<std::string> have;
+    for (std::string c; listed >> c;) {
+      have.push_back(c);
+    }
+    std::vector<std::string> missing;
+    for (const char* c : {"memory", "pids", "cpu"}) {
+      if (std::find(have.begin(), have.end(), c) == have.end()) {
+        missing.emplace_back(c);
+      }
+    }
+    const bool have_all = missing.empty();
+    if (!have_all) {
+      std::string names;
+      for (std::size_t i = 0; i < missing.size(); ++i) {
+        names += (i == 0 ? "" : i + 1 == missing.size() ? " and " : ", ") + missing[i];
+      }
+      // The controllers a cgroup has are those its parent enables in its subtree_control.
+      const std::string parent_dir =
+          own == "/" ? options.v2_mount : own_dir.substr(0, own_dir.rfind('/'));
+      avail.erase(avail.find_last_not_of(" \n") + 1);
+      root->limits_problem_ =
+          "cgroup v2 at " + options.v2_mount + " cannot limit memory and pids: the " + names +
+          " controller" + (missing.size() == 1 ? " is" : "s are") + " not available to " +
+          own_dir + " (its cgroup.controllers lists: " + (avail.empty() ? "nothing" : avail) +
+          "). To fix: enable memory, pids and cpu in " + parent_dir +
+          "/cgroup.subtree_control (echo '+memory +pids +cpu' > " + parent_dir +
+          "/cgroup.subtree_control), or run faasd under systemd with Delegate=yes; where "
+          "they are bound to cgroup v1 hierarchies (a v1/v2 hybrid host), use --cgroup-mode v1";
+    }
     if (have_all && !WriteFile(own_dir + "/cgroup.subtree_control", "+memory +pids +cpu").ok()) {
       // "No internal processes": move ourselves into a leaf first, then delegate.
       std::string sup = own_dir + "/" + leaf + "-daemon";
@@ -222,12 +322,14 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
       return ErrnoError(errno, "mkdir", dir);
     }
+    root->parents_.emplace_back("", dir);
+    root->dirs_.push_back(dir);  // from here on the destructor removes it
     if (have_all) {
       FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cgroup.subtree_control", "+memory +pids +cpu"));
+      FAAS_RETURN_IF_ERROR(
+          SetLevelCaps("", dir, options.max_memory_bytes, options.max_pids));
     }
     root->enforces_limits_ = have_all;
-    root->parents_.emplace_back("", dir);
-    root->dirs_.push_back(dir);
     return root;
   }
 
@@ -267,7 +369,22 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
       return CgError(crc, "create " + dir);
     }
     root->parents_.emplace_back(ctrl, rel);
-    root->dirs_.push_back(dir);
+    root->dirs_.push_back(dir);  // from here on the destructor removes it
+    if (std::string(ctrl) == "memory") {
+      // On v1 a parent's memory limit counts its children only with use_hierarchy (always on
+      // since Linux 5.x, where the file reads 1; older kernels inherit the parent's setting).
+      // It can be set while the group has no children: now.
+      const std::string file = dir + "/memory.use_hierarchy";
+      if (std::atoi(ReadSmall(file).c_str()) != 1) {
+        (void)WriteFile(file, "1");  // checked below
+        if (std::atoi(ReadSmall(file).c_str()) != 1) {
+          return FailedPreconditionError(
+              file + " is not 1 and cannot be set: memory limits of the platform and function "
+                     "levels would not count what runs below them");
+        }
+      }
+    }
+    FAAS_RETURN_IF_ERROR(SetLevelCaps(ctrl, dir, options.max_memory_bytes, options.max_pids));
   }
   root->enforces_limits_ = true;
   return root;
@@ -446,18 +563,42 @@ std::string FunctionLeaf(const std::string& name) {
 }  // namespace
 
 Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& name,
-                                                             uint64_t cpu_cap_us,
-                                                             uint64_t cpu_period_us) {
+                                                             const FunctionLimits& limits) {
+  const uint64_t cpu_cap_us = limits.cpu_cap_us;
+  const uint64_t cpu_period_us = limits.cpu_period_us;
   const std::string leaf = FunctionLeaf(name);
   std::lock_guard lock(functions_mu_);
   if (auto it = functions_.find(leaf); it != functions_.end()) {
     if (auto live = it->second.lock()) {
+      // A redeploy: raise the caps now; lower ones wait for a new level (see the header).
+      FunctionLimits& have = live->limits_;
+      const uint64_t memory = Looser(have.memory_bytes, limits.memory_bytes);
+      const uint64_t pids = Looser(have.pids_max, limits.pids_max);
+      if (memory != have.memory_bytes || pids != have.pids_max) {
+        const bool v2 = mode_ == CgroupMode::kV2;
+        for (std::size_t i = 0; i < live->dirs_.size() && (!v2 || enforces_limits_); ++i) {
+          const std::string ctrl = v2 ? std::string() : live->groups_[i].first;
+          // 0 (no cap) where the old cap was a number: "max" is what the kernel takes.
+          if (memory == 0 && have.memory_bytes != 0) {
+            FAAS_RETURN_IF_ERROR(SetLevelCaps(ctrl, live->dirs_[i], UINT64_MAX >> 1, 0));
+          }
+          if (pids == 0 && have.pids_max != 0 && (v2 || ctrl == "pids")) {
+            FAAS_RETURN_IF_ERROR(WriteFile(live->dirs_[i] + "/pids.max", "max"));
+          }
+          FAAS_RETURN_IF_ERROR(SetLevelCaps(ctrl, live->dirs_[i],
+                                            memory != have.memory_bytes ? memory : 0,
+                                            pids != have.pids_max ? pids : 0));
+        }
+        have.memory_bytes = memory;
+        have.pids_max = pids;
+      }
       return live;
     }
   }
   std::shared_ptr<FunctionCgroup> f(new FunctionCgroup());
   f->root_ = this;
   f->leaf_ = leaf;
+  f->limits_ = limits;
   const std::string quota = cpu_cap_us == 0 ? std::string("-1") : std::to_string(cpu_cap_us);
   if (mode_ == CgroupMode::kV2) {
     std::string dir = dirs_[0] + "/" + leaf;
@@ -469,6 +610,7 @@ Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& 
       FAAS_RETURN_IF_ERROR(WriteFile(
           dir + "/cpu.max", (cpu_cap_us == 0 ? std::string("max") : quota) + " " +
                                 std::to_string(cpu_period_us)));
+      FAAS_RETURN_IF_ERROR(SetLevelCaps("", dir, limits.memory_bytes, limits.pids_max));
       // Instances below get their own limits: delegate the controllers one level further.
       FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cgroup.subtree_control", "+memory +pids +cpu"));
     }
@@ -486,6 +628,7 @@ Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& 
       f->groups_.emplace_back(ctrl, rel);
       f->dirs_.push_back(dir);
       FAAS_RETURN_IF_ERROR(made);
+      FAAS_RETURN_IF_ERROR(SetLevelCaps(ctrl, dir, limits.memory_bytes, limits.pids_max));
     }
   }
   functions_[leaf] = f;

@@ -213,6 +213,8 @@ int WorkerMain(int argc, char** argv) {
       spec.gid = static_cast<gid_t>(number());
     } else if (flag == "--memory-bytes") {
       spec.memory_bytes = number();
+    } else if (flag == "--nproc") {
+      spec.nproc = number();
     } else if (flag == "--tmp-bytes") {
       spec.tmp_bytes = number();
     } else if (flag == "--network") {
@@ -228,7 +230,7 @@ int WorkerMain(int argc, char** argv) {
   if (spec.library.empty() || parent <= 0 || (jail && (spec.uid == 0 || spec.gid == 0))) {
     Die(kExitUsage,
         "usage: faas-worker --library PATH --parent-pid PID --uid U --gid G "
-        "[--memory-bytes N] [--tmp-bytes N] [--network none|outbound] [--zygote] "
+        "[--memory-bytes N] [--nproc N] [--tmp-bytes N] [--network none|outbound] [--zygote] "
         "(channel on fd 3)");
   }
   struct stat st {};

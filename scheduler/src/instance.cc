@@ -94,6 +94,22 @@ sandbox::CgroupLimits LimitsFor(const FunctionSpec& spec, const SchedulerOptions
   return limits;
 }
 
+sandbox::FunctionLimits FunctionLevelLimits(const FunctionSpec& spec,
+                                            const SchedulerOptions& options) {
+  const uint64_t instances = spec.config.max_instances;
+  const uint64_t slots = instances + 2;  // + the current and a replaced version's zygote
+  sandbox::FunctionLimits limits;
+  limits.cpu_cap_us = static_cast<uint64_t>(options.function_cpus * 100'000);
+  limits.memory_bytes = slots * (uint64_t{spec.config.memory_mb} << 20) +
+                        2 * instances * kForkAllowanceBytes;
+  limits.pids_max = slots * options.pids_max;
+  return limits;
+}
+
+uint64_t NprocFor(const FunctionSpec& spec, const SchedulerOptions& options) {
+  return FunctionLevelLimits(spec, options).pids_max + options.pids_max;
+}
+
 // "Uid:\t1000\t..." -> "1000"; the last number of "NSpid:" (the pid in the innermost namespace).
 std::string StatusField(const std::string& status, std::string_view name, bool last) {
   std::size_t at = status.find("\n" + std::string(name) + ":\t");
@@ -165,6 +181,7 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   std::vector<std::string> jail_args = {
       "--uid",        std::to_string(uid),     "--gid",        std::to_string(uid),
       "--memory-bytes", std::to_string(spec->config.memory_mb << 20),
+      "--nproc",      std::to_string(NprocFor(*spec, options)),
       "--tmp-bytes",  std::to_string(options.tmp_bytes), "--network", spec->config.network};
   if (outbound) {
     std::vector<std::string> args = sandbox::EgressWorkerArgs(egress, host_addresses);

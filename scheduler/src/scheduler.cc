@@ -241,8 +241,8 @@ void Scheduler::SetFunction(FunctionSpec spec) {
   // instances are made at the top level.
   std::shared_ptr<sandbox::FunctionCgroup> group;
   if (impl_->options.cgroups != nullptr) {
-    auto made = impl_->options.cgroups->Function(
-        shared->name, static_cast<uint64_t>(impl_->options.function_cpus * 100'000));
+    auto made = impl_->options.cgroups->Function(shared->name,
+                                                 FunctionLevelLimits(*shared, impl_->options));
     if (made.ok()) {
       group = std::move(*made);
     } else {

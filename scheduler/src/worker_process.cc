@@ -44,6 +44,16 @@ struct ChildFds : bp::extend::handler {
         return;
       }
     }
+    // If the machine runs out of memory, a worker goes before faasd (which lowers its own
+    // score where it may): +500, inherited by every instance a zygote forks. Raising it needs
+    // no privilege. Where root has CAP_SYS_RESOURCE the kernel also makes 500 the worker's floor;
+    // without it the floor is faasd's own score (so a worker never goes below faasd).
+    int oom = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (oom < 0 || ::write(oom, "500", 3) != 3) {
+      exec.set_error(std::error_code(errno, std::system_category()), "oom_score_adj");
+      return;
+    }
+    ::close(oom);
     // Dup to high numbers first, so a source that already sits on 1..3 is not clobbered.
     int c = ::fcntl(channel, F_DUPFD_CLOEXEC, 10);
     int l = ::fcntl(log, F_DUPFD_CLOEXEC, 10);

@@ -10,11 +10,6 @@ namespace faas::scheduler {
 namespace {
 
 constexpr std::size_t kMaxKeptExits = 1024;     // unasked-for reports (e.g. a fork bomb's)
-// What one live forked instance keeps charged to the zygote's memory cgroup: the kernel memory a
-// fork allocates in the forking process's group (page tables, kernel stack, task structures) and
-// the pages either side copies before the child is moved. Measured ~160 KiB on cgroup v1
-// (bench: prewarm 150, memory.usage_in_bytes of z-N); charges do not follow a moved task.
-constexpr uint64_t kForkAllowanceBytes = 256u << 10;
 constexpr std::size_t kMaxZygoteFrame = 4096;   // its frames are a few bytes
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
@@ -568,6 +569,97 @@ TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
   EXPECT_GE(keepers, 1) << "no live worker found";
   EXPECT_GE(zygotes, 1) << "no zygote found";
   EXPECT_GE(instances, 1) << "no function instance found";
+}
+
+// Beyond each instance's own limits, the function's level caps the pids and memory of all its
+// instances and zygotes together, the platform's level (faas-<pid>) those of every function,
+// and RLIMIT_NPROC backs the pids cgroup up per function uid (issue #13, item 6). The numbers
+// are derived in scheduler/src/instance.cc (FunctionLevelLimits, NprocFor).
+TEST_F(Hostile, FunctionAndPlatformLevelsCapPidsAndMemoryAndNprocBacksThemUp) {
+  ASSERT_EQ(Attack("identity").status, 200);  // a warm instance of "hostile" (max_instances 1)
+  const std::string tree = "/faas-" + std::to_string(daemon_->pid());
+  const long long mib128 = 128ll << 20;
+  int checked = 0;
+  for (const std::string& keeper : Keepers(daemon_->pid())) {
+    for (const std::string& pid : Descendants(keeper)) {
+      const std::string mem = CgroupDirOf(pid, "memory");
+      const std::string pids = CgroupDirOf(pid, "pids");
+      if (mem.empty() || pids.empty()) {
+        continue;  // not cgroup v1: the v2 files are checked in tests/integration/cgroup_test.cc
+      }
+      const std::string mem_level = mem.substr(0, mem.rfind('/'));
+      const std::string pids_level = pids.substr(0, pids.rfind('/'));
+      if (mem_level.rfind("/f-") == std::string::npos) {
+        continue;  // a deploy probe, at the top level
+      }
+      const std::string fn = mem_level.substr(mem_level.rfind("/f-") + 3);
+      if (fn != "hostile" && fn != "hello" && fn != "leftover") {
+        continue;  // the ones deployed with --max-instances 1
+      }
+      // 1 instance + 2 zygote slots (the current version's and a replaced one's, alive until
+      // its last instance is gone) of 64 tasks each; the same slots of 128 MiB, plus what the
+      // zygotes' forks leave charged to them (256 KiB per instance).
+      EXPECT_EQ(ReadFileOrEmpty(pids_level + "/pids.max"), "192\n") << pids_level;
+      EXPECT_EQ(ReadFileOrEmpty(mem_level + "/memory.limit_in_bytes"),
+                std::to_string(3 * mib128 + 2 * (256 << 10)) + "\n")
+          << mem_level;
+      // The platform: every function together, from --max-pids / --max-memory (defaults: a
+      // fraction of the machine), never unlimited.
+      const std::string mem_top = mem_level.substr(0, mem_level.rfind('/'));
+      const std::string pids_top = pids_level.substr(0, pids_level.rfind('/'));
+      EXPECT_NE(mem_top.find(tree), std::string::npos) << mem_top;
+      EXPECT_EQ(mem_top.substr(mem_top.rfind('/')), tree) << mem_top;
+      const long long top_pids = std::atoll(ReadFileOrEmpty(pids_top + "/pids.max").c_str());
+      EXPECT_GT(top_pids, 0) << pids_top << ": " << ReadFileOrEmpty(pids_top + "/pids.max");
+      EXPECT_LT(top_pids, std::atoll(ReadFileOrEmpty("/proc/sys/kernel/pid_max").c_str()));
+      const long long top_mem = std::atoll(ReadFileOrEmpty(mem_top + "/memory.limit_in_bytes").c_str());
+      std::istringstream meminfo(ReadFileOrEmpty("/proc/meminfo"));
+      std::string key;
+      long long total_kib = 0;
+      meminfo >> key >> total_kib;
+      ASSERT_EQ(key, "MemTotal:");
+      EXPECT_GT(top_mem, 0);
+      EXPECT_LT(top_mem, total_kib * 1024) << mem_top;
+      EXPECT_EQ(ReadFileOrEmpty(mem_top + "/memory.use_hierarchy"), "1\n")
+          << "a parent's memory limit counts its children only with use_hierarchy";
+      // RLIMIT_NPROC: a backstop above the pids cgroup (which is the limit that bites): the
+      // function level's 192 plus one instance's 64 for tasks still being reaped.
+      const std::string limits = ReadFileOrEmpty("/proc/" + pid + "/limits");
+      EXPECT_NE(limits.find("Max processes             256                  256"),
+                std::string::npos)
+          << pid << " " << limits;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 2) << "no zygote or instance of a max_instances=1 function found";
+}
+
+// The kernel's OOM killer, if the machine runs out, picks a function before faasd: faasd lowers
+// its own oom_score_adj where it may (root with CAP_SYS_RESOURCE) and every worker it spawns
+// (keeper, zygote, instances, which inherit it) runs at +500.
+TEST_F(Hostile, TheOomKillerPicksWorkersBeforeFaasd) {
+  ASSERT_EQ(Attack("identity").status, 200);
+  const int daemon_adj = std::atoi(
+      ReadFileOrEmpty("/proc/" + std::to_string(daemon_->pid()) + "/oom_score_adj").c_str());
+  const std::string cap_eff = StatusField(ReadFileOrEmpty("/proc/self/status"), "CapEff");
+  const bool sys_resource = (std::strtoull(cap_eff.c_str(), nullptr, 16) >> 24) & 1;  // CAP_SYS_RESOURCE
+  EXPECT_EQ(daemon_adj, sys_resource ? -500 : 0)
+      << "without CAP_SYS_RESOURCE faasd cannot go below 0 (this host lacks it)";
+  int workers = 0;
+  for (const std::string& keeper : Keepers(daemon_->pid())) {
+    std::vector<std::string> all = Descendants(keeper);
+    all.push_back(keeper);
+    for (const std::string& pid : all) {
+      const std::string adj = ReadFileOrEmpty("/proc/" + pid + "/oom_score_adj");
+      if (adj.empty()) {
+        continue;  // exited meanwhile
+      }
+      EXPECT_EQ(adj, "500\n") << pid;
+      EXPECT_GT(std::atoi(adj.c_str()), daemon_adj);
+      ++workers;
+    }
+  }
+  EXPECT_GE(workers, 3) << "keeper, zygote, instance";
 }
 
 // The function instances (not zygotes) of the daemon's workers, each in its own i-N cgroup.

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -348,6 +349,141 @@ TEST_P(Cgroup, EachFunctionLevelKeepsItsOwnSpares) {
   }
   EXPECT_EQ(root_->SpareCount(), 1u);
   root_->KeepSpares(0, {});
+}
+
+// A file's first line ("" when missing).
+std::string FirstLine(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// The directory of `dirs` that holds `file` ("" when none does).
+std::string DirWith(const std::vector<std::string>& dirs, const std::string& file) {
+  for (const auto& d : dirs) {
+    if (Exists(d + "/" + file)) {
+      return d;
+    }
+  }
+  return "";
+}
+
+// Forks in a child of `cg` until 10 forks were tried; returns how many succeeded.
+template <typename Spawn>
+int ForksThatFit(Spawn spawn, const InstanceCgroup& cg) {
+  pid_t pid = spawn(cg, [] {
+    int ok = 0;
+    pid_t kids[10];
+    for (int i = 0; i < 10; ++i) {
+      pid_t p = ::fork();
+      if (p == 0) {
+        ::pause();
+      }
+      if (p > 0) {
+        kids[ok++] = p;
+      }
+    }
+    // Reaped here: a task counts against pids.max until it is reaped, not only until it exits.
+    for (int i = 0; i < ok; ++i) {
+      ::kill(kids[i], SIGKILL);
+      ::waitpid(kids[i], nullptr, 0);
+    }
+    ::_exit(ok);
+  });
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+    return -1;
+  }
+  return WEXITSTATUS(status);
+}
+
+// The whole platform (faas-<pid>, from faasd's --max-pids/--max-memory) and each function's
+// level (f-<name>) cap the pids and memory of everything below them, not only the CPU; and the
+// caps are real: forks below a level fail at its pids.max even when the instance allows more.
+TEST_P(Cgroup, PlatformAndFunctionLevelsCapPidsAndMemory) {
+  if (GetParam().mode == CgroupMode::kV2 && !root_->EnforcesLimits()) {
+    GTEST_SKIP() << "memory/pids controllers are not available on this cgroup2 mount "
+                    "(they are bound to v1 hierarchies on this host)";
+  }
+  const bool v2 = GetParam().mode == CgroupMode::kV2;
+  const std::string mem_file = v2 ? "memory.max" : "memory.limit_in_bytes";
+  root_.reset();  // one root per daemon pid
+  auto made = CgroupRoot::Create({.mode = GetParam().mode,
+                                  .v2_mount = GetParam().v2_mount,
+                                  .max_memory_bytes = 512u << 20,
+                                  .max_pids = 6});
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  root_ = std::move(*made);
+  const std::string top_pids = DirWith(root_->Dirs(), "pids.max");
+  const std::string top_mem = DirWith(root_->Dirs(), mem_file);
+  ASSERT_FALSE(top_pids.empty());
+  ASSERT_FALSE(top_mem.empty());
+  EXPECT_EQ(FirstLine(top_pids + "/pids.max"), "6");
+  EXPECT_EQ(FirstLine(top_mem + "/" + mem_file), std::to_string(512u << 20));
+  if (!v2) {
+    EXPECT_EQ(FirstLine(top_mem + "/memory.use_hierarchy"), "1");
+  }
+
+  auto level = root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 200u << 20, .pids_max = 4});
+  ASSERT_TRUE(level.ok()) << level.status().ToString();
+  const std::string f_pids = DirWith((*level)->Dirs(), "pids.max");
+  const std::string f_mem = DirWith((*level)->Dirs(), mem_file);
+  EXPECT_EQ(FirstLine(f_pids + "/pids.max"), "4");
+  EXPECT_EQ(FirstLine(f_mem + "/" + mem_file), std::to_string(200u << 20));
+
+  auto spawn = [this](const InstanceCgroup& cg, auto body) { return SpawnInto(cg, body); };
+  {
+    auto inst = root_->CreateInstance("t-flevel", {}, *level);  // pids_max 64 of its own
+    ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+    EXPECT_EQ(ForksThatFit(spawn, **inst), 3) << "the function level's 4 tasks bind";
+    ASSERT_TRUE((*inst)->KillAll().ok());
+  }
+  {
+    auto inst = root_->CreateInstance("t-platform", {});  // at the top level
+    ASSERT_TRUE(inst.ok()) << inst.status().ToString();
+    EXPECT_EQ(ForksThatFit(spawn, **inst), 5) << "the platform's 6 tasks bind";
+    ASSERT_TRUE((*inst)->KillAll().ok());
+  }
+  // A redeploy may raise a live level's caps; they never drop below what its instances, still
+  // running with the old limits, were promised.
+  auto raised = root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 300u << 20, .pids_max = 5});
+  ASSERT_TRUE(raised.ok());
+  EXPECT_EQ(FirstLine(f_pids + "/pids.max"), "5");
+  EXPECT_EQ(FirstLine(f_mem + "/" + mem_file), std::to_string(300u << 20));
+  auto lowered = root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 100u << 20, .pids_max = 2});
+  ASSERT_TRUE(lowered.ok());
+  EXPECT_EQ(FirstLine(f_pids + "/pids.max"), "5");
+  EXPECT_EQ(FirstLine(f_mem + "/" + mem_file), std::to_string(300u << 20));
+}
+
+// Where memory and pids cannot be limited (a cgroup2 mount without those controllers, like this
+// hybrid host's `unified`), the root says which controller is missing where, and the fix.
+TEST_P(Cgroup, SaysWhyLimitsAreNotEnforced) {
+  if (root_->EnforcesLimits()) {
+    EXPECT_EQ(root_->LimitsProblem(), "");
+    return;
+  }
+  const std::string why = root_->LimitsProblem();
+  EXPECT_NE(why.find("memory"), std::string::npos) << why;
+  EXPECT_NE(why.find("pids"), std::string::npos) << why;
+  EXPECT_NE(why.find(std::string(GetParam().v2_mount) + "/cgroup.subtree_control"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("Delegate=yes"), std::string::npos) << why;
+}
+
+TEST(CgroupDefaults, PlatformCapsAreAFractionOfTheMachine) {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t total_kib = 0;
+  meminfo >> key >> total_kib;
+  ASSERT_EQ(key, "MemTotal:");
+  const uint64_t mem = DefaultMaxMemoryBytes();
+  EXPECT_EQ(mem, total_kib * 1024 / 4 * 3);
+  const uint64_t pid_max = std::stoull(FirstLine("/proc/sys/kernel/pid_max"));
+  const uint64_t threads_max = std::stoull(FirstLine("/proc/sys/kernel/threads-max"));
+  EXPECT_EQ(DefaultMaxPids(), std::min(pid_max, threads_max) / 2);
 }
 
 TEST_P(Cgroup, RemovesLeftoversOfADeadDaemon) {

@@ -32,6 +32,8 @@ class FaasdProcess {
   int Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   void Kill9();
   bool Running();
+  // How a faasd that exited on its own ended: its exit code, or -1 (signal, or still running).
+  int exit_code() const { return exit_code_; }
 
   int http_port() const { return http_port_; }
   const std::string& grpc_addr() const { return grpc_addr_; }
@@ -55,6 +57,7 @@ class FaasdProcess {
   std::string data_dir_;
   std::string log_path_;
   pid_t pid_ = -1;
+  int exit_code_ = -1;
   int http_port_ = 0;
   std::string grpc_addr_;
   bool public_deploys_ = true;

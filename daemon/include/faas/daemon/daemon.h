@@ -28,6 +28,14 @@ struct DaemonConfig {
   bool unsafe_no_ledger = false;              // benchmarks only: record and bill nothing
   std::string cgroup_mode = "auto";           // FAAS_CGROUP_MODE: auto | v1 | v2
   std::string cgroup_v2_mount = "/sys/fs/cgroup";  // FAAS_CGROUP_V2_MOUNT
+  // FAAS_UNSAFE_NO_LIMITS: start even where memory and pids limits cannot be enforced (a cgroup
+  // v2 tree without those controllers); without it faasd refuses to start there.
+  bool unsafe_no_limits = false;
+  // FAAS_MAX_MEMORY (MiB) and FAAS_MAX_PIDS: caps of every function together (the platform's
+  // cgroup level); 0 = the default, 3/4 of the machine's memory and half its pids
+  // (sandbox::DefaultMaxMemoryBytes, DefaultMaxPids).
+  uint64_t max_memory_mb = 0;
+  uint64_t max_pids = 0;
   // FAAS_ADMIN_TOKEN_FILE: the control API's admin token; default <data-dir>/admin-token,
   // created (mode 0600, 256 random bits) when missing.
   std::string admin_token_file;

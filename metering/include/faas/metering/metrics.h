@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -66,6 +67,9 @@ class Metrics {
     std::lock_guard lock(mu_);
     http_source_ = std::move(source);
   }
+  // faas_limits_enforced: 0 when faasd runs with --unsafe-no-limits where memory and pids
+  // limits cannot be enforced.
+  void SetLimitsEnforced(bool on) { limits_enforced_.store(on); }
   // Prometheus text exposition format 0.0.4.
   std::string Render() const;
 
@@ -98,6 +102,7 @@ class Metrics {
   std::map<std::string, uint64_t> rejections_;
   std::map<std::string, uint64_t> tenants_;  // tenant \x1f function
   std::function<HttpGauges()> http_source_;
+  std::atomic<bool> limits_enforced_{true};
 };
 
 }  // namespace faas::metering

@@ -42,10 +42,30 @@ struct CgroupLimits {
   uint64_t cpu_period_us = 100'000;
 };
 
+// Caps of one function's level (f-<name>): all its instances and zygotes together. 0 = no cap.
+struct FunctionLimits {
+  uint64_t cpu_cap_us = 0;  // per cpu_period_us
+  uint64_t cpu_period_us = 100'000;
+  uint64_t memory_bytes = 0;
+  uint64_t pids_max = 0;
+};
+
 struct CgroupOptions {
   std::optional<CgroupMode> mode;       // default: detect (pure v2 if /sys/fs/cgroup is cgroup2)
   std::string v2_mount = "/sys/fs/cgroup";  // tests point this at /sys/fs/cgroup/unified
+  // Caps of the whole platform's level (faas-<pid>): every function together. 0 = no cap
+  // (faasd always sets them: --max-memory, --max-pids, defaults below).
+  uint64_t max_memory_bytes = 0;
+  uint64_t max_pids = 0;
 };
+
+// faasd's defaults for the platform caps. Memory: 3/4 of MemTotal (/proc/meminfo), so that
+// functions together can never take the memory faasd, the kernel and the host's other services
+// need (one quarter; there is no swap to fall back on). Pids: half of min(pid_max,
+// threads-max), so functions together can never use up the pids or task structs the host needs
+// to fork (an sshd to log in, faasd's own threads). 0 when the /proc file cannot be read.
+uint64_t DefaultMaxMemoryBytes();
+uint64_t DefaultMaxPids();
 
 class InstanceCgroup;
 class FunctionCgroup;
@@ -69,8 +89,16 @@ class CgroupRoot {
   // take every CPU (measured: a fork bomb's neighbour's p99 20-50 ms -> 5-7 ms with a one-CPU
   // cap; docs/design/0005-function-cgroups.md). It lives while anyone holds it: the scheduler's
   // pool, each instance and zygote under it; the last one removes it.
+  // `limits` also caps the pids and memory of the function's instances and zygotes together.
+  // A level that is still alive (a redeploy) takes caps that are higher at once and keeps its
+  // caps where the new ones are lower: instances of the old version, with the old limits, may
+  // still run below it. The level is made anew, with exactly the new caps, once it is empty.
+  Result<std::shared_ptr<FunctionCgroup>> Function(const std::string& name,
+                                                   const FunctionLimits& limits);
   Result<std::shared_ptr<FunctionCgroup>> Function(const std::string& name, uint64_t cpu_cap_us,
-                                                   uint64_t cpu_period_us = 100'000);
+                                                   uint64_t cpu_period_us = 100'000) {
+    return Function(name, FunctionLimits{.cpu_cap_us = cpu_cap_us, .cpu_period_us = cpu_period_us});
+  }
 
   // Spare groups, made ahead of need off the request path: creating a group costs a few ms
   // (a mkdir per v1 hierarchy, each allocating kernel state), setting a limit on an empty one
@@ -88,6 +116,8 @@ class CgroupRoot {
   // Whether memory and pids limits are enforced (false on a v2 mount whose controllers are
   // bound to v1 hierarchies, as on the hybrid test host's `unified` mount).
   bool EnforcesLimits() const { return enforces_limits_; }
+  // Why not, when not: which controller is missing where, and how to fix it ("" when enforced).
+  const std::string& LimitsProblem() const { return limits_problem_; }
   // Directories of this daemon's tree (one per v1 hierarchy, or one on v2).
   const std::vector<std::string>& Dirs() const { return dirs_; }
 
@@ -97,6 +127,7 @@ class CgroupRoot {
   void DropSpares(const FunctionCgroup* function);  // a function level is going away
   CgroupMode mode_ = CgroupMode::kV1;
   bool enforces_limits_ = false;
+  std::string limits_problem_;
   // v1: controller -> (libcgroup name of our parent, directory); v2: one entry "".
   std::vector<std::pair<std::string, std::string>> parents_;  // {controller, relative name}
   std::vector<std::string> dirs_;
@@ -122,6 +153,7 @@ class FunctionCgroup {
   std::string leaf_;
   std::vector<std::pair<std::string, std::string>> groups_;  // {controller, libcgroup name}
   std::vector<std::string> dirs_;
+  FunctionLimits limits_;  // as written (guarded by the root's functions_mu_)
 };
 
 class InstanceCgroup {

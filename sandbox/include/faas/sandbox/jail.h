@@ -37,6 +37,7 @@ struct JailSpec {
   uint64_t tmp_bytes = 16u << 20;      // size of the private writable /tmp
   uint64_t nofile = 1024;              // RLIMIT_NOFILE
   uint64_t stack_bytes = 8u << 20;     // RLIMIT_STACK
+  uint64_t nproc = 1216;               // RLIMIT_NPROC: a backstop to the pids cgroups (faasd sets it)
   bool zygote = false;                 // forks instances: keeps kInstanceProcFd, zygote filter
 };
 
