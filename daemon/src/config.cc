@@ -123,7 +123,7 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "repeatable")
       ->envname("FAAS_EGRESS_ALLOW")
       ->check([](const std::string& v) -> std::string {
-        auto cidr = sandbox::ParseCidr(v);
+        auto cidr = sandbox::ParseEgressNetwork(v);
         return cidr.ok() ? "" : cidr.status().message();
       });
   app.add_option("--slirp4netns", c->slirp4netns,
