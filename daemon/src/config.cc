@@ -3,9 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "faas/base/ip_range.h"
 #include "faas/base/time.h"
 #include "faas/daemon/daemon.h"
-#include "faas/gateway/address_policy.h"
 #include "faas/sandbox/network.h"
 
 namespace faas::daemon {
@@ -140,7 +140,7 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "repeatable")
       ->envname("FAAS_EGRESS_ALLOW")
       ->check([](const std::string& v) -> std::string {
-        auto cidr = sandbox::ParseCidr(v);
+        auto cidr = sandbox::ParseEgressNetwork(v);
         return cidr.ok() ? "" : cidr.status().message();
       });
   app.add_option("--slirp4netns", c->slirp4netns,
@@ -160,7 +160,7 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->allow_extra_args(false)  // one range per --callback-allow; they accumulate
       ->delimiter(',')
       ->check([](const std::string& v) -> std::string {
-        Result<gateway::Cidr> range = gateway::ParseCidr(v);
+        Result<Cidr> range = ParseCidr(v);
         return range.ok() ? "" : range.status().message();
       });
   AddDuration(app, "--http-read-timeout", &c->http_read_timeout,

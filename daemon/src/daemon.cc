@@ -320,9 +320,9 @@ int RunDaemon(const DaemonConfig& config) {
              {"error", queue.status().message()});
     return 1;
   }
-  std::vector<gateway::Cidr> callback_allow;
+  std::vector<Cidr> callback_allow;
   for (const std::string& range : config.callback_allow) {
-    Result<gateway::Cidr> c = gateway::ParseCidr(range);
+    Result<Cidr> c = ParseCidr(range);
     if (!c.ok()) {  // the flag parser checked it already; a config path that did not is a bug
       FAAS_LOG(log, err, "faasd.bad_callback_allow", {"error", c.status().message()});
       return 2;
@@ -331,7 +331,7 @@ int RunDaemon(const DaemonConfig& config) {
   }
   if (!callback_allow.empty()) {
     std::string ranges;
-    for (const gateway::Cidr& c : callback_allow) {
+    for (const Cidr& c : callback_allow) {
       ranges += (ranges.empty() ? "" : ",") + c.ToString();
     }
     FAAS_LOG(log, warn, "faasd.callback_allow", {"ranges", ranges},

@@ -52,7 +52,7 @@ struct Route {
   uint16_t op = RTM_NEWROUTE;
   uint8_t type = RTN_UNICAST;  // or RTN_PROHIBIT
   uint8_t scope = RT_SCOPE_UNIVERSE;
-  Cidr dst;
+  Cidr dst;              // IPv4 (ParseEgressNetwork)
   uint32_t gateway = 0;  // host byte order; 0 = none
   int oif = 0;           // 0 = none
 };
@@ -74,12 +74,12 @@ Status Apply(int nl, const Route& r) {
                    (r.op == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_REPLACE : 0);
   auto* m = reinterpret_cast<rtmsg*>(buf + NLMSG_HDRLEN);
   m->rtm_family = AF_INET;
-  m->rtm_dst_len = static_cast<unsigned char>(r.dst.prefix);
+  m->rtm_dst_len = static_cast<unsigned char>(r.dst.PrefixLength());
   m->rtm_table = RT_TABLE_MAIN;
   m->rtm_protocol = r.op == RTM_NEWROUTE ? uint8_t{RTPROT_STATIC} : uint8_t{0};
   m->rtm_scope = r.op == RTM_NEWROUTE ? r.scope : uint8_t{RT_SCOPE_NOWHERE};  // delete: any scope
   m->rtm_type = r.type;
-  uint32_t dst = htonl(r.dst.addr);
+  uint32_t dst = htonl(r.dst.base.V4());
   AddAttr(h, RTA_DST, &dst, sizeof dst);
   if (r.gateway != 0) {
     uint32_t gw = htonl(r.gateway);
@@ -138,16 +138,16 @@ Status AttachOutboundNetwork(const JailSpec& spec) {
   if (!nl.Valid()) {
     return ErrnoError(errno, "socket(AF_NETLINK)");
   }
-  FAAS_ASSIGN_OR_RETURN(Cidr gw, ParseCidr(kSlirpGateway));
-  FAAS_ASSIGN_OR_RETURN(Cidr slirp_net, ParseCidr(kSlirpNetwork));
+  FAAS_ASSIGN_OR_RETURN(Cidr gw, ParseEgressNetwork(kSlirpGateway));
+  FAAS_ASSIGN_OR_RETURN(Cidr slirp_net, ParseEgressNetwork(kSlirpNetwork));
   FAAS_RETURN_IF_ERROR(Apply(nl.Get(), {.scope = RT_SCOPE_LINK, .dst = gw, .oif = tap}));
   FAAS_RETURN_IF_ERROR(Apply(nl.Get(), {.op = RTM_DELROUTE, .dst = slirp_net, .oif = tap}));
   for (const std::string& text : spec.egress_allow) {
-    FAAS_ASSIGN_OR_RETURN(Cidr c, ParseCidr(text));
-    FAAS_RETURN_IF_ERROR(Apply(nl.Get(), {.dst = c, .gateway = gw.addr, .oif = tap}));
+    FAAS_ASSIGN_OR_RETURN(Cidr c, ParseEgressNetwork(text));
+    FAAS_RETURN_IF_ERROR(Apply(nl.Get(), {.dst = c, .gateway = gw.base.V4(), .oif = tap}));
   }
   for (const std::string& text : spec.egress_deny) {
-    FAAS_ASSIGN_OR_RETURN(Cidr c, ParseCidr(text));
+    FAAS_ASSIGN_OR_RETURN(Cidr c, ParseEgressNetwork(text));
     FAAS_RETURN_IF_ERROR(Apply(nl.Get(), {.type = RTN_PROHIBIT, .dst = c}));
   }
   return OkStatus();

@@ -158,7 +158,7 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   const bool outbound = spec->config.network == "outbound";
   sandbox::EgressPolicy egress;
   egress.slirp_path = options.slirp4netns;
-  std::vector<sandbox::Cidr> host_addresses;
+  std::vector<IpAddress> host_addresses;
   if (outbound) {
     // Fail closed before anything starts; the host's addresses are read for every worker, so
     // one added since the last start is refused too.
@@ -166,10 +166,10 @@ Result<std::unique_ptr<Instance>> Instance::Start(
       return sandbox::Slirp::Start("", 0, Clock::now()).status();  // says what is missing
     }
     for (const std::string& a : options.egress_allow) {
-      FAAS_ASSIGN_OR_RETURN(sandbox::Cidr c, sandbox::ParseCidr(a));
+      FAAS_ASSIGN_OR_RETURN(Cidr c, sandbox::ParseEgressNetwork(a));
       egress.allow.push_back(c);
     }
-    FAAS_ASSIGN_OR_RETURN(host_addresses, sandbox::HostAddresses());
+    FAAS_ASSIGN_OR_RETURN(host_addresses, HostAddresses());
   }
   // The kernel names the sender of the first frame: the zygote's ready frame, or the outbound
   // worker's NetworkPending (both come from PID 1 of the worker's namespace, not the keeper).

@@ -11,56 +11,21 @@
 //   FAAS_ASSIGN_OR_RETURN(std::vector<SocketAddress> to, policy.Resolve("hooks.example", 80));
 //   ::connect(fd, to[0].Get(), to[0].len);  // only an address that was checked: no second lookup
 //
-// Check at accept time and again at connect time (DNS may answer differently later).
+// Check at accept time and again at connect time (DNS may answer differently later). The ranges
+// and the address types are faas/base/ip_range.h's, shared with the sandbox's egress policy.
 #pragma once
 
 #include <sys/socket.h>
 
-#include <array>
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "faas/base/ip_range.h"
 #include "faas/base/status.h"
 
 namespace faas::gateway {
-
-// One IP address of either family, in one form: IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), so a
-// mapped spelling of an address is the same address.
-struct IpAddress {
-  std::array<uint8_t, 16> bytes{};
-
-  // nullopt for families other than AF_INET and AF_INET6.
-  static std::optional<IpAddress> FromSockaddr(const sockaddr* sa);
-  // Numeric only ("10.0.0.1", "::1", "::ffff:10.0.0.1"); nullopt otherwise.
-  static std::optional<IpAddress> Parse(std::string_view text);
-  bool IsV4() const;             // an IPv4-mapped address
-  std::string ToString() const;  // "127.0.0.1", "::1"
-  bool operator==(const IpAddress&) const = default;
-};
-
-// An address range. IPv4 ranges are kept in the mapped form: 10.0.0.0/8 is ::ffff:10.0.0.0/104.
-struct Cidr {
-  IpAddress base;  // host bits zero
-  int prefix = 0;  // bits of `base` that must match, 0..128 in the IPv6 form
-  bool Contains(const IpAddress& addr) const;
-  std::string ToString() const;  // "10.0.0.0/8", "fc00::/7"
-};
-
-// "10.0.0.0/8", "fd00::/8", "::ffff:127.0.0.0/104", or one address ("127.0.0.1" = /32, "::1" =
-// /128). InvalidArgument (with the text) for anything else, including host bits set under the
-// prefix ("10.0.0.1/8": say 10.0.0.0/8).
-Result<Cidr> ParseCidr(std::string_view text);
-
-// The blocked range `addr` falls in, as "loopback 127.0.0.0/8"; nullopt when it is in none. One
-// table, one unit test per row.
-std::optional<std::string> BlockedRange(const IpAddress& addr);
-
-// The host's own interface addresses (getifaddrs(3)).
-Result<std::vector<IpAddress>> HostAddresses();
 
 // A resolved socket address, ready for connect(2).
 struct SocketAddress {
@@ -78,7 +43,8 @@ class AddressPolicy {
   explicit AddressPolicy(std::vector<Cidr> allowed = {}, AddressLister own = HostAddresses);
 
   // OK, or PermissionDenied naming the address and why ("127.0.0.1 is in a blocked range:
-  // loopback 127.0.0.0/8; faasd --callback-allow CIDR admits a range").
+  // loopback 127.0.0.0/8; faasd --callback-allow CIDR admits a range"): every row of
+  // ReservedRanges() (IPv4 inside NAT64/6to4 included), then the host's own addresses.
   Status Check(const IpAddress& addr) const;
 
   // Resolves `host` once (getaddrinfo, numeric forms as it accepts them) and checks every

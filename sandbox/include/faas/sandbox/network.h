@@ -6,8 +6,9 @@
 // is still root) refuse every destination the function must not reach. Two layers:
 //   1. slirp4netns --disable-host-loopback --disable-dns: 10.0.2.2 does not lead to the host's
 //      127.0.0.1, and 10.0.2.3 is not a DNS forwarder to the host's resolver;
-//   2. `prohibit` routes (connect() fails with EACCES) for loopback, link-local, private and
-//      reserved ranges and every address of every host interface, minus `--egress-allow`.
+//   2. `prohibit` routes (connect() fails with EACCES) for the IPv4 rows of the one reserved
+//      table (faas/base/ip_range.h: loopback, link-local, private, …) and every address of every
+//      host interface, minus `--egress-allow`.
 //
 //   faasd:  EgressPolicy policy{.slirp_path = FindSlirp4netns(), .allow = {…}};
 //           worker args += EgressWorkerArgs(policy, *HostAddresses());
@@ -18,45 +19,39 @@
 
 #include <sys/types.h>
 
-#include <array>
-#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "faas/base/ip_range.h"
 #include "faas/base/status.h"
 #include "faas/base/time.h"
 #include "faas/base/unique_fd.h"
 
 namespace faas::sandbox {
 
-// An IPv4 network, e.g. 10.0.0.0/8 (IPv6 is off in the function's namespace).
-struct Cidr {
-  uint32_t addr = 0;  // host byte order, host bits zero
-  int prefix = 32;
-  std::string ToString() const;
-  bool Contains(const Cidr& other) const;  // `other` lies wholly inside this network
-  bool operator==(const Cidr&) const = default;
-};
-// "10.0.0.0/8", "192.0.2.7" (= /32). Host bits set ("10.1.2.3/8") are an error: say what you mean.
-Result<Cidr> ParseCidr(std::string_view text);
+// An IPv4 network for --egress-allow and the worker's --egress-deny/--egress-allow:
+// "10.0.0.0/8", "192.0.2.7" (= /32). ParseCidr's InvalidArgument (host bits set, as in
+// "10.1.2.3/8", are an error: say what you mean), and InvalidArgument for an IPv6 range (IPv6 is
+// off in the function's namespace).
+Result<Cidr> ParseEgressNetwork(std::string_view text);
 
-// Every IPv4 address of every interface of the host (as /32), read now.
-Result<std::vector<Cidr>> HostAddresses();
-
-// What a function's namespace must refuse: the fixed ranges (loopback, this-network,
-// link-local, private, shared address space, multicast, reserved) and `host` addresses, except
-// those wholly inside an `allow` network. Pure; the order is stable.
-std::vector<Cidr> DeniedNetworks(const std::vector<Cidr>& host, const std::vector<Cidr>& allow);
+// What a function's namespace must refuse: the IPv4 rows of ReservedRanges()
+// (faas/base/ip_range.h: loopback, this-network, link-local, private, shared address space,
+// IETF protocol assignments, benchmarking, multicast, reserved) and the IPv4 `host` addresses
+// (as /32), except those wholly inside an `allow` network. Pure; the order is stable.
+std::vector<Cidr> DeniedNetworks(const std::vector<IpAddress>& host,
+                                 const std::vector<Cidr>& allow);
 
 struct EgressPolicy {
   std::string slirp_path;   // "" = slirp4netns is not available: outbound functions are refused
-  std::vector<Cidr> allow;  // faasd --egress-allow
+  std::vector<Cidr> allow;  // faasd --egress-allow, IPv4 (ParseEgressNetwork)
 };
 
 // The worker flags that carry the policy: --egress-deny CIDR… --egress-allow CIDR….
+// `host`: the host's addresses (HostAddresses(); IPv6 ones are left out).
 std::vector<std::string> EgressWorkerArgs(const EgressPolicy& policy,
-                                          const std::vector<Cidr>& host);
+                                          const std::vector<IpAddress>& host);
 
 // The first executable slirp4netns in the usual system directories, or "".
 std::string FindSlirp4netns();

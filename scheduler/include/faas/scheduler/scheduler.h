@@ -137,7 +137,8 @@ struct SchedulerOptions {
   double function_cpus = 0;
   // `network: outbound` (docs/design/0007-outbound-network.md): the slirp4netns binary ("" = not
   // available: outbound functions are refused, see OutboundNetworkAvailable), and the IPv4
-  // networks (CIDR, checked by the caller with sandbox::ParseCidr) of faasd --egress-allow.
+  // networks (CIDR, checked by the caller with sandbox::ParseEgressNetwork) of faasd
+  // --egress-allow.
   std::string slirp4netns;
   std::vector<std::string> egress_allow;
   store::Ledger* ledger = nullptr;                      // every invocation's row; not owned
