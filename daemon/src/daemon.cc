@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <condition_variable>
@@ -40,6 +41,17 @@ double FunctionCpus(double flag) {
   CPU_ZERO(&set);
   int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
   return cpus > 1 ? cpus - 1 : 1;
+}
+
+// --answer-buffer-budget in bytes; 0: an eighth of the host's memory, 8 to 256 MiB.
+std::size_t AnswerBufferBudget(const DaemonConfig& config) {
+  constexpr uint64_t kMiB = 1u << 20;
+  if (config.answer_buffer_budget_mib > 0) {
+    return config.answer_buffer_budget_mib * kMiB;
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  const uint64_t memory = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+  return std::clamp<uint64_t>(memory / 8, 8 * kMiB, 256 * kMiB);
 }
 
 Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) {
@@ -230,6 +242,7 @@ int RunDaemon(const DaemonConfig& config) {
            {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()});
   scheduler::Scheduler sched({.worker_path = worker,
                               .init_timeout = config.init_timeout,
+                              .answer_buffer_budget = AnswerBufferBudget(config),
                               .cgroups = cgroups->get(),
                               .spare_cgroups = config.spare_cgroups,
                               .zygotes = config.zygotes,
