@@ -934,8 +934,8 @@ TEST_F(HostileLoop, BadAnswersDoNotStallOtherConnectionsOnTheLoop) {
   EXPECT_EQ(attack_failures, 0);
   const double p99_base = Percentile(base, 0.99), p99_attacked = Percentile(attacked, 0.99);
   // Generous for a noisy two-CPU host (the attacker's own processes take CPU), and still a
-  // third of what the kills on the loop cost here (p99 31 ms).
-  const double bound = std::max(3 * p99_base, p99_base + 10'000);
+  // half of what the kills on the loop cost here (p99 31-39 ms; 4-10 ms since).
+  const double bound = std::max(3 * p99_base, p99_base + 15'000);
   std::fprintf(stderr,
                "hello without attack: n=%zu p50=%.0f p99=%.0f max=%.0f us; with: n=%zu p50=%.0f "
                "p99=%.0f max=%.0f us; bound %.0f us\n",
