@@ -113,6 +113,16 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_HTTP_THREADS")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  app.add_option("--answer-buffer-budget", c->answer_buffer_budget_mib,
+                 "MiB that worker answers being received may buffer together, beyond 64 KiB each; "
+                 "an answer that does not fit waits (0 = an eighth of memory, at most 256)")
+      ->envname("FAAS_ANSWER_BUFFER_BUDGET")
+      ->check([](const std::string& v) -> std::string {
+        // One largest answer frame (6.25 MiB) must fit, or a large answer could never be read.
+        unsigned long long mib = std::strtoull(v.c_str(), nullptr, 10);
+        return mib == 0 || (mib >= 7 && mib <= (1ull << 20)) ? "" : "0, or 7 to 1048576 (MiB)";
+      })
+      ->capture_default_str();
   app.add_option("--spare-cgroups", c->spare_cgroups,
                  "empty instance cgroups kept ready so cold starts do not create one (0 = off)")
       ->envname("FAAS_SPARE_CGROUPS")

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <condition_variable>
@@ -62,6 +63,17 @@ void ProtectFromOomKiller() {
              {"value", now.ok() ? std::atoi(now->c_str()) : 0},
              {"why", "lowering it needs CAP_SYS_RESOURCE; workers still run at +500, above faasd"});
   }
+}
+
+// --answer-buffer-budget in bytes; 0: an eighth of the host's memory, 8 to 256 MiB.
+std::size_t AnswerBufferBudget(const DaemonConfig& config) {
+  constexpr uint64_t kMiB = 1u << 20;
+  if (config.answer_buffer_budget_mib > 0) {
+    return config.answer_buffer_budget_mib * kMiB;
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  const uint64_t memory = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+  return std::clamp<uint64_t>(memory / 8, 8 * kMiB, 256 * kMiB);
 }
 
 Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) {
@@ -282,6 +294,7 @@ int RunDaemon(const DaemonConfig& config) {
   }
   scheduler::Scheduler sched({.worker_path = worker,
                               .init_timeout = config.init_timeout,
+                              .answer_buffer_budget = AnswerBufferBudget(config),
                               .cgroups = cgroups->get(),
                               .spare_cgroups = config.spare_cgroups,
                               .zygotes = config.zygotes,

@@ -326,7 +326,11 @@ Status Instance::SendEnvironment(Clock::time_point deadline) {
 
 Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
                             StartTimings* timings, const sandbox::EgressPolicy* egress) {
-  auto frame = sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes, deadline);
+  // A ready frame is a few bytes (its error is cut to 4 KiB below): a length announced beyond
+  // 64 KiB is a protocol violation, not an allocation (faas_init can write to the channel).
+  // So is an outbound worker's NetworkPending frame before it.
+  constexpr std::size_t kMaxReadyFrame = 64u << 10;
+  auto frame = sandbox::ReadFrame(channel_.Get(), kMaxReadyFrame, deadline);
   if (egress != nullptr && frame.ok()) {
     v1::WorkerResponse first;
     if (first.ParseFromString(*frame) && first.has_network_pending()) {
@@ -335,7 +339,7 @@ Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::millisecond
         Bury("no network");
         return attached;
       }
-      frame = sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes, deadline);
+      frame = sandbox::ReadFrame(channel_.Get(), kMaxReadyFrame, deadline);
     }
   }
   if (!frame.ok()) {
@@ -574,11 +578,18 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
         return Pumped::kFailed;
       }
       if (*missing == 0) {
-        *answer = std::move(x->frame);  // with its header: Finish skips it (no copy)
+        *answer = std::move(x->frame);  // with its header: Settle skips it (no copy)
         x->frame.clear();
         return Pumped::kAnswered;
       }
-      want = *missing;
+      // Beyond its first kOwnAnswerBytes an answer needs its whole size from the daemon's
+      // budget; the buffer then grows with what arrives (at most doubling), so a worker that
+      // announces 6 MiB and stalls costs what it sent, not what it announced.
+      x->answer_bytes = x->frame.size() + *missing;
+      if (x->answer_bytes > kOwnAnswerBytes && x->budget_bytes < x->answer_bytes) {
+        return Pumped::kNeedsBudget;
+      }
+      want = std::min(*missing, std::max<std::size_t>(x->frame.size(), 64u << 10));
     }
     const std::size_t have = x->frame.size();
     ssize_t n = 0;
@@ -619,112 +630,84 @@ Instance::Pumped Instance::Pump(Exchange* x, Result<std::string>* answer) {
   }
 }
 
-void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out) {
+void Instance::Invoke(InvokeRequest& req, std::size_t log_capture_bytes, AnswerBudget& budget,
+                      InvokeResult* out) {
+  // The loop's steps (Pump), with poll(2) for the loop: one way to read an answer.
   Exchange x;
   Begin(req, &x);
-  Status s = CheckIdleChannel();
-  if (s.ok()) {
-    s = sandbox::WriteFramed(channel_.Get(), &x.frame, x.deadline);
-  }
-  x.frame.clear();
-  // Wait for the answer, checking the CPU budget on the way.
-  for (bool first = true; s.ok(); first = false) {
-    auto until = NextCheck(&x, first, &s);
-    if (!s.ok()) {
+  Result<std::string> answer = InternalError("no answer");
+  Status expired;
+  Clock::time_point until = NextCheck(&x, /*first=*/true, &expired);
+  for (;;) {
+    const Pumped p = Pump(&x, &answer);
+    if (p == Pumped::kAnswered || p == Pumped::kFailed) {
       break;
     }
-    s = sandbox::WaitReadable(channel_.Get(), until);
-    if (s.ok()) {
+    // The CPU budget is checked whenever it could have run out, and at the deadline.
+    if (Clock::now() >= until) {
+      until = NextCheck(&x, /*first=*/false, &expired);
+      if (!expired.ok()) {
+        answer = expired;
+        break;
+      }
+    }
+    if (p == Pumped::kNeedsBudget) {
+      if (budget.TakeUntil(x.answer_bytes - x.budget_bytes, until)) {
+        x.budget_bytes = x.answer_bytes;
+      }
+      continue;
+    }
+    pollfd pfd{channel_.Get(), static_cast<short>(x.WantsWrite() ? POLLOUT : POLLIN), 0};
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now()).count();
+    if (::poll(&pfd, 1, static_cast<int>(std::clamp<int64_t>(ms, 0, 1'000'000))) < 0 &&
+        errno != EINTR) {
+      answer = ErrnoError(errno, "poll");
       break;
     }
-    if (s.code() == StatusCode::kDeadlineExceeded && Clock::now() < x.deadline) {
-      s = OkStatus();  // a budget check, not the deadline
-    }
   }
-  Result<std::string> frame = s.ok() ? sandbox::ReadFrame(channel_.Get(), sandbox::kMaxFrameBytes,
-                                                          x.deadline)
-                                     : Result<std::string>(s);
-  Finish(x, std::move(frame), log_capture_bytes, out);
-}
-
-void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
-                      InvokeResult* out, std::size_t skip) {
-  const store::FunctionConfig& cfg = spec_->config;
-  const auto cpu_before = x.cpu_before;
-  const auto cpu_limit = x.cpu_limit;
-  const bool cpu_exceeded = x.cpu_exceeded;
-  ScopeExit account([&] {
-    last_cpu_ = cpu_before + out->cpu;
-    if (cgroup_) {
-      out->peak_memory_bytes = cgroup_->PeakMemory();
+  if (answer.ok()) {
+    Status violation = Settle(x, *answer, log_capture_bytes, out, sandbox::kFrameHeaderBytes);
+    answer = std::string();  // the answer buffer is freed before its budget is given back
+    budget.Give(x.budget_bytes);
+    if (!violation.ok()) {
+      Finish(x, std::move(violation), log_capture_bytes, out);
     }
-  });
-  out->timings.exec = Clock::now() - x.t0;
-  if (!frame.ok()) {
-    const Status& err = frame.status();
-    if (err.code() == StatusCode::kDeadlineExceeded) {
-      KillAll();  // enforced from outside; the worker gets no say
-      out->cpu = Cpu() - cpu_before;
-      Bury("timeout");
-      out->outcome = Outcome::kTimeout;
-      out->error_message =
-          cpu_exceeded ? "the function used its " + FormatDuration(cpu_limit) +
-                             " CPU-time limit; the instance was killed"
-                       : "the function did not finish within its " + FormatDuration(cfg.timeout) +
-                             " timeout; the instance was killed";
-    } else {
-      // EOF or a protocol violation.
-      std::string why = err.code() == StatusCode::kInternal ? err.message() : "";
-      if (!why.empty()) {
-        KillAll();
-      }
-      ExitInfo info;
-      std::string exit = Bury(why.empty() ? "closed its channel" : why, &info);
-      out->cpu = Cpu() - cpu_before;
-      out->outcome = Outcome::kCrashed;
-      out->error_message = why.empty() ? "the worker " + exit
-                                       : "the worker broke the protocol: " + why + "; " + exit;
-      if (why.empty() && info.signaled && info.value == SIGSYS) {
-        // The seccomp policy killed it (SCMP_ACT_KILL_PROCESS delivers SIGSYS).
-        out->outcome = Outcome::kSandboxViolation;
-        out->error_message =
-            "the worker was killed by the sandbox for a forbidden system call (SIGSYS)";
-      } else if (cgroup_ && cgroup_->OomKills() > 0) {
-        out->outcome = Outcome::kSandboxViolation;
-        out->error_message = "the instance passed its memory limit of " +
-                             std::to_string(cfg.memory_mb) + " MiB and was killed";
-      }
-    }
-    out->logs = ReadLogs(log_capture_bytes);
     return;
   }
-  out->cpu = Cpu() - cpu_before;
+  x.frame = std::string();
+  budget.Give(x.budget_bytes);
+  Finish(x, std::move(answer), log_capture_bytes, out);
+}
+
+Status Instance::Settle(const Exchange& x, std::string_view frame, std::size_t log_capture_bytes,
+                        InvokeResult* out, std::size_t skip) {
+  out->timings.exec = Clock::now() - x.t0;
+  out->cpu = Cpu() - x.cpu_before;
+  last_cpu_ = x.cpu_before + out->cpu;
+  if (cgroup_) {
+    out->peak_memory_bytes = cgroup_->PeakMemory();
+  }
   out->logs = ReadLogs(log_capture_bytes);
 
   v1::WorkerResponse msg;
-  std::string violation = frame->size() < skip
+  std::string violation = frame.size() < skip
                               ? "protocol violation: malformed response frame"
-                              : ParseWorkerResult(std::string_view(*frame).substr(skip),
-                                                  x.invocation_id, &msg);
+                              : ParseWorkerResult(frame.substr(skip), x.invocation_id, &msg);
   if (!violation.empty()) {
-    KillAll();
-    out->outcome = Outcome::kCrashed;
-    out->error_message =
-        "the worker broke the protocol: " + violation + "; " + Bury("protocol violation");
-    return;
+    return InternalError(std::move(violation));
   }
   v1::WorkerResult* result = msg.mutable_result();
   out->handler_return = result->handler_return();
   if (result->response_too_large()) {
     out->outcome = Outcome::kResponseTooLarge;
     out->error_message = "the function's response passed the 6 MiB limit";
-    return;
+    return OkStatus();
   }
   if (result->handler_return() != 0) {
     out->outcome = Outcome::kFunctionError;
     out->error_message =
         "the function returned " + std::to_string(result->handler_return()) + " (non-zero)";
-    return;
+    return OkStatus();
   }
   out->outcome = Outcome::kOk;
   out->status = result->status();
@@ -733,6 +716,81 @@ void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t 
     out->headers.emplace_back(std::move(*h.mutable_name()), std::move(*h.mutable_value()));
   }
   out->body = std::move(*result->mutable_body());
+  return OkStatus();
+}
+
+void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
+                      InvokeResult* out, std::size_t skip) {
+  if (frame.ok()) {
+    Status violation = Settle(x, *frame, log_capture_bytes, out, skip);
+    if (violation.ok()) {
+      return;
+    }
+    frame = std::move(violation);
+  }
+  const store::FunctionConfig& cfg = spec_->config;
+  const auto cpu_before = x.cpu_before;
+  ScopeExit account([&] {
+    last_cpu_ = cpu_before + out->cpu;
+    if (cgroup_) {
+      out->peak_memory_bytes = cgroup_->PeakMemory();
+    }
+  });
+  out->timings.exec = Clock::now() - x.t0;
+  const Status& err = frame.status();
+  if (err.code() == StatusCode::kDeadlineExceeded) {
+    KillAll();  // enforced from outside; the worker gets no say
+    out->cpu = Cpu() - cpu_before;
+    Bury("timeout");
+    out->outcome = Outcome::kTimeout;
+    out->error_message = TimeoutMessage(x);
+  } else {
+    // EOF or a protocol violation (a bad frame, or an answer Settle refused).
+    std::string why = err.code() == StatusCode::kInternal ? err.message() : "";
+    if (!why.empty()) {
+      KillAll();
+    }
+    ExitInfo info;
+    std::string exit = Bury(why.empty() ? "closed its channel" : "protocol violation", &info);
+    out->cpu = Cpu() - cpu_before;
+    out->outcome = Outcome::kCrashed;
+    out->error_message = why.empty() ? "the worker " + exit
+                                     : "the worker broke the protocol: " + why + "; " + exit;
+    if (why.empty() && info.signaled && info.value == SIGSYS) {
+      // The seccomp policy killed it (SCMP_ACT_KILL_PROCESS delivers SIGSYS).
+      out->outcome = Outcome::kSandboxViolation;
+      out->error_message =
+          "the worker was killed by the sandbox for a forbidden system call (SIGSYS)";
+    } else if (cgroup_ && cgroup_->OomKills() > 0) {
+      out->outcome = Outcome::kSandboxViolation;
+      out->error_message = "the instance passed its memory limit of " +
+                           std::to_string(cfg.memory_mb) + " MiB and was killed";
+    }
+  }
+  out->logs = ReadLogs(log_capture_bytes);
+}
+
+std::string Instance::TimeoutMessage(const Exchange& x) const {
+  return x.cpu_exceeded ? "the function used its " + FormatDuration(x.cpu_limit) +
+                              " CPU-time limit; the instance was killed"
+                        : "the function did not finish within its " +
+                              FormatDuration(spec_->config.timeout) +
+                              " timeout; the instance was killed";
+}
+
+void Instance::Abandon(const Exchange& x, const Status& why, InvokeResult* out) {
+  process_.Kill();  // a signal: the reaper thread's destructor kills the rest and reaps
+  healthy_ = false;
+  out->timings.exec = Clock::now() - x.t0;
+  if (why.code() == StatusCode::kDeadlineExceeded) {
+    out->outcome = Outcome::kTimeout;
+    out->error_message = TimeoutMessage(x);
+  } else {
+    out->outcome = Outcome::kCrashed;
+    out->error_message = why.code() == StatusCode::kInternal
+                             ? "the worker broke the protocol: " + why.message() + " (worker killed)"
+                             : "the worker stopped answering: " + why.message();
+  }
 }
 
 }  // namespace faas::scheduler

@@ -11,6 +11,7 @@
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/network.h"
 #include "faas/scheduler/scheduler.h"
+#include "answer_budget.h"
 #include "worker_process.h"
 
 namespace faas::scheduler {
@@ -87,18 +88,24 @@ class Instance {
   // Runs one invocation with the function's wall-clock timeout. Fills outcome, response,
   // cpu, logs and timings.exec in *out. After kTimeout/kCrashed the instance is dead. The first
   // invocation of a cold start is charged the CPU of starting the instance too.
-  // The request's body is moved into the frame (the only copy is the serialisation).
-  void Invoke(InvokeRequest& req, std::size_t log_capture_bytes, InvokeResult* out);
+  // The request's body is moved into the frame (the only copy is the serialisation). An answer
+  // larger than kOwnAnswerBytes waits for its bytes from `budget` (within the deadline).
+  void Invoke(InvokeRequest& req, std::size_t log_capture_bytes, AnswerBudget& budget,
+              InvokeResult* out);
 
   // The same invocation in steps, for an event loop (Scheduler::InvokeAsync):
   //   Begin; Pump whenever the channel is ready (writable while WantsWrite, else readable) and
-  //   NextCheck at the time it returned, until Pump answers or fails or NextCheck expires; then
-  //   Finish with the answer, or with the failure (Finish may block then: it kills and reaps).
+  //   NextCheck at the time it returned, until Pump answers or fails or NextCheck expires (when
+  //   Pump asks for budget, take AnswerBytes() into budget_bytes before pumping again); then
+  //   Settle the answer (never blocks); on failure, or a violation Settle found, Finish (it
+  //   kills and reaps: a blocking thread's work).
   struct Exchange {
     std::string invocation_id;  // the request's: the answer must name it
     std::string frame;     // the request frame, then what has arrived of the answer
     std::size_t done = 0;  // bytes of the request frame written
     bool writing = true;
+    std::size_t answer_bytes = 0;  // the answer frame's size, header included, once announced
+    std::size_t budget_bytes = 0;  // taken from the AnswerBudget for it (the caller gives back)
     Clock::time_point t0;
     Clock::time_point deadline;
     std::chrono::nanoseconds cpu_now{0};
@@ -107,19 +114,31 @@ class Instance {
     bool cpu_exceeded = false;
     bool WantsWrite() const { return writing; }
   };
-  enum class Pumped { kWaiting, kAnswered, kFailed };
+  // kNeedsBudget: the answer is larger than kOwnAnswerBytes and x->budget_bytes does not cover
+  // x->answer_bytes; nothing more is read until it does.
+  enum class Pumped { kWaiting, kAnswered, kFailed, kNeedsBudget };
   // Builds the request frame (the body is moved into it) and starts the CPU accounting.
   void Begin(InvokeRequest& req, Exchange* x);
-  // Non-blocking: writes what it can of the request, reads what has arrived of the answer.
+  // Non-blocking: writes what it can of the request, reads what has arrived of the answer (its
+  // buffer grows with what arrives, at most doubling, never to the announced size at once).
   // kAnswered and kFailed set *answer (the whole frame, header included, or why it failed).
   Pumped Pump(Exchange* x, Result<std::string>* answer);
   // When to check next (the CPU budget or the deadline); sets *expired to DeadlineExceeded once
   // either is spent. `first`: right after Begin (no CPU read needed).
   Clock::time_point NextCheck(Exchange* x, bool first, Status* expired);
-  // Fills *out from the answer (or failure); on failure kills and buries the worker. The
-  // answer's payload starts `skip` bytes in (Pump leaves the frame header in front).
+  // Fills *out from a complete answer without blocking (CPU, peak memory and logs are reads of
+  // open files). Returns the protocol violation when the answer is not acceptable: the worker
+  // must then be killed, by Finish with that status (the loop hands it to a blocking thread).
+  // The answer's payload starts `skip` bytes in (Pump leaves the frame header in front).
+  Status Settle(const Exchange& x, std::string_view frame, std::size_t log_capture_bytes,
+                InvokeResult* out, std::size_t skip = 0);
+  // Fills *out from the answer (or failure); on failure kills and buries the worker (blocks).
   void Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
               InvokeResult* out, std::size_t skip = 0);
+  // When no thread can be had to Finish a failure: SIGKILLs the worker without waiting, marks
+  // the instance dead and fills *out from `why` alone. The instance's destructor (the reaper
+  // thread's) reaps it.
+  void Abandon(const Exchange& x, const Status& why, InvokeResult* out);
   int ChannelFd() const { return channel_.Get(); }
   // Background CPU (used between invocations) not yet recorded: whole milliseconds, or all of
   // it when `final` (the instance is ending). The recorder bills what this returns.
@@ -162,6 +181,7 @@ class Instance {
   // moment, else kill it) and mark the instance dead.
   std::string Bury(std::string_view what, ExitInfo* exit = nullptr);
   std::string ReadLogs(std::size_t cap);
+  std::string TimeoutMessage(const Exchange& x) const;  // kTimeout's: wall clock or CPU
 
   std::shared_ptr<const FunctionSpec> spec_;
   std::shared_ptr<Zygote> zygote_;                   // forked instances: PID 1 of their namespace

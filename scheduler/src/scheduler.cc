@@ -67,6 +67,7 @@ struct AsyncCall {
   uint64_t timer = 0;          // the queue timeout, then the next CPU/deadline check
   uint32_t watched = 0;        // the channel's epoll events while watched, else 0
   bool first_check = true;
+  AnswerBudget::Ticket budget_ticket = 0;  // waiting for answer-buffer bytes (AnswerBudget)
 };
 using AsyncPtr = std::shared_ptr<AsyncCall>;
 
@@ -198,6 +199,10 @@ struct Scheduler::Impl {
   void PumpAsync(const AsyncPtr& call);
   void CheckAsync(const AsyncPtr& call);  // CPU budget and deadline
   void StopWatching(const AsyncPtr& call);
+  // The call reads no more of its answer: stops waiting for budget, frees the buffer, gives
+  // back what it took. Loop thread.
+  void EndAnswer(const AsyncPtr& call);
+  void OnBudget(const AsyncPtr& call);  // the bytes a waiting call asked for were taken for it
   void FailAsync(const AsyncPtr& call, Status why);  // Finish on a blocking thread, then Complete
   void CompleteAsync(const AsyncPtr& call);          // release the instance, record, done
   // Ends a call that got no instance (refused, timed out in the queue, shut down); any thread.
@@ -216,11 +221,14 @@ struct Scheduler::Impl {
                      Handoffs* h);
   void RunHandoffs(Handoffs& h);
 
+  // What answers being received may hold together (SchedulerOptions::answer_buffer_budget).
+  std::unique_ptr<AnswerBudget> answer_budget;
   BlockingPool blocking;  // last: destroyed (joined) first
 };
 
 Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->answer_budget = std::make_unique<AnswerBudget>(impl_->options.answer_buffer_budget);
   impl_->recorder = std::make_unique<Recorder>(impl_->options.ledger, impl_->options.metrics,
                                                impl_->options.prices);
   impl_->reaper = std::thread([this] { impl_->ReaperLoop(); });
@@ -489,7 +497,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
   }
 
   out.version = spec->version;
-  inst->Invoke(request, options.log_capture_bytes, &out);
+  inst->Invoke(request, options.log_capture_bytes, *answer_budget, &out);
   if (!inst->Healthy()) {
     FAAS_LOG(log, warn, "instance.lost", {"fn", name}, {"inv", request.invocation_id},
              {"pid", inst->Pid()}, {"outcome", OutcomeName(out.outcome)},
@@ -646,7 +654,28 @@ void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
 
 void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
   Result<std::string> answer = InternalError("no answer");
-  const Instance::Pumped p = call->inst->Pump(&call->x, &answer);
+  Instance::Pumped p = call->inst->Pump(&call->x, &answer);
+  while (p == Instance::Pumped::kNeedsBudget) {
+    Instance::Exchange& x = call->x;
+    const std::size_t need = x.answer_bytes - x.budget_bytes;
+    call->budget_ticket = answer_budget->Take(need, [this, call] {
+      call->loop->Post([this, call] { OnBudget(call); });  // never inline: any thread
+    });
+    if (call->budget_ticket != 0) {
+      // Read nothing more until the bytes are there: the worker blocks on its full socket,
+      // and the call's timers (deadline, CPU limit) still run.
+      if (call->watched != 0) {
+        call->loop->Unwatch(call->inst->ChannelFd());
+        call->watched = 0;
+      }
+      if (call->timer == 0) {
+        CheckAsync(call);
+      }
+      return;
+    }
+    x.budget_bytes = x.answer_bytes;
+    p = call->inst->Pump(&call->x, &answer);
+  }
   if (p == Instance::Pumped::kWaiting) {
     const uint32_t want = EPOLLIN | (call->x.WantsWrite() ? EPOLLOUT : 0u);
     if (call->watched != want) {
@@ -670,12 +699,42 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
   }
   StopWatching(call);
   if (p == Instance::Pumped::kAnswered) {
-    call->inst->Finish(call->x, std::move(answer), options.log_capture_bytes, &call->out,
-                       sandbox::kFrameHeaderBytes);
-    CompleteAsync(call);
+    Status violation = call->inst->Settle(call->x, *answer, options.log_capture_bytes,
+                                          &call->out, sandbox::kFrameHeaderBytes);
+    answer = std::string();  // freed before its budget is given back
+    if (violation.ok()) {
+      EndAnswer(call);
+      CompleteAsync(call);
+      return;
+    }
+    // A framed but unacceptable answer: the worker is killed, which is not the loop's to wait
+    // for (issue #13: killing and reaping took the loop tens of milliseconds).
+    FailAsync(call, std::move(violation));
     return;
   }
   FailAsync(call, answer.status());
+}
+
+void Scheduler::Impl::OnBudget(const AsyncPtr& call) {
+  if (call->budget_ticket == 0) {
+    return;  // the call ended meanwhile and gave the bytes back (EndAnswer)
+  }
+  call->budget_ticket = 0;
+  call->x.budget_bytes = call->x.answer_bytes;
+  PumpAsync(call);
+}
+
+void Scheduler::Impl::EndAnswer(const AsyncPtr& call) {
+  Instance::Exchange& x = call->x;
+  if (call->budget_ticket != 0) {
+    if (!answer_budget->Withdraw(call->budget_ticket)) {
+      x.budget_bytes = x.answer_bytes;  // taken for it meanwhile: OnBudget will find 0
+    }
+    call->budget_ticket = 0;
+  }
+  x.frame = std::string();
+  answer_budget->Give(x.budget_bytes);
+  x.budget_bytes = 0;
 }
 
 void Scheduler::Impl::CheckAsync(const AsyncPtr& call) {
@@ -702,13 +761,16 @@ void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
 }
 
 void Scheduler::Impl::FailAsync(const AsyncPtr& call, Status why) {
-  // Killing and reaping the worker waits for the kernel: not on the loop.
+  EndAnswer(call);
+  // Killing and reaping the worker waits for the kernel: never on the loop.
   auto task = [this, call, why] {
     call->inst->Finish(call->x, why, options.log_capture_bytes, &call->out);
     call->loop->Post([this, call] { CompleteAsync(call); });
   };
   if (!blocking.Run(task)) {
-    task();  // no thread to be had: block the loop rather than lose the invocation
+    // No thread to be had: SIGKILL without waiting; the reaper thread reaps (graveyard).
+    call->inst->Abandon(call->x, why, &call->out);
+    CompleteAsync(call);
   }
 }
 

@@ -477,6 +477,31 @@ int faas_handle(const faas_request *req, faas_response *res) {
     if (write_result_frame(req, 200, kHeaders, "body") != 0) return 1;
     _exit(0);
   }
+  if (is(req, "frame-garbage")) {
+    /* A frame whose payload is no protobuf (an unterminated varint), then it hangs on. With
+     * &mb=N it first touches N MiB, so killing and reaping the instance takes the kernel a while
+     * (what the daemon must not wait for on a loop thread that serves other connections). One
+     * process: its exit keeps one CPU busy, and the loop can run on another. */
+    long mb = 0;
+    const char *at = memmem(req->query.data, req->query.len, "&mb=", 4);
+    if (at != NULL) mb = strtol(at + 4, NULL, 10);
+    if (mb > 0) {
+      size_t bytes = (size_t)mb << 20;
+      char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) return reply(res, "mmap errno=%s", strerrorname_np(errno));
+      for (size_t i = 0; i < bytes; i += 4096) p[i] = 1;
+    }
+    static const unsigned char kGarbage[] = {8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+                                             0xff, 0xff, 0xff, 0xff};
+    if (write(3, kGarbage, sizeof kGarbage) < 0) return 1;
+    for (;;) pause();
+  }
+  if (is(req, "frame-stall")) {
+    /* Announces a 6 MiB answer, sends nothing more, and hangs until the timeout kills it. */
+    static const unsigned char kHeader[] = {0, 0, 0x60, 0}; /* 6 << 20, little-endian */
+    if (write(3, kHeader, sizeof kHeader) < 0) return 1;
+    for (;;) pause();
+  }
   if (is(req, "leftover")) {
     /* Answers this call early with its own frame, then burns CPU and returns, so the worker's
      * real answer ("real") is left on the channel for whoever comes next. */

@@ -45,6 +45,9 @@ struct DaemonConfig {
   std::chrono::milliseconds http_read_timeout{30'000};   // FAAS_HTTP_READ_TIMEOUT: 408 after
   std::chrono::milliseconds http_write_timeout{30'000};  // FAAS_HTTP_WRITE_TIMEOUT
   uint32_t http_threads = 0;                  // FAAS_HTTP_THREADS: event loops; 0 = per CPU, <= 4
+  // FAAS_ANSWER_BUFFER_BUDGET: MiB all worker answers being received may buffer together;
+  // 0 = an eighth of the host's memory, at most 256 MiB (at least 8).
+  uint64_t answer_buffer_budget_mib = 0;
   uint32_t spare_cgroups = 8;                 // FAAS_SPARE_CGROUPS: empty cgroups kept ready
   bool zygotes = true;                        // FAAS_ZYGOTES: cold starts fork from a zygote
   // network: outbound (docs/design/0007-outbound-network.md): networks a function may reach

@@ -122,6 +122,9 @@ struct SchedulerOptions {
   std::string worker_path;                              // faas-worker binary
   std::chrono::milliseconds init_timeout{10'000};       // load + faas_init of a new instance
   std::size_t log_capture_bytes = 64u << 10;            // per invocation, then a marker
+  // What worker answers being received may buffer together, beyond each one's first 64 KiB
+  // (docs/sandbox.md, "Limits enforced from outside"); at least one largest frame.
+  std::size_t answer_buffer_budget = 256u << 20;
   std::chrono::milliseconds reap_interval{1'000};       // how often idle_ttl is checked
   uint64_t tmp_bytes = 16u << 20;                       // each instance's private /tmp
   uint64_t pids_max = 64;                               // processes + threads per instance
