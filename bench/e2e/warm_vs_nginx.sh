@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Warm invocation throughput and latency of faasd's `hello` vs nginx returning a static 200, both
-# on loopback, measured with the same wrk settings in the same run (DESIGN §5).
+# Warm invocation throughput and latency of faasd's `hello` vs nginx returning a static 200 and vs
+# the one-process-hop reference (nginx proxying over a unix socket with keep-alive to a second
+# nginx that answers 200), all on loopback, with the same wrk settings in the same run (DESIGN §5).
 #   bench/e2e/warm_vs_nginx.sh [DURATION=10s] [CONNECTIONS=32]
+#   FAASD_BIN=/other/build/bin bench/e2e/warm_vs_nginx.sh   (another build's faasd, e.g. a baseline)
 # Needs a release build (cmake --build build) and: ./infra/install-deps.sh --bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,13 +14,29 @@ WORK=$(mktemp -d /tmp/faas-bench.XXXXXX)
 cleanup() {
   [[ -n "${FAASD:-}" ]] && kill -TERM "$FAASD" 2>/dev/null && wait "$FAASD" 2>/dev/null
   [[ -f "$WORK/nginx.pid" ]] && kill -QUIT "$(cat "$WORK/nginx.pid")" 2>/dev/null
+  [[ -f "$WORK/backend.pid" ]] && kill -QUIT "$(cat "$WORK/backend.pid")" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+chmod 755 "$WORK"  # nginx workers run as nobody and must reach the unix socket in it
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NGINX_PORT=$(free_port)
-mkdir -p "$WORK/nginx"
+HOP_PORT=$(free_port)
+mkdir -p "$WORK/nginx" "$WORK/backend"
+cat > "$WORK/backend.conf" <<CONF
+worker_processes 1;
+pid $WORK/backend.pid;
+error_log $WORK/backend/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/backend; proxy_temp_path $WORK/backend; fastcgi_temp_path $WORK/backend;
+  uwsgi_temp_path $WORK/backend; scgi_temp_path $WORK/backend;
+  server { listen unix:$WORK/backend.sock; location / { return 200 "Hello from faas!\n"; } }
+}
+CONF
+nginx -c "$WORK/backend.conf"
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -29,11 +47,16 @@ http {
   client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
   uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
   server { listen 127.0.0.1:$NGINX_PORT; location / { return 200 "Hello from faas!\n"; } }
+  upstream backend { server unix:$WORK/backend.sock; keepalive 64; }
+  server {
+    listen 127.0.0.1:$HOP_PORT;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
 }
 CONF
 nginx -c "$WORK/nginx.conf"
 
-build/bin/faasd --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
+"${FAASD_BIN:-build/bin}/faasd" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
   --ready-file "$WORK/ready.json" --log-level warn &
 FAASD=$!
 for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
@@ -55,14 +78,17 @@ run() {  # name url -> prints "name rps p50 p99"
 }
 wrk -t1 -c"$CONNS" -d2s "http://$HTTP/function/hello" >/dev/null  # warm up instances
 N=$(run nginx "http://127.0.0.1:$NGINX_PORT/")
+H=$(run one-hop "http://127.0.0.1:$HOP_PORT/")
 F=$(run faasd "http://$HTTP/function/hello")
-printf '%-6s %12s %10s %10s\n' target req/s p50 p99
-printf '%-6s %12s %10s %10s\n' $N
-printf '%-6s %12s %10s %10s\n' $F
-python3 - "$N" "$F" <<'PY'
+printf '%-8s %12s %10s %10s\n' target req/s p50 p99
+printf '%-8s %12s %10s %10s\n' $N
+printf '%-8s %12s %10s %10s\n' $H
+printf '%-8s %12s %10s %10s\n' $F
+python3 - "$N" "$H" "$F" <<'PY'
 import sys
 def ms(v):
     return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
-n, f = sys.argv[1].split(), sys.argv[2].split()
+n, h, f = (a.split() for a in sys.argv[1:4])
 print(f"throughput faasd/nginx = {float(f[1]) / float(n[1]):.2f}x   p99 faasd/nginx = {ms(f[3]) / ms(n[3]):.1f}x")
+print(f"throughput faasd/one-hop = {float(f[1]) / float(h[1]):.2f}x   p99 faasd/one-hop = {ms(f[3]) / ms(h[3]):.1f}x")
 PY

@@ -133,6 +133,7 @@ void ServeForks(int channel_fd, const InstanceJail* jail) {
     }
     v1::WorkerResponse msg;
     msg.mutable_forked()->set_pid(child > 0 ? static_cast<uint32_t>(child) : 0);
+    msg.mutable_forked()->set_error(child > 0 ? 0 : errno);
     Report(channel_fd, msg, /*may_drop=*/false);
   }
 }

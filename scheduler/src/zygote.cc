@@ -1,6 +1,7 @@
 #include "zygote.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "faas/base/log.h"
 #include "faas/sandbox/channel.h"
@@ -90,6 +91,7 @@ Status Zygote::ReadOne(Clock::time_point deadline, std::optional<pid_t>* forked)
   }
   if (msg.has_forked()) {
     *forked = static_cast<pid_t>(msg.forked().pid());
+    fork_error_ = msg.forked().error();
   } else if (msg.has_exited()) {
     auto pid = static_cast<pid_t>(msg.exited().pid());
     if (exits_.size() >= kMaxKeptExits) {
@@ -128,7 +130,10 @@ Result<pid_t> Zygote::Fork(int channel, int log, Clock::time_point deadline) {
     }
     if (forked) {
       if (*forked <= 0) {
-        return UnavailableError("the zygote could not fork (pids limit?)");
+        // EAGAIN: the pids limit. EPERM/ENOSPC: no unprivileged user namespaces on this host
+        // (docs/operations.md, "Host uids"); every cold start then spawns a worker.
+        return UnavailableError(std::string("the zygote could not clone an instance: ") +
+                                (fork_error_ != 0 ? std::strerror(fork_error_) : "unknown error"));
       }
       TakeExit(*forked);  // a recycled pid in the namespace: an old report is not this child's
       return *forked;

@@ -79,6 +79,7 @@ class Zygote {
   std::mutex mu_;
   std::unordered_map<pid_t, ExitInfo> exits_;  // reported, not yet asked for; bounded
   std::deque<pid_t> exit_order_;
+  int fork_error_ = 0;  // errno the zygote reported with its last fork answer (under mu_)
   std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;
 };
 
