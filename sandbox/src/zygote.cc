@@ -75,9 +75,7 @@ void ServeForks(int channel_fd, const InstanceJail* jail) {
   sa.sa_handler = OnChild;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_NOCLDSTOP;
-  sigset_t chld, before;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
+  sigset_t before;
   sigset_t all;
   sigfillset(&all);
   if (::sigaction(SIGCHLD, &sa, nullptr) != 0 || ::sigprocmask(SIG_BLOCK, &all, &before) != 0) {
@@ -108,6 +106,7 @@ void ServeForks(int channel_fd, const InstanceJail* jail) {
     }
     std::fflush(nullptr);  // nothing buffered may be written twice
     pid_t child = jail != nullptr ? CloneInstance() : ::fork();
+    const int clone_error = child < 0 ? errno : 0;
     if (child == 0) {
       // The new instance: its channel on fd 3 (replacing the zygote's), its log on 1 and 2.
       if (::dup2(fds[0].Get(), channel_fd) < 0 || ::dup2(fds[1].Get(), 1) < 0 ||
@@ -133,7 +132,7 @@ void ServeForks(int channel_fd, const InstanceJail* jail) {
     }
     v1::WorkerResponse msg;
     msg.mutable_forked()->set_pid(child > 0 ? static_cast<uint32_t>(child) : 0);
-    msg.mutable_forked()->set_error(child > 0 ? 0 : errno);
+    msg.mutable_forked()->set_error(clone_error);
     Report(channel_fd, msg, /*may_drop=*/false);
   }
 }
