@@ -166,7 +166,12 @@ grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,
   }
   // Load the library once in a separate worker before it can become latest: a library that
   // cannot load or whose faas_init fails never replaces a working version.
-  scheduler::FunctionSpec probe{name, 0, registry_->ArtifactPath(*sha), cfg};
+  // The probe runs the function's code, so it runs as the function's own uid already.
+  auto uid = registry_->ReserveUid(name);
+  if (!uid.ok()) {
+    return FailStore(ctx, uid.status());
+  }
+  scheduler::FunctionSpec probe{name, 0, registry_->ArtifactPath(*sha), cfg, *uid};
   std::chrono::nanoseconds took{0};
   Status probed = scheduler_->Probe(probe, &took);
   if (!probed.ok()) {

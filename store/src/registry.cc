@@ -426,6 +426,15 @@ faas::Result<DeployResult> Registry::CreateVersion(std::string_view name,
   return DeployResult{std::move(v), false};
 }
 
+faas::Result<uint32_t> Registry::ReserveUid(std::string_view name) {
+  FAAS_RETURN_IF_ERROR(ValidateName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
+  FAAS_ASSIGN_OR_RETURN(uint32_t uid, AllocateUid(db_, name));
+  FAAS_RETURN_IF_ERROR(txn.Commit());
+  return uid;
+}
+
 faas::Result<Version> Registry::GetVersionLocked(std::string_view name, uint32_t version) {
   FAAS_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_,
                                               "SELECT " FAAS_VERSION_COLUMNS

@@ -105,6 +105,10 @@ __attribute__((constructor)) static void mark_host(void) {
 /* With HOSTILE_STRAY set, faas_init leaves a process behind in the zygote that keeps signalling
  * everything it can see: the instances forked later must not be among them. */
 int faas_init(void) {
+  /* With HOSTILE_MIN_UID set, refuse to start below that uid: the deploy probe must already run as
+   * the function's own registry uid, not a stand-in. */
+  const char *min_uid = getenv("HOSTILE_MIN_UID");
+  if (min_uid != NULL && (long)getuid() < atol(min_uid)) return 1;
   if (getenv("HOSTILE_STRAY") != NULL && fork() == 0) {
     for (;;) {
       kill(-1, SIGKILL);

@@ -828,6 +828,14 @@ TEST_F(Hostile, TwoFunctionsNeverShareAUidEvenWhenTheirNamesCollide) {
   EXPECT_GE(std::atoll(uids[0].c_str() + 4), 2'000'000) << uids[0];
 }
 
+TEST_F(Hostile, TheDeployProbeRunsAsTheFunctionsOwnUid) {
+  // The probe runs the library's constructors and faas_init: as the function's own uid, never a
+  // stand-in that another function's probe could share.
+  CommandResult r = daemon_->Ctl({"deploy", "probe-uid", HostileLib(), "--env",
+                                  "HOSTILE_MIN_UID=2000000"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST_F(Hostile, TheHostsKernelReleaseMemoryAndLoadAreNotVisible) {
   utsname host{};
   ASSERT_EQ(::uname(&host), 0);

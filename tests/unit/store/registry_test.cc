@@ -278,6 +278,14 @@ TEST_F(RegistryTest, EveryFunctionGetsAUidOfItsOwnThatOutlivesADelete) {
   EXPECT_EQ(Deploy("alpha", "lib-a3").version.uid, a.version.uid);
 }
 
+TEST_F(RegistryTest, AUidReservedBeforeTheFirstVersionIsTheOneItRunsAs) {
+  Result<uint32_t> uid = reg_->ReserveUid("early");
+  ASSERT_TRUE(uid.ok()) << uid.status().ToString();
+  EXPECT_EQ(*reg_->ReserveUid("early"), *uid);
+  EXPECT_EQ(Deploy("early", "lib-e").version.uid, *uid);
+  EXPECT_EQ(reg_->ReserveUid("Bad Name").status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(RegistryTest, FunctionsFromBeforeUidsWereAllocatedGetOneWhenTheRegistryOpens) {
   Deploy("old", "lib-old");
   reg_.reset();

@@ -127,6 +127,11 @@ class Registry {
   // Version (callers never pass user input here). Does not touch the disk.
   std::string ArtifactPath(const std::string& sha256_hex) const;
 
+  // The host uid `name` runs as (kFunctionUidBase..), allocated now if it has none: a deploy
+  // takes it before its probe load, which already runs the function's code. A name keeps its
+  // uid even if the deploy then fails. ResourceExhausted when the range is used up.
+  faas::Result<uint32_t> ReserveUid(std::string_view name);
+
   // Creates version N+1 of `name` (1 for a new function) with the stored artifact and `cfg`,
   // and makes it latest. If its content hash equals latest's, creates nothing and returns
   // latest with unchanged=true. Errors: InvalidArgument for a bad name, config (all problems
