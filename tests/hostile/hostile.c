@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/prctl.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -102,6 +103,17 @@ __attribute__((constructor)) static void mark_host(void) {
   }
 }
 
+/* Set in a forked child by a pthread_atfork handler faas_init registered (HOSTILE_ATFORK), and
+ * counted by a SIGALRM handler faas_init armed (HOSTILE_ALARM): neither may ever run in, or on
+ * the way to, an instance the zygote makes. */
+static volatile sig_atomic_t g_atfork_ran = 0;
+static volatile sig_atomic_t g_alarm_ticks = 0;
+static void on_fork_child(void) { g_atfork_ran = 1; }
+static void on_alarm(int sig) {
+  (void)sig;
+  g_alarm_ticks = g_alarm_ticks + 1;
+}
+
 /* With HOSTILE_STRAY set, faas_init leaves a process behind in the zygote that keeps signalling
  * everything it can see: the instances forked later must not be among them. */
 int faas_init(void) {
@@ -109,6 +121,12 @@ int faas_init(void) {
    * the function's own registry uid, not a stand-in. */
   const char *min_uid = getenv("HOSTILE_MIN_UID");
   if (min_uid != NULL && (long)getuid() < atol(min_uid)) return 1;
+  if (getenv("HOSTILE_ATFORK") != NULL) pthread_atfork(NULL, NULL, on_fork_child);
+  if (getenv("HOSTILE_ALARM") != NULL) {
+    signal(SIGALRM, on_alarm);
+    struct itimerval every = {{0, 5000}, {0, 50000}}; /* first after 50 ms, then every 5 ms */
+    setitimer(ITIMER_REAL, &every, NULL);
+  }
   if (getenv("HOSTILE_STRAY") != NULL && fork() == 0) {
     for (;;) {
       kill(-1, SIGKILL);
@@ -165,6 +183,9 @@ static int instance_attack(const faas_request *req, faas_response *res) {
     return reply(res, "figetbsz=%s fionread=%s subreaper=%s set_name=%s",
                  r1 == 0 ? "ok" : strerrorname_np(e1), r2 == 0 ? "ok" : strerrorname_np(e2),
                  r3 == 0 ? "ok" : strerrorname_np(e3), r4 == 0 ? "ok" : strerrorname_np(e4));
+  }
+  if (is(req, "zygote-code")) {
+    return reply(res, "atfork=%d ticks=%d", (int)g_atfork_ran, (int)g_alarm_ticks);
   }
   if (is(req, "kill-all")) {
     /* Everything this instance may signal: siblings serving other callers must not be in it. */

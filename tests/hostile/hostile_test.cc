@@ -945,6 +945,22 @@ TEST_F(Hostile, AnInstanceCannotSignalASiblingServingAnotherCaller) {
   EXPECT_EQ(daemon_->Logs().find("zygote.fork_failed"), std::string::npos) << daemon_->Logs();
 }
 
+TEST_F(Hostile, FunctionCodeNeverRunsInTheZygoteAfterInitNorInAChildBeforeItsJail) {
+  // faas_init registers a pthread_atfork child handler and arms a 5 ms SIGALRM timer whose
+  // handler counts. Instances are cloned without glibc's fork handlers, and the zygote keeps every
+  // signal blocked, so an instance made later sees neither.
+  CommandResult r = daemon_->Ctl({"deploy", "zygote-code", HostileLib(), "--isolation", "fresh",
+                                  "--env", "HOSTILE_ATFORK=1", "--env", "HOSTILE_ALARM=1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  AwaitZygote(daemon_->http_port(), "zygote-code");
+  // Not a synchronisation: the window in which the timer would have fired in the zygote ~40 times.
+  std::this_thread::sleep_for(milliseconds(250));
+  HttpResult seen = Get("zygote-code", "do=zygote-code");
+  EXPECT_EQ(seen.status, 200) << seen.body;
+  EXPECT_EQ(seen.body, "atfork=0 ticks=0");
+  EXPECT_EQ(daemon_->Logs().find("zygote.fork_failed"), std::string::npos) << daemon_->Logs();
+}
+
 TEST_F(Hostile, AProcessLeftBehindByInitCannotReachInstances) {
   // faas_init forks a process that keeps sending SIGKILL to everything it can see.
   CommandResult r = daemon_->Ctl({"deploy", "stray", HostileLib(), "--env", "HOSTILE_STRAY=1",
