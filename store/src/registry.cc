@@ -227,7 +227,14 @@ Registry::~Registry() {
   }
 }
 
-faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& data_dir) {
+faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& given_dir) {
+  // Absolute: artifact paths are handed to workers, which start from / (never the daemon's cwd).
+  std::error_code abs_ec;
+  const std::string data_dir =
+      std::filesystem::absolute(given_dir, abs_ec).lexically_normal().string();
+  if (abs_ec) {
+    return faas::ErrnoError(abs_ec.value(), "resolve", given_dir);
+  }
   FAAS_RETURN_IF_ERROR(MakeDir(data_dir));
   FAAS_RETURN_IF_ERROR(MakeDir(data_dir + "/artifacts"));
   std::string db_path = data_dir + "/faas.db";

@@ -278,6 +278,19 @@ TEST_F(RegistryTest, EveryFunctionGetsAUidOfItsOwnThatOutlivesADelete) {
   EXPECT_EQ(Deploy("alpha", "lib-a3").version.uid, a.version.uid);
 }
 
+TEST_F(RegistryTest, ArtifactPathsAreAbsoluteForARelativeDataDir) {
+  // Workers start from /, so a path relative to the daemon's cwd (./run.sh's ./faas-data) would
+  // name nothing for them.
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir(dir_.Path().c_str()), 0);
+  Result<std::unique_ptr<Registry>> reg = Registry::Open("./relative-data");
+  ASSERT_EQ(::chdir(cwd), 0);
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  const std::string sha(64, 'a');
+  EXPECT_EQ((*reg)->ArtifactPath(sha), dir_.Path() + "/relative-data/artifacts/" + sha + ".so");
+}
+
 TEST_F(RegistryTest, AUidReservedBeforeTheFirstVersionIsTheOneItRunsAs) {
   Result<uint32_t> uid = reg_->ReserveUid("early");
   ASSERT_TRUE(uid.ok()) << uid.status().ToString();
