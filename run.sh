@@ -2,7 +2,7 @@
 # One command: install packages, build, start faasd on 127.0.0.1:8080 (control API on :9090)
 # with the example functions deployed, on the embedded store (no external services).
 # Ctrl-C stops it. Data lives in ./faas-data.
-# FAAS_RUN_SMOKE=1: start on free ports with a temporary data dir, check that the examples answer,
+# FAAS_RUN_SMOKE=1: start on free ports with a throwaway data dir, check that the examples answer,
 # stop, and exit (CI runs it before ./test.sh, as a new user would run the two).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,12 +15,17 @@ GRPC=${FAAS_GRPC:-127.0.0.1:9090}
 DATA=${FAAS_DATA_DIR:-./faas-data}
 SMOKE=${FAAS_RUN_SMOKE:-}
 if [[ -n "$SMOKE" ]]; then
-  HTTP=127.0.0.1:0 GRPC=127.0.0.1:0 DATA=$(mktemp -d /tmp/faas-run-smoke.XXXXXX)
+  # A relative data dir, as a new user's ./faas-data: paths must not depend on the cwd.
+  HTTP=127.0.0.1:0 GRPC=127.0.0.1:0 DATA=./build/faas-run-smoke
+  rm -rf "$DATA"
 fi
 READY=$(mktemp -u /tmp/faasd-ready.XXXXXX)
 build/bin/faasd --http "$HTTP" --grpc "$GRPC" --data-dir "$DATA" --ready-file "$READY" &
 FAASD=$!
-trap 'kill -TERM $FAASD 2>/dev/null; wait $FAASD' INT TERM
+# faasd stops with this script however it ends: Ctrl-C, or a failed step below (set -e).
+stop() { kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null || true; }
+trap stop EXIT
+trap 'exit 130' INT TERM
 for _ in $(seq 1 300); do
   [[ -s "$READY" ]] && break
   kill -0 $FAASD 2>/dev/null || { echo "faasd failed to start" >&2; exit 1; }
