@@ -18,8 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/base/log.h"
+#include "faas/base/text.h"
 #include "faas/base/unique_fd.h"
-#include "json_bytes.h"
 #include "sqlite.h"
 
 namespace faas::store {

@@ -11,7 +11,6 @@
 #include "faas/base/log.h"
 #include "faas/base/text.h"
 
-#include "json_bytes.h"
 #include "sqlite.h"
 
 namespace faas::store {
