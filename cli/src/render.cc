@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "faas/base/text.h"
 #include "faas/base/time.h"
 #include "faas/cli/table.h"
 
@@ -748,11 +749,9 @@ std::string PreviewBytes(std::string_view data, std::size_t max_bytes) {
     } else if (c >= 0x20U && c < 0x7FU) {
       out += static_cast<char>(c);
     } else {
-      std::size_t len = (c & 0xE0U) == 0xC0U   ? 2
-                        : (c & 0xF0U) == 0xE0U ? 3
-                        : (c & 0xF8U) == 0xF0U ? 4
-                                               : 0;
-      if (len > 0 && i + len <= data.size() && IsValidUtf8(data.substr(i, len))) {
+      // 0 for a control byte, DEL or a byte that does not start well-formed UTF-8.
+      std::size_t len = c >= 0x80U ? Utf8SequenceLength(data, i) : 0;
+      if (len > 0) {
         if (i + len > end) {
           break;  // the character does not fit; never split it
         }

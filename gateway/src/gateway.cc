@@ -206,21 +206,23 @@ std::string ContinueTrace(const std::string* incoming, std::string* trace_id) {
 }
 
 HttpError ToHttpError(Outcome outcome) {
+  // The code is the scheduler's name for the outcome; only the status is decided here.
+  const char* code = scheduler::OutcomeName(outcome).data();
   switch (outcome) {
-    case Outcome::kOk: return {200, "ok"};
-    case Outcome::kFunctionError: return {500, "function_error"};
-    case Outcome::kCrashed: return {502, "function_crashed"};
-    case Outcome::kTimeout: return {504, "function_timeout"};
-    case Outcome::kInitFailed: return {502, "init_failed"};
-    case Outcome::kResponseTooLarge: return {502, "response_too_large"};
-    case Outcome::kSandboxViolation: return {502, "sandbox_violation"};
-    case Outcome::kNoCapacity: return {503, "no_capacity"};
-    case Outcome::kNotFound: return {404, "function_not_found"};
-    case Outcome::kPayloadTooLarge: return {413, "payload_too_large"};
-    case Outcome::kShuttingDown: return {503, "shutting_down"};
-    case Outcome::kInternal: return {500, "internal"};
+    case Outcome::kOk: return {200, code};
+    case Outcome::kNotFound: return {404, code};
+    case Outcome::kPayloadTooLarge: return {413, code};
+    case Outcome::kFunctionError:
+    case Outcome::kInternal: return {500, code};
+    case Outcome::kCrashed:
+    case Outcome::kInitFailed:
+    case Outcome::kResponseTooLarge:
+    case Outcome::kSandboxViolation: return {502, code};
+    case Outcome::kNoCapacity:
+    case Outcome::kShuttingDown: return {503, code};
+    case Outcome::kTimeout: return {504, code};
   }
-  return {500, "internal"};
+  return {500, code};  // not an Outcome; OutcomeName said "internal"
 }
 
 std::string ServerTiming(const scheduler::InvokeResult& r) {

@@ -18,8 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/base/log.h"
+#include "faas/base/text.h"
 #include "faas/base/unique_fd.h"
-#include "json_bytes.h"
 #include "sqlite.h"
 
 namespace faas::store {
@@ -349,18 +349,8 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, Ledger
     }
   }
   std::string path = data_dir + "/ledger.db";
-  int rc = sqlite3_open_v2(path.c_str(), &impl->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    Status s = sql::Error(impl->db, rc, "open " + path);
-    sqlite3_close(impl->db);
-    impl->db = nullptr;
-    return s;
-  }
-  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA journal_mode=WAL"));
-  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA synchronous=NORMAL"));
-  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, "PRAGMA busy_timeout=5000"));
+  FAAS_ASSIGN_OR_RETURN(impl->db,
+                        sql::Open(path, {.no_wal_event = "ledger.no_wal", .logger = "ledger"}));
   FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, kSchema));
   FAAS_RETURN_IF_ERROR(impl->AddTenantColumn());
   FAAS_ASSIGN_OR_RETURN(uint64_t replayed, impl->Replay());

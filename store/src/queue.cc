@@ -11,7 +11,6 @@
 #include "faas/base/log.h"
 #include "faas/base/text.h"
 
-#include "json_bytes.h"
 #include "sqlite.h"
 
 namespace faas::store {
@@ -22,7 +21,6 @@ using sql::Blob;
 using sql::Stmt;
 
 constexpr std::size_t kMaxQueueNameBytes = 200;
-constexpr int kBusyTimeoutMs = 5000;
 // Longest lease: a year. Larger visibilities are clamped so now + visibility cannot overflow.
 constexpr int64_t kMaxVisibilityMs = int64_t{365} * 24 * 3600 * 1000;
 
@@ -490,30 +488,13 @@ Queue::~Queue() {
 
 Result<std::unique_ptr<Queue>> Queue::Open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  int rc =
-      sqlite3_open_v2(path.c_str(), &impl->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  // The handle exists (and must be closed) even when open fails; the Queue owns it now.
-  std::unique_ptr<Queue> queue(new Queue(std::move(impl)));
-  sqlite3* db = queue->impl_->db;
-  if (rc != SQLITE_OK) {
-    return sql::Error(db, rc, "open " + path);
-  }
-  rc = sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  if (rc != SQLITE_OK) {
-    return sql::Error(db, rc, "busy_timeout");
-  }
-  {
-    FAAS_ASSIGN_OR_RETURN(Stmt wal, Stmt::Prepare(db, "PRAGMA journal_mode=WAL"));
-    FAAS_ASSIGN_OR_RETURN(bool row, wal.Step());
-    if (!row || wal.Text(0) != "wal") {
-      // Still durable (synchronous=FULL works with a rollback journal), only slower.
-      FAAS_LOG(Log(), warn, "queue.no_wal", {"db", path}, {"journal_mode", row ? wal.Text(0) : ""});
-    }
-  }
   // FULL: in WAL mode, NORMAL may lose the last commits on power loss; Publish promises that a
-  // returned message is durable. Group commit (Impl::Write) amortises the extra fsync.
-  FAAS_RETURN_IF_ERROR(sql::Exec(db, "PRAGMA synchronous=FULL"));
+  // returned message is durable. Group commit (Impl::Write) amortises the extra fsync. Without
+  // WAL (queue.no_wal) it is still durable, only slower.
+  FAAS_ASSIGN_OR_RETURN(impl->db,
+                        sql::Open(path, {.synchronous = "FULL", .no_wal_event = "queue.no_wal"}));
+  std::unique_ptr<Queue> queue(new Queue(std::move(impl)));  // owns the handle now
+  sqlite3* db = queue->impl_->db;
   // One transaction: one fsync for the whole schema instead of one per statement.
   FAAS_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(db));
   FAAS_RETURN_IF_ERROR(sql::Exec(db, kSchema));

@@ -29,7 +29,6 @@ namespace {
 
 using sql::Stmt;
 
-constexpr int kBusyTimeoutMs = 5000;
 constexpr std::string_view kTempInfix = ".so.tmp.";
 
 // versions.function is a foreign key, so deleting a function row deletes its versions.
@@ -237,30 +236,10 @@ faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& given_
   }
   FAAS_RETURN_IF_ERROR(MakeDir(data_dir));
   FAAS_RETURN_IF_ERROR(MakeDir(data_dir + "/artifacts"));
-  std::string db_path = data_dir + "/faas.db";
-  sqlite3* db = nullptr;
-  int rc =
-      sqlite3_open_v2(db_path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  // The handle exists (and must be closed) even when open fails; the Registry owns it now.
-  std::unique_ptr<Registry> reg(new Registry(data_dir, db));
-  if (rc != SQLITE_OK) {
-    return sql::Error(db, rc, "open " + db_path);
-  }
-  rc = sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  if (rc != SQLITE_OK) {
-    return sql::Error(db, rc, "busy_timeout");
-  }
-  {
-    FAAS_ASSIGN_OR_RETURN(Stmt wal, Stmt::Prepare(db, "PRAGMA journal_mode=WAL"));
-    FAAS_ASSIGN_OR_RETURN(bool row, wal.Step());
-    if (!row || wal.Text(0) != "wal") {
-      Log()->warn(faas::log::Format("registry.no_wal",
-                                    {{"db", db_path}, {"journal_mode", row ? wal.Text(0) : ""}}));
-    }
-  }
-  FAAS_RETURN_IF_ERROR(sql::Exec(db, "PRAGMA synchronous=NORMAL"));
-  FAAS_RETURN_IF_ERROR(sql::Exec(db, "PRAGMA foreign_keys=ON"));
+  FAAS_ASSIGN_OR_RETURN(sqlite3* db,
+                        sql::Open(data_dir + "/faas.db",
+                                  {.foreign_keys = true, .no_wal_event = "registry.no_wal"}));
+  std::unique_ptr<Registry> reg(new Registry(data_dir, db));  // owns the handle now
   FAAS_RETURN_IF_ERROR(sql::Exec(db, kSchema));
   {
     // Functions deployed before uids were allocated here (they ran as a hash of their name).

@@ -35,6 +35,52 @@ faas::Status Exec(sqlite3* db, const char* sql) {
   return faas::OkStatus();
 }
 
+namespace {
+
+// A writer waits this long for another connection's lock before SQLITE_BUSY (Unavailable).
+constexpr int kBusyTimeoutMs = 5000;
+
+faas::Status SetUp(sqlite3* db, const std::string& path, const OpenOptions& options) {
+  int rc = sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  if (rc != SQLITE_OK) {
+    return Error(db, rc, "busy_timeout");
+  }
+  {
+    FAAS_ASSIGN_OR_RETURN(Stmt wal, Stmt::Prepare(db, "PRAGMA journal_mode=WAL"));
+    FAAS_ASSIGN_OR_RETURN(bool row, wal.Step());
+    if (!row || wal.Text(0) != "wal") {
+      auto log = faas::log::Get(options.logger);
+      FAAS_LOG(log, warn, options.no_wal_event, {"db", path},
+               {"journal_mode", row ? wal.Text(0) : ""});
+    }
+  }
+  FAAS_RETURN_IF_ERROR(
+      Exec(db, ("PRAGMA synchronous=" + std::string(options.synchronous)).c_str()));
+  if (options.foreign_keys) {
+    FAAS_RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys=ON"));
+  }
+  return faas::OkStatus();
+}
+
+}  // namespace
+
+faas::Result<sqlite3*> Open(const std::string& path, const OpenOptions& options) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  // The handle exists (and must be closed) even when open fails.
+  faas::Status s = rc == SQLITE_OK ? SetUp(db, path, options) : Error(db, rc, "open " + path);
+  if (!s.ok()) {
+    rc = sqlite3_close(db);  // no statement is left open, so this closes
+    if (rc != SQLITE_OK) {
+      auto log = faas::log::Get(options.logger);
+      FAAS_LOG(log, err, "sqlite.close_failed", {"db", path}, {"error", sqlite3_errstr(rc)});
+    }
+    return s;
+  }
+  return db;
+}
+
 faas::Result<Stmt> Stmt::Prepare(sqlite3* db, const char* sql,
                                  std::initializer_list<Param> params) {
   sqlite3_stmt* raw = nullptr;

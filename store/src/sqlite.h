@@ -1,5 +1,9 @@
-// Private: thin RAII wrappers over the SQLite C API that turn result codes into Status.
-// Statements take bound parameters only; SQL text is always a constant.
+// Private: thin RAII wrappers over the SQLite C API that turn result codes into Status, and the
+// one open sequence the store's databases share. Statements take bound parameters only; SQL text
+// is always a constant.
+//
+//   FAAS_ASSIGN_OR_RETURN(sqlite3* db, sql::Open(path, {.synchronous = "FULL",
+//                                                      .no_wal_event = "queue.no_wal"}));
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,27 @@ faas::Status Error(sqlite3* db, int rc, std::string_view what);
 
 // Runs constant SQL (no parameters, rows ignored).
 faas::Status Exec(sqlite3* db, const char* sql);
+
+// What differs between the store's databases when Open sets one up.
+struct OpenOptions {
+  // PRAGMA synchronous: "NORMAL" or "FULL" (in WAL mode NORMAL may lose the last commits on
+  // power loss, never consistency).
+  const char* synchronous = "NORMAL";
+  // PRAGMA foreign_keys=ON when true.
+  bool foreign_keys = false;
+  // Logged at warn (fields db, journal_mode) on `logger` when the file cannot use WAL. The
+  // database still works, durably, with a rollback journal: only slower, and readers wait.
+  const char* no_wal_event = "sqlite.no_wal";
+  // The faas::log logger the warnings go to.
+  const char* logger = "store";
+};
+
+// Opens `path` read-write, creating it (SQLITE_OPEN_NOMUTEX: the caller serialises use), then
+// sets a 5 s busy timeout, journal_mode=WAL, synchronous and foreign_keys as `options` says, in
+// that order. Returns the handle, which the caller owns and closes with sqlite3_close. On error
+// the handle is already closed; the Status is Error()'s for the failed step, e.g.
+// "sqlite open /var/lib/faas/faas.db: unable to open database file" (FailedPrecondition).
+faas::Result<sqlite3*> Open(const std::string& path, const OpenOptions& options);
 
 // Bytes bound as a BLOB (copied by SQLite): any content, embedded NULs included, never
 // interpreted as UTF-8. Read back with Stmt::Bytes.

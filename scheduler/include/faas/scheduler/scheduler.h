@@ -193,6 +193,9 @@ class Scheduler {
   std::unique_ptr<Impl> impl_;
 };
 
+// The one table of stable codes for outcomes: "ok", "function_timeout", "no_capacity", ... The
+// ledger's outcome column, log fields and the API's error code (gateway::ToHttpError) all use
+// it. The view is of a string literal, so .data() is NUL-terminated and lives forever.
 std::string_view OutcomeName(Outcome outcome);
 
 }  // namespace faas::scheduler
