@@ -23,38 +23,31 @@ chmod 755 "$WORK"  # nginx workers run as nobody and must reach the unix socket 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NGINX_PORT=$(free_port)
 HOP_PORT=$(free_port)
-mkdir -p "$WORK/nginx" "$WORK/backend"
-cat > "$WORK/backend.conf" <<CONF
+# start_nginx NAME SERVERS: one nginx, one worker process, its pid and temp files under $WORK/NAME.
+start_nginx() {
+  mkdir -p "$WORK/$1"
+  cat > "$WORK/$1.conf" <<CONF
 worker_processes 1;
-pid $WORK/backend.pid;
-error_log $WORK/backend/error.log;
+pid $WORK/$1.pid;
+error_log $WORK/$1/error.log;
 events { worker_connections 1024; }
 http {
   access_log off;
-  client_body_temp_path $WORK/backend; proxy_temp_path $WORK/backend; fastcgi_temp_path $WORK/backend;
-  uwsgi_temp_path $WORK/backend; scgi_temp_path $WORK/backend;
-  server { listen unix:$WORK/backend.sock; location / { return 200 "Hello from faas!\n"; } }
+  client_body_temp_path $WORK/$1; proxy_temp_path $WORK/$1; fastcgi_temp_path $WORK/$1;
+  uwsgi_temp_path $WORK/$1; scgi_temp_path $WORK/$1;
+  $2
 }
 CONF
-nginx -c "$WORK/backend.conf"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
-  server { listen 127.0.0.1:$NGINX_PORT; location / { return 200 "Hello from faas!\n"; } }
+  nginx -c "$WORK/$1.conf"
+}
+HELLO='location / { return 200 "Hello from faas!\n"; }'
+start_nginx backend "server { listen unix:$WORK/backend.sock; $HELLO }"
+start_nginx nginx "server { listen 127.0.0.1:$NGINX_PORT; $HELLO }
   upstream backend { server unix:$WORK/backend.sock; keepalive 64; }
   server {
     listen 127.0.0.1:$HOP_PORT;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-CONF
-nginx -c "$WORK/nginx.conf"
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }"
 
 "${FAASD_BIN:-build/bin}/faasd" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
   --ready-file "$WORK/ready.json" --log-level warn &
