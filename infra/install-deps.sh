@@ -11,6 +11,7 @@ PACKAGES=(
   libsqlite3-dev libssl-dev libhiredis-dev nlohmann-json3-dev libcli11-dev
   redis-server redis-tools curl
   slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)
+  prometheus  # promtool: tests/e2e/e2e_test.cc lints /metrics with `promtool check metrics`
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light)

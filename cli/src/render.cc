@@ -669,7 +669,9 @@ json InvocationRecordToJson(const faas::v1::InvocationRecord& r) {
               {"load_ns", r.load_ns()},
               {"init_ns", r.init_ns()},
               {"exec_ns", r.exec_ns()},
-              {"tenant", r.tenant()}};
+              {"tenant", r.tenant()},
+              {"queue", r.queue()},
+              {"message_id", r.message_id()}};
 }
 
 std::string DumpJson(const json& j) {

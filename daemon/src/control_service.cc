@@ -430,6 +430,8 @@ grpc::Status ControlService::ListInvocations(grpc::ServerContext* ctx,
     p->set_init_ns(r.init_ns);
     p->set_exec_ns(r.exec_ns);
     p->set_tenant(r.tenant);
+    p->set_queue(r.queue);
+    p->set_message_id(r.message_id);
   }
   return grpc::Status::OK;
 }

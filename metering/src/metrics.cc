@@ -162,11 +162,14 @@ std::string Metrics::Render() const {
     AppendF(out, "faas_cpu_seconds_total{function=\"%s\"} %.9f\n", Escape(fn).c_str(),
             static_cast<double>(f.cpu_ns) / 1e9);
   }
-  out += "# HELP faas_billed_cpu_ms_total Billed CPU milliseconds.\n";
-  out += "# TYPE faas_billed_cpu_ms_total counter\n";
+  // Prometheus wants base units (seconds): billing counts whole milliseconds, so this is exact
+  // to three decimals.
+  out += "# HELP faas_billed_cpu_seconds_total Billed CPU time.\n";
+  out += "# TYPE faas_billed_cpu_seconds_total counter\n";
   for (const auto& [fn, f] : functions_) {
-    AppendF(out, "faas_billed_cpu_ms_total{function=\"%s\"} %llu\n", Escape(fn).c_str(),
-            static_cast<unsigned long long>(f.billed_ms));
+    AppendF(out, "faas_billed_cpu_seconds_total{function=\"%s\"} %llu.%03llu\n",
+            Escape(fn).c_str(), static_cast<unsigned long long>(f.billed_ms / 1000),
+            static_cast<unsigned long long>(f.billed_ms % 1000));
   }
   auto histogram = [&](const char* name, const std::string& labels, const Histogram& h) {
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {

@@ -44,6 +44,8 @@ class Recorder {
     rec.version = r.version;
     rec.trigger = req.trigger;
     rec.tenant = req.tenant;
+    rec.queue = req.queue;
+    rec.message_id = req.message_id;
     rec.kind = "invocation";
     rec.start_unix_ms = start_unix_ms;
     rec.wall_ns = Ns(Clock::now() - req.arrived);

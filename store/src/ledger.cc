@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS invocations (
   error_code TEXT NOT NULL,
   queue_ns INTEGER NOT NULL, spawn_ns INTEGER NOT NULL, load_ns INTEGER NOT NULL,
   init_ns INTEGER NOT NULL, exec_ns INTEGER NOT NULL,
-  tenant TEXT NOT NULL DEFAULT '');
+  tenant TEXT NOT NULL DEFAULT '',
+  queue TEXT NOT NULL DEFAULT '',
+  message_id TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations(function, start_ms);
 CREATE INDEX IF NOT EXISTS invocations_by_start ON invocations(start_ms);
 CREATE TABLE IF NOT EXISTS logs (
@@ -91,6 +93,10 @@ std::string ToJsonLine(const InvocationRecord& r) {
   num(",\"in\":", r.init_ns);
   num(",\"ex\":", r.exec_ns);
   str(",\"tenant\":", r.tenant);
+  if (!r.message_id.empty()) {
+    str(",\"queue\":", r.queue);
+    str(",\"msg\":", r.message_id);
+  }
   out += "}\n";
   return out;
 }
@@ -122,6 +128,8 @@ bool FromJsonLine(const std::string& line, InvocationRecord* r) {
     r->init_ns = j.at("in");
     r->exec_ns = j.at("ex");
     r->tenant = j.value("tenant", "");  // absent in journals written before tenants existed
+    r->queue = j.value("queue", "");    // absent unless a queue message ran
+    r->message_id = j.value("msg", "");
   } catch (const Json::exception&) {
     return false;
   }
@@ -132,8 +140,8 @@ bool FromJsonLine(const std::string& line, InvocationRecord* r) {
 constexpr const char* kInsertInvocation =
     "INSERT OR IGNORE INTO invocations (id, function, version, trigger, kind, start_ms,"
     " wall_ns, cpu_ns, billed_ms, cost_micros, peak_memory_bytes, cold_start, outcome,"
-    " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant) VALUES "
-    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant, queue, message_id)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 // Inserts `r` with `st`, a kInsertInvocation statement prepared once per batch (preparing one
 // per row cost the writer more than the insert itself).
@@ -144,7 +152,8 @@ Status Insert(sql::Stmt& st, const InvocationRecord& r) {
        static_cast<int64_t>(r.billed_ms), r.cost_micros, static_cast<int64_t>(r.peak_memory_bytes),
        int64_t{r.cold_start ? 1 : 0}, r.outcome, r.error_code, static_cast<int64_t>(r.queue_ns),
        static_cast<int64_t>(r.spawn_ns), static_cast<int64_t>(r.load_ns),
-       static_cast<int64_t>(r.init_ns), static_cast<int64_t>(r.exec_ns), r.tenant}));
+       static_cast<int64_t>(r.init_ns), static_cast<int64_t>(r.exec_ns), r.tenant, r.queue,
+       r.message_id}));
   return st.Run();
 }
 
@@ -232,20 +241,23 @@ struct Ledger::Impl {
     return tx.Commit();
   }
 
-  // Replays every journal generation left on disk (a crashed daemon's), then removes them.
-  // Ledgers written before tenants existed lack the column; CREATE TABLE IF NOT EXISTS does
-  // not add it, so add it here (idempotent).
-  Status AddTenantColumn() {
+  // Ledgers written before tenants (or queue message ids) were recorded lack the column;
+  // CREATE TABLE IF NOT EXISTS does not add it, so add it here (idempotent).
+  Status AddTextColumn(const std::string& name) {
     FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
                           sql::Stmt::Prepare(db, "SELECT 1 FROM pragma_table_info('invocations')"
-                                                 " WHERE name = 'tenant'"));
+                                                 " WHERE name = ?1",
+                                             {name}));
     FAAS_ASSIGN_OR_RETURN(bool has, st.Step());
     if (has) {
       return OkStatus();
     }
-    return sql::Exec(db, "ALTER TABLE invocations ADD COLUMN tenant TEXT NOT NULL DEFAULT ''");
+    const std::string alter =
+        "ALTER TABLE invocations ADD COLUMN " + name + " TEXT NOT NULL DEFAULT ''";
+    return sql::Exec(db, alter.c_str());
   }
 
+  // Replays every journal generation left on disk (a crashed daemon's), then removes them.
   Result<uint64_t> Replay() {
     std::vector<std::string> files;
     if (DIR* d = ::opendir(journal_dir.c_str())) {
@@ -352,7 +364,9 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, Ledger
   FAAS_ASSIGN_OR_RETURN(impl->db,
                         sql::Open(path, {.no_wal_event = "ledger.no_wal", .logger = "ledger"}));
   FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, kSchema));
-  FAAS_RETURN_IF_ERROR(impl->AddTenantColumn());
+  for (const char* column : {"tenant", "queue", "message_id"}) {
+    FAAS_RETURN_IF_ERROR(impl->AddTextColumn(column));
+  }
   FAAS_ASSIGN_OR_RETURN(uint64_t replayed, impl->Replay());
   if (replayed > 0) {
     FAAS_LOG(impl->log, warn, "ledger.replayed", {"rows", replayed},
@@ -507,8 +521,9 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
       sql::Stmt::Prepare(impl_->db,
                          "SELECT id, function, version, trigger, kind, start_ms, wall_ns, cpu_ns,"
                          " billed_ms, cost_micros, peak_memory_bytes, cold_start, outcome,"
-                         " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant"
-                         " FROM invocations WHERE function = ?1 AND (?2 = '' OR outcome = ?2)"
+                         " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant,"
+                         " queue, message_id FROM invocations"
+                         " WHERE function = ?1 AND (?2 = '' OR outcome = ?2)"
                          " ORDER BY start_ms DESC, rowid DESC LIMIT ?3",
                          {function, outcome, int64_t{last}}));
   std::vector<InvocationRecord> out;
@@ -538,6 +553,8 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
     r.init_ns = static_cast<uint64_t>(st.Int(17));
     r.exec_ns = static_cast<uint64_t>(st.Int(18));
     r.tenant = st.Text(19);
+    r.queue = st.Text(20);
+    r.message_id = st.Text(21);
     out.push_back(std::move(r));
   }
   return out;

@@ -2,8 +2,10 @@
 // real HTTP. Covers the vertical slice of issue #2: bodies, headers, codes, timeouts, crashes,
 // redeploy, rollback, restart, and bad input.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <string>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
+#include "subprocess.h"
 
 namespace faas::testing {
 namespace {
@@ -58,12 +61,57 @@ TEST_F(E2E, HelloIsServedColdThenWarmWithPlatformHeaders) {
       << metrics.body;
   EXPECT_NE(metrics.body.find("faas_invocations_total{function=\"hello\",outcome=\"ok\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(metrics.body.find("faas_billed_cpu_ms_total{function=\"hello\"}"), std::string::npos);
+  EXPECT_NE(metrics.body.find("faas_billed_cpu_seconds_total{function=\"hello\"}"), std::string::npos);
   EXPECT_NE(metrics.body.find("faas_instances{function=\"hello\",state=\"idle\"} 1\n"),
             std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("faas_invoke_duration_seconds_bucket{function=\"hello\",phase=\"exec\""),
             std::string::npos);
+}
+
+// promtool (Debian package prometheus; infra/install-deps.sh installs it) lints the exposition
+// of a daemon that has served, refused and failed requests: names, units, HELP/TYPE, and that
+// it parses at all.
+std::string FindOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (std::size_t start = 0; start <= dirs.size();) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) {
+      end = dirs.size();
+    }
+    std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (end > start && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+TEST_F(E2E, MetricsPassPromtoolCheckMetrics) {
+  std::string promtool = FindOnPath("promtool");
+  if (promtool.empty()) {
+    GTEST_SKIP() << "promtool is not installed (apt-get install prometheus)";
+  }
+  Deploy("hello", FunctionLib("hello"));
+  Deploy("crash", FunctionLib("crash"));
+  ASSERT_EQ(Get("/function/hello").status, 200);
+  ASSERT_EQ(Get("/function/hello").status, 200);
+  EXPECT_GE(Get("/function/crash").status, 500);
+  EXPECT_GE(Get("/function/nobody").status, 400);  // refused before any function ran
+  HttpResult metrics = Get("/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  // Every family this test exercised is there, so promtool saw it.
+  for (const char* family : {"faas_invocations_total{", "faas_billed_cpu_seconds_total{",
+                             "faas_invoke_duration_seconds_bucket{", "faas_http_requests_total{",
+                             "faas_http_rejections_total{"}) {
+    EXPECT_NE(metrics.body.find(family), std::string::npos) << family << "\n" << metrics.body;
+  }
+  CommandResult r = RunCommand({promtool, "check", "metrics"}, metrics.body);
+  EXPECT_EQ(r.exit_code, 0) << "promtool check metrics:\n" << r.out << r.err << "\n"
+                            << metrics.body;
+  EXPECT_EQ(r.out + r.err, "") << metrics.body;
 }
 
 TEST_F(E2E, KeepAliveConnectionServesManyInvocations) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -765,11 +766,64 @@ TEST_F(HostileBombs, MemoryBalloonIsKilledAtTheMemoryLimit) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000 + 100));
 }
 
+// The pids in `dir`'s cgroup.procs (none when the directory is gone).
+std::vector<std::string> CgroupMembers(const std::string& dir) {
+  std::istringstream in(ReadFileOrEmpty(dir + "/cgroup.procs"));
+  std::vector<std::string> out;
+  for (std::string pid; in >> pid;) {
+    out.push_back(pid);
+  }
+  return out;
+}
+
 TEST_F(HostileBombs, DoubleForkedGrandchildDiesWithTheInstance) {
-  HttpResult r = Attack("double-fork-hang");
+  // The attacking instance's own cgroup directories (i-N under f-hostile, one per controller),
+  // found before the attack: SetUp warmed the one instance (max-instances 1) it will run in.
+  std::vector<std::string> dirs;
+  for (const std::string& pid : FunctionProcesses(daemon_->pid())) {
+    for (const char* ctrl : {"memory", "pids", "cpu", "cpuacct", ""}) {
+      std::string dir = CgroupDirOf(pid, ctrl);
+      if (dir.find("/f-hostile/i-") != std::string::npos &&
+          std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) {
+        dirs.push_back(dir);
+      }
+    }
+  }
+  ASSERT_FALSE(dirs.empty()) << "no i-N cgroup of the hostile instance";
+  std::string leaf = dirs.front().substr(dirs.front().rfind('/'));
+  for (const std::string& dir : dirs) {
+    ASSERT_EQ(dir.substr(dir.rfind('/')), leaf) << "more than one hostile instance: " << dir;
+  }
+
+  std::future<HttpResult> attack =
+      std::async(std::launch::async, [] { return Attack("double-fork-hang"); });
+  // While it hangs, the instance and its grandchild (its own session, reparented) are both in
+  // that cgroup: what the kill must empty.
+  std::vector<std::string> members;
+  for (auto deadline = std::chrono::steady_clock::now() + milliseconds(1500);
+       members.size() < 2 && std::chrono::steady_clock::now() < deadline;) {
+    members = CgroupMembers(dirs.front());
+    std::this_thread::sleep_for(milliseconds(5));  // polling with a deadline
+  }
+  EXPECT_GE(members.size(), 2u) << "never saw the grandchild in " << dirs.front();
+  HttpResult r = attack.get();
   EXPECT_EQ(r.status, 504) << r.body;
-  // The timeout killed the whole cgroup and waited for it to empty before answering.
-  EXPECT_TRUE(FunctionProcesses(daemon_->pid()).size() <= 1u);  // only the neighbour's
+  // The timeout killed the whole cgroup and waited for it to empty before answering: the
+  // instance's cgroup is empty or already removed, in every controller, the moment the 504 is in.
+  for (const std::string& dir : dirs) {
+    std::vector<std::string> left = CgroupMembers(dir);
+    std::string pids;
+    for (const std::string& p : left) {
+      pids += " " + p + " (" + StatusField(ReadFileOrEmpty("/proc/" + p + "/status"), "State") +
+              ")";
+    }
+    EXPECT_TRUE(left.empty()) << dir << " still holds" << pids;
+  }
+  // And none of the processes seen in it is left (a pid reused since is in some other cgroup).
+  for (const std::string& p : members) {
+    std::string now = CgroupDirOf(p, "memory") + " " + CgroupDirOf(p, "");
+    EXPECT_EQ(now.find("/f-hostile/i-"), std::string::npos) << p << " survived in " << now;
+  }
 }
 
 TEST_F(Hostile, CpuLimitKillsSpinnersButNotSleepers) {

@@ -101,15 +101,25 @@ TEST(Scheduler, WaitsForCapacityAtMaxInstancesThenGivesUp) {
   EXPECT_GE(waited.timings.queue, milliseconds(100));
   EXPECT_EQ(busy.get().outcome, Outcome::kOk);
 
-  spec.config.timeout = milliseconds(100);  // the capacity wait is bounded by the timeout
+  // The wait is bounded (by queue_timeout here; by the timeout when it is 0): a hog that stays
+  // busy ten times longer than that makes the next caller give up, never wait for it.
+  spec.config.timeout = milliseconds(5000);
+  spec.config.queue_timeout = milliseconds(100);
   spec.version = 2;
   s.SetFunction(spec);
-  auto hog = std::async(std::launch::async, [&] { return s.Invoke("sleep", Req("ms=90")); });
+  auto hog = std::async(std::launch::async, [&] { return s.Invoke("sleep", Req("ms=1000")); });
   ASSERT_TRUE(Eventually([&] { return s.Stats("sleep").busy == 1; }));
+  auto t0 = Clock::now();
   InvokeResult refused = s.Invoke("sleep", Req("ms=1"));
-  hog.get();
-  // Either it waited for the hog to finish (ok) or gave up: never more than one instance.
-  EXPECT_TRUE(refused.outcome == Outcome::kOk || refused.outcome == Outcome::kNoCapacity);
+  auto waited_for = Clock::now() - t0;
+  EXPECT_EQ(refused.outcome, Outcome::kNoCapacity) << refused.error_message;
+  EXPECT_NE(refused.error_message.find("stayed busy for"), std::string::npos)
+      << refused.error_message;
+  EXPECT_GE(waited_for, milliseconds(90));  // it did wait, up to its bound
+  EXPECT_LT(waited_for, milliseconds(900)) << "it waited for the hog instead of giving up";
+  EXPECT_EQ(hog.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "the hog had finished: nothing to give up on";
+  EXPECT_EQ(hog.get().outcome, Outcome::kOk);
 }
 
 TEST(Scheduler, AFullQueueAnswersNoCapacityAtOnce) {

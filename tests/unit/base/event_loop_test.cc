@@ -10,6 +10,7 @@
 #include <future>
 #include <latch>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -179,10 +180,19 @@ TEST(BlockingPool, RunsBlockingTasksConcurrently) {
 
 TEST(BlockingPool, IdleThreadsExitAndNewTasksStillRun) {
   BlockingPool pool(milliseconds(10));
-  std::promise<void> first;
-  ASSERT_TRUE(pool.Run([&] { first.set_value(); }));
-  ASSERT_EQ(first.get_future().wait_for(kWait), std::future_status::ready);
-  std::this_thread::sleep_for(milliseconds(50));  // lets the idle thread time out (not a sync)
+  std::promise<pid_t> first;
+  ASSERT_TRUE(pool.Run([&] { first.set_value(::gettid()); }));
+  auto first_tid = first.get_future();
+  ASSERT_EQ(first_tid.wait_for(kWait), std::future_status::ready);
+  // The worker thread itself goes away once idle for 10 ms: its task leaves /proc/self/task
+  // (the kernel reaps an exited thread at once; the pool joins it later).
+  const std::string task = "/proc/self/task/" + std::to_string(first_tid.get());
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (::access(task.c_str(), F_OK) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(2));  // polling with a deadline
+  }
+  EXPECT_NE(::access(task.c_str(), F_OK), 0) << "the idle thread never exited: " << task;
+  // And the pool starts a new thread for the next task.
   std::promise<void> second;
   ASSERT_TRUE(pool.Run([&] { second.set_value(); }));
   EXPECT_EQ(second.get_future().wait_for(kWait), std::future_status::ready);

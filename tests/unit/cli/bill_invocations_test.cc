@@ -455,8 +455,10 @@ TEST(InvocationRecordToJson, EveryField) {
   EXPECT_EQ(j["init_ns"], 4);
   EXPECT_EQ(j["exec_ns"], 5);
   EXPECT_EQ(j["tenant"], "");
-  // 20 proto fields plus "cost".
-  EXPECT_EQ(j.size(), 21u);
+  EXPECT_EQ(j["queue"], "");
+  EXPECT_EQ(j["message_id"], "");
+  // 22 proto fields plus "cost".
+  EXPECT_EQ(j.size(), 23u);
 }
 
 TEST(Requests, FromCommands) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -100,7 +101,13 @@ TEST_F(LedgerTest, RecordsSurviveAProcessThatDiesWithoutFlushing) {
     // A long flush interval: nothing reaches SQLite before the process dies.
     auto l = Ledger::Open(dir_, {.flush_interval = std::chrono::hours(1), .max_batch = 100000});
     for (int i = 0; i < 500; ++i) {
-      if (!(*l)->Append(Rec("id" + std::to_string(i), "f", kT0 + i, 1000)).ok()) {
+      InvocationRecord r = Rec("id" + std::to_string(i), "f", kT0 + i, 1000);
+      if (i % 2 == 0) {  // a queue message's run: its queue and message id are journaled too
+        r.trigger = "queue";
+        r.queue = "jobs";
+        r.message_id = "m" + std::to_string(i);
+      }
+      if (!(*l)->Append(r).ok()) {
         ::_exit(2);
       }
     }
@@ -116,6 +123,14 @@ TEST_F(LedgerTest, RecordsSurviveAProcessThatDiesWithoutFlushing) {
   auto ledger = Ledger::Open(dir_);
   ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
   EXPECT_EQ(*(*ledger)->Count(), 500u);
+  auto rows = (*ledger)->List("f", 1000);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 500u);
+  for (const InvocationRecord& r : *rows) {
+    int i = std::stoi(r.invocation_id.substr(2));
+    EXPECT_EQ(r.queue, i % 2 == 0 ? "jobs" : "") << r.invocation_id;
+    EXPECT_EQ(r.message_id, i % 2 == 0 ? "m" + std::to_string(i) : "") << r.invocation_id;
+  }
   // Replaying again (a crash during replay) adds nothing.
   ledger->reset();
   auto again = Ledger::Open(dir_);

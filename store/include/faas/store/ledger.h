@@ -39,6 +39,8 @@ struct InvocationRecord {
   std::string error_code;  // empty when ok
   uint64_t queue_ns = 0, spawn_ns = 0, load_ns = 0, init_ns = 0, exec_ns = 0;
   std::string tenant;      // the API key's tenant; "" for public functions and the control API
+  std::string queue;       // queue triggers: the stream or queue name; "" otherwise
+  std::string message_id;  // queue triggers and async: the message's id; "" otherwise
 };
 
 struct BillQuery {
