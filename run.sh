@@ -23,7 +23,7 @@ READY=$(mktemp -u /tmp/faasd-ready.XXXXXX)
 build/bin/faasd --http "$HTTP" --grpc "$GRPC" --data-dir "$DATA" --ready-file "$READY" &
 FAASD=$!
 # faasd stops with this script however it ends: Ctrl-C, or a failed step below (set -e).
-stop() { kill -TERM $FAASD 2>/dev/null; wait $FAASD 2>/dev/null || true; }
+stop() { kill -TERM $FAASD 2>/dev/null || true; wait $FAASD 2>/dev/null || true; }
 trap stop EXIT
 trap 'exit 130' INT TERM
 for _ in $(seq 1 300); do
