@@ -3,10 +3,10 @@
 
 FAAS_FUNCTION_ABI
 
-int faas_handle(const faas_request *req, faas_response *res) {
+int faas_handle(const faas_request* req, faas_response* res) {
   (void)req;
   (void)res;
-  volatile int *p = 0;
+  volatile int* p = 0;
   *p = 42;
   return 0;
 }

@@ -1,9 +1,9 @@
-// echo: returns the request (method, path, query, trigger, queue fields, headers, body) as JSON. C++ with function.hpp.
+// echo: returns the request (method, path, query, trigger, queue fields, headers, body) as JSON.
+// C++ with function.hpp.
 #include <cstdio>
+#include <faas/function.hpp>
 #include <string>
 #include <string_view>
-
-#include <faas/function.hpp>
 
 namespace {
 
@@ -12,11 +12,21 @@ void AppendJsonString(std::string& out, std::string_view s) {
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20 || u >= 0x80) {  // keep the output valid JSON for any bytes
           char buf[8];

@@ -3,7 +3,7 @@
 
 FAAS_FUNCTION_ABI
 
-int faas_handle(const faas_request *req, faas_response *res) {
+int faas_handle(const faas_request* req, faas_response* res) {
   (void)req;
   static const char kBody[] = "Hello from faas!\n";
   faas_response_set_header(res, "content-type", "text/plain; charset=utf-8");

@@ -105,9 +105,9 @@ int EventLoop::WaitMs() const {
     return -1;
   }
   // Rounded up, so a timer never fires early; 0 once due.
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first.first -
-                                                                 Clock::now())
-                        .count();
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first.first - Clock::now())
+          .count();
   return static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX));
 }
 
@@ -135,8 +135,8 @@ void EventLoop::Run() {
   thread_.store(std::this_thread::get_id());
   std::array<epoll_event, 128> events{};
   while (!stop_.load(std::memory_order_relaxed)) {
-    const int n = ::epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()),
-                               WaitMs());
+    const int n =
+        ::epoll_wait(epoll_.Get(), events.data(), static_cast<int>(events.size()), WaitMs());
     if (n < 0) {
       if (errno != EINTR) {
         std::fprintf(stderr, "faas: epoll_wait: %s\n", std::strerror(errno));
@@ -235,8 +235,8 @@ void BlockingPool::Work() {
       return;
     }
     ++idle_;
-    const bool got = cv_.wait_for(lock, idle_timeout_,
-                                  [&] { return stopping_ || !tasks_.empty(); });
+    const bool got =
+        cv_.wait_for(lock, idle_timeout_, [&] { return stopping_ || !tasks_.empty(); });
     --idle_;
     if (!got) {  // idle too long: exit, to be joined by the next Run (or the destructor)
       auto it = threads_.find(std::this_thread::get_id());

@@ -7,18 +7,30 @@ namespace faas {
 
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case StatusCode::kNotFound: return "NOT_FOUND";
-    case StatusCode::kAlreadyExists: return "ALREADY_EXISTS";
-    case StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
-    case StatusCode::kUnavailable: return "UNAVAILABLE";
-    case StatusCode::kDeadlineExceeded: return "DEADLINE_EXCEEDED";
-    case StatusCode::kAborted: return "ABORTED";
-    case StatusCode::kInternal: return "INTERNAL";
-    case StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
-    case StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case StatusCode::kNotFound:
+      return "NOT_FOUND";
+    case StatusCode::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case StatusCode::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case StatusCode::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case StatusCode::kUnavailable:
+      return "UNAVAILABLE";
+    case StatusCode::kDeadlineExceeded:
+      return "DEADLINE_EXCEEDED";
+    case StatusCode::kAborted:
+      return "ABORTED";
+    case StatusCode::kInternal:
+      return "INTERNAL";
+    case StatusCode::kUnauthenticated:
+      return "UNAUTHENTICATED";
+    case StatusCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
   }
   return "UNKNOWN";
 }
@@ -50,19 +62,32 @@ Status ErrnoError(int err, std::string_view call, std::string_view object) {
   }
   StatusCode code = StatusCode::kInternal;
   switch (err) {
-    case ENOENT: code = StatusCode::kNotFound; break;
+    case ENOENT:
+      code = StatusCode::kNotFound;
+      break;
     case EACCES:
-    case EPERM: code = StatusCode::kPermissionDenied; break;
-    case EINVAL: code = StatusCode::kInvalidArgument; break;
+    case EPERM:
+      code = StatusCode::kPermissionDenied;
+      break;
+    case EINVAL:
+      code = StatusCode::kInvalidArgument;
+      break;
     case EAGAIN:
     case EINTR:
-    case ECONNREFUSED: code = StatusCode::kUnavailable; break;
+    case ECONNREFUSED:
+      code = StatusCode::kUnavailable;
+      break;
     case ENOMEM:
     case EMFILE:
     case ENFILE:
-    case ENOSPC: code = StatusCode::kResourceExhausted; break;
-    case EEXIST: code = StatusCode::kAlreadyExists; break;
-    default: break;
+    case ENOSPC:
+      code = StatusCode::kResourceExhausted;
+      break;
+    case EEXIST:
+      code = StatusCode::kAlreadyExists;
+      break;
+    default:
+      break;
   }
   return {code, std::move(msg)};
 }

@@ -1,12 +1,12 @@
 // Cold starts, measured against faasd with the same run's baseline (DESIGN §5):
 //   faas_coldstart_bench --server 127.0.0.1:9090 --function hello [-n 200] [--token T]
 // For each of N rounds, interleaved: (1) a bare fork()+_exit()+waitpid() of a small process
-// (the baseline, timed inside a helper forked before gRPC starts), (2) a forced cold start through the control API (Invoke with fresh=true: a new
-// sandboxed instance, discarded after), timing the whole round trip at the client (end to end)
-// and reading the server's phase timings (spawn, load, init, cold, exec) from the reply.
-// With --http HOST:PORT --http-function NAME (a function deployed with --isolation fresh, so
-// every request forks a new instance), each round also times one cold HTTP request end to end
-// on a kept-alive loopback connection, checking X-Faas-Cold-Start: true.
+// (the baseline, timed inside a helper forked before gRPC starts), (2) a forced cold start through
+// the control API (Invoke with fresh=true: a new sandboxed instance, discarded after), timing the
+// whole round trip at the client (end to end) and reading the server's phase timings (spawn, load,
+// init, cold, exec) from the reply. With --http HOST:PORT --http-function NAME (a function deployed
+// with --isolation fresh, so every request forks a new instance), each round also times one cold
+// HTTP request end to end on a kept-alive loopback connection, checking X-Faas-Cold-Start: true.
 // Prints medians, p90 and p99 per phase and the ratios to the baseline.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,13 +23,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include "faas/v1/control.grpc.pb.h"
+
 #include "http_conn.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double Quantile(std::vector<double> v, double q) {
   if (v.empty()) {
@@ -60,7 +63,8 @@ struct BaselineHelper {
           ::_exit(0);
         }
         ::waitpid(pid, nullptr, 0);
-        int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        int64_t ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
         if (::write(b[1], &ns, sizeof ns) != sizeof ns) {
           break;
         }
@@ -141,8 +145,8 @@ int main(int argc, char** argv) {
     grpc::Status s = stub->Invoke(&ctx, req, &reply);
     double e2e = Ms(Clock::now() - t1);
     if (!s.ok() || reply.status() != 200 || !reply.cold_start()) {
-      std::fprintf(stderr, "invoke failed: %s %d %s\n", s.error_message().c_str(),
-                   reply.status(), reply.error_message().c_str());
+      std::fprintf(stderr, "invoke failed: %s %d %s\n", s.error_message().c_str(), reply.status(),
+                   reply.error_message().c_str());
       return 1;
     }
     samples["end-to-end (control API round trip)"].push_back(e2e);

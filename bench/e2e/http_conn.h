@@ -48,7 +48,8 @@ struct HttpConnection {
     }
     std::string head = buf.substr(0, end + 4);
     std::size_t cl = head.find("Content-Length: ");
-    std::size_t body = cl == std::string::npos ? 0 : std::strtoul(head.c_str() + cl + 16, nullptr, 10);
+    std::size_t body =
+        cl == std::string::npos ? 0 : std::strtoul(head.c_str() + cl + 16, nullptr, 10);
     while (buf.size() < head.size() + body) {
       if (!Fill()) {
         return "";
@@ -67,4 +68,3 @@ struct HttpConnection {
     return true;
   }
 };
-

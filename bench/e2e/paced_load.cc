@@ -53,14 +53,16 @@ int main(int argc, char** argv) {
     }
   }
   if (rate <= 0 || conns <= 0 || seconds <= 0) {
-    std::fprintf(stderr, "usage: faas_paced_load --addr H:P --path P --rate R -c C -d SECONDS [--slow MS]\n");
+    std::fprintf(
+        stderr,
+        "usage: faas_paced_load --addr H:P --path P --rate R -c C -d SECONDS [--slow MS]\n");
     return 2;
   }
   const auto interval = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(static_cast<double>(conns) / rate));
   const auto start = Clock::now() + std::chrono::milliseconds(50);
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
@@ -80,9 +82,10 @@ int main(int argc, char** argv) {
         mine.push_back(ms);
         if (slow_ms > 0 && ms >= slow_ms) {  // where did a slow one's time go?
           auto st = head.find("Server-Timing: ");
-          std::fprintf(stderr, "slow %.3f ms (sent %.3f ms late) %s\n", ms,
-                       std::chrono::duration<double, std::milli>(sent - due).count(),
-                       st == std::string::npos ? "" : head.substr(st, head.find('\r', st) - st).c_str());
+          std::fprintf(
+              stderr, "slow %.3f ms (sent %.3f ms late) %s\n", ms,
+              std::chrono::duration<double, std::milli>(sent - due).count(),
+              st == std::string::npos ? "" : head.substr(st, head.find('\r', st) - st).c_str());
         }
         if (head.rfind("HTTP/1.1 200", 0) != 0) {
           ++errors;

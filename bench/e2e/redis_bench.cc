@@ -1,17 +1,18 @@
 // Redis Streams load for bench/e2e/triggers.sh, with plain hiredis (no faas code):
 //   faas_redis_bench PORT produce STREAM N            XADD N entries (pipelined), body "x"
 //   faas_redis_bench PORT ceiling STREAM N [BATCH]    XADD N, then time XREADGROUP+XACK of them
-//   faas_redis_bench PORT latency STREAM N GAP_MS     one XADD every GAP_MS, body = CLOCK_REALTIME ns
+//   faas_redis_bench PORT latency STREAM N GAP_MS     one XADD every GAP_MS, body = CLOCK_REALTIME
+//   ns
 // The ceiling is what a consumer that does nothing but read and acknowledge reaches against
 // this Redis: the upper bound for any trigger. Prints one line of results.
-#include <hiredis/hiredis.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <hiredis/hiredis.h>
 
 namespace {
 
@@ -95,7 +96,8 @@ int main(int argc, char** argv) {
       redisReply* entries = r->element[0]->element[1];
       std::vector<std::string> ack = {"XACK", stream, "ceil"};
       for (size_t i = 0; i < entries->elements; ++i) {
-        ack.emplace_back(entries->element[i]->element[0]->str, entries->element[i]->element[0]->len);
+        ack.emplace_back(entries->element[i]->element[0]->str,
+                         entries->element[i]->element[0]->len);
       }
       done += static_cast<long>(entries->elements);
       freeReplyObject(r);

@@ -155,8 +155,7 @@ BENCHMARK(BM_PidNamespace)->UseRealTime();
 
 void BM_Filesystem(benchmark::State& state) {
   ForkRun(state, [] {
-    return ::unshare(CLONE_NEWNS) == 0 &&
-           faas::sandbox::BuildRootFilesystem(kLib, 16u << 20).ok();
+    return ::unshare(CLONE_NEWNS) == 0 && faas::sandbox::BuildRootFilesystem(kLib, 16u << 20).ok();
   });
 }
 BENCHMARK(BM_Filesystem)->UseRealTime();

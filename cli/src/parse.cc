@@ -344,7 +344,6 @@ void ParseRateFlags(const CLI::App* cmd, const RawRate& raw, std::optional<doubl
   }
 }
 
-
 // --backoff MIN..MAX, two durations of whole milliseconds with MIN <= MAX.
 void ParseBackoff(const std::string& text, TriggerAddCommand& cmd, Problems& problems) {
   std::size_t dots = text.find("..");

@@ -350,9 +350,9 @@ std::string RenderBillTable(const faas::v1::BillReply& reply, std::string_view b
     return t.Render();
   }
   std::string key_header = by == "function" ? "FUNCTION"
-                           : by == "tenant"   ? "TENANT"
-                           : by == "day"      ? "DAY"
-                                              : "HOUR";
+                           : by == "tenant" ? "TENANT"
+                           : by == "day"    ? "DAY"
+                                            : "HOUR";
   headers.insert(headers.begin(), std::move(key_header));
   Table t(std::move(headers));
   auto add = [&t](std::string key, const faas::v1::BillRow& row) {
@@ -678,7 +678,6 @@ std::string DumpJson(const json& j) {
   // error_handler_t::replace: invalid UTF-8 becomes U+FFFD instead of a type_error throw.
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
-
 
 std::string FormatBytes(uint64_t bytes) {
   if (bytes < 1024) {

@@ -721,24 +721,27 @@ Outcome RunBench(Session& s, const BenchCommand& cmd, Io& io) {
   double base = Percentile(fork_ms, 0.5);
   const char* order[] = {"queue", "spawn", "load", "init", "cold", "exec", "server", "end-to-end"};
   if (Json(s)) {
-    nlohmann::json j = {{"function", cmd.name},
-                        {"mode", cmd.cold ? "cold-start" : "warm"},
-                        {"n", cmd.n},
-                        {"baseline_fork_ms", {{"p50", base}, {"p90", Percentile(fork_ms, 0.9)},
-                                              {"p99", Percentile(fork_ms, 0.99)}}}};
+    nlohmann::json j = {
+        {"function", cmd.name},
+        {"mode", cmd.cold ? "cold-start" : "warm"},
+        {"n", cmd.n},
+        {"baseline_fork_ms",
+         {{"p50", base}, {"p90", Percentile(fork_ms, 0.9)}, {"p99", Percentile(fork_ms, 0.99)}}}};
     for (const char* name : order) {
       if (phases.count(name) != 0) {
         const auto& v = phases[name];
-        j["phases"][name] = {{"p50", Percentile(v, 0.5)}, {"p90", Percentile(v, 0.9)},
-                             {"p99", Percentile(v, 0.99)}, {"ratio_p50_to_fork", Percentile(v, 0.5) / base}};
+        j["phases"][name] = {{"p50", Percentile(v, 0.5)},
+                             {"p90", Percentile(v, 0.9)},
+                             {"p99", Percentile(v, 0.99)},
+                             {"ratio_p50_to_fork", Percentile(v, 0.5) / base}};
       }
     }
     io.out << DumpJson(j);
     return Outcome::Ok();
   }
   char line[160];
-  std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %10s\n", "phase (ms)", "p50", "p90",
-                "p99", "p50/fork");
+  std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %10s\n", "phase (ms)", "p50", "p90", "p99",
+                "p50/fork");
   io.out << line;
   std::snprintf(line, sizeof line, "%-12s %10.3f %10.3f %10.3f %9.1fx\n", "fork baseline", base,
                 Percentile(fork_ms, 0.9), Percentile(fork_ms, 0.99), 1.0);
@@ -765,7 +768,8 @@ Outcome RunBench(Session& s, const BenchCommand& cmd, Io& io) {
   std::size_t most = *std::max_element(buckets.begin(), buckets.end());
   io.out << "\nserver-side ms (n=" << server.size() << ")\n";
   for (std::size_t b = 0; b < buckets.size(); ++b) {
-    std::snprintf(line, sizeof line, "%9.3f | %-40s %zu\n", lo + (hi - lo) * static_cast<double>(b) / 10,
+    std::snprintf(line, sizeof line, "%9.3f | %-40s %zu\n",
+                  lo + (hi - lo) * static_cast<double>(b) / 10,
                   std::string(most == 0 ? 0 : buckets[b] * 40 / most, '#').c_str(), buckets[b]);
     io.out << line;
   }

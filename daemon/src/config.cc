@@ -66,8 +66,7 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->capture_default_str();
   app.add_flag("--unsafe-no-ledger", c->unsafe_no_ledger,
                "benchmarks only: do not record or bill invocations (measures metering overhead)");
-  app.add_option("--cgroup-mode", c->cgroup_mode,
-                 "cgroup layout: auto (detect), v1, or v2")
+  app.add_option("--cgroup-mode", c->cgroup_mode, "cgroup layout: auto (detect), v1, or v2")
       ->envname("FAAS_CGROUP_MODE")
       ->check(CLI::IsMember({"auto", "v1", "v2"}))
       ->capture_default_str();
@@ -103,8 +102,9 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_MAX_CONNECTIONS")
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
-  app.add_option("--max-connections-per-ip", c->max_connections_per_ip,
-                 "open HTTP connections from one client address; beyond, 429 and close (0 = no cap)")
+  app.add_option(
+         "--max-connections-per-ip", c->max_connections_per_ip,
+         "open HTTP connections from one client address; beyond, 429 and close (0 = no cap)")
       ->envname("FAAS_MAX_CONNECTIONS_PER_IP")
       ->check(CLI::Range(0, 1'000'000))
       ->capture_default_str();

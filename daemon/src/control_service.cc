@@ -21,18 +21,30 @@ constexpr const char* kVersion = "0.1.0";
 
 grpc::StatusCode GrpcCode(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return grpc::StatusCode::OK;
-    case StatusCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case StatusCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
-    case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case StatusCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case StatusCode::kAborted: return grpc::StatusCode::ABORTED;
-    case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
-    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
-    case StatusCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
+    case StatusCode::kOk:
+      return grpc::StatusCode::OK;
+    case StatusCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case StatusCode::kAlreadyExists:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case StatusCode::kFailedPrecondition:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case StatusCode::kResourceExhausted:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case StatusCode::kDeadlineExceeded:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case StatusCode::kAborted:
+      return grpc::StatusCode::ABORTED;
+    case StatusCode::kInternal:
+      return grpc::StatusCode::INTERNAL;
+    case StatusCode::kUnauthenticated:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case StatusCode::kPermissionDenied:
+      return grpc::StatusCode::PERMISSION_DENIED;
   }
   return grpc::StatusCode::UNKNOWN;
 }
@@ -46,27 +58,41 @@ grpc::Status Fail(grpc::ServerContext* ctx, std::string_view code, const Status&
 // Default code for a store error.
 grpc::Status FailStore(grpc::ServerContext* ctx, const Status& s) {
   switch (s.code()) {
-    case StatusCode::kNotFound: return Fail(ctx, "function_not_found", s);
-    case StatusCode::kInvalidArgument: return Fail(ctx, "invalid_argument", s);
-    default: return Fail(ctx, "internal", s);
+    case StatusCode::kNotFound:
+      return Fail(ctx, "function_not_found", s);
+    case StatusCode::kInvalidArgument:
+      return Fail(ctx, "invalid_argument", s);
+    default:
+      return Fail(ctx, "internal", s);
   }
 }
 
 store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
   store::FunctionConfig c;
-  if (p.memory_mb() != 0) c.memory_mb = p.memory_mb();
-  if (p.timeout_ms() != 0) c.timeout = std::chrono::milliseconds(p.timeout_ms());
-  if (p.cpu_limit_ms() != 0) c.cpu_limit = std::chrono::milliseconds(p.cpu_limit_ms());
-  if (p.has_min_warm() || p.min_warm() != 0) c.min_warm = p.min_warm();
-  if (p.max_instances() != 0) c.max_instances = p.max_instances();
-  if (p.idle_ttl_ms() != 0) c.idle_ttl = std::chrono::milliseconds(p.idle_ttl_ms());
-  if (!p.isolation().empty()) c.isolation = p.isolation();
-  if (!p.network().empty()) c.network = p.network();
+  if (p.memory_mb() != 0)
+    c.memory_mb = p.memory_mb();
+  if (p.timeout_ms() != 0)
+    c.timeout = std::chrono::milliseconds(p.timeout_ms());
+  if (p.cpu_limit_ms() != 0)
+    c.cpu_limit = std::chrono::milliseconds(p.cpu_limit_ms());
+  if (p.has_min_warm() || p.min_warm() != 0)
+    c.min_warm = p.min_warm();
+  if (p.max_instances() != 0)
+    c.max_instances = p.max_instances();
+  if (p.idle_ttl_ms() != 0)
+    c.idle_ttl = std::chrono::milliseconds(p.idle_ttl_ms());
+  if (!p.isolation().empty())
+    c.isolation = p.isolation();
+  if (!p.network().empty())
+    c.network = p.network();
   c.env.insert(p.env().begin(), p.env().end());
   c.is_public = p.is_public();
-  if (p.max_body_bytes() != 0) c.max_body_bytes = p.max_body_bytes();
-  if (p.has_queue_depth()) c.queue_depth = p.queue_depth();
-  if (p.queue_timeout_ms() != 0) c.queue_timeout = std::chrono::milliseconds(p.queue_timeout_ms());
+  if (p.max_body_bytes() != 0)
+    c.max_body_bytes = p.max_body_bytes();
+  if (p.has_queue_depth())
+    c.queue_depth = p.queue_depth();
+  if (p.queue_timeout_ms() != 0)
+    c.queue_timeout = std::chrono::milliseconds(p.queue_timeout_ms());
   c.rate_per_sec = p.rate_per_sec();
   c.burst = p.burst();
   return c;
@@ -75,8 +101,8 @@ store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
 void ToProto(const store::FunctionConfig& c, v1::FunctionConfig* p) {
   p->set_memory_mb(c.memory_mb);
   p->set_timeout_ms(static_cast<uint64_t>(c.timeout.count()));
-  p->set_cpu_limit_ms(static_cast<uint64_t>(
-      (c.cpu_limit.count() == 0 ? c.timeout : c.cpu_limit).count()));
+  p->set_cpu_limit_ms(
+      static_cast<uint64_t>((c.cpu_limit.count() == 0 ? c.timeout : c.cpu_limit).count()));
   p->set_min_warm(c.min_warm);
   p->set_has_min_warm(true);
   p->set_max_instances(c.max_instances);
@@ -223,8 +249,7 @@ grpc::Status ControlService::ListFunctions(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::DescribeFunction(grpc::ServerContext* ctx,
-                                              const v1::NameRequest* req,
+grpc::Status ControlService::DescribeFunction(grpc::ServerContext* ctx, const v1::NameRequest* req,
                                               v1::FunctionInfo* reply) {
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
@@ -290,9 +315,9 @@ grpc::Status ControlService::Invoke(grpc::ServerContext* ctx, const v1::InvokeRe
     return denied;
   }
   if (req->async()) {
-    Result<std::string> id = deps_.gateway->EnqueueAsync(
-        req->name(), req->path().empty() ? "/" : req->path(), req->query(), req->body(),
-        req->callback_url());
+    Result<std::string> id =
+        deps_.gateway->EnqueueAsync(req->name(), req->path().empty() ? "/" : req->path(),
+                                    req->query(), req->body(), req->callback_url());
     if (!id.ok()) {
       std::string_view code = id.status().code() == StatusCode::kNotFound ? "function_not_found"
                               : id.status().code() == StatusCode::kInvalidArgument
@@ -509,9 +534,12 @@ grpc::Status ControlService::AddRoute(grpc::ServerContext* ctx, const v1::AddRou
   auto route = registry_->AddRoute({spec.method, spec.path, spec.host, spec.function, 0});
   if (!route.ok()) {
     switch (route.status().code()) {
-      case StatusCode::kAlreadyExists: return Fail(ctx, "route_conflict", route.status());
-      case StatusCode::kInvalidArgument: return Fail(ctx, "invalid_route", route.status());
-      default: return Fail(ctx, "internal", route.status());
+      case StatusCode::kAlreadyExists:
+        return Fail(ctx, "route_conflict", route.status());
+      case StatusCode::kInvalidArgument:
+        return Fail(ctx, "invalid_route", route.status());
+      default:
+        return Fail(ctx, "internal", route.status());
     }
   }
   if (routes_sink_) {
@@ -614,11 +642,16 @@ triggers::TriggerSpec FromProto(const v1::Trigger& t) {
   s.stream = t.stream();
   s.group = t.group();
   s.queue = t.queue();
-  if (t.batch() != 0) s.batch = t.batch();
-  if (t.concurrency() != 0) s.concurrency = t.concurrency();
-  if (t.max_attempts() != 0) s.max_attempts = t.max_attempts();
-  if (t.backoff_min_ms() != 0) s.backoff_min = std::chrono::milliseconds(t.backoff_min_ms());
-  if (t.backoff_max_ms() != 0) s.backoff_max = std::chrono::milliseconds(t.backoff_max_ms());
+  if (t.batch() != 0)
+    s.batch = t.batch();
+  if (t.concurrency() != 0)
+    s.concurrency = t.concurrency();
+  if (t.max_attempts() != 0)
+    s.max_attempts = t.max_attempts();
+  if (t.backoff_min_ms() != 0)
+    s.backoff_min = std::chrono::milliseconds(t.backoff_min_ms());
+  if (t.backoff_max_ms() != 0)
+    s.backoff_max = std::chrono::milliseconds(t.backoff_max_ms());
   s.dlq = t.dlq();
   s.visibility_timeout = std::chrono::milliseconds(t.visibility_timeout_ms());
   s.paused = t.paused();
@@ -653,10 +686,14 @@ void ToProto(const triggers::TriggerStatus& st, v1::TriggerStatus* p) {
 
 grpc::Status TriggerFail(grpc::ServerContext* ctx, const Status& s) {
   switch (s.code()) {
-    case StatusCode::kNotFound: return Fail(ctx, "trigger_not_found", s);
-    case StatusCode::kAlreadyExists: return Fail(ctx, "trigger_exists", s);
-    case StatusCode::kInvalidArgument: return Fail(ctx, "invalid_trigger", s);
-    default: return Fail(ctx, "internal", s);
+    case StatusCode::kNotFound:
+      return Fail(ctx, "trigger_not_found", s);
+    case StatusCode::kAlreadyExists:
+      return Fail(ctx, "trigger_exists", s);
+    case StatusCode::kInvalidArgument:
+      return Fail(ctx, "invalid_trigger", s);
+    default:
+      return Fail(ctx, "internal", s);
   }
 }
 
@@ -710,9 +747,10 @@ grpc::Status ControlService::CreateKey(grpc::ServerContext* ctx, const v1::Creat
   auto created =
       registry_->CreateKey(req->tenant(), std::move(functions), req->rate_per_sec(), req->burst());
   if (!created.ok()) {
-    return Fail(ctx, created.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
-                                                                             : "internal",
-                created.status());
+    return Fail(
+        ctx,
+        created.status().code() == StatusCode::kInvalidArgument ? "invalid_argument" : "internal",
+        created.status());
   }
   if (grpc::Status s = PublishKeys(); !s.ok()) {
     return s;
@@ -774,8 +812,7 @@ grpc::Status ControlService::TriggerReply(grpc::ServerContext* ctx, const std::s
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::AddTrigger(grpc::ServerContext* ctx,
-                                        const v1::AddTriggerRequest* req,
+grpc::Status ControlService::AddTrigger(grpc::ServerContext* ctx, const v1::AddTriggerRequest* req,
                                         v1::TriggerStatus* reply) {
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
@@ -792,10 +829,9 @@ grpc::Status ControlService::AddTrigger(grpc::ServerContext* ctx,
     spec.visibility_timeout = fn->config.timeout + std::chrono::seconds(30);
   } else if (spec.visibility_timeout <= fn->config.timeout) {
     return Fail(ctx, "invalid_trigger",
-                InvalidArgumentError("visibility timeout " +
-                                     FormatDuration(spec.visibility_timeout) +
-                                     " must exceed the function's timeout " +
-                                     FormatDuration(fn->config.timeout)));
+                InvalidArgumentError(
+                    "visibility timeout " + FormatDuration(spec.visibility_timeout) +
+                    " must exceed the function's timeout " + FormatDuration(fn->config.timeout)));
   }
   std::string name = spec.name;
   if (Status s = deps_.triggers->Add(std::move(spec)); !s.ok()) {
@@ -806,8 +842,7 @@ grpc::Status ControlService::AddTrigger(grpc::ServerContext* ctx,
   return TriggerReply(ctx, name, reply);
 }
 
-grpc::Status ControlService::ListTriggers(grpc::ServerContext* ctx,
-                                          const v1::ListTriggersRequest*,
+grpc::Status ControlService::ListTriggers(grpc::ServerContext* ctx, const v1::ListTriggersRequest*,
                                           v1::ListTriggersReply* reply) {
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
@@ -866,9 +901,9 @@ grpc::Status ControlService::Publish(grpc::ServerContext* ctx, const v1::Publish
   }
   auto id = deps_.queue->Publish(req->queue(), req->body(), headers);
   if (!id.ok()) {
-    return Fail(ctx, id.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
-                                                                        : "internal",
-                id.status());
+    return Fail(
+        ctx, id.status().code() == StatusCode::kInvalidArgument ? "invalid_argument" : "internal",
+        id.status());
   }
   reply->set_message_id(std::to_string(*id));
   return grpc::Status::OK;
@@ -881,9 +916,9 @@ grpc::Status ControlService::GetQueueStats(grpc::ServerContext* ctx, const v1::Q
   }
   auto st = deps_.queue->Stats(req->queue());
   if (!st.ok()) {
-    return Fail(ctx, st.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
-                                                                        : "internal",
-                st.status());
+    return Fail(
+        ctx, st.status().code() == StatusCode::kInvalidArgument ? "invalid_argument" : "internal",
+        st.status());
   }
   reply->set_queue(st->queue);
   reply->set_ready(st->ready);
@@ -911,9 +946,9 @@ grpc::Status ControlService::ListDead(grpc::ServerContext* ctx, const v1::ListDe
   }
   auto dead = deps_.queue->ListDead(req->queue(), req->limit() == 0 ? 100 : req->limit());
   if (!dead.ok()) {
-    return Fail(ctx, dead.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
-                                                                          : "internal",
-                dead.status());
+    return Fail(
+        ctx, dead.status().code() == StatusCode::kInvalidArgument ? "invalid_argument" : "internal",
+        dead.status());
   }
   for (const auto& d : *dead) {
     v1::DeadMessage* m = reply->add_messages();
@@ -934,8 +969,8 @@ grpc::Status ControlService::GetAsyncInvocation(grpc::ServerContext* ctx, const 
   }
   auto json = deps_.gateway->AsyncStatusJson(req->id());
   if (!json.ok()) {
-    return Fail(ctx, json.status().code() == StatusCode::kNotFound ? "invocation_not_found"
-                                                                   : "internal",
+    return Fail(ctx,
+                json.status().code() == StatusCode::kNotFound ? "invocation_not_found" : "internal",
                 json.status().code() == StatusCode::kNotFound
                     ? NotFoundError("no async invocation \"" + req->id() +
                                     "\" (results are kept for --async-retention)")

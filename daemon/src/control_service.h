@@ -143,7 +143,7 @@ class ControlService final : public v1::Control::Service {
   RoutesSink routes_sink_;
   std::mutex routes_mu_;  // serialises route changes: check, store, rebuild, publish
   ControlDeps deps_;
-  std::mutex keys_mu_;    // serialises key changes: store, rebuild, publish
+  std::mutex keys_mu_;  // serialises key changes: store, rebuild, publish
 };
 
 }  // namespace faas::daemon

@@ -1,5 +1,7 @@
 // faasd lifecycle: open the store, start the scheduler, serve HTTP and gRPC, and on SIGTERM drain
 // (stop accepting, let in-flight invocations finish within the grace period, stop workers).
+#include "faas/daemon/daemon.h"
+
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -19,17 +21,17 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "control_service.h"
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/base/unique_fd.h"
-#include "faas/daemon/daemon.h"
 #include "faas/gateway/gateway.h"
 #include "faas/gateway/http_server.h"
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/network.h"
 #include "faas/store/queue.h"
 #include "faas/triggers/triggers.h"
+
+#include "control_service.h"
 
 namespace faas::daemon {
 namespace {
@@ -55,8 +57,8 @@ void ProtectFromOomKiller() {
   auto log = log::Get("faasd");
   const std::string value = std::to_string(kDaemonOomScoreAdj);
   UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
-  if (!fd.Valid() || ::write(fd.Get(), value.data(), value.size()) !=
-                         static_cast<ssize_t>(value.size())) {
+  if (!fd.Valid() ||
+      ::write(fd.Get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
     const int err = errno;
     auto now = ReadFile("/proc/self/oom_score_adj", 64);
     FAAS_LOG(log, warn, "faasd.oom_score_adj", {"error", std::strerror(err)},
@@ -269,17 +271,20 @@ int RunDaemon(const DaemonConfig& config) {
   if (!(*cgroups)->EnforcesLimits()) {
     if (!config.unsafe_no_limits) {
       FAAS_LOG(log, err, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
-               {"hint", "faasd refuses to run functions without memory and pids limits; to run "
-                        "without them anyway (never on a shared host), pass --unsafe-no-limits"});
+               {"hint",
+                "faasd refuses to run functions without memory and pids limits; to run "
+                "without them anyway (never on a shared host), pass --unsafe-no-limits"});
       return 1;
     }
     FAAS_LOG(log, warn, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
-             {"why", "--unsafe-no-limits: functions run WITHOUT memory and pids limits; one "
-                     "function can exhaust this machine's memory or pids"});
+             {"why",
+              "--unsafe-no-limits: functions run WITHOUT memory and pids limits; one "
+              "function can exhaust this machine's memory or pids"});
   }
   metrics.SetLimitsEnforced((*cgroups)->EnforcesLimits());
   if (config.unsafe_no_ledger) {
-    FAAS_LOG(log, warn, "faasd.no_ledger", {"why", "--unsafe-no-ledger: nothing is recorded or billed"});
+    FAAS_LOG(log, warn, "faasd.no_ledger",
+             {"why", "--unsafe-no-ledger: nothing is recorded or billed"});
   }
   FAAS_LOG(log, info, "faasd.cgroups",
            {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
@@ -448,7 +453,8 @@ int RunDaemon(const DaemonConfig& config) {
        .scheduler = &sched,
        .ledger = ledger->get(),
        .currency_unit = config.currency_unit,
-       .routes_sink = [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); },
+       .routes_sink =
+           [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); },
        .keys_sink = [&gw](std::shared_ptr<const gateway::KeyTable> k) { gw.SetKeys(std::move(k)); },
        .queue = queue->get(),
        .triggers = &user_triggers,

@@ -1,10 +1,10 @@
 #include "faas/gateway/auth.h"
 
-#include <algorithm>
-#include <utility>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+
+#include <algorithm>
+#include <utility>
 
 #include "faas/base/log.h"
 #include "faas/base/text.h"
@@ -22,16 +22,22 @@ Status Unauthenticated(std::string message) {
   return Status(StatusCode::kUnauthenticated, std::move(message));
 }
 
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t';
+}
 
-bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool IsLowerHex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
 
 bool IsBase64Url(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_';
 }
 
-int HexValue(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+int HexValue(char c) {
+  return c <= '9' ? c - '0' : c - 'a' + 10;
+}
 
 // The token after "Bearer" (scheme case-insensitive, RFC 9110 §11.1), or "" when the header is
 // not a Bearer credential.
@@ -73,7 +79,6 @@ bool SplitKey(std::string_view key, std::string_view* id, std::string_view* secr
   *secret = key.substr(store::kApiKeyIdChars + 1);
   return std::all_of(secret->begin(), secret->end(), IsBase64Url);
 }
-
 
 }  // namespace
 
@@ -138,12 +143,11 @@ Result<Principal> KeyTable::Authenticate(const std::string* authorization_header
   }
   if (!e.functions.empty() &&
       !std::binary_search(e.functions.begin(), e.functions.end(), function, std::less<>())) {
-    return Unauthenticated("this API key may not invoke function " + QuoteForMessage(function, kMaxQuotedFunction));
+    return Unauthenticated("this API key may not invoke function " +
+                           QuoteForMessage(function, kMaxQuotedFunction));
   }
-  return Principal{.key_id = it->first,
-                   .tenant = e.tenant,
-                   .rate_per_sec = e.rate_per_sec,
-                   .burst = e.burst};
+  return Principal{
+      .key_id = it->first, .tenant = e.tenant, .rate_per_sec = e.rate_per_sec, .burst = e.burst};
 }
 
 }  // namespace faas::gateway

@@ -17,6 +17,7 @@
 #include "faas/base/log.h"
 #include "faas/base/text.h"
 #include "faas/gateway/errors.h"
+
 #include "http_client.h"
 
 namespace faas::gateway {
@@ -53,8 +54,8 @@ bool StartsWithIgnoreCase(std::string_view name, std::string_view prefix) {
 // spoofed. The scheduler lower-cases worker header names; this does not rely on it.
 bool IsReservedResponseHeader(std::string_view name) {
   static constexpr std::string_view kExact[] = {
-      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
-      "te", "trailer", "server-timing", "x-invocation-id",
+      "content-length", "transfer-encoding", "connection",      "keep-alive", "upgrade", "te",
+      "trailer",        "server-timing",     "x-invocation-id",
   };
   for (std::string_view reserved : kExact) {
     if (name.size() == reserved.size() && StartsWithIgnoreCase(name, reserved)) {
@@ -209,18 +210,25 @@ HttpError ToHttpError(Outcome outcome) {
   // The code is the scheduler's name for the outcome; only the status is decided here.
   const char* code = scheduler::OutcomeName(outcome).data();
   switch (outcome) {
-    case Outcome::kOk: return {200, code};
-    case Outcome::kNotFound: return {404, code};
-    case Outcome::kPayloadTooLarge: return {413, code};
+    case Outcome::kOk:
+      return {200, code};
+    case Outcome::kNotFound:
+      return {404, code};
+    case Outcome::kPayloadTooLarge:
+      return {413, code};
     case Outcome::kFunctionError:
-    case Outcome::kInternal: return {500, code};
+    case Outcome::kInternal:
+      return {500, code};
     case Outcome::kCrashed:
     case Outcome::kInitFailed:
     case Outcome::kResponseTooLarge:
-    case Outcome::kSandboxViolation: return {502, code};
+    case Outcome::kSandboxViolation:
+      return {502, code};
     case Outcome::kNoCapacity:
-    case Outcome::kShuttingDown: return {503, code};
-    case Outcome::kTimeout: return {504, code};
+    case Outcome::kShuttingDown:
+      return {503, code};
+    case Outcome::kTimeout:
+      return {504, code};
   }
   return {500, code};  // not an Outcome; OutcomeName said "internal"
 }
@@ -295,7 +303,8 @@ struct Gateway::Impl {
     if (wait.count() <= 0) {
       return true;
     }
-    RateLimited(res, inv_id, wait, "this API key is over its rate of " + FormatRate(p.rate_per_sec));
+    RateLimited(res, inv_id, wait,
+                "this API key is over its rate of " + FormatRate(p.rate_per_sec));
     return false;
   }
 
@@ -317,8 +326,8 @@ struct Gateway::Impl {
     }
     if (spec == nullptr) {
       Reject("function_not_found");
-      res = MakeErrorResponse(404, "function_not_found",
-                              "function \"" + name + "\" does not exist", inv_id);
+      res = MakeErrorResponse(404, "function_not_found", "function \"" + name + "\" does not exist",
+                              inv_id);
       return false;
     }
     if (spec->config.rate_per_sec > 0) {
@@ -346,9 +355,9 @@ struct Gateway::Impl {
     Reject("rate_limited");
     double seconds = static_cast<double>(wait.count()) / 1e9;
     int retry_after = std::max(1, static_cast<int>(std::ceil(seconds)));
-    res = MakeErrorResponse(429, "rate_limited", message + "; retry after " +
-                                                     std::to_string(retry_after) + "s",
-                            inv_id, retry_after);
+    res = MakeErrorResponse(429, "rate_limited",
+                            message + "; retry after " + std::to_string(retry_after) + "s", inv_id,
+                            retry_after);
   }
 
   // The headers the function sees: the client's minus platform headers (and the API key when
@@ -373,8 +382,8 @@ struct Gateway::Impl {
   }
 
   // The edge checks, then the scheduler's request; false with the refusal in `res`.
-  bool PrepareInvoke(const std::string& name, std::string path, HttpRequest& req,
-                     HttpResponse& res, const std::string& inv_id, RequestInfo& info,
+  bool PrepareInvoke(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
+                     const std::string& inv_id, RequestInfo& info,
                      std::vector<std::pair<std::string, std::string>>&& params,
                      scheduler::InvokeRequest* ir) {
     info.function = name;
@@ -389,8 +398,8 @@ struct Gateway::Impl {
     ir->query = std::move(req.query);
     ir->body = std::move(req.body);
     ir->tenant = info.tenant;
-    ir->headers = FunctionHeaders(req, std::move(params), !spec->config.is_public,
-                                  std::move(traceparent));
+    ir->headers =
+        FunctionHeaders(req, std::move(params), !spec->config.is_public, std::move(traceparent));
     return true;
   }
 
@@ -440,10 +449,10 @@ struct Gateway::Impl {
 
   void NoRoute(const HttpRequest& req, const std::string& inv_id, HttpResponse& res) {
     Reject("route_not_found");
-    res = MakeErrorResponse(404, "route_not_found",
-                            "no route for " + req.method + " " + req.path +
-                                " (functions are served at /function/NAME)",
-                            inv_id);
+    res = MakeErrorResponse(
+        404, "route_not_found",
+        "no route for " + req.method + " " + req.path + " (functions are served at /function/NAME)",
+        inv_id);
   }
 
   // Every response, whichever route answered: platform headers, metrics, the access log line.
@@ -467,8 +476,8 @@ struct Gateway::Impl {
   BlockingPool blocking;
 
   // POST /async-function/{name}[/{rest}]: checks, then queues durably and answers 202.
-  void InvokeAsync(const std::string& name, std::string path, HttpRequest& req,
-                   HttpResponse& res, const std::string& inv_id, RequestInfo& info) {
+  void InvokeAsync(const std::string& name, std::string path, HttpRequest& req, HttpResponse& res,
+                   const std::string& inv_id, RequestInfo& info) {
     info.function = name;
     std::shared_ptr<const scheduler::FunctionSpec> spec;
     if (req.method != "POST") {
@@ -486,8 +495,7 @@ struct Gateway::Impl {
         res.headers.emplace_back("Content-Type", "application/json");
         res.headers.emplace_back("Location", std::string(kInvocationsPrefix) + inv_id);
         res.headers.emplace_back("X-Faas-Trace-Id", info.trace_id);
-        res.body = "{\"invocation_id\":\"" + inv_id +
-                   "\",\"status\":\"queued\",\"status_url\":\"" +
+        res.body = "{\"invocation_id\":\"" + inv_id + "\",\"status\":\"queued\",\"status_url\":\"" +
                    std::string(kInvocationsPrefix) + inv_id + "\"}\n";
       } else if (queued.code() == StatusCode::kResourceExhausted) {
         res = MakeErrorResponse(413, "payload_too_large", queued.message(), inv_id);
@@ -600,8 +608,8 @@ struct Gateway::Impl {
     }
     res.status = 202;
     res.headers.emplace_back("Content-Type", "application/json");
-    res.body = "{\"queue\":\"" + JsonEscape(queue) + "\",\"message_id\":\"" +
-               std::to_string(*id) + "\"}\n";
+    res.body = "{\"queue\":\"" + JsonEscape(queue) + "\",\"message_id\":\"" + std::to_string(*id) +
+               "\"}\n";
   }
 
   // GET /invocations/{id}: the caller needs a key of the tenant that queued it (unless the
@@ -609,13 +617,12 @@ struct Gateway::Impl {
   void GetInvocation(std::string_view id, HttpRequest& req, HttpResponse& res,
                      const std::string& inv_id, RequestInfo& info) {
     Result<store::AsyncRecord> rec =
-        o.queue == nullptr ? Result<store::AsyncRecord>(NotFoundError(""))
-                           : o.queue->GetAsync(id);
+        o.queue == nullptr ? Result<store::AsyncRecord>(NotFoundError("")) : o.queue->GetAsync(id);
     auto not_found = [&] {
-      res = MakeErrorResponse(404, "invocation_not_found",
-                              "no async invocation \"" + std::string(id) +
-                                  "\" (results are kept for a limited time)",
-                              inv_id);
+      res = MakeErrorResponse(
+          404, "invocation_not_found",
+          "no async invocation \"" + std::string(id) + "\" (results are kept for a limited time)",
+          inv_id);
     };
     if (!rec.ok()) {
       not_found();
@@ -843,8 +850,8 @@ Result<std::string> Gateway::AsyncStatusJson(std::string_view invocation_id) con
   return AsyncJson(rec);
 }
 
-bool Gateway::RunAsync(std::string_view body, const store::QueueHeaders& headers,
-                       uint32_t attempt, bool final_attempt, std::string* error) {
+bool Gateway::RunAsync(std::string_view body, const store::QueueHeaders& headers, uint32_t attempt,
+                       bool final_attempt, std::string* error) {
   Impl& im = *impl_;
   std::string id = HeaderValue(headers, "id");
   std::string fn = HeaderValue(headers, "fn");

@@ -133,8 +133,8 @@ Result<int> PostJson(std::string_view url, const std::string& json,
   std::string host_header = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
   std::string req = "POST " + u.target + " HTTP/1.1\r\nHost: " + host_header + ":" + port +
                     "\r\nContent-Type: application/json\r\nUser-Agent: faasd\r\n"
-                    "Content-Length: " + std::to_string(json.size()) +
-                    "\r\nConnection: close\r\n\r\n" + json;
+                    "Content-Length: " +
+                    std::to_string(json.size()) + "\r\nConnection: close\r\n\r\n" + json;
   std::size_t sent = 0;
   while (sent < req.size()) {
     FAAS_RETURN_IF_ERROR(WaitFd(fd.Get(), POLLOUT, deadline, "sending"));

@@ -92,7 +92,9 @@ constexpr std::size_t kReadChunk = 64u << 10;
 // not hold the loop.
 constexpr int kTurnBudget = 16;
 
-std::string ToStd(beast::string_view s) { return std::string(s.data(), s.size()); }
+std::string ToStd(beast::string_view s) {
+  return std::string(s.data(), s.size());
+}
 
 // One non-blocking sendmsg of what is left of `head` then `body`; advances `*sent` (counted
 // over both). Returns false on a socket error; true otherwise (EAGAIN included: check *sent).
@@ -275,7 +277,6 @@ class HttpServer::Impl {
     loop->ev->Post([this, loop, conn_id, box] { OnResponse(loop, conn_id, std::move(*box)); });
   }
 
-
  private:
   enum class State { kReading, kHandling, kWriting, kLingering };
 
@@ -308,7 +309,6 @@ class HttpServer::Impl {
   };
 
  private:
-
   void OnListenerReady();
   void OnAccepted(UniqueFd fd, const sockaddr_storage& peer);
   // Answers a connection the server will not serve with `status` and closes it, without
@@ -354,7 +354,7 @@ class HttpServer::Impl {
   void OnEveryLoop(const std::function<void(Loop*)>& fn);
 
   const ServerOptions options_;
-  const Handler handler_;    // either this
+  const Handler handler_;     // either this
   const AsyncHandler async_;  // or this
   const std::shared_ptr<spdlog::logger> log_;
 
@@ -367,8 +367,8 @@ class HttpServer::Impl {
 
   std::mutex drain_mu_;  // serializes Drain()
   mutable std::mutex mu_;
-  std::condition_variable cv_;  // a connection closed or a handler answered
-  bool started_ = false;        // guarded by mu_
+  std::condition_variable cv_;   // a connection closed or a handler answered
+  bool started_ = false;         // guarded by mu_
   bool accept_stopped_ = false;  // guarded by mu_
   bool stopped_ = false;         // loops joined; guarded by mu_
   std::size_t open_ = 0;         // connections being served; guarded by mu_
@@ -407,7 +407,9 @@ void Responder::Send(HttpResponse res) const {
   state_->server->ResponseFromAnyThread(state_->loop, state_->conn_id, std::move(res));
 }
 
-EventLoop* Responder::Loop() const { return state_->loop->ev.get(); }
+EventLoop* Responder::Loop() const {
+  return state_->loop->ev.get();
+}
 
 Result<uint16_t> HttpServer::Impl::Start() {
   std::lock_guard lock(mu_);
@@ -457,8 +459,9 @@ Result<uint16_t> HttpServer::Impl::Start() {
   if (::getsockname(fd.Get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
     return unavailable(errno, "getsockname");
   }
-  const uint16_t port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
-                                                : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  const uint16_t port =
+      ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                              : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   unsigned threads = options_.threads;
   if (threads == 0) {
     threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
@@ -704,8 +707,7 @@ void HttpServer::Impl::OnEvents(Conn* c, uint32_t events) {
   }
 }
 
-void HttpServer::Impl::SetTimer(Conn* c, Clock::time_point when,
-                                void (Impl::*on_expiry)(Conn*)) {
+void HttpServer::Impl::SetTimer(Conn* c, Clock::time_point when, void (Impl::*on_expiry)(Conn*)) {
   EventLoop* ev = c->loop->ev.get();
   if (c->timer != 0) {
     ev->CancelTimer(c->timer);
@@ -768,9 +770,9 @@ void HttpServer::Impl::OnReadTimeout(Conn* c) {
     Close(c);
     return;
   }
-  SendServerError(c, 408, "request_timeout",
-                  "request not received within " + std::to_string(options_.read_timeout.count()) +
-                      " ms");
+  SendServerError(
+      c, 408, "request_timeout",
+      "request not received within " + std::to_string(options_.read_timeout.count()) + " ms");
 }
 
 bool HttpServer::Impl::ProcessInput(Conn* c) {
@@ -887,14 +889,14 @@ bool HttpServer::Impl::Parse(Conn* c) {
 
 bool HttpServer::Impl::OnParseError(Conn* c, const beast::error_code& ec) {
   if (ec == http::error::header_limit) {
-    return SendServerError(c, 431, "header_too_large",
-                           "request header is larger than " +
-                               std::to_string(options_.max_header_bytes) + " bytes");
+    return SendServerError(
+        c, 431, "header_too_large",
+        "request header is larger than " + std::to_string(options_.max_header_bytes) + " bytes");
   }
   if (ec == http::error::body_limit) {
-    return SendServerError(c, 413, "payload_too_large",
-                           "request body is larger than " +
-                               std::to_string(options_.max_body_bytes) + " bytes");
+    return SendServerError(
+        c, 413, "payload_too_large",
+        "request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
   }
   return SendServerError(c, 400, "bad_request", "malformed request: " + ec.message());
 }
@@ -948,12 +950,12 @@ bool HttpServer::Impl::Dispatch(Conn* c) {
       try {
         handler_(*box, res);
       } catch (const std::exception& e) {
-        FAAS_LOG(log_, err, "http.handler_exception", {"method", box->method},
-                 {"path", box->path}, {"error", e.what()});
+        FAAS_LOG(log_, err, "http.handler_exception", {"method", box->method}, {"path", box->path},
+                 {"error", e.what()});
         res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
       } catch (...) {
-        FAAS_LOG(log_, err, "http.handler_exception", {"method", box->method},
-                 {"path", box->path}, {"error", "non-std exception"});
+        FAAS_LOG(log_, err, "http.handler_exception", {"method", box->method}, {"path", box->path},
+                 {"error", "non-std exception"});
         res = MakeErrorResponse(500, "internal", "internal error", NewInvocationId());
       }
       responder.Send(std::move(res));
@@ -1105,12 +1107,23 @@ bool HttpServer::Impl::ContinueWrite(Conn* c) {
 bool HttpServer::Impl::SendServerError(Conn* c, int status, std::string_view code,
                                        std::string_view message) {
   switch (status) {
-    case 400: rejected_bad_request_.fetch_add(1, std::memory_order_relaxed); break;
-    case 414: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
-    case 408: rejected_timeout_.fetch_add(1, std::memory_order_relaxed); break;
-    case 413: rejected_payload_.fetch_add(1, std::memory_order_relaxed); break;
-    case 431: rejected_header_.fetch_add(1, std::memory_order_relaxed); break;
-    default: break;
+    case 400:
+      rejected_bad_request_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case 414:
+      rejected_header_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case 408:
+      rejected_timeout_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case 413:
+      rejected_payload_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case 431:
+      rejected_header_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    default:
+      break;
   }
   const std::string inv = NewInvocationId();
   FAAS_LOG(log_, debug, "http.request_rejected", {"remote", c->remote}, {"status", status},
@@ -1232,11 +1245,23 @@ HttpServer::HttpServer(ServerOptions options, AsyncHandler handler)
 
 HttpServer::~HttpServer() = default;  // ~Impl drains with no grace
 
-Result<uint16_t> HttpServer::Start() { return impl_->Start(); }
-void HttpServer::StopAccepting() { impl_->StopAccepting(); }
-void HttpServer::Drain(std::chrono::milliseconds grace) { impl_->Drain(grace); }
-std::size_t HttpServer::ActiveConnections() const { return impl_->ActiveConnections(); }
-std::size_t HttpServer::InFlightRequests() const { return impl_->InFlightRequests(); }
-HttpServer::Rejections HttpServer::GetRejections() const { return impl_->GetRejections(); }
+Result<uint16_t> HttpServer::Start() {
+  return impl_->Start();
+}
+void HttpServer::StopAccepting() {
+  impl_->StopAccepting();
+}
+void HttpServer::Drain(std::chrono::milliseconds grace) {
+  impl_->Drain(grace);
+}
+std::size_t HttpServer::ActiveConnections() const {
+  return impl_->ActiveConnections();
+}
+std::size_t HttpServer::InFlightRequests() const {
+  return impl_->InFlightRequests();
+}
+HttpServer::Rejections HttpServer::GetRejections() const {
+  return impl_->GetRejections();
+}
 
 }  // namespace faas::gateway

@@ -32,7 +32,8 @@ std::chrono::nanoseconds RateLimiter::Take(std::string_view key, double rate_per
   }
   const int64_t interval = IntervalNs(rate_per_sec);
   int64_t capacity = 0;  // burst * interval: how far full_at may run ahead of now
-  if (__builtin_mul_overflow(int64_t{store::EffectiveBurst(rate_per_sec, burst)}, interval, &capacity) ||
+  if (__builtin_mul_overflow(int64_t{store::EffectiveBurst(rate_per_sec, burst)}, interval,
+                             &capacity) ||
       capacity > kMaxBucketNs) {
     capacity = kMaxBucketNs;
   }
@@ -66,7 +67,8 @@ void RateLimiter::Prune(Clock::time_point now) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
-    std::erase_if(shard.buckets, [&](const auto& entry) { return entry.second.full_at_ns <= now_ns; });
+    std::erase_if(shard.buckets,
+                  [&](const auto& entry) { return entry.second.full_at_ns <= now_ns; });
   }
 }
 

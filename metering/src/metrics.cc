@@ -86,8 +86,8 @@ void Metrics::RecordBackground(const std::string& function, std::chrono::nanosec
   f.billed_ms += billed_ms;
 }
 
-void Metrics::RecordHttpRequest(const std::string& route, const std::string& function,
-                                int status, std::chrono::nanoseconds took) {
+void Metrics::RecordHttpRequest(const std::string& route, const std::string& function, int status,
+                                std::chrono::nanoseconds took) {
   std::string key;
   key.reserve(route.size() + function.size() + 6);
   key.append(route).append(1, '\x1f').append(function).append(1, '\x1f');
@@ -119,8 +119,9 @@ std::string Metrics::Render() const {
   }
   // Outside our lock, like the instance source.
   HttpGauges http = http_source ? http_source() : HttpGauges{};
-  out += "# HELP faas_limits_enforced 1 when instances' memory and pids limits are enforced, 0 "
-         "when faasd runs without them (--unsafe-no-limits).\n";
+  out +=
+      "# HELP faas_limits_enforced 1 when instances' memory and pids limits are enforced, 0 "
+      "when faasd runs without them (--unsafe-no-limits).\n";
   out += "# TYPE faas_limits_enforced gauge\n";
   out += limits_enforced_.load() ? "faas_limits_enforced 1\n" : "faas_limits_enforced 0\n";
   if (source) {  // outside our lock: the source takes the scheduler's
@@ -128,10 +129,10 @@ std::string Metrics::Render() const {
     out += "# TYPE faas_instances gauge\n";
     std::string waiting;
     for (const InstanceGauge& g : source()) {
-      AppendF(out, "faas_instances{function=\"%s\",state=\"idle\"} %u\n", Escape(g.function).c_str(),
-              g.idle);
-      AppendF(out, "faas_instances{function=\"%s\",state=\"busy\"} %u\n", Escape(g.function).c_str(),
-              g.busy);
+      AppendF(out, "faas_instances{function=\"%s\",state=\"idle\"} %u\n",
+              Escape(g.function).c_str(), g.idle);
+      AppendF(out, "faas_instances{function=\"%s\",state=\"busy\"} %u\n",
+              Escape(g.function).c_str(), g.busy);
       AppendF(out, "faas_instances{function=\"%s\",state=\"zygote\"} %u\n",
               Escape(g.function).c_str(), g.zygote);
       AppendF(waiting, "faas_queue_waiting{function=\"%s\"} %u\n", Escape(g.function).c_str(),
@@ -167,8 +168,8 @@ std::string Metrics::Render() const {
   out += "# HELP faas_billed_cpu_seconds_total Billed CPU time.\n";
   out += "# TYPE faas_billed_cpu_seconds_total counter\n";
   for (const auto& [fn, f] : functions_) {
-    AppendF(out, "faas_billed_cpu_seconds_total{function=\"%s\"} %llu.%03llu\n",
-            Escape(fn).c_str(), static_cast<unsigned long long>(f.billed_ms / 1000),
+    AppendF(out, "faas_billed_cpu_seconds_total{function=\"%s\"} %llu.%03llu\n", Escape(fn).c_str(),
+            static_cast<unsigned long long>(f.billed_ms / 1000),
             static_cast<unsigned long long>(f.billed_ms % 1000));
   }
   auto histogram = [&](const char* name, const std::string& labels, const Histogram& h) {
@@ -187,8 +188,9 @@ std::string Metrics::Render() const {
   for (const auto& [fn, f] : functions_) {
     histogram("faas_init_duration_seconds", "function=\"" + Escape(fn) + "\"", f.init);
   }
-  out += "# HELP faas_invoke_duration_seconds Invocation phases (queue, spawn, load, init, exec, "
-         "total).\n";
+  out +=
+      "# HELP faas_invoke_duration_seconds Invocation phases (queue, spawn, load, init, exec, "
+      "total).\n";
   out += "# TYPE faas_invoke_duration_seconds histogram\n";
   for (const auto& [fn, f] : functions_) {
     for (const auto& [phase, h] : f.phases) {
@@ -214,8 +216,9 @@ std::string Metrics::Render() const {
   out += "# HELP faas_http_in_flight Requests being handled now.\n";
   out += "# TYPE faas_http_in_flight gauge\n";
   AppendF(out, "faas_http_in_flight %lld\n", static_cast<long long>(http.in_flight));
-  out += "# HELP faas_http_rejections_total Requests and connections refused before any function "
-         "ran, by reason.\n";
+  out +=
+      "# HELP faas_http_rejections_total Requests and connections refused before any function "
+      "ran, by reason.\n";
   out += "# TYPE faas_http_rejections_total counter\n";
   std::map<std::string, uint64_t> all = http.rejections;
   for (const auto& [reason, n] : rejections_) {

@@ -15,13 +15,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <cstring>
+#include <deque>
 #include <map>
-#include <utility>
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include <libcgroup.h>
 
@@ -118,7 +118,9 @@ Status SetLevelCaps(const std::string& ctrl, const std::string& dir, uint64_t me
 }
 
 // The larger of two caps, where 0 means none (the largest).
-uint64_t Looser(uint64_t a, uint64_t b) { return a == 0 || b == 0 ? 0 : std::max(a, b); }
+uint64_t Looser(uint64_t a, uint64_t b) {
+  return a == 0 || b == 0 ? 0 : std::max(a, b);
+}
 
 // A number from a /proc file ("key: N kB" lines when `key` is given), 0 when unreadable.
 uint64_t ProcNumber(const std::string& path, const std::string& key = "") {
@@ -195,7 +197,8 @@ void RemoveLeftovers(const std::string& parent_dir) {
   std::vector<std::string> stale;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name.rfind("faas-", 0) != 0 || name.find_first_not_of("0123456789", 5) != std::string::npos) {
+    if (name.rfind("faas-", 0) != 0 ||
+        name.find_first_not_of("0123456789", 5) != std::string::npos) {
       continue;
     }
     pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + 5));
@@ -303,8 +306,8 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
       avail.erase(avail.find_last_not_of(" \n") + 1);
       root->limits_problem_ =
           "cgroup v2 at " + options.v2_mount + " cannot limit memory and pids: the " + names +
-          " controller" + (missing.size() == 1 ? " is" : "s are") + " not available to " +
-          own_dir + " (its cgroup.controllers lists: " + (avail.empty() ? "nothing" : avail) +
+          " controller" + (missing.size() == 1 ? " is" : "s are") + " not available to " + own_dir +
+          " (its cgroup.controllers lists: " + (avail.empty() ? "nothing" : avail) +
           "). To fix: enable memory, pids and cpu in " + parent_dir +
           "/cgroup.subtree_control (echo '+memory +pids +cpu' > " + parent_dir +
           "/cgroup.subtree_control), or run faasd under systemd with Delegate=yes; where "
@@ -326,8 +329,7 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
     root->dirs_.push_back(dir);  // from here on the destructor removes it
     if (have_all) {
       FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cgroup.subtree_control", "+memory +pids +cpu"));
-      FAAS_RETURN_IF_ERROR(
-          SetLevelCaps("", dir, options.max_memory_bytes, options.max_pids));
+      FAAS_RETURN_IF_ERROR(SetLevelCaps("", dir, options.max_memory_bytes, options.max_pids));
     }
     root->enforces_limits_ = have_all;
     return root;
@@ -379,8 +381,9 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
         (void)WriteFile(file, "1");  // checked below
         if (std::atoi(ReadSmall(file).c_str()) != 1) {
           return FailedPreconditionError(
-              file + " is not 1 and cannot be set: memory limits of the platform and function "
-                     "levels would not count what runs below them");
+              file +
+              " is not 1 and cannot be set: memory limits of the platform and function "
+              "levels would not count what runs below them");
         }
       }
     }
@@ -448,8 +451,7 @@ void CgroupRoot::KeepSpares(std::size_t n, const CgroupLimits& base) {
       const std::size_t per_function =
           std::max<std::size_t>(1, sp->want / std::max<std::size_t>(1, functions));
       for (auto& [k, level] : sp->levels) {
-        const std::size_t target =
-            k == nullptr ? std::min<std::size_t>(sp->want, 2) : per_function;
+        const std::size_t target = k == nullptr ? std::min<std::size_t>(sp->want, 2) : per_function;
         if (level.ready.size() >= target) {
           continue;
         }
@@ -544,11 +546,11 @@ namespace {
 // A directory name for a function: its name when it is plainly safe (deploy already allows only
 // [a-z0-9_-]), else a hash of it.
 std::string FunctionLeaf(const std::string& name) {
-  bool plain = !name.empty() && name.size() <= 100 && name[0] != '.' &&
-               std::all_of(name.begin(), name.end(), [](char c) {
-                 return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
-                        c == '.';
-               });
+  bool plain =
+      !name.empty() && name.size() <= 100 && name[0] != '.' &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+      });
   if (plain) {
     return "f-" + name;
   }
@@ -608,8 +610,8 @@ Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& 
     f->dirs_.push_back(dir);  // from here on the destructor removes it
     if (enforces_limits_) {
       FAAS_RETURN_IF_ERROR(WriteFile(
-          dir + "/cpu.max", (cpu_cap_us == 0 ? std::string("max") : quota) + " " +
-                                std::to_string(cpu_period_us)));
+          dir + "/cpu.max",
+          (cpu_cap_us == 0 ? std::string("max") : quota) + " " + std::to_string(cpu_period_us)));
       FAAS_RETURN_IF_ERROR(SetLevelCaps("", dir, limits.memory_bytes, limits.pids_max));
       // Instances below get their own limits: delegate the controllers one level further.
       FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cgroup.subtree_control", "+memory +pids +cpu"));
@@ -732,7 +734,8 @@ Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(
       }
     }
   }
-  std::string cpu_file = inst->cpu_dir_ + (mode_ == CgroupMode::kV2 ? "/cpu.stat" : "/cpuacct.usage");
+  std::string cpu_file =
+      inst->cpu_dir_ + (mode_ == CgroupMode::kV2 ? "/cpu.stat" : "/cpuacct.usage");
   inst->cpu_fd_.Reset(::open(cpu_file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!inst->cpu_fd_.Valid()) {
     return ErrnoError(errno, "open", cpu_file);
@@ -813,9 +816,9 @@ uint64_t InstanceCgroup::OomKills() const {
   if (memory_dir_.empty()) {
     return 0;
   }
-  return mode_ == CgroupMode::kV2 ? KeyedValue(ReadSmall(memory_dir_ + "/memory.events"), "oom_kill")
-                                  : KeyedValue(ReadSmall(memory_dir_ + "/memory.oom_control"),
-                                               "oom_kill");
+  return mode_ == CgroupMode::kV2
+             ? KeyedValue(ReadSmall(memory_dir_ + "/memory.events"), "oom_kill")
+             : KeyedValue(ReadSmall(memory_dir_ + "/memory.oom_control"), "oom_kill");
 }
 
 uint64_t InstanceCgroup::PeakMemory() const {
@@ -839,7 +842,9 @@ uint64_t InstanceCgroup::PidsLimitHits() const {
   return pids_dir_.empty() ? 0 : KeyedValue(ReadSmall(pids_dir_ + "/pids.events"), "max");
 }
 
-Status InstanceCgroup::KillAll() { return KillAllExcept({}); }
+Status InstanceCgroup::KillAll() {
+  return KillAllExcept({});
+}
 
 Status InstanceCgroup::KillAllExcept(std::span<const pid_t> keep) {
   if (kill_dir_.empty()) {
@@ -854,7 +859,8 @@ Status InstanceCgroup::KillAllExcept(std::span<const pid_t> keep) {
   bool quota_lifted = quota_file_.empty() || !keep.empty();  // the kept ones live on
   for (;;) {
     auto pids = Members(kill_dir_);
-    std::erase_if(pids, [&](pid_t p) { return std::find(keep.begin(), keep.end(), p) != keep.end(); });
+    std::erase_if(pids,
+                  [&](pid_t p) { return std::find(keep.begin(), keep.end(), p) != keep.end(); });
     if (pids.empty()) {
       return OkStatus();
     }

@@ -1,10 +1,9 @@
 #include "faas/sandbox/channel.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <chrono>
@@ -18,8 +17,9 @@ namespace {
 Status WaitFor(int fd, short events, Clock::time_point deadline) {
   const bool forever = deadline == Clock::time_point::max();
   for (;;) {
-    auto left = forever ? -1
-                        : std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left = forever
+                    ? -1
+                    : std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (!forever && left <= 0) {
       return DeadlineExceededError("deadline passed");
     }
@@ -104,17 +104,18 @@ msghdr OneByte(iovec* iov, char* control, std::size_t control_len) {
 
 }  // namespace
 
-Status WaitReadable(int fd, Clock::time_point deadline) { return WaitFor(fd, POLLIN, deadline); }
+Status WaitReadable(int fd, Clock::time_point deadline) {
+  return WaitFor(fd, POLLIN, deadline);
+}
 
 Status WriteFrame(int fd, std::string_view payload, std::optional<Clock::time_point> deadline) {
   if (payload.size() > UINT32_MAX) {
     return InvalidArgumentError("frame too large");
   }
   auto len = static_cast<uint32_t>(payload.size());
-  char header[kFrameHeaderBytes] = {static_cast<char>(len & 0xff),
-                                    static_cast<char>((len >> 8) & 0xff),
-                                    static_cast<char>((len >> 16) & 0xff),
-                                    static_cast<char>((len >> 24) & 0xff)};
+  char header[kFrameHeaderBytes] = {
+      static_cast<char>(len & 0xff), static_cast<char>((len >> 8) & 0xff),
+      static_cast<char>((len >> 16) & 0xff), static_cast<char>((len >> 24) & 0xff)};
   if (payload.size() <= 64u << 10) {
     // Small frames (the common case) go out in one syscall.
     std::string buf;
@@ -252,8 +253,8 @@ Result<std::pair<char, std::vector<UniqueFd>>> ReceiveWithFds(int fd, std::size_
     return UnavailableError("end of stream");
   }
   if ((msg.msg_flags & MSG_CTRUNC) != 0 || fds.size() != want_fds) {
-    return InternalError("protocol violation: expected " + std::to_string(want_fds) +
-                         " fds, got " + std::to_string(fds.size()));
+    return InternalError("protocol violation: expected " + std::to_string(want_fds) + " fds, got " +
+                         std::to_string(fds.size()));
   }
   return std::make_pair(byte, std::move(fds));
 }

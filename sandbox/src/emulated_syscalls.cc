@@ -25,7 +25,7 @@ namespace faas::sandbox {
 namespace {
 
 constexpr int kSiSysSeccomp = 1;  // si_code of a seccomp SIGSYS (SYS_SECCOMP, siginfo.h)
-uint64_t g_memory_bytes = 0;  // the function's memory limit, reported as total RAM
+uint64_t g_memory_bytes = 0;      // the function's memory limit, reported as total RAM
 
 void CopyField(char* dst, const char* src) {
   std::strncpy(dst, src, _UTSNAME_LENGTH - 1);

@@ -60,7 +60,8 @@ Status BuildRootFilesystem(const std::string& library, uint64_t tmp_bytes) {
   // Stop mount events from propagating back to the host.
   FAAS_RETURN_IF_ERROR(Mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE));
   const std::string root = kRoot;
-  FAAS_RETURN_IF_ERROR(Mount("faas-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755"));
+  FAAS_RETURN_IF_ERROR(
+      Mount("faas-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755"));
   FAAS_RETURN_IF_ERROR(MakeDir(root + "/function", 0755));
   FAAS_RETURN_IF_ERROR(BindReadOnly(lib_path, root + kLibraryInJail));
   FAAS_RETURN_IF_ERROR(MakeDir(root + "/dev", 0755));
@@ -72,8 +73,8 @@ Status BuildRootFilesystem(const std::string& library, uint64_t tmp_bytes) {
   }
   FAAS_RETURN_IF_ERROR(MakeDir(root + "/tmp", 01777));
   std::string tmp_opts = "size=" + std::to_string(tmp_bytes) + ",mode=1777,nr_inodes=4096";
-  FAAS_RETURN_IF_ERROR(Mount("faas-tmp", root + "/tmp", "tmpfs",
-                             MS_NOSUID | MS_NODEV | MS_NOEXEC, tmp_opts.c_str()));
+  FAAS_RETURN_IF_ERROR(Mount("faas-tmp", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             tmp_opts.c_str()));
   FAAS_RETURN_IF_ERROR(MakeDir(root + "/.old", 0700));
   // pivot_root(2) has no glibc wrapper.
   if (::syscall(SYS_pivot_root, root.c_str(), (root + "/.old").c_str()) != 0) {

@@ -95,8 +95,8 @@ Result<std::vector<sock_filter>> BuildInstanceFilter() {
   };
   FAAS_RETURN_IF_ERROR(
       check(seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "badarch"));
-  for (int nr : {SCMP_SYS(mount), SCMP_SYS(capset), SCMP_SYS(umount2), SCMP_SYS(unshare),
-                 SCMP_SYS(setns)}) {
+  for (int nr :
+       {SCMP_SYS(mount), SCMP_SYS(capset), SCMP_SYS(umount2), SCMP_SYS(unshare), SCMP_SYS(setns)}) {
     FAAS_RETURN_IF_ERROR(check(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, nr, 0), "rule"));
   }
   constexpr unsigned kNamespaceFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
@@ -129,8 +129,8 @@ pid_t CloneInstance() {
   // A raw clone: glibc's fork() would run the function's pthread_atfork handlers in the child
   // before it is jailed and moved into its cgroup. The zygote is single-threaded (checked by the
   // daemon), so no lock is held across this.
-  return static_cast<pid_t>(::syscall(SYS_clone, kInstanceCloneFlags, nullptr, nullptr, nullptr,
-                                      nullptr));
+  return static_cast<pid_t>(
+      ::syscall(SYS_clone, kInstanceCloneFlags, nullptr, nullptr, nullptr, nullptr));
 }
 
 const char* EnterInstanceJail(const InstanceJail& jail) {

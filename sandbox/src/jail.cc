@@ -48,8 +48,7 @@ Result<std::string> EnterJail(const JailSpec& spec) {
     FAAS_RETURN_IF_ERROR(Step("instance proc", MountInstanceProc()));
   }
   FAAS_RETURN_IF_ERROR(Step("rlimits", SetHardLimits(spec)));
-  FAAS_RETURN_IF_ERROR(
-      Step("fds", CloseInheritedFds(spec.zygote ? kInstanceProcFd : 3)));
+  FAAS_RETURN_IF_ERROR(Step("fds", CloseInheritedFds(spec.zygote ? kInstanceProcFd : 3)));
   FAAS_RETURN_IF_ERROR(Step("privileges", DropPrivileges(spec.uid, spec.gid)));
   FAAS_RETURN_IF_ERROR(Step("emulation", InstallSyscallEmulation(spec.memory_bytes)));
   FAAS_RETURN_IF_ERROR(Step("seccomp", InstallSeccomp(spec.zygote)));

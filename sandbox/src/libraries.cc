@@ -8,8 +8,8 @@
 namespace faas::sandbox {
 
 Status PreloadAllowedLibraries() {
-  static constexpr const char* kAllowed[] = {"libc.so.6",       "libm.so.6",   "libstdc++.so.6",
-                                             "libgcc_s.so.1",   "libdl.so.2",  "libpthread.so.0",
+  static constexpr const char* kAllowed[] = {"libc.so.6",     "libm.so.6",  "libstdc++.so.6",
+                                             "libgcc_s.so.1", "libdl.so.2", "libpthread.so.0",
                                              "librt.so.1"};
   for (const char* soname : kAllowed) {
     if (::dlopen(soname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD) == nullptr &&

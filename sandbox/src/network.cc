@@ -8,6 +8,8 @@
 //   3. Routes: slirp's 10.0.2.0/24 becomes just its gateway (/32): the rest of that network,
 //      10.0.2.3 among it, would otherwise be relayed to the host's side as it is. Then each
 //      allowed network via the gateway, and a `prohibit` route (EACCES) for each denied one.
+#include "faas/sandbox/network.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -23,7 +25,6 @@
 #include "faas/base/unique_fd.h"
 #include "faas/sandbox/channel.h"
 #include "faas/sandbox/jail.h"
-#include "faas/sandbox/network.h"
 #include "faas/v1/worker.pb.h"
 
 namespace faas::sandbox {
@@ -70,8 +71,8 @@ Status Apply(int nl, const Route& r) {
   auto* h = reinterpret_cast<nlmsghdr*>(buf);
   h->nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
   h->nlmsg_type = r.op;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK |
-                   (r.op == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+  h->nlmsg_flags =
+      NLM_F_REQUEST | NLM_F_ACK | (r.op == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_REPLACE : 0);
   auto* m = reinterpret_cast<rtmsg*>(buf + NLMSG_HDRLEN);
   m->rtm_family = AF_INET;
   m->rtm_dst_len = static_cast<unsigned char>(r.dst.PrefixLength());

@@ -5,8 +5,8 @@
 // function and are where kernel exploits live. Only the native architecture is allowed; a call
 // through another ABI (i386 `int 0x80`, x32) kills (the bad-arch action).
 #include <errno.h>
-#include <sched.h>
 #include <linux/sockios.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -298,7 +298,8 @@ constexpr ArgRule kPrctls[] = {
     {PR_SET_PDEATHSIG, "subprocess libraries"},
     {PR_GET_PDEATHSIG, "subprocess libraries"},
     {PR_GET_DUMPABLE, "libraries"},
-    {PR_SET_DUMPABLE, "an instance maps its uid (instance_jail.cc); core files are off (RLIMIT_CORE 0)"},
+    {PR_SET_DUMPABLE,
+     "an instance maps its uid (instance_jail.cc); core files are off (RLIMIT_CORE 0)"},
     {PR_SET_SECCOMP, "an instance stacks its final filter; a filter only ever restricts"},
     {PR_GET_SECCOMP, "libraries"},
     {PR_SET_NO_NEW_PRIVS, "already set; libraries set it again"},
@@ -387,21 +388,22 @@ Status InstallSeccomp(bool zygote_stage) {
     FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_TRAP, nr, 0), "trap"));
   }
   for (const ArgRule& r : kIoctls) {
-    FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                                                SCMP_A1(SCMP_CMP_EQ, r.value)),
-                               "ioctl"));
+    FAAS_RETURN_IF_ERROR(Check(
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, r.value)),
+        "ioctl"));
   }
   for (const ArgRule& r : kPrctls) {
-    FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                                                SCMP_A0(SCMP_CMP_EQ, r.value)),
-                               "prctl"));
+    FAAS_RETURN_IF_ERROR(Check(
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, r.value)),
+        "prctl"));
   }
   // socket(): only local and IP families; AF_NETLINK, AF_PACKET (raw frames) etc. get EPERM.
   // SOCK_RAW on AF_INET needs CAP_NET_RAW, which we dropped.
   for (int family : {AF_UNIX, AF_INET, AF_INET6}) {
-    FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                                                SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))),
-                               "socket"));
+    FAAS_RETURN_IF_ERROR(
+        Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                               SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))),
+              "socket"));
   }
   // clone(): threads and plain forks only; any namespace flag kills.
   FAAS_RETURN_IF_ERROR(Check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,

@@ -62,11 +62,13 @@ Result<Slirp> Slirp::Start(const std::string& slirp_path, pid_t pid, Clock::time
   if (!target.Valid()) {
     return ErrnoError(errno, "pidfd_open", "outbound worker " + std::to_string(pid));
   }
-  UniqueFd netns(::open(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd netns(
+      ::open(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
   if (!netns.Valid() || Exited(target.Get())) {
     return UnavailableError("the outbound worker " + std::to_string(pid) + " is gone");
   }
-  struct stat theirs {}, ours {};
+  struct stat theirs {
+  }, ours{};
   if (::fstat(netns.Get(), &theirs) != 0 || ::stat("/proc/self/ns/net", &ours) != 0 ||
       (theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino)) {
     // Never give slirp (which would add tap0 and a default route) the host's own namespace.
@@ -103,7 +105,7 @@ Result<Slirp> Slirp::Start(const std::string& slirp_path, pid_t pid, Clock::time
   posix_spawn_file_actions_addclosefrom_np(&fa, 6);
   std::vector<std::string> args = {
       slirp_path,
-      "--configure",            // address 10.0.2.100/24, default route via 10.0.2.2, link up
+      "--configure",  // address 10.0.2.100/24, default route via 10.0.2.2, link up
       "--mtu=65520",
       "--disable-host-loopback",  // 10.0.2.2 must not lead to the host's 127.0.0.1
       "--disable-dns",            // no forwarder to the host's resolver at 10.0.2.3
@@ -174,7 +176,8 @@ Slirp::~Slirp() {
   exit_fd_.Reset();  // its --exit-fd: slirp exits on its own; the kill makes sure at once
   ::syscall(SYS_pidfd_send_signal, pidfd_.Get(), SIGKILL, nullptr, 0);
   siginfo_t info{};
-  while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED) != 0 && errno == EINTR) {
+  while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED) != 0 &&
+         errno == EINTR) {
   }
   pidfd_.Reset();
 }

@@ -47,7 +47,9 @@ bool IsTokenChar(char c) {
          std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char Lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 [[noreturn]] void Die(int code, const char* what) {
   std::fprintf(stderr, "faas-worker: %s\n", what);
@@ -84,7 +86,9 @@ void SendReady(bool ok, std::string error, uint64_t load_ns, uint64_t init_ns) {
   Send(msg);
 }
 
-faas_str Str(const std::string& s) { return {s.data(), s.size()}; }
+faas_str Str(const std::string& s) {
+  return {s.data(), s.size()};
+}
 
 // The function's environment: the daemon's first frame (WorkerEnv), applied only now that the
 // jail is entered, so it can no longer steer the dynamic loader or anything that ran as root.
@@ -97,7 +101,8 @@ void ApplyEnvironment() {
   }
   ::clearenv();
   for (const auto& var : env.vars()) {
-    if (var.name().empty() || var.name().find_first_of(std::string_view("=\0", 2)) != std::string::npos ||
+    if (var.name().empty() ||
+        var.name().find_first_of(std::string_view("=\0", 2)) != std::string::npos ||
         var.value().find('\0') != std::string::npos ||
         ::setenv(var.name().c_str(), var.value().c_str(), 1) != 0) {
       Die(faas::sandbox::kExitBadFrame, "invalid environment variable");
@@ -300,8 +305,8 @@ int WorkerMain(int argc, char** argv) {
   }
   SendReady(true, "", load_ns, NanosSince(t1));
   if (zygote) {
-    const InstanceJail instance{.uid = spec.uid, .gid = spec.gid, .tmp_bytes = spec.tmp_bytes,
-                                .filter = &instance_filter};
+    const InstanceJail instance{
+        .uid = spec.uid, .gid = spec.gid, .tmp_bytes = spec.tmp_bytes, .filter = &instance_filter};
     ServeForks(kChannelFd, jail ? &instance : nullptr);  // returns in a forked instance
   }
 

@@ -21,6 +21,7 @@
 #include "faas/sandbox/channel.h"
 #include "faas/sandbox/jail.h"
 #include "faas/v1/worker.pb.h"
+
 #include "worker_response.h"
 #include "zygote.h"
 
@@ -53,7 +54,8 @@ Result<Endpoints> MakeEndpoints(bool pass_credentials) {
   }
   // The kernel then stamps each message the peer sends with its pid (PeekSenderPid).
   int on = 1;
-  if (pass_credentials && ::setsockopt(e.ours.Get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+  if (pass_credentials &&
+      ::setsockopt(e.ours.Get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
     return ErrnoError(errno, "setsockopt(SO_PASSCRED)");
   }
   return e;
@@ -100,8 +102,8 @@ sandbox::FunctionLimits FunctionLevelLimits(const FunctionSpec& spec,
   const uint64_t slots = instances + 2;  // + the current and a replaced version's zygote
   sandbox::FunctionLimits limits;
   limits.cpu_cap_us = static_cast<uint64_t>(options.function_cpus * 100'000);
-  limits.memory_bytes = slots * (uint64_t{spec.config.memory_mb} << 20) +
-                        2 * instances * kForkAllowanceBytes;
+  limits.memory_bytes =
+      slots * (uint64_t{spec.config.memory_mb} << 20) + 2 * instances * kForkAllowanceBytes;
   limits.pids_max = slots * options.pids_max;
   return limits;
 }
@@ -153,8 +155,7 @@ Result<std::unique_ptr<Instance>> Instance::Create(
 
 Result<std::unique_ptr<Instance>> Instance::Start(
     std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
-    const std::shared_ptr<sandbox::FunctionCgroup>& group, StartTimings* timings,
-    bool as_zygote) {
+    const std::shared_ptr<sandbox::FunctionCgroup>& group, StartTimings* timings, bool as_zygote) {
   const bool outbound = spec->config.network == "outbound";
   sandbox::EgressPolicy egress;
   egress.slirp_path = options.slirp4netns;
@@ -179,10 +180,12 @@ Result<std::unique_ptr<Instance>> Instance::Start(
                         TakeCgroup(*spec, options, as_zygote, group));
   uid_t uid = RunAs(*spec);
   std::vector<std::string> jail_args = {
-      "--uid",        std::to_string(uid),     "--gid",        std::to_string(uid),
+      "--uid",          std::to_string(uid),
+      "--gid",          std::to_string(uid),
       "--memory-bytes", std::to_string(spec->config.memory_mb << 20),
-      "--nproc",      std::to_string(NprocFor(*spec, options)),
-      "--tmp-bytes",  std::to_string(options.tmp_bytes), "--network", spec->config.network};
+      "--nproc",        std::to_string(NprocFor(*spec, options)),
+      "--tmp-bytes",    std::to_string(options.tmp_bytes),
+      "--network",      spec->config.network};
   if (outbound) {
     std::vector<std::string> args = sandbox::EgressWorkerArgs(egress, host_addresses);
     jail_args.insert(jail_args.end(), args.begin(), args.end());
@@ -190,12 +193,8 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   if (as_zygote) {
     jail_args.emplace_back("--zygote");
   }
-  SpawnSpec ss{options.worker_path,
-               spec->library_path,
-               std::move(jail_args),
-               e.theirs.Get(),
-               e.log.Get(),
-               cg ? cg->ProcsFds() : std::vector<int>{}};
+  SpawnSpec ss{options.worker_path, spec->library_path, std::move(jail_args),
+               e.theirs.Get(),      e.log.Get(),        cg ? cg->ProcsFds() : std::vector<int>{}};
   FAAS_ASSIGN_OR_RETURN(WorkerProcess process, WorkerProcess::Spawn(ss));
   timings->spawn = Clock::now() - t0;
   e.theirs.Reset();
@@ -218,8 +217,8 @@ Result<std::unique_ptr<Instance>> Instance::Start(
     auto sender = sandbox::PeekSenderPid(inst->channel_.Get(), deadline);
     inst->ready_pid_ = sender.ok() ? *sender : -1;  // on error AwaitReady says what happened
   }
-  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings,
-                                        outbound ? &egress : nullptr));
+  FAAS_RETURN_IF_ERROR(
+      inst->AwaitReady(deadline, options.init_timeout, timings, outbound ? &egress : nullptr));
   return inst;
 }
 
@@ -250,11 +249,10 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
     zygote->Abandon();
     char said[512];
     ssize_t n = ::pread(e.log.Get(), said, sizeof said, 0);  // the child's last words, if any
-    return UnavailableError("the forked instance sent no first frame" +
-                            (n > 0 ? " (" + std::string(said, static_cast<std::size_t>(n)) + ")"
-                                   : std::string()) +
-                            ": " +
-                            sender.status().message());
+    return UnavailableError(
+        "the forked instance sent no first frame" +
+        (n > 0 ? " (" + std::string(said, static_cast<std::size_t>(n)) + ")" : std::string()) +
+        ": " + sender.status().message());
   }
   const pid_t host_pid = *sender;
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, host_pid, 0)));
@@ -345,8 +343,8 @@ Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::millisecond
   if (!frame.ok()) {
     if (frame.status().code() == StatusCode::kDeadlineExceeded) {
       Bury("init");
-      return DeadlineExceededError(
-          "the library did not finish loading and faas_init within " + FormatDuration(budget));
+      return DeadlineExceededError("the library did not finish loading and faas_init within " +
+                                   FormatDuration(budget));
     }
     std::string why = Bury(frame.status().message());
     std::string logs = ReadLogs(2048);
@@ -391,8 +389,8 @@ std::chrono::nanoseconds Instance::TakeBackgroundCpu(bool final) {
       last_cpu_ = now;
     }
   }
-  std::chrono::nanoseconds take = final ? background_
-                                        : std::chrono::milliseconds(background_.count() / 1'000'000);
+  std::chrono::nanoseconds take =
+      final ? background_ : std::chrono::milliseconds(background_.count() / 1'000'000);
   background_ -= take;
   return take;
 }
@@ -754,8 +752,8 @@ void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t 
     std::string exit = Bury(why.empty() ? "closed its channel" : "protocol violation", &info);
     out->cpu = Cpu() - cpu_before;
     out->outcome = Outcome::kCrashed;
-    out->error_message = why.empty() ? "the worker " + exit
-                                     : "the worker broke the protocol: " + why + "; " + exit;
+    out->error_message =
+        why.empty() ? "the worker " + exit : "the worker broke the protocol: " + why + "; " + exit;
     if (why.empty() && info.signaled && info.value == SIGSYS) {
       // The seccomp policy killed it (SCMP_ACT_KILL_PROCESS delivers SIGSYS).
       out->outcome = Outcome::kSandboxViolation;
@@ -771,11 +769,11 @@ void Instance::Finish(const Exchange& x, Result<std::string> frame, std::size_t 
 }
 
 std::string Instance::TimeoutMessage(const Exchange& x) const {
-  return x.cpu_exceeded ? "the function used its " + FormatDuration(x.cpu_limit) +
-                              " CPU-time limit; the instance was killed"
-                        : "the function did not finish within its " +
-                              FormatDuration(spec_->config.timeout) +
-                              " timeout; the instance was killed";
+  return x.cpu_exceeded
+             ? "the function used its " + FormatDuration(x.cpu_limit) +
+                   " CPU-time limit; the instance was killed"
+             : "the function did not finish within its " + FormatDuration(spec_->config.timeout) +
+                   " timeout; the instance was killed";
 }
 
 void Instance::Abandon(const Exchange& x, const Status& why, InvokeResult* out) {
@@ -787,9 +785,10 @@ void Instance::Abandon(const Exchange& x, const Status& why, InvokeResult* out) 
     out->error_message = TimeoutMessage(x);
   } else {
     out->outcome = Outcome::kCrashed;
-    out->error_message = why.code() == StatusCode::kInternal
-                             ? "the worker broke the protocol: " + why.message() + " (worker killed)"
-                             : "the worker stopped answering: " + why.message();
+    out->error_message =
+        why.code() == StatusCode::kInternal
+            ? "the worker broke the protocol: " + why.message() + " (worker killed)"
+            : "the worker stopped answering: " + why.message();
   }
 }
 

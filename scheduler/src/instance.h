@@ -11,6 +11,7 @@
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/network.h"
 #include "faas/scheduler/scheduler.h"
+
 #include "answer_budget.h"
 #include "worker_process.h"
 
@@ -65,8 +66,8 @@ class Instance {
   // `group` is the function's cgroup level (nullptr: none).
   static Result<std::unique_ptr<Instance>> Create(
       std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
-      const std::shared_ptr<Zygote>& zygote,
-      const std::shared_ptr<sandbox::FunctionCgroup>& group, StartTimings* timings);
+      const std::shared_ptr<Zygote>& zygote, const std::shared_ptr<sandbox::FunctionCgroup>& group,
+      StartTimings* timings);
   // Spawns a worker for `spec` and waits for its WorkerReady until `init_timeout`. With
   // `as_zygote` the worker serves fork requests after it is ready (see Zygote).
   // Errors: FailedPrecondition (the library failed to load or init; message says why, with the
@@ -101,8 +102,8 @@ class Instance {
   //   kills and reaps: a blocking thread's work).
   struct Exchange {
     std::string invocation_id;  // the request's: the answer must name it
-    std::string frame;     // the request frame, then what has arrived of the answer
-    std::size_t done = 0;  // bytes of the request frame written
+    std::string frame;          // the request frame, then what has arrived of the answer
+    std::size_t done = 0;       // bytes of the request frame written
     bool writing = true;
     std::size_t answer_bytes = 0;  // the answer frame's size, header included, once announced
     std::size_t budget_bytes = 0;  // taken from the AnswerBudget for it (the caller gives back)

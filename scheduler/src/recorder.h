@@ -109,8 +109,8 @@ class Recorder {
     Status s = ledger_->Append(rec);
     if (!s.ok()) {
       static auto log = log::Get("metering");
-      FAAS_LOG(log, err, "ledger.append_failed", {"inv", rec.invocation_id},
-               {"fn", rec.function}, {"error", s.message()});
+      FAAS_LOG(log, err, "ledger.append_failed", {"inv", rec.invocation_id}, {"fn", rec.function},
+               {"error", s.message()});
     }
   }
 

@@ -18,6 +18,7 @@
 #include "faas/base/log.h"
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/channel.h"
+
 #include "instance.h"
 #include "recorder.h"
 #include "zygote.h"
@@ -26,18 +27,30 @@ namespace faas::scheduler {
 
 std::string_view OutcomeName(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kOk: return "ok";
-    case Outcome::kFunctionError: return "function_error";
-    case Outcome::kCrashed: return "function_crashed";
-    case Outcome::kTimeout: return "function_timeout";
-    case Outcome::kInitFailed: return "init_failed";
-    case Outcome::kResponseTooLarge: return "response_too_large";
-    case Outcome::kSandboxViolation: return "sandbox_violation";
-    case Outcome::kNoCapacity: return "no_capacity";
-    case Outcome::kNotFound: return "function_not_found";
-    case Outcome::kPayloadTooLarge: return "payload_too_large";
-    case Outcome::kShuttingDown: return "shutting_down";
-    case Outcome::kInternal: return "internal";
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kFunctionError:
+      return "function_error";
+    case Outcome::kCrashed:
+      return "function_crashed";
+    case Outcome::kTimeout:
+      return "function_timeout";
+    case Outcome::kInitFailed:
+      return "init_failed";
+    case Outcome::kResponseTooLarge:
+      return "response_too_large";
+    case Outcome::kSandboxViolation:
+      return "sandbox_violation";
+    case Outcome::kNoCapacity:
+      return "no_capacity";
+    case Outcome::kNotFound:
+      return "function_not_found";
+    case Outcome::kPayloadTooLarge:
+      return "payload_too_large";
+    case Outcome::kShuttingDown:
+      return "shutting_down";
+    case Outcome::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -64,8 +77,8 @@ struct AsyncCall {
   InvokeResult out;
   std::unique_ptr<Instance> inst;  // while it runs
   Instance::Exchange x;
-  uint64_t timer = 0;          // the queue timeout, then the next CPU/deadline check
-  uint32_t watched = 0;        // the channel's epoll events while watched, else 0
+  uint64_t timer = 0;    // the queue timeout, then the next CPU/deadline check
+  uint32_t watched = 0;  // the channel's epoll events while watched, else 0
   bool first_check = true;
   AnswerBudget::Ticket budget_ticket = 0;  // waiting for answer-buffer bytes (AnswerBudget)
 };
@@ -82,12 +95,12 @@ struct Pool {
   bool removed = false;
   // The current version's zygote (cold starts fork from it), started by the reaper thread.
   std::shared_ptr<Zygote> zygote;
-  uint32_t zygote_failures = 0;           // failed starts and deaths of this version's zygotes
-  Clock::time_point zygote_retry_at{};    // restart backoff
-  bool zygote_disabled = false;           // this version spawns every instance (logged once)
+  uint32_t zygote_failures = 0;         // failed starts and deaths of this version's zygotes
+  Clock::time_point zygote_retry_at{};  // restart backoff
+  bool zygote_disabled = false;         // this version spawns every instance (logged once)
   // The function's cgroup level (f-<name>): its instances and zygotes are made below it.
   std::shared_ptr<sandbox::FunctionCgroup> cgroup;
-  std::condition_variable freed;             // an instance or a slot became available
+  std::condition_variable freed;  // an instance or a slot became available
   // InvokeAsync calls queued for an instance (also counted in `waiting`), oldest first.
   std::deque<AsyncPtr> async_waiters;
   bool serve_async_next = false;  // with both kinds waiting, turns alternate
@@ -240,7 +253,9 @@ Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>())
   }
 }
 
-Scheduler::~Scheduler() { Shutdown(); }
+Scheduler::~Scheduler() {
+  Shutdown();
+}
 
 void Scheduler::SetFunction(FunctionSpec spec) {
   auto shared = std::make_shared<const FunctionSpec>(std::move(spec));
@@ -401,8 +416,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
       if (!request.fresh && (inst = TakeIdleLocked(*pool, spec->version, &dead)) != nullptr) {
         break;
       }
-      if (request.fresh && !pool->idle.empty() &&
-          pool->total >= spec->config.max_instances) {
+      if (request.fresh && !pool->idle.empty() && pool->total >= spec->config.max_instances) {
         // A forced cold start at max_instances makes room by stopping an idle instance.
         dead.push_back(std::move(pool->idle.front()));
         pool->idle.erase(pool->idle.begin());
@@ -462,12 +476,12 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     out.timings.cold = Clock::now() - t0;
     if (!started.ok()) {
       const Status& s = started.status();
-      bool lib_fault = s.code() == StatusCode::kFailedPrecondition ||
-                       s.code() == StatusCode::kDeadlineExceeded;
+      bool lib_fault =
+          s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kDeadlineExceeded;
       out.outcome = lib_fault ? Outcome::kInitFailed : Outcome::kInternal;
       out.error_message = lib_fault ? s.message() : "cannot start an instance: " + s.message();
-      FAAS_LOG(log, warn, "instance.start_failed", {"fn", name},
-               {"inv", request.invocation_id}, {"error", s.message()});
+      FAAS_LOG(log, warn, "instance.start_failed", {"fn", name}, {"inv", request.invocation_id},
+               {"error", s.message()});
       Handoffs handoffs;
       {
         std::lock_guard lock(mu);
@@ -699,8 +713,8 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
   }
   StopWatching(call);
   if (p == Instance::Pumped::kAnswered) {
-    Status violation = call->inst->Settle(call->x, *answer, options.log_capture_bytes,
-                                          &call->out, sandbox::kFrameHeaderBytes);
+    Status violation = call->inst->Settle(call->x, *answer, options.log_capture_bytes, &call->out,
+                                          sandbox::kFrameHeaderBytes);
     answer = std::string();  // freed before its budget is given back
     if (violation.ok()) {
       EndAnswer(call);
@@ -1089,7 +1103,8 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
     const Status& s = started.status();
     ++pool->zygote_failures;
     // A version whose faas_init cannot be forked (or fails) will not do better next time.
-    if (s.code() == StatusCode::kFailedPrecondition || pool->zygote_failures >= kMaxZygoteFailures) {
+    if (s.code() == StatusCode::kFailedPrecondition ||
+        pool->zygote_failures >= kMaxZygoteFailures) {
       pool->zygote_disabled = true;
       FAAS_LOG(log, warn, "zygote.unavailable", {"fn", spec->name}, {"version", spec->version},
                {"error", s.message()}, {"fallback", "spawn"});

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -58,8 +58,8 @@ struct ChildFds : bp::extend::handler {
     int c = ::fcntl(channel, F_DUPFD_CLOEXEC, 10);
     int l = ::fcntl(log, F_DUPFD_CLOEXEC, 10);
     int null = ::open("/dev/null", O_RDONLY);
-    if (c < 0 || l < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(l, 1) < 0 ||
-        ::dup2(l, 2) < 0 || ::dup2(c, 3) < 0) {
+    if (c < 0 || l < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(l, 1) < 0 || ::dup2(l, 2) < 0 ||
+        ::dup2(c, 3) < 0) {
       exec.set_error(std::error_code(errno, std::system_category()), "worker fd setup");
       return;
     }
@@ -133,7 +133,8 @@ Result<WorkerProcess> WorkerProcess::Spawn(const SpawnSpec& spec) {
                                    std::to_string(::getpid())};
   args.insert(args.end(), spec.jail_args.begin(), spec.jail_args.end());
   SpawnerThread::Get().Run([&] {
-    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, bp::start_dir = "/", ChildFds(spec.channel_fd, spec.log_fd, &spec.cgroup_procs_fds), ec);
+    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, bp::start_dir = "/",
+                    ChildFds(spec.channel_fd, spec.log_fd, &spec.cgroup_procs_fds), ec);
     if (!ec) {
       pid = child.id();
       child.detach();  // we own the process through its pidfd from here on

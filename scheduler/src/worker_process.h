@@ -22,10 +22,10 @@ namespace faas::scheduler {
 struct SpawnSpec {
   std::string worker_path;
   std::string library_path;
-  std::vector<std::string> jail_args;      // --uid, --gid, limits (see sandbox/worker.h)
-  int channel_fd = -1;                     // becomes fd 3 in the worker
-  int log_fd = -1;                         // becomes stdout and stderr
-  std::vector<int> cgroup_procs_fds;       // the child joins each (writes "0") before exec
+  std::vector<std::string> jail_args;  // --uid, --gid, limits (see sandbox/worker.h)
+  int channel_fd = -1;                 // becomes fd 3 in the worker
+  int log_fd = -1;                     // becomes stdout and stderr
+  std::vector<int> cgroup_procs_fds;   // the child joins each (writes "0") before exec
 };
 
 struct ExitInfo {

@@ -10,8 +10,8 @@
 namespace faas::scheduler {
 namespace {
 
-constexpr std::size_t kMaxKeptExits = 1024;     // unasked-for reports (e.g. a fork bomb's)
-constexpr std::size_t kMaxZygoteFrame = 4096;   // its frames are a few bytes
+constexpr std::size_t kMaxKeptExits = 1024;    // unasked-for reports (e.g. a fork bomb's)
+constexpr std::size_t kMaxZygoteFrame = 4096;  // its frames are a few bytes
 
 }  // namespace
 
@@ -98,8 +98,9 @@ Status Zygote::ReadOne(Clock::time_point deadline, std::optional<pid_t>* forked)
       exits_.erase(exit_order_.front());
       exit_order_.pop_front();
     }
-    if (exits_.insert_or_assign(pid, ExitInfo{.signaled = msg.exited().signaled(),
-                                              .value = msg.exited().value()})
+    if (exits_
+            .insert_or_assign(
+                pid, ExitInfo{.signaled = msg.exited().signaled(), .value = msg.exited().value()})
             .second) {
       exit_order_.push_back(pid);
     }

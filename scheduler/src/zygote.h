@@ -23,6 +23,7 @@
 #include "faas/base/unique_fd.h"
 #include "faas/sandbox/cgroup.h"
 #include "faas/scheduler/scheduler.h"
+
 #include "instance.h"
 #include "worker_process.h"
 
@@ -34,9 +35,9 @@ class Zygote {
   // initialise. FailedPrecondition when this version cannot have a zygote (loading or faas_init
   // failed, or faas_init left threads running, which a fork would not copy).
   // `group` is the function's cgroup level: the zygote's group and its instances' go there.
-  static Result<std::shared_ptr<Zygote>> Start(
-      std::shared_ptr<const FunctionSpec> spec, const SchedulerOptions& options,
-      std::shared_ptr<sandbox::FunctionCgroup> group);
+  static Result<std::shared_ptr<Zygote>> Start(std::shared_ptr<const FunctionSpec> spec,
+                                               const SchedulerOptions& options,
+                                               std::shared_ptr<sandbox::FunctionCgroup> group);
   ~Zygote();  // closes the channel (the zygote exits), kills what is left in its cgroup
   Zygote(const Zygote&) = delete;
   Zygote& operator=(const Zygote&) = delete;

@@ -171,7 +171,8 @@ faas::Status ValidateConfig(const FunctionConfig& c) {
   }
   CheckDuration(errs, "idle_ttl", c.idle_ttl, kMinIdleTtl, kMaxIdleTtl);
   if (c.queue_depth > 100'000) {
-    errs.push_back("queue_depth: " + std::to_string(c.queue_depth) + " is above the 100000 maximum");
+    errs.push_back("queue_depth: " + std::to_string(c.queue_depth) +
+                   " is above the 100000 maximum");
   }
   if (c.queue_timeout.count() != 0) {
     CheckDuration(errs, "queue_timeout", c.queue_timeout, kMinTimeout, kMaxTimeout);

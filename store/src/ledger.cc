@@ -20,6 +20,7 @@
 #include "faas/base/log.h"
 #include "faas/base/text.h"
 #include "faas/base/unique_fd.h"
+
 #include "sqlite.h"
 
 namespace faas::store {
@@ -146,14 +147,28 @@ constexpr const char* kInsertInvocation =
 // Inserts `r` with `st`, a kInsertInvocation statement prepared once per batch (preparing one
 // per row cost the writer more than the insert itself).
 Status Insert(sql::Stmt& st, const InvocationRecord& r) {
-  FAAS_RETURN_IF_ERROR(st.Rebind(
-      {r.invocation_id, r.function, int64_t{r.version}, r.trigger, r.kind, r.start_unix_ms,
-       static_cast<int64_t>(r.wall_ns), static_cast<int64_t>(r.cpu_ns),
-       static_cast<int64_t>(r.billed_ms), r.cost_micros, static_cast<int64_t>(r.peak_memory_bytes),
-       int64_t{r.cold_start ? 1 : 0}, r.outcome, r.error_code, static_cast<int64_t>(r.queue_ns),
-       static_cast<int64_t>(r.spawn_ns), static_cast<int64_t>(r.load_ns),
-       static_cast<int64_t>(r.init_ns), static_cast<int64_t>(r.exec_ns), r.tenant, r.queue,
-       r.message_id}));
+  FAAS_RETURN_IF_ERROR(st.Rebind({r.invocation_id,
+                                  r.function,
+                                  int64_t{r.version},
+                                  r.trigger,
+                                  r.kind,
+                                  r.start_unix_ms,
+                                  static_cast<int64_t>(r.wall_ns),
+                                  static_cast<int64_t>(r.cpu_ns),
+                                  static_cast<int64_t>(r.billed_ms),
+                                  r.cost_micros,
+                                  static_cast<int64_t>(r.peak_memory_bytes),
+                                  int64_t{r.cold_start ? 1 : 0},
+                                  r.outcome,
+                                  r.error_code,
+                                  static_cast<int64_t>(r.queue_ns),
+                                  static_cast<int64_t>(r.spawn_ns),
+                                  static_cast<int64_t>(r.load_ns),
+                                  static_cast<int64_t>(r.init_ns),
+                                  static_cast<int64_t>(r.exec_ns),
+                                  r.tenant,
+                                  r.queue,
+                                  r.message_id}));
   return st.Run();
 }
 
@@ -170,21 +185,21 @@ struct Ledger::Impl {
   // the journal generation. So a record's journal line and its queue entry are always in the
   // same generation, and deleting a committed generation's file never loses a row. Order:
   // journal_mu before mu.
-  std::shared_mutex journal_mu;   // guards the journal fd and generation
-  std::mutex mu;                  // guards the queue and counters
-  std::condition_variable wake;   // writer: work or stop
+  std::shared_mutex journal_mu;  // guards the journal fd and generation
+  std::mutex mu;                 // guards the queue and counters
+  std::condition_variable wake;  // writer: work or stop
   std::condition_variable flushed;
   UniqueFd journal;
   uint64_t generation = 0;
   std::vector<InvocationRecord> queue;
   std::vector<LogEntry> log_queue;
-  uint64_t appended = 0;          // records appended so far
-  uint64_t committed = 0;         // records in SQLite so far
+  uint64_t appended = 0;   // records appended so far
+  uint64_t committed = 0;  // records in SQLite so far
   uint64_t logs_appended = 0;
   uint64_t logs_committed = 0;
   bool stopping = false;
   std::thread writer;
-  std::mutex db_mu;               // one connection: queries and the writer take turns
+  std::mutex db_mu;  // one connection: queries and the writer take turns
 
   std::string JournalPath(uint64_t gen) const {
     char name[32];
@@ -222,7 +237,8 @@ struct Ledger::Impl {
     if (!logs.empty()) {
       FAAS_ASSIGN_OR_RETURN(
           sql::Stmt insert,
-          sql::Stmt::Prepare(db, "INSERT INTO logs(id, function, start_ms, text) VALUES (?,?,?,?)"));
+          sql::Stmt::Prepare(db,
+                             "INSERT INTO logs(id, function, start_ms, text) VALUES (?,?,?,?)"));
       for (const auto& l : logs) {
         FAAS_RETURN_IF_ERROR(insert.Rebind({l.invocation_id, l.function, l.start_unix_ms, l.text}));
         FAAS_RETURN_IF_ERROR(insert.Run());
@@ -245,8 +261,9 @@ struct Ledger::Impl {
   // CREATE TABLE IF NOT EXISTS does not add it, so add it here (idempotent).
   Status AddTextColumn(const std::string& name) {
     FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
-                          sql::Stmt::Prepare(db, "SELECT 1 FROM pragma_table_info('invocations')"
-                                                 " WHERE name = ?1",
+                          sql::Stmt::Prepare(db,
+                                             "SELECT 1 FROM pragma_table_info('invocations')"
+                                             " WHERE name = ?1",
                                              {name}));
     FAAS_ASSIGN_OR_RETURN(bool has, st.Step());
     if (has) {
@@ -426,21 +443,20 @@ Result<std::vector<LogEntry>> Ledger::Logs(const std::string& function,
                                            uint64_t after_seq) {
   std::lock_guard lock(impl_->db_mu);
   FAAS_ASSIGN_OR_RETURN(
-      sql::Stmt st,
-      sql::Stmt::Prepare(impl_->db,
-                         "SELECT seq, id, function, start_ms, text FROM logs"
-                         " WHERE function = ?1 AND (?2 = '' OR id = ?2) AND seq > ?3"
-                         " ORDER BY seq DESC LIMIT ?4",
-                         {function, invocation_id, static_cast<int64_t>(after_seq),
-                          int64_t{last}}));
+      sql::Stmt st, sql::Stmt::Prepare(
+                        impl_->db,
+                        "SELECT seq, id, function, start_ms, text FROM logs"
+                        " WHERE function = ?1 AND (?2 = '' OR id = ?2) AND seq > ?3"
+                        " ORDER BY seq DESC LIMIT ?4",
+                        {function, invocation_id, static_cast<int64_t>(after_seq), int64_t{last}}));
   std::vector<LogEntry> out;
   for (;;) {
     FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
     if (!more) {
       break;
     }
-    out.push_back({static_cast<uint64_t>(st.Int(0)), st.Text(1), st.Text(2), st.Int(3),
-                   st.Text(4)});
+    out.push_back(
+        {static_cast<uint64_t>(st.Int(0)), st.Text(1), st.Text(2), st.Int(3), st.Text(4)});
   }
   std::reverse(out.begin(), out.end());
   return out;
@@ -481,9 +497,9 @@ Result<std::vector<BillRow>> Ledger::Bill(const BillQuery& q) {
                     " FROM invocations WHERE (?1 = '' OR function = ?1) AND start_ms >= ?2"
                     " AND (?3 = 0 OR start_ms < ?3) GROUP BY 1 ORDER BY 1";
   std::lock_guard lock(impl_->db_mu);
-  FAAS_ASSIGN_OR_RETURN(sql::Stmt st, sql::Stmt::Prepare(impl_->db, sql.c_str(),
-                                                         {q.function, q.since_unix_ms,
-                                                          q.until_unix_ms}));
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(impl_->db, sql.c_str(), {q.function, q.since_unix_ms, q.until_unix_ms}));
   std::vector<BillRow> rows;
   BillRow total;
   for (;;) {

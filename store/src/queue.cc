@@ -101,7 +101,9 @@ std::string_view NotNull(std::string_view s) {
   return s.data() != nullptr ? s : std::string_view("");
 }
 
-std::string Quote(std::string_view s) { return faas::QuoteForMessage(s, 64); }
+std::string Quote(std::string_view s) {
+  return faas::QuoteForMessage(s, 64);
+}
 
 faas::Status CheckQueueName(std::string_view name, std::string_view what = "queue name") {
   if (name.empty()) {

@@ -95,7 +95,9 @@ auto Log() {
   return log;
 }
 
-std::string Quote(std::string_view s) { return faas::QuoteForMessage(s); }
+std::string Quote(std::string_view s) {
+  return faas::QuoteForMessage(s);
+}
 
 faas::Status NoSuchFunction(std::string_view name) {
   return faas::NotFoundError("function " + Quote(name) + " does not exist");
@@ -141,22 +143,20 @@ faas::Result<Version> ReadVersion(const Stmt& s, int col) {
 
 // Gives `name` the next unused uid of the reserved range, once (inside the caller's transaction).
 faas::Result<uint32_t> AllocateUid(sqlite3* db, std::string_view name) {
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt insert,
-      Stmt::Prepare(db,
-                    "INSERT OR IGNORE INTO function_uids (name, uid) "
-                    "SELECT ?, COALESCE(MAX(uid) + 1, ?) FROM function_uids",
-                    {name, int64_t{kFunctionUidBase}}));
+  FAAS_ASSIGN_OR_RETURN(Stmt insert,
+                        Stmt::Prepare(db,
+                                      "INSERT OR IGNORE INTO function_uids (name, uid) "
+                                      "SELECT ?, COALESCE(MAX(uid) + 1, ?) FROM function_uids",
+                                      {name, int64_t{kFunctionUidBase}}));
   FAAS_RETURN_IF_ERROR(insert.Run());
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt uid, Stmt::Prepare(db, "SELECT uid FROM function_uids WHERE name = ?", {name}));
+  FAAS_ASSIGN_OR_RETURN(Stmt uid,
+                        Stmt::Prepare(db, "SELECT uid FROM function_uids WHERE name = ?", {name}));
   FAAS_ASSIGN_OR_RETURN(bool row, uid.Step());
   if (!row || uid.Int(0) < int64_t{kFunctionUidBase} ||
       uid.Int(0) >= int64_t{kFunctionUidBase} + int64_t{kFunctionUidCount}) {
-    return faas::ResourceExhaustedError("every uid of the functions' range " +
-                                        std::to_string(kFunctionUidBase) + ".." +
-                                        std::to_string(kFunctionUidBase + kFunctionUidCount - 1) +
-                                        " is taken");
+    return faas::ResourceExhaustedError(
+        "every uid of the functions' range " + std::to_string(kFunctionUidBase) + ".." +
+        std::to_string(kFunctionUidBase + kFunctionUidCount - 1) + " is taken");
   }
   return static_cast<uint32_t>(uid.Int(0));
 }
@@ -236,16 +236,17 @@ faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& given_
   }
   FAAS_RETURN_IF_ERROR(MakeDir(data_dir));
   FAAS_RETURN_IF_ERROR(MakeDir(data_dir + "/artifacts"));
-  FAAS_ASSIGN_OR_RETURN(sqlite3* db,
-                        sql::Open(data_dir + "/faas.db",
-                                  {.foreign_keys = true, .no_wal_event = "registry.no_wal"}));
+  FAAS_ASSIGN_OR_RETURN(
+      sqlite3 * db,
+      sql::Open(data_dir + "/faas.db", {.foreign_keys = true, .no_wal_event = "registry.no_wal"}));
   std::unique_ptr<Registry> reg(new Registry(data_dir, db));  // owns the handle now
   FAAS_RETURN_IF_ERROR(sql::Exec(db, kSchema));
   {
     // Functions deployed before uids were allocated here (they ran as a hash of their name).
     FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db));
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt missing, Stmt::Prepare(db, "SELECT name FROM functions WHERE name NOT IN "
+    FAAS_ASSIGN_OR_RETURN(Stmt missing,
+                          Stmt::Prepare(db,
+                                        "SELECT name FROM functions WHERE name NOT IN "
                                         "(SELECT name FROM function_uids) ORDER BY name"));
     std::vector<std::string> names;
     for (;;) {
@@ -698,9 +699,9 @@ std::string Base64Url(const unsigned char* data, std::size_t size) {
 }
 
 bool IsKeyId(std::string_view id) {
-  return id.size() == kApiKeyIdChars &&
-         std::all_of(id.begin(), id.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return id.size() == kApiKeyIdChars && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 // Shortest decimal that parses back to `v`: "10", "0.5", "0.000001"; scientific only when the
@@ -735,8 +736,7 @@ faas::Result<ApiKey> ReadKey(const Stmt& s) {
   k.revoked_unix_ms = s.Int(6);
   k.secret_sha256 = s.Text(7);
   if (ec != std::errc() || end != rate.data() + rate.size() || !(k.rate_per_sec >= 0) ||
-      burst < 0 || burst > int64_t{UINT32_MAX} || !IsKeyId(k.id) ||
-      !IsSha256Hex(k.secret_sha256)) {
+      burst < 0 || burst > int64_t{UINT32_MAX} || !IsKeyId(k.id) || !IsSha256Hex(k.secret_sha256)) {
     return faas::InternalError("stored API key " + Quote(k.id) + " is corrupt");
   }
   k.burst = static_cast<uint32_t>(burst);
@@ -745,9 +745,10 @@ faas::Result<ApiKey> ReadKey(const Stmt& s) {
 
 }  // namespace
 
-faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(
-    std::string_view tenant, std::vector<std::string> functions, double rate_per_sec,
-    uint32_t burst) {
+faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(std::string_view tenant,
+                                                                 std::vector<std::string> functions,
+                                                                 double rate_per_sec,
+                                                                 uint32_t burst) {
   constexpr std::string_view kNamePattern = "[a-z][a-z0-9-]{0,62}";  // as ValidateName
   std::vector<std::string> errs;
   if (!ValidateName(tenant).ok()) {
@@ -806,8 +807,8 @@ faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(
   FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
   for (int attempt = 0; key.id.empty(); ++attempt) {
     if (attempt == kMaxKeyIdAttempts) {
-      return faas::InternalError("no unused API key id after " +
-                                 std::to_string(kMaxKeyIdAttempts) + " random draws");
+      return faas::InternalError("no unused API key id after " + std::to_string(kMaxKeyIdAttempts) +
+                                 " random draws");
     }
     std::array<unsigned char, kApiKeyIdChars / 2> id_bytes{};
     FAAS_RETURN_IF_ERROR(FillRandom(id_bytes.data(), id_bytes.size()));

@@ -37,7 +37,6 @@ class E2E : public FaasdTest {
   }
 
   HttpResult Get(const std::string& target) { return HttpRequest(d_.http_port(), "GET", target); }
-
 };
 
 TEST_F(E2E, HelloIsServedColdThenWarmWithPlatformHeaders) {
@@ -56,17 +55,18 @@ TEST_F(E2E, HelloIsServedColdThenWarmWithPlatformHeaders) {
 
   HttpResult metrics = Get("/metrics");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find("faas_coldstarts_total{function=\"hello\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(metrics.body.find("faas_coldstarts_total{function=\"hello\"} 1\n"), std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("faas_invocations_total{function=\"hello\",outcome=\"ok\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(metrics.body.find("faas_billed_cpu_seconds_total{function=\"hello\"}"), std::string::npos);
+  EXPECT_NE(metrics.body.find("faas_billed_cpu_seconds_total{function=\"hello\"}"),
+            std::string::npos);
   EXPECT_NE(metrics.body.find("faas_instances{function=\"hello\",state=\"idle\"} 1\n"),
             std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("faas_invoke_duration_seconds_bucket{function=\"hello\",phase=\"exec\""),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.body.find("faas_invoke_duration_seconds_bucket{function=\"hello\",phase=\"exec\""),
+      std::string::npos);
 }
 
 // promtool (Debian package prometheus; infra/install-deps.sh installs it) lints the exposition
@@ -109,7 +109,8 @@ TEST_F(E2E, MetricsPassPromtoolCheckMetrics) {
     EXPECT_NE(metrics.body.find(family), std::string::npos) << family << "\n" << metrics.body;
   }
   CommandResult r = RunCommand({promtool, "check", "metrics"}, metrics.body);
-  EXPECT_EQ(r.exit_code, 0) << "promtool check metrics:\n" << r.out << r.err << "\n"
+  EXPECT_EQ(r.exit_code, 0) << "promtool check metrics:\n"
+                            << r.out << r.err << "\n"
                             << metrics.body;
   EXPECT_EQ(r.out + r.err, "") << metrics.body;
 }
@@ -125,9 +126,9 @@ TEST_F(E2E, KeepAliveConnectionServesManyInvocations) {
 
 TEST_F(E2E, EchoSeesMethodPathQueryHeadersAndBodyButNoSpoofedPlatformHeaders) {
   Deploy("echo", FunctionLib("echo"));
-  HttpResult r = HttpRequest(d_.http_port(), "POST", "/function/echo/a/b?x=1&y=2",
-                             "{\"hello\":\"world\"}",
-                             {{"X-Custom", "Value"}, {"X-Faas-Cold-Start", "forged"}});
+  HttpResult r =
+      HttpRequest(d_.http_port(), "POST", "/function/echo/a/b?x=1&y=2", "{\"hello\":\"world\"}",
+                  {{"X-Custom", "Value"}, {"X-Faas-Cold-Start", "forged"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Header("content-type"), "application/json");
   Json j = Json::parse(r.body);

@@ -107,10 +107,10 @@ TEST_F(Gateway, PrivateFunctionsNeedAValidKeyBeforeAnySchedulingWork) {
   // No invocation was scheduled for any of them; every refusal was counted.
   EXPECT_EQ(Metric(before, "faas_invocations_total", "function=\"echo\""),
             Metric(after, "faas_invocations_total", "function=\"echo\""));
-  EXPECT_EQ(Metric(after, "faas_http_rejections_total", "reason=\"unauthorized\"") -
-                std::max(0.0, Metric(before, "faas_http_rejections_total",
-                                     "reason=\"unauthorized\"")),
-            7);
+  EXPECT_EQ(
+      Metric(after, "faas_http_rejections_total", "reason=\"unauthorized\"") -
+          std::max(0.0, Metric(before, "faas_http_rejections_total", "reason=\"unauthorized\"")),
+      7);
 
   // A good key works, the function never sees it, and the tenant is recorded.
   HttpResult ok = Call("POST", "/function/echo", key, "hi");
@@ -119,8 +119,7 @@ TEST_F(Gateway, PrivateFunctionsNeedAValidKeyBeforeAnySchedulingWork) {
   EXPECT_FALSE(echo["headers"].contains("authorization")) << ok.body;
   EXPECT_EQ(Call("GET", "/function/hello", scoped).status, 200);
   ExpectError(Call("POST", "/function/nope", key), 404, "function_not_found");
-  EXPECT_EQ(Metric(Metrics(), "faas_tenant_invocations_total",
-                   "tenant=\"acme\",function=\"echo\""),
+  EXPECT_EQ(Metric(Metrics(), "faas_tenant_invocations_total", "tenant=\"acme\",function=\"echo\""),
             1);
   CommandResult inv = d_.Ctl({"invocations", "echo", "-o", "json"});
   ASSERT_EQ(inv.exit_code, 0) << inv.err;
@@ -169,8 +168,7 @@ TEST_F(Gateway, RateLimitsAnswer429WithRetryAfter) {
   EXPECT_GE(std::stoi(limited.Header("retry-after")), 1);
 
   // Per function: over all callers.
-  Ctl0({"deploy", "limited", FunctionLib("hello"), "--public", "--rate", "1/s", "--burst",
-        "2"});
+  Ctl0({"deploy", "limited", FunctionLib("hello"), "--public", "--rate", "1/s", "--burst", "2"});
   int fn_ok = 0;
   HttpResult fn_limited;
   for (int i = 0; i < 10 && fn_limited.status == 0; ++i) {
@@ -227,7 +225,8 @@ TEST_F(Gateway, TraceContextIsContinuedOrStartedAndLogged) {
   }
   std::size_t at = logs.find("inv=" + inv);
   ASSERT_NE(at, std::string::npos) << logs;
-  std::string line = logs.substr(logs.rfind('\n', at) + 1, logs.find('\n', at) - logs.rfind('\n', at));
+  std::string line =
+      logs.substr(logs.rfind('\n', at) + 1, logs.find('\n', at) - logs.rfind('\n', at));
   for (const char* field : {"request", "method=POST", "route=/function/{name}", "fn=echo",
                             "status=200", "tenant=acme", "cold=", "ms=", "trace="}) {
     EXPECT_NE(line.find(field), std::string::npos) << field << " missing in: " << line;
@@ -240,8 +239,8 @@ Json AwaitAsync(int port, const std::string& id, const std::string& key,
   Json j;
   for (auto deadline = std::chrono::steady_clock::now() + timeout;
        std::chrono::steady_clock::now() < deadline;) {
-    HttpResult r = HttpRequest(port, "GET", "/invocations/" + id, "",
-                               {{"Authorization", "Bearer " + key}});
+    HttpResult r =
+        HttpRequest(port, "GET", "/invocations/" + id, "", {{"Authorization", "Bearer " + key}});
     if (r.status != 200) {
       return Json{{"http_status", r.status}, {"body", r.body}};
     }
@@ -584,11 +583,11 @@ class RawHttp : public Gateway {
 };
 
 TEST_F(RawHttp, OversizedHeadersAndTargetsAreRefused) {
-  ExpectError(Raw("GET /function/hello HTTP/1.1\r\nHost: x\r\nX-Big: " +
-                  std::string(20000, 'a') + "\r\n\r\n"),
+  ExpectError(Raw("GET /function/hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') +
+                  "\r\n\r\n"),
               431, "header_too_large");
-  HttpResult long_target = Raw("GET /function/hello?" + std::string(12000, 'a') +
-                               " HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpResult long_target =
+      Raw("GET /function/hello?" + std::string(12000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_TRUE(long_target.status == 414 || long_target.status == 431) << long_target.status;
 }
 
@@ -610,7 +609,8 @@ TEST_F(RawHttp, SmugglingShapesAreRejected) {
 TEST_F(RawHttp, SlowClientsGet408) {
   HttpConnection c("127.0.0.1", d_.http_port());
   auto t0 = std::chrono::steady_clock::now();
-  HttpResult r = c.Raw("GET /function/hello HTTP/1.1\r\nHost: x\r\nX-Slow: ", std::chrono::seconds(10));
+  HttpResult r =
+      c.Raw("GET /function/hello HTTP/1.1\r\nHost: x\r\nX-Slow: ", std::chrono::seconds(10));
   auto took = std::chrono::steady_clock::now() - t0;
   ExpectError(r, 408, "request_timeout");
   EXPECT_LT(took, std::chrono::seconds(5));

@@ -39,7 +39,6 @@ class Routes : public FaasdTest {
     HttpConnection c("127.0.0.1", d_.http_port());
     return c.Raw("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
   }
-
 };
 
 TEST_F(Routes, ParamsReachTheFunctionAsHeadersAndCannotBeSpoofed) {

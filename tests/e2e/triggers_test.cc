@@ -92,13 +92,12 @@ class Triggers : public FaasdTest {
     }
     return j[key].is_string() ? std::stoull(j[key].get<std::string>()) : j[key].get<uint64_t>();
   }
-
 };
 
 TEST_F(Triggers, EmbeddedQueueMessagesReachTheFunctionAndAreAcked) {
   Ctl0({"deploy", "echo", FunctionLib("echo")});
-  Ctl0({"trigger", "add", "jobs", "--function", "echo", "--source", "embedded", "--queue",
-        "jobs", "--concurrency", "4"});
+  Ctl0({"trigger", "add", "jobs", "--function", "echo", "--source", "embedded", "--queue", "jobs",
+        "--concurrency", "4"});
   CommandResult key = d_.Ctl({"key", "create", "--tenant", "acme", "-o", "json"});
   ASSERT_EQ(key.exit_code, 0) << key.err;
   std::string k = Json::parse(key.out)["key"];
@@ -109,10 +108,10 @@ TEST_F(Triggers, EmbeddedQueueMessagesReachTheFunctionAndAreAcked) {
     ASSERT_EQ(r.status, 202) << r.body;
   }
   EXPECT_EQ(HttpRequest(d_.http_port(), "POST", "/queues/jobs", "x").status, 401);
-  EXPECT_EQ(HttpRequest(d_.http_port(), "POST", "/queues/_async", "x",
-                        {{"Authorization", "Bearer " + k}})
-                .status,
-            400);
+  EXPECT_EQ(
+      HttpRequest(d_.http_port(), "POST", "/queues/_async", "x", {{"Authorization", "Bearer " + k}})
+          .status,
+      400);
   for (int i = 0; i < kCli; ++i) {
     Ctl0({"queue", "publish", "jobs", "c" + std::to_string(i)});
   }
@@ -158,8 +157,8 @@ TEST_F(Triggers, APoisonMessageIsDeadLetteredAfterMaxAttemptsAndCanBeReplayed) {
 
 TEST_F(Triggers, Kill9MidBatchLosesNoMessage) {
   Ctl0({"deploy", "sleep", FunctionLib("sleep")});
-  Ctl0({"trigger", "add", "slow", "--function", "sleep", "--source", "embedded", "--queue",
-        "slow", "--concurrency", "2"});
+  Ctl0({"trigger", "add", "slow", "--function", "sleep", "--source", "embedded", "--queue", "slow",
+        "--concurrency", "2"});
   constexpr int kN = 30;
   std::set<std::string> published;
   for (int i = 0; i < kN; ++i) {
@@ -174,8 +173,7 @@ TEST_F(Triggers, Kill9MidBatchLosesNoMessage) {
   d_.Kill9();
   ASSERT_TRUE(d_.Start()) << d_.Logs();
   Json st = AwaitStats("slow", [](const Json& s) {
-    return Num(s, "ready") + Num(s, "in_flight") + Num(s, "delayed") == 0 &&
-           Num(s, "acked") >= kN;
+    return Num(s, "ready") + Num(s, "in_flight") + Num(s, "delayed") == 0 && Num(s, "acked") >= kN;
   });
   EXPECT_EQ(Num(st, "ready") + Num(st, "in_flight") + Num(st, "delayed"), 0u) << st.dump();
   EXPECT_GE(Num(st, "acked"), static_cast<uint64_t>(kN)) << st.dump();

@@ -24,6 +24,7 @@
 #include "faas/base/unique_fd.h"
 #include "faas/sandbox/channel.h"
 #include "faas/v1/worker.pb.h"
+
 #include "worker_response.h"
 
 namespace {

@@ -4,43 +4,41 @@
  * return. Used only by tests/hostile/hostile_test.cc, inside the jail.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <errno.h>
+#include <faas/function.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/time.h>
 #include <sys/prctl.h>
-#include <sys/sysinfo.h>
-#include <sys/utsname.h>
-#include <linux/fs.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <faas/function.h>
 
 FAAS_FUNCTION_ABI
 
-extern char **environ;
+extern char** environ;
 
 static char g_reply[4096];
 
-static int reply(faas_response *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int reply(faas_response *res, const char *fmt, ...) {
+static int reply(faas_response* res, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reply(faas_response* res, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(g_reply, sizeof g_reply, fmt, ap);
@@ -48,7 +46,7 @@ static int reply(faas_response *res, const char *fmt, ...) {
   return faas_response_write(res, g_reply, (size_t)n);
 }
 
-static int is(const faas_request *req, const char *what) {
+static int is(const faas_request* req, const char* what) {
   char want[128];
   snprintf(want, sizeof want, "do=%s", what);
   size_t n = strlen(want);
@@ -56,14 +54,14 @@ static int is(const faas_request *req, const char *what) {
          (req->query.len == n || req->query.data[n] == '&');
 }
 
-static void *nap(void *arg) {
+static void* nap(void* arg) {
   (void)arg;
   struct timespec ts = {0, 200 * 1000 * 1000};
   nanosleep(&ts, NULL);
   return NULL;
 }
 
-static void *spin(void *arg) {
+static void* spin(void* arg) {
   (void)arg;
   for (volatile unsigned long i = 0;; ++i) {
   }
@@ -76,18 +74,20 @@ static int recurse(int depth) {
   return recurse(depth + 1) + pad[0];
 }
 
-static int try_open(faas_response *res, const char *path, int flags) {
+static int try_open(faas_response* res, const char* path, int flags) {
   int fd = open(path, flags, 0644);
-  if (fd >= 0) return reply(res, "opened %s", path);
+  if (fd >= 0)
+    return reply(res, "opened %s", path);
   return reply(res, "errno=%s", strerrorname_np(errno));
 }
 
-static int try_connect(faas_response *res, const char *ip, int port) {
+static int try_connect(faas_response* res, const char* ip, int port) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return reply(res, "socket errno=%s", strerrorname_np(errno));
+  if (s < 0)
+    return reply(res, "socket errno=%s", strerrorname_np(errno));
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, ip, &a.sin_addr);
-  int rc = connect(s, (struct sockaddr *)&a, sizeof a);
+  int rc = connect(s, (struct sockaddr*)&a, sizeof a);
   int err = errno;
   close(s);
   return rc == 0 ? reply(res, "connected") : reply(res, "errno=%s", strerrorname_np(err));
@@ -96,10 +96,11 @@ static int try_connect(faas_response *res, const char *ip, int port) {
 /* Loaded as LD_PRELOAD into the worker by a deploy's env (the attack of issue #13): if this ever
  * runs before the jail, it runs as root on the host and leaves a mark there. */
 __attribute__((constructor)) static void mark_host(void) {
-  const char *path = getenv("HOSTILE_MARK");
+  const char* path = getenv("HOSTILE_MARK");
   if (path != NULL) {
     int fd = open(path, O_WRONLY | O_CREAT, 0644);
-    if (fd >= 0) close(fd);
+    if (fd >= 0)
+      close(fd);
   }
 }
 
@@ -108,7 +109,9 @@ __attribute__((constructor)) static void mark_host(void) {
  * the way to, an instance the zygote makes. */
 static volatile sig_atomic_t g_atfork_ran = 0;
 static volatile sig_atomic_t g_alarm_ticks = 0;
-static void on_fork_child(void) { g_atfork_ran = 1; }
+static void on_fork_child(void) {
+  g_atfork_ran = 1;
+}
 static void on_alarm(int sig) {
   (void)sig;
   g_alarm_ticks = g_alarm_ticks + 1;
@@ -119,9 +122,11 @@ static void on_alarm(int sig) {
 int faas_init(void) {
   /* With HOSTILE_MIN_UID set, refuse to start below that uid: the deploy probe must already run as
    * the function's own registry uid, not a stand-in. */
-  const char *min_uid = getenv("HOSTILE_MIN_UID");
-  if (min_uid != NULL && (long)getuid() < atol(min_uid)) return 1;
-  if (getenv("HOSTILE_ATFORK") != NULL) pthread_atfork(NULL, NULL, on_fork_child);
+  const char* min_uid = getenv("HOSTILE_MIN_UID");
+  if (min_uid != NULL && (long)getuid() < atol(min_uid))
+    return 1;
+  if (getenv("HOSTILE_ATFORK") != NULL)
+    pthread_atfork(NULL, NULL, on_fork_child);
   if (getenv("HOSTILE_ALARM") != NULL) {
     signal(SIGALRM, on_alarm);
     struct itimerval every = {{0, 5000}, {0, 50000}}; /* first after 50 ms, then every 5 ms */
@@ -138,11 +143,12 @@ int faas_init(void) {
 }
 
 /* Attacks on the other instances of the same version. */
-static int instance_attack(const faas_request *req, faas_response *res) {
+static int instance_attack(const faas_request* req, faas_response* res) {
   if (is(req, "tmp-plant")) {
     /* Leave a caller's secret in /tmp: the next caller of a `fresh` function must not see it. */
     int fd = open("/tmp/spy", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return reply(res, "errno=%s", strerrorname_np(errno));
+    if (fd < 0)
+      return reply(res, "errno=%s", strerrorname_np(errno));
     ssize_t n = write(fd, req->body.data, req->body.len);
     close(fd);
     return reply(res, "planted %zd", n);
@@ -150,7 +156,8 @@ static int instance_attack(const faas_request *req, faas_response *res) {
   if (is(req, "tmp-peek")) {
     char buf[256] = {0};
     int fd = open("/tmp/spy", O_RDONLY);
-    if (fd < 0) return reply(res, "errno=%s", strerrorname_np(errno));
+    if (fd < 0)
+      return reply(res, "errno=%s", strerrorname_np(errno));
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     return reply(res, "read %zd: %s", n, buf);
@@ -202,15 +209,16 @@ typedef struct {
   size_t len;
 } pb;
 
-static void pb_varint(pb *b, unsigned long v) {
+static void pb_varint(pb* b, unsigned long v) {
   while (v >= 0x80 && b->len < sizeof b->data) {
     b->data[b->len++] = (unsigned char)(v | 0x80);
     v >>= 7;
   }
-  if (b->len < sizeof b->data) b->data[b->len++] = (unsigned char)v;
+  if (b->len < sizeof b->data)
+    b->data[b->len++] = (unsigned char)v;
 }
 
-static void pb_bytes(pb *b, unsigned field, const void *data, size_t len) {
+static void pb_bytes(pb* b, unsigned field, const void* data, size_t len) {
   pb_varint(b, (field << 3) | 2);
   pb_varint(b, len);
   if (len <= sizeof b->data - b->len) {
@@ -219,7 +227,7 @@ static void pb_bytes(pb *b, unsigned field, const void *data, size_t len) {
   }
 }
 
-static void pb_header(pb *b, const char *name, const char *value) {
+static void pb_header(pb* b, const char* name, const char* value) {
   pb h = {.len = 0};
   pb_bytes(&h, 1, name, strlen(name));
   pb_bytes(&h, 2, value, strlen(value));
@@ -228,12 +236,13 @@ static void pb_header(pb *b, const char *name, const char *value) {
 
 /* WorkerResult{status, headers (name, value pairs, NULL-terminated), body, invocation_id = the
  * request's}, wrapped in WorkerResponse.result and length-prefixed, written to fd 3 at once. */
-static int write_result_frame(const faas_request *req, int status, const char *const *headers,
-                              const char *body) {
+static int write_result_frame(const faas_request* req, int status, const char* const* headers,
+                              const char* body) {
   pb r = {.len = 0};
   pb_varint(&r, (1 << 3) | 0);
   pb_varint(&r, (unsigned long)status);
-  for (const char *const *h = headers; h != NULL && h[0] != NULL; h += 2) pb_header(&r, h[0], h[1]);
+  for (const char* const* h = headers; h != NULL && h[0] != NULL; h += 2)
+    pb_header(&r, h[0], h[1]);
   pb_bytes(&r, 3, body, strlen(body));
   pb_bytes(&r, 6, req->invocation_id.data, req->invocation_id.len);
   pb msg = {.len = 4};
@@ -255,19 +264,22 @@ static void burn_cpu_ms(long ms) {
 }
 
 /* connect-to: TCP to X-Addr:X-Port with 3 s timeouts; on success reads what the peer sends. */
-static int try_connect_to(const faas_request *req, faas_response *res) {
-  const faas_str *a = faas_request_header(req, "x-addr");
-  const faas_str *p = faas_request_header(req, "x-port");
+static int try_connect_to(const faas_request* req, faas_response* res) {
+  const faas_str* a = faas_request_header(req, "x-addr");
+  const faas_str* p = faas_request_header(req, "x-port");
   char ip[64];
   snprintf(ip, sizeof ip, "%.*s", a ? (int)a->len : 0, a ? a->data : "");
   int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return reply(res, "socket errno=%s", strerrorname_np(errno));
+  if (s < 0)
+    return reply(res, "socket errno=%s", strerrorname_np(errno));
   struct timeval tv = {.tv_sec = 3};
-  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  /* bounds connect() */
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() */
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(p ? atoi(p->data) : 80))};
-  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) return reply(res, "bad address %s", ip);
-  if (connect(s, (struct sockaddr *)&sa, sizeof sa) != 0) {
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)(p ? atoi(p->data) : 80))};
+  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+    return reply(res, "bad address %s", ip);
+  if (connect(s, (struct sockaddr*)&sa, sizeof sa) != 0) {
     int err = errno;
     close(s);
     return reply(res, "errno=%s", strerrorname_np(err));
@@ -276,36 +288,44 @@ static int try_connect_to(const faas_request *req, faas_response *res) {
   ssize_t n = recv(s, buf, sizeof buf - 1, 0);
   int err = errno;
   close(s);
-  if (n < 0) return reply(res, "connected read errno=%s", strerrorname_np(err));
+  if (n < 0)
+    return reply(res, "connected read errno=%s", strerrorname_np(err));
   buf[n] = 0;
   return reply(res, "connected read=%s", buf);
 }
 
-int faas_handle(const faas_request *req, faas_response *res) {
+int faas_handle(const faas_request* req, faas_response* res) {
   int handled = instance_attack(req, res);
-  if (handled != -1) return handled;
-  if (is(req, "connect-to")) return try_connect_to(req, res);
+  if (handled != -1)
+    return handled;
+  if (is(req, "connect-to"))
+    return try_connect_to(req, res);
   if (is(req, "identity")) {
     return reply(res, "uid=%d gid=%d pid=%d", (int)getuid(), (int)getgid(), (int)getpid());
   }
   if (is(req, "env")) {
     int n = 0;
-    for (char **e = environ; *e; ++e) ++n;
-    const char *v = getenv("GREETING");
+    for (char** e = environ; *e; ++e)
+      ++n;
+    const char* v = getenv("GREETING");
     return reply(res, "count=%d GREETING=%s", n, v ? v : "(unset)");
   }
-  if (is(req, "shadow")) return try_open(res, "/etc/shadow", O_RDONLY);
+  if (is(req, "shadow"))
+    return try_open(res, "/etc/shadow", O_RDONLY);
   if (is(req, "datadir")) {
-    const faas_str *dir = faas_request_header(req, "x-target");
+    const faas_str* dir = faas_request_header(req, "x-target");
     char path[512];
     snprintf(path, sizeof path, "%.*s", dir ? (int)dir->len : 0, dir ? dir->data : "");
     return try_open(res, path, O_RDONLY);
   }
-  if (is(req, "write-root")) return try_open(res, "/evil", O_WRONLY | O_CREAT);
-  if (is(req, "write-lib")) return try_open(res, "/function/lib.so", O_WRONLY);
+  if (is(req, "write-root"))
+    return try_open(res, "/evil", O_WRONLY | O_CREAT);
+  if (is(req, "write-lib"))
+    return try_open(res, "/function/lib.so", O_WRONLY);
   if (is(req, "write-tmp")) {
     int fd = open("/tmp/ok", O_WRONLY | O_CREAT, 0644);
-    if (fd < 0) return reply(res, "errno=%s", strerrorname_np(errno));
+    if (fd < 0)
+      return reply(res, "errno=%s", strerrorname_np(errno));
     ssize_t n = write(fd, "hello", 5);
     close(fd);
     return reply(res, "wrote %zd", n);
@@ -313,8 +333,12 @@ int faas_handle(const faas_request *req, faas_response *res) {
   if (is(req, "exec-tmp")) {
     /* Drop a binary copy of /function/lib.so in /tmp and try to map it executable: noexec. */
     int fd = open("/tmp/x", O_RDWR | O_CREAT, 0755);
-    if (fd < 0 || write(fd, "\x7f" "ELF", 4) != 4) return reply(res, "setup failed");
-    void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    if (fd < 0 || write(fd,
+                        "\x7f"
+                        "ELF",
+                        4) != 4)
+      return reply(res, "setup failed");
+    void* p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
     return p == MAP_FAILED ? reply(res, "errno=%s", strerrorname_np(errno)) : reply(res, "mapped");
   }
   if (is(req, "fill-tmp")) {
@@ -323,7 +347,8 @@ int faas_handle(const faas_request *req, faas_response *res) {
     long total = 0;
     ssize_t n;
     signal(SIGXFSZ, SIG_IGN);
-    while ((n = write(fd, buf, sizeof buf)) > 0) total += n;
+    while ((n = write(fd, buf, sizeof buf)) > 0)
+      total += n;
     int err = errno;
     close(fd);
     unlink("/tmp/fill");
@@ -331,25 +356,28 @@ int faas_handle(const faas_request *req, faas_response *res) {
   }
   if (is(req, "fds")) {
     int n = 0;
-    while (n < 10000 && open("/dev/null", O_RDONLY) >= 0) ++n;
+    while (n < 10000 && open("/dev/null", O_RDONLY) >= 0)
+      ++n;
     int err = errno;
-    for (int fd = 4; fd < 4 + n + 8; ++fd) close(fd);
+    for (int fd = 4; fd < 4 + n + 8; ++fd)
+      close(fd);
     return reply(res, "opened=%d errno=%s", n, strerrorname_np(err));
   }
   if (is(req, "mmap-huge")) {
-    void *p = mmap(NULL, 100ul << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = mmap(NULL, 100ul << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? reply(res, "errno=%s", strerrorname_np(errno)) : reply(res, "mapped");
   }
   if (is(req, "exec-sh")) {
-    char *argv[] = {"/bin/sh", "-c", "id", NULL};
+    char* argv[] = {"/bin/sh", "-c", "id", NULL};
     execve("/bin/sh", argv, environ);
     return reply(res, "errno=%s", strerrorname_np(errno));
   }
   if (is(req, "connect-local")) {
-    const faas_str *p = faas_request_header(req, "x-port");
+    const faas_str* p = faas_request_header(req, "x-port");
     return try_connect(res, "127.0.0.1", p ? atoi(p->data) : 80);
   }
-  if (is(req, "connect-public")) return try_connect(res, "1.1.1.1", 80);
+  if (is(req, "connect-public"))
+    return try_connect(res, "1.1.1.1", 80);
   if (is(req, "raw-socket")) {
     int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
     int e1 = errno;
@@ -373,8 +401,8 @@ int faas_handle(const faas_request *req, faas_response *res) {
     long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
     char out[1024] = "";
     for (long off = 0; off < n;) {
-      unsigned short reclen = *(unsigned short *)(buf + off + 16);
-      const char *name = buf + off + 19;
+      unsigned short reclen = *(unsigned short*)(buf + off + 16);
+      const char* name = buf + off + 19;
       if (name[0] != '.') {
         strncat(out, name, sizeof out - strlen(out) - 2);
         strncat(out, " ", sizeof out - strlen(out) - 1);
@@ -393,7 +421,8 @@ int faas_handle(const faas_request *req, faas_response *res) {
     pid_t p;
     while (n < 100000 && (p = fork()) >= 0) {
       if (p == 0) {
-        for (;;) pause();
+        for (;;)
+          pause();
       }
       ++n;
     }
@@ -408,16 +437,20 @@ int faas_handle(const faas_request *req, faas_response *res) {
     static pthread_t threads[100000];
     int n = 0;
     int err = 0;
-    while (n < 100000 && (err = pthread_create(&threads[n], NULL, nap, NULL)) == 0) ++n;
-    for (int i = 0; i < n; ++i) pthread_join(threads[i], NULL);
+    while (n < 100000 && (err = pthread_create(&threads[n], NULL, nap, NULL)) == 0)
+      ++n;
+    for (int i = 0; i < n; ++i)
+      pthread_join(threads[i], NULL);
     return reply(res, "threads=%d errno=%s", n, strerrorname_np(err));
   }
   if (is(req, "balloon")) {
     /* Touch memory 1 MiB at a time up to 4 GiB; the memory cgroup must stop it. */
     for (size_t mb = 0; mb < 4096; ++mb) {
-      volatile char *p = malloc(1 << 20);
-      if (p == NULL) return reply(res, "malloc failed at %zu MiB", mb);
-      for (size_t i = 0; i < (1 << 20); i += 4096) p[i] = 1;
+      volatile char* p = malloc(1 << 20);
+      if (p == NULL)
+        return reply(res, "malloc failed at %zu MiB", mb);
+      for (size_t i = 0; i < (1 << 20); i += 4096)
+        p[i] = 1;
     }
     return reply(res, "ballooned 4 GiB");
   }
@@ -433,24 +466,28 @@ int faas_handle(const faas_request *req, faas_response *res) {
       _exit(0);
     }
     waitpid(p, NULL, 0);
-    for (;;) pause();
+    for (;;)
+      pause();
   }
   if (is(req, "busy-threads")) {
     /* Four spinning threads and a hang: bounded by the CPU quota, killed at the timeout. */
     pthread_t t;
-    for (int i = 0; i < 4; ++i) pthread_create(&t, NULL, spin, NULL);
-    for (;;) pause();
+    for (int i = 0; i < 4; ++i)
+      pthread_create(&t, NULL, spin, NULL);
+    for (;;)
+      pause();
   }
   if (is(req, "background-thread")) {
     /* Answer at once, keep a thread spinning after the response. */
     static int started = 0;
     pthread_t t;
-    if (!started && pthread_create(&t, NULL, spin, NULL) == 0) started = 1;
+    if (!started && pthread_create(&t, NULL, spin, NULL) == 0)
+      started = 1;
     return reply(res, "answered");
   }
   if (is(req, "kill-daemon")) {
     /* The daemon's pid (from the host) is not in this pid namespace: nothing to signal. */
-    const faas_str *p = faas_request_header(req, "x-pid");
+    const faas_str* p = faas_request_header(req, "x-pid");
     int rc = kill(p ? atoi(p->data) : 1, SIGKILL);
     int e1 = errno;
     int rc1 = kill(1, SIGKILL); /* PID 1 is the function itself: the kernel ignores it */
@@ -470,36 +507,65 @@ int faas_handle(const faas_request *req, faas_response *res) {
   }
   if (is(req, "half-frame")) {
     /* A frame header promising 100 bytes, 10 of them, then exit: a protocol violation. */
-    static const unsigned char kHalf[] = {100, 0, 0, 0, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'};
-    if (write(3, kHalf, sizeof kHalf) < 0) return 1;
+    static const unsigned char kHalf[] = {100, 0,   0,   0,   'a', 'b', 'c',
+                                          'd', 'e', 'f', 'g', 'h', 'i', 'j'};
+    if (write(3, kHalf, sizeof kHalf) < 0)
+      return 1;
     _exit(0);
   }
   /* Raw frames (run in a `fresh` deployment: one frame, then _exit, so nothing is left over). */
   if (is(req, "frame-1xx")) {
     /* 101 Switching Protocols with a body: the client would take the connection as upgraded. */
-    static const char *const kHeaders[] = {"upgrade", "websocket", "connection", "upgrade", NULL};
-    if (write_result_frame(req, 101, kHeaders, "smuggled") != 0) return 1;
+    static const char* const kHeaders[] = {"upgrade", "websocket", "connection", "upgrade", NULL};
+    if (write_result_frame(req, 101, kHeaders, "smuggled") != 0)
+      return 1;
     _exit(0);
   }
   if (is(req, "frame-status-0")) {
-    if (write_result_frame(req, 0, NULL, "no status") != 0) return 1;
+    if (write_result_frame(req, 0, NULL, "no status") != 0)
+      return 1;
     _exit(0);
   }
   if (is(req, "frame-reserved-headers")) {
     /* Platform and hop-by-hop headers in any case: none may reach the client. */
-    static const char *const kHeaders[] = {
-        "X-Invocation-Id", "forged", "X-FAAS-Cold-Start", "forged", "x-Faas-Trace-Id", "forged",
-        "Server-Timing", "forged", "Upgrade", "forged", "CONNECTION", "forged",
-        "Keep-Alive", "forged", "Transfer-Encoding", "forged", "Content-Length", "999",
-        "Proxy-Authenticate", "forged", "Proxy-Connection", "forged", "TE", "forged",
-        "Trailer", "forged", "X-Kept", "yes", NULL};
-    if (write_result_frame(req, 200, kHeaders, "body") != 0) return 1;
+    static const char* const kHeaders[] = {"X-Invocation-Id",
+                                           "forged",
+                                           "X-FAAS-Cold-Start",
+                                           "forged",
+                                           "x-Faas-Trace-Id",
+                                           "forged",
+                                           "Server-Timing",
+                                           "forged",
+                                           "Upgrade",
+                                           "forged",
+                                           "CONNECTION",
+                                           "forged",
+                                           "Keep-Alive",
+                                           "forged",
+                                           "Transfer-Encoding",
+                                           "forged",
+                                           "Content-Length",
+                                           "999",
+                                           "Proxy-Authenticate",
+                                           "forged",
+                                           "Proxy-Connection",
+                                           "forged",
+                                           "TE",
+                                           "forged",
+                                           "Trailer",
+                                           "forged",
+                                           "X-Kept",
+                                           "yes",
+                                           NULL};
+    if (write_result_frame(req, 200, kHeaders, "body") != 0)
+      return 1;
     _exit(0);
   }
   if (is(req, "frame-bad-header")) {
     /* What the SDK refuses (a name that is no token, a value with CR LF) only a raw frame sends. */
-    static const char *const kHeaders[] = {"x-a", "1\r\nSet-Cookie: forged=1", NULL};
-    if (write_result_frame(req, 200, kHeaders, "body") != 0) return 1;
+    static const char* const kHeaders[] = {"x-a", "1\r\nSet-Cookie: forged=1", NULL};
+    if (write_result_frame(req, 200, kHeaders, "body") != 0)
+      return 1;
     _exit(0);
   }
   if (is(req, "frame-garbage")) {
@@ -508,47 +574,69 @@ int faas_handle(const faas_request *req, faas_response *res) {
      * (what the daemon must not wait for on a loop thread that serves other connections). One
      * process: its exit keeps one CPU busy, and the loop can run on another. */
     long mb = 0;
-    const char *at = memmem(req->query.data, req->query.len, "&mb=", 4);
-    if (at != NULL) mb = strtol(at + 4, NULL, 10);
+    const char* at = memmem(req->query.data, req->query.len, "&mb=", 4);
+    if (at != NULL)
+      mb = strtol(at + 4, NULL, 10);
     if (mb > 0) {
       size_t bytes = (size_t)mb << 20;
-      char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) return reply(res, "mmap errno=%s", strerrorname_np(errno));
-      for (size_t i = 0; i < bytes; i += 4096) p[i] = 1;
+      char* p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED)
+        return reply(res, "mmap errno=%s", strerrorname_np(errno));
+      for (size_t i = 0; i < bytes; i += 4096)
+        p[i] = 1;
     }
-    static const unsigned char kGarbage[] = {8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
-                                             0xff, 0xff, 0xff, 0xff};
-    if (write(3, kGarbage, sizeof kGarbage) < 0) return 1;
-    for (;;) pause();
+    static const unsigned char kGarbage[] = {8,    0,    0,    0,    0xff, 0xff,
+                                             0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    if (write(3, kGarbage, sizeof kGarbage) < 0)
+      return 1;
+    for (;;)
+      pause();
   }
   if (is(req, "frame-stall")) {
     /* Announces a 6 MiB answer, sends nothing more, and hangs until the timeout kills it. */
     static const unsigned char kHeader[] = {0, 0, 0x60, 0}; /* 6 << 20, little-endian */
-    if (write(3, kHeader, sizeof kHeader) < 0) return 1;
-    for (;;) pause();
+    if (write(3, kHeader, sizeof kHeader) < 0)
+      return 1;
+    for (;;)
+      pause();
   }
   if (is(req, "leftover")) {
     /* Answers this call early with its own frame, then burns CPU and returns, so the worker's
      * real answer ("real") is left on the channel for whoever comes next. */
-    if (write_result_frame(req, 200, NULL, "forged") != 0) return 1;
+    if (write_result_frame(req, 200, NULL, "forged") != 0)
+      return 1;
     burn_cpu_ms(50);
     return reply(res, "real");
   }
   /* Attacks the sandbox answers by killing the worker (SIGSYS): these never return. */
-  if (is(req, "ptrace")) return (int)ptrace(PTRACE_ATTACH, getppid(), 0, 0);
-  if (is(req, "setuid")) return setuid(0);
-  if (is(req, "mount")) return (int)syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, 0);
-  if (is(req, "unshare")) return unshare(CLONE_NEWUSER);
-  if (is(req, "bpf")) return (int)syscall(SYS_bpf, 0, 0, 0);
-  if (is(req, "perf")) return (int)syscall(SYS_perf_event_open, 0, 0, -1, -1, 0);
-  if (is(req, "keyctl")) return (int)syscall(SYS_keyctl, 0, 0, 0);
-  if (is(req, "userfaultfd")) return (int)syscall(SYS_userfaultfd, 0);
-  if (is(req, "io_uring")) return (int)syscall(SYS_io_uring_setup, 1, 0);
-  if (is(req, "kexec")) return (int)syscall(SYS_kexec_load, 0, 0, 0, 0);
-  if (is(req, "module")) return (int)syscall(SYS_init_module, 0, 0, "");
-  if (is(req, "process_vm")) return (int)syscall(SYS_process_vm_readv, 1, 0, 0, 0, 0, 0);
-  if (is(req, "clone-ns")) return (int)syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
-  if (is(req, "setns")) return (int)syscall(SYS_setns, 0, 0);
+  if (is(req, "ptrace"))
+    return (int)ptrace(PTRACE_ATTACH, getppid(), 0, 0);
+  if (is(req, "setuid"))
+    return setuid(0);
+  if (is(req, "mount"))
+    return (int)syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, 0);
+  if (is(req, "unshare"))
+    return unshare(CLONE_NEWUSER);
+  if (is(req, "bpf"))
+    return (int)syscall(SYS_bpf, 0, 0, 0);
+  if (is(req, "perf"))
+    return (int)syscall(SYS_perf_event_open, 0, 0, -1, -1, 0);
+  if (is(req, "keyctl"))
+    return (int)syscall(SYS_keyctl, 0, 0, 0);
+  if (is(req, "userfaultfd"))
+    return (int)syscall(SYS_userfaultfd, 0);
+  if (is(req, "io_uring"))
+    return (int)syscall(SYS_io_uring_setup, 1, 0);
+  if (is(req, "kexec"))
+    return (int)syscall(SYS_kexec_load, 0, 0, 0, 0);
+  if (is(req, "module"))
+    return (int)syscall(SYS_init_module, 0, 0, "");
+  if (is(req, "process_vm"))
+    return (int)syscall(SYS_process_vm_readv, 1, 0, 0, 0, 0, 0);
+  if (is(req, "clone-ns"))
+    return (int)syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+  if (is(req, "setns"))
+    return (int)syscall(SYS_setns, 0, 0);
   if (is(req, "int80")) {
     /* getpid through the i386 ABI: a bad architecture for the filter. */
     long ret;
@@ -556,20 +644,24 @@ int faas_handle(const faas_request *req, faas_response *res) {
     return reply(res, "int80 returned %ld", ret);
   }
   /* Crashes the platform must contain. */
-  if (is(req, "stack-overflow")) return recurse(0);
-  if (is(req, "exit")) exit(0);
+  if (is(req, "stack-overflow"))
+    return recurse(0);
+  if (is(req, "exit"))
+    exit(0);
   if (is(req, "stderr-flood")) {
     static char line[1024];
     memset(line, 'e', sizeof line - 1);
     line[sizeof line - 1] = '\n';
-    for (int i = 0; i < 8192; ++i) fwrite(line, 1, sizeof line, stderr);
+    for (int i = 0; i < 8192; ++i)
+      fwrite(line, 1, sizeof line, stderr);
     return reply(res, "flooded");
   }
   if (is(req, "block-signals-sleep")) {
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
-    for (;;) pause();
+    for (;;)
+      pause();
   }
   if (is(req, "spin")) {
     for (volatile unsigned long i = 0;; ++i) {

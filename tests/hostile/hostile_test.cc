@@ -5,11 +5,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -33,7 +33,9 @@ using std::chrono::milliseconds;
 // What uname(2) reports inside the sandbox (sandbox/src/emulated_syscalls.cc).
 constexpr const char* kSandboxKernelRelease = "6.0.0-faas";
 
-std::string HostileLib() { return std::string(FAAS_TEST_HOSTILE_LIB); }
+std::string HostileLib() {
+  return std::string(FAAS_TEST_HOSTILE_LIB);
+}
 
 std::string CgroupDirOf(const std::string& pid, const std::string& controller);
 std::vector<std::string> FunctionProcesses(pid_t daemon);
@@ -46,18 +48,18 @@ class Hostile : public ::testing::Test {
     }
     daemon_ = new FaasdProcess();
     ASSERT_TRUE(daemon_->Start()) << daemon_->Logs();
-    for (auto [name, lib] : {std::pair{"hostile", HostileLib()},
-                             std::pair{"hello", FunctionLib("hello")}}) {
-      CommandResult r = daemon_->Ctl({"deploy", name, lib, "--timeout", "2s", "--env",
-                                      "GREETING=hi", "--max-instances", "1"});
+    for (auto [name, lib] :
+         {std::pair{"hostile", HostileLib()}, std::pair{"hello", FunctionLib("hello")}}) {
+      CommandResult r = daemon_->Ctl(
+          {"deploy", name, lib, "--timeout", "2s", "--env", "GREETING=hi", "--max-instances", "1"});
       ASSERT_EQ(r.exit_code, 0) << r.err;
     }
-    CommandResult r = daemon_->Ctl({"deploy", "cpu-capped", HostileLib(), "--timeout", "5s",
-                                    "--cpu-limit", "200ms"});
+    CommandResult r = daemon_->Ctl(
+        {"deploy", "cpu-capped", HostileLib(), "--timeout", "5s", "--cpu-limit", "200ms"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // Several instances of one function at once, for the function-level CPU cap.
-    r = daemon_->Ctl({"deploy", "spinners", HostileLib(), "--timeout", "2s", "--max-instances",
-                      "4"});
+    r = daemon_->Ctl(
+        {"deploy", "spinners", HostileLib(), "--timeout", "2s", "--max-instances", "4"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // Raw-frame attackers: `fresh`, so the instance that wrote a frame behind the worker's back
     // is never reused; and a warm one with a single instance for the leftover-frame attacks.
@@ -105,9 +107,9 @@ class Hostile : public ::testing::Test {
     EXPECT_EQ(hello.status, 200) << "neighbour broken after the attack";
     if (HasFailure()) {
       std::fprintf(stderr, "---- faasd log (tail) ----\n%s\n",
-                   daemon_->Logs().substr(daemon_->Logs().size() > 4000
-                                              ? daemon_->Logs().size() - 4000
-                                              : 0).c_str());
+                   daemon_->Logs()
+                       .substr(daemon_->Logs().size() > 4000 ? daemon_->Logs().size() - 4000 : 0)
+                       .c_str());
     }
   }
 
@@ -137,17 +139,17 @@ struct Refused {
 
 TEST_F(Hostile, RefusedAttacksFailInsideTheFunction) {
   const Refused cases[] = {
-      {"shadow", "errno=ENOENT"},           // no /etc in the view
-      {"write-root", "errno=EROFS"},        // the root is read-only
-      {"write-lib", "errno=EACCES"},        // its own library: 0444 on a read-only bind
-      {"exec-sh", "errno=ENOENT"},          // no /bin/sh in the view
-      {"exec-tmp", "errno=EPERM"},          // /tmp is noexec
+      {"shadow", "errno=ENOENT"},               // no /etc in the view
+      {"write-root", "errno=EROFS"},            // the root is read-only
+      {"write-lib", "errno=EACCES"},            // its own library: 0444 on a read-only bind
+      {"exec-sh", "errno=ENOENT"},              // no /bin/sh in the view
+      {"exec-tmp", "errno=EPERM"},              // /tmp is noexec
       {"connect-public", "errno=ENETUNREACH"},  // network namespace with only lo
       {"raw-socket", "raw=EPERM packet=EPERM netlink=EPERM"},
-      {"mmap-huge", "errno=ENOMEM"},        // RLIMIT_AS
-      {"fds", "errno=EMFILE"},              // RLIMIT_NOFILE 1024
+      {"mmap-huge", "errno=ENOMEM"},  // RLIMIT_AS
+      {"fds", "errno=EMFILE"},        // RLIMIT_NOFILE 1024
       {"hostname", "hostname=faas set=EPERM"},
-      {"write-tmp", "wrote 5"},             // the one writable place
+      {"write-tmp", "wrote 5"},  // the one writable place
   };
   for (const Refused& c : cases) {
     HttpResult r = Attack(c.attack);
@@ -202,9 +204,9 @@ TEST_F(Hostile, TmpIsSizeLimited) {
 }
 
 TEST_F(Hostile, KernelSurfaceCallsKillTheWorker) {
-  for (const char* call : {"ptrace", "setuid", "mount", "unshare", "bpf", "perf", "keyctl",
-                           "userfaultfd", "io_uring", "kexec", "module", "process_vm",
-                           "clone-ns", "setns"}) {
+  for (const char* call :
+       {"ptrace", "setuid", "mount", "unshare", "bpf", "perf", "keyctl", "userfaultfd", "io_uring",
+        "kexec", "module", "process_vm", "clone-ns", "setns"}) {
     auto t0 = std::chrono::steady_clock::now();
     HttpResult r = Attack(call);
     EXPECT_EQ(r.status, 502) << call << ": " << r.body;
@@ -265,9 +267,9 @@ TEST_F(Hostile, AFunctionsInstancesTogetherStayUnderItsCpuCap) {
     GTEST_SKIP() << cpus << " CPUs: four one-CPU instances cannot pass a cap of " << cap;
   }
   const std::string own = CgroupDirOf("self", "cpuacct");
-  const std::string usage_file =
-      (own.empty() ? std::string("/sys/fs/cgroup/cpuacct") : own) + "/faas-" +
-      std::to_string(daemon_->pid()) + "/f-spinners/cpuacct.usage";
+  const std::string usage_file = (own.empty() ? std::string("/sys/fs/cgroup/cpuacct") : own) +
+                                 "/faas-" + std::to_string(daemon_->pid()) +
+                                 "/f-spinners/cpuacct.usage";
   std::vector<std::thread> attacks;
   for (int i = 0; i < 4; ++i) {
     attacks.emplace_back([] { Get("spinners", "do=busy-threads"); });  // 504 after 2 s
@@ -292,8 +294,8 @@ TEST_F(Hostile, AFunctionsInstancesTogetherStayUnderItsCpuCap) {
   }
   ASSERT_GT(u0, 0) << usage_file;
   const double used_cpus = static_cast<double>(u1 - u0) / wall_ns;
-  EXPECT_LE(used_cpus, cap * 1.15) << "16 spinning threads in 4 instances used " << used_cpus
-                                   << " CPUs; the cap is " << cap;
+  EXPECT_LE(used_cpus, cap * 1.15)
+      << "16 spinning threads in 4 instances used " << used_cpus << " CPUs; the cap is " << cap;
   EXPECT_GT(used_cpus, cap * 0.5) << "the spinners hardly ran: the measurement says nothing";
 }
 
@@ -527,8 +529,7 @@ TEST_F(Hostile, LiveWorkersAreConfinedOnEveryThread) {
       EXPECT_NE(limits.find("Max open files            1024                 1024"),
                 std::string::npos)
           << limits;
-      EXPECT_NE(limits.find("Max core file size        0                    0"),
-                std::string::npos)
+      EXPECT_NE(limits.find("Max core file size        0                    0"), std::string::npos)
           << limits;
       // The cgroup limits as configured (memory 128 MiB default, pids 64), on cgroup v1: below
       // the function's level f-<name>, a zygote in z-N, every instance (forked or spawned) in
@@ -614,7 +615,8 @@ TEST_F(Hostile, FunctionAndPlatformLevelsCapPidsAndMemoryAndNprocBacksThemUp) {
       const long long top_pids = std::atoll(ReadFileOrEmpty(pids_top + "/pids.max").c_str());
       EXPECT_GT(top_pids, 0) << pids_top << ": " << ReadFileOrEmpty(pids_top + "/pids.max");
       EXPECT_LT(top_pids, std::atoll(ReadFileOrEmpty("/proc/sys/kernel/pid_max").c_str()));
-      const long long top_mem = std::atoll(ReadFileOrEmpty(mem_top + "/memory.limit_in_bytes").c_str());
+      const long long top_mem =
+          std::atoll(ReadFileOrEmpty(mem_top + "/memory.limit_in_bytes").c_str());
       std::istringstream meminfo(ReadFileOrEmpty("/proc/meminfo"));
       std::string key;
       long long total_kib = 0;
@@ -644,7 +646,8 @@ TEST_F(Hostile, TheOomKillerPicksWorkersBeforeFaasd) {
   const int daemon_adj = std::atoi(
       ReadFileOrEmpty("/proc/" + std::to_string(daemon_->pid()) + "/oom_score_adj").c_str());
   const std::string cap_eff = StatusField(ReadFileOrEmpty("/proc/self/status"), "CapEff");
-  const bool sys_resource = (std::strtoull(cap_eff.c_str(), nullptr, 16) >> 24) & 1;  // CAP_SYS_RESOURCE
+  const bool sys_resource =
+      (std::strtoull(cap_eff.c_str(), nullptr, 16) >> 24) & 1;  // CAP_SYS_RESOURCE
   EXPECT_EQ(daemon_adj, sys_resource ? -500 : 0)
       << "without CAP_SYS_RESOURCE faasd cannot go below 0 (this host lacks it)";
   int workers = 0;
@@ -814,8 +817,8 @@ TEST_F(HostileBombs, DoubleForkedGrandchildDiesWithTheInstance) {
     std::vector<std::string> left = CgroupMembers(dir);
     std::string pids;
     for (const std::string& p : left) {
-      pids += " " + p + " (" + StatusField(ReadFileOrEmpty("/proc/" + p + "/status"), "State") +
-              ")";
+      pids +=
+          " " + p + " (" + StatusField(ReadFileOrEmpty("/proc/" + p + "/status"), "State") + ")";
     }
     EXPECT_TRUE(left.empty()) << dir << " still holds" << pids;
   }
@@ -885,8 +888,8 @@ TEST_F(Hostile, TwoFunctionsNeverShareAUidEvenWhenTheirNamesCollide) {
 TEST_F(Hostile, TheDeployProbeRunsAsTheFunctionsOwnUid) {
   // The probe runs the library's constructors and faas_init: as the function's own uid, never a
   // stand-in that another function's probe could share.
-  CommandResult r = daemon_->Ctl({"deploy", "probe-uid", HostileLib(), "--env",
-                                  "HOSTILE_MIN_UID=2000000"});
+  CommandResult r =
+      daemon_->Ctl({"deploy", "probe-uid", HostileLib(), "--env", "HOSTILE_MIN_UID=2000000"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
@@ -897,10 +900,12 @@ TEST_F(Hostile, TheHostsKernelReleaseMemoryAndLoadAreNotVisible) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body.find(host.release), std::string::npos) << "the host's kernel: " << r.body;
   // A sanitised view: the kernel's name is fixed, memory is the function's own limit (128 MiB).
-  EXPECT_NE(r.body.find("uname=ok release=" + std::string(kSandboxKernelRelease) + " nodename=faas"),
-            std::string::npos)
+  EXPECT_NE(
+      r.body.find("uname=ok release=" + std::string(kSandboxKernelRelease) + " nodename=faas"),
+      std::string::npos)
       << r.body;
-  EXPECT_NE(r.body.find("sysinfo=ok totalram=134217728 procs=1 load=0"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("sysinfo=ok totalram=134217728 procs=1 load=0"), std::string::npos)
+      << r.body;
 }
 
 TEST_F(Hostile, IoctlAndPrctlAreLimitedToWhatRuntimesUse) {
@@ -925,8 +930,9 @@ TEST_F(Hostile, ADeploysEnvCannotLoadCodeIntoTheWorkerBeforeTheJail) {
     std::string value = std::string(var) == "LD_LIBRARY_PATH"  ? daemon_->data_dir() + "/artifacts"
                         : std::string(var) == "GLIBC_TUNABLES" ? "glibc.malloc.check=3"
                                                                : artifact;
-    CommandResult r = daemon_->Ctl({"deploy", "victim", FunctionLib("hello"), "--env",
-                                    std::string(var) + "=" + value, "--env", "HOSTILE_MARK=" + mark});
+    CommandResult r =
+        daemon_->Ctl({"deploy", "victim", FunctionLib("hello"), "--env",
+                      std::string(var) + "=" + value, "--env", "HOSTILE_MARK=" + mark});
     EXPECT_NE(r.exit_code, 0) << var << " was accepted";
     EXPECT_NE(r.err.find(var), std::string::npos) << "the error must name the key: " << r.err;
     if (r.exit_code == 0) {
@@ -960,8 +966,8 @@ TEST_F(Hostile, WorkersAreExecutedWithAnEmptyEnvironment) {
 }
 
 TEST_F(Hostile, AFreshInstanceNeverSeesAnEarlierCallersTmp) {
-  CommandResult r = daemon_->Ctl({"deploy", "fresh-spy", HostileLib(), "--isolation", "fresh",
-                                  "--timeout", "2s"});
+  CommandResult r = daemon_->Ctl(
+      {"deploy", "fresh-spy", HostileLib(), "--isolation", "fresh", "--timeout", "2s"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   AwaitZygote(daemon_->http_port(), "fresh-spy");
   HttpResult plant = HttpRequest(daemon_->http_port(), "POST", "/function/fresh-spy?do=tmp-plant",
@@ -976,8 +982,8 @@ TEST_F(Hostile, AFreshInstanceNeverSeesAnEarlierCallersTmp) {
 }
 
 TEST_F(Hostile, AnInstanceCannotSignalASiblingServingAnotherCaller) {
-  CommandResult r = daemon_->Ctl({"deploy", "siblings", HostileLib(), "--max-instances", "2",
-                                  "--timeout", "5s"});
+  CommandResult r =
+      daemon_->Ctl({"deploy", "siblings", HostileLib(), "--max-instances", "2", "--timeout", "5s"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   AwaitZygote(daemon_->http_port(), "siblings");
   HttpResult victim;
@@ -1086,8 +1092,7 @@ class HostileLoop : public ::testing::Test {
   }
   static long RssKiB() {
     return std::atol(
-        StatusField(ReadFileOrEmpty("/proc/" + std::to_string(daemon_->pid()) + "/status"),
-                    "VmRSS")
+        StatusField(ReadFileOrEmpty("/proc/" + std::to_string(daemon_->pid()) + "/status"), "VmRSS")
             .c_str());
   }
 
@@ -1174,9 +1179,8 @@ TEST_F(HostileLoop, BadAnswersDoNotStallOtherConnectionsOnTheLoop) {
   std::fprintf(stderr,
                "hello without attack: n=%zu p50=%.0f p99=%.0f max=%.0f us; with: n=%zu p50=%.0f "
                "p99=%.0f max=%.0f us; bound %.0f us\n",
-               base.size(), Percentile(base, 0.5), p99_base, Percentile(base, 1.0),
-               attacked.size(), Percentile(attacked, 0.5), p99_attacked, Percentile(attacked, 1.0),
-               bound);
+               base.size(), Percentile(base, 0.5), p99_base, Percentile(base, 1.0), attacked.size(),
+               Percentile(attacked, 0.5), p99_attacked, Percentile(attacked, 1.0), bound);
   EXPECT_LE(p99_attacked, bound);
 }
 
@@ -1225,8 +1229,8 @@ TEST_F(HostileLoop, StalledAnnouncedAnswersDoNotReserveMemory) {
     EXPECT_EQ(hello_failures, 0) << round;
     EXPECT_GT(hellos, 100) << round;
     const long grew_kib = peak - before;
-    std::fprintf(stderr, "%s stallers: faasd VmRSS %ld KiB before, peak %ld KiB (+%ld KiB)\n", round,
-                 before, peak, grew_kib);
+    std::fprintf(stderr, "%s stallers: faasd VmRSS %ld KiB before, peak %ld KiB (+%ld KiB)\n",
+                 round, before, peak, grew_kib);
     // 20 × 6 MiB would be 122880 KiB; a quarter of it is a generous bound for everything else.
     EXPECT_LT(grew_kib, kStallers * (6 << 10) / 4) << round;
   }

@@ -26,7 +26,9 @@
 namespace faas::testing {
 namespace {
 
-std::string HostileLib() { return std::string(FAAS_TEST_HOSTILE_LIB); }
+std::string HostileLib() {
+  return std::string(FAAS_TEST_HOSTILE_LIB);
+}
 
 bool HaveSlirp() {
   for (const char* p : {"/usr/bin/slirp4netns", "/usr/local/bin/slirp4netns", "/bin/slirp4netns"}) {
@@ -126,7 +128,9 @@ std::set<pid_t> SlirpChildrenOf(pid_t parent) {
   return out;
 }
 
-bool Alive(pid_t pid) { return ::access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0; }
+bool Alive(pid_t pid) {
+  return ::access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0;
+}
 
 std::string SkipReason() {
   if (::geteuid() != 0) {
@@ -155,8 +159,8 @@ class OutboundNetwork : public ::testing::Test {
     }
     daemon_ = new FaasdProcess();
     ASSERT_TRUE(daemon_->Start()) << daemon_->Logs();
-    CommandResult r = daemon_->Ctl({"deploy", "net", HostileLib(), "--network", "outbound",
-                                    "--timeout", "10s"});
+    CommandResult r =
+        daemon_->Ctl({"deploy", "net", HostileLib(), "--network", "outbound", "--timeout", "10s"});
     ASSERT_EQ(r.exit_code, 0) << r.err << daemon_->Logs();
   }
   static void TearDownTestSuite() {
@@ -205,8 +209,8 @@ TEST_F(OutboundNetwork, CannotReachTheHostsOwnAddress) {
 }
 
 TEST_F(OutboundNetwork, CannotReachLinkLocalOrPrivateRanges) {
-  for (const char* addr : {"169.254.169.254", "10.0.2.3", "10.1.2.3", "172.16.0.1",
-                           "192.168.1.1", "100.64.0.1"}) {
+  for (const char* addr :
+       {"169.254.169.254", "10.0.2.3", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1"}) {
     HttpResult r = ConnectTo(*daemon_, "net", addr, 80);
     EXPECT_EQ(r.status, 200) << addr << ": " << r.body;
     EXPECT_EQ(r.body, "errno=EACCES") << addr;
@@ -216,8 +220,8 @@ TEST_F(OutboundNetwork, CannotReachLinkLocalOrPrivateRanges) {
 TEST_F(OutboundNetwork, NoNetworkStaysNoNetwork) {
   CommandResult r = daemon_->Ctl({"deploy", "offline", HostileLib()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  HttpResult h = HttpRequest(daemon_->http_port(), "GET", "/function/offline?do=connect-public",
-                             "", {});
+  HttpResult h =
+      HttpRequest(daemon_->http_port(), "GET", "/function/offline?do=connect-public", "", {});
   EXPECT_EQ(h.body, "errno=ENETUNREACH");
 }
 
@@ -228,8 +232,7 @@ TEST(OutboundNetworkAllowed, AnAllowedHostAddressIsReachable) {
     GTEST_SKIP() << why;
   }
   FaasdProcess d;
-  ASSERT_TRUE(d.Start({"--zygotes", "false", "--egress-allow", HostAddress() + "/32"}))
-      << d.Logs();
+  ASSERT_TRUE(d.Start({"--zygotes", "false", "--egress-allow", HostAddress() + "/32"})) << d.Logs();
   ASSERT_EQ(d.Ctl({"deploy", "net", HostileLib(), "--network", "outbound"}).exit_code, 0)
       << d.Logs();
   Listener l(HostAddress());

@@ -65,7 +65,9 @@ class Cgroup : public ::testing::TestWithParam<ModeCase> {
   std::unique_ptr<CgroupRoot> root_;
 };
 
-bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool Exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
 
 TEST_P(Cgroup, NestsUnderOurOwnCgroupAndCleansUp) {
   std::vector<std::string> dirs = root_->Dirs();
@@ -425,7 +427,8 @@ TEST_P(Cgroup, PlatformAndFunctionLevelsCapPidsAndMemory) {
     EXPECT_EQ(FirstLine(top_mem + "/memory.use_hierarchy"), "1");
   }
 
-  auto level = root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 200u << 20, .pids_max = 4});
+  auto level =
+      root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 200u << 20, .pids_max = 4});
   ASSERT_TRUE(level.ok()) << level.status().ToString();
   const std::string f_pids = DirWith((*level)->Dirs(), "pids.max");
   const std::string f_mem = DirWith((*level)->Dirs(), mem_file);
@@ -447,11 +450,13 @@ TEST_P(Cgroup, PlatformAndFunctionLevelsCapPidsAndMemory) {
   }
   // A redeploy may raise a live level's caps; they never drop below what its instances, still
   // running with the old limits, were promised.
-  auto raised = root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 300u << 20, .pids_max = 5});
+  auto raised =
+      root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 300u << 20, .pids_max = 5});
   ASSERT_TRUE(raised.ok());
   EXPECT_EQ(FirstLine(f_pids + "/pids.max"), "5");
   EXPECT_EQ(FirstLine(f_mem + "/" + mem_file), std::to_string(300u << 20));
-  auto lowered = root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 100u << 20, .pids_max = 2});
+  auto lowered =
+      root_->Function("fn-caps", {.cpu_cap_us = 0, .memory_bytes = 100u << 20, .pids_max = 2});
   ASSERT_TRUE(lowered.ok());
   EXPECT_EQ(FirstLine(f_pids + "/pids.max"), "5");
   EXPECT_EQ(FirstLine(f_mem + "/" + mem_file), std::to_string(300u << 20));

@@ -13,6 +13,7 @@
 #include "faas/base/event_loop.h"
 #include "faas/sandbox/cgroup.h"
 #include "faas/scheduler/scheduler.h"
+
 #include "integration/scheduler_support.h"
 
 namespace faas::scheduler {

@@ -1,9 +1,6 @@
 // The scheduler against real faas-worker processes and real example functions.
 #include "faas/scheduler/scheduler.h"
 
-#include "faas/sandbox/cgroup.h"
-#include "integration/scheduler_support.h"
-
 #include <signal.h>
 
 #include <chrono>
@@ -11,6 +8,10 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "faas/sandbox/cgroup.h"
+
+#include "integration/scheduler_support.h"
 
 namespace faas::scheduler {
 namespace {

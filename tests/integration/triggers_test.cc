@@ -763,9 +763,12 @@ TEST(TriggerSpec, NormalizeFillsDefaultsAndReportsEveryProblem) {
   EXPECT_EQ(NormalizeSpec(src).code(), StatusCode::kInvalidArgument);
   // The Redis address forms (faasctl leaves these to faasd, so this is the one check).
   for (auto [source, why] : std::vector<std::pair<std::string, std::string>>{
-           {"redis://h:0", "1..65535"}, {"redis://h:65536", "1..65535"},
-           {"redis://h:x", "port"}, {"redis://:6379", "redis://HOST:PORT[/DB]"},
-           {"redis://user@h:6379", "redis://HOST:PORT[/DB]"}, {"redis://h:6379/x", "DB"},
+           {"redis://h:0", "1..65535"},
+           {"redis://h:65536", "1..65535"},
+           {"redis://h:x", "port"},
+           {"redis://:6379", "redis://HOST:PORT[/DB]"},
+           {"redis://user@h:6379", "redis://HOST:PORT[/DB]"},
+           {"redis://h:6379/x", "DB"},
            {"redis://[::1:6379", "redis://HOST:PORT[/DB]"}}) {
     TriggerSpec r = s;
     r.source = source;
@@ -773,7 +776,8 @@ TEST(TriggerSpec, NormalizeFillsDefaultsAndReportsEveryProblem) {
     EXPECT_EQ(rs.code(), StatusCode::kInvalidArgument) << source;
     EXPECT_NE(rs.message().find(why), std::string::npos) << source << ": " << rs.message();
   }
-  for (const char* good : {"redis://localhost:6379", "redis://[::1]:6379/15", "redis://r-1.x:6380/0"}) {
+  for (const char* good :
+       {"redis://localhost:6379", "redis://[::1]:6379/15", "redis://r-1.x:6380/0"}) {
     TriggerSpec r = s;
     r.source = good;
     EXPECT_TRUE(NormalizeSpec(r).ok()) << good;

@@ -1,7 +1,5 @@
 #include "faasd_process.h"
 
-#include <algorithm>
-
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,7 +13,9 @@
 
 namespace faas::testing {
 
-std::string BinDir() { return FAAS_TEST_BIN_DIR; }
+std::string BinDir() {
+  return FAAS_TEST_BIN_DIR;
+}
 std::string FunctionLib(const std::string& name) {
   return std::string(FAAS_TEST_FUNCTIONS_DIR) + "/lib" + name + ".so";
 }
@@ -23,7 +23,8 @@ std::string TestdataLib(const std::string& name) {
   return std::string(FAAS_TEST_TESTDATA_DIR) + "/lib" + name + ".so";
 }
 
-FaasdProcess::FaasdProcess() : data_dir_(tmp_.path() + "/data"), log_path_(tmp_.path() + "/faasd.log") {}
+FaasdProcess::FaasdProcess()
+    : data_dir_(tmp_.path() + "/data"), log_path_(tmp_.path() + "/faasd.log") {}
 
 FaasdProcess::FaasdProcess(const std::string& data_dir)
     : data_dir_(data_dir), log_path_(tmp_.path() + "/faasd.log") {}
@@ -37,10 +38,17 @@ FaasdProcess::~FaasdProcess() {
 bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
   std::string ready = tmp_.path() + "/ready.json";
   ::unlink(ready.c_str());
-  std::vector<std::string> argv = {BinDir() + "/faasd",   "--http",       "127.0.0.1:0",
-                                   "--grpc",              "127.0.0.1:0",  "--data-dir",
-                                   data_dir_,             "--ready-file", ready,
-                                   "--log-level",         "info"};
+  std::vector<std::string> argv = {BinDir() + "/faasd",
+                                   "--http",
+                                   "127.0.0.1:0",
+                                   "--grpc",
+                                   "127.0.0.1:0",
+                                   "--data-dir",
+                                   data_dir_,
+                                   "--ready-file",
+                                   ready,
+                                   "--log-level",
+                                   "info"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> args;
   for (auto& a : argv) {
@@ -115,7 +123,9 @@ void FaasdProcess::Kill9() {
   }
 }
 
-std::string FaasdProcess::Logs() const { return ReadFileOrEmpty(log_path_); }
+std::string FaasdProcess::Logs() const {
+  return ReadFileOrEmpty(log_path_);
+}
 
 std::string FaasdProcess::AdminToken() const {
   std::string token = ReadFileOrEmpty(data_dir_ + "/admin-token");
@@ -142,8 +152,7 @@ std::string FaasdProcess::CreateKey(const std::string& tenant) {
   return r.exit_code == 0 && j.is_object() ? j.value("key", "") : "";
 }
 
-CommandResult FaasdProcess::CtlRaw(const std::vector<std::string>& args,
-                                   const std::string& input) {
+CommandResult FaasdProcess::CtlRaw(const std::vector<std::string>& args, const std::string& input) {
   std::vector<std::string> argv = {BinDir() + "/faasctl", "--server", grpc_addr_};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, input);

@@ -16,9 +16,9 @@
 namespace faas::testing {
 
 // Paths baked in by CMake.
-std::string BinDir();                               // build/bin
-std::string FunctionLib(const std::string& name);   // build/functions/lib<name>.so
-std::string TestdataLib(const std::string& name);   // build/tests/testdata/lib<name>.so
+std::string BinDir();                              // build/bin
+std::string FunctionLib(const std::string& name);  // build/functions/lib<name>.so
+std::string TestdataLib(const std::string& name);  // build/tests/testdata/lib<name>.so
 
 class FaasdProcess {
  public:

@@ -23,8 +23,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
                          const std::vector<std::string>& extra_env) {
   CommandResult r;
   int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0) {
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe2 failed");
   }
   std::vector<char*> args;

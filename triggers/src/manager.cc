@@ -24,7 +24,9 @@ std::string DefaultConsumerName() {
   return "faasd-" + std::string(host[0] != '\0' ? host : "host") + "-" + std::to_string(::getpid());
 }
 
-std::string Quote(std::string_view name) { return QuoteForMessage(name); }
+std::string Quote(std::string_view name) {
+  return QuoteForMessage(name);
+}
 
 }  // namespace
 

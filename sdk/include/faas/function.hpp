@@ -21,7 +21,9 @@
 
 namespace faas {
 
-inline std::string_view View(faas_str s) { return {s.data, s.len}; }
+inline std::string_view View(faas_str s) {
+  return {s.data, s.len};
+}
 
 class Request {
  public:
@@ -115,8 +117,8 @@ int Dispatch(Fn fn, const faas_request* req, faas_response* res) {
 }  // namespace faas
 
 // Defines faas_abi_version and faas_handle for `faas::Response fn(const faas::Request&)`.
-#define FAAS_HANDLER(fn)                                                           \
-  FAAS_FUNCTION_ABI                                                                \
+#define FAAS_HANDLER(fn)                                                                \
+  FAAS_FUNCTION_ABI                                                                     \
   extern "C" FAAS_EXPORT int faas_handle(const faas_request* req, faas_response* res) { \
-    return ::faas::internal::Dispatch(fn, req, res);                               \
+    return ::faas::internal::Dispatch(fn, req, res);                                    \
   }

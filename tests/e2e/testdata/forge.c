@@ -5,17 +5,16 @@
  * billed, and the leftover frame never answers the next caller (it is a protocol violation).
  * Only an instance's first call forges; later calls answer "later" after 200 ms, so the leftover
  * frame is on the channel well before the next call's own answer. */
+#include <faas/function.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <faas/function.h>
 
 FAAS_FUNCTION_ABI
 
 static int g_calls;
 
-int faas_handle(const faas_request *req, faas_response *res) {
+int faas_handle(const faas_request* req, faas_response* res) {
   if (g_calls++ > 0) {
     struct timespec nap = {0, 200 * 1000 * 1000};
     nanosleep(&nap, NULL);
@@ -43,7 +42,8 @@ int faas_handle(const faas_request *req, faas_response *res) {
   frame[n++] = (unsigned char)id_len;
   memcpy(frame + n, req->invocation_id.data, id_len);
   n += id_len;
-  if (write(3, frame, n) != (ssize_t)n) return 1;
+  if (write(3, frame, n) != (ssize_t)n)
+    return 1;
   struct timespec a, b;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
   do {

@@ -71,15 +71,18 @@ TEST_F(EventLoopTest, WatchReportsReadableFdsUntilUnwatched) {
   std::atomic<int> reads{0};
   std::promise<void> first;
   OnLoop([&] {
-    ASSERT_TRUE(loop_->Watch(sv[0], EPOLLIN, [&](uint32_t events) {
-                         EXPECT_NE(events & EPOLLIN, 0u);
-                         char buf[16];
-                         while (::read(sv[0], buf, sizeof buf) > 0) {
-                         }
-                         if (reads.fetch_add(1) == 0) {
-                           first.set_value();
-                         }
-                       }).ok());
+    ASSERT_TRUE(loop_
+                    ->Watch(sv[0], EPOLLIN,
+                            [&](uint32_t events) {
+                              EXPECT_NE(events & EPOLLIN, 0u);
+                              char buf[16];
+                              while (::read(sv[0], buf, sizeof buf) > 0) {
+                              }
+                              if (reads.fetch_add(1) == 0) {
+                                first.set_value();
+                              }
+                            })
+                    .ok());
   });
   ASSERT_EQ(::write(sv[1], "x", 1), 1);
   ASSERT_EQ(first.get_future().wait_for(kWait), std::future_status::ready);
@@ -103,16 +106,22 @@ TEST_F(EventLoopTest, ACallbackMayUnwatchAnotherFdOfTheSameBatch) {
   ASSERT_EQ(::write(b[1], "x", 1), 1);
   std::atomic<int> calls{0};
   OnLoop([&] {
-    ASSERT_TRUE(loop_->Watch(a[0], EPOLLIN, [&](uint32_t) {
-                         ++calls;
-                         loop_->Unwatch(a[0]);
-                         loop_->Unwatch(b[0]);
-                       }).ok());
-    ASSERT_TRUE(loop_->Watch(b[0], EPOLLIN, [&](uint32_t) {
-                         ++calls;
-                         loop_->Unwatch(a[0]);
-                         loop_->Unwatch(b[0]);
-                       }).ok());
+    ASSERT_TRUE(loop_
+                    ->Watch(a[0], EPOLLIN,
+                            [&](uint32_t) {
+                              ++calls;
+                              loop_->Unwatch(a[0]);
+                              loop_->Unwatch(b[0]);
+                            })
+                    .ok());
+    ASSERT_TRUE(loop_
+                    ->Watch(b[0], EPOLLIN,
+                            [&](uint32_t) {
+                              ++calls;
+                              loop_->Unwatch(a[0]);
+                              loop_->Unwatch(b[0]);
+                            })
+                    .ok());
   });
   OnLoop([] {});
   OnLoop([] {});

@@ -142,7 +142,9 @@ const std::vector<RowCase>& RowCases() {
   return cases;
 }
 
-void PrintTo(const RowCase& c, std::ostream* os) { *os << c.names; }
+void PrintTo(const RowCase& c, std::ostream* os) {
+  *os << c.names;
+}
 
 class ReservedRow : public ::testing::TestWithParam<RowCase> {};
 

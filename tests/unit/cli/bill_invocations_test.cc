@@ -12,8 +12,9 @@
 
 #include "faas/base/time.h"
 #include "faas/cli/command.h"
-#include "parse_fixture.h"
 #include "faas/cli/render.h"
+
+#include "parse_fixture.h"
 
 namespace faas::cli {
 namespace {

@@ -11,8 +11,9 @@
 #include <gtest/gtest.h>
 
 #include "faas/cli/command.h"
-#include "parse_fixture.h"
 #include "faas/cli/render.h"
+
+#include "parse_fixture.h"
 
 namespace faas::cli {
 namespace {
@@ -281,8 +282,9 @@ TEST_F(ParseTest, DeployQueueFlagsAndInvokeFresh) {
   EXPECT_TRUE(c->has_queue_depth());
   EXPECT_EQ(c->queue_depth(), 50u);
   EXPECT_EQ(c->queue_timeout_ms(), 2000u);
-  EXPECT_NE(ErrorOf({"deploy", "f", "/tmp/lib.so", "--queue-timeout", "soon"}).find("--queue-timeout"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf({"deploy", "f", "/tmp/lib.so", "--queue-timeout", "soon"}).find("--queue-timeout"),
+      std::string::npos);
   auto inv = ParseAs<InvokeCommand>({"invoke", "f", "--fresh"});
   EXPECT_TRUE(inv.fresh);
 }

@@ -9,8 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/cli/command.h"
-#include "parse_fixture.h"
 #include "faas/cli/render.h"
+
+#include "parse_fixture.h"
 
 namespace faas::cli {
 namespace {

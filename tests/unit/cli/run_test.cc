@@ -208,7 +208,8 @@ class FakeControl final : public faas::v1::Control::Service {
                            faas::v1::DeleteReply*) override {
     if (req->path() != "/users/{id}" || req->method() != "GET") {
       ctx->AddTrailingMetadata("faas-code", "route_not_found");
-      return {grpc::StatusCode::NOT_FOUND, "no route " + req->method() + " \"" + req->path() + "\""};
+      return {grpc::StatusCode::NOT_FOUND,
+              "no route " + req->method() + " \"" + req->path() + "\""};
     }
     return grpc::Status::OK;
   }
@@ -745,8 +746,7 @@ TEST(RunUnreachable, VersionStillPrintsTheClientLine) {
 }
 
 TEST_F(RunTest, RouteAddListAndDelete) {
-  ASSERT_EQ(RunCli({"route", "add", "get", "/users/{id}", "users", "--host", "api.example.com"}),
-            0)
+  ASSERT_EQ(RunCli({"route", "add", "get", "/users/{id}", "users", "--host", "api.example.com"}), 0)
       << err_.str();
   EXPECT_EQ(out_.str(), "added route GET /users/{id} (host api.example.com) -> users\n");
   ASSERT_EQ(RunCli({"route", "add", "ANY", "/f/{rest...}", "files", "-o", "json"}), 0);

@@ -21,11 +21,12 @@ constexpr std::string_view kMissing = "missing Authorization: Bearer <key> heade
 constexpr std::string_view kInvalid = "invalid API key";
 
 // A secret of the right length and alphabet (base64url, 43 characters).
-std::string Secret(char fill) { return std::string(store::kApiKeySecretChars, fill); }
+std::string Secret(char fill) {
+  return std::string(store::kApiKeySecretChars, fill);
+}
 
 store::ApiKey Record(std::string id, const std::string& secret,
-                     std::vector<std::string> functions = {}, double rate = 0,
-                     uint32_t burst = 0) {
+                     std::vector<std::string> functions = {}, double rate = 0, uint32_t burst = 0) {
   store::ApiKey k;
   k.id = std::move(id);
   k.tenant = "acme";
@@ -88,7 +89,7 @@ TEST_F(AuthTest, MissingHeaderOrOtherSchemeAsksForABearerKey) {
   EXPECT_EQ(Check("Bearer   "), kMissing);
   EXPECT_EQ(Check("Basic dXNlcjpwYXNz"), kMissing);
   EXPECT_EQ(Check("Bearerfaas_0123456789ab_" + Secret('A')), kMissing);  // no space
-  EXPECT_EQ(Check(Key("0123456789ab", Secret('A'))), kMissing);           // no scheme
+  EXPECT_EQ(Check(Key("0123456789ab", Secret('A'))), kMissing);          // no scheme
   EXPECT_EQ(Check("Token " + Key("0123456789ab", Secret('A'))), kMissing);
 }
 
@@ -107,13 +108,13 @@ TEST_F(AuthTest, GarbageIsAnInvalidKey) {
   for (const std::string& token : {
            std::string("x"),
            std::string("faas_"),
-           good.substr(0, good.size() - 1),            // one character short
-           good + "A",                                 // one too many
-           good + " extra",                            // trailing garbage
-           "fass_" + good.substr(5),                   // wrong prefix
-           Key("0123456789AB", Secret('A')),           // upper-case id
-           Key("0123456789ag", Secret('A')),           // not hex
-           "faas_0123456789ab-" + Secret('A'),         // wrong separator
+           good.substr(0, good.size() - 1),                      // one character short
+           good + "A",                                           // one too many
+           good + " extra",                                      // trailing garbage
+           "fass_" + good.substr(5),                             // wrong prefix
+           Key("0123456789AB", Secret('A')),                     // upper-case id
+           Key("0123456789ag", Secret('A')),                     // not hex
+           "faas_0123456789ab-" + Secret('A'),                   // wrong separator
            Key("0123456789ab", Secret('A').replace(0, 1, "+")),  // base64, not base64url
            Key("0123456789ab", Secret('A').replace(5, 1, std::string(1, '\0'))),
        }) {

@@ -14,9 +14,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <latch>
 #include <memory>
 #include <mutex>
-#include <latch>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -236,8 +236,9 @@ TEST_F(HttpServerTest, EchoesPostBody) {
 TEST_F(HttpServerTest, EchoesChunkedPostBody) {
   StartServer();
   Client c(port_);
-  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
   auto res = c.ReadResponse();
   ASSERT_TRUE(res.has_value());
   EXPECT_EQ(res->status, 200);
@@ -270,8 +271,9 @@ TEST_F(HttpServerTest, RejectsOversizedContentLengthBeforeTheBody) {
   StartServer({.max_body_bytes = 1024}, [&](HttpRequest&, HttpResponse&) { ++calls; });
   Client c(port_);
   // Only the head is sent: the 413 must come without the server waiting for the body.
-  ASSERT_TRUE(c.Send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n"
-                     "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n"
+             "Expect: 100-continue\r\n\r\n"));
   auto res = c.ReadResponse();
   ASSERT_TRUE(res.has_value());
   EXPECT_EQ(res->status, 413);
@@ -298,8 +300,9 @@ TEST_F(HttpServerTest, AcceptsBodyExactlyAtTheLimit) {
 TEST_F(HttpServerTest, RejectsChunkedBodyOverTheLimit) {
   StartServer({.max_body_bytes = 16});
   Client c(port_);
-  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "10\r\n0123456789abcdef\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "10\r\n0123456789abcdef\r\n"));
   // 16 bytes so far: at the limit, not over it. The next chunk passes it.
   ASSERT_TRUE(c.Send("1\r\nX\r\n"));
   auto res = c.ReadResponse();
@@ -468,8 +471,9 @@ TEST_F(HttpServerTest, AnswersRateLimitedBeyondMaxConnectionsPerIp) {
   EXPECT_EQ(res->Header("retry-after"), "1");
   EXPECT_EQ(res->Header("connection"), "close");
   EXPECT_FALSE(res->Header("x-invocation-id").empty());
-  EXPECT_THAT(res->body, HasSubstr(R"j({"error":{"code":"rate_limited","message":"too many open )j"
-                                   R"j(connections from 127.0.0.1 (at most 2 per client address)")j"));
+  EXPECT_THAT(res->body,
+              HasSubstr(R"j({"error":{"code":"rate_limited","message":"too many open )j"
+                        R"j(connections from 127.0.0.1 (at most 2 per client address)")j"));
   EXPECT_TRUE(third.WaitClosed());
   HttpServer::Rejections r = server_->GetRejections();
   EXPECT_EQ(r.connections_per_ip, 1u);
@@ -649,8 +653,8 @@ TEST_F(HttpServerTest, StartReportsAddressInUse) {
   auto port = other.Start();
   ASSERT_FALSE(port.ok());
   EXPECT_EQ(port.status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(port.status().message(), "bind(127.0.0.1:" + std::to_string(port_) +
-                                         "): Address already in use [EADDRINUSE]");
+  EXPECT_EQ(port.status().message(),
+            "bind(127.0.0.1:" + std::to_string(port_) + "): Address already in use [EADDRINUSE]");
 }
 
 TEST_F(HttpServerTest, StartRejectsANonNumericHost) {
@@ -766,7 +770,7 @@ TEST_F(HttpServerTest, AClientThatStopsReadingDoesNotStallItsLoop) {
                      r.Send(std::move(res));
                    });
   Client stuck(port_);
-  ASSERT_TRUE(stuck.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));  // and never reads
+  ASSERT_TRUE(stuck.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));            // and never reads
   ASSERT_TRUE(Eventually([&] { return server_->InFlightRequests() == 0; }));  // answered: writing
   const auto t0 = Clock::now();
   Client other(port_);
@@ -833,9 +837,8 @@ int ThreadCount() {
 }
 
 TEST_F(HttpServerTest, ConnectionsDoNotCostAThreadEach) {
-  StartAsyncServer({.threads = 2, .max_connections_per_ip = 0}, [](HttpRequest&, Responder r) {
-    r.Send(HttpResponse{});
-  });
+  StartAsyncServer({.threads = 2, .max_connections_per_ip = 0},
+                   [](HttpRequest&, Responder r) { r.Send(HttpResponse{}); });
   const int before = ThreadCount();
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < 300; ++i) {
@@ -860,20 +863,21 @@ TEST(HttpServerLifecycle, StopWithoutStartIsANoOp) {
   server.Stop();
   EXPECT_EQ(server.ActiveConnections(), 0u);
   const HttpServer::Rejections r = server.GetRejections();
-  EXPECT_EQ(r.connections_global + r.connections_per_ip + r.header_too_large +
-                r.payload_too_large + r.request_timeout + r.bad_request,
+  EXPECT_EQ(r.connections_global + r.connections_per_ip + r.header_too_large + r.payload_too_large +
+                r.request_timeout + r.bad_request,
             0u);
 }
 
 TEST(ErrorResponse, HasTheDesignShapeAndHeaders) {
   HttpResponse res = MakeErrorResponse(429, "rate_limited", "slow \"down\"", "inv1", 3);
   EXPECT_EQ(res.status, 429);
-  EXPECT_EQ(res.body,
-            R"({"error":{"code":"rate_limited","message":"slow \"down\"","invocation_id":"inv1"}})");
+  EXPECT_EQ(
+      res.body,
+      R"({"error":{"code":"rate_limited","message":"slow \"down\"","invocation_id":"inv1"}})");
   EXPECT_THAT(res.headers, ::testing::Contains(std::pair<std::string, std::string>(
                                "Content-Type", "application/json")));
-  EXPECT_THAT(res.headers, ::testing::Contains(std::pair<std::string, std::string>(
-                               "X-Invocation-Id", "inv1")));
+  EXPECT_THAT(res.headers,
+              ::testing::Contains(std::pair<std::string, std::string>("X-Invocation-Id", "inv1")));
   EXPECT_THAT(res.headers,
               ::testing::Contains(std::pair<std::string, std::string>("Retry-After", "3")));
   EXPECT_FALSE(res.close);
@@ -902,12 +906,14 @@ TEST(JsonEscape, KeepsValidUtf8) {
 }
 
 TEST(JsonEscape, ReplacesInvalidUtf8) {
-  EXPECT_EQ(JsonEscape("a\xff" "b"), R"(a\ufffdb)");
-  EXPECT_EQ(JsonEscape("\xc0\xaf"), R"(\ufffd\ufffd)");          // overlong '/'
-  EXPECT_EQ(JsonEscape("\xed\xa0\x80"), R"(\ufffd\ufffd\ufffd)");  // UTF-16 surrogate
+  EXPECT_EQ(JsonEscape("a\xff"
+                       "b"),
+            R"(a\ufffdb)");
+  EXPECT_EQ(JsonEscape("\xc0\xaf"), R"(\ufffd\ufffd)");                      // overlong '/'
+  EXPECT_EQ(JsonEscape("\xed\xa0\x80"), R"(\ufffd\ufffd\ufffd)");            // UTF-16 surrogate
   EXPECT_EQ(JsonEscape("\xf4\x90\x80\x80"), R"(\ufffd\ufffd\ufffd\ufffd)");  // > U+10FFFF
-  EXPECT_EQ(JsonEscape("\xe2\x82"), R"(\ufffd\ufffd)");            // truncated
-  EXPECT_EQ(JsonEscape("\x80"), R"(\ufffd)");                      // lone continuation
+  EXPECT_EQ(JsonEscape("\xe2\x82"), R"(\ufffd\ufffd)");                      // truncated
+  EXPECT_EQ(JsonEscape("\x80"), R"(\ufffd)");                                // lone continuation
 }
 
 }  // namespace

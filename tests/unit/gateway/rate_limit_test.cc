@@ -146,8 +146,8 @@ TEST(RateLimiter, ConcurrentTakersGetExactlyTheBurst) {
   for (std::thread& t : threads) {
     t.join();
   }
-  EXPECT_EQ(admitted.load(), static_cast<int>(kBurst));        // 4000 tries, 1000 tokens
-  EXPECT_EQ(other_admitted.load(), kThreads * kTriesEach);     // 500 tries each, 1000 tokens
+  EXPECT_EQ(admitted.load(), static_cast<int>(kBurst));     // 4000 tries, 1000 tokens
+  EXPECT_EQ(other_admitted.load(), kThreads * kTriesEach);  // 500 tries each, 1000 tokens
   EXPECT_EQ(limiter.Size(), static_cast<std::size_t>(kThreads) + 1);
 }
 

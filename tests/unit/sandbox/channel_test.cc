@@ -31,7 +31,8 @@ struct Pair {
 
 TEST(Channel, RoundTripsSmallAndLargeFrames) {
   Pair p;
-  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{70000}, std::size_t{6u << 20}}) {
+  for (std::size_t size :
+       {std::size_t{0}, std::size_t{1}, std::size_t{70000}, std::size_t{6u << 20}}) {
     std::string payload(size, 'z');
     std::thread writer([&] { ASSERT_TRUE(WriteFrame(p.b.Get(), payload).ok()); });
     auto got = ReadFrame(p.a.Get(), kMaxFrameBytes, Clock::now() + std::chrono::seconds(10));

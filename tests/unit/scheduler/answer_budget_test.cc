@@ -2,9 +2,9 @@
 // bytes taken for a waiter are never lost.
 #include "answer_budget.h"
 
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "faas/sandbox/channel.h"
 

@@ -80,8 +80,8 @@ TEST(ValidateConfig, ReportsAllProblemsAtOnce) {
 }
 
 TEST(ValidateConfig, RefusesDynamicLoaderVariablesByName) {
-  for (const char* key : {"LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH", "LD_BIND_NOW",
-                          "GLIBC_TUNABLES"}) {
+  for (const char* key :
+       {"LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH", "LD_BIND_NOW", "GLIBC_TUNABLES"}) {
     FunctionConfig c;
     c.env = {{key, "/x.so"}, {"LD", "fine"}, {"MY_LD_PATH", "fine"}};
     Status s = ValidateConfig(c);

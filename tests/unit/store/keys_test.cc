@@ -28,8 +28,8 @@ using ::testing::Not;
 class KeysTest : public testing::RegistryFixture {
  protected:
   std::pair<ApiKey, std::string> Create(std::string_view tenant,
-                                        std::vector<std::string> functions = {},
-                                        double rate = 0, uint32_t burst = 0) {
+                                        std::vector<std::string> functions = {}, double rate = 0,
+                                        uint32_t burst = 0) {
     auto created = reg_->CreateKey(tenant, std::move(functions), rate, burst);
     EXPECT_TRUE(created.ok()) << created.status().ToString();
     return created.ok() ? *created : std::pair<ApiKey, std::string>{};
@@ -50,7 +50,6 @@ class KeysTest : public testing::RegistryFixture {
     }
     return out;
   }
-
 };
 
 TEST_F(KeysTest, CreateReturnsAKeyInTheDocumentedFormat) {
@@ -168,8 +167,8 @@ TEST_F(KeysTest, RevokeUnknownIdIsNotFound) {
 
 TEST_F(KeysTest, RevokeMalformedIdIsInvalidAndDoesNotEchoIt) {
   auto [key, full] = Create("acme");
-  for (const std::string& id : {std::string("ABCDEF012345"), std::string("abc"), std::string(""),
-                                full}) {
+  for (const std::string& id :
+       {std::string("ABCDEF012345"), std::string("abc"), std::string(""), full}) {
     faas::Status s = reg_->RevokeKey(id);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << id;
     if (!id.empty()) {

@@ -18,7 +18,6 @@ namespace {
 
 class LedgerTest : public ::testing::Test {
  protected:
-
   static InvocationRecord Rec(const std::string& id, const std::string& fn, int64_t start_ms,
                               uint64_t cpu_ns, const std::string& outcome = "ok") {
     InvocationRecord r;
@@ -82,7 +81,8 @@ TEST_F(LedgerTest, AppendedRecordsReachSqliteAndAreBilledByKey) {
   ASSERT_EQ(by_hour->size(), 3u);  // 00h, 01h, total
   EXPECT_EQ((*by_hour)[1].key, "2025-11-29T01");
 
-  auto window = l.Bill({.function = "", .since_unix_ms = kT0 + 2000, .until_unix_ms = kT0 + kDay, .by = ""});
+  auto window =
+      l.Bill({.function = "", .since_unix_ms = kT0 + 2000, .until_unix_ms = kT0 + kDay, .by = ""});
   EXPECT_EQ(window->back().invocations, 1u);
   EXPECT_FALSE(l.Bill({.function = "", .by = "week"}).ok());
 
@@ -138,14 +138,15 @@ TEST_F(LedgerTest, RecordsSurviveAProcessThatDiesWithoutFlushing) {
 }
 
 TEST_F(LedgerTest, ConcurrentAppendsAreAllRecordedExactlyOnce) {
-  auto ledger = Ledger::Open(dir_, {.flush_interval = std::chrono::milliseconds(1), .max_batch = 64});
+  auto ledger =
+      Ledger::Open(dir_, {.flush_interval = std::chrono::milliseconds(1), .max_batch = 64});
   ASSERT_TRUE(ledger.ok());
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 2500; ++i) {
-        ASSERT_TRUE((*ledger)->Append(Rec(std::to_string(t) + "-" + std::to_string(i), "f",
-                                          kT0 + i, 1))
+        ASSERT_TRUE((*ledger)
+                        ->Append(Rec(std::to_string(t) + "-" + std::to_string(i), "f", kT0 + i, 1))
                         .ok());
       }
     });
@@ -199,8 +200,10 @@ TEST_F(LedgerTest, LogsAreBoundedPerFunctionAndFollowable) {
   ASSERT_TRUE(ledger.ok());
   Ledger& l = **ledger;
   for (int i = 0; i < 12; ++i) {
-    l.AppendLog({.invocation_id = "i" + std::to_string(i), .function = "f",
-                 .start_unix_ms = kT0 + i, .text = "line " + std::to_string(i) + "\n"});
+    l.AppendLog({.invocation_id = "i" + std::to_string(i),
+                 .function = "f",
+                 .start_unix_ms = kT0 + i,
+                 .text = "line " + std::to_string(i) + "\n"});
   }
   l.AppendLog({.invocation_id = "other", .function = "g", .text = std::string("a\0b", 3)});
   ASSERT_TRUE(l.Flush().ok());

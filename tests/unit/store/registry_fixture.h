@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "faas/store/registry.h"
+
 #include "unit/store/temp_dir.h"
 
 namespace faas::store::testing {

@@ -10,10 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include <sqlite3.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "faas/store/hash.h"
 
@@ -57,7 +56,6 @@ class RegistryTest : public testing::RegistryFixture {
     }
     return out;
   }
-
 };
 
 TEST_F(RegistryTest, NumbersVersionsFromOneAndMovesLatest) {

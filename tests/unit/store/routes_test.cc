@@ -22,7 +22,6 @@ class RoutesTest : public testing::RegistryFixture {
     EXPECT_TRUE(routes.ok()) << routes.status().ToString();
     return routes.ok() ? *routes : std::vector<Route>{};
   }
-
 };
 
 TEST_F(RoutesTest, AddListDeleteAndSurviveAReopen) {

@@ -105,11 +105,11 @@ class BlockingPool {
   const std::chrono::milliseconds idle_timeout_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;   // guarded by mu_
-  std::size_t idle_ = 0;                       // threads waiting for a task; guarded by mu_
-  bool stopping_ = false;                      // guarded by mu_
+  std::deque<std::function<void()>> tasks_;         // guarded by mu_
+  std::size_t idle_ = 0;                            // threads waiting for a task; guarded by mu_
+  bool stopping_ = false;                           // guarded by mu_
   std::map<std::thread::id, std::thread> threads_;  // guarded by mu_
-  std::vector<std::thread> exited_;           // joined by the next Run; guarded by mu_
+  std::vector<std::thread> exited_;                 // joined by the next Run; guarded by mu_
 };
 
 }  // namespace faas

@@ -51,11 +51,15 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status OkStatus() { return Status(); }
+inline Status OkStatus() {
+  return Status();
+}
 inline Status InvalidArgumentError(std::string m) {
   return {StatusCode::kInvalidArgument, std::move(m)};
 }
-inline Status NotFoundError(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+inline Status NotFoundError(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
 inline Status AlreadyExistsError(std::string m) {
   return {StatusCode::kAlreadyExists, std::move(m)};
 }
@@ -65,12 +69,18 @@ inline Status FailedPreconditionError(std::string m) {
 inline Status ResourceExhaustedError(std::string m) {
   return {StatusCode::kResourceExhausted, std::move(m)};
 }
-inline Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status UnavailableError(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
 inline Status DeadlineExceededError(std::string m) {
   return {StatusCode::kDeadlineExceeded, std::move(m)};
 }
-inline Status AbortedError(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
-inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status AbortedError(std::string m) {
+  return {StatusCode::kAborted, std::move(m)};
+}
+inline Status InternalError(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 
 // "open(/sys/fs/cgroup/x): Permission denied [EACCES]"
 Status ErrnoError(int err, std::string_view call, std::string_view object = {});
@@ -78,7 +88,7 @@ Status ErrnoError(int err, std::string_view call, std::string_view object = {});
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) {
       v_ = Status(StatusCode::kInternal, "Result constructed from OK status");
@@ -106,12 +116,12 @@ class [[nodiscard]] Result {
 #define FAAS_CONCAT_INNER_(a, b) a##b
 #define FAAS_CONCAT_(a, b) FAAS_CONCAT_INNER_(a, b)
 
-#define FAAS_RETURN_IF_ERROR(expr)          \
-  do {                                      \
-    ::faas::Status faas_status_ = (expr);   \
-    if (!faas_status_.ok()) {               \
-      return faas_status_;                  \
-    }                                       \
+#define FAAS_RETURN_IF_ERROR(expr)        \
+  do {                                    \
+    ::faas::Status faas_status_ = (expr); \
+    if (!faas_status_.ok()) {             \
+      return faas_status_;                \
+    }                                     \
   } while (false)
 
 #define FAAS_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
@@ -125,11 +135,11 @@ class [[nodiscard]] Result {
   FAAS_ASSIGN_OR_RETURN_IMPL_(FAAS_CONCAT_(faas_result_, __LINE__), lhs, expr)
 
 // Aborts on a broken invariant of our own code. Never for kernel results, user input or frames.
-#define FAAS_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      ::faas::internal::CheckFailed(#cond, __FILE__, __LINE__);                   \
-    }                                                                             \
+#define FAAS_CHECK(cond)                                        \
+  do {                                                          \
+    if (!(cond)) {                                              \
+      ::faas::internal::CheckFailed(#cond, __FILE__, __LINE__); \
+    }                                                           \
   } while (false)
 
 namespace faas::internal {

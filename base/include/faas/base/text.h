@@ -36,7 +36,6 @@ std::string Base64Encode(std::string_view data);
 
 // `s` in double quotes for an error or log message: printable ASCII kept, every other byte and
 // `"` and `\` shown as '?', at most `max_shown` bytes, then `...` inside the quotes.
-std::string QuoteForMessage(std::string_view s,
-                            std::size_t max_shown = std::string_view::npos);
+std::string QuoteForMessage(std::string_view s, std::size_t max_shown = std::string_view::npos);
 
 }  // namespace faas

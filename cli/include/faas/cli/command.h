@@ -208,7 +208,7 @@ struct HelpCommand {
 // bench cold-start|warm: N invocations with per-phase percentiles and, in the same run, the
 // baseline of a bare fork()+_exit()+waitpid() of this (small) process.
 struct BenchCommand {
-  bool cold = true;          // cold-start: every invocation on a new instance (fresh)
+  bool cold = true;  // cold-start: every invocation on a new instance (fresh)
   std::string name;
   uint32_t n = 100;          // 1..100000
   uint32_t concurrency = 1;  // warm only: parallel clients, 1..256
@@ -221,8 +221,7 @@ using Command =
                  KeyCreateCommand, KeyListCommand, KeyRevokeCommand, TriggerAddCommand,
                  TriggerListCommand, TriggerPauseCommand, TriggerResumeCommand,
                  TriggerDeleteCommand, QueuePublishCommand, QueueStatsCommand, QueueDlqCommand,
-                 AsyncStatusCommand,
-                 BenchCommand, VersionCommand, HelpCommand>;
+                 AsyncStatusCommand, BenchCommand, VersionCommand, HelpCommand>;
 
 struct Invocation {
   GlobalOptions global;

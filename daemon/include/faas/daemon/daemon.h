@@ -14,19 +14,19 @@
 namespace faas::daemon {
 
 struct DaemonConfig {
-  std::string http = "127.0.0.1:8080";        // FAAS_HTTP; port 0 picks a free port
-  std::string grpc = "127.0.0.1:9090";        // FAAS_GRPC
-  std::string data_dir = "./faas-data";       // FAAS_DATA_DIR
-  std::string ready_file;                     // FAAS_READY_FILE: bound addresses as JSON once ready
-  std::string worker_path;                    // FAAS_WORKER; default: faas-worker next to faasd
-  std::string log_level = "info";             // FAAS_LOG_LEVEL: "info,scheduler=debug"
+  std::string http = "127.0.0.1:8080";   // FAAS_HTTP; port 0 picks a free port
+  std::string grpc = "127.0.0.1:9090";   // FAAS_GRPC
+  std::string data_dir = "./faas-data";  // FAAS_DATA_DIR
+  std::string ready_file;                // FAAS_READY_FILE: bound addresses as JSON once ready
+  std::string worker_path;               // FAAS_WORKER; default: faas-worker next to faasd
+  std::string log_level = "info";        // FAAS_LOG_LEVEL: "info,scheduler=debug"
   std::chrono::milliseconds shutdown_grace{30'000};  // FAAS_SHUTDOWN_GRACE
   std::chrono::milliseconds init_timeout{10'000};    // FAAS_INIT_TIMEOUT
-  int64_t price_per_cpu_ms = 1;               // FAAS_PRICE_PER_CPU_MS: micro-units per billed ms per 128 MiB
-  int64_t price_per_request = 0;              // FAAS_PRICE_PER_REQUEST: micro-units per invocation
-  std::string currency_unit = "micro-credits";  // FAAS_CURRENCY_UNIT: what one micro-unit is
-  bool unsafe_no_ledger = false;              // benchmarks only: record and bill nothing
-  std::string cgroup_mode = "auto";           // FAAS_CGROUP_MODE: auto | v1 | v2
+  int64_t price_per_cpu_ms = 1;   // FAAS_PRICE_PER_CPU_MS: micro-units per billed ms per 128 MiB
+  int64_t price_per_request = 0;  // FAAS_PRICE_PER_REQUEST: micro-units per invocation
+  std::string currency_unit = "micro-credits";     // FAAS_CURRENCY_UNIT: what one micro-unit is
+  bool unsafe_no_ledger = false;                   // benchmarks only: record and bill nothing
+  std::string cgroup_mode = "auto";                // FAAS_CGROUP_MODE: auto | v1 | v2
   std::string cgroup_v2_mount = "/sys/fs/cgroup";  // FAAS_CGROUP_V2_MOUNT
   // FAAS_UNSAFE_NO_LIMITS: start even where memory and pids limits cannot be enforced (a cgroup
   // v2 tree without those controllers); without it faasd refuses to start there.
@@ -39,17 +39,17 @@ struct DaemonConfig {
   // FAAS_ADMIN_TOKEN_FILE: the control API's admin token; default <data-dir>/admin-token,
   // created (mode 0600, 256 random bits) when missing.
   std::string admin_token_file;
-  bool access_log = true;                     // FAAS_ACCESS_LOG: one line per HTTP request
-  std::size_t max_connections = 4096;         // FAAS_MAX_CONNECTIONS: beyond, 503 and close
-  std::size_t max_connections_per_ip = 256;   // FAAS_MAX_CONNECTIONS_PER_IP: beyond, 429 and close
+  bool access_log = true;                    // FAAS_ACCESS_LOG: one line per HTTP request
+  std::size_t max_connections = 4096;        // FAAS_MAX_CONNECTIONS: beyond, 503 and close
+  std::size_t max_connections_per_ip = 256;  // FAAS_MAX_CONNECTIONS_PER_IP: beyond, 429 and close
   std::chrono::milliseconds http_read_timeout{30'000};   // FAAS_HTTP_READ_TIMEOUT: 408 after
   std::chrono::milliseconds http_write_timeout{30'000};  // FAAS_HTTP_WRITE_TIMEOUT
-  uint32_t http_threads = 0;                  // FAAS_HTTP_THREADS: event loops; 0 = per CPU, <= 4
+  uint32_t http_threads = 0;  // FAAS_HTTP_THREADS: event loops; 0 = per CPU, <= 4
   // FAAS_ANSWER_BUFFER_BUDGET: MiB all worker answers being received may buffer together;
   // 0 = an eighth of the host's memory, at most 256 MiB (at least 8).
   uint64_t answer_buffer_budget_mib = 0;
-  uint32_t spare_cgroups = 8;                 // FAAS_SPARE_CGROUPS: empty cgroups kept ready
-  bool zygotes = true;                        // FAAS_ZYGOTES: cold starts fork from a zygote
+  uint32_t spare_cgroups = 8;  // FAAS_SPARE_CGROUPS: empty cgroups kept ready
+  bool zygotes = true;         // FAAS_ZYGOTES: cold starts fork from a zygote
   // network: outbound (docs/design/0007-outbound-network.md): networks a function may reach
   // although they are denied by default (repeatable --egress-allow CIDR), and slirp4netns
   // ("" = look in the system directories).
@@ -58,7 +58,7 @@ struct DaemonConfig {
   // FAAS_FUNCTION_CPUS: CPUs one function's instances may use together; 0 = no cap, -1 = one
   // fewer than the daemon may run on (at least 1), so one function never takes every CPU.
   double function_cpus = -1;
-  uint32_t async_concurrency = 16;            // FAAS_ASYNC_CONCURRENCY: async invocations at once
+  uint32_t async_concurrency = 16;  // FAAS_ASYNC_CONCURRENCY: async invocations at once
   std::chrono::milliseconds async_retention{24 * 3'600'000};  // FAAS_ASYNC_RETENTION
   // FAAS_CALLBACK_ALLOW (comma-separated): CIDR ranges async callbacks may reach although they
   // are loopback, private, link-local or this host's own (gateway/address_policy.h).

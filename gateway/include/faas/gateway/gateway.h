@@ -59,10 +59,10 @@ inline constexpr const char* kAsyncQueue = "_async";
 inline constexpr const char* kCallbackQueue = "_callbacks";
 
 struct GatewayOptions {
-  scheduler::Scheduler* scheduler = nullptr;  // not owned
-  metering::Metrics* metrics = nullptr;       // optional, not owned: GET /metrics
-  store::Queue* queue = nullptr;              // optional, not owned: async invocations
-  bool access_log = true;                     // one "access" info line per request
+  scheduler::Scheduler* scheduler = nullptr;    // not owned
+  metering::Metrics* metrics = nullptr;         // optional, not owned: GET /metrics
+  store::Queue* queue = nullptr;                // optional, not owned: async invocations
+  bool access_log = true;                       // one "access" info line per request
   std::size_t async_result_bytes = 256u << 10;  // stored response body of an async invocation
   // Ranges callbacks may reach although AddressPolicy blocks them (faasd --callback-allow).
   std::vector<Cidr> callback_allow;

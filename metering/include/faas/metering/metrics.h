@@ -74,9 +74,8 @@ class Metrics {
   std::string Render() const;
 
   // Histogram buckets in seconds (0.1 ms .. 30 s).
-  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                      0.005,  0.01,    0.025,  0.05,  0.1,
-                                                      0.25,   1,       5,      30};
+  static constexpr std::array<double, 14> kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30};
 
  private:
   struct Histogram {
@@ -90,7 +89,7 @@ class Metrics {
     uint64_t cold_starts = 0;
     uint64_t cpu_ns = 0;
     uint64_t billed_ms = 0;
-    Histogram init;  // faas_init + load of cold starts
+    Histogram init;                           // faas_init + load of cold starts
     std::map<std::string, Histogram> phases;  // queue, spawn, load, init, exec, total
   };
   mutable std::mutex mu_;

@@ -38,7 +38,7 @@ enum class CgroupMode { kV1, kV2 };
 struct CgroupLimits {
   uint64_t memory_bytes = 128u << 20;  // swap is off
   uint64_t pids_max = 64;
-  uint64_t cpu_quota_us = 100'000;     // per period: 100000/100000 = one CPU
+  uint64_t cpu_quota_us = 100'000;  // per period: 100000/100000 = one CPU
   uint64_t cpu_period_us = 100'000;
 };
 
@@ -51,7 +51,7 @@ struct FunctionLimits {
 };
 
 struct CgroupOptions {
-  std::optional<CgroupMode> mode;       // default: detect (pure v2 if /sys/fs/cgroup is cgroup2)
+  std::optional<CgroupMode> mode;  // default: detect (pure v2 if /sys/fs/cgroup is cgroup2)
   std::string v2_mount = "/sys/fs/cgroup";  // tests point this at /sys/fs/cgroup/unified
   // Caps of the whole platform's level (faas-<pid>): every function together. 0 = no cap
   // (faasd always sets them: --max-memory, --max-pids, defaults below).
@@ -104,9 +104,9 @@ class CgroupRoot {
   // (a mkdir per v1 hierarchy, each allocating kernel state), setting a limit on an empty one
   // a few µs. KeepSpares(n, base) starts a thread that keeps empty groups with `base`'s limits
   // ready: up to two at the top level, and `n` shared out among the function levels that have
-  // taken one (at least one each; a group cannot move to another parent); 0 stops it. TakeInstance hands out a spare of `function`'s level, with
-  // `limits` written into it where they differ from the base, or creates a group when none is
-  // ready. Leaves are named i-<N> by the root.
+  // taken one (at least one each; a group cannot move to another parent); 0 stops it. TakeInstance
+  // hands out a spare of `function`'s level, with `limits` written into it where they differ from
+  // the base, or creates a group when none is ready. Leaves are named i-<N> by the root.
   void KeepSpares(std::size_t n, const CgroupLimits& base);
   Result<std::unique_ptr<InstanceCgroup>> TakeInstance(
       const CgroupLimits& limits, const std::shared_ptr<FunctionCgroup>& function = nullptr);

@@ -6,7 +6,8 @@
 // that worker; the worker exits on a bad frame from the daemon.
 //
 //   FAAS_RETURN_IF_ERROR(faas::sandbox::WriteFrame(fd, payload, deadline));
-//   FAAS_ASSIGN_OR_RETURN(std::string reply, faas::sandbox::ReadFrame(fd, kMaxFrameBytes, deadline));
+//   FAAS_ASSIGN_OR_RETURN(std::string reply, faas::sandbox::ReadFrame(fd, kMaxFrameBytes,
+//   deadline));
 #pragma once
 
 #include <sys/types.h>

@@ -25,10 +25,10 @@
 namespace faas::sandbox {
 
 struct JailSpec {
-  uid_t uid = 0;                       // unprivileged, distinct per function; never 0
+  uid_t uid = 0;  // unprivileged, distinct per function; never 0
   gid_t gid = 0;
-  std::string library;                 // host path of the function library (read-only inside)
-  bool network_outbound = false;       // false: a private net namespace with only `lo`
+  std::string library;            // host path of the function library (read-only inside)
+  bool network_outbound = false;  // false: a private net namespace with only `lo`
   // With network_outbound: networks the namespace refuses (prohibit routes) and opens through
   // slirp's gateway (network.h, docs/design/0007-outbound-network.md).
   std::vector<std::string> egress_deny;
@@ -37,8 +37,8 @@ struct JailSpec {
   uint64_t tmp_bytes = 16u << 20;      // size of the private writable /tmp
   uint64_t nofile = 1024;              // RLIMIT_NOFILE
   uint64_t stack_bytes = 8u << 20;     // RLIMIT_STACK
-  uint64_t nproc = 1216;               // RLIMIT_NPROC: a backstop to the pids cgroups (faasd sets it)
-  bool zygote = false;                 // forks instances: keeps kInstanceProcFd, zygote filter
+  uint64_t nproc = 1216;  // RLIMIT_NPROC: a backstop to the pids cgroups (faasd sets it)
+  bool zygote = false;    // forks instances: keeps kInstanceProcFd, zygote filter
 };
 
 // Where the library appears inside the jail.
@@ -48,27 +48,27 @@ inline constexpr const char* kLibraryInJail = "/function/lib.so";
 Result<std::string> EnterJail(const JailSpec& spec);
 
 // The individual steps, in the order EnterJail applies them (one file each in sandbox/src/).
-Status PreloadAllowedLibraries();                               // libraries.cc
-Status UnshareNamespaces(bool new_network);                     // namespaces.cc
+Status PreloadAllowedLibraries();            // libraries.cc
+Status UnshareNamespaces(bool new_network);  // namespaces.cc
 // Enters a new pid namespace: forks; returns in the child (PID 1 there). The parent becomes the
 // keeper, which never returns: it waits for the child and exits exactly as it did.
-Status EnterPidNamespace(uid_t uid, gid_t gid);                 // namespaces.cc
+Status EnterPidNamespace(uid_t uid, gid_t gid);  // namespaces.cc
 inline constexpr int kKeeperSetupFailed = 105;
-Status BringUpLoopback();                                       // namespaces.cc
+Status BringUpLoopback();  // namespaces.cc
 // Outbound only: waits for faasd to attach slirp4netns, then installs the routes.
-Status AttachOutboundNetwork(const JailSpec& spec);             // network.cc
+Status AttachOutboundNetwork(const JailSpec& spec);                          // network.cc
 Status BuildRootFilesystem(const std::string& library, uint64_t tmp_bytes);  // filesystem.cc
-Status SetHardLimits(const JailSpec& spec);                     // rlimits.cc
-Status MountInstanceProc();                                     // instance_jail.cc (zygote)
-Status CloseInheritedFds(int last_kept = 3);                      // fds.cc: keeps 0..last_kept
-Status DropPrivileges(uid_t uid, gid_t gid);                    // privileges.cc
+Status SetHardLimits(const JailSpec& spec);                                  // rlimits.cc
+Status MountInstanceProc();                   // instance_jail.cc (zygote)
+Status CloseInheritedFds(int last_kept = 3);  // fds.cc: keeps 0..last_kept
+Status DropPrivileges(uid_t uid, gid_t gid);  // privileges.cc
 // uname(2) and sysinfo(2) are trapped by the filter and answered here with a fixed kernel release
 // and the function's own memory (emulated_syscalls.cc). Installed before the filter.
 inline constexpr const char* kSandboxKernelRelease = "6.0.0-faas";
-Status InstallSyscallEmulation(uint64_t memory_bytes);          // emulated_syscalls.cc
+Status InstallSyscallEmulation(uint64_t memory_bytes);  // emulated_syscalls.cc
 // The allowlist. With zygote_stage it also allows what cloning an instance needs: exactly
 // kInstanceCloneFlags for clone, mount and capset (each instance takes them back).
-Status InstallSeccomp(bool zygote_stage = false);               // seccomp_policy.cc
+Status InstallSeccomp(bool zygote_stage = false);  // seccomp_policy.cc
 
 // ---- Instances forked from a zygote (instance_jail.cc, docs/design/0008) ----
 // Each instance gets its own user, mount, pid and IPC namespaces: its own /tmp, PID 1 of a

@@ -1,9 +1,9 @@
 // faas-worker: the process that hosts one function instance (DESIGN §2, §4.5).
 //
 // Started by the scheduler as `faas-worker --library PATH --parent-pid PID --uid U --gid G
-// [--memory-bytes N] [--tmp-bytes N] [--network none|outbound] [--zygote]` with the channel socket at fd 3
-// and stdout/stderr pointing at the instance's log memfd. It enters the jail first (EnterJail,
-// docs/sandbox.md), then loads the library, checks its ABI, runs faas_init, reports
+// [--memory-bytes N] [--tmp-bytes N] [--network none|outbound] [--zygote]` with the channel socket
+// at fd 3 and stdout/stderr pointing at the instance's log memfd. It enters the jail first
+// (EnterJail, docs/sandbox.md), then loads the library, checks its ABI, runs faas_init, reports
 // WorkerReady, and serves one WorkerRequest at a time until the channel closes. With --zygote it
 // serves fork requests instead, and each forked child sends its own WorkerReady and serves
 // invocations (docs/design/0003-zygote.md). Nothing in here is trusted by the daemon.
@@ -12,11 +12,11 @@
 namespace faas::sandbox {
 
 // Exit codes of the worker when it gives up before or between invocations.
-inline constexpr int kExitUsage = 100;            // bad command line
-inline constexpr int kExitNoChannel = 101;        // fd 3 is not a socket
-inline constexpr int kExitJail = 102;             // a confinement step failed
-inline constexpr int kExitBadFrame = 103;         // malformed frame from the daemon
-inline constexpr int kExitChannelError = 104;     // channel I/O failed
+inline constexpr int kExitUsage = 100;         // bad command line
+inline constexpr int kExitNoChannel = 101;     // fd 3 is not a socket
+inline constexpr int kExitJail = 102;          // a confinement step failed
+inline constexpr int kExitBadFrame = 103;      // malformed frame from the daemon
+inline constexpr int kExitChannelError = 104;  // channel I/O failed
 
 int WorkerMain(int argc, char** argv);
 

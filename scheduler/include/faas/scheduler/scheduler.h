@@ -7,10 +7,10 @@
 // Each function has one pool: an idle instance is reused (warm), else a new instance is forked
 // from the version's zygote (or, without one, a new worker is spawned: a cold start), up to
 // max_instances; beyond that up to queue_depth callers wait for a
-// free instance for at most queue_timeout, then get kNoCapacity (a full queue answers at once). Idle instances above min_warm stop after
-// idle_ttl. The wall-clock deadline of every invocation is enforced here, from outside the
-// worker: on expiry the worker is SIGKILLed and replaced. A worker that dies, or breaks the
-// frame protocol, fails only its own invocation. Thread-safe.
+// free instance for at most queue_timeout, then get kNoCapacity (a full queue answers at once).
+// Idle instances above min_warm stop after idle_ttl. The wall-clock deadline of every invocation is
+// enforced here, from outside the worker: on expiry the worker is SIGKILLed and replaced. A worker
+// that dies, or breaks the frame protocol, fails only its own invocation. Thread-safe.
 #pragma once
 
 #include <sys/types.h>
@@ -114,21 +114,21 @@ struct FunctionStats {
   uint32_t waiting = 0;  // requests queued for an instance
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
-  pid_t zygote_pid = 0;  // the current version's zygote (host pid), 0 while it has none
+  pid_t zygote_pid = 0;     // the current version's zygote (host pid), 0 while it has none
   bool spawn_only = false;  // this version cannot have a zygote (logged as zygote.unavailable)
 };
 
 struct SchedulerOptions {
-  std::string worker_path;                              // faas-worker binary
-  std::chrono::milliseconds init_timeout{10'000};       // load + faas_init of a new instance
-  std::size_t log_capture_bytes = 64u << 10;            // per invocation, then a marker
+  std::string worker_path;                         // faas-worker binary
+  std::chrono::milliseconds init_timeout{10'000};  // load + faas_init of a new instance
+  std::size_t log_capture_bytes = 64u << 10;       // per invocation, then a marker
   // What worker answers being received may buffer together, beyond each one's first 64 KiB
   // (docs/sandbox.md, "Limits enforced from outside"); at least one largest frame.
   std::size_t answer_buffer_budget = 256u << 20;
-  std::chrono::milliseconds reap_interval{1'000};       // how often idle_ttl is checked
-  uint64_t tmp_bytes = 16u << 20;                       // each instance's private /tmp
-  uint64_t pids_max = 64;                               // processes + threads per instance
-  sandbox::CgroupRoot* cgroups = nullptr;               // per-instance cgroups; not owned
+  std::chrono::milliseconds reap_interval{1'000};  // how often idle_ttl is checked
+  uint64_t tmp_bytes = 16u << 20;                  // each instance's private /tmp
+  uint64_t pids_max = 64;                          // processes + threads per instance
+  sandbox::CgroupRoot* cgroups = nullptr;          // per-instance cgroups; not owned
   // Empty cgroups kept ready so a cold start does not create one (CgroupRoot::KeepSpares);
   // 0 = create each on demand.
   std::size_t spare_cgroups = 8;
@@ -144,8 +144,8 @@ struct SchedulerOptions {
   // --egress-allow.
   std::string slirp4netns;
   std::vector<std::string> egress_allow;
-  store::Ledger* ledger = nullptr;                      // every invocation's row; not owned
-  metering::Metrics* metrics = nullptr;                 // /metrics counters; not owned
+  store::Ledger* ledger = nullptr;       // every invocation's row; not owned
+  metering::Metrics* metrics = nullptr;  // /metrics counters; not owned
   metering::Prices prices;
 };
 

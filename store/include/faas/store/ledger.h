@@ -44,20 +44,20 @@ struct InvocationRecord {
 };
 
 struct BillQuery {
-  std::string function;     // empty: all functions
+  std::string function;  // empty: all functions
   int64_t since_unix_ms = 0;
   int64_t until_unix_ms = 0;  // 0: no upper bound
-  std::string by;           // "" | function | tenant | day | hour
+  std::string by;             // "" | function | tenant | day | hour
 };
 
 struct BillRow {
-  std::string key;          // per `by`; "" for the total
-  uint64_t invocations = 0; // kind=invocation rows only
-  uint64_t cpu_ns = 0;      // all rows, background included
+  std::string key;           // per `by`; "" for the total
+  uint64_t invocations = 0;  // kind=invocation rows only
+  uint64_t cpu_ns = 0;       // all rows, background included
   uint64_t billed_ms = 0;
   int64_t cost_micros = 0;
   uint64_t cold_starts = 0;
-  uint64_t errors = 0;      // invocations whose outcome is not ok
+  uint64_t errors = 0;  // invocations whose outcome is not ok
 };
 
 struct LogEntry {
@@ -95,9 +95,8 @@ class Ledger {
   // max_log_entries_per_function invocations of each function. Thread-safe.
   void AppendLog(LogEntry entry);
   // Newest `last` entries (oldest first) with seq > after_seq, of a function or one invocation.
-  Result<std::vector<LogEntry>> Logs(const std::string& function,
-                                     const std::string& invocation_id, uint32_t last,
-                                     uint64_t after_seq);
+  Result<std::vector<LogEntry>> Logs(const std::string& function, const std::string& invocation_id,
+                                     uint32_t last, uint64_t after_seq);
   // Rows in SQLite (after Flush, every appended record).
   Result<uint64_t> Count();
 

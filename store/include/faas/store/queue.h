@@ -39,30 +39,30 @@ namespace faas::store {
 using QueueHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct QueueMessage {
-  int64_t id = 0;             // unique in the database, increasing in publish order
+  int64_t id = 0;  // unique in the database, increasing in publish order
   std::string queue;
-  std::string body;           // bytes, any content
-  QueueHeaders headers;       // publisher metadata (async invocations keep their request here)
-  uint32_t attempt = 0;       // of the current lease, 1-based (0: never leased)
+  std::string body;      // bytes, any content
+  QueueHeaders headers;  // publisher metadata (async invocations keep their request here)
+  uint32_t attempt = 0;  // of the current lease, 1-based (0: never leased)
   int64_t enqueued_unix_ms = 0;
-  std::string last_error;     // of the previous failed attempt, "" if none
+  std::string last_error;  // of the previous failed attempt, "" if none
 };
 
 struct DeadLetter {
-  QueueMessage message;       // attempt = the attempts it had; queue = the queue it came from
-  std::string origin_queue;   // the queue it was dead-lettered from (ReplayDead's target)
-  std::string error;          // why it was dead-lettered (last error, or "undecodable: …")
+  QueueMessage message;      // attempt = the attempts it had; queue = the queue it came from
+  std::string origin_queue;  // the queue it was dead-lettered from (ReplayDead's target)
+  std::string error;         // why it was dead-lettered (last error, or "undecodable: …")
   int64_t dead_unix_ms = 0;
 };
 
 struct QueueStats {
   std::string queue;
-  uint64_t ready = 0;         // visible now
-  uint64_t delayed = 0;       // waiting for a retry backoff
-  uint64_t in_flight = 0;     // leased, lease not expired
-  uint64_t dead = 0;          // in the dead-letter list
-  uint64_t published = 0;     // ever, since the queue was first used
-  uint64_t acked = 0;         // ever
+  uint64_t ready = 0;                // visible now
+  uint64_t delayed = 0;              // waiting for a retry backoff
+  uint64_t in_flight = 0;            // leased, lease not expired
+  uint64_t dead = 0;                 // in the dead-letter list
+  uint64_t published = 0;            // ever, since the queue was first used
+  uint64_t acked = 0;                // ever
   int64_t oldest_ready_unix_ms = 0;  // enqueue time of the oldest ready message, 0 if none
 };
 
@@ -70,16 +70,16 @@ struct QueueStats {
 struct AsyncRecord {
   std::string invocation_id;
   std::string function;
-  std::string tenant;         // of the API key that queued it ("" = public function)
-  std::string status;         // queued | running | succeeded | failed
-  int http_status = 0;        // the function's status, or the error's (0 while not done)
-  QueueHeaders headers;       // response headers
-  std::string body;           // response body (truncated to the store's limit)
+  std::string tenant;    // of the API key that queued it ("" = public function)
+  std::string status;    // queued | running | succeeded | failed
+  int http_status = 0;   // the function's status, or the error's (0 while not done)
+  QueueHeaders headers;  // response headers
+  std::string body;      // response body (truncated to the store's limit)
   bool body_truncated = false;
-  std::string error_code;     // failed only: stable code, e.g. function_timeout
+  std::string error_code;  // failed only: stable code, e.g. function_timeout
   std::string error_message;
   uint32_t attempts = 0;
-  std::string callback_url;   // "" = none
+  std::string callback_url;     // "" = none
   std::string callback_status;  // "" | pending | delivered | failed
   int64_t created_unix_ms = 0;
   int64_t updated_unix_ms = 0;

@@ -48,7 +48,7 @@ struct Version {
   uint64_t size_bytes = 0;      // size of the library
   int64_t created_unix_ms = 0;
   FunctionConfig config;
-  uint32_t uid = 0;             // the function's own host uid (= gid), from kFunctionUidBase
+  uint32_t uid = 0;  // the function's own host uid (= gid), from kFunctionUidBase
 };
 
 // Every function runs as a host uid of its own, allocated by the registry from this range on its
