@@ -260,6 +260,7 @@ TEST_F(E2E, BadDeploysAreRefusedWithClearErrorsAndChangeNothing) {
       {"keep", TestdataLib("noexport"), "invalid_artifact", "faas_handle"},
       {"keep", TestdataLib("badabi"), "invalid_artifact", "ABI"},
       {"keep", TestdataLib("initfail"), "init_failed", "faas_init returned 7"},
+      {"keep", TestdataLib("badsym"), "init_failed", "undefined symbol: missing_"},
       {"../x", FunctionLib("hello"), "invalid_name", "../x"},
       {"Foo", FunctionLib("hello"), "invalid_name", "Foo"},
       {std::string(64, 'a'), FunctionLib("hello"), "invalid_name", "[a-z]"},
