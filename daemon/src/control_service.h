@@ -1,11 +1,15 @@
-// The gRPC control API (proto/faas/v1/control.proto) over the registry and the scheduler.
+// The gRPC control API (proto/faas/v1/control.proto) over the registry and the scheduler. Its
+// methods translate messages and map Status to gRPC; workflows live below it (deploy.h).
+// Implemented by concern: control_service.cc (functions, invocations, ledger, the admin check),
+// control_routes.cc, control_keys.cc, control_queues.cc (triggers, queue, async results).
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "faas/gateway/auth.h"
@@ -18,10 +22,17 @@
 #include "faas/triggers/triggers.h"
 #include "faas/v1/control.grpc.pb.h"
 
+#include "deploy.h"
+
 namespace faas::daemon {
 
-// Converts a stored version to what the scheduler runs.
-scheduler::FunctionSpec SpecFor(const store::Registry& registry, const store::Version& v);
+// A failed call: the stable faas code in trailing metadata "faas-code", the Status's code as the
+// gRPC code and its message for people.
+grpc::Status Fail(grpc::ServerContext* ctx, std::string_view code, const Status& s);
+// Fail with the default code for a store error (StoreErrorCode).
+grpc::Status FailStore(grpc::ServerContext* ctx, const Status& s);
+// Fail with invalid_argument for InvalidArgument (the caller's input is wrong), else internal.
+grpc::Status FailInput(grpc::ServerContext* ctx, const Status& s);
 
 // Receives each new router after a route change (the daemon hands it to Gateway::SetRoutes).
 using RoutesSink = std::function<void(std::shared_ptr<const gateway::Router>)>;
@@ -60,7 +71,8 @@ class ControlService final : public v1::Control::Service {
         ledger_(deps.ledger),
         currency_unit_(std::move(deps.currency_unit)),
         routes_sink_(std::move(deps.routes_sink)),
-        deps_(std::move(deps)) {
+        deps_(std::move(deps)),
+        deployer_(registry_, scheduler_) {
     FAAS_CHECK(registry_ != nullptr && scheduler_ != nullptr && ledger_ != nullptr &&
                deps_.queue != nullptr && deps_.triggers != nullptr && deps_.gateway != nullptr);
   }
@@ -129,21 +141,31 @@ class ControlService final : public v1::Control::Service {
 
  private:
   void FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo* info);
-  // OK, or the UNAUTHENTICATED status to return.
-  grpc::Status Admin(grpc::ServerContext* ctx) const;
+  // OK for "authorization: Bearer <admin token>" (compared in constant time), else the
+  // UNAUTHENTICATED status to return (faas code "unauthorized").
+  grpc::Status RequireAdmin(grpc::ServerContext* ctx) const;
+  // Every method but GetVersion is `return AsAdmin(ctx, [&] { ... });`: the body runs only for
+  // the admin. tests/e2e/control_auth_test.cc calls every method without the token.
+  template <typename Body>
+  grpc::Status AsAdmin(grpc::ServerContext* ctx, Body&& body) const {
+    if (grpc::Status denied = RequireAdmin(ctx); !denied.ok()) {
+      return denied;
+    }
+    return std::forward<Body>(body)();
+  }
   grpc::Status PublishKeys();
-  grpc::Status TriggerReply(grpc::ServerContext* ctx, const std::string& name,
-                            v1::TriggerStatus* reply);
+  // After a trigger change: the change's error, or the trigger's status now.
+  grpc::Status TriggerReply(grpc::ServerContext* ctx, const Status& changed,
+                            const std::string& name, v1::TriggerStatus* reply);
   store::Registry* registry_;
   scheduler::Scheduler* scheduler_;
   store::Ledger* ledger_;
   std::string currency_unit_;
-  std::mutex deploy_mu_;
-  std::set<std::string> deploying_;  // names with a deploy in progress (the loser gets conflict)
   RoutesSink routes_sink_;
   std::mutex routes_mu_;  // serialises route changes: check, store, rebuild, publish
   ControlDeps deps_;
   std::mutex keys_mu_;  // serialises key changes: store, rebuild, publish
+  Deployer deployer_;   // deploy, rollback, delete
 };
 
 }  // namespace faas::daemon

@@ -32,6 +32,7 @@
 #include "faas/triggers/triggers.h"
 
 #include "control_service.h"
+#include "deploy.h"
 
 namespace faas::daemon {
 namespace {

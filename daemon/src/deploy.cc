@@ -1,0 +1,109 @@
+#include "deploy.h"
+
+#include <utility>
+
+#include "faas/base/log.h"
+#include "faas/base/scope_exit.h"
+#include "faas/base/time.h"
+#include "faas/store/config.h"
+#include "faas/store/elf_check.h"
+
+namespace faas::daemon {
+
+scheduler::FunctionSpec SpecFor(const store::Registry& registry, const store::Version& v) {
+  return {v.function, v.version, registry.ArtifactPath(v.artifact_sha256), v.config, v.uid};
+}
+
+std::string_view StoreErrorCode(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound:
+      return "function_not_found";
+    case StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    default:
+      return "internal";
+  }
+}
+
+Deployer::Deployer(store::Registry* registry, scheduler::Scheduler* scheduler)
+    : registry_(registry), scheduler_(scheduler) {
+  FAAS_CHECK(registry_ != nullptr && scheduler_ != nullptr);
+}
+
+DeployOutcome Deployer::Deploy(DeployRequest request) {
+  const std::string& name = request.name;
+  const store::FunctionConfig& cfg = request.config;
+  Status name_ok = store::ValidateName(name);
+  Status cfg_ok = store::ValidateConfig(cfg);
+  if (!name_ok.ok() || !cfg_ok.ok()) {
+    std::string msg = name_ok.ok() ? "" : name_ok.message();
+    if (!cfg_ok.ok()) {
+      msg += (msg.empty() ? "" : "; ") + cfg_ok.message();
+    }
+    return DeployError{name_ok.ok() ? "invalid_config" : "invalid_name", InvalidArgumentError(msg)};
+  }
+  if (cfg.network == "outbound") {
+    if (Status net = scheduler_->OutboundNetworkAvailable(); !net.ok()) {
+      return DeployError{"invalid_config", net};  // fail closed: never the host's network
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (!deploying_.insert(name).second) {
+      return DeployError{"conflict",
+                         AbortedError("another deploy of \"" + name + "\" is in progress; retry")};
+    }
+  }
+  ScopeExit done([&] {
+    std::lock_guard lock(mu_);
+    deploying_.erase(name);
+  });
+
+  auto elf = store::CheckFunctionElf(request.library);
+  if (!elf.ok()) {
+    return DeployError{"invalid_artifact", elf.status()};
+  }
+  auto sha = registry_->PutArtifact(request.library);
+  if (!sha.ok()) {
+    return DeployError{"internal", sha.status()};
+  }
+  // Load the library once in a separate worker before it can become latest.
+  // The probe runs the function's code, so it runs as the function's own uid already.
+  auto uid = registry_->ReserveUid(name);
+  if (!uid.ok()) {
+    return DeployError{StoreErrorCode(uid.status()), uid.status()};
+  }
+  scheduler::FunctionSpec probe{name, 0, registry_->ArtifactPath(*sha), cfg, *uid};
+  std::chrono::nanoseconds took{0};
+  Status probed = scheduler_->Probe(probe, &took);
+  if (!probed.ok()) {
+    bool timeout = probed.code() == StatusCode::kDeadlineExceeded;
+    bool lib_fault = timeout || probed.code() == StatusCode::kFailedPrecondition;
+    return DeployError{timeout ? "init_timeout" : (lib_fault ? "init_failed" : "internal"),
+                       Status(lib_fault ? StatusCode::kFailedPrecondition : probed.code(),
+                              "the library failed to start: " + probed.message())};
+  }
+  auto created = registry_->CreateVersion(name, *sha, cfg);
+  if (!created.ok()) {
+    return DeployError{StoreErrorCode(created.status()), created.status()};
+  }
+  scheduler_->SetFunction(SpecFor(*registry_, created->version));
+  static auto log = log::Get("control");
+  FAAS_LOG(log, info, "function.deployed", {"fn", name}, {"version", created->version.version},
+           {"unchanged", created->unchanged}, {"sha256", *sha}, {"probe_ms", ToMillis(took)});
+  return Deployed{std::move(created->version), created->unchanged, took};
+}
+
+Result<store::Version> Deployer::Rollback(const std::string& name, uint32_t version) {
+  FAAS_ASSIGN_OR_RETURN(store::Version v, registry_->Rollback(name, version));
+  scheduler_->SetFunction(SpecFor(*registry_, v));
+  return v;
+}
+
+Status Deployer::Delete(const std::string& name) {
+  FAAS_RETURN_IF_ERROR(registry_->Delete(name));
+  scheduler_->RemoveFunction(name);
+  return OkStatus();
+}
+
+}  // namespace faas::daemon
