@@ -1,5 +1,7 @@
-// The gRPC side of faasctl: one function per command, each returning an Outcome that
-// MapOutcome turns into the exit status. The only file in cli/ that includes gRPC headers.
+// The gRPC side of faasctl: one RunCommand overload per command, each returning an Outcome that
+// MapOutcome turns into the exit status. Every unary call goes through Session::Call (deadline,
+// token, failure → Outcome); most commands are a request, CallAndPrint and two renderers.
+// The only file in cli/ that includes gRPC headers.
 #include "faas/cli/run.h"
 
 #include <fcntl.h>
@@ -10,8 +12,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +31,8 @@
 #include "faas/cli/exit_code.h"
 #include "faas/cli/render.h"
 #include "faas/v1/control.grpc.pb.h"
+
+#include "bench_report.h"
 
 #ifndef FAAS_CLI_VERSION
 #define FAAS_CLI_VERSION "0.0.0"
@@ -494,20 +496,10 @@ Outcome RunCommand(Session& s, const QueueDlqCommand& cmd, Io& io) {
       });
 }
 
-// Percentile of a sample (nearest rank).
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) {
-    return 0;
-  }
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(q * static_cast<double>(v.size()));
-  return v[std::min(v.size() - 1, i)];
-}
-
 Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
-  std::map<std::string, std::vector<double>> phases;  // name -> samples in ms
+  BenchSamples samples;
   std::mutex mu;
   std::optional<Outcome> failure;
   std::atomic<uint32_t> next{0};
@@ -530,17 +522,16 @@ Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
         failure = Outcome::Refused(reply.error_code() + ": " + reply.error_message());
         return;
       }
-      phases["end-to-end"].push_back(e2e);
+      samples.phases["end-to-end"].push_back(e2e);
       double server = 0;
       for (const auto& t : reply.timings()) {
-        phases[t.phase()].push_back(t.ms());
+        samples.phases[t.phase()].push_back(t.ms());
         server += (t.phase() == "cold" || t.phase() == "exec" || t.phase() == "queue") ? t.ms() : 0;
       }
-      phases["server"].push_back(server);
+      samples.phases["server"].push_back(server);
     }
   };
   // The baseline, in the same run: a bare fork of this small process.
-  std::vector<double> fork_ms;
   for (uint32_t i = 0; i < std::min<uint32_t>(cmd.n, 200); ++i) {
     auto t0 = Clock::now();
     pid_t pid = ::fork();
@@ -548,7 +539,7 @@ Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
       ::_exit(0);
     }
     ::waitpid(pid, nullptr, 0);
-    fork_ms.push_back(ms(Clock::now() - t0));
+    samples.fork_ms.push_back(ms(Clock::now() - t0));
   }
   if (!cmd.cold) {
     // Warm means warm: start one instance per client first, outside the measurement.
@@ -570,61 +561,7 @@ Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
   if (failure) {
     return *failure;
   }
-  double base = Percentile(fork_ms, 0.5);
-  const char* order[] = {"queue", "spawn", "load", "init", "cold", "exec", "server", "end-to-end"};
-  if (s.Json()) {
-    nlohmann::json j = {
-        {"function", cmd.name},
-        {"mode", cmd.cold ? "cold-start" : "warm"},
-        {"n", cmd.n},
-        {"baseline_fork_ms",
-         {{"p50", base}, {"p90", Percentile(fork_ms, 0.9)}, {"p99", Percentile(fork_ms, 0.99)}}}};
-    for (const char* name : order) {
-      if (phases.count(name) != 0) {
-        const auto& v = phases[name];
-        j["phases"][name] = {{"p50", Percentile(v, 0.5)},
-                             {"p90", Percentile(v, 0.9)},
-                             {"p99", Percentile(v, 0.99)},
-                             {"ratio_p50_to_fork", Percentile(v, 0.5) / base}};
-      }
-    }
-    io.out << DumpJson(j);
-    return Outcome::Ok();
-  }
-  char line[160];
-  std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %10s\n", "phase (ms)", "p50", "p90", "p99",
-                "p50/fork");
-  io.out << line;
-  std::snprintf(line, sizeof line, "%-12s %10.3f %10.3f %10.3f %9.1fx\n", "fork baseline", base,
-                Percentile(fork_ms, 0.9), Percentile(fork_ms, 0.99), 1.0);
-  io.out << line;
-  for (const char* name : order) {
-    if (phases.count(name) == 0) {
-      continue;
-    }
-    const auto& v = phases[name];
-    std::snprintf(line, sizeof line, "%-12s %10.3f %10.3f %10.3f %9.1fx\n", name,
-                  Percentile(v, 0.5), Percentile(v, 0.9), Percentile(v, 0.99),
-                  Percentile(v, 0.5) / base);
-    io.out << line;
-  }
-  // A text histogram of the server-side time, 10 buckets between min and p99.
-  const auto& server = phases["server"];
-  double lo = *std::min_element(server.begin(), server.end());
-  double hi = std::max(Percentile(server, 0.99), lo + 0.001);
-  std::vector<std::size_t> buckets(10, 0);
-  for (double v : server) {
-    auto b = static_cast<std::size_t>((std::min(v, hi) - lo) / (hi - lo) * 9.999);
-    ++buckets[std::min<std::size_t>(b, 9)];
-  }
-  std::size_t most = *std::max_element(buckets.begin(), buckets.end());
-  io.out << "\nserver-side ms (n=" << server.size() << ")\n";
-  for (std::size_t b = 0; b < buckets.size(); ++b) {
-    std::snprintf(line, sizeof line, "%9.3f | %-40s %zu\n",
-                  lo + (hi - lo) * static_cast<double>(b) / 10,
-                  std::string(most == 0 ? 0 : buckets[b] * 40 / most, '#').c_str(), buckets[b]);
-    io.out << line;
-  }
+  io.out << (s.Json() ? DumpJson(BenchToJson(cmd, samples)) : RenderBench(samples));
   return Outcome::Ok();
 }
 
