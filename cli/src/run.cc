@@ -1,5 +1,7 @@
-// The gRPC side of faasctl: one function per command, each returning an Outcome that
-// MapOutcome turns into the exit status. The only file in cli/ that includes gRPC headers.
+// The gRPC side of faasctl: one RunCommand overload per command, each returning an Outcome that
+// MapOutcome turns into the exit status. Every unary call goes through Session::Call (deadline,
+// token, failure → Outcome); most commands are a request, CallAndPrint and two renderers.
+// The only file in cli/ that includes gRPC headers.
 #include "faas/cli/run.h"
 
 #include <fcntl.h>
@@ -10,8 +12,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +31,8 @@
 #include "faas/cli/exit_code.h"
 #include "faas/cli/render.h"
 #include "faas/v1/control.grpc.pb.h"
+
+#include "bench_report.h"
 
 #ifndef FAAS_CLI_VERSION
 #define FAAS_CLI_VERSION "0.0.0"
@@ -91,6 +93,12 @@ Result<std::size_t> ReadUpTo(int fd, char* buf, std::size_t n, const std::string
   return got;
 }
 
+using Stub = faas::v1::Control::Stub;
+
+// A unary control-API method, e.g. &Stub::DescribeFunction.
+template <typename Req, typename Reply>
+using UnaryRpc = grpc::Status (Stub::*)(grpc::ClientContext*, const Req&, Reply*);
+
 // One connection to faasd and the per-call settings (deadline, token).
 class Session {
  public:
@@ -101,9 +109,10 @@ class Session {
     stub_ = faas::v1::Control::NewStub(channel_);
   }
 
-  faas::v1::Control::Stub& Stub() { return *stub_; }
-  const GlobalOptions& Global() const { return global_; }
+  Stub& GetStub() { return *stub_; }
+  bool Json() const { return global_.output == OutputFormat::kJson; }
 
+  // Sets the deadline (--rpc-timeout) and the token (--token) on a call.
   void Prepare(grpc::ClientContext& ctx) const {
     ctx.set_deadline(std::chrono::system_clock::now() + global_.rpc_timeout);
     if (!global_.token.empty()) {
@@ -111,6 +120,8 @@ class Session {
     }
   }
 
+  // A failed call as an Outcome: its code and message, faasd's "faas-code" trailer, and whether
+  // faasd was reached (MapOutcome tells "refused" from "unreachable" by it).
   Outcome Failed(const grpc::Status& status, const grpc::ClientContext& ctx) {
     RpcError e;
     e.code = static_cast<RpcCode>(static_cast<int>(status.error_code()));
@@ -123,17 +134,74 @@ class Session {
     return Outcome::RpcFailed(std::move(e));
   }
 
+  // Every unary call goes through here: Ok with `reply` filled in, or the failure.
+  template <typename Req, typename Reply>
+  Outcome Call(UnaryRpc<Req, Reply> rpc, const std::type_identity_t<Req>& req, Reply& reply) {
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    grpc::Status status = ((*stub_).*rpc)(&ctx, req, &reply);
+    return status.ok() ? Outcome::Ok() : Failed(status, ctx);
+  }
+
  private:
   GlobalOptions global_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<faas::v1::Control::Stub> stub_;
+  std::unique_ptr<Stub> stub_;
 };
 
-bool Json(const Session& s) {
-  return s.Global().output == OutputFormat::kJson;
+bool IsOk(const Outcome& outcome) {
+  return outcome.kind == Outcome::Kind::kOk;
 }
 
-Outcome RunDeploy(Session& s, const DeployCommand& cmd, Io& io) {
+// A reply as JSON (-o json) or as text for people.
+template <typename Reply, typename ToJson, typename ToText>
+void Print(const Session& s, Io& io, const Reply& reply, ToJson to_json, ToText to_text) {
+  io.out << (s.Json() ? DumpJson(to_json(reply)) : to_text(reply));
+}
+
+// Most commands: one call, then its reply printed.
+template <typename Req, typename Reply, typename ToJson, typename ToText>
+Outcome CallAndPrint(Session& s, Io& io, UnaryRpc<Req, Reply> rpc,
+                     const std::type_identity_t<Req>& req, ToJson to_json, ToText to_text) {
+  Reply reply;
+  Outcome outcome = s.Call(rpc, req, reply);
+  if (IsOk(outcome)) {
+    Print(s, io, reply, to_json, to_text);
+  }
+  return outcome;
+}
+
+// A delete by name: {"deleted": NAME}, or "deleted <what>NAME" (what: "" or "trigger ").
+template <typename Req>
+Outcome CallDelete(Session& s, Io& io, UnaryRpc<Req, faas::v1::DeleteReply> rpc, const Req& req,
+                   std::string_view what, const std::string& name) {
+  return CallAndPrint(
+      s, io, rpc, req,
+      [&](const faas::v1::DeleteReply&) {
+        return nlohmann::json{{"deleted", name}};
+      },
+      [&](const faas::v1::DeleteReply&) { return "deleted " + std::string(what) + name + "\n"; });
+}
+
+faas::v1::NameRequest NameOf(const std::string& name) {
+  faas::v1::NameRequest req;
+  req.set_name(name);
+  return req;
+}
+
+faas::v1::TriggerName TriggerNameOf(const std::string& name) {
+  faas::v1::TriggerName req;
+  req.set_name(name);
+  return req;
+}
+
+faas::v1::KeyId KeyIdOf(const std::string& id) {
+  faas::v1::KeyId req;
+  req.set_id(id);
+  return req;
+}
+
+Outcome RunCommand(Session& s, const DeployCommand& cmd, Io& io) {
   Result<faas::v1::FunctionConfig> config = ToProtoConfig(cmd.options);
   if (!config.ok()) {
     return Outcome::Usage(config.status().message());
@@ -158,10 +226,12 @@ Outcome RunDeploy(Session& s, const DeployCommand& cmd, Io& io) {
   data->resize(*n);
   bool more = *n == kDeployChunkBytes;
 
+  // The one streaming call: not through Session::Call, but with the same Prepare and Failed.
   grpc::ClientContext ctx;
   s.Prepare(ctx);
   faas::v1::DeployReply reply;
-  std::unique_ptr<grpc::ClientWriter<faas::v1::DeployChunk>> writer = s.Stub().Deploy(&ctx, &reply);
+  std::unique_ptr<grpc::ClientWriter<faas::v1::DeployChunk>> writer =
+      s.GetStub().Deploy(&ctx, &reply);
   // A failed Write means the stream is over (the server answered early, or the connection
   // broke); Finish() then tells why.
   bool open = writer->Write(chunk);
@@ -188,121 +258,56 @@ Outcome RunDeploy(Session& s, const DeployCommand& cmd, Io& io) {
   if (!status.ok()) {
     return s.Failed(status, ctx);
   }
-  io.out << (Json(s) ? DumpJson(DeployReplyToJson(reply)) : RenderDeploy(reply));
+  Print(s, io, reply, DeployReplyToJson, RenderDeploy);
   return Outcome::Ok();
 }
 
-Outcome RunList(Session& s, const ListCommand&, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::ListFunctionsReply reply;
-  grpc::Status status = s.Stub().ListFunctions(&ctx, faas::v1::ListFunctionsRequest(), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    nlohmann::json fns = nlohmann::json::array();
-    for (const auto& f : reply.functions()) {
-      fns.push_back(FunctionInfoToJson(f));
-    }
-    io.out << DumpJson(nlohmann::json{{"functions", std::move(fns)}});
-  } else {
-    io.out << RenderFunctionTable(reply);
-  }
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const ListCommand&, Io& io) {
+  return CallAndPrint(s, io, &Stub::ListFunctions, faas::v1::ListFunctionsRequest(),
+                      ListFunctionsReplyToJson, RenderFunctionTable);
 }
 
-faas::v1::NameRequest NameOf(const std::string& name) {
-  faas::v1::NameRequest req;
-  req.set_name(name);
-  return req;
+Outcome RunCommand(Session& s, const DescribeCommand& cmd, Io& io) {
+  return CallAndPrint(s, io, &Stub::DescribeFunction, NameOf(cmd.name), FunctionInfoToJson,
+                      RenderDescribe);
 }
 
-Outcome RunDescribe(Session& s, const DescribeCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::FunctionInfo reply;
-  grpc::Status status = s.Stub().DescribeFunction(&ctx, NameOf(cmd.name), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(FunctionInfoToJson(reply)) : RenderDescribe(reply));
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const DeleteCommand& cmd, Io& io) {
+  return CallDelete(s, io, &Stub::DeleteFunction, NameOf(cmd.name), "", cmd.name);
 }
 
-Outcome RunDelete(Session& s, const DeleteCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::DeleteReply reply;
-  grpc::Status status = s.Stub().DeleteFunction(&ctx, NameOf(cmd.name), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(nlohmann::json{{"deleted", cmd.name}})
-                     : "deleted " + cmd.name + "\n");
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const VersionsCommand& cmd, Io& io) {
+  return CallAndPrint(s, io, &Stub::ListVersions, NameOf(cmd.name), ListVersionsReplyToJson,
+                      RenderVersionsTable);
 }
 
-Outcome RunVersions(Session& s, const VersionsCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::ListVersionsReply reply;
-  grpc::Status status = s.Stub().ListVersions(&ctx, NameOf(cmd.name), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    nlohmann::json versions = nlohmann::json::array();
-    for (const auto& v : reply.versions()) {
-      versions.push_back(VersionInfoToJson(v));
-    }
-    io.out << DumpJson(nlohmann::json{{"versions", std::move(versions)}});
-  } else {
-    io.out << RenderVersionsTable(reply);
-  }
-  return Outcome::Ok();
-}
-
-Outcome RunRollback(Session& s, const RollbackCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
+Outcome RunCommand(Session& s, const RollbackCommand& cmd, Io& io) {
   faas::v1::RollbackRequest req;
   req.set_name(cmd.name);
   req.set_version(cmd.version);
-  faas::v1::VersionInfo reply;
-  grpc::Status status = s.Stub().Rollback(&ctx, req, &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    io.out << DumpJson(VersionInfoToJson(reply));
-  } else {
-    io.out << cmd.name << " latest is now version " << reply.version() << "\n";
-  }
-  return Outcome::Ok();
+  return CallAndPrint(
+      s, io, &Stub::Rollback, req, VersionInfoToJson, [&](const faas::v1::VersionInfo& reply) {
+        return cmd.name + " latest is now version " + std::to_string(reply.version()) + "\n";
+      });
 }
 
-Outcome RunInvoke(Session& s, const InvokeCommand& cmd, Io& io) {
+Outcome RunCommand(Session& s, const InvokeCommand& cmd, Io& io) {
   Result<std::string> body = ReadData(cmd.data, io.in);
   if (!body.ok()) {
     return Outcome::Usage(body.status().message());
   }
-  faas::v1::InvokeRequest req = ToInvokeRequest(cmd, std::move(body).value());
-
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
   faas::v1::InvokeReply reply;
-  grpc::Status status = s.Stub().Invoke(&ctx, req, &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
+  Outcome outcome = s.Call(&Stub::Invoke, ToInvokeRequest(cmd, std::move(body).value()), reply);
+  if (!IsOk(outcome)) {
+    return outcome;
   }
   if (cmd.async && reply.status() < 400) {
     // Queued: the reply carries only the id (GET /invocations/{id} has the result).
-    io.out << (Json(s) ? DumpJson(nlohmann::json{{"invocation_id", reply.invocation_id()}})
-                       : reply.invocation_id() + "\n");
+    io.out << (s.Json() ? DumpJson(nlohmann::json{{"invocation_id", reply.invocation_id()}})
+                        : reply.invocation_id() + "\n");
     return Outcome::Ok();
   }
-  if (Json(s)) {
+  if (s.Json()) {
     io.out << DumpJson(InvokeReplyToJson(reply));
   } else {
     // Raw bytes, no newline added: `faasctl invoke f > out.png` must be exact.
@@ -321,57 +326,33 @@ Outcome RunInvoke(Session& s, const InvokeCommand& cmd, Io& io) {
   return Outcome::Ok();
 }
 
-Outcome RunBill(Session& s, const BillCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::BillReply reply;
-  grpc::Status status = s.Stub().Bill(&ctx, ToBillRequest(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(BillReplyToJson(reply)) : RenderBillTable(reply, cmd.by));
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const BillCommand& cmd, Io& io) {
+  return CallAndPrint(
+      s, io, &Stub::Bill, ToBillRequest(cmd), BillReplyToJson,
+      [&](const faas::v1::BillReply& reply) { return RenderBillTable(reply, cmd.by); });
 }
 
-Outcome RunInvocations(Session& s, const InvocationsCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::ListInvocationsReply reply;
-  grpc::Status status = s.Stub().ListInvocations(&ctx, ToListInvocationsRequest(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    nlohmann::json records = nlohmann::json::array();
-    for (const auto& r : reply.invocations()) {
-      records.push_back(InvocationRecordToJson(r));
-    }
-    io.out << DumpJson(nlohmann::json{{"invocations", std::move(records)}});
-  } else {
-    io.out << RenderInvocationsTable(reply);
-  }
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const InvocationsCommand& cmd, Io& io) {
+  return CallAndPrint(s, io, &Stub::ListInvocations, ToListInvocationsRequest(cmd),
+                      ListInvocationsReplyToJson, RenderInvocationsTable);
 }
 
-Outcome RunLogs(Session& s, const LogsCommand& cmd, Io& io) {
+Outcome RunCommand(Session& s, const LogsCommand& cmd, Io& io) {
   uint64_t after = 0;
   nlohmann::json all = nlohmann::json::array();
   for (bool first = true;; first = false) {
-    grpc::ClientContext ctx;
-    s.Prepare(ctx);
     faas::v1::LogsRequest req;
     req.set_function(cmd.name);
     req.set_invocation_id(cmd.invocation);
     req.set_last(first ? cmd.last : 1000);
     req.set_after_seq(after);
     faas::v1::LogsReply reply;
-    grpc::Status status = s.Stub().GetLogs(&ctx, req, &reply);
-    if (!status.ok()) {
-      return s.Failed(status, ctx);
+    if (Outcome outcome = s.Call(&Stub::GetLogs, req, reply); !IsOk(outcome)) {
+      return outcome;
     }
     for (const auto& e : reply.entries()) {
       after = std::max<uint64_t>(after, e.seq());
-      if (Json(s)) {
+      if (s.Json()) {
         all.push_back({{"invocation_id", e.invocation_id()},
                        {"start", FormatUnixMillis(e.start_unix_ms())},
                        {"text", e.text()}});
@@ -391,188 +372,90 @@ Outcome RunLogs(Session& s, const LogsCommand& cmd, Io& io) {
     // --follow polls; output is captured per invocation, so new entries appear as whole blocks.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  if (Json(s)) {
+  if (s.Json()) {
     io.out << DumpJson(nlohmann::json{{"logs", std::move(all)}});
   }
   return Outcome::Ok();
 }
 
-Outcome RunPrewarm(Session& s, const PrewarmCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::PrewarmReply reply;
-  grpc::Status status = s.Stub().Prewarm(&ctx, ToPrewarmRequest(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(PrewarmReplyToJson(reply)) : RenderPrewarm(cmd.name, reply));
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const PrewarmCommand& cmd, Io& io) {
+  return CallAndPrint(
+      s, io, &Stub::Prewarm, ToPrewarmRequest(cmd), PrewarmReplyToJson,
+      [&](const faas::v1::PrewarmReply& reply) { return RenderPrewarm(cmd.name, reply); });
 }
 
-Outcome RunRouteAdd(Session& s, const RouteAddCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::Route reply;
-  grpc::Status status = s.Stub().AddRoute(&ctx, ToAddRouteRequest(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(RouteToJson(reply)) : "added route " + DescribeRoute(reply) + "\n");
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const RouteAddCommand& cmd, Io& io) {
+  return CallAndPrint(
+      s, io, &Stub::AddRoute, ToAddRouteRequest(cmd), RouteToJson,
+      [](const faas::v1::Route& reply) { return "added route " + DescribeRoute(reply) + "\n"; });
 }
 
-Outcome RunRouteList(Session& s, const RouteListCommand&, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::ListRoutesReply reply;
-  grpc::Status status = s.Stub().ListRoutes(&ctx, faas::v1::ListRoutesRequest(), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    nlohmann::json routes = nlohmann::json::array();
-    for (const auto& r : reply.routes()) {
-      routes.push_back(RouteToJson(r));
-    }
-    io.out << DumpJson(nlohmann::json{{"routes", std::move(routes)}});
-  } else {
-    io.out << RenderRoutesTable(reply);
-  }
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const RouteListCommand&, Io& io) {
+  return CallAndPrint(s, io, &Stub::ListRoutes, faas::v1::ListRoutesRequest(),
+                      ListRoutesReplyToJson, RenderRoutesTable);
 }
 
-Outcome RunRouteDelete(Session& s, const RouteDeleteCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::DeleteReply reply;
-  grpc::Status status = s.Stub().DeleteRoute(&ctx, ToRouteKey(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    io.out << DumpJson(nlohmann::json{
-        {"deleted", {{"method", cmd.method}, {"path", cmd.path}, {"host", cmd.host}}}});
-  } else {
-    io.out << "deleted route " << cmd.method << " " << cmd.path
-           << (cmd.host.empty() ? "" : " (host " + cmd.host + ")") << "\n";
-  }
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const RouteDeleteCommand& cmd, Io& io) {
+  return CallAndPrint(
+      s, io, &Stub::DeleteRoute, ToRouteKey(cmd),
+      [&](const faas::v1::DeleteReply&) {
+        return nlohmann::json{
+            {"deleted", {{"method", cmd.method}, {"path", cmd.path}, {"host", cmd.host}}}};
+      },
+      [&](const faas::v1::DeleteReply&) {
+        return "deleted route " + cmd.method + " " + cmd.path +
+               (cmd.host.empty() ? "" : " (host " + cmd.host + ")") + "\n";
+      });
 }
 
-Outcome RunKeyCreate(Session& s, const KeyCreateCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::CreateKeyReply reply;
-  grpc::Status status = s.Stub().CreateKey(&ctx, ToCreateKeyRequest(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(CreateKeyReplyToJson(reply)) : RenderKeyCreated(reply));
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const KeyCreateCommand& cmd, Io& io) {
+  return CallAndPrint(s, io, &Stub::CreateKey, ToCreateKeyRequest(cmd), CreateKeyReplyToJson,
+                      RenderKeyCreated);
 }
 
-Outcome RunKeyList(Session& s, const KeyListCommand&, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::ListKeysReply reply;
-  grpc::Status status = s.Stub().ListKeys(&ctx, faas::v1::ListKeysRequest(), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    nlohmann::json keys = nlohmann::json::array();
-    for (const auto& k : reply.keys()) {
-      keys.push_back(ApiKeyToJson(k));
-    }
-    io.out << DumpJson(nlohmann::json{{"keys", std::move(keys)}});
-  } else {
-    io.out << RenderKeysTable(reply);
-  }
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const KeyListCommand&, Io& io) {
+  return CallAndPrint(s, io, &Stub::ListKeys, faas::v1::ListKeysRequest(), ListKeysReplyToJson,
+                      RenderKeysTable);
 }
 
-Outcome RunKeyRevoke(Session& s, const KeyRevokeCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::KeyId req;
-  req.set_id(cmd.id);
-  faas::v1::ApiKey reply;
-  grpc::Status status = s.Stub().RevokeKey(&ctx, req, &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(ApiKeyToJson(reply))
-                     : "revoked key " + cmd.id + " (tenant " + reply.tenant() + ")\n");
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const KeyRevokeCommand& cmd, Io& io) {
+  return CallAndPrint(s, io, &Stub::RevokeKey, KeyIdOf(cmd.id), ApiKeyToJson,
+                      [&](const faas::v1::ApiKey& reply) {
+                        return "revoked key " + cmd.id + " (tenant " + reply.tenant() + ")\n";
+                      });
 }
 
-faas::v1::TriggerName TriggerNameOf(const std::string& name) {
-  faas::v1::TriggerName req;
-  req.set_name(name);
-  return req;
+Outcome RunCommand(Session& s, const TriggerAddCommand& cmd, Io& io) {
+  return CallAndPrint(s, io, &Stub::AddTrigger, ToAddTriggerRequest(cmd), TriggerStatusToJson,
+                      RenderTriggerAdded);
 }
 
-Outcome RunTriggerAdd(Session& s, const TriggerAddCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::TriggerStatus reply;
-  grpc::Status status = s.Stub().AddTrigger(&ctx, ToAddTriggerRequest(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(TriggerStatusToJson(reply)) : RenderTriggerAdded(reply));
-  return Outcome::Ok();
-}
-
-Outcome RunTriggerList(Session& s, const TriggerListCommand&, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::ListTriggersReply reply;
-  grpc::Status status = s.Stub().ListTriggers(&ctx, faas::v1::ListTriggersRequest(), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    nlohmann::json triggers = nlohmann::json::array();
-    for (const auto& t : reply.triggers()) {
-      triggers.push_back(TriggerStatusToJson(t));
-    }
-    io.out << DumpJson(nlohmann::json{{"triggers", std::move(triggers)}});
-  } else {
-    io.out << RenderTriggersTable(reply);
-  }
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const TriggerListCommand&, Io& io) {
+  return CallAndPrint(s, io, &Stub::ListTriggers, faas::v1::ListTriggersRequest(),
+                      ListTriggersReplyToJson, RenderTriggersTable);
 }
 
 // pause and resume: the same call shape, a different RPC.
-template <typename Rpc>
-Outcome RunTriggerState(Session& s, const std::string& name, std::string_view verb, Rpc rpc,
-                        Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::TriggerStatus reply;
-  grpc::Status status = (s.Stub().*rpc)(&ctx, TriggerNameOf(name), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(TriggerStatusToJson(reply)) : RenderTriggerState(verb, reply));
-  return Outcome::Ok();
+Outcome RunTriggerState(Session& s, const std::string& name, std::string_view verb,
+                        UnaryRpc<faas::v1::TriggerName, faas::v1::TriggerStatus> rpc, Io& io) {
+  return CallAndPrint(
+      s, io, rpc, TriggerNameOf(name), TriggerStatusToJson,
+      [verb](const faas::v1::TriggerStatus& reply) { return RenderTriggerState(verb, reply); });
 }
 
-Outcome RunTriggerDelete(Session& s, const TriggerDeleteCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::DeleteReply reply;
-  grpc::Status status = s.Stub().DeleteTrigger(&ctx, TriggerNameOf(cmd.name), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(nlohmann::json{{"deleted", cmd.name}})
-                     : "deleted trigger " + cmd.name + "\n");
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const TriggerPauseCommand& cmd, Io& io) {
+  return RunTriggerState(s, cmd.name, "paused", &Stub::PauseTrigger, io);
 }
 
-Outcome RunQueuePublish(Session& s, const QueuePublishCommand& cmd, Io& io) {
+Outcome RunCommand(Session& s, const TriggerResumeCommand& cmd, Io& io) {
+  return RunTriggerState(s, cmd.name, "resumed", &Stub::ResumeTrigger, io);
+}
+
+Outcome RunCommand(Session& s, const TriggerDeleteCommand& cmd, Io& io) {
+  return CallDelete(s, io, &Stub::DeleteTrigger, TriggerNameOf(cmd.name), "trigger ", cmd.name);
+}
+
+Outcome RunCommand(Session& s, const QueuePublishCommand& cmd, Io& io) {
   Result<std::string> body = ReadData(cmd.data, io.in, "DATA");
   if (!body.ok()) {
     return Outcome::Usage(body.status().message());
@@ -580,112 +463,75 @@ Outcome RunQueuePublish(Session& s, const QueuePublishCommand& cmd, Io& io) {
   faas::v1::PublishRequest req;
   req.set_queue(cmd.queue);
   req.set_body(std::move(body).value());
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::PublishReply reply;
-  grpc::Status status = s.Stub().Publish(&ctx, req, &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(nlohmann::json{{"message_id", reply.message_id()}})
-                     : reply.message_id() + "\n");
-  return Outcome::Ok();
+  return CallAndPrint(
+      s, io, &Stub::Publish, req,
+      [](const faas::v1::PublishReply& reply) {
+        return nlohmann::json{{"message_id", reply.message_id()}};
+      },
+      [](const faas::v1::PublishReply& reply) { return reply.message_id() + "\n"; });
 }
 
-Outcome RunQueueStats(Session& s, const QueueStatsCommand& cmd, Io& io) {
+Outcome RunCommand(Session& s, const QueueStatsCommand& cmd, Io& io) {
   faas::v1::QueueName req;
   req.set_queue(cmd.queue);
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::QueueStats reply;
-  grpc::Status status = s.Stub().GetQueueStats(&ctx, req, &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << (Json(s) ? DumpJson(QueueStatsToJson(reply)) : RenderQueueStats(reply));
-  return Outcome::Ok();
+  return CallAndPrint(s, io, &Stub::GetQueueStats, req, QueueStatsToJson, RenderQueueStats);
 }
 
 // The reply is the gateway's JSON document; both output modes print it (it is nested).
-Outcome RunAsyncStatus(Session& s, const AsyncStatusCommand& cmd, Io& io) {
-  faas::v1::KeyId req;
-  req.set_id(cmd.id);
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::AsyncInvocation reply;
-  grpc::Status status = s.Stub().GetAsyncInvocation(&ctx, req, &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  io.out << DumpJson(nlohmann::json::parse(reply.json(), nullptr, false));
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const AsyncStatusCommand& cmd, Io& io) {
+  auto document = [](const faas::v1::AsyncInvocation& reply) {
+    return nlohmann::json::parse(reply.json(), nullptr, false);
+  };
+  return CallAndPrint(
+      s, io, &Stub::GetAsyncInvocation, KeyIdOf(cmd.id), document,
+      [&](const faas::v1::AsyncInvocation& reply) { return DumpJson(document(reply)); });
 }
 
-Outcome RunQueueDlq(Session& s, const QueueDlqCommand& cmd, Io& io) {
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
-  faas::v1::ListDeadReply reply;
-  grpc::Status status = s.Stub().ListDead(&ctx, ToListDeadRequest(cmd), &reply);
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  if (Json(s)) {
-    io.out << DumpJson(ListDeadReplyToJson(cmd.dlq, reply));
-  } else {
-    io.out << (cmd.replay ? RenderReplayed(cmd.dlq, reply) : RenderDeadTable(reply));
-  }
-  return Outcome::Ok();
+Outcome RunCommand(Session& s, const QueueDlqCommand& cmd, Io& io) {
+  return CallAndPrint(
+      s, io, &Stub::ListDead, ToListDeadRequest(cmd),
+      [&](const faas::v1::ListDeadReply& reply) { return ListDeadReplyToJson(cmd.dlq, reply); },
+      [&](const faas::v1::ListDeadReply& reply) {
+        return cmd.replay ? RenderReplayed(cmd.dlq, reply) : RenderDeadTable(reply);
+      });
 }
 
-// Percentile of a sample (nearest rank).
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) {
-    return 0;
-  }
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(q * static_cast<double>(v.size()));
-  return v[std::min(v.size() - 1, i)];
-}
-
-Outcome RunBench(Session& s, const BenchCommand& cmd, Io& io) {
+Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
-  std::map<std::string, std::vector<double>> phases;  // name -> samples in ms
+  BenchSamples samples;
   std::mutex mu;
   std::optional<Outcome> failure;
   std::atomic<uint32_t> next{0};
   auto worker = [&] {
     for (uint32_t i = next++; i < cmd.n && !failure; i = next++) {
-      grpc::ClientContext ctx;
-      s.Prepare(ctx);
       faas::v1::InvokeRequest req;
       req.set_name(cmd.name);
       req.set_method("GET");
       req.set_fresh(cmd.cold);
       faas::v1::InvokeReply reply;
       auto t0 = Clock::now();
-      grpc::Status status = s.Stub().Invoke(&ctx, req, &reply);
+      Outcome outcome = s.Call(&Stub::Invoke, req, reply);
       double e2e = ms(Clock::now() - t0);
       std::lock_guard lock(mu);
-      if (!status.ok()) {
-        failure = s.Failed(status, ctx);
+      if (!IsOk(outcome)) {
+        failure = std::move(outcome);
         return;
       }
       if (reply.status() >= 400) {
         failure = Outcome::Refused(reply.error_code() + ": " + reply.error_message());
         return;
       }
-      phases["end-to-end"].push_back(e2e);
+      samples.phases["end-to-end"].push_back(e2e);
       double server = 0;
       for (const auto& t : reply.timings()) {
-        phases[t.phase()].push_back(t.ms());
+        samples.phases[t.phase()].push_back(t.ms());
         server += (t.phase() == "cold" || t.phase() == "exec" || t.phase() == "queue") ? t.ms() : 0;
       }
-      phases["server"].push_back(server);
+      samples.phases["server"].push_back(server);
     }
   };
   // The baseline, in the same run: a bare fork of this small process.
-  std::vector<double> fork_ms;
   for (uint32_t i = 0; i < std::min<uint32_t>(cmd.n, 200); ++i) {
     auto t0 = Clock::now();
     pid_t pid = ::fork();
@@ -693,19 +539,16 @@ Outcome RunBench(Session& s, const BenchCommand& cmd, Io& io) {
       ::_exit(0);
     }
     ::waitpid(pid, nullptr, 0);
-    fork_ms.push_back(ms(Clock::now() - t0));
+    samples.fork_ms.push_back(ms(Clock::now() - t0));
   }
   if (!cmd.cold) {
     // Warm means warm: start one instance per client first, outside the measurement.
-    grpc::ClientContext ctx;
-    s.Prepare(ctx);
     faas::v1::PrewarmRequest req;
     req.set_name(cmd.name);
     req.set_count(cmd.concurrency);
     faas::v1::PrewarmReply reply;
-    grpc::Status status = s.Stub().Prewarm(&ctx, req, &reply);
-    if (!status.ok()) {
-      return s.Failed(status, ctx);
+    if (Outcome outcome = s.Call(&Stub::Prewarm, req, reply); !IsOk(outcome)) {
+      return outcome;
     }
   }
   std::vector<std::thread> clients;
@@ -718,87 +561,32 @@ Outcome RunBench(Session& s, const BenchCommand& cmd, Io& io) {
   if (failure) {
     return *failure;
   }
-  double base = Percentile(fork_ms, 0.5);
-  const char* order[] = {"queue", "spawn", "load", "init", "cold", "exec", "server", "end-to-end"};
-  if (Json(s)) {
-    nlohmann::json j = {
-        {"function", cmd.name},
-        {"mode", cmd.cold ? "cold-start" : "warm"},
-        {"n", cmd.n},
-        {"baseline_fork_ms",
-         {{"p50", base}, {"p90", Percentile(fork_ms, 0.9)}, {"p99", Percentile(fork_ms, 0.99)}}}};
-    for (const char* name : order) {
-      if (phases.count(name) != 0) {
-        const auto& v = phases[name];
-        j["phases"][name] = {{"p50", Percentile(v, 0.5)},
-                             {"p90", Percentile(v, 0.9)},
-                             {"p99", Percentile(v, 0.99)},
-                             {"ratio_p50_to_fork", Percentile(v, 0.5) / base}};
-      }
-    }
-    io.out << DumpJson(j);
-    return Outcome::Ok();
-  }
-  char line[160];
-  std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %10s\n", "phase (ms)", "p50", "p90", "p99",
-                "p50/fork");
-  io.out << line;
-  std::snprintf(line, sizeof line, "%-12s %10.3f %10.3f %10.3f %9.1fx\n", "fork baseline", base,
-                Percentile(fork_ms, 0.9), Percentile(fork_ms, 0.99), 1.0);
-  io.out << line;
-  for (const char* name : order) {
-    if (phases.count(name) == 0) {
-      continue;
-    }
-    const auto& v = phases[name];
-    std::snprintf(line, sizeof line, "%-12s %10.3f %10.3f %10.3f %9.1fx\n", name,
-                  Percentile(v, 0.5), Percentile(v, 0.9), Percentile(v, 0.99),
-                  Percentile(v, 0.5) / base);
-    io.out << line;
-  }
-  // A text histogram of the server-side time, 10 buckets between min and p99.
-  const auto& server = phases["server"];
-  double lo = *std::min_element(server.begin(), server.end());
-  double hi = std::max(Percentile(server, 0.99), lo + 0.001);
-  std::vector<std::size_t> buckets(10, 0);
-  for (double v : server) {
-    auto b = static_cast<std::size_t>((std::min(v, hi) - lo) / (hi - lo) * 9.999);
-    ++buckets[std::min<std::size_t>(b, 9)];
-  }
-  std::size_t most = *std::max_element(buckets.begin(), buckets.end());
-  io.out << "\nserver-side ms (n=" << server.size() << ")\n";
-  for (std::size_t b = 0; b < buckets.size(); ++b) {
-    std::snprintf(line, sizeof line, "%9.3f | %-40s %zu\n",
-                  lo + (hi - lo) * static_cast<double>(b) / 10,
-                  std::string(most == 0 ? 0 : buckets[b] * 40 / most, '#').c_str(), buckets[b]);
-    io.out << line;
-  }
+  io.out << (s.Json() ? DumpJson(BenchToJson(cmd, samples)) : RenderBench(samples));
   return Outcome::Ok();
 }
 
-Outcome RunVersion(Session& s, const VersionCommand&, Io& io) {
+Outcome RunCommand(Session& s, const VersionCommand&, Io& io) {
   // The client line comes first, so it is there even when faasd cannot be reached.
-  if (!Json(s)) {
+  if (!s.Json()) {
     io.out << "faasctl " << ClientVersion() << "\n" << std::flush;
   }
-  grpc::ClientContext ctx;
-  s.Prepare(ctx);
   faas::v1::VersionReply reply;
-  grpc::Status status = s.Stub().GetVersion(&ctx, faas::v1::VersionRequest(), &reply);
-  if (Json(s)) {
+  Outcome outcome = s.Call(&Stub::GetVersion, faas::v1::VersionRequest(), reply);
+  if (s.Json()) {
     nlohmann::json j{{"client", ClientVersion()}};
-    if (status.ok()) {
+    if (IsOk(outcome)) {
       j["server"] = reply.version();
       j["abi"] = reply.abi();
     }
     io.out << DumpJson(j);
-  } else if (status.ok()) {
+  } else if (IsOk(outcome)) {
     io.out << "faasd " << reply.version() << " (function ABI " << reply.abi() << ")\n";
   }
-  if (!status.ok()) {
-    return s.Failed(status, ctx);
-  }
-  return Outcome::Ok();
+  return outcome;
+}
+
+Outcome RunCommand(Session&, const HelpCommand&, Io&) {
+  return Outcome::Ok();  // Run() prints the help before it connects
 }
 
 int Finish(const Outcome& outcome, const std::string& server, std::ostream& err) {
@@ -828,73 +616,8 @@ int Run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
   }
   Io io{in, out, err};
   Session session(inv.global);
-  Outcome outcome = std::visit(
-      [&](const auto& cmd) -> Outcome {
-        using T = std::decay_t<decltype(cmd)>;
-        if constexpr (std::is_same_v<T, DeployCommand>) {
-          return RunDeploy(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, ListCommand>) {
-          return RunList(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, DescribeCommand>) {
-          return RunDescribe(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, DeleteCommand>) {
-          return RunDelete(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, VersionsCommand>) {
-          return RunVersions(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, RollbackCommand>) {
-          return RunRollback(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, InvokeCommand>) {
-          return RunInvoke(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, BillCommand>) {
-          return RunBill(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, InvocationsCommand>) {
-          return RunInvocations(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, LogsCommand>) {
-          return RunLogs(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, PrewarmCommand>) {
-          return RunPrewarm(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, RouteAddCommand>) {
-          return RunRouteAdd(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, RouteListCommand>) {
-          return RunRouteList(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, RouteDeleteCommand>) {
-          return RunRouteDelete(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, KeyCreateCommand>) {
-          return RunKeyCreate(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, KeyListCommand>) {
-          return RunKeyList(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, KeyRevokeCommand>) {
-          return RunKeyRevoke(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, TriggerAddCommand>) {
-          return RunTriggerAdd(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, TriggerListCommand>) {
-          return RunTriggerList(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, TriggerPauseCommand>) {
-          return RunTriggerState(session, cmd.name, "paused",
-                                 &faas::v1::Control::Stub::PauseTrigger, io);
-        } else if constexpr (std::is_same_v<T, TriggerResumeCommand>) {
-          return RunTriggerState(session, cmd.name, "resumed",
-                                 &faas::v1::Control::Stub::ResumeTrigger, io);
-        } else if constexpr (std::is_same_v<T, TriggerDeleteCommand>) {
-          return RunTriggerDelete(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, AsyncStatusCommand>) {
-          return RunAsyncStatus(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, QueuePublishCommand>) {
-          return RunQueuePublish(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, QueueStatsCommand>) {
-          return RunQueueStats(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, QueueDlqCommand>) {
-          return RunQueueDlq(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, BenchCommand>) {
-          return RunBench(session, cmd, io);
-        } else if constexpr (std::is_same_v<T, VersionCommand>) {
-          return RunVersion(session, cmd, io);
-        } else {
-          static_assert(std::is_same_v<T, HelpCommand>);
-          return Outcome::Ok();  // handled above
-        }
-      },
-      inv.command);
+  Outcome outcome =
+      std::visit([&](const auto& cmd) { return RunCommand(session, cmd, io); }, inv.command);
   out.flush();
   return Finish(outcome, inv.global.server, err);
 }

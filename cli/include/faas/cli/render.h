@@ -111,6 +111,14 @@ nlohmann::json QueueStatsToJson(const faas::v1::QueueStats& stats);
 nlohmann::json DeadMessageToJson(const faas::v1::DeadMessage& message);
 // {"dlq": DLQ, "messages": [...], "replayed": N}
 nlohmann::json ListDeadReplyToJson(std::string_view dlq, const faas::v1::ListDeadReply& reply);
+// The list replies as {"functions": [...]}, {"versions": [...]}, {"invocations": [...]},
+// {"routes": [...]}, {"keys": [...]} and {"triggers": [...]}, each element as above.
+nlohmann::json ListFunctionsReplyToJson(const faas::v1::ListFunctionsReply& reply);
+nlohmann::json ListVersionsReplyToJson(const faas::v1::ListVersionsReply& reply);
+nlohmann::json ListInvocationsReplyToJson(const faas::v1::ListInvocationsReply& reply);
+nlohmann::json ListRoutesReplyToJson(const faas::v1::ListRoutesReply& reply);
+nlohmann::json ListKeysReplyToJson(const faas::v1::ListKeysReply& reply);
+nlohmann::json ListTriggersReplyToJson(const faas::v1::ListTriggersReply& reply);
 // Pretty JSON plus '\n'; invalid UTF-8 in strings is replaced, never thrown.
 std::string DumpJson(const nlohmann::json& j);
 
