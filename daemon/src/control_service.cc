@@ -9,7 +9,8 @@
 #include "faas/base/log.h"
 #include "faas/base/scope_exit.h"
 #include "faas/function.h"
-#include "faas/gateway/gateway.h"
+#include "faas/gateway/async_invocations.h"
+#include "faas/gateway/errors.h"
 #include "faas/store/elf_check.h"
 #include "faas/store/hash.h"
 
@@ -316,8 +317,8 @@ grpc::Status ControlService::Invoke(grpc::ServerContext* ctx, const v1::InvokeRe
   }
   if (req->async()) {
     Result<std::string> id =
-        deps_.gateway->EnqueueAsync(req->name(), req->path().empty() ? "/" : req->path(),
-                                    req->query(), req->body(), req->callback_url());
+        deps_.async->Submit(req->name(), req->path().empty() ? "/" : req->path(), req->query(),
+                            req->body(), req->callback_url());
     if (!id.ok()) {
       std::string_view code = id.status().code() == StatusCode::kNotFound ? "function_not_found"
                               : id.status().code() == StatusCode::kInvalidArgument
@@ -967,7 +968,9 @@ grpc::Status ControlService::GetAsyncInvocation(grpc::ServerContext* ctx, const 
   if (grpc::Status denied = Admin(ctx); !denied.ok()) {
     return denied;
   }
-  auto json = deps_.gateway->AsyncStatusJson(req->id());
+  Result<store::AsyncRecord> rec = deps_.async->Get(req->id());
+  Result<std::string> json =
+      rec.ok() ? Result<std::string>(gateway::AsyncInvocations::ToJson(*rec)) : rec.status();
   if (!json.ok()) {
     return Fail(ctx,
                 json.status().code() == StatusCode::kNotFound ? "invocation_not_found" : "internal",
