@@ -4,7 +4,7 @@
 
 #include "faas/base/log.h"
 #include "faas/base/time.h"
-#include "faas/gateway/gateway.h"
+#include "faas/gateway/async_invocations.h"
 
 #include "control_service.h"
 
@@ -222,7 +222,9 @@ grpc::Status ControlService::ListDead(grpc::ServerContext* ctx, const v1::ListDe
 grpc::Status ControlService::GetAsyncInvocation(grpc::ServerContext* ctx, const v1::KeyId* req,
                                                 v1::AsyncInvocation* reply) {
   return AsAdmin(ctx, [&]() -> grpc::Status {
-    auto json = deps_.gateway->AsyncStatusJson(req->id());
+    Result<store::AsyncRecord> rec = deps_.async->Get(req->id());
+    Result<std::string> json =
+        rec.ok() ? Result<std::string>(gateway::AsyncInvocations::ToJson(*rec)) : rec.status();
     if (!json.ok()) {
       return Fail(
           ctx, json.status().code() == StatusCode::kNotFound ? "invocation_not_found" : "internal",

@@ -14,7 +14,8 @@
 #include "faas/base/log.h"
 #include "faas/base/time.h"
 #include "faas/function.h"
-#include "faas/gateway/gateway.h"
+#include "faas/gateway/async_invocations.h"
+#include "faas/gateway/errors.h"
 #include "faas/store/elf_check.h"
 
 namespace faas::daemon {
@@ -279,8 +280,8 @@ grpc::Status ControlService::Invoke(grpc::ServerContext* ctx, const v1::InvokeRe
   return AsAdmin(ctx, [&]() -> grpc::Status {
     if (req->async()) {
       Result<std::string> id =
-          deps_.gateway->EnqueueAsync(req->name(), req->path().empty() ? "/" : req->path(),
-                                      req->query(), req->body(), req->callback_url());
+          deps_.async->Submit(req->name(), req->path().empty() ? "/" : req->path(), req->query(),
+                              req->body(), req->callback_url());
       if (!id.ok()) {
         std::string_view code = id.status().code() == StatusCode::kNotFound ? "function_not_found"
                                 : id.status().code() == StatusCode::kInvalidArgument

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "faas/gateway/async_invocations.h"
 #include "faas/gateway/auth.h"
-#include "faas/gateway/gateway.h"
 #include "faas/gateway/router.h"
 #include "faas/scheduler/scheduler.h"
 #include "faas/store/ledger.h"
@@ -57,7 +57,7 @@ struct ControlDeps {
   // Every pointer is required (not owned).
   store::Queue* queue = nullptr;                 // the embedded queue
   triggers::TriggerManager* triggers = nullptr;  // user triggers
-  gateway::Gateway* gateway = nullptr;           // async invocations from `faasctl invoke --async`
+  gateway::AsyncInvocations* async = nullptr;    // `faasctl invoke --async`, `faasctl async`
   std::string admin_token;                       // every call but GetVersion needs it
 };
 
@@ -74,7 +74,7 @@ class ControlService final : public v1::Control::Service {
         deps_(std::move(deps)),
         deployer_(registry_, scheduler_) {
     FAAS_CHECK(registry_ != nullptr && scheduler_ != nullptr && ledger_ != nullptr &&
-               deps_.queue != nullptr && deps_.triggers != nullptr && deps_.gateway != nullptr);
+               deps_.queue != nullptr && deps_.triggers != nullptr && deps_.async != nullptr);
   }
 
   grpc::Status Deploy(grpc::ServerContext* ctx, grpc::ServerReader<v1::DeployChunk>* reader,

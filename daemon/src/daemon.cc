@@ -356,12 +356,16 @@ int RunDaemon(const DaemonConfig& config) {
     FAAS_LOG(log, warn, "faasd.callback_allow", {"ranges", ranges},
              {"why", "async callbacks may reach these internal ranges"});
   }
-  gateway::Gateway gw({.scheduler = &sched,
+  gateway::AsyncInvocations async({.invoker = &sched,
+                                   .queue = queue->get(),
+                                   .metrics = &metrics,
+                                   .result_bytes = 256u << 10,
+                                   .callback_allow = std::move(callback_allow)});
+  gateway::Gateway gw({.invoker = &sched,
                        .metrics = &metrics,
+                       .async = &async,
                        .queue = queue->get(),
-                       .access_log = config.access_log,
-                       .async_result_bytes = 256u << 10,
-                       .callback_allow = std::move(callback_allow)});
+                       .access_log = config.access_log});
   auto keys = BuildKeyTable(**registry);
   if (!keys.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", keys.status().message()});
@@ -401,13 +405,14 @@ int RunDaemon(const DaemonConfig& config) {
   triggers::TriggerManager internal_triggers(
       {.queue = queue->get(),
        .invoke =
-           [&gw](const triggers::Delivery& d) {
+           [&async](const triggers::Delivery& d) {
              triggers::DeliveryResult out;
              if (d.queue == gateway::kAsyncQueue) {
-               out.ok = gw.RunAsync(d.body, d.headers, d.attempt, d.attempt >= kAsyncAttempts,
-                                    &out.error);
+               out.ok =
+                   async.Run(d.body, d.headers, d.attempt, d.attempt >= kAsyncAttempts, &out.error);
              } else {
-               out.ok = gw.DeliverCallback(d.headers, d.attempt >= kCallbackAttempts, &out.error);
+               out.ok =
+                   async.DeliverCallback(d.headers, d.attempt >= kCallbackAttempts, &out.error);
              }
              return out;
            },
@@ -459,7 +464,7 @@ int RunDaemon(const DaemonConfig& config) {
        .keys_sink = [&gw](std::shared_ptr<const gateway::KeyTable> k) { gw.SetKeys(std::move(k)); },
        .queue = queue->get(),
        .triggers = &user_triggers,
-       .gateway = &gw,
+       .async = &async,
        .admin_token = *admin_token});
   grpc::ServerBuilder builder;
   int grpc_port = 0;

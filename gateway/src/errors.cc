@@ -27,4 +27,32 @@ HttpResponse MakeErrorResponse(int status, std::string_view code, std::string_vi
   return res;
 }
 
+HttpError ToHttpError(scheduler::Outcome outcome) {
+  using scheduler::Outcome;
+  // The code is the scheduler's name for the outcome; only the status is decided here.
+  const char* code = scheduler::OutcomeName(outcome).data();
+  switch (outcome) {
+    case Outcome::kOk:
+      return {200, code};
+    case Outcome::kNotFound:
+      return {404, code};
+    case Outcome::kPayloadTooLarge:
+      return {413, code};
+    case Outcome::kFunctionError:
+    case Outcome::kInternal:
+      return {500, code};
+    case Outcome::kCrashed:
+    case Outcome::kInitFailed:
+    case Outcome::kResponseTooLarge:
+    case Outcome::kSandboxViolation:
+      return {502, code};
+    case Outcome::kNoCapacity:
+    case Outcome::kShuttingDown:
+      return {503, code};
+    case Outcome::kTimeout:
+      return {504, code};
+  }
+  return {500, code};  // not an Outcome; OutcomeName said "internal"
+}
+
 }  // namespace faas::gateway

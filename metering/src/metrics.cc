@@ -86,6 +86,11 @@ void Metrics::RecordBackground(const std::string& function, std::chrono::nanosec
   f.billed_ms += billed_ms;
 }
 
+void Metrics::RecordPlatformCpu(const std::string& function, std::chrono::nanoseconds cpu) {
+  std::lock_guard lock(mu_);
+  functions_[function].platform_cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, cpu.count()));
+}
+
 void Metrics::RecordHttpRequest(const std::string& route, const std::string& function, int status,
                                 std::chrono::nanoseconds took) {
   std::string key;
@@ -162,6 +167,14 @@ std::string Metrics::Render() const {
   for (const auto& [fn, f] : functions_) {
     AppendF(out, "faas_cpu_seconds_total{function=\"%s\"} %.9f\n", Escape(fn).c_str(),
             static_cast<double>(f.cpu_ns) / 1e9);
+  }
+  out +=
+      "# HELP faas_platform_cpu_seconds_total CPU the platform spent starting the function's "
+      "instances and zygotes (exec, jail, fork): measured, never billed.\n";
+  out += "# TYPE faas_platform_cpu_seconds_total counter\n";
+  for (const auto& [fn, f] : functions_) {
+    AppendF(out, "faas_platform_cpu_seconds_total{function=\"%s\"} %.9f\n", Escape(fn).c_str(),
+            static_cast<double>(f.platform_cpu_ns) / 1e9);
   }
   // Prometheus wants base units (seconds): billing counts whole milliseconds, so this is exact
   // to three decimals.

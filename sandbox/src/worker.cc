@@ -90,9 +90,14 @@ faas_str Str(const std::string& s) {
   return {s.data(), s.size()};
 }
 
-// The function's environment: the daemon's first frame (WorkerEnv), applied only now that the
-// jail is entered, so it can no longer steer the dynamic loader or anything that ran as root.
+// Says "jailed, nothing of the function has run" (WorkerJailed: the daemon splits platform CPU
+// from the function's init CPU here), then applies the function's environment, the daemon's
+// answer (WorkerEnv), only now that the jail is entered, so it can no longer steer the dynamic
+// loader or anything that ran as root.
 void ApplyEnvironment() {
+  faas::v1::WorkerResponse jailed;
+  jailed.mutable_jailed();
+  Send(jailed);
   faas::Result<std::string> frame =
       faas::sandbox::ReadFrame(kChannelFd, faas::sandbox::kMaxFrameBytes);
   faas::v1::WorkerEnv env;

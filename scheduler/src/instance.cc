@@ -204,21 +204,13 @@ Result<std::unique_ptr<Instance>> Instance::Start(
   const auto deadline = t0 + options.init_timeout;
   std::unique_ptr<Instance> inst(new Instance(std::move(spec), std::move(cg), std::move(process),
                                               std::move(e.ours), std::move(e.log)));
-  if (!outbound) {
-    // An outbound worker gets it after its network (AttachNetwork): it waits for one byte first.
-    Status sent = inst->SendEnvironment(deadline);
-    if (!sent.ok()) {
-      return UnavailableError("cannot send the worker its environment: " +
-                              inst->Bury(sent.message()));
-    }
-  }
   if (as_zygote || outbound) {
     // The zygote (PID 1 of its namespace) writes the ready frame, not the keeper we spawned.
     auto sender = sandbox::PeekSenderPid(inst->channel_.Get(), deadline);
     inst->ready_pid_ = sender.ok() ? *sender : -1;  // on error AwaitReady says what happened
   }
-  FAAS_RETURN_IF_ERROR(
-      inst->AwaitReady(deadline, options.init_timeout, timings, outbound ? &egress : nullptr));
+  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings,
+                                        /*spawned=*/true, outbound ? &egress : nullptr));
   return inst;
 }
 
@@ -287,7 +279,8 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   std::unique_ptr<Instance> inst(new Instance(std::move(spec), std::move(cg), std::move(process),
                                               std::move(e.ours), std::move(e.log)));
   inst->zygote_ = zygote;
-  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings));
+  FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings,
+                                        /*spawned=*/false));
   return inst;
 }
 
@@ -305,11 +298,11 @@ Status Instance::AttachNetwork(const sandbox::EgressPolicy& egress, Clock::time_
   if (::send(channel_.Get(), "N", 1, MSG_NOSIGNAL) != 1) {
     return ErrnoError(errno, "send", "the outbound worker's go-ahead");
   }
-  return SendEnvironment(deadline);
+  return OkStatus();
 }
 
-// The function's environment, the worker's first frame (after the network byte of an outbound
-// worker), applied once it is jailed (WorkerEnv): it is exec'd with an empty one.
+// The function's environment, the answer to the worker's WorkerJailed (its first frame read),
+// applied once it is jailed (WorkerEnv): it is exec'd with an empty one.
 Status Instance::SendEnvironment(Clock::time_point deadline) {
   v1::WorkerEnv env;
   for (const auto& [name, value] : spec_->config.env) {
@@ -323,22 +316,41 @@ Status Instance::SendEnvironment(Clock::time_point deadline) {
 }
 
 Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
-                            StartTimings* timings, const sandbox::EgressPolicy* egress) {
+                            StartTimings* timings, bool spawned,
+                            const sandbox::EgressPolicy* egress) {
   // A ready frame is a few bytes (its error is cut to 4 KiB below): a length announced beyond
   // 64 KiB is a protocol violation, not an allocation (faas_init can write to the channel).
-  // So is an outbound worker's NetworkPending frame before it.
+  // So are the frames before it.
   constexpr std::size_t kMaxReadyFrame = 64u << 10;
+  // A spawned worker, before WorkerReady: [NetworkPending (outbound only)], then WorkerJailed,
+  // each once and in that order, all before any function code runs (it waits for our answer).
+  bool network_pending = egress != nullptr;
+  bool jail_pending = spawned;
+  std::chrono::nanoseconds jailed_cpu{0};
   auto frame = sandbox::ReadFrame(channel_.Get(), kMaxReadyFrame, deadline);
-  if (egress != nullptr && frame.ok()) {
+  while (frame.ok() && (network_pending || jail_pending)) {
     v1::WorkerResponse first;
-    if (first.ParseFromString(*frame) && first.has_network_pending()) {
+    if (!first.ParseFromString(*frame)) {
+      break;  // ParseWorkerReady below says what is wrong
+    }
+    if (network_pending && first.has_network_pending()) {
+      network_pending = false;
       Status attached = AttachNetwork(*egress, deadline);
       if (!attached.ok()) {
         Bury("no network");
         return attached;
       }
-      frame = sandbox::ReadFrame(channel_.Get(), kMaxReadyFrame, deadline);
+    } else if (jail_pending && first.has_jailed()) {
+      network_pending = jail_pending = false;
+      // Everything so far (exec, the jail) is the platform's; from here it is the function's.
+      jailed_cpu = Cpu();
+      if (Status sent = SendEnvironment(deadline); !sent.ok()) {
+        return UnavailableError("cannot send the worker its environment: " + Bury(sent.message()));
+      }
+    } else {
+      break;
     }
+    frame = sandbox::ReadFrame(channel_.Get(), kMaxReadyFrame, deadline);
   }
   if (!frame.ok()) {
     if (frame.status().code() == StatusCode::kDeadlineExceeded) {
@@ -352,7 +364,7 @@ Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::millisecond
                                    (logs.empty() ? "" : "; stderr: " + logs));
   }
   v1::WorkerResponse msg;
-  if (!ParseWorkerReady(*frame, &msg)) {
+  if (jail_pending || !ParseWorkerReady(*frame, &msg)) {
     Bury("protocol violation");
     return FailedPreconditionError("protocol violation: expected a ready frame from the worker");
   }
@@ -365,33 +377,43 @@ Status Instance::AwaitReady(Clock::time_point deadline, std::chrono::millisecond
     return FailedPreconditionError(ready.error().substr(0, 4096) +
                                    (logs.empty() ? "" : "; stderr: " + logs));
   }
+  // Loading and faas_init (spawned workers only; a forked instance starts initialised) are the
+  // function's; the rest of the start is the platform's (docs/metering.md).
+  const std::chrono::nanoseconds ready_cpu = Cpu();
+  init_cpu_ = spawned ? std::max(ready_cpu - jailed_cpu, std::chrono::nanoseconds(0))
+                      : std::chrono::nanoseconds(0);
+  platform_cpu_ = std::max(ready_cpu - init_cpu_, std::chrono::nanoseconds(0));
+  last_cpu_ = ready_cpu;
+  ready_ = true;
   return OkStatus();
 }
 
 Instance::~Instance() {
   // Closing the channel asks a healthy worker to exit; the kill makes sure it does. The cgroup
   // (destroyed after this body) then kills anything the function left behind and is removed.
+  const bool bill = on_end_ && ready_ && cgroup_;
+  // What ran until now is the function's (background); tearing it down is the platform's.
+  const std::chrono::nanoseconds background = bill ? TakeBackgroundCpu(true) : background_;
   channel_.Reset();
   process_.Kill();
   process_.Wait();
-  if (on_end_ && used_ && cgroup_) {
+  if (bill) {
     // Kill the rest first, so the final CPU reading is final.
     KillAll();
-    on_end_(*spec_, TakeBackgroundCpu(true));
+    on_end_(*spec_, background, std::max(Cpu() - last_cpu_, std::chrono::nanoseconds(0)));
   }
 }
 
 std::chrono::nanoseconds Instance::TakeBackgroundCpu(bool final) {
-  if (final && used_) {
+  if (final && ready_) {
     auto now = Cpu();
     if (now > last_cpu_) {
       background_ += now - last_cpu_;
       last_cpu_ = now;
     }
   }
-  std::chrono::nanoseconds take =
-      final ? background_ : std::chrono::milliseconds(background_.count() / 1'000'000);
-  background_ -= take;
+  std::chrono::nanoseconds take = background_;
+  background_ = std::chrono::nanoseconds(0);
   return take;
 }
 
@@ -492,16 +514,14 @@ void Instance::Begin(InvokeRequest& req, Exchange* x) {
   x->done = 0;
   x->writing = true;
 
-  // CPU since the last invocation ended is background use; a cold start's first invocation is
-  // charged from zero (the cgroup was created for it), which includes loading and faas_init.
+  // CPU since the instance was ready or the last invocation ended is background use. A cold
+  // start's first invocation is charged from the moment it was ready, like a warm one: what
+  // came before is the platform's start-up or the function's init (billed on its own row).
   x->cpu_now = Cpu();
   x->cpu_before = x->cpu_now;
-  if (!used_ && cgroup_) {
-    x->cpu_before = std::chrono::nanoseconds(0);
-  } else if (x->cpu_now > last_cpu_) {
+  if (x->cpu_now > last_cpu_) {
     background_ += x->cpu_now - last_cpu_;
   }
-  used_ = true;
   if (cgroup_) {
     cgroup_->ResetPeakMemory();
   }

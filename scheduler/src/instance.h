@@ -87,8 +87,8 @@ class Instance {
   ~Instance();
 
   // Runs one invocation with the function's wall-clock timeout. Fills outcome, response,
-  // cpu, logs and timings.exec in *out. After kTimeout/kCrashed the instance is dead. The first
-  // invocation of a cold start is charged the CPU of starting the instance too.
+  // cpu, logs and timings.exec in *out. After kTimeout/kCrashed the instance is dead. Every
+  // invocation, a cold start's first included, is charged only the CPU from its start.
   // The request's body is moved into the frame (the only copy is the serialisation). An answer
   // larger than kOwnAnswerBytes waits for its bytes from `budget` (within the deadline).
   void Invoke(InvokeRequest& req, std::size_t log_capture_bytes, AnswerBudget& budget,
@@ -141,13 +141,19 @@ class Instance {
   // thread's) reaps it.
   void Abandon(const Exchange& x, const Status& why, InvokeResult* out);
   int ChannelFd() const { return channel_.Get(); }
-  // Background CPU (used between invocations) not yet recorded: whole milliseconds, or all of
-  // it when `final` (the instance is ending). The recorder bills what this returns.
+  // Background CPU (used since it was ready, outside invocations) not yet recorded; `final`
+  // (the instance is ending) reads the counter once more first. The recorder bills it.
   std::chrono::nanoseconds TakeBackgroundCpu(bool final);
-  // Called once, when the instance ends, with its last background CPU.
-  void SetOnEnd(std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> fn) {
-    on_end_ = std::move(fn);
-  }
+  // The CPU of the instance's start until it was ready (kernel-measured, docs/metering.md):
+  // the function's init (loading and faas_init; zero for a forked instance, which starts
+  // initialised) and the platform's share (exec and jail, or the fork and the instance's jail).
+  std::chrono::nanoseconds InitCpu() const { return init_cpu_; }
+  std::chrono::nanoseconds PlatformCpu() const { return platform_cpu_; }
+  // Called once, when the instance ends, with its last background CPU (until the kill) and the
+  // platform's (the teardown after it).
+  using OnEnd = std::function<void(const FunctionSpec&, std::chrono::nanoseconds background,
+                                   std::chrono::nanoseconds platform)>;
+  void SetOnEnd(OnEnd fn) { on_end_ = std::move(fn); }
 
   bool Healthy() const { return healthy_; }
   bool Forked() const { return zygote_ != nullptr; }
@@ -173,9 +179,12 @@ class Instance {
   // next): its next answer could not be told from a stale one. One non-blocking peek.
   Status CheckIdleChannel() const;
   // Reads the WorkerReady frame (until `deadline`); on failure buries the worker and says why.
-  // With `egress` (an outbound worker), a NetworkPending frame first gets AttachNetwork.
+  // A `spawned` worker first says WorkerJailed, answered with SendEnvironment; with `egress` (an
+  // outbound worker) a NetworkPending frame before that gets AttachNetwork. Measures the start's
+  // platform and init CPU.
   Status AwaitReady(Clock::time_point deadline, std::chrono::milliseconds budget,
-                    StartTimings* timings, const sandbox::EgressPolicy* egress = nullptr);
+                    StartTimings* timings, bool spawned,
+                    const sandbox::EgressPolicy* egress = nullptr);
   Status AttachNetwork(const sandbox::EgressPolicy& egress, Clock::time_point deadline);
   Status SendEnvironment(Clock::time_point deadline);
   // The worker stopped talking: learn why (its exit status if it exited on its own within a
@@ -192,12 +201,14 @@ class Instance {
   UniqueFd channel_;
   UniqueFd log_;
   bool healthy_ = true;
-  pid_t ready_pid_ = -1;                    // as_zygote: who sent the ready frame (the kernel says)
-  bool used_ = false;                       // has served an invocation
-  bool log_empty_ = false;                  // the log memfd was empty when last read
-  std::chrono::nanoseconds last_cpu_{0};    // cgroup CPU at the end of the last invocation
-  std::chrono::nanoseconds background_{0};  // used between invocations, not yet recorded
-  std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;
+  pid_t ready_pid_ = -1;                  // as_zygote: who sent the ready frame (the kernel says)
+  bool ready_ = false;                    // sent WorkerReady: CPU accounting runs
+  std::chrono::nanoseconds init_cpu_{0};  // loading and faas_init (spawned workers)
+  std::chrono::nanoseconds platform_cpu_{0};  // the rest of the start (exec, jail, fork)
+  bool log_empty_ = false;                    // the log memfd was empty when last read
+  std::chrono::nanoseconds last_cpu_{0};      // CPU when ready, then at the end of each invocation
+  std::chrono::nanoseconds background_{0};    // used between invocations, not yet recorded
+  OnEnd on_end_;
 };
 
 }  // namespace faas::scheduler

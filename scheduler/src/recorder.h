@@ -4,6 +4,10 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
 
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
@@ -72,38 +76,85 @@ class Recorder {
     }
   }
 
-  // CPU an instance used outside invocations (a background thread, a child it left running).
-  // `cpu` is billed in whole milliseconds; the caller keeps the sub-millisecond remainder and
-  // passes it with final=true when the instance ends, so nothing is lost or billed twice.
-  void Background(const FunctionSpec& spec, std::chrono::nanoseconds cpu, bool final) {
+  // Flushes what background CPU is not yet in the ledger, rounded up to a whole millisecond per
+  // function (at most one per function per faasd run).
+  ~Recorder() {
+    std::lock_guard lock(carry_mu_);
+    for (auto& [name, c] : carry_) {
+      if (c.unrecorded.count() > 0 || c.unbilled.count() > 0) {
+        Row(name, c.version, c.memory_mb, "background", c.unrecorded,
+            static_cast<uint64_t>(metering::BilledMillis(c.unbilled)));
+      }
+    }
+  }
+
+  // CPU a function's instances used outside invocations (a thread or child it left running),
+  // summed over all its instances before it is rounded: a row is written, and whole
+  // milliseconds billed, each time the sum passes a millisecond; the fraction is carried (so a
+  // few µs per instance never become a millisecond each). `final` is accepted for callers that
+  // know the instance ended; the carry is per function either way.
+  void Background(const FunctionSpec& spec, std::chrono::nanoseconds cpu, bool /*final*/) {
     if (cpu.count() <= 0) {
       return;
     }
-    uint64_t billed = final ? static_cast<uint64_t>(metering::BilledMillis(cpu))
-                            : static_cast<uint64_t>(cpu.count() / 1'000'000);
-    if (metrics_ != nullptr) {
-      metrics_->RecordBackground(spec.name, cpu, billed);
-    }
-    if (ledger_ == nullptr) {
+    std::lock_guard lock(carry_mu_);
+    Carry& c = carry_[spec.name];
+    c.version = spec.version;
+    c.memory_mb = spec.config.memory_mb;
+    c.unrecorded += cpu;
+    c.unbilled += cpu;
+    const uint64_t billed = static_cast<uint64_t>(c.unbilled.count() / 1'000'000);
+    if (billed == 0) {
       return;
     }
-    store::InvocationRecord rec;
-    rec.invocation_id = "bg-" + NewInvocationId();
-    rec.function = spec.name;
-    rec.version = spec.version;
-    rec.trigger = "background";
-    rec.kind = "background";
-    rec.start_unix_ms = UnixMillisNow();
-    rec.cpu_ns = Ns(cpu);
-    rec.billed_ms = billed;
-    rec.cost_micros = metering::Cost(prices_, rec.billed_ms, spec.config.memory_mb, false);
-    rec.outcome = "ok";
-    Append(rec);
+    c.unbilled -= std::chrono::milliseconds(billed);
+    Row(spec.name, spec.version, spec.config.memory_mb, "background", c.unrecorded, billed);
+    c.unrecorded = std::chrono::nanoseconds(0);
+  }
+
+  // A new instance or zygote is ready: `init` (loading and faas_init, spawned workers only) is
+  // the function's and billed as an "init" row, rounded up like an invocation; `platform`
+  // (exec, jail, fork) is counted in faas_platform_cpu_seconds_total and never billed.
+  void Started(const FunctionSpec& spec, std::chrono::nanoseconds platform,
+               std::chrono::nanoseconds init) {
+    Platform(spec, platform);
+    if (init.count() > 0) {
+      Row(spec.name, spec.version, spec.config.memory_mb, "init", init,
+          static_cast<uint64_t>(metering::BilledMillis(init)));
+    }
+  }
+  void Platform(const FunctionSpec& spec, std::chrono::nanoseconds cpu) {
+    if (metrics_ != nullptr && cpu.count() > 0) {
+      metrics_->RecordPlatformCpu(spec.name, cpu);
+    }
   }
 
  private:
   static uint64_t Ns(std::chrono::nanoseconds d) {
     return d.count() > 0 ? static_cast<uint64_t>(d.count()) : 0;
+  }
+  // A ledger row of `kind` "background" or "init" (no request, no request price).
+  void Row(const std::string& function, uint32_t version, uint64_t memory_mb, const char* kind,
+           std::chrono::nanoseconds cpu, uint64_t billed) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordBackground(function, cpu, billed);
+    }
+    if (ledger_ == nullptr) {
+      return;
+    }
+    store::InvocationRecord rec;
+    rec.invocation_id =
+        std::string(kind == std::string_view("init") ? "init-" : "bg-") + NewInvocationId();
+    rec.function = function;
+    rec.version = version;
+    rec.trigger = kind;
+    rec.kind = kind;
+    rec.start_unix_ms = UnixMillisNow();
+    rec.cpu_ns = Ns(cpu);
+    rec.billed_ms = billed;
+    rec.cost_micros = metering::Cost(prices_, rec.billed_ms, memory_mb, false);
+    rec.outcome = "ok";
+    Append(rec);
   }
   void Append(const store::InvocationRecord& rec) {
     Status s = ledger_->Append(rec);
@@ -117,6 +168,15 @@ class Recorder {
   store::Ledger* ledger_;
   metering::Metrics* metrics_;
   metering::Prices prices_;
+  // Per function: background CPU not yet in a row, and not yet billed (< 1 ms after a row).
+  struct Carry {
+    uint32_t version = 0;
+    uint64_t memory_mb = 128;
+    std::chrono::nanoseconds unrecorded{0};
+    std::chrono::nanoseconds unbilled{0};
+  };
+  std::mutex carry_mu_;
+  std::map<std::string, Carry> carry_;
 };
 
 }  // namespace faas::scheduler

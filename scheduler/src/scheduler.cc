@@ -190,14 +190,21 @@ struct Scheduler::Impl {
   // Moves the request's body into the worker's frame.
   InvokeResult InvokeInner(const std::string& name, InvokeRequest& request,
                            std::shared_ptr<const FunctionSpec>* spec_out);
-  // Bills what an instance or zygote used when it ends, as a final background row.
-  std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> BillAtEnd() {
+  // Bills what an instance used when it ends: background CPU, and the teardown as platform.
+  Instance::OnEnd BillAtEnd() {
     Recorder* rec = recorder.get();
-    return [rec](const FunctionSpec& spec, std::chrono::nanoseconds cpu) {
-      rec->Background(spec, cpu, /*final=*/true);
+    return [rec](const FunctionSpec& spec, std::chrono::nanoseconds background,
+                 std::chrono::nanoseconds platform) {
+      rec->Background(spec, background, /*final=*/true);
+      rec->Platform(spec, platform);
     };
   }
-  void WatchBackground(Instance* inst) { inst->SetOnEnd(BillAtEnd()); }
+  // A new instance is ready: records its start's CPU (init billed, platform counted) and bills
+  // its background CPU from now on. Call once per started instance, kept or not.
+  void Started(Instance* inst) {
+    recorder->Started(inst->Spec(), inst->PlatformCpu(), inst->InitCpu());
+    inst->SetOnEnd(BillAtEnd());
+  }
   // Returns the instance to the idle list or to `dead` (mu held). The caller then notifies
   // pool->freed after unlocking, so the woken waiter does not block at once on mu.
   void Release(const std::shared_ptr<Pool>& pool, InstancePtr inst, std::vector<InstancePtr>* dead);
@@ -498,7 +505,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     }
     inst = std::move(*started);
     out.forked = inst->Forked();
-    WatchBackground(inst.get());
+    Started(inst.get());
     FAAS_LOG(log, debug, "instance.started", {"fn", name}, {"pid", inst->Pid()},
              {"inv", request.invocation_id}, {"cold_ms", ToMillis(out.timings.cold)},
              {"start", out.forked ? "fork" : "spawn"});
@@ -924,6 +931,9 @@ Result<uint32_t> Scheduler::Prewarm(const std::string& name, uint32_t count) {
     }
     StartTimings st;
     auto inst = Instance::Create(spec, impl_->options, zygote, group, &st);
+    if (inst.ok()) {
+      impl_->Started(inst->get());
+    }
     std::lock_guard lock(impl_->mu);
     if (!inst.ok() || pool->removed || impl_->stopping || spec != pool->spec) {
       --pool->total;
@@ -932,7 +942,6 @@ Result<uint32_t> Scheduler::Prewarm(const std::string& name, uint32_t count) {
       }
       continue;
     }
-    impl_->WatchBackground(inst->get());
     (*inst)->last_used = Clock::now();
     pool->idle.push_back(std::move(*inst));
     pool->freed.notify_one();
@@ -1042,9 +1051,11 @@ void Scheduler::Impl::ReaperLoop() {
       lock.unlock();
       StartTimings st;
       auto started = Instance::Create(spec, options, zygote, group, &st);
+      if (started.ok()) {
+        Started(started->get());
+      }
       lock.lock();
       if (started.ok() && !pool->removed && !stopping && spec == pool->spec) {
-        WatchBackground(started->get());
         (*started)->last_used = Clock::now();
         pool->idle.push_back(std::move(*started));
         pool->freed.notify_one();
@@ -1087,7 +1098,12 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
     auto took = Clock::now() - t0;
     lock.lock();
     if (started.ok()) {
-      (*started)->SetOnEnd(BillAtEnd());
+      // Its loading and faas_init are billed once, as an "init" row; the forks it serves later
+      // are the platform's work.
+      recorder->Started(*spec, (*started)->PlatformCpu(), (*started)->InitCpu());
+      Recorder* rec = recorder.get();
+      (*started)->SetOnEnd(
+          [rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) { rec->Platform(s, cpu); });
       if (pool->removed || stopping || spec != pool->spec) {
         retired_zygotes.push_back(std::move(*started));  // deployed over while it started
         continue;

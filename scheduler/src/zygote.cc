@@ -57,10 +57,11 @@ Zygote::~Zygote() {
     return;
   }
   // Closing the channel retires the zygote; as PID 1 its exit ends its namespace. Every instance
-  // held a reference, so none is left to lose. Its CPU (load, faas_init, forks) is billed.
+  // held a reference, so none is left to lose. Its CPU since it was ready is the forks' work:
+  // the platform's (its loading and faas_init were recorded when it started).
   worker_->KillAll();
   if (on_end_ && worker_->cgroup_) {
-    on_end_(*spec_, worker_->Cpu());
+    on_end_(*spec_, std::max(worker_->Cpu() - worker_->last_cpu_, std::chrono::nanoseconds(0)));
   }
 }
 

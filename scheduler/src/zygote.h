@@ -56,7 +56,10 @@ class Zygote {
   const FunctionSpec& Spec() const { return *spec_; }
   const std::shared_ptr<const FunctionSpec>& SpecPtr() const { return spec_; }
   const std::shared_ptr<sandbox::FunctionCgroup>& Group() const { return group_; }
-  // Called once, from the destructor, with the CPU the zygote used (loading, faas_init, forks).
+  // Its start's CPU (Instance::InitCpu, PlatformCpu): loading and faas_init are the function's.
+  std::chrono::nanoseconds InitCpu() const { return worker_->InitCpu(); }
+  std::chrono::nanoseconds PlatformCpu() const { return worker_->PlatformCpu(); }
+  // Called once, from the destructor, with the CPU the zygote used after it was ready (forks).
   void SetOnEnd(std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> fn) {
     on_end_ = std::move(fn);
   }

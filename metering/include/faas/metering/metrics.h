@@ -54,6 +54,8 @@ class Metrics {
   // CPU used by an instance between invocations (also billed).
   void RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
                         uint64_t billed_ms);
+  // CPU the platform spent for the function (starting instances and zygotes; docs/metering.md).
+  void RecordPlatformCpu(const std::string& function, std::chrono::nanoseconds cpu);
   // The HTTP front (gateway): one answered request. `route` is the matched template, never a
   // raw path, so label values stay few.
   void RecordHttpRequest(const std::string& route, const std::string& function, int status,
@@ -89,6 +91,7 @@ class Metrics {
     uint64_t cold_starts = 0;
     uint64_t cpu_ns = 0;
     uint64_t billed_ms = 0;
+    uint64_t platform_cpu_ns = 0;             // not in cpu_ns: the platform's, never billed
     Histogram init;                           // faas_init + load of cold starts
     std::map<std::string, Histogram> phases;  // queue, spawn, load, init, exec, total
   };

@@ -149,7 +149,22 @@ struct SchedulerOptions {
   metering::Prices prices;
 };
 
-class Scheduler {
+// What the gateway, async invocations and triggers need to run an invocation: the local
+// Scheduler implements it; a cluster gateway's client of remote nodes will too. Thread-safe.
+class Invoker {
+ public:
+  virtual ~Invoker() = default;
+  // The current version of `name`, or nullptr (the gateway's edge checks read its config).
+  virtual std::shared_ptr<const FunctionSpec> Current(const std::string& name) const = 0;
+  // Runs one invocation of the current version of `name`. Blocks; never throws.
+  virtual InvokeResult Invoke(const std::string& name, InvokeRequest request) = 0;
+  // The same without blocking: called on `loop`'s thread, which later (or before this returns)
+  // calls `done` with the result. `loop` must keep running until `done` is called.
+  virtual void InvokeAsync(const std::string& name, InvokeRequest request, EventLoop* loop,
+                           std::function<void(InvokeResult)> done) = 0;
+};
+
+class Scheduler final : public Invoker {
  public:
   explicit Scheduler(SchedulerOptions options);
   ~Scheduler();  // Shutdown()
@@ -162,7 +177,7 @@ class Scheduler {
   // Stops every instance of the function; later invocations get kNotFound.
   void RemoveFunction(const std::string& name);
   // Runs one invocation of the current version of `name`. Blocks; never throws.
-  InvokeResult Invoke(const std::string& name, InvokeRequest request);
+  InvokeResult Invoke(const std::string& name, InvokeRequest request) override;
   // The same without blocking (docs/design/0006-warm-path-reactor.md): called on `loop`'s thread,
   // which later (or before this returns) calls `done` with the result. The warm path runs in the
   // loop: an idle instance, or the next one freed while the request waits in the queue, gets
@@ -170,7 +185,7 @@ class Scheduler {
   // starts, and killing an instance after a failure, run on a blocking thread. `loop` must keep
   // running until `done` is called (HttpServer::Drain waits for every answer).
   void InvokeAsync(const std::string& name, InvokeRequest request, EventLoop* loop,
-                   std::function<void(InvokeResult)> done);
+                   std::function<void(InvokeResult)> done) override;
   // Starts one instance of `spec` in a separate worker, waits for it to load and initialise,
   // then stops it. InvalidArgument("init_failed: …") or DeadlineExceeded on failure.
   Status Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took = nullptr);
@@ -180,7 +195,7 @@ class Scheduler {
   // how many it started; NotFound for an unknown function; the first start error if none started.
   Result<uint32_t> Prewarm(const std::string& name, uint32_t count);
   // The current version of `name`, or nullptr (the gateway's edge checks read its config).
-  std::shared_ptr<const FunctionSpec> Current(const std::string& name) const;
+  std::shared_ptr<const FunctionSpec> Current(const std::string& name) const override;
   FunctionStats Stats(const std::string& name) const;
   // Stats of every function, by name.
   std::vector<std::pair<std::string, FunctionStats>> AllStats() const;
