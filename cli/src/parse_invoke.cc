@@ -41,6 +41,13 @@ void AddBenchMode(CLI::App* bench, Subcommands& commands, bool cold, const std::
         .Add("-c", "concurrent clients (default 1)",
              CountUnlessEmpty(b.cmd.concurrency, "-c", 1, kMaxBenchClients))
         ->type_name("C");
+  } else {
+    b.flags
+        .Millis("--after-idle",
+                "each call after the function scaled to zero and DUR more (deploy it with a "
+                "short --idle-ttl and --min-warm 0)",
+                b.cmd.after_idle)
+        ->type_name("DUR");
   }
 }
 

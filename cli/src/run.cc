@@ -12,6 +12,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -496,6 +499,36 @@ Outcome RunCommand(Session& s, const QueueDlqCommand& cmd, Io& io) {
       });
 }
 
+// Runs faas-fork-baseline (beside this executable): `count` forks of a small process, each
+// after `pause`. Milliseconds each; Internal when the helper is missing or fails.
+Result<std::vector<double>> ForkBaseline(std::chrono::milliseconds pause, uint32_t count) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path helper = self.parent_path() / "faas-fork-baseline";
+  if (ec || !std::filesystem::exists(helper)) {
+    return InternalError("the baseline helper " + helper.string() +
+                         " is missing (it is built and installed with faasctl)");
+  }
+  std::string quoted = "'";
+  for (char c : helper.string()) {
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  quoted += "' " + std::to_string(pause.count()) + " " + std::to_string(count);
+  std::FILE* p = ::popen(quoted.c_str(), "r");
+  if (p == nullptr) {
+    return ErrnoError(errno, "popen", helper.string());
+  }
+  std::vector<double> out;
+  char line[64];
+  while (std::fgets(line, sizeof line, p) != nullptr) {
+    out.push_back(std::strtod(line, nullptr));
+  }
+  if (::pclose(p) != 0 || out.size() != count) {
+    return InternalError("the baseline helper " + helper.string() + " failed");
+  }
+  return out;
+}
+
 Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
@@ -503,44 +536,86 @@ Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
   std::mutex mu;
   std::optional<Outcome> failure;
   std::atomic<uint32_t> next{0};
-  auto worker = [&] {
-    for (uint32_t i = next++; i < cmd.n && !failure; i = next++) {
-      faas::v1::InvokeRequest req;
-      req.set_name(cmd.name);
-      req.set_method("GET");
-      req.set_fresh(cmd.cold);
-      faas::v1::InvokeReply reply;
-      auto t0 = Clock::now();
-      Outcome outcome = s.Call(&Stub::Invoke, req, reply);
-      double e2e = ms(Clock::now() - t0);
-      std::lock_guard lock(mu);
-      if (!IsOk(outcome)) {
-        failure = std::move(outcome);
-        return;
-      }
-      if (reply.status() >= 400) {
-        failure = Outcome::Refused(reply.error_code() + ": " + reply.error_message());
-        return;
-      }
-      samples.phases["end-to-end"].push_back(e2e);
-      double server = 0;
-      for (const auto& t : reply.timings()) {
-        samples.phases[t.phase()].push_back(t.ms());
-        server += (t.phase() == "cold" || t.phase() == "exec" || t.phase() == "queue") ? t.ms() : 0;
-      }
-      samples.phases["server"].push_back(server);
-    }
-  };
-  // The baseline, in the same run: a bare fork of this small process.
-  for (uint32_t i = 0; i < std::min<uint32_t>(cmd.n, 200); ++i) {
+  // One invocation, its phases into `samples`; false (and `failure` set) when it failed.
+  auto invoke_once = [&] {
+    faas::v1::InvokeRequest req;
+    req.set_name(cmd.name);
+    req.set_method("GET");
+    req.set_fresh(cmd.cold && !cmd.after_idle);
+    faas::v1::InvokeReply reply;
     auto t0 = Clock::now();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::_exit(0);
+    Outcome outcome = s.Call(&Stub::Invoke, req, reply);
+    double e2e = ms(Clock::now() - t0);
+    std::lock_guard lock(mu);
+    if (!IsOk(outcome)) {
+      failure = std::move(outcome);
+      return false;
     }
-    ::waitpid(pid, nullptr, 0);
-    samples.fork_ms.push_back(ms(Clock::now() - t0));
+    if (reply.status() >= 400) {
+      failure = Outcome::Refused(reply.error_code() + ": " + reply.error_message());
+      return false;
+    }
+    if (cmd.after_idle && !reply.cold_start()) {
+      failure = Outcome::Refused("the call after the idle pause found a warm instance: deploy \"" +
+                                 cmd.name + "\" with --min-warm 0");
+      return false;
+    }
+    samples.phases["end-to-end"].push_back(e2e);
+    double server = 0;
+    for (const auto& t : reply.timings()) {
+      samples.phases[t.phase()].push_back(t.ms());
+      server += (t.phase() == "cold" || t.phase() == "exec" || t.phase() == "queue") ? t.ms() : 0;
+    }
+    samples.phases["server"].push_back(server);
+    return true;
+  };
+  if (cmd.after_idle) {
+    // Rounds, one at a time: scale-to-zero, the pause, the call; then the baseline after the
+    // same pause.
+    for (uint32_t i = 0; i < cmd.n; ++i) {
+      const auto give_up = Clock::now() + std::chrono::minutes(10);
+      for (;;) {
+        faas::v1::FunctionInfo info;
+        if (Outcome o = s.Call(&Stub::DescribeFunction, NameOf(cmd.name), info); !IsOk(o)) {
+          return o;
+        }
+        if (info.latest().config().min_warm() > 0) {
+          return Outcome::Refused("\"" + cmd.name + "\" keeps " +
+                                  std::to_string(info.latest().config().min_warm()) +
+                                  " instances warm (min_warm), so it never scales to zero: "
+                                  "deploy it with --min-warm 0");
+        }
+        if (info.instances_idle() + info.instances_busy() == 0) {
+          break;
+        }
+        if (Clock::now() > give_up) {
+          return Outcome::Refused("\"" + cmd.name + "\" still has " +
+                                  std::to_string(info.instances_idle() + info.instances_busy()) +
+                                  " instances after 10 min: deploy it with a short --idle-ttl "
+                                  "and --min-warm 0");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      std::this_thread::sleep_for(*cmd.after_idle);
+      if (!invoke_once()) {
+        return *failure;
+      }
+      Result<std::vector<double>> fork = ForkBaseline(*cmd.after_idle, 1);
+      if (!fork.ok()) {
+        return Outcome::Refused("internal: " + fork.status().message());
+      }
+      samples.fork_ms.push_back(fork->front());
+    }
+    io.out << (s.Json() ? DumpJson(BenchToJson(cmd, samples)) : RenderBench(samples));
+    return Outcome::Ok();
   }
+  // The baseline, in the same run: bare forks of a small separate process.
+  Result<std::vector<double>> fork =
+      ForkBaseline(std::chrono::milliseconds(0), std::min<uint32_t>(cmd.n, 200));
+  if (!fork.ok()) {
+    return Outcome::Refused("internal: " + fork.status().message());
+  }
+  samples.fork_ms = std::move(*fork);
   if (!cmd.cold) {
     // Warm means warm: start one instance per client first, outside the measurement.
     faas::v1::PrewarmRequest req;
@@ -551,6 +626,13 @@ Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
       return outcome;
     }
   }
+  auto worker = [&] {
+    for (uint32_t i = next++; i < cmd.n && !failure; i = next++) {
+      if (!invoke_once()) {
+        return;
+      }
+    }
+  };
   std::vector<std::thread> clients;
   for (uint32_t c = 0; c < (cmd.cold ? 1 : cmd.concurrency); ++c) {
     clients.emplace_back(worker);

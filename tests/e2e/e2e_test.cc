@@ -403,6 +403,27 @@ TEST_F(E2E, FaasctlBenchMeasuresColdAndWarmAgainstAForkBaseline) {
   EXPECT_EQ(d_.Ctl({"bench", "cold-start", "nope", "-n", "1"}).exit_code, 1);
 }
 
+// The cold start users meet: each round waits for scale-to-zero and the pause, then calls the
+// function normally (not --fresh); the baseline forks a small helper after the same pause.
+TEST_F(E2E, FaasctlBenchColdStartAfterIdleCallsAScaledToZeroFunction) {
+  Deploy("hello", FunctionLib("hello"), {"--idle-ttl", "1s"});
+  CommandResult idle =
+      d_.Ctl({"bench", "cold-start", "hello", "-n", "2", "--after-idle", "200ms", "-o", "json"});
+  ASSERT_EQ(idle.exit_code, 0) << idle.err;
+  Json j = Json::parse(idle.out);
+  EXPECT_EQ(j["n"], 2);
+  EXPECT_GT(j["phases"]["cold"]["p50"].get<double>(), 0.0) << "every round was a cold start";
+  EXPECT_GT(j["baseline_fork_ms"]["p50"].get<double>(), 0.0);
+  // Two scale-to-zero cold starts, counted by faasd too.
+  CommandResult d = d_.Ctl({"describe", "hello", "-o", "json"});
+  EXPECT_GE(Json::parse(d.out)["cold_starts"].get<int>(), 2) << d.out;
+  // A function kept warm never scales to zero: refused with the reason, not a warm figure.
+  Deploy("warmfn", FunctionLib("hello"), {"--min-warm", "1"});
+  CommandResult warm = d_.Ctl({"bench", "cold-start", "warmfn", "-n", "1", "--after-idle", "10ms"});
+  EXPECT_NE(warm.exit_code, 0);
+  EXPECT_NE(warm.err.find("--min-warm 0"), std::string::npos) << warm.err;
+}
+
 TEST_F(E2E, FunctionsSurviveARestartWithTheSameDataDir) {
   Deploy("hello", FunctionLib("hello"));
   Deploy("hello", FunctionLib("echo"));

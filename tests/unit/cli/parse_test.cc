@@ -301,6 +301,13 @@ TEST_F(ParseTest, BenchColdStartAndWarm) {
   EXPECT_NE(ErrorOf({"bench", "warm", "f", "-n", "0"}).find("-n"), std::string::npos);
   EXPECT_NE(ErrorOf({"bench", "warm", "f", "-c", "300"}).find("-c"), std::string::npos);
   EXPECT_FALSE(Parse({"bench"}).ok());
+  EXPECT_FALSE(cold.after_idle.has_value());
+  auto idle = ParseAs<BenchCommand>({"bench", "cold-start", "f", "-n", "3", "--after-idle", "2s"});
+  ASSERT_TRUE(idle.after_idle.has_value());
+  EXPECT_EQ(*idle.after_idle, std::chrono::milliseconds(2000));
+  EXPECT_NE(ErrorOf({"bench", "cold-start", "f", "--after-idle", "soon"}).find("--after-idle"),
+            std::string::npos);
+  EXPECT_FALSE(Parse({"bench", "warm", "f", "--after-idle", "1s"}).ok()) << "cold-start only";
 }
 
 }  // namespace

@@ -206,12 +206,16 @@ struct HelpCommand {
 };
 
 // bench cold-start|warm: N invocations with per-phase percentiles and, in the same run, the
-// baseline of a bare fork()+_exit()+waitpid() of this (small) process.
+// baseline of a bare fork()+_exit()+waitpid() of a small separate process (faas-fork-baseline).
 struct BenchCommand {
   bool cold = true;  // cold-start: every invocation on a new instance (fresh)
   std::string name;
   uint32_t n = 100;          // 1..100000
   uint32_t concurrency = 1;  // warm only: parallel clients, 1..256
+  // cold-start --after-idle DUR: each round waits until the function has scaled to zero, then
+  // DUR more, then calls it (not fresh: the cold start users meet); the baseline forks after
+  // the same pause.
+  std::optional<std::chrono::milliseconds> after_idle;
 };
 
 using Command =
