@@ -1,3 +1,6 @@
+// The daemon's cgroup: CgroupRoot finds its own group (v1 or v2), delegates the controllers and
+// makes the platform level and the function levels below it, and removes what a crashed daemon
+// left. The spare pool is in cgroup_spares.cc, an instance's group in cgroup_instance.cc.
 #include "faas/sandbox/cgroup.h"
 
 #include <dirent.h>
@@ -27,6 +30,8 @@
 
 #include "faas/base/log.h"
 
+#include "cgroup_internal.h"
+
 namespace faas::sandbox {
 namespace {
 
@@ -41,6 +46,10 @@ Status CgError(int rc, const std::string& what) {
   }
   return FailedPreconditionError(msg);
 }
+
+}  // namespace
+
+namespace cgroup_internal {
 
 // Creates the v1 group `rel` (libcgroup's name; directory `dir`) of controller `ctrl`, with
 // `values` written in this order when it is created. A failed create may still have made the
@@ -77,14 +86,10 @@ std::string ReadSmall(const std::string& path) {
   return r.ok() ? *r : std::string();
 }
 
-// A memory limit on an existing v1 group. memory.memsw.limit_in_bytes (memory + swap; only with
-// swap accounting) must stay >= memory.limit_in_bytes at every step: raise it first when the
-// limit grows, last when it shrinks (a new group starts unlimited, so setting one shrinks it).
-Status SetV1Memory(const std::string& dir, uint64_t bytes) {
+Status SetV1Memory(const std::string& dir, uint64_t bytes, bool grows) {
   const std::string limit = dir + "/memory.limit_in_bytes";
   const std::string memsw = dir + "/memory.memsw.limit_in_bytes";
   const bool has_memsw = ::access(memsw.c_str(), W_OK) == 0;
-  const bool grows = bytes > std::strtoull(ReadSmall(limit).c_str(), nullptr, 10);
   const std::string value = std::to_string(bytes);
   if (has_memsw && grows) {
     FAAS_RETURN_IF_ERROR(WriteFile(memsw, value));
@@ -96,6 +101,39 @@ Status SetV1Memory(const std::string& dir, uint64_t bytes) {
   return OkStatus();
 }
 
+// Value of "key N" in a flat keyed file (memory.events, cpu.stat, pids.events, oom_control).
+uint64_t KeyedValue(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string k;
+  uint64_t v = 0;
+  while (in >> k >> v) {
+    if (k == key) {
+      return v;
+    }
+  }
+  return 0;
+}
+
+std::vector<pid_t> Members(const std::string& dir) {
+  std::vector<pid_t> out;
+  std::istringstream in(ReadSmall(dir + "/cgroup.procs"));
+  pid_t p;
+  while (in >> p) {
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace cgroup_internal
+
+namespace {
+
+using cgroup_internal::CreateV1Group;
+using cgroup_internal::Members;
+using cgroup_internal::ReadSmall;
+using cgroup_internal::SetV1Memory;
+using cgroup_internal::WriteFile;
+
 // Memory and pids caps of a level (the platform's or a function's) in the group of `ctrl` at
 // `dir` (v1: one controller per hierarchy; v2: ctrl "" and every file in one directory).
 // 0 = no cap: the file is left as it is.
@@ -103,7 +141,11 @@ Status SetLevelCaps(const std::string& ctrl, const std::string& dir, uint64_t me
                     uint64_t pids_max) {
   if (memory_bytes != 0) {
     if (ctrl == "memory") {
-      FAAS_RETURN_IF_ERROR(SetV1Memory(dir, memory_bytes));
+      // A new group starts unlimited, so setting a limit shrinks it.
+      const bool grows =
+          memory_bytes >
+          std::strtoull(ReadSmall(dir + "/memory.limit_in_bytes").c_str(), nullptr, 10);
+      FAAS_RETURN_IF_ERROR(SetV1Memory(dir, memory_bytes, grows));
     } else if (ctrl.empty()) {
       FAAS_RETURN_IF_ERROR(WriteFile(dir + "/memory.max", std::to_string(memory_bytes)));
       if (::access((dir + "/memory.swap.max").c_str(), W_OK) == 0) {
@@ -139,29 +181,6 @@ uint64_t ProcNumber(const std::string& path, const std::string& key = "") {
     std::getline(in, unit);
   }
   return 0;
-}
-
-// Value of "key N" in a flat keyed file (memory.events, cpu.stat, pids.events, oom_control).
-uint64_t KeyedValue(const std::string& text, const std::string& key) {
-  std::istringstream in(text);
-  std::string k;
-  uint64_t v = 0;
-  while (in >> k >> v) {
-    if (k == key) {
-      return v;
-    }
-  }
-  return 0;
-}
-
-std::vector<pid_t> Members(const std::string& dir) {
-  std::vector<pid_t> out;
-  std::istringstream in(ReadSmall(dir + "/cgroup.procs"));
-  pid_t p;
-  while (in >> p) {
-    out.push_back(p);
-  }
-  return out;
 }
 
 // Kills everything under `dir` (recursively) and removes the directories bottom-up.
@@ -393,153 +412,11 @@ Result<std::unique_ptr<CgroupRoot>> CgroupRoot::Create(const CgroupOptions& opti
   return root;
 }
 
-// The spare pool: a refill thread keeps `want` empty groups made with `base`'s limits at each
-// level (the top, and each live function level). A spare does not hold its function level: the
-// level's destructor drops its spares (DropSpares) before it removes itself.
-struct CgroupRoot::Spares {
-  struct Level {
-    std::weak_ptr<FunctionCgroup> function;  // empty for the top level
-    std::deque<std::unique_ptr<InstanceCgroup>> ready;
-  };
-  std::mutex mu;
-  std::condition_variable wake;  // refill: a spare was taken, a level appeared, or stop
-  std::map<const FunctionCgroup*, Level> levels;  // nullptr: the top level
-  std::size_t want = 0;
-  CgroupLimits base;
-  bool stop = false;
-  std::thread thread;
-};
-
 CgroupRoot::~CgroupRoot() {
   KeepSpares(0, {});
   for (const auto& dir : dirs_) {
     RemoveTree(dir);
   }
-}
-
-void CgroupRoot::KeepSpares(std::size_t n, const CgroupLimits& base) {
-  if (spares_ != nullptr) {  // stop the old refill thread; its spares are removed below
-    {
-      std::lock_guard lock(spares_->mu);
-      spares_->stop = true;
-    }
-    spares_->wake.notify_all();
-    spares_->thread.join();
-    spares_.reset();
-  }
-  if (n == 0) {
-    return;
-  }
-  spares_ = std::make_unique<Spares>();
-  spares_->want = n;
-  spares_->base = base;
-  Spares* sp = spares_.get();
-  sp->levels[nullptr];  // function levels join on their first TakeInstance
-  sp->thread = std::thread([this, sp] {
-    static auto log = log::Get("sandbox");
-    std::unique_lock lock(sp->mu);
-    bool failing = false;
-    while (!sp->stop) {
-      // The first level short of spares (a function level only while it is alive). The `want`
-      // spares are shared out among the function levels that have started an instance (at
-      // least one each), so spares grow with the functions in use, not with those deployed;
-      // the top level, used only by probes and fallbacks, keeps at most two.
-      const FunctionCgroup* key = nullptr;
-      std::shared_ptr<FunctionCgroup> function;
-      bool found = false;
-      const std::size_t functions = sp->levels.size() - sp->levels.count(nullptr);
-      const std::size_t per_function =
-          std::max<std::size_t>(1, sp->want / std::max<std::size_t>(1, functions));
-      for (auto& [k, level] : sp->levels) {
-        const std::size_t target = k == nullptr ? std::min<std::size_t>(sp->want, 2) : per_function;
-        if (level.ready.size() >= target) {
-          continue;
-        }
-        if (k != nullptr && !(function = level.function.lock())) {
-          continue;
-        }
-        key = k;
-        found = true;
-        break;
-      }
-      if (!found) {
-        sp->wake.wait(lock);
-        continue;
-      }
-      lock.unlock();
-      auto made =
-          CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), sp->base, function);
-      lock.lock();
-      if (made.ok()) {
-        (*made)->parent_.reset();  // its level's destructor drops it (DropSpares)
-        sp->levels[key].ready.push_back(std::move(*made));  // held: the level is still there
-      } else if (!failing) {  // once per failure streak; TakeInstance still creates on demand
-        FAAS_LOG(log, warn, "cgroup.spare_failed", {"error", made.status().ToString()});
-      }
-      failing = !made.ok();
-      // Maybe the last holder of that level: let it go without our lock (DropSpares takes it).
-      lock.unlock();
-      function.reset();
-      lock.lock();
-      if (failing) {
-        sp->wake.wait_for(lock, std::chrono::seconds(1));
-      }
-    }
-  });
-}
-
-std::size_t CgroupRoot::SpareCount(const FunctionCgroup* function) const {
-  if (spares_ == nullptr) {
-    return 0;
-  }
-  std::lock_guard lock(spares_->mu);
-  auto it = spares_->levels.find(function);
-  return it == spares_->levels.end() ? 0 : it->second.ready.size();
-}
-
-void CgroupRoot::DropSpares(const FunctionCgroup* function) {
-  if (spares_ == nullptr) {
-    return;
-  }
-  std::deque<std::unique_ptr<InstanceCgroup>> dropped;
-  {
-    std::lock_guard lock(spares_->mu);
-    auto it = spares_->levels.find(function);
-    if (it != spares_->levels.end()) {
-      dropped = std::move(it->second.ready);
-      spares_->levels.erase(it);
-    }
-  }
-  // Removed here, before the level's own directories.
-}
-
-Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::TakeInstance(
-    const CgroupLimits& limits, const std::shared_ptr<FunctionCgroup>& function) {
-  if (spares_ != nullptr) {
-    std::unique_ptr<InstanceCgroup> spare;
-    CgroupLimits base;
-    {
-      std::lock_guard lock(spares_->mu);
-      auto& level = spares_->levels[function.get()];
-      if (function != nullptr && level.function.expired()) {
-        level.function = function;  // the refill thread keeps this level stocked from now on
-      }
-      if (!level.ready.empty()) {
-        spare = std::move(level.ready.front());
-        level.ready.pop_front();
-        base = spares_->base;
-      }
-    }
-    spares_->wake.notify_one();
-    if (spare != nullptr) {
-      spare->parent_ = function;
-      if (mode_ == CgroupMode::kV1 || enforces_limits_) {  // else there is nothing to set
-        FAAS_RETURN_IF_ERROR(spare->SetLimits(base, limits));
-      }
-      return spare;
-    }
-  }
-  return CreateInstance("i-" + std::to_string(next_leaf_.fetch_add(1)), limits, function);
 }
 
 namespace {
@@ -652,241 +529,6 @@ FunctionCgroup::~FunctionCgroup() {
     if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
       FAAS_LOG(log, err, "cgroup.remove_failed", {"dir", dir}, {"errno", errno});
     }
-  }
-}
-
-Status InstanceCgroup::SetLimits(const CgroupLimits& from, const CgroupLimits& to) {
-  if (to.cpu_quota_us != from.cpu_quota_us || to.cpu_period_us != from.cpu_period_us) {
-    return InvalidArgumentError("a spare cgroup's CPU quota is fixed at creation");
-  }
-  bool v2 = mode_ == CgroupMode::kV2;
-  if (to.memory_bytes != from.memory_bytes && !memory_dir_.empty()) {
-    std::string mem = std::to_string(to.memory_bytes);
-    std::string memsw = memory_dir_ + "/memory.memsw.limit_in_bytes";
-    bool has_memsw = !v2 && ::access(memsw.c_str(), W_OK) == 0;
-    // v1 wants memsw >= limit at every step: raise memsw first when growing, last when shrinking.
-    if (has_memsw && to.memory_bytes > from.memory_bytes) {
-      FAAS_RETURN_IF_ERROR(WriteFile(memsw, mem));
-    }
-    FAAS_RETURN_IF_ERROR(
-        WriteFile(memory_dir_ + (v2 ? "/memory.max" : "/memory.limit_in_bytes"), mem));
-    if (has_memsw && to.memory_bytes < from.memory_bytes) {
-      FAAS_RETURN_IF_ERROR(WriteFile(memsw, mem));
-    }
-  }
-  if (to.pids_max != from.pids_max && !pids_dir_.empty()) {
-    FAAS_RETURN_IF_ERROR(WriteFile(pids_dir_ + "/pids.max", std::to_string(to.pids_max)));
-  }
-  return OkStatus();
-}
-
-Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(
-    const std::string& leaf, const CgroupLimits& limits,
-    const std::shared_ptr<FunctionCgroup>& function) {
-  std::unique_ptr<InstanceCgroup> inst(new InstanceCgroup());
-  inst->mode_ = mode_;
-  inst->parent_ = function;
-  const std::vector<std::string>& base_dirs = function ? function->dirs_ : dirs_;
-  const auto& base_groups = function ? function->groups_ : parents_;
-  if (mode_ == CgroupMode::kV2) {
-    std::string dir = base_dirs[0] + "/" + leaf;
-    if (::mkdir(dir.c_str(), 0755) != 0) {
-      return ErrnoError(errno, "mkdir", dir);
-    }
-    inst->dirs_.push_back(dir);  // from here on the destructor removes it
-    if (enforces_limits_) {
-      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/memory.max", std::to_string(limits.memory_bytes)));
-      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/memory.swap.max", "0"));
-      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/pids.max", std::to_string(limits.pids_max)));
-      FAAS_RETURN_IF_ERROR(WriteFile(dir + "/cpu.max", std::to_string(limits.cpu_quota_us) + " " +
-                                                           std::to_string(limits.cpu_period_us)));
-      inst->quota_file_ = dir + "/cpu.max";
-    }
-    inst->cpu_dir_ = inst->memory_dir_ = inst->pids_dir_ = inst->kill_dir_ = dir;
-  } else {
-    for (std::size_t i = 0; i < base_groups.size(); ++i) {
-      const auto& [ctrl, parent_rel] = base_groups[i];
-      std::string rel = parent_rel + "/" + leaf;
-      std::string dir = base_dirs[i] + "/" + leaf;
-      std::vector<std::pair<std::string, std::string>> values;
-      if (ctrl == "memory") {
-        values = {{"memory.limit_in_bytes", std::to_string(limits.memory_bytes)},
-                  {"memory.swappiness", "0"}};
-        inst->memory_dir_ = dir;
-      } else if (ctrl == "pids") {
-        values = {{"pids.max", std::to_string(limits.pids_max)}};
-        inst->pids_dir_ = dir;
-        inst->kill_dir_ = dir;
-      } else if (ctrl == "cpu") {
-        values = {{"cpu.cfs_period_us", std::to_string(limits.cpu_period_us)},
-                  {"cpu.cfs_quota_us", std::to_string(limits.cpu_quota_us)}};
-        inst->quota_file_ = dir + "/cpu.cfs_quota_us";
-      } else if (ctrl == "cpuacct") {
-        inst->cpu_dir_ = dir;
-      }
-      Status made = CreateV1Group(rel, dir, ctrl, values);
-      inst->dirs_.push_back(dir);  // removed by the destructor even when the create failed
-      FAAS_RETURN_IF_ERROR(made);
-      // Swap off: memsw exists only with swap accounting; it must be >= limit_in_bytes.
-      std::string memsw = dir + "/memory.memsw.limit_in_bytes";
-      if (ctrl == "memory" && ::access(memsw.c_str(), W_OK) == 0) {
-        FAAS_RETURN_IF_ERROR(WriteFile(memsw, std::to_string(limits.memory_bytes)));
-      }
-    }
-  }
-  std::string cpu_file =
-      inst->cpu_dir_ + (mode_ == CgroupMode::kV2 ? "/cpu.stat" : "/cpuacct.usage");
-  inst->cpu_fd_.Reset(::open(cpu_file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!inst->cpu_fd_.Valid()) {
-    return ErrnoError(errno, "open", cpu_file);
-  }
-  if (!inst->memory_dir_.empty()) {
-    std::string peak = inst->memory_dir_ +
-                       (mode_ == CgroupMode::kV2 ? "/memory.peak" : "/memory.max_usage_in_bytes");
-    inst->peak_fd_.Reset(::open(peak.c_str(), O_RDWR | O_CLOEXEC));  // may not exist: optional
-  }
-  for (const auto& dir : inst->dirs_) {
-    std::string procs = dir + "/cgroup.procs";
-    UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd.Valid()) {
-      return ErrnoError(errno, "open", procs);
-    }
-    inst->procs_.push_back(std::move(fd));
-  }
-  return inst;
-}
-
-InstanceCgroup::~InstanceCgroup() {
-  Status s = KillAll();
-  static auto log = log::Get("sandbox");
-  if (!s.ok()) {
-    FAAS_LOG(log, err, "cgroup.kill_failed", {"error", s.message()});
-  }
-  procs_.clear();
-  cpu_fd_.Reset();
-  peak_fd_.Reset();
-  for (const auto& dir : dirs_) {
-    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
-      FAAS_LOG(log, err, "cgroup.remove_failed", {"dir", dir}, {"errno", errno});
-    }
-  }
-}
-
-std::vector<int> InstanceCgroup::ProcsFds() const {
-  std::vector<int> out;
-  for (const auto& fd : procs_) {
-    out.push_back(fd.Get());
-  }
-  return out;
-}
-
-Status InstanceCgroup::Move(pid_t pid) {
-  const std::string text = std::to_string(pid);
-  for (std::size_t i = 0; i < procs_.size(); ++i) {
-    ssize_t n = ::write(procs_[i].Get(), text.data(), text.size());
-    if (n != static_cast<ssize_t>(text.size())) {
-      return ErrnoError(errno, "write", dirs_[i] + "/cgroup.procs");
-    }
-  }
-  return OkStatus();
-}
-
-namespace {
-// Reads a small cgroup file from offset 0 of an open fd (cgroup files regenerate on each read).
-Result<std::string> PreadAll(int fd) {
-  char buf[4096];
-  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-  if (n < 0) {
-    return ErrnoError(errno, "pread", "cgroup file");
-  }
-  return std::string(buf, static_cast<std::size_t>(n));
-}
-}  // namespace
-
-Result<std::chrono::nanoseconds> InstanceCgroup::CpuUsage() const {
-  FAAS_ASSIGN_OR_RETURN(std::string text, PreadAll(cpu_fd_.Get()));
-  if (mode_ == CgroupMode::kV2) {
-    return std::chrono::nanoseconds(
-        std::chrono::microseconds(static_cast<int64_t>(KeyedValue(text, "usage_usec"))));
-  }
-  return std::chrono::nanoseconds(std::strtoll(text.c_str(), nullptr, 10));
-}
-
-uint64_t InstanceCgroup::OomKills() const {
-  if (memory_dir_.empty()) {
-    return 0;
-  }
-  return mode_ == CgroupMode::kV2
-             ? KeyedValue(ReadSmall(memory_dir_ + "/memory.events"), "oom_kill")
-             : KeyedValue(ReadSmall(memory_dir_ + "/memory.oom_control"), "oom_kill");
-}
-
-uint64_t InstanceCgroup::PeakMemory() const {
-  if (!peak_fd_.Valid()) {
-    return 0;
-  }
-  auto v = PreadAll(peak_fd_.Get());
-  return v.ok() ? std::strtoull(v->c_str(), nullptr, 10) : 0;
-}
-
-void InstanceCgroup::ResetPeakMemory() {
-  if (mode_ == CgroupMode::kV1 && peak_fd_.Valid()) {
-    // Best effort: a failed reset only widens the peak window to the instance's lifetime.
-    if (::pwrite(peak_fd_.Get(), "0", 1, 0) != 1) {
-      return;
-    }
-  }
-}
-
-uint64_t InstanceCgroup::PidsLimitHits() const {
-  return pids_dir_.empty() ? 0 : KeyedValue(ReadSmall(pids_dir_ + "/pids.events"), "max");
-}
-
-Status InstanceCgroup::KillAll() {
-  return KillAllExcept({});
-}
-
-Status InstanceCgroup::KillAllExcept(std::span<const pid_t> keep) {
-  if (kill_dir_.empty()) {
-    return OkStatus();
-  }
-  if (keep.empty() && mode_ == CgroupMode::kV2 &&
-      ::access((kill_dir_ + "/cgroup.kill").c_str(), W_OK) == 0) {
-    FAAS_RETURN_IF_ERROR(WriteFile(kill_dir_ + "/cgroup.kill", "1"));
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  auto pause = std::chrono::microseconds(20);
-  bool quota_lifted = quota_file_.empty() || !keep.empty();  // the kept ones live on
-  for (;;) {
-    auto pids = Members(kill_dir_);
-    std::erase_if(pids,
-                  [&](pid_t p) { return std::find(keep.begin(), keep.end(), p) != keep.end(); });
-    if (pids.empty()) {
-      return OkStatus();
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      return DeadlineExceededError(kill_dir_ + " still has " + std::to_string(pids.size()) +
-                                   " processes after SIGKILL");
-    }
-    // A process can fork between our read and our kill; loop until the group stays empty.
-    for (pid_t p : pids) {
-      ::kill(p, SIGCONT);
-      ::kill(p, SIGKILL);
-    }
-    if (!quota_lifted) {
-      // A task that used up its CPU quota stays off the CPU until the next period (up to
-      // 100 ms), and a killed task must run to exit. Every member has SIGKILL pending now, so
-      // none returns to user space: the lifted quota buys only the kernel's exit path. Best
-      // effort: a failed write only leaves the wait as long as the quota makes it.
-      quota_lifted = true;
-      (void)WriteFile(quota_file_, mode_ == CgroupMode::kV2 ? "max" : "-1");
-    }
-    // The kernel does not notify v1 cgroups of becoming empty. Poll with a growing pause: an
-    // exit takes microseconds, a hundred dying threads take milliseconds, and a spinning waiter
-    // would take the CPU the dying tasks need (measured: hello's p99 next to a killed
-    // busy-threads function).
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(2000));
   }
 }
 

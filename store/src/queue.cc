@@ -1,3 +1,6 @@
+// The queue's schema, its group commit (Queue::Impl) and the life of a message: publish, lease,
+// wait, ack, retry. Dead letters and stats are in queue_dlq.cc, async records in
+// queue_async.cc, settings in queue_settings.cc.
 #include "faas/store/queue.h"
 
 #include <algorithm>
@@ -11,16 +14,26 @@
 #include "faas/base/log.h"
 #include "faas/base/text.h"
 
+#include "queue_internal.h"
 #include "sqlite.h"
 
 namespace faas::store {
-namespace {
 
-using Json = nlohmann::json;
 using sql::Blob;
 using sql::Stmt;
 
-constexpr std::size_t kMaxQueueNameBytes = 200;
+namespace {
+
+using Json = nlohmann::json;
+using queue_internal::AckLeased;
+using queue_internal::CheckQueueName;
+using queue_internal::HeadersToJson;
+using queue_internal::InsertMessage;
+using queue_internal::LeaseLost;
+using queue_internal::Log;
+using queue_internal::NotNull;
+using queue_internal::ReadMessage;
+
 // Longest lease: a year. Larger visibilities are clamped so now + visibility cannot overflow.
 constexpr int64_t kMaxVisibilityMs = int64_t{365} * 24 * 3600 * 1000;
 
@@ -83,88 +96,6 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 )sql";
 
-// Columns 0..6 of a leased or listed message, read by ReadMessage.
-#define FAAS_MESSAGE_COLUMNS "id, queue, body, headers, attempt, enqueued_ms, last_error"
-
-#define FAAS_ASYNC_COLUMNS                                                                \
-  "invocation_id, function, tenant, status, http_status, headers, body, body_truncated, " \
-  "error_code, error_message, attempts, callback_url, callback_status, created_ms, updated_ms"
-
-auto Log() {
-  static auto log = faas::log::Get("store");
-  return log;
-}
-
-// sql::Stmt binds a string_view with a null data pointer (a default-constructed one) as NULL;
-// every text column here is NOT NULL, and "" is what the caller meant.
-std::string_view NotNull(std::string_view s) {
-  return s.data() != nullptr ? s : std::string_view("");
-}
-
-std::string Quote(std::string_view s) {
-  return faas::QuoteForMessage(s, 64);
-}
-
-faas::Status CheckQueueName(std::string_view name, std::string_view what = "queue name") {
-  if (name.empty()) {
-    return faas::InvalidArgumentError(std::string(what) + " is empty");
-  }
-  if (name.size() > kMaxQueueNameBytes) {
-    return faas::InvalidArgumentError(std::string(what) + " " + Quote(name) + " is " +
-                                      std::to_string(name.size()) + " bytes, above the " +
-                                      std::to_string(kMaxQueueNameBytes) + "-byte limit");
-  }
-  return faas::OkStatus();
-}
-
-faas::Status CheckAsyncRecord(const AsyncRecord& r) {
-  std::string problems;
-  auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
-  if (r.invocation_id.empty()) {
-    add("invocation_id is empty");
-  }
-  if (r.status != "queued" && r.status != "running" && r.status != "succeeded" &&
-      r.status != "failed") {
-    add("status " + Quote(r.status) + " must be queued, running, succeeded or failed");
-  }
-  if (!problems.empty()) {
-    return faas::InvalidArgumentError("async record: " + problems);
-  }
-  return faas::OkStatus();
-}
-
-faas::Status LeaseLost(int64_t id, uint32_t attempt) {
-  return faas::NotFoundError("message " + std::to_string(id) + " attempt " +
-                             std::to_string(attempt) +
-                             " is not leased: it was acked, retried or dead-lettered, or its "
-                             "lease expired and it was leased again");
-}
-
-uint32_t ToU32(int64_t v) {
-  return static_cast<uint32_t>(std::clamp<int64_t>(v, 0, int64_t{UINT32_MAX}));
-}
-
-uint64_t ToU64(int64_t v) {
-  return static_cast<uint64_t>(std::max<int64_t>(v, 0));
-}
-
-// Headers are stored as a JSON array of [name, value] pairs, bytes escaped by AppendJsonBytes;
-// HeadersFromJson maps the code points back to bytes.
-std::string HeadersToJson(const QueueHeaders& headers) {
-  std::string out = "[";
-  for (const auto& [name, value] : headers) {
-    if (out.size() > 1) {
-      out += ',';
-    }
-    out += '[';
-    AppendJsonBytes(out, name);
-    out += ',';
-    AppendJsonBytes(out, value);
-    out += ']';
-  }
-  return out + "]";
-}
-
 // Inverse of AppendJsonBytes after nlohmann decoded the escapes to UTF-8: every code point is
 // below 0x100, so it is one byte, or two (0xC2/0xC3 lead).
 bool BytesFromUtf8(const std::string& in, std::string* out) {
@@ -210,6 +141,71 @@ std::optional<QueueHeaders> HeadersFromJson(const std::string& text) {
   return out;
 }
 
+}  // namespace
+
+namespace queue_internal {
+
+constexpr std::size_t kMaxQueueNameBytes = 200;
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto log = faas::log::Get("store");
+  return log;
+}
+
+// sql::Stmt binds a string_view with a null data pointer (a default-constructed one) as NULL;
+// every text column here is NOT NULL, and "" is what the caller meant.
+std::string_view NotNull(std::string_view s) {
+  return s.data() != nullptr ? s : std::string_view("");
+}
+
+std::string Quote(std::string_view s) {
+  return faas::QuoteForMessage(s, 64);
+}
+
+faas::Status CheckQueueName(std::string_view name, std::string_view what) {
+  if (name.empty()) {
+    return faas::InvalidArgumentError(std::string(what) + " is empty");
+  }
+  if (name.size() > kMaxQueueNameBytes) {
+    return faas::InvalidArgumentError(std::string(what) + " " + Quote(name) + " is " +
+                                      std::to_string(name.size()) + " bytes, above the " +
+                                      std::to_string(kMaxQueueNameBytes) + "-byte limit");
+  }
+  return faas::OkStatus();
+}
+
+faas::Status LeaseLost(int64_t id, uint32_t attempt) {
+  return faas::NotFoundError("message " + std::to_string(id) + " attempt " +
+                             std::to_string(attempt) +
+                             " is not leased: it was acked, retried or dead-lettered, or its "
+                             "lease expired and it was leased again");
+}
+
+uint32_t ToU32(int64_t v) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(v, 0, int64_t{UINT32_MAX}));
+}
+
+uint64_t ToU64(int64_t v) {
+  return static_cast<uint64_t>(std::max<int64_t>(v, 0));
+}
+
+// Headers are stored as a JSON array of [name, value] pairs, bytes escaped by AppendJsonBytes;
+// HeadersFromJson maps the code points back to bytes.
+std::string HeadersToJson(const QueueHeaders& headers) {
+  std::string out = "[";
+  for (const auto& [name, value] : headers) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    out += '[';
+    AppendJsonBytes(out, name);
+    out += ',';
+    AppendJsonBytes(out, value);
+    out += ']';
+  }
+  return out + "]";
+}
+
 // Stored headers are written only by HeadersToJson; unreadable ones mean a damaged database.
 // The message is still delivered (without headers) so one bad row cannot block its queue.
 QueueHeaders ReadHeaders(const Stmt& s, int col, std::string_view what) {
@@ -231,26 +227,6 @@ QueueMessage ReadMessage(const Stmt& s) {
   m.enqueued_unix_ms = s.Int(5);
   m.last_error = s.Bytes(6);
   return m;
-}
-
-AsyncRecord ReadAsync(const Stmt& s) {
-  AsyncRecord r;
-  r.invocation_id = s.Text(0);
-  r.function = s.Text(1);
-  r.tenant = s.Text(2);
-  r.status = s.Text(3);
-  r.http_status = static_cast<int>(std::clamp<int64_t>(s.Int(4), INT32_MIN, INT32_MAX));
-  r.headers = ReadHeaders(s, 5, "async record " + r.invocation_id);
-  r.body = s.Bytes(6);
-  r.body_truncated = s.Int(7) != 0;
-  r.error_code = s.Text(8);
-  r.error_message = s.Bytes(9);
-  r.attempts = ToU32(s.Int(10));
-  r.callback_url = s.Text(11);
-  r.callback_status = s.Text(12);
-  r.created_unix_ms = s.Int(13);
-  r.updated_unix_ms = s.Int(14);
-  return r;
 }
 
 // The helpers below run inside a write transaction (Impl::Write).
@@ -296,188 +272,97 @@ faas::Status AckLeased(sqlite3* db, int64_t id, uint32_t attempt) {
   return count.Run();
 }
 
-faas::Status PutAsyncRecord(sqlite3* db, const AsyncRecord& r) {
-  int64_t now = faas::UnixMillisNow();
-  std::string headers_json = HeadersToJson(r.headers);
+}  // namespace queue_internal
+
+Status Queue::Impl::Write(const std::function<Status(sqlite3*)>& fn) {
+  WriteOp op;
+  op.fn = &fn;
+  std::unique_lock lock(write_mu);
+  pending.push_back(&op);
+  while (!op.done) {
+    if (writing) {
+      write_done.wait(lock);
+      continue;
+    }
+    writing = true;
+    // Let the callers the previous commit just woke queue their next write first, so they
+    // share this fsync (measured: ~25% fewer commits with 8 writing threads on 2 cores).
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+    std::vector<WriteOp*> batch;
+    batch.swap(pending);
+    lock.unlock();
+    RunBatch(batch);
+    lock.lock();
+    for (WriteOp* o : batch) {
+      o->done = true;
+    }
+    writing = false;
+    write_done.notify_all();
+  }
+  return op.status;
+}
+
+void Queue::Impl::RunBatch(const std::vector<WriteOp*>& batch) {
+  std::lock_guard lock(db_mu);
+  // A failure of the whole transaction replaces the result of every op that had succeeded.
+  auto fail_all = [&](const Status& s) {
+    for (WriteOp* op : batch) {
+      if (op->status.ok()) {
+        op->status = s;
+      }
+    }
+  };
+  Result<sql::Transaction> tx = sql::Transaction::Begin(db);
+  if (!tx.ok()) {
+    fail_all(tx.status());
+    return;
+  }
+  for (WriteOp* op : batch) {
+    // One savepoint per op: a failed op (a lost lease, a bad row) undoes only its own writes.
+    Status s = sql::Exec(db, "SAVEPOINT op");
+    if (s.ok()) {
+      op->status = (*op->fn)(db);
+      if (!op->status.ok()) {
+        // Some errors (SQLITE_FULL, IOERR, NOMEM) end the whole transaction by themselves.
+        s = sqlite3_get_autocommit(db) != 0 ? op->status : sql::Exec(db, "ROLLBACK TO op");
+      }
+    }
+    if (s.ok()) {
+      s = sql::Exec(db, "RELEASE op");
+    }
+    if (!s.ok()) {
+      fail_all(s);
+      return;  // ~Transaction rolls back the rest
+    }
+  }
+  Status committed = tx->Commit();
+  if (!committed.ok()) {
+    fail_all(committed);
+  }
+}
+
+void Queue::Impl::NotifyReady() {
+  {
+    std::lock_guard lock(ready_mu);
+    ++ready_generation;
+  }
+  ready_cv.notify_all();
+}
+
+Result<std::optional<int64_t>> Queue::Impl::EarliestVisible(std::string_view queue) {
+  std::lock_guard lock(db_mu);
   FAAS_ASSIGN_OR_RETURN(
       Stmt st,
-      Stmt::Prepare(
-          db,
-          "INSERT INTO async(" FAAS_ASYNC_COLUMNS
-          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-          " CASE WHEN ?14 != 0 THEN ?14 ELSE ?16 END, ?15)"
-          " ON CONFLICT(invocation_id) DO UPDATE SET function = excluded.function,"
-          " tenant = excluded.tenant, status = excluded.status, http_status = excluded.http_status,"
-          " headers = excluded.headers, body = excluded.body,"
-          " body_truncated = excluded.body_truncated, error_code = excluded.error_code,"
-          " error_message = excluded.error_message, attempts = excluded.attempts,"
-          " callback_url = excluded.callback_url, callback_status = excluded.callback_status,"
-          " created_ms = CASE WHEN ?14 != 0 THEN ?14 ELSE created_ms END,"
-          " updated_ms = excluded.updated_ms",
-          {NotNull(r.invocation_id), NotNull(r.function), NotNull(r.tenant), NotNull(r.status),
-           int64_t{r.http_status}, headers_json, Blob{r.body}, int64_t{r.body_truncated ? 1 : 0},
-           NotNull(r.error_code), Blob{r.error_message}, int64_t{r.attempts},
-           NotNull(r.callback_url), NotNull(r.callback_status), r.created_unix_ms,
-           r.updated_unix_ms != 0 ? r.updated_unix_ms : now, now}));
-  return st.Run();
-}
-
-// Counts of one queue; the caller holds the connection.
-faas::Result<QueueStats> StatsOf(sqlite3* db, std::string_view queue, int64_t now) {
-  QueueStats stats;
-  stats.queue = std::string(queue);
-  {
-    // A leased message has visible_at_ms = leased_until_ms, so the three live states partition:
-    // visible now -> ready; hidden by an open lease -> in flight; hidden otherwise -> delayed.
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt st,
-        Stmt::Prepare(db,
-                      "SELECT COALESCE(SUM(dead = 0 AND visible_at_ms <= ?2), 0),"
-                      " COALESCE(SUM(dead = 0 AND visible_at_ms > ?2 AND leased_until_ms <= ?2),"
-                      " 0), COALESCE(SUM(dead = 0 AND visible_at_ms > ?2 AND"
-                      " leased_until_ms > ?2), 0), COALESCE(SUM(dead = 1), 0),"
-                      " MIN(CASE WHEN dead = 0 AND visible_at_ms <= ?2 THEN enqueued_ms END)"
-                      " FROM messages WHERE queue = ?1",
-                      {NotNull(queue), now}));
-    FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (row) {
-      stats.ready = ToU64(st.Int(0));
-      stats.delayed = ToU64(st.Int(1));
-      stats.in_flight = ToU64(st.Int(2));
-      stats.dead = ToU64(st.Int(3));
-      stats.oldest_ready_unix_ms = st.IsNull(4) ? 0 : st.Int(4);
-    }
-  }
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt st, Stmt::Prepare(db, "SELECT published, acked FROM queue_counters WHERE queue = ?1",
-                             {NotNull(queue)}));
+      Stmt::Prepare(db, "SELECT MIN(visible_at_ms) FROM messages WHERE queue = ?1 AND dead = 0",
+                    {NotNull(queue)}));
   FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (row) {
-    stats.published = ToU64(st.Int(0));
-    stats.acked = ToU64(st.Int(1));
+  if (!row || st.IsNull(0)) {
+    return std::optional<int64_t>();
   }
-  return stats;
+  return std::optional<int64_t>(st.Int(0));
 }
-
-}  // namespace
-
-struct Queue::Impl {
-  sqlite3* db = nullptr;
-
-  std::mutex db_mu;  // the one connection: reads and write batches take turns
-
-  // Group commit. Every write is a function run inside a transaction. A caller queues its
-  // function; whoever finds no batch running becomes the leader, takes everything queued
-  // (its own and what arrived meanwhile) and commits it in one transaction, one fsync.
-  struct WriteOp {
-    const std::function<Status(sqlite3*)>* fn = nullptr;
-    Status status;
-    bool done = false;
-  };
-  std::mutex write_mu;  // guards pending, writing and each op's done/status after queueing
-  std::condition_variable write_done;
-  std::vector<WriteOp*> pending;
-  bool writing = false;
-
-  // WaitForReady: bumped when a message may have become ready, and by WakeAll.
-  std::mutex ready_mu;
-  std::condition_variable ready_cv;
-  uint64_t ready_generation = 0;
-  uint64_t wake_generation = 0;
-
-  // Runs `fn` in a durable transaction; returns once it committed (or failed). `fn` sees the
-  // effects of the batch's earlier functions and must not touch the database outside `db`.
-  Status Write(const std::function<Status(sqlite3*)>& fn) {
-    WriteOp op;
-    op.fn = &fn;
-    std::unique_lock lock(write_mu);
-    pending.push_back(&op);
-    while (!op.done) {
-      if (writing) {
-        write_done.wait(lock);
-        continue;
-      }
-      writing = true;
-      // Let the callers the previous commit just woke queue their next write first, so they
-      // share this fsync (measured: ~25% fewer commits with 8 writing threads on 2 cores).
-      lock.unlock();
-      std::this_thread::yield();
-      lock.lock();
-      std::vector<WriteOp*> batch;
-      batch.swap(pending);
-      lock.unlock();
-      RunBatch(batch);
-      lock.lock();
-      for (WriteOp* o : batch) {
-        o->done = true;
-      }
-      writing = false;
-      write_done.notify_all();
-    }
-    return op.status;
-  }
-
-  void RunBatch(const std::vector<WriteOp*>& batch) {
-    std::lock_guard lock(db_mu);
-    // A failure of the whole transaction replaces the result of every op that had succeeded.
-    auto fail_all = [&](const Status& s) {
-      for (WriteOp* op : batch) {
-        if (op->status.ok()) {
-          op->status = s;
-        }
-      }
-    };
-    Result<sql::Transaction> tx = sql::Transaction::Begin(db);
-    if (!tx.ok()) {
-      fail_all(tx.status());
-      return;
-    }
-    for (WriteOp* op : batch) {
-      // One savepoint per op: a failed op (a lost lease, a bad row) undoes only its own writes.
-      Status s = sql::Exec(db, "SAVEPOINT op");
-      if (s.ok()) {
-        op->status = (*op->fn)(db);
-        if (!op->status.ok()) {
-          // Some errors (SQLITE_FULL, IOERR, NOMEM) end the whole transaction by themselves.
-          s = sqlite3_get_autocommit(db) != 0 ? op->status : sql::Exec(db, "ROLLBACK TO op");
-        }
-      }
-      if (s.ok()) {
-        s = sql::Exec(db, "RELEASE op");
-      }
-      if (!s.ok()) {
-        fail_all(s);
-        return;  // ~Transaction rolls back the rest
-      }
-    }
-    Status committed = tx->Commit();
-    if (!committed.ok()) {
-      fail_all(committed);
-    }
-  }
-
-  void NotifyReady() {
-    {
-      std::lock_guard lock(ready_mu);
-      ++ready_generation;
-    }
-    ready_cv.notify_all();
-  }
-
-  // The smallest visible_at_ms of the live messages of `queue`, nullopt when it has none.
-  Result<std::optional<int64_t>> EarliestVisible(std::string_view queue) {
-    std::lock_guard lock(db_mu);
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt st,
-        Stmt::Prepare(db, "SELECT MIN(visible_at_ms) FROM messages WHERE queue = ?1 AND dead = 0",
-                      {NotNull(queue)}));
-    FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row || st.IsNull(0)) {
-      return std::optional<int64_t>();
-    }
-    return std::optional<int64_t>(st.Int(0));
-  }
-};
 
 Queue::Queue(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -633,237 +518,6 @@ Status Queue::Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms,
   FAAS_RETURN_IF_ERROR(impl_->Write(op));
   impl_->NotifyReady();
   return OkStatus();
-}
-
-Status Queue::DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq,
-                         std::string_view error) {
-  FAAS_RETURN_IF_ERROR(CheckQueueName(dlq, "dead-letter queue name"));
-  auto op = [&](sqlite3* db) -> Status {
-    int64_t now = UnixMillisNow();
-    // SET expressions see the row as it was, so origin_queue gets the old queue.
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt st,
-        Stmt::Prepare(db,
-                      "UPDATE messages SET dead = 1, origin_queue = queue, queue = ?3,"
-                      " dead_error = ?4, dead_ms = ?5, visible_at_ms = ?5, leased_until_ms = 0"
-                      " WHERE id = ?1 AND attempt = ?2 AND dead = 0 AND leased_until_ms > 0",
-                      {id, int64_t{attempt}, NotNull(dlq), Blob{error}, now}));
-    FAAS_RETURN_IF_ERROR(st.Run());
-    if (sqlite3_changes(db) == 0) {
-      return LeaseLost(id, attempt);
-    }
-    FAAS_ASSIGN_OR_RETURN(Stmt count, Stmt::Prepare(db,
-                                                    "INSERT OR IGNORE INTO queue_counters(queue,"
-                                                    " published, acked) VALUES (?1, 0, 0)",
-                                                    {NotNull(dlq)}));
-    return count.Run();
-  };
-  return impl_->Write(op);
-}
-
-Result<QueueStats> Queue::Stats(std::string_view queue) {
-  FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
-  std::lock_guard lock(impl_->db_mu);
-  return StatsOf(impl_->db, queue, UnixMillisNow());
-}
-
-Result<std::vector<QueueStats>> Queue::ListQueues() {
-  std::lock_guard lock(impl_->db_mu);
-  int64_t now = UnixMillisNow();
-  std::vector<std::string> names;
-  {
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt st, Stmt::Prepare(impl_->db, "SELECT queue FROM queue_counters ORDER BY queue"));
-    for (;;) {
-      FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) {
-        break;
-      }
-      names.push_back(st.Text(0));
-    }
-  }
-  std::vector<QueueStats> out;
-  out.reserve(names.size());
-  for (const std::string& name : names) {
-    FAAS_ASSIGN_OR_RETURN(QueueStats stats, StatsOf(impl_->db, name, now));
-    out.push_back(std::move(stats));
-  }
-  return out;
-}
-
-Result<std::vector<store::DeadLetter>> Queue::ListDead(std::string_view dlq, uint32_t limit) {
-  FAAS_RETURN_IF_ERROR(CheckQueueName(dlq, "dead-letter queue name"));
-  std::lock_guard lock(impl_->db_mu);
-  // Dead letters have visible_at_ms = dead_ms: this is dead-letter order, on an index.
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt st,
-      Stmt::Prepare(impl_->db,
-                    "SELECT id, origin_queue, body, headers, attempt, enqueued_ms, last_error,"
-                    " dead_error, dead_ms FROM messages WHERE queue = ?1 AND dead = 1"
-                    " ORDER BY visible_at_ms, id LIMIT ?2",
-                    {NotNull(dlq), int64_t{limit}}));
-  std::vector<store::DeadLetter> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) {
-      return out;
-    }
-    store::DeadLetter d;
-    d.message = ReadMessage(st);
-    d.origin_queue = d.message.queue;
-    d.error = st.Bytes(7);
-    d.dead_unix_ms = st.Int(8);
-    out.push_back(std::move(d));
-  }
-}
-
-Result<uint64_t> Queue::ReplayDead(std::string_view dlq) {
-  FAAS_RETURN_IF_ERROR(CheckQueueName(dlq, "dead-letter queue name"));
-  uint64_t moved = 0;
-  auto op = [&](sqlite3* db) -> Status {
-    int64_t now = UnixMillisNow();
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt counters, Stmt::Prepare(db,
-                                     "INSERT OR IGNORE INTO queue_counters(queue, published, acked)"
-                                     " SELECT DISTINCT origin_queue, 0, 0 FROM messages"
-                                     " WHERE queue = ?1 AND dead = 1 AND origin_queue != ''",
-                                     {NotNull(dlq)}));
-    FAAS_RETURN_IF_ERROR(counters.Run());
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt st, Stmt::Prepare(db,
-                               "UPDATE messages SET queue = origin_queue, dead = 0, attempt = 0,"
-                               " visible_at_ms = ?2, leased_until_ms = 0, last_error = dead_error,"
-                               " dead_error = X'', dead_ms = 0, origin_queue = ''"
-                               " WHERE queue = ?1 AND dead = 1 AND origin_queue != ''",
-                               {NotNull(dlq), now}));
-    FAAS_RETURN_IF_ERROR(st.Run());
-    moved = ToU64(sqlite3_changes64(db));
-    return OkStatus();
-  };
-  FAAS_RETURN_IF_ERROR(impl_->Write(op));
-  if (moved > 0) {
-    impl_->NotifyReady();
-  }
-  return moved;
-}
-
-Result<int64_t> Queue::PublishAsync(std::string_view queue, const AsyncRecord& record,
-                                    std::string_view body, const QueueHeaders& headers) {
-  FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
-  FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
-  std::string headers_json = HeadersToJson(headers);
-  int64_t id = 0;
-  auto op = [&](sqlite3* db) -> Status {
-    FAAS_RETURN_IF_ERROR(PutAsyncRecord(db, record));
-    FAAS_ASSIGN_OR_RETURN(id, InsertMessage(db, queue, body, headers_json, 0));
-    return OkStatus();
-  };
-  FAAS_RETURN_IF_ERROR(impl_->Write(op));
-  impl_->NotifyReady();
-  return id;
-}
-
-Status Queue::PutAsync(const AsyncRecord& record) {
-  FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
-  auto op = [&](sqlite3* db) { return PutAsyncRecord(db, record); };
-  return impl_->Write(op);
-}
-
-Result<AsyncRecord> Queue::GetAsync(std::string_view invocation_id) {
-  std::lock_guard lock(impl_->db_mu);
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt st,
-      Stmt::Prepare(impl_->db, "SELECT " FAAS_ASYNC_COLUMNS " FROM async WHERE invocation_id = ?1",
-                    {NotNull(invocation_id)}));
-  FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) {
-    return NotFoundError("async invocation " + Quote(invocation_id) +
-                         " does not exist or has expired");
-  }
-  return ReadAsync(st);
-}
-
-Status Queue::AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record) {
-  FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
-  auto op = [&](sqlite3* db) -> Status {
-    FAAS_RETURN_IF_ERROR(AckLeased(db, id, attempt));
-    return PutAsyncRecord(db, record);
-  };
-  return impl_->Write(op);
-}
-
-Result<uint64_t> Queue::ExpireAsync(int64_t before_unix_ms) {
-  uint64_t deleted = 0;
-  auto op = [&](sqlite3* db) -> Status {
-    FAAS_ASSIGN_OR_RETURN(Stmt st,
-                          Stmt::Prepare(db,
-                                        "DELETE FROM async WHERE status IN ('succeeded', 'failed')"
-                                        " AND updated_ms < ?1",
-                                        {before_unix_ms}));
-    FAAS_RETURN_IF_ERROR(st.Run());
-    deleted = ToU64(sqlite3_changes64(db));
-    return OkStatus();
-  };
-  FAAS_RETURN_IF_ERROR(impl_->Write(op));
-  return deleted;
-}
-
-Status Queue::PutSetting(std::string_view kind, std::string_view key, std::string_view json) {
-  std::string problems;
-  if (kind.empty()) {
-    problems += "setting kind is empty; ";
-  }
-  if (key.empty()) {
-    problems += "setting key is empty; ";
-  }
-  if (!Json::accept(json)) {
-    problems += "setting " + Quote(key) + " is not valid JSON; ";
-  }
-  if (!problems.empty()) {
-    problems.resize(problems.size() - 2);
-    return InvalidArgumentError(problems);
-  }
-  auto op = [&](sqlite3* db) -> Status {
-    FAAS_ASSIGN_OR_RETURN(Stmt st, Stmt::Prepare(db,
-                                                 "INSERT OR REPLACE INTO settings(kind, key, json)"
-                                                 " VALUES (?1, ?2, ?3)",
-                                                 {kind, key, json}));
-    return st.Run();
-  };
-  return impl_->Write(op);
-}
-
-Status Queue::DeleteSetting(std::string_view kind, std::string_view key) {
-  if (kind.empty() || key.empty()) {
-    return InvalidArgumentError(kind.empty() ? "setting kind is empty" : "setting key is empty");
-  }
-  auto op = [&](sqlite3* db) -> Status {
-    FAAS_ASSIGN_OR_RETURN(
-        Stmt st,
-        Stmt::Prepare(db, "DELETE FROM settings WHERE kind = ?1 AND key = ?2", {kind, key}));
-    return st.Run();
-  };
-  return impl_->Write(op);
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> Queue::ListSettings(
-    std::string_view kind) {
-  if (kind.empty()) {
-    return InvalidArgumentError("setting kind is empty");
-  }
-  std::lock_guard lock(impl_->db_mu);
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt st,
-      Stmt::Prepare(impl_->db, "SELECT key, json FROM settings WHERE kind = ?1 ORDER BY key",
-                    {kind}));
-  std::vector<std::pair<std::string, std::string>> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) {
-      return out;
-    }
-    out.emplace_back(st.Text(0), st.Text(1));
-  }
 }
 
 }  // namespace faas::store

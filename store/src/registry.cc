@@ -1,15 +1,15 @@
+// The registry's schema and Open, content-addressed artifacts, functions and their versions, and
+// the garbage collection of unused artifacts. Routes are in registry_routes.cc, API keys in
+// registry_keys.cc.
 #include "faas/store/registry.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -22,11 +22,28 @@
 #include "faas/store/elf_check.h"
 #include "faas/store/hash.h"
 
+#include "registry_internal.h"
 #include "sqlite.h"
 
 namespace faas::store {
+
+namespace registry_internal {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto log = faas::log::Get("store");
+  return log;
+}
+
+std::string Quote(std::string_view s) {
+  return faas::QuoteForMessage(s);
+}
+
+}  // namespace registry_internal
+
 namespace {
 
+using registry_internal::Log;
+using registry_internal::Quote;
 using sql::Stmt;
 
 constexpr std::string_view kTempInfix = ".so.tmp.";
@@ -81,23 +98,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 // (std::to_chars), since sql::Param has no floating-point type. The secret itself is never
 // stored, only secret_sha256 = Sha256Hex(secret).
 
-// Same bounds as a function's rate limit (config.cc ValidateConfig).
-constexpr uint32_t kMaxKeyBurst = 1'000'000;
-constexpr int kMaxKeyIdAttempts = 8;  // 48-bit random ids: a second attempt is already unheard of
-
 // Columns 0..6 of every version query, read by ReadVersion.
 #define FAAS_VERSION_COLUMNS                                                                \
   "v.function, v.version, v.content_hash, v.artifact_sha256, v.size_bytes, v.config_json, " \
   "v.created_unix_ms, (SELECT u.uid FROM function_uids u WHERE u.name = v.function)"
-
-auto Log() {
-  static auto log = faas::log::Get("store");
-  return log;
-}
-
-std::string Quote(std::string_view s) {
-  return faas::QuoteForMessage(s);
-}
 
 faas::Status NoSuchFunction(std::string_view name) {
   return faas::NotFoundError("function " + Quote(name) + " does not exist");
@@ -455,15 +459,7 @@ faas::Result<FunctionRecord> Registry::GetFunctionLocked(std::string_view name) 
 faas::Result<std::vector<FunctionRecord>> Registry::ListFunctions() {
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_, FAAS_SELECT_FUNCTIONS "ORDER BY f.name"));
-  std::vector<FunctionRecord> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) {
-      return out;
-    }
-    FAAS_ASSIGN_OR_RETURN(FunctionRecord r, ReadRecord(s));
-    out.push_back(std::move(r));
-  }
+  return sql::ReadAll<FunctionRecord>(s, ReadRecord);
 }
 
 faas::Result<FunctionRecord> Registry::GetFunction(std::string_view name) {
@@ -497,15 +493,7 @@ faas::Result<std::vector<Version>> Registry::ListVersions(std::string_view name)
                                       "SELECT " FAAS_VERSION_COLUMNS
                                       " FROM versions v WHERE v.function = ? ORDER BY v.version",
                                       {name}));
-  std::vector<Version> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) {
-      return out;
-    }
-    FAAS_ASSIGN_OR_RETURN(Version v, ReadVersion(s, 0));
-    out.push_back(std::move(v));
-  }
+  return sql::ReadAll<Version>(s, [](const Stmt& row) { return ReadVersion(row, 0); });
 }
 
 faas::Result<Version> Registry::Rollback(std::string_view name, uint32_t version) {
@@ -547,345 +535,6 @@ faas::Status Registry::Delete(std::string_view name) {
   }
   Log()->info(faas::log::Format("function.deleted", {{"fn", name}}));
   CollectGarbageLocked(artifacts);
-  return faas::OkStatus();
-}
-
-namespace {
-
-// `GET "/users/{id}"`, plus ` for host "h"` when there is one.
-std::string RouteName(std::string_view method, std::string_view path, std::string_view host) {
-  std::string out = Quote(method).substr(1);
-  out.pop_back();  // Quote's closing '"'
-  out += " " + Quote(path);
-  if (!host.empty()) {
-    out += " for host " + Quote(host);
-  }
-  return out;
-}
-
-}  // namespace
-
-faas::Result<Route> Registry::AddRoute(const Route& route) {
-  std::string problems;
-  if (route.method.empty()) {
-    problems += "method must not be empty";
-  }
-  if (route.path.empty()) {
-    problems += (problems.empty() ? "" : "; ") + std::string("path must not be empty");
-  }
-  if (faas::Status s = ValidateName(route.function); !s.ok()) {
-    problems += (problems.empty() ? "" : "; ") + s.message();
-  }
-  if (!problems.empty()) {
-    return faas::InvalidArgumentError(problems);
-  }
-  Route stored = route;
-  stored.created_unix_ms = faas::UnixMillisNow();
-  std::lock_guard<std::mutex> lock(mu_);
-  FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt find, Stmt::Prepare(db_,
-                               "SELECT function FROM routes WHERE method = ? AND path = ? AND "
-                               "host = ?",
-                               {route.method, route.path, route.host}));
-  FAAS_ASSIGN_OR_RETURN(bool exists, find.Step());
-  if (exists) {
-    return faas::AlreadyExistsError("route " + RouteName(route.method, route.path, route.host) +
-                                    " already exists (to " + Quote(find.Text(0)) + ")");
-  }
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt insert,
-      Stmt::Prepare(
-          db_,
-          "INSERT INTO routes (method, path, host, function, created_unix_ms) "
-          "VALUES (?, ?, ?, ?, ?)",
-          {stored.method, stored.path, stored.host, stored.function, stored.created_unix_ms}));
-  FAAS_RETURN_IF_ERROR(insert.Run());
-  FAAS_RETURN_IF_ERROR(txn.Commit());
-  Log()->info(faas::log::Format("route.added", {{"method", stored.method},
-                                                {"path", stored.path},
-                                                {"host", stored.host},
-                                                {"fn", stored.function}}));
-  return stored;
-}
-
-faas::Result<std::vector<Route>> Registry::ListRoutes() {
-  std::lock_guard<std::mutex> lock(mu_);
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(db_,
-                            "SELECT method, path, host, function, created_unix_ms FROM routes "
-                            "ORDER BY path, method, host"));
-  std::vector<Route> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) {
-      return out;
-    }
-    out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4)});
-  }
-}
-
-faas::Status Registry::DeleteRoute(std::string_view method, std::string_view path,
-                                   std::string_view host) {
-  std::lock_guard<std::mutex> lock(mu_);
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt del, Stmt::Prepare(db_, "DELETE FROM routes WHERE method = ? AND path = ? AND host = ?",
-                              {method, path, host}));
-  FAAS_RETURN_IF_ERROR(del.Run());
-  if (sqlite3_changes(db_) == 0) {
-    return faas::NotFoundError("no route " + RouteName(method, path, host));
-  }
-  Log()->info(
-      faas::log::Format("route.deleted", {{"method", method}, {"path", path}, {"host", host}}));
-  return faas::OkStatus();
-}
-
-namespace {
-
-// Fills `out` from getrandom(2) (blocks only before the kernel's pool is first initialised).
-faas::Status FillRandom(unsigned char* out, std::size_t size) {
-  std::size_t got = 0;
-  while (got < size) {
-    const ssize_t n = ::getrandom(out + got, size - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return faas::ErrnoError(errno, "getrandom");
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  return faas::OkStatus();
-}
-
-std::string Hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 0xf]);
-  }
-  return out;
-}
-
-// RFC 4648 §5 base64url, without padding.
-std::string Base64Url(const unsigned char* data, std::size_t size) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve((size * 4 + 2) / 3);
-  std::size_t i = 0;
-  for (; i + 3 <= size; i += 3) {
-    const uint32_t v = static_cast<uint32_t>(data[i]) << 16 |
-                       static_cast<uint32_t>(data[i + 1]) << 8 | data[i + 2];
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(kAlphabet[(v >> 6) & 63]);
-    out.push_back(kAlphabet[v & 63]);
-  }
-  if (const std::size_t rest = size - i; rest > 0) {
-    uint32_t v = static_cast<uint32_t>(data[i]) << 16;
-    if (rest == 2) {
-      v |= static_cast<uint32_t>(data[i + 1]) << 8;
-    }
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    if (rest == 2) {
-      out.push_back(kAlphabet[(v >> 6) & 63]);
-    }
-  }
-  return out;
-}
-
-bool IsKeyId(std::string_view id) {
-  return id.size() == kApiKeyIdChars && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-// Shortest decimal that parses back to `v`: "10", "0.5", "0.000001"; scientific only when the
-// fixed form would be long ("1e+300").
-std::string FormatRate(double v) {
-  std::array<char, 64> buf{};
-  std::to_chars_result r =
-      std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed);
-  if (r.ec != std::errc()) {
-    r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-  }
-  return std::string(buf.data(), r.ptr);
-}
-
-faas::Result<ApiKey> ReadKey(const Stmt& s) {
-  ApiKey k;
-  k.id = s.Text(0);
-  k.tenant = s.Text(1);
-  const std::string functions = s.Text(2);
-  for (std::size_t pos = 0; pos < functions.size();) {
-    std::size_t comma = functions.find(',', pos);
-    if (comma == std::string::npos) {
-      comma = functions.size();
-    }
-    k.functions.push_back(functions.substr(pos, comma - pos));
-    pos = comma + 1;
-  }
-  const std::string rate = s.Text(3);
-  const auto [end, ec] = std::from_chars(rate.data(), rate.data() + rate.size(), k.rate_per_sec);
-  const int64_t burst = s.Int(4);
-  k.created_unix_ms = s.Int(5);
-  k.revoked_unix_ms = s.Int(6);
-  k.secret_sha256 = s.Text(7);
-  if (ec != std::errc() || end != rate.data() + rate.size() || !(k.rate_per_sec >= 0) ||
-      burst < 0 || burst > int64_t{UINT32_MAX} || !IsKeyId(k.id) || !IsSha256Hex(k.secret_sha256)) {
-    return faas::InternalError("stored API key " + Quote(k.id) + " is corrupt");
-  }
-  k.burst = static_cast<uint32_t>(burst);
-  return k;
-}
-
-}  // namespace
-
-faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(std::string_view tenant,
-                                                                 std::vector<std::string> functions,
-                                                                 double rate_per_sec,
-                                                                 uint32_t burst) {
-  constexpr std::string_view kNamePattern = "[a-z][a-z0-9-]{0,62}";  // as ValidateName
-  std::vector<std::string> errs;
-  if (!ValidateName(tenant).ok()) {
-    errs.push_back("tenant " + Quote(tenant.substr(0, 80)) + " must match " +
-                   std::string(kNamePattern));
-  }
-  for (const std::string& fn : functions) {
-    if (!ValidateName(fn).ok()) {
-      errs.push_back("function " + Quote(std::string_view(fn).substr(0, 80)) + " must match " +
-                     std::string(kNamePattern));
-    }
-  }
-  // The negated form also rejects NaN.
-  if (!(rate_per_sec >= 0 && rate_per_sec <= kMaxKeyRatePerSec)) {
-    errs.push_back("rate_per_sec: " + FormatRate(rate_per_sec) + " is outside 0.." +
-                   FormatRate(kMaxKeyRatePerSec));
-  } else if (rate_per_sec == 0 && burst != 0) {
-    errs.push_back("burst: " + std::to_string(burst) +
-                   " without a rate; set rate_per_sec above 0, or burst 0 for no limit");
-  }
-  if (burst > kMaxKeyBurst) {
-    errs.push_back("burst: " + std::to_string(burst) + " is above the " +
-                   std::to_string(kMaxKeyBurst) + " maximum");
-  }
-  if (!errs.empty()) {
-    std::string msg;
-    for (const std::string& e : errs) {
-      msg += (msg.empty() ? "" : "; ") + e;
-    }
-    return faas::InvalidArgumentError(msg);
-  }
-  if (rate_per_sec > 0 && burst == 0) {
-    burst = EffectiveBurst(rate_per_sec, 0);
-  }
-  std::sort(functions.begin(), functions.end());
-  functions.erase(std::unique(functions.begin(), functions.end()), functions.end());
-  std::string functions_text;
-  for (const std::string& fn : functions) {
-    functions_text += (functions_text.empty() ? "" : ",") + fn;
-  }
-
-  std::array<unsigned char, 32> secret_bytes{};
-  FAAS_RETURN_IF_ERROR(FillRandom(secret_bytes.data(), secret_bytes.size()));
-  std::string secret = Base64Url(secret_bytes.data(), secret_bytes.size());
-  FAAS_CHECK(secret.size() == kApiKeySecretChars);
-
-  ApiKey key;
-  key.tenant = std::string(tenant);
-  key.functions = std::move(functions);
-  key.rate_per_sec = rate_per_sec;
-  key.burst = burst;
-  key.created_unix_ms = faas::UnixMillisNow();
-  key.secret_sha256 = Sha256Hex(secret);
-
-  std::lock_guard<std::mutex> lock(mu_);
-  FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
-  for (int attempt = 0; key.id.empty(); ++attempt) {
-    if (attempt == kMaxKeyIdAttempts) {
-      return faas::InternalError("no unused API key id after " + std::to_string(kMaxKeyIdAttempts) +
-                                 " random draws");
-    }
-    std::array<unsigned char, kApiKeyIdChars / 2> id_bytes{};
-    FAAS_RETURN_IF_ERROR(FillRandom(id_bytes.data(), id_bytes.size()));
-    std::string id = Hex(id_bytes.data(), id_bytes.size());
-    FAAS_ASSIGN_OR_RETURN(Stmt find,
-                          Stmt::Prepare(db_, "SELECT 1 FROM api_keys WHERE id = ?", {id}));
-    FAAS_ASSIGN_OR_RETURN(bool taken, find.Step());
-    if (!taken) {
-      key.id = std::move(id);
-    }
-  }
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt insert,
-      Stmt::Prepare(db_,
-                    "INSERT INTO api_keys (id, tenant, functions, rate_per_sec, burst, "
-                    "created_unix_ms, revoked_unix_ms, secret_sha256) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                    {key.id, key.tenant, functions_text, FormatRate(key.rate_per_sec),
-                     int64_t{key.burst}, key.created_unix_ms, key.secret_sha256}));
-  FAAS_RETURN_IF_ERROR(insert.Run());
-  FAAS_RETURN_IF_ERROR(txn.Commit());
-  Log()->info(faas::log::Format("key.created", {{"key", key.id},
-                                                {"tenant", key.tenant},
-                                                {"functions", functions_text},
-                                                {"rate_per_sec", key.rate_per_sec},
-                                                {"burst", key.burst}}));
-  std::string full;
-  full.reserve(kApiKeyChars);
-  full += kApiKeyPrefix;
-  full += key.id;
-  full += '_';
-  full += secret;
-  return std::pair<ApiKey, std::string>(std::move(key), std::move(full));
-}
-
-faas::Result<std::vector<ApiKey>> Registry::ListKeys() {
-  std::lock_guard<std::mutex> lock(mu_);
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(db_,
-                            "SELECT id, tenant, functions, rate_per_sec, burst, created_unix_ms, "
-                            "revoked_unix_ms, secret_sha256 FROM api_keys "
-                            "ORDER BY created_unix_ms, id"));
-  std::vector<ApiKey> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) {
-      return out;
-    }
-    FAAS_ASSIGN_OR_RETURN(ApiKey k, ReadKey(s));
-    out.push_back(std::move(k));
-  }
-}
-
-faas::Status Registry::RevokeKey(std::string_view id) {
-  if (!IsKeyId(id)) {
-    // Not echoed: a confused caller may have passed the whole key, secret included.
-    return faas::InvalidArgumentError(
-        "API key id must be 12 lowercase hex digits (the part between \"faas_\" and the "
-        "secret)");
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  FAAS_ASSIGN_OR_RETURN(
-      Stmt update,
-      Stmt::Prepare(db_,
-                    "UPDATE api_keys SET revoked_unix_ms = ? WHERE id = ? AND revoked_unix_ms = 0",
-                    {faas::UnixMillisNow(), id}));
-  FAAS_RETURN_IF_ERROR(update.Run());
-  if (sqlite3_changes(db_) == 0) {
-    FAAS_ASSIGN_OR_RETURN(Stmt find,
-                          Stmt::Prepare(db_, "SELECT 1 FROM api_keys WHERE id = ?", {id}));
-    FAAS_ASSIGN_OR_RETURN(bool exists, find.Step());
-    if (!exists) {
-      return faas::NotFoundError("API key " + Quote(id) + " does not exist");
-    }
-    return faas::OkStatus();  // already revoked
-  }
-  Log()->info(faas::log::Format("key.revoked", {{"key", id}}));
   return faas::OkStatus();
 }
 

@@ -10,7 +10,9 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -85,6 +87,21 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_;
 };
+
+// Steps `s` to its end and returns read(s) of every row, in order; `read` returns a
+// faas::Result<T>. The first failure, of a step or a read, is returned instead.
+template <typename T, typename Read>
+faas::Result<std::vector<T>> ReadAll(Stmt& s, Read read) {
+  std::vector<T> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      return out;
+    }
+    FAAS_ASSIGN_OR_RETURN(T value, read(s));
+    out.push_back(std::move(value));
+  }
+}
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back in the destructor unless committed. Move-only.
 class Transaction {
