@@ -2,12 +2,15 @@
 // a bare fork, as text with a histogram of the server-side time, or as JSON. Pure functions.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "faas/base/status.h"
 #include "faas/cli/command.h"
 
 namespace faas::cli {
@@ -20,6 +23,9 @@ struct BenchSamples {
 };
 
 std::string RenderBench(const BenchSamples& samples);
+// Runs faas-fork-baseline (installed beside faasctl): `count` forks of a small separate
+// process, each after `pause`. Milliseconds each; Internal when the helper is missing or fails.
+Result<std::vector<double>> ForkBaseline(std::chrono::milliseconds pause, uint32_t count);
 nlohmann::json BenchToJson(const BenchCommand& cmd, const BenchSamples& samples);
 
 }  // namespace faas::cli

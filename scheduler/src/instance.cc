@@ -1,3 +1,6 @@
+// Over 700 lines, knowingly: an Instance today is both the process it owns (spawn, fork,
+// kill, bury, cgroup, logs) and the exchange on its channel (frames, deadlines, CPU). Issue #14
+// splits it along that line; until then the two halves share private state.
 #include "instance.h"
 
 #include <fcntl.h>
