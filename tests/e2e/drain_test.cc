@@ -50,13 +50,6 @@ double Sample(const std::string& metrics, const std::string& series) {
   return std::strtod(metrics.c_str() + at, nullptr);
 }
 
-// The `phase;dur=` of the Server-Timing header in ms, or -1.
-double TimingMs(const HttpResult& r, const std::string& phase) {
-  std::string st = r.Header("server-timing");
-  std::size_t at = st.find(phase + ";dur=");
-  return at == std::string::npos ? -1 : std::strtod(st.c_str() + at + phase.size() + 5, nullptr);
-}
-
 // Field 22 of /proc/PID/stat (start time in clock ticks), so a reused PID is told apart; "" when
 // the process is gone. Fields 4 (ppid) and 22 follow the ")" that ends the command name.
 std::string StatField(pid_t pid, int field) {
@@ -148,7 +141,7 @@ TEST_F(Drain, ARequestThatWaitsPastTheQueueTimeoutGets503NoCapacityWithRetryAfte
   EXPECT_NE(r.body.find("stayed busy for 300ms"), std::string::npos) << r.body;
   // It waited out the queue timeout in the queue, as faasd measured it (not the client, whose
   // clock shares two cores with the test run), and was answered before the instance was free.
-  double queued_ms = TimingMs(r, "queue");
+  double queued_ms = ServerTimingMs(r, "queue");
   EXPECT_GE(queued_ms, 300) << r.Header("server-timing");
   EXPECT_LT(queued_ms, 2000) << r.Header("server-timing");
   std::string m = Metrics();
