@@ -212,5 +212,50 @@ TEST_F(Drain, Kill9OfFaasdLeavesNoWorkerOrZygoteBehind) {
   EXPECT_NE(busy.get().status, 200);
 }
 
+// --shutdown-grace bounds every invocation: on SIGTERM an invocation still running at the end of
+// the grace is killed and faasd exits, and a call still queued for an instance is answered
+// 503 shutting_down. (Before, faasd drained HTTP first and waited for a 20 s invocation past a
+// 1 s grace, and the queued call got an instance instead of an answer.)
+TEST(DrainGrace, SigtermEndsWhatOutlivesTheGraceAndAnswersQueuedCallsShuttingDown) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "faasd needs root for its sandbox";
+  }
+  FaasdProcess d;
+  ASSERT_TRUE(d.Start({"--shutdown-grace", "1s"})) << d.Logs();
+  ASSERT_EQ(d.Ctl({"deploy", "sleep", FunctionLib("sleep"), "--max-instances", "1", "--timeout",
+                   "60s", "--queue-timeout", "60s"})
+                .exit_code,
+            0);
+  // Forked from the zygote, as instances normally are.
+  ASSERT_TRUE(PollUntil([&] {
+    return Sample(HttpRequest(d.http_port(), "GET", "/metrics").body,
+                  "faas_instances{function=\"sleep\",state=\"zygote\"}") == 1;
+  }));
+  auto running = std::async(std::launch::async, [&] {
+    return HttpRequest(d.http_port(), "GET", "/function/sleep?ms=20000", "", {}, seconds(60));
+  });
+  ASSERT_TRUE(PollUntil([&] {
+    Json j = Json::parse(d.Ctl({"describe", "sleep", "-o", "json"}).out, nullptr, false);
+    return !j.is_discarded() && j["instances_busy"] == 1;
+  }));
+  auto queued = std::async(std::launch::async, [&] {
+    return HttpRequest(d.http_port(), "GET", "/function/sleep?ms=1", "", {}, seconds(60));
+  });
+  ASSERT_TRUE(PollUntil([&] {
+    return Sample(HttpRequest(d.http_port(), "GET", "/metrics").body,
+                  "faas_queue_waiting{function=\"sleep\"}") == 1;
+  }));
+  const auto t0 = steady_clock::now();
+  EXPECT_EQ(d.Stop(seconds(60)), 0) << d.Logs();
+  // Exited at the grace, not when the invocation would have ended: 10x the 1 s grace is still
+  // half of the 20 s the function sleeps.
+  EXPECT_LT(steady_clock::now() - t0, seconds(10)) << d.Logs();
+  HttpResult q = queued.get();
+  ExpectError(q, 503, "shutting_down");
+  HttpResult r = running.get();
+  EXPECT_NE(r.status, 200) << r.body;
+  EXPECT_NE(d.Logs().find("scheduler.stopped"), std::string::npos) << d.Logs();
+}
+
 }  // namespace
 }  // namespace faas::testing

@@ -2,10 +2,10 @@
 // and real workers: /readyz is 503 not_ready whenever the gateway is not ready, and an invocation
 // that reaches a stopped scheduler is 503 shutting_down.
 //
-// Through a real faasd neither can be seen today: on SIGTERM faasd marks itself not ready and
-// closes its listener in the same step (daemon.cc, HttpServer::Drain), so a load balancer's
-// /readyz probe gets "connection refused", not the documented 503; and the scheduler stops only
-// after the HTTP drain, when no request can reach it. These tests pin the answers themselves.
+// Through a real faasd, /readyz's 503 cannot be seen today: on SIGTERM faasd marks itself not
+// ready and closes its listener in the same step (daemon.cc, HttpServer::Drain), so a load
+// balancer's probe gets "connection refused". shutting_down is seen over HTTP by a call queued at
+// SIGTERM (tests/e2e/drain_test.cc, DrainGrace); here it is pinned at the gateway.
 #include <chrono>
 #include <string>
 
