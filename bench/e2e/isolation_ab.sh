@@ -49,8 +49,8 @@ for r in $(seq 1 "$ROUNDS"); do
   for v in 0 1; do
     read -r alone with < <(one_run "${VARIANTS[$v]}")
     WITH[$v]+="$with "
-    printf 'round %d  %-40s hello p99 alone %7.3f ms, next to %s %7.3f ms\n' \
-      "$r" "${VARIANTS[$v]}" "$alone" "$MODE" "$with"
+    printf 'round %d  %-40s hello p99 alone %7.3f ms, next to %s %7.3f ms (%.2fx alone)\n' \
+      "$r" "${VARIANTS[$v]}" "$alone" "$MODE" "$with" "$(awk -v a="$alone" -v w="$with" 'BEGIN {print w / a}')"
   done
 done
 for v in 0 1; do
@@ -58,3 +58,7 @@ for v in 0 1; do
 print(f'{sys.argv[1]:40s} median p99 next to $MODE: {statistics.median(v):.2f} ms over {len(v)} rounds')" \
     "${VARIANTS[$v]}" ${WITH[$v]}
 done
+# How the two variants compare: the ratio of their median p99s next to the attack.
+python3 -c "import statistics,sys; a=[float(x) for x in sys.argv[1].split()]; b=[float(x) for x in sys.argv[2].split()];
+print(f'median p99 next to $MODE, A / B: {statistics.median(a) / statistics.median(b):.2f}x')" \
+  "${WITH[0]}" "${WITH[1]}"

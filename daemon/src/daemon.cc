@@ -503,12 +503,23 @@ int RunDaemon(const DaemonConfig& config) {
            {"grace_ms", static_cast<int64_t>(config.shutdown_grace.count())});
   gw.SetReady(false);
   auto deadline = std::chrono::system_clock::now() + config.shutdown_grace;
-  http.Drain(config.shutdown_grace);
+  auto left = [&deadline] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::system_clock::now()));
+  };
+  // One grace for everything, HTTP invocations included. HttpServer::Drain returns only once
+  // every handler has answered, and a handler waits for its worker, so the HTTP drain runs beside
+  // the rest: the scheduler's shutdown, at the deadline, kills what still runs, which ends those
+  // handlers. (Drained one after the other, a 20 s invocation kept faasd 20 s past a 500 ms
+  // grace.) Calls still queued for an instance when the scheduler stops answer shutting_down.
+  std::thread http_drain([&http, &config] { http.Drain(config.shutdown_grace); });
   grpc_server->Shutdown(deadline);
   // Deliveries still running after the grace stay unacknowledged and run again after restart.
-  user_triggers.Stop(config.shutdown_grace);
-  internal_triggers.Stop(config.shutdown_grace);
-  sched.Shutdown(config.shutdown_grace);
+  user_triggers.Stop(left());
+  internal_triggers.Stop(left());
+  sched.Shutdown(left());
+  http_drain.join();
   if (!config.ready_file.empty()) {
     ::unlink(config.ready_file.c_str());
   }

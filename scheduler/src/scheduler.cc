@@ -1161,7 +1161,9 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
     impl_->drained.wait_for(lock, grace, [&] { return impl_->in_flight == 0; });
     for (auto& [name, pool] : impl_->pools) {
       for (Instance* busy : pool->busy) {
-        busy->Kill();  // past the grace period: the invocation ends as crashed
+        // Past the grace period: the invocation ends as crashed. The whole group, not only the
+        // process faasd holds: an instance forked from a zygote did not end on Kill() alone.
+        busy->KillAll();
       }
       for (auto& i : pool->idle) {
         all.push_back(std::move(i));

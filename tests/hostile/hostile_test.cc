@@ -207,11 +207,11 @@ TEST_F(Hostile, KernelSurfaceCallsKillTheWorker) {
   for (const char* call :
        {"ptrace", "setuid", "mount", "unshare", "bpf", "perf", "keyctl", "userfaultfd", "io_uring",
         "kexec", "module", "process_vm", "clone-ns", "setns"}) {
-    auto t0 = std::chrono::steady_clock::now();
     HttpResult r = Attack(call);
     EXPECT_EQ(r.status, 502) << call << ": " << r.body;
     EXPECT_EQ(Code(r), "sandbox_violation") << call << ": " << r.body;
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(1000)) << call;
+    // Killed at the call, not at the 2 s timeout (faasd's own measure: Server-Timing exec).
+    EXPECT_LT(ServerTimingMs(r, "exec"), 2000 / 2) << call << ": " << r.Header("server-timing");
   }
 }
 
@@ -237,20 +237,20 @@ TEST_F(Hostile, CrashesAreContained) {
 
 TEST_F(Hostile, HangsAreKilledAtTheTimeout) {
   for (const char* what : {"spin", "block-signals-sleep"}) {
-    auto t0 = std::chrono::steady_clock::now();
     HttpResult r = Attack(what);
-    auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_EQ(r.status, 504) << what;
     EXPECT_EQ(Code(r), "function_timeout") << what;
-    EXPECT_LT(took, milliseconds(2000 + 100)) << what;
+    // At the 2 s timeout as faasd measured it, with slack proportional to it.
+    EXPECT_GE(ServerTimingMs(r, "exec"), 2000) << what << ": " << r.Header("server-timing");
+    EXPECT_LT(ServerTimingMs(r, "exec"), 2000 * 1.25) << what << ": " << r.Header("server-timing");
   }
 }
 
 TEST_F(Hostile, BusyThreadsAreBoundedAndKilledAtTheTimeout) {
-  auto t0 = std::chrono::steady_clock::now();
   HttpResult r = Attack("busy-threads");
   EXPECT_EQ(r.status, 504) << r.body;
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000 + 100));
+  EXPECT_GE(ServerTimingMs(r, "exec"), 2000) << r.Header("server-timing");
+  EXPECT_LT(ServerTimingMs(r, "exec"), 2000 * 1.25) << r.Header("server-timing");
 }
 
 // Four instances of one function, each spinning four threads, together stay under the function's
@@ -761,12 +761,12 @@ TEST_F(HostileBombs, ThreadBombStopsAtThePidsLimit) {
 }
 
 TEST_F(HostileBombs, MemoryBalloonIsKilledAtTheMemoryLimit) {
-  auto t0 = std::chrono::steady_clock::now();
   HttpResult r = Attack("balloon");
   EXPECT_EQ(r.status, 502) << r.body;
   EXPECT_EQ(Code(r), "sandbox_violation") << r.body;
   EXPECT_NE(r.body.find("memory limit of 128 MiB"), std::string::npos) << r.body;
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(2000 + 100));
+  // Ended by the memory limit, within the 2 s timeout (faasd's measure, proportional slack).
+  EXPECT_LT(ServerTimingMs(r, "exec"), 2000 * 1.25) << r.Header("server-timing");
 }
 
 // The pids in `dir`'s cgroup.procs (none when the directory is gone).
@@ -830,12 +830,15 @@ TEST_F(HostileBombs, DoubleForkedGrandchildDiesWithTheInstance) {
 }
 
 TEST_F(Hostile, CpuLimitKillsSpinnersButNotSleepers) {
-  auto t0 = std::chrono::steady_clock::now();
   HttpResult spin = Get("cpu-capped", "do=spin");
-  auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(spin.status, 504) << spin.body;
   EXPECT_NE(spin.body.find("CPU-time limit"), std::string::npos) << spin.body;
-  EXPECT_LT(took, milliseconds(1000)) << "killed at the CPU limit, long before the 5 s timeout";
+  // faasd's measures (Server-Timing): the CPU used is the 200 ms limit, with proportional slack,
+  // and the call ended long before the 5 s timeout.
+  EXPECT_GE(ServerTimingMs(spin, "cpu"), 200) << spin.Header("server-timing");
+  EXPECT_LT(ServerTimingMs(spin, "cpu"), 200 * 1.5) << spin.Header("server-timing");
+  EXPECT_LT(ServerTimingMs(spin, "exec"), 5000 / 2)
+      << "killed at the CPU limit, long before the 5 s timeout: " << spin.Header("server-timing");
   HttpResult sleeper = Get("cpu-capped", "do=sleep");  // 500 ms of waiting, ~0 CPU
   EXPECT_EQ(sleeper.status, 200) << sleeper.body;
 }

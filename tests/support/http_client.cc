@@ -13,6 +13,17 @@
 
 namespace faas::testing {
 
+double ServerTimingMs(const HttpResult& r, const std::string& phase) {
+  const std::string st = r.Header("server-timing");
+  const std::string key = phase + ";dur=";
+  for (std::size_t at = st.find(key); at != std::string::npos; at = st.find(key, at + 1)) {
+    if (at == 0 || st[at - 1] == ' ' || st[at - 1] == ',') {
+      return std::strtod(st.c_str() + at + key.size(), nullptr);
+    }
+  }
+  return -1;
+}
+
 HttpConnection::HttpConnection(const std::string& host, int port) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

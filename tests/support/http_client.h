@@ -42,6 +42,11 @@ class HttpConnection {
   std::string buffered_;
 };
 
+// The `phase;dur=` value of the response's Server-Timing header in ms (faasd's own measurement of
+// queue, cold, exec or cpu), or -1 when the header or the phase is missing. Tests assert timings
+// on these rather than on the client's clock, which shares the CPUs with the rest of the run.
+double ServerTimingMs(const HttpResult& r, const std::string& phase);
+
 // One request on a fresh connection.
 HttpResult HttpRequest(int port, const std::string& method, const std::string& target,
                        const std::string& body = "",
