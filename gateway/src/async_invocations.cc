@@ -228,14 +228,16 @@ bool AsyncInvocations::Run(std::string_view body, const store::QueueHeaders& hea
     rec.status = done ? "failed" : "queued";
   }
   if (done && !rec.callback_url.empty()) {
-    // Queued before this message is acknowledged: a crash in between sends the callback twice
-    // (at least once), never zero times.
-    if (Result<int64_t> cb = o_.queue->Publish(kCallbackQueue, "", {{"id", id}}); !cb.ok()) {
-      *error = "could not queue the callback: " + cb.status().ToString();
+    // The final record and its callback message in one transaction: the callback never reads
+    // a record that is not final yet (it used to, when the message went first), and both are
+    // written before this message is acknowledged, so a crash in between sends the callback
+    // twice (at least once), never zero times.
+    if (Result<int64_t> cb = o_.queue->PublishAsync(kCallbackQueue, rec, "", {{"id", id}});
+        !cb.ok()) {
+      *error = "could not store the result and queue its callback: " + cb.status().ToString();
       return false;
     }
-  }
-  if (Status s = o_.queue->PutAsync(rec); !s.ok()) {
+  } else if (Status s = o_.queue->PutAsync(rec); !s.ok()) {
     *error = s.ToString();
     return false;
   }

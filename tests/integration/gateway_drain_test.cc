@@ -16,50 +16,60 @@
 #include "faas/gateway/http_server.h"
 #include "faas/scheduler/scheduler.h"
 
+#include "http_client.h"
 #include "scheduler_support.h"
 
 namespace faas::scheduler::testing {
 namespace {
 
-gateway::HttpResponse Call(gateway::Gateway& gw, const std::string& path) {
-  gateway::HttpRequest q;
-  q.method = "GET";
-  q.target = path;
-  q.path = path;
-  q.remote_addr = "127.0.0.1:1";
-  gateway::HttpResponse r;
-  gw.Handle(q, r);
-  return r;
-}
+// The gateway behind a real HttpServer on a free loopback port, as faasd wires it.
+class Served {
+ public:
+  explicit Served(Scheduler* s)
+      : gw_({.invoker = s,
+             .metrics = nullptr,
+             .async = nullptr,
+             .queue = nullptr,
+             .access_log = false}),
+        http_({}, [this](gateway::HttpRequest& q, gateway::Responder r) {
+          gw_.HandleAsync(q, std::move(r));
+        }) {
+    auto port = http_.Start();
+    EXPECT_TRUE(port.ok()) << port.status().ToString();
+    port_ = port.ok() ? *port : 0;
+  }
+  gateway::Gateway& gw() { return gw_; }
+  faas::testing::HttpResult Call(const std::string& path) {
+    return faas::testing::HttpRequest(port_, "GET", path);
+  }
 
-gateway::GatewayOptions GatewayOn(Scheduler* s) {
-  gateway::GatewayOptions o;
-  o.scheduler = s;
-  o.access_log = false;
-  return o;
-}
+ private:
+  gateway::Gateway gw_;
+  gateway::HttpServer http_;
+  int port_ = 0;
+};
 
-std::string ErrorCode(const gateway::HttpResponse& r) {
+std::string ErrorCode(const faas::testing::HttpResult& r) {
   nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
   return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
 }
 
 TEST(GatewayDrain, ReadyzIs503NotReadyWhileStartingOrDrainingAndHealthzStays200) {
   Scheduler s(Options());
-  gateway::Gateway gw(GatewayOn(&s));
+  Served g(&s);
   // Starting: not ready until faasd says so.
-  gateway::HttpResponse starting = Call(gw, "/readyz");
+  faas::testing::HttpResult starting = g.Call("/readyz");
   EXPECT_EQ(starting.status, 503) << starting.body;
   EXPECT_EQ(ErrorCode(starting), "not_ready") << starting.body;
-  EXPECT_EQ(Call(gw, "/healthz").status, 200);
-  gw.SetReady(true);
-  EXPECT_EQ(Call(gw, "/readyz").status, 200);
+  EXPECT_EQ(g.Call("/healthz").status, 200);
+  g.gw().SetReady(true);
+  EXPECT_EQ(g.Call("/readyz").status, 200);
   // Draining.
-  gw.SetReady(false);
-  gateway::HttpResponse draining = Call(gw, "/readyz");
+  g.gw().SetReady(false);
+  faas::testing::HttpResult draining = g.Call("/readyz");
   EXPECT_EQ(draining.status, 503) << draining.body;
   EXPECT_EQ(ErrorCode(draining), "not_ready") << draining.body;
-  EXPECT_EQ(Call(gw, "/healthz").status, 200) << "alive while draining";
+  EXPECT_EQ(g.Call("/healthz").status, 200) << "alive while draining";
 }
 
 TEST(GatewayDrain, AnInvocationAfterTheSchedulerStoppedIs503ShuttingDown) {
@@ -70,13 +80,13 @@ TEST(GatewayDrain, AnInvocationAfterTheSchedulerStoppedIs503ShuttingDown) {
   FunctionSpec spec = Spec("hello");
   spec.config.is_public = true;
   s.SetFunction(spec);
-  gateway::Gateway gw(GatewayOn(&s));
-  gw.SetReady(true);
-  gateway::HttpResponse before = Call(gw, "/function/hello");
+  Served g(&s);
+  g.gw().SetReady(true);
+  faas::testing::HttpResult before = g.Call("/function/hello");
   ASSERT_EQ(before.status, 200) << before.body;
-  gw.SetReady(false);
+  g.gw().SetReady(false);
   s.Shutdown(std::chrono::milliseconds(0));
-  gateway::HttpResponse after = Call(gw, "/function/hello");
+  faas::testing::HttpResult after = g.Call("/function/hello");
   EXPECT_EQ(after.status, 503) << after.body;
   EXPECT_EQ(ErrorCode(after), "shutting_down") << after.body;
 }
