@@ -267,7 +267,9 @@ grpc::Status ControlService::Rollback(grpc::ServerContext* ctx, const v1::Rollba
     auto v = deployer_.Rollback(req->name(), req->version());
     if (!v.ok()) {
       return Fail(ctx,
-                  v.status().code() == StatusCode::kNotFound ? "version_not_found" : "internal",
+                  v.status().code() == StatusCode::kNotFound  ? "version_not_found"
+                  : v.status().code() == StatusCode::kAborted ? "conflict"
+                                                              : "internal",
                   v.status());
     }
     ToProto(*v, true, reply);

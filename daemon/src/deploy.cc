@@ -20,6 +20,8 @@ std::string_view StoreErrorCode(const Status& s) {
       return "function_not_found";
     case StatusCode::kInvalidArgument:
       return "invalid_argument";
+    case StatusCode::kAborted:
+      return "conflict";
     default:
       return "internal";
   }
@@ -47,17 +49,10 @@ DeployOutcome Deployer::Deploy(DeployRequest request) {
       return DeployError{"invalid_config", net};  // fail closed: never the host's network
     }
   }
-  {
-    std::lock_guard lock(mu_);
-    if (!deploying_.insert(name).second) {
-      return DeployError{"conflict",
-                         AbortedError("another deploy of \"" + name + "\" is in progress; retry")};
-    }
+  if (Status claimed = Claim(name, "deploy"); !claimed.ok()) {
+    return DeployError{"conflict", claimed};
   }
-  ScopeExit done([&] {
-    std::lock_guard lock(mu_);
-    deploying_.erase(name);
-  });
+  ScopeExit done([&] { Release(name); });
 
   auto elf = store::CheckFunctionElf(request.library);
   if (!elf.ok()) {
@@ -94,13 +89,31 @@ DeployOutcome Deployer::Deploy(DeployRequest request) {
   return Deployed{std::move(created->version), created->unchanged, took};
 }
 
+Status Deployer::Claim(const std::string& name, std::string_view what) {
+  std::lock_guard lock(mu_);
+  if (!changing_.insert(name).second) {
+    return AbortedError("another deploy, rollback or delete of \"" + name +
+                        "\" is in progress; retry the " + std::string(what));
+  }
+  return OkStatus();
+}
+
+void Deployer::Release(const std::string& name) {
+  std::lock_guard lock(mu_);
+  changing_.erase(name);
+}
+
 Result<store::Version> Deployer::Rollback(const std::string& name, uint32_t version) {
+  FAAS_RETURN_IF_ERROR(Claim(name, "rollback"));
+  ScopeExit done([&] { Release(name); });
   FAAS_ASSIGN_OR_RETURN(store::Version v, registry_->Rollback(name, version));
   scheduler_->SetFunction(SpecFor(*registry_, v));
   return v;
 }
 
 Status Deployer::Delete(const std::string& name) {
+  FAAS_RETURN_IF_ERROR(Claim(name, "delete"));
+  ScopeExit done([&] { Release(name); });
   FAAS_RETURN_IF_ERROR(registry_->Delete(name));
   scheduler_->RemoveFunction(name);
   return OkStatus();

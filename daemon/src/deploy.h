@@ -67,17 +67,23 @@ class Deployer {
   DeployOutcome Deploy(DeployRequest request);
 
   // Points latest at an existing `version` and runs it from now on. NotFound as
-  // Registry::Rollback.
+  // Registry::Rollback; Aborted ("conflict") while a deploy, rollback or delete of the name runs.
   Result<store::Version> Rollback(const std::string& name, uint32_t version);
 
-  // Removes the function, its versions and its running instances. NotFound as Registry::Delete.
+  // Removes the function, its versions and its running instances. NotFound as Registry::Delete;
+  // Aborted ("conflict") while a deploy, rollback or delete of the name runs.
   Status Delete(const std::string& name);
 
  private:
+  // Claims `name` for one change at a time (its registry step and its scheduler step must not
+  // interleave with another's); Aborted when it is taken. Release with Release(name).
+  Status Claim(const std::string& name, std::string_view what);
+  void Release(const std::string& name);
+
   store::Registry* registry_;
   scheduler::Scheduler* scheduler_;
   std::mutex mu_;
-  std::set<std::string> deploying_;  // guarded by mu_: names with a deploy in progress
+  std::set<std::string> changing_;  // guarded by mu_: names with a change in progress
 };
 
 }  // namespace faas::daemon

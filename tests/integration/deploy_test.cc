@@ -2,12 +2,17 @@
 // registry in a temp dir and a real scheduler whose probe loads the library in a worker.
 #include "deploy.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <variant>
 
 #include <gtest/gtest.h>
 
+#include "faas/store/hash.h"
 #include "faas/store/registry.h"
 
 #include "integration/scheduler_support.h"
@@ -113,6 +118,54 @@ TEST_F(DeployerTest, ABadLibraryNeverBecomesLatest) {
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->version, 1u);
   EXPECT_EQ(scheduler_->Current("hello")->version, 1u);
+}
+
+}  // namespace
+}  // namespace faas::daemon
+
+namespace faas::daemon {
+namespace {
+
+// A rollback or delete while a deploy of the same name is in progress would interleave its
+// registry and scheduler steps with the deploy's, leaving the scheduler on a version that is not
+// the registry's latest. Both are refused (Aborted: "conflict") until the deploy ends.
+TEST_F(DeployerTest, RollbackAndDeleteWaitForNoDeployOfTheSameName) {
+  ASSERT_TRUE(
+      std::holds_alternative<Deployed>(deployer_->Deploy({"fn", {}, FunctionLibrary("hello")})));
+  store::FunctionConfig slow;
+  slow.env = {{"INITBURN_MS", "1500"}};  // the probe's faas_init takes 1.5 s of CPU
+  DeployOutcome out;
+  const std::string library = TestdataLibrary("initburn");
+  std::thread deploy([&] { out = deployer_->Deploy({"fn", slow, library}); });
+  // The deploy stores its artifact after it claimed the name and before its 1.5 s probe: from
+  // then on it is in progress.
+  const std::string artifact = registry_->ArtifactPath(store::Sha256Hex(library));
+  const auto stored_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (::access(artifact.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < stored_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  bool rollback_refused = false;
+  bool delete_refused = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1200);
+  while (std::chrono::steady_clock::now() < until && !(rollback_refused && delete_refused)) {
+    Result<store::Version> r = deployer_->Rollback("fn", 1);
+    rollback_refused = rollback_refused || r.status().code() == StatusCode::kAborted;
+    Status d = deployer_->Delete("fn");
+    delete_refused = delete_refused || d.code() == StatusCode::kAborted;
+    ASSERT_TRUE(d.code() == StatusCode::kAborted || d.code() == StatusCode::kOk) << d.ToString();
+    if (d.ok()) {
+      break;  // deleted during the deploy: the bug; the expectations below say so
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  deploy.join();
+  EXPECT_TRUE(rollback_refused) << "a rollback ran in the middle of a deploy";
+  EXPECT_TRUE(delete_refused) << "a delete ran in the middle of a deploy";
+  ASSERT_TRUE(std::holds_alternative<Deployed>(out)) << std::get<DeployError>(out).code;
+  auto latest = registry_->GetFunction("fn");
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  ASSERT_NE(scheduler_->Current("fn"), nullptr);
+  EXPECT_EQ(scheduler_->Current("fn")->version, latest->latest_version);
 }
 
 }  // namespace
