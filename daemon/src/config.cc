@@ -183,6 +183,10 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
               "how long the results of async invocations are kept", "FAAS_ASYNC_RETENTION");
   AddDuration(app, "--shutdown-grace", &c->shutdown_grace,
               "on SIGTERM, how long in-flight invocations may finish", "FAAS_SHUTDOWN_GRACE");
+  AddDuration(app, "--drain-delay", &c->drain_delay,
+              "on SIGTERM, how long to keep serving with /readyz answering 503 before no longer "
+              "accepting connections (for load balancers to notice; a second signal ends it)",
+              "FAAS_DRAIN_DELAY");
   AddDuration(app, "--init-timeout", &c->init_timeout,
               "how long a new instance may take to load and run faas_init", "FAAS_INIT_TIMEOUT");
   try {

@@ -500,8 +500,19 @@ int RunDaemon(const DaemonConfig& config) {
   while (sigwait(&stop_signals, &sig) != 0) {
   }
   FAAS_LOG(log, info, "faasd.draining", {"signal", sig},
+           {"delay_ms", static_cast<int64_t>(config.drain_delay.count())},
            {"grace_ms", static_cast<int64_t>(config.shutdown_grace.count())});
   gw.SetReady(false);
+  if (config.drain_delay.count() > 0) {
+    // Still serving, /readyz 503: load balancers see it and stop sending work before the
+    // listener closes (closed at once, their probes would only see connections refused).
+    struct timespec wait = {static_cast<time_t>(config.drain_delay.count() / 1000),
+                            static_cast<long>((config.drain_delay.count() % 1000) * 1'000'000)};
+    siginfo_t info;
+    if (sigtimedwait(&stop_signals, &info, &wait) > 0) {
+      FAAS_LOG(log, info, "faasd.drain_delay_cut", {"signal", info.si_signo});
+    }
+  }
   auto deadline = std::chrono::system_clock::now() + config.shutdown_grace;
   auto left = [&deadline] {
     return std::max(std::chrono::milliseconds(0),

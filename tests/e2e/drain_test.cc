@@ -257,5 +257,30 @@ TEST(DrainGrace, SigtermEndsWhatOutlivesTheGraceAndAnswersQueuedCallsShuttingDow
   EXPECT_NE(d.Logs().find("scheduler.stopped"), std::string::npos) << d.Logs();
 }
 
+// --drain-delay: after SIGTERM faasd keeps serving while /readyz answers 503, so a load
+// balancer's probe sees "not ready" (not a refused connection) and stops routing, and calls that
+// still arrive are served. Without the delay the listener closed at once.
+TEST(DrainGrace, DuringTheDrainDelayReadyzIs503AndCallsAreStillServed) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "faasd needs root for its sandbox";
+  }
+  FaasdProcess d;
+  ASSERT_TRUE(d.Start({"--drain-delay", "20s"})) << d.Logs();
+  ASSERT_EQ(d.Ctl({"deploy", "hello", FunctionLib("hello")}).exit_code, 0);
+  ASSERT_EQ(HttpRequest(d.http_port(), "GET", "/readyz").status, 200);
+  ASSERT_EQ(::kill(d.pid(), SIGTERM), 0);
+  ASSERT_TRUE(PollUntil([&] { return d.Logs().find("faasd.draining") != std::string::npos; }))
+      << d.Logs();
+  HttpResult ready = HttpRequest(d.http_port(), "GET", "/readyz");
+  ExpectError(ready, 503, "not_ready");
+  EXPECT_EQ(HttpRequest(d.http_port(), "GET", "/healthz").status, 200);
+  EXPECT_EQ(HttpRequest(d.http_port(), "GET", "/function/hello").status, 200);
+  // A second signal ends the delay: faasd exits long before the 20 s are up.
+  const auto t0 = steady_clock::now();
+  EXPECT_EQ(d.Stop(seconds(15)), 0) << d.Logs();
+  EXPECT_LT(steady_clock::now() - t0, seconds(15));
+  EXPECT_NE(d.Logs().find("faasd.drain_delay_cut"), std::string::npos) << d.Logs();
+}
+
 }  // namespace
 }  // namespace faas::testing

@@ -21,7 +21,10 @@ struct DaemonConfig {
   std::string worker_path;               // FAAS_WORKER; default: faas-worker next to faasd
   std::string log_level = "info";        // FAAS_LOG_LEVEL: "info,scheduler=debug"
   std::chrono::milliseconds shutdown_grace{30'000};  // FAAS_SHUTDOWN_GRACE
-  std::chrono::milliseconds init_timeout{10'000};    // FAAS_INIT_TIMEOUT
+  // On SIGTERM, how long faasd keeps serving, /readyz answering 503, before it stops accepting:
+  // time for load balancers to notice. A second signal ends it early. FAAS_DRAIN_DELAY
+  std::chrono::milliseconds drain_delay{0};
+  std::chrono::milliseconds init_timeout{10'000};  // FAAS_INIT_TIMEOUT
   int64_t price_per_cpu_ms = 1;   // FAAS_PRICE_PER_CPU_MS: micro-units per billed ms per 128 MiB
   int64_t price_per_request = 0;  // FAAS_PRICE_PER_REQUEST: micro-units per invocation
   std::string currency_unit = "micro-credits";     // FAAS_CURRENCY_UNIT: what one micro-unit is
