@@ -1,4 +1,4 @@
-// faasctl: the command-line client of faasd's control API (DESIGN §4.3).
+// faasctl: the command-line client of faasd's control API (docs/cli.md).
 #include <iostream>
 
 #include "faas/cli/run.h"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Warm invocation throughput and latency of faasd's `hello` vs nginx returning a static 200 and vs
 # the one-process-hop reference (nginx proxying over a unix socket with keep-alive to a second
-# nginx that answers 200), all on loopback, with the same wrk settings in the same run (DESIGN §5).
+# nginx that answers 200), all on loopback, with the same wrk settings in the same run (docs/benchmarks.md).
 #   bench/e2e/warm_vs_nginx.sh [DURATION=10s] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_vs_nginx.sh   (another build's faasd, e.g. a baseline)
 # Needs a release build (cmake --build build) and: ./infra/install-deps.sh --bench

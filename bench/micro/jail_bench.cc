@@ -1,5 +1,6 @@
 // Cost of each jail step per instance, each measured as fork + step + _exit + waitpid in a
-// fresh child, next to the bare fork + _exit + waitpid baseline in the same run (DESIGN §5).
+// fresh child, next to the bare fork + _exit + waitpid baseline in the same run
+// (docs/benchmarks.md).
 //   build/bench/faas_jail_bench --benchmark_repetitions=10
 //     --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
 //   (one command line)

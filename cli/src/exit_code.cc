@@ -49,7 +49,7 @@ ExitReport MapOutcome(const Outcome& outcome, std::string_view server) {
   }
   const RpcError& rpc = outcome.rpc;
   if (!rpc.faas_code.empty()) {
-    // faasd answered with a DESIGN §4.2 code: whatever the gRPC code, the server said no.
+    // faasd answered with a docs/http-api.md code: whatever the gRPC code, the server said no.
     return {ExitCode::kRefused, "error: " + rpc.faas_code + ": " + rpc.message};
   }
   bool unreachable = rpc.code == RpcCode::kUnavailable ||

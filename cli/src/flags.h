@@ -1,6 +1,6 @@
 // Checking faasctl's flag values (private to cli/). CLI11 checks the shape of the command line;
 // these check the values it cannot (integers, durations, names) after app.parse(), and collect
-// every problem so the user sees all of them in one run (STYLE §4).
+// every problem so the user sees all of them in one run.
 //
 //   CheckedFlags flags(deploy_cmd);
 //   flags.Millis("--timeout", "wall-clock limit", cmd.options.timeout)->type_name("DUR");
@@ -79,7 +79,7 @@ std::optional<std::chrono::milliseconds> ParseMillis(const std::string& text, st
 // True for a non-empty run of ASCII digits.
 bool AllDigits(std::string_view s);
 
-// Function and trigger names: [a-z][a-z0-9-]{0,62} (DESIGN §4.4).
+// Function and trigger names: [a-z][a-z0-9-]{0,62} (docs/cli.md).
 bool IsValidName(std::string_view name);
 // Checks of one value, all with the same signature so a subcommand can take any of them.
 void CheckName(const std::string& name, std::string_view flag, Problems& problems);

@@ -1,4 +1,4 @@
-// faasctl key create|list|revoke: API keys for the gateway (DESIGN §4.2).
+// faasctl key create|list|revoke: API keys for the gateway (docs/http-api.md).
 #include <memory>
 #include <set>
 #include <string>

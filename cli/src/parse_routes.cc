@@ -1,4 +1,4 @@
-// faasctl route add|list|delete: custom HTTP routes (DESIGN §4.2).
+// faasctl route add|list|delete: custom HTTP routes (docs/http-api.md).
 #include <string>
 #include <string_view>
 

@@ -1,4 +1,4 @@
-// faasctl trigger add|list|pause|resume|delete: queue triggers (DESIGN §4.8).
+// faasctl trigger add|list|pause|resume|delete: queue triggers (docs/triggers.md).
 #include <chrono>
 #include <optional>
 #include <string>

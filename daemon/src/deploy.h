@@ -26,7 +26,7 @@ namespace faas::daemon {
 // Converts a stored version to what the scheduler runs.
 scheduler::FunctionSpec SpecFor(const store::Registry& registry, const store::Version& v);
 
-// The stable faas code (DESIGN §4.2) of a registry error: function_not_found, invalid_argument
+// The stable faas code (docs/http-api.md) of a registry error: function_not_found, invalid_argument
 // or internal.
 std::string_view StoreErrorCode(const Status& s);
 

@@ -31,7 +31,7 @@ Status UnshareNamespaces(bool new_network) {
   return OkStatus();
 }
 
-// A new network namespace has only `lo`, and it is down (BUILD-NOTES §4); bring it up so a
+// A new network namespace has only `lo`, and it is down; bring it up so a
 // function can talk to itself over 127.0.0.1.
 Status BringUpLoopback() {
   UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));

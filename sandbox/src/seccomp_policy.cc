@@ -1,4 +1,4 @@
-// The seccomp policy: one reviewed allowlist (DESIGN §4.9, docs/sandbox.md).
+// The seccomp policy: one reviewed allowlist (docs/sandbox.md).
 //
 // Default action: EPERM, so a function that probes for a feature gets an error it can handle.
 // Kernel-surface calls kill the whole worker (SCMP_ACT_KILL_PROCESS): they have no business in a

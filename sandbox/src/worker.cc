@@ -38,7 +38,7 @@ struct faas_response {
 namespace {
 
 constexpr int kChannelFd = 3;
-constexpr std::size_t kMaxResponseBytes = 6u << 20;  // DESIGN §4.4 default response limit
+constexpr std::size_t kMaxResponseBytes = 6u << 20;  // docs/cli.md default response limit
 constexpr std::size_t kMaxResponseHeaders = 100;
 constexpr std::size_t kMaxHeaderBytes = 8u << 10;
 

@@ -1,4 +1,4 @@
-// Recorder: turns finished invocations and background CPU into ledger rows (DESIGN §4.7).
+// Recorder: turns finished invocations and background CPU into ledger rows (docs/metering.md).
 // Called on the invoking thread before the result goes back to the client, so an answered
 // invocation is always in the ledger's journal. Thread-safe (the ledger is).
 #pragma once

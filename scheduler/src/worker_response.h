@@ -1,5 +1,5 @@
-// The daemon's checks on a frame payload a worker sent (DESIGN §4.5: a worker frame is never
-// trusted; anything these refuse is a protocol violation and the worker is killed).
+// The daemon's checks on a frame payload a worker sent (docs/architecture.md: a worker frame is
+// never trusted; anything these refuse is a protocol violation and the worker is killed).
 //
 //   v1::WorkerResponse msg;
 //   std::string violation = ParseWorkerResult(payload, invocation_id, &msg);

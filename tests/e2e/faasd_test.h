@@ -1,5 +1,5 @@
 // The common ground of the e2e suites: a real faasd per test whose log is printed when the test
-// fails, faasctl that must succeed, and the check of DESIGN §4.2's error shape.
+// fails, faasctl that must succeed, and the check of docs/http-api.md's error shape.
 #pragma once
 
 #include <cstdio>
@@ -14,7 +14,7 @@
 
 namespace faas::testing {
 
-// The DESIGN §4.2 error JSON with `status` and `code`, a message, and the invocation id of the
+// The docs/http-api.md error JSON with `status` and `code`, a message, and the invocation id of the
 // X-Invocation-Id header.
 inline void ExpectError(const HttpResult& r, int status, const std::string& code) {
   EXPECT_EQ(r.status, status) << r.body;

@@ -1,4 +1,4 @@
-// Every limit fails closed (DESIGN §4.9, issue #13 item 6): where memory and pids limits cannot
+// Every limit fails closed (docs/sandbox.md, issue #13 item 6): where memory and pids limits cannot
 // be enforced, faasd refuses to start and says what is missing, unless the operator says
 // --unsafe-no-limits; then it starts, warns once, and /metrics says the limits are off.
 //

@@ -1,4 +1,4 @@
-// Fuzz target for the deploy path's static ELF check (faas::store::CheckFunctionElf, STYLE §8).
+// Fuzz target for the deploy path's static ELF check (faas::store::CheckFunctionElf).
 //
 // Input: the bytes of an uploaded function library. CheckFunctionElf reads them in memory and
 // must answer every input with a Status, never crash or read outside the buffer (ASan). An

@@ -1,4 +1,4 @@
-// Fuzz target for the route matcher (gateway::Router, STYLE §8).
+// Fuzz target for the route matcher (gateway::Router).
 //
 // Input: text lines. Lines up to the first empty line are routes, "METHOD PATH FUNCTION [HOST]";
 // the lines after it are lookups, "METHOD PATH [HOST]". Invalid routes are refused (and must not

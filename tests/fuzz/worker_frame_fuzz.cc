@@ -1,4 +1,4 @@
-// Fuzz target for the daemon's decoding of what a worker sends (DESIGN §4.5, STYLE §8): the
+// Fuzz target for the daemon's decoding of what a worker sends (docs/architecture.md): the
 // frame header and its bounds, as read by sandbox::ReadFrame (Invoke, AwaitReady, the zygote)
 // and by sandbox::FrameBytesMissing (the event loop's Instance::Pump), then the protobuf parse and
 // checks of a faas.v1.WorkerResponse (ParseWorkerResult, ParseWorkerReady).

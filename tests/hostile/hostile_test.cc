@@ -1,5 +1,5 @@
 // The hostile suite: a function that attacks its sandbox, each attack asserting the exact outcome
-// and that the daemon and a well-behaved neighbour keep serving (DESIGN §4.9, docs/sandbox.md).
+// and that the daemon and a well-behaved neighbour keep serving (docs/sandbox.md).
 #include <dirent.h>
 #include <sched.h>
 #include <sys/utsname.h>

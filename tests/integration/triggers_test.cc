@@ -1,4 +1,4 @@
-// Queue triggers (DESIGN §4.8) against a real redis-server and a real embedded queue (SQLite).
+// Queue triggers (docs/triggers.md) against a real redis-server and a real embedded queue (SQLite).
 // The function is a recorder in this process; no scheduler is involved.
 #include "faas/triggers/triggers.h"
 

@@ -57,7 +57,7 @@ Status RedisClient::Connect(const RedisAddress& addr, RedisTimeouts timeouts, Fd
     return UnavailableError("connect " + where_ + ": " + why);
   }
   // hiredis 0.14 opens its socket without SOCK_CLOEXEC; close the gap before anything forks
-  // (a worker closes inherited fds anyway, STYLE §5).
+  // (a worker closes inherited fds anyway).
   if (::fcntl(c->fd, F_SETFD, FD_CLOEXEC) != 0) {
     Status s = ErrnoError(errno, "fcntl(FD_CLOEXEC)", where_);
     redisFree(c);

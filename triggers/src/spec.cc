@@ -25,7 +25,7 @@ constexpr uint32_t kMaxAttempts = 100;
 constexpr std::size_t kMaxQueueNameBytes = 200;  // store::Queue's limit
 constexpr milliseconds kMinBackoff{1};
 constexpr milliseconds kMaxBackoff{std::chrono::hours(1)};
-// The default function timeout (DESIGN §4.4: 10 s) plus 30 s, for callers that did not fill it.
+// The default function timeout (docs/cli.md: 10 s) plus 30 s, for callers that did not fill it.
 constexpr milliseconds kDefaultVisibility{40'000};
 // Below this, XAUTOCLAIM/lease expiry would fight with ordinary deliveries.
 constexpr milliseconds kMinVisibility{100};

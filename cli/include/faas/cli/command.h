@@ -1,4 +1,4 @@
-// faasctl command line: parsing argv into one command struct (DESIGN §4.3).
+// faasctl command line: parsing argv into one command struct (docs/cli.md).
 //
 //   FAAS_ASSIGN_OR_RETURN(faas::cli::Invocation inv, faas::cli::Parse({"deploy", "hello",
 //   "h.so"})); const auto& deploy = std::get<faas::cli::DeployCommand>(inv.command);
@@ -32,7 +32,7 @@ struct GlobalOptions {
   std::chrono::milliseconds rpc_timeout{60'000};  // --rpc-timeout
 };
 
-// deploy flags; unset optionals leave the server's default (DESIGN §4.4).
+// deploy flags; unset optionals leave the server's default (docs/cli.md).
 struct DeployOptions {
   std::optional<uint64_t> memory_mb;
   std::optional<std::chrono::milliseconds> timeout;
@@ -95,7 +95,7 @@ struct InvokeCommand {
   bool async = false;        // queue it (like POST /async-function/NAME) and print only its id
   std::string callback_url;  // --callback-url, with --async only: http(s) URL for the result
 };
-// bill: CPU-ms billing totals (DESIGN §4.7), optionally grouped.
+// bill: CPU-ms billing totals (docs/metering.md), optionally grouped.
 struct BillCommand {
   std::string function;       // "" = every function
   int64_t since_unix_ms = 0;  // 0 = from the beginning
@@ -115,13 +115,13 @@ struct LogsCommand {
   uint32_t last = 20;      // 1..1000
   bool follow = false;     // keep printing new entries until interrupted
 };
-// prewarm: start `count` instances of a function now (DESIGN §4.3).
+// prewarm: start `count` instances of a function now (docs/cli.md).
 struct PrewarmCommand {
   std::string name;
   uint32_t count = 0;  // 1..1000
 };
-// route add|list|delete: custom HTTP routes (DESIGN §4.2). The method is upper-cased and checked
-// here (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or ANY); faasd checks the rest.
+// route add|list|delete: custom HTTP routes (docs/http-api.md). The method is upper-cased and
+// checked here (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or ANY); faasd checks the rest.
 struct RouteAddCommand {
   std::string method;
   std::string path;  // template, e.g. /users/{id}
@@ -134,7 +134,7 @@ struct RouteDeleteCommand {
   std::string path;
   std::string host;  // --host; must match the route's host ("" for a host-less route)
 };
-// key create|list|revoke: API keys for the gateway (DESIGN §4.2). Only `key create` ever
+// key create|list|revoke: API keys for the gateway (docs/http-api.md). Only `key create` ever
 // shows a key's secret, once; faasd keeps a hash.
 struct KeyCreateCommand {
   std::string tenant;
@@ -147,7 +147,7 @@ struct KeyRevokeCommand {
   std::string id;
 };
 
-// trigger add|list|pause|resume|delete: queue triggers (DESIGN §4.8). Parse() checks that a
+// trigger add|list|pause|resume|delete: queue triggers (docs/triggers.md). Parse() checks that a
 // redis:// source has --stream and no --queue, and `embedded` the reverse; unset optionals
 // leave faasd's defaults.
 struct TriggerAddCommand {

@@ -1,4 +1,4 @@
-// How a faasctl command ends: exit status and the line printed to stderr (DESIGN §4.3).
+// How a faasctl command ends: exit status and the line printed to stderr (docs/cli.md).
 //
 //   Outcome o = Outcome::RpcFailed({RpcCode::kNotFound, "no function \"x\"", "not_found", true});
 //   ExitReport r = MapOutcome(o, "127.0.0.1:9090");  // {kRefused, "error: not_found: no ..."}

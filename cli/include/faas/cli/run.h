@@ -1,5 +1,5 @@
 // Run: one faasctl command, start to finish: parse, call faasd's control API over gRPC,
-// print, and return the process exit status (DESIGN §4.3: 0 ok, 1 refused, 2 usage,
+// print, and return the process exit status (docs/cli.md: 0 ok, 1 refused, 2 usage,
 // 3 unreachable).
 //
 //   int main(int argc, char** argv) { return faas::cli::Run(argc, argv, std::cin, std::cout,

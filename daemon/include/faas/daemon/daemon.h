@@ -1,4 +1,4 @@
-// faasd: configuration and the process lifecycle (DESIGN §2).
+// faasd: configuration and the process lifecycle (docs/architecture.md).
 //
 //   DaemonConfig cfg;
 //   if (int rc = ParseDaemonFlags(argc, argv, &cfg); rc >= 0) return rc;  // --help or bad flags

@@ -1,4 +1,4 @@
-// API-key authentication at the gateway edge (DESIGN §4.2 "unauthorized"). A KeyTable is an
+// API-key authentication at the gateway edge (docs/http-api.md "unauthorized"). A KeyTable is an
 // immutable snapshot of the registry's keys, rebuilt and swapped in whole when keys change, so a
 // request never waits for a reload:
 //

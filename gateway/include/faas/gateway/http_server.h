@@ -1,4 +1,4 @@
-// HttpServer: a small HTTP/1.1 server for the gateway (DESIGN §4.2). A few event-loop threads
+// HttpServer: a small HTTP/1.1 server for the gateway (docs/http-api.md). A few event-loop threads
 // own the connections (epoll, non-blocking I/O); keep-alive, bounded header/body sizes,
 // read/write timeouts and graceful drain. No Boost types leak from this header (pimpl).
 //

@@ -1,4 +1,4 @@
-// Token-bucket rate limits at the gateway edge (DESIGN §4.2 "rate_limited"), keyed by any
+// Token-bucket rate limits at the gateway edge (docs/http-api.md "rate_limited"), keyed by any
 // string: an API key id, a function name ("fn:resize"), ...
 //
 //   faas::gateway::RateLimiter limiter;

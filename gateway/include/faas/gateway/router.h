@@ -1,4 +1,4 @@
-// Router: custom HTTP routes (DESIGN §4.2) — `METHOD /path/{param}/{rest...}` → function.
+// Router: custom HTTP routes (docs/http-api.md) — `METHOD /path/{param}/{rest...}` → function.
 //
 //   RouterBuilder b;
 //   FAAS_RETURN_IF_ERROR(b.Add({.method = "GET", .path = "/users/{id}", .function = "users"}));

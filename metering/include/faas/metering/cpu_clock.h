@@ -21,7 +21,7 @@ namespace faas::metering {
 // NotFound when the process no longer exists (already reaped).
 Result<std::chrono::nanoseconds> ProcessCpuTime(pid_t pid);
 
-// Billed milliseconds: ceil(cpu_ns / 1 ms) (DESIGN §4.7).
+// Billed milliseconds: ceil(cpu_ns / 1 ms) (docs/metering.md).
 inline int64_t BilledMillis(std::chrono::nanoseconds cpu) {
   int64_t ns = cpu.count();
   return ns <= 0 ? 0 : (ns + 999'999) / 1'000'000;

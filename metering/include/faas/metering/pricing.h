@@ -1,4 +1,5 @@
-// Prices and costs. Money is integer micro-units of `unit`, never floating point (DESIGN §4.7).
+// Prices and costs. Money is integer micro-units of `unit`, never floating point
+// (docs/metering.md).
 //
 //   Prices p{.per_cpu_ms_micros = 2, .per_request_micros = 20};
 //   int64_t cost = Cost(p, BilledMillis(cpu), /*memory_mb=*/256, /*is_request=*/true);

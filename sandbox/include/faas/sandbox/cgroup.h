@@ -1,5 +1,5 @@
 // Per-instance cgroups: memory (swap off), pids and CPU quota limits, CPU accounting, and
-// killing everything an instance started (DESIGN §4.9, docs/sandbox.md).
+// killing everything an instance started (docs/sandbox.md).
 //
 //   FAAS_ASSIGN_OR_RETURN(auto root, CgroupRoot::Create({}));          // once per daemon
 //   FAAS_ASSIGN_OR_RETURN(auto cg, root->CreateInstance("i-42", limits));
@@ -12,7 +12,7 @@
 // hierarchy, with its own path) and once on cgroup v2. A daemon that starts removes the
 // faas-<pid> trees of daemons that are no longer running. v1 groups are made with libcgroup;
 // v2 groups with plain mkdir/write, because libcgroup 2.0.2 cannot parse the v2 line of
-// /proc/self/cgroup and writes subtree_control into every ancestor (BUILD-NOTES §4).
+// /proc/self/cgroup and writes subtree_control into every ancestor.
 // Thread-safe after creation.
 #pragma once
 

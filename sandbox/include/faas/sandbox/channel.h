@@ -1,4 +1,4 @@
-// The worker channel (DESIGN §4.5): length-prefixed frames on a stream socketpair.
+// The worker channel (docs/architecture.md): length-prefixed frames on a stream socketpair.
 //
 // A frame is a 4-byte little-endian payload length followed by the payload (one serialized
 // faas.v1.WorkerRequest or WorkerResponse). Both sides bound the length before allocating: the

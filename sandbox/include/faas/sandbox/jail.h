@@ -1,4 +1,4 @@
-// The jail a worker enters before it loads a function library (DESIGN §4.9, docs/sandbox.md).
+// The jail a worker enters before it loads a function library (docs/sandbox.md).
 //
 //   JailSpec spec{.uid = 1234567, .gid = 1234567, .library = "/data/artifacts/ab….so"};
 //   FAAS_ASSIGN_OR_RETURN(std::string lib_in_jail, EnterJail(spec));

@@ -1,4 +1,4 @@
-// faas-worker: the process that hosts one function instance (DESIGN §2, §4.5).
+// faas-worker: the process that hosts one function instance (docs/architecture.md).
 //
 // Started by the scheduler as `faas-worker --library PATH --parent-pid PID --uid U --gid G
 // [--memory-bytes N] [--tmp-bytes N] [--network none|outbound] [--zygote]` with the channel socket

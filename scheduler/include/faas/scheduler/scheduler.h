@@ -1,4 +1,5 @@
-// The scheduler: per-function pools of worker instances, cold starts, deadlines (DESIGN §1, §4.6).
+// The scheduler: per-function pools of worker instances, cold starts, deadlines
+// (docs/architecture.md, docs/design/0003-zygote.md).
 //
 //   faas::scheduler::Scheduler sched({.worker_path = "build/bin/faas-worker"});
 //   sched.SetFunction(spec);                                  // deploy / rollback

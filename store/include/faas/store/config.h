@@ -1,4 +1,4 @@
-// Function names and per-function configuration (DESIGN §4.4): defaults, bounds, and the
+// Function names and per-function configuration (docs/cli.md): defaults, bounds, and the
 // canonical JSON form that is stored with each version and hashed into its content hash.
 //
 //   faas::store::FunctionConfig cfg;
@@ -21,7 +21,7 @@
 
 namespace faas::store {
 
-// Configuration of one function version. A plain value type; defaults are DESIGN §4.4's.
+// Configuration of one function version. A plain value type; defaults are docs/cli.md's.
 struct FunctionConfig {
   uint64_t memory_mb = 128;                     // 16..8192
   std::chrono::milliseconds timeout{10'000};    // wall clock, 1ms..15min

@@ -1,5 +1,5 @@
 // Static validation of an uploaded function library: a bounds-checked ELF64 reader that never
-// loads, maps or executes the file (DESIGN §4.4, first deploy step; the sandboxed probe load is
+// loads, maps or executes the file (docs/cli.md, first deploy step; the sandboxed probe load is
 // the second).
 //
 //   FAAS_ASSIGN_OR_RETURN(faas::store::ElfInfo info, faas::store::CheckFunctionElf(bytes));

@@ -1,5 +1,5 @@
 // The invocation ledger: one row per invocation id, durable before the client sees a response
-// (DESIGN §4.7, docs/design/0002-ledger-durability.md).
+// (docs/metering.md, docs/design/0002-ledger-durability.md).
 //
 //   FAAS_ASSIGN_OR_RETURN(auto ledger, Ledger::Open(data_dir));
 //   FAAS_RETURN_IF_ERROR(ledger->Append(record));   // then answer the client

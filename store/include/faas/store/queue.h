@@ -1,5 +1,5 @@
-// The embedded queue (DESIGN §4.8): durable named queues with leases, retries and dead letters,
-// and the stored results of async invocations, in one SQLite database (WAL) that needs no
+// The embedded queue (docs/triggers.md): durable named queues with leases, retries and dead
+// letters, and the stored results of async invocations, in one SQLite database (WAL) that needs no
 // external service.
 //
 //   FAAS_ASSIGN_OR_RETURN(auto q, faas::store::Queue::Open(data_dir + "/queue.db"));
@@ -66,7 +66,7 @@ struct QueueStats {
   int64_t oldest_ready_unix_ms = 0;  // enqueue time of the oldest ready message, 0 if none
 };
 
-// State of an async invocation (DESIGN §4.2 GET /invocations/{id}).
+// State of an async invocation (docs/http-api.md GET /invocations/{id}).
 struct AsyncRecord {
   std::string invocation_id;
   std::string function;

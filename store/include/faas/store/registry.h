@@ -1,5 +1,5 @@
 // Registry: functions, their immutable versions and the content-addressed artifact store, kept
-// in one data directory (DESIGN §4.4):
+// in one data directory (docs/cli.md):
 //
 //   <data_dir>/faas.db                     SQLite (WAL): functions, versions, routes, api_keys
 //   <data_dir>/artifacts/<sha256hex>.so    libraries, mode 0444, named only by their digest
@@ -10,7 +10,7 @@
 //   // d.version.version == 1 on the first deploy; d.unchanged when nothing changed
 //   std::string so = reg->ArtifactPath(d.version.artifact_sha256);
 //
-// API keys (gateway edge, DESIGN §4.2 "unauthorized"/"rate_limited"):
+// API keys (gateway edge, docs/http-api.md "unauthorized"/"rate_limited"):
 //
 //   FAAS_ASSIGN_OR_RETURN(auto created, reg->CreateKey("acme", {"resize"}, 10, 20));
 //   // created.second == "faas_3f9a0c1b2d4e_<43 base64url chars>": shown once, never stored
@@ -65,7 +65,7 @@ struct FunctionRecord {
   Version latest;
 };
 
-// A custom HTTP route (DESIGN §4.2): (method, path, host) → function. The registry stores
+// A custom HTTP route (docs/http-api.md): (method, path, host) → function. The registry stores
 // routes as given; gateway::RouterBuilder validates them and checks conflicts.
 struct Route {
   std::string method;    // GET, ..., or ANY

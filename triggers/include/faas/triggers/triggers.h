@@ -1,4 +1,4 @@
-// Queue triggers (DESIGN §4.8): each trigger binds a queue, a Redis stream or an embedded
+// Queue triggers (docs/triggers.md): each trigger binds a queue, a Redis stream or an embedded
 // store::Queue, to a function, and feeds its messages to the function at least once.
 //
 //   faas::triggers::TriggerManager mgr({.queue = embedded_queue, .invoke = run_fn});
