@@ -16,6 +16,7 @@
 
 #include "faas/store/ledger.h"
 
+#include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
 
@@ -47,19 +48,16 @@ class BillingModel : public ::testing::Test {
   }
   // faas_platform_cpu_seconds_total{function=`name`}, or -1.
   double PlatformCpu(const std::string& name) {
-    HttpResult m = HttpRequest(d_.http_port(), "GET", "/metrics");
-    std::string key = "faas_platform_cpu_seconds_total{function=\"" + name + "\"} ";
-    std::size_t at = m.body.find(key);
-    return at == std::string::npos ? -1 : std::stod(m.body.substr(at + key.size()));
+    return Sample(HttpRequest(d_.http_port(), "GET", "/metrics").body,
+                  "faas_platform_cpu_seconds_total{function=\"" + name + "\"}");
   }
   // Polls /metrics until `name` has a zygote (it starts in the background after a deploy).
   void AwaitZygote(const std::string& name) {
-    const std::string want = "faas_instances{function=\"" + name + "\",state=\"zygote\"} 1";
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (HttpRequest(d_.http_port(), "GET", "/metrics").body.find(want) == std::string::npos) {
-      ASSERT_LT(std::chrono::steady_clock::now(), until) << "no zygote for " << name;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    ASSERT_TRUE(PollUntil([&] {
+      return Sample(HttpRequest(d_.http_port(), "GET", "/metrics").body,
+                    "faas_instances{function=\"" + name + "\",state=\"zygote\"}") == 1;
+    })) << "no zygote for "
+        << name;
   }
   // Stops faasd (which flushes the background carry) and reads the function's ledger rows.
   Rows StopAndRead(const std::string& name) {

@@ -35,18 +35,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-// Polls `pred` until it holds or the deadline passes; returns whether it held.
-template <typename Pred>
-bool PollUntil(Pred pred, seconds timeout = seconds(30)) {
-  for (auto deadline = steady_clock::now() + timeout; steady_clock::now() < deadline;) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return pred();
-}
-
 int64_t UnixMillisNow() {
   return std::chrono::duration_cast<milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -199,25 +187,7 @@ class HookSink {
       if (c < 0) {
         continue;
       }
-      std::string req;
-      char buf[4096];
-      for (;;) {
-        pollfd q{.fd = c, .events = POLLIN, .revents = 0};
-        if (::poll(&q, 1, 2000) <= 0) {
-          break;
-        }
-        ssize_t n = ::read(c, buf, sizeof buf);
-        if (n <= 0) {
-          break;
-        }
-        req.append(buf, static_cast<std::size_t>(n));
-        std::size_t head = req.find("\r\n\r\n");
-        std::size_t cl = req.find("Content-Length: ");
-        if (head != std::string::npos && cl != std::string::npos &&
-            req.size() >= head + 4 + std::stoul(req.substr(cl + 16))) {
-          break;
-        }
-      }
+      std::string req = ReadHttpRequest(c, std::chrono::milliseconds(2000));
       const char kOk[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       (void)!::write(c, kOk, sizeof kOk - 1);
       ::close(c);

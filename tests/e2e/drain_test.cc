@@ -29,27 +29,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-template <typename Pred>
-bool PollUntil(Pred pred, seconds timeout = seconds(30)) {
-  for (auto deadline = steady_clock::now() + timeout; steady_clock::now() < deadline;) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return pred();
-}
-
-// The value of the sample `series` (name with labels, exactly as exposed), or -1.
-double Sample(const std::string& metrics, const std::string& series) {
-  std::size_t at = metrics.find("\n" + series + " ");
-  if (at == std::string::npos) {
-    return -1;
-  }
-  at += series.size() + 2;
-  return std::strtod(metrics.c_str() + at, nullptr);
-}
-
 // Field 22 of /proc/PID/stat (start time in clock ticks), so a reused PID is told apart; "" when
 // the process is gone. Fields 4 (ppid) and 22 follow the ")" that ends the command name.
 std::string StatField(pid_t pid, int field) {

@@ -2,8 +2,11 @@
 // fails, faasctl that must succeed, and the check of docs/http-api.md's error shape.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -24,6 +27,29 @@ inline void ExpectError(const HttpResult& r, int status, const std::string& code
   EXPECT_FALSE(j["error"]["message"].get<std::string>().empty()) << r.body;
   EXPECT_EQ(j["error"]["invocation_id"], r.Header("x-invocation-id")) << r.body;
   EXPECT_EQ(r.Header("content-type"), "application/json");
+}
+
+// Polls `pred` every 20 ms until it holds or `timeout` passes; returns whether it held.
+template <typename Pred>
+bool PollUntil(Pred pred, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  for (auto deadline = std::chrono::steady_clock::now() + timeout;
+       std::chrono::steady_clock::now() < deadline;) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+// The value of the sample `series` (name and labels exactly as /metrics exposes them) in a
+// /metrics body, or `absent` when it is not there.
+inline double Sample(const std::string& metrics, const std::string& series, double absent = -1) {
+  std::size_t at = metrics.find("\n" + series + " ");
+  if (at == std::string::npos) {
+    return absent;
+  }
+  return std::strtod(metrics.c_str() + at + series.size() + 2, nullptr);
 }
 
 // Subclasses start d_ in SetUp (with the flags they need).

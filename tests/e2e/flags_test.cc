@@ -28,25 +28,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-template <typename Pred>
-bool PollUntil(Pred pred, seconds timeout = seconds(30)) {
-  for (auto deadline = steady_clock::now() + timeout; steady_clock::now() < deadline;) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return pred();
-}
-
-double Sample(const std::string& metrics, const std::string& series) {
-  std::size_t at = metrics.find("\n" + series + " ");
-  if (at == std::string::npos) {
-    return -1;
-  }
-  return std::strtod(metrics.c_str() + at + series.size() + 2, nullptr);
-}
-
 bool IsDir(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);

@@ -363,26 +363,7 @@ class CallbackSink {
       if (c < 0) {
         continue;
       }
-      std::string req;
-      char buf[4096];
-      // Read until the body announced by Content-Length is in (the test's requests are small).
-      for (;;) {
-        pollfd q{.fd = c, .events = POLLIN, .revents = 0};
-        if (::poll(&q, 1, 2000) <= 0) {
-          break;
-        }
-        ssize_t n = ::read(c, buf, sizeof buf);
-        if (n <= 0) {
-          break;
-        }
-        req.append(buf, static_cast<std::size_t>(n));
-        std::size_t head = req.find("\r\n\r\n");
-        std::size_t cl = req.find("Content-Length: ");
-        if (head != std::string::npos && cl != std::string::npos &&
-            req.size() >= head + 4 + std::stoul(req.substr(cl + 16))) {
-          break;
-        }
-      }
+      std::string req = ReadHttpRequest(c, std::chrono::milliseconds(2000));
       ++calls_;
       // The first attempt fails, so the retry is exercised too.
       const char* answer = calls_ == 1 ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"

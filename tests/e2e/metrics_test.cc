@@ -23,31 +23,15 @@
 namespace faas::testing {
 namespace {
 
+// A counter not yet incremented is not exposed: 0 then.
+double CounterSample(const std::string& metrics, const std::string& series) {
+  return Sample(metrics, series, 0);
+}
+
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
-
-template <typename Pred>
-bool PollUntil(Pred pred, seconds timeout = seconds(30)) {
-  for (auto deadline = steady_clock::now() + timeout; steady_clock::now() < deadline;) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return pred();
-}
-
-// The sample `series` (name and labels exactly as exposed); 0 when absent (a counter not yet
-// incremented is not exposed).
-double Sample(const std::string& metrics, const std::string& series) {
-  std::size_t at = metrics.find("\n" + series + " ");
-  if (at == std::string::npos) {
-    return 0;
-  }
-  return std::strtod(metrics.c_str() + at + series.size() + 2, nullptr);
-}
 
 class HttpMetrics : public FaasdTest {
  protected:
@@ -85,17 +69,17 @@ TEST_F(HttpMetrics, RequestsDurationsAndRejectionsCountWhatHappened) {
                 .status,
             413);
   std::string after = Metrics();
-  EXPECT_EQ(Sample(after, ok) - Sample(before, ok), 3) << after;
-  EXPECT_EQ(Sample(after, failed) - Sample(before, failed), 1) << after;
-  EXPECT_EQ(Sample(after, no_route) - Sample(before, no_route), 2) << after;
-  EXPECT_EQ(Sample(after, too_large) - Sample(before, too_large), 1) << after;
+  EXPECT_EQ(CounterSample(after, ok) - CounterSample(before, ok), 3) << after;
+  EXPECT_EQ(CounterSample(after, failed) - CounterSample(before, failed), 1) << after;
+  EXPECT_EQ(CounterSample(after, no_route) - CounterSample(before, no_route), 2) << after;
+  EXPECT_EQ(CounterSample(after, too_large) - CounterSample(before, too_large), 1) << after;
   // Every /function request a handler answered is one observation (the 413 was refused by the
   // HTTP server before routing, so it counts as a rejection only).
-  EXPECT_EQ(Sample(after, durations) - Sample(before, durations), 4) << after;
+  EXPECT_EQ(CounterSample(after, durations) - CounterSample(before, durations), 4) << after;
   // Unmatched paths are aggregated under one route label, never the raw path.
   const std::string other =
       "faas_http_requests_total{route=\"other\",function=\"\",status=\"404\"}";
-  EXPECT_EQ(Sample(after, other) - Sample(before, other), 2) << after;
+  EXPECT_EQ(CounterSample(after, other) - CounterSample(before, other), 2) << after;
   EXPECT_EQ(after.find("/no/such/route"), std::string::npos) << after;
   // A failed function is not a rejection: nothing was refused before it ran.
   EXPECT_EQ(after.find("faas_http_rejections_total{reason=\"function_error\"}"), std::string::npos);
@@ -104,17 +88,17 @@ TEST_F(HttpMetrics, RequestsDurationsAndRejectionsCountWhatHappened) {
 TEST_F(HttpMetrics, InFlightCountsRequestsBeingHandled) {
   Ctl0({"deploy", "sleep", FunctionLib("sleep"), "--max-instances", "4"});
   // The /metrics request that reads the gauge is itself in flight.
-  const double idle = Sample(Metrics(), "faas_http_in_flight");
+  const double idle = CounterSample(Metrics(), "faas_http_in_flight");
   ASSERT_GE(idle, 1);
   auto a = std::async(std::launch::async, [&] { return Get("/function/sleep?ms=2000"); });
   auto b = std::async(std::launch::async, [&] { return Get("/function/sleep?ms=2000"); });
   double now = 0;
   EXPECT_TRUE(PollUntil([&] {
-    return (now = Sample(Metrics(), "faas_http_in_flight")) == idle + 2;
+    return (now = CounterSample(Metrics(), "faas_http_in_flight")) == idle + 2;
   })) << now;
   EXPECT_EQ(a.get().status, 200);
   EXPECT_EQ(b.get().status, 200);
-  EXPECT_EQ(Sample(Metrics(), "faas_http_in_flight"), idle);
+  EXPECT_EQ(CounterSample(Metrics(), "faas_http_in_flight"), idle);
 }
 
 // docs/metering.md: cost = billed_ms × price_per_cpu_ms × tier + price_per_request, tier = the

@@ -171,4 +171,26 @@ HttpResult HttpRequest(int port, const std::string& method, const std::string& t
   return c.Request(method, target, body, headers, timeout);
 }
 
+std::string ReadHttpRequest(int fd, std::chrono::milliseconds idle) {
+  std::string req;
+  char buf[4096];
+  for (;;) {
+    pollfd q{.fd = fd, .events = POLLIN, .revents = 0};
+    if (::poll(&q, 1, static_cast<int>(idle.count())) <= 0) {
+      return req;
+    }
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) {
+      return req;
+    }
+    req.append(buf, static_cast<std::size_t>(n));
+    std::size_t head = req.find("\r\n\r\n");
+    std::size_t cl = req.find("Content-Length: ");
+    if (head != std::string::npos && cl != std::string::npos &&
+        req.size() >= head + 4 + std::stoul(req.substr(cl + 16))) {
+      return req;
+    }
+  }
+}
+
 }  // namespace faas::testing

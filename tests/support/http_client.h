@@ -48,6 +48,10 @@ class HttpConnection {
 double ServerTimingMs(const HttpResult& r, const std::string& phase);
 
 // One request on a fresh connection.
+// Reads one small HTTP/1.1 request from `fd` (a test server's accepted socket): until its
+// Content-Length body is in, the peer closes, or nothing arrives for `idle`. Returns it raw.
+std::string ReadHttpRequest(int fd, std::chrono::milliseconds idle);
+
 HttpResult HttpRequest(int port, const std::string& method, const std::string& target,
                        const std::string& body = "",
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
