@@ -205,9 +205,9 @@ struct Scheduler::Impl {
   // Scheduler::Invoke's body.
   InvokeResult InvokeSync(const std::string& name, InvokeRequest request);
   // The async path (loop thread unless said otherwise).
-  void InvokeAsync(AsyncPtr call);
+  void InvokeAsync(const AsyncPtr& call);
   // Runs the whole invocation on a blocking thread (cold starts, forced fresh instances).
-  void RunBlocking(AsyncPtr call);
+  void RunBlocking(const AsyncPtr& call);
   void StartAsync(const AsyncPtr& call);  // the call holds a busy instance
   void PumpAsync(const AsyncPtr& call);
   void CheckAsync(const AsyncPtr& call);  // CPU budget and deadline
@@ -216,8 +216,9 @@ struct Scheduler::Impl {
   // back what it took. Loop thread.
   void EndAnswer(const AsyncPtr& call);
   void OnBudget(const AsyncPtr& call);  // the bytes a waiting call asked for were taken for it
-  void FailAsync(const AsyncPtr& call, Status why);  // Finish on a blocking thread, then Complete
-  void CompleteAsync(const AsyncPtr& call);          // release the instance, record, done
+  void FailAsync(const AsyncPtr& call,
+                 const Status& why);         // Finish on a blocking thread, then Complete
+  void CompleteAsync(const AsyncPtr& call);  // release the instance, record, done
   // Ends a call that got no instance (refused, timed out in the queue, shut down); any thread.
   void EndWithout(const AsyncPtr& call, Outcome outcome, std::string message);
   void OnQueueTimeout(const AsyncPtr& call);
@@ -371,7 +372,7 @@ void Scheduler::InvokeAsync(const std::string& name, InvokeRequest request, Even
   call->loop = loop;
   call->done = std::move(done);
   call->start_unix_ms = UnixMillisNow();
-  impl_->InvokeAsync(std::move(call));
+  impl_->InvokeAsync(call);
 }
 
 InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest& request,
@@ -538,7 +539,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
   return out;
 }
 
-void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
+void Scheduler::Impl::InvokeAsync(const AsyncPtr& call) {
   InvokeResult& out = call->out;
   std::vector<InstancePtr> dead;
   std::unique_lock lock(mu);
@@ -566,7 +567,7 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
   }
   if (call->request.fresh) {
     lock.unlock();
-    RunBlocking(std::move(call));
+    RunBlocking(call);
     return;
   }
   // Waiting blocked callers go first (HandOffLocked alternates while both kinds wait).
@@ -584,7 +585,7 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
   }
   if (!others_first && pool.total < cfg.max_instances) {
     lock.unlock();
-    RunBlocking(std::move(call));  // a cold start: spawning and init may take a while
+    RunBlocking(call);  // a cold start: spawning and init may take a while
     return;
   }
   if (pool.waiting >= cfg.queue_depth) {
@@ -647,7 +648,7 @@ void Scheduler::Impl::CancelTimer(const AsyncPtr& call) {
   }
 }
 
-void Scheduler::Impl::RunBlocking(AsyncPtr call) {
+void Scheduler::Impl::RunBlocking(const AsyncPtr& call) {
   auto task = [this, call] {
     auto result = std::make_shared<InvokeResult>(InvokeSync(call->name, std::move(call->request)));
     call->loop->Post([call, result] { call->done(std::move(*result)); });
@@ -723,7 +724,7 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
     }
     // A framed but unacceptable answer: the worker is killed, which is not the loop's to wait
     // for (issue #13: killing and reaping took the loop tens of milliseconds).
-    FailAsync(call, std::move(violation));
+    FailAsync(call, violation);
     return;
   }
   FailAsync(call, answer.status());
@@ -757,7 +758,7 @@ void Scheduler::Impl::CheckAsync(const AsyncPtr& call) {
   call->first_check = false;
   if (!expired.ok()) {
     StopWatching(call);
-    FailAsync(call, std::move(expired));
+    FailAsync(call, expired);
     return;
   }
   call->timer = call->loop->AddTimer(next, [this, call] {
@@ -774,7 +775,7 @@ void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
   CancelTimer(call);
 }
 
-void Scheduler::Impl::FailAsync(const AsyncPtr& call, Status why) {
+void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
   EndAnswer(call);
   // Killing and reaping the worker waits for the kernel: never on the loop.
   auto task = [this, call, why] {
@@ -958,6 +959,7 @@ std::vector<std::pair<std::string, FunctionStats>> Scheduler::AllStats() const {
     }
   }
   std::vector<std::pair<std::string, FunctionStats>> out;
+  out.reserve(names.size());
   for (const auto& n : names) {
     out.emplace_back(n, Stats(n));
   }
