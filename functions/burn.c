@@ -33,8 +33,9 @@ int faas_handle(const faas_request* req, faas_response* res) {
   double start = cpu_ms();
   volatile unsigned long x = 0;
   while (cpu_ms() - start < (double)ms) {
-    for (int i = 0; i < 1000; ++i)
+    for (int i = 0; i < 1000; ++i) {
       x += (unsigned long)i;
+    }
   }
   char body[64];
   int n = snprintf(body, sizeof body, "burned %ld ms\n", ms);

@@ -17,8 +17,9 @@ static long query_long(const faas_request* req, const char* key, long def) {
     if ((size_t)(item_end - q) > klen && memcmp(q, key, klen) == 0 && q[klen] == '=') {
       char buf[32];
       size_t n = (size_t)(item_end - q) - klen - 1;
-      if (n >= sizeof buf)
+      if (n >= sizeof buf) {
         n = sizeof buf - 1;
+      }
       memcpy(buf, q + klen + 1, n);
       buf[n] = '\0';
       return strtol(buf, NULL, 10);
@@ -30,8 +31,9 @@ static long query_long(const faas_request* req, const char* key, long def) {
 
 int faas_handle(const faas_request* req, faas_response* res) {
   long ms = query_long(req, "ms", 100);
-  if (ms < 0)
+  if (ms < 0) {
     ms = 0;
+  }
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0) {
   }

@@ -10,6 +10,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libssl-dev libhiredis-dev nlohmann-json3-dev libcli11-dev
   redis-server redis-tools curl clang-format
+  clang-tidy  # tests/clang_tidy_check.sh (ctest clang_tidy_check, label lint)
   slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)
   prometheus  # promtool: tests/e2e/e2e_test.cc lints /metrics with `promtool check metrics`
 )

@@ -8,6 +8,7 @@
 // with --isolation fresh, so every request forks a new instance), each round also times one cold
 // HTTP request end to end on a kept-alive loopback connection, checking X-Faas-Cold-Start: true.
 // Prints medians, p90 and p99 per phase and the ratios to the baseline.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,7 +50,7 @@ struct BaselineHelper {
   int to = -1, from = -1;
   void Start() {
     int a[2], b[2];
-    if (::pipe(a) != 0 || ::pipe(b) != 0) {
+    if (::pipe2(a, O_CLOEXEC) != 0 || ::pipe2(b, O_CLOEXEC) != 0) {  // forked, never exec'd
       std::abort();
     }
     if (::fork() == 0) {

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> lat(static_cast<std::size_t>(conns));
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(conns));
   for (int c = 0; c < conns; ++c) {
     threads.emplace_back([&, c] {
       HttpConnection conn;

@@ -75,7 +75,8 @@ std::size_t AnswerBufferBudget(const DaemonConfig& config) {
     return config.answer_buffer_budget_mib * kMiB;
   }
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  const uint64_t memory = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+  const uint64_t memory =
+      pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
   return std::clamp<uint64_t>(memory / 8, 8 * kMiB, 256 * kMiB);
 }
 

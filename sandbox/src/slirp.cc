@@ -117,6 +117,7 @@ Result<Slirp> Slirp::Start(const std::string& slirp_path, pid_t pid, Clock::time
       "/proc/self/fd/5",
       kSlirpTap};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& a : args) {
     argv.push_back(a.data());
   }

@@ -217,9 +217,9 @@ struct Scheduler::Impl {
   // Scheduler::Invoke's body.
   InvokeResult InvokeSync(const std::string& name, InvokeRequest request);
   // The async path (loop thread unless said otherwise).
-  void InvokeAsync(AsyncPtr call);
+  void InvokeAsync(const AsyncPtr& call);
   // Runs the whole invocation on a blocking thread (cold starts, forced fresh instances).
-  void RunBlocking(AsyncPtr call);
+  void RunBlocking(const AsyncPtr& call);
   void StartAsync(const AsyncPtr& call);  // the call holds a busy instance
   void PumpAsync(const AsyncPtr& call);
   void CheckAsync(const AsyncPtr& call);  // CPU budget and deadline
@@ -228,8 +228,9 @@ struct Scheduler::Impl {
   // back what it took. Loop thread.
   void EndAnswer(const AsyncPtr& call);
   void OnBudget(const AsyncPtr& call);  // the bytes a waiting call asked for were taken for it
-  void FailAsync(const AsyncPtr& call, Status why);  // Finish on a blocking thread, then Complete
-  void CompleteAsync(const AsyncPtr& call);          // release the instance, record, done
+  void FailAsync(const AsyncPtr& call,
+                 const Status& why);         // Finish on a blocking thread, then Complete
+  void CompleteAsync(const AsyncPtr& call);  // release the instance, record, done
   // Ends a call that got no instance (refused, timed out in the queue, shut down); any thread.
   void EndWithout(const AsyncPtr& call, Outcome outcome, std::string message);
   void OnQueueTimeout(const AsyncPtr& call);
@@ -383,7 +384,7 @@ void Scheduler::InvokeAsync(const std::string& name, InvokeRequest request, Even
   call->loop = loop;
   call->done = std::move(done);
   call->start_unix_ms = UnixMillisNow();
-  impl_->InvokeAsync(std::move(call));
+  impl_->InvokeAsync(call);
 }
 
 InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest& request,
@@ -550,7 +551,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
   return out;
 }
 
-void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
+void Scheduler::Impl::InvokeAsync(const AsyncPtr& call) {
   InvokeResult& out = call->out;
   std::vector<InstancePtr> dead;
   std::unique_lock lock(mu);
@@ -578,7 +579,7 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
   }
   if (call->request.fresh) {
     lock.unlock();
-    RunBlocking(std::move(call));
+    RunBlocking(call);
     return;
   }
   // Waiting blocked callers go first (HandOffLocked alternates while both kinds wait).
@@ -596,7 +597,7 @@ void Scheduler::Impl::InvokeAsync(AsyncPtr call) {
   }
   if (!others_first && pool.total < cfg.max_instances) {
     lock.unlock();
-    RunBlocking(std::move(call));  // a cold start: spawning and init may take a while
+    RunBlocking(call);  // a cold start: spawning and init may take a while
     return;
   }
   if (pool.waiting >= cfg.queue_depth) {
@@ -659,7 +660,7 @@ void Scheduler::Impl::CancelTimer(const AsyncPtr& call) {
   }
 }
 
-void Scheduler::Impl::RunBlocking(AsyncPtr call) {
+void Scheduler::Impl::RunBlocking(const AsyncPtr& call) {
   auto task = [this, call] {
     auto result = std::make_shared<InvokeResult>(InvokeSync(call->name, std::move(call->request)));
     call->loop->Post([call, result] { call->done(std::move(*result)); });
@@ -735,7 +736,7 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
     }
     // A framed but unacceptable answer: the worker is killed, which is not the loop's to wait
     // for (issue #13: killing and reaping took the loop tens of milliseconds).
-    FailAsync(call, std::move(violation));
+    FailAsync(call, violation);
     return;
   }
   FailAsync(call, answer.status());
@@ -769,7 +770,7 @@ void Scheduler::Impl::CheckAsync(const AsyncPtr& call) {
   call->first_check = false;
   if (!expired.ok()) {
     StopWatching(call);
-    FailAsync(call, std::move(expired));
+    FailAsync(call, expired);
     return;
   }
   call->timer = call->loop->AddTimer(next, [this, call] {
@@ -786,7 +787,7 @@ void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
   CancelTimer(call);
 }
 
-void Scheduler::Impl::FailAsync(const AsyncPtr& call, Status why) {
+void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
   EndAnswer(call);
   // Killing and reaping the worker waits for the kernel: never on the loop.
   auto task = [this, call, why] {
@@ -972,6 +973,7 @@ std::vector<std::pair<std::string, FunctionStats>> Scheduler::AllStats() const {
     }
   }
   std::vector<std::pair<std::string, FunctionStats>> out;
+  out.reserve(names.size());
   for (const auto& n : names) {
     out.emplace_back(n, Stats(n));
   }

@@ -57,7 +57,9 @@ struct ChildFds : bp::extend::handler {
     // Dup to high numbers first, so a source that already sits on 1..3 is not clobbered.
     int c = ::fcntl(channel, F_DUPFD_CLOEXEC, 10);
     int l = ::fcntl(log, F_DUPFD_CLOEXEC, 10);
-    int null = ::open("/dev/null", O_RDONLY);
+    // Not O_CLOEXEC: were 0 closed in faasd, `null` would be 0, dup2(0, 0) would keep the flag
+    // and the worker would start without stdin. Any other copy is closed by the worker (> 3).
+    int null = ::open("/dev/null", O_RDONLY);  // NOLINT(android-cloexec-open)
     if (c < 0 || l < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(l, 1) < 0 || ::dup2(l, 2) < 0 ||
         ::dup2(c, 3) < 0) {
       exec.set_error(std::error_code(errno, std::system_category()), "worker fd setup");

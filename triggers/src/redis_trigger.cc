@@ -143,7 +143,7 @@ class RedisTrigger final : public Trigger {
       failures = 0;
       SetHealthy(kFetcher);
       if (IsArray(r->get())) {
-        TakeEntries(*r->get(), /*attempt=*/1, /*skip_held=*/true);
+        TakeEntries(**r, /*attempt=*/1, /*skip_held=*/true);
       }
     }
   }

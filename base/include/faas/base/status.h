@@ -124,12 +124,15 @@ class [[nodiscard]] Result {
     }                                     \
   } while (false)
 
+// tmp and lhs are declarations (`auto x`), which parentheses would break.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define FAAS_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                \
   if (!tmp.ok()) {                                  \
     return tmp.status();                            \
   }                                                 \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #define FAAS_ASSIGN_OR_RETURN(lhs, expr) \
   FAAS_ASSIGN_OR_RETURN_IMPL_(FAAS_CONCAT_(faas_result_, __LINE__), lhs, expr)
