@@ -1,4 +1,4 @@
-// Cold starts, measured against faasd with the same run's baseline (DESIGN §5):
+// Cold starts, measured against faasd with the same run's baseline (docs/benchmarks.md):
 //   faas_coldstart_bench --server 127.0.0.1:9090 --function hello [-n 200] [--token T]
 // For each of N rounds, interleaved: (1) a bare fork()+_exit()+waitpid() of a small process
 // (the baseline, timed inside a helper forked before gRPC starts), (2) a forced cold start through

@@ -19,16 +19,21 @@ triggers::TriggerSpec FromProto(const v1::Trigger& t) {
   s.stream = t.stream();
   s.group = t.group();
   s.queue = t.queue();
-  if (t.batch() != 0)
+  if (t.batch() != 0) {
     s.batch = t.batch();
-  if (t.concurrency() != 0)
+  }
+  if (t.concurrency() != 0) {
     s.concurrency = t.concurrency();
-  if (t.max_attempts() != 0)
+  }
+  if (t.max_attempts() != 0) {
     s.max_attempts = t.max_attempts();
-  if (t.backoff_min_ms() != 0)
+  }
+  if (t.backoff_min_ms() != 0) {
     s.backoff_min = std::chrono::milliseconds(t.backoff_min_ms());
-  if (t.backoff_max_ms() != 0)
+  }
+  if (t.backoff_max_ms() != 0) {
     s.backoff_max = std::chrono::milliseconds(t.backoff_max_ms());
+  }
   s.dlq = t.dlq();
   s.visibility_timeout = std::chrono::milliseconds(t.visibility_timeout_ms());
   s.paused = t.paused();

@@ -55,30 +55,41 @@ grpc::StatusCode GrpcCode(StatusCode code) {
 
 store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
   store::FunctionConfig c;
-  if (p.memory_mb() != 0)
+  if (p.memory_mb() != 0) {
     c.memory_mb = p.memory_mb();
-  if (p.timeout_ms() != 0)
+  }
+  if (p.timeout_ms() != 0) {
     c.timeout = std::chrono::milliseconds(p.timeout_ms());
-  if (p.cpu_limit_ms() != 0)
+  }
+  if (p.cpu_limit_ms() != 0) {
     c.cpu_limit = std::chrono::milliseconds(p.cpu_limit_ms());
-  if (p.has_min_warm() || p.min_warm() != 0)
+  }
+  if (p.has_min_warm() || p.min_warm() != 0) {
     c.min_warm = p.min_warm();
-  if (p.max_instances() != 0)
+  }
+  if (p.max_instances() != 0) {
     c.max_instances = p.max_instances();
-  if (p.idle_ttl_ms() != 0)
+  }
+  if (p.idle_ttl_ms() != 0) {
     c.idle_ttl = std::chrono::milliseconds(p.idle_ttl_ms());
-  if (!p.isolation().empty())
+  }
+  if (!p.isolation().empty()) {
     c.isolation = p.isolation();
-  if (!p.network().empty())
+  }
+  if (!p.network().empty()) {
     c.network = p.network();
+  }
   c.env.insert(p.env().begin(), p.env().end());
   c.is_public = p.is_public();
-  if (p.max_body_bytes() != 0)
+  if (p.max_body_bytes() != 0) {
     c.max_body_bytes = p.max_body_bytes();
-  if (p.has_queue_depth())
+  }
+  if (p.has_queue_depth()) {
     c.queue_depth = p.queue_depth();
-  if (p.queue_timeout_ms() != 0)
+  }
+  if (p.queue_timeout_ms() != 0) {
     c.queue_timeout = std::chrono::milliseconds(p.queue_timeout_ms());
+  }
   c.rate_per_sec = p.rate_per_sec();
   c.burst = p.burst();
   return c;
@@ -182,7 +193,7 @@ grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,
       }
       request.library += chunk.data();
     }
-    DeployOutcome outcome = deployer_.Deploy(std::move(request));
+    DeployOutcome outcome = deployer_.Deploy(request);
     if (const auto* failed = std::get_if<DeployError>(&outcome)) {
       return Fail(ctx, failed->code, failed->status);
     }

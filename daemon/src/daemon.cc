@@ -268,7 +268,7 @@ int RunDaemon(const DaemonConfig& config) {
              {"hint", "faasd needs root and the memory, pids, cpu and cpuacct controllers"});
     return 1;
   }
-  // Every limit fails closed (DESIGN §4.9): where memory and pids limits cannot be enforced,
+  // Every limit fails closed (docs/sandbox.md): where memory and pids limits cannot be enforced,
   // faasd does not serve unless the operator says so.
   if (!(*cgroups)->EnforcesLimits()) {
     if (!config.unsafe_no_limits) {
@@ -387,8 +387,8 @@ int RunDaemon(const DaemonConfig& config) {
   http_opts.write_timeout = config.http_write_timeout;
   http_opts.max_connections_per_ip = config.max_connections_per_ip;
   http_opts.threads = config.http_threads;
-  gateway::HttpServer http(http_opts, [&gw](gateway::HttpRequest& q, gateway::Responder r) {
-    gw.HandleAsync(q, std::move(r));
+  gateway::HttpServer http(http_opts, [&gw](gateway::HttpRequest& q, const gateway::Responder& r) {
+    gw.HandleAsync(q, r);
   });
   gw.SetServerRejections([&http] { return http.GetRejections(); });
 

@@ -32,7 +32,7 @@ Deployer::Deployer(store::Registry* registry, scheduler::Scheduler* scheduler)
   FAAS_CHECK(registry_ != nullptr && scheduler_ != nullptr);
 }
 
-DeployOutcome Deployer::Deploy(DeployRequest request) {
+DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   const std::string& name = request.name;
   const store::FunctionConfig& cfg = request.config;
   Status name_ok = store::ValidateName(name);

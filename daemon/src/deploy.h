@@ -64,7 +64,7 @@ class Deployer {
   // the function's uid; then makes it the latest version and hands it to the scheduler. A
   // library that cannot load or whose faas_init fails never replaces a working version. A
   // second deploy of a name while one runs fails with "conflict" (Aborted).
-  DeployOutcome Deploy(DeployRequest request);
+  DeployOutcome Deploy(const DeployRequest& request);
 
   // Points latest at an existing `version` and runs it from now on. NotFound as
   // Registry::Rollback; Aborted ("conflict") while a deploy, rollback or delete of the name runs.

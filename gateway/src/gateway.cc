@@ -366,7 +366,7 @@ void Gateway::SetServerRejections(std::function<HttpServer::Rejections()> source
   impl_->server_rejections = std::move(source);
 }
 
-void Gateway::HandleAsync(HttpRequest& req, Responder responder) {
+void Gateway::HandleAsync(HttpRequest& req, const Responder& responder) {
   std::shared_ptr<const Router> routes = routes_.load();
   ClassifiedRoute route = ClassifyRoute(req, routes.get());
   std::shared_ptr<Call> call = impl_->Begin(req, route.route);

@@ -496,8 +496,7 @@ bool HttpServer::Impl::ContinueWrite(Conn* c) {
   }
   if (c->close_after) {
     if (c->linger_after) {
-      StartLinger(c);
-      return true;
+      return StartLinger(c);  // false: the client had already closed, and so has c
     }
     Close(c);
     return false;
@@ -544,11 +543,11 @@ bool HttpServer::Impl::SendServerError(Conn* c, int status, std::string_view cod
   return ContinueWrite(c);
 }
 
-void HttpServer::Impl::StartLinger(Conn* c) {
+bool HttpServer::Impl::StartLinger(Conn* c) {
   ::shutdown(c->fd.Get(), SHUT_WR);
   c->state = State::kLingering;
   SetTimer(c, Clock::now() + std::min(options_.read_timeout, kMaxLinger), &Impl::OnCloseTimeout);
-  Linger(c);
+  return Linger(c);
 }
 
 bool HttpServer::Impl::Linger(Conn* c) {

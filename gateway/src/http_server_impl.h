@@ -62,7 +62,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
-#include <utility>  // BUILD-NOTES P1: must precede the Boost headers.
+#include <utility>  // before Boost: 1.74's Asio uses std::exchange without including it
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
@@ -190,7 +190,9 @@ class HttpServer::Impl {
   void PrepareResponse(Conn* c, const HttpResponse& res, HttpResponse* owned, unsigned version,
                        bool head_only);
   bool ContinueWrite(Conn* c);
-  void StartLinger(Conn* c);
+  // Half-closes and reads what the client still sends until it closes. False when c is closed
+  // (and freed) already.
+  bool StartLinger(Conn* c);
   bool Linger(Conn* c);
   void SetTimer(Conn* c, Clock::time_point when, void (Impl::*on_expiry)(Conn*));
   void OnReadTimeout(Conn* c);
@@ -255,8 +257,11 @@ struct Responder::State {
   std::atomic<bool> sent{false};
   ~State() {
     if (!sent.load()) {
-      server->ResponseFromAnyThread(
-          loop, conn_id, MakeErrorResponse(500, "internal", "internal error", NewInvocationId()));
+      try {
+        server->ResponseFromAnyThread(
+            loop, conn_id, MakeErrorResponse(500, "internal", "internal error", NewInvocationId()));
+      } catch (...) {  // out of memory: the connection then ends at its timeout, unanswered
+      }
     }
   }
 };

@@ -53,7 +53,7 @@ namespace cgroup_internal {
 
 // Creates the v1 group `rel` (libcgroup's name; directory `dir`) of controller `ctrl`, with
 // `values` written in this order when it is created. A failed create may still have made the
-// directory (BUILD-NOTES P8d): callers record `dir` for removal either way.
+// directory (libcgroup 2.0.2 can leave it behind): callers record `dir` for removal either way.
 Status CreateV1Group(const std::string& rel, const std::string& dir, const std::string& ctrl,
                      const std::vector<std::pair<std::string, std::string>>& values) {
   cgroup* cg = cgroup_new_cgroup(rel.c_str());
@@ -222,7 +222,8 @@ void RemoveLeftovers(const std::string& parent_dir) {
     }
     pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + 5));
     if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) {
-      stale.push_back(parent_dir + "/" + name);
+      stale.push_back(parent_dir);
+      stale.back().append("/").append(name);
     }
   }
   ::closedir(d);
@@ -496,8 +497,10 @@ Result<std::shared_ptr<FunctionCgroup>> CgroupRoot::Function(const std::string& 
   } else {
     for (std::size_t i = 0; i < parents_.size(); ++i) {
       const auto& [ctrl, parent_rel] = parents_[i];
-      std::string rel = parent_rel + "/" + leaf;
-      std::string dir = dirs_[i] + "/" + leaf;
+      std::string rel = parent_rel;
+      rel.append("/").append(leaf);
+      std::string dir = dirs_[i];
+      dir.append("/").append(leaf);
       std::vector<std::pair<std::string, std::string>> values;
       if (ctrl == "cpu") {
         values = {{"cpu.cfs_period_us", std::to_string(cpu_period_us)},

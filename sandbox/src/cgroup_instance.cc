@@ -86,8 +86,10 @@ Result<std::unique_ptr<InstanceCgroup>> CgroupRoot::CreateInstance(
   } else {
     for (std::size_t i = 0; i < base_groups.size(); ++i) {
       const auto& [ctrl, parent_rel] = base_groups[i];
-      std::string rel = parent_rel + "/" + leaf;
-      std::string dir = base_dirs[i] + "/" + leaf;
+      std::string rel = parent_rel;
+      rel.append("/").append(leaf);
+      std::string dir = base_dirs[i];
+      dir.append("/").append(leaf);
       std::vector<std::pair<std::string, std::string>> values;
       if (ctrl == "memory") {
         values = {{"memory.limit_in_bytes", std::to_string(limits.memory_bytes)},

@@ -42,7 +42,7 @@ namespace cgroup_internal {
 
 // Creates the v1 group `rel` (libcgroup's name; directory `dir`) of controller `ctrl`, with
 // `values` written in this order when it is created. A failed create may still have made the
-// directory (BUILD-NOTES P8d): callers record `dir` for removal either way.
+// directory (libcgroup 2.0.2 can leave it behind): callers record `dir` for removal either way.
 Status CreateV1Group(const std::string& rel, const std::string& dir, const std::string& ctrl,
                      const std::vector<std::pair<std::string, std::string>>& values);
 

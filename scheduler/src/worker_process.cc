@@ -1,6 +1,6 @@
 // Spawning workers with Boost.Process. This is the only translation unit that includes it
-// (35 s to compile). Boost.Process 1.74 forks (not vfork): see BUILD-NOTES P3/P4 — we never use
-// bp::child::terminate/wait; the child is detached at once and owned through a pidfd.
+// (35 s to compile). Boost.Process 1.74 forks (not vfork), and its terminate() leaves a zombie:
+// we never use bp::child::terminate/wait; the child is detached at once and owned by a pidfd.
 #include "worker_process.h"
 
 #include <fcntl.h>

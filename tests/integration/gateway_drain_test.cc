@@ -31,8 +31,8 @@ class Served {
              .async = nullptr,
              .queue = nullptr,
              .access_log = false}),
-        http_({}, [this](gateway::HttpRequest& q, gateway::Responder r) {
-          gw_.HandleAsync(q, std::move(r));
+        http_({}, [this](gateway::HttpRequest& q, const gateway::Responder& r) {
+          gw_.HandleAsync(q, r);
         }) {
     auto port = http_.Start();
     EXPECT_TRUE(port.ok()) << port.status().ToString();

@@ -1,4 +1,4 @@
-// Status and Result<T>: error values shaped like absl::Status (STYLE §4).
+// Status and Result<T>: error values shaped like absl::Status.
 //
 //   faas::Result<int> ParsePort(std::string_view s);
 //   FAAS_ASSIGN_OR_RETURN(int port, ParsePort(flag));

@@ -54,7 +54,7 @@ class Gateway {
   // For HttpServer's event loops. Invocations (/function/NAME and custom routes) run there
   // through Invoker::InvokeAsync; health checks and unknown routes are answered there; routes
   // that touch storage (MayBlock in route_kind.h) run on a blocking thread.
-  void HandleAsync(HttpRequest& req, Responder responder);
+  void HandleAsync(HttpRequest& req, const Responder& responder);
   // /readyz answers 503 while not ready (starting or draining).
   void SetReady(bool ready) { ready_.store(ready); }
   // Replaces the custom routes (nullptr = none). Requests already matched keep the old router;

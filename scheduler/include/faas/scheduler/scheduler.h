@@ -168,7 +168,7 @@ class Invoker {
 class Scheduler final : public Invoker {
  public:
   explicit Scheduler(SchedulerOptions options);
-  ~Scheduler();  // Shutdown()
+  ~Scheduler() override;  // Shutdown()
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
