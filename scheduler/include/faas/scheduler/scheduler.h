@@ -5,10 +5,11 @@
 //   sched.SetFunction(spec);                                  // deploy / rollback
 //   InvokeResult r = sched.Invoke("hello", std::move(req));   // blocks until done
 //
-// Each function has one pool: an idle instance is reused (warm), else a new instance is forked
-// from the version's zygote (or, without one, a new worker is spawned: a cold start), up to
-// max_instances; beyond that up to queue_depth callers wait for a
-// free instance for at most queue_timeout, then get kNoCapacity (a full queue answers at once).
+// Each function has one pool (docs/design/0012-scheduler-pool.md): an idle instance is reused
+// (warm), else a new instance is forked from the version's zygote (or, without one, a new worker
+// is spawned: a cold start), up to max_instances; beyond that up to queue_depth callers, blocking
+// and event-loop ones in one first-come-first-served queue, wait for a free instance for at most
+// queue_timeout, then get kNoCapacity (a full queue answers at once).
 // Idle instances above min_warm stop after idle_ttl. The wall-clock deadline of every invocation is
 // enforced here, from outside the worker: on expiry the worker is SIGKILLed and replaced. A worker
 // that dies, or breaks the frame protocol, fails only its own invocation. Thread-safe.
@@ -127,9 +128,12 @@ struct SchedulerOptions {
   // (docs/sandbox.md, "Limits enforced from outside"); at least one largest frame.
   std::size_t answer_buffer_budget = 256u << 20;
   std::chrono::milliseconds reap_interval{1'000};  // how often idle_ttl is checked
-  uint64_t tmp_bytes = 16u << 20;                  // each instance's private /tmp
-  uint64_t pids_max = 64;                          // processes + threads per instance
-  sandbox::CgroupRoot* cgroups = nullptr;          // per-instance cgroups; not owned
+  // The clock of idle instances' last use and idle_ttl (nullptr: Clock::now). A seam for tests;
+  // invocation deadlines and queue timeouts use the real clock.
+  std::function<Clock::time_point()> clock = nullptr;
+  uint64_t tmp_bytes = 16u << 20;          // each instance's private /tmp
+  uint64_t pids_max = 64;                  // processes + threads per instance
+  sandbox::CgroupRoot* cgroups = nullptr;  // per-instance cgroups; not owned
   // Empty cgroups kept ready so a cold start does not create one (CgroupRoot::KeepSpares);
   // 0 = create each on demand.
   std::size_t spare_cgroups = 8;

@@ -1,0 +1,291 @@
+// The event-loop invocation path (Scheduler::InvokeAsync, docs/design/0006-warm-path-reactor.md):
+// an async call is a Pool waiter like a blocking one; its grant runs on its loop. The warm
+// exchange (Begin, Pump, NextCheck, Settle) runs on the loop thread; a cold start's launch and
+// the killing of a failed instance run on a blocking thread, their results posted back.
+#include <sys/epoll.h>
+
+#include "faas/sandbox/channel.h"
+
+#include "scheduler_impl.h"
+
+namespace faas::scheduler {
+
+void Scheduler::Impl::InvokeAsync(const AsyncPtr& call) {
+  std::unique_lock lock(mu);
+  if (stopping) {
+    lock.unlock();
+    EndWithout(call, Outcome::kShuttingDown, kShuttingDownMessage);
+    return;
+  }
+  auto it = functions.find(call->name);
+  if (it == functions.end()) {
+    lock.unlock();
+    EndWithout(call, Outcome::kNotFound, NotFoundMessage(call->name));
+    return;
+  }
+  call->fn = it->second;
+  call->spec = call->fn->pool.spec();
+  const auto until = call->request.arrived + store::EffectiveQueueTimeout(call->spec->config);
+  std::vector<PooledPtr> dead;
+  Grant g = call->fn->pool.Acquire(
+      call,
+      {.fresh = call->request.fresh, .body_bytes = call->request.body.size(), .deadline = until},
+      &dead);
+  if (g.kind == Grant::kWarm || g.kind == Grant::kCold) {
+    ++in_flight;
+  }
+  ToGraveyard(&dead);
+  lock.unlock();
+  if (g.kind != Grant::kQueued) {
+    Dispatch(std::move(g));  // on this loop's thread: a warm call starts at once
+    return;
+  }
+  // Backpressure: a place in the function's one queue; a grant (Dispatch) or the timeout ends
+  // the wait. A grant made before this timer exists is posted, so it runs after it is set.
+  call->timer = call->loop->AddTimer(until, [this, call] {
+    call->timer = 0;
+    OnQueueTimeout(call);
+  });
+}
+
+void Scheduler::Impl::Dispatch(Grant g) {
+  AsyncPtr call = std::static_pointer_cast<AsyncCall>(std::move(g.waiter));
+  call->spec = g.spec;
+  call->out.version = g.spec->version;
+  switch (g.kind) {
+    case Grant::kWarm:
+      call->inst = std::move(g.instance);
+      OnLoopOf(call, [this, call] {
+        CancelTimer(call);  // the queue timeout
+        StartAsync(call);
+      });
+      return;
+    case Grant::kCold:
+      OnLoopOf(call, [this, call] {
+        CancelTimer(call);
+        LaunchAsync(call);
+      });
+      return;
+    case Grant::kRefused:
+      EndWithout(call, g.outcome, std::move(g.message));
+      return;
+    case Grant::kQueued:
+      return;  // not a grant: InvokeAsync handles it
+  }
+}
+
+void Scheduler::Impl::OnQueueTimeout(const AsyncPtr& call) {
+  {
+    std::lock_guard lock(mu);
+    if (!call->fn->pool.Cancel(call)) {
+      return;  // granted meanwhile: the grant is on its way to this loop
+    }
+  }
+  EndWithout(call, Outcome::kNoCapacity, QueueTimeoutMessage(call->name, call->spec->config));
+}
+
+void Scheduler::Impl::LaunchAsync(const AsyncPtr& call) {
+  call->out.cold_start = true;
+  call->out.timings.queue = Clock::now() - call->request.arrived;
+  // Spawning or forking, then load and faas_init, wait for the kernel and the worker.
+  auto task = [this, call] {
+    auto launched = Launch(*call->fn, call->spec, &call->out);
+    if (!launched.ok()) {
+      LaunchFailed(call->name, call->request.invocation_id, launched.status(), &call->out);
+      Done(*call->fn, nullptr);
+      EndWithout(call, call->out.outcome, call->out.error_message, /*keep_out=*/true);
+      return;
+    }
+    FAAS_LOG(log, debug, "instance.started", {"fn", call->name},
+             {"pid", InstanceOf(launched->get()).Pid()}, {"inv", call->request.invocation_id},
+             {"cold_ms", ToMillis(call->out.timings.cold)},
+             {"start", call->out.forked ? "fork" : "spawn"});
+    call->inst = std::move(*launched);
+    {
+      std::lock_guard lock(mu);
+      call->fn->pool.Adopt(call->inst.get());
+    }
+    call->loop->Post([this, call] { StartAsync(call); });
+  };
+  if (!blocking.Run(task)) {
+    Done(*call->fn, nullptr);
+    EndWithout(call, Outcome::kInternal, "cannot start a thread for the invocation");
+  }
+}
+
+void Scheduler::Impl::EndWithout(const AsyncPtr& call, Outcome outcome, std::string message,
+                                 bool keep_out) {
+  if (!keep_out) {
+    call->out.outcome = outcome;
+    call->out.error_message = std::move(message);
+    call->out.timings.queue = Clock::now() - call->request.arrived;
+  }
+  auto finish = [this, call] {
+    CancelTimer(call);  // refused while queued (removed, shut down)
+    if (call->out.outcome != Outcome::kNotFound) {
+      recorder->Invocation(call->spec.get(), call->name, call->request, call->out,
+                           call->start_unix_ms);
+    }
+    call->done(std::move(call->out));
+  };
+  OnLoopOf(call, std::move(finish));
+}
+
+void Scheduler::Impl::OnLoopOf(const AsyncPtr& call, std::function<void()> fn) {
+  if (call->loop->InLoopThread()) {
+    fn();
+  } else {
+    call->loop->Post(std::move(fn));
+  }
+}
+
+void Scheduler::Impl::CancelTimer(const AsyncPtr& call) {
+  if (call->timer != 0) {
+    call->loop->CancelTimer(call->timer);
+    call->timer = 0;
+  }
+}
+
+void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
+  if (!call->out.cold_start) {
+    call->out.timings.queue = Clock::now() - call->request.arrived;
+  }
+  InstanceOf(call->inst.get()).Begin(call->request, &call->x);
+  call->first_check = true;
+  PumpAsync(call);
+}
+
+void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
+  Instance& inst = InstanceOf(call->inst.get());
+  Result<std::string> answer = InternalError("no answer");
+  Instance::Pumped p = inst.Pump(&call->x, &answer);
+  while (p == Instance::Pumped::kNeedsBudget) {
+    Instance::Exchange& x = call->x;
+    const std::size_t need = x.answer_bytes - x.budget_bytes;
+    call->budget_ticket = answer_budget->Take(need, [this, call] {
+      call->loop->Post([this, call] { OnBudget(call); });  // never inline: any thread
+    });
+    if (call->budget_ticket != 0) {
+      // Read nothing more until the bytes are there: the worker blocks on its full socket,
+      // and the call's timers (deadline, CPU limit) still run.
+      if (call->watched != 0) {
+        call->loop->Unwatch(inst.ChannelFd());
+        call->watched = 0;
+      }
+      if (call->timer == 0) {
+        CheckAsync(call);
+      }
+      return;
+    }
+    x.budget_bytes = x.answer_bytes;
+    p = inst.Pump(&call->x, &answer);
+  }
+  if (p == Instance::Pumped::kWaiting) {
+    const uint32_t want = EPOLLIN | (call->x.WantsWrite() ? EPOLLOUT : 0u);
+    if (call->watched != want) {
+      const int fd = inst.ChannelFd();
+      if (call->watched != 0) {
+        call->loop->Unwatch(fd);
+      }
+      call->watched = 0;
+      if (Status s = call->loop->Watch(fd, want, [this, call](uint32_t) { PumpAsync(call); });
+          !s.ok()) {
+        StopWatching(call);
+        FailAsync(call, InternalError("cannot watch the worker's channel: " + s.message()));
+        return;
+      }
+      call->watched = want;
+    }
+    if (call->timer == 0) {
+      CheckAsync(call);
+    }
+    return;
+  }
+  StopWatching(call);
+  if (p == Instance::Pumped::kAnswered) {
+    Status violation = inst.Settle(call->x, *answer, options.log_capture_bytes, &call->out,
+                                   sandbox::kFrameHeaderBytes);
+    answer = std::string();  // freed before its budget is given back
+    if (violation.ok()) {
+      EndAnswer(call);
+      CompleteAsync(call);
+      return;
+    }
+    // A framed but unacceptable answer: the worker is killed, which is not the loop's to wait
+    // for (issue #13: killing and reaping took the loop tens of milliseconds).
+    FailAsync(call, violation);
+    return;
+  }
+  FailAsync(call, answer.status());
+}
+
+void Scheduler::Impl::OnBudget(const AsyncPtr& call) {
+  if (call->budget_ticket == 0) {
+    return;  // the call ended meanwhile and gave the bytes back (EndAnswer)
+  }
+  call->budget_ticket = 0;
+  call->x.budget_bytes = call->x.answer_bytes;
+  PumpAsync(call);
+}
+
+void Scheduler::Impl::EndAnswer(const AsyncPtr& call) {
+  Instance::Exchange& x = call->x;
+  if (call->budget_ticket != 0) {
+    if (!answer_budget->Withdraw(call->budget_ticket)) {
+      x.budget_bytes = x.answer_bytes;  // taken for it meanwhile: OnBudget will find 0
+    }
+    call->budget_ticket = 0;
+  }
+  x.frame = std::string();
+  answer_budget->Give(x.budget_bytes);
+  x.budget_bytes = 0;
+}
+
+void Scheduler::Impl::CheckAsync(const AsyncPtr& call) {
+  Status expired;
+  const Clock::time_point next =
+      InstanceOf(call->inst.get()).NextCheck(&call->x, call->first_check, &expired);
+  call->first_check = false;
+  if (!expired.ok()) {
+    StopWatching(call);
+    FailAsync(call, expired);
+    return;
+  }
+  call->timer = call->loop->AddTimer(next, [this, call] {
+    call->timer = 0;
+    CheckAsync(call);
+  });
+}
+
+void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
+  if (call->watched != 0) {
+    call->loop->Unwatch(InstanceOf(call->inst.get()).ChannelFd());
+    call->watched = 0;
+  }
+  CancelTimer(call);
+}
+
+void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
+  EndAnswer(call);
+  // Killing and reaping the worker waits for the kernel: never on the loop.
+  auto task = [this, call, why] {
+    InstanceOf(call->inst.get()).Finish(call->x, why, options.log_capture_bytes, &call->out);
+    call->loop->Post([this, call] { CompleteAsync(call); });
+  };
+  if (!blocking.Run(task)) {
+    // No thread to be had: SIGKILL without waiting; the reaper thread reaps (graveyard).
+    InstanceOf(call->inst.get()).Abandon(call->x, why, &call->out);
+    CompleteAsync(call);
+  }
+}
+
+void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
+  PooledPtr inst = std::move(call->inst);
+  AfterInvocation(InstanceOf(inst.get()), call->name, call->request, call->out);
+  Done(*call->fn, std::move(inst));
+  // Before the client is answered: an answered invocation is always in the ledger.
+  recorder->Invocation(call->spec.get(), call->name, call->request, call->out, call->start_unix_ms);
+  call->done(std::move(call->out));
+}
+
+}  // namespace faas::scheduler

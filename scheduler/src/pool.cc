@@ -1,0 +1,267 @@
+// Pool: one function's admission rules (pool.h, docs/design/0012-scheduler-pool.md).
+#include "pool.h"
+
+#include <algorithm>
+#include <iterator>
+
+namespace faas::scheduler {
+
+std::string NotFoundMessage(const std::string& name) {
+  return "function \"" + name + "\" does not exist";
+}
+
+std::string DeletedMessage(const std::string& name) {
+  return "function \"" + name + "\" was deleted";
+}
+
+std::string TooLargeMessage(const std::string& name, std::size_t size,
+                            const store::FunctionConfig& cfg) {
+  return "the request body of " + std::to_string(size) + " bytes is over the limit of " +
+         std::to_string(cfg.max_body_bytes) + " bytes for \"" + name + "\"";
+}
+
+std::string QueueFullMessage(const std::string& name, const store::FunctionConfig& cfg,
+                             uint32_t waiting) {
+  return "all " + std::to_string(cfg.max_instances) + " instances of \"" + name +
+         "\" are busy and " + std::to_string(waiting) + " requests are already waiting";
+}
+
+std::string QueueTimeoutMessage(const std::string& name, const store::FunctionConfig& cfg) {
+  return "all " + std::to_string(cfg.max_instances) + " instances of \"" + name +
+         "\" stayed busy for " + FormatDuration(store::EffectiveQueueTimeout(cfg));
+}
+
+namespace {
+
+Grant Refusal(WaiterPtr waiter, std::shared_ptr<const FunctionSpec> spec, Outcome outcome,
+              std::string message) {
+  Grant g;
+  g.kind = Grant::kRefused;
+  g.waiter = std::move(waiter);
+  g.spec = std::move(spec);
+  g.outcome = outcome;
+  g.message = std::move(message);
+  return g;
+}
+
+}  // namespace
+
+void Pool::SetSpec(std::shared_ptr<const FunctionSpec> spec, std::vector<PooledPtr>* dead,
+                   std::vector<Grant>* grants) {
+  spec_ = std::move(spec);
+  const uint32_t version = spec_->version;
+  auto stale = std::stable_partition(idle_.begin(), idle_.end(),
+                                     [&](const PooledPtr& i) { return i->Version() == version; });
+  total_ -= static_cast<uint32_t>(std::distance(stale, idle_.end()));
+  std::move(stale, idle_.end(), std::back_inserter(*dead));
+  idle_.erase(stale, idle_.end());
+  // Fewer instances, or a larger max_instances: slots for the queue.
+  Serve(dead, grants);
+}
+
+PooledPtr Pool::TakeIdle(std::vector<PooledPtr>* dead) {
+  while (!idle_.empty()) {
+    PooledPtr inst = std::move(idle_.back());
+    idle_.pop_back();
+    if (inst->Version() == spec_->version) {
+      return inst;
+    }
+    --total_;
+    dead->push_back(std::move(inst));
+  }
+  return nullptr;
+}
+
+void Pool::EvictForFresh(std::vector<PooledPtr>* dead) {
+  if (!idle_.empty() && total_ >= MaxInstances()) {
+    dead->push_back(std::move(idle_.front()));
+    idle_.pop_front();
+    --total_;
+  }
+}
+
+Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
+                    std::vector<PooledPtr>* dead) {
+  const store::FunctionConfig& cfg = spec_->config;
+  if (stopping_) {
+    return Refusal(waiter, spec_, Outcome::kShuttingDown, kShuttingDownMessage);
+  }
+  if (removed_) {
+    return Refusal(waiter, spec_, Outcome::kNotFound, DeletedMessage(spec_->name));
+  }
+  if (request.body_bytes > cfg.max_body_bytes) {
+    return Refusal(waiter, spec_, Outcome::kPayloadTooLarge,
+                   TooLargeMessage(spec_->name, request.body_bytes, cfg));
+  }
+  Grant g;
+  g.waiter = waiter;
+  g.spec = spec_;
+  // Fairness: while anyone is queued, a new arrival queues behind them, even if something was
+  // freed a moment ago (it is already promised to the head of the queue).
+  if (queue_.empty()) {
+    if (!request.fresh) {
+      if ((g.instance = TakeIdle(dead)) != nullptr) {
+        busy_.insert(g.instance.get());
+        g.kind = Grant::kWarm;
+        return g;
+      }
+    } else {
+      EvictForFresh(dead);
+    }
+    if (total_ < MaxInstances()) {
+      ++total_;
+      ++cold_starts_;
+      g.kind = Grant::kCold;
+      return g;
+    }
+  }
+  if (queue_.size() >= cfg.queue_depth) {
+    return Refusal(waiter, spec_, Outcome::kNoCapacity,
+                   QueueFullMessage(spec_->name, cfg, waiting()));
+  }
+  queue_.push_back({.waiter = waiter, .fresh = request.fresh, .deadline = request.deadline});
+  g.kind = Grant::kQueued;
+  return g;
+}
+
+void Pool::Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
+  while (!queue_.empty() && !closed()) {
+    Queued& head = queue_.front();
+    Grant g;
+    g.waiter = head.waiter;
+    g.spec = spec_;
+    if (!head.fresh && (g.instance = TakeIdle(dead)) != nullptr) {
+      busy_.insert(g.instance.get());
+      g.kind = Grant::kWarm;
+    } else {
+      if (head.fresh) {
+        EvictForFresh(dead);
+      }
+      if (total_ >= MaxInstances()) {
+        return;  // the head waits for the next release; so does everyone behind it
+      }
+      ++total_;
+      ++cold_starts_;
+      g.kind = Grant::kCold;
+    }
+    queue_.pop_front();
+    grants->push_back(std::move(g));
+  }
+}
+
+void Pool::Release(PooledPtr instance, bool reusable, Clock::time_point now,
+                   std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
+  busy_.erase(instance.get());
+  ++invocations_;
+  const bool keep = reusable && instance->Healthy() && !closed() &&
+                    instance->Version() == spec_->version && spec_->config.isolation != "fresh";
+  if (keep) {
+    instance->last_used = now;
+    idle_.push_back(std::move(instance));
+  } else {
+    --total_;
+    dead->push_back(std::move(instance));
+  }
+  Serve(dead, grants);
+}
+
+void Pool::ReturnSlot(bool invoked, std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
+  --total_;
+  if (invoked) {
+    ++invocations_;
+  }
+  Serve(dead, grants);
+}
+
+uint32_t Pool::Reserve(uint32_t count) {
+  if (closed()) {
+    return 0;
+  }
+  const uint32_t free = MaxInstances() - std::min(total_, MaxInstances());
+  const uint32_t slots = std::min(count, free);
+  total_ += slots;
+  return slots;
+}
+
+bool Pool::AddIdle(PooledPtr instance, uint32_t version, Clock::time_point now,
+                   std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
+  if (closed() || version != spec_->version) {
+    --total_;
+    dead->push_back(std::move(instance));
+    Serve(dead, grants);
+    return false;
+  }
+  instance->last_used = now;
+  idle_.push_back(std::move(instance));
+  Serve(dead, grants);
+  return true;
+}
+
+std::vector<PooledPtr> Pool::Reap(Clock::time_point now) {
+  std::vector<PooledPtr> expired;
+  const store::FunctionConfig& cfg = spec_->config;
+  // idle_ is LRU-ordered: front = least recently used.
+  while (!idle_.empty() && total_ > cfg.min_warm &&
+         now - idle_.front()->last_used >= cfg.idle_ttl) {
+    expired.push_back(std::move(idle_.front()));
+    idle_.pop_front();
+    --total_;
+  }
+  return expired;
+}
+
+uint32_t Pool::WarmDeficit() const {
+  const uint32_t want = std::min(spec_->config.min_warm, MaxInstances());
+  return closed() || total_ >= want ? 0 : want - total_;
+}
+
+void Pool::Expire(Clock::time_point now, std::vector<Grant>* grants) {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (it->deadline <= now) {
+      grants->push_back(Refusal(it->waiter, spec_, Outcome::kNoCapacity,
+                                QueueTimeoutMessage(spec_->name, spec_->config)));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool Pool::Cancel(const WaiterPtr& waiter) {
+  auto it = std::find_if(queue_.begin(), queue_.end(),
+                         [&](const Queued& q) { return q.waiter == waiter; });
+  if (it == queue_.end()) {
+    return false;
+  }
+  queue_.erase(it);
+  return true;
+}
+
+void Pool::CloseAll(Outcome outcome, const std::string& message, std::vector<PooledPtr>* dead,
+                    std::vector<Grant>* grants) {
+  for (Queued& q : queue_) {
+    grants->push_back(Refusal(std::move(q.waiter), spec_, outcome, message));
+  }
+  queue_.clear();
+  total_ -= static_cast<uint32_t>(idle_.size());
+  std::move(idle_.begin(), idle_.end(), std::back_inserter(*dead));
+  idle_.clear();
+}
+
+void Pool::Remove(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
+  if (closed()) {
+    return;
+  }
+  removed_ = true;
+  CloseAll(Outcome::kNotFound, DeletedMessage(spec_->name), dead, grants);
+}
+
+void Pool::Shutdown(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
+  if (stopping_) {
+    return;
+  }
+  stopping_ = true;
+  CloseAll(Outcome::kShuttingDown, kShuttingDownMessage, dead, grants);
+}
+
+}  // namespace faas::scheduler

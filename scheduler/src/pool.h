@@ -1,0 +1,166 @@
+// Pool: the admission state of one function (docs/design/0012-scheduler-pool.md). It decides
+// who runs where; it does no I/O, starts no threads and reads no clock (times are passed in), so
+// its rules are unit-tested with fake instances (tests/unit/scheduler/pool_test.cc).
+//
+//   Grant g = pool.Acquire(waiter, {.fresh = false, .body_bytes = n, .deadline = d}, &dead);
+//   switch (g.kind) {
+//     case Grant::kWarm:    run on g.instance, then pool.Release(std::move(inst), ...)
+//     case Grant::kCold:    launch an instance of g.spec, then pool.Adopt(it) or pool.ReturnSlot
+//     case Grant::kQueued:  wait: a later Release / ReturnSlot / AddIdle / SetSpec returns a
+//                           Grant for this waiter in its `grants` output (or Cancel at deadline)
+//     case Grant::kRefused: answer g.outcome with g.message
+//   }
+//
+// Not thread-safe: the scheduler holds its mutex around every call and delivers the grants
+// (wakes a blocked caller, posts to a loop) after unlocking. Instances the pool gives up
+// (retired versions, expired, evicted) are moved to a `dead` vector for the caller to destroy
+// outside its lock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "faas/base/time.h"
+#include "faas/scheduler/scheduler.h"
+
+namespace faas::scheduler {
+
+// What the pool needs to know of an instance. The scheduler's are running workers; the unit
+// tests' are fakes.
+class PooledInstance {
+ public:
+  virtual ~PooledInstance() = default;
+  // The function version it runs (FunctionSpec::version).
+  virtual uint32_t Version() const = 0;
+  // False once it died, broke protocol or was retired: it is not reused.
+  virtual bool Healthy() const = 0;
+  Clock::time_point last_used{};  // set by the pool when it goes idle
+};
+using PooledPtr = std::unique_ptr<PooledInstance>;
+
+// One caller queued for an instance. The pool only keeps and compares the pointer; the
+// scheduler's blocking and event-loop callers derive from it to learn how to be woken.
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+};
+using WaiterPtr = std::shared_ptr<Waiter>;
+
+// The answer to an Acquire, or a later grant to a queued waiter.
+struct Grant {
+  enum Kind { kWarm, kCold, kQueued, kRefused };
+  Kind kind = kRefused;
+  WaiterPtr waiter;                          // who it is for
+  std::shared_ptr<const FunctionSpec> spec;  // the version to run (current when granted)
+  PooledPtr instance;                        // kWarm: now the caller's (busy)
+  Outcome outcome = Outcome::kInternal;      // kRefused
+  std::string message;                       // kRefused
+};
+
+struct AcquireRequest {
+  bool fresh = false;          // a new instance, never reused (InvokeRequest::fresh)
+  std::size_t body_bytes = 0;  // checked against max_body_bytes
+  // When a queued waiter gives up (InvokeRequest::arrived + the function's queue timeout).
+  Clock::time_point deadline{};
+};
+
+// The refusals the scheduler gives, worded once (tests and docs check these texts).
+inline constexpr const char* kShuttingDownMessage = "faasd is shutting down";
+std::string NotFoundMessage(const std::string& name);
+std::string DeletedMessage(const std::string& name);
+std::string TooLargeMessage(const std::string& name, std::size_t size,
+                            const store::FunctionConfig& cfg);
+std::string QueueFullMessage(const std::string& name, const store::FunctionConfig& cfg,
+                             uint32_t waiting);
+std::string QueueTimeoutMessage(const std::string& name, const store::FunctionConfig& cfg);
+
+class Pool {
+ public:
+  explicit Pool(std::shared_ptr<const FunctionSpec> spec) : spec_(std::move(spec)) {}
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // A new current version (deploy, rollback). Idle instances of other versions go to `dead`;
+  // busy ones die when released. The slots freed go to queued waiters.
+  void SetSpec(std::shared_ptr<const FunctionSpec> spec, std::vector<PooledPtr>* dead,
+               std::vector<Grant>* grants);
+  // One of: an idle instance of the current version (most recently used first), a cold-start
+  // slot (below max_instances; a fresh request at max_instances evicts the least recently used
+  // idle instance for one), a queue position (FIFO; nobody overtakes a queued waiter), or a
+  // refusal (shutting down, removed, body too large, queue full).
+  Grant Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
+                std::vector<PooledPtr>* dead);
+  // The holder of a cold slot got its instance: it is busy until Released.
+  void Adopt(PooledInstance* instance) { busy_.insert(instance); }
+  // An invocation ended on `instance`: it goes idle (last_used = now) when healthy, of the
+  // current version, reusable and the pool is open; else to `dead`. Then serves the queue.
+  void Release(PooledPtr instance, bool reusable, Clock::time_point now,
+               std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
+  // A cold slot whose launch failed (`invoked`: it was an invocation's, which is counted).
+  // The slot goes to the next waiter.
+  void ReturnSlot(bool invoked, std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
+  // Reserves up to `count` slots for instances started ahead of demand (Prewarm, min_warm);
+  // each is then given to AddIdle or returned with ReturnSlot(false).
+  uint32_t Reserve(uint32_t count);
+  // A reserved slot's new instance of `version`: idle, or to `dead` when the pool closed or
+  // the version changed meanwhile (false). Then serves the queue.
+  bool AddIdle(PooledPtr instance, uint32_t version, Clock::time_point now,
+               std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
+  // Idle instances unused for idle_ttl at `now`, least recently used first, never taking the
+  // pool below min_warm.
+  std::vector<PooledPtr> Reap(Clock::time_point now);
+  // Instances to start for min_warm (0 once removed or shut down).
+  uint32_t WarmDeficit() const;
+  // Queued waiters whose deadline is at or before `now` get their queue-timeout refusal.
+  void Expire(Clock::time_point now, std::vector<Grant>* grants);
+  // Takes `waiter` out of the queue: true when it was queued (its caller answers it now);
+  // false when it was granted meanwhile (that grant is on its way) or never queued.
+  bool Cancel(const WaiterPtr& waiter);
+  // The function is deleted: every waiter is refused (not found), idle instances go to `dead`,
+  // later Acquires are refused and released instances die.
+  void Remove(std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
+  // The scheduler stops: the same, with "shutting down".
+  void Shutdown(std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
+
+  const std::shared_ptr<const FunctionSpec>& spec() const { return spec_; }
+  const std::set<PooledInstance*>& busy() const { return busy_; }
+  uint32_t idle() const { return static_cast<uint32_t>(idle_.size()); }
+  uint32_t total() const { return total_; }
+  uint32_t waiting() const { return static_cast<uint32_t>(queue_.size()); }
+  uint64_t invocations() const { return invocations_; }
+  uint64_t cold_starts() const { return cold_starts_; }
+  bool closed() const { return removed_ || stopping_; }
+
+ private:
+  struct Queued {
+    WaiterPtr waiter;
+    bool fresh = false;
+    Clock::time_point deadline{};
+  };
+  uint32_t MaxInstances() const { return spec_->config.max_instances; }
+  // The most recently used idle instance of the current version (others met on the way go to
+  // `dead`), or nullptr.
+  PooledPtr TakeIdle(std::vector<PooledPtr>* dead);
+  // Makes room for a fresh instance at max_instances by stopping the least recently used idle.
+  void EvictForFresh(std::vector<PooledPtr>* dead);
+  // Grants to queued waiters in arrival order while the first can be served.
+  void Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
+  void CloseAll(Outcome outcome, const std::string& message, std::vector<PooledPtr>* dead,
+                std::vector<Grant>* grants);
+
+  std::shared_ptr<const FunctionSpec> spec_;  // the current version
+  std::deque<PooledPtr> idle_;                // back = most recently used
+  std::set<PooledInstance*> busy_;            // running an invocation (owned by its caller)
+  uint32_t total_ = 0;                        // idle + busy + starting (slots handed out)
+  std::deque<Queued> queue_;                  // waiters, oldest first
+  uint64_t invocations_ = 0;
+  uint64_t cold_starts_ = 0;
+  bool removed_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace faas::scheduler

@@ -1,0 +1,141 @@
+// The scheduler's reaper thread: destroys dead instances off the request path, stops idle ones
+// past their idle_ttl (Pool::Reap), starts min_warm instances (Pool::WarmDeficit) and each
+// version's zygote (docs/design/0003-zygote.md), with restart backoff.
+#include <algorithm>
+#include <iterator>
+
+#include "scheduler_impl.h"
+
+namespace faas::scheduler {
+
+void Scheduler::Impl::ReaperLoop() {
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    reaper_wake.wait_for(lock, options.reap_interval,
+                         [&] { return stopping || !graveyard.empty() || reaper_work; });
+    if (stopping) {
+      break;
+    }
+    reaper_work = false;
+    const auto now = Clock::now();
+    std::vector<PooledPtr> expired;
+    expired.swap(graveyard);
+    std::vector<std::shared_ptr<Function>> need_warm;
+    std::vector<std::shared_ptr<Function>> need_zygote;
+    for (auto& [name, fn] : functions) {
+      const FunctionSpec& spec = *fn->pool.spec();
+      if (fn->zygote && !fn->zygote->Alive()) {
+        ++fn->zygote_failures;
+        fn->zygote_retry_at = now + std::chrono::milliseconds(250);
+        FAAS_LOG(log, warn, "zygote.died", {"fn", name}, {"version", spec.version},
+                 {"pid", fn->zygote->HostPid()}, {"deaths", fn->zygote_failures});
+        RetireZygote(fn.get());
+        if (fn->zygote_failures >= kMaxZygoteFailures) {
+          fn->zygote_disabled = true;
+          FAAS_LOG(log, warn, "zygote.unavailable", {"fn", name}, {"version", spec.version},
+                   {"error", "its zygote died too often"}, {"fallback", "spawn"});
+        }
+      }
+      if (options.zygotes && !fn->zygote && !fn->zygote_disabled && now >= fn->zygote_retry_at) {
+        need_zygote.push_back(fn);
+      }
+      std::vector<PooledPtr> idle_expired = fn->pool.Reap(Now());
+      std::move(idle_expired.begin(), idle_expired.end(), std::back_inserter(expired));
+      if (fn->pool.WarmDeficit() > 0) {
+        need_warm.push_back(fn);
+      }
+    }
+    StartZygotes(lock, need_zygote);
+    StartWarm(lock, need_warm, &expired);
+    std::vector<std::shared_ptr<Zygote>> zygotes;
+    zygotes.swap(retired_zygotes);
+    if (!expired.empty() || !zygotes.empty()) {
+      lock.unlock();
+      FAAS_LOG(log, debug, "instances.stopped", {"count", expired.size()});
+      expired.clear();
+      zygotes.clear();
+      lock.lock();
+    }
+  }
+}
+
+void Scheduler::Impl::StartWarm(std::unique_lock<std::mutex>& lock,
+                                const std::vector<std::shared_ptr<Function>>& want,
+                                std::vector<PooledPtr>* expired) {
+  // One instance per function per round, outside the lock; the next round starts the next.
+  for (const auto& fn : want) {
+    if (stopping || fn->pool.WarmDeficit() == 0 || fn->pool.Reserve(1) == 0) {
+      continue;
+    }
+    auto spec = fn->pool.spec();
+    lock.unlock();
+    auto started = Launch(*fn, spec, nullptr);
+    lock.lock();
+    std::vector<Grant> grants;
+    if (started.ok()) {
+      fn->pool.AddIdle(std::move(*started), spec->version, Now(), expired, &grants);
+    } else {
+      fn->pool.ReturnSlot(/*invoked=*/false, expired, &grants);
+      FAAS_LOG(log, warn, "instance.prewarm_failed", {"fn", spec->name},
+               {"error", started.status().message()});
+    }
+    Deliveries d;
+    Settle(&grants, &d);
+    lock.unlock();
+    Deliver(&d);
+    lock.lock();
+    if (started.ok() && fn->pool.WarmDeficit() > 0) {
+      reaper_work = true;  // the next one in the next round, without waiting reap_interval
+    }
+  }
+}
+
+void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
+                                   const std::vector<std::shared_ptr<Function>>& want) {
+  for (const auto& fn : want) {
+    if (fn->pool.closed() || stopping || fn->zygote || fn->zygote_disabled) {
+      continue;
+    }
+    auto spec = fn->pool.spec();
+    auto group = fn->cgroup;
+    lock.unlock();
+    auto t0 = Clock::now();
+    auto started = Zygote::Start(spec, options, std::move(group));
+    auto took = Clock::now() - t0;
+    lock.lock();
+    if (started.ok()) {
+      // Its loading and faas_init are billed once, as an "init" row; the forks it serves later
+      // are the platform's work.
+      recorder->Started(*spec, (*started)->PlatformCpu(), (*started)->InitCpu());
+      Recorder* rec = recorder.get();
+      (*started)->SetOnEnd(
+          [rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) { rec->Platform(s, cpu); });
+      if (fn->pool.closed() || stopping || spec != fn->pool.spec()) {
+        retired_zygotes.push_back(std::move(*started));  // deployed over while it started
+        continue;
+      }
+      fn->zygote = std::move(*started);
+      FAAS_LOG(log, info, "zygote.started", {"fn", spec->name}, {"version", spec->version},
+               {"pid", fn->zygote->HostPid()}, {"ms", ToMillis(took)});
+      continue;
+    }
+    if (spec != fn->pool.spec()) {
+      continue;
+    }
+    const Status& s = started.status();
+    ++fn->zygote_failures;
+    // A version whose faas_init cannot be forked (or fails) will not do better next time.
+    if (s.code() == StatusCode::kFailedPrecondition || fn->zygote_failures >= kMaxZygoteFailures) {
+      fn->zygote_disabled = true;
+      FAAS_LOG(log, warn, "zygote.unavailable", {"fn", spec->name}, {"version", spec->version},
+               {"error", s.message()}, {"fallback", "spawn"});
+    } else {
+      fn->zygote_retry_at =
+          Clock::now() + std::chrono::seconds(1) * (1u << std::min(fn->zygote_failures, 6u));
+      FAAS_LOG(log, warn, "zygote.start_failed", {"fn", spec->name}, {"version", spec->version},
+               {"error", s.message()}, {"failures", fn->zygote_failures});
+    }
+  }
+}
+
+}  // namespace faas::scheduler

@@ -1,0 +1,460 @@
+// Pool: the admission rules of one function (docs/design/0012-scheduler-pool.md), driven with
+// fake instances from a fake launcher and a fake clock: no processes, no threads, no sleeps.
+#include "pool.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "launcher.h"
+
+namespace faas::scheduler {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class FakeInstance final : public PooledInstance {
+ public:
+  FakeInstance(uint32_t version, int id) : version_(version), id_(id) {}
+  uint32_t Version() const override { return version_; }
+  bool Healthy() const override { return healthy_; }
+  int id() const { return id_; }
+  void Break() { healthy_ = false; }
+
+ private:
+  uint32_t version_;
+  int id_;
+  bool healthy_ = true;
+};
+
+int IdOf(const PooledPtr& p) {
+  return static_cast<const FakeInstance&>(*p).id();
+}
+
+// The InstanceLauncher seam with fakes: numbered instances of the spec's version, or a failure
+// when told.
+class FakeLauncher final : public InstanceLauncher {
+ public:
+  Result<PooledPtr> Launch(std::shared_ptr<const FunctionSpec> spec,
+                           const std::shared_ptr<Zygote>& /*zygote*/,
+                           const std::shared_ptr<sandbox::FunctionCgroup>& /*group*/,
+                           StartTimings* /*timings*/) override {
+    ++launches;
+    if (fail_next) {
+      fail_next = false;
+      return FailedPreconditionError("init_failed: faas_init returned 1");
+    }
+    return PooledPtr(std::make_unique<FakeInstance>(spec->version, ++next_id));
+  }
+  PooledPtr Make(std::shared_ptr<const FunctionSpec> spec) {
+    auto r = Launch(std::move(spec), nullptr, nullptr, nullptr);
+    EXPECT_TRUE(r.ok());
+    return std::move(*r);
+  }
+  int launches = 0;
+  int next_id = 0;
+  bool fail_next = false;
+};
+
+// A caller: blocking and event-loop callers are the same kind of waiter to the pool; the label
+// only names them in the checks.
+struct TestWaiter final : Waiter {
+  explicit TestWaiter(std::string n) : name(std::move(n)) {}
+  std::string name;
+};
+
+std::shared_ptr<const FunctionSpec> Spec(uint32_t version, uint32_t max_instances,
+                                         void (*tweak)(store::FunctionConfig&) = nullptr) {
+  auto s = std::make_shared<FunctionSpec>();
+  s->name = "f";
+  s->version = version;
+  s->config.max_instances = max_instances;
+  s->config.queue_depth = 10;
+  s->config.queue_timeout = milliseconds(100);
+  s->config.idle_ttl = seconds(10);
+  if (tweak != nullptr) {
+    tweak(s->config);
+  }
+  return s;
+}
+
+class PoolTest : public testing::Test {
+ protected:
+  void Init(std::shared_ptr<const FunctionSpec> spec) {
+    spec_ = spec;
+    pool_ = std::make_unique<Pool>(std::move(spec));
+  }
+  std::shared_ptr<TestWaiter> W(const std::string& name) {
+    return std::make_shared<TestWaiter>(name);
+  }
+  Grant Acquire(const WaiterPtr& w, bool fresh = false) {
+    Grant g = pool_->Acquire(w, {.fresh = fresh, .body_bytes = 10, .deadline = now_ + seconds(1)},
+                             &dead_);
+    CheckInvariants();
+    return g;
+  }
+  // A cold slot's launch succeeded: the instance is the caller's, busy.
+  PooledPtr Launched() {
+    PooledPtr p = launcher_.Make(pool_->spec());
+    pool_->Adopt(p.get());
+    return p;
+  }
+  PooledPtr StartOne() {
+    Grant g = Acquire(W("starter"));
+    EXPECT_EQ(g.kind, Grant::kCold);
+    return Launched();
+  }
+  void Deploy(std::shared_ptr<const FunctionSpec> spec) {
+    spec_ = spec;
+    pool_->SetSpec(std::move(spec), &dead_, &grants_);
+    CheckInvariants();
+  }
+  void Release(PooledPtr p, bool reusable = true) {
+    pool_->Release(std::move(p), reusable, now_, &dead_, &grants_);
+    CheckInvariants();
+  }
+  // Names of the waiters granted so far (and forgets them).
+  std::vector<std::string> Granted(Grant::Kind kind) {
+    std::vector<std::string> names;
+    for (const Grant& g : grants_) {
+      EXPECT_EQ(g.kind, kind) << static_cast<const TestWaiter&>(*g.waiter).name;
+      names.push_back(static_cast<const TestWaiter&>(*g.waiter).name);
+    }
+    return names;
+  }
+  void CheckInvariants() {
+    EXPECT_LE(pool_->total(), spec_->config.max_instances) << "cold slots beyond max_instances";
+    EXPECT_LE(pool_->waiting(), spec_->config.queue_depth);
+    EXPECT_GE(pool_->total(), pool_->idle() + pool_->busy().size());
+  }
+
+  FakeLauncher launcher_;
+  Clock::time_point now_ = Clock::time_point() + seconds(1000);  // the fake clock
+  std::shared_ptr<const FunctionSpec> spec_;
+  std::unique_ptr<Pool> pool_;
+  std::vector<PooledPtr> dead_;
+  std::vector<Grant> grants_;
+};
+
+TEST_F(PoolTest, AnIdleInstanceIsReusedElseAColdSlotIsGiven) {
+  Init(Spec(1, 2));
+  PooledPtr a = StartOne();
+  Release(std::move(a));
+  EXPECT_EQ(pool_->idle(), 1u);
+  Grant g = Acquire(W("x"));
+  ASSERT_EQ(g.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(g.instance), 1);
+  EXPECT_EQ(pool_->busy().count(g.instance.get()), 1u);
+  EXPECT_EQ(pool_->cold_starts(), 1u);
+  EXPECT_EQ(Acquire(W("y")).kind, Grant::kCold) << "room for a second instance";
+  EXPECT_EQ(pool_->cold_starts(), 2u);
+}
+
+TEST_F(PoolTest, BlockingAndAsyncWaitersAreServedInOneFifoQueue) {
+  Init(Spec(1, 1));
+  PooledPtr a = StartOne();
+  for (const char* name : {"blocking-1", "async-1", "blocking-2", "async-2"}) {
+    EXPECT_EQ(Acquire(W(name)).kind, Grant::kQueued) << name;
+  }
+  EXPECT_EQ(pool_->waiting(), 4u);
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    Release(std::move(a));
+    ASSERT_EQ(grants_.size(), 1u) << "one instance freed, one waiter served";
+    auto names = Granted(Grant::kWarm);
+    order.push_back(names[0]);
+    a = std::move(grants_[0].instance);
+    grants_.clear();
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"blocking-1", "async-1", "blocking-2", "async-2"}));
+  EXPECT_EQ(pool_->waiting(), 0u);
+  EXPECT_EQ(launcher_.launches, 1) << "one instance served them all";
+}
+
+TEST_F(PoolTest, NewArrivalsQueueBehindWaitersEvenRightAfterARelease) {
+  Init(Spec(1, 2));
+  PooledPtr a = StartOne();
+  PooledPtr b = StartOne();
+  EXPECT_EQ(Acquire(W("first")).kind, Grant::kQueued);
+  EXPECT_EQ(Acquire(W("second")).kind, Grant::kQueued);
+  Release(std::move(a));
+  EXPECT_EQ(Granted(Grant::kWarm), std::vector<std::string>{"first"});
+  grants_.clear();
+  // The instance just freed went to "first"; a newcomer gets nothing ahead of "second".
+  EXPECT_EQ(Acquire(W("newcomer")).kind, Grant::kQueued);
+  Release(std::move(b));
+  EXPECT_EQ(Granted(Grant::kWarm), std::vector<std::string>{"second"});
+}
+
+TEST_F(PoolTest, AFullQueueIsRefusedWithTheQueueFullMessage) {
+  Init(Spec(1, 1, [](store::FunctionConfig& c) { c.queue_depth = 2; }));
+  PooledPtr a = StartOne();
+  EXPECT_EQ(Acquire(W("q1")).kind, Grant::kQueued);
+  EXPECT_EQ(Acquire(W("q2")).kind, Grant::kQueued);
+  Grant g = Acquire(W("q3"));
+  EXPECT_EQ(g.kind, Grant::kRefused);
+  EXPECT_EQ(g.outcome, Outcome::kNoCapacity);
+  EXPECT_EQ(g.message, "all 1 instances of \"f\" are busy and 2 requests are already waiting");
+
+  Init(Spec(1, 1, [](store::FunctionConfig& c) { c.queue_depth = 0; }));
+  PooledPtr b = StartOne();
+  Grant now = Acquire(W("at-once"));
+  EXPECT_EQ(now.kind, Grant::kRefused) << "queue_depth 0: no queue at all";
+  EXPECT_EQ(now.message, "all 1 instances of \"f\" are busy and 0 requests are already waiting");
+}
+
+TEST_F(PoolTest, APayloadOverTheLimitIsRefused) {
+  Init(Spec(1, 1, [](store::FunctionConfig& c) { c.max_body_bytes = 1024; }));
+  Grant g = pool_->Acquire(W("big"), {.body_bytes = 1025, .deadline = now_}, &dead_);
+  EXPECT_EQ(g.kind, Grant::kRefused);
+  EXPECT_EQ(g.outcome, Outcome::kPayloadTooLarge);
+  EXPECT_EQ(g.message, "the request body of 1025 bytes is over the limit of 1024 bytes for \"f\"");
+  EXPECT_EQ(pool_->total(), 0u);
+}
+
+TEST_F(PoolTest, QueuedWaitersTimeOutByDeadlineOrCancel) {
+  Init(Spec(1, 1));
+  PooledPtr a = StartOne();
+  auto early = W("early");
+  auto late = W("late");
+  auto cancelled = W("cancelled");
+  auto stays = W("stays");
+  ASSERT_EQ(pool_->Acquire(early, {.deadline = now_ + milliseconds(100)}, &dead_).kind,
+            Grant::kQueued);
+  ASSERT_EQ(pool_->Acquire(cancelled, {.deadline = now_ + seconds(5)}, &dead_).kind,
+            Grant::kQueued);
+  ASSERT_EQ(pool_->Acquire(late, {.deadline = now_ + milliseconds(200)}, &dead_).kind,
+            Grant::kQueued);
+  ASSERT_EQ(pool_->Acquire(stays, {.deadline = now_ + seconds(5)}, &dead_).kind, Grant::kQueued);
+
+  pool_->Expire(now_ + milliseconds(99), &grants_);
+  EXPECT_TRUE(grants_.empty()) << "nobody's deadline has passed";
+  pool_->Expire(now_ + milliseconds(200), &grants_);
+  EXPECT_EQ(Granted(Grant::kRefused), (std::vector<std::string>{"early", "late"}));
+  for (const Grant& g : grants_) {
+    EXPECT_EQ(g.outcome, Outcome::kNoCapacity);
+    EXPECT_EQ(g.message, QueueTimeoutMessage("f", spec_->config));
+    EXPECT_NE(g.message.find("stayed busy for"), std::string::npos) << g.message;
+  }
+  grants_.clear();
+
+  EXPECT_TRUE(pool_->Cancel(cancelled));
+  EXPECT_FALSE(pool_->Cancel(cancelled)) << "a waiter leaves the queue once";
+  EXPECT_FALSE(pool_->Cancel(early)) << "already answered by its deadline";
+  EXPECT_EQ(pool_->waiting(), 1u);
+  Release(std::move(a));
+  EXPECT_EQ(Granted(Grant::kWarm), std::vector<std::string>{"stays"})
+      << "timed-out and cancelled waiters are never granted";
+  EXPECT_FALSE(pool_->Cancel(stays)) << "granted: its grant is on its way, not a timeout";
+}
+
+TEST_F(PoolTest, ColdSlotsNeverExceedMaxInstancesAndAFailedLaunchPassesItsSlotOn) {
+  Init(Spec(1, 2));
+  // Two launches in flight (not yet adopted) fill max_instances: the third caller queues.
+  EXPECT_EQ(Acquire(W("c1")).kind, Grant::kCold);
+  EXPECT_EQ(Acquire(W("c2")).kind, Grant::kCold);
+  EXPECT_EQ(Acquire(W("q1")).kind, Grant::kQueued);
+  EXPECT_EQ(Acquire(W("q2")).kind, Grant::kQueued);
+  EXPECT_EQ(pool_->total(), 2u);
+  PooledPtr c1 = Launched();
+  launcher_.fail_next = true;
+  auto failed = launcher_.Launch(pool_->spec(), nullptr, nullptr, nullptr);
+  ASSERT_FALSE(failed.ok());
+  pool_->ReturnSlot(/*invoked=*/true, &dead_, &grants_);
+  CheckInvariants();
+  EXPECT_EQ(Granted(Grant::kCold), std::vector<std::string>{"q1"})
+      << "the failed launch's slot goes to the next waiter, who launches";
+  EXPECT_EQ(pool_->total(), 2u);
+  EXPECT_EQ(pool_->invocations(), 1u) << "the failed cold start was an invocation";
+  EXPECT_EQ(pool_->cold_starts(), 3u);
+  grants_.clear();
+  // Prewarm and min_warm reserve slots only below max_instances.
+  EXPECT_EQ(pool_->Reserve(5), 0u);
+  Release(std::move(c1));
+  EXPECT_EQ(Granted(Grant::kWarm), std::vector<std::string>{"q2"});
+}
+
+TEST_F(PoolTest, MinWarmDeficitIsFilledThroughReservedSlots) {
+  Init(Spec(1, 3, [](store::FunctionConfig& c) { c.min_warm = 2; }));
+  EXPECT_EQ(pool_->WarmDeficit(), 2u);
+  ASSERT_EQ(pool_->Reserve(1), 1u);
+  EXPECT_EQ(pool_->WarmDeficit(), 1u) << "a starting instance counts";
+  EXPECT_TRUE(pool_->AddIdle(launcher_.Make(pool_->spec()), 1, now_, &dead_, &grants_));
+  EXPECT_EQ(pool_->WarmDeficit(), 1u);
+  ASSERT_EQ(pool_->Reserve(1), 1u);
+  launcher_.fail_next = true;
+  ASSERT_FALSE(launcher_.Launch(pool_->spec(), nullptr, nullptr, nullptr).ok());
+  pool_->ReturnSlot(/*invoked=*/false, &dead_, &grants_);
+  EXPECT_EQ(pool_->WarmDeficit(), 1u) << "a failed start leaves the deficit";
+  EXPECT_EQ(pool_->invocations(), 0u);
+  ASSERT_EQ(pool_->Reserve(1), 1u);
+  EXPECT_TRUE(pool_->AddIdle(launcher_.Make(pool_->spec()), 1, now_, &dead_, &grants_));
+  EXPECT_EQ(pool_->WarmDeficit(), 0u);
+  EXPECT_EQ(pool_->idle(), 2u);
+  // A start that finishes after a new deploy is not kept.
+  ASSERT_EQ(pool_->Reserve(1), 1u);
+  PooledPtr old = launcher_.Make(pool_->spec());
+  pool_->SetSpec(Spec(2, 3, [](store::FunctionConfig& c) { c.min_warm = 2; }), &dead_, &grants_);
+  EXPECT_FALSE(pool_->AddIdle(std::move(old), 1, now_, &dead_, &grants_));
+  EXPECT_EQ(pool_->WarmDeficit(), 2u) << "version 1's idle instances are gone";
+  pool_->Remove(&dead_, &grants_);
+  EXPECT_EQ(pool_->WarmDeficit(), 0u);
+}
+
+TEST_F(PoolTest, IdleInstancesExpireLeastRecentlyUsedFirstNeverBelowMinWarm) {
+  Init(Spec(1, 4, [](store::FunctionConfig& c) { c.min_warm = 1; }));
+  std::vector<PooledPtr> running;
+  for (int i = 0; i < 3; ++i) {
+    running.push_back(StartOne());
+  }
+  const Clock::time_point t0 = now_;
+  // Released at t0 (id 2), t0+1s (id 1), t0+2s (id 3).
+  Release(std::move(running[1]));
+  now_ = t0 + seconds(1);
+  Release(std::move(running[0]));
+  now_ = t0 + seconds(2);
+  Release(std::move(running[2]));
+  EXPECT_TRUE(pool_->Reap(t0 + seconds(9)).empty()) << "nothing idle for 10 s yet";
+  std::vector<PooledPtr> first = pool_->Reap(t0 + seconds(10));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(IdOf(first[0]), 2) << "the least recently used goes first";
+  std::vector<PooledPtr> rest = pool_->Reap(t0 + seconds(100));
+  ASSERT_EQ(rest.size(), 1u) << "min_warm keeps one";
+  EXPECT_EQ(IdOf(rest[0]), 1);
+  EXPECT_EQ(pool_->idle(), 1u);
+  EXPECT_EQ(pool_->total(), 1u);
+  Grant g = Acquire(W("x"));
+  ASSERT_EQ(g.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(g.instance), 3) << "the most recently used is kept";
+}
+
+TEST_F(PoolTest, ANewVersionRetiresOldInstances) {
+  Init(Spec(1, 3));
+  PooledPtr a = StartOne();
+  PooledPtr b = StartOne();
+  PooledPtr busy = StartOne();
+  Release(std::move(a));
+  Release(std::move(b));
+  ASSERT_EQ(pool_->idle(), 2u);
+  Deploy(Spec(2, 3));
+  EXPECT_EQ(dead_.size(), 2u) << "idle instances of version 1 stop at once";
+  EXPECT_EQ(pool_->idle(), 0u);
+  EXPECT_EQ(pool_->total(), 1u) << "the busy one still counts";
+  dead_.clear();
+  // The busy version-1 instance dies when released; its slot goes to the next waiter, who
+  // starts the new version.
+  PooledPtr n1 = StartOne();
+  PooledPtr n2 = StartOne();
+  EXPECT_EQ(n1->Version(), 2u);
+  EXPECT_EQ(Acquire(W("waiter")).kind, Grant::kQueued);
+  Release(std::move(busy));
+  ASSERT_EQ(dead_.size(), 1u);
+  EXPECT_EQ(dead_[0]->Version(), 1u);
+  EXPECT_EQ(Granted(Grant::kCold), std::vector<std::string>{"waiter"});
+  EXPECT_EQ(grants_[0].spec->version, 2u);
+}
+
+TEST_F(PoolTest, ADeployThatFreesSlotsServesTheQueue) {
+  Init(Spec(1, 1));
+  PooledPtr busy = StartOne();
+  EXPECT_EQ(Acquire(W("q")).kind, Grant::kQueued);
+  Deploy(Spec(2, 2));  // max_instances raised
+  EXPECT_EQ(Granted(Grant::kCold), std::vector<std::string>{"q"});
+  EXPECT_EQ(grants_[0].spec->version, 2u);
+}
+
+TEST_F(PoolTest, FreshIsolationNeverReusesAndAFreshRequestEvictsAnIdleInstance) {
+  Init(Spec(1, 2, [](store::FunctionConfig& c) { c.isolation = "fresh"; }));
+  PooledPtr a = StartOne();
+  Release(std::move(a));
+  EXPECT_EQ(pool_->idle(), 0u) << "isolation fresh: used once";
+  EXPECT_EQ(dead_.size(), 1u);
+  dead_.clear();
+
+  // A forced fresh request (InvokeRequest::fresh) on a warm function at max_instances.
+  Init(Spec(1, 2));
+  PooledPtr x = StartOne();
+  PooledPtr y = StartOne();
+  const int least_recent = IdOf(x);
+  Release(std::move(x));
+  now_ += seconds(1);
+  Release(std::move(y));
+  ASSERT_EQ(pool_->idle(), 2u);
+  Grant g = Acquire(W("fresh"), /*fresh=*/true);
+  EXPECT_EQ(g.kind, Grant::kCold) << "a fresh request never takes an idle instance";
+  ASSERT_EQ(dead_.size(), 1u) << "it made room by stopping one";
+  EXPECT_EQ(IdOf(dead_[0]), least_recent) << "the least recently used";
+  EXPECT_EQ(pool_->total(), 2u);
+  // A broken instance is not reused either.
+  Grant w = Acquire(W("warm"));
+  ASSERT_EQ(w.kind, Grant::kWarm);
+  static_cast<FakeInstance&>(*w.instance).Break();
+  Release(std::move(w.instance));
+  EXPECT_EQ(pool_->idle(), 0u);
+  EXPECT_EQ(dead_.size(), 2u);
+}
+
+TEST_F(PoolTest, RemoveAnswersEveryWaiterOnceWithNotFound) {
+  Init(Spec(1, 1));
+  PooledPtr a = StartOne();
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_EQ(Acquire(W(name)).kind, Grant::kQueued);
+  }
+  pool_->Remove(&dead_, &grants_);
+  EXPECT_EQ(Granted(Grant::kRefused), (std::vector<std::string>{"a", "b", "c"}));
+  for (const Grant& g : grants_) {
+    EXPECT_EQ(g.outcome, Outcome::kNotFound);
+    EXPECT_EQ(g.message, "function \"f\" was deleted");
+  }
+  grants_.clear();
+  pool_->Remove(&dead_, &grants_);
+  EXPECT_TRUE(grants_.empty()) << "answered once";
+  Release(std::move(a));
+  EXPECT_TRUE(grants_.empty());
+  EXPECT_EQ(dead_.size(), 1u) << "a released instance of a removed function stops";
+  Grant later = Acquire(W("later"));
+  EXPECT_EQ(later.kind, Grant::kRefused);
+  EXPECT_EQ(later.outcome, Outcome::kNotFound);
+  EXPECT_EQ(pool_->Reserve(1), 0u);
+}
+
+TEST_F(PoolTest, ShutdownAnswersEveryWaiterOnceAndStopsIdleInstances) {
+  Init(Spec(1, 2));
+  PooledPtr a = StartOne();
+  PooledPtr b = StartOne();
+  Release(std::move(b));
+  Grant busy_again = Acquire(W("warm"));
+  ASSERT_EQ(busy_again.kind, Grant::kWarm);
+  Release(std::move(busy_again.instance));
+  ASSERT_EQ(pool_->idle(), 1u);
+  // Nothing queues while an idle instance exists: fill the pool first.
+  Grant c = Acquire(W("c"));
+  ASSERT_EQ(c.kind, Grant::kWarm);
+  for (const char* name : {"x", "y"}) {
+    EXPECT_EQ(Acquire(W(name)).kind, Grant::kQueued);
+  }
+  Release(std::move(c.instance));
+  EXPECT_EQ(Granted(Grant::kWarm), std::vector<std::string>{"x"});
+  PooledPtr x = std::move(grants_[0].instance);
+  grants_.clear();
+  pool_->Shutdown(&dead_, &grants_);
+  EXPECT_EQ(Granted(Grant::kRefused), std::vector<std::string>{"y"});
+  EXPECT_EQ(grants_[0].outcome, Outcome::kShuttingDown);
+  EXPECT_EQ(grants_[0].message, "faasd is shutting down");
+  grants_.clear();
+  pool_->Shutdown(&dead_, &grants_);
+  pool_->Remove(&dead_, &grants_);
+  EXPECT_TRUE(grants_.empty()) << "answered once";
+  Release(std::move(a));
+  Release(std::move(x));
+  EXPECT_EQ(pool_->total(), 0u) << "busy instances stop when released";
+  EXPECT_EQ(pool_->idle(), 0u);
+  EXPECT_EQ(Acquire(W("later")).outcome, Outcome::kShuttingDown);
+}
+
+}  // namespace
+}  // namespace faas::scheduler
