@@ -214,6 +214,53 @@ TEST(SchedulerAsync, BlockedAndAsyncWaitersBothGetTheInstance) {
   }
 }
 
+// One queue for both kinds of callers (docs/design/0012-scheduler-pool.md): the freed instance
+// goes to whoever arrived first, whether it waits on an event loop or blocks in Invoke.
+TEST(SchedulerAsync, BlockedAndAsyncWaitersAreServedInArrivalOrder) {
+  Scheduler s(Options());
+  OneWarmInstance(s, "sleep", milliseconds(5000));
+  LoopThread loop;
+  auto hog = loop.Invoke(s, "sleep", Req("ms=300"));
+  ASSERT_TRUE(testing::Eventually([&] { return s.Stats("sleep").busy == 1; }));
+  const std::vector<bool> blocking = {false, false, true, true, false, true};
+  std::vector<Clock::time_point> arrived;
+  std::vector<std::future<std::pair<InvokeResult, bool>>> async_calls;
+  std::vector<std::future<InvokeResult>> blocked;
+  for (std::size_t i = 0; i < blocking.size(); ++i) {
+    InvokeRequest req = Req("ms=20");
+    arrived.push_back(req.arrived);
+    if (blocking[i]) {
+      blocked.push_back(std::async(std::launch::async, [&s, r = std::move(req)]() mutable {
+        return s.Invoke("sleep", std::move(r));
+      }));
+    } else {
+      async_calls.push_back(loop.Invoke(s, "sleep", std::move(req)));
+    }
+    // The next caller arrives only once this one is queued.
+    ASSERT_TRUE(testing::Eventually([&] { return s.Stats("sleep").waiting == i + 1; }));
+  }
+  std::vector<Clock::time_point> granted;
+  std::size_t next_async = 0;
+  std::size_t next_blocked = 0;
+  for (std::size_t i = 0; i < blocking.size(); ++i) {
+    InvokeResult r;
+    if (blocking[i]) {
+      ASSERT_EQ(blocked[next_blocked].wait_for(kWait), std::future_status::ready);
+      r = blocked[next_blocked++].get();
+    } else {
+      r = Get(async_calls[next_async++]);
+    }
+    ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+    EXPECT_FALSE(r.cold_start) << "the one instance serves every waiter";
+    granted.push_back(arrived[i] + r.timings.queue);
+  }
+  for (std::size_t i = 1; i < granted.size(); ++i) {
+    EXPECT_LT(granted[i - 1], granted[i])
+        << "waiter " << i << " was served before waiter " << i - 1 << ", who arrived first";
+  }
+  EXPECT_EQ(Get(hog).outcome, Outcome::kOk);
+}
+
 TEST(SchedulerAsync, TheQueueTimesOutWithNoCapacity) {
   Scheduler s(Options());
   OneWarmInstance(s, "sleep", milliseconds(3000),

@@ -141,17 +141,23 @@ class PoolTest : public testing::Test {
 };
 
 TEST_F(PoolTest, AnIdleInstanceIsReusedElseAColdSlotIsGiven) {
-  Init(Spec(1, 2));
+  Init(Spec(1, 3));
   PooledPtr a = StartOne();
+  PooledPtr b = StartOne();
   Release(std::move(a));
-  EXPECT_EQ(pool_->idle(), 1u);
+  now_ += seconds(1);
+  Release(std::move(b));
+  EXPECT_EQ(pool_->idle(), 2u);
   Grant g = Acquire(W("x"));
   ASSERT_EQ(g.kind, Grant::kWarm);
-  EXPECT_EQ(IdOf(g.instance), 1);
+  EXPECT_EQ(IdOf(g.instance), 2) << "the most recently used (its caches are warm)";
   EXPECT_EQ(pool_->busy().count(g.instance.get()), 1u);
-  EXPECT_EQ(pool_->cold_starts(), 1u);
-  EXPECT_EQ(Acquire(W("y")).kind, Grant::kCold) << "room for a second instance";
   EXPECT_EQ(pool_->cold_starts(), 2u);
+  Grant h = Acquire(W("y"));
+  ASSERT_EQ(h.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(h.instance), 1);
+  EXPECT_EQ(Acquire(W("z")).kind, Grant::kCold) << "room for a third instance";
+  EXPECT_EQ(pool_->cold_starts(), 3u);
 }
 
 TEST_F(PoolTest, BlockingAndAsyncWaitersAreServedInOneFifoQueue) {
@@ -338,12 +344,21 @@ TEST_F(PoolTest, ANewVersionRetiresOldInstances) {
   PooledPtr b = StartOne();
   PooledPtr busy = StartOne();
   Release(std::move(a));
+  Grant again = Acquire(W("old-busy"));
+  ASSERT_EQ(again.kind, Grant::kWarm);
+  PooledPtr old_busy = std::move(again.instance);
   Release(std::move(b));
-  ASSERT_EQ(pool_->idle(), 2u);
+  ASSERT_EQ(pool_->idle(), 1u);
   Deploy(Spec(2, 3));
-  EXPECT_EQ(dead_.size(), 2u) << "idle instances of version 1 stop at once";
+  EXPECT_EQ(dead_.size(), 1u) << "idle instances of version 1 stop at once";
   EXPECT_EQ(pool_->idle(), 0u);
-  EXPECT_EQ(pool_->total(), 1u) << "the busy one still counts";
+  EXPECT_EQ(pool_->total(), 2u) << "the busy ones still count";
+  dead_.clear();
+  // A busy version-1 instance is not kept when released, even with nobody waiting.
+  Release(std::move(old_busy));
+  EXPECT_EQ(pool_->idle(), 0u);
+  EXPECT_EQ(dead_.size(), 1u);
+  EXPECT_EQ(pool_->total(), 1u);
   dead_.clear();
   // The busy version-1 instance dies when released; its slot goes to the next waiter, who
   // starts the new version.
@@ -354,7 +369,7 @@ TEST_F(PoolTest, ANewVersionRetiresOldInstances) {
   Release(std::move(busy));
   ASSERT_EQ(dead_.size(), 1u);
   EXPECT_EQ(dead_[0]->Version(), 1u);
-  EXPECT_EQ(Granted(Grant::kCold), std::vector<std::string>{"waiter"});
+  ASSERT_EQ(Granted(Grant::kCold), std::vector<std::string>{"waiter"});
   EXPECT_EQ(grants_[0].spec->version, 2u);
 }
 
@@ -363,7 +378,7 @@ TEST_F(PoolTest, ADeployThatFreesSlotsServesTheQueue) {
   PooledPtr busy = StartOne();
   EXPECT_EQ(Acquire(W("q")).kind, Grant::kQueued);
   Deploy(Spec(2, 2));  // max_instances raised
-  EXPECT_EQ(Granted(Grant::kCold), std::vector<std::string>{"q"});
+  ASSERT_EQ(Granted(Grant::kCold), std::vector<std::string>{"q"});
   EXPECT_EQ(grants_[0].spec->version, 2u);
 }
 
@@ -406,6 +421,7 @@ TEST_F(PoolTest, RemoveAnswersEveryWaiterOnceWithNotFound) {
   }
   pool_->Remove(&dead_, &grants_);
   EXPECT_EQ(Granted(Grant::kRefused), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(pool_->waiting(), 0u);
   for (const Grant& g : grants_) {
     EXPECT_EQ(g.outcome, Outcome::kNotFound);
     EXPECT_EQ(g.message, "function \"f\" was deleted");
@@ -438,13 +454,14 @@ TEST_F(PoolTest, ShutdownAnswersEveryWaiterOnceAndStopsIdleInstances) {
     EXPECT_EQ(Acquire(W(name)).kind, Grant::kQueued);
   }
   Release(std::move(c.instance));
-  EXPECT_EQ(Granted(Grant::kWarm), std::vector<std::string>{"x"});
+  ASSERT_EQ(Granted(Grant::kWarm), std::vector<std::string>{"x"});
   PooledPtr x = std::move(grants_[0].instance);
   grants_.clear();
   pool_->Shutdown(&dead_, &grants_);
-  EXPECT_EQ(Granted(Grant::kRefused), std::vector<std::string>{"y"});
+  ASSERT_EQ(Granted(Grant::kRefused), std::vector<std::string>{"y"});
   EXPECT_EQ(grants_[0].outcome, Outcome::kShuttingDown);
   EXPECT_EQ(grants_[0].message, "faasd is shutting down");
+  EXPECT_EQ(pool_->waiting(), 0u);
   grants_.clear();
   pool_->Shutdown(&dead_, &grants_);
   pool_->Remove(&dead_, &grants_);
