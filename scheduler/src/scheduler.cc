@@ -24,8 +24,8 @@
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/channel.h"
 
+#include "billing.h"
 #include "instance.h"
-#include "recorder.h"
 #include "zygote.h"
 
 namespace faas::scheduler {
@@ -200,14 +200,14 @@ struct Scheduler::Impl {
     Recorder* rec = recorder.get();
     return [rec](const FunctionSpec& spec, std::chrono::nanoseconds background,
                  std::chrono::nanoseconds platform) {
-      rec->Background(spec, background, /*final=*/true);
-      rec->Platform(spec, platform);
+      rec->Background(Billed(spec), background);
+      rec->Platform(Billed(spec), platform);
     };
   }
   // A new instance is ready: records its start's CPU (init billed, platform counted) and bills
   // its background CPU from now on. Call once per started instance, kept or not.
   void Started(Instance* inst) {
-    recorder->Started(inst->Spec(), inst->PlatformCpu(), inst->InitCpu());
+    recorder->Started(Billed(inst->Spec()), inst->PlatformCpu(), inst->InitCpu());
     inst->SetOnEnd(BillAtEnd());
   }
   // Returns the instance to the idle list or to `dead` (mu held). The caller then notifies
@@ -371,7 +371,7 @@ InvokeResult Scheduler::Impl::InvokeSync(const std::string& name, InvokeRequest 
   InvokeResult out = InvokeInner(name, request, &spec);
   if (out.outcome != Outcome::kNotFound) {
     // Before the caller answers the client: an answered invocation is always in the ledger.
-    recorder->Invocation(spec.get(), name, request, out, start_unix_ms);
+    recorder->Invocation(Billed(spec.get(), name, request, out, start_unix_ms));
   }
   return out;
 }
@@ -534,7 +534,7 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     inst->Retire();  // used once, never reused
   }
   if (auto bg = inst->TakeBackgroundCpu(false); bg.count() > 0) {
-    recorder->Background(inst->Spec(), bg, /*final=*/false);
+    recorder->Background(Billed(inst->Spec()), bg);
   }
   Handoffs handoffs;
   {
@@ -637,8 +637,8 @@ void Scheduler::Impl::EndWithout(const AsyncPtr& call, Outcome outcome, std::str
   call->out.timings.queue = Clock::now() - call->request.arrived;
   auto finish = [this, call] {
     if (call->out.outcome != Outcome::kNotFound) {
-      recorder->Invocation(call->spec.get(), call->name, call->request, call->out,
-                           call->start_unix_ms);
+      recorder->Invocation(
+          Billed(call->spec.get(), call->name, call->request, call->out, call->start_unix_ms));
     }
     call->done(std::move(call->out));
   };
@@ -810,7 +810,7 @@ void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
              {"reason", out.error_message});
   }
   if (auto bg = inst->TakeBackgroundCpu(false); bg.count() > 0) {
-    recorder->Background(inst->Spec(), bg, /*final=*/false);
+    recorder->Background(Billed(inst->Spec()), bg);
   }
   std::vector<InstancePtr> dead;
   Handoffs handoffs;
@@ -826,7 +826,8 @@ void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
   call->pool->freed.notify_one();
   RunHandoffs(handoffs);
   // Before the client is answered: an answered invocation is always in the ledger.
-  recorder->Invocation(call->spec.get(), call->name, call->request, out, call->start_unix_ms);
+  recorder->Invocation(
+      Billed(call->spec.get(), call->name, call->request, out, call->start_unix_ms));
   call->done(std::move(out));
 }
 
@@ -1107,10 +1108,11 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
     if (started.ok()) {
       // Its loading and faas_init are billed once, as an "init" row; the forks it serves later
       // are the platform's work.
-      recorder->Started(*spec, (*started)->PlatformCpu(), (*started)->InitCpu());
+      recorder->Started(Billed(*spec), (*started)->PlatformCpu(), (*started)->InitCpu());
       Recorder* rec = recorder.get();
-      (*started)->SetOnEnd(
-          [rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) { rec->Platform(s, cpu); });
+      (*started)->SetOnEnd([rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) {
+        rec->Platform(Billed(s), cpu);
+      });
       if (pool->removed || stopping || spec != pool->spec) {
         retired_zygotes.push_back(std::move(*started));  // deployed over while it started
         continue;
