@@ -72,7 +72,13 @@ class FrameDecoder {
   // left of the header while it is incomplete, then what is left of the payload; 0 when the
   // frame is complete. Internal("protocol violation: frame of N bytes exceeds the limit of M")
   // once the header announces more than the limit. `received` must not run past the frame.
-  Result<std::size_t> Missing(std::string_view received) const;
+  Result<std::size_t> Missing(std::string_view received) const {
+    return Missing(received.substr(0, kFrameHeaderBytes), received.size());
+  }
+  // The same for a reader that keeps the header apart from the payload (ReadFrame: the payload
+  // is what it returns): `header` holds the first bytes of the frame, up to kFrameHeaderBytes,
+  // and `received` counts every byte of the frame that has arrived.
+  Result<std::size_t> Missing(std::string_view header, std::size_t received) const;
   // Appends to *frame the bytes at the front of `data` that belong to its frame (at most up to
   // its end) and returns how many: the rest belong to whatever follows. Stops at an oversized
   // header with Missing's error (the header is then in *frame).
@@ -80,7 +86,10 @@ class FrameDecoder {
   // Why the stream ending after `received` is an error: Unavailable("end of stream") before any
   // byte; Internal("protocol violation: stream ended inside a frame header") or
   // Internal("protocol violation: stream ended inside a frame (N of M bytes)").
-  static Status Ended(std::string_view received);
+  static Status Ended(std::string_view received) {
+    return Ended(received.substr(0, kFrameHeaderBytes), received.size());
+  }
+  static Status Ended(std::string_view header, std::size_t received);
   // Internal("protocol violation: bytes after the response frame"): a reader that expects exactly
   // one frame (the daemon waiting for an answer) got more.
   static Status Trailing();
