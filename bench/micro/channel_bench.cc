@@ -57,6 +57,6 @@ void BM_FrameRoundTrip(benchmark::State& state) {
   ::shutdown(a.Get(), SHUT_RDWR);
   echo.join();
 }
-BENCHMARK(BM_FrameRoundTrip)->Arg(64)->Arg(64 << 10);
+BENCHMARK(BM_FrameRoundTrip)->Arg(64)->Arg(64 << 10)->Arg(6 << 20);
 
 }  // namespace

@@ -123,8 +123,8 @@ void Scheduler::Impl::EndWithout(const AsyncPtr& call, Outcome outcome, std::str
   auto finish = [this, call] {
     CancelTimer(call);  // refused while queued (removed, shut down)
     if (call->out.outcome != Outcome::kNotFound) {
-      recorder->Invocation(call->spec.get(), call->name, call->request, call->out,
-                           call->start_unix_ms);
+      recorder->Invocation(
+          Billed(call->spec.get(), call->name, call->request, call->out, call->start_unix_ms));
     }
     call->done(std::move(call->out));
   };
@@ -284,7 +284,8 @@ void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
   AfterInvocation(InstanceOf(inst.get()), call->name, call->request, call->out);
   Done(*call->fn, std::move(inst));
   // Before the client is answered: an answered invocation is always in the ledger.
-  recorder->Invocation(call->spec.get(), call->name, call->request, call->out, call->start_unix_ms);
+  recorder->Invocation(
+      Billed(call->spec.get(), call->name, call->request, call->out, call->start_unix_ms));
   call->done(std::move(call->out));
 }
 

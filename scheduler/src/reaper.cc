@@ -106,10 +106,10 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
     if (started.ok()) {
       // Its loading and faas_init are billed once, as an "init" row; the forks it serves later
       // are the platform's work.
-      recorder->Started(*spec, (*started)->PlatformCpu(), (*started)->InitCpu());
+      recorder->Started(Billed(*spec), (*started)->PlatformCpu(), (*started)->InitCpu());
       Recorder* rec = recorder.get();
       (*started)->SetOnEnd(
-          [rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) { rec->Platform(s, cpu); });
+          [rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) { rec->Platform(Billed(s), cpu); });
       if (fn->pool.closed() || stopping || spec != fn->pool.spec()) {
         retired_zygotes.push_back(std::move(*started));  // deployed over while it started
         continue;

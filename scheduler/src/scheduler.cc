@@ -111,13 +111,13 @@ Instance::OnEnd Scheduler::Impl::BillAtEnd() {
   Recorder* rec = recorder.get();
   return [rec](const FunctionSpec& spec, std::chrono::nanoseconds background,
                std::chrono::nanoseconds platform) {
-    rec->Background(spec, background, /*final=*/true);
-    rec->Platform(spec, platform);
+    rec->Background(Billed(spec), background);
+    rec->Platform(Billed(spec), platform);
   };
 }
 
 void Scheduler::Impl::Started(Instance& inst) {
-  recorder->Started(inst.Spec(), inst.PlatformCpu(), inst.InitCpu());
+  recorder->Started(Billed(inst.Spec()), inst.PlatformCpu(), inst.InitCpu());
   inst.SetOnEnd(BillAtEnd());
 }
 
@@ -177,7 +177,7 @@ void Scheduler::Impl::AfterInvocation(Instance& inst, const std::string& name,
     inst.Retire();  // used once, never reused
   }
   if (auto bg = inst.TakeBackgroundCpu(false); bg.count() > 0) {
-    recorder->Background(inst.Spec(), bg, /*final=*/false);
+    recorder->Background(Billed(inst.Spec()), bg);
   }
 }
 
@@ -281,7 +281,7 @@ InvokeResult Scheduler::Impl::InvokeSync(const std::string& name, InvokeRequest 
   InvokeResult out = InvokeInner(name, request, &spec);
   if (out.outcome != Outcome::kNotFound) {
     // Before the caller answers the client: an answered invocation is always in the ledger.
-    recorder->Invocation(spec.get(), name, request, out, start_unix_ms);
+    recorder->Invocation(Billed(spec.get(), name, request, out, start_unix_ms));
   }
   return out;
 }

@@ -28,7 +28,7 @@
 #include "instance.h"
 #include "launcher.h"
 #include "pool.h"
-#include "recorder.h"
+#include "billing.h"
 #include "zygote.h"
 
 namespace faas::scheduler {

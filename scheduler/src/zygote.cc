@@ -19,33 +19,33 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
                                               const SchedulerOptions& options,
                                               std::shared_ptr<sandbox::FunctionCgroup> group) {
   StartTimings timings;
-  FAAS_ASSIGN_OR_RETURN(std::unique_ptr<Instance> worker,
-                        Instance::Start(spec, options, group, &timings, /*as_zygote=*/true));
-  if (worker->ready_pid_ <= 0) {
+  FAAS_ASSIGN_OR_RETURN(std::unique_ptr<InstanceProcess> worker,
+                        InstanceProcess::Start(spec, options, group, &timings, /*as_zygote=*/true));
+  if (worker->SenderPid() <= 0) {
     return UnavailableError("the zygote's ready frame carried no sender pid");
   }
   // fork() copies only the calling thread: a faas_init that started threads would leave every
   // instance without them. Such a version runs without a zygote.
-  int threads = std::atoi(StatusField(ProcStatus(worker->ready_pid_), "Threads").c_str());
+  int threads = std::atoi(StatusField(ProcStatus(worker->SenderPid()), "Threads").c_str());
   if (threads != 1) {
     return FailedPreconditionError(
         "faas_init left " + std::to_string(threads) +
         " threads running; a zygote can only fork a single-threaded process");
   }
-  if (worker->cgroup_ != nullptr) {
+  if (sandbox::InstanceCgroup* cg = worker->Cgroup(); cg != nullptr) {
     // Whatever faas_init left running beside the zygote (a forked process) would share the
     // zygote's pid namespace, from which every instance is visible: it goes, before the first
     // fork. The zygote itself runs no function code after this (signals blocked, raw clone).
-    const pid_t keep[] = {worker->process_.pid(), worker->ready_pid_};
-    FAAS_RETURN_IF_ERROR(worker->cgroup_->KillAllExcept(keep));
+    const pid_t keep[] = {worker->Pid(), worker->SenderPid()};
+    FAAS_RETURN_IF_ERROR(cg->KillAllExcept(keep));
     // faas_init ran under the function's own memory limit; the allowance for forks comes now.
     const sandbox::CgroupLimits own = LimitsFor(*spec, options);
     sandbox::CgroupLimits forking = own;
     forking.memory_bytes += uint64_t{spec->config.max_instances} * kForkAllowanceBytes;
-    FAAS_RETURN_IF_ERROR(worker->cgroup_->SetLimits(own, forking));
+    FAAS_RETURN_IF_ERROR(cg->SetLimits(own, forking));
   }
   std::shared_ptr<Zygote> z(new Zygote());
-  z->host_pid_ = worker->ready_pid_;
+  z->host_pid_ = worker->SenderPid();
   z->group_ = std::move(group);
   z->spec_ = std::move(spec);
   z->worker_ = std::move(worker);
@@ -60,8 +60,8 @@ Zygote::~Zygote() {
   // held a reference, so none is left to lose. Its CPU since it was ready is the forks' work:
   // the platform's (its loading and faas_init were recorded when it started).
   worker_->KillAll();
-  if (on_end_ && worker_->cgroup_) {
-    on_end_(*spec_, std::max(worker_->Cpu() - worker_->last_cpu_, std::chrono::nanoseconds(0)));
+  if (on_end_ && worker_->Cgroup() != nullptr) {
+    on_end_(*spec_, worker_->Account().Since(worker_->Cpu()));
   }
 }
 
@@ -70,15 +70,14 @@ bool Zygote::Alive() {
     return false;
   }
   std::lock_guard lock(alive_mu_);
-  ExitInfo info;
-  if (worker_->process_.WaitFor(std::chrono::milliseconds(0), &info)) {
+  if (worker_->Exited()) {
     dead_ = true;  // the keeper exited: the zygote is gone
   }
   return !dead_;
 }
 
 Status Zygote::ReadOne(Clock::time_point deadline, std::optional<pid_t>* forked) {
-  auto frame = sandbox::ReadFrame(worker_->channel_.Get(), kMaxZygoteFrame, deadline);
+  auto frame = sandbox::ReadFrame(worker_->ChannelFd(), kMaxZygoteFrame, deadline);
   if (!frame.ok()) {
     if (frame.status().code() != StatusCode::kDeadlineExceeded) {
       dead_ = true;
@@ -118,7 +117,7 @@ Result<pid_t> Zygote::Fork(int channel, int log, Clock::time_point deadline) {
     return UnavailableError("the zygote is gone");
   }
   const int fds[] = {channel, log};
-  Status sent = sandbox::SendWithFds(worker_->channel_.Get(), 'F', fds);
+  Status sent = sandbox::SendWithFds(worker_->ChannelFd(), 'F', fds);
   if (!sent.ok()) {
     dead_ = true;
     return UnavailableError("fork request: " + sent.message());

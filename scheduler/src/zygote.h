@@ -24,7 +24,7 @@
 #include "faas/sandbox/cgroup.h"
 #include "faas/scheduler/scheduler.h"
 
-#include "instance.h"
+#include "instance_process.h"
 #include "worker_process.h"
 
 namespace faas::scheduler {
@@ -56,9 +56,9 @@ class Zygote {
   const FunctionSpec& Spec() const { return *spec_; }
   const std::shared_ptr<const FunctionSpec>& SpecPtr() const { return spec_; }
   const std::shared_ptr<sandbox::FunctionCgroup>& Group() const { return group_; }
-  // Its start's CPU (Instance::InitCpu, PlatformCpu): loading and faas_init are the function's.
-  std::chrono::nanoseconds InitCpu() const { return worker_->InitCpu(); }
-  std::chrono::nanoseconds PlatformCpu() const { return worker_->PlatformCpu(); }
+  // Its start's CPU (metering::CpuAccount): loading and faas_init are the function's.
+  std::chrono::nanoseconds InitCpu() const { return worker_->Account().InitCpu(); }
+  std::chrono::nanoseconds PlatformCpu() const { return worker_->Account().PlatformCpu(); }
   // Called once, from the destructor, with the CPU the zygote used after it was ready (forks).
   void SetOnEnd(std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> fn) {
     on_end_ = std::move(fn);
@@ -72,14 +72,14 @@ class Zygote {
   // Removes and returns the kept report of `ns_pid` (from exits_ and exit_order_). mu_ held.
   std::optional<ExitInfo> TakeExit(pid_t ns_pid);
 
-  // The zygote is a worker started with --zygote: its keeper, cgroup, channel and log are an
-  // Instance's (never invoked).
+  // The zygote is a worker process started with --zygote (its keeper, cgroup, channel and log),
+  // used through InstanceProcess's public interface: it is never invoked, so it is no Instance.
   std::shared_ptr<sandbox::FunctionCgroup> group_;  // outlives worker_ (declared first)
-  std::unique_ptr<Instance> worker_;
+  std::unique_ptr<InstanceProcess> worker_;
   std::shared_ptr<const FunctionSpec> spec_;
   pid_t host_pid_ = -1;  // the zygote itself, PID 1 of its namespace
   std::atomic<bool> dead_{false};
-  std::mutex alive_mu_;  // Alive() polls the keeper: WorkerProcess is not thread-safe
+  std::mutex alive_mu_;  // Alive() polls the keeper: InstanceProcess is not thread-safe
   std::mutex mu_;
   std::unordered_map<pid_t, ExitInfo> exits_;  // reported, not yet asked for; bounded
   std::deque<pid_t> exit_order_;

@@ -1,7 +1,8 @@
 // Fuzz target for the daemon's decoding of what a worker sends (docs/architecture.md): the
 // frame header and its bounds, as read by sandbox::ReadFrame (Invoke, AwaitReady, the zygote)
-// and by sandbox::FrameBytesMissing (the event loop's Instance::Pump), then the protobuf parse and
-// checks of a faas.v1.WorkerResponse (ParseWorkerResult, ParseWorkerReady).
+// and by sandbox::FrameBytesMissing (the event loop's ChannelExchange::Pump; both are
+// sandbox::FrameDecoder), then the protobuf parse and checks of a faas.v1.WorkerResponse
+// (ParseWorkerResult, ParseWorkerReady).
 //
 // Input: the bytes a hostile worker writes on its channel before closing it. They go through a
 // real socketpair to ReadFrame, frame after frame, and through a model of Pump's reads to
@@ -144,8 +145,8 @@ Result<std::string> ReadAll(const faas::UniqueFd& fd, std::string_view sent) {
   return *first;
 }
 
-// Instance::Pump's reads of one answer, over `stream` ending in EOF: a 64 KiB read while the
-// header is incomplete, then exactly the bytes FrameBytesMissing asks for. Returns the whole
+// ChannelExchange::Pump's reads of one answer, over `stream` ending in EOF: a 64 KiB read while
+// the header is incomplete, then exactly the bytes FrameBytesMissing asks for. Returns the whole
 // frame, or why not (EOF: Unavailable).
 Result<std::string> Pump(std::string_view stream) {
   std::string frame;

@@ -236,8 +236,10 @@ static void pb_header(pb* b, const char* name, const char* value) {
 
 /* WorkerResult{status, headers (name, value pairs, NULL-terminated), body, invocation_id = the
  * request's}, wrapped in WorkerResponse.result and length-prefixed, written to fd 3 at once. */
-static int write_result_frame(const faas_request* req, int status, const char* const* headers,
-                              const char* body) {
+/* A WorkerResult frame for this invocation, written on fd 3 behind the worker's back; with
+ * `copies` 2, twice in one write (one recv on the daemon's side reads both). */
+static int write_result_frames(const faas_request* req, int status, const char* const* headers,
+                               const char* body, int copies) {
   pb r = {.len = 0};
   pb_varint(&r, (1 << 3) | 0);
   pb_varint(&r, (unsigned long)status);
@@ -252,7 +254,18 @@ static int write_result_frame(const faas_request* req, int status, const char* c
   msg.data[1] = (unsigned char)(n >> 8);
   msg.data[2] = (unsigned char)(n >> 16);
   msg.data[3] = (unsigned char)(n >> 24);
+  if (copies > 1) { /* the same frame again, in the same write */
+    if (msg.len * 2 > sizeof msg.data)
+      return -1;
+    memcpy(msg.data + msg.len, msg.data, msg.len);
+    msg.len *= 2;
+  }
   return write(3, msg.data, msg.len) == (ssize_t)msg.len ? 0 : -1;
+}
+
+static int write_result_frame(const faas_request* req, int status, const char* const* headers,
+                              const char* body) {
+  return write_result_frames(req, status, headers, body, 1);
 }
 
 static void burn_cpu_ms(long ms) {
@@ -514,6 +527,21 @@ int faas_handle(const faas_request* req, faas_response* res) {
     _exit(0);
   }
   /* Raw frames (run in a `fresh` deployment: one frame, then _exit, so nothing is left over). */
+  if (is(req, "frame-twice")) {
+    /* A well-formed answer twice in one write: the second could answer nobody's request. */
+    if (write_result_frames(req, 200, NULL, "twice-answer", 2) != 0)
+      return 1;
+    _exit(0);
+  }
+  if (is(req, "frame-oversize")) {
+    /* A header announcing one byte more than any frame may have (6 MiB + 256 KiB + 1), then
+     * nothing: refused from the header alone, before any buffer is sized for it. */
+    static const unsigned char kHeader[] = {0x01, 0x00, 0x64, 0x00};
+    if (write(3, kHeader, sizeof kHeader) < 0)
+      return 1;
+    for (;;)
+      pause();
+  }
   if (is(req, "frame-1xx")) {
     /* 101 Switching Protocols with a body: the client would take the connection as upgraded. */
     static const char* const kHeaders[] = {"upgrade", "websocket", "connection", "upgrade", NULL};

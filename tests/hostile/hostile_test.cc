@@ -320,6 +320,24 @@ TEST_F(Hostile, HalfAFrameIsAProtocolViolation) {
   EXPECT_NE(r.body.find("protocol"), std::string::npos) << r.body;
 }
 
+// The daemon expects exactly one frame per request, of at most kMaxFrameBytes: more bytes after
+// it, or a header announcing more, is a protocol violation named as such (sandbox::FrameDecoder's
+// words), on the blocking path a fresh instance takes and the loop's alike (one Pump).
+TEST_F(Hostile, TwoFramesForOneRequestAndAnOversizedOneAreProtocolViolations) {
+  const std::size_t limit = (6u << 20) + (256u << 10);  // sandbox::kMaxFrameBytes
+  const std::string oversize = "protocol violation: frame of " + std::to_string(limit + 1) +
+                               " bytes exceeds the limit of " + std::to_string(limit);
+  const std::string trailing = "protocol violation: bytes after the response frame";
+  for (const auto& [attack, words] :
+       {std::pair{"frame-twice", trailing}, std::pair{"frame-oversize", oversize}}) {
+    HttpResult r = Get("forger", std::string("do=") + attack);
+    EXPECT_EQ(r.status, 502) << attack << ": " << r.body;
+    EXPECT_EQ(Code(r), "function_crashed") << attack << ": " << r.body;
+    EXPECT_NE(r.body.find(words), std::string::npos) << attack << ": " << r.body;
+    EXPECT_EQ(r.body.find("twice-answer"), std::string::npos) << r.body;  // never the forgery
+  }
+}
+
 // A status outside 200..599 (a 1xx would make the client take the connection as switched or
 // keep waiting for the final answer) is a protocol violation, whoever wrote the frame.
 TEST_F(Hostile, AStatusBelow200FromARawFrameIsAProtocolViolation) {

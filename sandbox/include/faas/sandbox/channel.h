@@ -52,16 +52,59 @@ Status WriteFramed(int fd, std::string* frame,
 bool FillFrameHeader(std::string* frame);
 // The payload length a frame header announces (its first kFrameHeaderBytes bytes).
 uint32_t FrameLength(const char* header);
-// How many bytes are still missing from one frame of which `received` has arrived (a reader
-// that expects exactly one frame, such as the daemon's non-blocking Instance::Pump): 0 when it is
-// complete; kFrameHeaderBytes - received.size() while the header is incomplete. Errors, both
-// Internal("protocol violation: …"): the header announces more than `max_bytes`, or bytes
-// follow the frame. Pure function.
+// The one decoder of the frame format, for every reader of a channel: ReadFrame (blocking,
+// below) and the daemon's non-blocking exchange with a worker (scheduler/src/channel_exchange.cc).
+// The frame arrives in pieces into a buffer the reader owns, laid out as on the wire (header,
+// then what has arrived of the payload); the decoder says how much is missing, takes what
+// belongs to the frame, and names every way a frame can be wrong, with the same words for both
+// readers. It holds only the limit: the buffer is the state, so a reader can free it at any time.
+//
+//   FrameDecoder d(kMaxFrameBytes);
+//   std::string frame;
+//   FAAS_ASSIGN_OR_RETURN(std::size_t missing, d.Missing(frame));  // 0: complete
+//   FAAS_ASSIGN_OR_RETURN(std::size_t taken, d.Feed(&frame, bytes)); // the rest is not its
+//   ... on EOF: return d.Ended(frame);
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(std::size_t max_bytes = kMaxFrameBytes) : max_bytes_(max_bytes) {}
+
+  // How many bytes are still missing from the frame whose first bytes are `received`: what is
+  // left of the header while it is incomplete, then what is left of the payload; 0 when the
+  // frame is complete. Internal("protocol violation: frame of N bytes exceeds the limit of M")
+  // once the header announces more than the limit. `received` must not run past the frame.
+  Result<std::size_t> Missing(std::string_view received) const {
+    return Missing(received.substr(0, kFrameHeaderBytes), received.size());
+  }
+  // The same for a reader that keeps the header apart from the payload (ReadFrame: the payload
+  // is what it returns): `header` holds the first bytes of the frame, up to kFrameHeaderBytes,
+  // and `received` counts every byte of the frame that has arrived.
+  Result<std::size_t> Missing(std::string_view header, std::size_t received) const;
+  // Appends to *frame the bytes at the front of `data` that belong to its frame (at most up to
+  // its end) and returns how many: the rest belong to whatever follows. Stops at an oversized
+  // header with Missing's error (the header is then in *frame).
+  Result<std::size_t> Feed(std::string* frame, std::string_view data) const;
+  // Why the stream ending after `received` is an error: Unavailable("end of stream") before any
+  // byte; Internal("protocol violation: stream ended inside a frame header") or
+  // Internal("protocol violation: stream ended inside a frame (N of M bytes)").
+  static Status Ended(std::string_view received) {
+    return Ended(received.substr(0, kFrameHeaderBytes), received.size());
+  }
+  static Status Ended(std::string_view header, std::size_t received);
+  // Internal("protocol violation: bytes after the response frame"): a reader that expects exactly
+  // one frame (the daemon waiting for an answer) got more.
+  static Status Trailing();
+
+ private:
+  std::size_t max_bytes_;
+};
+
+// FrameDecoder::Missing for a reader that expects exactly one frame in `received`: also the
+// Trailing() error when bytes follow the frame. Pure function.
 Result<std::size_t> FrameBytesMissing(std::string_view received, std::size_t max_bytes);
 
-// Reads one frame of at most `max_bytes`. EOF before the first byte: Unavailable("end of stream");
-// EOF inside a frame or a length over the limit: Internal("protocol violation: …");
-// deadline passed: DeadlineExceeded. With a deadline the fd must be non-blocking.
+// Reads one frame of at most `max_bytes` with a FrameDecoder, never a byte past it (the next
+// frame stays in the socket). EOF: FrameDecoder::Ended; a length over the limit: its Missing
+// error; deadline passed: DeadlineExceeded. With a deadline the fd must be non-blocking.
 Result<std::string> ReadFrame(int fd, std::size_t max_bytes,
                               std::optional<Clock::time_point> deadline = std::nullopt);
 

@@ -1,0 +1,352 @@
+// The exchange on an instance's channel (channel_exchange.h): the request frame, the
+// non-blocking write and read of one invocation, and its answer or failure as an InvokeResult.
+#include "channel_exchange.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <memory>
+
+#include "faas/base/scope_exit.h"
+#include "faas/base/text.h"
+#include "faas/sandbox/channel.h"
+#include "faas/v1/worker.pb.h"
+
+#include "worker_response.h"
+
+namespace faas::scheduler {
+
+Status ChannelExchange::CheckIdleChannel() const {
+  char byte = 0;
+  ssize_t n = 0;
+  do {
+    n = ::recv(p_->ChannelFd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    return InternalError(
+        "protocol violation: the worker wrote to its channel while idle (nobody asked)");
+  }
+  return OkStatus();  // empty (EAGAIN), or closed: writing the request finds that out
+}
+
+void ChannelExchange::Begin(InvokeRequest& req, Exchange* x) {
+  const store::FunctionConfig& cfg = p_->Spec().config;
+  p_->ClearLogs();
+  v1::WorkerRequest wr;
+  wr.set_invocation_id(req.invocation_id);
+  x->invocation_id = req.invocation_id;
+  wr.set_method(req.method);
+  wr.set_path(req.path);
+  wr.set_query(req.query);
+  for (const auto& [name, value] : req.headers) {
+    auto* h = wr.add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  wr.set_body(std::move(req.body));
+  wr.set_trigger(req.trigger);
+  wr.set_queue(req.queue);
+  wr.set_message_id(req.message_id);
+  wr.set_attempt(req.attempt == 0 ? 1 : req.attempt);
+  wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
+  x->frame.assign(sandbox::kFrameHeaderBytes, '\0');
+  wr.AppendToString(&x->frame);  // after the header: sent as is
+  sandbox::FillFrameHeader(&x->frame);
+  x->done = 0;
+  x->writing = true;
+
+  // CPU since the instance was ready or the last invocation ended is background use. A cold
+  // start's first invocation is charged from the moment it was ready, like a warm one: what
+  // came before is the platform's start-up or the function's init (billed on its own row).
+  x->cpu_now = p_->Cpu();
+  x->cpu_before = x->cpu_now;
+  p_->Account().InvocationStarts(x->cpu_now);
+  if (p_->Cgroup() != nullptr) {
+    p_->Cgroup()->ResetPeakMemory();
+  }
+  x->t0 = Clock::now();
+  x->deadline = x->t0 + cfg.timeout;
+  x->cpu_limit = store::EffectiveCpuLimit(cfg);
+  x->cpu_exceeded = false;
+}
+
+Clock::time_point ChannelExchange::NextCheck(Exchange* x, bool first, Status* expired) {
+  // The CPU budget is checked whenever it could have run out: the cgroup's CPU quota (one CPU)
+  // means CPU time never grows faster than wall time. The first check needs no read: the
+  // invocation has only just started.
+  auto used = first ? x->cpu_now - x->cpu_before : p_->Cpu() - x->cpu_before;
+  if (used >= x->cpu_limit) {
+    x->cpu_exceeded = true;
+    *expired = DeadlineExceededError("cpu limit");
+    return x->deadline;
+  }
+  if (Clock::now() >= x->deadline) {
+    *expired = DeadlineExceededError("deadline");
+    return x->deadline;
+  }
+  *expired = OkStatus();
+  auto slice =
+      std::max<std::chrono::nanoseconds>(x->cpu_limit - used, std::chrono::milliseconds(1));
+  return std::min(x->deadline, Clock::now() + slice);
+}
+
+Pumped ChannelExchange::Pump(Exchange* x, Result<std::string>* answer) {
+  const int fd = p_->ChannelFd();
+  if (x->writing) {
+    if (x->done == 0) {
+      if (Status idle = CheckIdleChannel(); !idle.ok()) {
+        *answer = std::move(idle);
+        return Pumped::kFailed;
+      }
+    }
+    while (x->done < x->frame.size()) {
+      const ssize_t n = ::send(fd, x->frame.data() + x->done, x->frame.size() - x->done,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        x->done += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return Pumped::kWaiting;
+      }
+      *answer = UnavailableError("end of stream");  // the worker is gone: read why (Finish)
+      return Pumped::kFailed;
+    }
+    x->writing = false;
+    x->frame.clear();
+    x->done = 0;
+    // The worker has not answered a request it got this instant: wait for the channel to be
+    // readable rather than spend a recv finding nothing.
+    return Pumped::kWaiting;
+  }
+  // The answer: the header, then the payload; usually one recv takes both. The worker answers
+  // one frame per request and never more.
+  const sandbox::FrameDecoder decoder(sandbox::kMaxFrameBytes);
+  for (;;) {
+    Result<std::size_t> missing = decoder.Missing(x->frame);
+    if (!missing.ok()) {
+      *answer = missing.status();
+      return Pumped::kFailed;
+    }
+    const std::size_t have = x->frame.size();
+    ssize_t n = 0;
+    if (have < sandbox::kFrameHeaderBytes) {
+      // The length is not known yet: read into a scratch buffer (no zero-filled allocation).
+      // Allocated on first use: a thread_local array would be zeroed in every thread's TLS.
+      constexpr std::size_t kScratch = 64u << 10;
+      thread_local std::unique_ptr<char[]> scratch;
+      if (scratch == nullptr) {
+        scratch = std::make_unique_for_overwrite<char[]>(kScratch);
+      }
+      n = ::recv(fd, scratch.get(), kScratch, MSG_DONTWAIT);
+      if (n > 0) {
+        const std::string_view got(scratch.get(), static_cast<std::size_t>(n));
+        Result<std::size_t> taken = decoder.Feed(&x->frame, got);
+        if (!taken.ok() || *taken < got.size()) {
+          *answer = taken.ok() ? sandbox::FrameDecoder::Trailing() : taken.status();
+          return Pumped::kFailed;
+        }
+      }
+    } else {
+      if (*missing == 0) {
+        *answer = std::move(x->frame);  // with its header: Settle skips it (no copy)
+        x->frame.clear();
+        return Pumped::kAnswered;
+      }
+      // Beyond its first kOwnAnswerBytes an answer needs its whole size from the daemon's
+      // budget; the buffer then grows with what arrives (at most doubling), so a worker that
+      // announces 6 MiB and stalls costs what it sent, not what it announced.
+      x->answer_bytes = have + *missing;
+      if (x->answer_bytes > kOwnAnswerBytes && x->budget_bytes < x->answer_bytes) {
+        return Pumped::kNeedsBudget;
+      }
+      const std::size_t want = std::min(*missing, std::max<std::size_t>(have, 64u << 10));
+      x->frame.resize(have + want);
+      n = ::recv(fd, x->frame.data() + have, want, MSG_DONTWAIT);
+      x->frame.resize(have + (n > 0 ? static_cast<std::size_t>(n) : 0));
+    }
+    if (n > 0) {
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return Pumped::kWaiting;
+    }
+    *answer = n == 0 ? sandbox::FrameDecoder::Ended(x->frame) : ErrnoError(errno, "recv");
+    return Pumped::kFailed;
+  }
+}
+
+void ChannelExchange::Invoke(InvokeRequest& req, std::size_t log_capture_bytes,
+                             AnswerBudget& budget, InvokeResult* out) {
+  // The loop's steps (Pump), with poll(2) for the loop: one way to read an answer.
+  Exchange x;
+  Begin(req, &x);
+  Result<std::string> answer = InternalError("no answer");
+  Status expired;
+  Clock::time_point until = NextCheck(&x, /*first=*/true, &expired);
+  for (;;) {
+    const Pumped p = Pump(&x, &answer);
+    if (p == Pumped::kAnswered || p == Pumped::kFailed) {
+      break;
+    }
+    // The CPU budget is checked whenever it could have run out, and at the deadline.
+    if (Clock::now() >= until) {
+      until = NextCheck(&x, /*first=*/false, &expired);
+      if (!expired.ok()) {
+        answer = expired;
+        break;
+      }
+    }
+    if (p == Pumped::kNeedsBudget) {
+      if (budget.TakeUntil(x.answer_bytes - x.budget_bytes, until)) {
+        x.budget_bytes = x.answer_bytes;
+      }
+      continue;
+    }
+    pollfd pfd{p_->ChannelFd(), static_cast<short>(x.WantsWrite() ? POLLOUT : POLLIN), 0};
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now()).count();
+    if (::poll(&pfd, 1, static_cast<int>(std::clamp<int64_t>(ms, 0, 1'000'000))) < 0 &&
+        errno != EINTR) {
+      answer = ErrnoError(errno, "poll");
+      break;
+    }
+  }
+  if (answer.ok()) {
+    Status violation = Settle(x, *answer, log_capture_bytes, out, sandbox::kFrameHeaderBytes);
+    answer = std::string();  // the answer buffer is freed before its budget is given back
+    budget.Give(x.budget_bytes);
+    if (!violation.ok()) {
+      Finish(x, std::move(violation), log_capture_bytes, out);
+    }
+    return;
+  }
+  x.frame = std::string();
+  budget.Give(x.budget_bytes);
+  Finish(x, std::move(answer), log_capture_bytes, out);
+}
+
+Status ChannelExchange::Settle(const Exchange& x, std::string_view frame,
+                               std::size_t log_capture_bytes, InvokeResult* out, std::size_t skip) {
+  out->timings.exec = Clock::now() - x.t0;
+  out->cpu = p_->Cpu() - x.cpu_before;
+  p_->Account().InvocationEnded(x.cpu_before + out->cpu);
+  if (p_->Cgroup() != nullptr) {
+    out->peak_memory_bytes = p_->Cgroup()->PeakMemory();
+  }
+  out->logs = p_->ReadLogs(log_capture_bytes);
+
+  v1::WorkerResponse msg;
+  std::string violation = frame.size() < skip
+                              ? "protocol violation: malformed response frame"
+                              : ParseWorkerResult(frame.substr(skip), x.invocation_id, &msg);
+  if (!violation.empty()) {
+    return InternalError(std::move(violation));
+  }
+  v1::WorkerResult* result = msg.mutable_result();
+  out->handler_return = result->handler_return();
+  if (result->response_too_large()) {
+    out->outcome = Outcome::kResponseTooLarge;
+    out->error_message = "the function's response passed the 6 MiB limit";
+    return OkStatus();
+  }
+  if (result->handler_return() != 0) {
+    out->outcome = Outcome::kFunctionError;
+    out->error_message =
+        "the function returned " + std::to_string(result->handler_return()) + " (non-zero)";
+    return OkStatus();
+  }
+  out->outcome = Outcome::kOk;
+  out->status = result->status();
+  out->headers.reserve(static_cast<std::size_t>(result->headers_size()));
+  for (auto& h : *result->mutable_headers()) {
+    out->headers.emplace_back(std::move(*h.mutable_name()), std::move(*h.mutable_value()));
+  }
+  out->body = std::move(*result->mutable_body());
+  return OkStatus();
+}
+
+void ChannelExchange::Finish(const Exchange& x, Result<std::string> frame,
+                             std::size_t log_capture_bytes, InvokeResult* out, std::size_t skip) {
+  if (frame.ok()) {
+    Status violation = Settle(x, *frame, log_capture_bytes, out, skip);
+    if (violation.ok()) {
+      return;
+    }
+    frame = std::move(violation);
+  }
+  const store::FunctionConfig& cfg = p_->Spec().config;
+  const auto cpu_before = x.cpu_before;
+  ScopeExit account([&] {
+    p_->Account().InvocationEnded(cpu_before + out->cpu);
+    if (p_->Cgroup() != nullptr) {
+      out->peak_memory_bytes = p_->Cgroup()->PeakMemory();
+    }
+  });
+  out->timings.exec = Clock::now() - x.t0;
+  const Status& err = frame.status();
+  if (err.code() == StatusCode::kDeadlineExceeded) {
+    p_->KillAll();  // enforced from outside; the worker gets no say
+    out->cpu = p_->Cpu() - cpu_before;
+    p_->Bury("timeout");
+    out->outcome = Outcome::kTimeout;
+    out->error_message = TimeoutMessage(x);
+  } else {
+    // EOF or a protocol violation (a bad frame, or an answer Settle refused).
+    std::string why = err.code() == StatusCode::kInternal ? err.message() : "";
+    if (!why.empty()) {
+      p_->KillAll();
+    }
+    ExitInfo info;
+    std::string exit = p_->Bury(why.empty() ? "closed its channel" : "protocol violation", &info);
+    out->cpu = p_->Cpu() - cpu_before;
+    out->outcome = Outcome::kCrashed;
+    out->error_message =
+        why.empty() ? "the worker " + exit : "the worker broke the protocol: " + why + "; " + exit;
+    if (why.empty() && info.signaled && info.value == SIGSYS) {
+      // The seccomp policy killed it (SCMP_ACT_KILL_PROCESS delivers SIGSYS).
+      out->outcome = Outcome::kSandboxViolation;
+      out->error_message =
+          "the worker was killed by the sandbox for a forbidden system call (SIGSYS)";
+    } else if (p_->Cgroup() != nullptr && p_->Cgroup()->OomKills() > 0) {
+      out->outcome = Outcome::kSandboxViolation;
+      out->error_message = "the instance passed its memory limit of " +
+                           std::to_string(cfg.memory_mb) + " MiB and was killed";
+    }
+  }
+  out->logs = p_->ReadLogs(log_capture_bytes);
+}
+
+std::string ChannelExchange::TimeoutMessage(const Exchange& x) const {
+  return x.cpu_exceeded
+             ? "the function used its " + FormatDuration(x.cpu_limit) +
+                   " CPU-time limit; the instance was killed"
+             : "the function did not finish within its " +
+                   FormatDuration(p_->Spec().config.timeout) + " timeout; the instance was killed";
+}
+
+void ChannelExchange::Abandon(const Exchange& x, const Status& why, InvokeResult* out) {
+  p_->Kill();  // a signal: the reaper thread's destructor kills the rest and reaps
+  p_->MarkDead();
+  out->timings.exec = Clock::now() - x.t0;
+  if (why.code() == StatusCode::kDeadlineExceeded) {
+    out->outcome = Outcome::kTimeout;
+    out->error_message = TimeoutMessage(x);
+  } else {
+    out->outcome = Outcome::kCrashed;
+    out->error_message =
+        why.code() == StatusCode::kInternal
+            ? "the worker broke the protocol: " + why.message() + " (worker killed)"
+            : "the worker stopped answering: " + why.message();
+  }
+}
+
+}  // namespace faas::scheduler

@@ -1,0 +1,95 @@
+// ChannelExchange: one invocation on an instance's channel, after the worker is ready. It builds
+// the request frame, writes it and reads the answer without blocking (for an event loop) or in
+// a poll(2) loop (Invoke), decodes the answer with the channel's one FrameDecoder, and maps the
+// answer, or the failure, to an InvokeResult. The process it talks to, and whose CPU and logs it
+// reads, is an InstanceProcess; on a failure it has that process killed and buried.
+// Every answer is checked as hostile (worker_response.h): a stale or forged frame, an oversized
+// or malformed one, kills the worker.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "faas/base/status.h"
+#include "faas/base/time.h"
+#include "faas/scheduler/scheduler.h"
+
+#include "answer_budget.h"
+#include "instance_process.h"
+
+namespace faas::scheduler {
+
+// The state of one invocation in steps, for an event loop (Scheduler::InvokeAsync):
+//   Begin; Pump whenever the channel is ready (writable while WantsWrite, else readable) and
+//   NextCheck at the time it returned, until Pump answers or fails or NextCheck expires (when
+//   Pump asks for budget, take AnswerBytes() into budget_bytes before pumping again); then
+//   Settle the answer (never blocks); on failure, or a violation Settle found, Finish (it
+//   kills and reaps: a blocking thread's work).
+struct Exchange {
+  std::string invocation_id;  // the request's: the answer must name it
+  std::string frame;          // the request frame, then what has arrived of the answer
+  std::size_t done = 0;       // bytes of the request frame written
+  bool writing = true;
+  std::size_t answer_bytes = 0;  // the answer frame's size, header included, once announced
+  std::size_t budget_bytes = 0;  // taken from the AnswerBudget for it (the caller gives back)
+  Clock::time_point t0;
+  Clock::time_point deadline;
+  std::chrono::nanoseconds cpu_now{0};
+  std::chrono::nanoseconds cpu_before{0};
+  std::chrono::nanoseconds cpu_limit{0};
+  bool cpu_exceeded = false;
+  bool WantsWrite() const { return writing; }
+};
+
+// kNeedsBudget: the answer is larger than kOwnAnswerBytes and x->budget_bytes does not cover
+// x->answer_bytes; nothing more is read until it does.
+enum class Pumped { kWaiting, kAnswered, kFailed, kNeedsBudget };
+
+class ChannelExchange {
+ public:
+  explicit ChannelExchange(InstanceProcess* process) : p_(process) {}
+
+  // Runs one invocation with the function's wall-clock timeout: the steps below, with poll(2).
+  // Fills outcome, response, cpu, logs and timings.exec in *out. After kTimeout/kCrashed the
+  // process is dead. Every invocation, a cold start's first included, is charged only the CPU
+  // from its start. The request's body is moved into the frame (the only copy is the
+  // serialisation). An answer larger than kOwnAnswerBytes waits for its bytes from `budget`
+  // (within the deadline).
+  void Invoke(InvokeRequest& req, std::size_t log_capture_bytes, AnswerBudget& budget,
+              InvokeResult* out);
+
+  // Builds the request frame (the body is moved into it) and starts the CPU accounting.
+  void Begin(InvokeRequest& req, Exchange* x);
+  // Non-blocking: writes what it can of the request, reads what has arrived of the answer (its
+  // buffer grows with what arrives, at most doubling, never to the announced size at once).
+  // kAnswered and kFailed set *answer (the whole frame, header included, or why it failed).
+  Pumped Pump(Exchange* x, Result<std::string>* answer);
+  // When to check next (the CPU budget or the deadline); sets *expired to DeadlineExceeded once
+  // either is spent. `first`: right after Begin (no CPU read needed).
+  Clock::time_point NextCheck(Exchange* x, bool first, Status* expired);
+  // Fills *out from a complete answer without blocking (CPU, peak memory and logs are reads of
+  // open files). Returns the protocol violation when the answer is not acceptable: the worker
+  // must then be killed, by Finish with that status (the loop hands it to a blocking thread).
+  // The answer's payload starts `skip` bytes in (Pump leaves the frame header in front).
+  Status Settle(const Exchange& x, std::string_view frame, std::size_t log_capture_bytes,
+                InvokeResult* out, std::size_t skip = 0);
+  // Fills *out from the answer (or failure); on failure kills and buries the worker (blocks).
+  void Finish(const Exchange& x, Result<std::string> frame, std::size_t log_capture_bytes,
+              InvokeResult* out, std::size_t skip = 0);
+  // When no thread can be had to Finish a failure: SIGKILLs the worker without waiting, marks
+  // the process dead and fills *out from `why` alone. The process's owner reaps it later.
+  void Abandon(const Exchange& x, const Status& why, InvokeResult* out);
+
+ private:
+  // Internal("protocol violation: …") when the worker has written to its channel although no
+  // request is outstanding (a frame left over from an earlier call, or one forged ahead of the
+  // next): its next answer could not be told from a stale one. One non-blocking peek.
+  Status CheckIdleChannel() const;
+  std::string TimeoutMessage(const Exchange& x) const;  // kTimeout's: wall clock or CPU
+
+  InstanceProcess* p_;
+};
+
+}  // namespace faas::scheduler
