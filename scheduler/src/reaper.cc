@@ -108,8 +108,9 @@ void Scheduler::Impl::StartZygotes(std::unique_lock<std::mutex>& lock,
       // are the platform's work.
       recorder->Started(Billed(*spec), (*started)->PlatformCpu(), (*started)->InitCpu());
       Recorder* rec = recorder.get();
-      (*started)->SetOnEnd(
-          [rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) { rec->Platform(Billed(s), cpu); });
+      (*started)->SetOnEnd([rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) {
+        rec->Platform(Billed(s), cpu);
+      });
       if (fn->pool.closed() || stopping || spec != fn->pool.spec()) {
         retired_zygotes.push_back(std::move(*started));  // deployed over while it started
         continue;

@@ -25,10 +25,10 @@
 #include "faas/scheduler/scheduler.h"
 
 #include "answer_budget.h"
+#include "billing.h"
 #include "instance.h"
 #include "launcher.h"
 #include "pool.h"
-#include "billing.h"
 #include "zygote.h"
 
 namespace faas::scheduler {
