@@ -176,6 +176,25 @@ struct Scheduler::Impl {
       pool->zygote.reset();
     }
   }
+  // Zygotes Prepare started for a deploy, by function, until the SetFunction that follows adopts
+  // one (docs/design/0014-cold-start-after-deploy.md). The spec object is the zygote's alone
+  // until then (no instance was forked from it), so adoption can write the version number into
+  // it. Guarded by mu.
+  struct Prepared {
+    std::shared_ptr<FunctionSpec> spec;
+    std::shared_ptr<Zygote> zygote;
+  };
+  std::map<std::string, Prepared, std::less<>> prepared;
+  void DropPreparedLocked(std::string_view name) {  // mu held; the reaper stops it
+    if (auto it = prepared.find(name); it != prepared.end()) {
+      retired_zygotes.push_back(std::move(it->second.zygote));
+      prepared.erase(it);
+      reaper_work = true;
+      reaper_wake.notify_all();
+    }
+  }
+  // SetFunction's hook (mu held): the zygote prepared for `spec` becomes the pool's, billed now.
+  void AdoptPreparedLocked(Pool* pool, const FunctionSpec& spec);
   // Instances done with: destroyed (SIGKILL, reap, cgroup removal: milliseconds) by the reaper
   // thread, off the request path. Guarded by mu.
   std::vector<InstancePtr> graveyard;
@@ -305,6 +324,7 @@ void Scheduler::SetFunction(FunctionSpec spec) {
     pool->zygote_failures = 0;
     pool->zygote_retry_at = {};
     pool->zygote_disabled = false;
+    impl_->AdoptPreparedLocked(pool.get(), *shared);
     impl_->reaper_work = true;
     auto stale = std::stable_partition(pool->idle.begin(), pool->idle.end(), [&](auto& i) {
       return i->Spec().version == shared->version;
@@ -323,6 +343,7 @@ void Scheduler::RemoveFunction(const std::string& name) {
   std::vector<AsyncPtr> gone;  // queued async calls
   {
     std::lock_guard lock(impl_->mu);
+    impl_->DropPreparedLocked(name);
     auto it = impl_->pools.find(name);
     if (it == impl_->pools.end()) {
       return;
@@ -898,6 +919,88 @@ Status Scheduler::Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took
   return OkStatus();  // the probe instance stops here (destructor: close, kill, reap)
 }
 
+Status Scheduler::Prepare(const FunctionSpec& spec, std::chrono::nanoseconds* took) {
+  if (!impl_->options.zygotes) {
+    return Probe(spec, took);
+  }
+  auto t0 = Clock::now();
+  // The zygote goes where SetFunction's would: below the function's level (made now, or the live
+  // one, whose caps only rise; SetFunction asks for the same level again and gets this one).
+  std::shared_ptr<sandbox::FunctionCgroup> group;
+  if (impl_->options.cgroups != nullptr) {
+    auto made =
+        impl_->options.cgroups->Function(spec.name, FunctionLevelLimits(spec, impl_->options));
+    if (made.ok()) {
+      group = std::move(*made);
+    }
+  }
+  auto own = std::make_shared<FunctionSpec>(spec);
+  auto started = Zygote::Start(own, impl_->options, std::move(group));
+  if (!started.ok()) {
+    const Status& s = started.status();
+    if (s.code() == StatusCode::kDeadlineExceeded) {
+      if (took != nullptr) {
+        *took = Clock::now() - t0;
+      }
+      return s;  // Probe's words too; a second start would double the deploy's wait
+    }
+    // Probe's own verdict and words: a version whose faas_init leaves threads deploys without a
+    // zygote, and a library that fails says so exactly as it always did.
+    FAAS_LOG(impl_->log, info, "zygote.not_prepared", {"fn", spec.name}, {"error", s.message()},
+             {"fallback", "probe"});
+    Status probed = Probe(spec, took);
+    if (took != nullptr) {
+      *took = Clock::now() - t0;
+    }
+    return probed;
+  }
+  std::shared_ptr<Zygote> stale;  // stopped outside the lock
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping) {
+      stale = std::move(*started);
+    } else {
+      impl_->DropPreparedLocked(spec.name);
+      impl_->prepared[spec.name] = Impl::Prepared{std::move(own), std::move(*started)};
+    }
+  }
+  stale.reset();
+  if (took != nullptr) {
+    *took = Clock::now() - t0;
+  }
+  return OkStatus();
+}
+
+void Scheduler::DropPrepared(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  impl_->DropPreparedLocked(name);
+}
+
+void Scheduler::Impl::AdoptPreparedLocked(Pool* pool, const FunctionSpec& spec) {
+  auto it = prepared.find(spec.name);
+  if (it == prepared.end()) {
+    return;
+  }
+  Prepared p = std::move(it->second);
+  prepared.erase(it);
+  // The version number is the only difference a deploy makes; anything else means this zygote
+  // loaded something else (another path to SetFunction), and the reaper starts the right one.
+  if (p.spec->library_path != spec.library_path || p.spec->config != spec.config ||
+      RunAs(*p.spec) != RunAs(spec) || !p.zygote->Alive()) {
+    retired_zygotes.push_back(std::move(p.zygote));
+    return;
+  }
+  *p.spec = spec;  // the zygote's (and its worker's) spec, now with its version number
+  // Billed as StartZygotes bills a zygote: loading and faas_init once, as an "init" row.
+  recorder->Started(spec, p.zygote->PlatformCpu(), p.zygote->InitCpu());
+  Recorder* rec = recorder.get();
+  p.zygote->SetOnEnd(
+      [rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) { rec->Platform(s, cpu); });
+  pool->zygote = std::move(p.zygote);
+  FAAS_LOG(log, info, "zygote.started", {"fn", spec.name}, {"version", spec.version},
+           {"pid", pool->zygote->HostPid()}, {"prepared", true});
+}
+
 Status Scheduler::OutboundNetworkAvailable() const {
   const std::string& slirp = impl_->options.slirp4netns;
   if (slirp.empty() || ::access(slirp.c_str(), X_OK) != 0) {
@@ -1192,6 +1295,10 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
     for (auto& [name, pool] : impl_->pools) {
       impl_->RetireZygote(pool.get());
     }
+    for (auto& [name, p] : impl_->prepared) {
+      impl_->retired_zygotes.push_back(std::move(p.zygote));
+    }
+    impl_->prepared.clear();
     zygotes.swap(impl_->retired_zygotes);
   }
   zygotes.clear();  // after every instance: each zygote is PID 1 of its instances' namespace
