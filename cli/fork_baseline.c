@@ -1,7 +1,9 @@
 /* faas-fork-baseline PAUSE_MS COUNT: the baseline of `faasctl bench cold-start`, a small separate
  * process (libc only) so the fork it times is of a small address space, not of faasctl with its
  * gRPC libraries and threads. COUNT times: sleep PAUSE_MS (the same idle pause the function had),
- * then time fork() + _exit(0) in the child + waitpid(); prints one line of milliseconds each. */
+ * then time fork() + _exit(0) in the child + waitpid(); prints one line of milliseconds each.
+ * COUNT 0: one timed fork per line read on stdin, until EOF (bench/e2e/cold_start.cc interleaves
+ * them with its cold starts). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -21,7 +23,8 @@ int main(int argc, char** argv) {
   }
   long pause_ms = strtol(argv[1], NULL, 10);
   long count = strtol(argv[2], NULL, 10);
-  for (long i = 0; i < count; ++i) {
+  char line[64];
+  for (long i = 0; count == 0 ? fgets(line, sizeof line, stdin) != NULL : i < count; ++i) {
     if (pause_ms > 0) {
       struct timespec p = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
       nanosleep(&p, NULL);

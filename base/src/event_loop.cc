@@ -238,7 +238,9 @@ void BlockingPool::Work() {
     const bool got =
         cv_.wait_for(lock, idle_timeout_, [&] { return stopping_ || !tasks_.empty(); });
     --idle_;
-    if (!got) {  // idle too long: exit, to be joined by the next Run (or the destructor)
+    // Idle too long: exit, to be joined by the next Run (or the destructor), unless fewer than
+    // keep_idle_ other threads are idle (this one then stays, and waits again).
+    if (!got && idle_ >= keep_idle_) {
       auto it = threads_.find(std::this_thread::get_id());
       if (it != threads_.end()) {
         exited_.push_back(std::move(it->second));

@@ -62,7 +62,8 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   if (!sha.ok()) {
     return DeployError{"internal", sha.status()};
   }
-  // Load the library once in a separate worker before it can become latest.
+  // Load the library once in a separate worker before it can become latest: the version's
+  // zygote, kept for the SetFunction below, so the first call forks (docs/design/0014).
   // The probe runs the function's code, so it runs as the function's own uid already.
   auto uid = registry_->ReserveUid(name);
   if (!uid.ok()) {
@@ -70,7 +71,10 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   }
   scheduler::FunctionSpec probe{name, 0, registry_->ArtifactPath(*sha), cfg, *uid};
   std::chrono::nanoseconds took{0};
-  Status probed = scheduler_->Probe(probe, &took);
+  Status probed = scheduler_->Prepare(probe, &took);
+  // Declared after `done`, so it runs first: a zygote SetFunction did not adopt (the deploy
+  // failed after the probe) is stopped before another deploy of `name` may prepare one.
+  ScopeExit unprepared([&] { scheduler_->DropPrepared(name); });
   if (!probed.ok()) {
     bool timeout = probed.code() == StatusCode::kDeadlineExceeded;
     bool lib_fault = timeout || probed.code() == StatusCode::kFailedPrecondition;

@@ -238,6 +238,7 @@ void Scheduler::SetFunction(FunctionSpec spec) {
     fn->zygote_failures = 0;
     fn->zygote_retry_at = {};
     fn->zygote_disabled = false;
+    impl_->AdoptPreparedLocked(fn.get(), *shared);
     impl_->reaper_work = true;
     impl_->Settle(&grants, &d);
   }
@@ -252,6 +253,7 @@ void Scheduler::RemoveFunction(const std::string& name) {
   Deliveries d;
   {
     std::lock_guard lock(impl_->mu);
+    impl_->DropPreparedLocked(name);
     auto it = impl_->functions.find(name);
     if (it == impl_->functions.end()) {
       return;
@@ -388,6 +390,89 @@ Status Scheduler::Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took
     return started.status();
   }
   return OkStatus();  // the probe instance stops here (destructor: close, kill, reap)
+}
+
+Status Scheduler::Prepare(const FunctionSpec& spec, std::chrono::nanoseconds* took) {
+  if (!impl_->options.zygotes) {
+    return Probe(spec, took);
+  }
+  auto t0 = Clock::now();
+  // The zygote goes where SetFunction's would: below the function's level (made now, or the live
+  // one, whose caps only rise; SetFunction asks for the same level again and gets this one).
+  std::shared_ptr<sandbox::FunctionCgroup> group;
+  if (impl_->options.cgroups != nullptr) {
+    auto made =
+        impl_->options.cgroups->Function(spec.name, FunctionLevelLimits(spec, impl_->options));
+    if (made.ok()) {
+      group = std::move(*made);
+    }
+  }
+  auto own = std::make_shared<FunctionSpec>(spec);
+  auto started = Zygote::Start(own, impl_->options, std::move(group));
+  if (!started.ok()) {
+    const Status& s = started.status();
+    if (s.code() == StatusCode::kDeadlineExceeded) {
+      if (took != nullptr) {
+        *took = Clock::now() - t0;
+      }
+      return s;  // Probe's words too; a second start would double the deploy's wait
+    }
+    // Probe's own verdict and words: a version whose faas_init leaves threads deploys without a
+    // zygote, and a library that fails says so exactly as it always did.
+    FAAS_LOG(impl_->log, info, "zygote.not_prepared", {"fn", spec.name}, {"error", s.message()},
+             {"fallback", "probe"});
+    Status probed = Probe(spec, took);
+    if (took != nullptr) {
+      *took = Clock::now() - t0;
+    }
+    return probed;
+  }
+  std::shared_ptr<Zygote> stale;  // stopped outside the lock
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping) {
+      stale = std::move(*started);
+    } else {
+      impl_->DropPreparedLocked(spec.name);
+      impl_->prepared[spec.name] = Impl::Prepared{std::move(own), std::move(*started)};
+    }
+  }
+  stale.reset();
+  if (took != nullptr) {
+    *took = Clock::now() - t0;
+  }
+  return OkStatus();
+}
+
+void Scheduler::DropPrepared(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  impl_->DropPreparedLocked(name);
+}
+
+void Scheduler::Impl::AdoptPreparedLocked(Function* fn, const FunctionSpec& spec) {
+  auto it = prepared.find(spec.name);
+  if (it == prepared.end()) {
+    return;
+  }
+  Prepared p = std::move(it->second);
+  prepared.erase(it);
+  // The version number is the only difference a deploy makes; anything else means this zygote
+  // loaded something else (another path to SetFunction), and the reaper starts the right one.
+  if (p.spec->library_path != spec.library_path || p.spec->config != spec.config ||
+      RunAs(*p.spec) != RunAs(spec) || !p.zygote->Alive()) {
+    retired_zygotes.push_back(std::move(p.zygote));
+    return;
+  }
+  *p.spec = spec;  // the zygote's (and its worker's) spec, now with its version number
+  // Billed as StartZygotes bills a zygote: loading and faas_init once, as an "init" row.
+  recorder->Started(Billed(spec), p.zygote->PlatformCpu(), p.zygote->InitCpu());
+  Recorder* rec = recorder.get();
+  p.zygote->SetOnEnd([rec](const FunctionSpec& s, std::chrono::nanoseconds cpu) {
+    rec->Platform(Billed(s), cpu);
+  });
+  fn->zygote = std::move(p.zygote);
+  FAAS_LOG(log, info, "zygote.started", {"fn", spec.name}, {"version", spec.version},
+           {"pid", fn->zygote->HostPid()}, {"prepared", true});
 }
 
 Status Scheduler::OutboundNetworkAvailable() const {
@@ -527,6 +612,10 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
     for (auto& [name, fn] : impl_->functions) {
       impl_->RetireZygote(fn.get());
     }
+    for (auto& [name, p] : impl_->prepared) {
+      impl_->retired_zygotes.push_back(std::move(p.zygote));
+    }
+    impl_->prepared.clear();
     zygotes.swap(impl_->retired_zygotes);
   }
   zygotes.clear();  // after every instance: each zygote is PID 1 of its instances' namespace

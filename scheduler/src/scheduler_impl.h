@@ -113,6 +113,26 @@ struct Scheduler::Impl {
   // Zygotes no function uses any more; the last instance forked from one may still hold it.
   // Released by the reaper outside the lock (closing one kills its namespace and waits).
   std::vector<std::shared_ptr<Zygote>> retired_zygotes;  // under mu
+  // Zygotes Prepare started for a deploy, by function, until the SetFunction that follows adopts
+  // one (docs/design/0014-cold-start-after-deploy.md). The spec object is the zygote's alone
+  // until then (no instance was forked from it), so adoption can write the version number into
+  // it. Under mu.
+  struct Prepared {
+    std::shared_ptr<FunctionSpec> spec;
+    std::shared_ptr<Zygote> zygote;
+  };
+  std::map<std::string, Prepared, std::less<>> prepared;
+  void DropPreparedLocked(std::string_view name) {  // mu held; the reaper stops it
+    if (auto it = prepared.find(name); it != prepared.end()) {
+      retired_zygotes.push_back(std::move(it->second.zygote));
+      prepared.erase(it);
+      reaper_work = true;
+      reaper_wake.notify_all();
+    }
+  }
+  // SetFunction's hook (mu held): the zygote prepared for `spec` becomes the function's, billed
+  // now.
+  void AdoptPreparedLocked(Function* fn, const FunctionSpec& spec);
   // Instances done with: destroyed (SIGKILL, reap, cgroup removal: milliseconds) by the reaper
   // thread, off the request path. Under mu.
   std::vector<PooledPtr> graveyard;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -188,7 +189,7 @@ TEST(BlockingPool, RunsBlockingTasksConcurrently) {
 }
 
 TEST(BlockingPool, IdleThreadsExitAndNewTasksStillRun) {
-  BlockingPool pool(milliseconds(10));
+  BlockingPool pool(milliseconds(10), /*keep_idle=*/0);
   std::promise<pid_t> first;
   ASSERT_TRUE(pool.Run([&] { first.set_value(::gettid()); }));
   auto first_tid = first.get_future();
@@ -205,6 +206,51 @@ TEST(BlockingPool, IdleThreadsExitAndNewTasksStillRun) {
   std::promise<void> second;
   ASSERT_TRUE(pool.Run([&] { second.set_value(); }));
   EXPECT_EQ(second.get_future().wait_for(kWait), std::future_status::ready);
+}
+
+// Of two threads idle past the timeout one exits and one stays, and the next task runs on it:
+// the first task after a quiet spell does not wait for a new thread.
+TEST(BlockingPool, KeepsOneIdleThreadForTheNextTask) {
+  BlockingPool pool(milliseconds(10));  // keep_idle = 1
+  std::promise<void> both_running;
+  std::atomic<int> running{0};
+  std::array<std::promise<pid_t>, 2> tids;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(pool.Run([&, i] {
+      if (++running == 2) {
+        both_running.set_value();
+      }
+      // Hold this thread until both run: two threads, not one taking both tasks.
+      while (running.load() < 2) {
+        std::this_thread::yield();
+      }
+      tids[static_cast<std::size_t>(i)].set_value(::gettid());
+    }));
+  }
+  ASSERT_EQ(both_running.get_future().wait_for(kWait), std::future_status::ready);
+  std::array<std::string, 2> task;
+  for (int i = 0; i < 2; ++i) {
+    auto f = tids[static_cast<std::size_t>(i)].get_future();
+    ASSERT_EQ(f.wait_for(kWait), std::future_status::ready);
+    task[static_cast<std::size_t>(i)] = "/proc/self/task/" + std::to_string(f.get());
+  }
+  ASSERT_NE(task[0], task[1]);
+  auto alive = [&] {
+    return (::access(task[0].c_str(), F_OK) == 0 ? 1 : 0) +
+           (::access(task[1].c_str(), F_OK) == 0 ? 1 : 0);
+  };
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (alive() == 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(2));  // polling with a deadline
+  }
+  ASSERT_EQ(alive(), 1) << "one of two idle threads exits";
+  const std::string kept = ::access(task[0].c_str(), F_OK) == 0 ? task[0] : task[1];
+  std::promise<pid_t> next;
+  ASSERT_TRUE(pool.Run([&] { next.set_value(::gettid()); }));
+  auto next_tid = next.get_future();
+  ASSERT_EQ(next_tid.wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ("/proc/self/task/" + std::to_string(next_tid.get()), kept)
+      << "the next task ran on a new thread, not the kept one";
 }
 
 TEST(BlockingPool, TheDestructorRunsQueuedTasksAndJoins) {

@@ -88,11 +88,15 @@ class EventLoop {
 
 // Threads for work that may block (a blocking HTTP handler, killing an instance). Run never
 // waits: an idle thread takes the task, else a new thread starts. Threads idle for
-// `idle_timeout` exit. The destructor runs every queued task, then joins every thread.
+// `idle_timeout` exit, except the last `keep_idle`: the first task after a quiet spell (the cold
+// start after scale-to-zero runs here) would otherwise wait for a new thread, which took 3 ms
+// after an idle pause on the 2-vCPU VM against ~0.02-0.05 ms for waking a kept one
+// (docs/design/0014). The destructor runs every queued task, then joins every thread.
 class BlockingPool {
  public:
-  explicit BlockingPool(std::chrono::milliseconds idle_timeout = std::chrono::seconds(10))
-      : idle_timeout_(idle_timeout) {}
+  explicit BlockingPool(std::chrono::milliseconds idle_timeout = std::chrono::seconds(10),
+                        std::size_t keep_idle = 1)
+      : idle_timeout_(idle_timeout), keep_idle_(keep_idle) {}
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
@@ -103,6 +107,7 @@ class BlockingPool {
  private:
   void Work();
   const std::chrono::milliseconds idle_timeout_;
+  const std::size_t keep_idle_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;         // guarded by mu_

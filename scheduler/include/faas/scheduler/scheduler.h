@@ -194,6 +194,18 @@ class Scheduler final : public Invoker {
   // Starts one instance of `spec` in a separate worker, waits for it to load and initialise,
   // then stops it. InvalidArgument("init_failed: …") or DeadlineExceeded on failure.
   Status Probe(const FunctionSpec& spec, std::chrono::nanoseconds* took = nullptr);
+  // A deploy's probe that is also the version's zygote start
+  // (docs/design/0014-cold-start-after-deploy.md): loads the library and runs faas_init in a
+  // zygote of `spec` (its version number does not matter yet) and keeps it for the next
+  // SetFunction of spec.name, which adopts it when the library, config and uid are the same: the
+  // deploy then answers once the version can fork, and its first call forks. Errors are Probe's,
+  // word for word. A version that cannot have a zygote (faas_init left threads; or zygotes are
+  // off) gets Probe instead. A zygote not adopted is stopped by DropPrepared, and by the next
+  // Prepare, SetFunction or RemoveFunction of the function, or Shutdown; its start is billed
+  // only when adopted (a probe is not billed).
+  Status Prepare(const FunctionSpec& spec, std::chrono::nanoseconds* took = nullptr);
+  // Stops the zygote Prepare kept for `name`, if SetFunction did not adopt it (a failed deploy).
+  void DropPrepared(const std::string& name);
   // OK when outbound functions can run here; else FailedPrecondition saying what is missing.
   Status OutboundNetworkAvailable() const;
   // Starts up to `count` instances now (bounded by max_instances) and keeps them idle. Returns

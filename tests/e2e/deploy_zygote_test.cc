@@ -1,0 +1,120 @@
+// The cold start right after a deploy (docs/design/0014-cold-start-after-deploy.md): the deploy's
+// probe is the version's zygote start, so the deploy answers once the version can fork, and the
+// first call forks an instance instead of spawning a worker that loads the library and runs
+// faas_init again. What tells the two apart from outside: a forked instance's ledger row has no
+// load or init time (it starts initialised), a spawned one carries its dlopen and faas_init (here
+// >= 30 ms), and each spawned worker adds an "init" row beside the zygote's one.
+#include <unistd.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "faas/store/ledger.h"
+
+#include "e2e/faasd_test.h"
+#include "faasd_process.h"
+#include "http_client.h"
+
+namespace faas::testing {
+namespace {
+
+class DeployZygote : public FaasdTest {
+ protected:
+  void Start(std::vector<std::string> flags = {}) {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "faasd needs root for its sandbox";
+    }
+    ASSERT_TRUE(d_.Start(flags)) << d_.Logs();
+  }
+  // faas_instances{state="zygote"} of `name` now, without waiting (-1: no sample).
+  double Zygotes(const std::string& name) {
+    return Sample(HttpRequest(d_.http_port(), "GET", "/metrics").body,
+                  "faas_instances{function=\"" + name + "\",state=\"zygote\"}");
+  }
+  std::string Call(const std::string& name) {
+    HttpResult r = HttpRequest(d_.http_port(), "GET", "/function/" + name);
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.Header("x-faas-cold-start"), "true");
+    return r.Header("x-invocation-id");
+  }
+  // Stops faasd and reads the ledger rows of `name` by kind.
+  std::map<std::string, std::vector<store::InvocationRecord>> StopAndRead(const std::string& name) {
+    EXPECT_EQ(d_.Stop(), 0);
+    std::map<std::string, std::vector<store::InvocationRecord>> out;
+    auto ledger = store::Ledger::Open(d_.data_dir());
+    EXPECT_TRUE(ledger.ok()) << ledger.status().ToString();
+    if (ledger.ok()) {
+      auto list = (*ledger)->List(name, 1000);
+      EXPECT_TRUE(list.ok());
+      for (auto& r : *list) {
+        out[r.kind].push_back(r);
+      }
+    }
+    return out;
+  }
+};
+
+// Deploy, call at once; deploy a changed version, call at once. Both first calls fork. Before
+// this, the zygote started later on the reaper thread (a 30 ms faas_init here), so both calls
+// spawned a worker that ran faas_init a third and fourth time.
+TEST_F(DeployZygote, TheFirstCallAfterEachDeployIsForkedFromTheVersionsZygote) {
+  Start();
+  Ctl0({"deploy", "fn", TestdataLib("initburn"), "--public"});
+  // The deploy answered once the version could fork: its zygote is there already.
+  EXPECT_EQ(Zygotes("fn"), 1);
+  const std::string first = Call("fn");
+  Ctl0({"deploy", "fn", TestdataLib("initburn"), "--public", "--env", "INITBURN_MS=31"});
+  EXPECT_EQ(Zygotes("fn"), 1);
+  const std::string second = Call("fn");
+
+  auto rows = StopAndRead("fn");
+  std::map<std::string, store::InvocationRecord> by_id;
+  for (const auto& r : rows["invocation"]) {
+    by_id[r.invocation_id] = r;
+  }
+  ASSERT_EQ(by_id.count(first), 1u);
+  ASSERT_EQ(by_id.count(second), 1u);
+  for (const auto& [id, version] : {std::pair{first, 1u}, std::pair{second, 2u}}) {
+    const store::InvocationRecord& r = by_id[id];
+    EXPECT_TRUE(r.cold_start) << id;
+    EXPECT_EQ(r.version, version) << id;
+    // A spawned worker's row carries its dlopen and its 30 ms faas_init.
+    EXPECT_EQ(r.load_ns, 0u) << id << " was spawned, not forked";
+    EXPECT_EQ(r.init_ns, 0u) << id << " was spawned, not forked";
+  }
+  // One init row per version: its zygote's (the probe that became it is billed once, on
+  // adoption; no worker was spawned).
+  ASSERT_EQ(rows["init"].size(), 2u);
+  for (const auto& r : rows["init"]) {
+    EXPECT_GE(r.cpu_ns, 29'000'000u);
+  }
+}
+
+// With --zygotes=false the deploy probes as before and every instance is spawned.
+TEST_F(DeployZygote, WithoutZygotesTheFirstCallSpawnsAndTheDeployLeavesNothingRunning) {
+  Start({"--zygotes", "false"});
+  Ctl0({"deploy", "fn", TestdataLib("initburn"), "--public"});
+  EXPECT_NE(Zygotes("fn"), 1);
+  const std::string first = Call("fn");
+  auto rows = StopAndRead("fn");
+  ASSERT_EQ(rows["invocation"].size(), 1u);
+  EXPECT_EQ(rows["invocation"][0].invocation_id, first);
+  EXPECT_GE(rows["invocation"][0].init_ns, 29'000'000u) << "spawned: it ran faas_init";
+  ASSERT_EQ(rows["init"].size(), 1u) << "the probe is not billed, the spawned worker is";
+}
+
+// A version whose faas_init leaves a thread running cannot have a zygote: the deploy still
+// succeeds (its probe is today's) and the first call spawns.
+TEST_F(DeployZygote, AVersionThatCannotHaveAZygoteStillDeploys) {
+  Start();
+  Ctl0({"deploy", "t", TestdataLib("initthread"), "--public"});
+  HttpResult r = HttpRequest(d_.http_port(), "GET", "/function/t");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(Zygotes("t"), 1);
+}
+
+}  // namespace
+}  // namespace faas::testing
