@@ -41,8 +41,6 @@
 #include "faas/sandbox/channel.h"
 #include "faas/v1/worker.pb.h"
 
-extern char** environ;
-
 namespace {
 
 // Context switches of `pid` so far: voluntary (it slept) and involuntary (it was preempted).

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -129,7 +130,7 @@ class RequestReader {
     for (;;) {
       if (std::size_t total = FrameTotal(); total != 0 && size_ >= total) {
         last_ = total;
-        return {buf_.data() + faas::sandbox::kFrameHeaderBytes,
+        return {buf_.get() + faas::sandbox::kFrameHeaderBytes,
                 total - faas::sandbox::kFrameHeaderBytes};
       }
       if (!Fill()) {
@@ -139,15 +140,18 @@ class RequestReader {
   }
 
  private:
-  // Bytes asked of one recv: a typical request and more; a bigger frame is read to its end.
-  static constexpr std::size_t kReadChunk = 16u << 10;
+  // Bytes asked of one recv: a typical request (a frame with a small body) fits, and the rest
+  // of a bigger frame is asked in one piece. Small, because the buffer stays: zygote-forked
+  // instances measured 16 KiB more private heap with a 16 KiB chunk, 12 KiB with this one
+  // (density, docs/benchmarks.md).
+  static constexpr std::size_t kReadChunk = 4u << 10;
 
   // Header plus payload of the buffered frame, or 0 while its header is incomplete.
   std::size_t FrameTotal() const {
     if (size_ < faas::sandbox::kFrameHeaderBytes) {
       return 0;
     }
-    const uint32_t len = faas::sandbox::FrameLength(buf_.data());
+    const uint32_t len = faas::sandbox::FrameLength(buf_.get());
     if (len > faas::sandbox::kMaxFrameBytes) {
       Die(faas::sandbox::kExitChannelError, "protocol violation: oversized request frame");
     }
@@ -157,12 +161,13 @@ class RequestReader {
   // Drops the frame Next returned last, keeping whatever followed it.
   void Consume() {
     if (last_ < size_) {
-      std::memmove(buf_.data(), buf_.data() + last_, size_ - last_);
+      std::memmove(buf_.get(), buf_.get() + last_, size_ - last_);
     }
     size_ -= last_;
     last_ = 0;
-    if (size_ == 0 && buf_.size() > 4 * kReadChunk) {
-      buf_ = std::string();  // after a big request, an idle worker holds nothing big
+    if (size_ == 0 && capacity_ > 4 * kReadChunk) {
+      buf_.reset();  // after a big request, an idle worker holds nothing big
+      capacity_ = 0;
     }
   }
 
@@ -171,15 +176,21 @@ class RequestReader {
   bool Fill() {
     const std::size_t total = FrameTotal();
     const std::size_t want = total > size_ + kReadChunk ? total - size_ : kReadChunk;
-    if (buf_.size() < size_ + want) {
-      buf_.resize(size_ + want);  // zeroes only what it adds: the buffer is reused
+    if (capacity_ < size_ + want) {
+      // Not zeroed: only the pages recv writes become the instance's own.
+      auto bigger = std::make_unique_for_overwrite<char[]>(size_ + want);
+      if (size_ > 0) {
+        std::memcpy(bigger.get(), buf_.get(), size_);
+      }
+      buf_ = std::move(bigger);
+      capacity_ = size_ + want;
     }
     for (;;) {
       // Idle until the next request: wait in poll(2), never asleep in recv (ReadBytes in
       // channel.cc says why). The request is almost never there yet when the last answer has
       // just gone, so a first recv would only cost an EAGAIN.
       (void)faas::sandbox::WaitReadable(kChannelFd, faas::Clock::time_point::max());
-      const ssize_t n = ::recv(kChannelFd, buf_.data() + size_, want, MSG_DONTWAIT);
+      const ssize_t n = ::recv(kChannelFd, buf_.get() + size_, want, MSG_DONTWAIT);
       if (n > 0) {
         size_ += static_cast<std::size_t>(n);
         return true;
@@ -196,7 +207,8 @@ class RequestReader {
     }
   }
 
-  std::string buf_;  // storage; the first size_ bytes are what has been read
+  std::unique_ptr<char[]> buf_;  // the first size_ of capacity_ bytes are what has been read
+  std::size_t capacity_ = 0;
   std::size_t size_ = 0;
   std::size_t last_ = 0;  // bytes of the frame Next returned last
 };

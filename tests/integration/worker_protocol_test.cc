@@ -23,8 +23,6 @@
 
 #include "scheduler_support.h"
 
-extern char** environ;
-
 namespace faas::sandbox {
 namespace {
 
