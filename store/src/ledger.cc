@@ -145,30 +145,31 @@ constexpr const char* kInsertInvocation =
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 // Inserts `r` with `st`, a kInsertInvocation statement prepared once per batch (preparing one
-// per row cost the writer more than the insert itself).
+// per row cost the writer more than the insert itself). `r` is borrowed: it must outlive the
+// statement or its next Rebind (the batch outlives both in Commit).
 Status Insert(sql::Stmt& st, const InvocationRecord& r) {
-  FAAS_RETURN_IF_ERROR(st.Rebind({r.invocation_id,
-                                  r.function,
-                                  int64_t{r.version},
-                                  r.trigger,
-                                  r.kind,
-                                  r.start_unix_ms,
-                                  static_cast<int64_t>(r.wall_ns),
-                                  static_cast<int64_t>(r.cpu_ns),
-                                  static_cast<int64_t>(r.billed_ms),
-                                  r.cost_micros,
-                                  static_cast<int64_t>(r.peak_memory_bytes),
-                                  int64_t{r.cold_start ? 1 : 0},
-                                  r.outcome,
-                                  r.error_code,
-                                  static_cast<int64_t>(r.queue_ns),
-                                  static_cast<int64_t>(r.spawn_ns),
-                                  static_cast<int64_t>(r.load_ns),
-                                  static_cast<int64_t>(r.init_ns),
-                                  static_cast<int64_t>(r.exec_ns),
-                                  r.tenant,
-                                  r.queue,
-                                  r.message_id}));
+  FAAS_RETURN_IF_ERROR(st.RebindBorrowed({r.invocation_id,
+                                          r.function,
+                                          int64_t{r.version},
+                                          r.trigger,
+                                          r.kind,
+                                          r.start_unix_ms,
+                                          static_cast<int64_t>(r.wall_ns),
+                                          static_cast<int64_t>(r.cpu_ns),
+                                          static_cast<int64_t>(r.billed_ms),
+                                          r.cost_micros,
+                                          static_cast<int64_t>(r.peak_memory_bytes),
+                                          int64_t{r.cold_start ? 1 : 0},
+                                          r.outcome,
+                                          r.error_code,
+                                          static_cast<int64_t>(r.queue_ns),
+                                          static_cast<int64_t>(r.spawn_ns),
+                                          static_cast<int64_t>(r.load_ns),
+                                          static_cast<int64_t>(r.init_ns),
+                                          static_cast<int64_t>(r.exec_ns),
+                                          r.tenant,
+                                          r.queue,
+                                          r.message_id}));
   return st.Run();
 }
 

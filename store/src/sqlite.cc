@@ -1,5 +1,6 @@
 #include "sqlite.h"
 
+#include <mutex>
 #include <utility>
 
 #include "faas/base/log.h"
@@ -65,6 +66,12 @@ faas::Status SetUp(sqlite3* db, const std::string& path, const OpenOptions& opti
 }  // namespace
 
 faas::Result<sqlite3*> Open(const std::string& path, const OpenOptions& options) {
+  // Before SQLite initialises (the first open): no global memory statistics. They take a
+  // process-wide mutex on every allocation SQLite makes; the ledger's writer allocates for each
+  // row it inserts, and nobody reads the statistics. Too late (SQLITE_MISUSE) only if something
+  // opened a database without this function, which then keeps the default.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -99,7 +106,12 @@ faas::Status Stmt::Rebind(std::initializer_list<Param> params) {
   return Bind(params);
 }
 
-faas::Status Stmt::Bind(std::initializer_list<Param> params) {
+faas::Status Stmt::RebindBorrowed(std::initializer_list<Param> params) {
+  sqlite3_reset(stmt_);
+  return Bind(params, SQLITE_STATIC);
+}
+
+faas::Status Stmt::Bind(std::initializer_list<Param> params, sqlite3_destructor_type bytes) {
   int index = 0;
   for (const Param& p : params) {
     ++index;
@@ -109,11 +121,10 @@ faas::Status Stmt::Bind(std::initializer_list<Param> params) {
     } else if (const Blob* blob = std::get_if<Blob>(&p)) {
       // A null data pointer would bind NULL; an empty blob must stay an empty blob.
       rc = sqlite3_bind_blob64(stmt_, index, blob->bytes.empty() ? "" : blob->bytes.data(),
-                               blob->bytes.size(), SQLITE_TRANSIENT);
+                               blob->bytes.size(), bytes);
     } else {
       std::string_view text = std::get<std::string_view>(p);
-      rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8);
+      rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), bytes, SQLITE_UTF8);
     }
     if (rc != SQLITE_OK) {
       return Error(db_, rc, "bind");
