@@ -1175,7 +1175,7 @@ TEST_F(HostileLoop, BadAnswersDoNotStallOtherConnectionsOnTheLoop) {
     stallers.emplace_back([&status] { status = Get("staller", "do=frame-stall").status; });
   }
   for (int i = 0; i < kAttacks; ++i) {
-    // A warm instance first (a cold start runs wholly on a blocking thread), then the attack.
+    // A warm instance first (a cold start launches on a blocking thread), then the attack.
     EXPECT_EQ(Get("garbage", "do=identity").status, 200);
     garbage_status.push_back(Get("garbage", "do=frame-garbage&mb=900").status);
   }
@@ -1208,8 +1208,9 @@ TEST_F(HostileLoop, BadAnswersDoNotStallOtherConnectionsOnTheLoop) {
 // Twenty workers each announce a 6 MiB answer and stall: faasd holds buffers for what has
 // arrived, not for what was announced, so its RSS does not grow by 20 × 6 MiB; the stalled
 // calls end at their timeout (504) and hello keeps answering meanwhile. Twice: on warm
-// instances (the event loop's path) and then on cold ones (a blocking thread's: the first round
-// killed them all).
+// instances and then on cold ones (the first round killed them all), both read on the event
+// loop since docs/design/0012-scheduler-pool.md; the blocking path's reading is attacked in
+// tests/integration/scheduler_test.cc.
 TEST_F(HostileLoop, StalledAnnouncedAnswersDoNotReserveMemory) {
   constexpr int kStallers = 20;
   {

@@ -212,6 +212,25 @@ TEST(Scheduler, NewVersionRetiresOldInstances) {
   EXPECT_EQ(s.Invoke("hello", Req()).outcome, Outcome::kNotFound);
 }
 
+// The blocking path (triggers, async invocations) reads answers with the same Pump, under poll.
+// Since an event-loop cold start runs its exchange on the loop
+// (docs/design/0012-scheduler-pool.md), the hostile suite's cold round no longer reaches this path,
+// so it is attacked here: an answer announced at 6 MiB that never comes ends at the deadline, and
+// the next call gets a new instance.
+TEST(Scheduler, AStalledAnnouncedAnswerOnTheBlockingPathEndsAtTheDeadline) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("hostile");
+  spec.library_path = std::string(FAAS_TEST_TESTDATA_DIR) + "/libhostile.so";
+  spec.config.timeout = milliseconds(500);
+  s.SetFunction(spec);
+  InvokeResult r = s.Invoke("hostile", Req("do=frame-stall"));
+  EXPECT_EQ(r.outcome, Outcome::kTimeout) << r.error_message;
+  EXPECT_GE(r.timings.exec, milliseconds(500));
+  InvokeResult next = s.Invoke("hostile", Req("do=identity"));
+  EXPECT_EQ(next.outcome, Outcome::kOk) << next.error_message;
+  EXPECT_TRUE(next.cold_start) << "the stalled instance was killed";
+}
+
 TEST(Scheduler, ProbeReportsInitFailures) {
   Scheduler s(Options());
   FunctionSpec bad = Spec("hello");
