@@ -262,8 +262,8 @@ auto InTransaction(PGconn* c, Body&& body) -> decltype(body()) {
     if (failed.code() != faas::StatusCode::kAborted || attempt == kMaxTransactionAttempts) {
       return failed;
     }
-    Log()->info(faas::log::Format("store.txn_retry",
-                                  {{"attempt", attempt}, {"error", failed.message()}}));
+    Log()->info(
+        faas::log::Format("store.txn_retry", {{"attempt", attempt}, {"error", failed.message()}}));
   }
 }
 
@@ -388,8 +388,8 @@ faas::Status PgRegistry::MigrateLocked() {
                                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                                 "version INTEGER PRIMARY KEY, applied_unix_ms BIGINT NOT NULL)")
                                .status());
-      FAAS_ASSIGN_OR_RETURN(
-          Rows cur, Exec(conn_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+      FAAS_ASSIGN_OR_RETURN(Rows cur,
+                            Exec(conn_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
       const int64_t at = cur.Int(0, 0);
       if (at > kSchemaVersion) {
         return faas::FailedPreconditionError(
@@ -404,8 +404,8 @@ faas::Status PgRegistry::MigrateLocked() {
       Rows applied(PQexec(conn_, kMigrations[at]));
       if (PQresultStatus(applied.get()) != PGRES_COMMAND_OK) {
         faas::Status s = PgError(conn_, applied.get());
-        return faas::Status(s.code(), "schema migration " + std::to_string(at + 1) + ": " +
-                                          s.message());
+        return faas::Status(s.code(),
+                            "schema migration " + std::to_string(at + 1) + ": " + s.message());
       }
       FAAS_RETURN_IF_ERROR(Exec(conn_,
                                 "INSERT INTO schema_migrations (version, applied_unix_ms) "
@@ -523,8 +523,8 @@ faas::Result<std::string> PgRegistry::FetchArtifact(const std::string& sha256_he
     ::unlink(path.c_str());
     return written;
   }
-  Log()->info(faas::log::Format("artifact.fetched",
-                                {{"sha256", sha256_hex}, {"bytes", bytes.size()}}));
+  Log()->info(
+      faas::log::Format("artifact.fetched", {{"sha256", sha256_hex}, {"bytes", bytes.size()}}));
   return path;
 }
 
@@ -547,8 +547,8 @@ faas::Result<std::string> PgRegistry::PutArtifact(std::string_view library_bytes
                {std::string_view(hex), static_cast<int64_t>(library_bytes.size()),
                 Bytes{library_bytes}, faas::UnixMillisNow()})
               .status());
-      Log()->info(faas::log::Format("artifact.stored",
-                                    {{"sha256", hex}, {"bytes", library_bytes.size()}}));
+      Log()->info(
+          faas::log::Format("artifact.stored", {{"sha256", hex}, {"bytes", library_bytes.size()}}));
     }
   }
   // This node is about to load it (the deploy's probe): keep a copy instead of fetching it back.
@@ -574,72 +574,71 @@ faas::Result<DeployResult> PgRegistry::CreateVersion(std::string_view name,
   const std::string content_hash = ContentHash(artifact_sha256, config_json);
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_RETURN_IF_ERROR(ConnectLocked());
-  faas::Result<DeployResult> out =
-      InTransaction(conn_, [&]() -> faas::Result<DeployResult> {
-        // Refreshing put_unix_ms makes a concurrent garbage collection (which deletes only rows
-        // older than the grace period, re-checked on the newest row version) leave it alone.
-        FAAS_ASSIGN_OR_RETURN(
-            Rows art, Exec(conn_,
-                           "UPDATE artifacts SET put_unix_ms = GREATEST(put_unix_ms, $2) "
-                           "WHERE sha256 = $1 RETURNING size_bytes",
-                           {std::string_view(artifact_sha256), faas::UnixMillisNow()}));
-        if (art.Count() == 0) {
-          return ArtifactNotStored(artifact_sha256);
-        }
-        const int64_t size = art.Int(0, 0);
-        FAAS_RETURN_IF_ERROR(Exec(conn_,
-                                  "INSERT INTO functions (name, latest_version, created_unix_ms, "
-                                  "next_version) VALUES ($1, 0, $2, 1) "
-                                  "ON CONFLICT (name) DO NOTHING",
-                                  {name, faas::UnixMillisNow()})
-                                 .status());
-        // The row lock serialises deploys of one name across every process: the second waits
-        // here and then reads the first's next_version.
-        FAAS_ASSIGN_OR_RETURN(
-            Rows fn, Exec(conn_,
-                          "SELECT latest_version, next_version FROM functions WHERE name = $1 "
-                          "FOR UPDATE",
-                          {name}));
-        if (fn.Count() == 0) {
-          // Deleted between our insert and the lock: run the whole deploy again.
-          return faas::AbortedError("function " + Quote(name) + " was deleted concurrently");
-        }
-        FAAS_ASSIGN_OR_RETURN(uint32_t latest_number, ToU32(fn.Int(0, 0), "latest_version"));
-        const int64_t next = fn.Int(0, 1);
-        if (latest_number != 0) {
-          FAAS_ASSIGN_OR_RETURN(Version latest, GetVersionIn(conn_, name, latest_number));
-          if (latest.content_hash == content_hash) {
-            return DeployResult{std::move(latest), true};
-          }
-        }
-        if (next < 1 || next > int64_t{UINT32_MAX}) {
-          return VersionsExhausted(name);
-        }
-        FAAS_ASSIGN_OR_RETURN(uint32_t uid, AllocateUid(conn_, name));
-        Version v;
-        v.function = std::string(name);
-        v.version = static_cast<uint32_t>(next);
-        v.content_hash = content_hash;
-        v.artifact_sha256 = artifact_sha256;
-        v.size_bytes = static_cast<uint64_t>(size < 0 ? 0 : size);
-        v.created_unix_ms = faas::UnixMillisNow();
-        v.config = cfg;
-        v.uid = uid;
-        FAAS_RETURN_IF_ERROR(
-            Exec(conn_,
-                 "INSERT INTO versions (function, version, content_hash, artifact_sha256, "
-                 "size_bytes, config_json, created_unix_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                 {name, int64_t{v.version}, std::string_view(v.content_hash),
-                  std::string_view(v.artifact_sha256), static_cast<int64_t>(v.size_bytes),
-                  std::string_view(config_json), v.created_unix_ms})
-                .status());
-        FAAS_RETURN_IF_ERROR(Exec(conn_,
-                                  "UPDATE functions SET latest_version = $1, next_version = $2 "
-                                  "WHERE name = $3",
-                                  {int64_t{v.version}, next + 1, name})
-                                 .status());
-        return DeployResult{std::move(v), false};
-      });
+  faas::Result<DeployResult> out = InTransaction(conn_, [&]() -> faas::Result<DeployResult> {
+    // Refreshing put_unix_ms makes a concurrent garbage collection (which deletes only rows
+    // older than the grace period, re-checked on the newest row version) leave it alone.
+    FAAS_ASSIGN_OR_RETURN(Rows art,
+                          Exec(conn_,
+                               "UPDATE artifacts SET put_unix_ms = GREATEST(put_unix_ms, $2) "
+                               "WHERE sha256 = $1 RETURNING size_bytes",
+                               {std::string_view(artifact_sha256), faas::UnixMillisNow()}));
+    if (art.Count() == 0) {
+      return ArtifactNotStored(artifact_sha256);
+    }
+    const int64_t size = art.Int(0, 0);
+    FAAS_RETURN_IF_ERROR(Exec(conn_,
+                              "INSERT INTO functions (name, latest_version, created_unix_ms, "
+                              "next_version) VALUES ($1, 0, $2, 1) "
+                              "ON CONFLICT (name) DO NOTHING",
+                              {name, faas::UnixMillisNow()})
+                             .status());
+    // The row lock serialises deploys of one name across every process: the second waits
+    // here and then reads the first's next_version.
+    FAAS_ASSIGN_OR_RETURN(Rows fn,
+                          Exec(conn_,
+                               "SELECT latest_version, next_version FROM functions WHERE name = $1 "
+                               "FOR UPDATE",
+                               {name}));
+    if (fn.Count() == 0) {
+      // Deleted between our insert and the lock: run the whole deploy again.
+      return faas::AbortedError("function " + Quote(name) + " was deleted concurrently");
+    }
+    FAAS_ASSIGN_OR_RETURN(uint32_t latest_number, ToU32(fn.Int(0, 0), "latest_version"));
+    const int64_t next = fn.Int(0, 1);
+    if (latest_number != 0) {
+      FAAS_ASSIGN_OR_RETURN(Version latest, GetVersionIn(conn_, name, latest_number));
+      if (latest.content_hash == content_hash) {
+        return DeployResult{std::move(latest), true};
+      }
+    }
+    if (next < 1 || next > int64_t{UINT32_MAX}) {
+      return VersionsExhausted(name);
+    }
+    FAAS_ASSIGN_OR_RETURN(uint32_t uid, AllocateUid(conn_, name));
+    Version v;
+    v.function = std::string(name);
+    v.version = static_cast<uint32_t>(next);
+    v.content_hash = content_hash;
+    v.artifact_sha256 = artifact_sha256;
+    v.size_bytes = static_cast<uint64_t>(size < 0 ? 0 : size);
+    v.created_unix_ms = faas::UnixMillisNow();
+    v.config = cfg;
+    v.uid = uid;
+    FAAS_RETURN_IF_ERROR(
+        Exec(conn_,
+             "INSERT INTO versions (function, version, content_hash, artifact_sha256, "
+             "size_bytes, config_json, created_unix_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             {name, int64_t{v.version}, std::string_view(v.content_hash),
+              std::string_view(v.artifact_sha256), static_cast<int64_t>(v.size_bytes),
+              std::string_view(config_json), v.created_unix_ms})
+            .status());
+    FAAS_RETURN_IF_ERROR(Exec(conn_,
+                              "UPDATE functions SET latest_version = $1, next_version = $2 "
+                              "WHERE name = $3",
+                              {int64_t{v.version}, next + 1, name})
+                             .status());
+    return DeployResult{std::move(v), false};
+  });
   if (out.ok() && !out->unchanged) {
     Log()->info(faas::log::Format("version.created", {{"fn", out->version.function},
                                                       {"version", out->version.version},
@@ -683,12 +682,12 @@ faas::Result<std::vector<Version>> PgRegistry::ListVersions(std::string_view nam
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_RETURN_IF_ERROR(ConnectLocked());
   // One statement, one snapshot: the function and its versions as of the same moment.
-  FAAS_ASSIGN_OR_RETURN(
-      Rows r, Exec(conn_,
-                   "SELECT " FAAS_PG_VERSION_COLUMNS
-                   " FROM functions f LEFT JOIN versions v ON v.function = f.name "
-                   "WHERE f.name = $1 ORDER BY v.version",
-                   {name}));
+  FAAS_ASSIGN_OR_RETURN(Rows r,
+                        Exec(conn_,
+                             "SELECT " FAAS_PG_VERSION_COLUMNS
+                             " FROM functions f LEFT JOIN versions v ON v.function = f.name "
+                             "WHERE f.name = $1 ORDER BY v.version",
+                             {name}));
   if (r.Count() == 0) {
     return NoSuchFunction(name);
   }
@@ -708,8 +707,8 @@ faas::Result<Version> PgRegistry::Rollback(std::string_view name, uint32_t versi
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_RETURN_IF_ERROR(ConnectLocked());
   faas::Result<Version> out = InTransaction(conn_, [&]() -> faas::Result<Version> {
-    FAAS_ASSIGN_OR_RETURN(Rows locked,
-                          Exec(conn_, "SELECT 1 FROM functions WHERE name = $1 FOR UPDATE", {name}));
+    FAAS_ASSIGN_OR_RETURN(
+        Rows locked, Exec(conn_, "SELECT 1 FROM functions WHERE name = $1 FOR UPDATE", {name}));
     if (locked.Count() == 0) {
       return NoSuchFunction(name);
     }
@@ -733,9 +732,9 @@ faas::Status PgRegistry::Delete(std::string_view name) {
   faas::Result<std::vector<std::string>> removed =
       InTransaction(conn_, [&]() -> faas::Result<std::vector<std::string>> {
         FAAS_ASSIGN_OR_RETURN(
-            Rows used, Exec(conn_,
-                            "SELECT DISTINCT artifact_sha256 FROM versions WHERE function = $1",
-                            {name}));
+            Rows used,
+            Exec(conn_, "SELECT DISTINCT artifact_sha256 FROM versions WHERE function = $1",
+                 {name}));
         std::vector<std::string> candidates;
         for (int i = 0; i < used.Count(); ++i) {
           candidates.push_back(used.Text(i, 0));
@@ -901,11 +900,10 @@ faas::Status PgRegistry::RevokeKey(std::string_view id) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_RETURN_IF_ERROR(ConnectLocked());
-  FAAS_ASSIGN_OR_RETURN(Rows updated,
-                        Exec(conn_,
-                             "UPDATE api_keys SET revoked_unix_ms = $1 "
-                             "WHERE id = $2 AND revoked_unix_ms = 0",
-                             {faas::UnixMillisNow(), id}));
+  FAAS_ASSIGN_OR_RETURN(Rows updated, Exec(conn_,
+                                           "UPDATE api_keys SET revoked_unix_ms = $1 "
+                                           "WHERE id = $2 AND revoked_unix_ms = 0",
+                                           {faas::UnixMillisNow(), id}));
   if (updated.Affected() == 0) {
     FAAS_ASSIGN_OR_RETURN(Rows found, Exec(conn_, "SELECT 1 FROM api_keys WHERE id = $1", {id}));
     if (found.Count() == 0) {

@@ -70,8 +70,7 @@ faas::Status UidRangeExhausted() {
 }
 
 faas::Status VersionsExhausted(std::string_view name) {
-  return faas::ResourceExhaustedError("function " + Quote(name) +
-                                      " has used all version numbers");
+  return faas::ResourceExhaustedError("function " + Quote(name) + " has used all version numbers");
 }
 
 faas::Status ValidateDeploy(std::string_view name, const std::string& artifact_sha256,
@@ -214,8 +213,8 @@ faas::Status WriteReadOnlyFileAtomic(const std::string& dir, const std::string& 
 }
 
 faas::Status CorruptArtifact(std::string_view sha256_hex, std::string_view what) {
-  return faas::InternalError("artifact " + std::string(sha256_hex) + " is corrupt: " +
-                             std::string(what));
+  return faas::InternalError("artifact " + std::string(sha256_hex) +
+                             " is corrupt: " + std::string(what));
 }
 
 faas::Status VerifyArtifactFile(const std::string& path, const std::string& sha256_hex) {
@@ -459,8 +458,8 @@ faas::Result<std::string> SqliteRegistry::PutArtifact(std::string_view library_b
 }
 
 faas::Result<DeployResult> SqliteRegistry::CreateVersion(std::string_view name,
-                                                   const std::string& artifact_sha256,
-                                                   const FunctionConfig& cfg) {
+                                                         const std::string& artifact_sha256,
+                                                         const FunctionConfig& cfg) {
   FAAS_RETURN_IF_ERROR(ValidateDeploy(name, artifact_sha256, cfg));
   std::string path = ArtifactPath(artifact_sha256);
   std::string config_json = ConfigToJson(cfg);

@@ -84,8 +84,8 @@ std::string FormatRate(double v);
 // An ApiKey from its stored columns; Internal when one is corrupt.
 faas::Result<ApiKey> KeyFromColumns(std::string id, std::string tenant,
                                     const std::string& functions, const std::string& rate,
-                                    int64_t burst, int64_t created_unix_ms,
-                                    int64_t revoked_unix_ms, std::string secret_sha256);
+                                    int64_t burst, int64_t created_unix_ms, int64_t revoked_unix_ms,
+                                    std::string secret_sha256);
 
 // Directory and file helpers of the artifact stores.
 faas::Status MakeDir(const std::string& path);

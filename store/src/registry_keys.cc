@@ -106,8 +106,8 @@ std::string FormatRate(double v) {
 
 faas::Result<ApiKey> KeyFromColumns(std::string id, std::string tenant,
                                     const std::string& functions, const std::string& rate,
-                                    int64_t burst, int64_t created_unix_ms,
-                                    int64_t revoked_unix_ms, std::string secret_sha256) {
+                                    int64_t burst, int64_t created_unix_ms, int64_t revoked_unix_ms,
+                                    std::string secret_sha256) {
   ApiKey k;
   k.id = std::move(id);
   k.tenant = std::move(tenant);
@@ -235,12 +235,10 @@ faas::Result<ApiKey> ReadKey(const Stmt& s) {
 
 }  // namespace
 
-faas::Result<std::pair<ApiKey, std::string>> SqliteRegistry::CreateKey(std::string_view tenant,
-                                                                 std::vector<std::string> functions,
-                                                                 double rate_per_sec,
-                                                                 uint32_t burst) {
-  FAAS_ASSIGN_OR_RETURN(NewKey made,
-                        PrepareKey(tenant, std::move(functions), rate_per_sec, burst));
+faas::Result<std::pair<ApiKey, std::string>> SqliteRegistry::CreateKey(
+    std::string_view tenant, std::vector<std::string> functions, double rate_per_sec,
+    uint32_t burst) {
+  FAAS_ASSIGN_OR_RETURN(NewKey made, PrepareKey(tenant, std::move(functions), rate_per_sec, burst));
   ApiKey& key = made.key;
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));

@@ -1,5 +1,5 @@
-// The SQLite routes table: AddRoute, ListRoutes, DeleteRoute. A route names its function but does not
-// hold it: it outlives a deleted function (and then answers function_not_found).
+// The SQLite routes table: AddRoute, ListRoutes, DeleteRoute. A route names its function but does
+// not hold it: it outlives a deleted function (and then answers function_not_found).
 #include <mutex>
 
 #include "faas/base/log.h"
@@ -68,7 +68,7 @@ faas::Result<std::vector<Route>> SqliteRegistry::ListRoutes() {
 }
 
 faas::Status SqliteRegistry::DeleteRoute(std::string_view method, std::string_view path,
-                                   std::string_view host) {
+                                         std::string_view host) {
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(
       Stmt del, Stmt::Prepare(db_, "DELETE FROM routes WHERE method = ? AND path = ? AND host = ?",

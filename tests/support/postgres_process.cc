@@ -42,8 +42,9 @@ bool LookUpRunAs(RunAs* out, std::string* why) {
   }
   const passwd* pw = ::getpwnam("postgres");
   if (pw == nullptr) {
-    *why = "running as root, and there is no `postgres` user to run initdb/postgres as "
-           "(install the postgresql package)";
+    *why =
+        "running as root, and there is no `postgres` user to run initdb/postgres as "
+        "(install the postgresql package)";
     return false;
   }
   *out = RunAs{true, pw->pw_uid, pw->pw_gid};
@@ -74,8 +75,8 @@ pid_t Spawn(const std::vector<std::string>& args, const RunAs& as, const std::st
     }
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
-    if (as.change && (::setgroups(0, nullptr) != 0 || ::setgid(as.gid) != 0 ||
-                      ::setuid(as.uid) != 0)) {
+    if (as.change &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(as.gid) != 0 || ::setuid(as.uid) != 0)) {
       ::_exit(126);
     }
     // After setuid (which clears it): a test that dies does not leave the server behind.
@@ -144,10 +145,10 @@ bool PostgresProcess::Start(std::string* error) {
         return fail("mkdir/chown " + dir + ": " + std::strerror(errno));
       }
     }
-    const pid_t initdb = Spawn({std::string(kBinDir) + "/initdb", "-D", data_dir_, "-U",
-                                "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C",
-                                "--no-sync", "--no-instructions"},
-                               as, log_path_);
+    const pid_t initdb =
+        Spawn({std::string(kBinDir) + "/initdb", "-D", data_dir_, "-U", "postgres", "--auth=trust",
+               "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"},
+              as, log_path_);
     if (initdb < 0) {
       return fail(std::string("fork initdb: ") + std::strerror(errno));
     }
@@ -224,10 +225,10 @@ std::string PostgresProcess::Url(const std::string& db) const {
 
 bool PostgresProcess::Sql(const std::string& db, const std::string& sql, std::string* out,
                           std::string* error) const {
-  CommandResult r = RunCommand({std::string(kBinDir) + "/psql", "-X", "-q", "-A", "-t", "-v",
-                                "ON_ERROR_STOP=1", "-h", socket_dir_, "-U", "postgres", "-d", db,
-                                "-c", sql},
-                               "", std::chrono::seconds(60));
+  CommandResult r =
+      RunCommand({std::string(kBinDir) + "/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                  "-h", socket_dir_, "-U", "postgres", "-d", db, "-c", sql},
+                 "", std::chrono::seconds(60));
   if (out != nullptr) {
     *out = r.out;
   }

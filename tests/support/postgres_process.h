@@ -5,10 +5,11 @@
 //   if (std::string why = PostgresProcess::Unavailable(); !why.empty()) GTEST_SKIP() << why;
 //   PostgresProcess pg;
 //   std::string error;
-//   ASSERT_TRUE(pg.Start(&error)) << error;          // initdb once, then postgres; waits until ready
-//   ASSERT_TRUE(pg.CreateDatabase("t1", &error)) << error;
-//   ... pg.Url("t1") ...                             // "postgresql:///t1?host=<dir>/sock&user=postgres"
-//   pg.Stop();                                       // fast shutdown; Start() again keeps the data
+//   ASSERT_TRUE(pg.Start(&error)) << error;          // initdb once, then postgres; waits until
+//   ready ASSERT_TRUE(pg.CreateDatabase("t1", &error)) << error;
+//   ... pg.Url("t1") ...                             //
+//   "postgresql:///t1?host=<dir>/sock&user=postgres" pg.Stop(); // fast shutdown; Start() again
+//   keeps the data
 //
 // Not thread-safe; one test thread drives it.
 #pragma once

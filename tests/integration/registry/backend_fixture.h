@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "faas/store/registry.h"
+
 #include "postgres_process.h"
 #include "subprocess.h"
 
@@ -85,10 +86,9 @@ class RegistryBackendTest : public ::testing::TestWithParam<std::string> {
   void CorruptArtifact(const std::string& sha) {
     if (IsPostgres()) {
       std::string error;
-      ASSERT_TRUE(pg_->Sql(db_,
-                           "UPDATE artifacts SET bytes = 'tampered'::bytea WHERE sha256 = '" +
-                               sha + "'",
-                           nullptr, &error))
+      ASSERT_TRUE(pg_->Sql(
+          db_, "UPDATE artifacts SET bytes = 'tampered'::bytea WHERE sha256 = '" + sha + "'",
+          nullptr, &error))
           << error;
     }
     const std::string file =
@@ -112,13 +112,13 @@ inline std::string BackendName(const ::testing::TestParamInfo<std::string>& para
   return param_info.param;
 }
 
-#define FAAS_REGISTRY_BACKENDS(suite)                                                       \
-  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("sqlite", "postgres"),        \
+#define FAAS_REGISTRY_BACKENDS(suite)                                                \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("sqlite", "postgres"), \
                            ::faas::store::testing::BackendName)
 
 // For the tests of what only PostgreSQL has.
-#define FAAS_REGISTRY_BACKENDS_ONLY_POSTGRES(suite)                                         \
-  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("postgres"),                  \
+#define FAAS_REGISTRY_BACKENDS_ONLY_POSTGRES(suite)                        \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("postgres"), \
                            ::faas::store::testing::BackendName)
 
 }  // namespace faas::store::testing

@@ -46,9 +46,9 @@ class KeysTest : public testing::RegistryBackendTest {
   std::string DatabaseBytes() const {
     std::string out;
     if (IsPostgres()) {
-      faas::testing::CommandResult dump = faas::testing::RunCommand(
-          {faas::testing::PostgresProcess::BinDir() + "/pg_dump", "--data-only", "-d",
-           pg_->Url(db_)});
+      faas::testing::CommandResult dump =
+          faas::testing::RunCommand({faas::testing::PostgresProcess::BinDir() + "/pg_dump",
+                                     "--data-only", "-d", pg_->Url(db_)});
       EXPECT_EQ(dump.exit_code, 0) << dump.err;
       return dump.out;
     }

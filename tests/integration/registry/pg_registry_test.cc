@@ -121,8 +121,7 @@ TEST_P(PgRegistryTest, ProcessesOpeningAtOnceMigrateOnce) {
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   std::string out;
-  ASSERT_TRUE(pg_->Sql(fresh, "SELECT count(*), max(version) FROM schema_migrations", &out,
-                       &error))
+  ASSERT_TRUE(pg_->Sql(fresh, "SELECT count(*), max(version) FROM schema_migrations", &out, &error))
       << error;
   EXPECT_EQ(out, "1|1\n");  // each migration applied once
 }
@@ -162,9 +161,9 @@ TEST_P(PgRegistryTest, ACorruptedRowNeverReachesAnotherNode) {
   Result<std::string> fetched = node->FetchArtifact(*sha);
   ASSERT_FALSE(fetched.ok());
   EXPECT_EQ(fetched.status().code(), StatusCode::kInternal);
-  EXPECT_THAT(fetched.status().message(),
-              HasSubstr("artifact " + *sha + " is corrupt: the stored bytes hash to " +
-                        Sha256Hex("evil")));
+  EXPECT_THAT(
+      fetched.status().message(),
+      HasSubstr("artifact " + *sha + " is corrupt: the stored bytes hash to " + Sha256Hex("evil")));
   // ArtifactPath (what the scheduler loads) names a file that does not exist: a load fails.
   const std::string path = node->ArtifactPath(*sha);
   struct stat st {};

@@ -153,8 +153,8 @@ class Registry {
   // latest with unchanged=true. Errors: InvalidArgument for a bad name, config (all problems
   // at once) or digest; NotFound if the artifact is not stored.
   virtual faas::Result<DeployResult> CreateVersion(std::string_view name,
-                                           const std::string& artifact_sha256,
-                                           const FunctionConfig& cfg) = 0;
+                                                   const std::string& artifact_sha256,
+                                                   const FunctionConfig& cfg) = 0;
 
   // All functions, sorted by name.
   virtual faas::Result<std::vector<FunctionRecord>> ListFunctions() = 0;
@@ -182,7 +182,8 @@ class Registry {
   virtual faas::Result<std::vector<Route>> ListRoutes() = 0;
   // Removes the route keyed (method, path, host), compared exactly.
   // NotFound: `no route GET /users/{id}` (with " for host H" when host is set).
-  virtual faas::Status DeleteRoute(std::string_view method, std::string_view path, std::string_view host) = 0;
+  virtual faas::Status DeleteRoute(std::string_view method, std::string_view path,
+                                   std::string_view host) = 0;
 
   // Creates an API key for `tenant`, allowed to invoke `functions` (empty = every function;
   // duplicates are dropped and the list is sorted), limited to `rate_per_sec` with bucket size
@@ -192,8 +193,9 @@ class Registry {
   // rate that is negative, not finite or above kMaxKeyRatePerSec, or a burst without a rate;
   // ErrnoError when getrandom(2) fails.
   virtual faas::Result<std::pair<ApiKey, std::string>> CreateKey(std::string_view tenant,
-                                                         std::vector<std::string> functions,
-                                                         double rate_per_sec, uint32_t burst) = 0;
+                                                                 std::vector<std::string> functions,
+                                                                 double rate_per_sec,
+                                                                 uint32_t burst) = 0;
   // Every key, revoked ones included, oldest first (ties by id).
   virtual faas::Result<std::vector<ApiKey>> ListKeys() = 0;
   // Marks key `id` revoked now; revoking a revoked key succeeds and keeps the first time.
