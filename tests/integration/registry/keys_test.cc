@@ -1,4 +1,5 @@
-// Registry API keys: creation, listing, revocation, validation, and that no secret is stored.
+// Registry API keys: creation, listing, revocation, validation, and that no secret is stored;
+// on both backends (backend_fixture.h).
 #include <cmath>
 #include <filesystem>
 #include <fstream>

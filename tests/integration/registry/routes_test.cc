@@ -1,4 +1,5 @@
-// Registry routes: stored, listed, deleted, and kept across a reopen and a function delete.
+// Registry routes: stored, listed, deleted, and kept across a reopen and a function delete; on
+// both backends (backend_fixture.h).
 #include <memory>
 #include <string>
 #include <vector>
