@@ -169,6 +169,7 @@ class Rows {
 
   const PGresult* get() const { return r_; }
   int Count() const { return PQntuples(r_); }
+  std::size_t Size() const { return static_cast<std::size_t>(Count()); }
   // Rows an INSERT/UPDATE/DELETE touched.
   int64_t Affected() const {
     const char* n = PQcmdTuples(r_);
@@ -652,6 +653,7 @@ faas::Result<std::vector<FunctionRecord>> PgRegistry::ListFunctions() {
   FAAS_RETURN_IF_ERROR(ConnectLocked());
   FAAS_ASSIGN_OR_RETURN(Rows r, Exec(conn_, FAAS_PG_SELECT_FUNCTIONS "ORDER BY f.name"));
   std::vector<FunctionRecord> out;
+  out.reserve(r.Size());
   for (int i = 0; i < r.Count(); ++i) {
     FAAS_ASSIGN_OR_RETURN(FunctionRecord rec, ReadRecord(r, i));
     out.push_back(std::move(rec));
@@ -692,6 +694,7 @@ faas::Result<std::vector<Version>> PgRegistry::ListVersions(std::string_view nam
     return NoSuchFunction(name);
   }
   std::vector<Version> out;
+  out.reserve(r.Size());
   for (int i = 0; i < r.Count(); ++i) {
     if (r.Text(i, 0).empty()) {
       continue;  // the LEFT JOIN's row of a function without versions (never committed so)
@@ -736,6 +739,7 @@ faas::Status PgRegistry::Delete(std::string_view name) {
             Exec(conn_, "SELECT DISTINCT artifact_sha256 FROM versions WHERE function = $1",
                  {name}));
         std::vector<std::string> candidates;
+        candidates.reserve(used.Size());
         for (int i = 0; i < used.Count(); ++i) {
           candidates.push_back(used.Text(i, 0));
         }
@@ -755,6 +759,7 @@ faas::Status PgRegistry::Delete(std::string_view name) {
                  {std::string_view(DigestArray(candidates)),
                   faas::UnixMillisNow() - kArtifactGraceMs}));
         std::vector<std::string> out;
+        out.reserve(gone.Size());
         for (int i = 0; i < gone.Count(); ++i) {
           out.push_back(gone.Text(i, 0));
         }
@@ -823,6 +828,7 @@ faas::Result<std::vector<Route>> PgRegistry::ListRoutes() {
                                      "SELECT method, path, host, function, created_unix_ms "
                                      "FROM routes ORDER BY path, method, host"));
   std::vector<Route> out;
+  out.reserve(r.Size());
   for (int i = 0; i < r.Count(); ++i) {
     out.push_back({r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), r.Text(i, 3), r.Int(i, 4)});
   }
@@ -887,6 +893,7 @@ faas::Result<std::vector<ApiKey>> PgRegistry::ListKeys() {
                                      "created_unix_ms, revoked_unix_ms, secret_sha256 "
                                      "FROM api_keys ORDER BY created_unix_ms, id"));
   std::vector<ApiKey> out;
+  out.reserve(r.Size());
   for (int i = 0; i < r.Count(); ++i) {
     FAAS_ASSIGN_OR_RETURN(ApiKey k, ReadKey(r, i));
     out.push_back(std::move(k));
