@@ -9,6 +9,7 @@ PACKAGES=(
   libseccomp-dev libcgroup-dev cgroup-tools
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libssl-dev libhiredis-dev nlohmann-json3-dev libcli11-dev
+  postgresql libpq-dev  # the PostgreSQL registry backend; its tests start their own server
   redis-server redis-tools curl clang-format
   clang-tidy  # tests/clang_tidy_check.sh (ctest clang_tidy_check, label lint)
   slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)

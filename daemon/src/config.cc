@@ -43,6 +43,9 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   app.add_option("--data-dir", c->data_dir, "where functions, versions and artifacts live")
       ->envname("FAAS_DATA_DIR")
       ->capture_default_str();
+  app.add_option("--store", c->store,
+                 "registry backend: empty = SQLite in --data-dir, or postgres://... (shared)")
+      ->envname("FAAS_STORE");
   app.add_option("--ready-file", c->ready_file,
                  "write the bound addresses as JSON here once ready (for scripts and tests)")
       ->envname("FAAS_READY_FILE");

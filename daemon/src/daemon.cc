@@ -238,9 +238,12 @@ int RunDaemon(const DaemonConfig& config) {
              {"hint", "build faas-worker or pass --worker PATH"});
     return 1;
   }
-  auto registry = store::Registry::Open(config.data_dir);
+  // The store string is not logged: a postgres:// URI may carry a password.
+  auto registry = store::OpenRegistry(config.store, config.data_dir);
   if (!registry.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"dir", config.data_dir},
+             {"backend",
+              config.store.empty() ? "sqlite" : config.store.substr(0, config.store.find(':'))},
              {"error", registry.status().message()});
     return 1;
   }

@@ -1,6 +1,7 @@
-// The registry's schema and Open, content-addressed artifacts, functions and their versions, and
-// the garbage collection of unused artifacts. Routes are in registry_routes.cc, API keys in
-// registry_keys.cc.
+// The SQLite registry's schema and Open, content-addressed artifacts, functions and their
+// versions, and the garbage collection of unused artifacts; the helpers both backends share
+// (registry_internal.h) and OpenRegistry, which picks a backend. Routes are in
+// registry_routes.cc, API keys in registry_keys.cc, the PostgreSQL backend in pg_registry.cc.
 #include "faas/store/registry.h"
 
 #include <fcntl.h>
@@ -22,8 +23,10 @@
 #include "faas/store/elf_check.h"
 #include "faas/store/hash.h"
 
+#include "pg_registry.h"
 #include "registry_internal.h"
 #include "sqlite.h"
+#include "sqlite_registry.h"
 
 namespace faas::store {
 
@@ -38,15 +41,202 @@ std::string Quote(std::string_view s) {
   return faas::QuoteForMessage(s);
 }
 
+faas::Status NoSuchFunction(std::string_view name) {
+  return faas::NotFoundError("function " + Quote(name) + " does not exist");
+}
+
+faas::Status NoSuchVersion(std::string_view name, uint32_t version) {
+  return faas::NotFoundError("function " + Quote(name) + " has no version " +
+                             std::to_string(version));
+}
+
+faas::Status ArtifactNotStored(std::string_view sha256_hex) {
+  return faas::NotFoundError("artifact " + std::string(sha256_hex) + " is not stored");
+}
+
+faas::Status CheckArtifactSize(std::size_t size) {
+  if (size > kMaxLibraryBytes) {
+    return faas::ResourceExhaustedError("artifact is " + std::to_string(size) +
+                                        " bytes, above the " +
+                                        std::to_string(kMaxLibraryBytes >> 20) + " MiB limit");
+  }
+  return faas::OkStatus();
+}
+
+faas::Status UidRangeExhausted() {
+  return faas::ResourceExhaustedError(
+      "every uid of the functions' range " + std::to_string(kFunctionUidBase) + ".." +
+      std::to_string(kFunctionUidBase + kFunctionUidCount - 1) + " is taken");
+}
+
+faas::Status VersionsExhausted(std::string_view name) {
+  return faas::ResourceExhaustedError("function " + Quote(name) + " has used all version numbers");
+}
+
+faas::Status ValidateDeploy(std::string_view name, const std::string& artifact_sha256,
+                            const FunctionConfig& cfg) {
+  std::string problems;
+  for (const faas::Status& s : {ValidateName(name), ValidateConfig(cfg)}) {
+    if (!s.ok()) {
+      problems += (problems.empty() ? "" : "; ") + s.message();
+    }
+  }
+  if (!IsSha256Hex(artifact_sha256)) {
+    problems += (problems.empty() ? "" : "; ") + std::string("artifact ") +
+                Quote(artifact_sha256.substr(0, 80)) + " is not a sha256 hex digest";
+  }
+  if (!problems.empty()) {
+    return faas::InvalidArgumentError(problems);
+  }
+  return faas::OkStatus();
+}
+
+std::string ContentHash(const std::string& artifact_sha256, const std::string& config_json) {
+  return Sha256Hex(artifact_sha256 + "\n" + config_json);
+}
+
+faas::Result<uint32_t> ToU32(int64_t v, std::string_view what) {
+  if (v < 0 || v > int64_t{UINT32_MAX}) {
+    return faas::InternalError("registry database holds an invalid " + std::string(what) + " " +
+                               std::to_string(v));
+  }
+  return static_cast<uint32_t>(v);
+}
+
+faas::Result<Version> VersionFromColumns(std::string function, int64_t version,
+                                         std::string content_hash, std::string artifact_sha256,
+                                         int64_t size_bytes, const std::string& config_json,
+                                         int64_t created_unix_ms, int64_t uid) {
+  Version v;
+  v.function = std::move(function);
+  FAAS_ASSIGN_OR_RETURN(v.version, ToU32(version, "version"));
+  v.content_hash = std::move(content_hash);
+  v.artifact_sha256 = std::move(artifact_sha256);
+  v.size_bytes = static_cast<uint64_t>(size_bytes < 0 ? 0 : size_bytes);
+  faas::Result<FunctionConfig> cfg = ConfigFromJson(config_json);
+  if (!cfg.ok()) {
+    return faas::InternalError("stored config of " + v.function + " version " +
+                               std::to_string(v.version) +
+                               " is corrupt: " + cfg.status().message());
+  }
+  v.config = std::move(cfg).value();
+  v.created_unix_ms = created_unix_ms;
+  FAAS_ASSIGN_OR_RETURN(v.uid, ToU32(uid, "uid"));
+  if (!IsSha256Hex(v.artifact_sha256)) {
+    return faas::InternalError("stored artifact digest of " + v.function + " version " +
+                               std::to_string(v.version) + " is not a sha256 hex digest");
+  }
+  return v;
+}
+
+faas::Status ValidateRoute(const Route& route) {
+  std::string problems;
+  if (route.method.empty()) {
+    problems += "method must not be empty";
+  }
+  if (route.path.empty()) {
+    problems += (problems.empty() ? "" : "; ") + std::string("path must not be empty");
+  }
+  if (faas::Status s = ValidateName(route.function); !s.ok()) {
+    problems += (problems.empty() ? "" : "; ") + s.message();
+  }
+  if (!problems.empty()) {
+    return faas::InvalidArgumentError(problems);
+  }
+  return faas::OkStatus();
+}
+
+std::string RouteName(std::string_view method, std::string_view path, std::string_view host) {
+  std::string out = Quote(method).substr(1);
+  out.pop_back();  // Quote's closing '"'
+  out += " " + Quote(path);
+  if (!host.empty()) {
+    out += " for host " + Quote(host);
+  }
+  return out;
+}
+
+faas::Status RouteExists(const Route& route, std::string_view existing_function) {
+  return faas::AlreadyExistsError("route " + RouteName(route.method, route.path, route.host) +
+                                  " already exists (to " + Quote(existing_function) + ")");
+}
+
+faas::Status NoSuchRoute(std::string_view method, std::string_view path, std::string_view host) {
+  return faas::NotFoundError("no route " + RouteName(method, path, host));
+}
+
+faas::Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
+    return faas::ErrnoError(errno, "mkdir", path);
+  }
+  return faas::OkStatus();
+}
+
+namespace {
+
+// Makes a rename in `dir` durable (rename(2) is atomic but not durable until the directory
+// itself is synced; fsync(2) NOTES).
+faas::Status FsyncDir(const std::string& dir) {
+  faas::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.Valid()) {
+    return faas::ErrnoError(errno, "open", dir);
+  }
+  if (::fsync(fd.Get()) != 0) {
+    return faas::ErrnoError(errno, "fsync", dir);
+  }
+  return faas::OkStatus();
+}
+
+}  // namespace
+
+// Like faas::WriteFileAtomic, but the file is read-only (0444) from creation and the temp name
+// is unique per call, so concurrent puts of the same content cannot collide.
+faas::Status WriteReadOnlyFileAtomic(const std::string& dir, const std::string& path,
+                                     std::string_view data) {
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+  faas::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  if (!fd.Valid()) {
+    return faas::ErrnoError(errno, "open", tmp);
+  }
+  faas::ScopeExit remove_tmp([&] { ::unlink(tmp.c_str()); });
+  FAAS_RETURN_IF_ERROR(faas::WriteAll(fd.Get(), data));
+  if (::fsync(fd.Get()) != 0) {
+    return faas::ErrnoError(errno, "fsync", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return faas::ErrnoError(errno, "rename", path);
+  }
+  remove_tmp.Cancel();
+  return FsyncDir(dir);
+}
+
+faas::Status CorruptArtifact(std::string_view sha256_hex, std::string_view what) {
+  return faas::InternalError("artifact " + std::string(sha256_hex) +
+                             " is corrupt: " + std::string(what));
+}
+
+faas::Status VerifyArtifactFile(const std::string& path, const std::string& sha256_hex) {
+  faas::Result<std::string> bytes = faas::ReadFile(path, kMaxLibraryBytes);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == faas::StatusCode::kNotFound) {
+      return ArtifactNotStored(sha256_hex);
+    }
+    return bytes.status();
+  }
+  if (std::string got = Sha256Hex(*bytes); got != sha256_hex) {
+    return CorruptArtifact(sha256_hex, path + " hashes to " + got);
+  }
+  return faas::OkStatus();
+}
+
 }  // namespace registry_internal
 
 namespace {
 
-using registry_internal::Log;
-using registry_internal::Quote;
+using namespace registry_internal;  // NOLINT(google-build-using-namespace): this file's helpers
 using sql::Stmt;
-
-constexpr std::string_view kTempInfix = ".so.tmp.";
 
 // versions.function is a foreign key, so deleting a function row deletes its versions.
 // function_uids is not: a name keeps its uid after a delete, and no uid is ever given to another
@@ -102,41 +292,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
 #define FAAS_VERSION_COLUMNS                                                                \
   "v.function, v.version, v.content_hash, v.artifact_sha256, v.size_bytes, v.config_json, " \
   "v.created_unix_ms, (SELECT u.uid FROM function_uids u WHERE u.name = v.function)"
-
-faas::Status NoSuchFunction(std::string_view name) {
-  return faas::NotFoundError("function " + Quote(name) + " does not exist");
-}
-
-faas::Result<uint32_t> ToU32(int64_t v, std::string_view what) {
-  if (v < 0 || v > int64_t{UINT32_MAX}) {
-    return faas::InternalError("registry database holds an invalid " + std::string(what) + " " +
-                               std::to_string(v));
-  }
-  return static_cast<uint32_t>(v);
-}
-
 faas::Result<Version> ReadVersion(const Stmt& s, int col) {
-  Version v;
-  v.function = s.Text(col);
-  FAAS_ASSIGN_OR_RETURN(v.version, ToU32(s.Int(col + 1), "version"));
-  v.content_hash = s.Text(col + 2);
-  v.artifact_sha256 = s.Text(col + 3);
-  int64_t size = s.Int(col + 4);
-  v.size_bytes = static_cast<uint64_t>(size < 0 ? 0 : size);
-  faas::Result<FunctionConfig> cfg = ConfigFromJson(s.Text(col + 5));
-  if (!cfg.ok()) {
-    return faas::InternalError("stored config of " + v.function + " version " +
-                               std::to_string(v.version) +
-                               " is corrupt: " + cfg.status().message());
-  }
-  v.config = std::move(cfg).value();
-  v.created_unix_ms = s.Int(col + 6);
-  FAAS_ASSIGN_OR_RETURN(v.uid, ToU32(s.Int(col + 7), "uid"));
-  if (!IsSha256Hex(v.artifact_sha256)) {
-    return faas::InternalError("stored artifact digest of " + v.function + " version " +
-                               std::to_string(v.version) + " is not a sha256 hex digest");
-  }
-  return v;
+  return VersionFromColumns(s.Text(col), s.Int(col + 1), s.Text(col + 2), s.Text(col + 3),
+                            s.Int(col + 4), s.Text(col + 5), s.Int(col + 6), s.Int(col + 7));
 }
 
 // Columns: name, latest_version, created_unix_ms, version count, then the latest version.
@@ -175,62 +333,28 @@ faas::Result<FunctionRecord> ReadRecord(const Stmt& s) {
   return r;
 }
 
-faas::Status MakeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
-    return faas::ErrnoError(errno, "mkdir", path);
-  }
-  return faas::OkStatus();
-}
-
-// Makes a rename in `dir` durable (rename(2) is atomic but not durable until the directory
-// itself is synced; fsync(2) NOTES).
-faas::Status FsyncDir(const std::string& dir) {
-  faas::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.Valid()) {
-    return faas::ErrnoError(errno, "open", dir);
-  }
-  if (::fsync(fd.Get()) != 0) {
-    return faas::ErrnoError(errno, "fsync", dir);
-  }
-  return faas::OkStatus();
-}
-
-// Like faas::WriteFileAtomic, but the file is read-only (0444) from creation and the temp name
-// is unique per call, so concurrent puts of the same content cannot collide.
-faas::Status WriteReadOnlyFileAtomic(const std::string& dir, const std::string& path,
-                                     std::string_view data) {
-  static std::atomic<uint64_t> counter{0};
-  std::string tmp =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-  faas::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
-  if (!fd.Valid()) {
-    return faas::ErrnoError(errno, "open", tmp);
-  }
-  faas::ScopeExit remove_tmp([&] { ::unlink(tmp.c_str()); });
-  FAAS_RETURN_IF_ERROR(faas::WriteAll(fd.Get(), data));
-  if (::fsync(fd.Get()) != 0) {
-    return faas::ErrnoError(errno, "fsync", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return faas::ErrnoError(errno, "rename", path);
-  }
-  remove_tmp.Cancel();
-  return FsyncDir(dir);
-}
-
 }  // namespace
 
-Registry::Registry(std::string data_dir, sqlite3* db)
+SqliteRegistry::SqliteRegistry(std::string data_dir, sqlite3* db)
     : data_dir_(std::move(data_dir)), artifacts_dir_(data_dir_ + "/artifacts"), db_(db) {}
 
-Registry::~Registry() {
+SqliteRegistry::~SqliteRegistry() {
   int rc = sqlite3_close(db_);
   if (rc != SQLITE_OK) {
     Log()->error(faas::log::Format("registry.close_failed", {{"error", sqlite3_errstr(rc)}}));
   }
 }
 
-faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& given_dir) {
+faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& data_dir) {
+  return SqliteRegistry::Open(data_dir);
+}
+
+faas::Result<Version> Registry::GetLatest(std::string_view name) {
+  FAAS_ASSIGN_OR_RETURN(FunctionRecord r, GetFunction(name));
+  return std::move(r.latest);
+}
+
+faas::Result<std::unique_ptr<Registry>> SqliteRegistry::Open(const std::string& given_dir) {
   // Absolute: artifact paths are handed to workers, which start from / (never the daemon's cwd).
   std::error_code abs_ec;
   const std::string data_dir =
@@ -243,7 +367,7 @@ faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& given_
   FAAS_ASSIGN_OR_RETURN(
       sqlite3 * db,
       sql::Open(data_dir + "/faas.db", {.foreign_keys = true, .no_wal_event = "registry.no_wal"}));
-  std::unique_ptr<Registry> reg(new Registry(data_dir, db));  // owns the handle now
+  std::unique_ptr<SqliteRegistry> reg(new SqliteRegistry(data_dir, db));  // owns the handle now
   FAAS_RETURN_IF_ERROR(sql::Exec(db, kSchema));
   {
     // Functions deployed before uids were allocated here (they ran as a hash of their name).
@@ -291,20 +415,22 @@ faas::Result<std::unique_ptr<Registry>> Registry::Open(const std::string& given_
   }
   std::lock_guard<std::mutex> lock(reg->mu_);
   reg->CollectGarbageLocked(candidates);
-  return reg;
+  return std::unique_ptr<Registry>(std::move(reg));
 }
 
-std::string Registry::ArtifactPath(const std::string& sha256_hex) const {
+std::string SqliteRegistry::ArtifactPath(const std::string& sha256_hex) const {
   FAAS_CHECK(IsSha256Hex(sha256_hex));  // names come only from digests, never from user input
   return artifacts_dir_ + "/" + sha256_hex + ".so";
 }
 
-faas::Result<std::string> Registry::PutArtifact(std::string_view library_bytes) {
-  if (library_bytes.size() > kMaxLibraryBytes) {
-    return faas::ResourceExhaustedError("artifact is " + std::to_string(library_bytes.size()) +
-                                        " bytes, above the " +
-                                        std::to_string(kMaxLibraryBytes >> 20) + " MiB limit");
-  }
+faas::Result<std::string> SqliteRegistry::FetchArtifact(const std::string& sha256_hex) const {
+  std::string path = ArtifactPath(sha256_hex);
+  FAAS_RETURN_IF_ERROR(VerifyArtifactFile(path, sha256_hex));
+  return path;
+}
+
+faas::Result<std::string> SqliteRegistry::PutArtifact(std::string_view library_bytes) {
+  FAAS_RETURN_IF_ERROR(CheckArtifactSize(library_bytes.size()));
   std::string hex = Sha256Hex(library_bytes);
   std::string path = ArtifactPath(hex);
   {
@@ -331,31 +457,19 @@ faas::Result<std::string> Registry::PutArtifact(std::string_view library_bytes) 
   return hex;
 }
 
-faas::Result<DeployResult> Registry::CreateVersion(std::string_view name,
-                                                   const std::string& artifact_sha256,
-                                                   const FunctionConfig& cfg) {
-  std::string problems;
-  for (const faas::Status& s : {ValidateName(name), ValidateConfig(cfg)}) {
-    if (!s.ok()) {
-      problems += (problems.empty() ? "" : "; ") + s.message();
-    }
-  }
-  if (!IsSha256Hex(artifact_sha256)) {
-    problems += (problems.empty() ? "" : "; ") + std::string("artifact ") +
-                Quote(artifact_sha256.substr(0, 80)) + " is not a sha256 hex digest";
-  }
-  if (!problems.empty()) {
-    return faas::InvalidArgumentError(problems);
-  }
+faas::Result<DeployResult> SqliteRegistry::CreateVersion(std::string_view name,
+                                                         const std::string& artifact_sha256,
+                                                         const FunctionConfig& cfg) {
+  FAAS_RETURN_IF_ERROR(ValidateDeploy(name, artifact_sha256, cfg));
   std::string path = ArtifactPath(artifact_sha256);
   std::string config_json = ConfigToJson(cfg);
-  std::string content_hash = Sha256Hex(artifact_sha256 + "\n" + config_json);
+  std::string content_hash = ContentHash(artifact_sha256, config_json);
 
   std::lock_guard<std::mutex> lock(mu_);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) {
-      return faas::NotFoundError("artifact " + artifact_sha256 + " is not stored");
+      return ArtifactNotStored(artifact_sha256);
     }
     return faas::ErrnoError(errno, "stat", path);
   }
@@ -383,8 +497,7 @@ faas::Result<DeployResult> Registry::CreateVersion(std::string_view name,
     FAAS_RETURN_IF_ERROR(insert.Run());
   }
   if (next < 1 || next > int64_t{UINT32_MAX}) {
-    return faas::ResourceExhaustedError("function " + Quote(name) +
-                                        " has used all version numbers");
+    return VersionsExhausted(name);
   }
   FAAS_ASSIGN_OR_RETURN(uint32_t uid, AllocateUid(db_, name));
   Version v;
@@ -417,7 +530,7 @@ faas::Result<DeployResult> Registry::CreateVersion(std::string_view name,
   return DeployResult{std::move(v), false};
 }
 
-faas::Result<uint32_t> Registry::ReserveUid(std::string_view name) {
+faas::Result<uint32_t> SqliteRegistry::ReserveUid(std::string_view name) {
   FAAS_RETURN_IF_ERROR(ValidateName(name));
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
@@ -426,7 +539,7 @@ faas::Result<uint32_t> Registry::ReserveUid(std::string_view name) {
   return uid;
 }
 
-faas::Result<Version> Registry::GetVersionLocked(std::string_view name, uint32_t version) {
+faas::Result<Version> SqliteRegistry::GetVersionLocked(std::string_view name, uint32_t version) {
   FAAS_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_,
                                               "SELECT " FAAS_VERSION_COLUMNS
                                               " FROM versions v WHERE v.function = ? AND "
@@ -442,11 +555,10 @@ faas::Result<Version> Registry::GetVersionLocked(std::string_view name, uint32_t
   if (!exists) {
     return NoSuchFunction(name);
   }
-  return faas::NotFoundError("function " + Quote(name) + " has no version " +
-                             std::to_string(version));
+  return NoSuchVersion(name, version);
 }
 
-faas::Result<FunctionRecord> Registry::GetFunctionLocked(std::string_view name) {
+faas::Result<FunctionRecord> SqliteRegistry::GetFunctionLocked(std::string_view name) {
   FAAS_ASSIGN_OR_RETURN(Stmt s,
                         Stmt::Prepare(db_, FAAS_SELECT_FUNCTIONS "WHERE f.name = ?", {name}));
   FAAS_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -456,30 +568,25 @@ faas::Result<FunctionRecord> Registry::GetFunctionLocked(std::string_view name) 
   return ReadRecord(s);
 }
 
-faas::Result<std::vector<FunctionRecord>> Registry::ListFunctions() {
+faas::Result<std::vector<FunctionRecord>> SqliteRegistry::ListFunctions() {
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_, FAAS_SELECT_FUNCTIONS "ORDER BY f.name"));
   return sql::ReadAll<FunctionRecord>(s, ReadRecord);
 }
 
-faas::Result<FunctionRecord> Registry::GetFunction(std::string_view name) {
+faas::Result<FunctionRecord> SqliteRegistry::GetFunction(std::string_view name) {
   FAAS_RETURN_IF_ERROR(ValidateName(name));
   std::lock_guard<std::mutex> lock(mu_);
   return GetFunctionLocked(name);
 }
 
-faas::Result<Version> Registry::GetLatest(std::string_view name) {
-  FAAS_ASSIGN_OR_RETURN(FunctionRecord r, GetFunction(name));
-  return std::move(r.latest);
-}
-
-faas::Result<Version> Registry::GetVersion(std::string_view name, uint32_t version) {
+faas::Result<Version> SqliteRegistry::GetVersion(std::string_view name, uint32_t version) {
   FAAS_RETURN_IF_ERROR(ValidateName(name));
   std::lock_guard<std::mutex> lock(mu_);
   return GetVersionLocked(name, version);
 }
 
-faas::Result<std::vector<Version>> Registry::ListVersions(std::string_view name) {
+faas::Result<std::vector<Version>> SqliteRegistry::ListVersions(std::string_view name) {
   FAAS_RETURN_IF_ERROR(ValidateName(name));
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(Stmt fn,
@@ -496,7 +603,7 @@ faas::Result<std::vector<Version>> Registry::ListVersions(std::string_view name)
   return sql::ReadAll<Version>(s, [](const Stmt& row) { return ReadVersion(row, 0); });
 }
 
-faas::Result<Version> Registry::Rollback(std::string_view name, uint32_t version) {
+faas::Result<Version> SqliteRegistry::Rollback(std::string_view name, uint32_t version) {
   FAAS_RETURN_IF_ERROR(ValidateName(name));
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(Version v, GetVersionLocked(name, version));
@@ -508,7 +615,7 @@ faas::Result<Version> Registry::Rollback(std::string_view name, uint32_t version
   return v;
 }
 
-faas::Status Registry::Delete(std::string_view name) {
+faas::Status SqliteRegistry::Delete(std::string_view name) {
   FAAS_RETURN_IF_ERROR(ValidateName(name));
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> artifacts;
@@ -538,7 +645,7 @@ faas::Status Registry::Delete(std::string_view name) {
   return faas::OkStatus();
 }
 
-void Registry::CollectGarbageLocked(const std::vector<std::string>& candidates) {
+void SqliteRegistry::CollectGarbageLocked(const std::vector<std::string>& candidates) {
   for (const std::string& sha : candidates) {
     if (!IsSha256Hex(sha) || pending_puts_.contains(sha)) {
       continue;
@@ -562,6 +669,25 @@ void Registry::CollectGarbageLocked(const std::vector<std::string>& candidates) 
     }
     Log()->info(faas::log::Format("artifact.removed", {{"sha256", sha}}));
   }
+}
+
+faas::Result<std::unique_ptr<Registry>> OpenRegistry(std::string_view store,
+                                                     const std::string& data_dir) {
+  if (store.empty() || store == "sqlite:") {
+    return SqliteRegistry::Open(data_dir);
+  }
+  if (store.starts_with("postgres://") || store.starts_with("postgresql://")) {
+    return PgRegistry::Open(std::string(store), data_dir + "/artifact-cache");
+  }
+  if (store.starts_with("sqlite:")) {
+    return SqliteRegistry::Open(std::string(store.substr(7)));
+  }
+  if (std::string_view::size_type colon = store.find(':');
+      colon != std::string_view::npos && store.find('/') > colon) {
+    return faas::InvalidArgumentError("store " + Quote(store.substr(0, 80)) +
+                                      " names no known backend (sqlite:PATH, postgres://...)");
+  }
+  return SqliteRegistry::Open(std::string(store));
 }
 
 }  // namespace faas::store

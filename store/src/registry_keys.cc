@@ -1,5 +1,5 @@
-// API keys: CreateKey (a random id and secret; only the secret's SHA-256 is stored), ListKeys,
-// RevokeKey.
+// API keys: the checks, random ids and secrets both backends share (registry_internal.h), and
+// the SQLite CreateKey (only the secret's SHA-256 is stored), ListKeys, RevokeKey.
 #include <sys/random.h>
 
 #include <algorithm>
@@ -19,17 +19,14 @@
 
 #include "registry_internal.h"
 #include "sqlite.h"
+#include "sqlite_registry.h"
 
 namespace faas::store {
+namespace registry_internal {
 namespace {
-
-using registry_internal::Log;
-using registry_internal::Quote;
-using sql::Stmt;
 
 // Same bounds as a function's rate limit (config.cc ValidateConfig).
 constexpr uint32_t kMaxKeyBurst = 1'000'000;
-constexpr int kMaxKeyIdAttempts = 8;  // 48-bit random ids: a second attempt is already unheard of
 
 // Fills `out` from getrandom(2) (blocks only before the kernel's pool is first initialised).
 faas::Status FillRandom(unsigned char* out, std::size_t size) {
@@ -87,6 +84,8 @@ std::string Base64Url(const unsigned char* data, std::size_t size) {
   return out;
 }
 
+}  // namespace
+
 bool IsKeyId(std::string_view id) {
   return id.size() == kApiKeyIdChars && std::all_of(id.begin(), id.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -105,11 +104,13 @@ std::string FormatRate(double v) {
   return std::string(buf.data(), r.ptr);
 }
 
-faas::Result<ApiKey> ReadKey(const Stmt& s) {
+faas::Result<ApiKey> KeyFromColumns(std::string id, std::string tenant,
+                                    const std::string& functions, const std::string& rate,
+                                    int64_t burst, int64_t created_unix_ms, int64_t revoked_unix_ms,
+                                    std::string secret_sha256) {
   ApiKey k;
-  k.id = s.Text(0);
-  k.tenant = s.Text(1);
-  const std::string functions = s.Text(2);
+  k.id = std::move(id);
+  k.tenant = std::move(tenant);
   for (std::size_t pos = 0; pos < functions.size();) {
     std::size_t comma = functions.find(',', pos);
     if (comma == std::string::npos) {
@@ -118,12 +119,10 @@ faas::Result<ApiKey> ReadKey(const Stmt& s) {
     k.functions.push_back(functions.substr(pos, comma - pos));
     pos = comma + 1;
   }
-  const std::string rate = s.Text(3);
   const auto [end, ec] = std::from_chars(rate.data(), rate.data() + rate.size(), k.rate_per_sec);
-  const int64_t burst = s.Int(4);
-  k.created_unix_ms = s.Int(5);
-  k.revoked_unix_ms = s.Int(6);
-  k.secret_sha256 = s.Text(7);
+  k.created_unix_ms = created_unix_ms;
+  k.revoked_unix_ms = revoked_unix_ms;
+  k.secret_sha256 = std::move(secret_sha256);
   if (ec != std::errc() || end != rate.data() + rate.size() || !(k.rate_per_sec >= 0) ||
       burst < 0 || burst > int64_t{UINT32_MAX} || !IsKeyId(k.id) || !IsSha256Hex(k.secret_sha256)) {
     return faas::InternalError("stored API key " + Quote(k.id) + " is corrupt");
@@ -132,12 +131,8 @@ faas::Result<ApiKey> ReadKey(const Stmt& s) {
   return k;
 }
 
-}  // namespace
-
-faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(std::string_view tenant,
-                                                                 std::vector<std::string> functions,
-                                                                 double rate_per_sec,
-                                                                 uint32_t burst) {
+faas::Result<NewKey> PrepareKey(std::string_view tenant, std::vector<std::string> functions,
+                                double rate_per_sec, uint32_t burst) {
   constexpr std::string_view kNamePattern = "[a-z][a-z0-9-]{0,62}";  // as ValidateName
   std::vector<std::string> errs;
   if (!ValidateName(tenant).ok()) {
@@ -191,17 +186,67 @@ faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(std::string_vie
   key.burst = burst;
   key.created_unix_ms = faas::UnixMillisNow();
   key.secret_sha256 = Sha256Hex(secret);
+  return NewKey{std::move(key), std::move(functions_text), std::move(secret)};
+}
 
+faas::Result<std::string> RandomKeyId() {
+  std::array<unsigned char, kApiKeyIdChars / 2> id_bytes{};
+  FAAS_RETURN_IF_ERROR(FillRandom(id_bytes.data(), id_bytes.size()));
+  return Hex(id_bytes.data(), id_bytes.size());
+}
+
+faas::Status NoUnusedKeyId() {
+  return faas::InternalError("no unused API key id after " + std::to_string(kMaxKeyIdAttempts) +
+                             " random draws");
+}
+
+std::string FullKey(const std::string& id, const std::string& secret) {
+  std::string full;
+  full.reserve(kApiKeyChars);
+  full += kApiKeyPrefix;
+  full += id;
+  full += '_';
+  full += secret;
+  return full;
+}
+
+faas::Status InvalidKeyId() {
+  // Not echoed: a confused caller may have passed the whole key, secret included.
+  return faas::InvalidArgumentError(
+      "API key id must be 12 lowercase hex digits (the part between \"faas_\" and the "
+      "secret)");
+}
+
+faas::Status NoSuchKey(std::string_view id) {
+  return faas::NotFoundError("API key " + Quote(id) + " does not exist");
+}
+
+}  // namespace registry_internal
+
+namespace {
+
+using namespace registry_internal;  // NOLINT(google-build-using-namespace): this file's helpers
+using sql::Stmt;
+
+faas::Result<ApiKey> ReadKey(const Stmt& s) {
+  return KeyFromColumns(s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5), s.Int(6),
+                        s.Text(7));
+}
+
+}  // namespace
+
+faas::Result<std::pair<ApiKey, std::string>> SqliteRegistry::CreateKey(
+    std::string_view tenant, std::vector<std::string> functions, double rate_per_sec,
+    uint32_t burst) {
+  FAAS_ASSIGN_OR_RETURN(NewKey made, PrepareKey(tenant, std::move(functions), rate_per_sec, burst));
+  ApiKey& key = made.key;
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(sql::Transaction txn, sql::Transaction::Begin(db_));
   for (int attempt = 0; key.id.empty(); ++attempt) {
     if (attempt == kMaxKeyIdAttempts) {
-      return faas::InternalError("no unused API key id after " + std::to_string(kMaxKeyIdAttempts) +
-                                 " random draws");
+      return NoUnusedKeyId();
     }
-    std::array<unsigned char, kApiKeyIdChars / 2> id_bytes{};
-    FAAS_RETURN_IF_ERROR(FillRandom(id_bytes.data(), id_bytes.size()));
-    std::string id = Hex(id_bytes.data(), id_bytes.size());
+    FAAS_ASSIGN_OR_RETURN(std::string id, RandomKeyId());
     FAAS_ASSIGN_OR_RETURN(Stmt find,
                           Stmt::Prepare(db_, "SELECT 1 FROM api_keys WHERE id = ?", {id}));
     FAAS_ASSIGN_OR_RETURN(bool taken, find.Step());
@@ -215,25 +260,20 @@ faas::Result<std::pair<ApiKey, std::string>> Registry::CreateKey(std::string_vie
                     "INSERT INTO api_keys (id, tenant, functions, rate_per_sec, burst, "
                     "created_unix_ms, revoked_unix_ms, secret_sha256) "
                     "VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                    {key.id, key.tenant, functions_text, FormatRate(key.rate_per_sec),
+                    {key.id, key.tenant, made.functions_text, FormatRate(key.rate_per_sec),
                      int64_t{key.burst}, key.created_unix_ms, key.secret_sha256}));
   FAAS_RETURN_IF_ERROR(insert.Run());
   FAAS_RETURN_IF_ERROR(txn.Commit());
   Log()->info(faas::log::Format("key.created", {{"key", key.id},
                                                 {"tenant", key.tenant},
-                                                {"functions", functions_text},
+                                                {"functions", made.functions_text},
                                                 {"rate_per_sec", key.rate_per_sec},
                                                 {"burst", key.burst}}));
-  std::string full;
-  full.reserve(kApiKeyChars);
-  full += kApiKeyPrefix;
-  full += key.id;
-  full += '_';
-  full += secret;
+  std::string full = FullKey(key.id, made.secret);
   return std::pair<ApiKey, std::string>(std::move(key), std::move(full));
 }
 
-faas::Result<std::vector<ApiKey>> Registry::ListKeys() {
+faas::Result<std::vector<ApiKey>> SqliteRegistry::ListKeys() {
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(
       Stmt s, Stmt::Prepare(db_,
@@ -243,12 +283,9 @@ faas::Result<std::vector<ApiKey>> Registry::ListKeys() {
   return sql::ReadAll<ApiKey>(s, ReadKey);
 }
 
-faas::Status Registry::RevokeKey(std::string_view id) {
+faas::Status SqliteRegistry::RevokeKey(std::string_view id) {
   if (!IsKeyId(id)) {
-    // Not echoed: a confused caller may have passed the whole key, secret included.
-    return faas::InvalidArgumentError(
-        "API key id must be 12 lowercase hex digits (the part between \"faas_\" and the "
-        "secret)");
+    return InvalidKeyId();
   }
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(
@@ -262,7 +299,7 @@ faas::Status Registry::RevokeKey(std::string_view id) {
                           Stmt::Prepare(db_, "SELECT 1 FROM api_keys WHERE id = ?", {id}));
     FAAS_ASSIGN_OR_RETURN(bool exists, find.Step());
     if (!exists) {
-      return faas::NotFoundError("API key " + Quote(id) + " does not exist");
+      return NoSuchKey(id);
     }
     return faas::OkStatus();  // already revoked
   }

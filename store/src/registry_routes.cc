@@ -1,5 +1,5 @@
-// The routes table: AddRoute, ListRoutes, DeleteRoute. A route names its function but does not
-// hold it: it outlives a deleted function (and then answers function_not_found).
+// The SQLite routes table: AddRoute, ListRoutes, DeleteRoute. A route names its function but does
+// not hold it: it outlives a deleted function (and then answers function_not_found).
 #include <mutex>
 
 #include "faas/base/log.h"
@@ -10,41 +10,18 @@
 
 #include "registry_internal.h"
 #include "sqlite.h"
+#include "sqlite_registry.h"
 
 namespace faas::store {
 namespace {
 
 using registry_internal::Log;
-using registry_internal::Quote;
 using sql::Stmt;
-
-// `GET "/users/{id}"`, plus ` for host "h"` when there is one.
-std::string RouteName(std::string_view method, std::string_view path, std::string_view host) {
-  std::string out = Quote(method).substr(1);
-  out.pop_back();  // Quote's closing '"'
-  out += " " + Quote(path);
-  if (!host.empty()) {
-    out += " for host " + Quote(host);
-  }
-  return out;
-}
 
 }  // namespace
 
-faas::Result<Route> Registry::AddRoute(const Route& route) {
-  std::string problems;
-  if (route.method.empty()) {
-    problems += "method must not be empty";
-  }
-  if (route.path.empty()) {
-    problems += (problems.empty() ? "" : "; ") + std::string("path must not be empty");
-  }
-  if (faas::Status s = ValidateName(route.function); !s.ok()) {
-    problems += (problems.empty() ? "" : "; ") + s.message();
-  }
-  if (!problems.empty()) {
-    return faas::InvalidArgumentError(problems);
-  }
+faas::Result<Route> SqliteRegistry::AddRoute(const Route& route) {
+  FAAS_RETURN_IF_ERROR(registry_internal::ValidateRoute(route));
   Route stored = route;
   stored.created_unix_ms = faas::UnixMillisNow();
   std::lock_guard<std::mutex> lock(mu_);
@@ -56,8 +33,7 @@ faas::Result<Route> Registry::AddRoute(const Route& route) {
                                {route.method, route.path, route.host}));
   FAAS_ASSIGN_OR_RETURN(bool exists, find.Step());
   if (exists) {
-    return faas::AlreadyExistsError("route " + RouteName(route.method, route.path, route.host) +
-                                    " already exists (to " + Quote(find.Text(0)) + ")");
+    return registry_internal::RouteExists(route, find.Text(0));
   }
   FAAS_ASSIGN_OR_RETURN(
       Stmt insert,
@@ -75,7 +51,7 @@ faas::Result<Route> Registry::AddRoute(const Route& route) {
   return stored;
 }
 
-faas::Result<std::vector<Route>> Registry::ListRoutes() {
+faas::Result<std::vector<Route>> SqliteRegistry::ListRoutes() {
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(
       Stmt s, Stmt::Prepare(db_,
@@ -91,15 +67,15 @@ faas::Result<std::vector<Route>> Registry::ListRoutes() {
   }
 }
 
-faas::Status Registry::DeleteRoute(std::string_view method, std::string_view path,
-                                   std::string_view host) {
+faas::Status SqliteRegistry::DeleteRoute(std::string_view method, std::string_view path,
+                                         std::string_view host) {
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_ASSIGN_OR_RETURN(
       Stmt del, Stmt::Prepare(db_, "DELETE FROM routes WHERE method = ? AND path = ? AND host = ?",
                               {method, path, host}));
   FAAS_RETURN_IF_ERROR(del.Run());
   if (sqlite3_changes(db_) == 0) {
-    return faas::NotFoundError("no route " + RouteName(method, path, host));
+    return registry_internal::NoSuchRoute(method, path, host);
   }
   Log()->info(
       faas::log::Format("route.deleted", {{"method", method}, {"path", path}, {"host", host}}));

@@ -1,4 +1,5 @@
-// A Registry on a fresh temp dir, reopened on demand, for the registry, route and key tests.
+// A SQLite Registry on a fresh temp dir, reopened on demand, for the tests of its files on disk
+// (the behaviours both backends share: tests/integration/registry/).
 #pragma once
 
 #include <memory>

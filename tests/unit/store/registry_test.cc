@@ -1,3 +1,5 @@
+// The SQLite registry backend on its own: its files on disk (artifacts, temp files, the database
+// itself). The behaviour both backends share is tested in tests/integration/registry/.
 #include "faas/store/registry.h"
 
 #include <sys/stat.h>
@@ -58,87 +60,6 @@ class RegistryTest : public testing::RegistryFixture {
   }
 };
 
-TEST_F(RegistryTest, NumbersVersionsFromOneAndMovesLatest) {
-  DeployResult d1 = Deploy("resize", "lib-v1");
-  EXPECT_EQ(d1.version.version, 1u);
-  EXPECT_FALSE(d1.unchanged);
-  EXPECT_EQ(d1.version.function, "resize");
-  EXPECT_EQ(d1.version.artifact_sha256, Sha256Hex("lib-v1"));
-  EXPECT_EQ(d1.version.size_bytes, 6u);
-  EXPECT_EQ(d1.version.content_hash,
-            Sha256Hex(Sha256Hex("lib-v1") + "\n" + ConfigToJson(FunctionConfig{})));
-  EXPECT_GT(d1.version.created_unix_ms, 0);
-
-  FunctionConfig bigger;
-  bigger.memory_mb = 256;
-  DeployResult d2 = Deploy("resize", "lib-v1", bigger);  // same library, new config
-  EXPECT_EQ(d2.version.version, 2u);
-  DeployResult d3 = Deploy("resize", "lib-v3", bigger);
-  EXPECT_EQ(d3.version.version, 3u);
-
-  Result<Version> latest = reg_->GetLatest("resize");
-  ASSERT_TRUE(latest.ok());
-  EXPECT_EQ(latest->version, 3u);
-  EXPECT_EQ(latest->config.memory_mb, 256u);
-  EXPECT_THAT(VersionNumbers("resize"), ElementsAre(1u, 2u, 3u));
-
-  Result<FunctionRecord> rec = reg_->GetFunction("resize");
-  ASSERT_TRUE(rec.ok());
-  EXPECT_EQ(rec->latest_version, 3u);
-  EXPECT_EQ(rec->version_count, 3u);
-  EXPECT_EQ(rec->latest.artifact_sha256, Sha256Hex("lib-v3"));
-
-  Result<Version> v1 = reg_->GetVersion("resize", 1);
-  ASSERT_TRUE(v1.ok());
-  EXPECT_EQ(v1->config, FunctionConfig{});
-}
-
-TEST_F(RegistryTest, UnchangedRedeployCreatesNoVersion) {
-  FunctionConfig cfg;
-  cfg.env = {{"MODE", "fast"}};
-  Deploy("echo", "lib", cfg);
-  DeployResult again = Deploy("echo", "lib", cfg);
-  EXPECT_TRUE(again.unchanged);
-  EXPECT_EQ(again.version.version, 1u);
-  EXPECT_THAT(VersionNumbers("echo"), ElementsAre(1u));
-}
-
-TEST_F(RegistryTest, RollbackMovesLatestAndNumbersAreNeverReused) {
-  Deploy("fn", "a");
-  Deploy("fn", "b");
-  Deploy("fn", "c");
-  Result<Version> back = reg_->Rollback("fn", 1);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(back->version, 1u);
-  EXPECT_EQ(reg_->GetLatest("fn")->artifact_sha256, Sha256Hex("a"));
-  EXPECT_EQ(reg_->GetFunction("fn")->version_count, 3u);
-
-  EXPECT_TRUE(Deploy("fn", "a").unchanged);          // equals latest (v1) again
-  EXPECT_EQ(Deploy("fn", "c").version.version, 4u);  // equals v3, but latest was v1
-
-  Result<Version> missing = reg_->Rollback("fn", 99);
-  ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(missing.status().message(), "function \"fn\" has no version 99");
-  EXPECT_EQ(reg_->GetLatest("fn")->version, 4u);
-}
-
-TEST_F(RegistryTest, DeleteThenRedeployStartsAgainAtOne) {
-  Deploy("fn", "a");
-  Deploy("fn", "b");
-  ASSERT_TRUE(reg_->Delete("fn").ok());
-  Result<FunctionRecord> gone = reg_->GetFunction("fn");
-  ASSERT_FALSE(gone.ok());
-  EXPECT_EQ(gone.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(gone.status().message(), "function \"fn\" does not exist");
-  EXPECT_EQ(reg_->ListVersions("fn").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(reg_->GetVersion("fn", 1).status().message(), "function \"fn\" does not exist");
-  EXPECT_EQ(reg_->Delete("fn").code(), StatusCode::kNotFound);
-
-  EXPECT_EQ(Deploy("fn", "c").version.version, 1u);
-  EXPECT_THAT(VersionNumbers("fn"), ElementsAre(1u));
-}
-
 TEST_F(RegistryTest, StoresArtifactsOnceReadOnlyAndCollectsThemAfterDelete) {
   std::string sha = Put("shared-lib");
   EXPECT_EQ(Put("shared-lib"), sha);
@@ -192,90 +113,6 @@ TEST_F(RegistryTest, ReopenKeepsEverythingAndCleansLeftovers) {
   EXPECT_EQ(files.size(), 4u);  // a1 a2 a3 b1
 }
 
-TEST_F(RegistryTest, ListsFunctionsSortedByName) {
-  for (const char* name : {"zeta", "alpha", "mid-1", "mid"}) {
-    Deploy(name, name);
-  }
-  Result<std::vector<FunctionRecord>> all = reg_->ListFunctions();
-  ASSERT_TRUE(all.ok());
-  std::vector<std::string> names;
-  for (const FunctionRecord& r : *all) {
-    names.push_back(r.name);
-  }
-  EXPECT_THAT(names, ElementsAre("alpha", "mid", "mid-1", "zeta"));
-}
-
-TEST_F(RegistryTest, CreateVersionValidatesInputs) {
-  FunctionConfig bad;
-  bad.memory_mb = 1;
-  Result<DeployResult> r = reg_->CreateVersion("Bad/Name", "nothex", bad);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(r.status().message(), HasSubstr("name \"Bad/Name\" must match"));
-  EXPECT_THAT(r.status().message(), HasSubstr("memory_mb: 1 MiB is below the 16 MiB minimum"));
-  EXPECT_THAT(r.status().message(), HasSubstr("is not a sha256 hex digest"));
-
-  Result<DeployResult> missing = reg_->CreateVersion("fn", Sha256Hex("not stored"), {});
-  ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
-  EXPECT_FALSE(reg_->GetFunction("fn").ok());
-
-  EXPECT_EQ(reg_->GetFunction("../x").status().code(), StatusCode::kInvalidArgument);
-}
-
-TEST_F(RegistryTest, RejectsOversizedArtifact) {
-  Result<std::string> r = reg_->PutArtifact(std::string((64u << 20) + 1, 'x'));
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
-}
-
-TEST_F(RegistryTest, ConcurrentDeploysAreSerialised) {
-  std::vector<std::thread> threads;
-  threads.reserve(4);
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([this, t] {
-      for (int i = 1; i <= 11; ++i) {  // deletes after 3, 6 and 9, then deploys 10 and 11
-        std::string bytes = "lib-" + std::to_string(i);
-        Result<std::string> sha = reg_->PutArtifact(bytes);
-        ASSERT_TRUE(sha.ok());
-        ASSERT_TRUE(reg_->CreateVersion("shared", *sha, {}).ok());
-        ASSERT_TRUE(reg_->CreateVersion("own-" + std::to_string(t), *sha, {}).ok());
-        if (i % 3 == 0) {
-          ASSERT_TRUE(reg_->Delete("own-" + std::to_string(t)).ok());
-        }
-      }
-    });
-  }
-  for (std::thread& th : threads) {
-    th.join();
-  }
-  std::vector<uint32_t> numbers = VersionNumbers("shared");
-  ASSERT_FALSE(numbers.empty());
-  for (std::size_t i = 0; i < numbers.size(); ++i) {
-    EXPECT_EQ(numbers[i], i + 1);
-  }
-  for (int t = 0; t < 4; ++t) {
-    EXPECT_THAT(VersionNumbers("own-" + std::to_string(t)), ElementsAre(1u, 2u));
-  }
-}
-
-TEST_F(RegistryTest, EveryFunctionGetsAUidOfItsOwnThatOutlivesADelete) {
-  DeployResult a = Deploy("alpha", "lib-a");
-  DeployResult b = Deploy("beta", "lib-b");
-  EXPECT_EQ(a.version.uid, kFunctionUidBase);
-  EXPECT_EQ(b.version.uid, kFunctionUidBase + 1);
-  // A new version, a read back and a reopen keep it.
-  EXPECT_EQ(Deploy("alpha", "lib-a2").version.uid, a.version.uid);
-  Reopen();
-  Result<FunctionRecord> got = reg_->GetFunction("beta");
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  EXPECT_EQ(got->latest.uid, b.version.uid);
-  // A deleted name keeps its uid, and its uid is never given to another name.
-  ASSERT_TRUE(reg_->Delete("alpha").ok());
-  EXPECT_EQ(Deploy("gamma", "lib-c").version.uid, kFunctionUidBase + 2);
-  EXPECT_EQ(Deploy("alpha", "lib-a3").version.uid, a.version.uid);
-}
-
 TEST_F(RegistryTest, ArtifactPathsAreAbsoluteForARelativeDataDir) {
   // Workers start from /, so a path relative to the daemon's cwd (./run.sh's ./faas-data) would
   // name nothing for them.
@@ -287,14 +124,6 @@ TEST_F(RegistryTest, ArtifactPathsAreAbsoluteForARelativeDataDir) {
   ASSERT_TRUE(reg.ok()) << reg.status().ToString();
   const std::string sha(64, 'a');
   EXPECT_EQ((*reg)->ArtifactPath(sha), dir_.Path() + "/relative-data/artifacts/" + sha + ".so");
-}
-
-TEST_F(RegistryTest, AUidReservedBeforeTheFirstVersionIsTheOneItRunsAs) {
-  Result<uint32_t> uid = reg_->ReserveUid("early");
-  ASSERT_TRUE(uid.ok()) << uid.status().ToString();
-  EXPECT_EQ(*reg_->ReserveUid("early"), *uid);
-  EXPECT_EQ(Deploy("early", "lib-e").version.uid, *uid);
-  EXPECT_EQ(reg_->ReserveUid("Bad Name").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(RegistryTest, FunctionsFromBeforeUidsWereAllocatedGetOneWhenTheRegistryOpens) {

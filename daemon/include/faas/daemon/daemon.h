@@ -20,6 +20,10 @@ struct DaemonConfig {
   std::string ready_file;                // FAAS_READY_FILE: bound addresses as JSON once ready
   std::string worker_path;               // FAAS_WORKER; default: faas-worker next to faasd
   std::string log_level = "info";        // FAAS_LOG_LEVEL: "info,scheduler=debug"
+  // FAAS_STORE: where the registry lives. "" = SQLite in data_dir; postgres://... (or
+  // postgresql://) = a shared PostgreSQL database, artifacts cached in data_dir/artifact-cache
+  // (store::OpenRegistry). The ledger and queues stay in data_dir either way.
+  std::string store;
   std::chrono::milliseconds shutdown_grace{30'000};  // FAAS_SHUTDOWN_GRACE
   // On SIGTERM, how long faasd keeps serving, /readyz answering 503, before it stops accepting:
   // time for load balancers to notice. A second signal ends it early. FAAS_DRAIN_DELAY

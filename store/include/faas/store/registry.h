@@ -1,10 +1,15 @@
-// Registry: functions, their immutable versions and the content-addressed artifact store, kept
-// in one data directory (docs/cli.md):
+// Registry: functions, their immutable versions, routes, API keys and the content-addressed
+// artifact store, behind one interface with two backends (docs/design/0016-store-backends.md):
 //
-//   <data_dir>/faas.db                     SQLite (WAL): functions, versions, routes, api_keys
-//   <data_dir>/artifacts/<sha256hex>.so    libraries, mode 0444, named only by their digest
+//   SQLite, in one data directory (docs/cli.md), for a single machine (`--role all`):
+//     <data_dir>/faas.db                     SQLite (WAL): functions, versions, routes, api_keys
+//     <data_dir>/artifacts/<sha256hex>.so    libraries, mode 0444, named only by their digest
+//   PostgreSQL, shared by every process of a cluster: the same tables plus `artifacts` (the
+//     library bytes by sha256) and `schema_migrations`; each process keeps a verified copy of
+//     the libraries it needs in <data_dir>/artifact-cache/<sha256hex>.so.
 //
-//   FAAS_ASSIGN_OR_RETURN(auto reg, faas::store::Registry::Open("/var/lib/faas"));
+//   FAAS_ASSIGN_OR_RETURN(auto reg, faas::store::OpenRegistry("postgresql:///faas", data_dir));
+//   FAAS_ASSIGN_OR_RETURN(auto reg, faas::store::Registry::Open("/var/lib/faas"));  // SQLite
 //   FAAS_ASSIGN_OR_RETURN(std::string sha, reg->PutArtifact(library_bytes));
 //   FAAS_ASSIGN_OR_RETURN(faas::store::DeployResult d, reg->CreateVersion("resize", sha, cfg));
 //   // d.version.version == 1 on the first deploy; d.unchanged when nothing changed
@@ -17,16 +22,16 @@
 //   FAAS_RETURN_IF_ERROR(reg->RevokeKey(created.first.id));
 //
 // Version numbers start at 1 and are never reused for a function, even after a rollback;
-// deleting a function forgets its numbering. Errors carry the SQLite message; a busy or locked
-// database is Unavailable, a full disk ResourceExhausted, an unreadable one FailedPrecondition.
+// deleting a function forgets its numbering. Errors carry the database's message; a busy or
+// locked database (or an unreachable PostgreSQL server) is Unavailable, a full disk
+// ResourceExhausted, an unreadable one FailedPrecondition. Both backends give the same error
+// texts for the same mistakes (they reach users through the control API).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,8 +39,6 @@
 
 #include "faas/base/status.h"
 #include "faas/store/config.h"
-
-struct sqlite3;
 
 namespace faas::store {
 
@@ -104,15 +107,16 @@ struct DeployResult {
   bool unchanged = false;  // the deploy matched latest's content hash; no version was created
 };
 
-// Thread-safe: one internal mutex serialises all access to one SQLite connection. One process
+// The interface both backends implement. Implementations are thread-safe. SQLite: one process
 // owns a data directory at a time (Open garbage-collects files other writers may be creating).
+// PostgreSQL: any number of processes share one database; each needs its own data_dir.
 class Registry {
  public:
-  // Opens or creates <data_dir>, its artifacts/ folder and the schema; removes temp files left
-  // by a crash and artifacts no version references. Errors: ErrnoError for directories,
-  // FailedPrecondition/Internal from SQLite.
+  // The SQLite backend: opens or creates <data_dir>, its artifacts/ folder and the schema;
+  // removes temp files left by a crash and artifacts no version references. Errors: ErrnoError
+  // for directories, FailedPrecondition/Internal from SQLite.
   static faas::Result<std::unique_ptr<Registry>> Open(const std::string& data_dir);
-  ~Registry();
+  virtual ~Registry() = default;
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
@@ -121,52 +125,65 @@ class Registry {
   // bytes (use CheckFunctionElf first). Errors: ResourceExhausted above kMaxLibraryBytes,
   // ErrnoError on I/O. An artifact put but never used by CreateVersion survives until the
   // next Open.
-  faas::Result<std::string> PutArtifact(std::string_view library_bytes);
+  // PostgreSQL: stores the bytes in the artifacts table (and the local cache); a put that no
+  // version uses is collected by a Delete or Open at least kArtifactGraceMs later.
+  virtual faas::Result<std::string> PutArtifact(std::string_view library_bytes) = 0;
 
-  // <data_dir>/artifacts/<sha256_hex>.so. `sha256_hex` must come from PutArtifact or a
-  // Version (callers never pass user input here). Does not touch the disk.
-  std::string ArtifactPath(const std::string& sha256_hex) const;
+  // The absolute path of the library on this machine. `sha256_hex` must come from PutArtifact
+  // or a Version (callers never pass user input here). SQLite: <data_dir>/artifacts/<sha>.so,
+  // without touching the disk. PostgreSQL: FetchArtifact's path; when the fetch fails (logged
+  // as artifact.fetch_failed) the path holds no file, so a load fails instead of running
+  // unverified bytes.
+  virtual std::string ArtifactPath(const std::string& sha256_hex) const = 0;
+
+  // Makes sure ArtifactPath(sha256_hex) holds exactly the bytes whose sha256 is `sha256_hex`
+  // and returns that path. PostgreSQL fills the node-local cache from the artifacts table
+  // (bytes verified, temp file, fsync, rename, read back and verified again) and refetches a
+  // cached copy that no longer matches. A corrupt artifact is never returned: Internal
+  // `artifact <sha> is corrupt: ...`. NotFound `artifact <sha> is not stored`.
+  virtual faas::Result<std::string> FetchArtifact(const std::string& sha256_hex) const = 0;
 
   // The host uid `name` runs as (kFunctionUidBase..), allocated now if it has none: a deploy
   // takes it before its probe load, which already runs the function's code. A name keeps its
   // uid even if the deploy then fails. ResourceExhausted when the range is used up.
-  faas::Result<uint32_t> ReserveUid(std::string_view name);
+  virtual faas::Result<uint32_t> ReserveUid(std::string_view name) = 0;
 
   // Creates version N+1 of `name` (1 for a new function) with the stored artifact and `cfg`,
   // and makes it latest. If its content hash equals latest's, creates nothing and returns
   // latest with unchanged=true. Errors: InvalidArgument for a bad name, config (all problems
   // at once) or digest; NotFound if the artifact is not stored.
-  faas::Result<DeployResult> CreateVersion(std::string_view name,
-                                           const std::string& artifact_sha256,
-                                           const FunctionConfig& cfg);
+  virtual faas::Result<DeployResult> CreateVersion(std::string_view name,
+                                                   const std::string& artifact_sha256,
+                                                   const FunctionConfig& cfg) = 0;
 
   // All functions, sorted by name.
-  faas::Result<std::vector<FunctionRecord>> ListFunctions();
+  virtual faas::Result<std::vector<FunctionRecord>> ListFunctions() = 0;
   // NotFound: `function "x" does not exist`; InvalidArgument for an invalid name.
-  faas::Result<FunctionRecord> GetFunction(std::string_view name);
+  virtual faas::Result<FunctionRecord> GetFunction(std::string_view name) = 0;
   // The version latest points to. NotFound as GetFunction.
   faas::Result<Version> GetLatest(std::string_view name);
   // NotFound: `function "x" has no version 7` (or that the function does not exist).
-  faas::Result<Version> GetVersion(std::string_view name, uint32_t version);
+  virtual faas::Result<Version> GetVersion(std::string_view name, uint32_t version) = 0;
   // Every version of `name`, ascending. NotFound as GetFunction.
-  faas::Result<std::vector<Version>> ListVersions(std::string_view name);
+  virtual faas::Result<std::vector<Version>> ListVersions(std::string_view name) = 0;
   // Points latest at an existing `version` and returns it. NotFound as GetVersion.
-  faas::Result<Version> Rollback(std::string_view name, uint32_t version);
+  virtual faas::Result<Version> Rollback(std::string_view name, uint32_t version) = 0;
   // Removes the function and all its versions in one transaction, then unlinks the artifacts
   // no other version references (failures to unlink are logged). NotFound as GetFunction.
   // Does NOT delete the function's routes: they stay, and answer 404 function_not_found until
   // a function of that name is deployed again.
-  faas::Status Delete(std::string_view name);
+  virtual faas::Status Delete(std::string_view name) = 0;
 
   // Stores `route` (created_unix_ms is set here) and returns it. Errors: InvalidArgument for an
   // empty method or path or an invalid function name; AlreadyExists when a route with the same
   // (method, path, host) is stored.
-  faas::Result<Route> AddRoute(const Route& route);
+  virtual faas::Result<Route> AddRoute(const Route& route) = 0;
   // Every route, sorted by path, method, host.
-  faas::Result<std::vector<Route>> ListRoutes();
+  virtual faas::Result<std::vector<Route>> ListRoutes() = 0;
   // Removes the route keyed (method, path, host), compared exactly.
   // NotFound: `no route GET /users/{id}` (with " for host H" when host is set).
-  faas::Status DeleteRoute(std::string_view method, std::string_view path, std::string_view host);
+  virtual faas::Status DeleteRoute(std::string_view method, std::string_view path,
+                                   std::string_view host) = 0;
 
   // Creates an API key for `tenant`, allowed to invoke `functions` (empty = every function;
   // duplicates are dropped and the list is sorted), limited to `rate_per_sec` with bucket size
@@ -175,28 +192,35 @@ class Registry {
   // Errors (all problems at once): InvalidArgument for an invalid tenant or function name, a
   // rate that is negative, not finite or above kMaxKeyRatePerSec, or a burst without a rate;
   // ErrnoError when getrandom(2) fails.
-  faas::Result<std::pair<ApiKey, std::string>> CreateKey(std::string_view tenant,
-                                                         std::vector<std::string> functions,
-                                                         double rate_per_sec, uint32_t burst);
+  virtual faas::Result<std::pair<ApiKey, std::string>> CreateKey(std::string_view tenant,
+                                                                 std::vector<std::string> functions,
+                                                                 double rate_per_sec,
+                                                                 uint32_t burst) = 0;
   // Every key, revoked ones included, oldest first (ties by id).
-  faas::Result<std::vector<ApiKey>> ListKeys();
+  virtual faas::Result<std::vector<ApiKey>> ListKeys() = 0;
   // Marks key `id` revoked now; revoking a revoked key succeeds and keeps the first time.
   // Errors: InvalidArgument when `id` is not 12 lowercase hex digits (the value is not echoed:
   // it may be a whole key); NotFound `API key "3f9a0c1b2d4e" does not exist`.
-  faas::Status RevokeKey(std::string_view id);
+  virtual faas::Status RevokeKey(std::string_view id) = 0;
 
- private:
-  Registry(std::string data_dir, sqlite3* db);
-  faas::Result<Version> GetVersionLocked(std::string_view name, uint32_t version);
-  faas::Result<FunctionRecord> GetFunctionLocked(std::string_view name);
-  // Unlinks those of `candidates` that no version references and no PutArtifact is pending on.
-  void CollectGarbageLocked(const std::vector<std::string>& candidates);
-
-  const std::string data_dir_;
-  const std::string artifacts_dir_;
-  std::mutex mu_;
-  sqlite3* db_;                              // guarded by mu_; owned
-  std::map<std::string, int> pending_puts_;  // guarded by mu_: put, not yet in a version
+ protected:
+  Registry() = default;
 };
+
+// Opens the registry `store` names, with node-local files under `data_dir`:
+//   "" or "sqlite:"                    SQLite in data_dir (Registry::Open(data_dir))
+//   "sqlite:PATH" or a plain PATH      SQLite in PATH
+//   "postgres://..." / "postgresql://..."  PostgreSQL (a libpq connection URI; unix sockets:
+//                                      "postgresql:///faas?host=/run/postgresql"); the artifact
+//                                      cache is <data_dir>/artifact-cache
+// Anything else with a scheme is InvalidArgument. PostgreSQL runs the schema migrations this
+// binary knows before returning (docs/design/0016-store-backends.md); a database whose schema
+// is newer than the binary is FailedPrecondition, an unreachable server Unavailable.
+faas::Result<std::unique_ptr<Registry>> OpenRegistry(std::string_view store,
+                                                     const std::string& data_dir);
+
+// A put that no version references yet is kept at least this long by the PostgreSQL backend's
+// garbage collection (another gateway may be between its PutArtifact and CreateVersion).
+inline constexpr int64_t kArtifactGraceMs = 3'600'000;
 
 }  // namespace faas::store

@@ -1,4 +1,5 @@
-// Registry API keys: creation, listing, revocation, validation, and that no secret is stored.
+// Registry API keys: creation, listing, revocation, validation, and that no secret is stored;
+// on both backends (backend_fixture.h).
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,7 +15,7 @@
 #include "faas/store/hash.h"
 #include "faas/store/registry.h"
 
-#include "unit/store/registry_fixture.h"
+#include "integration/registry/backend_fixture.h"
 
 namespace faas::store {
 namespace {
@@ -25,7 +26,7 @@ using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
 using ::testing::Not;
 
-class KeysTest : public testing::RegistryFixture {
+class KeysTest : public testing::RegistryBackendTest {
  protected:
   std::pair<ApiKey, std::string> Create(std::string_view tenant,
                                         std::vector<std::string> functions = {}, double rate = 0,
@@ -41,18 +42,26 @@ class KeysTest : public testing::RegistryFixture {
     return keys.ok() ? *keys : std::vector<ApiKey>{};
   }
 
-  // Every byte of faas.db and its WAL, which holds recent writes before a checkpoint.
+  // SQLite: every byte of faas.db and its WAL, which holds recent writes before a checkpoint.
+  // PostgreSQL: a dump of every table's data.
   std::string DatabaseBytes() const {
     std::string out;
+    if (IsPostgres()) {
+      faas::testing::CommandResult dump =
+          faas::testing::RunCommand({faas::testing::PostgresProcess::BinDir() + "/pg_dump",
+                                     "--data-only", "-d", pg_->Url(db_)});
+      EXPECT_EQ(dump.exit_code, 0) << dump.err;
+      return dump.out;
+    }
     for (const char* name : {"/faas.db", "/faas.db-wal"}) {
-      std::ifstream in(dir_.Path() + name, std::ios::binary);
+      std::ifstream in(dir_.path() + name, std::ios::binary);
       out.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
     return out;
   }
 };
 
-TEST_F(KeysTest, CreateReturnsAKeyInTheDocumentedFormat) {
+TEST_P(KeysTest, CreateReturnsAKeyInTheDocumentedFormat) {
   auto [key, full] = Create("acme", {"resize"}, 10, 20);
   EXPECT_THAT(key.id, MatchesRegex("[0-9a-f]{12}"));
   EXPECT_THAT(full, MatchesRegex("faas_[0-9a-f]{12}_[A-Za-z0-9_-]{43}"));
@@ -68,7 +77,7 @@ TEST_F(KeysTest, CreateReturnsAKeyInTheDocumentedFormat) {
   EXPECT_EQ(key.revoked_unix_ms, 0);
 }
 
-TEST_F(KeysTest, KeysAreDistinct) {
+TEST_P(KeysTest, KeysAreDistinct) {
   std::set<std::string> ids;
   std::set<std::string> fulls;
   for (int i = 0; i < 20; ++i) {
@@ -80,7 +89,7 @@ TEST_F(KeysTest, KeysAreDistinct) {
   EXPECT_EQ(fulls.size(), 20u);
 }
 
-TEST_F(KeysTest, ListReturnsEveryFieldAfterReopen) {
+TEST_P(KeysTest, ListReturnsEveryFieldAfterReopen) {
   auto [a, full_a] = Create("acme", {"thumb", "resize", "thumb"}, 0.5, 3);
   auto [b, full_b] = Create("beta");
   auto [c, full_c] = Create("gamma", {}, 1.0 / 3.0, 0);
@@ -111,14 +120,14 @@ TEST_F(KeysTest, ListReturnsEveryFieldAfterReopen) {
   }
 }
 
-TEST_F(KeysTest, DefaultBurstIsTheRateRoundedUp) {
+TEST_P(KeysTest, DefaultBurstIsTheRateRoundedUp) {
   EXPECT_EQ(Create("acme", {}, 10, 0).first.burst, 10u);
   EXPECT_EQ(Create("acme", {}, 2.5, 0).first.burst, 3u);
   EXPECT_EQ(Create("acme", {}, 0.1, 0).first.burst, 1u);
   EXPECT_EQ(Create("acme", {}, 0.1, 7).first.burst, 7u);
 }
 
-TEST_F(KeysTest, TheSecretIsNotStoredInClear) {
+TEST_P(KeysTest, TheSecretIsNotStoredInClear) {
   auto [key, full] = Create("acme", {"resize"}, 1, 1);
   const std::string secret = full.substr(18);
   std::string bytes = DatabaseBytes();
@@ -133,7 +142,7 @@ TEST_F(KeysTest, TheSecretIsNotStoredInClear) {
   }
 }
 
-TEST_F(KeysTest, RevokeMarksTheKeyAndIsIdempotent) {
+TEST_P(KeysTest, RevokeMarksTheKeyAndIsIdempotent) {
   auto [a, full_a] = Create("acme");
   auto [b, full_b] = Create("acme");
   ASSERT_TRUE(reg_->RevokeKey(a.id).ok());
@@ -159,13 +168,13 @@ TEST_F(KeysTest, RevokeMarksTheKeyAndIsIdempotent) {
   }
 }
 
-TEST_F(KeysTest, RevokeUnknownIdIsNotFound) {
+TEST_P(KeysTest, RevokeUnknownIdIsNotFound) {
   faas::Status s = reg_->RevokeKey("0123456789ab");
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_EQ(s.message(), "API key \"0123456789ab\" does not exist");
 }
 
-TEST_F(KeysTest, RevokeMalformedIdIsInvalidAndDoesNotEchoIt) {
+TEST_P(KeysTest, RevokeMalformedIdIsInvalidAndDoesNotEchoIt) {
   auto [key, full] = Create("acme");
   for (const std::string& id :
        {std::string("ABCDEF012345"), std::string("abc"), std::string(""), full}) {
@@ -178,7 +187,7 @@ TEST_F(KeysTest, RevokeMalformedIdIsInvalidAndDoesNotEchoIt) {
   EXPECT_EQ(List().at(0).revoked_unix_ms, 0);
 }
 
-TEST_F(KeysTest, RejectsInvalidInputReportingEveryProblem) {
+TEST_P(KeysTest, RejectsInvalidInputReportingEveryProblem) {
   auto r = reg_->CreateKey("Acme", {"ok", "Bad_Fn"}, -1, 0);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
@@ -189,7 +198,7 @@ TEST_F(KeysTest, RejectsInvalidInputReportingEveryProblem) {
   EXPECT_THAT(List(), IsEmpty());
 }
 
-TEST_F(KeysTest, RejectsBadRatesAndBursts) {
+TEST_P(KeysTest, RejectsBadRatesAndBursts) {
   struct Case {
     std::string tenant;
     double rate;
@@ -213,7 +222,7 @@ TEST_F(KeysTest, RejectsBadRatesAndBursts) {
   EXPECT_THAT(List(), IsEmpty());
 }
 
-TEST_F(KeysTest, KeysLiveBesideFunctionsAndRoutes) {
+TEST_P(KeysTest, KeysLiveBesideFunctionsAndRoutes) {
   ASSERT_TRUE(reg_->AddRoute({"GET", "/x", "", "fn", 0}).ok());
   Create("acme");
   Reopen();
@@ -222,6 +231,8 @@ TEST_F(KeysTest, KeysLiveBesideFunctionsAndRoutes) {
   ASSERT_TRUE(routes.ok());
   EXPECT_EQ(routes->size(), 1u);
 }
+
+FAAS_REGISTRY_BACKENDS(KeysTest);
 
 }  // namespace
 }  // namespace faas::store

@@ -1,4 +1,5 @@
-// Registry routes: stored, listed, deleted, and kept across a reopen and a function delete.
+// Registry routes: stored, listed, deleted, and kept across a reopen and a function delete; on
+// both backends (backend_fixture.h).
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,14 +9,14 @@
 
 #include "faas/store/registry.h"
 
-#include "unit/store/registry_fixture.h"
+#include "integration/registry/backend_fixture.h"
 
 namespace faas::store {
 namespace {
 
 using ::testing::HasSubstr;
 
-class RoutesTest : public testing::RegistryFixture {
+class RoutesTest : public testing::RegistryBackendTest {
  protected:
   std::vector<Route> List() {
     Result<std::vector<Route>> routes = reg_->ListRoutes();
@@ -24,7 +25,7 @@ class RoutesTest : public testing::RegistryFixture {
   }
 };
 
-TEST_F(RoutesTest, AddListDeleteAndSurviveAReopen) {
+TEST_P(RoutesTest, AddListDeleteAndSurviveAReopen) {
   EXPECT_TRUE(List().empty());
   Result<Route> a = reg_->AddRoute({"GET", "/users/{id}", "", "users", 0});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -53,7 +54,7 @@ TEST_F(RoutesTest, AddListDeleteAndSurviveAReopen) {
   EXPECT_EQ(List().size(), 3u);
 }
 
-TEST_F(RoutesTest, SameKeyIsAlreadyExistsAndBadInputIsInvalid) {
+TEST_P(RoutesTest, SameKeyIsAlreadyExistsAndBadInputIsInvalid) {
   ASSERT_TRUE(reg_->AddRoute({"GET", "/a", "", "one", 0}).ok());
   Result<Route> dup = reg_->AddRoute({"GET", "/a", "", "two", 0});
   EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists);
@@ -66,7 +67,7 @@ TEST_F(RoutesTest, SameKeyIsAlreadyExistsAndBadInputIsInvalid) {
   EXPECT_EQ(List().size(), 1u);
 }
 
-TEST_F(RoutesTest, DeletingAFunctionKeepsItsRoutes) {
+TEST_P(RoutesTest, DeletingAFunctionKeepsItsRoutes) {
   std::string sha;
   {
     Result<std::string> put = reg_->PutArtifact("not really a library");
@@ -80,6 +81,8 @@ TEST_F(RoutesTest, DeletingAFunctionKeepsItsRoutes) {
   ASSERT_EQ(routes.size(), 1u);
   EXPECT_EQ(routes[0].function, "users");
 }
+
+FAAS_REGISTRY_BACKENDS(RoutesTest);
 
 }  // namespace
 }  // namespace faas::store
