@@ -110,6 +110,16 @@ void Deployer::Release(const std::string& name) {
 Result<store::Version> Deployer::Rollback(const std::string& name, uint32_t version) {
   FAAS_RETURN_IF_ERROR(Claim(name, "rollback"));
   ScopeExit done([&] { Release(name); });
+  // The version's zygote is prepared before it becomes latest, as a deploy's is, so the first
+  // call after the rollback forks (docs/design/0014). Best effort: the library loaded when it
+  // was deployed, and if it cannot start now, the call that needs it says why.
+  FAAS_ASSIGN_OR_RETURN(store::Version target, registry_->GetVersion(name, version));
+  ScopeExit unprepared([&] { scheduler_->DropPrepared(name); });
+  if (Status prepared = scheduler_->Prepare(SpecFor(*registry_, target)); !prepared.ok()) {
+    static auto log = log::Get("control");
+    FAAS_LOG(log, warn, "rollback.prepare_failed", {"fn", name}, {"version", version},
+             {"error", prepared.message()});
+  }
   FAAS_ASSIGN_OR_RETURN(store::Version v, registry_->Rollback(name, version));
   scheduler_->SetFunction(SpecFor(*registry_, v));
   return v;

@@ -93,6 +93,28 @@ TEST_F(DeployZygote, TheFirstCallAfterEachDeployIsForkedFromTheVersionsZygote) {
   }
 }
 
+// A rollback prepares the version's zygote the same way before it answers: its first call forks.
+// Before, the rolled-back version's zygote was started afterwards on the reaper thread, and a call
+// arriving within its 30 ms faas_init spawned a worker that ran faas_init again.
+TEST_F(DeployZygote, TheFirstCallAfterARollbackIsForked) {
+  Start();
+  Ctl0({"deploy", "fn", TestdataLib("initburn"), "--public"});
+  Ctl0({"deploy", "fn", TestdataLib("initburn"), "--public", "--env", "INITBURN_MS=31"});
+  Ctl0({"rollback", "fn", "1"});
+  EXPECT_EQ(Zygotes("fn"), 1);
+  const std::string first = Call("fn");
+
+  auto rows = StopAndRead("fn");
+  ASSERT_EQ(rows["invocation"].size(), 1u);
+  const store::InvocationRecord& r = rows["invocation"][0];
+  EXPECT_EQ(r.invocation_id, first);
+  EXPECT_EQ(r.version, 1u);
+  EXPECT_EQ(r.load_ns, 0u) << "the first call after the rollback was spawned, not forked";
+  EXPECT_EQ(r.init_ns, 0u) << "the first call after the rollback was spawned, not forked";
+  // Three zygotes, each billed once: version 1's, version 2's, and version 1's again.
+  EXPECT_EQ(rows["init"].size(), 3u);
+}
+
 // With --zygotes=false the deploy probes as before and every instance is spawned.
 TEST_F(DeployZygote, WithoutZygotesTheFirstCallSpawnsAndTheDeployLeavesNothingRunning) {
   Start({"--zygotes", "false"});
