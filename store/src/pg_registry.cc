@@ -1,10 +1,8 @@
-// The PostgreSQL registry backend: a thin RAII layer over libpq (results, bound parameters,
-// transactions retried on serialization failures and deadlocks), the versioned schema
-// migrations, and the Registry operations with the same semantics and error texts as the SQLite
-// backend (registry_internal.h). docs/design/0016-store-backends.md explains the design.
+// The PostgreSQL registry backend: the Registry operations, on the libpq layer of pg.h, with the
+// same semantics and error texts as the SQLite backend (registry_internal.h).
+// docs/design/0016-store-backends.md explains the design.
 #include "pg_registry.h"
 
-#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,78 +21,18 @@
 #include "faas/store/config.h"
 #include "faas/store/hash.h"
 
+#include "pg.h"
 #include "registry_internal.h"
 
 namespace faas::store {
 namespace {
 
 using namespace registry_internal;  // NOLINT(google-build-using-namespace): this file's helpers
-
-// Each entry is one migration, run in its own transaction: kMigrations[i] takes the schema from
-// version i to i + 1. Append only; never edit a migration that has shipped.
-// Text columns that are keys or sort orders use the "C" collation, so ordering and equality are
-// bytewise, as in SQLite, whatever locale the database was created with.
-// versions.function cascades (deleting a function deletes its versions); function_uids and
-// routes do not: a name keeps its uid, and a route outlives its function. artifacts holds the
-// libraries by sha256; put_unix_ms is refreshed by every put and deploy, and only rows unused
-// for kArtifactGraceMs are collected.
-constexpr const char* kMigrations[] = {
-    R"sql(
-CREATE TABLE functions (
-  name            TEXT COLLATE "C" PRIMARY KEY,
-  latest_version  BIGINT NOT NULL,
-  created_unix_ms BIGINT NOT NULL,
-  next_version    BIGINT NOT NULL
-);
-CREATE TABLE versions (
-  function        TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
-  version         BIGINT NOT NULL,
-  content_hash    TEXT NOT NULL,
-  artifact_sha256 TEXT COLLATE "C" NOT NULL,
-  size_bytes      BIGINT NOT NULL,
-  config_json     TEXT NOT NULL,
-  created_unix_ms BIGINT NOT NULL,
-  PRIMARY KEY (function, version)
-);
-CREATE INDEX versions_by_artifact ON versions (artifact_sha256);
-CREATE TABLE function_uids (
-  name            TEXT COLLATE "C" PRIMARY KEY,
-  uid             BIGINT NOT NULL UNIQUE
-);
-CREATE TABLE routes (
-  method          TEXT COLLATE "C" NOT NULL,
-  path            TEXT COLLATE "C" NOT NULL,
-  host            TEXT COLLATE "C" NOT NULL,
-  function        TEXT COLLATE "C" NOT NULL,
-  created_unix_ms BIGINT NOT NULL,
-  PRIMARY KEY (method, path, host)
-);
-CREATE TABLE api_keys (
-  id              TEXT COLLATE "C" PRIMARY KEY,
-  tenant          TEXT NOT NULL,
-  functions       TEXT NOT NULL,
-  rate_per_sec    TEXT NOT NULL,
-  burst           BIGINT NOT NULL,
-  created_unix_ms BIGINT NOT NULL,
-  revoked_unix_ms BIGINT NOT NULL,
-  secret_sha256   TEXT NOT NULL
-);
-CREATE TABLE artifacts (
-  sha256          TEXT COLLATE "C" PRIMARY KEY,
-  size_bytes      BIGINT NOT NULL,
-  bytes           BYTEA NOT NULL,
-  put_unix_ms     BIGINT NOT NULL
-);
-)sql",
-};
-constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
-
-// pg_advisory_xact_lock keys ("faas" then a number): one for migrations, one for uid allocation.
-constexpr int64_t kMigrationLockKey = 0x6661617300000001;
-constexpr int64_t kUidLockKey = 0x6661617300000002;
-
-// A transaction that fails on a serialization failure or deadlock is run again this often.
-constexpr int kMaxTransactionAttempts = 5;
+using pg::Bytes;
+using pg::Exec;
+using pg::InTransaction;
+using pg::kUidLockKey;
+using pg::Rows;
 
 // Columns 0..7 of every version query, read by ReadVersion.
 #define FAAS_PG_VERSION_COLUMNS                                                             \
@@ -106,167 +44,6 @@ constexpr int kMaxTransactionAttempts = 5;
   "SELECT f.name, f.latest_version, f.created_unix_ms, "                                  \
   "(SELECT COUNT(*) FROM versions c WHERE c.function = f.name), " FAAS_PG_VERSION_COLUMNS \
   " FROM functions f JOIN versions v ON v.function = f.name AND v.version = f.latest_version "
-
-// Bytes sent in binary format as a bytea (no escaping, embedded NULs kept).
-struct Bytes {
-  std::string_view bytes;
-};
-
-// A bound parameter: an integer, text, or Bytes. SQL text is always a constant.
-using Param = std::variant<int64_t, std::string_view, Bytes>;
-
-// One line: libpq's messages end in newlines and indent their hints with tabs.
-std::string OneLine(std::string_view s) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (c == '\n' || c == '\t' || c == '\r' || c == ' ') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) {
-      out += ' ';
-      space = false;
-    }
-    out += c;
-  }
-  return out;
-}
-
-// Maps a failed command to a Status: a lost or refused connection (SQLSTATE class 08, an
-// administrator's shutdown 57P) is Unavailable, so callers may retry; serialization failures and
-// deadlocks Aborted (Transaction retries them); insufficient resources (53) ResourceExhausted;
-// anything else Internal.
-faas::Status PgError(PGconn* c, const PGresult* r) {
-  std::string msg = r != nullptr ? PQresultErrorMessage(r) : "";
-  if (msg.empty()) {
-    msg = PQerrorMessage(c);
-  }
-  const char* state_field = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  const std::string_view state = state_field != nullptr ? state_field : "";
-  std::string text = "postgresql: " + OneLine(msg);
-  if (PQstatus(c) != CONNECTION_OK || state.starts_with("08") || state.starts_with("57P")) {
-    return faas::UnavailableError(std::move(text));
-  }
-  if (state == "40001" || state == "40P01") {
-    return faas::AbortedError(std::move(text));
-  }
-  if (state.starts_with("53")) {
-    return faas::ResourceExhaustedError(std::move(text));
-  }
-  return faas::InternalError(std::move(text));
-}
-
-// An owned PGresult with typed column access. Move-only.
-class Rows {
- public:
-  explicit Rows(PGresult* r) : r_(r) {}
-  Rows(Rows&& other) noexcept : r_(std::exchange(other.r_, nullptr)) {}
-  Rows& operator=(Rows&&) = delete;
-  Rows(const Rows&) = delete;
-  Rows& operator=(const Rows&) = delete;
-  ~Rows() { PQclear(r_); }
-
-  const PGresult* get() const { return r_; }
-  int Count() const { return PQntuples(r_); }
-  std::size_t Size() const { return static_cast<std::size_t>(Count()); }
-  // Rows an INSERT/UPDATE/DELETE touched.
-  int64_t Affected() const {
-    const char* n = PQcmdTuples(r_);
-    int64_t v = 0;
-    std::from_chars(n, n + std::char_traits<char>::length(n), v);
-    return v;
-  }
-  // The column's bytes exactly (text format: the text; binary: the raw value); "" for NULL.
-  std::string Text(int row, int col) const {
-    if (PQgetisnull(r_, row, col) != 0) {
-      return "";
-    }
-    return {PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col))};
-  }
-  // A text-format integer column; 0 for NULL.
-  int64_t Int(int row, int col) const {
-    std::string t = Text(row, col);
-    int64_t v = 0;
-    std::from_chars(t.data(), t.data() + t.size(), v);
-    return v;
-  }
-
- private:
-  PGresult* r_;
-};
-
-// Runs `sql` with `params` ($1, $2, ...). Results come as text unless `binary_result`.
-faas::Result<Rows> Exec(PGconn* c, const char* sql, std::initializer_list<Param> params = {},
-                        bool binary_result = false) {
-  const std::size_t n = params.size();
-  std::vector<std::string> ints;
-  ints.reserve(n);  // never reallocates: values below point into it
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  std::vector<int> formats(n);
-  std::vector<Oid> types(n);
-  std::size_t i = 0;
-  for (const Param& p : params) {
-    if (const auto* v = std::get_if<int64_t>(&p)) {
-      ints.push_back(std::to_string(*v));
-      values[i] = ints.back().c_str();
-      lengths[i] = static_cast<int>(ints.back().size());
-    } else if (const auto* s = std::get_if<std::string_view>(&p)) {
-      values[i] = s->data();
-      lengths[i] = static_cast<int>(s->size());
-      formats[i] = 1;  // binary format of text is its bytes: no NUL terminator needed
-      types[i] = 25;   // TEXTOID
-    } else {
-      const Bytes& b = std::get<Bytes>(p);
-      values[i] = b.bytes.data();
-      lengths[i] = static_cast<int>(b.bytes.size());
-      formats[i] = 1;
-      types[i] = 17;  // BYTEAOID
-    }
-    ++i;
-  }
-  Rows rows(PQexecParams(c, sql, static_cast<int>(n), types.data(), values.data(), lengths.data(),
-                         formats.data(), binary_result ? 1 : 0));
-  const ExecStatusType st = PQresultStatus(rows.get());
-  if (rows.get() == nullptr || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)) {
-    return PgError(c, rows.get());
-  }
-  return rows;
-}
-
-template <typename T>
-faas::Status StatusOf(const faas::Result<T>& r) {
-  return r.status();
-}
-
-// Runs `body` between BEGIN and COMMIT (READ COMMITTED; the bodies lock what they change), rolls
-// back when it fails, and runs it again, up to kMaxTransactionAttempts, when PostgreSQL aborted
-// it for a serialization failure or a deadlock (Aborted).
-template <typename Body>
-auto InTransaction(PGconn* c, Body&& body) -> decltype(body()) {
-  for (int attempt = 1;; ++attempt) {
-    if (faas::Result<Rows> begin = Exec(c, "BEGIN"); !begin.ok()) {
-      return begin.status();
-    }
-    auto result = body();
-    faas::Status failed = StatusOf(result);
-    if (failed.ok()) {
-      faas::Result<Rows> commit = Exec(c, "COMMIT");
-      if (commit.ok()) {
-        return result;
-      }
-      failed = commit.status();
-    } else {
-      (void)Exec(c, "ROLLBACK");  // a failure here (connection gone) also ends the transaction
-    }
-    if (failed.code() != faas::StatusCode::kAborted || attempt == kMaxTransactionAttempts) {
-      return failed;
-    }
-    Log()->info(
-        faas::log::Format("store.txn_retry", {{"attempt", attempt}, {"error", failed.message()}}));
-  }
-}
 
 faas::Result<Version> ReadVersion(const Rows& r, int row, int col) {
   return VersionFromColumns(r.Text(row, col), r.Int(row, col + 1), r.Text(row, col + 2),
@@ -338,7 +115,7 @@ std::string DigestArray(const std::vector<std::string>& digests) {
 }  // namespace
 
 int PgSchemaVersion() {
-  return kSchemaVersion;
+  return pg::SchemaVersion();
 }
 
 PgRegistry::PgRegistry(std::string url, std::string cache_dir)
@@ -351,78 +128,7 @@ PgRegistry::~PgRegistry() {
 }
 
 faas::Status PgRegistry::ConnectLocked() const {
-  if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
-    return faas::OkStatus();
-  }
-  if (conn_ == nullptr) {
-    // The URI comes last so that it may override these defaults.
-    const char* const keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-    const char* const values[] = {"10", "faasd", url_.c_str(), nullptr};
-    conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-    if (conn_ == nullptr) {
-      return faas::UnavailableError("postgresql connect: out of memory");
-    }
-  } else {
-    PQreset(conn_);  // the server went away since the last call: try again now
-  }
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    return faas::UnavailableError("postgresql connect: " + OneLine(PQerrorMessage(conn_)));
-  }
-  // Server notices ("relation ... already exists, skipping") go to our log, not to stderr.
-  PQsetNoticeProcessor(
-      conn_,
-      [](void*, const char* message) {
-        Log()->debug(faas::log::Format("store.pg_notice", {{"message", OneLine(message)}}));
-      },
-      nullptr);
-  Log()->info(faas::log::Format("store.connected", {{"backend", "postgresql"}}));
-  return faas::OkStatus();
-}
-
-faas::Status PgRegistry::MigrateLocked() {
-  for (;;) {
-    faas::Result<bool> done = InTransaction(conn_, [&]() -> faas::Result<bool> {
-      // Two processes starting at once: the second waits here, then sees the first's work.
-      FAAS_RETURN_IF_ERROR(
-          Exec(conn_, "SELECT pg_advisory_xact_lock($1::bigint)", {kMigrationLockKey}).status());
-      FAAS_RETURN_IF_ERROR(Exec(conn_,
-                                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                                "version INTEGER PRIMARY KEY, applied_unix_ms BIGINT NOT NULL)")
-                               .status());
-      FAAS_ASSIGN_OR_RETURN(Rows cur,
-                            Exec(conn_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
-      const int64_t at = cur.Int(0, 0);
-      if (at > kSchemaVersion) {
-        return faas::FailedPreconditionError(
-            "the registry database's schema is version " + std::to_string(at) +
-            ", newer than this faasd knows (" + std::to_string(kSchemaVersion) +
-            "): upgrade faasd, or point it at another database");
-      }
-      if (at == kSchemaVersion) {
-        return true;
-      }
-      // PQexec: a migration may hold several statements (no parameters).
-      Rows applied(PQexec(conn_, kMigrations[at]));
-      if (PQresultStatus(applied.get()) != PGRES_COMMAND_OK) {
-        faas::Status s = PgError(conn_, applied.get());
-        return faas::Status(s.code(),
-                            "schema migration " + std::to_string(at + 1) + ": " + s.message());
-      }
-      FAAS_RETURN_IF_ERROR(Exec(conn_,
-                                "INSERT INTO schema_migrations (version, applied_unix_ms) "
-                                "VALUES ($1, $2)",
-                                {at + 1, faas::UnixMillisNow()})
-                               .status());
-      Log()->info(faas::log::Format("store.migrated", {{"schema_version", at + 1}}));
-      return false;
-    });
-    if (!done.ok()) {
-      return done.status();
-    }
-    if (*done) {
-      return faas::OkStatus();
-    }
-  }
+  return pg::Connect(conn_, url_);
 }
 
 faas::Status PgRegistry::CleanCacheLocked() {
@@ -474,7 +180,7 @@ faas::Result<std::unique_ptr<Registry>> PgRegistry::Open(const std::string& url,
   std::unique_ptr<PgRegistry> reg(new PgRegistry(url, cache_dir));
   std::lock_guard<std::mutex> lock(reg->mu_);
   FAAS_RETURN_IF_ERROR(reg->ConnectLocked());
-  FAAS_RETURN_IF_ERROR(reg->MigrateLocked());
+  FAAS_RETURN_IF_ERROR(pg::Migrate(reg->conn_));
   FAAS_RETURN_IF_ERROR(reg->CleanCacheLocked());
   return std::unique_ptr<Registry>(std::move(reg));
 }

@@ -17,7 +17,7 @@ struct pg_conn;  // libpq's PGconn
 
 namespace faas::store {
 
-// The newest schema this binary knows (pg_registry.cc kMigrations).
+// The newest schema this binary knows (pg_schema.cc).
 int PgSchemaVersion();
 
 // Thread-safe: one internal mutex serialises one connection. Processes coordinate through the
@@ -58,7 +58,6 @@ class PgRegistry final : public Registry {
   PgRegistry(std::string url, std::string cache_dir);
   // Connects, or reconnects after the server went away. Unavailable when it cannot.
   faas::Status ConnectLocked() const;
-  faas::Status MigrateLocked();
   faas::Status CleanCacheLocked();
 
   const std::string url_;

@@ -1,0 +1,50 @@
+// What a gateway knows about the worker nodes it routes to (issue #16; ../shared/CLUSTER.md §3):
+// who they are, and which of them are up right now. Implementations: StaticNodes (a fixed list,
+// for tests and small setups) and the node registry in PostgreSQL plus the gateway's own health
+// checks.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace faas::cluster {
+
+struct NodeInfo {
+  std::string id;       // --node-id; stable across restarts
+  std::string address;  // host:port the node serves invocations on (its --advertise)
+  double capacity = 1;  // relative weight for balancing (e.g. its instance slots); > 0
+  uint64_t epoch = 0;   // raised by each restart (registration); 0 when unknown
+  // The node's own load from its last health reply: the share of its capacity that is busy
+  // (0..1, may exceed 1 when it queues); negative when unknown.
+  double reported_load = -1;
+};
+
+// The nodes a gateway may route to. Thread-safe.
+class NodeSource {
+ public:
+  virtual ~NodeSource() = default;
+  // The nodes that are up now: registered, not draining, passing health checks. Order does not
+  // matter (balancers place by id).
+  virtual std::vector<NodeInfo> Up() const = 0;
+  // Passive health: a call to node `id` was refused or reset. The node is out at once, until its
+  // active checks pass again.
+  virtual void MarkDown(std::string_view id, std::string_view why) = 0;
+};
+
+// A fixed list: every node is up unless MarkDown took it out (it stays out: nothing checks it).
+class StaticNodes final : public NodeSource {
+ public:
+  explicit StaticNodes(std::vector<NodeInfo> nodes);
+  std::vector<NodeInfo> Up() const override;
+  void MarkDown(std::string_view id, std::string_view why) override;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<NodeInfo> nodes_;  // guarded by mu_
+  std::vector<std::string> down_;
+};
+
+}  // namespace faas::cluster

@@ -1,0 +1,77 @@
+// The PostgreSQL schema of every store part, as versioned migrations (pg.h Migrate).
+#include <iterator>
+
+#include "pg.h"
+
+namespace faas::store::pg {
+namespace {
+
+// Each entry is one migration, run in its own transaction: kMigrations[i] takes the schema from
+// version i to i + 1. Append only; never edit a migration that has shipped.
+// Text columns that are keys or sort orders use the "C" collation, so ordering and equality are
+// bytewise, as in SQLite, whatever locale the database was created with.
+// versions.function cascades (deleting a function deletes its versions); function_uids and
+// routes do not: a name keeps its uid, and a route outlives its function. artifacts holds the
+// libraries by sha256; put_unix_ms is refreshed by every put and deploy, and only rows unused
+// for kArtifactGraceMs are collected.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE functions (
+  name            TEXT COLLATE "C" PRIMARY KEY,
+  latest_version  BIGINT NOT NULL,
+  created_unix_ms BIGINT NOT NULL,
+  next_version    BIGINT NOT NULL
+);
+CREATE TABLE versions (
+  function        TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  version         BIGINT NOT NULL,
+  content_hash    TEXT NOT NULL,
+  artifact_sha256 TEXT COLLATE "C" NOT NULL,
+  size_bytes      BIGINT NOT NULL,
+  config_json     TEXT NOT NULL,
+  created_unix_ms BIGINT NOT NULL,
+  PRIMARY KEY (function, version)
+);
+CREATE INDEX versions_by_artifact ON versions (artifact_sha256);
+CREATE TABLE function_uids (
+  name            TEXT COLLATE "C" PRIMARY KEY,
+  uid             BIGINT NOT NULL UNIQUE
+);
+CREATE TABLE routes (
+  method          TEXT COLLATE "C" NOT NULL,
+  path            TEXT COLLATE "C" NOT NULL,
+  host            TEXT COLLATE "C" NOT NULL,
+  function        TEXT COLLATE "C" NOT NULL,
+  created_unix_ms BIGINT NOT NULL,
+  PRIMARY KEY (method, path, host)
+);
+CREATE TABLE api_keys (
+  id              TEXT COLLATE "C" PRIMARY KEY,
+  tenant          TEXT NOT NULL,
+  functions       TEXT NOT NULL,
+  rate_per_sec    TEXT NOT NULL,
+  burst           BIGINT NOT NULL,
+  created_unix_ms BIGINT NOT NULL,
+  revoked_unix_ms BIGINT NOT NULL,
+  secret_sha256   TEXT NOT NULL
+);
+CREATE TABLE artifacts (
+  sha256          TEXT COLLATE "C" PRIMARY KEY,
+  size_bytes      BIGINT NOT NULL,
+  bytes           BYTEA NOT NULL,
+  put_unix_ms     BIGINT NOT NULL
+);
+)sql",
+};
+
+}  // namespace
+
+int SchemaVersion() {
+  return static_cast<int>(std::size(kMigrations));
+}
+
+const char* Migration(int i) {
+  return kMigrations[i];
+}
+
+}  // namespace faas::store::pg
