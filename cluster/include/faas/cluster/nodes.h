@@ -14,7 +14,10 @@ namespace faas::cluster {
 
 struct NodeInfo {
   std::string id;       // --node-id; stable across restarts
-  std::string address;  // host:port the node serves invocations on (its --advertise)
+  std::string address;  // host:port of the node's gRPC service, invocations (its --advertise)
+  // host:port of the node's HTTP server: GET /readyz for the gateways' active health checks
+  // (503 while it starts or drains), /healthz for liveness, /metrics.
+  std::string http_address;
   double capacity = 1;  // relative weight for balancing (e.g. its instance slots); > 0
   uint64_t epoch = 0;   // raised by each restart (registration); 0 when unknown
   // The node's own load from its last health reply: the share of its capacity that is busy
