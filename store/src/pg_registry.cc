@@ -322,15 +322,8 @@ faas::Result<DeployResult> PgRegistry::CreateVersion(std::string_view name,
       return VersionsExhausted(name);
     }
     FAAS_ASSIGN_OR_RETURN(uint32_t uid, AllocateUid(conn_, name));
-    Version v;
-    v.function = std::string(name);
-    v.version = static_cast<uint32_t>(next);
-    v.content_hash = content_hash;
-    v.artifact_sha256 = artifact_sha256;
-    v.size_bytes = static_cast<uint64_t>(size < 0 ? 0 : size);
-    v.created_unix_ms = faas::UnixMillisNow();
-    v.config = cfg;
-    v.uid = uid;
+    Version v = NewVersion(name, static_cast<uint32_t>(next), content_hash, artifact_sha256,
+                           static_cast<uint64_t>(size < 0 ? 0 : size), cfg, uid);
     FAAS_RETURN_IF_ERROR(
         Exec(conn_,
              "INSERT INTO versions (function, version, content_hash, artifact_sha256, "
@@ -347,9 +340,7 @@ faas::Result<DeployResult> PgRegistry::CreateVersion(std::string_view name,
     return DeployResult{std::move(v), false};
   });
   if (out.ok() && !out->unchanged) {
-    Log()->info(faas::log::Format("version.created", {{"fn", out->version.function},
-                                                      {"version", out->version.version},
-                                                      {"sha256", out->version.artifact_sha256}}));
+    LogVersionCreated(out->version);
   }
   return out;
 }
@@ -582,13 +573,7 @@ faas::Result<std::pair<ApiKey, std::string>> PgRegistry::CreateKey(
       key.id = std::move(id);
     }
   }
-  Log()->info(faas::log::Format("key.created", {{"key", key.id},
-                                                {"tenant", key.tenant},
-                                                {"functions", made.functions_text},
-                                                {"rate_per_sec", key.rate_per_sec},
-                                                {"burst", key.burst}}));
-  std::string full = FullKey(key.id, made.secret);
-  return std::pair<ApiKey, std::string>(std::move(key), std::move(full));
+  return KeyCreated(std::move(made));
 }
 
 faas::Result<std::vector<ApiKey>> PgRegistry::ListKeys() {

@@ -73,6 +73,27 @@ faas::Status VersionsExhausted(std::string_view name) {
   return faas::ResourceExhaustedError("function " + Quote(name) + " has used all version numbers");
 }
 
+Version NewVersion(std::string_view name, uint32_t number, std::string content_hash,
+                   std::string artifact_sha256, uint64_t size_bytes, const FunctionConfig& cfg,
+                   uint32_t uid) {
+  Version v;
+  v.function = std::string(name);
+  v.version = number;
+  v.content_hash = std::move(content_hash);
+  v.artifact_sha256 = std::move(artifact_sha256);
+  v.size_bytes = size_bytes;
+  v.created_unix_ms = faas::UnixMillisNow();
+  v.config = cfg;
+  v.uid = uid;
+  return v;
+}
+
+void LogVersionCreated(const Version& v) {
+  Log()->info(faas::log::Format(
+      "version.created",
+      {{"fn", v.function}, {"version", v.version}, {"sha256", v.artifact_sha256}}));
+}
+
 faas::Status ValidateDeploy(std::string_view name, const std::string& artifact_sha256,
                             const FunctionConfig& cfg) {
   std::string problems;
@@ -500,15 +521,8 @@ faas::Result<DeployResult> SqliteRegistry::CreateVersion(std::string_view name,
     return VersionsExhausted(name);
   }
   FAAS_ASSIGN_OR_RETURN(uint32_t uid, AllocateUid(db_, name));
-  Version v;
-  v.function = std::string(name);
-  v.version = static_cast<uint32_t>(next);
-  v.content_hash = content_hash;
-  v.artifact_sha256 = artifact_sha256;
-  v.size_bytes = static_cast<uint64_t>(st.st_size);
-  v.created_unix_ms = faas::UnixMillisNow();
-  v.config = cfg;
-  v.uid = uid;
+  Version v = NewVersion(name, static_cast<uint32_t>(next), content_hash, artifact_sha256,
+                         static_cast<uint64_t>(st.st_size), cfg, uid);
   FAAS_ASSIGN_OR_RETURN(
       Stmt insert,
       Stmt::Prepare(db_,
@@ -524,9 +538,7 @@ faas::Result<DeployResult> SqliteRegistry::CreateVersion(std::string_view name,
   FAAS_RETURN_IF_ERROR(update.Run());
   FAAS_RETURN_IF_ERROR(txn.Commit());
   pending_puts_.erase(artifact_sha256);  // now referenced by a version
-  Log()->info(faas::log::Format(
-      "version.created",
-      {{"fn", v.function}, {"version", v.version}, {"sha256", v.artifact_sha256}}));
+  LogVersionCreated(v);
   return DeployResult{std::move(v), false};
 }
 

@@ -36,6 +36,12 @@ faas::Status ArtifactNotStored(std::string_view sha256_hex);
 faas::Status CheckArtifactSize(std::size_t size);
 // ResourceExhausted: every uid of the reserved range is taken.
 faas::Status UidRangeExhausted();
+// The version CreateVersion stores: number `number` of `name`, created now.
+Version NewVersion(std::string_view name, uint32_t number, std::string content_hash,
+                   std::string artifact_sha256, uint64_t size_bytes, const FunctionConfig& cfg,
+                   uint32_t uid);
+// Logs version.created once CreateVersion's transaction committed.
+void LogVersionCreated(const Version& v);
 // ResourceExhausted: `name` has used every version number.
 faas::Status VersionsExhausted(std::string_view name);
 // CreateVersion's input checks, every problem at once (InvalidArgument).
@@ -75,6 +81,9 @@ faas::Result<std::string> RandomKeyId();
 faas::Status NoUnusedKeyId();
 // "faas_" + id + "_" + secret.
 std::string FullKey(const std::string& id, const std::string& secret);
+// What CreateKey returns once `made` is stored under made.key.id: the key and the full key shown
+// once. Logs key.created.
+std::pair<ApiKey, std::string> KeyCreated(NewKey made);
 bool IsKeyId(std::string_view id);
 // RevokeKey's InvalidArgument for a malformed id (which is not echoed) and NotFound.
 faas::Status InvalidKeyId();

@@ -210,6 +210,17 @@ std::string FullKey(const std::string& id, const std::string& secret) {
   return full;
 }
 
+std::pair<ApiKey, std::string> KeyCreated(NewKey made) {
+  const ApiKey& key = made.key;
+  Log()->info(faas::log::Format("key.created", {{"key", key.id},
+                                                {"tenant", key.tenant},
+                                                {"functions", made.functions_text},
+                                                {"rate_per_sec", key.rate_per_sec},
+                                                {"burst", key.burst}}));
+  std::string full = FullKey(key.id, made.secret);
+  return {std::move(made.key), std::move(full)};
+}
+
 faas::Status InvalidKeyId() {
   // Not echoed: a confused caller may have passed the whole key, secret included.
   return faas::InvalidArgumentError(
@@ -264,13 +275,7 @@ faas::Result<std::pair<ApiKey, std::string>> SqliteRegistry::CreateKey(
                      int64_t{key.burst}, key.created_unix_ms, key.secret_sha256}));
   FAAS_RETURN_IF_ERROR(insert.Run());
   FAAS_RETURN_IF_ERROR(txn.Commit());
-  Log()->info(faas::log::Format("key.created", {{"key", key.id},
-                                                {"tenant", key.tenant},
-                                                {"functions", made.functions_text},
-                                                {"rate_per_sec", key.rate_per_sec},
-                                                {"burst", key.burst}}));
-  std::string full = FullKey(key.id, made.secret);
-  return std::pair<ApiKey, std::string>(std::move(key), std::move(full));
+  return KeyCreated(std::move(made));
 }
 
 faas::Result<std::vector<ApiKey>> SqliteRegistry::ListKeys() {
