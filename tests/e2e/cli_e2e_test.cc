@@ -206,14 +206,6 @@ class HookSink {
 class CliE2E : public FaasdTest {
  protected:
   void SetUp() override { ASSERT_TRUE(d_.Start(extra_args_)) << d_.Logs(); }
-  Json CtlJson(std::vector<std::string> args) {
-    args.push_back("-o");
-    args.push_back("json");
-    CommandResult r = d_.Ctl(args);
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    Json j = Json::parse(r.out, nullptr, false);
-    return j.is_discarded() ? Json::object() : j;
-  }
   std::string Metrics() { return HttpRequest(d_.http_port(), "GET", "/metrics").body; }
 
   std::vector<std::string> extra_args_;

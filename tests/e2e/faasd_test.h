@@ -65,6 +65,15 @@ class FaasdTest : public ::testing::Test {
     CommandResult r = d_.Ctl(args);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
+  // `faasctl ARGS -o json` against d_, which must exit 0; its output parsed ({} if not JSON).
+  nlohmann::json CtlJson(std::vector<std::string> args) {
+    args.push_back("-o");
+    args.push_back("json");
+    CommandResult r = d_.Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_discarded() ? nlohmann::json::object() : j;
+  }
 
   FaasdProcess d_;
 };

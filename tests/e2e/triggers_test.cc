@@ -26,14 +26,6 @@ using std::chrono::steady_clock;
 class Triggers : public FaasdTest {
  protected:
   void SetUp() override { ASSERT_TRUE(d_.Start()) << d_.Logs(); }
-  Json CtlJson(std::vector<std::string> args) {
-    args.push_back("-o");
-    args.push_back("json");
-    CommandResult r = d_.Ctl(args);
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    Json j = Json::parse(r.out, nullptr, false);
-    return j.is_discarded() ? Json::object() : j;
-  }
   // Polls `faasctl queue stats` until `pred` holds (deadline); returns the last stats.
   template <typename Pred>
   Json AwaitStats(const std::string& queue, Pred pred, seconds timeout = seconds(60)) {
