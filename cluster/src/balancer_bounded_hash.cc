@@ -8,7 +8,7 @@
 // is ceil(c x (L + 1) x capacity_i / sum(capacity)) for a total load L: since the caps add up to
 // more than L, some node is always under its cap.
 #include <cmath>
-#include <limits>
+#include <cstdint>
 
 #include "faas/base/status.h"
 
@@ -18,21 +18,19 @@ namespace faas::cluster::internal {
 
 namespace {
 
-constexpr uint64_t kPrime1 = 0x9e3779b185ebca87ULL;  // xxHash64's primes
-constexpr uint64_t kPrime2 = 0xc2b2ae3d27d4eb4fULL;
-
-// Little-endian by construction, so that hosts of either byte order agree.
-uint64_t LoadLe(const char* p, std::size_t n) {
-  uint64_t v = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+// The lowest score offered so far; ties (equal hashes) go to the smaller id, so the order of
+// `nodes` never matters.
+struct Choice {
+  std::size_t index = SIZE_MAX;
+  double score = 0;
+  bool Found() const { return index != SIZE_MAX; }
+  void Offer(std::size_t i, double s, std::span<const NodeLoad> nodes) {
+    if (!Found() || s < score || (s == score && nodes[i].id < nodes[index].id)) {
+      index = i;
+      score = s;
+    }
   }
-  return v;
-}
-
-uint64_t Rotl(uint64_t x, int r) {
-  return (x << r) | (x >> (64 - r));
-}
+};
 
 class BoundedHash final : public Balancer {
  public:
@@ -41,47 +39,51 @@ class BoundedHash final : public Balancer {
 
   std::size_t Pick(std::string_view key, std::span<const NodeLoad> nodes) override {
     FAAS_CHECK(!nodes.empty());
-    const uint64_t key_hash = Hash64(key);
     double total_weight = 0;
-    double total_load = 0;
+    double total_in_flight = 0;
+    double total_blended = 0;
+    bool equal_weights = true;
     for (const NodeLoad& n : nodes) {
+      equal_weights = equal_weights && Weight(n) == Weight(nodes[0]);
       total_weight += Weight(n);
-      total_load += BlendedLoad(n);
+      total_in_flight += n.in_flight;
+      total_blended += BlendedLoad(n);
     }
-    // Per unit of weight; node i's cap is ceil(cap_per_weight x weight_i).
-    const double cap_per_weight = load_factor_ * (total_load + 1) / total_weight;
-    std::size_t best = nodes.size();
-    double best_score = std::numeric_limits<double>::infinity();
+    // Per unit of weight: node i's cap is ceil(x_cap * weight_i). A node takes the call only if
+    // it is under the cap by both measures: our own calls in flight (fresh, exact: this bounds
+    // what we add), and the blend with the node's report (stale, but it sees other gateways).
+    const double in_flight_cap = load_factor_ * (total_in_flight + 1) / total_weight;
+    const double blended_cap = load_factor_ * (total_blended + 1) / total_weight;
+    const uint64_t key_hash = Hash64(key);
+    Choice under_both;
+    Choice under_ours;  // never empty in exact arithmetic: the caps add up to more than the load
+    Choice any;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const NodeLoad& n = nodes[i];
-      if (BlendedLoad(n) >= std::ceil(cap_per_weight * Weight(n))) {
-        continue;  // full: walk on to the key's next choice
-      }
-      const double score = Score(key_hash, n);
-      // Ties (equal hashes) fall to the smaller id, so the order of `nodes` never matters.
-      if (best == nodes.size() || score < best_score ||
-          (score == best_score && n.id < nodes[best].id)) {
-        best = i;
-        best_score = score;
-      }
-    }
-    if (best == nodes.size()) {
-      // Unreachable in exact arithmetic (the caps add up to more than the load); rounding
-      // aside, take the least loaded node per unit of weight.
-      best = 0;
-      for (std::size_t i = 1; i < nodes.size(); ++i) {
-        if (BlendedLoad(nodes[i]) / Weight(nodes[i]) <
-            BlendedLoad(nodes[best]) / Weight(nodes[best])) {
-          best = i;
+      const double score = Score(key_hash, n, equal_weights);
+      any.Offer(i, score, nodes);
+      // For a whole number, x < ceil(y) is x < y: no ceil (a libm call without SSE4.1).
+      if (n.in_flight < in_flight_cap * Weight(n)) {
+        under_ours.Offer(i, score, nodes);
+        if (n.reported_load < 0 || BlendedLoad(n) < std::ceil(blended_cap * Weight(n))) {
+          under_both.Offer(i, score, nodes);
         }
       }
     }
-    return best;
+    // A full node is skipped: the key walks on to its next-lowest score.
+    return under_both.Found()   ? under_both.index
+           : under_ours.Found() ? under_ours.index
+                                : any.index;
   }
 
  private:
-  static double Score(uint64_t key_hash, const NodeLoad& n) {
+  static double Score(uint64_t key_hash, const NodeLoad& n, bool equal_weights) {
     const uint64_t h = Mix64(key_hash ^ Hash64(n.id));
+    if (equal_weights) {
+      // -ln(u)/w falls as u rises, so with one weight the order is u's: skip the log (a third
+      // of a pick's cost).
+      return -static_cast<double>(h >> 11);
+    }
     // The top 53 bits as a double strictly inside (0, 1), so the log is finite.
     const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
     return -std::log(u) / Weight(n);
@@ -91,29 +93,6 @@ class BoundedHash final : public Balancer {
 };
 
 }  // namespace
-
-uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-// xxHash64-style rounds over 8-byte words, then Mix64. Not xxHash64 itself: it only has to be
-// stable and well spread for short ids and function@version keys.
-uint64_t Hash64(std::string_view bytes) {
-  uint64_t h = kPrime2 ^ (bytes.size() * kPrime1);
-  std::size_t i = 0;
-  for (; i + 8 <= bytes.size(); i += 8) {
-    h = Rotl(h ^ (LoadLe(bytes.data() + i, 8) * kPrime2), 31) * kPrime1;
-  }
-  if (i < bytes.size()) {
-    h = Rotl(h ^ (LoadLe(bytes.data() + i, bytes.size() - i) * kPrime2), 31) * kPrime1;
-  }
-  return Mix64(h);
-}
 
 std::unique_ptr<Balancer> MakeBoundedHash(double load_factor) {
   return std::make_unique<BoundedHash>(load_factor);
