@@ -1,0 +1,101 @@
+// "bounded-hash": weighted rendezvous hashing with bounded loads (docs/design/0017-balancing.md).
+//
+// Each node draws a score for the key, -ln(U)/capacity with U uniform in (0, 1) from
+// hash(key, node id): an exponential variable of rate `capacity`, so node i has the lowest score
+// with probability capacity_i / sum(capacity). The key's home is the node with the lowest score;
+// a node already at its cap is skipped, so the key goes to its next-lowest score (a second home
+// that is also the same for every gateway). The cap (Mirrokni, Thorup, Zadimoghaddam, SODA 2018)
+// is ceil(c x (L + 1) x capacity_i / sum(capacity)) for a total load L: since the caps add up to
+// more than L, some node is always under its cap.
+#include <cmath>
+#include <cstdint>
+
+#include "faas/base/status.h"
+
+#include "balancer_internal.h"
+
+namespace faas::cluster::internal {
+
+namespace {
+
+// The lowest score offered so far; ties (equal hashes) go to the smaller id, so the order of
+// `nodes` never matters.
+struct Choice {
+  std::size_t index = SIZE_MAX;
+  double score = 0;
+  bool Found() const { return index != SIZE_MAX; }
+  void Offer(std::size_t i, double s, std::span<const NodeLoad> nodes) {
+    if (!Found() || s < score || (s == score && nodes[i].id < nodes[index].id)) {
+      index = i;
+      score = s;
+    }
+  }
+};
+
+class BoundedHash final : public Balancer {
+ public:
+  explicit BoundedHash(double load_factor) : load_factor_(load_factor) {}
+  std::string_view Name() const override { return "bounded-hash"; }
+
+  std::size_t Pick(std::string_view key, std::span<const NodeLoad> nodes) override {
+    FAAS_CHECK(!nodes.empty());
+    double total_weight = 0;
+    double total_in_flight = 0;
+    double total_blended = 0;
+    bool equal_weights = true;
+    for (const NodeLoad& n : nodes) {
+      equal_weights = equal_weights && Weight(n) == Weight(nodes[0]);
+      total_weight += Weight(n);
+      total_in_flight += n.in_flight;
+      total_blended += BlendedLoad(n);
+    }
+    // Per unit of weight: node i's cap is ceil(x_cap * weight_i). A node takes the call only if
+    // it is under the cap by both measures: our own calls in flight (fresh, exact: this bounds
+    // what we add), and the blend with the node's report (stale, but it sees other gateways).
+    const double in_flight_cap = load_factor_ * (total_in_flight + 1) / total_weight;
+    const double blended_cap = load_factor_ * (total_blended + 1) / total_weight;
+    const uint64_t key_hash = Hash64(key);
+    Choice under_both;
+    Choice under_ours;  // never empty in exact arithmetic: the caps add up to more than the load
+    Choice any;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const NodeLoad& n = nodes[i];
+      const double score = Score(key_hash, n, equal_weights);
+      any.Offer(i, score, nodes);
+      // For a whole number, x < ceil(y) is x < y: no ceil (a libm call without SSE4.1).
+      if (n.in_flight < in_flight_cap * Weight(n)) {
+        under_ours.Offer(i, score, nodes);
+        if (n.reported_load < 0 || BlendedLoad(n) < std::ceil(blended_cap * Weight(n))) {
+          under_both.Offer(i, score, nodes);
+        }
+      }
+    }
+    // A full node is skipped: the key walks on to its next-lowest score.
+    return under_both.Found()   ? under_both.index
+           : under_ours.Found() ? under_ours.index
+                                : any.index;
+  }
+
+ private:
+  static double Score(uint64_t key_hash, const NodeLoad& n, bool equal_weights) {
+    const uint64_t h = Mix64(key_hash ^ Hash64(n.id));
+    if (equal_weights) {
+      // -ln(u)/w falls as u rises, so with one weight the order is u's: skip the log (a third
+      // of a pick's cost).
+      return -static_cast<double>(h >> 11);
+    }
+    // The top 53 bits as a double strictly inside (0, 1), so the log is finite.
+    const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
+    return -std::log(u) / Weight(n);
+  }
+
+  double load_factor_;
+};
+
+}  // namespace
+
+std::unique_ptr<Balancer> MakeBoundedHash(double load_factor) {
+  return std::make_unique<BoundedHash>(load_factor);
+}
+
+}  // namespace faas::cluster::internal

@@ -1,0 +1,314 @@
+// The balancers of cluster/include/faas/cluster/balancer.h, each by its defining behaviour. Pure
+// code: loads are fed back by hand, no clock, no randomness but the seeded one under test.
+#include "faas/cluster/balancer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace faas::cluster {
+namespace {
+
+std::unique_ptr<Balancer> Make(std::string_view name, uint64_t seed = 1) {
+  auto b = MakeBalancer(name, seed);
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  return std::move(b).value();
+}
+
+// Node ids live here; NodeLoad only views them.
+struct Cluster {
+  explicit Cluster(int n, double capacity = 1) {
+    for (int i = 0; i < n; ++i) {
+      Add("node-" + std::to_string(i), capacity);
+    }
+  }
+  void Add(std::string id, double capacity = 1) {
+    ids.push_back(std::make_unique<std::string>(std::move(id)));
+    nodes.push_back({.id = *ids.back(), .capacity = capacity});
+  }
+  void Remove(std::string_view id) {
+    std::erase_if(nodes, [&](const NodeLoad& n) { return n.id == id; });
+  }
+  std::string_view PickId(Balancer& b, std::string_view key) {
+    return nodes[b.Pick(key, nodes)].id;
+  }
+  std::vector<std::unique_ptr<std::string>> ids;
+  std::vector<NodeLoad> nodes;
+};
+
+std::string Key(int i) {
+  return "fn-" + std::to_string(i) + "@" + std::to_string(i % 7 + 1);
+}
+
+TEST(MakeBalancer, MakesEveryListedBalancerUnderItsName) {
+  const std::vector<std::string> names = BalancerNames();
+  ASSERT_EQ(names.size(), 7u);
+  EXPECT_EQ(names.front(), "bounded-hash");  // the default comes first
+  for (const std::string& name : names) {
+    EXPECT_EQ(Make(name)->Name(), name);
+  }
+}
+
+TEST(MakeBalancer, RefusesAnUnknownNameAndListsTheKnownOnes) {
+  auto b = MakeBalancer("hash-mod-n");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(b.status().message().find("\"hash-mod-n\""), std::string::npos);
+  for (const std::string& name : BalancerNames()) {
+    EXPECT_NE(b.status().message().find(name), std::string::npos) << name;
+  }
+}
+
+TEST(BoundedHash, IsDeterministicAndIgnoresTheOrderOfNodes) {
+  Cluster c(7);
+  auto a = Make("bounded-hash");
+  auto b = Make("bounded-hash");  // another gateway
+  std::vector<NodeLoad> shuffled = c.nodes;
+  std::mt19937 rng(42);
+  for (int i = 0; i < 2000; ++i) {
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    const std::string key = Key(i);
+    EXPECT_EQ(c.PickId(*a, key), shuffled[b->Pick(key, shuffled)].id) << key;
+  }
+}
+
+TEST(BoundedHash, KeepsAKeyOnItsNodeWhileUnderTheCap) {
+  Cluster c(4);
+  auto b = Make("bounded-hash");
+  const std::string key = "resize@3";
+  const std::string_view home = c.PickId(*b, key);
+  // Everyone equally busy: the home's load stays under 1.25x the mean, so the key stays.
+  for (uint32_t load = 0; load < 50; ++load) {
+    for (NodeLoad& n : c.nodes) {
+      n.in_flight = load;
+    }
+    EXPECT_EQ(c.PickId(*b, key), home) << load;
+  }
+  // Home over the cap: the key goes to its second choice, the node it gets when home is gone.
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 20 : 10;  // cap = ceil(1.25 x 51 / 4) = 16
+  }
+  const std::string_view overflow = c.PickId(*b, key);
+  EXPECT_NE(overflow, home);
+  Cluster without(0);
+  without.nodes = c.nodes;
+  without.Remove(home);
+  EXPECT_EQ(without.PickId(*b, key), overflow);
+}
+
+// The defining property of bounded loads: with loads fed back, a hot key spreads, and no node
+// passes ceil(1.25 x mean) (+1 of slack, as the brief allows; the picks below never use it).
+TEST(BoundedHash, CapHoldsWhenLoadsAreFedBack) {
+  for (int n : {2, 3, 5, 8}) {
+    Cluster c(n);
+    auto b = Make("bounded-hash");
+    std::mt19937 rng(7);
+    uint32_t total = 0;
+    auto pick = [&] {  // mostly one hot key
+      const std::string key = rng() % 5 == 0 ? Key(static_cast<int>(rng() % 50)) : "hot@1";
+      NodeLoad& x = c.nodes[b->Pick(key, c.nodes)];
+      ++x.in_flight;
+      ++total;
+      return x.in_flight;
+    };
+    // Arrivals only: the cap bounds every node at every step.
+    for (int step = 0; step < 1000; ++step) {
+      pick();
+      const double mean = static_cast<double>(total) / n;
+      for (const NodeLoad& x : c.nodes) {
+        ASSERT_LE(x.in_flight, std::ceil(1.25 * mean) + 1) << "n=" << n << " step=" << step;
+      }
+    }
+    EXPECT_GT(std::ranges::count_if(c.nodes, [](const NodeLoad& x) { return x.in_flight > 0; }), 1)
+        << "the hot key spread";
+    // Arrivals and completions (each call in flight equally likely to end): completions elsewhere
+    // can leave a node above the cap, but a pick never takes a node there.
+    for (int step = 0; step < 4000; ++step) {
+      if (rng() % 2 == 0) {
+        uint32_t victim = static_cast<uint32_t>(rng() % total);
+        for (NodeLoad& x : c.nodes) {
+          if (victim < x.in_flight) {
+            --x.in_flight;
+            break;
+          }
+          victim -= x.in_flight;
+        }
+        --total;
+      }
+      const uint32_t picked_load = pick();
+      ASSERT_LE(picked_load, std::ceil(1.25 * total / n)) << "n=" << n << " step=" << step;
+    }
+  }
+}
+
+TEST(BoundedHash, ReportedLoadCountsWhenLargerThanOurInFlight) {
+  Cluster c(2, 10);
+  auto b = Make("bounded-hash");
+  const std::string key = "report@1";
+  const std::string_view home = c.PickId(*b, key);
+  for (NodeLoad& n : c.nodes) {
+    // Other gateways keep the home 90% busy (9 of 10 slots); we have nothing in flight.
+    n.reported_load = n.id == home ? 0.9 : 0.0;
+  }
+  EXPECT_NE(c.PickId(*b, key), home);  // cap = ceil(1.25 x 10 x 10 / 20) = 7 < 9
+  for (NodeLoad& n : c.nodes) {
+    n.reported_load = n.id == home ? 0.2 : 0.1;
+  }
+  EXPECT_EQ(c.PickId(*b, key), home);
+}
+
+// Fraction of 10k keys whose home changes between two memberships, at zero load.
+double MovedShare(Cluster& before, Cluster& after) {
+  auto b = Make("bounded-hash");
+  int moved = 0;
+  for (int i = 0; i < 10000; ++i) {
+    moved += before.PickId(*b, Key(i)) != after.PickId(*b, Key(i)) ? 1 : 0;
+  }
+  return moved / 10000.0;
+}
+
+TEST(BoundedHash, MovesAtMostOneNthPlusFivePercentWhenANodeJoinsOrLeaves) {
+  for (int n : {3, 5, 10}) {
+    Cluster before(n);
+    Cluster joined(n);
+    joined.Add("node-new");
+    EXPECT_LE(MovedShare(before, joined), 1.0 / (n + 1) + 0.05) << "join to " << n + 1;
+    Cluster left(n);
+    left.Remove("node-1");
+    EXPECT_LE(MovedShare(before, left), 1.0 / n + 0.05) << "leave from " << n;
+    EXPECT_GE(MovedShare(before, left), 1.0 / n - 0.05) << "the leaver's keys do move";
+  }
+}
+
+TEST(BoundedHash, GivesKeysInProportionToCapacity) {
+  Cluster c(3);
+  c.nodes[2].capacity = 2;  // node-2 should get half of the keys, the others a quarter each
+  auto b = Make("bounded-hash");
+  std::map<std::string_view, int> count;
+  for (int i = 0; i < 10000; ++i) {
+    ++count[c.PickId(*b, Key(i))];
+  }
+  EXPECT_NEAR(count["node-2"] / 10000.0, 0.5, 0.03);
+  EXPECT_NEAR(count["node-0"] / 10000.0, 0.25, 0.03);
+  EXPECT_NEAR(count["node-1"] / 10000.0, 0.25, 0.03);
+}
+
+TEST(AllBalancers, NeverPickANodeThatLeft) {
+  for (const std::string& name : BalancerNames()) {
+    Cluster c(4);
+    auto b = Make(name);
+    for (int i = 0; i < 100; ++i) {
+      c.PickId(*b, Key(i));
+    }
+    c.Remove("node-2");
+    for (int i = 0; i < 1000; ++i) {
+      const std::size_t picked = b->Pick(Key(i), c.nodes);
+      ASSERT_LT(picked, c.nodes.size()) << name;
+      EXPECT_NE(c.nodes[picked].id, "node-2") << name;
+    }
+    // A single node is always the answer.
+    Cluster one(1);
+    EXPECT_EQ(b->Pick("x@1", one.nodes), 0u) << name;
+  }
+}
+
+TEST(RoundRobin, CyclesThroughEveryNodeWhateverTheLoad) {
+  Cluster c(3);
+  c.nodes[0].in_flight = 100;
+  auto b = Make("round-robin");
+  std::map<std::string_view, int> count;
+  for (int i = 0; i < 300; ++i) {
+    ++count[c.PickId(*b, "same@1")];
+  }
+  EXPECT_EQ(count["node-0"], 100);
+  EXPECT_EQ(count["node-1"], 100);
+  EXPECT_EQ(count["node-2"], 100);
+}
+
+TEST(WeightedRoundRobin, InterleavesSmoothlyLikeNginx) {
+  Cluster c(0);
+  c.Add("a", 5);
+  c.Add("b", 1);
+  c.Add("c", 1);
+  auto b = Make("weighted-round-robin");
+  std::string seq;
+  for (int i = 0; i < 14; ++i) {
+    seq += c.PickId(*b, "k@1");
+  }
+  EXPECT_EQ(seq, "aabacaaaabacaa");
+}
+
+TEST(LeastConnections, PicksFewestInFlightPerCapacityAndRotatesTies) {
+  Cluster c(3);
+  c.nodes[0].in_flight = 2;  // 2 per unit
+  c.nodes[1].capacity = 2;
+  c.nodes[1].in_flight = 3;  // 1.5 per unit: the least
+  c.nodes[2].in_flight = 4;
+  auto b = Make("least-connections");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(c.PickId(*b, "k@1"), "node-1");
+  }
+  Cluster idle(3);
+  std::map<std::string_view, int> count;
+  for (int i = 0; i < 30; ++i) {
+    ++count[idle.PickId(*b, "k@1")];
+  }
+  EXPECT_EQ(count.size(), 3u);  // equal loads do not pile onto the first node
+}
+
+TEST(LeastResponseTime, PicksLowestEwmaThenFewestInFlight) {
+  Cluster c(3);
+  c.nodes[0].ewma_ms = 12;
+  c.nodes[1].ewma_ms = 4;
+  c.nodes[2].ewma_ms = 9;
+  auto b = Make("least-response-time");
+  EXPECT_EQ(c.PickId(*b, "k@1"), "node-1");
+  c.nodes[2].ewma_ms = 4;
+  c.nodes[1].in_flight = 3;
+  EXPECT_EQ(c.PickId(*b, "k@1"), "node-2");  // tie on EWMA: fewer in flight
+  c.nodes[0].ewma_ms = 0;                    // not measured yet: tried first
+  EXPECT_EQ(c.PickId(*b, "k@1"), "node-0");
+}
+
+TEST(PowerOfTwo, NeverPicksTheMostLoadedAndReplaysFromItsSeed) {
+  Cluster c(4);
+  for (std::size_t i = 0; i < 4; ++i) {
+    c.nodes[i].in_flight = static_cast<uint32_t>(i);  // node-3 the most loaded
+  }
+  auto a = Make("p2c", 9);
+  auto again = Make("p2c", 9);
+  auto other = Make("p2c", 10);
+  std::map<std::string_view, int> count;
+  int differ = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const std::string_view id = c.PickId(*a, "k@1");
+    ++count[id];
+    EXPECT_EQ(c.PickId(*again, "k@1"), id);
+    differ += c.PickId(*other, "k@1") != id ? 1 : 0;
+  }
+  EXPECT_EQ(count["node-3"], 0);
+  EXPECT_GT(count["node-2"], 0);  // random: the second-worst wins against the worst
+  // The least loaded wins every pair it is in: 3 of the 6 pairs.
+  EXPECT_NEAR(count["node-0"] / 4000.0, 0.5, 0.04);
+  EXPECT_GT(differ, 0);
+}
+
+TEST(Resource, PicksLowestReportedLoadAndFallsBackToInFlight) {
+  Cluster c(3, 4);
+  c.nodes[0].reported_load = 0.8;
+  c.nodes[1].reported_load = 0.3;
+  c.nodes[2].in_flight = 2;  // unknown report: 2 of 4 = 0.5
+  auto b = Make("resource");
+  EXPECT_EQ(c.PickId(*b, "k@1"), "node-1");
+  c.nodes[1].reported_load = 0.6;
+  EXPECT_EQ(c.PickId(*b, "k@1"), "node-2");
+}
+
+}  // namespace
+}  // namespace faas::cluster
