@@ -101,6 +101,11 @@ void Scheduler::Impl::Done(Function& fn, PooledPtr inst) {
     }
     --in_flight;
     drained.notify_all();
+    if (fn.park_next) {
+      fn.park_next = false;
+      reaper_work = true;
+      reaper_wake.notify_all();
+    }
     Settle(&grants, &d);
     ToGraveyard(&dead);
   }
@@ -148,9 +153,13 @@ Result<PooledPtr> Scheduler::Impl::Launch(Function& fn,
   if (out != nullptr) {
     out->forked = inst.Forked();
   }
-  if (zygote != nullptr) {
+  if (zygote != nullptr && inst.Forked() && out != nullptr) {
     std::lock_guard lock(mu);
-    // Forked: park the next instance now. Not forked: the zygote is dead, restart it now.
+    fn.park_next = true;  // Done wakes the reaper to park the next instance
+  } else if (zygote != nullptr) {
+    std::lock_guard lock(mu);
+    // No invocation follows (a prewarm): park the next one now. Or the fork failed: the zygote
+    // is dead, restart it now.
     reaper_work = true;
     reaper_wake.notify_all();
   }
