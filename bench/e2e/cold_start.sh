@@ -9,6 +9,8 @@
 # Each part prints (cold - warm) / bare fork: the targets are <= 2x forced, <= 3x after idle.
 #   bench/e2e/cold_start.sh [N=200 forced rounds] [ROUNDS=10 idle and deploy rounds]
 #   PAUSE=2.5 (seconds), FAASD_FLAGS="--zygotes=false" (every instance spawned),
+#   FAASD_FLAGS="--park-instances=false" (every cold start forks on the request path instead of
+#   taking the zygote's parked instance; docs/design/0010, "Parked instances"),
 #   FAASD_BIN=/other/build/bin (another build's faasd)
 # Note the kernel: with cgroup favordynmods on (docs/design/0010) a move does not wait after a
 # pause, which flatters the after-idle figure against a host without it; the per-round move

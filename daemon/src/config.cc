@@ -147,6 +147,11 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "(false: spawn a new worker for every instance)")
       ->envname("FAAS_ZYGOTES")
       ->capture_default_str();
+  app.add_option("--park-instances", c->park_instances,
+                 "each zygote keeps one instance forked, jailed and in its cgroup ahead of need, "
+                 "so a cold start only takes it (false: every cold start forks)")
+      ->envname("FAAS_PARK_INSTANCES")
+      ->capture_default_str();
   app.add_option("--egress-allow", c->egress_allow,
                  "an IPv4 network (CIDR) that `network: outbound` functions may reach although "
                  "it is denied by default (private, link-local, or an address of this host); "

@@ -308,6 +308,7 @@ int RunDaemon(const DaemonConfig& config) {
                               .cgroups = cgroups->get(),
                               .spare_cgroups = config.spare_cgroups,
                               .zygotes = config.zygotes,
+                              .park_instances = config.park_instances,
                               .function_cpus = FunctionCpus(config.function_cpus),
                               .slirp4netns = slirp,
                               .egress_allow = config.egress_allow,
@@ -319,7 +320,8 @@ int RunDaemon(const DaemonConfig& config) {
   metrics.SetInstanceSource([&sched] {
     std::vector<metering::InstanceGauge> out;
     for (const auto& [name, st] : sched.AllStats()) {
-      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u});
+      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u,
+                     st.parked_pid > 0 ? 1u : 0u});
     }
     return out;
   });

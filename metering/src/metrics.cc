@@ -140,6 +140,8 @@ std::string Metrics::Render() const {
               Escape(g.function).c_str(), g.busy);
       AppendF(out, "faas_instances{function=\"%s\",state=\"zygote\"} %u\n",
               Escape(g.function).c_str(), g.zygote);
+      AppendF(out, "faas_instances{function=\"%s\",state=\"parked\"} %u\n",
+              Escape(g.function).c_str(), g.parked);
       AppendF(waiting, "faas_queue_waiting{function=\"%s\"} %u\n", Escape(g.function).c_str(),
               g.waiting);
     }

@@ -200,11 +200,20 @@ Result<std::unique_ptr<InstanceProcess>> InstanceProcess::Start(
 }
 
 Result<std::unique_ptr<InstanceProcess>> InstanceProcess::Fork(
-    const std::shared_ptr<Zygote>& zygote, const SchedulerOptions& options, StartTimings* timings) {
+    const std::shared_ptr<Zygote>& zygote, const SchedulerOptions& options, StartTimings* timings,
+    bool park) {
   std::shared_ptr<const FunctionSpec> spec = zygote->SpecPtr();
-  FAAS_ASSIGN_OR_RETURN(Endpoints e, MakeEndpoints(/*pass_credentials=*/true));
   auto t0 = Clock::now();
   const auto deadline = t0 + options.init_timeout;
+  if (!park) {
+    // Forked, jailed, verified and in its cgroup ahead of need: only the hand-over is left.
+    if (std::unique_ptr<InstanceProcess> parked = zygote->TakeParked(deadline)) {
+      parked->zygote_ = zygote;
+      timings->spawn = Clock::now() - t0;
+      return parked;
+    }
+  }
+  FAAS_ASSIGN_OR_RETURN(Endpoints e, MakeEndpoints(/*pass_credentials=*/true));
   FAAS_ASSIGN_OR_RETURN(std::unique_ptr<sandbox::InstanceCgroup> cg,
                         TakeCgroup(*spec, options, /*zygote=*/false, zygote->Group()));
   FAAS_ASSIGN_OR_RETURN(pid_t ns_pid, zygote->Fork(e.theirs.Get(), e.log.Get(), deadline));
@@ -256,13 +265,23 @@ Result<std::unique_ptr<InstanceProcess>> InstanceProcess::Fork(
                               (moved.ok() ? std::string("it exited") : moved.message()));
     }
   }
+  // A weak reference: a parked process must not keep its zygote alive (the zygote owns it);
+  // a handed-over one holds the zygote in zygote_.
   WorkerProcess process = WorkerProcess::Adopt(
       host_pid, std::move(pidfd),
-      [z = zygote, ns_pid](Clock::time_point until) { return z->ExitOf(ns_pid, until); });
+      [z = std::weak_ptr<Zygote>(zygote), ns_pid](Clock::time_point until) {
+        std::shared_ptr<Zygote> live = z.lock();
+        if (live == nullptr) {
+          return std::optional<ExitInfo>();  // the zygote is gone, and the namespace with it
+        }
+        return live->ExitOf(ns_pid, until);
+      });
   timings->spawn = Clock::now() - t0;
   std::unique_ptr<InstanceProcess> inst(new InstanceProcess(
       std::move(spec), std::move(cg), std::move(process), std::move(e.ours), std::move(e.log)));
-  inst->zygote_ = zygote;
+  if (!park) {
+    inst->zygote_ = zygote;
+  }
   FAAS_RETURN_IF_ERROR(inst->AwaitReady(deadline, options.init_timeout, timings,
                                         /*spawned=*/false));
   return inst;

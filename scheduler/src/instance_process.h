@@ -46,7 +46,8 @@ inline constexpr uint64_t kForkAllowanceBytes = 256u << 10;
 // one's, which lives until its last instance is gone), each slot with one instance's pids and
 // memory; and each zygote's fork allowance. The zygote slots are also the slack for an instance
 // that is being killed while its replacement starts: a zygote uses a few tasks (itself and its
-// keeper) and the memory faas_init left, far below a slot. Default function (16 instances of
+// keeper) and the memory faas_init left, far below a slot; so does each zygote's parked instance
+// (one task, the few pages it wrote; docs/design/0010). Default function (16 instances of
 // 128 MiB): 1152 tasks, 2.25 GiB + 8 MiB.
 sandbox::FunctionLimits FunctionLevelLimits(const FunctionSpec& spec,
                                             const SchedulerOptions& options);
@@ -78,9 +79,12 @@ class InstanceProcess {
   // Forks a process from `zygote`, verifies the child the kernel names, and moves it into a
   // cgroup of its own (in the zygote's function level) before it gets any work. Unavailable
   // when the zygote failed. The process holds the zygote (PID 1 of its namespace) until it ends.
+  // The zygote's parked instance, when it has one, is taken instead of forking (then `spawn` is
+  // the take); with `park`, the fork is for the zygote to park (Zygote::Park), and the process
+  // holds the zygote only once Zygote::TakeParked has handed it over.
   static Result<std::unique_ptr<InstanceProcess>> Fork(const std::shared_ptr<Zygote>& zygote,
                                                        const SchedulerOptions& options,
-                                                       StartTimings* timings);
+                                                       StartTimings* timings, bool park = false);
   // Closes the channel (a healthy worker exits), kills and reaps the worker; the cgroup then
   // kills what the function left behind and is removed.
   ~InstanceProcess();

@@ -22,6 +22,7 @@ void Scheduler::Impl::ReaperLoop() {
     expired.swap(graveyard);
     std::vector<std::shared_ptr<Function>> need_warm;
     std::vector<std::shared_ptr<Function>> need_zygote;
+    std::vector<std::shared_ptr<Zygote>> need_park;
     for (auto& [name, fn] : functions) {
       const FunctionSpec& spec = *fn->pool.spec();
       if (fn->zygote && !fn->zygote->Alive()) {
@@ -39,13 +40,26 @@ void Scheduler::Impl::ReaperLoop() {
       if (options.zygotes && !fn->zygote && !fn->zygote_disabled && now >= fn->zygote_retry_at) {
         need_zygote.push_back(fn);
       }
+      if (options.park_instances && fn->zygote && fn->zygote->WantsPark()) {
+        need_park.push_back(fn->zygote);  // a cold start took the parked instance
+      }
       std::vector<PooledPtr> idle_expired = fn->pool.Reap(Now());
       std::move(idle_expired.begin(), idle_expired.end(), std::back_inserter(expired));
       if (fn->pool.WarmDeficit() > 0) {
         need_warm.push_back(fn);
       }
     }
-    StartZygotes(lock, need_zygote);
+    StartZygotes(lock, need_zygote);  // each parks its first instance as it starts
+    if (!need_park.empty()) {
+      lock.unlock();
+      for (const auto& z : need_park) {
+        if (Status s = z->Park(options); !s.ok()) {
+          FAAS_LOG(log, warn, "zygote.park_failed", {"pid", z->HostPid()}, {"error", s.message()});
+        }
+      }
+      need_park.clear();  // a zygote retired meanwhile is released below or by its instances
+      lock.lock();
+    }
     StartWarm(lock, need_warm, &expired);
     std::vector<std::shared_ptr<Zygote>> zygotes;
     zygotes.swap(retired_zygotes);
@@ -53,6 +67,9 @@ void Scheduler::Impl::ReaperLoop() {
       lock.unlock();
       FAAS_LOG(log, debug, "instances.stopped", {"count", expired.size()});
       expired.clear();
+      for (const auto& z : zygotes) {
+        z->StopParking();  // it may live on with its last instances; its parked one goes now
+      }
       zygotes.clear();
       lock.lock();
     }

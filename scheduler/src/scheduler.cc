@@ -101,6 +101,11 @@ void Scheduler::Impl::Done(Function& fn, PooledPtr inst) {
     }
     --in_flight;
     drained.notify_all();
+    if (fn.park_next) {
+      fn.park_next = false;
+      reaper_work = true;
+      reaper_wake.notify_all();
+    }
     Settle(&grants, &d);
     ToGraveyard(&dead);
   }
@@ -148,9 +153,14 @@ Result<PooledPtr> Scheduler::Impl::Launch(Function& fn,
   if (out != nullptr) {
     out->forked = inst.Forked();
   }
-  if (zygote != nullptr && !inst.Forked()) {
+  if (zygote != nullptr && inst.Forked() && out != nullptr) {
     std::lock_guard lock(mu);
-    reaper_work = true;  // the fork failed: the zygote is dead, restart it now
+    fn.park_next = true;  // Done wakes the reaper to park the next instance
+  } else if (zygote != nullptr) {
+    std::lock_guard lock(mu);
+    // No invocation follows (a prewarm): park the next one now. Or the fork failed: the zygote
+    // is dead, restart it now.
+    reaper_work = true;
     reaper_wake.notify_all();
   }
   return started;
@@ -562,6 +572,7 @@ FunctionStats Scheduler::Stats(const std::string& name) const {
     s.invocations = fn.pool.invocations();
     s.cold_starts = fn.pool.cold_starts();
     s.zygote_pid = fn.zygote ? fn.zygote->HostPid() : 0;
+    s.parked_pid = fn.zygote ? fn.zygote->ParkedPid() : 0;
     s.spawn_only = fn.zygote_disabled;
   }
   return s;
@@ -617,6 +628,9 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
     }
     impl_->prepared.clear();
     zygotes.swap(impl_->retired_zygotes);
+  }
+  for (const auto& z : zygotes) {
+    z->StopParking();
   }
   zygotes.clear();  // after every instance: each zygote is PID 1 of its instances' namespace
 }

@@ -45,6 +45,9 @@ struct Function {
   uint32_t zygote_failures = 0;         // failed starts and deaths of this version's zygotes
   Clock::time_point zygote_retry_at{};  // restart backoff
   bool zygote_disabled = false;         // this version spawns every instance (logged once)
+  // A launch took the zygote's parked instance (or forked): Done wakes the reaper to park the
+  // next one once that invocation is over, so the refill does not compete with it for the CPU.
+  bool park_next = false;
   // The function's cgroup level (f-<name>): its instances and zygotes are made below it.
   std::shared_ptr<sandbox::FunctionCgroup> cgroup;
 };

@@ -41,7 +41,8 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
     // faas_init ran under the function's own memory limit; the allowance for forks comes now.
     const sandbox::CgroupLimits own = LimitsFor(*spec, options);
     sandbox::CgroupLimits forking = own;
-    forking.memory_bytes += uint64_t{spec->config.max_instances} * kForkAllowanceBytes;
+    // One allowance per instance, and one for the parked instance.
+    forking.memory_bytes += (uint64_t{spec->config.max_instances} + 1) * kForkAllowanceBytes;
     FAAS_RETURN_IF_ERROR(cg->SetLimits(own, forking));
   }
   std::shared_ptr<Zygote> z(new Zygote());
@@ -49,13 +50,78 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
   z->group_ = std::move(group);
   z->spec_ = std::move(spec);
   z->worker_ = std::move(worker);
+  if (options.park_instances) {
+    // The first instance, parked now: the call right after a deploy takes it.
+    if (Status parked = z->Park(options); !parked.ok()) {
+      static auto log = log::Get("scheduler");
+      FAAS_LOG(log, warn, "zygote.park_failed", {"fn", z->spec_->name}, {"pid", z->host_pid_},
+               {"error", parked.message()});
+    }
+  }
   return z;
+}
+
+Status Zygote::Park(const SchedulerOptions& options) {
+  {
+    std::lock_guard lock(park_mu_);
+    if (parked_ != nullptr || parking_ || park_stopped_ || dead_) {
+      return OkStatus();
+    }
+    parking_ = true;
+  }
+  StartTimings timings;
+  auto forked = InstanceProcess::Fork(shared_from_this(), options, &timings, /*park=*/true);
+  std::unique_ptr<InstanceProcess> unwanted;  // ended outside the lock
+  {
+    std::lock_guard lock(park_mu_);
+    parking_ = false;
+    if (forked.ok()) {
+      (park_stopped_ ? unwanted : parked_) = std::move(*forked);
+    }
+  }
+  parked_cv_.notify_all();
+  return forked.ok() ? OkStatus() : forked.status();
+}
+
+std::unique_ptr<InstanceProcess> Zygote::TakeParked(Clock::time_point deadline) {
+  std::unique_ptr<InstanceProcess> taken;
+  {
+    std::unique_lock lock(park_mu_);
+    parked_cv_.wait_until(lock, deadline, [&] { return !parking_; });
+    taken = std::move(parked_);
+  }
+  if (taken != nullptr && (!taken->Healthy() || taken->Exited())) {
+    return nullptr;  // died while parked (killed from outside): reaped already, its cgroup goes
+  }
+  return taken;
+}
+
+bool Zygote::WantsPark() {
+  std::lock_guard lock(park_mu_);
+  return parked_ == nullptr && !parking_ && !park_stopped_ && !dead_;
+}
+
+pid_t Zygote::ParkedPid() {
+  std::lock_guard lock(park_mu_);
+  return parked_ != nullptr ? parked_->Pid() : 0;
+}
+
+void Zygote::StopParking() {
+  std::unique_ptr<InstanceProcess> parked;
+  {
+    std::lock_guard lock(park_mu_);
+    park_stopped_ = true;
+    parked = std::move(parked_);
+  }
 }
 
 Zygote::~Zygote() {
   if (!worker_) {
     return;
   }
+  // The parked instance first: it is in the zygote's pid namespace (no Park runs now: each holds
+  // a reference).
+  parked_.reset();
   // Closing the channel retires the zygote; as PID 1 its exit ends its namespace. Every instance
   // held a reference, so none is left to lose. Its CPU since it was ready is the forks' work:
   // the platform's (its loading and faas_init were recorded when it started).

@@ -7,10 +7,17 @@
 //
 // Every instance forked from it holds a shared_ptr: the zygote is PID 1 of their pid namespace,
 // so it must outlive them. Thread-safe: forks are serialised on its channel.
+//
+// It keeps one instance *parked* (docs/design/0010-cold-start-after-idle.md, "Parked"): forked
+// ahead of need, in its instance jail, verified and moved into its own cgroup, waiting on its
+// channel. A cold start takes it (InstanceProcess::Fork), and the scheduler's reaper parks the
+// next one. The zygote owns the parked instance (which does not hold the zygote until it is taken,
+// so there is no cycle), and ends it when it is retired or destroyed.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -29,22 +36,40 @@
 
 namespace faas::scheduler {
 
-class Zygote {
+class Zygote : public std::enable_shared_from_this<Zygote> {
  public:
   // Spawns `faas-worker --zygote` for `spec` in a cgroup of its own and waits for it to load and
-  // initialise. FailedPrecondition when this version cannot have a zygote (loading or faas_init
-  // failed, or faas_init left threads running, which a fork would not copy).
+  // initialise; then parks an instance (SchedulerOptions::park_instances; a failure to park is
+  // logged, and cold starts fork). FailedPrecondition when this version cannot have a zygote
+  // (loading or faas_init failed, or faas_init left threads running, which a fork would not copy).
   // `group` is the function's cgroup level: the zygote's group and its instances' go there.
   static Result<std::shared_ptr<Zygote>> Start(std::shared_ptr<const FunctionSpec> spec,
                                                const SchedulerOptions& options,
                                                std::shared_ptr<sandbox::FunctionCgroup> group);
-  ~Zygote();  // closes the channel (the zygote exits), kills what is left in its cgroup
+  // Ends the parked instance, closes the channel (the zygote exits), kills what is left in its
+  // cgroup.
+  ~Zygote();
   Zygote(const Zygote&) = delete;
   Zygote& operator=(const Zygote&) = delete;
 
   // Forks an instance whose fd 3 is `channel` and stdout/stderr `log`. Returns its pid inside
   // the zygote's namespace. On any failure the zygote is marked dead (Unavailable).
   Result<pid_t> Fork(int channel, int log, Clock::time_point deadline);
+  // Forks an instance and parks it, unless one is parked or being parked already, parking was
+  // stopped, or the zygote is dead (then OK, nothing done). Blocks for one fork (about a
+  // millisecond); any thread. Errors as InstanceProcess::Fork's.
+  Status Park(const SchedulerOptions& options);
+  // The parked instance, handed over: from now on it holds this zygote like any forked instance.
+  // nullptr when none is parked (or it died while parked). A Park under way is waited for, until
+  // `deadline`: it is further along than a new fork would be. Any thread.
+  std::unique_ptr<InstanceProcess> TakeParked(Clock::time_point deadline);
+  // True when the reaper should Park: none parked or being parked, parking not stopped, alive.
+  bool WantsPark();
+  // The parked instance's host pid, 0 when none is parked (Stats, tests).
+  pid_t ParkedPid();
+  // Ends the parked instance (blocks: kill, reap, cgroup removal) and parks no more: for a
+  // retired zygote, which may live on while instances forked from it do. Any thread.
+  void StopParking();
   // How the child `ns_pid` ended, as the zygote reported it (waits until `deadline`).
   std::optional<ExitInfo> ExitOf(pid_t ns_pid, Clock::time_point deadline);
   // False once the zygote died or failed a fork. Any thread.
@@ -85,6 +110,11 @@ class Zygote {
   std::deque<pid_t> exit_order_;
   int fork_error_ = 0;  // errno the zygote reported with its last fork answer (under mu_)
   std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;
+  std::mutex park_mu_;                 // guards the three below; never held across a fork or a kill
+  std::condition_variable parked_cv_;  // a Park finished
+  std::unique_ptr<InstanceProcess> parked_;  // forked ahead, not yet handed over
+  bool parking_ = false;                     // a Park is forking
+  bool park_stopped_ = false;                // retired: park no more
 };
 
 }  // namespace faas::scheduler

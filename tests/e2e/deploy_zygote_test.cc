@@ -138,5 +138,43 @@ TEST_F(DeployZygote, AVersionThatCannotHaveAZygoteStillDeploys) {
   EXPECT_NE(Zygotes("t"), 1);
 }
 
+// Each zygote parks an instance ahead of need (docs/design/0010-cold-start-after-idle.md,
+// "Parked"). It is a fork of its own version, made before the call it will serve: after a deploy
+// the first call must get the new version, never the old version's parked instance; and every
+// instance starts from what faas_init left, nothing an earlier call did. The hostile library
+// keeps HOSTILE_MARK (per version) in a global and a file in faas_init, counts calls, and marks
+// /tmp on each call.
+TEST_F(DeployZygote, AParkedInstanceNeverServesAnotherVersionOrCarriesStateBetweenCalls) {
+  Start();
+  auto parked = [&] {
+    return Sample(HttpRequest(d_.http_port(), "GET", "/metrics").body,
+                  "faas_instances{function=\"st\",state=\"parked\"}");
+  };
+  auto state = [&] {
+    HttpResult r = HttpRequest(d_.http_port(), "GET", "/function/st?do=state");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.Header("x-faas-cold-start"), "true");
+    return r.body;
+  };
+  const std::vector<std::string> deploy = {
+      "deploy", "st", TestdataLib("hostile"), "--public", "--isolation", "fresh", "--env"};
+  auto with = [&](const std::string& env) {
+    std::vector<std::string> args = deploy;
+    args.push_back(env);
+    return args;
+  };
+  Ctl0(with("HOSTILE_MARK=v1"));
+  ASSERT_TRUE(PollUntil([&] { return parked() == 1; })) << d_.Logs();
+  EXPECT_EQ(state(), "mark=v1 calls=0 init-file=0 prev-call=0");
+  ASSERT_TRUE(PollUntil([&] { return parked() == 1; }));  // the next one, parked after that call
+  EXPECT_EQ(state(), "mark=v1 calls=0 init-file=0 prev-call=0");
+  ASSERT_TRUE(PollUntil([&] { return parked() == 1; }));
+  // Version 1 has an instance parked; version 2 is deployed and called at once.
+  Ctl0(with("HOSTILE_MARK=v2"));
+  EXPECT_EQ(state(), "mark=v2 calls=0 init-file=0 prev-call=0");
+  ASSERT_TRUE(PollUntil([&] { return parked() == 1; }));
+  EXPECT_EQ(state(), "mark=v2 calls=0 init-file=0 prev-call=0");
+}
+
 }  // namespace
 }  // namespace faas::testing

@@ -194,6 +194,29 @@ TEST_F(Flags, ZygotesFalseSpawnsEveryInstanceAndPaysLoadAndInitEachTime) {
   EXPECT_EQ(d_.Logs().find("zygote.started"), std::string::npos) << d_.Logs();
 }
 
+// Each zygote parks an instance by default (docs/design/0010, "Parked instances"), and a cold
+// start takes it; --park-instances=false parks none, and cold starts fork as they come.
+TEST_F(Flags, ParkInstancesFalseParksNothingAndColdStartsStillFork) {
+  FaasdProcess with;
+  ASSERT_TRUE(with.Start()) << with.Logs();
+  ASSERT_TRUE(d_.Start({"--park-instances", "false"})) << d_.Logs();
+  const std::string parked = "faas_instances{function=\"hello\",state=\"parked\"}";
+  const std::string zygote = "faas_instances{function=\"hello\",state=\"zygote\"}";
+  for (FaasdProcess* d : {&with, &d_}) {
+    ASSERT_EQ(d->Ctl({"deploy", "hello", FunctionLib("hello")}).exit_code, 0);
+    ASSERT_EQ(Sample(Get(*d, "/metrics").body, zygote), 1) << "the deploy prepares the zygote";
+    ASSERT_EQ(d->Ctl({"invoke", "hello", "--fresh"}).exit_code, 0);
+  }
+  EXPECT_TRUE(PollUntil([&] { return Sample(Get(with, "/metrics").body, parked) == 1; }))
+      << "the next instance is parked after the call";
+  EXPECT_EQ(Sample(Get(d_, "/metrics").body, parked), 0);
+  // Both forked their cold start: no init beyond the zygote's.
+  for (FaasdProcess* d : {&with, &d_}) {
+    EXPECT_EQ(
+        Sample(Get(*d, "/metrics").body, "faas_init_duration_seconds_sum{function=\"hello\"}"), 0);
+  }
+}
+
 TEST_F(Flags, SpareCgroupsKeepsEmptyInstanceGroupsReady) {
   FaasdProcess none;
   ASSERT_TRUE(none.Start({"--spare-cgroups", "0"})) << none.Logs();

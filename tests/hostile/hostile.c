@@ -117,6 +117,13 @@ static void on_alarm(int sig) {
   g_alarm_ticks = g_alarm_ticks + 1;
 }
 
+/* With HOSTILE_MARK set, faas_init keeps its value in a global and writes it to /tmp/init-mark (the
+ * zygote's /tmp): `do=state` shows what an instance starts with. Every instance of a version,
+ * parked ahead or forked on demand, must show that version's mark, a call count from 0, and neither
+ * the zygote's file nor what an earlier invocation left (docs/design/0010, "Parked"). */
+static char g_mark[64];
+static unsigned g_calls;
+
 /* With HOSTILE_STRAY set, faas_init leaves a process behind in the zygote that keeps signalling
  * everything it can see: the instances forked later must not be among them. */
 int faas_init(void) {
@@ -125,6 +132,14 @@ int faas_init(void) {
   const char* min_uid = getenv("HOSTILE_MIN_UID");
   if (min_uid != NULL && (long)getuid() < atol(min_uid))
     return 1;
+  const char* mark = getenv("HOSTILE_MARK");
+  if (mark != NULL) {
+    snprintf(g_mark, sizeof g_mark, "%s", mark);
+    int fd = open("/tmp/init-mark", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, mark, strlen(mark)) < 0)
+      return 2;
+    close(fd);
+  }
   if (getenv("HOSTILE_ATFORK") != NULL)
     pthread_atfork(NULL, NULL, on_fork_child);
   if (getenv("HOSTILE_ALARM") != NULL) {
@@ -152,6 +167,15 @@ static int instance_attack(const faas_request* req, faas_response* res) {
     ssize_t n = write(fd, req->body.data, req->body.len);
     close(fd);
     return reply(res, "planted %zd", n);
+  }
+  if (is(req, "state")) {
+    int init_file = access("/tmp/init-mark", F_OK) == 0;
+    int prev_call = access("/tmp/prev-call", F_OK) == 0;
+    int fd = open("/tmp/prev-call", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0)
+      close(fd);
+    return reply(res, "mark=%s calls=%u init-file=%d prev-call=%d", g_mark, g_calls++, init_file,
+                 prev_call);
   }
   if (is(req, "tmp-peek")) {
     char buf[256] = {0};

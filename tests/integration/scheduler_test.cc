@@ -2,15 +2,21 @@
 #include "faas/scheduler/scheduler.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
+#include <iterator>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "faas/sandbox/cgroup.h"
 
+#include "instance_process.h"
 #include "integration/scheduler_support.h"
 
 namespace faas::scheduler {
@@ -391,6 +397,160 @@ TEST(Zygote, ManyLiveInstancesDoNotExhaustTheZygotesMemoryGroup) {
   InvokeResult r = s.Invoke("hello", Req());
   EXPECT_EQ(r.outcome, Outcome::kOk) << r.error_message;
   EXPECT_FALSE(r.cold_start);
+}
+
+// The parked instance (docs/design/0010-cold-start-after-idle.md, "Parked"): waits until the
+// current version of `fn` has one and returns its host pid (0 if none came).
+pid_t ParkedOf(const Scheduler& s, const std::string& fn) {
+  pid_t pid = 0;
+  Eventually([&] { return (pid = s.Stats(fn).parked_pid) > 0; });
+  return pid;
+}
+
+bool Alive(pid_t pid) {
+  return ::kill(pid, 0) == 0;
+}
+
+// The v1 memory cgroup directory of `pid` ("" without one, e.g. on cgroup v2 or once it ended).
+std::string MemoryCgroupOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  for (std::string line; std::getline(in, line);) {
+    std::size_t at = line.find(":memory:");
+    if (at != std::string::npos) {
+      return "/sys/fs/cgroup/memory" + line.substr(at + 8);
+    }
+  }
+  return "";
+}
+
+bool Exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
+
+TEST(Parked, AColdStartTakesTheParkedInstanceAndTheNextOneIsParked) {
+  Scheduler s(Options());
+  s.SetFunction(Spec("hello"));
+  const pid_t first = ParkedOf(s, "hello");
+  ASSERT_GT(first, 0);
+  InvokeResult r = s.Invoke("hello", Fresh());
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+  EXPECT_TRUE(r.cold_start);
+  EXPECT_TRUE(r.forked);
+  EXPECT_EQ(r.timings.load.count(), 0);
+  pid_t second = 0;
+  ASSERT_TRUE(Eventually([&] {
+    second = s.Stats("hello").parked_pid;
+    return second > 0 && second != first;
+  }));
+  // A fresh instance is discarded after its one call: the first parked one is gone.
+  EXPECT_TRUE(Eventually([&] { return !Alive(first); }));
+  EXPECT_TRUE(Alive(second));
+}
+
+// A parked instance is an instance like any other before its first request: the function's uid,
+// no capabilities, the instance's stacked seccomp filter, PID 1 of its own pid namespace below the
+// zygote's, its own cgroup with the instance's limits, and the worker's rlimits.
+TEST(Parked, AParkedInstanceIsJailedAndInItsOwnCgroup) {
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("hello");
+  s.SetFunction(spec);
+  const pid_t zygote = ZygoteOf(s, "hello");
+  const pid_t parked = ParkedOf(s, "hello");
+  ASSERT_GT(parked, 0);
+  const std::string status = ProcStatus(parked);
+  EXPECT_EQ(StatusField(status, "Uid"), std::to_string(RunAs(spec)));
+  EXPECT_EQ(StatusField(status, "CapEff"), "0000000000000000");
+  EXPECT_EQ(StatusField(status, "CapPrm"), "0000000000000000");
+  EXPECT_EQ(StatusField(status, "NoNewPrivs"), "1");
+  EXPECT_EQ(StatusField(status, "Seccomp"), "2");
+  EXPECT_EQ(StatusField(status, "Seccomp_filters"), "2") << "the zygote's and the instance's";
+  EXPECT_EQ(StatusField(status, "NSpid", /*last=*/true), "1");
+  EXPECT_EQ(StatusField(status, "PPid"), std::to_string(zygote)) << "forked by its zygote";
+  std::ifstream limits("/proc/" + std::to_string(parked) + "/limits");
+  std::string text((std::istreambuf_iterator<char>(limits)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("Max open files            1024                 1024"), std::string::npos)
+      << text;
+  if (Cgroups() == nullptr || MemoryCgroupOf(parked).empty()) {
+    GTEST_SKIP() << "the cgroup checks need cgroup v1 memory (root); the jail checks passed";
+  }
+  const std::string mem = MemoryCgroupOf(parked);
+  EXPECT_NE(mem.find("/f-hello/i-"), std::string::npos) << mem;
+  EXPECT_NE(mem, MemoryCgroupOf(zygote));
+  std::ifstream limit(mem + "/memory.limit_in_bytes");
+  uint64_t bytes = 0;
+  limit >> bytes;
+  EXPECT_EQ(bytes, uint64_t{spec.config.memory_mb} << 20) << mem;
+}
+
+// Delete and shutdown leave no parked process and no cgroup of one behind.
+TEST(Parked, RemovingTheFunctionOrShuttingDownEndsTheParkedInstanceAndItsCgroup) {
+  Scheduler s(Options());
+  s.SetFunction(Spec("hello"));
+  s.SetFunction(Spec("echo"));
+  const pid_t hello = ParkedOf(s, "hello");
+  const pid_t echo = ParkedOf(s, "echo");
+  ASSERT_GT(hello, 0);
+  ASSERT_GT(echo, 0);
+  const std::string hello_cg = MemoryCgroupOf(hello);
+  const std::string echo_cg = MemoryCgroupOf(echo);
+  s.RemoveFunction("hello");
+  EXPECT_TRUE(Eventually([&] { return !Alive(hello); })) << "parked pid " << hello;
+  if (!hello_cg.empty()) {
+    EXPECT_TRUE(Eventually([&] { return !Exists(hello_cg); })) << hello_cg;
+  }
+  EXPECT_TRUE(Alive(echo));
+  s.Shutdown();
+  EXPECT_FALSE(Alive(echo)) << "parked pid " << echo << " outlived Shutdown";
+  if (!echo_cg.empty()) {
+    EXPECT_FALSE(Exists(echo_cg)) << echo_cg;
+  }
+}
+
+// A new version's calls never get the old version's parked instance, and the old one ends at
+// once, even while an instance of the old version is still busy (it keeps the old zygote alive).
+TEST(Parked, ANewVersionEndsTheOldParkedInstanceWhileOldInstancesStillRun) {
+  Scheduler s(Options());
+  s.SetFunction(Spec("sleep", 1));
+  const pid_t first = ParkedOf(s, "sleep");
+  ASSERT_GT(first, 0);
+  auto busy = std::async(std::launch::async, [&] { return s.Invoke("sleep", Req("ms=6000")); });
+  pid_t old_parked = 0;
+  ASSERT_TRUE(Eventually([&] {
+    old_parked = s.Stats("sleep").parked_pid;
+    return old_parked > 0 && old_parked != first;
+  }));
+  const pid_t v1 = ZygoteOf(s, "sleep");
+  FunctionSpec v2 = Spec("echo", 2);
+  v2.name = "sleep";
+  s.SetFunction(v2);
+  ASSERT_TRUE(Eventually([&] {
+    const pid_t z = s.Stats("sleep").zygote_pid;
+    return z > 0 && z != v1 && s.Stats("sleep").parked_pid > 0;
+  }));
+  InvokeResult r = s.Invoke("sleep", Fresh());
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+  EXPECT_EQ(r.version, 2u);
+  EXPECT_TRUE(r.forked);
+  // Well before the busy call ends (6 s): polled for 3 s.
+  const auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (Alive(old_parked) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));  // polling with a deadline
+  }
+  EXPECT_FALSE(Alive(old_parked)) << "version 1's parked instance outlived its retirement";
+  EXPECT_NE(s.Stats("sleep").parked_pid, old_parked);
+  EXPECT_EQ(busy.get().outcome, Outcome::kOk);
+}
+
+TEST(Parked, WithParkingOffNothingIsParkedAndColdStartsFork) {
+  SchedulerOptions o = Options();
+  o.park_instances = false;
+  Scheduler s(o);
+  s.SetFunction(Spec("hello"));
+  ASSERT_GT(ZygoteOf(s, "hello"), 0);
+  InvokeResult r = s.Invoke("hello", Fresh());
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+  EXPECT_TRUE(r.forked);
+  EXPECT_EQ(s.Stats("hello").parked_pid, 0);
 }
 
 }  // namespace

@@ -117,6 +117,7 @@ struct FunctionStats {
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
   pid_t zygote_pid = 0;     // the current version's zygote (host pid), 0 while it has none
+  pid_t parked_pid = 0;     // its parked instance (host pid), 0 while none is parked
   bool spawn_only = false;  // this version cannot have a zygote (logged as zygote.unavailable)
 };
 
@@ -140,6 +141,10 @@ struct SchedulerOptions {
   // Cold starts fork from a per-version zygote (docs/design/0003-zygote.md); false: every
   // instance is a newly spawned worker.
   bool zygotes = true;
+  // Each zygote keeps one instance forked, jailed and in its cgroup ahead of need, so a cold
+  // start only takes it (docs/design/0010-cold-start-after-idle.md, "Parked"); false: every cold
+  // start forks.
+  bool park_instances = true;
   // CPUs one function's instances and zygote may use together (its cgroup level's quota; 0 = no
   // cap). Each instance also has its own one-CPU quota.
   double function_cpus = 0;
