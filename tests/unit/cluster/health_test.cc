@@ -3,9 +3,12 @@
 #include "faas/cluster/health.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -195,6 +198,31 @@ TEST_F(HealthPolicyTest, TheNodesReportedLoadComesFromItsLastPass) {
   AnswerAll(kPass);  // a node that stops reporting it: unknown again
   Round();
   EXPECT_LT(checker_->Up()[0].reported_load, 0);
+}
+
+TEST(HealthCheckerLoops, StartRefreshesAndProbesUntilStop) {
+  std::map<std::string, ProbeResult> answers{{"a:8080", kPass}};
+  std::atomic<int> lists{0};
+  HealthOptions options;
+  options.interval = std::chrono::milliseconds(5);
+  options.refresh = std::chrono::milliseconds(5);
+  HealthChecker checker(
+      [&]() -> Result<std::vector<NodeInfo>> {
+        ++lists;
+        return std::vector<NodeInfo>{Node("a")};
+      },
+      options, std::make_unique<FakeProber>(&answers));
+  checker.Start();
+  const auto deadline = faas::Clock::now() + std::chrono::seconds(10);
+  while ((checker.Up().empty() || lists.load() < 3) && faas::Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // poll interval
+  }
+  EXPECT_EQ(checker.Up().size(), 1u);
+  EXPECT_GE(lists.load(), 3) << "the list is re-read every `refresh`";
+  checker.Stop();
+  const int after_stop = lists.load();
+  checker.Stop();  // idempotent
+  EXPECT_EQ(lists.load(), after_stop);
 }
 
 TEST(ParseReportedLoad, ReadsTheLoadNumberAndToleratesItsAbsence) {
