@@ -107,9 +107,9 @@ faas::Result<store::NodeRecord> DrainNodeById(store::NodeRegistry& registry, std
 // it.
 class NodeJanitor {
  public:
-  NodeJanitor(store::NodeRegistry* registry,
-              std::chrono::milliseconds dead_after = store::kNodeDeadAfter,
-              std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+  explicit NodeJanitor(store::NodeRegistry* registry,
+                       std::chrono::milliseconds dead_after = store::kNodeDeadAfter,
+                       std::chrono::milliseconds interval = std::chrono::milliseconds(500));
   ~NodeJanitor();  // stops
   NodeJanitor(const NodeJanitor&) = delete;
   NodeJanitor& operator=(const NodeJanitor&) = delete;

@@ -153,6 +153,7 @@ class PgNodes final : public NodeRegistry {
       return NotAborted(r.status());
     }
     std::vector<NodeRecord> out;
+    out.reserve(r->Size());
     for (int i = 0; i < r->Count(); ++i) {
       out.push_back(ReadNode(*r, i));
     }
