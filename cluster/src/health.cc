@@ -246,7 +246,9 @@ class HttpProber final : public Prober {
     } else if (errno == EINPROGRESS) {
       p.phase = Probe::Phase::kConnecting;
     } else {
-      p.FailErrno("connect", errno);
+      const int err = errno;
+      p.FailErrno("connect", err);
+      p.result.refused = err == ECONNREFUSED;
     }
   }
 
@@ -259,6 +261,7 @@ class HttpProber final : public Prober {
       }
       if (err != 0) {
         p.FailErrno("connect", err);  // e.g. Connection refused
+        p.result.refused = err == ECONNREFUSED;
         return;
       }
       p.phase = Probe::Phase::kSending;
@@ -444,7 +447,9 @@ void HealthChecker::Record(Entry& e, const ProbeResult& r) {
   h.passes = 0;
   ++h.misses;
   h.last_error = r.why;
-  if (h.up && h.misses >= options_.fall) {
+  if (h.up && r.refused) {
+    SetDown(e, r.why + " (refused: out at once)");
+  } else if (h.up && h.misses >= options_.fall) {
     SetDown(e, r.why + " (" + std::to_string(h.misses) + " misses in a row)");
   }
 }

@@ -170,6 +170,8 @@ TEST(HttpProber, ProbesEveryNodeAtOnceSoAHungNodeCostsTheOthersNothing) {
   EXPECT_EQ(r[3].why, "status 503");
   EXPECT_FALSE(r[4].ok);
   EXPECT_THAT(r[4].why, HasSubstr("Connection refused"));
+  EXPECT_TRUE(r[4].refused);
+  EXPECT_FALSE(r[0].refused);
   EXPECT_THAT(r[5].why, HasSubstr("bad address"));
   // Two hung nodes cost one timeout, not two: the probes run at once.
   EXPECT_GE(took, std::chrono::milliseconds(200));
@@ -230,6 +232,15 @@ TEST(HealthCheckerTest, AHungNodeGoesDownAndComesBackWithinASecond) {
       TimeUntil([&] { return IsUp(checker, "ok"); }, std::chrono::seconds(5));
   ASSERT_TRUE(readmit.has_value());
   std::cout << "figures: MarkDown -> up again " << readmit->count() << " ms\n";
+
+  // Killed: its port refuses, which takes it out at the next round without waiting for 3.
+  ASSERT_EQ(::kill(ok.pid(), SIGKILL), 0);
+  std::optional<std::chrono::milliseconds> killed_down =
+      TimeUntil([&] { return !IsUp(checker, "ok"); }, std::chrono::seconds(5));
+  ASSERT_TRUE(killed_down.has_value());
+  EXPECT_LT(*killed_down, std::chrono::milliseconds(1000));
+  std::cout << "figures: SIGKILL -> down " << killed_down->count() << " ms\n";
+  RecordProperty("sigkill_to_down_ms", static_cast<int>(killed_down->count()));
   checker.Stop();
 }
 

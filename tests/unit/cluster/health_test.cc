@@ -139,6 +139,21 @@ TEST_F(HealthPolicyTest, ThreeMissesTakeANodeOutAndTwoPassesBringItBack) {
   EXPECT_THAT(UpIds(), ElementsAre("a", "b"));
 }
 
+TEST_F(HealthPolicyTest, ARefusedConnectionTakesANodeOutAtOnce) {
+  ASSERT_TRUE(checker_->Refresh().ok());
+  AnswerAll(kPass);
+  Round();
+  answers_["a:8080"] = {false, "connect: Connection refused", -1, /*refused=*/true};
+  Round();
+  EXPECT_THAT(UpIds(), ElementsAre("b"));
+  EXPECT_THAT(Health("a").last_error, HasSubstr("refused: out at once"));
+  answers_["a:8080"] = kPass;
+  Round();
+  EXPECT_THAT(UpIds(), ElementsAre("b")) << "one pass is not enough to come back";
+  Round();
+  EXPECT_THAT(UpIds(), ElementsAre("a", "b"));
+}
+
 TEST_F(HealthPolicyTest, MarkDownTakesANodeOutAtOnceAndTwoPassesBringItBack) {
   ASSERT_TRUE(checker_->Refresh().ok());
   AnswerAll(kPass);

@@ -12,7 +12,8 @@
 // Active checks: every `interval` (250 ms) each node's `GET /readyz` is probed, all nodes at
 // once with non-blocking sockets polled from one thread, so a blackholed or stopped node costs
 // the others nothing; a probe passes on HTTP 200 within `timeout` (200 ms). A node is taken out
-// after `fall` (3) misses in a row and readmitted after `rise` (2) passes in a row; a node seen
+// after `fall` (3) misses in a row (at once when its connection is refused: nothing listens) and
+// readmitted after `rise` (2) passes in a row; a node seen
 // for the first time is admitted at its first pass. /readyz, not /healthz: /readyz answers 503
 // while a node starts or drains, /healthz only says the process serves (liveness).
 // Passive checks: MarkDown takes a node out at once; `rise` passes bring it back.
@@ -52,6 +53,9 @@ struct ProbeResult {
   bool ok = false;
   std::string why;   // for a miss: "status 503", "timeout after 200ms", "connect: ..."
   double load = -1;  // "load" from the body; negative when absent
+  // The connection was refused: nothing listens, the process is gone (SIGKILL, crash). Such a
+  // miss takes the node out at once, as a passive refusal does.
+  bool refused = false;
 };
 
 // Probes a set of nodes at once. Not thread-safe; the checker's prober thread owns it.
