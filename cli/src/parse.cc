@@ -87,6 +87,7 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   AddQueues(app, commands);
   AddAsyncStatus(app, commands);
   AddBench(app, commands);
+  AddNodes(app, commands);
   AddNoArgs<VersionCommand>(&app, commands, "version", "client and server versions");
   // Set last: subcommands created after it would copy it into their own help.
   app.footer(

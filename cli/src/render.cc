@@ -286,6 +286,23 @@ std::string RenderKeysTable(const faas::v1::ListKeysReply& reply) {
                  });
 }
 
+std::string RenderNodesTable(const faas::v1::ListNodesReply& reply) {
+  return TableOf({"ID", "STATE", "EPOCH", "LOAD", "CAPACITY", "HEARTBEAT", "ADDRESS", "HTTP"},
+                 reply.nodes(), [](const faas::v1::ClusterNode& n) -> std::vector<std::string> {
+                   char load[32] = "-";
+                   if (n.load() >= 0) {
+                     (void)std::snprintf(load, sizeof(load), "%.2f", n.load());
+                   }
+                   char capacity[32];
+                   (void)std::snprintf(capacity, sizeof(capacity), "%g", n.capacity());
+                   char age[32];
+                   (void)std::snprintf(age, sizeof(age), "%.1fs ago",
+                                       static_cast<double>(n.heartbeat_age_ms()) / 1000.0);
+                   return {n.id(), n.state(),   std::to_string(n.epoch()), load, capacity,
+                           age,    n.address(), OrDash(n.http_address())};
+                 });
+}
+
 std::string DescribeTriggerSource(const faas::v1::Trigger& t) {
   if (t.source() == "embedded") {
     return "embedded queue " + t.queue();

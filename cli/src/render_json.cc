@@ -244,6 +244,22 @@ json ListKeysReplyToJson(const faas::v1::ListKeysReply& reply) {
   return json{{"keys", ArrayOf(reply.keys(), ApiKeyToJson)}};
 }
 
+json ClusterNodeToJson(const faas::v1::ClusterNode& n) {
+  return json{{"id", n.id()},
+              {"address", n.address()},
+              {"http_address", n.http_address()},
+              {"capacity", n.capacity()},
+              {"state", n.state()},
+              {"epoch", n.epoch()},
+              {"load", n.load() >= 0 ? json(n.load()) : json(nullptr)},
+              {"heartbeat_age_ms", n.heartbeat_age_ms()},
+              {"registered_unix_ms", n.registered_unix_ms()}};
+}
+
+json ListNodesReplyToJson(const faas::v1::ListNodesReply& reply) {
+  return json{{"nodes", ArrayOf(reply.nodes(), ClusterNodeToJson)}};
+}
+
 json ListTriggersReplyToJson(const faas::v1::ListTriggersReply& reply) {
   return json{{"triggers", ArrayOf(reply.triggers(), TriggerStatusToJson)}};
 }

@@ -614,6 +614,21 @@ Outcome RunCommand(Session& s, const BenchCommand& cmd, Io& io) {
   return Outcome::Ok();
 }
 
+Outcome RunCommand(Session& s, const NodeListCommand&, Io& io) {
+  return CallAndPrint(s, io, &Stub::ListNodes, faas::v1::ListNodesRequest(), ListNodesReplyToJson,
+                      RenderNodesTable);
+}
+
+Outcome RunCommand(Session& s, const NodeDrainCommand& cmd, Io& io) {
+  faas::v1::DrainNodeRequest req;
+  req.set_id(cmd.id);
+  return CallAndPrint(s, io, &Stub::DrainNode, req, ClusterNodeToJson,
+                      [](const faas::v1::ClusterNode& n) {
+                        return "draining node " + n.id() + " (epoch " + std::to_string(n.epoch()) +
+                               "): gateways stop sending it work; it finishes what it runs\n";
+                      });
+}
+
 Outcome RunCommand(Session& s, const VersionCommand&, Io& io) {
   // The client line comes first, so it is there even when faasd cannot be reached.
   if (!s.Json()) {

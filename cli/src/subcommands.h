@@ -129,5 +129,7 @@ void AddQueues(CLI::App& app, Subcommands& commands);
 void AddAsyncStatus(CLI::App& app, Subcommands& commands);
 // bench cold-start|warm (parse_invoke.cc).
 void AddBench(CLI::App& app, Subcommands& commands);
+// node list|drain, and `nodes` for node list (parse_nodes.cc).
+void AddNodes(CLI::App& app, Subcommands& commands);
 
 }  // namespace faas::cli

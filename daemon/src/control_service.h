@@ -17,6 +17,7 @@
 #include "faas/gateway/router.h"
 #include "faas/scheduler/scheduler.h"
 #include "faas/store/ledger.h"
+#include "faas/store/nodes.h"
 #include "faas/store/queue.h"
 #include "faas/store/registry.h"
 #include "faas/triggers/triggers.h"
@@ -59,6 +60,9 @@ struct ControlDeps {
   triggers::TriggerManager* triggers = nullptr;  // user triggers
   gateway::AsyncInvocations* async = nullptr;    // `faasctl invoke --async`, `faasctl async`
   std::string admin_token;                       // every call but GetVersion needs it
+  // The cluster's node registry (PostgreSQL store); null on SQLite, where ListNodes and
+  // DrainNode answer not_clustered. Not owned.
+  store::NodeRegistry* nodes = nullptr;
 };
 
 // Every call except GetVersion needs "authorization: Bearer <admin token>" (faas code
@@ -138,6 +142,12 @@ class ControlService final : public v1::Control::Service {
   // faas code invocation_not_found (NOT_FOUND) for an unknown or expired id.
   grpc::Status GetAsyncInvocation(grpc::ServerContext* ctx, const v1::KeyId* req,
                                   v1::AsyncInvocation* reply) override;
+  // Cluster nodes (control_nodes.cc). Faas codes: not_clustered (FAILED_PRECONDITION, no
+  // node registry), node_not_found, node_dead, store_unavailable (UNAVAILABLE).
+  grpc::Status ListNodes(grpc::ServerContext* ctx, const v1::ListNodesRequest* req,
+                         v1::ListNodesReply* reply) override;
+  grpc::Status DrainNode(grpc::ServerContext* ctx, const v1::DrainNodeRequest* req,
+                         v1::ClusterNode* reply) override;
 
  private:
   void FillInfo(const store::FunctionRecord& rec, v1::FunctionInfo* info);

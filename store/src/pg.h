@@ -27,6 +27,8 @@ constexpr int kMaxTransactionAttempts = 5;
 // pg_advisory_xact_lock keys: "faas" then a number. Add new ones here so that none collide.
 constexpr int64_t kMigrationLockKey = 0x6661617300000001;
 constexpr int64_t kUidLockKey = 0x6661617300000002;
+// Session-level (pg_try_advisory_lock): held by the one node-registry janitor (pg_nodes.cc).
+constexpr int64_t kNodeJanitorLockKey = 0x6661617300000003;
 
 spdlog::logger& Log();
 

@@ -62,6 +62,20 @@ CREATE TABLE artifacts (
   put_unix_ms     BIGINT NOT NULL
 );
 )sql",
+    // The node registry (nodes.h, pg_nodes.cc). Times are the server's (now()).
+    R"sql(
+CREATE TABLE nodes (
+  id              TEXT COLLATE "C" PRIMARY KEY,
+  address         TEXT NOT NULL,
+  http_address    TEXT NOT NULL,
+  capacity        DOUBLE PRECISION NOT NULL CHECK (capacity > 0),
+  state           TEXT NOT NULL CHECK (state IN ('up', 'draining', 'dead')),
+  heartbeat_at    TIMESTAMPTZ NOT NULL,
+  epoch           BIGINT NOT NULL,
+  load            DOUBLE PRECISION NOT NULL,
+  registered_at   TIMESTAMPTZ NOT NULL
+);
+)sql",
 };
 
 }  // namespace

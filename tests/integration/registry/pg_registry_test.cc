@@ -121,9 +121,13 @@ TEST_P(PgRegistryTest, ProcessesOpeningAtOnceMigrateOnce) {
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   std::string out;
-  ASSERT_TRUE(pg_->Sql(fresh, "SELECT count(*), max(version) FROM schema_migrations", &out, &error))
+  // Each migration applied once, whatever their number (branches append their own).
+  ASSERT_TRUE(pg_->Sql(fresh,
+                       "SELECT count(*) = max(version) AND count(DISTINCT version) = count(*) "
+                       "FROM schema_migrations",
+                       &out, &error))
       << error;
-  EXPECT_EQ(out, "1|1\n");  // each migration applied once
+  EXPECT_EQ(out, "t\n");
 }
 
 TEST_P(PgRegistryTest, ASchemaNewerThanTheBinaryIsRefused) {
@@ -133,7 +137,7 @@ TEST_P(PgRegistryTest, ASchemaNewerThanTheBinaryIsRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(r.status().message(),
-              HasSubstr("schema is version 999, newer than this faasd knows (1)"));
+              HasSubstr("schema is version 999, newer than this faasd knows ("));
 }
 
 TEST_P(PgRegistryTest, ADamagedCachedCopyIsFetchedAgain) {

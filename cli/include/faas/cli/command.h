@@ -199,6 +199,12 @@ struct QueueDlqCommand {
 // "emails" → "emails.dlq"; a name that already ends in ".dlq" is returned unchanged.
 std::string DeadLetterQueueName(std::string_view queue);
 
+// node list (also `nodes`) | node drain ID: a cluster's worker nodes (docs/cli.md).
+struct NodeListCommand {};
+struct NodeDrainCommand {
+  std::string id;
+};
+
 struct VersionCommand {};
 // -h/--help anywhere: print `text` to stdout and exit 0.
 struct HelpCommand {
@@ -225,7 +231,8 @@ using Command =
                  KeyCreateCommand, KeyListCommand, KeyRevokeCommand, TriggerAddCommand,
                  TriggerListCommand, TriggerPauseCommand, TriggerResumeCommand,
                  TriggerDeleteCommand, QueuePublishCommand, QueueStatsCommand, QueueDlqCommand,
-                 AsyncStatusCommand, BenchCommand, VersionCommand, HelpCommand>;
+                 AsyncStatusCommand, BenchCommand, NodeListCommand, NodeDrainCommand,
+                 VersionCommand, HelpCommand>;
 
 struct Invocation {
   GlobalOptions global;

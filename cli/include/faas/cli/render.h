@@ -62,6 +62,13 @@ std::string RenderKeyCreated(const faas::v1::CreateKeyReply& reply);
 // ID TENANT FUNCTIONS RATE BURST CREATED STATE; FUNCTIONS is "*" for every function, RATE and
 // BURST "-" when unset, STATE "active" or "revoked". No secrets: ApiKey has none.
 std::string RenderKeysTable(const faas::v1::ListKeysReply& reply);
+// ID STATE EPOCH LOAD CAPACITY HEARTBEAT ADDRESS HTTP; LOAD "-" when unknown, HEARTBEAT the
+// age of the last one ("0.4s ago").
+std::string RenderNodesTable(const faas::v1::ListNodesReply& reply);
+// {"id", "address", "http_address", "capacity", "state", "epoch", "load" (null when unknown),
+//  "heartbeat_age_ms", "registered_unix_ms"}; the list as {"nodes": [...]}.
+nlohmann::json ClusterNodeToJson(const faas::v1::ClusterNode& node);
+nlohmann::json ListNodesReplyToJson(const faas::v1::ListNodesReply& reply);
 // "redis://127.0.0.1:6379 stream orders" or "embedded queue emails"
 std::string DescribeTriggerSource(const faas::v1::Trigger& trigger);
 // "added trigger NAME: <source> -> FUNCTION (state)"

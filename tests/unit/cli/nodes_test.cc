@@ -1,0 +1,74 @@
+// faasctl node list|drain and `nodes`: parsing, the table and the JSON.
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "faas/cli/command.h"
+#include "faas/cli/render.h"
+
+#include "parse_fixture.h"
+
+namespace faas::cli {
+namespace {
+
+class NodesParseTest : public ParseFixture {};
+
+TEST_F(NodesParseTest, NodeListNodesAndDrain) {
+  ParseAs<NodeListCommand>({"node", "list"});
+  ParseAs<NodeListCommand>({"nodes", "-o", "json"});
+  EXPECT_EQ(last_global_.output, OutputFormat::kJson);
+  EXPECT_EQ(ParseAs<NodeDrainCommand>({"node", "drain", "node-2"}).id, "node-2");
+}
+
+TEST_F(NodesParseTest, DrainNeedsAnId) {
+  EXPECT_NE(ErrorOf({"node", "drain"}), "");
+  EXPECT_NE(ErrorOf({"node", "drain", ""}), "");
+  EXPECT_NE(ErrorOf({"node"}), "");
+}
+
+faas::v1::ClusterNode Node(const std::string& id, const std::string& state, double load) {
+  faas::v1::ClusterNode n;
+  n.set_id(id);
+  n.set_address("10.0.0.2:9100");
+  n.set_http_address("10.0.0.2:8080");
+  n.set_capacity(4);
+  n.set_state(state);
+  n.set_epoch(3);
+  n.set_load(load);
+  n.set_heartbeat_age_ms(420);
+  n.set_registered_unix_ms(1714564800000);
+  return n;
+}
+
+TEST(RenderNodes, TableShowsStateEpochLoadAndHeartbeatAge) {
+  faas::v1::ListNodesReply reply;
+  *reply.add_nodes() = Node("n1", "up", 0.25);
+  *reply.add_nodes() = Node("n2", "draining", -1);
+  EXPECT_EQ(RenderNodesTable(reply),
+            "ID  STATE     EPOCH  LOAD  CAPACITY  HEARTBEAT  ADDRESS        HTTP\n"
+            "n1  up        3      0.25  4         0.4s ago   10.0.0.2:9100  10.0.0.2:8080\n"
+            "n2  draining  3      -     4         0.4s ago   10.0.0.2:9100  10.0.0.2:8080\n");
+}
+
+TEST(RenderNodes, JsonHasEveryFieldAndNullForAnUnknownLoad) {
+  faas::v1::ListNodesReply reply;
+  *reply.add_nodes() = Node("n1", "up", 0.25);
+  *reply.add_nodes() = Node("n2", "dead", -1);
+  nlohmann::json j = ListNodesReplyToJson(reply);
+  ASSERT_EQ(j["nodes"].size(), 2u);
+  EXPECT_EQ(j["nodes"][0], nlohmann::json({{"id", "n1"},
+                                           {"address", "10.0.0.2:9100"},
+                                           {"http_address", "10.0.0.2:8080"},
+                                           {"capacity", 4.0},
+                                           {"state", "up"},
+                                           {"epoch", 3},
+                                           {"load", 0.25},
+                                           {"heartbeat_age_ms", 420},
+                                           {"registered_unix_ms", 1714564800000}}));
+  EXPECT_TRUE(j["nodes"][1]["load"].is_null());
+  EXPECT_EQ(ListNodesReplyToJson({}).dump(), R"({"nodes":[]})");
+}
+
+}  // namespace
+}  // namespace faas::cli
