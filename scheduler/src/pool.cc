@@ -59,7 +59,18 @@ void Pool::SetSpec(std::shared_ptr<const FunctionSpec> spec, std::vector<PooledP
   Serve(dead, grants);
 }
 
-PooledPtr Pool::TakeIdle(std::vector<PooledPtr>* dead) {
+PooledPtr Pool::TakeIdle(std::vector<PooledPtr>* dead, const void* affinity) {
+  if (affinity != nullptr) {
+    // An instance of the caller's loop needs no epoll_ctl to move its channel (async_path.cc).
+    // A linear scan: idle_ holds at most max_instances.
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if ((*it)->affinity == affinity && (*it)->Version() == spec_->version) {
+        PooledPtr inst = std::move(*it);
+        idle_.erase(std::next(it).base());
+        return inst;
+      }
+    }
+  }
   while (!idle_.empty()) {
     PooledPtr inst = std::move(idle_.back());
     idle_.pop_back();
@@ -100,7 +111,7 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
   // freed a moment ago (it is already promised to the head of the queue).
   if (queue_.empty()) {
     if (!request.fresh) {
-      if ((g.instance = TakeIdle(dead)) != nullptr) {
+      if ((g.instance = TakeIdle(dead, request.affinity)) != nullptr) {
         busy_.insert(g.instance.get());
         g.kind = Grant::kWarm;
         return g;
@@ -119,18 +130,47 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
     return Refusal(waiter, spec_, Outcome::kNoCapacity,
                    QueueFullMessage(spec_->name, cfg, waiting()));
   }
-  queue_.push_back({.waiter = waiter, .fresh = request.fresh, .deadline = request.deadline});
+  queue_.push_back({.waiter = waiter,
+                    .fresh = request.fresh,
+                    .deadline = request.deadline,
+                    .affinity = request.affinity});
   g.kind = Grant::kQueued;
   return g;
 }
 
+std::deque<Pool::Queued>::iterator Pool::NextServed() {
+  // The instance a grant would take (the most recently used idle one) is registered with one
+  // event loop; a waiter of that loop a few places behind the head gets it, so that it need not
+  // move (two epoll_ctl and a peek). Each waiter is passed over at most kMaxPassed times.
+  auto head = queue_.begin();
+  if (idle_.empty() || idle_.back()->affinity == nullptr ||
+      idle_.back()->affinity == head->affinity || head->passed >= kMaxPassed) {
+    return head;
+  }
+  const void* affinity = idle_.back()->affinity;
+  const auto end =
+      queue_.begin() + std::min(kAffinityLookahead, static_cast<std::ptrdiff_t>(queue_.size()));
+  auto pick = std::find_if(head, end, [&](const Queued& q) {
+    return q.affinity == affinity && !q.fresh && q.passed < kMaxPassed;
+  });
+  if (pick == end ||
+      std::any_of(head, pick, [](const Queued& q) { return q.passed >= kMaxPassed; })) {
+    return head;
+  }
+  for (auto it = head; it != pick; ++it) {
+    ++it->passed;
+  }
+  return pick;
+}
+
 void Pool::Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
   while (!queue_.empty() && !closed()) {
-    Queued& head = queue_.front();
+    const auto served = NextServed();
+    Queued& head = *served;
     Grant g;
     g.waiter = head.waiter;
     g.spec = spec_;
-    if (!head.fresh && (g.instance = TakeIdle(dead)) != nullptr) {
+    if (!head.fresh && (g.instance = TakeIdle(dead, head.affinity)) != nullptr) {
       busy_.insert(g.instance.get());
       g.kind = Grant::kWarm;
     } else {
@@ -144,7 +184,7 @@ void Pool::Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
       ++cold_starts_;
       g.kind = Grant::kCold;
     }
-    queue_.pop_front();
+    queue_.erase(served);
     grants->push_back(std::move(g));
   }
 }

@@ -39,6 +39,9 @@ class PooledInstance {
   // False once it died, broke protocol or was retired: it is not reused.
   virtual bool Healthy() const = 0;
   Clock::time_point last_used{};  // set by the pool when it goes idle
+  // Which caller it suits best (the scheduler's: the event loop its channel is registered
+  // with); Acquire prefers it for a request with the same affinity. Set by its holder.
+  const void* affinity = nullptr;
 };
 using PooledPtr = std::unique_ptr<PooledInstance>;
 
@@ -66,6 +69,9 @@ struct AcquireRequest {
   std::size_t body_bytes = 0;  // checked against max_body_bytes
   // When a queued waiter gives up (InvokeRequest::arrived + the function's queue timeout).
   Clock::time_point deadline{};
+  // Prefer the most recently used idle instance with this affinity (PooledInstance::affinity)
+  // over the most recently used one; nullptr: no preference.
+  const void* affinity = nullptr;
 };
 
 // The refusals the scheduler gives, worded once (tests and docs check these texts).
@@ -88,10 +94,13 @@ class Pool {
   // busy ones die when released. The slots freed go to queued waiters.
   void SetSpec(std::shared_ptr<const FunctionSpec> spec, std::vector<PooledPtr>* dead,
                std::vector<Grant>* grants);
-  // One of: an idle instance of the current version (most recently used first), a cold-start
+  // One of: an idle instance of the current version (most recently used first, among those of
+  // the request's affinity when there are any), a cold-start
   // slot (below max_instances; a fresh request at max_instances evicts the least recently used
-  // idle instance for one), a queue position (FIFO; nobody overtakes a queued waiter), or a
-  // refusal (shutting down, removed, body too large, queue full).
+  // idle instance for one), a queue position (FIFO: no new arrival overtakes a waiter), or a
+  // refusal (shutting down, removed, body too large, queue full). A released instance goes to
+  // the oldest waiter, or to one at most kAffinityLookahead places behind it that has its
+  // affinity; no waiter is passed over more than kMaxPassed times.
   Grant Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
                 std::vector<PooledPtr>* dead);
   // The holder of a cold slot got its instance: it is busy until Released.
@@ -140,14 +149,24 @@ class Pool {
     WaiterPtr waiter;
     bool fresh = false;
     Clock::time_point deadline{};
+    const void* affinity = nullptr;
+    uint32_t passed = 0;  // times a waiter behind it was served first (NextServed)
   };
+  // Serving order, with affinity: how far behind the head a waiter of the released instance's
+  // loop may be, and how often one waiter may be passed over, to be served first.
+  static constexpr std::ptrdiff_t kAffinityLookahead = 4;
+  static constexpr uint32_t kMaxPassed = 2;
   uint32_t MaxInstances() const { return spec_->config.max_instances; }
   // The most recently used idle instance of the current version (others met on the way go to
-  // `dead`), or nullptr.
-  PooledPtr TakeIdle(std::vector<PooledPtr>* dead);
+  // `dead`), or nullptr; the most recently used of `affinity` first, when there is one.
+  PooledPtr TakeIdle(std::vector<PooledPtr>* dead, const void* affinity = nullptr);
   // Makes room for a fresh instance at max_instances by stopping the least recently used idle.
   void EvictForFresh(std::vector<PooledPtr>* dead);
-  // Grants to queued waiters in arrival order while the first can be served.
+  // The waiter to serve next: the head, or a waiter close behind it of the affinity of the
+  // instance it would get (bounded; see kMaxPassed).
+  std::deque<Queued>::iterator NextServed();
+  // Grants to queued waiters in arrival order (but for NextServed's bounded exception) while the
+  // next can be served.
   void Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
   void CloseAll(Outcome outcome, const std::string& message, std::vector<PooledPtr>* dead,
                 std::vector<Grant>* grants);

@@ -91,9 +91,10 @@ class PoolTest : public testing::Test {
   std::shared_ptr<TestWaiter> W(const std::string& name) {
     return std::make_shared<TestWaiter>(name);
   }
-  Grant Acquire(const WaiterPtr& w, bool fresh = false) {
-    Grant g = pool_->Acquire(w, {.fresh = fresh, .body_bytes = 10, .deadline = now_ + seconds(1)},
-                             &dead_);
+  Grant Acquire(const WaiterPtr& w, bool fresh = false, const void* affinity = nullptr) {
+    Grant g = pool_->Acquire(
+        w, {.fresh = fresh, .body_bytes = 10, .deadline = now_ + seconds(1), .affinity = affinity},
+        &dead_);
     CheckInvariants();
     return g;
   }
@@ -158,6 +159,59 @@ TEST_F(PoolTest, AnIdleInstanceIsReusedElseAColdSlotIsGiven) {
   EXPECT_EQ(IdOf(h.instance), 1);
   EXPECT_EQ(Acquire(W("z")).kind, Grant::kCold) << "room for a third instance";
   EXPECT_EQ(pool_->cold_starts(), 3u);
+}
+
+// An event loop's call takes an idle instance whose channel is registered with that loop (no
+// epoll_ctl to move it), the most recently used of those; else the most recently used of all.
+TEST_F(PoolTest, AnIdleInstanceOfTheCallersAffinityIsPreferred) {
+  Init(Spec(1, 4));
+  int loop_a = 0;
+  int loop_b = 0;
+  PooledPtr a1 = StartOne();
+  PooledPtr a2 = StartOne();
+  PooledPtr b1 = StartOne();
+  a1->affinity = &loop_a;
+  a2->affinity = &loop_a;
+  b1->affinity = &loop_b;
+  Release(std::move(a1));
+  now_ += seconds(1);
+  Release(std::move(a2));
+  now_ += seconds(1);
+  Release(std::move(b1));
+  Grant g = Acquire(W("on a"), false, &loop_a);
+  ASSERT_EQ(g.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(g.instance), 2) << "the most recently used of loop a, not b's newer one";
+  Grant h = Acquire(W("on c"), false, &g);  // no instance of this affinity: plain MRU
+  ASSERT_EQ(h.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(h.instance), 3);
+  Grant i = Acquire(W("on b"), false, &loop_b);  // b's is taken: a's last one moves
+  ASSERT_EQ(i.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(i.instance), 1);
+  EXPECT_EQ(pool_->idle(), 0u);
+}
+
+// A released instance goes to a waiter of its own loop a few places behind the head, so that it
+// need not move; but no waiter is passed over more than kMaxPassed times.
+TEST_F(PoolTest, AReleasedInstanceGoesToAWaiterOfItsLoopCloseBehindTheHeadBoundedly) {
+  Init(Spec(1, 1));
+  int loop_a = 0;
+  int loop_b = 0;
+  PooledPtr inst = StartOne();
+  inst->affinity = &loop_a;
+  EXPECT_EQ(Acquire(W("b1"), false, &loop_b).kind, Grant::kQueued);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(Acquire(W("a" + std::to_string(i)), false, &loop_a).kind, Grant::kQueued);
+  }
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    Release(std::move(inst));
+    ASSERT_EQ(grants_.size(), 1u);
+    order.push_back(static_cast<const TestWaiter&>(*grants_[0].waiter).name);
+    inst = std::move(grants_[0].instance);
+    grants_.clear();
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"a1", "a2", "b1", "a3"}))
+      << "b1 is passed over twice (kMaxPassed), then served";
 }
 
 TEST_F(PoolTest, BlockingAndAsyncWaitersAreServedInOneFifoQueue) {
