@@ -138,35 +138,9 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
   return g;
 }
 
-std::deque<Pool::Queued>::iterator Pool::NextServed() {
-  // The instance a grant would take (the most recently used idle one) is registered with one
-  // event loop; a waiter of that loop a few places behind the head gets it, so that it need not
-  // move (two epoll_ctl and a peek). Each waiter is passed over at most kMaxPassed times.
-  auto head = queue_.begin();
-  if (idle_.empty() || idle_.back()->affinity == nullptr ||
-      idle_.back()->affinity == head->affinity || head->passed >= kMaxPassed) {
-    return head;
-  }
-  const void* affinity = idle_.back()->affinity;
-  const auto end =
-      queue_.begin() + std::min(kAffinityLookahead, static_cast<std::ptrdiff_t>(queue_.size()));
-  auto pick = std::find_if(head, end, [&](const Queued& q) {
-    return q.affinity == affinity && !q.fresh && q.passed < kMaxPassed;
-  });
-  if (pick == end ||
-      std::any_of(head, pick, [](const Queued& q) { return q.passed >= kMaxPassed; })) {
-    return head;
-  }
-  for (auto it = head; it != pick; ++it) {
-    ++it->passed;
-  }
-  return pick;
-}
-
 void Pool::Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
   while (!queue_.empty() && !closed()) {
-    const auto served = NextServed();
-    Queued& head = *served;
+    Queued& head = queue_.front();
     Grant g;
     g.waiter = head.waiter;
     g.spec = spec_;
@@ -184,7 +158,7 @@ void Pool::Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
       ++cold_starts_;
       g.kind = Grant::kCold;
     }
-    queue_.erase(served);
+    queue_.pop_front();
     grants->push_back(std::move(g));
   }
 }

@@ -95,12 +95,10 @@ class Pool {
   void SetSpec(std::shared_ptr<const FunctionSpec> spec, std::vector<PooledPtr>* dead,
                std::vector<Grant>* grants);
   // One of: an idle instance of the current version (most recently used first, among those of
-  // the request's affinity when there are any), a cold-start
-  // slot (below max_instances; a fresh request at max_instances evicts the least recently used
-  // idle instance for one), a queue position (FIFO: no new arrival overtakes a waiter), or a
-  // refusal (shutting down, removed, body too large, queue full). A released instance goes to
-  // the oldest waiter, or to one at most kAffinityLookahead places behind it that has its
-  // affinity; no waiter is passed over more than kMaxPassed times.
+  // the request's affinity when there are any), a cold-start slot (below max_instances; a fresh
+  // request at max_instances evicts the least recently used idle instance for one), a queue
+  // position (FIFO; nobody overtakes a queued waiter, whatever its affinity), or a refusal
+  // (shutting down, removed, body too large, queue full).
   Grant Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
                 std::vector<PooledPtr>* dead);
   // The holder of a cold slot got its instance: it is busy until Released.
@@ -150,23 +148,14 @@ class Pool {
     bool fresh = false;
     Clock::time_point deadline{};
     const void* affinity = nullptr;
-    uint32_t passed = 0;  // times a waiter behind it was served first (NextServed)
   };
-  // Serving order, with affinity: how far behind the head a waiter of the released instance's
-  // loop may be, and how often one waiter may be passed over, to be served first.
-  static constexpr std::ptrdiff_t kAffinityLookahead = 4;
-  static constexpr uint32_t kMaxPassed = 2;
   uint32_t MaxInstances() const { return spec_->config.max_instances; }
   // The most recently used idle instance of the current version (others met on the way go to
   // `dead`), or nullptr; the most recently used of `affinity` first, when there is one.
   PooledPtr TakeIdle(std::vector<PooledPtr>* dead, const void* affinity = nullptr);
   // Makes room for a fresh instance at max_instances by stopping the least recently used idle.
   void EvictForFresh(std::vector<PooledPtr>* dead);
-  // The waiter to serve next: the head, or a waiter close behind it of the affinity of the
-  // instance it would get (bounded; see kMaxPassed).
-  std::deque<Queued>::iterator NextServed();
-  // Grants to queued waiters in arrival order (but for NextServed's bounded exception) while the
-  // next can be served.
+  // Grants to queued waiters in arrival order while the first can be served.
   void Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
   void CloseAll(Outcome outcome, const std::string& message, std::vector<PooledPtr>* dead,
                 std::vector<Grant>* grants);

@@ -190,30 +190,6 @@ TEST_F(PoolTest, AnIdleInstanceOfTheCallersAffinityIsPreferred) {
   EXPECT_EQ(pool_->idle(), 0u);
 }
 
-// A released instance goes to a waiter of its own loop a few places behind the head, so that it
-// need not move; but no waiter is passed over more than kMaxPassed times.
-TEST_F(PoolTest, AReleasedInstanceGoesToAWaiterOfItsLoopCloseBehindTheHeadBoundedly) {
-  Init(Spec(1, 1));
-  int loop_a = 0;
-  int loop_b = 0;
-  PooledPtr inst = StartOne();
-  inst->affinity = &loop_a;
-  EXPECT_EQ(Acquire(W("b1"), false, &loop_b).kind, Grant::kQueued);
-  for (int i = 1; i <= 3; ++i) {
-    EXPECT_EQ(Acquire(W("a" + std::to_string(i)), false, &loop_a).kind, Grant::kQueued);
-  }
-  std::vector<std::string> order;
-  for (int i = 0; i < 4; ++i) {
-    Release(std::move(inst));
-    ASSERT_EQ(grants_.size(), 1u);
-    order.push_back(static_cast<const TestWaiter&>(*grants_[0].waiter).name);
-    inst = std::move(grants_[0].instance);
-    grants_.clear();
-  }
-  EXPECT_EQ(order, (std::vector<std::string>{"a1", "a2", "b1", "a3"}))
-      << "b1 is passed over twice (kMaxPassed), then served";
-}
-
 TEST_F(PoolTest, BlockingAndAsyncWaitersAreServedInOneFifoQueue) {
   Init(Spec(1, 1));
   PooledPtr a = StartOne();
