@@ -18,6 +18,7 @@ TEST(Metrics, FiguresRecordedByManyThreadsAddUpWhenRendered) {
   constexpr int kThreads = 12;  // more than the shards: some threads share one
   constexpr int kEach = 1000;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&m] {
       for (int i = 0; i < kEach; ++i) {
