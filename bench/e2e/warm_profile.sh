@@ -61,7 +61,7 @@ descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$
 leaves() { local p; for p in $(descendants "$1"); do [[ -z "$(pgrep -P "$p")" ]] && echo "$p"; done; }
 nginx_workers() { pgrep -P "$(cat "$WORK/$1.pid")" | paste -sd,; }
 KINDS="recvfrom recvmsg sendto sendmsg writev write read pread64 epoll_wait epoll_pwait epoll_ctl"
-KINDS+=" poll ppoll futex clock_gettime ftruncate newfstat lseek getrandom close"
+KINDS+=" poll ppoll futex clock_gettime ftruncate newfstat newfstatat pwrite64 lseek getrandom close"
 EVENTS="raw_syscalls:sys_enter,context-switches,task-clock"
 for k in $KINDS; do EVENTS+=",syscalls:sys_enter_$k"; done
 
