@@ -84,6 +84,25 @@ void EventLoop::Unwatch(int fd) {
   fds_.erase(it);
 }
 
+Status EventLoop::Rearm(int fd, uint32_t events) {
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) {
+    return InternalError("Rearm of an fd that is not watched");
+  }
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = it->second->token;
+  if (::epoll_ctl(epoll_.Get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
+    return ErrnoError(errno, "epoll_ctl(MOD)");
+  }
+  return OkStatus();
+}
+
+void EventLoop::Forget(int fd) {
+  // epoll_ctl is safe from any thread; fails only when the fd is not in the set (closed).
+  ::epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
 uint64_t EventLoop::AddTimer(Clock::time_point when, std::function<void()> fn) {
   const uint64_t id = next_timer_++;
   timers_.emplace(std::make_pair(when, id), std::move(fn));

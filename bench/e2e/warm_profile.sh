@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Where a warm request's time goes: perf stat on each server-side process during `wrk -tT -cC` to
 # faasd's `hello` and to the one-hop reference (nginx → nginx over a unix socket, the config of
-# warm_vs_nginx.sh), divided by the requests wrk completed in the same window. Prints, per
-# request and per side: syscalls (total and by kind), context switches (each one a sleep, so a
-# wake-up someone paid for) and CPU time. docs/design/0015-warm-path-batching.md reads it.
+# warm_vs_nginx.sh), divided by the requests wrk completed in the same window. Prints wrk's req/s
+# and p99 and, per request and per side: syscalls (total and by kind), context switches (each one
+# a sleep, so a wake-up someone paid for) and CPU time. docs/design/0015-warm-path-batching.md reads it.
 #   bench/e2e/warm_profile.sh [DURATION_S=6] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_profile.sh   (another build's faasd)
 # Needs root (perf on other processes), a release build, perf, wrk and nginx.
@@ -61,7 +61,7 @@ descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$
 leaves() { local p; for p in $(descendants "$1"); do [[ -z "$(pgrep -P "$p")" ]] && echo "$p"; done; }
 nginx_workers() { pgrep -P "$(cat "$WORK/$1.pid")" | paste -sd,; }
 KINDS="recvfrom recvmsg sendto sendmsg writev write read pread64 epoll_wait epoll_pwait epoll_ctl"
-KINDS+=" poll ppoll futex clock_gettime ftruncate newfstat lseek getrandom close"
+KINDS+=" poll ppoll futex clock_gettime ftruncate newfstat newfstatat pwrite64 lseek getrandom close"
 EVENTS="raw_syscalls:sys_enter,context-switches,task-clock"
 for k in $KINDS; do EVENTS+=",syscalls:sys_enter_$k"; done
 
@@ -75,12 +75,13 @@ profile() {
     pids+=($!)
   done
   sleep 0.3  # perf attached
-  wrk -t1 -c"$CONNS" -d"${DUR}s" "$url" > "$WORK/$name.wrk"
+  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$url" > "$WORK/$name.wrk"
   kill -INT "${pids[@]}"
   wait "${pids[@]}" 2>/dev/null || true
   local reqs
   reqs=$(awk '/requests in/ {print $1}' "$WORK/$name.wrk")
-  echo "== $name: $(awk '/Requests\/sec/ {print $2}' "$WORK/$name.wrk") req/s; per request:"
+  echo "== $name: $(awk '/Requests\/sec/ {print $2}' "$WORK/$name.wrk") req/s," \
+    "p99 $(awk '$1 == "99%" {print $2}' "$WORK/$name.wrk"); per request:"
   for side in "$@"; do
     python3 - "${side%%=*}" "$reqs" "$WORK/$name.${side%%=*}.csv" <<'PY'
 import sys

@@ -60,9 +60,24 @@ void Metrics::Histogram::Observe(std::chrono::nanoseconds d) {
   sum += s;
 }
 
+void Metrics::Histogram::Add(const Histogram& other) {
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    counts[i] += other.counts[i];
+  }
+  count += other.count;
+  sum += other.sum;
+}
+
+Metrics::Shard& Metrics::MyShard() {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t index = next++ % kShards;
+  return shards_[index];
+}
+
 void Metrics::RecordInvocation(const InvocationSample& s) {
-  std::lock_guard lock(mu_);
-  PerFunction& f = functions_[s.function];
+  Shard& shard = MyShard();
+  std::lock_guard lock(shard.mu);
+  PerFunction& f = shard.functions[s.function];
   ++f.by_outcome[s.outcome];
   f.cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, s.cpu.count()));
   f.billed_ms += s.billed_ms;
@@ -80,15 +95,18 @@ void Metrics::RecordInvocation(const InvocationSample& s) {
 
 void Metrics::RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
                                uint64_t billed_ms) {
-  std::lock_guard lock(mu_);
-  PerFunction& f = functions_[function];
+  Shard& shard = MyShard();
+  std::lock_guard lock(shard.mu);
+  PerFunction& f = shard.functions[function];
   f.cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, cpu.count()));
   f.billed_ms += billed_ms;
 }
 
 void Metrics::RecordPlatformCpu(const std::string& function, std::chrono::nanoseconds cpu) {
-  std::lock_guard lock(mu_);
-  functions_[function].platform_cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, cpu.count()));
+  Shard& shard = MyShard();
+  std::lock_guard lock(shard.mu);
+  shard.functions[function].platform_cpu_ns +=
+      static_cast<uint64_t>(std::max<int64_t>(0, cpu.count()));
 }
 
 void Metrics::RecordHttpRequest(const std::string& route, const std::string& function, int status,
@@ -97,9 +115,10 @@ void Metrics::RecordHttpRequest(const std::string& route, const std::string& fun
   key.reserve(route.size() + function.size() + 6);
   key.append(route).append(1, '\x1f').append(function).append(1, '\x1f');
   key += std::to_string(status);
-  std::lock_guard lock(mu_);
-  ++http_requests_[key];
-  http_durations_[route].Observe(took);
+  Shard& shard = MyShard();
+  std::lock_guard lock(shard.mu);
+  ++shard.http_requests[key];
+  shard.http_durations[route].Observe(took);
 }
 
 void Metrics::RecordRejection(const std::string& reason) {
@@ -149,10 +168,37 @@ std::string Metrics::Render() const {
     out += "# TYPE faas_queue_waiting gauge\n";
     out += waiting;
   }
+  // The shards merged, one at a time (a scrape sees each shard at some instant).
+  std::map<std::string, PerFunction> functions;
+  std::map<std::string, uint64_t> http_requests;
+  std::map<std::string, Histogram> http_durations;
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    for (const auto& [fn, f] : shard.functions) {
+      PerFunction& m = functions[fn];
+      for (const auto& [outcome, n] : f.by_outcome) {
+        m.by_outcome[outcome] += n;
+      }
+      m.cold_starts += f.cold_starts;
+      m.cpu_ns += f.cpu_ns;
+      m.billed_ms += f.billed_ms;
+      m.platform_cpu_ns += f.platform_cpu_ns;
+      m.init.Add(f.init);
+      for (const auto& [phase, h] : f.phases) {
+        m.phases[phase].Add(h);
+      }
+    }
+    for (const auto& [key, n] : shard.http_requests) {
+      http_requests[key] += n;
+    }
+    for (const auto& [route, h] : shard.http_durations) {
+      http_durations[route].Add(h);
+    }
+  }
   std::lock_guard lock(mu_);
   out += "# HELP faas_invocations_total Invocations by function and outcome.\n";
   out += "# TYPE faas_invocations_total counter\n";
-  for (const auto& [fn, f] : functions_) {
+  for (const auto& [fn, f] : functions) {
     for (const auto& [outcome, n] : f.by_outcome) {
       AppendF(out, "faas_invocations_total{function=\"%s\",outcome=\"%s\"} %llu\n",
               Escape(fn).c_str(), Escape(outcome).c_str(), static_cast<unsigned long long>(n));
@@ -160,13 +206,13 @@ std::string Metrics::Render() const {
   }
   out += "# HELP faas_coldstarts_total Invocations that had to start an instance.\n";
   out += "# TYPE faas_coldstarts_total counter\n";
-  for (const auto& [fn, f] : functions_) {
+  for (const auto& [fn, f] : functions) {
     AppendF(out, "faas_coldstarts_total{function=\"%s\"} %llu\n", Escape(fn).c_str(),
             static_cast<unsigned long long>(f.cold_starts));
   }
   out += "# HELP faas_cpu_seconds_total CPU time of the function's instances, from the kernel.\n";
   out += "# TYPE faas_cpu_seconds_total counter\n";
-  for (const auto& [fn, f] : functions_) {
+  for (const auto& [fn, f] : functions) {
     AppendF(out, "faas_cpu_seconds_total{function=\"%s\"} %.9f\n", Escape(fn).c_str(),
             static_cast<double>(f.cpu_ns) / 1e9);
   }
@@ -174,7 +220,7 @@ std::string Metrics::Render() const {
       "# HELP faas_platform_cpu_seconds_total CPU the platform spent starting the function's "
       "instances and zygotes (exec, jail, fork): measured, never billed.\n";
   out += "# TYPE faas_platform_cpu_seconds_total counter\n";
-  for (const auto& [fn, f] : functions_) {
+  for (const auto& [fn, f] : functions) {
     AppendF(out, "faas_platform_cpu_seconds_total{function=\"%s\"} %.9f\n", Escape(fn).c_str(),
             static_cast<double>(f.platform_cpu_ns) / 1e9);
   }
@@ -182,7 +228,7 @@ std::string Metrics::Render() const {
   // to three decimals.
   out += "# HELP faas_billed_cpu_seconds_total Billed CPU time.\n";
   out += "# TYPE faas_billed_cpu_seconds_total counter\n";
-  for (const auto& [fn, f] : functions_) {
+  for (const auto& [fn, f] : functions) {
     AppendF(out, "faas_billed_cpu_seconds_total{function=\"%s\"} %llu.%03llu\n", Escape(fn).c_str(),
             static_cast<unsigned long long>(f.billed_ms / 1000),
             static_cast<unsigned long long>(f.billed_ms % 1000));
@@ -200,14 +246,14 @@ std::string Metrics::Render() const {
   };
   out += "# HELP faas_init_duration_seconds Load + faas_init time of cold starts.\n";
   out += "# TYPE faas_init_duration_seconds histogram\n";
-  for (const auto& [fn, f] : functions_) {
+  for (const auto& [fn, f] : functions) {
     histogram("faas_init_duration_seconds", "function=\"" + Escape(fn) + "\"", f.init);
   }
   out +=
       "# HELP faas_invoke_duration_seconds Invocation phases (queue, spawn, load, init, exec, "
       "total).\n";
   out += "# TYPE faas_invoke_duration_seconds histogram\n";
-  for (const auto& [fn, f] : functions_) {
+  for (const auto& [fn, f] : functions) {
     for (const auto& [phase, h] : f.phases) {
       histogram("faas_invoke_duration_seconds",
                 "function=\"" + Escape(fn) + "\",phase=\"" + phase + "\"", h);
@@ -216,7 +262,7 @@ std::string Metrics::Render() const {
 
   out += "# HELP faas_http_requests_total HTTP requests answered, by route, function and status.\n";
   out += "# TYPE faas_http_requests_total counter\n";
-  for (const auto& [key, n] : http_requests_) {
+  for (const auto& [key, n] : http_requests) {
     std::size_t a = key.find('\x1f');
     std::size_t b = key.find('\x1f', a + 1);
     AppendF(out, "faas_http_requests_total{route=\"%s\",function=\"%s\",status=\"%s\"} %llu\n",
@@ -225,7 +271,7 @@ std::string Metrics::Render() const {
   }
   out += "# HELP faas_http_request_duration_seconds Request parsed until response ready.\n";
   out += "# TYPE faas_http_request_duration_seconds histogram\n";
-  for (const auto& [route, h] : http_durations_) {
+  for (const auto& [route, h] : http_durations) {
     histogram("faas_http_request_duration_seconds", "route=\"" + Escape(route) + "\"", h);
   }
   out += "# HELP faas_http_in_flight Requests being handled now.\n";

@@ -27,10 +27,12 @@ void Scheduler::Impl::InvokeAsync(const AsyncPtr& call) {
   call->spec = call->fn->pool.spec();
   const auto until = call->request.arrived + store::EffectiveQueueTimeout(call->spec->config);
   std::vector<PooledPtr> dead;
-  Grant g = call->fn->pool.Acquire(
-      call,
-      {.fresh = call->request.fresh, .body_bytes = call->request.body.size(), .deadline = until},
-      &dead);
+  Grant g = call->fn->pool.Acquire(call,
+                                   {.fresh = call->request.fresh,
+                                    .body_bytes = call->request.body.size(),
+                                    .deadline = until,
+                                    .affinity = call->loop},
+                                   &dead);
   if (g.kind == Grant::kWarm || g.kind == Grant::kCold) {
     ++in_flight;
   }
@@ -152,6 +154,53 @@ void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
   }
   InstanceOf(call->inst.get()).Begin(call->request, &call->x);
   call->first_check = true;
+  if (Status s = AttachChannel(call); !s.ok()) {
+    FailAsync(call, InternalError("cannot watch the worker's channel: " + s.message()));
+    return;
+  }
+  PumpAsync(call);
+}
+
+Status Scheduler::Impl::AttachChannel(const AsyncPtr& call) {
+  Instance& inst = InstanceOf(call->inst.get());
+  const int fd = inst.ChannelFd();
+  if (inst.loop == call->loop) {
+    // Registered here since an earlier call: a byte the worker wrote while idle raised an event
+    // this loop saw (suspect), so the idle-channel peek is needed only then. A byte whose event
+    // is still queued is read as the start of the answer: a protocol violation too (the answer
+    // must name this invocation's id, which the worker could not know in advance).
+    call->x.check_idle = inst.slot->suspect;
+    inst.slot->suspect = false;
+  } else {
+    if (inst.loop != nullptr) {
+      inst.loop->Forget(fd);  // its old loop ignores the events still on their way (old slot)
+      inst.loop = nullptr;
+    }
+    auto slot = std::make_shared<ChannelSlot>();
+    slot->events = EPOLLIN | EPOLLET;
+    FAAS_RETURN_IF_ERROR(call->loop->Watch(
+        fd, slot->events, [this, slot](uint32_t events) { OnChannel(slot, events); }));
+    inst.loop = call->loop;
+    inst.slot = std::move(slot);
+    call->inst->affinity = call->loop;  // the pool prefers it for this loop's calls
+    call->x.check_idle = true;          // what arrived while idle raised its event elsewhere
+  }
+  inst.slot->call = call;
+  return OkStatus();
+}
+
+void Scheduler::Impl::OnChannel(const std::shared_ptr<ChannelSlot>& slot, uint32_t events) {
+  if (slot->call == nullptr) {
+    slot->suspect = true;  // the worker wrote or hung up while idle; the next call looks first
+    return;
+  }
+  AsyncPtr call = slot->call;  // PumpAsync may end the call, which clears the slot
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    call->x.readable = true;  // edge-triggered: this edge is not reported again
+  }
+  if (call->budget_ticket != 0) {
+    return;  // reads nothing until its answer's bytes are granted (OnBudget pumps)
+  }
   PumpAsync(call);
 }
 
@@ -166,12 +215,9 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
       call->loop->Post([this, call] { OnBudget(call); });  // never inline: any thread
     });
     if (call->budget_ticket != 0) {
-      // Read nothing more until the bytes are there: the worker blocks on its full socket,
-      // and the call's timers (deadline, CPU limit) still run.
-      if (call->watched != 0) {
-        call->loop->Unwatch(inst.ChannelFd());
-        call->watched = 0;
-      }
+      // Read nothing more until the bytes are there (OnChannel ignores the channel meanwhile):
+      // the worker blocks on its full socket, and the call's timers (deadline, CPU limit) still
+      // run.
       if (call->timer == 0) {
         CheckAsync(call);
       }
@@ -181,20 +227,15 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
     p = inst.Pump(&call->x, &answer);
   }
   if (p == Instance::Pumped::kWaiting) {
-    const uint32_t want = EPOLLIN | (call->x.WantsWrite() ? EPOLLOUT : 0u);
-    if (call->watched != want) {
-      const int fd = inst.ChannelFd();
-      if (call->watched != 0) {
-        call->loop->Unwatch(fd);
-      }
-      call->watched = 0;
-      if (Status s = call->loop->Watch(fd, want, [this, call](uint32_t) { PumpAsync(call); });
-          !s.ok()) {
-        StopWatching(call);
+    // EPOLLOUT only while a write waits for room: kept on, it would report every request the
+    // worker reads.
+    const uint32_t want = EPOLLIN | EPOLLET | (call->x.WantsWrite() ? EPOLLOUT : 0u);
+    if (inst.slot->events != want) {
+      if (Status s = call->loop->Rearm(inst.ChannelFd(), want); !s.ok()) {
         FailAsync(call, InternalError("cannot watch the worker's channel: " + s.message()));
         return;
       }
-      call->watched = want;
+      inst.slot->events = want;
     }
     if (call->timer == 0) {
       CheckAsync(call);
@@ -258,14 +299,16 @@ void Scheduler::Impl::CheckAsync(const AsyncPtr& call) {
 }
 
 void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
-  if (call->watched != 0) {
-    call->loop->Unwatch(InstanceOf(call->inst.get()).ChannelFd());
-    call->watched = 0;
+  // The channel stays registered with the loop for the instance's next call (ChannelSlot).
+  Instance& inst = InstanceOf(call->inst.get());
+  if (inst.slot != nullptr && inst.slot->call == call) {
+    inst.slot->call = nullptr;
   }
   CancelTimer(call);
 }
 
 void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
+  StopWatching(call);  // from here a blocking thread has the instance
   EndAnswer(call);
   // Killing and reaping the worker waits for the kernel: never on the loop.
   auto task = [this, call, why] {

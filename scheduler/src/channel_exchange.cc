@@ -57,17 +57,21 @@ void ChannelExchange::Begin(InvokeRequest& req, Exchange* x) {
   sandbox::FillFrameHeader(&x->frame);
   x->done = 0;
   x->writing = true;
+  x->check_idle = true;
+  x->readable = false;
 
   // CPU since the instance was ready or the last invocation ended is background use. A cold
   // start's first invocation is charged from the moment it was ready, like a warm one: what
   // came before is the platform's start-up or the function's init (billed on its own row).
-  x->cpu_now = p_->Cpu();
+  // Right after an invocation, the reading that ended it starts this one (kCpuReadReuse).
+  // Peak memory is not reset: on cgroup v1 as on v2 it is the instance's peak so far.
+  const Clock::time_point now = Clock::now();
+  const bool reuse = cpu_last_at_ != Clock::time_point{} && now - cpu_last_at_ < kCpuReadReuse;
+  x->cpu_now = reuse ? cpu_last_ : p_->Cpu();
+  cpu_last_at_ = Clock::time_point{};  // one use: a failed invocation leaves no reading behind
   x->cpu_before = x->cpu_now;
   p_->Account().InvocationStarts(x->cpu_now);
-  if (p_->Cgroup() != nullptr) {
-    p_->Cgroup()->ResetPeakMemory();
-  }
-  x->t0 = Clock::now();
+  x->t0 = now;
   x->deadline = x->t0 + cfg.timeout;
   x->cpu_limit = store::EffectiveCpuLimit(cfg);
   x->cpu_exceeded = false;
@@ -96,7 +100,7 @@ Clock::time_point ChannelExchange::NextCheck(Exchange* x, bool first, Status* ex
 Pumped ChannelExchange::Pump(Exchange* x, Result<std::string>* answer) {
   const int fd = p_->ChannelFd();
   if (x->writing) {
-    if (x->done == 0) {
+    if (x->done == 0 && x->check_idle) {
       if (Status idle = CheckIdleChannel(); !idle.ok()) {
         *answer = std::move(idle);
         return Pumped::kFailed;
@@ -122,8 +126,10 @@ Pumped ChannelExchange::Pump(Exchange* x, Result<std::string>* answer) {
     x->frame.clear();
     x->done = 0;
     // The worker has not answered a request it got this instant: wait for the channel to be
-    // readable rather than spend a recv finding nothing.
-    return Pumped::kWaiting;
+    // readable rather than spend a recv finding nothing (unless an edge said it already is).
+    if (!x->readable) {
+      return Pumped::kWaiting;
+    }
   }
   // The answer: the header, then the payload; usually one recv takes both. The worker answers
   // one frame per request and never more.
@@ -178,6 +184,7 @@ Pumped ChannelExchange::Pump(Exchange* x, Result<std::string>* answer) {
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      x->readable = false;  // the next edge says when there is more
       return Pumped::kWaiting;
     }
     *answer = n == 0 ? sandbox::FrameDecoder::Ended(x->frame) : ErrnoError(errno, "recv");
@@ -236,9 +243,11 @@ void ChannelExchange::Invoke(InvokeRequest& req, std::size_t log_capture_bytes,
 
 Status ChannelExchange::Settle(const Exchange& x, std::string_view frame,
                                std::size_t log_capture_bytes, InvokeResult* out, std::size_t skip) {
-  out->timings.exec = Clock::now() - x.t0;
-  out->cpu = p_->Cpu() - x.cpu_before;
-  p_->Account().InvocationEnded(x.cpu_before + out->cpu);
+  const Clock::time_point now = Clock::now();
+  out->timings.exec = now - x.t0;
+  const std::chrono::nanoseconds cpu = p_->Cpu();
+  out->cpu = cpu - x.cpu_before;
+  p_->Account().InvocationEnded(cpu);
   if (p_->Cgroup() != nullptr) {
     out->peak_memory_bytes = p_->Cgroup()->PeakMemory();
   }
@@ -251,6 +260,9 @@ Status ChannelExchange::Settle(const Exchange& x, std::string_view frame,
   if (!violation.empty()) {
     return InternalError(std::move(violation));
   }
+  // An acceptable answer: the instance may serve again, starting from this reading.
+  cpu_last_ = cpu;
+  cpu_last_at_ = now;
   v1::WorkerResult* result = msg.mutable_result();
   out->handler_return = result->handler_return();
   if (result->response_too_large()) {

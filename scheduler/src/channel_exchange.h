@@ -40,6 +40,12 @@ struct Exchange {
   std::chrono::nanoseconds cpu_before{0};
   std::chrono::nanoseconds cpu_limit{0};
   bool cpu_exceeded = false;
+  // Peek for bytes the worker wrote while idle before writing the request (CheckIdleChannel).
+  // Begin sets it; the event-loop path clears it when its loop saw no event while idle.
+  bool check_idle = true;
+  // An edge-triggered loop reported the channel readable since a read last found it empty:
+  // Pump reads right after writing the request instead of waiting for an event that has passed.
+  bool readable = false;
   bool WantsWrite() const { return writing; }
 };
 
@@ -90,6 +96,16 @@ class ChannelExchange {
   std::string TimeoutMessage(const Exchange& x) const;  // kTimeout's: wall clock or CPU
 
   InstanceProcess* p_;
+  // The CPU reading that ended the last answered invocation, and when it was taken: the next
+  // invocation starting within kCpuReadReuse starts from it instead of reading again.
+  std::chrono::nanoseconds cpu_last_{0};
+  Clock::time_point cpu_last_at_{};
 };
+
+// Two invocations on an instance less than this apart share one CPU reading: the one that ends
+// the first starts the second (one read of the cgroup counter per invocation instead of two).
+// What the function's own threads ran in that gap (at most the gap times its CPU quota) is then
+// billed to the second invocation instead of as background (docs/metering.md).
+inline constexpr std::chrono::milliseconds kCpuReadReuse{1};
 
 }  // namespace faas::scheduler

@@ -17,7 +17,13 @@
 #include "channel_exchange.h"
 #include "instance_process.h"
 
+namespace faas {
+class EventLoop;
+}
+
 namespace faas::scheduler {
+
+struct ChannelSlot;  // async_path.cc's (scheduler_impl.h)
 
 class Instance {
  public:
@@ -90,6 +96,11 @@ class Instance {
   pid_t Pid() const { return process_->Pid(); }
   void Kill() { process_->Kill(); }
   Clock::time_point last_used;
+  // The event loop whose epoll set holds the channel, registered once and kept between
+  // invocations (async_path.cc; nullptr: none), and the state its callback reads. Touched only
+  // by whoever holds the instance (the pool hands it out under the scheduler's mutex).
+  EventLoop* loop = nullptr;
+  std::shared_ptr<ChannelSlot> slot;
 
  private:
   explicit Instance(std::unique_ptr<InstanceProcess> process)

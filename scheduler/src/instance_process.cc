@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -425,12 +424,15 @@ std::string InstanceProcess::Bury(std::string_view what, ExitInfo* exit) {
 }
 
 std::string InstanceProcess::ReadLogs(std::size_t cap) {
-  struct stat st {};
-  if (::fstat(log_.Get(), &st) != 0 || st.st_size <= 0) {
+  // The size from lseek(SEEK_END), which costs half an fstat here (0.12 against 0.26-0.32 µs,
+  // design 0015). It moves the file position the worker's stdout and stderr share with this fd,
+  // which their writes ignore: O_APPEND is on the shared open file description.
+  const off_t end = ::lseek(log_.Get(), 0, SEEK_END);
+  if (end <= 0) {
     log_empty_ = true;
     return {};
   }
-  auto size = static_cast<std::size_t>(st.st_size);
+  auto size = static_cast<std::size_t>(end);
   std::string out(std::min(size, cap), '\0');
   ssize_t n = ::pread(log_.Get(), out.data(), out.size(), 0);
   out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);

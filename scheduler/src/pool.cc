@@ -59,7 +59,18 @@ void Pool::SetSpec(std::shared_ptr<const FunctionSpec> spec, std::vector<PooledP
   Serve(dead, grants);
 }
 
-PooledPtr Pool::TakeIdle(std::vector<PooledPtr>* dead) {
+PooledPtr Pool::TakeIdle(std::vector<PooledPtr>* dead, const void* affinity) {
+  if (affinity != nullptr) {
+    // An instance of the caller's loop needs no epoll_ctl to move its channel (async_path.cc).
+    // A linear scan: idle_ holds at most max_instances.
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if ((*it)->affinity == affinity && (*it)->Version() == spec_->version) {
+        PooledPtr inst = std::move(*it);
+        idle_.erase(std::next(it).base());
+        return inst;
+      }
+    }
+  }
   while (!idle_.empty()) {
     PooledPtr inst = std::move(idle_.back());
     idle_.pop_back();
@@ -100,7 +111,7 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
   // freed a moment ago (it is already promised to the head of the queue).
   if (queue_.empty()) {
     if (!request.fresh) {
-      if ((g.instance = TakeIdle(dead)) != nullptr) {
+      if ((g.instance = TakeIdle(dead, request.affinity)) != nullptr) {
         busy_.insert(g.instance.get());
         g.kind = Grant::kWarm;
         return g;
@@ -119,7 +130,10 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
     return Refusal(waiter, spec_, Outcome::kNoCapacity,
                    QueueFullMessage(spec_->name, cfg, waiting()));
   }
-  queue_.push_back({.waiter = waiter, .fresh = request.fresh, .deadline = request.deadline});
+  queue_.push_back({.waiter = waiter,
+                    .fresh = request.fresh,
+                    .deadline = request.deadline,
+                    .affinity = request.affinity});
   g.kind = Grant::kQueued;
   return g;
 }
@@ -130,7 +144,7 @@ void Pool::Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
     Grant g;
     g.waiter = head.waiter;
     g.spec = spec_;
-    if (!head.fresh && (g.instance = TakeIdle(dead)) != nullptr) {
+    if (!head.fresh && (g.instance = TakeIdle(dead, head.affinity)) != nullptr) {
       busy_.insert(g.instance.get());
       g.kind = Grant::kWarm;
     } else {

@@ -39,6 +39,9 @@ class PooledInstance {
   // False once it died, broke protocol or was retired: it is not reused.
   virtual bool Healthy() const = 0;
   Clock::time_point last_used{};  // set by the pool when it goes idle
+  // Which caller it suits best (the scheduler's: the event loop its channel is registered
+  // with); Acquire prefers it for a request with the same affinity. Set by its holder.
+  const void* affinity = nullptr;
 };
 using PooledPtr = std::unique_ptr<PooledInstance>;
 
@@ -66,6 +69,9 @@ struct AcquireRequest {
   std::size_t body_bytes = 0;  // checked against max_body_bytes
   // When a queued waiter gives up (InvokeRequest::arrived + the function's queue timeout).
   Clock::time_point deadline{};
+  // Prefer the most recently used idle instance with this affinity (PooledInstance::affinity)
+  // over the most recently used one; nullptr: no preference.
+  const void* affinity = nullptr;
 };
 
 // The refusals the scheduler gives, worded once (tests and docs check these texts).
@@ -88,10 +94,11 @@ class Pool {
   // busy ones die when released. The slots freed go to queued waiters.
   void SetSpec(std::shared_ptr<const FunctionSpec> spec, std::vector<PooledPtr>* dead,
                std::vector<Grant>* grants);
-  // One of: an idle instance of the current version (most recently used first), a cold-start
-  // slot (below max_instances; a fresh request at max_instances evicts the least recently used
-  // idle instance for one), a queue position (FIFO; nobody overtakes a queued waiter), or a
-  // refusal (shutting down, removed, body too large, queue full).
+  // One of: an idle instance of the current version (most recently used first, among those of
+  // the request's affinity when there are any), a cold-start slot (below max_instances; a fresh
+  // request at max_instances evicts the least recently used idle instance for one), a queue
+  // position (FIFO; nobody overtakes a queued waiter, whatever its affinity), or a refusal
+  // (shutting down, removed, body too large, queue full).
   Grant Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
                 std::vector<PooledPtr>* dead);
   // The holder of a cold slot got its instance: it is busy until Released.
@@ -140,11 +147,12 @@ class Pool {
     WaiterPtr waiter;
     bool fresh = false;
     Clock::time_point deadline{};
+    const void* affinity = nullptr;
   };
   uint32_t MaxInstances() const { return spec_->config.max_instances; }
   // The most recently used idle instance of the current version (others met on the way go to
-  // `dead`), or nullptr.
-  PooledPtr TakeIdle(std::vector<PooledPtr>* dead);
+  // `dead`), or nullptr; the most recently used of `affinity` first, when there is one.
+  PooledPtr TakeIdle(std::vector<PooledPtr>* dead, const void* affinity = nullptr);
   // Makes room for a fresh instance at max_instances by stopping the least recently used idle.
   void EvictForFresh(std::vector<PooledPtr>* dead);
   // Grants to queued waiters in arrival order while the first can be served.

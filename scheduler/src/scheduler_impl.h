@@ -83,12 +83,21 @@ struct AsyncCall final : Call {
   InvokeResult out;
   PooledPtr inst;  // while it runs
   Instance::Exchange x;
-  uint64_t timer = 0;    // the queue timeout, then the next CPU/deadline check
-  uint32_t watched = 0;  // the channel's epoll events while watched, else 0
+  uint64_t timer = 0;  // the queue timeout, then the next CPU/deadline check
   bool first_check = true;
   AnswerBudget::Ticket budget_ticket = 0;  // waiting for answer-buffer bytes (AnswerBudget)
 };
 using AsyncPtr = std::shared_ptr<AsyncCall>;
+
+// An instance's channel as registered with one event loop (Instance::loop), edge-triggered, from
+// the first call that loop ran on it until the instance ends or moves to another loop: no
+// epoll_ctl per invocation. Its callback's state; touched on that loop's thread only (a loop the
+// instance moved away from keeps the old slot and ignores it: its `call` stays empty).
+struct ChannelSlot {
+  AsyncPtr call;         // the call exchanging on the channel now, else null
+  uint32_t events = 0;   // registered: EPOLLIN | EPOLLET, plus EPOLLOUT while a write waits
+  bool suspect = false;  // an event came while no call was: peek before the next request
+};
 
 // Grants settled under mu, to deliver after unlocking.
 struct Deliveries {
@@ -179,6 +188,10 @@ struct Scheduler::Impl {
   void Dispatch(Grant g);                  // a grant for an async call; any thread
   void LaunchAsync(const AsyncPtr& call);  // a cold slot: launch on a blocking thread
   void StartAsync(const AsyncPtr& call);   // the call holds a busy instance
+  // Registers the instance's channel with the call's loop unless it is already (ChannelSlot)
+  // and makes the call its current one.
+  Status AttachChannel(const AsyncPtr& call);
+  void OnChannel(const std::shared_ptr<ChannelSlot>& slot, uint32_t events);
   void PumpAsync(const AsyncPtr& call);
   void CheckAsync(const AsyncPtr& call);  // CPU budget and deadline
   void StopWatching(const AsyncPtr& call);

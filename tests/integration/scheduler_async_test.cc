@@ -1,7 +1,10 @@
 // Scheduler::InvokeAsync against real faas-worker processes, driven from a real EventLoop
 // thread (docs/design/0006-warm-path-reactor.md): the warm path in the loop, the queue's
 // hand-off, deadlines as timers, crashes and shutdown.
+#include <dirent.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <string>
@@ -15,12 +18,14 @@
 #include "faas/scheduler/scheduler.h"
 
 #include "integration/scheduler_support.h"
+#include "subprocess.h"
 
 namespace faas::scheduler {
 namespace {
 
 using std::chrono::milliseconds;
 
+using faas::testing::ReadFileOrEmpty;
 using testing::Options;
 using testing::Req;
 using testing::Spec;
@@ -105,6 +110,68 @@ TEST(SchedulerAsync, ColdThenWarmBothAnswerOnTheLoopThread) {
   EXPECT_GT(b.timings.exec.count(), 0);
   EXPECT_EQ(s.Stats("hello").idle, 1u);
   EXPECT_EQ(s.Stats("hello").invocations, 2u);
+}
+
+// The pid of the one instance (not a zygote: i-N, not z-N) in the cgroup level of function `fn`,
+// "" while there is none.
+std::string InstancePid(const std::string& fn) {
+  std::string found;
+  DIR* proc = ::opendir("/proc");
+  while (dirent* e = proc != nullptr ? ::readdir(proc) : nullptr) {
+    const std::string pid = e->d_name;
+    if (pid.find_first_not_of("0123456789") == std::string::npos &&
+        ReadFileOrEmpty("/proc/" + pid + "/cgroup").find("/f-" + fn + "/i-") != std::string::npos) {
+      found = pid;
+    }
+  }
+  if (proc != nullptr) {
+    ::closedir(proc);
+  }
+  return found;
+}
+
+// The event-loop path keeps the channel registered between calls, and looks for bytes the worker
+// wrote while idle only when its loop saw an event then: a frame written while idle, after the
+// call it belonged to was answered, must still be caught before the next request is written.
+TEST(SchedulerAsync, AFrameWrittenWhileIdleIsCaughtByTheLoopBeforeTheNextRequest) {
+  if (testing::Cgroups() == nullptr) {
+    GTEST_SKIP() << "needs cgroups (root) to find the instance's process";
+  }
+  Scheduler s(Options());
+  FunctionSpec spec = Spec("forge");
+  spec.library_path = std::string(FAAS_TEST_TESTDATA_DIR) + "/libforge.so";
+  spec.config.max_instances = 1;
+  s.SetFunction(spec);
+  LoopThread loop;
+  InvokeRequest first = Req();
+  first.invocation_id = "first";
+  auto a = loop.Invoke(s, "forge", std::move(first));
+  InvokeResult forged = Get(a);
+  ASSERT_EQ(forged.outcome, Outcome::kOk) << forged.error_message;
+  EXPECT_EQ(forged.body, "forged");  // its own early frame, with its own id
+  // The worker burns 50 ms after its forged frame, then writes its real answer while idle.
+  std::string pid;
+  ASSERT_TRUE(testing::Eventually([&] {
+    pid = pid.empty() ? InstancePid("forge") : pid;
+    const std::string stat = ReadFileOrEmpty("/proc/" + pid + "/stat");
+    const std::size_t paren = stat.rfind(')');
+    const long long cpu_ns = std::atoll(ReadFileOrEmpty("/proc/" + pid + "/schedstat").c_str());
+    return !pid.empty() && paren != std::string::npos && paren + 2 < stat.size() &&
+           stat[paren + 2] == 'S' && cpu_ns >= 50'000'000;
+  })) << "the instance never went idle after its real answer (pid "
+      << pid << ")";
+  InvokeRequest second = Req();
+  second.invocation_id = "second";
+  auto b = loop.Invoke(s, "forge", std::move(second));
+  InvokeResult r = Get(b);
+  EXPECT_NE(r.body, "real") << "the leftover frame answered the next caller";
+  EXPECT_EQ(r.outcome, Outcome::kCrashed) << r.error_message;
+  EXPECT_NE(r.error_message.find("while idle"), std::string::npos) << r.error_message;
+  // A new instance serves the next call.
+  InvokeRequest third = Req();
+  third.invocation_id = "third";
+  auto c = loop.Invoke(s, "forge", std::move(third));
+  EXPECT_EQ(Get(c).body, "forged");
 }
 
 TEST(SchedulerAsync, BigBodiesCrossTheChannelBothWays) {

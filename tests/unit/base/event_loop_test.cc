@@ -132,6 +132,89 @@ TEST_F(EventLoopTest, ACallbackMayUnwatchAnotherFdOfTheSameBatch) {
   }
 }
 
+// An fd that moves to another loop (the scheduler's instance channels): Forget from any thread
+// takes it out of the old loop's epoll set, Watch on the new one reports it there only, and a
+// later Watch on the old loop replaces the stale entry. Rearm changes the events it reports.
+TEST_F(EventLoopTest, AnFdMovesBetweenLoopsWithForgetAndWatchAndRearmChangesItsEvents) {
+  auto other = std::move(EventLoop::Create().value());
+  std::thread other_thread([&] { other->Run(); });
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  std::atomic<int> on_a{0};
+  std::atomic<int> on_b{0};
+  auto drain = [&] {
+    char buf[16];
+    while (::read(sv[0], buf, sizeof buf) > 0) {
+    }
+  };
+  auto watch = [&](EventLoop* loop, std::atomic<int>* count) {
+    std::promise<Status> watched;
+    loop->Post([&] {
+      watched.set_value(loop->Watch(sv[0], EPOLLIN | EPOLLET, [&, count](uint32_t events) {
+        if (events & EPOLLIN) {
+          drain();
+          ++*count;
+        }
+      }));
+    });
+    auto f = watched.get_future();
+    ASSERT_EQ(f.wait_for(kWait), std::future_status::ready);
+    EXPECT_TRUE(f.get().ok());
+  };
+  auto turn = [](EventLoop* loop) {  // one full turn of `loop`
+    for (int i = 0; i < 2; ++i) {
+      std::promise<void> done;
+      loop->Post([&] { done.set_value(); });
+      ASSERT_EQ(done.get_future().wait_for(kWait), std::future_status::ready);
+    }
+  };
+  auto eventually = [](const std::atomic<int>& n, int want) {
+    const auto until = std::chrono::steady_clock::now() + kWait;
+    while (n.load() < want && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    return n.load() == want;
+  };
+  watch(loop_.get(), &on_a);
+  ASSERT_EQ(::write(sv[1], "x", 1), 1);
+  ASSERT_TRUE(eventually(on_a, 1));
+  loop_->Forget(sv[0]);  // from this thread, not the loop's
+  watch(other.get(), &on_b);
+  ASSERT_EQ(::write(sv[1], "y", 1), 1);
+  ASSERT_TRUE(eventually(on_b, 1));
+  turn(loop_.get());
+  EXPECT_EQ(on_a.load(), 1) << "the loop it moved away from still reported it";
+  other->Forget(sv[0]);
+  watch(loop_.get(), &on_a);  // back: replaces the stale entry
+  ASSERT_EQ(::write(sv[1], "z", 1), 1);
+  ASSERT_TRUE(eventually(on_a, 2));
+  turn(other.get());
+  EXPECT_EQ(on_b.load(), 1);
+  // Rearm: the same registration now also reports that the fd is writable.
+  std::atomic<int> writable{0};
+  OnLoop([&] {
+    loop_->Unwatch(sv[0]);
+    ASSERT_TRUE(loop_
+                    ->Watch(sv[0], EPOLLIN | EPOLLET,
+                            [&](uint32_t events) {
+                              if (events & EPOLLOUT) {
+                                ++writable;
+                              }
+                            })
+                    .ok());
+  });
+  turn(loop_.get());
+  EXPECT_EQ(writable.load(), 0);
+  OnLoop([&] { EXPECT_TRUE(loop_->Rearm(sv[0], EPOLLIN | EPOLLOUT | EPOLLET).ok()); });
+  EXPECT_TRUE(eventually(writable, 1));
+  OnLoop([&] { EXPECT_FALSE(loop_->Rearm(sv[1], EPOLLIN).ok()) << "not watched"; });
+  OnLoop([&] { loop_->Unwatch(sv[0]); });
+  other->Stop();
+  other_thread.join();
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
 TEST_F(EventLoopTest, TimersFireInOrderNotEarlyAndCanBeCancelled) {
   std::vector<int> fired;
   std::promise<void> last;

@@ -91,9 +91,10 @@ class PoolTest : public testing::Test {
   std::shared_ptr<TestWaiter> W(const std::string& name) {
     return std::make_shared<TestWaiter>(name);
   }
-  Grant Acquire(const WaiterPtr& w, bool fresh = false) {
-    Grant g = pool_->Acquire(w, {.fresh = fresh, .body_bytes = 10, .deadline = now_ + seconds(1)},
-                             &dead_);
+  Grant Acquire(const WaiterPtr& w, bool fresh = false, const void* affinity = nullptr) {
+    Grant g = pool_->Acquire(
+        w, {.fresh = fresh, .body_bytes = 10, .deadline = now_ + seconds(1), .affinity = affinity},
+        &dead_);
     CheckInvariants();
     return g;
   }
@@ -158,6 +159,35 @@ TEST_F(PoolTest, AnIdleInstanceIsReusedElseAColdSlotIsGiven) {
   EXPECT_EQ(IdOf(h.instance), 1);
   EXPECT_EQ(Acquire(W("z")).kind, Grant::kCold) << "room for a third instance";
   EXPECT_EQ(pool_->cold_starts(), 3u);
+}
+
+// An event loop's call takes an idle instance whose channel is registered with that loop (no
+// epoll_ctl to move it), the most recently used of those; else the most recently used of all.
+TEST_F(PoolTest, AnIdleInstanceOfTheCallersAffinityIsPreferred) {
+  Init(Spec(1, 4));
+  int loop_a = 0;
+  int loop_b = 0;
+  PooledPtr a1 = StartOne();
+  PooledPtr a2 = StartOne();
+  PooledPtr b1 = StartOne();
+  a1->affinity = &loop_a;
+  a2->affinity = &loop_a;
+  b1->affinity = &loop_b;
+  Release(std::move(a1));
+  now_ += seconds(1);
+  Release(std::move(a2));
+  now_ += seconds(1);
+  Release(std::move(b1));
+  Grant g = Acquire(W("on a"), false, &loop_a);
+  ASSERT_EQ(g.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(g.instance), 2) << "the most recently used of loop a, not b's newer one";
+  Grant h = Acquire(W("on c"), false, &g);  // no instance of this affinity: plain MRU
+  ASSERT_EQ(h.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(h.instance), 3);
+  Grant i = Acquire(W("on b"), false, &loop_b);  // b's is taken: a's last one moves
+  ASSERT_EQ(i.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(i.instance), 1);
+  EXPECT_EQ(pool_->idle(), 0u);
 }
 
 TEST_F(PoolTest, BlockingAndAsyncWaitersAreServedInOneFifoQueue) {

@@ -55,6 +55,13 @@ class EventLoop {
   // EPOLLET…; hang-ups and errors always). The fd must stay open until Unwatch. Loop thread.
   Status Watch(int fd, uint32_t events, FdCallback cb);
   void Unwatch(int fd);
+  // Changes the events a watched fd reports (EPOLL_CTL_MOD), keeping its callback. Loop thread.
+  Status Rearm(int fd, uint32_t events);
+  // Takes `fd` out of the epoll set without touching the loop's bookkeeping: ANY thread, for an
+  // fd whose owner moves it to another loop. Its callback may still run for events of the batch
+  // in progress, and stays stored until the fd number is watched again here (Watch replaces
+  // it) or unwatched; the callback must therefore check that it still owns the fd.
+  void Forget(int fd);
   // Calls `fn` once at `when` (not before). Returns an id for CancelTimer. Loop thread.
   uint64_t AddTimer(Clock::time_point when, std::function<void()> fn);
   void CancelTimer(uint64_t id);  // unknown or fired ids are ignored

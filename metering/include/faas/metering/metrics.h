@@ -4,7 +4,9 @@
 //   metrics.RecordInvocation({.function = "resize", .outcome = "ok", .cold_start = true, ...});
 //   std::string text = metrics.Render();
 //
-// Thread-safe; recording takes one short lock.
+// Thread-safe. Recording takes one short lock of the calling thread's shard (threads are spread
+// over kShards shards in the order they first record), so the event loops that record every
+// invocation and HTTP answer do not contend; Render merges the shards.
 #pragma once
 
 #include <array>
@@ -86,6 +88,7 @@ class Metrics {
     uint64_t count = 0;
     double sum = 0;
     void Observe(std::chrono::nanoseconds d);
+    void Add(const Histogram& other);
   };
   struct PerFunction {
     std::map<std::string, uint64_t> by_outcome;
@@ -96,12 +99,20 @@ class Metrics {
     Histogram init;                           // faas_init + load of cold starts
     std::map<std::string, Histogram> phases;  // queue, spawn, load, init, exec, total
   };
-  mutable std::mutex mu_;
-  std::map<std::string, PerFunction> functions_;
+  // The per-request figures, in shards: one per group of recording threads.
+  struct Shard {
+    std::mutex mu;
+    std::map<std::string, PerFunction> functions;
+    // HTTP front: keyed route \x1f function \x1f status; durations by route.
+    std::map<std::string, uint64_t> http_requests;
+    std::map<std::string, Histogram> http_durations;
+  };
+  static constexpr std::size_t kShards = 8;
+  Shard& MyShard();
+
+  mutable std::mutex mu_;                      // the rest
+  mutable std::array<Shard, kShards> shards_;  // mutable: Render locks them
   std::function<std::vector<InstanceGauge>()> instances_;
-  // HTTP front: keyed route \x1f function \x1f status; durations by route.
-  std::map<std::string, uint64_t> http_requests_;
-  std::map<std::string, Histogram> http_durations_;
   std::map<std::string, uint64_t> rejections_;
   std::map<std::string, uint64_t> tenants_;  // tenant \x1f function
   std::function<HttpGauges()> http_source_;

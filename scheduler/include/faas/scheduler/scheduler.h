@@ -106,8 +106,9 @@ struct InvokeResult {
   uint32_t version = 0;
   PhaseTimings timings;
   std::chrono::nanoseconds cpu{0};  // kernel-measured CPU time of the instance during exec
-  uint64_t peak_memory_bytes = 0;   // the instance's peak during this invocation (0: unknown)
-  std::string logs;                 // captured stdout/stderr of this invocation (capped)
+  // The instance's peak memory so far, this invocation included (0: unknown).
+  uint64_t peak_memory_bytes = 0;
+  std::string logs;  // captured stdout/stderr of this invocation (capped)
 };
 
 struct FunctionStats {

@@ -1,0 +1,59 @@
+// Metrics: per-request figures recorded by several threads (each into its own shard) add up to
+// one set of counters and histograms in Render.
+#include "faas/metering/metrics.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace faas::metering {
+namespace {
+
+using std::chrono::microseconds;
+
+TEST(Metrics, FiguresRecordedByManyThreadsAddUpWhenRendered) {
+  Metrics m;
+  constexpr int kThreads = 12;  // more than the shards: some threads share one
+  constexpr int kEach = 1000;
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&m] {
+      for (int i = 0; i < kEach; ++i) {
+        m.RecordInvocation({.function = "hello",
+                            .outcome = "ok",
+                            .cold_start = i == 0,
+                            .cpu = microseconds(10),
+                            .billed_ms = 1,
+                            .exec = microseconds(50),
+                            .total = microseconds(60)});
+        m.RecordHttpRequest("/function/{name}", "hello", 200, microseconds(70));
+      }
+      m.RecordBackground("hello", microseconds(5), 0);
+      m.RecordPlatformCpu("hello", microseconds(3));
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  const std::string text = m.Render();
+  auto has = [&](const std::string& line) {
+    EXPECT_NE(text.find(line + "\n"), std::string::npos) << line << "\n" << text;
+  };
+  has("faas_invocations_total{function=\"hello\",outcome=\"ok\"} 12000");
+  has("faas_coldstarts_total{function=\"hello\"} 12");
+  has("faas_cpu_seconds_total{function=\"hello\"} 0.120060000");  // 12000 × 10 µs + 12 × 5 µs
+  has("faas_platform_cpu_seconds_total{function=\"hello\"} 0.000036000");
+  has("faas_billed_cpu_seconds_total{function=\"hello\"} 12.000");
+  has("faas_invoke_duration_seconds_count{function=\"hello\",phase=\"exec\"} 12000");
+  has("faas_invoke_duration_seconds_bucket{function=\"hello\",phase=\"exec\",le=\"0.0001\"} "
+      "12000");
+  has("faas_init_duration_seconds_count{function=\"hello\"} 12");
+  has("faas_http_requests_total{route=\"/function/{name}\",function=\"hello\",status=\"200\"} "
+      "12000");
+}
+
+}  // namespace
+}  // namespace faas::metering
