@@ -123,7 +123,11 @@ TEST_P(PgRegistryTest, ProcessesOpeningAtOnceMigrateOnce) {
   std::string out;
   ASSERT_TRUE(pg_->Sql(fresh, "SELECT count(*), max(version) FROM schema_migrations", &out, &error))
       << error;
-  EXPECT_EQ(out, "1|1\n");  // each migration applied once
+  // Each migration applied once: as many rows as the newest version (other branches append
+  // migrations, so the number itself is not fixed here).
+  const std::size_t bar = out.find('|');
+  ASSERT_NE(bar, std::string::npos) << out;
+  EXPECT_EQ(out.substr(0, bar) + "\n", out.substr(bar + 1)) << out;
 }
 
 TEST_P(PgRegistryTest, ASchemaNewerThanTheBinaryIsRefused) {
@@ -133,7 +137,7 @@ TEST_P(PgRegistryTest, ASchemaNewerThanTheBinaryIsRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(r.status().message(),
-              HasSubstr("schema is version 999, newer than this faasd knows (1)"));
+              HasSubstr("schema is version 999, newer than this faasd knows ("));
 }
 
 TEST_P(PgRegistryTest, ADamagedCachedCopyIsFetchedAgain) {
