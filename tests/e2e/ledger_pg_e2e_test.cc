@@ -122,7 +122,8 @@ TEST(LedgerPgE2E, BillInvocationsAndLogsReadTheCentralLedgerAndSurviveARestart) 
   }
   EXPECT_TRUE(Eventually([&] { return Unshipped(d) >= 10; })) << Unshipped(d);
   CommandResult unavailable = d.Ctl({"bill"});
-  EXPECT_NE(unavailable.exit_code, 0);
+  EXPECT_EQ(unavailable.exit_code, 1);  // faasd answered: the ledger is what is unavailable
+  EXPECT_NE(unavailable.err.find("ledger_unavailable"), std::string::npos) << unavailable.err;
   EXPECT_NE(d.Logs().find("ledger.ship_failed"), std::string::npos);
   d.Kill9();  // no final flush: the rows are only in the node's ledger
 
