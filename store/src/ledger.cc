@@ -62,8 +62,9 @@ CREATE INDEX IF NOT EXISTS logs_by_id ON logs(id);
 CREATE TABLE IF NOT EXISTS ship_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql";
 
-// After the shipped column exists (AddColumn): the shipper's scan for unshipped rows. Partial, so
-// on a node that ships it holds only the few rows in flight.
+// The shipper's scan for unshipped rows, made by the first Unshipped call (so only a ledger that
+// ships has it: elsewhere every row stays unshipped). Partial, so on a node that ships it holds
+// only the rows in flight.
 constexpr const char* kUnshippedIndex =
     "CREATE INDEX IF NOT EXISTS invocations_unshipped ON invocations(shipped) WHERE shipped = 0";
 
@@ -239,7 +240,8 @@ struct Ledger::Impl {
   uint64_t logs_committed = 0;
   bool stopping = false;
   std::thread writer;
-  std::mutex db_mu;  // one connection: queries and the writer take turns
+  std::mutex db_mu;              // one connection: queries and the writer take turns
+  bool unshipped_index = false;  // guarded by db_mu: kUnshippedIndex exists
 
   std::string JournalPath(uint64_t gen) const {
     char name[32];
@@ -426,7 +428,6 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, Ledger
   // 0 until the central ledger committed the row (LedgerShipper). Rows of a ledger that never
   // shipped are 0 too: a node that joins a cluster ships its history once.
   FAAS_RETURN_IF_ERROR(impl->AddColumn("shipped", "INTEGER NOT NULL DEFAULT 0"));
-  FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, kUnshippedIndex));
   FAAS_ASSIGN_OR_RETURN(uint64_t replayed, impl->Replay());
   if (replayed > 0) {
     FAAS_LOG(impl->log, warn, "ledger.replayed", {"rows", replayed},
@@ -595,6 +596,10 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
 
 Result<std::vector<InvocationRecord>> Ledger::Unshipped(std::size_t limit) {
   std::lock_guard lock(impl_->db_mu);
+  if (!impl_->unshipped_index) {
+    FAAS_RETURN_IF_ERROR(sql::Exec(impl_->db, kUnshippedIndex));
+    impl_->unshipped_index = true;
+  }
   FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
                         sql::Stmt::Prepare(impl_->db,
                                            "SELECT " FAAS_LEDGER_COLUMNS

@@ -85,10 +85,17 @@ void LedgerShipper::Loop() {
   std::unique_lock lock(mu_);
   for (;;) {
     const uint64_t requests = flush_requests_;  // served by a round that finds nothing left
-    if (stopping_ && stop_deadline == std::chrono::steady_clock::time_point{}) {
+    const bool began_stopping = stopping_;      // only such a round may be the last
+    const bool final_round = stopping_ && stop_deadline == std::chrono::steady_clock::time_point{};
+    if (final_round) {
       stop_deadline = std::chrono::steady_clock::now() + options_.stop_flush;
     }
     lock.unlock();
+    if (final_round) {
+      // Rows recorded during shutdown (the scheduler's last background rows) are still in the
+      // local writer's queue: into SQLite first, so the final attempt covers them.
+      local_->Flush().IgnoreError();  // a failure leaves them in the journal, shipped next start
+    }
     std::size_t shipped = 0;
     Status s = Round(&shipped);
     Result<uint64_t> unshipped = local_->UnshippedCount();
@@ -115,7 +122,7 @@ void LedgerShipper::Loop() {
       FAAS_LOG(Log(), warn, "ledger.ship_failed", {"error", s.message()}, {"unshipped", unshipped_},
                {"retry_ms", static_cast<int64_t>(backoff.count())});
     }
-    if (stopping_) {
+    if (began_stopping) {
       // The final attempt: until everything is shipped, a failure, or the deadline.
       if (!s.ok() || shipped == 0 || std::chrono::steady_clock::now() >= stop_deadline) {
         if (unshipped_ > 0) {
@@ -125,6 +132,9 @@ void LedgerShipper::Loop() {
         return;
       }
       continue;
+    }
+    if (stopping_) {
+      continue;  // stopped during this round: the final attempt starts now
     }
     if (!s.ok()) {
       wake_.wait_for(lock, backoff, [&] { return stopping_; });

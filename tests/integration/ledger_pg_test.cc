@@ -108,9 +108,10 @@ class LedgerFixture {
     central_ = std::move(*central);
     return true;
   }
-  void OpenLocal(const std::string& dir) {
+  void OpenLocal(const std::string& dir,
+                 std::chrono::milliseconds flush_interval = std::chrono::milliseconds(5)) {
     LedgerOptions options;
-    options.flush_interval = std::chrono::milliseconds(5);
+    options.flush_interval = flush_interval;
     auto l = Ledger::Open(dir, options);
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     local_ = std::move(*l);
@@ -453,6 +454,20 @@ TEST_F(LedgerShipTest, AConflictingDuplicateIsLoggedAndNeverOverwrites) {
   shipper_.reset();
   auto& sinks = log::Get("store")->sinks();
   sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+}
+
+TEST_F(LedgerShipTest, StoppingShipsWhatIsLeftEvenInTheLocalWritersQueue) {
+  local_.reset();
+  // Rows stay in the writer's queue (up to 1 s: Ledger::Flush waits for the writer's round).
+  OpenLocal(dir_.path(), std::chrono::seconds(1));
+  StartShipper();
+  ASSERT_TRUE(Eventually([&] { return shipper_->UnshippedRows() == 0; }));  // one idle round
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(local_->Append(Row("01e" + std::to_string(10 + i), "f", kT0 + i, 1000)).ok());
+  }
+  shipper_.reset();  // no Flush: the final attempt alone must cover them
+  EXPECT_EQ(CentralCount(), 40u);
+  EXPECT_EQ(*local_->UnshippedCount(), 0u);
 }
 
 TEST_F(LedgerShipTest, NothingIsMarkedShippedWhilePostgresIsDown) {
