@@ -425,8 +425,9 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, Ledger
   for (const char* column : {"tenant", "queue", "message_id"}) {
     FAAS_RETURN_IF_ERROR(impl->AddColumn(column, "TEXT NOT NULL DEFAULT ''"));
   }
-  // 0 until the central ledger committed the row (LedgerShipper). Rows of a ledger that never
-  // shipped are 0 too: a node that joins a cluster ships its history once.
+  // 0 until the central ledger committed the row (LedgerShipper), then 1; 2: set aside, the
+  // central ledger refused it (SetAside). Rows of a ledger that never shipped are 0 too: a node
+  // that joins a cluster ships its history once.
   FAAS_RETURN_IF_ERROR(impl->AddColumn("shipped", "INTEGER NOT NULL DEFAULT 0"));
   FAAS_ASSIGN_OR_RETURN(uint64_t replayed, impl->Replay());
   if (replayed > 0) {
@@ -657,6 +658,19 @@ Status Ledger::MarkShipped(const std::vector<std::string>& ids, uint64_t logs_th
                                              " ('logs', ?1) ON CONFLICT(name) DO UPDATE SET"
                                              " value = MAX(value, excluded.value)",
                                              {static_cast<int64_t>(logs_through_seq)}));
+    FAAS_RETURN_IF_ERROR(st.Run());
+  }
+  return tx.Commit();
+}
+
+Status Ledger::SetAside(const std::vector<std::string>& ids) {
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(impl_->db));
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(impl_->db, "UPDATE invocations SET shipped = 2 WHERE id = ?"));
+  for (const std::string& id : ids) {
+    FAAS_RETURN_IF_ERROR(st.Rebind({id}));
     FAAS_RETURN_IF_ERROR(st.Run());
   }
   return tx.Commit();

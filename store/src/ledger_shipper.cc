@@ -61,7 +61,15 @@ Status LedgerShipper::Round(std::size_t* shipped) {
   if (rows.empty() && logs.empty()) {
     return OkStatus();
   }
-  FAAS_ASSIGN_OR_RETURN(ShipResult r, central_->Ship(rows, logs));
+  Result<ShipResult> batch = central_->Ship(rows, logs);
+  if (!batch.ok() && batch.status().code() == StatusCode::kInternal) {
+    // PostgreSQL refused the batch's content (not the connection): one bad value must not block
+    // every row behind it, so ship one by one and set aside what it refuses alone.
+    FAAS_RETURN_IF_ERROR(ShipOneByOne(rows, logs));
+    *shipped = std::max(rows.size(), logs.size());
+    return OkStatus();
+  }
+  FAAS_ASSIGN_OR_RETURN(ShipResult r, std::move(batch));
   // Committed centrally: only now marked here. A crash in between ships them again, which adds
   // nothing (ON CONFLICT DO NOTHING).
   std::vector<std::string> ids;
@@ -75,6 +83,46 @@ Status LedgerShipper::Round(std::size_t* shipped) {
   totals_.inserted += r.inserted;
   totals_.duplicates += r.duplicates;
   totals_.conflicts += r.conflicts;
+  return OkStatus();
+}
+
+Status LedgerShipper::ShipOneByOne(const std::vector<InvocationRecord>& rows,
+                                   const std::vector<LogEntry>& logs) {
+  ShipResult sum;
+  std::vector<std::string> ids, refused;
+  for (const InvocationRecord& row : rows) {
+    Result<ShipResult> r = central_->Ship({row}, {});
+    if (r.ok()) {
+      sum.inserted += r->inserted;
+      sum.duplicates += r->duplicates;
+      sum.conflicts += r->conflicts;
+      ids.push_back(row.invocation_id);
+    } else if (r.status().code() == StatusCode::kInternal) {
+      FAAS_LOG(Log(), err, "ledger.ship_refused", {"inv", row.invocation_id}, {"fn", row.function},
+               {"error", r.status().message()},
+               {"kept", "in the local ledger (shipped = 2); fix the value and set it to 0"});
+      refused.push_back(row.invocation_id);
+    } else {
+      return r.status();  // the connection, not the row: retry the round later
+    }
+  }
+  for (const LogEntry& l : logs) {  // best effort: a refused entry is skipped, and logged
+    Result<ShipResult> r = central_->Ship({}, {l});
+    if (!r.ok() && r.status().code() != StatusCode::kInternal) {
+      return r.status();
+    }
+    if (!r.ok()) {
+      FAAS_LOG(Log(), warn, "ledger.log_refused", {"inv", l.invocation_id},
+               {"error", r.status().message()});
+    }
+  }
+  FAAS_RETURN_IF_ERROR(local_->MarkShipped(ids, logs.empty() ? 0 : logs.back().seq));
+  FAAS_RETURN_IF_ERROR(local_->SetAside(refused));
+  std::lock_guard lock(mu_);
+  totals_.inserted += sum.inserted;
+  totals_.duplicates += sum.duplicates;
+  totals_.conflicts += sum.conflicts;
+  totals_.refused += refused.size();
   return OkStatus();
 }
 

@@ -456,6 +456,24 @@ TEST_F(LedgerShipTest, AConflictingDuplicateIsLoggedAndNeverOverwrites) {
   sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
 }
 
+TEST_F(LedgerShipTest, ARowPostgresRefusesIsSetAsideAndDoesNotBlockTheOthers) {
+  StartShipper();
+  InvocationRecord poison = Row("01p1", "f", kT0 + 1, 1000);
+  poison.message_id = "\xff\xfe not UTF-8";  // text PostgreSQL refuses (SQLite keeps the bytes)
+  ASSERT_TRUE(local_->Append(Row("01p0", "f", kT0, 1000)).ok());
+  ASSERT_TRUE(local_->Append(poison).ok());
+  ASSERT_TRUE(local_->Append(Row("01p2", "f", kT0 + 2, 1000)).ok());
+  ASSERT_TRUE(shipper_->Flush().ok());
+  EXPECT_EQ(Sql("SELECT string_agg(invocation_id, ',' ORDER BY invocation_id) FROM "
+                "ledger_invocations"),
+            "01p0,01p2\n");
+  EXPECT_EQ(shipper_->Totals().refused, 1u);
+  EXPECT_EQ(*local_->UnshippedCount(), 0u);
+  auto kept = local_->List("f", 10);  // still in the local ledger
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->size(), 3u);
+}
+
 TEST_F(LedgerShipTest, StoppingShipsWhatIsLeftEvenInTheLocalWritersQueue) {
   local_.reset();
   // Rows stay in the writer's queue (up to 1 s: Ledger::Flush waits for the writer's round).

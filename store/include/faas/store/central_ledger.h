@@ -34,6 +34,7 @@ struct ShipResult {
   uint64_t inserted = 0;    // new rows
   uint64_t duplicates = 0;  // ids already there with the same content (a re-ship)
   uint64_t conflicts = 0;   // ids already there with other content: logged, not overwritten
+  uint64_t refused = 0;     // LedgerShipper: rows PostgreSQL refused alone, set aside locally
 };
 
 // The PostgreSQL side: idempotent batch inserts and the LedgerReader queries. Connects lazily
@@ -109,6 +110,9 @@ class LedgerShipper {
 
  private:
   void Loop();
+  // After PostgreSQL refused a batch's content (Internal): each row in its own transaction;
+  // those refused alone are set aside (Ledger::SetAside) and logged (ledger.ship_refused).
+  Status ShipOneByOne(const std::vector<InvocationRecord>& rows, const std::vector<LogEntry>& logs);
   // Ships one batch; `*shipped`: its size (rows or log entries, the larger), 0 when none waited.
   Status Round(std::size_t* shipped);
 

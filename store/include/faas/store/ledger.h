@@ -131,6 +131,9 @@ class Ledger final : public LedgerReader {
   // Marks rows `ids` shipped, and every log entry up to `logs_through_seq` (0: unchanged), in
   // one SQLite transaction.
   Status MarkShipped(const std::vector<std::string>& ids, uint64_t logs_through_seq);
+  // Sets rows `ids` aside: PostgreSQL refused them (a value it cannot store). They stay here,
+  // are no longer offered by Unshipped, and are not counted as unshipped.
+  Status SetAside(const std::vector<std::string>& ids);
   // Rows appended and not yet shipped: in SQLite unmarked, plus those still in the writer's queue.
   Result<uint64_t> UnshippedCount();
 
