@@ -291,8 +291,9 @@ Result<ShipResult> PgLedger::Ship(const std::vector<InvocationRecord>& rows,
   });
   for (const auto& [id, diff] : conflicts) {
     // An id reused with other content is a bug or tampering somewhere: the first row stays.
-    pg::Log().error(log::Format("ledger.ship_conflict",
-                                {{"inv", id}, {"fields", diff}, {"kept", "the central row"}}));
+    static auto log = log::Get("ledger");
+    FAAS_LOG(log, err, "ledger.ship_conflict", {"inv", id}, {"fields", diff},
+             {"kept", "the central row"});
   }
   return shipped;
 }

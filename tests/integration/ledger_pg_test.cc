@@ -431,7 +431,7 @@ TEST_F(LedgerShipTest, ARestartedNodeReshipsItsOldRowsAndAddsNothing) {
 
 TEST_F(LedgerShipTest, AConflictingDuplicateIsLoggedAndNeverOverwrites) {
   auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
-  log::Get("store")->sinks().push_back(sink);
+  log::Get("ledger")->sinks().push_back(sink);
   StartShipper();
   ASSERT_TRUE(local_->Append(Row("01c0", "f", kT0, 7'000'000)).ok());
   ASSERT_TRUE(shipper_->Flush().ok());
@@ -452,7 +452,7 @@ TEST_F(LedgerShipTest, AConflictingDuplicateIsLoggedAndNeverOverwrites) {
   }
   EXPECT_TRUE(logged);
   shipper_.reset();
-  auto& sinks = log::Get("store")->sinks();
+  auto& sinks = log::Get("ledger")->sinks();
   sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
 }
 
