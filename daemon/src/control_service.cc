@@ -148,6 +148,11 @@ grpc::Status FailStore(grpc::ServerContext* ctx, const Status& s) {
   return Fail(ctx, StoreErrorCode(s), s);
 }
 
+grpc::Status FailLedgerSync(grpc::ServerContext* ctx, const Status& s) {
+  // Unavailable: the central ledger's PostgreSQL is down or behind; faasd itself answers.
+  return Fail(ctx, s.code() == StatusCode::kUnavailable ? "ledger_unavailable" : "internal", s);
+}
+
 grpc::Status FailInput(grpc::ServerContext* ctx, const Status& s) {
   return Fail(ctx, s.code() == StatusCode::kInvalidArgument ? "invalid_argument" : "internal", s);
 }
@@ -360,12 +365,13 @@ grpc::Status ControlService::GetVersion(grpc::ServerContext*, const v1::VersionR
 grpc::Status ControlService::Bill(grpc::ServerContext* ctx, const v1::BillRequest* req,
                                   v1::BillReply* reply) {
   return AsAdmin(ctx, [&]() -> grpc::Status {
-    // Rows appended just now may still be in the writer's queue: flush so a bill is complete.
-    Status flushed = ledger_->Flush();
+    // Rows appended just now may still be in the writer's queue (or the shipper's): sync so a
+    // bill is complete.
+    Status flushed = reader_->Sync();
     if (!flushed.ok()) {
-      return Fail(ctx, "internal", flushed);
+      return FailLedgerSync(ctx, flushed);
     }
-    auto rows = ledger_->Bill({.function = req->function(),
+    auto rows = reader_->Bill({.function = req->function(),
                                .since_unix_ms = req->since_unix_ms(),
                                .until_unix_ms = req->until_unix_ms(),
                                .by = req->by()});
@@ -385,12 +391,12 @@ grpc::Status ControlService::ListInvocations(grpc::ServerContext* ctx,
                                              const v1::ListInvocationsRequest* req,
                                              v1::ListInvocationsReply* reply) {
   return AsAdmin(ctx, [&]() -> grpc::Status {
-    Status flushed = ledger_->Flush();
+    Status flushed = reader_->Sync();
     if (!flushed.ok()) {
-      return Fail(ctx, "internal", flushed);
+      return FailLedgerSync(ctx, flushed);
     }
     uint32_t last = req->last() == 0 ? 20 : std::min<uint32_t>(req->last(), 1000);
-    auto list = ledger_->List(req->function(), last, req->outcome());
+    auto list = reader_->List(req->function(), last, req->outcome());
     if (!list.ok()) {
       return FailStore(ctx, list.status());
     }
@@ -451,12 +457,12 @@ grpc::Status ControlService::GetLogs(grpc::ServerContext* ctx, const v1::LogsReq
     if (!fn.ok()) {
       return FailStore(ctx, fn.status());
     }
-    Status flushed = ledger_->Flush();
+    Status flushed = reader_->Sync();
     if (!flushed.ok()) {
-      return Fail(ctx, "internal", flushed);
+      return FailLedgerSync(ctx, flushed);
     }
     uint32_t last = req->last() == 0 ? 20 : std::min<uint32_t>(req->last(), 1000);
-    auto logs = ledger_->Logs(req->function(), req->invocation_id(), last, req->after_seq());
+    auto logs = reader_->Logs(req->function(), req->invocation_id(), last, req->after_seq());
     if (!logs.ok()) {
       return FailStore(ctx, logs.status());
     }

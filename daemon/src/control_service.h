@@ -32,6 +32,9 @@ namespace faas::daemon {
 grpc::Status Fail(grpc::ServerContext* ctx, std::string_view code, const Status& s);
 // Fail with the default code for a store error (StoreErrorCode).
 grpc::Status FailStore(grpc::ServerContext* ctx, const Status& s);
+// Fail after a ledger Sync: ledger_unavailable for Unavailable (the central ledger cannot be
+// reached), else internal.
+grpc::Status FailLedgerSync(grpc::ServerContext* ctx, const Status& s);
 // Fail with invalid_argument for InvalidArgument (the caller's input is wrong), else internal.
 grpc::Status FailInput(grpc::ServerContext* ctx, const Status& s);
 
@@ -52,6 +55,9 @@ struct ControlDeps {
   store::Registry* registry = nullptr;
   scheduler::Scheduler* scheduler = nullptr;
   store::Ledger* ledger = nullptr;
+  // What Bill, ListInvocations and GetLogs read: the central ledger on a PostgreSQL store
+  // (docs/design/0020-central-ledger.md); null: `ledger`.
+  store::LedgerReader* ledger_reader = nullptr;
   std::string currency_unit;
   RoutesSink routes_sink;
   KeysSink keys_sink;
@@ -73,6 +79,7 @@ class ControlService final : public v1::Control::Service {
       : registry_(deps.registry),
         scheduler_(deps.scheduler),
         ledger_(deps.ledger),
+        reader_(deps.ledger_reader != nullptr ? deps.ledger_reader : deps.ledger),
         currency_unit_(std::move(deps.currency_unit)),
         routes_sink_(std::move(deps.routes_sink)),
         deps_(std::move(deps)),
@@ -170,6 +177,7 @@ class ControlService final : public v1::Control::Service {
   store::Registry* registry_;
   scheduler::Scheduler* scheduler_;
   store::Ledger* ledger_;
+  store::LedgerReader* reader_;
   std::string currency_unit_;
   RoutesSink routes_sink_;
   std::mutex routes_mu_;  // serialises route changes: check, store, rebuild, publish

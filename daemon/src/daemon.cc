@@ -28,6 +28,7 @@
 #include "faas/gateway/http_server.h"
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/network.h"
+#include "faas/store/central_ledger.h"
 #include "faas/store/queue.h"
 #include "faas/triggers/triggers.h"
 
@@ -254,6 +255,22 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
   metering::Metrics metrics;
+  // A PostgreSQL store: ship this node's ledger rows to the central ledger there, and read bills,
+  // invocations and logs from it (docs/design/0020-central-ledger.md). The shipper, destroyed
+  // before `ledger` and after the scheduler, makes a final attempt to ship at shutdown.
+  std::unique_ptr<store::PgLedger> central;
+  std::unique_ptr<store::LedgerShipper> shipper;
+  if (config.store.starts_with("postgres") && !config.unsafe_no_ledger) {
+    auto opened = store::PgLedger::Open(config.store);  // connects lazily: PostgreSQL may be down
+    if (!opened.ok()) {
+      FAAS_LOG(log, err, "faasd.ledger_failed", {"error", opened.status().message()});
+      return 1;
+    }
+    central = std::move(*opened);
+    shipper = std::make_unique<store::LedgerShipper>(ledger->get(), central.get());
+    central->SetSyncHook([s = shipper.get()] { return s->Flush(); });
+    metrics.SetLedgerSource([s = shipper.get()] { return s->UnshippedRows(); });
+  }
   sandbox::CgroupOptions cg_opts;
   if (config.cgroup_mode != "auto") {
     cg_opts.mode = config.cgroup_mode == "v2" ? sandbox::CgroupMode::kV2 : sandbox::CgroupMode::kV1;
@@ -464,6 +481,7 @@ int RunDaemon(const DaemonConfig& config) {
       {.registry = registry->get(),
        .scheduler = &sched,
        .ledger = ledger->get(),
+       .ledger_reader = central.get(),
        .currency_unit = config.currency_unit,
        .routes_sink =
            [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); },

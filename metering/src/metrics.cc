@@ -136,10 +136,12 @@ std::string Metrics::Render() const {
   std::string out;
   std::function<std::vector<InstanceGauge>()> source;
   std::function<HttpGauges()> http_source;
+  std::function<uint64_t()> ledger_source;
   {
     std::lock_guard lock(mu_);
     source = instances_;
     http_source = http_source_;
+    ledger_source = ledger_source_;
   }
   // Outside our lock, like the instance source.
   HttpGauges http = http_source ? http_source() : HttpGauges{};
@@ -148,6 +150,14 @@ std::string Metrics::Render() const {
       "when faasd runs without them (--unsafe-no-limits).\n";
   out += "# TYPE faas_limits_enforced gauge\n";
   out += limits_enforced_.load() ? "faas_limits_enforced 1\n" : "faas_limits_enforced 0\n";
+  if (ledger_source) {
+    out +=
+        "# HELP faas_ledger_unshipped_rows Ledger rows recorded on this node and not yet "
+        "committed to the central ledger.\n";
+    out += "# TYPE faas_ledger_unshipped_rows gauge\n";
+    AppendF(out, "faas_ledger_unshipped_rows %llu\n",
+            static_cast<unsigned long long>(ledger_source()));
+  }
   if (source) {  // outside our lock: the source takes the scheduler's
     out += "# HELP faas_instances Function instances by state.\n";
     out += "# TYPE faas_instances gauge\n";

@@ -59,7 +59,47 @@ CREATE TABLE IF NOT EXISTS logs (
   text BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_by_function ON logs(function, seq);
 CREATE INDEX IF NOT EXISTS logs_by_id ON logs(id);
+CREATE TABLE IF NOT EXISTS ship_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql";
+
+// The shipper's scan for unshipped rows, made by the first Unshipped call (so only a ledger that
+// ships has it: elsewhere every row stays unshipped). Partial, so on a node that ships it holds
+// only the rows in flight.
+constexpr const char* kUnshippedIndex =
+    "CREATE INDEX IF NOT EXISTS invocations_unshipped ON invocations(shipped) WHERE shipped = 0";
+
+// Columns of every record query, in InvocationRecord order (ReadRecord).
+#define FAAS_LEDGER_COLUMNS                                                                    \
+  "id, function, version, trigger, kind, start_ms, wall_ns, cpu_ns, billed_ms, cost_micros,"   \
+  " peak_memory_bytes, cold_start, outcome, error_code, queue_ns, spawn_ns, load_ns, init_ns," \
+  " exec_ns, tenant, queue, message_id"
+
+InvocationRecord ReadRecord(const sql::Stmt& st) {
+  InvocationRecord r;
+  r.invocation_id = st.Text(0);
+  r.function = st.Text(1);
+  r.version = static_cast<uint32_t>(st.Int(2));
+  r.trigger = st.Text(3);
+  r.kind = st.Text(4);
+  r.start_unix_ms = st.Int(5);
+  r.wall_ns = static_cast<uint64_t>(st.Int(6));
+  r.cpu_ns = static_cast<uint64_t>(st.Int(7));
+  r.billed_ms = static_cast<uint64_t>(st.Int(8));
+  r.cost_micros = st.Int(9);
+  r.peak_memory_bytes = static_cast<uint64_t>(st.Int(10));
+  r.cold_start = st.Int(11) != 0;
+  r.outcome = st.Text(12);
+  r.error_code = st.Text(13);
+  r.queue_ns = static_cast<uint64_t>(st.Int(14));
+  r.spawn_ns = static_cast<uint64_t>(st.Int(15));
+  r.load_ns = static_cast<uint64_t>(st.Int(16));
+  r.init_ns = static_cast<uint64_t>(st.Int(17));
+  r.exec_ns = static_cast<uint64_t>(st.Int(18));
+  r.tenant = st.Text(19);
+  r.queue = st.Text(20);
+  r.message_id = st.Text(21);
+  return r;
+}
 
 // One journal line. Hand-rolled: this runs on every invocation's hot path, where building a
 // nlohmann::json object cost ~5% of the warm path's CPU (measured with perf).
@@ -200,7 +240,8 @@ struct Ledger::Impl {
   uint64_t logs_committed = 0;
   bool stopping = false;
   std::thread writer;
-  std::mutex db_mu;  // one connection: queries and the writer take turns
+  std::mutex db_mu;              // one connection: queries and the writer take turns
+  bool unshipped_index = false;  // guarded by db_mu: kUnshippedIndex exists
 
   std::string JournalPath(uint64_t gen) const {
     char name[32];
@@ -258,9 +299,9 @@ struct Ledger::Impl {
     return tx.Commit();
   }
 
-  // Ledgers written before tenants (or queue message ids) were recorded lack the column;
-  // CREATE TABLE IF NOT EXISTS does not add it, so add it here (idempotent).
-  Status AddTextColumn(const std::string& name) {
+  // Ledgers written before tenants (or queue message ids, or shipping) were recorded lack the
+  // column; CREATE TABLE IF NOT EXISTS does not add it, so add it here (idempotent).
+  Status AddColumn(const std::string& name, const std::string& decl) {
     FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
                           sql::Stmt::Prepare(db,
                                              "SELECT 1 FROM pragma_table_info('invocations')"
@@ -270,8 +311,7 @@ struct Ledger::Impl {
     if (has) {
       return OkStatus();
     }
-    const std::string alter =
-        "ALTER TABLE invocations ADD COLUMN " + name + " TEXT NOT NULL DEFAULT ''";
+    const std::string alter = "ALTER TABLE invocations ADD COLUMN " + name + " " + decl;
     return sql::Exec(db, alter.c_str());
   }
 
@@ -383,8 +423,12 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, Ledger
                         sql::Open(path, {.no_wal_event = "ledger.no_wal", .logger = "ledger"}));
   FAAS_RETURN_IF_ERROR(sql::Exec(impl->db, kSchema));
   for (const char* column : {"tenant", "queue", "message_id"}) {
-    FAAS_RETURN_IF_ERROR(impl->AddTextColumn(column));
+    FAAS_RETURN_IF_ERROR(impl->AddColumn(column, "TEXT NOT NULL DEFAULT ''"));
   }
+  // 0 until the central ledger committed the row (LedgerShipper), then 1; 2: set aside, the
+  // central ledger refused it (SetAside). Rows of a ledger that never shipped are 0 too: a node
+  // that joins a cluster ships its history once.
+  FAAS_RETURN_IF_ERROR(impl->AddColumn("shipped", "INTEGER NOT NULL DEFAULT 0"));
   FAAS_ASSIGN_OR_RETURN(uint64_t replayed, impl->Replay());
   if (replayed > 0) {
     FAAS_LOG(impl->log, warn, "ledger.replayed", {"rows", replayed},
@@ -536,11 +580,8 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
   FAAS_ASSIGN_OR_RETURN(
       sql::Stmt st,
       sql::Stmt::Prepare(impl_->db,
-                         "SELECT id, function, version, trigger, kind, start_ms, wall_ns, cpu_ns,"
-                         " billed_ms, cost_micros, peak_memory_bytes, cold_start, outcome,"
-                         " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant,"
-                         " queue, message_id FROM invocations"
-                         " WHERE function = ?1 AND (?2 = '' OR outcome = ?2)"
+                         "SELECT " FAAS_LEDGER_COLUMNS
+                         " FROM invocations WHERE function = ?1 AND (?2 = '' OR outcome = ?2)"
                          " ORDER BY start_ms DESC, rowid DESC LIMIT ?3",
                          {function, outcome, int64_t{last}}));
   std::vector<InvocationRecord> out;
@@ -549,32 +590,104 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
     if (!more) {
       break;
     }
-    InvocationRecord r;
-    r.invocation_id = st.Text(0);
-    r.function = st.Text(1);
-    r.version = static_cast<uint32_t>(st.Int(2));
-    r.trigger = st.Text(3);
-    r.kind = st.Text(4);
-    r.start_unix_ms = st.Int(5);
-    r.wall_ns = static_cast<uint64_t>(st.Int(6));
-    r.cpu_ns = static_cast<uint64_t>(st.Int(7));
-    r.billed_ms = static_cast<uint64_t>(st.Int(8));
-    r.cost_micros = st.Int(9);
-    r.peak_memory_bytes = static_cast<uint64_t>(st.Int(10));
-    r.cold_start = st.Int(11) != 0;
-    r.outcome = st.Text(12);
-    r.error_code = st.Text(13);
-    r.queue_ns = static_cast<uint64_t>(st.Int(14));
-    r.spawn_ns = static_cast<uint64_t>(st.Int(15));
-    r.load_ns = static_cast<uint64_t>(st.Int(16));
-    r.init_ns = static_cast<uint64_t>(st.Int(17));
-    r.exec_ns = static_cast<uint64_t>(st.Int(18));
-    r.tenant = st.Text(19);
-    r.queue = st.Text(20);
-    r.message_id = st.Text(21);
-    out.push_back(std::move(r));
+    out.push_back(ReadRecord(st));
   }
   return out;
+}
+
+Result<std::vector<InvocationRecord>> Ledger::Unshipped(std::size_t limit) {
+  std::lock_guard lock(impl_->db_mu);
+  if (!impl_->unshipped_index) {
+    FAAS_RETURN_IF_ERROR(sql::Exec(impl_->db, kUnshippedIndex));
+    impl_->unshipped_index = true;
+  }
+  FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
+                        sql::Stmt::Prepare(impl_->db,
+                                           "SELECT " FAAS_LEDGER_COLUMNS
+                                           " FROM invocations WHERE shipped = 0 ORDER BY rowid"
+                                           " LIMIT ?1",
+                                           {static_cast<int64_t>(limit)}));
+  std::vector<InvocationRecord> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
+    if (!more) {
+      break;
+    }
+    out.push_back(ReadRecord(st));
+  }
+  return out;
+}
+
+Result<std::vector<LogEntry>> Ledger::UnshippedLogs(std::size_t limit) {
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(impl_->db,
+                         "SELECT seq, id, function, start_ms, text FROM logs WHERE seq >"
+                         " COALESCE((SELECT value FROM ship_state WHERE name = 'logs'), 0)"
+                         " ORDER BY seq LIMIT ?1",
+                         {static_cast<int64_t>(limit)}));
+  std::vector<LogEntry> out;
+  for (;;) {
+    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
+    if (!more) {
+      break;
+    }
+    out.push_back(
+        {static_cast<uint64_t>(st.Int(0)), st.Text(1), st.Text(2), st.Int(3), st.Text(4)});
+  }
+  return out;
+}
+
+Status Ledger::MarkShipped(const std::vector<std::string>& ids, uint64_t logs_through_seq) {
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(impl_->db));
+  if (!ids.empty()) {
+    FAAS_ASSIGN_OR_RETURN(
+        sql::Stmt st,
+        sql::Stmt::Prepare(impl_->db, "UPDATE invocations SET shipped = 1 WHERE id = ?"));
+    for (const std::string& id : ids) {
+      FAAS_RETURN_IF_ERROR(st.Rebind({id}));
+      FAAS_RETURN_IF_ERROR(st.Run());
+    }
+  }
+  if (logs_through_seq > 0) {
+    FAAS_ASSIGN_OR_RETURN(sql::Stmt st,
+                          sql::Stmt::Prepare(impl_->db,
+                                             "INSERT INTO ship_state(name, value) VALUES"
+                                             " ('logs', ?1) ON CONFLICT(name) DO UPDATE SET"
+                                             " value = MAX(value, excluded.value)",
+                                             {static_cast<int64_t>(logs_through_seq)}));
+    FAAS_RETURN_IF_ERROR(st.Run());
+  }
+  return tx.Commit();
+}
+
+Status Ledger::SetAside(const std::vector<std::string>& ids) {
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(impl_->db));
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(impl_->db, "UPDATE invocations SET shipped = 2 WHERE id = ?"));
+  for (const std::string& id : ids) {
+    FAAS_RETURN_IF_ERROR(st.Rebind({id}));
+    FAAS_RETURN_IF_ERROR(st.Run());
+  }
+  return tx.Commit();
+}
+
+Result<uint64_t> Ledger::UnshippedCount() {
+  uint64_t queued = 0;
+  {
+    std::lock_guard lock(impl_->mu);
+    queued = impl_->appended - impl_->committed;
+  }
+  std::lock_guard lock(impl_->db_mu);
+  FAAS_ASSIGN_OR_RETURN(
+      sql::Stmt st,
+      sql::Stmt::Prepare(impl_->db, "SELECT COUNT(*) FROM invocations WHERE shipped = 0"));
+  FAAS_ASSIGN_OR_RETURN(bool row, st.Step());
+  return queued + (row ? static_cast<uint64_t>(st.Int(0)) : 0);
 }
 
 Result<uint64_t> Ledger::Count() {

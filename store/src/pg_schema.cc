@@ -76,6 +76,44 @@ CREATE TABLE nodes (
   registered_at   TIMESTAMPTZ NOT NULL
 );
 )sql",
+    // The central ledger (docs/design/0020-central-ledger.md): one row per invocation id, shipped
+    // by the nodes; not partitioned yet (the design note says why and how to later). Logs are
+    // best effort and bounded per function, keyed by invocation id so a re-ship adds nothing.
+    R"sql(
+CREATE TABLE ledger_invocations (
+  invocation_id     TEXT COLLATE "C" PRIMARY KEY,
+  function          TEXT COLLATE "C" NOT NULL,
+  version           BIGINT NOT NULL,
+  trigger           TEXT NOT NULL,
+  kind              TEXT NOT NULL,
+  start_ms          BIGINT NOT NULL,
+  wall_ns           BIGINT NOT NULL,
+  cpu_ns            BIGINT NOT NULL,
+  billed_ms         BIGINT NOT NULL,
+  cost_micros       BIGINT NOT NULL,
+  peak_memory_bytes BIGINT NOT NULL,
+  cold_start        BOOLEAN NOT NULL,
+  outcome           TEXT NOT NULL,
+  error_code        TEXT NOT NULL,
+  queue_ns BIGINT NOT NULL, spawn_ns BIGINT NOT NULL, load_ns BIGINT NOT NULL,
+  init_ns BIGINT NOT NULL, exec_ns BIGINT NOT NULL,
+  tenant            TEXT COLLATE "C" NOT NULL,
+  queue             TEXT NOT NULL,
+  message_id        TEXT NOT NULL,
+  node              TEXT NOT NULL,
+  shipped_unix_ms   BIGINT NOT NULL
+);
+CREATE INDEX ledger_invocations_by_function ON ledger_invocations (function, start_ms);
+CREATE INDEX ledger_invocations_by_start ON ledger_invocations (start_ms);
+CREATE TABLE ledger_logs (
+  seq               BIGSERIAL PRIMARY KEY,
+  invocation_id     TEXT COLLATE "C" NOT NULL UNIQUE,
+  function          TEXT COLLATE "C" NOT NULL,
+  start_ms          BIGINT NOT NULL,
+  text              BYTEA NOT NULL
+);
+CREATE INDEX ledger_logs_by_function ON ledger_logs (function, seq);
+)sql",
 };
 
 }  // namespace

@@ -72,6 +72,12 @@ class Metrics {
     std::lock_guard lock(mu_);
     http_source_ = std::move(source);
   }
+  // Where faas_ledger_unshipped_rows comes from: a node that ships its ledger to the central
+  // one (store::LedgerShipper::UnshippedRows). Without a source the gauge is not exported.
+  void SetLedgerSource(std::function<uint64_t()> unshipped_rows) {
+    std::lock_guard lock(mu_);
+    ledger_source_ = std::move(unshipped_rows);
+  }
   // faas_limits_enforced: 0 when faasd runs with --unsafe-no-limits where memory and pids
   // limits cannot be enforced.
   void SetLimitsEnforced(bool on) { limits_enforced_.store(on); }
@@ -116,6 +122,7 @@ class Metrics {
   std::map<std::string, uint64_t> rejections_;
   std::map<std::string, uint64_t> tenants_;  // tenant \x1f function
   std::function<HttpGauges()> http_source_;
+  std::function<uint64_t()> ledger_source_;
   std::atomic<bool> limits_enforced_{true};
 };
 

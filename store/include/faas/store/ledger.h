@@ -68,17 +68,39 @@ struct LogEntry {
   std::string text;
 };
 
+// What the control API reads (Bill, ListInvocations, GetLogs): the local SQLite ledger
+// (Ledger) or the central one in PostgreSQL (PgLedger, faas/store/central_ledger.h). Both answer
+// the same queries with the same results (tests/integration/ledger_pg_test.cc runs one suite on
+// both). Thread-safe.
+class LedgerReader {
+ public:
+  virtual ~LedgerReader() = default;
+  // Makes every row appended on this node before the call visible to the reads below (the
+  // local writer's batch; for the central ledger also the shipper's). Errors: DeadlineExceeded,
+  // Unavailable (PostgreSQL down).
+  virtual Status Sync() = 0;
+  // Totals per `by` key (sorted by key), and the grand total last with key "".
+  virtual Result<std::vector<BillRow>> Bill(const BillQuery& query) = 0;
+  // The newest `last` records of a function (newest first), optionally of one outcome.
+  virtual Result<std::vector<InvocationRecord>> List(const std::string& function, uint32_t last,
+                                                     const std::string& outcome = "") = 0;
+  // Newest `last` entries (oldest first) with seq > after_seq, of a function or one invocation.
+  virtual Result<std::vector<LogEntry>> Logs(const std::string& function,
+                                             const std::string& invocation_id, uint32_t last,
+                                             uint64_t after_seq) = 0;
+};
+
 struct LedgerOptions {
   std::size_t max_log_entries_per_function = 1000;
   std::chrono::milliseconds flush_interval{50};
   std::size_t max_batch = 2000;
 };
 
-class Ledger {
+class Ledger final : public LedgerReader {
  public:
   static Result<std::unique_ptr<Ledger>> Open(const std::string& data_dir,
                                               LedgerOptions options = {});
-  ~Ledger();  // flushes everything queued, stops the writer
+  ~Ledger() override;  // flushes everything queued, stops the writer
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
@@ -86,19 +108,34 @@ class Ledger {
   Status Append(const InvocationRecord& record);
   // Returns once every record appended before the call is in SQLite.
   Status Flush();
-  // Totals per `by` key (sorted by key), and the grand total last with key "".
-  Result<std::vector<BillRow>> Bill(const BillQuery& query);
-  // The newest `last` records of a function (newest first), optionally of one outcome.
+  Status Sync() override { return Flush(); }
+  Result<std::vector<BillRow>> Bill(const BillQuery& query) override;
   Result<std::vector<InvocationRecord>> List(const std::string& function, uint32_t last,
-                                             const std::string& outcome = "");
+                                             const std::string& outcome = "") override;
   // Function output of one invocation: best effort (not journaled), kept for the newest
   // max_log_entries_per_function invocations of each function. Thread-safe.
   void AppendLog(LogEntry entry);
-  // Newest `last` entries (oldest first) with seq > after_seq, of a function or one invocation.
   Result<std::vector<LogEntry>> Logs(const std::string& function, const std::string& invocation_id,
-                                     uint32_t last, uint64_t after_seq);
+                                     uint32_t last, uint64_t after_seq) override;
   // Rows in SQLite (after Flush, every appended record).
   Result<uint64_t> Count();
+
+  // Shipping to the central ledger (LedgerShipper, docs/design/0020-central-ledger.md). Only
+  // rows already in SQLite are shipped: they are durable here, and stay marked unshipped until
+  // MarkShipped, which the shipper calls only after the central COMMIT.
+  //
+  // Up to `limit` unshipped rows, oldest first.
+  Result<std::vector<InvocationRecord>> Unshipped(std::size_t limit);
+  // Up to `limit` log entries not shipped yet (seq above the shipped mark), oldest first.
+  Result<std::vector<LogEntry>> UnshippedLogs(std::size_t limit);
+  // Marks rows `ids` shipped, and every log entry up to `logs_through_seq` (0: unchanged), in
+  // one SQLite transaction.
+  Status MarkShipped(const std::vector<std::string>& ids, uint64_t logs_through_seq);
+  // Sets rows `ids` aside: PostgreSQL refused them (a value it cannot store). They stay here,
+  // are no longer offered by Unshipped, and are not counted as unshipped.
+  Status SetAside(const std::vector<std::string>& ids);
+  // Rows appended and not yet shipped: in SQLite unmarked, plus those still in the writer's queue.
+  Result<uint64_t> UnshippedCount();
 
  private:
   struct Impl;
