@@ -49,7 +49,7 @@ Result<std::shared_ptr<const gateway::KeyTable>> BuildKeyTable(store::Registry& 
 
 struct ControlDeps {
   store::Registry* registry = nullptr;
-  scheduler::Scheduler* scheduler = nullptr;
+  Runtime* scheduler = nullptr;  // where versions run: LocalRuntime, or the nodes (gateway role)
   store::Ledger* ledger = nullptr;
   std::string currency_unit;
   RoutesSink routes_sink;
@@ -158,7 +158,7 @@ class ControlService final : public v1::Control::Service {
   grpc::Status TriggerReply(grpc::ServerContext* ctx, const Status& changed,
                             const std::string& name, v1::TriggerStatus* reply);
   store::Registry* registry_;
-  scheduler::Scheduler* scheduler_;
+  Runtime* scheduler_;
   store::Ledger* ledger_;
   std::string currency_unit_;
   RoutesSink routes_sink_;

@@ -189,6 +189,15 @@ struct Gateway::Impl {
                                 : r.error_message;
       c.res = MakeErrorResponse(e.status, e.code, message, c.inv_id,
                                 r.outcome == Outcome::kNoCapacity ? 1 : 0);
+      if (r.outcome == Outcome::kNodeLost && c.res.body.ends_with("}}")) {
+        // ../shared/CLUSTER.md §5: the client learns which node died with its call.
+        c.res.body.resize(c.res.body.size() - 2);
+        c.res.body += ",\"node\":\"" + JsonEscape(r.node) + "\"}}";
+      }
+    }
+    const std::string& node = r.node.empty() ? o.node_id : r.node;
+    if (!node.empty()) {
+      c.res.headers.emplace_back("X-Faas-Node", node);
     }
     c.res.headers.emplace_back("X-Faas-Trace-Id", c.trace_id);
     if (!r.logs.empty()) {

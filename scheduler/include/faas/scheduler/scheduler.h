@@ -82,6 +82,9 @@ enum class Outcome {
   kPayloadTooLarge,   // the request body is over the function's max_body_bytes (413)
   kShuttingDown,      // the daemon is stopping (503)
   kInternal,          // our failure, e.g. cannot spawn (500)
+  // A cluster gateway delivered the invocation to a node that died before it answered (502;
+  // ../shared/CLUSTER.md §5). Never produced by the Scheduler itself.
+  kNodeLost,
 };
 
 // Durations of the phases of one invocation (zero when the phase did not happen).
@@ -108,6 +111,7 @@ struct InvokeResult {
   std::chrono::nanoseconds cpu{0};  // kernel-measured CPU time of the instance during exec
   uint64_t peak_memory_bytes = 0;   // the instance's peak during this invocation (0: unknown)
   std::string logs;                 // captured stdout/stderr of this invocation (capped)
+  std::string node;  // the node that ran it (X-Faas-Node), set by a cluster gateway's invoker
 };
 
 struct FunctionStats {
