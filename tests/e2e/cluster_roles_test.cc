@@ -128,6 +128,31 @@ TEST_F(ClusterRolesTest, AKilledNodeLosesOnlyItsCallAndTheOtherServes) {
   }
 }
 
+TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
+  Deploy("sleep", FunctionLib("sleep"));
+  Deploy("hello", FunctionLib("hello"));
+  // A second gateway (it reads the functions at start) whose first node refuses connections.
+  FaasdProcess gw2;
+  ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
+                         "dead=127.0.0.1:1@127.0.0.1:1," + NodeFlag("n1", n1_)}))
+      << gw2.Logs();
+  // While n1 has a call in flight, a picker that spreads load prefers the idle "dead" node;
+  // one of the two calls meets the refusal, and both must be served by n1.
+  auto slow = std::async(std::launch::async, [&gw2] {
+    return HttpRequest(gw2.http_port(), "GET", "/function/sleep?ms=1500");
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ReadyLoad(n1_.http_port()) <= 0 && std::chrono::steady_clock::now() < deadline) {
+  }
+  HttpResult fast = HttpRequest(gw2.http_port(), "GET", "/function/hello");
+  EXPECT_EQ(fast.status, 200) << fast.body << gw2.Logs();
+  EXPECT_EQ(fast.Header("x-faas-node"), "n1");
+  HttpResult slow_r = slow.get();
+  EXPECT_EQ(slow_r.status, 200) << slow_r.body << gw2.Logs();
+  EXPECT_EQ(slow_r.Header("x-faas-node"), "n1");
+  EXPECT_NE(gw2.Logs().find("node.down node=dead"), std::string::npos) << gw2.Logs();
+}
+
 TEST(ClusterRolesFlags, WrongRoleCombinationsAreUsageErrors) {
   struct Case {
     std::vector<std::string> args;
