@@ -365,7 +365,8 @@ int RunDaemon(const DaemonConfig& config) {
       return 2;
     }
     nodes = std::move(*source);
-    remote = std::make_unique<RemoteInvoker>(nodes.get(), std::move(*balancer), registry->get());
+    remote = std::make_unique<RemoteInvoker>(nodes.get(), std::move(*balancer), registry->get(),
+                                             config.unsafe_no_ledger ? nullptr : ledger->get());
     if (Status s = remote->LoadFunctions(); !s.ok()) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
       return 1;

@@ -13,6 +13,7 @@
 
 #include "faas/base/event_loop.h"
 #include "faas/base/log.h"
+#include "faas/base/time.h"
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
 
@@ -51,6 +52,7 @@ std::shared_ptr<spdlog::logger> Log() {
 struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   cluster::NodeSource* nodes;
   store::Registry* registry;
+  store::Ledger* ledger = nullptr;
 
   std::mutex balancer_mu;
   std::unique_ptr<cluster::Balancer> balancer;  // guarded by balancer_mu (not thread-safe)
@@ -146,7 +148,32 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     std::chrono::system_clock::time_point deadline;
     std::vector<std::string> tried;
     std::function<void(InvokeResult)> finish;
+    int64_t start_unix_ms = UnixMillisNow();
+    Clock::time_point t0 = Clock::now();
   };
+
+  // The ledger row of a call lost with its node (CLUSTER.md §5: outcome node_lost, 0 ms billed).
+  void RecordLost(const Call& call) {
+    if (ledger == nullptr) {
+      return;
+    }
+    store::InvocationRecord rec;
+    rec.invocation_id = call.request.invocation_id;
+    rec.function = call.name;
+    rec.version = call.version;
+    rec.trigger = call.request.trigger;
+    rec.start_unix_ms = call.start_unix_ms;
+    rec.wall_ns = static_cast<uint64_t>((Clock::now() - call.t0).count());
+    rec.outcome = "node_lost";
+    rec.error_code = "node_lost";
+    rec.tenant = call.request.tenant;
+    rec.queue = call.request.queue;
+    rec.message_id = call.request.message_id;
+    if (Status s = ledger->Append(rec); !s.ok()) {
+      FAAS_LOG(Log(), err, "ledger.append_failed", {"inv", rec.invocation_id},
+               {"error", s.message()});
+    }
+  }
 
   void Start(std::string name, scheduler::InvokeRequest request,
              std::function<void(InvokeResult)> finish) {
@@ -244,6 +271,7 @@ class InvokeStream final
       }
       FAAS_LOG(Log(), warn, "node.lost_call", {"node", node_.id}, {"fn", call_->name},
                {"inv", call_->request.invocation_id}, {"error", status.error_message()});
+      impl_->RecordLost(*call_);
       call_->finish(Failed(Outcome::kNodeLost,
                            "node \"" + node_.id + "\" was lost while it ran the invocation (" +
                                status.error_message() + ")",
@@ -290,8 +318,10 @@ void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
 }
 
 RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
-                             std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry)
+                             std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
+                             store::Ledger* ledger)
     : impl_(std::make_shared<Impl>()) {
+  impl_->ledger = ledger;
   FAAS_CHECK(nodes != nullptr && balancer != nullptr && registry != nullptr);
   impl_->nodes = nodes;
   impl_->balancer = std::move(balancer);

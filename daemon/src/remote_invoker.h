@@ -24,6 +24,7 @@
 
 #include "faas/cluster/balancer.h"
 #include "faas/cluster/nodes.h"
+#include "faas/store/ledger.h"
 #include "faas/store/registry.h"
 
 #include "deploy.h"
@@ -32,9 +33,11 @@ namespace faas::daemon {
 
 class RemoteInvoker final : public Runtime {
  public:
-  // `nodes` and `registry` are not owned and must outlive this object.
+  // `nodes`, `registry` and `ledger` are not owned and must outlive this object. `ledger`
+  // (optional) gets the row of each node_lost call, which the lost node could not write:
+  // outcome node_lost, 0 ms billed.
   RemoteInvoker(cluster::NodeSource* nodes, std::unique_ptr<cluster::Balancer> balancer,
-                store::Registry* registry);
+                store::Registry* registry, store::Ledger* ledger = nullptr);
   ~RemoteInvoker() override;  // waits for calls in flight to end (they are cancelled)
   RemoteInvoker(const RemoteInvoker&) = delete;
   RemoteInvoker& operator=(const RemoteInvoker&) = delete;

@@ -119,6 +119,11 @@ TEST_F(ClusterRolesTest, AKilledNodeLosesOnlyItsCallAndTheOtherServes) {
   ASSERT_FALSE(j.is_discarded()) << lost.body;
   EXPECT_EQ(j["error"]["node"], busy_id) << lost.body;
   EXPECT_EQ(lost.Header("x-faas-node"), busy_id);
+  // The lost node could not record the call; the gateway did: node_lost, nothing billed.
+  CommandResult rows = gw_.Ctl({"invocations", "sleep", "-o", "json"});
+  ASSERT_EQ(rows.exit_code, 0) << rows.err;
+  EXPECT_NE(rows.out.find("node_lost"), std::string::npos) << rows.out;
+  EXPECT_NE(rows.out.find(lost.Header("x-invocation-id")), std::string::npos) << rows.out;
 
   const std::string other = busy_id == "n1" ? "n2" : "n1";
   for (int i = 0; i < 4; ++i) {
