@@ -1,11 +1,15 @@
 #include "node_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
+#include "faas/base/event_loop.h"
 #include "faas/base/log.h"
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
@@ -83,59 +87,69 @@ int64_t Ns(std::chrono::nanoseconds d) {
   return static_cast<int64_t>(d.count());
 }
 
-class NodeServiceImpl final : public v1::NodeService::Service {
+class NodeServiceImpl;
+
+// One invocation on the node, on gRPC's callback API: the request is read as it arrives, the
+// scheduler runs it on one of the node's event loops (Scheduler::InvokeAsync, the warm path of
+// docs/design/0006), and the answer is written back; no thread waits for it. Deletes itself in
+// OnDone.
+class InvokeReactor final
+    : public grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply> {
  public:
-  explicit NodeServiceImpl(NodeServiceDeps deps) : d_(std::move(deps)) {}
+  explicit InvokeReactor(NodeServiceImpl* service) : service_(service) { StartRead(&in_); }
 
-  grpc::Status Invoke(
-      grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<v1::NodeInvokeReply, v1::NodeInvokeFrame>* stream) override {
-    v1::NodeInvokeFrame frame;
-    if (!stream->Read(&frame) || !frame.has_head()) {
-      return {grpc::StatusCode::INVALID_ARGUMENT, "the first frame must be the head"};
-    }
-    const v1::NodeInvokeHead head = frame.head();
-    scheduler::InvokeRequest ir = FromProto(head);
-    if (head.body_bytes() > kMaxNodeBodyBytes) {
-      return {grpc::StatusCode::RESOURCE_EXHAUSTED, "body larger than a node takes"};
-    }
-    ir.body.reserve(head.body_bytes());
-    while (stream->Read(&frame)) {
-      if (!frame.has_chunk() || frame.chunk().size() > kNodeChunkBytes ||
-          ir.body.size() + frame.chunk().size() > head.body_bytes()) {
-        return {grpc::StatusCode::INVALID_ARGUMENT, "body chunks do not match the head"};
-      }
-      ir.body += frame.chunk();
-    }
-    if (ir.body.size() != head.body_bytes() || ctx->IsCancelled()) {
-      return {grpc::StatusCode::CANCELLED, "the gateway went away before sending the body"};
-    }
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnDone() override { delete this; }
 
-    scheduler::InvokeResult r;
-    if (Status ready = EnsureVersion(head.function(), head.version()); !ready.ok()) {
-      r.outcome = ready.code() == StatusCode::kNotFound ? Outcome::kNotFound : Outcome::kInternal;
-      r.error_message = ready.message();
-    } else {
-      // From here the call counts as delivered: the gateway will not run it elsewhere.
-      stream->SendInitialMetadata();
-      r = d_.scheduler->Invoke(head.function(), std::move(ir));
-    }
-    v1::NodeInvokeReply reply;
-    ToProto(r, reply.mutable_head());
-    reply.mutable_head()->set_node(d_.node_id);
-    reply.mutable_head()->set_body_bytes(r.body.size());
-    if (!stream->Write(reply)) {
-      return {grpc::StatusCode::CANCELLED, "the gateway went away"};
-    }
-    for (std::size_t off = 0; off < r.body.size(); off += kNodeChunkBytes) {
-      reply.Clear();
-      reply.set_chunk(r.body.substr(off, kNodeChunkBytes));
-      if (!stream->Write(reply)) {
-        return {grpc::StatusCode::CANCELLED, "the gateway went away"};
-      }
-    }
-    return grpc::Status::OK;
+  // Runs on an event loop once the version is ready (or could not be made ready).
+  void Run(EventLoop* loop, scheduler::Scheduler* sched, Status ready);
+  // The scheduler's answer: head, then body chunks.
+  void Answer(scheduler::InvokeResult r);
+
+  const v1::NodeInvokeHead& head() const { return head_; }
+
+ private:
+  NodeServiceImpl* service_;
+  v1::NodeInvokeFrame in_;
+  v1::NodeInvokeHead head_;
+  bool have_head_ = false;
+  scheduler::InvokeRequest request_;
+  v1::NodeInvokeReply out_;
+  std::string body_;  // the answer's body, written in chunks
+  std::size_t sent_ = 0;
+};
+
+class NodeServiceImpl final
+    : public v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service> {
+ public:
+  explicit NodeServiceImpl(NodeServiceDeps deps, std::vector<EventLoop*> loops)
+      : d_(std::move(deps)), loops_(std::move(loops)) {}
+
+  using v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service>::Invoke;
+  grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply>* Invoke(
+      grpc::CallbackServerContext*) override {
+    return new InvokeReactor(this);
   }
+
+  // The whole request is in: make its version current, then run it on an event loop. Loading a
+  // version the node does not run yet reads the registry and may fetch a library, so that (once
+  // per version) runs on a thread of its own, never on a gRPC or loop thread.
+  void Dispatch(InvokeReactor* call) {
+    EventLoop* loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+    const v1::NodeInvokeHead& head = call->head();
+    auto current = d_.scheduler->Current(head.function());
+    if (current != nullptr && current->version == head.version()) {
+      loop->Post([call, loop, this] { call->Run(loop, d_.scheduler, OkStatus()); });
+      return;
+    }
+    std::thread([this, call, loop] {
+      Status ready = EnsureVersion(call->head().function(), call->head().version());
+      loop->Post([call, loop, this, ready] { call->Run(loop, d_.scheduler, ready); });
+    }).detach();
+  }
+
+  const std::string& node_id() const { return d_.node_id; }
 
   grpc::Status Prepare(grpc::ServerContext*, const v1::NodePrepareRequest* req,
                        v1::NodePrepareReply* reply) override {
@@ -219,8 +233,80 @@ class NodeServiceImpl final : public v1::NodeService::Service {
   }
 
   NodeServiceDeps d_;
+  std::vector<EventLoop*> loops_;
+  std::atomic<std::size_t> next_loop_{0};
   std::mutex load_mu_;
 };
+
+void InvokeReactor::OnReadDone(bool ok) {
+  if (!ok) {  // the gateway has sent everything (or went away)
+    if (!have_head_ || request_.body.size() != head_.body_bytes()) {
+      Finish({grpc::StatusCode::CANCELLED, "the gateway went away before sending the body"});
+      return;
+    }
+    service_->Dispatch(this);
+    return;
+  }
+  if (!have_head_) {
+    if (!in_.has_head()) {
+      Finish({grpc::StatusCode::INVALID_ARGUMENT, "the first frame must be the head"});
+      return;
+    }
+    head_ = std::move(*in_.mutable_head());
+    have_head_ = true;
+    if (head_.body_bytes() > kMaxNodeBodyBytes) {
+      Finish({grpc::StatusCode::RESOURCE_EXHAUSTED, "body larger than a node takes"});
+      return;
+    }
+    request_ = FromProto(head_);
+    request_.body.reserve(head_.body_bytes());
+  } else if (!in_.has_chunk() || in_.chunk().size() > kNodeChunkBytes ||
+             request_.body.size() + in_.chunk().size() > head_.body_bytes()) {
+    Finish({grpc::StatusCode::INVALID_ARGUMENT, "body chunks do not match the head"});
+    return;
+  } else {
+    request_.body += in_.chunk();
+  }
+  StartRead(&in_);
+}
+
+void InvokeReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, Status ready) {
+  if (!ready.ok()) {
+    scheduler::InvokeResult r;
+    r.outcome = ready.code() == StatusCode::kNotFound ? Outcome::kNotFound : Outcome::kInternal;
+    r.error_message = ready.message();
+    Answer(std::move(r));
+    return;
+  }
+  // From here the call counts as delivered: the gateway will not run it elsewhere.
+  StartSendInitialMetadata();
+  sched->InvokeAsync(head_.function(), std::move(request_), loop,
+                     [this](scheduler::InvokeResult r) { Answer(std::move(r)); });
+}
+
+void InvokeReactor::Answer(scheduler::InvokeResult r) {
+  ToProto(r, out_.mutable_head());
+  out_.mutable_head()->set_node(service_->node_id());
+  out_.mutable_head()->set_body_bytes(r.body.size());
+  body_ = std::move(r.body);
+  StartWrite(&out_);
+}
+
+void InvokeReactor::OnWriteDone(bool ok) {
+  if (!ok) {
+    Finish({grpc::StatusCode::CANCELLED, "the gateway went away"});
+    return;
+  }
+  if (sent_ >= body_.size()) {
+    Finish(grpc::Status::OK);
+    return;
+  }
+  const std::size_t n = std::min(kNodeChunkBytes, body_.size() - sent_);
+  out_.Clear();
+  out_.set_chunk(body_.data() + sent_, n);
+  sent_ += n;
+  StartWrite(&out_);
+}
 
 }  // namespace
 
@@ -316,10 +402,21 @@ scheduler::InvokeResult FromProto(const v1::NodeReplyHead& head) {
 }
 
 struct NodeServer::Impl {
-  explicit Impl(NodeServiceDeps deps) : service(std::move(deps)) {}
-  NodeServiceImpl service;
+  // Declared first: the loops outlive the service and server that post to them.
+  std::vector<std::unique_ptr<EventLoop>> loops;
+  std::vector<std::thread> loop_threads;
+  std::unique_ptr<NodeServiceImpl> service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+
+  ~Impl() {
+    for (auto& loop : loops) {
+      loop->Stop();
+    }
+    for (std::thread& t : loop_threads) {
+      t.join();
+    }
+  }
 };
 
 NodeServer::NodeServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -331,10 +428,18 @@ NodeServer::~NodeServer() {
 Result<std::unique_ptr<NodeServer>> NodeServer::Start(const std::string& address,
                                                       NodeServiceDeps deps) {
   FAAS_CHECK(deps.scheduler != nullptr && deps.registry != nullptr);
-  auto impl = std::make_unique<Impl>(std::move(deps));
+  auto impl = std::make_unique<Impl>();
+  std::vector<EventLoop*> loops;
+  for (uint32_t i = 0; i < std::max<uint32_t>(1, deps.loops); ++i) {
+    FAAS_ASSIGN_OR_RETURN(std::unique_ptr<EventLoop> loop, EventLoop::Create());
+    loops.push_back(loop.get());
+    impl->loop_threads.emplace_back([l = loop.get()] { l->Run(); });
+    impl->loops.push_back(std::move(loop));
+  }
+  impl->service = std::make_unique<NodeServiceImpl>(std::move(deps), std::move(loops));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->port);
-  builder.RegisterService(&impl->service);
+  builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(1 << 20);  // frames: a head, or a 64 KiB chunk
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {

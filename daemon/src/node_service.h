@@ -36,6 +36,7 @@ struct NodeServiceDeps {
   scheduler::Scheduler* scheduler = nullptr;  // not owned
   store::Registry* registry = nullptr;        // not owned
   std::string node_id;
+  uint32_t loops = 1;  // event loops that run invocations (Scheduler::InvokeAsync)
 };
 
 class NodeServer {

@@ -158,6 +158,24 @@ TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
   EXPECT_NE(gw2.Logs().find("node.down node=dead"), std::string::npos) << gw2.Logs();
 }
 
+TEST_F(ClusterRolesTest, ANodeStoppedWithSigtermFinishesItsCallThenExits) {
+  Deploy("sleep", FunctionLib("sleep"));
+  auto slow = std::async(std::launch::async, [this] {
+    return HttpRequest(gw_.http_port(), "GET", "/function/sleep?ms=1500");
+  });
+  FaasdProcess* busy = nullptr;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (busy == nullptr && std::chrono::steady_clock::now() < deadline) {
+    busy =
+        ReadyLoad(n1_.http_port()) > 0 ? &n1_ : (ReadyLoad(n2_.http_port()) > 0 ? &n2_ : nullptr);
+  }
+  ASSERT_NE(busy, nullptr) << AllLogs();
+  EXPECT_EQ(busy->Stop(), 0) << busy->Logs();  // SIGTERM: drains within --shutdown-grace
+  HttpResult r = slow.get();
+  EXPECT_EQ(r.status, 200) << r.body << AllLogs();
+  EXPECT_EQ(gw_.Stop(), 0) << gw_.Logs();
+}
+
 TEST(ClusterRolesFlags, WrongRoleCombinationsAreUsageErrors) {
   struct Case {
     std::vector<std::string> args;
