@@ -103,7 +103,7 @@ class InvokeReactor final
   void OnDone() override { delete this; }
 
   // Runs on an event loop once the version is ready (or could not be made ready).
-  void Run(EventLoop* loop, scheduler::Scheduler* sched, Status ready);
+  void Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready);
   // The scheduler's answer: head, then body chunks.
   void Answer(scheduler::InvokeResult r);
 
@@ -270,7 +270,7 @@ void InvokeReactor::OnReadDone(bool ok) {
   StartRead(&in_);
 }
 
-void InvokeReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, Status ready) {
+void InvokeReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready) {
   if (!ready.ok()) {
     scheduler::InvokeResult r;
     r.outcome = ready.code() == StatusCode::kNotFound ? Outcome::kNotFound : Outcome::kInternal;

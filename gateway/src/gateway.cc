@@ -5,6 +5,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "faas/base/event_loop.h"
 #include "faas/base/ids.h"
@@ -90,7 +91,7 @@ void AddPlatformHeaders(Call& c) {
 }  // namespace
 
 struct Gateway::Impl {
-  explicit Impl(GatewayOptions options) : o(options), edge(options.metrics) {}
+  explicit Impl(GatewayOptions options) : o(std::move(options)), edge(o.metrics) {}
 
   GatewayOptions o;
   EdgeChecks edge;
@@ -383,7 +384,7 @@ struct Gateway::Impl {
   }
 };
 
-Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>(options)) {
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   if (impl_->o.metrics != nullptr) {
     impl_->o.metrics->SetHttpSource([impl = impl_.get()] { return impl->Gauges(); });
   }
