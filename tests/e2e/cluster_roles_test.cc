@@ -65,6 +65,15 @@ class ClusterRolesTest : public ::testing::Test {
 
 TEST_F(ClusterRolesTest, GatewayServesFunctionsDeployedAfterTheNodesStarted) {
   Deploy("hello", FunctionLib("hello"));
+  // The deploy's probe ran as Prepare on the node the balancer picks for hello@1, which adopted
+  // that zygote when the version was created; the first call lands there.
+  const std::string adopted = "zygote.started fn=hello version=1";
+  const bool on_n1 = n1_.Logs().find(adopted) != std::string::npos;
+  const bool on_n2 = n2_.Logs().find(adopted) != std::string::npos;
+  ASSERT_NE(on_n1, on_n2) << AllLogs();
+  HttpResult first = HttpRequest(gw_.http_port(), "GET", "/function/hello");
+  ASSERT_EQ(first.status, 200) << first.body << AllLogs();
+  EXPECT_EQ(first.Header("x-faas-node"), on_n1 ? "n1" : "n2");
   std::set<std::string> nodes;
   for (int i = 0; i < 4; ++i) {
     HttpResult r = HttpRequest(gw_.http_port(), "GET", "/function/hello");
