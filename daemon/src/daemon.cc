@@ -371,6 +371,7 @@ int RunDaemon(const DaemonConfig& config) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
       return 1;
     }
+    remote->StartResync(std::chrono::seconds(1));  // deploys through other gateways
     runtime = remote.get();
     invoker = remote.get();
   } else {

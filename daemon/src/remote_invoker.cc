@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -66,8 +67,11 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, Channel, std::less<>> channels;
   std::map<std::string, uint32_t, std::less<>> in_flight;  // by node id
   std::size_t in_flight_total = 0;
-  std::map<std::string, std::string> prepared_on;  // function -> node that holds its zygote
-  std::condition_variable idle;                    // in_flight_total reached 0
+  std::map<std::string, std::string> prepared_on;       // function -> node that holds its zygote
+  std::condition_variable idle;                         // in_flight_total reached 0
+  std::map<std::string, Clock::time_point> changed_at;  // last SetVersion/RemoveFunction
+  bool stop_resync = false;                             // guarded by mu
+  std::condition_variable resync_wake;
 
   // The node to try next for `key`, skipping `tried`; nullopt when none is up. Counts the call
   // in flight on it.
@@ -329,17 +333,60 @@ RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
 }
 
 RemoteInvoker::~RemoteInvoker() {
+  if (resync_.joinable()) {
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->stop_resync = true;
+    }
+    impl_->resync_wake.notify_all();
+    resync_.join();
+  }
   // Calls in flight hold the Impl; the NodeSource and registry they use must outlive them.
   std::unique_lock lock(impl_->mu);
   impl_->idle.wait(lock, [this] { return impl_->in_flight_total == 0; });
 }
 
 Status RemoteInvoker::LoadFunctions() {
+  // A change this gateway made after the read started is newer than what the read returns.
+  const Clock::time_point started = Clock::now();
+  auto changed_since_read = [this, started](const std::string& name) {
+    auto it = impl_->changed_at.find(name);  // mu held
+    return it != impl_->changed_at.end() && it->second >= started;
+  };
   FAAS_ASSIGN_OR_RETURN(std::vector<store::FunctionRecord> all, impl_->registry->ListFunctions());
+  std::set<std::string> stored;
   for (const store::FunctionRecord& rec : all) {
-    SetVersion(rec.latest);
+    stored.insert(rec.name);
+    bool stale = false;
+    {
+      std::lock_guard lock(impl_->mu);
+      auto it = impl_->functions.find(rec.name);
+      stale = !changed_since_read(rec.name) &&
+              (it == impl_->functions.end() || it->second->version != rec.latest.version ||
+               it->second->config != rec.latest.config);
+    }
+    if (stale) {
+      SetVersion(rec.latest);
+    }
   }
+  std::lock_guard lock(impl_->mu);
+  std::erase_if(impl_->functions, [&](const auto& f) {
+    return !stored.contains(f.first) && !changed_since_read(f.first);
+  });
   return OkStatus();
+}
+
+void RemoteInvoker::StartResync(std::chrono::milliseconds every) {
+  resync_ = std::thread([this, every] {
+    std::unique_lock lock(impl_->mu);
+    while (!impl_->resync_wake.wait_for(lock, every, [this] { return impl_->stop_resync; })) {
+      lock.unlock();
+      if (Status s = LoadFunctions(); !s.ok()) {
+        FAAS_LOG(Log(), warn, "registry.resync_failed", {"error", s.message()});
+      }
+      lock.lock();
+    }
+  });
 }
 
 std::size_t RemoteInvoker::InFlight() const {
@@ -448,6 +495,7 @@ void RemoteInvoker::SetVersion(const store::Version& v) {
   {
     std::lock_guard lock(impl_->mu);
     impl_->functions[v.function] = std::move(spec);
+    impl_->changed_at[v.function] = Clock::now();
     if (auto it = impl_->prepared_on.find(v.function); it != impl_->prepared_on.end()) {
       prepared = std::move(it->second);
       impl_->prepared_on.erase(it);
@@ -480,6 +528,7 @@ void RemoteInvoker::RemoveFunction(const std::string& name) {
   {
     std::lock_guard lock(impl_->mu);
     impl_->functions.erase(name);
+    impl_->changed_at[name] = Clock::now();
   }
   for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
     grpc::ClientContext ctx;

@@ -19,8 +19,10 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "faas/cluster/balancer.h"
 #include "faas/cluster/nodes.h"
@@ -43,8 +45,13 @@ class RemoteInvoker final : public Runtime {
   RemoteInvoker& operator=(const RemoteInvoker&) = delete;
 
   // Reads every function's latest version from the registry (what Current answers; deploys and
-  // rollbacks through this gateway update it). Errors are the registry's.
+  // rollbacks through this gateway update it at once). Functions no longer stored are forgotten.
+  // Errors are the registry's.
   Status LoadFunctions();
+  // Calls LoadFunctions every `every` on a thread of its own, so deploys, rollbacks and deletes
+  // made through other gateways are followed (a periodic resync; LISTEN/NOTIFY would make it
+  // immediate). Stopped by the destructor. Failures are logged and retried at the next tick.
+  void StartResync(std::chrono::milliseconds every);
   // Invocations being streamed to nodes now.
   std::size_t InFlight() const;
 
@@ -70,6 +77,7 @@ class RemoteInvoker final : public Runtime {
 
  private:
   std::shared_ptr<Impl> impl_;
+  std::thread resync_;  // StartResync's
 };
 
 }  // namespace faas::daemon

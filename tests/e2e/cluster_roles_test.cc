@@ -167,6 +167,27 @@ TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
   EXPECT_NE(gw2.Logs().find("node.down node=dead"), std::string::npos) << gw2.Logs();
 }
 
+TEST_F(ClusterRolesTest, ADeployThroughOneGatewayIsServedByAnother) {
+  FaasdProcess gw2;
+  ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
+                         NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+      << gw2.Logs();
+  Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows by its periodic resync
+  HttpResult r;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (r.status != 200 && std::chrono::steady_clock::now() < deadline) {
+    r = HttpRequest(gw2.http_port(), "GET", "/function/hello");
+  }
+  EXPECT_EQ(r.status, 200) << r.body << gw2.Logs();
+  CommandResult deleted = gw_.Ctl({"delete", "hello"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (r.status != 404 && std::chrono::steady_clock::now() < deadline) {
+    r = HttpRequest(gw2.http_port(), "GET", "/function/hello");
+  }
+  ExpectError(r, 404, "function_not_found");
+}
+
 TEST_F(ClusterRolesTest, ANodeStoppedWithSigtermFinishesItsCallThenExits) {
   Deploy("sleep", FunctionLib("sleep"));
   auto slow = std::async(std::launch::async, [this] {
