@@ -8,6 +8,8 @@
 #include "faas/daemon/daemon.h"
 #include "faas/sandbox/network.h"
 
+#include "roles.h"
+
 namespace faas::daemon {
 namespace {
 
@@ -34,6 +36,24 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   CLI::App app("faasd: the faas daemon (gateway, control API, scheduler)", "faasd");
   app.set_version_flag("--version", "faasd 0.1.0");
   app.set_config("--config", "", "config file (INI/TOML: key = value, same names as the flags)");
+  app.add_option("--role", c->role,
+                 "all (one machine, embedded SQLite), gateway (HTTP edge and control API, "
+                 "invocations on nodes) or node (scheduler and workers for gateways)")
+      ->envname("FAAS_ROLE")
+      ->check(CLI::IsMember({"all", "gateway", "node"}))
+      ->capture_default_str();
+  app.add_option("--node-id", c->node_id,
+                 "this node's id (roles node and all; default: the hostname), sent as X-Faas-Node")
+      ->envname("FAAS_NODE_ID");
+  app.add_option("--advertise", c->advertise,
+                 "role node: the host:port gateways reach its --grpc at (default: the bound one)")
+      ->envname("FAAS_ADVERTISE");
+  app.add_option("--nodes", c->nodes,
+                 "role gateway: the nodes, id=grpc_host:port@http_host:port,... (comma-separated)")
+      ->envname("FAAS_NODES");
+  app.add_option("--balancer", c->balancer,
+                 "role gateway: how a node is picked for each call (default bounded-hash)")
+      ->envname("FAAS_BALANCER");
   app.add_option("--http", c->http, "HTTP gateway address host:port (port 0 = any free port)")
       ->envname("FAAS_HTTP")
       ->capture_default_str();
@@ -202,6 +222,10 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  if (Status roles = CheckRoleFlags(*c); !roles.ok()) {
+    std::cerr << "faasd: " << roles.message() << "\nRun with --help for more information.\n";
+    return 2;
   }
   return -1;
 }

@@ -53,7 +53,7 @@ Result<std::shared_ptr<const gateway::KeyTable>> BuildKeyTable(store::Registry& 
 
 struct ControlDeps {
   store::Registry* registry = nullptr;
-  scheduler::Scheduler* scheduler = nullptr;
+  Runtime* scheduler = nullptr;  // where versions run: LocalRuntime, or the nodes (gateway role)
   store::Ledger* ledger = nullptr;
   // What Bill, ListInvocations and GetLogs read: the central ledger on a PostgreSQL store
   // (docs/design/0020-central-ledger.md); null: `ledger`.
@@ -175,7 +175,7 @@ class ControlService final : public v1::Control::Service {
   grpc::Status TriggerReply(grpc::ServerContext* ctx, const Status& changed,
                             const std::string& name, v1::TriggerStatus* reply);
   store::Registry* registry_;
-  scheduler::Scheduler* scheduler_;
+  Runtime* scheduler_;
   store::Ledger* ledger_;
   store::LedgerReader* reader_;
   std::string currency_unit_;

@@ -34,6 +34,8 @@
 
 #include "control_service.h"
 #include "deploy.h"
+#include "remote_invoker.h"
+#include "roles.h"
 
 namespace faas::daemon {
 namespace {
@@ -81,6 +83,8 @@ std::size_t AnswerBufferBudget(const DaemonConfig& config) {
   return std::clamp<uint64_t>(memory / 8, 8 * kMiB, 256 * kMiB);
 }
 
+}  // namespace
+
 Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) {
   auto colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0) {
@@ -94,6 +98,8 @@ Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) 
   }
   return std::make_pair(addr.substr(0, colon), static_cast<uint16_t>(port));
 }
+
+namespace {
 
 std::string DefaultWorkerPath() {
   char buf[PATH_MAX];
@@ -142,8 +148,7 @@ Result<std::string> LoadAdminToken(const DaemonConfig& config) {
 
 // Runs one queue message through its trigger's function. Success is the handler returning 0
 // with a status below 500; the ledger row is journaled before Invoke returns.
-triggers::DeliveryResult RunQueueDelivery(scheduler::Scheduler& sched,
-                                          const triggers::Delivery& d) {
+triggers::DeliveryResult RunQueueDelivery(scheduler::Invoker& sched, const triggers::Delivery& d) {
   scheduler::InvokeRequest ir;
   ir.invocation_id = NewInvocationId();
   ir.method = "POST";
@@ -209,6 +214,96 @@ constexpr uint32_t kCallbackAttempts = 5;
 
 }  // namespace
 
+LocalScheduler::LocalScheduler() = default;
+LocalScheduler::~LocalScheduler() = default;
+
+std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store::Ledger* ledger,
+                                               metering::Metrics* metrics) {
+  auto log = log::Get("faasd");
+  auto local = std::make_unique<LocalScheduler>();
+  std::string worker = config.worker_path.empty() ? DefaultWorkerPath() : config.worker_path;
+  if (::access(worker.c_str(), X_OK) != 0) {
+    FAAS_LOG(log, err, "faasd.no_worker", {"path", worker},
+             {"hint", "build faas-worker or pass --worker PATH"});
+    return nullptr;
+  }
+  sandbox::CgroupOptions cg_opts;
+  if (config.cgroup_mode != "auto") {
+    cg_opts.mode = config.cgroup_mode == "v2" ? sandbox::CgroupMode::kV2 : sandbox::CgroupMode::kV1;
+  }
+  cg_opts.v2_mount = config.cgroup_v2_mount;
+  cg_opts.max_memory_bytes =
+      config.max_memory_mb != 0 ? config.max_memory_mb << 20 : sandbox::DefaultMaxMemoryBytes();
+  cg_opts.max_pids = config.max_pids != 0 ? config.max_pids : sandbox::DefaultMaxPids();
+  // Without cgroups at all (not root, controllers not mounted) there is no sandbox to speak of:
+  // no kill of an instance's every process, no CPU metering, and the worker's jail needs root
+  // too. --unsafe-no-limits does not cover that.
+  auto cgroups = sandbox::CgroupRoot::Create(cg_opts);
+  if (!cgroups.ok()) {
+    FAAS_LOG(log, err, "faasd.cgroups_failed", {"error", cgroups.status().message()},
+             {"hint", "faasd needs root and the memory, pids, cpu and cpuacct controllers"});
+    return nullptr;
+  }
+  // Every limit fails closed (docs/sandbox.md): where memory and pids limits cannot be enforced,
+  // faasd does not serve unless the operator says so.
+  if (!(*cgroups)->EnforcesLimits()) {
+    if (!config.unsafe_no_limits) {
+      FAAS_LOG(log, err, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
+               {"hint",
+                "faasd refuses to run functions without memory and pids limits; to run "
+                "without them anyway (never on a shared host), pass --unsafe-no-limits"});
+      return nullptr;
+    }
+    FAAS_LOG(log, warn, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
+             {"why",
+              "--unsafe-no-limits: functions run WITHOUT memory and pids limits; one "
+              "function can exhaust this machine's memory or pids"});
+  }
+  metrics->SetLimitsEnforced((*cgroups)->EnforcesLimits());
+  if (config.unsafe_no_ledger) {
+    FAAS_LOG(log, warn, "faasd.no_ledger",
+             {"why", "--unsafe-no-ledger: nothing is recorded or billed"});
+  }
+  FAAS_LOG(log, info, "faasd.cgroups",
+           {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
+           {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()},
+           {"max_memory_bytes", cg_opts.max_memory_bytes}, {"max_pids", cg_opts.max_pids});
+  // network: outbound needs slirp4netns; --egress-allow was checked by the flag parser.
+  std::string slirp = config.slirp4netns.empty() ? sandbox::FindSlirp4netns() : config.slirp4netns;
+  if (slirp.empty() || ::access(slirp.c_str(), X_OK) != 0) {
+    FAAS_LOG(log, warn, "faasd.no_slirp4netns", {"path", slirp},
+             {"effect", "functions with network: outbound are refused"},
+             {"hint", "apt-get install slirp4netns"});
+  }
+  local->sched = std::make_unique<scheduler::Scheduler>(
+      scheduler::SchedulerOptions{.worker_path = worker,
+                                  .init_timeout = config.init_timeout,
+                                  .answer_buffer_budget = AnswerBufferBudget(config),
+                                  .cgroups = cgroups->get(),
+                                  .spare_cgroups = config.spare_cgroups,
+                                  .zygotes = config.zygotes,
+                                  .park_instances = config.park_instances,
+                                  .function_cpus = FunctionCpus(config.function_cpus),
+                                  .slirp4netns = slirp,
+                                  .egress_allow = config.egress_allow,
+                                  .ledger = config.unsafe_no_ledger ? nullptr : ledger,
+                                  .metrics = metrics,
+                                  .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,
+                                             .per_request_micros = config.price_per_request,
+                                             .unit = config.currency_unit}});
+  scheduler::Scheduler& sched = *local->sched;
+  metrics->SetInstanceSource([&sched] {
+    std::vector<metering::InstanceGauge> out;
+    for (const auto& [name, st] : sched.AllStats()) {
+      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u,
+                     st.parked_pid > 0 ? 1u : 0u});
+    }
+    return out;
+  });
+  local->cgroups = std::move(*cgroups);
+  return local;
+}
+
 int RunDaemon(const DaemonConfig& config) {
   if (!log::SetLevels(config.log_level)) {
     std::fprintf(stderr, "faasd: bad --log-level \"%s\"\n", config.log_level.c_str());
@@ -225,6 +320,9 @@ int RunDaemon(const DaemonConfig& config) {
   ::signal(SIGPIPE, SIG_IGN);
 
   ProtectFromOomKiller();
+  if (config.role == "node") {
+    return RunNode(config, stop_signals);
+  }
 
   auto http_addr = SplitHostPort(config.http);
   auto grpc_addr = SplitHostPort(config.grpc);
@@ -232,12 +330,6 @@ int RunDaemon(const DaemonConfig& config) {
     FAAS_LOG(log, err, "faasd.bad_address",
              {"error", (http_addr.ok() ? grpc_addr.status() : http_addr.status()).message()});
     return 2;
-  }
-  std::string worker = config.worker_path.empty() ? DefaultWorkerPath() : config.worker_path;
-  if (::access(worker.c_str(), X_OK) != 0) {
-    FAAS_LOG(log, err, "faasd.no_worker", {"path", worker},
-             {"hint", "build faas-worker or pass --worker PATH"});
-    return 1;
   }
   // The store string is not logged: a postgres:// URI may carry a password.
   auto registry = store::OpenRegistry(config.store, config.data_dir);
@@ -271,84 +363,47 @@ int RunDaemon(const DaemonConfig& config) {
     central->SetSyncHook([s = shipper.get()] { return s->Flush(); });
     metrics.SetLedgerSource([s = shipper.get()] { return s->UnshippedRows(); });
   }
-  sandbox::CgroupOptions cg_opts;
-  if (config.cgroup_mode != "auto") {
-    cg_opts.mode = config.cgroup_mode == "v2" ? sandbox::CgroupMode::kV2 : sandbox::CgroupMode::kV1;
-  }
-  cg_opts.v2_mount = config.cgroup_v2_mount;
-  cg_opts.max_memory_bytes =
-      config.max_memory_mb != 0 ? config.max_memory_mb << 20 : sandbox::DefaultMaxMemoryBytes();
-  cg_opts.max_pids = config.max_pids != 0 ? config.max_pids : sandbox::DefaultMaxPids();
-  // Without cgroups at all (not root, controllers not mounted) there is no sandbox to speak of:
-  // no kill of an instance's every process, no CPU metering, and the worker's jail needs root
-  // too. --unsafe-no-limits does not cover that.
-  auto cgroups = sandbox::CgroupRoot::Create(cg_opts);
-  if (!cgroups.ok()) {
-    FAAS_LOG(log, err, "faasd.cgroups_failed", {"error", cgroups.status().message()},
-             {"hint", "faasd needs root and the memory, pids, cpu and cpuacct controllers"});
-    return 1;
-  }
-  // Every limit fails closed (docs/sandbox.md): where memory and pids limits cannot be enforced,
-  // faasd does not serve unless the operator says so.
-  if (!(*cgroups)->EnforcesLimits()) {
-    if (!config.unsafe_no_limits) {
-      FAAS_LOG(log, err, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
-               {"hint",
-                "faasd refuses to run functions without memory and pids limits; to run "
-                "without them anyway (never on a shared host), pass --unsafe-no-limits"});
-      return 1;
-    }
-    FAAS_LOG(log, warn, "faasd.limits_not_enforced", {"error", (*cgroups)->LimitsProblem()},
-             {"why",
-              "--unsafe-no-limits: functions run WITHOUT memory and pids limits; one "
-              "function can exhaust this machine's memory or pids"});
-  }
-  metrics.SetLimitsEnforced((*cgroups)->EnforcesLimits());
-  if (config.unsafe_no_ledger) {
-    FAAS_LOG(log, warn, "faasd.no_ledger",
-             {"why", "--unsafe-no-ledger: nothing is recorded or billed"});
-  }
-  FAAS_LOG(log, info, "faasd.cgroups",
-           {"mode", (*cgroups)->mode() == sandbox::CgroupMode::kV2 ? "v2" : "v1"},
-           {"limits", (*cgroups)->EnforcesLimits()}, {"dir", (*cgroups)->Dirs().front()},
-           {"max_memory_bytes", cg_opts.max_memory_bytes}, {"max_pids", cg_opts.max_pids});
-  // network: outbound needs slirp4netns; --egress-allow was checked by the flag parser.
-  std::string slirp = config.slirp4netns.empty() ? sandbox::FindSlirp4netns() : config.slirp4netns;
-  if (slirp.empty() || ::access(slirp.c_str(), X_OK) != 0) {
-    FAAS_LOG(log, warn, "faasd.no_slirp4netns", {"path", slirp},
-             {"effect", "functions with network: outbound are refused"},
-             {"hint", "apt-get install slirp4netns"});
-  }
-  scheduler::Scheduler sched({.worker_path = worker,
-                              .init_timeout = config.init_timeout,
-                              .answer_buffer_budget = AnswerBufferBudget(config),
-                              .cgroups = cgroups->get(),
-                              .spare_cgroups = config.spare_cgroups,
-                              .zygotes = config.zygotes,
-                              .park_instances = config.park_instances,
-                              .function_cpus = FunctionCpus(config.function_cpus),
-                              .slirp4netns = slirp,
-                              .egress_allow = config.egress_allow,
-                              .ledger = config.unsafe_no_ledger ? nullptr : ledger->get(),
-                              .metrics = &metrics,
-                              .prices = {.per_cpu_ms_micros = config.price_per_cpu_ms,
-                                         .per_request_micros = config.price_per_request,
-                                         .unit = config.currency_unit}});
-  metrics.SetInstanceSource([&sched] {
-    std::vector<metering::InstanceGauge> out;
-    for (const auto& [name, st] : sched.AllStats()) {
-      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u,
-                     st.parked_pid > 0 ? 1u : 0u});
-    }
-    return out;
-  });
+  // Where invocations run: this machine's scheduler (all), or the nodes (gateway).
+  std::unique_ptr<LocalScheduler> local;
+  std::unique_ptr<LocalRuntime> local_runtime;
+  std::unique_ptr<cluster::NodeSource> nodes;
+  std::unique_ptr<RemoteInvoker> remote;
+  Runtime* runtime = nullptr;
+  scheduler::Invoker* invoker = nullptr;
   auto functions = (*registry)->ListFunctions();
   if (!functions.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", functions.status().message()});
     return 1;
   }
-  for (const auto& rec : *functions) {
-    sched.SetFunction(SpecFor(**registry, rec.latest));
+  if (config.role == "gateway") {
+    auto source = MakeNodeSource(config);
+    auto balancer = MakeNodeBalancer(config);
+    if (!source.ok() || !balancer.ok()) {
+      FAAS_LOG(log, err, "faasd.bad_cluster_flags",
+               {"error", (source.ok() ? balancer.status() : source.status()).message()});
+      return 2;
+    }
+    nodes = std::move(*source);
+    remote = std::make_unique<RemoteInvoker>(nodes.get(), std::move(*balancer), registry->get(),
+                                             config.unsafe_no_ledger ? nullptr : ledger->get());
+    if (Status s = remote->LoadFunctions(); !s.ok()) {
+      FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
+      return 1;
+    }
+    remote->StartResync(std::chrono::seconds(1));  // deploys through other gateways
+    runtime = remote.get();
+    invoker = remote.get();
+  } else {
+    local = StartScheduler(config, ledger->get(), &metrics);
+    if (local == nullptr) {
+      return 1;
+    }
+    for (const auto& rec : *functions) {
+      local->sched->SetFunction(SpecFor(**registry, rec.latest));
+    }
+    local_runtime = std::make_unique<LocalRuntime>(local->sched.get(), registry->get());
+    runtime = local_runtime.get();
+    invoker = local->sched.get();
   }
 
   auto admin_token = LoadAdminToken(config);
@@ -379,16 +434,17 @@ int RunDaemon(const DaemonConfig& config) {
     FAAS_LOG(log, warn, "faasd.callback_allow", {"ranges", ranges},
              {"why", "async callbacks may reach these internal ranges"});
   }
-  gateway::AsyncInvocations async({.invoker = &sched,
+  gateway::AsyncInvocations async({.invoker = invoker,
                                    .queue = queue->get(),
                                    .metrics = &metrics,
                                    .result_bytes = 256u << 10,
                                    .callback_allow = std::move(callback_allow)});
-  gateway::Gateway gw({.invoker = &sched,
+  gateway::Gateway gw({.invoker = invoker,
                        .metrics = &metrics,
                        .async = &async,
                        .queue = queue->get(),
-                       .access_log = config.access_log});
+                       .access_log = config.access_log,
+                       .node_id = local != nullptr ? NodeId(config) : ""});
   auto keys = BuildKeyTable(**registry);
   if (!keys.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", keys.status().message()});
@@ -418,7 +474,7 @@ int RunDaemon(const DaemonConfig& config) {
   // deliver their callbacks, on the same machinery.
   triggers::TriggerManager user_triggers(
       {.queue = queue->get(),
-       .invoke = [&sched](const triggers::Delivery& d) { return RunQueueDelivery(sched, d); },
+       .invoke = [invoker](const triggers::Delivery& d) { return RunQueueDelivery(*invoker, d); },
        .consumer_name = "",
        .settings_kind = "trigger"});
   if (Status s = user_triggers.Start(); !s.ok()) {
@@ -479,7 +535,7 @@ int RunDaemon(const DaemonConfig& config) {
 
   ControlService control(
       {.registry = registry->get(),
-       .scheduler = &sched,
+       .scheduler = runtime,
        .ledger = ledger->get(),
        .ledger_reader = central.get(),
        .currency_unit = config.currency_unit,
@@ -514,8 +570,8 @@ int RunDaemon(const DaemonConfig& config) {
       FAAS_LOG(log, warn, "faasd.ready_file_failed", {"error", s.message()});
     }
   }
-  FAAS_LOG(log, info, "faasd.ready", {"http", http_bound}, {"grpc", grpc_bound},
-           {"data_dir", config.data_dir}, {"functions", functions->size()},
+  FAAS_LOG(log, info, "faasd.ready", {"role", config.role}, {"http", http_bound},
+           {"grpc", grpc_bound}, {"data_dir", config.data_dir}, {"functions", functions->size()},
            {"routes", routes->size()}, {"pid", ::getpid()},
            {"admin_token", config.admin_token_file.empty() ? config.data_dir + "/admin-token"
                                                            : config.admin_token_file});
@@ -553,7 +609,9 @@ int RunDaemon(const DaemonConfig& config) {
   // Deliveries still running after the grace stay unacknowledged and run again after restart.
   user_triggers.Stop(left());
   internal_triggers.Stop(left());
-  sched.Shutdown(left());
+  if (local != nullptr) {
+    local->sched->Shutdown(left());
+  }
   http_drain.join();
   if (!config.ready_file.empty()) {
     ::unlink(config.ready_file.c_str());

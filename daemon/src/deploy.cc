@@ -27,7 +27,7 @@ std::string_view StoreErrorCode(const Status& s) {
   }
 }
 
-Deployer::Deployer(store::Registry* registry, scheduler::Scheduler* scheduler)
+Deployer::Deployer(store::Registry* registry, Runtime* scheduler)
     : registry_(registry), scheduler_(scheduler) {
   FAAS_CHECK(registry_ != nullptr && scheduler_ != nullptr);
 }
@@ -69,12 +69,19 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   if (!uid.ok()) {
     return DeployError{StoreErrorCode(uid.status()), uid.status()};
   }
-  scheduler::FunctionSpec probe{name, 0, registry_->ArtifactPath(*sha), cfg, *uid};
+  store::Version probe;
+  probe.function = name;
+  probe.artifact_sha256 = *sha;
+  probe.config = cfg;
+  probe.uid = *uid;
   std::chrono::nanoseconds took{0};
   Status probed = scheduler_->Prepare(probe, &took);
   // Declared after `done`, so it runs first: a zygote SetFunction did not adopt (the deploy
   // failed after the probe) is stopped before another deploy of `name` may prepare one.
   ScopeExit unprepared([&] { scheduler_->DropPrepared(name); });
+  if (probed.code() == StatusCode::kUnavailable) {  // a gateway with no node up to probe on
+    return DeployError{"unavailable", probed};
+  }
   if (!probed.ok()) {
     bool timeout = probed.code() == StatusCode::kDeadlineExceeded;
     bool lib_fault = timeout || probed.code() == StatusCode::kFailedPrecondition;
@@ -86,7 +93,7 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   if (!created.ok()) {
     return DeployError{StoreErrorCode(created.status()), created.status()};
   }
-  scheduler_->SetFunction(SpecFor(*registry_, created->version));
+  scheduler_->SetVersion(created->version);
   static auto log = log::Get("control");
   FAAS_LOG(log, info, "function.deployed", {"fn", name}, {"version", created->version.version},
            {"unchanged", created->unchanged}, {"sha256", *sha}, {"probe_ms", ToMillis(took)});
@@ -115,13 +122,13 @@ Result<store::Version> Deployer::Rollback(const std::string& name, uint32_t vers
   // was deployed, and if it cannot start now, the call that needs it says why.
   FAAS_ASSIGN_OR_RETURN(store::Version target, registry_->GetVersion(name, version));
   ScopeExit unprepared([&] { scheduler_->DropPrepared(name); });
-  if (Status prepared = scheduler_->Prepare(SpecFor(*registry_, target)); !prepared.ok()) {
+  if (Status prepared = scheduler_->Prepare(target, nullptr); !prepared.ok()) {
     static auto log = log::Get("control");
     FAAS_LOG(log, warn, "rollback.prepare_failed", {"fn", name}, {"version", version},
              {"error", prepared.message()});
   }
   FAAS_ASSIGN_OR_RETURN(store::Version v, registry_->Rollback(name, version));
-  scheduler_->SetFunction(SpecFor(*registry_, v));
+  scheduler_->SetVersion(v);
   return v;
 }
 

@@ -11,10 +11,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include "faas/base/status.h"
@@ -54,10 +57,62 @@ struct DeployError {
 
 using DeployOutcome = std::variant<Deployed, DeployError>;
 
+// Where a function's versions run, for the control API and its deploys: this machine's
+// scheduler (--role all: LocalRuntime) or the cluster's nodes (--role gateway: RemoteInvoker,
+// remote_invoker.h). The methods are the Scheduler's, by stored version. Thread-safe.
+class Runtime : public scheduler::Invoker {
+ public:
+  // OK when outbound functions can run; else FailedPrecondition saying what is missing.
+  virtual Status OutboundNetworkAvailable() const = 0;
+  // Scheduler::Prepare of `v`; v.version is 0 while a deploy probes a version not yet created.
+  virtual Status Prepare(const store::Version& v, std::chrono::nanoseconds* took) = 0;
+  virtual void DropPrepared(const std::string& name) = 0;
+  // Scheduler::SetFunction: `v` is the function's current version from now on.
+  virtual void SetVersion(const store::Version& v) = 0;
+  virtual void RemoveFunction(const std::string& name) = 0;
+  virtual scheduler::FunctionStats Stats(const std::string& name) const = 0;
+  virtual Result<uint32_t> Prewarm(const std::string& name, uint32_t count) = 0;
+};
+
+// The Runtime of --role all: the local scheduler, its libraries from the local registry.
+class LocalRuntime final : public Runtime {
+ public:
+  LocalRuntime(scheduler::Scheduler* scheduler, const store::Registry* registry)
+      : sched_(scheduler), registry_(registry) {}
+  std::shared_ptr<const scheduler::FunctionSpec> Current(const std::string& name) const override {
+    return sched_->Current(name);
+  }
+  scheduler::InvokeResult Invoke(const std::string& name,
+                                 scheduler::InvokeRequest request) override {
+    return sched_->Invoke(name, std::move(request));
+  }
+  void InvokeAsync(const std::string& name, scheduler::InvokeRequest request, EventLoop* loop,
+                   std::function<void(scheduler::InvokeResult)> done) override {
+    sched_->InvokeAsync(name, std::move(request), loop, std::move(done));
+  }
+  Status OutboundNetworkAvailable() const override { return sched_->OutboundNetworkAvailable(); }
+  Status Prepare(const store::Version& v, std::chrono::nanoseconds* took) override {
+    return sched_->Prepare(SpecFor(*registry_, v), took);
+  }
+  void DropPrepared(const std::string& name) override { sched_->DropPrepared(name); }
+  void SetVersion(const store::Version& v) override { sched_->SetFunction(SpecFor(*registry_, v)); }
+  void RemoveFunction(const std::string& name) override { sched_->RemoveFunction(name); }
+  scheduler::FunctionStats Stats(const std::string& name) const override {
+    return sched_->Stats(name);
+  }
+  Result<uint32_t> Prewarm(const std::string& name, uint32_t count) override {
+    return sched_->Prewarm(name, count);
+  }
+
+ private:
+  scheduler::Scheduler* sched_;
+  const store::Registry* registry_;
+};
+
 // Thread-safe. Neither pointer is owned; both must outlive the Deployer.
 class Deployer {
  public:
-  Deployer(store::Registry* registry, scheduler::Scheduler* scheduler);
+  Deployer(store::Registry* registry, Runtime* runtime);
 
   // Checks the name and config (all problems at once), that outbound network is available if
   // asked for, and the ELF; stores the artifact; loads it once in a probe worker running as
@@ -81,7 +136,7 @@ class Deployer {
   void Release(const std::string& name);
 
   store::Registry* registry_;
-  scheduler::Scheduler* scheduler_;
+  Runtime* scheduler_;
   std::mutex mu_;
   std::set<std::string> changing_;  // guarded by mu_: names with a change in progress
 };

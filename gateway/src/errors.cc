@@ -45,6 +45,7 @@ HttpError ToHttpError(scheduler::Outcome outcome) {
     case Outcome::kInitFailed:
     case Outcome::kResponseTooLarge:
     case Outcome::kSandboxViolation:
+    case Outcome::kNodeLost:
       return {502, code};
     case Outcome::kNoCapacity:
     case Outcome::kShuttingDown:

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "faas/base/event_loop.h"
 #include "faas/base/ids.h"
@@ -90,7 +91,7 @@ void AddPlatformHeaders(Call& c) {
 }  // namespace
 
 struct Gateway::Impl {
-  explicit Impl(GatewayOptions options) : o(options), edge(options.metrics) {}
+  explicit Impl(GatewayOptions options) : o(std::move(options)), edge(o.metrics) {}
 
   GatewayOptions o;
   EdgeChecks edge;
@@ -189,6 +190,15 @@ struct Gateway::Impl {
                                 : r.error_message;
       c.res = MakeErrorResponse(e.status, e.code, message, c.inv_id,
                                 r.outcome == Outcome::kNoCapacity ? 1 : 0);
+      if (r.outcome == Outcome::kNodeLost && c.res.body.ends_with("}}")) {
+        // ../shared/CLUSTER.md §5: the client learns which node died with its call.
+        c.res.body.resize(c.res.body.size() - 2);
+        c.res.body += ",\"node\":\"" + JsonEscape(r.node) + "\"}}";
+      }
+    }
+    const std::string& node = r.node.empty() ? o.node_id : r.node;
+    if (!node.empty()) {
+      c.res.headers.emplace_back("X-Faas-Node", node);
     }
     c.res.headers.emplace_back("X-Faas-Trace-Id", c.trace_id);
     if (!r.logs.empty()) {
@@ -374,7 +384,7 @@ struct Gateway::Impl {
   }
 };
 
-Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>(options)) {
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   if (impl_->o.metrics != nullptr) {
     impl_->o.metrics->SetHttpSource([impl = impl_.get()] { return impl->Gauges(); });
   }

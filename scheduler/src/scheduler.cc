@@ -40,6 +40,8 @@ std::string_view OutcomeName(Outcome outcome) {
       return "shutting_down";
     case Outcome::kInternal:
       return "internal";
+    case Outcome::kNodeLost:
+      return "node_lost";
   }
   return "internal";
 }

@@ -42,7 +42,8 @@ class DeployerTest : public ::testing::Test {
     ASSERT_TRUE(registry.ok()) << registry.status().ToString();
     registry_ = std::move(*registry);
     scheduler_ = std::make_unique<scheduler::Scheduler>(scheduler::testing::Options());
-    deployer_ = std::make_unique<Deployer>(registry_.get(), scheduler_.get());
+    runtime_ = std::make_unique<LocalRuntime>(scheduler_.get(), registry_.get());
+    deployer_ = std::make_unique<Deployer>(registry_.get(), runtime_.get());
   }
 
   // The error of a deploy that must fail.
@@ -58,6 +59,7 @@ class DeployerTest : public ::testing::Test {
   faas::testing::TempDir dir_;
   std::unique_ptr<store::Registry> registry_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<LocalRuntime> runtime_;
   std::unique_ptr<Deployer> deployer_;
 };
 

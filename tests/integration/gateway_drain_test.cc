@@ -30,7 +30,8 @@ class Served {
              .metrics = nullptr,
              .async = nullptr,
              .queue = nullptr,
-             .access_log = false}),
+             .access_log = false,
+             .node_id = ""}),
         http_({}, [this](gateway::HttpRequest& q, const gateway::Responder& r) {
           gw_.HandleAsync(q, r);
         }) {

@@ -29,6 +29,7 @@ TEST(ToHttpError, OneRowPerOutcome) {
   ExpectHttpError(Outcome::kPayloadTooLarge, 413, "payload_too_large");
   ExpectHttpError(Outcome::kShuttingDown, 503, "shutting_down");
   ExpectHttpError(Outcome::kInternal, 500, "internal");
+  ExpectHttpError(Outcome::kNodeLost, 502, "node_lost");
 }
 
 }  // namespace

@@ -14,6 +14,15 @@
 namespace faas::daemon {
 
 struct DaemonConfig {
+  // FAAS_ROLE (docs/operations.md "Roles"): "all" (one machine, embedded SQLite), "gateway"
+  // (HTTP edge + control API; invocations go to nodes over gRPC) or "node" (scheduler and
+  // workers, serving gateways on --grpc). gateway and node need --store postgres://...
+  std::string role = "all";
+  std::string node_id;    // FAAS_NODE_ID (node, all): this node's id; default the hostname
+  std::string advertise;  // FAAS_ADVERTISE (node): its gRPC address for gateways; default bound
+  // FAAS_NODES (gateway): id=grpc_host:port@http_host:port,... the nodes it routes to
+  std::string nodes;
+  std::string balancer;  // FAAS_BALANCER (gateway): how it picks a node; "" = bounded-hash
   std::string http = "127.0.0.1:8080";   // FAAS_HTTP; port 0 picks a free port
   std::string grpc = "127.0.0.1:9090";   // FAAS_GRPC
   std::string data_dir = "./faas-data";  // FAAS_DATA_DIR

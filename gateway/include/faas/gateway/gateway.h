@@ -11,10 +11,11 @@
 // Before any scheduling work an invocation passes the edge checks (edge_checks.h): the API key,
 // then the key's and the function's rate limits.
 //
-// Every response carries X-Invocation-Id, X-Faas-Cold-Start and Server-Timing; errors are the
-// JSON of errors.h. A valid W3C traceparent is continued (trace_context.h), else a trace is
-// started; the function sees it as the traceparent header. One structured access-log line per
-// request goes to the "access" logger at info level. Thread-safe.
+// Every response carries X-Invocation-Id, X-Faas-Cold-Start and Server-Timing, and every
+// invocation's X-Faas-Node (the node that ran it); errors are the JSON of errors.h, and a
+// node_lost error also names the node ("node"). A valid W3C traceparent is continued
+// (trace_context.h), else a trace is started; the function sees it as the traceparent header. One
+// structured access-log line per request goes to the "access" logger at info level. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -42,6 +43,8 @@ struct GatewayOptions {
   AsyncInvocations* async = nullptr;      // optional, not owned: /async-function, /invocations
   store::Queue* queue = nullptr;          // optional, not owned: POST /queues/NAME
   bool access_log = true;                 // one "access" info line per request
+  // X-Faas-Node of invocations whose result names no node (--role all: this machine's node id).
+  std::string node_id;
 };
 
 class Gateway {

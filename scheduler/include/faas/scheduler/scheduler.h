@@ -82,6 +82,9 @@ enum class Outcome {
   kPayloadTooLarge,   // the request body is over the function's max_body_bytes (413)
   kShuttingDown,      // the daemon is stopping (503)
   kInternal,          // our failure, e.g. cannot spawn (500)
+  // A cluster gateway delivered the invocation to a node that died before it answered (502;
+  // ../shared/CLUSTER.md §5). Never produced by the Scheduler itself.
+  kNodeLost,
 };
 
 // Durations of the phases of one invocation (zero when the phase did not happen).
@@ -109,6 +112,7 @@ struct InvokeResult {
   // The instance's peak memory so far, this invocation included (0: unknown).
   uint64_t peak_memory_bytes = 0;
   std::string logs;  // captured stdout/stderr of this invocation (capped)
+  std::string node;  // the node that ran it (X-Faas-Node), set by a cluster gateway's invoker
 };
 
 struct FunctionStats {

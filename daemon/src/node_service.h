@@ -1,0 +1,68 @@
+// The node side of the gateway -> node hop (proto/faas/v1/node.proto,
+// docs/design/0018-node-protocol.md): faasd --role node serves NodeService on --grpc, running
+// each invocation on its local scheduler. Versions come from the shared registry: a version the
+// node does not run yet is read from it and its library fetched (FetchArtifact verifies the
+// sha256 before anything loads) when a gateway first asks for it.
+//
+//   auto server = NodeServer::Start("127.0.0.1:0", {.scheduler = &sched, .registry = reg.get(),
+//                                                   .node_id = "n1"});
+//   ... (*server)->port() ...
+//   (*server)->Shutdown(deadline);
+//
+// gRPC stays inside node_service.cc; the proto converters below are shared with
+// remote_invoker.cc, the gateway side.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "faas/base/status.h"
+#include "faas/scheduler/scheduler.h"
+#include "faas/store/registry.h"
+
+namespace faas::v1 {
+class NodeInvokeHead;
+class NodeReplyHead;
+}  // namespace faas::v1
+
+namespace faas::daemon {
+
+// Invocation bodies travel in chunks of this size (both ways).
+inline constexpr std::size_t kNodeChunkBytes = 64u << 10;
+
+struct NodeServiceDeps {
+  scheduler::Scheduler* scheduler = nullptr;  // not owned
+  store::Registry* registry = nullptr;        // not owned
+  std::string node_id;
+  uint32_t loops = 1;  // event loops that run invocations (Scheduler::InvokeAsync)
+};
+
+class NodeServer {
+ public:
+  // Listens on `address` (host:port, port 0 = any) and serves NodeService. Unavailable when it
+  // cannot listen.
+  static Result<std::unique_ptr<NodeServer>> Start(const std::string& address,
+                                                   NodeServiceDeps deps);
+  ~NodeServer();  // Shutdown(now)
+  NodeServer(const NodeServer&) = delete;
+  NodeServer& operator=(const NodeServer&) = delete;
+
+  int port() const;
+  // Stops taking calls; calls still running may finish until `deadline`, then are cancelled.
+  void Shutdown(std::chrono::system_clock::time_point deadline);
+
+ private:
+  struct Impl;
+  explicit NodeServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Converters shared by both ends of the Invoke stream. Bodies travel apart, in chunks.
+void ToProto(const scheduler::InvokeRequest& r, v1::NodeInvokeHead* head);
+scheduler::InvokeRequest FromProto(const v1::NodeInvokeHead& head);
+void ToProto(const scheduler::InvokeResult& r, v1::NodeReplyHead* head);
+scheduler::InvokeResult FromProto(const v1::NodeReplyHead& head);
+
+}  // namespace faas::daemon

@@ -1,0 +1,581 @@
+#include "remote_invoker.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "faas/base/event_loop.h"
+#include "faas/base/log.h"
+#include "faas/base/time.h"
+#include "faas/store/config.h"
+#include "faas/v1/node.grpc.pb.h"
+
+#include "node_service.h"
+
+namespace faas::daemon {
+namespace {
+
+using scheduler::InvokeResult;
+using scheduler::Outcome;
+using Stub = v1::NodeService::Stub;
+
+// Beyond the function's own limits (queue wait, init, execution), how long a gateway waits for a
+// node before it gives the call up as lost.
+constexpr std::chrono::seconds kNodeSlack{15};
+// Deploy probes and rollbacks: the node loads and initialises the library (init_timeout, 10 s by
+// default) after fetching it.
+constexpr std::chrono::seconds kPrepareDeadline{120};
+constexpr std::chrono::seconds kControlDeadline{5};
+
+InvokeResult Failed(Outcome outcome, std::string message, std::string node = "") {
+  InvokeResult r;
+  r.outcome = outcome;
+  r.error_message = std::move(message);
+  r.node = std::move(node);
+  return r;
+}
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto log = log::Get("cluster");
+  return log;
+}
+
+}  // namespace
+
+struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
+  cluster::NodeSource* nodes;
+  store::Registry* registry;
+  store::Ledger* ledger = nullptr;
+
+  std::mutex balancer_mu;
+  std::unique_ptr<cluster::Balancer> balancer;  // guarded by balancer_mu (not thread-safe)
+
+  mutable std::mutex mu;
+  std::map<std::string, std::shared_ptr<const scheduler::FunctionSpec>> functions;
+  struct Channel {
+    std::string address;
+    std::shared_ptr<Stub> stub;
+  };
+  std::map<std::string, Channel, std::less<>> channels;
+  std::map<std::string, uint32_t, std::less<>> in_flight;  // by node id
+  std::size_t in_flight_total = 0;
+  std::map<std::string, std::string> prepared_on;       // function -> node that holds its zygote
+  std::condition_variable idle;                         // in_flight_total reached 0
+  std::map<std::string, Clock::time_point> changed_at;  // last SetVersion/RemoveFunction
+  bool stop_resync = false;                             // guarded by mu
+  std::condition_variable resync_wake;
+
+  // The node to try next for `key`, skipping `tried`; nullopt when none is up. Counts the call
+  // in flight on it.
+  std::optional<cluster::NodeInfo> Pick(const std::string& key,
+                                        const std::vector<std::string>& tried) {
+    std::vector<cluster::NodeInfo> up = nodes->Up();
+    std::erase_if(up, [&](const cluster::NodeInfo& n) {
+      return std::find(tried.begin(), tried.end(), n.id) != tried.end();
+    });
+    if (up.empty()) {
+      return std::nullopt;
+    }
+    std::vector<cluster::NodeLoad> loads;
+    loads.reserve(up.size());
+    {
+      std::lock_guard lock(mu);
+      for (const cluster::NodeInfo& n : up) {
+        auto it = in_flight.find(n.id);
+        loads.push_back({.id = n.id,
+                         .capacity = n.capacity,
+                         .in_flight = it == in_flight.end() ? 0 : it->second,
+                         .reported_load = n.reported_load});
+      }
+    }
+    std::size_t pick = 0;
+    {
+      std::lock_guard lock(balancer_mu);
+      pick = std::min(balancer->Pick(key, loads), up.size() - 1);
+    }
+    return std::move(up[pick]);
+  }
+
+  std::shared_ptr<Stub> StubFor(const cluster::NodeInfo& node) {
+    std::lock_guard lock(mu);
+    Channel& c = channels[node.id];
+    if (c.stub == nullptr || c.address != node.address) {
+      grpc::ChannelArguments args;
+      // A node that restarts is reachable again within a second, not after gRPC's default
+      // reconnect backoff (up to 2 min).
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      args.SetMaxReceiveMessageSize(8 << 20);
+      c.address = node.address;
+      c.stub = v1::NodeService::NewStub(
+          grpc::CreateCustomChannel(node.address, grpc::InsecureChannelCredentials(), args));
+    }
+    return c.stub;
+  }
+
+  void Begin(const std::string& node) {
+    std::lock_guard lock(mu);
+    ++in_flight[node];
+    ++in_flight_total;
+  }
+  void End(const std::string& node) {
+    std::lock_guard lock(mu);
+    if (auto it = in_flight.find(node); it != in_flight.end() && it->second > 0) {
+      --it->second;
+    }
+    if (--in_flight_total == 0) {
+      idle.notify_all();
+    }
+  }
+
+  std::shared_ptr<const scheduler::FunctionSpec> Current(const std::string& name) const {
+    std::lock_guard lock(mu);
+    auto it = functions.find(name);
+    return it == functions.end() ? nullptr : it->second;
+  }
+
+  // One invocation across its attempts (one per node tried).
+  struct Call {
+    std::string name;
+    std::string key;  // function@version: the balancer's affinity key
+    uint32_t version = 0;
+    scheduler::InvokeRequest request;  // kept whole: a call not delivered goes to the next node
+    std::chrono::system_clock::time_point deadline;
+    std::vector<std::string> tried;
+    std::function<void(InvokeResult)> finish;
+    int64_t start_unix_ms = UnixMillisNow();
+    Clock::time_point t0 = Clock::now();
+  };
+
+  // The ledger row of a call lost with its node (CLUSTER.md §5: outcome node_lost, 0 ms billed).
+  void RecordLost(const Call& call) {
+    if (ledger == nullptr) {
+      return;
+    }
+    store::InvocationRecord rec;
+    rec.invocation_id = call.request.invocation_id;
+    rec.function = call.name;
+    rec.version = call.version;
+    rec.trigger = call.request.trigger;
+    rec.start_unix_ms = call.start_unix_ms;
+    rec.wall_ns = static_cast<uint64_t>((Clock::now() - call.t0).count());
+    rec.outcome = "node_lost";
+    rec.error_code = "node_lost";
+    rec.tenant = call.request.tenant;
+    rec.queue = call.request.queue;
+    rec.message_id = call.request.message_id;
+    if (Status s = ledger->Append(rec); !s.ok()) {
+      FAAS_LOG(Log(), err, "ledger.append_failed", {"inv", rec.invocation_id},
+               {"error", s.message()});
+    }
+  }
+
+  void Start(std::string name, scheduler::InvokeRequest request,
+             std::function<void(InvokeResult)> finish) {
+    auto spec = Current(name);
+    if (spec == nullptr) {
+      finish(Failed(Outcome::kNotFound, "function \"" + name + "\" does not exist"));
+      return;
+    }
+    auto call = std::make_shared<Call>();
+    call->version = spec->version;
+    call->key = name + "@" + std::to_string(spec->version);
+    call->name = std::move(name);
+    call->request = std::move(request);
+    call->deadline = std::chrono::system_clock::now() + spec->config.timeout +
+                     store::EffectiveQueueTimeout(spec->config) + kNodeSlack;
+    call->finish = std::move(finish);
+    Attempt(std::move(call));
+  }
+
+  void Attempt(std::shared_ptr<Call> call);
+};
+
+namespace {
+
+// One attempt of one invocation on one node: gRPC's callback API runs it on gRPC's threads.
+// Deletes itself when the call is over.
+class InvokeStream final
+    : public grpc::ClientBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply> {
+ public:
+  InvokeStream(std::shared_ptr<RemoteInvoker::Impl> impl,
+               std::shared_ptr<RemoteInvoker::Impl::Call> call, cluster::NodeInfo node)
+      : impl_(std::move(impl)), call_(std::move(call)), node_(std::move(node)) {}
+
+  void Start() {
+    ctx_.set_deadline(call_->deadline);
+    std::shared_ptr<Stub> stub = impl_->StubFor(node_);
+    stub->async()->Invoke(&ctx_, this);
+    v1::NodeInvokeHead* head = out_.mutable_head();
+    ToProto(call_->request, head);
+    head->set_function(call_->name);
+    head->set_version(call_->version);
+    head->set_deadline_unix_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(call_->deadline.time_since_epoch())
+            .count());
+    StartWrite(&out_);
+    StartRead(&in_);
+    StartCall();
+  }
+
+  void OnWriteDone(bool ok) override {
+    const std::string& body = call_->request.body;
+    if (!ok) {
+      return;  // the stream broke; OnDone says how
+    }
+    if (sent_ < body.size()) {
+      std::size_t n = std::min(kNodeChunkBytes, body.size() - sent_);
+      out_.set_chunk(body.data() + sent_, n);
+      sent_ += n;
+      StartWrite(&out_);
+    } else {
+      StartWritesDone();
+    }
+  }
+
+  void OnReadInitialMetadataDone(bool ok) override { delivered_ = ok; }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      return;
+    }
+    if (in_.has_head()) {
+      result_ = FromProto(in_.head());
+      body_bytes_ = in_.head().body_bytes();
+      result_.body.reserve(std::min<uint64_t>(body_bytes_, 8u << 20));
+      have_head_ = true;
+    } else if (have_head_) {
+      result_.body += in_.chunk();
+    }
+    StartRead(&in_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    impl_->End(node_.id);
+    const bool broken = status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    if (status.ok() && have_head_ && result_.body.size() == body_bytes_) {
+      result_.node = node_.id;
+      call_->finish(std::move(result_));
+    } else if (!delivered_ && broken) {
+      // Refused or reset before the node took the call: the function never started there.
+      impl_->nodes->MarkDown(node_.id, status.error_message());
+      impl_->Attempt(std::move(call_));
+    } else if (delivered_ || broken) {
+      if (broken) {
+        impl_->nodes->MarkDown(node_.id, status.error_message());
+      }
+      FAAS_LOG(Log(), warn, "node.lost_call", {"node", node_.id}, {"fn", call_->name},
+               {"inv", call_->request.invocation_id}, {"error", status.error_message()});
+      impl_->RecordLost(*call_);
+      call_->finish(Failed(Outcome::kNodeLost,
+                           "node \"" + node_.id + "\" was lost while it ran the invocation (" +
+                               status.error_message() + ")",
+                           node_.id));
+    } else {
+      call_->finish(Failed(
+          Outcome::kInternal,
+          "node \"" + node_.id + "\" refused the invocation: " + status.error_message(), node_.id));
+    }
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<RemoteInvoker::Impl> impl_;
+  std::shared_ptr<RemoteInvoker::Impl::Call> call_;
+  cluster::NodeInfo node_;
+  grpc::ClientContext ctx_;
+  v1::NodeInvokeFrame out_;
+  v1::NodeInvokeReply in_;
+  std::size_t sent_ = 0;
+  bool delivered_ = false;  // the node sent its initial metadata: it took the call
+  bool have_head_ = false;
+  uint64_t body_bytes_ = 0;
+  InvokeResult result_;
+};
+
+}  // namespace
+
+void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
+  std::optional<cluster::NodeInfo> node = Pick(call->key, call->tried);
+  if (!node) {
+    std::string tried;
+    for (const std::string& id : call->tried) {
+      tried += (tried.empty() ? " (tried " : ", ") + id;
+    }
+    call->finish(Failed(Outcome::kNoCapacity, "no node is available to run \"" + call->name + "\"" +
+                                                  (tried.empty() ? "" : tried + ")")));
+    return;
+  }
+  call->tried.push_back(node->id);
+  Begin(node->id);
+  auto* stream = new InvokeStream(shared_from_this(), std::move(call), std::move(*node));
+  stream->Start();
+}
+
+RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
+                             std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
+                             store::Ledger* ledger)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->ledger = ledger;
+  FAAS_CHECK(nodes != nullptr && balancer != nullptr && registry != nullptr);
+  impl_->nodes = nodes;
+  impl_->balancer = std::move(balancer);
+  impl_->registry = registry;
+}
+
+RemoteInvoker::~RemoteInvoker() {
+  if (resync_.joinable()) {
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->stop_resync = true;
+    }
+    impl_->resync_wake.notify_all();
+    resync_.join();
+  }
+  // Calls in flight hold the Impl; the NodeSource and registry they use must outlive them.
+  std::unique_lock lock(impl_->mu);
+  impl_->idle.wait(lock, [this] { return impl_->in_flight_total == 0; });
+}
+
+Status RemoteInvoker::LoadFunctions() {
+  // A change this gateway made after the read started is newer than what the read returns.
+  const Clock::time_point started = Clock::now();
+  auto changed_since_read = [this, started](const std::string& name) {
+    auto it = impl_->changed_at.find(name);  // mu held
+    return it != impl_->changed_at.end() && it->second >= started;
+  };
+  FAAS_ASSIGN_OR_RETURN(std::vector<store::FunctionRecord> all, impl_->registry->ListFunctions());
+  std::set<std::string> stored;
+  for (const store::FunctionRecord& rec : all) {
+    stored.insert(rec.name);
+    bool stale = false;
+    {
+      std::lock_guard lock(impl_->mu);
+      auto it = impl_->functions.find(rec.name);
+      stale = !changed_since_read(rec.name) &&
+              (it == impl_->functions.end() || it->second->version != rec.latest.version ||
+               it->second->config != rec.latest.config);
+    }
+    if (stale) {
+      SetVersion(rec.latest);
+    }
+  }
+  std::lock_guard lock(impl_->mu);
+  std::erase_if(impl_->functions, [&](const auto& f) {
+    return !stored.contains(f.first) && !changed_since_read(f.first);
+  });
+  return OkStatus();
+}
+
+void RemoteInvoker::StartResync(std::chrono::milliseconds every) {
+  resync_ = std::thread([this, every] {
+    std::unique_lock lock(impl_->mu);
+    while (!impl_->resync_wake.wait_for(lock, every, [this] { return impl_->stop_resync; })) {
+      lock.unlock();
+      if (Status s = LoadFunctions(); !s.ok()) {
+        FAAS_LOG(Log(), warn, "registry.resync_failed", {"error", s.message()});
+      }
+      lock.lock();
+    }
+  });
+}
+
+std::size_t RemoteInvoker::InFlight() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->in_flight_total;
+}
+
+std::shared_ptr<const scheduler::FunctionSpec> RemoteInvoker::Current(
+    const std::string& name) const {
+  return impl_->Current(name);
+}
+
+InvokeResult RemoteInvoker::Invoke(const std::string& name, scheduler::InvokeRequest request) {
+  auto promise = std::make_shared<std::promise<InvokeResult>>();
+  std::future<InvokeResult> result = promise->get_future();
+  impl_->Start(name, std::move(request),
+               [promise](InvokeResult r) { promise->set_value(std::move(r)); });
+  return result.get();
+}
+
+void RemoteInvoker::InvokeAsync(const std::string& name, scheduler::InvokeRequest request,
+                                EventLoop* loop, std::function<void(InvokeResult)> done) {
+  impl_->Start(name, std::move(request), [loop, done = std::move(done)](InvokeResult r) {
+    loop->Post([done, r = std::move(r)]() mutable { done(std::move(r)); });
+  });
+}
+
+Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds* took) {
+  uint32_t version = v.version;
+  if (version == 0) {
+    // A deploy's probe: place it where the version it is about to become will be invoked.
+    version = 1;
+    if (auto all = impl_->registry->ListVersions(v.function); all.ok() && !all->empty()) {
+      version = all->back().version + 1;
+    }
+  }
+  v1::NodePrepareRequest req;
+  v1::NodeVersionRef* ref = req.mutable_version();
+  ref->set_function(v.function);
+  ref->set_version(version);
+  ref->set_artifact_sha256(v.artifact_sha256);
+  ref->set_config_json(store::ConfigToJson(v.config));
+  ref->set_uid(v.uid);
+  const std::string key = v.function + "@" + std::to_string(version);
+  std::vector<std::string> tried;
+  while (std::optional<cluster::NodeInfo> node = impl_->Pick(key, tried)) {
+    tried.push_back(node->id);
+    impl_->Begin(node->id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kPrepareDeadline);
+    v1::NodePrepareReply reply;
+    grpc::Status s = impl_->StubFor(*node)->Prepare(&ctx, req, &reply);
+    impl_->End(node->id);
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      impl_->nodes->MarkDown(node->id, s.error_message());
+      continue;  // a probe is safe to run again elsewhere
+    }
+    if (!s.ok()) {
+      return UnavailableError("node \"" + node->id + "\": " + s.error_message());
+    }
+    if (took != nullptr) {
+      *took = std::chrono::nanoseconds(reply.took_ns());
+    }
+    if (reply.code() == 0) {
+      std::lock_guard lock(impl_->mu);
+      impl_->prepared_on[v.function] = node->id;
+    }
+    FAAS_LOG(Log(), info, "node.prepared", {"fn", v.function}, {"version", version},
+             {"node", node->id}, {"ok", reply.code() == 0});
+    return Status(static_cast<StatusCode>(reply.code()), reply.message());
+  }
+  return UnavailableError("no node is up to run \"" + v.function +
+                          "\" (start faasd --role node, and check the gateway's --nodes)");
+}
+
+void RemoteInvoker::DropPrepared(const std::string& name) {
+  std::string node_id;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->prepared_on.find(name);
+    if (it == impl_->prepared_on.end()) {
+      return;
+    }
+    node_id = std::move(it->second);
+    impl_->prepared_on.erase(it);
+  }
+  for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
+    if (node.id == node_id) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
+      v1::NodeFunctionName req;
+      req.set_name(name);
+      v1::NodeEmpty reply;
+      impl_->StubFor(node)->DropPrepared(&ctx, req, &reply).ok();  // best effort
+    }
+  }
+}
+
+void RemoteInvoker::SetVersion(const store::Version& v) {
+  auto spec = std::make_shared<scheduler::FunctionSpec>();
+  spec->name = v.function;
+  spec->version = v.version;
+  spec->config = v.config;
+  spec->uid = v.uid;
+  std::string prepared;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->functions[v.function] = std::move(spec);
+    impl_->changed_at[v.function] = Clock::now();
+    if (auto it = impl_->prepared_on.find(v.function); it != impl_->prepared_on.end()) {
+      prepared = std::move(it->second);
+      impl_->prepared_on.erase(it);
+    }
+  }
+  if (prepared.empty()) {
+    return;
+  }
+  // The node that prepared the version loads it now, adopting the zygote (a Prewarm of 0), so
+  // the deploy answers once the first call can fork there.
+  for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
+    if (node.id == prepared) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
+      v1::NodePrewarmRequest req;
+      req.set_function(v.function);
+      req.set_version(v.version);
+      req.set_count(0);
+      v1::NodePrewarmReply reply;
+      grpc::Status s = impl_->StubFor(node)->Prewarm(&ctx, req, &reply);
+      if (!s.ok() || reply.code() != 0) {
+        FAAS_LOG(Log(), warn, "node.load_failed", {"fn", v.function}, {"version", v.version},
+                 {"node", node.id}, {"error", s.ok() ? reply.message() : s.error_message()});
+      }
+    }
+  }
+}
+
+void RemoteInvoker::RemoveFunction(const std::string& name) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->functions.erase(name);
+    impl_->changed_at[name] = Clock::now();
+  }
+  for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
+    v1::NodeFunctionName req;
+    req.set_name(name);
+    v1::NodeEmpty reply;
+    grpc::Status s = impl_->StubFor(node)->Remove(&ctx, req, &reply);
+    if (!s.ok()) {
+      FAAS_LOG(Log(), warn, "node.remove_failed", {"fn", name}, {"node", node.id},
+               {"error", s.error_message()});
+    }
+  }
+}
+
+Result<uint32_t> RemoteInvoker::Prewarm(const std::string& name, uint32_t count) {
+  auto spec = Current(name);
+  if (spec == nullptr) {
+    return NotFoundError("function \"" + name + "\" does not exist");
+  }
+  const std::string key = name + "@" + std::to_string(spec->version);
+  std::vector<std::string> tried;
+  while (std::optional<cluster::NodeInfo> node = impl_->Pick(key, tried)) {
+    tried.push_back(node->id);
+    impl_->Begin(node->id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kPrepareDeadline);
+    v1::NodePrewarmRequest req;
+    req.set_function(name);
+    req.set_version(spec->version);
+    req.set_count(count);
+    v1::NodePrewarmReply reply;
+    grpc::Status s = impl_->StubFor(*node)->Prewarm(&ctx, req, &reply);
+    impl_->End(node->id);
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      impl_->nodes->MarkDown(node->id, s.error_message());
+      continue;
+    }
+    if (!s.ok()) {
+      return UnavailableError("node \"" + node->id + "\": " + s.error_message());
+    }
+    if (reply.code() != 0) {
+      return Status(static_cast<StatusCode>(reply.code()), reply.message());
+    }
+    return reply.started();
+  }
+  return UnavailableError("no node is up to run \"" + name + "\"");
+}
+
+}  // namespace faas::daemon

@@ -1,0 +1,83 @@
+// The gateway side of the gateway -> node hop (docs/design/0018-node-protocol.md): faasd --role
+// gateway runs invocations, deploy probes and prewarms on the cluster's nodes over gRPC
+// (proto/faas/v1/node.proto) instead of a local scheduler.
+//
+//   RemoteInvoker remote(&nodes, std::move(balancer), registry.get());
+//   FAAS_RETURN_IF_ERROR(remote.LoadFunctions());       // every function's latest version
+//   Gateway gw({.invoker = &remote, ...});
+//
+// Each invocation asks the NodeSource for the nodes that are up and the Balancer for one, keyed
+// function@version, then streams the request to it (head, then 64 KiB body chunks). In-flight
+// semantics (../shared/CLUSTER.md §5):
+// - not delivered (connection refused or reset before the node took the call): that node is
+//   marked down at once and the call goes to the next node; the function never started;
+// - delivered, then the stream broke before the answer: 502 node_lost naming the node, and the
+//   node is marked down; never retried (the function may have run);
+// - no node up: 503 no_capacity.
+// InvokeAsync never blocks its event loop: gRPC's callback API runs the stream and the result is
+// posted back with EventLoop::Post. Every result names its node (InvokeResult::node).
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "faas/cluster/balancer.h"
+#include "faas/cluster/nodes.h"
+#include "faas/store/ledger.h"
+#include "faas/store/registry.h"
+
+#include "deploy.h"
+
+namespace faas::daemon {
+
+class RemoteInvoker final : public Runtime {
+ public:
+  // `nodes`, `registry` and `ledger` are not owned and must outlive this object. `ledger`
+  // (optional) gets the row of each node_lost call, which the lost node could not write:
+  // outcome node_lost, 0 ms billed.
+  RemoteInvoker(cluster::NodeSource* nodes, std::unique_ptr<cluster::Balancer> balancer,
+                store::Registry* registry, store::Ledger* ledger = nullptr);
+  ~RemoteInvoker() override;  // waits for calls in flight to end (they are cancelled)
+  RemoteInvoker(const RemoteInvoker&) = delete;
+  RemoteInvoker& operator=(const RemoteInvoker&) = delete;
+
+  // Reads every function's latest version from the registry (what Current answers; deploys and
+  // rollbacks through this gateway update it at once). Functions no longer stored are forgotten.
+  // Errors are the registry's.
+  Status LoadFunctions();
+  // Calls LoadFunctions every `every` on a thread of its own, so deploys, rollbacks and deletes
+  // made through other gateways are followed (a periodic resync; LISTEN/NOTIFY would make it
+  // immediate). Stopped by the destructor. Failures are logged and retried at the next tick.
+  void StartResync(std::chrono::milliseconds every);
+  // Invocations being streamed to nodes now.
+  std::size_t InFlight() const;
+
+  std::shared_ptr<const scheduler::FunctionSpec> Current(const std::string& name) const override;
+  scheduler::InvokeResult Invoke(const std::string& name,
+                                 scheduler::InvokeRequest request) override;
+  void InvokeAsync(const std::string& name, scheduler::InvokeRequest request, EventLoop* loop,
+                   std::function<void(scheduler::InvokeResult)> done) override;
+  // The node decides (its Prepare fails for outbound functions it cannot run).
+  Status OutboundNetworkAvailable() const override { return OkStatus(); }
+  // Runs Prepare on the node the balancer picks for function@version (for a deploy's probe, the
+  // version the registry will number it). Unavailable when no node is up.
+  Status Prepare(const store::Version& v, std::chrono::nanoseconds* took) override;
+  void DropPrepared(const std::string& name) override;
+  void SetVersion(const store::Version& v) override;
+  // Forgets the function and asks every node that is up to stop its instances (best effort).
+  void RemoveFunction(const std::string& name) override;
+  // Instances live on the nodes: zero here (faasctl describe through a gateway).
+  scheduler::FunctionStats Stats(const std::string&) const override { return {}; }
+  Result<uint32_t> Prewarm(const std::string& name, uint32_t count) override;
+
+  struct Impl;  // remote_invoker.cc: shared with the calls in flight
+
+ private:
+  std::shared_ptr<Impl> impl_;
+  std::thread resync_;  // StartResync's
+};
+
+}  // namespace faas::daemon

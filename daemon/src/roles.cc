@@ -1,0 +1,257 @@
+#include "roles.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "faas/base/ids.h"
+#include "faas/base/log.h"
+#include "faas/base/unique_fd.h"
+#include "faas/gateway/errors.h"
+#include "faas/gateway/http_server.h"
+
+#include "deploy.h"
+#include "node_service.h"
+
+namespace faas::daemon {
+namespace {
+
+bool IsPostgres(std::string_view store) {
+  return store.starts_with("postgres://") || store.starts_with("postgresql://");
+}
+
+// The node's busy share for /readyz: instances running or waiting, over its CPUs (a node whose
+// every CPU has a running invocation is at 1; queued calls take it above).
+double NodeLoad(const scheduler::Scheduler& sched) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  uint64_t busy = 0;
+  for (const auto& [name, st] : sched.AllStats()) {
+    busy += st.busy + st.waiting;
+  }
+  return static_cast<double>(busy) / std::max(1, cpus);
+}
+
+// A node's HTTP server: health and metrics only; functions are served over NodeService.
+void NodeHttp(const gateway::HttpRequest& req, gateway::HttpResponse& res, bool ready,
+              const scheduler::Scheduler& sched, const metering::Metrics& metrics) {
+  if (req.method == "GET" && req.path == "/healthz") {
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.body = "{\"status\":\"ok\"}\n";
+  } else if (req.method == "GET" && req.path == "/readyz" && ready) {
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.body = "{\"status\":\"ready\",\"load\":" + std::to_string(NodeLoad(sched)) + "}\n";
+  } else if (req.method == "GET" && req.path == "/readyz") {
+    res = gateway::MakeErrorResponse(503, "not_ready", "this node is starting or draining",
+                                     NewInvocationId());
+  } else if (req.method == "GET" && req.path == "/metrics") {
+    res.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    res.body = metrics.Render();
+  } else {
+    res = gateway::MakeErrorResponse(
+        404, "route_not_found",
+        "a node serves only /healthz, /readyz and /metrics; invoke functions through a gateway",
+        NewInvocationId());
+  }
+}
+
+}  // namespace
+
+Status CheckRoleFlags(const DaemonConfig& c) {
+  std::string problems;
+  auto add = [&problems](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
+  if (c.role != "all" && !IsPostgres(c.store)) {
+    add("--role " + c.role +
+        " needs --store postgres://... (the registry gateways and nodes share)");
+  }
+  if (c.role != "gateway" && !c.nodes.empty()) {
+    add("--nodes is for --role gateway");
+  }
+  if (c.role != "gateway" && !c.balancer.empty()) {
+    add("--balancer is for --role gateway");
+  }
+  if (c.role != "node" && !c.advertise.empty()) {
+    add("--advertise is for --role node");
+  }
+  if (c.role == "gateway" && !c.node_id.empty()) {
+    add("--node-id is for --role node or all");
+  }
+  if (c.role == "gateway" && c.nodes.empty()) {
+    add("--role gateway needs --nodes id=grpc_host:port@http_host:port,...");
+  }
+  if (!c.advertise.empty() && !SplitHostPort(c.advertise).ok()) {
+    add("--advertise \"" + c.advertise + "\" must be host:port");
+  }
+  if (!c.nodes.empty()) {
+    if (auto nodes = ParseNodes(c.nodes); !nodes.ok()) {
+      add(nodes.status().message());
+    }
+  }
+  return problems.empty() ? OkStatus() : InvalidArgumentError(problems);
+}
+
+std::string NodeId(const DaemonConfig& config) {
+  if (!config.node_id.empty()) {
+    return config.node_id;
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    return "node";
+  }
+  return host;
+}
+
+Result<std::vector<cluster::NodeInfo>> ParseNodes(std::string_view flag) {
+  std::vector<cluster::NodeInfo> out;
+  while (!flag.empty()) {
+    std::size_t comma = flag.find(',');
+    std::string_view entry = flag.substr(0, comma);
+    flag = comma == std::string_view::npos ? std::string_view() : flag.substr(comma + 1);
+    const std::size_t eq = entry.find('='), at = entry.find('@');
+    const auto bad = [&entry](const std::string& why) {
+      return InvalidArgumentError("--nodes entry \"" + std::string(entry) + "\": " + why +
+                                  " (want id=grpc_host:port@http_host:port)");
+    };
+    if (eq == std::string_view::npos || eq == 0 || at == std::string_view::npos || at < eq) {
+      return bad("malformed");
+    }
+    cluster::NodeInfo n;
+    n.id = std::string(entry.substr(0, eq));
+    n.address = std::string(entry.substr(eq + 1, at - eq - 1));
+    n.http_address = std::string(entry.substr(at + 1));
+    if (!SplitHostPort(n.address).ok() || !SplitHostPort(n.http_address).ok()) {
+      return bad("addresses must be host:port");
+    }
+    for (const cluster::NodeInfo& other : out) {
+      if (other.id == n.id) {
+        return bad("node id \"" + n.id + "\" appears twice");
+      }
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<cluster::NodeSource>> MakeNodeSource(const DaemonConfig& config) {
+  FAAS_ASSIGN_OR_RETURN(std::vector<cluster::NodeInfo> nodes, ParseNodes(config.nodes));
+  if (nodes.empty()) {
+    return InvalidArgumentError(
+        "--role gateway needs --nodes id=grpc_host:port@http_host:port,...");
+  }
+  return std::unique_ptr<cluster::NodeSource>(
+      std::make_unique<cluster::StaticNodes>(std::move(nodes)));
+}
+
+Result<std::unique_ptr<cluster::Balancer>> MakeNodeBalancer(const DaemonConfig& config) {
+  // The one line to change when cluster::MakeBalancer lands (roles_balancer.cc goes then).
+  return TemporaryMakeBalancer(config.balancer.empty() ? "bounded-hash" : config.balancer);
+}
+
+int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
+  auto log = log::Get("faasd");
+  auto http_addr = SplitHostPort(config.http);
+  auto grpc_addr = SplitHostPort(config.grpc);
+  if (!http_addr.ok() || !grpc_addr.ok()) {
+    FAAS_LOG(log, err, "faasd.bad_address",
+             {"error", (http_addr.ok() ? grpc_addr.status() : http_addr.status()).message()});
+    return 2;
+  }
+  auto registry = store::OpenRegistry(config.store, config.data_dir);
+  if (!registry.ok()) {
+    FAAS_LOG(log, err, "faasd.store_failed", {"dir", config.data_dir}, {"backend", "postgres"},
+             {"error", registry.status().message()});
+    return 1;
+  }
+  auto ledger = store::Ledger::Open(config.data_dir);
+  if (!ledger.ok()) {
+    FAAS_LOG(log, err, "faasd.ledger_failed", {"dir", config.data_dir},
+             {"error", ledger.status().message()});
+    return 1;
+  }
+  metering::Metrics metrics;
+  std::unique_ptr<LocalScheduler> local = StartScheduler(config, ledger->get(), &metrics);
+  if (local == nullptr) {
+    return 1;
+  }
+  scheduler::Scheduler& sched = *local->sched;
+  // Every function's latest version now; versions deployed later are loaded when a gateway
+  // first asks for them (NodeService).
+  auto functions = (*registry)->ListFunctions();
+  if (!functions.ok()) {
+    FAAS_LOG(log, err, "faasd.store_failed", {"error", functions.status().message()});
+    return 1;
+  }
+  for (const auto& rec : *functions) {
+    sched.SetFunction(SpecFor(**registry, rec.latest));
+  }
+  const std::string node_id = NodeId(config);
+  auto node = NodeServer::Start(
+      config.grpc, {.scheduler = &sched, .registry = registry->get(), .node_id = node_id});
+  if (!node.ok()) {
+    FAAS_LOG(log, err, "faasd.grpc_failed", {"addr", config.grpc},
+             {"error", node.status().message()});
+    return 1;
+  }
+  std::atomic<bool> ready{false};
+  gateway::ServerOptions http_opts;
+  http_opts.host = http_addr->first;
+  http_opts.port = http_addr->second;
+  http_opts.threads = 1;
+  http_opts.read_timeout = config.http_read_timeout;
+  http_opts.write_timeout = config.http_write_timeout;
+  gateway::HttpServer http(http_opts, [&](gateway::HttpRequest& q, gateway::HttpResponse& r) {
+    NodeHttp(q, r, ready.load(), sched, metrics);
+  });
+  auto http_port = http.Start();
+  if (!http_port.ok()) {
+    FAAS_LOG(log, err, "faasd.http_failed", {"error", http_port.status().message()});
+    return 1;
+  }
+  const std::string http_bound = http_addr->first + ":" + std::to_string(*http_port);
+  const std::string grpc_bound = grpc_addr->first + ":" + std::to_string((*node)->port());
+  const std::string advertise = config.advertise.empty() ? grpc_bound : config.advertise;
+  ready = true;
+  if (!config.ready_file.empty()) {
+    std::string json = "{\"role\":\"node\",\"node_id\":\"" + JsonEscape(node_id) +
+                       "\",\"http\":\"" + http_bound + "\",\"grpc\":\"" + grpc_bound +
+                       "\",\"advertise\":\"" + JsonEscape(advertise) +
+                       "\",\"pid\":" + std::to_string(::getpid()) + "}\n";
+    if (Status s = WriteFileAtomic(config.ready_file, json); !s.ok()) {
+      FAAS_LOG(log, warn, "faasd.ready_file_failed", {"error", s.message()});
+    }
+  }
+  FAAS_LOG(log, info, "faasd.ready", {"role", "node"}, {"node_id", node_id}, {"http", http_bound},
+           {"grpc", grpc_bound}, {"advertise", advertise}, {"functions", functions->size()},
+           {"pid", ::getpid()});
+
+  int sig = 0;
+  while (sigwait(&stop_signals, &sig) != 0) {
+  }
+  FAAS_LOG(log, info, "faasd.draining", {"signal", sig},
+           {"grace_ms", static_cast<int64_t>(config.shutdown_grace.count())});
+  ready = false;  // /readyz 503: gateways' health checks take the node out
+  if (config.drain_delay.count() > 0) {
+    struct timespec wait = {static_cast<time_t>(config.drain_delay.count() / 1000),
+                            static_cast<long>((config.drain_delay.count() % 1000) * 1'000'000)};
+    siginfo_t info;
+    sigtimedwait(&stop_signals, &info, &wait);
+  }
+  const auto deadline = std::chrono::system_clock::now() + config.shutdown_grace;
+  // Calls in flight finish within the grace; the scheduler's shutdown then kills what is left,
+  // which ends their handlers, so both run side by side.
+  std::thread grpc_drain([&node, deadline] { (*node)->Shutdown(deadline); });
+  sched.Shutdown(config.shutdown_grace);
+  grpc_drain.join();
+  http.Stop();
+  if (!config.ready_file.empty()) {
+    ::unlink(config.ready_file.c_str());
+  }
+  FAAS_LOG(log, info, "faasd.stopped");
+  return 0;
+}
+
+}  // namespace faas::daemon

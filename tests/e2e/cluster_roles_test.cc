@@ -1,0 +1,263 @@
+// End-to-end: faasd's cluster roles (issue #16 item 1; docs/design/0018-node-protocol.md). One
+// gateway and two nodes on loopback share a registry in a real PostgreSQL; functions are deployed
+// through the gateway's control API and invoked over its HTTP, which streams each call to a node
+// over gRPC. A node killed with SIGKILL loses only the call it was running (502 node_lost); later
+// calls go to the other node.
+#include <signal.h>
+
+#include <future>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "e2e/faasd_test.h"
+#include "faasd_process.h"
+#include "http_client.h"
+#include "postgres_process.h"
+
+namespace faas::testing {
+namespace {
+
+// The node's /readyz "load" (< 0 when it does not answer one).
+double ReadyLoad(int http_port) {
+  HttpResult r = HttpRequest(http_port, "GET", "/readyz", "", {}, std::chrono::seconds(2));
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status != 200 || j.is_discarded() || !j.contains("load")) {
+    return -1;
+  }
+  return j["load"].get<double>();
+}
+
+class ClusterRolesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    std::string error;
+    ASSERT_TRUE(pg_.Start(&error)) << error;
+    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    store_ = pg_.Url("faas");
+    ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store_, "--node-id", "n1"})) << n1_.Logs();
+    ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store_, "--node-id", "n2"})) << n2_.Logs();
+    ASSERT_TRUE(gw_.Start({"--role", "gateway", "--store", store_, "--nodes",
+                           NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+        << gw_.Logs();
+  }
+
+  static std::string NodeFlag(const std::string& id, const FaasdProcess& n) {
+    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
+  }
+
+  void Deploy(const std::string& name, const std::string& lib) {
+    CommandResult r = gw_.Ctl({"deploy", name, lib});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << gw_.Logs() << n1_.Logs() << n2_.Logs();
+  }
+
+  std::string AllLogs() { return gw_.Logs() + n1_.Logs() + n2_.Logs(); }
+
+  PostgresProcess pg_;
+  std::string store_;
+  FaasdProcess n1_, n2_, gw_;
+};
+
+TEST_F(ClusterRolesTest, GatewayServesFunctionsDeployedAfterTheNodesStarted) {
+  Deploy("hello", FunctionLib("hello"));
+  // The deploy's probe ran as Prepare on the node the balancer picks for hello@1, which adopted
+  // that zygote when the version was created; the first call lands there.
+  const std::string adopted = "zygote.started fn=hello version=1";
+  const bool on_n1 = n1_.Logs().find(adopted) != std::string::npos;
+  const bool on_n2 = n2_.Logs().find(adopted) != std::string::npos;
+  ASSERT_NE(on_n1, on_n2) << AllLogs();
+  HttpResult first = HttpRequest(gw_.http_port(), "GET", "/function/hello");
+  ASSERT_EQ(first.status, 200) << first.body << AllLogs();
+  EXPECT_EQ(first.Header("x-faas-node"), on_n1 ? "n1" : "n2");
+  std::set<std::string> nodes;
+  for (int i = 0; i < 4; ++i) {
+    HttpResult r = HttpRequest(gw_.http_port(), "GET", "/function/hello");
+    ASSERT_EQ(r.status, 200) << r.body << AllLogs();
+    EXPECT_FALSE(r.Header("x-invocation-id").empty());
+    nodes.insert(r.Header("x-faas-node"));
+  }
+  for (const std::string& n : nodes) {
+    EXPECT_TRUE(n == "n1" || n == "n2") << n;
+  }
+  // The node answers health with its load, and serves no function routes itself.
+  EXPECT_GE(ReadyLoad(n1_.http_port()), 0.0);
+  ExpectError(HttpRequest(n1_.http_port(), "GET", "/function/hello"), 404, "route_not_found");
+}
+
+TEST_F(ClusterRolesTest, LargeBodiesRoundTripThroughTheStream) {
+  Deploy("echo", FunctionLib("echo"));
+  std::string body(5u << 20, 'a');
+  body.replace(body.size() - 16, 16, "END-MARKER-12345");
+  HttpResult r = HttpRequest(gw_.http_port(), "POST", "/function/echo", body);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 300) << AllLogs();
+  EXPECT_GT(r.body.size(), body.size());
+  EXPECT_NE(r.body.find("aaaaEND-MARKER-12345"), std::string::npos);
+  EXPECT_FALSE(r.Header("x-faas-node").empty());
+}
+
+TEST_F(ClusterRolesTest, AKilledNodeLosesOnlyItsCallAndTheOtherServes) {
+  Deploy("sleep", FunctionLib("sleep"));
+  Deploy("hello", FunctionLib("hello"));
+  auto slow = std::async(std::launch::async, [this] {
+    return HttpRequest(gw_.http_port(), "GET", "/function/sleep?ms=20000", "", {},
+                       std::chrono::seconds(60));
+  });
+  // Which node runs it: the one whose /readyz load rises.
+  FaasdProcess* busy = nullptr;
+  std::string busy_id;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (busy == nullptr && std::chrono::steady_clock::now() < deadline) {
+    if (ReadyLoad(n1_.http_port()) > 0) {
+      busy = &n1_;
+      busy_id = "n1";
+    } else if (ReadyLoad(n2_.http_port()) > 0) {
+      busy = &n2_;
+      busy_id = "n2";
+    }
+  }
+  ASSERT_NE(busy, nullptr) << AllLogs();
+  busy->Kill9();
+  HttpResult lost = slow.get();
+  ExpectError(lost, 502, "node_lost");
+  auto j = nlohmann::json::parse(lost.body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << lost.body;
+  EXPECT_EQ(j["error"]["node"], busy_id) << lost.body;
+  EXPECT_EQ(lost.Header("x-faas-node"), busy_id);
+  // The lost node could not record the call; the gateway did: node_lost, nothing billed.
+  CommandResult rows = gw_.Ctl({"invocations", "sleep", "-o", "json"});
+  ASSERT_EQ(rows.exit_code, 0) << rows.err;
+  EXPECT_NE(rows.out.find("node_lost"), std::string::npos) << rows.out;
+  EXPECT_NE(rows.out.find(lost.Header("x-invocation-id")), std::string::npos) << rows.out;
+
+  const std::string other = busy_id == "n1" ? "n2" : "n1";
+  for (int i = 0; i < 4; ++i) {
+    HttpResult r = HttpRequest(gw_.http_port(), "GET", "/function/hello");
+    EXPECT_EQ(r.status, 200) << r.body << gw_.Logs();
+    EXPECT_EQ(r.Header("x-faas-node"), other);
+  }
+}
+
+TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
+  Deploy("sleep", FunctionLib("sleep"));
+  Deploy("hello", FunctionLib("hello"));
+  // A second gateway (it reads the functions at start) whose first node refuses connections.
+  FaasdProcess gw2;
+  ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
+                         "dead=127.0.0.1:1@127.0.0.1:1," + NodeFlag("n1", n1_)}))
+      << gw2.Logs();
+  // While n1 has a call in flight, a picker that spreads load prefers the idle "dead" node;
+  // one of the two calls meets the refusal, and both must be served by n1.
+  auto slow = std::async(std::launch::async, [&gw2] {
+    return HttpRequest(gw2.http_port(), "GET", "/function/sleep?ms=1500");
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ReadyLoad(n1_.http_port()) <= 0 && std::chrono::steady_clock::now() < deadline) {
+  }
+  HttpResult fast = HttpRequest(gw2.http_port(), "GET", "/function/hello");
+  EXPECT_EQ(fast.status, 200) << fast.body << gw2.Logs();
+  EXPECT_EQ(fast.Header("x-faas-node"), "n1");
+  HttpResult slow_r = slow.get();
+  EXPECT_EQ(slow_r.status, 200) << slow_r.body << gw2.Logs();
+  EXPECT_EQ(slow_r.Header("x-faas-node"), "n1");
+  EXPECT_NE(gw2.Logs().find("node.down node=dead"), std::string::npos) << gw2.Logs();
+}
+
+TEST_F(ClusterRolesTest, ADeployThroughOneGatewayIsServedByAnother) {
+  FaasdProcess gw2;
+  ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
+                         NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+      << gw2.Logs();
+  Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows by its periodic resync
+  HttpResult r;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (r.status != 200 && std::chrono::steady_clock::now() < deadline) {
+    r = HttpRequest(gw2.http_port(), "GET", "/function/hello");
+  }
+  EXPECT_EQ(r.status, 200) << r.body << gw2.Logs();
+  CommandResult deleted = gw_.Ctl({"delete", "hello"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (r.status != 404 && std::chrono::steady_clock::now() < deadline) {
+    r = HttpRequest(gw2.http_port(), "GET", "/function/hello");
+  }
+  ExpectError(r, 404, "function_not_found");
+}
+
+TEST_F(ClusterRolesTest, ANodeStoppedWithSigtermFinishesItsCallThenExits) {
+  Deploy("sleep", FunctionLib("sleep"));
+  auto slow = std::async(std::launch::async, [this] {
+    return HttpRequest(gw_.http_port(), "GET", "/function/sleep?ms=1500");
+  });
+  FaasdProcess* busy = nullptr;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (busy == nullptr && std::chrono::steady_clock::now() < deadline) {
+    busy =
+        ReadyLoad(n1_.http_port()) > 0 ? &n1_ : (ReadyLoad(n2_.http_port()) > 0 ? &n2_ : nullptr);
+  }
+  ASSERT_NE(busy, nullptr) << AllLogs();
+  EXPECT_EQ(busy->Stop(), 0) << busy->Logs();  // SIGTERM: drains within --shutdown-grace
+  HttpResult r = slow.get();
+  EXPECT_EQ(r.status, 200) << r.body << AllLogs();
+  EXPECT_EQ(gw_.Stop(), 0) << gw_.Logs();
+}
+
+TEST(ClusterRolesFlags, WrongRoleCombinationsAreUsageErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--role", "gateway", "--nodes", "n1=127.0.0.1:1@127.0.0.1:2"},
+       "--role gateway needs --store postgres://"},
+      {{"--role", "node"}, "--role node needs --store postgres://"},
+      {{"--role", "gateway", "--store", "postgresql:///x"}, "--role gateway needs --nodes"},
+      {{"--nodes", "n1=127.0.0.1:1@127.0.0.1:2"}, "--nodes is for --role gateway"},
+      {{"--role", "node", "--store", "postgresql:///x", "--balancer", "p2c"},
+       "--balancer is for --role gateway"},
+      {{"--role", "gateway", "--store", "postgresql:///x", "--nodes", "n1=nohostport"},
+       "--nodes entry \"n1=nohostport\""},
+      {{"--role", "cluster"}, "--role"},
+  };
+  for (const Case& c : cases) {
+    FaasdProcess d;
+    EXPECT_FALSE(d.Start(c.args));
+    EXPECT_EQ(d.exit_code(), 2) << d.Logs();
+    EXPECT_NE(d.Logs().find(c.message), std::string::npos) << c.message << "\n" << d.Logs();
+  }
+}
+
+TEST(ClusterRolesFlags, RoleAllNamesItsOwnNode) {
+  FaasdProcess d;
+  ASSERT_TRUE(d.Start({"--node-id", "solo"})) << d.Logs();
+  CommandResult r = d.Ctl({"deploy", "hello", FunctionLib("hello")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  HttpResult h = HttpRequest(d.http_port(), "GET", "/function/hello");
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(h.Header("x-faas-node"), "solo");
+}
+
+TEST(ClusterRolesFlags, ADeployWithNoNodeUpFailsClearly) {
+  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  PostgresProcess pg;
+  std::string error;
+  ASSERT_TRUE(pg.Start(&error)) << error;
+  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  // Port 1 on loopback: nothing listens, connections are refused.
+  FaasdProcess gw;
+  ASSERT_TRUE(gw.Start(
+      {"--role", "gateway", "--store", pg.Url("faas"), "--nodes", "n1=127.0.0.1:1@127.0.0.1:1"}))
+      << gw.Logs();
+  CommandResult r = gw.Ctl({"deploy", "hello", FunctionLib("hello")});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("no node is up"), std::string::npos) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace faas::testing
