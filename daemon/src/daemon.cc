@@ -34,6 +34,7 @@
 
 #include "control_service.h"
 #include "deploy.h"
+#include "membership.h"
 #include "remote_invoker.h"
 #include "roles.h"
 
@@ -304,6 +305,20 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
   return local;
 }
 
+Result<CentralLedger> StartCentralLedger(const DaemonConfig& config, store::Ledger* ledger,
+                                         metering::Metrics* metrics) {
+  CentralLedger out;
+  if (!config.store.starts_with("postgres") || config.unsafe_no_ledger) {
+    return out;
+  }
+  // Connects lazily: PostgreSQL may be down now, and the shipper retries.
+  FAAS_ASSIGN_OR_RETURN(out.central, store::PgLedger::Open(config.store));
+  out.shipper = std::make_unique<store::LedgerShipper>(ledger, out.central.get());
+  out.central->SetSyncHook([s = out.shipper.get()] { return s->Flush(); });
+  metrics->SetLedgerSource([s = out.shipper.get()] { return s->UnshippedRows(); });
+  return out;
+}
+
 int RunDaemon(const DaemonConfig& config) {
   if (!log::SetLevels(config.log_level)) {
     std::fprintf(stderr, "faasd: bad --log-level \"%s\"\n", config.log_level.c_str());
@@ -347,22 +362,24 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
   metering::Metrics metrics;
-  // A PostgreSQL store: ship this node's ledger rows to the central ledger there, and read bills,
-  // invocations and logs from it (docs/design/0020-central-ledger.md). The shipper, destroyed
-  // before `ledger` and after the scheduler, makes a final attempt to ship at shutdown.
-  std::unique_ptr<store::PgLedger> central;
-  std::unique_ptr<store::LedgerShipper> shipper;
-  if (config.store.starts_with("postgres") && !config.unsafe_no_ledger) {
-    auto opened = store::PgLedger::Open(config.store);  // connects lazily: PostgreSQL may be down
+  // Destroyed before `ledger` and after the scheduler: the shipper's final attempt at shutdown.
+  auto central = StartCentralLedger(config, ledger->get(), &metrics);
+  if (!central.ok()) {
+    FAAS_LOG(log, err, "faasd.ledger_failed", {"error", central.status().message()});
+    return 1;
+  }
+  // The node registry (PostgreSQL only): where a gateway finds its nodes, and what `faasctl
+  // node list|drain` reads and changes.
+  std::unique_ptr<store::NodeRegistry> node_registry;
+  if (config.store.starts_with("postgres")) {
+    auto opened = store::OpenNodeRegistry(config.store);
     if (!opened.ok()) {
-      FAAS_LOG(log, err, "faasd.ledger_failed", {"error", opened.status().message()});
+      FAAS_LOG(log, err, "faasd.store_failed", {"error", opened.status().message()});
       return 1;
     }
-    central = std::move(*opened);
-    shipper = std::make_unique<store::LedgerShipper>(ledger->get(), central.get());
-    central->SetSyncHook([s = shipper.get()] { return s->Flush(); });
-    metrics.SetLedgerSource([s = shipper.get()] { return s->UnshippedRows(); });
+    node_registry = std::move(*opened);
   }
+  std::unique_ptr<NodeJanitor> node_janitor;
   // Where invocations run: this machine's scheduler (all), or the nodes (gateway).
   std::unique_ptr<LocalScheduler> local;
   std::unique_ptr<LocalRuntime> local_runtime;
@@ -376,7 +393,7 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
   if (config.role == "gateway") {
-    auto source = MakeNodeSource(config);
+    auto source = MakeNodeSource(config, node_registry.get());
     auto balancer = MakeNodeBalancer(config);
     if (!source.ok() || !balancer.ok()) {
       FAAS_LOG(log, err, "faasd.bad_cluster_flags",
@@ -391,6 +408,11 @@ int RunDaemon(const DaemonConfig& config) {
       return 1;
     }
     remote->StartResync(std::chrono::seconds(1));  // deploys through other gateways
+    if (node_registry != nullptr) {
+      // Declares silent nodes dead; only the gateway holding the janitor lock does.
+      node_janitor = std::make_unique<NodeJanitor>(node_registry.get());
+      node_janitor->Start();
+    }
     runtime = remote.get();
     invoker = remote.get();
   } else {
@@ -537,7 +559,7 @@ int RunDaemon(const DaemonConfig& config) {
       {.registry = registry->get(),
        .scheduler = runtime,
        .ledger = ledger->get(),
-       .ledger_reader = central.get(),
+       .ledger_reader = central->central.get(),
        .currency_unit = config.currency_unit,
        .routes_sink =
            [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); },
@@ -545,7 +567,8 @@ int RunDaemon(const DaemonConfig& config) {
        .queue = queue->get(),
        .triggers = &user_triggers,
        .async = &async,
-       .admin_token = *admin_token});
+       .admin_token = *admin_token,
+       .nodes = node_registry.get()});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc, grpc::InsecureServerCredentials(), &grpc_port);

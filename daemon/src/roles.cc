@@ -14,6 +14,7 @@
 #include "faas/gateway/http_server.h"
 
 #include "deploy.h"
+#include "membership.h"
 #include "node_service.h"
 
 namespace faas::daemon {
@@ -80,8 +81,10 @@ Status CheckRoleFlags(const DaemonConfig& c) {
   if (c.role == "gateway" && !c.node_id.empty()) {
     add("--node-id is for --role node or all");
   }
-  if (c.role == "gateway" && c.nodes.empty()) {
-    add("--role gateway needs --nodes id=grpc_host:port@http_host:port,...");
+  if (!c.balancer.empty()) {
+    if (auto b = cluster::MakeBalancer(c.balancer); !b.ok()) {
+      add("--balancer: " + b.status().message());
+    }
   }
   if (!c.advertise.empty() && !SplitHostPort(c.advertise).ok()) {
     add("--advertise \"" + c.advertise + "\" must be host:port");
@@ -136,19 +139,23 @@ Result<std::vector<cluster::NodeInfo>> ParseNodes(std::string_view flag) {
   return out;
 }
 
-Result<std::unique_ptr<cluster::NodeSource>> MakeNodeSource(const DaemonConfig& config) {
+Result<std::unique_ptr<cluster::NodeSource>> MakeNodeSource(const DaemonConfig& config,
+                                                            store::NodeRegistry* registered) {
   FAAS_ASSIGN_OR_RETURN(std::vector<cluster::NodeInfo> nodes, ParseNodes(config.nodes));
-  if (nodes.empty()) {
-    return InvalidArgumentError(
-        "--role gateway needs --nodes id=grpc_host:port@http_host:port,...");
+  if (!nodes.empty()) {
+    return std::unique_ptr<cluster::NodeSource>(
+        std::make_unique<cluster::StaticNodes>(std::move(nodes)));
   }
-  return std::unique_ptr<cluster::NodeSource>(
-      std::make_unique<cluster::StaticNodes>(std::move(nodes)));
+  if (registered == nullptr) {
+    return FailedPreconditionError(
+        "--role gateway finds its nodes in the store's node registry (PostgreSQL), or takes "
+        "--nodes id=grpc_host:port@http_host:port,...");
+  }
+  return MakeGatewayNodeSource(registered);
 }
 
 Result<std::unique_ptr<cluster::Balancer>> MakeNodeBalancer(const DaemonConfig& config) {
-  // The one line to change when cluster::MakeBalancer lands (roles_balancer.cc goes then).
-  return TemporaryMakeBalancer(config.balancer.empty() ? "bounded-hash" : config.balancer);
+  return cluster::MakeBalancer(config.balancer.empty() ? "bounded-hash" : config.balancer);
 }
 
 int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
@@ -173,6 +180,17 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     return 1;
   }
   metering::Metrics metrics;
+  // Destroyed after the scheduler: the shipper's final attempt at shutdown.
+  auto central = StartCentralLedger(config, ledger->get(), &metrics);
+  if (!central.ok()) {
+    FAAS_LOG(log, err, "faasd.ledger_failed", {"error", central.status().message()});
+    return 1;
+  }
+  auto node_registry = store::OpenNodeRegistry(config.store);
+  if (!node_registry.ok()) {
+    FAAS_LOG(log, err, "faasd.store_failed", {"error", node_registry.status().message()});
+    return 1;
+  }
   std::unique_ptr<LocalScheduler> local = StartScheduler(config, ledger->get(), &metrics);
   if (local == nullptr) {
     return 1;
@@ -224,6 +242,29 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
       FAAS_LOG(log, warn, "faasd.ready_file_failed", {"error", s.message()});
     }
   }
+  // Join the cluster: gateways find this node in the registry and check /readyz themselves.
+  // Capacity is in the unit of the load /readyz reports (instances busy or waiting per CPU).
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  const int ncpu = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  const std::string advertise_host =
+      SplitHostPort(advertise).ok() ? SplitHostPort(advertise)->first : http_addr->first;
+  NodeMembership membership(
+      node_registry->get(),
+      {.self = {.id = node_id,
+                .address = advertise,
+                .http_address = advertise_host + ":" + std::to_string(*http_port),
+                .capacity = static_cast<double>(std::max(1, ncpu))},
+       .load = [&sched] { return NodeLoad(sched); },
+       // `faasctl node drain ID`: drain as on SIGTERM (the signal wait below sees it).
+       .on_drain = [] { ::kill(::getpid(), SIGTERM); },
+       // Nothing to give up yet: a node acknowledges no queue work of its own (queues stay on
+       // the gateways' embedded store until they move to Redis Streams).
+       .on_fenced = [](uint64_t) {}});
+  if (Status s = membership.Start(); !s.ok()) {
+    // The heartbeat thread keeps trying; gateways admit the node once it is registered.
+    FAAS_LOG(log, warn, "faasd.register_failed", {"error", s.message()});
+  }
   FAAS_LOG(log, info, "faasd.ready", {"role", "node"}, {"node_id", node_id}, {"http", http_bound},
            {"grpc", grpc_bound}, {"advertise", advertise}, {"functions", functions->size()},
            {"pid", ::getpid()});
@@ -234,6 +275,9 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
   FAAS_LOG(log, info, "faasd.draining", {"signal", sig},
            {"grace_ms", static_cast<int64_t>(config.shutdown_grace.count())});
   ready = false;  // /readyz 503: gateways' health checks take the node out
+  if (Status s = membership.Drain(); !s.ok()) {
+    FAAS_LOG(log, warn, "faasd.drain_mark_failed", {"error", s.message()});
+  }
   if (config.drain_delay.count() > 0) {
     struct timespec wait = {static_cast<time_t>(config.drain_delay.count() / 1000),
                             static_cast<long>((config.drain_delay.count() % 1000) * 1'000'000)};
@@ -247,6 +291,8 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
   sched.Shutdown(config.shutdown_grace);
   grpc_drain.join();
   http.Stop();
+  (void)membership.Leave();  // gateways drop the node now, not after the janitor's 3 s
+  membership.Stop();
   if (!config.ready_file.empty()) {
     ::unlink(config.ready_file.c_str());
   }

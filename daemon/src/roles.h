@@ -20,7 +20,9 @@
 #include "faas/daemon/daemon.h"
 #include "faas/metering/metrics.h"
 #include "faas/scheduler/scheduler.h"
+#include "faas/store/central_ledger.h"
 #include "faas/store/ledger.h"
+#include "faas/store/nodes.h"
 #include "faas/store/registry.h"
 
 namespace faas::sandbox {
@@ -39,18 +41,25 @@ std::string NodeId(const DaemonConfig& config);
 // --nodes "id=grpc_host:port@http_host:port,...": InvalidArgument naming the bad entry.
 Result<std::vector<cluster::NodeInfo>> ParseNodes(std::string_view flag);
 
-// THE place a gateway's node list comes from. Today a cluster::StaticNodes from --nodes
-// (InvalidArgument when it is empty or malformed); the PostgreSQL node registry with health
-// checks (membership.h) plugs in here.
-Result<std::unique_ptr<cluster::NodeSource>> MakeNodeSource(const DaemonConfig& config);
+// THE place a gateway's node list comes from: a fixed cluster::StaticNodes when --nodes is given
+// (InvalidArgument when malformed), otherwise the nodes registered in the shared store that pass
+// this gateway's health checks (membership.h MakeGatewayNodeSource over `registered`).
+Result<std::unique_ptr<cluster::NodeSource>> MakeNodeSource(const DaemonConfig& config,
+                                                            store::NodeRegistry* registered);
 
 // The gateway's balancer for --balancer ("" = bounded-hash). InvalidArgument for an unknown name.
 Result<std::unique_ptr<cluster::Balancer>> MakeNodeBalancer(const DaemonConfig& config);
 
-// TEMPORARY (roles_balancer.cc), until cluster/src/balancer*.cc lands: the same signature as
-// cluster::MakeBalancer; every name gets the least-in-flight picker, ties by rendezvous hash.
-Result<std::unique_ptr<cluster::Balancer>> TemporaryMakeBalancer(std::string_view name,
-                                                                 uint64_t seed = 1);
+// A PostgreSQL store's central ledger (docs/design/0020-central-ledger.md): this process's local
+// ledger rows are shipped there, and bills, invocations and logs are read from it. Both null on
+// SQLite or with --unsafe-no-ledger. Destroy before the local ledger: the shipper makes a final
+// attempt to ship then.
+struct CentralLedger {
+  std::unique_ptr<store::PgLedger> central;
+  std::unique_ptr<store::LedgerShipper> shipper;
+};
+Result<CentralLedger> StartCentralLedger(const DaemonConfig& config, store::Ledger* ledger,
+                                         metering::Metrics* metrics);
 
 // faasd --role node: runs until a signal in `stop_signals` (already blocked), then drains.
 // Returns the process exit code.

@@ -8,6 +8,7 @@
 #include <future>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -206,6 +207,65 @@ TEST_F(ClusterRolesTest, ANodeStoppedWithSigtermFinishesItsCallThenExits) {
   EXPECT_EQ(gw_.Stop(), 0) << gw_.Logs();
 }
 
+// Membership (docs/design/0019-membership-and-health.md): a gateway started without --nodes finds
+// the nodes in the store's node registry and admits them once its health checks pass; `faasctl
+// node drain` drains a node, which stops taking work and exits, and the other serves on.
+TEST(ClusterMembership, AGatewayFindsRegisteredNodesAndADrainedNodeLeaves) {
+  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  PostgresProcess pg;
+  std::string error;
+  ASSERT_TRUE(pg.Start(&error)) << error;
+  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  const std::string store = pg.Url("faas");
+  FaasdProcess n1, n2, gw;
+  ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
+  ASSERT_TRUE(n2.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2.Logs();
+  ASSERT_TRUE(gw.Start({"--role", "gateway", "--store", store})) << gw.Logs();
+  auto logs = [&] { return gw.Logs() + n1.Logs() + n2.Logs(); };
+  // Both nodes are admitted within a few health-check rounds; until then a deploy may find none.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  CommandResult list;
+  while (std::chrono::steady_clock::now() < deadline) {
+    list = gw.Ctl({"node", "list", "-o", "json"});
+    if (list.exit_code == 0 && list.out.find("\"n1\"") != std::string::npos &&
+        list.out.find("\"n2\"") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(list.out.find("\"n2\""), std::string::npos) << list.out << list.err << logs();
+  CommandResult deployed;
+  while (std::chrono::steady_clock::now() < deadline) {
+    deployed = gw.Ctl({"deploy", "hello", FunctionLib("hello")});
+    if (deployed.exit_code == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(deployed.exit_code, 0) << deployed.out << deployed.err << logs();
+  HttpResult r = HttpRequest(gw.http_port(), "GET", "/function/hello");
+  ASSERT_EQ(r.status, 200) << r.body << logs();
+  // Drain n1 through the control API: its heartbeat hears it, it drains and exits 0.
+  CommandResult drain = gw.Ctl({"node", "drain", "n1"});
+  ASSERT_EQ(drain.exit_code, 0) << drain.out << drain.err;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (n1.Running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(n1.Running()) << logs();
+  EXPECT_EQ(n1.exit_code(), 0) << n1.Logs();
+  // Every later call is served, by n2.
+  for (int i = 0; i < 10; ++i) {
+    HttpResult after = HttpRequest(gw.http_port(), "GET", "/function/hello");
+    ASSERT_EQ(after.status, 200) << after.body << logs();
+    EXPECT_EQ(after.Header("x-faas-node"), "n2");
+  }
+  EXPECT_EQ(gw.Stop(), 0) << gw.Logs();
+  EXPECT_EQ(n2.Stop(), 0) << n2.Logs();
+}
+
 TEST(ClusterRolesFlags, WrongRoleCombinationsAreUsageErrors) {
   struct Case {
     std::vector<std::string> args;
@@ -215,7 +275,8 @@ TEST(ClusterRolesFlags, WrongRoleCombinationsAreUsageErrors) {
       {{"--role", "gateway", "--nodes", "n1=127.0.0.1:1@127.0.0.1:2"},
        "--role gateway needs --store postgres://"},
       {{"--role", "node"}, "--role node needs --store postgres://"},
-      {{"--role", "gateway", "--store", "postgresql:///x"}, "--role gateway needs --nodes"},
+      {{"--role", "gateway", "--store", "postgresql:///x", "--balancer", "magic"},
+       "--balancer: unknown balancer \"magic\""},
       {{"--nodes", "n1=127.0.0.1:1@127.0.0.1:2"}, "--nodes is for --role gateway"},
       {{"--role", "node", "--store", "postgresql:///x", "--balancer", "p2c"},
        "--balancer is for --role gateway"},
