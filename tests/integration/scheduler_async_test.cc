@@ -112,14 +112,15 @@ TEST(SchedulerAsync, ColdThenWarmBothAnswerOnTheLoopThread) {
   EXPECT_EQ(s.Stats("hello").invocations, 2u);
 }
 
-// The pid of the one instance (not a zygote: i-N, not z-N) in the cgroup level of function `fn`,
-// "" while there is none.
-std::string InstancePid(const std::string& fn) {
+// The pid of the one instance (not a zygote: i-N, not z-N) in the cgroup level of function `fn`
+// other than `parked` (the zygote's parked instance, which serves no call yet), "" while there is
+// none.
+std::string InstancePid(const std::string& fn, pid_t parked) {
   std::string found;
   DIR* proc = ::opendir("/proc");
   while (dirent* e = proc != nullptr ? ::readdir(proc) : nullptr) {
     const std::string pid = e->d_name;
-    if (pid.find_first_not_of("0123456789") == std::string::npos &&
+    if (pid.find_first_not_of("0123456789") == std::string::npos && pid != std::to_string(parked) &&
         ReadFileOrEmpty("/proc/" + pid + "/cgroup").find("/f-" + fn + "/i-") != std::string::npos) {
       found = pid;
     }
@@ -152,7 +153,7 @@ TEST(SchedulerAsync, AFrameWrittenWhileIdleIsCaughtByTheLoopBeforeTheNextRequest
   // The worker burns 50 ms after its forged frame, then writes its real answer while idle.
   std::string pid;
   ASSERT_TRUE(testing::Eventually([&] {
-    pid = pid.empty() ? InstancePid("forge") : pid;
+    pid = InstancePid("forge", s.Stats("forge").parked_pid);
     const std::string stat = ReadFileOrEmpty("/proc/" + pid + "/stat");
     const std::size_t paren = stat.rfind(')');
     const long long cpu_ns = std::atoll(ReadFileOrEmpty("/proc/" + pid + "/schedstat").c_str());
