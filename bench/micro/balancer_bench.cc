@@ -24,6 +24,7 @@ void BM_Pick(benchmark::State& state, const std::string& name) {
                      .ewma_ms = 10.0 + static_cast<double>(i % 3)});
   }
   std::vector<std::string> keys;
+  keys.reserve(200);
   for (int f = 0; f < 200; ++f) {
     keys.push_back("function-" + std::to_string(f) + "@" + std::to_string(f % 9 + 1));
   }

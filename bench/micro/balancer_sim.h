@@ -104,6 +104,7 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
     cdf[static_cast<std::size_t>(f)] = sum;
   }
   std::vector<std::string> keys;
+  keys.reserve(static_cast<std::size_t>(cfg.functions));
   for (int f = 0; f < cfg.functions; ++f) {
     keys.push_back("fn-" + std::to_string(f) + "@1");
   }
@@ -139,6 +140,7 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
   auto homes = [&] {
     make_view(true);
     std::vector<std::string> h;
+    h.reserve(keys.size());
     for (const std::string& k : keys) {
       h.emplace_back(view[balancer.Pick(k, view)].id);
     }
