@@ -157,26 +157,29 @@ grpc::Status FailInput(grpc::ServerContext* ctx, const Status& s) {
   return Fail(ctx, s.code() == StatusCode::kInvalidArgument ? "invalid_argument" : "internal", s);
 }
 
-grpc::Status ControlService::RequireAdmin(grpc::ServerContext* ctx) const {
-  const auto& md = ctx->client_metadata();
+bool HasBearer(const grpc::ServerContextBase& ctx, std::string_view want) {
+  const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   std::string_view given;
   if (it != md.end()) {
     given = std::string_view(it->second.data(), it->second.size());
   }
   constexpr std::string_view kBearer = "Bearer ";
-  const std::string& want = deps_.admin_token;
-  bool ok = !want.empty() && given.starts_with(kBearer) &&
-            given.size() - kBearer.size() == want.size() &&
-            CRYPTO_memcmp(given.data() + kBearer.size(), want.data(), want.size()) == 0;
-  if (ok) {
+  return !want.empty() && given.starts_with(kBearer) &&
+         given.size() - kBearer.size() == want.size() &&
+         CRYPTO_memcmp(given.data() + kBearer.size(), want.data(), want.size()) == 0;
+}
+
+grpc::Status ControlService::RequireAdmin(grpc::ServerContext* ctx) const {
+  if (HasBearer(*ctx, deps_.admin_token)) {
     return grpc::Status::OK;
   }
+  const bool given = ctx->client_metadata().count("authorization") != 0;
   return Fail(ctx, "unauthorized",
               Status(StatusCode::kUnauthenticated,
-                     given.empty() ? "the control API needs the admin token: pass --token or set "
-                                     "FAAS_TOKEN (faasd keeps it in <data-dir>/admin-token)"
-                                   : "wrong admin token"));
+                     !given ? "the control API needs the admin token: pass --token or set "
+                              "FAAS_TOKEN (faasd keeps it in <data-dir>/admin-token)"
+                            : "wrong admin token"));
 }
 
 grpc::Status ControlService::Deploy(grpc::ServerContext* ctx,

@@ -24,6 +24,7 @@
 #include "faas/v1/control.grpc.pb.h"
 
 #include "deploy.h"
+#include "grpc_auth.h"
 
 namespace faas::daemon {
 

@@ -401,8 +401,15 @@ int RunDaemon(const DaemonConfig& config) {
       return 2;
     }
     nodes = std::move(*source);
-    remote = std::make_unique<RemoteInvoker>(nodes.get(), std::move(*balancer), registry->get(),
-                                             config.unsafe_no_ledger ? nullptr : ledger->get());
+    // What nodes ask of every call (CheckRoleFlags made sure the store is PostgreSQL).
+    auto secret = node_registry->NodeSecret();
+    if (!secret.ok()) {
+      FAAS_LOG(log, err, "faasd.store_failed", {"error", secret.status().message()});
+      return 1;
+    }
+    remote =
+        std::make_unique<RemoteInvoker>(nodes.get(), std::move(*balancer), registry->get(), *secret,
+                                        config.unsafe_no_ledger ? nullptr : ledger->get());
     if (Status s = remote->LoadFunctions(); !s.ok()) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
       return 1;

@@ -14,6 +14,8 @@
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
 
+#include "grpc_auth.h"
+
 namespace faas::daemon {
 namespace {
 
@@ -120,6 +122,19 @@ class InvokeReactor final
   std::size_t sent_ = 0;
 };
 
+// The answer to a call without the nodes' secret: refused before anything is read.
+class RefusedInvoke final
+    : public grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply> {
+ public:
+  explicit RefusedInvoke(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+grpc::Status Unauthenticated() {
+  return {grpc::StatusCode::UNAUTHENTICATED,
+          "this node serves only its cluster's gateways: the call lacks the nodes' secret"};
+}
+
 class NodeServiceImpl final
     : public v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service> {
  public:
@@ -128,7 +143,10 @@ class NodeServiceImpl final
 
   using v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service>::Invoke;
   grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply>* Invoke(
-      grpc::CallbackServerContext*) override {
+      grpc::CallbackServerContext* ctx) override {
+    if (!HasBearer(*ctx, d_.secret)) {
+      return new RefusedInvoke(Unauthenticated());
+    }
     return new InvokeReactor(this);
   }
 
@@ -151,8 +169,11 @@ class NodeServiceImpl final
 
   const std::string& node_id() const { return d_.node_id; }
 
-  grpc::Status Prepare(grpc::ServerContext*, const v1::NodePrepareRequest* req,
+  grpc::Status Prepare(grpc::ServerContext* ctx, const v1::NodePrepareRequest* req,
                        v1::NodePrepareReply* reply) override {
+    if (!HasBearer(*ctx, d_.secret)) {
+      return Unauthenticated();
+    }
     std::chrono::nanoseconds took{0};
     Status s = PrepareVersion(req->version(), &took);
     reply->set_code(static_cast<int32_t>(s.code()));
@@ -162,20 +183,29 @@ class NodeServiceImpl final
     return grpc::Status::OK;
   }
 
-  grpc::Status DropPrepared(grpc::ServerContext*, const v1::NodeFunctionName* req,
+  grpc::Status DropPrepared(grpc::ServerContext* ctx, const v1::NodeFunctionName* req,
                             v1::NodeEmpty*) override {
+    if (!HasBearer(*ctx, d_.secret)) {
+      return Unauthenticated();
+    }
     d_.scheduler->DropPrepared(req->name());
     return grpc::Status::OK;
   }
 
-  grpc::Status Remove(grpc::ServerContext*, const v1::NodeFunctionName* req,
+  grpc::Status Remove(grpc::ServerContext* ctx, const v1::NodeFunctionName* req,
                       v1::NodeEmpty*) override {
+    if (!HasBearer(*ctx, d_.secret)) {
+      return Unauthenticated();
+    }
     d_.scheduler->RemoveFunction(req->name());
     return grpc::Status::OK;
   }
 
-  grpc::Status Prewarm(grpc::ServerContext*, const v1::NodePrewarmRequest* req,
+  grpc::Status Prewarm(grpc::ServerContext* ctx, const v1::NodePrewarmRequest* req,
                        v1::NodePrewarmReply* reply) override {
+    if (!HasBearer(*ctx, d_.secret)) {
+      return Unauthenticated();
+    }
     Status s = EnsureVersion(req->function(), req->version());
     if (s.ok() && req->count() > 0) {  // 0: only load the version (adopting a prepared zygote)
       Result<uint32_t> started = d_.scheduler->Prewarm(req->function(), req->count());

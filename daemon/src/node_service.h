@@ -36,6 +36,9 @@ struct NodeServiceDeps {
   scheduler::Scheduler* scheduler = nullptr;  // not owned
   store::Registry* registry = nullptr;        // not owned
   std::string node_id;
+  // Every call must carry "authorization: Bearer <secret>" (store::NodeRegistry::NodeSecret):
+  // whoever reaches the port without it can invoke nothing. Required (not empty).
+  std::string secret;
   uint32_t loops = 1;  // event loops that run invocations (Scheduler::InvokeAsync)
 };
 

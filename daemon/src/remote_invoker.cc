@@ -54,6 +54,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   cluster::NodeSource* nodes;
   store::Registry* registry;
   store::Ledger* ledger = nullptr;
+  std::string authorization;  // "Bearer <the nodes' secret>", sent with every call
 
   std::mutex balancer_mu;
   std::unique_ptr<cluster::Balancer> balancer;  // guarded by balancer_mu (not thread-safe)
@@ -213,6 +214,7 @@ class InvokeStream final
 
   void Start() {
     ctx_.set_deadline(call_->deadline);
+    ctx_.AddMetadata("authorization", impl_->authorization);
     std::shared_ptr<Stub> stub = impl_->StubFor(node_);
     stub->async()->Invoke(&ctx_, this);
     v1::NodeInvokeHead* head = out_.mutable_head();
@@ -323,9 +325,10 @@ void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
 
 RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
                              std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
-                             store::Ledger* ledger)
+                             std::string secret, store::Ledger* ledger)
     : impl_(std::make_shared<Impl>()) {
   impl_->ledger = ledger;
+  impl_->authorization = "Bearer " + secret;
   FAAS_CHECK(nodes != nullptr && balancer != nullptr && registry != nullptr);
   impl_->nodes = nodes;
   impl_->balancer = std::move(balancer);
@@ -436,6 +439,7 @@ Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds*
     tried.push_back(node->id);
     impl_->Begin(node->id);
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", impl_->authorization);
     ctx.set_deadline(std::chrono::system_clock::now() + kPrepareDeadline);
     v1::NodePrepareReply reply;
     grpc::Status s = impl_->StubFor(*node)->Prepare(&ctx, req, &reply);
@@ -476,6 +480,7 @@ void RemoteInvoker::DropPrepared(const std::string& name) {
   for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
     if (node.id == node_id) {
       grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", impl_->authorization);
       ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
       v1::NodeFunctionName req;
       req.set_name(name);
@@ -509,6 +514,7 @@ void RemoteInvoker::SetVersion(const store::Version& v) {
   for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
     if (node.id == prepared) {
       grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", impl_->authorization);
       ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
       v1::NodePrewarmRequest req;
       req.set_function(v.function);
@@ -532,6 +538,7 @@ void RemoteInvoker::RemoveFunction(const std::string& name) {
   }
   for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", impl_->authorization);
     ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
     v1::NodeFunctionName req;
     req.set_name(name);
@@ -555,6 +562,7 @@ Result<uint32_t> RemoteInvoker::Prewarm(const std::string& name, uint32_t count)
     tried.push_back(node->id);
     impl_->Begin(node->id);
     grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", impl_->authorization);
     ctx.set_deadline(std::chrono::system_clock::now() + kPrepareDeadline);
     v1::NodePrewarmRequest req;
     req.set_function(name);

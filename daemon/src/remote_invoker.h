@@ -38,8 +38,9 @@ class RemoteInvoker final : public Runtime {
   // `nodes`, `registry` and `ledger` are not owned and must outlive this object. `ledger`
   // (optional) gets the row of each node_lost call, which the lost node could not write:
   // outcome node_lost, 0 ms billed.
+  // `secret` goes with every call (NodeServiceDeps::secret).
   RemoteInvoker(cluster::NodeSource* nodes, std::unique_ptr<cluster::Balancer> balancer,
-                store::Registry* registry, store::Ledger* ledger = nullptr);
+                store::Registry* registry, std::string secret, store::Ledger* ledger = nullptr);
   ~RemoteInvoker() override;  // waits for calls in flight to end (they are cancelled)
   RemoteInvoker(const RemoteInvoker&) = delete;
   RemoteInvoker& operator=(const RemoteInvoker&) = delete;

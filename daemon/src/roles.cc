@@ -191,6 +191,12 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", node_registry.status().message()});
     return 1;
   }
+  // Gateways present this with every call; the node serves nobody else.
+  auto secret = (*node_registry)->NodeSecret();
+  if (!secret.ok()) {
+    FAAS_LOG(log, err, "faasd.store_failed", {"error", secret.status().message()});
+    return 1;
+  }
   std::unique_ptr<LocalScheduler> local = StartScheduler(config, ledger->get(), &metrics);
   if (local == nullptr) {
     return 1;
@@ -208,7 +214,8 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
   }
   const std::string node_id = NodeId(config);
   auto node = NodeServer::Start(
-      config.grpc, {.scheduler = &sched, .registry = registry->get(), .node_id = node_id});
+      config.grpc,
+      {.scheduler = &sched, .registry = registry->get(), .node_id = node_id, .secret = *secret});
   if (!node.ok()) {
     FAAS_LOG(log, err, "faasd.grpc_failed", {"addr", config.grpc},
              {"error", node.status().message()});

@@ -1,5 +1,8 @@
 // The node registry in PostgreSQL (faas/store/nodes.h), on the libpq layer of pg.h.
 // docs/design/0019-membership-and-health.md explains fencing and the janitor.
+#include <sys/random.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <mutex>
@@ -188,6 +191,34 @@ class PgNodes final : public NodeRegistry {
     FAAS_LOG(&pg::Log(), info, "node.state_set", {"node", std::string(id)},
              {"state", std::string(NodeStateName(state))});
     return faas::OkStatus();
+  }
+
+  faas::Result<std::string> NodeSecret() override {
+    unsigned char raw[32];
+    if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) {
+      return faas::ErrnoError(errno, "getrandom", "node secret");
+    }
+    std::string fresh;
+    for (unsigned char b : raw) {
+      fresh += fmt::format("{:02x}", b);
+    }
+    std::lock_guard lock(mu_);
+    FAAS_RETURN_IF_ERROR(ConnectLocked());
+    // The first insert wins; everyone reads the winner's.
+    FAAS_RETURN_IF_ERROR(
+        NotAborted(Exec(conn_,
+                        "INSERT INTO cluster_secrets (name, value) VALUES ('node', $1) "
+                        "ON CONFLICT (name) DO NOTHING",
+                        {std::string_view(fresh)})
+                       .status()));
+    faas::Result<Rows> r = Exec(conn_, "SELECT value FROM cluster_secrets WHERE name = 'node'");
+    if (!r.ok()) {
+      return NotAborted(r.status());
+    }
+    if (r->Count() != 1) {
+      return faas::InternalError("the node secret is missing after it was created");
+    }
+    return r->Text(0, 0);
   }
 
   faas::Result<JanitorReport> JanitorStep(std::chrono::milliseconds dead_after) override {

@@ -114,6 +114,14 @@ CREATE TABLE ledger_logs (
 );
 CREATE INDEX ledger_logs_by_function ON ledger_logs (function, seq);
 )sql",
+    // Secrets every process of a cluster shares (nodes.h NodeSecret): readable by whoever can
+    // read this database.
+    R"sql(
+CREATE TABLE cluster_secrets (
+  name            TEXT COLLATE "C" PRIMARY KEY,
+  value           TEXT NOT NULL
+);
+)sql",
 };
 
 }  // namespace

@@ -10,8 +10,11 @@
 #include <string>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "faas/v1/node.grpc.pb.h"
 
 #include "e2e/faasd_test.h"
 #include "faasd_process.h"
@@ -88,6 +91,59 @@ TEST_F(ClusterRolesTest, GatewayServesFunctionsDeployedAfterTheNodesStarted) {
   // The node answers health with its load, and serves no function routes itself.
   EXPECT_GE(ReadyLoad(n1_.http_port()), 0.0);
   ExpectError(HttpRequest(n1_.http_port(), "GET", "/function/hello"), 404, "route_not_found");
+}
+
+// A node's gRPC port serves only its cluster's gateways: a caller without the nodes' secret
+// (kept in the shared store) can neither invoke a function, naming any tenant it likes, nor
+// remove or prepare one.
+TEST_F(ClusterRolesTest, ANodeRefusesCallersWithoutTheNodesSecret) {
+  Deploy("hello", FunctionLib("hello"));
+  auto channel = grpc::CreateChannel(n1_.grpc_addr(), grpc::InsecureChannelCredentials());
+  auto stub = v1::NodeService::NewStub(channel);
+  for (const std::string& bearer : {std::string(), std::string("Bearer not-the-secret")}) {
+    grpc::ClientContext ctx;
+    if (!bearer.empty()) {
+      ctx.AddMetadata("authorization", bearer);
+    }
+    auto stream = stub->Invoke(&ctx);
+    v1::NodeInvokeFrame frame;
+    frame.mutable_head()->set_function("hello");
+    frame.mutable_head()->set_version(1);
+    frame.mutable_head()->set_invocation_id("forged-call");
+    frame.mutable_head()->set_tenant("someone-else");
+    stream->Write(frame);
+    stream->WritesDone();
+    v1::NodeInvokeReply reply;
+    EXPECT_FALSE(stream->Read(&reply)) << reply.DebugString();
+    grpc::Status st = stream->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+
+    grpc::ClientContext remove_ctx;
+    if (!bearer.empty()) {
+      remove_ctx.AddMetadata("authorization", bearer);
+    }
+    v1::NodeFunctionName name;
+    name.set_name("hello");
+    v1::NodeEmpty empty;
+    st = stub->Remove(&remove_ctx, name, &empty);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+
+    grpc::ClientContext prepare_ctx;
+    if (!bearer.empty()) {
+      prepare_ctx.AddMetadata("authorization", bearer);
+    }
+    v1::NodePrepareRequest prepare;
+    v1::NodePrepareReply prepared;
+    st = stub->Prepare(&prepare_ctx, prepare, &prepared);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+  }
+  // Nothing ran, nothing was removed: the node's ledger has no forged call, and the gateway's
+  // calls are served as before.
+  EXPECT_EQ(n1_.Logs().find("forged-call"), std::string::npos) << n1_.Logs();
+  for (int i = 0; i < 4; ++i) {
+    HttpResult r = HttpRequest(gw_.http_port(), "GET", "/function/hello");
+    ASSERT_EQ(r.status, 200) << r.body << AllLogs();
+  }
 }
 
 TEST_F(ClusterRolesTest, LargeBodiesRoundTripThroughTheStream) {

@@ -82,6 +82,10 @@ class NodeRegistry {
   // those up or draining with no heartbeat for `dead_after`, by the server's clock; it then
   // NOTIFYs kNodesChannel. The others return janitor = false.
   virtual faas::Result<JanitorReport> JanitorStep(std::chrono::milliseconds dead_after) = 0;
+  // The secret gateways present to nodes on every NodeService call (256 random bits as hex),
+  // created by the first process that asks, the same for every process of the cluster. Whoever
+  // can read the database can read it; nobody else can call a node.
+  virtual faas::Result<std::string> NodeSecret() = 0;
 };
 
 // The registry in the PostgreSQL database `store` ("postgres://…" or "postgresql://…"), its
