@@ -325,7 +325,7 @@ void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
 
 RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
                              std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
-                             std::string secret, store::Ledger* ledger)
+                             const std::string& secret, store::Ledger* ledger)
     : impl_(std::make_shared<Impl>()) {
   impl_->ledger = ledger;
   impl_->authorization = "Bearer " + secret;

@@ -40,7 +40,8 @@ class RemoteInvoker final : public Runtime {
   // outcome node_lost, 0 ms billed.
   // `secret` goes with every call (NodeServiceDeps::secret).
   RemoteInvoker(cluster::NodeSource* nodes, std::unique_ptr<cluster::Balancer> balancer,
-                store::Registry* registry, std::string secret, store::Ledger* ledger = nullptr);
+                store::Registry* registry, const std::string& secret,
+                store::Ledger* ledger = nullptr);
   ~RemoteInvoker() override;  // waits for calls in flight to end (they are cancelled)
   RemoteInvoker(const RemoteInvoker&) = delete;
   RemoteInvoker& operator=(const RemoteInvoker&) = delete;
