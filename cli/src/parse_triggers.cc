@@ -62,7 +62,7 @@ void CheckTriggerSource(const CLI::App* cmd, const TriggerAddCommand& t, Problem
     }
   } else if (t.source.starts_with("redis://")) {
     // The rest of the address (host, port, DB) is checked by faasd, with the same parser the
-    // trigger connects with (triggers::ParseRedisSource): one definition of what is valid.
+    // trigger connects with (redis::RedisUrlProblem): one definition of what is valid.
     if (!has_stream) {
       problems.Add("--source", t.source, "needs --stream");
     }

@@ -54,6 +54,10 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   app.add_option("--balancer", c->balancer,
                  "role gateway: how a node is picked for each call (default bounded-hash)")
       ->envname("FAAS_BALANCER");
+  app.add_option("--redis", c->redis,
+                 "role gateway: redis://HOST:PORT[/DB], shared by the gateways for async "
+                 "invocations, queue triggers and rate limits")
+      ->envname("FAAS_REDIS");
   app.add_option("--http", c->http, "HTTP gateway address host:port (port 0 = any free port)")
       ->envname("FAAS_HTTP")
       ->capture_default_str();

@@ -12,6 +12,7 @@
 #include "faas/base/unique_fd.h"
 #include "faas/gateway/errors.h"
 #include "faas/gateway/http_server.h"
+#include "faas/redis/client.h"
 
 #include "deploy.h"
 #include "membership.h"
@@ -77,6 +78,14 @@ Status CheckRoleFlags(const DaemonConfig& c) {
   }
   if (c.role != "node" && !c.advertise.empty()) {
     add("--advertise is for --role node");
+  }
+  if (c.role != "gateway" && !c.redis.empty()) {
+    add("--redis is for --role gateway");
+  }
+  if (!c.redis.empty()) {
+    if (auto r = redis::ParseRedisUrl(c.redis); !r.ok()) {
+      add("--redis " + r.status().message());
+    }
   }
   if (c.role == "gateway" && !c.node_id.empty()) {
     add("--node-id is for --role node or all");

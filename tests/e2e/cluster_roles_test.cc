@@ -338,6 +338,9 @@ TEST(ClusterRolesFlags, WrongRoleCombinationsAreUsageErrors) {
        "--balancer is for --role gateway"},
       {{"--role", "gateway", "--store", "postgresql:///x", "--nodes", "n1=nohostport"},
        "--nodes entry \"n1=nohostport\""},
+      {{"--redis", "redis://127.0.0.1:6379"}, "--redis is for --role gateway"},
+      {{"--role", "gateway", "--store", "postgresql:///x", "--redis", "redis://nohost"},
+       "--redis \"redis://nohost\" needs a port"},
       {{"--role", "cluster"}, "--role"},
   };
   for (const Case& c : cases) {

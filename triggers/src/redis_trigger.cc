@@ -25,13 +25,23 @@
 #include <vector>
 
 #include "faas/base/log.h"
+#include "faas/redis/client.h"
 
-#include "redis_client.h"
 #include "trigger.h"
 
 namespace faas::triggers {
 namespace {
 
+using redis::BlockSigpipeInThisThread;
+using redis::FdSlot;
+using redis::IsArray;
+using redis::IsNil;
+using redis::IsTransientError;
+using redis::RedisAddress;
+using redis::RedisClient;
+using redis::RedisReply;
+using redis::ReplyError;
+using redis::ReplyString;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kBlock{1000};  // XREADGROUP BLOCK: bounds pause latency
@@ -638,7 +648,7 @@ class RedisTrigger final : public Trigger {
 }  // namespace
 
 std::unique_ptr<Trigger> MakeRedisTrigger(TriggerSpec spec, TriggerEnv env) {
-  auto addr = ParseRedisSource(spec.source);
+  auto addr = redis::ParseRedisUrl(spec.source);
   FAAS_CHECK(addr.ok());  // NormalizeSpec accepted it
   return std::make_unique<RedisTrigger>(std::move(spec), std::move(env), std::move(addr).value());
 }

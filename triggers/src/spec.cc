@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "faas/redis/client.h"
 #include "faas/triggers/triggers.h"
 
 #include "trigger.h"
@@ -36,10 +37,6 @@ bool IsValidName(std::string_view name) {
     return false;
   }
   return name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string_view::npos;
-}
-
-bool AllDigits(std::string_view s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
 // `"value"` for messages; long values are cut.
@@ -87,68 +84,7 @@ void CheckRange(Problems& p, std::string_view field, uint64_t v, uint64_t lo, ui
   }
 }
 
-// Why `source` is not "redis://HOST:PORT[/DB]" ("" when it is one), filling `addr`.
-std::string RedisSourceProblem(std::string_view source, RedisAddress& addr) {
-  constexpr std::string_view kScheme = "redis://";
-  constexpr std::string_view kForms = "must be redis://HOST:PORT[/DB] or embedded";
-  if (!source.starts_with(kScheme)) {
-    return std::string(kForms);
-  }
-  std::string_view rest = source.substr(kScheme.size());
-  if (std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
-    std::string_view db = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-    if (!AllDigits(db) || db.size() > 9) {
-      return "has DB " + Quoted(db) + ", which must be a small non-negative integer";
-    }
-    std::from_chars(db.data(), db.data() + db.size(), addr.db);
-  }
-  std::string_view host;
-  std::string_view port;
-  if (!rest.empty() && rest.front() == '[') {
-    std::size_t close = rest.find(']');
-    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
-      return std::string(kForms);
-    }
-    host = rest.substr(1, close - 1);
-    port = rest.substr(close + 2);
-    if (host.empty() ||
-        host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) {
-      return std::string(kForms);
-    }
-  } else {
-    std::size_t colon = rest.find(':');
-    if (colon == std::string_view::npos) {
-      return "needs a port: redis://HOST:PORT[/DB]";
-    }
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-    if (host.empty() ||
-        host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                               "0123456789.-_") != std::string_view::npos) {
-      return std::string(kForms);
-    }
-  }
-  int port_number = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
-  if (!AllDigits(port) || ec != std::errc() || ptr != port.data() + port.size() ||
-      port_number < 1 || port_number > 65535) {
-    return "has port " + Quoted(port) + ", which must be 1..65535";
-  }
-  addr.host = std::string(host);
-  addr.port = port_number;
-  return "";
-}
-
 }  // namespace
-
-Result<RedisAddress> ParseRedisSource(std::string_view source) {
-  RedisAddress addr;
-  if (std::string why = RedisSourceProblem(source, addr); !why.empty()) {
-    return InvalidArgumentError("source " + Quoted(source) + " " + why);
-  }
-  return addr;
-}
 
 Status NormalizeSpec(TriggerSpec& spec) {
   Problems p;
@@ -174,8 +110,8 @@ Status NormalizeSpec(TriggerSpec& spec) {
     }
     origin = spec.queue;
   } else {
-    RedisAddress addr;
-    if (std::string why = RedisSourceProblem(spec.source, addr); !why.empty()) {
+    redis::RedisAddress addr;
+    if (std::string why = redis::RedisUrlProblem(spec.source, addr); !why.empty()) {
       p.Add("source", spec.source, why);
     }
     if (spec.stream.empty()) {

@@ -30,15 +30,6 @@
 
 namespace faas::triggers {
 
-// "redis://HOST:PORT[/DB]", HOST possibly an IPv6 address in brackets.
-struct RedisAddress {
-  std::string host;
-  int port = 0;
-  int db = 0;
-};
-// InvalidArgument naming the problem when `source` is not a redis:// URL of that form.
-Result<RedisAddress> ParseRedisSource(std::string_view source);
-
 // What every trigger of one manager shares. `invoke` and `queue` outlive the trigger.
 struct TriggerEnv {
   const InvokeFn* invoke = nullptr;

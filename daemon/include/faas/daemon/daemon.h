@@ -23,6 +23,9 @@ struct DaemonConfig {
   // FAAS_NODES (gateway): id=grpc_host:port@http_host:port,... the nodes it routes to
   std::string nodes;
   std::string balancer;  // FAAS_BALANCER (gateway): how it picks a node; "" = bounded-hash
+  // FAAS_REDIS (gateway): redis://HOST:PORT[/DB], what gateways share besides PostgreSQL (async
+  // invocations and queue triggers on Redis Streams, async results, rate-limit counters).
+  std::string redis;
   std::string http = "127.0.0.1:8080";   // FAAS_HTTP; port 0 picks a free port
   std::string grpc = "127.0.0.1:9090";   // FAAS_GRPC
   std::string data_dir = "./faas-data";  // FAAS_DATA_DIR

@@ -1,4 +1,5 @@
-// Private to triggers/: a blocking hiredis 0.14 connection owned by one thread.
+// A blocking hiredis 0.14 connection owned by one thread (triggers, the cluster's queues, rate
+// limits). Nothing here knows what the keys mean.
 //
 //   RedisClient c;
 //   FAAS_RETURN_IF_ERROR(c.Connect(addr, {.connect = 1s, .io = 5s}, &slot));
@@ -21,9 +22,19 @@
 
 #include "faas/base/status.h"
 
-#include "trigger.h"
+namespace faas::redis {
 
-namespace faas::triggers {
+// "redis://HOST:PORT[/DB]", HOST possibly an IPv6 address in brackets.
+struct RedisAddress {
+  std::string host;
+  int port = 0;
+  int db = 0;
+};
+// Why `url` is not "redis://HOST:PORT[/DB]" (a phrase to follow the quoted value, e.g. "needs a
+// port: redis://HOST:PORT[/DB]"), or "" when it is one; fills `addr` then.
+std::string RedisUrlProblem(std::string_view url, RedisAddress& addr);
+// InvalidArgument quoting `url` and the problem when it is not of that form.
+Result<RedisAddress> ParseRedisUrl(std::string_view url);
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -91,4 +102,4 @@ bool IsTransientError(std::string_view error);
 bool IsArray(const redisReply* r);
 bool IsNil(const redisReply* r);
 
-}  // namespace faas::triggers
+}  // namespace faas::redis

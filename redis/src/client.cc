@@ -1,4 +1,4 @@
-#include "redis_client.h"
+#include "faas/redis/client.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-namespace faas::triggers {
+namespace faas::redis {
 namespace {
 
 timeval ToTimeval(std::chrono::milliseconds d) {
@@ -180,4 +180,4 @@ bool IsNil(const redisReply* r) {
   return r == nullptr || r->type == REDIS_REPLY_NIL;
 }
 
-}  // namespace faas::triggers
+}  // namespace faas::redis
