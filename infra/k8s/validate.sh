@@ -69,7 +69,7 @@ done
 
 # 4. Each check rejects a broken copy, and says what is broken.
 [[ -s $work/dev.yaml ]] || fail "no dev render to break"
-for mode in unknown-field wrong-type bad-flag missing-binary short-grace; do
+for mode in unknown-field wrong-type bad-flag missing-binary short-grace short-token; do
   expected=$(node "$npm_dir/mutate.mjs" "$mode" "$work/dev.yaml" "$work/broken-$mode.yaml")
   case $mode in
     unknown-field | wrong-type)

@@ -6,7 +6,8 @@
 //    be built on a machine without a container engine, at least has what the manifests name;
 //  - faas containers use the faas image with a tag, probe /readyz and /healthz, drain for at
 //    least the longest function timeout (kMaxTimeout, store/src/config.cc), and their
-//    terminationGracePeriodSeconds covers --drain-delay + --shutdown-grace.
+//    terminationGracePeriodSeconds covers --drain-delay + --shutdown-grace;
+//  - a rendered admin token is long enough for faasd to accept it.
 //
 //   node check_refs.mjs RENDERED.yaml REPO_ROOT LABEL      (exit 1 with every problem listed)
 import { readFileSync } from "node:fs";
@@ -154,6 +155,18 @@ for (const doc of docs) {
     if (!(termination * 1000 >= grace + delay)) {
       note(`${where}: terminationGracePeriodSeconds ${termination} is shorter than ` +
            `--drain-delay + --shutdown-grace (${(grace + delay) / 1000} s)`);
+    }
+  }
+}
+// An admin token rendered here (dev's generated Secret; prod's is created out of band) must
+// be one faasd accepts: at least 16 characters after trailing spaces (daemon/src/daemon.cc).
+for (const doc of docs) {
+  if (doc?.kind === "Secret" && String(doc.metadata?.name).startsWith("faas-admin")) {
+    const token = doc.data?.token !== undefined
+      ? Buffer.from(doc.data.token, "base64").toString("utf8")
+      : doc.stringData?.token;
+    if (token === undefined || token.trimEnd().length < 16) {
+      note(`Secret ${doc.metadata.name}: the admin token must have at least 16 characters`);
     }
   }
 }

@@ -6,6 +6,7 @@
 //   bad-flag        a faasd argument that config.cc does not define
 //   missing-binary  a node command path the Containerfile does not install
 //   short-grace     the node's terminationGracePeriodSeconds below its drain
+//   short-token     a dev admin token faasd would refuse (under 16 characters)
 //
 //   node mutate.mjs MODE IN.yaml OUT.yaml   (prints the expected words, one a line)
 import { readFileSync, writeFileSync } from "node:fs";
@@ -51,6 +52,13 @@ switch (mode) {
     node.spec.template.spec.terminationGracePeriodSeconds = 30;
     expect.push("terminationGracePeriodSeconds 30");
     break;
+  case "short-token": {
+    const secret = docs.find((d) => d?.kind === "Secret" &&
+                                    String(d.metadata?.name).startsWith("faas-admin"));
+    secret.data.token = Buffer.from("too-short").toString("base64");
+    expect.push("at least 16 characters");
+    break;
+  }
   default:
     console.error(`mutate.mjs: unknown mode "${mode}"`);
     process.exit(2);
