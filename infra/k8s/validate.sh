@@ -7,17 +7,20 @@
 #  3. schema/check_refs.mjs checks what no schema knows: faasd's flags and variables, the
 #     programs the image must hold (infra/Containerfile), probes, and drain times;
 #  4. then it proves each check can fail: broken copies of the dev render (schema/mutate.mjs)
-#     must be rejected, naming what was broken.
+#     must be rejected, naming what was broken;
+#  5. with BIN_DIR (a build's bin/), image_libs_check.sh: the image's runtime packages cover
+#     every shared library the built binaries load.
 # The npm packages (exact versions in schema/package-lock.json) are installed with `npm ci` into
 # WORK_DIR and reused while the lock file is unchanged.
 #
-#   infra/k8s/validate.sh [WORK_DIR]        (default: build/k8s-validate)
+#   infra/k8s/validate.sh [WORK_DIR [BIN_DIR]]   (default: build/k8s-validate, no library check)
 # Exits 0 when everything holds, 1 on a problem, 77 (skip, with the reason) only when kubectl or
 # node/npm are missing or npm cannot reach its registry on a first run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=${1:-$root/build/k8s-validate}
+bin_dir=${2:-}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
@@ -92,4 +95,10 @@ for mode in unknown-field wrong-type bad-flag missing-binary short-grace short-t
   fi
   echo "broken copy ($mode) rejected: $(head -c 300 <<<"$out" | tr '\n' ' ')"
 done
+# 5. The image's libraries (skipped, and said so, without binaries or off Debian 12).
+if [[ -n $bin_dir ]]; then
+  rc=0
+  "$here/image_libs_check.sh" "$bin_dir" || rc=$?
+  [[ $rc -eq 0 || $rc -eq 77 ]] || fail "the image lacks libraries the binaries load (above)"
+fi
 echo "k8s manifests: PASS ($overlays overlays)"
