@@ -15,8 +15,10 @@ bin=${1:?usage: image_libs_check.sh BIN_DIR}
 for b in faasd faasctl faas-worker; do
   [[ -x $bin/$b ]] || { echo "SKIP: no $bin/$b (build first)"; exit 77; }
 done
-command -v dpkg >/dev/null && command -v apt-cache >/dev/null ||
-  { echo "SKIP: dpkg and apt-cache are needed"; exit 77; }
+if ! command -v dpkg >/dev/null || ! command -v apt-cache >/dev/null; then
+  echo "SKIP: dpkg and apt-cache are needed"
+  exit 77
+fi
 grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null ||
   { echo "SKIP: the host is not Debian 12, so its packages say nothing about the image's"; exit 77; }
 
@@ -26,11 +28,12 @@ runtime=$(awk '/^FROM /{stage=""} {stage = stage $0 "\n"} END{printf "%s", stage
   grep -o 'apt-get install [^&]*' | tr ' ' '\n' | grep -v -e '^-' -e '^apt-get$' -e '^install$' |
   grep -v '^$' | sort -u)
 [[ -n $runtime ]] || { echo "FAIL: no apt-get install in the Containerfile's last stage"; exit 1; }
-for p in $runtime; do
+mapfile -t runtime_pkgs <<<"$runtime"
+for p in "${runtime_pkgs[@]}"; do
   apt-cache show "$p" >/dev/null 2>&1 || { echo "FAIL: no Debian package named $p"; exit 1; }
 done
 closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-  --no-replaces --no-enhances $runtime 2>/dev/null | grep -v -e '^ ' -e '^<' | sed 's/:.*//' |
+  --no-replaces --no-enhances "${runtime_pkgs[@]}" 2>/dev/null | grep -v -e '^ ' -e '^<' | sed 's/:.*//' |
   sort -u)
 
 # Every library the three binaries load, and the package that owns it: one dpkg -S for all

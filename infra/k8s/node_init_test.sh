@@ -21,6 +21,7 @@ if ! grep -qw cgroup2 /proc/filesystems; then
   exit 77
 fi
 
+# shellcheck disable=SC2016  # both scripts run in the namespaces, expanded there
 # The check node-init execs: prints one verdict per property, exits non-zero on any failure.
 check='
 set -u
@@ -37,6 +38,7 @@ else echo "ok: /proc/sys/kernel still read-only"; fi
 exit $rc
 '
 
+# shellcheck disable=SC2016
 # The container as the runtime makes it, then node-init, then the check.
 container='
 set -eu

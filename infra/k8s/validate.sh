@@ -34,8 +34,9 @@ fail() {
 }
 
 command -v kubectl >/dev/null || skip "kubectl is not installed (it carries Kustomize)"
-command -v node >/dev/null && command -v npm >/dev/null ||
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   skip "node and npm are not installed (infra/install-deps.sh installs nodejs and npm)"
+fi
 
 # 0. kubernetes-types, typescript and yaml at the locked versions.
 npm_dir=$work/npm
