@@ -8,8 +8,9 @@
 #     programs the image must hold (infra/Containerfile), probes, and drain times;
 #  4. then it proves each check can fail: broken copies of the dev render (schema/mutate.mjs)
 #     must be rejected, naming what was broken;
-#  5. with BIN_DIR (a build's bin/), image_libs_check.sh: the image's runtime packages cover
-#     every shared library the built binaries load.
+#  5. with BIN_DIR (a build's bin/): the built faasd parses every faas container's arguments
+#     (schema/run_args.mjs: it must get as far as the store), and image_libs_check.sh: the
+#     image's runtime packages cover every shared library the built binaries load.
 # The npm packages (exact versions in schema/package-lock.json) are installed with `npm ci` into
 # WORK_DIR and reused while the lock file is unchanged.
 #
@@ -68,18 +69,31 @@ for dir in "$here"/overlays/*/; do
   "${tsc[@]}" "$npm_dir/$name.ts" || fail "overlays/$name does not match the Kubernetes API types"
   node "$npm_dir/check_refs.mjs" "$work/$name.yaml" "$root" "overlays/$name" ||
     fail "overlays/$name: flags, programs, probes or drain times"
+  if [[ -n $bin_dir && -x $bin_dir/faasd ]]; then
+    node "$npm_dir/run_args.mjs" "$work/$name.yaml" "$bin_dir/faasd" "overlays/$name" ||
+      fail "overlays/$name: faasd refuses its arguments"
+  fi
 done
 [[ $overlays -ge 2 ]] || fail "expected the dev and prod overlays, found $overlays"
 
 # 4. Each check rejects a broken copy, and says what is broken.
 [[ -s $work/dev.yaml ]] || fail "no dev render to break"
-for mode in unknown-field wrong-type bad-flag missing-binary short-grace short-token; do
+modes=(unknown-field wrong-type bad-flag missing-binary short-grace short-token)
+if [[ -n $bin_dir && -x $bin_dir/faasd ]]; then
+  modes+=(role-flag)
+elif [[ -n $bin_dir ]]; then
+  echo "note: no $bin_dir/faasd: faasd's own check of the arguments was not run"
+fi
+for mode in "${modes[@]}"; do
   expected=$(node "$npm_dir/mutate.mjs" "$mode" "$work/dev.yaml" "$work/broken-$mode.yaml")
   case $mode in
     unknown-field | wrong-type)
       node "$npm_dir/render_ts.mjs" "$work/broken-$mode.yaml" "$npm_dir/broken-$mode.ts" \
         "broken-$mode" >/dev/null
       check=("${tsc[@]}" "$npm_dir/broken-$mode.ts")
+      ;;
+    role-flag)
+      check=(node "$npm_dir/run_args.mjs" "$work/broken-$mode.yaml" "$bin_dir/faasd" "broken-$mode")
       ;;
     *) check=(node "$npm_dir/check_refs.mjs" "$work/broken-$mode.yaml" "$root" "broken-$mode") ;;
   esac

@@ -7,6 +7,7 @@
 //   missing-binary  a node command path the Containerfile does not install
 //   short-grace     the node's terminationGracePeriodSeconds below its drain
 //   short-token     a dev admin token faasd would refuse (under 16 characters)
+//   role-flag       a real flag the gateway role refuses (--node-id), for faasd itself to reject
 //
 //   node mutate.mjs MODE IN.yaml OUT.yaml   (prints the expected words, one a line)
 import { readFileSync, writeFileSync } from "node:fs";
@@ -51,6 +52,10 @@ switch (mode) {
   case "short-grace":
     node.spec.template.spec.terminationGracePeriodSeconds = 30;
     expect.push("terminationGracePeriodSeconds 30");
+    break;
+  case "role-flag":
+    gateway.spec.template.spec.containers[0].args.push("--node-id=gw-1");
+    expect.push("--node-id is for --role node or all");
     break;
   case "short-token": {
     const secret = docs.find((d) => d?.kind === "Secret" &&
