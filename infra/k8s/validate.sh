@@ -14,7 +14,7 @@
 # The npm packages (exact versions in schema/package-lock.json) are installed with `npm ci` into
 # WORK_DIR and reused while the lock file is unchanged.
 #
-#   infra/k8s/validate.sh [WORK_DIR [BIN_DIR]]   (default: build/k8s-validate, no library check)
+#   infra/k8s/validate.sh [WORK_DIR [BIN_DIR]]   (default: build/k8s-validate and build/bin)
 # Exits 0 when everything holds, 1 on a problem, 77 (skip, with the reason) only when kubectl or
 # node/npm are missing or npm cannot reach its registry on a first run.
 set -euo pipefail
@@ -22,6 +22,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=${1:-$root/build/k8s-validate}
 bin_dir=${2:-}
+if [[ $# -lt 2 && -x $root/build/bin/faasd ]]; then
+  bin_dir=$root/build/bin  # run by hand after a build: check against it too
+fi
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
