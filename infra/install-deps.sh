@@ -15,6 +15,9 @@ PACKAGES=(
   slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)
   prometheus  # promtool: tests/e2e/e2e_test.cc lints /metrics with `promtool check metrics`
 )
+# infra/k8s/validate.sh (ctest k8s_manifests): tsc + kubernetes-types. Not where a node with npm
+# is already installed: NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
+command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light)
 fi
