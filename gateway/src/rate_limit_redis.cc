@@ -1,5 +1,3 @@
-#include "faas/gateway/shared_rate_limit.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
+#include "faas/gateway/shared_rate_limit.h"
 #include "faas/redis/client.h"
 #include "faas/store/config.h"
 
@@ -103,7 +102,7 @@ struct SharedRateLimiter::Impl {
 
   RateLimiter fallback;
 
-  std::mutex beat_mu;  // one heartbeat at a time (thread, Probe, Stop)
+  std::mutex beat_mu;            // one heartbeat at a time (thread, Probe, Stop)
   redis::RedisClient beat_conn;  // guarded by beat_mu
   std::mutex stop_mu;
   std::condition_variable stop_cv;
@@ -161,7 +160,12 @@ struct SharedRateLimiter::Impl {
   // answered an error (the connection is then not reused).
   Result<int64_t> Eval(Conn& c, const std::string& key, int64_t interval, int64_t capacity) {
     std::vector<std::string> argv = {
-        "EVALSHA", c.sha, "1", key, std::to_string(interval), std::to_string(capacity),
+        "EVALSHA",
+        c.sha,
+        "1",
+        key,
+        std::to_string(interval),
+        std::to_string(capacity),
         o.redis_now_us ? std::to_string(o.redis_now_us()) : std::string()};
     FAAS_ASSIGN_OR_RETURN(redis::RedisReply r, c.client.Command(argv));
     if (redis::ReplyError(r.get()).starts_with("NOSCRIPT")) {
@@ -231,9 +235,9 @@ struct SharedRateLimiter::Impl {
       failed = beat_conn.Connect(addr, Timeouts());
     }
     if (failed.ok()) {
-      Result<redis::RedisReply> r = beat_conn.Command(
-          {"EVAL", std::string(kMembersScript), "1", o.key_prefix + "gw", o.gateway_id,
-           std::to_string(o.member_ttl.count())});
+      Result<redis::RedisReply> r =
+          beat_conn.Command({"EVAL", std::string(kMembersScript), "1", o.key_prefix + "gw",
+                             o.gateway_id, std::to_string(o.member_ttl.count())});
       if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER) {
         const auto n = static_cast<int>(std::clamp<long long>((*r)->integer, 1, 1 << 20));
         if (gateways.exchange(n) != n) {
@@ -246,8 +250,8 @@ struct SharedRateLimiter::Impl {
         }
         return true;
       }
-      failed = r.ok() ? UnavailableError("gateway set: " + redis::ReplyError(r->get()))
-                      : r.status();
+      failed =
+          r.ok() ? UnavailableError("gateway set: " + redis::ReplyError(r->get())) : r.status();
       beat_conn.Close();
     }
     Trip(failed);

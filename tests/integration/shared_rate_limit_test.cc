@@ -1,5 +1,7 @@
 // SharedRateLimiter against a real redis-server: two limiters stand for two gateways. Time is a
 // seam on both sides (the script's clock and the fallback's), so counts are exact.
+#include "faas/gateway/shared_rate_limit.h"
+
 #include <signal.h>
 
 #include <atomic>
@@ -12,8 +14,8 @@
 
 #include "faas/base/ids.h"
 #include "faas/gateway/rate_limit.h"
-#include "faas/gateway/shared_rate_limit.h"
 #include "faas/redis/client.h"
+
 #include "redis_process.h"
 
 namespace faas::gateway {

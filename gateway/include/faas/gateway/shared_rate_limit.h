@@ -40,21 +40,21 @@
 namespace faas::gateway {
 
 struct SharedLimitOptions {
-  std::string redis_url;   // redis://HOST:PORT[/DB]
-  std::string gateway_id;  // unique per gateway process; "" = host/pid/random
+  std::string redis_url = {};           // redis://HOST:PORT[/DB]
+  std::string gateway_id = {};          // unique per gateway process; "" = host/pid/random
   std::string key_prefix = "faas:rl:";  // buckets are PREFIX+key, the gateway set PREFIX+"gw"
   // Short, because a loop thread waits for them: a Redis that does not answer in this time is
   // treated as down.
   std::chrono::milliseconds connect_timeout{100};
   std::chrono::milliseconds io_timeout{50};
-  std::chrono::milliseconds heartbeat{1000};    // membership refresh while Redis is up
-  std::chrono::milliseconds retry_pause{250};   // how often a down Redis is tried again
-  std::chrono::milliseconds member_ttl{3500};   // a gateway silent this long no longer counts
-  std::size_t max_idle_connections = 8;         // pooled; more callers open more, closed after
+  std::chrono::milliseconds heartbeat{1000};   // membership refresh while Redis is up
+  std::chrono::milliseconds retry_pause{250};  // how often a down Redis is tried again
+  std::chrono::milliseconds member_ttl{3500};  // a gateway silent this long no longer counts
+  std::size_t max_idle_connections = 8;        // pooled; more callers open more, closed after
   // Test seams. `now`: the fallback's clock (default Clock::now). `redis_now_us`: the time the
   // script uses in microseconds (default: Redis TIME).
-  std::function<Clock::time_point()> now;
-  std::function<int64_t()> redis_now_us;
+  std::function<Clock::time_point()> now = {};
+  std::function<int64_t()> redis_now_us = {};
 };
 
 class SharedRateLimiter : public Limiter {
@@ -74,8 +74,7 @@ class SharedRateLimiter : public Limiter {
   void Stop();
 
   // Limiter::Take. Thread-safe; blocks for one Redis round trip while Redis is up.
-  std::chrono::nanoseconds Take(std::string_view key, double rate_per_sec,
-                                uint32_t burst) override;
+  std::chrono::nanoseconds Take(std::string_view key, double rate_per_sec, uint32_t burst) override;
 
   // Whether Takes go to Redis now (the breaker is closed).
   bool UsingRedis() const;
