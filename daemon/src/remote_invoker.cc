@@ -151,19 +151,26 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     uint32_t version = 0;
     scheduler::InvokeRequest request;  // kept whole: a call not delivered goes to the next node
     std::chrono::system_clock::time_point deadline;
+    std::chrono::milliseconds budget{0};  // deadline - start of an attempt
+    // A call lost with its node runs once more elsewhere: the function is deployed
+    // --idempotent or the request carries Idempotency-Key (CLUSTER.md §5).
+    bool retry_if_lost = false;
+    int lost_attempts = 0;
     std::vector<std::string> tried;
     std::function<void(InvokeResult)> finish;
     int64_t start_unix_ms = UnixMillisNow();
     Clock::time_point t0 = Clock::now();
   };
 
-  // The ledger row of a call lost with its node (CLUSTER.md §5: outcome node_lost, 0 ms billed).
-  void RecordLost(const Call& call) {
+  // The ledger row of a call lost with its node (CLUSTER.md §5: outcome node_lost, 0 ms billed),
+  // under `id`: the invocation's own, or INV.N for attempt N when the call is run again (the
+  // retry's row, written by the node that serves it, keeps INV).
+  void RecordLost(const Call& call, const std::string& id) {
     if (ledger == nullptr) {
       return;
     }
     store::InvocationRecord rec;
-    rec.invocation_id = call.request.invocation_id;
+    rec.invocation_id = id;
     rec.function = call.name;
     rec.version = call.version;
     rec.trigger = call.request.trigger;
@@ -192,8 +199,12 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     call->key = name + "@" + std::to_string(spec->version);
     call->name = std::move(name);
     call->request = std::move(request);
-    call->deadline = std::chrono::system_clock::now() + spec->config.timeout +
-                     store::EffectiveQueueTimeout(spec->config) + kNodeSlack;
+    call->budget = spec->config.timeout + store::EffectiveQueueTimeout(spec->config) + kNodeSlack;
+    call->deadline = std::chrono::system_clock::now() + call->budget;
+    call->retry_if_lost = spec->config.idempotent;
+    for (const auto& [k, v] : call->request.headers) {
+      call->retry_if_lost = call->retry_if_lost || k == "idempotency-key";
+    }
     call->finish = std::move(finish);
     Attempt(std::move(call));
   }
@@ -275,9 +286,21 @@ class InvokeStream final
       if (broken) {
         impl_->nodes->MarkDown(node_.id, status.error_message());
       }
+      const bool retry = call_->retry_if_lost && call_->lost_attempts == 0;
       FAAS_LOG(Log(), warn, "node.lost_call", {"node", node_.id}, {"fn", call_->name},
-               {"inv", call_->request.invocation_id}, {"error", status.error_message()});
-      impl_->RecordLost(*call_);
+               {"inv", call_->request.invocation_id}, {"error", status.error_message()},
+               {"retry", retry});
+      const std::string& inv = call_->request.invocation_id;
+      if (retry) {
+        // Once, on another node (Pick skips the tried ones), with a fresh time budget.
+        ++call_->lost_attempts;
+        impl_->RecordLost(*call_, inv + "." + std::to_string(call_->tried.size()));
+        call_->deadline = std::chrono::system_clock::now() + call_->budget;
+        impl_->Attempt(std::move(call_));
+        delete this;
+        return;
+      }
+      impl_->RecordLost(*call_, inv);
       call_->finish(Failed(Outcome::kNodeLost,
                            "node \"" + node_.id + "\" was lost while it ran the invocation (" +
                                status.error_message() + ")",

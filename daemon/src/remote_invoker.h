@@ -12,7 +12,9 @@
 // - not delivered (connection refused or reset before the node took the call): that node is
 //   marked down at once and the call goes to the next node; the function never started;
 // - delivered, then the stream broke before the answer: 502 node_lost naming the node, and the
-//   node is marked down; never retried (the function may have run);
+//   node is marked down; not retried (the function may have run), unless the function is
+//   deployed --idempotent or the request carries Idempotency-Key: then it runs once more on
+//   another node (the lost attempt's ledger row is INV.N, node_lost, 0 ms billed);
 // - no node up: 503 no_capacity.
 // InvokeAsync never blocks its event loop: gRPC's callback API runs the stream and the result is
 // posted back with EventLoop::Post. Every result names its node (InvokeResult::node).
