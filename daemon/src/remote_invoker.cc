@@ -34,6 +34,9 @@ constexpr std::chrono::seconds kNodeSlack{15};
 // default) after fetching it.
 constexpr std::chrono::seconds kPrepareDeadline{120};
 constexpr std::chrono::seconds kControlDeadline{5};
+// Instance counts for describe: a node slower than this is left out rather than holding the
+// control call.
+constexpr std::chrono::milliseconds kStatsDeadline{500};
 
 InvokeResult Failed(Outcome outcome, std::string message, std::string node = "") {
   InvokeResult r;
@@ -572,6 +575,61 @@ void RemoteInvoker::RemoveFunction(const std::string& name) {
                {"error", s.error_message()});
     }
   }
+}
+
+scheduler::FunctionStats RemoteInvoker::Stats(const std::string& name) const {
+  std::vector<cluster::NodeInfo> up = impl_->nodes->Up();
+  // One call per node, all in flight at once on gRPC's callback API.
+  struct Ask {
+    std::string node;
+    grpc::ClientContext ctx;
+    v1::NodeStatsReply reply;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Ask>> asks;
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  std::size_t done = 0;
+  v1::NodeFunctionName req;
+  req.set_name(name);
+  const auto deadline = std::chrono::system_clock::now() + kStatsDeadline;
+  for (const cluster::NodeInfo& node : up) {
+    auto& ask = asks.emplace_back(std::make_unique<Ask>());
+    ask->node = node.id;
+    ask->ctx.AddMetadata("authorization", impl_->authorization);
+    ask->ctx.set_deadline(deadline);
+    impl_->StubFor(node)->async()->Stats(&ask->ctx, &req, &ask->reply,
+                                         [&, a = ask.get()](grpc::Status s) {
+                                           std::lock_guard lock(done_mu);
+                                           a->status = std::move(s);
+                                           ++done;
+                                           done_cv.notify_all();
+                                         });
+  }
+  {
+    // Every callback runs by the deadline (gRPC ends the call then), and must run before the
+    // Asks and this frame go away.
+    std::unique_lock lock(done_mu);
+    done_cv.wait(lock, [&] { return done == asks.size(); });
+  }
+  scheduler::FunctionStats sum;
+  for (const auto& ask : asks) {
+    if (!ask->status.ok()) {
+      FAAS_LOG(Log(), debug, "node.stats_failed", {"node", ask->node},
+               {"error", ask->status.error_message()});
+      continue;
+    }
+    for (const v1::NodeFunctionStats& f : ask->reply.functions()) {
+      if (f.function() == name) {
+        sum.idle += f.idle();
+        sum.busy += f.busy();
+        sum.waiting += f.waiting();
+        sum.invocations += f.invocations();
+        sum.cold_starts += f.cold_starts();
+      }
+    }
+  }
+  return sum;
 }
 
 Result<uint32_t> RemoteInvoker::Prewarm(const std::string& name, uint32_t count) {

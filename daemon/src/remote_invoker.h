@@ -73,8 +73,11 @@ class RemoteInvoker final : public Runtime {
   void SetVersion(const store::Version& v) override;
   // Forgets the function and asks every node that is up to stop its instances (best effort).
   void RemoveFunction(const std::string& name) override;
-  // Instances live on the nodes: zero here (faasctl describe through a gateway).
-  scheduler::FunctionStats Stats(const std::string&) const override { return {}; }
+  // The function's instances summed over the nodes that are up (faasctl describe through a
+  // gateway): asks them all at once (NodeService.Stats) and waits at most 500 ms; a node that
+  // does not answer in time counts nothing. zygote_pid/parked_pid are left 0 (host pids of
+  // other machines mean nothing here).
+  scheduler::FunctionStats Stats(const std::string& name) const override;
   Result<uint32_t> Prewarm(const std::string& name, uint32_t count) override;
 
   struct Impl;  // remote_invoker.cc: shared with the calls in flight
