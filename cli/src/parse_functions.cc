@@ -54,6 +54,8 @@ void AddDeployCommand(CLI::App& app, Subcommands& commands) {
       ->type_name("K=V")
       ->allow_extra_args(false);
   d.app->add_flag("--public", o.is_public, "invocable without an API key");
+  d.app->add_flag("--idempotent", o.idempotent,
+                  "safe to run twice: a call lost with its node is retried once on another");
   flags.Unsigned<uint64_t>("--max-body", "request/response size limit in bytes", o.max_body_bytes)
       ->type_name("BYTES");
   flags

@@ -149,6 +149,7 @@ std::string RenderDescribe(const faas::v1::FunctionInfo& f) {
   AddLine(out, "isolation", OrDash(c.isolation()));
   AddLine(out, "network", OrDash(c.network()));
   AddLine(out, "public", c.is_public() ? "yes" : "no");
+  AddLine(out, "idempotent", c.idempotent() ? "yes" : "no");
   AddLine(out, "rate", FormatRate(c.rate_per_sec()));
   AddLine(out, "burst", OrDashNumber(c.burst()));
   // protobuf maps are unordered; sort for stable output.

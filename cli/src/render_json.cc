@@ -134,6 +134,7 @@ json ConfigToJson(const faas::v1::FunctionConfig& c) {
               {"network", c.network()},
               {"env", std::move(env)},
               {"is_public", c.is_public()},
+              {"idempotent", c.idempotent()},
               {"rate_per_sec", c.rate_per_sec()},
               {"burst", c.burst()}};
 }

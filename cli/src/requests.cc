@@ -143,6 +143,7 @@ Result<faas::v1::FunctionConfig> ToProtoConfig(const DeployOptions& o) {
     (*c.mutable_env())[k] = v;
   }
   c.set_is_public(o.is_public);
+  c.set_idempotent(o.idempotent);
   if (o.rate_per_sec) {
     c.set_rate_per_sec(*o.rate_per_sec);
   }

@@ -92,6 +92,7 @@ store::FunctionConfig FromProto(const v1::FunctionConfig& p) {
   }
   c.rate_per_sec = p.rate_per_sec();
   c.burst = p.burst();
+  c.idempotent = p.idempotent();
   return c;
 }
 
@@ -108,6 +109,7 @@ void ToProto(const store::FunctionConfig& c, v1::FunctionConfig* p) {
   p->set_network(c.network);
   p->mutable_env()->insert(c.env.begin(), c.env.end());
   p->set_is_public(c.is_public);
+  p->set_idempotent(c.idempotent);
   p->set_max_body_bytes(c.max_body_bytes);
   p->set_queue_depth(c.queue_depth);
   p->set_has_queue_depth(true);

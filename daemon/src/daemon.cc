@@ -26,6 +26,7 @@
 #include "faas/base/unique_fd.h"
 #include "faas/gateway/gateway.h"
 #include "faas/gateway/http_server.h"
+#include "faas/gateway/shared_rate_limit.h"
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/network.h"
 #include "faas/store/central_ledger.h"
@@ -468,11 +469,26 @@ int RunDaemon(const DaemonConfig& config) {
                                    .metrics = &metrics,
                                    .result_bytes = 256u << 10,
                                    .callback_allow = std::move(callback_allow)});
+  // --redis: rate limits counted once for all gateways, with a per-gateway share as fallback
+  // (docs/design/0023-shared-limits-and-retries.md). Outlives `gw`.
+  std::unique_ptr<gateway::SharedRateLimiter> shared_limits;
+  if (config.role == "gateway" && !config.redis.empty()) {
+    auto created = gateway::SharedRateLimiter::Create({.redis_url = config.redis});
+    if (!created.ok()) {  // CheckRoleFlags parsed the URL already
+      FAAS_LOG(log, err, "faasd.bad_redis", {"error", created.status().message()});
+      return 2;
+    }
+    shared_limits = std::move(*created);
+    if (Status s = shared_limits->Start(); !s.ok()) {
+      FAAS_LOG(log, warn, "faasd.redis_unavailable", {"error", s.message()});
+    }
+  }
   gateway::Gateway gw({.invoker = invoker,
                        .metrics = &metrics,
                        .async = &async,
                        .queue = queue->get(),
                        .access_log = config.access_log,
+                       .limiter = shared_limits.get(),
                        .node_id = local != nullptr ? NodeId(config) : ""});
   auto keys = BuildKeyTable(**registry);
   if (!keys.ok()) {

@@ -218,6 +218,33 @@ class NodeServiceImpl final
     return grpc::Status::OK;
   }
 
+  grpc::Status Stats(grpc::ServerContext* ctx, const v1::NodeFunctionName* req,
+                     v1::NodeStatsReply* reply) override {
+    if (!HasBearer(*ctx, d_.secret)) {
+      return Unauthenticated();
+    }
+    reply->set_node(d_.node_id);
+    auto add = [reply](const std::string& name, const scheduler::FunctionStats& st) {
+      v1::NodeFunctionStats* f = reply->add_functions();
+      f->set_function(name);
+      f->set_idle(st.idle);
+      f->set_busy(st.busy);
+      f->set_waiting(st.waiting);
+      f->set_invocations(st.invocations);
+      f->set_cold_starts(st.cold_starts);
+      f->set_zygotes(st.zygote_pid != 0 ? 1 : 0);
+      f->set_parked(st.parked_pid != 0 ? 1 : 0);
+    };
+    if (!req->name().empty()) {
+      add(req->name(), d_.scheduler->Stats(req->name()));
+    } else {
+      for (const auto& [name, st] : d_.scheduler->AllStats()) {
+        add(name, st);
+      }
+    }
+    return grpc::Status::OK;
+  }
+
  private:
   // The spec of a stored version, its library fetched and verified into the local cache.
   Result<scheduler::FunctionSpec> SpecOf(const store::Version& v) {

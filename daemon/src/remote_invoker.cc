@@ -34,6 +34,9 @@ constexpr std::chrono::seconds kNodeSlack{15};
 // default) after fetching it.
 constexpr std::chrono::seconds kPrepareDeadline{120};
 constexpr std::chrono::seconds kControlDeadline{5};
+// Instance counts for describe: a node slower than this is left out rather than holding the
+// control call.
+constexpr std::chrono::milliseconds kStatsDeadline{500};
 
 InvokeResult Failed(Outcome outcome, std::string message, std::string node = "") {
   InvokeResult r;
@@ -151,19 +154,26 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     uint32_t version = 0;
     scheduler::InvokeRequest request;  // kept whole: a call not delivered goes to the next node
     std::chrono::system_clock::time_point deadline;
+    std::chrono::milliseconds budget{0};  // deadline - start of an attempt
+    // A call lost with its node runs once more elsewhere: the function is deployed
+    // --idempotent or the request carries Idempotency-Key (CLUSTER.md §5).
+    bool retry_if_lost = false;
+    int lost_attempts = 0;
     std::vector<std::string> tried;
     std::function<void(InvokeResult)> finish;
     int64_t start_unix_ms = UnixMillisNow();
     Clock::time_point t0 = Clock::now();
   };
 
-  // The ledger row of a call lost with its node (CLUSTER.md §5: outcome node_lost, 0 ms billed).
-  void RecordLost(const Call& call) {
+  // The ledger row of a call lost with its node (CLUSTER.md §5: outcome node_lost, 0 ms billed),
+  // under `id`: the invocation's own, or INV.N for attempt N when the call is run again (the
+  // retry's row, written by the node that serves it, keeps INV).
+  void RecordLost(const Call& call, const std::string& id) {
     if (ledger == nullptr) {
       return;
     }
     store::InvocationRecord rec;
-    rec.invocation_id = call.request.invocation_id;
+    rec.invocation_id = id;
     rec.function = call.name;
     rec.version = call.version;
     rec.trigger = call.request.trigger;
@@ -192,8 +202,12 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     call->key = name + "@" + std::to_string(spec->version);
     call->name = std::move(name);
     call->request = std::move(request);
-    call->deadline = std::chrono::system_clock::now() + spec->config.timeout +
-                     store::EffectiveQueueTimeout(spec->config) + kNodeSlack;
+    call->budget = spec->config.timeout + store::EffectiveQueueTimeout(spec->config) + kNodeSlack;
+    call->deadline = std::chrono::system_clock::now() + call->budget;
+    call->retry_if_lost = spec->config.idempotent;
+    for (const auto& [k, v] : call->request.headers) {
+      call->retry_if_lost = call->retry_if_lost || k == "idempotency-key";
+    }
     call->finish = std::move(finish);
     Attempt(std::move(call));
   }
@@ -275,9 +289,21 @@ class InvokeStream final
       if (broken) {
         impl_->nodes->MarkDown(node_.id, status.error_message());
       }
+      const bool retry = call_->retry_if_lost && call_->lost_attempts == 0;
       FAAS_LOG(Log(), warn, "node.lost_call", {"node", node_.id}, {"fn", call_->name},
-               {"inv", call_->request.invocation_id}, {"error", status.error_message()});
-      impl_->RecordLost(*call_);
+               {"inv", call_->request.invocation_id}, {"error", status.error_message()},
+               {"retry", retry});
+      const std::string& inv = call_->request.invocation_id;
+      if (retry) {
+        // Once, on another node (Pick skips the tried ones), with a fresh time budget.
+        ++call_->lost_attempts;
+        impl_->RecordLost(*call_, inv + "." + std::to_string(call_->tried.size()));
+        call_->deadline = std::chrono::system_clock::now() + call_->budget;
+        impl_->Attempt(std::move(call_));
+        delete this;
+        return;
+      }
+      impl_->RecordLost(*call_, inv);
       call_->finish(Failed(Outcome::kNodeLost,
                            "node \"" + node_.id + "\" was lost while it ran the invocation (" +
                                status.error_message() + ")",
@@ -549,6 +575,61 @@ void RemoteInvoker::RemoveFunction(const std::string& name) {
                {"error", s.error_message()});
     }
   }
+}
+
+scheduler::FunctionStats RemoteInvoker::Stats(const std::string& name) const {
+  std::vector<cluster::NodeInfo> up = impl_->nodes->Up();
+  // One call per node, all in flight at once on gRPC's callback API.
+  struct Ask {
+    std::string node;
+    grpc::ClientContext ctx;
+    v1::NodeStatsReply reply;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Ask>> asks;
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  std::size_t done = 0;
+  v1::NodeFunctionName req;
+  req.set_name(name);
+  const auto deadline = std::chrono::system_clock::now() + kStatsDeadline;
+  for (const cluster::NodeInfo& node : up) {
+    auto& ask = asks.emplace_back(std::make_unique<Ask>());
+    ask->node = node.id;
+    ask->ctx.AddMetadata("authorization", impl_->authorization);
+    ask->ctx.set_deadline(deadline);
+    impl_->StubFor(node)->async()->Stats(&ask->ctx, &req, &ask->reply,
+                                         [&, a = ask.get()](grpc::Status s) {
+                                           std::lock_guard lock(done_mu);
+                                           a->status = std::move(s);
+                                           ++done;
+                                           done_cv.notify_all();
+                                         });
+  }
+  {
+    // Every callback runs by the deadline (gRPC ends the call then), and must run before the
+    // Asks and this frame go away.
+    std::unique_lock lock(done_mu);
+    done_cv.wait(lock, [&] { return done == asks.size(); });
+  }
+  scheduler::FunctionStats sum;
+  for (const auto& ask : asks) {
+    if (!ask->status.ok()) {
+      FAAS_LOG(Log(), debug, "node.stats_failed", {"node", ask->node},
+               {"error", ask->status.error_message()});
+      continue;
+    }
+    for (const v1::NodeFunctionStats& f : ask->reply.functions()) {
+      if (f.function() == name) {
+        sum.idle += f.idle();
+        sum.busy += f.busy();
+        sum.waiting += f.waiting();
+        sum.invocations += f.invocations();
+        sum.cold_starts += f.cold_starts();
+      }
+    }
+  }
+  return sum;
 }
 
 Result<uint32_t> RemoteInvoker::Prewarm(const std::string& name, uint32_t count) {

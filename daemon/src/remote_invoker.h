@@ -12,7 +12,9 @@
 // - not delivered (connection refused or reset before the node took the call): that node is
 //   marked down at once and the call goes to the next node; the function never started;
 // - delivered, then the stream broke before the answer: 502 node_lost naming the node, and the
-//   node is marked down; never retried (the function may have run);
+//   node is marked down; not retried (the function may have run), unless the function is
+//   deployed --idempotent or the request carries Idempotency-Key: then it runs once more on
+//   another node (the lost attempt's ledger row is INV.N, node_lost, 0 ms billed);
 // - no node up: 503 no_capacity.
 // InvokeAsync never blocks its event loop: gRPC's callback API runs the stream and the result is
 // posted back with EventLoop::Post. Every result names its node (InvokeResult::node).
@@ -71,8 +73,11 @@ class RemoteInvoker final : public Runtime {
   void SetVersion(const store::Version& v) override;
   // Forgets the function and asks every node that is up to stop its instances (best effort).
   void RemoveFunction(const std::string& name) override;
-  // Instances live on the nodes: zero here (faasctl describe through a gateway).
-  scheduler::FunctionStats Stats(const std::string&) const override { return {}; }
+  // The function's instances summed over the nodes that are up (faasctl describe through a
+  // gateway): asks them all at once (NodeService.Stats) and waits at most 500 ms; a node that
+  // does not answer in time counts nothing. zygote_pid/parked_pid are left 0 (host pids of
+  // other machines mean nothing here).
+  scheduler::FunctionStats Stats(const std::string& name) const override;
   Result<uint32_t> Prewarm(const std::string& name, uint32_t count) override;
 
   struct Impl;  // remote_invoker.cc: shared with the calls in flight

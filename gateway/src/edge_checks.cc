@@ -17,7 +17,8 @@ std::string FormatRate(double rate) {
 
 }  // namespace
 
-EdgeChecks::EdgeChecks(metering::Metrics* metrics) : metrics_(metrics) {
+EdgeChecks::EdgeChecks(metering::Metrics* metrics, Limiter* limiter)
+    : metrics_(metrics), limiter_(limiter != nullptr ? limiter : &local_limiter_) {
   SetKeys(nullptr);
 }
 
@@ -48,7 +49,7 @@ bool EdgeChecks::WithinKeyRate(const Principal& p, const std::string& inv_id, Ht
   if (p.rate_per_sec <= 0) {
     return true;
   }
-  std::chrono::nanoseconds wait = limiter_.Take("k:" + p.key_id, p.rate_per_sec, p.burst);
+  std::chrono::nanoseconds wait = limiter_->Take("k:" + p.key_id, p.rate_per_sec, p.burst);
   if (wait.count() <= 0) {
     return true;
   }
@@ -77,7 +78,7 @@ bool EdgeChecks::Admit(const std::string& name, const scheduler::FunctionSpec* s
   }
   if (spec->config.rate_per_sec > 0) {
     std::chrono::nanoseconds wait =
-        limiter_.Take("f:" + name, spec->config.rate_per_sec, store::EffectiveBurst(spec->config));
+        limiter_->Take("f:" + name, spec->config.rate_per_sec, store::EffectiveBurst(spec->config));
     if (wait.count() > 0) {
       RateLimited(
           res, inv_id, wait,

@@ -21,7 +21,9 @@ namespace faas::gateway {
 
 class EdgeChecks {
  public:
-  explicit EdgeChecks(metering::Metrics* metrics);  // optional, not owned
+  // Both optional, not owned. Rate limits are counted by `limiter` (the cluster's shared one),
+  // else in this process.
+  explicit EdgeChecks(metering::Metrics* metrics, Limiter* limiter = nullptr);
 
   // Replaces the API keys (nullptr = none: only public functions can be invoked).
   void SetKeys(std::shared_ptr<const KeyTable> keys);
@@ -46,7 +48,8 @@ class EdgeChecks {
                    const std::string& message);
 
   metering::Metrics* metrics_;
-  RateLimiter limiter_;
+  RateLimiter local_limiter_;
+  Limiter* limiter_;  // never null: the given one or &local_limiter_
   std::atomic<std::shared_ptr<const KeyTable>> keys_;  // never null
 };
 

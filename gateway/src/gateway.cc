@@ -91,7 +91,7 @@ void AddPlatformHeaders(Call& c) {
 }  // namespace
 
 struct Gateway::Impl {
-  explicit Impl(GatewayOptions options) : o(std::move(options)), edge(o.metrics) {}
+  explicit Impl(GatewayOptions options) : o(std::move(options)), edge(o.metrics, o.limiter) {}
 
   GatewayOptions o;
   EdgeChecks edge;

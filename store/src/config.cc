@@ -244,6 +244,9 @@ std::string ConfigToJson(const FunctionConfig& c) {
       {"rate_per_sec", c.rate_per_sec},
       {"burst", c.burst},
   };
+  if (c.idempotent) {  // absent when false: older configs keep their JSON and content hash
+    j["idempotent"] = true;
+  }
   // nlohmann::json objects are std::maps, so keys come out sorted.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -296,6 +299,8 @@ faas::Result<FunctionConfig> ConfigFromJson(std::string_view json) {
       }
     } else if (key == "burst") {
       r.Uint32(v, key, c.burst);
+    } else if (key == "idempotent") {
+      r.Bool(v, key, c.idempotent);
     } else {
       errs.push_back("config: unknown key " + Quote(key));
     }

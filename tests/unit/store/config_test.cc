@@ -196,3 +196,24 @@ TEST(ConfigRate, RoundTripsAndIsBounded) {
 
 }  // namespace
 }  // namespace faas::store
+
+namespace faas::store {
+namespace {
+
+// The idempotent flag (docs/design/0023) round-trips, and is left out of the JSON when false so
+// configs stored before it keep their content hash.
+TEST(ConfigJson, IdempotentRoundTripsAndIsAbsentWhenFalse) {
+  FunctionConfig c;
+  EXPECT_EQ(ConfigToJson(c).find("idempotent"), std::string::npos);
+  c.idempotent = true;
+  const std::string json = ConfigToJson(c);
+  EXPECT_NE(json.find("\"idempotent\":true"), std::string::npos) << json;
+  Result<FunctionConfig> back = ConfigFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->idempotent);
+  EXPECT_EQ(*back, c);
+  EXPECT_FALSE(ConfigFromJson("{\"idempotent\":\"yes\"}").ok());
+}
+
+}  // namespace
+}  // namespace faas::store

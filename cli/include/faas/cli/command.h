@@ -44,6 +44,7 @@ struct DeployOptions {
   std::string network;    // "" (default), "none" or "outbound"
   std::map<std::string, std::string> env;
   bool is_public = false;
+  bool idempotent = false;  // --idempotent: a call lost with its node may run again elsewhere
   std::optional<uint64_t> max_body_bytes;
   std::optional<uint32_t> queue_depth;
   std::optional<std::chrono::milliseconds> queue_timeout;

@@ -27,6 +27,7 @@
 #include "faas/gateway/auth.h"
 #include "faas/gateway/errors.h"
 #include "faas/gateway/http_server.h"
+#include "faas/gateway/rate_limit.h"
 #include "faas/gateway/router.h"
 #include "faas/gateway/trace_context.h"
 #include "faas/scheduler/scheduler.h"
@@ -43,6 +44,9 @@ struct GatewayOptions {
   AsyncInvocations* async = nullptr;      // optional, not owned: /async-function, /invocations
   store::Queue* queue = nullptr;          // optional, not owned: POST /queues/NAME
   bool access_log = true;                 // one "access" info line per request
+  // Optional, not owned: where rate limits are counted (a cluster's SharedRateLimiter); default
+  // a limiter of this process.
+  Limiter* limiter = nullptr;
   // X-Faas-Node of invocations whose result names no node (--role all: this machine's node id).
   std::string node_id;
 };

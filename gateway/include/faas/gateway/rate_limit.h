@@ -14,6 +14,9 @@
 // policing and redis-cell): one "theoretical arrival time" per key, in integer nanoseconds, so
 // the answers are exact (taking a token at now + Take's answer succeeds) and a bucket is 8 bytes
 // of state. A new key starts with a full bucket.
+//
+// Limiter is what the edge checks call: RateLimiter here counts in this process;
+// SharedRateLimiter (shared_rate_limit.h) counts in Redis for all gateways of a cluster.
 #pragma once
 
 #include <array>
@@ -30,10 +33,22 @@
 
 namespace faas::gateway {
 
+// One token per admitted request, from the bucket `key`. Implementations are thread-safe.
+class Limiter {
+ public:
+  virtual ~Limiter() = default;
+  // Returns 0 when admitted, else how long until a token will be available (for Retry-After);
+  // a refused request takes nothing. rate_per_sec <= 0 (or NaN) means unlimited. burst 0 with a
+  // rate means max(1, ceil(rate)), as store::EffectiveBurst. Never fails: a limiter whose
+  // backing store is unreachable answers from a local fallback.
+  virtual std::chrono::nanoseconds Take(std::string_view key, double rate_per_sec,
+                                        uint32_t burst) = 0;
+};
+
 // Thread-safe. Keys are spread over kShards shards (a mutex and a hash map each), so connection
 // threads taking tokens for different keys rarely contend; taking from an existing key does
 // not allocate.
-class RateLimiter {
+class RateLimiter : public Limiter {
  public:
   RateLimiter() = default;
   RateLimiter(const RateLimiter&) = delete;
@@ -48,7 +63,12 @@ class RateLimiter {
   // older than another thread's `now` for the same key (both read the clock before locking): the
   // bucket then looks emptier by that difference, never fuller.
   std::chrono::nanoseconds Take(std::string_view key, double rate_per_sec, uint32_t burst,
-                                Clock::time_point now = Clock::now());
+                                Clock::time_point now);
+  // The same at Clock::now().
+  std::chrono::nanoseconds Take(std::string_view key, double rate_per_sec,
+                                uint32_t burst) override {
+    return Take(key, rate_per_sec, burst, Clock::now());
+  }
 
   // Drops the buckets that are full at `now`: forgetting them changes no future answer, since a
   // missing key starts full. Takes each shard's lock in turn.

@@ -8,7 +8,8 @@
 //
 // JSON keys (all optional on input; missing keys keep the defaults below): memory_mb,
 // timeout_ms, cpu_limit_ms, min_warm, max_instances, idle_ttl_ms, isolation, network, env,
-// public, max_body_bytes, queue_depth, queue_timeout_ms, rate_per_sec, burst.
+// public, max_body_bytes, queue_depth, queue_timeout_ms, rate_per_sec, burst, idempotent (written
+// only when true, so configs from before it keep their JSON and content hash).
 #pragma once
 
 #include <chrono>
@@ -38,6 +39,9 @@ struct FunctionConfig {
   std::chrono::milliseconds queue_timeout{0};   // longest wait; 0 = same as timeout
   double rate_per_sec = 0;                      // invocations/s over all callers; 0 = unlimited
   uint32_t burst = 0;                           // token bucket size; 0 = max(1, ceil(rate))
+  // Safe to run twice: a sync call lost with its node is retried once on another node
+  // (docs/design/0023-shared-limits-and-retries.md).
+  bool idempotent = false;
 
   bool operator==(const FunctionConfig&) const = default;
 };

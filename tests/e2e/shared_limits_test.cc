@@ -1,0 +1,93 @@
+// End-to-end: rate limits across gateways (docs/design/0023-shared-limits-and-retries.md). Two
+// gateways with --redis in front of one node, all on a real PostgreSQL and Redis: a function's
+// limit holds for the cluster, not per gateway; with Redis stopped each gateway enforces its
+// share and calls are otherwise served.
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "e2e/faasd_test.h"
+#include "faasd_process.h"
+#include "http_client.h"
+#include "postgres_process.h"
+#include "redis_process.h"
+
+namespace faas::testing {
+namespace {
+
+bool PollLogs(const FaasdProcess& d, const std::string& needle) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (d.Logs().find(needle) != std::string::npos) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval
+  }
+  return false;
+}
+
+TEST(SharedLimits, TwoGatewaysAdmitOneBurstAndFallBackToShares) {
+  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  if (RedisProcess::ServerPath().empty()) {
+    GTEST_SKIP() << "redis-server is not installed";
+  }
+  PostgresProcess pg;
+  RedisProcess redis;
+  std::string error;
+  ASSERT_TRUE(pg.Start(&error)) << error;
+  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  ASSERT_TRUE(redis.Start(&error)) << error;
+  const std::string store = pg.Url("faas");
+  FaasdProcess n1, gw1, gw2;
+  ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
+  const std::string nodes = "n1=" + n1.grpc_addr() + "@127.0.0.1:" + std::to_string(n1.http_port());
+  ASSERT_TRUE(
+      gw1.Start({"--role", "gateway", "--store", store, "--nodes", nodes, "--redis", redis.url()}))
+      << gw1.Logs();
+  auto logs = [&] { return gw1.Logs() + gw2.Logs() + n1.Logs(); };
+  // One token an hour: no refill during the test, so the counts are exact.
+  CommandResult r =
+      gw1.Ctl({"deploy", "limited", FunctionLib("hello"), "--rate", "1/h", "--burst", "6"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << logs();
+  r = gw1.Ctl({"deploy", "free", FunctionLib("hello")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << logs();
+  // The second gateway reads both functions at start.
+  ASSERT_TRUE(
+      gw2.Start({"--role", "gateway", "--store", store, "--nodes", nodes, "--redis", redis.url()}))
+      << gw2.Logs();
+  ASSERT_TRUE(PollLogs(gw1, "rate_limit.gateways gateways=2")) << logs();
+
+  auto count_ok = [&](int calls) {
+    int ok = 0;
+    for (int i = 0; i < calls; ++i) {
+      HttpResult h = HttpRequest((i % 2 == 0 ? gw1 : gw2).http_port(), "GET", "/function/limited");
+      if (h.status == 200) {
+        ++ok;
+      } else {
+        ExpectError(h, 429, "rate_limited");
+        EXPECT_FALSE(h.Header("retry-after").empty());
+      }
+    }
+    return ok;
+  };
+  // The burst of 6 for the cluster, not 6 per gateway.
+  EXPECT_EQ(count_ok(20), 6) << logs();
+
+  redis.Kill();
+  // Still limited: each gateway now admits its share, 6 / 2 = 3, from a fresh local bucket.
+  EXPECT_EQ(count_ok(20), 6) << logs();
+  EXPECT_NE(gw1.Logs().find("rate_limit.redis_down"), std::string::npos) << logs();
+  // Sync calls otherwise work without Redis.
+  for (int i = 0; i < 4; ++i) {
+    HttpResult h = HttpRequest((i % 2 == 0 ? gw1 : gw2).http_port(), "GET", "/function/free");
+    EXPECT_EQ(h.status, 200) << h.body << logs();
+  }
+  EXPECT_EQ(gw1.Stop(), 0) << gw1.Logs();
+  EXPECT_EQ(gw2.Stop(), 0) << gw2.Logs();
+}
+
+}  // namespace
+}  // namespace faas::testing
