@@ -1,5 +1,5 @@
-// The queue's schema, its group commit (SqliteQueue::Impl) and the life of a message: publish, lease,
-// wait, ack, retry. Dead letters and stats are in queue_dlq.cc, async records in
+// The queue's schema, its group commit (SqliteQueue::Impl) and the life of a message: publish,
+// lease, wait, ack, retry. Dead letters and stats are in queue_dlq.cc, async records in
 // queue_async.cc, settings in queue_settings.cc.
 #include "faas/store/queue.h"
 
@@ -417,7 +417,7 @@ Result<std::unique_ptr<Queue>> Queue::Open(const std::string& path) {
 }
 
 Result<int64_t> SqliteQueue::Publish(std::string_view queue, std::string_view body,
-                               const QueueHeaders& headers, int64_t visible_at_unix_ms) {
+                                     const QueueHeaders& headers, int64_t visible_at_unix_ms) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   std::string headers_json = HeadersToJson(headers);
   int64_t id = 0;
@@ -431,7 +431,7 @@ Result<int64_t> SqliteQueue::Publish(std::string_view queue, std::string_view bo
 }
 
 Result<std::vector<QueueMessage>> SqliteQueue::Lease(std::string_view queue, uint32_t max,
-                                               std::chrono::milliseconds visibility) {
+                                                     std::chrono::milliseconds visibility) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   if (visibility.count() <= 0) {
     return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
@@ -520,7 +520,7 @@ Status SqliteQueue::Ack(int64_t id, uint32_t attempt) {
 }
 
 Status SqliteQueue::Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms,
-                    std::string_view error) {
+                          std::string_view error) {
   auto op = [&](sqlite3* db) -> Status {
     FAAS_ASSIGN_OR_RETURN(
         Stmt st, Stmt::Prepare(db,

@@ -100,7 +100,7 @@ faas::Status PutAsyncRecord(sqlite3* db, const AsyncRecord& r) {
 }  // namespace
 
 Result<int64_t> SqliteQueue::PublishAsync(std::string_view queue, const AsyncRecord& record,
-                                    std::string_view body, const QueueHeaders& headers) {
+                                          std::string_view body, const QueueHeaders& headers) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
   std::string headers_json = HeadersToJson(headers);
@@ -117,8 +117,7 @@ Result<int64_t> SqliteQueue::PublishAsync(std::string_view queue, const AsyncRec
 
 Result<AsyncPublish> SqliteQueue::PublishAsyncOnce(std::string_view queue, std::string_view key,
                                                    std::chrono::milliseconds ttl,
-                                                   const AsyncRecord& record,
-                                                   std::string_view body,
+                                                   const AsyncRecord& record, std::string_view body,
                                                    const QueueHeaders& headers) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));

@@ -59,7 +59,7 @@ faas::Result<QueueStats> StatsOf(sqlite3* db, std::string_view queue, int64_t no
 }  // namespace
 
 Status SqliteQueue::DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq,
-                         std::string_view error) {
+                               std::string_view error) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(dlq, "dead-letter queue name"));
   auto op = [&](sqlite3* db) -> Status {
     int64_t now = UnixMillisNow();

@@ -148,8 +148,7 @@ class Queue {
   virtual Result<std::vector<QueueStats>> ListQueues() = 0;
   // The dead letters of `dlq`, oldest (first dead-lettered) first, at most `limit`.
   // (store:: because the DeadLetter method above hides the struct in this scope.)
-  virtual Result<std::vector<store::DeadLetter>> ListDead(std::string_view dlq,
-                                                          uint32_t limit) = 0;
+  virtual Result<std::vector<store::DeadLetter>> ListDead(std::string_view dlq, uint32_t limit) = 0;
   // Moves every dead letter of `dlq` back to the queue it came from, ready now with attempt 0
   // (its id is kept, and last_error = the dead-letter error). Returns how many moved. Replays
   // do not count as published.
@@ -187,8 +186,7 @@ class Queue {
   // Small durable key → JSON-text table for the definitions of triggers (and other consumers'
   // settings). Put replaces; deleting a missing key is not an error; List is sorted by key.
   // InvalidArgument for an empty kind or key, or a value that is not JSON.
-  virtual Status PutSetting(std::string_view kind, std::string_view key,
-                            std::string_view json) = 0;
+  virtual Status PutSetting(std::string_view kind, std::string_view key, std::string_view json) = 0;
   virtual Status DeleteSetting(std::string_view kind, std::string_view key) = 0;
   virtual Result<std::vector<std::pair<std::string, std::string>>> ListSettings(
       std::string_view kind) = 0;
