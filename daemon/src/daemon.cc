@@ -537,7 +537,10 @@ int RunDaemon(const DaemonConfig& config) {
       {.queue = queue->get(),
        .invoke = [invoker](const triggers::Delivery& d) { return RunQueueDelivery(*invoker, d); },
        .consumer_name = "",
-       .settings_kind = "trigger"});
+       .settings_kind = "trigger",
+       // On Redis the definitions are shared by every gateway: follow the others' changes.
+       .resync_interval = (*queue)->Backend() == "redis" ? std::chrono::milliseconds(2000)
+                                                         : std::chrono::milliseconds(0)});
   if (Status s = user_triggers.Start(); !s.ok()) {
     FAAS_LOG(log, err, "faasd.triggers_failed", {"error", s.ToString()});
     return 1;

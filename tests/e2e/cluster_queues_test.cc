@@ -1,8 +1,9 @@
-// End-to-end: async invocations in a cluster (issue #16 item 3; docs/design/0021-cluster-queues.md).
-// Two gateways share a registry in a real PostgreSQL and a queue in a real Redis; one node runs
-// the functions. Work accepted at one gateway is run by either and read at the other; a gateway
-// killed with work in flight loses none of it; a repeated Idempotency-Key queues nothing; and
-// with Redis down async accepts answer 503 async_unavailable while sync calls keep working.
+// End-to-end: async invocations in a cluster (issue #16 item 3;
+// docs/design/0021-cluster-queues.md). Two gateways share a registry in a real PostgreSQL and a
+// queue in a real Redis; one node runs the functions. Work accepted at one gateway is run by either
+// and read at the other; a gateway killed with work in flight loses none of it; a repeated
+// Idempotency-Key queues nothing; and with Redis down async accepts answer 503 async_unavailable
+// while sync calls keep working.
 #include <set>
 #include <string>
 #include <vector>
@@ -60,8 +61,7 @@ class ClusterQueuesTest : public ::testing::Test {
         continue;
       }
       ASSERT_TRUE(PollUntil([&] {
-        return HttpRequest(g->http_port(), "POST", "/function/" + name + probe_query).status ==
-               200;
+        return HttpRequest(g->http_port(), "POST", "/function/" + name + probe_query).status == 200;
       })) << AllLogs();
     }
   }
