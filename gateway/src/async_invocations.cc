@@ -251,8 +251,14 @@ bool AsyncInvocations::Run(std::string_view body, const store::QueueHeaders& hea
     rec.error_message = r.error_message;
     rec.http_status = e.status;
     *error = std::string(e.code) + ": " + r.error_message;
-    // A function that no longer exists or a body over its limit will not get better.
-    bool permanent = r.outcome == Outcome::kNotFound || r.outcome == Outcome::kPayloadTooLarge;
+    // A function that no longer exists or a body over its limit will not get better. But on a
+    // cluster the gateway that runs the work may not have seen a deploy that the accepting
+    // gateway had (each follows the registry within about a second): work queued moments ago
+    // for an unknown function is retried, not failed.
+    constexpr int64_t kRegistryLagMs = 10'000;
+    bool recent = UnixMillisNow() - rec.created_unix_ms < kRegistryLagMs;
+    bool permanent =
+        (r.outcome == Outcome::kNotFound && !recent) || r.outcome == Outcome::kPayloadTooLarge;
     done = final_attempt || permanent;
     rec.status = done ? "failed" : "queued";
   }
