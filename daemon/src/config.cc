@@ -212,7 +212,12 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
   AddDuration(app, "--http-write-timeout", &c->http_write_timeout,
               "longest time to write one response", "FAAS_HTTP_WRITE_TIMEOUT");
   AddDuration(app, "--async-retention", &c->async_retention,
-              "how long the results of async invocations are kept", "FAAS_ASYNC_RETENTION");
+              "how long the results of async invocations (and Idempotency-Keys) are kept",
+              "FAAS_ASYNC_RETENTION");
+  AddDuration(app, "--queue-visibility", &c->queue_visibility,
+              "how long a leased async invocation stays hidden before another consumer (another "
+              "gateway with --redis) may take it over; keep it above the longest function timeout",
+              "FAAS_QUEUE_VISIBILITY");
   AddDuration(app, "--shutdown-grace", &c->shutdown_grace,
               "on SIGTERM, how long in-flight invocations may finish", "FAAS_SHUTDOWN_GRACE");
   AddDuration(app, "--drain-delay", &c->drain_delay,

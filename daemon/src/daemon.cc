@@ -31,6 +31,7 @@
 #include "faas/sandbox/network.h"
 #include "faas/store/central_ledger.h"
 #include "faas/store/queue.h"
+#include "faas/store/redis_queue.h"
 #include "faas/triggers/triggers.h"
 
 #include "control_service.h"
@@ -210,6 +211,36 @@ class AsyncJanitor {
   bool stop_ = false;
   std::thread thread_;  // last: starts after the members it uses
 };
+
+// The queue of async invocations, queue triggers and `faasctl queue`: on Redis Streams for a
+// gateway given --redis (shared by every gateway: any of them runs the work, a killed one's
+// leases are taken over by another), else the embedded SQLite file in --data-dir.
+Result<std::unique_ptr<store::Queue>> OpenQueue(const DaemonConfig& config) {
+  auto log = log::Get("faasd");
+  if (config.role == "gateway" && !config.redis.empty()) {
+    // The consumer name is this process's: a restarted gateway is a new consumer, and its
+    // predecessor's leases expire and are taken over like any dead gateway's.
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) {
+      host[0] = '\0';
+    }
+    std::string consumer = "gw-" + std::string(host[0] != '\0' ? host : "host") + "-" +
+                           std::to_string(::getpid()) + "-" + NewInvocationId().substr(0, 8);
+    Result<std::unique_ptr<store::Queue>> q = store::OpenRedisQueue(
+        {.url = config.redis, .consumer = consumer, .async_retention = config.async_retention});
+    if (q.ok()) {
+      FAAS_LOG(log, info, "faasd.queue", {"backend", "redis"}, {"consumer", consumer});
+    }
+    return q;
+  }
+  if (config.role == "gateway") {
+    FAAS_LOG(log, warn, "faasd.queue_not_shared", {"dir", config.data_dir},
+             {"why",
+              "no --redis: async invocations, queue triggers and queues stay in this "
+              "gateway's queue.db; other gateways neither see nor run them"});
+  }
+  return store::Queue::Open(config.data_dir + "/queue.db");
+}
 
 constexpr uint32_t kAsyncAttempts = 3;
 constexpr uint32_t kCallbackAttempts = 5;
@@ -441,9 +472,9 @@ int RunDaemon(const DaemonConfig& config) {
     FAAS_LOG(log, err, "faasd.admin_token_failed", {"error", admin_token.status().ToString()});
     return 1;
   }
-  auto queue = store::Queue::Open(config.data_dir + "/queue.db");
+  auto queue = OpenQueue(config);
   if (!queue.ok()) {
-    FAAS_LOG(log, err, "faasd.queue_failed", {"dir", config.data_dir},
+    FAAS_LOG(log, err, "faasd.queue_failed", {"dir", config.data_dir}, {"redis", config.redis},
              {"error", queue.status().message()});
     return 1;
   }
@@ -468,7 +499,8 @@ int RunDaemon(const DaemonConfig& config) {
                                    .queue = queue->get(),
                                    .metrics = &metrics,
                                    .result_bytes = 256u << 10,
-                                   .callback_allow = std::move(callback_allow)});
+                                   .callback_allow = std::move(callback_allow),
+                                   .idempotency_ttl = config.async_retention});
   // --redis: rate limits counted once for all gateways, with a per-gateway share as fallback
   // (docs/design/0023-shared-limits-and-retries.md). Outlives `gw`.
   std::unique_ptr<gateway::SharedRateLimiter> shared_limits;
@@ -521,7 +553,10 @@ int RunDaemon(const DaemonConfig& config) {
       {.queue = queue->get(),
        .invoke = [invoker](const triggers::Delivery& d) { return RunQueueDelivery(*invoker, d); },
        .consumer_name = "",
-       .settings_kind = "trigger"});
+       .settings_kind = "trigger",
+       // On Redis the definitions are shared by every gateway: follow the others' changes.
+       .resync_interval = (*queue)->Backend() == "redis" ? std::chrono::milliseconds(2000)
+                                                         : std::chrono::milliseconds(0)});
   if (Status s = user_triggers.Start(); !s.ok()) {
     FAAS_LOG(log, err, "faasd.triggers_failed", {"error", s.ToString()});
     return 1;
@@ -554,7 +589,7 @@ int RunDaemon(const DaemonConfig& config) {
     async_spec.max_attempts = kAsyncAttempts;
     async_spec.backoff_min = std::chrono::seconds(1);
     async_spec.backoff_max = std::chrono::seconds(30);
-    async_spec.visibility_timeout = std::chrono::minutes(16);
+    async_spec.visibility_timeout = config.queue_visibility;
     triggers::TriggerSpec callback_spec = async_spec;
     callback_spec.name = "callbacks";
     callback_spec.queue = gateway::kCallbackQueue;

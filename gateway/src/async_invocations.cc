@@ -43,7 +43,11 @@ void AsyncInvocations::Reject(const std::string& reason) {
   }
 }
 
-Status AsyncInvocations::Accept(AsyncRequest request, const store::FunctionConfig& config) {
+Status AsyncInvocations::Accept(AsyncRequest request, const store::FunctionConfig& config,
+                                std::string* invocation_id) {
+  if (invocation_id != nullptr) {
+    *invocation_id = request.invocation_id;
+  }
   if (o_.queue == nullptr) {
     return UnavailableError("this faasd runs without a queue, so it takes no async invocations");
   }
@@ -53,6 +57,12 @@ Status AsyncInvocations::Accept(AsyncRequest request, const store::FunctionConfi
                                   " bytes is over the limit of " +
                                   std::to_string(config.max_body_bytes) + " bytes for \"" +
                                   request.function + "\"");
+  }
+  if (request.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    Reject("invalid_idempotency_key");
+    return InvalidArgumentError(
+        "the Idempotency-Key header is " + std::to_string(request.idempotency_key.size()) +
+        " bytes, over the limit of " + std::to_string(kMaxIdempotencyKeyBytes));
   }
   if (!request.callback_url.empty()) {
     FAAS_ASSIGN_OR_RETURN(HttpUrl url, ParseHttpUrl(request.callback_url));
@@ -87,11 +97,30 @@ Status AsyncInvocations::Accept(AsyncRequest request, const store::FunctionConfi
   rec.callback_url = request.callback_url;
   rec.callback_status = request.callback_url.empty() ? "" : "pending";
   rec.created_unix_ms = rec.updated_unix_ms = UnixMillisNow();
-  Result<int64_t> id = o_.queue->PublishAsync(kAsyncQueue, rec, request.body, headers);
-  if (!id.ok()) {
+  Status queued;
+  if (request.idempotency_key.empty()) {
+    queued = o_.queue->PublishAsync(kAsyncQueue, rec, request.body, headers).status();
+  } else {
+    // Scoped by tenant and function, so two tenants (or two functions) never share a key. The
+    // parts are length-prefixed: no choice of names can make two scopes collide.
+    std::string key = std::to_string(request.tenant.size()) + ":" + request.tenant +
+                      std::to_string(request.function.size()) + ":" + request.function +
+                      request.idempotency_key;
+    Result<store::AsyncPublish> once = o_.queue->PublishAsyncOnce(
+        kAsyncQueue, key, o_.idempotency_ttl, rec, request.body, headers);
+    queued = once.status();
+    if (once.ok() && once->duplicate) {
+      FAAS_LOG(Log(), debug, "async.idempotent_repeat", {"inv", request.invocation_id},
+               {"fn", request.function}, {"first", once->invocation_id});
+      if (invocation_id != nullptr) {
+        *invocation_id = once->invocation_id;
+      }
+    }
+  }
+  if (!queued.ok()) {
     FAAS_LOG(Log(), err, "async.enqueue_failed", {"inv", request.invocation_id},
-             {"fn", request.function}, {"error", id.status().ToString()});
-    return UnavailableError("could not queue the invocation: " + id.status().message());
+             {"fn", request.function}, {"error", queued.ToString()});
+    return UnavailableError("could not queue the invocation: " + queued.message());
   }
   return OkStatus();
 }
@@ -222,8 +251,14 @@ bool AsyncInvocations::Run(std::string_view body, const store::QueueHeaders& hea
     rec.error_message = r.error_message;
     rec.http_status = e.status;
     *error = std::string(e.code) + ": " + r.error_message;
-    // A function that no longer exists or a body over its limit will not get better.
-    bool permanent = r.outcome == Outcome::kNotFound || r.outcome == Outcome::kPayloadTooLarge;
+    // A function that no longer exists or a body over its limit will not get better. But on a
+    // cluster the gateway that runs the work may not have seen a deploy that the accepting
+    // gateway had (each follows the registry within about a second): work queued moments ago
+    // for an unknown function is retried, not failed.
+    constexpr int64_t kRegistryLagMs = 10'000;
+    bool recent = UnixMillisNow() - rec.created_unix_ms < kRegistryLagMs;
+    bool permanent =
+        (r.outcome == Outcome::kNotFound && !recent) || r.outcome == Outcome::kPayloadTooLarge;
     done = final_attempt || permanent;
     rec.status = done ? "failed" : "queued";
   }

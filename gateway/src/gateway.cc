@@ -283,9 +283,17 @@ struct Gateway::Impl {
     if (const std::string* cb = req.Header("x-callback-url")) {
       a.callback_url = *cb;
     }
+    if (const std::string* key = req.Header("idempotency-key")) {
+      a.idempotency_key = *key;
+    }
     a.headers = FunctionHeaders(req, {}, !spec->config.is_public,
                                 ContinueTrace(req.Header("traceparent"), &c.trace_id));
-    Status queued = o.async->Accept(std::move(a), spec->config);
+    std::string queued_id;
+    Status queued = o.async->Accept(std::move(a), spec->config, &queued_id);
+    if (queued.ok() && queued_id != c.inv_id) {
+      // A repeated Idempotency-Key: the answer names the first invocation, which was queued.
+      c.inv_id = queued_id;
+    }
     if (queued.ok()) {
       c.res.status = 202;
       c.res.headers.emplace_back("Content-Type", "application/json");
@@ -295,6 +303,9 @@ struct Gateway::Impl {
                    "\",\"status\":\"queued\",\"status_url\":\"/invocations/" + c.inv_id + "\"}\n";
     } else if (queued.code() == StatusCode::kResourceExhausted) {
       c.res = MakeErrorResponse(413, "payload_too_large", queued.message(), c.inv_id);
+    } else if (queued.code() == StatusCode::kInvalidArgument &&
+               queued.message().find("Idempotency-Key") != std::string::npos) {
+      c.res = MakeErrorResponse(400, "invalid_idempotency_key", queued.message(), c.inv_id);
     } else if (queued.code() == StatusCode::kInvalidArgument) {
       c.res = MakeErrorResponse(400, "invalid_callback_url", queued.message(), c.inv_id);
     } else if (queued.code() == StatusCode::kPermissionDenied) {
@@ -361,6 +372,13 @@ struct Gateway::Impl {
           "no async invocation \"" + std::string(id) + "\" (results are kept for a limited time)",
           c.inv_id);
     };
+    if (rec.status().code() == StatusCode::kUnavailable) {
+      // The queue's store (Redis in a cluster) is unreachable: the record may well exist.
+      c.res = MakeErrorResponse(503, "async_unavailable",
+                                "async results cannot be read now: " + rec.status().message(),
+                                c.inv_id, 1);
+      return;
+    }
     if (!rec.ok()) {
       not_found();
       return;

@@ -1,5 +1,5 @@
-// The queue's schema, its group commit (Queue::Impl) and the life of a message: publish, lease,
-// wait, ack, retry. Dead letters and stats are in queue_dlq.cc, async records in
+// The queue's schema, its group commit (SqliteQueue::Impl) and the life of a message: publish,
+// lease, wait, ack, retry. Dead letters and stats are in queue_dlq.cc, async records in
 // queue_async.cc, settings in queue_settings.cc.
 #include "faas/store/queue.h"
 
@@ -88,6 +88,11 @@ CREATE TABLE IF NOT EXISTS async (
   updated_ms      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS async_by_updated ON async(updated_ms);
+CREATE TABLE IF NOT EXISTS idempotency (
+  key           BLOB PRIMARY KEY NOT NULL,
+  invocation_id TEXT NOT NULL,
+  expires_ms    INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
   kind TEXT NOT NULL,
   key  TEXT NOT NULL,
@@ -95,6 +100,10 @@ CREATE TABLE IF NOT EXISTS settings (
   PRIMARY KEY (kind, key)
 );
 )sql";
+
+}  // namespace
+
+namespace queue_internal {
 
 // Inverse of AppendJsonBytes after nlohmann decoded the escapes to UTF-8: every code point is
 // below 0x100, so it is one byte, or two (0xC2/0xC3 lead).
@@ -141,10 +150,6 @@ std::optional<QueueHeaders> HeadersFromJson(const std::string& text) {
   return out;
 }
 
-}  // namespace
-
-namespace queue_internal {
-
 constexpr std::size_t kMaxQueueNameBytes = 200;
 
 std::shared_ptr<spdlog::logger> Log() {
@@ -179,6 +184,18 @@ faas::Status LeaseLost(int64_t id, uint32_t attempt) {
                              std::to_string(attempt) +
                              " is not leased: it was acked, retried or dead-lettered, or its "
                              "lease expired and it was leased again");
+}
+
+faas::Status CheckIdempotency(std::string_view key, std::chrono::milliseconds ttl) {
+  if (key.empty() || key.size() > 512) {
+    return faas::InvalidArgumentError("idempotency key must be 1..512 bytes, not " +
+                                      std::to_string(key.size()));
+  }
+  if (ttl.count() <= 0) {
+    return faas::InvalidArgumentError("idempotency ttl " + FormatDuration(ttl) +
+                                      " must be positive");
+  }
+  return faas::OkStatus();
 }
 
 uint32_t ToU32(int64_t v) {
@@ -274,7 +291,7 @@ faas::Status AckLeased(sqlite3* db, int64_t id, uint32_t attempt) {
 
 }  // namespace queue_internal
 
-Status Queue::Impl::Write(const std::function<Status(sqlite3*)>& fn) {
+Status SqliteQueue::Impl::Write(const std::function<Status(sqlite3*)>& fn) {
   WriteOp op;
   op.fn = &fn;
   std::unique_lock lock(write_mu);
@@ -304,7 +321,7 @@ Status Queue::Impl::Write(const std::function<Status(sqlite3*)>& fn) {
   return op.status;
 }
 
-void Queue::Impl::RunBatch(const std::vector<WriteOp*>& batch) {
+void SqliteQueue::Impl::RunBatch(const std::vector<WriteOp*>& batch) {
   std::lock_guard lock(db_mu);
   // A failure of the whole transaction replaces the result of every op that had succeeded.
   auto fail_all = [&](const Status& s) {
@@ -343,7 +360,7 @@ void Queue::Impl::RunBatch(const std::vector<WriteOp*>& batch) {
   }
 }
 
-void Queue::Impl::NotifyReady() {
+void SqliteQueue::Impl::NotifyReady() {
   {
     std::lock_guard lock(ready_mu);
     ++ready_generation;
@@ -351,7 +368,7 @@ void Queue::Impl::NotifyReady() {
   ready_cv.notify_all();
 }
 
-Result<std::optional<int64_t>> Queue::Impl::EarliestVisible(std::string_view queue) {
+Result<std::optional<int64_t>> SqliteQueue::Impl::EarliestVisible(std::string_view queue) {
   std::lock_guard lock(db_mu);
   FAAS_ASSIGN_OR_RETURN(
       Stmt st,
@@ -364,9 +381,9 @@ Result<std::optional<int64_t>> Queue::Impl::EarliestVisible(std::string_view que
   return std::optional<int64_t>(st.Int(0));
 }
 
-Queue::Queue(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteQueue::SqliteQueue(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Queue::~Queue() {
+SqliteQueue::~SqliteQueue() {
   int rc = sqlite3_close(impl_->db);
   if (rc != SQLITE_OK) {
     FAAS_LOG(Log(), err, "queue.close_failed", {"error", sqlite3_errstr(rc)});
@@ -374,14 +391,14 @@ Queue::~Queue() {
 }
 
 Result<std::unique_ptr<Queue>> Queue::Open(const std::string& path) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<SqliteQueue::Impl>();
   // FULL: in WAL mode, NORMAL may lose the last commits on power loss; Publish promises that a
   // returned message is durable. Group commit (Impl::Write) amortises the extra fsync. Without
   // WAL (queue.no_wal) it is still durable, only slower.
   FAAS_ASSIGN_OR_RETURN(impl->db,
                         sql::Open(path, {.synchronous = "FULL", .no_wal_event = "queue.no_wal"}));
-  std::unique_ptr<Queue> queue(new Queue(std::move(impl)));  // owns the handle now
-  sqlite3* db = queue->impl_->db;
+  auto queue = std::make_unique<SqliteQueue>(std::move(impl));  // owns the handle now
+  sqlite3* db = queue->impl().db;
   // One transaction: one fsync for the whole schema instead of one per statement.
   FAAS_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(db));
   FAAS_RETURN_IF_ERROR(sql::Exec(db, kSchema));
@@ -396,11 +413,11 @@ Result<std::unique_ptr<Queue>> Queue::Open(const std::string& path) {
                          {UnixMillisNow()}));
   FAAS_RETURN_IF_ERROR(release.Run());
   FAAS_RETURN_IF_ERROR(tx.Commit());
-  return queue;
+  return std::unique_ptr<Queue>(std::move(queue));
 }
 
-Result<int64_t> Queue::Publish(std::string_view queue, std::string_view body,
-                               const QueueHeaders& headers, int64_t visible_at_unix_ms) {
+Result<int64_t> SqliteQueue::Publish(std::string_view queue, std::string_view body,
+                                     const QueueHeaders& headers, int64_t visible_at_unix_ms) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   std::string headers_json = HeadersToJson(headers);
   int64_t id = 0;
@@ -413,8 +430,8 @@ Result<int64_t> Queue::Publish(std::string_view queue, std::string_view body,
   return id;
 }
 
-Result<std::vector<QueueMessage>> Queue::Lease(std::string_view queue, uint32_t max,
-                                               std::chrono::milliseconds visibility) {
+Result<std::vector<QueueMessage>> SqliteQueue::Lease(std::string_view queue, uint32_t max,
+                                                     std::chrono::milliseconds visibility) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   if (visibility.count() <= 0) {
     return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
@@ -453,7 +470,7 @@ Result<std::vector<QueueMessage>> Queue::Lease(std::string_view queue, uint32_t 
   return out;
 }
 
-void Queue::WaitForReady(std::string_view queue, Clock::time_point deadline) {
+void SqliteQueue::WaitForReady(std::string_view queue, Clock::time_point deadline) {
   std::unique_lock lock(impl_->ready_mu);
   const uint64_t wake_generation = impl_->wake_generation;
   for (;;) {
@@ -489,7 +506,7 @@ void Queue::WaitForReady(std::string_view queue, Clock::time_point deadline) {
   }
 }
 
-void Queue::WakeAll() {
+void SqliteQueue::WakeAll() {
   {
     std::lock_guard lock(impl_->ready_mu);
     ++impl_->wake_generation;
@@ -497,13 +514,13 @@ void Queue::WakeAll() {
   impl_->ready_cv.notify_all();
 }
 
-Status Queue::Ack(int64_t id, uint32_t attempt) {
+Status SqliteQueue::Ack(int64_t id, uint32_t attempt) {
   auto op = [&](sqlite3* db) { return AckLeased(db, id, attempt); };
   return impl_->Write(op);
 }
 
-Status Queue::Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms,
-                    std::string_view error) {
+Status SqliteQueue::Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms,
+                          std::string_view error) {
   auto op = [&](sqlite3* db) -> Status {
     FAAS_ASSIGN_OR_RETURN(
         Stmt st, Stmt::Prepare(db,

@@ -10,23 +10,8 @@
 #include "sqlite.h"
 
 namespace faas::store {
-namespace {
 
-using queue_internal::AckLeased;
-using queue_internal::CheckQueueName;
-using queue_internal::HeadersToJson;
-using queue_internal::InsertMessage;
-using queue_internal::NotNull;
-using queue_internal::Quote;
-using queue_internal::ReadHeaders;
-using queue_internal::ToU32;
-using queue_internal::ToU64;
-using sql::Blob;
-using sql::Stmt;
-
-#define FAAS_ASYNC_COLUMNS                                                                \
-  "invocation_id, function, tenant, status, http_status, headers, body, body_truncated, " \
-  "error_code, error_message, attempts, callback_url, callback_status, created_ms, updated_ms"
+namespace queue_internal {
 
 faas::Status CheckAsyncRecord(const AsyncRecord& r) {
   std::string problems;
@@ -43,6 +28,28 @@ faas::Status CheckAsyncRecord(const AsyncRecord& r) {
   }
   return faas::OkStatus();
 }
+
+}  // namespace queue_internal
+
+namespace {
+
+using queue_internal::AckLeased;
+using queue_internal::CheckAsyncRecord;
+using queue_internal::CheckIdempotency;
+using queue_internal::CheckQueueName;
+using queue_internal::HeadersToJson;
+using queue_internal::InsertMessage;
+using queue_internal::NotNull;
+using queue_internal::Quote;
+using queue_internal::ReadHeaders;
+using queue_internal::ToU32;
+using queue_internal::ToU64;
+using sql::Blob;
+using sql::Stmt;
+
+#define FAAS_ASYNC_COLUMNS                                                                \
+  "invocation_id, function, tenant, status, http_status, headers, body, body_truncated, " \
+  "error_code, error_message, attempts, callback_url, callback_status, created_ms, updated_ms"
 
 AsyncRecord ReadAsync(const Stmt& s) {
   AsyncRecord r;
@@ -92,8 +99,8 @@ faas::Status PutAsyncRecord(sqlite3* db, const AsyncRecord& r) {
 
 }  // namespace
 
-Result<int64_t> Queue::PublishAsync(std::string_view queue, const AsyncRecord& record,
-                                    std::string_view body, const QueueHeaders& headers) {
+Result<int64_t> SqliteQueue::PublishAsync(std::string_view queue, const AsyncRecord& record,
+                                          std::string_view body, const QueueHeaders& headers) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
   std::string headers_json = HeadersToJson(headers);
@@ -108,13 +115,53 @@ Result<int64_t> Queue::PublishAsync(std::string_view queue, const AsyncRecord& r
   return id;
 }
 
-Status Queue::PutAsync(const AsyncRecord& record) {
+Result<AsyncPublish> SqliteQueue::PublishAsyncOnce(std::string_view queue, std::string_view key,
+                                                   std::chrono::milliseconds ttl,
+                                                   const AsyncRecord& record, std::string_view body,
+                                                   const QueueHeaders& headers) {
+  FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
+  FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
+  FAAS_RETURN_IF_ERROR(CheckIdempotency(key, ttl));
+  std::string headers_json = HeadersToJson(headers);
+  AsyncPublish out;
+  auto op = [&](sqlite3* db) -> Status {
+    int64_t now = faas::UnixMillisNow();
+    // A key past its expiry is free again, as a Redis key whose TTL ran out.
+    FAAS_ASSIGN_OR_RETURN(
+        Stmt claim,
+        Stmt::Prepare(db,
+                      "INSERT INTO idempotency(key, invocation_id, expires_ms) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT(key) DO UPDATE SET invocation_id = excluded.invocation_id,"
+                      " expires_ms = excluded.expires_ms WHERE expires_ms <= ?4",
+                      {Blob{key}, NotNull(record.invocation_id), now + ttl.count(), now}));
+    FAAS_RETURN_IF_ERROR(claim.Run());
+    if (sqlite3_changes(db) == 0) {
+      FAAS_ASSIGN_OR_RETURN(
+          Stmt held,
+          Stmt::Prepare(db, "SELECT invocation_id FROM idempotency WHERE key = ?1", {Blob{key}}));
+      FAAS_ASSIGN_OR_RETURN(bool row, held.Step());
+      out = AsyncPublish{.id = 0, .invocation_id = row ? held.Text(0) : "", .duplicate = true};
+      return OkStatus();
+    }
+    FAAS_RETURN_IF_ERROR(PutAsyncRecord(db, record));
+    FAAS_ASSIGN_OR_RETURN(out.id, InsertMessage(db, queue, body, headers_json, 0));
+    out.invocation_id = record.invocation_id;
+    return OkStatus();
+  };
+  FAAS_RETURN_IF_ERROR(impl_->Write(op));
+  if (!out.duplicate) {
+    impl_->NotifyReady();
+  }
+  return out;
+}
+
+Status SqliteQueue::PutAsync(const AsyncRecord& record) {
   FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
   auto op = [&](sqlite3* db) { return PutAsyncRecord(db, record); };
   return impl_->Write(op);
 }
 
-Result<AsyncRecord> Queue::GetAsync(std::string_view invocation_id) {
+Result<AsyncRecord> SqliteQueue::GetAsync(std::string_view invocation_id) {
   std::lock_guard lock(impl_->db_mu);
   FAAS_ASSIGN_OR_RETURN(
       Stmt st,
@@ -128,7 +175,7 @@ Result<AsyncRecord> Queue::GetAsync(std::string_view invocation_id) {
   return ReadAsync(st);
 }
 
-Status Queue::AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record) {
+Status SqliteQueue::AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record) {
   FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
   auto op = [&](sqlite3* db) -> Status {
     FAAS_RETURN_IF_ERROR(AckLeased(db, id, attempt));
@@ -137,7 +184,7 @@ Status Queue::AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& rec
   return impl_->Write(op);
 }
 
-Result<uint64_t> Queue::ExpireAsync(int64_t before_unix_ms) {
+Result<uint64_t> SqliteQueue::ExpireAsync(int64_t before_unix_ms) {
   uint64_t deleted = 0;
   auto op = [&](sqlite3* db) -> Status {
     FAAS_ASSIGN_OR_RETURN(Stmt st,
@@ -147,7 +194,10 @@ Result<uint64_t> Queue::ExpireAsync(int64_t before_unix_ms) {
                                         {before_unix_ms}));
     FAAS_RETURN_IF_ERROR(st.Run());
     deleted = ToU64(sqlite3_changes64(db));
-    return OkStatus();
+    FAAS_ASSIGN_OR_RETURN(
+        Stmt keys,
+        Stmt::Prepare(db, "DELETE FROM idempotency WHERE expires_ms <= ?1", {before_unix_ms}));
+    return keys.Run();
   };
   FAAS_RETURN_IF_ERROR(impl_->Write(op));
   return deleted;

@@ -58,8 +58,8 @@ faas::Result<QueueStats> StatsOf(sqlite3* db, std::string_view queue, int64_t no
 
 }  // namespace
 
-Status Queue::DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq,
-                         std::string_view error) {
+Status SqliteQueue::DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq,
+                               std::string_view error) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(dlq, "dead-letter queue name"));
   auto op = [&](sqlite3* db) -> Status {
     int64_t now = UnixMillisNow();
@@ -84,13 +84,13 @@ Status Queue::DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq,
   return impl_->Write(op);
 }
 
-Result<QueueStats> Queue::Stats(std::string_view queue) {
+Result<QueueStats> SqliteQueue::Stats(std::string_view queue) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
   std::lock_guard lock(impl_->db_mu);
   return StatsOf(impl_->db, queue, UnixMillisNow());
 }
 
-Result<std::vector<QueueStats>> Queue::ListQueues() {
+Result<std::vector<QueueStats>> SqliteQueue::ListQueues() {
   std::lock_guard lock(impl_->db_mu);
   int64_t now = UnixMillisNow();
   std::vector<std::string> names;
@@ -114,7 +114,7 @@ Result<std::vector<QueueStats>> Queue::ListQueues() {
   return out;
 }
 
-Result<std::vector<store::DeadLetter>> Queue::ListDead(std::string_view dlq, uint32_t limit) {
+Result<std::vector<store::DeadLetter>> SqliteQueue::ListDead(std::string_view dlq, uint32_t limit) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(dlq, "dead-letter queue name"));
   std::lock_guard lock(impl_->db_mu);
   // Dead letters have visible_at_ms = dead_ms: this is dead-letter order, on an index.
@@ -140,7 +140,7 @@ Result<std::vector<store::DeadLetter>> Queue::ListDead(std::string_view dlq, uin
   }
 }
 
-Result<uint64_t> Queue::ReplayDead(std::string_view dlq) {
+Result<uint64_t> SqliteQueue::ReplayDead(std::string_view dlq) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(dlq, "dead-letter queue name"));
   uint64_t moved = 0;
   auto op = [&](sqlite3* db) -> Status {

@@ -24,7 +24,51 @@
 
 namespace faas::store {
 
-struct Queue::Impl {
+// The embedded backend (Queue::Open).
+class SqliteQueue final : public Queue {
+ public:
+  struct Impl;
+  explicit SqliteQueue(std::unique_ptr<Impl> impl);
+  ~SqliteQueue() override;
+
+  std::string_view Backend() const override { return "sqlite"; }
+  Result<int64_t> Publish(std::string_view queue, std::string_view body,
+                          const QueueHeaders& headers, int64_t visible_at_unix_ms) override;
+  Result<std::vector<QueueMessage>> Lease(std::string_view queue, uint32_t max,
+                                          std::chrono::milliseconds visibility) override;
+  void WaitForReady(std::string_view queue, Clock::time_point deadline) override;
+  void WakeAll() override;
+  Status Ack(int64_t id, uint32_t attempt) override;
+  Status Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms,
+               std::string_view error) override;
+  Status DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq,
+                    std::string_view error) override;
+  Result<QueueStats> Stats(std::string_view queue) override;
+  Result<std::vector<QueueStats>> ListQueues() override;
+  Result<std::vector<store::DeadLetter>> ListDead(std::string_view dlq, uint32_t limit) override;
+  Result<uint64_t> ReplayDead(std::string_view dlq) override;
+  Result<int64_t> PublishAsync(std::string_view queue, const AsyncRecord& record,
+                               std::string_view body, const QueueHeaders& headers) override;
+  Result<AsyncPublish> PublishAsyncOnce(std::string_view queue, std::string_view key,
+                                        std::chrono::milliseconds ttl, const AsyncRecord& record,
+                                        std::string_view body,
+                                        const QueueHeaders& headers) override;
+  Status PutAsync(const AsyncRecord& record) override;
+  Result<AsyncRecord> GetAsync(std::string_view invocation_id) override;
+  Status AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record) override;
+  Result<uint64_t> ExpireAsync(int64_t before_unix_ms) override;
+  Status PutSetting(std::string_view kind, std::string_view key, std::string_view json) override;
+  Status DeleteSetting(std::string_view kind, std::string_view key) override;
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(
+      std::string_view kind) override;
+
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct SqliteQueue::Impl {
   sqlite3* db = nullptr;
 
   std::mutex db_mu;  // the one connection: reads and write batches take turns
@@ -76,12 +120,20 @@ faas::Status CheckQueueName(std::string_view name, std::string_view what = "queu
 // NotFound: lease (id, attempt) is no longer open.
 faas::Status LeaseLost(int64_t id, uint32_t attempt);
 
+// InvalidArgument for an empty or over-long (> 512 bytes) idempotency key or a ttl <= 0.
+faas::Status CheckIdempotency(std::string_view key, std::chrono::milliseconds ttl);
+
+// InvalidArgument naming every problem of an async record (empty id, unknown status).
+faas::Status CheckAsyncRecord(const AsyncRecord& r);
+
 // A stored count, clamped to the type (a damaged row cannot wrap it).
 uint32_t ToU32(int64_t v);
 uint64_t ToU64(int64_t v);
 
 // Headers are stored as a JSON array of [name, value] pairs, bytes escaped by AppendJsonBytes.
 std::string HeadersToJson(const QueueHeaders& headers);
+// The inverse of HeadersToJson; nullopt for text it did not write.
+std::optional<QueueHeaders> HeadersFromJson(const std::string& text);
 // Reads the headers column `col` written by HeadersToJson; unreadable ones (a damaged database)
 // are logged with `what` and read as none, so one bad row cannot block its queue.
 QueueHeaders ReadHeaders(const sql::Stmt& s, int col, std::string_view what);

@@ -18,7 +18,7 @@ using sql::Stmt;
 
 }  // namespace
 
-Status Queue::PutSetting(std::string_view kind, std::string_view key, std::string_view json) {
+Status SqliteQueue::PutSetting(std::string_view kind, std::string_view key, std::string_view json) {
   std::string problems;
   if (kind.empty()) {
     problems += "setting kind is empty; ";
@@ -43,7 +43,7 @@ Status Queue::PutSetting(std::string_view kind, std::string_view key, std::strin
   return impl_->Write(op);
 }
 
-Status Queue::DeleteSetting(std::string_view kind, std::string_view key) {
+Status SqliteQueue::DeleteSetting(std::string_view kind, std::string_view key) {
   if (kind.empty() || key.empty()) {
     return InvalidArgumentError(kind.empty() ? "setting kind is empty" : "setting key is empty");
   }
@@ -56,7 +56,7 @@ Status Queue::DeleteSetting(std::string_view kind, std::string_view key) {
   return impl_->Write(op);
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> Queue::ListSettings(
+Result<std::vector<std::pair<std::string, std::string>>> SqliteQueue::ListSettings(
     std::string_view kind) {
   if (kind.empty()) {
     return InvalidArgumentError("setting kind is empty");

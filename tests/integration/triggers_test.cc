@@ -604,6 +604,49 @@ TEST_P(TriggersTest, TriggersPersistAcrossManagerRestarts) {
   EXPECT_TRUE(all[0].spec.paused);
 }
 
+// Two gateways of a cluster share the stored definitions (the queue's settings in Redis): what
+// one adds, pauses, changes or deletes, the other follows on Resync (or by itself, every
+// resync_interval).
+TEST_P(TriggersTest, ResyncFollowsDefinitionsChangedByAnotherManager) {
+  Recorder rec;
+  TriggerManager a(Options(rec, "gw-a"));
+  ASSERT_TRUE(a.Start().ok());
+  ManagerOptions follower = Options(rec, "gw-b");
+  follower.resync_interval = milliseconds(50);
+  TriggerManager b(follower);
+  ASSERT_TRUE(b.Start().ok());
+  TriggerManager c(Options(rec, "gw-c"));  // no interval: only explicit Resync calls
+  ASSERT_TRUE(c.Start().ok());
+
+  ASSERT_TRUE(a.Add(Spec("shared", "shared")).ok());
+  EXPECT_EQ(c.Get("shared").status().code(), StatusCode::kNotFound) << "not before a resync";
+  ASSERT_TRUE(c.Resync().ok());
+  ASSERT_TRUE(c.Get("shared").ok());
+  EXPECT_EQ(c.Get("shared")->state, "running");
+  ASSERT_TRUE(Eventually([&] { return b.Get("shared").ok(); })) << "b resyncs by itself";
+
+  ASSERT_TRUE(a.Pause("shared").ok());
+  ASSERT_TRUE(c.Resync().ok());
+  EXPECT_EQ(c.Get("shared")->state, "paused");
+
+  TriggerSpec changed = Spec("shared", "shared");
+  changed.batch = 3;
+  ASSERT_TRUE(a.Delete("shared").ok());
+  ASSERT_TRUE(a.Add(changed).ok());
+  ASSERT_TRUE(c.Resync().ok());
+  ASSERT_TRUE(c.Get("shared").ok());
+  EXPECT_EQ(c.Get("shared")->spec.batch, 3u);
+  EXPECT_EQ(c.Get("shared")->state, "running");
+
+  ASSERT_TRUE(a.Delete("shared").ok());
+  ASSERT_TRUE(c.Resync().ok());
+  EXPECT_EQ(c.Get("shared").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(Eventually([&] { return !b.Get("shared").ok(); }));
+  a.Stop();
+  b.Stop();
+  EXPECT_EQ(b.Resync().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_P(TriggersTest, ControlOperationsAnswerTheDocumentedCodes) {
   Recorder rec;
   TriggerManager mgr(Options(rec));

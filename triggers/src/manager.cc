@@ -1,9 +1,11 @@
 #include <unistd.h>
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -45,6 +47,12 @@ struct TriggerManager::Impl {
   std::map<std::string, std::shared_ptr<Trigger>> triggers;
   bool stopped = false;
 
+  // The Resync thread (ManagerOptions::resync_interval); woken by Stop.
+  std::mutex resync_mu;
+  std::condition_variable resync_cv;
+  bool resync_stop = false;
+  std::thread resync_thread;
+
   explicit Impl(ManagerOptions o) : options(std::move(o)) {
     if (options.consumer_name.empty()) {
       options.consumer_name = DefaultConsumerName();
@@ -63,6 +71,33 @@ struct TriggerManager::Impl {
     t->Run();
     std::lock_guard lock(mu);
     triggers.emplace(std::move(name), std::move(t));
+  }
+
+  // The stored definitions that validate, by name; bad ones are logged and left out.
+  Result<std::map<std::string, TriggerSpec>> LoadStored() {
+    FAAS_ASSIGN_OR_RETURN(auto stored, options.queue->ListSettings(options.settings_kind));
+    std::map<std::string, TriggerSpec> out;
+    for (auto& [key, json] : stored) {
+      Result<TriggerSpec> spec = SpecFromJson(json);
+      Status s = spec.ok() ? NormalizeSpec(*spec) : spec.status();
+      if (s.ok() && spec->name != key) {
+        s = InvalidArgumentError("stored under " + Quote(key) + " but named " + Quote(spec->name));
+      }
+      if (!s.ok()) {
+        // One bad definition must not keep the others (or faasd) from starting.
+        FAAS_LOG(log, err, "trigger.bad_definition", {"trigger", key}, {"error", s.ToString()});
+        continue;
+      }
+      out.emplace(key, std::move(spec).value());
+    }
+    return out;
+  }
+
+  // Stops `t` and waits for its deliveries in flight. Requires control_mu; `t` is out of the map.
+  static void StopAndJoin(const std::shared_ptr<Trigger>& t) {
+    t->BeginStop();
+    t->FinishStop(Clock::time_point::max());
+    t->JoinAll();
   }
 
   Result<std::shared_ptr<Trigger>> Find(const std::string& name) const {
@@ -119,24 +154,78 @@ Status TriggerManager::Start() {
   if (impl_->options.queue == nullptr) {
     return OkStatus();  // nothing stored
   }
-  FAAS_ASSIGN_OR_RETURN(auto stored,
-                        impl_->options.queue->ListSettings(impl_->options.settings_kind));
-  for (auto& [key, json] : stored) {
-    Result<TriggerSpec> spec = SpecFromJson(json);
-    Status s = spec.ok() ? NormalizeSpec(*spec) : spec.status();
-    if (s.ok() && spec->name != key) {
-      s = InvalidArgumentError("stored under " + Quote(key) + " but named " + Quote(spec->name));
-    }
-    if (!s.ok()) {
-      // One bad definition must not keep the others (or faasd) from starting.
-      FAAS_LOG(impl_->log, err, "trigger.bad_definition", {"trigger", key},
-               {"error", s.ToString()});
-      continue;
-    }
+  FAAS_ASSIGN_OR_RETURN(auto stored, impl_->LoadStored());
+  for (auto& [key, spec] : stored) {
     if (impl_->Find(key).ok()) {
       continue;  // already running (Start called twice, or Added before Start)
     }
-    impl_->Launch(std::move(spec).value());
+    impl_->Launch(std::move(spec));
+  }
+  if (impl_->options.resync_interval.count() > 0 && !impl_->resync_thread.joinable()) {
+    Impl* impl = impl_.get();
+    impl_->resync_thread = std::thread([this, impl] {
+      std::unique_lock lock(impl->resync_mu);
+      while (!impl->resync_cv.wait_for(lock, impl->options.resync_interval,
+                                       [impl] { return impl->resync_stop; })) {
+        lock.unlock();
+        if (Status s = Resync(); !s.ok() && s.code() != StatusCode::kFailedPrecondition) {
+          FAAS_LOG(impl->log, warn, "trigger.resync_failed", {"error", s.ToString()});
+        }
+        lock.lock();
+      }
+    });
+  }
+  return OkStatus();
+}
+
+Status TriggerManager::Resync() {
+  std::lock_guard control(impl_->control_mu);
+  FAAS_RETURN_IF_ERROR(impl_->CheckRunning());
+  if (impl_->options.queue == nullptr) {
+    return OkStatus();
+  }
+  FAAS_ASSIGN_OR_RETURN(auto stored, impl_->LoadStored());
+  // control_mu keeps every other control call out, so the map changes only here meanwhile; `mu`
+  // is held only to copy and to erase (SetPaused may wait up to a second for a fetch to park).
+  std::map<std::string, std::shared_ptr<Trigger>> running;
+  {
+    std::lock_guard lock(impl_->mu);
+    running = impl_->triggers;
+  }
+  std::vector<std::shared_ptr<Trigger>> gone;
+  for (auto& [name, t] : running) {
+    auto want = stored.find(name);
+    TriggerSpec now = t->Snapshot().spec;
+    bool same = false;
+    if (want != stored.end()) {
+      TriggerSpec a = now;
+      TriggerSpec b = want->second;
+      a.paused = b.paused = false;
+      same = SpecToJson(a) == SpecToJson(b);
+    }
+    if (same) {
+      if (now.paused != want->second.paused) {
+        t->SetPaused(want->second.paused);
+        FAAS_LOG(impl_->log, info, "trigger.resynced", {"trigger", name},
+                 {"change", want->second.paused ? "paused" : "resumed"});
+      }
+      stored.erase(want);  // nothing left to launch for it
+      continue;
+    }
+    FAAS_LOG(impl_->log, info, "trigger.resynced", {"trigger", name},
+             {"change", want == stored.end() ? "deleted" : "changed"});
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->triggers.erase(name);
+    }
+    gone.push_back(t);
+  }
+  for (const auto& t : gone) {
+    Impl::StopAndJoin(t);
+  }
+  for (auto& [name, spec] : stored) {
+    FAAS_LOG(impl_->log, info, "trigger.resynced", {"trigger", name}, {"change", "added"});
+    impl_->Launch(std::move(spec));
   }
   return OkStatus();
 }
@@ -180,9 +269,7 @@ Status TriggerManager::Delete(const std::string& name) {
     std::lock_guard lock(impl_->mu);
     impl_->triggers.erase(name);
   }
-  t->BeginStop();
-  t->FinishStop(Clock::time_point::max());
-  t->JoinAll();
+  Impl::StopAndJoin(t);
   FAAS_LOG(impl_->log, info, "trigger.deleted", {"trigger", name});
   return OkStatus();
 }
@@ -209,6 +296,15 @@ Result<TriggerStatus> TriggerManager::Get(const std::string& name) const {
 }
 
 void TriggerManager::Stop(std::chrono::milliseconds grace) {
+  // The Resync thread first: it takes control_mu, which Stop holds below.
+  {
+    std::lock_guard lock(impl_->resync_mu);
+    impl_->resync_stop = true;
+  }
+  impl_->resync_cv.notify_all();
+  if (impl_->resync_thread.joinable()) {
+    impl_->resync_thread.join();
+  }
   std::lock_guard control(impl_->control_mu);
   std::vector<std::shared_ptr<Trigger>> all;
   {

@@ -14,6 +14,7 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -41,6 +42,8 @@ struct AsyncOptions {
   metering::Metrics* metrics = nullptr;   // optional, not owned: rejections, tenants
   std::size_t result_bytes = 256u << 10;  // stored response body of an invocation
   std::vector<Cidr> callback_allow;       // faasd --callback-allow
+  // How long an Idempotency-Key is remembered (faasd: the async retention).
+  std::chrono::milliseconds idempotency_ttl = std::chrono::hours(24);
 };
 
 // One accepted request, as the function will see it when it runs.
@@ -54,7 +57,13 @@ struct AsyncRequest {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // header policy already applied
   std::string callback_url;                                  // "" = none
+  // The caller's Idempotency-Key header ("" = none): a repeat by the same tenant for the same
+  // function within AsyncOptions::idempotency_ttl queues nothing and names the first invocation.
+  std::string idempotency_key;
 };
+
+// Longest Idempotency-Key value accepted (InvalidArgument above it).
+inline constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
 
 class AsyncInvocations {
  public:
@@ -69,8 +78,11 @@ class AsyncInvocations {
   // ResourceExhausted for a body over the function's limit, InvalidArgument for a malformed
   // callback URL, PermissionDenied for one whose host does not resolve or resolves to an address
   // faasd must not reach, Unavailable when the resolver or the queue cannot answer now (or there
-  // is no queue).
-  Status Accept(AsyncRequest request, const store::FunctionConfig& config);
+  // is no queue). InvalidArgument (with "Idempotency-Key" in the message) for a key that is too
+  // long. `invocation_id`, if given, receives the id that names the work: the request's own,
+  // or for a repeated Idempotency-Key the first request's (nothing is queued then).
+  Status Accept(AsyncRequest request, const store::FunctionConfig& config,
+                std::string* invocation_id = nullptr);
 
   // Queues a POST on behalf of the control API (an admin: no key, no rate limit, a new trace).
   // Returns its invocation id. NotFound for an unknown function, InvalidArgument for a bad or
@@ -78,7 +90,8 @@ class AsyncInvocations {
   Result<std::string> Submit(const std::string& function, std::string path, std::string query,
                              std::string body, const std::string& callback_url);
 
-  // The record of an invocation; NotFound for an unknown or expired id (or without a queue).
+  // The record of an invocation; NotFound for an unknown or expired id (or without a queue),
+  // Unavailable when the queue cannot be reached now.
   Result<store::AsyncRecord> Get(std::string_view invocation_id) const;
   // The public JSON view of a record (GET /invocations/{id}, the control API, callbacks).
   static std::string ToJson(const store::AsyncRecord& record);

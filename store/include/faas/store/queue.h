@@ -1,6 +1,7 @@
-// The embedded queue (docs/triggers.md): durable named queues with leases, retries and dead
-// letters, and the stored results of async invocations, in one SQLite database (WAL) that needs no
-// external service.
+// Durable named queues with leases, retries and dead letters, the stored results of async
+// invocations and small settings (docs/triggers.md). Two backends: the embedded one, one SQLite
+// database (WAL) that needs no external service, and Redis Streams shared by the gateways of a
+// cluster (faas/store/redis_queue.h, docs/design/0021-cluster-queues.md).
 //
 //   FAAS_ASSIGN_OR_RETURN(auto q, faas::store::Queue::Open(data_dir + "/queue.db"));
 //   FAAS_ASSIGN_OR_RETURN(int64_t id, q->Publish("emails", body));        // durable on return
@@ -14,9 +15,10 @@
 // end: a lease that expired and was handed out again answers NotFound (the other consumer now
 // owns it), so a slow consumer can never ack a message it no longer holds. (A lease that
 // expired but was not handed out again can still be ended by its holder.)
-// Thread-safe; one process owns a database file at a time. Writes from concurrent callers are
-// group-committed: each call still returns only after its own transaction is durable, but
-// callers that arrive while a commit is in progress share the next fsync.
+// Thread-safe. SQLite: one process owns a database file at a time; writes from concurrent
+// callers are group-committed: each call still returns only after its own transaction is
+// durable, but callers that arrive while a commit is in progress share the next fsync. Redis:
+// any number of processes share the keys; every state change is one Lua script (atomic).
 // Queue names are 1..200 bytes; every method taking one answers InvalidArgument otherwise.
 #pragma once
 
@@ -31,8 +33,6 @@
 
 #include "faas/base/status.h"
 #include "faas/base/time.h"
-
-struct sqlite3;
 
 namespace faas::store {
 
@@ -85,85 +85,114 @@ struct AsyncRecord {
   int64_t updated_unix_ms = 0;
 };
 
+// The result of PublishAsyncOnce.
+struct AsyncPublish {
+  int64_t id = 0;             // the message carrying the request (0 for a duplicate)
+  std::string invocation_id;  // the record's id, or the first one's for a duplicate
+  bool duplicate = false;     // the key was already used: nothing was queued
+};
+
+// The queue contract. Two backends implement it: the embedded SQLite file (Queue::Open) and
+// Redis Streams for a cluster of gateways (OpenRedisQueue in faas/store/redis_queue.h). Both
+// pass the same tests (tests/integration/queue_test.cc); where they differ, the method says so.
 class Queue {
  public:
-  // Opens or creates the database at `path`. One process owns the file, so leases left open by
-  // a previous process are released: their messages are ready at once (with attempt + 1 on the
-  // next lease) instead of waiting for their visibility deadline.
+  // Opens or creates the embedded (SQLite) queue at `path`. One process owns the file, so leases
+  // left open by a previous process are released: their messages are ready at once (with
+  // attempt + 1 on the next lease) instead of waiting for their visibility deadline.
   static Result<std::unique_ptr<Queue>> Open(const std::string& path);
-  ~Queue();
+  virtual ~Queue() = default;
   Queue(const Queue&) = delete;
   Queue& operator=(const Queue&) = delete;
 
-  // Appends a message; it is durable (committed, synchronous=FULL) when this returns.
+  // "sqlite" or "redis", for logs and metrics.
+  virtual std::string_view Backend() const = 0;
+
+  // Appends a message; it is durable when this returns (SQLite: committed with synchronous=FULL;
+  // Redis: acknowledged by the server, as durable as its appendfsync setting).
   // `visible_at_unix_ms` > now delays the first delivery. Wakes WaitForReady callers.
   // InvalidArgument for an empty or over-long (> 200 bytes) queue name. Headers are stored
-  // exactly (any bytes), in order.
-  Result<int64_t> Publish(std::string_view queue, std::string_view body,
-                          const QueueHeaders& headers = {}, int64_t visible_at_unix_ms = 0);
+  // exactly (any bytes), in order. Unavailable when the backend cannot be reached.
+  virtual Result<int64_t> Publish(std::string_view queue, std::string_view body,
+                                  const QueueHeaders& headers = {},
+                                  int64_t visible_at_unix_ms = 0) = 0;
 
   // Leases up to `max` ready messages of `queue`, oldest (lowest id) first (see the top of this
-  // file), in one transaction. Empty when none is ready. InvalidArgument for visibility <= 0.
-  Result<std::vector<QueueMessage>> Lease(std::string_view queue, uint32_t max,
-                                          std::chrono::milliseconds visibility);
+  // file), atomically. Empty when none is ready. InvalidArgument for visibility <= 0.
+  virtual Result<std::vector<QueueMessage>> Lease(std::string_view queue, uint32_t max,
+                                                  std::chrono::milliseconds visibility) = 0;
   // Blocks until `queue` may have a ready message (a Publish, a Retry or a lease expiry is
-  // due) or `deadline`; returns at once when one is ready now. Never a busy loop.
-  void WaitForReady(std::string_view queue, Clock::time_point deadline);
+  // due) or `deadline`; returns at once when one is ready now. Never a busy loop. When the
+  // backend cannot be reached it returns early (at most a second later), so the caller's Lease
+  // reports the error and the caller backs off.
+  virtual void WaitForReady(std::string_view queue, Clock::time_point deadline) = 0;
   // Wakes every WaitForReady caller (shutdown). Not sticky: a call that starts waiting
   // afterwards sleeps until its own deadline, so check your stop flag before waiting.
-  void WakeAll();
+  virtual void WakeAll() = 0;
 
   // Ends the lease: the message is gone. NotFound when the lease was lost (see above).
-  Status Ack(int64_t id, uint32_t attempt);
+  virtual Status Ack(int64_t id, uint32_t attempt) = 0;
   // Ends the lease with a failure: the message becomes ready again at `visible_at_unix_ms`
   // with last_error = `error`. NotFound when the lease was lost.
-  Status Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms, std::string_view error);
+  virtual Status Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms,
+                       std::string_view error) = 0;
   // Ends the lease by moving the message to `dlq` (another queue name, whose dead-letter list
   // it joins) with `error`. NotFound when the lease was lost. Dead letters are never leased;
   // they leave the list only by ReplayDead.
-  Status DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq, std::string_view error);
+  virtual Status DeadLetter(int64_t id, uint32_t attempt, std::string_view dlq,
+                            std::string_view error) = 0;
 
   // Counts for `queue`; all zero for a queue never used.
-  Result<QueueStats> Stats(std::string_view queue);
+  virtual Result<QueueStats> Stats(std::string_view queue) = 0;
   // Every queue that has or had messages, sorted by name.
-  Result<std::vector<QueueStats>> ListQueues();
+  virtual Result<std::vector<QueueStats>> ListQueues() = 0;
   // The dead letters of `dlq`, oldest (first dead-lettered) first, at most `limit`.
   // (store:: because the DeadLetter method above hides the struct in this scope.)
-  Result<std::vector<store::DeadLetter>> ListDead(std::string_view dlq, uint32_t limit);
+  virtual Result<std::vector<store::DeadLetter>> ListDead(std::string_view dlq, uint32_t limit) = 0;
   // Moves every dead letter of `dlq` back to the queue it came from, ready now with attempt 0
   // (its id is kept, and last_error = the dead-letter error). Returns how many moved. Replays
   // do not count as published.
-  Result<uint64_t> ReplayDead(std::string_view dlq);
+  virtual Result<uint64_t> ReplayDead(std::string_view dlq) = 0;
 
   // Async invocation records. PutAsync creates or replaces one; the message carrying the
-  // request and its record are written in one transaction by PublishAsync. InvalidArgument for
+  // request and its record are written atomically by PublishAsync. InvalidArgument for
   // an empty invocation_id or a status other than queued|running|succeeded|failed.
   // created_unix_ms 0 keeps the stored creation time (now for a new record); updated_unix_ms 0
-  // means now. Body and error_message are stored as bytes, exactly.
-  Result<int64_t> PublishAsync(std::string_view queue, const AsyncRecord& record,
-                               std::string_view body, const QueueHeaders& headers);
-  Status PutAsync(const AsyncRecord& record);
+  // means now. Body and error_message are stored as bytes, exactly. Redis keeps each record
+  // for the backend's retention after its last write (a TTL); SQLite until ExpireAsync.
+  virtual Result<int64_t> PublishAsync(std::string_view queue, const AsyncRecord& record,
+                                       std::string_view body, const QueueHeaders& headers) = 0;
+  // PublishAsync guarded by an Idempotency-Key: `key` (already scoped by the caller, e.g.
+  // tenant + function + the header's value) is claimed for `ttl` together with the publish, in
+  // one transaction/script. When the key is still held, nothing is queued and the answer names
+  // the invocation that claimed it (duplicate = true). InvalidArgument for an empty key or a
+  // ttl <= 0, besides PublishAsync's checks.
+  virtual Result<AsyncPublish> PublishAsyncOnce(std::string_view queue, std::string_view key,
+                                                std::chrono::milliseconds ttl,
+                                                const AsyncRecord& record, std::string_view body,
+                                                const QueueHeaders& headers) = 0;
+  virtual Status PutAsync(const AsyncRecord& record) = 0;
   // NotFound for an unknown or expired id.
-  Result<AsyncRecord> GetAsync(std::string_view invocation_id);
-  // Ack(id, attempt) and PutAsync(record) in one transaction, so a finished invocation is
+  virtual Result<AsyncRecord> GetAsync(std::string_view invocation_id) = 0;
+  // Ack(id, attempt) and PutAsync(record) atomically, so a finished invocation is
   // never run again after a crash and its result is never lost. NotFound when the lease was
   // lost, and then the record is not written either.
-  Status AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record);
-  // Deletes finished (succeeded or failed) async records last updated before `before_unix_ms`.
-  // Returns how many.
-  Result<uint64_t> ExpireAsync(int64_t before_unix_ms);
+  virtual Status AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record) = 0;
+  // Deletes finished (succeeded or failed) async records last updated before `before_unix_ms`,
+  // and Idempotency-Keys claimed before it. Returns how many records. Redis expires both by
+  // TTL and answers 0.
+  virtual Result<uint64_t> ExpireAsync(int64_t before_unix_ms) = 0;
 
   // Small durable key → JSON-text table for the definitions of triggers (and other consumers'
   // settings). Put replaces; deleting a missing key is not an error; List is sorted by key.
-  // InvalidArgument for an empty kind or key.
-  Status PutSetting(std::string_view kind, std::string_view key, std::string_view json);
-  Status DeleteSetting(std::string_view kind, std::string_view key);
-  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(std::string_view kind);
+  // InvalidArgument for an empty kind or key, or a value that is not JSON.
+  virtual Status PutSetting(std::string_view kind, std::string_view key, std::string_view json) = 0;
+  virtual Status DeleteSetting(std::string_view kind, std::string_view key) = 0;
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ListSettings(
+      std::string_view kind) = 0;
 
- private:
-  struct Impl;
-  explicit Queue(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+ protected:
+  Queue() = default;
 };
 
 }  // namespace faas::store

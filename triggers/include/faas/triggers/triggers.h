@@ -144,6 +144,9 @@ struct ManagerOptions {
   // managers on one database (user triggers, the gateway's internal async machinery) keep
   // separate lists.
   std::string settings_kind = "trigger";
+  // > 0: Start() also runs Resync() this often, for definitions stored where other processes
+  // change them too (a cluster's gateways sharing the queue's settings in Redis). 0: never.
+  std::chrono::milliseconds resync_interval{0};
 };
 
 // Threads per trigger: 1 fetch + `concurrency` workers (+ 1 writer for Redis).
@@ -172,6 +175,11 @@ class TriggerManager {
   // Stops the trigger, waits for its deliveries in flight, forgets it (and its stored
   // definition). Its consumer group and messages stay in Redis. NotFound for an unknown name.
   Status Delete(const std::string& name);
+  // Makes the running triggers match the stored definitions, as changed by another process on a
+  // shared store: starts the new ones, stops and forgets the deleted ones, restarts the changed
+  // ones, and pauses or resumes those whose `paused` differs (nothing is written). Errors: the
+  // store's (nothing changes then); FailedPrecondition after Stop.
+  Status Resync();
   // Sorted by name. Stopped triggers stay listed (state "stopped").
   std::vector<TriggerStatus> List() const;
   // NotFound for an unknown name.

@@ -13,7 +13,10 @@
 
 #include <gtest/gtest.h>
 
-#include "unit/store/temp_dir.h"
+#include "faas/store/redis_queue.h"
+
+#include "redis_process.h"
+#include "subprocess.h"
 
 namespace faas::store {
 namespace {
@@ -23,15 +26,45 @@ using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
 
 constexpr milliseconds kLong = 60s;  // a lease that never expires during a test
 
-class QueueTest : public ::testing::Test {
+// Every test runs on both backends: the embedded SQLite file and Redis Streams (one real
+// redis-server per test binary; each test has its own key prefix).
+class QueueTest : public ::testing::TestWithParam<std::string> {
  protected:
+  static void SetUpTestSuite() {
+    if (faas::testing::RedisProcess::ServerPath().empty()) {
+      return;
+    }
+    redis_ = new faas::testing::RedisProcess();
+    std::string error;
+    if (!redis_->Start(&error)) {
+      ADD_FAILURE() << "redis-server: " << error;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+
   void SetUp() override {
+    if (Redis() && redis_ == nullptr) {
+      GTEST_SKIP() << "redis-server is not installed";
+    }
+    static int next_prefix = 0;
+    prefix_ = "t" + std::to_string(++next_prefix) + ":";
     q_ = OpenQueue();
     ASSERT_NE(q_, nullptr);
   }
 
-  std::unique_ptr<Queue> OpenQueue() {
-    auto q = Queue::Open(path_);
+  bool Redis() const { return GetParam() == "redis"; }
+
+  // A queue on this test's store; `consumer` names the Redis consumer (a gateway instance).
+  std::unique_ptr<Queue> OpenQueue(const std::string& consumer = "gw-1") {
+    Result<std::unique_ptr<Queue>> q =
+        Redis() ? OpenRedisQueue({.url = redis_->url(),
+                                  .prefix = prefix_,
+                                  .consumer = consumer,
+                                  .async_retention = std::chrono::hours(1)})
+                : Queue::Open(path_);
     EXPECT_TRUE(q.ok()) << q.status().ToString();
     return q.ok() ? std::move(q).value() : nullptr;
   }
@@ -74,10 +107,14 @@ class QueueTest : public ::testing::Test {
     return std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
   }
 
-  testing::TempDir tmp_;
-  std::string path_ = tmp_.Path() + "/queue.db";
+  static faas::testing::RedisProcess* redis_;
+  faas::testing::TempDir tmp_;
+  std::string path_ = tmp_.path() + "/queue.db";
+  std::string prefix_;
   std::unique_ptr<Queue> q_;
 };
+
+faas::testing::RedisProcess* QueueTest::redis_ = nullptr;
 
 std::vector<std::string> Bodies(const std::vector<QueueMessage>& batch) {
   std::vector<std::string> out;
@@ -88,7 +125,7 @@ std::vector<std::string> Bodies(const std::vector<QueueMessage>& batch) {
   return out;
 }
 
-TEST_F(QueueTest, LeasesOldestFirstAndAcksEachLeaseOnce) {
+TEST_P(QueueTest, LeasesOldestFirstAndAcksEachLeaseOnce) {
   int64_t before = UnixMillisNow();
   std::vector<int64_t> ids;
   for (std::string body : {"a", "b", "c", "d", "e"}) {
@@ -128,7 +165,7 @@ TEST_F(QueueTest, LeasesOldestFirstAndAcksEachLeaseOnce) {
   EXPECT_TRUE(LeaseNow("jobs", 0).empty());
 }
 
-TEST_F(QueueTest, BodiesAndHeadersKeepArbitraryBytes) {
+TEST_P(QueueTest, BodiesAndHeadersKeepArbitraryBytes) {
   std::string body;
   for (int i = 0; i < 65536; ++i) {
     body.push_back(static_cast<char>(i % 256));  // every byte value, NULs included
@@ -161,7 +198,7 @@ TEST_F(QueueTest, BodiesAndHeadersKeepArbitraryBytes) {
   EXPECT_EQ(again[0].last_error, error);
 }
 
-TEST_F(QueueTest, RejectsBadNamesAndArguments) {
+TEST_P(QueueTest, RejectsBadNamesAndArguments) {
   std::string longest(200, 'q');
   EXPECT_TRUE(q_->Publish(longest, "x").ok());
   EXPECT_EQ(q_->Publish(longest + "q", "x").status().code(), StatusCode::kInvalidArgument);
@@ -179,7 +216,7 @@ TEST_F(QueueTest, RejectsBadNamesAndArguments) {
   EXPECT_TRUE(q_->Ack(batch[0].id, 1).ok());
 }
 
-TEST_F(QueueTest, ExpiredLeaseIsRedeliveredWithTheNextAttempt) {
+TEST_P(QueueTest, ExpiredLeaseIsRedeliveredWithTheNextAttempt) {
   int64_t id = Pub("slow", "work");
   Clock::time_point leased_at = Clock::now();
   std::vector<QueueMessage> first = LeaseNow("slow", 1, 50ms);
@@ -203,7 +240,7 @@ TEST_F(QueueTest, ExpiredLeaseIsRedeliveredWithTheNextAttempt) {
   EXPECT_EQ(StatsOf("slow").acked, 1u);
 }
 
-TEST_F(QueueTest, ExpiredLeaseNotYetTakenCanStillBeAcked) {
+TEST_P(QueueTest, ExpiredLeaseNotYetTakenCanStillBeAcked) {
   int64_t id = Pub("q", "x");
   ASSERT_EQ(LeaseNow("q", 1, 30ms).size(), 1u);
   Clock::time_point deadline = Clock::now() + 5s;
@@ -215,7 +252,7 @@ TEST_F(QueueTest, ExpiredLeaseNotYetTakenCanStillBeAcked) {
   EXPECT_TRUE(LeaseNow("q", 1).empty());
 }
 
-TEST_F(QueueTest, RetryDelaysTheMessageAndKeepsTheError) {
+TEST_P(QueueTest, RetryDelaysTheMessageAndKeepsTheError) {
   int64_t id = Pub("mail", "hello");
   ASSERT_EQ(LeaseNow("mail", 1).size(), 1u);
   int64_t retry_at = UnixMillisNow() + 100;
@@ -237,7 +274,7 @@ TEST_F(QueueTest, RetryDelaysTheMessageAndKeepsTheError) {
   EXPECT_TRUE(q_->Ack(id, 2).ok());
 }
 
-TEST_F(QueueTest, DeadLettersAreListedAndReplayed) {
+TEST_P(QueueTest, DeadLettersAreListedAndReplayed) {
   int64_t m1 = Pub("orders", "one", {{"k", "v"}});
   int64_t m2 = Pub("orders", "two");
   ASSERT_EQ(LeaseNow("orders", 2).size(), 2u);
@@ -301,7 +338,7 @@ TEST_F(QueueTest, DeadLettersAreListedAndReplayed) {
   }
 }
 
-TEST_F(QueueTest, StatsCountEachState) {
+TEST_P(QueueTest, StatsCountEachState) {
   int64_t t0 = UnixMillisNow();
   Pub("s", "in-flight");
   std::vector<QueueMessage> flying = LeaseNow("s", 1);
@@ -336,7 +373,7 @@ TEST_F(QueueTest, StatsCountEachState) {
   EXPECT_EQ(never.oldest_ready_unix_ms, 0);
 }
 
-TEST_F(QueueTest, MessagesSurviveReopenAndOldLeasesAreReleased) {
+TEST_P(QueueTest, MessagesSurviveReopenAndOldLeasesAreReleased) {
   int64_t a = Pub("d", "a", {{"h", "1"}});
   Pub("d", "b");
   Pub("d", "c");
@@ -350,6 +387,18 @@ TEST_F(QueueTest, MessagesSurviveReopenAndOldLeasesAreReleased) {
   q_ = OpenQueue();
   ASSERT_NE(q_, nullptr);
 
+  if (Redis()) {
+    // Redis is shared by every gateway: a new process does not release other consumers'
+    // leases (one of them may still hold it); "a" stays leased until its visibility passes.
+    QueueStats s = StatsOf("d");
+    EXPECT_EQ(s.ready, 2u);
+    EXPECT_EQ(s.in_flight, 1u);
+    EXPECT_EQ(s.published, 3u);
+    EXPECT_TRUE(q_->Ack(a, 1).ok()) << "the lease survives the process";
+    EXPECT_EQ(Bodies(LeaseNow("d", 10)), (std::vector<std::string>{"b", "c"}));
+    EXPECT_GT(Pub("tmp", "y"), last) << "ids are never reused";
+    return;
+  }
   // The lease of the previous owner is released at open: "a" is ready again at once.
   QueueStats s = StatsOf("d");
   EXPECT_EQ(s.ready, 3u);
@@ -367,7 +416,7 @@ TEST_F(QueueTest, MessagesSurviveReopenAndOldLeasesAreReleased) {
   EXPECT_GT(Pub("tmp", "y"), last) << "ids are never reused";
 }
 
-TEST_F(QueueTest, WaitForReadyWakesOnPublishFromAnotherThread) {
+TEST_P(QueueTest, WaitForReadyWakesOnPublishFromAnotherThread) {
   std::promise<milliseconds> waited;
   std::thread waiter([&] {
     Clock::time_point t0 = Clock::now();
@@ -382,7 +431,7 @@ TEST_F(QueueTest, WaitForReadyWakesOnPublishFromAnotherThread) {
   EXPECT_EQ(LeaseNow("w", 1).size(), 1u);
 }
 
-TEST_F(QueueTest, WaitForReadyReturnsAtOnceOrAtTheDeadline) {
+TEST_P(QueueTest, WaitForReadyReturnsAtOnceOrAtTheDeadline) {
   Clock::time_point t0 = Clock::now();
   q_->WaitForReady("empty", t0 + 100ms);
   EXPECT_GE(Since(t0), 100ms);
@@ -411,7 +460,7 @@ TEST_F(QueueTest, WaitForReadyReturnsAtOnceOrAtTheDeadline) {
   EXPECT_LT(Since(t0), 5s);
 }
 
-TEST_F(QueueTest, WaitForReadyWakesWhenADelayedMessageIsDue) {
+TEST_P(QueueTest, WaitForReadyWakesWhenADelayedMessageIsDue) {
   int64_t due = UnixMillisNow() + 150;
   Pub("later", "x", {}, due);
   EXPECT_TRUE(LeaseNow("later", 1).empty());
@@ -422,7 +471,7 @@ TEST_F(QueueTest, WaitForReadyWakesWhenADelayedMessageIsDue) {
   EXPECT_EQ(LeaseNow("later", 1).size(), 1u);
 }
 
-TEST_F(QueueTest, WakeAllReleasesWaiters) {
+TEST_P(QueueTest, WakeAllReleasesWaiters) {
   std::promise<void> woke;
   std::thread waiter([&] {
     q_->WaitForReady("idle", Clock::now() + 60s);
@@ -438,7 +487,7 @@ TEST_F(QueueTest, WakeAllReleasesWaiters) {
   waiter.join();
 }
 
-TEST_F(QueueTest, ConcurrentPublishersAndConsumersAckEveryMessageExactlyOnce) {
+TEST_P(QueueTest, ConcurrentPublishersAndConsumersAckEveryMessageExactlyOnce) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 2500;
   constexpr int kTotal = kThreads * kPerThread;
@@ -519,7 +568,7 @@ AsyncRecord Record(std::string id, std::string status) {
   return r;
 }
 
-TEST_F(QueueTest, AsyncRecordsFollowTheirInvocation) {
+TEST_P(QueueTest, AsyncRecordsFollowTheirInvocation) {
   int64_t t0 = UnixMillisNow();
   AsyncRecord queued = Record("inv-1", "queued");
   queued.tenant = "acme";
@@ -599,9 +648,15 @@ TEST_F(QueueTest, AsyncRecordsFollowTheirInvocation) {
 
   auto expired = q_->ExpireAsync(2000);
   ASSERT_TRUE(expired.ok());
-  EXPECT_EQ(*expired, 2u);  // inv-1 and inv-3; inv-2 is not finished, inv-4 is recent
-  EXPECT_EQ(q_->GetAsync("inv-1").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(q_->GetAsync("inv-3").status().code(), StatusCode::kNotFound);
+  if (Redis()) {
+    // Redis expires records by their TTL (the retention, an hour here), not by ExpireAsync.
+    EXPECT_EQ(*expired, 0u);
+    EXPECT_TRUE(q_->GetAsync("inv-1").ok());
+  } else {
+    EXPECT_EQ(*expired, 2u);  // inv-1 and inv-3; inv-2 is not finished, inv-4 is recent
+    EXPECT_EQ(q_->GetAsync("inv-1").status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(q_->GetAsync("inv-3").status().code(), StatusCode::kNotFound);
+  }
   EXPECT_TRUE(q_->GetAsync("inv-2").ok());
   EXPECT_TRUE(q_->GetAsync("inv-4").ok());
   EXPECT_EQ(q_->GetAsync("nope").status().code(), StatusCode::kNotFound);
@@ -615,7 +670,7 @@ TEST_F(QueueTest, AsyncRecordsFollowTheirInvocation) {
   EXPECT_EQ(StatsOf("async").published, 1u) << "a rejected PublishAsync publishes nothing";
 }
 
-TEST_F(QueueTest, SettingsArePutListedAndDeleted) {
+TEST_P(QueueTest, SettingsArePutListedAndDeleted) {
   ASSERT_TRUE(q_->PutSetting("trigger", "b", R"({"v":1})").ok());
   ASSERT_TRUE(q_->PutSetting("trigger", "a", R"({"v":2})").ok());
   ASSERT_TRUE(q_->PutSetting("other", "a", "[]").ok());
@@ -638,6 +693,115 @@ TEST_F(QueueTest, SettingsArePutListedAndDeleted) {
   EXPECT_EQ(q_->PutSetting("trigger", "k", "{not json").code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(q_->ListSettings("").status().code(), StatusCode::kInvalidArgument);
 }
+
+TEST_P(QueueTest, IdempotencyKeyQueuesOnceWithinItsTtl) {
+  AsyncRecord first = Record("inv-a", "queued");
+  auto a = q_->PublishAsyncOnce("async", "acme/resize/k1", 60s, first, "one", {});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->duplicate);
+  EXPECT_GT(a->id, 0);
+  EXPECT_EQ(a->invocation_id, "inv-a");
+
+  auto again =
+      q_->PublishAsyncOnce("async", "acme/resize/k1", 60s, Record("inv-b", "queued"), "two", {});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->invocation_id, "inv-a");
+  EXPECT_EQ(q_->GetAsync("inv-b").status().code(), StatusCode::kNotFound) << "no second record";
+
+  auto other =
+      q_->PublishAsyncOnce("async", "acme/resize/k2", 60s, Record("inv-c", "queued"), "three", {});
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->duplicate);
+  EXPECT_EQ(StatsOf("async").published, 2u);
+  EXPECT_EQ(Bodies(LeaseNow("async", 10)), (std::vector<std::string>{"one", "three"}));
+
+  // A key whose ttl ran out is free again.
+  ASSERT_TRUE(q_->PublishAsyncOnce("async", "short", 30ms, Record("inv-d", "queued"), "", {}).ok());
+  Clock::time_point deadline = Clock::now() + 5s;
+  bool reused = false;
+  while (!reused && Clock::now() < deadline) {
+    auto r = q_->PublishAsyncOnce("async", "short", 30ms, Record("inv-e", "queued"), "", {});
+    ASSERT_TRUE(r.ok());
+    reused = !r->duplicate;
+    if (!reused) {
+      q_->WaitForReady("never-used", Clock::now() + 10ms);  // a bounded pause, no sleep
+    }
+  }
+  EXPECT_TRUE(reused);
+  EXPECT_EQ(q_->PublishAsyncOnce("async", "", 60s, Record("x", "queued"), "", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(q_->PublishAsyncOnce("async", "k", 0s, Record("x", "queued"), "", {}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_P(QueueTest, AnotherConsumerTakesOverAnExpiredLease) {
+  // Two gateways on one store: the first leases and dies (never acks); the second gets the
+  // message once the visibility passed, with the next attempt, and the first's lease is lost.
+  if (!Redis()) {
+    GTEST_SKIP() << "one process owns a SQLite queue";
+  }
+  std::unique_ptr<Queue> other = OpenQueue("gw-2");
+  ASSERT_NE(other, nullptr);
+  int64_t id = Pub("work", "job");
+  std::vector<QueueMessage> first = LeaseNow("work", 1, 100ms);
+  ASSERT_EQ(first.size(), 1u);
+  auto none = other->Lease("work", 1, kLong);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << "leased by gw-1";
+
+  Clock::time_point deadline = Clock::now() + 5s;
+  std::vector<QueueMessage> taken;
+  while (taken.empty() && Clock::now() < deadline) {
+    other->WaitForReady("work", deadline);
+    auto b = other->Lease("work", 1, kLong);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    taken = *b;
+  }
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].id, id);
+  EXPECT_EQ(taken[0].attempt, 2u);
+  EXPECT_EQ(q_->Ack(id, 1).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(other->Ack(id, 2).ok());
+  EXPECT_EQ(StatsOf("work").acked, 1u);
+}
+
+TEST_P(QueueTest, AsyncRecordsExpireAfterTheRetention) {
+  if (!Redis()) {
+    GTEST_SKIP() << "SQLite records expire by ExpireAsync (AsyncRecordsFollowTheirInvocation)";
+  }
+  auto q = OpenRedisQueue(
+      {.url = redis_->url(), .prefix = prefix_, .consumer = "gw-ttl", .async_retention = 50ms});
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  ASSERT_TRUE((*q)->PutAsync(Record("short-lived", "succeeded")).ok());
+  Clock::time_point deadline = Clock::now() + 5s;
+  while ((*q)->GetAsync("short-lived").ok() && Clock::now() < deadline) {
+    q_->WaitForReady("never-used", Clock::now() + 10ms);  // a bounded pause, no sleep
+  }
+  EXPECT_EQ((*q)->GetAsync("short-lived").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(QueueTest, UnreachableRedisAnswersUnavailableAndRecovers) {
+  if (!Redis()) {
+    GTEST_SKIP() << "the embedded queue has no server";
+  }
+  Pub("r", "before");
+  redis_->Kill();
+  EXPECT_EQ(q_->Publish("r", "x").status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(q_->Lease("r", 1, kLong).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(q_->GetAsync("any").status().code(), StatusCode::kUnavailable);
+  Clock::time_point t0 = Clock::now();
+  q_->WaitForReady("r", t0 + 20s);  // returns early instead of blocking on a dead server
+  EXPECT_LT(Since(t0), 5s);
+  std::string error;
+  ASSERT_TRUE(redis_->Restart(&error)) << error;
+  // The AOF (appendfsync always) kept the message; the queue reconnects by itself.
+  std::vector<QueueMessage> back = LeaseNow("r", 10);
+  EXPECT_EQ(Bodies(back), (std::vector<std::string>{"before"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, QueueTest, ::testing::Values("sqlite", "redis"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
 }  // namespace faas::store

@@ -1,0 +1,231 @@
+// End-to-end: async invocations in a cluster (issue #16 item 3;
+// docs/design/0021-cluster-queues.md). Two gateways share a registry in a real PostgreSQL and a
+// queue in a real Redis; one node runs the functions. Work accepted at one gateway is run by either
+// and read at the other; a gateway killed with work in flight loses none of it; a repeated
+// Idempotency-Key queues nothing; and with Redis down async accepts answer 503 async_unavailable
+// while sync calls keep working.
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "e2e/faasd_test.h"
+#include "faasd_process.h"
+#include "http_client.h"
+#include "postgres_process.h"
+#include "redis_process.h"
+
+namespace faas::testing {
+namespace {
+
+using Json = nlohmann::json;
+
+class ClusterQueuesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    if (RedisProcess::ServerPath().empty()) {
+      GTEST_SKIP() << "redis-server is not installed";
+    }
+    std::string error;
+    ASSERT_TRUE(pg_.Start(&error)) << error;
+    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    ASSERT_TRUE(redis_.Start(&error)) << error;
+    store_ = pg_.Url("faas");
+    ASSERT_TRUE(node_.Start({"--role", "node", "--store", store_, "--node-id", "n1"}))
+        << node_.Logs();
+  }
+
+  // A gateway on the shared store and Redis; `extra` adds flags.
+  void StartGateway(FaasdProcess& gw, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "--role",  "gateway",
+        "--store", store_,
+        "--redis", redis_.url(),
+        "--nodes", "n1=" + node_.grpc_addr() + "@127.0.0.1:" + std::to_string(node_.http_port())};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(gw.Start(args)) << gw.Logs();
+  }
+
+  // Deploys through `gw`, then waits until every started gateway knows the function (each
+  // follows the registry on its own; until then it answers function_not_found).
+  void Deploy(FaasdProcess& gw, const std::string& name, const std::string& probe_query = "",
+              bool wait_for_all = true) {
+    CommandResult r = gw.Ctl({"deploy", name, FunctionLib(name)});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << gw.Logs() << node_.Logs();
+    for (FaasdProcess* g : {&a_, &b_}) {
+      if (!wait_for_all) {
+        break;
+      }
+      if (g->http_port() == 0) {
+        continue;
+      }
+      ASSERT_TRUE(PollUntil([&] {
+        return HttpRequest(g->http_port(), "POST", "/function/" + name + probe_query).status == 200;
+      })) << AllLogs();
+    }
+  }
+
+  // The invocation's record read at `gw` once it is finished (null JSON after 60 s).
+  static Json AwaitDone(const FaasdProcess& gw, const std::string& id) {
+    Json out;
+    PollUntil(
+        [&] {
+          HttpResult r = HttpRequest(gw.http_port(), "GET", "/invocations/" + id);
+          if (r.status != 200) {
+            return false;
+          }
+          Json j = Json::parse(r.body, nullptr, false);
+          if (j.is_discarded() || (j["status"] != "succeeded" && j["status"] != "failed")) {
+            return false;
+          }
+          out = j;
+          return true;
+        },
+        std::chrono::seconds(60));
+    return out;
+  }
+
+  static std::string Accept(const FaasdProcess& gw, const std::string& path,
+                            const std::string& body = "",
+                            std::vector<std::pair<std::string, std::string>> headers = {}) {
+    HttpResult r = HttpRequest(gw.http_port(), "POST", path, body, headers);
+    EXPECT_EQ(r.status, 202) << r.body;
+    Json j = Json::parse(r.body, nullptr, false);
+    return j.is_discarded() ? "" : j.value("invocation_id", "");
+  }
+
+  std::string AllLogs() { return a_.Logs() + b_.Logs() + node_.Logs(); }
+
+  PostgresProcess pg_;
+  RedisProcess redis_;
+  std::string store_;
+  FaasdProcess node_, a_, b_;
+};
+
+TEST_F(ClusterQueuesTest, AsyncAcceptedAtOneGatewayIsReadAtTheOther) {
+  StartGateway(a_);
+  StartGateway(b_);
+  // Queued at once after the deploy: B may lease work before it has seen the deploy (it
+  // follows the registry within about a second), and must retry it rather than fail it.
+  Deploy(a_, "echo", "", /*wait_for_all=*/false);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(Accept(a_, "/async-function/echo", "job-" + std::to_string(i)));
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    Json done = AwaitDone(b_, ids[i]);
+    ASSERT_EQ(done["status"], "succeeded") << done.dump() << AllLogs();
+    Json echo = Json::parse(done["result"]["body"].get<std::string>());
+    EXPECT_EQ(echo["body"], "job-" + std::to_string(i));
+    // Attempt 1's ledger id is the invocation's; a retry's is "<id>-a<attempt>".
+    EXPECT_TRUE(echo["invocation_id"].get<std::string>().starts_with(ids[i])) << echo.dump();
+  }
+  EXPECT_NE(a_.Logs().find("faasd.queue backend=redis"), std::string::npos) << a_.Logs();
+}
+
+TEST_F(ClusterQueuesTest, ARepeatedIdempotencyKeyNamesTheFirstInvocationAndRunsOnce) {
+  StartGateway(a_);
+  StartGateway(b_);
+  Deploy(a_, "echo");
+  std::string first = Accept(a_, "/async-function/echo", "once", {{"Idempotency-Key", "order-7"}});
+  ASSERT_FALSE(first.empty());
+  // The same key at the other gateway, before and after the run: the first id, nothing queued.
+  EXPECT_EQ(Accept(b_, "/async-function/echo", "twice", {{"Idempotency-Key", "order-7"}}), first);
+  Json done = AwaitDone(b_, first);
+  ASSERT_EQ(done["status"], "succeeded") << done.dump() << AllLogs();
+  EXPECT_EQ(done["attempts"], 1);
+  EXPECT_EQ(Json::parse(done["result"]["body"].get<std::string>())["body"], "once");
+  EXPECT_EQ(Accept(a_, "/async-function/echo", "thrice", {{"Idempotency-Key", "order-7"}}), first);
+  // Another key is another invocation.
+  std::string other = Accept(a_, "/async-function/echo", "", {{"Idempotency-Key", "order-8"}});
+  EXPECT_NE(other, first);
+  ASSERT_EQ(AwaitDone(a_, other)["status"], "succeeded");
+  // Two published in all: the repeats queued nothing (the queue's counter, shared in Redis).
+  CommandResult stats = b_.Ctl({"queue", "stats", "_async"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.out << stats.err;
+  EXPECT_NE(stats.out.find("published"), std::string::npos) << stats.out;
+  bool two = false;
+  for (std::size_t at = stats.out.find("published"); at != std::string::npos;
+       at = stats.out.find("published", at + 1)) {
+    std::string rest = stats.out.substr(at, 40);
+    two = two || rest.find(" 2\n") != std::string::npos || rest.find(":2") != std::string::npos ||
+          rest.find(" 2 ") != std::string::npos;
+  }
+  EXPECT_TRUE(two) << stats.out;
+  // Too long a key is refused before anything is queued.
+  ExpectError(HttpRequest(a_.http_port(), "POST", "/async-function/echo", "",
+                          {{"Idempotency-Key", std::string(300, 'k')}}),
+              400, "invalid_idempotency_key");
+}
+
+TEST_F(ClusterQueuesTest, AKilledGatewaysWorkIsFinishedByTheOther) {
+  // A takes most of the work (B runs one at a time); leases are hidden for 2 s only, so B takes
+  // over A's work soon after A dies.
+  StartGateway(a_, {"--queue-visibility", "2s"});
+  StartGateway(b_, {"--queue-visibility", "2s", "--async-concurrency", "1"});
+  Deploy(a_, "sleep", "?ms=1");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(Accept(a_, "/async-function/sleep?ms=1500"));
+  }
+  // Wait until several run, then SIGKILL A with its work in flight.
+  ASSERT_TRUE(PollUntil([&] {
+    int running = 0;
+    for (const std::string& id : ids) {
+      HttpResult r = HttpRequest(b_.http_port(), "GET", "/invocations/" + id);
+      running += r.body.find("\"running\"") != std::string::npos ? 1 : 0;
+    }
+    return running >= 3;
+  })) << AllLogs();
+  a_.Kill9();
+  int taken_over = 0;
+  for (const std::string& id : ids) {
+    Json done = AwaitDone(b_, id);
+    ASSERT_EQ(done["status"], "succeeded") << id << " " << done.dump() << AllLogs();
+    EXPECT_LE(done["attempts"].get<int>(), 2) << "run again at most once: by B after A died";
+    taken_over += done["attempts"].get<int>() == 2 ? 1 : 0;
+  }
+  EXPECT_GE(taken_over, 1) << "A held leases when it died" << b_.Logs();
+}
+
+TEST_F(ClusterQueuesTest, WithRedisDownAsyncAnswers503AndSyncCallsWork) {
+  StartGateway(a_);
+  Deploy(a_, "echo");
+  std::string before = Accept(a_, "/async-function/echo", "before");
+  ASSERT_EQ(AwaitDone(a_, before)["status"], "succeeded") << AllLogs();
+
+  redis_.Kill();
+  HttpResult refused = HttpRequest(a_.http_port(), "POST", "/async-function/echo", "x");
+  ExpectError(refused, 503, "async_unavailable");
+  EXPECT_EQ(refused.Header("retry-after"), "1");
+  HttpResult unread = HttpRequest(a_.http_port(), "GET", "/invocations/" + before);
+  ExpectError(unread, 503, "async_unavailable");
+  for (int i = 0; i < 3; ++i) {
+    HttpResult sync = HttpRequest(a_.http_port(), "POST", "/function/echo", "sync");
+    EXPECT_EQ(sync.status, 200) << sync.body << AllLogs();
+  }
+  EXPECT_TRUE(a_.Running()) << AllLogs();
+
+  // Back: the same gateway accepts and runs again, and the old result survived (AOF).
+  std::string error;
+  ASSERT_TRUE(redis_.Restart(&error)) << error;
+  std::string after;
+  ASSERT_TRUE(PollUntil([&] {
+    HttpResult r = HttpRequest(a_.http_port(), "POST", "/async-function/echo", "after");
+    if (r.status != 202) {
+      return false;
+    }
+    after = Json::parse(r.body)["invocation_id"];
+    return true;
+  })) << AllLogs();
+  EXPECT_EQ(AwaitDone(a_, after)["status"], "succeeded") << AllLogs();
+  EXPECT_EQ(AwaitDone(a_, before)["status"], "succeeded");
+}
+
+}  // namespace
+}  // namespace faas::testing
