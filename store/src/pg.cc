@@ -40,6 +40,9 @@ faas::Status Error(PGconn* c, const PGresult* r) {
   if (PQstatus(c) != CONNECTION_OK || state.starts_with("08") || state.starts_with("57P")) {
     return faas::UnavailableError(std::move(text));
   }
+  if (state == "57014") {  // query_canceled: statement_timeout, or a cancel request
+    return faas::DeadlineExceededError(std::move(text));
+  }
   if (state == "40001" || state == "40P01") {
     return faas::AbortedError(std::move(text));
   }
@@ -47,6 +50,39 @@ faas::Status Error(PGconn* c, const PGresult* r) {
     return faas::ResourceExhaustedError(std::move(text));
   }
   return faas::InternalError(std::move(text));
+}
+
+ConnectParams::ConnectParams(const std::string& url)
+    : connect_timeout_(std::to_string(kConnectTimeout.count())),
+      options_("-c statement_timeout=" +
+               std::to_string(std::chrono::milliseconds(kStatementTimeout).count())) {
+  // The URI comes last so that it may override these defaults.
+  const char* const keys[] = {"connect_timeout",  "options",         "application_name",
+                              "keepalives",       "keepalives_idle", "keepalives_interval",
+                              "keepalives_count", "dbname"};
+  const char* const values[] = {
+      connect_timeout_.c_str(), options_.c_str(), "faasd", "1", "5", "2", "5", url.c_str()};
+  for (std::size_t i = 0; i < std::size(keys); ++i) {
+    keys_[i] = keys[i];
+    values_[i] = values[i];
+  }
+}
+
+void RouteNotices(PGconn* c) {
+  PQsetNoticeProcessor(
+      c,
+      [](void*, const char* message) {
+        Log().debug(faas::log::Format("store.pg_notice", {{"message", OneLine(message)}}));
+      },
+      nullptr);
+}
+
+faas::Status Notify(PGconn* c, std::string_view channel, std::string_view payload) {
+  constexpr std::size_t kMaxPayload = 7900;  // PostgreSQL's limit is 8000 bytes, exclusive
+  if (payload.size() > kMaxPayload) {
+    payload = payload.substr(0, kMaxPayload);
+  }
+  return Exec(c, "SELECT pg_notify($1, $2)", {channel, payload}).status();
 }
 
 faas::Result<Rows> Exec(PGconn* c, const char* sql, std::initializer_list<Param> params,
@@ -92,10 +128,8 @@ faas::Status Connect(PGconn*& conn, const std::string& url) {
     return faas::OkStatus();
   }
   if (conn == nullptr) {
-    // The URI comes last so that it may override these defaults.
-    const char* const keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-    const char* const values[] = {"10", "faasd", url.c_str(), nullptr};
-    conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    const ConnectParams params(url);
+    conn = PQconnectdbParams(params.keys(), params.values(), /*expand_dbname=*/1);
     if (conn == nullptr) {
       return faas::UnavailableError("postgresql connect: out of memory");
     }
@@ -105,13 +139,7 @@ faas::Status Connect(PGconn*& conn, const std::string& url) {
   if (PQstatus(conn) != CONNECTION_OK) {
     return faas::UnavailableError("postgresql connect: " + OneLine(PQerrorMessage(conn)));
   }
-  // Server notices ("relation ... already exists, skipping") go to our log, not to stderr.
-  PQsetNoticeProcessor(
-      conn,
-      [](void*, const char* message) {
-        Log().debug(faas::log::Format("store.pg_notice", {{"message", OneLine(message)}}));
-      },
-      nullptr);
+  RouteNotices(conn);
   Log().info(faas::log::Format("store.connected", {{"backend", "postgresql"}}));
   return faas::OkStatus();
 }
