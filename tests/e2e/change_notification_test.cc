@@ -65,7 +65,7 @@ class ChangeNotificationTest : public ::testing::Test {
     ASSERT_TRUE(PollUntil([&] {
       return b_.Logs().find("node.up node=n1") != std::string::npos &&
              a_.Logs().find("node.up node=n1") != std::string::npos;
-})) << AllLogs();
+    })) << AllLogs();
   }
 
   void TearDown() override {

@@ -229,7 +229,7 @@ TEST_F(ClusterRolesTest, ADeployThroughOneGatewayIsServedByAnother) {
   ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
                          NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
       << gw2.Logs();
-  Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows by its periodic resync
+  Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows its NOTIFY
   HttpResult r;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (r.status != 200 && std::chrono::steady_clock::now() < deadline) {
