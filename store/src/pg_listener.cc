@@ -133,7 +133,11 @@ struct ChangeListener::Impl {
         return false;
       }
     }
-    bool ok = flushed == 0;
+    if (flushed < 0) {
+      Down("store.listen_lost", PQerrorMessage(c));
+      return false;
+    }
+    bool ok = true;
     for (;;) {
       while (PQisBusy(c) != 0) {
         const int ready = Wait(PQsocket(c), POLLIN, deadline);
