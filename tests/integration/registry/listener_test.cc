@@ -264,5 +264,29 @@ TEST_F(ListenerTest, AStatementOverTheTimeoutFailsClearly) {
   PQfinish(conn);
 }
 
+// A server that hangs (its backend stopped: the socket stays open, nothing answers) fails a
+// statement after the statement timeout and 2 s, instead of blocking the caller forever; the
+// next call reconnects.
+TEST_F(ListenerTest, AStatementToAHungServerFailsInsteadOfBlocking) {
+  PGconn* conn = nullptr;
+  ASSERT_TRUE(pg::Connect(conn, url_).ok());
+  Result<pg::Rows> pid = pg::Exec(conn, "SELECT pg_backend_pid()");
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  const auto backend = static_cast<pid_t>(pid->Int(0, 0));
+  ASSERT_EQ(::kill(backend, SIGSTOP), 0);
+  const auto start = Clock::now();
+  Result<pg::Rows> hung = pg::Exec(conn, "SELECT 1");
+  const auto took = Clock::now() - start;
+  ::kill(backend, SIGCONT);
+  EXPECT_EQ(hung.status().code(), StatusCode::kDeadlineExceeded) << hung.status().ToString();
+  EXPECT_THAT(hung.status().message(), HasSubstr("no answer"));
+  EXPECT_LT(took, pg::kStatementTimeout + std::chrono::seconds(5));
+  ASSERT_TRUE(pg::Connect(conn, url_).ok());  // a new connection
+  Result<pg::Rows> again = pg::Exec(conn, "SELECT pg_backend_pid()");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NE(again->Int(0, 0), backend);
+  PQfinish(conn);
+}
+
 }  // namespace
 }  // namespace faas::store
