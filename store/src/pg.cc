@@ -117,16 +117,13 @@ std::chrono::milliseconds StatementTimeoutOf(PGconn* c) {
       continue;
     }
     const std::string_view unit(end, static_cast<std::size_t>(last - end));
+    out = std::chrono::milliseconds(n);  // no unit, or "ms"
     if (unit.starts_with("min")) {
       out = std::chrono::minutes(n);
-    } else if (unit.starts_with("ms")) {
-      out = std::chrono::milliseconds(n);
     } else if (unit.starts_with("s")) {
       out = std::chrono::seconds(n);
     } else if (unit.starts_with("h")) {
       out = std::chrono::hours(n);
-    } else {
-      out = std::chrono::milliseconds(n);
     }
   }
   PQconninfoFree(info);
