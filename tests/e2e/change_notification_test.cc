@@ -193,5 +193,33 @@ TEST_F(ChangeNotificationTest, TheNodePrefetchesADeployedLibraryBeforeItsFirstCa
   EXPECT_EQ(Count(node_.Logs(), "artifact.fetched sha256=" + *sha), 1u);
 }
 
+// A library whose stored bytes no longer match their sha256 is refused by the prefetch exactly as
+// by a first call: nothing reaches the cache, and the call fails rather than load it.
+TEST_F(ChangeNotificationTest, ACorruptedLibraryIsNeitherPrefetchedNorLoaded) {
+  TempDir elsewhere;
+  auto reg = store::OpenRegistry(store_, elsewhere.path());
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  auto sha = (*reg)->PutArtifact(ReadAll(FunctionLib("hello")));
+  ASSERT_TRUE(sha.ok()) << sha.status().ToString();
+  std::string error;
+  ASSERT_TRUE(pg_.Sql(
+      "faas", "UPDATE artifacts SET bytes = bytes || '\\x00'::bytea WHERE sha256 = '" + *sha + "'",
+      nullptr, &error))
+      << error;
+  store::FunctionConfig cfg;
+  cfg.is_public = true;
+  ASSERT_TRUE((*reg)->CreateVersion("bad", *sha, cfg).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] { return node_.Logs().find("artifact.prefetch_failed fn=bad") != std::string::npos; },
+      kFollowWithin));
+  EXPECT_NE(node_.Logs().find("is corrupt"), std::string::npos);
+  const std::string cached = node_.data_dir() + "/artifact-cache/" + *sha + ".so";
+  struct stat st {};
+  EXPECT_NE(::stat(cached.c_str(), &st), 0) << "a corrupt library reached the cache";
+  HttpResult r = PollFor(a_, "GET", "/function/bad", 500);
+  EXPECT_NE(r.status, 200) << r.body;
+  EXPECT_NE(::stat(cached.c_str(), &st), 0) << "a corrupt library reached the cache";
+}
+
 }  // namespace
 }  // namespace faas::testing
