@@ -24,6 +24,7 @@
 #include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/base/unique_fd.h"
+#include "faas/cluster/health.h"
 #include "faas/gateway/gateway.h"
 #include "faas/gateway/http_server.h"
 #include "faas/gateway/shared_rate_limit.h"
@@ -36,6 +37,7 @@
 
 #include "control_service.h"
 #include "deploy.h"
+#include "follow.h"
 #include "membership.h"
 #include "remote_invoker.h"
 #include "roles.h"
@@ -446,7 +448,6 @@ int RunDaemon(const DaemonConfig& config) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
       return 1;
     }
-    remote->StartResync(std::chrono::seconds(1));  // deploys through other gateways
     if (node_registry != nullptr) {
       // Declares silent nodes dead; only the gateway holding the janitor lock does.
       node_janitor = std::make_unique<NodeJanitor>(node_registry.get());
@@ -534,6 +535,34 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
   gw.SetRoutes(BuildRouter(*routes));
+  // A gateway caches functions, routes, keys and nodes from the shared store, and follows what
+  // other gateways and nodes change there (docs/design/0022-change-notification.md).
+  std::unique_ptr<RegistryFollower> follower;
+  if (config.role == "gateway") {
+    store::Registry* reg = registry->get();
+    auto* checker = dynamic_cast<cluster::HealthChecker*>(nodes.get());  // null with --nodes
+    follower = std::make_unique<RegistryFollower>(RegistryFollowerOptions{
+        .store = config.store,
+        .resync_every = config.registry_resync,
+        .functions = [&remote] { return remote->LoadFunctions(); },
+        .routes = [reg, &gw]() -> Status {
+          FAAS_ASSIGN_OR_RETURN(std::vector<store::Route> stored, reg->ListRoutes());
+          gw.SetRoutes(BuildRouter(stored));
+          return OkStatus();
+        },
+        .keys = [reg, &gw]() -> Status {
+          FAAS_ASSIGN_OR_RETURN(std::shared_ptr<const gateway::KeyTable> table,
+                                BuildKeyTable(*reg));
+          gw.SetKeys(std::move(table));
+          return OkStatus();
+        },
+        .nodes = checker == nullptr ? std::function<Status()>()
+                                    : [checker] { return checker->Refresh(); }});
+    if (Status s = follower->Start(); !s.ok()) {
+      FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
+      return 1;
+    }
+  }
   gateway::ServerOptions http_opts;
   http_opts.host = http_addr->first;
   http_opts.port = http_addr->second;

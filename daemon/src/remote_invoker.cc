@@ -74,8 +74,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, std::string> prepared_on;       // function -> node that holds its zygote
   std::condition_variable idle;                         // in_flight_total reached 0
   std::map<std::string, Clock::time_point> changed_at;  // last SetVersion/RemoveFunction
-  bool stop_resync = false;                             // guarded by mu
-  std::condition_variable resync_wake;
+  std::mutex load_mu;  // one LoadFunctions at a time: a slower, older read never wins
 
   // The node to try next for `key`, skipping `tried`; nullopt when none is up. Counts the call
   // in flight on it.
@@ -362,20 +361,13 @@ RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
 }
 
 RemoteInvoker::~RemoteInvoker() {
-  if (resync_.joinable()) {
-    {
-      std::lock_guard lock(impl_->mu);
-      impl_->stop_resync = true;
-    }
-    impl_->resync_wake.notify_all();
-    resync_.join();
-  }
   // Calls in flight hold the Impl; the NodeSource and registry they use must outlive them.
   std::unique_lock lock(impl_->mu);
   impl_->idle.wait(lock, [this] { return impl_->in_flight_total == 0; });
 }
 
 Status RemoteInvoker::LoadFunctions() {
+  std::lock_guard load(impl_->load_mu);
   // A change this gateway made after the read started is newer than what the read returns.
   const Clock::time_point started = Clock::now();
   auto changed_since_read = [this, started](const std::string& name) {
@@ -403,19 +395,6 @@ Status RemoteInvoker::LoadFunctions() {
     return !stored.contains(f.first) && !changed_since_read(f.first);
   });
   return OkStatus();
-}
-
-void RemoteInvoker::StartResync(std::chrono::milliseconds every) {
-  resync_ = std::thread([this, every] {
-    std::unique_lock lock(impl_->mu);
-    while (!impl_->resync_wake.wait_for(lock, every, [this] { return impl_->stop_resync; })) {
-      lock.unlock();
-      if (Status s = LoadFunctions(); !s.ok()) {
-        FAAS_LOG(Log(), warn, "registry.resync_failed", {"error", s.message()});
-      }
-      lock.lock();
-    }
-  });
 }
 
 std::size_t RemoteInvoker::InFlight() const {

@@ -24,7 +24,6 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "faas/cluster/balancer.h"
 #include "faas/cluster/nodes.h"
@@ -50,12 +49,10 @@ class RemoteInvoker final : public Runtime {
 
   // Reads every function's latest version from the registry (what Current answers; deploys and
   // rollbacks through this gateway update it at once). Functions no longer stored are forgotten.
+  // Thread-safe; deploys, rollbacks and deletes made through other gateways reach it through
+  // RegistryFollower (follow.h), which calls it on their NOTIFY and as a periodic backstop.
   // Errors are the registry's.
   Status LoadFunctions();
-  // Calls LoadFunctions every `every` on a thread of its own, so deploys, rollbacks and deletes
-  // made through other gateways are followed (a periodic resync; LISTEN/NOTIFY would make it
-  // immediate). Stopped by the destructor. Failures are logged and retried at the next tick.
-  void StartResync(std::chrono::milliseconds every);
   // Invocations being streamed to nodes now.
   std::size_t InFlight() const;
 
@@ -84,7 +81,6 @@ class RemoteInvoker final : public Runtime {
 
  private:
   std::shared_ptr<Impl> impl_;
-  std::thread resync_;  // StartResync's
 };
 
 }  // namespace faas::daemon

@@ -15,6 +15,7 @@
 #include "faas/redis/client.h"
 
 #include "deploy.h"
+#include "follow.h"
 #include "membership.h"
 #include "node_service.h"
 
@@ -229,6 +230,12 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     FAAS_LOG(log, err, "faasd.grpc_failed", {"addr", config.grpc},
              {"error", node.status().message()});
     return 1;
+  }
+  // Deploy notices: each new version's library is fetched into the cache now, not by its first
+  // call (docs/design/0022-change-notification.md).
+  DeployPrefetcher prefetcher(config.store, registry->get());
+  if (Status s = prefetcher.Start(); !s.ok()) {
+    FAAS_LOG(log, warn, "faasd.prefetch_failed", {"error", s.message()});
   }
   std::atomic<bool> ready{false};
   gateway::ServerOptions http_opts;

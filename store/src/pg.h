@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -32,6 +33,33 @@ constexpr int64_t kNodeJanitorLockKey = 0x6661617300000003;
 
 spdlog::logger& Log();
 
+// Every connection faasd opens (Connect, and the change listener's) gets these, so a server that
+// does not answer never holds a thread for long (docs/operations.md "Timeouts"):
+// - connect_timeout: a connection attempt gives up after this long;
+// - statement_timeout: the server cancels any statement running longer (SQLSTATE 57014, which
+//   Error maps to DeadlineExceeded); lock waits count, so a deploy stuck behind a lock fails too;
+// - TCP keepalives: a peer that vanished is noticed within about 15 s on an idle connection.
+// The URI may override each of them (e.g. "?options=-c%20statement_timeout%3D30000").
+constexpr std::chrono::seconds kConnectTimeout{5};
+constexpr std::chrono::seconds kStatementTimeout{5};
+
+// The connection parameters above, followed by ("dbname", url) with expand_dbname, as the
+// null-terminated key and value arrays PQconnectdbParams and PQconnectStartParams take.
+struct ConnectParams {
+  explicit ConnectParams(const std::string& url);
+  const char* const* keys() const { return keys_; }
+  const char* const* values() const { return values_; }
+
+ private:
+  std::string connect_timeout_;
+  std::string options_;
+  const char* keys_[9] = {};
+  const char* values_[9] = {};
+};
+
+// Sends the server's notices ("relation ... already exists, skipping") to our log, not stderr.
+void RouteNotices(PGconn* c);
+
 // Bytes sent in binary format as a bytea (no escaping, embedded NULs kept).
 struct Bytes {
   std::string_view bytes;
@@ -45,8 +73,9 @@ std::string OneLine(std::string_view s);
 
 // Maps a failed command to a Status: a lost or refused connection (SQLSTATE class 08, an
 // administrator's shutdown 57P) is Unavailable, so callers may retry; serialization failures and
-// deadlocks Aborted (InTransaction retries them); insufficient resources (53)
-// ResourceExhausted; anything else Internal.
+// deadlocks Aborted (InTransaction retries them); a statement cancelled by statement_timeout
+// (57014) DeadlineExceeded; insufficient resources (53) ResourceExhausted; anything else
+// Internal.
 faas::Status Error(PGconn* c, const PGresult* r);
 
 // An owned PGresult with typed column access. Move-only.
@@ -124,6 +153,11 @@ auto InTransaction(PGconn* c, Body&& body) -> decltype(body()) {
         faas::log::Format("store.txn_retry", {{"attempt", attempt}, {"error", failed.message()}}));
   }
 }
+
+// pg_notify(`channel`, `payload`) on `c`: inside a transaction it is delivered at COMMIT and
+// dropped by a rollback. PostgreSQL refuses payloads of 8000 bytes or more; longer ones are cut
+// (listeners re-read what changed, so the payload is only a hint).
+faas::Status Notify(PGconn* c, std::string_view channel, std::string_view payload);
 
 // Connects `*conn` (when null) with the libpq URI `url`, or resets it when the server went away
 // since the last call; a no-op when it is connected. Unavailable when it cannot connect.

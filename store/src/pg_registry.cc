@@ -18,6 +18,7 @@
 
 #include "faas/base/log.h"
 #include "faas/base/time.h"
+#include "faas/store/change_listener.h"
 #include "faas/store/config.h"
 #include "faas/store/hash.h"
 
@@ -99,6 +100,13 @@ faas::Result<Version> GetVersionIn(PGconn* c, std::string_view name, uint32_t ve
     return NoSuchFunction(name);
   }
   return NoSuchVersion(name, version);
+}
+
+// Tells every process that follows the registry (faas/store/change_listener.h) that `name` of
+// `kind` changed. Called inside the changing transaction: the notice leaves at its COMMIT, and
+// never for a change that was rolled back.
+faas::Status NotifyChange(PGconn* c, std::string_view kind, std::string_view name) {
+  return pg::Notify(c, kRegistryChannel, std::string(kind) + ":" + std::string(name));
 }
 
 // "{a,b}": a text[] literal of sha256 digests (hex only, so nothing needs quoting).
@@ -337,6 +345,7 @@ faas::Result<DeployResult> PgRegistry::CreateVersion(std::string_view name,
                               "WHERE name = $3",
                               {int64_t{v.version}, next + 1, name})
                              .status());
+    FAAS_RETURN_IF_ERROR(NotifyChange(conn_, "function", name));
     return DeployResult{std::move(v), false};
   });
   if (out.ok() && !out->unchanged) {
@@ -416,6 +425,7 @@ faas::Result<Version> PgRegistry::Rollback(std::string_view name, uint32_t versi
     FAAS_RETURN_IF_ERROR(Exec(conn_, "UPDATE functions SET latest_version = $1 WHERE name = $2",
                               {int64_t{version}, name})
                              .status());
+    FAAS_RETURN_IF_ERROR(NotifyChange(conn_, "function", name));
     return v;
   });
   if (out.ok()) {
@@ -445,6 +455,7 @@ faas::Status PgRegistry::Delete(std::string_view name) {
         if (del.Affected() == 0) {
           return NoSuchFunction(name);
         }
+        FAAS_RETURN_IF_ERROR(NotifyChange(conn_, "function", name));
         // Only artifacts past the grace period: another gateway may have just put one of them
         // for a deploy it has not created yet.
         FAAS_ASSIGN_OR_RETURN(
@@ -496,6 +507,7 @@ faas::Result<Route> PgRegistry::AddRoute(const Route& route) {
                           std::string_view(stored.host), std::string_view(stored.function),
                           stored.created_unix_ms}));
     if (added.Affected() == 1) {
+      FAAS_RETURN_IF_ERROR(NotifyChange(conn_, "route", stored.method + " " + stored.path));
       return stored;
     }
     FAAS_ASSIGN_OR_RETURN(
@@ -536,10 +548,14 @@ faas::Status PgRegistry::DeleteRoute(std::string_view method, std::string_view p
                                      std::string_view host) {
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_RETURN_IF_ERROR(ConnectLocked());
-  FAAS_ASSIGN_OR_RETURN(
-      Rows del, Exec(conn_, "DELETE FROM routes WHERE method = $1 AND path = $2 AND host = $3",
-                     {method, path, host}));
-  if (del.Affected() == 0) {
+  // One statement: the notice goes only with a deletion, and in its transaction.
+  FAAS_ASSIGN_OR_RETURN(Rows del,
+                        Exec(conn_,
+                             "WITH gone AS (DELETE FROM routes WHERE method = $1 AND path = $2 AND "
+                             "host = $3 RETURNING method, path) SELECT pg_notify($4, "
+                             "left('route:' || method || ' ' || path, 7000)) FROM gone",
+                             {method, path, host, kRegistryChannel}));
+  if (del.Count() == 0) {
     return NoSuchRoute(method, path, host);
   }
   Log()->info(
@@ -563,13 +579,14 @@ faas::Result<std::pair<ApiKey, std::string>> PgRegistry::CreateKey(
     FAAS_ASSIGN_OR_RETURN(
         Rows added,
         Exec(conn_,
-             "INSERT INTO api_keys (id, tenant, functions, rate_per_sec, burst, created_unix_ms, "
-             "revoked_unix_ms, secret_sha256) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) "
-             "ON CONFLICT (id) DO NOTHING",
+             "WITH added AS (INSERT INTO api_keys (id, tenant, functions, rate_per_sec, burst, "
+             "created_unix_ms, revoked_unix_ms, secret_sha256) VALUES ($1, $2, $3, $4, $5, $6, "
+             "0, $7) ON CONFLICT (id) DO NOTHING RETURNING id) "
+             "SELECT pg_notify($8, 'key:' || id) FROM added",
              {std::string_view(id), std::string_view(key.tenant),
               std::string_view(made.functions_text), std::string_view(rate), int64_t{key.burst},
-              key.created_unix_ms, std::string_view(key.secret_sha256)}));
-    if (added.Affected() == 1) {
+              key.created_unix_ms, std::string_view(key.secret_sha256), kRegistryChannel}));
+    if (added.Count() == 1) {
       key.id = std::move(id);
     }
   }
@@ -598,11 +615,15 @@ faas::Status PgRegistry::RevokeKey(std::string_view id) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   FAAS_RETURN_IF_ERROR(ConnectLocked());
-  FAAS_ASSIGN_OR_RETURN(Rows updated, Exec(conn_,
-                                           "UPDATE api_keys SET revoked_unix_ms = $1 "
-                                           "WHERE id = $2 AND revoked_unix_ms = 0",
-                                           {faas::UnixMillisNow(), id}));
-  if (updated.Affected() == 0) {
+  // One statement: gateways hear of the revocation as it commits (the notice is in its
+  // transaction) and drop the key from their tables.
+  FAAS_ASSIGN_OR_RETURN(Rows updated,
+                        Exec(conn_,
+                             "WITH revoked AS (UPDATE api_keys SET revoked_unix_ms = $1 "
+                             "WHERE id = $2 AND revoked_unix_ms = 0 RETURNING id) "
+                             "SELECT pg_notify($3, 'key:' || id) FROM revoked",
+                             {faas::UnixMillisNow(), id, kRegistryChannel}));
+  if (updated.Count() == 0) {
     FAAS_ASSIGN_OR_RETURN(Rows found, Exec(conn_, "SELECT 1 FROM api_keys WHERE id = $1", {id}));
     if (found.Count() == 0) {
       return NoSuchKey(id);

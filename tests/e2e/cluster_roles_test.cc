@@ -229,18 +229,23 @@ TEST_F(ClusterRolesTest, ADeployThroughOneGatewayIsServedByAnother) {
   ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
                          NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
       << gw2.Logs();
-  Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows by its periodic resync
+  Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows its NOTIFY
   HttpResult r;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (r.status != 200 && std::chrono::steady_clock::now() < deadline) {
     r = HttpRequest(gw2.http_port(), "GET", "/function/hello");
   }
   EXPECT_EQ(r.status, 200) << r.body << gw2.Logs();
+  // Once gw2 has dropped the function, nothing is public: a caller without a key gets 401, so
+  // ask with a key (made through gw_; gw2 hears of it too).
+  const std::string key = gw_.CreateKey("acme");
+  ASSERT_FALSE(key.empty());
   CommandResult deleted = gw_.Ctl({"delete", "hello"});
   ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (r.status != 404 && std::chrono::steady_clock::now() < deadline) {
-    r = HttpRequest(gw2.http_port(), "GET", "/function/hello");
+    r = HttpRequest(gw2.http_port(), "GET", "/function/hello", "",
+                    {{"Authorization", "Bearer " + key}});
   }
   ExpectError(r, 404, "function_not_found");
 }

@@ -19,7 +19,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "faas/store/registry.h"
+
+#include "follow.h"
 #include "integration/registry/backend_fixture.h"
+#include "subprocess.h"
 
 namespace faas::daemon {
 namespace {
@@ -228,6 +232,50 @@ TEST_F(MembershipTest, TheJanitorLoopDeclaresASilentNodeDead) {
   janitor.Start();
   EXPECT_TRUE(Eventually([&] { return Row("silent").state == store::NodeState::kDead; }));
   EXPECT_TRUE(Eventually([&] { return reported.load() == 1; }));
+}
+
+// A gateway's RegistryFollower (follow.h): a resync of everything once it listens, then each
+// kind re-read on its own notice, sent by the registry's and the node registry's changes. The
+// backstop is an hour away: whatever is re-read here was asked for by a notice.
+TEST_F(MembershipTest, TheFollowerRereadsWhatEachNoticeNames) {
+  std::atomic<int> functions{0}, routes{0}, keys{0}, nodes{0};
+  auto counter = [](std::atomic<int>& n) {
+    return [&n] {
+      ++n;
+      return OkStatus();
+    };
+  };
+  RegistryFollower follower({.store = url_,
+                             .resync_every = std::chrono::hours(1),
+                             .functions = counter(functions),
+                             .routes = counter(routes),
+                             .keys = counter(keys),
+                             .nodes = counter(nodes)});
+  ASSERT_TRUE(follower.Start().ok());
+  ASSERT_TRUE(Eventually([&] { return functions == 1 && routes == 1 && keys == 1 && nodes == 1; }));
+
+  ASSERT_TRUE(nodes_->Register(Options("n1").self).ok());  // NOTIFY faas_nodes 'up:n1'
+  ASSERT_TRUE(Eventually([&] { return nodes == 2; }));
+  ASSERT_TRUE(nodes_->SetState("n1", store::NodeState::kDraining).ok());
+  ASSERT_TRUE(Eventually([&] { return nodes == 3; }));
+
+  faas::testing::TempDir dir;
+  auto reg = store::OpenRegistry(url_, dir.path() + "/data");
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  ASSERT_TRUE((*reg)->AddRoute({"GET", "/x", "", "fn", 0}).ok());
+  ASSERT_TRUE(Eventually([&] { return routes == 2; }));
+  ASSERT_TRUE((*reg)->CreateKey("acme", {}, 0, 0).ok());
+  ASSERT_TRUE(Eventually([&] { return keys == 2; }));
+  auto sha = (*reg)->PutArtifact("bytes");
+  ASSERT_TRUE(sha.ok());
+  ASSERT_TRUE((*reg)->CreateVersion("fn", *sha, store::FunctionConfig{}).ok());
+  ASSERT_TRUE(Eventually([&] { return functions == 2; }));
+  // Each notice re-read its own kind only.
+  EXPECT_EQ(functions.load(), 2);
+  EXPECT_EQ(routes.load(), 2);
+  EXPECT_EQ(keys.load(), 2);
+  EXPECT_EQ(nodes.load(), 3);
+  follower.Stop();
 }
 
 }  // namespace

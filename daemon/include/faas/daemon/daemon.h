@@ -40,6 +40,9 @@ struct DaemonConfig {
   // On SIGTERM, how long faasd keeps serving, /readyz answering 503, before it stops accepting:
   // time for load balancers to notice. A second signal ends it early. FAAS_DRAIN_DELAY
   std::chrono::milliseconds drain_delay{0};
+  // FAAS_REGISTRY_RESYNC (gateway): how often it re-reads functions, routes, keys and nodes
+  // from the shared store in full, besides following its NOTIFYs (0 = never).
+  std::chrono::milliseconds registry_resync{30'000};
   std::chrono::milliseconds init_timeout{10'000};  // FAAS_INIT_TIMEOUT
   int64_t price_per_cpu_ms = 1;   // FAAS_PRICE_PER_CPU_MS: micro-units per billed ms per 128 MiB
   int64_t price_per_request = 0;  // FAAS_PRICE_PER_REQUEST: micro-units per invocation
