@@ -167,6 +167,24 @@ void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
   PumpAsync(call);
 }
 
+void Scheduler::Impl::PullBehind(const AsyncPtr& call) {
+  WaiterPtr w;
+  {
+    std::lock_guard lock(mu);
+    w = call->fn->pool.TakeBehind(call->inst.get());
+    if (w == nullptr) {
+      return;
+    }
+    ++in_flight;
+  }
+  AsyncPtr next = std::static_pointer_cast<AsyncCall>(std::move(w));
+  CancelTimer(next);  // its queue timeout: the same loop (its affinity is the instance's)
+  next->spec = call->spec;
+  next->out.version = call->spec->version;
+  next->ahead = call->inst.get();
+  QueueBehind(next);
+}
+
 void Scheduler::Impl::QueueBehind(const AsyncPtr& call) {
   // The pool granted it because the call ahead takes one (PooledInstance::takes_behind): its
   // channel is this loop's, its frame written, and nothing is behind it yet.
@@ -261,8 +279,13 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
   }
   if (p == Instance::Pumped::kWaiting) {
     if (options.pipeline_depth > 0 && !call->x.WantsWrite() && inst.slot->behind == nullptr) {
-      // Its frame is written: a call of this loop may be pipelined behind it (Pool::Acquire).
-      call->inst->takes_behind.store(inst.TakesBehind(), std::memory_order_relaxed);
+      // Its frame is written: a call of this loop may be pipelined behind it, the head of the
+      // queue now or a later arrival (Pool::Acquire).
+      const bool takes = inst.TakesBehind();
+      call->inst->takes_behind.store(takes, std::memory_order_relaxed);
+      if (takes) {
+        PullBehind(call);
+      }
     }
     // EPOLLOUT only while a write waits for room: kept on, it would report every request the
     // worker reads.

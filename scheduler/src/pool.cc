@@ -205,6 +205,21 @@ void Pool::Handover(PooledInstance* instance) {
   instance->has_behind = false;
 }
 
+WaiterPtr Pool::TakeBehind(PooledInstance* instance) {
+  if (queue_.empty() || closed() || instance->has_behind || !Pipelining()) {
+    return nullptr;
+  }
+  const Queued& head = queue_.front();
+  if (head.fresh || head.affinity == nullptr || head.affinity != instance->busy_for ||
+      instance->Version() != spec_->version || !instance->Healthy()) {
+    return nullptr;
+  }
+  WaiterPtr w = std::move(queue_.front().waiter);
+  queue_.pop_front();
+  instance->has_behind = true;
+  return w;
+}
+
 void Pool::NoteExec(std::chrono::nanoseconds exec) {
   exec_avg_ = exec_samples_ == 0 ? exec : exec_avg_ + (exec - exec_avg_) / 8;
   if (exec_samples_ < kPipelineMinSamples) {

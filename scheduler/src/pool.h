@@ -136,6 +136,11 @@ class Pool {
   // The call ahead on `instance` was answered and the one pipelined behind it now runs there: the
   // instance stays busy (counted as one invocation ended).
   void Handover(PooledInstance* instance);
+  // Pipelining with a queue: the head of the queue, when it may wait behind `instance`'s call
+  // (the same affinity, not fresh, the current version, pipelining admitted and nothing behind
+  // yet), leaves the queue for that place (has_behind); else nullptr. Only the head: FIFO holds.
+  // The caller runs on that affinity's thread and queues it behind at once.
+  WaiterPtr TakeBehind(PooledInstance* instance);
   // An invocation's exec time, for the average that admits pipelining.
   void NoteExec(std::chrono::nanoseconds exec);
   // An invocation ended on `instance`: it goes idle (last_used = now) when healthy, of the

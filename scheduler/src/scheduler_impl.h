@@ -199,6 +199,9 @@ struct Scheduler::Impl {
   void Dispatch(Grant g);                  // a grant for an async call; any thread
   void LaunchAsync(const AsyncPtr& call);  // a cold slot: launch on a blocking thread
   void StartAsync(const AsyncPtr& call);   // the call holds a busy instance
+  // The call's frame is written: the head of its function's queue, when it is this loop's, is
+  // pipelined behind it (Pool::TakeBehind).
+  void PullBehind(const AsyncPtr& call);
   // A kBehind grant, on the loop of the call ahead: its frame is written now.
   void QueueBehind(const AsyncPtr& call);
   // The call ahead was answered: the call behind becomes the front one (it holds `inst`).
