@@ -391,16 +391,13 @@ void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
   // else the instance is dead and it ends with it.
   AsyncPtr next = instance.slot != nullptr ? std::move(instance.slot->behind) : nullptr;
   AfterInvocation(instance, call->name, call->request, call->out);
-  std::optional<std::chrono::nanoseconds> exec;
-  if (call->answered) {
-    exec = call->out.timings.exec;
-  }
   if (next != nullptr && call->answered) {
     next->ahead = nullptr;
     next->inst = std::move(inst);
-    HandOver(*call->fn, next->inst.get(), call->out.timings.exec);
+    HandOver(*call->fn, next->inst.get(), call->out);
   } else {
-    Done(*call->fn, std::move(inst), exec);  // counts a call behind as ended, too
+    // Counts a call behind as ended, too.
+    Done(*call->fn, std::move(inst), call->answered ? &call->out : nullptr);
   }
   // Before the client is answered: an answered invocation is always in the ledger.
   recorder->Invocation(

@@ -220,8 +220,9 @@ WaiterPtr Pool::TakeBehind(PooledInstance* instance) {
   return w;
 }
 
-void Pool::NoteExec(std::chrono::nanoseconds exec) {
+void Pool::NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu) {
   exec_avg_ = exec_samples_ == 0 ? exec : exec_avg_ + (exec - exec_avg_) / 8;
+  cpu_avg_ = exec_samples_ == 0 ? cpu : cpu_avg_ + (cpu - cpu_avg_) / 8;
   if (exec_samples_ < kPipelineMinSamples) {
     ++exec_samples_;
   }
@@ -229,7 +230,8 @@ void Pool::NoteExec(std::chrono::nanoseconds exec) {
 
 bool Pool::Pipelining() const {
   return pipeline_depth_ > 0 && exec_samples_ >= kPipelineMinSamples &&
-         exec_avg_ < kPipelineExecLimit && spec_->config.isolation != "fresh";
+         cpu_avg_ < kPipelineCpuLimit && exec_avg_ < kPipelineWallLimit &&
+         spec_->config.isolation != "fresh";
 }
 
 void Pool::ReturnSlot(bool invoked, std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {

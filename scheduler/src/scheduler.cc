@@ -90,15 +90,14 @@ void Scheduler::Impl::Deliver(Deliveries* d) {
   d->async.clear();
 }
 
-void Scheduler::Impl::Done(Function& fn, PooledPtr inst,
-                           std::optional<std::chrono::nanoseconds> exec) {
+void Scheduler::Impl::Done(Function& fn, PooledPtr inst, const InvokeResult* answered) {
   std::vector<PooledPtr> dead;
   std::vector<Grant> grants;
   Deliveries d;
   {
     std::lock_guard lock(mu);
-    if (exec.has_value()) {
-      fn.pool.NoteExec(*exec);
+    if (answered != nullptr) {
+      fn.pool.NoteExec(answered->timings.exec, answered->cpu);
     }
     if (inst) {
       fn.pool.Release(std::move(inst), /*reusable=*/true, Now(), &dead, &grants);
@@ -118,9 +117,9 @@ void Scheduler::Impl::Done(Function& fn, PooledPtr inst,
   Deliver(&d);
 }
 
-void Scheduler::Impl::HandOver(Function& fn, PooledInstance* inst, std::chrono::nanoseconds exec) {
+void Scheduler::Impl::HandOver(Function& fn, PooledInstance* inst, const InvokeResult& answered) {
   std::lock_guard lock(mu);
-  fn.pool.NoteExec(exec);
+  fn.pool.NoteExec(answered.timings.exec, answered.cpu);
   fn.pool.Handover(inst);
   --in_flight;  // the call ahead's; the one behind stays counted until it ends
   drained.notify_all();

@@ -167,11 +167,10 @@ struct Scheduler::Impl {
   void Deliver(Deliveries* d);
   // An invocation ended on `inst` (or, with inst == nullptr, its cold launch failed): back to
   // the pool, which hands it or the slot to the next waiter. Any thread, mu not held.
-  // `exec`: an answered invocation's, for the pool's pipelining average.
-  void Done(Function& fn, PooledPtr inst,
-            std::optional<std::chrono::nanoseconds> exec = std::nullopt);
-  // The call ahead on `inst` was answered (exec) and the one behind it runs there now.
-  void HandOver(Function& fn, PooledInstance* inst, std::chrono::nanoseconds exec);
+  // `answered`: an answered invocation's result, for the pool's pipelining averages.
+  void Done(Function& fn, PooledPtr inst, const InvokeResult* answered = nullptr);
+  // The call ahead on `inst` was answered and the one behind it runs there now.
+  void HandOver(Function& fn, PooledInstance* inst, const InvokeResult& answered);
 
   // A new instance of `spec` for `fn` through the launcher (blocks; mu not held). Fills the
   // cold-start timings and `forked` of *out when given; records the start (Started).

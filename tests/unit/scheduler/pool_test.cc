@@ -520,9 +520,10 @@ class PipelineTest : public PoolTest {
     p->takes_behind = true;
     return p;
   }
-  void ShortExecs(std::chrono::nanoseconds each = std::chrono::microseconds(50)) {
+  void ShortExecs(std::chrono::nanoseconds wall = std::chrono::microseconds(900),
+                  std::chrono::nanoseconds cpu = std::chrono::microseconds(20)) {
     for (uint32_t i = 0; i < kPipelineMinSamples; ++i) {
-      pool_->NoteExec(each);
+      pool_->NoteExec(wall, cpu);
     }
   }
   int loop_a_ = 0;
@@ -559,9 +560,15 @@ TEST_F(PipelineTest, NoPipeliningWhenOffLongFreshOrNotTaking) {
   }
   {
     PooledPtr a = BusyOn(&loop_a_);
-    ShortExecs(std::chrono::milliseconds(1));
+    ShortExecs(std::chrono::milliseconds(1), std::chrono::milliseconds(1));
     EXPECT_FALSE(pool_->Pipelining());
-    EXPECT_EQ(Acquire(W("1 ms execs"), false, &loop_a_).kind, Grant::kQueued);
+    EXPECT_EQ(Acquire(W("1 ms of CPU"), false, &loop_a_).kind, Grant::kQueued);
+  }
+  {
+    PooledPtr a = BusyOn(&loop_a_);
+    ShortExecs(std::chrono::milliseconds(20), std::chrono::microseconds(10));
+    EXPECT_FALSE(pool_->Pipelining()) << "sleeps 20 ms: a call behind would wait for it";
+    EXPECT_EQ(Acquire(W("20 ms asleep"), false, &loop_a_).kind, Grant::kQueued);
   }
   {
     PooledPtr a = BusyOn(&loop_a_);
