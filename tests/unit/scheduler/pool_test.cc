@@ -602,6 +602,32 @@ TEST_F(PipelineTest, NeverAheadOfAQueuedWaiter) {
   EXPECT_EQ(Granted(Grant::kWarm), (std::vector<std::string>{"queued first"}));
 }
 
+// With a queue, a call whose frame is written pulls the head of the queue behind it, when the
+// head is of its loop: never anyone behind the head (FIFO), never a fresh one.
+TEST_F(PipelineTest, OnlyTheHeadOfTheQueueIsPulledBehind) {
+  PooledPtr a = BusyOn(&loop_a_);
+  ShortExecs();
+  a->takes_behind = false;
+  auto head_b = W("head, loop b");
+  auto next_a = W("second, loop a");
+  EXPECT_EQ(Acquire(head_b, false, &loop_b_).kind, Grant::kQueued);
+  EXPECT_EQ(Acquire(next_a, false, &loop_a_).kind, Grant::kQueued);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "the head is another loop's; the second waits";
+  ASSERT_TRUE(pool_->Cancel(head_b));
+  EXPECT_EQ(pool_->TakeBehind(a.get()), next_a) << "now the head, and of the instance's loop";
+  EXPECT_TRUE(a->has_behind);
+  EXPECT_EQ(pool_->waiting(), 0u);
+  auto another = W("another");
+  EXPECT_EQ(Acquire(another, false, &loop_a_).kind, Grant::kQueued);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "one behind at most";
+  pool_->Handover(a.get());
+  EXPECT_EQ(pool_->TakeBehind(a.get()), another);
+  auto fresh = W("fresh");
+  pool_->Handover(a.get());
+  EXPECT_EQ(Acquire(fresh, true, &loop_a_).kind, Grant::kQueued);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "a fresh call needs its own instance";
+}
+
 TEST_F(PipelineTest, HandoverKeepsTheInstanceBusyAndCountsTheFrontCall) {
   PooledPtr a = BusyOn(&loop_a_);
   ShortExecs();
