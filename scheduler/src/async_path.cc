@@ -158,7 +158,9 @@ void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
   if (!call->out.cold_start) {
     call->out.timings.queue = Clock::now() - call->request.arrived;
   }
-  InstanceOf(call->inst.get()).Begin(call->request, &call->x);
+  Instance& inst = InstanceOf(call->inst.get());
+  inst.SetWantLogEnd(options.pipeline_depth > 0);
+  inst.Begin(call->request, &call->x);
   call->first_check = true;
   if (Status s = AttachChannel(call); !s.ok()) {
     FailAsync(call, InternalError("cannot watch the worker's channel: " + s.message()));

@@ -50,6 +50,7 @@ void ChannelExchange::Prepare(InvokeRequest& req, Exchange* x) {
   wr.set_queue(req.queue);
   wr.set_message_id(req.message_id);
   wr.set_attempt(req.attempt == 0 ? 1 : req.attempt);
+  wr.set_want_log_end(want_log_end_);
   wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
   x->frame.assign(sandbox::kFrameHeaderBytes, '\0');
   wr.AppendToString(&x->frame);  // after the header: sent as is

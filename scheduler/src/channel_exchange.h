@@ -93,6 +93,8 @@ class ChannelExchange {
   // Writes what fits now of a frame pipelined behind the current invocation (never blocks; the
   // rest is written when it starts). Errors are left for the invocation ahead to find.
   void WriteAhead(Exchange* x);
+  // Requests ask the worker for log_end (WorkerRequest.want_log_end): pipelining is on.
+  void SetWantLogEnd(bool want) { want_log_end_ = want; }
   // Whether a call may be pipelined behind the current one (the log backlog is small).
   bool TakesBehind() const { return log_from_ < kPipelineLogBacklog; }
   // Non-blocking: writes what it can of the request, reads what has arrived of the answer (its
@@ -130,6 +132,7 @@ class ChannelExchange {
   // Where the next invocation's logs start in the memfd: 0 after it is emptied, else where the
   // last pipelined invocation's ended.
   uint64_t log_from_ = 0;
+  bool want_log_end_ = false;
 };
 
 // Two invocations on an instance less than this apart share one CPU reading: the one that ends

@@ -61,6 +61,7 @@ class Instance {
   Status Start(Exchange* x, bool behind) { return exchange_.Start(x, behind); }
   void WriteAhead(Exchange* x) { exchange_.WriteAhead(x); }
   bool TakesBehind() const { return exchange_.TakesBehind(); }
+  void SetWantLogEnd(bool want) { exchange_.SetWantLogEnd(want); }
   Pumped Pump(Exchange* x, Result<std::string>* answer) { return exchange_.Pump(x, answer); }
   Clock::time_point NextCheck(Exchange* x, bool first, Status* expired) {
     return exchange_.NextCheck(x, first, expired);
