@@ -280,9 +280,11 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
     p = inst.Pump(&call->x, &answer);
   }
   if (p == Instance::Pumped::kWaiting) {
-    if (options.pipeline_depth > 0 && !call->x.WantsWrite() && inst.slot->behind == nullptr) {
+    if (options.pipeline_depth > 0 && !call->x.WantsWrite() && inst.slot->behind == nullptr &&
+        !call->request.fresh) {
       // Its frame is written: a call of this loop may be pipelined behind it, the head of the
-      // queue now or a later arrival (Pool::Acquire).
+      // queue now or a later arrival (Pool::Acquire). Not behind a fresh call: its instance
+      // serves no other.
       const bool takes = inst.TakesBehind();
       call->inst->takes_behind.store(takes, std::memory_order_relaxed);
       if (takes) {
