@@ -64,10 +64,11 @@ struct DaemonConfig {
   // FAAS_ANSWER_BUFFER_BUDGET: MiB all worker answers being received may buffer together;
   // 0 = an eighth of the host's memory, at most 256 MiB (at least 8).
   uint64_t answer_buffer_budget_mib = 0;
-  uint32_t pipeline_depth = 0;  // FAAS_PIPELINE_DEPTH: requests written ahead to a busy instance
-  uint32_t spare_cgroups = 8;   // FAAS_SPARE_CGROUPS: empty cgroups kept ready
-  bool zygotes = true;          // FAAS_ZYGOTES: cold starts fork from a zygote
-  bool park_instances = true;   // FAAS_PARK_INSTANCES: each zygote keeps one instance forked ahead
+  // FAAS_PIPELINE_DEPTH: requests written ahead to a busy instance (0 or 1; design/0015).
+  uint32_t pipeline_depth = 0;
+  uint32_t spare_cgroups = 8;  // FAAS_SPARE_CGROUPS: empty cgroups kept ready
+  bool zygotes = true;         // FAAS_ZYGOTES: cold starts fork from a zygote
+  bool park_instances = true;  // FAAS_PARK_INSTANCES: each zygote keeps one instance forked ahead
   // network: outbound (docs/design/0007-outbound-network.md): networks a function may reach
   // although they are denied by default (repeatable --egress-allow CIDR), and slirp4netns
   // ("" = look in the system directories).
