@@ -6,6 +6,7 @@
 # a sleep, so a wake-up someone paid for) and CPU time. docs/design/0015-warm-path-batching.md reads it.
 #   bench/e2e/warm_profile.sh [DURATION_S=6] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_profile.sh   (another build's faasd)
+#   FAASD_ARGS="--pipeline-depth 1" bench/e2e/warm_profile.sh   (extra faasd flags)
 # Needs root (perf on other processes), a release build, perf, wrk and nginx.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,7 +46,7 @@ start_nginx front "upstream backend { server unix:$WORK/backend.sock; keepalive 
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 
 "${FAASD_BIN:-build/bin}/faasd" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
-  --ready-file "$WORK/ready.json" --log-level warn &
+  --ready-file "$WORK/ready.json" --log-level warn ${FAASD_ARGS:-} &
 FAASD=$!
 for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
 HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")

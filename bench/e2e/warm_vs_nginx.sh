@@ -4,6 +4,7 @@
 # nginx that answers 200), all on loopback, with the same wrk settings in the same run (docs/benchmarks.md).
 #   bench/e2e/warm_vs_nginx.sh [DURATION=10s] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_vs_nginx.sh   (another build's faasd, e.g. a baseline)
+#   FAASD_ARGS="--pipeline-depth 1" bench/e2e/warm_vs_nginx.sh   (extra faasd flags)
 # Needs a release build (cmake --build build) and: ./infra/install-deps.sh --bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,7 +51,7 @@ start_nginx nginx "server { listen 127.0.0.1:$NGINX_PORT; $HELLO }
   }"
 
 "${FAASD_BIN:-build/bin}/faasd" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --data-dir "$WORK/data" \
-  --ready-file "$WORK/ready.json" --log-level warn &
+  --ready-file "$WORK/ready.json" --log-level warn ${FAASD_ARGS:-} &
 FAASD=$!
 for _ in $(seq 1 300); do [[ -s "$WORK/ready.json" ]] && break; sleep 0.1; done
 HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http'])")

@@ -140,6 +140,12 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_HTTP_THREADS")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  app.add_option("--pipeline-depth", c->pipeline_depth,
+                 "requests written ahead to a busy instance of a short function (0 or 1; "
+                 "docs/design/0015-warm-path-batching.md)")
+      ->envname("FAAS_PIPELINE_DEPTH")
+      ->check(CLI::Range(0, 1))
+      ->capture_default_str();
   app.add_option("--answer-buffer-budget", c->answer_buffer_budget_mib,
                  "MiB that worker answers being received may buffer together, beyond 64 KiB each; "
                  "an answer that does not fit waits (0 = an eighth of memory, at most 256)")

@@ -314,6 +314,7 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
       scheduler::SchedulerOptions{.worker_path = worker,
                                   .init_timeout = config.init_timeout,
                                   .answer_buffer_budget = AnswerBufferBudget(config),
+                                  .pipeline_depth = config.pipeline_depth,
                                   .cgroups = cgroups->get(),
                                   .spare_cgroups = config.spare_cgroups,
                                   .zygotes = config.zygotes,

@@ -453,6 +453,13 @@ int WorkerMain(int argc, char** argv) {
     result->set_handler_return(rc);
     result->set_response_too_large(res.overflow);
     result->set_invocation_id(req.invocation_id());
+    // Where this invocation's logs end, for a daemon that wrote the next request already (one
+    // lseek; the O_APPEND writes ignore the position it moves).
+    if (req.want_log_end()) {
+      if (const off_t log_end = ::lseek(STDERR_FILENO, 0, SEEK_END); log_end >= 0) {
+        result->set_log_end(static_cast<uint64_t>(log_end));
+      }
+    }
     for (auto& [name, value] : res.headers) {
       auto* h = result->add_headers();
       h->set_name(std::move(name));

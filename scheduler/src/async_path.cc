@@ -31,9 +31,11 @@ void Scheduler::Impl::InvokeAsync(const AsyncPtr& call) {
                                    {.fresh = call->request.fresh,
                                     .body_bytes = call->request.body.size(),
                                     .deadline = until,
-                                    .affinity = call->loop},
+                                    .affinity = call->loop,
+                                    // A call behind must be queued before its loop runs on.
+                                    .pipeline = call->loop->InLoopThread()},
                                    &dead);
-  if (g.kind == Grant::kWarm || g.kind == Grant::kCold) {
+  if (g.kind == Grant::kWarm || g.kind == Grant::kCold || g.kind == Grant::kBehind) {
     ++in_flight;
   }
   ToGraveyard(&dead);
@@ -67,6 +69,10 @@ void Scheduler::Impl::Dispatch(Grant g) {
         CancelTimer(call);
         LaunchAsync(call);
       });
+      return;
+    case Grant::kBehind:
+      call->ahead = g.ahead;
+      QueueBehind(call);  // on its loop's thread (AcquireRequest::pipeline)
       return;
     case Grant::kRefused:
       EndWithout(call, g.outcome, std::move(g.message));
@@ -105,7 +111,7 @@ void Scheduler::Impl::LaunchAsync(const AsyncPtr& call) {
     call->inst = std::move(*launched);
     {
       std::lock_guard lock(mu);
-      call->fn->pool.Adopt(call->inst.get());
+      call->fn->pool.Adopt(call->inst.get(), call->loop);
     }
     call->loop->Post([this, call] { StartAsync(call); });
   };
@@ -152,10 +158,57 @@ void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
   if (!call->out.cold_start) {
     call->out.timings.queue = Clock::now() - call->request.arrived;
   }
-  InstanceOf(call->inst.get()).Begin(call->request, &call->x);
+  Instance& inst = InstanceOf(call->inst.get());
+  inst.SetWantLogEnd(options.pipeline_depth > 0);
+  inst.Begin(call->request, &call->x);
   call->first_check = true;
   if (Status s = AttachChannel(call); !s.ok()) {
     FailAsync(call, InternalError("cannot watch the worker's channel: " + s.message()));
+    return;
+  }
+  PumpAsync(call);
+}
+
+void Scheduler::Impl::PullBehind(const AsyncPtr& call) {
+  WaiterPtr w;
+  {
+    std::lock_guard lock(mu);
+    w = call->fn->pool.TakeBehind(call->inst.get());
+    if (w == nullptr) {
+      return;
+    }
+    ++in_flight;
+  }
+  AsyncPtr next = std::static_pointer_cast<AsyncCall>(std::move(w));
+  CancelTimer(next);  // its queue timeout: the same loop (its affinity is the instance's)
+  next->spec = call->spec;
+  next->out.version = call->spec->version;
+  next->ahead = call->inst.get();
+  QueueBehind(next);
+}
+
+void Scheduler::Impl::QueueBehind(const AsyncPtr& call) {
+  // The pool granted it because the call ahead takes one (PooledInstance::takes_behind): its
+  // channel is this loop's, its frame written, and nothing is behind it yet.
+  Instance& inst = InstanceOf(call->ahead);
+  call->ahead->takes_behind.store(false, std::memory_order_relaxed);
+  inst.Prepare(call->request, &call->x);
+  const AsyncPtr& front = inst.slot->call;
+  inst.slot->behind = call;
+  inst.WriteAhead(&call->x);
+  front->x.pipelined = true;
+  // The worker answers it only once it has read it whole: bytes past the answer ahead are then
+  // the start of this one's.
+  front->x.spill_to = call->x.writing ? nullptr : &call->x.early;
+}
+
+void Scheduler::Impl::StartBehind(const AsyncPtr& call) {
+  call->out.timings.queue = Clock::now() - call->request.arrived;  // waited behind: queue time
+  Instance& inst = InstanceOf(call->inst.get());
+  inst.slot->call = call;  // the same loop's slot: a call behind shares its loop
+  call->first_check = true;
+  if (Status early = inst.Start(&call->x, /*behind=*/true); !early.ok()) {
+    FailAsync(call, early);
     return;
   }
   PumpAsync(call);
@@ -227,6 +280,17 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
     p = inst.Pump(&call->x, &answer);
   }
   if (p == Instance::Pumped::kWaiting) {
+    if (options.pipeline_depth > 0 && !call->x.WantsWrite() && inst.slot->behind == nullptr &&
+        !call->request.fresh) {
+      // Its frame is written: a call of this loop may be pipelined behind it, the head of the
+      // queue now or a later arrival (Pool::Acquire). Not behind a fresh call: its instance
+      // serves no other.
+      const bool takes = inst.TakesBehind();
+      call->inst->takes_behind.store(takes, std::memory_order_relaxed);
+      if (takes) {
+        PullBehind(call);
+      }
+    }
     // EPOLLOUT only while a write waits for room: kept on, it would report every request the
     // worker reads.
     const uint32_t want = EPOLLIN | EPOLLET | (call->x.WantsWrite() ? EPOLLOUT : 0u);
@@ -249,6 +313,7 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
     answer = std::string();  // freed before its budget is given back
     if (violation.ok()) {
       EndAnswer(call);
+      call->answered = true;
       CompleteAsync(call);
       return;
     }
@@ -301,6 +366,7 @@ void Scheduler::Impl::CheckAsync(const AsyncPtr& call) {
 void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
   // The channel stays registered with the loop for the instance's next call (ChannelSlot).
   Instance& inst = InstanceOf(call->inst.get());
+  call->inst->takes_behind.store(false, std::memory_order_relaxed);
   if (inst.slot != nullptr && inst.slot->call == call) {
     inst.slot->call = nullptr;
   }
@@ -324,12 +390,38 @@ void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
 
 void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
   PooledPtr inst = std::move(call->inst);
-  AfterInvocation(InstanceOf(inst.get()), call->name, call->request, call->out);
-  Done(*call->fn, std::move(inst));
+  Instance& instance = InstanceOf(inst.get());
+  // A call pipelined behind this one (design/0015): it runs next when this one was answered;
+  // else the instance is dead and it ends with it.
+  AsyncPtr next = instance.slot != nullptr ? std::move(instance.slot->behind) : nullptr;
+  AfterInvocation(instance, call->name, call->request, call->out);
+  if (next != nullptr && call->answered) {
+    next->ahead = nullptr;
+    next->inst = std::move(inst);
+    HandOver(*call->fn, next->inst.get(), call->out);
+  } else {
+    // Counts a call behind as ended, too.
+    Done(*call->fn, std::move(inst), call->answered ? &call->out : nullptr);
+  }
   // Before the client is answered: an answered invocation is always in the ledger.
   recorder->Invocation(
       Billed(call->spec.get(), call->name, call->request, call->out, call->start_unix_ms));
   call->done(std::move(call->out));
+  if (next == nullptr) {
+    return;
+  }
+  if (next->inst != nullptr) {
+    StartBehind(next);
+    return;
+  }
+  // It never ran: nothing to bill but the request; not retried (it may have been read).
+  {
+    std::lock_guard lock(mu);
+    --in_flight;
+    drained.notify_all();
+  }
+  next->ahead = nullptr;
+  EndWithout(next, Outcome::kCrashed, "the instance it was queued on crashed");
 }
 
 }  // namespace faas::scheduler

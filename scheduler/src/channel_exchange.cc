@@ -32,9 +32,8 @@ Status ChannelExchange::CheckIdleChannel() const {
   return OkStatus();  // empty (EAGAIN), or closed: writing the request finds that out
 }
 
-void ChannelExchange::Begin(InvokeRequest& req, Exchange* x) {
+void ChannelExchange::Prepare(InvokeRequest& req, Exchange* x) {
   const store::FunctionConfig& cfg = p_->Spec().config;
-  p_->ClearLogs();
   v1::WorkerRequest wr;
   wr.set_invocation_id(req.invocation_id);
   x->invocation_id = req.invocation_id;
@@ -51,6 +50,7 @@ void ChannelExchange::Begin(InvokeRequest& req, Exchange* x) {
   wr.set_queue(req.queue);
   wr.set_message_id(req.message_id);
   wr.set_attempt(req.attempt == 0 ? 1 : req.attempt);
+  wr.set_want_log_end(want_log_end_);
   wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
   x->frame.assign(sandbox::kFrameHeaderBytes, '\0');
   wr.AppendToString(&x->frame);  // after the header: sent as is
@@ -59,14 +59,24 @@ void ChannelExchange::Begin(InvokeRequest& req, Exchange* x) {
   x->writing = true;
   x->check_idle = true;
   x->readable = false;
+}
 
+Status ChannelExchange::Start(Exchange* x, bool behind) {
+  const store::FunctionConfig& cfg = p_->Spec().config;
+  if (!behind) {
+    p_->ClearLogs();
+    log_from_ = 0;
+  }
+  x->pipelined = false;
+  x->spill_to = nullptr;
   // CPU since the instance was ready or the last invocation ended is background use. A cold
   // start's first invocation is charged from the moment it was ready, like a warm one: what
   // came before is the platform's start-up or the function's init (billed on its own row).
   // Right after an invocation, the reading that ended it starts this one (kCpuReadReuse).
   // Peak memory is not reset: on cgroup v1 as on v2 it is the instance's peak so far.
   const Clock::time_point now = Clock::now();
-  const bool reuse = cpu_last_at_ != Clock::time_point{} && now - cpu_last_at_ < kCpuReadReuse;
+  const bool reuse =
+      cpu_last_at_ != Clock::time_point{} && (behind || now - cpu_last_at_ < kCpuReadReuse);
   x->cpu_now = reuse ? cpu_last_ : p_->Cpu();
   cpu_last_at_ = Clock::time_point{};  // one use: a failed invocation leaves no reading behind
   x->cpu_before = x->cpu_now;
@@ -75,6 +85,43 @@ void ChannelExchange::Begin(InvokeRequest& req, Exchange* x) {
   x->deadline = x->t0 + cfg.timeout;
   x->cpu_limit = store::EffectiveCpuLimit(cfg);
   x->cpu_exceeded = false;
+  if (!behind) {
+    return OkStatus();
+  }
+  x->check_idle = false;  // what is on the channel is its answer: its request was written
+  x->readable = true;     // an edge for it may have come while the one ahead was current
+  if (x->early.empty()) {
+    return OkStatus();
+  }
+  if (x->writing) {  // answered before its request was written: nobody asked
+    return InternalError("protocol violation: an answer came before its request was written");
+  }
+  const sandbox::FrameDecoder decoder(sandbox::kMaxFrameBytes);
+  Result<std::size_t> taken = decoder.Feed(&x->frame, x->early);
+  const bool trailing = taken.ok() && *taken < x->early.size();
+  x->early = std::string();
+  if (!taken.ok()) {
+    return taken.status();
+  }
+  return trailing ? sandbox::FrameDecoder::Trailing() : OkStatus();
+}
+
+void ChannelExchange::WriteAhead(Exchange* x) {
+  x->check_idle = false;
+  while (x->done < x->frame.size()) {
+    const ssize_t n = ::send(p_->ChannelFd(), x->frame.data() + x->done, x->frame.size() - x->done,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      x->done += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return;  // full, or the worker is gone: the rest when it starts, or the failure ahead
+    }
+  }
+  x->writing = false;
+  x->frame.clear();
+  x->done = 0;
 }
 
 Clock::time_point ChannelExchange::NextCheck(Exchange* x, bool first, Status* expired) {
@@ -154,9 +201,17 @@ Pumped ChannelExchange::Pump(Exchange* x, Result<std::string>* answer) {
       if (n > 0) {
         const std::string_view got(scratch.get(), static_cast<std::size_t>(n));
         Result<std::size_t> taken = decoder.Feed(&x->frame, got);
-        if (!taken.ok() || *taken < got.size()) {
-          *answer = taken.ok() ? sandbox::FrameDecoder::Trailing() : taken.status();
+        if (!taken.ok()) {
+          *answer = taken.status();
           return Pumped::kFailed;
+        }
+        if (*taken < got.size()) {
+          // Past its answer: the start of the pipelined answer behind it, else a violation.
+          if (x->spill_to == nullptr) {
+            *answer = sandbox::FrameDecoder::Trailing();
+            return Pumped::kFailed;
+          }
+          x->spill_to->append(got.substr(*taken));
         }
       }
     } else {
@@ -251,12 +306,18 @@ Status ChannelExchange::Settle(const Exchange& x, std::string_view frame,
   if (p_->Cgroup() != nullptr) {
     out->peak_memory_bytes = p_->Cgroup()->PeakMemory();
   }
-  out->logs = p_->ReadLogs(log_capture_bytes);
 
   v1::WorkerResponse msg;
   std::string violation = frame.size() < skip
                               ? "protocol violation: malformed response frame"
                               : ParseWorkerResult(frame.substr(skip), x.invocation_id, &msg);
+  // Its logs: from where the last one's ended to the end of the file; with a request pipelined
+  // behind it (whose logs may follow already), to where the worker says its own ended, clamped
+  // to the file. A lie mislabels this function's own logs only.
+  const uint64_t until = violation.empty() && x.pipelined && msg.result().has_log_end()
+                             ? msg.result().log_end()
+                             : UINT64_MAX;
+  out->logs = p_->ReadLogs(log_capture_bytes, log_from_, until, &log_from_);
   if (!violation.empty()) {
     return InternalError(std::move(violation));
   }
@@ -334,7 +395,7 @@ void ChannelExchange::Finish(const Exchange& x, Result<std::string> frame,
                            std::to_string(cfg.memory_mb) + " MiB and was killed";
     }
   }
-  out->logs = p_->ReadLogs(log_capture_bytes);
+  out->logs = p_->ReadLogs(log_capture_bytes, log_from_, UINT64_MAX, &log_from_);
 }
 
 std::string ChannelExchange::TimeoutMessage(const Exchange& x) const {

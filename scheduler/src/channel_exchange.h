@@ -46,8 +46,19 @@ struct Exchange {
   // An edge-triggered loop reported the channel readable since a read last found it empty:
   // Pump reads right after writing the request instead of waiting for an event that has passed.
   bool readable = false;
+  // Pipelining (design/0015). The call ahead: another request was written behind this one
+  // before its answer was read (its logs then end at the worker's log_end), and where bytes
+  // read past its answer go (the start of the answer behind: `early` of that call's Exchange;
+  // nullptr: they are a protocol violation). The call behind: those bytes.
+  bool pipelined = false;
+  std::string* spill_to = nullptr;
+  std::string early;
   bool WantsWrite() const { return writing; }
 };
+
+// An instance takes a call behind its current one only while its log memfd holds less than this
+// (it is emptied only when an invocation starts with nothing ahead of it).
+inline constexpr uint64_t kPipelineLogBacklog = 1u << 20;
 
 // kNeedsBudget: the answer is larger than kOwnAnswerBytes and x->budget_bytes does not cover
 // x->answer_bytes; nothing more is read until it does.
@@ -67,7 +78,25 @@ class ChannelExchange {
               InvokeResult* out);
 
   // Builds the request frame (the body is moved into it) and starts the CPU accounting.
-  void Begin(InvokeRequest& req, Exchange* x);
+  void Begin(InvokeRequest& req, Exchange* x) {
+    Prepare(req, x);
+    (void)Start(x, /*behind=*/false);  // fails only for a call behind
+  }
+  // Begin's halves. Prepare builds the frame. Start begins the invocation: its deadline, CPU
+  // budget and accounting, and its logs. `behind`: it was pipelined behind the invocation that
+  // just ended here; it starts from the reading that ended that one (every nanosecond billed
+  // once, split at the daemon's read), its logs from where that one's ended, and the bytes of
+  // its answer read with that one's (x->early) become the start of its answer (Internal on more
+  // than one frame's worth).
+  void Prepare(InvokeRequest& req, Exchange* x);
+  Status Start(Exchange* x, bool behind);
+  // Writes what fits now of a frame pipelined behind the current invocation (never blocks; the
+  // rest is written when it starts). Errors are left for the invocation ahead to find.
+  void WriteAhead(Exchange* x);
+  // Requests ask the worker for log_end (WorkerRequest.want_log_end): pipelining is on.
+  void SetWantLogEnd(bool want) { want_log_end_ = want; }
+  // Whether a call may be pipelined behind the current one (the log backlog is small).
+  bool TakesBehind() const { return log_from_ < kPipelineLogBacklog; }
   // Non-blocking: writes what it can of the request, reads what has arrived of the answer (its
   // buffer grows with what arrives, at most doubling, never to the announced size at once).
   // kAnswered and kFailed set *answer (the whole frame, header included, or why it failed).
@@ -100,6 +129,10 @@ class ChannelExchange {
   // invocation starting within kCpuReadReuse starts from it instead of reading again.
   std::chrono::nanoseconds cpu_last_{0};
   Clock::time_point cpu_last_at_{};
+  // Where the next invocation's logs start in the memfd: 0 after it is emptied, else where the
+  // last pipelined invocation's ended.
+  uint64_t log_from_ = 0;
+  bool want_log_end_ = false;
 };
 
 // Two invocations on an instance less than this apart share one CPU reading: the one that ends

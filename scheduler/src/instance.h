@@ -57,6 +57,11 @@ class Instance {
     exchange_.Invoke(req, log_capture_bytes, budget, out);
   }
   void Begin(InvokeRequest& req, Exchange* x) { exchange_.Begin(req, x); }
+  void Prepare(InvokeRequest& req, Exchange* x) { exchange_.Prepare(req, x); }
+  Status Start(Exchange* x, bool behind) { return exchange_.Start(x, behind); }
+  void WriteAhead(Exchange* x) { exchange_.WriteAhead(x); }
+  bool TakesBehind() const { return exchange_.TakesBehind(); }
+  void SetWantLogEnd(bool want) { exchange_.SetWantLogEnd(want); }
   Pumped Pump(Exchange* x, Result<std::string>* answer) { return exchange_.Pump(x, answer); }
   Clock::time_point NextCheck(Exchange* x, bool first, Status* expired) {
     return exchange_.NextCheck(x, first, expired);

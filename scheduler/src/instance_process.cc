@@ -423,21 +423,29 @@ std::string InstanceProcess::Bury(std::string_view what, ExitInfo* exit) {
   return info.Describe();
 }
 
-std::string InstanceProcess::ReadLogs(std::size_t cap) {
+std::string InstanceProcess::ReadLogs(std::size_t cap, uint64_t from, uint64_t until,
+                                      uint64_t* end) {
   // The size from lseek(SEEK_END), which costs half an fstat here (0.12 against 0.26-0.32 µs,
   // design 0015). It moves the file position the worker's stdout and stderr share with this fd,
   // which their writes ignore: O_APPEND is on the shared open file description.
-  const off_t end = ::lseek(log_.Get(), 0, SEEK_END);
-  if (end <= 0) {
-    log_empty_ = true;
+  const off_t size = ::lseek(log_.Get(), 0, SEEK_END);
+  log_empty_ = size <= 0;
+  // Clamped to the file, and never ending before `from` (a worker's log_end can lie).
+  const uint64_t file = size > 0 ? static_cast<uint64_t>(size) : 0;
+  const uint64_t start = std::min(from, file);
+  const uint64_t stop = std::clamp(until, start, file);
+  if (end != nullptr) {
+    *end = stop;
+  }
+  if (stop == start) {
     return {};
   }
-  auto size = static_cast<std::size_t>(end);
-  std::string out(std::min(size, cap), '\0');
-  ssize_t n = ::pread(log_.Get(), out.data(), out.size(), 0);
+  const std::size_t length = static_cast<std::size_t>(stop - start);
+  std::string out(std::min(length, cap), '\0');
+  ssize_t n = ::pread(log_.Get(), out.data(), out.size(), static_cast<off_t>(start));
   out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  if (size > cap) {
-    out += "\n[faas: log truncated, " + std::to_string(size - cap) + " bytes dropped]\n";
+  if (length > cap) {
+    out += "\n[faas: log truncated, " + std::to_string(length - cap) + " bytes dropped]\n";
   }
   return out;
 }

@@ -128,7 +128,11 @@ class InstanceProcess {
   // output written between invocations then belongs to the next one.
   void ClearLogs();
   // What the worker wrote to stdout/stderr, cut to `cap` bytes with a note of what was dropped.
-  std::string ReadLogs(std::size_t cap);
+  std::string ReadLogs(std::size_t cap) { return ReadLogs(cap, 0, UINT64_MAX, nullptr); }
+  // The bytes [from, min(until, size)) of the log, at most `cap` (then a marker); *end (when
+  // given) is set to where they ended: a pipelined invocation's logs end where the worker says
+  // its answer's did (design/0015), clamped to the file.
+  std::string ReadLogs(std::size_t cap, uint64_t from, uint64_t until, uint64_t* end);
 
  private:
   InstanceProcess(std::shared_ptr<const FunctionSpec> spec,

@@ -112,6 +112,7 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
   if (queue_.empty()) {
     if (!request.fresh) {
       if ((g.instance = TakeIdle(dead, request.affinity)) != nullptr) {
+        g.instance->busy_for = request.affinity;
         busy_.insert(g.instance.get());
         g.kind = Grant::kWarm;
         return g;
@@ -124,6 +125,20 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
       ++cold_starts_;
       g.kind = Grant::kCold;
       return g;
+    }
+  }
+  if (queue_.empty() && !request.fresh && request.pipeline && request.affinity != nullptr &&
+      Pipelining()) {
+    // Behind a call of the same caller (its loop holds the channel), never ahead of a waiter.
+    for (PooledInstance* b : busy_) {
+      if (b->busy_for == request.affinity && !b->has_behind &&
+          b->takes_behind.load(std::memory_order_relaxed) && b->Version() == spec_->version &&
+          b->Healthy()) {
+        b->has_behind = true;
+        g.ahead = b;
+        g.kind = Grant::kBehind;
+        return g;
+      }
     }
   }
   if (queue_.size() >= cfg.queue_depth) {
@@ -145,6 +160,7 @@ void Pool::Serve(std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
     g.waiter = head.waiter;
     g.spec = spec_;
     if (!head.fresh && (g.instance = TakeIdle(dead, head.affinity)) != nullptr) {
+      g.instance->busy_for = head.affinity;
       busy_.insert(g.instance.get());
       g.kind = Grant::kWarm;
     } else {
@@ -167,6 +183,11 @@ void Pool::Release(PooledPtr instance, bool reusable, Clock::time_point now,
                    std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
   busy_.erase(instance.get());
   ++invocations_;
+  if (instance->has_behind) {
+    instance->has_behind = false;
+    ++invocations_;  // the call behind ended with it (its caller answers it)
+  }
+  instance->busy_for = nullptr;
   const bool keep = reusable && instance->Healthy() && !closed() &&
                     instance->Version() == spec_->version && spec_->config.isolation != "fresh";
   if (keep) {
@@ -177,6 +198,40 @@ void Pool::Release(PooledPtr instance, bool reusable, Clock::time_point now,
     dead->push_back(std::move(instance));
   }
   Serve(dead, grants);
+}
+
+void Pool::Handover(PooledInstance* instance) {
+  ++invocations_;
+  instance->has_behind = false;
+}
+
+WaiterPtr Pool::TakeBehind(PooledInstance* instance) {
+  if (queue_.empty() || closed() || instance->has_behind || !Pipelining()) {
+    return nullptr;
+  }
+  const Queued& head = queue_.front();
+  if (head.fresh || head.affinity == nullptr || head.affinity != instance->busy_for ||
+      instance->Version() != spec_->version || !instance->Healthy()) {
+    return nullptr;
+  }
+  WaiterPtr w = std::move(queue_.front().waiter);
+  queue_.pop_front();
+  instance->has_behind = true;
+  return w;
+}
+
+void Pool::NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu) {
+  exec_avg_ = exec_samples_ == 0 ? exec : exec_avg_ + (exec - exec_avg_) / 8;
+  cpu_avg_ = exec_samples_ == 0 ? cpu : cpu_avg_ + (cpu - cpu_avg_) / 8;
+  if (exec_samples_ < kPipelineMinSamples) {
+    ++exec_samples_;
+  }
+}
+
+bool Pool::Pipelining() const {
+  return pipeline_depth_ > 0 && exec_samples_ >= kPipelineMinSamples &&
+         cpu_avg_ < kPipelineCpuLimit && exec_avg_ < kPipelineWallLimit &&
+         spec_->config.isolation != "fresh";
 }
 
 void Pool::ReturnSlot(bool invoked, std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {

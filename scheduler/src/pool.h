@@ -17,6 +17,8 @@
 // outside its lock.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -42,6 +44,14 @@ class PooledInstance {
   // Which caller it suits best (the scheduler's: the event loop its channel is registered
   // with); Acquire prefers it for a request with the same affinity. Set by its holder.
   const void* affinity = nullptr;
+  // Set by its holder while its current call can have a second one pipelined behind it (the
+  // event-loop path: the channel is its loop's and the call's frame is written). Read by the
+  // pool under its owner's lock; an atomic because the holder writes it without that lock.
+  std::atomic<bool> takes_behind{false};
+  // The pool's own (under its owner's lock): the affinity of the caller it is busy for
+  // (nullptr: a blocking caller, or not yet known), and whether a call is pipelined behind.
+  const void* busy_for = nullptr;
+  bool has_behind = false;
 };
 using PooledPtr = std::unique_ptr<PooledInstance>;
 
@@ -55,11 +65,14 @@ using WaiterPtr = std::shared_ptr<Waiter>;
 
 // The answer to an Acquire, or a later grant to a queued waiter.
 struct Grant {
-  enum Kind { kWarm, kCold, kQueued, kRefused };
+  // kBehind: pipelined behind the call `ahead` is busy with (design/0015): the caller writes its
+  // frame now and runs when that call ends (Pool::Handover), on the same caller (affinity).
+  enum Kind { kWarm, kCold, kQueued, kRefused, kBehind };
   Kind kind = kRefused;
   WaiterPtr waiter;                          // who it is for
   std::shared_ptr<const FunctionSpec> spec;  // the version to run (current when granted)
   PooledPtr instance;                        // kWarm: now the caller's (busy)
+  PooledInstance* ahead = nullptr;           // kBehind: busy with the call this one follows
   Outcome outcome = Outcome::kInternal;      // kRefused
   std::string message;                       // kRefused
 };
@@ -72,7 +85,20 @@ struct AcquireRequest {
   // Prefer the most recently used idle instance with this affinity (PooledInstance::affinity)
   // over the most recently used one; nullptr: no preference.
   const void* affinity = nullptr;
+  // May go behind a busy instance's call of the same affinity (Grant::kBehind): the caller
+  // queues it there before that call can end.
+  bool pipeline = false;
 };
+
+// Pipelining (design/0015): at most this many calls behind a busy instance's current one (0 or 1),
+// only for functions whose recent invocations average under kPipelineCpuLimit of CPU and under
+// kPipelineWallLimit of exec (wall) time, measured over at least kPipelineMinSamples
+// invocations. CPU is what makes a call short; wall time includes the wait for a CPU on a busy
+// host (0.15-1.1 ms for `hello` under wrk -c32 here), and bounds how long a call behind may wait
+// for one that sleeps.
+inline constexpr std::chrono::microseconds kPipelineCpuLimit{200};
+inline constexpr std::chrono::milliseconds kPipelineWallLimit{5};
+inline constexpr uint32_t kPipelineMinSamples = 8;
 
 // The refusals the scheduler gives, worded once (tests and docs check these texts).
 inline constexpr const char* kShuttingDownMessage = "faasd is shutting down";
@@ -86,7 +112,9 @@ std::string QueueTimeoutMessage(const std::string& name, const store::FunctionCo
 
 class Pool {
  public:
-  explicit Pool(std::shared_ptr<const FunctionSpec> spec) : spec_(std::move(spec)) {}
+  // `pipeline_depth`: 0 never pipelines; 1 lets one call wait on a busy instance (kBehind).
+  explicit Pool(std::shared_ptr<const FunctionSpec> spec, uint32_t pipeline_depth = 0)
+      : spec_(std::move(spec)), pipeline_depth_(pipeline_depth) {}
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -98,13 +126,30 @@ class Pool {
   // the request's affinity when there are any), a cold-start slot (below max_instances; a fresh
   // request at max_instances evicts the least recently used idle instance for one), a queue
   // position (FIFO; nobody overtakes a queued waiter, whatever its affinity), or a refusal
-  // (shutting down, removed, body too large, queue full).
+  // (shutting down, removed, body too large, queue full). Pipelining on, before a queue position
+  // and only with nobody queued: a place behind a busy instance's call of the same affinity that
+  // takes one (kBehind), for a function whose exec average is short (kPipelineExecLimit).
   Grant Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
                 std::vector<PooledPtr>* dead);
   // The holder of a cold slot got its instance: it is busy until Released.
-  void Adopt(PooledInstance* instance) { busy_.insert(instance); }
+  // `affinity`: the caller's (AcquireRequest::affinity), which a kBehind must share.
+  void Adopt(PooledInstance* instance, const void* affinity = nullptr) {
+    instance->busy_for = affinity;
+    busy_.insert(instance);
+  }
+  // The call ahead on `instance` was answered and the one pipelined behind it now runs there: the
+  // instance stays busy (counted as one invocation ended).
+  void Handover(PooledInstance* instance);
+  // Pipelining with a queue: the head of the queue, when it may wait behind `instance`'s call
+  // (the same affinity, not fresh, the current version, pipelining admitted and nothing behind
+  // yet), leaves the queue for that place (has_behind); else nullptr. Only the head: FIFO holds.
+  // The caller runs on that affinity's thread and queues it behind at once.
+  WaiterPtr TakeBehind(PooledInstance* instance);
+  // An answered invocation's exec (wall) time and CPU, for the averages that admit pipelining.
+  void NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu);
   // An invocation ended on `instance`: it goes idle (last_used = now) when healthy, of the
-  // current version, reusable and the pool is open; else to `dead`. Then serves the queue.
+  // current version, reusable and the pool is open; else to `dead`. Then serves the queue. A call
+  // pipelined behind (has_behind) ended with it, unanswered: it is counted too.
   void Release(PooledPtr instance, bool reusable, Clock::time_point now,
                std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
   // A cold slot whose launch failed (`invoked`: it was an invocation's, which is counted).
@@ -141,6 +186,10 @@ class Pool {
   uint64_t invocations() const { return invocations_; }
   uint64_t cold_starts() const { return cold_starts_; }
   bool closed() const { return removed_ || stopping_; }
+  // Pipelining admitted now (depth, isolation, enough short execs).
+  bool Pipelining() const;
+  std::chrono::nanoseconds exec_average() const { return exec_avg_; }
+  std::chrono::nanoseconds cpu_average() const { return cpu_avg_; }
 
  private:
   struct Queued {
@@ -169,6 +218,10 @@ class Pool {
   uint64_t cold_starts_ = 0;
   bool removed_ = false;
   bool stopping_ = false;
+  uint32_t pipeline_depth_ = 0;
+  std::chrono::nanoseconds exec_avg_{0};  // exponential moving averages, weight 1/8
+  std::chrono::nanoseconds cpu_avg_{0};
+  uint32_t exec_samples_ = 0;
 };
 
 }  // namespace faas::scheduler

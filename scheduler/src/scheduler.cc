@@ -90,12 +90,15 @@ void Scheduler::Impl::Deliver(Deliveries* d) {
   d->async.clear();
 }
 
-void Scheduler::Impl::Done(Function& fn, PooledPtr inst) {
+void Scheduler::Impl::Done(Function& fn, PooledPtr inst, const InvokeResult* answered) {
   std::vector<PooledPtr> dead;
   std::vector<Grant> grants;
   Deliveries d;
   {
     std::lock_guard lock(mu);
+    if (answered != nullptr) {
+      fn.pool.NoteExec(answered->timings.exec, answered->cpu);
+    }
     if (inst) {
       fn.pool.Release(std::move(inst), /*reusable=*/true, Now(), &dead, &grants);
     } else {
@@ -112,6 +115,19 @@ void Scheduler::Impl::Done(Function& fn, PooledPtr inst) {
     ToGraveyard(&dead);
   }
   Deliver(&d);
+}
+
+void Scheduler::Impl::HandOver(Function& fn, PooledInstance* inst, const InvokeResult& answered) {
+  std::lock_guard lock(mu);
+  fn.pool.NoteExec(answered.timings.exec, answered.cpu);
+  fn.pool.Handover(inst);
+  --in_flight;  // the call ahead's; the one behind stays counted until it ends
+  drained.notify_all();
+  if (fn.park_next) {
+    fn.park_next = false;
+    reaper_work = true;
+    reaper_wake.notify_all();
+  }
 }
 
 Instance::OnEnd Scheduler::Impl::BillAtEnd() {
@@ -234,7 +250,7 @@ void Scheduler::SetFunction(FunctionSpec spec) {
     auto& fn = impl_->functions[shared->name];
     std::vector<Grant> grants;
     if (!fn) {
-      fn = std::make_shared<Function>(shared);
+      fn = std::make_shared<Function>(shared, impl_->options.pipeline_depth);
     } else {
       fn->pool.SetSpec(shared, &retired, &grants);
     }

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -38,7 +39,8 @@ inline constexpr uint32_t kMaxZygoteFailures = 5;
 
 // One function: its admission state, and what its cold starts fork from.
 struct Function {
-  explicit Function(std::shared_ptr<const FunctionSpec> spec) : pool(std::move(spec)) {}
+  Function(std::shared_ptr<const FunctionSpec> spec, uint32_t pipeline_depth)
+      : pool(std::move(spec), pipeline_depth) {}
   Pool pool;
   // The current version's zygote (cold starts fork from it), started by the reaper thread.
   std::shared_ptr<Zygote> zygote;
@@ -82,6 +84,10 @@ struct AsyncCall final : Call {
   std::shared_ptr<const FunctionSpec> spec;
   InvokeResult out;
   PooledPtr inst;  // while it runs
+  // Pipelined (Grant::kBehind, design/0015): the instance whose current call it waits behind,
+  // until it becomes the front call (then `inst`) or that call fails.
+  PooledInstance* ahead = nullptr;
+  bool answered = false;  // its answer was accepted (the instance serves on)
   Instance::Exchange x;
   uint64_t timer = 0;  // the queue timeout, then the next CPU/deadline check
   bool first_check = true;
@@ -95,6 +101,7 @@ using AsyncPtr = std::shared_ptr<AsyncCall>;
 // instance moved away from keeps the old slot and ignores it: its `call` stays empty).
 struct ChannelSlot {
   AsyncPtr call;         // the call exchanging on the channel now, else null
+  AsyncPtr behind;       // pipelined behind it (its frame written), else null
   uint32_t events = 0;   // registered: EPOLLIN | EPOLLET, plus EPOLLOUT while a write waits
   bool suspect = false;  // an event came while no call was: peek before the next request
 };
@@ -160,7 +167,10 @@ struct Scheduler::Impl {
   void Deliver(Deliveries* d);
   // An invocation ended on `inst` (or, with inst == nullptr, its cold launch failed): back to
   // the pool, which hands it or the slot to the next waiter. Any thread, mu not held.
-  void Done(Function& fn, PooledPtr inst);
+  // `answered`: an answered invocation's result, for the pool's pipelining averages.
+  void Done(Function& fn, PooledPtr inst, const InvokeResult* answered = nullptr);
+  // The call ahead on `inst` was answered and the one behind it runs there now.
+  void HandOver(Function& fn, PooledInstance* inst, const InvokeResult& answered);
 
   // A new instance of `spec` for `fn` through the launcher (blocks; mu not held). Fills the
   // cold-start timings and `forked` of *out when given; records the start (Started).
@@ -188,6 +198,13 @@ struct Scheduler::Impl {
   void Dispatch(Grant g);                  // a grant for an async call; any thread
   void LaunchAsync(const AsyncPtr& call);  // a cold slot: launch on a blocking thread
   void StartAsync(const AsyncPtr& call);   // the call holds a busy instance
+  // The call's frame is written: the head of its function's queue, when it is this loop's, is
+  // pipelined behind it (Pool::TakeBehind).
+  void PullBehind(const AsyncPtr& call);
+  // A kBehind grant, on the loop of the call ahead: its frame is written now.
+  void QueueBehind(const AsyncPtr& call);
+  // The call ahead was answered: the call behind becomes the front one (it holds `inst`).
+  void StartBehind(const AsyncPtr& call);
   // Registers the instance's channel with the call's loop unless it is already (ChannelSlot)
   // and makes the call its current one.
   Status AttachChannel(const AsyncPtr& call);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -290,6 +291,48 @@ static int write_result_frames(const faas_request* req, int status, const char* 
 static int write_result_frame(const faas_request* req, int status, const char* const* headers,
                               const char* body) {
   return write_result_frames(req, status, headers, body, 1);
+}
+
+/* A WorkerResult frame answering `id` (status 200, `body`), with WorkerResult.log_end when
+ * `log_end` >= 0, written on fd 3 behind the worker's back. */
+static int write_frame_for(const char* id, size_t id_len, const char* body, long long log_end) {
+  pb r = {.len = 0};
+  pb_varint(&r, (1 << 3) | 0);
+  pb_varint(&r, 200);
+  pb_bytes(&r, 3, body, strlen(body));
+  pb_bytes(&r, 6, id, id_len);
+  if (log_end >= 0) {
+    pb_varint(&r, (7 << 3) | 0);
+    pb_varint(&r, (unsigned long)log_end);
+  }
+  pb msg = {.len = 4};
+  pb_bytes(&msg, 2, r.data, r.len); /* WorkerResponse.result */
+  size_t n = msg.len - 4;
+  msg.data[0] = (unsigned char)n;
+  msg.data[1] = (unsigned char)(n >> 8);
+  msg.data[2] = (unsigned char)(n >> 16);
+  msg.data[3] = (unsigned char)(n >> 24);
+  return write(3, msg.data, msg.len) == (ssize_t)msg.len ? 0 : -1;
+}
+
+/* Pipelining (faasd --pipeline-depth 1): waits until the daemon has written the next request
+ * behind this one (fd 3 readable: the worker has read this call's frame already), at most
+ * `ms`; 0 when it did. */
+static int await_behind(int ms) {
+  struct pollfd p = {.fd = 3, .events = POLLIN};
+  return poll(&p, 1, ms) == 1 ? 0 : -1;
+}
+
+/* Reads the request frame written behind this call off fd 3 (the worker never sees it) and
+ * copies its invocation id (WorkerRequest field 1, serialised first) into `id`. */
+static int steal_behind(char* id, size_t cap) {
+  static unsigned char buf[65536];
+  ssize_t n = read(3, buf, sizeof buf);
+  if (n < 6 || buf[4] != 0x0a || buf[5] >= cap || 6 + (ssize_t)buf[5] > n)
+    return -1;
+  memcpy(id, buf + 6, buf[5]);
+  id[buf[5]] = '\0';
+  return buf[5];
 }
 
 static void burn_cpu_ms(long ms) {
@@ -651,6 +694,52 @@ int faas_handle(const faas_request* req, faas_response* res) {
       return 1;
     for (;;)
       pause();
+  }
+  /* Pipelining attacks: "none" when no request came behind this one in time (the test retries:
+   * the worker may have read both frames at once). */
+  if (is(req, "pipe-behind")) {
+    /* Honest: logs its own id, and says whether a request was queued behind it meanwhile. */
+    int behind = await_behind(1) == 0;
+    fprintf(stderr, "log of %.*s\n", (int)req->invocation_id.len, req->invocation_id.data);
+    return reply(res, "behind=%d", behind);
+  }
+  if (is(req, "pipe-swap")) {
+    /* Answers the request behind this one before this one: the daemon reads it as this call's
+     * answer (the wrong id), which it must refuse; the call behind never gets the forgery. */
+    char id[128];
+    int len;
+    if (await_behind(1500) != 0 || (len = steal_behind(id, sizeof id)) < 0)
+      return reply(res, "none");
+    if (write_frame_for(id, (size_t)len, "stolen", -1) != 0)
+      return 1;
+    return reply(res, "front");
+  }
+  if (is(req, "pipe-crash")) {
+    /* Crashes with a request queued behind it. */
+    if (await_behind(1500) != 0)
+      return reply(res, "none");
+    fprintf(stderr, "crashing with a request behind\n");
+    fflush(stderr);
+    _exit(3);
+  }
+  if (is(req, "pipe-log-lie")) {
+    /* Serves the request behind itself and lies about where its own logs end (log_end), then
+     * exits: a lie about log_end can only move lines between this function's own invocations. */
+    char id[128];
+    int len;
+    if (await_behind(1500) != 0 || (len = steal_behind(id, sizeof id)) < 0)
+      return reply(res, "none");
+    fprintf(stderr, "front-log\n");
+    fflush(stderr);
+    const char* lie = getenv("HOSTILE_LOG_END");
+    if (write_frame_for(req->invocation_id.data, req->invocation_id.len, "front",
+                        lie != NULL ? atoll(lie) : 0) != 0)
+      return 1;
+    fprintf(stderr, "behind-log\n");
+    fflush(stderr);
+    if (write_frame_for(id, (size_t)len, "behind", -1) != 0)
+      return 1;
+    _exit(0);
   }
   if (is(req, "leftover")) {
     /* Answers this call early with its own frame, then burns CPU and returns, so the worker's

@@ -1301,5 +1301,263 @@ TEST_F(HostileLoop, StalledAnnouncedAnswersDoNotReserveMemory) {
   }
 }
 
+// ---- Pipelining (faasd --pipeline-depth 1, design/0015): a request written to a busy instance
+// behind the one it runs. The worker is the function's: what it does with the second request, or
+// with its answers, may hurt only that function's own invocations. ----
+
+class HostilePipe : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0) {
+      return;
+    }
+    daemon_ = new FaasdProcess();
+    // One loop: a request goes behind one of its own loop only.
+    ASSERT_TRUE(daemon_->Start({"--pipeline-depth", "1", "--http-threads", "1"}))
+        << daemon_->Logs();
+    const std::vector<std::pair<std::string, std::vector<std::string>>> fns = {
+        {"piper", {}},
+        {"liar-big", {"--env", "HOSTILE_LOG_END=1099511627776"}},
+        {"liar-zero", {"--env", "HOSTILE_LOG_END=0"}},
+    };
+    for (const auto& [name, extra] : fns) {
+      std::vector<std::string> args = {"deploy",          name, HostileLib(), "--timeout", "3s",
+                                       "--max-instances", "1"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      CommandResult r = daemon_->Ctl(args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      AwaitZygote(daemon_->http_port(), name);
+    }
+  }
+  static void TearDownTestSuite() {
+    if (daemon_ != nullptr) {
+      EXPECT_EQ(daemon_->Stop(), 0);
+      delete daemon_;
+      daemon_ = nullptr;
+    }
+  }
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "the sandbox needs root (namespaces, mounts, setresuid); run as root";
+    }
+    ASSERT_NE(daemon_, nullptr);
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      const std::string& logs = daemon_->Logs();
+      std::fprintf(stderr, "---- faasd log (tail) ----\n%s\n",
+                   logs.substr(logs.size() > 4000 ? logs.size() - 4000 : 0).c_str());
+    }
+  }
+  static HttpResult Get(const std::string& fn, const std::string& query) {
+    return HttpRequest(daemon_->http_port(), "GET", "/function/" + fn + "?" + query, "", {});
+  }
+  static std::string Code(const HttpResult& r) {
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    return j.is_discarded() || !j.contains("error") ? "" : j["error"]["code"].get<std::string>();
+  }
+  // Short invocations, so the pool admits pipelining (its averages: design/0015).
+  static void Warm(const std::string& fn) {
+    for (int i = 0; i < 12; ++i) {
+      ASSERT_EQ(Get(fn, "do=warm").status, 200);
+    }
+  }
+  // Whether a function process waits in the attack's poll(2) of the channel (await_behind's:
+  // nfds 1, 1500 ms), by /proc/PID/syscall: the worker has read the attack's frame and runs it.
+  static bool InAttackPoll() {
+    for (const std::string& pid : FunctionProcesses(daemon_->pid())) {
+      std::istringstream in(ReadFileOrEmpty("/proc/" + pid + "/syscall"));
+      std::string nr, fds, nfds, timeout;
+      if (in >> nr >> fds >> nfds >> timeout && nr == "7" && nfds == "0x1" && timeout == "0x5dc") {
+        return true;
+      }
+    }
+    return false;
+  }
+  // `attack` on `fn`, and a plain call sent once the attack runs (it goes behind it). False when
+  // the attack saw no request behind it in time ("none"): the caller tries again.
+  static bool Pair(const std::string& fn, const std::string& attack, HttpResult* front,
+                   HttpResult* behind) {
+    Warm(fn);
+    auto first = std::async(std::launch::async, [&] { return Get(fn, "do=" + attack); });
+    // Sent before the worker read the attack's frame, both would arrive in one read and the
+    // second never be on the channel for the attack to see.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!InAttackPoll() && std::chrono::steady_clock::now() < deadline) {
+    }
+    *behind = Get(fn, "do=warm");
+    *front = first.get();
+    return front->body != "none";
+  }
+  static std::string Logs(const std::string& fn, const std::string& id) {
+    CommandResult r = daemon_->Ctl({"logs", fn, "--invocation", id});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+  static std::size_t Count(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+  // The ledger's invocation rows of `fn` (newest 1000), by invocation id.
+  static std::map<std::string, std::vector<nlohmann::json>> Rows(const std::string& fn) {
+    CommandResult r = daemon_->Ctl({"invocations", fn, "--last", "1000", "-o", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::map<std::string, std::vector<nlohmann::json>> rows;
+    const nlohmann::json all = nlohmann::json::parse(r.out);  // outlives the loop below
+    for (const auto& row : all["invocations"]) {
+      if (row["kind"] == "invocation") {
+        rows[row["invocation_id"].get<std::string>()].push_back(row);
+      }
+    }
+    return rows;
+  }
+
+  static FaasdProcess* daemon_;
+};
+
+FaasdProcess* HostilePipe::daemon_ = nullptr;
+
+// The worker answers the request behind first (the function reads it off the channel and
+// forges its answer): the daemon reads that frame as the answer to the call ahead, refuses it
+// by its id, and kills the instance; the call behind ends with it and never sees the forgery.
+TEST_F(HostilePipe, AnAnswerToTheRequestBehindFirstIsRefused) {
+  HttpResult front, behind;
+  bool paired = false;
+  for (int attempt = 0; attempt < 3 && !paired; ++attempt) {
+    paired = Pair("piper", "pipe-swap", &front, &behind);
+  }
+  ASSERT_TRUE(paired) << "no request went behind the attack in three tries";
+  EXPECT_EQ(front.status, 502) << front.body;
+  EXPECT_EQ(Code(front), "function_crashed") << front.body;
+  EXPECT_NE(front.body.find("protocol violation"), std::string::npos) << front.body;
+  EXPECT_EQ(behind.status, 502) << behind.body;
+  EXPECT_EQ(Code(behind), "function_crashed") << behind.body;
+  EXPECT_NE(behind.body.find("the instance it was queued on crashed"), std::string::npos)
+      << behind.body;
+  for (const HttpResult* r : {&front, &behind}) {
+    EXPECT_EQ(r->body.find("stolen"), std::string::npos) << r->body;
+  }
+  EXPECT_EQ(Get("piper", "do=warm").status, 200) << "a new instance serves";
+}
+
+// A crash with a request queued behind: both end function_crashed, each billed once (the one
+// behind for no CPU: it never ran), neither retried, and the function serves again.
+TEST_F(HostilePipe, ACrashWithARequestBehindEndsBothBilledOnce) {
+  HttpResult front, behind;
+  bool paired = false;
+  for (int attempt = 0; attempt < 3 && !paired; ++attempt) {
+    paired = Pair("piper", "pipe-crash", &front, &behind);
+  }
+  ASSERT_TRUE(paired) << "no request went behind the attack in three tries";
+  EXPECT_EQ(front.status, 502) << front.body;
+  EXPECT_EQ(Code(front), "function_crashed") << front.body;
+  EXPECT_EQ(behind.status, 502) << behind.body;
+  EXPECT_EQ(Code(behind), "function_crashed") << behind.body;
+  EXPECT_NE(behind.body.find("the instance it was queued on crashed"), std::string::npos)
+      << behind.body;
+  EXPECT_NE(Logs("piper", front.Header("x-invocation-id")).find("crashing with a request behind"),
+            std::string::npos);
+  auto rows = Rows("piper");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((rows[front.Header("x-invocation-id")].empty() ||
+          rows[behind.Header("x-invocation-id")].empty()) &&
+         std::chrono::steady_clock::now() < deadline) {
+    rows = Rows("piper");
+  }
+  for (const HttpResult* r : {&front, &behind}) {
+    const std::string id = r->Header("x-invocation-id");
+    ASSERT_EQ(rows[id].size(), 1u) << id;
+    EXPECT_EQ(rows[id][0]["outcome"], "function_crashed") << rows[id][0];
+  }
+  EXPECT_EQ(rows[behind.Header("x-invocation-id")][0]["cpu_ns"], 0) << "it never ran";
+  EXPECT_EQ(Get("piper", "do=warm").status, 200) << "a new instance serves";
+}
+
+// The worker reports where each answer's logs end (log_end); a lie, too big or too small, moves
+// lines only between the function's own two invocations: clamped to the file, never before the
+// previous end, nothing lost or doubled.
+TEST_F(HostilePipe, ALieAboutLogEndMovesOnlyTheFunctionsOwnLines) {
+  for (const std::string fn : {"liar-big", "liar-zero"}) {
+    HttpResult front, behind;
+    bool paired = false;
+    for (int attempt = 0; attempt < 3 && !paired; ++attempt) {
+      paired = Pair(fn, "pipe-log-lie", &front, &behind);
+    }
+    ASSERT_TRUE(paired) << fn << ": no request went behind the attack in three tries";
+    ASSERT_EQ(front.status, 200) << fn << ": " << front.body;
+    ASSERT_EQ(behind.status, 200) << fn << ": " << behind.body;
+    EXPECT_EQ(front.body, "front");
+    EXPECT_EQ(behind.body, "behind");
+    const std::string a = Logs(fn, front.Header("x-invocation-id"));
+    const std::string b = Logs(fn, behind.Header("x-invocation-id"));
+    for (const char* line : {"front-log", "behind-log"}) {
+      EXPECT_EQ(Count(a, line) + Count(b, line), 1u) << fn << " " << line << "\n" << a << b;
+    }
+    if (fn == "liar-zero") {
+      EXPECT_EQ(Count(a, "-log"), 0u) << "its logs end at 0: all go to the next one\n" << a;
+    } else {
+      EXPECT_EQ(Count(a, "front-log"), 1u) << "clamped to the file\n" << a;
+    }
+  }
+  EXPECT_EQ(Get("piper", "do=warm").status, 200);
+}
+
+// Honest pipelining under load: every invocation answered, billed exactly once, with exactly
+// its own log line.
+TEST_F(HostilePipe, PipelinedInvocationsAreBilledOnceWithExactlyTheirOwnLogs) {
+  Warm("piper");
+  constexpr int kClients = 4;
+  constexpr int kCalls = 40;
+  std::vector<std::future<std::vector<HttpResult>>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::async(std::launch::async, [] {
+      HttpConnection conn("127.0.0.1", daemon_->http_port());
+      std::vector<HttpResult> out;
+      for (int i = 0; i < kCalls; ++i) {
+        out.push_back(conn.Request("GET", "/function/piper?do=pipe-behind"));
+      }
+      return out;
+    }));
+  }
+  std::vector<std::string> ids;
+  std::vector<std::string> behind_ids;
+  for (auto& c : clients) {
+    for (const HttpResult& r : c.get()) {
+      ASSERT_EQ(r.status, 200) << r.body;
+      ids.push_back(r.Header("x-invocation-id"));
+      if (r.body == "behind=1") {
+        behind_ids.push_back(ids.back());
+      }
+    }
+  }
+  EXPECT_GE(behind_ids.size(), 1u) << "no request was ever pipelined: nothing was tested";
+  // The ledger's store is written behind the journal: wait until every id is there (or time out
+  // and report what is missing).
+  auto rows = Rows("piper");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::any_of(ids.begin(), ids.end(), [&](const auto& id) { return rows[id].empty(); }) &&
+         std::chrono::steady_clock::now() < deadline) {
+    rows = Rows("piper");
+  }
+  for (const std::string& id : ids) {
+    EXPECT_EQ(rows[id].size(), 1u)
+        << id << " billed " << rows[id].size() << " times; " << rows.size() << " ids in the ledger";
+  }
+  // Each logged its own id: the logs of one invocation hold its line and no other's.
+  for (std::size_t i = 0; i < ids.size(); i += 16) {
+    const std::string logs = Logs("piper", ids[i]);
+    EXPECT_EQ(Count(logs, "log of "), 1u) << ids[i] << "\n" << logs;
+    EXPECT_EQ(Count(logs, "log of " + ids[i]), 1u) << ids[i] << "\n" << logs;
+  }
+  for (std::size_t i = 0; i < behind_ids.size() && i < 8; ++i) {
+    const std::string logs = Logs("piper", behind_ids[i]);
+    EXPECT_EQ(Count(logs, "log of "), 1u) << behind_ids[i] << "\n" << logs;
+    EXPECT_EQ(Count(logs, "log of " + behind_ids[i]), 1u) << behind_ids[i] << "\n" << logs;
+  }
+}
+
 }  // namespace
 }  // namespace faas::testing

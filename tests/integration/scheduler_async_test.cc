@@ -262,6 +262,32 @@ TEST(SchedulerAsync, QueuedCallsAreHandedTheFreedInstanceInOrder) {
   EXPECT_EQ(s.Stats("sleep").waiting, 0u);
 }
 
+// Pipelining (--pipeline-depth 1, design/0015) never queues a call behind a fresh one: a fresh
+// call's instance serves no other call. Here the call behind waits in the queue until the fresh
+// instance is gone, then starts its own.
+TEST(SchedulerAsync, PipeliningNeverQueuesACallBehindAFreshOne) {
+  SchedulerOptions options = Options();
+  options.pipeline_depth = 1;
+  Scheduler s(std::move(options));
+  OneWarmInstance(s, "sleep", milliseconds(5000));
+  LoopThread loop;
+  for (int i = 0; i < 10; ++i) {  // short calls: the pool admits pipelining
+    auto f = loop.Invoke(s, "sleep", Req("ms=0"));
+    InvokeResult r = Get(f);
+    ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+  }
+  InvokeRequest fresh = Req("ms=100");
+  fresh.fresh = true;
+  auto first = loop.Invoke(s, "sleep", std::move(fresh));
+  auto second = loop.Invoke(s, "sleep", Req("ms=0"));
+  InvokeResult a = Get(first);
+  InvokeResult b = Get(second);
+  EXPECT_EQ(a.outcome, Outcome::kOk) << a.error_message;
+  EXPECT_EQ(b.outcome, Outcome::kOk) << b.error_message;
+  EXPECT_TRUE(a.cold_start) << "a fresh call gets a new instance";
+  EXPECT_TRUE(b.cold_start) << "the call after it ran on the fresh call's instance";
+}
+
 TEST(SchedulerAsync, BlockedAndAsyncWaitersBothGetTheInstance) {
   Scheduler s(Options());
   OneWarmInstance(s, "sleep", milliseconds(5000));

@@ -84,17 +84,21 @@ std::shared_ptr<const FunctionSpec> Spec(uint32_t version, uint32_t max_instance
 
 class PoolTest : public testing::Test {
  protected:
-  void Init(std::shared_ptr<const FunctionSpec> spec) {
+  void Init(std::shared_ptr<const FunctionSpec> spec, uint32_t pipeline_depth = 0) {
     spec_ = spec;
-    pool_ = std::make_unique<Pool>(std::move(spec));
+    pool_ = std::make_unique<Pool>(std::move(spec), pipeline_depth);
   }
   std::shared_ptr<TestWaiter> W(const std::string& name) {
     return std::make_shared<TestWaiter>(name);
   }
   Grant Acquire(const WaiterPtr& w, bool fresh = false, const void* affinity = nullptr) {
-    Grant g = pool_->Acquire(
-        w, {.fresh = fresh, .body_bytes = 10, .deadline = now_ + seconds(1), .affinity = affinity},
-        &dead_);
+    Grant g = pool_->Acquire(w,
+                             {.fresh = fresh,
+                              .body_bytes = 10,
+                              .deadline = now_ + seconds(1),
+                              .affinity = affinity,
+                              .pipeline = affinity != nullptr},
+                             &dead_);
     CheckInvariants();
     return g;
   }
@@ -501,6 +505,156 @@ TEST_F(PoolTest, ShutdownAnswersEveryWaiterOnceAndStopsIdleInstances) {
   EXPECT_EQ(pool_->total(), 0u) << "busy instances stop when released";
   EXPECT_EQ(pool_->idle(), 0u);
   EXPECT_EQ(Acquire(W("later")).outcome, Outcome::kShuttingDown);
+}
+
+// Pipelining (design/0015): one call may wait behind a busy instance's current one, on the same
+// loop, for a function whose recent execs are short, and never ahead of anyone queued.
+class PipelineTest : public PoolTest {
+ protected:
+  // One instance (max_instances 1), busy for `loop`'s call, taking a call behind it.
+  PooledPtr BusyOn(const void* loop, uint32_t depth = 1) {
+    Init(Spec(1, 1), depth);
+    EXPECT_EQ(Acquire(W("front"), false, loop).kind, Grant::kCold);
+    PooledPtr p = launcher_.Make(pool_->spec());
+    pool_->Adopt(p.get(), loop);
+    p->takes_behind = true;
+    return p;
+  }
+  void ShortExecs(std::chrono::nanoseconds wall = std::chrono::microseconds(900),
+                  std::chrono::nanoseconds cpu = std::chrono::microseconds(20)) {
+    for (uint32_t i = 0; i < kPipelineMinSamples; ++i) {
+      pool_->NoteExec(wall, cpu);
+    }
+  }
+  int loop_a_ = 0;
+  int loop_b_ = 0;
+};
+
+TEST_F(PipelineTest, OneCallGoesBehindABusyInstanceOfItsLoopOnceExecsAreShort) {
+  PooledPtr a = BusyOn(&loop_a_);
+  auto early = W("before any exec was measured");
+  EXPECT_EQ(Acquire(early, false, &loop_a_).kind, Grant::kQueued);
+  ASSERT_TRUE(pool_->Cancel(early));
+  ShortExecs();
+  ASSERT_TRUE(pool_->Pipelining());
+  auto other = W("other loop");
+  EXPECT_EQ(Acquire(other, false, &loop_b_).kind, Grant::kQueued)
+      << "the channel is loop a's: a call of loop b cannot share it";
+  ASSERT_TRUE(pool_->Cancel(other));
+  auto blocking = W("blocking");
+  EXPECT_EQ(Acquire(blocking).kind, Grant::kQueued) << "only event-loop calls pipeline";
+  ASSERT_TRUE(pool_->Cancel(blocking));
+  Grant g = Acquire(W("behind"), false, &loop_a_);
+  ASSERT_EQ(g.kind, Grant::kBehind);
+  EXPECT_EQ(g.ahead, a.get());
+  EXPECT_TRUE(a->has_behind);
+  EXPECT_EQ(Acquire(W("third"), false, &loop_a_).kind, Grant::kQueued) << "one ahead at most";
+  EXPECT_EQ(pool_->total(), 1u) << "a call behind takes no slot";
+}
+
+TEST_F(PipelineTest, NoPipeliningWhenOffLongFreshOrNotTaking) {
+  {
+    PooledPtr a = BusyOn(&loop_a_, /*depth=*/0);
+    ShortExecs();
+    EXPECT_EQ(Acquire(W("depth 0"), false, &loop_a_).kind, Grant::kQueued);
+  }
+  {
+    PooledPtr a = BusyOn(&loop_a_);
+    ShortExecs(std::chrono::milliseconds(1), std::chrono::milliseconds(1));
+    EXPECT_FALSE(pool_->Pipelining());
+    EXPECT_EQ(Acquire(W("1 ms of CPU"), false, &loop_a_).kind, Grant::kQueued);
+  }
+  {
+    PooledPtr a = BusyOn(&loop_a_);
+    ShortExecs(std::chrono::milliseconds(20), std::chrono::microseconds(10));
+    EXPECT_FALSE(pool_->Pipelining()) << "sleeps 20 ms: a call behind would wait for it";
+    EXPECT_EQ(Acquire(W("20 ms asleep"), false, &loop_a_).kind, Grant::kQueued);
+  }
+  {
+    PooledPtr a = BusyOn(&loop_a_);
+    ShortExecs();
+    EXPECT_EQ(Acquire(W("fresh"), true, &loop_a_).kind, Grant::kQueued);
+    a->takes_behind = false;  // its frame is not written yet, or it failed
+    EXPECT_EQ(Acquire(W("not taking"), false, &loop_a_).kind, Grant::kQueued);
+  }
+  {
+    Init(Spec(1, 1, [](store::FunctionConfig& c) { c.isolation = "fresh"; }), 1);
+    EXPECT_EQ(Acquire(W("front"), false, &loop_a_).kind, Grant::kCold);
+    PooledPtr p = launcher_.Make(pool_->spec());
+    pool_->Adopt(p.get(), &loop_a_);
+    p->takes_behind = true;
+    ShortExecs();
+    EXPECT_FALSE(pool_->Pipelining()) << "isolation fresh: an instance serves one call";
+  }
+}
+
+// FIFO holds: a new arrival never goes behind a busy instance while anyone is queued, even on
+// the instance's own loop.
+TEST_F(PipelineTest, NeverAheadOfAQueuedWaiter) {
+  PooledPtr a = BusyOn(&loop_a_);
+  ShortExecs();
+  a->takes_behind = false;  // e.g. its frame is still being written
+  EXPECT_EQ(Acquire(W("queued first"), false, &loop_b_).kind, Grant::kQueued);
+  a->takes_behind = true;
+  EXPECT_EQ(Acquire(W("arrived second"), false, &loop_a_).kind, Grant::kQueued)
+      << "would overtake the queued waiter";
+  Release(std::move(a));
+  EXPECT_EQ(Granted(Grant::kWarm), (std::vector<std::string>{"queued first"}));
+}
+
+// With a queue, a call whose frame is written pulls the head of the queue behind it, when the
+// head is of its loop: never anyone behind the head (FIFO), never a fresh one.
+TEST_F(PipelineTest, OnlyTheHeadOfTheQueueIsPulledBehind) {
+  PooledPtr a = BusyOn(&loop_a_);
+  ShortExecs();
+  a->takes_behind = false;
+  auto head_b = W("head, loop b");
+  auto next_a = W("second, loop a");
+  EXPECT_EQ(Acquire(head_b, false, &loop_b_).kind, Grant::kQueued);
+  EXPECT_EQ(Acquire(next_a, false, &loop_a_).kind, Grant::kQueued);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "the head is another loop's; the second waits";
+  ASSERT_TRUE(pool_->Cancel(head_b));
+  EXPECT_EQ(pool_->TakeBehind(a.get()), next_a) << "now the head, and of the instance's loop";
+  EXPECT_TRUE(a->has_behind);
+  EXPECT_EQ(pool_->waiting(), 0u);
+  auto another = W("another");
+  EXPECT_EQ(Acquire(another, false, &loop_a_).kind, Grant::kQueued);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "one behind at most";
+  pool_->Handover(a.get());
+  EXPECT_EQ(pool_->TakeBehind(a.get()), another);
+  auto fresh = W("fresh");
+  pool_->Handover(a.get());
+  EXPECT_EQ(Acquire(fresh, true, &loop_a_).kind, Grant::kQueued);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "a fresh call needs its own instance";
+}
+
+TEST_F(PipelineTest, HandoverKeepsTheInstanceBusyAndCountsTheFrontCall) {
+  PooledPtr a = BusyOn(&loop_a_);
+  ShortExecs();
+  ASSERT_EQ(Acquire(W("behind"), false, &loop_a_).kind, Grant::kBehind);
+  pool_->Handover(a.get());
+  EXPECT_FALSE(a->has_behind);
+  EXPECT_EQ(pool_->busy().count(a.get()), 1u);
+  EXPECT_EQ(pool_->invocations(), 1u);
+  Grant again = Acquire(W("behind the new front"), false, &loop_a_);
+  EXPECT_EQ(again.kind, Grant::kBehind) << "the call that became the front takes one behind";
+  pool_->Handover(a.get());
+  Release(std::move(a));
+  EXPECT_EQ(pool_->invocations(), 3u);
+  EXPECT_EQ(pool_->idle(), 1u);
+}
+
+// The front call crashed: its instance dies, and the call behind it ends with it (counted).
+TEST_F(PipelineTest, AFailedFrontTakesTheCallBehindWithIt) {
+  PooledPtr a = BusyOn(&loop_a_);
+  ShortExecs();
+  ASSERT_EQ(Acquire(W("behind"), false, &loop_a_).kind, Grant::kBehind);
+  static_cast<FakeInstance&>(*a).Break();
+  Release(std::move(a));
+  EXPECT_EQ(pool_->invocations(), 2u);
+  EXPECT_EQ(dead_.size(), 1u);
+  EXPECT_EQ(pool_->total(), 0u);
+  EXPECT_EQ(Acquire(W("next"), false, &loop_a_).kind, Grant::kCold);
 }
 
 }  // namespace

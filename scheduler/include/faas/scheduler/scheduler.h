@@ -134,6 +134,10 @@ struct SchedulerOptions {
   // (docs/sandbox.md, "Limits enforced from outside"); at least one largest frame.
   std::size_t answer_buffer_budget = 256u << 20;
   std::chrono::milliseconds reap_interval{1'000};  // how often idle_ttl is checked
+  // Requests the event-loop path may write to a busy instance ahead of its answer: 0 or 1
+  // (docs/design/0015-warm-path-batching.md, "Pipelining"); only for functions whose recent
+  // exec time averages under 0.2 ms, and never ahead of queued requests.
+  uint32_t pipeline_depth = 0;
   // The clock of idle instances' last use and idle_ttl (nullptr: Clock::now). A seam for tests;
   // invocation deadlines and queue timeouts use the real clock.
   std::function<Clock::time_point()> clock = nullptr;
