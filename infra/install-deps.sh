@@ -14,6 +14,8 @@ PACKAGES=(
   clang-tidy  # tests/clang_tidy_check.sh (ctest clang_tidy_check, label lint)
   slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)
   prometheus  # promtool: tests/e2e/e2e_test.cc lints /metrics with `promtool check metrics`
+  nodejs npm  # the console's pinned uPlot and puppeteer-core (console/package-lock.json, npm ci)
+  chromium  # tests/browser: the console in headless Chromium (ctest label browser)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light)

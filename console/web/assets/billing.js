@@ -19,12 +19,21 @@ function period() {
   return q;
 }
 
-function chart(rows) {
+// One bar per day of the period, days without invocations at zero.
+function chart(rows, q) {
   const el = document.getElementById("bill-chart");
   el.textContent = "";
-  const xs = rows.map((r) => Date.parse(r.key + "T00:00:00Z") / 1000);
-  el.dataset.points = String(xs.length);
-  if (xs.length === 0) {
+  const byDay = new Map(rows.map((r) => [r.key, faas.num(r.billed_ms)]));
+  const first = Number(q.get("since")) || (rows.length ? Date.parse(rows[0].key + "T00:00:00Z") : Date.now());
+  const end = Number(q.get("until")) || Date.now();
+  const xs = [];
+  const ys = [];
+  for (let t = first; t < end; t += DAY) {
+    xs.push(t / 1000);
+    ys.push(byDay.get(dateValue(t)) || 0);
+  }
+  el.dataset.points = String(rows.length);
+  if (rows.length === 0) {
     el.textContent = "Nothing billed in this period.";
     return;
   }
@@ -34,14 +43,15 @@ function chart(rows) {
   }
   new uPlot({
     width: faas.chartWidth(el), height: 240,
-    scales: { x: { time: true } },
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    scales: { x: { time: true, auto: false, range: [xs[0] - DAY / 2000, xs[xs.length - 1] + DAY / 2000] } },
     axes: [{}, { label: "billed ms" }],
     series: [
       {},
       { label: "billed ms", stroke: faas.colors.bars, fill: "rgba(91,62,166,0.35)",
         paths: uPlot.paths.bars({ size: [0.6, 60] }), points: { show: false } },
     ],
-  }, [xs, rows.map((r) => faas.num(r.billed_ms))], el);
+  }, [xs, ys], el);
 }
 
 async function load() {
@@ -75,7 +85,7 @@ async function load() {
       tr.dataset.billedMs = String(faas.num(fns.total.billed_ms));
       foot.appendChild(tr);
     }
-    chart(days.rows || []);
+    chart(days.rows || [], q);
     faas.status((fns.rows || []).length + " functions billed in this period");
   } catch (e) {
     faas.status("Cannot load the bill: " + e.message, true);

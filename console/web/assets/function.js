@@ -32,7 +32,9 @@ function latencyChart(inv) {
   }
   new uPlot({
     width: faas.chartWidth(el), height: 260,
-    scales: { x: { time: true }, ms: {}, n: {} },
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),  // as the table: UTC
+    // One minute of data would otherwise be stretched over years.
+    scales: { x: { time: true, auto: false, range: [xs[0] - 60, xs[xs.length - 1] + 60] }, ms: {}, n: {} },
     axes: [{}, { scale: "ms", label: "ms" }, { scale: "n", side: 1, label: "per minute", grid: { show: false } }],
     series: [
       {},
@@ -43,38 +45,45 @@ function latencyChart(inv) {
   }, data, el);
 }
 
+// Wall time of cold and of warm invocations side by side: what a cold start costs, at a glance.
 function coldHistogram(inv) {
   const el = document.getElementById("cold-chart");
   el.textContent = "";
-  const cold = inv.filter((r) => r.cold_start)
-    .map((r) => faas.ms(r.spawn_ns) + faas.ms(r.load_ns) + faas.ms(r.init_ns));
+  const cold = inv.filter((r) => r.cold_start).map((r) => faas.ms(r.wall_ns));
+  const warm = inv.filter((r) => !r.cold_start).map((r) => faas.ms(r.wall_ns));
   el.dataset.points = String(cold.length);
   if (cold.length === 0) {
     el.textContent = "No cold starts among the last invocations.";
     return;
   }
-  const max = Math.max(...cold);
-  const bins = Math.min(20, Math.max(5, Math.ceil(Math.sqrt(cold.length))));
+  const max = Math.max(...cold, ...warm);
+  const bins = Math.min(20, Math.max(5, Math.ceil(Math.sqrt(cold.length + warm.length))));
   const width = max > 0 ? max / bins : 1;
   const xs = Array.from({ length: bins }, (_, i) => (i + 0.5) * width);
-  const counts = new Array(bins).fill(0);
-  for (const v of cold) {
-    counts[Math.min(bins - 1, Math.floor(v / width))]++;
-  }
+  const count = (values) => {
+    const c = new Array(bins).fill(0);
+    for (const v of values) {
+      c[Math.min(bins - 1, Math.floor(v / width))]++;
+    }
+    return c;
+  };
   if (typeof uPlot === "undefined") {
     el.textContent = "Charts are not built in.";
     return;
   }
   new uPlot({
     width: faas.chartWidth(el), height: 220,
-    scales: { x: { time: false } },
-    axes: [{ label: "cold start ms" }, { label: "invocations" }],
+    scales: { x: { time: false, range: [0, max > 0 ? max : 1] } },
+    axes: [{ label: "wall ms", values: (u, vals) => vals.map((v) => faas.fmt(v, 3)) },
+           { label: "invocations" }],
     series: [
-      { label: "ms" },
-      { label: "cold starts", stroke: faas.colors.bars, fill: "rgba(91,62,166,0.35)",
-        paths: uPlot.paths.bars({ size: [0.9] }), points: { show: false } },
+      { label: "ms", value: (u, v) => (v === null ? "--" : faas.fmt(v, 3)) },
+      { label: "cold", stroke: faas.colors.p99, fill: "rgba(179,38,30,0.35)",
+        paths: uPlot.paths.bars({ size: [0.45], align: -1 }), points: { show: false } },
+      { label: "warm", stroke: faas.colors.p50, fill: "rgba(31,95,168,0.35)",
+        paths: uPlot.paths.bars({ size: [0.45], align: 1 }), points: { show: false } },
     ],
-  }, [xs, counts], el);
+  }, [xs, count(cold), count(warm)], el);
 }
 
 function waterfall(r) {
@@ -179,7 +188,9 @@ async function load() {
     const [info, versions, invs] = await Promise.all([
       faas.api(fnPath), faas.api(fnPath + "/versions"), faas.api(fnPath + "/invocations?last=1000"),
     ]);
-    const inv = invs.invocations || [];
+    // Rows of other kinds (init, background CPU) are billed but are no invocations.
+    const all = invs.invocations || [];
+    const inv = all.filter((r) => !r.kind || r.kind === "invocation");
     const cfg = (info.latest && info.latest.config) || {};
     const summary = document.getElementById("summary");
     summary.textContent = "";
@@ -194,7 +205,7 @@ async function load() {
       ["Errors", String(inv.filter((r) => r.outcome !== "ok").length)],
       ["Cold starts", String(inv.filter((r) => r.cold_start).length)],
       ["p50 / p99 ms", faas.fmt(faas.quantile(walls, 0.5), 2) + " / " + faas.fmt(faas.quantile(walls, 0.99), 2)],
-      ["Billed ms", String(inv.reduce((a, r) => a + faas.num(r.billed_ms), 0))],
+      ["Billed ms (all rows)", String(all.reduce((a, r) => a + faas.num(r.billed_ms), 0))],
     ];
     for (const [k, v] of facts) {
       const dt = document.createElement("dt");
@@ -205,9 +216,9 @@ async function load() {
     }
     latencyChart([...inv].reverse());
     coldHistogram(inv);
-    invocationsTable(inv);
+    invocationsTable(all);
     versionsTable(versions.versions || []);
-    faas.status(inv.length + " invocations in the ledger (up to the last 1000)");
+    faas.status(inv.length + " invocations in the ledger's last " + all.length + " rows");
   } catch (e) {
     faas.status("Cannot load " + fnName + ": " + e.message, true);
   }
@@ -226,9 +237,10 @@ document.addEventListener("DOMContentLoaded", () => {
     faas.status("Deploying " + file.name + "…");
     try {
       const r = await faas.api(fnPath + "/versions", { method: "POST", body: file });
+      await load();
+      // After load(), which reports its own status.
       faas.status(r.unchanged ? "Same library and configuration: no new version."
                               : "Deployed version " + r.version.version + ".");
-      await load();
     } catch (e) {
       faas.status("Deploy failed: " + e.message, true);
     }

@@ -9,8 +9,10 @@ document.addEventListener("DOMContentLoaded", async () => {
     const list = await faas.api("functions");
     const fns = list.functions || [];
     for (const f of fns) {
-      const inv = (await faas.api("functions/" + encodeURIComponent(f.name) +
-                                  "/invocations?last=1000")).invocations || [];
+      const rows = (await faas.api("functions/" + encodeURIComponent(f.name) +
+                                   "/invocations?last=1000")).invocations || [];
+      // Rows of other kinds (init, background CPU) are billed but are no invocations.
+      const inv = rows.filter((r) => !r.kind || r.kind === "invocation");
       const walls = inv.map((r) => faas.ms(r.wall_ns));
       const errors = inv.filter((r) => r.outcome !== "ok").length;
       const cfg = (f.latest && f.latest.config) || {};
