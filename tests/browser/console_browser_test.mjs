@@ -177,6 +177,19 @@ async function main() {
   // Delete, with a confirm step: a wrong name deletes nothing; the right one deletes.
   await page.goto(base + "/console/function?name=echo");
   await page.waitForSelector("#versions tbody tr");
+  // An invocation's own logs (echo writes "echo: N body bytes" to stderr).
+  await page.click("#invocations tbody button");
+  await until(() => page.$eval("#logs", (el) => el.textContent.includes("echo: ")), 10000,
+              "the invocation's logs");
+  // Live logs: a new invocation's output appears while following.
+  await page.click("#follow");
+  await until(() => page.$eval("#live-logs", (el) => el.textContent.includes("echo: ")), 10000,
+              "the recent logs");
+  assert.equal((await fetch(base + "/function/echo", { method: "POST", body: "1234567" })).status, 200);
+  await until(() => page.$eval("#live-logs", (el) => el.textContent.includes("echo: 7 body bytes")),
+              15000, "the new invocation's log line");
+  await shot("function-logs");
+  await page.click("#follow");
   promptAnswer = "ech";
   await page.click("#delete");
   await until(() => page.$eval("#status", (el) => el.textContent === "Not deleted."), 10000, "refusal");

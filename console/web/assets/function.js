@@ -224,7 +224,36 @@ async function load() {
   }
 }
 
+// Follows the function's log entries: the newest 20 first, then every entry after the largest
+// sequence number seen, every 2 s while the box is ticked.
+let followSeq = 0;
+let followTimer = null;
+async function followOnce() {
+  const pre = document.getElementById("live-logs");
+  try {
+    const q = followSeq > 0 ? "?after_seq=" + followSeq + "&last=1000" : "?last=20";
+    const r = await faas.api(fnPath + "/logs" + q);
+    for (const e of r.entries || []) {
+      followSeq = Math.max(followSeq, faas.num(e.seq));
+      pre.textContent += "[" + faas.time(e.start_unix_ms) + " " + e.invocation_id + "] " +
+        decodeText(e.text);
+    }
+    pre.scrollTop = pre.scrollHeight;
+  } catch (e) {
+    faas.status("Cannot follow the logs: " + e.message, true);
+  }
+  if (document.getElementById("follow").checked) {
+    followTimer = setTimeout(followOnce, 2000);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("follow").addEventListener("change", (ev) => {
+    clearTimeout(followTimer);
+    if (ev.target.checked) {
+      followOnce();
+    }
+  });
   document.getElementById("title").textContent = fnName;
   document.title = fnName + " · faas console";
   document.getElementById("upload-form").addEventListener("submit", async (ev) => {
