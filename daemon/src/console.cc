@@ -34,10 +34,8 @@ constexpr std::size_t kDeployChunkBytes = 1u << 20;
 
 // The pages behind sign-in: the path under /console/ and the embedded file.
 constexpr std::pair<std::string_view, std::string_view> kPages[] = {
-    {"", "functions.html"},
-    {"functions", "functions.html"},
-    {"function", "function.html"},
-    {"billing", "billing.html"},
+    {"", "functions.html"},      {"functions", "functions.html"}, {"function", "function.html"},
+    {"billing", "billing.html"}, {"queues", "queues.html"},
 };
 
 int HexValue(char c) {
@@ -345,6 +343,44 @@ struct Console::Impl {
         return Answer(ctx, s, reply, inv, res);
       }
       return BillCsv(reply, br.by(), res);
+    }
+    if (seg.size() == 1 && seg[0] == "triggers") {
+      if (!read) {
+        return method_not_allowed("GET");
+      }
+      v1::ListTriggersReply reply;
+      grpc::Status s = stub->ListTriggers(&ctx, v1::ListTriggersRequest(), &reply);
+      return Answer(ctx, s, reply, inv, res);
+    }
+    if (seg.size() >= 2 && seg.size() <= 3 && seg[0] == "queues") {
+      if (seg.size() == 2) {
+        if (!read) {
+          return method_not_allowed("GET");
+        }
+        v1::QueueName qn;
+        qn.set_queue(std::string(seg[1]));
+        v1::QueueStats reply;
+        grpc::Status s = stub->GetQueueStats(&ctx, qn, &reply);
+        return Answer(ctx, s, reply, inv, res);
+      }
+      // The embedded queue's dead letters, listed or (POST .../redrive) moved back to it.
+      const bool redrive = seg[2] == "redrive";
+      if (seg[2] == "dead" || redrive) {
+        if (redrive ? req.method != "POST" : !read) {
+          return method_not_allowed(redrive ? "POST" : "GET");
+        }
+        v1::ListDeadRequest dr;
+        dr.set_queue(std::string(seg[1]));
+        dr.set_limit(static_cast<uint32_t>(std::min<int64_t>(ToInt(q, "limit", 100), 1000)));
+        dr.set_replay(redrive);
+        v1::ListDeadReply reply;
+        grpc::Status s = stub->ListDead(&ctx, dr, &reply);
+        if (redrive) {
+          FAAS_LOG(log, info, "console.redrive", {"queue", dr.queue()}, {"ok", s.ok()},
+                   {"replayed", reply.replayed()}, {"inv", inv});
+        }
+        return Answer(ctx, s, reply, inv, res);
+      }
     }
     if (seg.size() >= 2 && seg[0] == "functions") {
       const std::string name(seg[1]);

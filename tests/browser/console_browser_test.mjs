@@ -202,7 +202,25 @@ async function main() {
   await page.goto(base + "/console/billing");
   await page.waitForSelector("#bill-total");
 
-  // Keyboard: the first Tab reaches the skip link.
+  // Queues: the trigger, its dead letter (the fail function never succeeds), a redrive.
+  ctl("deploy", "fail", path.join(functionsDir, "libfail.so"));
+  ctl("trigger", "add", "poison", "--function", "fail", "--source", "embedded", "--queue", "poison",
+      "--max-attempts", "1");
+  ctl("queue", "publish", "poison", "bad");
+  await until(() => ctlJson("queue", "dlq", "poison").messages?.length === 1, 30000, "a dead letter");
+  await page.goto(base + "/console/queues");
+  await page.waitForSelector("#triggers tbody tr[data-trigger=poison] button");
+  await page.click("#triggers tbody tr[data-trigger=poison] button");
+  await page.waitForSelector("#dead-letters tbody tr");
+  assert.ok((await page.$eval("#dead-letters tbody", (b) => b.textContent)).includes("bad"));
+  await shot("queues");
+  await page.click("#redrive");
+  await until(() => page.$eval("#status", (el) => el.textContent === "Redriven: 1 messages."),
+              10000, "the redrive");
+
+  // Keyboard: on a freshly loaded page the first Tab reaches the skip link.
+  await page.goto(base + "/console/billing");
+  await page.waitForSelector("#bill-total");
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.className), "skip");
 

@@ -67,7 +67,8 @@ class Console : public FaasdTest {
 };
 
 const std::vector<std::string> kPages = {"/console/", "/console/functions",
-                                         "/console/function?name=hello", "/console/billing"};
+                                         "/console/function?name=hello", "/console/billing",
+                                         "/console/queues"};
 const std::vector<std::string> kApi = {"/console/api/functions",
                                        "/console/api/functions/hello",
                                        "/console/api/functions/hello/versions",
@@ -75,7 +76,10 @@ const std::vector<std::string> kApi = {"/console/api/functions",
                                        "/console/api/functions/hello/logs",
                                        "/console/api/bill?by=function",
                                        "/console/api/bill.csv",
-                                       "/console/api/session"};
+                                       "/console/api/session",
+                                       "/console/api/triggers",
+                                       "/console/api/queues/jobs",
+                                       "/console/api/queues/jobs/dead"};
 
 TEST_F(Console, WithoutASessionPagesRedirectToSignInAndTheApiAnswers401) {
   for (const std::string& page : kPages) {
@@ -313,6 +317,39 @@ TEST_F(Console, UploadingALibraryMakesANewVersionAndRollbackMovesLatest) {
   for (const auto& ver : versions["versions"]) {
     EXPECT_EQ(ver["latest"].get<bool>(), ver["version"] == 1) << versions.dump();
   }
+}
+
+TEST_F(Console, QueuesShowTriggersAndDeadLettersWhichRedriveNeedsCsrfFor) {
+  Ctl0({"deploy", "fail", FunctionLib("fail")});
+  Ctl0({"trigger", "add", "poison", "--function", "fail", "--source", "embedded", "--queue",
+        "poison", "--max-attempts", "1"});
+  Ctl0({"queue", "publish", "poison", "bad"});
+  const std::string cookie = SignIn();
+  nlohmann::json dead;
+  ASSERT_TRUE(PollUntil([&] {
+    dead = nlohmann::json::parse(Get("/console/api/queues/poison.dlq/dead", cookie).body, nullptr,
+                                 false);
+    return dead.is_object() && dead["messages"].size() == 1;
+  })) << dead.dump();
+  EXPECT_EQ(dead["messages"][0]["attempts"], 1);
+  nlohmann::json triggers = nlohmann::json::parse(Get("/console/api/triggers", cookie).body);
+  ASSERT_EQ(triggers["triggers"].size(), 1u);
+  EXPECT_EQ(triggers["triggers"][0]["trigger"]["name"], "poison");
+  nlohmann::json stats = nlohmann::json::parse(Get("/console/api/queues/poison", cookie).body);
+  nlohmann::json ctl_stats = CtlJson({"queue", "stats", "poison"});
+  EXPECT_EQ(stats["published"], "1") << stats.dump();
+  EXPECT_EQ(ctl_stats["published"], 1) << ctl_stats.dump();
+
+  ExpectError(Send("POST", "/console/api/queues/poison.dlq/redrive", cookie, ""), 403,
+              "csrf_failed");
+  EXPECT_EQ(Get("/console/api/queues/poison.dlq/dead", cookie).body.find("\"messages\":[]"),
+            std::string::npos)
+      << "refused: still dead";
+  HttpResult redrive = Send("POST", "/console/api/queues/poison.dlq/redrive", cookie, Csrf(cookie));
+  ASSERT_EQ(redrive.status, 200) << redrive.body;
+  EXPECT_EQ(nlohmann::json::parse(redrive.body)["replayed"], "1") << redrive.body;
+  ExpectError(Send("GET", "/console/api/queues/poison.dlq/redrive", cookie, ""), 405,
+              "method_not_allowed");
 }
 
 }  // namespace
