@@ -49,15 +49,18 @@ if [[ -n "$SMOKE" ]]; then
   [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$HTTP/function/echo") == 401 ]] ||
     fail "echo answered without a key"
   curl -sf "http://$HTTP/healthz" >/dev/null || fail "/healthz"
+  [[ $(curl -s -o /dev/null -w '%{redirect_url}' "http://$HTTP/console/") == "http://$HTTP/console/signin" ]] ||
+    fail "the console did not ask to sign in"
   kill -TERM $FAASD
   wait $FAASD || fail "faasd did not stop cleanly"
   rm -rf "$DATA"
-  echo "run.sh smoke check: ok (hello answered, echo asked for a key, /healthz ok, clean stop)"
+  echo "run.sh smoke check: ok (hello answered, echo asked for a key, /healthz ok, console asks to sign in, clean stop)"
   exit 0
 fi
 cat <<MSG
 
 faasd is running (pid $FAASD): HTTP on http://$HTTP, control API on $GRPC, data in $DATA.
+Console: http://$HTTP/console/  (sign in with the admin token: cat $DATA/admin-token)
 In another terminal:
   export FAAS_SERVER=$GRPC FAAS_TOKEN=\$(cat $DATA/admin-token)
   curl -s http://$HTTP/function/hello                       # public: no key needed

@@ -14,9 +14,11 @@ PACKAGES=(
   clang-tidy  # tests/clang_tidy_check.sh (ctest clang_tidy_check, label lint)
   slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)
   prometheus  # promtool: tests/e2e/e2e_test.cc lints /metrics with `promtool check metrics`
+  chromium  # tests/browser: the console in headless Chromium (ctest label browser)
 )
-# infra/k8s/validate.sh (ctest k8s_manifests): tsc + kubernetes-types. Not where a node with npm
-# is already installed: NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
+# npm: the console's pinned uPlot and puppeteer-core (console/package-lock.json, npm ci at build
+# time) and infra/k8s/validate.sh (ctest k8s_manifests: tsc + kubernetes-types). Not where a node
+# with npm is already installed: NodeSource's nodejs bundles npm and conflicts with Debian's npm.
 command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light)

@@ -39,7 +39,7 @@ list=$(awk -v root="$root/" '
   /^  "file": / {
     f = substr($0, 12); sub(/",?$/, "", f)
     rel = substr(f, length(root) + 1)
-    if (index(f, root) != 1 || rel !~ /^(base|sdk|sandbox|store|metering|scheduler|triggers|gateway|daemon|cli|functions|bench)\//) next
+    if (index(f, root) != 1 || rel !~ /^(base|sdk|sandbox|store|metering|scheduler|triggers|gateway|console|daemon|cli|functions|bench)\//) next
     obj = cmd; sub(/.* -o /, "", obj); sub(/ .*/, "", obj)
     print rel "\t" obj "\t" cmd
   }' "$db" | sort -u)

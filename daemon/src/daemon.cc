@@ -35,6 +35,7 @@
 #include "faas/store/redis_queue.h"
 #include "faas/triggers/triggers.h"
 
+#include "console.h"
 #include "control_service.h"
 #include "deploy.h"
 #include "follow.h"
@@ -670,6 +671,11 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
 
+  // The web console at /console/ reads and changes through the control API just built.
+  Console console({.admin_token = *admin_token,
+                   .control = grpc_server->InProcessChannel(grpc::ChannelArguments())});
+  gw.SetConsole(console.Handler());
+
   std::string http_bound = http_addr->first + ":" + std::to_string(*http_port);
   std::string grpc_bound = grpc_addr->first + ":" + std::to_string(grpc_port);
   gw.SetReady(true);
@@ -682,7 +688,8 @@ int RunDaemon(const DaemonConfig& config) {
     }
   }
   FAAS_LOG(log, info, "faasd.ready", {"role", config.role}, {"http", http_bound},
-           {"grpc", grpc_bound}, {"data_dir", config.data_dir}, {"functions", functions->size()},
+           {"grpc", grpc_bound}, {"console", "http://" + http_bound + "/console/"},
+           {"data_dir", config.data_dir}, {"functions", functions->size()},
            {"routes", routes->size()}, {"pid", ::getpid()},
            {"admin_token", config.admin_token_file.empty() ? config.data_dir + "/admin-token"
                                                            : config.admin_token_file});
@@ -724,6 +731,7 @@ int RunDaemon(const DaemonConfig& config) {
     local->sched->Shutdown(left());
   }
   http_drain.join();
+  gw.SetConsole(nullptr);
   if (!config.ready_file.empty()) {
     ::unlink(config.ready_file.c_str());
   }

@@ -228,8 +228,15 @@ struct Gateway::Impl {
   }
 
   // The routes that may block, on a blocking thread.
-  void RunBlocking(Call& c, ClassifiedRoute& route, HttpRequest& req) {
+  void RunBlocking(Call& c, ClassifiedRoute& route, HttpRequest& req,
+                   const ConsoleHandler* console) {
     switch (route.kind) {
+      case RouteKind::kConsole:
+        if (console != nullptr) {
+          (*console)(req, c.inv_id, c.res);
+          return;
+        }
+        break;
       case RouteKind::kAsync:
         AcceptAsync(c, route, req);
         return;
@@ -432,8 +439,10 @@ void Gateway::HandleAsync(HttpRequest& req, const Responder& responder) {
   if (MayBlock(route.kind)) {
     auto box =
         std::make_shared<std::pair<HttpRequest, ClassifiedRoute>>(std::move(req), std::move(route));
-    if (!impl->blocking.Run([impl, call, box, responder] {
-          impl->RunBlocking(*call, box->second, box->first);
+    std::shared_ptr<const ConsoleHandler> console =
+        box->second.kind == RouteKind::kConsole ? console_.load() : nullptr;
+    if (!impl->blocking.Run([impl, call, box, responder, console] {
+          impl->RunBlocking(*call, box->second, box->first, console.get());
           impl->Finish(*call);
           responder.Send(std::move(call->res));
         })) {

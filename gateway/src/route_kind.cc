@@ -47,6 +47,9 @@ ClassifiedRoute ClassifyRoute(const HttpRequest& req, const Router* routes) {
   } else if (path == "/healthz" || path == "/readyz") {
     c.kind = RouteKind::kHealth;
     c.route = std::string(path);
+  } else if (path == "/console" || path.starts_with("/console/")) {
+    c.kind = RouteKind::kConsole;
+    c.route = "/console";
   } else if (routes != nullptr) {
     const std::string* host = req.Header("host");
     if (std::optional<RouteMatch> m =

@@ -21,6 +21,7 @@ enum class RouteKind {
   kInvocation,  // GET /invocations/{id}
   kMetrics,     // /metrics
   kHealth,      // /healthz, /readyz
+  kConsole,     // /console, /console/... (Gateway::SetConsole)
   kCustom,      // a route of the Router: an invocation like kInvoke
   kNone,        // 404 route_not_found
 };
@@ -40,7 +41,7 @@ ClassifiedRoute ClassifyRoute(const HttpRequest& req, const Router* routes);
 // event loop for a blocking thread.
 inline bool MayBlock(RouteKind kind) {
   return kind == RouteKind::kAsync || kind == RouteKind::kQueue || kind == RouteKind::kInvocation ||
-         kind == RouteKind::kMetrics;
+         kind == RouteKind::kMetrics || kind == RouteKind::kConsole;
 }
 
 }  // namespace faas::gateway

@@ -24,7 +24,7 @@ struct Reserved {
   std::string_view segment;
   std::string_view route;
 };
-constexpr std::array<Reserved, 7> kReserved = {{
+constexpr std::array<Reserved, 8> kReserved = {{
     {"function", "ANY /function/{name}[/{rest}]"},
     {"async-function", "POST /async-function/{name}"},
     {"invocations", "GET /invocations/{id}"},
@@ -32,6 +32,7 @@ constexpr std::array<Reserved, 7> kReserved = {{
     {"healthz", "GET /healthz"},
     {"readyz", "GET /readyz"},
     {"metrics", "GET /metrics"},
+    {"console", "GET /console/"},
 }};
 
 // Heterogeneous lookup: find(std::string_view) without building a std::string.

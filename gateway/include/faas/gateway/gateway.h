@@ -5,8 +5,8 @@
 //
 // Routes, tried in order (route_kind.h): ANY /function/{name}[/{rest}], POST
 // /async-function/{name}[/{rest}], POST /queues/{name}, GET /invocations/{id}, GET /metrics, GET
-// /healthz, GET /readyz, then the custom routes of the Router given to SetRoutes (params reach
-// the function as headers x-faas-param-<name>).
+// /healthz, GET /readyz, /console[/...] (SetConsole), then the custom routes of the Router given to
+// SetRoutes (params reach the function as headers x-faas-param-<name>).
 //
 // Before any scheduling work an invocation passes the edge checks (edge_checks.h): the API key,
 // then the key's and the function's rate limits.
@@ -37,6 +37,12 @@ namespace faas::gateway {
 
 // "queue;dur=0.012, cold;dur=3.100, exec;dur=0.200, cpu;dur=0.150"
 std::string ServerTiming(const scheduler::InvokeResult& r);
+
+// The web console (docs/design/0026-console.md), implemented by the daemon: every request for
+// /console or /console/... goes to it, on a blocking thread and before any API-key check (the
+// console checks its own sessions). `invocation_id` is the request's id, for error bodies.
+using ConsoleHandler =
+    std::function<void(HttpRequest& req, const std::string& invocation_id, HttpResponse& res)>;
 
 struct GatewayOptions {
   scheduler::Invoker* invoker = nullptr;  // not owned
@@ -71,12 +77,17 @@ class Gateway {
   void SetKeys(std::shared_ptr<const KeyTable> keys);
   // Where /metrics reads the HTTP server's rejections (connection caps, 408/413/431/400).
   void SetServerRejections(std::function<HttpServer::Rejections()> source);
+  // Serves /console through `console` (nullptr, the default: 404 route_not_found there).
+  void SetConsole(std::shared_ptr<const ConsoleHandler> console) {
+    console_.store(std::move(console));
+  }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> ready_{false};
   std::atomic<std::shared_ptr<const Router>> routes_;
+  std::atomic<std::shared_ptr<const ConsoleHandler>> console_;
 };
 
 }  // namespace faas::gateway

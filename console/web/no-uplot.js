@@ -1,0 +1,1 @@
+// Built without npm: the charting library is missing; pages show tables only.
