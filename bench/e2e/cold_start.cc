@@ -83,6 +83,20 @@ struct BaselineHelper {
   }
 };
 
+// The `name;dur=` of the Server-Timing header in `head` (-1 when absent).
+double ServerTimingOf(const std::string& head, const std::string& name) {
+  std::size_t at = head.find("Server-Timing:");
+  if (at == std::string::npos) {
+    return -1;
+  }
+  std::size_t end = head.find('\n', at);
+  std::size_t d = head.find(name + ";dur=", at);
+  if (d == std::string::npos || d > end) {
+    return -1;
+  }
+  return std::atof(head.c_str() + d + name.size() + 5);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,6 +149,13 @@ int main(int argc, char** argv) {
         return 1;
       }
       samples["end-to-end cold HTTP request"].push_back(ms);
+      // Its Server-Timing: `cold` is the start (a parked instance's hand-over, or a fork when
+      // none was parked), `exec` the first request on the new process.
+      for (const char* phase : {"queue", "cold", "exec"}) {
+        if (double v = ServerTimingOf(head, phase); v >= 0) {
+          samples[std::string("HTTP cold: server ") + phase].push_back(v);
+        }
+      }
     }
     if (!http.empty() && !http_warm_function.empty()) {
       auto t0 = Clock::now();
@@ -146,6 +167,9 @@ int main(int argc, char** argv) {
         return 1;
       }
       samples["end-to-end warm HTTP request"].push_back(ms);
+      if (double v = ServerTimingOf(head, "exec"); v >= 0) {
+        samples["HTTP warm: server exec"].push_back(v);
+      }
     }
 
     grpc::ClientContext ctx;

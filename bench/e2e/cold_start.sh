@@ -11,6 +11,7 @@
 #   PAUSE=2.5 (seconds), FAASD_FLAGS="--zygotes=false" (every instance spawned),
 #   FAASD_FLAGS="--park-instances=false" (every cold start forks on the request path instead of
 #   taking the zygote's parked instance; docs/design/0010, "Parked instances"),
+#   FAASD_FLAGS="--parked-fresh=1" (hello-fresh keeps one parked instance instead of two),
 #   FAASD_BIN=/other/build/bin (another build's faasd)
 # Note the kernel: with cgroup favordynmods on (docs/design/0010) a move does not wait after a
 # pause, which flatters the after-idle figure against a host without it; the per-round move

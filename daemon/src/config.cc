@@ -182,6 +182,13 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "so a cold start only takes it (false: every cold start forks)")
       ->envname("FAAS_PARK_INSTANCES")
       ->capture_default_str();
+  app.add_option("--parked-fresh", c->parked_fresh,
+                 "instances each zygote of an `isolation: fresh` function keeps parked: every call "
+                 "takes one, so a call that comes before the last refill is parked need not fork "
+                 "(with --park-instances)")
+      ->envname("FAAS_PARKED_FRESH")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   app.add_option("--egress-allow", c->egress_allow,
                  "an IPv4 network (CIDR) that `network: outbound` functions may reach although "
                  "it is denied by default (private, link-local, or an address of this host); "

@@ -320,6 +320,7 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
                                   .spare_cgroups = config.spare_cgroups,
                                   .zygotes = config.zygotes,
                                   .park_instances = config.park_instances,
+                                  .parked_fresh = config.parked_fresh,
                                   .function_cpus = FunctionCpus(config.function_cpus),
                                   .slirp4netns = slirp,
                                   .egress_allow = config.egress_allow,
@@ -332,8 +333,7 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
   metrics->SetInstanceSource([&sched] {
     std::vector<metering::InstanceGauge> out;
     for (const auto& [name, st] : sched.AllStats()) {
-      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u,
-                     st.parked_pid > 0 ? 1u : 0u});
+      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u, st.parked});
     }
     return out;
   });

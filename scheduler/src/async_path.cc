@@ -1,7 +1,8 @@
 // The event-loop invocation path (Scheduler::InvokeAsync, docs/design/0006-warm-path-reactor.md):
 // an async call is a Pool waiter like a blocking one; its grant runs on its loop. The warm
-// exchange (Begin, Pump, NextCheck, Settle) runs on the loop thread; a cold start's launch and
-// the killing of a failed instance run on a blocking thread, their results posted back.
+// exchange (Begin, Pump, NextCheck, Settle) runs on the loop thread; so does taking a parked
+// instance, while a cold start's launch and the killing of a failed instance run on a blocking
+// thread, their results posted back.
 #include <sys/epoll.h>
 
 #include "faas/sandbox/channel.h"
@@ -95,6 +96,16 @@ void Scheduler::Impl::OnQueueTimeout(const AsyncPtr& call) {
 void Scheduler::Impl::LaunchAsync(const AsyncPtr& call) {
   call->out.cold_start = true;
   call->out.timings.queue = Clock::now() - call->request.arrived;
+  // A parked instance is only handed over: no hop to a blocking thread and back (design 0010).
+  if (PooledPtr parked = TakeParked(*call->fn, call->spec, &call->out)) {
+    call->inst = std::move(parked);
+    {
+      std::lock_guard lock(mu);
+      call->fn->pool.Adopt(call->inst.get());
+    }
+    StartAsync(call);
+    return;
+  }
   // Spawning or forking, then load and faas_init, wait for the kernel and the worker.
   auto task = [this, call] {
     auto launched = Launch(*call->fn, call->spec, &call->out);

@@ -43,6 +43,16 @@ Result<std::unique_ptr<Instance>> Instance::Fork(const std::shared_ptr<Zygote>& 
   return Of(InstanceProcess::Fork(zygote, options, timings));
 }
 
+std::unique_ptr<Instance> Instance::TakeParked(const FunctionSpec& spec,
+                                               const std::shared_ptr<Zygote>& zygote,
+                                               StartTimings* timings) {
+  if (zygote == nullptr || zygote->Spec().version != spec.version || !zygote->Alive()) {
+    return nullptr;
+  }
+  std::unique_ptr<InstanceProcess> parked = InstanceProcess::TakeParked(zygote, timings);
+  return parked == nullptr ? nullptr : std::unique_ptr<Instance>(new Instance(std::move(parked)));
+}
+
 Instance::~Instance() {
   // Closing the channel asks a healthy worker to exit; the kill makes sure it does. The cgroup
   // (destroyed with the process part) then kills anything the function left behind.

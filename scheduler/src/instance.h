@@ -44,6 +44,11 @@ class Instance {
   static Result<std::unique_ptr<Instance>> Fork(const std::shared_ptr<Zygote>& zygote,
                                                 const SchedulerOptions& options,
                                                 StartTimings* timings);
+  // The parked instance of `zygote` when it has one now and is of `spec`'s version, else
+  // nullptr; never waits (InstanceProcess::TakeParked).
+  static std::unique_ptr<Instance> TakeParked(const FunctionSpec& spec,
+                                              const std::shared_ptr<Zygote>& zygote,
+                                              StartTimings* timings);
   // Kills everything in the instance (its cgroup, or the worker) without waiting.
   void KillAll() { process_->KillAll(); }
   // Bills its last background CPU and its teardown (OnEnd), then the process ends.

@@ -286,6 +286,17 @@ Result<std::unique_ptr<InstanceProcess>> InstanceProcess::Fork(
   return inst;
 }
 
+std::unique_ptr<InstanceProcess> InstanceProcess::TakeParked(const std::shared_ptr<Zygote>& zygote,
+                                                             StartTimings* timings) {
+  const auto t0 = Clock::now();
+  std::unique_ptr<InstanceProcess> parked = zygote->TryTakeParked();
+  if (parked != nullptr) {
+    parked->zygote_ = zygote;
+    timings->spawn = Clock::now() - t0;
+  }
+  return parked;
+}
+
 // An outbound worker's first frame says its network namespace exists: attach slirp4netns to it
 // (faasd's own process, owned by this instance) and send the byte the worker waits for. Until
 // then the worker has run no function code.

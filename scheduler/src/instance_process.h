@@ -85,6 +85,10 @@ class InstanceProcess {
   static Result<std::unique_ptr<InstanceProcess>> Fork(const std::shared_ptr<Zygote>& zygote,
                                                        const SchedulerOptions& options,
                                                        StartTimings* timings, bool park = false);
+  // The zygote's oldest parked instance, handed over (it holds the zygote from now on), without
+  // waiting for a Park under way: nullptr when none is parked now. `spawn` is the hand-over.
+  static std::unique_ptr<InstanceProcess> TakeParked(const std::shared_ptr<Zygote>& zygote,
+                                                     StartTimings* timings);
   // Closes the channel (a healthy worker exits), kills and reaps the worker; the cgroup then
   // kills what the function left behind and is removed.
   ~InstanceProcess();
@@ -118,8 +122,11 @@ class InstanceProcess {
   void KillAll();
   void CloseChannel() { channel_.Reset(); }
   ExitInfo Wait() { return process_.Wait(); }
-  // True once the process has exited (it is then reaped). Does not wait.
+  // True once the process has exited (it is then reaped). Does not wait for a running process,
+  // but an exited forked one's report may take the zygote a moment.
   bool Exited();
+  // True once the process has exited; neither waits nor reaps (an event loop may ask).
+  bool Gone() const { return process_.Gone(); }
   // The worker stopped talking: learn why (its exit status if it exited on its own within a
   // moment, else kill it), mark it dead, and return the description.
   std::string Bury(std::string_view what, ExitInfo* exit = nullptr);

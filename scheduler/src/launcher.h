@@ -44,6 +44,14 @@ class InstanceLauncher {
                                    const std::shared_ptr<Zygote>& zygote,
                                    const std::shared_ptr<sandbox::FunctionCgroup>& group,
                                    StartTimings* timings) = 0;
+  // The zygote's parked instance of `spec`, handed over without waiting for anything (an event
+  // loop calls it: the cold start then needs no blocking thread), or nullptr when none is parked
+  // now, and the caller Launches. `spawn` in *timings is the hand-over. Default: never one.
+  virtual PooledPtr TakeParked(const std::shared_ptr<const FunctionSpec>& /*spec*/,
+                               const std::shared_ptr<Zygote>& /*zygote*/,
+                               StartTimings* /*timings*/) {
+    return nullptr;
+  }
 };
 
 // The real launcher: Instance::Create (a fork from the zygote, else a spawned worker).
@@ -59,6 +67,11 @@ class ProcessLauncher final : public InstanceLauncher {
       return started.status();
     }
     return PooledPtr(std::make_unique<Worker>(std::move(*started)));
+  }
+  PooledPtr TakeParked(const std::shared_ptr<const FunctionSpec>& spec,
+                       const std::shared_ptr<Zygote>& zygote, StartTimings* timings) override {
+    std::unique_ptr<Instance> parked = Instance::TakeParked(*spec, zygote, timings);
+    return parked == nullptr ? nullptr : PooledPtr(std::make_unique<Worker>(std::move(parked)));
   }
 
  private:

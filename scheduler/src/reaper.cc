@@ -1,6 +1,10 @@
-// The scheduler's reaper thread: destroys dead instances off the request path, stops idle ones
+// The scheduler's reaper thread: collects dead instances off the request path, stops idle ones
 // past their idle_ttl (Pool::Reap), starts min_warm instances (Pool::WarmDeficit) and each
-// version's zygote (docs/design/0003-zygote.md), with restart backoff.
+// version's zygote (docs/design/0003-zygote.md), with restart backoff, and refills the zygotes'
+// parked instances (docs/design/0010). The burier thread destroys what it collected.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <iterator>
 
@@ -41,7 +45,7 @@ void Scheduler::Impl::ReaperLoop() {
         need_zygote.push_back(fn);
       }
       if (options.park_instances && fn->zygote && fn->zygote->WantsPark()) {
-        need_park.push_back(fn->zygote);  // a cold start took the parked instance
+        need_park.push_back(fn->zygote);  // a cold start took a parked instance
       }
       std::vector<PooledPtr> idle_expired = fn->pool.Reap(Now());
       std::move(idle_expired.begin(), idle_expired.end(), std::back_inserter(expired));
@@ -52,13 +56,18 @@ void Scheduler::Impl::ReaperLoop() {
     StartZygotes(lock, need_zygote);  // each parks its first instance as it starts
     if (!need_park.empty()) {
       lock.unlock();
+      bool more = false;
       for (const auto& z : need_park) {
+        // One per zygote and round: another function's refill need not wait for a second one.
         if (Status s = z->Park(options); !s.ok()) {
           FAAS_LOG(log, warn, "zygote.park_failed", {"pid", z->HostPid()}, {"error", s.message()});
+        } else {
+          more = more || z->WantsPark();  // fewer parked than its ParkTarget: next round
         }
       }
       need_park.clear();  // a zygote retired meanwhile is released below or by its instances
       lock.lock();
+      reaper_work = reaper_work || more;
     }
     StartWarm(lock, need_warm, &expired);
     std::vector<std::shared_ptr<Zygote>> zygotes;
@@ -66,13 +75,44 @@ void Scheduler::Impl::ReaperLoop() {
     if (!expired.empty() || !zygotes.empty()) {
       lock.unlock();
       FAAS_LOG(log, debug, "instances.stopped", {"count", expired.size()});
-      expired.clear();
+      Bury(&expired);
       for (const auto& z : zygotes) {
         z->StopParking();  // it may live on with its last instances; its parked one goes now
       }
       zygotes.clear();
       lock.lock();
     }
+  }
+}
+
+void Scheduler::Impl::Bury(std::vector<PooledPtr>* dead) {
+  if (dead->empty()) {
+    return;
+  }
+  {
+    std::lock_guard lock(burial_mu);
+    std::move(dead->begin(), dead->end(), std::back_inserter(burials));
+  }
+  dead->clear();
+  burial_wake.notify_one();
+}
+
+void Scheduler::Impl::BurierLoop() {
+  // Below the event loops and the reaper, never starved: a nice value is a CFS weight
+  // (nice 10 gets ~1/10 of a CPU that the loops want), unlike SCHED_IDLE. Raising it needs no
+  // privilege; a failure only leaves the burier at the daemon's priority.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+  std::unique_lock lock(burial_mu);
+  for (;;) {
+    burial_wake.wait(lock, [&] { return burier_stopping || !burials.empty(); });
+    if (burials.empty()) {
+      return;  // stopping, and drained
+    }
+    std::vector<PooledPtr> dead;
+    dead.swap(burials);
+    lock.unlock();
+    dead.clear();  // each: SIGKILL, reap, cgroup removal, its end billed
+    lock.lock();
   }
 }
 

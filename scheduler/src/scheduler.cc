@@ -184,6 +184,32 @@ Result<PooledPtr> Scheduler::Impl::Launch(Function& fn,
   return started;
 }
 
+PooledPtr Scheduler::Impl::TakeParked(Function& fn, const std::shared_ptr<const FunctionSpec>& spec,
+                                      InvokeResult* out) {
+  std::shared_ptr<Zygote> zygote;
+  {
+    std::lock_guard lock(mu);
+    zygote = fn.zygote;
+  }
+  if (zygote == nullptr) {
+    return nullptr;
+  }
+  const auto t0 = Clock::now();
+  StartTimings st;
+  PooledPtr parked = launcher->TakeParked(spec, zygote, &st);
+  if (parked == nullptr) {
+    return nullptr;
+  }
+  out->timings.spawn = st.spawn;
+  out->timings.load = out->timings.init = std::chrono::nanoseconds(0);
+  out->timings.cold = Clock::now() - t0;
+  out->forked = true;
+  Started(InstanceOf(parked.get()));  // the start's platform CPU (a metric; no ledger row)
+  std::lock_guard lock(mu);
+  fn.park_next = true;  // Done wakes the reaper to park the next instance
+  return parked;
+}
+
 void Scheduler::Impl::LaunchFailed(const std::string& name, const std::string& invocation_id,
                                    const Status& s, InvokeResult* out) {
   const bool lib_fault =
@@ -216,6 +242,7 @@ Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>())
   impl_->recorder = std::make_unique<Recorder>(impl_->options.ledger, impl_->options.metrics,
                                                impl_->options.prices);
   impl_->reaper = std::thread([this] { impl_->ReaperLoop(); });
+  impl_->burier = std::thread([this] { impl_->BurierLoop(); });
   if (impl_->options.cgroups != nullptr && impl_->options.spare_cgroups > 0) {
     sandbox::CgroupLimits base;  // the default function: one write adjusts other memory sizes
     base.memory_bytes = uint64_t{store::FunctionConfig{}.memory_mb} << 20;
@@ -591,6 +618,7 @@ FunctionStats Scheduler::Stats(const std::string& name) const {
     s.cold_starts = fn.pool.cold_starts();
     s.zygote_pid = fn.zygote ? fn.zygote->HostPid() : 0;
     s.parked_pid = fn.zygote ? fn.zygote->ParkedPid() : 0;
+    s.parked = fn.zygote ? static_cast<uint32_t>(fn.zygote->ParkedCount()) : 0;
     s.spawn_only = fn.zygote_disabled;
   }
   return s;
@@ -627,6 +655,14 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
   }
   if (impl_->reaper.joinable()) {
     impl_->reaper.join();
+  }
+  if (impl_->burier.joinable()) {
+    {
+      std::lock_guard lock(impl_->burial_mu);
+      impl_->burier_stopping = true;
+    }
+    impl_->burial_wake.notify_one();
+    impl_->burier.join();  // what the reaper handed it is destroyed
   }
   {
     std::lock_guard lock(impl_->mu);

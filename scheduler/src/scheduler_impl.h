@@ -155,6 +155,11 @@ struct Scheduler::Impl {
   // Instances done with: destroyed (SIGKILL, reap, cgroup removal: milliseconds) by the reaper
   // thread, off the request path. Under mu.
   std::vector<PooledPtr> graveyard;
+  std::mutex burial_mu;
+  std::condition_variable burial_wake;
+  std::vector<PooledPtr> burials;  // under burial_mu
+  bool burier_stopping = false;    // under burial_mu: drain, then end
+  std::thread burier;
 
   // The clock of last_used and idle TTL (SchedulerOptions::clock, else Clock::now).
   Clock::time_point Now() const { return options.clock ? options.clock() : Clock::now(); }
@@ -176,6 +181,11 @@ struct Scheduler::Impl {
   // cold-start timings and `forked` of *out when given; records the start (Started).
   Result<PooledPtr> Launch(Function& fn, const std::shared_ptr<const FunctionSpec>& spec,
                            InvokeResult* out);
+  // A parked instance of `spec` for `fn`, handed over without blocking (any thread, the event
+  // loop's too; mu not held), with the cold-start timings in *out and the start recorded; or
+  // nullptr when none is parked now (then Launch).
+  PooledPtr TakeParked(Function& fn, const std::shared_ptr<const FunctionSpec>& spec,
+                       InvokeResult* out);
   // A failed launch as an invocation's outcome and message (and a log line).
   void LaunchFailed(const std::string& name, const std::string& invocation_id, const Status& s,
                     InvokeResult* out);
@@ -195,9 +205,10 @@ struct Scheduler::Impl {
 
   // The event-loop path (async_path.cc; loop thread unless said otherwise).
   void InvokeAsync(const AsyncPtr& call);
-  void Dispatch(Grant g);                  // a grant for an async call; any thread
-  void LaunchAsync(const AsyncPtr& call);  // a cold slot: launch on a blocking thread
-  void StartAsync(const AsyncPtr& call);   // the call holds a busy instance
+  void Dispatch(Grant g);  // a grant for an async call; any thread
+  // A cold slot: take a parked instance on the loop, else launch on a blocking thread.
+  void LaunchAsync(const AsyncPtr& call);
+  void StartAsync(const AsyncPtr& call);  // the call holds a busy instance
   // The call's frame is written: the head of its function's queue, when it is this loop's, is
   // pipelined behind it (Pool::TakeBehind).
   void PullBehind(const AsyncPtr& call);
@@ -230,6 +241,12 @@ struct Scheduler::Impl {
 
   // The reaper (reaper.cc).
   void ReaperLoop();
+  // The burier: destroys the instances the reaper hands it (kill, reap, cgroup removal, the end's
+  // billing; 0.3-10 ms each here, more under load) on a thread of its own at a lower CPU
+  // priority, so the reaper's next park (a fresh function's next call takes it) does not queue
+  // behind them, and neither competes with invocations (docs/design/0010, "Parked instances").
+  void BurierLoop();
+  void Bury(std::vector<PooledPtr>* dead);  // any thread but the burier; mu not needed
   // Starts a zygote for each function in `want` that still wants one. Called and returns with
   // the lock held; starts run without it.
   void StartZygotes(std::unique_lock<std::mutex>& lock,

@@ -213,6 +213,14 @@ ExitInfo WorkerProcess::Wait() {
   return exit_;
 }
 
+bool WorkerProcess::Gone() const {
+  if (reaped_ || !pidfd_.Valid()) {
+    return true;
+  }
+  pollfd p{pidfd_.Get(), POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
 bool WorkerProcess::WaitFor(std::chrono::milliseconds timeout, ExitInfo* out) {
   if (!reaped_ && exit_lookup_) {
     if (!WaitAdopted(static_cast<int>(timeout.count()))) {

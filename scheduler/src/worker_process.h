@@ -58,6 +58,9 @@ class WorkerProcess {
   // Waits up to `timeout` for the worker to exit (poll(2) on the pidfd) and reaps it.
   // False if it is still running.
   bool WaitFor(std::chrono::milliseconds timeout, ExitInfo* info);
+  // True once the process has exited or was reaped: one poll(2) of the pidfd, never waits and
+  // never reaps (an event loop may call it).
+  bool Gone() const;
 
  private:
   WorkerProcess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}

@@ -1,7 +1,9 @@
 #include "zygote.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "faas/base/log.h"
 #include "faas/sandbox/channel.h"
@@ -14,6 +16,13 @@ constexpr std::size_t kMaxKeptExits = 1024;    // unasked-for reports (e.g. a fo
 constexpr std::size_t kMaxZygoteFrame = 4096;  // its frames are a few bytes
 
 }  // namespace
+
+std::size_t ParkTargetFor(const FunctionSpec& spec, const SchedulerOptions& options) {
+  if (!options.park_instances) {
+    return 0;
+  }
+  return spec.config.isolation == "fresh" ? std::max<std::size_t>(options.parked_fresh, 1) : 1;
+}
 
 Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec> spec,
                                               const SchedulerOptions& options,
@@ -41,8 +50,9 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
     // faas_init ran under the function's own memory limit; the allowance for forks comes now.
     const sandbox::CgroupLimits own = LimitsFor(*spec, options);
     sandbox::CgroupLimits forking = own;
-    // One allowance per instance, and one for the parked instance.
-    forking.memory_bytes += (uint64_t{spec->config.max_instances} + 1) * kForkAllowanceBytes;
+    // One allowance per instance, and one per parked instance.
+    forking.memory_bytes += (uint64_t{spec->config.max_instances} + ParkTargetFor(*spec, options)) *
+                            kForkAllowanceBytes;
     FAAS_RETURN_IF_ERROR(cg->SetLimits(own, forking));
   }
   std::shared_ptr<Zygote> z(new Zygote());
@@ -50,8 +60,10 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
   z->group_ = std::move(group);
   z->spec_ = std::move(spec);
   z->worker_ = std::move(worker);
-  if (options.park_instances) {
-    // The first instance, parked now: the call right after a deploy takes it.
+  z->park_target_ = ParkTargetFor(*z->spec_, options);
+  if (z->park_target_ > 0) {
+    // The first instance, parked now: the call right after a deploy takes it. The reaper parks
+    // the rest (ParkTarget) off the deploy's path.
     if (Status parked = z->Park(options); !parked.ok()) {
       static auto log = log::Get("scheduler");
       FAAS_LOG(log, warn, "zygote.park_failed", {"fn", z->spec_->name}, {"pid", z->host_pid_},
@@ -64,7 +76,7 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
 Status Zygote::Park(const SchedulerOptions& options) {
   {
     std::lock_guard lock(park_mu_);
-    if (parked_ != nullptr || parking_ || park_stopped_ || dead_) {
+    if (parked_.size() >= park_target_ || parking_ || park_stopped_ || dead_) {
       return OkStatus();
     }
     parking_ = true;
@@ -76,7 +88,11 @@ Status Zygote::Park(const SchedulerOptions& options) {
     std::lock_guard lock(park_mu_);
     parking_ = false;
     if (forked.ok()) {
-      (park_stopped_ ? unwanted : parked_) = std::move(*forked);
+      if (park_stopped_) {
+        unwanted = std::move(*forked);
+      } else {
+        parked_.push_back(std::move(*forked));
+      }
     }
   }
   parked_cv_.notify_all();
@@ -84,34 +100,51 @@ Status Zygote::Park(const SchedulerOptions& options) {
 }
 
 std::unique_ptr<InstanceProcess> Zygote::TakeParked(Clock::time_point deadline) {
-  std::unique_ptr<InstanceProcess> taken;
-  {
-    std::unique_lock lock(park_mu_);
-    parked_cv_.wait_until(lock, deadline, [&] { return !parking_; });
-    taken = std::move(parked_);
+  std::vector<std::unique_ptr<InstanceProcess>> dead;  // ended outside the lock
+  std::unique_lock lock(park_mu_);
+  parked_cv_.wait_until(lock, deadline, [&] { return !parked_.empty() || !parking_; });
+  while (!parked_.empty()) {
+    std::unique_ptr<InstanceProcess> taken = std::move(parked_.front());
+    parked_.pop_front();
+    if (taken->Healthy() && !taken->Gone()) {
+      return taken;
+    }
+    dead.push_back(std::move(taken));  // died while parked (killed from outside)
   }
-  if (taken != nullptr && (!taken->Healthy() || taken->Exited())) {
-    return nullptr;  // died while parked (killed from outside): reaped already, its cgroup goes
+  return nullptr;
+}
+
+std::unique_ptr<InstanceProcess> Zygote::TryTakeParked() {
+  std::lock_guard lock(park_mu_);
+  if (parked_.empty() || !parked_.front()->Healthy() || parked_.front()->Gone()) {
+    return nullptr;  // a dead one is TakeParked's to end: that may wait for the zygote's report
   }
+  std::unique_ptr<InstanceProcess> taken = std::move(parked_.front());
+  parked_.pop_front();
   return taken;
 }
 
 bool Zygote::WantsPark() {
   std::lock_guard lock(park_mu_);
-  return parked_ == nullptr && !parking_ && !park_stopped_ && !dead_;
+  return parked_.size() < park_target_ && !parking_ && !park_stopped_ && !dead_;
 }
 
 pid_t Zygote::ParkedPid() {
   std::lock_guard lock(park_mu_);
-  return parked_ != nullptr ? parked_->Pid() : 0;
+  return parked_.empty() ? 0 : parked_.front()->Pid();
+}
+
+std::size_t Zygote::ParkedCount() {
+  std::lock_guard lock(park_mu_);
+  return parked_.size();
 }
 
 void Zygote::StopParking() {
-  std::unique_ptr<InstanceProcess> parked;
+  std::deque<std::unique_ptr<InstanceProcess>> parked;  // ended outside the lock
   {
     std::lock_guard lock(park_mu_);
     park_stopped_ = true;
-    parked = std::move(parked_);
+    parked.swap(parked_);
   }
 }
 
@@ -119,9 +152,9 @@ Zygote::~Zygote() {
   if (!worker_) {
     return;
   }
-  // The parked instance first: it is in the zygote's pid namespace (no Park runs now: each holds
-  // a reference).
-  parked_.reset();
+  // The parked instances first: they are in the zygote's pid namespace (no Park runs now: each
+  // holds a reference).
+  parked_.clear();
   // Closing the channel retires the zygote; as PID 1 its exit ends its namespace. Every instance
   // held a reference, so none is left to lose. Its CPU since it was ready is the forks' work:
   // the platform's (its loading and faas_init were recorded when it started).

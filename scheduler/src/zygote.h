@@ -8,11 +8,12 @@
 // Every instance forked from it holds a shared_ptr: the zygote is PID 1 of their pid namespace,
 // so it must outlive them. Thread-safe: forks are serialised on its channel.
 //
-// It keeps one instance *parked* (docs/design/0010-cold-start-after-idle.md, "Parked"): forked
-// ahead of need, in its instance jail, verified and moved into its own cgroup, waiting on its
-// channel. A cold start takes it (InstanceProcess::Fork), and the scheduler's reaper parks the
-// next one. The zygote owns the parked instance (which does not hold the zygote until it is taken,
-// so there is no cycle), and ends it when it is retired or destroyed.
+// It keeps instances *parked* (docs/design/0010-cold-start-after-idle.md, "Parked"): forked
+// ahead of need, in their instance jail, verified and moved into their own cgroups, waiting on
+// their channels; one, or SchedulerOptions::parked_fresh for an `isolation: fresh` function, whose
+// every call takes one. A cold start takes the oldest (InstanceProcess::Fork), and the scheduler's
+// reaper parks the next one. The zygote owns its parked instances (which do not hold the zygote
+// until taken, so there is no cycle), and ends them when it is retired or destroyed.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,11 @@
 
 namespace faas::scheduler {
 
+// How many instances a zygote of `spec` keeps parked: none with parking off; parked_fresh for an
+// `isolation: fresh` function, whose every call takes one, so a call in a tight loop need not
+// wait for the park its predecessor started; else one.
+std::size_t ParkTargetFor(const FunctionSpec& spec, const SchedulerOptions& options);
+
 class Zygote : public std::enable_shared_from_this<Zygote> {
  public:
   // Spawns `faas-worker --zygote` for `spec` in a cgroup of its own and waits for it to load and
@@ -55,19 +61,28 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   // Forks an instance whose fd 3 is `channel` and stdout/stderr `log`. Returns its pid inside
   // the zygote's namespace. On any failure the zygote is marked dead (Unavailable).
   Result<pid_t> Fork(int channel, int log, Clock::time_point deadline);
-  // Forks an instance and parks it, unless one is parked or being parked already, parking was
-  // stopped, or the zygote is dead (then OK, nothing done). Blocks for one fork (about a
-  // millisecond); any thread. Errors as InstanceProcess::Fork's.
+  // Forks an instance and parks it, unless ParkTarget() are parked already, one is being parked,
+  // parking was stopped, or the zygote is dead (then OK, nothing done). Blocks for one fork
+  // (about a millisecond); any thread. Errors as InstanceProcess::Fork's.
   Status Park(const SchedulerOptions& options);
-  // The parked instance, handed over: from now on it holds this zygote like any forked instance.
-  // nullptr when none is parked (or it died while parked). A Park under way is waited for, until
-  // `deadline`: it is further along than a new fork would be. Any thread.
+  // The oldest parked instance, handed over: from now on it holds this zygote like any forked
+  // instance. nullptr when none is parked (those that died while parked are skipped). When none
+  // is parked, a Park under way is waited for, until `deadline`: it is further along than a new
+  // fork would be. Any thread.
   std::unique_ptr<InstanceProcess> TakeParked(Clock::time_point deadline);
-  // True when the reaper should Park: none parked or being parked, parking not stopped, alive.
+  // The same without waiting: nullptr unless one is parked now. Never blocks on a fork, so an
+  // event loop may call it (the cold start then needs no blocking thread).
+  std::unique_ptr<InstanceProcess> TryTakeParked();
+  // True when the reaper should Park: fewer than ParkTarget() parked, none being parked, parking
+  // not stopped, alive.
   bool WantsPark();
-  // The parked instance's host pid, 0 when none is parked (Stats, tests).
+  // How many instances this zygote keeps parked (0: parking off).
+  std::size_t ParkTarget() const { return park_target_; }
+  // The oldest parked instance's host pid, 0 when none is parked (Stats, tests).
   pid_t ParkedPid();
-  // Ends the parked instance (blocks: kill, reap, cgroup removal) and parks no more: for a
+  // How many are parked now (the faas_instances{state="parked"} gauge).
+  std::size_t ParkedCount();
+  // Ends the parked instances (blocks: kill, reap, cgroup removal) and parks no more: for a
   // retired zygote, which may live on while instances forked from it do. Any thread.
   void StopParking();
   // How the child `ns_pid` ended, as the zygote reported it (waits until `deadline`).
@@ -110,11 +125,12 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   std::deque<pid_t> exit_order_;
   int fork_error_ = 0;  // errno the zygote reported with its last fork answer (under mu_)
   std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;
+  std::size_t park_target_ = 0;        // set once, in Start
   std::mutex park_mu_;                 // guards the three below; never held across a fork or a kill
   std::condition_variable parked_cv_;  // a Park finished
-  std::unique_ptr<InstanceProcess> parked_;  // forked ahead, not yet handed over
-  bool parking_ = false;                     // a Park is forking
-  bool park_stopped_ = false;                // retired: park no more
+  std::deque<std::unique_ptr<InstanceProcess>> parked_;  // forked ahead, oldest first
+  bool parking_ = false;                                 // a Park is forking
+  bool park_stopped_ = false;                            // retired: park no more
 };
 
 }  // namespace faas::scheduler

@@ -138,8 +138,9 @@ TEST_F(DeployZygote, AVersionThatCannotHaveAZygoteStillDeploys) {
   EXPECT_NE(Zygotes("t"), 1);
 }
 
-// Each zygote parks an instance ahead of need (docs/design/0010-cold-start-after-idle.md,
-// "Parked"). It is a fork of its own version, made before the call it will serve: after a deploy
+// Each zygote parks instances ahead of need (docs/design/0010-cold-start-after-idle.md,
+// "Parked"; two for this `isolation: fresh` function, faasd --parked-fresh). Each is a fork of its
+// own version, made before the call it will serve: after a deploy
 // the first call must get the new version, never the old version's parked instance; and every
 // instance starts from what faas_init left, nothing an earlier call did. The hostile library
 // keeps HOSTILE_MARK (per version) in a global and a file in faas_init, counts calls, and marks
@@ -164,15 +165,15 @@ TEST_F(DeployZygote, AParkedInstanceNeverServesAnotherVersionOrCarriesStateBetwe
     return args;
   };
   Ctl0(with("HOSTILE_MARK=v1"));
-  ASSERT_TRUE(PollUntil([&] { return parked() == 1; })) << d_.Logs();
+  ASSERT_TRUE(PollUntil([&] { return parked() == 2; })) << d_.Logs();
   EXPECT_EQ(state(), "mark=v1 calls=0 init-file=0 prev-call=0");
-  ASSERT_TRUE(PollUntil([&] { return parked() == 1; }));  // the next one, parked after that call
+  ASSERT_TRUE(PollUntil([&] { return parked() == 2; }));  // the next one, parked after that call
   EXPECT_EQ(state(), "mark=v1 calls=0 init-file=0 prev-call=0");
-  ASSERT_TRUE(PollUntil([&] { return parked() == 1; }));
-  // Version 1 has an instance parked; version 2 is deployed and called at once.
+  ASSERT_TRUE(PollUntil([&] { return parked() == 2; }));
+  // Version 1 has two instances parked; version 2 is deployed and called at once.
   Ctl0(with("HOSTILE_MARK=v2"));
   EXPECT_EQ(state(), "mark=v2 calls=0 init-file=0 prev-call=0");
-  ASSERT_TRUE(PollUntil([&] { return parked() == 1; }));
+  ASSERT_TRUE(PollUntil([&] { return parked() == 2; }));
   EXPECT_EQ(state(), "mark=v2 calls=0 init-file=0 prev-call=0");
 }
 

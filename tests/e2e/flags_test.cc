@@ -217,6 +217,24 @@ TEST_F(Flags, ParkInstancesFalseParksNothingAndColdStartsStillFork) {
   }
 }
 
+// --parked-fresh sets how many instances an `isolation: fresh` function's zygote keeps parked
+// (docs/design/0010, "The forced loop"); a warm function keeps one whatever it says.
+TEST_F(Flags, ParkedFreshSetsHowManyAFreshFunctionKeepsParked) {
+  ASSERT_TRUE(d_.Start({"--parked-fresh", "3"})) << d_.Logs();
+  ASSERT_EQ(d_.Ctl({"deploy", "fresh", FunctionLib("hello"), "--isolation", "fresh"}).exit_code, 0);
+  ASSERT_EQ(d_.Ctl({"deploy", "hello", FunctionLib("hello")}).exit_code, 0);
+  auto parked = [&](const std::string& fn) {
+    return Sample(Get(d_, "/metrics").body,
+                  "faas_instances{function=\"" + fn + "\",state=\"parked\"}");
+  };
+  EXPECT_TRUE(PollUntil([&] { return parked("fresh") == 3; })) << parked("fresh");
+  EXPECT_TRUE(PollUntil([&] { return parked("hello") == 1; })) << parked("hello");
+  ASSERT_EQ(d_.Ctl({"invoke", "fresh"}).exit_code, 0);
+  EXPECT_TRUE(PollUntil([&] { return parked("fresh") == 3; })) << "refilled to 3";
+  FaasdProcess bad;
+  EXPECT_FALSE(bad.Start({"--parked-fresh", "0"})) << "at least one";
+}
+
 TEST_F(Flags, SpareCgroupsKeepsEmptyInstanceGroupsReady) {
   FaasdProcess none;
   ASSERT_TRUE(none.Start({"--spare-cgroups", "0"})) << none.Logs();

@@ -121,9 +121,10 @@ class Hostile : public ::testing::Test {
                            std::vector<std::pair<std::string, std::string>> headers = {}) {
     return Get("hostile", "do=" + what, std::move(headers));
   }
-  // Each zygote keeps one instance parked (docs/design/0010, "Parked instances"); a cold start
-  // takes it and the reaper forks the next one in the background, after the response. Until that
-  // fork is done the zygote is running, and its child is mid-setup in the zygote's z-N cgroup:
+  // Each zygote keeps one instance parked, two for the `isolation: fresh` forger (design 0010,
+  // "Parked instances"); a cold start takes one and the reaper forks the next one in the
+  // background, after the response. Until that fork is done the zygote is running, and its
+  // child is mid-setup in the zygote's z-N cgroup:
   // still in EnterInstanceJail (sandbox/src/instance_jail.cc), with the full capabilities the
   // kernel gives any process in a user namespace it just created (its own, owned by the
   // function's uid, none in the host's), until it drops them after mounting its /tmp, and then
@@ -133,7 +134,8 @@ class Hostile : public ::testing::Test {
   static void WaitForParkedInstances() {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (const char* fn : {"hostile", "hello", "cpu-capped", "spinners", "forger", "leftover"}) {
-      std::string want = std::string("faas_instances{function=\"") + fn + "\",state=\"parked\"} 1";
+      std::string want = std::string("faas_instances{function=\"") + fn + "\",state=\"parked\"} " +
+                         (std::string(fn) == "forger" ? "2" : "1");
       while (HttpRequest(daemon_->http_port(), "GET", "/metrics", "", {}).body.find(want) ==
              std::string::npos) {
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no parked instance for " << fn;

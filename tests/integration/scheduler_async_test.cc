@@ -2,6 +2,7 @@
 // thread (docs/design/0006-warm-path-reactor.md): the warm path in the loop, the queue's
 // hand-off, deadlines as timers, crashes and shutdown.
 #include <dirent.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -110,6 +111,42 @@ TEST(SchedulerAsync, ColdThenWarmBothAnswerOnTheLoopThread) {
   EXPECT_GT(b.timings.exec.count(), 0);
   EXPECT_EQ(s.Stats("hello").idle, 1u);
   EXPECT_EQ(s.Stats("hello").invocations, 2u);
+}
+
+// A cold start that finds a parked instance takes it on the loop, without a blocking thread
+// (docs/design/0010, "Parked instances"): calls in a row of an `isolation: fresh` function, whose
+// zygote keeps two parked, each take one, oldest first, and each parked one ends after its call.
+TEST(SchedulerAsync, FreshCallsInARowTakeTheParkedInstancesOnTheLoop) {
+  SchedulerOptions o = Options();
+  o.parked_fresh = 2;
+  Scheduler s(o);
+  FunctionSpec spec = Spec("hello");
+  spec.config.isolation = "fresh";
+  s.SetFunction(spec);
+  ASSERT_TRUE(testing::Eventually([&] { return s.Stats("hello").parked == 2; }));
+  const pid_t first = s.Stats("hello").parked_pid;
+  LoopThread loop;
+  auto a = loop.Invoke(s, "hello", Req());
+  InvokeResult ra = Get(a);
+  ASSERT_EQ(ra.outcome, Outcome::kOk) << ra.error_message;
+  EXPECT_TRUE(ra.cold_start);
+  EXPECT_TRUE(ra.forked);
+  EXPECT_EQ(ra.timings.load.count(), 0);
+  EXPECT_EQ(ra.body, "Hello from faas!\n");
+  // The oldest was taken; the second is the oldest now, whatever the refill parked behind it.
+  const pid_t second = s.Stats("hello").parked_pid;
+  EXPECT_GT(second, 0);
+  EXPECT_NE(second, first);
+  auto b = loop.Invoke(s, "hello", Req());
+  InvokeResult rb = Get(b);
+  ASSERT_EQ(rb.outcome, Outcome::kOk) << rb.error_message;
+  EXPECT_TRUE(rb.cold_start);
+  EXPECT_TRUE(rb.forked);
+  for (pid_t p : {first, second}) {
+    EXPECT_TRUE(testing::Eventually([&] { return ::kill(p, 0) != 0; }))
+        << "parked pid " << p << " was not taken by a call";
+  }
+  EXPECT_TRUE(testing::Eventually([&] { return s.Stats("hello").parked == 2; })) << "refilled";
 }
 
 // The pid of the one instance (not a zygote: i-N, not z-N) in the cgroup level of function `fn`

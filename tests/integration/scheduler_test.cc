@@ -8,6 +8,8 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -541,6 +543,75 @@ TEST(Parked, ANewVersionEndsTheOldParkedInstanceWhileOldInstancesStillRun) {
   EXPECT_EQ(busy.get().outcome, Outcome::kOk);
 }
 
+// The live processes the zygote `zygote` forked (host pids): its parked instances, while none
+// of its instances runs.
+std::set<pid_t> ChildrenOf(pid_t zygote) {
+  const std::string z = std::to_string(zygote);
+  std::ifstream in("/proc/" + z + "/task/" + z + "/children");
+  std::set<pid_t> out;
+  for (pid_t p = 0; in >> p;) {
+    out.insert(p);
+  }
+  return out;
+}
+
+// An `isolation: fresh` function's zygote keeps parked_fresh instances parked (a warm one's
+// keeps one), Stats (the parked gauge) counts them, and calls in a row each take one, oldest
+// first, while the reaper refills behind them: every parked instance was used (and, fresh,
+// discarded) by one of the calls, none forked on the call's path while one stayed parked.
+TEST(Parked, AFreshFunctionKeepsSeveralParkedAndCallsInARowEachTakeOne) {
+  SchedulerOptions o = Options();
+  o.parked_fresh = 3;
+  Scheduler s(o);
+  FunctionSpec fresh = Spec("hello");
+  fresh.config.isolation = "fresh";
+  s.SetFunction(fresh);
+  s.SetFunction(Spec("echo"));
+  ASSERT_TRUE(Eventually([&] { return s.Stats("hello").parked == 3; }));
+  ASSERT_TRUE(Eventually([&] { return s.Stats("echo").parked == 1; }));
+  const std::set<pid_t> parked = ChildrenOf(ZygoteOf(s, "hello"));
+  ASSERT_EQ(parked.size(), 3u);
+  EXPECT_EQ(s.Stats("hello").parked_pid, *parked.begin()) << "the oldest is forked first";
+  for (int i = 0; i < 3; ++i) {
+    InvokeResult r = s.Invoke("hello", Req());
+    ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+    EXPECT_TRUE(r.cold_start);
+    EXPECT_TRUE(r.forked);
+  }
+  for (pid_t p : parked) {
+    EXPECT_TRUE(Eventually([&] { return !Alive(p); })) << "parked pid " << p << " was not taken";
+  }
+  EXPECT_TRUE(Eventually([&] { return s.Stats("hello").parked == 3; })) << "refilled";
+  EXPECT_EQ(s.Stats("echo").parked, 1u);
+}
+
+// A deploy retires every parked instance of the old version at once, and the new version's
+// zygote parks its own.
+TEST(Parked, ANewVersionEndsEveryParkedInstanceOfTheOld) {
+  Scheduler s(Options());  // parked_fresh: 2
+  FunctionSpec v1 = Spec("hello", 1);
+  v1.config.isolation = "fresh";
+  s.SetFunction(v1);
+  ASSERT_TRUE(Eventually([&] { return s.Stats("hello").parked == 2; }));
+  const pid_t z1 = ZygoteOf(s, "hello");
+  const std::set<pid_t> old_parked = ChildrenOf(z1);
+  ASSERT_EQ(old_parked.size(), 2u);
+  FunctionSpec v2 = Spec("hello", 2);
+  v2.config.isolation = "fresh";
+  s.SetFunction(v2);
+  for (pid_t p : old_parked) {
+    EXPECT_TRUE(Eventually([&] { return !Alive(p); })) << "version 1's parked pid " << p;
+  }
+  ASSERT_TRUE(Eventually([&] {
+    const FunctionStats st = s.Stats("hello");
+    return st.zygote_pid > 0 && st.zygote_pid != z1 && st.parked == 2;
+  }));
+  InvokeResult r = s.Invoke("hello", Req());
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+  EXPECT_EQ(r.version, 2u);
+  EXPECT_TRUE(r.forked);
+}
+
 TEST(Parked, WithParkingOffNothingIsParkedAndColdStartsFork) {
   SchedulerOptions o = Options();
   o.park_instances = false;
@@ -551,6 +622,7 @@ TEST(Parked, WithParkingOffNothingIsParkedAndColdStartsFork) {
   ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
   EXPECT_TRUE(r.forked);
   EXPECT_EQ(s.Stats("hello").parked_pid, 0);
+  EXPECT_EQ(s.Stats("hello").parked, 0u);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ struct InstanceGauge {
   uint32_t busy = 0;
   uint32_t waiting = 0;  // requests queued for an instance
   uint32_t zygote = 0;   // 1 while the current version has a zygote to fork from
-  uint32_t parked = 0;   // 1 while that zygote has an instance parked for the next cold start
+  uint32_t parked = 0;   // instances that zygote keeps parked for the next cold starts
 };
 
 // Live figures of the HTTP front, read when /metrics is scraped.

@@ -122,7 +122,8 @@ struct FunctionStats {
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
   pid_t zygote_pid = 0;     // the current version's zygote (host pid), 0 while it has none
-  pid_t parked_pid = 0;     // its parked instance (host pid), 0 while none is parked
+  pid_t parked_pid = 0;     // its oldest parked instance (host pid), 0 while none is parked
+  uint32_t parked = 0;      // how many instances its zygote keeps parked now
   bool spawn_only = false;  // this version cannot have a zygote (logged as zygote.unavailable)
 };
 
@@ -154,6 +155,10 @@ struct SchedulerOptions {
   // start only takes it (docs/design/0010-cold-start-after-idle.md, "Parked"); false: every cold
   // start forks.
   bool park_instances = true;
+  // How many a zygote of an `isolation: fresh` function keeps parked (at least 1): each of its
+  // calls takes one, and a call that comes before the last one's refill is parked would fork on
+  // its own path (docs/design/0010, "Parked instances").
+  std::size_t parked_fresh = 2;
   // CPUs one function's instances and zygote may use together (its cgroup level's quota; 0 = no
   // cap). Each instance also has its own one-CPU quota.
   double function_cpus = 0;
