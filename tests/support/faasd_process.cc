@@ -1,6 +1,7 @@
 #include "faasd_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,9 +41,9 @@ bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
   ::unlink(ready.c_str());
   std::vector<std::string> argv = {BinDir() + "/faasd",
                                    "--http",
-                                   "127.0.0.1:0",
+                                   bind_host_ + ":0",
                                    "--grpc",
-                                   "127.0.0.1:0",
+                                   bind_host_ + ":0",
                                    "--data-dir",
                                    data_dir_,
                                    "--ready-file",
@@ -60,6 +61,13 @@ bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    if (!netns_.empty()) {
+      int ns = ::open(netns_.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+        ::_exit(126);
+      }
+      ::close(ns);
+    }
     ::execv(args[0], args.data());
     ::_exit(127);
   }
