@@ -187,6 +187,7 @@ class ClusterFaults : public ::testing::Test {
     fault_wall_ = std::chrono::system_clock::now();
     fault_s_ = load.Now();
     fault();
+    fault_end_s_ = load.Now();
     if (recover) {
       wait_until(recover_at);
       recover_s_ = load.Now();
@@ -225,7 +226,10 @@ class ClusterFaults : public ::testing::Test {
           s.last_routed_after_fault_s = std::max(s.last_routed_after_fault_s, r.sent_s - fault_s_);
         }
       }
-      if (failed_gateway >= 0 && r.gateway == failed_gateway && held_at_fault) {
+      // A gateway fails from the kill until its process is gone: a request sent meanwhile,
+      // even on a connection the dying process's kernel socket still accepted, is in flight.
+      if (failed_gateway >= 0 && r.gateway == failed_gateway && r.sent_s <= fault_end_s_ &&
+          r.answered_s >= fault_s_) {
         ++s.in_flight_on_failed;
       }
       if (r.status == 200) {
@@ -328,6 +332,7 @@ class ClusterFaults : public ::testing::Test {
     j["errors"] = s.errors;
     j["in_flight_on_failed_part_at_fault"] = s.in_flight_on_failed;
     j["fault_at_s"] = fault_s_;
+    j["fault_took_ms"] = (fault_end_s_ - fault_s_) * 1000;
     j["refused_connects"] = refused_connects_;
     if (!failed_node.empty()) {
       j["last_request_routed_after_fault_ms"] =
@@ -355,6 +360,14 @@ class ClusterFaults : public ::testing::Test {
     std::ofstream(std::string(FAAS_CLUSTER_ARTIFACT_DIR) + "/" + name + ".json")
         << j.dump(2) << "\n";
     std::cout << "[cluster] " << name << " " << j.dump() << std::endl;
+    // Every process's log beside the figures, for reading a failure after the run.
+    std::ofstream logs(std::string(FAAS_CLUSTER_ARTIFACT_DIR) + "/" + name + ".log");
+    for (std::size_t g = 0; g < gateways_.size(); ++g) {
+      logs << "==== gateway " << g + 1 << "\n" << gateways_[g]->Logs();
+    }
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      logs << "==== node " << NodeId(i) << "\n" << nodes_[i]->Logs();
+    }
   }
 
   // Failures are node_lost (or no_capacity), at most the requests in flight on the failed node
@@ -379,6 +392,7 @@ class ClusterFaults : public ::testing::Test {
   std::set<std::string> warmup_ok_;
   std::vector<RequestRecord> records_;
   double fault_s_ = 0;
+  double fault_end_s_ = 0;  // when fault() returned (e.g. the killed process was reaped)
   double recover_s_ = 0;
   std::chrono::system_clock::time_point fault_wall_;
   int refused_connects_ = 0;
@@ -457,39 +471,43 @@ TEST_F(ClusterFaults, GatewayKilled) {
   EXPECT_GT(s.ok, 100);
   int other_gateway_failures = 0;
   int killed_gateway_errors = 0;
-  std::map<int, int> errors_per_client;
   for (const RequestRecord& r : records_) {
     if (r.status == 200) {
       continue;
     }
-    const bool held_at_fault = r.sent_s <= fault_s_ && r.answered_s >= fault_s_;
     if (r.gateway == 1) {
       ++killed_gateway_errors;
       EXPECT_EQ(r.status, 0) << "the killed gateway's clients see connection errors only";
-      EXPECT_TRUE(held_at_fault) << "a connection error for a request sent at " << r.sent_s
-                                 << " s, after the kill at " << fault_s_ << " s";
-      ++errors_per_client[r.client];
+      EXPECT_TRUE(r.sent_s <= fault_end_s_ && r.answered_s >= fault_s_)
+          << "a connection error for a request sent at " << r.sent_s
+          << " s, after the killed gateway was gone at " << fault_end_s_ << " s";
     } else {
       ++other_gateway_failures;
     }
   }
   EXPECT_EQ(other_gateway_failures, 0) << "the other gateway's clients saw errors";
   EXPECT_LE(killed_gateway_errors, s.in_flight_on_failed);
-  for (const auto& [client, n] : errors_per_client) {
-    EXPECT_EQ(n, 1) << "client " << client << " lost more than its in-flight request";
-  }
   // Calls the killed gateway had sent on ran to the end on their nodes: ledger rows nobody was
   // answered for, at most one per lost request.
   ExpectLedgerExact(s, killed_gateway_errors);
 }
 
 TEST_F(ClusterFaults, PostgresqlStopped) {
-  // 10 s rather than CLUSTER.md's 20 s, to keep the `cluster` label within its time budget.
+  // CLUSTER.md §7: 20 s down; sync calls to known functions see no error, and no ledger row is
+  // lost (the nodes keep their rows and ship them when it is back).
   std::string error;
   RunLoad(
-      3, [&] { pg_.Stop(); }, 13, [&] { ASSERT_TRUE(pg_.Start(&error)) << error; }, 17);
+      3, [&] { pg_.Stop(); }, 23, [&] { ASSERT_TRUE(pg_.Start(&error)) << error; }, 28);
   Summary s = Summarise("");
-  Report("PostgreSQL stopped for 10 s", "", s);
+  Report("PostgreSQL stopped for 20 s", "", s);
+  // The nodes served throughout: PostgreSQL coming back must not have them declared dead (and
+  // fenced, which makes them register again with a new epoch and gives up their queue claims)
+  // merely because their heartbeats could not reach it while it was down. The load ran 5 s on
+  // after the restart, longer than the janitor's 3 s.
+  std::string registry;
+  ASSERT_TRUE(pg_.Sql("faas", "SELECT id, state, epoch FROM nodes ORDER BY id", &registry, &error))
+      << error;
+  EXPECT_EQ(registry, "n1|up|1\nn2|up|1\nn3|up|1\n") << AllLogs();
   EXPECT_GT(s.ok, 100);
   EXPECT_EQ(s.connection_errors, 0);
   EXPECT_TRUE(s.errors.empty()) << "sync calls to a known function failed while PostgreSQL was "
