@@ -344,6 +344,18 @@ class ClusterFaults : public ::testing::Test {
         down.push_back(d < 0 ? nlohmann::json(nullptr) : nlohmann::json(d * 1000));
       }
       j["gateway_node_down_after_fault_ms"] = down;
+      if (recover_s_ > 0) {
+        // Readmission: the first request the node served that was sent after the recovery.
+        double first = -1;
+        for (const RequestRecord& r : records_) {
+          if (r.node == failed_node && r.status == 200 && r.sent_s > recover_s_ &&
+              (first < 0 || r.sent_s < first)) {
+            first = r.sent_s;
+          }
+        }
+        j["first_request_served_after_recovery_ms"] =
+            first < 0 ? nlohmann::json(nullptr) : nlohmann::json((first - recover_s_) * 1000);
+      }
     }
     std::vector<double> lat;
     for (const RequestRecord& r : records_) {
@@ -368,6 +380,20 @@ class ClusterFaults : public ::testing::Test {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       logs << "==== node " << NodeId(i) << "\n" << nodes_[i]->Logs();
     }
+  }
+
+  // Routing stops within `limit` of the fault: every gateway logged the node down, and no request
+  // sent later was routed to it. The limits are CLUSTER.md §7's targets with 2x slack for this
+  // shared 2-core VM (the measured figures are printed and in the JSON artifact).
+  void ExpectRoutingStopsWithin(const std::string& failed_node, const Summary& s,
+                                milliseconds limit) {
+    const double limit_s = std::chrono::duration<double>(limit).count();
+    for (std::size_t g = 0; g < gateways_.size(); ++g) {
+      double down = FirstDownAfter(gateways_[g]->Logs(), failed_node, fault_wall_);
+      EXPECT_GE(down, 0) << "gateway " << g + 1 << " never took " << failed_node << " down";
+      EXPECT_LE(down, limit_s) << "gateway " << g + 1;
+    }
+    EXPECT_LE(s.last_routed_after_fault_s, limit_s);
   }
 
   // Failures are node_lost (or no_capacity), at most the requests in flight on the failed node
@@ -412,6 +438,7 @@ TEST_F(ClusterFaults, NodeKilledWithSigkill) {
          {{"unshipped_rows_of_killed_node",
            unshipped.count(NodeId(0)) != 0U ? unshipped[NodeId(0)] : 0}});
   EXPECT_GT(s.ok, 100);
+  ExpectRoutingStopsWithin(NodeId(0), s, seconds(1));
   ExpectBoundedNodeErrors(s);
   // Recovery: n1 restarts on its data dir and ships the rest.
   FaasdProcess restarted(nodes_[0]->data_dir());
@@ -428,6 +455,7 @@ TEST_F(ClusterFaults, NodeBlackholed) {
   Summary s = Summarise(NodeId(0));
   Report("n1's veth down for 4 s", NodeId(0), s);
   EXPECT_GT(s.ok, 100);
+  ExpectRoutingStopsWithin(NodeId(0), s, seconds(3));
   ExpectBoundedNodeErrors(s);
   ExpectLedgerExact(s);
 }
@@ -439,6 +467,7 @@ TEST_F(ClusterFaults, NodeHungWithSigstop) {
   Summary s = Summarise(NodeId(0));
   Report("SIGSTOP n1 for 4 s, then SIGCONT", NodeId(0), s);
   EXPECT_GT(s.ok, 100);
+  ExpectRoutingStopsWithin(NodeId(0), s, seconds(3));
   ExpectBoundedNodeErrors(s);
   ExpectLedgerExact(s);
 }
@@ -540,6 +569,7 @@ TEST_F(ClusterFaults, NodeRestartedWithItsJournal) {
   EXPECT_GT(s.ok, 100);
   EXPECT_GE(first_after_restart, 0) << "the restarted node never served again\n"
                                     << restarted.Logs();
+  ExpectRoutingStopsWithin(NodeId(0), s, seconds(1));
   ExpectBoundedNodeErrors(s);
   ExpectLedgerExact(s);
   restarted.Stop();
