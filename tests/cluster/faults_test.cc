@@ -102,7 +102,8 @@ class ClusterFaults : public ::testing::Test {
     }
     for (std::size_t i = 0; i < kNodes; ++i) {
       nodes_.push_back(std::make_unique<FaasdProcess>());
-      ASSERT_TRUE(StartNode(i)) << nodes_[i]->Logs();
+      ASSERT_TRUE(StartNode(i)) << "exit code " << nodes_[i]->exit_code() << "\n"
+                                << nodes_[i]->Logs();
     }
     for (std::size_t g = 0; g < kGateways; ++g) {
       gateways_.push_back(std::make_unique<FaasdProcess>());

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,13 +63,19 @@ bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     if (!netns_.empty()) {
+      // A test killed outright must not leave faasd running in a namespace nobody can name.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       int ns = ::open(netns_.c_str(), O_RDONLY | O_CLOEXEC);
       if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+        const std::string why = "faasd_process: cannot join " + netns_ + "\n";
+        (void)!::write(2, why.data(), why.size());
         ::_exit(126);
       }
       ::close(ns);
     }
     ::execv(args[0], args.data());
+    const std::string why = "faasd_process: cannot exec " + argv[0] + "\n";
+    (void)!::write(2, why.data(), why.size());
     ::_exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
