@@ -1,6 +1,10 @@
 #include "local_net.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +18,7 @@ namespace faas::testing {
 namespace {
 
 constexpr const char* kIp = "/usr/sbin/ip";
+constexpr const char* kNsenter = "/usr/bin/nsenter";
 constexpr const char* kPrefix = "fzt";
 
 CommandResult Ip(const std::vector<std::string>& args) {
@@ -83,17 +88,21 @@ std::string LocalNet::Unavailable() {
   if (::geteuid() != 0) {
     return "local-cluster tests need root (network namespaces, veths, a bridge)";
   }
-  if (::access(kIp, X_OK) != 0) {
-    return std::string(kIp) + " (iproute2) is missing";
+  for (const char* tool : {kIp, kNsenter}) {
+    if (::access(tool, X_OK) != 0) {
+      return std::string(tool) + " is missing (iproute2, util-linux)";
+    }
   }
-  // Make and remove one namespace: a kernel without netns or a container without
-  // CAP_SYS_ADMIN fails here.
-  std::string probe = std::string(kPrefix) + std::to_string(::getpid()) + "probe";
-  CommandResult r = Ip({"netns", "add", probe});
-  if (r.exit_code != 0) {
-    return "`ip netns add` fails here: " + r.err;
+  // A kernel without netns or a container without CAP_SYS_ADMIN fails here.
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::_exit(::unshare(CLONE_NEWNET) == 0 ? 0 : 1);
   }
-  Ip({"netns", "del", probe});
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return "unshare(CLONE_NEWNET) fails here: no network namespaces";
+  }
   return "";
 }
 
@@ -103,8 +112,10 @@ LocalNet::LocalNet() : prefix_(std::string(kPrefix) + std::to_string(::getpid())
 
 LocalNet::~LocalNet() {
   for (const Host& h : hosts_) {
-    Ip({"netns", "del", h.name});  // takes the namespace's end of the veth, hence the pair
-    Ip({"link", "del", h.veth_host});
+    // The namespace ends with its last process, and takes its end of the veth (hence the pair).
+    ::kill(h.holder, SIGKILL);
+    ::waitpid(h.holder, nullptr, 0);
+    Ip({"link", "del", h.veth_host});  // already gone, unless the namespace is still held
   }
   if (bridge_made_) {
     Ip({"link", "del", bridge_});
@@ -138,21 +149,57 @@ LocalNet::Host LocalNet::AddHost(std::string* error) {
   const int index = static_cast<int>(hosts_.size()) + 1;
   Host h;
   h.name = prefix_ + "n" + std::to_string(index);
-  h.netns_path = "/var/run/netns/" + h.name;
   h.veth_host = prefix_ + "h" + std::to_string(index);
   const std::string veth_ns = prefix_ + "p" + std::to_string(index);
   const std::string ip = subnet_ + "." + std::to_string(10 + index);
-  if (!IpOk({"netns", "add", h.name}, error)) {
+  // The namespace is held by a child that does nothing else, and is named by its pid, not by a
+  // bind mount under /run/netns: that directory is a shared mount, and a mount event from
+  // another mount namespace on this machine once took such a bind mount away under a running
+  // test ("setting the network namespace ... failed: Invalid argument"). The holder dies with
+  // the test (PR_SET_PDEATHSIG), and the namespace with it.
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) {
+    *error = "pipe2 failed";
     return {};
   }
+  h.holder = ::fork();
+  if (h.holder == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const char ok = ::unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+    (void)!::write(ready[1], &ok, 1);
+    for (;;) {
+      ::pause();
+    }
+  }
+  ::close(ready[1]);
+  char ok = 'n';
+  const bool got = ::read(ready[0], &ok, 1) == 1;
+  ::close(ready[0]);
+  if (h.holder < 0 || !got || ok != 'y') {
+    *error = "could not make a network namespace";
+    if (h.holder > 0) {
+      ::kill(h.holder, SIGKILL);
+      ::waitpid(h.holder, nullptr, 0);
+    }
+    return {};
+  }
+  h.netns_path = "/proc/" + std::to_string(h.holder) + "/ns/net";
   hosts_.push_back(h);  // from here on the destructor removes it
+  auto in_ns = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {kNsenter, "--net=" + h.netns_path, kIp};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CommandResult r = RunCommand(argv, "", std::chrono::seconds(20));
+    if (r.exit_code != 0) {
+      *error = "nsenter ip " + args[0] + " ...: " + r.err + r.out;
+    }
+    return r.exit_code == 0;
+  };
   if (!IpOk({"link", "add", h.veth_host, "type", "veth", "peer", "name", veth_ns}, error) ||
       !IpOk({"link", "set", h.veth_host, "master", bridge_}, error) ||
       !IpOk({"link", "set", h.veth_host, "up"}, error) ||
-      !IpOk({"link", "set", veth_ns, "netns", h.name}, error) ||
-      !IpOk({"-n", h.name, "addr", "add", ip + "/24", "dev", veth_ns}, error) ||
-      !IpOk({"-n", h.name, "link", "set", veth_ns, "up"}, error) ||
-      !IpOk({"-n", h.name, "link", "set", "lo", "up"}, error)) {
+      !IpOk({"link", "set", veth_ns, "netns", std::to_string(h.holder)}, error) ||
+      !in_ns({"addr", "add", ip + "/24", "dev", veth_ns}) ||
+      !in_ns({"link", "set", veth_ns, "up"}) || !in_ns({"link", "set", "lo", "up"})) {
     return {};
   }
   hosts_.back().ip = ip;

@@ -1,8 +1,9 @@
 // Test support for the fault tests (docs/design/0025-fault-tests.md): a local network of network
 // namespaces, each joined by a veth pair to one bridge on the host, with addresses this harness
-// creates. Everything it makes carries a per-run prefix (`fzt<pid>`) and a per-run /24 in
-// 10.77.0.0/16, so parallel runs do not clash; the destructor removes it all, and the next run
-// removes what a crashed run (its pid gone) left behind.
+// creates. Each namespace is held by a child process (no `ip netns` name); links carry a per-run
+// prefix (`fzt<pid>`) and the addresses a per-run /24 in 10.77.0.0/16, so parallel runs do not
+// clash. The destructor removes it all; a test killed outright takes its namespaces (and their
+// veths) with it, and the next run removes the bridge it left (its pid gone).
 //
 //   if (std::string why = LocalNet::Unavailable(); !why.empty()) GTEST_SKIP() << why;
 //   LocalNet net;
@@ -12,6 +13,8 @@
 //   net.SetLink(n1, false);                        // blackhole: the host side of its veth down
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -20,8 +23,9 @@ namespace faas::testing {
 class LocalNet {
  public:
   struct Host {
-    std::string name;        // the namespace's name
-    std::string netns_path;  // /var/run/netns/<name>, for FaasdProcess::set_netns
+    std::string name;        // a name for messages
+    pid_t holder = -1;       // the process that holds the namespace
+    std::string netns_path;  // /proc/<holder>/ns/net, for FaasdProcess::set_netns
     std::string ip;          // its address on the bridge
     std::string veth_host;   // the host side of its veth pair (on the bridge)
   };

@@ -51,6 +51,8 @@ class FaasdProcess {
   // --grpc on (default 127.0.0.1, ports always 0), and a network namespace (a path such as
   // /var/run/netns/NAME) the child joins with setns(2) before exec. Only the network namespace
   // changes (unlike `ip netns exec`, which also remounts /sys and would hide the cgroup mounts).
+  // Such a child also gets SIGKILL when the thread that started it exits (PR_SET_PDEATHSIG), so a
+  // test killed outright leaves no faasd in a namespace: start it from the test's main thread.
   void set_bind_host(const std::string& host) { bind_host_ = host; }
   void set_netns(const std::string& path) { netns_ = path; }
   const std::string& bind_host() const { return bind_host_; }
