@@ -49,7 +49,7 @@ class FaasdProcess {
   void set_public_deploys(bool on) { public_deploys_ = on; }
   // For local-cluster tests (tests/cluster/): before Start(), the address faasd binds --http and
   // --grpc on (default 127.0.0.1, ports always 0), and a network namespace (a path such as
-  // /var/run/netns/NAME) the child joins with setns(2) before exec. Only the network namespace
+  // /proc/PID/ns/net) the child joins with setns(2) before exec. Only the network namespace
   // changes (unlike `ip netns exec`, which also remounts /sys and would hide the cgroup mounts).
   // Such a child also gets SIGKILL when the thread that started it exits (PR_SET_PDEATHSIG), so a
   // test killed outright leaves no faasd in a namespace: start it from the test's main thread.
