@@ -75,6 +75,7 @@ void Load::Client(int index) {
       auto j = nlohmann::json::parse(res.body, nullptr, false);
       if (!j.is_discarded() && j.contains("error") && j["error"].is_object()) {
         r.code = j["error"].value("code", "");
+        r.message = j["error"].value("message", "");
       }
     }
     if (res.Header("connection") == "close") {

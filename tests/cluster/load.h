@@ -25,6 +25,7 @@ struct RequestRecord {
   int status = 0;          // 0: no response (the connection broke, or the client deadline)
   bool timed_out = false;  // no answer within the client deadline (a test failure)
   std::string code;        // error.code of a JSON error body
+  std::string message;     // its error.message
   std::string node;        // X-Faas-Node
   std::string invocation;  // X-Invocation-Id
   double sent_s = 0;       // seconds since the load started (steady clock)
