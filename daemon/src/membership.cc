@@ -1,6 +1,7 @@
 // Cluster membership for the node and gateway roles (membership.h).
 #include "membership.h"
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,9 @@ auto& Log() {
   static auto log = faas::log::Get("cluster");
   return log;
 }
+
+// The janitor's threshold during its grace after an outage: longer than any real silence.
+constexpr std::chrono::milliseconds kNeverDeadDuringGrace = std::chrono::hours(24);
 
 }  // namespace
 
@@ -183,10 +187,25 @@ void NodeJanitor::Start() {
     return;
   }
   thread_ = std::thread([this] {
+    using Clock = std::chrono::steady_clock;
+    // While PostgreSQL was out of reach, the nodes' heartbeats could not reach it either: when
+    // it is back, every node looks silent for as long as the outage lasted. So after a failed
+    // step, nothing is declared dead until the store has been reachable for dead_after again,
+    // which gives every live node time to heartbeat (docs/design/0025-fault-tests.md: the
+    // fault test PostgresqlStopped found healthy nodes declared dead and fenced at once).
+    bool last_failed = false;
+    Clock::time_point grace_until{};
     std::unique_lock lock(mu_);
     while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
       lock.unlock();
-      faas::Result<store::JanitorReport> r = registry_->JanitorStep(dead_after_);
+      const bool in_grace = last_failed || Clock::now() < grace_until;
+      faas::Result<store::JanitorReport> r =
+          registry_->JanitorStep(in_grace ? kNeverDeadDuringGrace : dead_after_);
+      if (r.ok() && last_failed) {
+        grace_until = Clock::now() + dead_after_;
+        FAAS_LOG(Log(), info, "node.janitor_grace", {"ms", dead_after_.count()});
+      }
+      last_failed = !r.ok();
       if (!r.ok()) {
         FAAS_LOG(Log(), debug, "node.janitor_failed", {"error", r.status().message()});
       } else if (!r->marked_dead.empty() && on_dead_) {

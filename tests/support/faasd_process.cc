@@ -1,7 +1,9 @@
 #include "faasd_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,9 +42,9 @@ bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
   ::unlink(ready.c_str());
   std::vector<std::string> argv = {BinDir() + "/faasd",
                                    "--http",
-                                   "127.0.0.1:0",
+                                   bind_host_ + ":0",
                                    "--grpc",
-                                   "127.0.0.1:0",
+                                   bind_host_ + ":0",
                                    "--data-dir",
                                    data_dir_,
                                    "--ready-file",
@@ -60,7 +62,20 @@ bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    if (!netns_.empty()) {
+      // A test killed outright must not leave faasd running in a namespace nobody can name.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int ns = ::open(netns_.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+        const std::string why = "faasd_process: cannot join " + netns_ + "\n";
+        (void)!::write(2, why.data(), why.size());
+        ::_exit(126);
+      }
+      ::close(ns);
+    }
     ::execv(args[0], args.data());
+    const std::string why = "faasd_process: cannot exec " + argv[0] + "\n";
+    (void)!::write(2, why.data(), why.size());
     ::_exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

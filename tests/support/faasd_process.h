@@ -47,6 +47,15 @@ class FaasdProcess {
   // faasctl with exactly `args` after --server: no token, nothing added.
   CommandResult CtlRaw(const std::vector<std::string>& args, const std::string& input = "");
   void set_public_deploys(bool on) { public_deploys_ = on; }
+  // For local-cluster tests (tests/cluster/): before Start(), the address faasd binds --http and
+  // --grpc on (default 127.0.0.1, ports always 0), and a network namespace (a path such as
+  // /proc/PID/ns/net) the child joins with setns(2) before exec. Only the network namespace
+  // changes (unlike `ip netns exec`, which also remounts /sys and would hide the cgroup mounts).
+  // Such a child also gets SIGKILL when the thread that started it exits (PR_SET_PDEATHSIG), so a
+  // test killed outright leaves no faasd in a namespace: start it from the test's main thread.
+  void set_bind_host(const std::string& host) { bind_host_ = host; }
+  void set_netns(const std::string& path) { netns_ = path; }
+  const std::string& bind_host() const { return bind_host_; }
   // The admin token faasd created in its data dir ("" before the first start).
   std::string AdminToken() const;
   // A new API key of `tenant` for every function ("" on failure), made with faasctl.
@@ -61,6 +70,8 @@ class FaasdProcess {
   int http_port_ = 0;
   std::string grpc_addr_;
   bool public_deploys_ = true;
+  std::string bind_host_ = "127.0.0.1";
+  std::string netns_;
 };
 
 }  // namespace faas::testing

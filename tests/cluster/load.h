@@ -1,0 +1,76 @@
+// Test support for the fault tests: a closed-loop load generator. N clients, each a thread with
+// one keep-alive HTTP connection to its gateway, send GET requests back to back and record every
+// request's outcome. A client whose gateway refuses a new connection moves to the next gateway
+// (that is not a request: nothing was sent); a request whose connection breaks is recorded as a
+// connection error and the client reconnects.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace faas::testing {
+
+struct Gateway {
+  std::string host;
+  int port = 0;
+};
+
+struct RequestRecord {
+  int client = 0;
+  int gateway = 0;         // index into the gateways given to Load
+  int status = 0;          // 0: no response (the connection broke, or the client deadline)
+  bool timed_out = false;  // no answer within the client deadline (a test failure)
+  std::string code;        // error.code of a JSON error body
+  std::string message;     // its error.message
+  std::string node;        // X-Faas-Node
+  std::string invocation;  // X-Invocation-Id
+  double sent_s = 0;       // seconds since the load started (steady clock)
+  double answered_s = 0;
+  double latency_ms() const { return (answered_s - sent_s) * 1000; }
+};
+
+class Load {
+ public:
+  // Client i starts on gateways[i % gateways.size()].
+  Load(std::vector<Gateway> gateways, std::string target, int clients,
+       std::chrono::milliseconds client_deadline);
+  ~Load();  // Stop()s
+  Load(const Load&) = delete;
+  Load& operator=(const Load&) = delete;
+
+  void Start();
+  // Tells every client to stop after its current request, and joins them.
+  void Stop();
+  // Seconds since Start() on the clock the records use.
+  double Now() const;
+  std::chrono::system_clock::time_point started_wall() const { return started_wall_; }
+
+  // Valid after Stop().
+  const std::vector<RequestRecord>& records() const { return records_; }
+  // Connections a gateway refused (a client then moved on); not requests.
+  int refused_connects() const { return refused_connects_.load(); }
+  // Requests answered so far (any outcome), for polling while the load runs.
+  int answered() const { return answered_.load(); }
+
+ private:
+  void Client(int index);
+
+  std::vector<Gateway> gateways_;
+  std::string target_;
+  int clients_;
+  std::chrono::milliseconds deadline_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::system_clock::time_point started_wall_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> refused_connects_{0};
+  std::atomic<int> answered_{0};
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::vector<RequestRecord> records_;
+};
+
+}  // namespace faas::testing
