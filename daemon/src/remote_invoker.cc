@@ -23,6 +23,23 @@
 namespace faas::daemon {
 namespace {
 
+// A status a node answers before it took a call (no initial metadata yet) that another node
+// would not repeat: the node was stopping (its server cancels what it has not started:
+// CANCELLED, or a handler torn down: UNKNOWN, INTERNAL, ABORTED). The function never started, so
+// the call goes to the next node. The request's own faults (INVALID_ARGUMENT, RESOURCE_EXHAUSTED),
+// a missing secret and the gateway's deadline would fail the same way anywhere: not retried.
+bool RefusedByThisNodeOnly(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::ABORTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 using scheduler::InvokeResult;
 using scheduler::Outcome;
 using Stub = v1::NodeService::Stub;
@@ -280,7 +297,7 @@ class InvokeStream final
     if (status.ok() && have_head_ && result_.body.size() == body_bytes_) {
       result_.node = node_.id;
       call_->finish(std::move(result_));
-    } else if (!delivered_ && broken) {
+    } else if (!delivered_ && (broken || RefusedByThisNodeOnly(status.error_code()))) {
       // Refused or reset before the node took the call: the function never started there.
       impl_->nodes->MarkDown(node_.id, status.error_message());
       impl_->Attempt(std::move(call_));
