@@ -228,8 +228,9 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
               "how long the results of async invocations (and Idempotency-Keys) are kept",
               "FAAS_ASYNC_RETENTION");
   AddDuration(app, "--queue-visibility", &c->queue_visibility,
-              "how long a leased async invocation stays hidden before another consumer (another "
-              "gateway with --redis) may take it over; keep it above the longest function timeout",
+              "lease of an async invocation: its gateway extends it every third of this while the "
+              "invocation runs; when the gateway dies, another one (with --redis) takes the work "
+              "over after this",
               "FAAS_QUEUE_VISIBILITY");
   AddDuration(app, "--shutdown-grace", &c->shutdown_grace,
               "on SIGTERM, how long in-flight invocations may finish", "FAAS_SHUTDOWN_GRACE");

@@ -609,8 +609,9 @@ int RunDaemon(const DaemonConfig& config) {
        .consumer_name = "",
        .settings_kind = "internal"});
   {
-    // Defined here, not stored: flags may change between runs. The longest function timeout
-    // is 15 min, so a lease lives a little longer (faasd releases stale leases at start).
+    // Defined here, not stored: flags may change between runs. The trigger extends a lease
+    // every visibility / 3 while its invocation runs, so a short visibility covers any function
+    // timeout (faasd releases stale SQLite leases at start; Redis ones expire).
     triggers::TriggerSpec async_spec;
     async_spec.name = "async";
     async_spec.function = "async";

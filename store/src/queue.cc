@@ -514,6 +514,26 @@ void SqliteQueue::WakeAll() {
   impl_->ready_cv.notify_all();
 }
 
+Status SqliteQueue::Extend(int64_t id, uint32_t attempt, std::chrono::milliseconds visibility) {
+  if (visibility.count() <= 0) {
+    return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
+                                " must be positive");
+  }
+  int64_t visibility_ms = std::min<int64_t>(visibility.count(), kMaxVisibilityMs);
+  auto op = [&](sqlite3* db) -> Status {
+    int64_t until = UnixMillisNow() + visibility_ms;
+    FAAS_ASSIGN_OR_RETURN(
+        Stmt st, Stmt::Prepare(db,
+                               "UPDATE messages SET visible_at_ms = ?3, leased_until_ms = ?3"
+                               " WHERE id = ?1 AND attempt = ?2 AND dead = 0"
+                               " AND leased_until_ms > 0",
+                               {id, int64_t{attempt}, until}));
+    FAAS_RETURN_IF_ERROR(st.Run());
+    return sqlite3_changes(db) == 0 ? LeaseLost(id, attempt) : OkStatus();
+  };
+  return impl_->Write(op);
+}
+
 Status SqliteQueue::Ack(int64_t id, uint32_t attempt) {
   auto op = [&](sqlite3* db) { return AckLeased(db, id, attempt); };
   return impl_->Write(op);

@@ -38,6 +38,7 @@ class SqliteQueue final : public Queue {
                                           std::chrono::milliseconds visibility) override;
   void WaitForReady(std::string_view queue, Clock::time_point deadline) override;
   void WakeAll() override;
+  Status Extend(int64_t id, uint32_t attempt, std::chrono::milliseconds visibility) override;
   Status Ack(int64_t id, uint32_t attempt) override;
   Status Retry(int64_t id, uint32_t attempt, int64_t visible_at_unix_ms,
                std::string_view error) override;

@@ -106,6 +106,7 @@ class RedisQueue final : public Queue {
         probe_(MakeScript(redis_scripts::kProbe)),
         ack_(MakeScript(redis_scripts::kAck)),
         ack_with_result_(MakeScript(redis_scripts::kAckWithResult)),
+        extend_(MakeScript(redis_scripts::kExtend)),
         retry_(MakeScript(redis_scripts::kRetry)),
         dead_letter_(MakeScript(redis_scripts::kDeadLetter)),
         list_dead_(MakeScript(redis_scripts::kListDead)),
@@ -158,6 +159,17 @@ class RedisQueue final : public Queue {
 
   void WaitForReady(std::string_view queue, Clock::time_point deadline) override;
   void WakeAll() override;
+
+  Status Extend(int64_t id, uint32_t attempt, std::chrono::milliseconds visibility) override {
+    if (visibility.count() <= 0) {
+      return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
+                                  " must be positive");
+    }
+    int64_t visibility_ms = std::min<int64_t>(visibility.count(), kMaxVisibilityMs);
+    FAAS_ASSIGN_OR_RETURN(RedisReply r, Eval(extend_, {std::to_string(id), std::to_string(attempt),
+                                                       std::to_string(visibility_ms)}));
+    return Int(r.get()) == 1 ? OkStatus() : LeaseLost(id, attempt);
+  }
 
   Status Ack(int64_t id, uint32_t attempt) override {
     FAAS_ASSIGN_OR_RETURN(RedisReply r, Eval(ack_, {std::to_string(id), std::to_string(attempt)}));
@@ -479,7 +491,7 @@ class RedisQueue final : public Queue {
   redis::RedisAddress addr_;
   RedisQueueOptions options_;
   const Script publish_, publish_async_, publish_async_once_, lease_, probe_, ack_,
-      ack_with_result_, retry_, dead_letter_, list_dead_, replay_dead_, stats_;
+      ack_with_result_, extend_, retry_, dead_letter_, list_dead_, replay_dead_, stats_;
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<RedisClient>> pool_;

@@ -183,6 +183,18 @@ end
 return {ready, due, last}
 )lua";
 
+// ARGV: P, id, attempt, visibility ms. 1 = the lease's deadline is now + visibility, 0 = lease
+// lost.
+constexpr const char* kExtend = R"lua(
+local id = ARGV[2]
+local q = open_lease(id, ARGV[3])
+if not q then return 0 end
+local deadline = now_ms() + tonumber(ARGV[4])
+redis.call('HSET', P .. 'm:' .. id, 'until', deadline)
+redis.call('ZADD', P .. 'l:' .. q, deadline, id)
+return 1
+)lua";
+
 // ARGV: P, id, attempt. 1 = acked, 0 = lease lost.
 constexpr const char* kAck = R"lua(
 local q, eid = open_lease(ARGV[2], ARGV[3])

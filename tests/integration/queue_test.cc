@@ -766,6 +766,63 @@ TEST_P(QueueTest, AnotherConsumerTakesOverAnExpiredLease) {
   EXPECT_EQ(StatsOf("work").acked, 1u);
 }
 
+TEST_P(QueueTest, AnExtendedLeaseOutlivesItsFirstVisibility) {
+  // Another consumer (Redis: another gateway; SQLite: the same store) waits for the message
+  // while its holder extends the lease: past the first deadline nobody takes it over.
+  std::unique_ptr<Queue> other = Redis() ? OpenQueue("gw-2") : nullptr;
+  Queue& taker = other ? *other : *q_;
+  int64_t id = Pub("long", "job");
+  Clock::time_point leased_at = Clock::now();
+  std::vector<QueueMessage> first = LeaseNow("long", 1, 1s);
+  ASSERT_EQ(first.size(), 1u);
+  // Extend to 1 s from now three times, 400 ms apart: the lease lives past its first deadline,
+  // and the other consumer never gets it meanwhile.
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(q_->Extend(id, 1, 1s).ok());
+    Clock::time_point next = Clock::now() + 400ms;
+    while (Clock::now() < next) {
+      taker.WaitForReady("long", next);
+      auto b = taker.Lease("long", 1, kLong);
+      ASSERT_TRUE(b.ok()) << b.status().ToString();
+      ASSERT_TRUE(b->empty()) << "an extended lease was taken over after " << Since(leased_at);
+    }
+  }
+  EXPECT_GE(Since(leased_at), 1200ms);
+  EXPECT_EQ(StatsOf("long").in_flight, 1u);
+  // Once no longer extended, the lease expires and is taken over with the next attempt.
+  Clock::time_point deadline = Clock::now() + 5s;
+  std::vector<QueueMessage> taken;
+  while (taken.empty() && Clock::now() < deadline) {
+    taker.WaitForReady("long", deadline);
+    auto b = taker.Lease("long", 1, kLong);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    taken = *b;
+  }
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].attempt, 2u);
+  EXPECT_TRUE(taker.Ack(id, 2).ok());
+}
+
+TEST_P(QueueTest, ExtendingALostLeaseAnswersNotFound) {
+  int64_t id = Pub("q", "x");
+  ASSERT_EQ(LeaseNow("q", 1, 30ms).size(), 1u);
+  EXPECT_EQ(q_->Extend(id, 1, 0ms).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(q_->Extend(id, 2, 1s).code(), StatusCode::kNotFound) << "not this attempt's lease";
+  std::vector<QueueMessage> second = LeaseWithin("q", 1);  // the 30 ms lease expired
+  ASSERT_EQ(second.size(), 1u);
+  ASSERT_EQ(second[0].attempt, 2u);
+  EXPECT_EQ(q_->Extend(id, 1, 1s).code(), StatusCode::kNotFound) << "taken over";
+  EXPECT_TRUE(q_->Extend(id, 2, 1s).ok());
+  ASSERT_TRUE(q_->Ack(id, 2).ok());
+  EXPECT_EQ(q_->Extend(id, 2, 1s).code(), StatusCode::kNotFound) << "acked";
+  EXPECT_EQ(q_->Extend(12345678, 1, 1s).code(), StatusCode::kNotFound) << "never existed";
+  // A retried (or dead-lettered) message's lease is closed too.
+  int64_t r = Pub("q", "y");
+  ASSERT_EQ(LeaseNow("q", 1).size(), 1u);
+  ASSERT_TRUE(q_->Retry(r, 1, UnixMillisNow() + 60'000, "later").ok());
+  EXPECT_EQ(q_->Extend(r, 1, 1s).code(), StatusCode::kNotFound) << "retried";
+}
+
 TEST_P(QueueTest, AsyncRecordsExpireAfterTheRetention) {
   if (!Redis()) {
     GTEST_SKIP() << "SQLite records expire by ExpireAsync (AsyncRecordsFollowTheirInvocation)";

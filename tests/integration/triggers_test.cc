@@ -477,6 +477,38 @@ TEST_P(TriggersTest, RunsAtMostConcurrencyInvocationsAtOnce) {
   ASSERT_TRUE(Eventually([&] { return Outstanding("limited", "faas-limited") == 0; }));
 }
 
+TEST_P(TriggersTest, EmbeddedLeasesAreExtendedWhileTheirDeliveryIsHeld) {
+  if (IsRedis()) {
+    GTEST_SKIP() << "Redis triggers reclaim entries by idle time (XAUTOCLAIM); no extension";
+  }
+  // One delivery runs (blocked) for more than three visibilities while two more wait in the
+  // fetched batch: the extender keeps all three leases, so none is delivered a second time.
+  Gate gate;
+  Recorder rec;
+  rec.behaviour = [&](const Delivery&) -> DeliveryResult {
+    gate.Wait();
+    return {.ok = true, .error = ""};
+  };
+  TriggerManager mgr(Options(rec));
+  TriggerSpec spec = Spec("long", "long");
+  spec.visibility_timeout = milliseconds(600);
+  spec.batch = 4;
+  spec.concurrency = 1;
+  ASSERT_TRUE(mgr.Add(spec).ok());
+  Publish("long", {"a", "b", "c"});
+  ASSERT_TRUE(Eventually([&] { return rec.Running() == 1; }));
+  Clock::time_point until = Clock::now() + seconds(2);
+  Eventually([&] { return Clock::now() >= until; });  // 2 s > 3 visibilities
+  gate.Open();
+  ASSERT_TRUE(Eventually([&] { return rec.Succeeded() >= 3; }));
+  ASSERT_TRUE(Eventually([&] { return Outstanding("long", "faas-long") == 0; }));
+  mgr.Stop(seconds(5));  // every delivery that was started has ended
+  for (const char* body : {"a", "b", "c"}) {
+    EXPECT_EQ(rec.AttemptsOf(body), (std::vector<uint32_t>{1})) << body;
+  }
+  EXPECT_EQ(mgr.Get("long")->delivered, 3u);
+}
+
 TEST_P(TriggersTest, AnotherManagerReclaimsTheDeliveriesOfACrashedOne) {
   constexpr int kMessages = 60;
   Gate never_before_stop;

@@ -2,7 +2,16 @@
 // per delivery (attempt = QueueMessage.attempt), Retry with a visible_at for the backoff, and
 // dead letters; a lease that is never ended expires after the visibility timeout and the
 // message is leased again with attempt + 1, which is how a crashed faasd's messages come back.
+// While a delivery is held (fetched and waiting for a worker, or running), one extender thread
+// per trigger pushes its lease deadline to now + visibility every visibility / 3
+// (Queue::Extend), so the visibility only bounds how long a dead consumer's work waits, not how
+// long an invocation may run.
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -44,6 +53,12 @@ class EmbeddedTrigger final : public Trigger {
       }
       std::vector<Job> jobs;
       jobs.reserve(leased->size());
+      {
+        std::lock_guard lock(held_mu_);
+        for (const store::QueueMessage& m : *leased) {
+          held_[m.id] = m.attempt;
+        }
+      }
       for (store::QueueMessage& m : *leased) {
         Job j;
         j.queue_id = m.id;
@@ -62,6 +77,7 @@ class EmbeddedTrigger final : public Trigger {
   }
 
   void Ack(const Job& job) override {
+    Release(job);
     if (Note(job, "ack", env_.queue->Ack(job.queue_id, job.delivery.attempt))) {
       ++delivered_;
     }
@@ -69,12 +85,14 @@ class EmbeddedTrigger final : public Trigger {
 
   void RetryLater(const Job& job, const std::string& error,
                   std::chrono::milliseconds delay) override {
+    Release(job);
     Note(job, "retry",
          env_.queue->Retry(job.queue_id, job.delivery.attempt, UnixMillisNow() + delay.count(),
                            error));
   }
 
   void DeadLetter(const Job& job, const std::string& error) override {
+    Release(job);
     if (Note(job, "dead_letter",
              env_.queue->DeadLetter(job.queue_id, job.delivery.attempt, spec_.dlq, error))) {
       ++dead_lettered_;
@@ -98,6 +116,63 @@ class EmbeddedTrigger final : public Trigger {
 
   void WakeFetcher() override { env_.queue->WakeAll(); }
 
+  void StartExtra() override {
+    extender_ = std::thread([this] { ExtendLoop(); });
+  }
+
+  void StopExtra() override {
+    {
+      std::lock_guard lock(held_mu_);
+      extender_stop_ = true;
+    }
+    extender_cv_.notify_all();
+    if (extender_.joinable()) {
+      extender_.join();
+    }
+  }
+
+  // The delivery is ending (or ended): its lease is no longer extended.
+  void Release(const Job& job) {
+    std::lock_guard lock(held_mu_);
+    auto it = held_.find(job.queue_id);
+    if (it != held_.end() && it->second == job.delivery.attempt) {
+      held_.erase(it);
+    }
+  }
+
+  // Every visibility / 3, extends the lease of every held delivery to now + visibility. A lost
+  // lease (NotFound: it expired and another consumer took the message) is no longer extended;
+  // other errors (the backend is unreachable) are retried on the next round.
+  void ExtendLoop() {
+    const std::chrono::milliseconds every =
+        std::max(spec_.visibility_timeout / 3, std::chrono::milliseconds(10));
+    std::unique_lock lock(held_mu_);
+    for (;;) {
+      extender_cv_.wait_for(lock, every, [&] { return extender_stop_; });
+      if (extender_stop_) {
+        return;
+      }
+      std::vector<std::pair<int64_t, uint32_t>> leases(held_.begin(), held_.end());
+      lock.unlock();
+      for (const auto& [id, attempt] : leases) {
+        Status s = env_.queue->Extend(id, attempt, spec_.visibility_timeout);
+        if (s.ok()) {
+          continue;
+        }
+        FAAS_LOG(log_, warn, "trigger.extend_failed", {"trigger", spec_.name}, {"id", id},
+                 {"attempt", attempt}, {"error", s.ToString()});
+        if (s.code() == StatusCode::kNotFound) {
+          std::lock_guard relock(held_mu_);
+          auto it = held_.find(id);
+          if (it != held_.end() && it->second == attempt) {
+            held_.erase(it);
+          }
+        }
+      }
+      lock.lock();
+    }
+  }
+
   int64_t Lag() const override {
     auto st = env_.queue->Stats(spec_.queue);
     if (!st.ok()) {
@@ -105,6 +180,12 @@ class EmbeddedTrigger final : public Trigger {
     }
     return static_cast<int64_t>(st->ready + st->delayed);
   }
+
+  std::mutex held_mu_;  // guards held_ and extender_stop_
+  std::condition_variable extender_cv_;
+  std::map<int64_t, uint32_t> held_;  // message id → attempt of the leases this trigger holds
+  bool extender_stop_ = false;
+  std::thread extender_;
 };
 
 }  // namespace

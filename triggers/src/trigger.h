@@ -6,7 +6,8 @@
 //   fetch   (1)            reads messages from the source into `jobs_` while there is room;
 //   workers (concurrency)  each takes one job at a time, calls `invoke`, and ends the delivery;
 //   Redis only: writer (1) applies acks/dead letters, claims due retries, reclaims entries of
-//                          dead consumers (XAUTOCLAIM) and refreshes the lag.
+//                          dead consumers (XAUTOCLAIM) and refreshes the lag;
+//   embedded only: extender (1) extends the leases of the messages held (Queue::Extend).
 // At most `concurrency` invocations run at once because only the workers invoke.
 #pragma once
 

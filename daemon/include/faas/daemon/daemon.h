@@ -86,10 +86,10 @@ struct DaemonConfig {
   double function_cpus = -1;
   uint32_t async_concurrency = 16;  // FAAS_ASYNC_CONCURRENCY: async invocations at once
   std::chrono::milliseconds async_retention{24 * 3'600'000};  // FAAS_ASYNC_RETENTION
-  // FAAS_QUEUE_VISIBILITY: how long a leased async invocation stays hidden; when its consumer
-  // dies, another one (another gateway, with --redis) takes it over after this. Above the longest
-  // function timeout (15 min), or a slow run is started a second time.
-  std::chrono::milliseconds queue_visibility{16 * 60'000};
+  // FAAS_QUEUE_VISIBILITY: the lease of an async invocation. Its consumer extends it every third
+  // of this while the invocation runs (Queue::Extend), so it need not cover the function timeout;
+  // when the consumer dies, another one (another gateway, with --redis) takes it over after this.
+  std::chrono::milliseconds queue_visibility{30'000};
   // FAAS_CALLBACK_ALLOW (comma-separated): CIDR ranges async callbacks may reach although they
   // are loopback, private, link-local or this host's own (gateway/address_policy.h).
   std::vector<std::string> callback_allow;

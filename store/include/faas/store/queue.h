@@ -11,12 +11,12 @@
 // Delivery is at least once. Lease hands out ready messages (visible_at <= now) oldest first,
 // increments their attempt and hides them until now + visibility; a consumer that dies
 // without Ack/Retry/DeadLetter loses its lease when visibility passes and the message is
-// leased again with attempt + 1. Ack, Retry and DeadLetter take the attempt of the lease they
-// end: a lease that expired and was handed out again answers NotFound (the other consumer now
-// owns it), so a slow consumer can never ack a message it no longer holds. (A lease that
-// expired but was not handed out again can still be ended by its holder.)
-// Thread-safe. SQLite: one process owns a database file at a time; writes from concurrent
-// callers are group-committed: each call still returns only after its own transaction is
+// leased again with attempt + 1; a live consumer keeps a long job's lease with Extend. Ack, Retry
+// and DeadLetter take the attempt of the lease they end: a lease that expired and was handed out
+// again answers NotFound (the other consumer now owns it), so a slow consumer can never ack a
+// message it no longer holds. (A lease that expired but was not handed out again can still be ended
+// by its holder.) Thread-safe. SQLite: one process owns a database file at a time; writes from
+// concurrent callers are group-committed: each call still returns only after its own transaction is
 // durable, but callers that arrive while a commit is in progress share the next fsync. Redis:
 // any number of processes share the keys; every state change is one Lua script (atomic).
 // Queue names are 1..200 bytes; every method taking one answers InvalidArgument otherwise.
@@ -130,6 +130,12 @@ class Queue {
   // afterwards sleeps until its own deadline, so check your stop flag before waiting.
   virtual void WakeAll() = 0;
 
+  // Keeps the lease open longer: its deadline becomes now + `visibility` (Redis: the server's
+  // clock), whether that is earlier or later than before. A consumer whose work may outlast the
+  // visibility calls it periodically (the trigger runners do, every visibility / 3), so a short
+  // visibility still covers a long invocation while a dead consumer's work is taken over soon.
+  // NotFound when the lease was lost (the same rule as Ack); InvalidArgument for visibility <= 0.
+  virtual Status Extend(int64_t id, uint32_t attempt, std::chrono::milliseconds visibility) = 0;
   // Ends the lease: the message is gone. NotFound when the lease was lost (see above).
   virtual Status Ack(int64_t id, uint32_t attempt) = 0;
   // Ends the lease with a failure: the message becomes ready again at `visible_at_unix_ms`

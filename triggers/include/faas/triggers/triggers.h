@@ -40,14 +40,17 @@
 // Embedded in detail. The fetch thread leases `batch` messages (Queue::Lease, hidden for
 // visibility_timeout) and sleeps in Queue::WaitForReady when none is ready; attempt =
 // QueueMessage.attempt; a failure is Queue::Retry with visible_at = now + Backoff; the last one
-// Queue::DeadLetter to `dlq`; lag = ready + delayed. A lease not ended (crash, Stop) expires and
-// the message comes back with attempt + 1.
+// Queue::DeadLetter to `dlq`; lag = ready + delayed. One extender thread per trigger extends the
+// lease of every held message (fetched or running) every visibility_timeout / 3 (Queue::Extend)
+// until its delivery ends. A lease not ended (crash, Stop) expires and the message comes back
+// with attempt + 1.
 //
 // Both: `concurrency` worker threads per trigger are the only callers of `invoke`. A message
 // whose delivery count already exceeds max_attempts when it arrives (its earlier deliveries
 // were lost, e.g. by consumers that crashed) is dead-lettered without another invocation.
-// The visibility timeout must exceed the longest invocation plus its wait in the fetched
-// batch, or a second consumer may deliver the message concurrently (at least once).
+// Redis: the visibility timeout must exceed the longest invocation plus its wait in the fetched
+// batch, or a second consumer may deliver the message concurrently (at least once). Embedded:
+// leases are extended, so it only bounds how long a dead consumer's messages wait.
 // Thread-safe.
 #pragma once
 
