@@ -35,7 +35,6 @@ namespace {
 using redis::BlockSigpipeInThisThread;
 using redis::FdSlot;
 using redis::IsArray;
-using redis::IsNil;
 using redis::IsTransientError;
 using redis::RedisAddress;
 using redis::RedisClient;
