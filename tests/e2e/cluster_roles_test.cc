@@ -24,16 +24,6 @@
 namespace faas::testing {
 namespace {
 
-// The node's /readyz "load" (< 0 when it does not answer one).
-double ReadyLoad(int http_port) {
-  HttpResult r = HttpRequest(http_port, "GET", "/readyz", "", {}, std::chrono::seconds(2));
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  if (r.status != 200 || j.is_discarded() || !j.contains("load")) {
-    return -1;
-  }
-  return j["load"].get<double>();
-}
-
 class ClusterRolesTest : public ::testing::Test {
  protected:
   void SetUp() override {

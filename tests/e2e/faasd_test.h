@@ -52,6 +52,16 @@ inline double Sample(const std::string& metrics, const std::string& series, doub
   return std::strtod(metrics.c_str() + at + series.size() + 2, nullptr);
 }
 
+// A cluster node's /readyz "load" (< 0 when it does not answer one).
+inline double ReadyLoad(int http_port) {
+  HttpResult r = HttpRequest(http_port, "GET", "/readyz", "", {}, std::chrono::seconds(2));
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status != 200 || j.is_discarded() || !j.contains("load")) {
+    return -1;
+  }
+  return j["load"].get<double>();
+}
+
 // Subclasses start d_ in SetUp (with the flags they need).
 class FaasdTest : public ::testing::Test {
  protected:
