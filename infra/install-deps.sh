@@ -13,6 +13,7 @@ PACKAGES=(
   redis-server redis-tools curl clang-format
   clang-tidy  # tests/clang_tidy_check.sh (ctest clang_tidy_check, label lint)
   slirp4netns  # network: outbound (docs/design/0007-outbound-network.md)
+  iproute2  # infra/local-cluster.sh and the cluster tests: namespaces, veths, a bridge
   prometheus  # promtool: tests/e2e/e2e_test.cc lints /metrics with `promtool check metrics`
   chromium  # tests/browser: the console in headless Chromium (ctest label browser)
 )
