@@ -382,6 +382,8 @@ cmd_up() {
   UP_DEADLINE=$(( SECONDS + ${FAAS_LC_TIMEOUT:-120} ))
   mkdir -p "$DIR/faasd"
   record path "$DIR/faasd"
+  # Files every faasd shares: the admin token (gateways). Certificates for mutual TLS between
+  # gateways and nodes belong here too, with their flags in faasd_argv.
   (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/admin-token")
 
   make_bridge
