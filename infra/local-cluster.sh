@@ -166,7 +166,7 @@ cmd_down() {
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pg_data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
       say "pg_ctl stop failed; ending the recorded postmaster"
   fi
-  stop_kind postgres TERM 10
+  stop_kind postgres INT 10  # fast shutdown, if pg_ctl could not
   stop_kind netns KILL 10  # a namespace ends with its last process, and takes its veth end
   local name
   while read -r _ name; do
