@@ -102,7 +102,7 @@ while [[ $# -gt 0 ]]; do
 done
 case "$CMD" in
   up | down | status) ;;
-  help | "")
+  help | -h | --help | "")
     sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
