@@ -8,20 +8,21 @@
 //     `roundrobin`, `leastconn`, and `balance uri` + `hash-type consistent` +
 //     `hash-balance-factor 125` (its bounded-load consistent hash).
 // Both get the same 200 functions (one library, 200 names, `--idle-ttl 1s`) and the same load:
-// closed-loop clients calling /function/fNNN with Zipf(1.0) popularity, the same seeded sequence
-// for every configuration. Configurations alternate within each round (the order rotates per
-// round) so the shared machine's drift falls on all of them alike. Prints one table per measure.
+// paced clients offering the same rate (400 calls/s by default) of /function/fNNN with Zipf(1.0)
+// popularity, the same seeded sequence for every configuration. Configurations alternate within
+// each round (the order rotates per round) so the shared machine's drift falls on all of them
+// alike. Prints one table per measure.
 //
 //   build/bench/faas_cluster_bench [--quick] [--rounds N] [--seconds S] [--clients C]
-//                                  [--json FILE]
+//                                  [--rate CALLS_PER_S] [--json FILE]
 //
 // Root only (namespaces, veths, cgroups); needs PostgreSQL's binaries and haproxy (Debian
 // `haproxy`, infra/install-deps.sh --bench). Cleans up what it started, also on failure.
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,6 +74,7 @@ struct Options {
   double warmup_s = 3;  // > 1 s idle-ttl: the warm set settles to this configuration's
   double measure_s = 8;
   int clients = 16;
+  double rate = 400;  // requests/s offered in total, the same for every configuration
   std::string json_path;
 };
 
@@ -148,11 +150,14 @@ struct Rec {
   std::string node;
 };
 
-// Closed-loop clients, each with one keep-alive connection, each calling a function drawn from
+// Paced clients, each with one keep-alive connection, each calling a function drawn from
 // Zipf(1.0) over kFunctions with its own seeded generator (so every configuration gets the same
-// sequence of names per client).
-std::vector<Rec> RunZipf(const std::string& host, int port, int clients, double total_s,
-                         unsigned seed) {
+// sequence of names per client). Together they offer `rate` calls/s: client c sends its k-th call
+// at (k + c / clients) * clients / rate, or at once when it is behind. A fixed rate matters here:
+// whether a function is still warm depends on how often its calls reach a node, so a faster
+// system under a closed loop would also look warmer.
+std::vector<Rec> RunZipf(const std::string& host, int port, int clients, double rate,
+                         double total_s, unsigned seed) {
   std::vector<double> w(kFunctions);
   for (int k = 0; k < kFunctions; ++k) {
     w[static_cast<std::size_t>(k)] = 1.0 / (k + 1);
@@ -172,19 +177,25 @@ std::vector<Rec> RunZipf(const std::string& host, int port, int clients, double 
       std::discrete_distribution<int> zipf(w.begin(), w.end());
       std::unique_ptr<HttpConnection> conn;
       std::vector<Rec> mine;
-      while (now() < total_s && !g_stop) {
+      const double interval = clients / rate;
+      for (int k = 0; now() < total_s && !g_stop; ++k) {
+        const double due = (k + static_cast<double>(c) / clients) * interval;
+        if (due > now()) {
+          std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                                    std::chrono::duration<double>(due)));
+        }
         if (conn == nullptr) {
           conn = std::make_unique<HttpConnection>(host, port);
           if (!conn->Connected()) {
             conn.reset();
-            std::this_thread::sleep_for(milliseconds(10));
+            mine.push_back(Rec{now(), 0, 0, false, ""});  // refused: an error, not a call
             continue;
           }
         }
         Rec r;
         r.sent_s = now();
-        HttpResult res = conn->Request("GET", targets[static_cast<std::size_t>(zipf(rng))], "",
-                                       {}, seconds(30));
+        HttpResult res =
+            conn->Request("GET", targets[static_cast<std::size_t>(zipf(rng))], "", {}, seconds(30));
         r.latency_ms = static_cast<float>((now() - r.sent_s) * 1000);
         r.status = res.status;
         r.cold = res.Header("x-faas-cold-start") == "true";
@@ -338,8 +349,7 @@ class Bench {
     }
     for (int i = 0; i < kNodes; ++i) {
       const std::string up = "node.up node=n" + std::to_string(i + 1);
-      if (!PollUntil([&] { return gateway_->Logs().find(up) != std::string::npos; },
-                     seconds(30))) {
+      if (!PollUntil([&] { return gateway_->Logs().find(up) != std::string::npos; }, seconds(30))) {
         *error = "the gateway never admitted n" + std::to_string(i + 1) + "\n" + gateway_->Logs();
         return false;
       }
@@ -375,10 +385,10 @@ class Bench {
   }
 
   bool StartHaproxy(std::string* error) {
-    const char* modes[][2] = {{"haproxy-roundrobin", "balance roundrobin"},
-                              {"haproxy-leastconn", "balance leastconn"},
-                              {"haproxy-bounded-uri",
-                               "balance uri\n  hash-type consistent\n  hash-balance-factor 125"}};
+    const char* modes[][2] = {
+        {"haproxy-roundrobin", "balance roundrobin"},
+        {"haproxy-leastconn", "balance leastconn"},
+        {"haproxy-bounded-uri", "balance uri\n  hash-type consistent\n  hash-balance-factor 125"}};
     std::string cfg =
         "global\n  maxconn 4096\n  log stderr format short local0 notice\n"
         "defaults\n  mode http\n  option http-keep-alive\n  timeout connect 5s\n"
@@ -391,8 +401,9 @@ class Bench {
              "\n  option httpchk GET /healthz\n";
       for (int i = 0; i < kNodes; ++i) {
         // HAProxy's documented defaults made explicit: the baseline's failure detection.
-        cfg += "  server a" + std::to_string(i + 1) + " " + alls_[static_cast<std::size_t>(i)]->bind_host() +
-               ":" + std::to_string(alls_[static_cast<std::size_t>(i)]->http_port()) +
+        cfg += "  server a" + std::to_string(i + 1) + " " +
+               alls_[static_cast<std::size_t>(i)]->bind_host() + ":" +
+               std::to_string(alls_[static_cast<std::size_t>(i)]->http_port()) +
                " check inter 2s fall 3 rise 2\n";
       }
     }
@@ -421,10 +432,9 @@ class Bench {
 
   // Measure 1: warm-hit ratio, latency and node load per configuration, alternating.
   void Balancing() {
-    std::vector<std::string> configs = {"bounded-hash",       "round-robin",
-                                        "least-connections",  "p2c",
-                                        "haproxy-roundrobin", "haproxy-leastconn",
-                                        "haproxy-bounded-uri"};
+    std::vector<std::string> configs = {
+        "bounded-hash",       "round-robin",       "least-connections",  "p2c",
+        "haproxy-roundrobin", "haproxy-leastconn", "haproxy-bounded-uri"};
     for (int round = 0; round < opt_.rounds && !g_stop; ++round) {
       for (std::size_t k = 0; k < configs.size() && !g_stop; ++k) {
         const std::string& c = configs[(k + static_cast<std::size_t>(round)) % configs.size()];
@@ -441,16 +451,17 @@ class Bench {
           host = gateway_->bind_host();
           port = gateway_->http_port();
         }
-        auto recs = RunZipf(host, port, opt_.clients, opt_.warmup_s + opt_.measure_s,
+        auto recs = RunZipf(host, port, opt_.clients, opt_.rate, opt_.warmup_s + opt_.measure_s,
                             static_cast<unsigned>(round + 1));
         results_[c].Add(recs, opt_.warmup_s, opt_.warmup_s + opt_.measure_s);
         Log("round " + std::to_string(round + 1) + " " + c + ": warm-hit " +
             std::to_string(results_[c].round_warm.back()));
       }
     }
-    std::printf("\n== Zipf(1.0) over %d functions, %d closed-loop clients, %d round(s) of %.0f s "
-                "(after %.0f s warm-up) per configuration ==\n",
-                kFunctions, opt_.clients, opt_.rounds, opt_.measure_s, opt_.warmup_s);
+    std::printf(
+        "\n== Zipf(1.0) over %d functions, %.0f calls/s offered by %d paced clients, %d "
+        "round(s) of %.0f s (after %.0f s warm-up) per configuration ==\n",
+        kFunctions, opt_.rate, opt_.clients, opt_.rounds, opt_.measure_s, opt_.warmup_s);
     std::printf("%-22s %9s %8s %9s %10s %8s %8s %7s %s\n", "balancer", "req/s", "errors",
                 "warm-hit", "misses", "p50 ms", "p99 ms", "max/mn", "warm-hit per round");
     for (const std::string& c : configs) {
@@ -460,19 +471,13 @@ class Bench {
         per_round += std::to_string(w).substr(0, 6) + " ";
       }
       std::printf("%-22s %9.0f %8d %9.4f %10d %8.2f %8.2f %7.2f %s\n", c.c_str(),
-                  r.seconds > 0 ? r.requests / r.seconds : 0, r.errors, r.WarmHit(),
-                  r.ok - r.warm, Pct(r.lat, 0.5), Pct(r.lat, 0.99), r.MaxOverMean(),
-                  per_round.c_str());
-      json_["balancing"][c] = {{"requests", r.requests},
-                               {"ok", r.ok},
-                               {"errors", r.errors},
-                               {"warm_hit", r.WarmHit()},
-                               {"misses", r.ok - r.warm},
-                               {"p50_ms", Pct(r.lat, 0.5)},
-                               {"p99_ms", Pct(r.lat, 0.99)},
-                               {"max_over_mean", r.MaxOverMean()},
-                               {"per_node", r.per_node},
-                               {"warm_hit_per_round", r.round_warm}};
+                  r.seconds > 0 ? r.requests / r.seconds : 0, r.errors, r.WarmHit(), r.ok - r.warm,
+                  Pct(r.lat, 0.5), Pct(r.lat, 0.99), r.MaxOverMean(), per_round.c_str());
+      json_["balancing"][c] = {{"requests", r.requests},     {"ok", r.ok},
+                               {"errors", r.errors},         {"warm_hit", r.WarmHit()},
+                               {"misses", r.ok - r.warm},    {"p50_ms", Pct(r.lat, 0.5)},
+                               {"p99_ms", Pct(r.lat, 0.99)}, {"max_over_mean", r.MaxOverMean()},
+                               {"per_node", r.per_node},     {"warm_hit_per_round", r.round_warm}};
     }
   }
 
@@ -501,9 +506,10 @@ class Bench {
       run(gateway_->bind_host(), gateway_->http_port(), &via_gw);
       run(alls_[0]->bind_host(), alls_[0]->http_port(), &direct);
     }
-    std::printf("\n== Gateway overhead: hello (f000, warm), 1 client, %d alternating blocks of %d "
-                "==\n",
-                blocks, per_block);
+    std::printf(
+        "\n== Gateway overhead: hello (f000, warm), 1 client, %d alternating blocks of %d "
+        "==\n",
+        blocks, per_block);
     std::printf("%-44s %8s %8s %8s\n", "path", "n", "p50 ms", "p99 ms");
     std::printf("%-44s %8zu %8.3f %8.3f\n", "client -> gateway -> node (gRPC) -> instance",
                 via_gw.size(), Pct(via_gw, 0.5), Pct(via_gw, 0.99));
@@ -511,8 +517,10 @@ class Bench {
                 Pct(direct, 0.5), Pct(direct, 0.99));
     std::printf("%-44s %8s %8.3f %8.3f\n", "overhead (difference)", "",
                 Pct(via_gw, 0.5) - Pct(direct, 0.5), Pct(via_gw, 0.99) - Pct(direct, 0.99));
-    json_["overhead"] = {{"gateway_p50_ms", Pct(via_gw, 0.5)}, {"gateway_p99_ms", Pct(via_gw, 0.99)},
-                         {"direct_p50_ms", Pct(direct, 0.5)}, {"direct_p99_ms", Pct(direct, 0.99)},
+    json_["overhead"] = {{"gateway_p50_ms", Pct(via_gw, 0.5)},
+                         {"gateway_p99_ms", Pct(via_gw, 0.99)},
+                         {"direct_p50_ms", Pct(direct, 0.5)},
+                         {"direct_p99_ms", Pct(direct, 0.99)},
                          {"n", via_gw.size()}};
   }
 
@@ -559,13 +567,16 @@ int main(int argc, char** argv) {
       o.rounds = std::atoi(next().c_str());
     } else if (a == "--seconds") {
       o.measure_s = std::atof(next().c_str());
+    } else if (a == "--rate") {
+      o.rate = std::atof(next().c_str());
     } else if (a == "--clients") {
       o.clients = std::atoi(next().c_str());
     } else if (a == "--json") {
       o.json_path = next();
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--quick] [--rounds N] [--seconds S] [--clients C] [--json FILE]\n",
+                   "usage: %s [--quick] [--rounds N] [--seconds S] [--clients C] [--rate R] "
+                   "[--json FILE]\n",
                    argv[0]);
       return 2;
     }
