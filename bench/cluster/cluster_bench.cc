@@ -119,7 +119,7 @@ class HaproxyProcess {
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      FILE* log = std::fopen(log_path.c_str(), "w");
+      FILE* log = std::fopen(log_path.c_str(), "we");
       if (log != nullptr) {
         ::dup2(::fileno(log), 1);
         ::dup2(::fileno(log), 2);
@@ -163,6 +163,7 @@ std::vector<Rec> RunZipf(const std::string& host, int port, int clients, double 
     w[static_cast<std::size_t>(k)] = 1.0 / (k + 1);
   }
   std::vector<std::string> targets;
+  targets.reserve(kFunctions);
   for (int k = 0; k < kFunctions; ++k) {
     targets.push_back("/function/" + FunctionName(k));
   }
@@ -171,6 +172,7 @@ std::vector<Rec> RunZipf(const std::string& host, int port, int clients, double 
   std::mutex mu;
   std::vector<Rec> all;
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(clients));
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       std::mt19937 rng(seed * 1000 + static_cast<unsigned>(c));
@@ -364,6 +366,7 @@ class Bench {
     std::mutex mu;
     const std::string lib = faas::testing::FunctionLib("hello");
     std::vector<std::thread> threads;
+    threads.reserve(4);
     const int jobs = kFunctions * static_cast<int>(targets.size());
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&] {
@@ -553,7 +556,9 @@ class Bench {
 }  // namespace
 }  // namespace faas::bench
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   faas::bench::Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -599,4 +604,15 @@ int main(int argc, char** argv) {
   b.Overhead(quick ? 2 : 5, quick ? 200 : 400);
   b.WriteJson();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cluster bench: %s\n", e.what());
+    return 1;
+  }
 }
