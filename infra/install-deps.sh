@@ -22,7 +22,7 @@ PACKAGES=(
 # with npm is already installed: NodeSource's nodejs bundles npm and conflicts with Debian's npm.
 command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 if [[ "${1:-}" == "--bench" ]]; then
-  PACKAGES+=(wrk nginx-light)
+  PACKAGES+=(wrk nginx-light haproxy)  # haproxy: bench/cluster (the balancing baseline)
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
