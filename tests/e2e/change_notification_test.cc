@@ -185,7 +185,13 @@ TEST_F(ChangeNotificationTest, TheNodePrefetchesADeployedLibraryBeforeItsFirstCa
   ASSERT_TRUE(PollUntil([&] { return ::stat(cached.c_str(), &st) == 0; }, kFollowWithin))
       << "the node did not prefetch " << cached;
   EXPECT_EQ(static_cast<std::size_t>(st.st_size), bytes.size());
-  EXPECT_NE(node_.Logs().find("artifact.prefetched fn=pre version=1"), std::string::npos);
+  // The node logs the prefetch after the rename that made the file appear: wait for the line.
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        return node_.Logs().find("artifact.prefetched fn=pre version=1") != std::string::npos;
+      },
+      kFollowWithin))
+      << node_.Logs();
 
   // The first call runs the cached copy: the node fetched the library once, at the notice.
   HttpResult r = PollFor(a_, "GET", "/function/pre", 200, "Hello from faas!");
