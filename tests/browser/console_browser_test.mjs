@@ -247,7 +247,8 @@ async function main() {
   assert.equal(ctlJson("describe", "echo").name, "echo");
   promptAnswer = "echo";
   await Promise.all([page.waitForNavigation(), page.click("#delete")]);
-  await page.waitForSelector("#functions tbody tr[data-function]");
+  // The rows appear one by one (each function's invocations are fetched in turn).
+  await page.waitForFunction(() => document.querySelectorAll("#functions tbody tr[data-function]").length === 2);
   assert.deepEqual(await page.$$eval("#functions tbody tr", (t) => t.map((tr) => tr.dataset.function).sort()),
                    ["hello", "secret"]);
   await page.goto(base + "/console/billing");

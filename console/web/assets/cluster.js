@@ -36,13 +36,18 @@ async function load(announce = true) {
         action.addEventListener("click", () => drain(n.id));
       }
       const load = Number(n.load);
+      // Known for the nodes that are up and answered this gateway just now.
+      const fns = (n.functions || []).map((f) => f.function + " (" + f.idle + " / " + f.busy + ")");
       const tr = faas.row([
         n.id, n.state, String(faas.num(n.epoch)), load < 0 ? "–" : faas.fmt(load * 100, 0) + " %",
+        n.stats_known ? n.instances_idle + " / " + n.instances_busy : "–",
+        n.stats_known ? (fns.join(", ") || "none") : "–",
         faas.fmt(Number(n.capacity), 2), faas.fmt(faas.num(n.heartbeat_age_ms) / 1000, 1) + " s ago",
         n.address, n.http_address, action,
       ], true);
       tr.dataset.node = n.id;
       tr.dataset.state = n.state;
+      tr.dataset.functions = (n.functions || []).map((f) => f.function).join(",");
       tr.classList.add("state-" + n.state);
       body.appendChild(tr);
     }
