@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <map>
 #include <string_view>
 #include <utility>
@@ -35,8 +36,13 @@ constexpr std::size_t kDeployChunkBytes = 1u << 20;
 // The pages behind sign-in: the path under /console/ and the embedded file.
 constexpr std::pair<std::string_view, std::string_view> kPages[] = {
     {"", "functions.html"},      {"functions", "functions.html"}, {"function", "function.html"},
-    {"billing", "billing.html"}, {"queues", "queues.html"},
+    {"billing", "billing.html"}, {"queues", "queues.html"},       {"cluster", "cluster.html"},
 };
+
+// The deploy form's settings (query parameters of POST /console/api/functions/NAME/versions),
+// named as in FunctionConfig. Whole numbers here; bounds are the control API's (ValidateConfig).
+constexpr std::string_view kDeployNumbers[] = {"memory_mb", "timeout_ms", "max_instances",
+                                               "min_warm", "idle_ttl_ms"};
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') {
@@ -382,6 +388,26 @@ struct Console::Impl {
         return Answer(ctx, s, reply, inv, res);
       }
     }
+    // The cluster's nodes (`faasctl node list`) and draining one (`faasctl node drain ID`).
+    if (seg.size() == 1 && seg[0] == "nodes") {
+      if (!read) {
+        return method_not_allowed("GET");
+      }
+      v1::ListNodesReply reply;
+      grpc::Status s = stub->ListNodes(&ctx, v1::ListNodesRequest(), &reply);
+      return Answer(ctx, s, reply, inv, res);
+    }
+    if (seg.size() == 3 && seg[0] == "nodes" && seg[2] == "drain") {
+      if (req.method != "POST") {
+        return method_not_allowed("POST");
+      }
+      v1::DrainNodeRequest dr;
+      dr.set_id(std::string(seg[1]));
+      v1::ClusterNode reply;
+      grpc::Status s = stub->DrainNode(&ctx, dr, &reply);
+      FAAS_LOG(log, info, "console.drain", {"node", dr.id()}, {"ok", s.ok()}, {"inv", inv});
+      return Answer(ctx, s, reply, inv, res);
+    }
     if (seg.size() >= 2 && seg[0] == "functions") {
       const std::string name(seg[1]);
       v1::NameRequest nr;
@@ -402,7 +428,7 @@ struct Console::Impl {
       }
       if (seg.size() == 3 && seg[2] == "versions") {
         if (req.method == "POST") {
-          return Deploy(name, req, inv, res);
+          return Deploy(name, q, req, inv, res);
         }
         if (!read) {
           return method_not_allowed("GET, POST");
@@ -469,10 +495,69 @@ struct Console::Impl {
     res.body = std::move(csv);
   }
 
+  // The deploy form's settings over `config`: each one given replaces the current value. Values
+  // that are not whole numbers (or true/false) are refused here, every one at once, with the
+  // control API's code; their bounds are checked by the control API itself (ValidateConfig), so
+  // the console accepts exactly what `faasctl deploy` does. False when `res` holds the error.
+  static bool ApplyDeploySettings(const std::map<std::string, std::string>& q,
+                                  v1::FunctionConfig& config, const std::string& inv,
+                                  HttpResponse& res) {
+    std::vector<std::string> errs;
+    for (std::string_view name : kDeployNumbers) {
+      auto it = q.find(std::string(name));
+      if (it == q.end()) {
+        continue;
+      }
+      uint64_t v = 0;
+      const std::string& text = it->second;
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+        errs.push_back(std::string(name) + ": \"" + text.substr(0, 40) +
+                       "\" is not a whole number");
+        continue;
+      }
+      if ((name == "max_instances" || name == "min_warm") && v > UINT32_MAX) {
+        v = UINT32_MAX;  // out of range either way: ValidateConfig names the bound
+      }
+      if (name == "memory_mb") {
+        config.set_memory_mb(v);
+      } else if (name == "timeout_ms") {
+        config.set_timeout_ms(v);
+      } else if (name == "max_instances") {
+        config.set_max_instances(static_cast<uint32_t>(v));
+      } else if (name == "min_warm") {
+        config.set_min_warm(static_cast<uint32_t>(v));
+        config.set_has_min_warm(true);
+      } else {
+        config.set_idle_ttl_ms(v);
+      }
+    }
+    if (auto it = q.find("isolation"); it != q.end()) {
+      config.set_isolation(it->second);  // "warm" | "fresh": checked by the control API
+    }
+    if (auto it = q.find("idempotent"); it != q.end()) {
+      if (it->second == "true" || it->second == "false") {
+        config.set_idempotent(it->second == "true");
+      } else {
+        errs.push_back("idempotent: \"" + it->second.substr(0, 40) + "\" must be true or false");
+      }
+    }
+    if (errs.empty()) {
+      return true;
+    }
+    std::string msg = "invalid config: ";
+    for (std::size_t i = 0; i < errs.size(); ++i) {
+      msg += (i == 0 ? "" : "; ") + errs[i];
+    }
+    res = MakeErrorResponse(400, "invalid_config", msg, inv);
+    return false;
+  }
+
   // A new version of `name` from the uploaded library (the request body), with the current
-  // version's configuration (a function's first version gets the defaults).
-  void Deploy(const std::string& name, HttpRequest& req, const std::string& inv,
-              HttpResponse& res) {
+  // version's configuration (a function's first version gets the defaults) changed by the
+  // settings given in the query (ApplyDeploySettings).
+  void Deploy(const std::string& name, const std::map<std::string, std::string>& q,
+              HttpRequest& req, const std::string& inv, HttpResponse& res) {
     v1::DeployChunk first;
     first.set_name(name);
     {
@@ -484,6 +569,9 @@ struct Console::Impl {
       if (stub->DescribeFunction(&dctx, nr, &info).ok() && info.has_latest()) {
         *first.mutable_config() = info.latest().config();
       }
+    }
+    if (!ApplyDeploySettings(q, *first.mutable_config(), inv, res)) {
+      return;
     }
     grpc::ClientContext ctx;
     Prepare(ctx);

@@ -1,5 +1,6 @@
 // The control API's cluster nodes: `faasctl node list` and `faasctl node drain ID`, over the
 // node registry (membership.h has the workflow).
+#include <map>
 #include <string>
 
 #include "faas/base/log.h"
@@ -53,8 +54,30 @@ grpc::Status ControlService::ListNodes(grpc::ServerContext* ctx, const v1::ListN
     if (!nodes.ok()) {
       return Fail(ctx, NodeErrorCode(nodes.status()), nodes.status());
     }
+    // What each node that is up runs now (one Stats call per node, at once, ≤ 500 ms).
+    std::map<std::string, std::map<std::string, scheduler::FunctionStats>> stats;
+    if (deps_.node_stats) {
+      stats = deps_.node_stats();
+    }
     for (const store::NodeRecord& n : *nodes) {
-      ToProto(n, reply->add_nodes());
+      v1::ClusterNode* p = reply->add_nodes();
+      ToProto(n, p);
+      auto it = stats.find(n.id);
+      if (it == stats.end()) {
+        continue;
+      }
+      p->set_stats_known(true);
+      for (const auto& [fn, st] : it->second) {
+        if (st.idle + st.busy == 0) {
+          continue;  // known to the node, but no instance there now
+        }
+        v1::ClusterNodeFunction* f = p->add_functions();
+        f->set_function(fn);
+        f->set_idle(st.idle);
+        f->set_busy(st.busy);
+        p->set_instances_idle(p->instances_idle() + st.idle);
+        p->set_instances_busy(p->instances_busy() + st.busy);
+      }
     }
     return grpc::Status::OK;
   });

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,6 +71,10 @@ struct ControlDeps {
   // The cluster's node registry (PostgreSQL store); null on SQLite, where ListNodes and
   // DrainNode answer not_clustered. Not owned.
   store::NodeRegistry* nodes = nullptr;
+  // On a gateway: each node's instances per function (RemoteInvoker::NodeStats), which ListNodes
+  // adds to the registry's rows. Null elsewhere: ListNodes leaves those fields unset.
+  std::function<std::map<std::string, std::map<std::string, scheduler::FunctionStats>>()>
+      node_stats;
 };
 
 // Every call except GetVersion needs "authorization: Bearer <admin token>" (faas code

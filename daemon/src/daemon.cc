@@ -658,7 +658,10 @@ int RunDaemon(const DaemonConfig& config) {
        .triggers = &user_triggers,
        .async = &async,
        .admin_token = *admin_token,
-       .nodes = node_registry.get()});
+       .nodes = node_registry.get(),
+       .node_stats = remote == nullptr ? nullptr : std::function([r = remote.get()] {
+         return r->NodeStats();
+       })});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc, grpc::InsecureServerCredentials(), &grpc_port);

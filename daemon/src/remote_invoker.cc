@@ -573,16 +573,24 @@ void RemoteInvoker::RemoveFunction(const std::string& name) {
   }
 }
 
-scheduler::FunctionStats RemoteInvoker::Stats(const std::string& name) const {
-  std::vector<cluster::NodeInfo> up = impl_->nodes->Up();
-  // One call per node, all in flight at once on gRPC's callback API.
-  struct Ask {
-    std::string node;
-    grpc::ClientContext ctx;
-    v1::NodeStatsReply reply;
-    grpc::Status status;
-  };
-  std::vector<std::unique_ptr<Ask>> asks;
+namespace {
+
+// One NodeService.Stats call of AskEveryNode.
+struct StatsAsk {
+  std::string node;
+  grpc::ClientContext ctx;
+  v1::NodeStatsReply reply;
+  grpc::Status status;
+};
+
+}  // namespace
+
+// NodeService.Stats of `name` ("" = every function) on every node that is up, all in flight at
+// once on gRPC's callback API; returns when each has answered or hit the 500 ms deadline.
+static std::vector<std::unique_ptr<StatsAsk>> AskEveryNode(RemoteInvoker::Impl& impl,
+                                                           const std::string& name) {
+  std::vector<cluster::NodeInfo> up = impl.nodes->Up();
+  std::vector<std::unique_ptr<StatsAsk>> asks;
   std::mutex done_mu;
   std::condition_variable done_cv;
   std::size_t done = 0;
@@ -590,29 +598,37 @@ scheduler::FunctionStats RemoteInvoker::Stats(const std::string& name) const {
   req.set_name(name);
   const auto deadline = std::chrono::system_clock::now() + kStatsDeadline;
   for (const cluster::NodeInfo& node : up) {
-    auto& ask = asks.emplace_back(std::make_unique<Ask>());
+    auto& ask = asks.emplace_back(std::make_unique<StatsAsk>());
     ask->node = node.id;
-    ask->ctx.AddMetadata("authorization", impl_->authorization);
+    ask->ctx.AddMetadata("authorization", impl.authorization);
     ask->ctx.set_deadline(deadline);
-    impl_->StubFor(node)->async()->Stats(&ask->ctx, &req, &ask->reply,
-                                         [&, a = ask.get()](grpc::Status s) {
-                                           std::lock_guard lock(done_mu);
-                                           a->status = std::move(s);
-                                           ++done;
-                                           done_cv.notify_all();
-                                         });
+    impl.StubFor(node)->async()->Stats(&ask->ctx, &req, &ask->reply,
+                                       [&, a = ask.get()](grpc::Status s) {
+                                         std::lock_guard lock(done_mu);
+                                         a->status = std::move(s);
+                                         ++done;
+                                         done_cv.notify_all();
+                                       });
   }
   {
     // Every callback runs by the deadline (gRPC ends the call then), and must run before the
-    // Asks and this frame go away.
+    // asks and this frame go away.
     std::unique_lock lock(done_mu);
     done_cv.wait(lock, [&] { return done == asks.size(); });
   }
-  scheduler::FunctionStats sum;
   for (const auto& ask : asks) {
     if (!ask->status.ok()) {
       FAAS_LOG(Log(), debug, "node.stats_failed", {"node", ask->node},
                {"error", ask->status.error_message()});
+    }
+  }
+  return asks;
+}
+
+scheduler::FunctionStats RemoteInvoker::Stats(const std::string& name) const {
+  scheduler::FunctionStats sum;
+  for (const auto& ask : AskEveryNode(*impl_, name)) {
+    if (!ask->status.ok()) {
       continue;
     }
     for (const v1::NodeFunctionStats& f : ask->reply.functions()) {
@@ -626,6 +642,26 @@ scheduler::FunctionStats RemoteInvoker::Stats(const std::string& name) const {
     }
   }
   return sum;
+}
+
+std::map<std::string, std::map<std::string, scheduler::FunctionStats>> RemoteInvoker::NodeStats()
+    const {
+  std::map<std::string, std::map<std::string, scheduler::FunctionStats>> out;
+  for (const auto& ask : AskEveryNode(*impl_, "")) {
+    if (!ask->status.ok()) {
+      continue;
+    }
+    auto& fns = out[ask->node];
+    for (const v1::NodeFunctionStats& f : ask->reply.functions()) {
+      scheduler::FunctionStats& st = fns[f.function()];
+      st.idle = f.idle();
+      st.busy = f.busy();
+      st.waiting = f.waiting();
+      st.invocations = f.invocations();
+      st.cold_starts = f.cold_starts();
+    }
+  }
+  return out;
 }
 
 Result<uint32_t> RemoteInvoker::Prewarm(const std::string& name, uint32_t count) {

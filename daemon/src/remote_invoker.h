@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -75,6 +76,10 @@ class RemoteInvoker final : public Runtime {
   // does not answer in time counts nothing. zygote_pid/parked_pid are left 0 (host pids of
   // other machines mean nothing here).
   scheduler::FunctionStats Stats(const std::string& name) const override;
+  // Each node that is up and answers within 500 ms: its instances per function (node id ->
+  // function -> stats), for the control API's ListNodes (`faasctl node list`, the console's
+  // Cluster page). Asked all at once, like Stats.
+  std::map<std::string, std::map<std::string, scheduler::FunctionStats>> NodeStats() const;
   Result<uint32_t> Prewarm(const std::string& name, uint32_t count) override;
 
   struct Impl;  // remote_invoker.cc: shared with the calls in flight

@@ -136,9 +136,31 @@ async function main() {
   await until(() => page.$eval("#logs", (el) => el.textContent !== "Loading…"), 10000, "logs");
   await shot("function");
 
-  // Upload a library: a new version becomes latest.
+  // Upload a library with the deploy form's settings. The form starts with the current
+  // configuration; settings out of bounds are refused by faasd, which names them in the form.
+  assert.equal(await page.$eval("#cfg-memory_mb", (el) => el.value),
+               String(ctlJson("describe", "hello").latest.config.memory_mb));
   const upload = await page.$("#upload");
   await upload.uploadFile(path.join(functionsDir, "libecho.so"));
+  const setField = async (sel, value) => {
+    await page.$eval(sel, (el) => { el.value = ""; });
+    await page.type(sel, value);
+  };
+  await setField("#cfg-memory_mb", "4");
+  await setField("#cfg-max_instances", "1001");
+  await page.click("#upload-form button[type=submit]");
+  await page.waitForSelector("#deploy-error:not([hidden])");
+  const deployError = await page.$eval("#deploy-error", (el) => el.textContent);
+  assert.ok(deployError.startsWith("invalid_config") && deployError.includes("memory_mb") &&
+            deployError.includes("max_instances"), deployError);
+  assert.equal(ctlJson("versions", "hello").versions.length, 1, "a refused deploy makes no version");
+  // The refused request is logged by Chromium as a failed resource; nothing else may be.
+  assert.ok(problems.every((m) => m.includes("status of 400")), problems.join("\n"));
+  problems.length = 0;
+  await setField("#cfg-memory_mb", "48");
+  await setField("#cfg-max_instances", "4");
+  await page.select("#cfg-isolation", "fresh");
+  await page.click("#cfg-idempotent");
   await page.click("#upload-form button[type=submit]");
   const latestIs = (v) => page.waitForFunction((want) =>
     [...document.querySelectorAll("#versions tbody tr")]
@@ -148,12 +170,29 @@ async function main() {
   await until(() => page.$eval("#status", (el) => el.textContent.startsWith("Deployed version 2")),
               10000, "the upload's status");
   assert.equal(ctlJson("versions", "hello").versions.length, 2);
+  assert.equal(await page.$eval("#deploy-error", (el) => el.hidden), true);
+  const v2 = ctlJson("describe", "hello").latest.config;
+  assert.equal(Number(v2.memory_mb), 48);
+  assert.equal(Number(v2.max_instances), 4);
+  assert.equal(v2.isolation, "fresh");
+  assert.equal(v2.idempotent, true);
   await shot("function-uploaded");
 
   // Roll back (after a confirm dialog): v1 is latest again.
   await page.click("#versions tbody button");
   await latestIs("v1");
   assert.equal(ctlJson("versions", "hello").versions.find((v) => v.latest).version, 1);
+
+  // A private function called with two tenants' API keys, for the bill per tenant below.
+  ctl("deploy", "secret", path.join(functionsDir, "libhello.so"));
+  const keys = { acme: ctlJson("key", "create", "--tenant", "acme").key,
+                 globex: ctlJson("key", "create", "--tenant", "globex").key };
+  for (const [tenant, n] of [["acme", 3], ["globex", 2]]) {
+    for (let i = 0; i < n; i++) {
+      const r = await fetch(base + "/function/secret", { headers: { Authorization: "Bearer " + keys[tenant] } });
+      assert.equal(r.status, 200, tenant);
+    }
+  }
 
   // Billing: the table matches faasctl bill, and the chart has data.
   await page.goto(base + "/console/billing");
@@ -173,6 +212,18 @@ async function main() {
   const csv = await (await fetch(csvHref, { headers: { Cookie: "faas_console=" + session.value } })).text();
   assert.ok(csv.startsWith("function,invocations,"), csv);
   await shot("billing");
+  // Per tenant: one row per API key's tenant ("" for public functions), as faasctl bill --by tenant.
+  await page.select("#by", "tenant");
+  await page.waitForFunction(() => document.querySelectorAll("#bill tbody tr[data-tenant]").length > 0 &&
+                                   document.getElementById("key-h").textContent === "Tenant");
+  const perTenant = await page.$$eval("#bill tbody tr", (trs) =>
+    Object.fromEntries(trs.map((tr) => [tr.dataset.tenant, Number(tr.dataset.invocations)])));
+  const tenantBill = ctlJson("bill", "--by", "tenant");
+  assert.deepEqual(perTenant, Object.fromEntries(tenantBill.rows.map((r) => [r.key, r.invocations])));
+  assert.equal(perTenant.acme, 3);
+  assert.equal(perTenant.globex, 2);
+  assert.ok((await page.$eval("#csv", (a) => a.href)).includes("by=tenant"));
+  await shot("billing-tenants");
 
   // Delete, with a confirm step: a wrong name deletes nothing; the right one deletes.
   await page.goto(base + "/console/function?name=echo");
@@ -196,9 +247,10 @@ async function main() {
   assert.equal(ctlJson("describe", "echo").name, "echo");
   promptAnswer = "echo";
   await Promise.all([page.waitForNavigation(), page.click("#delete")]);
-  await page.waitForSelector("#functions tbody tr[data-function]");
-  assert.deepEqual(await page.$$eval("#functions tbody tr", (t) => t.map((tr) => tr.dataset.function)),
-                   ["hello"]);
+  // The rows appear one by one (each function's invocations are fetched in turn).
+  await page.waitForFunction(() => document.querySelectorAll("#functions tbody tr[data-function]").length === 2);
+  assert.deepEqual(await page.$$eval("#functions tbody tr", (t) => t.map((tr) => tr.dataset.function).sort()),
+                   ["hello", "secret"]);
   await page.goto(base + "/console/billing");
   await page.waitForSelector("#bill-total");
 
@@ -208,8 +260,15 @@ async function main() {
       "--max-attempts", "1");
   ctl("queue", "publish", "poison", "bad");
   await until(() => ctlJson("queue", "dlq", "poison").messages?.length === 1, 30000, "a dead letter");
+  ctl("trigger", "add", "jobs", "--function", "hello", "--source", "embedded", "--queue", "jobs");
   await page.goto(base + "/console/queues");
   await page.waitForSelector("#triggers tbody tr[data-trigger=poison] button");
+  // Throughput: messages acked while the page samples show as a rate above zero.
+  await page.waitForSelector("#throughput:not([hidden])");
+  for (let i = 0; i < 5; i++) ctl("queue", "publish", "jobs", "m" + i);
+  await until(() => page.$eval("#throughput-chart", (el) =>
+    Object.fromEntries(JSON.parse(el.dataset.rates || "[]")).jobs > 0), 30000, "a throughput above zero");
+  assert.ok(await page.$("#throughput-chart canvas"), "the throughput chart is drawn");
   await page.click("#triggers tbody tr[data-trigger=poison] button");
   await page.waitForSelector("#dead-letters tbody tr");
   assert.ok((await page.$eval("#dead-letters tbody", (b) => b.textContent)).includes("bad"));
@@ -217,6 +276,16 @@ async function main() {
   await page.click("#redrive");
   await until(() => page.$eval("#status", (el) => el.textContent === "Redriven: 1 messages."),
               10000, "the redrive");
+
+  // Cluster: this faasd (--role all) has none, and the page says so. The API's 409
+  // not_clustered is logged by Chromium as a failed resource; nothing else may be.
+  await page.goto(base + "/console/cluster");
+  await page.waitForSelector("#no-cluster:not([hidden])");
+  assert.equal(await page.$eval("#nodes", (el) => el.hidden), true);
+  assert.equal(await page.$eval("#status", (el) => el.textContent), "No cluster.");
+  await shot("cluster");
+  assert.ok(problems.every((m) => m.includes("status of 409")), problems.join("\n"));
+  problems.length = 0;
 
   // Keyboard: on a freshly loaded page the first Tab reaches the skip link.
   await page.goto(base + "/console/billing");
@@ -231,7 +300,7 @@ async function main() {
   assert.equal(new URL(page.url()).pathname, "/console/signin");
 
   assert.deepEqual(problems, [], "no script errors or CSP violations");
-  console.log("PASSED: sign-in, functions, function, upload, billing, sign-out; screenshots in " + artifactsDir);
+  console.log("PASSED: sign-in, functions, function, upload with settings, billing per function and tenant, cluster, sign-out; screenshots in " + artifactsDir);
 }
 
 let code = 0;

@@ -3,6 +3,7 @@
 // without (or with another session's) CSRF token, and the admin token leaking into an answer or
 // the log. Then the API must say what the control API says (faasctl -o json).
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "e2e/faasd_test.h"
 #include "faasd_process.h"
 #include "http_client.h"
+#include "postgres_process.h"
 #include "subprocess.h"
 
 namespace faas::testing {
@@ -24,11 +26,14 @@ class Console : public FaasdTest {
  protected:
   void SetUp() override { ASSERT_TRUE(d_.Start()) << d_.Logs(); }
 
+  // The faasd whose console the helpers below talk to (a cluster's gateway in ConsoleCluster).
+  virtual FaasdProcess& Target() { return d_; }
+
   HttpResult Get(const std::string& target, const std::string& cookie = "", Headers headers = {}) {
     if (!cookie.empty()) {
       headers.emplace_back("Cookie", "faas_console=" + cookie);
     }
-    return HttpRequest(d_.http_port(), "GET", target, "", headers);
+    return HttpRequest(Target().http_port(), "GET", target, "", headers);
   }
 
   HttpResult Send(const std::string& method, const std::string& target, const std::string& cookie,
@@ -37,17 +42,17 @@ class Console : public FaasdTest {
     if (!csrf.empty()) {
       h.emplace_back("X-Faas-Csrf", csrf);
     }
-    return HttpRequest(d_.http_port(), method, target, body, h);
+    return HttpRequest(Target().http_port(), method, target, body, h);
   }
 
   HttpResult PostSignIn(const std::string& token, Headers headers = {}) {
     headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-    return HttpRequest(d_.http_port(), "POST", "/console/signin", "token=" + token, headers);
+    return HttpRequest(Target().http_port(), "POST", "/console/signin", "token=" + token, headers);
   }
 
   // Signs in with the admin token; the session cookie's value ("" on failure).
   std::string SignIn() {
-    HttpResult r = PostSignIn(d_.AdminToken());
+    HttpResult r = PostSignIn(Target().AdminToken());
     EXPECT_EQ(r.status, 303) << r.body;
     const std::string cookie = r.Header("set-cookie");
     const std::string prefix = "faas_console=";
@@ -66,9 +71,9 @@ class Console : public FaasdTest {
   }
 };
 
-const std::vector<std::string> kPages = {"/console/", "/console/functions",
-                                         "/console/function?name=hello", "/console/billing",
-                                         "/console/queues"};
+const std::vector<std::string> kPages = {
+    "/console/",        "/console/functions", "/console/function?name=hello",
+    "/console/billing", "/console/queues",    "/console/cluster"};
 const std::vector<std::string> kApi = {"/console/api/functions",
                                        "/console/api/functions/hello",
                                        "/console/api/functions/hello/versions",
@@ -79,7 +84,8 @@ const std::vector<std::string> kApi = {"/console/api/functions",
                                        "/console/api/session",
                                        "/console/api/triggers",
                                        "/console/api/queues/jobs",
-                                       "/console/api/queues/jobs/dead"};
+                                       "/console/api/queues/jobs/dead",
+                                       "/console/api/nodes"};
 
 TEST_F(Console, WithoutASessionPagesRedirectToSignInAndTheApiAnswers401) {
   for (const std::string& page : kPages) {
@@ -95,6 +101,8 @@ TEST_F(Console, WithoutASessionPagesRedirectToSignInAndTheApiAnswers401) {
   }
   // A change without a session is refused before its CSRF token is even looked at.
   ExpectError(HttpRequest(d_.http_port(), "DELETE", "/console/api/functions/hello"), 401,
+              "unauthorized");
+  ExpectError(HttpRequest(d_.http_port(), "POST", "/console/api/nodes/n1/drain"), 401,
               "unauthorized");
   EXPECT_EQ(Get("/console").status, 308);
   EXPECT_EQ(Get("/console").Header("location"), "/console/");
@@ -352,6 +360,288 @@ TEST_F(Console, QueuesShowTriggersAndDeadLettersWhichRedriveNeedsCsrfFor) {
   EXPECT_EQ(nlohmann::json::parse(redrive.body)["replayed"], "1") << redrive.body;
   ExpectError(Send("GET", "/console/api/queues/poison.dlq/redrive", cookie, ""), 405,
               "method_not_allowed");
+}
+
+// The deploy form's settings travel as the query of the upload; each one given replaces the
+// current value, and the control API's own validation decides (ValidateConfig): the console
+// accepts exactly what `faasctl deploy` accepts, and says why not in the control API's words.
+TEST_F(Console, TheDeployFormsSettingsAreCheckedByTheControlApi) {
+  Ctl0({"deploy", "hello", FunctionLib("hello"), "--memory", "64"});
+  const std::string cookie = SignIn();
+  const std::string csrf = Csrf(cookie);
+  const std::string lib = ReadFileOrEmpty(FunctionLib("echo"));
+  auto versions = [&] { return CtlJson({"versions", "hello"})["versions"].size(); };
+
+  // Refused, and no version made: not numbers; out of bounds (every problem named at once);
+  // min_warm above max_instances; an unknown isolation; idempotent neither true nor false.
+  struct Bad {
+    std::string query;
+    std::vector<std::string> named;
+  };
+  const std::vector<Bad> bad = {
+      {"memory_mb=abc&timeout_ms=-5", {"memory_mb", "timeout_ms"}},
+      {"memory_mb=4&timeout_ms=900001&max_instances=1001",
+       {"memory_mb", "timeout", "max_instances"}},
+      {"max_instances=2&min_warm=3", {"min_warm"}},
+      {"isolation=hot", {"isolation"}},
+      {"idempotent=yes", {"idempotent"}},
+      {"memory_mb=99999999999999999999999", {"memory_mb"}},
+  };
+  for (const Bad& b : bad) {
+    HttpResult r =
+        Send("POST", "/console/api/functions/hello/versions?" + b.query, cookie, csrf, lib);
+    ExpectError(r, 400, "invalid_config");
+    for (const std::string& field : b.named) {
+      EXPECT_NE(r.body.find(field), std::string::npos) << field << " in " << r.body;
+    }
+  }
+  EXPECT_EQ(versions(), 1u) << "a refused deploy makes no version";
+  // Without the session's CSRF token the settings change nothing either.
+  ExpectError(Send("POST", "/console/api/functions/hello/versions?memory_mb=256", cookie, "", lib),
+              403, "csrf_failed");
+  EXPECT_EQ(versions(), 1u);
+
+  HttpResult up = Send("POST",
+                       "/console/api/functions/hello/versions?memory_mb=256&timeout_ms=2500&"
+                       "max_instances=3&min_warm=1&idle_ttl_ms=60000&isolation=fresh&"
+                       "idempotent=true",
+                       cookie, csrf, lib);
+  ASSERT_EQ(up.status, 200) << up.body;
+  nlohmann::json cfg = CtlJson({"describe", "hello"});
+  nlohmann::json got = nlohmann::json::parse(up.body)["version"]["config"];
+  EXPECT_EQ(got["memory_mb"], "256") << up.body;
+  EXPECT_EQ(got["timeout_ms"], "2500") << up.body;
+  EXPECT_EQ(got["max_instances"], 3) << up.body;
+  EXPECT_EQ(got["min_warm"], 1) << up.body;
+  EXPECT_EQ(got["idle_ttl_ms"], "60000") << up.body;
+  EXPECT_EQ(got["isolation"], "fresh") << up.body;
+  EXPECT_EQ(got["idempotent"], true) << up.body;
+  // The registry's latest version is that one: what faasctl describes.
+  EXPECT_EQ(
+      nlohmann::json::parse(Get("/console/api/functions/hello", cookie).body)["latest"]["config"],
+      got);
+  EXPECT_NE(cfg.dump().find("256"), std::string::npos) << cfg.dump();
+
+  // Settings left out keep their current value.
+  HttpResult again = Send("POST", "/console/api/functions/hello/versions?timeout_ms=3000", cookie,
+                          csrf, ReadFileOrEmpty(FunctionLib("hello")));
+  ASSERT_EQ(again.status, 200) << again.body;
+  nlohmann::json kept = nlohmann::json::parse(again.body)["version"]["config"];
+  EXPECT_EQ(kept["memory_mb"], "256");
+  EXPECT_EQ(kept["timeout_ms"], "3000");
+  EXPECT_EQ(kept["isolation"], "fresh");
+}
+
+// The Cluster page on a faasd without a cluster: the page loads and the API says not_clustered
+// (what `faasctl node list` says); a drain still needs the CSRF token first.
+TEST_F(Console, WithoutAClusterTheNodesApiSaysNotClustered) {
+  const std::string cookie = SignIn();
+  HttpResult page = Get("/console/cluster", cookie);
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("id=\"no-cluster\""), std::string::npos);
+  ExpectError(Get("/console/api/nodes", cookie), 409, "not_clustered");
+  ExpectError(Send("POST", "/console/api/nodes/n1/drain", cookie, ""), 403, "csrf_failed");
+  ExpectError(Send("POST", "/console/api/nodes/n1/drain", cookie, Csrf(cookie)), 409,
+              "not_clustered");
+  EXPECT_EQ(d_.Ctl({"node", "list"}).exit_code, 1);
+}
+
+// Bills per tenant: invocations under two tenants' API keys (and one without a key, through the
+// control API), summed per tenant by the console exactly as the ledger's rows sum.
+class ConsoleTenants : public Console {
+ protected:
+  void SetUp() override {
+    d_.set_public_deploys(false);
+    ASSERT_TRUE(d_.Start()) << d_.Logs();
+  }
+  std::string NewKey(const std::string& tenant) {
+    nlohmann::json j = CtlJson({"key", "create", "--tenant", tenant});
+    return j.value("key", "");
+  }
+  void Call(const std::string& fn, const std::string& key, int times) {
+    for (int i = 0; i < times; ++i) {
+      HttpResult r = HttpRequest(d_.http_port(), "POST", "/function/" + fn, "x",
+                                 {{"Authorization", "Bearer " + key}});
+      ASSERT_EQ(r.status, 200) << r.body;
+    }
+  }
+};
+
+TEST_F(ConsoleTenants, BillsPerTenantMatchTheLedger) {
+  Ctl0({"deploy", "hello", FunctionLib("hello")});
+  Ctl0({"deploy", "echo", FunctionLib("echo")});
+  const std::string acme = NewKey("acme");
+  const std::string globex = NewKey("globex");
+  ASSERT_FALSE(acme.empty());
+  ASSERT_FALSE(globex.empty());
+  Call("hello", acme, 3);
+  Call("echo", acme, 2);
+  Call("echo", globex, 4);
+  Ctl0({"invoke", "hello"});  // no tenant
+
+  // What the ledger holds, row by row, per tenant (its writes are batched: poll until all ten
+  // invocations are in).
+  std::map<std::string, uint64_t> billed;
+  std::map<std::string, uint64_t> invocations;
+  ASSERT_TRUE(PollUntil([&] {
+    billed.clear();
+    invocations.clear();
+    for (const std::string fn : {"hello", "echo"}) {
+      // Kept in a variable: a range-for over a member of a temporary would dangle.
+      const nlohmann::json rows = CtlJson({"invocations", fn, "--last", "1000"});
+      for (const auto& r : rows["invocations"]) {
+        const std::string tenant = r.value("tenant", "");
+        billed[tenant] += r["billed_ms"].get<uint64_t>();
+        if (r.value("kind", "invocation") == "invocation") {
+          ++invocations[tenant];
+        }
+      }
+    }
+    return invocations["acme"] + invocations["globex"] + invocations[""] == 10;
+  }));
+  EXPECT_EQ(invocations["acme"], 5u);
+  EXPECT_EQ(invocations["globex"], 4u);
+  EXPECT_EQ(invocations[""], 1u);
+
+  const std::string cookie = SignIn();
+  HttpResult r = Get("/console/api/bill?by=tenant", cookie);
+  ASSERT_EQ(r.status, 200) << r.body;
+  nlohmann::json bill = nlohmann::json::parse(r.body);
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& row : bill["rows"]) {
+    rows[row["key"].get<std::string>()] = row;
+  }
+  ASSERT_EQ(rows.size(), 3u) << r.body;
+  for (const std::string tenant : {"acme", "globex", ""}) {
+    ASSERT_TRUE(rows.contains(tenant)) << tenant << " in " << r.body;
+    EXPECT_EQ(std::stoull(rows[tenant]["billed_ms"].get<std::string>()), billed[tenant]) << tenant;
+    EXPECT_EQ(std::stoull(rows[tenant]["invocations"].get<std::string>()), invocations[tenant])
+        << tenant;
+  }
+  // One tenant's bill for one function.
+  nlohmann::json one =
+      nlohmann::json::parse(Get("/console/api/bill?by=tenant&function=echo", cookie).body);
+  // (A "" row may hold echo's billed CPU outside invocations: init, background.)
+  std::map<std::string, std::string> echo_invocations;
+  for (const auto& row : one["rows"]) {
+    echo_invocations[row["key"].get<std::string>()] = row["invocations"].get<std::string>();
+  }
+  EXPECT_EQ(echo_invocations["acme"], "2") << one.dump();
+  EXPECT_EQ(echo_invocations["globex"], "4") << one.dump();
+  EXPECT_EQ(echo_invocations[""], one["rows"].size() == 3 ? "0" : "") << one.dump();
+  // The CSV export has one line per tenant under a "tenant" header.
+  HttpResult csv = Get("/console/api/bill.csv?by=tenant", cookie);
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.body.rfind("tenant,invocations,cpu_ms,billed_ms,", 0), 0u) << csv.body;
+  EXPECT_NE(csv.body.find("\r\nacme,5,"), std::string::npos) << csv.body;
+  EXPECT_NE(csv.body.find("\r\nglobex,4,"), std::string::npos) << csv.body;
+  EXPECT_NE(csv.body.find("\r\n,1,"), std::string::npos) << csv.body;
+}
+
+// The Cluster page's API on a real cluster: one gateway and two nodes on PostgreSQL. The list is
+// `faasctl node list`'s; a drain needs this session's CSRF token, and then the node is draining
+// for the gateway and for faasctl.
+class ConsoleCluster : public Console {
+ protected:
+  void SetUp() override {
+    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    std::string error;
+    ASSERT_TRUE(pg_.Start(&error)) << error;
+    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    const std::string store = pg_.Url("faas");
+    ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1_.Logs();
+    ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2_.Logs();
+    ASSERT_TRUE(gw_.Start({"--role", "gateway", "--store", store, "--nodes",
+                           NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+        << gw_.Logs();
+  }
+  FaasdProcess& Target() override { return gw_; }
+
+  static std::string NodeFlag(const std::string& id, const FaasdProcess& n) {
+    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
+  }
+  nlohmann::json CtlNodes() {
+    CommandResult r = gw_.Ctl({"node", "list", "-o", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_object() ? j : nlohmann::json::object();
+  }
+  static std::map<std::string, nlohmann::json> ById(const nlohmann::json& nodes) {
+    std::map<std::string, nlohmann::json> out;
+    for (const auto& n : nodes["nodes"]) {
+      out[n["id"].get<std::string>()] = n;
+    }
+    return out;
+  }
+
+  PostgresProcess pg_;
+  FaasdProcess n1_, n2_, gw_;
+};
+
+TEST_F(ConsoleCluster, NodesAreListedAndADrainNeedsTheSessionsCsrfToken) {
+  const std::string cookie = SignIn();
+  const std::string csrf = Csrf(cookie);
+  nlohmann::json mine;
+  // Both nodes registered and heartbeating (their first heartbeat reports a load).
+  ASSERT_TRUE(PollUntil([&] {
+    mine = nlohmann::json::parse(Get("/console/api/nodes", cookie).body, nullptr, false);
+    auto by = ById(mine);
+    return by.size() == 2 && by["n1"]["state"] == "up" && by["n2"]["state"] == "up";
+  })) << mine.dump();
+  auto theirs = ById(CtlNodes());
+  for (const auto& [id, n] : ById(mine)) {
+    ASSERT_TRUE(theirs.contains(id)) << id;
+    EXPECT_EQ(n["address"], theirs[id]["address"]) << id;
+    EXPECT_EQ(n["http_address"], theirs[id]["http_address"]) << id;
+    EXPECT_EQ(n["state"], theirs[id]["state"]) << id;
+    EXPECT_EQ(std::stoull(n["epoch"].get<std::string>()), theirs[id]["epoch"].get<uint64_t>());
+  }
+  EXPECT_EQ(mine["nodes"][0]["address"].get<std::string>().empty(), false);
+
+  // Each node's instances, as the node itself answers the gateway: the node that served hello
+  // has an instance of it (warm), the other has none.
+  CommandResult deployed = gw_.Ctl({"deploy", "hello", FunctionLib("hello")});
+  ASSERT_EQ(deployed.exit_code, 0) << deployed.out << deployed.err;
+  HttpResult called = HttpRequest(gw_.http_port(), "GET", "/function/hello");
+  ASSERT_EQ(called.status, 200) << called.body;
+  const std::string served = called.Header("x-faas-node");
+  const std::string idle = served == "n1" ? "n2" : "n1";
+  nlohmann::json with_stats;
+  ASSERT_TRUE(PollUntil([&] {
+    with_stats = nlohmann::json::parse(Get("/console/api/nodes", cookie).body, nullptr, false);
+    auto by = ById(with_stats);
+    return by[served]["stats_known"] == true && by[served]["functions"].size() == 1;
+  })) << with_stats.dump();
+  auto by = ById(with_stats);
+  EXPECT_EQ(by[served]["functions"][0]["function"], "hello") << with_stats.dump();
+  EXPECT_EQ(by[served]["instances_idle"].get<int>() + by[served]["instances_busy"].get<int>(),
+            by[served]["functions"][0]["idle"].get<int>() +
+                by[served]["functions"][0]["busy"].get<int>());
+  EXPECT_GE(by[served]["instances_idle"].get<int>(), 1) << with_stats.dump();
+  EXPECT_EQ(by[idle]["stats_known"], true) << with_stats.dump();
+  EXPECT_EQ(by[idle]["functions"].size(), 0u) << with_stats.dump();
+
+  // Attacks: no token, a wrong one, another session's, and a GET: nothing is drained.
+  const std::string other = SignIn();
+  const std::string other_csrf = Csrf(other);
+  ASSERT_NE(other_csrf, csrf);
+  ExpectError(Send("POST", "/console/api/nodes/n1/drain", cookie, ""), 403, "csrf_failed");
+  ExpectError(Send("POST", "/console/api/nodes/n1/drain", cookie, std::string(csrf.size(), 'f')),
+              403, "csrf_failed");
+  ExpectError(Send("POST", "/console/api/nodes/n1/drain", cookie, other_csrf), 403, "csrf_failed");
+  ExpectError(Get("/console/api/nodes/n1/drain", cookie), 405, "method_not_allowed");
+  EXPECT_EQ(ById(CtlNodes())["n1"]["state"], "up");
+
+  ExpectError(Send("POST", "/console/api/nodes/nope/drain", cookie, csrf), 404, "node_not_found");
+  HttpResult drained = Send("POST", "/console/api/nodes/n1/drain", cookie, csrf);
+  ASSERT_EQ(drained.status, 200) << drained.body;
+  EXPECT_EQ(nlohmann::json::parse(drained.body)["state"], "draining") << drained.body;
+  EXPECT_EQ(ById(CtlNodes())["n1"]["state"], "draining");
+  EXPECT_EQ(ById(nlohmann::json::parse(Get("/console/api/nodes", cookie).body))["n2"]["state"],
+            "up");
+  EXPECT_NE(gw_.Logs().find("console.drain"), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// Billing: billed CPU-ms and cost per function over a period (the control API's Bill, the
-// same figures as `faasctl bill`), per day as a chart, with a CSV export.
+// Billing: billed CPU-ms and cost per function or per tenant (the API key's) over a period (the
+// control API's Bill, the same figures as `faasctl bill --by function|tenant`), per day as a
+// chart, with a CSV export of the table.
 "use strict";
 
 const DAY = 86400000;
@@ -56,8 +57,11 @@ function chart(rows, q) {
 
 async function load() {
   const q = period();
+  const by = document.getElementById("by").value === "tenant" ? "tenant" : "function";
   const byFn = new URLSearchParams(q);
-  byFn.set("by", "function");
+  byFn.set("by", by);
+  document.getElementById("by-name").textContent = by;
+  document.getElementById("key-h").textContent = by === "tenant" ? "Tenant" : "Function";
   const byDay = new URLSearchParams(q);
   byDay.set("by", "day");
   document.getElementById("csv").href = "/console/api/bill.csv?" + byFn.toString();
@@ -71,8 +75,10 @@ async function load() {
       faas.num(r.cost_micros) + " " + unit, String(faas.num(r.cold_starts)), String(faas.num(r.errors)),
     ];
     for (const r of fns.rows || []) {
-      const tr = faas.row(cells(r, r.key), true);
-      tr.dataset.function = r.key;
+      // Public functions and calls through the control API have no tenant.
+      const name = by === "tenant" && r.key === "" ? "(no tenant)" : r.key;
+      const tr = faas.row(cells(r, name), true);
+      tr.dataset[by] = r.key;
       tr.dataset.billedMs = String(faas.num(r.billed_ms));
       tr.dataset.invocations = String(faas.num(r.invocations));
       body.appendChild(tr);
@@ -86,7 +92,8 @@ async function load() {
       foot.appendChild(tr);
     }
     chart(days.rows || [], q);
-    faas.status((fns.rows || []).length + " functions billed in this period");
+    const n = (fns.rows || []).length;
+    faas.status(n + (by === "tenant" ? " tenants" : " functions") + " billed in this period");
   } catch (e) {
     faas.status("Cannot load the bill: " + e.message, true);
   }
@@ -108,6 +115,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (e) {
     faas.status("Cannot list the functions: " + e.message, true);
   }
+  document.getElementById("by").addEventListener("change", () => load());
   document.getElementById("period").addEventListener("submit", (ev) => {
     ev.preventDefault();
     load();

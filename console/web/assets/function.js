@@ -183,6 +183,35 @@ function versionsTable(versions) {
   }
 }
 
+// The deploy form's settings, named as in FunctionConfig and the console API's query.
+const DEPLOY_NUMBERS = ["memory_mb", "timeout_ms", "max_instances", "min_warm", "idle_ttl_ms"];
+let deployFormFilled = false;
+
+// Fills the deploy form with the current configuration once (later loads keep what was typed).
+function fillDeployForm(cfg) {
+  if (deployFormFilled) {
+    return;
+  }
+  deployFormFilled = true;
+  for (const k of DEPLOY_NUMBERS) {
+    document.getElementById("cfg-" + k).value = String(faas.num(cfg[k]));
+  }
+  document.getElementById("cfg-isolation").value = cfg.isolation || "warm";
+  document.getElementById("cfg-idempotent").checked = !!cfg.idempotent;
+}
+
+// The query of POST .../versions: every setting the form has a value for.
+function deploySettings() {
+  const q = new URLSearchParams();
+  for (const k of DEPLOY_NUMBERS) {
+    const v = document.getElementById("cfg-" + k).value.trim();
+    if (v !== "") q.set(k, v);
+  }
+  q.set("isolation", document.getElementById("cfg-isolation").value);
+  q.set("idempotent", document.getElementById("cfg-idempotent").checked ? "true" : "false");
+  return q;
+}
+
 async function load() {
   try {
     const [info, versions, invs] = await Promise.all([
@@ -214,6 +243,7 @@ async function load() {
       dd.textContent = v;
       summary.append(dt, dd);
     }
+    fillDeployForm(cfg);
     latencyChart([...inv].reverse());
     coldHistogram(inv);
     invocationsTable(all);
@@ -263,14 +293,20 @@ document.addEventListener("DOMContentLoaded", () => {
       faas.status("Choose a .so library first.", true);
       return;
     }
+    const err = document.getElementById("deploy-error");
+    err.hidden = true;
+    err.textContent = "";
     faas.status("Deploying " + file.name + "…");
     try {
-      const r = await faas.api(fnPath + "/versions", { method: "POST", body: file });
+      const r = await faas.api(fnPath + "/versions?" + deploySettings(), { method: "POST", body: file });
       await load();
       // After load(), which reports its own status.
       faas.status(r.unchanged ? "Same library and configuration: no new version."
                               : "Deployed version " + r.version.version + ".");
     } catch (e) {
+      // Shown in the form too, next to the fields it is about (invalid_config lists them all).
+      err.textContent = (e.code ? e.code + ": " : "") + e.message;
+      err.hidden = false;
       faas.status("Deploy failed: " + e.message, true);
     }
   });

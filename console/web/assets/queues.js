@@ -4,6 +4,69 @@
 
 let deadQueue = "";
 
+// Throughput: the queues' cumulative `acked` counters, sampled while the page is open; the rate
+// between two samples is the chart's point. Five minutes are kept.
+const SAMPLE_MS = 2000;
+const KEEP = 150;
+let sampledQueues = [];
+const samples = { t: [], acked: new Map() };  // acked: queue -> counter at each t
+
+function drawThroughput() {
+  const el = document.getElementById("throughput-chart");
+  const xs = [];
+  const series = sampledQueues.map(() => []);
+  for (let i = 1; i < samples.t.length; i++) {
+    const dt = (samples.t[i] - samples.t[i - 1]) / 1000;
+    xs.push(samples.t[i] / 1000);
+    sampledQueues.forEach((q, k) => {
+      const a = samples.acked.get(q);
+      series[k].push(a[i] === null || a[i - 1] === null ? null : Math.max(0, a[i] - a[i - 1]) / dt);
+    });
+  }
+  el.dataset.points = String(xs.length);
+  el.dataset.rates = JSON.stringify(sampledQueues.map((q, k) => [q, series[k].reduce((m, v) => Math.max(m, v || 0), 0)]));
+  el.textContent = "";
+  if (xs.length === 0) {
+    el.textContent = "Measuring…";
+    return;
+  }
+  if (typeof uPlot === "undefined") {
+    el.textContent = "Charts are not built in.";
+    return;
+  }
+  const palette = [faas.colors.count, faas.colors.p50, faas.colors.p99, faas.colors.bars];
+  new uPlot({
+    width: faas.chartWidth(el), height: 200,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    axes: [{}, { label: "acked / s" }],
+    series: [{}, ...sampledQueues.map((q, k) => ({ label: q, stroke: palette[k % palette.length], width: 2 }))],
+  }, [xs, ...series], el);
+}
+
+async function sampleThroughput() {
+  const t = Date.now();
+  const values = await Promise.all(sampledQueues.map((q) =>
+    faas.api("queues/" + encodeURIComponent(q)).then((st) => faas.num(st.acked), () => null)));
+  samples.t.push(t);
+  sampledQueues.forEach((q, k) => samples.acked.get(q).push(values[k]));
+  if (samples.t.length > KEEP) {
+    samples.t.shift();
+    for (const a of samples.acked.values()) a.shift();
+  }
+  drawThroughput();
+}
+
+function startThroughput(queues) {
+  sampledQueues = [...new Set(queues)].sort();
+  if (sampledQueues.length === 0) {
+    return;
+  }
+  for (const q of sampledQueues) samples.acked.set(q, []);
+  document.getElementById("throughput").hidden = false;
+  sampleThroughput();
+  setInterval(sampleThroughput, SAMPLE_MS);
+}
+
 function decodeText(b64) {
   const bin = atob(b64 || "");
   return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
@@ -32,12 +95,14 @@ async function load() {
   try {
     const r = await faas.api("triggers");
     const triggers = r.triggers || [];
+    const embeddedQueues = [];
     for (const t of triggers) {
       const spec = t.trigger || {};
       const embedded = spec.source === "embedded";
       let backlog = "–";
       let dead = "–";
       if (embedded) {
+        embeddedQueues.push(spec.queue);
         const st = await faas.api("queues/" + encodeURIComponent(spec.queue));
         backlog = faas.num(st.ready) + " / " + faas.num(st.delayed);
         // Dead letters live in their own list, named by the trigger (default QUEUE.dlq).
@@ -57,6 +122,7 @@ async function load() {
       tr.dataset.trigger = spec.name;
       body.appendChild(tr);
     }
+    startThroughput(embeddedQueues);
     faas.status(triggers.length === 0 ? "No triggers: add one with faasctl trigger add."
                                       : triggers.length + (triggers.length === 1 ? " trigger" : " triggers"));
   } catch (e) {
