@@ -13,6 +13,8 @@
 #     both firing and not firing;
 #  4. grafana-dashboard.json: JSON, the expected panels, only exported metrics, and every query
 #     parsed by `promtool check rules` as a recording rule;
+#     and infra/k8s/base's gateway and node pods carry the prometheus.io/scrape annotation and
+#     the `http` port prometheus-kubernetes.yml keeps;
 #  5. then it proves each check can fail: broken copies (an unknown config field, bad PromQL, an
 #     alert threshold changed, an alert without `for:`, a dashboard query that does not parse, a
 #     misspelt metric) must be rejected.
