@@ -443,9 +443,9 @@ int RunDaemon(const DaemonConfig& config) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", secret.status().message()});
       return 1;
     }
-    remote =
-        std::make_unique<RemoteInvoker>(nodes.get(), std::move(*balancer), registry->get(), *secret,
-                                        config.unsafe_no_ledger ? nullptr : ledger->get());
+    remote = std::make_unique<RemoteInvoker>(
+        nodes.get(), std::move(*balancer), registry->get(), *secret,
+        config.unsafe_no_ledger ? nullptr : ledger->get(), &metrics);
     if (Status s = remote->LoadFunctions(); !s.ok()) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
       return 1;

@@ -74,6 +74,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   cluster::NodeSource* nodes;
   store::Registry* registry;
   store::Ledger* ledger = nullptr;
+  metering::Metrics* metrics = nullptr;
   std::string authorization;  // "Bearer <the nodes' secret>", sent with every call
 
   std::mutex balancer_mu;
@@ -185,6 +186,9 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   // under `id`: the invocation's own, or INV.N for attempt N when the call is run again (the
   // retry's row, written by the node that serves it, keeps INV).
   void RecordLost(const Call& call, const std::string& id) {
+    if (metrics != nullptr) {
+      metrics->RecordOutcome(call.name, "node_lost");
+    }
     if (ledger == nullptr) {
       return;
     }
@@ -367,9 +371,11 @@ void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
 
 RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
                              std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
-                             const std::string& secret, store::Ledger* ledger)
+                             const std::string& secret, store::Ledger* ledger,
+                             metering::Metrics* metrics)
     : impl_(std::make_shared<Impl>()) {
   impl_->ledger = ledger;
+  impl_->metrics = metrics;
   impl_->authorization = "Bearer " + secret;
   FAAS_CHECK(nodes != nullptr && balancer != nullptr && registry != nullptr);
   impl_->nodes = nodes;

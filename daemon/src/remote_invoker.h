@@ -28,6 +28,7 @@
 
 #include "faas/cluster/balancer.h"
 #include "faas/cluster/nodes.h"
+#include "faas/metering/metrics.h"
 #include "faas/store/ledger.h"
 #include "faas/store/registry.h"
 
@@ -37,13 +38,14 @@ namespace faas::daemon {
 
 class RemoteInvoker final : public Runtime {
  public:
-  // `nodes`, `registry` and `ledger` are not owned and must outlive this object. `ledger`
-  // (optional) gets the row of each node_lost call, which the lost node could not write:
-  // outcome node_lost, 0 ms billed.
+  // `nodes`, `registry`, `ledger` and `metrics` are not owned and must outlive this object.
+  // `ledger` (optional) gets the row of each node_lost call, which the lost node could not
+  // write: outcome node_lost, 0 ms billed; `metrics` (optional) counts it in
+  // faas_invocations_total{outcome="node_lost"}, which the lost node's /metrics cannot.
   // `secret` goes with every call (NodeServiceDeps::secret).
   RemoteInvoker(cluster::NodeSource* nodes, std::unique_ptr<cluster::Balancer> balancer,
                 store::Registry* registry, const std::string& secret,
-                store::Ledger* ledger = nullptr);
+                store::Ledger* ledger = nullptr, metering::Metrics* metrics = nullptr);
   ~RemoteInvoker() override;  // waits for calls in flight to end (they are cancelled)
   RemoteInvoker(const RemoteInvoker&) = delete;
   RemoteInvoker& operator=(const RemoteInvoker&) = delete;

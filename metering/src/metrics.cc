@@ -93,6 +93,12 @@ void Metrics::RecordInvocation(const InvocationSample& s) {
   f.phases["total"].Observe(s.total);
 }
 
+void Metrics::RecordOutcome(const std::string& function, const std::string& outcome) {
+  Shard& shard = MyShard();
+  std::lock_guard lock(shard.mu);
+  ++shard.functions[function].by_outcome[outcome];
+}
+
 void Metrics::RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
                                uint64_t billed_ms) {
   Shard& shard = MyShard();

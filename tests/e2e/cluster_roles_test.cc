@@ -180,6 +180,14 @@ TEST_F(ClusterRolesTest, AKilledNodeLosesOnlyItsCallAndTheOtherServes) {
   ASSERT_EQ(rows.exit_code, 0) << rows.err;
   EXPECT_NE(rows.out.find("node_lost"), std::string::npos) << rows.out;
   EXPECT_NE(rows.out.find(lost.Header("x-invocation-id")), std::string::npos) << rows.out;
+  // And counted it in its /metrics, where the FaasPlatformErrors alert and the dashboard's
+  // outcome panel look (infra/observability): the lost node's own count died with it.
+  HttpResult metrics = HttpRequest(gw_.http_port(), "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200) << metrics.body;
+  EXPECT_NE(
+      metrics.body.find("faas_invocations_total{function=\"sleep\",outcome=\"node_lost\"} 1\n"),
+      std::string::npos)
+      << metrics.body;
 
   const std::string other = busy_id == "n1" ? "n2" : "n1";
   for (int i = 0; i < 4; ++i) {

@@ -55,5 +55,19 @@ TEST(Metrics, FiguresRecordedByManyThreadsAddUpWhenRendered) {
       "12000");
 }
 
+// A gateway's node_lost call: counted by outcome, without the phases or CPU the node had.
+TEST(Metrics, AnOutcomeAloneIsCountedWithoutPhases) {
+  Metrics m;
+  m.RecordOutcome("sleep", "node_lost");
+  m.RecordOutcome("sleep", "node_lost");
+  std::string out = m.Render();
+  EXPECT_NE(out.find("faas_invocations_total{function=\"sleep\",outcome=\"node_lost\"} 2\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("faas_coldstarts_total{function=\"sleep\"} 0\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("faas_invoke_duration_seconds_count{function=\"sleep\""), std::string::npos)
+      << out;
+}
+
 }  // namespace
 }  // namespace faas::metering

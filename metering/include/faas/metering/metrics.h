@@ -54,6 +54,10 @@ class Metrics {
     instances_ = std::move(source);
   }
   void RecordInvocation(const InvocationSample& s);
+  // An invocation counted in faas_invocations_total{function,outcome} only, with no phases,
+  // CPU or cold start: a gateway's call lost with its node (outcome node_lost), which the node
+  // can no longer count.
+  void RecordOutcome(const std::string& function, const std::string& outcome);
   // CPU used by an instance between invocations (also billed).
   void RecordBackground(const std::string& function, std::chrono::nanoseconds cpu,
                         uint64_t billed_ms);
