@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -169,6 +170,32 @@ class NodeServiceImpl final
 
   const std::string& node_id() const { return d_.node_id; }
 
+  // The gate between a call and the scheduler (docs/design/0025-fault-tests.md, "A drain loses
+  // nothing"). A call is admitted just before the scheduler takes it and leaves when it is
+  // answered; once Close()d, a call not yet admitted is refused UNAVAILABLE before any metadata,
+  // so its gateway sends it to another node (it never reached the scheduler: no ledger row).
+  bool Admit() {
+    std::lock_guard lock(gate_mu_);
+    if (gate_closed_) {
+      return false;
+    }
+    ++admitted_;
+    return true;
+  }
+  void Leave() {
+    std::lock_guard lock(gate_mu_);
+    if (--admitted_ == 0) {
+      gate_idle_.notify_all();
+    }
+  }
+  // Refuses new calls, then waits until every admitted call has been answered (or `deadline`):
+  // only then may the scheduler stop, so no call it took ends `shutting_down`.
+  void Close(std::chrono::system_clock::time_point deadline) {
+    std::unique_lock lock(gate_mu_);
+    gate_closed_ = true;
+    gate_idle_.wait_until(lock, deadline, [&] { return admitted_ == 0; });
+  }
+
   grpc::Status Prepare(grpc::ServerContext* ctx, const v1::NodePrepareRequest* req,
                        v1::NodePrepareReply* reply) override {
     if (!HasBearer(*ctx, d_.secret)) {
@@ -293,6 +320,10 @@ class NodeServiceImpl final
   std::vector<EventLoop*> loops_;
   std::atomic<std::size_t> next_loop_{0};
   std::mutex load_mu_;
+  std::mutex gate_mu_;
+  std::condition_variable gate_idle_;
+  bool gate_closed_ = false;  // guarded by gate_mu_
+  int admitted_ = 0;          // guarded by gate_mu_
 };
 
 void InvokeReactor::OnReadDone(bool ok) {
@@ -335,10 +366,19 @@ void InvokeReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, const Stat
     Answer(std::move(r));
     return;
   }
+  if (!service_->Admit()) {
+    // Draining: not delivered (no initial metadata), so the gateway tries the next node.
+    Finish({grpc::StatusCode::UNAVAILABLE,
+            "node \"" + service_->node_id() + "\" is draining and takes no new calls"});
+    return;
+  }
   // From here the call counts as delivered: the gateway will not run it elsewhere.
   StartSendInitialMetadata();
   sched->InvokeAsync(head_.function(), std::move(request_), loop,
-                     [this](scheduler::InvokeResult r) { Answer(std::move(r)); });
+                     [this](scheduler::InvokeResult r) {
+                       service_->Leave();
+                       Answer(std::move(r));
+                     });
 }
 
 void InvokeReactor::Answer(scheduler::InvokeResult r) {
@@ -507,6 +547,10 @@ Result<std::unique_ptr<NodeServer>> NodeServer::Start(const std::string& address
 
 int NodeServer::port() const {
   return impl_->port;
+}
+
+void NodeServer::StopTakingCalls(std::chrono::system_clock::time_point deadline) {
+  impl_->service->Close(deadline);
 }
 
 void NodeServer::Shutdown(std::chrono::system_clock::time_point deadline) {

@@ -53,6 +53,10 @@ class NodeServer {
   NodeServer& operator=(const NodeServer&) = delete;
 
   int port() const;
+  // For a drain, before the scheduler stops: every call from now on is refused UNAVAILABLE
+  // before it is delivered (its gateway runs it on another node), and this waits until the calls
+  // already handed to the scheduler are answered, or `deadline`. The server keeps listening.
+  void StopTakingCalls(std::chrono::system_clock::time_point deadline);
   // Stops taking calls; calls still running may finish until `deadline`, then are cancelled.
   void Shutdown(std::chrono::system_clock::time_point deadline);
 

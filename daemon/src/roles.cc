@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -308,10 +309,16 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     sigtimedwait(&stop_signals, &info, &wait);
   }
   const auto deadline = std::chrono::system_clock::now() + config.shutdown_grace;
-  // Calls in flight finish within the grace; the scheduler's shutdown then kills what is left,
-  // which ends their handlers, so both run side by side.
+  // New calls are refused before delivery (gateways run them elsewhere) while the ones the
+  // scheduler took, queued ones included, finish: a scheduler that stopped first would answer
+  // those `shutting_down` (docs/design/0025-fault-tests.md, "A drain loses nothing").
+  (*node)->StopTakingCalls(deadline);
+  // What is left past the grace: the scheduler's shutdown kills it, which ends their handlers,
+  // so both run side by side.
   std::thread grpc_drain([&node, deadline] { (*node)->Shutdown(deadline); });
-  sched.Shutdown(config.shutdown_grace);
+  sched.Shutdown(
+      std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 deadline - std::chrono::system_clock::now())));
   grpc_drain.join();
   http.Stop();
   (void)membership.Leave();  // gateways drop the node now, not after the janitor's 3 s

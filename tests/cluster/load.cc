@@ -1,6 +1,8 @@
 #include "load.h"
 
 #include <memory>
+#include <thread>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -10,10 +12,12 @@ namespace faas::testing {
 
 Load::Load(std::vector<Gateway> gateways, std::string target, int clients,
            std::chrono::milliseconds client_deadline)
-    : gateways_(std::move(gateways)),
-      target_(std::move(target)),
-      clients_(clients),
-      deadline_(client_deadline) {}
+    : Load(std::move(gateways), {Lane{.target = std::move(target), .clients = clients}},
+           client_deadline) {}
+
+Load::Load(std::vector<Gateway> gateways, std::vector<Lane> lanes,
+           std::chrono::milliseconds client_deadline)
+    : gateways_(std::move(gateways)), lanes_(std::move(lanes)), deadline_(client_deadline) {}
 
 Load::~Load() {
   Stop();
@@ -22,8 +26,11 @@ Load::~Load() {
 void Load::Start() {
   started_ = std::chrono::steady_clock::now();
   started_wall_ = std::chrono::system_clock::now();
-  for (int i = 0; i < clients_; ++i) {
-    threads_.emplace_back([this, i] { Client(i); });
+  int index = 0;
+  for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
+    for (int i = 0; i < lanes_[lane].clients; ++i, ++index) {
+      threads_.emplace_back([this, index, lane] { Client(index, static_cast<int>(lane)); });
+    }
   }
 }
 
@@ -39,8 +46,10 @@ double Load::Now() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
 }
 
-void Load::Client(int index) {
+void Load::Client(int index, int lane) {
+  const Lane& my = lanes_[static_cast<std::size_t>(lane)];
   std::size_t gw = static_cast<std::size_t>(index) % gateways_.size();
+  auto next_send = std::chrono::steady_clock::now();
   std::unique_ptr<HttpConnection> conn;
   std::vector<RequestRecord> mine;
   int refusals_in_a_row = 0;
@@ -59,11 +68,20 @@ void Load::Client(int index) {
       }
       refusals_in_a_row = 0;
     }
+    if (my.interval.count() > 0) {
+      // Paced: load shaping, not synchronisation (the wait is at most one interval).
+      std::this_thread::sleep_until(next_send);
+      next_send += my.interval;
+      if (stop_) {
+        break;
+      }
+    }
     RequestRecord r;
     r.client = index;
+    r.lane = lane;
     r.gateway = static_cast<int>(gw);
     r.sent_s = Now();
-    HttpResult res = conn->Request("GET", target_, "", {}, deadline_);
+    HttpResult res = conn->Request(my.method, my.target, "", {}, deadline_);
     r.answered_s = Now();
     r.status = res.status;
     r.node = res.Header("x-faas-node");
@@ -71,6 +89,13 @@ void Load::Client(int index) {
     if (res.status == 0) {
       r.timed_out = r.answered_s - r.sent_s >= std::chrono::duration<double>(deadline_).count();
       conn.reset();  // broken: the next request opens a new connection
+    } else if (res.status == 202) {
+      if (r.invocation.empty()) {
+        auto j = nlohmann::json::parse(res.body, nullptr, false);
+        if (!j.is_discarded() && j.is_object()) {
+          r.invocation = j.value("invocation_id", "");
+        }
+      }
     } else if (res.status != 200) {
       auto j = nlohmann::json::parse(res.body, nullptr, false);
       if (!j.is_discarded() && j.contains("error") && j["error"].is_object()) {

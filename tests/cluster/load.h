@@ -19,15 +19,26 @@ struct Gateway {
   int port = 0;
 };
 
+// A group of clients that send the same request. A closed-loop lane sends the next request as
+// soon as the last is answered; a paced lane (interval > 0) sends at most one per interval per
+// client (async work: each request only queues, so a closed loop would flood the queue).
+struct Lane {
+  std::string method = "GET";
+  std::string target;
+  int clients = 0;
+  std::chrono::milliseconds interval{0};
+};
+
 struct RequestRecord {
   int client = 0;
+  int lane = 0;            // index into the lanes given to Load
   int gateway = 0;         // index into the gateways given to Load
   int status = 0;          // 0: no response (the connection broke, or the client deadline)
   bool timed_out = false;  // no answer within the client deadline (a test failure)
   std::string code;        // error.code of a JSON error body
   std::string message;     // its error.message
   std::string node;        // X-Faas-Node
-  std::string invocation;  // X-Invocation-Id
+  std::string invocation;  // X-Invocation-Id (or a 202's invocation_id)
   double sent_s = 0;       // seconds since the load started (steady clock)
   double answered_s = 0;
   double latency_ms() const { return (answered_s - sent_s) * 1000; }
@@ -37,6 +48,9 @@ class Load {
  public:
   // Client i starts on gateways[i % gateways.size()].
   Load(std::vector<Gateway> gateways, std::string target, int clients,
+       std::chrono::milliseconds client_deadline);
+  // Clients numbered across the lanes in order; client i starts on gateways[i % size].
+  Load(std::vector<Gateway> gateways, std::vector<Lane> lanes,
        std::chrono::milliseconds client_deadline);
   ~Load();  // Stop()s
   Load(const Load&) = delete;
@@ -57,11 +71,10 @@ class Load {
   int answered() const { return answered_.load(); }
 
  private:
-  void Client(int index);
+  void Client(int index, int lane);
 
   std::vector<Gateway> gateways_;
-  std::string target_;
-  int clients_;
+  std::vector<Lane> lanes_;
   std::chrono::milliseconds deadline_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::system_clock::time_point started_wall_;

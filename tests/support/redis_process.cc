@@ -157,6 +157,12 @@ bool RedisProcess::Spawn(int port, std::string* error) {
                                    "no",
                                    "--logfile",
                                    dir() + "/redis.log"};
+  if (!also_bind_.empty()) {
+    args.insert(args.begin() + 5, also_bind_);  // after "--bind", "127.0.0.1"
+    // Without a password Redis answers only loopback clients unless told otherwise; this one
+    // listens on a test's private bridge.
+    args.insert(args.end(), {"--protected-mode", "no"});
+  }
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (auto& a : args) {

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 
 #include "subprocess.h"
 
@@ -30,6 +31,10 @@ class RedisProcess {
 
   // The redis-server binary found on PATH (or /usr/bin, /usr/sbin), "" when not installed.
   static std::string ServerPath();
+
+  // Also listen on `address` (e.g. a bridge address that processes in other network namespaces
+  // reach), besides 127.0.0.1. Before Start().
+  void set_also_bind(std::string address) { also_bind_ = std::move(address); }
 
   // Starts redis-server on a free port (found by binding port 0; another one is tried if the
   // server cannot bind it) and waits until it answers PING. False with `error` set on failure.
@@ -56,6 +61,7 @@ class RedisProcess {
   bool Spawn(int port, std::string* error);
 
   TempDir tmp_;
+  std::string also_bind_;
   int port_ = 0;
   pid_t pid_ = -1;
 };
