@@ -238,10 +238,11 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
               "on SIGTERM, how long to keep serving with /readyz answering 503 before no longer "
               "accepting connections (for load balancers to notice; a second signal ends it)",
               "FAAS_DRAIN_DELAY");
-  AddDuration(app, "--registry-resync", &c->registry_resync,
-              "--role gateway: how often to re-read functions, routes, API keys and nodes from "
-              "the shared store in full, besides following its change notices (0s = never)",
-              "FAAS_REGISTRY_RESYNC");
+  AddDuration(
+      app, "--registry-resync", &c->registry_resync,
+      "--role gateway: how often to re-read functions, routes, API keys, nodes and triggers "
+      "from the shared store in full, besides following its change notices (0s = never)",
+      "FAAS_REGISTRY_RESYNC");
   AddDuration(app, "--init-timeout", &c->init_timeout,
               "how long a new instance may take to load and run faas_init", "FAAS_INIT_TIMEOUT");
   try {

@@ -33,6 +33,7 @@
 #include "faas/store/central_ledger.h"
 #include "faas/store/queue.h"
 #include "faas/store/redis_queue.h"
+#include "faas/store/settings.h"
 #include "faas/triggers/triggers.h"
 
 #include "console.h"
@@ -481,6 +482,20 @@ int RunDaemon(const DaemonConfig& config) {
              {"error", queue.status().message()});
     return 1;
   }
+  // Where trigger definitions live: with the registry. On PostgreSQL every gateway shares them
+  // and follows their changes (below); on SQLite they are in queue.db, as the embedded queues
+  // (docs/design/0029-trigger-definitions.md). Never in Redis: a flush must not lose them.
+  std::unique_ptr<store::SettingsStore> pg_settings;
+  store::SettingsStore* trigger_settings = (*queue)->Settings();
+  if (config.store.starts_with("postgres")) {
+    auto opened = store::OpenPgSettings(config.store);
+    if (!opened.ok()) {
+      FAAS_LOG(log, err, "faasd.store_failed", {"error", opened.status().message()});
+      return 1;
+    }
+    pg_settings = std::move(*opened);
+    trigger_settings = pg_settings.get();
+  }
   std::vector<Cidr> callback_allow;
   for (const std::string& range : config.callback_allow) {
     Result<Cidr> c = ParseCidr(range);
@@ -537,34 +552,6 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
   gw.SetRoutes(BuildRouter(*routes));
-  // A gateway caches functions, routes, keys and nodes from the shared store, and follows what
-  // other gateways and nodes change there (docs/design/0022-change-notification.md).
-  std::unique_ptr<RegistryFollower> follower;
-  if (config.role == "gateway") {
-    store::Registry* reg = registry->get();
-    auto* checker = dynamic_cast<cluster::HealthChecker*>(nodes.get());  // null with --nodes
-    follower = std::make_unique<RegistryFollower>(RegistryFollowerOptions{
-        .store = config.store,
-        .resync_every = config.registry_resync,
-        .functions = [&remote] { return remote->LoadFunctions(); },
-        .routes = [reg, &gw]() -> Status {
-          FAAS_ASSIGN_OR_RETURN(std::vector<store::Route> stored, reg->ListRoutes());
-          gw.SetRoutes(BuildRouter(stored));
-          return OkStatus();
-        },
-        .keys = [reg, &gw]() -> Status {
-          FAAS_ASSIGN_OR_RETURN(std::shared_ptr<const gateway::KeyTable> table,
-                                BuildKeyTable(*reg));
-          gw.SetKeys(std::move(table));
-          return OkStatus();
-        },
-        .nodes = checker == nullptr ? std::function<Status()>()
-                                    : [checker] { return checker->Refresh(); }});
-    if (Status s = follower->Start(); !s.ok()) {
-      FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
-      return 1;
-    }
-  }
   gateway::ServerOptions http_opts;
   http_opts.host = http_addr->first;
   http_opts.port = http_addr->second;
@@ -582,12 +569,10 @@ int RunDaemon(const DaemonConfig& config) {
   // deliver their callbacks, on the same machinery.
   triggers::TriggerManager user_triggers(
       {.queue = queue->get(),
+       .settings = trigger_settings,
        .invoke = [invoker](const triggers::Delivery& d) { return RunQueueDelivery(*invoker, d); },
        .consumer_name = "",
-       .settings_kind = "trigger",
-       // On Redis the definitions are shared by every gateway: follow the others' changes.
-       .resync_interval = (*queue)->Backend() == "redis" ? std::chrono::milliseconds(2000)
-                                                         : std::chrono::milliseconds(0)});
+       .settings_kind = "trigger"});
   if (Status s = user_triggers.Start(); !s.ok()) {
     FAAS_LOG(log, err, "faasd.triggers_failed", {"error", s.ToString()});
     return 1;
@@ -630,7 +615,9 @@ int RunDaemon(const DaemonConfig& config) {
     callback_spec.backoff_max = std::chrono::seconds(60);
     callback_spec.visibility_timeout = std::chrono::minutes(1);
     for (auto* spec : {&async_spec, &callback_spec}) {
-      (*queue)->DeleteSetting("internal", spec->name).IgnoreError();  // absent on first start
+      if (store::SettingsStore* stored = (*queue)->Settings(); stored != nullptr) {
+        stored->DeleteSetting("internal", spec->name).IgnoreError();  // absent on first start
+      }
       if (Status s = internal_triggers.Add(*spec); !s.ok()) {
         FAAS_LOG(log, err, "faasd.async_failed", {"error", s.ToString()});
         return 1;
@@ -638,6 +625,41 @@ int RunDaemon(const DaemonConfig& config) {
     }
   }
   AsyncJanitor janitor(queue->get(), config.async_retention);
+
+  // A gateway caches functions, routes, keys, nodes and trigger definitions from the shared
+  // store, and follows what other gateways and nodes change there
+  // (docs/design/0022-change-notification.md). Declared after the triggers, so it stops first.
+  std::unique_ptr<RegistryFollower> follower;
+  if (config.role == "gateway") {
+    store::Registry* reg = registry->get();
+    auto* checker = dynamic_cast<cluster::HealthChecker*>(nodes.get());  // null with --nodes
+    follower = std::make_unique<RegistryFollower>(RegistryFollowerOptions{
+        .store = config.store,
+        .resync_every = config.registry_resync,
+        .functions = [&remote] { return remote->LoadFunctions(); },
+        .routes = [reg, &gw]() -> Status {
+          FAAS_ASSIGN_OR_RETURN(std::vector<store::Route> stored, reg->ListRoutes());
+          gw.SetRoutes(BuildRouter(stored));
+          return OkStatus();
+        },
+        .keys = [reg, &gw]() -> Status {
+          FAAS_ASSIGN_OR_RETURN(std::shared_ptr<const gateway::KeyTable> table,
+                                BuildKeyTable(*reg));
+          gw.SetKeys(std::move(table));
+          return OkStatus();
+        },
+        .nodes = checker == nullptr ? std::function<Status()>()
+                                    : [checker] { return checker->Refresh(); },
+        .triggers = [&user_triggers]() -> Status {
+          Status s = user_triggers.Resync();
+          // FailedPrecondition: stopped for shutdown, nothing left to follow.
+          return s.code() == StatusCode::kFailedPrecondition ? OkStatus() : s;
+        }});
+    if (Status s = follower->Start(); !s.ok()) {
+      FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
+      return 1;
+    }
+  }
 
   auto http_port = http.Start();
   if (!http_port.ok()) {

@@ -80,6 +80,8 @@ void RegistryFollower::OnChange(const store::Change& c) {
     Refresh("routes", options_.routes);
   } else if (kind == "key") {
     Refresh("keys", options_.keys);
+  } else if (kind == "trigger") {
+    Refresh("triggers", options_.triggers);
   } else {
     RefreshAll("unknown notice");  // from a newer faasd: re-read what we know
   }
@@ -91,6 +93,7 @@ void RegistryFollower::RefreshAll(std::string_view why) {
   Refresh("routes", options_.routes);
   Refresh("keys", options_.keys);
   Refresh("nodes", options_.nodes);
+  Refresh("triggers", options_.triggers);
 }
 
 void RegistryFollower::Refresh(std::string_view what, const std::function<Status()>& read) {

@@ -1,10 +1,10 @@
 // Keeping what gateways and nodes cache from the shared PostgreSQL store current
 // (docs/design/0022-change-notification.md, docs/operations.md "What follows what"):
 //
-//   gateway:  RegistryFollower re-reads functions, routes and API keys when the registry
-//             announces a change (NOTIFY faas_registry), the node list on NOTIFY faas_nodes, all
-//             of them after every (re)connection of its listener, and all of them every
-//             `resync_every` as a backstop.
+//   gateway:  RegistryFollower re-reads functions, routes, API keys and trigger definitions when
+//             the store announces a change (NOTIFY faas_registry), the node list on NOTIFY
+//             faas_nodes, all of them after every (re)connection of its listener, and all of
+//             them every `resync_every` (--registry-resync) as a backstop.
 //   node:     DeployPrefetcher fetches a newly deployed version's library into the node's
 //             artifact cache (sha256 verified, temp file, fsync, rename) as soon as the deploy
 //             is announced, so that the first call there does not wait for the fetch.
@@ -39,6 +39,7 @@ struct RegistryFollowerOptions {
   std::function<Status()> routes;
   std::function<Status()> keys;
   std::function<Status()> nodes;
+  std::function<Status()> triggers;  // "trigger:<name>" (faas/store/settings.h)
 };
 
 // Thread-safe. Refreshes run one at a time (on the listener's or the backstop's thread), so a

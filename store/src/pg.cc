@@ -93,6 +93,9 @@ faas::Status Notify(PGconn* c, std::string_view channel, std::string_view payloa
 
 namespace {
 
+// Set by LongerStatements on this thread: replaces the connection's statement_timeout in Await.
+thread_local std::chrono::milliseconds t_longer_statements{0};
+
 // The statement_timeout `c` was opened with (its "options" parameter: ours, or the URI's), 0 when
 // it has none. Units as PostgreSQL reads them: ms by default, or s, min, h.
 std::chrono::milliseconds StatementTimeoutOf(PGconn* c) {
@@ -156,7 +159,8 @@ bool WaitSocket(PGconn* c, short events, bool bounded,
 // down, so the next Connect makes a new one, and the call fails DeadlineExceeded.
 faas::Result<Rows> Await(PGconn* c) {
   constexpr std::chrono::seconds kClientSlack{2};
-  const std::chrono::milliseconds limit = StatementTimeoutOf(c);
+  const std::chrono::milliseconds limit =
+      t_longer_statements.count() > 0 ? t_longer_statements : StatementTimeoutOf(c);
   const bool bounded = limit.count() > 0;
   const auto deadline = std::chrono::steady_clock::now() + limit + kClientSlack;
   auto hung = [&]() -> faas::Status {
@@ -249,6 +253,21 @@ faas::Result<Rows> Exec(PGconn* c, const char* sql, std::initializer_list<Param>
   return Await(c);
 }
 
+LongerStatements::LongerStatements(std::chrono::milliseconds timeout)
+    : timeout_(timeout), previous_(t_longer_statements) {
+  t_longer_statements = timeout;
+}
+
+LongerStatements::~LongerStatements() {
+  t_longer_statements = previous_;
+}
+
+faas::Status LongerStatements::Apply(PGconn* c) const {
+  const std::string ms = std::to_string(timeout_.count());
+  return Exec(c, "SELECT set_config('statement_timeout', $1, true)", {std::string_view(ms)})
+      .status();
+}
+
 faas::Status Connect(PGconn*& conn, const std::string& url) {
   if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) {
     return faas::OkStatus();
@@ -275,8 +294,12 @@ faas::Status Connect(PGconn*& conn, const std::string& url) {
 }
 
 faas::Status Migrate(PGconn* conn) {
+  // A migration rewriting a large table may run for minutes, and a process starting meanwhile
+  // must wait for it on the lock below, not give up after kStatementTimeout and fail to start.
+  const LongerStatements longer(kMigrationTimeout);
   for (;;) {
     faas::Result<bool> done = InTransaction(conn, [&]() -> faas::Result<bool> {
+      FAAS_RETURN_IF_ERROR(longer.Apply(conn));
       // Two processes starting at once: the second waits here, then sees the first's work.
       FAAS_RETURN_IF_ERROR(
           Exec(conn, "SELECT pg_advisory_xact_lock($1::bigint)", {kMigrationLockKey}).status());

@@ -43,6 +43,30 @@ spdlog::logger& Log();
 constexpr std::chrono::seconds kConnectTimeout{5};
 constexpr std::chrono::seconds kStatementTimeout{5};
 
+// Longer limits for work that is slow by nature, with the reason documented where used
+// (docs/operations.md "Timeouts"): schema migrations (and the wait for another process's), and the
+// aggregate reads behind `faasctl bill` over the central ledger.
+constexpr std::chrono::minutes kMigrationTimeout{10};
+constexpr std::chrono::seconds kReportTimeout{60};
+
+// Raises the statement_timeout of what this thread runs next in the current transaction on `c`:
+// SET LOCAL on the server (it ends with the transaction), and, while the returned guard lives,
+// the client-side deadline Await applies on this thread. Use inside InTransaction, with the
+// guard outliving the statements.
+class LongerStatements {
+ public:
+  explicit LongerStatements(std::chrono::milliseconds timeout);
+  ~LongerStatements();
+  LongerStatements(const LongerStatements&) = delete;
+  LongerStatements& operator=(const LongerStatements&) = delete;
+  // The SET LOCAL; call it inside the transaction.
+  faas::Status Apply(PGconn* c) const;
+
+ private:
+  std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds previous_;
+};
+
 // The connection parameters above, followed by ("dbname", url) with expand_dbname, as the
 // null-terminated key and value arrays PQconnectdbParams and PQconnectStartParams take.
 struct ConnectParams {
@@ -125,6 +149,9 @@ template <typename T>
 faas::Status StatusOf(const faas::Result<T>& r) {
   return r.status();
 }
+inline faas::Status StatusOf(const faas::Status& s) {
+  return s;
+}
 
 // Runs `body` between BEGIN and COMMIT (READ COMMITTED; the bodies lock what they change), rolls
 // back when it fails, and runs it again, up to kMaxTransactionAttempts, when PostgreSQL aborted
@@ -169,8 +196,9 @@ int SchemaVersion();
 const char* Migration(int i);
 
 // Brings the database's schema to SchemaVersion(), one migration per transaction under an
-// advisory lock (processes starting at once queue on it). FailedPrecondition when the database
-// is newer than this binary.
+// advisory lock (processes starting at once queue on it), with kMigrationTimeout instead of
+// kStatementTimeout: neither a long migration nor the wait for another process's is cut off.
+// FailedPrecondition when the database is newer than this binary.
 faas::Status Migrate(PGconn* conn);
 
 }  // namespace faas::store::pg

@@ -327,9 +327,15 @@ Result<std::vector<BillRow>> PgLedger::Bill(const BillQuery& q) {
       " AND ($3::bigint = 0 OR start_ms < $3::bigint) GROUP BY 1 ORDER BY 1";
   std::lock_guard lock(mu_);
   FAAS_RETURN_IF_ERROR(ConnectLocked());
-  FAAS_ASSIGN_OR_RETURN(
-      Rows r,
-      Exec(conn_, sql.c_str(), {std::string_view(q.function), q.since_unix_ms, q.until_unix_ms}));
+  // The sums read every row in the range (unbounded by nature, unlike List and Logs, which stop
+  // at `last` along an index): kReportTimeout instead of kStatementTimeout.
+  const pg::LongerStatements longer(pg::kReportTimeout);
+  FAAS_ASSIGN_OR_RETURN(Rows r, pg::InTransaction(conn_, [&]() -> Result<Rows> {
+                          FAAS_RETURN_IF_ERROR(longer.Apply(conn_));
+                          return Exec(
+                              conn_, sql.c_str(),
+                              {std::string_view(q.function), q.since_unix_ms, q.until_unix_ms});
+                        }));
   std::vector<BillRow> rows;
   BillRow total;
   for (int i = 0; i < r.Count(); ++i) {

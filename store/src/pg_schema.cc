@@ -122,6 +122,17 @@ CREATE TABLE cluster_secrets (
   value           TEXT NOT NULL
 );
 )sql",
+    // Small JSON definitions by kind and key (faas/store/settings.h): the queue triggers of a
+    // cluster, which used to be a Redis hash (docs/design/0029-trigger-definitions.md).
+    R"sql(
+CREATE TABLE settings (
+  kind            TEXT COLLATE "C" NOT NULL,
+  key             TEXT COLLATE "C" NOT NULL,
+  json            TEXT NOT NULL,
+  updated_unix_ms BIGINT NOT NULL,
+  PRIMARY KEY (kind, key)
+);
+)sql",
 };
 
 }  // namespace

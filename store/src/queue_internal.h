@@ -16,6 +16,7 @@
 
 #include "faas/base/log.h"
 #include "faas/store/queue.h"
+#include "faas/store/settings.h"
 
 #include "sqlite.h"
 
@@ -24,8 +25,8 @@
 
 namespace faas::store {
 
-// The embedded backend (Queue::Open).
-class SqliteQueue final : public Queue {
+// The embedded backend (Queue::Open), which also keeps the settings table (Settings()).
+class SqliteQueue final : public Queue, public SettingsStore {
  public:
   struct Impl;
   explicit SqliteQueue(std::unique_ptr<Impl> impl);
@@ -58,6 +59,7 @@ class SqliteQueue final : public Queue {
   Result<AsyncRecord> GetAsync(std::string_view invocation_id) override;
   Status AckWithResult(int64_t id, uint32_t attempt, const AsyncRecord& record) override;
   Result<uint64_t> ExpireAsync(int64_t before_unix_ms) override;
+  SettingsStore* Settings() override { return this; }
   Status PutSetting(std::string_view kind, std::string_view key, std::string_view json) override;
   Status DeleteSetting(std::string_view kind, std::string_view key) override;
   Result<std::vector<std::pair<std::string, std::string>>> ListSettings(

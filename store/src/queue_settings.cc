@@ -1,10 +1,11 @@
-// The settings table: small JSON documents by (kind, key) that other components keep in
-// queue.db so they survive a restart.
+// The embedded settings table (faas/store/settings.h): small JSON documents by (kind, key) that
+// other components keep in queue.db so they survive a restart.
 #include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "faas/store/queue.h"
+#include "faas/store/settings.h"
 
 #include "queue_internal.h"
 #include "sqlite.h"
@@ -18,7 +19,7 @@ using sql::Stmt;
 
 }  // namespace
 
-Status SqliteQueue::PutSetting(std::string_view kind, std::string_view key, std::string_view json) {
+std::string SettingProblems(std::string_view kind, std::string_view key, std::string_view json) {
   std::string problems;
   if (kind.empty()) {
     problems += "setting kind is empty; ";
@@ -31,6 +32,12 @@ Status SqliteQueue::PutSetting(std::string_view kind, std::string_view key, std:
   }
   if (!problems.empty()) {
     problems.resize(problems.size() - 2);
+  }
+  return problems;
+}
+
+Status SqliteQueue::PutSetting(std::string_view kind, std::string_view key, std::string_view json) {
+  if (std::string problems = SettingProblems(kind, key, json); !problems.empty()) {
     return InvalidArgumentError(problems);
   }
   auto op = [&](sqlite3* db) -> Status {

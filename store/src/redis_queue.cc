@@ -12,8 +12,6 @@
 #include <set>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include "faas/base/log.h"
 #include "faas/base/time.h"
 #include "faas/redis/client.h"
@@ -343,50 +341,6 @@ class RedisQueue final : public Queue {
   // Records and keys expire by their TTL.
   Result<uint64_t> ExpireAsync(int64_t /*before_unix_ms*/) override { return uint64_t{0}; }
 
-  Status PutSetting(std::string_view kind, std::string_view key, std::string_view json) override {
-    std::string problems;
-    if (kind.empty()) {
-      problems += "setting kind is empty; ";
-    }
-    if (key.empty()) {
-      problems += "setting key is empty; ";
-    }
-    if (!nlohmann::json::accept(json)) {
-      problems += "setting " + Quote(key) + " is not valid JSON; ";
-    }
-    if (!problems.empty()) {
-      problems.resize(problems.size() - 2);
-      return InvalidArgumentError(problems);
-    }
-    FAAS_ASSIGN_OR_RETURN(
-        RedisReply r, Command({"HSET", SettingsKey(kind), std::string(key), std::string(json)}));
-    return OkStatus();
-  }
-
-  Status DeleteSetting(std::string_view kind, std::string_view key) override {
-    if (kind.empty() || key.empty()) {
-      return InvalidArgumentError(kind.empty() ? "setting kind is empty" : "setting key is empty");
-    }
-    FAAS_ASSIGN_OR_RETURN(RedisReply r, Command({"HDEL", SettingsKey(kind), std::string(key)}));
-    return OkStatus();
-  }
-
-  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(
-      std::string_view kind) override {
-    if (kind.empty()) {
-      return InvalidArgumentError("setting kind is empty");
-    }
-    FAAS_ASSIGN_OR_RETURN(RedisReply r, Command({"HGETALL", SettingsKey(kind)}));
-    std::vector<std::pair<std::string, std::string>> out;
-    if (redis::IsArray(r.get())) {
-      for (std::size_t i = 0; i + 2 <= r->elements; i += 2) {
-        out.emplace_back(redis::ReplyString(r->element[i]), redis::ReplyString(r->element[i + 1]));
-      }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
   Status Ping() {
     FAAS_ASSIGN_OR_RETURN(RedisReply r, Command({"PING"}));
     return OkStatus();
@@ -398,10 +352,6 @@ class RedisQueue final : public Queue {
     redis::FdSlot slot;
     RedisClient client;
   };
-
-  std::string SettingsKey(std::string_view kind) const {
-    return options_.prefix + "set:" + std::string(kind);
-  }
 
   redis::RedisTimeouts Timeouts() const {
     return {.connect = options_.connect_timeout, .io = options_.io_timeout};

@@ -4,7 +4,10 @@
 // and read at the other; a run longer than the lease visibility runs once (its gateway extends the
 // lease); a gateway killed with work in flight loses none of it, and the other takes it over
 // within the visibility; a repeated Idempotency-Key queues nothing; and with Redis down async
-// accepts answer 503 async_unavailable while sync calls keep working.
+// accepts answer 503 async_unavailable while sync calls keep working. Trigger definitions live in
+// PostgreSQL (docs/design/0029-trigger-definitions.md): a trigger added at one gateway starts at
+// the other on the store's notice (periodic resync off), pause and delete follow back, and a Redis
+// wiped and restarted loses none of them.
 #include <chrono>
 #include <set>
 #include <string>
@@ -18,6 +21,7 @@
 #include "http_client.h"
 #include "postgres_process.h"
 #include "redis_process.h"
+#include "subprocess.h"
 
 namespace faas::testing {
 namespace {
@@ -124,6 +128,47 @@ class ClusterQueuesTest : public ::testing::Test {
   }
 
   std::string AllLogs() { return a_.Logs() + b_.Logs() + node_.Logs(); }
+
+  // redis-cli against the test's Redis; its output without the trailing newline.
+  CommandResult RedisCli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/redis-cli", "-p", std::to_string(redis_.port())});
+    CommandResult r = RunCommand(args);
+    while (!r.out.empty() && (r.out.back() == '\n' || r.out.back() == '\r')) {
+      r.out.pop_back();
+    }
+    return r;
+  }
+
+  // `gw`'s status of trigger `name` (`faasctl trigger list`), null JSON when it runs no such
+  // trigger.
+  static Json TriggerAt(FaasdProcess& gw, const std::string& name) {
+    CommandResult r = gw.Ctl({"trigger", "list", "-o", "json"});
+    Json j = Json::parse(r.out, nullptr, false);
+    if (r.exit_code != 0 || j.is_discarded()) {
+      return Json();
+    }
+    for (const Json& t : j.value("triggers", Json::array())) {
+      if (t.value("name", "") == name) {
+        return t;
+      }
+    }
+    return Json();
+  }
+
+  // Whether `gw` logged `event` for trigger `name`.
+  static bool Logged(const FaasdProcess& gw, const std::string& event, const std::string& name) {
+    const std::string logs = gw.Logs();
+    for (std::size_t at = logs.find(event); at != std::string::npos;
+         at = logs.find(event, at + 1)) {
+      const std::size_t end = logs.find('\n', at);
+      const std::string line = logs.substr(at, end == std::string::npos ? end : end - at);
+      if (line.find("trigger=" + name) != std::string::npos ||
+          line.find("trigger=\"" + name + "\"") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   PostgresProcess pg_;
   RedisProcess redis_;
@@ -274,6 +319,73 @@ TEST_F(ClusterQueuesTest, WithRedisDownAsyncAnswers503AndSyncCallsWork) {
   })) << AllLogs();
   EXPECT_EQ(AwaitDone(a_, after)["status"], "succeeded") << AllLogs();
   EXPECT_EQ(AwaitDone(a_, before)["status"], "succeeded");
+}
+
+}  // namespace
+}  // namespace faas::testing
+
+namespace faas::testing {
+namespace {
+
+// The periodic resync is off (an hour): what a gateway learns here, it learns from the store's
+// NOTIFY. Gateway b starts the trigger gateway a added, and delivers; a pause and a delete through
+// b stop it at a.
+TEST_F(ClusterQueuesTest, ATriggerAddedAtOneGatewayRunsAtTheOtherAndItsChangesFollowBack) {
+  StartGateway(a_, {"--registry-resync", "1h"});
+  StartGateway(b_, {"--registry-resync", "1h"});
+  Deploy(a_, "echo");
+  CommandResult added = a_.Ctl({"trigger", "add", "feed", "--function", "echo", "--source",
+                                redis_.url(), "--stream", "events"});
+  ASSERT_EQ(added.exit_code, 0) << added.out << added.err;
+  ASSERT_TRUE(
+      PollUntil([&] { return Logged(b_, "trigger.started", "feed"); }, std::chrono::seconds(10)))
+      << "b never started the trigger a added\n"
+      << AllLogs();
+  // Both gateways consume the stream; publish until b has delivered one.
+  ASSERT_TRUE(PollUntil([&] {
+    EXPECT_EQ(RedisCli({"XADD", "events", "*", "body", "hello"}).exit_code, 0);
+    Json t = TriggerAt(b_, "feed");
+    return !t.is_null() && t.value("delivered", 0) >= 1;
+  })) << TriggerAt(b_, "feed").dump()
+      << AllLogs();
+
+  CommandResult paused = b_.Ctl({"trigger", "pause", "feed"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.out << paused.err;
+  ASSERT_TRUE(PollUntil([&] { return TriggerAt(a_, "feed").value("state", "") == "paused"; },
+                        std::chrono::seconds(10)))
+      << TriggerAt(a_, "feed").dump() << AllLogs();
+
+  CommandResult deleted = b_.Ctl({"trigger", "delete", "feed"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.out << deleted.err;
+  ASSERT_TRUE(PollUntil([&] { return TriggerAt(a_, "feed").is_null(); }, std::chrono::seconds(10)))
+      << "a still runs the trigger b deleted\n"
+      << AllLogs();
+}
+
+// Redis holds queues and counters, not definitions: wiping it (FLUSHALL) and restarting it, and
+// then the gateway, leaves the trigger defined, and it delivers from the new Redis.
+TEST_F(ClusterQueuesTest, ARedisWipedAndRestartedKeepsEveryTriggerDefinition) {
+  StartGateway(a_);
+  Deploy(a_, "echo");
+  CommandResult added = a_.Ctl({"trigger", "add", "feed", "--function", "echo", "--source",
+                                redis_.url(), "--stream", "events"});
+  ASSERT_EQ(added.exit_code, 0) << added.out << added.err;
+  ASSERT_EQ(RedisCli({"FLUSHALL"}).exit_code, 0);
+  redis_.Kill();
+  std::string error;
+  ASSERT_TRUE(redis_.Restart(&error)) << error;
+  ASSERT_EQ(RedisCli({"DBSIZE"}).out, "0") << "the restarted Redis is empty";
+  a_.Stop();
+  StartGateway(a_);
+
+  Json t = TriggerAt(a_, "feed");
+  ASSERT_FALSE(t.is_null()) << "the definition was lost with Redis\n" << a_.Logs();
+  EXPECT_EQ(t.value("function", ""), "echo");
+  ASSERT_TRUE(PollUntil([&] {
+    EXPECT_EQ(RedisCli({"XADD", "events", "*", "body", "again"}).exit_code, 0);
+    return TriggerAt(a_, "feed").value("delivered", 0) >= 1;
+  })) << TriggerAt(a_, "feed").dump()
+      << a_.Logs();
 }
 
 }  // namespace

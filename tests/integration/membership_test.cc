@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "faas/store/registry.h"
+#include "faas/store/settings.h"
 
 #include "follow.h"
 #include "integration/registry/backend_fixture.h"
@@ -238,7 +239,7 @@ TEST_F(MembershipTest, TheJanitorLoopDeclaresASilentNodeDead) {
 // kind re-read on its own notice, sent by the registry's and the node registry's changes. The
 // backstop is an hour away: whatever is re-read here was asked for by a notice.
 TEST_F(MembershipTest, TheFollowerRereadsWhatEachNoticeNames) {
-  std::atomic<int> functions{0}, routes{0}, keys{0}, nodes{0};
+  std::atomic<int> functions{0}, routes{0}, keys{0}, nodes{0}, triggers{0};
   auto counter = [](std::atomic<int>& n) {
     return [&n] {
       ++n;
@@ -250,9 +251,11 @@ TEST_F(MembershipTest, TheFollowerRereadsWhatEachNoticeNames) {
                              .functions = counter(functions),
                              .routes = counter(routes),
                              .keys = counter(keys),
-                             .nodes = counter(nodes)});
+                             .nodes = counter(nodes),
+                             .triggers = counter(triggers)});
   ASSERT_TRUE(follower.Start().ok());
-  ASSERT_TRUE(Eventually([&] { return functions == 1 && routes == 1 && keys == 1 && nodes == 1; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return functions == 1 && routes == 1 && keys == 1 && nodes == 1 && triggers == 1; }));
 
   ASSERT_TRUE(nodes_->Register(Options("n1").self).ok());  // NOTIFY faas_nodes 'up:n1'
   ASSERT_TRUE(Eventually([&] { return nodes == 2; }));
@@ -270,11 +273,16 @@ TEST_F(MembershipTest, TheFollowerRereadsWhatEachNoticeNames) {
   ASSERT_TRUE(sha.ok());
   ASSERT_TRUE((*reg)->CreateVersion("fn", *sha, store::FunctionConfig{}).ok());
   ASSERT_TRUE(Eventually([&] { return functions == 2; }));
+  auto settings = store::OpenPgSettings(url_);  // trigger definitions (settings.h)
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  ASSERT_TRUE((*settings)->PutSetting("trigger", "t1", "{}").ok());
+  ASSERT_TRUE(Eventually([&] { return triggers == 2; }));
   // Each notice re-read its own kind only.
   EXPECT_EQ(functions.load(), 2);
   EXPECT_EQ(routes.load(), 2);
   EXPECT_EQ(keys.load(), 2);
   EXPECT_EQ(nodes.load(), 3);
+  EXPECT_EQ(triggers.load(), 2);
   follower.Stop();
 }
 

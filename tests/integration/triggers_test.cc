@@ -23,6 +23,7 @@
 
 #include "faas/base/time.h"
 #include "faas/store/queue.h"
+#include "faas/store/settings.h"
 
 #include "redis_process.h"
 #include "subprocess.h"
@@ -477,36 +478,49 @@ TEST_P(TriggersTest, RunsAtMostConcurrencyInvocationsAtOnce) {
   ASSERT_TRUE(Eventually([&] { return Outstanding("limited", "faas-limited") == 0; }));
 }
 
-TEST_P(TriggersTest, EmbeddedLeasesAreExtendedWhileTheirDeliveryIsHeld) {
-  if (IsRedis()) {
-    GTEST_SKIP() << "Redis triggers reclaim entries by idle time (XAUTOCLAIM); no extension";
-  }
-  // One delivery runs (blocked) for more than three visibilities while two more wait in the
-  // fetched batch: the extender keeps all three leases, so none is delivered a second time.
+// One delivery runs (blocked) for more than three visibilities while two more wait in the
+// fetched batch, and a second consumer runs the same trigger meanwhile. The first one's extender
+// keeps all three deliveries its own (embedded: Queue::Extend; Redis: XCLAIM JUSTID resets their
+// idle time), so the second consumer never takes one over (Lease of an expired lease; XAUTOCLAIM
+// with min-idle = visibility) and runs it a second time.
+TEST_P(TriggersTest, HeldDeliveriesOutlastingTheVisibilityAreNotRunTwice) {
   Gate gate;
   Recorder rec;
   rec.behaviour = [&](const Delivery&) -> DeliveryResult {
     gate.Wait();
     return {.ok = true, .error = ""};
   };
-  TriggerManager mgr(Options(rec));
+  TriggerManager a(Options(rec, "consumer-a"));
   TriggerSpec spec = Spec("long", "long");
   spec.visibility_timeout = milliseconds(600);
   spec.batch = 4;
   spec.concurrency = 1;
-  ASSERT_TRUE(mgr.Add(spec).ok());
+  ASSERT_TRUE(a.Add(spec).ok());
   Publish("long", {"a", "b", "c"});
   ASSERT_TRUE(Eventually([&] { return rec.Running() == 1; }));
+  // All three are a's before b starts (pending on a / leased), so b could only take them over.
+  ASSERT_TRUE(Eventually([&] {
+    if (IsRedis()) {
+      return Outstanding("long", "faas-long") == 3;
+    }
+    auto st = queue_->Stats("long");
+    return st.ok() && st->in_flight == 3;
+  }));
+  TriggerManager b(Options(rec, "consumer-b"));
+  ASSERT_TRUE(b.Start().ok());  // the stored definition: the same trigger, another consumer
+  ASSERT_TRUE(b.Get("long").ok());
   Clock::time_point until = Clock::now() + seconds(2);
   Eventually([&] { return Clock::now() >= until; });  // 2 s > 3 visibilities
   gate.Open();
   ASSERT_TRUE(Eventually([&] { return rec.Succeeded() >= 3; }));
   ASSERT_TRUE(Eventually([&] { return Outstanding("long", "faas-long") == 0; }));
-  mgr.Stop(seconds(5));  // every delivery that was started has ended
+  a.Stop(seconds(5));  // every delivery that was started has ended
+  b.Stop(seconds(5));
   for (const char* body : {"a", "b", "c"}) {
     EXPECT_EQ(rec.AttemptsOf(body), (std::vector<uint32_t>{1})) << body;
   }
-  EXPECT_EQ(mgr.Get("long")->delivered, 3u);
+  EXPECT_EQ(a.Get("long")->delivered, 3u);
+  EXPECT_EQ(b.Get("long")->delivered, 0u);
 }
 
 TEST_P(TriggersTest, AnotherManagerReclaimsTheDeliveriesOfACrashedOne) {
@@ -580,7 +594,7 @@ TEST_P(TriggersTest, PauseStopsFetchingAndResumeContinues) {
   ASSERT_TRUE(mgr.Pause("pausable").ok());
   EXPECT_EQ(mgr.Get("pausable")->state, "paused");
   EXPECT_TRUE(mgr.Get("pausable")->spec.paused);
-  auto stored = queue_->ListSettings("trigger");
+  auto stored = queue_->Settings()->ListSettings("trigger");
   ASSERT_TRUE(stored.ok());
   ASSERT_EQ(stored->size(), 1u);
   EXPECT_TRUE(SpecFromJson((*stored)[0].second)->paused) << "the pause is stored";
@@ -636,7 +650,7 @@ TEST_P(TriggersTest, TriggersPersistAcrossManagerRestarts) {
   EXPECT_TRUE(all[0].spec.paused);
 }
 
-// Two gateways of a cluster share the stored definitions (the queue's settings in Redis): what
+// Two gateways of a cluster share the stored definitions (in PostgreSQL; here queue.db): what
 // one adds, pauses, changes or deletes, the other follows on Resync (or by itself, every
 // resync_interval).
 TEST_P(TriggersTest, ResyncFollowsDefinitionsChangedByAnotherManager) {

@@ -2,16 +2,14 @@
 // per delivery (attempt = QueueMessage.attempt), Retry with a visible_at for the backoff, and
 // dead letters; a lease that is never ended expires after the visibility timeout and the
 // message is leased again with attempt + 1, which is how a crashed faasd's messages come back.
-// While a delivery is held (fetched and waiting for a worker, or running), one extender thread
-// per trigger pushes its lease deadline to now + visibility every visibility / 3
+// While a delivery is held (fetched and waiting for a worker, or running), the trigger's extender
+// thread (trigger.h) pushes its lease deadline to now + visibility every visibility / 3
 // (Queue::Extend), so the visibility only bounds how long a dead consumer's work waits, not how
 // long an invocation may run.
 #include <algorithm>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -116,21 +114,6 @@ class EmbeddedTrigger final : public Trigger {
 
   void WakeFetcher() override { env_.queue->WakeAll(); }
 
-  void StartExtra() override {
-    extender_ = std::thread([this] { ExtendLoop(); });
-  }
-
-  void StopExtra() override {
-    {
-      std::lock_guard lock(held_mu_);
-      extender_stop_ = true;
-    }
-    extender_cv_.notify_all();
-    if (extender_.joinable()) {
-      extender_.join();
-    }
-  }
-
   // The delivery is ending (or ended): its lease is no longer extended.
   void Release(const Job& job) {
     std::lock_guard lock(held_mu_);
@@ -140,36 +123,29 @@ class EmbeddedTrigger final : public Trigger {
     }
   }
 
-  // Every visibility / 3, extends the lease of every held delivery to now + visibility. A lost
-  // lease (NotFound: it expired and another consumer took the message) is no longer extended;
-  // other errors (the backend is unreachable) are retried on the next round.
-  void ExtendLoop() {
-    const std::chrono::milliseconds every =
-        std::max(spec_.visibility_timeout / 3, std::chrono::milliseconds(10));
-    std::unique_lock lock(held_mu_);
-    for (;;) {
-      extender_cv_.wait_for(lock, every, [&] { return extender_stop_; });
-      if (extender_stop_) {
-        return;
+  // Extends the lease of every held delivery to now + visibility. A lost lease (NotFound: it
+  // expired and another consumer took the message) is no longer extended; other errors (the
+  // backend is unreachable) are retried on the next round.
+  void ExtendHeld() override {
+    std::vector<std::pair<int64_t, uint32_t>> leases;
+    {
+      std::lock_guard lock(held_mu_);
+      leases.assign(held_.begin(), held_.end());
+    }
+    for (const auto& [id, attempt] : leases) {
+      Status s = env_.queue->Extend(id, attempt, spec_.visibility_timeout);
+      if (s.ok()) {
+        continue;
       }
-      std::vector<std::pair<int64_t, uint32_t>> leases(held_.begin(), held_.end());
-      lock.unlock();
-      for (const auto& [id, attempt] : leases) {
-        Status s = env_.queue->Extend(id, attempt, spec_.visibility_timeout);
-        if (s.ok()) {
-          continue;
-        }
-        FAAS_LOG(log_, warn, "trigger.extend_failed", {"trigger", spec_.name}, {"id", id},
-                 {"attempt", attempt}, {"error", s.ToString()});
-        if (s.code() == StatusCode::kNotFound) {
-          std::lock_guard relock(held_mu_);
-          auto it = held_.find(id);
-          if (it != held_.end() && it->second == attempt) {
-            held_.erase(it);
-          }
+      FAAS_LOG(log_, warn, "trigger.extend_failed", {"trigger", spec_.name}, {"id", id},
+               {"attempt", attempt}, {"error", s.ToString()});
+      if (s.code() == StatusCode::kNotFound) {
+        std::lock_guard lock(held_mu_);
+        auto it = held_.find(id);
+        if (it != held_.end() && it->second == attempt) {
+          held_.erase(it);
         }
       }
-      lock.lock();
     }
   }
 
@@ -181,11 +157,8 @@ class EmbeddedTrigger final : public Trigger {
     return static_cast<int64_t>(st->ready + st->delayed);
   }
 
-  std::mutex held_mu_;  // guards held_ and extender_stop_
-  std::condition_variable extender_cv_;
+  std::mutex held_mu_;                // guards held_
   std::map<int64_t, uint32_t> held_;  // message id → attempt of the leases this trigger holds
-  bool extender_stop_ = false;
-  std::thread extender_;
 };
 
 }  // namespace

@@ -57,6 +57,9 @@ struct TriggerManager::Impl {
     if (options.consumer_name.empty()) {
       options.consumer_name = DefaultConsumerName();
     }
+    if (options.settings == nullptr && options.queue != nullptr) {
+      options.settings = options.queue->Settings();
+    }
     env.invoke = &options.invoke;
     env.queue = options.queue;
     env.consumer_name = options.consumer_name;
@@ -75,7 +78,7 @@ struct TriggerManager::Impl {
 
   // The stored definitions that validate, by name; bad ones are logged and left out.
   Result<std::map<std::string, TriggerSpec>> LoadStored() {
-    FAAS_ASSIGN_OR_RETURN(auto stored, options.queue->ListSettings(options.settings_kind));
+    FAAS_ASSIGN_OR_RETURN(auto stored, options.settings->ListSettings(options.settings_kind));
     std::map<std::string, TriggerSpec> out;
     for (auto& [key, json] : stored) {
       Result<TriggerSpec> spec = SpecFromJson(json);
@@ -124,11 +127,11 @@ struct TriggerManager::Impl {
     std::lock_guard control(control_mu);
     FAAS_RETURN_IF_ERROR(CheckRunning());
     FAAS_ASSIGN_OR_RETURN(std::shared_ptr<Trigger> t, Find(name));
-    if (options.queue != nullptr) {
+    if (options.settings != nullptr) {
       TriggerSpec spec = t->Spec();
       spec.paused = paused;
       FAAS_RETURN_IF_ERROR(
-          options.queue->PutSetting(options.settings_kind, name, SpecToJson(spec)));
+          options.settings->PutSetting(options.settings_kind, name, SpecToJson(spec)));
     }
     t->SetPaused(paused);
     FAAS_LOG(log, info, paused ? "trigger.paused" : "trigger.resumed", {"trigger", name});
@@ -151,7 +154,7 @@ TriggerManager::~TriggerManager() {
 Status TriggerManager::Start() {
   std::lock_guard control(impl_->control_mu);
   FAAS_RETURN_IF_ERROR(impl_->CheckRunning());
-  if (impl_->options.queue == nullptr) {
+  if (impl_->options.settings == nullptr) {
     return OkStatus();  // nothing stored
   }
   FAAS_ASSIGN_OR_RETURN(auto stored, impl_->LoadStored());
@@ -181,7 +184,7 @@ Status TriggerManager::Start() {
 Status TriggerManager::Resync() {
   std::lock_guard control(impl_->control_mu);
   FAAS_RETURN_IF_ERROR(impl_->CheckRunning());
-  if (impl_->options.queue == nullptr) {
+  if (impl_->options.settings == nullptr) {
     return OkStatus();
   }
   FAAS_ASSIGN_OR_RETURN(auto stored, impl_->LoadStored());
@@ -242,9 +245,9 @@ Status TriggerManager::Add(TriggerSpec spec) {
   if (impl_->Find(spec.name).ok()) {
     return AlreadyExistsError("trigger " + Quote(spec.name) + " already exists");
   }
-  if (impl_->options.queue != nullptr) {
-    FAAS_RETURN_IF_ERROR(impl_->options.queue->PutSetting(impl_->options.settings_kind, spec.name,
-                                                          SpecToJson(spec)));
+  if (impl_->options.settings != nullptr) {
+    FAAS_RETURN_IF_ERROR(impl_->options.settings->PutSetting(impl_->options.settings_kind,
+                                                             spec.name, SpecToJson(spec)));
   }
   impl_->Launch(std::move(spec));
   return OkStatus();
@@ -262,8 +265,9 @@ Status TriggerManager::Delete(const std::string& name) {
   std::lock_guard control(impl_->control_mu);
   FAAS_RETURN_IF_ERROR(impl_->CheckRunning());
   FAAS_ASSIGN_OR_RETURN(std::shared_ptr<Trigger> t, impl_->Find(name));
-  if (impl_->options.queue != nullptr) {
-    FAAS_RETURN_IF_ERROR(impl_->options.queue->DeleteSetting(impl_->options.settings_kind, name));
+  if (impl_->options.settings != nullptr) {
+    FAAS_RETURN_IF_ERROR(
+        impl_->options.settings->DeleteSetting(impl_->options.settings_kind, name));
   }
   {
     std::lock_guard lock(impl_->mu);

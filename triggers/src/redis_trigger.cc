@@ -17,6 +17,10 @@
 // `held_` lists the entries this trigger has fetched and not finished (queued, running,
 // waiting for a retry or for the writer), so that XAUTOCLAIM, which also takes our own idle
 // entries, never delivers one of them twice.
+// A third connection, the extender thread's (trigger.h), keeps the held entries ours: every
+// visibility / 3 it resets their idle time (kExtendScript), so another consumer's XAUTOCLAIM
+// (min-idle = visibility) does not take over, and run a second time, a delivery that outlasts
+// the visibility timeout. A dead consumer's entries are not extended and are taken over.
 #include <algorithm>
 #include <map>
 #include <string>
@@ -58,6 +62,25 @@ constexpr const char* kDeadLetterScript =
     "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))\n"
     "redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])\n"
     "return id\n";
+
+// Resets the idle time of the entries still pending on this consumer: XCLAIM to ourselves with
+// min-idle 0 and JUSTID, which leaves the delivery count alone. An entry that another consumer
+// took over (or that was acknowledged) is left alone and returned, so it is never taken back.
+// Atomic, so nothing is claimed between the check and the claim. KEYS: stream. ARGV: group,
+// consumer, id, ….
+constexpr const char* kExtendScript =
+    "local lost = {}\n"
+    "for i = 3, #ARGV do\n"
+    "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])\n"
+    "  if #p > 0 then\n"
+    "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
+    "  else\n"
+    "    lost[#lost + 1] = ARGV[i]\n"
+    "  end\n"
+    "end\n"
+    "return lost\n";
+// Entries extended per script call, so one call never blocks Redis for long.
+constexpr std::size_t kExtendChunk = 256;
 
 // Field names of a dead-letter entry; an original field of the same name is not copied.
 bool IsReservedField(std::string_view name) {
@@ -281,6 +304,46 @@ class RedisTrigger final : public Trigger {
   }
 
   int64_t Lag() const override { return lag_; }
+
+  // ---- extender thread ----
+
+  void ExtendHeld() override {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(mu_);
+      ids.assign(held_.begin(), held_.end());
+    }
+    for (std::size_t at = 0; at < ids.size(); at += kExtendChunk) {
+      if (!extend_conn_.Connected()) {
+        if (Status s = extend_conn_.Connect(addr_, {.connect = kConnectTimeout, .io = kIoTimeout});
+            !s.ok()) {
+          return;  // the fetcher and writer report the outage; next round tries again
+        }
+      }
+      std::vector<std::string> argv = {"EVAL",       kExtendScript, "1",
+                                       spec_.stream, spec_.group,   env_.consumer_name};
+      const std::size_t end = std::min(ids.size(), at + kExtendChunk);
+      argv.insert(argv.end(), ids.begin() + static_cast<std::ptrdiff_t>(at),
+                  ids.begin() + static_cast<std::ptrdiff_t>(end));
+      auto r = extend_conn_.Command(argv);
+      if (!r.ok()) {
+        return;
+      }
+      if (std::string err = ReplyError(r->get()); !err.empty()) {
+        FAAS_LOG(log_, warn, "trigger.extend_failed", {"trigger", spec_.name}, {"error", err});
+        return;
+      }
+      if (!IsArray(r->get())) {
+        continue;
+      }
+      for (std::size_t i = 0; i < (*r)->elements; ++i) {
+        // Acknowledged meanwhile (the writer's XACK raced us), or taken over: either way no
+        // longer ours to extend; the writer forgets it when its delivery ends.
+        FAAS_LOG(log_, debug, "trigger.extend_lost", {"trigger", spec_.name},
+                 {"id", ReplyString((*r)->element[i])});
+      }
+    }
+  }
 
   // ---- writer thread ----
 
@@ -633,6 +696,7 @@ class RedisTrigger final : public Trigger {
   milliseconds maintenance_period_;
   FdSlot fetch_slot_;
   FdSlot writer_slot_;
+  RedisClient extend_conn_;  // the extender thread's own
   std::thread writer_;
   std::condition_variable writer_cv_;  // with mu_: ops, due retries, pause, stop
   // Guarded by mu_:

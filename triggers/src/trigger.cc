@@ -1,5 +1,6 @@
 #include "trigger.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -16,6 +17,7 @@ Trigger::~Trigger() {
   // The manager always stops and joins a trigger before dropping it; a thread still running
   // here would use a destroyed subclass.
   FAAS_CHECK(!fetcher_.joinable());
+  FAAS_CHECK(!extender_.joinable());
   for (const auto& w : workers_) {
     FAAS_CHECK(!w.joinable());
   }
@@ -23,6 +25,7 @@ Trigger::~Trigger() {
 
 void Trigger::Run() {
   StartExtra();
+  extender_ = std::thread([this] { ExtendLoop(); });
   workers_.reserve(spec_.concurrency);
   for (uint32_t i = 0; i < spec_.concurrency; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
@@ -80,6 +83,15 @@ void Trigger::FinishStop(Clock::time_point deadline) {
     if (in_flight_ > 0) {
       FAAS_LOG(log_, warn, "trigger.abandoned", {"trigger", spec_.name}, {"in_flight", in_flight_});
     }
+  }
+  // Only now: the deliveries waited for above kept their leases meanwhile.
+  {
+    std::lock_guard lock(extender_mu_);
+    extender_stop_ = true;
+  }
+  extender_cv_.notify_all();
+  if (extender_.joinable()) {
+    extender_.join();
   }
   StopExtra();
   FAAS_LOG(log_, info, "trigger.stopped", {"trigger", spec_.name});
@@ -209,6 +221,21 @@ void Trigger::WorkerLoop() {
     lock.lock();
     --in_flight_;
     state_cv_.notify_all();
+  }
+}
+
+void Trigger::ExtendLoop() {
+  const std::chrono::milliseconds every =
+      std::max(spec_.visibility_timeout / 3, std::chrono::milliseconds(10));
+  std::unique_lock lock(extender_mu_);
+  for (;;) {
+    extender_cv_.wait_for(lock, every, [&] { return extender_stop_; });
+    if (extender_stop_) {
+      return;
+    }
+    lock.unlock();
+    ExtendHeld();
+    lock.lock();
   }
 }
 

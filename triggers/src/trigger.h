@@ -5,9 +5,11 @@
 // Threads of one trigger:
 //   fetch   (1)            reads messages from the source into `jobs_` while there is room;
 //   workers (concurrency)  each takes one job at a time, calls `invoke`, and ends the delivery;
+//   extender (1)           every visibility / 3, keeps the deliveries held (fetched, running, or
+//                          waiting to end) this trigger's: ExtendHeld (embedded: Queue::Extend;
+//                          Redis: XCLAIM … JUSTID of the entries still pending on this consumer);
 //   Redis only: writer (1) applies acks/dead letters, claims due retries, reclaims entries of
-//                          dead consumers (XAUTOCLAIM) and refreshes the lag;
-//   embedded only: extender (1) extends the leases of the messages held (Queue::Extend).
+//                          dead consumers (XAUTOCLAIM) and refreshes the lag.
 // At most `concurrency` invocations run at once because only the workers invoke.
 #pragma once
 
@@ -84,6 +86,12 @@ class Trigger {
   virtual void WakeFetcher() = 0;
   // Messages not yet delivered, -1 when unknown.
   virtual int64_t Lag() const = 0;
+  // Keeps every delivery this trigger holds its own for another visibility_timeout, so that a
+  // long invocation (or a long wait in the fetched batch) is not taken over and run a second time
+  // by another consumer. Called on the extender thread every visibility_timeout / 3, from Run()
+  // until FinishStop has waited for the deliveries in flight. A delivery found lost (another
+  // consumer owns it now) is logged and no longer extended.
+  virtual void ExtendHeld() = 0;
   // Extra threads (Redis writer): started by Run(), stopped by Abandon(). `Drained` holds
   // mu_ and says whether every outcome handed over has been applied.
   virtual void StartExtra() {}
@@ -124,6 +132,7 @@ class Trigger {
 
  private:
   void WorkerLoop();
+  void ExtendLoop();
   void Process(const Job& job);
   DeliveryResult CallInvoke(const Delivery& d);
 
@@ -131,6 +140,10 @@ class Trigger {
   std::string last_error_;
   std::thread fetcher_;
   std::vector<std::thread> workers_;
+  std::mutex extender_mu_;  // guards extender_stop_
+  std::condition_variable extender_cv_;
+  bool extender_stop_ = false;
+  std::thread extender_;
 };
 
 std::unique_ptr<Trigger> MakeRedisTrigger(TriggerSpec spec, TriggerEnv env);

@@ -1,7 +1,7 @@
 // Durable named queues with leases, retries and dead letters, the stored results of async
-// invocations and small settings (docs/triggers.md). Two backends: the embedded one, one SQLite
-// database (WAL) that needs no external service, and Redis Streams shared by the gateways of a
-// cluster (faas/store/redis_queue.h, docs/design/0021-cluster-queues.md).
+// invocations, and (embedded only) a small settings table (docs/triggers.md). Two backends: the
+// embedded one, one SQLite database (WAL) that needs no external service, and Redis Streams shared
+// by the gateways of a cluster (faas/store/redis_queue.h, docs/design/0021-cluster-queues.md).
 //
 //   FAAS_ASSIGN_OR_RETURN(auto q, faas::store::Queue::Open(data_dir + "/queue.db"));
 //   FAAS_ASSIGN_OR_RETURN(int64_t id, q->Publish("emails", body));        // durable on return
@@ -35,6 +35,8 @@
 #include "faas/base/time.h"
 
 namespace faas::store {
+
+class SettingsStore;  // faas/store/settings.h
 
 using QueueHeaders = std::vector<std::pair<std::string, std::string>>;
 
@@ -189,13 +191,10 @@ class Queue {
   // TTL and answers 0.
   virtual Result<uint64_t> ExpireAsync(int64_t before_unix_ms) = 0;
 
-  // Small durable key → JSON-text table for the definitions of triggers (and other consumers'
-  // settings). Put replaces; deleting a missing key is not an error; List is sorted by key.
-  // InvalidArgument for an empty kind or key, or a value that is not JSON.
-  virtual Status PutSetting(std::string_view kind, std::string_view key, std::string_view json) = 0;
-  virtual Status DeleteSetting(std::string_view kind, std::string_view key) = 0;
-  virtual Result<std::vector<std::pair<std::string, std::string>>> ListSettings(
-      std::string_view kind) = 0;
+  // The embedded backend's settings table (faas/store/settings.h), which lives in the same file;
+  // null for Redis, which holds no definitions (a cluster keeps them in PostgreSQL,
+  // docs/design/0029-trigger-definitions.md). Owned by the queue.
+  virtual SettingsStore* Settings() { return nullptr; }
 
  protected:
   Queue() = default;

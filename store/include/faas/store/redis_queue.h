@@ -14,7 +14,8 @@
 // dead letters are a stream `x:DLQ`. Each state change is one Lua script, so it is atomic: the
 // ack and the async result (AckWithResult), the dead-letter move, the publish and the
 // Idempotency-Key claim (`k:KEY`, SET NX PX). Async records are hashes `a:ID` that expire
-// `async_retention` after their last write. Settings are hashes `set:KIND`.
+// `async_retention` after their last write. No settings: trigger definitions live in PostgreSQL
+// (Queue::Settings() is null; docs/design/0029-trigger-definitions.md).
 //
 // A single Redis server (or a primary with replicas): the scripts compute key names, so Redis
 // Cluster is not supported. Durability is Redis's: run it with appendonly yes, appendfsync

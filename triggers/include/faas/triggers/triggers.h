@@ -48,9 +48,12 @@
 // Both: `concurrency` worker threads per trigger are the only callers of `invoke`. A message
 // whose delivery count already exceeds max_attempts when it arrives (its earlier deliveries
 // were lost, e.g. by consumers that crashed) is dead-lettered without another invocation.
-// Redis: the visibility timeout must exceed the longest invocation plus its wait in the fetched
-// batch, or a second consumer may deliver the message concurrently (at least once). Embedded:
-// leases are extended, so it only bounds how long a dead consumer's messages wait.
+// Both: one extender thread per trigger keeps every held delivery (fetched, running, waiting for
+// a retry or its ack) this consumer's every visibility_timeout / 3: embedded, Queue::Extend;
+// Redis, an XCLAIM … JUSTID to ourselves of the entries still pending on us (resets their idle
+// time, not their delivery count), in one Lua script that leaves entries another consumer took.
+// So the visibility timeout only bounds how long a dead consumer's messages wait, not how long
+// an invocation may run.
 // Thread-safe.
 #pragma once
 
@@ -65,6 +68,7 @@
 
 #include "faas/base/status.h"
 #include "faas/store/queue.h"
+#include "faas/store/settings.h"
 
 namespace faas::triggers {
 
@@ -138,17 +142,21 @@ struct TriggerStatus {
 };
 
 struct ManagerOptions {
-  // Embedded queues and the stored trigger definitions; not owned; must outlive the manager.
-  // Null: Redis triggers only, and nothing is stored.
+  // Embedded queues; not owned; must outlive the manager. Null: Redis triggers only.
   store::Queue* queue = nullptr;
+  // Where the definitions are stored; not owned; must outlive the manager. Null: the embedded
+  // queue's settings table (queue->Settings()) when there is one, else nothing is stored. A
+  // cluster passes the PostgreSQL one (store::OpenPgSettings).
+  store::SettingsStore* settings = nullptr;
   InvokeFn invoke;            // required; called concurrently from trigger threads
   std::string consumer_name;  // Redis consumer name; default "faasd-<hostname>-<pid>"
-  // The Queue settings kind the definitions are stored under (PutSetting/ListSettings), so two
+  // The settings kind the definitions are stored under (PutSetting/ListSettings), so two
   // managers on one database (user triggers, the gateway's internal async machinery) keep
   // separate lists.
   std::string settings_kind = "trigger";
   // > 0: Start() also runs Resync() this often, for definitions stored where other processes
-  // change them too (a cluster's gateways sharing the queue's settings in Redis). 0: never.
+  // change them too. 0: never (faasd's gateways call Resync when PostgreSQL announces a change,
+  // and on --registry-resync, instead: daemon/src/follow.h).
   std::chrono::milliseconds resync_interval{0};
 };
 
@@ -162,7 +170,7 @@ class TriggerManager {
   TriggerManager(const TriggerManager&) = delete;
   TriggerManager& operator=(const TriggerManager&) = delete;
 
-  // Loads and starts the triggers stored in the queue database (those not running yet). A
+  // Loads and starts the stored triggers (those not running yet). A
   // stored definition that no longer validates is logged (trigger.bad_definition) and skipped.
   // Errors: the database's; FailedPrecondition after Stop.
   Status Start();
