@@ -68,6 +68,10 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
       ->capture_default_str();
   app.add_option("--token", inv.global.token, "API token, sent as a Bearer token")
       ->envname("FAAS_TOKEN");
+  app.add_option("--tls-ca", inv.global.tls_ca,
+                 "CA file (PEM) to verify faasd's control API certificate: faasd binds off "
+                 "loopback with --tls-cert")
+      ->envname("FAAS_TLS_CA");
   app.add_option("-o,--output", output, "output format")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
@@ -114,6 +118,13 @@ Result<Invocation> Parse(const std::vector<std::string>& args) {
   }
   if (inv.global.server.empty()) {
     problems.AddRaw("--server must not be empty");
+  }
+  if (!inv.global.tls_ca.empty()) {
+    if (auto pem = ReadFile(inv.global.tls_ca); pem.ok()) {
+      inv.global.tls_ca_pem = std::move(*pem);
+    } else {
+      problems.AddRaw("--tls-ca " + inv.global.tls_ca + ": " + pem.status().message());
+    }
   }
   std::optional<Command> command = commands.Finish(problems);
   if (!command) {

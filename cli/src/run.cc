@@ -105,7 +105,13 @@ class Session {
   explicit Session(const GlobalOptions& global) : global_(global) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(kMaxReplyBytes);
-    channel_ = grpc::CreateCustomChannel(global.server, grpc::InsecureChannelCredentials(), args);
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (!global.tls_ca_pem.empty()) {
+      grpc::SslCredentialsOptions tls;
+      tls.pem_root_certs = global.tls_ca_pem;
+      creds = grpc::SslCredentials(tls);
+    }
+    channel_ = grpc::CreateCustomChannel(global.server, creds, args);
     stub_ = faas::v1::Control::NewStub(channel_);
   }
 

@@ -58,6 +58,24 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "role gateway: redis://HOST:PORT[/DB], shared by the gateways for async "
                  "invocations, queue triggers and rate limits")
       ->envname("FAAS_REDIS");
+  app.add_option("--tls-ca", c->tls_ca,
+                 "PEM file of the cluster's CA: nodes accept only gateways with a certificate it "
+                 "signed, gateways only nodes with one (with --tls-cert and --tls-key)")
+      ->envname("FAAS_TLS_CA");
+  app.add_option("--tls-cert", c->tls_cert,
+                 "PEM file of this process's certificate, signed by --tls-ca (also served by a "
+                 "control API bound off loopback)")
+      ->envname("FAAS_TLS_CERT");
+  app.add_option("--tls-key", c->tls_key, "PEM file of the private key of --tls-cert")
+      ->envname("FAAS_TLS_KEY");
+  app.add_option("--tls-node-name", c->tls_node_name,
+                 "role gateway: the name nodes' certificates must carry (default: the host of "
+                 "each node's address, as an IP or DNS SAN)")
+      ->envname("FAAS_TLS_NODE_NAME");
+  app.add_flag("--insecure-cluster", c->insecure_cluster,
+               "role node: serve gateways on a non-loopback --grpc without TLS (anyone who "
+               "reaches the port and learns the nodes' secret can run functions)")
+      ->envname("FAAS_INSECURE_CLUSTER");
   app.add_option("--http", c->http, "HTTP gateway address host:port (port 0 = any free port)")
       ->envname("FAAS_HTTP")
       ->capture_default_str();

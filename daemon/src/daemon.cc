@@ -43,6 +43,7 @@
 #include "membership.h"
 #include "remote_invoker.h"
 #include "roles.h"
+#include "tls.h"
 
 namespace faas::daemon {
 namespace {
@@ -417,6 +418,13 @@ int RunDaemon(const DaemonConfig& config) {
     node_registry = std::move(*opened);
   }
   std::unique_ptr<NodeJanitor> node_janitor;
+  // The cluster's certificates (--tls-*): for dialling nodes and a control API off loopback.
+  auto loaded_tls = LoadClusterTls(config);
+  if (!loaded_tls.ok()) {
+    FAAS_LOG(log, err, "faasd.tls_failed", {"error", loaded_tls.status().message()});
+    return 2;
+  }
+  const std::shared_ptr<const ClusterTls> tls = *loaded_tls;
   // Where invocations run: this machine's scheduler (all), or the nodes (gateway).
   std::unique_ptr<LocalScheduler> local;
   std::unique_ptr<LocalRuntime> local_runtime;
@@ -446,7 +454,7 @@ int RunDaemon(const DaemonConfig& config) {
     }
     remote = std::make_unique<RemoteInvoker>(
         nodes.get(), std::move(*balancer), registry->get(), *secret,
-        config.unsafe_no_ledger ? nullptr : ledger->get(), &metrics);
+        config.unsafe_no_ledger ? nullptr : ledger->get(), &metrics, tls);
     if (Status s = remote->LoadFunctions(); !s.ok()) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
       return 1;
@@ -686,7 +694,9 @@ int RunDaemon(const DaemonConfig& config) {
        })});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(config.grpc, grpc::InsecureServerCredentials(), &grpc_port);
+  // TLS off loopback when the cluster's certificate is given (faasctl --tls-ca verifies it).
+  builder.AddListeningPort(config.grpc, ControlServerCredentials(tls.get(), config.grpc),
+                           &grpc_port);
   builder.RegisterService(&control);
   builder.SetMaxReceiveMessageSize(8 << 20);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();

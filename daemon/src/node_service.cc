@@ -533,9 +533,10 @@ Result<std::unique_ptr<NodeServer>> NodeServer::Start(const std::string& address
     impl->loop_threads.emplace_back([l = loop.get()] { l->Run(); });
     impl->loops.push_back(std::move(loop));
   }
+  std::shared_ptr<grpc::ServerCredentials> creds = NodeServerCredentials(deps.tls.get());
   impl->service = std::make_unique<NodeServiceImpl>(std::move(deps), std::move(loops));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->port);
+  builder.AddListeningPort(address, creds, &impl->port);
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(1 << 20);  // frames: a head, or a 64 KiB chunk
   impl->server = builder.BuildAndStart();

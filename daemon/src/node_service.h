@@ -22,6 +22,8 @@
 #include "faas/scheduler/scheduler.h"
 #include "faas/store/registry.h"
 
+#include "tls.h"
+
 namespace faas::v1 {
 class NodeInvokeHead;
 class NodeReplyHead;
@@ -40,6 +42,9 @@ struct NodeServiceDeps {
   // whoever reaches the port without it can invoke nothing. Required (not empty).
   std::string secret;
   uint32_t loops = 1;  // event loops that run invocations (Scheduler::InvokeAsync)
+  // With it, only clients with a certificate signed by the cluster's CA get to call at all
+  // (mutual TLS, docs/design/0028-cluster-tls.md); null = plaintext.
+  std::shared_ptr<const ClusterTls> tls;
 };
 
 class NodeServer {

@@ -75,7 +75,8 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   store::Registry* registry;
   store::Ledger* ledger = nullptr;
   metering::Metrics* metrics = nullptr;
-  std::string authorization;  // "Bearer <the nodes' secret>", sent with every call
+  std::string authorization;              // "Bearer <the nodes' secret>", sent with every call
+  std::shared_ptr<const ClusterTls> tls;  // null: plaintext channels
 
   std::mutex balancer_mu;
   std::unique_ptr<cluster::Balancer> balancer;  // guarded by balancer_mu (not thread-safe)
@@ -137,8 +138,8 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
       args.SetMaxReceiveMessageSize(8 << 20);
       c.address = node.address;
-      c.stub = v1::NodeService::NewStub(
-          grpc::CreateCustomChannel(node.address, grpc::InsecureChannelCredentials(), args));
+      std::shared_ptr<grpc::ChannelCredentials> creds = NodeChannelCredentials(tls.get(), &args);
+      c.stub = v1::NodeService::NewStub(grpc::CreateCustomChannel(node.address, creds, args));
     }
     return c.stub;
   }
@@ -372,10 +373,11 @@ void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
 RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
                              std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
                              const std::string& secret, store::Ledger* ledger,
-                             metering::Metrics* metrics)
+                             metering::Metrics* metrics, std::shared_ptr<const ClusterTls> tls)
     : impl_(std::make_shared<Impl>()) {
   impl_->ledger = ledger;
   impl_->metrics = metrics;
+  impl_->tls = std::move(tls);
   impl_->authorization = "Bearer " + secret;
   FAAS_CHECK(nodes != nullptr && balancer != nullptr && registry != nullptr);
   impl_->nodes = nodes;

@@ -33,6 +33,7 @@
 #include "faas/store/registry.h"
 
 #include "deploy.h"
+#include "tls.h"
 
 namespace faas::daemon {
 
@@ -42,10 +43,13 @@ class RemoteInvoker final : public Runtime {
   // `ledger` (optional) gets the row of each node_lost call, which the lost node could not
   // write: outcome node_lost, 0 ms billed; `metrics` (optional) counts it in
   // faas_invocations_total{outcome="node_lost"}, which the lost node's /metrics cannot.
-  // `secret` goes with every call (NodeServiceDeps::secret).
+  // `secret` goes with every call (NodeServiceDeps::secret). With `tls`, nodes are dialled over
+  // mutual TLS: this gateway presents its certificate and accepts only nodes whose certificate
+  // the cluster's CA signed (a node that fails the handshake counts as not reachable).
   RemoteInvoker(cluster::NodeSource* nodes, std::unique_ptr<cluster::Balancer> balancer,
                 store::Registry* registry, const std::string& secret,
-                store::Ledger* ledger = nullptr, metering::Metrics* metrics = nullptr);
+                store::Ledger* ledger = nullptr, metering::Metrics* metrics = nullptr,
+                std::shared_ptr<const ClusterTls> tls = nullptr);
   ~RemoteInvoker() override;  // waits for calls in flight to end (they are cancelled)
   RemoteInvoker(const RemoteInvoker&) = delete;
   RemoteInvoker& operator=(const RemoteInvoker&) = delete;

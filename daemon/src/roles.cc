@@ -19,6 +19,7 @@
 #include "follow.h"
 #include "membership.h"
 #include "node_service.h"
+#include "tls.h"
 
 namespace faas::daemon {
 namespace {
@@ -103,6 +104,30 @@ Status CheckRoleFlags(const DaemonConfig& c) {
   if (!c.nodes.empty()) {
     if (auto nodes = ParseNodes(c.nodes); !nodes.ok()) {
       add(nodes.status().message());
+    }
+  }
+  const int tls_files = int{!c.tls_ca.empty()} + int{!c.tls_cert.empty()} + int{!c.tls_key.empty()};
+  if (tls_files != 0 && tls_files != 3) {
+    add("--tls-ca, --tls-cert and --tls-key go together (all three or none)");
+  }
+  if (c.role != "gateway" && !c.tls_node_name.empty()) {
+    add("--tls-node-name is for --role gateway");
+  }
+  if (c.role != "node" && c.insecure_cluster) {
+    add("--insecure-cluster is for --role node");
+  }
+  if (tls_files != 0 && c.insecure_cluster) {
+    add("--insecure-cluster and --tls-* contradict each other");
+  }
+  // Nodes accept invocations only from gateways (docs/design/0028-cluster-tls.md): off loopback
+  // that takes certificates, unless the operator says in so many words that the network is
+  // trusted.
+  if (c.role == "node" && tls_files == 0 && !c.insecure_cluster) {
+    auto grpc = SplitHostPort(c.grpc);
+    if (grpc.ok() && !IsLoopbackHost(grpc->first)) {
+      add("--role node on a non-loopback --grpc (" + c.grpc +
+          ") needs --tls-ca, --tls-cert and --tls-key (make them with infra/cluster-certs.sh), "
+          "or --insecure-cluster on a network only gateways can reach");
     }
   }
   return problems.empty() ? OkStatus() : InvalidArgumentError(problems);
@@ -208,6 +233,11 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", secret.status().message()});
     return 1;
   }
+  auto tls = LoadClusterTls(config);
+  if (!tls.ok()) {
+    FAAS_LOG(log, err, "faasd.tls_failed", {"error", tls.status().message()});
+    return 2;
+  }
   std::unique_ptr<LocalScheduler> local = StartScheduler(config, ledger->get(), &metrics);
   if (local == nullptr) {
     return 1;
@@ -224,9 +254,11 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     sched.SetFunction(SpecFor(**registry, rec.latest));
   }
   const std::string node_id = NodeId(config);
-  auto node = NodeServer::Start(
-      config.grpc,
-      {.scheduler = &sched, .registry = registry->get(), .node_id = node_id, .secret = *secret});
+  auto node = NodeServer::Start(config.grpc, {.scheduler = &sched,
+                                              .registry = registry->get(),
+                                              .node_id = node_id,
+                                              .secret = *secret,
+                                              .tls = *tls});
   if (!node.ok()) {
     FAAS_LOG(log, err, "faasd.grpc_failed", {"addr", config.grpc},
              {"error", node.status().message()});
@@ -290,8 +322,8 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     FAAS_LOG(log, warn, "faasd.register_failed", {"error", s.message()});
   }
   FAAS_LOG(log, info, "faasd.ready", {"role", "node"}, {"node_id", node_id}, {"http", http_bound},
-           {"grpc", grpc_bound}, {"advertise", advertise}, {"functions", functions->size()},
-           {"pid", ::getpid()});
+           {"grpc", grpc_bound}, {"advertise", advertise}, {"tls", *tls != nullptr},
+           {"functions", functions->size()}, {"pid", ::getpid()});
 
   int sig = 0;
   while (sigwait(&stop_signals, &sig) != 0) {

@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cluster_certs.h"
 #include "faasd_process.h"
 #include "http_client.h"
 #include "load.h"
@@ -103,6 +104,9 @@ class ClusterFaults : public ::testing::Test {
     if (RedisProcess::ServerPath().empty()) {
       GTEST_SKIP() << "redis-server is not installed (the gateways share async work through it)";
     }
+    if (std::string why = ClusterCerts::Unavailable(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
     std::string error;
     ASSERT_TRUE(net_.Up(&error)) << error;
     ASSERT_TRUE(pg_.Start(&error)) << error;
@@ -116,6 +120,13 @@ class ClusterFaults : public ::testing::Test {
       hosts_.push_back(net_.AddHost(&error));
       ASSERT_FALSE(hosts_.back().ip.empty()) << error;
     }
+    // Off loopback, nodes serve only certificates of the cluster's CA (mutual TLS): each host's
+    // certificate names its address, which gateways dial and faasctl checks.
+    std::vector<std::string> specs;
+    for (std::size_t i = 0; i < kNodes + kGateways; ++i) {
+      specs.push_back(HostCert(i) + ":" + hosts_[i].ip);
+    }
+    ASSERT_TRUE(certs_.Make(specs, &error)) << error;
     for (std::size_t i = 0; i < kNodes; ++i) {
       nodes_.push_back(std::make_unique<FaasdProcess>());
       ASSERT_TRUE(StartNode(i)) << "exit code " << nodes_[i]->exit_code() << "\n"
@@ -126,9 +137,13 @@ class ClusterFaults : public ::testing::Test {
       FaasdProcess& gw = *gateways_[g];
       gw.set_netns(hosts_[kNodes + g].netns_path);
       gw.set_bind_host(hosts_[kNodes + g].ip);
-      ASSERT_TRUE(gw.Start({"--role", "gateway", "--store", store_, "--redis", RedisUrl(),
-                            "--queue-visibility", kQueueVisibility}))
-          << gw.Logs();
+      gw.set_tls_ca(certs_.Ca());
+      std::vector<std::string> args = {"--role", "gateway", "--store", store_, "--redis",
+                                       RedisUrl(), "--queue-visibility", kQueueVisibility};
+      for (const std::string& f : certs_.Flags(HostCert(kNodes + g))) {
+        args.push_back(f);
+      }
+      ASSERT_TRUE(gw.Start(args)) << gw.Logs();
     }
     // Every gateway admits every node (one passing probe each), then the deploy finds one up.
     for (std::size_t g = 0; g < kGateways; ++g) {
@@ -159,6 +174,10 @@ class ClusterFaults : public ::testing::Test {
   }
 
   static std::string NodeId(std::size_t i) { return "n" + std::to_string(i + 1); }
+  // The certificate of host i (nodes first, then gateways).
+  static std::string HostCert(std::size_t i) {
+    return i < kNodes ? NodeId(i) : "gw" + std::to_string(i - kNodes + 1);
+  }
 
   std::string RedisUrl() const {
     return "redis://" + net_.bridge_ip() + ":" + std::to_string(redis_.port());
@@ -188,7 +207,11 @@ class ClusterFaults : public ::testing::Test {
     FaasdProcess& n = p != nullptr ? *p : *nodes_[i];
     n.set_netns(hosts_[i].netns_path);
     n.set_bind_host(hosts_[i].ip);
-    return n.Start({"--role", "node", "--store", store_, "--node-id", NodeId(i)});
+    std::vector<std::string> args = {"--role", "node", "--store", store_, "--node-id", NodeId(i)};
+    for (const std::string& f : certs_.Flags(NodeId(i))) {
+      args.push_back(f);
+    }
+    return n.Start(args);
   }
 
   HttpResult HttpRequest(std::size_t g, const std::string& target) {
@@ -680,6 +703,7 @@ class ClusterFaults : public ::testing::Test {
   LocalNet net_;
   PostgresProcess pg_;
   RedisProcess redis_;
+  ClusterCerts certs_;  // the cluster's CA and one certificate per host
   std::map<std::string, std::set<std::string>> extra_warmup_;  // by function
   std::vector<Lane> extra_lanes_;  // set before RunLoad: lanes 1, 2, ... beside the sync lane 0
   std::string store_;

@@ -153,6 +153,9 @@ std::string FaasdProcess::AdminToken() const {
 CommandResult FaasdProcess::Ctl(const std::vector<std::string>& args, const std::string& input) {
   std::vector<std::string> argv = {BinDir() + "/faasctl", "--server", grpc_addr_, "--token",
                                    AdminToken()};
+  if (!tls_ca_.empty()) {
+    argv.insert(argv.end(), {"--tls-ca", tls_ca_});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   if (public_deploys_ && !args.empty() && args[0] == "deploy" &&
       std::find(args.begin(), args.end(), "--public") == args.end()) {
@@ -169,6 +172,9 @@ std::string FaasdProcess::CreateKey(const std::string& tenant) {
 
 CommandResult FaasdProcess::CtlRaw(const std::vector<std::string>& args, const std::string& input) {
   std::vector<std::string> argv = {BinDir() + "/faasctl", "--server", grpc_addr_};
+  if (!tls_ca_.empty()) {
+    argv.insert(argv.end(), {"--tls-ca", tls_ca_});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, input);
 }

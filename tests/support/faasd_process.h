@@ -56,6 +56,9 @@ class FaasdProcess {
   void set_bind_host(const std::string& host) { bind_host_ = host; }
   void set_netns(const std::string& path) { netns_ = path; }
   const std::string& bind_host() const { return bind_host_; }
+  // The CA file faasctl verifies a TLS control API with (--tls-ca; a faasd given --tls-* flags
+  // and bound off loopback serves TLS). Empty = plaintext.
+  void set_tls_ca(const std::string& ca) { tls_ca_ = ca; }
   // The admin token faasd created in its data dir ("" before the first start).
   std::string AdminToken() const;
   // A new API key of `tenant` for every function ("" on failure), made with faasctl.
@@ -72,6 +75,7 @@ class FaasdProcess {
   bool public_deploys_ = true;
   std::string bind_host_ = "127.0.0.1";
   std::string netns_;
+  std::string tls_ca_;
 };
 
 }  // namespace faas::testing

@@ -26,9 +26,13 @@ enum class OutputFormat { kTable, kJson };
 
 // Options valid before or after any subcommand.
 struct GlobalOptions {
-  std::string server = "127.0.0.1:9090";       // --server, env FAAS_SERVER
-  std::string token;                           // --token, env FAAS_TOKEN; empty = no authorization
-  OutputFormat output = OutputFormat::kTable;  // -o table|json
+  std::string server = "127.0.0.1:9090";  // --server, env FAAS_SERVER
+  std::string token;                      // --token, env FAAS_TOKEN; empty = no authorization
+  // --tls-ca FILE, env FAAS_TLS_CA: the control API is TLS, its certificate checked against this
+  // CA (and --server's host against its SANs). Empty = plaintext (faasd on loopback).
+  std::string tls_ca;
+  std::string tls_ca_pem;                         // the file's contents, read by Parse
+  OutputFormat output = OutputFormat::kTable;     // -o table|json
   std::chrono::milliseconds rpc_timeout{60'000};  // --rpc-timeout
 };
 

@@ -26,6 +26,19 @@ struct DaemonConfig {
   // FAAS_REDIS (gateway): redis://HOST:PORT[/DB], what gateways share besides PostgreSQL (async
   // invocations and queue triggers on Redis Streams, async results, rate-limit counters).
   std::string redis;
+  // Trust between machines (docs/design/0028-cluster-tls.md). FAAS_TLS_CA/CERT/KEY: PEM files of
+  // the cluster's CA and this process's certificate and key (all three or none). Nodes then
+  // require gateways' client certificates signed by the CA, gateways verify nodes' against it,
+  // and a control API bound off loopback serves TLS with the certificate.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  // FAAS_TLS_NODE_NAME (gateway): the name nodes' certificates are checked against; empty =
+  // each node address's host (an IP or DNS SAN of the node's certificate).
+  std::string tls_node_name;
+  // FAAS_INSECURE_CLUSTER: let --role node serve NodeService off loopback without TLS files
+  // (anyone who reaches the port and learns the nodes' secret could run functions).
+  bool insecure_cluster = false;
   std::string http = "127.0.0.1:8080";   // FAAS_HTTP; port 0 picks a free port
   std::string grpc = "127.0.0.1:9090";   // FAAS_GRPC
   std::string data_dir = "./faas-data";  // FAAS_DATA_DIR
