@@ -314,7 +314,9 @@ faasd_argv() {  # ROLE NAME IP
   FAASD_ARGV=("$FAASD" --role "$role"
     --http "$ip:$HTTP_PORT" --grpc "$ip:$GRPC_PORT"
     --data-dir "$data" --ready-file "$data.ready.json"
-    --store "$PG_URL" --admin-token-file "$DIR/admin-token" --log-level info)
+    --store "$PG_URL" --admin-token-file "$DIR/admin-token" --log-level info
+    --tls-ca "$DIR/certs/ca.pem" --tls-cert "$DIR/certs/$name.pem"
+    --tls-key "$DIR/certs/$name-key.pem")
   local -a extra=()
   if [[ "$role" == node ]]; then
     FAASD_ARGV+=(--node-id "$name")
@@ -382,15 +384,21 @@ cmd_up() {
   UP_DEADLINE=$(( SECONDS + ${FAAS_LC_TIMEOUT:-120} ))
   mkdir -p "$DIR/faasd"
   record path "$DIR/faasd"
-  # Files every faasd shares: the admin token (gateways). Certificates for mutual TLS between
-  # gateways and nodes belong here too, with their flags in faasd_argv.
+  # Files every faasd shares: the admin token (gateways).
   (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/admin-token")
 
   make_bridge
+  local i name ip
+  # Mutual TLS between gateways and nodes (docs/design/0028-cluster-tls.md): a CA for this
+  # cluster and a certificate per faasd naming its address (nodes .10+i, gateways .200+i).
+  local -a cert_specs=()
+  for (( i = 1; i <= NODES; i++ )); do cert_specs+=("n$i:$SUBNET.$(( 10 + i ))"); done
+  for (( i = 1; i <= GATEWAYS; i++ )); do cert_specs+=("g$i:$SUBNET.$(( 200 + i ))"); done
+  record path "$DIR/certs"
+  "$SCRIPT_DIR/cluster-certs.sh" "$DIR/certs" "${cert_specs[@]}" >/dev/null
   start_postgres
   start_redis
 
-  local i name ip
   local -a node_ids=() node_ips=() node_pids=() gw_names=() gw_ips=() gw_pids=()
   for (( i = 1; i <= NODES; i++ )); do
     name=n$i ip=$SUBNET.$(( 10 + i ))
@@ -424,6 +432,7 @@ cmd_up() {
     echo "export FAAS_GATEWAYS='${gateways# }'"
     echo "export FAAS_SERVER='${gw_ips[0]}:$GRPC_PORT'"
     echo "export FAAS_TOKEN='$(cat "$DIR/admin-token")'"
+    echo "export FAAS_TLS_CA='$DIR/certs/ca.pem'"
     echo "export FAAS_NODE_IDS='${node_ids[*]}'"
     echo "export FAAS_NODE_PIDS='${node_pids[*]}'"
     echo "export FAAS_NODE_ADDRS='$(printf "%s:$GRPC_PORT " "${node_ips[@]}" | sed 's/ $//')'"
