@@ -138,8 +138,14 @@ class ClusterFaults : public ::testing::Test {
       gw.set_netns(hosts_[kNodes + g].netns_path);
       gw.set_bind_host(hosts_[kNodes + g].ip);
       gw.set_tls_ca(certs_.Ca());
-      std::vector<std::string> args = {"--role", "gateway", "--store", store_, "--redis",
-                                       RedisUrl(), "--queue-visibility", kQueueVisibility};
+      std::vector<std::string> args = {"--role",
+                                       "gateway",
+                                       "--store",
+                                       store_,
+                                       "--redis",
+                                       RedisUrl(),
+                                       "--queue-visibility",
+                                       kQueueVisibility};
       for (const std::string& f : certs_.Flags(HostCert(kNodes + g))) {
         args.push_back(f);
       }
