@@ -288,20 +288,35 @@ std::string RenderKeysTable(const faas::v1::ListKeysReply& reply) {
 }
 
 std::string RenderNodesTable(const faas::v1::ListNodesReply& reply) {
-  return TableOf({"ID", "STATE", "EPOCH", "LOAD", "CAPACITY", "HEARTBEAT", "ADDRESS", "HTTP"},
-                 reply.nodes(), [](const faas::v1::ClusterNode& n) -> std::vector<std::string> {
-                   char load[32] = "-";
-                   if (n.load() >= 0) {
-                     (void)std::snprintf(load, sizeof(load), "%.2f", n.load());
-                   }
-                   char capacity[32];
-                   (void)std::snprintf(capacity, sizeof(capacity), "%g", n.capacity());
-                   char age[32];
-                   (void)std::snprintf(age, sizeof(age), "%.1fs ago",
-                                       static_cast<double>(n.heartbeat_age_ms()) / 1000.0);
-                   return {n.id(), n.state(),   std::to_string(n.epoch()), load, capacity,
-                           age,    n.address(), OrDash(n.http_address())};
-                 });
+  return TableOf(
+      {"ID", "STATE", "EPOCH", "LOAD", "CAPACITY", "HEARTBEAT", "INSTANCES", "WARM", "ADDRESS",
+       "HTTP"},
+      reply.nodes(), [](const faas::v1::ClusterNode& n) -> std::vector<std::string> {
+        char load[32] = "-";
+        if (n.load() >= 0) {
+          (void)std::snprintf(load, sizeof(load), "%.2f", n.load());
+        }
+        char capacity[32];
+        (void)std::snprintf(capacity, sizeof(capacity), "%g", n.capacity());
+        char age[32];
+        (void)std::snprintf(age, sizeof(age), "%.1fs ago",
+                            static_cast<double>(n.heartbeat_age_ms()) / 1000.0);
+        // Instances and warm functions: what the node told the gateway just now
+        // ("-" when it did not answer, or the faasd asked is no gateway).
+        std::string instances = "-";
+        std::string warm = "-";
+        if (n.stats_known()) {
+          instances = std::to_string(n.instances_idle()) + " idle, " +
+                      std::to_string(n.instances_busy()) + " busy";
+          std::string names;
+          for (const faas::v1::ClusterNodeFunction& f : n.functions()) {
+            names += (names.empty() ? "" : ",") + f.function();
+          }
+          warm = OrDash(names);
+        }
+        return {n.id(), n.state(),   std::to_string(n.epoch()), load, capacity, age, instances,
+                warm,   n.address(), OrDash(n.http_address())};
+      });
 }
 
 std::string DescribeTriggerSource(const faas::v1::Trigger& t) {

@@ -246,15 +246,27 @@ json ListKeysReplyToJson(const faas::v1::ListKeysReply& reply) {
 }
 
 json ClusterNodeToJson(const faas::v1::ClusterNode& n) {
-  return json{{"id", n.id()},
-              {"address", n.address()},
-              {"http_address", n.http_address()},
-              {"capacity", n.capacity()},
-              {"state", n.state()},
-              {"epoch", n.epoch()},
-              {"load", n.load() >= 0 ? json(n.load()) : json(nullptr)},
-              {"heartbeat_age_ms", n.heartbeat_age_ms()},
-              {"registered_unix_ms", n.registered_unix_ms()}};
+  json j{{"id", n.id()},
+         {"address", n.address()},
+         {"http_address", n.http_address()},
+         {"capacity", n.capacity()},
+         {"state", n.state()},
+         {"epoch", n.epoch()},
+         {"load", n.load() >= 0 ? json(n.load()) : json(nullptr)},
+         {"heartbeat_age_ms", n.heartbeat_age_ms()},
+         {"registered_unix_ms", n.registered_unix_ms()}};
+  // What the node told the gateway just now; null when it did not (not up, no answer in time,
+  // or a faasd that is no gateway).
+  if (!n.stats_known()) {
+    j["instances"] = nullptr;
+    j["functions"] = nullptr;
+    return j;
+  }
+  j["instances"] = {{"idle", n.instances_idle()}, {"busy", n.instances_busy()}};
+  j["functions"] = ArrayOf(n.functions(), [](const faas::v1::ClusterNodeFunction& f) {
+    return json{{"function", f.function()}, {"idle", f.idle()}, {"busy", f.busy()}};
+  });
+  return j;
 }
 
 json ListNodesReplyToJson(const faas::v1::ListNodesReply& reply) {

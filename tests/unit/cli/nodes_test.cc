@@ -46,9 +46,41 @@ TEST(RenderNodes, TableShowsStateEpochLoadAndHeartbeatAge) {
   *reply.add_nodes() = Node("n1", "up", 0.25);
   *reply.add_nodes() = Node("n2", "draining", -1);
   EXPECT_EQ(RenderNodesTable(reply),
-            "ID  STATE     EPOCH  LOAD  CAPACITY  HEARTBEAT  ADDRESS        HTTP\n"
-            "n1  up        3      0.25  4         0.4s ago   10.0.0.2:9100  10.0.0.2:8080\n"
-            "n2  draining  3      -     4         0.4s ago   10.0.0.2:9100  10.0.0.2:8080\n");
+            "ID  STATE     EPOCH  LOAD  CAPACITY  HEARTBEAT  INSTANCES  WARM  ADDRESS        HTTP\n"
+            "n1  up        3      0.25  4         0.4s ago   -          -     10.0.0.2:9100  "
+            "10.0.0.2:8080\n"
+            "n2  draining  3      -     4         0.4s ago   -          -     10.0.0.2:9100  "
+            "10.0.0.2:8080\n");
+}
+
+TEST(RenderNodes, TableAndJsonShowWhatTheNodeSaidItRuns) {
+  faas::v1::ListNodesReply reply;
+  faas::v1::ClusterNode& n = *reply.add_nodes() = Node("n1", "up", 0.5);
+  n.set_stats_known(true);
+  n.set_instances_idle(3);
+  n.set_instances_busy(1);
+  faas::v1::ClusterNodeFunction* f = n.add_functions();
+  f->set_function("hello");
+  f->set_idle(2);
+  f = n.add_functions();
+  f->set_function("echo");
+  f->set_idle(1);
+  f->set_busy(1);
+  *reply.add_nodes() = Node("n2", "up", 0);
+  reply.mutable_nodes(1)->set_stats_known(true);  // answered: nothing runs there
+  EXPECT_EQ(RenderNodesTable(reply),
+            "ID  STATE  EPOCH  LOAD  CAPACITY  HEARTBEAT  INSTANCES       WARM        ADDRESS    "
+            "    HTTP\n"
+            "n1  up     3      0.50  4         0.4s ago   3 idle, 1 busy  hello,echo  "
+            "10.0.0.2:9100  10.0.0.2:8080\n"
+            "n2  up     3      0.00  4         0.4s ago   0 idle, 0 busy  -           "
+            "10.0.0.2:9100  10.0.0.2:8080\n");
+  nlohmann::json j = ListNodesReplyToJson(reply);
+  EXPECT_EQ(j["nodes"][0]["instances"], nlohmann::json({{"idle", 3}, {"busy", 1}}));
+  EXPECT_EQ(j["nodes"][0]["functions"],
+            nlohmann::json::parse(R"([{"function":"hello","idle":2,"busy":0},)"
+                                  R"({"function":"echo","idle":1,"busy":1}])"));
+  EXPECT_EQ(j["nodes"][1]["functions"], nlohmann::json::array());
 }
 
 TEST(RenderNodes, JsonHasEveryFieldAndNullForAnUnknownLoad) {
@@ -65,7 +97,9 @@ TEST(RenderNodes, JsonHasEveryFieldAndNullForAnUnknownLoad) {
                                            {"epoch", 3},
                                            {"load", 0.25},
                                            {"heartbeat_age_ms", 420},
-                                           {"registered_unix_ms", 1714564800000}}));
+                                           {"registered_unix_ms", 1714564800000},
+                                           {"instances", nullptr},
+                                           {"functions", nullptr}}));
   EXPECT_TRUE(j["nodes"][1]["load"].is_null());
   EXPECT_EQ(ListNodesReplyToJson({}).dump(), R"({"nodes":[]})");
 }
