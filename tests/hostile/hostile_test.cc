@@ -1134,7 +1134,40 @@ TEST_F(Hostile, AProcessLeftBehindByInitCannotReachInstances) {
 
 // Attacks on the event loop itself (issue #13, item 5): a daemon with one HTTP loop, so every
 // connection shares the thread a worker's bad answer is handled on.
-class HostileLoop : public ::testing::Test {
+// A faasd shared by the tests of one suite, which starts it in its SetUpTestSuite (as root
+// only): each test skips without root and prints the log's tail when it failed; the suite ends
+// by stopping it. One daemon_ per suite (the template parameter).
+template <class Suite>
+class SharedDaemonTest : public ::testing::Test {
+ protected:
+  static void TearDownTestSuite() {
+    if (daemon_ != nullptr) {
+      EXPECT_EQ(daemon_->Stop(), 0);
+      delete daemon_;
+      daemon_ = nullptr;
+    }
+  }
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "the sandbox needs root (namespaces, mounts, setresuid); run as root";
+    }
+    ASSERT_NE(daemon_, nullptr);
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      const std::string& logs = daemon_->Logs();
+      std::fprintf(stderr, "---- faasd log (tail) ----\n%s\n",
+                   logs.substr(logs.size() > 4000 ? logs.size() - 4000 : 0).c_str());
+    }
+  }
+  static HttpResult Get(const std::string& fn, const std::string& query) {
+    return HttpRequest(daemon_->http_port(), "GET", "/function/" + fn + "?" + query, "", {});
+  }
+
+  static inline FaasdProcess* daemon_ = nullptr;
+};
+
+class HostileLoop : public SharedDaemonTest<HostileLoop> {
  protected:
   static void SetUpTestSuite() {
     if (::geteuid() != 0) {
@@ -1165,29 +1198,6 @@ class HostileLoop : public ::testing::Test {
       AwaitZygote(daemon_->http_port(), fn);
     }
   }
-  static void TearDownTestSuite() {
-    if (daemon_ != nullptr) {
-      EXPECT_EQ(daemon_->Stop(), 0);
-      delete daemon_;
-      daemon_ = nullptr;
-    }
-  }
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      GTEST_SKIP() << "the sandbox needs root (namespaces, mounts, setresuid); run as root";
-    }
-    ASSERT_NE(daemon_, nullptr);
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      const std::string& logs = daemon_->Logs();
-      std::fprintf(stderr, "---- faasd log (tail) ----\n%s\n",
-                   logs.substr(logs.size() > 4000 ? logs.size() - 4000 : 0).c_str());
-    }
-  }
-  static HttpResult Get(const std::string& fn, const std::string& query) {
-    return HttpRequest(daemon_->http_port(), "GET", "/function/" + fn + "?" + query, "", {});
-  }
   static long RssKiB() {
     return std::atol(
         StatusField(ReadFileOrEmpty("/proc/" + std::to_string(daemon_->pid()) + "/status"), "VmRSS")
@@ -1209,11 +1219,7 @@ class HostileLoop : public ::testing::Test {
     }
     return calls;
   }
-
-  static FaasdProcess* daemon_;
 };
-
-FaasdProcess* HostileLoop::daemon_ = nullptr;
 
 // A worker's framed but invalid answer (and one that announces 6 MiB and stalls) is handled
 // without the loop waiting for the kernel to kill and reap the worker: the other connections on
@@ -1310,7 +1316,7 @@ TEST_F(HostileLoop, StalledAnnouncedAnswersDoNotReserveMemory) {
 // behind the one it runs. The worker is the function's: what it does with the second request, or
 // with its answers, may hurt only that function's own invocations. ----
 
-class HostilePipe : public ::testing::Test {
+class HostilePipe : public SharedDaemonTest<HostilePipe> {
  protected:
   static void SetUpTestSuite() {
     if (::geteuid() != 0) {
@@ -1333,29 +1339,6 @@ class HostilePipe : public ::testing::Test {
       ASSERT_EQ(r.exit_code, 0) << r.err;
       AwaitZygote(daemon_->http_port(), name);
     }
-  }
-  static void TearDownTestSuite() {
-    if (daemon_ != nullptr) {
-      EXPECT_EQ(daemon_->Stop(), 0);
-      delete daemon_;
-      daemon_ = nullptr;
-    }
-  }
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      GTEST_SKIP() << "the sandbox needs root (namespaces, mounts, setresuid); run as root";
-    }
-    ASSERT_NE(daemon_, nullptr);
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      const std::string& logs = daemon_->Logs();
-      std::fprintf(stderr, "---- faasd log (tail) ----\n%s\n",
-                   logs.substr(logs.size() > 4000 ? logs.size() - 4000 : 0).c_str());
-    }
-  }
-  static HttpResult Get(const std::string& fn, const std::string& query) {
-    return HttpRequest(daemon_->http_port(), "GET", "/function/" + fn + "?" + query, "", {});
   }
   static std::string Code(const HttpResult& r) {
     auto j = nlohmann::json::parse(r.body, nullptr, false);
@@ -1419,11 +1402,7 @@ class HostilePipe : public ::testing::Test {
     }
     return rows;
   }
-
-  static FaasdProcess* daemon_;
 };
-
-FaasdProcess* HostilePipe::daemon_ = nullptr;
 
 // The worker answers the request behind first (the function reads it off the channel and
 // forges its answer): the daemon reads that frame as the answer to the call ahead, refuses it
