@@ -197,11 +197,26 @@ std::string CsvField(std::string_view s) {
 struct Console::Impl {
   explicit Impl(ConsoleOptions o)
       : options(std::move(o)),
-        sessions({.ttl = options.session_ttl, .max_sessions = 1024, .now = {}}),
+        sessions(MakeSessions(options)),
         stub(v1::Control::NewStub(options.control)) {}
 
+  static std::unique_ptr<ConsoleSessions> MakeSessions(ConsoleOptions& o) {
+    if (o.session_store != nullptr) {
+      return std::make_unique<StoredSessions>(std::move(o.session_store), o.session_ttl);
+    }
+    return std::make_unique<MemorySessions>(
+        MemorySessions::Options{.ttl = o.session_ttl, .max_sessions = 1024, .now = {}});
+  }
+
+  // A session store that cannot be reached signs nobody in or out: 503, and the store's reason.
+  static void StoreFailed(const Status& s, const std::string& inv, HttpResponse& res) {
+    res = MakeErrorResponse(503, "store_unavailable",
+                            "the console's session store cannot be reached: " + s.message(), inv,
+                            /*retry_after_s=*/1);
+  }
+
   ConsoleOptions options;
-  ConsoleSessions sessions;
+  std::unique_ptr<ConsoleSessions> sessions;
   std::unique_ptr<v1::Control::Stub> stub;
   std::shared_ptr<spdlog::logger> log = log::Get("console");
 
@@ -269,7 +284,13 @@ struct Console::Impl {
       res.status = 401;
       return;
     }
-    ConsoleSessions::Created s = sessions.Create();
+    Result<ConsoleSessions::Created> created = sessions->Create();
+    if (!created.ok()) {
+      FAAS_LOG(log, err, "console.session_store_failed", {"error", created.status().message()},
+               {"inv", inv});
+      return StoreFailed(created.status(), inv, res);
+    }
+    const ConsoleSessions::Created& s = *created;
     std::string cookie = std::string(kCookie) + "=" + s.id + "; Path=/console; HttpOnly; " +
                          "SameSite=Strict; Max-Age=" + std::to_string(options.session_ttl.count());
     const std::string* proto = req.Header("x-forwarded-proto");
@@ -281,8 +302,11 @@ struct Console::Impl {
     Redirect(res, "/console/");
   }
 
-  void SignOut(const HttpRequest& req, HttpResponse& res) {
-    sessions.Erase(CookieValue(req, kCookie));
+  void SignOut(const HttpRequest& req, const std::string& inv, HttpResponse& res) {
+    if (Status s = sessions->Erase(CookieValue(req, kCookie)); !s.ok()) {
+      FAAS_LOG(log, err, "console.session_store_failed", {"error", s.message()}, {"inv", inv});
+      return StoreFailed(s, inv, res);
+    }
     res.headers.emplace_back("Set-Cookie", std::string(kCookie) +
                                                "=; Path=/console; HttpOnly; SameSite=Strict; "
                                                "Max-Age=0");
@@ -626,7 +650,15 @@ struct Console::Impl {
       AddSecurityHeaders(res, res.status == 200);
       return;
     }
-    std::optional<std::string> csrf = sessions.Find(CookieValue(req, kCookie));
+    Result<std::optional<std::string>> found = sessions->Find(CookieValue(req, kCookie));
+    if (!found.ok()) {
+      FAAS_LOG(log, err, "console.session_store_failed", {"error", found.status().message()},
+               {"inv", inv});
+      StoreFailed(found.status(), inv, res);
+      AddSecurityHeaders(res, false);
+      return;
+    }
+    const std::optional<std::string>& csrf = *found;
     if (rest.starts_with("api/")) {
       if (!csrf) {
         res = MakeErrorResponse(401, "unauthorized",
@@ -647,7 +679,7 @@ struct Console::Impl {
                  given == nullptr || !TokenMatches(*given, *csrf)) {
         res = MakeErrorResponse(403, "csrf_failed", "sign-out needs the session's CSRF token", inv);
       } else {
-        SignOut(req, res);
+        SignOut(req, inv, res);
       }
       AddSecurityHeaders(res, false);
       return;

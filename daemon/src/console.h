@@ -4,7 +4,8 @@
 // channel to the same ControlService faasctl talks to, with the admin token, and its reply is
 // printed as JSON. So the console shows exactly what `faasctl` shows, from the same code.
 //
-//   Console console({.admin_token = token, .control = grpc_server->InProcessChannel({})});
+//   Console console({.admin_token = token, .control = grpc_server->InProcessChannel({}),
+//                    .session_store = std::move(pg_sessions)});  // or null: in memory
 //   gw.SetConsole(console.Handler());
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "faas/gateway/gateway.h"
+#include "faas/store/sessions.h"
 
 #include "console_sessions.h"
 
@@ -27,6 +29,9 @@ struct ConsoleOptions {
   std::shared_ptr<grpc::Channel> control;  // to the ControlService (an in-process channel)
   bool secure_cookie = false;              // add Secure to the cookie (faasd behind TLS)
   std::chrono::seconds session_ttl{12 * 3600};
+  // Where sessions live: null keeps them in this process's memory (a single faasd); a cluster's
+  // gateways pass the shared store's, so that each honours the sessions the others made.
+  std::unique_ptr<store::SessionStore> session_store;
 };
 
 // Thread-safe: each request is handled on its own (the gateway's blocking threads).

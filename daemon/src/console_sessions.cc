@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "faas/base/status.h"
+#include "faas/store/hash.h"
+#include "faas/store/sessions.h"
 
 namespace faas::daemon {
 namespace {
@@ -48,13 +50,13 @@ std::string RandomHex(std::size_t bytes) {
   return out;
 }
 
-ConsoleSessions::ConsoleSessions(Options options) : options_(std::move(options)) {}
+MemorySessions::MemorySessions(Options options) : options_(std::move(options)) {}
 
-std::string ConsoleSessions::Key(std::string_view id) {
+std::string MemorySessions::Key(std::string_view id) {
   return Sha256(id);
 }
 
-ConsoleSessions::Created ConsoleSessions::Create() {
+Result<ConsoleSessions::Created> MemorySessions::Create() {
   Created c{RandomHex(32), RandomHex(32)};
   const Clock::time_point now = Now();
   std::lock_guard lock(mu_);
@@ -72,33 +74,60 @@ ConsoleSessions::Created ConsoleSessions::Create() {
   return c;
 }
 
-std::optional<std::string> ConsoleSessions::Find(std::string_view id) {
+Result<std::optional<std::string>> MemorySessions::Find(std::string_view id) {
   if (id.empty()) {
-    return std::nullopt;
+    return std::optional<std::string>();
   }
   const std::string key = Key(id);
   const Clock::time_point now = Now();
   std::lock_guard lock(mu_);
   auto it = sessions_.find(key);
   if (it == sessions_.end()) {
-    return std::nullopt;
+    return std::optional<std::string>();
   }
   if (it->second.expires <= now) {
     sessions_.erase(it);
-    return std::nullopt;
+    return std::optional<std::string>();
   }
-  return it->second.csrf;
+  return std::optional<std::string>(it->second.csrf);
 }
 
-void ConsoleSessions::Erase(std::string_view id) {
+Status MemorySessions::Erase(std::string_view id) {
   const std::string key = Key(id);
   std::lock_guard lock(mu_);
   sessions_.erase(key);
+  return OkStatus();
 }
 
-std::size_t ConsoleSessions::Size() {
+std::size_t MemorySessions::Size() {
   std::lock_guard lock(mu_);
   return sessions_.size();
+}
+
+StoredSessions::StoredSessions(std::unique_ptr<store::SessionStore> store, std::chrono::seconds ttl)
+    : store_(std::move(store)), ttl_(ttl) {}
+
+StoredSessions::~StoredSessions() = default;
+
+Result<ConsoleSessions::Created> StoredSessions::Create() {
+  Created c{RandomHex(32), RandomHex(32)};
+  FAAS_RETURN_IF_ERROR(store_->PutSession(store::Sha256Hex(c.id), c.csrf, ttl_));
+  return c;
+}
+
+Result<std::optional<std::string>> StoredSessions::Find(std::string_view id) {
+  if (id.empty()) {
+    return std::optional<std::string>();
+  }
+  // The hash is what the store keys on: a forged or altered id simply finds no row.
+  return store_->FindSession(store::Sha256Hex(id));
+}
+
+Status StoredSessions::Erase(std::string_view id) {
+  if (id.empty()) {
+    return OkStatus();
+  }
+  return store_->DeleteSession(store::Sha256Hex(id));
 }
 
 }  // namespace faas::daemon

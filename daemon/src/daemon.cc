@@ -33,6 +33,7 @@
 #include "faas/store/central_ledger.h"
 #include "faas/store/queue.h"
 #include "faas/store/redis_queue.h"
+#include "faas/store/sessions.h"
 #include "faas/store/settings.h"
 #include "faas/triggers/triggers.h"
 
@@ -707,9 +708,22 @@ int RunDaemon(const DaemonConfig& config) {
     return 1;
   }
 
-  // The web console at /console/ reads and changes through the control API just built.
+  // The web console at /console/ reads and changes through the control API just built. On a
+  // PostgreSQL store its sessions are rows there, so every gateway honours them (and a sign-out
+  // on one ends them on all); on SQLite they stay in this process's memory.
+  std::unique_ptr<store::SessionStore> console_sessions;
+  if (config.store.starts_with("postgres")) {
+    auto opened = store::OpenPgSessions(config.store);
+    if (!opened.ok()) {
+      FAAS_LOG(log, err, "faasd.store_failed", {"error", opened.status().message()});
+      http.Stop();
+      return 1;
+    }
+    console_sessions = std::move(*opened);
+  }
   Console console({.admin_token = *admin_token,
-                   .control = grpc_server->InProcessChannel(grpc::ChannelArguments())});
+                   .control = grpc_server->InProcessChannel(grpc::ChannelArguments()),
+                   .session_store = std::move(console_sessions)});
   gw.SetConsole(console.Handler());
 
   std::string http_bound = http_addr->first + ":" + std::to_string(*http_port);

@@ -133,6 +133,18 @@ CREATE TABLE settings (
   PRIMARY KEY (kind, key)
 );
 )sql",
+    // The web console's sign-in sessions (faas/store/sessions.h), shared by every gateway: the
+    // SHA-256 of the cookie's random id (never the id itself), the session's CSRF token and its
+    // expiry on the database's clock (docs/design/0026-console.md "Sessions across gateways").
+    R"sql(
+CREATE TABLE console_sessions (
+  id_sha256       TEXT COLLATE "C" PRIMARY KEY,
+  csrf            TEXT NOT NULL,
+  created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+  expires_at      TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+)sql",
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 // without (or with another session's) CSRF token, and the admin token leaking into an answer or
 // the log. Then the API must say what the control API says (faasctl -o json).
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <utility>
@@ -642,6 +643,151 @@ TEST_F(ConsoleCluster, NodesAreListedAndADrainNeedsTheSessionsCsrfToken) {
   EXPECT_EQ(ById(nlohmann::json::parse(Get("/console/api/nodes", cookie).body))["n2"]["state"],
             "up");
   EXPECT_NE(gw_.Logs().find("console.drain"), std::string::npos);
+}
+
+// Two gateways on one PostgreSQL store, with no node: the console's sessions must be the
+// store's, not one gateway's memory (docs/design/0026-console.md "Sessions across gateways").
+// Behind a load balancer without affinity, each request may land on either gateway.
+class ConsoleSharedSessions : public Console {
+ protected:
+  void SetUp() override {
+    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    std::string error;
+    ASSERT_TRUE(pg_.Start(&error)) << error;
+    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    const std::string store = pg_.Url("faas");
+    ASSERT_TRUE(gw1_.Start({"--role", "gateway", "--store", store})) << gw1_.Logs();
+    ASSERT_TRUE(gw2_.Start({"--role", "gateway", "--store", store})) << gw2_.Logs();
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      std::fprintf(stderr, "---- gateway 1 ----\n%s\n---- gateway 2 ----\n%s\n",
+                   gw1_.Logs().c_str(), gw2_.Logs().c_str());
+    }
+  }
+  FaasdProcess& Target() override { return *target_; }
+  void On(FaasdProcess& gw) { target_ = &gw; }
+
+  // The console_sessions table, one line per row ("" when it is empty or cannot be read).
+  std::string SessionRows() {
+    std::string out;
+    std::string error;
+    EXPECT_TRUE(pg_.Sql("faas", "SELECT * FROM console_sessions", &out, &error)) << error;
+    return out;
+  }
+
+  PostgresProcess pg_;
+  FaasdProcess gw1_, gw2_;
+  FaasdProcess* target_ = &gw1_;
+};
+
+TEST_F(ConsoleSharedSessions, ASessionMadeOnOneGatewayWorksOnTheOther) {
+  On(gw1_);
+  const std::string cookie = SignIn();
+  ASSERT_FALSE(cookie.empty());
+  const std::string csrf = Csrf(cookie);
+  On(gw2_);
+  HttpResult listed = Get("/console/api/functions", cookie);
+  EXPECT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(Get("/console/functions", cookie).status, 200);
+  EXPECT_EQ(Csrf(cookie), csrf) << "one session, one CSRF token, whichever gateway answers";
+  // A change through gateway 2 with the token gateway 1 handed out.
+  ExpectError(Send("DELETE", "/console/api/functions/nope", cookie, csrf), 404,
+              "function_not_found");
+  // The id is kept only as its hash: the cookie's value is nowhere in the table.
+  const std::string rows = SessionRows();
+  EXPECT_NE(rows, "");
+  EXPECT_EQ(rows.find(cookie), std::string::npos) << rows;
+}
+
+TEST_F(ConsoleSharedSessions, SignOutOnOneGatewayEndsTheSessionOnBoth) {
+  On(gw1_);
+  const std::string cookie = SignIn();
+  const std::string csrf = Csrf(cookie);
+  On(gw2_);
+  ASSERT_EQ(Get("/console/api/functions", cookie).status, 200);  // gateway 2 knows it
+  On(gw1_);
+  HttpResult out = Send("POST", "/console/signout", cookie, csrf);
+  ASSERT_EQ(out.status, 204) << out.body;
+  for (FaasdProcess* gw : {&gw1_, &gw2_}) {
+    On(*gw);
+    ExpectError(Get("/console/api/functions", cookie), 401, "unauthorized");
+    EXPECT_EQ(Get("/console/functions", cookie).status, 303);
+  }
+  EXPECT_EQ(SessionRows(), "") << "sign-out deletes the row";
+}
+
+TEST_F(ConsoleSharedSessions, ForgedAndAlteredCookiesAreRefusedOnBoth) {
+  On(gw1_);
+  const std::string cookie = SignIn();
+  std::string altered = cookie;
+  altered[10] = altered[10] == 'a' ? 'b' : 'a';
+  for (FaasdProcess* gw : {&gw1_, &gw2_}) {
+    On(*gw);
+    for (const std::string& bad :
+         {std::string(64, 'a'), altered, cookie.substr(1), cookie + "0", gw->AdminToken()}) {
+      ExpectError(Get("/console/api/functions", bad), 401, "unauthorized");
+      EXPECT_EQ(Get("/console/", bad).status, 303);
+    }
+  }
+}
+
+TEST_F(ConsoleSharedSessions, AnExpiredSessionIsRefusedAndSwept) {
+  On(gw1_);
+  const std::string cookie = SignIn();
+  On(gw2_);
+  ASSERT_EQ(Get("/console/api/functions", cookie).status, 200);
+  // Expiry is the database's clock, one for every gateway: move this session's into the past.
+  std::string error;
+  ASSERT_TRUE(pg_.Sql("faas",
+                      "UPDATE console_sessions SET expires_at = now() - interval '1 second'",
+                      nullptr, &error))
+      << error;
+  for (FaasdProcess* gw : {&gw1_, &gw2_}) {
+    On(*gw);
+    ExpectError(Get("/console/api/functions", cookie), 401, "unauthorized");
+  }
+  // The next sign-in sweeps expired rows: only the new session is left.
+  const std::string fresh = SignIn();
+  std::string count;
+  ASSERT_TRUE(pg_.Sql("faas", "SELECT count(*) FROM console_sessions", &count, &error)) << error;
+  EXPECT_EQ(count.substr(0, count.find_first_of("\r\n")), "1");
+  EXPECT_EQ(Get("/console/api/functions", fresh).status, 200);
+}
+
+TEST_F(ConsoleSharedSessions, OneSessionsCsrfTokenDoesNotAuthoriseAnother) {
+  On(gw1_);
+  const std::string a = SignIn();
+  const std::string csrf_a = Csrf(a);
+  On(gw2_);
+  const std::string b = SignIn();
+  const std::string csrf_b = Csrf(b);
+  ASSERT_NE(csrf_a, csrf_b);
+  for (FaasdProcess* gw : {&gw1_, &gw2_}) {
+    On(*gw);
+    ExpectError(Send("DELETE", "/console/api/functions/nope", b, csrf_a), 403, "csrf_failed");
+    ExpectError(Send("POST", "/console/signout", b, csrf_a), 403, "csrf_failed");
+    ExpectError(Send("DELETE", "/console/api/functions/nope", a, csrf_b), 403, "csrf_failed");
+  }
+  EXPECT_EQ(Get("/console/api/functions", a).status, 200);
+  EXPECT_EQ(Get("/console/api/functions", b).status, 200);
+}
+
+TEST_F(ConsoleSharedSessions, WithoutItsStoreAGatewaySignsNobodyInAndAnswers503) {
+  On(gw1_);
+  const std::string cookie = SignIn();
+  ASSERT_EQ(Get("/console/api/functions", cookie).status, 200);
+  pg_.Stop();
+  // Neither "signed out" (401, which would send the browser to sign-in) nor served: the store
+  // that knows the session cannot be asked.
+  HttpResult r = Get("/console/api/session", cookie);
+  ExpectError(r, 503, "store_unavailable");
+  EXPECT_EQ(r.body.find(cookie), std::string::npos);
+  HttpResult in = PostSignIn(gw1_.AdminToken());
+  ExpectError(in, 503, "store_unavailable");
+  EXPECT_EQ(in.Header("set-cookie"), "");
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 #include "console_sessions.h"
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -13,50 +15,57 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The memory store never fails; its answer, or a test failure.
+std::optional<std::string> Find(MemorySessions& s, std::string_view id) {
+  Result<std::optional<std::string>> r = s.Find(id);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : std::nullopt;
+}
+
 struct FakeClock {
-  ConsoleSessions::Clock::time_point now = ConsoleSessions::Clock::now();
+  MemorySessions::Clock::time_point now = MemorySessions::Clock::now();
 };
 
 TEST(ConsoleSessions, ASessionExpiresAtItsTtlAndIsForgotten) {
   FakeClock clock;
-  ConsoleSessions s({.ttl = 60s, .max_sessions = 8, .now = [&clock] { return clock.now; }});
-  ConsoleSessions::Created c = s.Create();
-  EXPECT_EQ(s.Find(c.id), c.csrf);
+  MemorySessions s({.ttl = 60s, .max_sessions = 8, .now = [&clock] { return clock.now; }});
+  ConsoleSessions::Created c = *s.Create();
+  EXPECT_EQ(Find(s, c.id), c.csrf);
   clock.now += 59s;
-  EXPECT_EQ(s.Find(c.id), c.csrf) << "use does not extend a session, but it is still live";
+  EXPECT_EQ(Find(s, c.id), c.csrf) << "use does not extend a session, but it is still live";
   clock.now += 1s;
-  EXPECT_EQ(s.Find(c.id), std::nullopt);
+  EXPECT_EQ(Find(s, c.id), std::nullopt);
   EXPECT_EQ(s.Size(), 0u);
   clock.now -= 30s;  // a clock that went back does not revive it
-  EXPECT_EQ(s.Find(c.id), std::nullopt);
+  EXPECT_EQ(Find(s, c.id), std::nullopt);
 }
 
 TEST(ConsoleSessions, UnknownEmptyAndErasedIdsFindNothing) {
-  ConsoleSessions s({.ttl = 60s, .max_sessions = 8, .now = {}});
-  ConsoleSessions::Created c = s.Create();
-  EXPECT_EQ(s.Find(""), std::nullopt);
-  EXPECT_EQ(s.Find(c.csrf), std::nullopt) << "the CSRF token is no session id";
-  EXPECT_EQ(s.Find(c.id.substr(1)), std::nullopt);
-  EXPECT_EQ(s.Find(c.id + "0"), std::nullopt);
-  s.Erase(c.id);
-  EXPECT_EQ(s.Find(c.id), std::nullopt);
+  MemorySessions s({.ttl = 60s, .max_sessions = 8, .now = {}});
+  ConsoleSessions::Created c = *s.Create();
+  EXPECT_EQ(Find(s, ""), std::nullopt);
+  EXPECT_EQ(Find(s, c.csrf), std::nullopt) << "the CSRF token is no session id";
+  EXPECT_EQ(Find(s, c.id.substr(1)), std::nullopt);
+  EXPECT_EQ(Find(s, c.id + "0"), std::nullopt);
+  ASSERT_TRUE(s.Erase(c.id).ok());
+  EXPECT_EQ(Find(s, c.id), std::nullopt);
 }
 
 TEST(ConsoleSessions, IdsAndTokensAreRandomAndTheCapDropsTheOldest) {
   FakeClock clock;
-  ConsoleSessions s({.ttl = 60s, .max_sessions = 3, .now = [&clock] { return clock.now; }});
+  MemorySessions s({.ttl = 60s, .max_sessions = 3, .now = [&clock] { return clock.now; }});
   std::set<std::string> seen;
   std::vector<ConsoleSessions::Created> made;
   for (int i = 0; i < 4; ++i) {
-    made.push_back(s.Create());
+    made.push_back(*s.Create());
     clock.now += 1s;
     EXPECT_EQ(made.back().id.size(), 64u);
     EXPECT_TRUE(seen.insert(made.back().id).second);
     EXPECT_TRUE(seen.insert(made.back().csrf).second);
   }
   EXPECT_EQ(s.Size(), 3u);
-  EXPECT_EQ(s.Find(made[0].id), std::nullopt);
-  EXPECT_EQ(s.Find(made[3].id), made[3].csrf);
+  EXPECT_EQ(Find(s, made[0].id), std::nullopt);
+  EXPECT_EQ(Find(s, made[3].id), made[3].csrf);
 }
 
 TEST(TokenMatches, OnlyTheExactTokenMatches) {
