@@ -351,8 +351,12 @@ struct Console::Impl {
       return;
     }
     if (seg.size() == 1 && seg[0] == "functions") {
+      if (req.method == "POST") {
+        // A new function (the Functions page's create form): its name in the query.
+        return Deploy(Get(q, "name"), q, req, inv, res, /*create=*/true);
+      }
       if (!read) {
-        return method_not_allowed("GET");
+        return method_not_allowed("GET, POST");
       }
       v1::ListFunctionsReply reply;
       grpc::Status s = stub->ListFunctions(&ctx, v1::ListFunctionsRequest(), &reply);
@@ -579,19 +583,34 @@ struct Console::Impl {
 
   // A new version of `name` from the uploaded library (the request body), with the current
   // version's configuration (a function's first version gets the defaults) changed by the
-  // settings given in the query (ApplyDeploySettings).
+  // settings given in the query (ApplyDeploySettings). With `create`, `name` must not exist
+  // yet (409 function_exists: a create form never replaces someone's function by a typo); the
+  // name itself is checked by the control API's Deploy, as for `faasctl deploy` (invalid_name).
   void Deploy(const std::string& name, const std::map<std::string, std::string>& q,
-              HttpRequest& req, const std::string& inv, HttpResponse& res) {
+              HttpRequest& req, const std::string& inv, HttpResponse& res, bool create = false) {
     v1::DeployChunk first;
     first.set_name(name);
+    if (create && req.body.empty()) {
+      res = MakeErrorResponse(400, "invalid_artifact",
+                              "a new function needs its library (a .so file) as the body", inv);
+      return;
+    }
     {
       grpc::ClientContext dctx;
       Prepare(dctx);
       v1::NameRequest nr;
       nr.set_name(name);
       v1::FunctionInfo info;
-      if (stub->DescribeFunction(&dctx, nr, &info).ok() && info.has_latest()) {
-        *first.mutable_config() = info.latest().config();
+      if (stub->DescribeFunction(&dctx, nr, &info).ok()) {
+        if (create) {
+          res = MakeErrorResponse(
+              409, "function_exists",
+              "a function named " + name + " exists: deploy a new version from its page", inv);
+          return;
+        }
+        if (info.has_latest()) {
+          *first.mutable_config() = info.latest().config();
+        }
       }
     }
     if (!ApplyDeploySettings(q, *first.mutable_config(), inv, res)) {
@@ -613,8 +632,8 @@ struct Console::Impl {
     } while (sent && !body.empty());
     writer->WritesDone();
     grpc::Status s = writer->Finish();
-    FAAS_LOG(log, info, "console.deploy", {"fn", name}, {"bytes", req.body.size()}, {"ok", s.ok()},
-             {"inv", inv});
+    FAAS_LOG(log, info, create ? "console.create" : "console.deploy", {"fn", name},
+             {"bytes", req.body.size()}, {"ok", s.ok()}, {"inv", inv});
     Answer(ctx, s, reply, inv, res);
   }
 

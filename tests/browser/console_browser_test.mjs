@@ -287,6 +287,41 @@ async function main() {
   assert.ok(problems.every((m) => m.includes("status of 409")), problems.join("\n"));
   problems.length = 0;
 
+  // A new function from the Functions page: a bad name and an existing one are refused (by
+  // faasd, which names the problem in the form); a good one appears in the list with its settings.
+  await page.goto(base + "/console/functions");
+  await page.waitForSelector("#functions tbody tr[data-function=hello]");
+  const before = ctlJson("list").functions.length;
+  const library = await page.$("#new-library");
+  await library.uploadFile(path.join(functionsDir, "libecho.so"));
+  const createWith = async (name) => {
+    await page.$eval("#new-name", (el) => { el.value = ""; });
+    await page.type("#new-name", name);
+    await page.click("#create-form button[type=submit]");
+  };
+  for (const [name, code] of [["Not-Valid", "invalid_name"], ["hello", "function_exists"]]) {
+    await createWith(name);
+    await until(() => page.$eval("#create-error", (el, c) => !el.hidden && el.textContent.startsWith(c), code),
+                10000, "the create form's " + code);
+    assert.equal(await page.$eval("#new-name", (el) => el.getAttribute("aria-invalid")), "true");
+  }
+  assert.equal(ctlJson("list").functions.length, before, "a refused create makes no function");
+  assert.equal(ctlJson("versions", "hello").versions.length, 2, "hello is left alone");
+  assert.ok(problems.every((m) => m.includes("status of 400") || m.includes("status of 409")),
+            problems.join("\n"));
+  problems.length = 0;
+  await page.type("#new-memory_mb", "32");
+  await createWith("made-in-console");
+  await page.waitForSelector("#functions tbody tr[data-function=made-in-console]");
+  await until(() => page.$eval("#status", (el) => el.textContent === "Created made-in-console (version 1)."),
+              10000, "the create's status");
+  assert.equal(await page.$eval("#create-error", (el) => el.hidden), true);
+  assert.equal(await page.$eval("#new-name", (el) => el.value), "", "the form is cleared");
+  const made = ctlJson("describe", "made-in-console").latest.config;
+  assert.equal(Number(made.memory_mb), 32);
+  assert.equal(ctlJson("list").functions.length, before + 1);
+  await shot("functions-created");
+
   // Keyboard: on a freshly loaded page the first Tab reaches the skip link.
   await page.goto(base + "/console/billing");
   await page.waitForSelector("#bill-total");
@@ -300,7 +335,7 @@ async function main() {
   assert.equal(new URL(page.url()).pathname, "/console/signin");
 
   assert.deepEqual(problems, [], "no script errors or CSP violations");
-  console.log("PASSED: sign-in, functions, function, upload with settings, billing per function and tenant, cluster, sign-out; screenshots in " + artifactsDir);
+  console.log("PASSED: sign-in, functions, function, upload with settings, create a function, billing per function and tenant, cluster, sign-out; screenshots in " + artifactsDir);
 }
 
 let code = 0;

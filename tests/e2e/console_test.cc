@@ -330,6 +330,57 @@ TEST_F(Console, UploadingALibraryMakesANewVersionAndRollbackMovesLatest) {
   }
 }
 
+TEST_F(Console, CreatingAFunctionChecksItsNameAndNeverReplacesAnExistingOne) {
+  Ctl0({"deploy", "hello", FunctionLib("hello")});
+  const std::string lib = ReadFileOrEmpty(FunctionLib("echo"));
+  ASSERT_FALSE(lib.empty());
+  // Attacks first: no session, no CSRF token, then names the control API refuses.
+  ExpectError(HttpRequest(d_.http_port(), "POST", "/console/api/functions?name=made", lib), 401,
+              "unauthorized");
+  const std::string cookie = SignIn();
+  const std::string csrf = Csrf(cookie);
+  ExpectError(Send("POST", "/console/api/functions?name=made", cookie, "", lib), 403,
+              "csrf_failed");
+  for (const std::string& bad :
+       {std::string(""), std::string("Made"), std::string("1made"), std::string("ma%2Fde"),
+        std::string("ma..de"), std::string("m") + std::string(63, 'a')}) {
+    ExpectError(Send("POST", "/console/api/functions?name=" + bad, cookie, csrf, lib), 400,
+                "invalid_name");
+  }
+  // An existing name is refused, and its versions are untouched.
+  ExpectError(Send("POST", "/console/api/functions?name=hello", cookie, csrf, lib), 409,
+              "function_exists");
+  EXPECT_EQ(CtlJson({"versions", "hello"})["versions"].size(), 1u);
+  ExpectError(Send("POST", "/console/api/functions?name=made", cookie, csrf, ""), 400,
+              "invalid_artifact");
+  nlohmann::json listed = CtlJson({"list"});
+  ASSERT_EQ(listed["functions"].size(), 1u) << "nothing above made a function: " << listed.dump();
+
+  // The real thing, with settings from the form; bounds are the control API's.
+  ExpectError(Send("POST", "/console/api/functions?name=made&memory_mb=1", cookie, csrf, lib), 400,
+              "invalid_config");
+  HttpResult made = Send("POST", "/console/api/functions?name=made&memory_mb=32&isolation=fresh",
+                         cookie, csrf, lib);
+  ASSERT_EQ(made.status, 200) << made.body;
+  nlohmann::json v = nlohmann::json::parse(made.body);
+  EXPECT_EQ(v["version"]["version"], 1);
+  EXPECT_EQ(v["version"]["config"]["memory_mb"], "32");
+  EXPECT_EQ(v["version"]["config"]["isolation"], "fresh");
+  nlohmann::json fns = nlohmann::json::parse(Get("/console/api/functions", cookie).body);
+  std::vector<std::string> names;
+  for (const auto& f : fns["functions"]) {
+    names.push_back(f["name"]);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"hello", "made"}));
+  CommandResult called = d_.Ctl({"invoke", "made", "--data", "ping"});
+  EXPECT_EQ(called.exit_code, 0) << called.err;
+  EXPECT_NE(called.out.find("ping"), std::string::npos) << "the library (echo) serves made";
+  EXPECT_NE(d_.Logs().find("console.create"), std::string::npos);
+  // A second create of the same name is refused too.
+  ExpectError(Send("POST", "/console/api/functions?name=made", cookie, csrf, lib), 409,
+              "function_exists");
+}
+
 TEST_F(Console, QueuesShowTriggersAndDeadLettersWhichRedriveNeedsCsrfFor) {
   Ctl0({"deploy", "fail", FunctionLib("fail")});
   Ctl0({"trigger", "add", "poison", "--function", "fail", "--source", "embedded", "--queue",
