@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -198,7 +200,39 @@ struct Console::Impl {
   explicit Impl(ConsoleOptions o)
       : options(std::move(o)),
         sessions(MakeSessions(options)),
-        stub(v1::Control::NewStub(options.control)) {}
+        stub(v1::Control::NewStub(options.control)) {
+    for (const auto& [page, file] : kPages) {
+      if (!pages.contains(std::string(file))) {
+        pages.emplace(file, ComposePage(file));
+      }
+    }
+  }
+
+  // The page `file` with the shared head and navigation put in its <!--faas:head--> and
+  // <!--faas:nav--> slots (console/web/_head.html, _nav.html: one copy of each for every page),
+  // its own link marked aria-current. Done once, at start: the files are compiled in.
+  static std::string ComposePage(std::string_view file) {
+    auto body = [](std::string_view path) {
+      const console::Asset* a = console::FindAsset(path);
+      FAAS_CHECK(a != nullptr);  // embedded at build time (console/CMakeLists.txt)
+      return std::string(a->body);
+    };
+    std::string html = body(file);
+    std::string nav = body("_nav.html");
+    std::string_view stem = file.substr(0, file.rfind('.'));
+    const std::string link = "href=\"/console/" + std::string(stem) + "\"";
+    if (std::size_t at = nav.find(link); at != std::string::npos) {
+      nav.insert(at + link.size(), " aria-current=\"page\"");
+    }
+    for (const auto& [slot, fragment] :
+         {std::pair<std::string_view, std::string>{"<!--faas:head-->\n", body("_head.html")},
+          std::pair<std::string_view, std::string>{"<!--faas:nav-->\n", nav}}) {
+      const std::size_t at = html.find(slot);
+      FAAS_CHECK(at != std::string::npos);  // every page in kPages has both slots
+      html.replace(at, slot.size(), fragment);
+    }
+    return html;
+  }
 
   static std::unique_ptr<ConsoleSessions> MakeSessions(ConsoleOptions& o) {
     if (o.session_store != nullptr) {
@@ -217,6 +251,8 @@ struct Console::Impl {
 
   ConsoleOptions options;
   std::unique_ptr<ConsoleSessions> sessions;
+  std::map<std::string, std::string, std::less<>>
+      pages;  // file -> composed page; const after start
   std::unique_ptr<v1::Control::Stub> stub;
   std::shared_ptr<spdlog::logger> log = log::Get("console");
 
@@ -712,7 +748,9 @@ struct Console::Impl {
       } else if (!csrf) {
         Redirect(res, "/console/signin");
       } else {
-        ServeAsset(file, inv, res);
+        res.status = 200;
+        res.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
+        res.body = pages.find(file)->second;
       }
       AddSecurityHeaders(res, false);
       return;

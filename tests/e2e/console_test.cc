@@ -252,6 +252,45 @@ TEST_F(Console, PagesAndFilesAreServedWithTheirTypesAndAStrictPolicy) {
   EXPECT_NE(d_.Ctl({"route", "add", "GET", "/console/x", "hello"}).exit_code, 0);
 }
 
+// Every page is one shared head and navigation (console/web/_head.html, _nav.html) around its
+// own content: exactly one of each, the page's own link marked, no slot left unfilled, and the
+// fragments themselves are not served.
+TEST_F(Console, EveryPageHasTheOneSharedHeadAndNavigation) {
+  const std::string cookie = SignIn();
+  auto count = [](const std::string& html, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = html.find(what); at != std::string::npos; at = html.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const std::vector<std::pair<std::string, std::string>> current = {
+      {"/console/", "/console/functions"},      {"/console/functions", "/console/functions"},
+      {"/console/billing", "/console/billing"}, {"/console/queues", "/console/queues"},
+      {"/console/cluster", "/console/cluster"}, {"/console/function?name=hello", ""}};
+  for (const auto& [page, link] : current) {
+    const std::string html = Get(page, cookie).body;
+    EXPECT_TRUE(html.starts_with("<!doctype html>\n<html lang=\"en\">\n<head>\n")) << page;
+    EXPECT_EQ(count(html, "<head>"), 1u) << page;
+    EXPECT_EQ(count(html, "<title>"), 1u) << page;
+    EXPECT_EQ(count(html, "<nav aria-label=\"Console\">"), 1u) << page;
+    EXPECT_EQ(count(html, "class=\"skip\""), 1u) << page;
+    EXPECT_EQ(count(html, "id=\"signout\""), 1u) << page;
+    EXPECT_EQ(count(html, "/console/assets/common.js"), 1u) << page;
+    EXPECT_EQ(count(html, "<!--faas:"), 0u) << page;
+    EXPECT_EQ(count(html, "aria-current=\"page\""), link.empty() ? 0u : 1u) << page;
+    if (!link.empty()) {
+      EXPECT_NE(html.find("href=\"" + link + "\" aria-current=\"page\""), std::string::npos)
+          << page;
+    }
+    // The head comes first, then the page's own scripts: common.js before the page's.
+    EXPECT_LT(html.find("common.js"), html.find("</head>")) << page;
+  }
+  for (const char* fragment : {"_head.html", "_nav.html", "_head", "_nav"}) {
+    ExpectError(Get(std::string("/console/") + fragment, cookie), 404, "route_not_found");
+  }
+}
+
 TEST_F(Console, TheApiSaysWhatTheControlApiSays) {
   Ctl0({"deploy", "hello", FunctionLib("hello")});
   Ctl0({"deploy", "echo", FunctionLib("echo")});
