@@ -276,6 +276,21 @@ async function main() {
   await page.click("#redrive");
   await until(() => page.$eval("#status", (el) => el.textContent === "Redriven: 1 messages."),
               10000, "the redrive");
+  // Throughput history, from the ledger: after a reload (nothing sampled yet) the jobs trigger's
+  // deliveries of the last hour are there, as many as faasctl invocations lists.
+  const jobsOk = () => ctlJson("invocations", "hello", "--last", "1000").invocations
+    .filter((i) => i.trigger === "queue" && i.queue === "jobs" && i.outcome === "ok" &&
+                   Number(i.start_unix_ms) > Date.now() - 55 * 60000).length;
+  await until(() => jobsOk() === 5, 30000, "five deliveries of jobs in the ledger");
+  await page.goto(base + "/console/queues");
+  await page.waitForSelector("#history:not([hidden]) #history-table tbody tr[data-trigger=jobs]");
+  assert.equal(await page.$eval("#history-table tr[data-trigger=jobs]", (tr) => tr.dataset.succeeded), "5");
+  assert.equal(await page.$eval("#history-table tr[data-trigger=jobs]", (tr) => tr.dataset.failed), "0");
+  assert.ok(Number(await page.$eval("#history-table tr[data-trigger=poison]", (tr) => tr.dataset.failed)) >= 1,
+            "the poison message's failed delivery is in the history");
+  assert.ok(await page.$("#history-chart canvas"), "the history chart is drawn");
+  assert.deepEqual(Object.fromEntries(JSON.parse(await page.$eval("#history-chart", (el) => el.dataset.succeeded))).jobs, 5);
+  await shot("queues-history");
 
   // Cluster: this faasd (--role all) has none, and the page says so. The API's 409
   // not_clustered is logged by Chromium as a failed resource; nothing else may be.
@@ -335,7 +350,7 @@ async function main() {
   assert.equal(new URL(page.url()).pathname, "/console/signin");
 
   assert.deepEqual(problems, [], "no script errors or CSP violations");
-  console.log("PASSED: sign-in, functions, function, upload with settings, create a function, billing per function and tenant, cluster, sign-out; screenshots in " + artifactsDir);
+  console.log("PASSED: sign-in, functions, function, upload with settings, create a function, billing per function and tenant, queues with their history, cluster, sign-out; screenshots in " + artifactsDir);
 }
 
 let code = 0;

@@ -67,6 +67,69 @@ function startThroughput(queues) {
   setInterval(sampleThroughput, SAMPLE_MS);
 }
 
+// Throughput history: each trigger's deliveries per minute over the last hour, from the
+// ledger's rows (trigger "queue", the trigger's queue or stream). Stored, unlike the sampled
+// chart above, so it is there when the page opens, and the same on every gateway.
+const HISTORY_MINUTES = 60;
+
+async function loadHistory(triggers) {
+  const section = document.getElementById("history");
+  if (triggers.length === 0) {
+    return;
+  }
+  const now = Date.now();
+  const first = Math.floor(now / 60000) - HISTORY_MINUTES + 1;  // minute numbers since the epoch
+  const xs = [];
+  for (let m = 0; m < HISTORY_MINUTES; m++) xs.push((first + m) * 60);
+  const rowsByFunction = new Map();
+  const series = [];
+  const body = document.querySelector("#history-table tbody");
+  const tableRows = [];
+  for (const t of triggers) {
+    const fn = t.function;
+    if (!rowsByFunction.has(fn)) {
+      const r = await faas.api("functions/" + encodeURIComponent(fn) + "/invocations?last=1000")
+        .catch(() => ({ invocations: [] }));  // a trigger whose function was deleted
+      rowsByFunction.set(fn, r.invocations || []);
+    }
+    const ok = new Array(HISTORY_MINUTES).fill(0);
+    let attempts = 0;
+    let failed = 0;
+    for (const row of rowsByFunction.get(fn)) {
+      if (row.trigger !== "queue" || row.queue !== t.queue) continue;
+      const m = Math.floor(faas.num(row.start_unix_ms) / 60000) - first;
+      if (m < 0 || m >= HISTORY_MINUTES) continue;
+      attempts++;
+      if (row.outcome === "ok") ok[m]++;
+      else failed++;
+    }
+    series.push(ok);
+    const busiest = Math.max(...ok);
+    const tr = faas.row([t.name, t.queue, String(attempts), String(attempts - failed), String(failed),
+                         busiest > 0 ? busiest + " / min" : "–"], true);
+    tr.dataset.trigger = t.name;
+    tr.dataset.succeeded = String(attempts - failed);
+    tr.dataset.failed = String(failed);
+    tableRows.push(tr);
+  }
+  body.replaceChildren(...tableRows);
+  section.hidden = false;
+  const el = document.getElementById("history-chart");
+  el.dataset.succeeded = JSON.stringify(triggers.map((t, k) => [t.name, series[k].reduce((a, v) => a + v, 0)]));
+  el.textContent = "";
+  if (typeof uPlot === "undefined") {
+    el.textContent = "Charts are not built in.";
+    return;
+  }
+  const palette = [faas.colors.count, faas.colors.p50, faas.colors.p99, faas.colors.bars];
+  new uPlot({
+    width: faas.chartWidth(el), height: 200,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    axes: [{}, { label: "succeeded / min" }],
+    series: [{}, ...triggers.map((t, k) => ({ label: t.name, stroke: palette[k % palette.length], width: 2 }))],
+  }, [xs, ...series], el);
+}
+
 function decodeText(b64) {
   const bin = atob(b64 || "");
   return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
@@ -123,6 +186,9 @@ async function load() {
       body.appendChild(tr);
     }
     startThroughput(embeddedQueues);
+    await loadHistory(triggers.map((t) => t.trigger || {}).map((spec) => ({
+      name: spec.name, function: spec.function, queue: spec.source === "embedded" ? spec.queue : spec.stream,
+    })));
     faas.status(triggers.length === 0 ? "No triggers: add one with faasctl trigger add."
                                       : triggers.length + (triggers.length === 1 ? " trigger" : " triggers"));
   } catch (e) {
