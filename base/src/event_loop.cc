@@ -191,8 +191,7 @@ int EventLoop::WaitMs() {
   }
   // Rounded up, so a timer never fires early; 0 once due.
   const auto left =
-      std::chrono::ceil<std::chrono::milliseconds>(timer_heap_.front().when - Clock::now())
-          .count();
+      std::chrono::ceil<std::chrono::milliseconds>(timer_heap_.front().when - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX));
 }
 

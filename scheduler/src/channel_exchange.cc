@@ -61,7 +61,7 @@ void ChannelExchange::Prepare(InvokeRequest& req, Exchange* x) {
   wr.set_want_log_end(want_log_end_);
   wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
   x->frame.assign(sandbox::kFrameHeaderBytes, '\0');
-  wr.AppendToString(&x->frame);  // after the header: sent as is
+  wr.AppendToString(&x->frame);            // after the header: sent as is
   std::string().swap(*wr.mutable_body());  // the body is the call's: not kept by the thread
   sandbox::FillFrameHeader(&x->frame);
   x->done = 0;
