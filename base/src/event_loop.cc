@@ -103,30 +103,95 @@ void EventLoop::Forget(int fd) {
   ::epoll_ctl(epoll_.Get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 
+namespace {
+
+// The heap's order: earliest first, then creation order (ids grow with their sequence number).
+// std::push_heap and friends build a max-heap, so "less" here means "later".
+struct Later {
+  template <typename E>
+  bool operator()(const E& a, const E& b) const {
+    return a.when != b.when ? a.when > b.when : a.id > b.id;
+  }
+};
+
+}  // namespace
+
+bool EventLoop::IsLive(const TimerEntry& e) const {
+  const auto slot = static_cast<std::size_t>(e.id & ((uint64_t{1} << kTimerSlotBits) - 1));
+  return slot < timer_slots_.size() && timer_slots_[slot].id == e.id &&
+         timer_slots_[slot].when == e.when;
+}
+
 uint64_t EventLoop::AddTimer(Clock::time_point when, std::function<void()> fn) {
-  const uint64_t id = next_timer_++;
-  timers_.emplace(std::make_pair(when, id), std::move(fn));
-  timer_at_.emplace(id, when);
+  uint32_t slot = 0;
+  if (!free_timer_slots_.empty()) {
+    slot = free_timer_slots_.back();
+    free_timer_slots_.pop_back();
+  } else {
+    if (timer_slots_.size() >= (std::size_t{1} << kTimerSlotBits)) {
+      std::fprintf(stderr, "faas: more than 2^24 pending timers on one loop\n");
+      std::terminate();
+    }
+    slot = static_cast<uint32_t>(timer_slots_.size());
+    timer_slots_.emplace_back();
+  }
+  const uint64_t id = (next_timer_++ << kTimerSlotBits) | slot;
+  TimerSlot& t = timer_slots_[slot];
+  t.id = id;
+  t.when = when;
+  t.fn = std::move(fn);
+  ++live_timers_;
+  timer_heap_.push_back({when, id});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
   return id;
 }
 
 void EventLoop::CancelTimer(uint64_t id) {
-  auto it = timer_at_.find(id);
-  if (it == timer_at_.end()) {
+  const auto slot = static_cast<std::size_t>(id & ((uint64_t{1} << kTimerSlotBits) - 1));
+  if (id == 0 || slot >= timer_slots_.size() || timer_slots_[slot].id != id) {
     return;
   }
-  timers_.erase(std::make_pair(it->second, id));
-  timer_at_.erase(it);
+  TimerSlot& t = timer_slots_[slot];
+  t.id = 0;
+  t.fn = nullptr;  // what it captured goes now, as it did when the map's node was erased
+  free_timer_slots_.push_back(static_cast<uint32_t>(slot));
+  --live_timers_;
+  if (timer_heap_.size() > 2 * live_timers_ + 64) {  // compaction: amortised O(1) per cancel
+    std::erase_if(timer_heap_, [this](const TimerEntry& e) { return !IsLive(e); });
+    std::make_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+  }
 }
 
-int EventLoop::WaitMs() const {
-  if (timers_.empty()) {
+bool EventLoop::RescheduleTimer(uint64_t id, Clock::time_point when) {
+  const auto slot = static_cast<std::size_t>(id & ((uint64_t{1} << kTimerSlotBits) - 1));
+  if (id == 0 || slot >= timer_slots_.size() || timer_slots_[slot].id != id) {
+    return false;
+  }
+  timer_slots_[slot].when = when;  // the old entry is stale from here
+  timer_heap_.push_back({when, id});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+  if (timer_heap_.size() > 2 * live_timers_ + 64) {
+    std::erase_if(timer_heap_, [this](const TimerEntry& e) { return !IsLive(e); });
+    std::make_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+  }
+  return true;
+}
+
+void EventLoop::DropStaleTimers() {
+  while (!timer_heap_.empty() && !IsLive(timer_heap_.front())) {
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+    timer_heap_.pop_back();
+  }
+}
+
+int EventLoop::WaitMs() {
+  DropStaleTimers();
+  if (timer_heap_.empty()) {
     return -1;
   }
   // Rounded up, so a timer never fires early; 0 once due.
   const auto left =
-      std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first.first - Clock::now())
-          .count();
+      std::chrono::ceil<std::chrono::milliseconds>(timer_heap_.front().when - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(left, 0, INT_MAX));
 }
 
@@ -143,10 +208,22 @@ void EventLoop::RunPosted() {
 
 void EventLoop::RunTimers() {
   const Clock::time_point now = Clock::now();
-  while (!timers_.empty() && timers_.begin()->first.first <= now) {
-    auto node = timers_.extract(timers_.begin());
-    timer_at_.erase(node.key().second);
-    node.mapped()();
+  for (;;) {
+    DropStaleTimers();
+    if (timer_heap_.empty() || timer_heap_.front().when > now) {
+      return;
+    }
+    const uint64_t id = timer_heap_.front().id;
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+    timer_heap_.pop_back();
+    const auto slot = static_cast<uint32_t>(id & ((uint64_t{1} << kTimerSlotBits) - 1));
+    TimerSlot& t = timer_slots_[slot];
+    std::function<void()> fn = std::move(t.fn);
+    t.fn = nullptr;
+    t.id = 0;
+    free_timer_slots_.push_back(slot);
+    --live_timers_;
+    fn();  // may add, move or cancel timers (the slot is free again, its id unknown)
   }
 }
 

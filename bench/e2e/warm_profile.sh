@@ -7,6 +7,9 @@
 #   bench/e2e/warm_profile.sh [DURATION_S=6] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_profile.sh   (another build's faasd)
 #   FAASD_ARGS="--pipeline-depth 1" bench/e2e/warm_profile.sh   (extra faasd flags)
+#   PERF_RECORD=/tmp/faasd.data bench/e2e/warm_profile.sh   (also `perf record -g` on faasd over a
+#     further DURATION of wrk, after the counts; read it with `perf report -i /tmp/faasd.data`;
+#     PERF_RECORD_ARGS replaces "-g -F 4000", e.g. "-e probe_libc:malloc --call-graph dwarf")
 # Needs root (perf on other processes), a release build, perf, wrk and nginx.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -65,6 +68,9 @@ KINDS="recvfrom recvmsg sendto sendmsg writev write read pread64 epoll_wait epol
 KINDS+=" poll ppoll futex clock_gettime ftruncate newfstat newfstatat pwrite64 lseek getrandom close"
 EVENTS="raw_syscalls:sys_enter,context-switches,task-clock"
 for k in $KINDS; do EVENTS+=",syscalls:sys_enter_$k"; done
+# More events counted per request, e.g. allocations (after `perf probe -x LIBC malloc`):
+#   PERF_EXTRA_EVENTS=probe_libc:malloc bench/e2e/warm_profile.sh
+[[ -n "${PERF_EXTRA_EVENTS:-}" ]] && EVENTS+=",$PERF_EXTRA_EVENTS"
 
 # profile NAME URL SIDE=PIDS... : wrk for DUR s with perf stat on each side over the same window.
 profile() {
@@ -100,11 +106,24 @@ cpu_us = vals.get("task-clock", 0) * 1000 / reqs  # task-clock is in ms
 kinds = sorted(((v / reqs, k.split("sys_enter_")[1]) for k, v in vals.items()
                 if "sys_enter_" in k and v > 0), reverse=True)
 detail = " ".join(f"{k} {v:.2f}" for v, k in kinds if v >= 0.01)
-print(f"  {side:9s} syscalls {total:5.2f}  context switches {cs:4.2f}  CPU {cpu_us:5.1f} us   [{detail}]")
+extra = "".join(f"  {k} {v / reqs:.2f}" for k, v in vals.items()
+                if k not in ("raw_syscalls:sys_enter", "context-switches", "task-clock")
+                and "sys_enter_" not in k)
+print(f"  {side:9s} syscalls {total:5.2f}  context switches {cs:4.2f}  CPU {cpu_us:5.1f} us{extra}"
+      f"   [{detail}]")
 PY
   done
 }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 profile faasd "http://$HTTP/function/hello" faasd="$FAASD" instances="$(leaves "$FAASD" | paste -sd,)"
 profile one-hop "http://127.0.0.1:$HOP_PORT/" front="$(nginx_workers front)" backend="$(nginx_workers backend)"
+if [[ -n "${PERF_RECORD:-}" ]]; then
+  perf record -q ${PERF_RECORD_ARGS:--g -F 4000} -p "$FAASD" -o "$PERF_RECORD" 2>/dev/null &
+  REC=$!
+  sleep 0.3  # perf attached
+  wrk -t1 -c"$CONNS" -d"${DUR}s" "http://$HTTP/function/hello" >/dev/null
+  kill -INT "$REC"
+  wait "$REC" 2>/dev/null || true
+  echo "perf record of faasd: $PERF_RECORD"
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -137,15 +137,19 @@ void HttpServer::Impl::OnEvents(Conn* c, uint32_t events) {
 
 void HttpServer::Impl::SetTimer(Conn* c, Clock::time_point when, void (Impl::*on_expiry)(Conn*)) {
   EventLoop* ev = c->loop->ev.get();
-  if (c->timer != 0) {
-    ev->CancelTimer(c->timer);
+  c->on_timer = on_expiry;
+  // Moved, not replaced, when one is pending: no allocation (the header's deadline after the
+  // idle one, per request on a keep-alive connection).
+  if (c->timer != 0 && ev->RescheduleTimer(c->timer, when)) {
+    return;
   }
+  // Two words, so std::function keeps them inline (no allocation); the rest is in the Conn.
   Loop* loop = c->loop;
   const uint64_t id = c->id;
-  c->timer = ev->AddTimer(when, [this, loop, id, on_expiry] {
+  c->timer = ev->AddTimer(when, [loop, id] {
     if (Conn* conn = Find(loop, id)) {
       conn->timer = 0;
-      (this->*on_expiry)(conn);
+      (loop->impl->*conn->on_timer)(conn);
     }
   });
 }

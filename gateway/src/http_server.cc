@@ -135,6 +135,7 @@ Result<uint16_t> HttpServer::Impl::Start() {
       return ev.status();
     }
     auto loop = std::make_unique<Loop>();
+    loop->impl = this;
     loop->ev = std::move(*ev);
     loops.push_back(std::move(loop));
   }

@@ -122,6 +122,7 @@ class HttpServer::Impl {
 
   struct Conn;
   struct Loop {
+    Impl* impl = nullptr;  // its server: lets a connection's timer capture two words (SetTimer)
     std::unique_ptr<EventLoop> ev;
     std::thread thread;
     std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;  // loop thread only
@@ -155,6 +156,7 @@ class HttpServer::Impl {
     bool header_checked = false;
     bool may_read = true;  // input may be waiting in the socket (see the file comment)
     uint64_t timer = 0;    // the current phase's deadline (0: none)
+    void (Impl::*on_timer)(Conn*) = nullptr;  // what `timer` calls when it fires
     // The response being written.
     std::string head;
     std::string body;

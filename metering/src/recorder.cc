@@ -12,10 +12,11 @@ uint64_t Ns(std::chrono::nanoseconds d) {
   return d.count() > 0 ? static_cast<uint64_t>(d.count()) : 0;
 }
 
-void Append(store::Ledger* ledger, const store::InvocationRecord& rec) {
-  Status s = ledger->Append(rec);
+void Append(store::Ledger* ledger, store::InvocationRecord&& rec) {
+  Status s = ledger->Append(std::move(rec));  // left as it was on failure: logged below
   if (!s.ok()) {
     static auto log = log::Get("metering");
+    // NOLINTNEXTLINE(bugprone-use-after-move): a failed Append leaves the record as it was
     FAAS_LOG(log, err, "ledger.append_failed", {"inv", rec.invocation_id}, {"fn", rec.function},
              {"error", s.message()});
   }
@@ -66,7 +67,7 @@ void Recorder::Invocation(const InvocationFacts& f) {
   rec.load_ns = Ns(f.load);
   rec.init_ns = Ns(f.init);
   rec.exec_ns = Ns(f.exec);
-  Append(ledger_, rec);
+  Append(ledger_, std::move(rec));
   if (!f.logs.empty()) {
     ledger_->AppendLog({.seq = 0,
                         .invocation_id = std::string(f.invocation_id),
@@ -142,7 +143,7 @@ void Recorder::Row(std::string_view function, uint32_t version, uint64_t memory_
   rec.billed_ms = billed;
   rec.cost_micros = Cost(prices_, rec.billed_ms, memory_mb, false);
   rec.outcome = "ok";
-  Append(ledger_, rec);
+  Append(ledger_, std::move(rec));
 }
 
 }  // namespace faas::metering

@@ -456,7 +456,7 @@ Ledger::~Ledger() {
   sqlite3_close(impl_->db);
 }
 
-Status Ledger::Append(const InvocationRecord& record) {
+Status Ledger::Append(InvocationRecord&& record) {
   std::string line = ToJsonLine(record);
   std::shared_lock journal_lock(impl_->journal_mu);
   // One write(2) with O_APPEND: a whole line or nothing useful (a torn tail is skipped on replay).
@@ -467,7 +467,7 @@ Status Ledger::Append(const InvocationRecord& record) {
                  : ResourceExhaustedError("ledger journal: short write (disk full?)");
   }
   std::lock_guard lock(impl_->mu);
-  impl_->queue.push_back(record);
+  impl_->queue.push_back(std::move(record));
   ++impl_->appended;
   if (impl_->queue.size() >= impl_->options.max_batch) {
     impl_->wake.notify_one();

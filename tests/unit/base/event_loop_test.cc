@@ -240,6 +240,66 @@ TEST_F(EventLoopTest, TimersFireInOrderNotEarlyAndCanBeCancelled) {
   EXPECT_GE(when[2] - t0, milliseconds(30));
 }
 
+TEST_F(EventLoopTest, ARescheduledTimerFiresOnceAtItsNewTimeAndReusedSlotsGetNewIds) {
+  std::vector<int> fired;
+  std::promise<void> last;
+  const auto t0 = Clock::now();
+  Clock::time_point moved_at;
+  uint64_t stale_id = 0;
+  OnLoop([&] {
+    // Moved later, then earlier, then later again: it fires once, at its last time, and a timer
+    // due between its first and last times fires before it.
+    const uint64_t id = loop_->AddTimer(t0 + milliseconds(5), [&] {
+      fired.push_back(2);
+      moved_at = Clock::now();
+    });
+    ASSERT_TRUE(loop_->RescheduleTimer(id, t0 + milliseconds(60)));
+    ASSERT_TRUE(loop_->RescheduleTimer(id, t0 + milliseconds(1)));
+    ASSERT_TRUE(loop_->RescheduleTimer(id, t0 + milliseconds(40)));
+    loop_->AddTimer(t0 + milliseconds(20), [&] { fired.push_back(1); });
+    loop_->AddTimer(t0 + milliseconds(80), [&] {
+      fired.push_back(3);
+      last.set_value();
+    });
+    // A cancelled timer's slot is reused with a new id: the old id no longer names it.
+    stale_id = loop_->AddTimer(t0 + milliseconds(10), [&] { fired.push_back(9); });
+    loop_->CancelTimer(stale_id);
+    EXPECT_FALSE(loop_->RescheduleTimer(stale_id, t0 + milliseconds(10)));
+    const uint64_t reused = loop_->AddTimer(t0 + milliseconds(30), [&] { fired.push_back(9); });
+    EXPECT_NE(reused, stale_id);
+    EXPECT_NE(reused, 0u);
+    loop_->CancelTimer(stale_id);  // must not cancel `reused`... which is then cancelled itself
+    loop_->CancelTimer(reused);
+    // Many moves and cancels (a connection's deadline per request) leave no stale entry behind
+    // that fires: compaction keeps only live ones.
+    for (int i = 0; i < 10'000; ++i) {
+      const uint64_t churn = loop_->AddTimer(t0 + milliseconds(50), [&] { fired.push_back(9); });
+      ASSERT_TRUE(loop_->RescheduleTimer(churn, t0 + milliseconds(55)));
+      loop_->CancelTimer(churn);
+    }
+  });
+  ASSERT_EQ(last.get_future().wait_for(kWait), std::future_status::ready);
+  ASSERT_EQ(fired, (std::vector<int>{1, 2, 3}));
+  EXPECT_GE(moved_at - t0, milliseconds(40));
+  OnLoop([&] { EXPECT_FALSE(loop_->RescheduleTimer(stale_id, Clock::now())); });
+}
+
+TEST_F(EventLoopTest, ATimerAddedByAFiringTimerThatIsAlreadyDueFiresInTheSameRun) {
+  std::promise<void> done;
+  std::vector<int> fired;
+  OnLoop([&] {
+    loop_->AddTimer(Clock::now(), [&] {
+      fired.push_back(1);
+      loop_->AddTimer(Clock::now() - milliseconds(1), [&] {
+        fired.push_back(2);
+        done.set_value();
+      });
+    });
+  });
+  ASSERT_EQ(done.get_future().wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ(fired, (std::vector<int>{1, 2}));
+}
+
 TEST(EventLoop, WhatWasPostedBeforeStopRunsBeforeRunReturns) {
   auto loop = std::move(EventLoop::Create().value());
   std::atomic<bool> ran{false};

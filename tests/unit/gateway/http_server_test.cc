@@ -420,6 +420,27 @@ TEST_F(HttpServerTest, TimesOutAHalfSentRequest) {
   EXPECT_EQ(server_->GetRejections().request_timeout, 1u);
 }
 
+TEST_F(HttpServerTest, TheHeaderDeadlineCountsFromTheFirstByteAfterAKeepAliveWait) {
+  // One timer per connection, moved (EventLoop::RescheduleTimer) from the idle deadline to the
+  // header's at the first byte: the header gets its whole read_timeout, counted from that byte,
+  // and the idle deadline it replaced does not fire.
+  StartServer({.read_timeout = milliseconds(400)});
+  Client c(port_);
+  ASSERT_TRUE(c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto first = c.ReadResponse();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 200);
+  std::this_thread::sleep_for(milliseconds(250));  // the scenario: a keep-alive pause
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.Send("GET /b HTTP/1.1\r\nHost: x\r\n"));  // half a header, then nothing
+  auto res = c.ReadResponse();
+  const auto took = std::chrono::steady_clock::now() - sent;
+  ASSERT_TRUE(res.has_value());
+  EXPECT_EQ(res->status, 408);
+  EXPECT_GE(took, milliseconds(390));  // not at the idle deadline, 150 ms after the byte
+  EXPECT_EQ(server_->GetRejections().request_timeout, 1u);
+}
+
 TEST_F(HttpServerTest, ClosesAnIdleKeepAliveConnectionSilently) {
   StartServer({.read_timeout = milliseconds(200)});
   Client c(port_);

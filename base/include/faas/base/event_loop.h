@@ -62,15 +62,19 @@ class EventLoop {
   // in progress, and stays stored until the fd number is watched again here (Watch replaces
   // it) or unwatched; the callback must therefore check that it still owns the fd.
   void Forget(int fd);
-  // Calls `fn` once at `when` (not before). Returns an id for CancelTimer. Loop thread.
+  // Calls `fn` once at `when` (not before). Returns an id for CancelTimer (never 0). Loop thread.
   uint64_t AddTimer(Clock::time_point when, std::function<void()> fn);
   void CancelTimer(uint64_t id);  // unknown or fired ids are ignored
+  // Moves a pending timer to `when`, keeping its id and function (no allocation). False when
+  // the id is unknown or has fired. Loop thread.
+  bool RescheduleTimer(uint64_t id, Clock::time_point when);
 
  private:
   EventLoop(UniqueFd epoll, UniqueFd wake) : epoll_(std::move(epoll)), wake_(std::move(wake)) {}
   void RunPosted();
   void RunTimers();
-  int WaitMs() const;
+  int WaitMs();
+  void DropStaleTimers();  // pops cancelled or moved entries off the top of timer_heap_
 
   struct Watched {
     uint64_t token;  // epoll data: a stale event (fd unwatched, number reused) finds no match
@@ -86,8 +90,26 @@ class EventLoop {
   std::vector<std::unique_ptr<Watched>> retired_;
   std::unordered_map<uint64_t, int> tokens_;  // token -> fd, for events of this batch
   uint64_t next_token_ = 1;
-  std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> timers_;
-  std::unordered_map<uint64_t, Clock::time_point> timer_at_;
+  // Timers: a slot per pending timer (reused, so a warm request's timers allocate nothing once
+  // the loop has run a while) and a binary min-heap of (when, id). Cancelling or moving a timer
+  // leaves its old heap entry behind, stale: it no longer matches its slot's id and time, and is
+  // dropped when it reaches the top, or by a compaction once stale entries outnumber live ones.
+  // An id is the timer's sequence number (creation order, never reused) above its slot index.
+  struct TimerSlot {
+    uint64_t id = 0;  // 0: free
+    Clock::time_point when;
+    std::function<void()> fn;
+  };
+  struct TimerEntry {
+    Clock::time_point when;
+    uint64_t id;
+  };
+  static constexpr int kTimerSlotBits = 24;
+  bool IsLive(const TimerEntry& e) const;
+  std::vector<TimerSlot> timer_slots_;
+  std::vector<uint32_t> free_timer_slots_;
+  std::vector<TimerEntry> timer_heap_;
+  std::size_t live_timers_ = 0;
   uint64_t next_timer_ = 1;
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;  // guarded by post_mu_

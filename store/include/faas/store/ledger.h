@@ -104,8 +104,11 @@ class Ledger final : public LedgerReader {
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  // Durable against a crash of this process when it returns OK. Call before answering.
-  Status Append(const InvocationRecord& record);
+  // Durable against a crash of this process when it returns OK. Call before answering. The
+  // rvalue form moves the record into the writer's queue once its journal line is written (on
+  // failure it is left as it was).
+  Status Append(const InvocationRecord& record) { return Append(InvocationRecord(record)); }
+  Status Append(InvocationRecord&& record);
   // Returns once every record appended before the call is in SQLite.
   Status Flush();
   Status Sync() override { return Flush(); }
