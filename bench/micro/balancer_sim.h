@@ -1,4 +1,4 @@
-// A discrete-event simulation of one gateway balancing over N nodes, for the figures of
+// A discrete-event simulation of G gateways balancing over N nodes, for the figures of
 // docs/design/0017-balancing.md (CLUSTER.md §7): which balancer keeps function calls warm.
 //
 //   faas::cluster::sim::Config config;          // 200 functions, Zipf(1.0), 4 nodes, pools of 40
@@ -12,8 +12,11 @@
 // - Closed loop: `clients` callers, each sends its next call as soon as the last one returns.
 //   A call takes Exp(exec_ms) x max(1, in_flight/slots) (a busy node slows down), plus
 //   `cold_ms` when cold.
-// - The balancer sees what a gateway sees: in flight per node (exact), the node's reported busy
-//   share (sampled every `report_ms`, so stale), and an EWMA of response times (alpha 0.3).
+// - `gateways` gateways, each with its own balancer and its own calls in flight; client c calls
+//   through gateway c % gateways. A balancer sees what its gateway sees: its own in flight per
+//   node (exact), the node's reported busy share of everyone's calls (sampled every
+//   `report_ms`, so stale), with `others` >= 0 its estimate of everyone else's load from the
+//   reports (others_load), and an EWMA of the response times it saw (alpha 0.3).
 // - After `warmup_calls` and `calls` measured calls, the last node leaves; `churn_calls` later a
 //   new, cold node joins; the cold starts in the `churn_calls` after each change are counted.
 // Single-threaded, deterministic for a seed.
@@ -22,6 +25,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <queue>
 #include <string>
 #include <vector>
@@ -41,6 +46,13 @@ struct Config {
   double exec_ms = 10;
   double cold_ms = 10;
   double report_ms = 250;  // 0: nodes never report their load
+  int gateways = 1;
+  // What a gateway takes as everyone else's load on a node (NodeLoad::others_load): -1, nothing
+  // (bounded-hash's first rule: our calls and the blend with the report); 0, the sample at the
+  // last report (report - our calls then); 1, an EWMA (alpha 0.3) of those samples, as
+  // HealthChecker does; 2, the average over the last report interval (were the node to report
+  // its time-averaged load and the gateway to take out its own time-averaged calls).
+  int others = 1;
   int warmup_calls = 20000;
   int calls = 100000;
   int churn_calls = 20000;
@@ -79,23 +91,36 @@ struct Node {
   std::string id;
   double capacity = 1;
   bool up = true;
-  uint32_t in_flight = 0;
+  uint32_t in_flight = 0;  // everyone's
   double reported = -1;
-  double ewma_ms = 0;
+  double area = 0;  // integral of in_flight over time since the last report
   int64_t calls = 0;
   std::vector<int64_t> last_use;  // per function; 0: not in the pool
   int pooled = 0;
 };
 
+struct Gateway {
+  std::unique_ptr<Balancer> balancer;
+  std::vector<uint32_t> in_flight;  // per node, this gateway's calls
+  std::vector<double> others;       // the others' load as this gateway estimates it; < 0 unknown
+  std::vector<double> area;         // integral of in_flight over time since the last report
+  std::vector<double> ewma_ms;
+};
+
 }  // namespace internal
 
-inline Report Run(const Config& cfg, std::string_view balancer_name) {
+// `make` makes one gateway's balancer; `has_homes`: picks at zero load have no state (idle homes
+// and keys moved are counted).
+inline Report Run(const Config& cfg, const std::function<std::unique_ptr<Balancer>()>& make,
+                  bool has_homes) {
   using internal::Node;
-  auto made = MakeBalancer(balancer_name, cfg.seed);
-  if (!made.ok()) {
-    return {};
+  std::vector<internal::Gateway> gateways(static_cast<std::size_t>(std::max(1, cfg.gateways)));
+  for (internal::Gateway& g : gateways) {
+    g.balancer = make();
+    if (g.balancer == nullptr) {
+      return {};
+    }
   }
-  Balancer& balancer = **made;
   internal::Rng rng(cfg.seed);
   std::vector<double> cdf(static_cast<std::size_t>(cfg.functions));
   double sum = 0;
@@ -115,6 +140,12 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
     n.capacity = capacity;
     n.last_use.assign(keys.size(), 0);
     nodes.push_back(std::move(n));
+    for (internal::Gateway& g : gateways) {
+      g.in_flight.push_back(0);
+      g.others.push_back(-1);
+      g.area.push_back(0);
+      g.ewma_ms.push_back(0);
+    }
   };
   for (int i = 0; i < cfg.nodes; ++i) {
     add_node(i < static_cast<int>(cfg.capacity.size()) ? cfg.capacity[static_cast<size_t>(i)] : 1);
@@ -122,7 +153,7 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
 
   std::vector<NodeLoad> view;
   std::vector<std::size_t> view_node;  // view index -> nodes index
-  auto make_view = [&](bool idle) {
+  auto make_view = [&](const internal::Gateway& g, bool idle) {
     view.clear();
     view_node.clear();
     for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -130,19 +161,20 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
       if (n.up) {
         view.push_back({.id = n.id,
                         .capacity = n.capacity * cfg.slots,
-                        .in_flight = idle ? 0 : n.in_flight,
+                        .in_flight = idle ? 0 : g.in_flight[i],
                         .reported_load = idle ? -1 : n.reported,
-                        .ewma_ms = idle ? 0 : n.ewma_ms});
+                        .others_load = idle || cfg.others < 0 ? -1 : g.others[i],
+                        .ewma_ms = idle ? 0 : g.ewma_ms[i]});
         view_node.push_back(i);
       }
     }
   };
   auto homes = [&] {
-    make_view(true);
+    make_view(gateways[0], true);
     std::vector<std::string> h;
     h.reserve(keys.size());
     for (const std::string& k : keys) {
-      h.emplace_back(view[balancer.Pick(k, view)].id);
+      h.emplace_back(view[gateways[0].balancer->Pick(k, view)].id);
     }
     return h;
   };
@@ -153,13 +185,11 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
     }
     return m;
   };
-  // Bounded-hash has idle homes; for the others "home" is whatever the next pick is.
-  const bool has_homes = balancer_name == "bounded-hash";
-
   struct Done {
     double at_ms;
     std::size_t node;
     double took_ms;
+    std::size_t gateway;
     bool operator>(const Done& o) const { return at_ms > o.at_ms; }
   };
   std::priority_queue<Done, std::vector<Done>, std::greater<>> running;
@@ -171,18 +201,46 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
   int64_t cold = 0;
   double inflight_ratio_sum = 0;
 
-  auto dispatch = [&] {
-    if (cfg.report_ms > 0 && now >= next_report) {
-      for (Node& n : nodes) {
-        n.reported = n.in_flight / (n.capacity * cfg.slots);
+  double last_event = 0;
+  auto integrate = [&] {  // the areas under every in-flight count, up to now
+    const double dt = now - last_event;
+    last_event = now;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i].area += nodes[i].in_flight * dt;
+      for (internal::Gateway& g : gateways) {
+        g.area[i] += g.in_flight[i] * dt;
       }
+    }
+  };
+  double last_report = 0;
+  auto dispatch = [&](std::size_t gi) {
+    if (cfg.report_ms > 0 && now >= next_report) {
+      const double span = now - last_report;
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        Node& n = nodes[i];
+        n.reported = n.in_flight / (n.capacity * cfg.slots);
+        for (internal::Gateway& g : gateways) {
+          const double sample = n.in_flight - static_cast<double>(g.in_flight[i]);
+          if (cfg.others == 0) {
+            g.others[i] = sample;
+          } else if (cfg.others == 1) {
+            g.others[i] = g.others[i] < 0 ? sample : 0.7 * g.others[i] + 0.3 * sample;
+          } else if (cfg.others == 2 && span > 0) {
+            g.others[i] = std::max(0.0, (n.area - g.area[i]) / span);
+          }
+          g.area[i] = 0;
+        }
+        n.area = 0;
+      }
+      last_report = now;
       next_report = now + cfg.report_ms;
     }
+    internal::Gateway& gw = gateways[gi];
     const double u = rng.Uniform() * sum;
     const auto f =
         static_cast<std::size_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
-    make_view(false);
-    const std::size_t ni = view_node[balancer.Pick(keys[f], view)];
+    make_view(gw, false);
+    const std::size_t ni = view_node[gw.balancer->Pick(keys[f], view)];
     Node& n = nodes[ni];
     const bool warm = n.last_use[f] != 0;
     if (!warm) {
@@ -202,6 +260,7 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
     hits += warm ? 1 : 0;
     n.last_use[f] = ++stamp;
     ++n.in_flight;
+    ++gw.in_flight[ni];
     ++n.calls;
     ++issued;
     double max_ratio = 0;
@@ -217,7 +276,7 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
     inflight_ratio_sum += max_ratio / (total_ratio / total_capacity);
     const double slowdown = std::max(1.0, n.in_flight / (n.capacity * cfg.slots));
     const double took = rng.Exp(cfg.exec_ms) * slowdown + (warm ? 0 : cfg.cold_ms);
-    running.push({now + took, ni, took});
+    running.push({now + took, ni, took, gi});
   };
   // Runs until `count` more calls were issued.
   auto run = [&](int64_t count) {
@@ -226,10 +285,13 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
       const Done d = running.top();
       running.pop();
       now = d.at_ms;
-      Node& n = nodes[d.node];
-      --n.in_flight;
-      n.ewma_ms = n.ewma_ms == 0 ? d.took_ms : 0.7 * n.ewma_ms + 0.3 * d.took_ms;
-      dispatch();
+      integrate();
+      --nodes[d.node].in_flight;
+      internal::Gateway& g = gateways[d.gateway];
+      --g.in_flight[d.node];
+      double& ewma = g.ewma_ms[d.node];
+      ewma = ewma == 0 ? d.took_ms : 0.7 * ewma + 0.3 * d.took_ms;
+      dispatch(d.gateway);  // the same client calls again, through the same gateway
     }
   };
   auto reset_counts = [&] {
@@ -241,7 +303,7 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
   };
 
   for (int c = 0; c < cfg.clients; ++c) {
-    dispatch();
+    dispatch(static_cast<std::size_t>(c) % gateways.size());
   }
   run(cfg.warmup_calls);
   reset_counts();
@@ -275,6 +337,17 @@ inline Report Run(const Config& cfg, std::string_view balancer_name) {
   run(cfg.churn_calls);
   r.cold_after_join = static_cast<int>(cold);
   return r;
+}
+
+// A balancer by name (MakeBalancer, default options); bounded-hash has idle homes.
+inline Report Run(const Config& cfg, std::string_view balancer_name) {
+  return Run(
+      cfg,
+      [&]() -> std::unique_ptr<Balancer> {
+        auto made = MakeBalancer(balancer_name, cfg.seed);
+        return made.ok() ? std::move(made).value() : nullptr;
+      },
+      balancer_name == "bounded-hash");
 }
 
 }  // namespace faas::cluster::sim

@@ -176,7 +176,7 @@ class Resource final : public Balancer {
 faas::Result<std::unique_ptr<Balancer>> MakeBalancer(std::string_view name, uint64_t seed) {
   std::unique_ptr<Balancer> b;
   if (name == "bounded-hash") {
-    b = internal::MakeBoundedHash(internal::kLoadFactor);
+    b = MakeBoundedHash(BoundedHashOptions{});
   } else if (name == "round-robin") {
     b = std::make_unique<RoundRobin>();
   } else if (name == "weighted-round-robin") {

@@ -34,40 +34,53 @@ struct Choice {
 
 class BoundedHash final : public Balancer {
  public:
-  explicit BoundedHash(double load_factor) : load_factor_(load_factor) {}
+  explicit BoundedHash(const BoundedHashOptions& options) : options_(options) {}
   std::string_view Name() const override { return "bounded-hash"; }
 
   std::size_t Pick(std::string_view key, std::span<const NodeLoad> nodes) override {
     FAAS_CHECK(!nodes.empty());
     double total_weight = 0;
     double total_in_flight = 0;
-    double total_blended = 0;
+    double total_estimate = 0;
     bool equal_weights = true;
     for (const NodeLoad& n : nodes) {
       equal_weights = equal_weights && Weight(n) == Weight(nodes[0]);
       total_weight += Weight(n);
       total_in_flight += n.in_flight;
-      total_blended += BlendedLoad(n);
+      total_estimate += EstimatedLoad(n);
     }
-    // Per unit of weight: node i's cap is ceil(x_cap * weight_i). A node takes the call only if
-    // it is under the cap by both measures: our own calls in flight (fresh, exact: this bounds
-    // what we add), and the blend with the node's report (stale, but it sees other gateways).
-    const double in_flight_cap = load_factor_ * (total_in_flight + 1) / total_weight;
-    const double blended_cap = load_factor_ * (total_blended + 1) / total_weight;
+    // Per unit of weight: node i's cap is max(ceil(x_cap * weight_i), floor * weight_i). A node
+    // takes the call only if its estimated load (EstimatedLoad) is under the cap. When the
+    // estimate rests on a report we cannot take our share out of (no others_load), the node must
+    // also be under the cap by our own calls in flight, fresh and exact: a stale report elsewhere
+    // raises the mean and would loosen the cap on what we add.
+    const double floor = options_.floor;
+    const double in_flight_cap = options_.load_factor * (total_in_flight + 1) / total_weight;
+    const double estimate_cap = options_.load_factor * (total_estimate + 1) / total_weight;
     const uint64_t key_hash = Hash64(key);
     Choice under_both;
     Choice under_ours;  // never empty in exact arithmetic: the caps add up to more than the load
     Choice any;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const NodeLoad& n = nodes[i];
+      const double w = Weight(n);
       const double score = Score(key_hash, n, equal_weights);
       any.Offer(i, score, nodes);
       // For a whole number, x < ceil(y) is x < y: no ceil (a libm call without SSE4.1).
-      if (n.in_flight < in_flight_cap * Weight(n)) {
+      const bool ours_under = n.in_flight < in_flight_cap * w || n.in_flight < floor * w;
+      if (ours_under) {
         under_ours.Offer(i, score, nodes);
-        if (n.reported_load < 0 || BlendedLoad(n) < std::ceil(blended_cap * Weight(n))) {
+      }
+      if (n.reported_load < 0 && n.others_load < 0) {  // the estimate is our in-flight count
+        if (ours_under) {
           under_both.Offer(i, score, nodes);
         }
+        continue;
+      }
+      const double estimate = EstimatedLoad(n);
+      const bool estimate_under = estimate < std::ceil(estimate_cap * w) || estimate < floor * w;
+      if (estimate_under && (ours_under || n.others_load >= 0)) {
+        under_both.Offer(i, score, nodes);
       }
     }
     // A full node is skipped: the key walks on to its next-lowest score.
@@ -89,13 +102,17 @@ class BoundedHash final : public Balancer {
     return -std::log(u) / Weight(n);
   }
 
-  double load_factor_;
+  BoundedHashOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<Balancer> MakeBoundedHash(double load_factor) {
-  return std::make_unique<BoundedHash>(load_factor);
+}  // namespace faas::cluster::internal
+
+namespace faas::cluster {
+
+std::unique_ptr<Balancer> MakeBoundedHash(const BoundedHashOptions& options) {
+  return std::make_unique<internal::BoundedHash>(options);
 }
 
-}  // namespace faas::cluster::internal
+}  // namespace faas::cluster

@@ -9,20 +9,25 @@
 
 namespace faas::cluster::internal {
 
-// 1.25: the cap of CLUSTER.md §4, as HAProxy's hash-balance-factor 125.
-inline constexpr double kLoadFactor = 1.25;
-
 // A node's weight: its capacity, or a tiny one when the caller passed <= 0 or NaN (such a node is
 // picked last, never divides by zero).
 inline double Weight(const NodeLoad& n) {
   return n.capacity > 0 ? n.capacity : 1e-9;
 }
 
-// What bounded-hash counts as a node's load, in in-flight units: what this gateway has in flight,
-// or the node's own report of everyone's work (reported_load x capacity) when that is larger.
-// docs/design/0017-balancing.md says why max and not a sum (our own calls are in the report).
-inline double BlendedLoad(const NodeLoad& n) {
-  const double reported = n.reported_load >= 0 ? n.reported_load * Weight(n) : 0;
+// What bounded-hash counts as a node's load, in in-flight units. With an estimate of everyone
+// else's load (others_load): ours now plus theirs, a fresh estimate of the node's total. With a
+// report alone: the larger of ours and the report (our own calls are inside the report, so max
+// and not a sum). Without either: what this gateway has in flight.
+// docs/design/0017-balancing.md says why.
+inline double EstimatedLoad(const NodeLoad& n) {
+  if (n.others_load >= 0) {
+    return n.in_flight + n.others_load;
+  }
+  if (n.reported_load < 0) {
+    return n.in_flight;
+  }
+  const double reported = n.reported_load * Weight(n);
   return reported > n.in_flight ? reported : n.in_flight;
 }
 
@@ -67,7 +72,5 @@ inline uint64_t Hash64(std::string_view bytes) {
   }
   return Mix64(h);
 }
-
-std::unique_ptr<Balancer> MakeBoundedHash(double load_factor);
 
 }  // namespace faas::cluster::internal

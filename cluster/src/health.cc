@@ -383,7 +383,8 @@ faas::Status HealthChecker::Refresh() {
     if (it != nodes_.end() && it->second.health.info.http_address == n.http_address &&
         it->second.health.info.address == n.address) {
       Entry e = std::move(it->second);
-      n.reported_load = e.health.info.reported_load;  // the list does not know it
+      n.reported_load = e.health.info.reported_load;  // the list does not know them
+      n.others_load = e.health.info.others_load;
       e.health.info = std::move(n);
       next.emplace(e.health.info.id, std::move(e));
       continue;
@@ -406,18 +407,34 @@ faas::Status HealthChecker::Refresh() {
   return faas::OkStatus();
 }
 
+void HealthChecker::SetOwnInFlight(std::function<double(std::string_view id)> f) {
+  auto shared =
+      f ? std::make_shared<const std::function<double(std::string_view)>>(std::move(f)) : nullptr;
+  std::lock_guard lock(mu_);
+  own_in_flight_ = std::move(shared);
+}
+
 void HealthChecker::ProbeRound() {
   std::vector<std::string> ids;
   std::vector<std::string> addresses;
+  std::shared_ptr<const std::function<double(std::string_view)>> own_in_flight;
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, e] : nodes_) {
       ids.push_back(id);
       addresses.push_back(e.health.info.http_address);
     }
+    own_in_flight = own_in_flight_;
   }
   if (ids.empty()) {
     return;
+  }
+  // Our calls in flight on each node as its probe goes out: the node counts its load a round
+  // trip later (well under a millisecond on a LAN), when it answers. Noted at the send and not
+  // at the answer, because a round returns all answers together, after the slowest node.
+  std::vector<double> own(ids.size(), -1);
+  for (std::size_t i = 0; own_in_flight != nullptr && i < ids.size(); ++i) {
+    own[i] = (*own_in_flight)(ids[i]);
   }
   std::vector<ProbeResult> results = prober_->ProbeAll(addresses, options_.timeout);
   std::lock_guard lock(mu_);
@@ -425,17 +442,27 @@ void HealthChecker::ProbeRound() {
     auto it = nodes_.find(ids[i]);
     // A node removed or moved during the round: its result is about an old address.
     if (it != nodes_.end() && it->second.health.info.http_address == addresses[i]) {
-      Record(it->second, results[i]);
+      Record(it->second, results[i], own[i]);
     }
   }
 }
 
-void HealthChecker::Record(Entry& e, const ProbeResult& r) {
+void HealthChecker::Record(Entry& e, const ProbeResult& r, double own) {
   NodeHealth& h = e.health;
   if (r.ok) {
     h.misses = 0;
     ++h.passes;
     h.info.reported_load = r.load;
+    if (r.load >= 0 && own >= 0) {
+      // Our calls are inside the report: take them out (a node counts its load a moment after
+      // we counted ours, so the difference can be a little off either way; never below 0).
+      const double sample = std::max(0.0, r.load * h.info.capacity - own);
+      const double prev = h.info.others_load;
+      h.info.others_load =
+          prev < 0 ? sample : (1 - options_.others_alpha) * prev + options_.others_alpha * sample;
+    } else {
+      h.info.others_load = -1;
+    }
     if (!h.up && (h.passes >= options_.rise || !e.seen_pass)) {
       h.up = true;
       FAAS_LOG(Log(), info, "node.up", {"node", h.info.id}, {"passes", h.passes},

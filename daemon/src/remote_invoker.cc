@@ -115,7 +115,8 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
         loads.push_back({.id = n.id,
                          .capacity = n.capacity,
                          .in_flight = it == in_flight.end() ? 0 : it->second,
-                         .reported_load = n.reported_load});
+                         .reported_load = n.reported_load,
+                         .others_load = n.others_load});
       }
     }
     std::size_t pick = 0;
@@ -383,9 +384,23 @@ RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
   impl_->nodes = nodes;
   impl_->balancer = std::move(balancer);
   impl_->registry = registry;
+  // The health checker takes our calls in flight on a node out of each of its load reports, so
+  // that bounded-hash can count everyone else's load once and ours as it is now
+  // (docs/design/0017-balancing.md, "Several gateways"). A weak reference: a probe round may
+  // outlast this object.
+  nodes->SetOwnInFlight([weak = std::weak_ptr<Impl>(impl_)](std::string_view id) -> double {
+    std::shared_ptr<Impl> impl = weak.lock();
+    if (impl == nullptr) {
+      return -1;
+    }
+    std::lock_guard lock(impl->mu);
+    auto it = impl->in_flight.find(id);
+    return it == impl->in_flight.end() ? 0 : it->second;
+  });
 }
 
 RemoteInvoker::~RemoteInvoker() {
+  impl_->nodes->SetOwnInFlight(nullptr);
   // Calls in flight hold the Impl; the NodeSource and registry they use must outlive them.
   std::unique_lock lock(impl_->mu);
   impl_->idle.wait(lock, [this] { return impl_->in_flight_total == 0; });

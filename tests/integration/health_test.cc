@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -185,6 +186,37 @@ TEST(HttpProber, ProbesEveryNodeAtOnceSoAHungNodeCostsTheOthersNothing) {
   for (auto& h : hung) {
     ::kill(h->pid(), SIGCONT);
   }
+}
+
+// Over real HTTP: the node reports its load (0.5 of 8 slots: 4 calls), the gateway had 3 calls
+// of its own there when the probe went out, so everyone else's load is 1 call
+// (docs/design/0017-balancing.md, "Several gateways").
+TEST(HealthCheckerTest, TakesOurOwnCallsOutOfTheNodesReportedLoad) {
+  HttpChild node(Answer(200, R"({"status":"ready","load":0.5})"));
+  ASSERT_TRUE(node.ok());
+  NodeInfo info = Node("n1", node.address());
+  info.capacity = 8;
+  std::atomic<int> asked{0};  // before the checker: its prober thread uses it until Stop
+  HealthChecker checker([&]() -> Result<std::vector<NodeInfo>> { return std::vector{info}; }, {});
+  checker.SetOwnInFlight([&](std::string_view id) {
+    EXPECT_EQ(id, "n1");
+    ++asked;
+    return 3.0;
+  });
+  checker.Start();
+  double others = -1;
+  ASSERT_TRUE(TimeUntil(
+      [&] {
+        for (const NodeInfo& n : checker.Up()) {
+          others = n.others_load;
+        }
+        return others >= 0;
+      },
+      std::chrono::seconds(5)));
+  EXPECT_DOUBLE_EQ(others, 1);
+  EXPECT_GE(asked.load(), 1);
+  checker.SetOwnInFlight(nullptr);
+  checker.Stop();
 }
 
 TEST(HealthCheckerTest, AHungNodeGoesDownAndComesBackWithinASecond) {

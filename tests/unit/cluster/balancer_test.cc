@@ -153,14 +153,91 @@ TEST(BoundedHash, ReportedLoadCountsWhenLargerThanOurInFlight) {
   const std::string key = "report@1";
   const std::string_view home = c.PickId(*b, key);
   for (NodeLoad& n : c.nodes) {
-    // Other gateways keep the home 90% busy (9 of 10 slots); we have nothing in flight.
-    n.reported_load = n.id == home ? 0.9 : 0.0;
+    // Other gateways keep the home over-full (12 calls on 10 slots); we have nothing in flight.
+    n.reported_load = n.id == home ? 1.2 : 0.0;
   }
-  EXPECT_NE(c.PickId(*b, key), home);  // cap = ceil(1.25 x 10 x 10 / 20) = 7 < 9
+  EXPECT_NE(c.PickId(*b, key), home);  // cap = ceil(1.25 x 13 x 10 / 20) = 9 < 12, floor 10
   for (NodeLoad& n : c.nodes) {
     n.reported_load = n.id == home ? 0.2 : 0.1;
   }
   EXPECT_EQ(c.PickId(*b, key), home);
+}
+
+// Several gateways: the nodes are evenly busy (5 calls of 10 slots each, as the last reports
+// say), and this gateway has 3 calls on the key's home. Capped on our own calls alone (the first
+// rule), 3 looks like a hot spot (cap ceil(1.25 x 4 / 4) = 2) and the key spills to a cold node.
+// With everyone else's load known apart from ours (the home's 2 others, 5 on the rest), the home
+// holds 3 + 2 = 5 like every node: under ceil(1.25 x 21 x 10 / 40) = 7, so the key stays.
+TEST(BoundedHash, CapsTheNodesTotalNotOurShareWhenOthersLoadIsKnown) {
+  Cluster c(4, 10);
+  // No floor here: with 10 slots a node the default floor alone would keep 3 home.
+  auto b = MakeBoundedHash({.load_factor = 1.25, .floor = 0});
+  const std::string key = "shared@2";
+  const std::string_view home = c.PickId(*b, key);
+  for (NodeLoad& n : c.nodes) {
+    n.reported_load = 0.5;
+    n.in_flight = n.id == home ? 3 : 0;
+  }
+  EXPECT_NE(c.PickId(*b, key), home) << "without others_load: the first rule";
+  for (NodeLoad& n : c.nodes) {
+    n.others_load = n.id == home ? 2 : 5;
+  }
+  EXPECT_EQ(c.PickId(*b, key), home);
+  // Still a cap: 4 more of ours on the home (9 in all, the others 5) is over
+  // ceil(1.25 x 25 x 10 / 40) = 8.
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 7 : 0;
+  }
+  EXPECT_NE(c.PickId(*b, key), home);
+}
+
+// A report is up to 250 ms old. Our own calls that ended since no longer count (the blend kept
+// them until the next report), and other gateways' calls still do.
+TEST(BoundedHash, OurCallsCountAsTheyAreNowAndOthersAsEstimated) {
+  Cluster c(2, 10);
+  auto b = Make("bounded-hash");
+  const std::string key = "report@1";
+  const std::string_view home = c.PickId(*b, key);
+  for (NodeLoad& n : c.nodes) {
+    // The home was 90% busy with our calls; all but one have ended since.
+    n.reported_load = n.id == home ? 0.9 : 0.0;
+    n.others_load = 0;
+    n.in_flight = n.id == home ? 1 : 0;
+  }
+  EXPECT_EQ(c.PickId(*b, key), home);
+  for (NodeLoad& n : c.nodes) {
+    // The same report, but the 9 were another gateway's.
+    n.others_load = n.id == home ? 9 : 0;
+  }
+  EXPECT_NE(c.PickId(*b, key), home);  // 1 + 9 over ceil(1.25 x 11 x 10 / 20) = 7
+}
+
+// The floor: at low load the mean-based cap is 1 call a node (ceil(1.25 x 2 x 2 / 6) = 1 with
+// one call in flight on 3 nodes of 2 slots), so a second concurrent call of a function would go
+// to a node where it is cold. A node with a free slot (floor 1 x capacity) takes it.
+TEST(BoundedHash, FloorKeepsConcurrentCallsHomeWhileTheNodeHasFreeSlots) {
+  Cluster c(3, 2);
+  const std::string key = "burst@1";
+  auto plain = MakeBoundedHash({.load_factor = 1.25, .floor = 0});
+  auto floored = MakeBoundedHash({.load_factor = 1.25, .floor = 1});
+  const std::string_view home = c.PickId(*plain, key);
+  ASSERT_EQ(c.PickId(*floored, key), home);
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 1 : 0;
+  }
+  EXPECT_NE(c.PickId(*plain, key), home);
+  EXPECT_EQ(c.PickId(*floored, key), home);
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 2 : 0;  // both slots busy: over the floor and the cap
+  }
+  EXPECT_NE(c.PickId(*floored, key), home);
+  // The floor applies to the estimate from reports too: other gateways' 2 calls fill it.
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = 0;
+    n.reported_load = n.id == home ? 1.0 : 0.0;
+    n.others_load = n.id == home ? 2 : 0;
+  }
+  EXPECT_NE(c.PickId(*floored, key), home);
 }
 
 // Fraction of 10k keys whose home changes between two memberships, at zero load.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,9 +25,15 @@ using ::testing::HasSubstr;
 // Answers each address with what the test set; an address never set misses.
 class FakeProber final : public Prober {
  public:
-  explicit FakeProber(std::map<std::string, ProbeResult>* answers) : answers_(answers) {}
+  // `during` (optional) runs inside each ProbeAll, as if between the probes' send and answers.
+  explicit FakeProber(std::map<std::string, ProbeResult>* answers,
+                      std::function<void()>* during = nullptr)
+      : answers_(answers), during_(during) {}
   std::vector<ProbeResult> ProbeAll(const std::vector<std::string>& addresses,
                                     std::chrono::milliseconds) override {
+    if (during_ != nullptr && *during_) {
+      (*during_)();
+    }
     std::vector<ProbeResult> out;
     for (const std::string& a : addresses) {
       auto it = answers_->find(a);
@@ -37,6 +44,7 @@ class FakeProber final : public Prober {
 
  private:
   std::map<std::string, ProbeResult>* answers_;
+  std::function<void()>* during_;
 };
 
 NodeInfo Node(const std::string& id) {
@@ -62,7 +70,7 @@ class HealthPolicyTest : public ::testing::Test {
           }
           return listed_;
         },
-        options, std::make_unique<FakeProber>(&answers_));
+        options, std::make_unique<FakeProber>(&answers_, &during_probe_));
   }
 
   // Sets every listed node's probe answer.
@@ -98,6 +106,7 @@ class HealthPolicyTest : public ::testing::Test {
   std::vector<NodeInfo> listed_{Node("a"), Node("b")};
   Status list_error_;
   std::map<std::string, ProbeResult> answers_;
+  std::function<void()> during_probe_;
   std::unique_ptr<HealthChecker> checker_;
 };
 
@@ -213,6 +222,47 @@ TEST_F(HealthPolicyTest, TheNodesReportedLoadComesFromItsLastPass) {
   AnswerAll(kPass);  // a node that stops reporting it: unknown again
   Round();
   EXPECT_LT(checker_->Up()[0].reported_load, 0);
+}
+
+// Each report counts our calls too: what this gateway had in flight on the node when the probe
+// went out (the moment the node's count is about, not when the round came back) is taken out, and
+// the rest, smoothed over reports, is everyone else's load (docs/design/0017-balancing.md,
+// "Several gateways").
+TEST_F(HealthPolicyTest, TakesOurCallsAsEachProbeGoesOutOutOfTheReportedLoad) {
+  for (NodeInfo& n : listed_) {
+    n.capacity = 10;  // a report of 0.5 is 5 calls
+  }
+  std::map<std::string, double, std::less<>> ours = {{"a", 3}, {"b", 0}};
+  checker_->SetOwnInFlight([&](std::string_view id) { return ours.find(id)->second; });
+  during_probe_ = [&] { ours["a"] = 7; };  // calls begin while the probes are out
+  ASSERT_TRUE(checker_->Refresh().ok());
+  AnswerAll({true, "", 0.5});
+  Round();
+  auto others = [&](const std::string& id) {
+    for (const NodeInfo& n : checker_->Up()) {
+      if (n.id == id) {
+        return n.others_load;
+      }
+    }
+    ADD_FAILURE() << "no node " << id;
+    return -2.0;
+  };
+  EXPECT_DOUBLE_EQ(others("a"), 2);  // 5 - 3, not 5 - 7
+  EXPECT_DOUBLE_EQ(others("b"), 5);
+  ASSERT_TRUE(checker_->Refresh().ok());  // a refresh keeps it
+  EXPECT_DOUBLE_EQ(others("a"), 2);
+  during_probe_ = nullptr;
+  answers_["a:8080"] = {true, "", 0.3};  // 7 of ours in a report of 3: others 0, not -4
+  Round();
+  EXPECT_DOUBLE_EQ(others("a"), 0.7 * 2 + 0.3 * 0);  // smoothed (others_alpha 0.3)
+  AnswerAll(kPass);                                  // no load in the answer: unknown
+  Round();
+  EXPECT_LT(others("a"), 0);
+  checker_->SetOwnInFlight(nullptr);  // the invoker went: reports come alone
+  AnswerAll({true, "", 0.5});
+  Round();
+  EXPECT_LT(others("a"), 0);
+  EXPECT_DOUBLE_EQ(checker_->Up()[0].reported_load, 0.5);
 }
 
 TEST(HealthCheckerLoops, StartRefreshesAndProbesUntilStop) {

@@ -22,7 +22,13 @@ struct NodeLoad {
   double capacity = 1;        // relative weight, > 0
   uint32_t in_flight = 0;     // invocations this gateway has outstanding on the node
   double reported_load = -1;  // the node's own busy share from its health reply; < 0 unknown
-  double ewma_ms = 0;         // smoothed response time this gateway saw; 0 unknown
+  // Everyone else's load on the node (other gateways' calls, work that comes from no gateway),
+  // in in_flight's unit, as this gateway estimates it from the node's reports with its own share
+  // taken out (HealthChecker: NodeInfo::others_load); < 0 unknown. With it, bounded-hash caps a
+  // node on in_flight + others_load, a fresh estimate of its total (docs/design/0017-balancing.md,
+  // "Several gateways"); without, on in_flight and the blend with reported_load.
+  double others_load = -1;
+  double ewma_ms = 0;  // smoothed response time this gateway saw; 0 unknown
 };
 
 // Not thread-safe: a gateway serialises its picks, or keeps one balancer per loop.
@@ -41,5 +47,21 @@ class Balancer {
 // "least-response-time", "p2c", "resource". InvalidArgument for another name, listing these.
 faas::Result<std::unique_ptr<Balancer>> MakeBalancer(std::string_view name, uint64_t seed = 1);
 std::vector<std::string> BalancerNames();
+
+// bounded-hash's knobs; MakeBalancer("bounded-hash") uses these defaults. For tests and the
+// simulation (bench/micro/balancer_sim.h), which compare rules in one run.
+struct BoundedHashOptions {
+  // The cap: ceil(load_factor x (L + 1) x capacity_i / sum(capacity)) for a total load L.
+  double load_factor = 1.25;
+  // The cap is never below floor x capacity_i: a node whose load is under that share of its
+  // capacity takes its keys whatever the others hold. faasd registers a node's capacity as its
+  // CPUs and reports load as instances busy or waiting, so 1.0 reads "a node with an idle CPU is
+  // never full": there a call runs at once, and the cap has nothing to protect. At low load the
+  // mean-based cap alone is 1 call a node, so concurrent calls of one function would spill to
+  // nodes where it is cold. Above a mean of 1/1.25 of capacity the floor never binds.
+  // 0: the mean-based cap alone (at least 1 call, as HAProxy's hash-balance-factor).
+  double floor = 1.0;
+};
+std::unique_ptr<Balancer> MakeBoundedHash(const BoundedHashOptions& options);
 
 }  // namespace faas::cluster

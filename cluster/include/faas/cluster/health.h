@@ -17,7 +17,10 @@
 // for the first time is admitted at its first pass. /readyz, not /healthz: /readyz answers 503
 // while a node starts or drains, /healthz only says the process serves (liveness).
 // Passive checks: MarkDown takes a node out at once; `rise` passes bring it back.
-// The node's reported load is read from a JSON body's "load" number, when there is one.
+// The node's reported load is read from a JSON body's "load" number, when there is one; with
+// SetOwnInFlight, the gateway's own calls in flight on the node as each probe is sent are taken out
+// of it, and what remains, smoothed, is everyone else's load (NodeInfo::others_load), which
+// bounded-hash adds to our calls in flight now (docs/design/0017-balancing.md, "Several gateways").
 #pragma once
 
 #include <chrono>
@@ -44,6 +47,10 @@ struct HealthOptions {
   int fall = 3;                             // misses in a row that take a node out
   int rise = 2;                             // passes in a row that bring it back
   std::chrono::milliseconds refresh{1000};  // how often the list function is called
+  // Weight of the newest report in NodeInfo::others_load (an EWMA over reports, ~1 s at 250 ms):
+  // one report is a sample of a load that moves much faster than reports come; the average is
+  // the better guess of the next 250 ms (the simulation: 0.93 -> 0.98 warm hits, 3 gateways).
+  double others_alpha = 0.3;
   // The clock (steady); a fake one in tests.
   std::function<faas::Clock::time_point()> now = [] { return faas::Clock::now(); };
 };
@@ -102,6 +109,7 @@ class HealthChecker final : public NodeSource {
 
   std::vector<NodeInfo> Up() const override;
   void MarkDown(std::string_view id, std::string_view why) override;
+  void SetOwnInFlight(std::function<double(std::string_view id)> f) override;
 
   // One refresh and one probe round, as the threads run them; public for tests that drive the
   // checker step by step without threads.
@@ -116,8 +124,8 @@ class HealthChecker final : public NodeSource {
     bool seen_pass = false;  // a first pass admits a node at once
     faas::Clock::time_point down_since{};
   };
-  void Record(Entry& e, const ProbeResult& r);   // mu_ held
-  void SetDown(Entry& e, std::string_view why);  // mu_ held
+  void Record(Entry& e, const ProbeResult& r, double own);  // mu_ held
+  void SetDown(Entry& e, std::string_view why);             // mu_ held
   void RefreshLoop();
   void ProbeLoop();
 
@@ -128,6 +136,8 @@ class HealthChecker final : public NodeSource {
   mutable std::mutex mu_;
   std::map<std::string, Entry, std::less<>> nodes_;  // guarded by mu_
   bool stopping_ = false;                            // guarded by mu_
+  // Shared, so that a round can call it outside mu_ while SetOwnInFlight replaces it.
+  std::shared_ptr<const std::function<double(std::string_view)>> own_in_flight_;  // guarded by mu_
   std::condition_variable wake_;
   std::thread refresher_;
   std::thread prober_thread_;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -23,6 +24,11 @@ struct NodeInfo {
   // The node's own load from its last health reply: the share of its capacity that is busy
   // (0..1, may exceed 1 when it queues); negative when unknown.
   double reported_load = -1;
+  // Everyone else's load on the node, in calls (the unit of a balancer's in_flight): from each
+  // report, reported_load x capacity less this gateway's own calls in flight when the probe went
+  // out, smoothed over reports (HealthOptions::others_alpha); negative when unknown (no report
+  // with a load yet, or the source does not know our calls). NodeLoad::others_load.
+  double others_load = -1;
 };
 
 // The nodes a gateway may route to. Thread-safe.
@@ -35,6 +41,12 @@ class NodeSource {
   // Passive health: a call to node `id` was refused or reset. The node is out at once, until its
   // active checks pass again.
   virtual void MarkDown(std::string_view id, std::string_view why) = 0;
+  // How many calls this gateway has in flight on node `id` now. A source that reads the nodes'
+  // load reports calls it as it asks for each report, to take our share out of the report
+  // (NodeInfo::others_load); the others ignore it. Set by the invoker that counts the calls,
+  // and cleared (nullptr) before that invoker goes; `f` must be thread-safe and must not call
+  // back into the source.
+  virtual void SetOwnInFlight(std::function<double(std::string_view id)> f) { (void)f; }
 };
 
 // A fixed list: every node is up unless MarkDown took it out (it stays out: nothing checks it).
