@@ -637,14 +637,18 @@ int RunDaemon(const DaemonConfig& config) {
   // A gateway caches functions, routes, keys, nodes and trigger definitions from the shared
   // store, and follows what other gateways and nodes change there
   // (docs/design/0022-change-notification.md). Declared after the triggers, so it stops first.
+  // `--role all` on PostgreSQL follows the same notices for routes, keys and triggers, so one
+  // faasd's `trigger add` runs at every faasd sharing the store; its functions are still read
+  // at start (its scheduler knows only those; docs/cluster.md).
   std::unique_ptr<RegistryFollower> follower;
-  if (config.role == "gateway") {
+  if (config.role == "gateway" || (config.role == "all" && config.store.starts_with("postgres"))) {
     store::Registry* reg = registry->get();
     auto* checker = dynamic_cast<cluster::HealthChecker*>(nodes.get());  // null with --nodes
     follower = std::make_unique<RegistryFollower>(RegistryFollowerOptions{
         .store = config.store,
         .resync_every = config.registry_resync,
-        .functions = [&remote] { return remote->LoadFunctions(); },
+        .functions = remote == nullptr ? std::function<Status()>()
+                                       : [&remote] { return remote->LoadFunctions(); },
         .routes = [reg, &gw]() -> Status {
           FAAS_ASSIGN_OR_RETURN(std::vector<store::Route> stored, reg->ListRoutes());
           gw.SetRoutes(BuildRouter(stored));
@@ -694,6 +698,14 @@ int RunDaemon(const DaemonConfig& config) {
        })});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
+  if (tls == nullptr && !IsLoopbackHost(grpc_addr->first)) {
+    // Only with --insecure-cluster (CheckRoleFlags refuses it otherwise): say so where operators
+    // look, since every faasctl call now carries the admin token in the clear.
+    FAAS_LOG(log, warn, "faasd.control_api_plaintext", {"addr", config.grpc},
+             {"why",
+              "--insecure-cluster: the control API serves without TLS off loopback; the "
+              "admin token crosses the network in plaintext"});
+  }
   // TLS off loopback when the cluster's certificate is given (faasctl --tls-ca verifies it).
   builder.AddListeningPort(config.grpc, ControlServerCredentials(tls.get(), config.grpc),
                            &grpc_port);

@@ -36,8 +36,9 @@ struct DaemonConfig {
   // FAAS_TLS_NODE_NAME (gateway): the name nodes' certificates are checked against; empty =
   // each node address's host (an IP or DNS SAN of the node's certificate).
   std::string tls_node_name;
-  // FAAS_INSECURE_CLUSTER: let --role node serve NodeService off loopback without TLS files
-  // (anyone who reaches the port and learns the nodes' secret could run functions).
+  // FAAS_INSECURE_CLUSTER: serve a non-loopback --grpc without TLS files: NodeService on a node
+  // (anyone who reaches the port and learns the nodes' secret could run functions), the control
+  // API on all or gateway (the admin token travels in plaintext). Refused otherwise.
   bool insecure_cluster = false;
   std::string http = "127.0.0.1:8080";   // FAAS_HTTP; port 0 picks a free port
   std::string grpc = "127.0.0.1:9090";   // FAAS_GRPC
