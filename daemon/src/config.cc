@@ -58,6 +58,10 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "role gateway: redis://HOST:PORT[/DB], shared by the gateways for async "
                  "invocations, queue triggers and rate limits")
       ->envname("FAAS_REDIS");
+  app.add_option("--redis-limits", c->redis_limits,
+                 "role gateway: redis://HOST:PORT[/DB] for the rate-limit counters only (one "
+                 "without fsync suits them; default: --redis)")
+      ->envname("FAAS_REDIS_LIMITS");
   app.add_option("--tls-ca", c->tls_ca,
                  "PEM file of the cluster's CA: nodes accept only gateways with a certificate it "
                  "signed, gateways only nodes with one (with --tls-cert and --tls-key)")

@@ -85,9 +85,17 @@ Status CheckRoleFlags(const DaemonConfig& c) {
   if (c.role != "gateway" && !c.redis.empty()) {
     add("--redis is for --role gateway");
   }
+  if (c.role != "gateway" && !c.redis_limits.empty()) {
+    add("--redis-limits is for --role gateway");
+  }
   if (!c.redis.empty()) {
     if (auto r = redis::ParseRedisUrl(c.redis); !r.ok()) {
       add("--redis " + r.status().message());
+    }
+  }
+  if (!c.redis_limits.empty()) {
+    if (auto r = redis::ParseRedisUrl(c.redis_limits); !r.ok()) {
+      add("--redis-limits " + r.status().message());
     }
   }
   if (c.role == "gateway" && !c.node_id.empty()) {

@@ -26,6 +26,10 @@ struct DaemonConfig {
   // FAAS_REDIS (gateway): redis://HOST:PORT[/DB], what gateways share besides PostgreSQL (async
   // invocations and queue triggers on Redis Streams, async results, rate-limit counters).
   std::string redis;
+  // FAAS_REDIS_LIMITS (gateway): redis://HOST:PORT[/DB] for the rate-limit counters alone, so a
+  // counter written on every request does not share an appendfsync=always instance with the
+  // queues; "" = the --redis one (docs/design/0023-shared-limits-and-retries.md).
+  std::string redis_limits;
   // Trust between machines (docs/design/0028-cluster-tls.md). FAAS_TLS_CA/CERT/KEY: PEM files of
   // the cluster's CA and this process's certificate and key (all three or none). Nodes then
   // require gateways' client certificates signed by the CA, gateways verify nodes' against it,
