@@ -58,6 +58,10 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "role gateway: redis://HOST:PORT[/DB], shared by the gateways for async "
                  "invocations, queue triggers and rate limits")
       ->envname("FAAS_REDIS");
+  app.add_option("--redis-limits", c->redis_limits,
+                 "role gateway: redis://HOST:PORT[/DB] for the rate-limit counters only (one "
+                 "without fsync suits them; default: --redis)")
+      ->envname("FAAS_REDIS_LIMITS");
   app.add_option("--tls-ca", c->tls_ca,
                  "PEM file of the cluster's CA: nodes accept only gateways with a certificate it "
                  "signed, gateways only nodes with one (with --tls-cert and --tls-key)")
@@ -73,8 +77,9 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "each node's address, as an IP or DNS SAN)")
       ->envname("FAAS_TLS_NODE_NAME");
   app.add_flag("--insecure-cluster", c->insecure_cluster,
-               "role node: serve gateways on a non-loopback --grpc without TLS (anyone who "
-               "reaches the port and learns the nodes' secret can run functions)")
+               "serve a non-loopback --grpc without TLS: role node, NodeService (anyone who "
+               "reaches the port and learns the nodes' secret can run functions); role all or "
+               "gateway, the control API (the admin token crosses the network in plaintext)")
       ->envname("FAAS_INSECURE_CLUSTER");
   app.add_option("--http", c->http, "HTTP gateway address host:port (port 0 = any free port)")
       ->envname("FAAS_HTTP")
@@ -258,8 +263,9 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
               "FAAS_DRAIN_DELAY");
   AddDuration(
       app, "--registry-resync", &c->registry_resync,
-      "--role gateway: how often to re-read functions, routes, API keys, nodes and triggers "
-      "from the shared store in full, besides following its change notices (0s = never)",
+      "--role gateway (or all on postgres://): how often to re-read functions, routes, API "
+      "keys, nodes and triggers from the shared store in full, besides following its change "
+      "notices (0s = never)",
       "FAAS_REGISTRY_RESYNC");
   AddDuration(app, "--init-timeout", &c->init_timeout,
               "how long a new instance may take to load and run faas_init", "FAAS_INIT_TIMEOUT");

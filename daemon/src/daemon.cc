@@ -15,9 +15,11 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -31,6 +33,7 @@
 #include "faas/sandbox/cgroup.h"
 #include "faas/sandbox/network.h"
 #include "faas/store/central_ledger.h"
+#include "faas/store/nodes.h"
 #include "faas/store/queue.h"
 #include "faas/store/redis_queue.h"
 #include "faas/store/sessions.h"
@@ -109,6 +112,68 @@ Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& addr) 
 }
 
 namespace {
+
+// Backlogs on /metrics (docs/metering.md): every queue's messages by state (the async
+// invocations' `_async` included), read from the queue when scraped, and each user trigger's
+// lag (a Redis stream's consumer-group lag) and deliveries in flight. Queues and triggers are
+// named by operators, so their number stays small.
+void WireBacklogMetrics(metering::Metrics* metrics, store::Queue* queue,
+                        const triggers::TriggerManager* triggers) {
+  metrics->SetQueueSource([queue](std::vector<metering::QueueGauge>* out) {
+    auto listed = queue->ListQueues();
+    if (!listed.ok()) {  // Redis down: no figures this scrape (the log already says why)
+      return false;
+    }
+    for (const store::QueueStats& q : *listed) {
+      out->push_back({.queue = q.queue,
+                      .ready = q.ready,
+                      .delayed = q.delayed,
+                      .in_flight = q.in_flight,
+                      .dead = q.dead});
+    }
+    return true;
+  });
+  metrics->SetTriggerSource([triggers] {
+    std::vector<metering::TriggerGauge> out;
+    for (const triggers::TriggerStatus& t : triggers->List()) {
+      out.push_back({.trigger = t.spec.name, .lag = t.lag, .in_flight = t.in_flight});
+    }
+    return out;
+  });
+}
+
+// faas_cluster_nodes{state} on a gateway: the registry's nodes as this gateway sees them. A
+// registered `up` node counts as up only while it passes this gateway's health checks, else
+// unreachable; draining and dead are the registry's word. When the store cannot be read, the
+// health checker's view alone (up, unreachable).
+void WireClusterNodeMetrics(metering::Metrics* metrics, store::NodeRegistry* registry,
+                            const cluster::HealthChecker* checker) {
+  metrics->SetClusterNodeSource([registry, checker] {
+    std::map<std::string, uint64_t> out = {{"up", 0}, {"unreachable", 0}};
+    std::map<std::string, bool> healthy;
+    for (const cluster::NodeHealth& h : checker->Snapshot()) {
+      healthy[h.info.id] = h.up;
+    }
+    auto rows = registry->List();
+    if (!rows.ok()) {
+      for (const auto& [id, up] : healthy) {
+        ++out[up ? "up" : "unreachable"];
+      }
+      return out;
+    }
+    out["draining"] = 0;
+    out["dead"] = 0;
+    for (const store::NodeRecord& r : *rows) {
+      if (r.state != store::NodeState::kUp) {
+        ++out[std::string(store::NodeStateName(r.state))];
+      } else {
+        auto it = healthy.find(r.id);
+        ++out[it != healthy.end() && it->second ? "up" : "unreachable"];
+      }
+    }
+    return out;
+  });
+}
 
 std::string DefaultWorkerPath() {
   char buf[PATH_MAX];
@@ -528,11 +593,14 @@ int RunDaemon(const DaemonConfig& config) {
                                    .result_bytes = 256u << 10,
                                    .callback_allow = std::move(callback_allow),
                                    .idempotency_ttl = config.async_retention});
-  // --redis: rate limits counted once for all gateways, with a per-gateway share as fallback
+  // --redis (or --redis-limits, a Redis for the counters alone): rate limits counted once for
+  // all gateways, with a per-gateway share as fallback
   // (docs/design/0023-shared-limits-and-retries.md). Outlives `gw`.
   std::unique_ptr<gateway::SharedRateLimiter> shared_limits;
-  if (config.role == "gateway" && !config.redis.empty()) {
-    auto created = gateway::SharedRateLimiter::Create({.redis_url = config.redis});
+  const std::string& limits_redis =
+      config.redis_limits.empty() ? config.redis : config.redis_limits;
+  if (config.role == "gateway" && !limits_redis.empty()) {
+    auto created = gateway::SharedRateLimiter::Create({.redis_url = limits_redis});
     if (!created.ok()) {  // CheckRoleFlags parsed the URL already
       FAAS_LOG(log, err, "faasd.bad_redis", {"error", created.status().message()});
       return 2;
@@ -634,18 +702,27 @@ int RunDaemon(const DaemonConfig& config) {
     }
   }
   AsyncJanitor janitor(queue->get(), config.async_retention);
+  WireBacklogMetrics(&metrics, queue->get(), &user_triggers);
+  if (auto* checker = dynamic_cast<cluster::HealthChecker*>(nodes.get());
+      checker != nullptr && node_registry != nullptr) {
+    WireClusterNodeMetrics(&metrics, node_registry.get(), checker);
+  }
 
   // A gateway caches functions, routes, keys, nodes and trigger definitions from the shared
   // store, and follows what other gateways and nodes change there
   // (docs/design/0022-change-notification.md). Declared after the triggers, so it stops first.
+  // `--role all` on PostgreSQL follows the same notices for routes, keys and triggers, so one
+  // faasd's `trigger add` runs at every faasd sharing the store; its functions are still read
+  // at start (its scheduler knows only those; docs/cluster.md).
   std::unique_ptr<RegistryFollower> follower;
-  if (config.role == "gateway") {
+  if (config.role == "gateway" || (config.role == "all" && config.store.starts_with("postgres"))) {
     store::Registry* reg = registry->get();
     auto* checker = dynamic_cast<cluster::HealthChecker*>(nodes.get());  // null with --nodes
     follower = std::make_unique<RegistryFollower>(RegistryFollowerOptions{
         .store = config.store,
         .resync_every = config.registry_resync,
-        .functions = [&remote] { return remote->LoadFunctions(); },
+        .functions = remote == nullptr ? std::function<Status()>()
+                                       : [&remote] { return remote->LoadFunctions(); },
         .routes = [reg, &gw]() -> Status {
           FAAS_ASSIGN_OR_RETURN(std::vector<store::Route> stored, reg->ListRoutes());
           gw.SetRoutes(BuildRouter(stored));
@@ -695,6 +772,14 @@ int RunDaemon(const DaemonConfig& config) {
        })});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
+  if (tls == nullptr && !IsLoopbackHost(grpc_addr->first)) {
+    // Only with --insecure-cluster (CheckRoleFlags refuses it otherwise): say so where operators
+    // look, since every faasctl call now carries the admin token in the clear.
+    FAAS_LOG(log, warn, "faasd.control_api_plaintext", {"addr", config.grpc},
+             {"why",
+              "--insecure-cluster: the control API serves without TLS off loopback; the "
+              "admin token crosses the network in plaintext"});
+  }
   // TLS off loopback when the cluster's certificate is given (faasctl --tls-ca verifies it).
   builder.AddListeningPort(config.grpc, ControlServerCredentials(tls.get(), config.grpc),
                            &grpc_port);
@@ -781,6 +866,10 @@ int RunDaemon(const DaemonConfig& config) {
     local->sched->Shutdown(left());
   }
   http_drain.join();
+  // Nothing scrapes /metrics any more; the sources point at what is about to go.
+  metrics.SetQueueSource(nullptr);
+  metrics.SetTriggerSource(nullptr);
+  metrics.SetClusterNodeSource(nullptr);
   gw.SetConsole(nullptr);
   if (!config.ready_file.empty()) {
     ::unlink(config.ready_file.c_str());

@@ -85,9 +85,17 @@ Status CheckRoleFlags(const DaemonConfig& c) {
   if (c.role != "gateway" && !c.redis.empty()) {
     add("--redis is for --role gateway");
   }
+  if (c.role != "gateway" && !c.redis_limits.empty()) {
+    add("--redis-limits is for --role gateway");
+  }
   if (!c.redis.empty()) {
     if (auto r = redis::ParseRedisUrl(c.redis); !r.ok()) {
       add("--redis " + r.status().message());
+    }
+  }
+  if (!c.redis_limits.empty()) {
+    if (auto r = redis::ParseRedisUrl(c.redis_limits); !r.ok()) {
+      add("--redis-limits " + r.status().message());
     }
   }
   if (c.role == "gateway" && !c.node_id.empty()) {
@@ -113,9 +121,6 @@ Status CheckRoleFlags(const DaemonConfig& c) {
   if (c.role != "gateway" && !c.tls_node_name.empty()) {
     add("--tls-node-name is for --role gateway");
   }
-  if (c.role != "node" && c.insecure_cluster) {
-    add("--insecure-cluster is for --role node");
-  }
   if (tls_files != 0 && c.insecure_cluster) {
     add("--insecure-cluster and --tls-* contradict each other");
   }
@@ -128,6 +133,18 @@ Status CheckRoleFlags(const DaemonConfig& c) {
       add("--role node on a non-loopback --grpc (" + c.grpc +
           ") needs --tls-ca, --tls-cert and --tls-key (make them with infra/cluster-certs.sh), "
           "or --insecure-cluster on a network only gateways can reach");
+    }
+  }
+  // The control API takes the admin token with every call: off loopback in plaintext anyone on
+  // the path reads it (and then owns every function). Same rule as a node's: certificates, or
+  // --insecure-cluster for a network the operator vouches for; loopback stays plaintext.
+  if (c.role != "node" && tls_files == 0 && !c.insecure_cluster) {
+    auto grpc = SplitHostPort(c.grpc);
+    if (grpc.ok() && !IsLoopbackHost(grpc->first)) {
+      add("--role " + c.role + " with the control API on a non-loopback --grpc (" + c.grpc +
+          ") would send the admin token in plaintext: give --tls-ca, --tls-cert and --tls-key "
+          "(make them with infra/cluster-certs.sh; faasctl --tls-ca verifies them), bind "
+          "--grpc to 127.0.0.1, or pass --insecure-cluster on a network you trust");
     }
   }
   return problems.empty() ? OkStatus() : InvalidArgumentError(problems);

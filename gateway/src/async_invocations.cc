@@ -226,6 +226,7 @@ bool AsyncInvocations::Run(std::string_view body, const store::QueueHeaders& hea
   scheduler::InvokeResult r = o_.invoker->Invoke(fn, std::move(ir));
   if (o_.metrics != nullptr && !rec.tenant.empty()) {
     o_.metrics->RecordTenantInvocation(rec.tenant, fn);
+    o_.metrics->RecordTenantCpu(rec.tenant, r.cpu);
   }
   rec.updated_unix_ms = UnixMillisNow();
   bool done = true;

@@ -170,6 +170,7 @@ struct Gateway::Impl {
     c.server_timing = ServerTiming(r);
     if (o.metrics != nullptr && !c.tenant.empty()) {
       o.metrics->RecordTenantInvocation(c.tenant, c.function);
+      o.metrics->RecordTenantCpu(c.tenant, r.cpu);
     }
     if (r.outcome == Outcome::kOk) {
       c.res.status = r.status;

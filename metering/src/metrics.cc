@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <utility>
+
+#include "faas/metering/cpu_clock.h"
 
 namespace faas::metering {
 namespace {
@@ -138,16 +141,85 @@ void Metrics::RecordTenantInvocation(const std::string& tenant, const std::strin
   ++tenants_[key];
 }
 
+void Metrics::RecordTenantCpu(const std::string& tenant, std::chrono::nanoseconds cpu) {
+  const auto ms = static_cast<uint64_t>(BilledMillis(cpu));
+  std::lock_guard lock(mu_);
+  auto it = tenant_billed_ms_.find(tenant);
+  if (it == tenant_billed_ms_.end()) {
+    const bool full =
+        tenant_billed_ms_.size() - tenant_billed_ms_.count("_other") >= kMaxTenantSeries;
+    it = tenant_billed_ms_.try_emplace(full ? std::string("_other") : tenant, 0).first;
+  }
+  it->second += ms;
+}
+
 std::string Metrics::Render() const {
   std::string out;
   std::function<std::vector<InstanceGauge>()> source;
   std::function<HttpGauges()> http_source;
   std::function<uint64_t()> ledger_source;
+  std::function<std::map<std::string, uint64_t>()> cluster_nodes;
+  std::function<bool(std::vector<QueueGauge>*)> queues;
+  std::function<std::vector<TriggerGauge>()> triggers;
   {
     std::lock_guard lock(mu_);
     source = instances_;
     http_source = http_source_;
     ledger_source = ledger_source_;
+    cluster_nodes = cluster_nodes_;
+    queues = queues_;
+    triggers = triggers_;
+  }
+  // The cluster's and the queues' gauges, outside our lock: their sources read the store,
+  // Redis and the trigger manager.
+  if (cluster_nodes) {
+    const std::map<std::string, uint64_t> by_state = cluster_nodes();
+    if (!by_state.empty()) {
+      out +=
+          "# HELP faas_cluster_nodes Registered nodes as this gateway sees them: up (taking "
+          "work), unreachable (failing its health checks), draining, dead.\n";
+      out += "# TYPE faas_cluster_nodes gauge\n";
+      for (const auto& [state, n] : by_state) {
+        AppendF(out, "faas_cluster_nodes{state=\"%s\"} %llu\n", Escape(state).c_str(),
+                static_cast<unsigned long long>(n));
+      }
+    }
+  }
+  std::vector<QueueGauge> queue_gauges;
+  if (queues && queues(&queue_gauges)) {
+    out +=
+        "# HELP faas_queue_messages Messages of each queue (_async: async invocations) by "
+        "state: ready, delayed (retry backoff), in_flight (leased), dead (dead letters).\n";
+    out += "# TYPE faas_queue_messages gauge\n";
+    for (const QueueGauge& q : queue_gauges) {
+      const std::string name = Escape(q.queue);
+      for (const auto& [state, n] : {std::pair<const char*, uint64_t>{"ready", q.ready},
+                                     {"delayed", q.delayed},
+                                     {"in_flight", q.in_flight},
+                                     {"dead", q.dead}}) {
+        AppendF(out, "faas_queue_messages{queue=\"%s\",state=\"%s\"} %llu\n", name.c_str(), state,
+                static_cast<unsigned long long>(n));
+      }
+    }
+  }
+  if (triggers) {
+    const std::vector<TriggerGauge> gauges = triggers();
+    out +=
+        "# HELP faas_trigger_lag Messages of a trigger's source not yet delivered (Redis "
+        "streams: the consumer group's lag).\n";
+    out += "# TYPE faas_trigger_lag gauge\n";
+    for (const TriggerGauge& t : gauges) {
+      if (t.lag >= 0) {
+        AppendF(out, "faas_trigger_lag{trigger=\"%s\"} %lld\n", Escape(t.trigger).c_str(),
+                static_cast<long long>(t.lag));
+      }
+    }
+    out += "# HELP faas_trigger_in_flight Deliveries of a trigger running or pending now.\n";
+    out += "# TYPE faas_trigger_in_flight gauge\n";
+    for (const TriggerGauge& t : gauges) {
+      AppendF(out, "faas_trigger_in_flight{trigger=\"%s\"} %u\n", Escape(t.trigger).c_str(),
+              t.in_flight);
+    }
   }
   // Outside our lock, like the instance source.
   HttpGauges http = http_source ? http_source() : HttpGauges{};
@@ -312,6 +384,16 @@ std::string Metrics::Render() const {
     AppendF(out, "faas_tenant_invocations_total{tenant=\"%s\",function=\"%s\"} %llu\n",
             Escape(key.substr(0, a)).c_str(), Escape(key.substr(a + 1)).c_str(),
             static_cast<unsigned long long>(n));
+  }
+  out +=
+      "# HELP faas_tenant_billed_cpu_seconds_total Billed CPU of invocations made with an API key "
+      "of the tenant (whole milliseconds, shown in seconds; tenants past the first 1000 are "
+      "summed as _other).\n";
+  out += "# TYPE faas_tenant_billed_cpu_seconds_total counter\n";
+  for (const auto& [tenant, ms] : tenant_billed_ms_) {
+    AppendF(out, "faas_tenant_billed_cpu_seconds_total{tenant=\"%s\"} %llu.%03llu\n",
+            Escape(tenant).c_str(), static_cast<unsigned long long>(ms / 1000),
+            static_cast<unsigned long long>(ms % 1000));
   }
   return out;
 }

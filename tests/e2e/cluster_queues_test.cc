@@ -362,6 +362,35 @@ TEST_F(ClusterQueuesTest, ATriggerAddedAtOneGatewayRunsAtTheOtherAndItsChangesFo
       << AllLogs();
 }
 
+// Backlogs on a gateway's /metrics come from Redis (docs/metering.md): a paused trigger's
+// stream lag (XINFO GROUPS) and the `_async` queue's messages.
+TEST_F(ClusterQueuesTest, AGatewayExportsRedisStreamBacklogs) {
+  StartGateway(a_);
+  Deploy(a_, "echo");
+  CommandResult added = a_.Ctl({"trigger", "add", "feed", "--function", "echo", "--source",
+                                redis_.url(), "--stream", "events"});
+  ASSERT_EQ(added.exit_code, 0) << added.out << added.err;
+  CommandResult paused = a_.Ctl({"trigger", "pause", "feed"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.out << paused.err;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(RedisCli({"XADD", "events", "*", "body", "b" + std::to_string(i)}).exit_code, 0);
+  }
+  std::string m;
+  EXPECT_TRUE(PollUntil([&] {
+    m = HttpRequest(a_.http_port(), "GET", "/metrics").body;
+    return Sample(m, "faas_trigger_lag{trigger=\"feed\"}") == 3;
+  })) << m
+      << a_.Logs();
+  const std::string id = Accept(a_, "/async-function/echo", "job");
+  ASSERT_FALSE(AwaitDone(a_, id).is_null()) << a_.Logs();
+  m = HttpRequest(a_.http_port(), "GET", "/metrics").body;
+  EXPECT_EQ(Sample(m, "faas_queue_messages{queue=\"_async\",state=\"ready\"}"), 0) << m;
+  EXPECT_EQ(Sample(m, "faas_queue_messages{queue=\"_async\",state=\"dead\"}"), 0) << m;
+  redis_.Kill();
+  m = HttpRequest(a_.http_port(), "GET", "/metrics").body;
+  EXPECT_EQ(m.find("faas_queue_messages{"), std::string::npos) << "figures without Redis\n" << m;
+}
+
 // Redis holds queues and counters, not definitions: wiping it (FLUSHALL) and restarting it, and
 // then the gateway, leaves the trigger defined, and it delivers from the new Redis.
 TEST_F(ClusterQueuesTest, ARedisWipedAndRestartedKeepsEveryTriggerDefinition) {

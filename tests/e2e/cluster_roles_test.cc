@@ -325,6 +325,47 @@ TEST(ClusterMembership, AGatewayFindsRegisteredNodesAndADrainedNodeLeaves) {
   EXPECT_EQ(n2.Stop(), 0) << n2.Logs();
 }
 
+// faas_cluster_nodes{state} on a gateway (docs/metering.md): the registered nodes as it sees
+// them. A SIGTERMed node with a drain delay is draining (and no longer up) for the whole delay; a
+// second signal ends it and it leaves the registry as dead.
+TEST(ClusterMembership, AGatewaysMetricsCountTheNodesByState) {
+  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  PostgresProcess pg;
+  std::string error;
+  ASSERT_TRUE(pg.Start(&error)) << error;
+  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  const std::string store = pg.Url("faas");
+  FaasdProcess n1, n2, gw;
+  ASSERT_TRUE(
+      n1.Start({"--role", "node", "--store", store, "--node-id", "n1", "--drain-delay", "60s"}))
+      << n1.Logs();
+  ASSERT_TRUE(n2.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2.Logs();
+  ASSERT_TRUE(gw.Start({"--role", "gateway", "--store", store})) << gw.Logs();
+  auto logs = [&] { return gw.Logs() + n1.Logs() + n2.Logs(); };
+  std::string m;
+  auto nodes = [&](const std::string& state) {
+    return Sample(m, "faas_cluster_nodes{state=\"" + state + "\"}");
+  };
+  auto poll = [&](auto pred) {
+    return PollUntil([&] {
+      m = HttpRequest(gw.http_port(), "GET", "/metrics").body;
+      return pred();
+    });
+  };
+  ASSERT_TRUE(poll([&] { return nodes("up") == 2 && nodes("draining") == 0; })) << m << logs();
+  ASSERT_EQ(::kill(n1.pid(), SIGTERM), 0);
+  EXPECT_TRUE(poll([&] { return nodes("up") == 1 && nodes("draining") == 1; })) << m << logs();
+  ASSERT_EQ(::kill(n1.pid(), SIGTERM), 0);  // ends the delay: it leaves
+  EXPECT_TRUE(poll([&] {
+    return nodes("up") == 1 && nodes("draining") == 0 && nodes("dead") == 1;
+  })) << m
+      << logs();
+  EXPECT_EQ(gw.Stop(), 0) << gw.Logs();
+  EXPECT_EQ(n2.Stop(), 0) << n2.Logs();
+}
+
 TEST(ClusterRolesFlags, WrongRoleCombinationsAreUsageErrors) {
   struct Case {
     std::vector<std::string> args;

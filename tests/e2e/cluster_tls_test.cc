@@ -4,6 +4,8 @@
 // and whoever reads the store has it) is not enough. Gateways dial nodes over mutual TLS, a
 // gateway with another CA's certificate gets nothing from them, and faasctl --tls-ca talks to a
 // control API that serves TLS off loopback.
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -286,11 +288,69 @@ TEST(ClusterTlsFlags, ANodeOffLoopbackNeedsCertificatesOrInsecureCluster) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("all three or none"), std::string::npos) << r.err;
 
-  std::vector<std::string> insecure_gateway = {
-      BinDir() + "/faasd", "--role", "gateway", "--store", "postgres://127.0.0.1:1/none",
-      "--insecure-cluster"};
-  r = RunCommand(insecure_gateway, "", std::chrono::seconds(30));
+  std::vector<std::string> insecure_with_certs = base;
+  insecure_with_certs.insert(insecure_with_certs.end(),
+                             {"--insecure-cluster", "--tls-ca", "/nonexistent/ca.pem", "--tls-cert",
+                              "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"});
+  r = RunCommand(insecure_with_certs, "", std::chrono::seconds(30));
   EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("contradict"), std::string::npos) << r.err;
+}
+
+// The attack: a control API off loopback without certificates takes the admin token with every
+// faasctl call in plaintext, for anyone on the path to read. Neither --role all nor a gateway
+// starts like that (usage error, exit 2, naming the fixes); on loopback nothing changes.
+TEST(ClusterTlsFlags, AControlApiOffLoopbackNeedsCertificatesOrInsecureCluster) {
+  TempDir dir;
+  const std::vector<std::string> all = {BinDir() + "/faasd", "--role", "all",         "--grpc",
+                                        "0.0.0.0:0",         "--http", "127.0.0.1:0", "--data-dir",
+                                        dir.path() + "/all"};
+  CommandResult r = RunCommand(all, "", std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("plaintext"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--tls-ca"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--insecure-cluster"), std::string::npos) << r.err;
+
+  const std::vector<std::string> gateway = {BinDir() + "/faasd",
+                                            "--role",
+                                            "gateway",
+                                            "--store",
+                                            "postgres://127.0.0.1:1/none",
+                                            "--grpc",
+                                            "[::]:0",
+                                            "--data-dir",
+                                            dir.path() + "/gw"};
+  r = RunCommand(gateway, "", std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("plaintext"), std::string::npos) << r.err;
+
+  // On loopback the gateway gets past its flags to the (refused) store: exit 1, not 2.
+  const std::vector<std::string> loopback = {BinDir() + "/faasd",
+                                             "--role",
+                                             "gateway",
+                                             "--store",
+                                             "postgres://127.0.0.1:1/none",
+                                             "--grpc",
+                                             "127.0.0.1:0",
+                                             "--data-dir",
+                                             dir.path() + "/lo"};
+  r = RunCommand(loopback, "", std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+}
+
+// --insecure-cluster is the operator's word that the network is trusted: the control API then
+// serves plaintext off loopback (faasctl works without --tls-ca), and faasd says so in its log.
+TEST(ClusterTlsFlags, InsecureClusterServesAPlaintextControlApiAndSaysSo) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "faasd --role all needs root for its sandbox";
+  }
+  FaasdProcess d;
+  d.set_bind_host("0.0.0.0");
+  ASSERT_TRUE(d.Start({"--insecure-cluster"})) << d.Logs();
+  CommandResult list = d.Ctl({"list"});
+  EXPECT_EQ(list.exit_code, 0) << list.out << list.err;
+  EXPECT_NE(d.Logs().find("faasd.control_api_plaintext"), std::string::npos) << d.Logs();
+  EXPECT_EQ(d.Stop(), 0) << d.Logs();
 }
 
 }  // namespace

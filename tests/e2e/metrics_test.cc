@@ -101,6 +101,52 @@ TEST_F(HttpMetrics, InFlightCountsRequestsBeingHandled) {
   EXPECT_EQ(CounterSample(Metrics(), "faas_http_in_flight"), idle);
 }
 
+// Billed CPU per API-key tenant (docs/metering.md): two 40 ms burns with acme's key add at least
+// 80 ms to acme's counter; a tenant that called nothing has no series.
+TEST_F(HttpMetrics, BilledCpuIsCountedPerTenant) {
+  d_.set_public_deploys(false);
+  Ctl0({"deploy", "burn", FunctionLib("burn")});
+  const std::string acme = d_.CreateKey("acme");
+  ASSERT_FALSE(d_.CreateKey("idle").empty());
+  ASSERT_FALSE(acme.empty());
+  for (int i = 0; i < 2; ++i) {
+    HttpResult r = HttpRequest(d_.http_port(), "GET", "/function/burn?ms=40", "",
+                               {{"Authorization", "Bearer " + acme}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  const std::string m = Metrics();
+  EXPECT_GE(Sample(m, "faas_tenant_billed_cpu_seconds_total{tenant=\"acme\"}"), 0.08) << m;
+  EXPECT_EQ(m.find("faas_tenant_billed_cpu_seconds_total{tenant=\"idle\"}"), std::string::npos);
+}
+
+// Backlogs (docs/metering.md): messages waiting in a queue by state, and the lag of a paused
+// trigger's queue, read when /metrics is scraped.
+TEST_F(HttpMetrics, QueueAndTriggerBacklogsAreExported) {
+  Ctl0({"deploy", "echo", FunctionLib("echo")});
+  for (int i = 0; i < 3; ++i) {
+    Ctl0({"queue", "publish", "jobs", "job-" + std::to_string(i)});
+  }
+  std::string m = Metrics();
+  EXPECT_EQ(Sample(m, "faas_queue_messages{queue=\"jobs\",state=\"ready\"}"), 3) << m;
+  EXPECT_EQ(Sample(m, "faas_queue_messages{queue=\"jobs\",state=\"in_flight\"}"), 0) << m;
+
+  Ctl0(
+      {"trigger", "add", "feed", "--function", "echo", "--source", "embedded", "--queue", "inbox"});
+  Ctl0({"trigger", "pause", "feed"});
+  Ctl0({"queue", "publish", "inbox", "a"});
+  Ctl0({"queue", "publish", "inbox", "b"});
+  EXPECT_TRUE(PollUntil([&] {
+    m = Metrics();
+    return Sample(m, "faas_trigger_lag{trigger=\"feed\"}") == 2;
+  })) << m;
+  Ctl0({"trigger", "resume", "feed"});
+  EXPECT_TRUE(PollUntil([&] {
+    m = Metrics();
+    return Sample(m, "faas_trigger_lag{trigger=\"feed\"}") == 0 &&
+           Sample(m, "faas_queue_messages{queue=\"inbox\",state=\"ready\"}") == 0;
+  })) << m;
+}
+
 // docs/metering.md: cost = billed_ms × price_per_cpu_ms × tier + price_per_request, tier = the
 // memory in started 128 MiB steps.
 TEST(MemoryTiers, CostScalesWithStartedSteps) {

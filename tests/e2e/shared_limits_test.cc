@@ -4,6 +4,7 @@
 // share and calls are otherwise served.
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include "http_client.h"
 #include "postgres_process.h"
 #include "redis_process.h"
+#include "subprocess.h"
 
 namespace faas::testing {
 namespace {
@@ -85,6 +87,83 @@ TEST(SharedLimits, TwoGatewaysAdmitOneBurstAndFallBackToShares) {
     HttpResult h = HttpRequest((i % 2 == 0 ? gw1 : gw2).http_port(), "GET", "/function/free");
     EXPECT_EQ(h.status, 200) << h.body << logs();
   }
+  EXPECT_EQ(gw1.Stop(), 0) << gw1.Logs();
+  EXPECT_EQ(gw2.Stop(), 0) << gw2.Logs();
+}
+
+// redis-cli against `redis`; its output without trailing newlines.
+std::string RedisCli(const RedisProcess& redis, std::vector<std::string> args) {
+  args.insert(args.begin(), {"/usr/bin/redis-cli", "-p", std::to_string(redis.port())});
+  CommandResult r = RunCommand(args);
+  while (!r.out.empty() && (r.out.back() == '\n' || r.out.back() == '\r')) {
+    r.out.pop_back();
+  }
+  return r.out;
+}
+
+// --redis-limits: the counters written on every request go to their own Redis (one run without
+// fsync, say), the queues stay on --redis. Buckets and the gateway set land in the limits Redis
+// only, async streams in the queue Redis only; with the limits Redis down the gateways fall back
+// to their shares while async accepts keep working on the other.
+TEST(SharedLimits, RedisLimitsKeepsCountersApartFromQueues) {
+  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  if (RedisProcess::ServerPath().empty()) {
+    GTEST_SKIP() << "redis-server is not installed";
+  }
+  PostgresProcess pg;
+  RedisProcess queues, limits;
+  std::string error;
+  ASSERT_TRUE(pg.Start(&error)) << error;
+  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  ASSERT_TRUE(queues.Start(&error)) << error;
+  ASSERT_TRUE(limits.Start(&error)) << error;
+  const std::string store = pg.Url("faas");
+  FaasdProcess n1, gw1, gw2;
+  ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
+  const std::string nodes = "n1=" + n1.grpc_addr() + "@127.0.0.1:" + std::to_string(n1.http_port());
+  const std::vector<std::string> gw_args = {"--role",         "gateway",   "--store", store,
+                                            "--nodes",        nodes,       "--redis", queues.url(),
+                                            "--redis-limits", limits.url()};
+  ASSERT_TRUE(gw1.Start(gw_args)) << gw1.Logs();
+  auto logs = [&] { return gw1.Logs() + gw2.Logs() + n1.Logs(); };
+  CommandResult r =
+      gw1.Ctl({"deploy", "limited", FunctionLib("hello"), "--rate", "1/h", "--burst", "6"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << logs();
+  ASSERT_TRUE(gw2.Start(gw_args)) << gw2.Logs();
+  ASSERT_TRUE(PollLogs(gw1, "rate_limit.gateways gateways=2")) << logs();
+
+  auto count_ok = [&](int calls) {
+    int ok = 0;
+    for (int i = 0; i < calls; ++i) {
+      HttpResult h = HttpRequest((i % 2 == 0 ? gw1 : gw2).http_port(), "GET", "/function/limited");
+      ok += h.status == 200 ? 1 : 0;
+    }
+    return ok;
+  };
+  EXPECT_EQ(count_ok(20), 6) << logs();
+  r = gw1.Ctl({"deploy", "free", FunctionLib("hello")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << logs();
+  ASSERT_TRUE(PollUntil([&] {
+    return HttpRequest(gw2.http_port(), "GET", "/function/free").status == 200;
+  })) << logs();
+  HttpResult accepted = HttpRequest(gw1.http_port(), "POST", "/async-function/free");
+  EXPECT_EQ(accepted.status, 202) << accepted.body << logs();
+
+  // Counters only in the limits Redis, streams only in the queue Redis.
+  EXPECT_NE(RedisCli(limits, {"EXISTS", "faas:rl:gw"}), "0");
+  EXPECT_NE(RedisCli(limits, {"KEYS", "faas:rl:*limited*"}), "");
+  EXPECT_EQ(RedisCli(limits, {"KEYS", "faas:s:*"}), "");
+  EXPECT_EQ(RedisCli(queues, {"KEYS", "faas:rl:*"}), "");
+  EXPECT_EQ(RedisCli(queues, {"EXISTS", "faas:s:_async"}), "1");
+
+  // The limits Redis down: each gateway admits its share (6 / 2 = 3), async still accepted.
+  limits.Kill();
+  EXPECT_EQ(count_ok(20), 6) << logs();
+  EXPECT_TRUE(PollLogs(gw1, "rate_limit.redis_down")) << logs();
+  accepted = HttpRequest(gw2.http_port(), "POST", "/async-function/free");
+  EXPECT_EQ(accepted.status, 202) << accepted.body << logs();
   EXPECT_EQ(gw1.Stop(), 0) << gw1.Logs();
   EXPECT_EQ(gw2.Stop(), 0) << gw2.Logs();
 }

@@ -2,6 +2,7 @@
 // one set of counters and histograms in Render.
 #include "faas/metering/metrics.h"
 
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,6 +68,52 @@ TEST(Metrics, AnOutcomeAloneIsCountedWithoutPhases) {
   EXPECT_NE(out.find("faas_coldstarts_total{function=\"sleep\"} 0\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("faas_invoke_duration_seconds_count{function=\"sleep\""), std::string::npos)
       << out;
+}
+
+// Tenants are API-key owners, which anyone with the admin token can mint: past kMaxTenantSeries
+// distinct tenants the rest add up under tenant="_other", so the exposition stays bounded.
+TEST(Metrics, TenantBilledCpuKeepsAtMostTheCapOfSeries) {
+  Metrics m;
+  for (std::size_t i = 0; i < Metrics::kMaxTenantSeries + 5; ++i) {
+    m.RecordTenantCpu("t" + std::to_string(i), std::chrono::microseconds(1500));  // billed 2 ms
+  }
+  m.RecordTenantCpu("t0", std::chrono::milliseconds(3));  // a known tenant keeps its own series
+  const std::string out = m.Render();
+  std::size_t series = 0;
+  for (std::size_t at = out.find("\nfaas_tenant_billed_cpu_seconds_total{");
+       at != std::string::npos; at = out.find("\nfaas_tenant_billed_cpu_seconds_total{", at + 1)) {
+    ++series;
+  }
+  EXPECT_EQ(series, Metrics::kMaxTenantSeries + 1) << out;
+  EXPECT_NE(out.find("faas_tenant_billed_cpu_seconds_total{tenant=\"_other\"} 0.010\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("faas_tenant_billed_cpu_seconds_total{tenant=\"t0\"} 0.005\n"),
+            std::string::npos)
+      << out;
+}
+
+// A queue source that cannot read (Redis down) exports no faas_queue_messages for that scrape;
+// a node source's states come out as they are given.
+TEST(Metrics, BacklogAndNodeGaugesComeFromTheirSourcesAtEachScrape) {
+  Metrics m;
+  bool readable = true;
+  m.SetQueueSource([&readable](std::vector<QueueGauge>* out) {
+    out->push_back({.queue = "_async", .ready = 4, .delayed = 1, .in_flight = 2, .dead = 0});
+    return readable;
+  });
+  m.SetClusterNodeSource([] { return std::map<std::string, uint64_t>{{"draining", 1}}; });
+  std::string out = m.Render();
+  EXPECT_NE(out.find("faas_queue_messages{queue=\"_async\",state=\"ready\"} 4\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("faas_queue_messages{queue=\"_async\",state=\"in_flight\"} 2\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("faas_cluster_nodes{state=\"draining\"} 1\n"), std::string::npos) << out;
+  readable = false;
+  out = m.Render();
+  EXPECT_EQ(out.find("faas_queue_messages"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -26,6 +26,10 @@ struct DaemonConfig {
   // FAAS_REDIS (gateway): redis://HOST:PORT[/DB], what gateways share besides PostgreSQL (async
   // invocations and queue triggers on Redis Streams, async results, rate-limit counters).
   std::string redis;
+  // FAAS_REDIS_LIMITS (gateway): redis://HOST:PORT[/DB] for the rate-limit counters alone, so a
+  // counter written on every request does not share an appendfsync=always instance with the
+  // queues; "" = the --redis one (docs/design/0023-shared-limits-and-retries.md).
+  std::string redis_limits;
   // Trust between machines (docs/design/0028-cluster-tls.md). FAAS_TLS_CA/CERT/KEY: PEM files of
   // the cluster's CA and this process's certificate and key (all three or none). Nodes then
   // require gateways' client certificates signed by the CA, gateways verify nodes' against it,
@@ -36,8 +40,9 @@ struct DaemonConfig {
   // FAAS_TLS_NODE_NAME (gateway): the name nodes' certificates are checked against; empty =
   // each node address's host (an IP or DNS SAN of the node's certificate).
   std::string tls_node_name;
-  // FAAS_INSECURE_CLUSTER: let --role node serve NodeService off loopback without TLS files
-  // (anyone who reaches the port and learns the nodes' secret could run functions).
+  // FAAS_INSECURE_CLUSTER: serve a non-loopback --grpc without TLS files: NodeService on a node
+  // (anyone who reaches the port and learns the nodes' secret could run functions), the control
+  // API on all or gateway (the admin token travels in plaintext). Refused otherwise.
   bool insecure_cluster = false;
   std::string http = "127.0.0.1:8080";   // FAAS_HTTP; port 0 picks a free port
   std::string grpc = "127.0.0.1:9090";   // FAAS_GRPC

@@ -46,8 +46,29 @@ struct HttpGauges {
   std::map<std::string, uint64_t> rejections;  // the HTTP server's own refusals, by reason
 };
 
+// One queue's messages, read when /metrics is scraped (store::QueueStats): the async
+// invocations' `_async`, embedded or Redis-stream queues.
+struct QueueGauge {
+  std::string queue;
+  uint64_t ready = 0;
+  uint64_t delayed = 0;
+  uint64_t in_flight = 0;
+  uint64_t dead = 0;
+};
+
+// One trigger's backlog, read when /metrics is scraped (triggers::TriggerStatus).
+struct TriggerGauge {
+  std::string trigger;
+  int64_t lag = -1;  // not yet delivered (Redis: the group's XINFO lag); < 0 unknown, not exported
+  uint32_t in_flight = 0;
+};
+
 class Metrics {
  public:
+  // Distinct tenants faas_tenant_billed_cpu_seconds_total keeps apart; the rest are summed
+  // under tenant="_other", so a flood of API-key tenants cannot grow /metrics without bound.
+  static constexpr std::size_t kMaxTenantSeries = 1000;
+
   // Where faas_instances{state} and faas_queue_waiting come from (the scheduler).
   void SetInstanceSource(std::function<std::vector<InstanceGauge>()> source) {
     std::lock_guard lock(mu_);
@@ -81,6 +102,26 @@ class Metrics {
   void SetLedgerSource(std::function<uint64_t()> unshipped_rows) {
     std::lock_guard lock(mu_);
     ledger_source_ = std::move(unshipped_rows);
+  }
+  // CPU of one invocation made with an API key of `tenant`, as billed (whole milliseconds,
+  // BilledMillis): faas_tenant_billed_cpu_seconds_total{tenant}.
+  void RecordTenantCpu(const std::string& tenant, std::chrono::nanoseconds cpu);
+  // faas_cluster_nodes{state}: the nodes as this gateway sees them (state -> count). Read at
+  // scrape time; an empty map exports nothing.
+  void SetClusterNodeSource(std::function<std::map<std::string, uint64_t>()> source) {
+    std::lock_guard lock(mu_);
+    cluster_nodes_ = std::move(source);
+  }
+  // faas_queue_messages{queue,state}: queue backlogs, read at scrape time. The source returns
+  // false when it cannot read them now (Redis down): nothing is exported for that scrape.
+  void SetQueueSource(std::function<bool(std::vector<QueueGauge>*)> source) {
+    std::lock_guard lock(mu_);
+    queues_ = std::move(source);
+  }
+  // faas_trigger_lag{trigger} and faas_trigger_in_flight{trigger}, read at scrape time.
+  void SetTriggerSource(std::function<std::vector<TriggerGauge>()> source) {
+    std::lock_guard lock(mu_);
+    triggers_ = std::move(source);
   }
   // faas_limits_enforced: 0 when faasd runs with --unsafe-no-limits where memory and pids
   // limits cannot be enforced.
@@ -127,6 +168,10 @@ class Metrics {
   std::map<std::string, uint64_t> tenants_;  // tenant \x1f function
   std::function<HttpGauges()> http_source_;
   std::function<uint64_t()> ledger_source_;
+  std::map<std::string, uint64_t> tenant_billed_ms_;  // at most kMaxTenantSeries + "_other"
+  std::function<std::map<std::string, uint64_t>()> cluster_nodes_;
+  std::function<bool(std::vector<QueueGauge>*)> queues_;
+  std::function<std::vector<TriggerGauge>()> triggers_;
   std::atomic<bool> limits_enforced_{true};
 };
 
