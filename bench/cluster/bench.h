@@ -40,7 +40,7 @@ struct Options {
   int clients = 16;
   double rate = 400;  // requests/s offered in total, the same for every configuration
   bool quick = false;
-  std::set<std::string> measures = {"warm", "overhead", "join"};
+  std::set<std::string> measures = {"warm", "overhead", "join", "fault"};
   std::string json_path;
 };
 
@@ -115,6 +115,9 @@ class Bench {
   // Measure "join" (churn.cc): a node leaves and joins again under the Zipf load; functions whose
   // calls moved to another node and cold starts in the 10 s after each event.
   void Churn();
+  // Measure "fault" (fault.cc): node 1 (n1 and a1 together) killed, blackholed and hung; the
+  // time until our gateway and HAProxy (default and tight checks) take it out, and readmit it.
+  void Faults();
 
   void WriteJson();
 
@@ -131,6 +134,9 @@ class Bench {
       args.push_back(f);
     }
     return args;
+  }
+  std::vector<std::string> AllArgs(int i) const {
+    return {"--role", "all", "--node-id", "a" + std::to_string(i + 1), "--access-log", "false"};
   }
   std::string HaproxyBackend(const std::string& mode) const { return "be_" + mode; }
 

@@ -14,7 +14,7 @@
 // alike. Prints one table per measure. The join/leave measure is in churn.cc, the shared pieces
 // in common.cc (bench.h).
 //
-//   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join] [--rounds N]
+//   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join,fault] [--rounds N]
 //                                  [--seconds S] [--clients C] [--rate CALLS_PER_S] [--json FILE]
 //
 // Root only (namespaces, veths, cgroups); needs PostgreSQL's binaries and haproxy (Debian
@@ -96,8 +96,7 @@ bool Bench::Setup(std::string* error) {
     FaasdProcess& a = *alls_.back();
     a.set_netns(hosts_[static_cast<std::size_t>(i)].netns_path);
     a.set_bind_host(hosts_[static_cast<std::size_t>(i)].ip);
-    if (!a.Start(
-            {"--role", "all", "--node-id", "a" + std::to_string(i + 1), "--access-log", "false"})) {
+    if (!a.Start(AllArgs(i))) {
       *error = "role all " + std::to_string(i + 1) + " did not start\n" + a.Logs();
       return false;
     }
@@ -175,10 +174,15 @@ bool Bench::DeployAll(const std::vector<FaasdProcess*>& targets, std::string* er
 }
 
 bool Bench::StartHaproxy(std::string* error) {
-  const char* modes[][2] = {
-      {"haproxy-roundrobin", "balance roundrobin"},
-      {"haproxy-leastconn", "balance leastconn"},
-      {"haproxy-bounded-uri", "balance uri\n  hash-type consistent\n  hash-balance-factor 125"}};
+  // Each mode: name, balance lines, server check settings. The first three use HAProxy's
+  // documented check defaults, made explicit; the last is for the fault measure only: round
+  // robin with checks as tight as our gateway's probes (every 250 ms, down after 3 failures).
+  const char* modes[][3] = {
+      {"haproxy-roundrobin", "balance roundrobin", "check inter 2s fall 3 rise 2"},
+      {"haproxy-leastconn", "balance leastconn", "check inter 2s fall 3 rise 2"},
+      {"haproxy-bounded-uri", "balance uri\n  hash-type consistent\n  hash-balance-factor 125",
+       "check inter 2s fall 3 rise 2"},
+      {"haproxy-rr-tight", "balance roundrobin", "check inter 250 fall 3 rise 2"}};
   // The admin socket lets the join/leave measure take a server out of every backend and put it
   // back (`set server ... state maint|ready`), as an operator removes a server from HAProxy.
   haproxy_socket_ = tmp_.path() + "/haproxy.sock";
@@ -195,11 +199,9 @@ bool Bench::StartHaproxy(std::string* error) {
            "\n  default_backend be_" + m[0] + "\nbackend be_" + m[0] + "\n  " + m[1] +
            "\n  option httpchk GET /healthz\n";
     for (int i = 0; i < kNodes; ++i) {
-      // HAProxy's documented defaults made explicit: the baseline's failure detection.
       cfg += "  server a" + std::to_string(i + 1) + " " +
              alls_[static_cast<std::size_t>(i)]->bind_host() + ":" +
-             std::to_string(alls_[static_cast<std::size_t>(i)]->http_port()) +
-             " check inter 2s fall 3 rise 2\n";
+             std::to_string(alls_[static_cast<std::size_t>(i)]->http_port()) + " " + m[2] + "\n";
     }
   }
   const std::string path = tmp_.path() + "/haproxy.cfg";
@@ -331,7 +333,7 @@ namespace {
 int Run(int argc, char** argv) {
   faas::bench::Options o;
   const char* usage =
-      "usage: %s [--quick] [--measures warm,overhead,join] [--rounds N] [--seconds S] "
+      "usage: %s [--quick] [--measures warm,overhead,join,fault] [--rounds N] [--seconds S] "
       "[--clients C] [--rate R] [--json FILE]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -346,8 +348,8 @@ int Run(int argc, char** argv) {
       o.measures.clear();
       std::istringstream in(next());
       for (std::string m; std::getline(in, m, ',');) {
-        if (m != "warm" && m != "overhead" && m != "join") {
-          std::fprintf(stderr, "unknown measure '%s' (warm, overhead, join)\n", m.c_str());
+        if (m != "warm" && m != "overhead" && m != "join" && m != "fault") {
+          std::fprintf(stderr, "unknown measure '%s' (warm, overhead, join, fault)\n", m.c_str());
           return 2;
         }
         o.measures.insert(m);
@@ -385,6 +387,9 @@ int Run(int argc, char** argv) {
   }
   if (o.measures.count("join") != 0 && !faas::bench::g_stop) {
     b.Churn();
+  }
+  if (o.measures.count("fault") != 0 && !faas::bench::g_stop) {
+    b.Faults();
   }
   b.WriteJson();
   return faas::bench::g_stop ? 1 : 0;
