@@ -1,6 +1,7 @@
 // The cluster bench's shared pieces (docs/design/0030-cluster-bench.md): the set-up of both
 // clusters and HAProxy (cluster_bench.cc), the paced Zipf load and HAProxy's process
-// (common.cc), and one file per group of measures (churn.cc: a node leaves and joins).
+// (common.cc), and one file per group of measures (churn.cc: a node leaves and joins; fault.cc:
+// node failures; scale.cc: 1 to 3 nodes).
 #pragma once
 
 #include <sys/types.h>
@@ -40,7 +41,7 @@ struct Options {
   int clients = 16;
   double rate = 400;  // requests/s offered in total, the same for every configuration
   bool quick = false;
-  std::set<std::string> measures = {"warm", "overhead", "join", "fault"};
+  std::set<std::string> measures = {"warm", "overhead", "join", "fault", "scale"};
   std::string json_path;
 };
 
@@ -118,6 +119,8 @@ class Bench {
   // Measure "fault" (fault.cc): node 1 (n1 and a1 together) killed, blackholed and hung; the
   // time until our gateway and HAProxy (default and tight checks) take it out, and readmit it.
   void Faults();
+  // Measure "scale" (scale.cc): throughput of a slot-bound function with 1, 2 and 3 nodes.
+  void Scale();
 
   void WriteJson();
 

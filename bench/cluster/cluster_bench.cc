@@ -11,11 +11,13 @@
 // paced clients offering the same rate (400 calls/s by default) of /function/fNNN with Zipf(1.0)
 // popularity, the same seeded sequence for every configuration. Configurations alternate within
 // each round (the order rotates per round) so the shared machine's drift falls on all of them
-// alike. Prints one table per measure. The join/leave measure is in churn.cc, the shared pieces
-// in common.cc (bench.h).
+// alike. Prints one table per measure. Beside the warm-hit and overhead measures here: churn.cc
+// (a node leaves and joins), fault.cc (a node killed, blackholed, hung), scale.cc (1 to 3
+// nodes); the shared pieces are in common.cc (bench.h).
 //
-//   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join,fault] [--rounds N]
-//                                  [--seconds S] [--clients C] [--rate CALLS_PER_S] [--json FILE]
+//   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join,fault,scale]
+//                                  [--rounds N] [--seconds S] [--clients C] [--rate CALLS_PER_S]
+//                                  [--json FILE]
 //
 // Root only (namespaces, veths, cgroups); needs PostgreSQL's binaries and haproxy (Debian
 // `haproxy`, infra/install-deps.sh --bench). Cleans up what it started, also on failure.
@@ -333,7 +335,7 @@ namespace {
 int Run(int argc, char** argv) {
   faas::bench::Options o;
   const char* usage =
-      "usage: %s [--quick] [--measures warm,overhead,join,fault] [--rounds N] [--seconds S] "
+      "usage: %s [--quick] [--measures warm,overhead,join,fault,scale] [--rounds N] [--seconds S] "
       "[--clients C] [--rate R] [--json FILE]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -348,8 +350,9 @@ int Run(int argc, char** argv) {
       o.measures.clear();
       std::istringstream in(next());
       for (std::string m; std::getline(in, m, ',');) {
-        if (m != "warm" && m != "overhead" && m != "join" && m != "fault") {
-          std::fprintf(stderr, "unknown measure '%s' (warm, overhead, join, fault)\n", m.c_str());
+        if (m != "warm" && m != "overhead" && m != "join" && m != "fault" && m != "scale") {
+          std::fprintf(stderr, "unknown measure '%s' (warm, overhead, join, fault, scale)\n",
+                       m.c_str());
           return 2;
         }
         o.measures.insert(m);
@@ -390,6 +393,9 @@ int Run(int argc, char** argv) {
   }
   if (o.measures.count("fault") != 0 && !faas::bench::g_stop) {
     b.Faults();
+  }
+  if (o.measures.count("scale") != 0 && !faas::bench::g_stop) {
+    b.Scale();
   }
   b.WriteJson();
   return faas::bench::g_stop ? 1 : 0;
