@@ -1,7 +1,8 @@
 // The cluster bench's shared pieces (docs/design/0030-cluster-bench.md): the set-up of both
-// clusters and HAProxy (cluster_bench.cc), the paced Zipf load and HAProxy's process
-// (common.cc), and one file per group of measures (churn.cc: a node leaves and joins; fault.cc:
-// node failures; scale.cc: 1 to 3 nodes).
+// clusters and HAProxy, the warm-hit and overhead measures (cluster_bench.cc), the paced Zipf
+// load and HAProxy's process (common.cc), and one file per further measure: churn.cc (a node
+// leaves and joins), fault.cc (node failures), scale.cc (1 to 3 nodes), rollout.cc (a 1 MiB
+// deploy).
 #pragma once
 
 #include <sys/types.h>
@@ -41,7 +42,7 @@ struct Options {
   int clients = 16;
   double rate = 400;  // requests/s offered in total, the same for every configuration
   bool quick = false;
-  std::set<std::string> measures = {"warm", "overhead", "join", "fault", "scale"};
+  std::set<std::string> measures = {"warm", "overhead", "join", "fault", "scale", "rollout"};
   std::string json_path;
 };
 
@@ -121,6 +122,8 @@ class Bench {
   void Faults();
   // Measure "scale" (scale.cc): throughput of a slot-bound function with 1, 2 and 3 nodes.
   void Scale();
+  // Measure "rollout" (rollout.cc): deploy of a 1 MiB library to its first call on every node.
+  void Rollout();
 
   void WriteJson();
 

@@ -13,9 +13,9 @@
 // each round (the order rotates per round) so the shared machine's drift falls on all of them
 // alike. Prints one table per measure. Beside the warm-hit and overhead measures here: churn.cc
 // (a node leaves and joins), fault.cc (a node killed, blackholed, hung), scale.cc (1 to 3
-// nodes); the shared pieces are in common.cc (bench.h).
+// nodes), rollout.cc (a 1 MiB deploy); the shared pieces are in common.cc (bench.h).
 //
-//   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join,fault,scale]
+//   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join,fault,scale,rollout]
 //                                  [--rounds N] [--seconds S] [--clients C] [--rate CALLS_PER_S]
 //                                  [--json FILE]
 //
@@ -335,7 +335,8 @@ namespace {
 int Run(int argc, char** argv) {
   faas::bench::Options o;
   const char* usage =
-      "usage: %s [--quick] [--measures warm,overhead,join,fault,scale] [--rounds N] [--seconds S] "
+      "usage: %s [--quick] [--measures warm,overhead,join,fault,scale,rollout] [--rounds N] "
+      "[--seconds S] "
       "[--clients C] [--rate R] [--json FILE]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -350,8 +351,10 @@ int Run(int argc, char** argv) {
       o.measures.clear();
       std::istringstream in(next());
       for (std::string m; std::getline(in, m, ',');) {
-        if (m != "warm" && m != "overhead" && m != "join" && m != "fault" && m != "scale") {
-          std::fprintf(stderr, "unknown measure '%s' (warm, overhead, join, fault, scale)\n",
+        if (m != "warm" && m != "overhead" && m != "join" && m != "fault" && m != "scale" &&
+            m != "rollout") {
+          std::fprintf(stderr,
+                       "unknown measure '%s' (warm, overhead, join, fault, scale, rollout)\n",
                        m.c_str());
           return 2;
         }
@@ -396,6 +399,9 @@ int Run(int argc, char** argv) {
   }
   if (o.measures.count("scale") != 0 && !faas::bench::g_stop) {
     b.Scale();
+  }
+  if (o.measures.count("rollout") != 0 && !faas::bench::g_stop) {
+    b.Rollout();
   }
   b.WriteJson();
   return faas::bench::g_stop ? 1 : 0;
