@@ -158,7 +158,8 @@ void Bench::Faults() {
         ::kill(all.pid(), SIGCONT);
       }
       if (!failure.empty()) {
-        Log("fault " + f + ": " + failure);
+        failure.insert(0, "fault " + f + ": ");
+        Log(failure);
         return;
       }
       Await(&up);
