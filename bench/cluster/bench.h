@@ -1,0 +1,168 @@
+// The cluster bench's shared pieces (docs/design/0030-cluster-bench.md): the set-up of both
+// clusters and HAProxy, the warm-hit and overhead measures (cluster_bench.cc), the paced Zipf
+// load and HAProxy's process (common.cc), and one file per further measure: churn.cc (a node
+// leaves and joins), fault.cc (node failures), scale.cc (1 to 3 nodes), rollout.cc (a 1 MiB
+// deploy).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster_certs.h"
+#include "faasd_process.h"
+#include "local_net.h"
+#include "postgres_process.h"
+#include "subprocess.h"
+
+namespace faas::bench {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kNodes = 3;
+constexpr int kFunctions = 200;
+
+// Set by SIGINT/SIGTERM: the load stops and main returns, so every destructor cleans up (the
+// faasd processes and namespace holders also die with this process: PR_SET_PDEATHSIG).
+extern std::atomic<bool> g_stop;
+
+struct Options {
+  int rounds = 2;
+  double warmup_s = 3;  // > 1 s idle-ttl: the warm set settles to this configuration's
+  double measure_s = 8;
+  int clients = 16;
+  double rate = 400;  // requests/s offered in total, the same for every configuration
+  bool quick = false;
+  std::set<std::string> measures = {"warm", "overhead", "join", "fault", "scale", "rollout"};
+  std::string json_path;
+};
+
+std::string FunctionName(int i);
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds limit);
+// A free TCP port on 127.0.0.1 (bound to 0, then closed; HAProxy binds it right after).
+int FreePort();
+double Pct(std::vector<float> v, double p);
+void Log(const std::string& s);
+
+// HAProxy as a child of this process (killed with it: PR_SET_PDEATHSIG), by its PID only.
+class HaproxyProcess {
+ public:
+  ~HaproxyProcess() { Stop(); }
+  bool Start(const std::string& config_path, const std::string& log_path);
+  void Stop();
+  // One command on its admin socket (`stats socket PATH level admin` in the config), e.g.
+  // "set server be/a1 state maint"; returns HAProxy's answer ("" means done, for `set`), or
+  // "error: ..." when the socket could not be used.
+  static std::string Command(const std::string& socket_path, const std::string& command);
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// One request's outcome.
+struct Rec {
+  double sent_s = 0;  // from the load's start
+  float latency_ms = 0;
+  int status = 0;
+  bool cold = false;
+  int fn = -1;  // index of the function called (f000 = 0)
+  std::string node;
+};
+
+// Paced clients, each with one keep-alive connection, each calling a function drawn from
+// Zipf(1.0) over kFunctions with its own seeded generator (so every configuration gets the same
+// sequence of names per client). Together they offer `rate` calls/s: client c sends its k-th call
+// at (k + c / clients) * clients / rate, or at once when it is behind. A fixed rate matters here:
+// whether a function is still warm depends on how often its calls reach a node, so a faster
+// system under a closed loop would also look warmer. Runs until `total_s` after `start`, or
+// until `*done` (when given) is set.
+std::vector<Rec> RunZipf(const std::string& host, int port, int clients, double rate,
+                         double total_s, unsigned seed, Clock::time_point start,
+                         const std::atomic<bool>* done = nullptr);
+
+// Figures of one configuration, summed over its rounds.
+struct Result {
+  int requests = 0, ok = 0, warm = 0, errors = 0;
+  double seconds = 0;
+  std::vector<float> lat;
+  std::map<std::string, int> per_node;
+  std::vector<double> round_warm;  // warm-hit ratio of each round, to show the spread
+
+  void Add(const std::vector<Rec>& recs, double from_s, double to_s);
+  double WarmHit() const { return ok > 0 ? static_cast<double>(warm) / ok : 0; }
+  double MaxOverMean() const;
+};
+
+class Bench {
+ public:
+  explicit Bench(Options o) : opt_(std::move(o)) {}
+
+  bool Setup(std::string* error);
+  // Restarts the gateway with `balancer`, and waits until it has admitted every node.
+  bool StartGateway(const std::string& balancer, std::string* error);
+
+  // Measure "warm": warm-hit ratio, latency and node load per configuration, alternating.
+  void Balancing();
+  // Measure "overhead": one client, one warm function, through the gateway vs --role all.
+  void Overhead(int blocks, int per_block);
+  // Measure "join" (churn.cc): a node leaves and joins again under the Zipf load; functions whose
+  // calls moved to another node and cold starts in the 10 s after each event.
+  void Churn();
+  // Measure "fault" (fault.cc): node 1 (n1 and a1 together) killed, blackholed and hung; the
+  // time until our gateway and HAProxy (default and tight checks) take it out, and readmit it.
+  void Faults();
+  // Measure "scale" (scale.cc): throughput of a slot-bound function with 1, 2 and 3 nodes.
+  void Scale();
+  // Measure "rollout" (rollout.cc): deploy of a 1 MiB library to its first call on every node.
+  void Rollout();
+
+  void WriteJson();
+
+ private:
+  bool DeployAll(const std::vector<faas::testing::FaasdProcess*>& targets, std::string* error);
+  bool StartHaproxy(std::string* error);
+  // A node's faasd arguments; off loopback a node needs the cluster's certificates (mutual TLS
+  // with the gateway, docs/design/0028-cluster-tls.md).
+  std::vector<std::string> NodeArgs(int i) const {
+    std::vector<std::string> args = {"--role",       "node",      "--store",
+                                     store_,         "--node-id", "n" + std::to_string(i + 1),
+                                     "--access-log", "false"};
+    for (const std::string& f : certs_.Flags("n" + std::to_string(i + 1))) {
+      args.push_back(f);
+    }
+    return args;
+  }
+  std::vector<std::string> AllArgs(int i) const {
+    return {"--role", "all", "--node-id", "a" + std::to_string(i + 1), "--access-log", "false"};
+  }
+  std::string HaproxyBackend(const std::string& mode) const { return "be_" + mode; }
+
+  Options opt_;
+  faas::testing::TempDir tmp_;
+  faas::testing::TempDir gw_data_;
+  // Destroyed in reverse: HAProxy, then faasd processes, then PostgreSQL, then the network.
+  faas::testing::LocalNet net_;
+  std::vector<faas::testing::LocalNet::Host> hosts_;
+  faas::testing::ClusterCerts certs_;
+  faas::testing::PostgresProcess pg_;
+  std::string store_;
+  std::vector<std::unique_ptr<faas::testing::FaasdProcess>> nodes_;
+  std::vector<std::unique_ptr<faas::testing::FaasdProcess>> alls_;
+  std::unique_ptr<faas::testing::FaasdProcess> gateway_;
+  HaproxyProcess haproxy_;
+  std::string haproxy_socket_;
+  std::map<std::string, int> haproxy_ports_;
+  std::map<std::string, Result> results_;
+  nlohmann::json json_ = nlohmann::json::object();
+};
+
+}  // namespace faas::bench
