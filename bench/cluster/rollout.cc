@@ -4,7 +4,8 @@
 // The library is libhello.so with 1 MiB of random bytes appended (the dynamic loader reads
 // only what the ELF headers name, so it loads as hello; the bytes differ each round, so no
 // content-addressed cache already holds it). Ours: one `faasctl deploy` through the gateway
-// (the store holds the library; each node fetches it when it first runs the function), then
+// (the store holds the library; the gateway has the probe node and then every other node that is
+// up prepare the version before the deploy answers, docs/design/0030 "Rollout"), then
 // sequential calls through a `round-robin` gateway until each of n1..n3 has answered 200 once.
 // HAProxy's cluster has no shared store: the same library is deployed to a1, a2 and a3 at once
 // (three faasctl in parallel), then the same calls through its `roundrobin` frontend.
@@ -76,7 +77,8 @@ void Bench::Rollout() {
   std::mt19937_64 rng(std::random_device{}());
   std::printf("\n== Rollout: deploy of a %.1f MiB library to its first 200 on each of 3 nodes ==\n",
               static_cast<double>(hello.size() + kPadBytes) / (1 << 20));
-  std::printf("%-20s %5s %12s %14s\n", "cluster", "round", "deploy ms", "every node ms");
+  std::printf("%-20s %5s %12s %14s %18s\n", "cluster", "round", "deploy ms", "every node ms",
+              "after deploy ms");
   const int rounds = std::max(opt_.rounds, opt_.quick ? 2 : 3);
   for (int round = 0; round < rounds && !g_stop; ++round) {
     for (int side = 0; side < 2 && !g_stop; ++side) {
@@ -90,7 +92,7 @@ void Bench::Rollout() {
       const std::string name = std::string("roll") + (ours ? "a" : "b") + std::to_string(round);
       const std::string path = tmp_.path() + "/" + name + ".so";
       std::ofstream(path, std::ios::binary) << lib;
-      double deploy_ms = 0, all_ms = -1;
+      double deploy_ms = 0, all_ms = -1, after_ms = -1;
       const auto t0 = Clock::now();
       bool deployed = true;
       if (ours) {
@@ -124,16 +126,23 @@ void Bench::Rollout() {
                                   "/function/" + name, t0);
         }
       }
+      if (all_ms >= 0) {
+        after_ms = all_ms - deploy_ms;  // the calls start when the deploy has returned
+      }
       const std::string c = ours ? "ours (round-robin)" : "haproxy-roundrobin";
-      std::printf("%-20s %5d %12.1f %14.1f\n", c.c_str(), round + 1, deploy_ms, all_ms);
+      std::printf("%-20s %5d %12.1f %14.1f %18.1f\n", c.c_str(), round + 1, deploy_ms, all_ms,
+                  after_ms);
       std::fflush(stdout);
-      json_["rollout"][c].push_back(
-          {{"round", round + 1}, {"deploy_ms", deploy_ms}, {"every_node_ms", all_ms}});
+      json_["rollout"][c].push_back({{"round", round + 1},
+                                     {"deploy_ms", deploy_ms},
+                                     {"every_node_ms", all_ms},
+                                     {"after_deploy_ms", after_ms}});
     }
   }
   std::printf(
       "(deploy ms: until faasctl deploy returned (HAProxy's side: all three); every node ms: "
-      "until the last node's first 200, from the start of the deploy; -1 = not within 30 s)\n");
+      "until the last node's first 200, from the start of the deploy; after deploy ms: the same "
+      "from the deploy's return (its calls start then); -1 = not within 30 s)\n");
 }
 
 }  // namespace faas::bench

@@ -35,6 +35,7 @@ Deployer::Deployer(store::Registry* registry, Runtime* scheduler)
 DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   const std::string& name = request.name;
   const store::FunctionConfig& cfg = request.config;
+  const auto started = Clock::now();
   Status name_ok = store::ValidateName(name);
   Status cfg_ok = store::ValidateConfig(cfg);
   if (!name_ok.ok() || !cfg_ok.ok()) {
@@ -58,10 +59,12 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   if (!elf.ok()) {
     return DeployError{"invalid_artifact", elf.status()};
   }
+  const auto put_started = Clock::now();
   auto sha = registry_->PutArtifact(request.library);
   if (!sha.ok()) {
     return DeployError{"internal", sha.status()};
   }
+  const auto put_took = Clock::now() - put_started;
   // Load the library once in a separate worker before it can become latest: the version's
   // zygote, kept for the SetFunction below, so the first call forks (docs/design/0014).
   // The probe runs the function's code, so it runs as the function's own uid already.
@@ -93,10 +96,16 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   if (!created.ok()) {
     return DeployError{StoreErrorCode(created.status()), created.status()};
   }
+  // On a gateway this also pushes the version to every other node and waits for them (bounded).
+  const auto set_started = Clock::now();
   scheduler_->SetVersion(created->version);
+  // The phases of the deploy (docs/design/0030, "Rollout"): storing the bytes, the probe's load
+  // (its fetch is the rest of the time before set), and making it current everywhere.
   static auto log = log::Get("control");
   FAAS_LOG(log, info, "function.deployed", {"fn", name}, {"version", created->version.version},
-           {"unchanged", created->unchanged}, {"sha256", *sha}, {"probe_ms", ToMillis(took)});
+           {"unchanged", created->unchanged}, {"sha256", *sha}, {"probe_ms", ToMillis(took)},
+           {"put_ms", ToMillis(put_took)}, {"set_ms", ToMillis(Clock::now() - set_started)},
+           {"ms", ToMillis(Clock::now() - started)});
   return Deployed{std::move(created->version), created->unchanged, took};
 }
 

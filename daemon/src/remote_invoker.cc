@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,11 @@ constexpr std::chrono::seconds kNodeSlack{15};
 // default) after fetching it.
 constexpr std::chrono::seconds kPrepareDeadline{120};
 constexpr std::chrono::seconds kControlDeadline{5};
+// A deploy's push to the nodes that did not probe it (RemoteInvoker::Impl::PushVersion): how
+// long the deploy waits for them before it answers, and how long a push may run on behind it.
+// Both bound a best effort: a node that misses the push loads the version at its first call.
+constexpr std::chrono::seconds kPushWait{5};
+constexpr std::chrono::seconds kPushDeadline{30};
 // Instance counts for describe: a node slower than this is left out rather than holding the
 // control call.
 constexpr std::chrono::milliseconds kStatsDeadline{500};
@@ -158,6 +164,79 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     if (--in_flight_total == 0) {
       idle.notify_all();
     }
+  }
+
+  // Prepare then load (a Prewarm of 0, adopting the zygote) `v` on every node that is up but
+  // `skip` (the deploy's probe node, which holds it already), all at once; returns when each has
+  // answered or kPushWait has passed, whichever is first. A node still busy then goes on (its
+  // call is counted in flight, so the RemoteInvoker's destructor waits for it). The node fetches
+  // the library through its registry and verifies its sha256 before it loads it, as for any call.
+  void PushVersion(const store::Version& v, const std::string& skip) {
+    struct Pending {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::size_t left = 0;
+    };
+    auto pending = std::make_shared<Pending>();
+    v1::NodePrepareRequest prepare;
+    v1::NodeVersionRef* ref = prepare.mutable_version();
+    ref->set_function(v.function);
+    ref->set_version(v.version);
+    ref->set_artifact_sha256(v.artifact_sha256);
+    ref->set_config_json(store::ConfigToJson(v.config));
+    ref->set_uid(v.uid);
+    v1::NodePrewarmRequest load;
+    load.set_function(v.function);
+    load.set_version(v.version);
+    load.set_count(0);
+    for (const cluster::NodeInfo& node : nodes->Up()) {
+      if (node.id == skip) {
+        continue;
+      }
+      {
+        std::lock_guard lock(pending->mu);
+        ++pending->left;
+      }
+      Begin(node.id);
+      std::thread([self = shared_from_this(), pending, node, prepare, load] {
+        const auto t0 = Clock::now();
+        const auto deadline = std::chrono::system_clock::now() + kPushDeadline;
+        std::string error;
+        {
+          grpc::ClientContext ctx;
+          ctx.AddMetadata("authorization", self->authorization);
+          ctx.set_deadline(deadline);
+          v1::NodePrepareReply reply;
+          grpc::Status s = self->StubFor(node)->Prepare(&ctx, prepare, &reply);
+          if (!s.ok() || reply.code() != 0) {
+            error = "prepare: " + (s.ok() ? reply.message() : s.error_message());
+          }
+        }
+        if (error.empty()) {
+          grpc::ClientContext ctx;
+          ctx.AddMetadata("authorization", self->authorization);
+          ctx.set_deadline(deadline);
+          v1::NodePrewarmReply reply;
+          grpc::Status s = self->StubFor(node)->Prewarm(&ctx, load, &reply);
+          if (!s.ok() || reply.code() != 0) {
+            error = "load: " + (s.ok() ? reply.message() : s.error_message());
+          }
+        }
+        if (error.empty()) {
+          FAAS_LOG(Log(), info, "node.pushed", {"fn", load.function()}, {"version", load.version()},
+                   {"node", node.id}, {"ms", ToMillis(Clock::now() - t0)});
+        } else {
+          FAAS_LOG(Log(), warn, "node.push_failed", {"fn", load.function()},
+                   {"version", load.version()}, {"node", node.id}, {"error", error});
+        }
+        self->End(node.id);
+        std::lock_guard lock(pending->mu);
+        --pending->left;
+        pending->cv.notify_all();
+      }).detach();
+    }
+    std::unique_lock lock(pending->mu);
+    pending->cv.wait_for(lock, kPushWait, [&] { return pending->left == 0; });
   }
 
   std::shared_ptr<const scheduler::FunctionSpec> Current(const std::string& name) const {
@@ -573,6 +652,11 @@ void RemoteInvoker::SetVersion(const store::Version& v) {
       }
     }
   }
+  // A version this gateway prepared (its deploy or rollback) is pushed to the other nodes too,
+  // so the first call on any node forks a zygote instead of fetching and loading the library
+  // (docs/design/0030, "Rollout"). Versions read by LoadFunctions (another gateway's change)
+  // are not: that gateway pushed them.
+  impl_->PushVersion(v, prepared);
 }
 
 void RemoteInvoker::RemoveFunction(const std::string& name) {

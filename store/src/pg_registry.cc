@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "faas/base/log.h"
+#include "faas/base/scope_exit.h"
 #include "faas/base/time.h"
 #include "faas/store/change_listener.h"
 #include "faas/store/config.h"
@@ -206,6 +207,18 @@ std::string PgRegistry::ArtifactPath(const std::string& sha256_hex) const {
 faas::Result<std::string> PgRegistry::FetchArtifact(const std::string& sha256_hex) const {
   FAAS_CHECK(IsSha256Hex(sha256_hex));  // names come only from digests, never from user input
   const std::string path = cache_dir_ + "/" + sha256_hex + ".so";
+  {
+    std::unique_lock<std::mutex> wait(fetch_mu_);
+    fetch_done_.wait(wait, [&] { return !fetching_.contains(sha256_hex); });
+    fetching_.insert(sha256_hex);
+  }
+  faas::ScopeExit fetched([&] {
+    {
+      std::lock_guard<std::mutex> lock(fetch_mu_);
+      fetching_.erase(sha256_hex);
+    }
+    fetch_done_.notify_all();
+  });
   faas::Status cached = VerifyArtifactFile(path, sha256_hex);
   if (cached.ok()) {
     return path;
@@ -254,6 +267,15 @@ faas::Result<std::string> PgRegistry::PutArtifact(std::string_view library_bytes
                           Exec(conn_, "UPDATE artifacts SET put_unix_ms = $2 WHERE sha256 = $1",
                                {std::string_view(hex), faas::UnixMillisNow()}));
     if (touched.Affected() == 0) {
+      // The row's bytes are compressed with lz4, not PostgreSQL's default pglz: pglz spends
+      // ~25 ms on a MiB it then fails to shrink, and ~200 ms on a 4.7 MB library it halves,
+      // where lz4 takes ~1 and ~3 ms more than storing it raw (docs/design/0030, "Rollout").
+      // A server built without lz4 refuses the setting; the put goes on with pglz.
+      if (auto lz4 = Exec(conn_, "SELECT set_config('default_toast_compression', 'lz4', false)");
+          !lz4.ok()) {
+        Log()->debug(
+            faas::log::Format("artifact.lz4_unavailable", {{"error", lz4.status().message()}}));
+      }
       FAAS_RETURN_IF_ERROR(
           Exec(conn_,
                "INSERT INTO artifacts (sha256, size_bytes, bytes, put_unix_ms) "

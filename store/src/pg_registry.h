@@ -3,8 +3,10 @@
 // included only by pg_registry.cc (docs/design/0016-store-backends.md).
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +66,11 @@ class PgRegistry final : public Registry {
   const std::string cache_dir_;
   mutable std::mutex mu_;
   mutable pg_conn* conn_ = nullptr;  // guarded by mu_; owned
+  // FetchArtifact runs once at a time per digest (a deploy's push and its NOTIFY prefetch ask
+  // together): the second caller waits, then finds the first one's verified copy.
+  mutable std::mutex fetch_mu_;
+  mutable std::condition_variable fetch_done_;
+  mutable std::set<std::string> fetching_;  // guarded by fetch_mu_
 };
 
 }  // namespace faas::store

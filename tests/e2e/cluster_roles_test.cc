@@ -61,9 +61,9 @@ TEST_F(ClusterRolesTest, GatewayServesFunctionsDeployedAfterTheNodesStarted) {
   Deploy("hello", FunctionLib("hello"));
   // The deploy's probe ran as Prepare on the node the balancer picks for hello@1, which adopted
   // that zygote when the version was created; the first call lands there.
-  const std::string adopted = "zygote.started fn=hello version=1";
-  const bool on_n1 = n1_.Logs().find(adopted) != std::string::npos;
-  const bool on_n2 = n2_.Logs().find(adopted) != std::string::npos;
+  const std::string gw_logs = gw_.Logs();
+  const bool on_n1 = gw_logs.find("node.prepared fn=hello version=1 node=n1") != std::string::npos;
+  const bool on_n2 = gw_logs.find("node.prepared fn=hello version=1 node=n2") != std::string::npos;
   ASSERT_NE(on_n1, on_n2) << AllLogs();
   HttpResult first = HttpRequest(gw_.http_port(), "GET", "/function/hello");
   ASSERT_EQ(first.status, 200) << first.body << AllLogs();
@@ -81,6 +81,26 @@ TEST_F(ClusterRolesTest, GatewayServesFunctionsDeployedAfterTheNodesStarted) {
   // The node answers health with its load, and serves no function routes itself.
   EXPECT_GE(ReadyLoad(n1_.http_port()), 0.0);
   ExpectError(HttpRequest(n1_.http_port(), "GET", "/function/hello"), 404, "route_not_found");
+}
+
+// A deploy through a gateway reaches every node that is up, not only the one that probed it
+// (docs/design/0030, "Rollout"): the gateway pushes the new version to the others, each of
+// which fetches and verifies the library, loads the version and starts its zygote, so no node's
+// first call fetches or loads anything. Observed without any call: a node's NOTIFY prefetch
+// only fetches the library, so "version_loaded" and a zygote on both nodes come from the push.
+TEST_F(ClusterRolesTest, ADeployIsPreparedOnEveryNodeBeforeAnyCall) {
+  // Both nodes are up from the start (static --nodes: up until a call to one fails).
+  Deploy("hello", FunctionLib("hello"));
+  for (FaasdProcess* n : {&n1_, &n2_}) {
+    EXPECT_TRUE(PollUntil([&] {
+      const std::string logs = n->Logs();
+      return logs.find("node.version_loaded fn=hello version=1") != std::string::npos &&
+             logs.find("zygote.started fn=hello version=1") != std::string::npos;
+    })) << AllLogs();
+  }
+  EXPECT_TRUE(PollUntil([&] {
+    return gw_.Logs().find("node.pushed fn=hello version=1") != std::string::npos;
+  })) << gw_.Logs();
 }
 
 // A node's gRPC port serves only its cluster's gateways: a caller without the nodes' secret
