@@ -166,18 +166,119 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  // Prepare then load (a Prewarm of 0, adopting the zygote) `v` on every node that is up but
-  // `skip` (the deploy's probe node, which holds it already), all at once; returns when each has
-  // answered or kPushWait has passed, whichever is first. A node still busy then goes on (its
-  // call is counted in flight, so the RemoteInvoker's destructor waits for it). The node fetches
-  // the library through its registry and verifies its sha256 before it loads it, as for any call.
-  void PushVersion(const store::Version& v, const std::string& skip) {
+  // One node's Prepare begun beside a deploy's probe (PrepareOthers).
+  struct EarlyPrepare {
+    cluster::NodeInfo node;
+    uint32_t version = 0;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // guarded by mu
+    bool ok = false;    // guarded by mu
+    bool Wait() {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [this] { return done; });
+      return ok;
+    }
+  };
+  // function -> the Prepares begun with its deploy's probe; guarded by mu.
+  std::map<std::string, std::vector<std::shared_ptr<EarlyPrepare>>> early;
+
+  grpc::Status PrepareOn(const cluster::NodeInfo& node, const v1::NodePrepareRequest& req,
+                         v1::NodePrepareReply* reply) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", authorization);
+    ctx.set_deadline(std::chrono::system_clock::now() + kPushDeadline);
+    return StubFor(node)->Prepare(&ctx, req, reply);
+  }
+
+  // A deploy's probe runs on `probe`: every other node that is up prepares the same version at
+  // the same time (each fetches the library, verifies its sha256, starts the zygote), so that
+  // once the version is created PushVersion only has to load it there. Not awaited here; a
+  // failed deploy drops these zygotes (DropEarly).
+  void PrepareOthers(const v1::NodePrepareRequest& req, const std::string& probe) {
+    std::vector<std::shared_ptr<EarlyPrepare>> started;
+    for (const cluster::NodeInfo& node : nodes->Up()) {
+      if (node.id == probe) {
+        continue;
+      }
+      auto e = std::make_shared<EarlyPrepare>();
+      e->node = node;
+      e->version = req.version().version();
+      started.push_back(e);
+      Begin(node.id);
+      std::thread([self = shared_from_this(), e, req] {
+        v1::NodePrepareReply reply;
+        grpc::Status s = self->PrepareOn(e->node, req, &reply);
+        if (!s.ok() || reply.code() != 0) {
+          FAAS_LOG(Log(), warn, "node.push_failed", {"fn", req.version().function()},
+                   {"version", e->version}, {"node", e->node.id},
+                   {"error", "prepare: " + (s.ok() ? reply.message() : s.error_message())});
+        }
+        self->End(e->node.id);
+        {
+          std::lock_guard lock(e->mu);
+          e->done = true;
+          e->ok = s.ok() && reply.code() == 0;
+        }
+        e->cv.notify_all();
+      }).detach();
+    }
+    std::lock_guard lock(mu);
+    early[req.version().function()] = std::move(started);
+  }
+
+  std::vector<std::shared_ptr<EarlyPrepare>> TakeEarly(const std::string& function) {
+    std::lock_guard lock(mu);
+    auto it = early.find(function);
+    if (it == early.end()) {
+      return {};
+    }
+    auto out = std::move(it->second);
+    early.erase(it);
+    return out;
+  }
+
+  // The deploy failed: each node that prepared beside its probe stops that zygote once its
+  // Prepare has ended (best effort, behind the deploy's answer).
+  void DropEarly(const std::string& function) {
+    for (std::shared_ptr<EarlyPrepare>& e : TakeEarly(function)) {
+      Begin(e->node.id);
+      std::thread([self = shared_from_this(), e, function] {
+        if (e->Wait()) {
+          self->DropOn(e->node, function);
+        }
+        self->End(e->node.id);
+      }).detach();
+    }
+  }
+
+  void DropOn(const cluster::NodeInfo& node, const std::string& function) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", authorization);
+    ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
+    v1::NodeFunctionName req;
+    req.set_name(function);
+    v1::NodeEmpty reply;
+    StubFor(node)->DropPrepared(&ctx, req, &reply).ok();  // best effort
+  }
+
+  // Makes `v` current on every node that is up, all at once: `probe` (the deploy's probe node)
+  // and the nodes whose early Prepare of this version succeeded only load it (a Prewarm of 0,
+  // adopting the zygote); any other node prepares it first. Returns when each has answered or
+  // kPushWait has passed, whichever is first; a node still busy then goes on (counted in flight,
+  // so the RemoteInvoker's destructor waits for it). A node fetches the library through its
+  // registry and verifies its sha256 before it loads it, as for any call.
+  void PushVersion(const store::Version& v, const std::string& probe) {
     struct Pending {
       std::mutex mu;
       std::condition_variable cv;
       std::size_t left = 0;
     };
     auto pending = std::make_shared<Pending>();
+    std::map<std::string, std::shared_ptr<EarlyPrepare>> early_by_node;
+    for (std::shared_ptr<EarlyPrepare>& e : TakeEarly(v.function)) {
+      early_by_node[e->node.id] = std::move(e);
+    }
     v1::NodePrepareRequest prepare;
     v1::NodeVersionRef* ref = prepare.mutable_version();
     ref->set_function(v.function);
@@ -189,25 +290,37 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     load.set_function(v.function);
     load.set_version(v.version);
     load.set_count(0);
+    const auto t0 = Clock::now();
     for (const cluster::NodeInfo& node : nodes->Up()) {
-      if (node.id == skip) {
-        continue;
+      std::shared_ptr<EarlyPrepare> e;
+      if (auto it = early_by_node.find(node.id); it != early_by_node.end()) {
+        e = it->second;
       }
       {
         std::lock_guard lock(pending->mu);
         ++pending->left;
       }
       Begin(node.id);
-      std::thread([self = shared_from_this(), pending, node, prepare, load] {
-        const auto t0 = Clock::now();
-        const auto deadline = std::chrono::system_clock::now() + kPushDeadline;
+      std::thread([self = shared_from_this(), pending, node, prepare, load, e, t0,
+                   probed = node.id == probe] {
         std::string error;
-        {
-          grpc::ClientContext ctx;
-          ctx.AddMetadata("authorization", self->authorization);
-          ctx.set_deadline(deadline);
+        bool needs_prepare = !probed;
+        if (!probed && e != nullptr) {
+          const bool ok = e->Wait();
+          if (e->version != load.version()) {
+            // The deploy found this content already latest (or another deploy took the number
+            // meanwhile): the nodes run that version already; the early zygote is not it.
+            if (ok) {
+              self->DropOn(node, load.function());
+            }
+            needs_prepare = false;
+          } else if (ok) {
+            needs_prepare = false;
+          }
+        }
+        if (needs_prepare) {
           v1::NodePrepareReply reply;
-          grpc::Status s = self->StubFor(node)->Prepare(&ctx, prepare, &reply);
+          grpc::Status s = self->PrepareOn(node, prepare, &reply);
           if (!s.ok() || reply.code() != 0) {
             error = "prepare: " + (s.ok() ? reply.message() : s.error_message());
           }
@@ -215,19 +328,21 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
         if (error.empty()) {
           grpc::ClientContext ctx;
           ctx.AddMetadata("authorization", self->authorization);
-          ctx.set_deadline(deadline);
+          ctx.set_deadline(std::chrono::system_clock::now() +
+                           (probed ? std::chrono::seconds(kControlDeadline) : kPushDeadline));
           v1::NodePrewarmReply reply;
           grpc::Status s = self->StubFor(node)->Prewarm(&ctx, load, &reply);
           if (!s.ok() || reply.code() != 0) {
             error = "load: " + (s.ok() ? reply.message() : s.error_message());
           }
         }
-        if (error.empty()) {
+        if (!error.empty()) {
+          FAAS_LOG(Log(), warn, probed ? "node.load_failed" : "node.push_failed",
+                   {"fn", load.function()}, {"version", load.version()}, {"node", node.id},
+                   {"error", error});
+        } else if (!probed) {
           FAAS_LOG(Log(), info, "node.pushed", {"fn", load.function()}, {"version", load.version()},
-                   {"node", node.id}, {"ms", ToMillis(Clock::now() - t0)});
-        } else {
-          FAAS_LOG(Log(), warn, "node.push_failed", {"fn", load.function()},
-                   {"version", load.version()}, {"node", node.id}, {"error", error});
+                   {"node", node.id}, {"early", e != nullptr}, {"ms", ToMillis(Clock::now() - t0)});
         }
         self->End(node.id);
         std::lock_guard lock(pending->mu);
@@ -560,6 +675,9 @@ Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds*
   const std::string key = v.function + "@" + std::to_string(version);
   std::vector<std::string> tried;
   while (std::optional<cluster::NodeInfo> node = impl_->Pick(key, tried)) {
+    if (v.version == 0 && tried.empty()) {
+      impl_->PrepareOthers(req, node->id);  // a deploy: the other nodes prepare meanwhile
+    }
     tried.push_back(node->id);
     impl_->Begin(node->id);
     grpc::ClientContext ctx;
@@ -591,6 +709,7 @@ Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds*
 }
 
 void RemoteInvoker::DropPrepared(const std::string& name) {
+  impl_->DropEarly(name);
   std::string node_id;
   {
     std::lock_guard lock(impl_->mu);
@@ -631,31 +750,11 @@ void RemoteInvoker::SetVersion(const store::Version& v) {
     }
   }
   if (prepared.empty()) {
-    return;
+    return;  // not a change made through this gateway (LoadFunctions): its gateway pushed it
   }
-  // The node that prepared the version loads it now, adopting the zygote (a Prewarm of 0), so
-  // the deploy answers once the first call can fork there.
-  for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
-    if (node.id == prepared) {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", impl_->authorization);
-      ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
-      v1::NodePrewarmRequest req;
-      req.set_function(v.function);
-      req.set_version(v.version);
-      req.set_count(0);
-      v1::NodePrewarmReply reply;
-      grpc::Status s = impl_->StubFor(node)->Prewarm(&ctx, req, &reply);
-      if (!s.ok() || reply.code() != 0) {
-        FAAS_LOG(Log(), warn, "node.load_failed", {"fn", v.function}, {"version", v.version},
-                 {"node", node.id}, {"error", s.ok() ? reply.message() : s.error_message()});
-      }
-    }
-  }
-  // A version this gateway prepared (its deploy or rollback) is pushed to the other nodes too,
-  // so the first call on any node forks a zygote instead of fetching and loading the library
-  // (docs/design/0030, "Rollout"). Versions read by LoadFunctions (another gateway's change)
-  // are not: that gateway pushed them.
+  // The node that probed the version loads it now, adopting the zygote, and so do the others
+  // (they prepared it beside the probe; a rollback's are asked now): the deploy answers once the
+  // first call on any node can fork (docs/design/0030, "Rollout").
   impl_->PushVersion(v, prepared);
 }
 

@@ -103,6 +103,24 @@ TEST_F(ClusterRolesTest, ADeployIsPreparedOnEveryNodeBeforeAnyCall) {
   })) << gw_.Logs();
 }
 
+// A library that fails to start fails its deploy as before, although the other nodes began to
+// prepare it beside the probe; what they prepared is dropped, and a good deploy of the name is
+// version 1 and reaches both nodes.
+TEST_F(ClusterRolesTest, AFailedDeployLeavesNoVersionAndTheNextIsPushedEverywhere) {
+  CommandResult failed = gw_.Ctl({"deploy", "late", TestdataLib("initfail")});
+  EXPECT_NE(failed.exit_code, 0);
+  EXPECT_NE((failed.out + failed.err).find("faas_init returned 7"), std::string::npos)
+      << failed.out << failed.err;
+  Deploy("late", FunctionLib("hello"));
+  for (FaasdProcess* n : {&n1_, &n2_}) {
+    EXPECT_TRUE(PollUntil([&] {
+      return n->Logs().find("node.version_loaded fn=late version=1") != std::string::npos;
+    })) << AllLogs();
+  }
+  HttpResult r = HttpRequest(gw_.http_port(), "GET", "/function/late");
+  EXPECT_EQ(r.status, 200) << r.body << AllLogs();
+}
+
 // A node's gRPC port serves only its cluster's gateways: a caller without the nodes' secret
 // (kept in the shared store) can neither invoke a function, naming any tenant it likes, nor
 // remove or prepare one.
