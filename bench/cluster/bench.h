@@ -142,7 +142,9 @@ class Bench {
     return args;
   }
   std::vector<std::string> AllArgs(int i) const {
-    return {"--role", "all", "--node-id", "a" + std::to_string(i + 1), "--access-log", "false"};
+    // The baseline's control API on the bench's own bridge, plaintext as before design/0031.
+    return {"--role",       "all",   "--node-id",         "a" + std::to_string(i + 1),
+            "--access-log", "false", "--insecure-cluster"};
   }
   std::string HaproxyBackend(const std::string& mode) const { return "be_" + mode; }
 
