@@ -45,10 +45,11 @@ constexpr int kSleepMs = 50;       // each call's sleep
 constexpr int kScaleClients = 24;  // 2 x the slots of three nodes
 constexpr const char* kHapScale = "haproxy-roundrobin";
 
-constexpr double kCapCpus = 0.4;   // each node's cap
-constexpr int kBurnMs = 10;        // CPU time of each `burn` call
-constexpr int kBurnInstances = 2;  // --max-instances of `burn`: 1 would do, 2 covers a slow reply
-constexpr int kCapClients = 12;    // 2 x the instances of three nodes
+constexpr double kCapCpus = 0.4;    // each node's cap
+constexpr int kBurnMs = 10;         // CPU time of each `burn` call
+constexpr int kBurnInstances = 2;   // --max-instances of `burn`: 1 would do, 2 covers a slow reply
+constexpr int kCapClients = 12;     // 2 x the instances of three nodes
+constexpr double kIdleCpus = 0.03;  // a group using less is idle (WaitQuiet)
 // faasd inside a cap: instance cgroups on the unified (v2) mount, which has no controllers here,
 // so every instance stays in its faasd's v1 `cpu` group. faasd's own v1 layout would give each
 // instance a one-CPU quota, and v1 refuses a child quota above an ancestor's (EINVAL), so no
@@ -210,6 +211,34 @@ class NodeCaps {
     return s;
   }
   std::string Where() const { return cpu_dir_ + "/n<i>"; }
+
+  // Waits until every group used under `idle` CPUs over half a second (a faasd that just started
+  // in a cap is busy for seconds, and that would count against the node measured next); the
+  // seconds waited, or -1 when they were still busy at `limit` (then logged, with their use).
+  double WaitQuiet(double idle, std::chrono::milliseconds limit) const {
+    const auto start = Clock::now();
+    std::string busy;
+    auto quiet = [&] {
+      std::vector<Sample> before(static_cast<std::size_t>(nodes_));
+      for (int i = 0; i < nodes_; ++i) {
+        before[static_cast<std::size_t>(i)] = Read(i);
+      }
+      std::this_thread::sleep_for(milliseconds(500));  // the window measured, not a sync point
+      busy.clear();
+      for (int i = 0; i < nodes_; ++i) {
+        const double used = (Read(i).usage_s - before[static_cast<std::size_t>(i)].usage_s) / 0.5;
+        if (used >= idle) {
+          busy += " n" + std::to_string(i + 1) + " " + std::to_string(used).substr(0, 5);
+        }
+      }
+      return busy.empty();
+    };
+    if (!PollUntil(quiet, limit)) {
+      Log("capscale: groups still busy after " + std::to_string(limit.count()) + " ms:" + busy);
+      return -1;
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
 
   // Removes the groups (children first); their processes must have left (faasd and its
   // instances exit; a few ms after their faasd they may still be there, hence the poll).
@@ -453,7 +482,12 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
         if (!ours) {
           ScaleHaproxyServers(k);
         }
-        std::vector<NodeCaps::Sample> before(kNodes), after(kNodes);
+        std::string settle;
+        if (caps != nullptr) {
+          settle = "; quiet after " +
+                   std::to_string(caps->WaitQuiet(kIdleCpus, seconds(opt_.quick ? 30 : 60))) + " s";
+        }
+        std::vector<NodeCaps::Sample> before(kNodes);
         for (int i = 0; caps != nullptr && i < kNodes; ++i) {
           before[static_cast<std::size_t>(i)] = caps->Read(i);
         }
@@ -497,7 +531,7 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
                         f.gateway.back(), f.haproxy.back(), f.loadgen.back());
           line += buf;
         }
-        Log(line);
+        Log(line + settle);
       }
     }
   }
