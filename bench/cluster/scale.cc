@@ -75,7 +75,7 @@ std::string WriteValue(const std::string& path, const std::string& value) {
     return "open " + path + ": " + std::strerror(errno);
   }
   const bool ok = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
-  const std::string why = ok ? "" : "write " + value + " to " + path + ": " + std::strerror(errno);
+  std::string why = ok ? "" : "write " + value + " to " + path + ": " + std::strerror(errno);
   ::close(fd);
   return why;
 }
@@ -502,8 +502,9 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
         const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
         rate[c][k].push_back(r.first);
         errs[c][k] += r.second;
-        std::string line = "scale " + key + " round " + std::to_string(round + 1) + " " + c +
-                           " k=" + std::to_string(k) + ": " + std::to_string(r.first) + " calls/s";
+        std::string line = "scale " + key;
+        line += " round " + std::to_string(round + 1) + " " + c;
+        line += " k=" + std::to_string(k) + ": " + std::to_string(r.first) + " calls/s";
         if (caps != nullptr) {
           Cpu& f = cpu[c][k];
           char buf[160];
