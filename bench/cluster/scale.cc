@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -80,23 +81,63 @@ std::string WriteValue(const std::string& path, const std::string& value) {
   return why;
 }
 
-// utime + stime of a process, in seconds (0 when it is gone).
-double ProcessCpuSeconds(pid_t pid) {
-  const std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
-  const auto paren = stat.rfind(')');
-  if (paren == std::string::npos) {
-    return 0;
-  }
-  std::istringstream in(stat.substr(paren + 2));
-  std::string field;
-  double ticks = 0;
-  for (int f = 3; in >> field && f <= 15; ++f) {  // field 3 is the state; 14 utime, 15 stime
-    if (f >= 14) {
-      ticks += std::atof(field.c_str());
+// CPU seconds of a process (0 when it is gone): utime + stime, and with `children` also what its
+// reaped children used (cutime + cstime) and its live children's own: PostgreSQL's backends
+// are the postmaster's children.
+double ProcessCpuSeconds(pid_t pid, bool children = false) {
+  auto fields = [](const std::string& stat, int from, int to, pid_t* ppid) {
+    double sum = 0;
+    const auto paren = stat.rfind(')');
+    if (paren == std::string::npos) {
+      return sum;
+    }
+    std::istringstream in(stat.substr(paren + 2));
+    std::string field;
+    for (int f = 3; in >> field && f <= to; ++f) {  // field 3 is the state, 4 the ppid
+      if (f == 4 && ppid != nullptr) {
+        *ppid = static_cast<pid_t>(std::atol(field.c_str()));
+      }
+      if (f >= from) {
+        sum += std::atof(field.c_str());
+      }
+    }
+    return sum;
+  };
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const std::string own = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  double ticks = fields(own, 14, children ? 17 : 15, nullptr);  // 14 utime 15 stime 16-17 reaped
+  if (children) {
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) {
+        continue;
+      }
+      pid_t ppid = 0;
+      const std::string stat = ReadAll(e.path().string() + "/stat");
+      const double t = fields(stat, 14, 15, &ppid);
+      if (ppid == pid) {
+        ticks += t;
+      }
     }
   }
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return ticks / tick;
 }
+
+// The whole machine's busy and total jiffies so far (/proc/stat's first line; idle and iowait
+// are not busy).
+std::pair<double, double> MachineJiffies() {
+  std::istringstream in(ReadAll("/proc/stat"));
+  std::string cpu;
+  in >> cpu;
+  double busy = 0, all = 0, v = 0;
+  for (int f = 0; f < 8 && in >> v; ++f) {  // user nice system idle iowait irq softirq steal
+    all += v;
+    busy += (f == 3 || f == 4) ? 0 : v;
+  }
+  return {busy, all};
+}
+
+const int kCpus = static_cast<int>(std::thread::hardware_concurrency());
 
 }  // namespace
 
@@ -468,7 +509,8 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
   struct Cpu {
     std::vector<double> node_cpus;  // each running node's group
     std::vector<double> throttled;  // fraction of its periods throttled
-    std::vector<double> gateway, haproxy, loadgen;
+    std::vector<double> gateway, haproxy, postgres, loadgen;
+    std::vector<double> machine;  // CPUs busy on the whole machine (other helpers too)
   };
   std::map<std::string, std::map<int, Cpu>> cpu;
   for (int round = 0; round < opt_.rounds && !g_stop; ++round) {
@@ -493,7 +535,9 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
         }
         const double gw0 = ProcessCpuSeconds(gateway_->pid());
         const double hap0 = ProcessCpuSeconds(haproxy_.pid());
+        const double pg0 = ProcessCpuSeconds(pg_.pid(), true);
         const double me0 = ProcessCpuSeconds(::getpid());
+        const auto [busy0, all0] = MachineJiffies();
         const auto t0 = Clock::now();
         auto r = ours ? ClosedLoop(gateway_->bind_host(), gateway_->http_port(), target, clients,
                                    warm_s, measure_s)
@@ -527,9 +571,15 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
           }
           f.gateway.push_back((ProcessCpuSeconds(gateway_->pid()) - gw0) / wall);
           f.haproxy.push_back((ProcessCpuSeconds(haproxy_.pid()) - hap0) / wall);
+          f.postgres.push_back((ProcessCpuSeconds(pg_.pid(), true) - pg0) / wall);
           f.loadgen.push_back((ProcessCpuSeconds(::getpid()) - me0) / wall);
-          std::snprintf(buf, sizeof buf, "; gateway %.3f, haproxy %.3f, load generator %.3f CPU",
-                        f.gateway.back(), f.haproxy.back(), f.loadgen.back());
+          const auto [busy1, all1] = MachineJiffies();
+          f.machine.push_back(all1 > all0 ? (busy1 - busy0) / (all1 - all0) * kCpus : 0);
+          std::snprintf(buf, sizeof buf,
+                        "; gateway %.3f, haproxy %.3f, postgres %.3f, load generator %.3f, "
+                        "whole machine %.2f of %d CPUs",
+                        f.gateway.back(), f.haproxy.back(), f.postgres.back(), f.loadgen.back(),
+                        f.machine.back(), kCpus);
           line += buf;
         }
         Log(line + settle);
@@ -567,18 +617,18 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
   // often it was throttled; and what stayed outside them.
   std::printf("CPU during the points (means over rounds; each point's whole %.0f s; caps in %s):\n",
               warm_s + measure_s, caps->Where().c_str());
-  std::printf("%-20s %3s %16s %16s %10s %10s %10s\n", "balancer", "k", "CPU per node", "throttled",
-              "gateway", "haproxy", "load gen");
+  std::printf("%-20s %3s %14s %10s %9s %9s %9s %9s %9s\n", "balancer", "k", "CPU per node",
+              "throttled", "gateway", "haproxy", "postgres", "load gen", "machine");
   for (const auto& [c, by_k] : cpu) {
     for (const auto& [k, f] : by_k) {
-      std::printf("%-20s %3d %16.3f %15.0f%% %10.3f %10.3f %10.3f\n", c.c_str(), k,
+      std::printf("%-20s %3d %14.3f %9.0f%% %9.3f %9.3f %9.3f %9.3f %9.2f\n", c.c_str(), k,
                   Mean(f.node_cpus), 100 * Mean(f.throttled), Mean(f.gateway), Mean(f.haproxy),
-                  Mean(f.loadgen));
-      json_[key][c]["cpu"][std::to_string(k)] = {{"node_cpus", Mean(f.node_cpus)},
-                                                 {"throttled_fraction", Mean(f.throttled)},
-                                                 {"gateway_cpus", Mean(f.gateway)},
-                                                 {"haproxy_cpus", Mean(f.haproxy)},
-                                                 {"loadgen_cpus", Mean(f.loadgen)}};
+                  Mean(f.postgres), Mean(f.loadgen), Mean(f.machine));
+      json_[key][c]["cpu"][std::to_string(k)] = {
+          {"node_cpus", Mean(f.node_cpus)},    {"throttled_fraction", Mean(f.throttled)},
+          {"gateway_cpus", Mean(f.gateway)},   {"haproxy_cpus", Mean(f.haproxy)},
+          {"postgres_cpus", Mean(f.postgres)}, {"loadgen_cpus", Mean(f.loadgen)},
+          {"machine_cpus", Mean(f.machine)}};
     }
   }
 }
