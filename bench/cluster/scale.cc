@@ -50,7 +50,7 @@ constexpr double kCapCpus = 0.4;    // each node's cap
 constexpr int kBurnMs = 10;         // CPU time of each `burn` call
 constexpr int kBurnInstances = 2;   // --max-instances of `burn`: 1 would do, 2 covers a slow reply
 constexpr int kCapClients = 12;     // 2 x the instances of three nodes
-constexpr double kIdleCpus = 0.03;  // a group using less is idle (WaitQuiet)
+constexpr double kIdleCpus = 0.05;  // a group using less is idle (WaitQuiet)
 // faasd inside a cap: instance cgroups on the unified (v2) mount, which has no controllers here,
 // so every instance stays in its faasd's v1 `cpu` group. faasd's own v1 layout would give each
 // instance a one-CPU quota, and v1 refuses a child quota above an ancestor's (EINVAL), so no
@@ -527,7 +527,7 @@ void Bench::ScalePoints(const std::string& key, const std::string& title, const 
         std::string settle;
         if (caps != nullptr) {
           settle = "; quiet after " +
-                   std::to_string(caps->WaitQuiet(kIdleCpus, seconds(opt_.quick ? 30 : 60))) + " s";
+                   std::to_string(caps->WaitQuiet(kIdleCpus, seconds(opt_.quick ? 15 : 30))) + " s";
         }
         std::vector<NodeCaps::Sample> before(kNodes);
         for (int i = 0; caps != nullptr && i < kNodes; ++i) {
