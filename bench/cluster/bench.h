@@ -35,6 +35,8 @@ constexpr int kFunctions = 200;
 // faasd processes and namespace holders also die with this process: PR_SET_PDEATHSIG).
 extern std::atomic<bool> g_stop;
 
+class NodeCaps;  // scale.cc
+
 struct Options {
   int rounds = 2;
   double warmup_s = 3;  // > 1 s idle-ttl: the warm set settles to this configuration's
@@ -63,6 +65,7 @@ class HaproxyProcess {
   // "set server be/a1 state maint"; returns HAProxy's answer ("" means done, for `set`), or
   // "error: ..." when the socket could not be used.
   static std::string Command(const std::string& socket_path, const std::string& command);
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
@@ -120,7 +123,8 @@ class Bench {
   // Measure "fault" (fault.cc): node 1 (n1 and a1 together) killed, blackholed and hung; the
   // time until our gateway and HAProxy (default and tight checks) take it out, and readmit it.
   void Faults();
-  // Measure "scale" (scale.cc): throughput of a slot-bound function with 1, 2 and 3 nodes.
+  // Measure "scale" (scale.cc): throughput with 1, 2 and 3 nodes, of a slot-bound function, then
+  // of a CPU-bound one with each node's namespace capped at 0.4 CPU (NodeCaps, scale.cc).
   void Scale();
   // Measure "rollout" (rollout.cc): deploy of a 1 MiB library to its first call on every node.
   void Rollout();
@@ -130,6 +134,17 @@ class Bench {
  private:
   bool DeployAll(const std::vector<faas::testing::FaasdProcess*>& targets, std::string* error);
   bool StartHaproxy(std::string* error);
+  // For "scale" (scale.cc). Ours with n1..nk running (started inside `caps` when given, outside
+  // otherwise) and the rest drained; false when a node did not leave or come back.
+  bool ScaleOurNodes(int k, NodeCaps* caps);
+  void ScaleHaproxyServers(int k);
+  // a1..a3 stopped and started again inside `caps` (or outside), and every HAProxy backend
+  // pointed at their new ports; false when they or HAProxy did not come back.
+  bool RestartAlls(NodeCaps* caps);
+  // One variant's closed-loop points (k = 1..3, ours and HAProxy alternating), printed and stored
+  // under json_[key].
+  void ScalePoints(const std::string& key, const std::string& title, const std::string& target,
+                   int clients, NodeCaps* caps);
   // A node's faasd arguments; off loopback a node needs the cluster's certificates (mutual TLS
   // with the gateway, docs/design/0028-cluster-tls.md).
   std::vector<std::string> NodeArgs(int i) const {
@@ -141,6 +156,8 @@ class Bench {
     }
     return args;
   }
+  // HAProxy's nodes serve plain HTTP as its backends; their control API (faasctl deploy from
+  // this bench) is plaintext off loopback too, which faasd refuses without --insecure-cluster.
   std::vector<std::string> AllArgs(int i) const {
     // The baseline's control API on the bench's own bridge, plaintext as before design/0031.
     return {"--role",       "all",   "--node-id",         "a" + std::to_string(i + 1),
@@ -164,6 +181,7 @@ class Bench {
   std::string haproxy_socket_;
   std::map<std::string, int> haproxy_ports_;
   std::map<std::string, Result> results_;
+  std::vector<bool> node_capped_ = std::vector<bool>(kNodes, false);  // n_i started in a cap
   nlohmann::json json_ = nlohmann::json::object();
 };
 
