@@ -53,6 +53,7 @@ void Load::Client(int index, int lane) {
   std::unique_ptr<HttpConnection> conn;
   std::vector<RequestRecord> mine;
   int refusals_in_a_row = 0;
+  double conn_opened_s = 0;
   while (!stop_) {
     if (conn == nullptr) {
       conn = std::make_unique<HttpConnection>(gateways_[gw].host, gateways_[gw].port);
@@ -67,6 +68,7 @@ void Load::Client(int index, int lane) {
         continue;
       }
       refusals_in_a_row = 0;
+      conn_opened_s = Now();
     }
     if (my.interval.count() > 0) {
       // Paced: load shaping, not synchronisation (the wait is at most one interval).
@@ -80,6 +82,7 @@ void Load::Client(int index, int lane) {
     r.client = index;
     r.lane = lane;
     r.gateway = static_cast<int>(gw);
+    r.conn_opened_s = conn_opened_s;
     r.sent_s = Now();
     HttpResult res = conn->Request(my.method, my.target, "", {}, deadline_);
     r.answered_s = Now();

@@ -31,15 +31,16 @@ struct Lane {
 
 struct RequestRecord {
   int client = 0;
-  int lane = 0;            // index into the lanes given to Load
-  int gateway = 0;         // index into the gateways given to Load
-  int status = 0;          // 0: no response (the connection broke, or the client deadline)
-  bool timed_out = false;  // no answer within the client deadline (a test failure)
-  std::string code;        // error.code of a JSON error body
-  std::string message;     // its error.message
-  std::string node;        // X-Faas-Node
-  std::string invocation;  // X-Invocation-Id (or a 202's invocation_id)
-  double sent_s = 0;       // seconds since the load started (steady clock)
+  int lane = 0;              // index into the lanes given to Load
+  int gateway = 0;           // index into the gateways given to Load
+  int status = 0;            // 0: no response (the connection broke, or the client deadline)
+  bool timed_out = false;    // no answer within the client deadline (a test failure)
+  std::string code;          // error.code of a JSON error body
+  std::string message;       // its error.message
+  std::string node;          // X-Faas-Node
+  std::string invocation;    // X-Invocation-Id (or a 202's invocation_id)
+  double sent_s = 0;         // seconds since the load started (steady clock)
+  double conn_opened_s = 0;  // when the connection it was sent on was opened (same clock)
   double answered_s = 0;
   double latency_ms() const { return (answered_s - sent_s) * 1000; }
 };
