@@ -13,7 +13,8 @@
 //     when the two homes differ (only functions with >= kMinCalls calls in both windows count);
 //     a move is needed when it is off the leaving node or onto the joining one, extra otherwise;
 //   - cold starts (`X-Faas-Cold-Start: true`) in the 10 s after E, against the 10 s before the
-//     leave: with a 1 s idle TTL there is a steady stream of them, and the event adds to it.
+//     leave: with warm pools smaller than the function set (design/0032) there is a steady
+//     stream of them, and the event adds to it.
 #include <algorithm>
 #include <cstdio>
 #include <thread>

@@ -7,7 +7,8 @@
 //     namespaces, and one HAProxy 2.6 on the host in front of them with three frontends:
 //     `roundrobin`, `leastconn`, and `balance uri` + `hash-type consistent` +
 //     `hash-balance-factor 125` (its bounded-load consistent hash).
-// Both get the same 200 functions (one library, 200 names, `--idle-ttl 1s`) and the same load:
+// Both get the same 200 functions (one library, 200 names, `--idle-ttl 10m`), every node the same
+// warm pool (`faasd --warm-pool 64`: 3 x 64 < 200, design/0032), and the same load:
 // paced clients offering the same rate (400 calls/s by default) of /function/fNNN with Zipf(1.0)
 // popularity, the same seeded sequence for every configuration. Configurations alternate within
 // each round (the order rotates per round) so the shared machine's drift falls on all of them
@@ -17,7 +18,7 @@
 //
 //   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join,fault,scale,rollout]
 //                                  [--rounds N] [--seconds S] [--clients C] [--rate CALLS_PER_S]
-//                                  [--json FILE]
+//                                  [--warm-pool K] [--idle-ttl DUR] [--warmup S] [--json FILE]
 //
 // Root only (namespaces, veths, cgroups); needs PostgreSQL's binaries and haproxy (Debian
 // `haproxy`, infra/install-deps.sh --bench). Cleans up what it started, also on failure.
@@ -160,7 +161,7 @@ bool Bench::DeployAll(const std::vector<FaasdProcess*>& targets, std::string* er
     threads.emplace_back([&] {
       for (int j = next++; j < jobs && !failed; j = next++) {
         FaasdProcess* d = targets[static_cast<std::size_t>(j / kFunctions)];
-        auto r = d->Ctl({"deploy", FunctionName(j % kFunctions), lib, "--idle-ttl", "1s"});
+        auto r = d->Ctl({"deploy", FunctionName(j % kFunctions), lib, "--idle-ttl", opt_.idle_ttl});
         if (r.exit_code != 0) {
           std::lock_guard lock(mu);
           failed = true;
@@ -258,8 +259,16 @@ void Bench::Balancing() {
   }
   std::printf(
       "\n== Zipf(1.0) over %d functions, %.0f calls/s offered by %d paced clients, %d "
-      "round(s) of %.0f s (after %.0f s warm-up) per configuration ==\n",
-      kFunctions, opt_.rate, opt_.clients, opt_.rounds, opt_.measure_s, opt_.warmup_s);
+      "round(s) of %.0f s (after %.0f s warm-up) per configuration; warm pool %d per node, "
+      "idle TTL %s ==\n",
+      kFunctions, opt_.rate, opt_.clients, opt_.rounds, opt_.measure_s, opt_.warmup_s,
+      opt_.warm_pool, opt_.idle_ttl.c_str());
+  json_["balancing_setup"] = {{"warm_pool", opt_.warm_pool},
+                              {"idle_ttl", opt_.idle_ttl},
+                              {"rate", opt_.rate},
+                              {"clients", opt_.clients},
+                              {"warmup_s", opt_.warmup_s},
+                              {"measure_s", opt_.measure_s}};
   std::printf("%-22s %9s %8s %9s %10s %8s %8s %7s %s\n", "balancer", "req/s", "errors", "warm-hit",
               "misses", "p50 ms", "p99 ms", "max/mn", "warm-hit per round");
   for (const std::string& c : configs) {
@@ -337,14 +346,14 @@ int Run(int argc, char** argv) {
   const char* usage =
       "usage: %s [--quick] [--measures warm,overhead,join,fault,scale,rollout] [--rounds N] "
       "[--seconds S] "
-      "[--clients C] [--rate R] [--json FILE]\n";
+      "[--clients C] [--rate R] [--warm-pool K] [--idle-ttl DUR] [--warmup S] [--json FILE]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--quick") {
       o.quick = true;
       o.rounds = 1;
-      o.warmup_s = 2;
+      o.warmup_s = 4;
       o.measure_s = 4;
       o.clients = 8;
     } else if (a == "--measures") {
@@ -368,6 +377,12 @@ int Run(int argc, char** argv) {
       o.rate = std::atof(next().c_str());
     } else if (a == "--clients") {
       o.clients = std::atoi(next().c_str());
+    } else if (a == "--warm-pool") {
+      o.warm_pool = std::atoi(next().c_str());
+    } else if (a == "--idle-ttl") {
+      o.idle_ttl = next();
+    } else if (a == "--warmup") {
+      o.warmup_s = std::atof(next().c_str());
     } else if (a == "--json") {
       o.json_path = next();
     } else {

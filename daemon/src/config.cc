@@ -169,6 +169,12 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_PIPELINE_DEPTH")
       ->check(CLI::Range(0, 1))
       ->capture_default_str();
+  app.add_option("--warm-pool", c->warm_pool,
+                 "the most function instances this node keeps, all functions together: a cold "
+                 "start past it stops the least recently used idle instance of any function, "
+                 "never below a function's min_warm (0 = no bound; docs/design/0032-warm-pool.md)")
+      ->envname("FAAS_WARM_POOL")
+      ->capture_default_str();
   app.add_option("--answer-buffer-budget", c->answer_buffer_budget_mib,
                  "MiB that worker answers being received may buffer together, beyond 64 KiB each; "
                  "an answer that does not fit waits (0 = an eighth of memory, at most 256)")

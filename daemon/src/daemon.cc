@@ -383,6 +383,7 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
       scheduler::SchedulerOptions{.worker_path = worker,
                                   .init_timeout = config.init_timeout,
                                   .answer_buffer_budget = AnswerBufferBudget(config),
+                                  .warm_pool = config.warm_pool,
                                   .pipeline_depth = config.pipeline_depth,
                                   .cgroups = cgroups->get(),
                                   .spare_cgroups = config.spare_cgroups,
@@ -401,7 +402,8 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
   metrics->SetInstanceSource([&sched] {
     std::vector<metering::InstanceGauge> out;
     for (const auto& [name, st] : sched.AllStats()) {
-      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u, st.parked});
+      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u, st.parked,
+                     st.evicted});
     }
     return out;
   });

@@ -240,6 +240,7 @@ std::string Metrics::Render() const {
     out += "# HELP faas_instances Function instances by state.\n";
     out += "# TYPE faas_instances gauge\n";
     std::string waiting;
+    std::string evicted;
     for (const InstanceGauge& g : source()) {
       AppendF(out, "faas_instances{function=\"%s\",state=\"idle\"} %u\n",
               Escape(g.function).c_str(), g.idle);
@@ -251,10 +252,17 @@ std::string Metrics::Render() const {
               Escape(g.function).c_str(), g.parked);
       AppendF(waiting, "faas_queue_waiting{function=\"%s\"} %u\n", Escape(g.function).c_str(),
               g.waiting);
+      AppendF(evicted, "faas_instances_evicted_total{function=\"%s\"} %llu\n",
+              Escape(g.function).c_str(), static_cast<unsigned long long>(g.evicted));
     }
     out += "# HELP faas_queue_waiting Requests waiting for a free instance.\n";
     out += "# TYPE faas_queue_waiting gauge\n";
     out += waiting;
+    out +=
+        "# HELP faas_instances_evicted_total Idle instances stopped to make room in the node's "
+        "warm pool (faasd --warm-pool).\n";
+    out += "# TYPE faas_instances_evicted_total counter\n";
+    out += evicted;
   }
   // The shards merged, one at a time (a scrape sees each shard at some instant).
   std::map<std::string, PerFunction> functions;

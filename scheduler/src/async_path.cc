@@ -39,6 +39,9 @@ void Scheduler::Impl::InvokeAsync(const AsyncPtr& call) {
   if (g.kind == Grant::kWarm || g.kind == Grant::kCold || g.kind == Grant::kBehind) {
     ++in_flight;
   }
+  if (g.kind == Grant::kCold) {
+    MakeRoomLocked(&dead);
+  }
   ToGraveyard(&dead);
   lock.unlock();
   if (g.kind != Grant::kQueued) {

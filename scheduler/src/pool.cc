@@ -279,6 +279,21 @@ std::vector<PooledPtr> Pool::Reap(Clock::time_point now) {
   return expired;
 }
 
+std::optional<Clock::time_point> Pool::EvictableSince() const {
+  if (idle_.empty() || total_ <= spec_->config.min_warm) {
+    return std::nullopt;
+  }
+  return idle_.front()->last_used;
+}
+
+PooledPtr Pool::EvictIdle() {
+  PooledPtr inst = std::move(idle_.front());
+  idle_.pop_front();
+  --total_;
+  ++evicted_;
+  return inst;
+}
+
 uint32_t Pool::WarmDeficit() const {
   const uint32_t want = std::min(spec_->config.min_warm, MaxInstances());
   return closed() || total_ >= want ? 0 : want - total_;

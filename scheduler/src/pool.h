@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -167,6 +168,12 @@ class Pool {
   std::vector<PooledPtr> Reap(Clock::time_point now);
   // Instances to start for min_warm (0 once removed or shut down).
   uint32_t WarmDeficit() const;
+  // The node's warm pool is full (SchedulerOptions::warm_pool, design/0032): the last use of
+  // this pool's least recently used idle instance when one may be evicted (the pool stays at or
+  // above min_warm), else nullopt. EvictIdle gives it up (to be destroyed) and counts it.
+  std::optional<Clock::time_point> EvictableSince() const;
+  PooledPtr EvictIdle();
+  uint64_t evicted() const { return evicted_; }
   // Queued waiters whose deadline is at or before `now` get their queue-timeout refusal.
   void Expire(Clock::time_point now, std::vector<Grant>* grants);
   // Takes `waiter` out of the queue: true when it was queued (its caller answers it now);
@@ -216,6 +223,7 @@ class Pool {
   std::deque<Queued> queue_;                  // waiters, oldest first
   uint64_t invocations_ = 0;
   uint64_t cold_starts_ = 0;
+  uint64_t evicted_ = 0;  // idle instances given up for another function's cold start
   bool removed_ = false;
   bool stopping_ = false;
   uint32_t pipeline_depth_ = 0;

@@ -53,6 +53,7 @@ void Scheduler::Impl::ReaperLoop() {
         need_warm.push_back(fn);
       }
     }
+    MakeRoomLocked(&expired);  // over the warm pool while everything was busy: trim now
     StartZygotes(lock, need_zygote);  // each parks its first instance as it starts
     if (!need_park.empty()) {
       lock.unlock();
@@ -124,6 +125,7 @@ void Scheduler::Impl::StartWarm(std::unique_lock<std::mutex>& lock,
     if (stopping || fn->pool.WarmDeficit() == 0 || fn->pool.Reserve(1) == 0) {
       continue;
     }
+    MakeRoomLocked(expired);
     auto spec = fn->pool.spec();
     lock.unlock();
     auto started = Launch(*fn, spec, nullptr);

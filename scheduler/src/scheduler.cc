@@ -61,11 +61,40 @@ void Scheduler::Impl::ToGraveyard(std::vector<PooledPtr>* dead) {
   }
 }
 
+void Scheduler::Impl::MakeRoomLocked(std::vector<PooledPtr>* dead) {
+  if (options.warm_pool == 0) {
+    return;
+  }
+  // Linear in the functions, twice per eviction; paid only with a cold start, which costs far
+  // more. Idle instances of one pool are in LRU order, so each pool's front is its candidate.
+  std::size_t held = 0;
+  for (const auto& [name, fn] : functions) {
+    held += fn->pool.total();
+  }
+  while (held > options.warm_pool) {
+    Pool* oldest = nullptr;
+    Clock::time_point since{};
+    for (const auto& [name, fn] : functions) {
+      if (auto t = fn->pool.EvictableSince(); t && (oldest == nullptr || *t < since)) {
+        oldest = &fn->pool;
+        since = *t;
+      }
+    }
+    if (oldest == nullptr) {
+      return;  // the rest are busy, starting or min_warm: the reaper trims once they idle
+    }
+    dead->push_back(oldest->EvictIdle());
+    --held;
+  }
+}
+
 void Scheduler::Impl::Settle(std::vector<Grant>* grants, Deliveries* d) {
+  bool cold = false;
   for (Grant& g : *grants) {
     if (g.kind == Grant::kWarm || g.kind == Grant::kCold) {
       ++in_flight;  // released (Done) by whoever receives it
     }
+    cold = cold || g.kind == Grant::kCold;
     auto* call = static_cast<Call*>(g.waiter.get());
     if (call->async) {
       d->async.push_back(std::move(g));
@@ -77,6 +106,11 @@ void Scheduler::Impl::Settle(std::vector<Grant>* grants, Deliveries* d) {
     d->wake.push_back(std::move(blocked));
   }
   grants->clear();
+  if (cold) {  // a queued caller got a cold slot
+    std::vector<PooledPtr> dead;
+    MakeRoomLocked(&dead);
+    ToGraveyard(&dead);
+  }
 }
 
 void Scheduler::Impl::Deliver(Deliveries* d) {
@@ -369,6 +403,9 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     g = fn->pool.Acquire(
         call, {.fresh = request.fresh, .body_bytes = request.body.size(), .deadline = until},
         &dead);
+    if (g.kind == Grant::kCold) {
+      MakeRoomLocked(&dead);
+    }
     ToGraveyard(&dead);
     if (g.kind == Grant::kWarm || g.kind == Grant::kCold) {
       ++in_flight;
@@ -616,6 +653,7 @@ FunctionStats Scheduler::Stats(const std::string& name) const {
     s.waiting = fn.pool.waiting();
     s.invocations = fn.pool.invocations();
     s.cold_starts = fn.pool.cold_starts();
+    s.evicted = fn.pool.evicted();
     s.zygote_pid = fn.zygote ? fn.zygote->HostPid() : 0;
     s.parked_pid = fn.zygote ? fn.zygote->ParkedPid() : 0;
     s.parked = fn.zygote ? static_cast<uint32_t>(fn.zygote->ParkedCount()) : 0;

@@ -186,5 +186,33 @@ TEST(MemoryTiers, CostScalesWithStartedSteps) {
   }
 }
 
+// faasd --warm-pool (docs/design/0032-warm-pool.md): a node that keeps one instance stops the
+// least recently used function's idle instance for another's cold start, and counts it.
+TEST(WarmPool, AColdStartPastThePoolEvictsTheLeastRecentlyUsedAndCountsIt) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "faasd needs root for its sandbox";
+  }
+  FaasdProcess d;
+  ASSERT_TRUE(d.Start({"--warm-pool", "1"})) << d.Logs();
+  for (const char* fn : {"a", "b"}) {
+    ASSERT_EQ(d.Ctl({"deploy", fn, FunctionLib("hello")}).exit_code, 0);
+  }
+  auto cold = [&](const std::string& fn) {
+    HttpResult r = HttpRequest(d.http_port(), "GET", "/function/" + fn);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.Header("x-faas-cold-start");
+  };
+  EXPECT_EQ(cold("a"), "true");
+  EXPECT_EQ(cold("a"), "false");
+  EXPECT_EQ(cold("b"), "true");  // a's instance makes room
+  EXPECT_EQ(cold("b"), "false");
+  EXPECT_EQ(cold("a"), "true") << "a was evicted";
+  const std::string m = HttpRequest(d.http_port(), "GET", "/metrics").body;
+  EXPECT_EQ(CounterSample(m, "faas_instances_evicted_total{function=\"a\"}"), 1) << m;
+  EXPECT_EQ(CounterSample(m, "faas_instances_evicted_total{function=\"b\"}"), 1) << m;
+  EXPECT_EQ(CounterSample(m, "faas_instances{function=\"b\",state=\"idle\"}"), 0) << m;
+  EXPECT_EQ(CounterSample(m, "faas_instances{function=\"a\",state=\"idle\"}"), 1) << m;
+}
+
 }  // namespace
 }  // namespace faas::testing

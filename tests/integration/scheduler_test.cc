@@ -206,6 +206,53 @@ TEST(Scheduler, IdleInstancesStopAfterTheirTtlButMinWarmStays) {
   EXPECT_FALSE(r.cold_start);
 }
 
+// The node's warm pool (docs/design/0032-warm-pool.md): a cold start past it stops the least
+// recently used idle instance of any function, never one a function's min_warm keeps.
+TEST(Scheduler, AFullWarmPoolEvictsTheLeastRecentlyUsedIdleInstanceOfAnyFunction) {
+  SchedulerOptions o = Options();
+  o.warm_pool = 2;
+  Scheduler s(o);
+  for (const char* name : {"a", "b", "c"}) {
+    FunctionSpec f = Spec("hello");
+    f.name = name;
+    s.SetFunction(f);
+  }
+  auto cold = [&](const char* name) {
+    InvokeResult r = s.Invoke(name, Req());
+    EXPECT_EQ(r.outcome, Outcome::kOk) << name << ": " << r.error_message;
+    return r.cold_start;
+  };
+  ASSERT_TRUE(cold("a"));
+  ASSERT_TRUE(cold("b"));
+  ASSERT_FALSE(cold("a"));  // a is now the most recently used
+  EXPECT_TRUE(cold("c"));   // the pool holds two: b goes
+  EXPECT_EQ(s.Stats("b").idle, 0u);
+  EXPECT_EQ(s.Stats("b").evicted, 1u);
+  EXPECT_EQ(s.Stats("a").idle, 1u);
+  EXPECT_EQ(s.Stats("a").evicted, 0u);
+  EXPECT_EQ(s.Stats("c").idle, 1u);
+  EXPECT_FALSE(cold("a"));
+  EXPECT_TRUE(cold("b")) << "b was evicted";
+  EXPECT_EQ(s.Stats("c").evicted, 1u) << "c was the least recently used of a and c";
+  EXPECT_FALSE(cold("a"));
+  EXPECT_FALSE(cold("b"));
+
+  // min_warm is kept whatever the pool: its prewarmed instance takes a place, and is never the
+  // one evicted.
+  FunctionSpec m = Spec("hello");
+  m.name = "m";
+  m.config.min_warm = 1;
+  s.SetFunction(m);
+  ASSERT_TRUE(Eventually([&] { return s.Stats("m").idle == 1; }));
+  EXPECT_EQ(s.Stats("a").idle + s.Stats("b").idle, 1u) << "the prewarm made room";
+  for (const char* name : {"c", "a", "b", "c"}) {
+    EXPECT_TRUE(cold(name)) << name;
+    EXPECT_EQ(s.Stats("m").idle, 1u) << "after " << name;
+  }
+  EXPECT_EQ(s.Stats("m").evicted, 0u);
+  EXPECT_FALSE(cold("m"));
+}
+
 TEST(Scheduler, NewVersionRetiresOldInstances) {
   Scheduler s(Options());
   s.SetFunction(Spec("hello", 1));

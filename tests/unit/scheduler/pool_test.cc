@@ -372,6 +372,33 @@ TEST_F(PoolTest, IdleInstancesExpireLeastRecentlyUsedFirstNeverBelowMinWarm) {
   EXPECT_EQ(IdOf(g.instance), 3) << "the most recently used is kept";
 }
 
+TEST_F(PoolTest, TheWarmPoolTakesTheLeastRecentlyUsedIdleInstanceNeverBelowMinWarm) {
+  Init(Spec(1, 4, [](store::FunctionConfig& c) { c.min_warm = 1; }));
+  std::vector<PooledPtr> running;
+  for (int i = 0; i < 3; ++i) {
+    running.push_back(StartOne());
+  }
+  EXPECT_FALSE(pool_->EvictableSince()) << "busy instances are never evicted";
+  const Clock::time_point t0 = now_;
+  Release(std::move(running[1]));  // id 2 at t0
+  now_ = t0 + seconds(1);
+  Release(std::move(running[0]));  // id 1 at t0+1s
+  ASSERT_TRUE(pool_->EvictableSince());
+  EXPECT_EQ(*pool_->EvictableSince(), t0) << "the least recently used idle one's last use";
+  PooledPtr gone = pool_->EvictIdle();
+  EXPECT_EQ(IdOf(gone), 2);
+  EXPECT_EQ(pool_->evicted(), 1u);
+  EXPECT_EQ(pool_->total(), 2u);
+  EXPECT_EQ(*pool_->EvictableSince(), t0 + seconds(1));
+  ASSERT_EQ(IdOf(pool_->EvictIdle()), 1);
+  Release(std::move(running[2]));  // id 3: the last one
+  EXPECT_FALSE(pool_->EvictableSince()) << "min_warm keeps one";
+  EXPECT_EQ(pool_->evicted(), 2u);
+  Grant g = Acquire(W("x"));
+  ASSERT_EQ(g.kind, Grant::kWarm);
+  EXPECT_EQ(IdOf(g.instance), 3);
+}
+
 TEST_F(PoolTest, ANewVersionRetiresOldInstances) {
   Init(Spec(1, 3));
   PooledPtr a = StartOne();

@@ -93,6 +93,9 @@ struct DaemonConfig {
   uint32_t spare_cgroups = 8;  // FAAS_SPARE_CGROUPS: empty cgroups kept ready
   bool zygotes = true;         // FAAS_ZYGOTES: cold starts fork from a zygote
   bool park_instances = true;  // FAAS_PARK_INSTANCES: each zygote keeps one instance forked ahead
+  // FAAS_WARM_POOL: the most instances this node keeps, all functions together; a cold start past
+  // it stops the least recently used idle one (docs/design/0032-warm-pool.md). 0 = no bound.
+  uint32_t warm_pool = 0;
   uint32_t parked_fresh = 2;  // FAAS_PARKED_FRESH: parked per zygote of an isolation-fresh function
   // network: outbound (docs/design/0007-outbound-network.md): networks a function may reach
   // although they are denied by default (repeatable --egress-allow CIDR), and slirp4netns

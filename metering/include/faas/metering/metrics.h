@@ -38,6 +38,7 @@ struct InstanceGauge {
   uint32_t waiting = 0;  // requests queued for an instance
   uint32_t zygote = 0;   // 1 while the current version has a zygote to fork from
   uint32_t parked = 0;   // instances that zygote keeps parked for the next cold starts
+  uint64_t evicted = 0;  // its idle instances stopped to make room in the node's warm pool
 };
 
 // Live figures of the HTTP front, read when /metrics is scraped.

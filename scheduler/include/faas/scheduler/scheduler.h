@@ -121,6 +121,7 @@ struct FunctionStats {
   uint32_t waiting = 0;  // requests queued for an instance
   uint64_t invocations = 0;
   uint64_t cold_starts = 0;
+  uint64_t evicted = 0;     // idle instances stopped to make room in a full warm pool
   pid_t zygote_pid = 0;     // the current version's zygote (host pid), 0 while it has none
   pid_t parked_pid = 0;     // its oldest parked instance (host pid), 0 while none is parked
   uint32_t parked = 0;      // how many instances its zygote keeps parked now
@@ -135,6 +136,11 @@ struct SchedulerOptions {
   // (docs/sandbox.md, "Limits enforced from outside"); at least one largest frame.
   std::size_t answer_buffer_budget = 256u << 20;
   std::chrono::milliseconds reap_interval{1'000};  // how often idle_ttl is checked
+  // The node's warm pool (docs/design/0032-warm-pool.md): the most instances it keeps, of every
+  // function together. A cold start past it first stops the least recently used idle instance
+  // of any function (never below a function's min_warm); 0 = no bound (each function is bounded
+  // by its max_instances and idle_ttl only).
+  uint32_t warm_pool = 0;
   // Requests the event-loop path may write to a busy instance ahead of its answer: 0 or 1
   // (docs/design/0015-warm-path-batching.md, "Pipelining"); only for functions whose recent
   // exec time averages under 0.2 ms, and never ahead of queued requests.
