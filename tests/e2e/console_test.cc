@@ -278,6 +278,8 @@ TEST_F(Console, EveryPageHasTheOneSharedHeadAndNavigation) {
     EXPECT_EQ(count(html, "id=\"signout\""), 1u) << page;
     EXPECT_EQ(count(html, "/console/assets/common.js"), 1u) << page;
     EXPECT_EQ(count(html, "<!--faas:"), 0u) << page;
+    EXPECT_EQ(count(html, "{id}"), 0u) << page;
+    EXPECT_EQ(count(html, "<!--d-->"), 0u) << page;
     EXPECT_EQ(count(html, "aria-current=\"page\""), link.empty() ? 0u : 1u) << page;
     if (!link.empty()) {
       EXPECT_NE(html.find("href=\"" + link + "\" aria-current=\"page\""), std::string::npos)
@@ -286,7 +288,20 @@ TEST_F(Console, EveryPageHasTheOneSharedHeadAndNavigation) {
     // The head comes first, then the page's own scripts: common.js before the page's.
     EXPECT_LT(html.find("common.js"), html.find("</head>")) << page;
   }
-  for (const char* fragment : {"_head.html", "_nav.html", "_head", "_nav"}) {
+  // The function settings, one fragment in two forms: the new-function form with the defaults,
+  // the deploy form (filled in with the current configuration) without.
+  const std::string functions_html = Get("/console/functions", cookie).body;
+  const std::string function_html = Get("/console/function?name=hello", cookie).body;
+  for (const char* field : {"memory_mb", "timeout_ms", "max_instances", "min_warm", "idle_ttl_ms",
+                            "isolation", "idempotent"}) {
+    EXPECT_EQ(count(functions_html, std::string("id=\"new-") + field + "\""), 1u) << field;
+    EXPECT_EQ(count(function_html, std::string("id=\"cfg-") + field + "\""), 1u) << field;
+  }
+  EXPECT_NE(functions_html.find("Memory (MiB, 16–8192; default 128)</label>"), std::string::npos);
+  EXPECT_NE(function_html.find("Memory (MiB, 16–8192)</label>"), std::string::npos);
+  EXPECT_NE(function_html.find(">Min warm</label>"), std::string::npos);
+  for (const char* fragment :
+       {"_head.html", "_nav.html", "_settings.html", "_head", "_nav", "_settings"}) {
     ExpectError(Get(std::string("/console/") + fragment, cookie), 404, "route_not_found");
   }
 }
