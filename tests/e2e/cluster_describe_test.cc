@@ -19,13 +19,8 @@ namespace faas::testing {
 namespace {
 
 TEST(ClusterDescribe, AGatewayShowsTheNodesInstancesAndNodesRefuseStrangers) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   const std::string store = pg.Url("faas");
   FaasdProcess n1, n2, gw;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();

@@ -31,15 +31,11 @@ using Json = nlohmann::json;
 class ClusterQueuesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
     if (RedisProcess::ServerPath().empty()) {
       GTEST_SKIP() << "redis-server is not installed";
     }
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
     ASSERT_TRUE(redis_.Start(&error)) << error;
     store_ = pg_.Url("faas");
     ASSERT_TRUE(node_.Start({"--role", "node", "--store", store_, "--node-id", "n1"}))

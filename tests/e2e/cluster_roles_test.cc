@@ -27,12 +27,7 @@ namespace {
 class ClusterRolesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     store_ = pg_.Url("faas");
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store_, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store_, "--node-id", "n2"})) << n2_.Logs();
@@ -308,13 +303,8 @@ TEST_F(ClusterRolesTest, ANodeStoppedWithSigtermFinishesItsCallThenExits) {
 // the nodes in the store's node registry and admits them once its health checks pass; `faasctl
 // node drain` drains a node, which stops taking work and exits, and the other serves on.
 TEST(ClusterMembership, AGatewayFindsRegisteredNodesAndADrainedNodeLeaves) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   const std::string store = pg.Url("faas");
   FaasdProcess n1, n2, gw;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
@@ -367,13 +357,8 @@ TEST(ClusterMembership, AGatewayFindsRegisteredNodesAndADrainedNodeLeaves) {
 // them. A SIGTERMed node with a drain delay is draining (and no longer up) for the whole delay; a
 // second signal ends it and it leaves the registry as dead.
 TEST(ClusterMembership, AGatewaysMetricsCountTheNodesByState) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   const std::string store = pg.Url("faas");
   FaasdProcess n1, n2, gw;
   ASSERT_TRUE(
@@ -444,13 +429,8 @@ TEST(ClusterRolesFlags, RoleAllNamesItsOwnNode) {
 }
 
 TEST(ClusterRolesFlags, ADeployWithNoNodeUpFailsClearly) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   // Port 1 on loopback: nothing listens, connections are refused.
   FaasdProcess gw;
   ASSERT_TRUE(gw.Start(

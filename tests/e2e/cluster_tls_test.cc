@@ -56,15 +56,11 @@ Attempt InvokeHello(const std::shared_ptr<grpc::Channel>& channel, const std::st
 class ClusterTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
     if (std::string why = ClusterCerts::Unavailable(); !why.empty()) {
       GTEST_SKIP() << why;
     }
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
     store_ = pg_.Url("faas");
     // Nodes are dialled at 127.0.0.1: their certificates carry it as an IP SAN.
     ASSERT_TRUE(certs_.Make({"gw:127.0.0.1", "n1:127.0.0.1"}, &error)) << error;

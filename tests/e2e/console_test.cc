@@ -650,12 +650,7 @@ TEST_F(ConsoleTenants, BillsPerTenantMatchTheLedger) {
 class ConsoleCluster : public Console {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     const std::string store = pg_.Url("faas");
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2_.Logs();
@@ -756,12 +751,7 @@ TEST_F(ConsoleCluster, NodesAreListedAndADrainNeedsTheSessionsCsrfToken) {
 class ConsoleSharedSessions : public Console {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     const std::string store = pg_.Url("faas");
     ASSERT_TRUE(gw1_.Start({"--role", "gateway", "--store", store})) << gw1_.Logs();
     ASSERT_TRUE(gw2_.Start({"--role", "gateway", "--store", store})) << gw2_.Logs();

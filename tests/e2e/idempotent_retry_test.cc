@@ -20,12 +20,7 @@ namespace {
 class IdempotentRetryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     const std::string store = pg_.Url("faas");
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2_.Logs();

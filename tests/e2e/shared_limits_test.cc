@@ -30,17 +30,13 @@ bool PollLogs(const FaasdProcess& d, const std::string& needle) {
 }
 
 TEST(SharedLimits, TwoGatewaysAdmitOneBurstAndFallBackToShares) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   if (RedisProcess::ServerPath().empty()) {
     GTEST_SKIP() << "redis-server is not installed";
   }
   PostgresProcess pg;
   RedisProcess redis;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
   ASSERT_TRUE(redis.Start(&error)) << error;
   const std::string store = pg.Url("faas");
   FaasdProcess n1, gw1, gw2;
@@ -106,17 +102,13 @@ std::string RedisCli(const RedisProcess& redis, std::vector<std::string> args) {
 // only, async streams in the queue Redis only; with the limits Redis down the gateways fall back
 // to their shares while async accepts keep working on the other.
 TEST(SharedLimits, RedisLimitsKeepsCountersApartFromQueues) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   if (RedisProcess::ServerPath().empty()) {
     GTEST_SKIP() << "redis-server is not installed";
   }
   PostgresProcess pg;
   RedisProcess queues, limits;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
   ASSERT_TRUE(queues.Start(&error)) << error;
   ASSERT_TRUE(limits.Start(&error)) << error;
   const std::string store = pg.Url("faas");
