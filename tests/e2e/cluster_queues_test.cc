@@ -44,11 +44,8 @@ class ClusterQueuesTest : public ::testing::Test {
 
   // A gateway on the shared store and Redis; `extra` adds flags.
   void StartGateway(FaasdProcess& gw, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {
-        "--role",  "gateway",
-        "--store", store_,
-        "--redis", redis_.url(),
-        "--nodes", "n1=" + node_.grpc_addr() + "@127.0.0.1:" + std::to_string(node_.http_port())};
+    std::vector<std::string> args = {"--role",  "gateway",    "--store", store_,
+                                     "--redis", redis_.url(), "--nodes", node_.NodesEntry("n1")};
     args.insert(args.end(), extra.begin(), extra.end());
     ASSERT_TRUE(gw.Start(args)) << gw.Logs();
   }

@@ -32,12 +32,8 @@ class ClusterRolesTest : public ::testing::Test {
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store_, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store_, "--node-id", "n2"})) << n2_.Logs();
     ASSERT_TRUE(gw_.Start({"--role", "gateway", "--store", store_, "--nodes",
-                           NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+                           n1_.NodesEntry("n1") + "," + n2_.NodesEntry("n2")}))
         << gw_.Logs();
-  }
-
-  static std::string NodeFlag(const std::string& id, const FaasdProcess& n) {
-    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
   }
 
   void Deploy(const std::string& name, const std::string& lib) {
@@ -236,7 +232,7 @@ TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
   // A second gateway (it reads the functions at start) whose first node refuses connections.
   FaasdProcess gw2;
   ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
-                         "dead=127.0.0.1:1@127.0.0.1:1," + NodeFlag("n1", n1_)}))
+                         "dead=127.0.0.1:1@127.0.0.1:1," + n1_.NodesEntry("n1")}))
       << gw2.Logs();
   // While n1 has a call in flight, a picker that spreads load prefers the idle "dead" node;
   // one of the two calls meets the refusal, and both must be served by n1.
@@ -258,7 +254,7 @@ TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
 TEST_F(ClusterRolesTest, ADeployThroughOneGatewayIsServedByAnother) {
   FaasdProcess gw2;
   ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
-                         NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+                         n1_.NodesEntry("n1") + "," + n2_.NodesEntry("n2")}))
       << gw2.Logs();
   Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows its NOTIFY
   HttpResult r;

@@ -86,10 +86,8 @@ class ClusterTlsTest : public ::testing::Test {
 
   // A gateway routing to n1 with `tls` flags.
   bool StartGateway(FaasdProcess& gw, const std::vector<std::string>& tls) {
-    std::vector<std::string> args = {
-        "--role",  "gateway",
-        "--store", store_,
-        "--nodes", "n1=" + n1_.grpc_addr() + "@127.0.0.1:" + std::to_string(n1_.http_port())};
+    std::vector<std::string> args = {"--role", "gateway", "--store",
+                                     store_,   "--nodes", n1_.NodesEntry("n1")};
     args.insert(args.end(), tls.begin(), tls.end());
     return gw.Start(args);
   }

@@ -655,14 +655,11 @@ class ConsoleCluster : public Console {
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2_.Logs();
     ASSERT_TRUE(gw_.Start({"--role", "gateway", "--store", store, "--nodes",
-                           NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+                           n1_.NodesEntry("n1") + "," + n2_.NodesEntry("n2")}))
         << gw_.Logs();
   }
   FaasdProcess& Target() override { return gw_; }
 
-  static std::string NodeFlag(const std::string& id, const FaasdProcess& n) {
-    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
-  }
   nlohmann::json CtlNodes() {
     CommandResult r = gw_.Ctl({"node", "list", "-o", "json"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -41,7 +41,7 @@ TEST(SharedLimits, TwoGatewaysAdmitOneBurstAndFallBackToShares) {
   const std::string store = pg.Url("faas");
   FaasdProcess n1, gw1, gw2;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
-  const std::string nodes = "n1=" + n1.grpc_addr() + "@127.0.0.1:" + std::to_string(n1.http_port());
+  const std::string nodes = n1.NodesEntry("n1");
   ASSERT_TRUE(
       gw1.Start({"--role", "gateway", "--store", store, "--nodes", nodes, "--redis", redis.url()}))
       << gw1.Logs();
@@ -114,7 +114,7 @@ TEST(SharedLimits, RedisLimitsKeepsCountersApartFromQueues) {
   const std::string store = pg.Url("faas");
   FaasdProcess n1, gw1, gw2;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
-  const std::string nodes = "n1=" + n1.grpc_addr() + "@127.0.0.1:" + std::to_string(n1.http_port());
+  const std::string nodes = n1.NodesEntry("n1");
   const std::vector<std::string> gw_args = {"--role",         "gateway",   "--store", store,
                                             "--nodes",        nodes,       "--redis", queues.url(),
                                             "--redis-limits", limits.url()};
