@@ -208,24 +208,68 @@ struct Console::Impl {
     }
   }
 
+  // The file `path` as it is embedded at build time (console/CMakeLists.txt).
+  static std::string AssetBody(std::string_view path) {
+    const console::Asset* a = console::FindAsset(path);
+    FAAS_CHECK(a != nullptr);
+    return std::string(a->body);
+  }
+
+  // Puts the function settings (console/web/_settings.html: the fields of the "new function"
+  // form and of the deploy form) in the page's `<!--faas:settings PREFIX[ defaults]-->` line:
+  // every {id} in the fragment becomes PREFIX, and its <!--d-->hints<!--/d--> on the defaults are
+  // kept (without the markers) only where the slot says "defaults". No slot, no change.
+  static void PutSettings(std::string& html) {
+    constexpr std::string_view kSlot = "<!--faas:settings ";
+    const std::size_t at = html.find(kSlot);
+    if (at == std::string::npos) {
+      return;
+    }
+    const std::size_t args_at = at + kSlot.size();
+    const std::size_t close = html.find("-->\n", args_at);
+    FAAS_CHECK(close != std::string::npos);
+    const std::string_view args = std::string_view(html).substr(args_at, close - args_at);
+    const std::string_view prefix = args.substr(0, args.find(' '));
+    const bool defaults = args.ends_with(" defaults");
+    std::string fragment = AssetBody("_settings.html");
+    for (std::size_t i = fragment.find("{id}"); i != std::string::npos;
+         i = fragment.find("{id}", i)) {
+      fragment.replace(i, 4, prefix);
+      i += prefix.size();
+    }
+    constexpr std::string_view kOpen = "<!--d-->";
+    constexpr std::string_view kClose = "<!--/d-->";
+    for (std::size_t i = fragment.find(kOpen); i != std::string::npos;
+         i = fragment.find(kOpen, i)) {
+      const std::size_t end = fragment.find(kClose, i);
+      FAAS_CHECK(end != std::string::npos);
+      if (defaults) {
+        fragment.erase(end, kClose.size());
+        fragment.erase(i, kOpen.size());
+      } else {
+        fragment.erase(i, end + kClose.size() - i);
+      }
+    }
+    // The whole slot line, its indentation too: the fragment's lines carry their own.
+    const std::size_t line = html.rfind('\n', at) + 1;
+    html.replace(line, close + 4 - line, fragment);
+  }
+
   // The page `file` with the shared head and navigation put in its <!--faas:head--> and
   // <!--faas:nav--> slots (console/web/_head.html, _nav.html: one copy of each for every page),
-  // its own link marked aria-current. Done once, at start: the files are compiled in.
+  // its own link marked aria-current, and the function settings in their slot (PutSettings).
+  // Done once, at start: the files are compiled in.
   static std::string ComposePage(std::string_view file) {
-    auto body = [](std::string_view path) {
-      const console::Asset* a = console::FindAsset(path);
-      FAAS_CHECK(a != nullptr);  // embedded at build time (console/CMakeLists.txt)
-      return std::string(a->body);
-    };
-    std::string html = body(file);
-    std::string nav = body("_nav.html");
+    std::string html = AssetBody(file);
+    PutSettings(html);
+    std::string nav = AssetBody("_nav.html");
     std::string_view stem = file.substr(0, file.rfind('.'));
     const std::string link = "href=\"/console/" + std::string(stem) + "\"";
     if (std::size_t at = nav.find(link); at != std::string::npos) {
       nav.insert(at + link.size(), " aria-current=\"page\"");
     }
     for (const auto& [slot, fragment] :
-         {std::pair<std::string_view, std::string>{"<!--faas:head-->\n", body("_head.html")},
+         {std::pair<std::string_view, std::string>{"<!--faas:head-->\n", AssetBody("_head.html")},
           std::pair<std::string_view, std::string>{"<!--faas:nav-->\n", nav}}) {
       const std::size_t at = html.find(slot);
       FAAS_CHECK(at != std::string::npos);  // every page in kPages has both slots

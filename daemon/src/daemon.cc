@@ -425,6 +425,44 @@ Result<CentralLedger> StartCentralLedger(const DaemonConfig& config, store::Ledg
   return out;
 }
 
+std::optional<ListenAddresses> ParseListenAddresses(const DaemonConfig& config) {
+  auto http_addr = SplitHostPort(config.http);
+  auto grpc_addr = SplitHostPort(config.grpc);
+  if (!http_addr.ok() || !grpc_addr.ok()) {
+    auto log = log::Get("faasd");
+    FAAS_LOG(log, err, "faasd.bad_address",
+             {"error", (http_addr.ok() ? grpc_addr.status() : http_addr.status()).message()});
+    return std::nullopt;
+  }
+  return ListenAddresses{.http = std::move(*http_addr), .grpc = std::move(*grpc_addr)};
+}
+
+std::optional<Stores> OpenStores(const DaemonConfig& config, metering::Metrics* metrics) {
+  auto log = log::Get("faasd");
+  auto registry = store::OpenRegistry(config.store, config.data_dir);
+  if (!registry.ok()) {
+    FAAS_LOG(log, err, "faasd.store_failed", {"dir", config.data_dir},
+             {"backend",
+              config.store.empty() ? "sqlite" : config.store.substr(0, config.store.find(':'))},
+             {"error", registry.status().message()});
+    return std::nullopt;
+  }
+  auto ledger = store::Ledger::Open(config.data_dir);
+  if (!ledger.ok()) {
+    FAAS_LOG(log, err, "faasd.ledger_failed", {"dir", config.data_dir},
+             {"error", ledger.status().message()});
+    return std::nullopt;
+  }
+  auto central = StartCentralLedger(config, ledger->get(), metrics);
+  if (!central.ok()) {
+    FAAS_LOG(log, err, "faasd.ledger_failed", {"error", central.status().message()});
+    return std::nullopt;
+  }
+  return Stores{.registry = std::move(*registry),
+                .ledger = std::move(*ledger),
+                .central = std::move(*central)};
+}
+
 int RunDaemon(const DaemonConfig& config) {
   if (!log::SetLevels(config.log_level)) {
     std::fprintf(stderr, "faasd: bad --log-level \"%s\"\n", config.log_level.c_str());
@@ -445,33 +483,14 @@ int RunDaemon(const DaemonConfig& config) {
     return RunNode(config, stop_signals);
   }
 
-  auto http_addr = SplitHostPort(config.http);
-  auto grpc_addr = SplitHostPort(config.grpc);
-  if (!http_addr.ok() || !grpc_addr.ok()) {
-    FAAS_LOG(log, err, "faasd.bad_address",
-             {"error", (http_addr.ok() ? grpc_addr.status() : http_addr.status()).message()});
+  std::optional<ListenAddresses> addrs = ParseListenAddresses(config);
+  if (!addrs) {
     return 2;
   }
-  // The store string is not logged: a postgres:// URI may carry a password.
-  auto registry = store::OpenRegistry(config.store, config.data_dir);
-  if (!registry.ok()) {
-    FAAS_LOG(log, err, "faasd.store_failed", {"dir", config.data_dir},
-             {"backend",
-              config.store.empty() ? "sqlite" : config.store.substr(0, config.store.find(':'))},
-             {"error", registry.status().message()});
-    return 1;
-  }
-  auto ledger = store::Ledger::Open(config.data_dir);
-  if (!ledger.ok()) {
-    FAAS_LOG(log, err, "faasd.ledger_failed", {"dir", config.data_dir},
-             {"error", ledger.status().message()});
-    return 1;
-  }
   metering::Metrics metrics;
-  // Destroyed before `ledger` and after the scheduler: the shipper's final attempt at shutdown.
-  auto central = StartCentralLedger(config, ledger->get(), &metrics);
-  if (!central.ok()) {
-    FAAS_LOG(log, err, "faasd.ledger_failed", {"error", central.status().message()});
+  // Destroyed after the scheduler: the shipper's final attempt at shutdown.
+  std::optional<Stores> stores = OpenStores(config, &metrics);
+  if (!stores) {
     return 1;
   }
   // The node registry (PostgreSQL only): where a gateway finds its nodes, and what `faasctl
@@ -500,7 +519,7 @@ int RunDaemon(const DaemonConfig& config) {
   std::unique_ptr<RemoteInvoker> remote;
   Runtime* runtime = nullptr;
   scheduler::Invoker* invoker = nullptr;
-  auto functions = (*registry)->ListFunctions();
+  auto functions = stores->registry->ListFunctions();
   if (!functions.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", functions.status().message()});
     return 1;
@@ -521,8 +540,8 @@ int RunDaemon(const DaemonConfig& config) {
       return 1;
     }
     remote = std::make_unique<RemoteInvoker>(
-        nodes.get(), std::move(*balancer), registry->get(), *secret,
-        config.unsafe_no_ledger ? nullptr : ledger->get(), &metrics, tls);
+        nodes.get(), std::move(*balancer), stores->registry.get(), *secret,
+        config.unsafe_no_ledger ? nullptr : stores->ledger.get(), &metrics, tls);
     if (Status s = remote->LoadFunctions(); !s.ok()) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
       return 1;
@@ -535,14 +554,14 @@ int RunDaemon(const DaemonConfig& config) {
     runtime = remote.get();
     invoker = remote.get();
   } else {
-    local = StartScheduler(config, ledger->get(), &metrics);
+    local = StartScheduler(config, stores->ledger.get(), &metrics);
     if (local == nullptr) {
       return 1;
     }
     for (const auto& rec : *functions) {
-      local->sched->SetFunction(SpecFor(**registry, rec.latest));
+      local->sched->SetFunction(SpecFor(*stores->registry, rec.latest));
     }
-    local_runtime = std::make_unique<LocalRuntime>(local->sched.get(), registry->get());
+    local_runtime = std::make_unique<LocalRuntime>(local->sched.get(), stores->registry.get());
     runtime = local_runtime.get();
     invoker = local->sched.get();
   }
@@ -619,21 +638,21 @@ int RunDaemon(const DaemonConfig& config) {
                        .access_log = config.access_log,
                        .limiter = shared_limits.get(),
                        .node_id = local != nullptr ? NodeId(config) : ""});
-  auto keys = BuildKeyTable(**registry);
+  auto keys = BuildKeyTable(*stores->registry);
   if (!keys.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", keys.status().message()});
     return 1;
   }
   gw.SetKeys(*keys);
-  auto routes = (*registry)->ListRoutes();
+  auto routes = stores->registry->ListRoutes();
   if (!routes.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", routes.status().message()});
     return 1;
   }
   gw.SetRoutes(BuildRouter(*routes));
   gateway::ServerOptions http_opts;
-  http_opts.host = http_addr->first;
-  http_opts.port = http_addr->second;
+  http_opts.host = addrs->http.first;
+  http_opts.port = addrs->http.second;
   http_opts.max_connections = config.max_connections;
   http_opts.read_timeout = config.http_read_timeout;
   http_opts.write_timeout = config.http_write_timeout;
@@ -718,7 +737,7 @@ int RunDaemon(const DaemonConfig& config) {
   // at start (its scheduler knows only those; docs/cluster.md).
   std::unique_ptr<RegistryFollower> follower;
   if (config.role == "gateway" || (config.role == "all" && config.store.starts_with("postgres"))) {
-    store::Registry* reg = registry->get();
+    store::Registry* reg = stores->registry.get();
     auto* checker = dynamic_cast<cluster::HealthChecker*>(nodes.get());  // null with --nodes
     follower = std::make_unique<RegistryFollower>(RegistryFollowerOptions{
         .store = config.store,
@@ -756,10 +775,10 @@ int RunDaemon(const DaemonConfig& config) {
   }
 
   ControlService control(
-      {.registry = registry->get(),
+      {.registry = stores->registry.get(),
        .scheduler = runtime,
-       .ledger = ledger->get(),
-       .ledger_reader = central->central.get(),
+       .ledger = stores->ledger.get(),
+       .ledger_reader = stores->central.central.get(),
        .currency_unit = config.currency_unit,
        .routes_sink =
            [&gw](std::shared_ptr<const gateway::Router> r) { gw.SetRoutes(std::move(r)); },
@@ -774,7 +793,7 @@ int RunDaemon(const DaemonConfig& config) {
        })});
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  if (tls == nullptr && !IsLoopbackHost(grpc_addr->first)) {
+  if (tls == nullptr && !IsLoopbackHost(addrs->grpc.first)) {
     // Only with --insecure-cluster (CheckRoleFlags refuses it otherwise): say so where operators
     // look, since every faasctl call now carries the admin token in the clear.
     FAAS_LOG(log, warn, "faasd.control_api_plaintext", {"addr", config.grpc},
@@ -813,8 +832,8 @@ int RunDaemon(const DaemonConfig& config) {
                    .session_store = std::move(console_sessions)});
   gw.SetConsole(console.Handler());
 
-  std::string http_bound = http_addr->first + ":" + std::to_string(*http_port);
-  std::string grpc_bound = grpc_addr->first + ":" + std::to_string(grpc_port);
+  std::string http_bound = addrs->http.first + ":" + std::to_string(*http_port);
+  std::string grpc_bound = addrs->grpc.first + ":" + std::to_string(grpc_port);
   gw.SetReady(true);
   if (!config.ready_file.empty()) {
     std::string json = "{\"http\":\"" + http_bound + "\",\"grpc\":\"" + grpc_bound +

@@ -166,6 +166,18 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // One unary NodeService call to `node` with the nodes' secret, answered within `deadline`:
+  // Unary(node, &Stub::Prepare, req, &reply, kPushDeadline).
+  template <typename Request, typename Reply>
+  grpc::Status Unary(const cluster::NodeInfo& node,
+                     grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Reply*),
+                     const Request& req, Reply* reply, std::chrono::milliseconds deadline) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", authorization);
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    return (*StubFor(node).*method)(&ctx, req, reply);
+  }
+
   // One node's Prepare begun beside a deploy's probe (PrepareOthers).
   struct EarlyPrepare {
     cluster::NodeInfo node;
@@ -185,10 +197,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
 
   grpc::Status PrepareOn(const cluster::NodeInfo& node, const v1::NodePrepareRequest& req,
                          v1::NodePrepareReply* reply) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", authorization);
-    ctx.set_deadline(std::chrono::system_clock::now() + kPushDeadline);
-    return StubFor(node)->Prepare(&ctx, req, reply);
+    return Unary(node, &Stub::Prepare, req, reply, kPushDeadline);
   }
 
   // A deploy's probe runs on `probe`: every other node that is up prepares the same version at
@@ -253,13 +262,10 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void DropOn(const cluster::NodeInfo& node, const std::string& function) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", authorization);
-    ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
     v1::NodeFunctionName req;
     req.set_name(function);
     v1::NodeEmpty reply;
-    StubFor(node)->DropPrepared(&ctx, req, &reply).ok();  // best effort
+    Unary(node, &Stub::DropPrepared, req, &reply, kControlDeadline).ok();  // best effort
   }
 
   // Makes `v` current on every node that is up, all at once: `probe` (the deploy's probe node)
@@ -326,12 +332,9 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
           }
         }
         if (error.empty()) {
-          grpc::ClientContext ctx;
-          ctx.AddMetadata("authorization", self->authorization);
-          ctx.set_deadline(std::chrono::system_clock::now() +
-                           (probed ? std::chrono::seconds(kControlDeadline) : kPushDeadline));
           v1::NodePrewarmReply reply;
-          grpc::Status s = self->StubFor(node)->Prewarm(&ctx, load, &reply);
+          grpc::Status s = self->Unary(node, &Stub::Prewarm, load, &reply,
+                                       probed ? kControlDeadline : kPushDeadline);
           if (!s.ok() || reply.code() != 0) {
             error = "load: " + (s.ok() ? reply.message() : s.error_message());
           }
@@ -680,11 +683,8 @@ Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds*
     }
     tried.push_back(node->id);
     impl_->Begin(node->id);
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", impl_->authorization);
-    ctx.set_deadline(std::chrono::system_clock::now() + kPrepareDeadline);
     v1::NodePrepareReply reply;
-    grpc::Status s = impl_->StubFor(*node)->Prepare(&ctx, req, &reply);
+    grpc::Status s = impl_->Unary(*node, &Stub::Prepare, req, &reply, kPrepareDeadline);
     impl_->End(node->id);
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
       impl_->nodes->MarkDown(node->id, s.error_message());
@@ -722,13 +722,7 @@ void RemoteInvoker::DropPrepared(const std::string& name) {
   }
   for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
     if (node.id == node_id) {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", impl_->authorization);
-      ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
-      v1::NodeFunctionName req;
-      req.set_name(name);
-      v1::NodeEmpty reply;
-      impl_->StubFor(node)->DropPrepared(&ctx, req, &reply).ok();  // best effort
+      impl_->DropOn(node, name);
     }
   }
 }
@@ -765,13 +759,10 @@ void RemoteInvoker::RemoveFunction(const std::string& name) {
     impl_->changed_at[name] = Clock::now();
   }
   for (const cluster::NodeInfo& node : impl_->nodes->Up()) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", impl_->authorization);
-    ctx.set_deadline(std::chrono::system_clock::now() + kControlDeadline);
     v1::NodeFunctionName req;
     req.set_name(name);
     v1::NodeEmpty reply;
-    grpc::Status s = impl_->StubFor(node)->Remove(&ctx, req, &reply);
+    grpc::Status s = impl_->Unary(node, &Stub::Remove, req, &reply, kControlDeadline);
     if (!s.ok()) {
       FAAS_LOG(Log(), warn, "node.remove_failed", {"fn", name}, {"node", node.id},
                {"error", s.error_message()});
@@ -880,15 +871,12 @@ Result<uint32_t> RemoteInvoker::Prewarm(const std::string& name, uint32_t count)
   while (std::optional<cluster::NodeInfo> node = impl_->Pick(key, tried)) {
     tried.push_back(node->id);
     impl_->Begin(node->id);
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", impl_->authorization);
-    ctx.set_deadline(std::chrono::system_clock::now() + kPrepareDeadline);
     v1::NodePrewarmRequest req;
     req.set_function(name);
     req.set_version(spec->version);
     req.set_count(count);
     v1::NodePrewarmReply reply;
-    grpc::Status s = impl_->StubFor(*node)->Prewarm(&ctx, req, &reply);
+    grpc::Status s = impl_->Unary(*node, &Stub::Prewarm, req, &reply, kPrepareDeadline);
     impl_->End(node->id);
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
       impl_->nodes->MarkDown(node->id, s.error_message());

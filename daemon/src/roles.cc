@@ -213,30 +213,14 @@ Result<std::unique_ptr<cluster::Balancer>> MakeNodeBalancer(const DaemonConfig& 
 
 int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
   auto log = log::Get("faasd");
-  auto http_addr = SplitHostPort(config.http);
-  auto grpc_addr = SplitHostPort(config.grpc);
-  if (!http_addr.ok() || !grpc_addr.ok()) {
-    FAAS_LOG(log, err, "faasd.bad_address",
-             {"error", (http_addr.ok() ? grpc_addr.status() : http_addr.status()).message()});
+  std::optional<ListenAddresses> addrs = ParseListenAddresses(config);
+  if (!addrs) {
     return 2;
-  }
-  auto registry = store::OpenRegistry(config.store, config.data_dir);
-  if (!registry.ok()) {
-    FAAS_LOG(log, err, "faasd.store_failed", {"dir", config.data_dir}, {"backend", "postgres"},
-             {"error", registry.status().message()});
-    return 1;
-  }
-  auto ledger = store::Ledger::Open(config.data_dir);
-  if (!ledger.ok()) {
-    FAAS_LOG(log, err, "faasd.ledger_failed", {"dir", config.data_dir},
-             {"error", ledger.status().message()});
-    return 1;
   }
   metering::Metrics metrics;
   // Destroyed after the scheduler: the shipper's final attempt at shutdown.
-  auto central = StartCentralLedger(config, ledger->get(), &metrics);
-  if (!central.ok()) {
-    FAAS_LOG(log, err, "faasd.ledger_failed", {"error", central.status().message()});
+  std::optional<Stores> stores = OpenStores(config, &metrics);
+  if (!stores) {
     return 1;
   }
   auto node_registry = store::OpenNodeRegistry(config.store);
@@ -255,24 +239,24 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     FAAS_LOG(log, err, "faasd.tls_failed", {"error", tls.status().message()});
     return 2;
   }
-  std::unique_ptr<LocalScheduler> local = StartScheduler(config, ledger->get(), &metrics);
+  std::unique_ptr<LocalScheduler> local = StartScheduler(config, stores->ledger.get(), &metrics);
   if (local == nullptr) {
     return 1;
   }
   scheduler::Scheduler& sched = *local->sched;
   // Every function's latest version now; versions deployed later are loaded when a gateway
   // first asks for them (NodeService).
-  auto functions = (*registry)->ListFunctions();
+  auto functions = stores->registry->ListFunctions();
   if (!functions.ok()) {
     FAAS_LOG(log, err, "faasd.store_failed", {"error", functions.status().message()});
     return 1;
   }
   for (const auto& rec : *functions) {
-    sched.SetFunction(SpecFor(**registry, rec.latest));
+    sched.SetFunction(SpecFor(*stores->registry, rec.latest));
   }
   const std::string node_id = NodeId(config);
   auto node = NodeServer::Start(config.grpc, {.scheduler = &sched,
-                                              .registry = registry->get(),
+                                              .registry = stores->registry.get(),
                                               .node_id = node_id,
                                               .secret = *secret,
                                               .tls = *tls});
@@ -283,14 +267,14 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
   }
   // Deploy notices: each new version's library is fetched into the cache now, not by its first
   // call (docs/design/0022-change-notification.md).
-  DeployPrefetcher prefetcher(config.store, registry->get());
+  DeployPrefetcher prefetcher(config.store, stores->registry.get());
   if (Status s = prefetcher.Start(); !s.ok()) {
     FAAS_LOG(log, warn, "faasd.prefetch_failed", {"error", s.message()});
   }
   std::atomic<bool> ready{false};
   gateway::ServerOptions http_opts;
-  http_opts.host = http_addr->first;
-  http_opts.port = http_addr->second;
+  http_opts.host = addrs->http.first;
+  http_opts.port = addrs->http.second;
   http_opts.threads = 1;
   http_opts.read_timeout = config.http_read_timeout;
   http_opts.write_timeout = config.http_write_timeout;
@@ -302,8 +286,8 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
     FAAS_LOG(log, err, "faasd.http_failed", {"error", http_port.status().message()});
     return 1;
   }
-  const std::string http_bound = http_addr->first + ":" + std::to_string(*http_port);
-  const std::string grpc_bound = grpc_addr->first + ":" + std::to_string((*node)->port());
+  const std::string http_bound = addrs->http.first + ":" + std::to_string(*http_port);
+  const std::string grpc_bound = addrs->grpc.first + ":" + std::to_string((*node)->port());
   const std::string advertise = config.advertise.empty() ? grpc_bound : config.advertise;
   ready = true;
   if (!config.ready_file.empty()) {
@@ -321,7 +305,7 @@ int RunNode(const DaemonConfig& config, const sigset_t& stop_signals) {
   CPU_ZERO(&cpus);
   const int ncpu = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
   const std::string advertise_host =
-      SplitHostPort(advertise).ok() ? SplitHostPort(advertise)->first : http_addr->first;
+      SplitHostPort(advertise).ok() ? SplitHostPort(advertise)->first : addrs->http.first;
   NodeMembership membership(
       node_registry->get(),
       {.self = {.id = node_id,

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -60,6 +61,26 @@ struct CentralLedger {
 };
 Result<CentralLedger> StartCentralLedger(const DaemonConfig& config, store::Ledger* ledger,
                                          metering::Metrics* metrics);
+
+// --http and --grpc as host and port, or nullopt after logging faasd.bad_address (exit 2).
+struct ListenAddresses {
+  std::pair<std::string, uint16_t> http;
+  std::pair<std::string, uint16_t> grpc;
+};
+std::optional<ListenAddresses> ParseListenAddresses(const DaemonConfig& config);
+
+// The stores of a role that runs or bills functions (all, gateway, node): the registry (--store),
+// the local ledger (--data-dir) and, on PostgreSQL, the central ledger (StartCentralLedger, its
+// backlog a source of `metrics`). Declared in the order they are built: the central ledger is
+// destroyed first, then the local ledger it ships from.
+struct Stores {
+  std::unique_ptr<store::Registry> registry;
+  std::unique_ptr<store::Ledger> ledger;
+  CentralLedger central;
+};
+// Opens them, or logs what failed (faasd.store_failed, faasd.ledger_failed) and returns nullopt:
+// the process exits 1. The store string is not logged: a postgres:// URI may carry a password.
+std::optional<Stores> OpenStores(const DaemonConfig& config, metering::Metrics* metrics);
 
 // faasd --role node: runs until a signal in `stop_signals` (already blocked), then drains.
 // Returns the process exit code.

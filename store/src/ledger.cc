@@ -74,7 +74,8 @@ constexpr const char* kUnshippedIndex =
   " peak_memory_bytes, cold_start, outcome, error_code, queue_ns, spawn_ns, load_ns, init_ns," \
   " exec_ns, tenant, queue, message_id"
 
-InvocationRecord ReadRecord(const sql::Stmt& st) {
+// A row of a record query (sql::ReadAll's reader).
+Result<InvocationRecord> ReadRecord(const sql::Stmt& st) {
   InvocationRecord r;
   r.invocation_id = st.Text(0);
   r.function = st.Text(1);
@@ -99,6 +100,11 @@ InvocationRecord ReadRecord(const sql::Stmt& st) {
   r.queue = st.Text(20);
   r.message_id = st.Text(21);
   return r;
+}
+
+// A row of "SELECT seq, id, function, start_ms, text FROM logs" (sql::ReadAll's reader).
+Result<LogEntry> ReadLog(const sql::Stmt& st) {
+  return LogEntry{static_cast<uint64_t>(st.Int(0)), st.Text(1), st.Text(2), st.Int(3), st.Text(4)};
 }
 
 // One journal line. Hand-rolled: this runs on every invocation's hot path, where building a
@@ -494,15 +500,7 @@ Result<std::vector<LogEntry>> Ledger::Logs(const std::string& function,
                         " WHERE function = ?1 AND (?2 = '' OR id = ?2) AND seq > ?3"
                         " ORDER BY seq DESC LIMIT ?4",
                         {function, invocation_id, static_cast<int64_t>(after_seq), int64_t{last}}));
-  std::vector<LogEntry> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
-    if (!more) {
-      break;
-    }
-    out.push_back(
-        {static_cast<uint64_t>(st.Int(0)), st.Text(1), st.Text(2), st.Int(3), st.Text(4)});
-  }
+  FAAS_ASSIGN_OR_RETURN(std::vector<LogEntry> out, sql::ReadAll<LogEntry>(st, ReadLog));
   std::reverse(out.begin(), out.end());
   return out;
 }
@@ -518,6 +516,15 @@ Status Ledger::Flush() {
     return DeadlineExceededError("ledger flush did not finish within 30s");
   }
   return OkStatus();
+}
+
+void AddToTotal(const BillRow& row, BillRow* total) {
+  total->invocations += row.invocations;
+  total->cpu_ns += row.cpu_ns;
+  total->billed_ms += row.billed_ms;
+  total->cost_micros += row.cost_micros;
+  total->cold_starts += row.cold_starts;
+  total->errors += row.errors;
 }
 
 Result<std::vector<BillRow>> Ledger::Bill(const BillQuery& q) {
@@ -560,12 +567,7 @@ Result<std::vector<BillRow>> Ledger::Bill(const BillQuery& q) {
     r.cost_micros = st.Int(4);
     r.cold_starts = static_cast<uint64_t>(st.Int(5));
     r.errors = static_cast<uint64_t>(st.Int(6));
-    total.invocations += r.invocations;
-    total.cpu_ns += r.cpu_ns;
-    total.billed_ms += r.billed_ms;
-    total.cost_micros += r.cost_micros;
-    total.cold_starts += r.cold_starts;
-    total.errors += r.errors;
+    AddToTotal(r, &total);
     if (!q.by.empty()) {
       rows.push_back(std::move(r));
     }
@@ -584,15 +586,7 @@ Result<std::vector<InvocationRecord>> Ledger::List(const std::string& function, 
                          " FROM invocations WHERE function = ?1 AND (?2 = '' OR outcome = ?2)"
                          " ORDER BY start_ms DESC, rowid DESC LIMIT ?3",
                          {function, outcome, int64_t{last}}));
-  std::vector<InvocationRecord> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
-    if (!more) {
-      break;
-    }
-    out.push_back(ReadRecord(st));
-  }
-  return out;
+  return sql::ReadAll<InvocationRecord>(st, ReadRecord);
 }
 
 Result<std::vector<InvocationRecord>> Ledger::Unshipped(std::size_t limit) {
@@ -607,15 +601,7 @@ Result<std::vector<InvocationRecord>> Ledger::Unshipped(std::size_t limit) {
                                            " FROM invocations WHERE shipped = 0 ORDER BY rowid"
                                            " LIMIT ?1",
                                            {static_cast<int64_t>(limit)}));
-  std::vector<InvocationRecord> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
-    if (!more) {
-      break;
-    }
-    out.push_back(ReadRecord(st));
-  }
-  return out;
+  return sql::ReadAll<InvocationRecord>(st, ReadRecord);
 }
 
 Result<std::vector<LogEntry>> Ledger::UnshippedLogs(std::size_t limit) {
@@ -627,16 +613,7 @@ Result<std::vector<LogEntry>> Ledger::UnshippedLogs(std::size_t limit) {
                          " COALESCE((SELECT value FROM ship_state WHERE name = 'logs'), 0)"
                          " ORDER BY seq LIMIT ?1",
                          {static_cast<int64_t>(limit)}));
-  std::vector<LogEntry> out;
-  for (;;) {
-    FAAS_ASSIGN_OR_RETURN(bool more, st.Step());
-    if (!more) {
-      break;
-    }
-    out.push_back(
-        {static_cast<uint64_t>(st.Int(0)), st.Text(1), st.Text(2), st.Int(3), st.Text(4)});
-  }
-  return out;
+  return sql::ReadAll<LogEntry>(st, ReadLog);
 }
 
 Status Ledger::MarkShipped(const std::vector<std::string>& ids, uint64_t logs_through_seq) {

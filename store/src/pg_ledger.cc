@@ -347,12 +347,7 @@ Result<std::vector<BillRow>> PgLedger::Bill(const BillQuery& q) {
     b.cost_micros = r.Int(i, 4);
     b.cold_starts = static_cast<uint64_t>(r.Int(i, 5));
     b.errors = static_cast<uint64_t>(r.Int(i, 6));
-    total.invocations += b.invocations;
-    total.cpu_ns += b.cpu_ns;
-    total.billed_ms += b.billed_ms;
-    total.cost_micros += b.cost_micros;
-    total.cold_starts += b.cold_starts;
-    total.errors += b.errors;
+    AddToTotal(b, &total);
     if (!q.by.empty()) {
       rows.push_back(std::move(b));
     }

@@ -29,13 +29,12 @@ using queue_internal::AckLeased;
 using queue_internal::CheckQueueName;
 using queue_internal::HeadersToJson;
 using queue_internal::InsertMessage;
+using queue_internal::kMaxVisibilityMs;
 using queue_internal::LeaseLost;
+using queue_internal::LeaseVisibilityMs;
 using queue_internal::Log;
 using queue_internal::NotNull;
 using queue_internal::ReadMessage;
-
-// Longest lease: a year. Larger visibilities are clamped so now + visibility cannot overflow.
-constexpr int64_t kMaxVisibilityMs = int64_t{365} * 24 * 3600 * 1000;
 
 // One row per message, live or dead. Lease state lives in three columns:
 //   visible_at_ms    the message can be leased when this is <= now. A lease sets it to the
@@ -184,6 +183,14 @@ faas::Status LeaseLost(int64_t id, uint32_t attempt) {
                              std::to_string(attempt) +
                              " is not leased: it was acked, retried or dead-lettered, or its "
                              "lease expired and it was leased again");
+}
+
+faas::Result<int64_t> LeaseVisibilityMs(std::chrono::milliseconds visibility) {
+  if (visibility.count() <= 0) {
+    return faas::InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
+                                      " must be positive");
+  }
+  return std::min<int64_t>(visibility.count(), kMaxVisibilityMs);
 }
 
 faas::Status CheckIdempotency(std::string_view key, std::chrono::milliseconds ttl) {
@@ -433,15 +440,11 @@ Result<int64_t> SqliteQueue::Publish(std::string_view queue, std::string_view bo
 Result<std::vector<QueueMessage>> SqliteQueue::Lease(std::string_view queue, uint32_t max,
                                                      std::chrono::milliseconds visibility) {
   FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
-  if (visibility.count() <= 0) {
-    return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
-                                " must be positive");
-  }
+  FAAS_ASSIGN_OR_RETURN(const int64_t visibility_ms, LeaseVisibilityMs(visibility));
   std::vector<QueueMessage> out;
   if (max == 0) {
     return out;
   }
-  int64_t visibility_ms = std::min<int64_t>(visibility.count(), kMaxVisibilityMs);
   auto op = [&](sqlite3* db) -> Status {
     int64_t now = UnixMillisNow();
     // The subquery walks the queue in id order on a covering index and stops after `max`
@@ -515,11 +518,7 @@ void SqliteQueue::WakeAll() {
 }
 
 Status SqliteQueue::Extend(int64_t id, uint32_t attempt, std::chrono::milliseconds visibility) {
-  if (visibility.count() <= 0) {
-    return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
-                                " must be positive");
-  }
-  int64_t visibility_ms = std::min<int64_t>(visibility.count(), kMaxVisibilityMs);
+  FAAS_ASSIGN_OR_RETURN(const int64_t visibility_ms, LeaseVisibilityMs(visibility));
   auto op = [&](sqlite3* db) -> Status {
     int64_t until = UnixMillisNow() + visibility_ms;
     FAAS_ASSIGN_OR_RETURN(

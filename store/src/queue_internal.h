@@ -4,6 +4,7 @@
 // queue_async.cc async invocation records; queue_settings.cc the settings table.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -116,6 +117,13 @@ std::string_view NotNull(std::string_view s);
 
 // A user-given name for an error message, quoted and cut at 64 bytes.
 std::string Quote(std::string_view s);
+
+// Longest lease: a year. Larger visibilities are clamped so now + visibility cannot overflow.
+inline constexpr int64_t kMaxVisibilityMs = int64_t{365} * 24 * 3600 * 1000;
+
+// A lease's visibility (Lease, Extend) in milliseconds, clamped to kMaxVisibilityMs;
+// InvalidArgument unless it is positive.
+faas::Result<int64_t> LeaseVisibilityMs(std::chrono::milliseconds visibility);
 
 // InvalidArgument when `name` is empty or longer than 200 bytes; `what` names it in the message.
 faas::Status CheckQueueName(std::string_view name, std::string_view what = "queue name");

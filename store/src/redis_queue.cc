@@ -28,6 +28,7 @@ using queue_internal::CheckQueueName;
 using queue_internal::HeadersFromJson;
 using queue_internal::HeadersToJson;
 using queue_internal::LeaseLost;
+using queue_internal::LeaseVisibilityMs;
 using queue_internal::Log;
 using queue_internal::Quote;
 using queue_internal::ToU32;
@@ -35,7 +36,6 @@ using queue_internal::ToU64;
 using redis::RedisClient;
 using redis::RedisReply;
 
-constexpr int64_t kMaxVisibilityMs = int64_t{365} * 24 * 3600 * 1000;
 // Longest XREAD BLOCK of one WaitForReady round: below the connection's read timeout, and short
 // enough that a wait notices an unreachable Redis within a second or two.
 constexpr int64_t kMaxBlockMs = 1000;
@@ -125,15 +125,11 @@ class RedisQueue final : public Queue {
   Result<std::vector<QueueMessage>> Lease(std::string_view queue, uint32_t max,
                                           std::chrono::milliseconds visibility) override {
     FAAS_RETURN_IF_ERROR(CheckQueueName(queue));
-    if (visibility.count() <= 0) {
-      return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
-                                  " must be positive");
-    }
+    FAAS_ASSIGN_OR_RETURN(const int64_t visibility_ms, LeaseVisibilityMs(visibility));
     std::vector<QueueMessage> out;
     if (max == 0) {
       return out;
     }
-    int64_t visibility_ms = std::min<int64_t>(visibility.count(), kMaxVisibilityMs);
     FAAS_ASSIGN_OR_RETURN(RedisReply r,
                           Eval(lease_, {std::string(queue), std::to_string(max),
                                         std::to_string(visibility_ms), options_.consumer}));
@@ -159,11 +155,7 @@ class RedisQueue final : public Queue {
   void WakeAll() override;
 
   Status Extend(int64_t id, uint32_t attempt, std::chrono::milliseconds visibility) override {
-    if (visibility.count() <= 0) {
-      return InvalidArgumentError("lease visibility " + FormatDuration(visibility) +
-                                  " must be positive");
-    }
-    int64_t visibility_ms = std::min<int64_t>(visibility.count(), kMaxVisibilityMs);
+    FAAS_ASSIGN_OR_RETURN(const int64_t visibility_ms, LeaseVisibilityMs(visibility));
     FAAS_ASSIGN_OR_RETURN(RedisReply r, Eval(extend_, {std::to_string(id), std::to_string(attempt),
                                                        std::to_string(visibility_ms)}));
     return Int(r.get()) == 1 ? OkStatus() : LeaseLost(id, attempt);

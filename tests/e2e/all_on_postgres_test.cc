@@ -28,12 +28,7 @@ class AllOnPostgresTest : public ::testing::Test {
     if (::geteuid() != 0) {
       GTEST_SKIP() << "faasd --role all needs root for its sandbox";
     }
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     store_ = pg_.Url("faas");
   }
 

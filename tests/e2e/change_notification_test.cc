@@ -46,12 +46,7 @@ std::size_t Count(const std::string& haystack, const std::string& needle) {
 class ChangeNotificationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     store_ = pg_.Url("faas");
     ASSERT_TRUE(node_.Start({"--role", "node", "--store", store_, "--node-id", "n1"}))
         << node_.Logs();

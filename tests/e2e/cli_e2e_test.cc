@@ -1,28 +1,23 @@
 // End-to-end: faasctl commands that were tested only against a fake control service, now against
 // a real faasd (issue #15 item 9): prewarm, trigger pause/resume, invoke --fresh / --method /
 // --path / --query / --async --callback-url, bill --since/--until, and logs --follow.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "e2e/faasd_test.h"
+#include "e2e/http_sink.h"
 #include "faasd_process.h"
 #include "http_client.h"
 #include "subprocess.h"
@@ -135,72 +130,6 @@ class StreamingProcess {
   pid_t pid_ = -1;
   int fd_ = -1;
   std::string out_;
-};
-
-// A loopback HTTP listener that answers 200 to every request and keeps them all.
-class HookSink {
- public:
-  HookSink() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 8);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~HookSink() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  int port() const { return port_; }
-  // Waits for a request whose body contains `text`; returns it raw ("" at the deadline).
-  std::string AwaitContaining(const std::string& text, seconds timeout) {
-    std::string found;
-    PollUntil(
-        [&] {
-          std::lock_guard lock(mu_);
-          for (const std::string& r : requests_) {
-            if (r.find(text) != std::string::npos) {
-              found = r;
-              return true;
-            }
-          }
-          return false;
-        },
-        timeout);
-    return found;
-  }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
-      if (::poll(&p, 1, 50) <= 0) {
-        continue;
-      }
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) {
-        continue;
-      }
-      std::string req = ReadHttpRequest(c, std::chrono::milliseconds(2000));
-      const char kOk[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      (void)!::write(c, kOk, sizeof kOk - 1);
-      ::close(c);
-      std::lock_guard lock(mu_);
-      requests_.push_back(req);
-    }
-  }
-  int fd_ = -1;
-  int port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::vector<std::string> requests_;
 };
 
 class CliE2E : public FaasdTest {
@@ -331,7 +260,7 @@ class CliE2ECallbacks : public CliE2E {
 
 TEST_F(CliE2ECallbacks, InvokeAsyncWithACallbackUrlDeliversTheResultThere) {
   Ctl0({"deploy", "echo", FunctionLib("echo")});
-  HookSink sink;
+  HttpSink sink;
   CommandResult r =
       d_.Ctl({"invoke", "echo", "--async", "--data", "from-cli", "--callback-url",
               "http://127.0.0.1:" + std::to_string(sink.port()) + "/done", "-o", "json"});

@@ -19,22 +19,14 @@ namespace faas::testing {
 namespace {
 
 TEST(ClusterDescribe, AGatewayShowsTheNodesInstancesAndNodesRefuseStrangers) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   const std::string store = pg.Url("faas");
   FaasdProcess n1, n2, gw;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
   ASSERT_TRUE(n2.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2.Logs();
-  auto flag = [](const std::string& id, const FaasdProcess& n) {
-    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
-  };
-  ASSERT_TRUE(gw.Start(
-      {"--role", "gateway", "--store", store, "--nodes", flag("n1", n1) + "," + flag("n2", n2)}))
+  ASSERT_TRUE(gw.Start({"--role", "gateway", "--store", store, "--nodes",
+                        n1.NodesEntry("n1") + "," + n2.NodesEntry("n2")}))
       << gw.Logs();
   auto logs = [&] { return gw.Logs() + n1.Logs() + n2.Logs(); };
   CommandResult r = gw.Ctl({"deploy", "hello", FunctionLib("hello")});

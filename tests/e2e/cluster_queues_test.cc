@@ -31,15 +31,11 @@ using Json = nlohmann::json;
 class ClusterQueuesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
     if (RedisProcess::ServerPath().empty()) {
       GTEST_SKIP() << "redis-server is not installed";
     }
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
     ASSERT_TRUE(redis_.Start(&error)) << error;
     store_ = pg_.Url("faas");
     ASSERT_TRUE(node_.Start({"--role", "node", "--store", store_, "--node-id", "n1"}))
@@ -48,11 +44,8 @@ class ClusterQueuesTest : public ::testing::Test {
 
   // A gateway on the shared store and Redis; `extra` adds flags.
   void StartGateway(FaasdProcess& gw, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {
-        "--role",  "gateway",
-        "--store", store_,
-        "--redis", redis_.url(),
-        "--nodes", "n1=" + node_.grpc_addr() + "@127.0.0.1:" + std::to_string(node_.http_port())};
+    std::vector<std::string> args = {"--role",  "gateway",    "--store", store_,
+                                     "--redis", redis_.url(), "--nodes", node_.NodesEntry("n1")};
     args.insert(args.end(), extra.begin(), extra.end());
     ASSERT_TRUE(gw.Start(args)) << gw.Logs();
   }

@@ -27,22 +27,13 @@ namespace {
 class ClusterRolesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     store_ = pg_.Url("faas");
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store_, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store_, "--node-id", "n2"})) << n2_.Logs();
     ASSERT_TRUE(gw_.Start({"--role", "gateway", "--store", store_, "--nodes",
-                           NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+                           n1_.NodesEntry("n1") + "," + n2_.NodesEntry("n2")}))
         << gw_.Logs();
-  }
-
-  static std::string NodeFlag(const std::string& id, const FaasdProcess& n) {
-    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
   }
 
   void Deploy(const std::string& name, const std::string& lib) {
@@ -241,7 +232,7 @@ TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
   // A second gateway (it reads the functions at start) whose first node refuses connections.
   FaasdProcess gw2;
   ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
-                         "dead=127.0.0.1:1@127.0.0.1:1," + NodeFlag("n1", n1_)}))
+                         "dead=127.0.0.1:1@127.0.0.1:1," + n1_.NodesEntry("n1")}))
       << gw2.Logs();
   // While n1 has a call in flight, a picker that spreads load prefers the idle "dead" node;
   // one of the two calls meets the refusal, and both must be served by n1.
@@ -263,7 +254,7 @@ TEST_F(ClusterRolesTest, ACallNotDeliveredGoesToTheNextNode) {
 TEST_F(ClusterRolesTest, ADeployThroughOneGatewayIsServedByAnother) {
   FaasdProcess gw2;
   ASSERT_TRUE(gw2.Start({"--role", "gateway", "--store", store_, "--nodes",
-                         NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+                         n1_.NodesEntry("n1") + "," + n2_.NodesEntry("n2")}))
       << gw2.Logs();
   Deploy("hello", FunctionLib("hello"));  // through gw_; gw2 follows its NOTIFY
   HttpResult r;
@@ -308,13 +299,8 @@ TEST_F(ClusterRolesTest, ANodeStoppedWithSigtermFinishesItsCallThenExits) {
 // the nodes in the store's node registry and admits them once its health checks pass; `faasctl
 // node drain` drains a node, which stops taking work and exits, and the other serves on.
 TEST(ClusterMembership, AGatewayFindsRegisteredNodesAndADrainedNodeLeaves) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   const std::string store = pg.Url("faas");
   FaasdProcess n1, n2, gw;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
@@ -367,13 +353,8 @@ TEST(ClusterMembership, AGatewayFindsRegisteredNodesAndADrainedNodeLeaves) {
 // them. A SIGTERMed node with a drain delay is draining (and no longer up) for the whole delay; a
 // second signal ends it and it leaves the registry as dead.
 TEST(ClusterMembership, AGatewaysMetricsCountTheNodesByState) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   const std::string store = pg.Url("faas");
   FaasdProcess n1, n2, gw;
   ASSERT_TRUE(
@@ -444,13 +425,8 @@ TEST(ClusterRolesFlags, RoleAllNamesItsOwnNode) {
 }
 
 TEST(ClusterRolesFlags, ADeployWithNoNodeUpFailsClearly) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
-  std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   // Port 1 on loopback: nothing listens, connections are refused.
   FaasdProcess gw;
   ASSERT_TRUE(gw.Start(

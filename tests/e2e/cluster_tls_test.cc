@@ -56,15 +56,11 @@ Attempt InvokeHello(const std::shared_ptr<grpc::Channel>& channel, const std::st
 class ClusterTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
     if (std::string why = ClusterCerts::Unavailable(); !why.empty()) {
       GTEST_SKIP() << why;
     }
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
     store_ = pg_.Url("faas");
     // Nodes are dialled at 127.0.0.1: their certificates carry it as an IP SAN.
     ASSERT_TRUE(certs_.Make({"gw:127.0.0.1", "n1:127.0.0.1"}, &error)) << error;
@@ -90,10 +86,8 @@ class ClusterTlsTest : public ::testing::Test {
 
   // A gateway routing to n1 with `tls` flags.
   bool StartGateway(FaasdProcess& gw, const std::vector<std::string>& tls) {
-    std::vector<std::string> args = {
-        "--role",  "gateway",
-        "--store", store_,
-        "--nodes", "n1=" + n1_.grpc_addr() + "@127.0.0.1:" + std::to_string(n1_.http_port())};
+    std::vector<std::string> args = {"--role", "gateway", "--store",
+                                     store_,   "--nodes", n1_.NodesEntry("n1")};
     args.insert(args.end(), tls.begin(), tls.end());
     return gw.Start(args);
   }

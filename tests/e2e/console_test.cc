@@ -278,6 +278,8 @@ TEST_F(Console, EveryPageHasTheOneSharedHeadAndNavigation) {
     EXPECT_EQ(count(html, "id=\"signout\""), 1u) << page;
     EXPECT_EQ(count(html, "/console/assets/common.js"), 1u) << page;
     EXPECT_EQ(count(html, "<!--faas:"), 0u) << page;
+    EXPECT_EQ(count(html, "{id}"), 0u) << page;
+    EXPECT_EQ(count(html, "<!--d-->"), 0u) << page;
     EXPECT_EQ(count(html, "aria-current=\"page\""), link.empty() ? 0u : 1u) << page;
     if (!link.empty()) {
       EXPECT_NE(html.find("href=\"" + link + "\" aria-current=\"page\""), std::string::npos)
@@ -286,7 +288,20 @@ TEST_F(Console, EveryPageHasTheOneSharedHeadAndNavigation) {
     // The head comes first, then the page's own scripts: common.js before the page's.
     EXPECT_LT(html.find("common.js"), html.find("</head>")) << page;
   }
-  for (const char* fragment : {"_head.html", "_nav.html", "_head", "_nav"}) {
+  // The function settings, one fragment in two forms: the new-function form with the defaults,
+  // the deploy form (filled in with the current configuration) without.
+  const std::string functions_html = Get("/console/functions", cookie).body;
+  const std::string function_html = Get("/console/function?name=hello", cookie).body;
+  for (const char* field : {"memory_mb", "timeout_ms", "max_instances", "min_warm", "idle_ttl_ms",
+                            "isolation", "idempotent"}) {
+    EXPECT_EQ(count(functions_html, std::string("id=\"new-") + field + "\""), 1u) << field;
+    EXPECT_EQ(count(function_html, std::string("id=\"cfg-") + field + "\""), 1u) << field;
+  }
+  EXPECT_NE(functions_html.find("Memory (MiB, 16–8192; default 128)</label>"), std::string::npos);
+  EXPECT_NE(function_html.find("Memory (MiB, 16–8192)</label>"), std::string::npos);
+  EXPECT_NE(function_html.find(">Min warm</label>"), std::string::npos);
+  for (const char* fragment :
+       {"_head.html", "_nav.html", "_settings.html", "_head", "_nav", "_settings"}) {
     ExpectError(Get(std::string("/console/") + fragment, cookie), 404, "route_not_found");
   }
 }
@@ -635,24 +650,16 @@ TEST_F(ConsoleTenants, BillsPerTenantMatchTheLedger) {
 class ConsoleCluster : public Console {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     const std::string store = pg_.Url("faas");
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2_.Logs();
     ASSERT_TRUE(gw_.Start({"--role", "gateway", "--store", store, "--nodes",
-                           NodeFlag("n1", n1_) + "," + NodeFlag("n2", n2_)}))
+                           n1_.NodesEntry("n1") + "," + n2_.NodesEntry("n2")}))
         << gw_.Logs();
   }
   FaasdProcess& Target() override { return gw_; }
 
-  static std::string NodeFlag(const std::string& id, const FaasdProcess& n) {
-    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
-  }
   nlohmann::json CtlNodes() {
     CommandResult r = gw_.Ctl({"node", "list", "-o", "json"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -741,12 +748,7 @@ TEST_F(ConsoleCluster, NodesAreListedAndADrainNeedsTheSessionsCsrfToken) {
 class ConsoleSharedSessions : public Console {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     const std::string store = pg_.Url("faas");
     ASSERT_TRUE(gw1_.Start({"--role", "gateway", "--store", store})) << gw1_.Logs();
     ASSERT_TRUE(gw2_.Start({"--role", "gateway", "--store", store})) << gw2_.Logs();

@@ -3,13 +3,9 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <cstring>
 #include <memory>
 #include <regex>
 #include <string>
@@ -20,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e/faasd_test.h"
+#include "e2e/http_sink.h"
 #include "faasd_process.h"
 #include "http_client.h"
 
@@ -321,69 +318,11 @@ TEST_F(Gateway, AsyncInvocationsRunAndKeepTheirResult) {
   EXPECT_NE(unknown.err.find("no async invocation"), std::string::npos) << unknown.err;
 }
 
-// A one-shot HTTP listener on loopback that records the first request it gets.
-class CallbackSink {
- public:
-  CallbackSink() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 8);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~CallbackSink() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  int port() const { return port_; }
-  // Waits for a request (deadline); returns it raw.
-  std::string Await(std::chrono::seconds timeout) {
-    for (auto deadline = std::chrono::steady_clock::now() + timeout;
-         std::chrono::steady_clock::now() < deadline && !got_;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return got_ ? request_ : "";
-  }
-  int calls() const { return calls_; }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
-      if (::poll(&p, 1, 50) <= 0) {
-        continue;
-      }
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) {
-        continue;
-      }
-      std::string req = ReadHttpRequest(c, std::chrono::milliseconds(2000));
-      ++calls_;
-      // The first attempt fails, so the retry is exercised too.
-      const char* answer = calls_ == 1 ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"
-                                       : "HTTP/1.1 204 No Content\r\n\r\n";
-      (void)!::write(c, answer, std::strlen(answer));
-      ::close(c);
-      if (calls_ >= 2) {
-        request_ = req;
-        got_ = true;
-      }
-    }
-  }
-  int fd_ = -1;
-  int port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> got_{false};
-  std::atomic<int> calls_{0};
-  std::string request_;
-};
+// A callback receiver whose first answer is a 500, so that the retry is exercised too; then 204.
+std::string FailOnceThen204(int n) {
+  return n == 1 ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"
+                : "HTTP/1.1 204 No Content\r\n\r\n";
+}
 
 // The e2e callback receivers listen on 127.0.0.1, which faasd refuses unless allowed.
 class GatewayCallbacksAllowed : public Gateway {
@@ -417,7 +356,7 @@ std::string OwnAddress() {
 // address is spelt.
 TEST_F(Gateway, CallbacksToInternalAddressesAreRefusedAtAccept) {
   std::string key = NewKey({"--tenant", "acme"});
-  CallbackSink sink;
+  HttpSink sink(FailOnceThen204);
   const std::string port = std::to_string(sink.port());
   std::vector<std::string> hosts = {"127.0.0.1",
                                     "localhost",
@@ -470,13 +409,13 @@ TEST_F(GatewayCallbacksAllowed, AnAllowedRangeAdmitsOnlyItself) {
 
 TEST_F(GatewayCallbacksAllowed, AsyncCallbacksAreRetriedUntilDelivered) {
   std::string key = NewKey({"--tenant", "acme"});
-  CallbackSink sink;
+  HttpSink sink(FailOnceThen204);
   HttpResult accepted =
       Call("POST", "/async-function/echo", key, "cb",
            {{"X-Callback-Url", "http://127.0.0.1:" + std::to_string(sink.port()) + "/hook"}});
   ASSERT_EQ(accepted.status, 202) << accepted.body;
   std::string id = Json::parse(accepted.body)["invocation_id"];
-  std::string req = sink.Await(std::chrono::seconds(30));
+  std::string req = sink.AwaitNth(2, std::chrono::seconds(30));
   ASSERT_FALSE(req.empty()) << "no callback arrived";
   EXPECT_TRUE(req.starts_with("POST /hook HTTP/1.1")) << req;
   Json body = Json::parse(req.substr(req.find("\r\n\r\n") + 4));
@@ -524,7 +463,7 @@ TEST(GatewayRestart, AnAcceptedAsyncInvocationSurvivesKill9) {
 // The address is checked again when the callback is delivered (and only the checked address is
 // connected to): accepted under one policy, a callback is not delivered under a stricter one.
 TEST(GatewayRestart, ACallbackIsCheckedAgainWhenItIsDelivered) {
-  CallbackSink sink;
+  HttpSink sink(FailOnceThen204);
   FaasdProcess d;
   d.set_public_deploys(true);
   ASSERT_TRUE(d.Start({"--callback-allow", "127.0.0.0/8"})) << d.Logs();

@@ -20,23 +20,15 @@ namespace {
 class IdempotentRetryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-      GTEST_SKIP() << why;
-    }
-    std::string error;
-    ASSERT_TRUE(pg_.Start(&error)) << error;
-    ASSERT_TRUE(pg_.CreateDatabase("faas", &error)) << error;
+    FAAS_START_POSTGRES_OR_SKIP(pg_, "faas");
     const std::string store = pg_.Url("faas");
     ASSERT_TRUE(n1_.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1_.Logs();
     ASSERT_TRUE(n2_.Start({"--role", "node", "--store", store, "--node-id", "n2"})) << n2_.Logs();
     ASSERT_TRUE(gw_.Start({"--role", "gateway", "--store", store, "--nodes",
-                           Flag("n1", n1_) + "," + Flag("n2", n2_)}))
+                           n1_.NodesEntry("n1") + "," + n2_.NodesEntry("n2")}))
         << gw_.Logs();
   }
 
-  static std::string Flag(const std::string& id, const FaasdProcess& n) {
-    return id + "=" + n.grpc_addr() + "@127.0.0.1:" + std::to_string(n.http_port());
-  }
   std::string AllLogs() { return gw_.Logs() + n1_.Logs() + n2_.Logs(); }
 
   // Calls `path` (a 3 s sleep) through the gateway, SIGKILLs the node that runs it, and returns

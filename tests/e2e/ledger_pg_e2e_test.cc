@@ -65,13 +65,9 @@ bool Eventually(F done, std::chrono::seconds timeout = std::chrono::seconds(20))
 }
 
 TEST(LedgerPgE2E, BillInvocationsAndLogsReadTheCentralLedgerAndSurviveARestart) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
   const std::vector<std::string> args = {"--store", pg.Url("faas")};
   auto central_count = [&](const std::string& fn) {
     std::string out;

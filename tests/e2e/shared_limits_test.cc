@@ -30,22 +30,18 @@ bool PollLogs(const FaasdProcess& d, const std::string& needle) {
 }
 
 TEST(SharedLimits, TwoGatewaysAdmitOneBurstAndFallBackToShares) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   if (RedisProcess::ServerPath().empty()) {
     GTEST_SKIP() << "redis-server is not installed";
   }
   PostgresProcess pg;
   RedisProcess redis;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
   ASSERT_TRUE(redis.Start(&error)) << error;
   const std::string store = pg.Url("faas");
   FaasdProcess n1, gw1, gw2;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
-  const std::string nodes = "n1=" + n1.grpc_addr() + "@127.0.0.1:" + std::to_string(n1.http_port());
+  const std::string nodes = n1.NodesEntry("n1");
   ASSERT_TRUE(
       gw1.Start({"--role", "gateway", "--store", store, "--nodes", nodes, "--redis", redis.url()}))
       << gw1.Logs();
@@ -106,23 +102,19 @@ std::string RedisCli(const RedisProcess& redis, std::vector<std::string> args) {
 // only, async streams in the queue Redis only; with the limits Redis down the gateways fall back
 // to their shares while async accepts keep working on the other.
 TEST(SharedLimits, RedisLimitsKeepsCountersApartFromQueues) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   if (RedisProcess::ServerPath().empty()) {
     GTEST_SKIP() << "redis-server is not installed";
   }
   PostgresProcess pg;
   RedisProcess queues, limits;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
   ASSERT_TRUE(queues.Start(&error)) << error;
   ASSERT_TRUE(limits.Start(&error)) << error;
   const std::string store = pg.Url("faas");
   FaasdProcess n1, gw1, gw2;
   ASSERT_TRUE(n1.Start({"--role", "node", "--store", store, "--node-id", "n1"})) << n1.Logs();
-  const std::string nodes = "n1=" + n1.grpc_addr() + "@127.0.0.1:" + std::to_string(n1.http_port());
+  const std::string nodes = n1.NodesEntry("n1");
   const std::vector<std::string> gw_args = {"--role",         "gateway",   "--store", store,
                                             "--nodes",        nodes,       "--redis", queues.url(),
                                             "--redis-limits", limits.url()};

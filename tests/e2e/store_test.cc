@@ -14,13 +14,9 @@ namespace faas::testing {
 namespace {
 
 TEST(StoreE2E, TwoFaasdsShareOneRegistryOnPostgres) {
-  if (std::string why = PostgresProcess::Unavailable(); !why.empty()) {
-    GTEST_SKIP() << why;
-  }
   PostgresProcess pg;
+  FAAS_START_POSTGRES_OR_SKIP(pg, "faas");
   std::string error;
-  ASSERT_TRUE(pg.Start(&error)) << error;
-  ASSERT_TRUE(pg.CreateDatabase("faas", &error)) << error;
   const std::string store = pg.Url("faas");
 
   FaasdProcess first;

@@ -40,6 +40,11 @@ class FaasdProcess {
   const std::string& data_dir() const { return data_dir_; }
   pid_t pid() const { return pid_; }
   std::string Logs() const;  // faasd's stderr so far
+  // This faasd (a --role node on loopback) as an entry of a gateway's --nodes:
+  // "ID=GRPC_ADDR@127.0.0.1:HTTP_PORT".
+  std::string NodesEntry(const std::string& id) const {
+    return id + "=" + grpc_addr_ + "@127.0.0.1:" + std::to_string(http_port_);
+  }
 
   // Runs faasctl against this daemon with its admin token. Unless set_public_deploys(false),
   // `deploy` gets --public, so tests that are not about API keys can call functions directly.

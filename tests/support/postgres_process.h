@@ -2,14 +2,10 @@
 // unix socket in that dir, stopped by PID. initdb and postgres refuse to run as root, so as root
 // they run as the `postgres` user the Debian package creates.
 //
-//   if (std::string why = PostgresProcess::Unavailable(); !why.empty()) GTEST_SKIP() << why;
 //   PostgresProcess pg;
-//   std::string error;
-//   ASSERT_TRUE(pg.Start(&error)) << error;          // initdb once, then postgres; waits until
-//   ready ASSERT_TRUE(pg.CreateDatabase("t1", &error)) << error;
-//   ... pg.Url("t1") ...                             //
-//   "postgresql:///t1?host=<dir>/sock&user=postgres" pg.Stop(); // fast shutdown; Start() again
-//   keeps the data
+//   FAAS_START_POSTGRES_OR_SKIP(pg, "t1");  // initdb once, then postgres; waits until ready
+//   ... pg.Url("t1") ...  // "postgresql:///t1?host=<dir>/sock&user=postgres"
+//   pg.Stop();            // fast shutdown; Start() again keeps the data
 //
 // Not thread-safe; one test thread drives it.
 #pragma once
@@ -63,3 +59,18 @@ class PostgresProcess {
 };
 
 }  // namespace faas::testing
+
+// Starts `pg` (a PostgresProcess, not yet started) and creates the empty database `db` in it,
+// in a test body or SetUp(): skips the test with the reason (GTEST_SKIP) where no server can be
+// started here, fails it (ASSERT_TRUE, with the error) where one does not start; in both cases
+// the function it stands in returns there. The caller includes <gtest/gtest.h>.
+#define FAAS_START_POSTGRES_OR_SKIP(pg, db)                                        \
+  do {                                                                             \
+    if (std::string faas_pg_why = ::faas::testing::PostgresProcess::Unavailable(); \
+        !faas_pg_why.empty()) {                                                    \
+      GTEST_SKIP() << faas_pg_why;                                                 \
+    }                                                                              \
+    std::string faas_pg_error;                                                     \
+    ASSERT_TRUE((pg).Start(&faas_pg_error)) << faas_pg_error;                      \
+    ASSERT_TRUE((pg).CreateDatabase((db), &faas_pg_error)) << faas_pg_error;       \
+  } while (false)

@@ -88,6 +88,22 @@ const faas = (() => {
     return Math.max(320, Math.min(960, el.clientWidth || 800));
   }
 
+  // The number fields of the function settings (console/web/_settings.html), named as in
+  // FunctionConfig and the console API's query.
+  const settingNumbers = ["memory_mb", "timeout_ms", "max_instances", "min_warm", "idle_ttl_ms"];
+
+  // Adds to the query `q` every setting of the settings fields with ids PREFIX-NAME: the numbers
+  // that have a value, the isolation and idempotent. Returns `q`.
+  function settingsQuery(prefix, q) {
+    for (const k of settingNumbers) {
+      const v = document.getElementById(prefix + "-" + k).value.trim();
+      if (v !== "") q.set(k, v);
+    }
+    q.set("isolation", document.getElementById(prefix + "-isolation").value);
+    q.set("idempotent", document.getElementById(prefix + "-idempotent").checked ? "true" : "false");
+    return q;
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const out = document.getElementById("signout");
     if (out) {
@@ -105,5 +121,7 @@ const faas = (() => {
     }
   });
 
-  return { api, num, ms, fmt, time, quantile, row, status, colors, chartWidth };
+  return {
+    api, num, ms, fmt, time, quantile, row, status, colors, chartWidth, settingNumbers, settingsQuery,
+  };
 })();

@@ -183,8 +183,6 @@ function versionsTable(versions) {
   }
 }
 
-// The deploy form's settings, named as in FunctionConfig and the console API's query.
-const DEPLOY_NUMBERS = ["memory_mb", "timeout_ms", "max_instances", "min_warm", "idle_ttl_ms"];
 let deployFormFilled = false;
 
 // Fills the deploy form with the current configuration once (later loads keep what was typed).
@@ -193,7 +191,7 @@ function fillDeployForm(cfg) {
     return;
   }
   deployFormFilled = true;
-  for (const k of DEPLOY_NUMBERS) {
+  for (const k of faas.settingNumbers) {
     document.getElementById("cfg-" + k).value = String(faas.num(cfg[k]));
   }
   document.getElementById("cfg-isolation").value = cfg.isolation || "warm";
@@ -202,14 +200,7 @@ function fillDeployForm(cfg) {
 
 // The query of POST .../versions: every setting the form has a value for.
 function deploySettings() {
-  const q = new URLSearchParams();
-  for (const k of DEPLOY_NUMBERS) {
-    const v = document.getElementById("cfg-" + k).value.trim();
-    if (v !== "") q.set(k, v);
-  }
-  q.set("isolation", document.getElementById("cfg-isolation").value);
-  q.set("idempotent", document.getElementById("cfg-idempotent").checked ? "true" : "false");
-  return q;
+  return faas.settingsQuery("cfg", new URLSearchParams());
 }
 
 async function load() {

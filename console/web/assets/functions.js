@@ -2,9 +2,6 @@
 // and figures over its last invocations in the ledger; and the form that creates a function.
 "use strict";
 
-// The create form's settings, named as in FunctionConfig and the console API's query.
-const NEW_NUMBERS = ["memory_mb", "timeout_ms", "max_instances", "min_warm", "idle_ttl_ms"];
-
 async function load() {
   const table = document.getElementById("functions");
   const body = table.querySelector("tbody");
@@ -54,13 +51,7 @@ async function load() {
 function createQuery(name) {
   const q = new URLSearchParams();
   q.set("name", name);
-  for (const k of NEW_NUMBERS) {
-    const v = document.getElementById("new-" + k).value.trim();
-    if (v !== "") q.set(k, v);
-  }
-  q.set("isolation", document.getElementById("new-isolation").value);
-  q.set("idempotent", document.getElementById("new-idempotent").checked ? "true" : "false");
-  return q;
+  return faas.settingsQuery("new", q);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -11,6 +11,22 @@ const KEEP = 150;
 let sampledQueues = [];
 const samples = { t: [], acked: new Map() };  // acked: queue -> counter at each t
 
+// A line chart in `el` (emptied by the caller): one line per label, series[k] for labels[k],
+// over the times xs (seconds since the epoch, shown in UTC), the y axis named yLabel.
+function drawLines(el, yLabel, labels, xs, series) {
+  if (typeof uPlot === "undefined") {
+    el.textContent = "Charts are not built in.";
+    return;
+  }
+  const palette = [faas.colors.count, faas.colors.p50, faas.colors.p99, faas.colors.bars];
+  new uPlot({
+    width: faas.chartWidth(el), height: 200,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    axes: [{}, { label: yLabel }],
+    series: [{}, ...labels.map((label, k) => ({ label, stroke: palette[k % palette.length], width: 2 }))],
+  }, [xs, ...series], el);
+}
+
 function drawThroughput() {
   const el = document.getElementById("throughput-chart");
   const xs = [];
@@ -30,17 +46,7 @@ function drawThroughput() {
     el.textContent = "Measuring…";
     return;
   }
-  if (typeof uPlot === "undefined") {
-    el.textContent = "Charts are not built in.";
-    return;
-  }
-  const palette = [faas.colors.count, faas.colors.p50, faas.colors.p99, faas.colors.bars];
-  new uPlot({
-    width: faas.chartWidth(el), height: 200,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
-    axes: [{}, { label: "acked / s" }],
-    series: [{}, ...sampledQueues.map((q, k) => ({ label: q, stroke: palette[k % palette.length], width: 2 }))],
-  }, [xs, ...series], el);
+  drawLines(el, "acked / s", sampledQueues, xs, series);
 }
 
 async function sampleThroughput() {
@@ -117,17 +123,7 @@ async function loadHistory(triggers) {
   const el = document.getElementById("history-chart");
   el.dataset.succeeded = JSON.stringify(triggers.map((t, k) => [t.name, series[k].reduce((a, v) => a + v, 0)]));
   el.textContent = "";
-  if (typeof uPlot === "undefined") {
-    el.textContent = "Charts are not built in.";
-    return;
-  }
-  const palette = [faas.colors.count, faas.colors.p50, faas.colors.p99, faas.colors.bars];
-  new uPlot({
-    width: faas.chartWidth(el), height: 200,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
-    axes: [{}, { label: "succeeded / min" }],
-    series: [{}, ...triggers.map((t, k) => ({ label: t.name, stroke: palette[k % palette.length], width: 2 }))],
-  }, [xs, ...series], el);
+  drawLines(el, "succeeded / min", triggers.map((t) => t.name), xs, series);
 }
 
 function decodeText(b64) {

@@ -60,6 +60,10 @@ struct BillRow {
   uint64_t errors = 0;  // invocations whose outcome is not ok
 };
 
+// Adds each of `row`'s sums to `total`'s (not the key): the last row of a bill, as both ledgers
+// (SQLite and the central PostgreSQL one) build it.
+void AddToTotal(const BillRow& row, BillRow* total);
+
 struct LogEntry {
   uint64_t seq = 0;
   std::string invocation_id;
