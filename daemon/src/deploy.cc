@@ -1,5 +1,6 @@
 #include "deploy.h"
 
+#include <future>
 #include <utility>
 
 #include "faas/base/log.h"
@@ -7,6 +8,7 @@
 #include "faas/base/time.h"
 #include "faas/store/config.h"
 #include "faas/store/elf_check.h"
+#include "faas/store/hash.h"
 
 namespace faas::daemon {
 
@@ -60,11 +62,27 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
     return DeployError{"invalid_artifact", elf.status()};
   }
   const auto put_started = Clock::now();
-  auto sha = registry_->PutArtifact(request.library);
-  if (!sha.ok()) {
-    return DeployError{"internal", sha.status()};
+  std::chrono::nanoseconds put_took{0};
+  auto put = [&]() -> Result<std::string> {
+    Result<std::string> stored = registry_->PutArtifact(request.library);
+    put_took = Clock::now() - put_started;
+    return stored;
+  };
+  // A runtime that sends the library with the probe (a gateway: every node gets the bytes with
+  // its Prepare) lets the deploy store the artifact while the nodes prepare it: the registry is
+  // written from the moment the probe is on its way (PrepareExtras::sent), and the version is
+  // created only after both have succeeded (docs/design/0033).
+  const bool overlap = scheduler_->SendsLibrary(request.library.size());
+  std::string sha;
+  if (overlap) {
+    sha = store::Sha256Hex(request.library);
+  } else {
+    Result<std::string> stored = put();
+    if (!stored.ok()) {
+      return DeployError{"internal", stored.status()};
+    }
+    sha = *std::move(stored);
   }
-  const auto put_took = Clock::now() - put_started;
   // Load the library once in a separate worker before it can become latest: the version's
   // zygote, kept for the SetFunction below, so the first call forks (docs/design/0014).
   // The probe runs the function's code, so it runs as the function's own uid already.
@@ -74,11 +92,17 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   }
   store::Version probe;
   probe.function = name;
-  probe.artifact_sha256 = *sha;
+  probe.artifact_sha256 = sha;
   probe.config = cfg;
   probe.uid = *uid;
   std::chrono::nanoseconds took{0};
-  Status probed = scheduler_->Prepare(probe, &took);
+  // Waited for (its destructor) on every return below, before `request` can go away.
+  std::future<Result<std::string>> storing;
+  PrepareExtras extras{.library = request.library, .sent = nullptr};
+  if (overlap) {
+    extras.sent = [&] { storing = std::async(std::launch::async, put); };
+  }
+  Status probed = scheduler_->Prepare(probe, &took, extras);
   // Declared after `done`, so it runs first: a zygote SetFunction did not adopt (the deploy
   // failed after the probe) is stopped before another deploy of `name` may prepare one.
   ScopeExit unprepared([&] { scheduler_->DropPrepared(name); });
@@ -92,7 +116,14 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
                        Status(lib_fault ? StatusCode::kFailedPrecondition : probed.code(),
                               "the library failed to start: " + probed.message())};
   }
-  auto created = registry_->CreateVersion(name, *sha, cfg);
+  if (overlap) {
+    // The store write began when the probe was sent (else it runs now); a failed write fails
+    // the deploy, and what the nodes prepared is dropped (`unprepared`).
+    if (Result<std::string> stored = storing.valid() ? storing.get() : put(); !stored.ok()) {
+      return DeployError{"internal", stored.status()};
+    }
+  }
+  auto created = registry_->CreateVersion(name, sha, cfg);
   if (!created.ok()) {
     return DeployError{StoreErrorCode(created.status()), created.status()};
   }
@@ -103,7 +134,7 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   // (its fetch is the rest of the time before set), and making it current everywhere.
   static auto log = log::Get("control");
   FAAS_LOG(log, info, "function.deployed", {"fn", name}, {"version", created->version.version},
-           {"unchanged", created->unchanged}, {"sha256", *sha}, {"probe_ms", ToMillis(took)},
+           {"unchanged", created->unchanged}, {"sha256", sha}, {"probe_ms", ToMillis(took)},
            {"put_ms", ToMillis(put_took)}, {"set_ms", ToMillis(Clock::now() - set_started)},
            {"ms", ToMillis(Clock::now() - started)});
   return Deployed{std::move(created->version), created->unchanged, took};
@@ -131,7 +162,7 @@ Result<store::Version> Deployer::Rollback(const std::string& name, uint32_t vers
   // was deployed, and if it cannot start now, the call that needs it says why.
   FAAS_ASSIGN_OR_RETURN(store::Version target, registry_->GetVersion(name, version));
   ScopeExit unprepared([&] { scheduler_->DropPrepared(name); });
-  if (Status prepared = scheduler_->Prepare(target, nullptr); !prepared.ok()) {
+  if (Status prepared = scheduler_->Prepare(target, nullptr, {}); !prepared.ok()) {
     static auto log = log::Get("control");
     FAAS_LOG(log, warn, "rollback.prepare_failed", {"fn", name}, {"version", version},
              {"error", prepared.message()});

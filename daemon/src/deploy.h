@@ -57,6 +57,17 @@ struct DeployError {
 
 using DeployOutcome = std::variant<Deployed, DeployError>;
 
+// What a deploy's probe gives Runtime::Prepare beside the version (a rollback gives nothing).
+struct PrepareExtras {
+  // The library's bytes (v.artifact_sha256 is their digest). A runtime that prepares on other
+  // machines sends them along when it can (Runtime::SendsLibrary), so that none of them reads the
+  // library back from the store; each checks them against the digest.
+  std::string_view library;
+  // Called once by a runtime that sends the library, as soon as the probe is on its way and
+  // Prepare no longer reads the registry: the deploy stores the artifact meanwhile.
+  std::function<void()> sent;
+};
+
 // Where a function's versions run, for the control API and its deploys: this machine's
 // scheduler (--role all: LocalRuntime) or the cluster's nodes (--role gateway: RemoteInvoker,
 // remote_invoker.h). The methods are the Scheduler's, by stored version. Thread-safe.
@@ -65,7 +76,11 @@ class Runtime : public scheduler::Invoker {
   // OK when outbound functions can run; else FailedPrecondition saying what is missing.
   virtual Status OutboundNetworkAvailable() const = 0;
   // Scheduler::Prepare of `v`; v.version is 0 while a deploy probes a version not yet created.
-  virtual Status Prepare(const store::Version& v, std::chrono::nanoseconds* took) = 0;
+  virtual Status Prepare(const store::Version& v, std::chrono::nanoseconds* took,
+                         const PrepareExtras& extras) = 0;
+  // True when Prepare sends a library of `size` bytes given in PrepareExtras to where it
+  // prepares, so the library need not be in the registry until the version is created.
+  virtual bool SendsLibrary(std::size_t size) const = 0;
   virtual void DropPrepared(const std::string& name) = 0;
   // Scheduler::SetFunction: `v` is the function's current version from now on.
   virtual void SetVersion(const store::Version& v) = 0;
@@ -91,9 +106,12 @@ class LocalRuntime final : public Runtime {
     sched_->InvokeAsync(name, std::move(request), loop, std::move(done));
   }
   Status OutboundNetworkAvailable() const override { return sched_->OutboundNetworkAvailable(); }
-  Status Prepare(const store::Version& v, std::chrono::nanoseconds* took) override {
+  // The scheduler loads the library from the registry's folder: it must be stored first.
+  Status Prepare(const store::Version& v, std::chrono::nanoseconds* took,
+                 const PrepareExtras& /*extras*/) override {
     return sched_->Prepare(SpecFor(*registry_, v), took);
   }
+  bool SendsLibrary(std::size_t /*size*/) const override { return false; }
   void DropPrepared(const std::string& name) override { sched_->DropPrepared(name); }
   void SetVersion(const store::Version& v) override { sched_->SetFunction(SpecFor(*registry_, v)); }
   void RemoveFunction(const std::string& name) override { sched_->RemoveFunction(name); }
@@ -116,7 +134,9 @@ class Deployer {
 
   // Checks the name and config (all problems at once), that outbound network is available if
   // asked for, and the ELF; stores the artifact; loads it once in a probe worker running as
-  // the function's uid; then makes it the latest version and hands it to the scheduler. A
+  // the function's uid (while the artifact is being stored, when the runtime sends the library
+  // with the probe: Runtime::SendsLibrary); then makes it the latest version and hands it to the
+  // scheduler. A
   // library that cannot load or whose faas_init fails never replaces a working version. A
   // second deploy of a name while one runs fails with "conflict" (Aborted).
   DeployOutcome Deploy(const DeployRequest& request);

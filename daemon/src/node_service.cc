@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -202,7 +203,7 @@ class NodeServiceImpl final
       return Unauthenticated();
     }
     std::chrono::nanoseconds took{0};
-    Status s = PrepareVersion(req->version(), &took);
+    Status s = PrepareVersion(req->version(), req->library(), &took);
     reply->set_code(static_cast<int32_t>(s.code()));
     reply->set_message(s.message());
     reply->set_took_ns(Ns(took));
@@ -215,6 +216,10 @@ class NodeServiceImpl final
     if (!HasBearer(*ctx, d_.secret)) {
       return Unauthenticated();
     }
+    {
+      std::lock_guard lock(prepared_mu_);
+      prepared_.erase(req->name());
+    }
     d_.scheduler->DropPrepared(req->name());
     return grpc::Status::OK;
   }
@@ -223,6 +228,10 @@ class NodeServiceImpl final
                       v1::NodeEmpty*) override {
     if (!HasBearer(*ctx, d_.secret)) {
       return Unauthenticated();
+    }
+    {
+      std::lock_guard lock(prepared_mu_);
+      prepared_.erase(req->name());
     }
     d_.scheduler->RemoveFunction(req->name());
     return grpc::Status::OK;
@@ -273,9 +282,12 @@ class NodeServiceImpl final
   }
 
  private:
-  // The spec of a stored version, its library fetched and verified into the local cache.
-  Result<scheduler::FunctionSpec> SpecOf(const store::Version& v) {
-    FAAS_ASSIGN_OR_RETURN(std::string path, d_.registry->FetchArtifact(v.artifact_sha256));
+  // The spec of a stored version, its library fetched and verified into the local cache; from
+  // `library` when the gateway sent it (refused unless it hashes to the version's digest).
+  Result<scheduler::FunctionSpec> SpecOf(const store::Version& v, std::string_view library = {}) {
+    FAAS_ASSIGN_OR_RETURN(std::string path,
+                          library.empty() ? d_.registry->FetchArtifact(v.artifact_sha256)
+                                          : d_.registry->CacheArtifact(v.artifact_sha256, library));
     return scheduler::FunctionSpec{v.function, v.version, std::move(path), v.config, v.uid};
   }
 
@@ -293,7 +305,24 @@ class NodeServiceImpl final
       return OkStatus();
     }
     FAAS_ASSIGN_OR_RETURN(store::Version v, d_.registry->GetVersion(name, version));
-    FAAS_ASSIGN_OR_RETURN(scheduler::FunctionSpec spec, SpecOf(v));
+    // The version a Prepare just started a zygote of (a deploy's push): that zygote loaded the
+    // bytes Prepare verified, and SetFunction adopts it, so the file is not hashed again here.
+    std::string verified_path;
+    {
+      std::lock_guard plock(prepared_mu_);
+      if (auto it = prepared_.find(name); it != prepared_.end()) {
+        if (it->second.sha256 == v.artifact_sha256) {
+          verified_path = it->second.path;
+        }
+        prepared_.erase(it);
+      }
+    }
+    scheduler::FunctionSpec spec;
+    if (!verified_path.empty()) {
+      spec = {v.function, v.version, std::move(verified_path), v.config, v.uid};
+    } else {
+      FAAS_ASSIGN_OR_RETURN(spec, SpecOf(v));
+    }
     static auto log = log::Get("node");
     FAAS_LOG(log, info, "node.version_loaded", {"fn", name}, {"version", version},
              {"sha256", v.artifact_sha256});
@@ -301,7 +330,8 @@ class NodeServiceImpl final
     return OkStatus();
   }
 
-  Status PrepareVersion(const v1::NodeVersionRef& ref, std::chrono::nanoseconds* took) {
+  Status PrepareVersion(const v1::NodeVersionRef& ref, std::string_view library,
+                        std::chrono::nanoseconds* took) {
     FAAS_ASSIGN_OR_RETURN(store::FunctionConfig cfg, store::ConfigFromJson(ref.config_json()));
     if (cfg.network == "outbound") {
       FAAS_RETURN_IF_ERROR(d_.scheduler->OutboundNetworkAvailable());
@@ -312,14 +342,30 @@ class NodeServiceImpl final
     v.artifact_sha256 = ref.artifact_sha256();
     v.config = std::move(cfg);
     v.uid = ref.uid();
-    FAAS_ASSIGN_OR_RETURN(scheduler::FunctionSpec spec, SpecOf(v));
-    return d_.scheduler->Prepare(spec, took);
+    {
+      std::lock_guard plock(prepared_mu_);
+      prepared_.erase(v.function);
+    }
+    FAAS_ASSIGN_OR_RETURN(scheduler::FunctionSpec spec, SpecOf(v, library));
+    const std::string path = spec.library_path;
+    FAAS_RETURN_IF_ERROR(d_.scheduler->Prepare(spec, took));
+    std::lock_guard plock(prepared_mu_);
+    prepared_[v.function] = {v.artifact_sha256, path};
+    return OkStatus();
   }
+
+  // What the last successful Prepare of each function verified (EnsureVersion's shortcut).
+  struct Verified {
+    std::string sha256;
+    std::string path;
+  };
 
   NodeServiceDeps d_;
   std::vector<EventLoop*> loops_;
   std::atomic<std::size_t> next_loop_{0};
   std::mutex load_mu_;
+  std::mutex prepared_mu_;
+  std::map<std::string, Verified> prepared_;  // guarded by prepared_mu_; by function
   std::mutex gate_mu_;
   std::condition_variable gate_idle_;
   bool gate_closed_ = false;  // guarded by gate_mu_
@@ -538,7 +584,9 @@ Result<std::unique_ptr<NodeServer>> NodeServer::Start(const std::string& address
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, creds, &impl->port);
   builder.RegisterService(impl->service.get());
-  builder.SetMaxReceiveMessageSize(1 << 20);  // frames: a head, or a 64 KiB chunk
+  // A Prepare may carry a library (kMaxPrepareLibraryBytes); an Invoke frame is a head or a
+  // 64 KiB chunk (checked in OnReadDone).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxPrepareLibraryBytes + kNodeMessageSlack));
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
     return UnavailableError("cannot listen on " + address + " (address in use or invalid)");

@@ -2,7 +2,8 @@
 // docs/design/0018-node-protocol.md): faasd --role node serves NodeService on --grpc, running
 // each invocation on its local scheduler. Versions come from the shared registry: a version the
 // node does not run yet is read from it and its library fetched (FetchArtifact verifies the
-// sha256 before anything loads) when a gateway first asks for it.
+// sha256 before anything loads) when a gateway first asks for it. A deploy's Prepare carries the
+// library itself (CacheArtifact verifies it the same way), so the node need not read it back.
 //
 //   auto server = NodeServer::Start("127.0.0.1:0", {.scheduler = &sched, .registry = reg.get(),
 //                                                   .node_id = "n1"});
@@ -33,6 +34,11 @@ namespace faas::daemon {
 
 // Invocation bodies travel in chunks of this size (both ways).
 inline constexpr std::size_t kNodeChunkBytes = 64u << 10;
+// The largest library a gateway sends inside a Prepare (NodePrepareRequest.library); a larger one
+// is fetched by each node from the store. A node's gRPC server takes messages up to this plus
+// kNodeMessageSlack (every other message is far smaller; body chunks are checked apart).
+inline constexpr std::size_t kMaxPrepareLibraryBytes = 16u << 20;
+inline constexpr std::size_t kNodeMessageSlack = 1u << 20;
 
 struct NodeServiceDeps {
   scheduler::Scheduler* scheduler = nullptr;  // not owned

@@ -201,10 +201,11 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // A deploy's probe runs on `probe`: every other node that is up prepares the same version at
-  // the same time (each fetches the library, verifies its sha256, starts the zygote), so that
-  // once the version is created PushVersion only has to load it there. Not awaited here; a
-  // failed deploy drops these zygotes (DropEarly).
-  void PrepareOthers(const v1::NodePrepareRequest& req, const std::string& probe) {
+  // the same time (each verifies the library sent with `req`, or fetches it when it was too
+  // large to send, and starts the zygote), so that once the version is created PushVersion only
+  // has to load it there. Not awaited here; a failed deploy drops these zygotes (DropEarly).
+  void PrepareOthers(const std::shared_ptr<const v1::NodePrepareRequest>& req,
+                     const std::string& probe) {
     std::vector<std::shared_ptr<EarlyPrepare>> started;
     for (const cluster::NodeInfo& node : nodes->Up()) {
       if (node.id == probe) {
@@ -212,14 +213,14 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
       }
       auto e = std::make_shared<EarlyPrepare>();
       e->node = node;
-      e->version = req.version().version();
+      e->version = req->version().version();
       started.push_back(e);
       Begin(node.id);
       std::thread([self = shared_from_this(), e, req] {
         v1::NodePrepareReply reply;
-        grpc::Status s = self->PrepareOn(e->node, req, &reply);
+        grpc::Status s = self->PrepareOn(e->node, *req, &reply);
         if (!s.ok() || reply.code() != 0) {
-          FAAS_LOG(Log(), warn, "node.push_failed", {"fn", req.version().function()},
+          FAAS_LOG(Log(), warn, "node.push_failed", {"fn", req->version().function()},
                    {"version", e->version}, {"node", e->node.id},
                    {"error", "prepare: " + (s.ok() ? reply.message() : s.error_message())});
         }
@@ -233,7 +234,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
       }).detach();
     }
     std::lock_guard lock(mu);
-    early[req.version().function()] = std::move(started);
+    early[req->version().function()] = std::move(started);
   }
 
   std::vector<std::shared_ptr<EarlyPrepare>> TakeEarly(const std::string& function) {
@@ -659,7 +660,12 @@ void RemoteInvoker::InvokeAsync(const std::string& name, scheduler::InvokeReques
   });
 }
 
-Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds* took) {
+bool RemoteInvoker::SendsLibrary(std::size_t size) const {
+  return size > 0 && size <= kMaxPrepareLibraryBytes;
+}
+
+Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds* took,
+                              const PrepareExtras& extras) {
   uint32_t version = v.version;
   if (version == 0) {
     // A deploy's probe: place it where the version it is about to become will be invoked.
@@ -668,23 +674,32 @@ Status RemoteInvoker::Prepare(const store::Version& v, std::chrono::nanoseconds*
       version = all->back().version + 1;
     }
   }
-  v1::NodePrepareRequest req;
-  v1::NodeVersionRef* ref = req.mutable_version();
+  // Shared with the other nodes' Prepares (PrepareOthers): the library is copied once.
+  auto req = std::make_shared<v1::NodePrepareRequest>();
+  v1::NodeVersionRef* ref = req->mutable_version();
   ref->set_function(v.function);
   ref->set_version(version);
   ref->set_artifact_sha256(v.artifact_sha256);
   ref->set_config_json(store::ConfigToJson(v.config));
   ref->set_uid(v.uid);
+  if (SendsLibrary(extras.library.size())) {
+    req->set_library(extras.library.data(), extras.library.size());
+  }
   const std::string key = v.function + "@" + std::to_string(version);
   std::vector<std::string> tried;
   while (std::optional<cluster::NodeInfo> node = impl_->Pick(key, tried)) {
-    if (v.version == 0 && tried.empty()) {
-      impl_->PrepareOthers(req, node->id);  // a deploy: the other nodes prepare meanwhile
+    if (tried.empty()) {
+      if (v.version == 0) {
+        impl_->PrepareOthers(req, node->id);  // a deploy: the other nodes prepare meanwhile
+      }
+      if (extras.sent) {
+        extras.sent();  // nothing below reads the registry
+      }
     }
     tried.push_back(node->id);
     impl_->Begin(node->id);
     v1::NodePrepareReply reply;
-    grpc::Status s = impl_->Unary(*node, &Stub::Prepare, req, &reply, kPrepareDeadline);
+    grpc::Status s = impl_->Unary(*node, &Stub::Prepare, *req, &reply, kPrepareDeadline);
     impl_->End(node->id);
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
       impl_->nodes->MarkDown(node->id, s.error_message());

@@ -71,8 +71,12 @@ class RemoteInvoker final : public Runtime {
   // The node decides (its Prepare fails for outbound functions it cannot run).
   Status OutboundNetworkAvailable() const override { return OkStatus(); }
   // Runs Prepare on the node the balancer picks for function@version (for a deploy's probe, the
-  // version the registry will number it). Unavailable when no node is up.
-  Status Prepare(const store::Version& v, std::chrono::nanoseconds* took) override;
+  // version the registry will number it; every other node that is up prepares it meanwhile).
+  // The library in `extras` (up to kMaxPrepareLibraryBytes) goes with each Prepare, and
+  // extras.sent is called once they are on their way. Unavailable when no node is up.
+  Status Prepare(const store::Version& v, std::chrono::nanoseconds* took,
+                 const PrepareExtras& extras) override;
+  bool SendsLibrary(std::size_t size) const override;
   void DropPrepared(const std::string& name) override;
   void SetVersion(const store::Version& v) override;
   // Forgets the function and asks every node that is up to stop its instances (best effort).

@@ -205,6 +205,22 @@ std::string PgRegistry::ArtifactPath(const std::string& sha256_hex) const {
 }
 
 faas::Result<std::string> PgRegistry::FetchArtifact(const std::string& sha256_hex) const {
+  return FillCache(sha256_hex, nullptr);
+}
+
+faas::Result<std::string> PgRegistry::CacheArtifact(const std::string& sha256_hex,
+                                                    std::string_view bytes) const {
+  FAAS_CHECK(IsSha256Hex(sha256_hex));
+  // Checked before anything else, even when a good copy is cached already: bytes that do not
+  // match their digest are refused, never silently replaced by the cached copy.
+  if (std::string got = Sha256Hex(bytes); got != sha256_hex) {
+    return CorruptArtifact(sha256_hex, "the bytes given hash to " + got);
+  }
+  return FillCache(sha256_hex, &bytes);
+}
+
+faas::Result<std::string> PgRegistry::FillCache(const std::string& sha256_hex,
+                                                const std::string_view* given) const {
   FAAS_CHECK(IsSha256Hex(sha256_hex));  // names come only from digests, never from user input
   const std::string path = cache_dir_ + "/" + sha256_hex + ".so";
   {
@@ -230,6 +246,16 @@ faas::Result<std::string> PgRegistry::FetchArtifact(const std::string& sha256_he
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       return faas::ErrnoError(errno, "unlink", path);
     }
+  }
+  if (given != nullptr) {
+    FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(cache_dir_, path, *given));
+    if (faas::Status written = VerifyArtifactFile(path, sha256_hex); !written.ok()) {
+      ::unlink(path.c_str());
+      return written;
+    }
+    Log()->info(
+        faas::log::Format("artifact.received", {{"sha256", sha256_hex}, {"bytes", given->size()}}));
+    return path;
   }
   std::string bytes;
   {

@@ -35,6 +35,8 @@ class PgRegistry final : public Registry {
   faas::Result<std::string> PutArtifact(std::string_view library_bytes) override;
   std::string ArtifactPath(const std::string& sha256_hex) const override;
   faas::Result<std::string> FetchArtifact(const std::string& sha256_hex) const override;
+  faas::Result<std::string> CacheArtifact(const std::string& sha256_hex,
+                                          std::string_view bytes) const override;
   faas::Result<uint32_t> ReserveUid(std::string_view name) override;
   faas::Result<DeployResult> CreateVersion(std::string_view name,
                                            const std::string& artifact_sha256,
@@ -61,6 +63,10 @@ class PgRegistry final : public Registry {
   // Connects, or reconnects after the server went away. Unavailable when it cannot.
   faas::Status ConnectLocked() const;
   faas::Status CleanCacheLocked();
+  // FetchArtifact and CacheArtifact: fills the cache from `given` (already checked against the
+  // digest) when not null, else from the artifacts table.
+  faas::Result<std::string> FillCache(const std::string& sha256_hex,
+                                      const std::string_view* given) const;
 
   const std::string url_;
   const std::string cache_dir_;

@@ -450,6 +450,14 @@ faas::Result<std::string> SqliteRegistry::FetchArtifact(const std::string& sha25
   return path;
 }
 
+faas::Result<std::string> SqliteRegistry::CacheArtifact(const std::string& sha256_hex,
+                                                        std::string_view bytes) const {
+  if (std::string got = Sha256Hex(bytes); got != sha256_hex) {
+    return CorruptArtifact(sha256_hex, "the bytes given hash to " + got);
+  }
+  return FetchArtifact(sha256_hex);
+}
+
 faas::Result<std::string> SqliteRegistry::PutArtifact(std::string_view library_bytes) {
   FAAS_RETURN_IF_ERROR(CheckArtifactSize(library_bytes.size()));
   std::string hex = Sha256Hex(library_bytes);

@@ -29,6 +29,8 @@ class SqliteRegistry final : public Registry {
   std::string ArtifactPath(const std::string& sha256_hex) const override;
   // Reads the file back and checks its digest (there is no second copy to repair it from).
   faas::Result<std::string> FetchArtifact(const std::string& sha256_hex) const override;
+  faas::Result<std::string> CacheArtifact(const std::string& sha256_hex,
+                                          std::string_view bytes) const override;
   faas::Result<uint32_t> ReserveUid(std::string_view name) override;
   faas::Result<DeployResult> CreateVersion(std::string_view name,
                                            const std::string& artifact_sha256,

@@ -4,6 +4,7 @@
 // over gRPC. A node killed with SIGKILL loses only the call it was running (502 node_lost); later
 // calls go to the other node.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <future>
 #include <set>
@@ -14,6 +15,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "faas/store/config.h"
+#include "faas/store/hash.h"
+#include "faas/store/nodes.h"
+#include "faas/store/registry.h"
 #include "faas/v1/node.grpc.pb.h"
 
 #include "e2e/faasd_test.h"
@@ -79,19 +84,89 @@ TEST_F(ClusterRolesTest, GatewayServesFunctionsDeployedAfterTheNodesStarted) {
 // which fetches and verifies the library, loads the version and starts its zygote, so no node's
 // first call fetches or loads anything. Observed without any call: a node's NOTIFY prefetch
 // only fetches the library, so "version_loaded" and a zygote on both nodes come from the push.
+// The library travels with each node's Prepare (docs/design/0033): every node caches the bytes
+// it was sent ("artifact.received") and none reads them back from the store ("artifact.fetched").
 TEST_F(ClusterRolesTest, ADeployIsPreparedOnEveryNodeBeforeAnyCall) {
   // Both nodes are up from the start (static --nodes: up until a call to one fails).
   Deploy("hello", FunctionLib("hello"));
+  const std::string sha = store::Sha256Hex(ReadFileOrEmpty(FunctionLib("hello")));
   for (FaasdProcess* n : {&n1_, &n2_}) {
     EXPECT_TRUE(PollUntil([&] {
       const std::string logs = n->Logs();
       return logs.find("node.version_loaded fn=hello version=1") != std::string::npos &&
              logs.find("zygote.started fn=hello version=1") != std::string::npos;
     })) << AllLogs();
+    const std::string logs = n->Logs();
+    EXPECT_NE(logs.find("artifact.received sha256=" + sha), std::string::npos) << logs;
+    EXPECT_EQ(logs.find("artifact.fetched sha256=" + sha), std::string::npos) << logs;
   }
   EXPECT_TRUE(PollUntil([&] {
     return gw_.Logs().find("node.pushed fn=hello version=1") != std::string::npos;
   })) << gw_.Logs();
+}
+
+// A node checks the library a Prepare carries against the digest it names: bytes that do not
+// match are refused before anything is written or loaded, and bytes that match start the
+// zygote although the store has never held them (so nothing was fetched). Sent to n1 directly,
+// as a gateway would (with the nodes' secret).
+TEST_F(ClusterRolesTest, ANodePreparesFromTheBytesSentAndRefusesBytesThatDoNotMatch) {
+  auto nodes = store::OpenNodeRegistry(store_);
+  ASSERT_TRUE(nodes.ok()) << nodes.status().message();
+  auto secret = (*nodes)->NodeSecret();
+  ASSERT_TRUE(secret.ok()) << secret.status().message();
+  TempDir reg_dir;
+  auto reg = store::OpenRegistry(store_, reg_dir.path());
+  ASSERT_TRUE(reg.ok()) << reg.status().message();
+  auto uid = (*reg)->ReserveUid("sent");
+  ASSERT_TRUE(uid.ok()) << uid.status().message();
+
+  // hello with bytes appended (the loader ignores them): a digest no store or cache holds.
+  const std::string lib = ReadFileOrEmpty(FunctionLib("hello")) + "never stored";
+  const std::string sha = store::Sha256Hex(lib);
+  auto stub = v1::NodeService::NewStub(
+      grpc::CreateChannel(n1_.grpc_addr(), grpc::InsecureChannelCredentials()));
+  auto prepare = [&](const std::string& bytes) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + *secret);
+    v1::NodePrepareRequest req;
+    req.mutable_version()->set_function("sent");
+    req.mutable_version()->set_version(1);
+    req.mutable_version()->set_artifact_sha256(sha);
+    req.mutable_version()->set_config_json(store::ConfigToJson(store::FunctionConfig{}));
+    req.mutable_version()->set_uid(*uid);
+    req.set_library(bytes);
+    v1::NodePrepareReply reply;
+    grpc::Status st = stub->Prepare(&ctx, req, &reply);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return reply;
+  };
+  std::string flipped = lib;
+  flipped[flipped.size() / 2] ^= 0x01;
+  v1::NodePrepareReply refused = prepare(flipped);
+  EXPECT_EQ(refused.code(), static_cast<int32_t>(StatusCode::kInternal)) << refused.message();
+  EXPECT_NE(refused.message().find("artifact " + sha + " is corrupt: the bytes given hash to " +
+                                   store::Sha256Hex(flipped)),
+            std::string::npos)
+      << refused.message();
+  EXPECT_EQ(refused.took_ns(), 0);  // no zygote was started
+  struct stat st {};
+  const std::string cached = n1_.data_dir() + "/artifact-cache/" + sha + ".so";
+  EXPECT_NE(::stat(cached.c_str(), &st), 0) << cached << " exists";
+
+  v1::NodePrepareReply prepared = prepare(lib);
+  EXPECT_EQ(prepared.code(), 0) << prepared.message() << n1_.Logs();
+  EXPECT_EQ(ReadFileOrEmpty(cached), lib);
+  const std::string logs = n1_.Logs();
+  EXPECT_GT(prepared.took_ns(), 0);  // the zygote's start
+  EXPECT_NE(logs.find("artifact.received sha256=" + sha), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("artifact.fetched sha256=" + sha), std::string::npos) << logs;
+
+  grpc::ClientContext drop_ctx;
+  drop_ctx.AddMetadata("authorization", "Bearer " + *secret);
+  v1::NodeFunctionName name;
+  name.set_name("sent");
+  v1::NodeEmpty empty;
+  EXPECT_TRUE(stub->DropPrepared(&drop_ctx, name, &empty).ok());
 }
 
 // A library that fails to start fails its deploy as before, although the other nodes began to

@@ -199,6 +199,57 @@ TEST_P(PgRegistryTest, AnArtifactIsStoredWithLz4) {
   EXPECT_EQ(faas::testing::ReadFileOrEmpty(*fetched), bytes);
 }
 
+// A deploy through a gateway sends the library with each node's Prepare (docs/design/0033): the
+// node caches the bytes it was given without reading the artifacts table, which may not even hold
+// them yet (the gateway stores them meanwhile). Shown with a digest the store does not have and
+// with a row that is corrupt: both would fail a fetch.
+TEST_P(PgRegistryTest, ANodeCachesTheBytesItIsGivenWithoutTheStore) {
+  faas::testing::TempDir node_dir;
+  std::unique_ptr<Registry> node = OpenAnother(node_dir.path());
+  ASSERT_NE(node, nullptr);
+  const std::string unstored = Sha256Hex("library-not-stored-yet");
+  ASSERT_EQ(node->FetchArtifact(unstored).status().code(), StatusCode::kNotFound);
+  Result<std::string> path = node->CacheArtifact(unstored, "library-not-stored-yet");
+  ASSERT_TRUE(path.ok()) << path.status().ToString();
+  EXPECT_EQ(*path, node_dir.path() + "/artifact-cache/" + unstored + ".so");
+  EXPECT_EQ(faas::testing::ReadFileOrEmpty(*path), "library-not-stored-yet");
+
+  Result<std::string> sha = reg_->PutArtifact("library-v1");
+  ASSERT_TRUE(sha.ok()) << sha.status().ToString();
+  Query("UPDATE artifacts SET bytes = 'evil'::bytea WHERE sha256 = '" + *sha + "'");
+  path = node->CacheArtifact(*sha, "library-v1");
+  ASSERT_TRUE(path.ok()) << path.status().ToString();
+  EXPECT_EQ(faas::testing::ReadFileOrEmpty(*path), "library-v1");
+  // And what it cached is what later fetches (a call, the NOTIFY prefetch) verify and use.
+  Result<std::string> fetched = node->FetchArtifact(*sha);
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(*fetched, *path);
+}
+
+// Bytes that do not hash to the digest they were sent with are refused, and nothing is written;
+// a good copy cached before is neither replaced nor handed out in their place.
+TEST_P(PgRegistryTest, BytesThatDoNotMatchTheirDigestAreRefused) {
+  faas::testing::TempDir node_dir;
+  std::unique_ptr<Registry> node = OpenAnother(node_dir.path());
+  ASSERT_NE(node, nullptr);
+  const std::string sha = Sha256Hex("library-good");
+  const std::string path = node_dir.path() + "/artifact-cache/" + sha + ".so";
+  Result<std::string> refused = node->CacheArtifact(sha, "library-gooD");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInternal);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("artifact " + sha + " is corrupt: the bytes given hash to " +
+                        Sha256Hex("library-gooD")));
+  struct stat st {};
+  EXPECT_NE(::stat(path.c_str(), &st), 0) << path << " exists";
+
+  ASSERT_TRUE(node->CacheArtifact(sha, "library-good").ok());
+  refused = node->CacheArtifact(sha, "evil");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("is corrupt"));
+  EXPECT_EQ(faas::testing::ReadFileOrEmpty(path), "library-good");
+}
+
 // A deploy's push and its NOTIFY prefetch ask a node for the same library at once: both get the
 // verified copy, and a corrupted row is refused to every one of them.
 TEST_P(PgRegistryTest, ConcurrentFetchesOfOneDigestAllVerify) {

@@ -143,6 +143,16 @@ class Registry {
   // `artifact <sha> is corrupt: ...`. NotFound `artifact <sha> is not stored`.
   virtual faas::Result<std::string> FetchArtifact(const std::string& sha256_hex) const = 0;
 
+  // FetchArtifact from `bytes` the caller was handed (a gateway sends a deploy's library with its
+  // Prepare) instead of the store. The bytes are hashed first: unless they hash to `sha256_hex`
+  // the call fails with Internal `artifact <sha> is corrupt: the bytes given hash to ...` and
+  // writes nothing. PostgreSQL: then as FetchArtifact (a cached copy that matches is kept; else
+  // temp file, fsync, rename, read back and verified), without reading the artifacts table, so
+  // it works before the deploy has stored the row. SQLite (one machine, every artifact already
+  // in its folder): the checked bytes change nothing; FetchArtifact's verified path.
+  virtual faas::Result<std::string> CacheArtifact(const std::string& sha256_hex,
+                                                  std::string_view bytes) const = 0;
+
   // The host uid `name` runs as (kFunctionUidBase..), allocated now if it has none: a deploy
   // takes it before its probe load, which already runs the function's code. A name keeps its
   // uid even if the deploy then fails. ResourceExhausted when the range is used up.
