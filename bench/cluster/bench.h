@@ -169,8 +169,14 @@ class Bench {
   // this bench) is plaintext off loopback too, which faasd refuses without --insecure-cluster.
   std::vector<std::string> AllArgs(int i) const {
     // The baseline's control API on the bench's own bridge, plaintext as before design/0031.
-    return {"--role",       "all",   "--node-id",          "a" + std::to_string(i + 1),
-            "--access-log", "false", "--insecure-cluster", "--warm-pool",
+    return {"--role",
+            "all",
+            "--node-id",
+            "a" + std::to_string(i + 1),
+            "--access-log",
+            "false",
+            "--insecure-cluster",
+            "--warm-pool",
             std::to_string(opt_.warm_pool)};
   }
   std::string HaproxyBackend(const std::string& mode) const { return "be_" + mode; }

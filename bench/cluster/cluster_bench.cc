@@ -240,8 +240,8 @@ void Bench::Balancing() {
   {
     std::string error;
     if (StartGateway("round-robin", &error)) {
-      RunZipf(gateway_->bind_host(), gateway_->http_port(), opt_.clients, opt_.rate,
-              opt_.warmup_s, 99, Clock::now());
+      RunZipf(gateway_->bind_host(), gateway_->http_port(), opt_.clients, opt_.rate, opt_.warmup_s,
+              99, Clock::now());
     }
     RunZipf("127.0.0.1", haproxy_ports_["haproxy-roundrobin"], opt_.clients, opt_.rate,
             opt_.warmup_s, 99, Clock::now());
@@ -275,12 +275,9 @@ void Bench::Balancing() {
       "idle TTL %s ==\n",
       kFunctions, opt_.rate, opt_.clients, opt_.rounds, opt_.measure_s, opt_.warmup_s,
       opt_.warm_pool, opt_.idle_ttl.c_str());
-  json_["balancing_setup"] = {{"warm_pool", opt_.warm_pool},
-                              {"idle_ttl", opt_.idle_ttl},
-                              {"rate", opt_.rate},
-                              {"clients", opt_.clients},
-                              {"warmup_s", opt_.warmup_s},
-                              {"measure_s", opt_.measure_s}};
+  json_["balancing_setup"] = {{"warm_pool", opt_.warm_pool}, {"idle_ttl", opt_.idle_ttl},
+                              {"rate", opt_.rate},           {"clients", opt_.clients},
+                              {"warmup_s", opt_.warmup_s},   {"measure_s", opt_.measure_s}};
   std::printf("%-22s %9s %8s %9s %10s %8s %8s %7s %s\n", "balancer", "req/s", "errors", "warm-hit",
               "misses", "p50 ms", "p99 ms", "max/mn", "warm-hit per round");
   for (const std::string& c : configs) {

@@ -679,8 +679,8 @@ void Bench::Scale() {
     const std::string burn = "/function/burn?ms=" + std::to_string(kBurnMs);
     ScaleHaproxyServers(kNodes);
     const double settle_s = opt_.quick ? 3 : 6;
-    auto ours = ClosedLoop(gateway_->bind_host(), gateway_->http_port(), burn, kCapClients, 0,
-                           settle_s);
+    auto ours =
+        ClosedLoop(gateway_->bind_host(), gateway_->http_port(), burn, kCapClients, 0, settle_s);
     auto hap = ClosedLoop("127.0.0.1", haproxy_ports_[kHapScale], burn, kCapClients, 0, settle_s);
     Log("scale capped: settling load " + std::to_string(ours.first) + " / " +
         std::to_string(hap.first) + " calls/s (ours / HAProxy); quiet after " +

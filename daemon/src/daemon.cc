@@ -402,8 +402,8 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
   metrics->SetInstanceSource([&sched] {
     std::vector<metering::InstanceGauge> out;
     for (const auto& [name, st] : sched.AllStats()) {
-      out.push_back({name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u, st.parked,
-                     st.evicted});
+      out.push_back(
+          {name, st.idle, st.busy, st.waiting, st.zygote_pid > 0 ? 1u : 0u, st.parked, st.evicted});
     }
     return out;
   });

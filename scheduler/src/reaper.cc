@@ -53,7 +53,7 @@ void Scheduler::Impl::ReaperLoop() {
         need_warm.push_back(fn);
       }
     }
-    MakeRoomLocked(&expired);  // over the warm pool while everything was busy: trim now
+    MakeRoomLocked(&expired);         // over the warm pool while everything was busy: trim now
     StartZygotes(lock, need_zygote);  // each parks its first instance as it starts
     if (!need_park.empty()) {
       lock.unlock();

@@ -163,7 +163,7 @@ struct Scheduler::Impl {
 
   // The clock of last_used and idle TTL (SchedulerOptions::clock, else Clock::now).
   Clock::time_point Now() const { return options.clock ? options.clock() : Clock::now(); }
-  void RetireZygote(Function* fn);                 // mu held
+  void RetireZygote(Function* fn);  // mu held
   // A full warm pool (SchedulerOptions::warm_pool): while the node holds more instances than it
   // keeps, the least recently used idle one of any function goes to `dead`. mu held; called
   // after a cold slot was handed out, and by the reaper.
