@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +82,26 @@ void ProtectFromOomKiller() {
              {"value", now.ok() ? std::atoi(now->c_str()) : 0},
              {"why", "lowering it needs CAP_SYS_RESOURCE; workers still run at +500, above faasd"});
   }
+}
+
+// faasd keeps about ten descriptors per process it holds (a zygote, a parked and each warm
+// instance of every function: channel, pidfd, log, cgroup files), so a node with a hundred
+// functions needs thousands, where a login shell's soft limit is 1024. Raising the soft limit
+// to the hard one needs no privilege; instances get their own (sandbox/src/rlimits.cc), and
+// nothing here uses select(), whose sets stop at 1024.
+void RaiseFileLimit() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) {
+    return;
+  }
+  const rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return;
+  }
+  auto log = log::Get("faasd");
+  FAAS_LOG(log, info, "faasd.nofile", {"from", static_cast<uint64_t>(was)},
+           {"to", static_cast<uint64_t>(rl.rlim_max)});
 }
 
 // --answer-buffer-budget in bytes; 0: an eighth of the host's memory, 8 to 256 MiB.
@@ -479,6 +500,7 @@ int RunDaemon(const DaemonConfig& config) {
   ::signal(SIGPIPE, SIG_IGN);
 
   ProtectFromOomKiller();
+  RaiseFileLimit();
   if (config.role == "node") {
     return RunNode(config, stop_signals);
   }

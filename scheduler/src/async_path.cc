@@ -44,6 +44,10 @@ void Scheduler::Impl::InvokeAsync(const AsyncPtr& call) {
   }
   ToGraveyard(&dead);
   lock.unlock();
+  if (g.kind == Grant::kCold && BurialsBehind()) {
+    AwaitBurials(std::move(g));  // backpressure (design/0034): never on the loop's time
+    return;
+  }
   if (g.kind != Grant::kQueued) {
     Dispatch(std::move(g));  // on this loop's thread: a warm call starts at once
     return;
@@ -396,7 +400,7 @@ void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
     call->loop->Post([this, call] { CompleteAsync(call); });
   };
   if (!blocking.Run(task)) {
-    // No thread to be had: SIGKILL without waiting; the reaper thread reaps (graveyard).
+    // No thread to be had: SIGKILL without waiting; the burier reaps (Bury).
     InstanceOf(call->inst.get()).Abandon(call->x, why, &call->out);
     CompleteAsync(call);
   }

@@ -16,14 +16,16 @@ void Scheduler::Impl::ReaperLoop() {
   std::unique_lock lock(mu);
   while (!stopping) {
     reaper_wake.wait_for(lock, options.reap_interval,
-                         [&] { return stopping || !graveyard.empty() || reaper_work; });
+                         [&] { return stopping || reaper_work; });
     if (stopping) {
       break;
     }
     reaper_work = false;
+    lock.unlock();
+    ReleaseAwaiting(/*stale=*/true);
+    lock.lock();
     const auto now = Clock::now();
     std::vector<PooledPtr> expired;
-    expired.swap(graveyard);
     std::vector<std::shared_ptr<Function>> need_warm;
     std::vector<std::shared_ptr<Function>> need_zygote;
     std::vector<std::shared_ptr<Zygote>> need_park;
@@ -90,12 +92,52 @@ void Scheduler::Impl::Bury(std::vector<PooledPtr>* dead) {
   if (dead->empty()) {
     return;
   }
+  // SIGKILL now: each exits on its own time (and CPU), so the burier mostly reaps processes
+  // already gone, and none lives on, holding memory, however far behind the burier is.
+  for (auto& d : *dead) {
+    InstanceOf(d.get()).Kill();
+  }
   {
     std::lock_guard lock(burial_mu);
+    burying += dead->size();
     std::move(dead->begin(), dead->end(), std::back_inserter(burials));
   }
   dead->clear();
   burial_wake.notify_one();
+}
+
+void Scheduler::Impl::AwaitBurials(Grant g) {
+  {
+    std::lock_guard lock(burial_mu);
+    if (BurialsBehind()) {  // else the burier caught up meanwhile: go now
+      if (awaiting_burials.empty()) {
+        awaiting_since = Clock::now();
+      }
+      awaiting_burials.push_back(std::move(g));
+      return;
+    }
+  }
+  Dispatch(std::move(g));
+}
+
+void Scheduler::Impl::WaitForBurials() {
+  std::unique_lock lock(burial_mu);
+  burial_room.wait_for(lock, std::chrono::seconds(1), [&] { return !BurialsBehind(); });
+}
+
+void Scheduler::Impl::ReleaseAwaiting(bool stale) {
+  std::vector<Grant> go;
+  {
+    std::lock_guard lock(burial_mu);
+    if (awaiting_burials.empty() ||
+        (BurialsBehind() && !(stale && Clock::now() - awaiting_since >= std::chrono::seconds(1)))) {
+      return;
+    }
+    go.swap(awaiting_burials);
+  }
+  for (Grant& g : go) {
+    Dispatch(std::move(g));  // posts each to its call's loop
+  }
 }
 
 void Scheduler::Impl::BurierLoop() {
@@ -112,7 +154,13 @@ void Scheduler::Impl::BurierLoop() {
     std::vector<PooledPtr> dead;
     dead.swap(burials);
     lock.unlock();
-    dead.clear();  // each: SIGKILL, reap, cgroup removal, its end billed
+    for (auto& d : dead) {
+      d.reset();  // reap, cgroup removal, its end billed
+      if (--burying <= kMaxInstancesBeingStopped) {
+        ReleaseAwaiting(/*stale=*/false);  // takes burial_mu first: no waiter misses the notify
+        burial_room.notify_all();
+      }
+    }
     lock.lock();
   }
 }

@@ -55,8 +55,8 @@ void Scheduler::Impl::RetireZygote(Function* fn) {
 
 void Scheduler::Impl::ToGraveyard(std::vector<PooledPtr>* dead) {
   if (!dead->empty()) {
-    std::move(dead->begin(), dead->end(), std::back_inserter(graveyard));
-    dead->clear();
+    Bury(dead);
+    reaper_work = true;  // a death may leave a min_warm deficit
     reaper_wake.notify_all();
   }
 }
@@ -409,6 +409,11 @@ InvokeResult Scheduler::Impl::InvokeInner(const std::string& name, InvokeRequest
     ToGraveyard(&dead);
     if (g.kind == Grant::kWarm || g.kind == Grant::kCold) {
       ++in_flight;
+      if (g.kind == Grant::kCold && BurialsBehind()) {
+        lock.unlock();
+        WaitForBurials();
+        lock.lock();
+      }
     } else if (g.kind == Grant::kQueued) {
       // Backpressure: a place in the function's one queue, served in arrival order with the
       // event-loop callers. Whoever frees an instance or a slot grants it (Settle, under mu).
@@ -703,9 +708,9 @@ void Scheduler::Shutdown(std::chrono::milliseconds grace) {
     impl_->burier.join();  // what the reaper handed it is destroyed
   }
   {
-    std::lock_guard lock(impl_->mu);
-    std::move(impl_->graveyard.begin(), impl_->graveyard.end(), std::back_inserter(all));
-    impl_->graveyard.clear();
+    std::lock_guard lock(impl_->burial_mu);  // any handed over after the burier ended
+    std::move(impl_->burials.begin(), impl_->burials.end(), std::back_inserter(all));
+    impl_->burials.clear();
   }
   FAAS_LOG(impl_->log, info, "scheduler.stopped", {"instances", all.size()});
   all.clear();  // SIGKILL + reap each

@@ -10,6 +10,7 @@
 // (Settle) and delivered after unlocking (Deliver).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -152,12 +153,18 @@ struct Scheduler::Impl {
   // SetFunction's hook (mu held): the zygote prepared for `spec` becomes the function's, billed
   // now.
   void AdoptPreparedLocked(Function* fn, const FunctionSpec& spec);
-  // Instances done with: destroyed (SIGKILL, reap, cgroup removal: milliseconds) by the reaper
-  // thread, off the request path. Under mu.
-  std::vector<PooledPtr> graveyard;
+  // Instances done with: killed at once, then destroyed (reap, cgroup removal, the end's billing:
+  // milliseconds) by the burier thread, off the request path (Bury).
   std::mutex burial_mu;
   std::condition_variable burial_wake;
   std::vector<PooledPtr> burials;  // under burial_mu
+  // Handed to Bury and not destroyed yet; past kMaxInstancesBeingStopped a new cold start waits
+  // (design/0034): an event-loop call's grant in `awaiting_burials`, a blocking caller on
+  // `burial_room`. The burier releases them as it catches up, the reaper after a second at most.
+  std::atomic<std::size_t> burying{0};
+  std::vector<Grant> awaiting_burials;    // under burial_mu
+  Clock::time_point awaiting_since{};     // under burial_mu: when the first of them came
+  std::condition_variable burial_room;    // under burial_mu
   bool burier_stopping = false;    // under burial_mu: drain, then end
   std::thread burier;
 
@@ -168,7 +175,7 @@ struct Scheduler::Impl {
   // keeps, the least recently used idle one of any function goes to `dead`. mu held; called
   // after a cold slot was handed out, and by the reaper.
   void MakeRoomLocked(std::vector<PooledPtr>* dead);
-  void ToGraveyard(std::vector<PooledPtr>* dead);  // mu held
+  void ToGraveyard(std::vector<PooledPtr>* dead);  // mu held: Bury, and a reaper round
 
   // Grants: Settle with mu held (counts in_flight, stores blocking callers' grants), Deliver
   // after unlocking (wakes them, starts async calls on their loops).
@@ -251,6 +258,13 @@ struct Scheduler::Impl {
   // behind them, and neither competes with invocations (docs/design/0010, "Parked instances").
   void BurierLoop();
   void Bury(std::vector<PooledPtr>* dead);  // any thread but the burier; mu not needed
+  bool BurialsBehind() const { return burying.load() > kMaxInstancesBeingStopped; }
+  // A cold grant while BurialsBehind(): dispatched once the burier is back under the bound.
+  void AwaitBurials(Grant g);
+  void WaitForBurials();  // the same for a blocking caller, at most a second
+  // Dispatches what AwaitBurials held: when the burier is back under the bound, or (`stale`) all
+  // of it once it has waited a second (a burial stuck in the kernel must not stop cold starts).
+  void ReleaseAwaiting(bool stale);
   // Starts a zygote for each function in `want` that still wants one. Called and returns with
   // the lock held; starts run without it.
   void StartZygotes(std::unique_lock<std::mutex>& lock,

@@ -6,6 +6,7 @@
 // /sys/fs/cgroup/unified has no memory, pids or cpu controller (they are bound to the v1
 // hierarchies), so `--cgroup-mode v2 --cgroup-v2-mount /sys/fs/cgroup/unified` is a v2 host
 // without delegated controllers.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -114,6 +115,35 @@ TEST_F(Limits, UnsafeNoLimitsFromTheEnvironmentAndTheConfigFile) {
   std::vector<std::string> args = UnifiedArgs();
   args.insert(args.end(), {"--config", tmp.path() + "/faasd.conf"});
   ASSERT_TRUE(d_.Start(args)) << d_.Logs();
+}
+
+// faasd holds about ten descriptors per process it keeps (a zygote, a parked and a warm instance
+// per function: channel, pidfd, log, cgroup files), so a node with a hundred functions needs
+// thousands. Started from a login shell (soft RLIMIT_NOFILE 1024 on Debian) it ran out at about
+// thirty functions: cold starts failed with EMFILE and zygotes died. faasd now raises its soft
+// limit to the hard one at start (instances keep their own, sandbox/src/rlimits.cc).
+TEST(DaemonLimits, ManyFunctionsFitUnderALoginShellsSoftFileLimit) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "faasd needs root for its sandbox";
+  }
+  struct rlimit rl {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+  if (rl.rlim_max < 8192) {
+    GTEST_SKIP() << "the hard RLIMIT_NOFILE here (" << rl.rlim_max << ") leaves no room to raise";
+  }
+  FaasdProcess d;
+  d.set_nofile_soft_limit(256);
+  ASSERT_TRUE(d.Start()) << d.Logs();
+  constexpr int kFunctions = 40;
+  for (int i = 0; i < kFunctions; ++i) {
+    ASSERT_EQ(d.Ctl({"deploy", "f" + std::to_string(i), FunctionLib("hello")}).exit_code, 0)
+        << d.Logs();
+  }
+  for (int i = 0; i < kFunctions; ++i) {
+    HttpResult r = HttpRequest(d.http_port(), "GET", "/function/f" + std::to_string(i));
+    EXPECT_EQ(r.status, 200) << "f" << i << ": " << r.body;
+  }
+  EXPECT_EQ(d.Logs().find("EMFILE"), std::string::npos) << d.Logs();
 }
 
 }  // namespace

@@ -4,7 +4,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -251,6 +255,90 @@ TEST(Scheduler, AFullWarmPoolEvictsTheLeastRecentlyUsedIdleInstanceOfAnyFunction
   }
   EXPECT_EQ(s.Stats("m").evicted, 0u);
   EXPECT_FALSE(cold("m"));
+}
+
+// Processes descended from this test process that have not exited (zombies excluded): every
+// zygote, parked and live instance the scheduler started, and any it stopped but has not reaped.
+std::size_t LiveDescendants() {
+  std::map<pid_t, pid_t> parent;
+  std::set<pid_t> live;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    std::ifstream in(e.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line) || line.rfind(')') == std::string::npos) {
+      continue;  // exited meanwhile
+    }
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    const pid_t pid = std::stoi(name);
+    parent[pid] = ppid;
+    if (state != 'Z' && state != 'X') {
+      live.insert(pid);
+    }
+  }
+  std::size_t n = 0;
+  for (pid_t pid : live) {
+    for (pid_t p = parent[pid]; p > 1; p = parent.count(p) != 0 ? parent[p] : 0) {
+      if (p == ::getpid()) {
+        ++n;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+// A caller who cycles through more functions than the warm pool holds makes every call a cold
+// start, and every cold start an eviction. The instances it stops are destroyed off the request
+// path; that must not fall behind without bound, or the node's processes, file descriptors and
+// memory grow with the request rate until the host gives out (docs/design/0034). At any moment
+// the node holds at most: each function's zygote and parked instance, the warm pool, the calls
+// in flight, and the scheduler's bounded backlog of instances being destroyed.
+TEST(Scheduler, EvictionChurnCannotGrowTheNodesProcessesWithoutBound) {
+  SchedulerOptions o = Options();
+  o.warm_pool = 2;
+  Scheduler s(o);
+  constexpr int kFunctions = 24;
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 150;
+  for (int i = 0; i < kFunctions; ++i) {
+    FunctionSpec f = Spec("hello");
+    f.name = "c" + std::to_string(i);
+    s.SetFunction(f);
+  }
+  std::atomic<bool> done{false};
+  std::size_t peak = 0;
+  std::thread sampler([&] {
+    while (!done) {
+      peak = std::max(peak, LiveDescendants());
+      std::this_thread::sleep_for(milliseconds(2));  // sampling, not synchronisation
+    }
+  });
+  std::vector<std::thread> callers;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        InvokeResult r = s.Invoke("c" + std::to_string((t * 7 + i) % kFunctions), Req());
+        failed += r.outcome == Outcome::kOk ? 0 : 1;
+      }
+    });
+  }
+  for (auto& c : callers) {
+    c.join();
+  }
+  done = true;
+  sampler.join();
+  EXPECT_EQ(failed, 0);
+  const std::size_t bound = 2 * kFunctions + o.warm_pool + kThreads + kMaxInstancesBeingStopped +
+                            kThreads;
+  EXPECT_LE(peak, bound) << "instances stopped faster than they were destroyed";
 }
 
 TEST(Scheduler, NewVersionRetiresOldInstances) {

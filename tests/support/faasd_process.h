@@ -6,6 +6,7 @@
 //   auto h = HttpRequest(d.http_port(), "GET", "/function/hello");
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <string>
@@ -60,6 +61,8 @@ class FaasdProcess {
   // test killed outright leaves no faasd in a namespace: start it from the test's main thread.
   void set_bind_host(const std::string& host) { bind_host_ = host; }
   void set_netns(const std::string& path) { netns_ = path; }
+  // The soft RLIMIT_NOFILE faasd starts with (0: inherited), as a login shell's 1024 would be.
+  void set_nofile_soft_limit(rlim_t soft) { nofile_soft_ = soft; }
   const std::string& bind_host() const { return bind_host_; }
   // The CA file faasctl verifies a TLS control API with (--tls-ca; a faasd given --tls-* flags
   // and bound off loopback serves TLS). Empty = plaintext.
@@ -73,6 +76,7 @@ class FaasdProcess {
   TempDir tmp_;
   std::string data_dir_;
   std::string log_path_;
+  rlim_t nofile_soft_ = 0;
   pid_t pid_ = -1;
   int exit_code_ = -1;
   int http_port_ = 0;

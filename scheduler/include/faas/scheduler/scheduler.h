@@ -128,6 +128,12 @@ struct FunctionStats {
   bool spawn_only = false;  // this version cannot have a zygote (logged as zygote.unavailable)
 };
 
+// Instances a node has stopped (evicted, expired, failed, retired) and not yet destroyed: past
+// this many, a new cold start waits until the burier catches up, so a caller who cycles through
+// more functions than the warm pool holds cannot grow the node's processes, file descriptors and
+// memory with the request rate (docs/design/0034-bounded-burials.md).
+inline constexpr std::size_t kMaxInstancesBeingStopped = 32;
+
 struct SchedulerOptions {
   std::string worker_path;                         // faas-worker binary
   std::chrono::milliseconds init_timeout{10'000};  // load + faas_init of a new instance
