@@ -56,10 +56,12 @@ std::unique_ptr<Instance> Instance::TakeParked(const FunctionSpec& spec,
 Instance::~Instance() {
   // Closing the channel asks a healthy worker to exit; the kill makes sure it does. The cgroup
   // (destroyed with the process part) then kills anything the function left behind.
-  const bool bill = on_end_ && process_->Account().IsReady() && process_->Cgroup() != nullptr;
-  // What ran until now is the function's (background); tearing it down is the platform's.
+  const bool bill = Billed();
+  // What ran until now (or until EndNow) is the function's (background); tearing it down is the
+  // platform's.
   const std::chrono::nanoseconds background =
-      bill ? TakeBackgroundCpu(true) : std::chrono::nanoseconds(0);
+      ended_background_ ? *ended_background_
+                        : (bill ? TakeBackgroundCpu(true) : std::chrono::nanoseconds(0));
   process_->CloseChannel();
   process_->Kill();
   process_->Wait();
@@ -68,6 +70,13 @@ Instance::~Instance() {
     process_->KillAll();
     on_end_(Spec(), background, process_->Account().Since(process_->Cpu()));
   }
+}
+
+void Instance::EndNow() {
+  if (!ended_background_) {
+    ended_background_ = Billed() ? TakeBackgroundCpu(true) : std::chrono::nanoseconds(0);
+  }
+  process_->Kill();
 }
 
 std::chrono::nanoseconds Instance::TakeBackgroundCpu(bool final) {

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "faas/scheduler/scheduler.h"
@@ -105,6 +106,10 @@ class Instance {
   const FunctionSpec& Spec() const { return process_->Spec(); }
   pid_t Pid() const { return process_->Pid(); }
   void Kill() { process_->Kill(); }
+  // Ends it now without waiting (Scheduler::Impl::Bury): its background CPU is read first, as the
+  // destructor would, so the teardown that follows the SIGKILL stays the platform's; the
+  // destructor then reaps it and bills both.
+  void EndNow();
   Clock::time_point last_used;
   // The event loop whose epoll set holds the channel, registered once and kept between
   // invocations (async_path.cc; nullptr: none), and the state its callback reads. Touched only
@@ -120,6 +125,10 @@ class Instance {
   std::unique_ptr<InstanceProcess> process_;  // never null
   ChannelExchange exchange_;                  // on process_
   OnEnd on_end_;
+  bool Billed() const {
+    return on_end_ && process_->Account().IsReady() && process_->Cgroup() != nullptr;
+  }
+  std::optional<std::chrono::nanoseconds> ended_background_;  // EndNow's reading
 };
 
 }  // namespace faas::scheduler

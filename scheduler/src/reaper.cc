@@ -15,8 +15,7 @@ namespace faas::scheduler {
 void Scheduler::Impl::ReaperLoop() {
   std::unique_lock lock(mu);
   while (!stopping) {
-    reaper_wake.wait_for(lock, options.reap_interval,
-                         [&] { return stopping || reaper_work; });
+    reaper_wake.wait_for(lock, options.reap_interval, [&] { return stopping || reaper_work; });
     if (stopping) {
       break;
     }
@@ -95,7 +94,7 @@ void Scheduler::Impl::Bury(std::vector<PooledPtr>* dead) {
   // SIGKILL now: each exits on its own time (and CPU), so the burier mostly reaps processes
   // already gone, and none lives on, holding memory, however far behind the burier is.
   for (auto& d : *dead) {
-    InstanceOf(d.get()).Kill();
+    InstanceOf(d.get()).EndNow();
   }
   {
     std::lock_guard lock(burial_mu);

@@ -162,10 +162,10 @@ struct Scheduler::Impl {
   // (design/0034): an event-loop call's grant in `awaiting_burials`, a blocking caller on
   // `burial_room`. The burier releases them as it catches up, the reaper after a second at most.
   std::atomic<std::size_t> burying{0};
-  std::vector<Grant> awaiting_burials;    // under burial_mu
-  Clock::time_point awaiting_since{};     // under burial_mu: when the first of them came
-  std::condition_variable burial_room;    // under burial_mu
-  bool burier_stopping = false;    // under burial_mu: drain, then end
+  std::vector<Grant> awaiting_burials;  // under burial_mu
+  Clock::time_point awaiting_since{};   // under burial_mu: when the first of them came
+  std::condition_variable burial_room;  // under burial_mu
+  bool burier_stopping = false;         // under burial_mu: drain, then end
   std::thread burier;
 
   // The clock of last_used and idle TTL (SchedulerOptions::clock, else Clock::now).

@@ -8,10 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <map>
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -336,8 +336,8 @@ TEST(Scheduler, EvictionChurnCannotGrowTheNodesProcessesWithoutBound) {
   done = true;
   sampler.join();
   EXPECT_EQ(failed, 0);
-  const std::size_t bound = 2 * kFunctions + o.warm_pool + kThreads + kMaxInstancesBeingStopped +
-                            kThreads;
+  const std::size_t bound =
+      2 * kFunctions + o.warm_pool + kThreads + kMaxInstancesBeingStopped + kThreads;
   EXPECT_LE(peak, bound) << "instances stopped faster than they were destroyed";
 }
 

@@ -63,7 +63,7 @@ bool FaasdProcess::Start(const std::vector<std::string>& extra_args) {
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    if (struct rlimit rl {}; nofile_soft_ != 0 && ::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (struct rlimit rl{}; nofile_soft_ != 0 && ::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
       rl.rlim_cur = std::min(nofile_soft_, rl.rlim_max);
       (void)::setrlimit(RLIMIT_NOFILE, &rl);
     }
