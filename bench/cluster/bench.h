@@ -30,6 +30,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kNodes = 3;
 constexpr int kFunctions = 200;
+// Busy CPUs under which the host counts as quiet before a measured load (WaitHostQuiet).
+constexpr double kQuietCpus = 0.3;
 
 // Set by SIGINT/SIGTERM: the load stops and main returns, so every destructor cleans up (the
 // faasd processes and namespace holders also die with this process: PR_SET_PDEATHSIG).
@@ -62,6 +64,10 @@ bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds limi
 int FreePort();
 double Pct(std::vector<float> v, double p);
 void Log(const std::string& s);
+// Waits until the host's CPUs were busy less than `busy_cpus` over one second (every process
+// counts: the last configuration's parked refills and burials too), at most `limit`. Returns
+// the seconds waited and, in `*last`, the last second's busy CPUs.
+double WaitHostQuiet(double busy_cpus, std::chrono::seconds limit, double* last);
 
 // HAProxy as a child of this process (killed with it: PR_SET_PDEATHSIG), by its PID only.
 class HaproxyProcess {

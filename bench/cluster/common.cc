@@ -36,6 +36,44 @@ void Log(const std::string& s) {
   std::fprintf(stderr, "[cluster-bench] %s\n", s.c_str());
 }
 
+namespace {
+// /proc/stat's first line: (busy, total) jiffies of every CPU since boot.
+std::pair<double, double> CpuJiffies() {
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) {
+    return {0, 0};
+  }
+  unsigned long long v[8] = {};
+  const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                            &v[3], &v[4], &v[5], &v[6], &v[7]);
+  std::fclose(f);
+  if (n < 5) {
+    return {0, 0};
+  }
+  double total = 0;
+  for (auto x : v) {
+    total += static_cast<double>(x);
+  }
+  return {total - static_cast<double>(v[3] + v[4]), total};  // idle and iowait are not busy
+}
+}  // namespace
+
+double WaitHostQuiet(double busy_cpus, seconds limit, double* last) {
+  const auto start = Clock::now();
+  const double cpus = static_cast<double>(std::max(1u, std::thread::hardware_concurrency()));
+  auto before = CpuJiffies();
+  for (;;) {
+    std::this_thread::sleep_for(seconds(1));
+    auto now = CpuJiffies();
+    const double total = now.second - before.second;
+    *last = total > 0 ? (now.first - before.first) / total * cpus : 0;
+    before = now;
+    if (*last < busy_cpus || Clock::now() - start >= limit || g_stop) {
+      return std::chrono::duration<double>(Clock::now() - start).count();
+    }
+  }
+}
+
 bool PollUntil(const std::function<bool()>& done, milliseconds limit) {
   auto deadline = Clock::now() + limit;
   while (!done()) {
