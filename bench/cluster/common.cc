@@ -39,7 +39,7 @@ void Log(const std::string& s) {
 namespace {
 // /proc/stat's first line: (busy, total) jiffies of every CPU since boot.
 std::pair<double, double> CpuJiffies() {
-  std::FILE* f = std::fopen("/proc/stat", "r");
+  std::FILE* f = std::fopen("/proc/stat", "re");
   if (f == nullptr) {
     return {0, 0};
   }
