@@ -48,13 +48,15 @@ struct Options {
   int warm_pool = 64;
   std::string idle_ttl = "10m";
   // Not counted: the LRU pools left by the previous configuration are re-shaped by this one
-  // (a tail function gets ~0.3 calls/s, so most are called within 8 s).
-  double warmup_s = 8;
+  // (a tail function gets ~0.3 calls/s, so most are called within 15 s; 8 s left a pool
+  // scattered by the previous configuration measurably unsettled, docs/benchmarks.md).
+  double warmup_s = 15;
   double measure_s = 8;
   int clients = 16;
   double rate = 400;  // requests/s offered in total, the same for every configuration
   bool quick = false;
   std::set<std::string> measures = {"warm", "overhead", "join", "fault", "scale", "rollout"};
+  std::vector<std::string> configs;  // the warm measure's configurations; empty: all
   std::string json_path;
 };
 
@@ -113,6 +115,14 @@ struct Result {
   std::vector<float> lat;
   std::map<std::string, int> per_node;
   std::vector<double> round_warm;  // warm-hit ratio of each round, to show the spread
+  // Why the misses were misses. A function's "home" is the node that served most of its calls
+  // in the round (warm-up included). spill: cold on another node. overlap: cold at home while
+  // another call of the same function was in flight there (a second instance was needed).
+  // evicted: cold at home with none in flight (its instance was evicted, or never made).
+  int miss_spill = 0, miss_overlap = 0, miss_evicted = 0;
+  // By popularity rank (f000 is the most popular): 1-10, 11-50, 51-200.
+  static constexpr int kRankBands = 3;
+  int ok_by_rank[kRankBands] = {}, miss_by_rank[kRankBands] = {};
 
   void Add(const std::vector<Rec>& recs, double from_s, double to_s);
   double WarmHit() const { return ok > 0 ? static_cast<double>(warm) / ok : 0; }

@@ -19,12 +19,14 @@
 //   build/bench/faas_cluster_bench [--quick] [--measures warm,overhead,join,fault,scale,rollout]
 //                                  [--rounds N] [--seconds S] [--clients C] [--rate CALLS_PER_S]
 //                                  [--warm-pool K] [--idle-ttl DUR] [--warmup S] [--json FILE]
+//                                  [--configs bounded-hash,haproxy-bounded-uri,...]
 //
 // Root only (namespaces, veths, cgroups); needs PostgreSQL's binaries and haproxy (Debian
 // `haproxy`, infra/install-deps.sh --bench). Cleans up what it started, also on failure.
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -234,6 +236,9 @@ void Bench::Balancing() {
   std::vector<std::string> configs = {
       "bounded-hash",       "round-robin",       "least-connections",  "p2c",
       "haproxy-roundrobin", "haproxy-leastconn", "haproxy-bounded-uri"};
+  if (!opt_.configs.empty()) {
+    configs = opt_.configs;
+  }
   // Priming, not counted: right after the deploys every node's pool is empty, and the first
   // configuration of round 1 would pay the cold start of every function while the others start
   // from their predecessor's pools. One warm-up's worth of load on each cluster first.
@@ -271,6 +276,21 @@ void Bench::Balancing() {
       auto recs = RunZipf(host, port, opt_.clients, opt_.rate, opt_.warmup_s + opt_.measure_s,
                           static_cast<unsigned>(round + 1), Clock::now());
       results_[c].Add(recs, opt_.warmup_s, opt_.warmup_s + opt_.measure_s);
+      // The warm-hit ratio over time, warm-up included, to show whether the warm-up was long
+      // enough for the pools left by the previous configuration to settle.
+      std::string settle = c + ": warm-hit per 4 s: ";
+      const int bins = static_cast<int>(std::ceil((opt_.warmup_s + opt_.measure_s) / 4));
+      for (int bin = 0; bin < bins; ++bin) {
+        int n = 0, warm = 0;
+        for (const Rec& r : recs) {
+          if (r.status == 200 && r.sent_s >= 4.0 * bin && r.sent_s < 4.0 * (bin + 1)) {
+            ++n;
+            warm += r.cold ? 0 : 1;
+          }
+        }
+        settle += std::to_string(n > 0 ? static_cast<double>(warm) / n : 0).substr(0, 5) + " ";
+      }
+      Log(settle);
       Log("round " + std::to_string(round + 1) + " " + c + ": warm-hit " +
           std::to_string(results_[c].round_warm.back()));
     }
@@ -300,6 +320,22 @@ void Bench::Balancing() {
                              {"misses", r.ok - r.warm},    {"p50_ms", Pct(r.lat, 0.5)},
                              {"p99_ms", Pct(r.lat, 0.99)}, {"max_over_mean", r.MaxOverMean()},
                              {"per_node", r.per_node},     {"warm_hit_per_round", r.round_warm}};
+  }
+  // Where the misses came from (Result::Add says how each is classed).
+  std::printf("\n%-22s %8s %8s %8s   %s\n", "misses by cause", "spill", "overlap", "evicted",
+              "miss ratio by popularity rank: 1-10 / 11-50 / 51-200");
+  for (const std::string& c : configs) {
+    const Result& r = results_[c];
+    std::string bands;
+    for (int b = 0; b < Result::kRankBands; ++b) {
+      const int n = r.ok_by_rank[b];
+      bands += (b > 0 ? " / " : "") +
+               std::to_string(n > 0 ? static_cast<double>(r.miss_by_rank[b]) / n : 0).substr(0, 5);
+    }
+    std::printf("%-22s %8d %8d %8d   %s\n", c.c_str(), r.miss_spill, r.miss_overlap, r.miss_evicted,
+                bands.c_str());
+    json_["balancing"][c]["misses_by_cause"] = {
+        {"spill", r.miss_spill}, {"overlap", r.miss_overlap}, {"evicted", r.miss_evicted}};
   }
 }
 
@@ -361,7 +397,8 @@ int Run(int argc, char** argv) {
   const char* usage =
       "usage: %s [--quick] [--measures warm,overhead,join,fault,scale,rollout] [--rounds N] "
       "[--seconds S] "
-      "[--clients C] [--rate R] [--warm-pool K] [--idle-ttl DUR] [--warmup S] [--json FILE]\n";
+      "[--clients C] [--rate R] [--warm-pool K] [--idle-ttl DUR] [--warmup S] [--configs A,B] "
+      "[--json FILE]\n";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -383,6 +420,11 @@ int Run(int argc, char** argv) {
           return 2;
         }
         o.measures.insert(m);
+      }
+    } else if (a == "--configs") {
+      std::istringstream in(next());
+      for (std::string c; std::getline(in, c, ',');) {
+        o.configs.push_back(c);
       }
     } else if (a == "--rounds") {
       o.rounds = std::atoi(next().c_str());

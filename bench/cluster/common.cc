@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "bench.h"
 #include "http_client.h"
@@ -226,6 +228,28 @@ double Pct(std::vector<float> v, double p) {
 }
 
 void Result::Add(const std::vector<Rec>& recs, double from_s, double to_s) {
+  // Each function's home: the node that served most of its calls this round.
+  std::map<int, std::map<std::string, int>> served;
+  // Each function's calls per node, as [sent, answered] intervals, for the overlap test.
+  std::map<std::pair<int, std::string>, std::vector<std::pair<double, double>>> spans;
+  for (const Rec& r : recs) {
+    if (r.status == 200) {
+      ++served[r.fn][r.node];
+      spans[{r.fn, r.node}].emplace_back(r.sent_s, r.sent_s + r.latency_ms / 1000.0);
+    }
+  }
+  auto home = [&](int fn) {
+    std::string best;
+    int most = -1;
+    for (const auto& [node, n] : served[fn]) {
+      if (n > most) {
+        best = node;
+        most = n;
+      }
+    }
+    return best;
+  };
+  auto band = [](int fn) { return fn < 10 ? 0 : fn < 50 ? 1 : 2; };
   int ok_r = 0, warm_r = 0;
   for (const Rec& r : recs) {
     if (r.sent_s < from_s || r.sent_s >= to_s) {
@@ -240,6 +264,22 @@ void Result::Add(const std::vector<Rec>& recs, double from_s, double to_s) {
     warm_r += r.cold ? 0 : 1;
     lat.push_back(r.latency_ms);
     ++per_node[r.node];
+    if (r.fn >= 0) {
+      ++ok_by_rank[band(r.fn)];
+      miss_by_rank[band(r.fn)] += r.cold ? 1 : 0;
+    }
+    if (!r.cold) {
+      continue;
+    }
+    if (r.node != home(r.fn)) {
+      ++miss_spill;
+      continue;
+    }
+    bool overlap = false;
+    for (const auto& [sent, answered] : spans[{r.fn, r.node}]) {
+      overlap = overlap || (sent < r.sent_s && answered > r.sent_s);
+    }
+    ++(overlap ? miss_overlap : miss_evicted);
   }
   ok += ok_r;
   warm += warm_r;

@@ -24,6 +24,10 @@ struct Choice {
   std::size_t index = SIZE_MAX;
   double score = 0;
   bool Found() const { return index != SIZE_MAX; }
+  // Whether this choice comes before `other` in the key's order of nodes.
+  bool Precedes(const Choice& other, std::span<const NodeLoad> nodes) const {
+    return score < other.score || (score == other.score && nodes[index].id < nodes[other.index].id);
+  }
   void Offer(std::size_t i, double s, std::span<const NodeLoad> nodes) {
     if (!Found() || s < score || (s == score && nodes[i].id < nodes[index].id)) {
       index = i;
@@ -61,11 +65,16 @@ class BoundedHash final : public Balancer {
     Choice under_both;
     Choice under_ours;  // never empty in exact arithmetic: the caps add up to more than the load
     Choice any;
+    Choice warm_room;  // where the key is warm and the load under warm_floor x capacity
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const NodeLoad& n = nodes[i];
       const double w = Weight(n);
       const double score = Score(key_hash, n, equal_weights);
       any.Offer(i, score, nodes);
+      if (n.warm && n.in_flight < options_.warm_floor * w &&
+          EstimatedLoad(n) < options_.warm_floor * w) {
+        warm_room.Offer(i, score, nodes);
+      }
       // For a whole number, x < ceil(y) is x < y: no ceil (a libm call without SSE4.1).
       const bool ours_under = n.in_flight < in_flight_cap * w || n.in_flight < floor * w;
       if (ours_under) {
@@ -84,9 +93,13 @@ class BoundedHash final : public Balancer {
       }
     }
     // A full node is skipped: the key walks on to its next-lowest score.
-    return under_both.Found()   ? under_both.index
-           : under_ours.Found() ? under_ours.index
-                                : any.index;
+    const Choice& pick = under_both.Found() ? under_both : under_ours.Found() ? under_ours : any;
+    // Unless that node has the key cold and one skipped before it has it warm with room to
+    // spare: the call waits there behind a few others instead of paying a cold start.
+    if (!nodes[pick.index].warm && warm_room.Found() && warm_room.Precedes(pick, nodes)) {
+      return warm_room.index;
+    }
+    return pick.index;
   }
 
  private:

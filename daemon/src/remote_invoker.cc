@@ -16,6 +16,7 @@
 #include "faas/base/event_loop.h"
 #include "faas/base/log.h"
 #include "faas/base/time.h"
+#include "faas/cluster/warm_tracker.h"
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
 
@@ -97,6 +98,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, uint32_t, std::less<>> in_flight;  // by node id
   std::size_t in_flight_total = 0;
   std::map<std::string, std::string> prepared_on;       // function -> node that holds its zygote
+  cluster::WarmTracker warm;                            // where each key was served lately
   std::condition_variable idle;                         // in_flight_total reached 0
   std::map<std::string, Clock::time_point> changed_at;  // last SetVersion/RemoveFunction
   std::mutex load_mu;  // one LoadFunctions at a time: a slower, older read never wins
@@ -124,6 +126,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
                          .reported_load = n.reported_load,
                          .others_load = n.others_load});
       }
+      warm.Mark(key, loads, Clock::now());
     }
     std::size_t pick = 0;
     {
@@ -155,6 +158,11 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
     std::lock_guard lock(mu);
     ++in_flight[node];
     ++in_flight_total;
+  }
+  // `node` ran a call of `key`: an instance of it is there now (bounded-hash's warm hint).
+  void Served(const std::string& key, const std::string& node) {
+    std::lock_guard lock(mu);
+    warm.Served(key, node, Clock::now());
   }
   void End(const std::string& node) {
     std::lock_guard lock(mu);
@@ -500,6 +508,10 @@ class InvokeStream final
     const bool broken = status.error_code() == grpc::StatusCode::UNAVAILABLE;
     if (status.ok() && have_head_ && result_.body.size() == body_bytes_) {
       result_.node = node_.id;
+      // Only outcomes after which the instance lives on; a crash or time-out killed it.
+      if (result_.outcome == Outcome::kOk || result_.outcome == Outcome::kFunctionError) {
+        impl_->Served(call_->key, node_.id);
+      }
       call_->finish(std::move(result_));
     } else if (!delivered_ && (broken || RefusedByThisNodeOnly(status.error_code()))) {
       // Refused or reset before the node took the call: the function never started there.
@@ -902,6 +914,9 @@ Result<uint32_t> RemoteInvoker::Prewarm(const std::string& name, uint32_t count)
     }
     if (reply.code() != 0) {
       return Status(static_cast<StatusCode>(reply.code()), reply.message());
+    }
+    if (count > 0) {
+      impl_->Served(key, node->id);
     }
     return reply.started();
   }

@@ -240,6 +240,73 @@ TEST(BoundedHash, FloorKeepsConcurrentCallsHomeWhileTheNodeHasFreeSlots) {
   EXPECT_NE(c.PickId(*floored, key), home);
 }
 
+// Warm-aware spill (design/0035): past the floor, a home where the key is warm keeps the call
+// while the node it would spill to has the key cold, up to warm_floor x capacity.
+TEST(BoundedHash, AWarmHomeKeepsACallPastTheFloorRatherThanSpillItCold) {
+  Cluster c(3, 2);
+  const std::string key = "tail@1";
+  auto b = Make("bounded-hash");
+  const std::string_view home = c.PickId(*b, key);
+  for (NodeLoad& n : c.nodes) {
+    n.warm = n.id == home;
+    n.in_flight = n.id == home ? 2 : 0;  // over the floor (1 x 2) and the cap
+  }
+  EXPECT_EQ(c.PickId(*b, key), home);
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 3 : 0;
+  }
+  EXPECT_EQ(c.PickId(*b, key), home);
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 4 : 0;  // at warm_floor x capacity: full even warm
+  }
+  EXPECT_NE(c.PickId(*b, key), home);
+  // Without the hint, or with the rule off, the floor decides as before.
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 2 : 0;
+  }
+  auto off = MakeBoundedHash({.warm_floor = 0});
+  EXPECT_NE(c.PickId(*off, key), home);
+  for (NodeLoad& n : c.nodes) {
+    n.warm = false;
+  }
+  EXPECT_NE(c.PickId(*b, key), home);
+}
+
+TEST(BoundedHash, AKeyWarmOnItsSecondNodeTooSpillsAsBefore) {
+  Cluster c(3, 2);
+  const std::string key = "hot@1";
+  auto b = Make("bounded-hash");
+  const std::string_view home = c.PickId(*b, key);
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = n.id == home ? 2 : 0;
+  }
+  const std::string_view second = c.PickId(*b, key);
+  ASSERT_NE(second, home);
+  for (NodeLoad& n : c.nodes) {
+    n.warm = n.id == home || n.id == second;
+  }
+  EXPECT_EQ(c.PickId(*b, key), second);
+  // A node warm for the key but after the pick in its order never draws it away: the hint only
+  // keeps a call where it was skipped, it does not move keys.
+  for (NodeLoad& n : c.nodes) {
+    n.in_flight = 0;
+    n.warm = n.id != home;
+  }
+  EXPECT_EQ(c.PickId(*b, key), home);
+}
+
+TEST(BoundedHash, UnderHeavyLoadTheMeanBasedCapDecidesWarmOrNot) {
+  Cluster c(3, 2);
+  const std::string key = "busy@1";
+  auto b = Make("bounded-hash");
+  const std::string_view home = c.PickId(*b, key);
+  for (NodeLoad& n : c.nodes) {
+    n.warm = n.id == home;
+    n.in_flight = n.id == home ? 20 : 10;  // cap = ceil(1.25 x 41 x 2 / 6) = 18
+  }
+  EXPECT_NE(c.PickId(*b, key), home);
+}
+
 // Fraction of 10k keys whose home changes between two memberships, at zero load.
 double MovedShare(Cluster& before, Cluster& after) {
   auto b = Make("bounded-hash");

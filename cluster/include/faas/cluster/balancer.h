@@ -29,6 +29,10 @@ struct NodeLoad {
   // "Several gateways"); without, on in_flight and the blend with reported_load.
   double others_load = -1;
   double ewma_ms = 0;  // smoothed response time this gateway saw; 0 unknown
+  // This gateway saw the node answer a call of this key lately (WarmTracker), so an instance of
+  // it is likely warm there. bounded-hash spills a call to a node where the key is cold only
+  // when its warm node is well past full (BoundedHashOptions::warm_floor).
+  bool warm = false;
 };
 
 // Not thread-safe: a gateway serialises its picks, or keeps one balancer per loop.
@@ -61,6 +65,13 @@ struct BoundedHashOptions {
   // nodes where it is cold. Above a mean of 1/1.25 of capacity the floor never binds.
   // 0: the mean-based cap alone (at least 1 call, as HAProxy's hash-balance-factor).
   double floor = 1.0;
+  // Warm-aware spill (docs/design/0035-warm-aware-spill.md). When the node the rules above pick
+  // has the key cold (NodeLoad::warm false), a node with a lower score where the key is warm,
+  // skipped as full, still takes the call while its load is under warm_floor x capacity: a call
+  // that waits behind a few others on a warm node costs far less than a cold start, and a key
+  // that spills often is warm on its second node too, so it spills as before. Above a mean load
+  // of warm_floor / 1.25 of capacity the mean-based cap decides alone. 0: off.
+  double warm_floor = 2.0;
 };
 std::unique_ptr<Balancer> MakeBoundedHash(const BoundedHashOptions& options);
 
