@@ -92,6 +92,12 @@ void Bench::Rollout() {
       const std::string name = std::string("roll") + (ours ? "a" : "b") + std::to_string(round);
       const std::string path = tmp_.path() + "/" + name + ".so";
       std::ofstream(path, std::ios::binary) << lib;
+      // The target is for a quiet machine: the set-up's deploys and the last round's parks and
+      // burials must not load this round (as for the warm measure).
+      double busy = 0;
+      const double waited = WaitHostQuiet(kQuietCpus, std::chrono::seconds(30), &busy);
+      Log("rollout " + name + ": host quiet after " + std::to_string(waited) + " s (" +
+          std::to_string(busy) + " CPUs busy)");
       double deploy_ms = 0, all_ms = -1, after_ms = -1;
       const auto t0 = Clock::now();
       bool deployed = true;

@@ -102,7 +102,9 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   if (overlap) {
     extras.sent = [&] { storing = std::async(std::launch::async, put); };
   }
+  const auto probe_started = Clock::now();
   Status probed = scheduler_->Prepare(probe, &took, extras);
+  const auto probe_ended = Clock::now();
   // Declared after `done`, so it runs first: a zygote SetFunction did not adopt (the deploy
   // failed after the probe) is stopped before another deploy of `name` may prepare one.
   ScopeExit unprepared([&] { scheduler_->DropPrepared(name); });
@@ -123,6 +125,7 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
       return DeployError{"internal", stored.status()};
     }
   }
+  const auto create_started = Clock::now();
   auto created = registry_->CreateVersion(name, sha, cfg);
   if (!created.ok()) {
     return DeployError{StoreErrorCode(created.status()), created.status()};
@@ -130,12 +133,19 @@ DeployOutcome Deployer::Deploy(const DeployRequest& request) {
   // On a gateway this also pushes the version to every other node and waits for them (bounded).
   const auto set_started = Clock::now();
   scheduler_->SetVersion(created->version);
-  // The phases of the deploy (docs/design/0030, "Rollout"): storing the bytes, the probe's load
-  // (its fetch is the rest of the time before set), and making it current everywhere.
+  // The phases of the deploy (docs/design/0030, "Rollout"), in order on its path: checks and
+  // hashing before the probe (pre_ms); the probe's whole round trip (prepare_ms), of which the
+  // zygote's start on the node is probe_ms; the wait for the store write after it (put_wait_ms;
+  // the write itself took put_ms, beside the probe on a gateway); creating the version
+  // (create_ms); making it current everywhere (set_ms).
   static auto log = log::Get("control");
   FAAS_LOG(log, info, "function.deployed", {"fn", name}, {"version", created->version.version},
-           {"unchanged", created->unchanged}, {"sha256", sha}, {"probe_ms", ToMillis(took)},
-           {"put_ms", ToMillis(put_took)}, {"set_ms", ToMillis(Clock::now() - set_started)},
+           {"unchanged", created->unchanged}, {"sha256", sha},
+           {"pre_ms", ToMillis(probe_started - started)},
+           {"prepare_ms", ToMillis(probe_ended - probe_started)}, {"probe_ms", ToMillis(took)},
+           {"put_ms", ToMillis(put_took)}, {"put_wait_ms", ToMillis(create_started - probe_ended)},
+           {"create_ms", ToMillis(set_started - create_started)},
+           {"set_ms", ToMillis(Clock::now() - set_started)},
            {"ms", ToMillis(Clock::now() - started)});
   return Deployed{std::move(created->version), created->unchanged, took};
 }

@@ -13,6 +13,7 @@
 
 #include "faas/base/event_loop.h"
 #include "faas/base/log.h"
+#include "faas/base/time.h"
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
 
@@ -346,9 +347,17 @@ class NodeServiceImpl final
       std::lock_guard plock(prepared_mu_);
       prepared_.erase(v.function);
     }
+    const auto started = Clock::now();
     FAAS_ASSIGN_OR_RETURN(scheduler::FunctionSpec spec, SpecOf(v, library));
     const std::string path = spec.library_path;
+    const auto cached = Clock::now();
     FAAS_RETURN_IF_ERROR(d_.scheduler->Prepare(spec, took));
+    // Where a deploy's time goes on a node: the library into its cache (received or fetched,
+    // hashed, written, read back), then the zygote's start.
+    static auto log = log::Get("node");
+    FAAS_LOG(log, info, "node.prepared", {"fn", v.function}, {"version", v.version},
+             {"bytes_sent", library.size()}, {"cache_ms", ToMillis(cached - started)},
+             {"zygote_ms", ToMillis(Clock::now() - cached)});
     std::lock_guard plock(prepared_mu_);
     prepared_[v.function] = {v.artifact_sha256, path};
     return OkStatus();

@@ -54,6 +54,13 @@ void Scheduler::Impl::ReaperLoop() {
         need_warm.push_back(fn);
       }
     }
+    if (options.park_instances) {
+      for (const auto& [name, p] : prepared) {
+        if (p.zygote && p.zygote->WantsPark()) {
+          need_park.push_back(p.zygote);  // a deploy's zygote, not yet current: its first park
+        }
+      }
+    }
     MakeRoomLocked(&expired);         // over the warm pool while everything was busy: trim now
     StartZygotes(lock, need_zygote);  // each parks its first instance as it starts
     if (!need_park.empty()) {

@@ -505,7 +505,10 @@ Status Scheduler::Prepare(const FunctionSpec& spec, std::chrono::nanoseconds* to
     }
   }
   auto own = std::make_shared<FunctionSpec>(spec);
-  auto started = Zygote::Start(own, impl_->options, std::move(group));
+  // Its first instance is parked by the reaper, beside the rest of the deploy (creating the
+  // version, loading it on every node, answering), not before the probe answers: the call after
+  // the deploy takes it, or waits for the park under way (Zygote::TakeParked).
+  auto started = Zygote::Start(own, impl_->options, std::move(group), /*park_first=*/false);
   if (!started.ok()) {
     const Status& s = started.status();
     if (s.code() == StatusCode::kDeadlineExceeded) {
@@ -532,6 +535,8 @@ Status Scheduler::Prepare(const FunctionSpec& spec, std::chrono::nanoseconds* to
     } else {
       impl_->DropPreparedLocked(spec.name);
       impl_->prepared[spec.name] = Impl::Prepared{std::move(own), std::move(*started)};
+      impl_->reaper_work = true;  // its first park
+      impl_->reaper_wake.notify_all();
     }
   }
   stale.reset();
@@ -568,8 +573,12 @@ void Scheduler::Impl::AdoptPreparedLocked(Function* fn, const FunctionSpec& spec
     rec->Platform(Billed(s), cpu);
   });
   fn->zygote = std::move(p.zygote);
+  const Zygote::Phases& ph = fn->zygote->StartPhases();
   FAAS_LOG(log, info, "zygote.started", {"fn", spec.name}, {"version", spec.version},
-           {"pid", fn->zygote->HostPid()}, {"prepared", true});
+           {"pid", fn->zygote->HostPid()}, {"prepared", true}, {"boot_ms", ToMillis(ph.boot)},
+           {"spawn_ms", ToMillis(ph.start.spawn)}, {"load_ms", ToMillis(ph.start.load)},
+           {"init_ms", ToMillis(ph.start.init)}, {"ready_ms", ToMillis(ph.ready)},
+           {"park_ms", ToMillis(ph.park)});
 }
 
 Status Scheduler::OutboundNetworkAvailable() const {

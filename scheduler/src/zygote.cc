@@ -26,10 +26,13 @@ std::size_t ParkTargetFor(const FunctionSpec& spec, const SchedulerOptions& opti
 
 Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec> spec,
                                               const SchedulerOptions& options,
-                                              std::shared_ptr<sandbox::FunctionCgroup> group) {
+                                              std::shared_ptr<sandbox::FunctionCgroup> group,
+                                              bool park_first) {
   StartTimings timings;
+  const auto t0 = Clock::now();
   FAAS_ASSIGN_OR_RETURN(std::unique_ptr<InstanceProcess> worker,
                         InstanceProcess::Start(spec, options, group, &timings, /*as_zygote=*/true));
+  const auto started = Clock::now();
   if (worker->SenderPid() <= 0) {
     return UnavailableError("the zygote's ready frame carried no sender pid");
   }
@@ -61,7 +64,11 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
   z->spec_ = std::move(spec);
   z->worker_ = std::move(worker);
   z->park_target_ = ParkTargetFor(*z->spec_, options);
-  if (z->park_target_ > 0) {
+  z->phases_.boot = started - t0;
+  z->phases_.start = timings;
+  z->phases_.ready = Clock::now() - started;
+  const auto park_started = Clock::now();
+  if (z->park_target_ > 0 && park_first) {
     // The first instance, parked now: the call right after a deploy takes it. The reaper parks
     // the rest (ParkTarget) off the deploy's path.
     if (Status parked = z->Park(options); !parked.ok()) {
@@ -70,6 +77,7 @@ Result<std::shared_ptr<Zygote>> Zygote::Start(std::shared_ptr<const FunctionSpec
                {"error", parked.message()});
     }
   }
+  z->phases_.park = Clock::now() - park_started;
   return z;
 }
 

@@ -49,9 +49,12 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   // logged, and cold starts fork). FailedPrecondition when this version cannot have a zygote
   // (loading or faas_init failed, or faas_init left threads running, which a fork would not copy).
   // `group` is the function's cgroup level: the zygote's group and its instances' go there.
+  // With `park_first` false the first park is left to the caller (a deploy's Prepare: the
+  // reaper parks it while the deploy goes on, docs/design/0036-rollout-path.md).
   static Result<std::shared_ptr<Zygote>> Start(std::shared_ptr<const FunctionSpec> spec,
                                                const SchedulerOptions& options,
-                                               std::shared_ptr<sandbox::FunctionCgroup> group);
+                                               std::shared_ptr<sandbox::FunctionCgroup> group,
+                                               bool park_first = true);
   // Ends the parked instance, closes the channel (the zygote exits), kills what is left in its
   // cgroup.
   ~Zygote();
@@ -78,6 +81,17 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   bool WantsPark();
   // How many instances this zygote keeps parked (0: parking off).
   std::size_t ParkTarget() const { return park_target_; }
+  // How its start went (logged with zygote.started): the worker's start until its ready frame
+  // (`boot`: of which spawn, load and faas_init as for an instance; the rest is the worker's exec
+  // and jail), then the checks and limits before the first fork (`ready`), then that fork and
+  // park (`park`).
+  struct Phases {
+    std::chrono::nanoseconds boot{0};
+    StartTimings start;
+    std::chrono::nanoseconds ready{0};
+    std::chrono::nanoseconds park{0};
+  };
+  const Phases& StartPhases() const { return phases_; }
   // The oldest parked instance's host pid, 0 when none is parked (Stats, tests).
   pid_t ParkedPid();
   // How many are parked now (the faas_instances{state="parked"} gauge).
@@ -125,6 +139,7 @@ class Zygote : public std::enable_shared_from_this<Zygote> {
   std::deque<pid_t> exit_order_;
   int fork_error_ = 0;  // errno the zygote reported with its last fork answer (under mu_)
   std::function<void(const FunctionSpec&, std::chrono::nanoseconds)> on_end_;
+  Phases phases_;                      // set once, in Start
   std::size_t park_target_ = 0;        // set once, in Start
   std::mutex park_mu_;                 // guards the three below; never held across a fork or a kill
   std::condition_variable parked_cv_;  // a Park finished
