@@ -112,6 +112,21 @@ void Bench::Rollout() {
           all_ms =
               UntilEveryNode(gateway_->bind_host(), gateway_->http_port(), "/function/" + name, t0);
         }
+        // The gateway's and each node's own account of the deploy's phases (design/0036).
+        auto phases = [&](const std::string& log, const std::string& event) {
+          std::string needle = event;
+          needle.append(" fn=").append(name).append(" ");
+          const std::size_t at = log.rfind(needle);
+          if (at != std::string::npos) {
+            const std::size_t end = log.find('\n', at);
+            Log(log.substr(at, end == std::string::npos ? std::string::npos : end - at));
+          }
+        };
+        phases(gateway_->Logs(), "function.deployed");
+        for (auto& n : nodes_) {
+          phases(n->Logs(), "node.prepared");
+          phases(n->Logs(), "zygote.started");
+        }
       } else {
         std::vector<std::thread> ts;
         std::atomic<bool> ok{true};
