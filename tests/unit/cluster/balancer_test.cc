@@ -35,6 +35,12 @@ struct Cluster {
   void Remove(std::string_view id) {
     std::erase_if(nodes, [&](const NodeLoad& n) { return n.id == id; });
   }
+  // `at_node` calls in flight on `node`, `elsewhere` on every other node.
+  void SetInFlight(std::string_view node, uint32_t at_node, uint32_t elsewhere) {
+    for (NodeLoad& n : nodes) {
+      n.in_flight = n.id == node ? at_node : elsewhere;
+    }
+  }
   std::string_view PickId(Balancer& b, std::string_view key) {
     return nodes[b.Pick(key, nodes)].id;
   }
@@ -91,9 +97,7 @@ TEST(BoundedHash, KeepsAKeyOnItsNodeWhileUnderTheCap) {
     EXPECT_EQ(c.PickId(*b, key), home) << load;
   }
   // Home over the cap: the key goes to its second choice, the node it gets when home is gone.
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 20 : 10;  // cap = ceil(1.25 x 51 / 4) = 16
-  }
+  c.SetInFlight(home, 20, 10);  // cap = ceil(1.25 x 51 / 4) = 16
   const std::string_view overflow = c.PickId(*b, key);
   EXPECT_NE(overflow, home);
   Cluster without(0);
@@ -185,9 +189,7 @@ TEST(BoundedHash, CapsTheNodesTotalNotOurShareWhenOthersLoadIsKnown) {
   EXPECT_EQ(c.PickId(*b, key), home);
   // Still a cap: 4 more of ours on the home (9 in all, the others 5) is over
   // ceil(1.25 x 25 x 10 / 40) = 8.
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 7 : 0;
-  }
+  c.SetInFlight(home, 7, 0);
   EXPECT_NE(c.PickId(*b, key), home);
 }
 
@@ -222,14 +224,10 @@ TEST(BoundedHash, FloorKeepsConcurrentCallsHomeWhileTheNodeHasFreeSlots) {
   auto floored = MakeBoundedHash({.load_factor = 1.25, .floor = 1});
   const std::string_view home = c.PickId(*plain, key);
   ASSERT_EQ(c.PickId(*floored, key), home);
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 1 : 0;
-  }
+  c.SetInFlight(home, 1, 0);
   EXPECT_NE(c.PickId(*plain, key), home);
   EXPECT_EQ(c.PickId(*floored, key), home);
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 2 : 0;  // both slots busy: over the floor and the cap
-  }
+  c.SetInFlight(home, 2, 0);  // both slots busy: over the floor and the cap
   EXPECT_NE(c.PickId(*floored, key), home);
   // The floor applies to the estimate from reports too: other gateways' 2 calls fill it.
   for (NodeLoad& n : c.nodes) {
@@ -252,18 +250,12 @@ TEST(BoundedHash, AWarmHomeKeepsACallPastTheFloorRatherThanSpillItCold) {
     n.in_flight = n.id == home ? 2 : 0;  // over the floor (1 x 2) and the cap
   }
   EXPECT_EQ(c.PickId(*b, key), home);
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 3 : 0;
-  }
+  c.SetInFlight(home, 3, 0);
   EXPECT_EQ(c.PickId(*b, key), home);
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 4 : 0;  // at warm_floor x capacity: full even warm
-  }
+  c.SetInFlight(home, 4, 0);  // at warm_floor x capacity: full even warm
   EXPECT_NE(c.PickId(*b, key), home);
   // Without the hint, or with the rule off, the floor decides as before.
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 2 : 0;
-  }
+  c.SetInFlight(home, 2, 0);
   auto off = MakeBoundedHash({.warm_floor = 0});
   EXPECT_NE(c.PickId(*off, key), home);
   for (NodeLoad& n : c.nodes) {
@@ -277,9 +269,7 @@ TEST(BoundedHash, AKeyWarmOnItsSecondNodeTooSpillsAsBefore) {
   const std::string key = "hot@1";
   auto b = Make("bounded-hash");
   const std::string_view home = c.PickId(*b, key);
-  for (NodeLoad& n : c.nodes) {
-    n.in_flight = n.id == home ? 2 : 0;
-  }
+  c.SetInFlight(home, 2, 0);
   const std::string_view second = c.PickId(*b, key);
   ASSERT_NE(second, home);
   for (NodeLoad& n : c.nodes) {
