@@ -141,6 +141,7 @@ class Bench {
   void Balancing();
   // Measure "overhead": one client, one warm function, through the gateway vs --role all.
   void Overhead(int blocks, int per_block);
+  void AfterLull(int rounds);  // part of the overhead measure
   // Measure "join" (churn.cc): a node leaves and joins again under the Zipf load; functions whose
   // calls moved to another node and cold starts in the 10 s after each event.
   void Churn();

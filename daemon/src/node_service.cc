@@ -18,6 +18,7 @@
 #include "faas/v1/node.grpc.pb.h"
 
 #include "grpc_auth.h"
+#include "grpc_awake.h"
 
 namespace faas::daemon {
 namespace {
@@ -560,6 +561,8 @@ struct NodeServer::Impl {
   std::unique_ptr<NodeServiceImpl> service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  // Invoke runs on gRPC's callback API, whose threads also poll this server's sockets.
+  std::shared_ptr<GrpcAwake> awake = KeepGrpcCallbackThreadsAwake();
 
   ~Impl() {
     for (auto& loop : loops) {

@@ -20,6 +20,7 @@
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
 
+#include "grpc_awake.h"
 #include "node_service.h"
 
 namespace faas::daemon {
@@ -84,6 +85,8 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   metering::Metrics* metrics = nullptr;
   std::string authorization;              // "Bearer <the nodes' secret>", sent with every call
   std::shared_ptr<const ClusterTls> tls;  // null: plaintext channels
+  // Calls to nodes run on gRPC's callback API, whose threads also poll their sockets.
+  std::shared_ptr<GrpcAwake> awake = KeepGrpcCallbackThreadsAwake();
 
   std::mutex balancer_mu;
   std::unique_ptr<cluster::Balancer> balancer;  // guarded by balancer_mu (not thread-safe)
