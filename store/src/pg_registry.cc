@@ -248,7 +248,7 @@ faas::Result<std::string> PgRegistry::FillCache(const std::string& sha256_hex,
     }
   }
   if (given != nullptr) {
-    FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(cache_dir_, path, *given));
+    FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(cache_dir_, path, *given, Durability::kCache));
     if (faas::Status written = VerifyArtifactFile(path, sha256_hex); !written.ok()) {
       ::unlink(path.c_str());
       return written;
@@ -271,7 +271,7 @@ faas::Result<std::string> PgRegistry::FillCache(const std::string& sha256_hex,
   if (std::string got = Sha256Hex(bytes); got != sha256_hex) {
     return CorruptArtifact(sha256_hex, "the stored bytes hash to " + got);
   }
-  FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(cache_dir_, path, bytes));
+  FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(cache_dir_, path, bytes, Durability::kCache));
   // Read back what the disk holds now, before anyone loads it.
   if (faas::Status written = VerifyArtifactFile(path, sha256_hex); !written.ok()) {
     ::unlink(path.c_str());
@@ -317,7 +317,8 @@ faas::Result<std::string> PgRegistry::PutArtifact(std::string_view library_bytes
   // This node is about to load it (the deploy's probe): keep a copy instead of fetching it back.
   const std::string path = cache_dir_ + "/" + hex + ".so";
   if (!VerifyArtifactFile(path, hex).ok()) {
-    FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(cache_dir_, path, library_bytes));
+    FAAS_RETURN_IF_ERROR(
+        WriteReadOnlyFileAtomic(cache_dir_, path, library_bytes, Durability::kCache));
   }
   return hex;
 }

@@ -213,7 +213,8 @@ faas::Status FsyncDir(const std::string& dir) {
 // Like faas::WriteFileAtomic, but the file is read-only (0444) from creation and the temp name
 // is unique per call, so concurrent puts of the same content cannot collide.
 faas::Status WriteReadOnlyFileAtomic(const std::string& dir, const std::string& path,
-                                     std::string_view data) {
+                                     std::string_view data, Durability durability) {
+  const bool synced = durability == Durability::kSynced;
   static std::atomic<uint64_t> counter{0};
   std::string tmp =
       path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
@@ -223,14 +224,14 @@ faas::Status WriteReadOnlyFileAtomic(const std::string& dir, const std::string& 
   }
   faas::ScopeExit remove_tmp([&] { ::unlink(tmp.c_str()); });
   FAAS_RETURN_IF_ERROR(faas::WriteAll(fd.Get(), data));
-  if (::fsync(fd.Get()) != 0) {
+  if (synced && ::fsync(fd.Get()) != 0) {
     return faas::ErrnoError(errno, "fsync", tmp);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return faas::ErrnoError(errno, "rename", path);
   }
   remove_tmp.Cancel();
-  return FsyncDir(dir);
+  return synced ? FsyncDir(dir) : faas::OkStatus();
 }
 
 faas::Status CorruptArtifact(std::string_view sha256_hex, std::string_view what) {
@@ -479,7 +480,8 @@ faas::Result<std::string> SqliteRegistry::PutArtifact(std::string_view library_b
     unpend.Cancel();
     return hex;  // content-addressed: same digest, same bytes
   }
-  FAAS_RETURN_IF_ERROR(WriteReadOnlyFileAtomic(artifacts_dir_, path, library_bytes));
+  FAAS_RETURN_IF_ERROR(
+      WriteReadOnlyFileAtomic(artifacts_dir_, path, library_bytes, Durability::kSynced));
   unpend.Cancel();
   Log()->info(
       faas::log::Format("artifact.stored", {{"sha256", hex}, {"bytes", library_bytes.size()}}));

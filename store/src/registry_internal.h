@@ -98,10 +98,17 @@ faas::Result<ApiKey> KeyFromColumns(std::string id, std::string tenant,
 
 // Directory and file helpers of the artifact stores.
 faas::Status MakeDir(const std::string& path);
-// Writes `data` to `path` through a unique temp file in `dir` (mode 0444, fsync, rename, fsync
-// of `dir`), so readers see the whole file or none.
+// Whether a written file must survive a crash of the host.
+enum class Durability {
+  kSynced,  // the store itself (SqliteRegistry's artifacts): fsync the file and `dir`
+  // A cache of bytes stored elsewhere (PgRegistry's cache): every use hashes the file first
+  // (VerifyArtifactFile) and fetches it again when torn or missing, so no fsync.
+  kCache,
+};
+// Writes `data` to `path` through a unique temp file in `dir` (mode 0444, rename), so readers
+// see the whole file or none; kSynced also fsyncs the file before the rename and `dir` after.
 faas::Status WriteReadOnlyFileAtomic(const std::string& dir, const std::string& path,
-                                     std::string_view data);
+                                     std::string_view data, Durability durability);
 
 // Ok when `path` holds exactly the bytes whose sha256 is `sha256_hex`. NotFound
 // `artifact <sha> is not stored` when there is no file; Internal `artifact <sha> is corrupt:
