@@ -134,13 +134,35 @@ class RefusedInvoke final
   void OnDone() override { delete this; }
 };
 
+// One invocation whose request came whole in one message (InvokeSmall): the same steps as
+// InvokeReactor after its last read, and the answer in one message. Deletes itself in OnDone.
+class InvokeOnceReactor final : public grpc::ServerUnaryReactor {
+ public:
+  InvokeOnceReactor(NodeServiceImpl* service, const v1::NodeInvokeSmall* in,
+                    v1::NodeInvokeSmallReply* out);
+
+  void OnDone() override { delete this; }
+
+  void Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready);
+  void Answer(scheduler::InvokeResult r);
+
+  const v1::NodeInvokeHead& head() const { return head_; }
+
+ private:
+  NodeServiceImpl* service_;
+  v1::NodeInvokeHead head_;
+  scheduler::InvokeRequest request_;
+  v1::NodeInvokeSmallReply* out_;
+};
+
 grpc::Status Unauthenticated() {
   return {grpc::StatusCode::UNAUTHENTICATED,
           "this node serves only its cluster's gateways: the call lacks the nodes' secret"};
 }
 
 class NodeServiceImpl final
-    : public v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service> {
+    : public v1::NodeService::WithCallbackMethod_InvokeSmall<
+          v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service>> {
  public:
   explicit NodeServiceImpl(NodeServiceDeps deps, std::vector<EventLoop*> loops)
       : d_(std::move(deps)), loops_(std::move(loops)) {}
@@ -154,10 +176,31 @@ class NodeServiceImpl final
     return new InvokeReactor(this);
   }
 
+  using v1::NodeService::WithCallbackMethod_InvokeSmall<
+      v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service>>::InvokeSmall;
+  grpc::ServerUnaryReactor* InvokeSmall(grpc::CallbackServerContext* ctx,
+                                        const v1::NodeInvokeSmall* in,
+                                        v1::NodeInvokeSmallReply* out) override {
+    if (!HasBearer(*ctx, d_.secret)) {
+      auto* refused = ctx->DefaultReactor();
+      refused->Finish(Unauthenticated());
+      return refused;
+    }
+    if (in->body().size() != in->head().body_bytes() || in->body().size() > kNodeChunkBytes) {
+      auto* refused = ctx->DefaultReactor();
+      refused->Finish({grpc::StatusCode::INVALID_ARGUMENT, "the body does not match the head"});
+      return refused;
+    }
+    auto* call = new InvokeOnceReactor(this, in, out);
+    Dispatch(call);
+    return call;
+  }
+
   // The whole request is in: make its version current, then run it on an event loop. Loading a
   // version the node does not run yet reads the registry and may fetch a library, so that (once
   // per version) runs on a thread of its own, never on a gRPC or loop thread.
-  void Dispatch(InvokeReactor* call) {
+  template <typename Call>  // InvokeReactor or InvokeOnceReactor
+  void Dispatch(Call* call) {
     EventLoop* loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
     const v1::NodeInvokeHead& head = call->head();
     auto current = d_.scheduler->Current(head.function());
@@ -414,27 +457,53 @@ void InvokeReactor::OnReadDone(bool ok) {
   StartRead(&in_);
 }
 
-void InvokeReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready) {
+// Both reactors, once the whole request is in and its version is ready (or could not be made
+// ready): through the drain gate to the scheduler, then Answer.
+template <typename Call>
+void RunCall(Call* call, NodeServiceImpl* service, EventLoop* loop, scheduler::Scheduler* sched,
+             const Status& ready, scheduler::InvokeRequest request) {
   if (!ready.ok()) {
     scheduler::InvokeResult r;
     r.outcome = ready.code() == StatusCode::kNotFound ? Outcome::kNotFound : Outcome::kInternal;
     r.error_message = ready.message();
-    Answer(std::move(r));
+    call->Answer(std::move(r));
     return;
   }
-  if (!service_->Admit()) {
+  if (!service->Admit()) {
     // Draining: not delivered (no initial metadata), so the gateway tries the next node.
-    Finish({grpc::StatusCode::UNAVAILABLE,
-            "node \"" + service_->node_id() + "\" is draining and takes no new calls"});
+    call->Finish({grpc::StatusCode::UNAVAILABLE,
+                  "node \"" + service->node_id() + "\" is draining and takes no new calls"});
     return;
   }
   // From here the call counts as delivered: the gateway will not run it elsewhere.
-  StartSendInitialMetadata();
-  sched->InvokeAsync(head_.function(), std::move(request_), loop,
-                     [this](scheduler::InvokeResult r) {
-                       service_->Leave();
-                       Answer(std::move(r));
+  call->StartSendInitialMetadata();
+  sched->InvokeAsync(call->head().function(), std::move(request), loop,
+                     [call, service](scheduler::InvokeResult r) {
+                       service->Leave();
+                       call->Answer(std::move(r));
                      });
+}
+
+void InvokeReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready) {
+  RunCall(this, service_, loop, sched, ready, std::move(request_));
+}
+
+InvokeOnceReactor::InvokeOnceReactor(NodeServiceImpl* service, const v1::NodeInvokeSmall* in,
+                                     v1::NodeInvokeSmallReply* out)
+    : service_(service), head_(in->head()), request_(FromProto(in->head())), out_(out) {
+  request_.body = in->body();
+}
+
+void InvokeOnceReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready) {
+  RunCall(this, service_, loop, sched, ready, std::move(request_));
+}
+
+void InvokeOnceReactor::Answer(scheduler::InvokeResult r) {
+  ToProto(r, out_->mutable_head());
+  out_->mutable_head()->set_node(service_->node_id());
+  out_->mutable_head()->set_body_bytes(r.body.size());
+  *out_->mutable_body() = std::move(r.body);
+  Finish(grpc::Status::OK);
 }
 
 void InvokeReactor::Answer(scheduler::InvokeResult r) {

@@ -448,8 +448,70 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
 
 namespace {
 
-// One attempt of one invocation on one node: gRPC's callback API runs it on gRPC's threads.
-// Deletes itself when the call is over.
+// How one attempt on `node` ended, for both kinds of attempt below. `delivered`: the node sent
+// its initial metadata, so it took the call. `result`: the whole answer, when it arrived.
+// `small`: an InvokeSmall attempt, which returns false when it should be made again as a
+// stream (a node that predates InvokeSmall refused it before taking the call).
+bool Conclude(const std::shared_ptr<RemoteInvoker::Impl>& impl,
+              std::shared_ptr<RemoteInvoker::Impl::Call>& call, const cluster::NodeInfo& node,
+              const grpc::Status& status, bool delivered, InvokeResult* result, bool small) {
+  impl->End(node.id);
+  const bool broken = status.error_code() == grpc::StatusCode::UNAVAILABLE;
+  if (status.ok() && result != nullptr) {
+    result->node = node.id;
+    // Only outcomes after which the instance lives on; a crash or time-out killed it.
+    if (result->outcome == Outcome::kOk || result->outcome == Outcome::kFunctionError) {
+      impl->Served(call->key, node.id);
+    }
+    call->finish(std::move(*result));
+  } else if (small && !delivered && status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return false;
+  } else if (!delivered && (broken || RefusedByThisNodeOnly(status.error_code()))) {
+    // Refused or reset before the node took the call: the function never started there.
+    impl->nodes->MarkDown(node.id, status.error_message());
+    impl->Attempt(std::move(call));
+  } else if (delivered || broken) {
+    if (broken) {
+      impl->nodes->MarkDown(node.id, status.error_message());
+    }
+    const bool retry = call->retry_if_lost && call->lost_attempts == 0;
+    FAAS_LOG(Log(), warn, "node.lost_call", {"node", node.id}, {"fn", call->name},
+             {"inv", call->request.invocation_id}, {"error", status.error_message()},
+             {"retry", retry});
+    const std::string& inv = call->request.invocation_id;
+    if (retry) {
+      // Once, on another node (Pick skips the tried ones), with a fresh time budget.
+      ++call->lost_attempts;
+      impl->RecordLost(*call, inv + "." + std::to_string(call->tried.size()));
+      call->deadline = std::chrono::system_clock::now() + call->budget;
+      impl->Attempt(std::move(call));
+      return true;
+    }
+    impl->RecordLost(*call, inv);
+    call->finish(Failed(Outcome::kNodeLost,
+                        "node \"" + node.id + "\" was lost while it ran the invocation (" +
+                            status.error_message() + ")",
+                        node.id));
+  } else {
+    call->finish(Failed(
+        Outcome::kInternal,
+        "node \"" + node.id + "\" refused the invocation: " + status.error_message(), node.id));
+  }
+  return true;
+}
+
+void FillHead(const RemoteInvoker::Impl::Call& call, v1::NodeInvokeHead* head) {
+  ToProto(call.request, head);
+  head->set_function(call.name);
+  head->set_version(call.version);
+  head->set_deadline_unix_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline.time_since_epoch())
+          .count());
+}
+
+// One attempt of one invocation on one node, as a stream: the request body goes in chunks
+// after the head, the answer comes back the same way. gRPC's callback API runs it on gRPC's
+// threads. Deletes itself when the call is over.
 class InvokeStream final
     : public grpc::ClientBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply> {
  public:
@@ -462,13 +524,7 @@ class InvokeStream final
     ctx_.AddMetadata("authorization", impl_->authorization);
     std::shared_ptr<Stub> stub = impl_->StubFor(node_);
     stub->async()->Invoke(&ctx_, this);
-    v1::NodeInvokeHead* head = out_.mutable_head();
-    ToProto(call_->request, head);
-    head->set_function(call_->name);
-    head->set_version(call_->version);
-    head->set_deadline_unix_ms(
-        std::chrono::duration_cast<std::chrono::milliseconds>(call_->deadline.time_since_epoch())
-            .count());
+    FillHead(*call_, out_.mutable_head());
     StartWrite(&out_);
     StartRead(&in_);
     StartCall();
@@ -507,47 +563,8 @@ class InvokeStream final
   }
 
   void OnDone(const grpc::Status& status) override {
-    impl_->End(node_.id);
-    const bool broken = status.error_code() == grpc::StatusCode::UNAVAILABLE;
-    if (status.ok() && have_head_ && result_.body.size() == body_bytes_) {
-      result_.node = node_.id;
-      // Only outcomes after which the instance lives on; a crash or time-out killed it.
-      if (result_.outcome == Outcome::kOk || result_.outcome == Outcome::kFunctionError) {
-        impl_->Served(call_->key, node_.id);
-      }
-      call_->finish(std::move(result_));
-    } else if (!delivered_ && (broken || RefusedByThisNodeOnly(status.error_code()))) {
-      // Refused or reset before the node took the call: the function never started there.
-      impl_->nodes->MarkDown(node_.id, status.error_message());
-      impl_->Attempt(std::move(call_));
-    } else if (delivered_ || broken) {
-      if (broken) {
-        impl_->nodes->MarkDown(node_.id, status.error_message());
-      }
-      const bool retry = call_->retry_if_lost && call_->lost_attempts == 0;
-      FAAS_LOG(Log(), warn, "node.lost_call", {"node", node_.id}, {"fn", call_->name},
-               {"inv", call_->request.invocation_id}, {"error", status.error_message()},
-               {"retry", retry});
-      const std::string& inv = call_->request.invocation_id;
-      if (retry) {
-        // Once, on another node (Pick skips the tried ones), with a fresh time budget.
-        ++call_->lost_attempts;
-        impl_->RecordLost(*call_, inv + "." + std::to_string(call_->tried.size()));
-        call_->deadline = std::chrono::system_clock::now() + call_->budget;
-        impl_->Attempt(std::move(call_));
-        delete this;
-        return;
-      }
-      impl_->RecordLost(*call_, inv);
-      call_->finish(Failed(Outcome::kNodeLost,
-                           "node \"" + node_.id + "\" was lost while it ran the invocation (" +
-                               status.error_message() + ")",
-                           node_.id));
-    } else {
-      call_->finish(Failed(
-          Outcome::kInternal,
-          "node \"" + node_.id + "\" refused the invocation: " + status.error_message(), node_.id));
-    }
+    const bool whole = have_head_ && result_.body.size() == body_bytes_;
+    Conclude(impl_, call_, node_, status, delivered_, whole ? &result_ : nullptr, /*small=*/false);
     delete this;
   }
 
@@ -565,6 +582,53 @@ class InvokeStream final
   InvokeResult result_;
 };
 
+// One attempt whose request body fits one chunk, as one unary call (InvokeSmall): the same
+// protocol as InvokeStream in one message each way, which costs gRPC's threads a third of the
+// completions, each a thread wake-up (docs/design/0037, "Per call"). Deletes itself when over.
+class InvokeOnce final : public grpc::ClientUnaryReactor {
+ public:
+  InvokeOnce(std::shared_ptr<RemoteInvoker::Impl> impl,
+             std::shared_ptr<RemoteInvoker::Impl::Call> call, cluster::NodeInfo node)
+      : impl_(std::move(impl)), call_(std::move(call)), node_(std::move(node)) {}
+
+  void Start() {
+    ctx_.set_deadline(call_->deadline);
+    ctx_.AddMetadata("authorization", impl_->authorization);
+    FillHead(*call_, req_.mutable_head());
+    req_.set_body(call_->request.body);
+    impl_->StubFor(node_)->async()->InvokeSmall(&ctx_, &req_, &reply_, this);
+    StartCall();
+  }
+
+  void OnReadInitialMetadataDone(bool ok) override { delivered_ = ok; }
+
+  void OnDone(const grpc::Status& status) override {
+    InvokeResult result;
+    const bool whole =
+        status.ok() && reply_.has_head() && reply_.body().size() == reply_.head().body_bytes();
+    if (whole) {
+      result = FromProto(reply_.head());
+      result.body = std::move(*reply_.mutable_body());
+    }
+    if (!Conclude(impl_, call_, node_, status, delivered_, whole ? &result : nullptr,
+                  /*small=*/true)) {
+      // A node from before InvokeSmall: the same attempt as a stream, on the same node.
+      impl_->Begin(node_.id);
+      (new InvokeStream(impl_, std::move(call_), node_))->Start();
+    }
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<RemoteInvoker::Impl> impl_;
+  std::shared_ptr<RemoteInvoker::Impl::Call> call_;
+  cluster::NodeInfo node_;
+  grpc::ClientContext ctx_;
+  v1::NodeInvokeSmall req_;
+  v1::NodeInvokeSmallReply reply_;
+  bool delivered_ = false;  // the node sent its initial metadata: it took the call
+};
+
 }  // namespace
 
 void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
@@ -580,8 +644,11 @@ void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
   }
   call->tried.push_back(node->id);
   Begin(node->id);
-  auto* stream = new InvokeStream(shared_from_this(), std::move(call), std::move(*node));
-  stream->Start();
+  if (call->request.body.size() <= kNodeChunkBytes) {
+    (new InvokeOnce(shared_from_this(), std::move(call), std::move(*node)))->Start();
+  } else {
+    (new InvokeStream(shared_from_this(), std::move(call), std::move(*node)))->Start();
+  }
 }
 
 RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
