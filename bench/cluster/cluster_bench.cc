@@ -393,6 +393,7 @@ void Bench::AfterLull(int rounds) {
   auto once = [&](const std::string& host, int port, std::vector<float>* out) {
     HttpConnection c(host, port);
     std::vector<std::thread> burst;
+    burst.reserve(kBurst);
     for (int i = 0; i < kBurst; ++i) {
       burst.emplace_back([&] { HttpConnection(host, port).Request("GET", "/function/f000"); });
     }

@@ -95,32 +95,45 @@ int64_t Ns(std::chrono::nanoseconds d) {
 
 class NodeServiceImpl;
 
-// One invocation on the node, on gRPC's callback API: the request is read as it arrives, the
-// scheduler runs it on one of the node's event loops (Scheduler::InvokeAsync, the warm path of
-// docs/design/0006), and the answer is written back; no thread waits for it. Deletes itself in
-// OnDone.
-class InvokeReactor final
-    : public grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply> {
+// What both reactors below hold: the request (its head kept for Dispatch), and the service.
+// Run, once the request is whole, takes it through the drain gate to the scheduler and hands
+// the answer to Call::Answer (defined below NodeServiceImpl). Each deletes itself in OnDone.
+template <typename Call, typename Reactor>
+class NodeCall : public Reactor {
  public:
-  explicit InvokeReactor(NodeServiceImpl* service) : service_(service) { StartRead(&in_); }
+  explicit NodeCall(NodeServiceImpl* service) : service_(service) {}
 
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnDone() override { delete this; }
+  void OnDone() override { delete static_cast<Call*>(this); }
 
   // Runs on an event loop once the version is ready (or could not be made ready).
   void Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready);
-  // The scheduler's answer: head, then body chunks.
-  void Answer(scheduler::InvokeResult r);
 
   const v1::NodeInvokeHead& head() const { return head_; }
 
- private:
+ protected:
   NodeServiceImpl* service_;
-  v1::NodeInvokeFrame in_;
   v1::NodeInvokeHead head_;
-  bool have_head_ = false;
   scheduler::InvokeRequest request_;
+};
+
+// One invocation on the node, on gRPC's callback API, as a stream (Invoke): the request is read
+// as it arrives, the scheduler runs it on one of the node's event loops (Scheduler::InvokeAsync,
+// the warm path of docs/design/0006), and the answer is written back; no thread waits for it.
+class InvokeReactor final
+    : public NodeCall<InvokeReactor,
+                      grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply>> {
+ public:
+  explicit InvokeReactor(NodeServiceImpl* service) : NodeCall(service) { StartRead(&in_); }
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+
+  // The scheduler's answer: head, then body chunks.
+  void Answer(scheduler::InvokeResult r);
+
+ private:
+  v1::NodeInvokeFrame in_;
+  bool have_head_ = false;
   v1::NodeInvokeReply out_;
   std::string body_;  // the answer's body, written in chunks
   std::size_t sent_ = 0;
@@ -135,23 +148,15 @@ class RefusedInvoke final
 };
 
 // One invocation whose request came whole in one message (InvokeSmall): the same steps as
-// InvokeReactor after its last read, and the answer in one message. Deletes itself in OnDone.
-class InvokeOnceReactor final : public grpc::ServerUnaryReactor {
+// InvokeReactor after its last read, and the answer in one message.
+class InvokeOnceReactor final : public NodeCall<InvokeOnceReactor, grpc::ServerUnaryReactor> {
  public:
   InvokeOnceReactor(NodeServiceImpl* service, const v1::NodeInvokeSmall* in,
                     v1::NodeInvokeSmallReply* out);
 
-  void OnDone() override { delete this; }
-
-  void Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready);
   void Answer(scheduler::InvokeResult r);
 
-  const v1::NodeInvokeHead& head() const { return head_; }
-
  private:
-  NodeServiceImpl* service_;
-  v1::NodeInvokeHead head_;
-  scheduler::InvokeRequest request_;
   v1::NodeInvokeSmallReply* out_;
 };
 
@@ -458,10 +463,11 @@ void InvokeReactor::OnReadDone(bool ok) {
 }
 
 // Both reactors, once the whole request is in and its version is ready (or could not be made
-// ready): through the drain gate to the scheduler, then Answer.
-template <typename Call>
-void RunCall(Call* call, NodeServiceImpl* service, EventLoop* loop, scheduler::Scheduler* sched,
-             const Status& ready, scheduler::InvokeRequest request) {
+// ready): through the drain gate to the scheduler, then Call::Answer.
+template <typename Call, typename Reactor>
+void NodeCall<Call, Reactor>::Run(EventLoop* loop, scheduler::Scheduler* sched,
+                                  const Status& ready) {
+  Call* call = static_cast<Call*>(this);
   if (!ready.ok()) {
     scheduler::InvokeResult r;
     r.outcome = ready.code() == StatusCode::kNotFound ? Outcome::kNotFound : Outcome::kInternal;
@@ -469,33 +475,27 @@ void RunCall(Call* call, NodeServiceImpl* service, EventLoop* loop, scheduler::S
     call->Answer(std::move(r));
     return;
   }
-  if (!service->Admit()) {
+  if (!service_->Admit()) {
     // Draining: not delivered (no initial metadata), so the gateway tries the next node.
     call->Finish({grpc::StatusCode::UNAVAILABLE,
-                  "node \"" + service->node_id() + "\" is draining and takes no new calls"});
+                  "node \"" + service_->node_id() + "\" is draining and takes no new calls"});
     return;
   }
   // From here the call counts as delivered: the gateway will not run it elsewhere.
   call->StartSendInitialMetadata();
-  sched->InvokeAsync(call->head().function(), std::move(request), loop,
-                     [call, service](scheduler::InvokeResult r) {
+  sched->InvokeAsync(head_.function(), std::move(request_), loop,
+                     [call, service = service_](scheduler::InvokeResult r) {
                        service->Leave();
                        call->Answer(std::move(r));
                      });
 }
 
-void InvokeReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready) {
-  RunCall(this, service_, loop, sched, ready, std::move(request_));
-}
-
 InvokeOnceReactor::InvokeOnceReactor(NodeServiceImpl* service, const v1::NodeInvokeSmall* in,
                                      v1::NodeInvokeSmallReply* out)
-    : service_(service), head_(in->head()), request_(FromProto(in->head())), out_(out) {
+    : NodeCall(service), out_(out) {
+  head_ = in->head();
+  request_ = FromProto(head_);
   request_.body = in->body();
-}
-
-void InvokeOnceReactor::Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready) {
-  RunCall(this, service_, loop, sched, ready, std::move(request_));
 }
 
 void InvokeOnceReactor::Answer(scheduler::InvokeResult r) {

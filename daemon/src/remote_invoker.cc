@@ -509,19 +509,37 @@ void FillHead(const RemoteInvoker::Impl::Call& call, v1::NodeInvokeHead* head) {
           .count());
 }
 
+// What an attempt of either kind below holds: the call, the node it tries, the call's context
+// (deadline, the nodes' secret), and whether the node took the call.
+template <typename Reactor>
+class NodeAttempt : public Reactor {
+ public:
+  NodeAttempt(std::shared_ptr<RemoteInvoker::Impl> impl,
+              std::shared_ptr<RemoteInvoker::Impl::Call> call, cluster::NodeInfo node)
+      : impl_(std::move(impl)), call_(std::move(call)), node_(std::move(node)) {
+    ctx_.set_deadline(call_->deadline);
+    ctx_.AddMetadata("authorization", impl_->authorization);
+  }
+
+  void OnReadInitialMetadataDone(bool ok) override { delivered_ = ok; }
+
+ protected:
+  std::shared_ptr<RemoteInvoker::Impl> impl_;
+  std::shared_ptr<RemoteInvoker::Impl::Call> call_;
+  cluster::NodeInfo node_;
+  grpc::ClientContext ctx_;
+  bool delivered_ = false;  // the node sent its initial metadata: it took the call
+};
+
 // One attempt of one invocation on one node, as a stream: the request body goes in chunks
 // after the head, the answer comes back the same way. gRPC's callback API runs it on gRPC's
 // threads. Deletes itself when the call is over.
 class InvokeStream final
-    : public grpc::ClientBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply> {
+    : public NodeAttempt<grpc::ClientBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply>> {
  public:
-  InvokeStream(std::shared_ptr<RemoteInvoker::Impl> impl,
-               std::shared_ptr<RemoteInvoker::Impl::Call> call, cluster::NodeInfo node)
-      : impl_(std::move(impl)), call_(std::move(call)), node_(std::move(node)) {}
+  using NodeAttempt::NodeAttempt;
 
   void Start() {
-    ctx_.set_deadline(call_->deadline);
-    ctx_.AddMetadata("authorization", impl_->authorization);
     std::shared_ptr<Stub> stub = impl_->StubFor(node_);
     stub->async()->Invoke(&ctx_, this);
     FillHead(*call_, out_.mutable_head());
@@ -545,8 +563,6 @@ class InvokeStream final
     }
   }
 
-  void OnReadInitialMetadataDone(bool ok) override { delivered_ = ok; }
-
   void OnReadDone(bool ok) override {
     if (!ok) {
       return;
@@ -569,14 +585,9 @@ class InvokeStream final
   }
 
  private:
-  std::shared_ptr<RemoteInvoker::Impl> impl_;
-  std::shared_ptr<RemoteInvoker::Impl::Call> call_;
-  cluster::NodeInfo node_;
-  grpc::ClientContext ctx_;
   v1::NodeInvokeFrame out_;
   v1::NodeInvokeReply in_;
   std::size_t sent_ = 0;
-  bool delivered_ = false;  // the node sent its initial metadata: it took the call
   bool have_head_ = false;
   uint64_t body_bytes_ = 0;
   InvokeResult result_;
@@ -585,22 +596,16 @@ class InvokeStream final
 // One attempt whose request body fits one chunk, as one unary call (InvokeSmall): the same
 // protocol as InvokeStream in one message each way, which costs gRPC's threads a third of the
 // completions, each a thread wake-up (docs/design/0037, "Per call"). Deletes itself when over.
-class InvokeOnce final : public grpc::ClientUnaryReactor {
+class InvokeOnce final : public NodeAttempt<grpc::ClientUnaryReactor> {
  public:
-  InvokeOnce(std::shared_ptr<RemoteInvoker::Impl> impl,
-             std::shared_ptr<RemoteInvoker::Impl::Call> call, cluster::NodeInfo node)
-      : impl_(std::move(impl)), call_(std::move(call)), node_(std::move(node)) {}
+  using NodeAttempt::NodeAttempt;
 
   void Start() {
-    ctx_.set_deadline(call_->deadline);
-    ctx_.AddMetadata("authorization", impl_->authorization);
     FillHead(*call_, req_.mutable_head());
     req_.set_body(call_->request.body);
     impl_->StubFor(node_)->async()->InvokeSmall(&ctx_, &req_, &reply_, this);
     StartCall();
   }
-
-  void OnReadInitialMetadataDone(bool ok) override { delivered_ = ok; }
 
   void OnDone(const grpc::Status& status) override {
     InvokeResult result;
@@ -620,13 +625,8 @@ class InvokeOnce final : public grpc::ClientUnaryReactor {
   }
 
  private:
-  std::shared_ptr<RemoteInvoker::Impl> impl_;
-  std::shared_ptr<RemoteInvoker::Impl::Call> call_;
-  cluster::NodeInfo node_;
-  grpc::ClientContext ctx_;
   v1::NodeInvokeSmall req_;
   v1::NodeInvokeSmallReply reply_;
-  bool delivered_ = false;  // the node sent its initial metadata: it took the call
 };
 
 }  // namespace
