@@ -414,6 +414,13 @@ void HealthChecker::SetOwnInFlight(std::function<double(std::string_view id)> f)
   own_in_flight_ = std::move(shared);
 }
 
+void HealthChecker::SetOnUp(std::function<void(const NodeInfo& node)> f) {
+  auto shared =
+      f ? std::make_shared<const std::function<void(const NodeInfo&)>>(std::move(f)) : nullptr;
+  std::lock_guard lock(mu_);
+  on_up_ = std::move(shared);
+}
+
 void HealthChecker::ProbeRound() {
   std::vector<std::string> ids;
   std::vector<std::string> addresses;
@@ -437,17 +444,28 @@ void HealthChecker::ProbeRound() {
     own[i] = (*own_in_flight)(ids[i]);
   }
   std::vector<ProbeResult> results = prober_->ProbeAll(addresses, options_.timeout);
-  std::lock_guard lock(mu_);
-  for (std::size_t i = 0; i < ids.size() && i < results.size(); ++i) {
-    auto it = nodes_.find(ids[i]);
-    // A node removed or moved during the round: its result is about an old address.
-    if (it != nodes_.end() && it->second.health.info.http_address == addresses[i]) {
-      Record(it->second, results[i], own[i]);
+  std::vector<NodeInfo> came_up;
+  std::shared_ptr<const std::function<void(const NodeInfo&)>> on_up;
+  {
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < ids.size() && i < results.size(); ++i) {
+      auto it = nodes_.find(ids[i]);
+      // A node removed or moved during the round: its result is about an old address.
+      if (it != nodes_.end() && it->second.health.info.http_address == addresses[i] &&
+          Record(it->second, results[i], own[i])) {
+        came_up.push_back(it->second.health.info);
+      }
+    }
+    on_up = on_up_;
+  }
+  for (const NodeInfo& node : came_up) {
+    if (on_up != nullptr) {
+      (*on_up)(node);
     }
   }
 }
 
-void HealthChecker::Record(Entry& e, const ProbeResult& r, double own) {
+bool HealthChecker::Record(Entry& e, const ProbeResult& r, double own) {
   NodeHealth& h = e.health;
   if (r.ok) {
     h.misses = 0;
@@ -463,13 +481,14 @@ void HealthChecker::Record(Entry& e, const ProbeResult& r, double own) {
     } else {
       h.info.others_load = -1;
     }
-    if (!h.up && (h.passes >= options_.rise || !e.seen_pass)) {
+    const bool came_up = !h.up && (h.passes >= options_.rise || !e.seen_pass);
+    if (came_up) {
       h.up = true;
       FAAS_LOG(Log(), info, "node.up", {"node", h.info.id}, {"passes", h.passes},
                {"down_ms", MillisBetween(e.down_since, options_.now())});
     }
     e.seen_pass = true;
-    return;
+    return came_up;
   }
   h.passes = 0;
   ++h.misses;
@@ -479,6 +498,7 @@ void HealthChecker::Record(Entry& e, const ProbeResult& r, double own) {
   } else if (h.up && h.misses >= options_.fall) {
     SetDown(e, r.why + " (" + std::to_string(h.misses) + " misses in a row)");
   }
+  return false;
 }
 
 void HealthChecker::SetDown(Entry& e, std::string_view why) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -95,6 +96,7 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, std::shared_ptr<const scheduler::FunctionSpec>> functions;
   struct Channel {
     std::string address;
+    std::shared_ptr<grpc::Channel> channel;
     std::shared_ptr<Stub> stub;
   };
   std::map<std::string, Channel, std::less<>> channels;
@@ -150,11 +152,27 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
       args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
       args.SetMaxReceiveMessageSize(8 << 20);
+      // Stay connected however long the node goes without a call: gRPC's default drops an idle
+      // channel after 30 min, and the next call would pay the TCP and TLS handshakes.
+      args.SetInt(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, std::numeric_limits<int>::max());
       c.address = node.address;
       std::shared_ptr<grpc::ChannelCredentials> creds = NodeChannelCredentials(tls.get(), &args);
-      c.stub = v1::NodeService::NewStub(grpc::CreateCustomChannel(node.address, creds, args));
+      c.channel = grpc::CreateCustomChannel(node.address, creds, args);
+      c.stub = v1::NodeService::NewStub(c.channel);
     }
     return c.stub;
+  }
+
+  // `node` came up: connect to it now (TCP, TLS, HTTP/2 settings), so that its first call or a
+  // deploy's Prepare does not wait for the handshakes.
+  void Connect(const cluster::NodeInfo& node) {
+    StubFor(node);
+    std::shared_ptr<grpc::Channel> channel;
+    {
+      std::lock_guard lock(mu);
+      channel = channels[node.id].channel;
+    }
+    channel->GetState(/*try_to_connect=*/true);
   }
 
   void Begin(const std::string& node) {
@@ -668,6 +686,11 @@ RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
   // that bounded-hash can count everyone else's load once and ours as it is now
   // (docs/design/0017-balancing.md, "Several gateways"). A weak reference: a probe round may
   // outlast this object.
+  nodes->SetOnUp([weak = std::weak_ptr<Impl>(impl_)](const cluster::NodeInfo& node) {
+    if (std::shared_ptr<Impl> impl = weak.lock()) {
+      impl->Connect(node);
+    }
+  });
   nodes->SetOwnInFlight([weak = std::weak_ptr<Impl>(impl_)](std::string_view id) -> double {
     std::shared_ptr<Impl> impl = weak.lock();
     if (impl == nullptr) {
@@ -681,6 +704,7 @@ RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
 
 RemoteInvoker::~RemoteInvoker() {
   impl_->nodes->SetOwnInFlight(nullptr);
+  impl_->nodes->SetOnUp(nullptr);
   // Calls in flight hold the Impl; the NodeSource and registry they use must outlive them.
   std::unique_lock lock(impl_->mu);
   impl_->idle.wait(lock, [this] { return impl_->in_flight_total == 0; });

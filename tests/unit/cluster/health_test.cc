@@ -148,6 +148,37 @@ TEST_F(HealthPolicyTest, ThreeMissesTakeANodeOutAndTwoPassesBringItBack) {
   EXPECT_THAT(UpIds(), ElementsAre("a", "b"));
 }
 
+// The invoker connects to a node when it comes up (SetOnUp): once at its first pass, not on
+// every pass after, and again when it comes back from being down; never while it is up.
+TEST_F(HealthPolicyTest, OnUpIsCalledEachTimeANodeComesUpAndOnlyThen) {
+  std::vector<std::string> came_up;
+  checker_->SetOnUp([&](const NodeInfo& node) {
+    // Outside the checker's lock: calling back into it does not deadlock.
+    EXPECT_FALSE(checker_->Up().empty());
+    came_up.push_back(node.id);
+  });
+  ASSERT_TRUE(checker_->Refresh().ok());
+  answers_["a:8080"] = kPass;
+  answers_["b:8080"] = kMiss;
+  Round();
+  Round();
+  EXPECT_THAT(came_up, ElementsAre("a"));
+  answers_["b:8080"] = kPass;
+  Round();
+  EXPECT_THAT(came_up, ElementsAre("a", "b"));
+  checker_->MarkDown("a", "reset");
+  Round();
+  EXPECT_THAT(came_up, ElementsAre("a", "b")) << "one pass is not enough after a fall";
+  Round();
+  EXPECT_THAT(came_up, ElementsAre("a", "b", "a"));
+  checker_->SetOnUp(nullptr);
+  checker_->MarkDown("a", "reset");
+  Round();
+  Round();
+  EXPECT_THAT(came_up, ElementsAre("a", "b", "a")) << "cleared";
+  EXPECT_THAT(UpIds(), ElementsAre("a", "b"));
+}
+
 TEST_F(HealthPolicyTest, ARefusedConnectionTakesANodeOutAtOnce) {
   ASSERT_TRUE(checker_->Refresh().ok());
   AnswerAll(kPass);

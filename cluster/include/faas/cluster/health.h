@@ -110,6 +110,7 @@ class HealthChecker final : public NodeSource {
   std::vector<NodeInfo> Up() const override;
   void MarkDown(std::string_view id, std::string_view why) override;
   void SetOwnInFlight(std::function<double(std::string_view id)> f) override;
+  void SetOnUp(std::function<void(const NodeInfo& node)> f) override;
 
   // One refresh and one probe round, as the threads run them; public for tests that drive the
   // checker step by step without threads.
@@ -124,7 +125,8 @@ class HealthChecker final : public NodeSource {
     bool seen_pass = false;  // a first pass admits a node at once
     faas::Clock::time_point down_since{};
   };
-  void Record(Entry& e, const ProbeResult& r, double own);  // mu_ held
+  // True when the node came up with this result.
+  bool Record(Entry& e, const ProbeResult& r, double own);  // mu_ held
   void SetDown(Entry& e, std::string_view why);             // mu_ held
   void RefreshLoop();
   void ProbeLoop();
@@ -138,6 +140,7 @@ class HealthChecker final : public NodeSource {
   bool stopping_ = false;                            // guarded by mu_
   // Shared, so that a round can call it outside mu_ while SetOwnInFlight replaces it.
   std::shared_ptr<const std::function<double(std::string_view)>> own_in_flight_;  // guarded by mu_
+  std::shared_ptr<const std::function<void(const NodeInfo&)>> on_up_;             // guarded by mu_
   std::condition_variable wake_;
   std::thread refresher_;
   std::thread prober_thread_;

@@ -47,6 +47,10 @@ class NodeSource {
   // and cleared (nullptr) before that invoker goes; `f` must be thread-safe and must not call
   // back into the source.
   virtual void SetOwnInFlight(std::function<double(std::string_view id)> f) { (void)f; }
+  // Called with a node each time it comes up (first admitted, or back after being down), from
+  // the source's own thread and outside its locks: the invoker connects to it then, not at its
+  // first call. Same rules as SetOwnInFlight; nullptr clears it.
+  virtual void SetOnUp(std::function<void(const NodeInfo& node)> f) { (void)f; }
 };
 
 // A fixed list: every node is up unless MarkDown took it out (it stays out: nothing checks it).
