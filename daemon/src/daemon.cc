@@ -45,6 +45,7 @@
 #include "control_service.h"
 #include "deploy.h"
 #include "follow.h"
+#include "grpc_cq.h"
 #include "membership.h"
 #include "remote_invoker.h"
 #include "roles.h"
@@ -534,6 +535,16 @@ int RunDaemon(const DaemonConfig& config) {
     return 2;
   }
   const std::shared_ptr<const ClusterTls> tls = *loaded_tls;
+  // The control API's server. On a gateway, its completion queue is also where every
+  // invocation's call to a node runs: that queue's one thread is then the only one that polls
+  // faasd's gRPC sockets, and the control API's own threads only wait for their calls (gRPC
+  // makes a server with a polled queue "hybrid"; docs/design/0038-one-completion-queue.md).
+  grpc::ServerBuilder builder;
+  std::unique_ptr<cq::Runner<grpc::ServerCompletionQueue>> grpc_runner;
+  if (config.role == "gateway") {
+    grpc_runner =
+        std::make_unique<cq::Runner<grpc::ServerCompletionQueue>>(builder.AddCompletionQueue());
+  }
   // Where invocations run: this machine's scheduler (all), or the nodes (gateway).
   std::unique_ptr<LocalScheduler> local;
   std::unique_ptr<LocalRuntime> local_runtime;
@@ -562,7 +573,7 @@ int RunDaemon(const DaemonConfig& config) {
       return 1;
     }
     remote = std::make_unique<RemoteInvoker>(
-        nodes.get(), std::move(*balancer), stores->registry.get(), *secret,
+        grpc_runner->queue(), nodes.get(), std::move(*balancer), stores->registry.get(), *secret,
         config.unsafe_no_ledger ? nullptr : stores->ledger.get(), &metrics, tls);
     if (Status s = remote->LoadFunctions(); !s.ok()) {
       FAAS_LOG(log, err, "faasd.store_failed", {"error", s.message()});
@@ -813,7 +824,6 @@ int RunDaemon(const DaemonConfig& config) {
        .node_stats = remote == nullptr ? nullptr : std::function([r = remote.get()] {
          return r->NodeStats();
        })});
-  grpc::ServerBuilder builder;
   int grpc_port = 0;
   if (tls == nullptr && !IsLoopbackHost(addrs->grpc.first)) {
     // Only with --insecure-cluster (CheckRoleFlags refuses it otherwise): say so where operators

@@ -18,7 +18,7 @@
 #include "faas/v1/node.grpc.pb.h"
 
 #include "grpc_auth.h"
-#include "grpc_awake.h"
+#include "grpc_cq.h"
 
 namespace faas::daemon {
 namespace {
@@ -95,13 +95,18 @@ int64_t Ns(std::chrono::nanoseconds d) {
 
 class NodeServiceImpl;
 
-// What both reactors below hold: the request (its head kept for Dispatch), and the service.
+// What both calls below hold: the request (its head kept for Dispatch), and the service.
 // Run, once the request is whole, takes it through the drain gate to the scheduler and hands
 // the answer to Call::Answer (defined below NodeServiceImpl). Each deletes itself in OnDone.
-template <typename Call, typename Reactor>
-class NodeCall : public Reactor {
+// Both run on the completion-queue API (grpc_cq.h): the node's one queue thread reads and
+// writes every call, and the event loops start writes of their own.
+template <typename Call, typename Rpc>
+class NodeCall : public Rpc {
  public:
-  explicit NodeCall(NodeServiceImpl* service) : service_(service) {}
+  explicit NodeCall(NodeServiceImpl* service);  // counted until deleted (NodeServer::Shutdown)
+  ~NodeCall() override;
+  NodeCall(const NodeCall&) = delete;
+  NodeCall& operator=(const NodeCall&) = delete;
 
   void OnDone() override { delete static_cast<Call*>(this); }
 
@@ -116,15 +121,15 @@ class NodeCall : public Reactor {
   scheduler::InvokeRequest request_;
 };
 
-// One invocation on the node, on gRPC's callback API, as a stream (Invoke): the request is read
-// as it arrives, the scheduler runs it on one of the node's event loops (Scheduler::InvokeAsync,
-// the warm path of docs/design/0006), and the answer is written back; no thread waits for it.
+// One invocation on the node, as a stream (Invoke): the request is read as it arrives, the
+// scheduler runs it on one of the node's event loops (Scheduler::InvokeAsync, the warm path of
+// docs/design/0006), and the answer is written back; no thread waits for it.
 class InvokeReactor final
-    : public NodeCall<InvokeReactor,
-                      grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply>> {
+    : public NodeCall<InvokeReactor, cq::ServerBidi<v1::NodeInvokeFrame, v1::NodeInvokeReply>> {
  public:
-  explicit InvokeReactor(NodeServiceImpl* service) : NodeCall(service) { StartRead(&in_); }
+  using NodeCall::NodeCall;
 
+  void OnArrived() override;
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
 
@@ -139,25 +144,16 @@ class InvokeReactor final
   std::size_t sent_ = 0;
 };
 
-// The answer to a call without the nodes' secret: refused before anything is read.
-class RefusedInvoke final
-    : public grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply> {
- public:
-  explicit RefusedInvoke(grpc::Status status) { Finish(std::move(status)); }
-  void OnDone() override { delete this; }
-};
-
 // One invocation whose request came whole in one message (InvokeSmall): the same steps as
 // InvokeReactor after its last read, and the answer in one message.
-class InvokeOnceReactor final : public NodeCall<InvokeOnceReactor, grpc::ServerUnaryReactor> {
+class InvokeOnceReactor final
+    : public NodeCall<InvokeOnceReactor,
+                      cq::ServerUnary<v1::NodeInvokeSmall, v1::NodeInvokeSmallReply>> {
  public:
-  InvokeOnceReactor(NodeServiceImpl* service, const v1::NodeInvokeSmall* in,
-                    v1::NodeInvokeSmallReply* out);
+  using NodeCall::NodeCall;
 
+  void OnArrived() override;
   void Answer(scheduler::InvokeResult r);
-
- private:
-  v1::NodeInvokeSmallReply* out_;
 };
 
 grpc::Status Unauthenticated() {
@@ -166,39 +162,45 @@ grpc::Status Unauthenticated() {
 }
 
 class NodeServiceImpl final
-    : public v1::NodeService::WithCallbackMethod_InvokeSmall<
-          v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service>> {
+    : public v1::NodeService::WithAsyncMethod_InvokeSmall<
+          v1::NodeService::WithAsyncMethod_Invoke<v1::NodeService::Service>> {
  public:
   explicit NodeServiceImpl(NodeServiceDeps deps, std::vector<EventLoop*> loops)
       : d_(std::move(deps)), loops_(std::move(loops)) {}
 
-  using v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service>::Invoke;
-  grpc::ServerBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply>* Invoke(
-      grpc::CallbackServerContext* ctx) override {
-    if (!HasBearer(*ctx, d_.secret)) {
-      return new RefusedInvoke(Unauthenticated());
-    }
-    return new InvokeReactor(this);
+  // From now on `queue` takes every Invoke and InvokeSmall: one of each is always asked for.
+  void Listen(grpc::ServerCompletionQueue* queue) {
+    queue_ = queue;
+    AwaitStream();
+    AwaitSmall();
+  }
+  void AwaitStream() {
+    auto* call = new InvokeReactor(this);
+    RequestInvoke(call->context(), call->stream(), queue_, queue_, call->ArrivalTag());
+  }
+  void AwaitSmall() {
+    auto* call = new InvokeOnceReactor(this);
+    RequestInvokeSmall(call->context(), call->request(), call->writer(), queue_, queue_,
+                       call->ArrivalTag());
   }
 
-  using v1::NodeService::WithCallbackMethod_InvokeSmall<
-      v1::NodeService::WithCallbackMethod_Invoke<v1::NodeService::Service>>::InvokeSmall;
-  grpc::ServerUnaryReactor* InvokeSmall(grpc::CallbackServerContext* ctx,
-                                        const v1::NodeInvokeSmall* in,
-                                        v1::NodeInvokeSmallReply* out) override {
-    if (!HasBearer(*ctx, d_.secret)) {
-      auto* refused = ctx->DefaultReactor();
-      refused->Finish(Unauthenticated());
-      return refused;
+  bool Authorized(const grpc::ServerContextBase& ctx) const { return HasBearer(ctx, d_.secret); }
+
+  // Every call object, from the ask to its deletion: NodeServer::Shutdown stops the queue only
+  // once none is left.
+  void CallCreated() {
+    std::lock_guard lock(calls_mu_);
+    ++calls_;
+  }
+  void CallDeleted() {
+    std::lock_guard lock(calls_mu_);
+    if (--calls_ == 0) {
+      no_calls_.notify_all();
     }
-    if (in->body().size() != in->head().body_bytes() || in->body().size() > kNodeChunkBytes) {
-      auto* refused = ctx->DefaultReactor();
-      refused->Finish({grpc::StatusCode::INVALID_ARGUMENT, "the body does not match the head"});
-      return refused;
-    }
-    auto* call = new InvokeOnceReactor(this, in, out);
-    Dispatch(call);
-    return call;
+  }
+  void WaitForNoCalls() {
+    std::unique_lock lock(calls_mu_);
+    no_calls_.wait(lock, [&] { return calls_ == 0; });
   }
 
   // The whole request is in: make its version current, then run it on an event loop. Loading a
@@ -428,7 +430,30 @@ class NodeServiceImpl final
   std::condition_variable gate_idle_;
   bool gate_closed_ = false;  // guarded by gate_mu_
   int admitted_ = 0;          // guarded by gate_mu_
+  grpc::ServerCompletionQueue* queue_ = nullptr;
+  std::mutex calls_mu_;
+  std::condition_variable no_calls_;
+  int calls_ = 0;  // guarded by calls_mu_
 };
+
+template <typename Call, typename Rpc>
+NodeCall<Call, Rpc>::NodeCall(NodeServiceImpl* service) : service_(service) {
+  service_->CallCreated();
+}
+
+template <typename Call, typename Rpc>
+NodeCall<Call, Rpc>::~NodeCall() {
+  service_->CallDeleted();
+}
+
+void InvokeReactor::OnArrived() {
+  service_->AwaitStream();
+  if (!service_->Authorized(*context())) {
+    Finish(Unauthenticated());  // refused before anything is read
+    return;
+  }
+  StartRead(&in_);
+}
 
 void InvokeReactor::OnReadDone(bool ok) {
   if (!ok) {  // the gateway has sent everything (or went away)
@@ -464,9 +489,8 @@ void InvokeReactor::OnReadDone(bool ok) {
 
 // Both reactors, once the whole request is in and its version is ready (or could not be made
 // ready): through the drain gate to the scheduler, then Call::Answer.
-template <typename Call, typename Reactor>
-void NodeCall<Call, Reactor>::Run(EventLoop* loop, scheduler::Scheduler* sched,
-                                  const Status& ready) {
+template <typename Call, typename Rpc>
+void NodeCall<Call, Rpc>::Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready) {
   Call* call = static_cast<Call*>(this);
   if (!ready.ok()) {
     scheduler::InvokeResult r;
@@ -490,19 +514,29 @@ void NodeCall<Call, Reactor>::Run(EventLoop* loop, scheduler::Scheduler* sched,
                      });
 }
 
-InvokeOnceReactor::InvokeOnceReactor(NodeServiceImpl* service, const v1::NodeInvokeSmall* in,
-                                     v1::NodeInvokeSmallReply* out)
-    : NodeCall(service), out_(out) {
-  head_ = in->head();
+void InvokeOnceReactor::OnArrived() {
+  service_->AwaitSmall();
+  if (!service_->Authorized(*context())) {
+    Finish(Unauthenticated());
+    return;
+  }
+  v1::NodeInvokeSmall* in = request();
+  if (in->body().size() != in->head().body_bytes() || in->body().size() > kNodeChunkBytes) {
+    Finish({grpc::StatusCode::INVALID_ARGUMENT, "the body does not match the head"});
+    return;
+  }
+  head_ = std::move(*in->mutable_head());
   request_ = FromProto(head_);
-  request_.body = in->body();
+  request_.body = std::move(*in->mutable_body());
+  service_->Dispatch(this);
 }
 
 void InvokeOnceReactor::Answer(scheduler::InvokeResult r) {
-  ToProto(r, out_->mutable_head());
-  out_->mutable_head()->set_node(service_->node_id());
-  out_->mutable_head()->set_body_bytes(r.body.size());
-  *out_->mutable_body() = std::move(r.body);
+  v1::NodeInvokeSmallReply* out = reply();
+  ToProto(r, out->mutable_head());
+  out->mutable_head()->set_node(service_->node_id());
+  out->mutable_head()->set_body_bytes(r.body.size());
+  *out->mutable_body() = std::move(r.body);
   Finish(grpc::Status::OK);
 }
 
@@ -629,9 +663,9 @@ struct NodeServer::Impl {
   std::vector<std::thread> loop_threads;
   std::unique_ptr<NodeServiceImpl> service;
   std::unique_ptr<grpc::Server> server;
+  // The one thread that reads and writes every Invoke and InvokeSmall (grpc_cq.h).
+  std::unique_ptr<cq::Runner<grpc::ServerCompletionQueue>> runner;
   int port = 0;
-  // Invoke runs on gRPC's callback API, whose threads also poll this server's sockets.
-  std::shared_ptr<GrpcAwake> awake = KeepGrpcCallbackThreadsAwake();
 
   ~Impl() {
     for (auto& loop : loops) {
@@ -668,10 +702,13 @@ Result<std::unique_ptr<NodeServer>> NodeServer::Start(const std::string& address
   // A Prepare may carry a library (kMaxPrepareLibraryBytes); an Invoke frame is a head or a
   // 64 KiB chunk (checked in OnReadDone).
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxPrepareLibraryBytes + kNodeMessageSlack));
+  impl->runner =
+      std::make_unique<cq::Runner<grpc::ServerCompletionQueue>>(builder.AddCompletionQueue());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
     return UnavailableError("cannot listen on " + address + " (address in use or invalid)");
   }
+  impl->service->Listen(impl->runner->queue());
   return std::unique_ptr<NodeServer>(new NodeServer(std::move(impl)));
 }
 
@@ -687,6 +724,9 @@ void NodeServer::Shutdown(std::chrono::system_clock::time_point deadline) {
   if (impl_->server) {
     impl_->server->Shutdown(deadline);
     impl_->server->Wait();
+    // Calls the scheduler still runs answer into the queue (cancelled after `deadline`).
+    impl_->service->WaitForNoCalls();
+    impl_->runner->Stop();
     impl_->server.reset();
   }
 }

@@ -21,7 +21,7 @@
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
 
-#include "grpc_awake.h"
+#include "grpc_cq.h"
 #include "node_service.h"
 
 namespace faas::daemon {
@@ -86,8 +86,9 @@ struct RemoteInvoker::Impl : std::enable_shared_from_this<Impl> {
   metering::Metrics* metrics = nullptr;
   std::string authorization;              // "Bearer <the nodes' secret>", sent with every call
   std::shared_ptr<const ClusterTls> tls;  // null: plaintext channels
-  // Calls to nodes run on gRPC's callback API, whose threads also poll their sockets.
-  std::shared_ptr<GrpcAwake> awake = KeepGrpcCallbackThreadsAwake();
+  // Where every invocation's call to a node runs; its Runner's one thread reads and writes them
+  // all (grpc_cq.h). It outlives this object: ~RemoteInvoker waits for the calls to end.
+  grpc::CompletionQueue* queue = nullptr;
 
   std::mutex balancer_mu;
   std::unique_ptr<cluster::Balancer> balancer;  // guarded by balancer_mu (not thread-safe)
@@ -470,10 +471,14 @@ namespace {
 // its initial metadata, so it took the call. `result`: the whole answer, when it arrived.
 // `small`: an InvokeSmall attempt, which returns false when it should be made again as a
 // stream (a node that predates InvokeSmall refused it before taking the call).
+// The attempt counts as in flight until it has been concluded (and any next attempt begun), so
+// that ~RemoteInvoker, which waits for none to be in flight, never stops the queue under it.
 bool Conclude(const std::shared_ptr<RemoteInvoker::Impl>& impl,
               std::shared_ptr<RemoteInvoker::Impl::Call>& call, const cluster::NodeInfo& node,
               const grpc::Status& status, bool delivered, InvokeResult* result, bool small) {
-  impl->End(node.id);
+  if (small && !delivered && status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return false;  // still in flight: the caller makes the same attempt as a stream
+  }
   const bool broken = status.error_code() == grpc::StatusCode::UNAVAILABLE;
   if (status.ok() && result != nullptr) {
     result->node = node.id;
@@ -482,8 +487,6 @@ bool Conclude(const std::shared_ptr<RemoteInvoker::Impl>& impl,
       impl->Served(call->key, node.id);
     }
     call->finish(std::move(*result));
-  } else if (small && !delivered && status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    return false;
   } else if (!delivered && (broken || RefusedByThisNodeOnly(status.error_code()))) {
     // Refused or reset before the node took the call: the function never started there.
     impl->nodes->MarkDown(node.id, status.error_message());
@@ -503,6 +506,7 @@ bool Conclude(const std::shared_ptr<RemoteInvoker::Impl>& impl,
       impl->RecordLost(*call, inv + "." + std::to_string(call->tried.size()));
       call->deadline = std::chrono::system_clock::now() + call->budget;
       impl->Attempt(std::move(call));
+      impl->End(node.id);
       return true;
     }
     impl->RecordLost(*call, inv);
@@ -515,6 +519,7 @@ bool Conclude(const std::shared_ptr<RemoteInvoker::Impl>& impl,
         Outcome::kInternal,
         "node \"" + node.id + "\" refused the invocation: " + status.error_message(), node.id));
   }
+  impl->End(node.id);
   return true;
 }
 
@@ -550,20 +555,16 @@ class NodeAttempt : public Reactor {
 };
 
 // One attempt of one invocation on one node, as a stream: the request body goes in chunks
-// after the head, the answer comes back the same way. gRPC's callback API runs it on gRPC's
-// threads. Deletes itself when the call is over.
+// after the head, the answer comes back the same way, on the gateway's queue thread. Deletes
+// itself when the call is over.
 class InvokeStream final
-    : public NodeAttempt<grpc::ClientBidiReactor<v1::NodeInvokeFrame, v1::NodeInvokeReply>> {
+    : public NodeAttempt<cq::ClientBidi<v1::NodeInvokeFrame, v1::NodeInvokeReply>> {
  public:
   using NodeAttempt::NodeAttempt;
 
   void Start() {
-    std::shared_ptr<Stub> stub = impl_->StubFor(node_);
-    stub->async()->Invoke(&ctx_, this);
     FillHead(*call_, out_.mutable_head());
-    StartWrite(&out_);
-    StartRead(&in_);
-    StartCall();
+    StartCall(&ctx_, impl_->StubFor(node_)->PrepareAsyncInvoke(&ctx_, impl_->queue), &out_, &in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -612,17 +613,16 @@ class InvokeStream final
 };
 
 // One attempt whose request body fits one chunk, as one unary call (InvokeSmall): the same
-// protocol as InvokeStream in one message each way, which costs gRPC's threads a third of the
-// completions, each a thread wake-up (docs/design/0037, "Per call"). Deletes itself when over.
-class InvokeOnce final : public NodeAttempt<grpc::ClientUnaryReactor> {
+// protocol as InvokeStream in one message each way, a third of the completions (docs/design/
+// 0037, "Per call"). Deletes itself when over.
+class InvokeOnce final : public NodeAttempt<cq::ClientUnary<v1::NodeInvokeSmallReply>> {
  public:
   using NodeAttempt::NodeAttempt;
 
   void Start() {
     FillHead(*call_, req_.mutable_head());
     req_.set_body(call_->request.body);
-    impl_->StubFor(node_)->async()->InvokeSmall(&ctx_, &req_, &reply_, this);
-    StartCall();
+    StartCall(impl_->StubFor(node_)->PrepareAsyncInvokeSmall(&ctx_, req_, impl_->queue), &reply_);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -635,8 +635,8 @@ class InvokeOnce final : public NodeAttempt<grpc::ClientUnaryReactor> {
     }
     if (!Conclude(impl_, call_, node_, status, delivered_, whole ? &result : nullptr,
                   /*small=*/true)) {
-      // A node from before InvokeSmall: the same attempt as a stream, on the same node.
-      impl_->Begin(node_.id);
+      // A node from before InvokeSmall: the same attempt as a stream, on the same node (still
+      // counted in flight).
       (new InvokeStream(impl_, std::move(call_), node_))->Start();
     }
     delete this;
@@ -669,16 +669,17 @@ void RemoteInvoker::Impl::Attempt(std::shared_ptr<Call> call) {
   }
 }
 
-RemoteInvoker::RemoteInvoker(cluster::NodeSource* nodes,
+RemoteInvoker::RemoteInvoker(grpc::CompletionQueue* queue, cluster::NodeSource* nodes,
                              std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
                              const std::string& secret, store::Ledger* ledger,
                              metering::Metrics* metrics, std::shared_ptr<const ClusterTls> tls)
     : impl_(std::make_shared<Impl>()) {
+  impl_->queue = queue;
   impl_->ledger = ledger;
   impl_->metrics = metrics;
   impl_->tls = std::move(tls);
   impl_->authorization = "Bearer " + secret;
-  FAAS_CHECK(nodes != nullptr && balancer != nullptr && registry != nullptr);
+  FAAS_CHECK(queue != nullptr && nodes != nullptr && balancer != nullptr && registry != nullptr);
   impl_->nodes = nodes;
   impl_->balancer = std::move(balancer);
   impl_->registry = registry;

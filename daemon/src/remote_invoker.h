@@ -2,7 +2,7 @@
 // gateway runs invocations, deploy probes and prewarms on the cluster's nodes over gRPC
 // (proto/faas/v1/node.proto) instead of a local scheduler.
 //
-//   RemoteInvoker remote(&nodes, std::move(balancer), registry.get());
+//   RemoteInvoker remote(runner.queue(), &nodes, std::move(balancer), registry.get(), secret);
 //   FAAS_RETURN_IF_ERROR(remote.LoadFunctions());       // every function's latest version
 //   Gateway gw({.invoker = &remote, ...});
 //
@@ -16,8 +16,9 @@
 //   deployed --idempotent or the request carries Idempotency-Key: then it runs once more on
 //   another node (the lost attempt's ledger row is INV.N, node_lost, 0 ms billed);
 // - no node up: 503 no_capacity.
-// InvokeAsync never blocks its event loop: gRPC's callback API runs the stream and the result is
-// posted back with EventLoop::Post. Every result names its node (InvokeResult::node).
+// InvokeAsync never blocks its event loop: the calls run on a completion queue whose one thread
+// (cq::Runner, grpc_cq.h) reads and writes them all, and the result is posted back with
+// EventLoop::Post. Every result names its node (InvokeResult::node).
 // Thread-safe.
 #pragma once
 
@@ -35,6 +36,10 @@
 #include "deploy.h"
 #include "tls.h"
 
+namespace grpc {
+class CompletionQueue;
+}  // namespace grpc
+
 namespace faas::daemon {
 
 class RemoteInvoker final : public Runtime {
@@ -46,9 +51,11 @@ class RemoteInvoker final : public Runtime {
   // `secret` goes with every call (NodeServiceDeps::secret). With `tls`, nodes are dialled over
   // mutual TLS: this gateway presents its certificate and accepts only nodes whose certificate
   // the cluster's CA signed (a node that fails the handshake counts as not reachable).
-  RemoteInvoker(cluster::NodeSource* nodes, std::unique_ptr<cluster::Balancer> balancer,
-                store::Registry* registry, const std::string& secret,
-                store::Ledger* ledger = nullptr, metering::Metrics* metrics = nullptr,
+  // Invocations run on `queue`, whose Runner must outlive this object.
+  RemoteInvoker(grpc::CompletionQueue* queue, cluster::NodeSource* nodes,
+                std::unique_ptr<cluster::Balancer> balancer, store::Registry* registry,
+                const std::string& secret, store::Ledger* ledger = nullptr,
+                metering::Metrics* metrics = nullptr,
                 std::shared_ptr<const ClusterTls> tls = nullptr);
   ~RemoteInvoker() override;  // waits for calls in flight to end (they are cancelled)
   RemoteInvoker(const RemoteInvoker&) = delete;
