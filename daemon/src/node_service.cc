@@ -110,8 +110,14 @@ class NodeCall : public Rpc {
 
   void OnDone() override { delete static_cast<Call*>(this); }
 
-  // Runs on an event loop once the version is ready (or could not be made ready).
+  // Runs on an event loop once the version is ready (or could not be made ready): Admit, then
+  // Invoke.
   void Run(EventLoop* loop, scheduler::Scheduler* sched, const Status& ready);
+  // Through the drain gate: false when the node is draining (the call is refused, not
+  // delivered). Once admitted, the call counts as delivered: its initial metadata goes out.
+  bool Admit();
+  // An admitted call to the scheduler, on `loop`; the answer goes to Call::Answer.
+  void Invoke(EventLoop* loop, scheduler::Scheduler* sched);
 
   const v1::NodeInvokeHead& head() const { return head_; }
 
@@ -212,7 +218,10 @@ class NodeServiceImpl final
     const v1::NodeInvokeHead& head = call->head();
     auto current = d_.scheduler->Current(head.function());
     if (current != nullptr && current->version == head.version()) {
-      loop->Post([call, loop, this] { call->Run(loop, d_.scheduler, OkStatus()); });
+      // Admitted here, so that the initial metadata leaves while the loop wakes up.
+      if (call->Admit()) {
+        loop->Post([call, loop, this] { call->Invoke(loop, d_.scheduler); });
+      }
       return;
     }
     std::thread([this, call, loop] {
@@ -499,14 +508,28 @@ void NodeCall<Call, Rpc>::Run(EventLoop* loop, scheduler::Scheduler* sched, cons
     call->Answer(std::move(r));
     return;
   }
+  if (Admit()) {
+    Invoke(loop, sched);
+  }
+}
+
+template <typename Call, typename Rpc>
+bool NodeCall<Call, Rpc>::Admit() {
+  Call* call = static_cast<Call*>(this);
   if (!service_->Admit()) {
     // Draining: not delivered (no initial metadata), so the gateway tries the next node.
     call->Finish({grpc::StatusCode::UNAVAILABLE,
                   "node \"" + service_->node_id() + "\" is draining and takes no new calls"});
-    return;
+    return false;
   }
   // From here the call counts as delivered: the gateway will not run it elsewhere.
   call->StartSendInitialMetadata();
+  return true;
+}
+
+template <typename Call, typename Rpc>
+void NodeCall<Call, Rpc>::Invoke(EventLoop* loop, scheduler::Scheduler* sched) {
+  Call* call = static_cast<Call*>(this);
   sched->InvokeAsync(head_.function(), std::move(request_), loop,
                      [call, service = service_](scheduler::InvokeResult r) {
                        service->Leave();

@@ -894,18 +894,30 @@ void RemoteInvoker::RemoveFunction(const std::string& name) {
 
 namespace {
 
-// One NodeService.Stats call of AskEveryNode.
-struct StatsAsk {
+// One NodeService.Stats call of AskEveryNode, on the gateway's queue: OnDone records the status
+// and counts the call done (the asker waits for every one before the asks go away).
+struct StatsAsk final : cq::ClientUnary<v1::NodeStatsReply> {
   std::string node;
   grpc::ClientContext ctx;
   v1::NodeStatsReply reply;
   grpc::Status status;
+  std::mutex* done_mu = nullptr;
+  std::condition_variable* done_cv = nullptr;
+  std::size_t* done = nullptr;
+
+  void OnReadInitialMetadataDone(bool /*ok*/) override {}
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard lock(*done_mu);
+    status = s;
+    ++*done;
+    done_cv->notify_all();
+  }
 };
 
 }  // namespace
 
 // NodeService.Stats of `name` ("" = every function) on every node that is up, all in flight at
-// once on gRPC's callback API; returns when each has answered or hit the 500 ms deadline.
+// once; returns when each has answered or hit the 500 ms deadline.
 static std::vector<std::unique_ptr<StatsAsk>> AskEveryNode(RemoteInvoker::Impl& impl,
                                                            const std::string& name) {
   std::vector<cluster::NodeInfo> up = impl.nodes->Up();
@@ -919,19 +931,16 @@ static std::vector<std::unique_ptr<StatsAsk>> AskEveryNode(RemoteInvoker::Impl& 
   for (const cluster::NodeInfo& node : up) {
     auto& ask = asks.emplace_back(std::make_unique<StatsAsk>());
     ask->node = node.id;
+    ask->done_mu = &done_mu;
+    ask->done_cv = &done_cv;
+    ask->done = &done;
     ask->ctx.AddMetadata("authorization", impl.authorization);
     ask->ctx.set_deadline(deadline);
-    impl.StubFor(node)->async()->Stats(&ask->ctx, &req, &ask->reply,
-                                       [&, a = ask.get()](grpc::Status s) {
-                                         std::lock_guard lock(done_mu);
-                                         a->status = std::move(s);
-                                         ++done;
-                                         done_cv.notify_all();
-                                       });
+    ask->StartCall(impl.StubFor(node)->PrepareAsyncStats(&ask->ctx, req, impl.queue), &ask->reply);
   }
   {
-    // Every callback runs by the deadline (gRPC ends the call then), and must run before the
-    // asks and this frame go away.
+    // Every ask ends by the deadline (gRPC ends the call then), and must end before the asks
+    // and this frame go away.
     std::unique_lock lock(done_mu);
     done_cv.wait(lock, [&] { return done == asks.size(); });
   }
