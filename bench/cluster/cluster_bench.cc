@@ -257,7 +257,7 @@ void Bench::Balancing() {
       std::string host = "127.0.0.1";
       int port = 0;
       if (c.rfind("haproxy", 0) == 0) {
-        port = haproxy_ports_[c];
+        port = haproxy_ports_.at(c);
       } else {
         std::string error;
         if (!StartGateway(c, &error)) {
