@@ -65,7 +65,8 @@ class BoundedHash final : public Balancer {
     Choice under_both;
     Choice under_ours;  // never empty in exact arithmetic: the caps add up to more than the load
     Choice any;
-    Choice warm_room;  // where the key is warm and the load under warm_floor x capacity
+    Choice warm_room;   // where the key is warm and the load under warm_floor x capacity
+    Choice below_mean;  // where the load is under the mean, by our count and by the estimate
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const NodeLoad& n = nodes[i];
       const double w = Weight(n);
@@ -74,6 +75,10 @@ class BoundedHash final : public Balancer {
       if (n.warm && n.in_flight < options_.warm_floor * w &&
           EstimatedLoad(n) < options_.warm_floor * w) {
         warm_room.Offer(i, score, nodes);
+      }
+      if (n.in_flight * total_weight < total_in_flight * w &&
+          EstimatedLoad(n) * total_weight < total_estimate * w) {
+        below_mean.Offer(i, score, nodes);
       }
       // For a whole number, x < ceil(y) is x < y: no ceil (a libm call without SSE4.1).
       const bool ours_under = n.in_flight < in_flight_cap * w || n.in_flight < floor * w;
@@ -96,10 +101,20 @@ class BoundedHash final : public Balancer {
     const Choice& pick = under_both.Found() ? under_both : under_ours.Found() ? under_ours : any;
     // Unless that node has the key cold and one skipped before it has it warm with room to
     // spare: the call waits there behind a few others instead of paying a cold start.
+    std::size_t chosen = pick.index;
     if (!nodes[pick.index].warm && warm_room.Found() && warm_room.Precedes(pick, nodes)) {
-      return warm_room.index;
+      chosen = warm_room.index;
     }
-    return pick.index;
+    // Relief: a node well past full (load at warm_floor x capacity or more: calls queue there)
+    // gives the call to the first node in the key's order whose load is under the mean. The
+    // mean-based cap alone lets a hot key fill the first nodes in its order (each up to 1.25 x
+    // the mean) while the last one runs less than its share (design/0035, "Relief").
+    const NodeLoad& c = nodes[chosen];
+    if (options_.warm_floor > 0 && below_mean.Found() &&
+        EstimatedLoad(c) >= options_.warm_floor * Weight(c)) {
+      return below_mean.index;
+    }
+    return chosen;
   }
 
  private:

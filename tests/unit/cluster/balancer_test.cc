@@ -285,6 +285,48 @@ TEST(BoundedHash, AKeyWarmOnItsSecondNodeTooSpillsAsBefore) {
   EXPECT_EQ(c.PickId(*b, key), home);
 }
 
+// Relief (design/0035): the mean-based cap lets a hot key queue on the first nodes in its order
+// while another node runs less than its share; a node well past full (warm_floor x capacity)
+// gives the call to the first node under the mean instead.
+TEST(BoundedHash, ANodeWellPastFullGivesTheCallToANodeUnderTheMean) {
+  Cluster c(3, 2);
+  const std::string key = "hot@1";
+  auto b = Make("bounded-hash");
+  auto off = MakeBoundedHash({.warm_floor = 0});
+  const std::string_view home = c.PickId(*b, key);
+  c.SetInFlight(home, 2, 0);
+  const std::string_view second = c.PickId(*b, key);
+  ASSERT_NE(second, home);
+  std::string_view third;
+  for (const NodeLoad& n : c.nodes) {
+    if (n.id != home && n.id != second) {
+      third = n.id;
+    }
+  }
+  auto set = [&](uint32_t at_home, uint32_t at_second, uint32_t at_third, double third_report) {
+    for (NodeLoad& n : c.nodes) {
+      n.in_flight = n.id == home ? at_home : n.id == second ? at_second : at_third;
+      n.reported_load = n.id == third ? third_report : -1;
+      n.warm = n.id != third;
+    }
+  };
+  // 4 + 4 + 2 in flight: the cap is ceil(1.25 x 11 x 2 / 6) = 5, so the home is under it and
+  // takes the call, with 4 calls on its 2 CPUs, while the third runs less than the mean (3.3).
+  set(4, 4, 2, -1);
+  EXPECT_EQ(c.PickId(*off, key), home);
+  EXPECT_EQ(c.PickId(*b, key), third);
+  // At the mean everywhere: the caps decide as before.
+  set(4, 4, 4, -1);
+  EXPECT_EQ(c.PickId(*b, key), home);
+  // Under the mean by our count but not by the node's own report (2 x 2 = 4 of a mean of 4).
+  set(4, 4, 2, 2.0);
+  EXPECT_EQ(c.PickId(*b, key), home);
+  // Below warm_floor x capacity (4) the warm home keeps its key (the warm-aware spill), whatever
+  // the others run.
+  set(3, 3, 0, -1);
+  EXPECT_EQ(c.PickId(*b, key), home);
+}
+
 TEST(BoundedHash, UnderHeavyLoadTheMeanBasedCapDecidesWarmOrNot) {
   Cluster c(3, 2);
   const std::string key = "busy@1";

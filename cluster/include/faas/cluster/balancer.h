@@ -71,6 +71,9 @@ struct BoundedHashOptions {
   // that waits behind a few others on a warm node costs far less than a cold start, and a key
   // that spills often is warm on its second node too, so it spills as before. Above a mean load
   // of warm_floor / 1.25 of capacity the mean-based cap decides alone. 0: off.
+  // Relief: a node whose load is at warm_floor x capacity or more (well past full: calls wait
+  // there) gives the call to the first node in the key's order whose load is under the mean
+  // (per unit of capacity), if there is one. Off with warm_floor 0.
   double warm_floor = 2.0;
 };
 std::unique_ptr<Balancer> MakeBoundedHash(const BoundedHashOptions& options);
