@@ -31,6 +31,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "UNAUTHENTICATED";
     case StatusCode::kPermissionDenied:
       return "PERMISSION_DENIED";
+    case StatusCode::kUnknown:
+      return "UNKNOWN";
   }
   return "UNKNOWN";
 }

@@ -49,6 +49,8 @@ grpc::StatusCode GrpcCode(StatusCode code) {
       return grpc::StatusCode::UNAUTHENTICATED;
     case StatusCode::kPermissionDenied:
       return grpc::StatusCode::PERMISSION_DENIED;
+    case StatusCode::kUnknown:
+      return grpc::StatusCode::UNKNOWN;
   }
   return grpc::StatusCode::UNKNOWN;
 }
@@ -306,10 +308,11 @@ grpc::Status ControlService::Invoke(grpc::ServerContext* ctx, const v1::InvokeRe
           deps_.async->Submit(req->name(), req->path().empty() ? "/" : req->path(), req->query(),
                               req->body(), req->callback_url());
       if (!id.ok()) {
-        std::string_view code = id.status().code() == StatusCode::kNotFound ? "function_not_found"
-                                : id.status().code() == StatusCode::kInvalidArgument
-                                    ? "invalid_argument"
-                                    : "async_unavailable";
+        std::string_view code =
+            id.status().code() == StatusCode::kNotFound          ? "function_not_found"
+            : id.status().code() == StatusCode::kInvalidArgument ? "invalid_argument"
+            : id.status().code() == StatusCode::kUnknown         ? "async_outcome_unknown"
+                                                                 : "async_unavailable";
         return Fail(ctx, code, id.status());
       }
       reply->set_invocation_id(*id);

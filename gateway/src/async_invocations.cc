@@ -120,6 +120,9 @@ Status AsyncInvocations::Accept(AsyncRequest request, const store::FunctionConfi
   if (!queued.ok()) {
     FAAS_LOG(Log(), err, "async.enqueue_failed", {"inv", request.invocation_id},
              {"fn", request.function}, {"error", queued.ToString()});
+    if (queued.code() == StatusCode::kUnknown) {
+      return queued;  // it may have been queued: the caller must not be told it was not
+    }
     return UnavailableError("could not queue the invocation: " + queued.message());
   }
   return OkStatus();

@@ -318,6 +318,13 @@ struct Gateway::Impl {
       c.res = MakeErrorResponse(400, "invalid_callback_url", queued.message(), c.inv_id);
     } else if (queued.code() == StatusCode::kPermissionDenied) {
       c.res = MakeErrorResponse(400, "invalid_callback", queued.message(), c.inv_id);
+    } else if (queued.code() == StatusCode::kUnknown) {
+      // No Retry-After: a blind retry under a new id may run the work twice.
+      c.res = MakeErrorResponse(
+          503, "async_outcome_unknown",
+          queued.message() + ". GET /invocations/" + c.inv_id +
+              " tells once the queue is back; a retry with the same Idempotency-Key is safe",
+          c.inv_id);
     } else {
       c.res = MakeErrorResponse(503, "async_unavailable", queued.message(), c.inv_id, 1);
     }

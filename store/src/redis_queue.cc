@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include "faas/base/ids.h"
 #include "faas/base/log.h"
 #include "faas/base/time.h"
 #include "faas/redis/client.h"
@@ -259,8 +260,9 @@ class RedisQueue final : public Queue {
     FAAS_RETURN_IF_ERROR(CheckAsyncRecord(record));
     std::vector<std::string> argv{std::string(queue), std::string(body), HeadersToJson(headers)};
     AppendRecord(argv, record, options_.async_retention);
-    FAAS_ASSIGN_OR_RETURN(RedisReply r, Eval(publish_async_, std::move(argv)));
-    return Int(r.get());
+    FAAS_ASSIGN_OR_RETURN(Stamped r,
+                          EvalStamped(publish_async_, std::move(argv), record.invocation_id));
+    return r.reply != nullptr ? Int(r.reply.get()) : r.found_id;
   }
 
   Result<AsyncPublish> PublishAsyncOnce(std::string_view queue, std::string_view key,
@@ -273,9 +275,14 @@ class RedisQueue final : public Queue {
     std::vector<std::string> argv{std::string(queue), std::string(body), HeadersToJson(headers),
                                   std::string(key), std::to_string(ttl.count())};
     AppendRecord(argv, record, options_.async_retention);
-    FAAS_ASSIGN_OR_RETURN(RedisReply r, Eval(publish_async_once_, std::move(argv)));
+    FAAS_ASSIGN_OR_RETURN(Stamped s,
+                          EvalStamped(publish_async_once_, std::move(argv), record.invocation_id));
     AsyncPublish out;
-    if (redis::IsArray(r.get()) && r->elements == 2) {
+    const redisReply* r = s.reply.get();
+    if (r == nullptr) {
+      out.id = s.found_id;  // its own write, found after the reply was lost
+      out.invocation_id = record.invocation_id;
+    } else if (redis::IsArray(r) && r->elements == 2) {
       out.id = Int(r->element[0]);
       out.invocation_id = redis::ReplyString(r->element[1]);
       out.duplicate = out.id == 0;
@@ -406,21 +413,35 @@ class RedisQueue final : public Queue {
     return r;
   }
 
-  // EVALSHA, and EVAL (which caches the script) when the server does not know it yet.
-  Result<RedisReply> Eval(const Script& script, std::vector<std::string> args) {
-    FAAS_ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> c, Acquire());
+  // The EVALSHA command line of `script` with `args` (moved: bodies may be large).
+  std::vector<std::string> ScriptArgv(const Script& script, std::vector<std::string> args) const {
     std::vector<std::string> argv;
     argv.reserve(args.size() + 4);
     argv.insert(argv.end(), {"EVALSHA", script.sha, "0", options_.prefix});
     for (std::string& a : args) {
       argv.push_back(std::move(a));
     }
-    Result<RedisReply> r = c->Command(argv);
+    return argv;
+  }
+
+  // Runs `argv` (from ScriptArgv) on `c`, as EVAL (which caches the script) when the server
+  // does not know it yet; `argv` is left as the command that ran. A failed Status when the
+  // connection broke (the script may have run); an error reply is a reply.
+  static Result<RedisReply> EvalOn(RedisClient& c, const Script& script,
+                                   std::vector<std::string>& argv) {
+    Result<RedisReply> r = c.Command(argv);
     if (r.ok() && redis::ReplyError(r->get()).starts_with("NOSCRIPT")) {
       argv[0] = "EVAL";
       argv[1] = script.text;
-      r = c->Command(argv);
+      r = c.Command(argv);
     }
+    return r;
+  }
+
+  Result<RedisReply> Eval(const Script& script, std::vector<std::string> args) {
+    FAAS_ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> c, Acquire());
+    std::vector<std::string> argv = ScriptArgv(script, std::move(args));
+    Result<RedisReply> r = EvalOn(*c, script, argv);
     if (!r.ok()) {
       DropPool();
       return r.status();
@@ -428,6 +449,70 @@ class RedisQueue final : public Queue {
     Release(std::move(c));
     FAAS_RETURN_IF_ERROR(ReplyStatus(r->get(), "script"));
     return r;
+  }
+
+  struct Stamped {
+    RedisReply reply;      // the script's, or null when its stamp was found instead
+    int64_t found_id = 0;  // the message id the found stamp names
+  };
+
+  // Eval for a script that publishes an async invocation and stamps its record (pw, see
+  // redis_queue_scripts.h) with a fresh token, where the answer must be true both ways: a
+  // caller told "unavailable" retries under a new invocation id, so if the first one ran
+  // after all, the work runs twice. When the connection breaks after the script may have
+  // left, Redis may well have run it (it runs what it read before it closes a connection; a
+  // SIGTERM shutdown does just that), so a fresh connection reads the stamp: ours means it
+  // ran; anything else means it did not, and it runs once more there. Unknown when that cannot
+  // be asked or the second run breaks too; Unavailable only when nothing was sent.
+  Result<Stamped> EvalStamped(const Script& script, std::vector<std::string> args,
+                              const std::string& invocation_id) {
+    const std::string token = NewInvocationId();
+    args.push_back(token);
+    std::vector<std::string> argv = ScriptArgv(script, std::move(args));
+    FAAS_ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> c, Acquire());
+    Result<RedisReply> r = EvalOn(*c, script, argv);
+    if (r.ok()) {
+      Release(std::move(c));
+      FAAS_RETURN_IF_ERROR(ReplyStatus(r->get(), "script"));
+      return Stamped{.reply = std::move(r).value()};
+    }
+    c.reset();
+    DropPool();
+    auto unknown = [&](const Status& why) {
+      return UnknownError("the connection to Redis broke after the invocation was sent (" +
+                          r.status().message() + "), and Redis cannot tell now whether it ran (" +
+                          why.message() + "): it may have been queued");
+    };
+    auto fresh = std::make_unique<RedisClient>();
+    if (Status s = fresh->Connect(addr_, Timeouts()); !s.ok()) {
+      return unknown(s);
+    }
+    Result<RedisReply> stamp =
+        fresh->Command({"HGET", options_.prefix + "a:" + invocation_id, "pw"});
+    if (stamp.ok()) {
+      if (Status s = ReplyStatus(stamp->get(), "HGET"); !s.ok()) {
+        stamp = s;  // LOADING after a restart, say
+      }
+    }
+    if (!stamp.ok()) {
+      return unknown(stamp.status());
+    }
+    if (std::string pw = redis::ReplyString(stamp->get()); pw.starts_with(token + ":")) {
+      FAAS_LOG(Log(), info, "queue.publish_found", {"inv", invocation_id},
+               {"error", r.status().message()});
+      Release(std::move(fresh));
+      return Stamped{.reply = nullptr,
+                     .found_id = std::strtoll(pw.c_str() + token.size() + 1, nullptr, 10)};
+    }
+    FAAS_LOG(Log(), info, "queue.publish_again", {"inv", invocation_id},
+             {"error", r.status().message()});
+    Result<RedisReply> again = EvalOn(*fresh, script, argv);
+    if (!again.ok()) {
+      return unknown(again.status());
+    }
+    Release(std::move(fresh));
+    FAAS_RETURN_IF_ERROR(ReplyStatus(again->get(), "script"));
+    return Stamped{.reply = std::move(again).value()};
   }
 
   redis::RedisAddress addr_;

@@ -92,15 +92,20 @@ constexpr const char* kPublish = R"lua(
 return publish(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), now_ms())
 )lua";
 
-// ARGV: P, queue, body, headers, record (16). Returns the id.
+// The publishes of async records stamp the record with "token:message id" (field pw), so a
+// caller whose connection broke can ask whether its write ran (RedisQueue::EvalStamped).
+
+// ARGV: P, queue, body, headers, record (16), token. Returns the id.
 constexpr const char* kPublishAsync = R"lua(
 local now = now_ms()
 put_record(5, now)
-return publish(ARGV[2], ARGV[3], ARGV[4], 0, now)
+local id = publish(ARGV[2], ARGV[3], ARGV[4], 0, now)
+redis.call('HSET', P .. 'a:' .. ARGV[5], 'pw', ARGV[21] .. ':' .. id)
+return id
 )lua";
 
-// ARGV: P, queue, body, headers, key, ttl ms, record (16). Returns {id, invocation id}; id 0
-// when the key was held (by the invocation returned).
+// ARGV: P, queue, body, headers, key, ttl ms, record (16), token. Returns {id, invocation id};
+// id 0 when the key was held (by the invocation returned; nothing is written, no stamp).
 constexpr const char* kPublishAsyncOnce = R"lua(
 local k = P .. 'k:' .. ARGV[5]
 if not redis.call('SET', k, ARGV[7], 'NX', 'PX', ARGV[6]) then
@@ -108,7 +113,9 @@ if not redis.call('SET', k, ARGV[7], 'NX', 'PX', ARGV[6]) then
 end
 local now = now_ms()
 put_record(7, now)
-return {publish(ARGV[2], ARGV[3], ARGV[4], 0, now), ARGV[7]}
+local id = publish(ARGV[2], ARGV[3], ARGV[4], 0, now)
+redis.call('HSET', P .. 'a:' .. ARGV[7], 'pw', ARGV[23] .. ':' .. id)
+return {id, ARGV[7]}
 )lua";
 
 // ARGV: P, queue, max, visibility ms, consumer. Returns 6 values per leased message: id, body,

@@ -18,6 +18,7 @@
 
 #include "redis_process.h"
 #include "subprocess.h"
+#include "tcp_proxy.h"
 
 namespace faas::store {
 namespace {
@@ -59,9 +60,10 @@ class QueueTest : public ::testing::TestWithParam<std::string> {
   bool Redis() const { return GetParam() == "redis"; }
 
   // A queue on this test's store; `consumer` names the Redis consumer (a gateway instance).
-  std::unique_ptr<Queue> OpenQueue(const std::string& consumer = "gw-1") {
+  // `url` overrides the Redis server's (a proxy in front of it).
+  std::unique_ptr<Queue> OpenQueue(const std::string& consumer = "gw-1", std::string url = "") {
     Result<std::unique_ptr<Queue>> q =
-        Redis() ? OpenRedisQueue({.url = redis_->url(),
+        Redis() ? OpenRedisQueue({.url = url.empty() ? redis_->url() : url,
                                   .prefix = prefix_,
                                   .consumer = consumer,
                                   .async_retention = std::chrono::hours(1)})
@@ -849,6 +851,104 @@ TEST_P(QueueTest, UnreachableRedisAnswersUnavailableAndRecovers) {
   std::vector<QueueMessage> back = LeaseNow("r", 10);
   EXPECT_EQ(Bodies(back), (std::vector<std::string>{"before"}));
 }
+
+// An async publish whose connection broke after the script left may have run: Redis executes
+// what it read before it closes a connection (a SIGTERM shutdown does). A caller told
+// "unavailable" would retry with a new invocation id, and the first one would run too. So the
+// queue asks on a fresh connection whether its write landed, runs it again only if it did not,
+// and answers Unknown when it cannot ask. A proxy breaks the exchange where each case needs.
+class AsyncPublishFaults : public QueueTest {
+ protected:
+  void SetUp() override {
+    QueueTest::SetUp();
+    if (IsSkipped() || !Redis()) {
+      GTEST_SKIP() << "only a networked queue can lose a reply";
+    }
+    proxy_ = std::make_unique<faas::testing::TcpProxy>(redis_->port());
+    via_ = OpenQueue("gw-1", "redis://127.0.0.1:" + std::to_string(proxy_->port()));
+    ASSERT_NE(via_, nullptr);
+    ASSERT_TRUE(via_->Publish("warm", "x").ok());  // the pool holds a connection through the proxy
+    // Redis knows the scripts, so the exchange the proxy breaks is the one that runs them (not
+    // a NOSCRIPT answer).
+    ASSERT_TRUE(q_->PublishAsync("other", Record("inv-0", "queued"), "", {}).ok());
+    ASSERT_TRUE(q_->PublishAsyncOnce("other", "k0", 60s, Record("inv-00", "queued"), "", {}).ok());
+  }
+  // Messages published to "async", read directly.
+  uint64_t Published() { return StatsOf("async").published; }
+
+  std::unique_ptr<faas::testing::TcpProxy> proxy_;
+  std::unique_ptr<Queue> via_;
+};
+
+TEST_P(AsyncPublishFaults, AReplyLostAfterTheScriptRanIsFoundNotRepeated) {
+  proxy_->Arm(faas::testing::TcpProxy::Fault::kDropReply);
+  auto id = via_->PublishAsync("async", Record("inv-1", "queued"), "body", {});
+  EXPECT_EQ(proxy_->faults_fired(), 1);
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(Published(), 1u) << "published once, not twice";
+  EXPECT_EQ(q_->GetAsync("inv-1")->status, "queued");
+  std::vector<QueueMessage> batch = LeaseNow("async", 10);
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].body, "body");
+  if (id.ok()) {
+    EXPECT_EQ(*id, batch[0].id);
+  }
+}
+
+TEST_P(AsyncPublishFaults, AScriptThatNeverArrivedIsSentAgain) {
+  proxy_->Arm(faas::testing::TcpProxy::Fault::kDropRequest);
+  auto id = via_->PublishAsync("async", Record("inv-1", "queued"), "body", {});
+  EXPECT_EQ(proxy_->faults_fired(), 1);
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(Published(), 1u);
+  EXPECT_EQ(Bodies(LeaseNow("async", 10)), (std::vector<std::string>{"body"}));
+}
+
+TEST_P(AsyncPublishFaults, WhenNobodyCanBeAskedTheOutcomeIsUnknown) {
+  proxy_->Arm(faas::testing::TcpProxy::Fault::kDropReply, /*refuse_after=*/true);
+  auto id = via_->PublishAsync("async", Record("inv-1", "queued"), "body", {});
+  EXPECT_EQ(id.status().code(), StatusCode::kUnknown) << id.status().ToString();
+  EXPECT_NE(id.status().message().find("may have been queued"), std::string::npos)
+      << id.status().message();
+  EXPECT_EQ(Published(), 1u) << "it ran: unavailable would have been a lie";
+  // Refused before anything left: that one surely did not run.
+  auto refused = via_->PublishAsync("async", Record("inv-2", "queued"), "body", {});
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  proxy_->Refuse(false);
+  auto after = via_->PublishAsync("async", Record("inv-3", "queued"), "body", {});
+  EXPECT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(Published(), 2u);
+  EXPECT_EQ(q_->GetAsync("inv-2").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(AsyncPublishFaults, AnIdempotentPublishIsFoundOrRepeatedUnderItsKey) {
+  proxy_->Arm(faas::testing::TcpProxy::Fault::kDropReply);
+  auto a = via_->PublishAsyncOnce("async", "k1", 60s, Record("inv-a", "queued"), "one", {});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->duplicate) << "its own write, found: not a duplicate";
+  EXPECT_EQ(a->invocation_id, "inv-a");
+  EXPECT_GT(a->id, 0);
+  // The key held by inv-a: a second publish whose request is dropped runs again, and is told
+  // it is a duplicate of inv-a, as it would have been.
+  proxy_->Arm(faas::testing::TcpProxy::Fault::kDropRequest);
+  auto b = via_->PublishAsyncOnce("async", "k1", 60s, Record("inv-b", "queued"), "two", {});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_TRUE(b->duplicate);
+  EXPECT_EQ(b->invocation_id, "inv-a");
+  // A duplicate whose reply is lost: nothing of inv-c was written, so it runs again, and is a
+  // duplicate again.
+  proxy_->Arm(faas::testing::TcpProxy::Fault::kDropReply);
+  auto c = via_->PublishAsyncOnce("async", "k1", 60s, Record("inv-c", "queued"), "three", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->duplicate);
+  EXPECT_EQ(c->invocation_id, "inv-a");
+  EXPECT_EQ(proxy_->faults_fired(), 3);
+  EXPECT_EQ(Published(), 1u);
+  EXPECT_EQ(Bodies(LeaseNow("async", 10)), (std::vector<std::string>{"one"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AsyncPublishFaults, ::testing::Values("redis"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 INSTANTIATE_TEST_SUITE_P(Backends, QueueTest, ::testing::Values("sqlite", "redis"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });

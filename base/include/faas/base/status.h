@@ -29,6 +29,7 @@ enum class StatusCode {
   kInternal,            // our bug, or a peer that broke protocol
   kUnauthenticated,
   kPermissionDenied,
+  kUnknown,  // the outcome is not known: a connection broke after the request left
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -74,6 +75,9 @@ inline Status UnavailableError(std::string m) {
 }
 inline Status DeadlineExceededError(std::string m) {
   return {StatusCode::kDeadlineExceeded, std::move(m)};
+}
+inline Status UnknownError(std::string m) {
+  return {StatusCode::kUnknown, std::move(m)};
 }
 inline Status AbortedError(std::string m) {
   return {StatusCode::kAborted, std::move(m)};
