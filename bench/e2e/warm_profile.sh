@@ -7,6 +7,7 @@
 #   bench/e2e/warm_profile.sh [DURATION_S=6] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_profile.sh   (another build's faasd)
 #   FAASD_ARGS="--pipeline-depth 1" bench/e2e/warm_profile.sh   (extra faasd flags)
+#   DEPLOY_ARGS="--max-instances 4" bench/e2e/warm_profile.sh   (extra flags for deploying hello)
 #   PERF_RECORD=/tmp/faasd.data bench/e2e/warm_profile.sh   (also `perf record -g` on faasd over a
 #     further DURATION of wrk, after the counts; read it with `perf report -i /tmp/faasd.data`;
 #     PERF_RECORD_ARGS replaces "-g -F 4000", e.g. "-e probe_libc:malloc --call-graph dwarf")
@@ -56,7 +57,7 @@ HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http']
 GRPC=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
 FAAS_TOKEN=$(cat "$WORK/data/admin-token")
 export FAAS_TOKEN
-build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so --public >/dev/null
+build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so --public ${DEPLOY_ARGS:-} >/dev/null
 wrk -t1 -c"$CONNS" -d2s "http://$HTTP/function/hello" >/dev/null  # start the instances
 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$HOP_PORT/" >/dev/null
 

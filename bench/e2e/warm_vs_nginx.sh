@@ -5,6 +5,7 @@
 #   bench/e2e/warm_vs_nginx.sh [DURATION=10s] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_vs_nginx.sh   (another build's faasd, e.g. a baseline)
 #   FAASD_ARGS="--pipeline-depth 1" bench/e2e/warm_vs_nginx.sh   (extra faasd flags)
+#   DEPLOY_ARGS="--max-instances 4" bench/e2e/warm_vs_nginx.sh   (extra flags for deploying hello)
 # Needs a release build (cmake --build build) and: ./infra/install-deps.sh --bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,7 +59,7 @@ HTTP=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['http']
 GRPC=$(python3 -c "import json;print(json.load(open('$WORK/ready.json'))['grpc'])")
 FAAS_TOKEN=$(cat "$WORK/data/admin-token")
 export FAAS_TOKEN
-build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so --public >/dev/null
+build/bin/faasctl --server "$GRPC" deploy hello build/functions/libhello.so --public ${DEPLOY_ARGS:-} >/dev/null
 FIRST=$(curl -s -D - -o /dev/null "http://$HTTP/function/hello" | tr -d '\r' | grep -i '^server-timing')
 echo "first invocation after deploy (cold start): $FIRST"
 

@@ -211,6 +211,12 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
                  "so a cold start only takes it (false: every cold start forks)")
       ->envname("FAAS_PARK_INSTANCES")
       ->capture_default_str();
+  app.add_option("--instance-sched-batch", c->instance_sched_batch,
+                 "instances run SCHED_BATCH, so a woken instance does not preempt the event loop "
+                 "that woke it (docs/design/0040-batch-scheduled-instances.md; false: "
+                 "SCHED_OTHER)")
+      ->envname("FAAS_INSTANCE_SCHED_BATCH")
+      ->capture_default_str();
   app.add_option("--parked-fresh", c->parked_fresh,
                  "instances each zygote of an `isolation: fresh` function keeps parked: every call "
                  "takes one, so a call that comes before the last refill is parked need not fork "

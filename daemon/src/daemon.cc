@@ -412,6 +412,7 @@ std::unique_ptr<LocalScheduler> StartScheduler(const DaemonConfig& config, store
                                   .zygotes = config.zygotes,
                                   .park_instances = config.park_instances,
                                   .parked_fresh = config.parked_fresh,
+                                  .instance_sched_batch = config.instance_sched_batch,
                                   .function_cpus = FunctionCpus(config.function_cpus),
                                   .slirp4netns = slirp,
                                   .egress_allow = config.egress_allow,

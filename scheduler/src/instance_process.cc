@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -177,8 +178,13 @@ Result<std::unique_ptr<InstanceProcess>> InstanceProcess::Start(
   if (as_zygote) {
     jail_args.emplace_back("--zygote");
   }
-  SpawnSpec ss{options.worker_path, spec->library_path, std::move(jail_args),
-               e.theirs.Get(),      e.log.Get(),        cg ? cg->ProcsFds() : std::vector<int>{}};
+  SpawnSpec ss{.worker_path = options.worker_path,
+               .library_path = spec->library_path,
+               .jail_args = std::move(jail_args),
+               .channel_fd = e.theirs.Get(),
+               .log_fd = e.log.Get(),
+               .cgroup_procs_fds = cg ? cg->ProcsFds() : std::vector<int>{},
+               .sched_batch = options.instance_sched_batch && !as_zygote};
   FAAS_ASSIGN_OR_RETURN(WorkerProcess process, WorkerProcess::Spawn(ss));
   timings->spawn = Clock::now() - t0;
   e.theirs.Reset();
@@ -263,6 +269,17 @@ Result<std::unique_ptr<InstanceProcess>> InstanceProcess::Fork(
       return UnavailableError("cannot move the forked instance into its cgroup: " +
                               (moved.ok() ? std::string("it exited") : moved.message()));
     }
+  }
+  // The zygote runs SCHED_OTHER; its instances SCHED_BATCH (instance_sched_batch). Set from
+  // here, so the sandbox's filters need not allow sched_setscheduler; the instance is still
+  // single-threaded (its first frame came before any function code of its own ran). The same
+  // recycled-pid window as the move above, and at worst a stranger would run SCHED_BATCH.
+  sched_param none{};
+  if (options.instance_sched_batch && ::sched_setscheduler(host_pid, SCHED_BATCH, &none) != 0) {
+    int err = errno;
+    kill();
+    return ErrnoError(err, "sched_setscheduler(SCHED_BATCH)",
+                      "forked instance " + std::to_string(host_pid));
   }
   // A weak reference: a parked process must not keep its zygote alive (the zygote owns it);
   // a handed-over one holds the zygote in zygote_.

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +35,9 @@ struct ChildFds : bp::extend::handler {
   int channel;
   int log;
   const std::vector<int>* cgroups;
-  ChildFds(int c, int l, const std::vector<int>* g) : channel(c), log(l), cgroups(g) {}
+  bool batch;
+  ChildFds(int c, int l, const std::vector<int>* g, bool b)
+      : channel(c), log(l), cgroups(g), batch(b) {}
   template <typename Executor>
   void on_exec_setup(Executor& exec) const {
     // Join the instance's cgroups first, so everything from exec on is charged there.
@@ -54,6 +57,13 @@ struct ChildFds : bp::extend::handler {
       return;
     }
     ::close(oom);
+    // SchedulerOptions::instance_sched_batch. Lowering the policy needs no privilege; the
+    // worker's keeper and the function inherit it.
+    sched_param none{};
+    if (batch && ::sched_setscheduler(0, SCHED_BATCH, &none) != 0) {
+      exec.set_error(std::error_code(errno, std::system_category()), "SCHED_BATCH");
+      return;
+    }
     // Dup to high numbers first, so a source that already sits on 1..3 is not clobbered.
     int c = ::fcntl(channel, F_DUPFD_CLOEXEC, 10);
     int l = ::fcntl(log, F_DUPFD_CLOEXEC, 10);
@@ -135,8 +145,9 @@ Result<WorkerProcess> WorkerProcess::Spawn(const SpawnSpec& spec) {
                                    std::to_string(::getpid())};
   args.insert(args.end(), spec.jail_args.begin(), spec.jail_args.end());
   SpawnerThread::Get().Run([&] {
-    bp::child child(bp::exe = spec.worker_path, bp::args = args, bp::env = env, bp::start_dir = "/",
-                    ChildFds(spec.channel_fd, spec.log_fd, &spec.cgroup_procs_fds), ec);
+    bp::child child(
+        bp::exe = spec.worker_path, bp::args = args, bp::env = env, bp::start_dir = "/",
+        ChildFds(spec.channel_fd, spec.log_fd, &spec.cgroup_procs_fds, spec.sched_batch), ec);
     if (!ec) {
       pid = child.id();
       child.detach();  // we own the process through its pidfd from here on

@@ -26,6 +26,7 @@ struct SpawnSpec {
   int channel_fd = -1;                 // becomes fd 3 in the worker
   int log_fd = -1;                     // becomes stdout and stderr
   std::vector<int> cgroup_procs_fds;   // the child joins each (writes "0") before exec
+  bool sched_batch = false;            // the child runs SCHED_BATCH from exec on
 };
 
 struct ExitInfo {

@@ -1,7 +1,10 @@
 // The two parts of an instance on their own (docs/design/0013-instance-split.md), against real
 // faas-worker processes: a process started or forked, its CPU account fed by the kernel's
 // readings, and exchanges on its channel, each one invocation with no state carried over.
+#include <sched.h>
+
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -81,6 +84,50 @@ TEST(InstanceParts, AZygoteOwnsAProcessAndForksProcessesThatStartInitialised) {
   InvokeResult r = RunOnce(forked->get(), budget, "");
   ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
   EXPECT_EQ(r.body, "Hello from faas!\n");
+}
+
+// The pids of `pid`'s children (a spawned worker's keeper has one: the function's process).
+std::vector<pid_t> Children(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::vector<pid_t> out;
+  for (pid_t child = 0; in >> child;) {
+    out.push_back(child);
+  }
+  return out;
+}
+
+// design/0040: every process that runs function code is SCHED_BATCH, so waking it never
+// preempts the event loop that wrote its request; the zygote, which forks on request, is not.
+TEST(InstanceParts, InstancesRunBatchScheduledAndTheirZygoteDoesNot) {
+  for (bool batch : {true, false}) {
+    SCOPED_TRACE(batch ? "instance_sched_batch" : "instance_sched_batch = false");
+    SchedulerOptions options = Options();
+    options.instance_sched_batch = batch;
+    const int want = batch ? SCHED_BATCH : SCHED_OTHER;
+    auto spec = std::make_shared<const FunctionSpec>(Spec("hello"));
+    StartTimings timings;
+    auto spawned = InstanceProcess::Start(spec, options, nullptr, &timings);
+    ASSERT_TRUE(spawned.ok()) << spawned.status().ToString();
+    pid_t keeper = (*spawned)->Pid();
+    EXPECT_EQ(::sched_getscheduler(keeper), want);
+    std::vector<pid_t> function = Children(keeper);
+    ASSERT_EQ(function.size(), 1u) << "the keeper's child runs the function";
+    EXPECT_EQ(::sched_getscheduler(function[0]), want);
+    AnswerBudget budget(16u << 20);
+    EXPECT_EQ(RunOnce(spawned->get(), budget, "").outcome, Outcome::kOk);
+
+    auto zygote = Zygote::Start(spec, options, nullptr);
+    ASSERT_TRUE(zygote.ok()) << zygote.status().ToString();
+    EXPECT_EQ(::sched_getscheduler((*zygote)->HostPid()), SCHED_OTHER);
+    auto forked = InstanceProcess::Fork(*zygote, options, &timings);
+    if (!forked.ok() && forked.status().message().find("could not clone") != std::string::npos) {
+      GTEST_SKIP() << "this host gives the zygote no namespaces to clone into: "
+                   << forked.status().message();
+    }
+    ASSERT_TRUE(forked.ok()) << forked.status().ToString();
+    EXPECT_EQ(::sched_getscheduler((*forked)->Pid()), want);
+    EXPECT_EQ(RunOnce(forked->get(), budget, "").outcome, Outcome::kOk);
+  }
 }
 
 }  // namespace

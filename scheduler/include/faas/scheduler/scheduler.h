@@ -171,6 +171,11 @@ struct SchedulerOptions {
   // calls takes one, and a call that comes before the last one's refill is parked would fork on
   // its own path (docs/design/0010, "Parked instances").
   std::size_t parked_fresh = 2;
+  // Instances run SCHED_BATCH (docs/design/0040-batch-scheduled-instances.md): a woken instance
+  // does not preempt the event loop that woke it, so the loop goes on with its other ready
+  // work instead of being switched out for each request. Zygotes stay SCHED_OTHER (a fork
+  // request preempts as before). false: instances stay SCHED_OTHER.
+  bool instance_sched_batch = true;
   // CPUs one function's instances and zygote may use together (its cgroup level's quota; 0 = no
   // cap). Each instance also has its own one-CPU quota.
   double function_cpus = 0;
