@@ -212,9 +212,9 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->envname("FAAS_PARK_INSTANCES")
       ->capture_default_str();
   app.add_option("--instance-sched-batch", c->instance_sched_batch,
-                 "instances run SCHED_BATCH, so a woken instance does not preempt the event loop "
-                 "that woke it (docs/design/0040-batch-scheduled-instances.md; false: "
-                 "SCHED_OTHER)")
+                 "instances run SCHED_BATCH: a woken instance does not preempt the event loop that "
+                 "woke it (more warm throughput at saturation), nor a CPU-bound neighbour (a "
+                 "higher tail next to one); docs/design/0040-batch-scheduled-instances.md")
       ->envname("FAAS_INSTANCE_SCHED_BATCH")
       ->capture_default_str();
   app.add_option("--parked-fresh", c->parked_fresh,

@@ -90,9 +90,9 @@ struct DaemonConfig {
   uint64_t answer_buffer_budget_mib = 0;
   // FAAS_PIPELINE_DEPTH: requests written ahead to a busy instance (0 or 1; design/0015).
   uint32_t pipeline_depth = 0;
-  uint32_t spare_cgroups = 8;        // FAAS_SPARE_CGROUPS: empty cgroups kept ready
-  bool zygotes = true;               // FAAS_ZYGOTES: cold starts fork from a zygote
-  bool instance_sched_batch = true;  // FAAS_INSTANCE_SCHED_BATCH: instances run SCHED_BATCH
+  uint32_t spare_cgroups = 8;         // FAAS_SPARE_CGROUPS: empty cgroups kept ready
+  bool zygotes = true;                // FAAS_ZYGOTES: cold starts fork from a zygote
+  bool instance_sched_batch = false;  // FAAS_INSTANCE_SCHED_BATCH: instances run SCHED_BATCH
   bool park_instances = true;  // FAAS_PARK_INSTANCES: each zygote keeps one instance forked ahead
   // FAAS_WARM_POOL: the most instances this node keeps, all functions together; a cold start past
   // it stops the least recently used idle one (docs/design/0032-warm-pool.md). 0 = no bound.
