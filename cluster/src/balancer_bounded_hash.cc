@@ -6,7 +6,10 @@
 // a node already at its cap is skipped, so the key goes to its next-lowest score (a second home
 // that is also the same for every gateway). The cap (Mirrokni, Thorup, Zadimoghaddam, SODA 2018)
 // is ceil(c x (L + 1) x capacity_i / sum(capacity)) for a total load L: since the caps add up to
-// more than L, some node is always under its cap.
+// more than L, some node is always under its cap. Relief: a node at warm_floor x capacity or
+// more (calls queue there) gives the call to the first node in the key's order that runs less
+// than the mean, so one hot key cannot queue on two nodes while a third is short of its share
+// (docs/design/0035-warm-aware-spill.md, "Relief").
 #include <cmath>
 #include <cstdint>
 
