@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.h"
+
 namespace faas::testing {
 namespace {
 
@@ -30,21 +32,13 @@ bool IsExecutable(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
-sockaddr_in Loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
 // A port that was free a moment ago (the kernel's pick for port 0).
 int FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return 0;
   }
-  sockaddr_in a = Loopback(0);
+  sockaddr_in a = LoopbackAddress(0);
   socklen_t len = sizeof a;
   int port = 0;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
@@ -245,7 +239,7 @@ bool RedisProcess::Ping(std::chrono::milliseconds timeout) const {
     return left > 0 && ::poll(&p, 1, static_cast<int>(left)) == 1 && (p.revents & events) != 0;
   };
   bool ok = false;
-  sockaddr_in a = Loopback(port_);
+  sockaddr_in a = LoopbackAddress(port_);
   int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   if (rc == 0 || (errno == EINPROGRESS && wait(POLLOUT))) {
     int err = 0;

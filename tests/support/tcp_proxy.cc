@@ -11,16 +11,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include "loopback.h"
+
 namespace faas::testing {
 namespace {
-
-sockaddr_in Loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
 
 [[noreturn]] void Die(const char* what) {
   std::perror(what);
@@ -75,7 +69,7 @@ void TcpProxy::Listen() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a = Loopback(port_);
+  sockaddr_in a = LoopbackAddress(port_);
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::listen(fd, 64) != 0) {
     Die("tcp_proxy: listen");
@@ -186,7 +180,7 @@ void TcpProxy::Run() {
         continue;  // EAGAIN: the connection went away
       }
       int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in a = Loopback(target_port_);
+      sockaddr_in a = LoopbackAddress(target_port_);
       if (server < 0 || ::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
         ::close(client);  // the server is down: so is the proxy's connection
         if (server >= 0) {
