@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "faas/store/config.h"
 #include "faas/v1/node.grpc.pb.h"
 
+#include "count_gate.h"
 #include "grpc_auth.h"
 #include "grpc_cq.h"
 
@@ -194,20 +194,9 @@ class NodeServiceImpl final
 
   // Every call object, from the ask to its deletion: NodeServer::Shutdown stops the queue only
   // once none is left.
-  void CallCreated() {
-    std::lock_guard lock(calls_mu_);
-    ++calls_;
-  }
-  void CallDeleted() {
-    std::lock_guard lock(calls_mu_);
-    if (--calls_ == 0) {
-      no_calls_.notify_all();
-    }
-  }
-  void WaitForNoCalls() {
-    std::unique_lock lock(calls_mu_);
-    no_calls_.wait(lock, [&] { return calls_ == 0; });
-  }
+  void CallCreated() { calls_.Enter(); }  // never closed: always counts
+  void CallDeleted() { calls_.Leave(); }
+  void WaitForNoCalls() { calls_.WaitEmpty(); }
 
   // The whole request is in: make its version current, then run it on an event loop. Loading a
   // version the node does not run yet reads the registry and may fetch a library, so that (once
@@ -236,27 +225,11 @@ class NodeServiceImpl final
   // nothing"). A call is admitted just before the scheduler takes it and leaves when it is
   // answered; once Close()d, a call not yet admitted is refused UNAVAILABLE before any metadata,
   // so its gateway sends it to another node (it never reached the scheduler: no ledger row).
-  bool Admit() {
-    std::lock_guard lock(gate_mu_);
-    if (gate_closed_) {
-      return false;
-    }
-    ++admitted_;
-    return true;
-  }
-  void Leave() {
-    std::lock_guard lock(gate_mu_);
-    if (--admitted_ == 0) {
-      gate_idle_.notify_all();
-    }
-  }
+  bool EnterGate() { return gate_.Enter(); }
+  void LeaveGate() { gate_.Leave(); }
   // Refuses new calls, then waits until every admitted call has been answered (or `deadline`):
   // only then may the scheduler stop, so no call it took ends `shutting_down`.
-  void Close(std::chrono::system_clock::time_point deadline) {
-    std::unique_lock lock(gate_mu_);
-    gate_closed_ = true;
-    gate_idle_.wait_until(lock, deadline, [&] { return admitted_ == 0; });
-  }
+  void CloseGate(std::chrono::system_clock::time_point deadline) { gate_.Close(deadline); }
 
   grpc::Status Prepare(grpc::ServerContext* ctx, const v1::NodePrepareRequest* req,
                        v1::NodePrepareReply* reply) override {
@@ -435,14 +408,9 @@ class NodeServiceImpl final
   std::mutex load_mu_;
   std::mutex prepared_mu_;
   std::map<std::string, Verified> prepared_;  // guarded by prepared_mu_; by function
-  std::mutex gate_mu_;
-  std::condition_variable gate_idle_;
-  bool gate_closed_ = false;  // guarded by gate_mu_
-  int admitted_ = 0;          // guarded by gate_mu_
+  CountGate gate_;                            // admitted calls, until answered (EnterGate)
   grpc::ServerCompletionQueue* queue_ = nullptr;
-  std::mutex calls_mu_;
-  std::condition_variable no_calls_;
-  int calls_ = 0;  // guarded by calls_mu_
+  CountGate calls_;  // call objects, from the ask to their deletion
 };
 
 template <typename Call, typename Rpc>
@@ -516,7 +484,7 @@ void NodeCall<Call, Rpc>::Run(EventLoop* loop, scheduler::Scheduler* sched, cons
 template <typename Call, typename Rpc>
 bool NodeCall<Call, Rpc>::Admit() {
   Call* call = static_cast<Call*>(this);
-  if (!service_->Admit()) {
+  if (!service_->EnterGate()) {
     // Draining: not delivered (no initial metadata), so the gateway tries the next node.
     call->Finish({grpc::StatusCode::UNAVAILABLE,
                   "node \"" + service_->node_id() + "\" is draining and takes no new calls"});
@@ -532,7 +500,7 @@ void NodeCall<Call, Rpc>::Invoke(EventLoop* loop, scheduler::Scheduler* sched) {
   Call* call = static_cast<Call*>(this);
   sched->InvokeAsync(head_.function(), std::move(request_), loop,
                      [call, service = service_](scheduler::InvokeResult r) {
-                       service->Leave();
+                       service->LeaveGate();
                        call->Answer(std::move(r));
                      });
 }
@@ -740,7 +708,7 @@ int NodeServer::port() const {
 }
 
 void NodeServer::StopTakingCalls(std::chrono::system_clock::time_point deadline) {
-  impl_->service->Close(deadline);
+  impl_->service->CloseGate(deadline);
 }
 
 void NodeServer::Shutdown(std::chrono::system_clock::time_point deadline) {
