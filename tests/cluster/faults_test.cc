@@ -300,7 +300,11 @@ class ClusterFaults : public ::testing::Test {
       ++s.total;
       EXPECT_FALSE(r.timed_out) << "client " << r.client << ": no answer within "
                                 << kClientDeadline.count() << " ms, sent at " << r.sent_s;
-      const bool held_at_fault = r.sent_s <= fault_s_ && r.answered_s >= fault_s_;
+      // In flight from the fault's start until it took effect (fault() returned: e.g. the killed
+      // node was reaped): a request routed to the node meanwhile may have been delivered before
+      // it died, and node_lost is then its right answer (measured: 2 of 12 sent 8-10 ms after
+      // the SIGKILL, within the 20 ms the kill took).
+      const bool held_at_fault = r.sent_s <= fault_end_s_ && r.answered_s >= fault_s_;
       if (!failed_node.empty() && r.node == failed_node) {
         if (held_at_fault) {
           ++s.in_flight_on_failed;
