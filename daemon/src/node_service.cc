@@ -223,8 +223,9 @@ class NodeServiceImpl final
 
   // The gate between a call and the scheduler (docs/design/0025-fault-tests.md, "A drain loses
   // nothing"). A call is admitted just before the scheduler takes it and leaves when it is
-  // answered; once Close()d, a call not yet admitted is refused UNAVAILABLE before any metadata,
-  // so its gateway sends it to another node (it never reached the scheduler: no ledger row).
+  // answered; after CloseGate, a call not yet admitted is refused UNAVAILABLE before any
+  // metadata, so its gateway sends it to another node (it never reached the scheduler: no
+  // ledger row).
   bool EnterGate() { return gate_.Enter(); }
   void LeaveGate() { gate_.Leave(); }
   // Refuses new calls, then waits until every admitted call has been answered (or `deadline`):
