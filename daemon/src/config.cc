@@ -164,10 +164,10 @@ int ParseDaemonFlags(int argc, char** argv, DaemonConfig* c) {
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
   app.add_option("--pipeline-depth", c->pipeline_depth,
-                 "requests written ahead to a busy instance of a short function (0 or 1; "
-                 "docs/design/0015-warm-path-batching.md)")
+                 "requests written ahead to a busy instance of a short function (0 to 16; "
+                 "docs/design/0042-pipeline-depth.md)")
       ->envname("FAAS_PIPELINE_DEPTH")
-      ->check(CLI::Range(0, 1))
+      ->check(CLI::Range(0, 16))
       ->capture_default_str();
   app.add_option("--warm-pool", c->warm_pool,
                  "the most function instances this node keeps, all functions together: a cold "

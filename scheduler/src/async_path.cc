@@ -188,36 +188,42 @@ void Scheduler::Impl::StartAsync(const AsyncPtr& call) {
 }
 
 void Scheduler::Impl::PullBehind(const AsyncPtr& call) {
-  WaiterPtr w;
-  {
-    std::lock_guard lock(mu);
-    w = call->fn->pool.TakeBehind(call->inst.get());
-    if (w == nullptr) {
-      return;
+  // Only behind a frame written whole (QueueBehind keeps takes_behind so); the pool bounds the
+  // depth.
+  while (call->inst->takes_behind.load(std::memory_order_relaxed)) {
+    WaiterPtr w;
+    {
+      std::lock_guard lock(mu);
+      w = call->fn->pool.TakeBehind(call->inst.get());
+      if (w == nullptr) {
+        return;
+      }
+      ++in_flight;
     }
-    ++in_flight;
+    AsyncPtr next = std::static_pointer_cast<AsyncCall>(std::move(w));
+    CancelTimer(next);  // its queue timeout: the same loop (its affinity is the instance's)
+    next->spec = call->spec;
+    next->out.version = call->spec->version;
+    next->ahead = call->inst.get();
+    QueueBehind(next);
   }
-  AsyncPtr next = std::static_pointer_cast<AsyncCall>(std::move(w));
-  CancelTimer(next);  // its queue timeout: the same loop (its affinity is the instance's)
-  next->spec = call->spec;
-  next->out.version = call->spec->version;
-  next->ahead = call->inst.get();
-  QueueBehind(next);
 }
 
 void Scheduler::Impl::QueueBehind(const AsyncPtr& call) {
-  // The pool granted it because the call ahead takes one (PooledInstance::takes_behind): its
-  // channel is this loop's, its frame written, and nothing is behind it yet.
+  // The pool granted it because the instance takes one (PooledInstance::takes_behind): its
+  // channel is this loop's and the last frame on it was written whole.
   Instance& inst = InstanceOf(call->ahead);
-  call->ahead->takes_behind.store(false, std::memory_order_relaxed);
   inst.Prepare(call->request, &call->x);
-  const AsyncPtr& front = inst.slot->call;
-  inst.slot->behind = call;
+  Instance::Exchange& last =
+      inst.slot->behind.empty() ? inst.slot->call->x : inst.slot->behind.back()->x;
+  inst.slot->behind.push_back(call);
   inst.WriteAhead(&call->x);
-  front->x.pipelined = true;
+  last.pipelined = true;
   // The worker answers it only once it has read it whole: bytes past the answer ahead are then
-  // the start of this one's.
-  front->x.spill_to = call->x.writing ? nullptr : &call->x.early;
+  // the start of this one's. A frame written in part ends the line until it is the front call.
+  last.spill_to = call->x.writing ? nullptr : &call->x.early;
+  call->ahead->takes_behind.store(!call->x.writing && inst.TakesBehind(),
+                                  std::memory_order_relaxed);
 }
 
 void Scheduler::Impl::StartBehind(const AsyncPtr& call) {
@@ -298,12 +304,12 @@ void Scheduler::Impl::PumpAsync(const AsyncPtr& call) {
     p = inst.Pump(&call->x, &answer);
   }
   if (p == Instance::Pumped::kWaiting) {
-    if (options.pipeline_depth > 0 && !call->x.WantsWrite() && inst.slot->behind == nullptr &&
-        !call->request.fresh) {
-      // Its frame is written: a call of this loop may be pipelined behind it, the head of the
-      // queue now or a later arrival (Pool::Acquire). Not behind a fresh call: its instance
-      // serves no other.
-      const bool takes = inst.TakesBehind();
+    if (options.pipeline_depth > 0 && !call->x.WantsWrite() && !call->request.fresh) {
+      // Its frame is written: calls of this loop may be pipelined behind it (and behind those
+      // already there, when the last was written whole), the head of the queue now or later
+      // arrivals (Pool::Acquire). Not behind a fresh call: its instance serves no other.
+      const bool takes = (inst.slot->behind.empty() || !inst.slot->behind.back()->x.WantsWrite()) &&
+                         inst.TakesBehind();
       call->inst->takes_behind.store(takes, std::memory_order_relaxed);
       if (takes) {
         PullBehind(call);
@@ -409,37 +415,48 @@ void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
 void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
   PooledPtr inst = std::move(call->inst);
   Instance& instance = InstanceOf(inst.get());
-  // A call pipelined behind this one (design/0015): it runs next when this one was answered;
-  // else the instance is dead and it ends with it.
-  AsyncPtr next = instance.slot != nullptr ? std::move(instance.slot->behind) : nullptr;
+  // The calls pipelined behind this one (design/0015, 0042): the first runs next when this one
+  // was answered (the rest stay behind it); else the instance is dead and they all end with it.
+  AsyncPtr next;
+  std::deque<AsyncPtr> lost;
+  if (instance.slot != nullptr && !instance.slot->behind.empty()) {
+    if (call->answered) {
+      next = std::move(instance.slot->behind.front());
+      instance.slot->behind.pop_front();
+    } else {
+      lost.swap(instance.slot->behind);
+    }
+  }
   AfterInvocation(instance, call->name, call->request, call->out);
-  if (next != nullptr && call->answered) {
+  if (next != nullptr) {
     next->ahead = nullptr;
     next->inst = std::move(inst);
     HandOver(*call->fn, next->inst.get(), call->out);
   } else {
-    // Counts a call behind as ended, too.
+    // Counts the calls behind as ended, too.
     Done(*call->fn, std::move(inst), call->answered ? &call->out : nullptr);
   }
   // Before the client is answered: an answered invocation is always in the ledger.
   recorder->Invocation(
       Billed(call->spec.get(), call->name, call->request, call->out, call->start_unix_ms));
   call->done(std::move(call->out));
-  if (next == nullptr) {
-    return;
-  }
-  if (next->inst != nullptr) {
+  if (next != nullptr) {
     StartBehind(next);
     return;
   }
-  // It never ran: nothing to bill but the request; not retried (it may have been read).
+  if (lost.empty()) {
+    return;
+  }
+  // They never ran: nothing to bill but the request; not retried (they may have been read).
   {
     std::lock_guard lock(mu);
-    --in_flight;
+    in_flight -= static_cast<int>(lost.size());
     drained.notify_all();
   }
-  next->ahead = nullptr;
-  EndWithout(next, Outcome::kCrashed, "the instance it was queued on crashed");
+  for (AsyncPtr& l : lost) {
+    l->ahead = nullptr;
+    EndWithout(l, Outcome::kCrashed, "the instance it was queued on crashed");
+  }
 }
 
 }  // namespace faas::scheduler

@@ -68,6 +68,8 @@ void ChannelExchange::Prepare(InvokeRequest& req, Exchange* x) {
   x->writing = true;
   x->check_idle = true;
   x->readable = false;
+  x->pipelined = false;  // until a call is queued behind it (which may be before it starts)
+  x->spill_to = nullptr;
 }
 
 Status ChannelExchange::Start(Exchange* x, bool behind) {
@@ -76,8 +78,6 @@ Status ChannelExchange::Start(Exchange* x, bool behind) {
     p_->ClearLogs();
     log_from_ = 0;
   }
-  x->pipelined = false;
-  x->spill_to = nullptr;
   // CPU since the instance was ready or the last invocation ended is background use. A cold
   // start's first invocation is charged from the moment it was ready, like a warm one: what
   // came before is the platform's start-up or the function's init (billed on its own row).
@@ -107,12 +107,20 @@ Status ChannelExchange::Start(Exchange* x, bool behind) {
   }
   const sandbox::FrameDecoder decoder(sandbox::kMaxFrameBytes);
   Result<std::size_t> taken = decoder.Feed(&x->frame, x->early);
-  const bool trailing = taken.ok() && *taken < x->early.size();
-  x->early = std::string();
   if (!taken.ok()) {
+    x->early = std::string();
     return taken.status();
   }
-  return trailing ? sandbox::FrameDecoder::Trailing() : OkStatus();
+  if (*taken < x->early.size()) {
+    // Past its answer: the start of the answers behind it (depth > 1), passed down the line.
+    if (x->spill_to == nullptr) {
+      x->early = std::string();
+      return sandbox::FrameDecoder::Trailing();
+    }
+    x->spill_to->append(std::string_view(x->early).substr(*taken));
+  }
+  x->early = std::string();
+  return OkStatus();
 }
 
 void ChannelExchange::WriteAhead(Exchange* x) {

@@ -46,10 +46,11 @@ struct Exchange {
   // An edge-triggered loop reported the channel readable since a read last found it empty:
   // Pump reads right after writing the request instead of waiting for an event that has passed.
   bool readable = false;
-  // Pipelining (design/0015). The call ahead: another request was written behind this one
-  // before its answer was read (its logs then end at the worker's log_end), and where bytes
-  // read past its answer go (the start of the answer behind: `early` of that call's Exchange;
-  // nullptr: they are a protocol violation). The call behind: those bytes.
+  // Pipelining (design/0015, design/0042). A call with another behind it: that request was
+  // written before this one's answer was read (its logs then end at the worker's log_end), and
+  // where bytes read past its answer go (the start of the answers behind: `early` of the next
+  // call's Exchange; nullptr: they are a protocol violation). A call behind: those bytes. Each
+  // call behind has the next one's `early` as its own spill_to, so answers pass down the line.
   bool pipelined = false;
   std::string* spill_to = nullptr;
   std::string early;
@@ -86,8 +87,8 @@ class ChannelExchange {
   // budget and accounting, and its logs. `behind`: it was pipelined behind the invocation that
   // just ended here; it starts from the reading that ended that one (every nanosecond billed
   // once, split at the daemon's read), its logs from where that one's ended, and the bytes of
-  // its answer read with that one's (x->early) become the start of its answer (Internal on more
-  // than one frame's worth).
+  // its answer read with that one's (x->early) become the start of its answer; bytes past it go
+  // on to the call behind it (x->spill_to), and are Internal when there is none.
   void Prepare(InvokeRequest& req, Exchange* x);
   Status Start(Exchange* x, bool behind);
   // Writes what fits now of a frame pipelined behind the current invocation (never blocks; the

@@ -129,16 +129,21 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
   }
   if (queue_.empty() && !request.fresh && request.pipeline && request.affinity != nullptr &&
       Pipelining()) {
-    // Behind a call of the same caller (its loop holds the channel), never ahead of a waiter.
+    // Behind the calls of the same caller (its loop holds the channel), never ahead of a waiter;
+    // behind the instance with the fewest, so that each wakes as seldom as it can.
+    PooledInstance* best = nullptr;
     for (PooledInstance* b : busy_) {
-      if (b->busy_for == request.affinity && !b->has_behind &&
+      if (b->busy_for == request.affinity && b->behind < pipeline_depth_ &&
           b->takes_behind.load(std::memory_order_relaxed) && b->Version() == spec_->version &&
-          b->Healthy()) {
-        b->has_behind = true;
-        g.ahead = b;
-        g.kind = Grant::kBehind;
-        return g;
+          b->Healthy() && (best == nullptr || b->behind < best->behind)) {
+        best = b;
       }
+    }
+    if (best != nullptr) {
+      ++best->behind;
+      g.ahead = best;
+      g.kind = Grant::kBehind;
+      return g;
     }
   }
   if (queue_.size() >= cfg.queue_depth) {
@@ -183,10 +188,8 @@ void Pool::Release(PooledPtr instance, bool reusable, Clock::time_point now,
                    std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {
   busy_.erase(instance.get());
   ++invocations_;
-  if (instance->has_behind) {
-    instance->has_behind = false;
-    ++invocations_;  // the call behind ended with it (its caller answers it)
-  }
+  invocations_ += instance->behind;  // the calls behind ended with it (their callers answer them)
+  instance->behind = 0;
   instance->busy_for = nullptr;
   const bool keep = reusable && instance->Healthy() && !closed() &&
                     instance->Version() == spec_->version && spec_->config.isolation != "fresh";
@@ -202,11 +205,13 @@ void Pool::Release(PooledPtr instance, bool reusable, Clock::time_point now,
 
 void Pool::Handover(PooledInstance* instance) {
   ++invocations_;
-  instance->has_behind = false;
+  if (instance->behind > 0) {
+    --instance->behind;
+  }
 }
 
 WaiterPtr Pool::TakeBehind(PooledInstance* instance) {
-  if (queue_.empty() || closed() || instance->has_behind || !Pipelining()) {
+  if (queue_.empty() || closed() || instance->behind >= pipeline_depth_ || !Pipelining()) {
     return nullptr;
   }
   const Queued& head = queue_.front();
@@ -216,7 +221,7 @@ WaiterPtr Pool::TakeBehind(PooledInstance* instance) {
   }
   WaiterPtr w = std::move(queue_.front().waiter);
   queue_.pop_front();
-  instance->has_behind = true;
+  ++instance->behind;
   return w;
 }
 

@@ -17,6 +17,7 @@
 // outside its lock.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -45,14 +46,15 @@ class PooledInstance {
   // Which caller it suits best (the scheduler's: the event loop its channel is registered
   // with); Acquire prefers it for a request with the same affinity. Set by its holder.
   const void* affinity = nullptr;
-  // Set by its holder while its current call can have a second one pipelined behind it (the
-  // event-loop path: the channel is its loop's and the call's frame is written). Read by the
-  // pool under its owner's lock; an atomic because the holder writes it without that lock.
+  // Set by its holder while another call can be pipelined behind the ones it has (the
+  // event-loop path: the channel is its loop's and the last call's frame is written). Read by
+  // the pool under its owner's lock; an atomic because the holder writes it without that lock.
   std::atomic<bool> takes_behind{false};
   // The pool's own (under its owner's lock): the affinity of the caller it is busy for
-  // (nullptr: a blocking caller, or not yet known), and whether a call is pipelined behind.
+  // (nullptr: a blocking caller, or not yet known), and how many calls are pipelined behind
+  // its current one (at most the pool's pipeline depth).
   const void* busy_for = nullptr;
-  bool has_behind = false;
+  uint32_t behind = 0;
 };
 using PooledPtr = std::unique_ptr<PooledInstance>;
 
@@ -91,15 +93,16 @@ struct AcquireRequest {
   bool pipeline = false;
 };
 
-// Pipelining (design/0015): at most this many calls behind a busy instance's current one (0 or 1),
-// only for functions whose recent invocations average under kPipelineCpuLimit of CPU and under
-// kPipelineWallLimit of exec (wall) time, measured over at least kPipelineMinSamples
-// invocations. CPU is what makes a call short; wall time includes the wait for a CPU on a busy
-// host (0.15-1.1 ms for `hello` under wrk -c32 here), and bounds how long a call behind may wait
-// for one that sleeps.
+// Pipelining (design/0015, design/0042): at most `pipeline_depth` calls behind a busy instance's
+// current one (0 to kMaxPipelineDepth), only for functions whose recent invocations average under
+// kPipelineCpuLimit of CPU and under kPipelineWallLimit of exec (wall) time, measured over at least
+// kPipelineMinSamples invocations. CPU is what makes a call short; wall time includes the wait for
+// a CPU on a busy host (0.15-1.1 ms for `hello` under wrk -c32 here), and bounds how long a call
+// behind may wait for one that sleeps.
 inline constexpr std::chrono::microseconds kPipelineCpuLimit{200};
 inline constexpr std::chrono::milliseconds kPipelineWallLimit{5};
 inline constexpr uint32_t kPipelineMinSamples = 8;
+inline constexpr uint32_t kMaxPipelineDepth = 16;
 
 // The refusals the scheduler gives, worded once (tests and docs check these texts).
 inline constexpr const char* kShuttingDownMessage = "faasd is shutting down";
@@ -113,9 +116,10 @@ std::string QueueTimeoutMessage(const std::string& name, const store::FunctionCo
 
 class Pool {
  public:
-  // `pipeline_depth`: 0 never pipelines; 1 lets one call wait on a busy instance (kBehind).
+  // `pipeline_depth`: 0 never pipelines; K lets up to K calls wait on a busy instance (kBehind);
+  // at most kMaxPipelineDepth.
   explicit Pool(std::shared_ptr<const FunctionSpec> spec, uint32_t pipeline_depth = 0)
-      : spec_(std::move(spec)), pipeline_depth_(pipeline_depth) {}
+      : spec_(std::move(spec)), pipeline_depth_(std::min(pipeline_depth, kMaxPipelineDepth)) {}
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -128,8 +132,9 @@ class Pool {
   // request at max_instances evicts the least recently used idle instance for one), a queue
   // position (FIFO; nobody overtakes a queued waiter, whatever its affinity), or a refusal
   // (shutting down, removed, body too large, queue full). Pipelining on, before a queue position
-  // and only with nobody queued: a place behind a busy instance's call of the same affinity that
-  // takes one (kBehind), for a function whose exec average is short (kPipelineExecLimit).
+  // and only with nobody queued: a place behind a busy instance's calls of the same affinity that
+  // takes one (kBehind; the one with the fewest behind, below the depth), for a function whose
+  // recent invocations are short (kPipelineCpuLimit, kPipelineWallLimit).
   Grant Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
                 std::vector<PooledPtr>* dead);
   // The holder of a cold slot got its instance: it is busy until Released.
@@ -138,19 +143,19 @@ class Pool {
     instance->busy_for = affinity;
     busy_.insert(instance);
   }
-  // The call ahead on `instance` was answered and the one pipelined behind it now runs there: the
-  // instance stays busy (counted as one invocation ended).
+  // The call ahead on `instance` was answered and the first one pipelined behind it now runs
+  // there: the instance stays busy (counted as one invocation ended).
   void Handover(PooledInstance* instance);
   // Pipelining with a queue: the head of the queue, when it may wait behind `instance`'s call
-  // (the same affinity, not fresh, the current version, pipelining admitted and nothing behind
-  // yet), leaves the queue for that place (has_behind); else nullptr. Only the head: FIFO holds.
-  // The caller runs on that affinity's thread and queues it behind at once.
+  // (the same affinity, not fresh, the current version, pipelining admitted and fewer than the
+  // depth behind), leaves the queue for that place (`behind` grows); else nullptr. Only the
+  // head: FIFO holds. The caller runs on that affinity's thread and queues it behind at once.
   WaiterPtr TakeBehind(PooledInstance* instance);
   // An answered invocation's exec (wall) time and CPU, for the averages that admit pipelining.
   void NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu);
   // An invocation ended on `instance`: it goes idle (last_used = now) when healthy, of the
-  // current version, reusable and the pool is open; else to `dead`. Then serves the queue. A call
-  // pipelined behind (has_behind) ended with it, unanswered: it is counted too.
+  // current version, reusable and the pool is open; else to `dead`. Then serves the queue. The
+  // calls pipelined behind (`behind`) ended with it, unanswered: they are counted too.
   void Release(PooledPtr instance, bool reusable, Clock::time_point now,
                std::vector<PooledPtr>* dead, std::vector<Grant>* grants);
   // A cold slot whose launch failed (`invoked`: it was an invocation's, which is counted).

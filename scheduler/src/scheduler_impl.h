@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,7 +87,8 @@ struct AsyncCall final : Call {
   InvokeResult out;
   PooledPtr inst;  // while it runs
   // Pipelined (Grant::kBehind, design/0015): the instance whose current call it waits behind,
-  // until it becomes the front call (then `inst`) or that call fails.
+  // with any queued before it, until it becomes the front call (then `inst`) or the instance
+  // fails.
   PooledInstance* ahead = nullptr;
   bool answered = false;  // its answer was accepted (the instance serves on)
   Instance::Exchange x;
@@ -101,8 +103,10 @@ using AsyncPtr = std::shared_ptr<AsyncCall>;
 // epoll_ctl per invocation. Its callback's state; touched on that loop's thread only (a loop the
 // instance moved away from keeps the old slot and ignores it: its `call` stays empty).
 struct ChannelSlot {
-  AsyncPtr call;         // the call exchanging on the channel now, else null
-  AsyncPtr behind;       // pipelined behind it (its frame written), else null
+  AsyncPtr call;  // the call exchanging on the channel now, else null
+  // Pipelined behind it, in the order written (design/0042); only the last one's frame may be
+  // partly written (then nothing more is queued behind it).
+  std::deque<AsyncPtr> behind;
   uint32_t events = 0;   // registered: EPOLLIN | EPOLLET, plus EPOLLOUT while a write waits
   bool suspect = false;  // an event came while no call was: peek before the next request
 };
@@ -221,9 +225,10 @@ struct Scheduler::Impl {
   void LaunchAsync(const AsyncPtr& call);
   void StartAsync(const AsyncPtr& call);  // the call holds a busy instance
   // The call's frame is written: the head of its function's queue, when it is this loop's, is
-  // pipelined behind it (Pool::TakeBehind).
+  // pipelined behind it (Pool::TakeBehind), and so on while the depth allows and the last frame
+  // was written whole.
   void PullBehind(const AsyncPtr& call);
-  // A kBehind grant, on the loop of the call ahead: its frame is written now.
+  // A kBehind grant, on the loop of the calls ahead: its frame is written now (what fits).
   void QueueBehind(const AsyncPtr& call);
   // The call ahead was answered: the call behind becomes the front one (it holds `inst`).
   void StartBehind(const AsyncPtr& call);

@@ -335,6 +335,57 @@ static int steal_behind(char* id, size_t cap) {
   return buf[5];
 }
 
+/* Complete request frames waiting on fd 3 behind this call (a peek: they stay there). */
+static int frames_behind(void) {
+  static unsigned char buf[65536];
+  ssize_t n = recv(3, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+  int count = 0;
+  size_t at = 0;
+  while (n > 0 && at + 4 <= (size_t)n) {
+    size_t len = (size_t)buf[at] | (size_t)buf[at + 1] << 8 | (size_t)buf[at + 2] << 16 |
+                 (size_t)buf[at + 3] << 24;
+    if (at + 4 + len > (size_t)n)
+      break;
+    ++count;
+    at += 4 + len;
+  }
+  return count;
+}
+
+/* Pipelining deeper than one (faasd --pipeline-depth K): waits until `want` requests are
+ * queued behind this call, at most `ms`; 0 when they are. */
+static int await_frames_behind(int want, int ms) {
+  for (int i = 0; i < ms; ++i) {
+    if (frames_behind() >= want)
+      return 0;
+    struct timespec t = {.tv_sec = 0, .tv_nsec = 1000000};
+    nanosleep(&t, NULL);
+  }
+  return -1;
+}
+
+/* Reads exactly one request frame off fd 3 and copies its invocation id into `id`. */
+static int steal_one(char* id, size_t cap) {
+  unsigned char hdr[4];
+  static unsigned char body[65536];
+  if (read(3, hdr, 4) != 4)
+    return -1;
+  size_t len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
+  if (len < 2 || len > sizeof body)
+    return -1;
+  for (size_t got = 0; got < len;) {
+    ssize_t n = read(3, body + got, len - got);
+    if (n <= 0)
+      return -1;
+    got += (size_t)n;
+  }
+  if (body[0] != 0x0a || body[1] >= cap || 2 + (size_t)body[1] > len)
+    return -1;
+  memcpy(id, body + 2, body[1]);
+  id[body[1]] = '\0';
+  return body[1];
+}
+
 static void burn_cpu_ms(long ms) {
   struct timespec a, b;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
@@ -721,6 +772,30 @@ int faas_handle(const faas_request* req, faas_response* res) {
     fprintf(stderr, "crashing with a request behind\n");
     fflush(stderr);
     _exit(3);
+  }
+  if (is(req, "pipe-crash-deep")) {
+    /* Crashes with two or more requests queued behind it. */
+    if (await_behind(1500) != 0 || await_frames_behind(2, 1500) != 0)
+      return reply(res, "none");
+    fprintf(stderr, "crashing with %d requests behind\n", frames_behind());
+    fflush(stderr);
+    _exit(3);
+  }
+  if (is(req, "pipe-swap-deep")) {
+    /* Takes the two requests queued behind it off the channel, answers itself, then forges
+     * answers for both in the wrong order (the second's first): the daemon passes the bytes
+     * past this call's answer down the line, and the first call behind must refuse the second's
+     * answer by its id; neither caller sees the forgery. */
+    char id1[128], id2[128];
+    int len1, len2;
+    if (await_behind(1500) != 0 || await_frames_behind(2, 1500) != 0 ||
+        (len1 = steal_one(id1, sizeof id1)) < 0 || (len2 = steal_one(id2, sizeof id2)) < 0)
+      return reply(res, "none");
+    if (write_frame_for(req->invocation_id.data, req->invocation_id.len, "front", -1) != 0 ||
+        write_frame_for(id2, (size_t)len2, "stolen", -1) != 0 ||
+        write_frame_for(id1, (size_t)len1, "stolen", -1) != 0)
+      return 1;
+    _exit(0);
   }
   if (is(req, "pipe-log-lie")) {
     /* Serves the request behind itself and lies about where its own logs end (log_end), then

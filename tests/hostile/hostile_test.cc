@@ -1312,9 +1312,9 @@ TEST_F(HostileLoop, StalledAnnouncedAnswersDoNotReserveMemory) {
   }
 }
 
-// ---- Pipelining (faasd --pipeline-depth 1, design/0015): a request written to a busy instance
-// behind the one it runs. The worker is the function's: what it does with the second request, or
-// with its answers, may hurt only that function's own invocations. ----
+// ---- Pipelining (faasd --pipeline-depth 4, design/0015 and 0042): requests written to a busy
+// instance behind the one it runs. The worker is the function's: what it does with the second
+// request, or with its answers, may hurt only that function's own invocations. ----
 
 class HostilePipe : public SharedDaemonTest<HostilePipe> {
  protected:
@@ -1324,7 +1324,7 @@ class HostilePipe : public SharedDaemonTest<HostilePipe> {
     }
     daemon_ = new FaasdProcess();
     // One loop: a request goes behind one of its own loop only.
-    ASSERT_TRUE(daemon_->Start({"--pipeline-depth", "1", "--http-threads", "1"}))
+    ASSERT_TRUE(daemon_->Start({"--pipeline-depth", "4", "--http-threads", "1"}))
         << daemon_->Logs();
     const std::vector<std::pair<std::string, std::vector<std::string>>> fns = {
         {"piper", {}},
@@ -1374,6 +1374,26 @@ class HostilePipe : public SharedDaemonTest<HostilePipe> {
     while (!InAttackPoll() && std::chrono::steady_clock::now() < deadline) {
     }
     *behind = Get(fn, "do=warm");
+    *front = first.get();
+    return front->body != "none";
+  }
+  // Pair, with `n` plain calls sent at once behind the attack (depth > 1: they queue behind it
+  // on the one instance, in whatever order they arrive).
+  static bool Line(const std::string& fn, const std::string& attack, int n, HttpResult* front,
+                   std::vector<HttpResult>* behind) {
+    Warm(fn);
+    auto first = std::async(std::launch::async, [&] { return Get(fn, "do=" + attack); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!InAttackPoll() && std::chrono::steady_clock::now() < deadline) {
+    }
+    std::vector<std::future<HttpResult>> calls;
+    for (int i = 0; i < n; ++i) {
+      calls.push_back(std::async(std::launch::async, [&] { return Get(fn, "do=warm"); }));
+    }
+    behind->clear();
+    for (auto& c : calls) {
+      behind->push_back(c.get());
+    }
     *front = first.get();
     return front->body != "none";
   }
@@ -1457,6 +1477,79 @@ TEST_F(HostilePipe, ACrashWithARequestBehindEndsBothBilledOnce) {
     EXPECT_EQ(rows[id][0]["outcome"], "function_crashed") << rows[id][0];
   }
   EXPECT_EQ(rows[behind.Header("x-invocation-id")][0]["cpu_ns"], 0) << "it never ran";
+  EXPECT_EQ(Get("piper", "do=warm").status, 200) << "a new instance serves";
+}
+
+// Depth > 1: a crash with several requests queued behind it ends every one of them
+// function_crashed, each billed once for no CPU, none retried.
+TEST_F(HostilePipe, ACrashWithSeveralRequestsBehindEndsThemAllBilledOnce) {
+  HttpResult front;
+  std::vector<HttpResult> behind;
+  bool lined = false;
+  for (int attempt = 0; attempt < 3 && !lined; ++attempt) {
+    lined = Line("piper", "pipe-crash-deep", 3, &front, &behind);
+  }
+  ASSERT_TRUE(lined) << "two requests never queued behind the attack in three tries";
+  EXPECT_EQ(front.status, 502) << front.body;
+  EXPECT_EQ(Code(front), "function_crashed") << front.body;
+  int crashed_behind = 0;
+  for (const HttpResult& r : behind) {
+    if (r.status == 502) {
+      EXPECT_EQ(Code(r), "function_crashed") << r.body;
+      EXPECT_NE(r.body.find("the instance it was queued on crashed"), std::string::npos) << r.body;
+      ++crashed_behind;
+    } else {
+      EXPECT_EQ(r.status, 200) << r.body << " (not behind: a new instance served it)";
+    }
+  }
+  EXPECT_GE(crashed_behind, 2) << "the attack saw two or more behind it";
+  auto rows = Rows("piper");
+  auto missing = [&] {
+    return rows[front.Header("x-invocation-id")].empty() ||
+           std::any_of(behind.begin(), behind.end(), [&](const HttpResult& r) {
+             return rows[r.Header("x-invocation-id")].empty();
+           });
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (missing() && std::chrono::steady_clock::now() < deadline) {
+    rows = Rows("piper");
+  }
+  ASSERT_EQ(rows[front.Header("x-invocation-id")].size(), 1u);
+  for (const HttpResult& r : behind) {
+    const std::string id = r.Header("x-invocation-id");
+    ASSERT_EQ(rows[id].size(), 1u) << id;
+    if (r.status == 502) {
+      EXPECT_EQ(rows[id][0]["outcome"], "function_crashed") << rows[id][0];
+      EXPECT_EQ(rows[id][0]["cpu_ns"], 0) << "it never ran";
+    }
+  }
+  EXPECT_EQ(Get("piper", "do=warm").status, 200) << "a new instance serves";
+}
+
+// Depth > 1: bytes read past one answer pass down the line of calls behind. The worker forges
+// the answers of the two calls behind in the wrong order: the first of them refuses the
+// second's answer by its id, the instance dies, and no caller sees the forgery.
+TEST_F(HostilePipe, AnswersPassedDownTheLineOutOfOrderAreRefused) {
+  HttpResult front;
+  std::vector<HttpResult> behind;
+  bool lined = false;
+  for (int attempt = 0; attempt < 3 && !lined; ++attempt) {
+    lined = Line("piper", "pipe-swap-deep", 2, &front, &behind);
+  }
+  ASSERT_TRUE(lined) << "two requests never queued behind the attack in three tries";
+  EXPECT_EQ(front.status, 200) << front.body;
+  EXPECT_EQ(front.body, "front");
+  int refused = 0;
+  int lost = 0;
+  for (const HttpResult& r : behind) {
+    EXPECT_EQ(r.body.find("stolen"), std::string::npos) << r.body;
+    EXPECT_EQ(r.status, 502) << r.body;
+    EXPECT_EQ(Code(r), "function_crashed") << r.body;
+    refused += r.body.find("protocol violation") != std::string::npos ? 1 : 0;
+    lost += r.body.find("the instance it was queued on crashed") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(refused, 1) << "the first behind read the second's answer";
+  EXPECT_EQ(lost, 1) << "the second ended with the instance";
   EXPECT_EQ(Get("piper", "do=warm").status, 200) << "a new instance serves";
 }
 

@@ -574,8 +574,8 @@ TEST_F(PipelineTest, OneCallGoesBehindABusyInstanceOfItsLoopOnceExecsAreShort) {
   Grant g = Acquire(W("behind"), false, &loop_a_);
   ASSERT_EQ(g.kind, Grant::kBehind);
   EXPECT_EQ(g.ahead, a.get());
-  EXPECT_TRUE(a->has_behind);
-  EXPECT_EQ(Acquire(W("third"), false, &loop_a_).kind, Grant::kQueued) << "one ahead at most";
+  EXPECT_EQ(a->behind, 1u);
+  EXPECT_EQ(Acquire(W("third"), false, &loop_a_).kind, Grant::kQueued) << "depth 1: one at most";
   EXPECT_EQ(pool_->total(), 1u) << "a call behind takes no slot";
 }
 
@@ -642,7 +642,7 @@ TEST_F(PipelineTest, OnlyTheHeadOfTheQueueIsPulledBehind) {
   EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "the head is another loop's; the second waits";
   ASSERT_TRUE(pool_->Cancel(head_b));
   EXPECT_EQ(pool_->TakeBehind(a.get()), next_a) << "now the head, and of the instance's loop";
-  EXPECT_TRUE(a->has_behind);
+  EXPECT_EQ(a->behind, 1u);
   EXPECT_EQ(pool_->waiting(), 0u);
   auto another = W("another");
   EXPECT_EQ(Acquire(another, false, &loop_a_).kind, Grant::kQueued);
@@ -660,7 +660,7 @@ TEST_F(PipelineTest, HandoverKeepsTheInstanceBusyAndCountsTheFrontCall) {
   ShortExecs();
   ASSERT_EQ(Acquire(W("behind"), false, &loop_a_).kind, Grant::kBehind);
   pool_->Handover(a.get());
-  EXPECT_FALSE(a->has_behind);
+  EXPECT_EQ(a->behind, 0u);
   EXPECT_EQ(pool_->busy().count(a.get()), 1u);
   EXPECT_EQ(pool_->invocations(), 1u);
   Grant again = Acquire(W("behind the new front"), false, &loop_a_);
@@ -682,6 +682,86 @@ TEST_F(PipelineTest, AFailedFrontTakesTheCallBehindWithIt) {
   EXPECT_EQ(dead_.size(), 1u);
   EXPECT_EQ(pool_->total(), 0u);
   EXPECT_EQ(Acquire(W("next"), false, &loop_a_).kind, Grant::kCold);
+}
+
+// Depth K (design/0042): up to K calls behind each busy instance of the caller's loop, the next
+// one always behind the instance with the fewest, so that both instances stay fed.
+TEST_F(PipelineTest, DepthKSpreadsCallsBehindTheInstanceWithTheFewest) {
+  Init(Spec(1, 2), 3);
+  std::vector<PooledPtr> busy;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Acquire(W("front"), false, &loop_a_).kind, Grant::kCold);
+    busy.push_back(launcher_.Make(pool_->spec()));
+    pool_->Adopt(busy.back().get(), &loop_a_);
+    busy.back()->takes_behind = true;
+  }
+  ShortExecs();
+  std::vector<const PooledInstance*> aheads;
+  for (int i = 0; i < 6; ++i) {
+    Grant g = Acquire(W("behind " + std::to_string(i)), false, &loop_a_);
+    ASSERT_EQ(g.kind, Grant::kBehind) << i;
+    aheads.push_back(g.ahead);
+    EXPECT_LE(busy[0]->behind > busy[1]->behind ? busy[0]->behind - busy[1]->behind
+                                                : busy[1]->behind - busy[0]->behind,
+              1u)
+        << "unbalanced after " << i;
+  }
+  EXPECT_EQ(busy[0]->behind, 3u);
+  EXPECT_EQ(busy[1]->behind, 3u);
+  EXPECT_EQ(Acquire(W("seventh"), false, &loop_a_).kind, Grant::kQueued)
+      << "both at depth 3: it queues";
+  EXPECT_EQ(pool_->TakeBehind(busy[1].get()), nullptr) << "at depth 3";
+  pool_->Handover(busy[1].get());
+  EXPECT_EQ(busy[1]->behind, 2u);
+  EXPECT_NE(pool_->TakeBehind(busy[1].get()), nullptr) << "the head goes behind b, at depth 3";
+  EXPECT_EQ(busy[1]->behind, 3u);
+  EXPECT_EQ(pool_->total(), 2u) << "calls behind take no slot";
+}
+
+TEST_F(PipelineTest, TakeBehindPullsTheQueueUpToTheDepth) {
+  PooledPtr a = BusyOn(&loop_a_, /*depth=*/2);
+  ShortExecs();
+  a->takes_behind = false;
+  std::vector<WaiterPtr> queued;
+  for (int i = 0; i < 3; ++i) {
+    queued.push_back(W("queued " + std::to_string(i)));
+    EXPECT_EQ(Acquire(queued.back(), false, &loop_a_).kind, Grant::kQueued);
+  }
+  EXPECT_EQ(pool_->TakeBehind(a.get()), queued[0]);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), queued[1]);
+  EXPECT_EQ(pool_->TakeBehind(a.get()), nullptr) << "depth 2";
+  EXPECT_EQ(a->behind, 2u);
+  pool_->Handover(a.get());
+  EXPECT_EQ(pool_->TakeBehind(a.get()), queued[2]) << "FIFO: the third once one moved up";
+  pool_->Handover(a.get());
+  pool_->Handover(a.get());
+  Release(std::move(a));
+  EXPECT_EQ(pool_->invocations(), 4u);
+}
+
+// The front call crashed with three calls behind it: its instance dies, and they all end with
+// it, each counted once.
+TEST_F(PipelineTest, AFailedFrontTakesEveryCallBehindWithIt) {
+  PooledPtr a = BusyOn(&loop_a_, /*depth=*/3);
+  ShortExecs();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Acquire(W("behind"), false, &loop_a_).kind, Grant::kBehind) << i;
+  }
+  static_cast<FakeInstance&>(*a).Break();
+  Release(std::move(a));
+  EXPECT_EQ(pool_->invocations(), 4u);
+  EXPECT_EQ(dead_.size(), 1u);
+  EXPECT_EQ(pool_->total(), 0u);
+}
+
+TEST_F(PipelineTest, TheDepthIsBounded) {
+  PooledPtr a = BusyOn(&loop_a_, /*depth=*/1000);
+  ShortExecs();
+  uint32_t behind = 0;
+  while (Acquire(W("behind"), false, &loop_a_).kind == Grant::kBehind) {
+    ++behind;
+  }
+  EXPECT_EQ(behind, kMaxPipelineDepth);
 }
 
 }  // namespace

@@ -147,9 +147,10 @@ struct SchedulerOptions {
   // of any function (never below a function's min_warm); 0 = no bound (each function is bounded
   // by its max_instances and idle_ttl only).
   uint32_t warm_pool = 0;
-  // Requests the event-loop path may write to a busy instance ahead of its answer: 0 or 1
-  // (docs/design/0015-warm-path-batching.md, "Pipelining"); only for functions whose recent
-  // exec time averages under 0.2 ms, and never ahead of queued requests.
+  // Requests the event-loop path may write to a busy instance ahead of its answer: 0 to 16
+  // (docs/design/0015-warm-path-batching.md, "Pipelining"; 0042-pipeline-depth.md); only for
+  // functions whose recent invocations average under 0.2 ms of CPU and 5 ms of exec time, and
+  // never ahead of queued requests.
   uint32_t pipeline_depth = 0;
   // The clock of idle instances' last use and idle_ttl (nullptr: Clock::now). A seam for tests;
   // invocation deadlines and queue timeouts use the real clock.
