@@ -444,6 +444,7 @@ int WorkerMain(int argc, char** argv) {
     r.deadline_unix_ms = req.deadline_unix_ms();
 
     faas_response res;
+    const auto handler_t0 = Clock::now();
     int rc = handle(&r, &res);
     std::fflush(nullptr);  // stdio buffers belong to this invocation's log
 
@@ -459,6 +460,7 @@ int WorkerMain(int argc, char** argv) {
       if (const off_t log_end = ::lseek(STDERR_FILENO, 0, SEEK_END); log_end >= 0) {
         result->set_log_end(static_cast<uint64_t>(log_end));
       }
+      result->set_handler_ns(static_cast<uint64_t>(NanosSince(handler_t0)));
     }
     for (auto& [name, value] : res.headers) {
       auto* h = result->add_headers();

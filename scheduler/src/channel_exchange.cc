@@ -351,6 +351,10 @@ Status ChannelExchange::Settle(const Exchange& x, std::string_view frame,
   cpu_last_at_ = now;
   v1::WorkerResult* result = msg.mutable_result();
   out->handler_return = result->handler_return();
+  if (result->has_handler_ns()) {
+    out->reported_handler = std::chrono::nanoseconds(
+        std::min<uint64_t>(result->handler_ns(), uint64_t{1} << 62));  // a lie stays positive
+  }
   if (result->response_too_large()) {
     out->outcome = Outcome::kResponseTooLarge;
     out->error_message = "the function's response passed the 6 MiB limit";

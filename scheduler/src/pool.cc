@@ -109,6 +109,13 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
   g.spec = spec_;
   // Fairness: while anyone is queued, a new arrival queues behind them, even if something was
   // freed a moment ago (it is already promised to the head of the queue).
+  const bool may_line = queue_.empty() && !request.fresh && request.pipeline &&
+                        request.affinity != nullptr && Pipelining();
+  if (may_line && BusyFirst()) {
+    if (PooledInstance* b = LineFor(request.affinity); b != nullptr) {
+      return Behind(std::move(g), b);
+    }
+  }
   if (queue_.empty()) {
     if (!request.fresh) {
       if ((g.instance = TakeIdle(dead, request.affinity)) != nullptr) {
@@ -127,23 +134,9 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
       return g;
     }
   }
-  if (queue_.empty() && !request.fresh && request.pipeline && request.affinity != nullptr &&
-      Pipelining()) {
-    // Behind the calls of the same caller (its loop holds the channel), never ahead of a waiter;
-    // behind the instance with the fewest, so that each wakes as seldom as it can.
-    PooledInstance* best = nullptr;
-    for (PooledInstance* b : busy_) {
-      if (b->busy_for == request.affinity && b->behind < pipeline_depth_ &&
-          b->takes_behind.load(std::memory_order_relaxed) && b->Version() == spec_->version &&
-          b->Healthy() && (best == nullptr || b->behind < best->behind)) {
-        best = b;
-      }
-    }
-    if (best != nullptr) {
-      ++best->behind;
-      g.ahead = best;
-      g.kind = Grant::kBehind;
-      return g;
+  if (may_line) {
+    if (PooledInstance* b = LineFor(request.affinity); b != nullptr) {
+      return Behind(std::move(g), b);
     }
   }
   if (queue_.size() >= cfg.queue_depth) {
@@ -155,6 +148,27 @@ Grant Pool::Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
                     .deadline = request.deadline,
                     .affinity = request.affinity});
   g.kind = Grant::kQueued;
+  return g;
+}
+
+PooledInstance* Pool::LineFor(const void* affinity) const {
+  // Behind the calls of the same caller (its loop holds the channel), below the depth, behind
+  // the instance with the fewest.
+  PooledInstance* best = nullptr;
+  for (PooledInstance* b : busy_) {
+    if (b->busy_for == affinity && b->behind < pipeline_depth_ &&
+        b->takes_behind.load(std::memory_order_relaxed) && b->Version() == spec_->version &&
+        b->Healthy() && (best == nullptr || b->behind < best->behind)) {
+      best = b;
+    }
+  }
+  return best;
+}
+
+Grant Pool::Behind(Grant g, PooledInstance* ahead) {
+  ++ahead->behind;
+  g.ahead = ahead;
+  g.kind = Grant::kBehind;
   return g;
 }
 
@@ -225,7 +239,15 @@ WaiterPtr Pool::TakeBehind(PooledInstance* instance) {
   return w;
 }
 
-void Pool::NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu) {
+void Pool::NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu,
+                    std::chrono::nanoseconds reported_handler) {
+  if (reported_handler.count() >= 0) {
+    handler_avg_ = handler_samples_ == 0 ? reported_handler
+                                         : handler_avg_ + (reported_handler - handler_avg_) / 8;
+    if (handler_samples_ < kPipelineMinSamples) {
+      ++handler_samples_;
+    }
+  }
   exec_avg_ = exec_samples_ == 0 ? exec : exec_avg_ + (exec - exec_avg_) / 8;
   cpu_avg_ = exec_samples_ == 0 ? cpu : cpu_avg_ + (cpu - cpu_avg_) / 8;
   if (exec_samples_ < kPipelineMinSamples) {
@@ -237,6 +259,11 @@ bool Pool::Pipelining() const {
   return pipeline_depth_ > 0 && exec_samples_ >= kPipelineMinSamples &&
          cpu_avg_ < kPipelineCpuLimit && exec_avg_ < kPipelineWallLimit &&
          spec_->config.isolation != "fresh";
+}
+
+bool Pool::BusyFirst() const {
+  return Pipelining() && handler_samples_ >= kPipelineMinSamples &&
+         handler_avg_ < kBusyFirstHandlerLimit;
 }
 
 void Pool::ReturnSlot(bool invoked, std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {

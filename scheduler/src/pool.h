@@ -103,6 +103,12 @@ inline constexpr std::chrono::microseconds kPipelineCpuLimit{200};
 inline constexpr std::chrono::milliseconds kPipelineWallLimit{5};
 inline constexpr uint32_t kPipelineMinSamples = 8;
 inline constexpr uint32_t kMaxPipelineDepth = 16;
+// Busy first (design/0042): when the handler itself (as its worker reports it) averages under
+// this, a new call lines up behind a busy instance of its loop (below the depth) before an idle
+// instance is woken or a new one started; a call then waits at most about depth x this for the
+// ones ahead of it. CPU-bound short functions; one that sleeps runs its calls side by side. A
+// worker that lies can only line up its own function's calls.
+inline constexpr std::chrono::microseconds kBusyFirstHandlerLimit{50};
 
 // The refusals the scheduler gives, worded once (tests and docs check these texts).
 inline constexpr const char* kShuttingDownMessage = "faasd is shutting down";
@@ -134,7 +140,8 @@ class Pool {
   // (shutting down, removed, body too large, queue full). Pipelining on, before a queue position
   // and only with nobody queued: a place behind a busy instance's calls of the same affinity that
   // takes one (kBehind; the one with the fewest behind, below the depth), for a function whose
-  // recent invocations are short (kPipelineCpuLimit, kPipelineWallLimit).
+  // recent invocations are short (kPipelineCpuLimit, kPipelineWallLimit). With BusyFirst, that
+  // place comes before an idle instance or a cold slot.
   Grant Acquire(const WaiterPtr& waiter, const AcquireRequest& request,
                 std::vector<PooledPtr>* dead);
   // The holder of a cold slot got its instance: it is busy until Released.
@@ -151,8 +158,11 @@ class Pool {
   // depth behind), leaves the queue for that place (`behind` grows); else nullptr. Only the
   // head: FIFO holds. The caller runs on that affinity's thread and queues it behind at once.
   WaiterPtr TakeBehind(PooledInstance* instance);
-  // An answered invocation's exec (wall) time and CPU, for the averages that admit pipelining.
-  void NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu);
+  // An answered invocation's exec (wall) time and CPU, for the averages that admit pipelining,
+  // and its handler's wall time as the worker reported it (negative: not reported), for
+  // BusyFirst.
+  void NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu,
+                std::chrono::nanoseconds reported_handler = std::chrono::nanoseconds(-1));
   // An invocation ended on `instance`: it goes idle (last_used = now) when healthy, of the
   // current version, reusable and the pool is open; else to `dead`. Then serves the queue. The
   // calls pipelined behind (`behind`) ended with it, unanswered: they are counted too.
@@ -200,6 +210,9 @@ class Pool {
   bool closed() const { return removed_ || stopping_; }
   // Pipelining admitted now (depth, isolation, enough short execs).
   bool Pipelining() const;
+  // Pipelining admitted, and the handler itself is short (kBusyFirstHandlerLimit, as the worker
+  // reports it): a new call goes behind a busy instance before an idle one is taken.
+  bool BusyFirst() const;
   std::chrono::nanoseconds exec_average() const { return exec_avg_; }
   std::chrono::nanoseconds cpu_average() const { return cpu_avg_; }
 
@@ -214,6 +227,11 @@ class Pool {
   // The most recently used idle instance of the current version (others met on the way go to
   // `dead`), or nullptr; the most recently used of `affinity` first, when there is one.
   PooledPtr TakeIdle(std::vector<PooledPtr>* dead, const void* affinity = nullptr);
+  // The busy instance a call of `affinity` may line up behind (kBehind): of that affinity, taking
+  // one, below the depth, the current version, healthy; the one with the fewest behind. nullptr:
+  // none.
+  PooledInstance* LineFor(const void* affinity) const;
+  Grant Behind(Grant g, PooledInstance* ahead);  // g as a kBehind grant behind `ahead`
   // Makes room for a fresh instance at max_instances by stopping the least recently used idle.
   void EvictForFresh(std::vector<PooledPtr>* dead);
   // Grants to queued waiters in arrival order while the first can be served.
@@ -235,6 +253,8 @@ class Pool {
   std::chrono::nanoseconds exec_avg_{0};  // exponential moving averages, weight 1/8
   std::chrono::nanoseconds cpu_avg_{0};
   uint32_t exec_samples_ = 0;
+  std::chrono::nanoseconds handler_avg_{0};  // as reported by the workers (untrusted)
+  uint32_t handler_samples_ = 0;
 };
 
 }  // namespace faas::scheduler

@@ -131,7 +131,7 @@ void Scheduler::Impl::Done(Function& fn, PooledPtr inst, const InvokeResult* ans
   {
     std::lock_guard lock(mu);
     if (answered != nullptr) {
-      fn.pool.NoteExec(answered->timings.exec, answered->cpu);
+      fn.pool.NoteExec(answered->timings.exec, answered->cpu, answered->reported_handler);
     }
     if (inst) {
       fn.pool.Release(std::move(inst), /*reusable=*/true, Now(), &dead, &grants);
@@ -153,7 +153,7 @@ void Scheduler::Impl::Done(Function& fn, PooledPtr inst, const InvokeResult* ans
 
 void Scheduler::Impl::HandOver(Function& fn, PooledInstance* inst, const InvokeResult& answered) {
   std::lock_guard lock(mu);
-  fn.pool.NoteExec(answered.timings.exec, answered.cpu);
+  fn.pool.NoteExec(answered.timings.exec, answered.cpu, answered.reported_handler);
   fn.pool.Handover(inst);
   --in_flight;  // the call ahead's; the one behind stays counted until it ends
   drained.notify_all();

@@ -325,6 +325,28 @@ TEST(SchedulerAsync, PipeliningNeverQueuesACallBehindAFreshOne) {
   EXPECT_TRUE(b.cold_start) << "the call after it ran on the fresh call's instance";
 }
 
+// With pipelining on, the worker reports its handler's own wall time (what BusyFirst averages,
+// design/0042): a 20 ms sleep reports at least 20 ms, and no more than faasd's exec time. Off,
+// nothing is reported.
+TEST(SchedulerAsync, TheWorkerReportsItsHandlersTimeOnlyWithPipelining) {
+  for (uint32_t depth : {0u, 4u}) {
+    SchedulerOptions options = Options();
+    options.pipeline_depth = depth;
+    Scheduler s(std::move(options));
+    OneWarmInstance(s, "sleep", milliseconds(5000));
+    LoopThread loop;
+    auto f = loop.Invoke(s, "sleep", Req("ms=20"));
+    InvokeResult r = Get(f);
+    ASSERT_EQ(r.outcome, Outcome::kOk) << r.error_message;
+    if (depth == 0) {
+      EXPECT_EQ(r.reported_handler.count(), -1);
+    } else {
+      EXPECT_GE(r.reported_handler, milliseconds(20));
+      EXPECT_LE(r.reported_handler, r.timings.exec);
+    }
+  }
+}
+
 TEST(SchedulerAsync, BlockedAndAsyncWaitersBothGetTheInstance) {
   Scheduler s(Options());
   OneWarmInstance(s, "sleep", milliseconds(5000));

@@ -754,6 +754,53 @@ TEST_F(PipelineTest, AFailedFrontTakesEveryCallBehindWithIt) {
   EXPECT_EQ(pool_->total(), 0u);
 }
 
+// Busy first (design/0042): once the workers report a short handler, a call lines up behind a
+// busy instance of its loop before an idle one is taken or a new one started; when every line
+// is full, the idle one serves. A handler reported long, or none reported, keeps the old order.
+TEST_F(PipelineTest, AShortHandlerLinesUpBeforeAnIdleInstanceIsWoken) {
+  Init(Spec(1, 4), 2);
+  ASSERT_EQ(Acquire(W("front"), false, &loop_a_).kind, Grant::kCold);
+  PooledPtr a = launcher_.Make(pool_->spec());
+  pool_->Adopt(a.get(), &loop_a_);
+  a->takes_behind = true;
+  ASSERT_EQ(Acquire(W("second"), false, &loop_a_).kind, Grant::kCold);
+  PooledPtr idle = launcher_.Make(pool_->spec());
+  idle->affinity = &loop_a_;
+  pool_->Adopt(idle.get(), &loop_a_);
+  Release(std::move(idle));
+  ASSERT_EQ(pool_->idle(), 1u);
+
+  ShortExecs();  // CPU and wall short, no handler reported: pipelining, not busy first
+  ASSERT_TRUE(pool_->Pipelining());
+  EXPECT_FALSE(pool_->BusyFirst());
+  Grant g = Acquire(W("idle first"), false, &loop_a_);
+  ASSERT_EQ(g.kind, Grant::kWarm) << "an idle instance is taken before a line forms";
+  Release(std::move(g.instance));
+
+  for (uint32_t i = 0; i < kPipelineMinSamples; ++i) {
+    pool_->NoteExec(std::chrono::microseconds(900), std::chrono::microseconds(20),
+                    std::chrono::microseconds(500));  // the handler sleeps: side by side
+  }
+  EXPECT_FALSE(pool_->BusyFirst());
+  for (uint32_t i = 0; i < 3 * kPipelineMinSamples; ++i) {
+    pool_->NoteExec(std::chrono::microseconds(900), std::chrono::microseconds(20),
+                    std::chrono::microseconds(5));
+  }
+  ASSERT_TRUE(pool_->BusyFirst());
+  Grant other = Acquire(W("other loop"), false, &loop_b_);
+  EXPECT_EQ(other.kind, Grant::kWarm) << "no busy instance of loop b: the idle one";
+  Release(std::move(other.instance));
+  ASSERT_EQ(pool_->idle(), 1u);
+  for (int i = 0; i < 2; ++i) {
+    Grant behind = Acquire(W("behind " + std::to_string(i)), false, &loop_a_);
+    ASSERT_EQ(behind.kind, Grant::kBehind) << i << ": lines up before the idle one is woken";
+    EXPECT_EQ(behind.ahead, a.get());
+  }
+  EXPECT_EQ(Acquire(W("line full"), false, &loop_a_).kind, Grant::kWarm)
+      << "depth 2 reached: the idle instance serves";
+  EXPECT_EQ(pool_->total(), 2u) << "no cold start while a line had room";
+}
+
 TEST_F(PipelineTest, TheDepthIsBounded) {
   PooledPtr a = BusyOn(&loop_a_, /*depth=*/1000);
   ShortExecs();

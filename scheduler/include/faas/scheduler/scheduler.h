@@ -109,6 +109,9 @@ struct InvokeResult {
   uint32_t version = 0;
   PhaseTimings timings;
   std::chrono::nanoseconds cpu{0};  // kernel-measured CPU time of the instance during exec
+  // The handler's wall time as the worker reported it (pipelining on only; -1: not reported).
+  // Untrusted: used only to line up the function's own calls (design/0042), never billed.
+  std::chrono::nanoseconds reported_handler{-1};
   // The instance's peak memory so far, this invocation included (0: unknown).
   uint64_t peak_memory_bytes = 0;
   std::string logs;  // captured stdout/stderr of this invocation (capped)
