@@ -315,7 +315,7 @@ static int write_frame_for(const char* id, size_t id_len, const char* body, long
   return write(3, msg.data, msg.len) == (ssize_t)msg.len ? 0 : -1;
 }
 
-/* Pipelining (faasd --pipeline-depth 1): waits until the daemon has written the next request
+/* Pipelining (faasd --pipeline-depth K): waits until the daemon has written the next request
  * behind this one (fd 3 readable: the worker has read this call's frame already), at most
  * `ms`; 0 when it did. */
 static int await_behind(int ms) {
