@@ -213,7 +213,7 @@ void Scheduler::Impl::QueueBehind(const AsyncPtr& call) {
   // The pool granted it because the instance takes one (PooledInstance::takes_behind): its
   // channel is this loop's and the last frame on it was written whole.
   Instance& inst = InstanceOf(call->ahead);
-  inst.Prepare(call->request, &call->x);
+  inst.Prepare(call->request, &call->x, /*keep_body=*/true);  // to run elsewhere (FailAsync)
   Instance::Exchange& last =
       inst.slot->behind.empty() ? inst.slot->call->x : inst.slot->behind.back()->x;
   inst.slot->behind.push_back(call);
@@ -398,6 +398,17 @@ void Scheduler::Impl::StopWatching(const AsyncPtr& call) {
 }
 
 void Scheduler::Impl::FailAsync(const AsyncPtr& call, const Status& why) {
+  Instance& inst = InstanceOf(call->inst.get());
+  if (inst.slot != nullptr && !inst.slot->behind.empty() &&
+      (why.code() == StatusCode::kDeadlineExceeded || why.code() == StatusCode::kUnavailable)) {
+    // Did any call behind start? The worker runs one request at a time and writes its whole
+    // answer before it reads the next. Killed now, it returns to user code no more, so it reads
+    // no further request; if then nothing of an answer waits unread, it never finished this
+    // call's, and no call behind started: they may run elsewhere (CompleteAsync). Bytes
+    // waiting, or a broken protocol (Internal), and they fail with this one: they may have run.
+    inst.Kill();
+    call->requeue_behind = !inst.Unread();
+  }
   StopWatching(call);  // from here a blocking thread has the instance
   EndAnswer(call);
   // Killing and reaping the worker waits for the kernel: never on the loop.
@@ -427,14 +438,33 @@ void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
       lost.swap(instance.slot->behind);
     }
   }
+  // They never started (FailAsync): back to the head of the queue, in order, each with a new
+  // queue timeout, to run on another instance.
+  Requeued requeued;
+  if (!lost.empty() && call->requeue_behind) {
+    requeued.until = Clock::now() + store::EffectiveQueueTimeout(call->spec->config);
+    requeued.affinity = call->loop;
+    for (AsyncPtr& l : lost) {
+      l->ahead = nullptr;
+      l->x = Instance::Exchange{};
+      l->first_check = true;
+      l->timer = l->loop->AddTimer(requeued.until, [this, l] {
+        l->timer = 0;
+        OnQueueTimeout(l);
+      });
+      requeued.waiters.push_back(std::move(l));
+    }
+    lost.clear();
+  }
   AfterInvocation(instance, call->name, call->request, call->out);
   if (next != nullptr) {
     next->ahead = nullptr;
     next->inst = std::move(inst);
     HandOver(*call->fn, next->inst.get(), call->out);
   } else {
-    // Counts the calls behind as ended, too.
-    Done(*call->fn, std::move(inst), call->answered ? &call->out : nullptr);
+    // Counts the calls behind that end with it as ended, too.
+    Done(*call->fn, std::move(inst), call->answered ? &call->out : nullptr,
+         requeued.waiters.empty() ? nullptr : &requeued);
   }
   // Before the client is answered: an answered invocation is always in the ledger.
   recorder->Invocation(

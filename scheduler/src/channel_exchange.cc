@@ -34,7 +34,16 @@ Status ChannelExchange::CheckIdleChannel() const {
   return OkStatus();  // empty (EAGAIN), or closed: writing the request finds that out
 }
 
-void ChannelExchange::Prepare(InvokeRequest& req, Exchange* x) {
+bool ChannelExchange::Unread() const {
+  char byte = 0;
+  ssize_t n = 0;
+  do {
+    n = ::recv(p_->ChannelFd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
+void ChannelExchange::Prepare(InvokeRequest& req, Exchange* x, bool keep_body) {
   const store::FunctionConfig& cfg = p_->Spec().config;
   // One message per thread, cleared and refilled: Clear keeps its strings' capacity and its
   // cleared headers for reuse, so a warm request's message allocates nothing once the thread
@@ -61,7 +70,10 @@ void ChannelExchange::Prepare(InvokeRequest& req, Exchange* x) {
   wr.set_want_log_end(want_log_end_);
   wr.set_deadline_unix_ms(UnixMillisNow() + cfg.timeout.count());
   x->frame.assign(sandbox::kFrameHeaderBytes, '\0');
-  wr.AppendToString(&x->frame);            // after the header: sent as is
+  wr.AppendToString(&x->frame);  // after the header: sent as is
+  if (keep_body) {
+    req.body = std::move(*wr.mutable_body());  // back to the call, for a run elsewhere
+  }
   std::string().swap(*wr.mutable_body());  // the body is the call's: not kept by the thread
   sandbox::FillFrameHeader(&x->frame);
   x->done = 0;
@@ -259,7 +271,10 @@ Pumped ChannelExchange::Pump(Exchange* x, Result<std::string>* answer) {
       x->readable = false;  // the next edge says when there is more
       return Pumped::kWaiting;
     }
-    *answer = n == 0 ? sandbox::FrameDecoder::Ended(x->frame) : ErrnoError(errno, "recv");
+    // ECONNRESET: the worker's end closed with requests still unread on it (pipelining): an
+    // end of stream like any other.
+    *answer = n == 0 || errno == ECONNRESET ? sandbox::FrameDecoder::Ended(x->frame)
+                                            : ErrnoError(errno, "recv");
     return Pumped::kFailed;
   }
 }

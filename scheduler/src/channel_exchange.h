@@ -89,13 +89,17 @@ class ChannelExchange {
   // once, split at the daemon's read), its logs from where that one's ended, and the bytes of
   // its answer read with that one's (x->early) become the start of its answer; bytes past it go
   // on to the call behind it (x->spill_to), and are Internal when there is none.
-  void Prepare(InvokeRequest& req, Exchange* x);
+  // `keep_body`: the body is moved back into `req` once serialised (a call pipelined behind
+  // another keeps it, to run elsewhere if that one fails before it starts).
+  void Prepare(InvokeRequest& req, Exchange* x, bool keep_body = false);
   Status Start(Exchange* x, bool behind);
   // Writes what fits now of a frame pipelined behind the current invocation (never blocks; the
   // rest is written when it starts). Errors are left for the invocation ahead to find.
   void WriteAhead(Exchange* x);
   // Requests ask the worker for log_end (WorkerRequest.want_log_end): pipelining is on.
   void SetWantLogEnd(bool want) { want_log_end_ = want; }
+  // Whether bytes wait unread on the channel (one non-blocking peek).
+  bool Unread() const;
   // Whether a call may be pipelined behind the current one (the log backlog is small).
   bool TakesBehind() const { return log_from_ < kPipelineLogBacklog; }
   // Non-blocking: writes what it can of the request, reads what has arrived of the answer (its

@@ -63,7 +63,10 @@ class Instance {
     exchange_.Invoke(req, log_capture_bytes, budget, out);
   }
   void Begin(InvokeRequest& req, Exchange* x) { exchange_.Begin(req, x); }
-  void Prepare(InvokeRequest& req, Exchange* x) { exchange_.Prepare(req, x); }
+  bool Unread() const { return exchange_.Unread(); }
+  void Prepare(InvokeRequest& req, Exchange* x, bool keep_body = false) {
+    exchange_.Prepare(req, x, keep_body);
+  }
   Status Start(Exchange* x, bool behind) { return exchange_.Start(x, behind); }
   void WriteAhead(Exchange* x) { exchange_.WriteAhead(x); }
   bool TakesBehind() const { return exchange_.TakesBehind(); }

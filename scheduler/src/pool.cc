@@ -239,6 +239,23 @@ WaiterPtr Pool::TakeBehind(PooledInstance* instance) {
   return w;
 }
 
+void Pool::Requeue(PooledInstance* instance, const std::vector<WaiterPtr>& waiters,
+                   Clock::time_point deadline, const void* affinity, std::vector<Grant>* grants) {
+  const auto n = static_cast<uint32_t>(waiters.size());
+  instance->behind -= std::min(instance->behind, n);
+  if (closed()) {  // removed or shutting down meanwhile: refused like everyone queued then
+    for (const WaiterPtr& w : waiters) {
+      grants->push_back(stopping_
+                            ? Refusal(w, spec_, Outcome::kShuttingDown, kShuttingDownMessage)
+                            : Refusal(w, spec_, Outcome::kNotFound, DeletedMessage(spec_->name)));
+    }
+    return;
+  }
+  for (auto w = waiters.rbegin(); w != waiters.rend(); ++w) {
+    queue_.push_front({.waiter = *w, .fresh = false, .deadline = deadline, .affinity = affinity});
+  }
+}
+
 void Pool::NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu,
                     std::chrono::nanoseconds reported_handler) {
   if (reported_handler.count() >= 0) {

@@ -158,6 +158,12 @@ class Pool {
   // depth behind), leaves the queue for that place (`behind` grows); else nullptr. Only the
   // head: FIFO holds. The caller runs on that affinity's thread and queues it behind at once.
   WaiterPtr TakeBehind(PooledInstance* instance);
+  // The calls pipelined behind `instance` (`waiters`, in the order they were written) never
+  // started: its call ahead failed before its answer was written. They go back to the head of
+  // the queue in that order, each until `deadline` (no longer counted behind the instance);
+  // refused (in `grants`) when the pool was closed meanwhile.
+  void Requeue(PooledInstance* instance, const std::vector<WaiterPtr>& waiters,
+               Clock::time_point deadline, const void* affinity, std::vector<Grant>* grants);
   // An answered invocation's exec (wall) time and CPU, for the averages that admit pipelining,
   // and its handler's wall time as the worker reported it (negative: not reported), for
   // BusyFirst.

@@ -124,7 +124,8 @@ void Scheduler::Impl::Deliver(Deliveries* d) {
   d->async.clear();
 }
 
-void Scheduler::Impl::Done(Function& fn, PooledPtr inst, const InvokeResult* answered) {
+void Scheduler::Impl::Done(Function& fn, PooledPtr inst, const InvokeResult* answered,
+                           const Requeued* requeue) {
   std::vector<PooledPtr> dead;
   std::vector<Grant> grants;
   Deliveries d;
@@ -132,6 +133,10 @@ void Scheduler::Impl::Done(Function& fn, PooledPtr inst, const InvokeResult* ans
     std::lock_guard lock(mu);
     if (answered != nullptr) {
       fn.pool.NoteExec(answered->timings.exec, answered->cpu, answered->reported_handler);
+    }
+    if (requeue != nullptr && inst) {
+      fn.pool.Requeue(inst.get(), requeue->waiters, requeue->until, requeue->affinity, &grants);
+      in_flight -= static_cast<int>(requeue->waiters.size());  // waiters again, not granted
     }
     if (inst) {
       fn.pool.Release(std::move(inst), /*reusable=*/true, Now(), &dead, &grants);

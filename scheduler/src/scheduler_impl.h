@@ -91,6 +91,9 @@ struct AsyncCall final : Call {
   // fails.
   PooledInstance* ahead = nullptr;
   bool answered = false;  // its answer was accepted (the instance serves on)
+  // It failed, and the calls pipelined behind it provably never started (FailAsync): they go
+  // back to the queue instead of failing with it.
+  bool requeue_behind = false;
   Instance::Exchange x;
   uint64_t timer = 0;  // the queue timeout, then the next CPU/deadline check
   bool first_check = true;
@@ -109,6 +112,14 @@ struct ChannelSlot {
   std::deque<AsyncPtr> behind;
   uint32_t events = 0;   // registered: EPOLLIN | EPOLLET, plus EPOLLOUT while a write waits
   bool suspect = false;  // an event came while no call was: peek before the next request
+};
+
+// Calls pipelined behind a failed one that never started (Pool::Requeue): their queue deadline
+// and their loop.
+struct Requeued {
+  std::vector<WaiterPtr> waiters;
+  Clock::time_point until;
+  const void* affinity = nullptr;
 };
 
 // Grants settled under mu, to deliver after unlocking.
@@ -188,7 +199,10 @@ struct Scheduler::Impl {
   // An invocation ended on `inst` (or, with inst == nullptr, its cold launch failed): back to
   // the pool, which hands it or the slot to the next waiter. Any thread, mu not held.
   // `answered`: an answered invocation's result, for the pool's pipelining averages.
-  void Done(Function& fn, PooledPtr inst, const InvokeResult* answered = nullptr);
+  // `requeue`: calls pipelined behind `inst` that never started, back to the head of the queue
+  // (Pool::Requeue) before the instance is released.
+  void Done(Function& fn, PooledPtr inst, const InvokeResult* answered = nullptr,
+            const Requeued* requeue = nullptr);
   // The call ahead on `inst` was answered and the one behind it runs there now.
   void HandOver(Function& fn, PooledInstance* inst, const InvokeResult& answered);
 

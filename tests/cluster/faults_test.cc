@@ -838,11 +838,12 @@ TEST_F(ClusterFaults, GatewayKilled) {
     if (r.gateway == 1) {
       ++killed_gateway_errors;
       EXPECT_EQ(r.status, 0) << "the killed gateway's clients see connection errors only";
-      // In flight at the kill, or the first request on a kept-alive connection opened before
-      // it (the client cannot know the socket died until it writes; it then reconnects and is
-      // refused, so there is one such error per connection at most).
+      // In flight at the kill, or the first request on a connection begun before the kill had
+      // taken effect (fault_end_s_: the gateway was alive until fault() killed it; the client
+      // cannot know the socket died until it writes; it then reconnects and is refused, so
+      // there is one such error per connection at most).
       EXPECT_TRUE(r.answered_s >= fault_s_ &&
-                  (r.sent_s <= fault_end_s_ || r.conn_opened_s <= fault_s_))
+                  (r.sent_s <= fault_end_s_ || r.conn_opened_s <= fault_end_s_))
           << "a connection error for a request sent at " << r.sent_s
           << " s on a connection opened at " << r.conn_opened_s
           << " s, after the killed gateway was gone at " << fault_end_s_ << " s";

@@ -56,6 +56,9 @@ void Load::Client(int index, int lane) {
   double conn_opened_s = 0;
   while (!stop_) {
     if (conn == nullptr) {
+      // When it began to connect: a blocking connect can return long after the gateway took it
+      // (a client thread waits for a CPU), and the gateway may be gone by then.
+      const double connecting_s = Now();
       conn = std::make_unique<HttpConnection>(gateways_[gw].host, gateways_[gw].port);
       if (!conn->Connected()) {
         // Nothing was sent: the gateway is gone. Move to the next one.
@@ -68,7 +71,7 @@ void Load::Client(int index, int lane) {
         continue;
       }
       refusals_in_a_row = 0;
-      conn_opened_s = Now();
+      conn_opened_s = connecting_s;
     }
     if (my.interval.count() > 0) {
       // Paced: load shaping, not synchronisation (the wait is at most one interval).

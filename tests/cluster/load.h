@@ -40,7 +40,7 @@ struct RequestRecord {
   std::string node;          // X-Faas-Node
   std::string invocation;    // X-Invocation-Id (or a 202's invocation_id)
   double sent_s = 0;         // seconds since the load started (steady clock)
-  double conn_opened_s = 0;  // when the connection it was sent on was opened (same clock)
+  double conn_opened_s = 0;  // when the connection it was sent on began to connect (same clock)
   double answered_s = 0;
   double latency_ms() const { return (answered_s - sent_s) * 1000; }
 };

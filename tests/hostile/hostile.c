@@ -781,6 +781,13 @@ int faas_handle(const faas_request* req, faas_response* res) {
     fflush(stderr);
     _exit(3);
   }
+  if (is(req, "pipe-hang-deep")) {
+    /* Hangs past its time limit with two or more requests queued behind it. */
+    if (await_behind(1500) != 0 || await_frames_behind(2, 1500) != 0)
+      return reply(res, "none");
+    for (;;)
+      pause();
+  }
   if (is(req, "pipe-swap-deep")) {
     /* Takes the two requests queued behind it off the channel, answers itself, then forges
      * answers for both in the wrong order (the second's first): the daemon passes the bytes

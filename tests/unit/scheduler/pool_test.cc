@@ -801,6 +801,44 @@ TEST_F(PipelineTest, AShortHandlerLinesUpBeforeAnIdleInstanceIsWoken) {
   EXPECT_EQ(pool_->total(), 2u) << "no cold start while a line had room";
 }
 
+// The front call failed before any call behind it started: they go back to the head of the
+// queue in their order, ahead of those queued meanwhile, and are not counted as ended.
+TEST_F(PipelineTest, CallsThatNeverStartedGoBackToTheHeadOfTheQueue) {
+  PooledPtr a = BusyOn(&loop_a_, /*depth=*/2);
+  ShortExecs();
+  auto first = W("behind 1");
+  auto second = W("behind 2");
+  ASSERT_EQ(Acquire(first, false, &loop_a_).kind, Grant::kBehind);
+  ASSERT_EQ(Acquire(second, false, &loop_a_).kind, Grant::kBehind);
+  a->takes_behind = false;
+  EXPECT_EQ(Acquire(W("queued meanwhile"), false, &loop_b_).kind, Grant::kQueued);
+  pool_->Requeue(a.get(), {first, second}, now_ + seconds(1), &loop_a_, &grants_);
+  EXPECT_TRUE(grants_.empty());
+  EXPECT_EQ(a->behind, 0u);
+  EXPECT_EQ(pool_->waiting(), 3u);
+  static_cast<FakeInstance&>(*a).Break();
+  Release(std::move(a));
+  EXPECT_EQ(pool_->invocations(), 1u) << "only the failed front ended";
+  EXPECT_EQ(Granted(Grant::kCold), (std::vector<std::string>{"behind 1"}));
+  grants_.clear();
+  PooledPtr b = Launched();
+  Release(std::move(b));
+  EXPECT_EQ(Granted(Grant::kWarm), (std::vector<std::string>{"behind 2"}));
+}
+
+TEST_F(PipelineTest, CallsThatNeverStartedAreRefusedWhenThePoolClosedMeanwhile) {
+  PooledPtr a = BusyOn(&loop_a_, /*depth=*/2);
+  ShortExecs();
+  auto behind = W("behind");
+  ASSERT_EQ(Acquire(behind, false, &loop_a_).kind, Grant::kBehind);
+  pool_->Shutdown(&dead_, &grants_);
+  pool_->Requeue(a.get(), {behind}, now_ + seconds(1), &loop_a_, &grants_);
+  ASSERT_EQ(grants_.size(), 1u);
+  EXPECT_EQ(grants_[0].kind, Grant::kRefused);
+  EXPECT_EQ(grants_[0].outcome, Outcome::kShuttingDown);
+  EXPECT_EQ(pool_->waiting(), 0u);
+}
+
 TEST_F(PipelineTest, TheDepthIsBounded) {
   PooledPtr a = BusyOn(&loop_a_, /*depth=*/1000);
   ShortExecs();

@@ -89,7 +89,7 @@ struct DaemonConfig {
   // 0 = an eighth of the host's memory, at most 256 MiB (at least 8).
   uint64_t answer_buffer_budget_mib = 0;
   // FAAS_PIPELINE_DEPTH: requests written ahead to a busy instance (0 to 16; design/0042).
-  uint32_t pipeline_depth = 0;
+  uint32_t pipeline_depth = 4;
   uint32_t spare_cgroups = 8;         // FAAS_SPARE_CGROUPS: empty cgroups kept ready
   bool zygotes = true;                // FAAS_ZYGOTES: cold starts fork from a zygote
   bool instance_sched_batch = false;  // FAAS_INSTANCE_SCHED_BATCH: instances run SCHED_BATCH
