@@ -427,7 +427,8 @@ void Scheduler::Impl::CompleteAsync(const AsyncPtr& call) {
   PooledPtr inst = std::move(call->inst);
   Instance& instance = InstanceOf(inst.get());
   // The calls pipelined behind this one (design/0015, 0042): the first runs next when this one
-  // was answered (the rest stay behind it); else the instance is dead and they all end with it.
+  // was answered (the rest stay behind it); else the instance is dead, and they run elsewhere
+  // (requeue_behind) or end with it.
   AsyncPtr next;
   std::deque<AsyncPtr> lost;
   if (instance.slot != nullptr && !instance.slot->behind.empty()) {

@@ -22,12 +22,7 @@
 namespace faas::scheduler {
 
 Status ChannelExchange::CheckIdleChannel() const {
-  char byte = 0;
-  ssize_t n = 0;
-  do {
-    n = ::recv(p_->ChannelFd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
+  if (Unread()) {
     return InternalError(
         "protocol violation: the worker wrote to its channel while idle (nobody asked)");
   }
