@@ -259,28 +259,19 @@ void Pool::Requeue(PooledInstance* instance, const std::vector<WaiterPtr>& waite
 void Pool::NoteExec(std::chrono::nanoseconds exec, std::chrono::nanoseconds cpu,
                     std::chrono::nanoseconds reported_handler) {
   if (reported_handler.count() >= 0) {
-    handler_avg_ = handler_samples_ == 0 ? reported_handler
-                                         : handler_avg_ + (reported_handler - handler_avg_) / 8;
-    if (handler_samples_ < kPipelineMinSamples) {
-      ++handler_samples_;
-    }
+    handler_avg_.Add(reported_handler);
   }
-  exec_avg_ = exec_samples_ == 0 ? exec : exec_avg_ + (exec - exec_avg_) / 8;
-  cpu_avg_ = exec_samples_ == 0 ? cpu : cpu_avg_ + (cpu - cpu_avg_) / 8;
-  if (exec_samples_ < kPipelineMinSamples) {
-    ++exec_samples_;
-  }
+  exec_avg_.Add(exec);
+  cpu_avg_.Add(cpu);
 }
 
 bool Pool::Pipelining() const {
-  return pipeline_depth_ > 0 && exec_samples_ >= kPipelineMinSamples &&
-         cpu_avg_ < kPipelineCpuLimit && exec_avg_ < kPipelineWallLimit &&
-         spec_->config.isolation != "fresh";
+  return pipeline_depth_ > 0 && exec_avg_.Settled() && cpu_avg_.Get() < kPipelineCpuLimit &&
+         exec_avg_.Get() < kPipelineWallLimit && spec_->config.isolation != "fresh";
 }
 
 bool Pool::BusyFirst() const {
-  return Pipelining() && handler_samples_ >= kPipelineMinSamples &&
-         handler_avg_ < kBusyFirstHandlerLimit;
+  return Pipelining() && handler_avg_.Settled() && handler_avg_.Get() < kBusyFirstHandlerLimit;
 }
 
 void Pool::ReturnSlot(bool invoked, std::vector<PooledPtr>* dead, std::vector<Grant>* grants) {

@@ -103,6 +103,22 @@ inline constexpr std::chrono::microseconds kPipelineCpuLimit{200};
 inline constexpr std::chrono::milliseconds kPipelineWallLimit{5};
 inline constexpr uint32_t kPipelineMinSamples = 8;
 inline constexpr uint32_t kMaxPipelineDepth = 16;
+
+// An exponential moving average of durations, weight 1/8; its first sample sets it. `Settled()`
+// once it has seen kPipelineMinSamples.
+class DurationAverage {
+ public:
+  void Add(std::chrono::nanoseconds v) {
+    avg_ = samples_ == 0 ? v : avg_ + (v - avg_) / 8;
+    samples_ = std::min(samples_ + 1, kPipelineMinSamples);
+  }
+  std::chrono::nanoseconds Get() const { return avg_; }
+  bool Settled() const { return samples_ >= kPipelineMinSamples; }
+
+ private:
+  std::chrono::nanoseconds avg_{0};
+  uint32_t samples_ = 0;
+};
 // Busy first (design/0042): when the handler itself (as its worker reports it) averages under
 // this, a new call lines up behind a busy instance of its loop (below the depth) before an idle
 // instance is woken or a new one started; a call then waits at most about depth x this for the
@@ -219,8 +235,8 @@ class Pool {
   // Pipelining admitted, and the handler itself is short (kBusyFirstHandlerLimit, as the worker
   // reports it): a new call goes behind a busy instance before an idle one is taken.
   bool BusyFirst() const;
-  std::chrono::nanoseconds exec_average() const { return exec_avg_; }
-  std::chrono::nanoseconds cpu_average() const { return cpu_avg_; }
+  std::chrono::nanoseconds exec_average() const { return exec_avg_.Get(); }
+  std::chrono::nanoseconds cpu_average() const { return cpu_avg_.Get(); }
 
  private:
   struct Queued {
@@ -256,11 +272,9 @@ class Pool {
   bool removed_ = false;
   bool stopping_ = false;
   uint32_t pipeline_depth_ = 0;
-  std::chrono::nanoseconds exec_avg_{0};  // exponential moving averages, weight 1/8
-  std::chrono::nanoseconds cpu_avg_{0};
-  uint32_t exec_samples_ = 0;
-  std::chrono::nanoseconds handler_avg_{0};  // as reported by the workers (untrusted)
-  uint32_t handler_samples_ = 0;
+  DurationAverage exec_avg_;
+  DurationAverage cpu_avg_;
+  DurationAverage handler_avg_;  // as reported by the workers (untrusted)
 };
 
 }  // namespace faas::scheduler

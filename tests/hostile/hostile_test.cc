@@ -14,6 +14,7 @@
 #include <future>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -1397,16 +1398,23 @@ class HostilePipe : public SharedDaemonTest<HostilePipe> {
     *front = first.get();
     return front->body != "none";
   }
+  // The front call and the calls behind it, once `n` of them went behind the attack.
+  struct Lined {
+    HttpResult front;
+    std::vector<HttpResult> behind;
+  };
   // Line, tried up to three times (the attack answers "none" when the calls came too late).
-  static bool LineTried(const std::string& fn, const std::string& attack, int n, HttpResult* front,
-                        std::vector<HttpResult>* behind) {
+  static std::optional<Lined> LineTried(const std::string& fn, const std::string& attack, int n) {
+    Lined line;
     for (int attempt = 0; attempt < 3; ++attempt) {
-      if (Line(fn, attack, n, front, behind)) {
-        return true;
+      if (Line(fn, attack, n, &line.front, &line.behind)) {
+        return line;
       }
     }
-    return false;
+    return std::nullopt;
   }
+  static constexpr const char* kNeverLined =
+      "the requests never queued behind the attack in three tries";
   static std::string Logs(const std::string& fn, const std::string& id) {
     CommandResult r = daemon_->Ctl({"logs", fn, "--invocation", id});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -1434,8 +1442,10 @@ class HostilePipe : public SharedDaemonTest<HostilePipe> {
   }
   // The failed call `front` answered front_status/front_code; every call behind it ran elsewhere
   // (200), each billed once.
-  static void ExpectRunElsewhere(const HttpResult& front, const std::vector<HttpResult>& behind,
-                                 int front_status, const std::string& front_code) {
+  static void ExpectRunElsewhere(const Lined& line, int front_status,
+                                 const std::string& front_code) {
+    const HttpResult& front = line.front;
+    const std::vector<HttpResult>& behind = line.behind;
     EXPECT_EQ(front.status, front_status) << front.body;
     EXPECT_EQ(Code(front), front_code) << front.body;
     for (const HttpResult& r : behind) {
@@ -1486,39 +1496,34 @@ TEST_F(HostilePipe, AnAnswerToTheRequestBehindFirstIsRefused) {
 // runs one request at a time, so none of them started. They run on another instance instead of
 // failing with it (design/0042), each billed once; the failed one as it failed.
 TEST_F(HostilePipe, ACrashWithARequestBehindRunsItElsewhere) {
-  HttpResult front;
-  std::vector<HttpResult> behind;
-  ASSERT_TRUE(LineTried("piper", "pipe-crash", 1, &front, &behind))
-      << "no request went behind the attack in three tries";
-  EXPECT_NE(Logs("piper", front.Header("x-invocation-id")).find("crashing with a request behind"),
-            std::string::npos);
-  ExpectRunElsewhere(front, behind, 502, "function_crashed");
+  auto line = LineTried("piper", "pipe-crash", 1);
+  ASSERT_TRUE(line) << kNeverLined;
+  EXPECT_NE(
+      Logs("piper", line->front.Header("x-invocation-id")).find("crashing with a request behind"),
+      std::string::npos);
+  ExpectRunElsewhere(*line, 502, "function_crashed");
 }
 
 TEST_F(HostilePipe, ACrashWithSeveralRequestsBehindRunsThemElsewhere) {
-  HttpResult front;
-  std::vector<HttpResult> behind;
-  ASSERT_TRUE(LineTried("piper", "pipe-crash-deep", 3, &front, &behind))
-      << "two requests never queued behind the attack in three tries";
-  ExpectRunElsewhere(front, behind, 502, "function_crashed");
+  auto line = LineTried("piper", "pipe-crash-deep", 3);
+  ASSERT_TRUE(line) << kNeverLined;
+  ExpectRunElsewhere(*line, 502, "function_crashed");
 }
 
 TEST_F(HostilePipe, AHangWithRequestsBehindRunsThemElsewhereAtItsTimeout) {
-  HttpResult front;
-  std::vector<HttpResult> behind;
-  ASSERT_TRUE(LineTried("piper", "pipe-hang-deep", 3, &front, &behind))
-      << "two requests never queued behind the attack in three tries";
-  ExpectRunElsewhere(front, behind, 504, "function_timeout");
+  auto line = LineTried("piper", "pipe-hang-deep", 3);
+  ASSERT_TRUE(line) << kNeverLined;
+  ExpectRunElsewhere(*line, 504, "function_timeout");
 }
 
 // Depth > 1: bytes read past one answer pass down the line of calls behind. The worker forges
 // the answers of the two calls behind in the wrong order: the first of them refuses the
 // second's answer by its id, the instance dies, and no caller sees the forgery.
 TEST_F(HostilePipe, AnswersPassedDownTheLineOutOfOrderAreRefused) {
-  HttpResult front;
-  std::vector<HttpResult> behind;
-  ASSERT_TRUE(LineTried("piper", "pipe-swap-deep", 2, &front, &behind))
-      << "two requests never queued behind the attack in three tries";
+  auto line = LineTried("piper", "pipe-swap-deep", 2);
+  ASSERT_TRUE(line) << kNeverLined;
+  const HttpResult& front = line->front;
+  const std::vector<HttpResult>& behind = line->behind;
   EXPECT_EQ(front.status, 200) << front.body;
   EXPECT_EQ(front.body, "front");
   int refused = 0;
