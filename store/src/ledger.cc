@@ -183,40 +183,78 @@ bool FromJsonLine(const std::string& line, InvocationRecord* r) {
   return true;
 }
 
-// INSERT OR IGNORE: replaying a journal twice (crash during replay) adds nothing.
-constexpr const char* kInsertInvocation =
+// INSERT OR IGNORE: replaying a journal twice (crash during replay) adds nothing. OR IGNORE
+// applies row by row, in a multi-row insert too.
+constexpr std::string_view kInsertInvocations =
     "INSERT OR IGNORE INTO invocations (id, function, version, trigger, kind, start_ms,"
     " wall_ns, cpu_ns, billed_ms, cost_micros, peak_memory_bytes, cold_start, outcome,"
     " error_code, queue_ns, spawn_ns, load_ns, init_ns, exec_ns, tenant, queue, message_id)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " VALUES ";
+constexpr int kInvocationColumns = 22;
+// Rows per INSERT statement in a batch: one statement step per 16 rows cost the writer about 35 %
+// less CPU per row than one per row (design/0043).
+constexpr std::size_t kRowsPerInsert = 16;
 
-// Inserts `r` with `st`, a kInsertInvocation statement prepared once per batch (preparing one
-// per row cost the writer more than the insert itself). `r` is borrowed: it must outlive the
-// statement or its next Rebind (the batch outlives both in Commit).
-Status Insert(sql::Stmt& st, const InvocationRecord& r) {
-  FAAS_RETURN_IF_ERROR(st.RebindBorrowed({r.invocation_id,
-                                          r.function,
-                                          int64_t{r.version},
-                                          r.trigger,
-                                          r.kind,
-                                          r.start_unix_ms,
-                                          static_cast<int64_t>(r.wall_ns),
-                                          static_cast<int64_t>(r.cpu_ns),
-                                          static_cast<int64_t>(r.billed_ms),
-                                          r.cost_micros,
-                                          static_cast<int64_t>(r.peak_memory_bytes),
-                                          int64_t{r.cold_start ? 1 : 0},
-                                          r.outcome,
-                                          r.error_code,
-                                          static_cast<int64_t>(r.queue_ns),
-                                          static_cast<int64_t>(r.spawn_ns),
-                                          static_cast<int64_t>(r.load_ns),
-                                          static_cast<int64_t>(r.init_ns),
-                                          static_cast<int64_t>(r.exec_ns),
-                                          r.tenant,
-                                          r.queue,
-                                          r.message_id}));
-  return st.Run();
+// kInsertInvocations with `rows` rows of placeholders.
+std::string InsertSql(std::size_t rows) {
+  std::string row = "(?";
+  for (int c = 1; c < kInvocationColumns; ++c) {
+    row += ",?";
+  }
+  row += ")";
+  std::string sql(kInsertInvocations);
+  for (std::size_t i = 0; i < rows; ++i) {
+    sql += i == 0 ? row : "," + row;
+  }
+  return sql;
+}
+
+// Binds `r` as the row at `row` (0-based) of a statement from InsertSql. `r` is borrowed: it must
+// outlive the statement's next step (the batch outlives it in Commit).
+Status BindRow(sql::Stmt& st, std::size_t row, const InvocationRecord& r) {
+  return st.BindBorrowedAt(static_cast<int>(row) * kInvocationColumns + 1,
+                           {r.invocation_id,
+                            r.function,
+                            int64_t{r.version},
+                            r.trigger,
+                            r.kind,
+                            r.start_unix_ms,
+                            static_cast<int64_t>(r.wall_ns),
+                            static_cast<int64_t>(r.cpu_ns),
+                            static_cast<int64_t>(r.billed_ms),
+                            r.cost_micros,
+                            static_cast<int64_t>(r.peak_memory_bytes),
+                            int64_t{r.cold_start ? 1 : 0},
+                            r.outcome,
+                            r.error_code,
+                            static_cast<int64_t>(r.queue_ns),
+                            static_cast<int64_t>(r.spawn_ns),
+                            static_cast<int64_t>(r.load_ns),
+                            static_cast<int64_t>(r.init_ns),
+                            static_cast<int64_t>(r.exec_ns),
+                            r.tenant,
+                            r.queue,
+                            r.message_id});
+}
+
+// Inserts `rows`, kRowsPerInsert to a statement and the rest one by one, each statement prepared
+// once per batch (preparing one per row cost the writer more than the insert itself).
+Status InsertAll(sqlite3* db, const std::vector<InvocationRecord>& rows) {
+  std::size_t done = 0;
+  for (const std::size_t group : {kRowsPerInsert, std::size_t{1}}) {
+    if (rows.size() - done < group) {
+      continue;
+    }
+    FAAS_ASSIGN_OR_RETURN(sql::Stmt st, sql::Stmt::Prepare(db, InsertSql(group).c_str()));
+    for (; rows.size() - done >= group; done += group) {
+      st.Reset();
+      for (std::size_t i = 0; i < group; ++i) {
+        FAAS_RETURN_IF_ERROR(BindRow(st, i, rows[done + i]));
+      }
+      FAAS_RETURN_IF_ERROR(st.Run());
+    }
+  }
+  return OkStatus();
 }
 
 }  // namespace
@@ -275,12 +313,7 @@ struct Ledger::Impl {
                 const std::vector<LogEntry>& logs = {}) {
     std::lock_guard lock(db_mu);
     FAAS_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::Begin(db));
-    if (!batch.empty()) {
-      FAAS_ASSIGN_OR_RETURN(sql::Stmt insert, sql::Stmt::Prepare(db, kInsertInvocation));
-      for (const auto& r : batch) {
-        FAAS_RETURN_IF_ERROR(Insert(insert, r));
-      }
-    }
+    FAAS_RETURN_IF_ERROR(InsertAll(db, batch));
     std::set<std::string> touched;
     if (!logs.empty()) {
       FAAS_ASSIGN_OR_RETURN(

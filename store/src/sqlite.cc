@@ -111,8 +111,17 @@ faas::Status Stmt::RebindBorrowed(std::initializer_list<Param> params) {
   return Bind(params, SQLITE_STATIC);
 }
 
-faas::Status Stmt::Bind(std::initializer_list<Param> params, sqlite3_destructor_type bytes) {
-  int index = 0;
+void Stmt::Reset() {
+  sqlite3_reset(stmt_);
+}
+
+faas::Status Stmt::BindBorrowedAt(int first, std::initializer_list<Param> params) {
+  return Bind(params, SQLITE_STATIC, first);
+}
+
+faas::Status Stmt::Bind(std::initializer_list<Param> params, sqlite3_destructor_type bytes,
+                        int first) {
+  int index = first - 1;
   for (const Param& p : params) {
     ++index;
     int rc;

@@ -74,6 +74,11 @@ class Stmt {
   // alive and unchanged until the next Rebind or the statement's end. For a batch insert whose
   // rows outlive the statement (one copy and one free fewer per column and row).
   faas::Status RebindBorrowed(std::initializer_list<Param> params);
+  // Resets the statement, keeping its bindings, for BindBorrowedAt.
+  void Reset();
+  // Binds `params` to the parameters from `first` (1-based) on, borrowing text and blobs as
+  // RebindBorrowed does: one row's values of a multi-row INSERT at a time.
+  faas::Status BindBorrowedAt(int first, std::initializer_list<Param> params);
   // Advances one row: true when a row is ready, false when the statement is done.
   faas::Result<bool> Step();
   // Steps to completion, ignoring rows.
@@ -89,7 +94,7 @@ class Stmt {
   Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
   // `bytes`: SQLITE_TRANSIENT (copy text and blobs) or SQLITE_STATIC (borrow them).
   faas::Status Bind(std::initializer_list<Param> params,
-                    sqlite3_destructor_type bytes = SQLITE_TRANSIENT);
+                    sqlite3_destructor_type bytes = SQLITE_TRANSIENT, int first = 1);
   sqlite3* db_;
   sqlite3_stmt* stmt_;
 };
