@@ -3,6 +3,8 @@
 // connection's own life is in http_connection.cc.
 #include "faas/gateway/http_server.h"
 
+#include "faas/base/thread_name.h"
+
 #include "http_server_impl.h"
 
 namespace faas::gateway {
@@ -154,7 +156,10 @@ Result<uint16_t> HttpServer::Impl::Start() {
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     Loop* loop = loops_[i].get();
     try {
-      loop->thread = std::thread([loop] { loop->ev->Run(); });
+      loop->thread = std::thread([loop, i] {
+        NameThisThread("faas-http-" + std::to_string(i));
+        loop->ev->Run();
+      });
     } catch (const std::system_error& e) {
       for (std::size_t k = 0; k < i; ++k) {
         loops_[k]->ev->Stop();

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "faas/base/thread_name.h"
 #include "faas/sandbox/cgroup.h"
 
 #include "scheduler_impl.h"
@@ -280,8 +281,14 @@ Scheduler::Scheduler(SchedulerOptions options) : impl_(std::make_unique<Impl>())
   impl_->answer_budget = std::make_unique<AnswerBudget>(impl_->options.answer_buffer_budget);
   impl_->recorder = std::make_unique<Recorder>(impl_->options.ledger, impl_->options.metrics,
                                                impl_->options.prices);
-  impl_->reaper = std::thread([this] { impl_->ReaperLoop(); });
-  impl_->burier = std::thread([this] { impl_->BurierLoop(); });
+  impl_->reaper = std::thread([this] {
+    NameThisThread("faas-reaper");
+    impl_->ReaperLoop();
+  });
+  impl_->burier = std::thread([this] {
+    NameThisThread("faas-burier");
+    impl_->BurierLoop();
+  });
   if (impl_->options.cgroups != nullptr && impl_->options.spare_cgroups > 0) {
     sandbox::CgroupLimits base;  // the default function: one write adjusts other memory sizes
     base.memory_bytes = uint64_t{store::FunctionConfig{}.memory_mb} << 20;

@@ -19,6 +19,7 @@
 
 #include "faas/base/log.h"
 #include "faas/base/text.h"
+#include "faas/base/thread_name.h"
 #include "faas/base/unique_fd.h"
 
 #include "sqlite.h"
@@ -475,7 +476,10 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& data_dir, Ledger
   }
   FAAS_RETURN_IF_ERROR(impl->OpenGeneration(impl->generation));
   Impl* raw = impl.get();
-  impl->writer = std::thread([raw] { raw->WriterLoop(); });
+  impl->writer = std::thread([raw] {
+    NameThisThread("faas-ledger");
+    raw->WriterLoop();
+  });
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
 }
 
