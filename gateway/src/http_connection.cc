@@ -37,7 +37,9 @@ bool IsValidHeaderName(std::string_view name) {
 }
 
 bool IsValidHeaderValue(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  // A plain loop: find_first_of with a set calls memchr once per byte of the value.
+  return std::none_of(value.begin(), value.end(),
+                      [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
 
 // Headers the server owns: it frames every response itself.

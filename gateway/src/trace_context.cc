@@ -3,7 +3,6 @@
 #include <sys/random.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <random>
 #include <string_view>
 
@@ -33,10 +32,15 @@ std::mt19937_64& Rng() {
   return rng;
 }
 
+// 16 lower-case hex digits, most significant first.
 void AppendHex64(std::string& out, uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  out.append(buf, 16);
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[16];
+  for (int i = 15; i >= 0; --i) {
+    buf[i] = kHex[v & 15];
+    v >>= 4;
+  }
+  out.append(buf, sizeof buf);
 }
 
 }  // namespace

@@ -60,6 +60,9 @@ TEST(TraceContext, StartsANewTraceForInvalidInput) {
     EXPECT_EQ(out.substr(52), "-00") << "a new trace is not sampled";
     EXPECT_EQ(out.substr(3, 32), trace_id);
     EXPECT_EQ(in.find(trace_id), std::string::npos) << in;
+    std::string continued;  // well-formed: lower-case hex that a next hop continues
+    ContinueTrace(&out, &continued);
+    EXPECT_EQ(continued, trace_id) << out;
   }
   std::string a;
   std::string b;

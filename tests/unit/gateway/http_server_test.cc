@@ -642,6 +642,8 @@ TEST_F(HttpServerTest, DropsResponseHeadersThatWouldSplitTheResponse) {
   StartServer({}, [](HttpRequest&, HttpResponse& res) {
     res.headers.emplace_back("X-Ok", "fine");
     res.headers.emplace_back("X-Evil", "a\r\nSet-Cookie: x=1");
+    res.headers.emplace_back("X-Lf", "a\nX-Split: 1");
+    res.headers.emplace_back("X-Nul", std::string("a\0b", 3));
     res.headers.emplace_back("Content-Length", "999");
     res.body = "abc";
   });
@@ -651,6 +653,9 @@ TEST_F(HttpServerTest, DropsResponseHeadersThatWouldSplitTheResponse) {
   ASSERT_TRUE(res.has_value());
   EXPECT_EQ(res->Header("x-ok"), "fine");
   EXPECT_EQ(res->Header("set-cookie"), "");
+  EXPECT_EQ(res->Header("x-lf"), "");
+  EXPECT_EQ(res->Header("x-split"), "");
+  EXPECT_EQ(res->Header("x-nul"), "");
   EXPECT_EQ(res->Header("content-length"), "3");
   EXPECT_EQ(res->body, "abc");
 }
