@@ -3,7 +3,7 @@
 // connection's own life is in http_connection.cc.
 #include "faas/gateway/http_server.h"
 
-#include "faas/base/thread_name.h"
+#include "faas/base/thread.h"
 
 #include "http_server_impl.h"
 

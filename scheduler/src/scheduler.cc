@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "faas/base/thread_name.h"
+#include "faas/base/thread.h"
 #include "faas/sandbox/cgroup.h"
 
 #include "scheduler_impl.h"
