@@ -3,7 +3,8 @@
 # faasd's `hello` and to the one-hop reference (nginx → nginx over a unix socket, the config of
 # warm_vs_nginx.sh), divided by the requests wrk completed in the same window. Prints wrk's req/s
 # and p99 and, per request and per side: syscalls (total and by kind), context switches (each one
-# a sleep, so a wake-up someone paid for) and CPU time. docs/design/0015-warm-path-batching.md reads it.
+# a sleep, so a wake-up someone paid for) and CPU time; and faasd's CPU by thread.
+# docs/design/0015-warm-path-batching.md reads it.
 #   bench/e2e/warm_profile.sh [DURATION_S=6] [CONNECTIONS=32]
 #   FAASD_BIN=/other/build/bin bench/e2e/warm_profile.sh   (another build's faasd)
 #   FAASD_ARGS="--pipeline-depth 1" bench/e2e/warm_profile.sh   (extra faasd flags)
@@ -73,6 +74,13 @@ for k in $KINDS; do EVENTS+=",syscalls:sys_enter_$k"; done
 #   PERF_EXTRA_EVENTS=probe_libc:malloc bench/e2e/warm_profile.sh
 [[ -n "${PERF_EXTRA_EVENTS:-}" ]] && EVENTS+=",$PERF_EXTRA_EVENTS"
 
+# thread_cpu PID: "tid comm utime+stime" of each of its threads (clock ticks).
+thread_cpu() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    echo "${t##*/} $(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
+  done
+}
 # profile NAME URL SIDE=PIDS... : wrk for DUR s with perf stat on each side over the same window.
 profile() {
   local name=$1 url=$2
@@ -83,7 +91,9 @@ profile() {
     pids+=($!)
   done
   sleep 0.3  # perf attached
+  [[ $name == faasd ]] && thread_cpu "$FAASD" > "$WORK/threads.before"
   wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$url" > "$WORK/$name.wrk"
+  [[ $name == faasd ]] && thread_cpu "$FAASD" > "$WORK/threads.after"
   kill -INT "${pids[@]}"
   wait "${pids[@]}" 2>/dev/null || true
   local reqs
@@ -114,6 +124,20 @@ print(f"  {side:9s} syscalls {total:5.2f}  context switches {cs:4.2f}  CPU {cpu_
       f"   [{detail}]")
 PY
   done
+  [[ $name == faasd ]] || return 0
+  # faasd's CPU by thread name (faas-http-N, faas-ledger, ...), from /proc in clock ticks.
+  python3 - "$reqs" "$WORK/threads.before" "$WORK/threads.after" <<'PY'
+import os, sys
+reqs = int(sys.argv[1])
+read = lambda p: {f[0]: (f[1], int(f[2])) for f in (l.split() for l in open(p))}
+before, after = read(sys.argv[2]), read(sys.argv[3])
+by = {}
+for tid, (comm, ticks) in after.items():
+    by[comm] = by.get(comm, 0) + ticks - before.get(tid, (comm, 0))[1]
+us = 1e6 / os.sysconf("SC_CLK_TCK") / reqs
+print("  faasd by thread: " + ", ".join(f"{k} {v * us:.1f} us" for k, v in
+                                        sorted(by.items(), key=lambda kv: -kv[1]) if v > 0))
+PY
 }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 profile faasd "http://$HTTP/function/hello" faasd="$FAASD" instances="$(leaves "$FAASD" | paste -sd,)"
