@@ -446,6 +446,18 @@ TEST(Zygote, AForkedInstanceIsKilledAtTheDeadlineAndReplaced) {
   EXPECT_TRUE(next.forked);
 }
 
+// True once `pid` has exited (a zombie, or gone). For a zygote, PID 1 of its namespace, the
+// kernel has by then ended every process of the namespace: its exit waits for them.
+bool Exited(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line) || line.rfind(')') == std::string::npos) {
+    return true;
+  }
+  const char state = line[line.rfind(')') + 2];
+  return state == 'Z' || state == 'X';
+}
+
 TEST(Zygote, AZygoteThatDiesIsRestartedAndColdStartsSpawnMeanwhile) {
   Scheduler s(Options());
   s.SetFunction(Spec("hello"));
@@ -453,8 +465,11 @@ TEST(Zygote, AZygoteThatDiesIsRestartedAndColdStartsSpawnMeanwhile) {
   ASSERT_GT(first, 0);
   InvokeResult warm = s.Invoke("hello", Fresh());
   ASSERT_TRUE(warm.forked);
-  // The zygote is PID 1 of its namespace: killing it ends every instance forked from it.
+  // The zygote is PID 1 of its namespace: killing it ends every instance forked from it,
+  // the one parked for the next call included. The call below comes once it has died: a call
+  // already on a parked instance while the zygote is still dying may be killed with it.
   ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return Exited(first); }));
   InvokeResult during = s.Invoke("hello", Fresh());
   EXPECT_EQ(during.outcome, Outcome::kOk) << during.error_message;  // forked or spawned: served
   pid_t second = 0;
